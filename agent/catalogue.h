@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The catalogue: an immutable snapshot of what the registries say (services,
+ * their VIP:ports and endpoints, namespaces, pods), built by model_build() and
+ * read by the proxy and the enrollment code without locks. Reference counted so
+ * a reader keeps the snapshot it started with while a newer one is published.
+ */
+#ifndef WEFT_CATALOGUE_H
+#define WEFT_CATALOGUE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+#define CAT_NAME_MAX 254	/* DNS-1123 subdomain (253) + NUL */
+
+struct cat_endpoint {
+	struct addr addr;	/* endpoint IP and target port */
+	bool ready;
+	char node[CAT_NAME_MAX];	/* spec nodeName, "" if unknown */
+	char zone[64];		/* "" if unknown */
+};
+
+struct cat_service {
+	char ns[64];
+	char name[CAT_NAME_MAX];
+};
+
+/* One service port on one VIP: the unit the proxy resolves a destination to. */
+struct cat_svc_port {
+	const struct cat_service *svc;
+	struct addr vip;	/* cluster IP and service port */
+	char port_name[64];	/* "" for an unnamed port */
+	struct cat_endpoint *endpoints;	/* every endpoint, ready or not */
+	size_t n_endpoints;
+	size_t n_ready;
+	atomic_uint rr_next;	/* round-robin cursor: the only mutable field */
+};
+
+struct catalogue;
+
+/* Take another reference; returns @c. */
+struct catalogue *catalogue_ref(struct catalogue *c);
+/* Drop a reference; frees on the last. Accepts NULL. */
+void catalogue_unref(struct catalogue *c);
+
+/* An empty catalogue (refcount 1), or NULL with errno set. */
+struct catalogue *catalogue_new_empty(void);
+
+/* Monotonic generation number of the snapshot (0 for the empty one). */
+uint64_t catalogue_generation(const struct catalogue *c);
+
+/* The service port whose VIP and port equal @dst (IPv4-mapped IPv6 must be
+ * unmapped by the caller), or NULL. O(1).
+ */
+struct cat_svc_port *catalogue_find_vip(const struct catalogue *c, const struct addr *dst);
+
+/* Whether namespace @ns exists and carries the label weft.io/mesh=enabled. */
+bool catalogue_ns_meshed(const struct catalogue *c, const char *ns);
+
+/* Whether a Pod ns/name is known and annotated weft.io/mesh: disabled. */
+bool catalogue_pod_opted_out(const struct catalogue *c, const char *ns, const char *name);
+
+/* Counts, for status output. */
+size_t catalogue_n_services(const struct catalogue *c);
+size_t catalogue_n_svc_ports(const struct catalogue *c);
+
+/* The i-th service port, 0 <= i < catalogue_n_svc_ports(), in a stable order
+ * (namespace, name, VIP, port); for listing.
+ */
+struct cat_svc_port *catalogue_svc_port_at(const struct catalogue *c, size_t i);
+
+#endif /* WEFT_CATALOGUE_H */

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The datapath: loads weft's BPF programs from their skeletons, attaches them
+ * to a cgroup with bpf_links, pins maps and links under a bpffs folder, and
+ * keeps the pods map. The only part of the agent that includes libbpf; it
+ * exports typed verbs, never fds or map pointers.
+ */
+#ifndef WEFT_DP_H
+#define WEFT_DP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+#define DP_MAX_EXCL_PORTS 8	/* == MESH_MAX_EXCL_PORTS in bpf/abi.h */
+#define DP_MAX_EXCL_CIDRS 8	/* == MESH_MAX_EXCL_CIDRS */
+
+struct dp;
+
+struct dp_opts {
+	const char *cgroup_path;	/* cgroup v2 dir the programs attach to */
+	const char *bpffs_dir;		/* pin folder; must be on a bpffs mount */
+	uint32_t mark;			/* SO_MARK of the agent's own sockets */
+};
+
+struct dp_cidr {
+	struct addr net;		/* port ignored */
+	unsigned int prefix_len;
+};
+
+/* What the datapath knows of one enrolled pod. */
+struct dp_pod {
+	uint32_t pod_id;
+	uint16_t proxy_port;		/* in-pod listener port (15001) */
+	bool capture;			/* redirect this pod's outbound TCP */
+	uint16_t excl_ports[DP_MAX_EXCL_PORTS];	/* destination ports left alone; 0 = unused */
+	struct dp_cidr excl_cidrs[DP_MAX_EXCL_CIDRS];	/* destinations left alone; prefix_len
+							 * 0 with family 0 = unused */
+};
+
+/* Check that the running kernel has what weft needs (BTF, cgroup v2 sock_addr,
+ * sockops and sockopt hooks, bpf_link for cgroups, netns cookies). Returns 0, or
+ * -EOPNOTSUPP with a one-line human explanation (naming the missing feature and
+ * the kernel version that has it) in @why.
+ */
+int dp_probe(char *why, size_t why_len);
+
+/* Load the programs, reuse maps already pinned under bpffs_dir (a restarted
+ * agent keeps the pods map and the recorded destinations), attach to the cgroup
+ * or atomically replace the programs of links already pinned there, and pin
+ * everything. Returns 0 and sets *@out, or -errno (logged once, naming the step).
+ */
+int dp_open(struct dp **out, const struct dp_opts *opts);
+
+/* Free the in-memory state; pins and links stay, so traffic of enrolled pods
+ * keeps being redirected (and refused while no agent listens). Accepts NULL.
+ */
+void dp_close(struct dp *dp);
+
+/* Detach every link and remove every pin weft made under opts->bpffs_dir
+ * (and the folder itself when empty). Missing pieces are not errors. 0 or -errno.
+ */
+int dp_cleanup(const struct dp_opts *opts);
+
+/* Insert or replace the pod keyed by its netns cookie. 0 or -errno. */
+int dp_pod_upsert(struct dp *dp, uint64_t netns_cookie, const struct dp_pod *pod);
+
+/* Remove the pod; a missing pod is not an error. 0 or -errno. */
+int dp_pod_del(struct dp *dp, uint64_t netns_cookie);
+
+typedef int (*dp_pod_fn)(uint64_t netns_cookie, const struct dp_pod *pod, void *ctx);
+
+/* Call @fn for every pod in the map; a non-zero return stops the walk and is
+ * returned. Otherwise 0, or -errno.
+ */
+int dp_pod_for_each(struct dp *dp, dp_pod_fn fn, void *ctx);
+
+/* Sum the per-CPU decision counters into @out[0..@n), indexed by enum
+ * mesh_reason; returns the number of counters filled (min(@n, MESH_R_MAX)) or -errno.
+ */
+int dp_counters(struct dp *dp, uint64_t *out, size_t n);
+
+/* Name of counter @i ("redirected", "loopback", ...), or NULL past the end. */
+const char *dp_counter_name(size_t i);
+
+#endif /* WEFT_DP_H */

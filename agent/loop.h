@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The event loop: epoll over fds plus one-shot millisecond timers, the size of
+ * redis' ae. Every module of the agent registers its fds here; none blocks.
+ * A loop is used by one thread only.
+ */
+#ifndef WEFT_LOOP_H
+#define WEFT_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct loop;
+
+/* Called with the epoll events (EPOLLIN, EPOLLOUT, EPOLLHUP, EPOLLERR...) of @fd. */
+typedef void (*loop_fd_fn)(struct loop *loop, int fd, uint32_t events, void *ctx);
+/* Called once when a timer expires. */
+typedef void (*loop_timer_fn)(struct loop *loop, void *ctx);
+
+/* A new loop, or NULL with errno set. */
+struct loop *loop_new(void);
+/* Frees the loop; registered fds are not closed (their owners close them). Accepts NULL. */
+void loop_free(struct loop *loop);
+
+/* Watch @fd for @events (EPOLLIN/EPOLLOUT, level-triggered). 0 or -errno. */
+int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_fn fn, void *ctx);
+/* Change the events watched on @fd. 0 or -errno. */
+int loop_mod_fd(struct loop *loop, int fd, uint32_t events);
+/* Stop watching @fd (before closing it). 0 or -errno. */
+int loop_del_fd(struct loop *loop, int fd);
+
+/* Arm a one-shot timer @ms from now. Returns an id > 0, or -errno. */
+int64_t loop_add_timer(struct loop *loop, uint64_t ms, loop_timer_fn fn, void *ctx);
+/* Cancel a pending timer; unknown ids are ignored. */
+void loop_del_timer(struct loop *loop, int64_t id);
+
+/* Monotonic milliseconds, cached once per iteration. */
+uint64_t loop_now_ms(const struct loop *loop);
+
+/* Run until loop_stop(). Returns 0, or -errno if epoll itself failed. */
+int loop_run(struct loop *loop);
+/* Make loop_run() return after the current iteration. Async-signal-unsafe:
+ * signals reach the loop through a signalfd.
+ */
+void loop_stop(struct loop *loop);
+
+#endif /* WEFT_LOOP_H */

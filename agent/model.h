@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The model: the mutable, single-threaded set of registry objects, per source,
+ * from which immutable catalogue snapshots are built. Plain data, no I/O.
+ * Registries write it; nothing else does.
+ */
+#ifndef WEFT_MODEL_H
+#define WEFT_MODEL_H
+
+#include "catalogue.h"
+#include "registry/objects.h"
+
+struct model;
+
+/* NULL with errno set on failure. */
+struct model *model_new(void);
+void model_free(struct model *m);
+
+/* Replace every object of @source by @objs (a file reload). Takes ownership of
+ * the objects in @objs. Returns 0 or -errno.
+ */
+int model_replace_source(struct model *m, const char *source, struct reg_obj_list *objs);
+
+/* Insert or replace one object of @source (kind, ns, name are the key). Takes
+ * ownership of @obj. 0 or -errno.
+ */
+int model_upsert(struct model *m, const char *source, struct reg_obj *obj);
+
+/* Remove one object; missing is not an error. 0 or -errno. */
+int model_remove(struct model *m, const char *source, enum reg_kind kind, const char *ns,
+		 const char *name);
+
+/* Build a fresh catalogue snapshot (refcount 1) from the current objects, with
+ * generation = previous + 1. NULL with errno set on allocation failure.
+ */
+struct catalogue *model_build(struct model *m);
+
+#endif /* WEFT_MODEL_H */

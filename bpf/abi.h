@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The kernel/user contract of weft's datapath: map keys and values, limits,
+ * drop reasons. Included by bpf/ (after vmlinux.h) and by agent/datapath
+ * (after <linux/types.h>); it includes nothing itself.
+ */
+#ifndef WEFT_BPF_ABI_H
+#define WEFT_BPF_ABI_H
+
+/* Address families as the kernel numbers them (AF_INET, AF_INET6). */
+#define MESH_AF_INET 2
+#define MESH_AF_INET6 10
+
+/* Per-pod exclusion lists are fixed arrays so the programs loop a known count. */
+#define MESH_MAX_EXCL_PORTS 8
+#define MESH_MAX_EXCL_CIDRS 8
+
+/* max_entries of the maps. */
+#define MESH_MAX_PODS 4096
+#define MESH_MAX_ORIG_DST 65536
+
+/* An IPv4 or IPv6 address; IPv4 lives in addr[0], network order. */
+struct mesh_addr {
+	__u32 addr[4];
+};
+_Static_assert(sizeof(struct mesh_addr) == 16, "mesh_addr size");
+
+struct mesh_cidr {
+	struct mesh_addr addr;	/* network order, host bits zero */
+	__u8 family;		/* MESH_AF_INET or MESH_AF_INET6; 0 = unused slot */
+	__u8 prefix_len;
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct mesh_cidr) == 20, "mesh_cidr size");
+
+/* Value of mesh_pods, keyed by the pod's netns cookie (__u64). */
+struct mesh_pod {
+	__u32 pod_id;		/* agent-assigned, for counters and tracing */
+	__u16 proxy_port;	/* host order: the in-pod listener port */
+	__u16 flags;		/* MESH_POD_F_* */
+	__u16 excl_ports[MESH_MAX_EXCL_PORTS];	/* host order; 0 = unused slot */
+	struct mesh_cidr excl_cidrs[MESH_MAX_EXCL_CIDRS];
+};
+_Static_assert(sizeof(struct mesh_pod) == 8 + 2 * MESH_MAX_EXCL_PORTS + 20 * MESH_MAX_EXCL_CIDRS,
+	       "mesh_pod size");
+
+#define MESH_POD_F_CAPTURE 0x1	/* redirect outbound TCP of this pod */
+
+/* Key of mesh_orig_dst: the client end of a redirected connection, as the
+ * proxy's accepted socket sees its peer, within one netns.
+ */
+struct mesh_conn_key {
+	__u64 netns_cookie;
+	struct mesh_addr addr;	/* client address, network order */
+	__u16 port;		/* client port, host order */
+	__u8 family;
+	__u8 pad[5];
+};
+_Static_assert(sizeof(struct mesh_conn_key) == 32, "mesh_conn_key size");
+
+/* The destination the application asked for before connect4/6 rewrote it. */
+struct mesh_orig_dst {
+	struct mesh_addr addr;	/* network order; IPv4-mapped stays IPv6 */
+	__u16 port;		/* network order, as in sockaddr */
+	__u8 family;
+	__u8 pad[1];
+	__u32 pod_id;
+};
+_Static_assert(sizeof(struct mesh_orig_dst) == 24, "mesh_orig_dst size");
+
+/* One-entry array map of values the agent may change at run time. */
+struct mesh_config {
+	__u32 mark;		/* sockets carrying it are the agent's own */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct mesh_config) == 8, "mesh_config size");
+
+/* Every decision a program takes that is not "redirect" bumps one of these in
+ * the per-CPU array mesh_metrics; meshctl prints them by name.
+ */
+enum mesh_reason {
+	MESH_R_REDIRECTED = 0,	/* connect rewritten to the proxy */
+	MESH_R_NOT_ENROLLED,	/* netns not in mesh_pods */
+	MESH_R_AGENT_MARK,	/* the agent's own upstream socket */
+	MESH_R_NOT_TCP,
+	MESH_R_LOOPBACK,
+	MESH_R_EXCL_PORT,
+	MESH_R_EXCL_CIDR,
+	MESH_R_STORAGE_FAIL,	/* no room to remember the original destination */
+	MESH_R_ORIG_RECORDED,	/* sockops stored the client 4-tuple */
+	MESH_R_ORIG_MAP_FULL,
+	MESH_R_ORIG_ANSWERED,	/* getsockopt(SO_ORIGINAL_DST) answered */
+	MESH_R_ORIG_MISS,	/* asked, not ours: the kernel's answer stands */
+	MESH_R_MAX,
+};
+
+#define MESH_REASON_NAMES                                                                          \
+	{                                                                                          \
+		"redirected", "not_enrolled", "agent_mark", "not_tcp", "loopback",                 \
+		"excluded_port", "excluded_cidr", "storage_fail", "orig_recorded",                 \
+		"orig_map_full", "orig_answered", "orig_miss",                                     \
+	}
+
+#endif /* WEFT_BPF_ABI_H */

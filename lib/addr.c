@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Implementation of lib/addr.h. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "addr.h"
+#include "opt.h"
+
+int addr_parse_ip(const char *s, struct addr *out)
+{
+	struct addr a = { 0 };
+
+	if (inet_pton(AF_INET, s, &a.ip.v4) == 1)
+		a.family = AF_INET;
+	else if (inet_pton(AF_INET6, s, &a.ip.v6) == 1)
+		a.family = AF_INET6;
+	else
+		return -EINVAL;
+	*out = a;
+	return 0;
+}
+
+int addr_parse_ip_port(const char *s, struct addr *out)
+{
+	char host[ADDR_STRLEN];
+	const char *port;
+	size_t n;
+	uint16_t p;
+	int err;
+
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		n = (size_t)(end - s - 1);
+		if (n >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s + 1, n);
+		port = end + 2;
+	} else {
+		const char *colon = strrchr(s, ':');
+
+		if (!colon)
+			return -EINVAL;
+		n = (size_t)(colon - s);
+		if (n >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s, n);
+		port = colon + 1;
+	}
+	host[n] = '\0';
+	err = opt_parse_u16(port, &p);
+	if (err)
+		return err;
+	err = addr_parse_ip(host, out);
+	if (err)
+		return err;
+	if (s[0] == '[' && out->family != AF_INET6)
+		return -EINVAL;
+	out->port = p;
+	return 0;
+}
+
+static void clear_host_bits(struct addr *a, unsigned int prefix_len)
+{
+	uint8_t *b = a->family == AF_INET ? (uint8_t *)&a->ip.v4 : a->ip.v6.s6_addr;
+	unsigned int bytes = a->family == AF_INET ? 4 : 16;
+
+	for (unsigned int i = 0; i < bytes; i++) {
+		unsigned int bit = i * 8;
+
+		if (bit >= prefix_len)
+			b[i] = 0;
+		else if (prefix_len - bit < 8)
+			b[i] &= (uint8_t)(0xff << (8 - (prefix_len - bit)));
+	}
+}
+
+int addr_parse_cidr(const char *s, struct addr *out, unsigned int *prefix_len)
+{
+	char ip[ADDR_STRLEN];
+	const char *slash = strchr(s, '/');
+	unsigned int max;
+	uint32_t len;
+	size_t n;
+	int err;
+
+	if (!slash)
+		return -EINVAL;
+	n = (size_t)(slash - s);
+	if (n >= sizeof(ip))
+		return -EINVAL;
+	memcpy(ip, s, n);
+	ip[n] = '\0';
+	err = addr_parse_ip(ip, out);
+	if (err)
+		return err;
+	max = out->family == AF_INET ? 32 : 128;
+	err = opt_parse_u32(slash + 1, 0, max, &len);
+	if (err)
+		return err;
+	clear_host_bits(out, len);
+	*prefix_len = len;
+	return 0;
+}
+
+int addr_from_sockaddr(struct addr *out, const struct sockaddr *sa, socklen_t len)
+{
+	struct addr a = { 0 };
+
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		a.family = AF_INET;
+		a.ip.v4 = sin->sin_addr;
+		a.port = ntohs(sin->sin_port);
+	} else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+		a.family = AF_INET6;
+		a.ip.v6 = sin6->sin6_addr;
+		a.port = ntohs(sin6->sin6_port);
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	*out = a;
+	return 0;
+}
+
+socklen_t addr_to_sockaddr(const struct addr *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr = a->ip.v4;
+		sin->sin_port = htons(a->port);
+		return sizeof(*sin);
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_addr = a->ip.v6;
+	sin6->sin6_port = htons(a->port);
+	return sizeof(*sin6);
+}
+
+void addr_unmap(struct addr *a)
+{
+	struct in_addr v4;
+
+	if (a->family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&a->ip.v6))
+		return;
+	memcpy(&v4, &a->ip.v6.s6_addr[12], sizeof(v4));
+	a->family = AF_INET;
+	memset(&a->ip, 0, sizeof(a->ip));
+	a->ip.v4 = v4;
+}
+
+const char *addr_fmt_ip(const struct addr *a, char *buf, size_t len)
+{
+	if (!a->family || !inet_ntop(a->family, &a->ip, buf, (socklen_t)len))
+		snprintf(buf, len, "-");
+	return buf;
+}
+
+const char *addr_fmt(const struct addr *a, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	addr_fmt_ip(a, ip, sizeof(ip));
+	if (!a->port)
+		snprintf(buf, len, "%s", ip);
+	else if (a->family == AF_INET6)
+		snprintf(buf, len, "[%s]:%u", ip, a->port);
+	else
+		snprintf(buf, len, "%s:%u", ip, a->port);
+	return buf;
+}
+
+bool addr_ip_equal(const struct addr *a, const struct addr *b)
+{
+	if (a->family != b->family)
+		return false;
+	if (a->family == AF_INET)
+		return a->ip.v4.s_addr == b->ip.v4.s_addr;
+	return !memcmp(&a->ip.v6, &b->ip.v6, sizeof(a->ip.v6));
+}
+
+bool addr_equal(const struct addr *a, const struct addr *b)
+{
+	return a->port == b->port && addr_ip_equal(a, b);
+}
+
+bool addr_in_cidr(const struct addr *a, const struct addr *net, unsigned int prefix_len)
+{
+	struct addr masked = *a;
+
+	if (a->family != net->family)
+		return false;
+	clear_host_bits(&masked, prefix_len);
+	return addr_ip_equal(&masked, net);
+}
+
+bool addr_is_loopback(const struct addr *a)
+{
+	struct addr u = *a;
+
+	addr_unmap(&u);
+	if (u.family == AF_INET)
+		return (ntohl(u.ip.v4.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&u.ip.v6);
+}
+
+uint32_t addr_hash(const struct addr *a)
+{
+	/* FNV-1a over the bytes that matter: cheap and good enough for our tables. */
+	const uint8_t *p = (const uint8_t *)&a->ip;
+	unsigned int n = a->family == AF_INET ? 4 : 16;
+	uint32_t h = 2166136261u;
+
+	for (unsigned int i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	h = (h ^ (a->port & 0xff)) * 16777619u;
+	h = (h ^ (a->port >> 8)) * 16777619u;
+	h = (h ^ (uint32_t)a->family) * 16777619u;
+	return h;
+}
