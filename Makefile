@@ -26,7 +26,7 @@ endif
 
 # ---------------------------------------------------------------- flags
 CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -g -D_GNU_SOURCE -MMD -MP \
-	-DWEFT_VERSION='"$(VERSION)"' -Ilib -Ibpf -I$(O)/bpf -Iagent -Icni -Imeshctl
+	-DWEFT_VERSION='"$(VERSION)"' -Ilib -Ibpf -I$(O)/bpf -Iagent -Icni -Imeshctl -Itests/helpers
 CFLAGS   ?= -O2
 SANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 

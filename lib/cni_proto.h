@@ -19,6 +19,12 @@
 #define CNI_PROTO_MAX_IPS 8
 #define CNI_PROTO_TIMEOUT_MS 10000	/* the plugin gives up on the agent after this */
 
+/* Field lengths, NUL excluded: the plugin validates against them, the agent sizes with them. */
+#define CNI_PROTO_MAX_CONTAINER_ID 127
+#define CNI_PROTO_MAX_NAMESPACE 63	/* a DNS-1123 label */
+#define CNI_PROTO_MAX_NAME 253		/* a DNS-1123 subdomain */
+#define CNI_PROTO_MAX_UID 63
+
 /* CNI spec 1.0.0 well-known error codes. */
 #define CNI_ERR_INCOMPATIBLE_VERSION 1
 #define CNI_ERR_UNSUPPORTED_FIELD 2

@@ -3,6 +3,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "opt.h"
@@ -74,4 +76,136 @@ int opt_parse_duration_ms(const char *s, uint64_t *out)
 		return 0;
 	}
 	return -EINVAL;
+}
+
+static int opt_set(const struct opt_def *d, void *target, const char *val, const char *from,
+		   char *err, size_t errlen)
+{
+	char *field = (char *)target + d->offset;
+	int rc = 0;
+
+	switch (d->type) {
+	case OPT_STRING:
+		*(const char **)field = val;
+		break;
+	case OPT_U32: {
+		uint32_t v;
+
+		rc = opt_parse_u32(val, d->min, d->max, &v);
+		if (!rc)
+			*(uint32_t *)field = v;
+		if (rc)
+			snprintf(err, errlen, "%s: '%s' is not an integer in %u..%u", from, val,
+				 d->min, d->max);
+		break;
+	}
+	case OPT_PORT: {
+		uint16_t v;
+
+		rc = opt_parse_u16(val, &v);
+		if (!rc)
+			*(uint16_t *)field = v;
+		else
+			snprintf(err, errlen, "%s: '%s' is not a port (1..65535)", from, val);
+		break;
+	}
+	case OPT_FLAG:
+		if (!strcmp(val, "1") || !strcmp(val, "true") || !strcmp(val, "yes"))
+			*(bool *)field = true;
+		else if (!strcmp(val, "0") || !strcmp(val, "false") || !strcmp(val, "no"))
+			*(bool *)field = false;
+		else {
+			snprintf(err, errlen, "%s: '%s' is not a boolean (true/false)", from, val);
+			rc = -EINVAL;
+		}
+		break;
+	}
+	return rc ? -EINVAL : 0;
+}
+
+int opt_parse(const struct opt_def *defs, size_t n, void *target, int argc, char **argv,
+	      char *err, size_t errlen)
+{
+	char from[96];
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!defs[i].def)
+			continue;
+		snprintf(from, sizeof(from), "default of --%s", defs[i].name);
+		rc = opt_set(&defs[i], target, defs[i].def, from, err, errlen);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *v = defs[i].env ? getenv(defs[i].env) : NULL;
+
+		if (!v || !*v)
+			continue;
+		snprintf(from, sizeof(from), "environment %s", defs[i].env);
+		rc = opt_set(&defs[i], target, v, from, err, errlen);
+		if (rc)
+			return rc;
+	}
+	for (int a = 1; a < argc; a++) {
+		const char *arg = argv[a], *eq, *val;
+		const struct opt_def *d = NULL;
+		size_t len;
+
+		if (!strcmp(arg, "--help") || !strcmp(arg, "-h"))
+			return 1;
+		if (strncmp(arg, "--", 2)) {
+			snprintf(err, errlen, "unexpected argument '%s'", arg);
+			return -EINVAL;
+		}
+		arg += 2;
+		eq = strchr(arg, '=');
+		len = eq ? (size_t)(eq - arg) : strlen(arg);
+		for (size_t i = 0; i < n; i++) {
+			if (strlen(defs[i].name) == len && !strncmp(defs[i].name, arg, len))
+				d = &defs[i];
+		}
+		if (!d) {
+			snprintf(err, errlen, "unknown option '--%.*s' (see --help)", (int)len, arg);
+			return -EINVAL;
+		}
+		if (d->type == OPT_FLAG && !eq) {
+			val = "true";
+		} else if (eq) {
+			val = eq + 1;
+		} else if (a + 1 < argc) {
+			val = argv[++a];
+		} else {
+			snprintf(err, errlen, "option '--%s' needs a value", d->name);
+			return -EINVAL;
+		}
+		snprintf(from, sizeof(from), "option --%s", d->name);
+		rc = opt_set(d, target, val, from, err, errlen);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+void opt_usage(FILE *out, const struct opt_def *defs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct opt_def *d = &defs[i];
+		char left[64];
+
+		snprintf(left, sizeof(left), "--%s%s%s", d->name, d->metavar ? " " : "",
+			 d->metavar ? d->metavar : "");
+		fprintf(out, "  %-28s %s", left, d->help);
+		if (d->env || d->def) {
+			fprintf(out, " [");
+			if (d->env)
+				fprintf(out, "env %s", d->env);
+			if (d->env && d->def)
+				fprintf(out, ", ");
+			if (d->def)
+				fprintf(out, "default %s", d->def);
+			fprintf(out, "]");
+		}
+		fprintf(out, "\n");
+	}
 }

@@ -18,3 +18,38 @@ int opt_parse_u16(const char *s, uint16_t *out);
 int opt_parse_duration_ms(const char *s, uint64_t *out);
 
 #endif /* WEFT_OPT_H */
+
+/* ---- option tables: one row per option; --help, env parsing and defaults
+ * all come from the table (xdp-tools DEFINE_OPTION, redis standardConfig).
+ */
+#include <stddef.h>
+#include <stdio.h>
+
+enum opt_type {
+	OPT_STRING,	/* char * (points into argv/env or the default) */
+	OPT_U32,	/* uint32_t within [min, max] */
+	OPT_PORT,	/* uint16_t, 1..65535 */
+	OPT_FLAG,	/* bool, set by presence; takes no argument */
+};
+
+struct opt_def {
+	const char *name;	/* long option, without "--" */
+	const char *env;	/* environment variable, or NULL */
+	enum opt_type type;
+	size_t offset;		/* offsetof() the field in the target struct */
+	const char *def;	/* default as text, or NULL for none */
+	uint32_t min, max;	/* OPT_U32 bounds */
+	const char *metavar;	/* "DIR", "PATH"... for --help */
+	const char *help;
+};
+
+/* Apply defaults, then environment, then argv (later wins) into @target.
+ * On a bad value, writes a message naming the option and the value into @err
+ * and returns -EINVAL. "--help" returns 1 (caller prints opt_usage()).
+ * Stray positional arguments are errors.
+ */
+int opt_parse(const struct opt_def *defs, size_t n, void *target, int argc, char **argv,
+	      char *err, size_t errlen);
+
+/* Print one line per option: "--name METAVAR  help [env ENV, default DEF]". */
+void opt_usage(FILE *out, const struct opt_def *defs, size_t n);

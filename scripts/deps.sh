@@ -6,7 +6,7 @@ set -eu
 
 PKGS="make gcc clang llvm bpftool pkg-config libbpf-dev libelf-dev zlib1g-dev
 libmnl-dev libnftnl-dev libjson-c-dev libyaml-dev libhttp-parser-dev
-libcurl4-openssl-dev libcriterion-dev iproute2 curl procps util-linux"
+libcurl4-openssl-dev libcriterion-dev iproute2 curl procps util-linux python3"
 
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Implementation of agent/cgroup.h. */
+#include <errno.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <mntent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/vfs.h>
+
+#include "cgroup.h"
+
+static int cgroup2_mount(char *out, size_t len)
+{
+	struct mntent *m;
+	FILE *f = setmntent("/proc/mounts", "re");
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while ((m = getmntent(f))) {
+		if (!strcmp(m->mnt_type, "cgroup2")) {
+			snprintf(out, len, "%s", m->mnt_dir);
+			err = 0;
+			break;
+		}
+	}
+	endmntent(f);
+	return err;
+}
+
+int cgroup_resolve(const char *want, char *out, size_t len)
+{
+	char real[PATH_MAX];
+	struct statfs sfs;
+
+	if (!want[0])
+		return cgroup2_mount(out, len);
+	if (!realpath(want, real))
+		return -errno;
+	if (statfs(real, &sfs) == -1)
+		return -errno;
+	if (sfs.f_type != CGROUP2_SUPER_MAGIC)
+		return -ENOTDIR;
+	snprintf(out, len, "%s", real);
+	return 0;
+}
+
+int cgroup_check_member(const char *path)
+{
+	char mnt[PATH_MAX], line[PATH_MAX], self[2 * PATH_MAX];
+	FILE *f;
+	int err;
+	size_t n;
+
+	err = cgroup2_mount(mnt, sizeof(mnt));
+	if (err)
+		return err;
+	f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return -errno;
+	err = -ENOENT;
+	while (fgets(line, sizeof(line), f)) {
+		/* The unified hierarchy's line is "0::/path". */
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(self, sizeof(self), "%s%s", mnt, strcmp(line + 3, "/") ? line + 3 : "");
+		err = 0;
+		break;
+	}
+	fclose(f);
+	if (err)
+		return err;
+	n = strlen(path);
+	if (strncmp(self, path, n) || (self[n] != '\0' && self[n] != '/' && path[n - 1] != '/'))
+		return -EPERM;
+	return 0;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The agent's configuration: one table of options (config.c) parsed from
+ * defaults, environment (Kubernetes downward API) and flags, in that order.
+ */
+#ifndef WEFT_CONFIG_H
+#define WEFT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct agent_config {
+	const char *registry;		/* "file:PATH" */
+	const char *cgroup;		/* "" = the cgroup v2 mount's root */
+	const char *bpffs;
+	const char *run_dir;
+	const char *log_level;
+	const char *node_name;
+	uint32_t mark;
+	uint16_t proxy_port;
+	uint32_t connect_timeout_ms;
+	uint32_t max_conns;
+	bool cleanup;
+	bool version;
+};
+
+/* Parse @argv over the defaults and the environment into @cfg. Returns 0,
+ * 1 when --help was asked (usage printed to stdout), or -EINVAL with the
+ * problem printed to stderr.
+ */
+int cfg_parse(struct agent_config *cfg, int argc, char **argv);
+
+/* Print the option table (for --help and the docs). */
+void cfg_usage(FILE *out);
+
+#endif /* WEFT_CONFIG_H */

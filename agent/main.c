@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* weft-agent: parse the configuration, build the modules, run the loop, tear
+ * down in reverse. No logic of its own beyond wiring.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "admin/cmds.h"
+#include "admin/http.h"
+#include "agent.h"
+#include "cgroup.h"
+#include "cni_server.h"
+#include "config.h"
+#include "datapath/dp.h"
+#include "fs.h"
+#include "log.h"
+#include "loop.h"
+#include "model.h"
+#include "pods.h"
+#include "proxy/proxy.h"
+#include "registry/file.h"
+
+int agent_publish(struct agent *a)
+{
+	struct catalogue *c = model_build(a->model);
+
+	if (!c)
+		return log_errno(-errno, "build catalogue");
+	catalogue_unref(a->cat);
+	a->cat = c;
+	if (a->proxy)
+		proxy_set_catalogue(a->proxy, c);
+	if (a->pods)
+		pods_reconcile(a->pods);
+	log_info("catalogue: generation=%llu services=%zu service_ports=%zu",
+		 (unsigned long long)catalogue_generation(c), catalogue_n_services(c),
+		 catalogue_n_svc_ports(c));
+	return 0;
+}
+
+static void on_registry(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct agent *a = ctx;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	if (reg_file_process(a->reg) == 1)
+		(void)agent_publish(a);
+}
+
+static void on_signal(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	(void)ctx;
+	if (read(fd, &si, sizeof(si)) == sizeof(si))
+		log_info("agent: signal %u, stopping (pinned programs stay: meshed pods fail closed)",
+			 si.ssi_signo);
+	loop_stop(loop);
+}
+
+static int run_path(const struct agent_config *cfg, const char *name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s", cfg->run_dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int cleanup(const struct agent_config *cfg, const char *cgroup)
+{
+	struct dp_opts dpo = { .cgroup_path = cgroup, .bpffs_dir = cfg->bpffs, .mark = cfg->mark };
+	static const char *const files[] = { "cni.sock", "admin.sock" };
+	char path[PATH_MAX];
+	int err;
+
+	err = dp_cleanup(&dpo);
+	if (err)
+		return log_errno(err, "clean up BPF state under '%s'", cfg->bpffs);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (!run_path(cfg, files[i], path, sizeof(path)))
+			(void)unlink(path);
+	}
+	if (!run_path(cfg, "pods", path, sizeof(path)))
+		(void)fs_remove_suffix(path, ".json");
+	(void)rmdir(path);
+	(void)rmdir(cfg->run_dir);
+	log_info("agent: removed every attachment, pin, socket and saved pod under '%s' and '%s'",
+		 cfg->bpffs, cfg->run_dir);
+	return 0;
+}
+
+static int setup_signals(struct agent *a)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		return -errno;
+	/* A peer closing mid-write must be an EPIPE, never a fatal signal. */
+	signal(SIGPIPE, SIG_IGN);
+	a->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (a->signal_fd == -1)
+		return -errno;
+	return loop_add_fd(a->loop, a->signal_fd, EPOLLIN, on_signal, a);
+}
+
+static int start(struct agent *a)
+{
+	const struct agent_config *cfg = a->cfg;
+	struct dp_opts dpo = { .cgroup_path = a->cgroup, .bpffs_dir = cfg->bpffs, .mark = cfg->mark };
+	struct proxy_opts po = {
+		.port = cfg->proxy_port, .mark = cfg->mark,
+		.connect_timeout_ms = cfg->connect_timeout_ms, .max_conns = cfg->max_conns,
+	};
+	char path[PATH_MAX], why[256];
+	size_t n_routes;
+	int err;
+
+	err = dp_probe(why, sizeof(why));
+	if (err) {
+		log_err("kernel lacks a feature weft needs: %s", why);
+		return err;
+	}
+	err = cgroup_check_member(a->cgroup);
+	if (err == -EPERM) {
+		log_err("weft-agent must run inside --cgroup '%s' (or a child of it): "
+			"getsockopt(SO_ORIGINAL_DST) is answered by a program attached there",
+			a->cgroup);
+		return err;
+	} else if (err) {
+		return log_errno(err, "read this process' cgroup");
+	}
+	if (mkdir(cfg->run_dir, 0755) == -1 && errno != EEXIST)
+		return log_errno(-errno, "create run dir '%s'", cfg->run_dir);
+	a->home_netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (a->home_netns_fd == -1)
+		return log_errno(-errno, "open the agent's netns");
+	po.home_netns_fd = a->home_netns_fd;
+	a->loop = loop_new();
+	a->model = model_new();
+	if (!a->loop || !a->model)
+		return log_errno(-ENOMEM, "start");
+	err = setup_signals(a);
+	if (err)
+		return log_errno(err, "set up signals");
+	if (strncmp(cfg->registry, "file:", 5)) {
+		log_err("option --registry: '%s' is not supported (use file:PATH)", cfg->registry);
+		return -EINVAL;
+	}
+	a->reg = reg_file_new(cfg->registry + 5, a->model);
+	if (!a->reg)
+		return -errno;
+	err = loop_add_fd(a->loop, reg_file_fd(a->reg), EPOLLIN, on_registry, a);
+	if (err)
+		return log_errno(err, "watch the registry file");
+	err = agent_publish(a);
+	if (err)
+		return err;
+	err = dp_open(&a->dp, &dpo);
+	if (err)
+		return err;
+	a->proxy = proxy_new(a->loop, &po);
+	if (!a->proxy)
+		return log_errno(-errno, "start the proxy");
+	proxy_set_catalogue(a->proxy, a->cat);
+	a->pods = pods_new(a);
+	if (!a->pods)
+		return log_errno(-errno, "start");
+	err = pods_restore(a->pods);
+	if (err < 0)
+		return err;
+	if (err > 0)
+		log_info("pods: restored %d pod(s) enrolled before this start", err);
+	err = run_path(cfg, "cni.sock", path, sizeof(path));
+	if (!err) {
+		a->cni = cni_server_new(a->loop, path, a->pods);
+		err = a->cni ? 0 : -errno;
+	}
+	if (err)
+		return log_errno(err, "listen on '%s'", path);
+	err = run_path(cfg, "admin.sock", path, sizeof(path));
+	if (!err) {
+		const struct http_route *routes = admin_routes(&n_routes);
+
+		a->admin = http_server_new(a->loop, path, 0600, routes, n_routes, a);
+		err = a->admin ? 0 : -errno;
+	}
+	if (err)
+		return log_errno(err, "listen on '%s'", path);
+	a->start_ms = loop_now_ms(a->loop);
+	log_info("agent: version %s ready cgroup='%s' bpffs='%s' run_dir='%s' registry='%s'",
+		 WEFT_VERSION, a->cgroup, cfg->bpffs, cfg->run_dir, cfg->registry);
+	return 0;
+}
+
+static void stop(struct agent *a)
+{
+	http_server_free(a->admin);
+	cni_server_free(a->cni);
+	pods_free(a->pods);
+	proxy_free(a->proxy);
+	dp_close(a->dp);
+	reg_file_free(a->reg);
+	model_free(a->model);
+	catalogue_unref(a->cat);
+	if (a->signal_fd > 0)
+		close(a->signal_fd);
+	loop_free(a->loop);
+	if (a->home_netns_fd > 0)
+		close(a->home_netns_fd);
+}
+
+int main(int argc, char **argv)
+{
+	struct agent_config cfg = { 0 };
+	struct agent a = { .cfg = &cfg, .home_netns_fd = -1, .signal_fd = -1 };
+	int err;
+
+	log_set_ident("weft-agent");
+	err = cfg_parse(&cfg, argc, argv);
+	if (err)
+		return err > 0 ? 0 : 2;
+	if (cfg.version) {
+		printf("weft-agent %s\n", WEFT_VERSION);
+		return 0;
+	}
+	err = cgroup_resolve(cfg.cgroup, a.cgroup, sizeof(a.cgroup));
+	if (err) {
+		log_errno(err, "option --cgroup: cannot use '%s'", cfg.cgroup[0] ? cfg.cgroup : "(cgroup v2 mount)");
+		return 1;
+	}
+	if (cfg.cleanup)
+		return cleanup(&cfg, a.cgroup) ? 1 : 0;
+	err = start(&a);
+	if (!err)
+		err = loop_run(a.loop);
+	stop(&a);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Enrollment of pods: the meshing decision, capture on and off, and the saved
+ * state that lets a restarted agent take its pods back. The order of a capture
+ * is listeners first, pods map entry second: once connect4 redirects a pod,
+ * somebody must already be listening.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "catalogue.h"
+#include "config.h"
+#include "datapath/dp.h"
+#include "log.h"
+#include "netns.h"
+#include "pods.h"
+#include "proxy/proxy.h"
+
+#define POD_STATE_DIR "pods"
+
+struct pods {
+	struct agent *agent;
+	struct pod *list;
+	uint32_t next_id;
+};
+
+struct pods *pods_new(struct agent *agent)
+{
+	struct pods *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->agent = agent;
+	p->next_id = 1;
+	return p;
+}
+
+static void pod_free(struct pods *p, struct pod *pod)
+{
+	proxy_pod_close(p->agent->proxy, pod);
+	if (pod->netns_fd != -1)
+		close(pod->netns_fd);
+	free(pod);
+}
+
+void pods_free(struct pods *p)
+{
+	if (!p)
+		return;
+	while (p->list) {
+		struct pod *pod = p->list;
+
+		p->list = pod->next;
+		pod_free(p, pod);
+	}
+	free(p);
+}
+
+const struct pod *pods_first(const struct pods *p)
+{
+	return p->list;
+}
+
+size_t pods_count(const struct pods *p, bool meshed_only)
+{
+	size_t n = 0;
+
+	for (const struct pod *pod = p->list; pod; pod = pod->next)
+		n += !meshed_only || pod->meshed;
+	return n;
+}
+
+static struct pod *pod_find(struct pods *p, const char *container_id, struct pod ***link)
+{
+	struct pod **pp;
+
+	for (pp = &p->list; *pp; pp = &(*pp)->next) {
+		if (!strcmp((*pp)->spec.container_id, container_id)) {
+			if (link)
+				*link = pp;
+			return *pp;
+		}
+	}
+	return NULL;
+}
+
+/* The meshing rule of DESIGN.md, with the reason meshctl shows. */
+static bool should_mesh(const struct catalogue *c, const struct pod_spec *s, char *why, size_t len)
+{
+	if (!catalogue_ns_meshed(c, s->ns)) {
+		snprintf(why, len, "namespace %s lacks label weft.io/mesh=enabled", s->ns);
+		return false;
+	}
+	if (catalogue_pod_opted_out(c, s->ns, s->name)) {
+		snprintf(why, len, "pod has annotation weft.io/mesh: disabled");
+		return false;
+	}
+	snprintf(why, len, "namespace %s has label weft.io/mesh=enabled", s->ns);
+	return true;
+}
+
+static int capture_on(struct pods *p, struct pod *pod)
+{
+	struct agent *a = p->agent;
+	struct dp_pod dpp = {
+		.pod_id = pod->id, .proxy_port = a->cfg->proxy_port, .capture = true,
+	};
+	int err;
+
+	err = proxy_pod_listen(a->proxy, pod);
+	if (err)
+		return err;
+	err = dp_pod_upsert(a->dp, pod->netns_cookie, &dpp);
+	if (err) {
+		proxy_pod_close(a->proxy, pod);
+		return err;
+	}
+	pod->meshed = true;
+	return 0;
+}
+
+static void capture_off(struct pods *p, struct pod *pod)
+{
+	struct agent *a = p->agent;
+
+	/* Map entry first, so no new connection is redirected to a closing listener. */
+	if (pod->netns_cookie)
+		(void)dp_pod_del(a->dp, pod->netns_cookie);
+	proxy_pod_close(a->proxy, pod);
+	pod->meshed = false;
+}
+
+static int state_path(struct pods *p, const char *container_id, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s/%s.json", p->agent->cfg->run_dir, POD_STATE_DIR,
+			 container_id);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int state_save(struct pods *p, const struct pod_spec *spec)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8], *json;
+	int fd, err = 0;
+	size_t len;
+
+	err = state_path(p, spec->container_id, path, sizeof(path));
+	if (err)
+		return err;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	json = pod_spec_to_json(spec);
+	if (!json)
+		return -ENOMEM;
+	len = strlen(json);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		err = -errno;
+		goto out_free;
+	}
+	if (write(fd, json, len) != (ssize_t)len)
+		err = errno ? -errno : -EIO;
+	if (close(fd) == -1 && !err)
+		err = -errno;
+	/* rename() makes the file appear whole or not at all across a crash. */
+	if (!err && rename(tmp, path) == -1)
+		err = -errno;
+	if (err)
+		(void)unlink(tmp);
+out_free:
+	free(json);
+	return err;
+}
+
+static bool valid_container_id(const char *id)
+{
+	/* It names a file: no '/', no leading '.', and not empty. */
+	if (!id[0] || id[0] == '.')
+		return false;
+	for (const char *c = id; *c; c++) {
+		if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') &&
+		    !(*c >= '0' && *c <= '9') && *c != '-' && *c != '_' && *c != '.')
+			return false;
+	}
+	return true;
+}
+
+static int pod_enroll(struct pods *p, const struct pod_spec *spec, bool save, int *code,
+		      char *msg, size_t msglen)
+{
+	struct pod *pod;
+	int err;
+
+	if (!valid_container_id(spec->container_id)) {
+		*code = CNI_ERR_INVALID_ENV;
+		snprintf(msg, msglen, "container id '%s' must be [A-Za-z0-9_.-]+",
+			 spec->container_id);
+		return -EINVAL;
+	}
+	pod = pod_find(p, spec->container_id, NULL);
+	if (pod) {
+		/* A repeated ADD (runtime retry): the pod is already in place. */
+		if (!strcmp(pod->spec.netns, spec->netns))
+			return 0;
+		*code = CNI_ERR_INVALID_ENV;
+		snprintf(msg, msglen, "container %s is already enrolled with netns '%s'",
+			 spec->container_id, pod->spec.netns);
+		return -EEXIST;
+	}
+	pod = calloc(1, sizeof(*pod));
+	if (!pod) {
+		*code = CNI_ERR_IO;
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	pod->spec = *spec;
+	pod->lfd4 = pod->lfd6 = -1;
+	pod->id = p->next_id++;
+	pod->netns_fd = netns_open(spec->netns);
+	if (pod->netns_fd < 0) {
+		err = pod->netns_fd;
+		pod->netns_fd = -1;
+		*code = CNI_ERR_UNKNOWN_CONTAINER;
+		snprintf(msg, msglen, "cannot open netns '%s': %s", spec->netns, strerror(-err));
+		goto out_free;
+	}
+	if (should_mesh(p->agent->cat, spec, pod->reason, sizeof(pod->reason))) {
+		err = capture_on(p, pod);
+		if (err) {
+			*code = CNI_ERR_IO;
+			snprintf(msg, msglen, "capture for %s/%s in '%s': %s", spec->ns, spec->name,
+				 spec->netns, strerror(-err));
+			goto out_free;
+		}
+	}
+	if (save) {
+		err = state_save(p, spec);
+		if (err) {
+			*code = CNI_ERR_IO;
+			snprintf(msg, msglen, "save state of %s: %s", spec->container_id,
+				 strerror(-err));
+			capture_off(p, pod);
+			goto out_free;
+		}
+	}
+	pod->next = p->list;
+	p->list = pod;
+	log_info("pods: enrolled %s/%s container=%s meshed=%s (%s)", spec->ns, spec->name,
+		 spec->container_id, pod->meshed ? "yes" : "no", pod->reason);
+	return 0;
+out_free:
+	pod_free(p, pod);
+	return err;
+}
+
+int pods_add(struct pods *p, const struct pod_spec *spec, int *code, char *msg, size_t msglen)
+{
+	return pod_enroll(p, spec, true, code, msg, msglen);
+}
+
+int pods_del(struct pods *p, const char *container_id)
+{
+	struct pod **link, *pod = pod_find(p, container_id, &link);
+	char path[PATH_MAX];
+
+	if (valid_container_id(container_id) &&
+	    !state_path(p, container_id, path, sizeof(path)))
+		(void)unlink(path);	/* absent is fine: DEL is idempotent */
+	if (!pod)
+		return 0;
+	*link = pod->next;
+	capture_off(p, pod);
+	log_info("pods: removed %s/%s container=%s", pod->spec.ns, pod->spec.name, container_id);
+	pod_free(p, pod);
+	return 0;
+}
+
+int pods_check(struct pods *p, const char *container_id, char *msg, size_t msglen)
+{
+	struct pod *pod = pod_find(p, container_id, NULL);
+	char why[160];
+	bool want;
+
+	if (!pod) {
+		snprintf(msg, msglen, "container %s is not enrolled", container_id);
+		return -ENOENT;
+	}
+	want = should_mesh(p->agent->cat, &pod->spec, why, sizeof(why));
+	if (want != pod->meshed) {
+		snprintf(msg, msglen, "pod %s/%s should %sbe meshed (%s)", pod->spec.ns,
+			 pod->spec.name, want ? "" : "not ", why);
+		return -EIO;
+	}
+	if (pod->meshed && pod->lfd4 == -1) {
+		snprintf(msg, msglen, "pod %s/%s is meshed but has no listener", pod->spec.ns,
+			 pod->spec.name);
+		return -EIO;
+	}
+	return 0;
+}
+
+void pods_reconcile(struct pods *p)
+{
+	for (struct pod *pod = p->list; pod; pod = pod->next) {
+		char why[sizeof(pod->reason)];
+		bool want = should_mesh(p->agent->cat, &pod->spec, why, sizeof(why));
+		int err;
+
+		snprintf(pod->reason, sizeof(pod->reason), "%s", why);
+		if (want == pod->meshed)
+			continue;
+		if (want) {
+			err = capture_on(p, pod);
+			if (err)
+				log_warn("pods: mesh %s/%s: %s, ignoring", pod->spec.ns,
+					 pod->spec.name, strerror(-err));
+			else
+				log_info("pods: meshed %s/%s (%s)", pod->spec.ns, pod->spec.name, why);
+		} else {
+			capture_off(p, pod);
+			log_info("pods: unmeshed %s/%s (%s)", pod->spec.ns, pod->spec.name, why);
+		}
+	}
+}
+
+static int drop_stale(uint64_t cookie, const struct dp_pod *dpp, void *ctx)
+{
+	struct pods *p = ctx;
+
+	(void)dpp;
+	for (struct pod *pod = p->list; pod; pod = pod->next) {
+		if (pod->meshed && pod->netns_cookie == cookie)
+			return 0;
+	}
+	log_info("pods: dropping datapath entry of a pod no longer enrolled netns_cookie=%llu",
+		 (unsigned long long)cookie);
+	(void)dp_pod_del(p->agent->dp, cookie);
+	return 0;
+}
+
+static int read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd == -1)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+int pods_restore(struct pods *p)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 300], json[CNI_PROTO_MAX_LINE], err_msg[256];
+	struct dirent *de;
+	int restored = 0, err = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/%s", p->agent->cfg->run_dir, POD_STATE_DIR);
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		return log_errno(-errno, "create '%s'", dir);
+	d = opendir(dir);
+	if (!d)
+		return log_errno(-errno, "open '%s'", dir);
+	while ((de = readdir(d))) {
+		struct pod_spec spec;
+		size_t n = strlen(de->d_name);
+		int code;
+
+		if (n < 6 || strcmp(de->d_name + n - 5, ".json"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		err = read_file(path, json, sizeof(json));
+		if (!err)
+			err = pod_spec_parse(json, &spec, err_msg, sizeof(err_msg));
+		else
+			snprintf(err_msg, sizeof(err_msg), "%s", strerror(-err));
+		if (err) {
+			log_warn("pods: saved state '%s': %s, ignoring", path, err_msg);
+			continue;
+		}
+		err = pod_enroll(p, &spec, false, &code, err_msg, sizeof(err_msg));
+		if (err) {
+			/* The pod went away while no agent ran: forget it. */
+			log_warn("pods: cannot restore %s/%s: %s, forgetting it", spec.ns, spec.name,
+				 err_msg);
+			(void)unlink(path);
+			continue;
+		}
+		restored++;
+	}
+	closedir(d);
+	err = dp_pod_for_each(p->agent->dp, drop_stale, p);
+	if (err)
+		return log_errno(err, "walk the pods map");
+	return restored;
+}

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The in-pod listeners and the first decision on each accepted connection:
+ * where did the application want to go (SO_ORIGINAL_DST, answered by
+ * mesh_getsockopt in eBPF mode and by conntrack in nft mode: one code path),
+ * and is that a service (pick an endpoint) or not (pass through).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "balancer.h"
+#include "catalogue.h"
+#include "conn.h"
+#include "log.h"
+#include "loop.h"
+#include "netns.h"
+#include "pods.h"
+
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80	/* <linux/netfilter_ipv4.h>, which clashes with netinet/in.h */
+#endif
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80	/* <linux/netfilter_ipv6/ip6_tables.h> */
+#endif
+
+/* Accepts per wake-up per listener: fairness between pods under a SYN flood. */
+#define ACCEPT_BATCH 32
+#define LISTEN_BACKLOG 4096
+
+struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts)
+{
+	struct proxy *px = calloc(1, sizeof(*px));
+
+	if (!px)
+		return NULL;
+	px->loop = loop;
+	px->opts = *opts;
+	px->cat = catalogue_new_empty();
+	if (!px->cat) {
+		free(px);
+		return NULL;
+	}
+	return px;
+}
+
+void proxy_free(struct proxy *px)
+{
+	if (!px)
+		return;
+	catalogue_unref(px->cat);
+	free(px);
+}
+
+void proxy_set_catalogue(struct proxy *px, struct catalogue *c)
+{
+	struct catalogue *old = px->cat;
+
+	px->cat = catalogue_ref(c);
+	catalogue_unref(old);
+}
+
+const struct proxy_stats *proxy_stats(const struct proxy *px)
+{
+	return &px->stats;
+}
+
+static int orig_dst(int fd, int family, struct addr *out)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int level = family == AF_INET ? SOL_IP : SOL_IPV6;
+	int opt = family == AF_INET ? SO_ORIGINAL_DST : IP6T_SO_ORIGINAL_DST;
+
+	if (getsockopt(fd, level, opt, &ss, &len) == -1)
+		return -errno;
+	return addr_from_sockaddr(out, (struct sockaddr *)&ss, len);
+}
+
+static void accept_one(struct proxy *px, struct pod *pod, int cfd, int family)
+{
+	struct cat_svc_port *sp;
+	struct addr dst, target;
+	int err;
+
+	err = orig_dst(cfd, family, &dst);
+	if (err) {
+		/* Someone connected to the listener directly, or the agent runs
+		 * outside the cgroup mesh_getsockopt is attached to.
+		 */
+		log_debug("proxy: no original destination pod=%u: %s", pod->id, strerror(-err));
+		px->stats.orig_dst_errors++;
+		sock_close_reset(cfd);
+		return;
+	}
+	addr_unmap(&dst);
+	sp = catalogue_find_vip(px->cat, &dst);
+	if (!sp) {
+		px->stats.passthrough++;
+		conn_start(px, pod, cfd, &dst);
+		return;
+	}
+	const struct cat_endpoint *ep = balancer_pick_rr(sp);
+
+	if (!ep) {
+		/* A service with no ready endpoint: refuse like a closed port would. */
+		px->stats.no_endpoint++;
+		sock_close_reset(cfd);
+		return;
+	}
+	target = ep->addr;
+	px->stats.to_service++;
+	conn_start(px, pod, cfd, &target);
+}
+
+static void on_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)
+{
+	struct pod *pod = ctx;
+	struct proxy *px = NULL;
+	int family = lfd == pod->lfd4 ? AF_INET : AF_INET6;
+
+	(void)loop;
+	(void)events;
+	px = pod->proxy;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (cfd == -1) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_debug("proxy: accept pod=%u: %m", pod->id);
+			return;
+		}
+		px->stats.total++;
+		if (px->stats.active >= px->opts.max_conns) {
+			px->stats.over_limit++;
+			sock_close_reset(cfd);
+			continue;
+		}
+		accept_one(px, pod, cfd, family);
+	}
+}
+
+static int make_listener(struct proxy *px, struct pod *pod, int family)
+{
+	struct addr a = { .family = family, .port = px->opts.port };
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1, fd, err;
+
+	if (family == AF_INET)
+		a.ip.v4.s_addr = htonl(INADDR_LOOPBACK);
+	else
+		a.ip.v6 = in6addr_loopback;
+	len = addr_to_sockaddr(&a, &ss);
+	fd = netns_socket(pod->netns_fd, px->opts.home_netns_fd, family,
+			  SOCK_STREAM | SOCK_NONBLOCK);
+	if (fd < 0)
+		return fd;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+		goto out_errno;
+	if (family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
+		goto out_errno;
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1)
+		goto out_errno;
+	if (listen(fd, LISTEN_BACKLOG) == -1)
+		goto out_errno;
+	err = loop_add_fd(px->loop, fd, EPOLLIN, on_accept, pod);
+	if (err)
+		goto out_close;
+	return fd;
+out_errno:
+	err = -errno;
+out_close:
+	close(fd);
+	return err;
+}
+
+int proxy_pod_listen(struct proxy *px, struct pod *pod)
+{
+	int fd, err;
+
+	if (pod->lfd4 != -1)
+		return 0;
+	pod->proxy = px;
+	fd = make_listener(px, pod, AF_INET);
+	if (fd < 0)
+		return fd;
+	pod->lfd4 = fd;
+	err = netns_cookie_of(fd, &pod->netns_cookie);
+	if (err) {
+		proxy_pod_close(px, pod);
+		return err;
+	}
+	fd = make_listener(px, pod, AF_INET6);
+	if (fd < 0)
+		/* No ::1 in this pod (IPv6 disabled): IPv4 capture still works. */
+		log_debug("proxy: no IPv6 listener in pod=%u: %s", pod->id, strerror(-fd));
+	else
+		pod->lfd6 = fd;
+	return 0;
+}
+
+void proxy_pod_close(struct proxy *px, struct pod *pod)
+{
+	while (pod->conns)
+		conn_close(pod->conns, true);
+	if (pod->lfd4 != -1) {
+		(void)loop_del_fd(px->loop, pod->lfd4);
+		close(pod->lfd4);
+		pod->lfd4 = -1;
+	}
+	if (pod->lfd6 != -1) {
+		(void)loop_del_fd(px->loop, pod->lfd6);
+		close(pod->lfd6);
+		pod->lfd6 = -1;
+	}
+}
