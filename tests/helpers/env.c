@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Implementation of tests/helpers/env.h. */
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bpffs.h"
+#include "cgroup.h"
+#include "env.h"
+#include "fs.h"
+#include "tns.h"
+#include "require.h"
+#include "topo.h"
+
+static void path_join(char *out, size_t len, const char *a, const char *b)
+{
+	int n = snprintf(out, len, "%s/%s", a, b);
+
+	cr_assert(n > 0 && (size_t)n < len, "path too long: %s/%s", a, b);
+}
+
+void tenv_setup(struct tenv *e)
+{
+	const char *build = getenv("WEFT_BUILD");
+
+	require_root();
+	memset(e, 0, sizeof(*e));
+	cr_assert(build && *build, "WEFT_BUILD is not set: run the suite through 'make test-integration'");
+	snprintf(e->build, sizeof(e->build), "%s", build);
+	snprintf(e->tmp, sizeof(e->tmp), "/tmp/weft-test-%d-XXXXXX", (int)getpid());
+	cr_assert(mkdtemp(e->tmp), "mkdtemp: %s", strerror(errno));
+	path_join(e->run_dir, sizeof(e->run_dir), e->tmp, "run");
+	path_join(e->registry, sizeof(e->registry), e->tmp, "registry.yaml");
+	path_join(e->agent_log, sizeof(e->agent_log), e->tmp, "agent.log");
+	cr_assert_eq(tcg_create(e->cgroup, sizeof(e->cgroup)), 0, "create test cgroup");
+	/* Join first: the agent, the CNI plugin and every client inherit it. */
+	cr_assert_eq(tcg_join(e->cgroup, 0), 0, "join test cgroup %s", e->cgroup);
+	cr_assert_eq(tbpffs_mount(e->bpffs_mnt, sizeof(e->bpffs_mnt)), 0, "mount private bpffs");
+	path_join(e->bpffs, sizeof(e->bpffs), e->bpffs_mnt, "weft");
+	cr_assert_eq(ttopo_setup(), 0, "build the test topology");
+}
+
+void tenv_teardown(struct tenv *e)
+{
+	if (e->agent > 0)
+		(void)tenv_agent_stop(e);
+	if (e->bpffs[0] && e->build[0])
+		(void)tenv_agent_cleanup(e);
+	ttopo_teardown();
+	if (e->bpffs_mnt[0])
+		(void)tbpffs_umount(e->bpffs_mnt);
+	if (e->cgroup[0])
+		(void)tcg_remove(e->cgroup);
+	if (e->tmp[0] && getenv("WEFT_KEEP_TMP") == NULL)
+		tns_sh("rm -rf '%s'", e->tmp);
+	memset(e, 0, sizeof(*e));
+}
+
+int tenv_write_registry(struct tenv *e, const char *yaml)
+{
+	char tmp[PATH_MAX + 8];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", e->registry);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fputs(yaml, f);
+	if (fclose(f))
+		return -errno;
+	return rename(tmp, e->registry) ? -errno : 0;
+}
+
+static void agent_args(struct tenv *e, char *buf, size_t len)
+{
+	snprintf(buf, len, "--registry file:%s --cgroup %s --bpffs %s --run-dir %s --log-level debug",
+		 e->registry, e->cgroup, e->bpffs, e->run_dir);
+}
+
+int tenv_agent_start(struct tenv *e)
+{
+	char args[5 * PATH_MAX], cmd[8 * PATH_MAX];
+	pid_t pid;
+
+	agent_args(e, args, sizeof(args));
+	snprintf(cmd, sizeof(cmd), "exec %s/san/weft-agent %s >>%s 2>&1", e->build, args,
+		 e->agent_log);
+	pid = fork();
+	if (pid == -1)
+		return -1;
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	e->agent = pid;
+	/* Ready when the admin API answers (it is created last). */
+	for (int i = 0; i < 200; i++) {
+		json_object *o = tenv_admin_get(e, "/v1/status");
+		int status;
+
+		if (o) {
+			json_object_put(o);
+			return 0;
+		}
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			e->agent = 0;
+			return -1;
+		}
+		usleep(50000);
+	}
+	return -1;
+}
+
+int tenv_agent_stop(struct tenv *e)
+{
+	int status;
+
+	if (e->agent <= 0)
+		return -1;
+	kill(e->agent, SIGTERM);
+	for (int i = 0; i < 200; i++) {
+		if (waitpid(e->agent, &status, WNOHANG) == e->agent) {
+			e->agent = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		usleep(50000);
+	}
+	kill(e->agent, SIGKILL);
+	waitpid(e->agent, &status, 0);
+	e->agent = 0;
+	return -1;
+}
+
+int tenv_agent_cleanup(struct tenv *e)
+{
+	char args[5 * PATH_MAX];
+
+	agent_args(e, args, sizeof(args));
+	return tns_sh("%s/san/weft-agent %s --cleanup >>%s 2>&1", e->build, args, e->agent_log);
+}
+
+int tenv_capture(char *out, size_t len, const char *fmt, ...)
+{
+	char cmd[8192];
+	size_t have = 0;
+	va_list ap;
+	FILE *p;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	while (have < len - 1) {
+		size_t n = fread(out + have, 1, len - 1 - have, p);
+
+		if (!n)
+			break;
+		have += n;
+	}
+	out[have] = '\0';
+	rc = pclose(p);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+int tenv_cni(struct tenv *e, const char *cmd, const char *ns, const char *k8s_ns,
+	     const char *pod, const char *ip, char *out, size_t len)
+{
+	char conf[PATH_MAX + 512], conf_path[PATH_MAX + 16], netns[128];
+	FILE *f;
+
+	/* What a runtime hands a chained plugin: the network config with the
+	 * previous plugin's result.
+	 */
+	snprintf(conf, sizeof(conf),
+		 "{\"cniVersion\":\"1.0.0\",\"name\":\"test\",\"type\":\"weft-cni\","
+		 "\"agent_socket\":\"%s/cni.sock\",\"prevResult\":{\"cniVersion\":\"1.0.0\","
+		 "\"interfaces\":[{\"name\":\"eth0\",\"sandbox\":\"%s\"}],"
+		 "\"ips\":[{\"address\":\"%s/24\",\"interface\":0}]}}",
+		 e->run_dir, tns_path(ns, netns, sizeof(netns)), ip);
+	snprintf(conf_path, sizeof(conf_path), "%s/cni-%s.json", e->tmp, pod);
+	f = fopen(conf_path, "w");
+	if (!f)
+		return -1;
+	fputs(conf, f);
+	fclose(f);
+	return tenv_capture(out, len,
+			    "CNI_COMMAND=%s CNI_CONTAINERID=ctr-%s CNI_NETNS=%s CNI_IFNAME=eth0 "
+			    "CNI_PATH=/opt/cni/bin CNI_ARGS='IgnoreUnknown=1;K8S_POD_NAMESPACE=%s;"
+			    "K8S_POD_NAME=%s;K8S_POD_UID=uid-%s' %s/san/weft-cni < %s 2>&1",
+			    cmd, pod, netns, k8s_ns, pod, pod, e->build, conf_path);
+}
+
+struct body {
+	char *buf;
+	size_t len;
+};
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+	struct body *b = ctx;
+	char *nb = realloc(b->buf, b->len + size * n + 1);
+
+	if (!nb)
+		return 0;
+	memcpy(nb + b->len, data, size * n);
+	b->buf = nb;
+	b->len += size * n;
+	b->buf[b->len] = '\0';
+	return size * n;
+}
+
+json_object *tenv_admin_get(struct tenv *e, const char *path)
+{
+	char sock[PATH_MAX + 16], url[256];
+	struct body b = { 0 };
+	json_object *o = NULL;
+	long code = 0;
+	CURL *c = curl_easy_init();
+
+	if (!c)
+		return NULL;
+	snprintf(sock, sizeof(sock), "%s/admin.sock", e->run_dir);
+	snprintf(url, sizeof(url), "http://weft%s", path);
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	if (curl_easy_perform(c) == CURLE_OK &&
+	    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 200 && b.buf)
+		o = json_tokener_parse(b.buf);
+	curl_easy_cleanup(c);
+	free(b.buf);
+	return o;
+}
+
+long long tenv_status_counter(struct tenv *e, const char *dotted)
+{
+	json_object *root = tenv_admin_get(e, "/v1/status"), *cur = root;
+	char path[256], *save = NULL, *tok;
+	long long v = -1;
+
+	if (!root)
+		return -1;
+	snprintf(path, sizeof(path), "%s", dotted);
+	for (tok = strtok_r(path, ".", &save); tok && cur; tok = strtok_r(NULL, ".", &save)) {
+		if (json_object_is_type(cur, json_type_array))
+			cur = json_object_array_get_idx(cur, (size_t)atoi(tok));
+		else if (!json_object_object_get_ex(cur, tok, &cur))
+			cur = NULL;
+	}
+	if (cur)
+		v = json_object_get_int64(cur);
+	json_object_put(root);
+	return v;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* One isolated weft installation per integration test: its own cgroup (which
+ * the test process joins, so the agent and every client run inside it), a
+ * private bpffs mount, a run dir and registry file in a temp dir, the real
+ * weft-agent / weft-cni / meshctl binaries (the sanitizer builds) from
+ * $WEFT_BUILD, and the topology of topo.h.
+ */
+#ifndef WEFT_TEST_ENV_H
+#define WEFT_TEST_ENV_H
+
+#include <json-c/json.h>
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct tenv {
+	char tmp[PATH_MAX];
+	char cgroup[PATH_MAX];
+	char bpffs_mnt[PATH_MAX];
+	char bpffs[PATH_MAX];
+	char run_dir[PATH_MAX];
+	char registry[PATH_MAX];
+	char agent_log[PATH_MAX];
+	char build[PATH_MAX];
+	pid_t agent;
+};
+
+/* Set everything up; asserts (failing the test with the reason) on error. */
+void tenv_setup(struct tenv *e);
+/* Stop the agent, remove topology, cgroup, mounts and files. Idempotent. */
+void tenv_teardown(struct tenv *e);
+
+/* Replace the registry file atomically (write + rename). 0 or -errno. */
+int tenv_write_registry(struct tenv *e, const char *yaml);
+
+/* Start weft-agent; returns once admin.sock answers. 0 or -1 (log kept). */
+int tenv_agent_start(struct tenv *e);
+/* SIGTERM and reap; returns the agent's exit status (0 = clean, no leaks). */
+int tenv_agent_stop(struct tenv *e);
+/* Run weft-agent --cleanup with the same options; returns its exit status. */
+int tenv_agent_cleanup(struct tenv *e);
+
+/* Run weft-cni @cmd for pod @k8s_ns/@pod in test netns @ns with IP @ip (as
+ * a runtime would, after its own plugin). Stdout goes to @out. Returns the
+ * plugin's exit status.
+ */
+int tenv_cni(struct tenv *e, const char *cmd, const char *ns, const char *k8s_ns,
+	     const char *pod, const char *ip, char *out, size_t len);
+
+/* GET @path from the admin API; the parsed JSON (caller puts it) or NULL. */
+json_object *tenv_admin_get(struct tenv *e, const char *path);
+
+/* Read a counter at a dotted path ("connections.passthrough") of /v1/status. */
+long long tenv_status_counter(struct tenv *e, const char *dotted);
+
+/* Run a command line, capture stdout into @out; returns exit status. */
+int tenv_capture(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif /* WEFT_TEST_ENV_H */

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Implementation of tests/helpers/sock.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "tns.h"
+#include "sock.h"
+
+int tsock_connect(const char *ns, const char *dst, int timeout_ms)
+{
+	struct sockaddr_storage ss;
+	struct pollfd pfd;
+	struct addr a;
+	socklen_t len;
+	int fd, err = 0, so_err = 0;
+	socklen_t so_len = sizeof(so_err);
+
+	if (addr_parse_ip_port(dst, &a))
+		return -EINVAL;
+	len = addr_to_sockaddr(&a, &ss);
+	if (ns && (err = tns_enter(ns)))
+		return err;
+	fd = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		err = -errno;
+	if (ns)
+		tns_enter(NULL);
+	if (err)
+		return err;
+	if (connect(fd, (struct sockaddr *)&ss, len) == -1 && errno != EINPROGRESS) {
+		err = -errno;
+		goto out_close;
+	}
+	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	if (poll(&pfd, 1, timeout_ms) != 1) {
+		err = -ETIMEDOUT;
+		goto out_close;
+	}
+	getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_err, &so_len);
+	if (so_err) {
+		err = -so_err;
+		goto out_close;
+	}
+	fcntl(fd, F_SETFL, 0);
+	return fd;
+out_close:
+	close(fd);
+	return err;
+}
+
+ssize_t tsock_request(int fd, const char *cmd, char *out, size_t len, int timeout_ms)
+{
+	size_t have = 0, clen = strlen(cmd);
+
+	/* An empty @cmd only reads: the socket may already be shut for writing. */
+	if (clen && send(fd, cmd, clen, MSG_NOSIGNAL) != (ssize_t)clen)
+		return -errno;
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, timeout_ms) != 1)
+			return -ETIMEDOUT;
+		n = recv(fd, out + have, len - 1 - have, 0);
+		if (n < 0)
+			return -errno;
+		if (n == 0 || (have += (size_t)n) == len - 1)
+			break;
+	}
+	out[have] = '\0';
+	return (ssize_t)have;
+}
+
+int tsock_ident(const char *ns, const char *dst, char *out, size_t len)
+{
+	int fd = tsock_connect(ns, dst, 3000);
+	ssize_t n;
+
+	if (fd < 0)
+		return fd;
+	n = tsock_request(fd, "IDENT\n", out, len, 3000);
+	close(fd);
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		return -ECONNRESET;
+	out[strcspn(out, "\n")] = '\0';
+	return 0;
+}

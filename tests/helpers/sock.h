@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Client sockets for tests, made inside a test netns (after the kernel
+ * selftests' network_helpers.h).
+ */
+#ifndef WEFT_TEST_SOCK_H
+#define WEFT_TEST_SOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Connect from netns @ns to "IP:PORT" / "[IPv6]:PORT" with a timeout. Returns
+ * the connected fd or -errno (-ECONNREFUSED, -ETIMEDOUT, -ENETUNREACH...).
+ * The socket's family follows the address; "::ffff:a.b.c.d" gives an AF_INET6
+ * socket to an IPv4-mapped address.
+ */
+int tsock_connect(const char *ns, const char *dst, int timeout_ms);
+
+/* Send @cmd (if not empty), read until EOF (at most @len - 1 bytes) into @out. Returns the
+ * byte count or -errno.
+ */
+ssize_t tsock_request(int fd, const char *cmd, char *out, size_t len, int timeout_ms);
+
+/* One IDENT request from @ns to @dst: writes "<name> <peer-ip>" (no newline)
+ * into @out. 0 or -errno.
+ */
+int tsock_ident(const char *ns, const char *dst, char *out, size_t len);
+
+#endif /* WEFT_TEST_SOCK_H */

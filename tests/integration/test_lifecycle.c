@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The agent's life around the traffic: registry reloads, CNI DEL and CHECK,
+ * stop (fail closed), restart (pods taken back), --cleanup (nothing left).
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "servers.h"
+#include "sock.h"
+#include "topo.h"
+
+static pid_t srv[4];
+
+static void up(void)
+{
+	fixture_up();
+	srv[0] = tsrv_start("s", "198.18.2.11", 8080, "web-1");
+	srv[1] = tsrv_start("s", "198.18.2.12", 8080, "web-2");
+	srv[2] = tsrv_start("s", "198.18.2.13", 8080, "web-3");
+	srv[3] = tsrv_start("s", "198.18.2.14", 8080, "api-1");
+	for (int i = 0; i < 4; i++)
+		cr_assert_gt(srv[i], 0, "backend %d did not start", i);
+}
+
+static void down(void)
+{
+	for (int i = 0; i < 4; i++)
+		tsrv_stop(srv[i]);
+	fixture_down();
+}
+
+/* Copy TOPO_REGISTRY into @buf with the first @from replaced by @to. */
+static void registry_with(char *buf, size_t cap, const char *from, const char *to)
+{
+	const char *at = strstr(TOPO_REGISTRY, from);
+
+	cr_assert(at != NULL, "'%s' not in the registry", from);
+	snprintf(buf, cap, "%.*s%s%s", (int)(at - TOPO_REGISTRY), TOPO_REGISTRY, to,
+		 at + strlen(from));
+}
+
+TestSuite(lifecycle, .init = up, .fini = down, .timeout = 120);
+
+/* Wait until the web VIP answers from @want, or give up after ~5 s. */
+static bool web_answers_from(const char *want)
+{
+	char out[256];
+
+	for (int i = 0; i < 50; i++) {
+		if (!tsock_ident("a", "198.19.0.10:80", out, sizeof(out)) &&
+		    !strncmp(out, want, strlen(want)))
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+Test(lifecycle, registry_reload_moves_traffic_to_the_new_endpoints)
+{
+	char yaml[8192], out[256];
+
+	/* web's endpoints become 198.18.2.14 only (served by "api-1"). */
+	registry_with(yaml, sizeof(yaml),
+		      "- addresses: [198.18.2.11]\n- addresses: [198.18.2.12]\n"
+		      "- addresses: [198.18.2.13]\n",
+		      "- addresses: [198.18.2.14]\n");
+	cr_assert_eq(tenv_write_registry(&env, yaml), 0);
+	cr_assert(web_answers_from("api-1"), "traffic did not follow the reload");
+	for (int i = 0; i < 10; i++) {
+		cr_assert_eq(tsock_ident("a", "198.19.0.10:80", out, sizeof(out)), 0);
+		cr_assert(!strncmp(out, "api-1", 5), "answer %d from '%s' after reload", i, out);
+	}
+}
+
+Test(lifecycle, a_broken_registry_file_keeps_the_previous_catalogue)
+{
+	char out[256];
+
+	cr_assert_eq(tenv_write_registry(&env, "kind: [unterminated\n  - {"), 0);
+	for (int i = 0; i < 50; i++) {
+		if (tenv_status_counter(&env, "registries.0.load_errors") >= 1)
+			break;
+		usleep(100000);
+	}
+	cr_assert_geq(tenv_status_counter(&env, "registries.0.load_errors"), 1);
+	cr_assert_eq(tsock_ident("a", "198.19.0.10:80", out, sizeof(out)), 0,
+		     "service lost after a bad reload");
+	cr_assert(!strncmp(out, "web-", 4), "got '%s'", out);
+}
+
+Test(lifecycle, namespace_label_change_meshes_and_unmeshes_enrolled_pods)
+{
+	char yaml[8192], out[256];
+
+	/* Drop the label: pod a must stop being captured. */
+	registry_with(yaml, sizeof(yaml), "    weft.io/mesh: enabled\n", "    team: web\n");
+	cr_assert_eq(tenv_write_registry(&env, yaml), 0);
+	bool released = false;
+
+	for (int i = 0; i < 50 && !released; i++) {
+		released = tsock_ident("a", "198.19.0.10:80", out, sizeof(out)) != 0;
+		if (!released)
+			usleep(100000);
+	}
+	cr_assert(released, "pod a is still captured after its namespace lost the label");
+	cr_assert_eq(tenv_write_registry(&env, TOPO_REGISTRY), 0);
+	cr_assert(web_answers_from("web-"), "pod a was not captured again");
+}
+
+Test(lifecycle, cni_check_and_del)
+{
+	char out[4096];
+	int rc;
+
+	rc = tenv_cni(&env, "CHECK", "a", "mesh", "client-a", "198.18.1.2", out, sizeof(out));
+	cr_assert_eq(rc, 0, "CHECK failed: %s", out);
+	rc = tenv_cni(&env, "DEL", "a", "mesh", "client-a", "198.18.1.2", out, sizeof(out));
+	cr_assert_eq(rc, 0, "DEL failed: %s", out);
+	/* After DEL the pod is on its own: the VIP is unreachable again. */
+	cr_assert_neq(tsock_ident("a", "198.19.0.10:80", out, sizeof(out)), 0);
+	rc = tenv_cni(&env, "DEL", "a", "mesh", "client-a", "198.18.1.2", out, sizeof(out));
+	cr_assert_eq(rc, 0, "a second DEL must succeed too: %s", out);
+	rc = tenv_cni(&env, "CHECK", "a", "mesh", "client-a", "198.18.1.2", out, sizeof(out));
+	cr_assert_neq(rc, 0, "CHECK of a deleted pod must fail");
+}
+
+Test(lifecycle, stopped_agent_fails_closed_and_a_restarted_one_takes_the_pods_back)
+{
+	char out[256];
+	int err;
+
+	cr_assert_eq(tenv_agent_stop(&env), 0, "agent exit status (leaks?), see %s", env.agent_log);
+	/* Programs stay pinned: the pod's connect is still redirected, and with
+	 * nobody listening it is refused — never a bypass.
+	 */
+	err = tsock_ident("a", "198.19.0.10:80", out, sizeof(out));
+	cr_assert_eq(err, -ECONNREFUSED, "with the agent down got %d '%s'", err, out);
+	err = tsock_ident("a", "198.18.2.14:8080", out, sizeof(out));
+	cr_assert_eq(err, -ECONNREFUSED, "direct traffic bypassed the stopped mesh: %d", err);
+	cr_assert_eq(tenv_agent_start(&env), 0, "restart, see %s", env.agent_log);
+	/* No CNI ADD again: the agent restores the pod from its saved state. */
+	cr_assert_eq(tsock_ident("a", "198.19.0.10:80", out, sizeof(out)), 0);
+	cr_assert(!strncmp(out, "web-", 4), "got '%s'", out);
+	json_object *pods = tenv_admin_get(&env, "/v1/pods");
+
+	cr_assert(pods != NULL);
+	cr_assert_eq(json_object_array_length(json_object_object_get(pods, "pods")), 3);
+	json_object_put(pods);
+}
+
+static int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d)))
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+Test(lifecycle, cleanup_leaves_no_attachment_no_pin_no_socket)
+{
+	char out[4096], cmd_out[4096];
+	int rc;
+
+	cr_assert_eq(tenv_agent_stop(&env), 0, "see %s", env.agent_log);
+	rc = tenv_agent_cleanup(&env);
+	cr_assert_eq(rc, 0, "--cleanup exited %d, see %s", rc, env.agent_log);
+	cr_assert_eq(count_entries(env.bpffs), 0, "pins left under %s", env.bpffs);
+	cr_assert_eq(count_entries(env.run_dir), 0, "files left under %s", env.run_dir);
+	rc = tenv_capture(cmd_out, sizeof(cmd_out), "bpftool cgroup show %s", env.cgroup);
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(strlen(cmd_out), 0, "programs still attached: %s", cmd_out);
+	/* And the pod's traffic is its own again. */
+	cr_assert_eq(tsock_ident("a", "198.18.2.14:8080", out, sizeof(out)), 0);
+	cr_assert(!strcmp(out, "api-1 198.18.1.2"), "got '%s'", out);
+}
+
+Test(lifecycle, meshctl_shows_the_pods)
+{
+	char out[8192];
+	int rc;
+
+	rc = tenv_capture(out, sizeof(out), "%s/san/meshctl --socket %s/admin.sock pods", env.build,
+			  env.run_dir);
+	cr_assert_eq(rc, 0, "meshctl pods: %s", out);
+	cr_assert(strstr(out, "client-a") && strstr(out, "client-b") && strstr(out, "client-c"),
+		  "meshctl pods output lacks a pod:\n%s", out);
+	rc = tenv_capture(out, sizeof(out), "%s/san/meshctl -o json --socket %s/admin.sock pods",
+			  env.build, env.run_dir);
+	cr_assert_eq(rc, 0);
+	json_object *o = json_tokener_parse(out);
+
+	cr_assert(o != NULL, "meshctl -o json pods is not JSON: %s", out);
+	json_object_put(o);
+	rc = tenv_capture(out, sizeof(out), "%s/san/meshctl --socket %s/nope.sock status 2>&1",
+			  env.build, env.run_dir);
+	cr_assert_eq(rc, 1, "meshctl against no agent must exit 1");
+	cr_assert(strstr(out, "nope.sock") != NULL, "error does not name the socket: %s", out);
+}

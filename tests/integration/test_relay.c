@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The proxy's relay: half-close, resets, and bulk data byte for byte. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "servers.h"
+#include "sock.h"
+
+static pid_t srv;
+
+static void up(void)
+{
+	fixture_up();
+	/* api has one endpoint, so every connection lands on this server. */
+	srv = tsrv_start("s", "198.18.2.14", 8080, "api-1");
+	cr_assert_gt(srv, 0);
+}
+
+static void down(void)
+{
+	tsrv_stop(srv);
+	fixture_down();
+}
+
+TestSuite(relay, .init = up, .fini = down, .timeout = 120);
+
+Test(relay, half_close_is_passed_on_and_the_other_way_keeps_flowing)
+{
+	char out[256];
+	int fd = tsock_connect("a", "198.19.0.20:80", 3000);
+	ssize_t n;
+
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	cr_assert_eq(send(fd, "ECHO\nhello", 10, 0), 10);
+	/* Our FIN must reach the server as EOF; its answer must still reach us. */
+	cr_assert_eq(shutdown(fd, SHUT_WR), 0);
+	n = tsock_request(fd, "", out, sizeof(out), 3000);
+	cr_assert_eq(n, (ssize_t)strlen("helloBYE 5\n"), "got %zd bytes '%s'", n, n > 0 ? out : "");
+	cr_assert_str_eq(out, "helloBYE 5\n");
+	close(fd);
+}
+
+/* Byte @i of the test stream: position-based, so a short send needs no rewind. */
+static char pattern(size_t i)
+{
+	uint32_t x = (uint32_t)i * 2654435761u;
+
+	return (char)((x >> 24) ^ (uint32_t)(i >> 13));
+}
+
+Test(relay, fifty_megabytes_arrive_byte_identical_both_ways)
+{
+	const size_t total = 50u << 20;
+	size_t sent = 0, got = 0;
+	char wbuf[65536], rbuf[65536], tail[64];
+	int fd = tsock_connect("a", "198.19.0.20:80", 3000);
+	ssize_t n;
+
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	cr_assert_eq(send(fd, "ECHO\n", 5, 0), 5);
+	/* Write and read the echo at the same time, so neither direction's
+	 * buffers fill up and stall the other.
+	 */
+	while (got < total) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0) };
+
+		cr_assert_eq(poll(&pfd, 1, 5000), 1, "stalled at sent=%zu got=%zu", sent, got);
+		if ((pfd.revents & POLLOUT) && sent < total) {
+			size_t chunk = total - sent < sizeof(wbuf) ? total - sent : sizeof(wbuf);
+
+			for (size_t i = 0; i < chunk; i++)
+				wbuf[i] = pattern(sent + i);
+			n = send(fd, wbuf, chunk, MSG_DONTWAIT);
+			if (n > 0)
+				sent += (size_t)n;
+			if (sent == total)
+				shutdown(fd, SHUT_WR);
+		}
+		if (pfd.revents & POLLIN) {
+			n = recv(fd, rbuf, total - got < sizeof(rbuf) ? total - got : sizeof(rbuf),
+				 MSG_DONTWAIT);
+			cr_assert_gt(n, 0, "connection ended early at %zu bytes", got);
+			for (ssize_t i = 0; i < n; i++) {
+				if (rbuf[i] != pattern(got + (size_t)i))
+					cr_assert_fail("byte %zu differs", got + (size_t)i);
+			}
+			got += (size_t)n;
+		}
+	}
+	n = tsock_request(fd, "", tail, sizeof(tail), 5000);
+	cr_assert_gt(n, 0);
+	cr_assert_str_eq(tail, "BYE 52428800\n");
+	close(fd);
+}
+
+Test(relay, a_reset_is_passed_on_as_a_reset)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	long long before = tenv_status_counter(&env, "connections.resets");
+	int fd = tsock_connect("a", "198.19.0.20:80", 3000);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(send(fd, "ECHO\nx", 6, 0), 6);
+	char c;
+	cr_assert_eq(recv(fd, &c, 1, 0), 1);
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+	for (int i = 0; i < 50; i++) {
+		if (tenv_status_counter(&env, "connections.resets") > before)
+			break;
+		usleep(50000);
+	}
+	cr_assert_gt(tenv_status_counter(&env, "connections.resets"), before,
+		     "the proxy did not see or pass on the reset");
+	cr_assert_eq(tenv_status_counter(&env, "connections.active"), 0);
+}
+
+Test(relay, refused_endpoint_closes_the_client_promptly)
+{
+	char out[64];
+	int err;
+
+	tsrv_stop(srv);
+	srv = 0;
+	err = tsock_ident("a", "198.19.0.20:80", out, sizeof(out));
+	cr_assert(err == -ECONNRESET || err == -EPIPE, "got %d '%s'", err, out);
+	cr_assert_geq(tenv_status_counter(&env, "connections.connect_errors"), 1);
+}
