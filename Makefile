@@ -61,7 +61,7 @@ HELPER_SRCS  := $(wildcard tests/helpers/*.c)
 BPF_OBJS := $(patsubst %.bpf.c,$(O)/%.bpf.o,$(BPF_SRCS))
 SKELS    := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.skel.h,$(BPF_SRCS))
 
-obj  = $(patsubst %.c,$(O)/%.o,$(1))
+obj  = $(patsubst %.c,$(O)/obj/%.o,$(1))
 sobj = $(patsubst %.c,$(O)/san/%.o,$(1))
 
 BINS := $(O)/weft-agent $(O)/weft-cni $(O)/meshctl
@@ -98,7 +98,7 @@ $(call obj,$(filter agent/datapath/%,$(AGENT_SRCS))) $(call sobj,$(filter agent/
 $(call obj,$(TBPF_SRCS)) $(call sobj,$(TBPF_SRCS)): $(SKELS)
 
 # ---- userspace
-$(O)/%.o: %.c
+$(O)/obj/%.o: %.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(CFLAGS) -c $< -o $@
@@ -150,9 +150,9 @@ test: deps ## install deps, build, run every test tier
 	$(Q)$(MAKE) --no-print-directory all $(SAN_BINS) $(UNIT_BIN) $(TBPF_BIN) $(INTEG_BIN)
 	$(Q)$(MAKE) --no-print-directory test-unit test-bpf test-integration
 
-test-unit: $(UNIT_BIN) ## unit tests (no root)
+test-unit: $(UNIT_BIN) $(O)/san/weft-cni ## unit tests (no root)
 	$(call msg,TEST,unit)
-	$(Q)$(UNIT_BIN) $(CRITERION_FLAGS)
+	$(Q)WEFT_BUILD=$(abspath $(O)) $(UNIT_BIN) $(CRITERION_FLAGS)
 
 test-bpf: $(TBPF_BIN) check-root ## load and exercise every BPF program (root)
 	$(call msg,TEST,bpf)

@@ -20,12 +20,12 @@ struct agent;
 
 /* What identifies a pod, as the CNI plugin sends it. */
 struct pod_spec {
-	char container_id[128];
+	char container_id[CNI_PROTO_MAX_CONTAINER_ID + 1];
 	char netns[PATH_MAX];
 	char ifname[32];
-	char ns[64];
-	char name[CAT_NAME_MAX];
-	char uid[64];
+	char ns[CNI_PROTO_MAX_NAMESPACE + 1];
+	char name[CNI_PROTO_MAX_NAME + 1];
+	char uid[CNI_PROTO_MAX_UID + 1];
 	struct addr ips[CNI_PROTO_MAX_IPS];
 	unsigned int n_ips;
 };

@@ -7,7 +7,8 @@
  *            "container_id": "...", "netns": "/proc/123/ns/net", "ifname": "eth0",
  *            "namespace": "default", "name": "web-0", "uid": "...",
  *            "ips": ["198.18.0.5", "fd00::5"]}
- *            ("uid" and "ips" may be empty; "netns" may be "" on DEL)
+ *            ("uid" and "ips" may be empty; on DEL "netns", "namespace" and
+ *            "name" may be "" too: the agent finds the pod by container_id)
  * Response: {"ok": true, "meshed": true|false, "reason": "namespace not meshed"}
  *       or  {"ok": false, "code": <CNI error code>, "msg": "...", "details": "..."}
  */

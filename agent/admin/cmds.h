@@ -7,9 +7,11 @@
 
 #include <stddef.h>
 
+#include "admin_proto.h"
+
 struct http_route;
 
-#define ADMIN_API_VERSION 1
+
 
 /* The route table; handlers take the struct agent * as context. */
 const struct http_route *admin_routes(size_t *n);

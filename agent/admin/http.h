@@ -49,6 +49,12 @@ struct http_route {
 struct http_server *http_server_new(struct loop *loop, const char *sock_path, mode_t mode,
 				    const struct http_route *routes, size_t n_routes, void *ctx);
 
+/* Set the per-client deadline (default HTTP_CLIENT_TIMEOUT_MS) for clients
+ * accepted, or requests started, from now on: a client must send a complete
+ * request within @timeout_ms of connecting or of its previous response.
+ */
+void http_server_set_timeout(struct http_server *s, unsigned int timeout_ms);
+
 /* Close every client and the listener and unlink the socket file. Accepts NULL. */
 void http_server_free(struct http_server *s);
 

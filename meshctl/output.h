@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* meshctl's output: aligned tables, key/value listings and JSON on stdout,
+ * errors on stderr (a JSON object under -o json). Commands render through
+ * these only, so every command formats the same way.
+ */
+#ifndef WEFT_MESHCTL_OUTPUT_H
+#define WEFT_MESHCTL_OUTPUT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct json_object;
+
+enum out_format {
+	OUT_TABLE = 0,
+	OUT_JSON,
+};
+
+#define OUT_MAX_COLS 16
+#define OUT_COL_GAP 3	/* spaces between columns, as kubectl */
+
+struct out_table;
+
+/* A table of @n_cols columns (1..OUT_MAX_COLS) with the given @headers
+ * (borrowed; NULL for a table without a header line). NULL with errno set.
+ */
+struct out_table *out_table_new(size_t n_cols, const char *const *headers);
+
+/* Append a row of n_cols cells (copied; NULL prints as "-"). Control
+ * characters become '?', so an agent-supplied string cannot break the layout.
+ * 0 or -ENOMEM.
+ */
+int out_table_add(struct out_table *t, const char *const *cells);
+
+/* Print @t with every column padded to its widest cell, except the last. */
+void out_table_print(const struct out_table *t, FILE *out);
+
+/* Accepts NULL. */
+void out_table_free(struct out_table *t);
+
+/* Print @o as indented JSON and a newline. */
+void out_json(FILE *out, struct json_object *o);
+
+/* Print every leaf of the object @o as one "key   value" line, keys joined
+ * with '.' and array elements as key[i] ("bpf.counters.redirected 57",
+ * "registries[0].name file:x"). Arrays of scalars are joined with ','; empty
+ * strings and arrays print "-". 0 or -ENOMEM.
+ */
+int out_kv(FILE *out, struct json_object *o);
+
+/* Print an error to @err: "meshctl: MESSAGE" for tables, {"error": MESSAGE}
+ * under OUT_JSON.
+ */
+void out_err(FILE *err, enum out_format format, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif /* WEFT_MESHCTL_OUTPUT_H */

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* `meshctl status`: the agent's GET /v1/status, printed as one "key value"
+ * line per leaf so that fields the agent adds later show up without a change
+ * here, and so that `meshctl status | grep counters` works.
+ */
+#include <json-c/json.h>
+
+#include "meshctl.h"
+
+int cmd_status_render(FILE *out, struct json_object *status)
+{
+	return out_kv(out, status);
+}
+
+int cmd_status(struct meshctl *m, int argc, char **argv)
+{
+	struct json_object *resp;
+	int ret = meshctl_no_args(m, argc, argv);
+
+	if (ret)
+		return ret;
+	ret = meshctl_get(m, "/v1/status", &resp);
+	if (ret)
+		return ret;
+	if (m->format == OUT_JSON) {
+		out_json(m->out, resp);
+	} else if (cmd_status_render(m->out, resp)) {
+		out_err(m->err, m->format, "out of memory");
+		ret = MESHCTL_ERR;
+	}
+	json_object_put(resp);
+	return ret;
+}
