@@ -164,6 +164,7 @@ test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF, r
 
 check-root:
 	@if [ "$$(id -u)" != 0 ]; then echo "error: this target needs root (BPF, namespaces, cgroups)" >&2; exit 1; fi
+	@scripts/sweep-test-leftovers.sh
 
 demo: deps ## build, then show the mesh working in network namespaces (root)
 	$(Q)$(MAKE) --no-print-directory all

@@ -12,27 +12,27 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (BPF, namespaces, cgroups)" >&2; exit 1; }
 
 P=wd$$
-TMP=$(mktemp -d /tmp/weft-demo.XXXXXX)
+TMP=$(mktemp -d "/tmp/weft-demo-$$-XXXXXX")
 CG_ROOT=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
 [ -n "$CG_ROOT" ] || { echo "demo: no cgroup v2 mount found" >&2; exit 1; }
 CG=$CG_ROOT/weft-demo-$$
 BPFFS=$TMP/bpffs
 RUN=$TMP/run
 AGENT_PID=
-SERVERS=()
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-ns() { ip netns exec "$P$1" "${@:2}"; }
+ns() { nsenter --net="/run/netns/$P$1" "${@:2}"; }
 
 cleanup() {
 	set +e
 	[ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null
 	"$B/weft-agent" --cgroup "$CG" --bpffs "$BPFFS/weft" --run-dir "$RUN" --cleanup >/dev/null 2>&1
-	for pid in "${SERVERS[@]}"; do kill "$pid" 2>/dev/null; done
+	echo $$ > "$CG_ROOT/cgroup.procs" 2>/dev/null
+	# Whatever the demo started lives in its cgroup: stop all of it.
+	for pid in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill "$pid" 2>/dev/null; done
 	for n in r a b s; do ip netns del "$P$n" 2>/dev/null; done
 	umount "$BPFFS" 2>/dev/null
-	echo $$ > "$CG_ROOT/cgroup.procs" 2>/dev/null
-	rmdir "$CG" 2>/dev/null
+	for _ in $(seq 50); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -52,12 +52,15 @@ link() { # pod subnet
 }
 link a 1; ip -n "${P}a" addr add 198.18.1.2/24 dev a-r; ip -n "${P}a" route add default via 198.18.1.1
 link b 3; ip -n "${P}b" addr add 198.18.3.2/24 dev b-r; ip -n "${P}b" route add default via 198.18.3.1
-link s 2; ip -n "${P}s" route add default via 198.18.2.1
+link s 2
 for i in 1 2 3; do
 	ip -n "${P}s" addr add "198.18.2.1$i/24" dev s-r
 	mkdir -p "$TMP/www$i"; echo "hello from backend-$i ($(printf '198.18.2.1%s' $i))" > "$TMP/www$i/index.html"
 	ns s python3 -m http.server 8080 --bind "198.18.2.1$i" --directory "$TMP/www$i" >/dev/null 2>&1 &
-	SERVERS+=($!)
+done
+ip -n "${P}s" route add default via 198.18.2.1
+for i in 1 2 3; do # wait for the backends to listen
+	for _ in $(seq 100); do ns s curl -s -o /dev/null "http://198.18.2.1$i:8080/" && break; sleep 0.05; done
 done
 
 say "starting weft-agent (registry: demo/registry.yaml)"

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,12 +30,25 @@ static void path_join(char *out, size_t len, const char *a, const char *b)
 	cr_assert(n > 0 && (size_t)n < len, "path too long: %s/%s", a, b);
 }
 
+static struct tenv *live_env;
+
+/* Criterion skips .fini when .init fails an assertion; the worker still exits
+ * through exit(), so this removes what a half-done set-up made.
+ */
+static void teardown_at_exit(void)
+{
+	if (live_env)
+		tenv_teardown(live_env);
+}
+
 void tenv_setup(struct tenv *e)
 {
 	const char *build = getenv("WEFT_BUILD");
 
 	require_root();
 	memset(e, 0, sizeof(*e));
+	live_env = e;
+	atexit(teardown_at_exit);
 	cr_assert(build && *build, "WEFT_BUILD is not set: run the suite through 'make test-integration'");
 	snprintf(e->build, sizeof(e->build), "%s", build);
 	snprintf(e->tmp, sizeof(e->tmp), "/tmp/weft-test-%d-XXXXXX", (int)getpid());
@@ -64,6 +78,7 @@ void tenv_teardown(struct tenv *e)
 	if (e->tmp[0] && getenv("WEFT_KEEP_TMP") == NULL)
 		tns_sh("rm -rf '%s'", e->tmp);
 	memset(e, 0, sizeof(*e));
+	live_env = NULL;
 }
 
 int tenv_write_registry(struct tenv *e, const char *yaml)
@@ -99,6 +114,8 @@ int tenv_agent_start(struct tenv *e)
 	if (pid == -1)
 		return -1;
 	if (pid == 0) {
+		/* An agent must not outlive a test that died before its .fini. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
