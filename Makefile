@@ -152,15 +152,15 @@ test: deps ## install deps, build, run every test tier
 
 test-unit: $(UNIT_BIN) $(O)/san/weft-cni ## unit tests (no root)
 	$(call msg,TEST,unit)
-	$(Q)WEFT_BUILD=$(abspath $(O)) $(UNIT_BIN) $(CRITERION_FLAGS)
+	$(Q)WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(UNIT_BIN) $(CRITERION_FLAGS)
 
 test-bpf: $(TBPF_BIN) check-root ## load and exercise every BPF program (root)
 	$(call msg,TEST,bpf)
-	$(Q)$(TBPF_BIN) $(CRITERION_FLAGS) --jobs 1
+	$(Q)scripts/run-tests.sh $(TBPF_BIN) $(CRITERION_FLAGS) --jobs 1
 
 test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF, real clients (root)
 	$(call msg,TEST,integration)
-	$(Q)WEFT_BUILD=$(abspath $(O)) $(INTEG_BIN) $(CRITERION_FLAGS) --jobs 1
+	$(Q)WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) $(CRITERION_FLAGS) --jobs 1
 
 check-root:
 	@if [ "$$(id -u)" != 0 ]; then echo "error: this target needs root (BPF, namespaces, cgroups)" >&2; exit 1; fi

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "registry/objects.h"
 
 #define CAT_NAME_MAX 254	/* DNS-1123 subdomain (253) + NUL */
 
@@ -26,6 +27,8 @@ struct cat_endpoint {
 struct cat_service {
 	char ns[64];
 	char name[CAT_NAME_MAX];
+	const struct reg_annotation *annotations;	/* the weft.io/ ones, n_annotations */
+	size_t n_annotations;
 };
 
 /* One service port on one VIP: the unit the proxy resolves a destination to. */
@@ -33,7 +36,8 @@ struct cat_svc_port {
 	const struct cat_service *svc;
 	struct addr vip;	/* cluster IP and service port */
 	char port_name[64];	/* "" for an unnamed port */
-	struct cat_endpoint *endpoints;	/* every endpoint, ready or not */
+	struct cat_endpoint *endpoints;	/* every endpoint, ready or not: the n_ready
+					 * ready ones first, each group by address */
 	size_t n_endpoints;
 	size_t n_ready;
 	atomic_uint rr_next;	/* round-robin cursor: the only mutable field */
@@ -56,6 +60,9 @@ uint64_t catalogue_generation(const struct catalogue *c);
  * unmapped by the caller), or NULL. O(1).
  */
 struct cat_svc_port *catalogue_find_vip(const struct catalogue *c, const struct addr *dst);
+
+/* The value of annotation @key (e.g. "weft.io/lb") of @svc, or NULL. */
+const char *cat_service_annotation(const struct cat_service *svc, const char *key);
 
 /* Whether namespace @ns exists and carries the label weft.io/mesh=enabled. */
 bool catalogue_ns_meshed(const struct catalogue *c, const char *ns);

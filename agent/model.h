@@ -16,7 +16,9 @@ struct model *model_new(void);
 void model_free(struct model *m);
 
 /* Replace every object of @source by @objs (a file reload). Takes ownership of
- * the objects in @objs. Returns 0 or -errno.
+ * the objects in @objs: on success @objs is left empty (the caller still
+ * reg_obj_list_done()s it); on failure it is unchanged. Two objects of @objs
+ * with one key: the later wins. Returns 0 or -errno.
  */
 int model_replace_source(struct model *m, const char *source, struct reg_obj_list *objs);
 
@@ -28,6 +30,12 @@ int model_upsert(struct model *m, const char *source, struct reg_obj *obj);
 /* Remove one object; missing is not an error. 0 or -errno. */
 int model_remove(struct model *m, const char *source, enum reg_kind kind, const char *ns,
 		 const char *name);
+
+/* The object @kind/@ns/@name of @source ("" ns for Namespaces), or NULL.
+ * Borrowed: valid until the next change to @source.
+ */
+const struct reg_obj *model_find(const struct model *m, const char *source, enum reg_kind kind,
+				 const char *ns, const char *name);
 
 /* Build a fresh catalogue snapshot (refcount 1) from the current objects, with
  * generation = previous + 1. NULL with errno set on allocation failure.

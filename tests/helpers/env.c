@@ -66,8 +66,11 @@ void tenv_setup(struct tenv *e)
 
 void tenv_teardown(struct tenv *e)
 {
-	if (e->agent > 0)
-		(void)tenv_agent_stop(e);
+	if (e->agent > 0 && tenv_agent_stop(e) != 0) {
+		/* Its sanitizer report (if any) reaches scripts/run-tests.sh this way. */
+		fprintf(stderr, "weft-agent did not exit cleanly; its log:\n");
+		tns_sh("cat '%s' >&2", e->agent_log);
+	}
 	if (e->bpffs[0] && e->build[0])
 		(void)tenv_agent_cleanup(e);
 	ttopo_teardown();

@@ -1,0 +1,538 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Catalogue snapshots: built once from the model's merged objects
+ * (catalogue_build(), called by model_build() only), then read without locks
+ * by the proxy workers and the enrollment code until the last reference goes.
+ * Endpoints are resolved here, from Services and their EndpointSlices.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalogue_build.h"
+#include "log.h"
+
+/* The catalogue copies registry strings as they are: same sizes, no truncation. */
+_Static_assert(sizeof(((struct cat_service *)0)->ns) == REG_NS_MAX, "ns size");
+_Static_assert(sizeof(((struct cat_service *)0)->name) == REG_NAME_MAX, "name size");
+_Static_assert(sizeof(((struct cat_endpoint *)0)->node) == REG_NAME_MAX, "node size");
+_Static_assert(sizeof(((struct cat_endpoint *)0)->zone) == REG_ZONE_MAX, "zone size");
+_Static_assert(sizeof(((struct cat_svc_port *)0)->port_name) == REG_PORT_NAME_MAX, "port name");
+
+struct cat_ns {
+	char name[REG_NS_MAX];
+	bool meshed;
+};
+
+struct cat_pod {
+	char ns[REG_NS_MAX];
+	char name[REG_NAME_MAX];
+	bool opted_out;
+};
+
+/* Reference counted because two owners are unavoidable: the agent holds the
+ * current snapshot while workers on other threads finish the connections that
+ * started on an older one. Everything but rr_next is immutable once built.
+ */
+struct catalogue {
+	atomic_uint refs;
+	uint64_t generation;
+	struct cat_ns *nss;		/* sorted by name */
+	size_t n_nss;
+	struct cat_pod *pods;		/* sorted by namespace, name */
+	size_t n_pods;
+	struct cat_service *services;	/* sorted by namespace, name */
+	size_t n_services;
+	struct cat_svc_port *ports;	/* sorted by namespace, name, VIP, port */
+	size_t n_ports;
+	uint32_t *table;		/* open addressing on addr_hash(vip) with linear
+					 * probing: index + 1 in ports, 0 = free */
+	size_t table_mask;		/* table size - 1 (a power of two); no table
+					 * when n_ports is 0 */
+};
+
+/* An endpoint being resolved, with the order it was found in (slice name,
+ * then position), so duplicates resolve the same way on every build.
+ */
+struct ep_tmp {
+	struct cat_endpoint ep;
+	size_t seq;
+};
+
+/* Scratch state of one catalogue_build(). */
+struct build {
+	struct catalogue *c;
+	const struct reg_obj **slices;	/* sorted by namespace, service, name */
+	size_t n_slices;
+	struct ep_tmp *eps;		/* endpoints of the service port being resolved */
+	size_t n_eps, cap_eps;
+};
+
+struct catalogue *catalogue_ref(struct catalogue *c)
+{
+	if (c)
+		atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+	return c;
+}
+
+static void catalogue_free(struct catalogue *c)
+{
+	for (size_t i = 0; c->ports && i < c->n_ports; i++)
+		free(c->ports[i].endpoints);
+	for (size_t i = 0; c->services && i < c->n_services; i++)
+		free((void *)c->services[i].annotations);
+	free(c->ports);
+	free(c->services);
+	free(c->pods);
+	free(c->nss);
+	free(c->table);
+	free(c);
+}
+
+void catalogue_unref(struct catalogue *c)
+{
+	/* acq_rel: the last owner must see every other owner's reads done. */
+	if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+		catalogue_free(c);
+}
+
+struct catalogue *catalogue_new_empty(void)
+{
+	struct catalogue *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	atomic_init(&c->refs, 1);
+	return c;
+}
+
+uint64_t catalogue_generation(const struct catalogue *c)
+{
+	return c->generation;
+}
+
+struct cat_svc_port *catalogue_find_vip(const struct catalogue *c, const struct addr *dst)
+{
+	size_t h;
+	uint32_t idx;
+
+	if (!c->table)
+		return NULL;
+	for (h = addr_hash(dst) & c->table_mask; (idx = c->table[h]); h = (h + 1) & c->table_mask)
+		if (addr_equal(&c->ports[idx - 1].vip, dst))
+			return &c->ports[idx - 1];
+	return NULL;
+}
+
+const char *cat_service_annotation(const struct cat_service *svc, const char *key)
+{
+	for (size_t i = 0; i < svc->n_annotations; i++)
+		if (!strcmp(svc->annotations[i].key, key))
+			return svc->annotations[i].value;
+	return NULL;
+}
+
+static int ns_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct cat_ns *)elem)->name);
+}
+
+bool catalogue_ns_meshed(const struct catalogue *c, const char *ns)
+{
+	const struct cat_ns *n;
+
+	if (!c->n_nss)
+		return false;
+	n = bsearch(ns, c->nss, c->n_nss, sizeof(*c->nss), ns_cmp);
+	return n && n->meshed;
+}
+
+struct pod_ref {
+	const char *ns;
+	const char *name;
+};
+
+static int pod_cmp(const void *key, const void *elem)
+{
+	const struct pod_ref *k = key;
+	const struct cat_pod *p = elem;
+	int c = strcmp(k->ns, p->ns);
+
+	return c ? c : strcmp(k->name, p->name);
+}
+
+bool catalogue_pod_opted_out(const struct catalogue *c, const char *ns, const char *name)
+{
+	struct pod_ref k = { ns, name };
+	const struct cat_pod *p;
+
+	if (!c->n_pods)
+		return false;
+	p = bsearch(&k, c->pods, c->n_pods, sizeof(*c->pods), pod_cmp);
+	return p && p->opted_out;
+}
+
+size_t catalogue_n_services(const struct catalogue *c)
+{
+	return c->n_services;
+}
+
+size_t catalogue_n_svc_ports(const struct catalogue *c)
+{
+	return c->n_ports;
+}
+
+struct cat_svc_port *catalogue_svc_port_at(const struct catalogue *c, size_t i)
+{
+	return i < c->n_ports ? &c->ports[i] : NULL;
+}
+
+/* ---------------------------------------------------------------- building */
+
+/* Family, then address bytes, then port: IPv4 sorts before IPv6. */
+static int addr_cmp(const struct addr *a, const struct addr *b)
+{
+	int c;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	c = memcmp(&a->ip, &b->ip, a->family == AF_INET ? sizeof(a->ip.v4) : sizeof(a->ip.v6));
+	if (c)
+		return c;
+	return (a->port > b->port) - (a->port < b->port);
+}
+
+static int slice_cmp(const void *a, const void *b)
+{
+	const struct reg_obj *x = *(const struct reg_obj *const *)a;
+	const struct reg_obj *y = *(const struct reg_obj *const *)b;
+	int c = strcmp(x->key.ns, y->key.ns);
+
+	if (!c)
+		c = strcmp(x->slice.service, y->slice.service);
+	return c ? c : strcmp(x->key.name, y->key.name);
+}
+
+static int ep_addr_seq_cmp(const void *a, const void *b)
+{
+	const struct ep_tmp *x = a, *y = b;
+	int c = addr_cmp(&x->ep.addr, &y->ep.addr);
+
+	return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static int vip_cmp(const void *a, const void *b)
+{
+	return addr_cmp(a, b);
+}
+
+static int svc_port_cmp(const void *a, const void *b)
+{
+	const struct reg_svc_port *x = *(const struct reg_svc_port *const *)a;
+	const struct reg_svc_port *y = *(const struct reg_svc_port *const *)b;
+
+	return (x->port > y->port) - (x->port < y->port);
+}
+
+/* Index of the first slice of Service @ns/@name in b->slices. */
+static size_t slices_lower_bound(const struct build *b, const char *ns, const char *name)
+{
+	size_t lo = 0, hi = b->n_slices;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct reg_obj *s = b->slices[mid];
+		int c = strcmp(s->key.ns, ns);
+
+		if (!c)
+			c = strcmp(s->slice.service, name);
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int push_ep(struct build *b, const struct reg_endpoint *e, uint16_t port)
+{
+	struct ep_tmp *t;
+
+	if (b->n_eps == b->cap_eps) {
+		size_t cap = b->cap_eps ? b->cap_eps * 2 : 64;
+		struct ep_tmp *eps = reallocarray(b->eps, cap, sizeof(*eps));
+
+		if (!eps)
+			return -ENOMEM;
+		b->eps = eps;
+		b->cap_eps = cap;
+	}
+	t = &b->eps[b->n_eps];
+	*t = (struct ep_tmp){ .seq = b->n_eps };
+	/* The API calls an endpoint's addresses fungible and lets consumers use
+	 * only the first (the EndpointSlice controller writes exactly one);
+	 * listing the others would give one pod several shares of the traffic.
+	 */
+	t->ep.addr = e->addrs[0];
+	t->ep.addr.port = port;
+	t->ep.ready = e->ready;
+	memcpy(t->ep.node, e->node, sizeof(t->ep.node));
+	memcpy(t->ep.zone, e->zone, sizeof(t->ep.zone));
+	b->n_eps++;
+	return 0;
+}
+
+/* The target port of service port @p in slice @s: the slice port of the same
+ * name and protocol, else a numeric targetPort; 0 if it cannot be told (a
+ * named targetPort the slice does not resolve).
+ */
+static uint16_t slice_target_port(const struct reg_slice *s, const struct reg_svc_port *p)
+{
+	for (size_t i = 0; i < s->n_ports; i++) {
+		const struct reg_slice_port *sp = &s->ports[i];
+
+		if (sp->proto == p->proto && !strcmp(sp->name, p->name) && sp->port)
+			return sp->port;
+	}
+	return p->target_port;
+}
+
+/* Resolve the endpoints of service port @p of Service @svc into @sp. */
+static int resolve_endpoints(struct build *b, const struct reg_obj *svc,
+			     const struct reg_svc_port *p, struct cat_svc_port *sp)
+{
+	size_t w = 0, out = 0;
+	int err;
+
+	b->n_eps = 0;
+	for (size_t i = slices_lower_bound(b, svc->key.ns, svc->key.name); i < b->n_slices; i++) {
+		const struct reg_obj *s = b->slices[i];
+		uint16_t port;
+
+		if (strcmp(s->key.ns, svc->key.ns) || strcmp(s->slice.service, svc->key.name))
+			break;
+		port = slice_target_port(&s->slice, p);
+		if (!port)
+			continue;
+		for (size_t j = 0; j < s->slice.n_endpoints; j++) {
+			/* A VIP is served by endpoints of its own family, as kube-proxy
+			 * does: an IPv4 client of a dual-stack service has no route to
+			 * the IPv6 pods, and the IPv6 VIP has its own slices.
+			 */
+			if (s->slice.endpoints[j].addrs[0].family != sp->vip.family)
+				continue;
+			err = push_ep(b, &s->slice.endpoints[j], port);
+			if (err)
+				return err;
+		}
+	}
+	if (!b->n_eps)
+		return 0;
+	/* One IP:port listed by two slices (a pod moving between slices) is one
+	 * endpoint, ready if any copy says so; the first copy's node and zone stay.
+	 */
+	qsort(b->eps, b->n_eps, sizeof(*b->eps), ep_addr_seq_cmp);
+	for (size_t r = 0; r < b->n_eps; r++) {
+		if (w && addr_equal(&b->eps[w - 1].ep.addr, &b->eps[r].ep.addr))
+			b->eps[w - 1].ep.ready |= b->eps[r].ep.ready;
+		else
+			b->eps[w++] = b->eps[r];
+	}
+	sp->endpoints = calloc(w, sizeof(*sp->endpoints));
+	if (!sp->endpoints)
+		return -ENOMEM;
+	/* Ready ones first, so a balancer indexes them without scanning. */
+	for (int pass = 1; pass >= 0; pass--)
+		for (size_t r = 0; r < w; r++)
+			if (b->eps[r].ep.ready == (pass == 1))
+				sp->endpoints[out++] = b->eps[r].ep;
+	sp->n_endpoints = w;
+	for (size_t r = 0; r < w; r++)
+		sp->n_ready += sp->endpoints[r].ready;
+	return 0;
+}
+
+/* Append the service ports of Service @o (already copied to @svc): one per
+ * VIP and TCP port, VIPs then ports in ascending order.
+ */
+static int add_service_ports(struct build *b, const struct reg_obj *o,
+			     const struct cat_service *svc)
+{
+	const struct reg_svc_port *tcp[REG_SVC_PORTS_MAX];
+	struct addr vips[REG_SVC_IPS_MAX];
+	size_t n_tcp = 0;
+	int err;
+
+	assert(o->svc.n_ports <= REG_SVC_PORTS_MAX && o->svc.n_vips <= REG_SVC_IPS_MAX);
+	memcpy(vips, o->svc.vips, sizeof(vips));
+	qsort(vips, o->svc.n_vips, sizeof(vips[0]), vip_cmp);
+	/* Only TCP is proxied; other ports stay in the registry for reporting. */
+	for (size_t i = 0; i < o->svc.n_ports; i++)
+		if (o->svc.ports[i].proto == REG_PROTO_TCP)
+			tcp[n_tcp++] = &o->svc.ports[i];
+	qsort(tcp, n_tcp, sizeof(tcp[0]), svc_port_cmp);
+	for (size_t v = 0; v < o->svc.n_vips; v++) {
+		for (size_t i = 0; i < n_tcp; i++) {
+			struct cat_svc_port *sp = &b->c->ports[b->c->n_ports++];
+
+			sp->svc = svc;
+			sp->vip = vips[v];
+			sp->vip.port = tcp[i]->port;
+			memcpy(sp->port_name, tcp[i]->name, sizeof(sp->port_name));
+			atomic_init(&sp->rr_next, 0);
+			err = resolve_endpoints(b, o, tcp[i], sp);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+static int build_table(struct catalogue *c)
+{
+	size_t size = 16;
+	char buf[ADDR_STRLEN];
+
+	if (!c->n_ports)
+		return 0;
+	while (size < 2 * c->n_ports)	/* load factor <= 1/2 keeps probes short */
+		size *= 2;
+	c->table = calloc(size, sizeof(*c->table));
+	if (!c->table)
+		return -ENOMEM;
+	c->table_mask = size - 1;
+	for (size_t i = 0; i < c->n_ports; i++) {
+		const struct addr *vip = &c->ports[i].vip;
+		size_t h = addr_hash(vip) & c->table_mask;
+		uint32_t taken = 0;
+
+		for (; c->table[h] && !taken; h = (h + 1) & c->table_mask)
+			if (addr_equal(&c->ports[c->table[h] - 1].vip, vip))
+				taken = c->table[h];
+		if (taken) {
+			const struct cat_service *first = c->ports[taken - 1].svc;
+
+			/* Two Services claim one VIP:port: the first in listing order
+			 * keeps it; the other stays listed but is not reachable.
+			 */
+			log_debug("catalogue: %s/%s: VIP %s already taken by %s/%s, ignoring",
+				  c->ports[i].svc->ns, c->ports[i].svc->name,
+				  addr_fmt(vip, buf, sizeof(buf)), first->ns, first->name);
+			continue;
+		}
+		c->table[h] = (uint32_t)(i + 1);
+	}
+	return 0;
+}
+
+static int copy_service(const struct reg_obj *o, struct cat_service *svc)
+{
+	memcpy(svc->ns, o->key.ns, sizeof(svc->ns));
+	memcpy(svc->name, o->key.name, sizeof(svc->name));
+	if (!o->svc.n_annotations)
+		return 0;
+	svc->annotations = calloc(o->svc.n_annotations, sizeof(*svc->annotations));
+	if (!svc->annotations)
+		return -ENOMEM;
+	memcpy((void *)svc->annotations, o->svc.annotations,
+	       o->svc.n_annotations * sizeof(*svc->annotations));
+	svc->n_annotations = o->svc.n_annotations;
+	return 0;
+}
+
+/* Allocate the arrays of @c for the object counts in @count. */
+static int alloc_arrays(struct catalogue *c, struct build *b, const size_t *count,
+			size_t n_ports)
+{
+	if (count[REG_NAMESPACE] && !(c->nss = calloc(count[REG_NAMESPACE], sizeof(*c->nss))))
+		return -ENOMEM;
+	if (count[REG_POD] && !(c->pods = calloc(count[REG_POD], sizeof(*c->pods))))
+		return -ENOMEM;
+	if (count[REG_SERVICE] &&
+	    !(c->services = calloc(count[REG_SERVICE], sizeof(*c->services))))
+		return -ENOMEM;
+	if (n_ports && !(c->ports = calloc(n_ports, sizeof(*c->ports))))
+		return -ENOMEM;
+	if (count[REG_ENDPOINTSLICE] &&
+	    !(b->slices = calloc(count[REG_ENDPOINTSLICE], sizeof(*b->slices))))
+		return -ENOMEM;
+	return 0;
+}
+
+static void copy_object(struct build *b, const struct reg_obj *o)
+{
+	struct catalogue *c = b->c;
+
+	switch (o->key.kind) {
+	case REG_NAMESPACE:
+		memcpy(c->nss[c->n_nss].name, o->key.name, sizeof(c->nss[0].name));
+		c->nss[c->n_nss++].meshed = o->nspace.meshed;
+		break;
+	case REG_POD:
+		memcpy(c->pods[c->n_pods].ns, o->key.ns, sizeof(c->pods[0].ns));
+		memcpy(c->pods[c->n_pods].name, o->key.name, sizeof(c->pods[0].name));
+		c->pods[c->n_pods++].opted_out = o->pod.opted_out;
+		break;
+	case REG_ENDPOINTSLICE:
+		b->slices[b->n_slices++] = o;
+		break;
+	case REG_SERVICE:
+		break;		/* copy_service() may fail: done by the caller */
+	}
+}
+
+struct catalogue *catalogue_build(const struct reg_obj *const *objs, size_t n, uint64_t generation)
+{
+	size_t count[REG_KIND_COUNT] = { 0 }, n_ports = 0;
+	struct build b = { 0 };
+	struct catalogue *c;
+	int err;
+
+	c = catalogue_new_empty();
+	if (!c)
+		return NULL;
+	c->generation = generation;
+	b.c = c;
+	for (size_t i = 0; i < n; i++) {
+		size_t tcp = 0;
+
+		count[objs[i]->key.kind]++;
+		if (objs[i]->key.kind != REG_SERVICE)
+			continue;
+		for (size_t j = 0; j < objs[i]->svc.n_ports; j++)
+			tcp += objs[i]->svc.ports[j].proto == REG_PROTO_TCP;
+		n_ports += objs[i]->svc.n_vips * tcp;
+	}
+	if (n_ports >= UINT32_MAX) {
+		err = -E2BIG;
+		goto out_free;
+	}
+	err = alloc_arrays(c, &b, count, n_ports);
+	if (err)
+		goto out_free;
+	/* @objs is sorted by key, so each kind comes out sorted by ns/name. */
+	for (size_t i = 0; i < n; i++) {
+		copy_object(&b, objs[i]);
+		if (objs[i]->key.kind == REG_SERVICE) {
+			err = copy_service(objs[i], &c->services[c->n_services++]);
+			if (err)
+				goto out_free;
+		}
+	}
+	if (b.n_slices)
+		qsort(b.slices, b.n_slices, sizeof(*b.slices), slice_cmp);
+	for (size_t i = 0, s = 0; i < n && !err; i++)
+		if (objs[i]->key.kind == REG_SERVICE)
+			err = add_service_ports(&b, objs[i], &c->services[s++]);
+	if (!err)
+		err = build_table(c);
+out_free:
+	free(b.eps);
+	free(b.slices);
+	if (err) {
+		catalogue_free(c);
+		errno = -err;
+		return NULL;
+	}
+	return c;
+}

@@ -1,0 +1,639 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* json-c object -> struct reg_obj, for every registry backend: what each
+ * kind means to the mesh. Validates as much as the API server would for the
+ * fields the mesh reads, ignores the rest, and names the object and the
+ * field in every error (through registry/decode_field.c).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry/decode.h"
+#include "registry/decode_field.h"
+
+#define LABEL_MESH "weft.io/mesh"
+#define LABEL_SERVICE_NAME "kubernetes.io/service-name"
+#define ANNOT_PREFIX "weft.io/"
+
+static int decode_namespace(struct dec *d, json_object *o, json_object *meta, struct reg_obj *obj)
+{
+	char mesh[REG_ANNOT_VALUE_MAX];
+	int err;
+
+	(void)o;
+	err = dec_get_meta_string(d, meta, "labels", LABEL_MESH, DEC_ANY, mesh, sizeof(mesh));
+	if (err)
+		return err;
+	obj->nspace.meshed = !strcmp(mesh, "enabled");
+	return 0;
+}
+
+/* spec.clusterIPs (or spec.clusterIP alone): the VIPs; "None" or "" = headless. */
+static int decode_cluster_ips(struct dec *d, json_object *spec, struct reg_service *svc)
+{
+	char single[ADDR_STRLEN];
+	struct addr single_addr = { 0 };
+	json_object *arr;
+	size_t n, old;
+	int err;
+
+	err = dec_get_string(d, spec, "clusterIP", false, DEC_ANY, single, sizeof(single));
+	if (err)
+		return err;
+	if (single[0] && strcmp(single, "None")) {
+		json_object *v = dec_member(spec, "clusterIP");
+
+		old = dec_path_key(d, "clusterIP");
+		err = dec_take_ip(d, v, 0, &single_addr);
+		dec_path_pop(d, old);
+		if (err)
+			return err;
+	}
+	err = dec_get_array(d, spec, "clusterIPs", REG_SVC_IPS_MAX, &arr, &n);
+	if (err)
+		return err;
+	if (n == 0) {
+		if (single_addr.family)
+			svc->vips[svc->n_vips++] = single_addr;
+		return 0;
+	}
+	old = dec_path_key(d, "clusterIPs");
+	for (size_t i = 0; i < n && !err; i++) {
+		json_object *v = json_object_array_get_idx(arr, i);
+		const char *s = json_object_get_string(v);
+		size_t old_i = dec_path_idx(d, i);
+		struct addr a;
+
+		if (json_object_is_type(v, json_type_string) && (!strcmp(s, "None") || !s[0])) {
+			if (n > 1)
+				err = dec_fail(d, "\"None\" must be the only entry");
+		} else if (!(err = dec_take_ip(d, v, 0, &a))) {
+			if (i == 1 && svc->n_vips == 1 && svc->vips[0].family == a.family)
+				err = dec_fail(d, "must not repeat the family of clusterIPs[0]");
+			else
+				svc->vips[svc->n_vips++] = a;
+		}
+		/* The API server keeps clusterIP == clusterIPs[0]; a manifest that
+		 * disagrees with itself is a mistake worth reporting.
+		 */
+		if (!err && i == 0 && single[0]) {
+			bool headless = svc->n_vips == 0;
+			bool same = headless ? !strcmp(single, "None")
+					     : addr_ip_equal(&svc->vips[0], &single_addr);
+
+			if (!same)
+				err = dec_fail(d, "must equal spec.clusterIP \"%s\"", single);
+		}
+		dec_path_pop(d, old_i);
+	}
+	dec_path_pop(d, old);
+	return err;
+}
+
+static int decode_svc_port(struct dec *d, json_object *p, size_t n_ports, struct reg_svc_port *out)
+{
+	char shown[DEC_SHOW_BUF];
+	json_object *tp;
+	size_t old;
+	int err;
+
+	if (!json_object_is_type(p, json_type_object))
+		return dec_fail(d, "must be an object, got %s", dec_show(p, shown, sizeof(shown)));
+	err = dec_get_string(d, p, "name", false, DEC_LABEL, out->name, sizeof(out->name));
+	if (!err && !out->name[0] && n_ports > 1) {
+		old = dec_path_key(d, "name");
+		err = dec_fail(d, "required when the Service has more than one port");
+		dec_path_pop(d, old);
+	}
+	if (!err)
+		err = dec_get_proto(d, p, &out->proto);
+	if (!err)
+		err = dec_get_port(d, p, "port", true, &out->port);
+	if (err)
+		return err;
+	tp = dec_member(p, "targetPort");
+	out->target_port = out->port;	/* the API default */
+	if (!tp)
+		return 0;
+	old = dec_path_key(d, "targetPort");
+	if (json_object_is_type(tp, json_type_string)) {
+		out->target_port = 0;
+		err = dec_take_string(d, tp, DEC_IANA, out->target_port_name,
+				  sizeof(out->target_port_name));
+	} else if (!json_object_is_type(tp, json_type_int)) {
+		err = dec_fail(d, "must be an integer in 1..65535 or a port name, got %s",
+			   dec_show(tp, shown, sizeof(shown)));
+	} else {
+		err = dec_take_port(d, tp, &out->target_port);
+	}
+	dec_path_pop(d, old);
+	return err;
+}
+
+static int decode_svc_ports(struct dec *d, json_object *spec, struct reg_service *svc)
+{
+	json_object *arr;
+	size_t n, old;
+	int err;
+
+	err = dec_get_array(d, spec, "ports", REG_SVC_PORTS_MAX, &arr, &n);
+	if (err || n == 0)
+		return err;
+	svc->ports = calloc(n, sizeof(*svc->ports));
+	if (!svc->ports)
+		return -ENOMEM;
+	old = dec_path_key(d, "ports");
+	for (size_t i = 0; i < n && !err; i++) {
+		struct reg_svc_port *p = &svc->ports[i];
+		size_t old_i = dec_path_idx(d, i);
+
+		err = decode_svc_port(d, json_object_array_get_idx(arr, i), n, p);
+		for (size_t j = 0; j < i && !err; j++) {
+			const struct reg_svc_port *q = &svc->ports[j];
+
+			if (p->name[0] && !strcmp(p->name, q->name))
+				err = dec_fail(d, "duplicate port name '%s'", p->name);
+			else if (p->port == q->port && p->proto == q->proto)
+				err = dec_fail(d, "duplicate port %u/%s", p->port,
+					   reg_proto_name(p->proto));
+		}
+		svc->n_ports = i + 1;
+		dec_path_pop(d, old_i);
+	}
+	dec_path_pop(d, old);
+	return err;
+}
+
+/* Keep the weft.io/ annotations: the resilience settings of a Service. */
+static int decode_svc_annotations(struct dec *d, json_object *meta, struct reg_service *svc)
+{
+	size_t old = dec_path_key(d, "metadata");
+	size_t prefix = strlen(ANNOT_PREFIX);
+	json_object *m;
+	int err;
+
+	err = dec_get_object(d, meta, "annotations", false, &m);
+	if (err || !m)
+		goto out;
+	dec_path_key(d, "annotations");
+	json_object_object_foreach(m, key, val) {
+		struct reg_annotation *a;
+		size_t old_k;
+
+		if (strncmp(key, ANNOT_PREFIX, prefix))
+			continue;
+		old_k = dec_path_key(d, key);
+		if (strlen(key) >= sizeof(a->key)) {
+			err = dec_fail(d, "key must be at most %zu characters", sizeof(a->key) - 1);
+		} else if (svc->n_annotations == REG_SVC_ANNOTATIONS_MAX) {
+			err = dec_fail(d, "more than %d weft.io/ annotations",
+				       REG_SVC_ANNOTATIONS_MAX);
+		} else if (!svc->annotations) {
+			svc->annotations = calloc(REG_SVC_ANNOTATIONS_MAX, sizeof(*a));
+			if (!svc->annotations)
+				err = -ENOMEM;
+		}
+		if (!err) {
+			a = &svc->annotations[svc->n_annotations];
+			err = dec_take_string(d, val, DEC_ANY, a->value, sizeof(a->value));
+			if (!err) {
+				strcpy(a->key, key);
+				svc->n_annotations++;
+			}
+		}
+		dec_path_pop(d, old_k);
+		if (err)
+			break;
+	}
+out:
+	dec_path_pop(d, old);
+	return err;
+}
+
+static int decode_service(struct dec *d, json_object *o, json_object *meta, struct reg_obj *obj)
+{
+	json_object *spec;
+	size_t old;
+	int err;
+
+	err = dec_get_object(d, o, "spec", true, &spec);
+	if (err)
+		return err;
+	old = dec_path_key(d, "spec");
+	err = decode_cluster_ips(d, spec, &obj->svc);
+	if (!err)
+		err = decode_svc_ports(d, spec, &obj->svc);
+	dec_path_pop(d, old);
+	if (!err)
+		err = decode_svc_annotations(d, meta, &obj->svc);
+	return err;
+}
+
+static int decode_endpoint(struct dec *d, json_object *e, int family, struct reg_endpoint *out)
+{
+	char shown[DEC_SHOW_BUF];
+	json_object *arr, *cond, *ready;
+	size_t n, old;
+	int err;
+
+	if (!json_object_is_type(e, json_type_object))
+		return dec_fail(d, "must be an object, got %s", dec_show(e, shown, sizeof(shown)));
+	out->ready = true;
+	err = dec_get_array(d, e, "addresses", REG_EP_ADDRS_MAX, &arr, &n);
+	if (err)
+		return err;
+	old = dec_path_key(d, "addresses");
+	if (n == 0)
+		err = dec_fail(d, "must have at least one address");
+	if (!err) {
+		out->addrs = calloc(n, sizeof(*out->addrs));
+		if (!out->addrs)
+			err = -ENOMEM;
+	}
+	for (size_t i = 0; i < n && !err; i++) {
+		size_t old_i = dec_path_idx(d, i);
+
+		err = dec_take_ip(d, json_object_array_get_idx(arr, i), family, &out->addrs[i]);
+		out->n_addrs = i + 1;
+		dec_path_pop(d, old_i);
+	}
+	dec_path_pop(d, old);
+	if (!err)
+		err = dec_get_object(d, e, "conditions", false, &cond);
+	if (err)
+		return err;
+	/* The API documents a nil ready as "unknown", to be treated as ready. */
+	ready = dec_member(cond, "ready");
+	if (ready) {
+		old = dec_path_key(d, "conditions");
+		dec_path_key(d, "ready");
+		if (!json_object_is_type(ready, json_type_boolean))
+			err = dec_fail(d, "must be true or false, got %s",
+				   dec_show(ready, shown, sizeof(shown)));
+		else
+			out->ready = json_object_get_boolean(ready);
+		dec_path_pop(d, old);
+	}
+	if (!err)
+		err = dec_get_string(d, e, "nodeName", false, DEC_SUBDOMAIN, out->node,
+				 sizeof(out->node));
+	if (!err)
+		err = dec_get_string(d, e, "zone", false, DEC_ANY, out->zone, sizeof(out->zone));
+	return err;
+}
+
+static int decode_slice_endpoints(struct dec *d, json_object *o, struct reg_slice *s)
+{
+	json_object *arr;
+	size_t n, old;
+	int err;
+
+	err = dec_get_array(d, o, "endpoints", REG_SLICE_ENDPOINTS_MAX, &arr, &n);
+	if (err || n == 0)
+		return err;
+	s->endpoints = calloc(n, sizeof(*s->endpoints));
+	if (!s->endpoints)
+		return -ENOMEM;
+	old = dec_path_key(d, "endpoints");
+	for (size_t i = 0; i < n && !err; i++) {
+		size_t old_i = dec_path_idx(d, i);
+
+		err = decode_endpoint(d, json_object_array_get_idx(arr, i), s->family,
+				      &s->endpoints[i]);
+		s->n_endpoints = i + 1;
+		dec_path_pop(d, old_i);
+	}
+	dec_path_pop(d, old);
+	return err;
+}
+
+static int decode_slice_ports(struct dec *d, json_object *o, struct reg_slice *s)
+{
+	char shown[DEC_SHOW_BUF];
+	json_object *arr;
+	size_t n, old;
+	int err;
+
+	err = dec_get_array(d, o, "ports", REG_SLICE_PORTS_MAX, &arr, &n);
+	if (err || n == 0)
+		return err;
+	s->ports = calloc(n, sizeof(*s->ports));
+	if (!s->ports)
+		return -ENOMEM;
+	old = dec_path_key(d, "ports");
+	for (size_t i = 0; i < n && !err; i++) {
+		json_object *p = json_object_array_get_idx(arr, i);
+		struct reg_slice_port *sp = &s->ports[i];
+		size_t old_i = dec_path_idx(d, i);
+
+		if (!json_object_is_type(p, json_type_object))
+			err = dec_fail(d, "must be an object, got %s",
+				       dec_show(p, shown, sizeof(shown)));
+		if (!err)
+			err = dec_get_string(d, p, "name", false, DEC_LABEL, sp->name,
+					 sizeof(sp->name));
+		if (!err)
+			err = dec_get_proto(d, p, &sp->proto);
+		/* An unset port means "not restricted": the consumer decides. */
+		if (!err)
+			err = dec_get_port(d, p, "port", false, &sp->port);
+		s->n_ports = i + 1;
+		dec_path_pop(d, old_i);
+	}
+	dec_path_pop(d, old);
+	return err;
+}
+
+static int decode_slice(struct dec *d, json_object *o, json_object *meta, struct reg_obj *obj)
+{
+	struct reg_slice *s = &obj->slice;
+	char type[16];
+	size_t old;
+	int err;
+
+	err = dec_get_meta_string(d, meta, "labels", LABEL_SERVICE_NAME, DEC_DNS1035, s->service,
+			      sizeof(s->service));
+	if (err)
+		return err;
+	if (!s->service[0]) {
+		old = dec_path_key(d, "metadata");
+		dec_path_key(d, "labels");
+		dec_path_key(d, LABEL_SERVICE_NAME);
+		err = dec_fail(d, "required (the name of the Service this slice belongs to)");
+		dec_path_pop(d, old);
+		return err;
+	}
+	err = dec_get_string(d, o, "addressType", true, DEC_ANY, type, sizeof(type));
+	if (err)
+		return err;
+	old = dec_path_key(d, "addressType");
+	if (!strcmp(type, "IPv4"))
+		s->family = AF_INET;
+	else if (!strcmp(type, "IPv6"))
+		s->family = AF_INET6;
+	else if (!strcmp(type, "FQDN"))
+		err = dec_fail(d, "FQDN slices are not supported (only IPv4 and IPv6)");
+	else
+		err = dec_fail(d, "must be IPv4 or IPv6, got \"%s\"", type);
+	dec_path_pop(d, old);
+	if (!err)
+		err = decode_slice_endpoints(d, o, s);
+	if (!err)
+		err = decode_slice_ports(d, o, s);
+	return err;
+}
+
+static int decode_pod_ips(struct dec *d, json_object *status, struct reg_pod *pod)
+{
+	json_object *arr, *single;
+	size_t n, old;
+	int err;
+
+	err = dec_get_array(d, status, "podIPs", REG_POD_IPS_MAX, &arr, &n);
+	if (err)
+		return err;
+	old = dec_path_key(d, "podIPs");
+	for (size_t i = 0; i < n && !err; i++) {
+		json_object *e = json_object_array_get_idx(arr, i);
+		json_object *ip = dec_member(e, "ip");
+		size_t old_i = dec_path_idx(d, i);
+
+		dec_path_key(d, "ip");
+		if (!ip)
+			err = dec_fail(d, "required");
+		else
+			err = dec_take_ip(d, ip, 0, &pod->ips[i]);
+		pod->n_ips = i + 1;
+		dec_path_pop(d, old_i);
+	}
+	dec_path_pop(d, old);
+	single = dec_member(status, "podIP");
+	if (err || n || !single)
+		return err;
+	old = dec_path_key(d, "podIP");
+	err = dec_take_ip(d, single, 0, &pod->ips[0]);
+	pod->n_ips = err ? 0 : 1;
+	dec_path_pop(d, old);
+	return err;
+}
+
+static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct reg_obj *obj)
+{
+	struct reg_pod *pod = &obj->pod;
+	char mesh[REG_ANNOT_VALUE_MAX];
+	json_object *spec, *status;
+	size_t old;
+	int err;
+
+	err = dec_get_meta_string(d, meta, "annotations", LABEL_MESH, DEC_ANY, mesh, sizeof(mesh));
+	if (err)
+		return err;
+	pod->opted_out = !strcmp(mesh, "disabled");
+	err = dec_get_object(d, o, "spec", false, &spec);
+	if (!err && spec) {
+		old = dec_path_key(d, "spec");
+		err = dec_get_string(d, spec, "nodeName", false, DEC_SUBDOMAIN, pod->node,
+				 sizeof(pod->node));
+		dec_path_pop(d, old);
+	}
+	if (!err)
+		err = dec_get_object(d, o, "status", false, &status);
+	if (!err && status) {
+		old = dec_path_key(d, "status");
+		err = decode_pod_ips(d, status, pod);
+		dec_path_pop(d, old);
+	}
+	return err;
+}
+
+typedef int (*decode_fn)(struct dec *d, json_object *o, json_object *meta, struct reg_obj *obj);
+
+static const struct kind_desc {
+	const char *kind;
+	const char *api_version;
+	enum reg_kind reg_kind;
+	bool namespaced;
+	enum dec_check name_check;
+	decode_fn decode;
+} kinds[] = {
+	{ "Namespace", "v1", REG_NAMESPACE, false, DEC_LABEL, decode_namespace },
+	{ "Service", "v1", REG_SERVICE, true, DEC_DNS1035, decode_service },
+	{ "EndpointSlice", "discovery.k8s.io/v1", REG_ENDPOINTSLICE, true, DEC_SUBDOMAIN,
+	  decode_slice },
+	{ "Pod", "v1", REG_POD, true, DEC_SUBDOMAIN, decode_pod },
+};
+
+static const struct kind_desc *find_kind(const char *kind)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(kinds[i].kind, kind))
+			return &kinds[i];
+	return NULL;
+}
+
+/* The string member @key of @o, else @def (may be NULL). */
+static const char *string_or(json_object *o, const char *key, const char *def)
+{
+	json_object *v = dec_member(o, key);
+
+	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : def;
+}
+
+/* "ServiceList" -> "Service" into @buf; "" for a plain "List". */
+static const char *list_item_kind(json_object *list, char *buf, size_t len)
+{
+	const char *k = string_or(list, "kind", "");
+	size_t n = strlen(k);
+
+	buf[0] = '\0';
+	if (n > 4 && n - 4 < len)
+		snprintf(buf, len, "%.*s", (int)(n - 4), k);
+	return buf;
+}
+
+/* kind, namespace, name of @o: the shared head of reg_decode() and
+ * reg_decode_key(). Fills @key and, via @d, who the object is.
+ */
+static int decode_head(struct dec *d, json_object *o, const char *def_kind, const char *def_api,
+		       const struct kind_desc **desc, struct reg_key *key, json_object **meta)
+{
+	char shown[DEC_SHOW_BUF];
+	const char *kind, *api;
+	int err;
+
+	if (!json_object_is_type(o, json_type_object))
+		return dec_fail(d, "must be an object, got %s", dec_show(o, shown, sizeof(shown)));
+	kind = string_or(o, "kind", def_kind);
+	api = string_or(o, "apiVersion", def_api);
+	if (!kind || !kind[0])
+		return dec_fail(d, "kind: required");
+	*desc = find_kind(kind);
+	if (!*desc || !api || strcmp(api, (*desc)->api_version)) {
+		snprintf(d->err, d->errlen, "unsupported kind '%.64s' (apiVersion '%.64s')", kind,
+			 api ? api : "");
+		return -EINVAL;
+	}
+	*key = (struct reg_key){ .kind = (*desc)->reg_kind };
+	snprintf(d->who, sizeof(d->who), "%s", kind);
+	err = dec_get_object(d, o, "metadata", true, meta);
+	if (err)
+		return err;
+	dec_path_key(d, "metadata");
+	err = dec_get_string(d, *meta, "name", true, (*desc)->name_check, key->name,
+			 sizeof(key->name));
+	if (!err && (*desc)->namespaced) {
+		err = dec_get_string(d, *meta, "namespace", false, DEC_LABEL, key->ns,
+				 sizeof(key->ns));
+		/* What kubectl does with the default context. */
+		if (!err && !key->ns[0])
+			strcpy(key->ns, "default");
+	}
+	dec_path_pop(d, 0);
+	if (!err)
+		reg_key_fmt(key, d->who, sizeof(d->who));
+	return err;
+}
+
+static int decode_with(json_object *o, const char *def_kind, const char *def_api,
+		       struct reg_obj **out, char *errbuf, size_t errlen)
+{
+	struct dec d = { .err = errbuf, .errlen = errlen, .who = "object" };
+	const struct kind_desc *desc = NULL;
+	struct reg_obj *obj = NULL;
+	struct reg_key key;
+	json_object *meta;
+	int err;
+
+	*out = NULL;
+	err = decode_head(&d, o, def_kind, def_api, &desc, &key, &meta);
+	if (err)
+		return err;
+	obj = reg_obj_new(desc->reg_kind);
+	if (!obj)
+		return -ENOMEM;
+	obj->key = key;
+	dec_path_key(&d, "metadata");
+	err = dec_get_string(&d, meta, "uid", false, DEC_ANY, obj->uid, sizeof(obj->uid));
+	if (!err)
+		err = dec_get_string(&d, meta, "resourceVersion", false, DEC_ANY,
+				 obj->resource_version, sizeof(obj->resource_version));
+	dec_path_pop(&d, 0);
+	if (!err)
+		err = desc->decode(&d, o, meta, obj);
+	if (err) {
+		if (err == -ENOMEM)
+			snprintf(errbuf, errlen, "%s: out of memory", d.who);
+		reg_obj_free(obj);
+		return err;
+	}
+	*out = obj;
+	return 0;
+}
+
+int reg_decode(json_object *o, struct reg_obj **out, char *err, size_t errlen)
+{
+	return decode_with(o, NULL, NULL, out, err, errlen);
+}
+
+int reg_list_items(json_object *o, json_object **items, char *err, size_t errlen)
+{
+	const char *kind = string_or(o, "kind", "");
+	size_t n = strlen(kind);
+	char shown[DEC_SHOW_BUF];
+	json_object *v;
+
+	*items = NULL;
+	if (n < 4 || strcmp(kind + n - 4, "List"))
+		return 0;
+	v = dec_member(o, "items");
+	if (v && !json_object_is_type(v, json_type_array)) {
+		snprintf(err, errlen, "%s: items: must be an array, got %s", kind,
+			 dec_show(v, shown, sizeof(shown)));
+		return -EINVAL;
+	}
+	*items = v;
+	return 1;
+}
+
+int reg_decode_list_item(json_object *list, json_object *item, struct reg_obj **out, char *err,
+			 size_t errlen)
+{
+	char kind[64];
+
+	list_item_kind(list, kind, sizeof(kind));
+	return decode_with(item, kind[0] ? kind : NULL, string_or(list, "apiVersion", NULL), out,
+			   err, errlen);
+}
+
+int reg_decode_key(json_object *list, json_object *o, struct reg_key *key)
+{
+	const struct kind_desc *desc;
+	const char *name, *ns = "";
+	char kind[64] = "";
+	json_object *meta;
+
+	/* Deliberately lenient (no apiVersion check, no name syntax): a
+	 * rejected object is still worth naming in the message.
+	 */
+	if (list)
+		list_item_kind(list, kind, sizeof(kind));
+	desc = find_kind(string_or(o, "kind", kind));
+	if (!desc)
+		return -EINVAL;
+	meta = dec_member(o, "metadata");
+	name = string_or(meta, "name", "");
+	if (desc->namespaced) {
+		ns = string_or(meta, "namespace", "");
+		if (!ns[0])
+			ns = "default";
+	}
+	if (!name[0] || strlen(name) >= sizeof(key->name) || strlen(ns) >= sizeof(key->ns) ||
+	    !dec_str_ok(name, strlen(name), DEC_ANY) || !dec_str_ok(ns, strlen(ns), DEC_ANY))
+		return -EINVAL;
+	*key = (struct reg_key){ .kind = desc->reg_kind };
+	strcpy(key->name, name);
+	strcpy(key->ns, ns);
+	return 0;
+}

@@ -1,0 +1,525 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The file registry: read a manifest file, parse it (registry/yaml.c), decode
+ * every object (registry/decode.c) and replace this source in the model;
+ * registry/file_watch.c says when to do it again. A file that cannot be read
+ * or parsed changes nothing; a bad object is skipped and its previous version
+ * kept. See docs/registry-format.md.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "model.h"
+#include "registry/decode.h"
+#include "registry/file.h"
+#include "registry/file_watch.h"
+#include "registry/yaml.h"
+
+/* Far above any real registry, low enough that a wrong path (a disk image, a
+ * log) cannot make the agent allocate without bound.
+ */
+#define REG_FILE_SIZE_MAX (64u << 20)
+
+#define WHERE_MAX 64	/* "document N, item M" */
+
+struct reg_file {
+	char *path;
+	char *source;		/* "file:" + path, the model's source name */
+	struct model *m;	/* borrowed */
+	struct file_watch *watch;
+	bool applied;		/* content_hash describes what the model holds */
+	uint64_t content_hash;	/* FNV-1a of the file last applied */
+	size_t content_len;
+	char applied_error[sizeof(((struct reg_file_stats *)0)->last_error)];
+	struct reg_file_stats stats;
+};
+
+/* A rejected object of the load in progress. */
+struct rejection {
+	char where[WHERE_MAX];
+	char msg[REG_DECODE_ERR_MAX];
+	struct reg_key key;
+	bool has_key;		/* the key could be told: a previous version may exist */
+	bool kept_previous;
+};
+
+/* The decoding state of one load. */
+struct load {
+	struct reg_obj_list objs;	/* accepted objects */
+	char (*wheres)[WHERE_MAX];	/* where objs.items[i] came from */
+	size_t cap_wheres;
+	struct rejection *rej;
+	size_t n_rej, cap_rej;
+};
+
+static uint64_t fnv1a64(const char *buf, size_t len)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)buf[i]) * 1099511628211ull;
+	return h;
+}
+
+/* Read all of @path (following symlinks) into a new NUL-terminated buffer. */
+static int read_file(const char *path, char **out, size_t *out_len, char *err, size_t errlen)
+{
+	size_t len = 0, cap;
+	struct stat st;
+	char *buf = NULL;
+	int fd, ret = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open: %s", strerror(-ret));
+		return ret;
+	}
+	if (fstat(fd, &st) == -1) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot stat: %s", strerror(-ret));
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "not a regular file");
+		goto out_close;
+	}
+	/* The size may change while we read: read up to one byte past the
+	 * limit rather than trust st_size.
+	 */
+	cap = (size_t)st.st_size < REG_FILE_SIZE_MAX ? (size_t)st.st_size + 1
+						       : REG_FILE_SIZE_MAX + 1;
+	buf = malloc(cap + 1);
+	if (!buf) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out_close;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *bigger;
+
+			if (cap > REG_FILE_SIZE_MAX)
+				break;
+			cap = cap * 2 > REG_FILE_SIZE_MAX ? REG_FILE_SIZE_MAX + 1 : cap * 2;
+			bigger = realloc(buf, cap + 1);
+			if (!bigger) {
+				ret = -ENOMEM;
+				snprintf(err, errlen, "out of memory");
+				goto out_free;
+			}
+			buf = bigger;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot read: %s", strerror(-ret));
+			goto out_free;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > REG_FILE_SIZE_MAX) {
+		ret = -EFBIG;
+		snprintf(err, errlen, "larger than %u MiB", REG_FILE_SIZE_MAX >> 20);
+		goto out_free;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	buf = NULL;
+out_free:
+	free(buf);
+out_close:
+	close(fd);
+	return ret;
+}
+
+static int add_accepted(struct load *l, struct reg_obj *o, const char *where)
+{
+	int err;
+
+	if (l->objs.n == l->cap_wheres) {
+		size_t cap = l->cap_wheres ? l->cap_wheres * 2 : 16;
+		char(*w)[WHERE_MAX] = reallocarray(l->wheres, cap, sizeof(*w));
+
+		if (!w)
+			return -ENOMEM;
+		l->wheres = w;
+		l->cap_wheres = cap;
+	}
+	err = reg_obj_list_add(&l->objs, o);
+	if (err)
+		return err;
+	snprintf(l->wheres[l->objs.n - 1], WHERE_MAX, "%s", where);
+	return 0;
+}
+
+static struct rejection *add_rejection(struct load *l, const char *where)
+{
+	struct rejection *r;
+
+	if (l->n_rej == l->cap_rej) {
+		size_t cap = l->cap_rej ? l->cap_rej * 2 : 8;
+
+		r = reallocarray(l->rej, cap, sizeof(*r));
+		if (!r)
+			return NULL;
+		l->rej = r;
+		l->cap_rej = cap;
+	}
+	r = &l->rej[l->n_rej++];
+	*r = (struct rejection){ 0 };
+	snprintf(r->where, sizeof(r->where), "%s", where);
+	return r;
+}
+
+/* Decode one object (@list non-NULL for an item of a List) and file it as
+ * accepted or rejected. Only -ENOMEM is returned: bad objects are data.
+ */
+static int decode_one(struct load *l, json_object *list, json_object *o, const char *where)
+{
+	char msg[REG_DECODE_ERR_MAX];
+	struct rejection *r;
+	struct reg_obj *obj;
+	int err;
+
+	if (list)
+		err = reg_decode_list_item(list, o, &obj, msg, sizeof(msg));
+	else
+		err = reg_decode(o, &obj, msg, sizeof(msg));
+	if (!err) {
+		err = add_accepted(l, obj, where);
+		if (err)
+			reg_obj_free(obj);
+		return err;
+	}
+	if (err != -EINVAL)
+		return err;
+	r = add_rejection(l, where);
+	if (!r)
+		return -ENOMEM;
+	snprintf(r->msg, sizeof(r->msg), "%s", msg);
+	r->has_key = !reg_decode_key(list, o, &r->key);
+	return 0;
+}
+
+/* Decode every object of every document: a document is one object, a List
+ * (its items), or an array of objects; empty documents are skipped.
+ */
+static int decode_docs(struct load *l, json_object *docs)
+{
+	size_t n_docs = json_object_array_length(docs);
+	char where[WHERE_MAX];
+	int err = 0;
+
+	for (size_t d = 0; d < n_docs && !err; d++) {
+		json_object *doc = json_object_array_get_idx(docs, d);
+		json_object *items = NULL, *list = NULL;
+		char msg[REG_DECODE_ERR_MAX];
+		int is_list;
+
+		snprintf(where, sizeof(where), "document %zu", d + 1);
+		if (!doc)
+			continue;
+		if (json_object_is_type(doc, json_type_array)) {
+			items = doc;
+		} else {
+			is_list = reg_list_items(doc, &items, msg, sizeof(msg));
+			if (is_list < 0) {
+				struct rejection *r = add_rejection(l, where);
+
+				if (!r)
+					return -ENOMEM;
+				snprintf(r->msg, sizeof(r->msg), "%s", msg);
+				continue;
+			}
+			if (!is_list) {
+				err = decode_one(l, NULL, doc, where);
+				continue;
+			}
+			list = doc;
+		}
+		for (size_t i = 0; items && i < json_object_array_length(items) && !err; i++) {
+			snprintf(where, sizeof(where), "document %zu, item %zu", d + 1, i + 1);
+			err = decode_one(l, list, json_object_array_get_idx(items, i), where);
+		}
+	}
+	return err;
+}
+
+static int key_cmp_idx(const void *a, const void *b, void *arg)
+{
+	struct reg_obj *const *items = arg;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = reg_key_cmp(&items[x]->key, &items[y]->key);
+
+	return c ? c : (x > y) - (x < y);
+}
+
+/* One file defining an object twice is a mistake: the first definition
+ * stays, the later ones are rejected. Returns 0 or -ENOMEM.
+ */
+static int reject_duplicates(struct load *l)
+{
+	struct reg_obj **items = l->objs.items;
+	size_t n = l->objs.n, w = 0;
+	size_t *idx, *first_of;
+	int err = 0;
+
+	if (n < 2)
+		return 0;
+	idx = calloc(n, sizeof(*idx));
+	first_of = calloc(n, sizeof(*first_of));
+	if (!idx || !first_of) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	for (size_t i = 0; i < n; i++)
+		idx[i] = first_of[i] = i;
+	/* Sorted by key then position, so each run starts with its first definition. */
+	qsort_r(idx, n, sizeof(*idx), key_cmp_idx, items);
+	for (size_t i = 1; i < n; i++)
+		if (!reg_key_cmp(&items[idx[i - 1]]->key, &items[idx[i]]->key))
+			first_of[idx[i]] = first_of[idx[i - 1]];
+	for (size_t i = 0; i < n; i++) {
+		char who[REG_NS_MAX + REG_NAME_MAX + 32];
+		struct rejection *r;
+
+		if (first_of[i] == i)
+			continue;
+		r = add_rejection(l, l->wheres[i]);
+		if (!r) {
+			err = -ENOMEM;	/* the list is still whole: load_done() frees it */
+			goto out_free;
+		}
+		/* Not has_key: the first definition is in force, nothing to keep. */
+		snprintf(r->msg, sizeof(r->msg), "%s: already defined in %s",
+			 reg_key_fmt(&items[i]->key, who, sizeof(who)), l->wheres[first_of[i]]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (first_of[i] != i) {
+			reg_obj_free(items[i]);
+			continue;
+		}
+		items[w] = items[i];
+		memmove(l->wheres[w++], l->wheres[i], WHERE_MAX);
+	}
+	l->objs.n = w;
+out_free:
+	free(idx);
+	free(first_of);
+	return err;
+}
+
+static bool accepted_has_key(const struct load *l, const struct reg_key *k)
+{
+	for (size_t i = 0; i < l->objs.n; i++)
+		if (!reg_key_cmp(&l->objs.items[i]->key, k))
+			return true;
+	return false;
+}
+
+/* A rejected object whose previous version was loaded keeps that version:
+ * a typo in one Service must not take it away. Returns 0 or -ENOMEM.
+ */
+static int keep_previous(struct reg_file *r, struct load *l)
+{
+	for (size_t i = 0; i < l->n_rej; i++) {
+		struct rejection *rj = &l->rej[i];
+		const struct reg_obj *prev;
+		struct reg_obj *copy;
+		int err;
+
+		if (!rj->has_key || accepted_has_key(l, &rj->key))
+			continue;
+		prev = model_find(r->m, r->source, rj->key.kind, rj->key.ns, rj->key.name);
+		if (!prev)
+			continue;
+		copy = reg_obj_dup(prev);
+		if (!copy)
+			return -ENOMEM;
+		err = add_accepted(l, copy, rj->where);
+		if (err) {
+			reg_obj_free(copy);
+			return err;
+		}
+		rj->kept_previous = true;
+	}
+	return 0;
+}
+
+__attribute__((format(printf, 2, 3))) static void set_last_error(struct reg_file *r,
+								const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->stats.last_error, sizeof(r->stats.last_error), fmt, ap);
+	va_end(ap);
+}
+
+static void load_done(struct load *l)
+{
+	reg_obj_list_done(&l->objs);
+	free(l->wheres);
+	free(l->rej);
+}
+
+/* Re-read the file and apply it. Returns 1 when the model changed, 0 when
+ * the content is what was applied last, or -errno when the file as a whole is
+ * rejected (message in @err; the model is untouched).
+ */
+static int load(struct reg_file *r, char *err, size_t errlen)
+{
+	char perr[REG_PARSE_ERR_MAX];
+	struct load l = { 0 };
+	json_object *docs = NULL;
+	size_t len = 0, n_objs;
+	char *buf = NULL;
+	uint64_t hash;
+	int ret;
+
+	ret = read_file(r->path, &buf, &len, perr, sizeof(perr));
+	if (ret)
+		goto out_msg;
+	hash = fnv1a64(buf, len);
+	if (r->applied && hash == r->content_hash && len == r->content_len) {
+		free(buf);
+		memcpy(r->stats.last_error, r->applied_error, sizeof(r->applied_error));
+		return 0;
+	}
+	ret = reg_docs_parse(buf, len, &docs, perr, sizeof(perr));
+	free(buf);
+	if (ret)
+		goto out_msg;
+	reg_obj_list_init(&l.objs);
+	ret = decode_docs(&l, docs);
+	json_object_put(docs);
+	if (!ret)
+		ret = reject_duplicates(&l);
+	if (!ret)
+		ret = keep_previous(r, &l);
+	n_objs = l.objs.n;
+	if (!ret)
+		ret = model_replace_source(r->m, r->source, &l.objs);
+	if (ret) {
+		snprintf(perr, sizeof(perr), "%s", strerror(-ret));
+		load_done(&l);
+		goto out_msg;
+	}
+	r->stats.last_error[0] = '\0';
+	for (size_t i = 0; i < l.n_rej; i++) {
+		const struct rejection *rj = &l.rej[i];
+
+		log_warn("registry: '%s': %s: %s%s, ignoring", r->path, rj->where, rj->msg,
+			 rj->kept_previous ? " (its previous version stays in force)" : "");
+		if (i == 0)
+			set_last_error(r, "%s: %s", rj->where, rj->msg);
+	}
+	log_info("registry: loaded '%s': %zu objects, %zu rejected", r->path, n_objs,
+		 l.n_rej);
+	r->stats.loads++;
+	r->stats.objects_rejected += l.n_rej;
+	r->applied = true;
+	r->content_hash = hash;
+	r->content_len = len;
+	memcpy(r->applied_error, r->stats.last_error, sizeof(r->applied_error));
+	load_done(&l);
+	return 1;
+out_msg:
+	snprintf(err, errlen, "'%s': %s", r->path, perr);
+	r->stats.load_errors++;
+	set_last_error(r, "%s", err);
+	return ret;
+}
+
+struct reg_file *reg_file_new(const char *path, struct model *m)
+{
+	char err[REG_PARSE_ERR_MAX + PATH_MAX];
+	struct reg_file *r;
+	int ret;
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->m = m;
+	r->path = strdup(path);
+	if (!r->path || asprintf(&r->source, "file:%s", path) == -1) {
+		r->source = NULL;
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	/* Watch before the first read, so a change during it is not missed. */
+	r->watch = file_watch_new(path);
+	if (!r->watch) {
+		ret = log_errno(-errno, "registry: cannot watch '%s'", path);
+		goto out_free;
+	}
+	ret = load(r, err, sizeof(err));
+	if (ret < 0) {
+		log_err("registry: cannot load %s", err);
+		goto out_free;
+	}
+	return r;
+out_free:
+	reg_file_free(r);
+	errno = -ret;
+	return NULL;
+}
+
+void reg_file_free(struct reg_file *r)
+{
+	if (!r)
+		return;
+	file_watch_free(r->watch);
+	free(r->source);
+	free(r->path);
+	free(r);
+}
+
+int reg_file_fd(const struct reg_file *r)
+{
+	return file_watch_fd(r->watch);
+}
+
+int reg_file_process(struct reg_file *r)
+{
+	char err[REG_PARSE_ERR_MAX + PATH_MAX];
+	int ret;
+
+	ret = file_watch_drain(r->watch);
+	if (ret <= 0)
+		return ret;
+	ret = load(r, err, sizeof(err));
+	if (ret < 0) {
+		log_warn("registry: cannot reload %s; the previous content stays in force, "
+			 "ignoring", err);
+		return 0;
+	}
+	return ret;
+}
+
+const struct reg_file_stats *reg_file_stats(const struct reg_file *r)
+{
+	return &r->stats;
+}
+
+const char *reg_file_path(const struct reg_file *r)
+{
+	return r->path;
+}

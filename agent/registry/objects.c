@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Registry objects: names, keys, allocation, deep copy and the owned list.
+ * Filled by registry/decode.c, owned by the model afterwards.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry/objects.h"
+
+const char *reg_kind_name(enum reg_kind kind)
+{
+	switch (kind) {
+	case REG_NAMESPACE:
+		return "Namespace";
+	case REG_SERVICE:
+		return "Service";
+	case REG_ENDPOINTSLICE:
+		return "EndpointSlice";
+	case REG_POD:
+		return "Pod";
+	}
+	return "?";
+}
+
+const char *reg_proto_name(enum reg_proto proto)
+{
+	switch (proto) {
+	case REG_PROTO_TCP:
+		return "TCP";
+	case REG_PROTO_UDP:
+		return "UDP";
+	case REG_PROTO_SCTP:
+		return "SCTP";
+	}
+	return "?";
+}
+
+int reg_key_cmp(const struct reg_key *a, const struct reg_key *b)
+{
+	int c;
+
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	c = strcmp(a->ns, b->ns);
+	if (c)
+		return c;
+	return strcmp(a->name, b->name);
+}
+
+const char *reg_key_fmt(const struct reg_key *k, char *buf, size_t len)
+{
+	if (k->ns[0])
+		snprintf(buf, len, "%s %s/%s", reg_kind_name(k->kind), k->ns, k->name);
+	else
+		snprintf(buf, len, "%s %s", reg_kind_name(k->kind), k->name);
+	return buf;
+}
+
+struct reg_obj *reg_obj_new(enum reg_kind kind)
+{
+	struct reg_obj *o = calloc(1, sizeof(*o));
+
+	if (!o)
+		return NULL;
+	o->key.kind = kind;
+	return o;
+}
+
+/* Copy @n elements of @size bytes into a fresh array; NULL only on ENOMEM
+ * with @n > 0 (an empty array stays NULL).
+ */
+static void *dup_array(const void *src, size_t n, size_t size, int *err)
+{
+	void *p;
+
+	if (!n)
+		return NULL;
+	p = calloc(n, size);
+	if (!p) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	memcpy(p, src, n * size);
+	return p;
+}
+
+static int dup_service(struct reg_service *dst, const struct reg_service *src)
+{
+	int err = 0;
+
+	dst->ports = dup_array(src->ports, src->n_ports, sizeof(*src->ports), &err);
+	dst->annotations = dup_array(src->annotations, src->n_annotations,
+				     sizeof(*src->annotations), &err);
+	return err;
+}
+
+static int dup_slice(struct reg_slice *dst, const struct reg_slice *src)
+{
+	int err = 0;
+
+	/* The shallow copy still points at @src's address arrays: clear them
+	 * first so a failure half way frees only what this copy owns.
+	 */
+	dst->endpoints = dup_array(src->endpoints, src->n_endpoints, sizeof(*src->endpoints), &err);
+	for (size_t i = 0; dst->endpoints && i < dst->n_endpoints; i++)
+		dst->endpoints[i].addrs = NULL;
+	for (size_t i = 0; !err && dst->endpoints && i < dst->n_endpoints; i++) {
+		const struct reg_endpoint *e = &src->endpoints[i];
+
+		dst->endpoints[i].addrs = dup_array(e->addrs, e->n_addrs, sizeof(*e->addrs), &err);
+	}
+	dst->ports = dup_array(src->ports, src->n_ports, sizeof(*src->ports), &err);
+	return err;
+}
+
+struct reg_obj *reg_obj_dup(const struct reg_obj *o)
+{
+	struct reg_obj *c = malloc(sizeof(*c));
+	int err = 0;
+
+	if (!c)
+		return NULL;
+	*c = *o;
+	/* Detach every borrowed pointer before filling, so reg_obj_free() on a
+	 * half-built copy never frees @o's arrays.
+	 */
+	switch (o->key.kind) {
+	case REG_SERVICE:
+		c->svc.ports = NULL;
+		c->svc.annotations = NULL;
+		err = dup_service(&c->svc, &o->svc);
+		break;
+	case REG_ENDPOINTSLICE:
+		c->slice.endpoints = NULL;
+		c->slice.ports = NULL;
+		err = dup_slice(&c->slice, &o->slice);
+		break;
+	case REG_NAMESPACE:
+	case REG_POD:
+		break;
+	}
+	if (err) {
+		reg_obj_free(c);
+		errno = -err;
+		return NULL;
+	}
+	return c;
+}
+
+void reg_obj_free(struct reg_obj *o)
+{
+	if (!o)
+		return;
+	switch (o->key.kind) {
+	case REG_SERVICE:
+		free(o->svc.ports);
+		free(o->svc.annotations);
+		break;
+	case REG_ENDPOINTSLICE:
+		for (size_t i = 0; o->slice.endpoints && i < o->slice.n_endpoints; i++)
+			free(o->slice.endpoints[i].addrs);
+		free(o->slice.endpoints);
+		free(o->slice.ports);
+		break;
+	case REG_NAMESPACE:
+	case REG_POD:
+		break;
+	}
+	free(o);
+}
+
+void reg_obj_list_init(struct reg_obj_list *l)
+{
+	*l = (struct reg_obj_list){ 0 };
+}
+
+void reg_obj_list_done(struct reg_obj_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		reg_obj_free(l->items[i]);
+	free(l->items);
+	reg_obj_list_init(l);
+}
+
+int reg_obj_list_add(struct reg_obj_list *l, struct reg_obj *o)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct reg_obj **items = reallocarray(l->items, cap, sizeof(*items));
+
+		if (!items)
+			return -ENOMEM;
+		l->items = items;
+		l->cap = cap;
+	}
+	l->items[l->n++] = o;
+	return 0;
+}

@@ -1,0 +1,563 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* agent/registry/file.c with real files and real inotify in a temp folder:
+ * loading the YAML and JSON fixtures, reloads on write, atomic rename,
+ * delete/recreate and a ConfigMap-style ..data symlink swap; a bad file
+ * changing nothing; a bad object skipped while its previous version stays.
+ * Run from the top of the tree (fixtures in tests/fixtures/).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "log.h"
+#include "model.h"
+#include "registry/file.h"
+
+#define FIXTURES "tests/fixtures/"
+#define WAIT_MS 5000		/* generous: events arrive within microseconds */
+#define QUIET_MS 300		/* how long "nothing happens" is watched */
+
+static char dir[256];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/weft-test-registry-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	/* Keep the expected warnings of the bad-input tests out of the way. */
+	log_set_level(LOG_LEVEL_ERR);
+}
+
+static void teardown(void)
+{
+	(void)nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(file_registry, .init = setup, .fini = teardown);
+
+static const char *in_dir(const char *name)
+{
+	static char p[2][PATH_MAX + 256];
+	static int which;
+
+	which ^= 1;
+	snprintf(p[which], sizeof(p[which]), "%s/%s", dir, name);
+	return p[which];
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0;
+
+	cr_assert_not_null(f, "cannot open %s (run from the top of the tree)", path);
+	cr_assert_eq(getdelim(&buf, &len, '\0', f) > 0, 1);
+	fclose(f);
+	return buf;
+}
+
+/* Write in place: open, truncate, write, close (IN_CLOSE_WRITE). */
+static void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	cr_assert_neq(fd, -1, "%s: %s", path, strerror(errno));
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	cr_assert_eq(close(fd), 0);
+}
+
+/* What editors and config tools do: write a temp file, rename it over. */
+static void write_atomic(const char *path, const char *text)
+{
+	char tmp[PATH_MAX + 8];
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	write_file(tmp, text);
+	cr_assert_eq(rename(tmp, path), 0);
+}
+
+static void copy_fixture(const char *fixture, const char *path)
+{
+	char *text = slurp(fixture);
+
+	write_file(path, text);
+	free(text);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Feed inotify events to @r until it reports a model change (1) or until
+ * @ms pass without one (0); also stops early once @stop returns true.
+ */
+static int process_until(struct reg_file *r, int ms, bool (*stop)(struct reg_file *, uint64_t),
+			 uint64_t arg)
+{
+	struct pollfd p = { .fd = reg_file_fd(r), .events = POLLIN };
+	long long deadline = now_ms() + ms;
+
+	for (;;) {
+		long long left = deadline - now_ms();
+		int n, ret;
+
+		if (left <= 0 || (stop && stop(r, arg)))
+			return 0;
+		n = poll(&p, 1, (int)left);
+		cr_assert_neq(n, -1, "poll: %s", strerror(errno));
+		if (n == 0)
+			return 0;
+		ret = reg_file_process(r);
+		cr_assert_geq(ret, 0, "reg_file_process: %s", strerror(-ret));
+		if (ret == 1)
+			return 1;
+	}
+}
+
+static bool load_errors_reached(struct reg_file *r, uint64_t n)
+{
+	return reg_file_stats(r)->load_errors >= n;
+}
+
+static void expect_change(struct reg_file *r)
+{
+	cr_assert_eq(process_until(r, WAIT_MS, NULL, 0), 1, "no reload seen");
+}
+
+/* Wait for a rejected reload: it must not be reported as a change. */
+static void expect_load_error(struct reg_file *r)
+{
+	uint64_t want = reg_file_stats(r)->load_errors + 1;
+
+	cr_assert_eq(process_until(r, WAIT_MS, load_errors_reached, want), 0,
+		     "a rejected file was reported as a change");
+	cr_assert_eq(reg_file_stats(r)->load_errors, want, "the bad file was not noticed");
+}
+
+static struct cat_svc_port *vip(const struct catalogue *c, const char *ip_port)
+{
+	struct addr a;
+
+	cr_assert_eq(addr_parse_ip_port(ip_port, &a), 0);
+	return catalogue_find_vip(c, &a);
+}
+
+static bool has_vip(struct model *m, const char *ip_port)
+{
+	struct catalogue *c = model_build(m);
+	bool found;
+
+	cr_assert_not_null(c);
+	found = vip(c, ip_port) != NULL;
+	catalogue_unref(c);
+	return found;
+}
+
+static const char *service(const char *name, const char *ip)
+{
+	static char buf[2][512];
+	static int which;
+
+	which ^= 1;
+	snprintf(buf[which], sizeof(buf[which]),
+		 "apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: shop}\n"
+		 "spec: {clusterIP: %s, ports: [{port: 80}]}\n",
+		 name, ip);
+	return buf[which];
+}
+
+Test(file_registry, loads_yaml_fixture)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct cat_svc_port *sp;
+	struct reg_file *r;
+	struct catalogue *c;
+	char a[ADDR_STRLEN];
+
+	copy_fixture(FIXTURES "registry.yaml", path);
+	r = reg_file_new(path, m);
+	cr_assert_not_null(r, "%s", strerror(errno));
+	cr_assert_str_eq(reg_file_path(r), path);
+	cr_assert_eq(reg_file_stats(r)->loads, 1);
+	cr_assert_eq(reg_file_stats(r)->objects_rejected, 0);
+	cr_assert_str_eq(reg_file_stats(r)->last_error, "");
+	c = model_build(m);
+	cr_assert(catalogue_ns_meshed(c, "shop"));
+	cr_assert_not(catalogue_ns_meshed(c, "legacy"));
+	cr_assert(catalogue_pod_opted_out(c, "shop", "nightly-report-28391"));
+	cr_assert_not(catalogue_pod_opted_out(c, "shop", "web-6d8f7b9c4-abcde"));
+	cr_assert_eq(catalogue_n_services(c), 4);
+	/* web: 2 VIPs x 2 TCP ports; api: 1; db headless; old: 1. */
+	cr_assert_eq(catalogue_n_svc_ports(c), 6);
+	sp = vip(c, "198.19.0.10:80");
+	cr_assert_not_null(sp);
+	cr_assert_eq(sp->n_endpoints, 4, "4 IPv4 (one in two slices); the IPv6 one serves the IPv6 VIP");
+	cr_assert_eq(sp->n_ready, 3);
+	cr_assert_str_eq(addr_fmt(&sp->endpoints[0].addr, a, sizeof(a)), "198.18.1.1:8080");
+	cr_assert_str_eq(cat_service_annotation(sp->svc, "weft.io/connect-timeout"), "2s");
+	cr_assert_not_null(vip(c, "[fd00:198:19::10]:9090"));
+	sp = vip(c, "198.19.0.20:8080");
+	cr_assert_not_null(sp);
+	cr_assert_eq(sp->n_ready, 2);
+	cr_assert_eq(sp->endpoints[1].addr.port, 80);
+	cr_assert_null(vip(c, "198.19.0.10:514"), "UDP");
+	catalogue_unref(c);
+	reg_file_free(r);
+	model_free(m);
+}
+
+Test(file_registry, loads_json_list_fixture)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.json");
+	struct cat_svc_port *sp;
+	struct reg_file *r;
+	struct catalogue *c;
+	char a[ADDR_STRLEN];
+
+	copy_fixture(FIXTURES "registry-list.json", path);
+	r = reg_file_new(path, m);
+	cr_assert_not_null(r);
+	c = model_build(m);
+	cr_assert(catalogue_ns_meshed(c, "payments"));
+	sp = vip(c, "198.19.1.5:9000");
+	cr_assert_not_null(sp);
+	cr_assert_eq(sp->n_endpoints, 2);
+	cr_assert_str_eq(addr_fmt(&sp->endpoints[1].addr, a, sizeof(a)), "198.18.5.2:9000",
+			 "the named targetPort resolved through the slice port");
+	cr_assert_str_eq(sp->endpoints[1].zone, "zone-b");
+	catalogue_unref(c);
+	reg_file_free(r);
+	model_free(m);
+}
+
+Test(file_registry, unreadable_or_unparsable_file_fails_new)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("bad.yaml");
+
+	errno = 0;
+	cr_assert_null(reg_file_new(in_dir("missing.yaml"), m));
+	cr_assert_eq(errno, ENOENT);
+	copy_fixture(FIXTURES "registry-bad-syntax.yaml", path);
+	errno = 0;
+	cr_assert_null(reg_file_new(path, m));
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_null(reg_file_new(dir, m), "a directory is not a registry");
+	model_free(m);
+}
+
+Test(file_registry, too_big_file_is_rejected)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("huge.yaml");
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+	cr_assert_neq(fd, -1);
+	/* Sparse: costs no disk. */
+	cr_assert_eq(ftruncate(fd, (64 << 20) + 1), 0);
+	close(fd);
+	errno = 0;
+	cr_assert_null(reg_file_new(path, m));
+	cr_assert_eq(errno, EFBIG);
+	model_free(m);
+}
+
+Test(file_registry, reload_on_write_and_on_atomic_rename)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file *r;
+
+	write_file(path, service("web", "198.19.0.10"));
+	r = reg_file_new(path, m);
+	cr_assert_not_null(r);
+	cr_assert(has_vip(m, "198.19.0.10:80"));
+
+	write_file(path, service("web", "198.19.0.11"));
+	expect_change(r);
+	cr_assert(has_vip(m, "198.19.0.11:80"));
+	cr_assert_not(has_vip(m, "198.19.0.10:80"));
+
+	write_atomic(path, service("web", "198.19.0.12"));
+	expect_change(r);
+	cr_assert(has_vip(m, "198.19.0.12:80"));
+	cr_assert_not(has_vip(m, "198.19.0.11:80"));
+	cr_assert_eq(reg_file_stats(r)->loads, 3);
+
+	/* Other files of the folder are none of our business. */
+	write_file(in_dir("other.yaml"), service("web", "198.19.0.13"));
+	cr_assert_eq(process_until(r, QUIET_MS, NULL, 0), 0);
+	cr_assert_eq(reg_file_stats(r)->loads, 3);
+	reg_file_free(r);
+	model_free(m);
+}
+
+Test(file_registry, same_content_is_not_a_change)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file *r;
+
+	write_file(path, service("web", "198.19.0.10"));
+	r = reg_file_new(path, m);
+	cr_assert_not_null(r);
+	write_file(path, service("web", "198.19.0.10"));
+	cr_assert_eq(process_until(r, QUIET_MS, NULL, 0), 0);
+	cr_assert_eq(reg_file_stats(r)->loads, 1);
+	reg_file_free(r);
+	model_free(m);
+}
+
+Test(file_registry, bad_file_keeps_previous_content)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	const struct reg_file_stats *st;
+	struct reg_file *r;
+
+	copy_fixture(FIXTURES "registry.yaml", path);
+	r = reg_file_new(path, m);
+	cr_assert_not_null(r);
+	st = reg_file_stats(r);
+
+	copy_fixture(FIXTURES "registry-bad-syntax.yaml", path);
+	expect_load_error(r);
+	cr_assert(strstr(st->last_error, path), "the error names the file: %s", st->last_error);
+	cr_assert(strstr(st->last_error, "line 11, column 6: "), "and the position: %s",
+		  st->last_error);
+	cr_assert(has_vip(m, "198.19.0.10:80"), "the previous content stays in force");
+	cr_assert(has_vip(m, "198.19.0.20:8080"));
+	cr_assert_eq(st->loads, 1);
+
+	/* Deleted: same thing, until it comes back. */
+	cr_assert_eq(unlink(path), 0);
+	expect_load_error(r);
+	cr_assert(strstr(st->last_error, "No such file"), "%s", st->last_error);
+	cr_assert(has_vip(m, "198.19.0.10:80"));
+	write_atomic(path, service("api", "198.19.0.21"));
+	expect_change(r);
+	cr_assert_str_eq(st->last_error, "");
+	cr_assert(has_vip(m, "198.19.0.21:80"));
+	cr_assert_not(has_vip(m, "198.19.0.10:80"));
+	reg_file_free(r);
+	model_free(m);
+}
+
+Test(file_registry, bad_object_rejected_rest_applies_previous_version_stays)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	const struct reg_file_stats *st;
+	struct cat_svc_port *sp;
+	struct reg_file *r;
+	struct catalogue *c;
+
+	copy_fixture(FIXTURES "registry.yaml", path);
+	r = reg_file_new(path, m);
+	cr_assert_not_null(r);
+	st = reg_file_stats(r);
+
+	/* web gets a bad port, a Deployment and an FQDN slice come in, api
+	 * stays as it was, and everything else is gone from the file.
+	 */
+	copy_fixture(FIXTURES "registry-bad-objects.yaml", path);
+	expect_change(r);
+	cr_assert_eq(st->objects_rejected, 3);
+	cr_assert_str_eq(st->last_error,
+			 "document 1: Service shop/web: spec.ports[1].port: must be an integer in "
+			 "1..65535, got \"http\"");
+	c = model_build(m);
+	sp = vip(c, "198.19.0.10:80");
+	cr_assert_not_null(sp, "web's previous version stays in force");
+	cr_assert_not_null(vip(c, "[fd00:198:19::10]:9090"), "all of it: both VIPs, both ports");
+	cr_assert_eq(sp->n_endpoints, 0, "its slices were removed from the file");
+	cr_assert_not_null(vip(c, "198.19.0.20:8080"), "api applied");
+	cr_assert_null(vip(c, "198.19.0.30:80"), "legacy/old was removed from the file");
+	cr_assert_not(catalogue_ns_meshed(c, "shop"), "the Namespace was removed too");
+	catalogue_unref(c);
+
+	/* The kept version survives further reloads while the object stays bad... */
+	{
+		char *text = slurp(FIXTURES "registry-bad-objects.yaml");
+		char *more;
+
+		cr_assert_neq(asprintf(&more, "%s---\n%s", text, service("extra", "198.19.0.40")),
+			      -1);
+		write_atomic(path, more);
+		free(more);
+		free(text);
+	}
+	expect_change(r);
+	cr_assert_eq(st->objects_rejected, 6);
+	cr_assert(has_vip(m, "198.19.0.10:80"), "web kept across a second bad reload");
+	cr_assert(has_vip(m, "198.19.0.40:80"));
+	/* ...and goes once the file no longer has it. */
+	write_atomic(path, "# nothing left\n");
+	expect_change(r);
+	cr_assert_not(has_vip(m, "198.19.0.10:80"));
+	cr_assert_str_eq(st->last_error, "");
+	reg_file_free(r);
+	model_free(m);
+}
+
+Test(file_registry, bad_object_without_previous_version_is_skipped)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file *r;
+
+	copy_fixture(FIXTURES "registry-bad-objects.yaml", path);
+	r = reg_file_new(path, m);
+	cr_assert_not_null(r, "bad objects do not fail the file");
+	cr_assert_eq(reg_file_stats(r)->objects_rejected, 3);
+	cr_assert_not(has_vip(m, "198.19.0.10:80"));
+	cr_assert(has_vip(m, "198.19.0.20:8080"));
+	reg_file_free(r);
+	model_free(m);
+}
+
+Test(file_registry, duplicate_object_in_one_file)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file *r;
+	char text[1024];
+
+	snprintf(text, sizeof(text), "%s---\n%s", service("web", "198.19.0.10"),
+		 service("web", "198.19.0.11"));
+	write_file(path, text);
+	r = reg_file_new(path, m);
+	cr_assert_not_null(r);
+	cr_assert_eq(reg_file_stats(r)->objects_rejected, 1);
+	cr_assert_str_eq(reg_file_stats(r)->last_error,
+			 "document 2: Service shop/web: already defined in document 1");
+	cr_assert(has_vip(m, "198.19.0.10:80"), "the first definition stays");
+	cr_assert_not(has_vip(m, "198.19.0.11:80"));
+	reg_file_free(r);
+	model_free(m);
+}
+
+/* kubelet's ConfigMap update: new payload folder, "..data_tmp" symlink to
+ * it renamed over "..data", then the old folder removed. The watched path is
+ * a symlink through "..data". The change must be seen at the rename, before
+ * the old folder goes (whose removal would otherwise hide a missed rename).
+ */
+static void configmap_swap(struct reg_file *r, const char *from, const char *to,
+			   const char *text)
+{
+	char payload[PATH_MAX + 512];
+
+	cr_assert_eq(mkdir(in_dir(to), 0755), 0);
+	snprintf(payload, sizeof(payload), "%s/registry.yaml", in_dir(to));
+	write_file(payload, text);
+	cr_assert_eq(symlink(to, in_dir("..data_tmp")), 0);
+	cr_assert_eq(rename(in_dir("..data_tmp"), in_dir("..data")), 0);
+	expect_change(r);
+	snprintf(payload, sizeof(payload), "%s/registry.yaml", in_dir(from));
+	cr_assert_eq(unlink(payload), 0);
+	cr_assert_eq(rmdir(in_dir(from)), 0);
+	cr_assert_eq(process_until(r, QUIET_MS, NULL, 0), 0,
+		     "removing the old payload is no change");
+}
+
+Test(file_registry, configmap_symlink_swap)
+{
+	struct model *m = model_new();
+	char payload[PATH_MAX + 512];
+	struct reg_file *r;
+
+	cr_assert_eq(mkdir(in_dir("..2026_11_25_10_00_00.1"), 0755), 0);
+	snprintf(payload, sizeof(payload), "%s/registry.yaml", in_dir("..2026_11_25_10_00_00.1"));
+	write_file(payload, service("web", "198.19.0.10"));
+	cr_assert_eq(symlink("..2026_11_25_10_00_00.1", in_dir("..data")), 0);
+	cr_assert_eq(symlink("..data/registry.yaml", in_dir("registry.yaml")), 0);
+	r = reg_file_new(in_dir("registry.yaml"), m);
+	cr_assert_not_null(r);
+	cr_assert(has_vip(m, "198.19.0.10:80"));
+
+	configmap_swap(r, "..2026_11_25_10_00_00.1", "..2026_11_25_10_05_00.2",
+		       service("web", "198.19.0.11"));
+	cr_assert(has_vip(m, "198.19.0.11:80"));
+	cr_assert_not(has_vip(m, "198.19.0.10:80"));
+
+	/* Again: the watches must have followed the swap. */
+	configmap_swap(r, "..2026_11_25_10_05_00.2", "..2026_11_25_10_10_00.3",
+		       service("web", "198.19.0.12"));
+	cr_assert(has_vip(m, "198.19.0.12:80"));
+	cr_assert_eq(reg_file_stats(r)->load_errors, 0, "no transient error during the swaps");
+	reg_file_free(r);
+	model_free(m);
+}
+
+Test(file_registry, retargeted_symlink)
+{
+	struct model *m = model_new();
+	struct reg_file *r;
+
+	cr_assert_eq(mkdir(in_dir("a"), 0755), 0);
+	cr_assert_eq(mkdir(in_dir("b"), 0755), 0);
+	write_file(in_dir("a/registry.yaml"), service("web", "198.19.0.10"));
+	write_file(in_dir("b/registry.yaml"), service("web", "198.19.0.11"));
+	cr_assert_eq(symlink("a/registry.yaml", in_dir("current.yaml")), 0);
+	r = reg_file_new(in_dir("current.yaml"), m);
+	cr_assert_not_null(r);
+	/* A write to the target, in another folder than the link. */
+	write_file(in_dir("a/registry.yaml"), service("web", "198.19.0.12"));
+	expect_change(r);
+	cr_assert(has_vip(m, "198.19.0.12:80"));
+	/* Point the link elsewhere (ln -sfn does unlink + symlink). */
+	cr_assert_eq(unlink(in_dir("current.yaml")), 0);
+	cr_assert_eq(symlink("b/registry.yaml", in_dir("current.yaml")), 0);
+	expect_change(r);
+	cr_assert(has_vip(m, "198.19.0.11:80"));
+	/* The old target no longer matters, the new one does. */
+	write_file(in_dir("a/registry.yaml"), service("web", "198.19.0.13"));
+	cr_assert_eq(process_until(r, QUIET_MS, NULL, 0), 0);
+	write_file(in_dir("b/registry.yaml"), service("web", "198.19.0.14"));
+	expect_change(r);
+	cr_assert(has_vip(m, "198.19.0.14:80"));
+	reg_file_free(r);
+	model_free(m);
+}
+
+Test(file_registry, relative_path)
+{
+	struct model *m = model_new();
+	struct reg_file *r;
+
+	/* Criterion runs each test in its own process: chdir is ours alone. */
+	cr_assert_eq(chdir(dir), 0);
+	write_file("registry.yaml", service("web", "198.19.0.10"));
+	r = reg_file_new("registry.yaml", m);
+	cr_assert_not_null(r);
+	cr_assert_str_eq(reg_file_path(r), "registry.yaml");
+	write_atomic("registry.yaml", service("web", "198.19.0.11"));
+	expect_change(r);
+	cr_assert(has_vip(m, "198.19.0.11:80"));
+	reg_file_free(r);
+	model_free(m);
+}
