@@ -24,11 +24,6 @@ struct cat_ns {
 	bool meshed;
 };
 
-struct cat_pod {
-	char ns[REG_NS_MAX];
-	char name[REG_NAME_MAX];
-	bool opted_out;
-};
 
 /* Reference counted because two owners are unavoidable: the agent holds the
  * current snapshot while workers on other threads finish the connections that
@@ -161,14 +156,20 @@ static int pod_cmp(const void *key, const void *elem)
 	return c ? c : strcmp(k->name, p->name);
 }
 
-bool catalogue_pod_opted_out(const struct catalogue *c, const char *ns, const char *name)
+const struct cat_pod *catalogue_find_pod(const struct catalogue *c, const char *ns,
+					 const char *name)
 {
 	struct pod_ref k = { ns, name };
-	const struct cat_pod *p;
 
 	if (!c->n_pods)
-		return false;
-	p = bsearch(&k, c->pods, c->n_pods, sizeof(*c->pods), pod_cmp);
+		return NULL;
+	return bsearch(&k, c->pods, c->n_pods, sizeof(*c->pods), pod_cmp);
+}
+
+bool catalogue_pod_opted_out(const struct catalogue *c, const char *ns, const char *name)
+{
+	const struct cat_pod *p = catalogue_find_pod(c, ns, name);
+
 	return p && p->opted_out;
 }
 
@@ -471,7 +472,11 @@ static void copy_object(struct build *b, const struct reg_obj *o)
 	case REG_POD:
 		memcpy(c->pods[c->n_pods].ns, o->key.ns, sizeof(c->pods[0].ns));
 		memcpy(c->pods[c->n_pods].name, o->key.name, sizeof(c->pods[0].name));
-		c->pods[c->n_pods++].opted_out = o->pod.opted_out;
+		c->pods[c->n_pods].opted_out = o->pod.opted_out;
+		memcpy(c->pods[c->n_pods].excl_ports, o->pod.excl_ports, sizeof(o->pod.excl_ports));
+		c->pods[c->n_pods].n_excl_ports = o->pod.n_excl_ports;
+		memcpy(c->pods[c->n_pods].excl_cidrs, o->pod.excl_cidrs, sizeof(o->pod.excl_cidrs));
+		c->pods[c->n_pods++].n_excl_cidrs = o->pod.n_excl_cidrs;
 		break;
 	case REG_ENDPOINTSLICE:
 		b->slices[b->n_slices++] = o;

@@ -43,6 +43,17 @@ struct cat_svc_port {
 	atomic_uint rr_next;	/* round-robin cursor: the only mutable field */
 };
 
+/* What the registry says about one Pod (v1 Pod objects are optional). */
+struct cat_pod {
+	char ns[REG_NS_MAX];
+	char name[REG_NAME_MAX];
+	bool opted_out;			/* annotation weft.io/mesh: disabled */
+	uint16_t excl_ports[REG_EXCL_PORTS_MAX];	/* weft.io/exclude-outbound-ports */
+	size_t n_excl_ports;
+	struct cidr excl_cidrs[REG_EXCL_CIDRS_MAX];	/* weft.io/exclude-outbound-cidrs */
+	size_t n_excl_cidrs;
+};
+
 struct catalogue;
 
 /* Take another reference; returns @c. */
@@ -66,6 +77,10 @@ const char *cat_service_annotation(const struct cat_service *svc, const char *ke
 
 /* Whether namespace @ns exists and carries the label weft.io/mesh=enabled. */
 bool catalogue_ns_meshed(const struct catalogue *c, const char *ns);
+
+/* The Pod ns/name, or NULL when the registry has no such Pod. */
+const struct cat_pod *catalogue_find_pod(const struct catalogue *c, const char *ns,
+					 const char *name);
 
 /* Whether a Pod ns/name is known and annotated weft.io/mesh: disabled. */
 bool catalogue_pod_opted_out(const struct catalogue *c, const char *ns, const char *name);

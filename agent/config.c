@@ -35,6 +35,12 @@ static const struct opt_def cfg_opts[] = {
 	    600000, "MS", "give up an upstream connect after this many milliseconds"),
 	OPT("max-conns", "WEFT_MAX_CONNS", OPT_U32, max_conns, "65536", 1, 1048576, "N",
 	    "proxied connections at once; more are reset"),
+	OPT("exclude-outbound-ports", "WEFT_EXCLUDE_OUTBOUND_PORTS", OPT_STRING, excl_ports_text, "",
+	    0, 0, "PORTS",
+	    "destination ports no pod's capture touches, e.g. \"53,6443\" (pods add their own with the annotation weft.io/exclude-outbound-ports)"),
+	OPT("exclude-outbound-cidrs", "WEFT_EXCLUDE_OUTBOUND_CIDRS", OPT_STRING, excl_cidrs_text, "",
+	    0, 0, "CIDRS",
+	    "destination prefixes no pod's capture touches (annotation weft.io/exclude-outbound-cidrs per pod)"),
 	OPT("cleanup", NULL, OPT_FLAG, cleanup, NULL, 0, 0, NULL,
 	    "detach and unpin everything the agent made with these options, remove its sockets and state, and exit"),
 	OPT("version", NULL, OPT_FLAG, version, NULL, 0, 0, NULL, "print the version and exit"),
@@ -69,5 +75,23 @@ int cfg_parse(struct agent_config *cfg, int argc, char **argv)
 		return -EINVAL;
 	}
 	log_set_level(level);
+	rc = addr_parse_port_list(cfg->excl_ports_text, cfg->excl_ports, CFG_EXCL_MAX, err,
+				  sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "weft-agent: option --exclude-outbound-ports: %s%s%s\n",
+			rc == -E2BIG ? "more than 8 ports" : "'", rc == -E2BIG ? "" : err,
+			rc == -E2BIG ? "" : "' is not a port (1..65535)");
+		return -EINVAL;
+	}
+	cfg->n_excl_ports = (size_t)rc;
+	rc = addr_parse_cidr_list(cfg->excl_cidrs_text, cfg->excl_cidrs, CFG_EXCL_MAX, err,
+				  sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "weft-agent: option --exclude-outbound-cidrs: %s%s%s\n",
+			rc == -E2BIG ? "more than 8 CIDRs" : "'", rc == -E2BIG ? "" : err,
+			rc == -E2BIG ? "" : "' is not a CIDR (IP/LEN)");
+		return -EINVAL;
+	}
+	cfg->n_excl_cidrs = (size_t)rc;
 	return 0;
 }

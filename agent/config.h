@@ -9,6 +9,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "addr.h"
+
+#define CFG_EXCL_MAX 8	/* per list; bpf/abi.h MESH_MAX_EXCL_* */
+
 struct agent_config {
 	const char *registry;		/* "file:PATH" */
 	const char *cgroup;		/* "" = the cgroup v2 mount's root */
@@ -20,8 +24,15 @@ struct agent_config {
 	uint16_t proxy_port;
 	uint32_t connect_timeout_ms;
 	uint32_t max_conns;
+	const char *excl_ports_text;	/* as given; parsed into excl_ports */
+	const char *excl_cidrs_text;
 	bool cleanup;
 	bool version;
+	/* Parsed by cfg_parse(): destinations no pod's capture touches. */
+	uint16_t excl_ports[CFG_EXCL_MAX];
+	size_t n_excl_ports;
+	struct cidr excl_cidrs[CFG_EXCL_MAX];
+	size_t n_excl_cidrs;
 };
 
 /* Parse @argv over the defaults and the environment into @cfg. Returns 0,

@@ -105,17 +105,63 @@ static bool should_mesh(const struct catalogue *c, const struct pod_spec *s, cha
 	return true;
 }
 
+static void add_port(struct dp_pod *d, size_t *n, uint16_t port)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (d->excl_ports[i] == port)
+			return;
+	}
+	if (*n < DP_MAX_EXCL_PORTS)
+		d->excl_ports[(*n)++] = port;
+}
+
+static void add_cidr(struct dp_pod *d, size_t *n, const struct cidr *c)
+{
+	if (*n < DP_MAX_EXCL_CIDRS) {
+		d->excl_cidrs[*n].net = c->net;
+		d->excl_cidrs[(*n)++].prefix_len = c->prefix_len;
+	}
+}
+
+/* The pod's datapath entry: the agent-wide exclusions first, then the pod's
+ * own annotations; past the datapath's bounds, the agent-wide ones win
+ * (they usually protect the node: DNS, the API server).
+ */
+static void pod_to_dp(const struct pods *p, const struct pod *pod, struct dp_pod *d)
+{
+	const struct agent_config *cfg = p->agent->cfg;
+	const struct cat_pod *cp = catalogue_find_pod(p->agent->cat, pod->spec.ns, pod->spec.name);
+	size_t np = 0, nc = 0;
+
+	memset(d, 0, sizeof(*d));
+	d->pod_id = pod->id;
+	d->proxy_port = cfg->proxy_port;
+	d->capture = true;
+	for (size_t i = 0; i < cfg->n_excl_ports; i++)
+		add_port(d, &np, cfg->excl_ports[i]);
+	for (size_t i = 0; i < cfg->n_excl_cidrs; i++)
+		add_cidr(d, &nc, &cfg->excl_cidrs[i]);
+	for (size_t i = 0; cp && i < cp->n_excl_ports; i++)
+		add_port(d, &np, cp->excl_ports[i]);
+	for (size_t i = 0; cp && i < cp->n_excl_cidrs; i++)
+		add_cidr(d, &nc, &cp->excl_cidrs[i]);
+}
+
+void pods_datapath_entry(const struct pods *p, const struct pod *pod, struct dp_pod *out)
+{
+	pod_to_dp(p, pod, out);
+}
+
 static int capture_on(struct pods *p, struct pod *pod)
 {
 	struct agent *a = p->agent;
-	struct dp_pod dpp = {
-		.pod_id = pod->id, .proxy_port = a->cfg->proxy_port, .capture = true,
-	};
+	struct dp_pod dpp;
 	int err;
 
 	err = proxy_pod_listen(a->proxy, pod);
 	if (err)
 		return err;
+	pod_to_dp(p, pod, &dpp);
 	err = dp_pod_upsert(a->dp, pod->netns_cookie, &dpp);
 	if (err) {
 		proxy_pod_close(a->proxy, pod);
@@ -312,6 +358,16 @@ void pods_reconcile(struct pods *p)
 		int err;
 
 		snprintf(pod->reason, sizeof(pod->reason), "%s", why);
+		if (want && pod->meshed) {
+			struct dp_pod dpp;
+
+			/* Exclusions may have changed with the Pod's annotations. */
+			pod_to_dp(p, pod, &dpp);
+			err = dp_pod_upsert(p->agent->dp, pod->netns_cookie, &dpp);
+			if (err)
+				log_warn("pods: update %s/%s: %s, ignoring", pod->spec.ns,
+					 pod->spec.name, strerror(-err));
+		}
 		if (want == pod->meshed)
 			continue;
 		if (want) {

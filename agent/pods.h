@@ -78,6 +78,13 @@ void pods_reconcile(struct pods *p);
  */
 int pods_restore(struct pods *p);
 
+struct dp_pod;
+
+/* The datapath entry @pod gets while meshed: agent-wide exclusions plus the
+ * Pod's annotations. For the admin API.
+ */
+void pods_datapath_entry(const struct pods *p, const struct pod *pod, struct dp_pod *out);
+
 /* Iteration for the admin API, in enrollment order. */
 const struct pod *pods_first(const struct pods *p);
 size_t pods_count(const struct pods *p, bool meshed_only);

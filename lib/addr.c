@@ -230,3 +230,64 @@ uint32_t addr_hash(const struct addr *a)
 	h = (h ^ (uint32_t)a->family) * 16777619u;
 	return h;
 }
+
+/* Walk the items of a comma/space separated list; @one parses one item. */
+static int parse_list(const char *s, size_t max, char *bad, size_t badlen,
+		      int (*one)(const char *item, size_t i, void *out), void *out)
+{
+	size_t n = 0;
+
+	while (*s) {
+		char item[ADDR_STRLEN];
+		size_t len = strcspn(s, ", ");
+
+		if (!len) {
+			s++;
+			continue;
+		}
+		if (len >= sizeof(item)) {
+			snprintf(bad, badlen, "%.*s", (int)len, s);
+			return -EINVAL;
+		}
+		memcpy(item, s, len);
+		item[len] = '\0';
+		if (n < max && one(item, n, out)) {
+			snprintf(bad, badlen, "%s", item);
+			return -EINVAL;
+		}
+		if (++n > max)
+			return -E2BIG;
+		s += len;
+	}
+	return (int)n;
+}
+
+static int one_port(const char *item, size_t i, void *out)
+{
+	return opt_parse_u16(item, &((uint16_t *)out)[i]);
+}
+
+static int one_cidr(const char *item, size_t i, void *out)
+{
+	struct cidr *c = &((struct cidr *)out)[i];
+
+	return addr_parse_cidr(item, &c->net, &c->prefix_len);
+}
+
+int addr_parse_port_list(const char *s, uint16_t *out, size_t max, char *bad, size_t badlen)
+{
+	return parse_list(s, max, bad, badlen, one_port, out);
+}
+
+int addr_parse_cidr_list(const char *s, struct cidr *out, size_t max, char *bad, size_t badlen)
+{
+	return parse_list(s, max, bad, badlen, one_cidr, out);
+}
+
+const char *cidr_fmt(const struct cidr *c, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	snprintf(buf, len, "%s/%u", addr_fmt_ip(&c->net, ip, sizeof(ip)), c->prefix_len);
+	return buf;
+}

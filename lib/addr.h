@@ -23,6 +23,12 @@ struct addr {
 	} ip;			/* network order */
 };
 
+/* An IP prefix. */
+struct cidr {
+	struct addr net;	/* host bits zero, port 0 */
+	unsigned int prefix_len;
+};
+
 /* Parse an IP literal without port ("198.18.0.1", "fd00::1"). Returns 0 or -EINVAL. */
 int addr_parse_ip(const char *s, struct addr *out);
 
@@ -43,6 +49,16 @@ void addr_unmap(struct addr *a);
 
 /* Format as "IP" (port 0) or "IP:PORT"/"[IPv6]:PORT" into @buf; returns @buf. */
 const char *addr_fmt(const struct addr *a, char *buf, size_t len);
+
+/* Parse a list of ports or CIDRs separated by commas and/or spaces into @out
+ * (at most @max). Returns the count, -EINVAL (a bad item: @bad gets it) or
+ * -E2BIG (more than @max).
+ */
+int addr_parse_port_list(const char *s, uint16_t *out, size_t max, char *bad, size_t badlen);
+int addr_parse_cidr_list(const char *s, struct cidr *out, size_t max, char *bad, size_t badlen);
+
+/* Format "IP/LEN". Returns @buf. */
+const char *cidr_fmt(const struct cidr *c, char *buf, size_t len);
 
 /* Format only the IP. Returns @buf. */
 const char *addr_fmt_ip(const struct addr *a, char *buf, size_t len);

@@ -20,7 +20,7 @@
 
 static int respond(struct http_response *resp, json_object *o)
 {
-	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
 	resp->body = strdup(text);
 	json_object_put(o);
@@ -124,6 +124,23 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 		json_object_array_add(ls, json_object_new_string(buf));
 	}
 	json_object_object_add(o, "listeners", ls);
+	if (pod->meshed) {
+		json_object *ports = json_object_new_array(), *cidrs = json_object_new_array();
+		struct dp_pod d;
+
+		pods_datapath_entry(a->pods, pod, &d);
+		for (size_t i = 0; i < DP_MAX_EXCL_PORTS && d.excl_ports[i]; i++)
+			json_object_array_add(ports, json_object_new_int(d.excl_ports[i]));
+		for (size_t i = 0; i < DP_MAX_EXCL_CIDRS && d.excl_cidrs[i].net.family; i++) {
+			struct cidr c = { .net = d.excl_cidrs[i].net,
+					  .prefix_len = d.excl_cidrs[i].prefix_len };
+
+			json_object_array_add(cidrs, json_object_new_string(
+							     cidr_fmt(&c, buf, sizeof(buf))));
+		}
+		json_object_object_add(o, "exclude_ports", ports);
+		json_object_object_add(o, "exclude_cidrs", cidrs);
+	}
 	json_object_object_add(conns, "active", json_object_new_uint64(pod->conns_active));
 	json_object_object_add(conns, "total", json_object_new_uint64(pod->conns_total));
 	json_object_object_add(o, "connections", conns);

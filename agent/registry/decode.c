@@ -10,10 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opt.h"
 #include "registry/decode.h"
 #include "registry/decode_field.h"
 
 #define LABEL_MESH "weft.io/mesh"
+#define ANNOT_EXCL_PORTS "weft.io/exclude-outbound-ports"
+#define ANNOT_EXCL_CIDRS "weft.io/exclude-outbound-cidrs"
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
 #define ANNOT_PREFIX "weft.io/"
 
@@ -419,6 +422,44 @@ static int decode_pod_ips(struct dec *d, json_object *status, struct reg_pod *po
 	return err;
 }
 
+/* The pod's capture exclusions; a bad list rejects the Pod (its previous
+ * version, if any, stays in force).
+ */
+static int decode_pod_exclusions(struct dec *d, json_object *meta, struct reg_pod *pod)
+{
+	char val[REG_ANNOT_VALUE_MAX];
+	int err;
+
+	char bad[64];
+	int n;
+
+	err = dec_get_meta_string(d, meta, "annotations", ANNOT_EXCL_PORTS, DEC_ANY, val,
+				  sizeof(val));
+	if (err)
+		return err;
+	n = addr_parse_port_list(val, pod->excl_ports, REG_EXCL_PORTS_MAX, bad, sizeof(bad));
+	if (n == -E2BIG)
+		return dec_fail(d, "metadata.annotations[\"%s\"]: more than %d ports",
+				ANNOT_EXCL_PORTS, REG_EXCL_PORTS_MAX);
+	if (n < 0)
+		return dec_fail(d, "metadata.annotations[\"%s\"]: '%s' is not a port (1..65535)",
+				ANNOT_EXCL_PORTS, bad);
+	pod->n_excl_ports = (size_t)n;
+	err = dec_get_meta_string(d, meta, "annotations", ANNOT_EXCL_CIDRS, DEC_ANY, val,
+				  sizeof(val));
+	if (err)
+		return err;
+	n = addr_parse_cidr_list(val, pod->excl_cidrs, REG_EXCL_CIDRS_MAX, bad, sizeof(bad));
+	if (n == -E2BIG)
+		return dec_fail(d, "metadata.annotations[\"%s\"]: more than %d CIDRs",
+				ANNOT_EXCL_CIDRS, REG_EXCL_CIDRS_MAX);
+	if (n < 0)
+		return dec_fail(d, "metadata.annotations[\"%s\"]: '%s' is not a CIDR (IP/LEN)",
+				ANNOT_EXCL_CIDRS, bad);
+	pod->n_excl_cidrs = (size_t)n;
+	return 0;
+}
+
 static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct reg_obj *obj)
 {
 	struct reg_pod *pod = &obj->pod;
@@ -431,6 +472,9 @@ static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct r
 	if (err)
 		return err;
 	pod->opted_out = !strcmp(mesh, "disabled");
+	err = decode_pod_exclusions(d, meta, pod);
+	if (err)
+		return err;
 	err = dec_get_object(d, o, "spec", false, &spec);
 	if (!err && spec) {
 		old = dec_path_key(d, "spec");

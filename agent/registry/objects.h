@@ -101,11 +101,23 @@ struct reg_slice {
 	size_t n_ports;
 };
 
+/* Outbound destinations a pod's capture leaves alone, from its annotations
+ * weft.io/exclude-outbound-ports ("5432,6379") and
+ * weft.io/exclude-outbound-cidrs ("198.18.9.0/24,fd00::/8"). The bounds are
+ * the datapath's (bpf/abi.h MESH_MAX_EXCL_*).
+ */
+#define REG_EXCL_PORTS_MAX 8
+#define REG_EXCL_CIDRS_MAX 8
+
 struct reg_pod {
 	char node[REG_NAME_MAX];	/* spec.nodeName, "" if unscheduled */
 	struct addr ips[REG_POD_IPS_MAX];	/* status.podIPs (or podIP), port 0 */
 	size_t n_ips;
 	bool opted_out;			/* annotation weft.io/mesh: disabled */
+	uint16_t excl_ports[REG_EXCL_PORTS_MAX];
+	size_t n_excl_ports;
+	struct cidr excl_cidrs[REG_EXCL_CIDRS_MAX];
+	size_t n_excl_cidrs;
 };
 
 struct reg_obj {

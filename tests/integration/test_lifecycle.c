@@ -207,3 +207,56 @@ Test(lifecycle, meshctl_shows_the_pods)
 	cr_assert_eq(rc, 1, "meshctl against no agent must exit 1");
 	cr_assert(strstr(out, "nope.sock") != NULL, "error does not name the socket: %s", out);
 }
+
+/* TOPO_REGISTRY plus a Pod object for client-a carrying @annotations; waits
+ * until /v1/pods shows @expect.
+ */
+static void registry_with_pod_a(const char *annotations, const char *expect)
+{
+	char yaml[8192];
+
+	snprintf(yaml, sizeof(yaml),
+		 "%s---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: client-a\n"
+		 "  namespace: mesh\n  annotations:\n%s",
+		 TOPO_REGISTRY, annotations);
+	cr_assert_eq(tenv_write_registry(&env, yaml), 0);
+	for (int i = 0; i < 50; i++) {
+		json_object *pods = tenv_admin_get(&env, "/v1/pods");
+		bool applied = pods && strstr(json_object_to_json_string_ext(
+						      pods, JSON_C_TO_STRING_NOSLASHESCAPE),
+					      expect);
+
+		json_object_put(pods);
+		if (applied)
+			return;
+		usleep(100000);
+	}
+	cr_assert_fail("the Pod's exclusions never showed up in /v1/pods");
+}
+
+Test(lifecycle, excluded_cidr_and_port_are_left_alone)
+{
+	long long total, excl;
+	char out[256];
+
+	registry_with_pod_a("    weft.io/exclude-outbound-cidrs: \"198.18.2.14/32\"\n",
+			    "\"exclude_cidrs\":[\"198.18.2.14/32\"]");
+	total = tenv_status_counter(&env, "connections.total");
+	excl = tenv_status_counter(&env, "bpf.counters.excluded_cidr");
+	cr_assert_eq(tsock_ident("a", "198.18.2.14:8080", out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "api-1 198.18.1.2");
+	cr_assert_eq(tenv_status_counter(&env, "connections.total"), total,
+		     "an excluded CIDR went through the proxy");
+	cr_assert_eq(tenv_status_counter(&env, "bpf.counters.excluded_cidr"), excl + 1);
+
+	registry_with_pod_a("    weft.io/exclude-outbound-ports: \"8080\"\n", "\"exclude_ports\":[8080]");
+	excl = tenv_status_counter(&env, "bpf.counters.excluded_port");
+	cr_assert_eq(tsock_ident("a", "198.18.2.13:8080", out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "web-3 198.18.1.2");
+	cr_assert_eq(tenv_status_counter(&env, "connections.total"), total,
+		     "an excluded port went through the proxy");
+	cr_assert_eq(tenv_status_counter(&env, "bpf.counters.excluded_port"), excl + 1);
+	/* The VIP's port is not excluded: still meshed. */
+	cr_assert_eq(tsock_ident("a", "198.19.0.10:80", out, sizeof(out)), 0);
+	cr_assert_eq(tenv_status_counter(&env, "connections.total"), total + 1);
+}
