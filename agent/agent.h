@@ -12,6 +12,20 @@ struct agent_config;
 struct loop;
 struct model;
 struct reg_file;
+struct reg_sink;
+struct reg_backend_ops;
+
+#define AGENT_MAX_REGISTRIES 8
+
+/* One --registry source: the file backend runs in the loop, the others on
+ * threads behind the sink.
+ */
+struct agent_registry {
+	const char *spec;			/* the --registry value, also the model source */
+	struct reg_file *file;			/* file:PATH */
+	const struct reg_backend_ops *ops;	/* otherwise */
+	void *state;
+};
 struct catalogue;
 struct dp;
 struct pods;
@@ -23,7 +37,9 @@ struct agent {
 	const struct agent_config *cfg;
 	struct loop *loop;
 	struct model *model;
-	struct reg_file *reg;
+	struct agent_registry regs[AGENT_MAX_REGISTRIES];
+	unsigned int n_regs;
+	struct reg_sink *sink;
 	struct catalogue *cat;		/* the current snapshot; one reference held */
 	struct dp *dp;
 	struct pods *pods;

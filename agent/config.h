@@ -13,8 +13,10 @@
 
 #define CFG_EXCL_MAX 8	/* per list; bpf/abi.h MESH_MAX_EXCL_* */
 
+#include "opt.h"
+
 struct agent_config {
-	const char *registry;		/* "file:PATH" */
+	struct opt_strings registries;	/* --registry, in rank order */
 	const char *cgroup;		/* "" = the cgroup v2 mount's root */
 	const char *bpffs;
 	const char *run_dir;

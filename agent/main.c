@@ -28,6 +28,7 @@
 #include "pods.h"
 #include "proxy/proxy.h"
 #include "registry/file.h"
+#include "registry/registry.h"
 
 int agent_publish(struct agent *a)
 {
@@ -47,15 +48,96 @@ int agent_publish(struct agent *a)
 	return 0;
 }
 
-static void on_registry(struct loop *loop, int fd, uint32_t events, void *ctx)
+static void on_registry_file(struct loop *loop, int fd, uint32_t events, void *ctx)
 {
-	struct agent *a = ctx;
+	struct agent_registry *r = ctx;
+	struct agent *a = r->state;
 
 	(void)loop;
 	(void)fd;
 	(void)events;
-	if (reg_file_process(a->reg) == 1)
+	if (reg_file_process(r->file) == 1)
 		(void)agent_publish(a);
+}
+
+static void on_sink_changed(void *ctx)
+{
+	(void)agent_publish(ctx);
+}
+
+static const struct reg_backend_ops *find_backend(const char *spec, const char **arg)
+{
+	for (const struct reg_backend_ops *const *b = reg_backends; *b; b++) {
+		size_t n = strlen((*b)->scheme);
+
+		if (!strncmp(spec, (*b)->scheme, n) && (spec[n] == ':' || spec[n] == '\0')) {
+			*arg = spec[n] ? spec + n + 1 : "";
+			return *b;
+		}
+	}
+	return NULL;
+}
+
+/* Open every --registry source, in rank order. */
+static int start_registries(struct agent *a)
+{
+	const struct opt_strings *regs = &a->cfg->registries;
+	int err;
+
+	if (!regs->n) {
+		log_err("option --registry: at least one source is needed");
+		return -EINVAL;
+	}
+	a->sink = reg_sink_new(a->loop, a->model, on_sink_changed, a);
+	if (!a->sink)
+		return log_errno(-errno, "start the registry sink");
+	for (unsigned int i = 0; i < regs->n; i++) {
+		struct agent_registry *r = &a->regs[a->n_regs];
+		const char *spec = regs->v[i], *arg;
+
+		r->spec = spec;
+		err = model_declare_source(a->model, spec);
+		if (err)
+			return log_errno(err, "registry '%s'", spec);
+		if (!strncmp(spec, "file:", 5)) {
+			r->file = reg_file_new(spec + 5, a->model);
+			if (!r->file)
+				return -errno;
+			r->state = a;
+			a->n_regs++;
+			err = loop_add_fd(a->loop, reg_file_fd(r->file), EPOLLIN, on_registry_file, r);
+			if (err)
+				return log_errno(err, "watch the registry file");
+			continue;
+		}
+		r->ops = find_backend(spec, &arg);
+		if (!r->ops) {
+			log_err("option --registry: '%s' is not a known source (file:PATH%s)", spec,
+				reg_backends[0] ? ", or a backend listed in --help" : "");
+			return -EINVAL;
+		}
+		err = r->ops->start(spec, arg, a->cfg, a->sink, &r->state);
+		if (err)
+			return err;
+		a->n_regs++;
+	}
+	return 0;
+}
+
+static void stop_registries(struct agent *a)
+{
+	for (unsigned int i = 0; i < a->n_regs; i++) {
+		struct agent_registry *r = &a->regs[i];
+
+		if (r->file)
+			reg_file_free(r->file);
+		else if (r->ops)
+			/* Deregister: this node's endpoints go with the agent. */
+			r->ops->stop(r->state, true);
+	}
+	a->n_regs = 0;
+	reg_sink_free(a->sink);
+	a->sink = NULL;
 }
 
 static void on_signal(struct loop *loop, int fd, uint32_t events, void *ctx)
@@ -156,16 +238,9 @@ static int start(struct agent *a)
 	err = setup_signals(a);
 	if (err)
 		return log_errno(err, "set up signals");
-	if (strncmp(cfg->registry, "file:", 5)) {
-		log_err("option --registry: '%s' is not supported (use file:PATH)", cfg->registry);
-		return -EINVAL;
-	}
-	a->reg = reg_file_new(cfg->registry + 5, a->model);
-	if (!a->reg)
-		return -errno;
-	err = loop_add_fd(a->loop, reg_file_fd(a->reg), EPOLLIN, on_registry, a);
+	err = start_registries(a);
 	if (err)
-		return log_errno(err, "watch the registry file");
+		return err;
 	err = agent_publish(a);
 	if (err)
 		return err;
@@ -201,8 +276,8 @@ static int start(struct agent *a)
 	if (err)
 		return log_errno(err, "listen on '%s'", path);
 	a->start_ms = loop_now_ms(a->loop);
-	log_info("agent: version %s ready cgroup='%s' bpffs='%s' run_dir='%s' registry='%s'",
-		 WEFT_VERSION, a->cgroup, cfg->bpffs, cfg->run_dir, cfg->registry);
+	log_info("agent: version %s ready cgroup='%s' bpffs='%s' run_dir='%s' registries=%u",
+		 WEFT_VERSION, a->cgroup, cfg->bpffs, cfg->run_dir, a->n_regs);
 	return 0;
 }
 
@@ -213,7 +288,7 @@ static void stop(struct agent *a)
 	pods_free(a->pods);
 	proxy_free(a->proxy);
 	dp_close(a->dp);
-	reg_file_free(a->reg);
+	stop_registries(a);
 	model_free(a->model);
 	catalogue_unref(a->cat);
 	if (a->signal_fd > 0)

@@ -73,6 +73,13 @@ static int get_source(struct model *m, const char *name, struct source **out)
 	return 0;
 }
 
+int model_declare_source(struct model *m, const char *source)
+{
+	struct source *s;
+
+	return get_source(m, source, &s);
+}
+
 /* Binary search: true if found; *pos is its index, or where it would go. */
 static bool source_lookup(const struct source *s, const struct reg_key *key, size_t *pos)
 {
@@ -171,6 +178,29 @@ struct ranked {
 	struct reg_obj *obj;
 	size_t rank;
 };
+
+int model_retain(struct model *m, const char *source, enum reg_kind kind, model_keep_fn keep,
+		 void *ctx)
+{
+	struct source *s = find_source(m, source);
+	size_t w = 0, removed = 0;
+
+	if (!s)
+		return 0;
+	/* Compaction keeps the array sorted. */
+	for (size_t r = 0; r < s->n; r++) {
+		struct reg_obj *o = s->objs[r];
+
+		if (o->key.kind == kind && !keep(o, ctx)) {
+			reg_obj_free(o);
+			removed++;
+			continue;
+		}
+		s->objs[w++] = o;
+	}
+	s->n = w;
+	return (int)removed;
+}
 
 static int ranked_cmp(const void *a, const void *b)
 {

@@ -15,6 +15,12 @@ struct model;
 struct model *model_new(void);
 void model_free(struct model *m);
 
+/* Declare @source (empty). Sources rank in the order they were first
+ * declared or written: when two define the same kind/ns/name, the higher
+ * ranked wins. The agent declares them in --registry order. 0 or -errno.
+ */
+int model_declare_source(struct model *m, const char *source);
+
 /* Replace every object of @source by @objs (a file reload). Takes ownership of
  * the objects in @objs: on success @objs is left empty (the caller still
  * reg_obj_list_done()s it); on failure it is unchanged. Two objects of @objs
@@ -36,6 +42,14 @@ int model_remove(struct model *m, const char *source, enum reg_kind kind, const 
  */
 const struct reg_obj *model_find(const struct model *m, const char *source, enum reg_kind kind,
 				 const char *ns, const char *name);
+
+typedef bool (*model_keep_fn)(const struct reg_obj *obj, void *ctx);
+
+/* Remove the objects of @source and @kind for which @keep returns false (the
+ * end of a relist: what was not listed is gone). Returns the number removed.
+ */
+int model_retain(struct model *m, const char *source, enum reg_kind kind, model_keep_fn keep,
+		 void *ctx);
 
 /* Build a fresh catalogue snapshot (refcount 1) from the current objects, with
  * generation = previous + 1. NULL with errno set on allocation failure.

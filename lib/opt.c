@@ -109,6 +109,17 @@ static int opt_set(const struct opt_def *d, void *target, const char *val, const
 			snprintf(err, errlen, "%s: '%s' is not a port (1..65535)", from, val);
 		break;
 	}
+	case OPT_STRINGS: {
+		struct opt_strings *l = (struct opt_strings *)field;
+
+		if (l->n == OPT_STRINGS_MAX) {
+			snprintf(err, errlen, "%s: more than %d values", from, OPT_STRINGS_MAX);
+			rc = -E2BIG;
+			break;
+		}
+		l->v[l->n++] = val;
+		break;
+	}
 	case OPT_FLAG:
 		if (!strcmp(val, "1") || !strcmp(val, "true") || !strcmp(val, "yes"))
 			*(bool *)field = true;
@@ -143,6 +154,20 @@ int opt_parse(const struct opt_def *defs, size_t n, void *target, int argc, char
 		if (!v || !*v)
 			continue;
 		snprintf(from, sizeof(from), "environment %s", defs[i].env);
+		if (defs[i].type == OPT_STRINGS) {
+			struct opt_strings *l = (struct opt_strings *)((char *)target + defs[i].offset);
+			char *save = NULL, *tok;
+
+			l->n = 0;
+			snprintf(l->env_copy, sizeof(l->env_copy), "%s", v);
+			for (tok = strtok_r(l->env_copy, " \t", &save); tok;
+			     tok = strtok_r(NULL, " \t", &save)) {
+				rc = opt_set(&defs[i], target, tok, from, err, errlen);
+				if (rc)
+					return rc;
+			}
+			continue;
+		}
 		rc = opt_set(&defs[i], target, v, from, err, errlen);
 		if (rc)
 			return rc;
@@ -180,6 +205,15 @@ int opt_parse(const struct opt_def *defs, size_t n, void *target, int argc, char
 			return -EINVAL;
 		}
 		snprintf(from, sizeof(from), "option --%s", d->name);
+		if (d->type == OPT_STRINGS) {
+			struct opt_strings *l = (struct opt_strings *)((char *)target + d->offset);
+
+			/* Flags replace what the environment or the default said. */
+			if (!l->from_args) {
+				l->n = 0;
+				l->from_args = true;
+			}
+		}
 		rc = opt_set(d, target, val, from, err, errlen);
 		if (rc)
 			return rc;

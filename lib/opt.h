@@ -3,6 +3,7 @@
 #ifndef WEFT_OPT_H
 #define WEFT_OPT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Parse a decimal (or 0x hex) integer in [@min, @max]. Rejects empty input,
@@ -17,7 +18,6 @@ int opt_parse_u16(const char *s, uint16_t *out);
 /* A duration: integer with unit "ms", "s" or "m" (bare number = ms). Returns ms. */
 int opt_parse_duration_ms(const char *s, uint64_t *out);
 
-#endif /* WEFT_OPT_H */
 
 /* ---- option tables: one row per option; --help, env parsing and defaults
  * all come from the table (xdp-tools DEFINE_OPTION, redis standardConfig).
@@ -30,6 +30,17 @@ enum opt_type {
 	OPT_U32,	/* uint32_t within [min, max] */
 	OPT_PORT,	/* uint16_t, 1..65535 */
 	OPT_FLAG,	/* bool, set by presence; takes no argument */
+	OPT_STRINGS,	/* struct opt_strings: the option may repeat; the environment
+			 * variable holds the values separated by spaces */
+};
+
+#define OPT_STRINGS_MAX 8
+
+struct opt_strings {
+	const char *v[OPT_STRINGS_MAX];
+	unsigned int n;
+	bool from_args;			/* the first argv value replaces defaults and env */
+	char env_copy[1024];		/* the environment value, split in place */
 };
 
 struct opt_def {
@@ -53,3 +64,5 @@ int opt_parse(const struct opt_def *defs, size_t n, void *target, int argc, char
 
 /* Print one line per option: "--name METAVAR  help [env ENV, default DEF]". */
 void opt_usage(FILE *out, const struct opt_def *defs, size_t n);
+
+#endif /* WEFT_OPT_H */

@@ -17,6 +17,7 @@
 #include "pods.h"
 #include "proxy/proxy.h"
 #include "registry/file.h"
+#include "registry/registry.h"
 
 static int respond(struct http_response *resp, json_object *o)
 {
@@ -30,21 +31,46 @@ static int respond(struct http_response *resp, json_object *o)
 	return 0;
 }
 
+static const char *health_name(enum reg_health h)
+{
+	return h == REG_HEALTH_SYNCED ? "synced" : h == REG_HEALTH_STALE ? "stale" : "starting";
+}
+
 static json_object *registry_json(const struct agent *a)
 {
 	json_object *arr = json_object_new_array(), *r;
-	const struct reg_file_stats *st;
+	struct reg_source_status st[AGENT_MAX_REGISTRIES];
+	size_t n = a->sink ? reg_sink_status(a->sink, st, AGENT_MAX_REGISTRIES) : 0;
 
-	if (!a->reg)
-		return arr;
-	st = reg_file_stats(a->reg);
-	r = json_object_new_object();
-	json_object_object_add(r, "name", json_object_new_string(a->cfg->registry));
-	json_object_object_add(r, "loads", json_object_new_uint64(st->loads));
-	json_object_object_add(r, "load_errors", json_object_new_uint64(st->load_errors));
-	json_object_object_add(r, "objects_rejected", json_object_new_uint64(st->objects_rejected));
-	json_object_object_add(r, "last_error", json_object_new_string(st->last_error));
-	json_object_array_add(arr, r);
+	for (unsigned int i = 0; i < a->n_regs; i++) {
+		const struct agent_registry *reg = &a->regs[i];
+
+		r = json_object_new_object();
+		json_object_object_add(r, "name", json_object_new_string(reg->spec));
+		if (reg->file) {
+			const struct reg_file_stats *fs = reg_file_stats(reg->file);
+
+			json_object_object_add(r, "health", json_object_new_string(
+								    fs->last_error[0] ? "stale" : "synced"));
+			json_object_object_add(r, "loads", json_object_new_uint64(fs->loads));
+			json_object_object_add(r, "load_errors", json_object_new_uint64(fs->load_errors));
+			json_object_object_add(r, "objects_rejected",
+					       json_object_new_uint64(fs->objects_rejected));
+			json_object_object_add(r, "last_error", json_object_new_string(fs->last_error));
+		}
+		for (size_t j = 0; j < n && j < AGENT_MAX_REGISTRIES; j++) {
+			if (strcmp(st[j].source, reg->spec))
+				continue;
+			json_object_object_add(r, "health",
+					       json_object_new_string(health_name(st[j].health)));
+			json_object_object_add(r, "message", json_object_new_string(st[j].message));
+			json_object_object_add(r, "events", json_object_new_uint64(st[j].events));
+			json_object_object_add(r, "resyncs", json_object_new_uint64(st[j].resyncs));
+			json_object_object_add(r, "objects_rejected",
+					       json_object_new_uint64(st[j].rejected));
+		}
+		json_object_array_add(arr, r);
+	}
 	return arr;
 }
 

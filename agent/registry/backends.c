@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The table of network registry backends, selected by --registry SCHEME[:ARG]. */
+#include <stddef.h>
+
+#include "registry/registry.h"
+
+const struct reg_backend_ops *const reg_backends[] = {
+	NULL,
+};

@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The registry sink: a mutex-protected queue filled by backend threads and
+ * drained on the agent's loop (eventfd wake-up), where events become model
+ * calls. One drain applies a whole batch and publishes once, so a relist of
+ * ten thousand objects builds one catalogue, not ten thousand.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
+#include "model.h"
+#include "registry/registry.h"
+
+#define SINK_SOURCES_MAX 16
+#define SINK_QUEUE_MAX 1000000	/* events; a backend beyond it is told -ENOBUFS */
+
+const uint64_t reg_lat_bounds_us[REG_LAT_BUCKETS] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000, UINT64_MAX,
+};
+
+enum ev_op { EV_UPSERT, EV_DELETE, EV_BEGIN, EV_END, EV_HEALTH, EV_REJECTED };
+
+struct event {
+	struct event *next;
+	enum ev_op op;
+	char source[128];
+	struct reg_obj *obj;		/* EV_UPSERT */
+	struct reg_key key;		/* EV_DELETE */
+	bool kinds[REG_POD + 1];	/* EV_BEGIN */
+	enum reg_health health;		/* EV_HEALTH */
+	char msg[256];
+	uint64_t received_us;
+};
+
+/* A relist in progress: the keys listed so far, sorted at the end. */
+struct resync {
+	bool active;
+	bool kinds[REG_POD + 1];
+	struct reg_key *keys;
+	size_t n, cap;
+};
+
+struct source_state {
+	struct reg_source_status st;
+	struct resync rs;
+};
+
+struct reg_sink {
+	struct loop *loop;
+	struct model *model;
+	reg_sink_changed_fn changed;
+	void *ctx;
+	int efd;
+	pthread_mutex_t lock;
+	struct event *head, **tail;	/* under lock */
+	size_t queued;			/* under lock */
+	bool closed;			/* under lock */
+	struct source_state sources[SINK_SOURCES_MAX];	/* loop thread only */
+	size_t n_sources;
+	struct reg_latency lat;
+};
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void event_free(struct event *e)
+{
+	reg_obj_free(e->obj);
+	free(e);
+}
+
+static int push(struct reg_sink *s, struct event *e)
+{
+	uint64_t one = 1;
+	int err = 0;
+
+	e->received_us = now_us();
+	pthread_mutex_lock(&s->lock);
+	if (s->closed)
+		err = -EPIPE;
+	else if (s->queued >= SINK_QUEUE_MAX)
+		err = -ENOBUFS;
+	if (!err) {
+		*s->tail = e;
+		s->tail = &e->next;
+		s->queued++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (err) {
+		event_free(e);
+		return err;
+	}
+	/* Only fails when the counter would overflow: a wake-up is pending anyway. */
+	(void)!write(s->efd, &one, sizeof(one));
+	return 0;
+}
+
+static struct event *event_new(enum ev_op op, const char *source)
+{
+	struct event *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->op = op;
+	snprintf(e->source, sizeof(e->source), "%s", source);
+	return e;
+}
+
+int reg_sink_upsert(struct reg_sink *s, const char *source, struct reg_obj *obj)
+{
+	struct event *e = event_new(EV_UPSERT, source);
+
+	if (!e) {
+		reg_obj_free(obj);
+		return -ENOMEM;
+	}
+	e->obj = obj;
+	return push(s, e);
+}
+
+int reg_sink_delete(struct reg_sink *s, const char *source, enum reg_kind kind, const char *ns,
+		    const char *name)
+{
+	struct event *e = event_new(EV_DELETE, source);
+
+	if (!e)
+		return -ENOMEM;
+	e->key.kind = kind;
+	snprintf(e->key.ns, sizeof(e->key.ns), "%s", ns);
+	snprintf(e->key.name, sizeof(e->key.name), "%s", name);
+	return push(s, e);
+}
+
+int reg_sink_resync_begin(struct reg_sink *s, const char *source, const enum reg_kind *kinds,
+			  size_t n_kinds)
+{
+	struct event *e = event_new(EV_BEGIN, source);
+
+	if (!e)
+		return -ENOMEM;
+	for (size_t i = 0; i < n_kinds; i++)
+		if ((unsigned int)kinds[i] <= REG_POD)
+			e->kinds[kinds[i]] = true;
+	return push(s, e);
+}
+
+int reg_sink_resync_end(struct reg_sink *s, const char *source)
+{
+	struct event *e = event_new(EV_END, source);
+
+	return e ? push(s, e) : -ENOMEM;
+}
+
+int reg_sink_health(struct reg_sink *s, const char *source, enum reg_health h, const char *msg)
+{
+	struct event *e = event_new(EV_HEALTH, source);
+
+	if (!e)
+		return -ENOMEM;
+	e->health = h;
+	snprintf(e->msg, sizeof(e->msg), "%s", msg ? msg : "");
+	return push(s, e);
+}
+
+int reg_sink_rejected(struct reg_sink *s, const char *source)
+{
+	struct event *e = event_new(EV_REJECTED, source);
+
+	return e ? push(s, e) : -ENOMEM;
+}
+
+static struct source_state *source_get(struct reg_sink *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_sources; i++)
+		if (!strcmp(s->sources[i].st.source, name))
+			return &s->sources[i];
+	if (s->n_sources == SINK_SOURCES_MAX)
+		return NULL;
+	struct source_state *ss = &s->sources[s->n_sources++];
+
+	snprintf(ss->st.source, sizeof(ss->st.source), "%s", name);
+	return ss;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return reg_key_cmp(a, b);
+}
+
+static bool listed(const struct reg_obj *o, void *ctx)
+{
+	const struct resync *rs = ctx;
+
+	return bsearch(&o->key, rs->keys, rs->n, sizeof(*rs->keys), key_cmp) != NULL;
+}
+
+static int resync_note(struct resync *rs, const struct reg_key *k)
+{
+	if (!rs->active || !rs->kinds[k->kind])
+		return 0;
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 256;
+		struct reg_key *keys = reallocarray(rs->keys, cap, sizeof(*keys));
+
+		if (!keys)
+			return -ENOMEM;
+		rs->keys = keys;
+		rs->cap = cap;
+	}
+	rs->keys[rs->n++] = *k;
+	return 0;
+}
+
+/* Apply one event; returns true if the model changed. */
+static bool apply(struct reg_sink *s, struct event *e)
+{
+	struct source_state *ss = source_get(s, e->source);
+	bool changed = false;
+	int err = 0, n;
+
+	if (!ss) {
+		log_warn("registry: too many sources, dropping an event of '%s', ignoring", e->source);
+		return false;
+	}
+	switch (e->op) {
+	case EV_UPSERT: {
+		struct reg_key key = e->obj->key;
+
+		err = resync_note(&ss->rs, &key);
+		if (!err) {
+			err = model_upsert(s->model, e->source, e->obj);
+			e->obj = NULL;	/* the model owns it, even on failure */
+		}
+		changed = !err;
+		ss->st.events++;
+		break;
+	}
+	case EV_DELETE:
+		err = model_remove(s->model, e->source, e->key.kind, e->key.ns, e->key.name);
+		changed = !err;
+		ss->st.events++;
+		break;
+	case EV_BEGIN:
+		ss->rs.active = true;
+		ss->rs.n = 0;
+		memcpy(ss->rs.kinds, e->kinds, sizeof(ss->rs.kinds));
+		break;
+	case EV_END:
+		if (!ss->rs.active)
+			break;
+		qsort(ss->rs.keys, ss->rs.n, sizeof(*ss->rs.keys), key_cmp);
+		for (int k = 0; k <= REG_POD; k++) {
+			if (!ss->rs.kinds[k])
+				continue;
+			n = model_retain(s->model, e->source, (enum reg_kind)k, listed, &ss->rs);
+			if (n > 0)
+				changed = true;
+		}
+		ss->rs.active = false;
+		ss->st.resyncs++;
+		break;
+	case EV_HEALTH:
+		if (ss->st.health != e->health || strcmp(ss->st.message, e->msg))
+			log_info("registry: %s is %s%s%s", e->source,
+				 e->health == REG_HEALTH_SYNCED ? "synced"
+				 : e->health == REG_HEALTH_STALE ? "stale (last known state in force)"
+								  : "starting",
+				 e->msg[0] ? ": " : "", e->msg);
+		ss->st.health = e->health;
+		snprintf(ss->st.message, sizeof(ss->st.message), "%s", e->msg);
+		break;
+	case EV_REJECTED:
+		ss->st.rejected++;
+		break;
+	}
+	if (err)
+		log_warn("registry: apply an event of '%s': %s, ignoring", e->source, strerror(-err));
+	if (changed)
+		ss->st.last_change_ms = now_us() / 1000;
+	return changed;
+}
+
+static void record_latency(struct reg_sink *s, uint64_t received_us, uint64_t done_us)
+{
+	uint64_t d = done_us > received_us ? done_us - received_us : 0;
+	size_t b = 0;
+
+	while (b < REG_LAT_BUCKETS - 1 && d > reg_lat_bounds_us[b])
+		b++;
+	s->lat.count[b]++;
+	s->lat.sum_us += d;
+	s->lat.n++;
+}
+
+static void on_events(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct reg_sink *s = ctx;
+	struct event *batch, *e, *next;
+	uint64_t v, oldest = 0, done;
+	bool changed = false;
+
+	(void)loop;
+	(void)events;
+	(void)!read(fd, &v, sizeof(v));
+	pthread_mutex_lock(&s->lock);
+	batch = s->head;
+	s->head = NULL;
+	s->tail = &s->head;
+	s->queued = 0;
+	pthread_mutex_unlock(&s->lock);
+	for (e = batch; e; e = e->next) {
+		if (apply(s, e)) {
+			changed = true;
+			if (!oldest)
+				oldest = e->received_us;
+		}
+	}
+	/* Publish while a relist is half done would be fine (nothing is removed
+	 * before its end), and keeps changes flowing during long listings.
+	 */
+	if (changed && s->changed)
+		s->changed(s->ctx);
+	done = now_us();
+	for (e = batch; e; e = next) {
+		next = e->next;
+		if (changed && (e->op == EV_UPSERT || e->op == EV_DELETE))
+			record_latency(s, e->received_us, done);
+		event_free(e);
+	}
+}
+
+struct reg_sink *reg_sink_new(struct loop *loop, struct model *m, reg_sink_changed_fn changed,
+			      void *ctx)
+{
+	struct reg_sink *s = calloc(1, sizeof(*s));
+	int err;
+
+	if (!s)
+		return NULL;
+	s->loop = loop;
+	s->model = m;
+	s->changed = changed;
+	s->ctx = ctx;
+	s->tail = &s->head;
+	pthread_mutex_init(&s->lock, NULL);
+	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->efd == -1) {
+		err = -errno;
+		goto out_free;
+	}
+	err = loop_add_fd(loop, s->efd, EPOLLIN, on_events, s);
+	if (err)
+		goto out_close;
+	return s;
+out_close:
+	close(s->efd);
+out_free:
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	errno = -err;
+	return NULL;
+}
+
+void reg_sink_free(struct reg_sink *s)
+{
+	struct event *e, *next;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->closed = true;
+	e = s->head;
+	s->head = NULL;
+	pthread_mutex_unlock(&s->lock);
+	for (; e; e = next) {
+		next = e->next;
+		event_free(e);
+	}
+	(void)loop_del_fd(s->loop, s->efd);
+	close(s->efd);
+	for (size_t i = 0; i < s->n_sources; i++)
+		free(s->sources[i].rs.keys);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+size_t reg_sink_status(const struct reg_sink *s, struct reg_source_status *out, size_t max)
+{
+	for (size_t i = 0; i < s->n_sources && i < max; i++)
+		out[i] = s->sources[i].st;
+	return s->n_sources;
+}
+
+const struct reg_latency *reg_sink_latency(const struct reg_sink *s)
+{
+	return &s->lat;
+}
