@@ -103,12 +103,12 @@ void conn_close(struct conn *c, bool reset)
  */
 static int pump(int src, int dst, struct half *h, bool dst_ready)
 {
-	for (int round = 0; round < PUMP_ROUNDS; round++) {
+	for (int round = 0;; round++) {
 		ssize_t n;
 
-		if (!dst_ready && (h->len || h->eof))
-			return 0;
 		if (h->len) {
+			if (!dst_ready)
+				return 0;
 			n = send(dst, h->buf + h->off, h->len, MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (n == -1)
 				return errno == EAGAIN ? 0 : -errno;
@@ -119,14 +119,19 @@ static int pump(int src, int dst, struct half *h, bool dst_ready)
 			h->off = 0;
 		}
 		if (h->eof) {
-			if (!h->shut) {
-				/* Half-close: the peer keeps sending the other way. */
-				if (shutdown(dst, SHUT_WR) == -1 && errno != ENOTCONN)
-					return -errno;
-				h->shut = true;
-			}
+			if (!dst_ready || h->shut)
+				return 0;
+			/* Half-close: the peer keeps sending the other way. */
+			if (shutdown(dst, SHUT_WR) == -1 && errno != ENOTCONN)
+				return -errno;
+			h->shut = true;
 			return 0;
 		}
+		/* Stop only with an empty buffer and no EOF pending: then the source
+		 * is watched for EPOLLIN and level-triggered epoll brings us back.
+		 */
+		if (round == PUMP_ROUNDS)
+			return 0;
 		n = recv(src, h->buf, sizeof(h->buf), MSG_DONTWAIT);
 		if (n == 0) {
 			h->eof = true;
@@ -136,7 +141,6 @@ static int pump(int src, int dst, struct half *h, bool dst_ready)
 			return errno == EAGAIN ? 0 : -errno;
 		h->len = (size_t)n;
 	}
-	return 0;
 }
 
 static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx);
