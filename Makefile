@@ -30,7 +30,7 @@ CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -g -D_GNU_SOURCE -MMD -MP \
 CFLAGS   ?= -O2
 SANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-AGENT_PKGS   := libbpf json-c yaml-0.1
+AGENT_PKGS   := libbpf json-c yaml-0.1 libcurl
 CNI_PKGS     := json-c
 MESHCTL_PKGS := json-c libcurl libbpf
 TEST_PKGS    := criterion libbpf json-c yaml-0.1 libcurl
@@ -38,10 +38,10 @@ TEST_PKGS    := criterion libbpf json-c yaml-0.1 libcurl
 pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pkg_libs   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 
-AGENT_LIBS   := $(call pkg_libs,$(AGENT_PKGS)) -lhttp_parser -lpthread
+AGENT_LIBS   := $(call pkg_libs,$(AGENT_PKGS)) -lhttp_parser -lzookeeper_mt -lpthread
 CNI_LIBS     := $(call pkg_libs,$(CNI_PKGS))
 MESHCTL_LIBS := $(call pkg_libs,$(MESHCTL_PKGS))
-TEST_LIBS    := $(call pkg_libs,$(TEST_PKGS)) -lhttp_parser -lpthread
+TEST_LIBS    := $(call pkg_libs,$(TEST_PKGS)) -lhttp_parser -lzookeeper_mt -lpthread
 ALL_CFLAGS   := $(CFLAGS_BASE) $(call pkg_cflags,$(TEST_PKGS))
 
 BPF_CFLAGS := -g -O2 --target=bpf -D__TARGET_ARCH_$(ARCH) -Ibpf -Ibpf/vmlinux/$(ARCH) \
