@@ -170,6 +170,11 @@ demo: deps ## build, then show the mesh working in network namespaces (root)
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)WEFT_BUILD=$(abspath $(O)) demo/demo.sh
 
+bench: ## measure direct vs weft vs HAProxy in namespaces, write bench/results/ (root, ~10 min)
+	$(Q)scripts/deps.sh bench
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)WEFT_BUILD=$(abspath $(O)) bench/run.sh
+
 install: all ## install binaries under $(DESTDIR)$(PREFIX)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/cni
 	install -m 0755 $(O)/weft-agent $(O)/meshctl $(DESTDIR)$(PREFIX)/bin/

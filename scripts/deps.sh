@@ -9,6 +9,11 @@ libmnl-dev libnftnl-dev libjson-c-dev libyaml-dev libhttp-parser-dev
 libcurl4-openssl-dev libcriterion-dev libzookeeper-mt-dev iproute2 curl procps util-linux
 python3 openssl etcd-server etcd-client zookeeper default-jre-headless"
 
+# `deps.sh bench` adds what only the benchmark needs.
+if [ "${1:-}" = bench ]; then
+	PKGS="$PKGS wrk iperf3 haproxy nftables linux-perf"
+fi
+
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
