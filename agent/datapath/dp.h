@@ -42,7 +42,8 @@ struct dp_pod {
 /* Check that the running kernel has what weft needs (BTF, cgroup v2 sock_addr,
  * sockops and sockopt hooks, bpf_link for cgroups, netns cookies). Returns 0, or
  * -EOPNOTSUPP with a one-line human explanation (naming the missing feature and
- * the kernel version that has it) in @why.
+ * the kernel version that has it) in @why, or -EPERM (with @why) when the
+ * caller may not load BPF programs at all.
  */
 int dp_probe(char *why, size_t why_len);
 

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* What the files of agent/datapath share and nobody else sees: the layout of
+ * struct dp and the libbpf log hook. dp.c owns the lifecycle, dp_maps.c the
+ * typed map verbs, dp_probe.c the feature checks.
+ */
+#ifndef WEFT_DP_INTERNAL_H
+#define WEFT_DP_INTERNAL_H
+
+struct bpf_link;
+struct mesh_redirect;
+
+/* Number of programs in the mesh_redirect skeleton (checked at dp_open). */
+#define DP_NPROGS 4u
+
+struct dp {
+	struct mesh_redirect *skel;
+	struct bpf_link *links[DP_NPROGS];	/* pinned; closing them keeps them attached */
+};
+
+/* Route libbpf's messages into log_debug, one line each. Idempotent. */
+void dp_libbpf_log_init(void);
+
+#endif /* WEFT_DP_INTERNAL_H */

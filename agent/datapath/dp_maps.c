@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Typed verbs over the pinned maps: pods in (struct dp_pod <-> struct
+ * mesh_pod of abi.h), decision counters out. The agent's pod sync and admin
+ * API call these; nothing outside agent/datapath sees a map.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/types.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "abi.h"
+#include "dp.h"
+#include "dp_internal.h"
+#include "redirect.skel.h"
+
+static const char *const dp_reason_names[] = MESH_REASON_NAMES;
+_Static_assert(sizeof(dp_reason_names) / sizeof(dp_reason_names[0]) == MESH_R_MAX,
+	       "MESH_REASON_NAMES must name every enum mesh_reason");
+
+/* Clear the bits of @a past @prefix_len, as the programs compare masked. */
+static void mask_addr(struct mesh_addr *a, unsigned int prefix_len)
+{
+	__u8 *b = (__u8 *)a->addr;
+
+	for (unsigned int i = 0; i < sizeof(a->addr); i++) {
+		unsigned int bit = i * 8;
+
+		if (bit >= prefix_len)
+			b[i] = 0;
+		else if (prefix_len - bit < 8)
+			b[i] &= (__u8)(0xff << (8 - (prefix_len - bit)));
+	}
+}
+
+static int cidr_to_mesh(const struct dp_cidr *in, struct mesh_cidr *out)
+{
+	memset(out, 0, sizeof(*out));
+	switch (in->net.family) {
+	case 0:
+		/* An unused slot; a prefix without a family is a caller bug. */
+		return in->prefix_len ? -EINVAL : 0;
+	case AF_INET:
+		if (in->prefix_len > 32)
+			return -EINVAL;
+		out->family = MESH_AF_INET;
+		memcpy(&out->addr.addr[0], &in->net.ip.v4, 4);
+		break;
+	case AF_INET6:
+		if (in->prefix_len > 128)
+			return -EINVAL;
+		out->family = MESH_AF_INET6;
+		memcpy(out->addr.addr, &in->net.ip.v6, 16);
+		break;
+	default:
+		return -EAFNOSUPPORT;
+	}
+	out->prefix_len = (__u8)in->prefix_len;
+	mask_addr(&out->addr, in->prefix_len);
+	return 0;
+}
+
+static void cidr_from_mesh(const struct mesh_cidr *in, struct dp_cidr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (in->family == MESH_AF_INET) {
+		out->net.family = AF_INET;
+		memcpy(&out->net.ip.v4, &in->addr.addr[0], 4);
+	} else if (in->family == MESH_AF_INET6) {
+		out->net.family = AF_INET6;
+		memcpy(&out->net.ip.v6, in->addr.addr, 16);
+	} else {
+		return;
+	}
+	out->prefix_len = in->prefix_len;
+}
+
+static int pod_to_mesh(const struct dp_pod *in, struct mesh_pod *out)
+{
+	int err;
+
+	/* Capturing to port 0 would send the pod's traffic nowhere. */
+	if (in->capture && !in->proxy_port)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->pod_id = in->pod_id;
+	out->proxy_port = in->proxy_port;
+	out->flags = in->capture ? MESH_POD_F_CAPTURE : 0;
+	memcpy(out->excl_ports, in->excl_ports, sizeof(out->excl_ports));
+	for (int i = 0; i < MESH_MAX_EXCL_CIDRS; i++) {
+		err = cidr_to_mesh(&in->excl_cidrs[i], &out->excl_cidrs[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void pod_from_mesh(const struct mesh_pod *in, struct dp_pod *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->pod_id = in->pod_id;
+	out->proxy_port = in->proxy_port;
+	out->capture = in->flags & MESH_POD_F_CAPTURE;
+	memcpy(out->excl_ports, in->excl_ports, sizeof(out->excl_ports));
+	for (int i = 0; i < MESH_MAX_EXCL_CIDRS; i++)
+		cidr_from_mesh(&in->excl_cidrs[i], &out->excl_cidrs[i]);
+}
+
+int dp_pod_upsert(struct dp *dp, uint64_t netns_cookie, const struct dp_pod *pod)
+{
+	struct mesh_pod value;
+	__u64 key = netns_cookie;
+	int err;
+
+	err = pod_to_mesh(pod, &value);
+	if (err)
+		return err;
+	return bpf_map__update_elem(dp->skel->maps.mesh_pods, &key, sizeof(key), &value,
+				    sizeof(value), BPF_ANY);
+}
+
+int dp_pod_del(struct dp *dp, uint64_t netns_cookie)
+{
+	__u64 key = netns_cookie;
+	int err;
+
+	err = bpf_map__delete_elem(dp->skel->maps.mesh_pods, &key, sizeof(key), 0);
+	return err == -ENOENT ? 0 : err;
+}
+
+int dp_pod_for_each(struct dp *dp, dp_pod_fn fn, void *ctx)
+{
+	const struct bpf_map *map = dp->skel->maps.mesh_pods;
+	__u64 *keys, key, *prev = NULL;
+	struct mesh_pod value;
+	struct dp_pod pod;
+	size_t n = 0;
+	int err = 0;
+
+	/* Snapshot the keys first: a hash map walk restarts from the top when
+	 * the current key is deleted under it, and @fn may well delete.
+	 */
+	keys = calloc(MESH_MAX_PODS, sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	while (n < MESH_MAX_PODS) {
+		err = bpf_map__get_next_key(map, prev, &key, sizeof(key));
+		if (err == -ENOENT) {
+			err = 0;
+			break;
+		}
+		if (err)
+			goto out_free_keys;
+		keys[n] = key;
+		prev = &keys[n++];
+	}
+	for (size_t i = 0; i < n; i++) {
+		err = bpf_map__lookup_elem(map, &keys[i], sizeof(keys[i]), &value, sizeof(value),
+					   0);
+		if (err == -ENOENT)
+			continue;	/* deleted since the snapshot */
+		if (err)
+			goto out_free_keys;
+		pod_from_mesh(&value, &pod);
+		err = fn(keys[i], &pod, ctx);
+		if (err)
+			goto out_free_keys;
+	}
+	err = 0;
+out_free_keys:
+	free(keys);
+	return err;
+}
+
+int dp_counters(struct dp *dp, uint64_t *out, size_t n)
+{
+	const struct bpf_map *map = dp->skel->maps.mesh_metrics;
+	int ncpus = libbpf_num_possible_cpus();
+	size_t count = n < MESH_R_MAX ? n : MESH_R_MAX;
+	__u64 *per_cpu;
+	int err = 0;
+
+	if (ncpus <= 0)
+		return ncpus < 0 ? ncpus : -EINVAL;
+	/* A per-CPU lookup returns one 8-byte-aligned slot per possible CPU. */
+	per_cpu = calloc((size_t)ncpus, sizeof(*per_cpu));
+	if (!per_cpu)
+		return -ENOMEM;
+	for (__u32 i = 0; i < count; i++) {
+		err = bpf_map__lookup_elem(map, &i, sizeof(i), per_cpu,
+					   (size_t)ncpus * sizeof(*per_cpu), 0);
+		if (err)
+			goto out_free;
+		out[i] = 0;
+		for (int c = 0; c < ncpus; c++)
+			out[i] += per_cpu[c];
+	}
+	err = (int)count;
+out_free:
+	free(per_cpu);
+	return err;
+}
+
+const char *dp_counter_name(size_t i)
+{
+	return i < MESH_R_MAX ? dp_reason_names[i] : NULL;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Every map of weft's datapath, in one place. agent/datapath pins all of them
+ * under <bpffs_dir>/maps/<name>, so a restarted agent reuses them and traffic
+ * keeps its state. Keys, values and sizes come from abi.h only.
+ */
+#ifndef WEFT_BPF_LIB_MAPS_H
+#define WEFT_BPF_LIB_MAPS_H
+
+/* Enrolled pods, keyed by the netns cookie of the pod's network namespace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MESH_MAX_PODS);
+	__type(key, __u64);
+	__type(value, struct mesh_pod);
+} mesh_pods SEC(".maps");
+
+/* One entry (key 0) the agent rewrites at every start. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mesh_config);
+} mesh_config SEC(".maps");
+
+/* Decision counters indexed by enum mesh_reason, summed by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MESH_R_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} mesh_metrics SEC(".maps");
+
+/* The original destination of a redirected socket, from connect() until its
+ * handshake completes. Socket-local storage dies with the socket, so a
+ * connect() that never completes leaks nothing.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct mesh_orig_dst);
+} mesh_sk_dst SEC(".maps");
+
+/* Established redirected connections, keyed by the client end as the proxy's
+ * accepted socket sees its peer. LRU: an entry the proxy never asks for (it
+ * died, or the client reset first) ages out instead of filling the map.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MESH_MAX_ORIG_DST);
+	__type(key, struct mesh_conn_key);
+	__type(value, struct mesh_orig_dst);
+} mesh_orig_dst SEC(".maps");
+
+#endif /* WEFT_BPF_LIB_MAPS_H */

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Steering of enrolled pods' outbound TCP to the agent's in-pod proxy listener:
+ * connect4/6 rewrite the destination and remember the original, sockops files
+ * it under the client's address once the handshake completes, getsockopt hands
+ * it to the proxy as SO_ORIGINAL_DST. One skeleton (mesh_redirect), attached
+ * and detached together by agent/datapath/dp.c.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "abi.h"
+#include "lib/maps.h"
+#include "lib/metrics.h"
+#include "lib/config.h"
+#include "lib/ctx.h"
+#include "lib/addr.h"
+#include "lib/decide.h"
+#include "lib/orig.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* The kernel's PAGE_SIZE, set by the agent from sysconf() before load: it is
+ * the size of the optval window getsockopt programs see (see mesh_getsockopt).
+ */
+const volatile __u32 mesh_page_size = 4096;
+
+/* Shared half of connect4/6: decide, and on "redirect" remember the original
+ * destination in the socket's storage. Returns the pod to redirect to, or NULL
+ * when the caller must leave the connect() alone.
+ *
+ * Fail open. weft enforces no policy at connect() today, so leaving a socket
+ * alone only means its traffic bypasses the mesh, while refusing connect()
+ * breaks the application. That includes the one internal error here: without
+ * storage for the original destination the proxy could not route the
+ * connection, so it goes out unredirected and mesh_metrics says so. When
+ * weft gains policy, this path must become fail-closed (bpf_set_retval with
+ * -ENOMEM, as cilium's sock4 connect does) for pods under policy.
+ */
+static __always_inline const struct mesh_pod *mesh_connect_prepare(struct bpf_sock_addr *ctx,
+								    struct mesh_connect_req *req)
+{
+	struct bpf_sock *sk = ctx->sk;
+	const struct mesh_pod *pod;
+	struct mesh_orig_dst *orig;
+	enum mesh_reason reason;
+	__u64 netns_cookie;
+
+	if (!sk)
+		return NULL;
+	netns_cookie = bpf_get_netns_cookie(ctx);
+	pod = bpf_map_lookup_elem(&mesh_pods, &netns_cookie);
+	req->sk_mark = sk->mark;
+	reason = mesh_decide_connect(req, pod, mesh_agent_mark());
+	if (reason != MESH_R_REDIRECTED || !pod) {
+		mesh_count(reason);
+		return NULL;
+	}
+
+	/* A second connect() on the same socket (after a failed attempt)
+	 * finds the old entry and overwrites it, which is what we want.
+	 */
+	orig = bpf_sk_storage_get(&mesh_sk_dst, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!orig) {
+		mesh_count(MESH_R_STORAGE_FAIL);
+		return NULL;
+	}
+	orig->addr = req->dst;
+	orig->port = bpf_htons(req->port);
+	orig->family = req->family;
+	orig->pad[0] = 0;
+	orig->pod_id = pod->pod_id;
+	mesh_count(MESH_R_REDIRECTED);
+	return pod;
+}
+
+SEC("cgroup/connect4")
+int mesh_connect4(struct bpf_sock_addr *ctx)
+{
+	struct mesh_connect_req req = {
+		.port = bpf_ntohs((__u16)ctx->user_port),
+		.family = MESH_AF_INET,
+		.is_tcp = ctx->type == SOCK_STREAM && ctx->protocol == IPPROTO_TCP,
+	};
+	const struct mesh_pod *pod;
+
+	req.dst.addr[0] = ctx->user_ip4;
+	pod = mesh_connect_prepare(ctx, &req);
+	if (!pod)
+		return 1;
+	/* The proxy listens on 127.0.0.1 inside the pod's own netns, so the
+	 * rewritten connection never leaves the namespace.
+	 */
+	ctx->user_ip4 = bpf_htonl(0x7f000001);
+	ctx->user_port = bpf_htons(pod->proxy_port);
+	return 1;
+}
+
+SEC("cgroup/connect6")
+int mesh_connect6(struct bpf_sock_addr *ctx)
+{
+	struct mesh_connect_req req = {
+		.port = bpf_ntohs((__u16)ctx->user_port),
+		.family = MESH_AF_INET6,
+		.is_tcp = ctx->type == SOCK_STREAM && ctx->protocol == IPPROTO_TCP,
+	};
+	const struct mesh_pod *pod;
+	bool mapped;
+
+	MESH_LOAD_IP6(&req.dst, ctx, user_ip6);
+	mapped = mesh_addr_is_v4mapped(&req.dst);
+	pod = mesh_connect_prepare(ctx, &req);
+	if (!pod)
+		return 1;
+	/* A dual-stack socket connecting to ::ffff:a.b.c.d is handed by
+	 * tcp_v6_connect() to tcp_v4_connect() without running connect4, so
+	 * this is the only hook that sees it; it must stay IPv4-mapped (a
+	 * mapped socket cannot reach ::1), hence ::ffff:127.0.0.1.
+	 */
+	ctx->user_ip6[0] = 0;
+	ctx->user_ip6[1] = 0;
+	ctx->user_ip6[2] = mapped ? bpf_htonl(0x0000ffff) : 0;
+	ctx->user_ip6[3] = mapped ? bpf_htonl(0x7f000001) : bpf_htonl(1);
+	ctx->user_port = bpf_htons(pod->proxy_port);
+	return 1;
+}
+
+/* File the original destination of a redirected socket under its client end,
+ * where the proxy will look for it. ACTIVE_ESTABLISHED_CB runs from
+ * tcp_finish_connect(), before the client sends the final ACK of the
+ * handshake; the proxy's listener cannot accept the connection before that
+ * ACK arrives, so the entry always exists by the time the proxy asks.
+ */
+SEC("sockops")
+int mesh_sockops(struct bpf_sock_ops *ctx)
+{
+	struct mesh_conn_key key = {};
+	struct mesh_addr local = {};
+	struct mesh_orig_dst *orig;
+	struct bpf_sock *sk;
+	__u32 family;
+
+	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+		return 1;
+	sk = ctx->sk;
+	if (!sk)
+		return 1;
+	orig = bpf_sk_storage_get(&mesh_sk_dst, sk, 0, 0);
+	if (!orig)
+		return 1;	/* not a socket we redirected */
+
+	family = MESH_LOAD_U32(ctx, family);
+	if (family == MESH_AF_INET)
+		local.addr[0] = MESH_LOAD_U32(ctx, local_ip4);
+	else
+		MESH_LOAD_IP6(&local, ctx, local_ip6);
+	mesh_conn_key_set(&key, bpf_get_netns_cookie(ctx), (__u8)family, &local,
+			  (__u16)MESH_LOAD_U32(ctx, local_port));
+	if (bpf_map_update_elem(&mesh_orig_dst, &key, orig, BPF_ANY))
+		mesh_count(MESH_R_ORIG_MAP_FULL);
+	else
+		mesh_count(MESH_R_ORIG_RECORDED);
+	/* From here mesh_orig_dst holds the record; a long-lived connection
+	 * should not carry the storage for its whole life.
+	 */
+	bpf_sk_storage_delete(&mesh_sk_dst, sk);
+	return 1;
+}
+
+/* Write the record into optval as the sockaddr the asking level expects.
+ * Returns the length written, or 0 when it does not fit or cannot be said
+ * in that family.
+ */
+static __always_inline int mesh_orig_write(struct bpf_sockopt *ctx, const struct mesh_orig_dst *o)
+{
+	void *end = ctx->optval_end;
+
+	if (ctx->level == MESH_SOL_IP) {
+		struct sockaddr_in *sin = ctx->optval;
+		__u32 ip4;
+
+		if ((void *)(sin + 1) > end || !mesh_orig_as_v4(o, &ip4))
+			return 0;
+		__builtin_memset(sin, 0, sizeof(*sin));
+		sin->sin_family = MESH_AF_INET;
+		sin->sin_port = o->port;
+		sin->sin_addr.s_addr = ip4;
+		return sizeof(*sin);
+	}
+
+	struct sockaddr_in6 *sin6 = ctx->optval;
+	struct mesh_addr ip6;
+
+	if ((void *)(sin6 + 1) > end || !mesh_orig_as_v6(o, &ip6))
+		return 0;
+	__builtin_memset(sin6, 0, sizeof(*sin6));
+	sin6->sin6_family = MESH_AF_INET6;
+	sin6->sin6_port = o->port;
+	__builtin_memcpy(&sin6->sin6_addr, &ip6, sizeof(ip6));
+	return sizeof(*sin6);
+}
+
+/* Answer SO_ORIGINAL_DST (SOL_IP) and IP6T_SO_ORIGINAL_DST (SOL_IPV6) for the
+ * proxy's accepted sockets. Runs after the kernel's own getsockopt and only
+ * for sockets created inside the attached cgroup (the accepted socket inherits
+ * the listener's cgroup), which is why the agent runs in that cgroup.
+ *
+ * Not ours: the kernel's answer stands, so an nftables/conntrack redirect
+ * (nft mode) is answered by the same call. Answered: the entry is deleted.
+ * The proxy asks once per accepted connection; deleting frees the slot at
+ * once instead of leaving LRU eviction to pick, and under pressure LRU would
+ * otherwise evict an entry still waiting for its question. A second ask for
+ * the same connection falls through to the kernel's answer.
+ *
+ * Never rejects (always 1): this hook sees every getsockopt of the cgroup.
+ */
+SEC("cgroup/getsockopt")
+int mesh_getsockopt(struct bpf_sockopt *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct mesh_conn_key key = {};
+	struct mesh_addr peer = {};
+	const struct mesh_orig_dst *orig;
+	const struct mesh_pod *pod;
+	__u64 netns_cookie;
+	__u32 family;
+	int len;
+
+	if (!mesh_is_orig_dst_query(ctx->level, ctx->optname))
+		goto out_kernel_answer;
+	if (!sk || sk->protocol != IPPROTO_TCP)
+		goto out_miss;
+
+	/* Only the pod's proxy listener accepts redirected connections; asking
+	 * on any other socket must not return a record that happens to share
+	 * the peer address and port.
+	 */
+	netns_cookie = bpf_get_netns_cookie(ctx);
+	pod = bpf_map_lookup_elem(&mesh_pods, &netns_cookie);
+	if (!pod || sk->src_port != pod->proxy_port)
+		goto out_miss;
+
+	family = MESH_LOAD_U32(sk, family);
+	if (family == MESH_AF_INET)
+		peer.addr[0] = MESH_LOAD_U32(sk, dst_ip4);
+	else
+		MESH_LOAD_IP6(&peer, sk, dst_ip6);
+	mesh_conn_key_set(&key, netns_cookie, (__u8)family, &peer,
+			  bpf_ntohs(MESH_LOAD_U16(sk, dst_port)));
+	orig = bpf_map_lookup_elem(&mesh_orig_dst, &key);
+	if (!orig)
+		goto out_miss;
+	len = mesh_orig_write(ctx, orig);
+	if (!len)
+		goto out_miss;
+	ctx->optlen = len;
+	ctx->retval = 0;
+	bpf_map_delete_elem(&mesh_orig_dst, &key);
+	mesh_count(MESH_R_ORIG_ANSWERED);
+	return 1;
+
+out_miss:
+	mesh_count(MESH_R_ORIG_MISS);
+out_kernel_answer:
+	/* Past PAGE_SIZE the program sees only the first page of optval, and an
+	 * optlen it leaves above that makes older kernels fail the call with
+	 * EFAULT (6.5 ignores it instead). optlen 0 tells the kernel to keep
+	 * its own answer untouched (Documentation/bpf/prog_cgroup_sockopt.rst,
+	 * "Large optval"; selftests progs/sockopt_sk.c).
+	 */
+	if (ctx->optlen > (int)mesh_page_size)
+		ctx->optlen = 0;
+	return 1;
+}

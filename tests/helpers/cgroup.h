@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Test cgroups: find the cgroup v2 mount, create a uniquely named child of its
+ * root, move processes in, and remove it again. BPF tests attach only to these,
+ * never to the machine's root cgroup. Used by tests/bpf and tests/integration.
+ */
+#ifndef WEFT_TESTS_CGROUP_H
+#define WEFT_TESTS_CGROUP_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Copy the mount point of the cgroup v2 hierarchy (from /proc/mounts) into
+ * @buf. 0, -ENOENT when there is none, or -errno.
+ */
+int tcg_mount_point(char *buf, size_t len);
+
+/* Create "<mount>/weft-test-<pid>-<n>" and copy its path into @buf. The path
+ * is never the mount root itself. 0 or -errno.
+ */
+int tcg_create(char *buf, size_t len);
+
+/* Move process @pid (0 = the caller) into the cgroup at @path. 0 or -errno. */
+int tcg_join(const char *path, pid_t pid);
+
+/* Move every process left in @path to its parent cgroup, then remove it.
+ * A missing cgroup is not an error. 0 or -errno. May sleep up to a second
+ * while exiting processes leave.
+ */
+int tcg_remove(const char *path);
+
+#endif /* WEFT_TESTS_CGROUP_H */

@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The bpf/lib decision helpers (addr.h, decide.h, orig.h) compiled with the
+ * host cc: loopback, IPv4-mapped, exclusions, the agent mark, and the
+ * mesh_orig_dst key the two sides of the datapath must agree on.
+ */
+#include <arpa/inet.h>
+#include <linux/types.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+/* The shim: what vmlinux.h and bpf_endian.h give the BPF build. */
+#define bpf_htonl(x) htonl(x)
+#define bpf_ntohl(x) ntohl(x)
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
+#include "abi.h"
+#include "lib/decide.h"
+#include "lib/orig.h"
+
+static struct mesh_addr ip(const char *s, __u8 *family)
+{
+	struct mesh_addr a = { { 0 } };
+
+	if (inet_pton(AF_INET, s, &a.addr[0]) == 1) {
+		*family = MESH_AF_INET;
+	} else {
+		cr_assert_eq(inet_pton(AF_INET6, s, a.addr), 1, "bad test address %s", s);
+		*family = MESH_AF_INET6;
+	}
+	return a;
+}
+
+static struct mesh_connect_req req(const char *dst, __u16 port)
+{
+	struct mesh_connect_req r = { .port = port, .is_tcp = 1 };
+
+	r.dst = ip(dst, &r.family);
+	return r;
+}
+
+static struct mesh_cidr cidr(const char *net, __u8 prefix_len)
+{
+	struct mesh_cidr c = { .prefix_len = prefix_len };
+
+	c.addr = ip(net, &c.family);
+	return c;
+}
+
+static struct mesh_pod pod(void)
+{
+	return (struct mesh_pod){ .pod_id = 7, .proxy_port = 15001, .flags = MESH_POD_F_CAPTURE };
+}
+
+static bool loopback(const char *s)
+{
+	__u8 family;
+	struct mesh_addr a = ip(s, &family);
+
+	mesh_addr_unmap(&a, &family);
+	return mesh_addr_is_loopback(&a, family);
+}
+
+Test(bpf_addr, loopback_covers_127_8_and_v6_and_mapped)
+{
+	cr_expect(loopback("127.0.0.1"));
+	cr_expect(loopback("127.255.255.254"));
+	cr_expect(loopback("::1"));
+	cr_expect(loopback("::ffff:127.0.0.1"));
+	cr_expect(loopback("::ffff:127.9.8.7"));
+	cr_expect_not(loopback("128.0.0.1"));
+	cr_expect_not(loopback("198.18.0.10"));
+	cr_expect_not(loopback("::2"));
+	cr_expect_not(loopback("::"));
+	cr_expect_not(loopback("::127.0.0.1"), "IPv4-compatible is not mapped");
+	cr_expect_not(loopback("::ffff:198.18.0.1"));
+}
+
+Test(bpf_addr, unmap_only_touches_mapped)
+{
+	__u8 family;
+	struct mesh_addr a = ip("::ffff:198.18.0.10", &family);
+	struct mesh_addr b;
+
+	mesh_addr_unmap(&a, &family);
+	cr_expect_eq(family, MESH_AF_INET);
+	b = ip("198.18.0.10", &family);
+	cr_expect_eq(memcmp(&a, &b, sizeof(a)), 0);
+
+	a = ip("fd57:6566:7400::10", &family);
+	b = a;
+	mesh_addr_unmap(&a, &family);
+	cr_expect_eq(family, MESH_AF_INET6);
+	cr_expect_eq(memcmp(&a, &b, sizeof(a)), 0);
+}
+
+static bool in(const char *addr, const char *net, __u8 len)
+{
+	__u8 family;
+	struct mesh_addr a = ip(addr, &family);
+	struct mesh_cidr c = cidr(net, len);
+
+	return mesh_addr_in_cidr(&a, family, &c);
+}
+
+Test(bpf_addr, cidr_match_at_the_boundaries)
+{
+	cr_expect(in("198.18.0.10", "198.18.0.0", 24));
+	cr_expect(in("198.18.0.255", "198.18.0.0", 24));
+	cr_expect_not(in("198.18.1.0", "198.18.0.0", 24));
+	cr_expect(in("198.19.255.255", "198.18.0.0", 15));
+	cr_expect_not(in("198.20.0.0", "198.18.0.0", 15));
+	cr_expect(in("198.18.0.10", "198.18.0.10", 32));
+	cr_expect_not(in("198.18.0.11", "198.18.0.10", 32));
+	cr_expect(in("1.2.3.4", "0.0.0.0", 0), "/0 is every IPv4 address");
+	cr_expect_not(in("fd57::1", "0.0.0.0", 0), "but no IPv6 address");
+	cr_expect(in("fd57:6566:7400::10", "fd57:6566:7400::", 64));
+	cr_expect_not(in("fd57:6566:7401::10", "fd57:6566:7400::", 48));
+	cr_expect(in("fd57:6566:7400::11", "fd57:6566:7400::10", 127));
+	cr_expect_not(in("fd57:6566:7400::12", "fd57:6566:7400::10", 127));
+	cr_expect(in("fd57:6566:7400::10", "fd57:6566:7400::10", 128));
+	cr_expect(in("fd57::1", "fc00::", 7));
+	cr_expect_not(in("fe80::1", "fc00::", 7));
+}
+
+Test(bpf_addr, cidr_rejects_unused_and_impossible_slots)
+{
+	__u8 family;
+	struct mesh_addr a = ip("198.18.0.10", &family);
+	struct mesh_cidr unused = { 0 };
+	struct mesh_cidr too_long = cidr("198.18.0.10", 33);
+
+	cr_expect_not(mesh_addr_in_cidr(&a, family, &unused));
+	cr_expect_not(mesh_addr_in_cidr(&a, family, &too_long));
+}
+
+Test(bpf_decide, redirects_enrolled_tcp)
+{
+	struct mesh_pod p = pod();
+	struct mesh_connect_req r = req("198.18.0.10", 80);
+
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0x77), MESH_R_REDIRECTED);
+	r = req("fd57:6566:7400::10", 80);
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0x77), MESH_R_REDIRECTED);
+	r = req("::ffff:198.18.0.10", 80);
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0x77), MESH_R_REDIRECTED);
+}
+
+Test(bpf_decide, leaves_udp_and_unenrolled_alone)
+{
+	struct mesh_pod p = pod();
+	struct mesh_connect_req r = req("198.18.0.10", 80);
+
+	cr_expect_eq(mesh_decide_connect(&r, NULL, 0), MESH_R_NOT_ENROLLED);
+	p.flags = 0;
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_NOT_ENROLLED, "capture off");
+	p = pod();
+	p.proxy_port = 0;
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_NOT_ENROLLED, "no listener");
+	p = pod();
+	r.is_tcp = 0;
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_NOT_TCP);
+}
+
+Test(bpf_decide, agent_mark_wins_and_zero_means_unset)
+{
+	struct mesh_pod p = pod();
+	struct mesh_connect_req r = req("127.0.0.1", 80);
+
+	r.sk_mark = 0x77;
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0x77), MESH_R_AGENT_MARK, "before loopback");
+	r = req("198.18.0.10", 80);
+	r.sk_mark = 0x78;
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0x77), MESH_R_REDIRECTED, "other marks redirect");
+	r.sk_mark = 0;
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_REDIRECTED,
+		     "no mark configured: unmarked sockets are not the agent's");
+}
+
+Test(bpf_decide, loopback_destinations_stay)
+{
+	struct mesh_pod p = pod();
+	const char *dsts[] = { "127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1" };
+
+	for (size_t i = 0; i < sizeof(dsts) / sizeof(dsts[0]); i++) {
+		struct mesh_connect_req r = req(dsts[i], 15001);
+
+		cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_LOOPBACK, "%s", dsts[i]);
+	}
+}
+
+Test(bpf_decide, excluded_ports)
+{
+	struct mesh_pod p = pod();
+	struct mesh_connect_req r = req("198.18.0.10", 443);
+
+	p.excl_ports[MESH_MAX_EXCL_PORTS - 1] = 443;
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_EXCL_PORT, "last slot counts");
+	r.port = 80;
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_REDIRECTED);
+	r.port = 0;
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_REDIRECTED,
+		     "an unused slot (0) excludes nothing");
+}
+
+Test(bpf_decide, excluded_cidrs_cover_mapped_destinations)
+{
+	struct mesh_pod p = pod();
+	struct mesh_connect_req r;
+
+	p.excl_cidrs[0] = cidr("fd57:6566:7400::", 48);
+	p.excl_cidrs[MESH_MAX_EXCL_CIDRS - 1] = cidr("198.18.0.0", 24);
+	r = req("198.18.0.10", 80);
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_EXCL_CIDR);
+	r = req("::ffff:198.18.0.10", 80);
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_EXCL_CIDR, "IPv4 rule, mapped dst");
+	r = req("fd57:6566:7400::10", 80);
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_EXCL_CIDR);
+	r = req("198.18.1.10", 80);
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_REDIRECTED);
+	r = req("fd57:6566:7401::10", 80);
+	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_REDIRECTED);
+}
+
+Test(bpf_orig, key_of_mapped_client_is_ipv4)
+{
+	struct mesh_conn_key k4, k6;
+	struct mesh_addr a;
+	__u8 family;
+
+	memset(&k4, 0xaa, sizeof(k4));
+	memset(&k6, 0x55, sizeof(k6));
+	a = ip("127.0.0.1", &family);
+	mesh_conn_key_set(&k4, 42, family, &a, 40000);
+	a = ip("::ffff:127.0.0.1", &family);
+	mesh_conn_key_set(&k6, 42, family, &a, 40000);
+	cr_expect_eq(memcmp(&k4, &k6, sizeof(k4)), 0, "padding included: the map hashes bytes");
+	cr_expect_eq(k4.family, MESH_AF_INET);
+	cr_expect_eq(k4.port, 40000);
+	cr_expect_eq(k4.netns_cookie, 42);
+}
+
+Test(bpf_orig, key_of_ipv6_client_stays_ipv6)
+{
+	struct mesh_conn_key k;
+	struct mesh_addr a;
+	__u8 family;
+
+	a = ip("::1", &family);
+	mesh_conn_key_set(&k, 1, family, &a, 1);
+	cr_expect_eq(k.family, MESH_AF_INET6);
+	cr_expect_eq(memcmp(&k.addr, &a, sizeof(a)), 0);
+}
+
+Test(bpf_orig, answers_in_the_family_asked)
+{
+	struct mesh_orig_dst o = { .family = MESH_AF_INET, .port = htons(80) };
+	struct mesh_addr six, want;
+	__u8 family;
+	__u32 four;
+
+	o.addr = ip("198.18.0.10", &family);
+	cr_assert(mesh_orig_as_v4(&o, &four));
+	cr_expect_eq(four, o.addr.addr[0]);
+	cr_assert(mesh_orig_as_v6(&o, &six));
+	want = ip("::ffff:198.18.0.10", &family);
+	cr_expect_eq(memcmp(&six, &want, sizeof(six)), 0);
+
+	o.family = MESH_AF_INET6;
+	o.addr = ip("::ffff:198.18.0.10", &family);
+	cr_assert(mesh_orig_as_v4(&o, &four), "mapped answers SOL_IP");
+	cr_expect_eq(four, inet_addr("198.18.0.10"));
+
+	o.addr = ip("fd57:6566:7400::10", &family);
+	cr_expect_not(mesh_orig_as_v4(&o, &four), "real IPv6 cannot be a sockaddr_in");
+	cr_assert(mesh_orig_as_v6(&o, &six));
+	cr_expect_eq(memcmp(&six, &o.addr, sizeof(six)), 0);
+}
+
+Test(bpf_orig, only_original_dst_queries_are_ours)
+{
+	cr_expect(mesh_is_orig_dst_query(0, 80));
+	cr_expect(mesh_is_orig_dst_query(41, 80));
+	cr_expect_not(mesh_is_orig_dst_query(1, 80), "SOL_SOCKET 80 is something else");
+	cr_expect_not(mesh_is_orig_dst_query(0, 1));
+}
