@@ -57,12 +57,16 @@ UNIT_SRCS    := $(wildcard tests/unit/*.c)
 TBPF_SRCS    := $(wildcard tests/bpf/*.c)
 INTEG_SRCS   := $(wildcard tests/integration/*.c)
 HELPER_SRCS  := $(wildcard tests/helpers/*.c)
+# The fake Kubernetes API server's C side (unit, integration, bench-registry).
+K8S_FAKE_SRCS := $(wildcard tests/k8s-apiserver/*.c)
+# The registry unit tests run real etcd and ZooKeeper servers (no root needed).
+UNIT_HELPERS := tests/helpers/etcd_server.c tests/helpers/zk_server.c
 
 BPF_OBJS := $(patsubst %.bpf.c,$(O)/%.bpf.o,$(BPF_SRCS))
 SKELS    := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.skel.h,$(BPF_SRCS))
 
 obj  = $(patsubst %.c,$(O)/obj/%.o,$(1))
-sobj = $(patsubst %.c,$(O)/san/%.o,$(1))
+sobj = $(patsubst %.c,$(O)/san/obj/%.o,$(1))
 
 BINS := $(O)/weft-agent $(O)/weft-cni $(O)/meshctl
 SAN_BINS := $(O)/san/weft-agent $(O)/san/weft-cni $(O)/san/meshctl
@@ -71,7 +75,7 @@ TBPF_BIN  := $(O)/tests/weft-test-bpf
 INTEG_BIN := $(O)/tests/weft-integration
 
 # ---------------------------------------------------------------- targets
-.PHONY: all deps test test-unit test-bpf test-integration demo bench install clean \
+.PHONY: all deps test test-unit test-bpf test-integration demo bench bench-registry install clean \
 	vmlinux format help check-root
 
 all: $(BINS) ## build the agent, the CNI plugin and meshctl
@@ -103,7 +107,7 @@ $(O)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(O)/san/%.o: %.c
+$(O)/san/obj/%.o: %.c
 	$(call msg,CC-SAN,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SANFLAGS) -c $< -o $@
@@ -130,7 +134,7 @@ $(O)/san/meshctl: $(call sobj,meshctl/main.c $(MESHCTL_SRCS) $(LIB_SRCS))
 	$(Q)$(CC) $(SANFLAGS) $^ $(MESHCTL_LIBS) -o $@
 
 # ---- tests: unit tests link the sanitized modules (no main.o) into one binary.
-$(UNIT_BIN): $(call sobj,$(UNIT_SRCS) $(AGENT_SRCS) $(CNI_SRCS) $(MESHCTL_SRCS) $(LIB_SRCS))
+$(UNIT_BIN): $(call sobj,$(UNIT_SRCS) $(K8S_FAKE_SRCS) $(UNIT_HELPERS) $(AGENT_SRCS) $(CNI_SRCS) $(MESHCTL_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
@@ -138,7 +142,7 @@ $(TBPF_BIN): $(call sobj,$(TBPF_SRCS) $(HELPER_SRCS) $(AGENT_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
-$(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(LIB_SRCS))
+$(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
@@ -174,6 +178,15 @@ bench: ## measure direct vs weft vs HAProxy in namespaces, write bench/results/ 
 	$(Q)scripts/deps.sh bench
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)WEFT_BUILD=$(abspath $(O)) bench/run.sh
+
+BENCH_REG_BIN := $(O)/bench/weft-bench-registry
+$(BENCH_REG_BIN): $(call obj,bench/registry.c $(K8S_FAKE_SRCS) $(AGENT_SRCS) $(LIB_SRCS))
+	$(call msg,LINK,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ $(AGENT_LIBS) -o $@
+
+bench-registry: $(BENCH_REG_BIN) ## the Kubernetes registry with 10,000 services / 100,000 endpoints: sync time, memory, propagation (no root)
+	$(Q)bench/registry.sh $(BENCH_REG_BIN)
 
 install: all ## install binaries under $(DESTDIR)$(PREFIX)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/cni

@@ -188,6 +188,13 @@ struct cat_svc_port *catalogue_svc_port_at(const struct catalogue *c, size_t i)
 	return i < c->n_ports ? &c->ports[i] : NULL;
 }
 
+size_t catalogue_svc_port_index(const struct catalogue *c, const struct cat_svc_port *sp)
+{
+	if (!c->n_ports || sp < c->ports || sp >= c->ports + c->n_ports)
+		return c->n_ports;
+	return (size_t)(sp - c->ports);
+}
+
 /* ---------------------------------------------------------------- building */
 
 /* Family, then address bytes, then port: IPv4 sorts before IPv6. */
@@ -476,7 +483,9 @@ static void copy_object(struct build *b, const struct reg_obj *o)
 		memcpy(c->pods[c->n_pods].excl_ports, o->pod.excl_ports, sizeof(o->pod.excl_ports));
 		c->pods[c->n_pods].n_excl_ports = o->pod.n_excl_ports;
 		memcpy(c->pods[c->n_pods].excl_cidrs, o->pod.excl_cidrs, sizeof(o->pod.excl_cidrs));
-		c->pods[c->n_pods++].n_excl_cidrs = o->pod.n_excl_cidrs;
+		c->pods[c->n_pods].n_excl_cidrs = o->pod.n_excl_cidrs;
+		memcpy(c->pods[c->n_pods].registers, o->pod.registers, sizeof(o->pod.registers));
+		c->pods[c->n_pods++].n_registers = o->pod.n_registers;
 		break;
 	case REG_ENDPOINTSLICE:
 		b->slices[b->n_slices++] = o;

@@ -52,6 +52,8 @@ struct cat_pod {
 	size_t n_excl_ports;
 	struct cidr excl_cidrs[REG_EXCL_CIDRS_MAX];	/* weft.io/exclude-outbound-cidrs */
 	size_t n_excl_cidrs;
+	struct reg_pod_register registers[REG_REGISTER_MAX];	/* weft.io/register */
+	size_t n_registers;
 };
 
 struct catalogue;
@@ -93,5 +95,11 @@ size_t catalogue_n_svc_ports(const struct catalogue *c);
  * (namespace, name, VIP, port); for listing.
  */
 struct cat_svc_port *catalogue_svc_port_at(const struct catalogue *c, size_t i);
+
+/* The index of @sp, a service port of @c, in that order (the inverse of
+ * catalogue_svc_port_at()); catalogue_n_svc_ports() when @sp is not one of
+ * @c's. O(1): lets the proxy keep per-port state in a parallel array.
+ */
+size_t catalogue_svc_port_index(const struct catalogue *c, const struct cat_svc_port *sp);
 
 #endif /* WEFT_CATALOGUE_H */

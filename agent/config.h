@@ -22,10 +22,33 @@ struct agent_config {
 	const char *run_dir;
 	const char *log_level;
 	const char *node_name;
+	const char *kubeconfig;		/* --registry kubernetes; "" = in-cluster */
 	uint32_t mark;
 	uint16_t proxy_port;
 	uint32_t connect_timeout_ms;
 	uint32_t max_conns;
+	/* Resilience defaults of every service (agent/proxy/policy.h); a Service
+	 * overrides each with a weft.io/ annotation (docs/resilience.md).
+	 */
+	const char *lb;			/* least-request, round-robin, random */
+	const char *protocol;		/* auto, tcp, http */
+	uint32_t detect_timeout_ms;
+	uint32_t idle_timeout_ms;	/* 0 = none */
+	uint32_t request_timeout_ms;	/* 0 = none */
+	uint32_t retries;
+	uint32_t retry_budget_pct;
+	uint32_t retry_budget_min;	/* per second */
+	uint32_t retry_backoff_ms;
+	uint32_t svc_max_connections;
+	uint32_t svc_max_pending;
+	uint32_t svc_max_requests;
+	uint32_t outlier_failures;	/* 0 = no ejection */
+	uint32_t outlier_base_ms;
+	uint32_t outlier_max_ms;
+	uint32_t outlier_max_pct;
+	const char *etcd_prefix;	/* key prefix of etcd registries */
+	uint32_t etcd_lease_ttl_s;	/* lease of this node's etcd registrations */
+	uint32_t zk_session_timeout_ms;	/* asked of ZooKeeper; the server bounds it */
 	const char *excl_ports_text;	/* as given; parsed into excl_ports */
 	const char *excl_cidrs_text;
 	bool cleanup;

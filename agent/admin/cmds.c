@@ -16,6 +16,7 @@
 #include "loop.h"
 #include "pods.h"
 #include "proxy/proxy.h"
+#include "proxy/state.h"
 #include "registry/file.h"
 #include "registry/registry.h"
 
@@ -74,6 +75,38 @@ static json_object *registry_json(const struct agent *a)
 	return arr;
 }
 
+static const char *const class_names[PROXY_STATUS_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+
+static json_object *http_json(const struct proxy_stats *ps)
+{
+	json_object *o = json_object_new_object(), *cls = json_object_new_object();
+
+	json_object_object_add(o, "requests", json_object_new_uint64(ps->requests));
+	for (size_t i = 0; i < PROXY_STATUS_CLASSES; i++)
+		json_object_object_add(cls, class_names[i], json_object_new_uint64(ps->responses[i]));
+	json_object_object_add(o, "responses", cls);
+	json_object_object_add(o, "local_replies", json_object_new_uint64(ps->local_replies));
+	json_object_object_add(o, "request_timeouts", json_object_new_uint64(ps->request_timeouts));
+	return o;
+}
+
+static json_object *resilience_json(const struct proxy_stats *ps)
+{
+	json_object *o = json_object_new_object(), *open = json_object_new_object();
+
+	json_object_object_add(o, "retries", json_object_new_uint64(ps->retries));
+	json_object_object_add(o, "retry_budget_exhausted",
+			       json_object_new_uint64(ps->retry_budget_exhausted));
+	json_object_object_add(open, "max_connections",
+			       json_object_new_uint64(ps->overflow_connections));
+	json_object_object_add(open, "max_pending", json_object_new_uint64(ps->overflow_pending));
+	json_object_object_add(open, "max_requests", json_object_new_uint64(ps->overflow_requests));
+	json_object_object_add(o, "circuit_open", open);
+	json_object_object_add(o, "ejections", json_object_new_uint64(ps->ejections));
+	json_object_object_add(o, "panic", json_object_new_uint64(ps->panic));
+	return o;
+}
+
 static int cmd_status(const struct http_request *req, struct http_response *resp, void *ctx)
 {
 	struct agent *a = ctx;
@@ -110,7 +143,15 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 			       json_object_new_uint64(ps->connect_timeouts));
 	json_object_object_add(conns, "resets", json_object_new_uint64(ps->resets));
 	json_object_object_add(conns, "over_limit", json_object_new_uint64(ps->over_limit));
+	json_object_object_add(conns, "idle_timeouts", json_object_new_uint64(ps->idle_timeouts));
+	json_object_object_add(conns, "detected_http", json_object_new_uint64(ps->detected_http));
+	json_object_object_add(conns, "detected_tcp", json_object_new_uint64(ps->detected_tcp));
+	json_object_object_add(conns, "detect_timeouts", json_object_new_uint64(ps->detect_timeouts));
+	json_object_object_add(conns, "upstream_active", json_object_new_uint64(ps->upstream_active));
+	json_object_object_add(conns, "upstream_reused", json_object_new_uint64(ps->upstream_reused));
 	json_object_object_add(o, "connections", conns);
+	json_object_object_add(o, "http", http_json(ps));
+	json_object_object_add(o, "resilience", resilience_json(ps));
 	json_object_object_add(o, "registries", registry_json(a));
 	bpf = json_object_new_object();
 	counters = json_object_new_object();
@@ -186,9 +227,138 @@ static int cmd_pods(const struct http_request *req, struct http_response *resp, 
 	return respond(resp, o);
 }
 
+static json_object *policy_json(const struct policy *p)
+{
+	json_object *o = json_object_new_object(), *w = json_object_new_object();
+	char buf[ADDR_STRLEN];
+
+	json_object_object_add(o, "lb", json_object_new_string(policy_lb_name(p->lb)));
+	json_object_object_add(o, "protocol", json_object_new_string(policy_proto_name(p->protocol)));
+	json_object_object_add(o, "protocol_detect_timeout_ms", json_object_new_uint64(p->detect_ms));
+	json_object_object_add(o, "connect_timeout_ms", json_object_new_uint64(p->connect_timeout_ms));
+	json_object_object_add(o, "idle_timeout_ms", json_object_new_uint64(p->idle_timeout_ms));
+	json_object_object_add(o, "request_timeout_ms", json_object_new_uint64(p->request_timeout_ms));
+	json_object_object_add(o, "retries", json_object_new_uint64(p->retries));
+	json_object_object_add(o, "retry_budget_percent", json_object_new_uint64(p->retry_budget_pct));
+	json_object_object_add(o, "retry_budget_min_per_s", json_object_new_uint64(p->retry_budget_min));
+	json_object_object_add(o, "retry_backoff_ms", json_object_new_uint64(p->retry_backoff_ms));
+	json_object_object_add(o, "max_connections", json_object_new_uint64(p->max_connections));
+	json_object_object_add(o, "max_pending", json_object_new_uint64(p->max_pending));
+	json_object_object_add(o, "max_requests", json_object_new_uint64(p->max_requests));
+	json_object_object_add(o, "outlier_consecutive_failures",
+			       json_object_new_uint64(p->outlier_failures));
+	json_object_object_add(o, "outlier_base_ejection_ms", json_object_new_uint64(p->outlier_base_ms));
+	json_object_object_add(o, "outlier_max_ejection_ms", json_object_new_uint64(p->outlier_max_ms));
+	json_object_object_add(o, "outlier_max_ejected_percent",
+			       json_object_new_uint64(p->outlier_max_pct));
+	for (size_t i = 0; i < p->n_weights; i++)
+		json_object_object_add(w, addr_fmt_ip(&p->weights[i].ip, buf, sizeof(buf)),
+				       json_object_new_uint64(p->weights[i].weight));
+	json_object_object_add(o, "weights", w);
+	return o;
+}
+
+static json_object *classes_json(const uint64_t *cls)
+{
+	json_object *o = json_object_new_object();
+
+	for (size_t i = 0; i < STATUS_CLASSES; i++)
+		json_object_object_add(o, class_names[i], json_object_new_uint64(cls[i]));
+	return o;
+}
+
+static json_object *endpoint_json(const struct ep_state *e, uint64_t now)
+{
+	json_object *o = json_object_new_object(), *t = json_object_new_object();
+	bool ejected = outlier_is_ejected(&e->ol, now);
+	char buf[ADDR_STRLEN];
+
+	json_object_object_add(o, "address", json_object_new_string(addr_fmt(&e->addr, buf, sizeof(buf))));
+	json_object_object_add(o, "ready", json_object_new_boolean(e->ready));
+	json_object_object_add(o, "weight", json_object_new_uint64(e->weight));
+	/* probation: back after an ejection; its next failure ejects it again. */
+	json_object_object_add(o, "health", json_object_new_string(ejected	    ? "ejected"
+								    : e->ol.ejected ? "probation"
+										    : "healthy"));
+	json_object_object_add(o, "ejected_for_ms",
+			       json_object_new_uint64(ejected ? e->ol.until_ms - now : 0));
+	json_object_object_add(o, "consecutive_failures", json_object_new_uint64(e->ol.consecutive));
+	json_object_object_add(o, "ejection_multiplier", json_object_new_uint64(e->ol.ejections));
+	json_object_object_add(o, "active", json_object_new_uint64(e->active));
+	json_object_object_add(o, "open", json_object_new_uint64(e->conns));
+	json_object_object_add(o, "idle", json_object_new_uint64(e->n_idle));
+	json_object_object_add(t, "connections", json_object_new_uint64(e->ctr.conns));
+	json_object_object_add(t, "requests", json_object_new_uint64(e->ctr.requests));
+	json_object_object_add(t, "responses", classes_json(e->ctr.cls));
+	json_object_object_add(t, "connect_failures", json_object_new_uint64(e->ctr.connect_failures));
+	json_object_object_add(t, "failures", json_object_new_uint64(e->ctr.failures));
+	json_object_object_add(t, "ejections", json_object_new_uint64(e->ctr.ejections));
+	json_object_object_add(t, "reused", json_object_new_uint64(e->ctr.reused));
+	json_object_object_add(o, "total", t);
+	return o;
+}
+
+static json_object *service_json(const struct svc_state *s, uint64_t now)
+{
+	json_object *o = json_object_new_object(), *eps = json_object_new_array();
+	json_object *t = json_object_new_object(), *open = json_object_new_object();
+	char buf[ADDR_STRLEN];
+
+	json_object_object_add(o, "namespace", json_object_new_string(s->ns));
+	json_object_object_add(o, "name", json_object_new_string(s->name));
+	json_object_object_add(o, "port_name", json_object_new_string(s->port_name));
+	json_object_object_add(o, "vip", json_object_new_string(addr_fmt(&s->vip, buf, sizeof(buf))));
+	json_object_object_add(o, "policy", policy_json(&s->pol));
+	json_object_object_add(o, "active", json_object_new_uint64(s->clients));
+	json_object_object_add(o, "requests_active", json_object_new_uint64(s->requests));
+	json_object_object_add(o, "upstream_open", json_object_new_uint64(s->conns));
+	json_object_object_add(o, "upstream_pending", json_object_new_uint64(s->pending));
+	json_object_object_add(o, "ejected", json_object_new_uint64(svc_n_ejected(s, now)));
+	json_object_object_add(t, "connections", json_object_new_uint64(s->ctr.conns));
+	json_object_object_add(t, "requests", json_object_new_uint64(s->ctr.requests));
+	json_object_object_add(t, "responses", classes_json(s->ctr.cls));
+	json_object_object_add(t, "retries", json_object_new_uint64(s->ctr.retries));
+	json_object_object_add(t, "retry_budget_exhausted",
+			       json_object_new_uint64(s->ctr.budget_exhausted));
+	json_object_object_add(open, "max_connections",
+			       json_object_new_uint64(s->ctr.overflow[OVF_CONNECTIONS]));
+	json_object_object_add(open, "max_pending", json_object_new_uint64(s->ctr.overflow[OVF_PENDING]));
+	json_object_object_add(open, "max_requests",
+			       json_object_new_uint64(s->ctr.overflow[OVF_REQUESTS]));
+	json_object_object_add(t, "circuit_open", open);
+	json_object_object_add(t, "panic", json_object_new_uint64(s->ctr.panic));
+	json_object_object_add(t, "ejections", json_object_new_uint64(s->ctr.ejections));
+	json_object_object_add(t, "no_endpoint", json_object_new_uint64(s->ctr.no_endpoint));
+	json_object_object_add(t, "connect_timeouts", json_object_new_uint64(s->ctr.connect_timeouts));
+	json_object_object_add(t, "request_timeouts", json_object_new_uint64(s->ctr.request_timeouts));
+	json_object_object_add(t, "detected_http", json_object_new_uint64(s->ctr.detected_http));
+	json_object_object_add(t, "detected_tcp", json_object_new_uint64(s->ctr.detected_tcp));
+	json_object_object_add(o, "total", t);
+	for (size_t i = 0; i < s->n_eps; i++)
+		json_object_array_add(eps, endpoint_json(s->eps[i], now));
+	json_object_object_add(o, "endpoints", eps);
+	return o;
+}
+
+static int cmd_services(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct agent *a = ctx;
+	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	uint64_t now = proxy_now_ms(a->proxy);
+	const struct svc_state *s;
+
+	(void)req;
+	for (size_t i = 0; (s = proxy_service_at(a->proxy, i)); i++)
+		json_object_array_add(arr, service_json(s, now));
+	json_object_object_add(o, "api", json_object_new_int(ADMIN_API_VERSION));
+	json_object_object_add(o, "services", arr);
+	return respond(resp, o);
+}
+
 static const struct http_route routes[] = {
 	{ "GET", "/v1/status", cmd_status },
 	{ "GET", "/v1/pods", cmd_pods },
+	{ "GET", "/v1/services", cmd_services },
 };
 
 const struct http_route *admin_routes(size_t *n)

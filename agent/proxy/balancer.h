@@ -1,24 +1,27 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Endpoint selection for one service port of a catalogue snapshot. Called by
- * the proxy workers on every new upstream connection, concurrently, without
- * locks. Round robin only for now; issue #3 adds least-outstanding with two
- * random choices, weights and outlier ejection. Those need per-endpoint state
- * that outlives a snapshot (outstanding counts, ejection deadlines), so they
- * will take a state table keyed by endpoint address next to @sp rather than
- * mutate the immutable catalogue; the pick functions stay one per algorithm.
+/* Endpoint selection for one service port: least outstanding with the power
+ * of two choices (the default), weighted round robin, weighted random. Only
+ * ready endpoints that are not ejected are candidates; when every ready
+ * endpoint is ejected all ready ones are (panic mode: a degraded answer beats
+ * none). A retry avoids the endpoints it already tried while others remain.
+ * Reads the service's state (svc_state, ep_state); writes only its
+ * round-robin cursor. Never blocks.
  */
 #ifndef WEFT_BALANCER_H
 #define WEFT_BALANCER_H
 
-#include "catalogue.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-/* The next ready endpoint of @sp in round-robin order, or NULL when none is
- * ready. Safe from any number of threads at once: each caller takes its own
- * slot of the shared cursor sp->rr_next, so N concurrent picks over N ready
- * endpoints hit each once. Relies on the catalogue invariant that the
- * n_ready ready endpoints come first. The result is borrowed from the
- * snapshot @sp belongs to. Never blocks.
+#include "proxy/state.h"
+
+/* Pick an endpoint of @s at @now_ms with @s->pol.lb, avoiding the @n_tried
+ * endpoints in @tried when another candidate exists. Sets *@panic when every
+ * ready endpoint was ejected. Returns NULL only when @s has no ready endpoint.
+ * @rng is the caller's random state.
  */
-const struct cat_endpoint *balancer_pick_rr(struct cat_svc_port *sp);
+struct ep_state *balancer_pick(struct svc_state *s, uint64_t now_ms, struct ep_state *const *tried,
+			       size_t n_tried, uint64_t *rng, bool *panic);
 
 #endif /* WEFT_BALANCER_H */

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* The relay of one proxied connection. Level-triggered epoll: each side is
- * watched for EPOLLIN only while its buffer toward the other side is empty, and
- * for EPOLLOUT only while it has bytes waiting, so a slow reader pushes back on
- * the fast writer instead of growing memory. A side whose both directions are
- * finished is dropped from epoll, since a fully closed socket reports EPOLLHUP
- * forever.
+/* Client connections: protocol detection, the idle timeout, and the L4 relay.
+ * Level-triggered epoll: each side is watched for EPOLLIN only while its
+ * buffer toward the other side is empty, and for EPOLLOUT only while it has
+ * bytes waiting, so a slow reader pushes back on the fast writer instead of
+ * growing memory. A side whose both directions are finished is dropped from
+ * epoll, since a fully closed socket reports EPOLLHUP forever.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -15,36 +15,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "conn.h"
+#include "catalogue.h"
 #include "log.h"
 #include "loop.h"
-#include "netns.h"
 #include "pods.h"
+#include "proxy/conn.h"
 
 /* Bound the syscalls one event may spend on one direction, so a bulk transfer
  * cannot starve the other connections of the loop; level-triggered epoll
  * brings us back for the rest.
  */
 #define PUMP_ROUNDS 8
-
-struct half {
-	size_t len, off;	/* pending bytes are buf[off, off + len) */
-	bool eof;		/* the source sent FIN */
-	bool shut;		/* FIN passed on to the destination */
-	char buf[CONN_BUF_SIZE];
-};
-
-struct conn {
-	struct proxy *px;
-	struct pod *pod;
-	struct conn *prev, *next;	/* in pod->conns */
-	int cfd, ufd;
-	bool connecting;
-	bool cwatch, uwatch;		/* registered in the loop */
-	uint32_t cev, uev;		/* events currently asked for */
-	int64_t timer;			/* connect timeout, 0 = none */
-	struct half c2u, u2c;
-};
 
 void sock_close_reset(int fd)
 {
@@ -55,34 +36,106 @@ void sock_close_reset(int fd)
 	close(fd);
 }
 
-static void conn_unwatch(struct conn *c, bool client)
+/* ---------------------------------------------------------------- timers */
+
+static void px_on_timer(struct loop *loop, void *ctx)
 {
-	if (client && c->cwatch) {
-		(void)loop_del_fd(c->px->loop, c->cfd);
-		c->cwatch = false;
-	} else if (!client && c->uwatch) {
-		(void)loop_del_fd(c->px->loop, c->ufd);
-		c->uwatch = false;
+	struct proxy *px = ctx;
+
+	px->timer = 0;
+	px->timer_due = UINT64_MAX;
+	tq_run(&px->tq, loop_now_ms(loop));
+	px_timer_set(px, NULL, 0, NULL);
+}
+
+int px_timer_set(struct proxy *px, struct tq_node *n, uint64_t ms, tq_fn fn)
+{
+	uint64_t now = loop_now_ms(px->loop), next;
+	int64_t id;
+	int err;
+
+	if (n) {
+		err = tq_set(&px->tq, n, now + ms, fn);
+		if (err)
+			return err;
 	}
+	/* One loop timer, for the earliest deadline; moved only when that moves earlier. */
+	next = tq_next(&px->tq);
+	if (next == UINT64_MAX || (px->timer && px->timer_due <= next))
+		return 0;
+	if (px->timer)
+		loop_del_timer(px->loop, px->timer);
+	px->timer = 0;
+	id = loop_add_timer(px->loop, next > now ? next - now : 0, px_on_timer, px);
+	if (id < 0)
+		return (int)id;
+	px->timer = id;
+	px->timer_due = next;
+	return 0;
+}
+
+void px_timer_del(struct proxy *px, struct tq_node *n)
+{
+	tq_del(&px->tq, n);
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx);
+
+int conn_watch(struct conn *c, uint32_t ev)
+{
+	int err;
+
+	if (!ev) {
+		if (c->cwatch)
+			(void)loop_del_fd(c->px->loop, c->cfd);
+		c->cwatch = false;
+		c->cev = 0;
+		return 0;
+	}
+	if (!c->cwatch) {
+		err = loop_add_fd(c->px->loop, c->cfd, ev, conn_on_event, c);
+		if (err)
+			return err;
+		c->cwatch = true;
+	} else if (c->cev != ev) {
+		err = loop_mod_fd(c->px->loop, c->cfd, ev);
+		if (err)
+			return err;
+	}
+	c->cev = ev;
+	return 0;
 }
 
 void conn_close(struct conn *c, bool reset)
 {
+	struct proxy *px = c->px;
 	struct pod *pod = c->pod;
 
-	if (c->timer)
-		loop_del_timer(c->px->loop, c->timer);
-	conn_unwatch(c, true);
-	conn_unwatch(c, false);
+	px_timer_del(px, &c->t_idle);
+	px_timer_del(px, &c->t_deadline);
+	px_timer_del(px, &c->t_retry);
+	if (c->up) {
+		if (reset) {
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+			(void)setsockopt(c->up->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		}
+		up_release(c, false);
+	}
+	if (c->mode == CM_HTTP)
+		http_abandon(c);
+	(void)conn_watch(c, 0);
 	if (reset) {
 		sock_close_reset(c->cfd);
-		if (c->ufd != -1)
-			sock_close_reset(c->ufd);
-		c->px->stats.resets++;
+		px->stats.resets++;
 	} else {
 		close(c->cfd);
-		if (c->ufd != -1)
-			close(c->ufd);
+	}
+	if (c->svc) {
+		c->svc->clients--;
+		svc_unref(&px->st, c->svc);
 	}
 	if (c->prev)
 		c->prev->next = c->next;
@@ -91,9 +144,30 @@ void conn_close(struct conn *c, bool reset)
 	if (c->next)
 		c->next->prev = c->prev;
 	pod->conns_active--;
-	c->px->stats.active--;
+	px->stats.active--;
 	free(c);
 }
+
+static void on_idle(struct tq_node *n, uint64_t now)
+{
+	struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, t_idle));
+	uint64_t idle = c->pol->idle_timeout_ms;
+
+	if (!idle)
+		return;		/* a reload turned the idle timeout off */
+	/* The deadline moves lazily: activity only stamps last_io_ms. */
+	if (now < c->last_io_ms + idle) {
+		if (px_timer_set(c->px, &c->t_idle, c->last_io_ms + idle - now, on_idle))
+			conn_close(c, true);
+		return;
+	}
+	log_debug("proxy: connection pod=%u idle for %llu ms, closing", c->pod->id,
+		  (unsigned long long)idle);
+	c->px->stats.idle_timeouts++;
+	conn_close(c, false);
+}
+
+/* ---------------------------------------------------------------- L4 relay */
 
 /* Move bytes from @src to @dst through @h. While @dst is still connecting only
  * read (the first request is then ready the moment the connect completes);
@@ -143,36 +217,11 @@ static int pump(int src, int dst, struct half *h, bool dst_ready)
 	}
 }
 
-static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx);
-
-static int watch(struct conn *c, bool client, uint32_t ev)
+bool tcp_update(struct conn *c)
 {
-	int fd = client ? c->cfd : c->ufd;
-	bool *watched = client ? &c->cwatch : &c->uwatch;
-	uint32_t *cur = client ? &c->cev : &c->uev;
-	int err;
-
-	if (!*watched) {
-		err = loop_add_fd(c->px->loop, fd, ev, conn_on_event, c);
-		if (err)
-			return err;
-		*watched = true;
-	} else if (*cur != ev) {
-		err = loop_mod_fd(c->px->loop, fd, ev);
-		if (err)
-			return err;
-	}
-	*cur = ev;
-	return 0;
-}
-
-/* Recompute what each side waits for; close when both directions are done.
- * Returns false if the connection was closed.
- */
-static bool conn_update(struct conn *c)
-{
+	struct up *u = c->up;
+	bool ready = u && !u->connecting;
 	uint32_t cev = 0, uev = 0;
-	bool client_done, upstream_done;
 
 	if (c->c2u.shut && c->u2c.shut) {
 		conn_close(c, false);
@@ -182,67 +231,46 @@ static bool conn_update(struct conn *c)
 		cev |= EPOLLIN;
 	if (c->u2c.len)
 		cev |= EPOLLOUT;
-	if (c->connecting) {
+	if (u && u->connecting) {
 		uev = EPOLLOUT;
-	} else {
+	} else if (u) {
 		if (!c->u2c.eof && !c->u2c.len)
 			uev |= EPOLLIN;
 		if (c->c2u.len)
 			uev |= EPOLLOUT;
 	}
 	/* A side we no longer read from nor write to is finished for good. */
-	client_done = c->c2u.eof && c->u2c.shut;
-	upstream_done = !c->connecting && c->u2c.eof && c->c2u.shut;
-	if (client_done)
-		conn_unwatch(c, true);
-	else if (watch(c, true, cev))
-		goto out_reset;
-	if (upstream_done)
-		conn_unwatch(c, false);
-	else if (watch(c, false, uev))
-		goto out_reset;
+	if (c->c2u.eof && c->u2c.shut)
+		cev = 0;
+	if (ready && c->u2c.eof && c->c2u.shut)
+		uev = 0;
+	if (conn_watch(c, cev) || (u && up_watch(u, uev))) {
+		conn_close(c, true);
+		return false;
+	}
 	return true;
-out_reset:
-	conn_close(c, true);
-	return false;
 }
 
-static void conn_connected(struct conn *c)
+void tcp_ready(struct conn *c)
 {
-	int so_err = 0;
-	socklen_t len = sizeof(so_err);
-
-	if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &so_err, &len) == -1)
-		so_err = errno;
-	if (so_err) {
-		log_debug("proxy: upstream connect failed pod=%u: %s", c->pod->id, strerror(so_err));
-		c->px->stats.connect_errors++;
+	if (pump(c->cfd, c->up->fd, &c->c2u, true)) {
 		conn_close(c, true);
 		return;
 	}
-	c->connecting = false;
-	if (c->timer) {
-		loop_del_timer(c->px->loop, c->timer);
-		c->timer = 0;
-	}
-	if (pump(c->cfd, c->ufd, &c->c2u, true)) {
-		conn_close(c, true);
-		return;
-	}
-	conn_update(c);
+	tcp_update(c);
 }
 
-static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
+void tcp_start(struct conn *c)
 {
-	struct conn *c = ctx;
-	bool client = fd == c->cfd;
+	c->mode = CM_TCP;
+	attempt_start(c);
+}
+
+void tcp_on_event(struct conn *c, bool client, uint32_t events)
+{
+	struct up *u = c->up;
 	int err = 0;
 
-	(void)loop;
-	if (!client && c->connecting) {
-		conn_connected(c);
-		return;
-	}
 	if (events & EPOLLERR) {
 		/* A pending socket error on an established TCP socket is a reset (or
 		 * an ICMP-reported failure): pass it on rather than spin on it.
@@ -252,93 +280,131 @@ static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
 		conn_close(c, true);
 		return;
 	}
-	/* EPOLLHUP/EPOLLERR: let recv()/send() report what happened. */
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+	if (client && !u) {
+		/* Between attempts: keep what the client sends for the next one. */
+		err = pump(c->cfd, -1, &c->c2u, false);
+	} else if (events & (EPOLLIN | EPOLLHUP)) {
 		if (client)
-			err = pump(c->cfd, c->ufd, &c->c2u, !c->connecting);
+			err = pump(c->cfd, u->fd, &c->c2u, !u->connecting);
 		else
-			err = pump(c->ufd, c->cfd, &c->u2c, true);
+			err = pump(u->fd, c->cfd, &c->u2c, true);
 	}
-	if (!err && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) {
+	if (!err && u && (events & (EPOLLOUT | EPOLLHUP))) {
 		if (client)
-			err = pump(c->ufd, c->cfd, &c->u2c, true);
+			err = pump(u->fd, c->cfd, &c->u2c, true);
 		else
-			err = pump(c->cfd, c->ufd, &c->c2u, true);
+			err = pump(c->cfd, u->fd, &c->c2u, true);
 	}
 	if (err) {
 		log_debug("proxy: relay pod=%u: %s, resetting", c->pod->id, strerror(-err));
 		conn_close(c, true);
 		return;
 	}
-	conn_update(c);
+	tcp_update(c);
 }
 
-static void conn_on_timeout(struct loop *loop, void *ctx)
+/* ---------------------------------------------------------------- detection */
+
+static void detect_done(struct conn *c, bool http)
+{
+	px_timer_del(c->px, &c->t_deadline);
+	if (http) {
+		c->px->stats.detected_http++;
+		c->svc->ctr.detected_http++;
+		http_start(c);
+		return;
+	}
+	c->px->stats.detected_tcp++;
+	if (c->svc)
+		c->svc->ctr.detected_tcp++;
+	tcp_start(c);
+}
+
+static void on_detect_timeout(struct tq_node *n, uint64_t now)
+{
+	struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, t_deadline));
+
+	(void)now;
+	/* The client waits for the server to speak first (SMTP, MySQL...): opaque. */
+	c->px->stats.detect_timeouts++;
+	detect_done(c, false);
+}
+
+static void detect_on_event(struct conn *c)
+{
+	struct half *h = &c->c2u;
+	ssize_t n = recv(c->cfd, h->buf + h->len, sizeof(h->buf) - h->len, MSG_DONTWAIT);
+
+	if (n == -1 && errno == EAGAIN)
+		return;
+	if (n == -1) {
+		conn_close(c, true);
+		return;
+	}
+	if (n == 0) {
+		h->eof = true;
+		if (!h->len) {
+			/* Gone before saying anything: nothing to connect for. */
+			conn_close(c, false);
+			return;
+		}
+		detect_done(c, false);
+		return;
+	}
+	h->len += (size_t)n;
+	switch (http_detect(h->buf, h->len)) {
+	case DETECT_HTTP:
+		detect_done(c, true);
+		return;
+	case DETECT_OTHER:
+		detect_done(c, false);
+		return;
+	case DETECT_MORE:
+		return;
+	}
+}
+
+static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
 {
 	struct conn *c = ctx;
 
 	(void)loop;
-	c->timer = 0;
-	log_debug("proxy: upstream connect timed out pod=%u", c->pod->id);
-	c->px->stats.connect_timeouts++;
-	conn_close(c, true);
+	(void)fd;
+	c->last_io_ms = loop_now_ms(c->px->loop);
+	switch (c->mode) {
+	case CM_DETECT:
+		detect_on_event(c);
+		break;
+	case CM_TCP:
+		tcp_on_event(c, true, events);
+		break;
+	case CM_HTTP:
+		http_on_client(c, events);
+		break;
+	}
 }
 
-static int upstream_socket(struct proxy *px, struct pod *pod, const struct addr *target)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = addr_to_sockaddr(target, &ss);
-	int one = 1, fd, err;
-
-	/* Made inside the pod's netns, so the source address is the pod's and the
-	 * pod's own routes apply, exactly as if the application had connected.
-	 */
-	fd = netns_socket(pod->netns_fd, px->opts.home_netns_fd, target->family,
-			  SOCK_STREAM | SOCK_NONBLOCK);
-	if (fd < 0)
-		return fd;
-	/* The mark tells connect4/6 that this socket is ours: without it the
-	 * upstream connect would be redirected back into the proxy.
-	 */
-	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &px->opts.mark, sizeof(px->opts.mark)) == -1)
-		goto out_errno;
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&ss, len) == -1 && errno != EINPROGRESS)
-		goto out_errno;
-	return fd;
-out_errno:
-	err = -errno;
-	close(fd);
-	return err;
-}
-
-void conn_start(struct proxy *px, struct pod *pod, int cfd, const struct addr *target)
+void conn_start(struct proxy *px, struct pod *pod, int cfd, struct svc_state *svc,
+		const struct addr *target)
 {
 	struct conn *c;
-	int one = 1, fd;
+	int one = 1, err;
 
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		sock_close_reset(cfd);
-		return;
-	}
-	fd = upstream_socket(px, pod, target);
-	if (fd < 0) {
-		char buf[ADDR_STRLEN];
-
-		log_debug("proxy: connect pod=%u to %s: %s", pod->id,
-			  addr_fmt(target, buf, sizeof(buf)), strerror(-fd));
-		px->stats.connect_errors++;
-		sock_close_reset(cfd);
-		free(c);
+		px->stats.resets++;
 		return;
 	}
 	(void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->px = px;
 	c->pod = pod;
 	c->cfd = cfd;
-	c->ufd = fd;
-	c->connecting = true;
+	c->svc = svc;
+	c->pol = svc ? &svc->pol : &px->passthrough;
+	if (target)
+		c->target = *target;
+	c->last_io_ms = loop_now_ms(px->loop);
 	c->next = pod->conns;
 	if (pod->conns)
 		pod->conns->prev = c;
@@ -346,11 +412,36 @@ void conn_start(struct proxy *px, struct pod *pod, int cfd, const struct addr *t
 	pod->conns_active++;
 	pod->conns_total++;
 	px->stats.active++;
-	c->timer = loop_add_timer(px->loop, px->opts.connect_timeout_ms, conn_on_timeout, c);
-	if (c->timer < 0) {
-		c->timer = 0;
+	if (svc) {
+		svc_ref(svc);
+		svc->clients++;
+		svc->ctr.conns++;
+	}
+	if (c->pol->idle_timeout_ms &&
+	    px_timer_set(px, &c->t_idle, c->pol->idle_timeout_ms, on_idle)) {
 		conn_close(c, true);
 		return;
 	}
-	conn_update(c);
+	err = conn_watch(c, EPOLLIN);
+	if (err) {
+		conn_close(c, true);
+		return;
+	}
+	if (!svc || c->pol->protocol == PROTO_TCP) {
+		if (svc) {
+			px->stats.detected_tcp++;
+			svc->ctr.detected_tcp++;
+		}
+		tcp_start(c);
+		return;
+	}
+	if (c->pol->protocol == PROTO_HTTP) {
+		px->stats.detected_http++;
+		svc->ctr.detected_http++;
+		http_start(c);
+		return;
+	}
+	c->mode = CM_DETECT;
+	if (px_timer_set(px, &c->t_deadline, c->pol->detect_ms, on_detect_timeout))
+		conn_close(c, true);
 }

@@ -1,41 +1,246 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* One proxied connection: the upstream connect (inside the pod's netns, with
- * the mark, bounded by a timeout) and the relay of both directions, passing on
- * half-closes as shutdown(SHUT_WR) and resets as resets. Internal to agent/proxy.
+/* Proxied connections, internal to agent/proxy. A client connection (struct
+ * conn) is first classified (protocol detection), then either relayed as
+ * opaque bytes to one upstream (L4, conn.c) or served request by request
+ * (HTTP/1.x, http.c) over upstream connections (struct up, upstream.c) that
+ * are pooled per endpoint and pod between requests. Attempts, retries and
+ * circuit breaking are upstream.c's; the buffers are fixed and allocated with
+ * the connection.
  */
 #ifndef WEFT_CONN_H
 #define WEFT_CONN_H
 
+#include <http_parser.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "addr.h"
 #include "proxy.h"
+#include "proxy/policy.h"
+#include "proxy/state.h"
+#include "proxy/timers.h"
 
 struct loop;
 struct pod;
-struct conn;
 
-/* Bytes buffered per direction. Two per connection; see docs for the memory budget. */
+/* Bytes buffered per direction. Two per connection; see docs for the memory
+ * budget. An HTTP request is retryable only if it fits here whole.
+ */
 #define CONN_BUF_SIZE 16384
+#define CONN_MAX_TRIES (1 + POLICY_RETRIES_MAX)
+#define POOL_IDLE_MAX 32	/* idle upstream connections kept per endpoint */
+#define POOL_IDLE_MS 30000	/* and for at most this long (or the idle timeout) */
 
 struct proxy {
 	struct loop *loop;
 	struct proxy_opts opts;
+	struct policy defaults;		/* services' defaults, from the agent's options */
+	struct policy passthrough;	/* non-service destinations: no retries */
 	struct catalogue *cat;
+	struct state st;		/* bound to @cat */
+	struct tq tq;
+	int64_t timer;			/* loop timer for tq_next(); 0 = none */
+	uint64_t timer_due;
+	uint64_t rng;
 	struct proxy_stats stats;
 };
 
-/* Take ownership of the accepted client socket @cfd of @pod and connect to
- * @target. On failure the client is reset and counted; nothing to free.
- */
-void conn_start(struct proxy *px, struct pod *pod, int cfd, const struct addr *target);
+/* One direction's bytes: pending ones are buf[off, off + len). */
+struct half {
+	size_t len, off;
+	bool eof;		/* the source sent FIN */
+	bool shut;		/* FIN passed on to the destination */
+	char buf[CONN_BUF_SIZE];
+};
 
-/* Close @c at once, sending a reset to both sides if @reset. Unlinks it from its pod. */
+enum conn_mode {
+	CM_DETECT,		/* waiting for the first bytes, within the window */
+	CM_TCP,			/* opaque relay (also HTTP upgrades and CONNECT) */
+	CM_HTTP,		/* HTTP/1.x, request by request */
+};
+
+/* Why an attempt failed. */
+enum fail_kind {
+	FAIL_CONNECT,		/* refused, unreachable, reset during connect */
+	FAIL_TIMEOUT,		/* connect timeout */
+	FAIL_STALE,		/* a pooled connection was closed before we sent anything */
+	FAIL_RESET,		/* reset or closed before the response was complete */
+	FAIL_STATUS,		/* a 502, 503 or 504 response */
+};
+
+/* Failures decided locally, before any upstream attempt. */
+enum local_fail {
+	LOCAL_NO_ENDPOINT,
+	LOCAL_OVERFLOW_CONNECTIONS,
+	LOCAL_OVERFLOW_PENDING,
+	LOCAL_OVERFLOW_REQUESTS,
+	LOCAL_ERROR,		/* out of memory or sockets */
+};
+
+struct conn;
+
+struct up {
+	struct proxy *px;
+	struct conn *c;		/* the client served; NULL while idle in the pool */
+	struct ep_state *ep;	/* holds a reference; NULL for a passthrough */
+	const struct pod *pod;	/* the socket lives in this pod's netns */
+	struct up *pool_prev, *pool_next;	/* in ep->idle */
+	int fd;
+	bool connecting;
+	bool watched;
+	bool reused;		/* taken from the pool for this request */
+	uint32_t ev;
+	struct tq_node t_conn;	/* connect timeout; idle deadline in the pool */
+	http_parser rp;		/* response parser of the current request */
+};
+
+/* The HTTP request in progress on a client connection. Offsets index c2u.buf. */
+struct http_txn {
+	http_parser qp;		/* request parser; .data = the conn */
+	size_t parsed;		/* bytes of this request the parser has consumed */
+	size_t sent;		/* bytes of it sent to the current upstream */
+	uint32_t n_requests;	/* requests completed on this connection */
+	int status;		/* status of the current attempt's response */
+	char hdr[16];		/* header name being read, lowercased, truncated */
+	size_t hdr_len;
+	bool hdr_value;		/* the last callback was a header value */
+	bool head_done, complete, upgrade, keep_alive, expect_continue;
+	bool idempotent, is_head;
+	bool dispatched;	/* sent on its way (or answered locally) */
+	bool counted;		/* in svc->requests */
+	bool streaming;		/* sent as it arrives: not retryable */
+	bool resp_head;		/* the current attempt's response head is parsed */
+	bool resp_started;	/* a response byte was queued for the client: no retry */
+	bool resp_done;		/* the final response is complete */
+	bool judged;		/* the current attempt's outcome was recorded */
+	bool close_after;	/* close the client once u2c is flushed */
+	bool resp_keep_alive;	/* the final response allows another request */
+	bool dirty;		/* the upstream sent bytes after the response */
+};
+
+struct conn {
+	struct proxy *px;
+	struct pod *pod;
+	struct conn *prev, *next;	/* in pod->conns */
+	struct svc_state *svc;		/* holds a reference; NULL for a passthrough */
+	const struct policy *pol;	/* &svc->pol or &px->passthrough */
+	struct addr target;		/* the passthrough destination */
+	struct up *up;			/* the upstream in use, if any */
+	int cfd;
+	bool cwatch;
+	uint32_t cev;
+	enum conn_mode mode;
+	uint64_t last_io_ms;
+	struct tq_node t_idle;		/* idle timeout */
+	struct tq_node t_deadline;	/* detection window, then request timeout */
+	struct tq_node t_retry;		/* retry backoff */
+	struct ep_state *tried[CONN_MAX_TRIES];	/* compared, never dereferenced */
+	uint8_t n_tried;		/* attempts for this connection or request */
+	struct http_txn h;
+	struct half c2u, u2c;
+};
+
+/* ---- conn.c */
+
+/* Take ownership of accepted client socket @cfd of @pod, bound for service
+ * port state @svc (NULL: pass through to @target). On failure the client is
+ * reset and counted.
+ */
+void conn_start(struct proxy *px, struct pod *pod, int cfd, struct svc_state *svc,
+		const struct addr *target);
+
+/* Close @c at once, sending a reset to both sides if @reset. Releases its
+ * upstream (never to the pool), its references and timers, unlinks it from
+ * its pod and frees it.
+ */
 void conn_close(struct conn *c, bool reset);
 
 /* Close a socket so the peer gets a RST rather than a FIN. */
 void sock_close_reset(int fd);
+
+/* Watch the client socket for @ev (0: stop watching). 0 or -errno. */
+int conn_watch(struct conn *c, uint32_t ev);
+
+/* The L4 relay: recompute interest, close when both directions are done.
+ * Returns false if @c was closed.
+ */
+bool tcp_update(struct conn *c);
+/* Switch @c to the L4 relay and start an attempt (buffered bytes go first). */
+void tcp_start(struct conn *c);
+/* The upstream of an L4 connection is connected: start relaying. */
+void tcp_ready(struct conn *c);
+/* Relay events of either side. */
+void tcp_on_event(struct conn *c, bool client, uint32_t events);
+
+/* (Re)arm @n to fire @ms from now on the proxy's wait queue. 0 or -ENOMEM. */
+int px_timer_set(struct proxy *px, struct tq_node *n, uint64_t ms, tq_fn fn);
+void px_timer_del(struct proxy *px, struct tq_node *n);
+
+/* ---- upstream.c */
+
+/* Pick an endpoint and get an upstream for @c: a pooled idle one (HTTP) or a
+ * new connect, within the circuit-breaker limits. Every outcome is handled
+ * here (a local failure answers the client); @c may be closed on return, so
+ * the caller must not touch it afterwards.
+ */
+void attempt_start(struct conn *c);
+
+/* The attempt on @c->up failed for @kind: record it, release the upstream,
+ * and retry (after a jittered backoff) if the policy, the request and the
+ * budget allow; else fail the client. @c may be closed on return.
+ */
+void attempt_failed(struct conn *c, enum fail_kind kind);
+
+/* Fail @c locally for @why (counted per service): reset an L4 client, answer
+ * 503 with a header saying why to an HTTP one. @c may be closed on return.
+ */
+void attempt_local_fail(struct conn *c, enum local_fail why);
+
+/* Whether a retry is allowed for @kind now; takes a budget token if so. */
+bool attempt_may_retry(struct conn *c, enum fail_kind kind);
+/* Schedule the next attempt of @c after a backoff. */
+void attempt_retry(struct conn *c);
+
+/* Record the outcome of an attempt on @e for outlier detection. */
+void ep_outcome(struct proxy *px, struct ep_state *e, bool ok);
+
+/* Release @c's upstream: to its endpoint's pool if @reuse, else closed. */
+void up_release(struct conn *c, bool reuse);
+
+/* Watch upstream @u for @ev (0: stop watching). 0 or -errno. */
+int up_watch(struct up *u, uint32_t ev);
+
+/* Close the pooled connections made in @pod's netns (the pod is going away),
+ * or those of endpoints that left the catalogue (@pod NULL), or all (@all).
+ */
+void pool_flush(struct proxy *px, const struct pod *pod, bool all);
+
+/* ---- http.c */
+
+enum detect {
+	DETECT_HTTP,		/* starts with an HTTP/1.x method and a space */
+	DETECT_OTHER,
+	DETECT_MORE,		/* a prefix of a method: wait for more bytes */
+};
+
+/* Classify the first bytes a client sent. */
+enum detect http_detect(const char *buf, size_t len);
+
+/* Serve @c as HTTP/1.x from now on; bytes already in c2u are the request's start. */
+void http_start(struct conn *c);
+void http_on_client(struct conn *c, uint32_t events);
+void http_on_upstream(struct conn *c, uint32_t events);
+/* @c->up is connected (or taken from the pool): send the request. */
+void http_ready(struct conn *c);
+/* Answer the current request locally (or reset if a response already
+ * started) after a final failure, then close. @c may be closed on return.
+ */
+void http_fail(struct conn *c, enum fail_kind kind);
+void http_fail_local(struct conn *c, enum local_fail why);
+/* Recompute interest; false if @c was closed. */
+bool http_update(struct conn *c);
+/* Undo a dispatched request's accounting (the connection is closing). */
+void http_abandon(struct conn *c);
 
 #endif /* WEFT_CONN_H */

@@ -10,15 +10,15 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "balancer.h"
 #include "catalogue.h"
-#include "conn.h"
 #include "log.h"
 #include "loop.h"
 #include "netns.h"
 #include "pods.h"
+#include "proxy/conn.h"
 
 #ifndef SO_ORIGINAL_DST
 #define SO_ORIGINAL_DST 80	/* <linux/netfilter_ipv4.h>, which clashes with netinet/in.h */
@@ -34,11 +34,25 @@
 struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts)
 {
 	struct proxy *px = calloc(1, sizeof(*px));
+	struct timespec ts;
 
 	if (!px)
 		return NULL;
 	px->loop = loop;
 	px->opts = *opts;
+	policy_from_config(&px->defaults, opts->cfg);
+	px->defaults.connect_timeout_ms = opts->connect_timeout_ms;
+	/* Not a service: no endpoints to choose among, so nothing to retry on. */
+	px->passthrough = px->defaults;
+	px->passthrough.protocol = PROTO_TCP;
+	px->passthrough.retries = 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	px->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)getpid() ^ (uintptr_t)px;
+	if (!px->rng)
+		px->rng = 1;
+	px->timer_due = UINT64_MAX;
+	tq_init(&px->tq);
+	state_init(&px->st);
 	px->cat = catalogue_new_empty();
 	if (!px->cat) {
 		free(px);
@@ -51,6 +65,11 @@ void proxy_free(struct proxy *px)
 {
 	if (!px)
 		return;
+	pool_flush(px, NULL, true);
+	if (px->timer)
+		loop_del_timer(px->loop, px->timer);
+	tq_done(&px->tq);
+	state_done(&px->st);
 	catalogue_unref(px->cat);
 	free(px);
 }
@@ -58,14 +77,36 @@ void proxy_free(struct proxy *px)
 void proxy_set_catalogue(struct proxy *px, struct catalogue *c)
 {
 	struct catalogue *old = px->cat;
+	int err;
 
+	/* Policies are parsed here, once per snapshot; endpoint state carries over. */
+	err = state_bind(&px->st, c, &px->defaults);
+	if (err) {
+		log_warn("proxy: cannot bind catalogue generation %llu: %s; the previous one stays in force, ignoring",
+			 (unsigned long long)catalogue_generation(c), strerror(-err));
+		state_gc(&px->st);
+		return;
+	}
 	px->cat = catalogue_ref(c);
 	catalogue_unref(old);
+	/* Pooled connections to endpoints that left hold their states: drop them. */
+	pool_flush(px, NULL, false);
+	state_gc(&px->st);
 }
 
 const struct proxy_stats *proxy_stats(const struct proxy *px)
 {
 	return &px->stats;
+}
+
+const struct svc_state *proxy_service_at(const struct proxy *px, size_t i)
+{
+	return i < px->st.n_ports ? px->st.by_port[i] : NULL;
+}
+
+uint64_t proxy_now_ms(const struct proxy *px)
+{
+	return loop_now_ms(px->loop);
 }
 
 static int orig_dst(int fd, int family, struct addr *out)
@@ -82,8 +123,9 @@ static int orig_dst(int fd, int family, struct addr *out)
 
 static void accept_one(struct proxy *px, struct pod *pod, int cfd, int family)
 {
+	struct svc_state *svc;
 	struct cat_svc_port *sp;
-	struct addr dst, target;
+	struct addr dst;
 	int err;
 
 	err = orig_dst(cfd, family, &dst);
@@ -100,20 +142,20 @@ static void accept_one(struct proxy *px, struct pod *pod, int cfd, int family)
 	sp = catalogue_find_vip(px->cat, &dst);
 	if (!sp) {
 		px->stats.passthrough++;
-		conn_start(px, pod, cfd, &dst);
+		conn_start(px, pod, cfd, NULL, &dst);
 		return;
 	}
-	const struct cat_endpoint *ep = balancer_pick_rr(sp);
-
-	if (!ep) {
+	svc = state_svc(&px->st, px->cat, sp);
+	if (!sp->n_ready || !svc) {
 		/* A service with no ready endpoint: refuse like a closed port would. */
 		px->stats.no_endpoint++;
+		if (svc)
+			svc->ctr.no_endpoint++;
 		sock_close_reset(cfd);
 		return;
 	}
-	target = ep->addr;
 	px->stats.to_service++;
-	conn_start(px, pod, cfd, &target);
+	conn_start(px, pod, cfd, svc, NULL);
 }
 
 static void on_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)
@@ -208,6 +250,8 @@ void proxy_pod_close(struct proxy *px, struct pod *pod)
 {
 	while (pod->conns)
 		conn_close(pod->conns, true);
+	/* Their sockets live in the pod's netns, with its address. */
+	pool_flush(px, pod, false);
 	if (pod->lfd4 != -1) {
 		(void)loop_del_fd(px->loop, pod->lfd4);
 		close(pod->lfd4);

@@ -1,18 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The L4 proxy core: in-pod listeners, original destination recovery,
- * destination → service → endpoint, and the byte relay between the pod's
- * connection and the upstream one, which is made inside the pod's netns and
- * carries the agent's mark.
+/* The proxy core: in-pod listeners, original destination recovery,
+ * destination → service → endpoint (balanced, with outlier ejection), the
+ * upstream connection made inside the pod's netns with the agent's mark,
+ * retries, circuit breaking, and the relay: opaque bytes, or HTTP/1.x request
+ * by request when the client speaks it. See docs/resilience.md.
  */
 #ifndef WEFT_PROXY_H
 #define WEFT_PROXY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct loop;
 struct pod;
 struct catalogue;
 struct proxy;
+struct agent_config;
+struct svc_state;
 
 struct proxy_opts {
 	uint16_t port;			/* in-pod listener port */
@@ -20,27 +24,54 @@ struct proxy_opts {
 	uint32_t connect_timeout_ms;
 	uint32_t max_conns;
 	int home_netns_fd;		/* the agent's own netns, to come back to */
+	/* Policy defaults (--lb, --retries...); NULL: the built-in defaults,
+	 * which equal the option table's, with connect_timeout_ms above.
+	 */
+	const struct agent_config *cfg;
 };
+
+/* Status classes 1xx..5xx: index 0..4. */
+#define PROXY_STATUS_CLASSES 5
 
 struct proxy_stats {
 	uint64_t active;
 	uint64_t total;			/* accepted */
 	uint64_t to_service;		/* resolved to a service endpoint */
 	uint64_t passthrough;		/* destination is not a service */
-	uint64_t no_endpoint;		/* a service with no ready endpoint: reset */
+	uint64_t no_endpoint;		/* no ready endpoint: reset or 503 */
 	uint64_t orig_dst_errors;	/* no original destination: reset */
-	uint64_t connect_errors;	/* upstream refused/unreachable: reset */
+	uint64_t connect_errors;	/* upstream connects refused/unreachable */
 	uint64_t connect_timeouts;
-	uint64_t resets;		/* resets passed on during relay */
-	uint64_t over_limit;		/* max-conns reached: reset */
+	uint64_t resets;		/* client connections ended with a reset */
+	uint64_t over_limit;		/* --max-conns reached: reset */
+	uint64_t detected_http;		/* protocol detection: HTTP/1.x */
+	uint64_t detected_tcp;		/* other bytes, or declared tcp */
+	uint64_t detect_timeouts;	/* the client said nothing in the window: tcp */
+	uint64_t idle_timeouts;
+	uint64_t requests;		/* HTTP requests from clients */
+	uint64_t responses[PROXY_STATUS_CLASSES];	/* to clients, by class */
+	uint64_t local_replies;		/* responses the proxy made itself */
+	uint64_t request_timeouts;
+	uint64_t retries;
+	uint64_t retry_budget_exhausted;
+	uint64_t overflow_connections;	/* circuit breaker: max-connections */
+	uint64_t overflow_pending;	/* max-pending */
+	uint64_t overflow_requests;	/* max-requests */
+	uint64_t ejections;
+	uint64_t panic;			/* picks made with every ready endpoint ejected */
+	uint64_t upstream_active;	/* upstream connections open, pooled included */
+	uint64_t upstream_reused;	/* requests sent on a pooled connection */
 };
 
-/* NULL with errno set. Borrows @loop. */
+/* NULL with errno set. Borrows @loop and opts->cfg. */
 struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts);
 /* Close every connection; listeners belong to pods (proxy_pod_close). Accepts NULL. */
 void proxy_free(struct proxy *px);
 
-/* Publish a new catalogue for new connections; takes a reference on @c. */
+/* Publish a new catalogue for new connections; takes a reference on @c.
+ * Service policies are parsed here, once per snapshot (invalid annotations
+ * are logged as warnings); per-endpoint state carries over by address.
+ */
 void proxy_set_catalogue(struct proxy *px, struct catalogue *c);
 
 /* Create the pod's listeners (127.0.0.1:port, [::1]:port) inside its netns
@@ -49,9 +80,18 @@ void proxy_set_catalogue(struct proxy *px, struct catalogue *c);
  */
 int proxy_pod_listen(struct proxy *px, struct pod *pod);
 
-/* Stop listening for @pod and close its connections. */
+/* Stop listening for @pod and close its connections, pooled ones included. */
 void proxy_pod_close(struct proxy *px, struct pod *pod);
 
 const struct proxy_stats *proxy_stats(const struct proxy *px);
+
+/* The state of the i-th service port of the published catalogue (same order
+ * as catalogue_svc_port_at()), or NULL; read-only, for the admin API. See
+ * proxy/state.h for its fields.
+ */
+const struct svc_state *proxy_service_at(const struct proxy *px, size_t i);
+
+/* The proxy's clock (the loop's), for rendering ejection deadlines. */
+uint64_t proxy_now_ms(const struct proxy *px);
 
 #endif /* WEFT_PROXY_H */

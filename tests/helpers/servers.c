@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Implementation of tests/helpers/servers.h. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +18,29 @@
 #include "addr.h"
 #include "tns.h"
 #include "servers.h"
+#include "sock.h"
+
+enum srv_mode {
+	SRV_LINE,
+	SRV_HTTP,
+	SRV_BANNER,
+};
+
+/* What the server process serves; one per forked server. */
+struct srv_cfg {
+	enum srv_mode mode;
+	const char *name;
+	int status;
+	unsigned int delay_ms;
+	atomic_long requests;
+	atomic_long inflight;
+	atomic_long max_inflight;
+};
 
 struct srv_conn {
 	int fd;
 	const char *name;
+	struct srv_cfg *cfg;
 };
 
 static ssize_t write_all(int fd, const void *buf, size_t len)
@@ -36,9 +58,140 @@ static ssize_t write_all(int fd, const void *buf, size_t len)
 	return (ssize_t)done;
 }
 
+static void peer_ip(int fd, char *peer, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct addr a;
+
+	getpeername(fd, (struct sockaddr *)&ss, &sl);
+	addr_from_sockaddr(&a, (struct sockaddr *)&ss, sl);
+	addr_unmap(&a);
+	addr_fmt_ip(&a, peer, len);
+}
+
+/* Content-Length of the request head @head (NUL-terminated), 0 if none. */
+static long content_length(const char *head)
+{
+	for (const char *p = head; (p = strchr(p, '\n')); p++) {
+		if (!strncasecmp(p + 1, "content-length:", 15))
+			return strtol(p + 16, NULL, 10);
+	}
+	return 0;
+}
+
+static void serve_http(struct srv_conn *sc)
+{
+	struct srv_cfg *cfg = sc->cfg;
+	char buf[65536], peer[ADDR_STRLEN], out[1024], body[512];
+	size_t have = 0;
+
+	peer_ip(sc->fd, peer, sizeof(peer));
+	for (;;) {
+		char *end;
+		size_t head_len;
+		long clen, cur, max;
+		bool close_after, is_head, stats;
+		int blen, n;
+
+		while (!(end = memmem(buf, have, "\r\n\r\n", 4))) {
+			ssize_t r;
+
+			if (have == sizeof(buf) - 1)
+				return;
+			r = recv(sc->fd, buf + have, sizeof(buf) - 1 - have, 0);
+			if (r <= 0)
+				return;
+			have += (size_t)r;
+		}
+		head_len = (size_t)(end - buf) + 4;
+		buf[head_len - 1] = '\0';
+		clen = content_length(buf);
+		close_after = strcasestr(buf, "\nconnection: close") != NULL;
+		is_head = !strncmp(buf, "HEAD ", 5);
+		stats = !strncmp(buf, "GET /__stats ", 13);
+		/* Drop the body, which may still be arriving. */
+		while ((long)(have - head_len) < clen) {
+			ssize_t r = recv(sc->fd, buf + have, sizeof(buf) - 1 - have, 0);
+
+			if (r <= 0)
+				return;
+			have += (size_t)r;
+		}
+		memmove(buf, buf + head_len + clen, have - head_len - (size_t)clen);
+		have -= head_len + (size_t)clen;
+		if (stats) {
+			blen = snprintf(body, sizeof(body), "requests %ld max_inflight %ld\n",
+					atomic_load(&cfg->requests), atomic_load(&cfg->max_inflight));
+			n = snprintf(out, sizeof(out),
+				     "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", blen, body);
+			if (write_all(sc->fd, out, (size_t)n) < 0 || close_after)
+				return;
+			continue;
+		}
+		cur = atomic_fetch_add(&cfg->inflight, 1) + 1;
+		max = atomic_load(&cfg->max_inflight);
+		while (cur > max && !atomic_compare_exchange_weak(&cfg->max_inflight, &max, cur))
+			;
+		if (cfg->delay_ms)
+			usleep(cfg->delay_ms * 1000);
+		atomic_fetch_add(&cfg->requests, 1);
+		atomic_fetch_sub(&cfg->inflight, 1);
+		blen = snprintf(body, sizeof(body), "%s %s\n", sc->name, peer);
+		n = snprintf(out, sizeof(out),
+			     "HTTP/1.1 %d Status\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+			     "%s\r\n%s",
+			     cfg->status, blen, close_after ? "Connection: close\r\n" : "",
+			     is_head ? "" : body);
+		if (write_all(sc->fd, out, (size_t)n) < 0 || close_after)
+			return;
+	}
+}
+
+static void serve_banner(struct srv_conn *sc)
+{
+	char buf[4096], out[4200];
+	size_t have = 0;
+	int n = snprintf(out, sizeof(out), "BANNER %s\n", sc->name);
+
+	if (write_all(sc->fd, out, (size_t)n) < 0)
+		return;
+	for (;;) {
+		char *nl = memchr(buf, '\n', have);
+		ssize_t r;
+
+		if (nl) {
+			size_t len = (size_t)(nl - buf);
+
+			n = snprintf(out, sizeof(out), "OK %.*s\n", (int)len, buf);
+			if (write_all(sc->fd, out, (size_t)n) < 0)
+				return;
+			memmove(buf, nl + 1, have - len - 1);
+			have -= len + 1;
+			continue;
+		}
+		if (have == sizeof(buf))
+			return;
+		r = recv(sc->fd, buf + have, sizeof(buf) - have, 0);
+		if (r <= 0)
+			return;
+		have += (size_t)r;
+	}
+}
+
 static void *serve(void *arg)
 {
 	struct srv_conn *sc = arg;
+
+	if (sc->cfg->mode != SRV_LINE) {
+		if (sc->cfg->mode == SRV_HTTP)
+			serve_http(sc);
+		else
+			serve_banner(sc);
+		close(sc->fd);
+		free(sc);
+		return NULL;
+	}
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char buf[65536], peer[ADDR_STRLEN], line[512];
@@ -89,7 +242,7 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static void server_main(int lfd, const char *name)
+static void server_main(int lfd, const char *name, struct srv_cfg *cfg)
 {
 	for (;;) {
 		int fd = accept(lfd, NULL, NULL);
@@ -105,6 +258,7 @@ static void server_main(int lfd, const char *name)
 		}
 		sc->fd = fd;
 		sc->name = name;
+		sc->cfg = cfg;
 		if (pthread_create(&t, NULL, serve, sc)) {
 			close(fd);
 			free(sc);
@@ -114,7 +268,7 @@ static void server_main(int lfd, const char *name)
 	}
 }
 
-pid_t tsrv_start(const char *ns, const char *ip, uint16_t port, const char *name)
+static pid_t start(const char *ns, const char *ip, uint16_t port, struct srv_cfg *cfg)
 {
 	int pfd[2], one = 1;
 	char ok = 0;
@@ -148,7 +302,7 @@ pid_t tsrv_start(const char *ns, const char *ip, uint16_t port, const char *name
 		if (write(pfd[1], &ok, 1) != 1)
 			_exit(1);
 		close(pfd[1]);
-		server_main(lfd, name);
+		server_main(lfd, cfg->name, cfg);
 		_exit(0);
 	}
 	close(pfd[1]);
@@ -159,6 +313,50 @@ pid_t tsrv_start(const char *ns, const char *ip, uint16_t port, const char *name
 	}
 	close(pfd[0]);
 	return pid;
+}
+
+/* The forked server process owns its copy of @cfg: the parent's stack is fine. */
+pid_t tsrv_start(const char *ns, const char *ip, uint16_t port, const char *name)
+{
+	struct srv_cfg cfg = { .mode = SRV_LINE, .name = name };
+
+	return start(ns, ip, port, &cfg);
+}
+
+pid_t tsrv_start_http(const char *ns, const char *ip, uint16_t port, const char *name, int status,
+		      unsigned int delay_ms)
+{
+	struct srv_cfg cfg = { .mode = SRV_HTTP, .name = name, .status = status,
+			       .delay_ms = delay_ms };
+
+	return start(ns, ip, port, &cfg);
+}
+
+pid_t tsrv_start_banner(const char *ns, const char *ip, uint16_t port, const char *name)
+{
+	struct srv_cfg cfg = { .mode = SRV_BANNER, .name = name };
+
+	return start(ns, ip, port, &cfg);
+}
+
+int tsrv_http_stats(const char *ns, const char *ip, uint16_t port, long *requests,
+		    long *max_inflight)
+{
+	char dst[ADDR_STRLEN + 8], out[1024], *body;
+	int fd;
+	ssize_t n;
+
+	snprintf(dst, sizeof(dst), "%s:%u", ip, port);
+	fd = tsock_connect(ns, dst, 3000);
+	if (fd < 0)
+		return -1;
+	n = tsock_request(fd, "GET /__stats HTTP/1.1\r\nConnection: close\r\n\r\n", out,
+			  sizeof(out), 3000);
+	close(fd);
+	if (n <= 0 || !(body = strstr(out, "\r\n\r\n")))
+		return -1;
+	return sscanf(body + 4, "requests %ld max_inflight %ld", requests, max_inflight) == 2 ? 0
+											       : -1;
 }
 
 void tsrv_stop(pid_t pid)

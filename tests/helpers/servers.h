@@ -5,6 +5,8 @@
  *   "ECHO\n"   → echo every byte until EOF, then "BYE <count>\n" and close
  *   "GET ..."  → HTTP/1.1 200 with body "<name> <peer-ip>\n", then close
  * One thread per connection, so hundreds of concurrent clients are fine.
+ * Other modes: an HTTP/1.1 keep-alive server with a chosen status and delay
+ * (tsrv_start_http), and a server that speaks first (tsrv_start_banner).
  */
 #ifndef WEFT_TEST_SERVERS_H
 #define WEFT_TEST_SERVERS_H
@@ -16,6 +18,26 @@
  * once it listens. Returns the pid or -1.
  */
 pid_t tsrv_start(const char *ns, const char *ip, uint16_t port, const char *name);
+
+/* An HTTP/1.1 keep-alive server: every request (any method, bodies with
+ * Content-Length are read) is answered with @status after @delay_ms, body
+ * "<name> <peer-ip>\n". "GET /__stats" is answered 200 with
+ * "requests N max_inflight M\n" and is not counted: N requests answered so
+ * far, M the most ever in progress at once. Returns the pid or -1.
+ */
+pid_t tsrv_start_http(const char *ns, const char *ip, uint16_t port, const char *name, int status,
+		      unsigned int delay_ms);
+
+/* A server that speaks first: on accept it sends "BANNER <name>\n", then
+ * answers each line "X" with "OK X\n" until EOF. Returns the pid or -1.
+ */
+pid_t tsrv_start_banner(const char *ns, const char *ip, uint16_t port, const char *name);
+
+/* Read the counters of the HTTP server at @ip:@port in netns @ns (directly,
+ * not through the mesh). 0 or -1.
+ */
+int tsrv_http_stats(const char *ns, const char *ip, uint16_t port, long *requests,
+		    long *max_inflight);
 
 /* Stop one server (SIGKILL + reap). */
 void tsrv_stop(pid_t pid);

@@ -1,0 +1,635 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* HTTP/1.x on a client connection, request by request, with http-parser:
+ * each request is balanced on its own and sent on a pooled or new upstream.
+ * A request that fits the buffer whole is held until its response starts, so
+ * it can be retried (idempotent methods, on a reset or a 502/503/504) while no
+ * response byte has reached the client; a larger one, or one that expects
+ * 100-continue, streams and is never retried. Upgrades and CONNECT become L4
+ * tunnels. The response is parsed to find its status and its end, so the
+ * upstream can be pooled and the next (possibly pipelined) request served.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "loop.h"
+#include "pods.h"
+#include "proxy/conn.h"
+
+static const char *const methods[] = {
+	"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "TRACE ", "CONNECT ",
+};
+
+enum detect http_detect(const char *buf, size_t len)
+{
+	bool more = false;
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		size_t m = strlen(methods[i]), k = len < m ? len : m;
+
+		if (memcmp(buf, methods[i], k))
+			continue;
+		if (len >= m)
+			return DETECT_HTTP;
+		more = true;
+	}
+	return more ? DETECT_MORE : DETECT_OTHER;
+}
+
+/* ---------------------------------------------------------------- parsers */
+
+static int req_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct http_txn *h = &((struct conn *)p->data)->h;
+
+	if (h->hdr_value) {
+		h->hdr_len = 0;
+		h->hdr_value = false;
+	}
+	for (size_t i = 0; i < len; i++, h->hdr_len++)
+		if (h->hdr_len < sizeof(h->hdr))
+			h->hdr[h->hdr_len] = (char)tolower((unsigned char)at[i]);
+	return 0;
+}
+
+static int req_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct http_txn *h = &((struct conn *)p->data)->h;
+
+	(void)at;
+	(void)len;
+	h->hdr_value = true;
+	/* 100-continue is the only expectation HTTP defines (RFC 9110 10.1.1). */
+	if (h->hdr_len == 6 && !memcmp(h->hdr, "expect", 6))
+		h->expect_continue = true;
+	return 0;
+}
+
+static int req_headers_complete(http_parser *p)
+{
+	struct http_txn *h = &((struct conn *)p->data)->h;
+
+	h->head_done = true;
+	h->upgrade = p->upgrade;
+	h->keep_alive = http_should_keep_alive(p);
+	h->is_head = p->method == HTTP_HEAD;
+	/* RFC 9110 9.2.2, less TRACE, which nobody should need retried. */
+	h->idempotent = p->method == HTTP_GET || p->method == HTTP_HEAD ||
+			p->method == HTTP_OPTIONS || p->method == HTTP_PUT ||
+			p->method == HTTP_DELETE;
+	return 0;
+}
+
+static int req_message_complete(http_parser *p)
+{
+	struct http_txn *h = &((struct conn *)p->data)->h;
+
+	/* Stop here: bytes after this request belong to the next one. */
+	h->complete = true;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings req_settings = {
+	.on_header_field = req_header_field,
+	.on_header_value = req_header_value,
+	.on_headers_complete = req_headers_complete,
+	.on_message_complete = req_message_complete,
+};
+
+static int resp_headers_complete(http_parser *p)
+{
+	struct http_txn *h = &((struct conn *)p->data)->h;
+
+	h->status = p->status_code;
+	h->resp_head = true;
+	/* 1: the response to HEAD has no body whatever its headers say. */
+	return h->is_head ? 1 : 0;
+}
+
+static int resp_message_complete(http_parser *p)
+{
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings resp_settings = {
+	.on_headers_complete = resp_headers_complete,
+	.on_message_complete = resp_message_complete,
+};
+
+/* ---------------------------------------------------------------- txn */
+
+static void txn_reset(struct conn *c)
+{
+	uint32_t n = c->h.n_requests;
+
+	memset(&c->h, 0, sizeof(c->h));
+	c->h.n_requests = n;
+	http_parser_init(&c->h.qp, HTTP_REQUEST);
+	c->h.qp.data = c;
+	c->n_tried = 0;
+}
+
+/* The request no longer counts as in flight. */
+static void txn_end(struct conn *c)
+{
+	px_timer_del(c->px, &c->t_deadline);
+	px_timer_del(c->px, &c->t_retry);
+	if (c->h.counted) {
+		c->svc->requests--;
+		c->h.counted = false;
+	}
+}
+
+void http_abandon(struct conn *c)
+{
+	txn_end(c);
+}
+
+/* Count the final response to the client. */
+static void count_status(struct conn *c, int status)
+{
+	int k = status / 100 - 1;
+
+	if (k < 0 || k >= STATUS_CLASSES)
+		return;
+	c->svc->ctr.cls[k]++;
+	c->px->stats.responses[k]++;
+}
+
+static int client_flush(struct conn *c)
+{
+	struct half *b = &c->u2c;
+
+	while (b->len) {
+		ssize_t n = send(c->cfd, b->buf + b->off, b->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n == -1)
+			return errno == EAGAIN ? 0 : -errno;
+		b->off += (size_t)n;
+		b->len -= (size_t)n;
+	}
+	b->off = 0;
+	return 0;
+}
+
+static void http_progress(struct conn *c);
+
+/* Answer locally with @status and an optional "name: value" header, then close. */
+static void http_reply(struct conn *c, int status, const char *header)
+{
+	struct half *b = &c->u2c;
+	const char *reason = http_status_str((enum http_status)status);
+	char body[64];
+	int blen, n;
+
+	if (c->up)
+		up_release(c, false);
+	txn_end(c);
+	blen = snprintf(body, sizeof(body), "%s\n", reason);
+	n = snprintf(b->buf, sizeof(b->buf),
+		     "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
+		     "connection: close\r\n%s%s\r\n%s",
+		     status, reason, blen, header ? header : "", header ? "\r\n" : "",
+		     c->h.is_head ? "" : body);
+	b->off = 0;
+	b->len = (size_t)n;
+	c->h.dispatched = c->h.resp_started = c->h.resp_done = c->h.close_after = true;
+	count_status(c, status);
+	c->px->stats.local_replies++;
+	http_progress(c);
+}
+
+void http_fail(struct conn *c, enum fail_kind kind)
+{
+	if (c->h.resp_started) {
+		/* The client has part of a response: only a reset tells it the truth. */
+		conn_close(c, true);
+		return;
+	}
+	switch (kind) {
+	case FAIL_CONNECT:
+		http_reply(c, 503, "x-weft-error: connect-failed");
+		return;
+	case FAIL_TIMEOUT:
+		http_reply(c, 503, "x-weft-error: connect-timeout");
+		return;
+	case FAIL_STALE:
+	case FAIL_RESET:
+	case FAIL_STATUS:
+		http_reply(c, 502, "x-weft-error: upstream-reset");
+		return;
+	}
+}
+
+void http_fail_local(struct conn *c, enum local_fail why)
+{
+	static const char *const headers[] = {
+		[LOCAL_NO_ENDPOINT] = "x-weft-error: no-endpoint",
+		[LOCAL_OVERFLOW_CONNECTIONS] = "x-weft-overloaded: max-connections",
+		[LOCAL_OVERFLOW_PENDING] = "x-weft-overloaded: max-pending",
+		[LOCAL_OVERFLOW_REQUESTS] = "x-weft-overloaded: max-requests",
+		[LOCAL_ERROR] = "x-weft-error: internal",
+	};
+
+	if (c->h.resp_started) {
+		conn_close(c, true);
+		return;
+	}
+	http_reply(c, 503, headers[why]);
+}
+
+static void on_request_timeout(struct tq_node *n, uint64_t now)
+{
+	struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, t_deadline));
+
+	(void)now;
+	c->svc->ctr.request_timeouts++;
+	c->px->stats.request_timeouts++;
+	if (c->up && c->up->ep && !c->h.judged)
+		ep_outcome(c->px, c->up->ep, false);
+	if (c->h.resp_started) {
+		conn_close(c, true);
+		return;
+	}
+	http_reply(c, 504, "x-weft-error: request-timeout");
+}
+
+static void dispatch(struct conn *c, bool streaming)
+{
+	struct svc_state *s = c->svc;
+	struct http_txn *h = &c->h;
+	struct proxy *px = c->px;
+
+	h->dispatched = true;
+	h->streaming = streaming && !h->upgrade;
+	s->ctr.requests++;
+	px->stats.requests++;
+	if (s->requests >= c->pol->max_requests) {
+		attempt_local_fail(c, LOCAL_OVERFLOW_REQUESTS);
+		return;
+	}
+	h->counted = true;
+	s->requests++;
+	budget_request(&s->budget, loop_now_ms(px->loop));
+	c->n_tried = 0;
+	if (c->pol->request_timeout_ms &&
+	    px_timer_set(px, &c->t_deadline, c->pol->request_timeout_ms, on_request_timeout)) {
+		attempt_local_fail(c, LOCAL_ERROR);
+		return;
+	}
+	attempt_start(c);
+}
+
+/* Feed the request parser what it has not seen. 0 or -EPROTO. */
+static int request_parse(struct conn *c)
+{
+	struct http_txn *h = &c->h;
+	size_t avail = c->c2u.len - h->parsed, n;
+	enum http_errno err;
+
+	if (!avail || h->complete)
+		return 0;
+	n = http_parser_execute(&h->qp, &req_settings, c->c2u.buf + h->parsed, avail);
+	h->parsed += n;
+	err = HTTP_PARSER_ERRNO(&h->qp);
+	if (err != HPE_OK && err != HPE_PAUSED)
+		return -EPROTO;
+	return 0;
+}
+
+void http_ready(struct conn *c)
+{
+	struct up *u = c->up;
+	struct http_txn *h = &c->h;
+
+	if (h->upgrade) {
+		/* WebSocket, CONNECT, h2c...: from here on, opaque bytes both ways. */
+		txn_end(c);
+		if (u->ep)
+			ep_outcome(c->px, u->ep, true);
+		c->mode = CM_TCP;
+		tcp_ready(c);
+		return;
+	}
+	http_parser_init(&u->rp, HTTP_RESPONSE);
+	u->rp.data = c;
+	h->sent = 0;
+	h->status = 0;
+	h->resp_head = h->judged = h->dirty = h->resp_done = false;
+	if (u->ep)
+		u->ep->ctr.requests++;
+	http_update(c);
+}
+
+static int send_request(struct conn *c)
+{
+	struct http_txn *h = &c->h;
+	struct half *b = &c->c2u;
+
+	while (h->sent < h->parsed) {
+		ssize_t n = send(c->up->fd, b->buf + h->sent, h->parsed - h->sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n == -1)
+			return errno == EAGAIN ? 0 : -errno;
+		h->sent += (size_t)n;
+	}
+	if (h->streaming && h->sent) {
+		/* Streamed bytes are gone for good: make room for the rest. */
+		memmove(b->buf, b->buf + h->sent, b->len - h->sent);
+		b->len -= h->sent;
+		h->parsed -= h->sent;
+		h->sent = 0;
+	}
+	return 0;
+}
+
+/* The upstream failed before the response was complete. */
+static void upstream_broken(struct conn *c)
+{
+	/* Streamed bytes may have gone out and been dropped: never "stale". */
+	bool stale = c->up->reused && !c->h.sent && !c->h.streaming && !c->h.resp_head;
+
+	attempt_failed(c, stale ? FAIL_STALE : FAIL_RESET);
+}
+
+/* Parse @len new response bytes at u2c's end. Returns the bytes that belong
+ * to the response (more is a protocol error we drop), or -EPROTO.
+ */
+static ssize_t response_parse(struct conn *c, char *at, size_t len)
+{
+	struct http_txn *h = &c->h;
+	struct up *u = c->up;
+	size_t done = 0;
+
+	while (done < len && !h->resp_done) {
+		size_t n = http_parser_execute(&u->rp, &resp_settings, at + done, len - done);
+		enum http_errno err = HTTP_PARSER_ERRNO(&u->rp);
+
+		done += n;
+		if (err == HPE_OK)
+			continue;
+		if (err != HPE_PAUSED)
+			return -EPROTO;
+		if (h->status / 100 == 1 && h->status != 101) {
+			/* Interim (100 Continue): passed on, the final one follows. */
+			h->resp_started = true;
+			h->resp_head = false;
+			http_parser_init(&u->rp, HTTP_RESPONSE);
+			u->rp.data = c;
+			continue;
+		}
+		h->resp_done = true;
+	}
+	if (done < len)
+		h->dirty = true;
+	return (ssize_t)done;
+}
+
+/* Read from the upstream. Returns false if @c was closed or moved on (retry). */
+static bool upstream_read(struct conn *c)
+{
+	struct half *b = &c->u2c;
+	struct http_txn *h = &c->h;
+	size_t end = b->off + b->len;
+	ssize_t n;
+
+	if (end == sizeof(b->buf) && b->off) {
+		memmove(b->buf, b->buf + b->off, b->len);
+		b->off = 0;
+		end = b->len;
+	}
+	if (end == sizeof(b->buf)) {
+		if (h->resp_started)
+			return true;	/* the client drains it first */
+		/* A response head larger than the buffer: not one we serve. */
+		upstream_broken(c);
+		return false;
+	}
+	n = recv(c->up->fd, b->buf + end, sizeof(b->buf) - end, MSG_DONTWAIT);
+	if (n == -1 && errno == EAGAIN)
+		return true;
+	if (n == 0) {
+		/* EOF ends a response delimited by the connection's close. */
+		(void)http_parser_execute(&c->up->rp, &resp_settings, NULL, 0);
+		if (HTTP_PARSER_ERRNO(&c->up->rp) == HPE_PAUSED && h->resp_head) {
+			h->resp_done = true;
+			h->dirty = true;
+			return true;
+		}
+	}
+	if (n <= 0) {
+		upstream_broken(c);
+		return false;
+	}
+	n = response_parse(c, b->buf + end, (size_t)n);
+	if (n < 0) {
+		upstream_broken(c);
+		return false;
+	}
+	b->len += (size_t)n;
+	return true;
+}
+
+/* Decide on a response whose head just arrived: retry it elsewhere, or pass it on. */
+static bool judge(struct conn *c)
+{
+	struct http_txn *h = &c->h;
+	struct ep_state *e = c->up->ep;
+	int k = h->status / 100 - 1;
+
+	h->judged = true;
+	if (k >= 0 && k < STATUS_CLASSES)
+		e->ctr.cls[k]++;
+	ep_outcome(c->px, e, h->status < 500);
+	if (!h->resp_started &&
+	    (h->status == 502 || h->status == 503 || h->status == 504) &&
+	    attempt_may_retry(c, FAIL_STATUS)) {
+		/* A complete error response leaves a reusable connection. */
+		bool reuse = h->resp_done && !h->dirty && h->sent == h->parsed &&
+			     http_should_keep_alive(&c->up->rp);
+
+		c->u2c.len = c->u2c.off = 0;
+		h->resp_done = h->resp_head = false;
+		up_release(c, reuse);
+		attempt_retry(c);
+		return false;
+	}
+	h->resp_started = true;
+	count_status(c, h->status);
+	return true;
+}
+
+/* The response is all here: free the upstream for the next request. */
+static void response_received(struct conn *c)
+{
+	struct http_txn *h = &c->h;
+	bool all_sent = h->complete && h->sent == h->parsed;
+
+	h->resp_keep_alive = !h->dirty && http_should_keep_alive(&c->up->rp);
+	/* An unread request body leaves the client connection unusable. */
+	if (!all_sent)
+		h->close_after = true;
+	up_release(c, h->resp_keep_alive && all_sent);
+	txn_end(c);
+}
+
+void http_on_upstream(struct conn *c, uint32_t events)
+{
+	struct http_txn *h = &c->h;
+
+	if (c->up && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && h->sent < h->parsed &&
+	    send_request(c)) {
+		upstream_broken(c);
+		return;
+	}
+	if (c->up && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !h->resp_done) {
+		if (!upstream_read(c))
+			return;
+		if (h->resp_head && !h->judged && !judge(c))
+			return;
+		if (h->resp_done)
+			response_received(c);
+	}
+	if (h->resp_started && client_flush(c)) {
+		conn_close(c, true);
+		return;
+	}
+	http_progress(c);
+}
+
+void http_on_client(struct conn *c, uint32_t events)
+{
+	struct half *b = &c->c2u;
+
+	if (events & EPOLLERR) {
+		conn_close(c, true);
+		return;
+	}
+	if ((events & (EPOLLIN | EPOLLHUP)) && !b->eof && b->len < sizeof(b->buf)) {
+		ssize_t n = recv(c->cfd, b->buf + b->len, sizeof(b->buf) - b->len, MSG_DONTWAIT);
+
+		if (n == 0) {
+			b->eof = true;
+		} else if (n > 0) {
+			b->len += (size_t)n;
+		} else if (errno != EAGAIN) {
+			conn_close(c, true);
+			return;
+		}
+	}
+	if (c->h.resp_started && client_flush(c)) {
+		conn_close(c, true);
+		return;
+	}
+	http_progress(c);
+}
+
+/* Drive the connection after any event: finish a response, parse, dispatch. */
+static void http_progress(struct conn *c)
+{
+	struct http_txn *h = &c->h;
+	struct half *b = &c->c2u;
+
+	for (;;) {
+		if (h->resp_done) {
+			if (c->u2c.len)
+				break;	/* still flushing to the client */
+			if (h->close_after || !h->keep_alive || !h->resp_keep_alive ||
+			    (b->eof && b->len == h->parsed)) {
+				conn_close(c, false);
+				return;
+			}
+			/* Keep-alive: the next request may already be buffered. */
+			memmove(b->buf, b->buf + h->parsed, b->len - h->parsed);
+			b->len -= h->parsed;
+			h->n_requests++;
+			txn_reset(c);
+			continue;
+		}
+		if (!h->complete && !h->upgrade && request_parse(c)) {
+			if (!h->dispatched && !h->n_requests) {
+				/* Looked like HTTP but is not: relay it untouched. */
+				c->px->stats.detected_tcp++;
+				c->svc->ctr.detected_tcp++;
+				tcp_start(c);
+				return;
+			}
+			if (h->dispatched) {
+				conn_close(c, true);
+				return;
+			}
+			http_reply(c, 400, NULL);
+			return;
+		}
+		if (h->dispatched && !h->complete && b->eof && b->len == h->parsed) {
+			/* The client stopped in the middle of a streamed body. */
+			conn_close(c, true);
+			return;
+		}
+		if (h->dispatched)
+			break;
+		if (!h->head_done) {
+			if (b->len == sizeof(b->buf)) {
+				http_reply(c, 431, NULL);
+				return;
+			}
+			if (b->eof) {
+				conn_close(c, false);
+				return;
+			}
+			break;
+		}
+		if (h->complete || h->upgrade) {
+			dispatch(c, false);
+			return;
+		}
+		if (b->len == sizeof(b->buf) || h->expect_continue) {
+			dispatch(c, true);
+			return;
+		}
+		if (b->eof) {
+			conn_close(c, false);
+			return;
+		}
+		break;
+	}
+	http_update(c);
+}
+
+bool http_update(struct conn *c)
+{
+	struct http_txn *h = &c->h;
+	struct up *u = c->up;
+	uint32_t cev = 0, uev = 0;
+
+	if (!c->c2u.eof && c->c2u.len < sizeof(c->c2u.buf) && !h->close_after)
+		cev |= EPOLLIN;
+	if (c->u2c.len && h->resp_started)
+		cev |= EPOLLOUT;
+	if (u && u->connecting) {
+		uev = EPOLLOUT;
+	} else if (u) {
+		if (h->sent < h->parsed)
+			uev |= EPOLLOUT;
+		if (!h->resp_done && (c->u2c.off || c->u2c.len < sizeof(c->u2c.buf)))
+			uev |= EPOLLIN;
+	}
+	if (conn_watch(c, cev) || (u && up_watch(u, uev))) {
+		conn_close(c, true);
+		return false;
+	}
+	return true;
+}
+
+void http_start(struct conn *c)
+{
+	c->mode = CM_HTTP;
+	txn_reset(c);
+	http_progress(c);
+}

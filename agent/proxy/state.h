@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The proxy's mutable view of services: one svc_state per service port
+ * (namespace, name, VIP:port) and one ep_state per endpoint address under it,
+ * holding what must outlive a catalogue snapshot — outstanding and open
+ * connections, outlier state, the retry budget, idle pooled connections,
+ * counters — plus the policy parsed for the snapshot in force. state_bind()
+ * maps a new snapshot onto the table by key, so nothing is lost on a swap.
+ * States that left the catalogue live on while a connection uses them.
+ * Owned by one proxy (one per worker loop later, issue #6): no locks. The
+ * admin API reads it; only the proxy writes it.
+ */
+#ifndef WEFT_PROXY_STATE_H
+#define WEFT_PROXY_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "proxy/outlier.h"
+#include "proxy/policy.h"
+#include "proxy/retry.h"
+#include "registry/objects.h"
+
+struct catalogue;
+struct cat_svc_port;
+struct up;
+
+/* Status classes 1xx..5xx are cls[0]..cls[4]. */
+#define STATUS_CLASSES 5
+
+enum overflow {
+	OVF_CONNECTIONS,	/* max-connections */
+	OVF_PENDING,		/* max-pending */
+	OVF_REQUESTS,		/* max-requests */
+	OVF_COUNT,
+};
+
+struct ep_ctr {
+	uint64_t conns;		/* upstream connections opened */
+	uint64_t requests;	/* HTTP requests sent */
+	uint64_t cls[STATUS_CLASSES];	/* responses by status class */
+	uint64_t connect_failures;	/* refused, reset, unreachable, timed out */
+	uint64_t failures;	/* every failure outlier detection saw */
+	uint64_t ejections;
+	uint64_t reused;	/* requests sent on a pooled connection */
+};
+
+struct svc_ctr {
+	uint64_t conns;		/* client connections to this service port */
+	uint64_t requests;	/* HTTP requests from clients */
+	uint64_t cls[STATUS_CLASSES];	/* responses to clients, local ones included */
+	uint64_t retries;
+	uint64_t budget_exhausted;	/* a retry the budget refused */
+	uint64_t overflow[OVF_COUNT];	/* circuit-breaker rejections */
+	uint64_t panic;		/* picks made with every ready endpoint ejected */
+	uint64_t ejections;
+	uint64_t no_endpoint;
+	uint64_t connect_timeouts;
+	uint64_t request_timeouts;
+	uint64_t detected_http, detected_tcp;	/* protocol detection outcomes */
+};
+
+struct svc_state;
+
+struct ep_state {
+	struct svc_state *svc;	/* holds a reference on it */
+	struct ep_state *next;	/* in svc->all */
+	struct addr addr;
+	uint32_t weight;	/* under the policy in force */
+	bool live;		/* listed by the current snapshot */
+	bool ready;
+	uint32_t active;	/* upstream connections busy for a client: outstanding */
+	uint32_t conns;		/* upstream connections open: busy, idle or connecting */
+	uint32_t refs;		/* upstream connections pointing here */
+	struct outlier ol;
+	struct up *idle;	/* pooled idle connections, most recent first */
+	uint32_t n_idle;
+	struct ep_ctr ctr;
+};
+
+struct svc_state {
+	char ns[REG_NS_MAX];
+	char name[REG_NAME_MAX];
+	struct addr vip;	/* with the service port: the key with ns/name */
+	char port_name[REG_PORT_NAME_MAX];
+	struct svc_state *next;	/* in state.svcs */
+	bool live;
+	uint32_t refs;		/* client connections and endpoint states pointing here */
+	struct policy pol;	/* parsed for the current snapshot */
+	struct ep_state **eps;	/* the snapshot's endpoints, ready first; n_eps */
+	size_t n_eps, n_ready;
+	struct ep_state *all;	/* every state, live or not */
+	uint32_t conns;		/* upstream connections: busy, idle or connecting */
+	uint32_t pending;	/* upstream connects in progress */
+	uint32_t requests;	/* HTTP requests in flight */
+	uint32_t clients;	/* client connections open */
+	uint32_t rr;		/* round-robin cursor */
+	struct retry_budget budget;
+	struct svc_ctr ctr;
+};
+
+struct state {
+	struct svc_state *svcs;
+	struct svc_state **by_port;	/* parallel to the bound catalogue's ports */
+	size_t n_ports;
+};
+
+void state_init(struct state *st);
+/* Free every state; the caller closed every connection first. */
+void state_done(struct state *st);
+
+/* Map snapshot @c onto the table: find or create the state of each service
+ * port and endpoint, parse each Service's policy once over @defaults (its
+ * warnings are logged here), and mark what left the snapshot. Call
+ * state_gc() once the caller dropped what holds dead states. 0 or -ENOMEM
+ * (the previous binding stays).
+ */
+int state_bind(struct state *st, const struct catalogue *c, const struct policy *defaults);
+
+/* Free states that left the snapshot and nothing references. */
+void state_gc(struct state *st);
+
+/* The state of service port @sp of the bound snapshot. O(1). */
+struct svc_state *state_svc(const struct state *st, const struct catalogue *c,
+			    const struct cat_svc_port *sp);
+
+/* Reference counting of connections on states; an unref may free a state
+ * that left the catalogue.
+ */
+void svc_ref(struct svc_state *s);
+void svc_unref(struct state *st, struct svc_state *s);
+void ep_ref(struct ep_state *e);
+void ep_unref(struct state *st, struct ep_state *e);
+
+/* Ready endpoints of @s currently ejected at @now_ms. */
+size_t svc_n_ejected(const struct svc_state *s, uint64_t now_ms);
+
+#endif /* WEFT_PROXY_STATE_H */

@@ -1,0 +1,528 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Upstream connections and attempts: pick an endpoint, take a pooled
+ * connection or connect one (inside the pod's netns, with the agent's mark,
+ * bounded by the connect timeout), within the service's circuit-breaker
+ * limits; on failure record it for outlier detection and retry on another
+ * endpoint after a jittered backoff, within the retry count and budget.
+ * Idle HTTP upstreams wait in a per-endpoint pool, each usable only by the
+ * pod whose netns it was made in (its source address is that pod's).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
+#include "netns.h"
+#include "pods.h"
+#include "proxy/balancer.h"
+#include "proxy/conn.h"
+
+static void up_on_event(struct loop *loop, int fd, uint32_t events, void *ctx);
+
+int up_watch(struct up *u, uint32_t ev)
+{
+	int err;
+
+	if (!ev) {
+		if (u->watched)
+			(void)loop_del_fd(u->px->loop, u->fd);
+		u->watched = false;
+		u->ev = 0;
+		return 0;
+	}
+	if (!u->watched) {
+		err = loop_add_fd(u->px->loop, u->fd, ev, up_on_event, u);
+		if (err)
+			return err;
+		u->watched = true;
+	} else if (u->ev != ev) {
+		err = loop_mod_fd(u->px->loop, u->fd, ev);
+		if (err)
+			return err;
+	}
+	u->ev = ev;
+	return 0;
+}
+
+static void up_free(struct up *u)
+{
+	struct proxy *px = u->px;
+	struct ep_state *e = u->ep;
+
+	px_timer_del(px, &u->t_conn);
+	(void)up_watch(u, 0);
+	close(u->fd);
+	px->stats.upstream_active--;
+	if (e) {
+		if (u->connecting)
+			e->svc->pending--;
+		e->svc->conns--;
+		e->conns--;
+		ep_unref(&px->st, e);
+	}
+	free(u);
+}
+
+static void attach(struct conn *c, struct up *u)
+{
+	c->up = u;
+	u->c = c;
+	if (u->ep)
+		u->ep->active++;
+}
+
+/* ---------------------------------------------------------------- pool */
+
+static void pool_unlink(struct up *u)
+{
+	struct ep_state *e = u->ep;
+
+	if (u->pool_prev)
+		u->pool_prev->pool_next = u->pool_next;
+	else
+		e->idle = u->pool_next;
+	if (u->pool_next)
+		u->pool_next->pool_prev = u->pool_prev;
+	u->pool_prev = u->pool_next = NULL;
+	e->n_idle--;
+	px_timer_del(u->px, &u->t_conn);
+}
+
+static void on_pool_idle(struct tq_node *n, uint64_t now)
+{
+	struct up *u = (struct up *)((char *)n - offsetof(struct up, t_conn));
+
+	(void)now;
+	pool_unlink(u);
+	up_free(u);
+}
+
+/* Park @u, detached, in its endpoint's pool. False if it cannot be kept. */
+static bool pool_put(struct up *u)
+{
+	struct ep_state *e = u->ep;
+	uint64_t ms = POOL_IDLE_MS;
+
+	if (!e || !e->live || e->n_idle >= POOL_IDLE_MAX || u->connecting)
+		return false;
+	if (e->svc->pol.idle_timeout_ms && e->svc->pol.idle_timeout_ms < ms)
+		ms = e->svc->pol.idle_timeout_ms;
+	/* Readable while idle means the server closed it (or misbehaves): drop it then. */
+	if (up_watch(u, EPOLLIN) || px_timer_set(u->px, &u->t_conn, ms, on_pool_idle))
+		return false;
+	u->reused = false;
+	u->pool_prev = NULL;
+	u->pool_next = e->idle;
+	if (e->idle)
+		e->idle->pool_prev = u;
+	e->idle = u;
+	e->n_idle++;
+	return true;
+}
+
+static struct up *pool_take(struct ep_state *e, const struct pod *pod)
+{
+	for (struct up *u = e->idle; u; u = u->pool_next) {
+		if (u->pod == pod) {
+			pool_unlink(u);
+			return u;
+		}
+	}
+	return NULL;
+}
+
+/* Close one idle connection of @s to make room under max-connections. */
+static bool pool_evict(struct svc_state *s)
+{
+	for (struct ep_state *e = s->all; e; e = e->next) {
+		if (e->idle) {
+			struct up *u = e->idle;
+
+			pool_unlink(u);
+			up_free(u);
+			return true;
+		}
+	}
+	return false;
+}
+
+void pool_flush(struct proxy *px, const struct pod *pod, bool all)
+{
+	struct svc_state *s, *next_s;
+
+	for (s = px->st.svcs; s; s = next_s) {
+		struct ep_state *e, *next_e;
+
+		next_s = s->next;
+		/* The next endpoint holds a reference on @s, so @s outlives this
+		 * walk unless @e was its last state.
+		 */
+		for (e = s->all; e; e = next_e) {
+			struct up *u, *next_u;
+
+			next_e = e->next;
+			ep_ref(e);
+			for (u = e->idle; u; u = next_u) {
+				next_u = u->pool_next;
+				if (all || (pod ? u->pod == pod : !e->live)) {
+					pool_unlink(u);
+					up_free(u);
+				}
+			}
+			ep_unref(&px->st, e);
+		}
+	}
+}
+
+void up_release(struct conn *c, bool reuse)
+{
+	struct up *u = c->up;
+
+	c->up = NULL;
+	u->c = NULL;
+	if (u->ep)
+		u->ep->active--;
+	if (reuse && pool_put(u))
+		return;
+	up_free(u);
+}
+
+/* ---------------------------------------------------------------- connect */
+
+static int upstream_socket(struct proxy *px, const struct pod *pod, const struct addr *target)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = addr_to_sockaddr(target, &ss);
+	int one = 1, fd, err;
+
+	/* Made inside the pod's netns, so the source address is the pod's and the
+	 * pod's own routes apply, exactly as if the application had connected.
+	 */
+	fd = netns_socket(pod->netns_fd, px->opts.home_netns_fd, target->family,
+			  SOCK_STREAM | SOCK_NONBLOCK);
+	if (fd < 0)
+		return fd;
+	/* The mark tells connect4/6 that this socket is ours: without it the
+	 * upstream connect would be redirected back into the proxy.
+	 */
+	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &px->opts.mark, sizeof(px->opts.mark)) == -1)
+		goto out_errno;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&ss, len) == -1 && errno != EINPROGRESS)
+		goto out_errno;
+	return fd;
+out_errno:
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+static void on_connect_timeout(struct tq_node *n, uint64_t now)
+{
+	struct up *u = (struct up *)((char *)n - offsetof(struct up, t_conn));
+	struct conn *c = u->c;
+
+	(void)now;
+	log_debug("proxy: upstream connect timed out pod=%u", c->pod->id);
+	c->px->stats.connect_timeouts++;
+	if (c->svc)
+		c->svc->ctr.connect_timeouts++;
+	attempt_failed(c, FAIL_TIMEOUT);
+}
+
+/* A new upstream for @c to @target, attached, connecting. -errno on failure. */
+static int up_connect(struct conn *c, struct ep_state *e, const struct addr *target)
+{
+	struct proxy *px = c->px;
+	struct up *u = calloc(1, sizeof(*u));
+	int fd;
+
+	if (!u)
+		return -ENOMEM;
+	fd = upstream_socket(px, c->pod, target);
+	if (fd < 0) {
+		free(u);
+		return fd;
+	}
+	u->px = px;
+	u->fd = fd;
+	u->pod = c->pod;
+	u->ep = e;
+	u->connecting = true;
+	px->stats.upstream_active++;
+	if (e) {
+		ep_ref(e);
+		e->conns++;
+		e->ctr.conns++;
+		e->svc->conns++;
+		e->svc->pending++;
+	}
+	attach(c, u);
+	return px_timer_set(px, &u->t_conn, c->pol->connect_timeout_ms, on_connect_timeout);
+}
+
+static void up_connected(struct conn *c)
+{
+	struct up *u = c->up;
+	int so_err = 0;
+	socklen_t len = sizeof(so_err);
+
+	if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &so_err, &len) == -1)
+		so_err = errno;
+	if (so_err) {
+		log_debug("proxy: upstream connect failed pod=%u: %s", c->pod->id, strerror(so_err));
+		c->px->stats.connect_errors++;
+		attempt_failed(c, FAIL_CONNECT);
+		return;
+	}
+	u->connecting = false;
+	px_timer_del(c->px, &u->t_conn);
+	if (u->ep)
+		u->ep->svc->pending--;
+	if (c->mode == CM_HTTP) {
+		http_ready(c);
+		return;
+	}
+	if (u->ep)
+		ep_outcome(c->px, u->ep, true);
+	tcp_ready(c);
+}
+
+static void up_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct up *u = ctx;
+	struct conn *c = u->c;
+
+	(void)fd;
+	if (!c) {
+		/* Idle in the pool: the server closed it, or sent what nobody asked for. */
+		pool_unlink(u);
+		up_free(u);
+		return;
+	}
+	c->last_io_ms = loop_now_ms(loop);
+	if (u->connecting)
+		up_connected(c);
+	else if (c->mode == CM_TCP)
+		tcp_on_event(c, false, events);
+	else
+		http_on_upstream(c, events);
+}
+
+/* ---------------------------------------------------------------- attempts */
+
+void ep_outcome(struct proxy *px, struct ep_state *e, bool ok)
+{
+	struct svc_state *s = e->svc;
+	uint64_t now = loop_now_ms(px->loop);
+	bool may;
+
+	if (ok) {
+		outlier_success(&e->ol, &s->pol, now);
+		return;
+	}
+	e->ctr.failures++;
+	may = outlier_may_eject(svc_n_ejected(s, now), s->n_ready, s->pol.outlier_max_pct);
+	if (!outlier_failure(&e->ol, &s->pol, now, may))
+		return;
+	e->ctr.ejections++;
+	s->ctr.ejections++;
+	px->stats.ejections++;
+	/* Rare by construction (at most one per endpoint per ejection time) and
+	 * what an operator needs to see: info, not per-connection debug.
+	 */
+	char buf[ADDR_STRLEN];
+
+	log_info("proxy: %s/%s: endpoint %s ejected for %llu ms (ejection %u)", s->ns, s->name,
+		 addr_fmt(&e->addr, buf, sizeof(buf)),
+		 (unsigned long long)(e->ol.until_ms - now), e->ol.ejections);
+}
+
+void attempt_local_fail(struct conn *c, enum local_fail why)
+{
+	struct svc_state *s = c->svc;
+	struct proxy *px = c->px;
+
+	switch (why) {
+	case LOCAL_NO_ENDPOINT:
+		px->stats.no_endpoint++;
+		if (s)
+			s->ctr.no_endpoint++;
+		break;
+	case LOCAL_OVERFLOW_CONNECTIONS:
+		px->stats.overflow_connections++;
+		s->ctr.overflow[OVF_CONNECTIONS]++;
+		break;
+	case LOCAL_OVERFLOW_PENDING:
+		px->stats.overflow_pending++;
+		s->ctr.overflow[OVF_PENDING]++;
+		break;
+	case LOCAL_OVERFLOW_REQUESTS:
+		px->stats.overflow_requests++;
+		s->ctr.overflow[OVF_REQUESTS]++;
+		break;
+	case LOCAL_ERROR:
+		break;
+	}
+	if (c->mode == CM_HTTP)
+		http_fail_local(c, why);
+	else
+		conn_close(c, true);
+}
+
+bool attempt_may_retry(struct conn *c, enum fail_kind kind)
+{
+	struct svc_state *s = c->svc;
+	const struct http_txn *h = &c->h;
+
+	if (!s || c->n_tried >= 1 + c->pol->retries)
+		return false;
+	/* Connect failures sent nothing: any request may go elsewhere. After
+	 * that, only an idempotent request we still hold whole, with nothing of
+	 * a response shown to the client yet.
+	 */
+	if (c->mode == CM_HTTP && (kind == FAIL_RESET || kind == FAIL_STATUS) &&
+	    (h->resp_started || h->streaming || !h->complete || h->upgrade || !h->idempotent))
+		return false;
+	if (!budget_take(&s->budget, loop_now_ms(c->px->loop), c->pol->retry_budget_pct,
+			 c->pol->retry_budget_min)) {
+		s->ctr.budget_exhausted++;
+		c->px->stats.retry_budget_exhausted++;
+		return false;
+	}
+	return true;
+}
+
+static void on_retry(struct tq_node *n, uint64_t now)
+{
+	struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, t_retry));
+
+	(void)now;
+	attempt_start(c);
+}
+
+void attempt_retry(struct conn *c)
+{
+	struct proxy *px = c->px;
+	uint32_t ms = retry_backoff_ms(c->pol->retry_backoff_ms, c->n_tried, &px->rng);
+
+	c->svc->ctr.retries++;
+	px->stats.retries++;
+	if (px_timer_set(px, &c->t_retry, ms, on_retry)) {
+		conn_close(c, true);
+		return;
+	}
+	if (c->mode == CM_HTTP)
+		http_update(c);
+	else
+		tcp_update(c);
+}
+
+static void retry_or_fail(struct conn *c, enum fail_kind kind)
+{
+	if (attempt_may_retry(c, kind))
+		attempt_retry(c);
+	else if (c->mode == CM_HTTP)
+		http_fail(c, kind);
+	else
+		conn_close(c, true);
+}
+
+static void record_failure(struct conn *c, struct ep_state *e, enum fail_kind kind)
+{
+	if (kind == FAIL_CONNECT || kind == FAIL_TIMEOUT)
+		e->ctr.connect_failures++;
+	/* A pooled connection the server had closed says nothing about the
+	 * server; an HTTP response already judged was recorded then.
+	 */
+	if (kind != FAIL_STALE && !(c->mode == CM_HTTP && c->h.judged))
+		ep_outcome(c->px, e, false);
+}
+
+void attempt_failed(struct conn *c, enum fail_kind kind)
+{
+	struct up *u = c->up;
+
+	if (u && u->ep)
+		record_failure(c, u->ep, kind);
+	if (u)
+		up_release(c, false);
+	retry_or_fail(c, kind);
+}
+
+void attempt_start(struct conn *c)
+{
+	struct proxy *px = c->px;
+	struct svc_state *s = c->svc;
+	struct ep_state *e;
+	struct up *u;
+	bool panic;
+	int err;
+
+	if (!s) {
+		/* Not a service: one try to where the application was going. */
+		err = up_connect(c, NULL, &c->target);
+		if (err) {
+			px->stats.connect_errors++;
+			conn_close(c, true);
+			return;
+		}
+		tcp_update(c);
+		return;
+	}
+	e = balancer_pick(s, loop_now_ms(px->loop), c->tried, c->n_tried, &px->rng, &panic);
+	if (!e) {
+		attempt_local_fail(c, LOCAL_NO_ENDPOINT);
+		return;
+	}
+	if (panic) {
+		s->ctr.panic++;
+		px->stats.panic++;
+	}
+	if (c->n_tried < CONN_MAX_TRIES)
+		c->tried[c->n_tried++] = e;
+	if (c->mode == CM_HTTP && !c->h.upgrade) {
+		u = pool_take(e, c->pod);
+		if (u) {
+			attach(c, u);
+			u->reused = true;
+			e->ctr.reused++;
+			px->stats.upstream_reused++;
+			http_ready(c);
+			return;
+		}
+	}
+	if (s->conns >= c->pol->max_connections && !pool_evict(s)) {
+		attempt_local_fail(c, LOCAL_OVERFLOW_CONNECTIONS);
+		return;
+	}
+	if (s->pending >= c->pol->max_pending) {
+		attempt_local_fail(c, LOCAL_OVERFLOW_PENDING);
+		return;
+	}
+	err = up_connect(c, e, &e->addr);
+	if (err) {
+		char buf[ADDR_STRLEN];
+
+		log_debug("proxy: connect pod=%u to %s: %s", c->pod->id,
+			  addr_fmt(&e->addr, buf, sizeof(buf)), strerror(-err));
+		px->stats.connect_errors++;
+		if (c->up) {
+			attempt_failed(c, FAIL_CONNECT);
+			return;
+		}
+		record_failure(c, e, FAIL_CONNECT);
+		retry_or_fail(c, FAIL_CONNECT);
+		return;
+	}
+	if (c->mode == CM_HTTP)
+		http_update(c);
+	else
+		tcp_update(c);
+}
