@@ -28,6 +28,7 @@
 #include "pods.h"
 #include "proxy/proxy.h"
 #include "registry/file.h"
+#include "registry/local_eps.h"
 #include "registry/registry.h"
 
 int agent_publish(struct agent *a)
@@ -45,7 +46,29 @@ int agent_publish(struct agent *a)
 	log_info("catalogue: generation=%llu services=%zu service_ports=%zu",
 		 (unsigned long long)catalogue_generation(c), catalogue_n_services(c),
 		 catalogue_n_svc_ports(c));
+	agent_register_local(a);
 	return 0;
+}
+
+void agent_register_local(struct agent *a)
+{
+	struct reg_local_ep *eps;
+	bool wanted = false;
+	int n;
+
+	for (unsigned int i = 0; i < a->n_regs; i++)
+		wanted |= a->regs[i].ops && a->regs[i].ops->local_endpoints;
+	if (!wanted || !a->pods || !a->cat)
+		return;
+	n = reg_local_eps(pods_first(a->pods), a->cat, a->cfg->node_name, &eps);
+	if (n < 0) {
+		log_warn("registry: compute this node's endpoints: %s, ignoring", strerror(-n));
+		return;
+	}
+	for (unsigned int i = 0; i < a->n_regs; i++)
+		if (a->regs[i].ops && a->regs[i].ops->local_endpoints)
+			a->regs[i].ops->local_endpoints(a->regs[i].state, eps, (size_t)n);
+	free(eps);
 }
 
 static void on_registry_file(struct loop *loop, int fd, uint32_t events, void *ctx)
@@ -206,6 +229,7 @@ static int start(struct agent *a)
 	struct proxy_opts po = {
 		.port = cfg->proxy_port, .mark = cfg->mark,
 		.connect_timeout_ms = cfg->connect_timeout_ms, .max_conns = cfg->max_conns,
+		.cfg = cfg,
 	};
 	char path[PATH_MAX], why[256];
 	size_t n_routes;
@@ -301,7 +325,8 @@ static void stop(struct agent *a)
 int main(int argc, char **argv)
 {
 	struct agent_config cfg = { 0 };
-	struct agent a = { .cfg = &cfg, .home_netns_fd = -1, .signal_fd = -1 };
+	struct agent a = { .cfg = &cfg, .home_netns_fd = -1, .signal_fd = -1,
+			   .pods_changed = agent_register_local };
 	int err;
 
 	log_set_ident("weft-agent");

@@ -298,6 +298,8 @@ static int pod_enroll(struct pods *p, const struct pod_spec *spec, bool save, in
 	p->list = pod;
 	log_info("pods: enrolled %s/%s container=%s meshed=%s (%s)", spec->ns, spec->name,
 		 spec->container_id, pod->meshed ? "yes" : "no", pod->reason);
+	if (p->agent->pods_changed)
+		p->agent->pods_changed(p->agent);
 	return 0;
 out_free:
 	pod_free(p, pod);
@@ -323,6 +325,8 @@ int pods_del(struct pods *p, const char *container_id)
 	capture_off(p, pod);
 	log_info("pods: removed %s/%s container=%s", pod->spec.ns, pod->spec.name, container_id);
 	pod_free(p, pod);
+	if (p->agent->pods_changed)
+		p->agent->pods_changed(p->agent);
 	return 0;
 }
 

@@ -45,6 +45,14 @@ int reg_sink_resync_begin(struct reg_sink *s, const char *source, const enum reg
 			  size_t n_kinds);
 int reg_sink_resync_end(struct reg_sink *s, const char *source);
 
+/* During a full listing of @source: count @kind/@ns/@name as listed without
+ * changing it, so the version in force stays (the backend rejected the
+ * listed value, and a typo must not remove an object). Outside a listing it
+ * does nothing. 0 or -errno.
+ */
+int reg_sink_keep(struct reg_sink *s, const char *source, enum reg_kind kind, const char *ns,
+		  const char *name);
+
 enum reg_health {
 	REG_HEALTH_STARTING = 0,	/* no full listing yet */
 	REG_HEALTH_SYNCED,		/* watching, up to date */

@@ -26,14 +26,14 @@ const uint64_t reg_lat_bounds_us[REG_LAT_BUCKETS] = {
 	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000, UINT64_MAX,
 };
 
-enum ev_op { EV_UPSERT, EV_DELETE, EV_BEGIN, EV_END, EV_HEALTH, EV_REJECTED };
+enum ev_op { EV_UPSERT, EV_DELETE, EV_KEEP, EV_BEGIN, EV_END, EV_HEALTH, EV_REJECTED };
 
 struct event {
 	struct event *next;
 	enum ev_op op;
 	char source[128];
 	struct reg_obj *obj;		/* EV_UPSERT */
-	struct reg_key key;		/* EV_DELETE */
+	struct reg_key key;		/* EV_DELETE, EV_KEEP */
 	bool kinds[REG_POD + 1];	/* EV_BEGIN */
 	enum reg_health health;		/* EV_HEALTH */
 	char msg[256];
@@ -131,10 +131,10 @@ int reg_sink_upsert(struct reg_sink *s, const char *source, struct reg_obj *obj)
 	return push(s, e);
 }
 
-int reg_sink_delete(struct reg_sink *s, const char *source, enum reg_kind kind, const char *ns,
-		    const char *name)
+static int push_key(struct reg_sink *s, enum ev_op op, const char *source, enum reg_kind kind,
+		    const char *ns, const char *name)
 {
-	struct event *e = event_new(EV_DELETE, source);
+	struct event *e = event_new(op, source);
 
 	if (!e)
 		return -ENOMEM;
@@ -142,6 +142,18 @@ int reg_sink_delete(struct reg_sink *s, const char *source, enum reg_kind kind, 
 	snprintf(e->key.ns, sizeof(e->key.ns), "%s", ns);
 	snprintf(e->key.name, sizeof(e->key.name), "%s", name);
 	return push(s, e);
+}
+
+int reg_sink_delete(struct reg_sink *s, const char *source, enum reg_kind kind, const char *ns,
+		    const char *name)
+{
+	return push_key(s, EV_DELETE, source, kind, ns, name);
+}
+
+int reg_sink_keep(struct reg_sink *s, const char *source, enum reg_kind kind, const char *ns,
+		  const char *name)
+{
+	return push_key(s, EV_KEEP, source, kind, ns, name);
 }
 
 int reg_sink_resync_begin(struct reg_sink *s, const char *source, const enum reg_kind *kinds,
@@ -204,7 +216,8 @@ static bool listed(const struct reg_obj *o, void *ctx)
 {
 	const struct resync *rs = ctx;
 
-	return bsearch(&o->key, rs->keys, rs->n, sizeof(*rs->keys), key_cmp) != NULL;
+	/* An empty listing has no key array: qsort and bsearch want one. */
+	return rs->n && bsearch(&o->key, rs->keys, rs->n, sizeof(*rs->keys), key_cmp) != NULL;
 }
 
 static int resync_note(struct resync *rs, const struct reg_key *k)
@@ -253,6 +266,9 @@ static bool apply(struct reg_sink *s, struct event *e)
 		changed = !err;
 		ss->st.events++;
 		break;
+	case EV_KEEP:
+		err = resync_note(&ss->rs, &e->key);
+		break;
 	case EV_BEGIN:
 		ss->rs.active = true;
 		ss->rs.n = 0;
@@ -261,7 +277,8 @@ static bool apply(struct reg_sink *s, struct event *e)
 	case EV_END:
 		if (!ss->rs.active)
 			break;
-		qsort(ss->rs.keys, ss->rs.n, sizeof(*ss->rs.keys), key_cmp);
+		if (ss->rs.n)
+			qsort(ss->rs.keys, ss->rs.n, sizeof(*ss->rs.keys), key_cmp);
 		for (int k = 0; k <= REG_POD; k++) {
 			if (!ss->rs.kinds[k])
 				continue;

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The etcd v3 registry backend (registry/etcd.h): parses --registry
+ * etcd:URL[,URL...], starts the watcher and registrar threads, hands them
+ * this node's endpoints, and stops them — revoking the lease, so this node's
+ * endpoints vanish at once on a clean stop instead of after the TTL.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "config.h"
+#include "log.h"
+#include "registry/etcd.h"
+#include "registry/etcd_internal.h"
+
+#define ETCD_REVOKE_TIMEOUT_MS 1000L
+
+bool etcd_stopping(struct etcd *e)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&e->lock);
+	stopping = e->stopping;
+	pthread_mutex_unlock(&e->lock);
+	return stopping;
+}
+
+bool etcd_wait(struct etcd *e, uint32_t ms, const uint64_t *gen)
+{
+	struct timespec until;
+	bool stopping;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&e->lock);
+	while (!e->stopping && (!gen || *gen == e->want_gen)) {
+		if (pthread_cond_timedwait(&e->cond, &e->lock, &until) == ETIMEDOUT)
+			break;
+	}
+	stopping = e->stopping;
+	pthread_mutex_unlock(&e->lock);
+	return stopping;
+}
+
+json_object *etcd_key_b64(const struct etcd *e, const char *rel)
+{
+	size_t n = strlen(rel);
+	char *key = malloc(e->prefix_len + n);
+	json_object *s;
+
+	if (!key)
+		return NULL;
+	memcpy(key, e->prefix, e->prefix_len);
+	memcpy(key + e->prefix_len, rel, n);
+	s = etcd_b64_string(key, e->prefix_len + n);
+	free(key);
+	return s;
+}
+
+/* "http://a:2379,http://b:2379" into e->urls. 0 or -EINVAL (logged). */
+static int parse_urls(struct etcd *e, const char *arg)
+{
+	const char *p = arg;
+
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		while (n && p[n - 1] == '/')
+			n--;
+		if (e->n_urls == ETCD_URLS_MAX) {
+			log_err("option --registry: '%s': more than %d URLs", e->source,
+				ETCD_URLS_MAX);
+			return -EINVAL;
+		}
+		if ((strncmp(p, "http://", 7) && strncmp(p, "https://", 8)) || n <= 8) {
+			log_err("option --registry: '%s': '%.*s' is not an http:// or https:// URL",
+				e->source, (int)n, p);
+			return -EINVAL;
+		}
+		e->urls[e->n_urls] = strndup(p, n);
+		if (!e->urls[e->n_urls])
+			return -ENOMEM;
+		e->n_urls++;
+		p = end ? end + 1 : p + n;
+	}
+	if (!e->n_urls) {
+		log_err("option --registry: 'etcd:' needs at least one URL (etcd:http://HOST:2379)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The end of the prefix's key range: the prefix with its last byte below
+ * 0xff incremented and what follows dropped (clientv3.GetPrefixRangeEnd);
+ * "\0" (every key from the prefix on) if there is none.
+ */
+static int set_prefix(struct etcd *e, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	if (!n) {
+		log_err("option --etcd-prefix: must not be empty");
+		return -EINVAL;
+	}
+	e->prefix = strdup(prefix);
+	e->range_end = strdup(prefix);
+	if (!e->prefix || !e->range_end)
+		return -ENOMEM;
+	e->prefix_len = n;
+	while (n && (unsigned char)e->range_end[n - 1] == 0xff)
+		n--;
+	if (n)
+		e->range_end[n - 1]++;
+	e->range_end_len = n ? n : 1;
+	if (!n)
+		e->range_end[0] = '\0';
+	return 0;
+}
+
+static void free_want(struct etcd *e)
+{
+	reg_local_slices_free(e->want, e->n_want);
+	e->want = NULL;
+	e->n_want = 0;
+}
+
+static void etcd_free(struct etcd *e)
+{
+	etcd_http_free(e->watch_http);
+	etcd_http_free(e->reg_http);
+	free_want(e);
+	for (size_t i = 0; i < e->n_urls; i++)
+		free(e->urls[i]);
+	free(e->prefix);
+	free(e->range_end);
+	free(e->source);
+	pthread_cond_destroy(&e->cond);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
+/* Revoke the lease: the server deletes every key attached at once. */
+static void revoke(struct etcd *e)
+{
+	struct etcd_http *h = etcd_http_new();
+	json_object *body = json_object_new_object(), *resp = NULL;
+	char err[256] = "", id[24];
+	int ret = -ENOMEM;
+
+	snprintf(id, sizeof(id), "%lld", (long long)e->lease);
+	if (h && body && !json_object_object_add(body, "ID", json_object_new_string(id))) {
+		for (size_t i = 0; i < e->n_urls; i++) {
+			const char *url = e->urls[(e->reg_url + i) % e->n_urls];
+
+			ret = etcd_http_call(h, url, "/v3/lease/revoke", body,
+					     ETCD_REVOKE_TIMEOUT_MS, &resp, NULL, err, sizeof(err));
+			json_object_put(resp);
+			resp = NULL;
+			if (!ret || ret == -EREMOTEIO)	/* gone already: same result */
+				break;
+		}
+	}
+	if (ret && ret != -EREMOTEIO)
+		log_warn("registry: %s: cannot revoke lease %s: %s; this node's endpoints expire "
+			 "with it in %u s, ignoring",
+			 e->source, id, err[0] ? err : strerror(-ret), e->lease_ttl_s);
+	else
+		log_info("registry: %s: revoked lease %s: this node's endpoints are gone", e->source,
+			 id);
+	json_object_put(body);
+	etcd_http_free(h);
+}
+
+static void etcd_stop(void *state, bool deregister)
+{
+	struct etcd *e = state;
+
+	if (!e)
+		return;
+	pthread_mutex_lock(&e->lock);
+	e->stopping = true;
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+	etcd_http_cancel(e->watch_http);
+	etcd_http_cancel(e->reg_http);
+	if (e->watch_started)
+		pthread_join(e->watch_thread, NULL);
+	if (e->reg_started)
+		pthread_join(e->reg_thread, NULL);
+	if (deregister && e->lease)
+		revoke(e);
+	etcd_free(e);
+	curl_global_cleanup();
+}
+
+static int etcd_start(const char *source, const char *arg, const struct agent_config *cfg,
+		      struct reg_sink *sink, void **state)
+{
+	struct etcd *e = calloc(1, sizeof(*e));
+	pthread_condattr_t ca;
+	char msg[256];
+	int err;
+
+	if (!e)
+		return -ENOMEM;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		free(e);
+		return log_errno(-ENOMEM, "registry '%s': initialise libcurl", source);
+	}
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&e->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	e->sink = sink;
+	e->lease_ttl_s = cfg->etcd_lease_ttl_s;
+	e->source = strdup(source);
+	err = e->source ? parse_urls(e, arg) : -ENOMEM;
+	if (!err)
+		err = set_prefix(e, cfg->etcd_prefix);
+	if (err)
+		goto out_free;
+	e->registers = cfg->node_name && cfg->node_name[0];
+	if (e->registers && strlen(cfg->node_name) > REG_LOCAL_NODE_MAX) {
+		log_warn("registry: %s: --node-name is longer than %d characters: this node's "
+			 "endpoints are not registered, ignoring",
+			 source, REG_LOCAL_NODE_MAX);
+		e->registers = false;
+	}
+	e->watch_http = etcd_http_new();
+	e->reg_http = etcd_http_new();
+	if (!e->watch_http || !e->reg_http) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	snprintf(msg, sizeof(msg), "connecting to %s", e->urls[0]);
+	(void)reg_sink_health(sink, source, REG_HEALTH_STARTING, msg);
+	err = -pthread_create(&e->watch_thread, NULL, etcd_watch_main, e);
+	if (err)
+		goto out_stop;
+	e->watch_started = true;
+	if (e->registers) {
+		err = -pthread_create(&e->reg_thread, NULL, etcd_lease_main, e);
+		if (err)
+			goto out_stop;
+		e->reg_started = true;
+	}
+	log_info("registry: %s: watching prefix '%s'%s", source, e->prefix,
+		 e->registers ? ", registering this node's endpoints under a lease" : "");
+	*state = e;
+	return 0;
+out_stop:
+	log_errno(err, "registry '%s': start a thread", source);
+	etcd_stop(e, false);
+	return err;
+out_free:
+	etcd_free(e);
+	curl_global_cleanup();
+	return err == -ENOMEM ? log_errno(err, "registry '%s'", source) : err;
+}
+
+static void etcd_local_endpoints(void *state, const struct reg_local_ep *eps, size_t n)
+{
+	struct etcd *e = state;
+	struct reg_local_slice *slices;
+	int ret;
+
+	if (!e->registers)
+		return;
+	ret = reg_local_slices(eps, n, &slices);
+	if (ret < 0) {
+		log_warn("registry: %s: cannot describe this node's endpoints: %s, ignoring",
+			 e->source, strerror(-ret));
+		return;
+	}
+	pthread_mutex_lock(&e->lock);
+	if (reg_local_slices_equal(e->want, e->n_want, slices, (size_t)ret)) {
+		pthread_mutex_unlock(&e->lock);
+		reg_local_slices_free(slices, (size_t)ret);
+		return;
+	}
+	free_want(e);
+	e->want = slices;
+	e->n_want = (size_t)ret;
+	e->want_gen++;
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+}
+
+const struct reg_backend_ops reg_etcd_ops = {
+	.scheme = "etcd",
+	.start = etcd_start,
+	.stop = etcd_stop,
+	.local_endpoints = etcd_local_endpoints,
+};

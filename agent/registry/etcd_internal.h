@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Private to registry/etcd*.c: the backend's state, shared by its two
+ * threads — the watcher (etcd_watch.c: list, then watch, into the sink) and
+ * the registrar (etcd_lease.c: this node's EndpointSlices under a lease) —
+ * and the loop thread that starts, feeds and stops them (etcd.c).
+ */
+#ifndef WEFT_REG_ETCD_INTERNAL_H
+#define WEFT_REG_ETCD_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "registry/etcd_http.h"
+#include "registry/local_eps.h"
+#include "registry/registry.h"
+
+#define ETCD_URLS_MAX 16
+#define ETCD_CALL_TIMEOUT_MS 3000L	/* one unary call, connection included */
+#define ETCD_BACKOFF_MIN_MS 100
+#define ETCD_BACKOFF_MAX_MS 5000
+
+struct etcd {
+	char *source;			/* the --registry value: the sink's source */
+	char *urls[ETCD_URLS_MAX];	/* "http://host:port", no trailing slash */
+	size_t n_urls;
+	char *prefix;			/* --etcd-prefix, raw key bytes */
+	size_t prefix_len;
+	char *range_end;		/* the prefix's range end (last byte + 1) */
+	size_t range_end_len;
+	uint32_t lease_ttl_s;		/* --etcd-lease-ttl */
+	bool registers;			/* --node-name is set: self-registration on */
+	struct reg_sink *sink;		/* borrowed; thread-safe */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* CLOCK_MONOTONIC; stop or new want */
+	bool stopping;			/* under lock */
+
+	/* The watcher thread. */
+	pthread_t watch_thread;
+	bool watch_started;
+	struct etcd_http *watch_http;
+
+	/* The registrar thread. */
+	pthread_t reg_thread;
+	bool reg_started;
+	struct etcd_http *reg_http;
+	struct reg_local_slice *want;	/* under lock: what should be registered */
+	size_t n_want;
+	uint64_t want_gen;		/* under lock: bumped on every change of want */
+	int64_t lease;			/* registrar's; read by stop() after the join */
+	size_t reg_url;			/* registrar's: index into urls */
+};
+
+/* Sleep up to @ms, waking early on stop or, when @gen is not NULL, when
+ * want_gen differs from *@gen. Returns true when stopping. Any thread.
+ */
+bool etcd_wait(struct etcd *e, uint32_t ms, const uint64_t *gen);
+
+/* Whether stop() was called. */
+bool etcd_stopping(struct etcd *e);
+
+/* The watcher thread's and the registrar thread's bodies; @arg is the etcd. */
+void *etcd_watch_main(void *arg);
+void *etcd_lease_main(void *arg);
+
+/* The full key of @rel (a relative path of registry/etcd_zk_layout.h) as a
+ * JSON base64 string, or NULL (out of memory or too long).
+ */
+json_object *etcd_key_b64(const struct etcd *e, const char *rel);
+
+#endif /* WEFT_REG_ETCD_INTERNAL_H */

@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Self-registration, the pure part (registry/local_eps.h): enrolled pods +
+ * catalogue → endpoints → EndpointSlice manifests. The manifests go through
+ * the same decoder as every other registry object when the backends read
+ * them back, so a registered endpoint is an EndpointSlice like any other.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "catalogue.h"
+#include "pods.h"
+#include "registry/local_eps.h"
+
+static int addr_cmp(const struct addr *a, const struct addr *b)
+{
+	size_t len = a->family == AF_INET ? sizeof(a->ip.v4) : sizeof(a->ip.v6);
+	int d;
+
+	if (a->family != b->family)
+		return a->family == AF_INET ? -1 : 1;
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	d = memcmp(&a->ip, &b->ip, len);
+	return d;
+}
+
+/* The order slices are cut in: namespace, service, then family and port
+ * (both inside addr_cmp), then address, then pod.
+ */
+static int ep_cmp(const void *pa, const void *pb)
+{
+	const struct reg_local_ep *a = pa, *b = pb;
+	int d = strcmp(a->ns, b->ns);
+
+	if (!d)
+		d = strcmp(a->service, b->service);
+	if (!d)
+		d = addr_cmp(&a->addr, &b->addr);
+	if (!d)
+		d = strcmp(a->pod, b->pod);
+	return d;
+}
+
+/* Same slice: namespace, service, family and port. */
+static bool same_slice(const struct reg_local_ep *a, const struct reg_local_ep *b)
+{
+	return !strcmp(a->ns, b->ns) && !strcmp(a->service, b->service) &&
+	       a->addr.family == b->addr.family && a->addr.port == b->addr.port;
+}
+
+int reg_local_eps(const struct pod *pods, const struct catalogue *cat, const char *node,
+		  struct reg_local_ep **out)
+{
+	struct reg_local_ep *eps = NULL, *grown;
+	size_t n = 0, cap = 0, kept = 0;
+
+	*out = NULL;
+	for (const struct pod *p = pods; p; p = p->next) {
+		const struct cat_pod *cp;
+
+		if (!p->meshed)
+			continue;
+		cp = catalogue_find_pod(cat, p->spec.ns, p->spec.name);
+		if (!cp)
+			continue;
+		for (size_t r = 0; r < cp->n_registers; r++) {
+			for (unsigned int i = 0; i < p->spec.n_ips; i++) {
+				struct reg_local_ep *e;
+
+				if (n == cap) {
+					cap = cap ? cap * 2 : 16;
+					grown = reallocarray(eps, cap, sizeof(*eps));
+					if (!grown) {
+						free(eps);
+						return -ENOMEM;
+					}
+					eps = grown;
+				}
+				e = &eps[n++];
+				memset(e, 0, sizeof(*e));
+				snprintf(e->ns, sizeof(e->ns), "%s", p->spec.ns);
+				snprintf(e->service, sizeof(e->service), "%s", cp->registers[r].service);
+				snprintf(e->pod, sizeof(e->pod), "%s", p->spec.name);
+				snprintf(e->node, sizeof(e->node), "%s", node);
+				e->addr = p->spec.ips[i];
+				e->addr.port = cp->registers[r].port;
+			}
+		}
+	}
+	if (!n)
+		return 0;
+	qsort(eps, n, sizeof(*eps), ep_cmp);
+	/* One address:port registered twice for a service (two entries of one
+	 * annotation, a pod enrolled under two container ids) is one endpoint.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		if (kept && !strcmp(eps[i].ns, eps[kept - 1].ns) &&
+		    !strcmp(eps[i].service, eps[kept - 1].service) &&
+		    addr_equal(&eps[i].addr, &eps[kept - 1].addr))
+			continue;
+		eps[kept++] = eps[i];
+	}
+	*out = eps;
+	return (int)kept;
+}
+
+bool reg_local_eps_equal(const struct reg_local_ep *a, const struct reg_local_ep *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ep_cmp(&a[i], &b[i]) || strcmp(a[i].node, b[i].node))
+			return false;
+	}
+	return true;
+}
+
+/* json-c helpers. Each consumes @v even on failure (and accepts a NULL @v
+ * from a failed constructor), so building a document is a flat list of calls
+ * whose errors can be OR-ed together.
+ */
+static int add(json_object *o, const char *key, json_object *v)
+{
+	if (!v || json_object_object_add(o, key, v)) {
+		json_object_put(v);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int add_str(json_object *o, const char *key, const char *val)
+{
+	return add(o, key, json_object_new_string(val));
+}
+
+static int append(json_object *arr, json_object *v)
+{
+	if (!v || json_object_array_add(arr, v)) {
+		json_object_put(v);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int slice_meta(json_object *meta, const struct reg_local_slice *s,
+		      const struct reg_local_ep *e)
+{
+	json_object *labels = json_object_new_object();
+	int err = add(meta, "labels", labels);
+
+	if (err)
+		return err;
+	return add_str(meta, "name", s->name) | add_str(meta, "namespace", s->ns) |
+	       add_str(labels, "kubernetes.io/service-name", e->service) |
+	       add_str(labels, "endpointslice.kubernetes.io/managed-by", "weft-agent") |
+	       add_str(labels, "weft.io/node", e->node);
+}
+
+static json_object *slice_endpoint(const struct reg_local_ep *e)
+{
+	json_object *ep = json_object_new_object();
+	json_object *addrs = json_object_new_array(), *cond = json_object_new_object();
+	json_object *ref = json_object_new_object();
+	char ip[ADDR_STRLEN];
+	int err;
+
+	if (!ep) {
+		json_object_put(addrs);
+		json_object_put(cond);
+		json_object_put(ref);
+		return NULL;
+	}
+	/* From here on @ep owns the containers; they stay usable while it lives. */
+	err = add(ep, "addresses", addrs) | add(ep, "conditions", cond) |
+	      add_str(ep, "nodeName", e->node) | add(ep, "targetRef", ref);
+	if (!err)
+		err = append(addrs, json_object_new_string(addr_fmt_ip(&e->addr, ip, sizeof(ip)))) |
+		      add(cond, "ready", json_object_new_boolean(1)) | add_str(ref, "kind", "Pod") |
+		      add_str(ref, "namespace", e->ns) | add_str(ref, "name", e->pod);
+	if (err) {
+		json_object_put(ep);
+		return NULL;
+	}
+	return ep;
+}
+
+/* The manifest of slice @s from endpoints @eps[0..n) (one slice's worth). */
+static int slice_manifest(struct reg_local_slice *s, const struct reg_local_ep *eps, size_t n)
+{
+	json_object *o = json_object_new_object();
+	json_object *meta = json_object_new_object(), *arr = json_object_new_array();
+	json_object *ports = json_object_new_array(), *port = json_object_new_object();
+	int err = -ENOMEM;
+
+	if (!o) {
+		json_object_put(meta);
+		json_object_put(arr);
+		json_object_put(ports);
+		json_object_put(port);
+		return -ENOMEM;
+	}
+	err = add_str(o, "apiVersion", "discovery.k8s.io/v1") | add_str(o, "kind", "EndpointSlice") |
+	      add(o, "metadata", meta) |
+	      add_str(o, "addressType", eps[0].addr.family == AF_INET ? "IPv4" : "IPv6") |
+	      add(o, "endpoints", arr) | add(o, "ports", ports);
+	if (err) {
+		json_object_put(port);
+		goto out;
+	}
+	/* Unnamed: it serves the Service's unnamed port; a named Service port
+	 * falls back to its numeric targetPort (docs/registry-format.md).
+	 */
+	err = append(ports, port);
+	if (!err)
+		err = slice_meta(meta, s, eps) | add_str(port, "name", "") |
+		      add(port, "port", json_object_new_int(eps[0].addr.port)) |
+		      add_str(port, "protocol", "TCP");
+	for (size_t i = 0; i < n && !err; i++)
+		err = append(arr, slice_endpoint(&eps[i]));
+	if (err)
+		goto out;
+	s->manifest = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	err = s->manifest ? 0 : -ENOMEM;
+out:
+	json_object_put(o);
+	return err ? -ENOMEM : 0;
+}
+
+int reg_local_slices(const struct reg_local_ep *eps, size_t n, struct reg_local_slice **out)
+{
+	struct reg_local_slice *slices = NULL;
+	size_t n_slices = 0;
+	int err = 0;
+
+	*out = NULL;
+	if (!n)
+		return 0;
+	/* At most one slice per endpoint. */
+	slices = calloc(n, sizeof(*slices));
+	if (!slices)
+		return -ENOMEM;
+	for (size_t i = 0, j; i < n; i = j) {
+		struct reg_local_slice *s = &slices[n_slices++];
+		const struct reg_local_ep *e = &eps[i];
+		bool first_port = !i || strcmp(e->ns, eps[i - 1].ns) ||
+				  strcmp(e->service, eps[i - 1].service) ||
+				  e->addr.family != eps[i - 1].addr.family;
+		char port[8] = "";
+		int len;
+
+		for (j = i + 1; j < n && same_slice(&eps[j], e); j++)
+			;
+		if (!first_port)
+			snprintf(port, sizeof(port), "-%u", e->addr.port);
+		len = snprintf(s->name, sizeof(s->name), "%s-%s%s%s", e->service, e->node, port,
+			       e->addr.family == AF_INET6 ? "-ipv6" : "");
+		if (len < 0 || (size_t)len >= sizeof(s->name)) {
+			err = -ENAMETOOLONG;
+			goto out_free;
+		}
+		snprintf(s->ns, sizeof(s->ns), "%s", e->ns);
+		err = slice_manifest(s, e, j - i);
+		if (err)
+			goto out_free;
+	}
+	*out = slices;
+	return (int)n_slices;
+out_free:
+	reg_local_slices_free(slices, n_slices);
+	return err;
+}
+
+bool reg_local_slices_equal(const struct reg_local_slice *a, size_t na,
+			    const struct reg_local_slice *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++) {
+		if (strcmp(a[i].ns, b[i].ns) || strcmp(a[i].name, b[i].name) ||
+		    strcmp(a[i].manifest, b[i].manifest))
+			return false;
+	}
+	return true;
+}
+
+void reg_local_slices_free(struct reg_local_slice *s, size_t n)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(s[i].manifest);
+	free(s);
+}

@@ -1,0 +1,528 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The ZooKeeper registry backend (registry/zk.h): --registry
+ * zookeeper:HOST:PORT[,HOST:PORT...][/ROOT]. One worker thread owns the
+ * session: it lists the tree under ROOT into the sink with watches armed,
+ * follows the watch events, lists everything again after a reconnect, opens
+ * a new session when the old one expired, and keeps this node's ephemeral
+ * EndpointSlices. The library reconnects across the hosts by itself.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "registry/zk.h"
+#include "registry/zk_internal.h"
+
+#define ZK_DEFAULT_ROOT "/weft/registry"
+#define ZK_RETRY_MS 1000	/* after a failed listing or registration */
+
+/* ---- completions and watcher: the library's threads ---- */
+
+static void complete(struct zk_req *r, int rc)
+{
+	r->rc = rc;
+	r->done = true;
+	pthread_cond_broadcast(&r->z->cond);
+	pthread_mutex_unlock(&r->z->lock);
+}
+
+void zk_data_done(int rc, const char *value, int len, const struct Stat *stat, const void *data)
+{
+	struct zk_req *r = (struct zk_req *)data;
+
+	pthread_mutex_lock(&r->z->lock);
+	if (rc == ZOK && stat)
+		r->stat = *stat;
+	if (rc == ZOK) {
+		r->len = len > 0 ? len : 0;
+		r->data = malloc((size_t)r->len + 1);
+		if (!r->data)
+			rc = ZSYSTEMERROR;
+		else {
+			if (r->len)
+				memcpy(r->data, value, (size_t)r->len);
+			r->data[r->len] = '\0';
+		}
+	}
+	complete(r, rc);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void zk_strings_done(int rc, const struct String_vector *names, const void *data)
+{
+	struct zk_req *r = (struct zk_req *)data;
+	size_t n = rc == ZOK && names && names->count > 0 ? (size_t)names->count : 0;
+
+	pthread_mutex_lock(&r->z->lock);
+	if (n && !(r->names = calloc(n, sizeof(*r->names))))
+		rc = ZSYSTEMERROR;
+	for (size_t i = 0; i < n && rc == ZOK; i++) {
+		r->names[i] = strdup(names->data[i]);
+		if (!r->names[i])
+			rc = ZSYSTEMERROR;
+		r->n_names = i + 1;
+	}
+	if (rc == ZOK && n)
+		qsort(r->names, n, sizeof(*r->names), name_cmp);
+	complete(r, rc);
+}
+
+void zk_void_done(int rc, const void *data)
+{
+	struct zk_req *r = (struct zk_req *)data;
+
+	pthread_mutex_lock(&r->z->lock);
+	complete(r, rc);
+}
+
+void zk_stat_done(int rc, const struct Stat *stat, const void *data)
+{
+	struct zk_req *r = (struct zk_req *)data;
+
+	pthread_mutex_lock(&r->z->lock);
+	if (rc == ZOK && stat)
+		r->stat = *stat;
+	complete(r, rc);
+}
+
+void zk_string_done(int rc, const char *value, const void *data)
+{
+	(void)value;
+	zk_void_done(rc, data);
+}
+
+void zk_on_watch(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+	struct zk *z = ctx;
+	struct zk_event *ev = NULL;
+
+	(void)zh;
+	if (type != ZOO_SESSION_EVENT && path) {
+		size_t n = strlen(path);
+
+		ev = malloc(sizeof(*ev) + n + 1);
+		if (ev) {
+			ev->next = NULL;
+			ev->type = type;
+			memcpy(ev->path, path, n + 1);
+		}
+	}
+	pthread_mutex_lock(&z->lock);
+	if (type == ZOO_SESSION_EVENT) {
+		z->session_state = state;
+		z->session_changed = true;
+	} else if (!ev || z->n_events == ZK_EVENTS_MAX) {
+		/* An event lost is a change missed: list everything again. */
+		z->events_lost = true;
+		free(ev);
+	} else if (type != ZOO_NOTWATCHING_EVENT) {
+		*z->events_tail = ev;
+		z->events_tail = &ev->next;
+		z->n_events++;
+	} else {
+		free(ev);
+	}
+	pthread_cond_broadcast(&z->cond);
+	pthread_mutex_unlock(&z->lock);
+}
+
+/* ---- helpers for the worker ---- */
+
+void zk_req_clear(struct zk_req *r)
+{
+	free(r->data);
+	r->data = NULL;
+	r->len = 0;
+	for (size_t i = 0; i < r->n_names; i++)
+		free(r->names[i]);
+	free(r->names);
+	r->names = NULL;
+	r->n_names = 0;
+}
+
+int zk_wait(struct zk *z, struct zk_req *reqs, size_t n)
+{
+	bool all = false, stopping;
+
+	pthread_mutex_lock(&z->lock);
+	for (;;) {
+		all = true;
+		for (size_t i = 0; i < n && all; i++)
+			all = reqs[i].done;
+		stopping = z->stopping;
+		if (all || stopping)
+			break;
+		pthread_cond_wait(&z->cond, &z->lock);
+	}
+	pthread_mutex_unlock(&z->lock);
+	if (all)
+		return 0;
+	/* Closing ends the calls still pending: after it returns, no callback
+	 * touches @reqs any more.
+	 */
+	zookeeper_close(z->zh);
+	z->zh = NULL;
+	return -ECANCELED;
+}
+
+int zk_abs(const struct zk *z, const char *rel, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s", z->root, rel);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int zk_errno(int rc)
+{
+	switch (rc) {
+	case ZOK:
+		return 0;
+	case ZNONODE:
+		return -ENOENT;
+	case ZNODEEXISTS:
+		return -EEXIST;
+	case ZNOTEMPTY:
+		return -ENOTEMPTY;
+	case ZCLOSING:
+		return -ECANCELED;
+	case ZSESSIONEXPIRED:
+		return -ESTALE;
+	case ZNOAUTH:
+	case ZAUTHFAILED:
+		return -EACCES;
+	case ZSYSTEMERROR:
+		return -ENOMEM;
+	default:
+		return -ECONNRESET;	/* connection loss, timeouts: the session will say */
+	}
+}
+
+/* ---- the worker ---- */
+
+static void on_zk_log(const char *message)
+{
+	size_t n = strlen(message);
+
+	while (n && message[n - 1] == '\n')
+		n--;
+	log_debug("registry: zookeeper client: %.*s", (int)n, message);
+}
+
+static void health(struct zk *z, enum reg_health h, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void health(struct zk *z, enum reg_health h, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	(void)reg_sink_health(z->sink, z->source, h, msg);
+}
+
+static int open_session(struct zk *z)
+{
+	pthread_mutex_lock(&z->lock);
+	z->session_state = 0;
+	z->session_changed = false;
+	pthread_mutex_unlock(&z->lock);
+	z->zh = zookeeper_init2(z->hosts, zk_on_watch, (int)z->session_timeout_ms, NULL, z, 0,
+				on_zk_log);
+	return z->zh ? 0 : -errno;
+}
+
+static void close_session(struct zk *z)
+{
+	if (z->zh)
+		zookeeper_close(z->zh);
+	z->zh = NULL;
+	zk_tree_forget(z);
+	zk_register_forget(z);
+}
+
+static void free_events(struct zk_event *ev)
+{
+	while (ev) {
+		struct zk_event *next = ev->next;
+
+		free(ev);
+		ev = next;
+	}
+}
+
+/* What woke the worker. */
+struct wake {
+	int state;
+	struct zk_event *events;
+	bool lost;
+	bool stopping;
+};
+
+/* Wait for a session event, a watch event, stop, @timeout_ms, or — when
+ * @want_too — new local endpoints to register.
+ */
+static void wait_for_work(struct zk *z, uint32_t timeout_ms, bool want_too, struct wake *w)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&z->lock);
+	while (!z->stopping && !z->session_changed && !z->events && !z->events_lost &&
+	       (!want_too || z->want_gen == z->reg_gen)) {
+		if (pthread_cond_timedwait(&z->cond, &z->lock, &until) == ETIMEDOUT)
+			break;
+	}
+	w->stopping = z->stopping;
+	w->state = z->session_state;
+	w->events = z->events;
+	w->lost = z->events_lost;
+	z->session_changed = false;
+	z->events = NULL;
+	z->events_tail = &z->events;
+	z->n_events = 0;
+	z->events_lost = false;
+	pthread_mutex_unlock(&z->lock);
+}
+
+static void *zk_main(void *arg)
+{
+	struct zk *z = arg;
+	bool synced = false, need_sync = true, ever = false, recheck = true;
+	uint32_t timeout_ms = 3600 * 1000;
+
+	while (true) {
+		struct wake w;
+		int err = 0;
+
+		if (!z->zh && open_session(z)) {
+			health(z, ever ? REG_HEALTH_STALE : REG_HEALTH_STARTING,
+			       "cannot open a session to %s: %s", z->hosts, strerror(errno));
+			timeout_ms = ZK_RETRY_MS;
+		}
+		wait_for_work(z, timeout_ms, synced && z->registers, &w);
+		timeout_ms = 3600 * 1000;
+		if (w.stopping) {
+			free_events(w.events);
+			break;
+		}
+		if (!z->zh)
+			continue;
+		if (w.state == ZOO_EXPIRED_SESSION_STATE || w.state == ZOO_AUTH_FAILED_STATE) {
+			/* The session and its ephemeral znodes are gone: a new
+			 * session lists everything and registers again.
+			 */
+			health(z, ever ? REG_HEALTH_STALE : REG_HEALTH_STARTING,
+			       "session 0x%" PRIx64 " %s, opening a new one", (uint64_t)z->session_id,
+			       w.state == ZOO_EXPIRED_SESSION_STATE ? "expired" : "failed to authenticate");
+			free_events(w.events);
+			close_session(z);
+			synced = false;
+			need_sync = true;
+			continue;
+		}
+		if (w.state != ZOO_CONNECTED_STATE) {
+			if (synced)
+				health(z, REG_HEALTH_STALE, "disconnected from %s, reconnecting",
+				       z->hosts);
+			synced = false;
+			need_sync = true;
+			free_events(w.events);
+			continue;
+		}
+		if (need_sync || w.lost) {
+			/* A full listing covers every queued event. */
+			free_events(w.events);
+			w.events = NULL;
+			z->session_id = zoo_client_id(z->zh)->client_id;
+			err = zk_tree_resync(z);
+			if (!err) {
+				need_sync = false;
+				synced = ever = recheck = true;
+				health(z, REG_HEALTH_SYNCED, "watching %s at %s (session 0x%" PRIx64
+				       ", timeout %d ms)", z->root[0] ? z->root : "/", z->hosts,
+				       (uint64_t)z->session_id, zoo_recv_timeout(z->zh));
+			}
+		}
+		for (struct zk_event *ev = w.events; ev && !err; ev = ev->next)
+			err = zk_tree_event(z, ev->type, ev->path);
+		free_events(w.events);
+		if (err == -ECANCELED)
+			break;
+		if (err) {
+			/* Mostly a connection lost mid-way, and the session event
+			 * follows; else list everything again shortly.
+			 */
+			log_debug("registry: %s: %s, listing again", z->source, strerror(-err));
+			need_sync = true;
+			timeout_ms = ZK_RETRY_MS;
+			continue;
+		}
+		if (!need_sync && z->registers) {
+			err = zk_register_sync(z, recheck);
+			if (err == -ECANCELED)
+				break;
+			/* After a failure, verify every znode on the next try. */
+			recheck = err != 0;
+			if (err)
+				timeout_ms = ZK_RETRY_MS;
+		}
+	}
+	close_session(z);
+	return NULL;
+}
+
+/* ---- backend ops: the loop thread ---- */
+
+/* "h1:2181,h2:2181/weft/registry" into hosts and root. 0 or -EINVAL (logged). */
+static int parse_arg(struct zk *z, const char *arg)
+{
+	const char *slash = strchr(arg, '/');
+	size_t n = slash ? (size_t)(slash - arg) : strlen(arg);
+	const char *root = slash ? slash : ZK_DEFAULT_ROOT;
+	size_t rn = strlen(root);
+
+	if (!n) {
+		log_err("option --registry: '%s': needs HOST:PORT[,HOST:PORT...][/ROOT]", z->source);
+		return -EINVAL;
+	}
+	while (rn && root[rn - 1] == '/')
+		rn--;
+	if (strstr(root, "//") || rn >= 1024) {
+		log_err("option --registry: '%s': '%s' is not a znode path", z->source, root);
+		return -EINVAL;
+	}
+	z->hosts = strndup(arg, n);
+	z->root = strndup(root, rn);
+	return z->hosts && z->root ? 0 : -ENOMEM;
+}
+
+static void zk_free(struct zk *z)
+{
+	reg_local_slices_free(z->want, z->n_want);
+	reg_local_slices_free(z->reg_want, z->n_reg_want);
+	free(z->hosts);
+	free(z->root);
+	free(z->source);
+	pthread_cond_destroy(&z->cond);
+	pthread_mutex_destroy(&z->lock);
+	free(z);
+}
+
+static void zk_stop(void *state, bool deregister)
+{
+	struct zk *z = state;
+
+	/* Closing the session deletes its ephemeral znodes: ZooKeeper cannot
+	 * leave a session to expire on its own, so @deregister changes nothing.
+	 */
+	(void)deregister;
+	if (!z)
+		return;
+	pthread_mutex_lock(&z->lock);
+	z->stopping = true;
+	pthread_cond_broadcast(&z->cond);
+	pthread_mutex_unlock(&z->lock);
+	if (z->started)
+		pthread_join(z->thread, NULL);
+	zk_free(z);
+}
+
+static int zk_start(const char *source, const char *arg, const struct agent_config *cfg,
+		    struct reg_sink *sink, void **state)
+{
+	struct zk *z = calloc(1, sizeof(*z));
+	pthread_condattr_t ca;
+	int err;
+
+	if (!z)
+		return -ENOMEM;
+	pthread_mutex_init(&z->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&z->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	z->events_tail = &z->events;
+	z->sink = sink;
+	z->session_timeout_ms = cfg->zk_session_timeout_ms;
+	z->source = strdup(source);
+	err = z->source ? parse_arg(z, arg) : -ENOMEM;
+	if (err) {
+		zk_free(z);
+		return err == -ENOMEM ? log_errno(err, "registry '%s'", source) : err;
+	}
+	z->registers = cfg->node_name && cfg->node_name[0];
+	if (z->registers && strlen(cfg->node_name) > REG_LOCAL_NODE_MAX) {
+		log_warn("registry: %s: --node-name is longer than %d characters: this node's "
+			 "endpoints are not registered, ignoring",
+			 source, REG_LOCAL_NODE_MAX);
+		z->registers = false;
+	}
+	/* The library's log goes to our debug level; it is chatty at INFO. */
+	zoo_set_debug_level(log_get_level() >= LOG_LEVEL_DEBUG ? ZOO_LOG_LEVEL_INFO
+							      : ZOO_LOG_LEVEL_ERROR);
+	(void)reg_sink_health(sink, source, REG_HEALTH_STARTING, "connecting");
+	err = -pthread_create(&z->thread, NULL, zk_main, z);
+	if (err) {
+		zk_free(z);
+		return log_errno(err, "registry '%s': start a thread", source);
+	}
+	z->started = true;
+	log_info("registry: %s: watching '%s' at %s%s", source, z->root[0] ? z->root : "/",
+		 z->hosts, z->registers ? ", registering this node's endpoints as ephemeral znodes"
+				       : "");
+	*state = z;
+	return 0;
+}
+
+static void zk_local_endpoints(void *state, const struct reg_local_ep *eps, size_t n)
+{
+	struct zk *z = state;
+	struct reg_local_slice *slices;
+	int ret;
+
+	if (!z->registers)
+		return;
+	ret = reg_local_slices(eps, n, &slices);
+	if (ret < 0) {
+		log_warn("registry: %s: cannot describe this node's endpoints: %s, ignoring",
+			 z->source, strerror(-ret));
+		return;
+	}
+	pthread_mutex_lock(&z->lock);
+	if (reg_local_slices_equal(z->want, z->n_want, slices, (size_t)ret)) {
+		pthread_mutex_unlock(&z->lock);
+		reg_local_slices_free(slices, (size_t)ret);
+		return;
+	}
+	reg_local_slices_free(z->want, z->n_want);
+	z->want = slices;
+	z->n_want = (size_t)ret;
+	z->want_gen++;
+	pthread_cond_broadcast(&z->cond);
+	pthread_mutex_unlock(&z->lock);
+}
+
+const struct reg_backend_ops reg_zk_ops = {
+	.scheme = "zookeeper",
+	.start = zk_start,
+	.stop = zk_stop,
+	.local_endpoints = zk_local_endpoints,
+};

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Private to registry/zk*.c: the ZooKeeper backend's state. One worker
+ * thread of ours (zk.c) owns the session and makes every call; the client
+ * library's own threads only run the small callbacks that queue watch events
+ * and complete calls, under zk.lock. zk_tree.c mirrors the tree into the
+ * sink, zk_register.c keeps this node's ephemeral EndpointSlices.
+ */
+#ifndef WEFT_REG_ZK_INTERNAL_H
+#define WEFT_REG_ZK_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <zookeeper/zookeeper.h>
+
+#include "registry/etcd_zk_layout.h"
+#include "registry/local_eps.h"
+#include "registry/registry.h"
+
+#define ZK_PATH_MAX (1024 + REG_KV_PATH_MAX)	/* root + "/" + relative path */
+#define ZK_EVENTS_MAX 100000	/* queued watch events; beyond, a full resync */
+
+/* One watch event queued by the client library's thread. */
+struct zk_event {
+	struct zk_event *next;
+	int type;			/* ZOO_*_EVENT, never ZOO_SESSION_EVENT */
+	char path[];
+};
+
+/* One asynchronous call the worker waits for. The completion copies what
+ * it returns, so nothing of the library's outlives the callback.
+ */
+struct zk_req {
+	struct zk *z;
+	bool done;			/* under z->lock */
+	int rc;				/* ZOK or a ZooKeeper error */
+	char *data;			/* get: the value, NUL-terminated (owned) */
+	int len;
+	struct Stat stat;		/* get, exists */
+	char **names;			/* get_children: sorted (owned) */
+	size_t n_names;
+};
+
+/* A directory of the mirror and the children it had when last listed. */
+struct zk_dir {
+	struct zk_dir *next;
+	char rel[REG_KV_PATH_MAX];	/* "services", "services/shop" */
+	char **names;			/* sorted */
+	size_t n_names;
+};
+
+/* An ephemeral znode this session created. */
+struct zk_eph {
+	char rel[REG_KV_PATH_MAX];
+	char *manifest;
+};
+
+struct zk {
+	char *source;			/* the --registry value: the sink's source */
+	char *hosts;			/* "host:port,host:port" */
+	char *root;			/* "/weft/registry"; "" for the tree's root */
+	uint32_t session_timeout_ms;	/* asked for */
+	bool registers;			/* --node-name is set: self-registration on */
+	struct reg_sink *sink;		/* borrowed; thread-safe */
+
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* CLOCK_MONOTONIC: any change below */
+	/* Under lock: */
+	bool stopping;
+	int session_state;		/* from the last session event */
+	bool session_changed;
+	struct zk_event *events, **events_tail;
+	size_t n_events;
+	bool events_lost;		/* the queue overflowed: resync */
+	struct reg_local_slice *want;	/* what should be registered */
+	size_t n_want;
+	uint64_t want_gen;
+
+	/* The worker's own: */
+	zhandle_t *zh;
+	int64_t session_id;
+	struct zk_dir *dirs;
+	struct reg_local_slice *reg_want;	/* its copy of want */
+	size_t n_reg_want;
+	uint64_t reg_gen;
+	struct zk_eph *ephs;
+	size_t n_ephs, cap_ephs;
+	bool reg_failing;		/* the current failure was logged */
+};
+
+/* ---- zk.c: calls ---- */
+
+/* Wait for the calls of @reqs, issued with zoo_a*() and the zk_*_done
+ * completions below (an entry whose issue failed must be marked done). On
+ * stop, closes the session at once (z->zh becomes NULL; pending calls end
+ * with it) and returns -ECANCELED; else 0. Worker thread only.
+ */
+int zk_wait(struct zk *z, struct zk_req *reqs, size_t n);
+
+/* Completions for zoo_a*(): @data is the struct zk_req. */
+void zk_data_done(int rc, const char *value, int len, const struct Stat *stat, const void *data);
+void zk_strings_done(int rc, const struct String_vector *names, const void *data);
+void zk_void_done(int rc, const void *data);
+void zk_stat_done(int rc, const struct Stat *stat, const void *data);
+void zk_string_done(int rc, const char *value, const void *data);
+
+/* The library's watcher: queues node events, records session events. */
+void zk_on_watch(zhandle_t *zh, int type, int state, const char *path, void *ctx);
+
+/* Free what a request returned (data, names); the request is reusable. */
+void zk_req_clear(struct zk_req *r);
+
+/* root + "/" + @rel into @buf. 0 or -ENAMETOOLONG. */
+int zk_abs(const struct zk *z, const char *rel, char *buf, size_t len);
+
+/* A ZooKeeper error code as -errno for callers that only branch on it. */
+int zk_errno(int rc);
+
+/* ---- zk_tree.c: the mirror ---- */
+
+/* List the whole tree as one resync of the sink, arming every watch.
+ * 0 or -errno (the listing is abandoned; the next one replaces it).
+ */
+int zk_tree_resync(struct zk *z);
+
+/* Handle one watch event (re-listing, fetching, deleting). 0 or -errno. */
+int zk_tree_event(struct zk *z, int type, const char *path);
+
+/* Forget the mirror's directories (a new session lists everything). */
+void zk_tree_forget(struct zk *z);
+
+/* ---- zk_register.c: this node's ephemeral EndpointSlices ---- */
+
+/* Make the ephemeral znodes what z->want says; with @recheck, verify every
+ * one on the server (after a reconnect or a new session). 0 or -errno.
+ */
+int zk_register_sync(struct zk *z, bool recheck);
+
+/* Forget what this session created (the session is gone) and free. */
+void zk_register_forget(struct zk *z);
+
+#endif /* WEFT_REG_ZK_INTERNAL_H */
