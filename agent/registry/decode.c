@@ -17,6 +17,7 @@
 #define LABEL_MESH "weft.io/mesh"
 #define ANNOT_EXCL_PORTS "weft.io/exclude-outbound-ports"
 #define ANNOT_EXCL_CIDRS "weft.io/exclude-outbound-cidrs"
+#define ANNOT_REGISTER "weft.io/register"
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
 #define ANNOT_PREFIX "weft.io/"
 
@@ -460,6 +461,38 @@ static int decode_pod_exclusions(struct dec *d, json_object *meta, struct reg_po
 	return 0;
 }
 
+/* weft.io/register: "SERVICE:PORT[,SERVICE:PORT...]" (commas and/or spaces),
+ * what this node's agent registers the pod as (registry/local_eps.c). A bad
+ * entry rejects the Pod, as a bad exclusion list does.
+ */
+static int decode_pod_register(struct dec *d, json_object *meta, struct reg_pod *pod)
+{
+	char val[REG_ANNOT_VALUE_MAX], *item, *save = NULL;
+	int err;
+
+	err = dec_get_meta_string(d, meta, "annotations", ANNOT_REGISTER, DEC_ANY, val,
+				  sizeof(val));
+	if (err)
+		return err;
+	for (item = strtok_r(val, ", \t", &save); item; item = strtok_r(NULL, ", \t", &save)) {
+		struct reg_pod_register *r = &pod->registers[pod->n_registers];
+		char *colon = strrchr(item, ':');
+		size_t n = colon ? (size_t)(colon - item) : 0;
+
+		if (pod->n_registers == REG_REGISTER_MAX)
+			return dec_fail(d, "metadata.annotations[\"%s\"]: more than %d entries",
+					ANNOT_REGISTER, REG_REGISTER_MAX);
+		if (!colon || n >= sizeof(r->service) || !dec_str_ok(item, n, DEC_DNS1035) ||
+		    opt_parse_u16(colon + 1, &r->port))
+			return dec_fail(d, "metadata.annotations[\"%s\"]: '%s' is not SERVICE:PORT",
+					ANNOT_REGISTER, item);
+		memcpy(r->service, item, n);
+		r->service[n] = '\0';
+		pod->n_registers++;
+	}
+	return 0;
+}
+
 static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct reg_obj *obj)
 {
 	struct reg_pod *pod = &obj->pod;
@@ -473,6 +506,8 @@ static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct r
 		return err;
 	pod->opted_out = !strcmp(mesh, "disabled");
 	err = decode_pod_exclusions(d, meta, pod);
+	if (!err)
+		err = decode_pod_register(d, meta, pod);
 	if (err)
 		return err;
 	err = dec_get_object(d, o, "spec", false, &spec);

@@ -109,6 +109,15 @@ struct reg_slice {
 #define REG_EXCL_PORTS_MAX 8
 #define REG_EXCL_CIDRS_MAX 8
 
+/* One SERVICE:PORT of a pod's annotation weft.io/register: this node's agent
+ * registers the pod as an endpoint of SERVICE (etcd, ZooKeeper backends).
+ */
+#define REG_REGISTER_MAX 8
+struct reg_pod_register {
+	char service[REG_NS_MAX];	/* a Service name: DNS-1035 label (63) + NUL */
+	uint16_t port;
+};
+
 struct reg_pod {
 	char node[REG_NAME_MAX];	/* spec.nodeName, "" if unscheduled */
 	struct addr ips[REG_POD_IPS_MAX];	/* status.podIPs (or podIP), port 0 */
@@ -118,6 +127,8 @@ struct reg_pod {
 	size_t n_excl_ports;
 	struct cidr excl_cidrs[REG_EXCL_CIDRS_MAX];
 	size_t n_excl_cidrs;
+	struct reg_pod_register registers[REG_REGISTER_MAX];	/* weft.io/register */
+	size_t n_registers;
 };
 
 struct reg_obj {
