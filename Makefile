@@ -21,6 +21,9 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .DELETE_ON_ERROR:
+# Keep BPF objects: they are intermediates of the skeletons, but rebuilding them
+# on every skeleton build wastes a clang run.
+.SECONDARY: $(BPF_OBJS)
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
