@@ -21,9 +21,6 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .DELETE_ON_ERROR:
-# Keep BPF objects: they are intermediates of the skeletons, but rebuilding them
-# on every skeleton build wastes a clang run.
-.SECONDARY: $(BPF_OBJS)
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
@@ -67,6 +64,9 @@ UNIT_HELPERS := tests/helpers/etcd_server.c tests/helpers/zk_server.c
 
 BPF_OBJS := $(patsubst %.bpf.c,$(O)/%.bpf.o,$(BPF_SRCS))
 SKELS    := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.skel.h,$(BPF_SRCS))
+# Keep BPF objects: they are intermediates of the skeletons, but rebuilding them
+# on every skeleton build wastes a clang run.
+.SECONDARY: $(BPF_OBJS)
 
 obj  = $(patsubst %.c,$(O)/obj/%.o,$(1))
 sobj = $(patsubst %.c,$(O)/san/obj/%.o,$(1))
