@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* weft-bench-registry: the Kubernetes registry at scale. Loads a big cluster
+ * into the fake API server (tests/k8s-apiserver/), runs the unchanged
+ * backend with the agent's sink, model and catalogue publishing on one loop,
+ * and measures:
+ *
+ *   - time to full sync: backend start → health SYNCED with every object in
+ *     the catalogue (lists are paginated, 500 objects a page), and the CPU
+ *     this process spent on it (decoding, model, catalogue builds);
+ *   - memory: this process' RSS before start, after sync, and its peak (the
+ *     fake server is another process);
+ *   - propagation: CHANGES EndpointSlice updates made one at a time in the
+ *     API server; end to end = before the change is posted → the catalogue
+ *     built from it is published; plus the sink's own histogram (event
+ *     received by the backend thread → published), as reg_sink_latency()
+ *     reports it; plus the cost of one catalogue build.
+ *
+ * usage: weft-bench-registry [SERVICES [ENDPOINTS_PER_SERVICE [CHANGES]]]
+ * Defaults: 10000 services with one EndpointSlice of 10 endpoints each
+ * (100,000 endpoints), 200 changes. Prints one JSON object on stdout. Run
+ * from the top of the tree (bench/registry.sh does).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../tests/k8s-apiserver/k8s_fake.h"
+#include "catalogue.h"
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+#include "model.h"
+#include "registry/k8s.h"
+#include "registry/registry.h"
+
+#define SRC "kubernetes"
+#define SYNC_LIMIT_MS 600000
+
+static struct {
+	struct loop *loop;
+	struct model *model;
+	struct reg_sink *sink;
+	uint64_t builds, build_us_sum, build_us_max;
+	/* the change being waited for */
+	const char *slice;
+	char want_ip[32];
+	uint64_t done_us;
+	size_t want_services;
+	bool synced;
+} b;
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static long rss_kib(const char *field)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, strlen(field)))
+			v = strtol(line + strlen(field) + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/* CPU seconds (user + system) this process used so far: the backend
+ * thread and the loop, not the fake server.
+ */
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static struct reg_source_status source_status(void)
+{
+	struct reg_source_status st[4] = { 0 };
+	size_t n = reg_sink_status(b.sink, st, 4);
+
+	for (size_t i = 0; i < n && i < 4; i++)
+		if (!strcmp(st[i].source, SRC))
+			return st[i];
+	return (struct reg_source_status){ 0 };
+}
+
+/* What the agent does after each batch: build and publish a catalogue. */
+static void on_changed(void *ctx)
+{
+	uint64_t t0 = now_us(), d;
+	struct catalogue *c = model_build(b.model);
+	const struct reg_obj *o;
+	char ip[64];
+
+	(void)ctx;
+	if (!c)
+		return;
+	d = now_us() - t0;
+	b.builds++;
+	b.build_us_sum += d;
+	if (d > b.build_us_max)
+		b.build_us_max = d;
+	if (!b.synced && catalogue_n_services(c) == b.want_services &&
+	    source_status().health == REG_HEALTH_SYNCED) {
+		b.synced = true;
+		b.done_us = now_us();
+		loop_stop(b.loop);
+	}
+	catalogue_unref(c);
+	if (!b.slice)
+		return;
+	o = model_find(b.model, SRC, REG_ENDPOINTSLICE, "bench", b.slice);
+	if (o && o->slice.n_endpoints &&
+	    !strcmp(addr_fmt_ip(&o->slice.endpoints[0].addrs[0], ip, sizeof(ip)), b.want_ip)) {
+		b.done_us = now_us();
+		loop_stop(b.loop);
+	}
+}
+
+static void on_deadline(struct loop *loop, void *ctx)
+{
+	(void)ctx;
+	loop_stop(loop);
+}
+
+/* Health changes do not publish: look again every 10 ms until synced. */
+static void on_check(struct loop *loop, void *ctx)
+{
+	(void)ctx;
+	if (!b.synced && source_status().health == REG_HEALTH_SYNCED) {
+		struct catalogue *c = model_build(b.model);
+
+		if (c && catalogue_n_services(c) == b.want_services) {
+			b.synced = true;
+			b.done_us = now_us();
+			loop_stop(loop);
+		}
+		catalogue_unref(c);
+	}
+	if (!b.synced)
+		(void)loop_add_timer(loop, 10, on_check, NULL);
+}
+
+struct post {
+	struct kfake *f;
+	const char *json;
+	int rc;
+};
+
+/* Post a change from another thread, so the loop runs meanwhile as the
+ * agent's would.
+ */
+static void *post_change(void *arg)
+{
+	struct post *p = arg;
+
+	p->rc = kfake_apply(p->f, p->json);
+	return NULL;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, c = *(const uint64_t *)y;
+
+	return a < c ? -1 : a > c;
+}
+
+/* The upper bound of the bucket holding quantile @q of the sink's histogram. */
+static uint64_t hist_quantile(const struct reg_latency *l, double q)
+{
+	uint64_t seen = 0, rank = (uint64_t)(q * (double)l->n);
+
+	for (size_t i = 0; i < REG_LAT_BUCKETS; i++) {
+		seen += l->count[i];
+		if (seen > rank)
+			return reg_lat_bounds_us[i];
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long services = argc > 1 ? strtoul(argv[1], NULL, 10) : 10000;
+	unsigned long per_svc = argc > 2 ? strtoul(argv[2], NULL, 10) : 10;
+	unsigned long changes = argc > 3 ? strtoul(argv[3], NULL, 10) : 200;
+	struct agent_config cfg = { .node_name = "node-0" };
+	struct kfake_opts fo = { .history = 100000 };
+	uint64_t t0, sync_us, *lat;
+	double cpu0, sync_cpu;
+	long rss0, rss1;
+	struct kfake f;
+	void *state = NULL;
+	char body[256];
+	int rc = 1;
+
+	log_set_level(getenv("BENCH_LOG") ? LOG_LEVEL_INFO : LOG_LEVEL_WARN);
+	lat = calloc(changes ? changes : 1, sizeof(*lat));
+	if (!lat || kfake_start(&f, &fo))
+		return 1;
+	snprintf(body, sizeof(body),
+		 "{\"namespace\":\"bench\",\"services\":%lu,\"endpoints_per_slice\":%lu}", services,
+		 per_svc);
+	t0 = now_us();
+	if (kfake_control(&f, "bulk", body))
+		goto out;
+	fprintf(stderr, "bench: loaded %lu services, %lu endpoints into the fake API server in %.1f s\n",
+		services, services * per_svc, (double)(now_us() - t0) / 1e6);
+	b.loop = loop_new();
+	b.model = model_new();
+	if (!b.loop || !b.model || model_declare_source(b.model, SRC))
+		goto out;
+	b.sink = reg_sink_new(b.loop, b.model, on_changed, NULL);
+	if (!b.sink)
+		goto out;
+	b.want_services = services;
+	cfg.kubeconfig = f.kubeconfig;
+	rss0 = rss_kib("VmRSS:");
+	cpu0 = cpu_s();
+	t0 = now_us();
+	if (reg_k8s_ops.start(SRC, "", &cfg, b.sink, &state))
+		goto out;
+	(void)loop_add_timer(b.loop, SYNC_LIMIT_MS, on_deadline, NULL);
+	(void)loop_add_timer(b.loop, 10, on_check, NULL);
+	(void)loop_run(b.loop);
+	if (!b.synced) {
+		fprintf(stderr, "bench: no full sync within %d s\n", SYNC_LIMIT_MS / 1000);
+		goto out;
+	}
+	sync_us = b.done_us - t0;
+	sync_cpu = cpu_s() - cpu0;
+	rss1 = rss_kib("VmRSS:");
+	fprintf(stderr, "bench: synced in %.2f s; measuring %lu changes\n", (double)sync_us / 1e6,
+		changes);
+	/* The histogram so far is the sync's; keep only the changes'. */
+	struct reg_latency before = *reg_sink_latency(b.sink);
+
+	for (unsigned long i = 0; i < changes; i++) {
+		static char slice[64], obj[1024];
+		unsigned long s = (i * 7919) % services;
+
+		snprintf(slice, sizeof(slice), "svc-%lu-0", s);
+		snprintf(b.want_ip, sizeof(b.want_ip), "198.19.%lu.%lu", 100 + i / 250 % 100,
+			 i % 250 + 1);
+		snprintf(obj, sizeof(obj),
+			 "[{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\","
+			 "\"metadata\":{\"name\":\"%s\",\"namespace\":\"bench\",\"labels\":"
+			 "{\"kubernetes.io/service-name\":\"svc-%lu\"}},\"addressType\":\"IPv4\","
+			 "\"endpoints\":[{\"addresses\":[\"%s\"],\"conditions\":{\"ready\":true}}],"
+			 "\"ports\":[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}]}]",
+			 slice, s, b.want_ip);
+		struct post p = { .f = &f, .json = obj };
+		pthread_t th;
+		int64_t timer;
+
+		b.slice = slice;
+		b.done_us = 0;
+		timer = loop_add_timer(b.loop, 10000, on_deadline, NULL);
+		t0 = now_us();
+		if (pthread_create(&th, NULL, post_change, &p))
+			goto out;
+		(void)loop_run(b.loop);
+		pthread_join(th, NULL);
+		loop_del_timer(b.loop, timer);
+		if (p.rc)
+			goto out;
+		if (!b.done_us) {
+			fprintf(stderr, "bench: change %lu never arrived\n", i);
+			goto out;
+		}
+		lat[i] = b.done_us - t0;
+	}
+	b.slice = NULL;
+	qsort(lat, changes, sizeof(*lat), cmp_u64);
+	{
+		const struct reg_latency *l = reg_sink_latency(b.sink);
+		struct reg_latency d = *l;
+
+		for (size_t i = 0; i < REG_LAT_BUCKETS; i++)
+			d.count[i] -= before.count[i];
+		d.n -= before.n;
+		d.sum_us -= before.sum_us;
+		printf("{\"services\":%lu,\"endpoints\":%lu,\"sync_s\":%.3f,\"sync_cpu_s\":%.3f,"
+		       "\"rss_before_kib\":%ld,\"rss_synced_kib\":%ld,\"rss_peak_kib\":%ld,"
+		       "\"catalogue_builds\":%llu,\"catalogue_build_avg_ms\":%.2f,"
+		       "\"catalogue_build_max_ms\":%.2f,\"changes\":%lu,"
+		       "\"e2e_p50_ms\":%.2f,\"e2e_p99_ms\":%.2f,\"e2e_max_ms\":%.2f,"
+		       "\"sink_p50_le_us\":%llu,\"sink_p99_le_us\":%llu,\"sink_mean_us\":%.0f}\n",
+		       services, services * per_svc, (double)sync_us / 1e6, sync_cpu, rss0, rss1,
+		       rss_kib("VmHWM:"), (unsigned long long)b.builds,
+		       (double)b.build_us_sum / (double)(b.builds ? b.builds : 1) / 1000,
+		       (double)b.build_us_max / 1000, changes,
+		       changes ? (double)lat[changes / 2] / 1000 : 0,
+		       changes ? (double)lat[changes * 99 / 100] / 1000 : 0,
+		       changes ? (double)lat[changes - 1] / 1000 : 0,
+		       (unsigned long long)hist_quantile(&d, 0.5),
+		       (unsigned long long)hist_quantile(&d, 0.99),
+		       d.n ? (double)d.sum_us / (double)d.n : 0);
+	}
+	rc = 0;
+out:
+	reg_k8s_ops.stop(state, true);
+	reg_sink_free(b.sink);
+	model_free(b.model);
+	loop_free(b.loop);
+	kfake_stop(&f);
+	free(lat);
+	return rc;
+}

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* End to end with --registry kubernetes: the real agent (sanitizer build)
+ * reads the topology's services from the fake API server of
+ * tests/k8s-apiserver/ (TLS on 127.0.0.1, kubeconfig with a token file), a
+ * meshed pod connects to a service VIP, the EndpointSlice changes in the
+ * "cluster" and the traffic follows; the API server going away leaves the
+ * traffic alone.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../k8s-apiserver/k8s_fake.h"
+#include "fixture.h"
+#include "servers.h"
+#include "sock.h"
+
+#define NODE "node-test"
+
+static struct kfake kf;
+static pid_t srv[4];
+
+/* TOPO_REGISTRY (tests/helpers/topo.c) as the API server holds it, plus the
+ * Pods of this node.
+ */
+#define SLICE_V4(eps)                                                                              \
+	"{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\",\"metadata\":"       \
+	"{\"name\":\"web-v4\",\"namespace\":\"mesh\",\"labels\":{\"kubernetes.io/service-name\":" \
+	"\"web\"}},\"addressType\":\"IPv4\",\"endpoints\":[" eps "],\"ports\":[{\"name\":"        \
+	"\"http\",\"port\":8080}]}"
+#define EP(ip) "{\"addresses\":[\"" ip "\"],\"conditions\":{\"ready\":true},\"nodeName\":\"" NODE "\"}"
+#define POD(name, ip)                                                                              \
+	"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"" name "\","           \
+	"\"namespace\":\"mesh\"},\"spec\":{\"nodeName\":\"" NODE "\"},\"status\":{\"podIP\":\""   \
+	ip "\"}}"
+
+static const char CLUSTER[] =
+	"[{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"mesh\","
+	"\"labels\":{\"weft.io/mesh\":\"enabled\"}}},"
+	"{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"plain\"}},"
+	"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\",\"namespace\":"
+	"\"mesh\"},\"spec\":{\"clusterIP\":\"198.19.0.10\",\"clusterIPs\":[\"198.19.0.10\","
+	"\"fd00:198:19::10\"],\"ports\":[{\"name\":\"http\",\"port\":80,\"targetPort\":8080}]}},"
+	SLICE_V4(EP("198.18.2.11") "," EP("198.18.2.12") "," EP("198.18.2.13")) ","
+	"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"api\",\"namespace\":"
+	"\"mesh\"},\"spec\":{\"clusterIP\":\"198.19.0.20\",\"ports\":[{\"name\":\"http\",\"port\":80,"
+	"\"targetPort\":8080}]}},"
+	"{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\",\"metadata\":{\"name\":"
+	"\"api-1\",\"namespace\":\"mesh\",\"labels\":{\"kubernetes.io/service-name\":\"api\"}},"
+	"\"addressType\":\"IPv4\",\"endpoints\":[" EP("198.18.2.14") "],\"ports\":[{\"name\":"
+	"\"http\",\"port\":8080}]},"
+	POD("client-a", "198.18.1.2") "," POD("client-b", "198.18.3.2") "]";
+
+static const char *registry_health(void)
+{
+	static char buf[64];
+	json_object *st = tenv_admin_get(&env, "/v1/status"), *regs, *r, *h;
+
+	buf[0] = '\0';
+	if (st && json_object_object_get_ex(st, "registries", &regs) &&
+	    (r = json_object_array_get_idx(regs, 0)) && json_object_object_get_ex(r, "health", &h))
+		snprintf(buf, sizeof(buf), "%s", json_object_get_string(h));
+	json_object_put(st);
+	return buf;
+}
+
+static bool wait_health(const char *want)
+{
+	for (int i = 0; i < 150; i++) {
+		if (!strcmp(registry_health(), want))
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+static void up(void)
+{
+	tenv_setup(&env);
+	cr_assert_eq(kfake_start(&kf, NULL), 0, "the fake API server did not start");
+	cr_assert_eq(kfake_apply(&kf, CLUSTER), 0);
+	snprintf(env.registry_spec, sizeof(env.registry_spec), "kubernetes");
+	snprintf(env.extra_args, sizeof(env.extra_args), "--kubeconfig %s --node-name %s",
+		 kf.kubeconfig, NODE);
+	cr_assert_eq(tenv_agent_start(&env), 0, "weft-agent did not start, see %s", env.agent_log);
+	cr_assert(wait_health("synced"), "the kubernetes registry is '%s', see %s", registry_health(),
+		  env.agent_log);
+	fixture_enroll("a", "mesh", "client-a", "198.18.1.2");
+	fixture_enroll("c", "plain", "client-c", "198.18.4.2");
+	srv[0] = tsrv_start("s", "198.18.2.11", 8080, "web-1");
+	srv[1] = tsrv_start("s", "198.18.2.12", 8080, "web-2");
+	srv[2] = tsrv_start("s", "198.18.2.13", 8080, "web-3");
+	srv[3] = tsrv_start("s", "198.18.2.14", 8080, "api-1");
+	for (int i = 0; i < 4; i++)
+		cr_assert_gt(srv[i], 0, "backend %d did not start", i);
+}
+
+static void down(void)
+{
+	for (int i = 0; i < 4; i++)
+		tsrv_stop(srv[i]);
+	/* Before the agent stops: the server runs in the test cgroup, which
+	 * fixture_down() removes.
+	 */
+	kfake_stop(&kf);
+	fixture_down();
+}
+
+TestSuite(k8s_e2e, .init = up, .fini = down, .timeout = 120);
+
+/* Wait until the web VIP answers from @want, or give up after ~5 s. */
+static bool web_answers_from(const char *want)
+{
+	char out[256];
+
+	for (int i = 0; i < 50; i++) {
+		if (!tsock_ident("a", "198.19.0.10:80", out, sizeof(out)) &&
+		    !strncmp(out, want, strlen(want)))
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+Test(k8s_e2e, traffic_follows_the_endpointslice_in_the_api_server)
+{
+	int seen[3] = { 0 };
+	char out[256];
+	int err;
+
+	for (int i = 0; i < 30; i++) {
+		err = tsock_ident("a", "198.19.0.10:80", out, sizeof(out));
+		cr_assert_eq(err, 0, "connect %d to the VIP: %s", i, strerror(-err));
+		cr_assert(!strncmp(out, "web-", 4) && strstr(out, " 198.18.1.2"), "answer '%s'", out);
+		seen[out[4] - '1']++;
+	}
+	cr_expect(seen[0] == 10 && seen[1] == 10 && seen[2] == 10, "round robin: %d %d %d", seen[0],
+		  seen[1], seen[2]);
+	/* The EndpointSlice controller moves web to 198.18.2.14 (served by "api-1"). */
+	cr_assert_eq(kfake_apply(&kf, "[" SLICE_V4(EP("198.18.2.14")) "]"), 0);
+	cr_assert(web_answers_from("api-1"), "traffic did not follow the EndpointSlice");
+	for (int i = 0; i < 10; i++) {
+		cr_assert_eq(tsock_ident("a", "198.19.0.10:80", out, sizeof(out)), 0);
+		cr_assert(!strncmp(out, "api-1", 5), "answer %d from '%s' after the change", i, out);
+	}
+	/* And back, to two endpoints. */
+	cr_assert_eq(kfake_apply(&kf, "[" SLICE_V4(EP("198.18.2.11") "," EP("198.18.2.12")) "]"), 0);
+	cr_assert(web_answers_from("web-"), "traffic did not come back");
+	cr_assert_geq(tenv_status_counter(&env, "registries.0.events"), 2);
+	cr_assert_eq(tenv_agent_stop(&env), 0, "weft-agent did not exit cleanly, see %s",
+		     env.agent_log);
+}
+
+Test(k8s_e2e, a_deleted_service_stops_being_captured_and_an_outage_keeps_the_rest)
+{
+	char out[256];
+	bool gone = false;
+
+	cr_assert_eq(kfake_delete(&kf, "Service", "mesh", "api"), 0);
+	for (int i = 0; i < 50 && !gone; i++) {
+		gone = tsock_ident("a", "198.19.0.20:80", out, sizeof(out)) != 0;
+		if (!gone)
+			usleep(100000);
+	}
+	cr_assert(gone, "the deleted Service's VIP still answers");
+	/* The API server dies: the agent keeps serving what it knows. */
+	kfake_kill(&kf);
+	cr_assert(wait_health("stale"), "registry health is '%s'", registry_health());
+	for (int i = 0; i < 6; i++) {
+		cr_assert_eq(tsock_ident("a", "198.19.0.10:80", out, sizeof(out)), 0,
+			     "the VIP stopped working during the outage");
+		cr_assert(!strncmp(out, "web-", 4), "got '%s'", out);
+	}
+	cr_assert_eq(tenv_agent_stop(&env), 0, "weft-agent did not exit cleanly, see %s",
+		     env.agent_log);
+}
+
+Test(k8s_e2e, a_restart_without_the_api_server_keeps_meshed_pods_captured)
+{
+	long long before;
+	char out[4096];
+	int rc;
+
+	cr_assert_eq(tenv_agent_stop(&env), 0, "see %s", env.agent_log);
+	/* The agent comes back while the cluster is unreachable: it cannot tell
+	 * which pods are meshed, so it must hold on to what it saved.
+	 */
+	kfake_kill(&kf);
+	cr_assert_eq(tenv_agent_start(&env), 0, "restart, see %s", env.agent_log);
+	before = tenv_status_counter(&env, "connections.passthrough");
+	cr_assert_eq(tsock_ident("a", "198.18.2.14:8080", out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "api-1 198.18.1.2");
+	cr_assert_eq(tenv_status_counter(&env, "connections.passthrough"), before + 1,
+		     "pod a bypassed the mesh while the registry had not synced");
+	/* The plain pod stays plain. */
+	before = tenv_status_counter(&env, "connections.total");
+	cr_assert_eq(tsock_ident("c", "198.18.2.14:8080", out, sizeof(out)), 0);
+	cr_assert_eq(tenv_status_counter(&env, "connections.total"), before);
+	/* A new pod cannot be decided yet: the runtime is told to retry. */
+	rc = tenv_cni(&env, "ADD", "b", "mesh", "client-b", "198.18.3.2", out, sizeof(out));
+	cr_assert_neq(rc, 0, "ADD before the first sync must fail");
+	cr_assert(strstr(out, "\"code\": 11") || strstr(out, "\"code\":11"),
+		  "not 'try again later': %s", out);
+}

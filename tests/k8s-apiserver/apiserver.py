@@ -1,0 +1,481 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""A fake Kubernetes API server for weft's tests: just enough of the real wire
+format to drive the agent's unchanged Kubernetes watcher.
+
+Serves Namespaces, Services, discovery.k8s.io/v1 EndpointSlices and Pods:
+
+- lists: {"kind": "ServiceList", "metadata": {"resourceVersion", "continue",
+  "remainingItemCount"}, "items": [...]} with items lacking kind/apiVersion as
+  the real server sends them; limit/continue pagination over a consistent
+  snapshot; a continue token older than the compaction point is 410 Gone;
+- watches (?watch=1): chunked streams of one JSON event per line, ADDED,
+  MODIFIED, DELETED, BOOKMARK (with allowWatchBookmarks) and ERROR, starting
+  after the given resourceVersion from a bounded event history; a version
+  older than the history is 410 Gone, as an ERROR event (the watch cache's
+  way) or as an HTTP 410 (--gone http or the control call); timeoutSeconds
+  ends the stream cleanly;
+- fieldSelector=spec.nodeName=X for Pods (no other selector);
+- authentication: "Authorization: Bearer <token>" (401 otherwise; the token
+  can change at run time) or a TLS client certificate signed by --client-ca.
+
+It binds 127.0.0.1 only, on a free port written to --port-file. Tests steer it
+with plain HTTP calls under /_control/ (no authentication, loopback only):
+
+  POST /_control/apply    {"objects": [obj...]}      create or replace
+  POST /_control/delete   {"kind", "namespace", "name"}
+  POST /_control/token    {"token": "..."}            accept only this one now
+  POST /_control/drop     {"abrupt": bool}            end every open watch
+  POST /_control/compact  {}                          forget the event history
+  POST /_control/down     {"down": bool}              close every connection at once
+  POST /_control/gone     {"mode": "event"|"http"}    how a too old version is told
+  POST /_control/expire_continue {}                   the next continue token is 410 Gone
+  POST /_control/fail     {"status", "count", "retry_after"}  answer the next
+                          COUNT API requests with an HTML error page (a proxy)
+  POST /_control/bookmarks {"interval": seconds}      0: none
+  POST /_control/bulk     {"namespace", "services", "endpoints_per_slice",
+                           "slices_per_service"}      load a big cluster at once
+  GET  /_control/stats                                request counters
+"""
+
+import argparse
+import base64
+import bisect
+import json
+import os
+import socket
+import ssl
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+# path -> (plural, kind, apiVersion, list kind, namespaced)
+RESOURCES = {
+    "/api/v1/namespaces": ("namespaces", "Namespace", "v1", "NamespaceList", False),
+    "/api/v1/services": ("services", "Service", "v1", "ServiceList", True),
+    "/apis/discovery.k8s.io/v1/endpointslices": (
+        "endpointslices", "EndpointSlice", "discovery.k8s.io/v1", "EndpointSliceList", True),
+    "/api/v1/pods": ("pods", "Pod", "v1", "PodList", True),
+}
+BY_KIND = {r[1]: r for r in RESOURCES.values()}
+BY_PLURAL = {r[0]: r for r in RESOURCES.values()}
+SNAPSHOTS_MAX = 64
+
+
+def status(code, reason, message):
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code}
+
+
+class State:
+    """Everything the server knows, under one lock (a condition: watches wait on it)."""
+
+    def __init__(self, token, history_max, bookmark_interval, gone_mode):
+        self.cond = threading.Condition()
+        self.rv = 1
+        self.objects = {plural: {} for plural in BY_PLURAL}
+        self.history = []          # (rv, plural, type, object), rv ascending
+        self.history_max = history_max
+        self.compacted = 0         # a watch from a version below this is 410 Gone
+        self.token = token
+        self.down = False
+        self.gone_mode = gone_mode
+        self.bookmark_interval = bookmark_interval
+        self.drop_gen = 0
+        self.drop_abrupt = False
+        self.snapshots = {}        # continue id -> (rv, items)
+        self.expire_continue = False
+        self.fail = None           # {"status", "count", "retry_after"}
+        self.stats = {"lists": {p: 0 for p in BY_PLURAL}, "list_pages": {p: 0 for p in BY_PLURAL},
+                      "watches": {p: 0 for p in BY_PLURAL}, "watch_rvs": {p: [] for p in BY_PLURAL},
+                      "unauthorized": 0, "gone": 0, "open_watches": 0, "field_selectors": []}
+
+    # -- changes (caller holds the lock)
+    def _record(self, plural, etype, obj):
+        self.history.append((self.rv, plural, etype, obj))
+        while len(self.history) > self.history_max:
+            self.compacted = self.history.pop(0)[0]
+        self.cond.notify_all()
+
+    def apply(self, obj, record=True):
+        res = BY_KIND[obj["kind"]]
+        meta = obj.setdefault("metadata", {})
+        if res[4]:
+            meta["namespace"] = meta.get("namespace") or "default"
+        key = (meta.get("namespace", ""), meta["name"])
+        self.rv += 1
+        meta["resourceVersion"] = str(self.rv)
+        meta.setdefault("uid", str(uuid.uuid4()))
+        store = self.objects[res[0]]
+        etype = "MODIFIED" if key in store else "ADDED"
+        store[key] = obj
+        if record:
+            self._record(res[0], etype, obj)
+
+    def delete(self, kind, ns, name):
+        res = BY_KIND[kind]
+        key = (ns if res[4] else "", name)
+        old = self.objects[res[0]].pop(key, None)
+        if old is None:
+            return False
+        self.rv += 1
+        gone = dict(old)
+        gone["metadata"] = dict(old["metadata"], resourceVersion=str(self.rv))
+        self._record(res[0], "DELETED", gone)
+        return True
+
+    def compact(self):
+        self.history.clear()
+        self.compacted = self.rv
+        self.snapshots.clear()
+
+
+def matches(obj, node):
+    return node is None or (obj.get("spec") or {}).get("nodeName") == node
+
+
+def strip(obj):
+    """A list item as the real server sends it: without kind and apiVersion."""
+    return {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "weft-fake-apiserver"
+
+    def log_message(self, fmt, *args):
+        if self.server.verbose:
+            sys.stderr.write("apiserver: " + (fmt % args) + "\n")
+
+    def setup(self):
+        # The TLS handshake runs here, on the connection's own thread, so a
+        # slow client never blocks accept().
+        # Headers and body go out in separate writes: without this, Nagle
+        # and delayed ACKs add 40 ms to every response.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(10)
+            self.request.do_handshake()
+            self.request.settimeout(None)
+        super().setup()
+
+    # -- plumbing
+    def send_json(self, code, obj, extra=None):
+        body = json.dumps(obj, separators=(",", ":")).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def send_html(self, code, retry_after):
+        body = b"<html><body><h1>%d</h1>upstream unavailable</body></html>\n" % code
+        self.send_response(code)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        if retry_after:
+            self.send_header("Retry-After", str(retry_after))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def slam(self):
+        """Drop the connection without a word (a crashed server, a cut cable)."""
+        self.close_connection = True
+        try:
+            self.request.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def authorized(self):
+        st = self.server.state
+        if isinstance(self.request, ssl.SSLSocket) and self.request.getpeercert():
+            return True
+        return self.headers.get("Authorization") == "Bearer " + st.token
+
+    # -- requests
+    def do_GET(self):
+        url = urlsplit(self.path)
+        q = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        if url.path == "/_control/stats":
+            with self.server.state.cond:
+                return self.send_json(200, self.server.state.stats)
+        st = self.server.state
+        if st.down:
+            return self.slam()
+        with st.cond:
+            fail = st.fail
+            if fail and fail["count"] > 0:
+                fail["count"] -= 1
+            else:
+                fail = None
+        if fail:
+            return self.send_html(fail["status"], fail.get("retry_after"))
+        res = RESOURCES.get(url.path)
+        if res is None:
+            return self.send_json(404, status(404, "NotFound", "the server could not find the requested resource"))
+        if not self.authorized():
+            with st.cond:
+                st.stats["unauthorized"] += 1
+            return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
+        node = None
+        fs = q.get("fieldSelector", "")
+        if fs:
+            if res[0] != "pods" or not fs.startswith("spec.nodeName="):
+                return self.send_json(400, status(400, "BadRequest", "unsupported field selector " + fs))
+            node = fs[len("spec.nodeName="):]
+            with st.cond:
+                st.stats["field_selectors"].append(fs)
+        if q.get("watch") in ("1", "true"):
+            return self.watch(res, q, node)
+        return self.list(res, q, node)
+
+    def list(self, res, q, node):
+        st = self.server.state
+        limit = int(q.get("limit") or 0)
+        cont = q.get("continue")
+        with st.cond:
+            if cont:
+                sid, offset = json.loads(base64.b64decode(cont))
+                snap = st.snapshots.get(sid)
+                if st.expire_continue:
+                    st.expire_continue, snap = False, None
+                if snap is None or snap[0] < st.compacted:
+                    st.stats["gone"] += 1
+                    return self.send_json(410, status(410, "Expired",
+                        "The provided continue parameter is too old to display a consistent list result. "
+                        "You can start a new list without the continue parameter."))
+            else:
+                items = [o for _, o in sorted(st.objects[res[0]].items()) if matches(o, node)]
+                snap = (st.rv, items)
+                sid, offset = uuid.uuid4().hex, 0
+                st.snapshots[sid] = snap
+                while len(st.snapshots) > SNAPSHOTS_MAX:
+                    del st.snapshots[next(iter(st.snapshots))]
+                st.stats["lists"][res[0]] += 1
+            st.stats["list_pages"][res[0]] += 1
+        rv, items = snap
+        end = offset + limit if limit else len(items)
+        meta = {"resourceVersion": str(rv)}
+        if end < len(items):
+            meta["continue"] = base64.b64encode(json.dumps([sid, end]).encode()).decode()
+            meta["remainingItemCount"] = len(items) - end
+        else:
+            with st.cond:
+                st.snapshots.pop(sid, None)
+        self.send_json(200, {"kind": res[3], "apiVersion": res[2], "metadata": meta,
+                             "items": [strip(o) for o in items[offset:end]]})
+
+    def watch(self, res, q, node):
+        st = self.server.state
+        plural = res[0]
+        bookmarks = q.get("allowWatchBookmarks") in ("1", "true")
+        timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
+        rv = q.get("resourceVersion", "")
+        initial = []
+        with st.cond:
+            st.stats["watches"][plural] += 1
+            st.stats["watch_rvs"][plural].append(rv)
+            gen = st.drop_gen
+            if rv in ("", "0"):
+                # "Get state and start at most recent": synthetic ADDEDs.
+                cursor = st.rv
+                initial = [o for _, o in sorted(st.objects[plural].items()) if matches(o, node)]
+            else:
+                cursor = int(rv)
+                if cursor < st.compacted:
+                    st.stats["gone"] += 1
+                    gone = status(410, "Expired", "too old resource version: %d (%d)" % (cursor, st.compacted))
+                    if st.gone_mode == "http":
+                        return self.send_json(410, gone)
+                    initial = None
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if initial is None:
+            self.chunk(json.dumps({"type": "ERROR", "object": gone}).encode() + b"\n")
+            self.chunk(b"")
+            return
+        with st.cond:
+            st.stats["open_watches"] += 1
+        try:
+            self.stream(res, node, cursor, initial, bookmarks, timeout, gen)
+        except OSError:
+            self.close_connection = True
+        finally:
+            with st.cond:
+                st.stats["open_watches"] -= 1
+
+    def stream(self, res, node, cursor, initial, bookmarks, timeout, gen):
+        st = self.server.state
+        plural, kind, api = res[0], res[1], res[2]
+        for o in initial:
+            self.chunk(json.dumps({"type": "ADDED", "object": o}).encode() + b"\n")
+        start = last_bookmark = time.monotonic()
+        while True:
+            with st.cond:
+                while True:
+                    now = time.monotonic()
+                    if st.drop_gen != gen or st.down:
+                        abrupt = st.drop_abrupt or st.down
+                        break
+                    if cursor < st.compacted:
+                        abrupt = None
+                        break
+                    i = bisect.bisect_right(st.history, cursor, key=lambda e: e[0])
+                    events = [(e[2], e[3]) for e in st.history[i:] if e[1] == plural and matches(e[3], node)]
+                    newest = st.rv
+                    due = bookmarks and st.bookmark_interval > 0 and now - last_bookmark >= st.bookmark_interval
+                    if events or due or (timeout is not None and now - start >= timeout):
+                        abrupt = False
+                        break
+                    st.cond.wait(0.05)
+                compacted = st.compacted
+            if abrupt:
+                return self.slam()
+            if abrupt is None:
+                gone = status(410, "Expired", "too old resource version: %d (%d)" % (cursor, compacted))
+                self.chunk(json.dumps({"type": "ERROR", "object": gone}).encode() + b"\n")
+                return self.chunk(b"")
+            if st.drop_gen != gen:
+                return self.chunk(b"")
+            # Every event up to "newest" was looked at: that is where we are.
+            for etype, o in events:
+                self.chunk(json.dumps({"type": etype, "object": o}).encode() + b"\n")
+            cursor = newest
+            if due:
+                last_bookmark = now
+                bm = {"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": api,
+                      "metadata": {"resourceVersion": str(cursor)}}}
+                self.chunk(json.dumps(bm).encode() + b"\n")
+            if timeout is not None and time.monotonic() - start >= timeout:
+                return self.chunk(b"")
+
+    def do_POST(self):
+        st = self.server.state
+        url = urlsplit(self.path)
+        n = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(n) or b"{}")
+        with st.cond:
+            if url.path == "/_control/apply":
+                for o in body["objects"]:
+                    st.apply(o)
+            elif url.path == "/_control/delete":
+                st.delete(body["kind"], body.get("namespace", ""), body["name"])
+            elif url.path == "/_control/token":
+                st.token = body["token"]
+            elif url.path == "/_control/drop":
+                st.drop_abrupt = bool(body.get("abrupt"))
+                st.drop_gen += 1
+                st.cond.notify_all()
+            elif url.path == "/_control/compact":
+                st.compact()
+            elif url.path == "/_control/down":
+                st.down = bool(body["down"])
+                st.cond.notify_all()
+            elif url.path == "/_control/gone":
+                st.gone_mode = body["mode"]
+            elif url.path == "/_control/fail":
+                st.fail = dict(body)
+            elif url.path == "/_control/expire_continue":
+                st.expire_continue = True
+            elif url.path == "/_control/bookmarks":
+                st.bookmark_interval = float(body["interval"])
+            elif url.path == "/_control/bulk":
+                bulk(st, body)
+            else:
+                return self.send_json(404, status(404, "NotFound", url.path))
+            rv = st.rv
+        self.send_json(200, {"resourceVersion": str(rv)})
+
+
+def bulk(st, spec):
+    """A big cluster in one step (no history: as if it had always been there)."""
+    ns = spec.get("namespace", "bench")
+    n_svc = int(spec.get("services", 0))
+    per_slice = int(spec.get("endpoints_per_slice", 10))
+    slices = int(spec.get("slices_per_service", 1))
+    st.apply({"apiVersion": "v1", "kind": "Namespace",
+              "metadata": {"name": ns, "labels": {"weft.io/mesh": "enabled"}}}, record=False)
+    for s in range(n_svc):
+        name = "svc-%d" % s
+        vip = "198.19.%d.%d" % (s // 250, s % 250 + 1)
+        st.apply({"apiVersion": "v1", "kind": "Service",
+                  "metadata": {"name": name, "namespace": ns},
+                  "spec": {"clusterIP": vip, "clusterIPs": [vip],
+                           "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}, record=False)
+        for k in range(slices):
+            eps = []
+            for e in range(per_slice):
+                i = (s * slices + k) * per_slice + e
+                eps.append({"addresses": ["198.18.%d.%d" % (i // 250 % 256, i % 250 + 1)],
+                            "conditions": {"ready": True}, "nodeName": "node-%d" % (i % 50)})
+            st.apply({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                      "metadata": {"name": "%s-%d" % (name, k), "namespace": ns,
+                                   "labels": {"kubernetes.io/service-name": name}},
+                      "addressType": "IPv4", "endpoints": eps,
+                      "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}, record=False)
+    st.compacted = st.rv
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, state, ctx, verbose):
+        self.state, self.ctx, self.verbose = state, ctx, verbose
+        super().__init__(addr, Handler)
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        if self.ctx is not None:
+            sock = self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request, client_address):
+        # Clients hang up mid-stream all the time here; that is the point.
+        if self.verbose:
+            super().handle_error(request, client_address)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--port", type=int, default=0, help="0: a free port")
+    ap.add_argument("--port-file", required=True, help="where the port is written once listening")
+    ap.add_argument("--cert", help="server certificate (PEM); without it, plain HTTP")
+    ap.add_argument("--key", help="its key")
+    ap.add_argument("--client-ca", help="accept client certificates signed by this CA")
+    ap.add_argument("--token", default="weft-test-token")
+    ap.add_argument("--history", type=int, default=10000, help="events kept for watches")
+    ap.add_argument("--bookmarks", type=float, default=1.0, help="seconds between bookmarks, 0: none")
+    ap.add_argument("--gone", choices=("event", "http"), default="event")
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args()
+
+    ctx = None
+    if args.cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.cert, args.key)
+        if args.client_ca:
+            ctx.load_verify_locations(args.client_ca)
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+    state = State(args.token, args.history, args.bookmarks, args.gone)
+    # Loopback only: the test bed never listens anywhere else.
+    srv = Server(("127.0.0.1", args.port), state, ctx, args.verbose)
+    tmp = args.port_file + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%d\n" % srv.server_address[1])
+    os.rename(tmp, args.port_file)
+    srv.serve_forever(poll_interval=0.1)
+
+
+if __name__ == "__main__":
+    main()
