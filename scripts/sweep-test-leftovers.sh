@@ -3,7 +3,7 @@
 # Remove what a killed test run or demo left behind. Only objects whose name
 # carries weft's test prefix AND the pid of a process that no longer exists are
 # touched: namespaces wt<pid>*/wd<pid>*, cgroups weft-test-<pid>-*/weft-demo-<pid>,
-# bpffs mounts and temp folders /tmp/weft-{test,bpffs,demo}-<pid>-*.
+# bpffs mounts and temp folders /tmp/weft-{test,bpffs,demo,etcd,zk}-<pid>-*.
 set -u
 [ "$(id -u)" = 0 ] || exit 0
 dead() { [ ! -d "/proc/$1" ]; }
@@ -27,7 +27,7 @@ for m in $(awk '$3 == "bpf" && $2 ~ /^\/tmp\/weft-/ {print $2}' /proc/mounts); d
 	[ -n "$pid" ] && dead "$pid" || continue
 	umount "$m" && echo "sweep: unmounted stale bpffs $m"
 done
-for d in /tmp/weft-test-* /tmp/weft-bpffs-* /tmp/weft-demo-*; do
+for d in /tmp/weft-test-* /tmp/weft-bpffs-* /tmp/weft-demo-* /tmp/weft-etcd-* /tmp/weft-zk-*; do
 	[ -d "$d" ] || continue
 	pid=$(echo "$d" | sed -nE 's/^\/tmp\/weft-[a-z]+-([0-9]+)-.*/\1/p')
 	[ -n "$pid" ] && dead "$pid" || continue

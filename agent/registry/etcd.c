@@ -17,7 +17,8 @@
 #include "registry/etcd.h"
 #include "registry/etcd_internal.h"
 
-#define ETCD_REVOKE_TIMEOUT_MS 1000L
+#define ETCD_REVOKE_TIMEOUT_MS 1000L	/* one attempt */
+#define ETCD_REVOKE_BUDGET_MS 2000	/* all attempts */
 
 bool etcd_stopping(struct etcd *e)
 {
@@ -82,7 +83,9 @@ static int parse_urls(struct etcd *e, const char *arg)
 				ETCD_URLS_MAX);
 			return -EINVAL;
 		}
-		if ((strncmp(p, "http://", 7) && strncmp(p, "https://", 8)) || n <= 8) {
+		size_t scheme = !strncmp(p, "http://", 7) ? 7 : !strncmp(p, "https://", 8) ? 8 : 0;
+
+		if (!scheme || n <= scheme) {
 			log_err("option --registry: '%s': '%.*s' is not an http:// or https:// URL",
 				e->source, (int)n, p);
 			return -EINVAL;
@@ -149,30 +152,45 @@ static void etcd_free(struct etcd *e)
 	free(e);
 }
 
-/* Revoke the lease: the server deletes every key attached at once. */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Revoke the lease: the server deletes every key attached at once. Tries
+ * the URLs in turn for at most ETCD_REVOKE_BUDGET_MS, so an unreachable
+ * cluster delays the agent's exit by little; the lease then expires alone.
+ */
 static void revoke(struct etcd *e)
 {
 	struct etcd_http *h = etcd_http_new();
 	json_object *body = json_object_new_object(), *resp = NULL;
+	uint64_t until = now_ms() + ETCD_REVOKE_BUDGET_MS;
 	char err[256] = "", id[24];
-	int ret = -ENOMEM;
+	int ret = -ENOMEM, code = 0;
 
 	snprintf(id, sizeof(id), "%lld", (long long)e->lease);
-	if (h && body && !json_object_object_add(body, "ID", json_object_new_string(id))) {
-		for (size_t i = 0; i < e->n_urls; i++) {
+	if (h && !etcd_json_add(body, "ID", json_object_new_string(id))) {
+		for (size_t i = 0; i < e->n_urls && now_ms() < until; i++) {
 			const char *url = e->urls[(e->reg_url + i) % e->n_urls];
 
 			ret = etcd_http_call(h, url, "/v3/lease/revoke", body,
-					     ETCD_REVOKE_TIMEOUT_MS, &resp, NULL, err, sizeof(err));
+					     ETCD_REVOKE_TIMEOUT_MS, &resp, &code, err, sizeof(err));
 			json_object_put(resp);
 			resp = NULL;
-			if (!ret || ret == -EREMOTEIO)	/* gone already: same result */
+			/* Not found: expired already, which is the same result. */
+			if (ret == -EREMOTEIO && code == ETCD_GRPC_NOT_FOUND)
+				ret = 0;
+			if (!ret)
 				break;
 		}
 	}
-	if (ret && ret != -EREMOTEIO)
+	if (ret)
 		log_warn("registry: %s: cannot revoke lease %s: %s; this node's endpoints expire "
-			 "with it in %u s, ignoring",
+			 "with it within %u s, ignoring",
 			 e->source, id, err[0] ? err : strerror(-ret), e->lease_ttl_s);
 	else
 		log_info("registry: %s: revoked lease %s: this node's endpoints are gone", e->source,

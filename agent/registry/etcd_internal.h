@@ -19,6 +19,7 @@
 #define ETCD_CALL_TIMEOUT_MS 3000L	/* one unary call, connection included */
 #define ETCD_BACKOFF_MIN_MS 100
 #define ETCD_BACKOFF_MAX_MS 5000
+#define ETCD_GRPC_NOT_FOUND 5		/* "etcdserver: requested lease not found" */
 
 struct etcd {
 	char *source;			/* the --registry value: the sink's source */

@@ -16,8 +16,6 @@
 #include "registry/etcd_internal.h"
 #include "registry/etcd_zk_layout.h"
 
-#define GRPC_NOT_FOUND 5	/* "etcdserver: requested lease not found" */
-
 /* A key this thread wrote under the current lease. */
 struct written {
 	char rel[REG_KV_PATH_MAX];
@@ -103,7 +101,7 @@ static int call(struct registrar *r, const char *path, json_object *body, json_o
 	ret = etcd_http_call(r->e->reg_http, url(r), path, body, ETCD_CALL_TIMEOUT_MS, &o, &code,
 			     r->msg, sizeof(r->msg));
 	json_object_put(body);
-	if (ret == -EREMOTEIO && code == GRPC_NOT_FOUND)
+	if (ret == -EREMOTEIO && code == ETCD_GRPC_NOT_FOUND)
 		ret = -ENOENT;
 	if (resp)
 		*resp = o;

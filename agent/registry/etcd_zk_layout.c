@@ -27,13 +27,6 @@ static int fits(int n, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int reg_kv_dir(enum reg_kind kind, const char *ns, char *buf, size_t len)
-{
-	if (!ns)
-		return fits(snprintf(buf, len, "%s", reg_kv_plural(kind)), len);
-	return fits(snprintf(buf, len, "%s/%s", reg_kv_plural(kind), ns), len);
-}
-
 int reg_kv_path(const struct reg_key *key, char *buf, size_t len)
 {
 	if (key->kind == REG_NAMESPACE)

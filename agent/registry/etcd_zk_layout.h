@@ -29,11 +29,6 @@
 /* "namespaces", "services", "endpointslices", "pods". Never NULL. */
 const char *reg_kv_plural(enum reg_kind kind);
 
-/* The directory of @kind's objects in namespace @ns ("services/shop"), or of
- * all of @kind when @ns is NULL ("services"), into @buf. 0 or -ENAMETOOLONG.
- */
-int reg_kv_dir(enum reg_kind kind, const char *ns, char *buf, size_t len);
-
 /* The relative path of @key ("services/shop/web", "namespaces/shop") into
  * @buf. 0 or -ENAMETOOLONG.
  */

@@ -71,7 +71,9 @@ int reg_sink_rejected(struct reg_sink *s, const char *source);
 
 /* ---- the loop side (agent/main.c) ---- */
 
-/* Called after a batch of events was applied and the model changed. */
+/* Called after a batch of events was applied and the model changed, or a
+ * source reported its first SYNCED (the catalogue became authoritative for it).
+ */
 typedef void (*reg_sink_changed_fn)(void *ctx);
 
 /* A sink applying to @m on @loop; @changed runs on the loop after each drained
@@ -93,6 +95,7 @@ struct reg_source_status {
 	uint64_t resyncs;
 	uint64_t rejected;
 	uint64_t last_change_ms;	/* CLOCK_MONOTONIC ms of the last applied change, 0 = never */
+	bool synced_once;		/* has been SYNCED at least once since start */
 };
 
 /* Copy up to @max sources' status into @out; returns how many there are. */

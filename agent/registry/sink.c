@@ -66,6 +66,7 @@ struct reg_sink {
 	struct source_state sources[SINK_SOURCES_MAX];	/* loop thread only */
 	size_t n_sources;
 	struct reg_latency lat;
+	bool first_sync;		/* a source synced for the first time in this batch */
 };
 
 static uint64_t now_us(void)
@@ -298,6 +299,10 @@ static bool apply(struct reg_sink *s, struct event *e)
 				 e->msg[0] ? ": " : "", e->msg);
 		ss->st.health = e->health;
 		snprintf(ss->st.message, sizeof(ss->st.message), "%s", e->msg);
+		if (e->health == REG_HEALTH_SYNCED && !ss->st.synced_once) {
+			ss->st.synced_once = true;
+			s->first_sync = true;
+		}
 		break;
 	case EV_REJECTED:
 		ss->st.rejected++;
@@ -348,8 +353,9 @@ static void on_events(struct loop *loop, int fd, uint32_t events, void *ctx)
 	/* Publish while a relist is half done would be fine (nothing is removed
 	 * before its end), and keeps changes flowing during long listings.
 	 */
-	if (changed && s->changed)
+	if ((changed || s->first_sync) && s->changed)
 		s->changed(s->ctx);
+	s->first_sync = false;
 	done = now_us();
 	for (e = batch; e; e = next) {
 		next = e->next;

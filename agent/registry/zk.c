@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "opt.h"
 #include "registry/zk.h"
 #include "registry/zk_internal.h"
 
@@ -138,6 +139,14 @@ void zk_on_watch(zhandle_t *zh, int type, int state, const char *path, void *ctx
 
 /* ---- helpers for the worker ---- */
 
+void zk_req_issued(struct zk_req *r, int rc)
+{
+	if (rc == ZOK)
+		return;
+	r->rc = rc;
+	r->done = true;
+}
+
 void zk_req_clear(struct zk_req *r)
 {
 	free(r->data);
@@ -170,7 +179,8 @@ int zk_wait(struct zk *z, struct zk_req *reqs, size_t n)
 	/* Closing ends the calls still pending: after it returns, no callback
 	 * touches @reqs any more.
 	 */
-	zookeeper_close(z->zh);
+	if (z->zh)
+		zookeeper_close(z->zh);
 	z->zh = NULL;
 	return -ECANCELED;
 }
@@ -402,6 +412,27 @@ static int parse_arg(struct zk *z, const char *arg)
 	if (!n) {
 		log_err("option --registry: '%s': needs HOST:PORT[,HOST:PORT...][/ROOT]", z->source);
 		return -EINVAL;
+	}
+	/* HOST:PORT[,HOST:PORT...]: the client library would only say "invalid
+	 * argument", and only once the worker runs.
+	 */
+	for (const char *h = arg;;) {
+		const char *end = memchr(h, ',', (size_t)(arg + n - h));
+		size_t hn = end ? (size_t)(end - h) : (size_t)(arg + n - h);
+		const char *colon = hn ? memrchr(h, ':', hn) : NULL;
+		char port[8] = "";
+		uint16_t p16;
+
+		if (colon && (size_t)(h + hn - colon - 1) < sizeof(port))
+			memcpy(port, colon + 1, (size_t)(h + hn - colon - 1));
+		if (!colon || colon == h || opt_parse_u16(port, &p16)) {
+			log_err("option --registry: '%s': '%.*s' is not HOST:PORT", z->source,
+				(int)hn, h);
+			return -EINVAL;
+		}
+		if (!end)
+			break;
+		h = end + 1;
 	}
 	while (rn && root[rn - 1] == '/')
 		rn--;

@@ -100,6 +100,12 @@ struct zk {
  */
 int zk_wait(struct zk *z, struct zk_req *reqs, size_t n);
 
+/* Record what zoo_a*() returned for @r. On ZOK the completion owns r->rc
+ * and r->done and may have run already, so they are left alone; otherwise
+ * no completion will run and @r is done with @rc.
+ */
+void zk_req_issued(struct zk_req *r, int rc);
+
 /* Completions for zoo_a*(): @data is the struct zk_req. */
 void zk_data_done(int rc, const char *value, int len, const struct Stat *stat, const void *data);
 void zk_strings_done(int rc, const struct String_vector *names, const void *data);

@@ -50,8 +50,7 @@ out_unlock:
 /* Wait for one call just issued (@rc: what zoo_a*() returned). */
 static int finish(struct zk *z, struct zk_req *r, int rc)
 {
-	r->rc = rc;
-	r->done = rc != ZOK;
+	zk_req_issued(r, rc);
 	return zk_wait(z, r, 1);
 }
 

@@ -180,9 +180,8 @@ static int fetch(struct zk *z, const char *dir, char **names, size_t n, bool lis
 				reqs[i].rc = ZBADARGUMENTS;
 				continue;
 			}
-			reqs[i].rc = zoo_awget(z->zh, abs, zk_on_watch, z, zk_data_done, &reqs[i]);
-			if (reqs[i].rc != ZOK)
-				reqs[i].done = true;
+			zk_req_issued(&reqs[i], zoo_awget(z->zh, abs, zk_on_watch, z, zk_data_done,
+							  &reqs[i]));
 		}
 		err = zk_wait(z, reqs, m);
 		for (size_t i = 0; i < m && !err; i++) {
@@ -214,23 +213,30 @@ static int list_dir(struct zk *z, const char *rel, bool listing, size_t *count)
 	err = zk_abs(z, rel, abs, sizeof(abs));
 	if (err)
 		return 0;
-	r.rc = zoo_awget_children(z->zh, abs, zk_on_watch, z, zk_strings_done, &r);
-	r.done = r.rc != ZOK;
-	err = zk_wait(z, &r, 1);
+	/* A missing directory gets an exists watch; if it appeared between the
+	 * two calls, that watch would not tell (it fires on changes to come),
+	 * so list again. Bounded: a directory flapping this fast is relisted
+	 * by the events it causes anyway.
+	 */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		struct zk_req e = { .z = z };
+
+		zk_req_clear(&r);
+		r = (struct zk_req){ .z = z };
+		zk_req_issued(&r, zoo_awget_children(z->zh, abs, zk_on_watch, z, zk_strings_done,
+						     &r));
+		err = zk_wait(z, &r, 1);
+		if (err || r.rc != ZNONODE)
+			break;
+		zk_req_issued(&e, zoo_awexists(z->zh, abs, zk_on_watch, z, zk_stat_done, &e));
+		err = zk_wait(z, &e, 1);
+		if (err || e.rc != ZOK)
+			break;
+	}
 	if (err)
 		goto out;
 	if (r.rc == ZNONODE) {
-		struct zk_req e = { .z = z };
-
-		e.rc = zoo_awexists(z->zh, abs, zk_on_watch, z, zk_stat_done, &e);
-		e.done = e.rc != ZOK;
-		err = zk_wait(z, &e, 1);
-		if (!err && e.rc == ZOK)	/* created meanwhile: its event follows */
-			e.rc = ZNONODE;
-		if (!err && e.rc != ZNONODE)
-			err = zk_errno(e.rc);
-		if (!err)
-			err = dir_drop(z, rel, listing);
+		err = dir_drop(z, rel, listing);
 		goto out;
 	}
 	if (r.rc != ZOK) {
@@ -292,6 +298,31 @@ out:
 	return err;
 }
 
+/* Take the deleted @rel out of its parent's known children: when it is
+ * created again, the parent's listing must see it as new and read it (its
+ * own watch went with the deletion).
+ */
+static void forget_child(struct zk *z, const char *rel)
+{
+	const char *slash = strrchr(rel, '/');
+	char parent[REG_KV_PATH_MAX];
+	struct zk_dir *d;
+
+	if (!slash)
+		return;
+	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - rel), rel);
+	d = dir_find(z, parent, NULL);
+	for (size_t i = 0; d && i < d->n_names; i++) {
+		if (!strcmp(d->names[i], slash + 1)) {
+			free(d->names[i]);
+			memmove(&d->names[i], &d->names[i + 1],
+				(d->n_names - i - 1) * sizeof(*d->names));
+			d->n_names--;
+			return;
+		}
+	}
+}
+
 int zk_tree_resync(struct zk *z)
 {
 	size_t count = 0;
@@ -312,7 +343,6 @@ int zk_tree_resync(struct zk *z)
 int zk_tree_event(struct zk *z, int type, const char *path)
 {
 	size_t rlen = strlen(z->root), count = 0;
-	char parent[REG_KV_PATH_MAX];
 	struct zk_req r = { .z = z };
 	struct reg_key key;
 	const char *rel;
@@ -326,34 +356,21 @@ int zk_tree_event(struct zk *z, int type, const char *path)
 	if (node == NODE_NONE)
 		return 0;
 	if (node != NODE_LEAF) {
-		if (type == ZOO_DELETED_EVENT && node == NODE_NS_DIR)
+		if (type == ZOO_DELETED_EVENT && node == NODE_NS_DIR) {
+			forget_child(z, rel);
 			return dir_drop(z, rel, false);
+		}
 		/* Children changed, the directory appeared or went: list it
 		 * (a kind directory that went gets its exists watch back).
 		 */
 		return list_dir(z, rel, false, &count);
 	}
 	if (type == ZOO_DELETED_EVENT) {
-		struct zk_dir *d;
-		const char *slash = strrchr(rel, '/');
-
-		/* Unknown to the parent again, so a re-creation is read. */
-		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - rel), rel);
-		d = dir_find(z, parent, NULL);
-		for (size_t i = 0; d && i < d->n_names; i++) {
-			if (!strcmp(d->names[i], slash + 1)) {
-				free(d->names[i]);
-				memmove(&d->names[i], &d->names[i + 1],
-					(d->n_names - i - 1) * sizeof(*d->names));
-				d->n_names--;
-				break;
-			}
-		}
+		forget_child(z, rel);
 		return reg_sink_delete(z->sink, z->source, key.kind, key.ns, key.name);
 	}
 	/* Changed (or created): read it again, which re-arms the watch. */
-	r.rc = zoo_awget(z->zh, path, zk_on_watch, z, zk_data_done, &r);
-	r.done = r.rc != ZOK;
+	zk_req_issued(&r, zoo_awget(z->zh, path, zk_on_watch, z, zk_data_done, &r));
 	err = zk_wait(z, &r, 1);
 	if (!err)
 		err = apply_leaf(z, rel, &r, false);

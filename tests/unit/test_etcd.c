@@ -5,6 +5,7 @@
  * and without compaction, and self-registration under a lease — revoked on a
  * clean stop, expired after a SIGKILL.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,4 +308,39 @@ Test(etcd, a_killed_agents_endpoints_expire_with_its_lease)
 	cr_log_info("SIGKILL -> registration gone in %llu ms (lease TTL 2 s)",
 		    (unsigned long long)gone);
 	cr_expect_leq(gone, 4000);
+}
+
+Test(etcd, stop_is_prompt_while_the_server_hangs)
+{
+	uint64_t took;
+
+	start_watching(srv.url);
+	set_local(&f, 1);
+	cr_assert(rfix_until(&f, 5000, etcd_key_holds, &(struct holds){ "198.18.1.1" }));
+	/* Frozen, not dead: connections stay open and nothing answers. */
+	kill(srv.pid, SIGSTOP);
+	took = tproc_now_ms();
+	rfix_stop_backend(&f);
+	took = tproc_now_ms() - took;
+	kill(srv.pid, SIGCONT);
+	cr_log_info("stop against a frozen server took %llu ms", (unsigned long long)took);
+	cr_expect_leq(took, 3500, "stop took %llu ms", (unsigned long long)took);
+}
+
+Test(etcd_args, bad_values_are_refused_at_start)
+{
+	static const char *const bad[] = { "", "ftp://127.0.0.1:2379", "http://",
+					   "http://127.0.0.1:2379,,http://127.0.0.1:2380",
+					   "127.0.0.1:2379" };
+	struct rfix a;
+	void *state = NULL;
+
+	rfix_init(&a);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(reg_etcd_ops.start("etcd:x", bad[i], &a.cfg, NULL, &state), -EINVAL,
+			     "'%s' accepted", bad[i]);
+	a.cfg.etcd_prefix = "";
+	cr_expect_eq(reg_etcd_ops.start("etcd:x", "http://127.0.0.1:2379", &a.cfg, NULL, &state),
+		     -EINVAL, "an empty prefix accepted");
+	cr_expect_null(state);
 }
