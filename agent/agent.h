@@ -6,6 +6,7 @@
 #define WEFT_AGENT_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct agent_config;
@@ -46,10 +47,16 @@ struct agent {
 	struct proxy *proxy;
 	struct cni_server *cni;
 	struct http_server *admin;
+	struct http_server *metrics;	/* NULL without --metrics-addr */
+	char metrics_addr[64];		/* where it listens (real port); "" = off */
 	int home_netns_fd;		/* the agent's own netns */
 	int signal_fd;
 	uint64_t start_ms;
 	char cgroup[PATH_MAX];		/* resolved --cgroup */
+	/* Every network registry has completed a first listing: until then the
+	 * catalogue cannot say which pods are meshed (pods.c holds decisions).
+	 */
+	bool registries_synced;
 	/* Called by pods.c after a pod came or went (agent_register_local);
 	 * NULL when pods run without the rest of the agent (unit tests).
 	 */

@@ -89,6 +89,11 @@ int pod_spec_parse(const char *json, struct pod_spec *spec, char *err, size_t er
 		}
 		spec->n_ips = (unsigned int)n;
 	}
+	/* Only in saved state: what a restarted agent does before its registries
+	 * have synced (see pods_restore()).
+	 */
+	if (json_object_object_get_ex(o, "meshed", &ips))
+		spec->meshed_hint = json_object_get_boolean(ips);
 out:
 	json_object_put(o);
 	return rc;
@@ -116,6 +121,8 @@ char *pod_spec_to_json(const struct pod_spec *spec)
 	}
 	json_object_object_add(o, "ips", ips);
 	ips = NULL;
+	if (spec->meshed_hint)
+		json_object_object_add(o, "meshed", json_object_new_boolean(1));
 	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 out:
 	json_object_put(ips);

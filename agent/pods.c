@@ -190,9 +190,10 @@ static int state_path(struct pods *p, const char *container_id, char *buf, size_
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static int state_save(struct pods *p, const struct pod_spec *spec)
+static int state_save(struct pods *p, const struct pod_spec *spec, bool meshed)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8], *json;
+	struct pod_spec saved = *spec;
 	int fd, err = 0;
 	size_t len;
 
@@ -200,7 +201,8 @@ static int state_save(struct pods *p, const struct pod_spec *spec)
 	if (err)
 		return err;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	json = pod_spec_to_json(spec);
+	saved.meshed_hint = meshed;
+	json = pod_spec_to_json(&saved);
 	if (!json)
 		return -ENOMEM;
 	len = strlen(json);
@@ -275,7 +277,32 @@ static int pod_enroll(struct pods *p, const struct pod_spec *spec, bool save, in
 		snprintf(msg, msglen, "cannot open netns '%s': %s", spec->netns, strerror(-err));
 		goto out_free;
 	}
-	if (should_mesh(p->agent->cat, spec, pod->reason, sizeof(pod->reason))) {
+	if (!p->agent->registries_synced && save) {
+		/* The catalogue cannot tell yet whether this pod is meshed; starting
+		 * it unmeshed would be a silent bypass. The runtime retries.
+		 */
+		*code = CNI_ERR_TRY_AGAIN;
+		snprintf(msg, msglen, "the agent's registries have not synced yet");
+		err = -EAGAIN;
+		goto out_free;
+	}
+	if (!p->agent->registries_synced) {
+		/* A restart: keep what the pod was until the registries have spoken,
+		 * so a meshed pod never runs unmeshed in between.
+		 */
+		snprintf(pod->reason, sizeof(pod->reason), "%s",
+			 spec->meshed_hint ? "restored as meshed; waiting for the registries' first sync"
+					   : "restored as not meshed; waiting for the registries' first sync");
+		if (spec->meshed_hint) {
+			err = capture_on(p, pod);
+			if (err) {
+				*code = CNI_ERR_IO;
+				snprintf(msg, msglen, "capture for %s/%s: %s", spec->ns, spec->name,
+					 strerror(-err));
+				goto out_free;
+			}
+		}
+	} else if (should_mesh(p->agent->cat, spec, pod->reason, sizeof(pod->reason))) {
 		err = capture_on(p, pod);
 		if (err) {
 			*code = CNI_ERR_IO;
@@ -285,7 +312,7 @@ static int pod_enroll(struct pods *p, const struct pod_spec *spec, bool save, in
 		}
 	}
 	if (save) {
-		err = state_save(p, spec);
+		err = state_save(p, spec, pod->meshed);
 		if (err) {
 			*code = CNI_ERR_IO;
 			snprintf(msg, msglen, "save state of %s: %s", spec->container_id,
@@ -356,6 +383,8 @@ int pods_check(struct pods *p, const char *container_id, char *msg, size_t msgle
 
 void pods_reconcile(struct pods *p)
 {
+	if (!p->agent->registries_synced)
+		return;
 	for (struct pod *pod = p->list; pod; pod = pod->next) {
 		char why[sizeof(pod->reason)];
 		bool want = should_mesh(p->agent->cat, &pod->spec, why, sizeof(why));
@@ -385,6 +414,11 @@ void pods_reconcile(struct pods *p)
 			capture_off(p, pod);
 			log_info("pods: unmeshed %s/%s (%s)", pod->spec.ns, pod->spec.name, why);
 		}
+		/* What a restarted agent holds to until its registries sync. */
+		err = state_save(p, &pod->spec, pod->meshed);
+		if (err)
+			log_warn("pods: save state of %s: %s, ignoring", pod->spec.container_id,
+				 strerror(-err));
 	}
 }
 

@@ -28,6 +28,7 @@ struct pod_spec {
 	char uid[CNI_PROTO_MAX_UID + 1];
 	struct addr ips[CNI_PROTO_MAX_IPS];
 	unsigned int n_ips;
+	bool meshed_hint;	/* saved state only: meshed when the agent last ran */
 };
 
 struct pod {
