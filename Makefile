@@ -60,7 +60,7 @@ HELPER_SRCS  := $(wildcard tests/helpers/*.c)
 # The fake Kubernetes API server's C side (unit, integration, bench-registry).
 K8S_FAKE_SRCS := $(wildcard tests/k8s-apiserver/*.c)
 # The registry unit tests run real etcd and ZooKeeper servers (no root needed).
-UNIT_HELPERS := tests/helpers/etcd_server.c tests/helpers/zk_server.c
+UNIT_HELPERS := tests/helpers/etcd_server.c tests/helpers/zk_server.c tests/helpers/promtext.c
 
 BPF_OBJS := $(patsubst %.bpf.c,$(O)/%.bpf.o,$(BPF_SRCS))
 SKELS    := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.skel.h,$(BPF_SRCS))

@@ -23,6 +23,7 @@ struct agent_config {
 	const char *log_level;
 	const char *node_name;
 	const char *kubeconfig;		/* --registry kubernetes; "" = in-cluster */
+	const char *metrics_addr;	/* --metrics-addr IP:PORT; "" = no metrics listener */
 	uint32_t mark;
 	uint16_t proxy_port;
 	uint32_t connect_timeout_ms;

@@ -16,6 +16,7 @@
 
 #include "admin/cmds.h"
 #include "admin/http.h"
+#include "admin/metrics.h"
 #include "agent.h"
 #include "cgroup.h"
 #include "cni_server.h"
@@ -24,12 +25,35 @@
 #include "fs.h"
 #include "log.h"
 #include "loop.h"
+#include "opt.h"
 #include "model.h"
 #include "pods.h"
 #include "proxy/proxy.h"
 #include "registry/file.h"
 #include "registry/local_eps.h"
 #include "registry/registry.h"
+
+/* Whether every network registry has been SYNCED once (file sources are
+ * complete as soon as they loaded).
+ */
+static bool registries_synced(const struct agent *a)
+{
+	struct reg_source_status st[AGENT_MAX_REGISTRIES];
+	size_t n = a->sink ? reg_sink_status(a->sink, st, AGENT_MAX_REGISTRIES) : 0;
+
+	for (unsigned int i = 0; i < a->n_regs; i++) {
+		bool synced = false;
+
+		if (!a->regs[i].ops)
+			continue;
+		for (size_t j = 0; j < n && j < AGENT_MAX_REGISTRIES; j++)
+			if (!strcmp(st[j].source, a->regs[i].spec))
+				synced = st[j].synced_once;
+		if (!synced)
+			return false;
+	}
+	return true;
+}
 
 int agent_publish(struct agent *a)
 {
@@ -39,6 +63,10 @@ int agent_publish(struct agent *a)
 		return log_errno(-errno, "build catalogue");
 	catalogue_unref(a->cat);
 	a->cat = c;
+	if (!a->registries_synced && registries_synced(a)) {
+		a->registries_synced = true;
+		log_info("registry: every source has synced; meshing decisions follow the catalogue");
+	}
 	if (a->proxy)
 		proxy_set_catalogue(a->proxy, c);
 	if (a->pods)
@@ -222,6 +250,60 @@ static int setup_signals(struct agent *a)
 	return loop_add_fd(a->loop, a->signal_fd, EPOLLIN, on_signal, a);
 }
 
+/* "IP:PORT" or "[IPv6]:PORT" where, unlike a destination, port 0 (any) is
+ * allowed. 0 or -EINVAL.
+ */
+static int parse_listen_addr(const char *s, struct addr *out)
+{
+	const char *colon = strrchr(s, ':');
+	char ip[ADDR_STRLEN];
+	uint32_t port;
+	size_t n;
+
+	if (!colon || opt_parse_u32(colon + 1, 0, 65535, &port))
+		return -EINVAL;
+	n = (size_t)(colon - s);
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+		s++;
+		n -= 2;
+	}
+	if (n >= sizeof(ip))
+		return -EINVAL;
+	memcpy(ip, s, n);
+	ip[n] = '\0';
+	if (addr_parse_ip(ip, out))
+		return -EINVAL;
+	out->port = (uint16_t)port;
+	return 0;
+}
+
+/* The Prometheus listener of --metrics-addr, when asked for. */
+static int start_metrics(struct agent *a)
+{
+	const struct http_route *routes;
+	struct addr addr;
+	size_t n_routes;
+	int err;
+
+	if (!a->cfg->metrics_addr[0])
+		return 0;
+	if (parse_listen_addr(a->cfg->metrics_addr, &addr)) {
+		log_err("option --metrics-addr: '%s' is not IP:PORT or [IPv6]:PORT",
+			a->cfg->metrics_addr);
+		return -EINVAL;
+	}
+	routes = metrics_routes(&n_routes);
+	a->metrics = http_server_new_tcp(a->loop, &addr, routes, n_routes, a);
+	if (!a->metrics)
+		return log_errno(-errno, "listen for metrics on '%s'", a->cfg->metrics_addr);
+	err = http_server_local_addr(a->metrics, &addr);
+	if (err)
+		return log_errno(err, "read the metrics listener's address");
+	addr_fmt(&addr, a->metrics_addr, sizeof(a->metrics_addr));
+	log_info("metrics: serving GET /metrics on %s", a->metrics_addr);
+	return 0;
+}
+
 static int start(struct agent *a)
 {
 	const struct agent_config *cfg = a->cfg;
@@ -299,6 +381,9 @@ static int start(struct agent *a)
 	}
 	if (err)
 		return log_errno(err, "listen on '%s'", path);
+	err = start_metrics(a);
+	if (err)
+		return err;
 	a->start_ms = loop_now_ms(a->loop);
 	log_info("agent: version %s ready cgroup='%s' bpffs='%s' run_dir='%s' registries=%u",
 		 WEFT_VERSION, a->cgroup, cfg->bpffs, cfg->run_dir, a->n_regs);
@@ -307,6 +392,7 @@ static int start(struct agent *a)
 
 static void stop(struct agent *a)
 {
+	http_server_free(a->metrics);
 	http_server_free(a->admin);
 	cni_server_free(a->cni);
 	pods_free(a->pods);

@@ -24,15 +24,78 @@
 static int cmd_version(struct meshctl *m, int argc, char **argv);
 
 static const struct cmd commands[] = {
-	{ "status", cmd_status, "", "the agent's state and counters",
-	  "Show what the agent of this node is doing: mode, uptime, pods, services,\n"
-	  "connections, registries and the BPF datapath counters, one \"key value\"\n"
-	  "line each (the keys are those of GET /v1/status in docs/admin-api.md).\n" },
-	{ "pods", cmd_pods, "", "the pods the agent knows, and whether they are meshed",
+	{ "status", cmd_status, "", "the agent: version, mode, kernel, registries, counters",
+	  "Show what the agent of this node is doing: version, capture mode, kernel,\n"
+	  "uptime, pods, services, connections, each registry's health and staleness,\n"
+	  "the BPF programs' attach state and decision counters, one \"key value\" line\n"
+	  "each (the keys of GET /v1/status in docs/admin-api.md): meshctl status | grep bpf\n" },
+	{ "check", cmd_check, "[--pre] [--bpffs DIR]", "preflight checks, each with its fix",
+	  "Check this machine and the running agent; each line is PASS or FAIL with what\n"
+	  "was seen, and a failure says how to fix it. Exit status 1 if any failed.\n"
+	  "\n"
+	  "  machine: kernel >= 5.15, BTF, cgroup v2 mounted, bpffs mounted, permissions,\n"
+	  "           the BPF program and map types weft loads, nf_tables (nft fallback)\n"
+	  "  agent:   reachable on --socket, its programs attached per the links pinned\n"
+	  "           under its bpffs, every meshed pod's listeners and mesh_pods entry,\n"
+	  "           every registry synced\n"
+	  "\n"
+	  "  --pre         the machine only: before installing, or with the agent down\n"
+	  "  --bpffs DIR   where the agent pins (default /sys/fs/bpf/weft)\n" },
+	{ "pods", cmd_pods, "[NAMESPACE/NAME]", "the pods the agent knows, meshed or not and why",
 	  "List the pods the agent was told about by the CNI plugin or found at start:\n"
 	  "namespace, name, whether their traffic is captured, their IPs, the agent's\n"
 	  "listeners inside the pod, connections (active/total) and why the pod is or\n"
-	  "is not meshed.\n" },
+	  "is not meshed. With NAMESPACE/NAME, the same as 'meshctl pod'.\n" },
+	{ "pod", cmd_pod, "NAMESPACE/NAME", "one pod: enrollment, listeners, exclusions, connections",
+	  "Show one pod in detail: whether it is meshed and why, its netns and cookie,\n"
+	  "IPs, the agent's listeners in it (and whether they still listen), whether\n"
+	  "the kernel's mesh_pods map has it, its excluded ports and CIDRs, and its live\n"
+	  "proxied connections.\n" },
+	{ "services", cmd_services, "[NAMESPACE/NAME]", "service ports: VIP, endpoints, traffic",
+	  "List every service port of the catalogue in force: VIP, ready/total endpoints,\n"
+	  "endpoints ejected now, active and total connections, requests, 5xx answers,\n"
+	  "the recent p99 latency (HTTP requests, or connects for TCP) and the balancer.\n"
+	  "With NAMESPACE/NAME, the same as 'meshctl service'.\n" },
+	{ "service", cmd_service, "NAMESPACE/NAME", "one service: policy, circuit, latency, endpoints",
+	  "Show one service, port by port: VIP, policy in force, circuit-breaker state,\n"
+	  "traffic counters, recent connect and request latency (p50/p90/p99 over the\n"
+	  "last 10 to 20 s), and every endpoint with its readiness, health, how long it\n"
+	  "stays ejected, failure streak, load and counters.\n" },
+	{ "conns", cmd_conns, "[--pod NS/NAME] [--service NS/NAME] [--limit N]",
+	  "live proxied connections",
+	  "List the live proxied connections: pod, the application's address, the\n"
+	  "original destination, the service and the endpoint the proxy chose, age,\n"
+	  "bytes each way and state. At most --limit (default 1000, at most 10000);\n"
+	  "when more match, a note on stderr says how many.\n" },
+	{ "trace", cmd_trace, "NAMESPACE/POD DEST:PORT", "explain where a connection would go, and why",
+	  "Explain what would happen to a TCP connection from the pod to DEST:PORT, step\n"
+	  "by step: is the pod enrolled and meshed, is it in the kernel's pods map, do\n"
+	  "the agent mark, loopback, excluded ports or CIDRs leave it alone (computed by\n"
+	  "the BPF programs' own decision code over the live maps); then is DEST a\n"
+	  "service VIP, which endpoints are eligible and why the others are not (not\n"
+	  "ready, ejected until when, other family), and which one the balancer would\n"
+	  "pick now. IPv6 destinations are written [IP]:PORT.\n" },
+	{ "top", cmd_top, "[--once] [--interval DURATION]", "live rates, errors and latency per service",
+	  "A live view of every service port, redrawn every interval (default 1s):\n"
+	  "active connections, connections and HTTP requests per second, errors per\n"
+	  "second and their share (5xx, no endpoint, circuit breaker, failed connects),\n"
+	  "and p50/p99 latency over the interval (requests, or connects for TCP).\n"
+	  "Rates come from two samples of GET /v1/services.\n"
+	  "\n"
+	  "  --once              print one frame and exit (with -o json: both samples)\n"
+	  "  --interval DURATION time between samples: 500ms, 2s (100ms to 1h)\n" },
+	{ "bpf", cmd_bpf, "maps|progs [--bpffs DIR] [--cgroup DIR]", "the pinned BPF state, without the agent",
+	  "Read weft's pinned BPF objects directly, so it works when the agent is down.\n"
+	  "\n"
+	  "  bpf maps  [--bpffs DIR]                every pinned map (type, sizes, entries),\n"
+	  "                                         the mesh_pods entries, the agent mark\n"
+	  "                                         and the decision counters, decoded\n"
+	  "  bpf progs [--bpffs DIR] [--cgroup DIR] the pinned links: program, hook, ids,\n"
+	  "                                         tag, cgroup, attached or not; with\n"
+	  "                                         --cgroup, also every program attached\n"
+	  "                                         there for weft's hooks\n"
+	  "\n"
+	  "--bpffs defaults to /sys/fs/bpf/weft (the agent's --bpffs). Needs root.\n" },
 	{ "version", cmd_version, "", "meshctl's version and admin API version",
 	  "Print the version of meshctl and of the admin API it speaks. Needs no agent.\n" },
 };
@@ -57,8 +120,10 @@ static void usage(FILE *f)
 		"                         [default %us]\n"
 		"  -h, --help             this help; after a command, that command's help\n"
 		"\n"
-		"A command may be shortened to a unique prefix: 'meshctl po' is 'meshctl pods'.\n"
-		"Exit status: 0 success, 1 error (agent unreachable, API error), 2 usage error.\n",
+		"A command may be shortened to a unique prefix: 'meshctl st' is 'meshctl status'.\n"
+		"'meshctl COMMAND --help' describes a command and its options.\n"
+		"Exit status: 0 success, 1 error (agent unreachable, API error, failed check), 2 usage\n"
+		"error.\n",
 		CLIENT_DEFAULT_SOCKET, CLIENT_DEFAULT_TIMEOUT_MS / 1000);
 }
 
@@ -163,6 +228,16 @@ int meshctl_parse_args(struct meshctl *m, int argc, char **argv, char *err, size
 		} else if (missing) {
 			snprintf(err, errlen, "option '%s' needs a value", a);
 			return -EINVAL;
+		} else if (m->argc) {
+			/* After the command word: the command's own option
+			 * (`conns --pod x`), which it parses and judges.
+			 */
+			if (m->argc == MESHCTL_MAX_ARGS) {
+				snprintf(err, errlen, "too many arguments (at most %d)",
+					 MESHCTL_MAX_ARGS);
+				return -EINVAL;
+			}
+			m->argv[m->argc++] = argv[i];
 		} else {
 			snprintf(err, errlen, "unknown option '%s'", a);
 			return -EINVAL;
@@ -210,6 +285,98 @@ int meshctl_get(struct meshctl *m, const char *path, struct json_object **resp)
 		return MESHCTL_ERR;
 	}
 	return MESHCTL_OK;
+}
+
+int meshctl_cmd_opts(struct meshctl *m, int *argc, char **argv, const struct cmd_opt *opts,
+		     size_t n)
+{
+	int out = 1;
+
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i];
+		const struct cmd_opt *o = NULL;
+		const char *eq;
+		size_t len;
+
+		if (a[0] != '-' || !a[1] || a[1] != '-') {
+			if (a[0] == '-' && a[1]) {
+				out_err(m->err, m->format, "unknown option '%s' for %s (see 'meshctl "
+					"%s --help')", a, argv[0], argv[0]);
+				return MESHCTL_USAGE;
+			}
+			argv[out++] = argv[i];
+			continue;
+		}
+		eq = strchr(a, '=');
+		len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+		for (size_t k = 0; k < n && !o; k++)
+			if (strlen(opts[k].name) == len && !strncmp(opts[k].name, a + 2, len))
+				o = &opts[k];
+		if (!o) {
+			out_err(m->err, m->format, "unknown option '%s' for %s (see 'meshctl %s "
+				"--help')", a, argv[0], argv[0]);
+			return MESHCTL_USAGE;
+		}
+		if (!o->value) {
+			if (eq) {
+				out_err(m->err, m->format, "option '--%s' takes no value", o->name);
+				return MESHCTL_USAGE;
+			}
+			*o->flag = true;
+			continue;
+		}
+		if (eq) {
+			*o->value = eq + 1;
+		} else if (i + 1 < *argc) {
+			*o->value = argv[++i];
+		} else {
+			out_err(m->err, m->format, "option '--%s' needs a value", o->name);
+			return MESHCTL_USAGE;
+		}
+		if (!(*o->value)[0]) {
+			out_err(m->err, m->format, "option '--%s' needs a value", o->name);
+			return MESHCTL_USAGE;
+		}
+	}
+	*argc = out;
+	return MESHCTL_OK;
+}
+
+int meshctl_args(struct meshctl *m, int argc, char **argv, int want, const char *synopsis)
+{
+	if (argc - 1 == want)
+		return MESHCTL_OK;
+	if (argc - 1 < want)
+		out_err(m->err, m->format, "%s needs %s (see 'meshctl %s --help')", argv[0],
+			synopsis, argv[0]);
+	else
+		out_err(m->err, m->format, "%s takes %s, got an extra '%s' (see 'meshctl %s "
+			"--help')", argv[0], synopsis, argv[want + 1], argv[0]);
+	return MESHCTL_USAGE;
+}
+
+int meshctl_query_add(char *url, size_t len, const char *key, const char *value)
+{
+	size_t o = strlen(url);
+	int n = snprintf(url + o, len - o, "%c%s=", strchr(url, '?') ? '&' : '?', key);
+
+	if (n < 0 || (size_t)n >= len - o)
+		return -ENAMETOOLONG;
+	o += (size_t)n;
+	for (const unsigned char *v = (const unsigned char *)value; *v; v++) {
+		/* RFC 3986 unreserved characters, and '/' and ':' which a query may carry. */
+		bool plain = (*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
+			     (*v >= '0' && *v <= '9') || strchr("-._~/:", *v);
+
+		if (o + (plain ? 1 : 3) >= len)
+			return -ENAMETOOLONG;
+		if (plain)
+			url[o++] = (char)*v;
+		else
+			o += (size_t)snprintf(url + o, len - o, "%%%02X", *v);
+	}
+	url[o] = '\0';
+	return 0;
 }
 
 int meshctl_no_args(struct meshctl *m, int argc, char **argv)

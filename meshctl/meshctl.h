@@ -74,18 +74,72 @@ int meshctl_get(struct meshctl *m, const char *path, struct json_object **resp);
  */
 int meshctl_no_args(struct meshctl *m, int argc, char **argv);
 
-/* ---- commands */
+/* Append "?KEY=VALUE" (or "&..." when @url has a query) to @url, a buffer of
+ * @len bytes, percent-encoding @value. 0 or -ENAMETOOLONG.
+ */
+int meshctl_query_add(char *url, size_t len, const char *key, const char *value);
 
-/* `meshctl status`: GET /v1/status as key/value lines or JSON. */
+/* A command's own option: "--name VALUE"/"--name=VALUE" into *@value, or a
+ * flag ("--name") into *@flag (@value NULL).
+ */
+struct cmd_opt {
+	const char *name;
+	const char **value;
+	bool *flag;
+};
+
+/* Take the options @opts[0..@n) out of @argv[1..*@argc) (argv[0] is the
+ * command word), keeping the positional arguments in order and updating
+ * *@argc. Values are borrowed from @argv. MESHCTL_OK, or MESHCTL_USAGE with
+ * the problem printed.
+ */
+int meshctl_cmd_opts(struct meshctl *m, int *argc, char **argv, const struct cmd_opt *opts,
+		     size_t n);
+
+/* For commands taking exactly @want positional arguments, described by
+ * @synopsis ("NAMESPACE/NAME") in the message: MESHCTL_OK or MESHCTL_USAGE.
+ */
+int meshctl_args(struct meshctl *m, int argc, char **argv, int want, const char *synopsis);
+
+/* ---- commands: one file per object, bpftool style. Each cmd_X() is the
+ * entry of `meshctl X`; each cmd_X_render() prints an agent answer as the
+ * table, for the unit tests too (0, -EPROTO for an answer without the
+ * expected shape, or -ENOMEM).
+ */
+
+/* status.c: GET /v1/status. */
 int cmd_status(struct meshctl *m, int argc, char **argv);
-/* Print a /v1/status answer as "key  value" lines. 0 or -errno. */
 int cmd_status_render(FILE *out, struct json_object *status);
 
-/* `meshctl pods`: GET /v1/pods as a table or JSON. */
+/* pods.c: GET /v1/pods, one pod with its live connections. */
 int cmd_pods(struct meshctl *m, int argc, char **argv);
-/* Print a /v1/pods answer as the pods table. 0, -EPROTO (no "pods" array)
- * or -ENOMEM.
- */
+int cmd_pod(struct meshctl *m, int argc, char **argv);
 int cmd_pods_render(FILE *out, struct json_object *resp);
+int cmd_pod_render(FILE *out, struct json_object *pod);
+
+/* services.c: GET /v1/services, one service in detail. */
+int cmd_services(struct meshctl *m, int argc, char **argv);
+int cmd_service(struct meshctl *m, int argc, char **argv);
+int cmd_services_render(FILE *out, struct json_object *resp);
+int cmd_service_render(FILE *out, struct json_object *resp);
+
+/* conns.c: GET /v1/conns. */
+int cmd_conns(struct meshctl *m, int argc, char **argv);
+int cmd_conns_render(FILE *out, struct json_object *resp);
+
+/* trace.c: GET /v1/trace. */
+int cmd_trace(struct meshctl *m, int argc, char **argv);
+int cmd_trace_render(FILE *out, struct json_object *resp);
+
+/* top.c: rates from two GET /v1/services samples. */
+int cmd_top(struct meshctl *m, int argc, char **argv);
+/* One frame from samples @a then @b taken @secs apart. */
+int cmd_top_render(FILE *out, struct json_object *a, struct json_object *b, double secs);
+
+/* check.c: preflight checks, with or without a running agent. */
+int cmd_check(struct meshctl *m, int argc, char **argv);
+
+/* bpf.c: the pinned maps and attached programs, read directly. */
+int cmd_bpf(struct meshctl *m, int argc, char **argv);
 
 #endif /* WEFT_MESHCTL_H */

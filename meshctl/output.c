@@ -225,6 +225,94 @@ int out_kv(FILE *out, struct json_object *o)
 	return err;
 }
 
+struct json_object *out_path(struct json_object *o, const char *path)
+{
+	char key[OUT_KEY_MAX];
+	const char *p = path;
+
+	while (o && *p) {
+		size_t n = strcspn(p, ".");
+
+		if (n >= sizeof(key) || !json_object_is_type(o, json_type_object))
+			return NULL;
+		memcpy(key, p, n);
+		key[n] = '\0';
+		if (!json_object_object_get_ex(o, key, &o))
+			return NULL;
+		p += n + (p[n] == '.');
+	}
+	return o;
+}
+
+const char *out_str(struct json_object *o, const char *path)
+{
+	struct json_object *v = out_path(o, path);
+
+	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+unsigned long long out_u64(struct json_object *o, const char *path)
+{
+	struct json_object *v = out_path(o, path);
+
+	return v && json_object_is_type(v, json_type_int) ? json_object_get_uint64(v) : 0;
+}
+
+int out_bool(struct json_object *o, const char *path)
+{
+	struct json_object *v = out_path(o, path);
+
+	return v && json_object_get_boolean(v);
+}
+
+const char *out_bytes(char *buf, size_t len, unsigned long long n)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	size_t u = 0;
+
+	if (n < 1024) {
+		snprintf(buf, len, "%lluB", n);
+		return buf;
+	}
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.1f%s", v, units[u]);
+	return buf;
+}
+
+const char *out_ms(char *buf, size_t len, unsigned long long ms)
+{
+	unsigned long long s = ms / 1000;
+
+	if (ms < 1000)
+		snprintf(buf, len, "%llums", ms);
+	else if (s < 60)
+		snprintf(buf, len, "%llus", s);
+	else if (s < 3600)
+		snprintf(buf, len, "%llum%llus", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%lluh%llum", s / 3600, s % 3600 / 60);
+	else
+		snprintf(buf, len, "%llud%lluh", s / 86400, s % 86400 / 3600);
+	return buf;
+}
+
+const char *out_us(char *buf, size_t len, unsigned long long us, int dash_zero)
+{
+	if (!us && dash_zero)
+		snprintf(buf, len, "-");
+	else if (us < 1000)
+		snprintf(buf, len, "%lluus", us);
+	else if (us < 1000000)
+		snprintf(buf, len, "%.1fms", (double)us / 1000);
+	else
+		snprintf(buf, len, "%.2fs", (double)us / 1e6);
+	return buf;
+}
+
 void out_err(FILE *err, enum out_format format, const char *fmt, ...)
 {
 	char msg[OUT_MSG_MAX];

@@ -48,6 +48,24 @@ void out_json(FILE *out, struct json_object *o);
  */
 int out_kv(FILE *out, struct json_object *o);
 
+/* ---- reading agent answers */
+
+/* The member at dotted @path ("connections.active") of @o, or NULL. */
+struct json_object *out_path(struct json_object *o, const char *path);
+/* Its string (NULL when absent or not a string), its integer (0 when absent). */
+const char *out_str(struct json_object *o, const char *path);
+unsigned long long out_u64(struct json_object *o, const char *path);
+int out_bool(struct json_object *o, const char *path);
+
+/* ---- human units; each returns @buf */
+
+/* 1536 → "1.5KiB"; under 1024 bytes as is ("512B"). */
+const char *out_bytes(char *buf, size_t len, unsigned long long n);
+/* Milliseconds as "850ms", "12s", "3m12s", "2h5m", "3d4h". */
+const char *out_ms(char *buf, size_t len, unsigned long long ms);
+/* Microseconds as "180us", "2.5ms", "1.20s"; "-" for 0 when @dash_zero. */
+const char *out_us(char *buf, size_t len, unsigned long long us, int dash_zero);
+
 /* Print an error to @err: "meshctl: MESSAGE" for tables, {"error": MESSAGE}
  * under OUT_JSON.
  */

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* `meshctl pods`: the agent's GET /v1/pods as one table row per pod, or the
- * answer itself under -o json.
+ * answer itself under -o json; `meshctl pod NS/NAME` (or `pods NS/NAME`):
+ * one pod in detail with its live connections (GET /v1/conns?pod=).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,8 +117,12 @@ int cmd_pods_render(FILE *out, struct json_object *resp)
 int cmd_pods(struct meshctl *m, int argc, char **argv)
 {
 	struct json_object *resp;
-	int ret = meshctl_no_args(m, argc, argv), err;
+	int ret, err;
 
+	/* kubectl's habit: `pods NAME` is `pod NAME`. */
+	if (argc == 2 && strchr(argv[1], '/'))
+		return cmd_pod(m, argc, argv);
+	ret = meshctl_no_args(m, argc, argv);
 	if (ret)
 		return ret;
 	ret = meshctl_get(m, "/v1/pods", &resp);
@@ -138,4 +144,115 @@ int cmd_pods(struct meshctl *m, int argc, char **argv)
 out_put:
 	json_object_put(resp);
 	return ret;
+}
+
+static void pod_line(FILE *out, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void pod_line(FILE *out, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(out, "%-14s", key);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	fputc('\n', out);
+}
+
+int cmd_pod_render(FILE *out, struct json_object *pod)
+{
+	char *ips = join_field(pod, "ips"), *ls = join_field(pod, "listeners");
+	char *ports = join_field(pod, "exclude_ports"), *cidrs = join_field(pod, "exclude_cidrs");
+	int meshed = out_bool(pod, "meshed"), err = -ENOMEM;
+
+	if (!ips || !ls || !ports || !cidrs)
+		goto out_free;
+	pod_line(out, "Pod:", "%s/%s", out_str(pod, "namespace"), out_str(pod, "name"));
+	pod_line(out, "UID:", "%s", out_str(pod, "uid") ? out_str(pod, "uid") : "-");
+	pod_line(out, "Meshed:", "%s (%s)", meshed ? "yes" : "no",
+		 out_str(pod, "reason") ? out_str(pod, "reason") : "-");
+	pod_line(out, "Netns:", "%s (cookie %llu)", out_str(pod, "netns") ? out_str(pod, "netns") : "-",
+		 out_u64(pod, "netns_cookie"));
+	pod_line(out, "IPs:", "%s", ips);
+	pod_line(out, "Listeners:", "%s%s", ls,
+		 !strcmp(ls, "-") ? "" : out_bool(pod, "listening") ? " (listening)" :
+								       " (NOT listening: restart the agent)");
+	if (meshed) {
+		pod_line(out, "Datapath:", "%s", out_bool(pod, "datapath_entry") ?
+			 "mesh_pods has the pod's netns: its connects are captured" :
+			 "NO mesh_pods entry: its connects are not captured (run 'meshctl check')");
+		pod_line(out, "Excluded:", "ports %s; CIDRs %s", ports, cidrs);
+	}
+	pod_line(out, "Connections:", "%llu active, %llu since enrollment",
+		 out_u64(pod, "connections.active"), out_u64(pod, "connections.total"));
+	err = 0;
+out_free:
+	free(ips);
+	free(ls);
+	free(ports);
+	free(cidrs);
+	return err;
+}
+
+/* The one pod of a /v1/pods?pod= answer, with its live connections. */
+static int show_pod(struct meshctl *m, const char *ref)
+{
+	struct json_object *resp = NULL, *conns = NULL, *pods, *pod;
+	char url[512] = "/v1/pods";
+	int ret;
+
+	if (meshctl_query_add(url, sizeof(url), "pod", ref)) {
+		out_err(m->err, m->format, "pod name '%s' is too long", ref);
+		return MESHCTL_USAGE;
+	}
+	ret = meshctl_get(m, url, &resp);
+	if (ret)
+		return ret;
+	pods = out_path(resp, "pods");
+	pod = pods && json_object_is_type(pods, json_type_array) ?
+		      json_object_array_get_idx(pods, 0) : NULL;
+	if (!pod) {
+		out_err(m->err, m->format, "malformed answer from the agent on %s: no pod in %s",
+			m->socket, url);
+		ret = MESHCTL_ERR;
+		goto out_put;
+	}
+	snprintf(url, sizeof(url), "/v1/conns");
+	(void)meshctl_query_add(url, sizeof(url), "pod", ref);
+	ret = meshctl_get(m, url, &conns);
+	if (ret)
+		goto out_put;
+	if (m->format == OUT_JSON) {
+		json_object_object_add(pod, "conns", json_object_get(out_path(conns, "conns")));
+		out_json(m->out, pod);
+		goto out_put;
+	}
+	if (cmd_pod_render(m->out, pod)) {
+		out_err(m->err, m->format, "out of memory");
+		ret = MESHCTL_ERR;
+		goto out_put;
+	}
+	if (json_object_array_length(out_path(conns, "conns"))) {
+		fprintf(m->out, "\nLive connections:\n");
+		(void)cmd_conns_render(m->out, conns);
+	}
+out_put:
+	json_object_put(conns);
+	json_object_put(resp);
+	return ret;
+}
+
+int cmd_pod(struct meshctl *m, int argc, char **argv)
+{
+	int ret = meshctl_args(m, argc, argv, 1, "NAMESPACE/NAME");
+
+	if (ret)
+		return ret;
+	if (!strchr(argv[1], '/')) {
+		out_err(m->err, m->format, "'%s' is not NAMESPACE/NAME (see 'meshctl pods')",
+			argv[1]);
+		return MESHCTL_USAGE;
+	}
+	return show_pod(m, argv[1]);
 }

@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Handlers of the admin API: each renders a part of the agent's state as JSON.
- * Read-only; they run on the agent's loop and never block.
+ * Read-only; they run on the agent's loop and never block. This file holds
+ * the route table, the helpers every handler shares, and the status, pods
+ * and services views; conns.c and trace.c hold the other two.
  */
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
 
 #include "agent.h"
 #include "catalogue.h"
@@ -14,22 +20,114 @@
 #include "datapath/dp.h"
 #include "http.h"
 #include "loop.h"
+#include "metrics.h"
 #include "pods.h"
 #include "proxy/proxy.h"
 #include "proxy/state.h"
 #include "registry/file.h"
 #include "registry/registry.h"
 
-static int respond(struct http_response *resp, json_object *o)
-{
-	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+#define ADMIN_REF_MAX 256	/* "namespace/name" in a query */
 
-	resp->body = strdup(text);
+int admin_json(struct http_response *resp, json_object *o)
+{
+	const char *text;
+
+	json_object_object_add(o, "api", json_object_new_int(ADMIN_API_VERSION));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						      JSON_C_TO_STRING_NOSLASHESCAPE);
+	resp->body = text ? strdup(text) : NULL;
 	json_object_put(o);
 	if (!resp->body)
 		return -ENOMEM;
 	resp->body_len = strlen(resp->body);
 	return 0;
+}
+
+int admin_error(struct http_response *resp, int status, const char *fmt, ...)
+{
+	json_object *o = json_object_new_object();
+	char msg[512];
+	const char *text;
+	va_list ap;
+
+	if (!o)
+		return -ENOMEM;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						      JSON_C_TO_STRING_NOSLASHESCAPE);
+	resp->body = text ? strdup(text) : NULL;
+	json_object_put(o);
+	if (!resp->body)
+		return -ENOMEM;
+	resp->body_len = strlen(resp->body);
+	resp->status = status;
+	return 0;
+}
+
+bool admin_bad_query(const struct http_request *req, struct http_response *resp,
+		     const char *const *known)
+{
+	char name[80], list[160] = "";
+	size_t off = 0;
+
+	if (!http_query_unknown(req->query, known, name, sizeof(name)))
+		return false;
+	for (const char *const *k = known; *k && off < sizeof(list); k++)
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", off ? ", " : "",
+					*k);
+	/* A failed allocation leaves a body-less 400, which is still a refusal. */
+	if (admin_error(resp, 400, "unknown query parameter '%s' on %s (known: %s)", name,
+			req->path, off ? list : "none"))
+		resp->status = 400;
+	return true;
+}
+
+int admin_split_ref(const char *ref, char *ns, size_t ns_len, char *name, size_t name_len)
+{
+	const char *slash = strchr(ref, '/');
+	size_t nl;
+
+	if (!slash || slash == ref || !slash[1] || strchr(slash + 1, '/'))
+		return -EINVAL;
+	nl = (size_t)(slash - ref);
+	if (nl >= ns_len || strlen(slash + 1) >= name_len)
+		return -EINVAL;
+	memcpy(ns, ref, nl);
+	ns[nl] = '\0';
+	memcpy(name, slash + 1, strlen(slash + 1) + 1);
+	return 0;
+}
+
+const struct pod *admin_find_pod(const struct agent *a, const char *ns, const char *name)
+{
+	for (const struct pod *pod = pods_first(a->pods); pod; pod = pod->next) {
+		if (!strcmp(pod->spec.ns, ns) && !strcmp(pod->spec.name, name))
+			return pod;
+	}
+	return NULL;
+}
+
+/* Read "?KEY=NAMESPACE/NAME" into @ns (REG_NS_MAX) and @name (REG_NAME_MAX). 1 when given, 0 when absent,
+ * or -1 after filling @resp with a 400.
+ */
+static int query_ref(const struct http_request *req, struct http_response *resp,
+		     const char *key, char *ns, char *name)
+{
+	char ref[ADMIN_REF_MAX];
+	int rc = http_query_get(req->query, key, ref, sizeof(ref));
+
+	if (rc == 0)
+		return 0;
+	if (rc < 0 || admin_split_ref(ref, ns, REG_NS_MAX, name, REG_NAME_MAX)) {
+		if (admin_error(resp, 400, "query parameter '%s' must be NAMESPACE/NAME", key))
+			resp->status = 400;
+		return -1;
+	}
+	return 1;
 }
 
 static const char *health_name(enum reg_health h)
@@ -39,6 +137,7 @@ static const char *health_name(enum reg_health h)
 
 static json_object *registry_json(const struct agent *a)
 {
+	uint64_t now = loop_now_ms(a->loop);
 	json_object *arr = json_object_new_array(), *r;
 	struct reg_source_status st[AGENT_MAX_REGISTRIES];
 	size_t n = a->sink ? reg_sink_status(a->sink, st, AGENT_MAX_REGISTRIES) : 0;
@@ -69,6 +168,13 @@ static json_object *registry_json(const struct agent *a)
 			json_object_object_add(r, "resyncs", json_object_new_uint64(st[j].resyncs));
 			json_object_object_add(r, "objects_rejected",
 					       json_object_new_uint64(st[j].rejected));
+			/* How old the newest change is: a quiet registry and a
+			 * stale one look alike here; "health" tells them apart.
+			 */
+			json_object_object_add(r, "last_change_age_s",
+					       st[j].last_change_ms && now >= st[j].last_change_ms ?
+						       json_object_new_uint64((now - st[j].last_change_ms) / 1000) :
+						       NULL);
 		}
 		json_object_array_add(arr, r);
 	}
@@ -107,16 +213,54 @@ static json_object *resilience_json(const struct proxy_stats *ps)
 	return o;
 }
 
+static json_object *kernel_json(void)
+{
+	json_object *o = json_object_new_object();
+	struct utsname u;
+
+	if (uname(&u) == 0) {
+		json_object_object_add(o, "release", json_object_new_string(u.release));
+		json_object_object_add(o, "machine", json_object_new_string(u.machine));
+	}
+	/* The agent refuses to start without these (dp_probe), so a running
+	 * agent has them all; they are listed so the operator need not know.
+	 */
+	json_object_object_add(o, "features", json_object_new_string(
+		"btf cgroup2 connect4/6 sockops getsockopt sk_storage netns_cookie bpf_link"));
+	return o;
+}
+
+static json_object *programs_json(const struct agent *a)
+{
+	json_object *arr = json_object_new_array();
+	struct dp_link_status st[8];
+	size_t n = dp_links(a->dp, st, sizeof(st) / sizeof(st[0]));
+
+	for (size_t i = 0; i < n; i++) {
+		json_object *p = json_object_new_object();
+
+		json_object_object_add(p, "name", json_object_new_string(st[i].prog));
+		json_object_object_add(p, "attached", json_object_new_boolean(st[i].attached));
+		json_object_object_add(p, "link_id", json_object_new_uint64(st[i].link_id));
+		json_object_object_add(p, "prog_id", json_object_new_uint64(st[i].prog_id));
+		json_object_array_add(arr, p);
+	}
+	return arr;
+}
+
 static int cmd_status(const struct http_request *req, struct http_response *resp, void *ctx)
 {
+	static const char *const known[] = { NULL };
 	struct agent *a = ctx;
 	const struct proxy_stats *ps = proxy_stats(a->proxy);
 	json_object *o = json_object_new_object(), *pods, *conns, *bpf, *counters;
 	uint64_t vals[64];
 	int n;
 
-	(void)req;
-	json_object_object_add(o, "api", json_object_new_int(ADMIN_API_VERSION));
+	if (admin_bad_query(req, resp, known)) {
+		json_object_put(o);
+		return 0;
+	}
 	json_object_object_add(o, "version", json_object_new_string(WEFT_VERSION));
 	json_object_object_add(o, "mode", json_object_new_string("ebpf"));
 	json_object_object_add(o, "uptime_s",
@@ -124,6 +268,8 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 	json_object_object_add(o, "cgroup", json_object_new_string(a->cgroup));
 	json_object_object_add(o, "bpffs", json_object_new_string(a->cfg->bpffs));
 	json_object_object_add(o, "node", json_object_new_string(a->cfg->node_name));
+	json_object_object_add(o, "kernel", kernel_json());
+	json_object_object_add(o, "metrics", json_object_new_string(a->metrics_addr));
 	pods = json_object_new_object();
 	json_object_object_add(pods, "known", json_object_new_uint64(pods_count(a->pods, false)));
 	json_object_object_add(pods, "meshed", json_object_new_uint64(pods_count(a->pods, true)));
@@ -160,8 +306,26 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 		json_object_object_add(counters, dp_counter_name((size_t)i),
 				       json_object_new_uint64(vals[i]));
 	json_object_object_add(bpf, "counters", counters);
+	json_object_object_add(bpf, "programs", programs_json(a));
 	json_object_object_add(o, "bpf", bpf);
-	return respond(resp, o);
+	return admin_json(resp, o);
+}
+
+/* Every listener of @pod is a socket in LISTEN state; true with none. */
+static bool pod_listening(const struct pod *pod)
+{
+	const int fds[] = { pod->lfd4, pod->lfd6 };
+
+	for (size_t i = 0; i < 2; i++) {
+		int on = 0;
+		socklen_t len = sizeof(on);
+
+		if (fds[i] == -1)
+			continue;
+		if (getsockopt(fds[i], SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 || !on)
+			return false;
+	}
+	return true;
 }
 
 static json_object *pod_json(const struct pod *pod, const struct agent *a)
@@ -191,11 +355,16 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 		json_object_array_add(ls, json_object_new_string(buf));
 	}
 	json_object_object_add(o, "listeners", ls);
+	json_object_object_add(o, "listening", json_object_new_boolean(pod_listening(pod)));
 	if (pod->meshed) {
 		json_object *ports = json_object_new_array(), *cidrs = json_object_new_array();
 		struct dp_pod d;
 
 		pods_datapath_entry(a->pods, pod, &d);
+		/* What the kernel holds, not what the agent meant to write. */
+		json_object_object_add(o, "datapath_entry",
+				       json_object_new_boolean(!dp_pod_lookup(a->dp, pod->netns_cookie,
+									      &(struct dp_pod){ 0 })));
 		for (size_t i = 0; i < DP_MAX_EXCL_PORTS && d.excl_ports[i]; i++)
 			json_object_array_add(ports, json_object_new_int(d.excl_ports[i]));
 		for (size_t i = 0; i < DP_MAX_EXCL_CIDRS && d.excl_cidrs[i].net.family; i++) {
@@ -216,15 +385,29 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 
 static int cmd_pods(const struct http_request *req, struct http_response *resp, void *ctx)
 {
+	static const char *const known[] = { "pod", NULL };
+	char ns[REG_NS_MAX], name[REG_NAME_MAX];
 	struct agent *a = ctx;
-	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	json_object *o, *arr;
+	int rc;
 
-	(void)req;
-	for (const struct pod *pod = pods_first(a->pods); pod; pod = pod->next)
+	if (admin_bad_query(req, resp, known))
+		return 0;
+	rc = query_ref(req, resp, "pod", ns, name);
+	if (rc < 0)
+		return 0;
+	if (rc && !admin_find_pod(a, ns, name))
+		return admin_error(resp, 404, "no pod %s/%s is known to the agent (see meshctl pods)",
+				   ns, name);
+	o = json_object_new_object();
+	arr = json_object_new_array();
+	for (const struct pod *pod = pods_first(a->pods); pod; pod = pod->next) {
+		if (rc && (strcmp(pod->spec.ns, ns) || strcmp(pod->spec.name, name)))
+			continue;
 		json_object_array_add(arr, pod_json(pod, a));
-	json_object_object_add(o, "api", json_object_new_int(ADMIN_API_VERSION));
+	}
 	json_object_object_add(o, "pods", arr);
-	return respond(resp, o);
+	return admin_json(resp, o);
 }
 
 static json_object *policy_json(const struct policy *p)
@@ -298,10 +481,44 @@ static json_object *endpoint_json(const struct ep_state *e, uint64_t now)
 	return o;
 }
 
+static json_object *quantiles_json(const struct lat_hist *h, uint64_t window_s)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "window_s", json_object_new_uint64(window_s));
+	json_object_object_add(o, "count", json_object_new_uint64(h->n));
+	json_object_object_add(o, "p50_us", json_object_new_uint64(lat_quantile_us(h, 0.50)));
+	json_object_object_add(o, "p90_us", json_object_new_uint64(lat_quantile_us(h, 0.90)));
+	json_object_object_add(o, "p99_us", json_object_new_uint64(lat_quantile_us(h, 0.99)));
+	return o;
+}
+
+/* The histogram since start (for rates over any interval: meshctl top) and
+ * quantiles of the recent windows (meshctl service).
+ */
+static json_object *latency_json(const struct lat *l, uint64_t now)
+{
+	json_object *o = json_object_new_object(), *b = json_object_new_array();
+	json_object *c = json_object_new_array();
+	struct lat_hist recent;
+
+	for (size_t i = 0; i < LAT_BUCKETS - 1; i++)
+		json_object_array_add(b, json_object_new_uint64(lat_bounds_us[i]));
+	for (size_t i = 0; i < LAT_BUCKETS; i++)
+		json_object_array_add(c, json_object_new_uint64(l->total.count[i]));
+	json_object_object_add(o, "count", json_object_new_uint64(l->total.n));
+	json_object_object_add(o, "sum_us", json_object_new_uint64(l->total.sum_us));
+	json_object_object_add(o, "bounds_us", b);
+	json_object_object_add(o, "counts", c);
+	lat_recent(l, now, &recent);
+	json_object_object_add(o, "recent", quantiles_json(&recent, 2 * LAT_WINDOW_MS / 1000));
+	return o;
+}
+
 static json_object *service_json(const struct svc_state *s, uint64_t now)
 {
 	json_object *o = json_object_new_object(), *eps = json_object_new_array();
-	json_object *t = json_object_new_object(), *open = json_object_new_object();
+	json_object *t = json_object_new_object(), *open = json_object_new_object(), *lat;
 	char buf[ADDR_STRLEN];
 
 	json_object_object_add(o, "namespace", json_object_new_string(s->ns));
@@ -334,6 +551,10 @@ static json_object *service_json(const struct svc_state *s, uint64_t now)
 	json_object_object_add(t, "detected_http", json_object_new_uint64(s->ctr.detected_http));
 	json_object_object_add(t, "detected_tcp", json_object_new_uint64(s->ctr.detected_tcp));
 	json_object_object_add(o, "total", t);
+	lat = json_object_new_object();
+	json_object_object_add(lat, "connect", latency_json(&s->lat_connect, now));
+	json_object_object_add(lat, "request", latency_json(&s->lat_request, now));
+	json_object_object_add(o, "latency", lat);
 	for (size_t i = 0; i < s->n_eps; i++)
 		json_object_array_add(eps, endpoint_json(s->eps[i], now));
 	json_object_object_add(o, "endpoints", eps);
@@ -342,23 +563,44 @@ static json_object *service_json(const struct svc_state *s, uint64_t now)
 
 static int cmd_services(const struct http_request *req, struct http_response *resp, void *ctx)
 {
+	static const char *const known[] = { "service", NULL };
+	char ns[REG_NS_MAX], name[REG_NAME_MAX];
 	struct agent *a = ctx;
-	json_object *o = json_object_new_object(), *arr = json_object_new_array();
 	uint64_t now = proxy_now_ms(a->proxy);
 	const struct svc_state *s;
+	json_object *o, *arr;
+	size_t found = 0;
+	int rc;
 
-	(void)req;
-	for (size_t i = 0; (s = proxy_service_at(a->proxy, i)); i++)
+	if (admin_bad_query(req, resp, known))
+		return 0;
+	rc = query_ref(req, resp, "service", ns, name);
+	if (rc < 0)
+		return 0;
+	o = json_object_new_object();
+	arr = json_object_new_array();
+	for (size_t i = 0; (s = proxy_service_at(a->proxy, i)); i++) {
+		if (rc && (strcmp(s->ns, ns) || strcmp(s->name, name)))
+			continue;
 		json_object_array_add(arr, service_json(s, now));
-	json_object_object_add(o, "api", json_object_new_int(ADMIN_API_VERSION));
+		found++;
+	}
+	if (rc && !found) {
+		json_object_put(o);
+		json_object_put(arr);
+		return admin_error(resp, 404, "no service %s/%s in the catalogue (see meshctl services)",
+				   ns, name);
+	}
 	json_object_object_add(o, "services", arr);
-	return respond(resp, o);
+	return admin_json(resp, o);
 }
 
 static const struct http_route routes[] = {
 	{ "GET", "/v1/status", cmd_status },
 	{ "GET", "/v1/pods", cmd_pods },
 	{ "GET", "/v1/services", cmd_services },
+	{ "GET", "/v1/conns", admin_conns },
+	{ "GET", "/v1/trace", admin_trace },
 };
 
 const struct http_route *admin_routes(size_t *n)

@@ -16,6 +16,7 @@
 #include <http_parser.h>
 #include <json-c/json.h>
 
+#include "addr.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
@@ -510,6 +511,22 @@ static void on_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)
 
 /* ---------------------------------------------------------------- server */
 
+static struct http_server *server_alloc(struct loop *loop, const struct http_route *routes,
+					size_t n_routes, void *ctx)
+{
+	struct http_server *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->loop = loop;
+	s->routes = routes;
+	s->n_routes = n_routes;
+	s->ctx = ctx;
+	s->timeout_ms = HTTP_CLIENT_TIMEOUT_MS;
+	s->fd = -1;
+	return s;
+}
+
 struct http_server *http_server_new(struct loop *loop, const char *sock_path, mode_t mode,
 				    const struct http_route *routes, size_t n_routes, void *ctx)
 {
@@ -520,14 +537,9 @@ struct http_server *http_server_new(struct loop *loop, const char *sock_path, mo
 		errno = ENAMETOOLONG;
 		return NULL;
 	}
-	s = calloc(1, sizeof(*s));
+	s = server_alloc(loop, routes, n_routes, ctx);
 	if (!s)
 		return NULL;
-	s->loop = loop;
-	s->routes = routes;
-	s->n_routes = n_routes;
-	s->ctx = ctx;
-	s->timeout_ms = HTTP_CLIENT_TIMEOUT_MS;
 	memcpy(s->path, sock_path, strlen(sock_path) + 1);
 	/* unix_listen() narrows the umask around bind(), so the socket file
 	 * never exists with a wider mode than @mode.
@@ -551,6 +563,122 @@ out_free:
 	return NULL;
 }
 
+struct http_server *http_server_new_tcp(struct loop *loop, const struct addr *a,
+					const struct http_route *routes, size_t n_routes,
+					void *ctx)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = addr_to_sockaddr(a, &ss);
+	struct http_server *s;
+	int one = 1, err;
+
+	s = server_alloc(loop, routes, n_routes, ctx);
+	if (!s)
+		return NULL;
+	s->fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->fd == -1) {
+		err = -errno;
+		goto out_free;
+	}
+	/* A restarted agent must not wait out TIME_WAIT of the last scrape. */
+	if (setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(s->fd, (struct sockaddr *)&ss, len) == -1 ||
+	    listen(s->fd, HTTP_MAX_CLIENTS) == -1) {
+		err = -errno;
+		goto out_close;
+	}
+	err = loop_add_fd(loop, s->fd, EPOLLIN, on_accept, s);
+	if (err)
+		goto out_close;
+	return s;
+
+out_close:
+	close(s->fd);
+out_free:
+	free(s);
+	errno = -err;
+	return NULL;
+}
+
+int http_server_local_addr(const struct http_server *s, struct addr *out)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(s->fd, (struct sockaddr *)&ss, &len) == -1)
+		return -errno;
+	return addr_from_sockaddr(out, (struct sockaddr *)&ss, len);
+}
+
+static int hex_val(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int http_query_get(const char *query, const char *key, char *buf, size_t len)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = query; *p;) {
+		const char *end = strchrnul(p, '&'), *v;
+		size_t o = 0;
+
+		if (strncmp(p, key, klen) || (p[klen] != '=' && p + klen != end)) {
+			p = *end ? end + 1 : end;
+			continue;
+		}
+		for (v = p[klen] == '=' ? p + klen + 1 : end; v < end; v++) {
+			int hi, lo;
+			char c = *v;
+
+			if (c == '+') {
+				c = ' ';
+			} else if (c == '%') {
+				if (end - v < 3)
+					return -EINVAL;
+				hi = hex_val(v[1]);
+				lo = hi < 0 ? -1 : hex_val(v[2]);
+				if (lo < 0)
+					return -EINVAL;
+				c = (char)(hi << 4 | lo);
+				v += 2;
+			}
+			if (!c)
+				return -EINVAL;
+			if (o + 1 >= len)
+				return -ENAMETOOLONG;
+			buf[o++] = c;
+		}
+		buf[o] = '\0';
+		return 1;
+	}
+	return 0;
+}
+
+int http_query_unknown(const char *query, const char *const *known, char *buf, size_t len)
+{
+	for (const char *p = query; *p;) {
+		const char *end = strchrnul(p, '&');
+		size_t n = strcspn(p, "=&");
+		bool ok = false;
+
+		for (const char *const *k = known; *k && !ok; k++)
+			ok = strlen(*k) == n && !strncmp(*k, p, n);
+		if (!ok && n) {
+			snprintf(buf, len, "%.*s", (int)(n > 64 ? 64 : n), p);
+			return 1;
+		}
+		p = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
 void http_server_set_timeout(struct http_server *s, unsigned int timeout_ms)
 {
 	s->timeout_ms = timeout_ms;
@@ -566,6 +694,7 @@ void http_server_free(struct http_server *s)
 	}
 	(void)loop_del_fd(s->loop, s->fd);
 	close(s->fd);
-	(void)unlink(s->path);
+	if (s->path[0])
+		(void)unlink(s->path);
 	free(s);
 }

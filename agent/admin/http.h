@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct addr;
 struct loop;
 struct http_server;
 
@@ -48,6 +49,29 @@ struct http_route {
  */
 struct http_server *http_server_new(struct loop *loop, const char *sock_path, mode_t mode,
 				    const struct http_route *routes, size_t n_routes, void *ctx);
+
+/* The same server on a TCP socket bound to @a (port 0: the kernel picks
+ * one; see http_server_local_addr()), for the Prometheus endpoint. NULL with
+ * errno set.
+ */
+struct http_server *http_server_new_tcp(struct loop *loop, const struct addr *a,
+					const struct http_route *routes, size_t n_routes,
+					void *ctx);
+
+/* The address a TCP server listens on, with its real port. 0 or -errno. */
+int http_server_local_addr(const struct http_server *s, struct addr *out);
+
+/* Look @key up in the query string @query ("a=1&b=x%2Fy") and copy its value,
+ * percent-decoded ('+' is a space), into @buf. Returns 1 when found, 0 when
+ * absent, -EINVAL for a malformed escape or a NUL byte, -ENAMETOOLONG when
+ * the value does not fit @len.
+ */
+int http_query_get(const char *query, const char *key, char *buf, size_t len);
+
+/* The first parameter name of @query not listed in @known (NULL-terminated),
+ * copied into @buf; 1 when there is one, 0 when every name is known.
+ */
+int http_query_unknown(const char *query, const char *const *known, char *buf, size_t len);
 
 /* Set the per-client deadline (default HTTP_CLIENT_TIMEOUT_MS) for clients
  * accepted, or requests started, from now on: a client must send a complete

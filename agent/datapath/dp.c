@@ -572,3 +572,27 @@ int dp_cleanup(const struct dp_opts *opts)
 	log_info("datapath: detached and unpinned '%s'", opts->bpffs_dir);
 	return 0;
 }
+
+size_t dp_links(struct dp *dp, struct dp_link_status *out, size_t n)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < DP_NPROGS && count < n; i++) {
+		struct dp_link_status *st = &out[count++];
+		struct bpf_link_info info = { 0 };
+		__u32 len = sizeof(info);
+
+		memset(st, 0, sizeof(*st));
+		snprintf(st->prog, sizeof(st->prog), "%s", dp_prog_order[i]);
+		if (!dp->links[i] ||
+		    bpf_obj_get_info_by_fd(bpf_link__fd(dp->links[i]), &info, &len))
+			continue;
+		st->link_id = info.id;
+		st->prog_id = info.prog_id;
+		if (info.type == BPF_LINK_TYPE_CGROUP)
+			st->cgroup_id = info.cgroup.cgroup_id;
+		/* A removed cgroup detaches its links; the link lives on, empty. */
+		st->attached = st->cgroup_id != 0;
+	}
+	return count;
+}

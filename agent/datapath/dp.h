@@ -85,4 +85,45 @@ int dp_counters(struct dp *dp, uint64_t *out, size_t n);
 /* Name of counter @i ("redirected", "loopback", ...), or NULL past the end. */
 const char *dp_counter_name(size_t i);
 
+/* ---- inspection (admin API, metrics): read-only */
+
+/* The entry of netns @netns_cookie in mesh_pods, as the kernel holds it.
+ * 0, -ENOENT when there is none, or -errno.
+ */
+int dp_pod_lookup(struct dp *dp, uint64_t netns_cookie, struct dp_pod *out);
+
+/* The index of the "redirected" counter: the one decision that captures. */
+#define DP_REASON_REDIRECTED 0
+
+/* What connect4/6 would decide for a connect() in a netns, computed by the
+ * programs' own decision function (bpf/lib/decide.h) over the entries the
+ * kernel holds now (mesh_pods, mesh_config), so it cannot drift from them.
+ */
+struct dp_explain {
+	bool enrolled;		/* the netns cookie has an entry in mesh_pods */
+	struct dp_pod pod;	/* that entry, when enrolled */
+	uint32_t agent_mark;	/* mesh_config's mark */
+	size_t reason;		/* enum mesh_reason: name with dp_counter_name() */
+};
+
+/* Explain a TCP connect() to @dst from netns @netns_cookie by a socket with
+ * mark @sk_mark. 0 or -errno (a map could not be read).
+ */
+int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *dst,
+		       uint32_t sk_mark, struct dp_explain *out);
+
+/* One program's pinned link, as the kernel reports it. */
+struct dp_link_status {
+	char prog[32];		/* program name ("mesh_connect4") */
+	bool attached;		/* the link holds a live cgroup */
+	uint32_t link_id;
+	uint32_t prog_id;	/* 0 when the kernel could not say */
+	uint64_t cgroup_id;	/* 0 once the cgroup is gone */
+};
+
+/* Fill @out[0..@n) with the status of every program's link, in attach order.
+ * Returns the count filled.
+ */
+size_t dp_links(struct dp *dp, struct dp_link_status *out, size_t n);
+
 #endif /* WEFT_DP_H */

@@ -3,6 +3,7 @@
  * mesh_pod of abi.h), decision counters out. The agent's pod sync and admin
  * API call these; nothing outside agent/datapath sees a map.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,16 @@
 #include "dp.h"
 #include "dp_internal.h"
 #include "redirect.skel.h"
+
+/* The programs' decision function, compiled here for the host (as
+ * tests/unit/test_bpf_decide.c does): meshctl trace explains with the code
+ * the kernel runs.
+ */
+#define bpf_htonl(x) htonl(x)
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+#include "lib/decide.h"
 
 static const char *const dp_reason_names[] = MESH_REASON_NAMES;
 _Static_assert(sizeof(dp_reason_names) / sizeof(dp_reason_names[0]) == MESH_R_MAX,
@@ -207,4 +218,52 @@ out_free:
 const char *dp_counter_name(size_t i)
 {
 	return i < MESH_R_MAX ? dp_reason_names[i] : NULL;
+}
+
+int dp_pod_lookup(struct dp *dp, uint64_t netns_cookie, struct dp_pod *out)
+{
+	struct mesh_pod value;
+	__u64 key = netns_cookie;
+	int err;
+
+	err = bpf_map__lookup_elem(dp->skel->maps.mesh_pods, &key, sizeof(key), &value,
+				   sizeof(value), 0);
+	if (err)
+		return err;
+	pod_from_mesh(&value, out);
+	return 0;
+}
+
+int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *dst,
+		       uint32_t sk_mark, struct dp_explain *out)
+{
+	struct mesh_connect_req req = { .port = dst->port, .is_tcp = 1, .sk_mark = sk_mark };
+	struct mesh_config cfg = { 0 };
+	struct mesh_pod value;
+	__u64 key = netns_cookie;
+	__u32 zero = 0;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = bpf_map__lookup_elem(dp->skel->maps.mesh_config, &zero, sizeof(zero), &cfg,
+				   sizeof(cfg), 0);
+	if (err)
+		return err;
+	out->agent_mark = cfg.mark;
+	err = bpf_map__lookup_elem(dp->skel->maps.mesh_pods, &key, sizeof(key), &value,
+				   sizeof(value), 0);
+	if (err && err != -ENOENT)
+		return err;
+	out->enrolled = !err;
+	if (out->enrolled)
+		pod_from_mesh(&value, &out->pod);
+	if (dst->family == AF_INET) {
+		req.family = MESH_AF_INET;
+		memcpy(&req.dst.addr[0], &dst->ip.v4, 4);
+	} else {
+		req.family = MESH_AF_INET6;
+		memcpy(req.dst.addr, &dst->ip.v6, 16);
+	}
+	out->reason = mesh_decide_connect(&req, out->enrolled ? &value : NULL, cfg.mark);
+	return 0;
 }

@@ -188,6 +188,7 @@ static int pump(int src, int dst, struct half *h, bool dst_ready)
 				return errno == EAGAIN ? 0 : -errno;
 			h->off += (size_t)n;
 			h->len -= (size_t)n;
+			h->bytes += (uint64_t)n;
 			if (h->len)
 				return 0;
 			h->off = 0;
@@ -404,7 +405,7 @@ void conn_start(struct proxy *px, struct pod *pod, int cfd, struct svc_state *sv
 	c->pol = svc ? &svc->pol : &px->passthrough;
 	if (target)
 		c->target = *target;
-	c->last_io_ms = loop_now_ms(px->loop);
+	c->last_io_ms = c->start_ms = loop_now_ms(px->loop);
 	c->next = pod->conns;
 	if (pod->conns)
 		pod->conns->prev = c;

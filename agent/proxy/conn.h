@@ -51,6 +51,7 @@ struct half {
 	size_t len, off;
 	bool eof;		/* the source sent FIN */
 	bool shut;		/* FIN passed on to the destination */
+	uint64_t bytes;		/* delivered to the destination, for the admin API */
 	char buf[CONN_BUF_SIZE];
 };
 
@@ -91,6 +92,7 @@ struct up {
 	bool watched;
 	bool reused;		/* taken from the pool for this request */
 	uint32_t ev;
+	uint64_t connect_us;	/* lat_now_us() when the connect started */
 	struct tq_node t_conn;	/* connect timeout; idle deadline in the pool */
 	http_parser rp;		/* response parser of the current request */
 };
@@ -117,6 +119,7 @@ struct http_txn {
 	bool close_after;	/* close the client once u2c is flushed */
 	bool resp_keep_alive;	/* the final response allows another request */
 	bool dirty;		/* the upstream sent bytes after the response */
+	uint64_t start_us;	/* lat_now_us() at dispatch; 0 before */
 };
 
 struct conn {
@@ -131,6 +134,7 @@ struct conn {
 	bool cwatch;
 	uint32_t cev;
 	enum conn_mode mode;
+	uint64_t start_ms;		/* accepted, loop clock */
 	uint64_t last_io_ms;
 	struct tq_node t_idle;		/* idle timeout */
 	struct tq_node t_deadline;	/* detection window, then request timeout */

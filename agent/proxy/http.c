@@ -159,6 +159,9 @@ static void count_status(struct conn *c, int status)
 		return;
 	c->svc->ctr.cls[k]++;
 	c->px->stats.responses[k]++;
+	if (c->h.start_us)
+		lat_record(&c->svc->lat_request, lat_now_us() - c->h.start_us,
+			   loop_now_ms(c->px->loop));
 }
 
 static int client_flush(struct conn *c)
@@ -172,6 +175,7 @@ static int client_flush(struct conn *c)
 			return errno == EAGAIN ? 0 : -errno;
 		b->off += (size_t)n;
 		b->len -= (size_t)n;
+		b->bytes += (uint64_t)n;
 	}
 	b->off = 0;
 	return 0;
@@ -266,6 +270,7 @@ static void dispatch(struct conn *c, bool streaming)
 	struct proxy *px = c->px;
 
 	h->dispatched = true;
+	h->start_us = lat_now_us();
 	h->streaming = streaming && !h->upgrade;
 	s->ctr.requests++;
 	px->stats.requests++;
@@ -338,6 +343,7 @@ static int send_request(struct conn *c)
 		if (n == -1)
 			return errno == EAGAIN ? 0 : -errno;
 		h->sent += (size_t)n;
+		b->bytes += (uint64_t)n;
 	}
 	if (h->streaming && h->sent) {
 		/* Streamed bytes are gone for good: make room for the rest. */

@@ -94,4 +94,55 @@ const struct svc_state *proxy_service_at(const struct proxy *px, size_t i);
 /* The proxy's clock (the loop's), for rendering ejection deadlines. */
 uint64_t proxy_now_ms(const struct proxy *px);
 
+/* ---- inspection, for the admin API (inspect.c); read-only, never blocks */
+
+#include <stdbool.h>
+
+#include "addr.h"
+
+struct ep_state;
+
+/* One live client connection. Pointers borrow the proxy's state and are
+ * valid until the loop runs again.
+ */
+struct proxy_conn_info {
+	struct addr client;		/* the application's socket, as the pod sees it: the
+					 * rewrite to 127.0.0.1 makes it a loopback address */
+	struct addr dst;		/* what it connected to: the VIP:port, or the target */
+	const struct svc_state *svc;	/* NULL: not a service, passed through */
+	struct addr upstream;		/* the endpoint or target in use; family 0: none now */
+	struct addr source;		/* the upstream socket's address: the pod's IP, what
+					 * the endpoint sees; family 0: no upstream now */
+	uint64_t age_ms;
+	uint64_t bytes_out;		/* client → upstream, delivered */
+	uint64_t bytes_in;		/* upstream → client, delivered */
+	const char *protocol;		/* "detecting", "tcp", "http" */
+	const char *state;		/* "detecting", "connecting", "established",
+					 * "retry-wait", "idle" (HTTP between requests),
+					 * "half-closed" */
+	uint32_t attempts;		/* of the current connection or request */
+	uint32_t requests;		/* HTTP requests completed on it */
+};
+
+typedef int (*proxy_conn_fn)(const struct proxy_conn_info *ci, void *ctx);
+
+/* Call @fn for each live connection of @pod, newest first; a non-zero return
+ * stops the walk and is returned, else 0. @fn must not close connections.
+ */
+int proxy_pod_conns(const struct proxy *px, const struct pod *pod, proxy_conn_fn fn, void *ctx);
+
+/* The state of the service port whose VIP:port is @dst (IPv4-mapped already
+ * unmapped) in the published catalogue, or NULL when @dst is not a service.
+ */
+const struct svc_state *proxy_service_for(const struct proxy *px, const struct addr *dst);
+
+/* The endpoint the balancer would choose for the next connection or request
+ * to @s if nothing else happened first: the real balancer_pick() run on
+ * copies of the round-robin cursor and of the random state, so the answer
+ * cannot drift from the proxy's behaviour. Sets *@panic as balancer_pick()
+ * does. NULL when @s has no ready endpoint.
+ */
+const struct ep_state *proxy_preview_pick(const struct proxy *px, const struct svc_state *s,
+					  bool *panic);
+
 #endif /* WEFT_PROXY_H */

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "proxy/latency.h"
 #include "proxy/outlier.h"
 #include "proxy/policy.h"
 #include "proxy/retry.h"
@@ -98,6 +99,8 @@ struct svc_state {
 	uint32_t rr;		/* round-robin cursor */
 	struct retry_budget budget;
 	struct svc_ctr ctr;
+	struct lat lat_connect;	/* upstream connect, start to established */
+	struct lat lat_request;	/* HTTP: request dispatched to the final response head */
 };
 
 struct state {

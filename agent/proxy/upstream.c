@@ -255,6 +255,7 @@ static int up_connect(struct conn *c, struct ep_state *e, const struct addr *tar
 	u->pod = c->pod;
 	u->ep = e;
 	u->connecting = true;
+	u->connect_us = lat_now_us();
 	px->stats.upstream_active++;
 	if (e) {
 		ep_ref(e);
@@ -283,8 +284,11 @@ static void up_connected(struct conn *c)
 	}
 	u->connecting = false;
 	px_timer_del(c->px, &u->t_conn);
-	if (u->ep)
+	if (u->ep) {
 		u->ep->svc->pending--;
+		lat_record(&u->ep->svc->lat_connect, lat_now_us() - u->connect_us,
+			   loop_now_ms(c->px->loop));
+	}
 	if (c->mode == CM_HTTP) {
 		http_ready(c);
 		return;

@@ -101,13 +101,18 @@ int tenv_write_registry(struct tenv *e, const char *yaml)
 
 static void agent_args(struct tenv *e, char *buf, size_t len)
 {
-	snprintf(buf, len, "--registry file:%s --cgroup %s --bpffs %s --run-dir %s --log-level debug",
-		 e->registry, e->cgroup, e->bpffs, e->run_dir);
+	if (e->registry_spec[0])
+		snprintf(buf, len, "--registry %s", e->registry_spec);
+	else
+		snprintf(buf, len, "--registry file:%s", e->registry);
+	snprintf(buf + strlen(buf), len - strlen(buf),
+		 " --cgroup %s --bpffs %s --run-dir %s --log-level debug %s", e->cgroup, e->bpffs,
+		 e->run_dir, e->extra_args);
 }
 
 int tenv_agent_start(struct tenv *e)
 {
-	char args[5 * PATH_MAX], cmd[8 * PATH_MAX];
+	char args[8 * PATH_MAX], cmd[11 * PATH_MAX];
 	pid_t pid;
 
 	agent_args(e, args, sizeof(args));
@@ -163,7 +168,7 @@ int tenv_agent_stop(struct tenv *e)
 
 int tenv_agent_cleanup(struct tenv *e)
 {
-	char args[5 * PATH_MAX];
+	char args[8 * PATH_MAX];
 
 	agent_args(e, args, sizeof(args));
 	return tns_sh("%s/san/weft-agent %s --cleanup >>%s 2>&1", e->build, args, e->agent_log);

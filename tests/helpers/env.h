@@ -22,6 +22,8 @@ struct tenv {
 	char registry[PATH_MAX];
 	char agent_log[PATH_MAX];
 	char build[PATH_MAX];
+	char registry_spec[PATH_MAX];	/* --registry value; "" = file:<registry> */
+	char extra_args[2 * PATH_MAX];	/* more weft-agent options, "" = none */
 	pid_t agent;
 };
 
@@ -33,7 +35,9 @@ void tenv_teardown(struct tenv *e);
 /* Replace the registry file atomically (write + rename). 0 or -errno. */
 int tenv_write_registry(struct tenv *e, const char *yaml);
 
-/* Start weft-agent; returns once admin.sock answers. 0 or -1 (log kept). */
+/* Start weft-agent (set registry_spec and extra_args after tenv_setup() to
+ * change its registry); returns once admin.sock answers. 0 or -1 (log kept).
+ */
 int tenv_agent_start(struct tenv *e);
 /* SIGTERM and reap; returns the agent's exit status (0 = clean, no leaks). */
 int tenv_agent_stop(struct tenv *e);

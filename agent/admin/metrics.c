@@ -1,0 +1,534 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Implementation of agent/admin/metrics.h: the exposition writer and the
+ * GET /metrics handler. Each family is written whole (HELP, TYPE, then all
+ * its samples), as the format requires, from a bounded table of rows built
+ * once per scrape from the proxy's service and endpoint states.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "catalogue.h"
+#include "cmds.h"
+#include "datapath/dp.h"
+#include "http.h"
+#include "loop.h"
+#include "metrics.h"
+#include "pods.h"
+#include "proxy/proxy.h"
+#include "proxy/state.h"
+#include "registry/file.h"
+#include "registry/registry.h"
+
+#define LABELS_MAX   512
+#define PROM_INITIAL 65536
+
+/* ---------------------------------------------------------------- writer */
+
+static void prom_append(struct prom *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void prom_append(struct prom *p, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (int tries = 0; !p->err && tries < 2; tries++) {
+		size_t room = p->cap - p->len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(p->buf ? p->buf + p->len : NULL, p->buf ? room : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			p->err = -EINVAL;
+			return;
+		}
+		if (p->buf && (size_t)n < room) {
+			p->len += (size_t)n;
+			return;
+		}
+		size_t cap = p->cap ? p->cap : PROM_INITIAL;
+		char *grown;
+
+		while (cap < p->len + (size_t)n + 1)
+			cap *= 2;
+		grown = realloc(p->buf, cap);
+		if (!grown) {
+			p->err = -ENOMEM;
+			return;
+		}
+		p->buf = grown;
+		p->cap = cap;
+	}
+}
+
+void prom_family(struct prom *p, const char *name, const char *type, const char *help)
+{
+	prom_append(p, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void prom_u64(struct prom *p, const char *name, const char *labels, uint64_t v)
+{
+	prom_append(p, "%s%s%s%s %llu\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+		    (unsigned long long)v);
+}
+
+void prom_f64(struct prom *p, const char *name, const char *labels, double v)
+{
+	prom_append(p, "%s%s%s%s %.6f\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+		    v);
+}
+
+int prom_label(char *buf, size_t len, const char *key, const char *value)
+{
+	size_t o0 = strlen(buf), o = o0;
+	int n = snprintf(buf + o, len - o, "%s%s=\"", o ? "," : "", key);
+
+	if (n < 0 || (size_t)n >= len - o)
+		goto out_cut;
+	o += (size_t)n;
+	for (const char *v = value; *v; v++) {
+		const char *esc = *v == '\\'   ? "\\\\"
+				  : *v == '"'  ? "\\\""
+				  : *v == '\n' ? "\\n"
+					       : NULL;
+		size_t need = esc ? 2 : 1;
+
+		if (o + need + 2 > len)
+			goto out_cut;
+		if (esc) {
+			memcpy(buf + o, esc, 2);
+		} else {
+			buf[o] = *v;
+		}
+		o += need;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return 0;
+
+out_cut:
+	/* Never leave half a label: drop this one whole. */
+	buf[o0] = '\0';
+	return -ENAMETOOLONG;
+}
+
+void prom_histogram(struct prom *p, const char *name, const char *labels, const uint64_t *bounds_us,
+		    size_t n_bounds, const uint64_t *counts, uint64_t sum_us)
+{
+	uint64_t cum = 0;
+
+	for (size_t i = 0; i <= n_bounds; i++) {
+		cum += counts[i];
+		if (i < n_bounds)
+			prom_append(p, "%s_bucket{%s%sle=\"%.6g\"} %llu\n", name, labels,
+				    labels[0] ? "," : "", (double)bounds_us[i] / 1e6,
+				    (unsigned long long)cum);
+		else
+			prom_append(p, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels,
+				    labels[0] ? "," : "", (unsigned long long)cum);
+	}
+	prom_append(p, "%s_sum%s%s%s %.6f\n", name, labels[0] ? "{" : "", labels,
+		    labels[0] ? "}" : "", (double)sum_us / 1e6);
+	prom_append(p, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels,
+		    labels[0] ? "}" : "", (unsigned long long)cum);
+}
+
+/* ---------------------------------------------------------------- rows */
+
+/* One service port's numbers, or the sum of those beyond the cap. */
+struct svc_row {
+	char labels[LABELS_MAX];
+	const struct svc_state *s; /* NULL for the "_other" row */
+	uint64_t active, ejected;
+	struct svc_ctr ctr;
+	struct lat_hist lc, lr;
+};
+
+struct ep_row {
+	char labels[LABELS_MAX];
+	const struct ep_state *e;
+};
+
+struct scrape {
+	const struct agent *a;
+	uint64_t now;
+	struct svc_row *svcs;
+	size_t n_svcs;
+	struct ep_row *eps;
+	size_t n_eps;
+	size_t svcs_folded, eps_left_out;
+};
+
+static void svc_labels(char *buf, const char *ns, const char *name, const char *vip,
+		       const char *port)
+{
+	buf[0] = '\0';
+	(void)prom_label(buf, LABELS_MAX, "namespace", ns);
+	(void)prom_label(buf, LABELS_MAX, "service", name);
+	(void)prom_label(buf, LABELS_MAX, "port", port);
+	(void)prom_label(buf, LABELS_MAX, "vip", vip);
+}
+
+static void hist_add(struct lat_hist *into, const struct lat_hist *h)
+{
+	for (size_t i = 0; i < LAT_BUCKETS; i++)
+		into->count[i] += h->count[i];
+	into->sum_us += h->sum_us;
+	into->n += h->n;
+}
+
+static void ctr_add(struct svc_ctr *into, const struct svc_ctr *c)
+{
+	into->conns += c->conns;
+	into->requests += c->requests;
+	for (size_t i = 0; i < STATUS_CLASSES; i++)
+		into->cls[i] += c->cls[i];
+	into->retries += c->retries;
+	into->budget_exhausted += c->budget_exhausted;
+	for (size_t i = 0; i < OVF_COUNT; i++)
+		into->overflow[i] += c->overflow[i];
+	into->panic += c->panic;
+	into->ejections += c->ejections;
+	into->no_endpoint += c->no_endpoint;
+	into->connect_timeouts += c->connect_timeouts;
+}
+
+static int build_rows(struct scrape *sc)
+{
+	const struct svc_state *s;
+	size_t n = 0, n_eps = 0;
+	char vip[ADDR_STRLEN], port[REG_PORT_NAME_MAX], ep[ADDR_STRLEN];
+	struct svc_row *other;
+
+	for (; proxy_service_at(sc->a->proxy, n); n++)
+		n_eps += proxy_service_at(sc->a->proxy, n)->n_eps;
+	sc->svcs = calloc((n < METRICS_MAX_SERVICE_PORTS ? n : METRICS_MAX_SERVICE_PORTS) + 1,
+			  sizeof(*sc->svcs));
+	sc->eps = calloc(n_eps < METRICS_MAX_ENDPOINTS ? n_eps + 1 : METRICS_MAX_ENDPOINTS,
+			 sizeof(*sc->eps));
+	if (!sc->svcs || !sc->eps)
+		return -ENOMEM;
+	other = NULL;
+	for (size_t i = 0; (s = proxy_service_at(sc->a->proxy, i)); i++) {
+		struct svc_row *r;
+
+		addr_fmt(&s->vip, vip, sizeof(vip));
+		if (sc->n_svcs < METRICS_MAX_SERVICE_PORTS) {
+			r = &sc->svcs[sc->n_svcs++];
+			r->s = s;
+			if (s->port_name[0])
+				snprintf(port, sizeof(port), "%s", s->port_name);
+			else
+				snprintf(port, sizeof(port), "%u", s->vip.port);
+			svc_labels(r->labels, s->ns, s->name, vip, port);
+		} else {
+			/* Past the cap: summed, so totals and rates stay right. */
+			if (!other) {
+				other = &sc->svcs[sc->n_svcs++];
+				svc_labels(other->labels, "", "_other", "", "");
+			}
+			r = other;
+			sc->svcs_folded++;
+		}
+		r->active += s->clients;
+		r->ejected += svc_n_ejected(s, sc->now);
+		ctr_add(&r->ctr, &s->ctr);
+		hist_add(&r->lc, &s->lat_connect.total);
+		hist_add(&r->lr, &s->lat_request.total);
+		for (size_t j = 0; j < s->n_eps; j++) {
+			struct ep_row *e;
+
+			if (sc->n_eps == METRICS_MAX_ENDPOINTS || r == other) {
+				sc->eps_left_out++;
+				continue;
+			}
+			e = &sc->eps[sc->n_eps++];
+			e->e = s->eps[j];
+			snprintf(e->labels, sizeof(e->labels), "%s", r->labels);
+			(void)prom_label(e->labels, sizeof(e->labels), "endpoint",
+					 addr_fmt(&s->eps[j]->addr, ep, sizeof(ep)));
+		}
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- families */
+
+#define SVC_FAMILY(p, sc, name, type, help, expr)                                                  \
+	do {                                                                                       \
+		prom_family(p, name, type, help);                                                  \
+		for (size_t i_ = 0; i_ < (sc)->n_svcs; i_++) {                                     \
+			const struct svc_row *r = &(sc)->svcs[i_];                                 \
+			prom_u64(p, name, r->labels, (expr));                                      \
+		}                                                                                  \
+	} while (0)
+
+#define EP_FAMILY(p, sc, name, type, help, expr)                                                   \
+	do {                                                                                       \
+		prom_family(p, name, type, help);                                                  \
+		for (size_t i_ = 0; i_ < (sc)->n_eps; i_++) {                                      \
+			const struct ep_state *e = (sc)->eps[i_].e;                                \
+			prom_u64(p, name, (sc)->eps[i_].labels, (expr));                           \
+		}                                                                                  \
+	} while (0)
+
+static const char *const class_names[STATUS_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+static const char *const limit_names[OVF_COUNT] = { "max_connections", "max_pending",
+						    "max_requests" };
+
+static void with_label(char *out, const char *labels, const char *k, const char *v)
+{
+	snprintf(out, LABELS_MAX, "%s", labels);
+	(void)prom_label(out, LABELS_MAX, k, v);
+}
+
+static void service_families(struct prom *p, const struct scrape *sc)
+{
+	char l[LABELS_MAX];
+
+	SVC_FAMILY(p, sc, "weft_service_connections_total", "counter",
+		   "Client connections to the service port.", r->ctr.conns);
+	SVC_FAMILY(p, sc, "weft_service_active_connections", "gauge",
+		   "Client connections to the service port open now.", r->active);
+	SVC_FAMILY(p, sc, "weft_service_requests_total", "counter", "HTTP requests from clients.",
+		   r->ctr.requests);
+	prom_family(p, "weft_service_responses_total", "counter",
+		    "HTTP responses to clients by status class, local replies included.");
+	for (size_t i = 0; i < sc->n_svcs; i++)
+		for (size_t k = 0; k < STATUS_CLASSES; k++) {
+			with_label(l, sc->svcs[i].labels, "class", class_names[k]);
+			prom_u64(p, "weft_service_responses_total", l, sc->svcs[i].ctr.cls[k]);
+		}
+	SVC_FAMILY(p, sc, "weft_service_retries_total", "counter", "Retries on another endpoint.",
+		   r->ctr.retries);
+	SVC_FAMILY(p, sc, "weft_service_retry_budget_exhausted_total", "counter",
+		   "Retries the retry budget refused.", r->ctr.budget_exhausted);
+	prom_family(p, "weft_service_circuit_open_total", "counter",
+		    "Attempts failed fast by the circuit breaker, by limit.");
+	for (size_t i = 0; i < sc->n_svcs; i++)
+		for (size_t k = 0; k < OVF_COUNT; k++) {
+			with_label(l, sc->svcs[i].labels, "limit", limit_names[k]);
+			prom_u64(p, "weft_service_circuit_open_total", l,
+				 sc->svcs[i].ctr.overflow[k]);
+		}
+	SVC_FAMILY(p, sc, "weft_service_no_endpoint_total", "counter",
+		   "Connections refused because no endpoint was ready.", r->ctr.no_endpoint);
+	SVC_FAMILY(p, sc, "weft_service_connect_timeouts_total", "counter",
+		   "Upstream connect attempts that timed out.", r->ctr.connect_timeouts);
+	SVC_FAMILY(p, sc, "weft_service_ejections_total", "counter",
+		   "Endpoint ejections by outlier detection.", r->ctr.ejections);
+	SVC_FAMILY(p, sc, "weft_service_panic_total", "counter",
+		   "Picks made while every ready endpoint was ejected.", r->ctr.panic);
+	SVC_FAMILY(p, sc, "weft_service_ejected_endpoints", "gauge", "Ready endpoints ejected now.",
+		   r->ejected);
+	prom_family(p, "weft_service_connect_duration_seconds", "histogram",
+		    "Upstream connect time, from connect() to established.");
+	for (size_t i = 0; i < sc->n_svcs; i++)
+		prom_histogram(p, "weft_service_connect_duration_seconds", sc->svcs[i].labels,
+			       lat_bounds_us, LAT_BUCKETS - 1, sc->svcs[i].lc.count,
+			       sc->svcs[i].lc.sum_us);
+	prom_family(p, "weft_service_request_duration_seconds", "histogram",
+		    "HTTP requests: from dispatch to the final response's head, retries included.");
+	for (size_t i = 0; i < sc->n_svcs; i++)
+		prom_histogram(p, "weft_service_request_duration_seconds", sc->svcs[i].labels,
+			       lat_bounds_us, LAT_BUCKETS - 1, sc->svcs[i].lr.count,
+			       sc->svcs[i].lr.sum_us);
+}
+
+static void endpoint_families(struct prom *p, const struct scrape *sc)
+{
+	uint64_t now = sc->now;
+
+	EP_FAMILY(p, sc, "weft_endpoint_connections_total", "counter",
+		  "Upstream connections opened to the endpoint.", e->ctr.conns);
+	EP_FAMILY(p, sc, "weft_endpoint_requests_total", "counter",
+		  "HTTP requests sent to the endpoint.", e->ctr.requests);
+	EP_FAMILY(p, sc, "weft_endpoint_connect_failures_total", "counter",
+		  "Connects refused, reset, unreachable or timed out.", e->ctr.connect_failures);
+	EP_FAMILY(p, sc, "weft_endpoint_failures_total", "counter",
+		  "Failures seen by outlier detection (connect failures, resets, 5xx).",
+		  e->ctr.failures);
+	EP_FAMILY(p, sc, "weft_endpoint_ejections_total", "counter",
+		  "Times the endpoint was ejected.", e->ctr.ejections);
+	EP_FAMILY(p, sc, "weft_endpoint_active_connections", "gauge",
+		  "Upstream connections busy for a client.", e->active);
+	EP_FAMILY(p, sc, "weft_endpoint_ready", "gauge",
+		  "1 when the registry says the endpoint is ready.", e->ready ? 1 : 0);
+	EP_FAMILY(p, sc, "weft_endpoint_ejected", "gauge",
+		  "1 while outlier detection keeps the endpoint out.",
+		  outlier_is_ejected(&e->ol, now) ? 1 : 0);
+}
+
+static const char *const health_names[] = { "starting", "synced", "stale" };
+
+static void registry_families(struct prom *p, const struct agent *a, uint64_t now)
+{
+	struct reg_source_status st[AGENT_MAX_REGISTRIES];
+	size_t n = a->sink ? reg_sink_status(a->sink, st, AGENT_MAX_REGISTRIES) : 0;
+	char l[LABELS_MAX], src[LABELS_MAX];
+
+	if (n > AGENT_MAX_REGISTRIES)
+		n = AGENT_MAX_REGISTRIES;
+	prom_family(p, "weft_registry_health", "gauge",
+		    "1 for the registry source's state (starting, synced, stale), else 0.");
+	for (unsigned int i = 0; i < a->n_regs; i++) {
+		const struct agent_registry *reg = &a->regs[i];
+		int h = -1;
+
+		if (reg->file)
+			h = reg_file_stats(reg->file)->last_error[0] ? REG_HEALTH_STALE
+								     : REG_HEALTH_SYNCED;
+		for (size_t j = 0; j < n; j++)
+			if (!strcmp(st[j].source, reg->spec))
+				h = (int)st[j].health;
+		src[0] = '\0';
+		(void)prom_label(src, sizeof(src), "source", reg->spec);
+		for (int k = 0; k < 3; k++) {
+			with_label(l, src, "state", health_names[k]);
+			prom_u64(p, "weft_registry_health", l, h == k);
+		}
+	}
+	prom_family(p, "weft_registry_last_change_age_seconds", "gauge",
+		    "Seconds since the source last changed the catalogue (watched sources).");
+	for (size_t j = 0; j < n; j++) {
+		if (!st[j].last_change_ms || now < st[j].last_change_ms)
+			continue;
+		src[0] = '\0';
+		(void)prom_label(src, sizeof(src), "source", st[j].source);
+		prom_f64(p, "weft_registry_last_change_age_seconds", src,
+			 (double)(now - st[j].last_change_ms) / 1000);
+	}
+	prom_family(p, "weft_registry_objects_rejected_total", "counter",
+		    "Objects the source sent that were rejected.");
+	for (unsigned int i = 0; i < a->n_regs; i++) {
+		uint64_t v =
+			a->regs[i].file ? reg_file_stats(a->regs[i].file)->objects_rejected : 0;
+
+		for (size_t j = 0; j < n; j++)
+			if (!strcmp(st[j].source, a->regs[i].spec))
+				v = st[j].rejected;
+		src[0] = '\0';
+		(void)prom_label(src, sizeof(src), "source", a->regs[i].spec);
+		prom_u64(p, "weft_registry_objects_rejected_total", src, v);
+	}
+	if (a->sink) {
+		const struct reg_latency *lat = reg_sink_latency(a->sink);
+
+		prom_family(p, "weft_registry_propagation_seconds", "histogram",
+			    "Watched sources: from an event's receipt to the catalogue published.");
+		prom_histogram(p, "weft_registry_propagation_seconds", "", reg_lat_bounds_us,
+			       REG_LAT_BUCKETS - 1, lat->count, lat->sum_us);
+	}
+}
+
+static void agent_families(struct prom *p, const struct agent *a, const struct scrape *sc)
+{
+	const struct proxy_stats *ps = proxy_stats(a->proxy);
+	struct dp_link_status links[8];
+	size_t n_links = dp_links(a->dp, links, sizeof(links) / sizeof(links[0]));
+	uint64_t vals[64];
+	int n = dp_counters(a->dp, vals, sizeof(vals) / sizeof(vals[0]));
+	char l[LABELS_MAX];
+
+	l[0] = '\0';
+	(void)prom_label(l, sizeof(l), "version", WEFT_VERSION);
+	prom_family(p, "weft_build_info", "gauge", "The agent's release; always 1.");
+	prom_u64(p, "weft_build_info", l, 1);
+	prom_family(p, "weft_uptime_seconds", "gauge", "Seconds since the agent started.");
+	prom_u64(p, "weft_uptime_seconds", "", (sc->now - a->start_ms) / 1000);
+	prom_family(p, "weft_pods_enrolled", "gauge",
+		    "Pods the agent knows (CNI ADD or restored).");
+	prom_u64(p, "weft_pods_enrolled", "", pods_count(a->pods, false));
+	prom_family(p, "weft_pods_meshed", "gauge", "Pods whose traffic is captured.");
+	prom_u64(p, "weft_pods_meshed", "", pods_count(a->pods, true));
+	prom_family(p, "weft_catalogue_services", "gauge", "Services in the catalogue in force.");
+	prom_u64(p, "weft_catalogue_services", "", catalogue_n_services(a->cat));
+	prom_family(p, "weft_catalogue_generation", "gauge",
+		    "Generation of the catalogue in force.");
+	prom_u64(p, "weft_catalogue_generation", "", catalogue_generation(a->cat));
+	prom_family(p, "weft_bpf_program_attached", "gauge",
+		    "1 when the program's pinned link is attached to a live cgroup.");
+	for (size_t i = 0; i < n_links; i++) {
+		l[0] = '\0';
+		(void)prom_label(l, sizeof(l), "program", links[i].prog);
+		prom_u64(p, "weft_bpf_program_attached", l, links[i].attached);
+	}
+	prom_family(p, "weft_bpf_decisions_total", "counter",
+		    "Decisions of the BPF programs by reason (mesh_metrics).");
+	for (int i = 0; i < n; i++) {
+		l[0] = '\0';
+		(void)prom_label(l, sizeof(l), "reason", dp_counter_name((size_t)i));
+		prom_u64(p, "weft_bpf_decisions_total", l, vals[i]);
+	}
+	prom_family(p, "weft_proxy_connections_active", "gauge",
+		    "Proxied client connections open.");
+	prom_u64(p, "weft_proxy_connections_active", "", ps->active);
+	prom_family(p, "weft_proxy_connections_total", "counter", "Client connections accepted.");
+	prom_u64(p, "weft_proxy_connections_total", "", ps->total);
+	prom_family(p, "weft_proxy_passthrough_total", "counter",
+		    "Captured connections to destinations that are not services.");
+	prom_u64(p, "weft_proxy_passthrough_total", "", ps->passthrough);
+	prom_family(p, "weft_proxy_orig_dst_errors_total", "counter",
+		    "Accepted connections without an original destination (reset).");
+	prom_u64(p, "weft_proxy_orig_dst_errors_total", "", ps->orig_dst_errors);
+	prom_family(p, "weft_proxy_connect_errors_total", "counter",
+		    "Upstream connects refused or unreachable.");
+	prom_u64(p, "weft_proxy_connect_errors_total", "", ps->connect_errors);
+	prom_family(p, "weft_proxy_resets_total", "counter",
+		    "Client connections ended by a reset.");
+	prom_u64(p, "weft_proxy_resets_total", "", ps->resets);
+	prom_family(p, "weft_proxy_over_limit_total", "counter",
+		    "Connections reset because --max-conns was reached.");
+	prom_u64(p, "weft_proxy_over_limit_total", "", ps->over_limit);
+	prom_family(p, "weft_proxy_upstream_connections", "gauge",
+		    "Upstream connections open, pooled ones included.");
+	prom_u64(p, "weft_proxy_upstream_connections", "", ps->upstream_active);
+	prom_family(p, "weft_metrics_limited", "gauge",
+		    "Objects beyond the series caps at this scrape: service ports summed into "
+		    "service=\"_other\", endpoints left out.");
+	prom_u64(p, "weft_metrics_limited", "kind=\"service_port\"", sc->svcs_folded);
+	prom_u64(p, "weft_metrics_limited", "kind=\"endpoint\"", sc->eps_left_out);
+}
+
+static int cmd_metrics(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	static const char *const known[] = { NULL };
+	const struct agent *a = ctx;
+	struct scrape sc = { .a = a, .now = loop_now_ms(a->loop) };
+	struct prom p = { 0 };
+	int err;
+
+	if (admin_bad_query(req, resp, known))
+		return 0;
+	err = build_rows(&sc);
+	if (!err) {
+		agent_families(&p, a, &sc);
+		registry_families(&p, a, sc.now);
+		service_families(&p, &sc);
+		endpoint_families(&p, &sc);
+		err = p.err;
+	}
+	free(sc.svcs);
+	free(sc.eps);
+	if (err) {
+		free(p.buf);
+		return err;
+	}
+	resp->body = p.buf;
+	resp->body_len = p.len;
+	resp->content_type = METRICS_CONTENT_TYPE;
+	return 0;
+}
+
+static const struct http_route routes[] = {
+	{ "GET", "/metrics", cmd_metrics },
+};
+
+const struct http_route *metrics_routes(size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
+}

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Read-only views of the proxy for the admin API: live connections and the
+ * balancer's next pick. Kept apart from the hot path's files so that what
+ * the operator sees is computed here, from the same structures and the same
+ * functions the proxy runs, without adding anything to a connection's path.
+ */
+#include <sys/socket.h>
+
+#include "catalogue.h"
+#include "loop.h"
+#include "pods.h"
+#include "proxy/balancer.h"
+#include "proxy/conn.h"
+
+static const char *conn_state(const struct conn *c)
+{
+	if (c->mode == CM_DETECT)
+		return "detecting";
+	if (c->up && c->up->connecting)
+		return "connecting";
+	if (c->up) {
+		if (c->c2u.shut || c->u2c.shut)
+			return "half-closed";
+		return "established";
+	}
+	if (c->n_tried && c->mode == CM_TCP)
+		return "retry-wait";
+	if (c->mode == CM_HTTP)
+		return c->h.dispatched ? "retry-wait" : "idle";
+	return "connecting";
+}
+
+static void conn_info(const struct proxy *px, const struct conn *c, struct proxy_conn_info *ci)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	*ci = (struct proxy_conn_info){ 0 };
+	/* The peer of the accepted socket is the application's socket. */
+	if (getpeername(c->cfd, (struct sockaddr *)&ss, &len) == 0 &&
+	    !addr_from_sockaddr(&ci->client, (struct sockaddr *)&ss, len))
+		addr_unmap(&ci->client);
+	ci->svc = c->svc;
+	ci->dst = c->svc ? c->svc->vip : c->target;
+	if (c->up) {
+		ci->upstream = c->up->ep ? c->up->ep->addr : c->target;
+		len = sizeof(ss);
+		if (getsockname(c->up->fd, (struct sockaddr *)&ss, &len) == 0)
+			(void)addr_from_sockaddr(&ci->source, (struct sockaddr *)&ss, len);
+	}
+	ci->age_ms = loop_now_ms(px->loop) - c->start_ms;
+	ci->bytes_out = c->c2u.bytes;
+	ci->bytes_in = c->u2c.bytes;
+	ci->protocol = c->mode == CM_DETECT ? "detecting" : c->mode == CM_HTTP ? "http" : "tcp";
+	ci->state = conn_state(c);
+	ci->attempts = c->n_tried;
+	ci->requests = c->h.n_requests;
+}
+
+int proxy_pod_conns(const struct proxy *px, const struct pod *pod, proxy_conn_fn fn, void *ctx)
+{
+	struct proxy_conn_info ci;
+	int err;
+
+	for (const struct conn *c = pod->conns; c; c = c->next) {
+		conn_info(px, c, &ci);
+		err = fn(&ci, ctx);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+const struct svc_state *proxy_service_for(const struct proxy *px, const struct addr *dst)
+{
+	const struct cat_svc_port *sp = catalogue_find_vip(px->cat, dst);
+
+	return sp ? state_svc(&px->st, px->cat, sp) : NULL;
+}
+
+const struct ep_state *proxy_preview_pick(const struct proxy *px, const struct svc_state *s,
+					  bool *panic)
+{
+	/* balancer_pick() advances the cursor and the random state: run it on
+	 * copies. The endpoint states it reads are shared and left untouched.
+	 */
+	struct svc_state copy = *s;
+	uint64_t rng = px->rng;
+
+	return balancer_pick(&copy, loop_now_ms(px->loop), NULL, 0, &rng, panic);
+}
