@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""Turn bench/run.sh's raw outputs into the Markdown report and a JSON record.
+
+usage: report.py RAW_DIR OUT.md OUT.json
+
+RAW_DIR holds, per run, <round>.<workload>.<config>.out (the tool's output) and
+.meta (exit status, proxy CPU ticks and memory), plus env.json, idle_rss.json
+and hold.<config>.json. Each figure is the median over the rounds, with the
+minimum and maximum beside it, and its ratio to direct and to HAProxy.
+"""
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+NAMES = {"direct": "direct", "weft": "weft (eBPF)", "haproxy": "HAProxy (nft REDIRECT)"}
+WORKLOADS = {
+    "keepalive": ("HTTP keep-alive, 50 connections", "req/s"),
+    "close": ("new connection per request, 50 at once", "conn/s"),
+    "bulk": ("bulk TCP, one stream", "Gbit/s"),
+}
+
+
+def parse_wrk(text):
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if not m:
+        return None
+    out = {"rate": float(m.group(1))}
+    m = re.search(r"(\d+) requests in", text)
+    out["requests"] = int(m.group(1)) if m else 0
+    errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if m:
+        errors += int(m.group(1))
+    out["errors"] = errors
+    return out
+
+
+def parse_iperf(text):
+    try:
+        j = json.loads(text)
+        end = j["end"]
+        return {
+            "rate": end["sum_received"]["bits_per_second"] / 1e9,
+            "bytes": end["sum_received"]["bytes"],
+            "retransmits": end["sum_sent"].get("retransmits", 0),
+            "errors": 0,
+        }
+    except (ValueError, KeyError):
+        return None
+
+
+def parse_latency(text):
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                return None
+    return None
+
+
+def load(raw, env):
+    """runs[(workload, config)] = list of dicts, one per successful round."""
+    runs, failed, other = {}, {}, []
+    for path in sorted(glob.glob(os.path.join(raw, "*.out"))):
+        name = os.path.basename(path)[:-4]
+        parts = name.split(".")
+        if len(parts) != 3 or not parts[0].isdigit():
+            continue
+        _, workload, config = parts
+        with open(path) as f:
+            text = f.read()
+        with open(path[:-4] + ".meta") as f:
+            meta = json.load(f)
+        parsed = {
+            "keepalive": parse_wrk,
+            "close": parse_wrk,
+            "bulk": parse_iperf,
+            "latency": parse_latency,
+        }[workload](text)
+        key = (workload, config)
+        other.append(meta.get("other_cores", 0.0))
+        if meta["rc"] != 0 or parsed is None:
+            failed[key] = failed.get(key, 0) + 1
+            continue
+        if "cpu_ticks" in meta:
+            parsed["cpu_s"] = meta["cpu_ticks"] / env["clk_tck"]
+            parsed["rss_kb"] = meta["rss_kb"]
+            parsed["hwm_kb"] = meta["hwm_kb"]
+        parsed["other_cores"] = meta.get("other_cores", 0.0)
+        runs.setdefault(key, []).append(parsed)
+    return runs, failed, other
+
+
+def med(values):
+    return statistics.median(values) if values else None
+
+
+def spread(values, fmt):
+    if not values:
+        return "failed"
+    return f"{fmt(med(values))} ({fmt(min(values))}–{fmt(max(values))})"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "–"
+    return f"{a / b:.2f}×"
+
+
+def num(x):
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def mib(kb):
+    return f"{kb / 1024:.1f} MiB"
+
+
+def cpu_per_unit(workload, runs, env):
+    """Proxy CPU per unit of work, median over rounds; None without a proxy."""
+    vals = []
+    for r in runs:
+        if "cpu_s" not in r:
+            return None
+        if workload in ("keepalive", "close") and r["requests"]:
+            vals.append(r["cpu_s"] * 1e6 / r["requests"])
+        elif workload == "bulk" and r["bytes"]:
+            vals.append(r["cpu_s"] / (r["bytes"] / 1e9))
+        elif workload == "latency":
+            sent = r["n"] + r["rate"]  # + the 1 s warm-up, also proxied
+            vals.append(r["cpu_s"] * 1e6 / sent)
+    return med(vals)
+
+
+def main():
+    raw, out_md, out_json = sys.argv[1:4]
+    with open(os.path.join(raw, "env.json")) as f:
+        env = json.load(f)
+    with open(os.path.join(raw, "idle_rss.json")) as f:
+        idle = json.load(f)
+    hold = {}
+    for c in ("weft", "haproxy"):
+        p = os.path.join(raw, f"hold.{c}.json")
+        if os.path.exists(p):
+            with open(p) as f:
+                hold[c] = json.load(f)
+    runs, failed, other = load(raw, env)
+    env["other_cores_median"] = med(other)
+    env["other_cores_max"] = max(other, default=None)
+    configs = env["configs"]
+    summary = {}
+    L = []
+    w = L.append
+
+    w(f"# weft benchmark — {env['date']}")
+    w("")
+    w(f"weft `{env['weft_rev']}` (agent sha256 {env['weft_sha256']}…), HAProxy {env['haproxy']} "
+      f"({env['haproxy_threads']} threads, `mode tcp`, maxconn {env['haproxy_maxconn']:,}), wrk {env['wrk']}, iperf3 {env['iperf3']}. "
+      f"Kernel {env['kernel']}, {env['cores']} × {env['cpu']}. {env['rounds']} interleaved rounds "
+      f"of {env['seconds']} s per run; medians with (min–max). Load average "
+      f"{env['load_start']} at the start, {env['load_end']} at the end "
+      f"(rounds took {env['elapsed_s']} s). Method: docs/benchmarks.md.")
+    w("")
+    if other:
+        w(f"Other activity on the machine during the runs (busy CPU not charged to the "
+          f"benchmark's cgroups): median {med(other):.2f} cores, max {max(other):.2f}.")
+        if med(other) > 0.2:
+            w("**The machine was busy with other work: these figures are skewed; rerun on a "
+              "quiet machine before drawing conclusions.**")
+        w("")
+
+    # ---- throughput
+    w("## Throughput")
+    w("")
+    w("| workload | configuration | median (min–max) | ÷ direct | ÷ HAProxy "
+      "| proxy CPU s per run | proxy CPU per unit | proxy RSS after run |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for wl, (title, unit) in WORKLOADS.items():
+        base = {c: med([r["rate"] for r in runs.get((wl, c), [])]) for c in configs}
+        for c in configs:
+            rs = runs.get((wl, c), [])
+            rates = [r["rate"] for r in rs]
+            errors = sum(r.get("errors", 0) for r in rs)
+            cell = spread(rates, num) + f" {unit}"
+            if errors:
+                cell += f" ({errors} errors)"
+            if failed.get((wl, c)):
+                cell += f" ({failed[(wl, c)]} runs failed)"
+            cpu = med([r["cpu_s"] for r in rs if "cpu_s" in r])
+            per = cpu_per_unit(wl, rs, env)
+            per_unit = "µs/req" if wl != "bulk" else "s/GB"
+            rss = med([r["rss_kb"] for r in rs if "rss_kb" in r])
+            w(f"| {title} | {NAMES[c]} | {cell} | {ratio(base[c], base.get('direct'))} "
+              f"| {ratio(base[c], base.get('haproxy'))} "
+              f"| {'–' if cpu is None else f'{cpu:.2f}'} "
+              f"| {'–' if per is None else f'{per:.1f} {per_unit}'} "
+              f"| {'–' if rss is None else mib(rss)} |")
+            summary.setdefault(wl, {})[c] = {"median": base[c], "min": min(rates, default=None),
+                                             "max": max(rates, default=None), "errors": errors,
+                                             "cpu_s": cpu, "cpu_per_unit": per, "rss_kb": rss}
+    w("")
+
+    # ---- latency
+    w(f"## Latency at a fixed {env['rate']} req/s, one request in flight")
+    w("")
+    w("Per-request time from send to the last byte of the response, over one keep-alive "
+      "connection; \"late\" counts requests sent more than one interval after their due time "
+      "(summed over the rounds).")
+    w("")
+    w("| configuration | p50 µs | ÷ direct | ÷ HAProxy | p99 µs | ÷ direct | ÷ HAProxy "
+      "| p99.9 µs | ÷ direct | ÷ HAProxy | p50 added vs direct | late | proxy CPU µs/req |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    lat = {c: {k: med([r[k] for r in runs.get(("latency", c), [])]) for k in ("p50", "p99", "p999")}
+           for c in configs}
+    for c in configs:
+        rs = runs.get(("latency", c), [])
+        cells = []
+        for k in ("p50", "p99", "p999"):
+            vals = [r[k] for r in rs]
+            cells.append(spread(vals, lambda x: f"{x:.0f}"))
+            cells.append(ratio(lat[c][k], lat.get("direct", {}).get(k)))
+            cells.append(ratio(lat[c][k], lat.get("haproxy", {}).get(k)))
+        added = "–"
+        if c != "direct" and lat[c]["p50"] is not None and lat.get("direct", {}).get("p50"):
+            added = f"{lat[c]['p50'] - lat['direct']['p50']:+.1f} µs"
+        per = cpu_per_unit("latency", rs, env)
+        late = sum(r["late"] for r in rs)
+        w(f"| {NAMES[c]} | " + " | ".join(cells) +
+          f" | {added} | {late} | {'–' if per is None else f'{per:.1f}'} |")
+        summary.setdefault("latency", {})[c] = dict(lat[c], late=late, cpu_per_req_us=per)
+    w("")
+
+    # ---- memory
+    w("## Memory")
+    w("")
+    w(f"Idle: resident set right after start (the agent with one enrolled pod), before any "
+      f"benchmark traffic. Per connection: {env['conns']:,} keep-alive connections opened through "
+      f"the proxy, one request each, then held idle; (VmRSS with them − VmRSS before) ÷ "
+      f"connections. Kernel socket memory is not in either figure.")
+    if env["conns"] < env["conns_wanted"]:
+        w("")
+        w(f"The test used {env['conns']:,} connections, not {env['conns_wanted']:,}: this "
+          f"machine's RLIMIT_NOFILE hard limit is {env['nofile']:,}, and a proxy needs two "
+          f"descriptors per connection. Memory per connection does not depend on the count.")
+    w("")
+    w("| proxy | idle RSS | peak RSS in the rounds (VmHWM) | connections held | RSS held "
+      "| per connection | ÷ HAProxy |")
+    w("| --- | --- | --- | --- | --- | --- | --- |")
+    per_conn = {}
+    for c in ("weft", "haproxy"):
+        h = hold.get(c)
+        if h and h["ok"]:
+            per_conn[c] = (h["rss1_kb"] - h["rss0_kb"]) / h["ok"]
+    for c in ("weft", "haproxy"):
+        hwm = max((r["hwm_kb"] for (wl, cc), rs in runs.items() if cc == c
+                   for r in rs if "hwm_kb" in r), default=None)
+        h = hold.get(c, {})
+        pc = per_conn.get(c)
+        w(f"| {NAMES[c]} | {mib(idle[c])} | {'–' if hwm is None else mib(hwm)} "
+          f"| {h.get('ok', 0):,} of {env['conns']:,} "
+          f"| {mib(h['rss1_kb']) if h else '–'} "
+          f"| {'–' if pc is None else f'{pc:.1f} KiB'} "
+          f"| {ratio(pc, per_conn.get('haproxy'))} |")
+    w(f"| ratio weft ÷ HAProxy | {ratio(idle['weft'], idle['haproxy'])} | | | | | |")
+    for c in ("weft", "haproxy"):
+        closed = hold.get(c, {}).get("closed")
+        if closed:
+            w("")
+            w(f"**{NAMES[c]} closed {closed:,} of the held connections before the end of the "
+              f"test.**")
+    summary["memory"] = {"idle_kb": idle, "per_conn_kib": per_conn, "hold": hold}
+    w("")
+
+    # ---- targets
+    def target_row(name, measured, ok):
+        mark = "–" if ok is None else ("met" if ok else "**not met**")
+        w(f"| {name} | {measured} | {mark} |")
+
+    w("## Targets of issue #6 (weft)")
+    w("")
+    w("| target | measured | |")
+    w("| --- | --- | --- |")
+    s = summary
+
+    def rel(wl, other):
+        a = s.get(wl, {}).get("weft", {}).get("median")
+        b = s.get(wl, {}).get(other, {}).get("median")
+        return None if a is None or not b else a / b
+
+    x = rel("bulk", "direct")
+    target_row("bulk ≥ 0.8× direct", "–" if x is None else f"{x:.2f}×",
+               None if x is None else x >= 0.8)
+    x = rel("close", "direct")
+    target_row("new connections/s ≥ 0.7× direct", "–" if x is None else f"{x:.2f}×",
+               None if x is None else x >= 0.7)
+    lw, ld = lat.get("weft", {}).get("p50"), lat.get("direct", {}).get("p50")
+    x = None if lw is None or ld is None else lw - ld
+    target_row("p50 added ≤ +20 µs", "–" if x is None else f"{x:+.1f} µs",
+               None if x is None else x <= 20)
+    x = rel("keepalive", "haproxy")
+    target_row("keep-alive req/s ≥ HAProxy", "–" if x is None else f"{x:.2f}×",
+               None if x is None else x >= 1)
+    x = idle["weft"] / idle["haproxy"] if idle.get("haproxy") else None
+    target_row("idle RSS ≤ HAProxy", "–" if x is None else
+               f"{mib(idle['weft'])} vs {mib(idle['haproxy'])}", None if x is None else x <= 1)
+    x = per_conn.get("weft")
+    target_row(f"≤ 40 KiB per connection at {env['conns']:,}",
+               "–" if x is None else f"{x:.1f} KiB", None if x is None else x <= 40)
+    w("")
+
+    with open(out_md, "w") as f:
+        f.write("\n".join(L))
+    with open(out_json, "w") as f:
+        json.dump({"env": env, "summary": summary,
+                   "runs": {f"{wl}.{c}": rs for (wl, c), rs in runs.items()},
+                   "failed": {f"{wl}.{c}": n for (wl, c), n in failed.items()}}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,442 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# weft's benchmark (issue #6): the same clients and server with no mesh
+# ("direct"), through weft in eBPF mode, and through HAProxy behind an nftables
+# REDIRECT (the interception of iptables-based meshes), in network namespaces
+# on this machine only. Rounds are interleaved: each round runs every
+# configuration once per workload, in a rotating order, so drift hits all
+# alike. Results: bench/results/<date>.md (+ .json), bench/results/latest.md.
+# What is measured and why: docs/benchmarks.md.
+#
+# Everything lives in namespaces wb<pid>*, the cgroup weft-bench-<pid> and
+# /tmp/weft-bench-<pid>-*, and is removed on every exit path.
+#
+# Knobs (environment): WEFT_BUILD (binaries; default ../build), BENCH_ROUNDS (3),
+# BENCH_SECONDS (5, per run), BENCH_RATE (2000 req/s, latency), BENCH_CONNS
+# (10000, the idle-connection memory test), BENCH_CONFIGS ("direct weft haproxy").
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+B=${WEFT_BUILD:-$HERE/../build}
+ROUNDS=${BENCH_ROUNDS:-3}
+DUR=${BENCH_SECONDS:-5}
+RATE=${BENCH_RATE:-2000}
+CONNS=${BENCH_CONNS:-10000}
+CONFIGS=${BENCH_CONFIGS:-direct weft haproxy}
+WORKLOADS="keepalive close bulk latency"
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+
+[ "$(id -u)" = 0 ] || die "needs root (BPF, namespaces, cgroups)"
+for t in wrk iperf3 haproxy nft nsenter ss curl python3 cc; do
+	command -v "$t" >/dev/null || die "$t not found: run 'scripts/deps.sh bench'"
+done
+for f in weft-agent weft-cni meshctl; do
+	[ -x "$B/$f" ] || die "$B/$f missing: run 'make' (or set WEFT_BUILD)"
+done
+case "$ROUNDS$DUR$RATE$CONNS" in *[!0-9]*) die "BENCH_* values must be integers" ;; esac
+
+P=wb$$
+TMP=$(mktemp -d "/tmp/weft-bench-$$-XXXXXX")
+CG_ROOT=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
+[ -n "$CG_ROOT" ] || die "no cgroup v2 mount found"
+CG_HOME=$CG_ROOT$(sed -n 's/^0:://p' /proc/self/cgroup)
+CG=$CG_ROOT/weft-bench-$$
+CG_MESH=$CG/mesh	# the agent and the weft client; the programs attach here
+CG_OTHER=$CG/other	# this script, the server, HAProxy, the other clients
+BPFFS=$TMP/bpffs
+RUN=$TMP/run
+BIN=$TMP/bin
+RAW=$TMP/raw
+VIP=198.19.0.10
+SRV=198.18.2.2
+AGENT_PID=
+HAPROXY_PID=
+NSS="r s d w h"
+
+# ---------------------------------------------------------------- clean-up
+cleanup() {
+	set +e
+	trap - EXIT INT TERM
+	[ -n "$AGENT_PID" ] && stop_pids "$AGENT_PID"
+	[ -x "$BIN/weft-agent" ] && "$BIN/weft-agent" --cgroup "$CG_MESH" --bpffs "$BPFFS/weft" \
+		--run-dir "$RUN" --cleanup >/dev/null 2>&1
+	echo $$ > "$CG_HOME/cgroup.procs" 2>/dev/null
+	# Whatever the benchmark started lives in its cgroups: stop it, by pid.
+	# shellcheck disable=SC2046
+	stop_pids $(cat "$CG_MESH/cgroup.procs" "$CG_OTHER/cgroup.procs" 2>/dev/null)
+	for n in $NSS; do ip netns del "$P$n" 2>/dev/null; done
+	umount "$BPFFS" 2>/dev/null
+	for cg in "$CG_MESH" "$CG_OTHER" "$CG"; do
+		for _ in $(seq 50); do [ -d "$cg" ] || break; rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
+	done
+	rm -rf "$TMP"
+}
+# SIGTERM, up to 2 s to exit, then SIGKILL.
+stop_pids() {
+	local pid left _
+	[ $# -gt 0 ] || return 0
+	kill "$@" 2>/dev/null
+	for _ in $(seq 20); do
+		left=
+		for pid in "$@"; do [ -d "/proc/$pid" ] && left=1; done
+		[ -z "$left" ] && return 0
+		sleep 0.1
+	done
+	kill -9 "$@" 2>/dev/null
+	return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Leftovers of benchmark runs that were killed (their pid is gone); only ours.
+sweep() {
+	local cg pid ns m d
+	for cg in "$CG_ROOT"/weft-bench-*; do
+		[ -d "$cg" ] || continue
+		pid=${cg##*/weft-bench-}
+		[ -d "/proc/$pid" ] && continue
+		for pid in $(cat "$cg"/*/cgroup.procs "$cg/cgroup.procs" 2>/dev/null); do
+			kill -9 "$pid" 2>/dev/null
+		done
+		sleep 0.2
+		rmdir "$cg"/* "$cg" 2>/dev/null && echo "bench: removed stale cgroup $cg" >&2
+	done
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^wb[0-9]+[a-z]$'); do
+		pid=$(echo "$ns" | sed -E 's/^wb([0-9]+)[a-z]$/\1/')
+		[ -d "/proc/$pid" ] || ip netns del "$ns"
+	done
+	for m in $(awk '$3 == "bpf" && $2 ~ /^\/tmp\/weft-bench-/ {print $2}' /proc/mounts); do
+		pid=$(echo "$m" | sed -nE 's/^\/tmp\/weft-bench-([0-9]+)-.*/\1/p')
+		[ -n "$pid" ] && [ ! -d "/proc/$pid" ] && umount "$m"
+	done
+	for d in /tmp/weft-bench-*; do
+		[ -d "$d" ] || continue
+		pid=$(echo "$d" | sed -nE 's/^\/tmp\/weft-bench-([0-9]+)-.*/\1/p')
+		[ -n "$pid" ] && [ ! -d "/proc/$pid" ] && rm -rf "$d"
+	done
+	return 0
+}
+
+# ---------------------------------------------------------------- helpers
+ns() { nsenter --net="/run/netns/$P$1" "${@:2}"; }
+# Run a command in the mesh cgroup (where the programs are attached).
+in_mesh() { (echo "$BASHPID" > "$CG_MESH/cgroup.procs" && exec "$@"); }
+# Run a client command of configuration $1 inside its namespace.
+client() {
+	case $1 in
+	direct) ns d "${@:2}" ;;
+	weft) in_mesh nsenter --net="/run/netns/${P}w" "${@:2}" ;;
+	haproxy) ns h "${@:2}" ;;
+	esac
+}
+# Start a command in the background in cgroup $1 and netns $2 ("" for none);
+# SPAWNED is its pid (the subshell execs it). Not a job of this shell: no
+# "Killed" notices on clean-up.
+spawn() {
+	local cg=$1 n=$2
+	shift 2
+	if [ -n "$n" ]; then
+		(echo "$BASHPID" > "$cg/cgroup.procs" && exec nsenter --net="/run/netns/$P$n" "$@") &
+	else
+		(echo "$BASHPID" > "$cg/cgroup.procs" && exec "$@") &
+	fi
+	SPAWNED=$!
+	disown "$SPAWNED"
+}
+client_ns() {
+	case $1 in
+	direct) echo "$CG_OTHER d" ;;
+	weft) echo "$CG_MESH w" ;;
+	haproxy) echo "$CG_OTHER h" ;;
+	esac
+}
+proxy_pid() {
+	case $1 in
+	weft) echo "$AGENT_PID" ;;
+	haproxy) echo "$HAPROXY_PID" ;;
+	*) echo "" ;;
+	esac
+}
+# user+system CPU ticks of a process (all its threads)
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# busy CPU ticks of the whole machine (steal left out), and µs of CPU charged
+# to our cgroups (which includes softirq work done in our tasks' context when,
+# as on Debian's kernels, CONFIG_IRQ_TIME_ACCOUNTING is off)
+host_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+cg_usec() { awk '/^usage_usec/ {print $2}' "$CG/cpu.stat"; }
+mem_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+alive() { # config: die if its proxy has exited
+	local log=$TMP/agent.log
+	[ "$1" = haproxy ] && log=$TMP/haproxy.log
+	[ -d "/proc/$(proxy_pid "$1")" ] && return 0
+	tail -20 "$log" >&2
+	die "$1: the proxy has exited (its log above)"
+}
+wait_for() { # tries command...
+	local i
+	for i in $(seq "$1"); do "${@:2}" >/dev/null 2>&1 && return 0; sleep 0.05; done
+	return 1
+}
+
+# ---------------------------------------------------------------- setup
+sweep
+HZ=$(getconf CLK_TCK)
+if [ "$(ulimit -Hn)" = unlimited ]; then ulimit -n 1048576; else ulimit -n "$(ulimit -Hn)"; fi
+NOFILE=$(ulimit -n)
+# A proxy holds two descriptors per connection: fit the memory test in the
+# limit this machine allows (20000 in some sandboxes without CAP_SYS_RESOURCE).
+CONNS_WANTED=$CONNS
+FIT=$(( (NOFILE - 400) / 2 / 100 * 100 ))
+[ "$CONNS" -le "$FIT" ] || { echo "bench: RLIMIT_NOFILE is $NOFILE: memory test at $FIT connections" >&2; CONNS=$FIT; }
+
+say "building the benchmark tools"
+mkdir -p "$BIN" "$RAW" "$HERE/results"
+for t in httpd latency hold; do
+	cc -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o "$BIN/weft-bench-$t" \
+		"$HERE/$t.c" -lpthread
+done
+# The binaries under test are copied: a rebuild during the run changes nothing.
+cp "$B/weft-agent" "$B/weft-cni" "$B/meshctl" "$BIN/"
+
+say "setting up: cgroups, a private bpffs, namespaces r s d w h"
+mkdir "$CG" "$CG_MESH" "$CG_OTHER"
+echo $$ > "$CG_OTHER/cgroup.procs"
+mkdir -p "$BPFFS" && mount -t bpf bpf "$BPFFS"
+for n in $NSS; do ip netns add "$P$n"; ip -n "$P$n" link set lo up; done
+ns r sysctl -qw net.ipv4.ip_forward=1
+link() { # name subnet-octet
+	ip -n "$P$1" link add "$1-r" type veth peer name "r-$1" netns "${P}r"
+	ip -n "$P$1" link set "$1-r" up
+	ip -n "${P}r" link set "r-$1" up
+	ip -n "${P}r" addr add "198.18.$2.1/24" dev "r-$1"
+	ip -n "$P$1" addr add "198.18.$2.2/24" dev "$1-r"
+	ip -n "$P$1" route add default via "198.18.$2.1"
+}
+# The router knows only its connected subnets: the VIP goes nowhere unless a
+# proxy takes it, and no namespace reaches beyond the router.
+link s 2; link d 11; link w 12; link h 13
+
+spawn "$CG_OTHER" s "$BIN/weft-bench-httpd" "$SRV" 8080 2
+spawn "$CG_OTHER" s iperf3 -s -B "$SRV" -p 5201 >/dev/null 2>&1
+listening() { ns "$1" ss -Hltn "sport = :$2" | grep -q .; } # netns port
+wait_for 100 listening s 8080 || die "the HTTP server did not start"
+wait_for 100 listening s 5201 || die "iperf3 did not start"
+
+say "starting weft-agent and enrolling the client pod"
+"$BIN/weft-agent" --version > "$TMP/weft.version" 2>&1 || true
+spawn "$CG_MESH" "" "$BIN/weft-agent" --registry "file:$HERE/services.yaml" --cgroup "$CG_MESH" \
+	--bpffs "$BPFFS/weft" --run-dir "$RUN" >"$TMP/agent.log" 2>&1
+AGENT_PID=$SPAWNED
+wait_for 200 test -S "$RUN/admin.sock" || { cat "$TMP/agent.log" >&2; die "the agent did not start"; }
+printf '{"cniVersion":"1.0.0","name":"bench","type":"weft-cni","agent_socket":"%s",
+  "prevResult":{"cniVersion":"1.0.0","ips":[{"address":"198.18.12.2/24"}]}}' "$RUN/cni.sock" |
+	CNI_COMMAND=ADD CNI_CONTAINERID=bench-client CNI_NETNS="/run/netns/${P}w" CNI_IFNAME=eth0 \
+	CNI_PATH=/opt/cni/bin CNI_ARGS="K8S_POD_NAMESPACE=bench;K8S_POD_NAME=client" \
+	"$BIN/weft-cni" >/dev/null || die "enrolling the client pod failed"
+
+say "starting HAProxy in the client namespace, behind an nftables REDIRECT"
+HAPROXY_UID=$(id -u haproxy 2>/dev/null) || die "no 'haproxy' user (Debian's haproxy package makes it)"
+cat > "$TMP/haproxy.cfg" <<EOF
+global
+	maxconn $((CONNS + 100))
+	nbthread $(nproc)
+	user haproxy
+	group haproxy
+defaults
+	mode tcp
+	timeout connect 5s
+	timeout client 1h
+	timeout server 1h
+frontend http
+	bind 127.0.0.1:15001
+	default_backend http
+backend http
+	server s1 $SRV:8080
+frontend bulk
+	bind 127.0.0.1:15002
+	default_backend bulk
+backend bulk
+	server s1 $SRV:5201
+EOF
+# As an iptables mesh does: the proxy's own traffic (by uid) is left alone,
+# the application's traffic to the service goes to the proxy.
+cat > "$TMP/nft.conf" <<EOF
+table ip weft_bench {
+	chain output {
+		type nat hook output priority -100; policy accept;
+		meta skuid $HAPROXY_UID return
+		ip daddr $VIP tcp dport 80 counter redirect to :15001
+		ip daddr $VIP tcp dport 5201 counter redirect to :15002
+	}
+}
+EOF
+ns h nft -f "$TMP/nft.conf"
+spawn "$CG_OTHER" h haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1
+HAPROXY_PID=$SPAWNED
+wait_for 100 listening h 15002 || { cat "$TMP/haproxy.log" >&2; die "HAProxy did not start"; }
+
+say "checking each path"
+# Only a proxy can answer the VIP: the router has no route for it. So an
+# answer from the VIP proves the capture works.
+for c in $CONFIGS; do
+	case $c in
+	direct) url=http://$SRV:8080/ ;;
+	weft | haproxy) url=http://$VIP/ ;;
+	*) die "unknown configuration $c" ;;
+	esac
+	client "$c" curl -sf --max-time 3 -o /dev/null "$url" || die "$c: no answer from $url"
+done
+
+# Idle memory, before any benchmark traffic (one request each, just above).
+echo "{\"weft\": $(mem_kb "$AGENT_PID" VmRSS), \"haproxy\": $(mem_kb "$HAPROXY_PID" VmRSS)}" \
+	> "$RAW/idle_rss.json"
+
+# ---------------------------------------------------------------- runs
+target() { # config port-kind
+	case $1:$2 in
+	direct:http) echo "$SRV 8080" ;;
+	direct:bulk) echo "$SRV 5201" ;;
+	*:http) echo "$VIP 80" ;;
+	*:bulk) echo "$VIP 5201" ;;
+	esac
+}
+run_one() { # round workload config
+	local r=$1 w=$2 c=$3 out="$RAW/$1.$2.$3" pid t0 t1 rc=0 host port
+	local h0 h1 u0 u1 w0 w1 other
+	pid=$(proxy_pid "$c")
+	[ -n "$pid" ] && { alive "$c"; t0=$(cpu_ticks "$pid"); }
+	h0=$(host_busy) u0=$(cg_usec) w0=$(date +%s%N)
+	case $w in
+	keepalive | close | latency) read -r host port < <(target "$c" http) ;;
+	bulk) read -r host port < <(target "$c" bulk) ;;
+	esac
+	case $w in
+	keepalive)
+		client "$c" timeout $((DUR + 30)) wrk -c50 -t2 -d"${DUR}s" --timeout 2s \
+			"http://$host:$port/" >"$out.out" 2>&1 || rc=$? ;;
+	close)
+		client "$c" timeout $((DUR + 30)) wrk -c50 -t2 -d"${DUR}s" --timeout 2s \
+			-H 'Connection: close' "http://$host:$port/" >"$out.out" 2>&1 || rc=$? ;;
+	bulk)
+		client "$c" timeout $((DUR + 30)) iperf3 -c "$host" -p "$port" -t "$DUR" -J \
+			>"$out.out" 2>&1 || rc=$? ;;
+	latency)
+		client "$c" timeout $((DUR + 30)) "$BIN/weft-bench-latency" "$host" "$port" \
+			"$RATE" "$DUR" 1 >"$out.out" 2>&1 || rc=$? ;;
+	esac
+	h1=$(host_busy) u1=$(cg_usec) w1=$(date +%s%N)
+	# CPU busy on the machine but not charged to the benchmark, in cores:
+	# other people's work, which skews this run.
+	other=$(awk -v h=$((h1 - h0)) -v u=$((u1 - u0)) -v w=$((w1 - w0)) -v hz="$HZ" \
+		'BEGIN {o = (h / hz - u / 1e6) / (w / 1e9); printf "%.2f", o < 0 ? 0 : o}')
+	if [ -n "$pid" ]; then
+		alive "$c"
+		t1=$(cpu_ticks "$pid")
+		echo "{\"rc\": $rc, \"other_cores\": $other, \"cpu_ticks\": $((t1 - t0))," \
+			"\"rss_kb\": $(mem_kb "$pid" VmRSS), \"hwm_kb\": $(mem_kb "$pid" VmHWM)}" > "$out.meta"
+	else
+		echo "{\"rc\": $rc, \"other_cores\": $other}" > "$out.meta"
+	fi
+	[ "$rc" = 0 ] || echo "bench: round $r $w $c failed (exit $rc)" >&2
+	return 0
+}
+
+say "warm-up: one short run of each workload per configuration"
+for c in $CONFIGS; do
+	read -r host port < <(target "$c" http)
+	client "$c" timeout 20 wrk -c50 -t2 -d1s "http://$host:$port/" >/dev/null 2>&1 || true
+	client "$c" timeout 20 wrk -c50 -t2 -d1s -H 'Connection: close' "http://$host:$port/" >/dev/null 2>&1 || true
+	read -r host port < <(target "$c" bulk)
+	client "$c" timeout 20 iperf3 -c "$host" -p "$port" -t 1 >/dev/null 2>&1 || true
+done
+
+read -ra CFG <<< "$CONFIGS"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+T_START=$(date +%s)
+for r in $(seq "$ROUNDS"); do
+	for w in $WORKLOADS; do
+		# Rotate the order each round, so no configuration always goes first.
+		for i in $(seq 0 $((${#CFG[@]} - 1))); do
+			c=${CFG[$(((i + r - 1) % ${#CFG[@]}))]}
+			say "round $r/$ROUNDS: $w, $c"
+			run_one "$r" "$w" "$c"
+			sleep 1
+		done
+	done
+done
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------- memory per connection
+hold_test() { # config
+	local c=$1 pid hpid r0 r1 fds ready i
+	pid=$(proxy_pid "$c")
+	alive "$c"
+	sleep 1
+	r0=$(mem_kb "$pid" VmRSS)
+	# shellcheck disable=SC2046
+	spawn $(client_ns "$c") "$BIN/weft-bench-hold" "$VIP" 80 "$CONNS" 120 >"$RAW/hold.$c.out" 2>&1
+	hpid=$SPAWNED
+	ready=
+	for i in $(seq 900); do
+		ready=$(grep -m1 '^ready' "$RAW/hold.$c.out" || true)
+		[ -n "$ready" ] && break
+		kill -0 "$hpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	sleep 2	# let the proxy finish any work behind the last response
+	alive "$c"
+	r1=$(mem_kb "$pid" VmRSS)
+	fds=$(ls "/proc/$pid/fd" | wc -l)
+	stop_pids "$hpid"
+	# ok: connections that got their response; closed: of those, how many the
+	# proxy (or the server) closed while they were held.
+	echo "{\"rss0_kb\": $r0, \"rss1_kb\": $r1, \"fds\": $fds," \
+		"\"ok\": $(sed -n 's/^ready ok=\([0-9]*\).*/\1/p' "$RAW/hold.$c.out" | grep . || echo 0)," \
+		"\"closed\": $(sed -n 's/^done closed_by_peer=\([0-9]*\)/\1/p' "$RAW/hold.$c.out" | grep . || echo null)}" \
+		> "$RAW/hold.$c.json"
+	sleep 2	# the connections close before the next test
+}
+for c in $CONFIGS; do
+	[ "$c" = direct ] && continue
+	say "memory: $CONNS idle keep-alive connections through $c"
+	hold_test "$c"
+done
+T_END=$(date +%s)
+
+# ---------------------------------------------------------------- report
+if [[ " $CONFIGS " == *" haproxy "* ]]; then
+	ns h nft list table ip weft_bench > "$RAW/nft.txt" 2>&1 || true
+fi
+if [[ " $CONFIGS " == *" weft "* ]]; then
+	"$BIN/meshctl" --socket "$RUN/admin.sock" status > "$RAW/meshctl.txt" 2>&1 || true
+fi
+STAMP=$(date -u +%Y-%m-%d-%H%M)
+REV=$(git -C "$HERE/.." describe --always --dirty 2>/dev/null || echo unknown)
+python3 - "$RAW/env.json" <<EOF
+import json, sys
+json.dump({
+    "date": "$(date -u '+%Y-%m-%d %H:%M UTC')",
+    "kernel": "$(uname -r)",
+    "cpu": "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)",
+    "cores": $(nproc), "clk_tck": $HZ,
+    "rounds": $ROUNDS, "seconds": $DUR, "rate": $RATE, "conns": $CONNS, "conns_wanted": $CONNS_WANTED, "nofile": $NOFILE,
+    "haproxy_maxconn": $((CONNS + 100)),
+    "configs": "$CONFIGS".split(),
+    "weft": "$(head -1 "$TMP/weft.version")", "weft_rev": "$REV",
+    "weft_sha256": "$(sha256sum "$BIN/weft-agent" | cut -c1-16)",
+    "haproxy": "$(haproxy -v | head -1 | cut -d' ' -f3)",
+    "haproxy_threads": $(nproc),
+    "wrk": "$(wrk -v 2>&1 | head -1 | cut -d' ' -f2)",
+    "iperf3": "$(iperf3 --version | head -1 | cut -d' ' -f2)",
+    "load_start": "$LOAD_START", "load_end": "$LOAD_END",
+    "elapsed_s": $((T_END - T_START)),
+}, open(sys.argv[1], "w"))
+EOF
+python3 "$HERE/report.py" "$RAW" "$HERE/results/$STAMP.md" "$HERE/results/$STAMP.json"
+cp "$HERE/results/$STAMP.md" "$HERE/results/latest.md"
+echo
+cat "$HERE/results/latest.md"
+echo
+echo "bench: written bench/results/$STAMP.md, bench/results/latest.md" >&2
