@@ -3,7 +3,8 @@
 # weft in two minutes, in network namespaces on this machine only:
 #   client-a (namespace shop, meshed) and client-b (namespace legacy, not meshed)
 #   call the catalog service at 198.19.0.10:80 with plain curl; three backends
-#   answer. Everything lives in namespaces named wd<pid>*, a cgroup and a bpffs
+#   answer in turn; one dies and client-a keeps succeeding while the agent ejects
+#   it. Everything lives in namespaces named wd<pid>*, a cgroup and a bpffs
 #   made for the demo, and is removed on exit.
 set -euo pipefail
 
@@ -89,6 +90,19 @@ say "client-a (meshed): six plain curl calls to the service VIP http://198.19.0.
 for i in 1 2 3 4 5 6; do
 	printf '  request %d → ' "$i"; ns a curl -sS --max-time 3 http://198.19.0.10/
 done
+
+say "backend-2 dies: client-a keeps succeeding (retry on another endpoint, then ejection)"
+pkill -f -- "--directory $TMP/www2" || true
+ok=0
+for i in $(seq 12); do
+	if out=$(ns a curl -sS --max-time 3 http://198.19.0.10/); then ok=$((ok + 1)); fi
+	printf '  request %2d → %s\n' "$i" "$out"
+done
+echo "  $ok of 12 requests succeeded"
+[ "$ok" = 12 ] || { echo "demo: requests failed after a backend died" >&2; exit 1; }
+
+say "meshctl service shop/catalog: backend-2 is ejected"
+"$B/meshctl" --socket "$RUN/admin.sock" service shop/catalog
 
 say "client-b (namespace legacy, not meshed): the VIP exists nowhere on the wire"
 if ns b curl -sS --max-time 2 http://198.19.0.10/ 2>&1 | sed 's/^/  /'; then :; fi
