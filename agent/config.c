@@ -21,7 +21,7 @@
 static const struct opt_def cfg_opts[] = {
 	OPT("registry", "WEFT_REGISTRY", OPT_STRINGS, registries, "file:/etc/weft/registry.yaml", 0,
 	    0, "SOURCE",
-	    "where services, endpoints and namespaces come from: file:PATH (repeat the option to merge sources; the first listed wins a conflict)"),
+	    "where services, endpoints and namespaces come from: file:PATH, kubernetes, etcd:URL[,URL] or zookeeper:HOST:PORT[,...][/ROOT]; repeat the option to merge sources (the first listed wins a conflict)"),
 	OPT("cgroup", "WEFT_CGROUP", OPT_STRING, cgroup, "", 0, 0, "DIR",
 	    "cgroup v2 folder the programs attach to (empty: the cgroup v2 mount's root); the agent must run inside it"),
 	OPT("bpffs", "WEFT_BPFFS", OPT_STRING, bpffs, "/sys/fs/bpf/weft", 0, 0, "DIR",

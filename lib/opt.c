@@ -230,13 +230,15 @@ void opt_usage(FILE *out, const struct opt_def *defs, size_t n)
 		snprintf(left, sizeof(left), "--%s%s%s", d->name, d->metavar ? " " : "",
 			 d->metavar ? d->metavar : "");
 		fprintf(out, "  %-28s %s", left, d->help);
-		if (d->env || d->def) {
+		bool has_def = d->def && d->def[0];
+
+		if (d->env || has_def) {
 			fprintf(out, " [");
 			if (d->env)
 				fprintf(out, "env %s", d->env);
-			if (d->env && d->def)
+			if (d->env && has_def)
 				fprintf(out, ", ");
-			if (d->def)
+			if (has_def)
 				fprintf(out, "default %s", d->def);
 			fprintf(out, "]");
 		}
