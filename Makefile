@@ -78,7 +78,7 @@ TBPF_BIN  := $(O)/tests/weft-test-bpf
 INTEG_BIN := $(O)/tests/weft-integration
 
 # ---------------------------------------------------------------- targets
-.PHONY: all deps test test-unit test-bpf test-integration demo bench bench-registry install clean \
+.PHONY: all deps test test-unit test-bpf test-integration demo bench bench-registry readme install clean \
 	vmlinux format help check-root
 
 all: $(BINS) ## build the agent, the CNI plugin and meshctl
@@ -190,6 +190,9 @@ $(BENCH_REG_BIN): $(call obj,bench/registry.c $(K8S_FAKE_SRCS) $(AGENT_SRCS) $(L
 
 bench-registry: $(BENCH_REG_BIN) ## the Kubernetes registry with 10,000 services / 100,000 endpoints: sync time, memory, propagation (no root)
 	$(Q)bench/registry.sh $(BENCH_REG_BIN)
+
+readme: all ## refresh the README's copy of weft-agent --help
+	$(Q)WEFT_BUILD=$(O) scripts/update-readme-options.sh
 
 install: all ## install binaries under $(DESTDIR)$(PREFIX)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/cni
