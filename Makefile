@@ -59,8 +59,11 @@ INTEG_SRCS   := $(wildcard tests/integration/*.c)
 HELPER_SRCS  := $(wildcard tests/helpers/*.c)
 # The fake Kubernetes API server's C side (unit, integration, bench-registry).
 K8S_FAKE_SRCS := $(wildcard tests/k8s-apiserver/*.c)
+# What the fake API server and the real etcd/ZooKeeper servers build on.
+PROC_HELPERS := tests/helpers/proc.c tests/helpers/curl_body.c
 # The registry unit tests run real etcd and ZooKeeper servers (no root needed).
-UNIT_HELPERS := tests/helpers/etcd_server.c tests/helpers/zk_server.c tests/helpers/promtext.c
+UNIT_HELPERS := tests/helpers/etcd_server.c tests/helpers/zk_server.c tests/helpers/promtext.c \
+	$(PROC_HELPERS)
 
 BPF_OBJS := $(patsubst %.bpf.c,$(O)/%.bpf.o,$(BPF_SRCS))
 SKELS    := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.skel.h,$(BPF_SRCS))
@@ -183,7 +186,7 @@ bench: ## measure direct vs weft vs HAProxy in namespaces, write bench/results/ 
 	$(Q)WEFT_BUILD=$(abspath $(O)) bench/run.sh
 
 BENCH_REG_BIN := $(O)/bench/weft-bench-registry
-$(BENCH_REG_BIN): $(call obj,bench/registry.c $(K8S_FAKE_SRCS) $(AGENT_SRCS) $(LIB_SRCS))
+$(BENCH_REG_BIN): $(call obj,bench/registry.c $(K8S_FAKE_SRCS) $(PROC_HELPERS) $(AGENT_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ $(AGENT_LIBS) -o $@

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -17,8 +16,10 @@
 
 #include "bpffs.h"
 #include "cgroup.h"
+#include "curl_body.h"
 #include "env.h"
 #include "fs.h"
+#include "proc.h"
 #include "tns.h"
 #include "require.h"
 #include "topo.h"
@@ -51,8 +52,8 @@ void tenv_setup(struct tenv *e)
 	atexit(teardown_at_exit);
 	cr_assert(build && *build, "WEFT_BUILD is not set: run the suite through 'make test-integration'");
 	snprintf(e->build, sizeof(e->build), "%s", build);
-	snprintf(e->tmp, sizeof(e->tmp), "/tmp/weft-test-%d-XXXXXX", (int)getpid());
-	cr_assert(mkdtemp(e->tmp), "mkdtemp: %s", strerror(errno));
+	cr_assert_eq(tproc_mkdtemp(e->tmp, sizeof(e->tmp), "test"), 0, "mkdtemp: %s",
+		     strerror(errno));
 	path_join(e->run_dir, sizeof(e->run_dir), e->tmp, "run");
 	path_join(e->registry, sizeof(e->registry), e->tmp, "registry.yaml");
 	path_join(e->agent_log, sizeof(e->agent_log), e->tmp, "agent.log");
@@ -78,8 +79,7 @@ void tenv_teardown(struct tenv *e)
 		(void)tbpffs_umount(e->bpffs_mnt);
 	if (e->cgroup[0])
 		(void)tcg_remove(e->cgroup);
-	if (e->tmp[0] && getenv("WEFT_KEEP_TMP") == NULL)
-		tns_sh("rm -rf '%s'", e->tmp);
+	tproc_rmtree(e->tmp);
 	memset(e, 0, sizeof(*e));
 	live_env = NULL;
 }
@@ -110,40 +110,30 @@ static void agent_args(struct tenv *e, char *buf, size_t len)
 		 e->run_dir, e->extra_args);
 }
 
+static bool admin_answers(void *e)
+{
+	json_object *o = tenv_admin_get(e, "/v1/status");
+
+	json_object_put(o);
+	return o != NULL;
+}
+
 int tenv_agent_start(struct tenv *e)
 {
 	char args[8 * PATH_MAX], cmd[11 * PATH_MAX];
-	pid_t pid;
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
 
 	agent_args(e, args, sizeof(args));
 	snprintf(cmd, sizeof(cmd), "exec %s/san/weft-agent %s >>%s 2>&1", e->build, args,
 		 e->agent_log);
-	pid = fork();
-	if (pid == -1)
+	/* An agent must not outlive a test that died before its .fini. */
+	e->agent = tproc_spawn(argv, NULL, SIGTERM);
+	if (e->agent == -1) {
+		e->agent = 0;
 		return -1;
-	if (pid == 0) {
-		/* An agent must not outlive a test that died before its .fini. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
 	}
-	e->agent = pid;
 	/* Ready when the admin API answers (it is created last). */
-	for (int i = 0; i < 200; i++) {
-		json_object *o = tenv_admin_get(e, "/v1/status");
-		int status;
-
-		if (o) {
-			json_object_put(o);
-			return 0;
-		}
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			e->agent = 0;
-			return -1;
-		}
-		usleep(50000);
-	}
-	return -1;
+	return tproc_wait_ready(&e->agent, 10000, 50, admin_answers, e) ? -1 : 0;
 }
 
 int tenv_agent_stop(struct tenv *e)
@@ -228,29 +218,10 @@ int tenv_cni(struct tenv *e, const char *cmd, const char *ns, const char *k8s_ns
 			    cmd, pod, netns, k8s_ns, pod, pod, e->build, conf_path);
 }
 
-struct body {
-	char *buf;
-	size_t len;
-};
-
-static size_t on_body(char *data, size_t size, size_t n, void *ctx)
-{
-	struct body *b = ctx;
-	char *nb = realloc(b->buf, b->len + size * n + 1);
-
-	if (!nb)
-		return 0;
-	memcpy(nb + b->len, data, size * n);
-	b->buf = nb;
-	b->len += size * n;
-	b->buf[b->len] = '\0';
-	return size * n;
-}
-
 json_object *tenv_admin_get(struct tenv *e, const char *path)
 {
 	char sock[PATH_MAX + 16], url[256];
-	struct body b = { 0 };
+	struct tcurl_body b = { 0 };
 	json_object *o = NULL;
 	long code = 0;
 	CURL *c = curl_easy_init();
@@ -262,7 +233,7 @@ json_object *tenv_admin_get(struct tenv *e, const char *path)
 	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tcurl_body_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	if (curl_easy_perform(c) == CURLE_OK &&
 	    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 200 && b.buf)

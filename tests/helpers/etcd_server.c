@@ -12,132 +12,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "curl_body.h"
 #include "etcd_server.h"
 
 #define ETCD_BIN "/usr/bin/etcd"
 #define START_TIMEOUT_MS 15000
 
-/* ---- processes ---- */
-
-uint64_t tproc_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-uint16_t tproc_free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	uint16_t port = 0;
-
-	if (fd == -1)
-		return 0;
-	if (!bind(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
-	    !getsockname(fd, (struct sockaddr *)&sa, &len))
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
-pid_t tproc_spawn(char *const argv[], const char *log)
-{
-	pid_t parent = getpid(), pid = fork();
-	int fd;
-
-	if (pid)
-		return pid;
-	/* Dies with the test, whichever way the test ends. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(127);
-	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	execv(argv[0], argv);
-	_exit(127);
-}
-
-void tproc_kill(pid_t pid)
-{
-	if (pid <= 0)
-		return;
-	kill(pid, SIGKILL);
-	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
-		;
-}
-
 /* ---- etcd ---- */
 
-/* Every live server of this process, killed at exit: Criterion skips .fini
- * when a test fails an assertion in .init.
- */
-#define LIVE_MAX 8
-static struct tetcd *live[LIVE_MAX];
-
-static void stop_live(void)
+static void stop_tracked(void *s)
 {
-	for (int i = 0; i < LIVE_MAX; i++)
-		if (live[i])
-			tetcd_stop(live[i]);
-}
-
-static void track(struct tetcd *s, bool on)
-{
-	static bool registered;
-
-	if (!registered) {
-		atexit(stop_live);
-		registered = true;
-	}
-	for (int i = 0; on && i < LIVE_MAX; i++)
-		if (live[i] == s)
-			return;
-	for (int i = 0; i < LIVE_MAX; i++) {
-		if (on && !live[i]) {
-			live[i] = s;
-			return;
-		}
-		if (!on && live[i] == s)
-			live[i] = NULL;
-	}
-}
-
-struct body {
-	char *buf;
-	size_t len;
-};
-
-static size_t on_body(char *data, size_t size, size_t n, void *ctx)
-{
-	struct body *b = ctx;
-	char *nb = realloc(b->buf, b->len + size * n + 1);
-
-	if (!nb)
-		return 0;
-	memcpy(nb + b->len, data, size * n);
-	b->buf = nb;
-	b->len += size * n;
-	b->buf[b->len] = '\0';
-	return size * n;
+	tetcd_stop(s);
 }
 
 /* POST @body to @path; the answer as JSON (caller puts it) or NULL. */
 static json_object *post(struct tetcd *s, const char *path, const char *body, long timeout_ms)
 {
 	char url[128];
-	struct body b = { 0 };
+	struct tcurl_body b = { 0 };
 	json_object *o = NULL;
 	CURL *c = curl_easy_init();
 
@@ -149,7 +45,7 @@ static json_object *post(struct tetcd *s, const char *path, const char *body, lo
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tcurl_body_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	if (curl_easy_perform(c) == CURLE_OK && b.buf)
 		o = json_tokener_parse(b.buf);
@@ -183,24 +79,12 @@ static char *b64(const char *s)
 	return out;
 }
 
-static int wait_ready(struct tetcd *s)
+static bool answers(void *s)
 {
-	uint64_t until = tproc_now_ms() + START_TIMEOUT_MS;
+	json_object *o = post(s, "/v3/maintenance/status", "{}", 1000);
 
-	while (tproc_now_ms() < until) {
-		json_object *o = post(s, "/v3/maintenance/status", "{}", 1000);
-
-		if (o) {
-			json_object_put(o);
-			return 0;
-		}
-		if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
-			s->pid = 0;
-			return -1;
-		}
-		usleep(20000);
-	}
-	return -1;
+	json_object_put(o);
+	return o != NULL;
 }
 
 static int spawn(struct tetcd *s)
@@ -219,23 +103,20 @@ static int spawn(struct tetcd *s)
 	snprintf(data, sizeof(data), "%s/data", s->dir);
 	snprintf(log, sizeof(log), "%s/etcd.log", s->dir);
 	snprintf(s->url, sizeof(s->url), "%s", client);
-	s->pid = tproc_spawn(argv, log);
+	s->pid = tproc_spawn(argv, log, SIGKILL);
 	if (s->pid < 0) {
 		s->pid = 0;
 		return -1;
 	}
-	track(s, true);
-	return wait_ready(s);
+	tproc_track(s, stop_tracked);
+	return tproc_wait_ready(&s->pid, START_TIMEOUT_MS, 20, answers, s) ? -1 : 0;
 }
 
 int tetcd_start(struct tetcd *s)
 {
 	memset(s, 0, sizeof(*s));
-	snprintf(s->dir, sizeof(s->dir), "/tmp/weft-etcd-%d-XXXXXX", (int)getpid());
-	if (!mkdtemp(s->dir)) {
-		s->dir[0] = '\0';
+	if (tproc_mkdtemp(s->dir, sizeof(s->dir), "etcd"))
 		return -1;
-	}
 	/* Another process may take a port between the pick and the bind. */
 	for (int attempt = 0; attempt < 3; attempt++) {
 		s->client_port = tproc_free_port();
@@ -262,16 +143,9 @@ void tetcd_kill(struct tetcd *s)
 
 void tetcd_stop(struct tetcd *s)
 {
-	char cmd[PATH_MAX + 16];
-
 	tetcd_kill(s);
-	track(s, false);
-	if (s->dir[0] && !getenv("WEFT_KEEP_TMP")) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
-		if (system(cmd))
-			fprintf(stderr, "etcd_server: cannot remove %s\n", s->dir);
-	}
-	s->dir[0] = '\0';
+	tproc_untrack(s);
+	tproc_rmtree(s->dir);
 }
 
 int tetcd_put(struct tetcd *s, const char *key, const char *value)

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "proc.h"
+
 struct tetcd {
 	pid_t pid;			/* 0 while stopped */
 	uint16_t client_port, peer_port;
@@ -41,19 +43,6 @@ int tetcd_get(struct tetcd *s, const char *key, char *value, size_t len);
 int64_t tetcd_revision(struct tetcd *s);
 /* Compact the history up to @rev (physically). 0 or -1. */
 int tetcd_compact(struct tetcd *s, int64_t rev);
-
-/* ---- server processes, shared with zk_server.c ---- */
-
-/* A TCP port free on 127.0.0.1 right now (the kernel's pick), or 0. */
-uint16_t tproc_free_port(void);
-/* Start @argv[0] (a path) with stdout and stderr appended to @log, killed
- * with SIGKILL when this process dies. The pid, or -1.
- */
-pid_t tproc_spawn(char *const argv[], const char *log);
-/* SIGKILL @pid and reap it. */
-void tproc_kill(pid_t pid);
-/* Milliseconds on CLOCK_MONOTONIC. */
-uint64_t tproc_now_ms(void);
 
 /* A TCP gate on 127.0.0.1 in front of a server, which a test closes to cut
  * a client off (an outage, a partition) while it still talks to the server

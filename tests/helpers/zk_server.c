@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "etcd_server.h"
+#include "proc.h"
 #include "zk_server.h"
 
 #define JAVA_BIN "/usr/bin/java"
@@ -21,40 +21,15 @@
 #define START_TIMEOUT_MS 30000
 #define CLIENT_SESSION_MS 10000
 
-#define LIVE_MAX 8
-static struct tzk *live[LIVE_MAX];
-
-static void stop_live(void)
+static void stop_tracked(void *s)
 {
-	for (int i = 0; i < LIVE_MAX; i++)
-		if (live[i])
-			tzk_stop(live[i]);
-}
-
-static void track(struct tzk *s, bool on)
-{
-	static bool registered;
-
-	if (!registered) {
-		atexit(stop_live);
-		registered = true;
-	}
-	for (int i = 0; on && i < LIVE_MAX; i++)
-		if (live[i] == s)
-			return;
-	for (int i = 0; i < LIVE_MAX; i++) {
-		if (on && !live[i]) {
-			live[i] = s;
-			return;
-		}
-		if (!on && live[i] == s)
-			live[i] = NULL;
-	}
+	tzk_stop(s);
 }
 
 /* "ruok" → "imok": the server serves. */
-static bool imok(struct tzk *s)
+static bool imok(void *ctx)
 {
+	struct tzk *s = ctx;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(s->port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct timeval tv = { .tv_sec = 1 };
@@ -80,7 +55,6 @@ static int spawn(struct tzk *s)
 		"-Dzookeeper.admin.enableServer=false", "-cp", ZK_CLASSPATH,
 		"org.apache.zookeeper.server.ZooKeeperServerMain", cfg, NULL,
 	};
-	uint64_t until = tproc_now_ms() + START_TIMEOUT_MS;
 	FILE *f;
 
 	snprintf(cfg, sizeof(cfg), "%s/zoo.cfg", s->dir);
@@ -96,32 +70,20 @@ static int spawn(struct tzk *s)
 	if (fclose(f))
 		return -1;
 	snprintf(s->hosts, sizeof(s->hosts), "127.0.0.1:%u", s->port);
-	s->pid = tproc_spawn(argv, log);
+	s->pid = tproc_spawn(argv, log, SIGKILL);
 	if (s->pid < 0) {
 		s->pid = 0;
 		return -1;
 	}
-	track(s, true);
-	while (tproc_now_ms() < until) {
-		if (imok(s))
-			return 0;
-		if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
-			s->pid = 0;
-			return -1;
-		}
-		usleep(20000);
-	}
-	return -1;
+	tproc_track(s, stop_tracked);
+	return tproc_wait_ready(&s->pid, START_TIMEOUT_MS, 20, imok, s) ? -1 : 0;
 }
 
 int tzk_start(struct tzk *s)
 {
 	memset(s, 0, sizeof(*s));
-	snprintf(s->dir, sizeof(s->dir), "/tmp/weft-zk-%d-XXXXXX", (int)getpid());
-	if (!mkdtemp(s->dir)) {
-		s->dir[0] = '\0';
+	if (tproc_mkdtemp(s->dir, sizeof(s->dir), "zk"))
 		return -1;
-	}
 	for (int attempt = 0; attempt < 3; attempt++) {
 		s->port = tproc_free_port();
 		if (s->port && !spawn(s))
@@ -157,16 +119,9 @@ void tzk_pause(struct tzk *s, bool paused)
 
 void tzk_stop(struct tzk *s)
 {
-	char cmd[PATH_MAX + 16];
-
 	tzk_kill(s);
-	track(s, false);
-	if (s->dir[0] && !getenv("WEFT_KEEP_TMP")) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
-		if (system(cmd))
-			fprintf(stderr, "zk_server: cannot remove %s\n", s->dir);
-	}
-	s->dir[0] = '\0';
+	tproc_untrack(s);
+	tproc_rmtree(s->dir);
 }
 
 static void quiet(const char *msg)

@@ -1,11 +1,50 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Implementation of tests/integration/fixture.h. */
 #include <criterion/criterion.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "fixture.h"
+#include "servers.h"
+#include "sock.h"
 #include "topo.h"
 
 struct tenv env;
+
+static pid_t backends[5];
+
+void fixture_backends_start(bool v6)
+{
+	backends[0] = tsrv_start("s", "198.18.2.11", 8080, "web-1");
+	backends[1] = tsrv_start("s", "198.18.2.12", 8080, "web-2");
+	backends[2] = tsrv_start("s", "198.18.2.13", 8080, "web-3");
+	backends[3] = tsrv_start("s", "198.18.2.14", 8080, "api-1");
+	if (v6)
+		backends[4] = tsrv_start("s", "fd00:198:2::11", 8080, "web-v6");
+	for (int i = 0; i < (v6 ? 5 : 4); i++)
+		cr_assert_gt(backends[i], 0, "backend %d did not start", i);
+}
+
+void fixture_backends_stop(void)
+{
+	for (int i = 0; i < 5; i++) {
+		tsrv_stop(backends[i]);
+		backends[i] = 0;
+	}
+}
+
+bool fixture_web_answers_from(const char *want)
+{
+	char out[256];
+
+	for (int i = 0; i < 50; i++) {
+		if (!tsock_ident("a", "198.19.0.10:80", out, sizeof(out)) &&
+		    !strncmp(out, want, strlen(want)))
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
 
 void fixture_enroll(const char *ns, const char *k8s_ns, const char *pod, const char *ip)
 {

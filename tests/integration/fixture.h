@@ -6,6 +6,7 @@
 #define WEFT_TEST_FIXTURE_H
 
 #include <criterion/criterion.h>
+#include <stdbool.h>
 
 #include "env.h"
 
@@ -14,6 +15,19 @@ extern struct tenv env;
 /* .init and .fini of every integration suite. */
 void fixture_up(void);
 void fixture_down(void);
+
+/* Start the topology's backends in netns s: web-1, web-2, web-3 and api-1
+ * on 198.18.2.11-14:8080 and, with @v6, web-v6 on [fd00:198:2::11]:8080.
+ * Asserts each started.
+ */
+void fixture_backends_start(bool v6);
+/* Stop the backends fixture_backends_start() started. Idempotent. */
+void fixture_backends_stop(void);
+
+/* Whether the web VIP (198.19.0.10:80) answers pod a from a backend whose
+ * name starts with @want, trying for about 5 s. Blocks.
+ */
+bool fixture_web_answers_from(const char *want);
 
 /* Enroll test netns @ns as pod @k8s_ns/@pod with @ip; asserts success. */
 void fixture_enroll(const char *ns, const char *k8s_ns, const char *pod, const char *ip);

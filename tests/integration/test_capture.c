@@ -11,27 +11,17 @@
 
 #include "fixture.h"
 #include "tns.h"
-#include "servers.h"
 #include "sock.h"
-
-static pid_t srv[5];
 
 static void up(void)
 {
 	fixture_up();
-	srv[0] = tsrv_start("s", "198.18.2.11", 8080, "web-1");
-	srv[1] = tsrv_start("s", "198.18.2.12", 8080, "web-2");
-	srv[2] = tsrv_start("s", "198.18.2.13", 8080, "web-3");
-	srv[3] = tsrv_start("s", "198.18.2.14", 8080, "api-1");
-	srv[4] = tsrv_start("s", "fd00:198:2::11", 8080, "web-v6");
-	for (int i = 0; i < 5; i++)
-		cr_assert_gt(srv[i], 0, "backend %d did not start", i);
+	fixture_backends_start(true);
 }
 
 static void down(void)
 {
-	for (int i = 0; i < 5; i++)
-		tsrv_stop(srv[i]);
+	fixture_backends_stop();
 	fixture_down();
 }
 

@@ -14,13 +14,11 @@
 
 #include "../k8s-apiserver/k8s_fake.h"
 #include "fixture.h"
-#include "servers.h"
 #include "sock.h"
 
 #define NODE "node-test"
 
 static struct kfake kf;
-static pid_t srv[4];
 
 /* TOPO_REGISTRY (tests/helpers/topo.c) as the API server holds it, plus the
  * Pods of this node.
@@ -89,18 +87,12 @@ static void up(void)
 		  env.agent_log);
 	fixture_enroll("a", "mesh", "client-a", "198.18.1.2");
 	fixture_enroll("c", "plain", "client-c", "198.18.4.2");
-	srv[0] = tsrv_start("s", "198.18.2.11", 8080, "web-1");
-	srv[1] = tsrv_start("s", "198.18.2.12", 8080, "web-2");
-	srv[2] = tsrv_start("s", "198.18.2.13", 8080, "web-3");
-	srv[3] = tsrv_start("s", "198.18.2.14", 8080, "api-1");
-	for (int i = 0; i < 4; i++)
-		cr_assert_gt(srv[i], 0, "backend %d did not start", i);
+	fixture_backends_start(false);
 }
 
 static void down(void)
 {
-	for (int i = 0; i < 4; i++)
-		tsrv_stop(srv[i]);
+	fixture_backends_stop();
 	/* Before the agent stops: the server runs in the test cgroup, which
 	 * fixture_down() removes.
 	 */
@@ -109,20 +101,6 @@ static void down(void)
 }
 
 TestSuite(k8s_e2e, .init = up, .fini = down, .timeout = 120);
-
-/* Wait until the web VIP answers from @want, or give up after ~5 s. */
-static bool web_answers_from(const char *want)
-{
-	char out[256];
-
-	for (int i = 0; i < 50; i++) {
-		if (!tsock_ident("a", "198.19.0.10:80", out, sizeof(out)) &&
-		    !strncmp(out, want, strlen(want)))
-			return true;
-		usleep(100000);
-	}
-	return false;
-}
 
 Test(k8s_e2e, traffic_follows_the_endpointslice_in_the_api_server)
 {
@@ -140,14 +118,14 @@ Test(k8s_e2e, traffic_follows_the_endpointslice_in_the_api_server)
 		  seen[1], seen[2]);
 	/* The EndpointSlice controller moves web to 198.18.2.14 (served by "api-1"). */
 	cr_assert_eq(kfake_apply(&kf, "[" SLICE_V4(EP("198.18.2.14")) "]"), 0);
-	cr_assert(web_answers_from("api-1"), "traffic did not follow the EndpointSlice");
+	cr_assert(fixture_web_answers_from("api-1"), "traffic did not follow the EndpointSlice");
 	for (int i = 0; i < 10; i++) {
 		cr_assert_eq(tsock_ident("a", "198.19.0.10:80", out, sizeof(out)), 0);
 		cr_assert(!strncmp(out, "api-1", 5), "answer %d from '%s' after the change", i, out);
 	}
 	/* And back, to two endpoints. */
 	cr_assert_eq(kfake_apply(&kf, "[" SLICE_V4(EP("198.18.2.11") "," EP("198.18.2.12")) "]"), 0);
-	cr_assert(web_answers_from("web-"), "traffic did not come back");
+	cr_assert(fixture_web_answers_from("web-"), "traffic did not come back");
 	cr_assert_geq(tenv_status_counter(&env, "registries.0.events"), 2);
 	cr_assert_eq(tenv_agent_stop(&env), 0, "weft-agent did not exit cleanly, see %s",
 		     env.agent_log);

@@ -10,27 +10,18 @@
 #include <unistd.h>
 
 #include "fixture.h"
-#include "servers.h"
 #include "sock.h"
 #include "topo.h"
-
-static pid_t srv[4];
 
 static void up(void)
 {
 	fixture_up();
-	srv[0] = tsrv_start("s", "198.18.2.11", 8080, "web-1");
-	srv[1] = tsrv_start("s", "198.18.2.12", 8080, "web-2");
-	srv[2] = tsrv_start("s", "198.18.2.13", 8080, "web-3");
-	srv[3] = tsrv_start("s", "198.18.2.14", 8080, "api-1");
-	for (int i = 0; i < 4; i++)
-		cr_assert_gt(srv[i], 0, "backend %d did not start", i);
+	fixture_backends_start(false);
 }
 
 static void down(void)
 {
-	for (int i = 0; i < 4; i++)
-		tsrv_stop(srv[i]);
+	fixture_backends_stop();
 	fixture_down();
 }
 
@@ -46,20 +37,6 @@ static void registry_with(char *buf, size_t cap, const char *from, const char *t
 
 TestSuite(lifecycle, .init = up, .fini = down, .timeout = 120);
 
-/* Wait until the web VIP answers from @want, or give up after ~5 s. */
-static bool web_answers_from(const char *want)
-{
-	char out[256];
-
-	for (int i = 0; i < 50; i++) {
-		if (!tsock_ident("a", "198.19.0.10:80", out, sizeof(out)) &&
-		    !strncmp(out, want, strlen(want)))
-			return true;
-		usleep(100000);
-	}
-	return false;
-}
-
 Test(lifecycle, registry_reload_moves_traffic_to_the_new_endpoints)
 {
 	char yaml[8192], out[256];
@@ -70,7 +47,7 @@ Test(lifecycle, registry_reload_moves_traffic_to_the_new_endpoints)
 		      "- addresses: [198.18.2.13]\n",
 		      "- addresses: [198.18.2.14]\n");
 	cr_assert_eq(tenv_write_registry(&env, yaml), 0);
-	cr_assert(web_answers_from("api-1"), "traffic did not follow the reload");
+	cr_assert(fixture_web_answers_from("api-1"), "traffic did not follow the reload");
 	for (int i = 0; i < 10; i++) {
 		cr_assert_eq(tsock_ident("a", "198.19.0.10:80", out, sizeof(out)), 0);
 		cr_assert(!strncmp(out, "api-1", 5), "answer %d from '%s' after reload", i, out);
@@ -109,7 +86,7 @@ Test(lifecycle, namespace_label_change_meshes_and_unmeshes_enrolled_pods)
 	}
 	cr_assert(released, "pod a is still captured after its namespace lost the label");
 	cr_assert_eq(tenv_write_registry(&env, TOPO_REGISTRY), 0);
-	cr_assert(web_answers_from("web-"), "pod a was not captured again");
+	cr_assert(fixture_web_answers_from("web-"), "pod a was not captured again");
 }
 
 Test(lifecycle, cni_check_and_del)

@@ -17,16 +17,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "curl_body.h"
 #include "fixture.h"
 #include "promtext.h"
-#include "servers.h"
 #include "sock.h"
 #include "tns.h"
 #include "topo.h"
 
 #define OUT_MAX 65536
-
-static pid_t srv[5];
 
 static void up(void)
 {
@@ -38,19 +36,12 @@ static void up(void)
 	fixture_enroll("a", "mesh", "client-a", "198.18.1.2");
 	fixture_enroll("b", "mesh", "client-b", "198.18.3.2");
 	fixture_enroll("c", "plain", "client-c", "198.18.4.2");
-	srv[0] = tsrv_start("s", "198.18.2.11", 8080, "web-1");
-	srv[1] = tsrv_start("s", "198.18.2.12", 8080, "web-2");
-	srv[2] = tsrv_start("s", "198.18.2.13", 8080, "web-3");
-	srv[3] = tsrv_start("s", "198.18.2.14", 8080, "api-1");
-	srv[4] = tsrv_start("s", "fd00:198:2::11", 8080, "web-v6");
-	for (int i = 0; i < 5; i++)
-		cr_assert_gt(srv[i], 0, "backend %d did not start", i);
+	fixture_backends_start(true);
 }
 
 static void down(void)
 {
-	for (int i = 0; i < 5; i++)
-		tsrv_stop(srv[i]);
+	fixture_backends_stop();
 	fixture_down();
 }
 
@@ -510,31 +501,12 @@ Test(meshctl, bpf_maps_and_progs_read_the_pins_even_with_the_agent_stopped)
 
 /* ---------------------------------------------------------------- metrics */
 
-struct body {
-	char *buf;
-	size_t len;
-};
-
-static size_t on_body(char *data, size_t size, size_t n, void *ctx)
-{
-	struct body *b = ctx;
-	char *nb = realloc(b->buf, b->len + size * n + 1);
-
-	if (!nb)
-		return 0;
-	memcpy(nb + b->len, data, size * n);
-	b->buf = nb;
-	b->len += size * n;
-	b->buf[b->len] = '\0';
-	return size * n;
-}
-
 /* GET @path from the metrics listener; the body (caller frees) and status. */
 static char *scrape(const char *path, long *status, char *ctype, size_t ctlen)
 {
 	json_object *st = tenv_admin_get(&env, "/v1/status");
 	char url[256];
-	struct body b = { 0 };
+	struct tcurl_body b = { 0 };
 	CURL *c = curl_easy_init();
 	char *ct = NULL;
 
@@ -544,7 +516,7 @@ static char *scrape(const char *path, long *status, char *ctype, size_t ctlen)
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
 	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tcurl_body_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	cr_assert_eq(curl_easy_perform(c), CURLE_OK, "GET %s", url);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);

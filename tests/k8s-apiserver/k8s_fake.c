@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "curl_body.h"
 #include "k8s_fake.h"
+#include "proc.h"
 
 #define SCRIPT "tests/k8s-apiserver/apiserver.py"
 #define START_WAIT_MS 10000
@@ -77,38 +77,41 @@ static int write_kubeconfig(struct kfake *f)
 		  f->dir, f->url, user);
 }
 
-static int wait_port(struct kfake *f, const char *port_file)
+struct port_file {
+	struct kfake *f;
+	const char *path;
+};
+
+/* The server writes its port once it listens. */
+static bool port_written(void *ctx)
 {
-	for (int i = 0; i < START_WAIT_MS / 20; i++) {
-		FILE *p = fopen(port_file, "r");
-		unsigned int port = 0;
-		int status;
+	struct port_file *pf = ctx;
+	FILE *p = fopen(pf->path, "r");
+	unsigned int port = 0;
+	int n;
 
-		if (p) {
-			int n = fscanf(p, "%u", &port);
-
-			fclose(p);
-			if (n == 1 && port > 0 && port < 65536) {
-				f->port = (uint16_t)port;
-				return 0;
-			}
-		}
-		if (waitpid(f->pid, &status, WNOHANG) == f->pid) {
-			f->pid = 0;
-			fprintf(stderr, "k8s_fake: the fake API server exited at start\n");
-			return -1;
-		}
-		usleep(20000);
-	}
-	fprintf(stderr, "k8s_fake: the fake API server did not start in time\n");
-	return -1;
+	if (!p)
+		return false;
+	n = fscanf(p, "%u", &port);
+	fclose(p);
+	if (n != 1 || port == 0 || port >= 65536)
+		return false;
+	pf->f->port = (uint16_t)port;
+	return true;
 }
 
 static int spawn(struct kfake *f)
 {
 	char port_file[PATH_MAX + 16], cert[PATH_MAX + 16], key[PATH_MAX + 16];
 	char history[32], bookmarks[32];
-	pid_t pid;
+	char *argv[] = {
+		"python3", SCRIPT, "--port-file", port_file, "--cert", cert, "--key", key,
+		"--client-ca", f->ca, "--token", KFAKE_TOKEN, "--history", history,
+		"--bookmarks", bookmarks, "--gone", (char *)(f->opts.gone ? f->opts.gone : "event"),
+		NULL,
+	};
+	struct port_file pf = { .f = f, .path = port_file };
+	int err;
 
 	snprintf(port_file, sizeof(port_file), "%s/port", f->dir);
 	snprintf(cert, sizeof(cert), "%s/server.crt", f->dir);
@@ -121,20 +124,18 @@ static int spawn(struct kfake *f)
 			SCRIPT);
 		return -1;
 	}
-	pid = fork();
-	if (pid == -1)
+	/* The server must not outlive a test that died. */
+	f->pid = tproc_spawn(argv, NULL, SIGKILL);
+	if (f->pid == -1) {
+		f->pid = 0;
 		return -1;
-	if (pid == 0) {
-		/* The server must not outlive a test that died. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execlp("python3", "python3", SCRIPT, "--port-file", port_file, "--cert", cert, "--key",
-		       key, "--client-ca", f->ca, "--token", KFAKE_TOKEN, "--history", history,
-		       "--bookmarks", bookmarks, "--gone", f->opts.gone ? f->opts.gone : "event",
-		       (char *)NULL);
-		_exit(127);
 	}
-	f->pid = pid;
-	return wait_port(f, port_file);
+	err = tproc_wait_ready(&f->pid, START_WAIT_MS, 20, port_written, &pf);
+	if (err == -ECHILD)
+		fprintf(stderr, "k8s_fake: the fake API server exited at start\n");
+	else if (err)
+		fprintf(stderr, "k8s_fake: the fake API server did not start in time\n");
+	return err ? -1 : 0;
 }
 
 int kfake_start(struct kfake *f, const struct kfake_opts *opts)
@@ -142,11 +143,8 @@ int kfake_start(struct kfake *f, const struct kfake_opts *opts)
 	memset(f, 0, sizeof(*f));
 	if (opts)
 		f->opts = *opts;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/weft-k8s-%d-XXXXXX", (int)getpid());
-	if (!mkdtemp(f->dir)) {
-		f->dir[0] = '\0';
+	if (tproc_mkdtemp(f->dir, sizeof(f->dir), "k8s"))
 		return -1;
-	}
 	snprintf(f->kubeconfig, sizeof(f->kubeconfig), "%s/kubeconfig", f->dir);
 	snprintf(f->token_file, sizeof(f->token_file), "%s/token", f->dir);
 	snprintf(f->ca, sizeof(f->ca), "%s/ca.crt", f->dir);
@@ -162,19 +160,14 @@ int kfake_start(struct kfake *f, const struct kfake_opts *opts)
 
 void kfake_kill(struct kfake *f)
 {
-	if (f->pid > 0) {
-		kill(f->pid, SIGKILL);
-		waitpid(f->pid, NULL, 0);
-	}
+	tproc_kill(f->pid);
 	f->pid = 0;
 }
 
 void kfake_stop(struct kfake *f)
 {
 	kfake_kill(f);
-	if (f->dir[0] && !getenv("WEFT_KEEP_TMP"))
-		(void)sh("rm -rf '%s'", f->dir);
-	f->dir[0] = '\0';
+	tproc_rmtree(f->dir);
 }
 
 int kfake_write_token(struct kfake *f, const char *token)
@@ -192,30 +185,11 @@ int kfake_write_token(struct kfake *f, const char *token)
 	return rename(tmp, f->token_file) ? -1 : 0;
 }
 
-struct body {
-	char *buf;
-	size_t len;
-};
-
-static size_t on_body(char *data, size_t size, size_t n, void *ctx)
-{
-	struct body *b = ctx;
-	char *nb = realloc(b->buf, b->len + size * n + 1);
-
-	if (!nb)
-		return 0;
-	memcpy(nb + b->len, data, size * n);
-	b->buf = nb;
-	b->len += size * n;
-	b->buf[b->len] = '\0';
-	return size * n;
-}
-
 /* One control request; the parsed answer (caller puts it) or NULL. */
 static json_object *call(struct kfake *f, const char *what, const char *json)
 {
 	char url[256];
-	struct body b = { 0 };
+	struct tcurl_body b = { 0 };
 	json_object *o = NULL;
 	CURL *c = curl_easy_init();
 	long code = 0;
@@ -227,7 +201,7 @@ static json_object *call(struct kfake *f, const char *what, const char *json)
 	curl_easy_setopt(c, CURLOPT_CAINFO, f->ca);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tcurl_body_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	if (json)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);

@@ -148,3 +148,22 @@ const char *rfix_slice_ip(struct rfix *f, const char *key, char *buf, size_t len
 		addr_fmt_ip(&o->slice.endpoints[0].addrs[0], buf, len);
 	return buf;
 }
+
+bool rfix_slice_ip_is(struct rfix *f, const void *ip_is)
+{
+	const struct rfix_ip_is *c = ip_is;
+	char ip[ADDR_STRLEN];
+
+	return !strcmp(rfix_slice_ip(f, c->key, ip, sizeof(ip)), c->ip);
+}
+
+bool rfix_rejected_at_least(struct rfix *f, const void *count)
+{
+	return rfix_status(f).rejected >= *(const uint64_t *)count;
+}
+
+bool rfix_resynced_twice(struct rfix *f, const void *unused)
+{
+	(void)unused;
+	return rfix_status(f).resyncs >= 2 && rfix_status(f).health == REG_HEALTH_SYNCED;
+}

@@ -66,6 +66,12 @@ bool rfix_health_is(struct rfix *f, const void *health);
 bool rfix_has(struct rfix *f, const void *key);
 bool rfix_lacks(struct rfix *f, const void *key);
 
+/* Conditions for rfix_until() on counters: at least *@count (a const
+ * uint64_t *) objects rejected; a second full listing done and synced again.
+ */
+bool rfix_rejected_at_least(struct rfix *f, const void *count);
+bool rfix_resynced_twice(struct rfix *f, const void *unused);
+
 /* The object "Kind ns/name" (Kind: Namespace, Service, EndpointSlice, Pod;
  * "Namespace shop" has no ns/) of the source, or NULL.
  */
@@ -75,5 +81,11 @@ const struct reg_obj *rfix_find(struct rfix *f, const char *key);
  * into @buf ("" when none); returns @buf.
  */
 const char *rfix_slice_ip(struct rfix *f, const char *key, char *buf, size_t len);
+
+/* Condition for rfix_until(): the first address of EndpointSlice @key is @ip. */
+struct rfix_ip_is {
+	const char *key, *ip;
+};
+bool rfix_slice_ip_is(struct rfix *f, const void *ip_is);
 
 #endif /* WEFT_TEST_REGISTRY_FIXTURE_H */

@@ -69,30 +69,6 @@ static void start_watching(const char *url)
 		  rfix_status(&f).message);
 }
 
-struct ip_is {
-	const char *key, *ip;
-};
-
-static bool slice_ip_is(struct rfix *fx, const void *ctx)
-{
-	const struct ip_is *c = ctx;
-	char ip[ADDR_STRLEN];
-
-	return !strcmp(rfix_slice_ip(fx, c->key, ip, sizeof(ip)), c->ip);
-}
-
-static bool rejected_4(struct rfix *fx, const void *ctx)
-{
-	(void)ctx;
-	return rfix_status(fx).rejected >= 4;
-}
-
-static bool resynced_twice(struct rfix *fx, const void *ctx)
-{
-	(void)ctx;
-	return rfix_status(fx).resyncs >= 2 && rfix_status(fx).health == REG_HEALTH_SYNCED;
-}
-
 Test(etcd, initial_listing_then_puts_and_deletes_follow)
 {
 	uint64_t t0;
@@ -105,14 +81,14 @@ Test(etcd, initial_listing_then_puts_and_deletes_follow)
 	start_watching(srv.url);
 	cr_expect(rfix_has(&f, "Namespace shop"));
 	cr_expect(rfix_has(&f, "Service shop/web"));
-	cr_expect(slice_ip_is(&f, &(struct ip_is){ "EndpointSlice shop/web-1", "198.18.1.1" }));
+	cr_expect(rfix_slice_ip_is(&f, &(struct rfix_ip_is){ "EndpointSlice shop/web-1", "198.18.1.1" }));
 	cr_expect_eq(rfix_status(&f).rejected, 0);
 	cr_expect_eq(rfix_status(&f).resyncs, 1);
 
 	t0 = tproc_now_ms();
 	put("/t/endpointslices/shop/web-1", SLICE("web-1", "198.18.1.2"));
-	cr_assert(rfix_until(&f, 5000, slice_ip_is,
-			     &(struct ip_is){ "EndpointSlice shop/web-1", "198.18.1.2" }));
+	cr_assert(rfix_until(&f, 5000, rfix_slice_ip_is,
+			     &(struct rfix_ip_is){ "EndpointSlice shop/web-1", "198.18.1.2" }));
 	cr_log_info("put -> model in %llu ms", (unsigned long long)(tproc_now_ms() - t0));
 	cr_assert_eq(tetcd_del(&srv, "/t/services/shop/web"), 0);
 	cr_assert(rfix_until(&f, 5000, rfix_lacks, "Service shop/web"));
@@ -144,11 +120,11 @@ Test(etcd, malformed_values_are_rejected_one_by_one_and_the_rest_applies)
 	 * through a new listing (a restarted backend feeding the same model).
 	 */
 	put("/t/services/shop/web", "{\"kind\": \"Service\", oops");
-	cr_assert(rfix_until(&f, 5000, rejected_4, NULL));
+	cr_assert(rfix_until(&f, 5000, rfix_rejected_at_least, &(uint64_t){ 4 }));
 	cr_expect(rfix_has(&f, "Service shop/web"));
 	rfix_stop_backend(&f);
 	rfix_start_backend(&f);
-	cr_assert(rfix_until(&f, 10000, resynced_twice, NULL), "%s", rfix_status(&f).message);
+	cr_assert(rfix_until(&f, 10000, rfix_resynced_twice, NULL), "%s", rfix_status(&f).message);
 	svc = rfix_find(&f, "Service shop/web");
 	cr_assert_not_null(svc, "a relist dropped the previous version of a rejected object");
 	cr_expect_str_eq(addr_fmt_ip(&svc->svc.vips[0], vip, sizeof(vip)), "198.19.0.10");
@@ -179,8 +155,8 @@ Test(etcd, server_restart_mid_watch_keeps_the_last_state_then_resumes)
 	cr_assert(rfix_until(&f, 10000, rfix_health_is, &synced), "%s", rfix_status(&f).message);
 	cr_log_info("server back -> synced in %llu ms", (unsigned long long)(tproc_now_ms() - t0));
 	put("/t/endpointslices/shop/web-1", SLICE("web-1", "198.18.1.3"));
-	cr_assert(rfix_until(&f, 5000, slice_ip_is,
-			     &(struct ip_is){ "EndpointSlice shop/web-1", "198.18.1.3" }));
+	cr_assert(rfix_until(&f, 5000, rfix_slice_ip_is,
+			     &(struct rfix_ip_is){ "EndpointSlice shop/web-1", "198.18.1.3" }));
 	cr_expect(rfix_has(&f, "Service shop/web"));
 }
 
@@ -201,8 +177,8 @@ Test(etcd, an_outage_resumes_from_the_revision_or_relists_after_compaction)
 	cr_assert(rfix_until(&f, 5000, rfix_health_is, &stale));
 	put("/t/endpointslices/shop/web-1", SLICE("web-1", "198.18.1.7"));
 	tgate_set_open(&gate, true);
-	cr_assert(rfix_until(&f, 10000, slice_ip_is,
-			     &(struct ip_is){ "EndpointSlice shop/web-1", "198.18.1.7" }));
+	cr_assert(rfix_until(&f, 10000, rfix_slice_ip_is,
+			     &(struct rfix_ip_is){ "EndpointSlice shop/web-1", "198.18.1.7" }));
 	cr_expect_eq(rfix_status(&f).resyncs, 1, "resuming needs no new listing");
 
 	/* Cut off while the history is compacted past the last revision seen:
@@ -214,9 +190,9 @@ Test(etcd, an_outage_resumes_from_the_revision_or_relists_after_compaction)
 	put("/t/endpointslices/shop/web-2", SLICE("web-2", "198.18.1.8"));
 	cr_assert_eq(tetcd_compact(&srv, tetcd_revision(&srv)), 0);
 	tgate_set_open(&gate, true);
-	cr_assert(rfix_until(&f, 10000, resynced_twice, NULL), "%s", rfix_status(&f).message);
+	cr_assert(rfix_until(&f, 10000, rfix_resynced_twice, NULL), "%s", rfix_status(&f).message);
 	cr_expect(rfix_lacks(&f, "EndpointSlice shop/web-1"));
-	cr_expect(slice_ip_is(&f, &(struct ip_is){ "EndpointSlice shop/web-2", "198.18.1.8" }));
+	cr_expect(rfix_slice_ip_is(&f, &(struct rfix_ip_is){ "EndpointSlice shop/web-2", "198.18.1.8" }));
 	cr_expect(rfix_has(&f, "Service shop/web"));
 	rfix_stop(&f);
 	tgate_stop(&gate);
@@ -258,8 +234,8 @@ Test(etcd, this_nodes_endpoints_are_leased_read_back_and_revoked_on_stop)
 	start_watching(srv.url);
 	set_local(&f, 1);
 	cr_assert(rfix_until(&f, 5000, etcd_key_holds, &(struct holds){ "198.18.1.1" }));
-	cr_assert(rfix_until(&f, 5000, slice_ip_is,
-			     &(struct ip_is){ "EndpointSlice shop/web-node-a", "198.18.1.1" }),
+	cr_assert(rfix_until(&f, 5000, rfix_slice_ip_is,
+			     &(struct rfix_ip_is){ "EndpointSlice shop/web-node-a", "198.18.1.1" }),
 		  "the watch reads this node's slice back like any other");
 	set_local(&f, 2);
 	cr_assert(rfix_until(&f, 5000, etcd_key_holds, &(struct holds){ "198.18.1.2" }));

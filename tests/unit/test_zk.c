@@ -92,30 +92,6 @@ static void put_shop(void)
 	put("/t/endpointslices/shop/web-1", SLICE("web-1", "198.18.1.1"));
 }
 
-struct ip_is {
-	const char *key, *ip;
-};
-
-static bool slice_ip_is(struct rfix *fx, const void *ctx)
-{
-	const struct ip_is *c = ctx;
-	char ip[ADDR_STRLEN];
-
-	return !strcmp(rfix_slice_ip(fx, c->key, ip, sizeof(ip)), c->ip);
-}
-
-static bool rejected_4(struct rfix *fx, const void *ctx)
-{
-	(void)ctx;
-	return rfix_status(fx).rejected >= 4;
-}
-
-static bool resynced_twice(struct rfix *fx, const void *ctx)
-{
-	(void)ctx;
-	return rfix_status(fx).resyncs >= 2 && rfix_status(fx).health == REG_HEALTH_SYNCED;
-}
-
 Test(zk, initial_listing_then_changes_follow_through_rearmed_watches)
 {
 	uint64_t t0;
@@ -125,18 +101,18 @@ Test(zk, initial_listing_then_changes_follow_through_rearmed_watches)
 	start_watching(srv.hosts);
 	cr_expect(rfix_has(&f, "Namespace shop"));
 	cr_expect(rfix_has(&f, "Service shop/web"));
-	cr_expect(slice_ip_is(&f, &(struct ip_is){ "EndpointSlice shop/web-1", "198.18.1.1" }));
+	cr_expect(rfix_slice_ip_is(&f, &(struct rfix_ip_is){ "EndpointSlice shop/web-1", "198.18.1.1" }));
 	cr_expect_eq(rfix_status(&f).rejected, 0);
 
 	/* Data watch, then the same watch again: it must have been re-armed. */
 	t0 = tproc_now_ms();
 	put("/t/endpointslices/shop/web-1", SLICE("web-1", "198.18.1.2"));
-	cr_assert(rfix_until(&f, 5000, slice_ip_is,
-			     &(struct ip_is){ "EndpointSlice shop/web-1", "198.18.1.2" }));
+	cr_assert(rfix_until(&f, 5000, rfix_slice_ip_is,
+			     &(struct rfix_ip_is){ "EndpointSlice shop/web-1", "198.18.1.2" }));
 	cr_log_info("set -> model in %llu ms", (unsigned long long)(tproc_now_ms() - t0));
 	put("/t/endpointslices/shop/web-1", SLICE("web-1", "198.18.1.3"));
-	cr_assert(rfix_until(&f, 5000, slice_ip_is,
-			     &(struct ip_is){ "EndpointSlice shop/web-1", "198.18.1.3" }));
+	cr_assert(rfix_until(&f, 5000, rfix_slice_ip_is,
+			     &(struct rfix_ip_is){ "EndpointSlice shop/web-1", "198.18.1.3" }));
 	/* A new namespace directory, a new object in a known one. */
 	put("/t/services/other/api", SVC("other", "api", "198.19.0.20"));
 	cr_assert(rfix_until(&f, 5000, rfix_has, "Service other/api"));
@@ -176,11 +152,11 @@ Test(zk, malformed_values_are_rejected_one_by_one_and_the_rest_applies)
 	cr_expect_eq(rfix_status(&f).rejected, 3);
 
 	put("/t/services/shop/web", "{\"kind\": \"Service\", oops");
-	cr_assert(rfix_until(&f, 5000, rejected_4, NULL));
+	cr_assert(rfix_until(&f, 5000, rfix_rejected_at_least, &(uint64_t){ 4 }));
 	cr_expect(rfix_has(&f, "Service shop/web"), "the previous version stays in force");
 	rfix_stop_backend(&f);
 	rfix_start_backend(&f);
-	cr_assert(rfix_until(&f, 10000, resynced_twice, NULL), "%s", rfix_status(&f).message);
+	cr_assert(rfix_until(&f, 10000, rfix_resynced_twice, NULL), "%s", rfix_status(&f).message);
 	cr_expect(rfix_has(&f, "Service shop/web"), "also through a new listing");
 }
 
@@ -201,11 +177,11 @@ Test(zk, server_restart_mid_watch_keeps_the_last_state_then_resyncs)
 
 	t0 = tproc_now_ms();
 	cr_assert_eq(tzk_restart(&srv), 0);
-	cr_assert(rfix_until(&f, 15000, resynced_twice, NULL), "%s", rfix_status(&f).message);
+	cr_assert(rfix_until(&f, 15000, rfix_resynced_twice, NULL), "%s", rfix_status(&f).message);
 	cr_log_info("server back -> resynced in %llu ms", (unsigned long long)(tproc_now_ms() - t0));
 	put("/t/endpointslices/shop/web-1", SLICE("web-1", "198.18.1.4"));
-	cr_assert(rfix_until(&f, 5000, slice_ip_is,
-			     &(struct ip_is){ "EndpointSlice shop/web-1", "198.18.1.4" }));
+	cr_assert(rfix_until(&f, 5000, rfix_slice_ip_is,
+			     &(struct rfix_ip_is){ "EndpointSlice shop/web-1", "198.18.1.4" }));
 }
 
 /* This node's endpoint: shop/web on 198.18.1.1:8080. */
@@ -254,11 +230,11 @@ Test(zk, session_expiry_opens_a_new_session_resyncs_and_registers_again)
 
 	t0 = tproc_now_ms();
 	tgate_set_open(&gate, true);
-	cr_assert(rfix_until(&f, 15000, resynced_twice, NULL), "%s", rfix_status(&f).message);
+	cr_assert(rfix_until(&f, 15000, rfix_resynced_twice, NULL), "%s", rfix_status(&f).message);
 	cr_log_info("back -> new session synced in %llu ms",
 		    (unsigned long long)(tproc_now_ms() - t0));
 	cr_expect(strstr(rfix_status(&f).message, "session 0x"), "%s", rfix_status(&f).message);
-	cr_expect(slice_ip_is(&f, &(struct ip_is){ "EndpointSlice shop/web-1", "198.18.1.9" }));
+	cr_expect(rfix_slice_ip_is(&f, &(struct rfix_ip_is){ "EndpointSlice shop/web-1", "198.18.1.9" }));
 	cr_expect(rfix_lacks(&f, "Service shop/web"));
 	cr_assert(rfix_until(&f, 5000, znode_is, &present), "not registered again");
 	cr_expect(rfix_until(&f, 5000, rfix_has, "EndpointSlice shop/web-node-a"));
@@ -271,8 +247,8 @@ Test(zk, this_nodes_endpoints_are_ephemeral_and_gone_on_a_clean_stop)
 	start_watching(srv.hosts);
 	set_local(&f, true);
 	cr_assert(rfix_until(&f, 5000, znode_is, &present));
-	cr_assert(rfix_until(&f, 5000, slice_ip_is,
-			     &(struct ip_is){ "EndpointSlice shop/web-node-a", "198.18.1.1" }));
+	cr_assert(rfix_until(&f, 5000, rfix_slice_ip_is,
+			     &(struct rfix_ip_is){ "EndpointSlice shop/web-node-a", "198.18.1.1" }));
 	set_local(&f, false);
 	cr_assert(rfix_until(&f, 5000, znode_is, &absent));
 	cr_assert(rfix_until(&f, 5000, rfix_lacks, "EndpointSlice shop/web-node-a"));
