@@ -38,21 +38,33 @@ out_close:
 	return err;
 }
 
-int netns_socket(int ns_fd, int home_fd, int family, int type)
+int netns_sockets(int ns_fd, int home_fd, int family, int type, int *fds, int n)
 {
-	int fd, err = 0;
+	int i, err = 0;
 
 	if (setns(ns_fd, CLONE_NEWNET) == -1)
 		return -errno;
-	fd = socket(family, type | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		err = -errno;
+	for (i = 0; i < n; i++) {
+		fds[i] = socket(family, type | SOCK_CLOEXEC, 0);
+		if (fds[i] == -1) {
+			err = -errno;
+			break;
+		}
+	}
 	if (setns(home_fd, CLONE_NEWNET) == -1) {
 		/* Every later socket of this thread would land in the pod. */
 		log_err("cannot return to the agent's netns: %m");
 		abort();
 	}
-	return err ? err : fd;
+	return i ? i : err;
+}
+
+int netns_socket(int ns_fd, int home_fd, int family, int type)
+{
+	int fd, n;
+
+	n = netns_sockets(ns_fd, home_fd, family, type, &fd, 1);
+	return n < 0 ? n : fd;
 }
 
 int netns_cookie_of(int sock_fd, uint64_t *out)

@@ -21,6 +21,11 @@ int netns_open(const char *path);
  */
 int netns_socket(int ns_fd, int home_fd, int family, int type);
 
+/* Like netns_socket(), @n sockets at once for one setns() pair: fills
+ * @fds[0..ret) and returns how many were made (at least 1) or -errno.
+ */
+int netns_sockets(int ns_fd, int home_fd, int family, int type, int *fds, int n);
+
 /* The netns cookie of the namespace @sock_fd lives in (SO_NETNS_COOKIE, 5.14+). */
 int netns_cookie_of(int sock_fd, uint64_t *out);
 

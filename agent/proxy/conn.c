@@ -7,6 +7,7 @@
  * epoll, since a fully closed socket reports EPOLLHUP forever.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -26,6 +27,10 @@
  * brings us back for the rest.
  */
 #define PUMP_ROUNDS 8
+/* Bytes asked of one splice() into an empty pipe: its default capacity (16
+ * pages). Less than that arrives when less is queued on the socket.
+ */
+#define PIPE_CHUNK 65536
 
 void sock_close_reset(int fd)
 {
@@ -82,6 +87,7 @@ void px_timer_del(struct proxy *px, struct tq_node *n)
 /* ---------------------------------------------------------------- lifecycle */
 
 static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx);
+static void half_done(struct half *h);
 
 int conn_watch(struct conn *c, uint32_t ev)
 {
@@ -126,6 +132,8 @@ void conn_close(struct conn *c, bool reset)
 	}
 	if (c->mode == CM_HTTP)
 		http_abandon(c);
+	half_done(&c->c2u);
+	half_done(&c->u2c);
 	(void)conn_watch(c, 0);
 	if (reset) {
 		sock_close_reset(c->cfd);
@@ -169,11 +177,39 @@ static void on_idle(struct tq_node *n, uint64_t now)
 
 /* ---------------------------------------------------------------- L4 relay */
 
-/* Move bytes from @src to @dst through @h. While @dst is still connecting only
- * read (the first request is then ready the moment the connect completes);
- * shutdown() on a SYN_SENT socket would abort the connect. Returns 0, or
- * -errno when either socket failed (reset, broken pipe): the caller resets the
- * connection.
+/* The pipe of @h, made on first use. False (and copies from then on) if the
+ * process is out of descriptors: the relay still works, only slower.
+ */
+static bool half_pipe(struct half *h)
+{
+	if (h->pipe[0] != -1)
+		return true;
+	if (h->no_pipe)
+		return false;
+	if (pipe2(h->pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
+		h->pipe[0] = h->pipe[1] = -1;
+		h->no_pipe = true;
+		return false;
+	}
+	return true;
+}
+
+static void half_done(struct half *h)
+{
+	if (h->pipe[0] == -1)
+		return;
+	close(h->pipe[0]);
+	close(h->pipe[1]);
+	h->pipe[0] = h->pipe[1] = -1;
+}
+
+/* Move bytes from @src to @dst through @h: first what the buffer holds (the
+ * bytes read while detecting the protocol, or by the HTTP path before an
+ * upgrade), then zero-copy through the pipe. While @dst is still connecting
+ * only read (the first request is then ready the moment the connect
+ * completes); shutdown() on a SYN_SENT socket would abort the connect.
+ * Returns 0, or -errno when either socket failed (reset, broken pipe): the
+ * caller resets the connection.
  */
 static int pump(int src, int dst, struct half *h, bool dst_ready)
 {
@@ -193,6 +229,19 @@ static int pump(int src, int dst, struct half *h, bool dst_ready)
 				return 0;
 			h->off = 0;
 		}
+		if (h->piped) {
+			if (!dst_ready)
+				return 0;
+			/* SIGPIPE is ignored by the agent: a closed peer is EPIPE here. */
+			n = splice(h->pipe[0], NULL, dst, NULL, h->piped,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n == -1)
+				return errno == EAGAIN ? 0 : -errno;
+			h->piped -= (size_t)n;
+			h->bytes += (uint64_t)n;
+			if (h->piped)
+				return 0;
+		}
 		if (h->eof) {
 			if (!dst_ready || h->shut)
 				return 0;
@@ -202,19 +251,26 @@ static int pump(int src, int dst, struct half *h, bool dst_ready)
 			h->shut = true;
 			return 0;
 		}
-		/* Stop only with an empty buffer and no EOF pending: then the source
-		 * is watched for EPOLLIN and level-triggered epoll brings us back.
+		/* Stop only with nothing pending and no EOF: then the source is
+		 * watched for EPOLLIN and level-triggered epoll brings us back.
 		 */
 		if (round == PUMP_ROUNDS)
 			return 0;
-		n = recv(src, h->buf, sizeof(h->buf), MSG_DONTWAIT);
+		if (half_pipe(h))
+			n = splice(src, NULL, h->pipe[1], NULL, PIPE_CHUNK,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		else
+			n = recv(src, h->buf, sizeof(h->buf), MSG_DONTWAIT);
 		if (n == 0) {
 			h->eof = true;
 			continue;
 		}
 		if (n == -1)
 			return errno == EAGAIN ? 0 : -errno;
-		h->len = (size_t)n;
+		if (h->pipe[0] != -1)
+			h->piped = (size_t)n;
+		else
+			h->len = (size_t)n;
 	}
 }
 
@@ -228,16 +284,16 @@ bool tcp_update(struct conn *c)
 		conn_close(c, false);
 		return false;
 	}
-	if (!c->c2u.eof && !c->c2u.len)
+	if (!c->c2u.eof && half_empty(&c->c2u))
 		cev |= EPOLLIN;
-	if (c->u2c.len)
+	if (!half_empty(&c->u2c))
 		cev |= EPOLLOUT;
 	if (u && u->connecting) {
 		uev = EPOLLOUT;
 	} else if (u) {
-		if (!c->u2c.eof && !c->u2c.len)
+		if (!c->u2c.eof && half_empty(&c->u2c))
 			uev |= EPOLLIN;
-		if (c->c2u.len)
+		if (!half_empty(&c->c2u))
 			uev |= EPOLLOUT;
 	}
 	/* A side we no longer read from nor write to is finished for good. */
@@ -391,12 +447,19 @@ void conn_start(struct proxy *px, struct pod *pod, int cfd, struct svc_state *sv
 	struct conn *c;
 	int one = 1, err;
 
-	c = calloc(1, sizeof(*c));
+	/* Zero all but the two buffers: calloc() would write (and make resident)
+	 * 32 KiB per connection, most of which an HTTP exchange never touches.
+	 */
+	c = malloc(sizeof(*c));
 	if (!c) {
 		sock_close_reset(cfd);
 		px->stats.resets++;
 		return;
 	}
+	memset(c, 0, offsetof(struct conn, c2u.buf));
+	memset(&c->u2c, 0, offsetof(struct half, buf));
+	c->c2u.pipe[0] = c->c2u.pipe[1] = -1;
+	c->u2c.pipe[0] = c->u2c.pipe[1] = -1;
 	(void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->px = px;
 	c->pod = pod;

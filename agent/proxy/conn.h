@@ -29,11 +29,28 @@ struct pod;
  */
 #define CONN_BUF_SIZE 16384
 #define CONN_MAX_TRIES (1 + POLICY_RETRIES_MAX)
-#define POOL_IDLE_MAX 32	/* idle upstream connections kept per endpoint */
+/* Idle upstream connections kept per endpoint: above the number of clients
+ * a pod keeps busy at once, or a burst closes connections the next burst
+ * reopens (32 made a keep-alive run with 50 clients connect for 6% of its
+ * requests).
+ */
+#define POOL_IDLE_MAX 256
 #define POOL_IDLE_MS 30000	/* and for at most this long (or the idle timeout) */
+
+/* IPv4 upstream sockets made ahead in one pod's netns: a connect then costs
+ * no setns() pair; one pair makes SOCK_BATCH sockets (upstream.c).
+ */
+#define SOCK_BATCH 8
+struct sock_cache {
+	const struct pod *pod;
+	struct sock_cache *next;
+	int n;
+	int fd[SOCK_BATCH];	/* fd[0..n): unused sockets, non-blocking */
+};
 
 struct proxy {
 	struct loop *loop;
+	struct sock_cache *socks;	/* one per pod that connected upstream */
 	struct proxy_opts opts;
 	struct policy defaults;		/* services' defaults, from the agent's options */
 	struct policy passthrough;	/* non-service destinations: no retries */
@@ -46,14 +63,31 @@ struct proxy {
 	struct proxy_stats stats;
 };
 
-/* One direction's bytes: pending ones are buf[off, off + len). */
+/* One direction's bytes: pending ones are buf[off, off + len), then, in the
+ * L4 relay, @piped more in the pipe (zero-copy: splice(2) moves page
+ * references from the source socket into the pipe and from the pipe to the
+ * destination). Buffered bytes always go before piped ones. The pipe is made
+ * lazily by the L4 relay; HTTP connections never have one.
+ */
 struct half {
 	size_t len, off;
+	size_t piped;		/* bytes in the pipe */
+	int pipe[2];		/* read end, write end; -1: none (yet) */
 	bool eof;		/* the source sent FIN */
 	bool shut;		/* FIN passed on to the destination */
+	bool no_pipe;		/* pipe creation failed: copy through buf */
 	uint64_t bytes;		/* delivered to the destination, for the admin API */
+	/* Not zeroed at allocation: its pages stay untouched (not resident)
+	 * until bytes flow, so an idle connection costs what it used.
+	 */
 	char buf[CONN_BUF_SIZE];
 };
+
+/* Nothing waits to be written to the destination. */
+static inline bool half_empty(const struct half *h)
+{
+	return !h->len && !h->piped;
+}
 
 enum conn_mode {
 	CM_DETECT,		/* waiting for the first bytes, within the window */
@@ -214,6 +248,9 @@ void up_release(struct conn *c, bool reuse);
 
 /* Watch upstream @u for @ev (0: stop watching). 0 or -errno. */
 int up_watch(struct up *u, uint32_t ev);
+
+/* Close the spare upstream sockets made in @pod's netns (NULL: all pods). */
+void sock_cache_flush(struct proxy *px, const struct pod *pod);
 
 /* Close the pooled connections made in @pod's netns (the pod is going away),
  * or those of endpoints that left the catalogue (@pod NULL), or all (@all).

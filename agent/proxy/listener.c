@@ -66,6 +66,7 @@ void proxy_free(struct proxy *px)
 	if (!px)
 		return;
 	pool_flush(px, NULL, true);
+	sock_cache_flush(px, NULL);
 	if (px->timer)
 		loop_del_timer(px->loop, px->timer);
 	tq_done(&px->tq);
@@ -252,6 +253,7 @@ void proxy_pod_close(struct proxy *px, struct pod *pod)
 		conn_close(pod->conns, true);
 	/* Their sockets live in the pod's netns, with its address. */
 	pool_flush(px, pod, false);
+	sock_cache_flush(px, pod);
 	if (pod->lfd4 != -1) {
 		(void)loop_del_fd(px->loop, pod->lfd4);
 		close(pod->lfd4);
