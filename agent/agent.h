@@ -30,7 +30,7 @@ struct agent_registry {
 struct catalogue;
 struct dp;
 struct pods;
-struct proxy;
+struct workers;
 struct cni_server;
 struct http_server;
 
@@ -44,7 +44,7 @@ struct agent {
 	struct catalogue *cat;		/* the current snapshot; one reference held */
 	struct dp *dp;
 	struct pods *pods;
-	struct proxy *proxy;
+	struct workers *workers;	/* the proxy workers (proxy/workers.h) */
 	struct cni_server *cni;
 	struct http_server *admin;
 	struct http_server *metrics;	/* NULL without --metrics-addr */

@@ -12,6 +12,7 @@
 #include "addr.h"
 
 #define CFG_EXCL_MAX 8	/* per list; bpf/abi.h MESH_MAX_EXCL_* */
+#define CFG_WORKERS_MAX 64	/* --workers */
 
 #include "opt.h"
 
@@ -28,6 +29,7 @@ struct agent_config {
 	uint16_t proxy_port;
 	uint32_t connect_timeout_ms;
 	uint32_t max_conns;
+	uint32_t workers;		/* --workers; 0: one per online CPU */
 	/* Resilience defaults of every service (agent/proxy/policy.h); a Service
 	 * overrides each with a weft.io/ annotation (docs/resilience.md).
 	 */

@@ -139,6 +139,12 @@ int loop_del_fd(struct loop *loop, int fd)
 	return 0;
 }
 
+void loop_forget_fd(struct loop *loop, int fd)
+{
+	if (fd >= 0 && (size_t)fd < loop->n_fds)
+		loop->fds[fd].live = false;
+}
+
 static void heap_swap(struct loop *loop, size_t a, size_t b)
 {
 	struct loop_timer t = loop->heap[a];

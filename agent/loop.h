@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* The event loop: epoll over fds plus one-shot millisecond timers, the size of
  * redis' ae. Every module of the agent registers its fds here; none blocks.
- * A loop is used by one thread only.
+ * A loop is used by one thread only: the main thread's control loop, and one
+ * per proxy worker (proxy/workers.h).
  */
 #ifndef WEFT_LOOP_H
 #define WEFT_LOOP_H
@@ -25,8 +26,14 @@ void loop_free(struct loop *loop);
 int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_fn fn, void *ctx);
 /* Change the events watched on @fd. 0 or -errno. */
 int loop_mod_fd(struct loop *loop, int fd, uint32_t events);
-/* Stop watching @fd (before closing it). 0 or -errno. */
+/* Stop watching @fd and keep it open. 0 or -errno. */
 int loop_del_fd(struct loop *loop, int fd);
+/* Stop watching @fd, which the caller closes right after: only the slot is
+ * marked dead, no epoll_ctl (the kernel drops a closed file from the epoll
+ * set by itself when no duplicate of the fd exists, which is the case for
+ * every socket the proxy owns). One syscall fewer per closed socket.
+ */
+void loop_forget_fd(struct loop *loop, int fd);
 
 /* Arm a one-shot timer @ms from now. Returns an id > 0, or -errno. */
 int64_t loop_add_timer(struct loop *loop, uint64_t ms, loop_timer_fn fn, void *ctx);

@@ -29,6 +29,7 @@
 #include "model.h"
 #include "pods.h"
 #include "proxy/proxy.h"
+#include "proxy/workers.h"
 #include "registry/file.h"
 #include "registry/local_eps.h"
 #include "registry/registry.h"
@@ -67,8 +68,8 @@ int agent_publish(struct agent *a)
 		a->registries_synced = true;
 		log_info("registry: every source has synced; meshing decisions follow the catalogue");
 	}
-	if (a->proxy)
-		proxy_set_catalogue(a->proxy, c);
+	if (a->workers)
+		workers_set_catalogue(a->workers, c);
 	if (a->pods)
 		pods_reconcile(a->pods);
 	log_info("catalogue: generation=%llu services=%zu service_ports=%zu",
@@ -353,10 +354,10 @@ static int start(struct agent *a)
 	err = dp_open(&a->dp, &dpo);
 	if (err)
 		return err;
-	a->proxy = proxy_new(a->loop, &po);
-	if (!a->proxy)
+	a->workers = workers_new(a->loop, cfg->workers ? cfg->workers : workers_default(), &po);
+	if (!a->workers)
 		return log_errno(-errno, "start the proxy");
-	proxy_set_catalogue(a->proxy, a->cat);
+	workers_set_catalogue(a->workers, a->cat);
 	a->pods = pods_new(a);
 	if (!a->pods)
 		return log_errno(-errno, "start");
@@ -396,7 +397,7 @@ static void stop(struct agent *a)
 	http_server_free(a->admin);
 	cni_server_free(a->cni);
 	pods_free(a->pods);
-	proxy_free(a->proxy);
+	workers_free(a->workers);
 	dp_close(a->dp);
 	stop_registries(a);
 	model_free(a->model);

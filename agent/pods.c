@@ -21,6 +21,7 @@
 #include "netns.h"
 #include "pods.h"
 #include "proxy/proxy.h"
+#include "proxy/workers.h"
 
 #define POD_STATE_DIR "pods"
 
@@ -43,7 +44,7 @@ struct pods *pods_new(struct agent *agent)
 
 static void pod_free(struct pods *p, struct pod *pod)
 {
-	proxy_pod_close(p->agent->proxy, pod);
+	workers_pod_close(p->agent->workers, pod);
 	if (pod->netns_fd != -1)
 		close(pod->netns_fd);
 	free(pod);
@@ -158,13 +159,13 @@ static int capture_on(struct pods *p, struct pod *pod)
 	struct dp_pod dpp;
 	int err;
 
-	err = proxy_pod_listen(a->proxy, pod);
+	err = workers_pod_listen(a->workers, pod);
 	if (err)
 		return err;
 	pod_to_dp(p, pod, &dpp);
 	err = dp_pod_upsert(a->dp, pod->netns_cookie, &dpp);
 	if (err) {
-		proxy_pod_close(a->proxy, pod);
+		workers_pod_close(a->workers, pod);
 		return err;
 	}
 	pod->meshed = true;
@@ -178,7 +179,7 @@ static void capture_off(struct pods *p, struct pod *pod)
 	/* Map entry first, so no new connection is redirected to a closing listener. */
 	if (pod->netns_cookie)
 		(void)dp_pod_del(a->dp, pod->netns_cookie);
-	proxy_pod_close(a->proxy, pod);
+	workers_pod_close(a->workers, pod);
 	pod->meshed = false;
 }
 

@@ -42,6 +42,11 @@ struct pod {
 	int lfd4, lfd6;		/* in-pod listeners; -1 when not listening */
 	struct proxy *proxy;	/* serving the listeners, set by proxy_pod_listen() */
 	struct conn *conns;	/* live proxied connections of this pod */
+	/* With N proxy workers, worker i>0 serves the pod through shadows[i-1]:
+	 * a copy of this pod with that worker's listeners and connections
+	 * (proxy/workers.h). NULL with one worker or when not listening.
+	 */
+	struct pod **shadows;
 	uint64_t conns_active, conns_total;
 };
 

@@ -24,6 +24,7 @@
 #include "pods.h"
 #include "proxy/proxy.h"
 #include "proxy/state.h"
+#include "proxy/workers.h"
 #include "registry/file.h"
 #include "registry/registry.h"
 
@@ -252,16 +253,20 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 {
 	static const char *const known[] = { NULL };
 	struct agent *a = ctx;
-	const struct proxy_stats *ps = proxy_stats(a->proxy);
-	json_object *o = json_object_new_object(), *pods, *conns, *bpf, *counters;
+	struct proxy_stats stats;
+	const struct proxy_stats *ps = &stats;
+	json_object *o, *pods, *conns, *bpf, *counters;
 	uint64_t vals[64];
 	int n;
 
-	if (admin_bad_query(req, resp, known)) {
-		json_object_put(o);
+	if (admin_bad_query(req, resp, known))
 		return 0;
-	}
+	workers_isolate(a->workers);
+	workers_stats(a->workers, &stats);
+	workers_release(a->workers);
+	o = json_object_new_object();
 	json_object_object_add(o, "version", json_object_new_string(WEFT_VERSION));
+	json_object_object_add(o, "workers", json_object_new_uint64(workers_count(a->workers)));
 	json_object_object_add(o, "mode", json_object_new_string("ebpf"));
 	json_object_object_add(o, "uptime_s",
 			       json_object_new_uint64((loop_now_ms(a->loop) - a->start_ms) / 1000));
@@ -377,8 +382,18 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 		json_object_object_add(o, "exclude_ports", ports);
 		json_object_object_add(o, "exclude_cidrs", cidrs);
 	}
-	json_object_object_add(conns, "active", json_object_new_uint64(pod->conns_active));
-	json_object_object_add(conns, "total", json_object_new_uint64(pod->conns_total));
+	{
+		/* Summed over the workers' shares of the pod; the caller isolated them. */
+		uint64_t active = 0, total = 0;
+		const struct pod *sh;
+
+		for (unsigned int i = 0; (sh = workers_pod_at(a->workers, pod, i)); i++) {
+			active += sh->conns_active;
+			total += sh->conns_total;
+		}
+		json_object_object_add(conns, "active", json_object_new_uint64(active));
+		json_object_object_add(conns, "total", json_object_new_uint64(total));
+	}
 	json_object_object_add(o, "connections", conns);
 	return o;
 }
@@ -401,11 +416,13 @@ static int cmd_pods(const struct http_request *req, struct http_response *resp, 
 				   ns, name);
 	o = json_object_new_object();
 	arr = json_object_new_array();
+	workers_isolate(a->workers);
 	for (const struct pod *pod = pods_first(a->pods); pod; pod = pod->next) {
 		if (rc && (strcmp(pod->spec.ns, ns) || strcmp(pod->spec.name, name)))
 			continue;
 		json_object_array_add(arr, pod_json(pod, a));
 	}
+	workers_release(a->workers);
 	json_object_object_add(o, "pods", arr);
 	return admin_json(resp, o);
 }
@@ -566,8 +583,8 @@ static int cmd_services(const struct http_request *req, struct http_response *re
 	static const char *const known[] = { "service", NULL };
 	char ns[REG_NS_MAX], name[REG_NAME_MAX];
 	struct agent *a = ctx;
-	uint64_t now = proxy_now_ms(a->proxy);
 	const struct svc_state *s;
+	uint64_t now;
 	json_object *o, *arr;
 	size_t found = 0;
 	int rc;
@@ -579,12 +596,15 @@ static int cmd_services(const struct http_request *req, struct http_response *re
 		return 0;
 	o = json_object_new_object();
 	arr = json_object_new_array();
-	for (size_t i = 0; (s = proxy_service_at(a->proxy, i)); i++) {
+	workers_isolate(a->workers);
+	now = proxy_now_ms(workers_proxy(a->workers, 0));
+	for (size_t i = 0; (s = workers_service_at(a->workers, i)); i++) {
 		if (rc && (strcmp(s->ns, ns) || strcmp(s->name, name)))
 			continue;
 		json_object_array_add(arr, service_json(s, now));
 		found++;
 	}
+	workers_release(a->workers);
 	if (rc && !found) {
 		json_object_put(o);
 		json_object_put(arr);

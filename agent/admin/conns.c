@@ -17,6 +17,7 @@
 #include "opt.h"
 #include "pods.h"
 #include "proxy/proxy.h"
+#include "proxy/workers.h"
 #include "proxy/state.h"
 #include "registry/objects.h"
 
@@ -112,12 +113,18 @@ int admin_conns(const struct http_request *req, struct http_response *resp, void
 	}
 	o = json_object_new_object();
 	w.arr = json_object_new_array();
+	/* Each worker's share of a pod in turn, newest first within a worker. */
+	workers_isolate(a->workers);
 	for (const struct pod *pod = pods_first(a->pods); pod; pod = pod->next) {
+		const struct pod *sh;
+
 		if (only && pod != only)
 			continue;
 		w.pod = pod;
-		(void)proxy_pod_conns(a->proxy, pod, add_conn, &w);
+		for (unsigned int i = 0; (sh = workers_pod_at(a->workers, pod, i)); i++)
+			(void)proxy_pod_conns(workers_proxy(a->workers, i), sh, add_conn, &w);
 	}
+	workers_release(a->workers);
 	json_object_object_add(o, "conns", w.arr);
 	json_object_object_add(o, "matched", json_object_new_uint64(w.matched));
 	json_object_object_add(o, "truncated", json_object_new_boolean(w.matched > w.limit));

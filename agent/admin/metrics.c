@@ -20,6 +20,7 @@
 #include "pods.h"
 #include "proxy/proxy.h"
 #include "proxy/state.h"
+#include "proxy/workers.h"
 #include "registry/file.h"
 #include "registry/registry.h"
 
@@ -160,6 +161,7 @@ struct scrape {
 	struct ep_row *eps;
 	size_t n_eps;
 	size_t svcs_folded, eps_left_out;
+	struct proxy_stats stats;	/* summed over the workers */
 };
 
 static void svc_labels(char *buf, const char *ns, const char *name, const char *vip,
@@ -203,8 +205,8 @@ static int build_rows(struct scrape *sc)
 	char vip[ADDR_STRLEN], port[REG_PORT_NAME_MAX], ep[ADDR_STRLEN];
 	struct svc_row *other;
 
-	for (; proxy_service_at(sc->a->proxy, n); n++)
-		n_eps += proxy_service_at(sc->a->proxy, n)->n_eps;
+	for (; workers_service_at(sc->a->workers, n); n++)
+		n_eps += workers_service_at(sc->a->workers, n)->n_eps;
 	sc->svcs = calloc((n < METRICS_MAX_SERVICE_PORTS ? n : METRICS_MAX_SERVICE_PORTS) + 1,
 			  sizeof(*sc->svcs));
 	sc->eps = calloc(n_eps < METRICS_MAX_ENDPOINTS ? n_eps + 1 : METRICS_MAX_ENDPOINTS,
@@ -212,7 +214,7 @@ static int build_rows(struct scrape *sc)
 	if (!sc->svcs || !sc->eps)
 		return -ENOMEM;
 	other = NULL;
-	for (size_t i = 0; (s = proxy_service_at(sc->a->proxy, i)); i++) {
+	for (size_t i = 0; (s = workers_service_at(sc->a->workers, i)); i++) {
 		struct svc_row *r;
 
 		addr_fmt(&s->vip, vip, sizeof(vip));
@@ -426,7 +428,7 @@ static void registry_families(struct prom *p, const struct agent *a, uint64_t no
 
 static void agent_families(struct prom *p, const struct agent *a, const struct scrape *sc)
 {
-	const struct proxy_stats *ps = proxy_stats(a->proxy);
+	const struct proxy_stats *ps = &sc->stats;
 	struct dp_link_status links[8];
 	size_t n_links = dp_links(a->dp, links, sizeof(links) / sizeof(links[0]));
 	uint64_t vals[64];
@@ -503,6 +505,9 @@ static int cmd_metrics(const struct http_request *req, struct http_response *res
 
 	if (admin_bad_query(req, resp, known))
 		return 0;
+	/* The rows point into the workers' merged state: valid until release. */
+	workers_isolate(a->workers);
+	workers_stats(a->workers, &sc.stats);
 	err = build_rows(&sc);
 	if (!err) {
 		agent_families(&p, a, &sc);
@@ -511,6 +516,7 @@ static int cmd_metrics(const struct http_request *req, struct http_response *res
 		endpoint_families(&p, &sc);
 		err = p.err;
 	}
+	workers_release(a->workers);
 	free(sc.svcs);
 	free(sc.eps);
 	if (err) {

@@ -25,6 +25,7 @@
 #include "pods.h"
 #include "proxy/proxy.h"
 #include "proxy/state.h"
+#include "proxy/workers.h"
 #include "registry/objects.h"
 
 #define TRACE_TEXT_MAX 768
@@ -37,6 +38,16 @@ struct trace {
 	struct addr dst4; /* IPv4-mapped unmapped: what the proxy resolves */
 	struct dp_explain ex;
 };
+
+/* The proxy steps describe worker 0's view, read while the workers are
+ * isolated: every worker binds the same snapshot and policy; breaker counts,
+ * outlier state and the balancer cursor are per worker (docs/resilience.md),
+ * and the kernel decides which worker a new connection reaches.
+ */
+static struct proxy *trace_px(const struct trace *t)
+{
+	return workers_proxy(t->a->workers, 0);
+}
 
 static void step(struct trace *t, const char *check, const char *result, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -172,7 +183,7 @@ static void other_family(struct trace *t, const struct svc_state *s, json_object
 	const struct svc_state *o;
 	char buf[ADDR_STRLEN], why[TRACE_TEXT_MAX];
 
-	for (size_t i = 0; (o = proxy_service_at(t->a->proxy, i)); i++) {
+	for (size_t i = 0; (o = proxy_service_at(trace_px(t), i)); i++) {
 		if (o->vip.family == s->vip.family || strcmp(o->ns, s->ns) ||
 		    strcmp(o->name, s->name) || strcmp(o->port_name, s->port_name))
 			continue;
@@ -205,8 +216,8 @@ static void circuit_step(struct trace *t, const struct svc_state *s)
 /* The proxy's part: service, endpoints, pick. Fills @o. */
 static void proxy_steps(struct trace *t, json_object *o)
 {
-	const struct svc_state *s = proxy_service_for(t->a->proxy, &t->dst4);
-	uint64_t now = proxy_now_ms(t->a->proxy);
+	const struct svc_state *s = proxy_service_for(trace_px(t), &t->dst4);
+	uint64_t now = proxy_now_ms(trace_px(t));
 	char buf[ADDR_STRLEN], why[TRACE_TEXT_MAX];
 	json_object *svc, *eps;
 	const struct ep_state *pick;
@@ -247,7 +258,7 @@ static void proxy_steps(struct trace *t, json_object *o)
 	     buf, s->ns, s->name, s->port_name, s->n_eps, s->n_ready, policy_lb_name(s->pol.lb),
 	     policy_proto_name(s->pol.protocol));
 	circuit_step(t, s);
-	pick = proxy_preview_pick(t->a->proxy, s, &panic);
+	pick = proxy_preview_pick(trace_px(t), s, &panic);
 	eps = json_object_new_array();
 	for (size_t i = 0; i < s->n_eps; i++) {
 		bool ok = ep_verdict(s->eps[i], now, panic, why, sizeof(why)) != NULL;
@@ -326,7 +337,9 @@ int admin_trace(const struct http_request *req, struct http_response *resp, void
 		     "connect() is rewritten to %s:%u, the agent's listener "
 		     "inside the pod",
 		     t.dst.family == AF_INET ? "127.0.0.1" : "[::1]", t.ex.pod.proxy_port);
+		workers_isolate(t.a->workers);
 		proxy_steps(&t, o);
+		workers_release(t.a->workers);
 	} else {
 		step(&t, "capture", "stop",
 		     "not captured (%s): the connection goes straight to %s; "

@@ -134,7 +134,10 @@ void conn_close(struct conn *c, bool reset)
 		http_abandon(c);
 	half_done(&c->c2u);
 	half_done(&c->u2c);
-	(void)conn_watch(c, 0);
+	/* Closed just below, never duplicated: no EPOLL_CTL_DEL needed. */
+	if (c->cwatch)
+		loop_forget_fd(px->loop, c->cfd);
+	c->cwatch = false;
 	if (reset) {
 		sock_close_reset(c->cfd);
 		px->stats.resets++;

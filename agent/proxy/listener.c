@@ -204,6 +204,12 @@ static int make_listener(struct proxy *px, struct pod *pod, int family)
 		return fd;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
 		goto out_errno;
+	/* One listener per worker on the same port: the kernel spreads new
+	 * connections across them by a hash of the 4-tuple (proxy/workers.h).
+	 */
+	if (px->opts.reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
+		goto out_errno;
 	if (family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
 		goto out_errno;
@@ -255,12 +261,12 @@ void proxy_pod_close(struct proxy *px, struct pod *pod)
 	pool_flush(px, pod, false);
 	sock_cache_flush(px, pod);
 	if (pod->lfd4 != -1) {
-		(void)loop_del_fd(px->loop, pod->lfd4);
+		loop_forget_fd(px->loop, pod->lfd4);
 		close(pod->lfd4);
 		pod->lfd4 = -1;
 	}
 	if (pod->lfd6 != -1) {
-		(void)loop_del_fd(px->loop, pod->lfd6);
+		loop_forget_fd(px->loop, pod->lfd6);
 		close(pod->lfd6);
 		pod->lfd6 = -1;
 	}

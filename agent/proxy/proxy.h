@@ -8,6 +8,7 @@
 #ifndef WEFT_PROXY_H
 #define WEFT_PROXY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,7 @@ struct proxy_opts {
 	uint32_t connect_timeout_ms;
 	uint32_t max_conns;
 	int home_netns_fd;		/* the agent's own netns, to come back to */
+	bool reuseport;			/* listeners share the port with other workers' */
 	/* Policy defaults (--lb, --retries...); NULL: the built-in defaults,
 	 * which equal the option table's, with connect_timeout_ms above.
 	 */

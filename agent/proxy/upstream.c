@@ -56,7 +56,10 @@ static void up_free(struct up *u)
 	struct ep_state *e = u->ep;
 
 	px_timer_del(px, &u->t_conn);
-	(void)up_watch(u, 0);
+	/* Closed right after, never duplicated: no EPOLL_CTL_DEL needed. */
+	if (u->watched)
+		loop_forget_fd(px->loop, u->fd);
+	u->watched = false;
 	close(u->fd);
 	px->stats.upstream_active--;
 	if (e) {

@@ -1,0 +1,448 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Implementation of proxy/workers.h: threads, their loops and proxies, the
+ * isolation handshake (an eventfd per worker and one mutex + condition
+ * variable, touched only by control-plane operations), shadow pods, and the
+ * merged view of per-worker service state for the admin API.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+#include "pods.h"
+#include "proxy/state.h"
+#include "proxy/workers.h"
+
+struct worker {
+	struct workers *ws;
+	unsigned int idx;
+	struct loop *loop;
+	struct proxy *px;
+	int efd;		/* the main thread's knock */
+	pthread_t thread;
+	bool started;
+	uint64_t seen;		/* the last isolation round this worker joined */
+};
+
+struct workers {
+	unsigned int n;
+	bool threaded;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t round;		/* isolation rounds, under mu */
+	bool hold;		/* workers must stay parked, under mu */
+	bool stopping;		/* under mu */
+	unsigned int parked;	/* under mu */
+	struct svc_state **merged;	/* workers_service_at()'s view, until release */
+	size_t n_merged;
+	struct worker w[];
+};
+
+unsigned int workers_default(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > CFG_WORKERS_MAX ? CFG_WORKERS_MAX : (unsigned int)n;
+}
+
+static void on_knock(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct worker *w = ctx;
+	struct workers *ws = w->ws;
+	uint64_t v;
+
+	(void)events;
+	(void)!read(fd, &v, sizeof(v));
+	pthread_mutex_lock(&ws->mu);
+	if (ws->stopping) {
+		loop_stop(loop);
+	} else {
+		/* A release followed at once by a new isolation may find this
+		 * worker still parked: it joins the new round from here.
+		 */
+		while (ws->hold && !ws->stopping) {
+			if (w->seen != ws->round) {
+				w->seen = ws->round;
+				ws->parked++;
+				pthread_cond_broadcast(&ws->cv);
+			}
+			pthread_cond_wait(&ws->cv, &ws->mu);
+		}
+	}
+	pthread_mutex_unlock(&ws->mu);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	int err = loop_run(w->loop);
+
+	if (err)
+		log_err("proxy: worker %u: loop failed: %s", w->idx, strerror(-err));
+	return NULL;
+}
+
+static void knock(struct worker *w)
+{
+	uint64_t one = 1;
+
+	(void)!write(w->efd, &one, sizeof(one));
+}
+
+struct workers *workers_new(struct loop *main_loop, unsigned int n, const struct proxy_opts *opts)
+{
+	struct workers *ws;
+	struct proxy_opts po = *opts;
+	int err;
+
+	if (n < 1 || n > CFG_WORKERS_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ws = calloc(1, sizeof(*ws) + n * sizeof(ws->w[0]));
+	if (!ws)
+		return NULL;
+	ws->n = n;
+	ws->threaded = n > 1;
+	po.reuseport = ws->threaded;
+	pthread_mutex_init(&ws->mu, NULL);
+	pthread_cond_init(&ws->cv, NULL);
+	for (unsigned int i = 0; i < n; i++) {
+		struct worker *w = &ws->w[i];
+
+		w->ws = ws;
+		w->idx = i;
+		w->efd = -1;
+		w->loop = ws->threaded ? loop_new() : main_loop;
+		if (!w->loop)
+			goto fail;
+		w->px = proxy_new(w->loop, &po);
+		if (!w->px)
+			goto fail;
+		if (!ws->threaded)
+			continue;
+		w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (w->efd == -1)
+			goto fail;
+		err = loop_add_fd(w->loop, w->efd, EPOLLIN, on_knock, w);
+		if (err) {
+			errno = -err;
+			goto fail;
+		}
+	}
+	/* Threads last, so a failure above has nothing to join. Signals are
+	 * blocked by the caller already: they reach the main thread's signalfd.
+	 */
+	for (unsigned int i = 0; ws->threaded && i < n; i++) {
+		err = pthread_create(&ws->w[i].thread, NULL, worker_main, &ws->w[i]);
+		if (err) {
+			errno = err;
+			goto fail;
+		}
+		ws->w[i].started = true;
+	}
+	if (ws->threaded)
+		log_info("proxy: %u workers, one listener each per pod (SO_REUSEPORT)", n);
+	return ws;
+fail:
+	err = errno;
+	workers_free(ws);
+	errno = err;
+	return NULL;
+}
+
+static void merged_free(struct workers *ws)
+{
+	for (size_t i = 0; i < ws->n_merged; i++) {
+		struct svc_state *s = ws->merged[i];
+
+		if (!s)
+			continue;
+		for (size_t j = 0; j < s->n_eps; j++)
+			free(s->eps[j]);
+		free(s->eps);
+		free(s);
+	}
+	free(ws->merged);
+	ws->merged = NULL;
+	ws->n_merged = 0;
+}
+
+void workers_free(struct workers *ws)
+{
+	if (!ws)
+		return;
+	pthread_mutex_lock(&ws->mu);
+	ws->stopping = true;
+	pthread_cond_broadcast(&ws->cv);
+	pthread_mutex_unlock(&ws->mu);
+	for (unsigned int i = 0; i < ws->n; i++) {
+		if (ws->w[i].started) {
+			knock(&ws->w[i]);
+			pthread_join(ws->w[i].thread, NULL);
+		}
+	}
+	merged_free(ws);
+	for (unsigned int i = 0; i < ws->n; i++) {
+		struct worker *w = &ws->w[i];
+
+		proxy_free(w->px);
+		if (w->efd != -1) {
+			loop_forget_fd(w->loop, w->efd);
+			close(w->efd);
+		}
+		if (ws->threaded)
+			loop_free(w->loop);
+	}
+	pthread_cond_destroy(&ws->cv);
+	pthread_mutex_destroy(&ws->mu);
+	free(ws);
+}
+
+unsigned int workers_count(const struct workers *ws)
+{
+	return ws->n;
+}
+
+struct proxy *workers_proxy(const struct workers *ws, unsigned int i)
+{
+	return i < ws->n ? ws->w[i].px : NULL;
+}
+
+void workers_isolate(struct workers *ws)
+{
+	if (!ws->threaded)
+		return;
+	pthread_mutex_lock(&ws->mu);
+	ws->round++;
+	ws->hold = true;
+	ws->parked = 0;
+	pthread_mutex_unlock(&ws->mu);
+	for (unsigned int i = 0; i < ws->n; i++)
+		knock(&ws->w[i]);
+	pthread_mutex_lock(&ws->mu);
+	while (ws->parked < ws->n)
+		pthread_cond_wait(&ws->cv, &ws->mu);
+	pthread_mutex_unlock(&ws->mu);
+}
+
+void workers_release(struct workers *ws)
+{
+	merged_free(ws);
+	if (!ws->threaded)
+		return;
+	pthread_mutex_lock(&ws->mu);
+	ws->hold = false;
+	pthread_cond_broadcast(&ws->cv);
+	pthread_mutex_unlock(&ws->mu);
+}
+
+void workers_set_catalogue(struct workers *ws, struct catalogue *c)
+{
+	workers_isolate(ws);
+	for (unsigned int i = 0; i < ws->n; i++)
+		proxy_set_catalogue(ws->w[i].px, c);
+	workers_release(ws);
+}
+
+/* ---------------------------------------------------------------- pods */
+
+static void pod_close_locked(struct workers *ws, struct pod *pod)
+{
+	proxy_pod_close(ws->w[0].px, pod);
+	for (unsigned int i = 1; i < ws->n && pod->shadows; i++) {
+		if (!pod->shadows[i - 1])
+			continue;
+		proxy_pod_close(ws->w[i].px, pod->shadows[i - 1]);
+		free(pod->shadows[i - 1]);
+	}
+	free(pod->shadows);
+	pod->shadows = NULL;
+}
+
+int workers_pod_listen(struct workers *ws, struct pod *pod)
+{
+	int err;
+
+	if (pod->lfd4 != -1)
+		return 0;
+	workers_isolate(ws);
+	err = proxy_pod_listen(ws->w[0].px, pod);
+	if (!err && ws->n > 1) {
+		pod->shadows = calloc(ws->n - 1, sizeof(*pod->shadows));
+		if (!pod->shadows)
+			err = -ENOMEM;
+	}
+	for (unsigned int i = 1; !err && i < ws->n; i++) {
+		struct pod *sh = malloc(sizeof(*sh));
+
+		if (!sh) {
+			err = -ENOMEM;
+			break;
+		}
+		/* Identity and netns are the pod's (the fd stays owned by it);
+		 * listeners and connections are this worker's own.
+		 */
+		*sh = *pod;
+		sh->next = NULL;
+		sh->shadows = NULL;
+		sh->lfd4 = sh->lfd6 = -1;
+		sh->proxy = NULL;
+		sh->conns = NULL;
+		sh->conns_active = sh->conns_total = 0;
+		pod->shadows[i - 1] = sh;
+		err = proxy_pod_listen(ws->w[i].px, sh);
+	}
+	if (err)
+		pod_close_locked(ws, pod);
+	workers_release(ws);
+	return err;
+}
+
+void workers_pod_close(struct workers *ws, struct pod *pod)
+{
+	workers_isolate(ws);
+	pod_close_locked(ws, pod);
+	workers_release(ws);
+}
+
+const struct pod *workers_pod_at(const struct workers *ws, const struct pod *pod, unsigned int i)
+{
+	if (i == 0)
+		return pod;
+	if (i >= ws->n || !pod->shadows)
+		return NULL;
+	return pod->shadows[i - 1];
+}
+
+/* ---------------------------------------------------------------- merged reads */
+
+static void add_u64s(uint64_t *dst, const uint64_t *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dst[i] += src[i];
+}
+
+#define ADD_STRUCT(dst, src)                                                             \
+	do {                                                                             \
+		_Static_assert(sizeof(*(dst)) % sizeof(uint64_t) == 0, "u64 fields only"); \
+		add_u64s((uint64_t *)(dst), (const uint64_t *)(src),                     \
+			 sizeof(*(dst)) / sizeof(uint64_t));                             \
+	} while (0)
+
+void workers_stats(const struct workers *ws, struct proxy_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned int i = 0; i < ws->n; i++)
+		ADD_STRUCT(out, proxy_stats(ws->w[i].px));
+}
+
+static void lat_add(struct lat *dst, const struct lat *src)
+{
+	ADD_STRUCT(&dst->total, &src->total);
+	ADD_STRUCT(&dst->win[0], &src->win[0]);
+	ADD_STRUCT(&dst->win[1], &src->win[1]);
+}
+
+static void ep_merge(struct ep_state *dst, const struct ep_state *src)
+{
+	ADD_STRUCT(&dst->ctr, &src->ctr);
+	dst->active += src->active;
+	dst->conns += src->conns;
+	dst->n_idle += src->n_idle;
+	if (src->ol.consecutive > dst->ol.consecutive)
+		dst->ol.consecutive = src->ol.consecutive;
+	if (src->ol.ejections > dst->ol.ejections)
+		dst->ol.ejections = src->ol.ejections;
+	if (src->ol.ejected && (!dst->ol.ejected || src->ol.until_ms > dst->ol.until_ms)) {
+		dst->ol.ejected = true;
+		dst->ol.until_ms = src->ol.until_ms;
+	}
+}
+
+static struct svc_state *svc_merge(const struct workers *ws, size_t i)
+{
+	const struct svc_state *s0 = proxy_service_at(ws->w[0].px, i);
+	struct svc_state *m;
+
+	if (!s0)
+		return NULL;
+	m = malloc(sizeof(*m));
+	if (!m)
+		return NULL;
+	*m = *s0;
+	m->next = NULL;
+	m->all = NULL;
+	m->eps = calloc(s0->n_eps ? s0->n_eps : 1, sizeof(*m->eps));
+	if (!m->eps) {
+		free(m);
+		return NULL;
+	}
+	for (size_t j = 0; j < s0->n_eps; j++) {
+		m->eps[j] = malloc(sizeof(*m->eps[j]));
+		if (!m->eps[j]) {
+			m->n_eps = j;
+			goto fail;
+		}
+		*m->eps[j] = *s0->eps[j];
+		m->eps[j]->svc = m;
+		m->eps[j]->next = NULL;
+		m->eps[j]->idle = NULL;
+	}
+	for (unsigned int k = 1; k < ws->n; k++) {
+		const struct svc_state *s = proxy_service_at(ws->w[k].px, i);
+
+		/* Every worker binds the same snapshot in the same order; a
+		 * worker whose bind failed (ENOMEM) is left out.
+		 */
+		if (!s || s->n_eps != s0->n_eps || !addr_equal(&s->vip, &s0->vip))
+			continue;
+		ADD_STRUCT(&m->ctr, &s->ctr);
+		m->conns += s->conns;
+		m->pending += s->pending;
+		m->requests += s->requests;
+		m->clients += s->clients;
+		lat_add(&m->lat_connect, &s->lat_connect);
+		lat_add(&m->lat_request, &s->lat_request);
+		for (size_t j = 0; j < s->n_eps; j++)
+			if (addr_equal(&s->eps[j]->addr, &m->eps[j]->addr))
+				ep_merge(m->eps[j], s->eps[j]);
+	}
+	return m;
+fail:
+	for (size_t j = 0; j < m->n_eps; j++)
+		free(m->eps[j]);
+	free(m->eps);
+	free(m);
+	return NULL;
+}
+
+const struct svc_state *workers_service_at(struct workers *ws, size_t i)
+{
+	size_t n = 0;
+
+	if (!ws->threaded)
+		return proxy_service_at(ws->w[0].px, i);
+	if (!ws->merged) {
+		while (proxy_service_at(ws->w[0].px, n))
+			n++;
+		ws->merged = calloc(n ? n : 1, sizeof(*ws->merged));
+		if (!ws->merged)
+			return NULL;
+		ws->n_merged = n;
+	}
+	if (i >= ws->n_merged)
+		return NULL;
+	if (!ws->merged[i])
+		ws->merged[i] = svc_merge(ws, i);
+	return ws->merged[i];
+}
