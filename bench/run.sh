@@ -14,6 +14,8 @@
 # Knobs (environment): WEFT_BUILD (binaries; default ../build), BENCH_ROUNDS (3),
 # BENCH_SECONDS (5, per run), BENCH_RATE (2000 req/s, latency), BENCH_CONNS
 # (10000, the idle-connection memory test), BENCH_CONFIGS ("direct weft haproxy").
+# WEFT_WORKERS (the agent's --workers; unset: one per online CPU) reaches the
+# agent through its environment, like every WEFT_* option.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -428,6 +430,7 @@ json.dump({
     "weft_sha256": "$(sha256sum "$BIN/weft-agent" | cut -c1-16)",
     "haproxy": "$(haproxy -v | head -1 | cut -d' ' -f3)",
     "haproxy_threads": $(nproc),
+    "weft_workers": "${WEFT_WORKERS:-auto ($(nproc))}",
     "wrk": "$(wrk -v 2>&1 | head -1 | cut -d' ' -f2)",
     "iperf3": "$(iperf3 --version | head -1 | cut -d' ' -f2)",
     "load_start": "$LOAD_START", "load_end": "$LOAD_END",

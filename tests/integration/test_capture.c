@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,11 +28,24 @@ static void down(void)
 
 TestSuite(capture, .init = up, .fini = down, .timeout = 120);
 
+/* Round robin is per worker (docs/resilience.md): exact evenness node-wide
+ * is a one-worker property; the agent otherwise runs one worker per CPU.
+ */
+static void restart_with_workers(const char *n)
+{
+	cr_assert_eq(tenv_agent_stop(&env), 0, "the agent did not exit cleanly, see %s",
+		     env.agent_log);
+	setenv("WEFT_WORKERS", n, 1);
+	/* The enrolled pods come back from the agent's saved state. */
+	cr_assert_eq(tenv_agent_start(&env), 0, "weft-agent did not start, see %s", env.agent_log);
+}
+
 Test(capture, vip_is_load_balanced_over_every_endpoint_from_the_pod_address)
 {
 	int seen[3] = { 0 };
 	char out[256];
 
+	restart_with_workers("1");
 	for (int i = 0; i < 30; i++) {
 		int err = tsock_ident("a", "198.19.0.10:80", out, sizeof(out));
 
@@ -50,6 +64,32 @@ Test(capture, vip_is_load_balanced_over_every_endpoint_from_the_pod_address)
 	cr_expect_geq(tenv_status_counter(&env, "connections.to_service"), 30);
 	cr_expect_geq(tenv_status_counter(&env, "bpf.counters.redirected"), 30);
 	cr_expect_geq(tenv_status_counter(&env, "bpf.counters.orig_answered"), 30);
+}
+
+/* Two workers: the kernel spreads connections over both listeners, each
+ * round-robins its share, so any run of k picks on a worker gives every
+ * endpoint floor(k/3) or ceil(k/3): 19 to 21 of 60 node-wide. Counters are
+ * summed over the workers.
+ */
+Test(capture, two_workers_serve_the_pod_and_their_counters_add_up)
+{
+	int seen[3] = { 0 };
+	char out[256];
+
+	restart_with_workers("2");
+	cr_assert_eq(tenv_status_counter(&env, "workers"), 2);
+	for (int i = 0; i < 60; i++) {
+		int err = tsock_ident("a", "198.19.0.10:80", out, sizeof(out));
+
+		cr_assert_eq(err, 0, "connect %d to the VIP: %s", i, strerror(-err));
+		cr_assert(strstr(out, " 198.18.1.2") != NULL, "answer '%s' not from the pod address", out);
+		cr_assert(!strncmp(out, "web-", 4), "answer '%s' is not from a web endpoint", out);
+		seen[out[4] - '1']++;
+	}
+	for (int i = 0; i < 3; i++)
+		cr_expect(seen[i] >= 19 && seen[i] <= 21, "web-%d answered %d of 60", i + 1, seen[i]);
+	cr_expect_geq(tenv_status_counter(&env, "connections.to_service"), 60);
+	cr_expect_geq(tenv_status_counter(&env, "bpf.counters.redirected"), 60);
 }
 
 Test(capture, curl_reaches_the_service_unmodified)

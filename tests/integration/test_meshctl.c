@@ -47,6 +47,20 @@ static void down(void)
 
 TestSuite(meshctl, .init = up, .fini = down, .timeout = 120);
 
+/* meshctl trace runs the balancer and reads the outlier state of worker 0;
+ * with N workers the kernel picks the worker by the connection's 4-tuple,
+ * unknown before connect(), so exact predictions are a one-worker property
+ * (docs/resilience.md). The tests that need one restart the agent with it.
+ */
+static void restart_with_workers(const char *n)
+{
+	cr_assert_eq(tenv_agent_stop(&env), 0, "the agent did not exit cleanly, see %s",
+		     env.agent_log);
+	setenv("WEFT_WORKERS", n, 1);
+	/* The enrolled pods come back from the agent's saved state. */
+	cr_assert_eq(tenv_agent_start(&env), 0, "weft-agent did not start, see %s", env.agent_log);
+}
+
 static char *out_buf(void)
 {
 	char *b = calloc(1, OUT_MAX);
@@ -269,6 +283,7 @@ Test(meshctl, trace_to_a_service_predicts_the_endpoint_a_real_connection_lands_o
 {
 	char *out = out_buf(), ident[128];
 
+	restart_with_workers("1");
 	cr_assert_eq(mc(out, "trace mesh/client-a 198.19.0.10:80"), 0, "%s", out);
 	cr_expect_not_null(strstr(out, "Result: captured; service mesh/web"), "%s", out);
 	cr_expect_not_null(strstr(out, "other family"), "the IPv6 endpoint is listed:\n%s", out);
@@ -380,8 +395,10 @@ Test(meshctl, trace_names_not_ready_and_ejected_endpoints)
 	bool seen_ready = false, seen_ejected = false, seen_not_ready = false;
 
 	/* .11:8080 serves; nothing listens on .12:9090 (ejected after 2 failed
-	 * connects); .13 is declared not ready.
+	 * connects); .13 is declared not ready. Outlier state is per worker and
+	 * trace shows worker 0's: one worker sees every failure.
 	 */
+	restart_with_workers("1");
 	registry_plus("apiVersion: v1\nkind: Service\nmetadata:\n  name: mix\n  namespace: mesh\n"
 		      "  annotations:\n    weft.io/outlier-consecutive-failures: \"2\"\n"
 		      "spec:\n  clusterIP: 198.19.0.40\n  ports:\n  - name: tcp\n    port: 80\n"

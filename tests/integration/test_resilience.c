@@ -31,6 +31,12 @@ static const char *const res_ips[3] = { "198.18.2.11", "198.18.2.12", "198.18.2.
 
 static void up(void)
 {
+	/* These tests count node-wide: 10 of 50 clients through max-connections
+	 * 10, an ejection after 5 failures in a row. Circuit breakers and
+	 * outlier state are per worker (docs/resilience.md), so the agent runs
+	 * one worker here; every other suite runs the default, one per CPU.
+	 */
+	setenv("WEFT_WORKERS", "1", 1);
 	fixture_up();
 }
 
