@@ -107,7 +107,7 @@ say "meshctl service shop/catalog: backend-2 is ejected"
 say "client-b (namespace legacy, not meshed): the VIP exists nowhere on the wire"
 if ns b curl -sS --max-time 2 http://198.19.0.10/ 2>&1 | sed 's/^/  /'; then :; fi
 echo "  … and its direct traffic is untouched:"
-printf '  '; ns b curl -sS --max-time 3 http://198.18.2.12:8080/
+printf '  '; ns b curl -sS --max-time 3 http://198.18.2.13:8080/
 
 say "meshctl status"
 "$B/meshctl" --socket "$RUN/admin.sock" status
