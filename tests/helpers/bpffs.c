@@ -12,7 +12,10 @@ int tbpffs_mount(char *dir, size_t len)
 {
 	int err;
 
-	if (snprintf(dir, len, "/tmp/weft-bpffs-XXXXXX") >= (int)len)
+	/* The pid in the name lets scripts/sweep-test-leftovers.sh tell a dead
+	 * run's mount from a live one.
+	 */
+	if (snprintf(dir, len, "/tmp/weft-bpffs-%d-XXXXXX", (int)getpid()) >= (int)len)
 		return -ENAMETOOLONG;
 	if (!mkdtemp(dir))
 		return -errno;

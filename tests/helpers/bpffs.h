@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-/* mkdtemp "/tmp/weft-bpffs-XXXXXX", mount a bpffs there and copy the path
+/* mkdtemp "/tmp/weft-bpffs-<pid>-XXXXXX", mount a bpffs there and copy the path
  * into @dir. 0 or -errno (nothing is left behind on failure).
  */
 int tbpffs_mount(char *dir, size_t len);
