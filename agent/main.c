@@ -251,33 +251,6 @@ static int setup_signals(struct agent *a)
 	return loop_add_fd(a->loop, a->signal_fd, EPOLLIN, on_signal, a);
 }
 
-/* "IP:PORT" or "[IPv6]:PORT" where, unlike a destination, port 0 (any) is
- * allowed. 0 or -EINVAL.
- */
-static int parse_listen_addr(const char *s, struct addr *out)
-{
-	const char *colon = strrchr(s, ':');
-	char ip[ADDR_STRLEN];
-	uint32_t port;
-	size_t n;
-
-	if (!colon || opt_parse_u32(colon + 1, 0, 65535, &port))
-		return -EINVAL;
-	n = (size_t)(colon - s);
-	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
-		s++;
-		n -= 2;
-	}
-	if (n >= sizeof(ip))
-		return -EINVAL;
-	memcpy(ip, s, n);
-	ip[n] = '\0';
-	if (addr_parse_ip(ip, out))
-		return -EINVAL;
-	out->port = (uint16_t)port;
-	return 0;
-}
-
 /* The Prometheus listener of --metrics-addr, when asked for. */
 static int start_metrics(struct agent *a)
 {
@@ -288,7 +261,7 @@ static int start_metrics(struct agent *a)
 
 	if (!a->cfg->metrics_addr[0])
 		return 0;
-	if (parse_listen_addr(a->cfg->metrics_addr, &addr)) {
+	if (addr_parse_listen(a->cfg->metrics_addr, &addr)) {
 		log_err("option --metrics-addr: '%s' is not IP:PORT or [IPv6]:PORT",
 			a->cfg->metrics_addr);
 		return -EINVAL;

@@ -22,12 +22,13 @@ int addr_parse_ip(const char *s, struct addr *out)
 	return 0;
 }
 
-int addr_parse_ip_port(const char *s, struct addr *out)
+/* "IP:PORT" / "[IPv6]:PORT" with the port in [@min_port, 65535]. */
+static int parse_ip_port(const char *s, uint32_t min_port, struct addr *out)
 {
 	char host[ADDR_STRLEN];
 	const char *port;
 	size_t n;
-	uint16_t p;
+	uint32_t p;
 	int err;
 
 	if (s[0] == '[') {
@@ -52,16 +53,26 @@ int addr_parse_ip_port(const char *s, struct addr *out)
 		port = colon + 1;
 	}
 	host[n] = '\0';
-	err = opt_parse_u16(port, &p);
+	err = opt_parse_u32(port, min_port, 65535, &p);
 	if (err)
-		return err;
+		return -EINVAL;
 	err = addr_parse_ip(host, out);
 	if (err)
 		return err;
 	if (s[0] == '[' && out->family != AF_INET6)
 		return -EINVAL;
-	out->port = p;
+	out->port = (uint16_t)p;
 	return 0;
+}
+
+int addr_parse_ip_port(const char *s, struct addr *out)
+{
+	return parse_ip_port(s, 1, out);
+}
+
+int addr_parse_listen(const char *s, struct addr *out)
+{
+	return parse_ip_port(s, 0, out);
 }
 
 static void clear_host_bits(struct addr *a, unsigned int prefix_len)

@@ -35,6 +35,9 @@ int addr_parse_ip(const char *s, struct addr *out);
 /* Parse "IP:PORT" or "[IPv6]:PORT". Returns 0 or -EINVAL. */
 int addr_parse_ip_port(const char *s, struct addr *out);
 
+/* The same for an address to listen on, where port 0 (any) is allowed. */
+int addr_parse_listen(const char *s, struct addr *out);
+
 /* Parse "IP/LEN" into @out (host bits cleared) and @prefix_len. Returns 0 or -EINVAL. */
 int addr_parse_cidr(const char *s, struct addr *out, unsigned int *prefix_len);
 
