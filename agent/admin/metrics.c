@@ -76,6 +76,12 @@ void prom_u64(struct prom *p, const char *name, const char *labels, uint64_t v)
 		    (unsigned long long)v);
 }
 
+void prom_scalar(struct prom *p, const char *name, const char *type, const char *help, uint64_t v)
+{
+	prom_family(p, name, type, help);
+	prom_u64(p, name, "", v);
+}
+
 void prom_f64(struct prom *p, const char *name, const char *labels, double v)
 {
 	prom_append(p, "%s%s%s%s %.6f\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
@@ -161,7 +167,7 @@ struct scrape {
 	struct ep_row *eps;
 	size_t n_eps;
 	size_t svcs_folded, eps_left_out;
-	struct proxy_stats stats;	/* summed over the workers */
+	struct proxy_stats stats; /* summed over the workers */
 };
 
 static void svc_labels(char *buf, const char *ns, const char *name, const char *vip,
@@ -439,18 +445,16 @@ static void agent_families(struct prom *p, const struct agent *a, const struct s
 	(void)prom_label(l, sizeof(l), "version", WEFT_VERSION);
 	prom_family(p, "weft_build_info", "gauge", "The agent's release; always 1.");
 	prom_u64(p, "weft_build_info", l, 1);
-	prom_family(p, "weft_uptime_seconds", "gauge", "Seconds since the agent started.");
-	prom_u64(p, "weft_uptime_seconds", "", (sc->now - a->start_ms) / 1000);
-	prom_family(p, "weft_pods_enrolled", "gauge",
-		    "Pods the agent knows (CNI ADD or restored).");
-	prom_u64(p, "weft_pods_enrolled", "", pods_count(a->pods, false));
-	prom_family(p, "weft_pods_meshed", "gauge", "Pods whose traffic is captured.");
-	prom_u64(p, "weft_pods_meshed", "", pods_count(a->pods, true));
-	prom_family(p, "weft_catalogue_services", "gauge", "Services in the catalogue in force.");
-	prom_u64(p, "weft_catalogue_services", "", catalogue_n_services(a->cat));
-	prom_family(p, "weft_catalogue_generation", "gauge",
-		    "Generation of the catalogue in force.");
-	prom_u64(p, "weft_catalogue_generation", "", catalogue_generation(a->cat));
+	prom_scalar(p, "weft_uptime_seconds", "gauge", "Seconds since the agent started.",
+		    (sc->now - a->start_ms) / 1000);
+	prom_scalar(p, "weft_pods_enrolled", "gauge", "Pods the agent knows (CNI ADD or restored).",
+		    pods_count(a->pods, false));
+	prom_scalar(p, "weft_pods_meshed", "gauge", "Pods whose traffic is captured.",
+		    pods_count(a->pods, true));
+	prom_scalar(p, "weft_catalogue_services", "gauge", "Services in the catalogue in force.",
+		    catalogue_n_services(a->cat));
+	prom_scalar(p, "weft_catalogue_generation", "gauge",
+		    "Generation of the catalogue in force.", catalogue_generation(a->cat));
 	prom_family(p, "weft_bpf_program_attached", "gauge",
 		    "1 when the program's pinned link is attached to a live cgroup.");
 	for (size_t i = 0; i < n_links; i++) {
@@ -465,29 +469,23 @@ static void agent_families(struct prom *p, const struct agent *a, const struct s
 		(void)prom_label(l, sizeof(l), "reason", dp_counter_name((size_t)i));
 		prom_u64(p, "weft_bpf_decisions_total", l, vals[i]);
 	}
-	prom_family(p, "weft_proxy_connections_active", "gauge",
-		    "Proxied client connections open.");
-	prom_u64(p, "weft_proxy_connections_active", "", ps->active);
-	prom_family(p, "weft_proxy_connections_total", "counter", "Client connections accepted.");
-	prom_u64(p, "weft_proxy_connections_total", "", ps->total);
-	prom_family(p, "weft_proxy_passthrough_total", "counter",
-		    "Captured connections to destinations that are not services.");
-	prom_u64(p, "weft_proxy_passthrough_total", "", ps->passthrough);
-	prom_family(p, "weft_proxy_orig_dst_errors_total", "counter",
-		    "Accepted connections without an original destination (reset).");
-	prom_u64(p, "weft_proxy_orig_dst_errors_total", "", ps->orig_dst_errors);
-	prom_family(p, "weft_proxy_connect_errors_total", "counter",
-		    "Upstream connects refused or unreachable.");
-	prom_u64(p, "weft_proxy_connect_errors_total", "", ps->connect_errors);
-	prom_family(p, "weft_proxy_resets_total", "counter",
-		    "Client connections ended by a reset.");
-	prom_u64(p, "weft_proxy_resets_total", "", ps->resets);
-	prom_family(p, "weft_proxy_over_limit_total", "counter",
-		    "Connections reset because --max-conns was reached.");
-	prom_u64(p, "weft_proxy_over_limit_total", "", ps->over_limit);
-	prom_family(p, "weft_proxy_upstream_connections", "gauge",
-		    "Upstream connections open, pooled ones included.");
-	prom_u64(p, "weft_proxy_upstream_connections", "", ps->upstream_active);
+	prom_scalar(p, "weft_proxy_connections_active", "gauge", "Proxied client connections open.",
+		    ps->active);
+	prom_scalar(p, "weft_proxy_connections_total", "counter", "Client connections accepted.",
+		    ps->total);
+	prom_scalar(p, "weft_proxy_passthrough_total", "counter",
+		    "Captured connections to destinations that are not services.", ps->passthrough);
+	prom_scalar(p, "weft_proxy_orig_dst_errors_total", "counter",
+		    "Accepted connections without an original destination (reset).",
+		    ps->orig_dst_errors);
+	prom_scalar(p, "weft_proxy_connect_errors_total", "counter",
+		    "Upstream connects refused or unreachable.", ps->connect_errors);
+	prom_scalar(p, "weft_proxy_resets_total", "counter", "Client connections ended by a reset.",
+		    ps->resets);
+	prom_scalar(p, "weft_proxy_over_limit_total", "counter",
+		    "Connections reset because --max-conns was reached.", ps->over_limit);
+	prom_scalar(p, "weft_proxy_upstream_connections", "gauge",
+		    "Upstream connections open, pooled ones included.", ps->upstream_active);
 	prom_family(p, "weft_metrics_limited", "gauge",
 		    "Objects beyond the series caps at this scrape: service ports summed into "
 		    "service=\"_other\", endpoints left out.");

@@ -42,6 +42,10 @@ void prom_family(struct prom *p, const char *name, const char *type, const char 
 void prom_u64(struct prom *p, const char *name, const char *labels, uint64_t v);
 void prom_f64(struct prom *p, const char *name, const char *labels, double v);
 
+/* A family of one unlabelled sample: prom_family() then prom_u64(). */
+void prom_scalar(struct prom *p, const char *name, const char *type, const char *help,
+		 uint64_t v);
+
 /* Append 'KEY="VALUE"' to the label list @buf of @len bytes (with a comma
  * when @buf is not empty), escaping '\', '"' and newlines as the format
  * requires. Truncates rather than overflow; 0, or -ENAMETOOLONG when cut.
