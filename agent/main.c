@@ -26,7 +26,7 @@
 #include "log.h"
 #include "loop.h"
 #include "opt.h"
-#include "model.h"
+#include "model/model.h"
 #include "pods.h"
 #include "proxy/proxy.h"
 #include "proxy/workers.h"

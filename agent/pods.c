@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "catalogue.h"
+#include "model/catalogue.h"
 #include "config.h"
 #include "datapath/dp.h"
 #include "log.h"

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "addr.h"
-#include "catalogue.h"
+#include "model/catalogue.h"
 #include "cni_proto.h"
 
 struct conn;

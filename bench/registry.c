@@ -30,11 +30,11 @@
 #include <unistd.h>
 
 #include "../tests/k8s-apiserver/k8s_fake.h"
-#include "catalogue.h"
+#include "model/catalogue.h"
 #include "config.h"
 #include "log.h"
 #include "loop.h"
-#include "model.h"
+#include "model/model.h"
 #include "registry/k8s.h"
 #include "registry/registry.h"
 
@@ -106,7 +106,7 @@ static void on_changed(void *ctx)
 {
 	uint64_t t0 = now_us(), d;
 	struct catalogue *c = model_build(b.model);
-	const struct reg_obj *o;
+	const struct obj_obj *o;
 	char ip[64];
 
 	(void)ctx;
@@ -126,7 +126,7 @@ static void on_changed(void *ctx)
 	catalogue_unref(c);
 	if (!b.slice)
 		return;
-	o = model_find(b.model, SRC, REG_ENDPOINTSLICE, "bench", b.slice);
+	o = model_find(b.model, SRC, OBJ_ENDPOINTSLICE, "bench", b.slice);
 	if (o && o->slice.n_endpoints &&
 	    !strcmp(addr_fmt_ip(&o->slice.endpoints[0].addrs[0], ip, sizeof(ip)), b.want_ip)) {
 		b.done_us = now_us();

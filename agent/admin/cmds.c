@@ -14,7 +14,7 @@
 #include <sys/utsname.h>
 
 #include "agent.h"
-#include "catalogue.h"
+#include "model/catalogue.h"
 #include "cmds.h"
 #include "config.h"
 #include "datapath/dp.h"
@@ -112,7 +112,7 @@ const struct pod *admin_find_pod(const struct agent *a, const char *ns, const ch
 	return NULL;
 }
 
-/* Read "?KEY=NAMESPACE/NAME" into @ns (REG_NS_MAX) and @name (REG_NAME_MAX). 1 when given, 0 when absent,
+/* Read "?KEY=NAMESPACE/NAME" into @ns (OBJ_NS_MAX) and @name (OBJ_NAME_MAX). 1 when given, 0 when absent,
  * or -1 after filling @resp with a 400.
  */
 static int query_ref(const struct http_request *req, struct http_response *resp,
@@ -123,7 +123,7 @@ static int query_ref(const struct http_request *req, struct http_response *resp,
 
 	if (rc == 0)
 		return 0;
-	if (rc < 0 || admin_split_ref(ref, ns, REG_NS_MAX, name, REG_NAME_MAX)) {
+	if (rc < 0 || admin_split_ref(ref, ns, OBJ_NS_MAX, name, OBJ_NAME_MAX)) {
 		if (admin_error(resp, 400, "query parameter '%s' must be NAMESPACE/NAME", key))
 			resp->status = 400;
 		return -1;
@@ -401,7 +401,7 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 static int cmd_pods(const struct http_request *req, struct http_response *resp, void *ctx)
 {
 	static const char *const known[] = { "pod", NULL };
-	char ns[REG_NS_MAX], name[REG_NAME_MAX];
+	char ns[OBJ_NS_MAX], name[OBJ_NAME_MAX];
 	struct agent *a = ctx;
 	json_object *o, *arr;
 	int rc;
@@ -581,7 +581,7 @@ static json_object *service_json(const struct svc_state *s, uint64_t now)
 static int cmd_services(const struct http_request *req, struct http_response *resp, void *ctx)
 {
 	static const char *const known[] = { "service", NULL };
-	char ns[REG_NS_MAX], name[REG_NAME_MAX];
+	char ns[OBJ_NS_MAX], name[OBJ_NAME_MAX];
 	struct agent *a = ctx;
 	const struct svc_state *s;
 	uint64_t now;

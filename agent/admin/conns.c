@@ -19,7 +19,7 @@
 #include "proxy/proxy.h"
 #include "proxy/workers.h"
 #include "proxy/state.h"
-#include "registry/objects.h"
+#include "model/objects.h"
 
 struct conns_walk {
 	const struct pod *pod;
@@ -39,7 +39,7 @@ static json_object *addr_json(const struct addr *a)
 static int add_conn(const struct proxy_conn_info *ci, void *ctx)
 {
 	struct conns_walk *w = ctx;
-	char ref[REG_NS_MAX + REG_NAME_MAX + 1];
+	char ref[OBJ_NS_MAX + OBJ_NAME_MAX + 1];
 	json_object *o;
 
 	if (w->svc_ns &&
@@ -76,8 +76,8 @@ static int add_conn(const struct proxy_conn_info *ci, void *ctx)
 int admin_conns(const struct http_request *req, struct http_response *resp, void *ctx)
 {
 	static const char *const known[] = { "pod", "service", "limit", NULL };
-	char ref[256], pod_ns[REG_NS_MAX], pod_name[REG_NAME_MAX];
-	char svc_ns[REG_NS_MAX], svc_name[REG_NAME_MAX];
+	char ref[256], pod_ns[OBJ_NS_MAX], pod_name[OBJ_NAME_MAX];
+	char svc_ns[OBJ_NS_MAX], svc_name[OBJ_NAME_MAX];
 	struct agent *a = ctx;
 	struct conns_walk w = { .limit = ADMIN_CONNS_DEFAULT };
 	const struct pod *only = NULL;

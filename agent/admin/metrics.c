@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "agent.h"
-#include "catalogue.h"
+#include "model/catalogue.h"
 #include "cmds.h"
 #include "datapath/dp.h"
 #include "http.h"
@@ -208,7 +208,7 @@ static int build_rows(struct scrape *sc)
 {
 	const struct svc_state *s;
 	size_t n = 0, n_eps = 0;
-	char vip[ADDR_STRLEN], port[REG_PORT_NAME_MAX], ep[ADDR_STRLEN];
+	char vip[ADDR_STRLEN], port[OBJ_PORT_NAME_MAX], ep[ADDR_STRLEN];
 	struct svc_row *other;
 
 	for (; workers_service_at(sc->a->workers, n); n++)

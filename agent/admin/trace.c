@@ -26,7 +26,7 @@
 #include "proxy/proxy.h"
 #include "proxy/state.h"
 #include "proxy/workers.h"
-#include "registry/objects.h"
+#include "model/objects.h"
 
 #define TRACE_TEXT_MAX 768
 
@@ -296,7 +296,7 @@ static void proxy_steps(struct trace *t, json_object *o)
 int admin_trace(const struct http_request *req, struct http_response *resp, void *ctx)
 {
 	static const char *const known[] = { "pod", "dest", NULL };
-	char ref[REG_NS_MAX + REG_NAME_MAX + 128], ns[REG_NS_MAX], name[REG_NAME_MAX];
+	char ref[OBJ_NS_MAX + OBJ_NAME_MAX + 128], ns[OBJ_NS_MAX], name[OBJ_NAME_MAX];
 	char buf[ADDR_STRLEN];
 	struct trace t = { .a = ctx };
 	json_object *o;

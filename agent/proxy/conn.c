@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "catalogue.h"
+#include "model/catalogue.h"
 #include "log.h"
 #include "loop.h"
 #include "pods.h"

@@ -6,7 +6,7 @@
  */
 #include <sys/socket.h>
 
-#include "catalogue.h"
+#include "model/catalogue.h"
 #include "loop.h"
 #include "pods.h"
 #include "proxy/balancer.h"

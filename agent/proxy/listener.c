@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "catalogue.h"
+#include "model/catalogue.h"
 #include "log.h"
 #include "loop.h"
 #include "netns.h"

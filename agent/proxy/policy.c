@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "catalogue.h"
+#include "model/catalogue.h"
 #include "config.h"
 #include "log.h"
 #include "opt.h"
@@ -241,7 +241,7 @@ int policy_for_service(struct policy *out, const struct policy *defaults,
 
 	*out = *defaults;
 	for (size_t i = 0; i < svc->n_annotations; i++) {
-		const struct reg_annotation *a = &svc->annotations[i];
+		const struct obj_annotation *a = &svc->annotations[i];
 		const char *name = a->key + strlen(ANNOT_PREFIX);
 		const struct field *f = NULL;
 		char want[96];

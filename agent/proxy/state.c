@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalogue.h"
+#include "model/catalogue.h"
 #include "proxy/state.h"
 
 void state_init(struct state *st)

@@ -21,7 +21,7 @@
 #include "proxy/outlier.h"
 #include "proxy/policy.h"
 #include "proxy/retry.h"
-#include "registry/objects.h"
+#include "model/objects.h"
 
 struct catalogue;
 struct cat_svc_port;
@@ -81,10 +81,10 @@ struct ep_state {
 };
 
 struct svc_state {
-	char ns[REG_NS_MAX];
-	char name[REG_NAME_MAX];
+	char ns[OBJ_NS_MAX];
+	char name[OBJ_NAME_MAX];
 	struct addr vip;	/* with the service port: the key with ns/name */
-	char port_name[REG_PORT_NAME_MAX];
+	char port_name[OBJ_PORT_NAME_MAX];
 	struct svc_state *next;	/* in state.svcs */
 	bool live;
 	uint32_t refs;		/* client connections and endpoint states pointing here */

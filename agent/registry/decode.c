@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* json-c object -> struct reg_obj, for every registry backend: what each
+/* json-c object -> struct obj_obj, for every registry backend: what each
  * kind means to the mesh. Validates as much as the API server would for the
  * fields the mesh reads, ignores the rest, and names the object and the
  * field in every error (through registry/decode_field.c).
@@ -21,9 +21,9 @@
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
 #define ANNOT_PREFIX "weft.io/"
 
-static int decode_namespace(struct dec *d, json_object *o, json_object *meta, struct reg_obj *obj)
+static int decode_namespace(struct dec *d, json_object *o, json_object *meta, struct obj_obj *obj)
 {
-	char mesh[REG_ANNOT_VALUE_MAX];
+	char mesh[OBJ_ANNOT_VALUE_MAX];
 	int err;
 
 	(void)o;
@@ -35,7 +35,7 @@ static int decode_namespace(struct dec *d, json_object *o, json_object *meta, st
 }
 
 /* spec.clusterIPs (or spec.clusterIP alone): the VIPs; "None" or "" = headless. */
-static int decode_cluster_ips(struct dec *d, json_object *spec, struct reg_service *svc)
+static int decode_cluster_ips(struct dec *d, json_object *spec, struct obj_service *svc)
 {
 	char single[ADDR_STRLEN];
 	struct addr single_addr = { 0 };
@@ -55,7 +55,7 @@ static int decode_cluster_ips(struct dec *d, json_object *spec, struct reg_servi
 		if (err)
 			return err;
 	}
-	err = dec_get_array(d, spec, "clusterIPs", REG_SVC_IPS_MAX, &arr, &n);
+	err = dec_get_array(d, spec, "clusterIPs", OBJ_SVC_IPS_MAX, &arr, &n);
 	if (err)
 		return err;
 	if (n == 0) {
@@ -96,7 +96,7 @@ static int decode_cluster_ips(struct dec *d, json_object *spec, struct reg_servi
 	return err;
 }
 
-static int decode_svc_port(struct dec *d, json_object *p, size_t n_ports, struct reg_svc_port *out)
+static int decode_svc_port(struct dec *d, json_object *p, size_t n_ports, struct obj_svc_port *out)
 {
 	char shown[DEC_SHOW_BUF];
 	json_object *tp;
@@ -136,13 +136,13 @@ static int decode_svc_port(struct dec *d, json_object *p, size_t n_ports, struct
 	return err;
 }
 
-static int decode_svc_ports(struct dec *d, json_object *spec, struct reg_service *svc)
+static int decode_svc_ports(struct dec *d, json_object *spec, struct obj_service *svc)
 {
 	json_object *arr;
 	size_t n, old;
 	int err;
 
-	err = dec_get_array(d, spec, "ports", REG_SVC_PORTS_MAX, &arr, &n);
+	err = dec_get_array(d, spec, "ports", OBJ_SVC_PORTS_MAX, &arr, &n);
 	if (err || n == 0)
 		return err;
 	svc->ports = calloc(n, sizeof(*svc->ports));
@@ -150,18 +150,18 @@ static int decode_svc_ports(struct dec *d, json_object *spec, struct reg_service
 		return -ENOMEM;
 	old = dec_path_key(d, "ports");
 	for (size_t i = 0; i < n && !err; i++) {
-		struct reg_svc_port *p = &svc->ports[i];
+		struct obj_svc_port *p = &svc->ports[i];
 		size_t old_i = dec_path_idx(d, i);
 
 		err = decode_svc_port(d, json_object_array_get_idx(arr, i), n, p);
 		for (size_t j = 0; j < i && !err; j++) {
-			const struct reg_svc_port *q = &svc->ports[j];
+			const struct obj_svc_port *q = &svc->ports[j];
 
 			if (p->name[0] && !strcmp(p->name, q->name))
 				err = dec_fail(d, "duplicate port name '%s'", p->name);
 			else if (p->port == q->port && p->proto == q->proto)
 				err = dec_fail(d, "duplicate port %u/%s", p->port,
-					   reg_proto_name(p->proto));
+					   obj_proto_name(p->proto));
 		}
 		svc->n_ports = i + 1;
 		dec_path_pop(d, old_i);
@@ -171,7 +171,7 @@ static int decode_svc_ports(struct dec *d, json_object *spec, struct reg_service
 }
 
 /* Keep the weft.io/ annotations: the resilience settings of a Service. */
-static int decode_svc_annotations(struct dec *d, json_object *meta, struct reg_service *svc)
+static int decode_svc_annotations(struct dec *d, json_object *meta, struct obj_service *svc)
 {
 	size_t old = dec_path_key(d, "metadata");
 	size_t prefix = strlen(ANNOT_PREFIX);
@@ -183,7 +183,7 @@ static int decode_svc_annotations(struct dec *d, json_object *meta, struct reg_s
 		goto out;
 	dec_path_key(d, "annotations");
 	json_object_object_foreach(m, key, val) {
-		struct reg_annotation *a;
+		struct obj_annotation *a;
 		size_t old_k;
 
 		if (strncmp(key, ANNOT_PREFIX, prefix))
@@ -191,11 +191,11 @@ static int decode_svc_annotations(struct dec *d, json_object *meta, struct reg_s
 		old_k = dec_path_key(d, key);
 		if (strlen(key) >= sizeof(a->key)) {
 			err = dec_fail(d, "key must be at most %zu characters", sizeof(a->key) - 1);
-		} else if (svc->n_annotations == REG_SVC_ANNOTATIONS_MAX) {
+		} else if (svc->n_annotations == OBJ_SVC_ANNOTATIONS_MAX) {
 			err = dec_fail(d, "more than %d weft.io/ annotations",
-				       REG_SVC_ANNOTATIONS_MAX);
+				       OBJ_SVC_ANNOTATIONS_MAX);
 		} else if (!svc->annotations) {
-			svc->annotations = calloc(REG_SVC_ANNOTATIONS_MAX, sizeof(*a));
+			svc->annotations = calloc(OBJ_SVC_ANNOTATIONS_MAX, sizeof(*a));
 			if (!svc->annotations)
 				err = -ENOMEM;
 		}
@@ -216,7 +216,7 @@ out:
 	return err;
 }
 
-static int decode_service(struct dec *d, json_object *o, json_object *meta, struct reg_obj *obj)
+static int decode_service(struct dec *d, json_object *o, json_object *meta, struct obj_obj *obj)
 {
 	json_object *spec;
 	size_t old;
@@ -235,7 +235,7 @@ static int decode_service(struct dec *d, json_object *o, json_object *meta, stru
 	return err;
 }
 
-static int decode_endpoint(struct dec *d, json_object *e, int family, struct reg_endpoint *out)
+static int decode_endpoint(struct dec *d, json_object *e, int family, struct obj_endpoint *out)
 {
 	char shown[DEC_SHOW_BUF];
 	json_object *arr, *cond, *ready;
@@ -245,7 +245,7 @@ static int decode_endpoint(struct dec *d, json_object *e, int family, struct reg
 	if (!json_object_is_type(e, json_type_object))
 		return dec_fail(d, "must be an object, got %s", dec_show(e, shown, sizeof(shown)));
 	out->ready = true;
-	err = dec_get_array(d, e, "addresses", REG_EP_ADDRS_MAX, &arr, &n);
+	err = dec_get_array(d, e, "addresses", OBJ_EP_ADDRS_MAX, &arr, &n);
 	if (err)
 		return err;
 	old = dec_path_key(d, "addresses");
@@ -288,13 +288,13 @@ static int decode_endpoint(struct dec *d, json_object *e, int family, struct reg
 	return err;
 }
 
-static int decode_slice_endpoints(struct dec *d, json_object *o, struct reg_slice *s)
+static int decode_slice_endpoints(struct dec *d, json_object *o, struct obj_slice *s)
 {
 	json_object *arr;
 	size_t n, old;
 	int err;
 
-	err = dec_get_array(d, o, "endpoints", REG_SLICE_ENDPOINTS_MAX, &arr, &n);
+	err = dec_get_array(d, o, "endpoints", OBJ_SLICE_ENDPOINTS_MAX, &arr, &n);
 	if (err || n == 0)
 		return err;
 	s->endpoints = calloc(n, sizeof(*s->endpoints));
@@ -313,14 +313,14 @@ static int decode_slice_endpoints(struct dec *d, json_object *o, struct reg_slic
 	return err;
 }
 
-static int decode_slice_ports(struct dec *d, json_object *o, struct reg_slice *s)
+static int decode_slice_ports(struct dec *d, json_object *o, struct obj_slice *s)
 {
 	char shown[DEC_SHOW_BUF];
 	json_object *arr;
 	size_t n, old;
 	int err;
 
-	err = dec_get_array(d, o, "ports", REG_SLICE_PORTS_MAX, &arr, &n);
+	err = dec_get_array(d, o, "ports", OBJ_SLICE_PORTS_MAX, &arr, &n);
 	if (err || n == 0)
 		return err;
 	s->ports = calloc(n, sizeof(*s->ports));
@@ -329,7 +329,7 @@ static int decode_slice_ports(struct dec *d, json_object *o, struct reg_slice *s
 	old = dec_path_key(d, "ports");
 	for (size_t i = 0; i < n && !err; i++) {
 		json_object *p = json_object_array_get_idx(arr, i);
-		struct reg_slice_port *sp = &s->ports[i];
+		struct obj_slice_port *sp = &s->ports[i];
 		size_t old_i = dec_path_idx(d, i);
 
 		if (!json_object_is_type(p, json_type_object))
@@ -350,9 +350,9 @@ static int decode_slice_ports(struct dec *d, json_object *o, struct reg_slice *s
 	return err;
 }
 
-static int decode_slice(struct dec *d, json_object *o, json_object *meta, struct reg_obj *obj)
+static int decode_slice(struct dec *d, json_object *o, json_object *meta, struct obj_obj *obj)
 {
-	struct reg_slice *s = &obj->slice;
+	struct obj_slice *s = &obj->slice;
 	char type[16];
 	size_t old;
 	int err;
@@ -389,13 +389,13 @@ static int decode_slice(struct dec *d, json_object *o, json_object *meta, struct
 	return err;
 }
 
-static int decode_pod_ips(struct dec *d, json_object *status, struct reg_pod *pod)
+static int decode_pod_ips(struct dec *d, json_object *status, struct obj_pod *pod)
 {
 	json_object *arr, *single;
 	size_t n, old;
 	int err;
 
-	err = dec_get_array(d, status, "podIPs", REG_POD_IPS_MAX, &arr, &n);
+	err = dec_get_array(d, status, "podIPs", OBJ_POD_IPS_MAX, &arr, &n);
 	if (err)
 		return err;
 	old = dec_path_key(d, "podIPs");
@@ -426,9 +426,9 @@ static int decode_pod_ips(struct dec *d, json_object *status, struct reg_pod *po
 /* The pod's capture exclusions; a bad list rejects the Pod (its previous
  * version, if any, stays in force).
  */
-static int decode_pod_exclusions(struct dec *d, json_object *meta, struct reg_pod *pod)
+static int decode_pod_exclusions(struct dec *d, json_object *meta, struct obj_pod *pod)
 {
-	char val[REG_ANNOT_VALUE_MAX];
+	char val[OBJ_ANNOT_VALUE_MAX];
 	int err;
 
 	char bad[64];
@@ -438,10 +438,10 @@ static int decode_pod_exclusions(struct dec *d, json_object *meta, struct reg_po
 				  sizeof(val));
 	if (err)
 		return err;
-	n = addr_parse_port_list(val, pod->excl_ports, REG_EXCL_PORTS_MAX, bad, sizeof(bad));
+	n = addr_parse_port_list(val, pod->excl_ports, OBJ_EXCL_PORTS_MAX, bad, sizeof(bad));
 	if (n == -E2BIG)
 		return dec_fail(d, "metadata.annotations[\"%s\"]: more than %d ports",
-				ANNOT_EXCL_PORTS, REG_EXCL_PORTS_MAX);
+				ANNOT_EXCL_PORTS, OBJ_EXCL_PORTS_MAX);
 	if (n < 0)
 		return dec_fail(d, "metadata.annotations[\"%s\"]: '%s' is not a port (1..65535)",
 				ANNOT_EXCL_PORTS, bad);
@@ -450,10 +450,10 @@ static int decode_pod_exclusions(struct dec *d, json_object *meta, struct reg_po
 				  sizeof(val));
 	if (err)
 		return err;
-	n = addr_parse_cidr_list(val, pod->excl_cidrs, REG_EXCL_CIDRS_MAX, bad, sizeof(bad));
+	n = addr_parse_cidr_list(val, pod->excl_cidrs, OBJ_EXCL_CIDRS_MAX, bad, sizeof(bad));
 	if (n == -E2BIG)
 		return dec_fail(d, "metadata.annotations[\"%s\"]: more than %d CIDRs",
-				ANNOT_EXCL_CIDRS, REG_EXCL_CIDRS_MAX);
+				ANNOT_EXCL_CIDRS, OBJ_EXCL_CIDRS_MAX);
 	if (n < 0)
 		return dec_fail(d, "metadata.annotations[\"%s\"]: '%s' is not a CIDR (IP/LEN)",
 				ANNOT_EXCL_CIDRS, bad);
@@ -465,9 +465,9 @@ static int decode_pod_exclusions(struct dec *d, json_object *meta, struct reg_po
  * what this node's agent registers the pod as (registry/local_eps.c). A bad
  * entry rejects the Pod, as a bad exclusion list does.
  */
-static int decode_pod_register(struct dec *d, json_object *meta, struct reg_pod *pod)
+static int decode_pod_register(struct dec *d, json_object *meta, struct obj_pod *pod)
 {
-	char val[REG_ANNOT_VALUE_MAX], *item, *save = NULL;
+	char val[OBJ_ANNOT_VALUE_MAX], *item, *save = NULL;
 	int err;
 
 	err = dec_get_meta_string(d, meta, "annotations", ANNOT_REGISTER, DEC_ANY, val,
@@ -475,13 +475,13 @@ static int decode_pod_register(struct dec *d, json_object *meta, struct reg_pod 
 	if (err)
 		return err;
 	for (item = strtok_r(val, ", \t", &save); item; item = strtok_r(NULL, ", \t", &save)) {
-		struct reg_pod_register *r = &pod->registers[pod->n_registers];
+		struct obj_pod_register *r = &pod->registers[pod->n_registers];
 		char *colon = strrchr(item, ':');
 		size_t n = colon ? (size_t)(colon - item) : 0;
 
-		if (pod->n_registers == REG_REGISTER_MAX)
+		if (pod->n_registers == OBJ_REGISTER_MAX)
 			return dec_fail(d, "metadata.annotations[\"%s\"]: more than %d entries",
-					ANNOT_REGISTER, REG_REGISTER_MAX);
+					ANNOT_REGISTER, OBJ_REGISTER_MAX);
 		if (!colon || n >= sizeof(r->service) || !dec_str_ok(item, n, DEC_DNS1035) ||
 		    opt_parse_u16(colon + 1, &r->port))
 			return dec_fail(d, "metadata.annotations[\"%s\"]: '%s' is not SERVICE:PORT",
@@ -493,10 +493,10 @@ static int decode_pod_register(struct dec *d, json_object *meta, struct reg_pod 
 	return 0;
 }
 
-static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct reg_obj *obj)
+static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct obj_obj *obj)
 {
-	struct reg_pod *pod = &obj->pod;
-	char mesh[REG_ANNOT_VALUE_MAX];
+	struct obj_pod *pod = &obj->pod;
+	char mesh[OBJ_ANNOT_VALUE_MAX];
 	json_object *spec, *status;
 	size_t old;
 	int err;
@@ -527,21 +527,21 @@ static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct r
 	return err;
 }
 
-typedef int (*decode_fn)(struct dec *d, json_object *o, json_object *meta, struct reg_obj *obj);
+typedef int (*decode_fn)(struct dec *d, json_object *o, json_object *meta, struct obj_obj *obj);
 
 static const struct kind_desc {
 	const char *kind;
 	const char *api_version;
-	enum reg_kind reg_kind;
+	enum obj_kind obj_kind;
 	bool namespaced;
 	enum dec_check name_check;
 	decode_fn decode;
 } kinds[] = {
-	{ "Namespace", "v1", REG_NAMESPACE, false, DEC_LABEL, decode_namespace },
-	{ "Service", "v1", REG_SERVICE, true, DEC_DNS1035, decode_service },
-	{ "EndpointSlice", "discovery.k8s.io/v1", REG_ENDPOINTSLICE, true, DEC_SUBDOMAIN,
+	{ "Namespace", "v1", OBJ_NAMESPACE, false, DEC_LABEL, decode_namespace },
+	{ "Service", "v1", OBJ_SERVICE, true, DEC_DNS1035, decode_service },
+	{ "EndpointSlice", "discovery.k8s.io/v1", OBJ_ENDPOINTSLICE, true, DEC_SUBDOMAIN,
 	  decode_slice },
-	{ "Pod", "v1", REG_POD, true, DEC_SUBDOMAIN, decode_pod },
+	{ "Pod", "v1", OBJ_POD, true, DEC_SUBDOMAIN, decode_pod },
 };
 
 static const struct kind_desc *find_kind(const char *kind)
@@ -576,7 +576,7 @@ static const char *list_item_kind(json_object *list, char *buf, size_t len)
  * reg_decode_key(). Fills @key and, via @d, who the object is.
  */
 static int decode_head(struct dec *d, json_object *o, const char *def_kind, const char *def_api,
-		       const struct kind_desc **desc, struct reg_key *key, json_object **meta)
+		       const struct kind_desc **desc, struct obj_key *key, json_object **meta)
 {
 	char shown[DEC_SHOW_BUF];
 	const char *kind, *api;
@@ -594,7 +594,7 @@ static int decode_head(struct dec *d, json_object *o, const char *def_kind, cons
 			 api ? api : "");
 		return -EINVAL;
 	}
-	*key = (struct reg_key){ .kind = (*desc)->reg_kind };
+	*key = (struct obj_key){ .kind = (*desc)->obj_kind };
 	snprintf(d->who, sizeof(d->who), "%s", kind);
 	err = dec_get_object(d, o, "metadata", true, meta);
 	if (err)
@@ -611,17 +611,17 @@ static int decode_head(struct dec *d, json_object *o, const char *def_kind, cons
 	}
 	dec_path_pop(d, 0);
 	if (!err)
-		reg_key_fmt(key, d->who, sizeof(d->who));
+		obj_key_fmt(key, d->who, sizeof(d->who));
 	return err;
 }
 
 static int decode_with(json_object *o, const char *def_kind, const char *def_api,
-		       struct reg_obj **out, char *errbuf, size_t errlen)
+		       struct obj_obj **out, char *errbuf, size_t errlen)
 {
 	struct dec d = { .err = errbuf, .errlen = errlen, .who = "object" };
 	const struct kind_desc *desc = NULL;
-	struct reg_obj *obj = NULL;
-	struct reg_key key;
+	struct obj_obj *obj = NULL;
+	struct obj_key key;
 	json_object *meta;
 	int err;
 
@@ -629,7 +629,7 @@ static int decode_with(json_object *o, const char *def_kind, const char *def_api
 	err = decode_head(&d, o, def_kind, def_api, &desc, &key, &meta);
 	if (err)
 		return err;
-	obj = reg_obj_new(desc->reg_kind);
+	obj = obj_obj_new(desc->obj_kind);
 	if (!obj)
 		return -ENOMEM;
 	obj->key = key;
@@ -644,14 +644,14 @@ static int decode_with(json_object *o, const char *def_kind, const char *def_api
 	if (err) {
 		if (err == -ENOMEM)
 			snprintf(errbuf, errlen, "%s: out of memory", d.who);
-		reg_obj_free(obj);
+		obj_obj_free(obj);
 		return err;
 	}
 	*out = obj;
 	return 0;
 }
 
-int reg_decode(json_object *o, struct reg_obj **out, char *err, size_t errlen)
+int reg_decode(json_object *o, struct obj_obj **out, char *err, size_t errlen)
 {
 	return decode_with(o, NULL, NULL, out, err, errlen);
 }
@@ -676,7 +676,7 @@ int reg_list_items(json_object *o, json_object **items, char *err, size_t errlen
 	return 1;
 }
 
-int reg_decode_list_item(json_object *list, json_object *item, struct reg_obj **out, char *err,
+int reg_decode_list_item(json_object *list, json_object *item, struct obj_obj **out, char *err,
 			 size_t errlen)
 {
 	char kind[64];
@@ -686,7 +686,7 @@ int reg_decode_list_item(json_object *list, json_object *item, struct reg_obj **
 			   err, errlen);
 }
 
-int reg_decode_key(json_object *list, json_object *o, struct reg_key *key)
+int reg_decode_key(json_object *list, json_object *o, struct obj_key *key)
 {
 	const struct kind_desc *desc;
 	const char *name, *ns = "";
@@ -711,7 +711,7 @@ int reg_decode_key(json_object *list, json_object *o, struct reg_key *key)
 	if (!name[0] || strlen(name) >= sizeof(key->name) || strlen(ns) >= sizeof(key->ns) ||
 	    !dec_str_ok(name, strlen(name), DEC_ANY) || !dec_str_ok(ns, strlen(ns), DEC_ANY))
 		return -EINVAL;
-	*key = (struct reg_key){ .kind = desc->reg_kind };
+	*key = (struct obj_key){ .kind = desc->obj_kind };
 	strcpy(key->name, name);
 	strcpy(key->ns, ns);
 	return 0;

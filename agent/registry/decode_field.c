@@ -285,19 +285,19 @@ int dec_get_port(struct dec *d, json_object *o, const char *key, bool required, 
 	return err;
 }
 
-int dec_get_proto(struct dec *d, json_object *o, enum reg_proto *out)
+int dec_get_proto(struct dec *d, json_object *o, enum obj_proto *out)
 {
-	static const enum reg_proto protos[] = { REG_PROTO_TCP, REG_PROTO_UDP, REG_PROTO_SCTP };
+	static const enum obj_proto protos[] = { OBJ_PROTO_TCP, OBJ_PROTO_UDP, OBJ_PROTO_SCTP };
 	char s[8];
 	size_t old;
 	int err;
 
-	*out = REG_PROTO_TCP;
+	*out = OBJ_PROTO_TCP;
 	err = dec_get_string(d, o, "protocol", false, DEC_ANY, s, sizeof(s));
 	if (err || !s[0])
 		return err;
 	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++) {
-		if (!strcmp(s, reg_proto_name(protos[i]))) {
+		if (!strcmp(s, obj_proto_name(protos[i]))) {
 			*out = protos[i];
 			return 0;
 		}

@@ -21,7 +21,7 @@
 struct dec {
 	char *err;
 	size_t errlen;
-	char who[REG_NS_MAX + REG_NAME_MAX + 32];	/* "Service default/web" */
+	char who[OBJ_NS_MAX + OBJ_NAME_MAX + 32];	/* "Service default/web" */
 	char path[DEC_PATH_MAX];			/* "spec.ports[1].port" */
 	size_t plen;
 };
@@ -78,7 +78,7 @@ int dec_take_port(struct dec *d, json_object *v, uint16_t *out);
 /* Member @key as a port; 0 when absent and not @required. */
 int dec_get_port(struct dec *d, json_object *o, const char *key, bool required, uint16_t *out);
 /* Member "protocol": TCP (the API default) when absent. */
-int dec_get_proto(struct dec *d, json_object *o, enum reg_proto *out);
+int dec_get_proto(struct dec *d, json_object *o, enum obj_proto *out);
 /* Label or annotation @key of metadata.@map (@map is "labels" or
  * "annotations") into @buf; "" when absent.
  */

@@ -247,7 +247,7 @@ static int reconcile(struct registrar *r)
 	int ret = 0;
 
 	for (size_t i = 0; i < r->n_want && !ret; i++) {
-		struct reg_key k = { .kind = REG_ENDPOINTSLICE };
+		struct obj_key k = { .kind = OBJ_ENDPOINTSLICE };
 
 		snprintf(k.ns, sizeof(k.ns), "%s", r->want[i].ns);
 		snprintf(k.name, sizeof(k.name), "%s", r->want[i].name);
@@ -259,7 +259,7 @@ static int reconcile(struct registrar *r)
 		bool wanted = false;
 
 		for (size_t j = 0; j < r->n_want && !wanted; j++) {
-			struct reg_key k = { .kind = REG_ENDPOINTSLICE };
+			struct obj_key k = { .kind = OBJ_ENDPOINTSLICE };
 
 			snprintf(k.ns, sizeof(k.ns), "%s", r->want[j].ns);
 			snprintf(k.name, sizeof(k.name), "%s", r->want[j].name);

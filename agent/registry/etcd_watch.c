@@ -18,8 +18,8 @@
 #define LIST_PAGE 500		/* keys per range call of a listing */
 #define LIST_TIMEOUT_MS 10000L	/* one page */
 
-static const enum reg_kind all_kinds[] = { REG_NAMESPACE, REG_SERVICE, REG_ENDPOINTSLICE,
-					   REG_POD };
+static const enum obj_kind all_kinds[] = { OBJ_NAMESPACE, OBJ_SERVICE, OBJ_ENDPOINTSLICE,
+					   OBJ_POD };
 
 struct watcher {
 	struct etcd *e;
@@ -73,8 +73,8 @@ static int apply_put(struct watcher *w, json_object *kv, bool listing)
 {
 	struct etcd *e = w->e;
 	char *key = NULL, *val = NULL, err[REG_DECODE_ERR_MAX + 64];
-	struct reg_obj *obj = NULL;
-	struct reg_key k;
+	struct obj_obj *obj = NULL;
+	struct obj_key k;
 	size_t klen, vlen;
 	int64_t mod = 0;
 	int ret;
@@ -113,7 +113,7 @@ out:
 static int apply_delete(struct watcher *w, json_object *kv)
 {
 	struct etcd *e = w->e;
-	struct reg_key k;
+	struct obj_key k;
 	char *key = NULL;
 	size_t klen;
 	int ret;

@@ -10,16 +10,16 @@
 #include "registry/decode.h"
 #include "registry/etcd_zk_layout.h"
 
-static const char *const plurals[REG_KIND_COUNT] = {
-	[REG_NAMESPACE] = "namespaces",
-	[REG_SERVICE] = "services",
-	[REG_ENDPOINTSLICE] = "endpointslices",
-	[REG_POD] = "pods",
+static const char *const plurals[OBJ_KIND_COUNT] = {
+	[OBJ_NAMESPACE] = "namespaces",
+	[OBJ_SERVICE] = "services",
+	[OBJ_ENDPOINTSLICE] = "endpointslices",
+	[OBJ_POD] = "pods",
 };
 
-const char *reg_kv_plural(enum reg_kind kind)
+const char *reg_kv_plural(enum obj_kind kind)
 {
-	return (unsigned int)kind < REG_KIND_COUNT ? plurals[kind] : "unknown";
+	return (unsigned int)kind < OBJ_KIND_COUNT ? plurals[kind] : "unknown";
 }
 
 static int fits(int n, size_t len)
@@ -27,10 +27,10 @@ static int fits(int n, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int reg_kv_path(const struct reg_key *key, char *buf, size_t len)
+int reg_kv_path(const struct obj_key *key, char *buf, size_t len)
 {
-	if (key->kind == REG_NAMESPACE)
-		return fits(snprintf(buf, len, "%s/%s", plurals[REG_NAMESPACE], key->name), len);
+	if (key->kind == OBJ_NAMESPACE)
+		return fits(snprintf(buf, len, "%s/%s", plurals[OBJ_NAMESPACE], key->name), len);
 	return fits(snprintf(buf, len, "%s/%s/%s", reg_kv_plural(key->kind), key->ns, key->name),
 		    len);
 }
@@ -45,7 +45,7 @@ static int take_segment(const char *s, size_t n, char *buf, size_t size)
 	return 0;
 }
 
-int reg_kv_parse_path(const char *rel, size_t len, struct reg_key *key)
+int reg_kv_parse_path(const char *rel, size_t len, struct obj_key *key)
 {
 	const char *end = rel + len, *s1, *s2;
 	size_t plen;
@@ -56,15 +56,15 @@ int reg_kv_parse_path(const char *rel, size_t len, struct reg_key *key)
 	if (!s1)
 		return -EINVAL;
 	plen = (size_t)(s1 - rel);
-	for (k = 0; k < REG_KIND_COUNT; k++)
+	for (k = 0; k < OBJ_KIND_COUNT; k++)
 		if (strlen(plurals[k]) == plen && !memcmp(rel, plurals[k], plen))
 			break;
-	if (k == REG_KIND_COUNT)
+	if (k == OBJ_KIND_COUNT)
 		return -EINVAL;
-	key->kind = (enum reg_kind)k;
+	key->kind = (enum obj_kind)k;
 	s1++;
 	s2 = memchr(s1, '/', (size_t)(end - s1));
-	if (key->kind == REG_NAMESPACE)
+	if (key->kind == OBJ_NAMESPACE)
 		return s2 ? -EINVAL
 			  : take_segment(s1, (size_t)(end - s1), key->name, sizeof(key->name));
 	if (!s2 || memchr(s2 + 1, '/', (size_t)(end - s2 - 1)))
@@ -74,13 +74,13 @@ int reg_kv_parse_path(const char *rel, size_t len, struct reg_key *key)
 	return take_segment(s2 + 1, (size_t)(end - s2 - 1), key->name, sizeof(key->name));
 }
 
-int reg_kv_decode(const struct reg_key *key, const char *val, size_t len, struct reg_obj **out,
+int reg_kv_decode(const struct obj_key *key, const char *val, size_t len, struct obj_obj **out,
 		  char *err, size_t errlen)
 {
 	struct json_tokener *tok;
-	struct reg_obj *obj = NULL;
+	struct obj_obj *obj = NULL;
 	json_object *o;
-	char a[REG_NS_MAX + REG_NAME_MAX + 32], b[sizeof(a)];
+	char a[OBJ_NS_MAX + OBJ_NAME_MAX + 32], b[sizeof(a)];
 	size_t used;
 	int ret;
 
@@ -116,10 +116,10 @@ int reg_kv_decode(const struct reg_key *key, const char *val, size_t len, struct
 	ret = reg_decode(o, &obj, err, errlen);
 	if (ret)
 		goto out;
-	if (reg_key_cmp(&obj->key, key)) {
-		snprintf(err, errlen, "holds %s, not %s", reg_key_fmt(&obj->key, a, sizeof(a)),
-			 reg_key_fmt(key, b, sizeof(b)));
-		reg_obj_free(obj);
+	if (obj_key_cmp(&obj->key, key)) {
+		snprintf(err, errlen, "holds %s, not %s", obj_key_fmt(&obj->key, a, sizeof(a)),
+			 obj_key_fmt(key, b, sizeof(b)));
+		obj_obj_free(obj);
 		ret = -EINVAL;
 		goto out;
 	}

@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#include "registry/objects.h"
+#include "model/objects.h"
 
 /* Largest value read: both servers refuse far smaller ones by default
  * (etcd 1.5 MiB, ZooKeeper 1 MiB), so anything bigger is not ours.
@@ -24,22 +24,22 @@
 #define REG_KV_VALUE_MAX (4u << 20)
 
 /* Room for a relative path: plural, namespace, name, two slashes, NUL. */
-#define REG_KV_PATH_MAX (16 + REG_NS_MAX + REG_NAME_MAX)
+#define REG_KV_PATH_MAX (16 + OBJ_NS_MAX + OBJ_NAME_MAX)
 
 /* "namespaces", "services", "endpointslices", "pods". Never NULL. */
-const char *reg_kv_plural(enum reg_kind kind);
+const char *reg_kv_plural(enum obj_kind kind);
 
 /* The relative path of @key ("services/shop/web", "namespaces/shop") into
  * @buf. 0 or -ENAMETOOLONG.
  */
-int reg_kv_path(const struct reg_key *key, char *buf, size_t len);
+int reg_kv_path(const struct obj_key *key, char *buf, size_t len);
 
 /* Parse the relative path @rel (@len bytes, not NUL-terminated) into @key.
  * 0, or -EINVAL when @rel is not the path of an object (a directory, an
  * unknown plural, an empty or oversized segment, a segment too many): such
  * keys are not ours and are ignored. Does not block.
  */
-int reg_kv_parse_path(const char *rel, size_t len, struct reg_key *key);
+int reg_kv_parse_path(const char *rel, size_t len, struct obj_key *key);
 
 /* Decode the value @val (@len bytes) stored at @key: one JSON object whose
  * kind, namespace and name must be @key's. On success returns 0 and a new
@@ -47,7 +47,7 @@ int reg_kv_parse_path(const char *rel, size_t len, struct reg_key *key);
  * ("not JSON: ...", the decoder's message, or "holds Service shop/api"),
  * or -ENOMEM. Does not block.
  */
-int reg_kv_decode(const struct reg_key *key, const char *val, size_t len, struct reg_obj **out,
+int reg_kv_decode(const struct obj_key *key, const char *val, size_t len, struct obj_obj **out,
 		  char *err, size_t errlen);
 
 #endif /* WEFT_REG_ETCD_ZK_LAYOUT_H */

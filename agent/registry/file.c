@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "model.h"
+#include "model/model.h"
 #include "registry/decode.h"
 #include "registry/file.h"
 #include "registry/file_watch.h"
@@ -46,14 +46,14 @@ struct reg_file {
 struct rejection {
 	char where[WHERE_MAX];
 	char msg[REG_DECODE_ERR_MAX];
-	struct reg_key key;
+	struct obj_key key;
 	bool has_key;		/* the key could be told: a previous version may exist */
 	bool kept_previous;
 };
 
 /* The decoding state of one load. */
 struct load {
-	struct reg_obj_list objs;	/* accepted objects */
+	struct obj_obj_list objs;	/* accepted objects */
 	char (*wheres)[WHERE_MAX];	/* where objs.items[i] came from */
 	size_t cap_wheres;
 	struct rejection *rej;
@@ -149,7 +149,7 @@ out_close:
 	return ret;
 }
 
-static int add_accepted(struct load *l, struct reg_obj *o, const char *where)
+static int add_accepted(struct load *l, struct obj_obj *o, const char *where)
 {
 	int err;
 
@@ -162,7 +162,7 @@ static int add_accepted(struct load *l, struct reg_obj *o, const char *where)
 		l->wheres = w;
 		l->cap_wheres = cap;
 	}
-	err = reg_obj_list_add(&l->objs, o);
+	err = obj_obj_list_add(&l->objs, o);
 	if (err)
 		return err;
 	snprintf(l->wheres[l->objs.n - 1], WHERE_MAX, "%s", where);
@@ -195,7 +195,7 @@ static int decode_one(struct load *l, json_object *list, json_object *o, const c
 {
 	char msg[REG_DECODE_ERR_MAX];
 	struct rejection *r;
-	struct reg_obj *obj;
+	struct obj_obj *obj;
 	int err;
 
 	if (list)
@@ -205,7 +205,7 @@ static int decode_one(struct load *l, json_object *list, json_object *o, const c
 	if (!err) {
 		err = add_accepted(l, obj, where);
 		if (err)
-			reg_obj_free(obj);
+			obj_obj_free(obj);
 		return err;
 	}
 	if (err != -EINVAL)
@@ -264,9 +264,9 @@ static int decode_docs(struct load *l, json_object *docs)
 
 static int key_cmp_idx(const void *a, const void *b, void *arg)
 {
-	struct reg_obj *const *items = arg;
+	struct obj_obj *const *items = arg;
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int c = reg_key_cmp(&items[x]->key, &items[y]->key);
+	int c = obj_key_cmp(&items[x]->key, &items[y]->key);
 
 	return c ? c : (x > y) - (x < y);
 }
@@ -276,7 +276,7 @@ static int key_cmp_idx(const void *a, const void *b, void *arg)
  */
 static int reject_duplicates(struct load *l)
 {
-	struct reg_obj **items = l->objs.items;
+	struct obj_obj **items = l->objs.items;
 	size_t n = l->objs.n, w = 0;
 	size_t *idx, *first_of;
 	int err = 0;
@@ -294,10 +294,10 @@ static int reject_duplicates(struct load *l)
 	/* Sorted by key then position, so each run starts with its first definition. */
 	qsort_r(idx, n, sizeof(*idx), key_cmp_idx, items);
 	for (size_t i = 1; i < n; i++)
-		if (!reg_key_cmp(&items[idx[i - 1]]->key, &items[idx[i]]->key))
+		if (!obj_key_cmp(&items[idx[i - 1]]->key, &items[idx[i]]->key))
 			first_of[idx[i]] = first_of[idx[i - 1]];
 	for (size_t i = 0; i < n; i++) {
-		char who[REG_NS_MAX + REG_NAME_MAX + 32];
+		char who[OBJ_NS_MAX + OBJ_NAME_MAX + 32];
 		struct rejection *r;
 
 		if (first_of[i] == i)
@@ -309,11 +309,11 @@ static int reject_duplicates(struct load *l)
 		}
 		/* Not has_key: the first definition is in force, nothing to keep. */
 		snprintf(r->msg, sizeof(r->msg), "%s: already defined in %s",
-			 reg_key_fmt(&items[i]->key, who, sizeof(who)), l->wheres[first_of[i]]);
+			 obj_key_fmt(&items[i]->key, who, sizeof(who)), l->wheres[first_of[i]]);
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (first_of[i] != i) {
-			reg_obj_free(items[i]);
+			obj_obj_free(items[i]);
 			continue;
 		}
 		items[w] = items[i];
@@ -326,10 +326,10 @@ out_free:
 	return err;
 }
 
-static bool accepted_has_key(const struct load *l, const struct reg_key *k)
+static bool accepted_has_key(const struct load *l, const struct obj_key *k)
 {
 	for (size_t i = 0; i < l->objs.n; i++)
-		if (!reg_key_cmp(&l->objs.items[i]->key, k))
+		if (!obj_key_cmp(&l->objs.items[i]->key, k))
 			return true;
 	return false;
 }
@@ -341,8 +341,8 @@ static int keep_previous(struct reg_file *r, struct load *l)
 {
 	for (size_t i = 0; i < l->n_rej; i++) {
 		struct rejection *rj = &l->rej[i];
-		const struct reg_obj *prev;
-		struct reg_obj *copy;
+		const struct obj_obj *prev;
+		struct obj_obj *copy;
 		int err;
 
 		if (!rj->has_key || accepted_has_key(l, &rj->key))
@@ -350,12 +350,12 @@ static int keep_previous(struct reg_file *r, struct load *l)
 		prev = model_find(r->m, r->source, rj->key.kind, rj->key.ns, rj->key.name);
 		if (!prev)
 			continue;
-		copy = reg_obj_dup(prev);
+		copy = obj_obj_dup(prev);
 		if (!copy)
 			return -ENOMEM;
 		err = add_accepted(l, copy, rj->where);
 		if (err) {
-			reg_obj_free(copy);
+			obj_obj_free(copy);
 			return err;
 		}
 		rj->kept_previous = true;
@@ -375,7 +375,7 @@ __attribute__((format(printf, 2, 3))) static void set_last_error(struct reg_file
 
 static void load_done(struct load *l)
 {
-	reg_obj_list_done(&l->objs);
+	obj_obj_list_done(&l->objs);
 	free(l->wheres);
 	free(l->rej);
 }
@@ -407,7 +407,7 @@ static int load(struct reg_file *r, char *err, size_t errlen)
 	free(buf);
 	if (ret)
 		goto out_msg;
-	reg_obj_list_init(&l.objs);
+	obj_obj_list_init(&l.objs);
 	ret = decode_docs(&l, docs);
 	json_object_put(docs);
 	if (!ret)

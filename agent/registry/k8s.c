@@ -79,7 +79,7 @@ struct k8s {
 	char *field_selector;		/* "spec.nodeName=NODE" for the Pods */
 	char *token;			/* the last token read from conn.token_file */
 	bool token_warned;		/* the token file failed; warned once */
-	struct watcher w[REG_KIND_COUNT];
+	struct watcher w[OBJ_KIND_COUNT];
 	size_t n;
 	int lister;			/* the watcher owning the sink's resync, -1 */
 	CURLM *multi;
@@ -283,7 +283,7 @@ static void token_refresh(struct k8s *k)
 static int xfer_start(struct watcher *w, bool list)
 {
 	struct k8s *k = w->k;
-	const char *selector = w->res.k->kind == REG_POD ? k->field_selector : NULL;
+	const char *selector = w->res.k->kind == OBJ_POD ? k->field_selector : NULL;
 	const char *token;
 	long timeout_ms;
 	int err = -ENOMEM;
@@ -625,7 +625,7 @@ static int load_conn(struct k8s *k, const struct agent_config *cfg)
 	return rc;
 }
 
-static int add_watcher(struct k8s *k, enum reg_kind kind)
+static int add_watcher(struct k8s *k, enum obj_kind kind)
 {
 	struct watcher *w = &k->w[k->n];
 
@@ -669,17 +669,17 @@ static int k8s_start(const char *source, const char *arg, const struct agent_con
 	err = load_conn(k, cfg);
 	if (err)
 		goto out_free;
-	err = add_watcher(k, REG_NAMESPACE);
+	err = add_watcher(k, OBJ_NAMESPACE);
 	if (!err)
-		err = add_watcher(k, REG_SERVICE);
+		err = add_watcher(k, OBJ_SERVICE);
 	if (!err)
-		err = add_watcher(k, REG_ENDPOINTSLICE);
+		err = add_watcher(k, OBJ_ENDPOINTSLICE);
 	if (!err && cfg->node_name && cfg->node_name[0]) {
 		if (asprintf(&k->field_selector, "spec.nodeName=%s", cfg->node_name) < 0) {
 			k->field_selector = NULL;
 			err = -ENOMEM;
 		} else {
-			err = add_watcher(k, REG_POD);
+			err = add_watcher(k, OBJ_POD);
 		}
 	}
 	if (err) {

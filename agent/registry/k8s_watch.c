@@ -13,15 +13,15 @@
 #include "registry/k8s_watch.h"
 #include "registry/registry.h"
 
-const struct k8s_kind k8s_kinds[REG_KIND_COUNT] = {
-	[REG_NAMESPACE] = { REG_NAMESPACE, "namespaces", "/api/v1/namespaces", "Namespace", "v1",
+const struct k8s_kind k8s_kinds[OBJ_KIND_COUNT] = {
+	[OBJ_NAMESPACE] = { OBJ_NAMESPACE, "namespaces", "/api/v1/namespaces", "Namespace", "v1",
 			    "NamespaceList" },
-	[REG_SERVICE] = { REG_SERVICE, "services", "/api/v1/services", "Service", "v1",
+	[OBJ_SERVICE] = { OBJ_SERVICE, "services", "/api/v1/services", "Service", "v1",
 			  "ServiceList" },
-	[REG_ENDPOINTSLICE] = { REG_ENDPOINTSLICE, "endpointslices",
+	[OBJ_ENDPOINTSLICE] = { OBJ_ENDPOINTSLICE, "endpointslices",
 				"/apis/discovery.k8s.io/v1/endpointslices", "EndpointSlice",
 				"discovery.k8s.io/v1", "EndpointSliceList" },
-	[REG_POD] = { REG_POD, "pods", "/api/v1/pods", "Pod", "v1", "PodList" },
+	[OBJ_POD] = { OBJ_POD, "pods", "/api/v1/pods", "Pod", "v1", "PodList" },
 };
 
 void k8s_res_list_restart(struct k8s_res *r)
@@ -78,7 +78,7 @@ static int take_rv(json_object *o, char *rv, char *err, size_t errlen)
 {
 	const char *v = string_member(member(o, "metadata"), "resourceVersion");
 
-	if (!v || !v[0] || strlen(v) >= REG_RV_MAX) {
+	if (!v || !v[0] || strlen(v) >= OBJ_RV_MAX) {
 		snprintf(err, errlen, "metadata.resourceVersion: %s",
 			 v && v[0] ? "too long" : "missing");
 		return -EPROTO;
@@ -90,15 +90,15 @@ static int take_rv(json_object *o, char *rv, char *err, size_t errlen)
 /* A decoded object of another kind than the resource (a confused proxy in
  * front of the API server) must not land in the model under this watch.
  */
-static int check_kind(const struct k8s_res *r, struct reg_obj **obj, char *msg, size_t len)
+static int check_kind(const struct k8s_res *r, struct obj_obj **obj, char *msg, size_t len)
 {
-	char who[REG_NS_MAX + REG_NAME_MAX + 32];
+	char who[OBJ_NS_MAX + OBJ_NAME_MAX + 32];
 
 	if ((*obj)->key.kind == r->k->kind)
 		return 0;
 	snprintf(msg, len, "%s: kind: expected %s in a watch of %s",
-		 reg_key_fmt(&(*obj)->key, who, sizeof(who)), r->k->name, r->k->plural);
-	reg_obj_free(*obj);
+		 obj_key_fmt(&(*obj)->key, who, sizeof(who)), r->k->name, r->k->plural);
+	obj_obj_free(*obj);
 	*obj = NULL;
 	return -EINVAL;
 }
@@ -109,7 +109,7 @@ static int check_kind(const struct k8s_res *r, struct reg_obj **obj, char *msg, 
 static int reject(const struct k8s_res *r, const struct k8s_out *out, json_object *list,
 		  json_object *o, const char *where, const char *msg)
 {
-	struct reg_key key;
+	struct obj_key key;
 	bool known = !reg_decode_key(list, o, &key) && key.kind == r->k->kind;
 	int err;
 
@@ -124,7 +124,7 @@ static int reject(const struct k8s_res *r, const struct k8s_out *out, json_objec
 int k8s_res_list_page(struct k8s_res *r, const struct k8s_out *out, json_object *list, char *err,
 		      size_t errlen)
 {
-	char msg[REG_DECODE_ERR_MAX], where[64], rv[REG_RV_MAX];
+	char msg[REG_DECODE_ERR_MAX], where[64], rv[OBJ_RV_MAX];
 	const char *kind = string_member(list, "kind"), *cont;
 	json_object *items, *meta = member(list, "metadata");
 	size_t n;
@@ -150,7 +150,7 @@ int k8s_res_list_page(struct k8s_res *r, const struct k8s_out *out, json_object 
 			return rc;
 	}
 	if (!r->resyncing) {
-		const enum reg_kind kinds[] = { r->k->kind };
+		const enum obj_kind kinds[] = { r->k->kind };
 
 		rc = reg_sink_resync_begin(out->sink, out->source, kinds, 1);
 		if (rc)
@@ -161,7 +161,7 @@ int k8s_res_list_page(struct k8s_res *r, const struct k8s_out *out, json_object 
 	snprintf(where, sizeof(where), "list %s", r->k->plural);
 	for (size_t i = 0; i < n; i++) {
 		json_object *item = json_object_array_get_idx(items, i);
-		struct reg_obj *obj = NULL;
+		struct obj_obj *obj = NULL;
 
 		r->n_listed++;
 		rc = reg_decode_list_item(list, item, &obj, msg, sizeof(msg));
@@ -216,7 +216,7 @@ static int apply_upsert(struct k8s_res *r, const struct k8s_out *out, json_objec
 			const char *where)
 {
 	char msg[REG_DECODE_ERR_MAX];
-	struct reg_obj *obj = NULL;
+	struct obj_obj *obj = NULL;
 	int rc;
 
 	rc = reg_decode(o, &obj, msg, sizeof(msg));
@@ -232,7 +232,7 @@ static int apply_upsert(struct k8s_res *r, const struct k8s_out *out, json_objec
 static int apply_delete(struct k8s_res *r, const struct k8s_out *out, json_object *o,
 			const char *where)
 {
-	struct reg_key key;
+	struct obj_key key;
 
 	if (reg_decode_key(NULL, o, &key) || key.kind != r->k->kind)
 		return reject(r, out, NULL, o, where, "metadata.name: cannot tell which object");
@@ -244,7 +244,7 @@ int k8s_res_event(struct k8s_res *r, const struct k8s_out *out, json_object *ev,
 {
 	const char *type = string_member(ev, "type");
 	json_object *o = member(ev, "object"), *code;
-	char where[64], rv[REG_RV_MAX], status[256];
+	char where[64], rv[OBJ_RV_MAX], status[256];
 	int rc;
 
 	if (!type || !o || !json_object_is_type(o, json_type_object)) {

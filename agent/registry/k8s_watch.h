@@ -13,13 +13,13 @@
 
 #include <json-c/json.h>
 
-#include "registry/objects.h"
+#include "model/objects.h"
 
 struct reg_sink;
 
 /* A resource the API serves and what its objects are called. */
 struct k8s_kind {
-	enum reg_kind kind;
+	enum obj_kind kind;
 	const char *plural;		/* "endpointslices": URL and messages */
 	const char *path;		/* "/apis/discovery.k8s.io/v1/endpointslices" */
 	const char *name;		/* "EndpointSlice" */
@@ -27,13 +27,13 @@ struct k8s_kind {
 	const char *list_kind;		/* "EndpointSliceList" */
 };
 
-/* Indexed by enum reg_kind. */
-extern const struct k8s_kind k8s_kinds[REG_KIND_COUNT];
+/* Indexed by enum obj_kind. */
+extern const struct k8s_kind k8s_kinds[OBJ_KIND_COUNT];
 
 /* The watch of one resource. Embedded in k8s.c's state; zero it, then set k. */
 struct k8s_res {
 	const struct k8s_kind *k;
-	char rv[REG_RV_MAX];	/* where the watch resumes; "" = list first */
+	char rv[OBJ_RV_MAX];	/* where the watch resumes; "" = list first */
 	char *cont;		/* continue token of the page to fetch next, or NULL */
 	bool resyncing;		/* this listing began a resync in the sink */
 	bool listed;		/* a listing completed at least once */

@@ -11,7 +11,7 @@
 
 #include <json-c/json.h>
 
-#include "catalogue.h"
+#include "model/catalogue.h"
 #include "pods.h"
 #include "registry/local_eps.h"
 

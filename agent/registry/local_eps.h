@@ -31,8 +31,8 @@ bool reg_local_eps_equal(const struct reg_local_ep *a, const struct reg_local_ep
 
 /* One EndpointSlice this node registers. */
 struct reg_local_slice {
-	char ns[REG_NS_MAX];
-	char name[REG_NAME_MAX];	/* <service>-<node>[-<port>][-ipv6] */
+	char ns[OBJ_NS_MAX];
+	char name[OBJ_NAME_MAX];	/* <service>-<node>[-<port>][-ipv6] */
 	char *manifest;			/* discovery.k8s.io/v1 JSON, owned; deterministic */
 };
 

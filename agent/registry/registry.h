@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "registry/objects.h"
+#include "model/objects.h"
 
 struct loop;
 struct model;
@@ -28,10 +28,10 @@ struct agent_config;
 /* Insert or replace @obj under @source. Takes ownership of @obj (freed on
  * error too). 0 or -errno (-ENOMEM, -EPIPE after the agent stopped).
  */
-int reg_sink_upsert(struct reg_sink *s, const char *source, struct reg_obj *obj);
+int reg_sink_upsert(struct reg_sink *s, const char *source, struct obj_obj *obj);
 
 /* Remove one object of @source; unknown objects are fine. 0 or -errno. */
-int reg_sink_delete(struct reg_sink *s, const char *source, enum reg_kind kind, const char *ns,
+int reg_sink_delete(struct reg_sink *s, const char *source, enum obj_kind kind, const char *ns,
 		    const char *name);
 
 /* A full listing follows: the objects sent between begin and end replace every
@@ -41,7 +41,7 @@ int reg_sink_delete(struct reg_sink *s, const char *source, enum reg_kind kind, 
  * half-way. A begin without end (connection lost mid-list) is abandoned by the
  * next begin. 0 or -errno.
  */
-int reg_sink_resync_begin(struct reg_sink *s, const char *source, const enum reg_kind *kinds,
+int reg_sink_resync_begin(struct reg_sink *s, const char *source, const enum obj_kind *kinds,
 			  size_t n_kinds);
 int reg_sink_resync_end(struct reg_sink *s, const char *source);
 
@@ -50,7 +50,7 @@ int reg_sink_resync_end(struct reg_sink *s, const char *source);
  * listed value, and a typo must not remove an object). Outside a listing it
  * does nothing. 0 or -errno.
  */
-int reg_sink_keep(struct reg_sink *s, const char *source, enum reg_kind kind, const char *ns,
+int reg_sink_keep(struct reg_sink *s, const char *source, enum obj_kind kind, const char *ns,
 		  const char *name);
 
 enum reg_health {
@@ -121,10 +121,10 @@ const struct reg_latency *reg_sink_latency(const struct reg_sink *s);
  * service in the pod's namespace).
  */
 struct reg_local_ep {
-	char ns[REG_NS_MAX];
-	char service[REG_NAME_MAX];
-	char pod[REG_NAME_MAX];
-	char node[REG_NAME_MAX];
+	char ns[OBJ_NS_MAX];
+	char service[OBJ_NAME_MAX];
+	char pod[OBJ_NAME_MAX];
+	char node[OBJ_NAME_MAX];
 	struct addr addr;		/* pod IP and port */
 };
 

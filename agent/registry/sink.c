@@ -16,7 +16,7 @@
 
 #include "log.h"
 #include "loop.h"
-#include "model.h"
+#include "model/model.h"
 #include "registry/registry.h"
 
 #define SINK_SOURCES_MAX 16
@@ -32,9 +32,9 @@ struct event {
 	struct event *next;
 	enum ev_op op;
 	char source[128];
-	struct reg_obj *obj;		/* EV_UPSERT */
-	struct reg_key key;		/* EV_DELETE, EV_KEEP */
-	bool kinds[REG_POD + 1];	/* EV_BEGIN */
+	struct obj_obj *obj;		/* EV_UPSERT */
+	struct obj_key key;		/* EV_DELETE, EV_KEEP */
+	bool kinds[OBJ_POD + 1];	/* EV_BEGIN */
 	enum reg_health health;		/* EV_HEALTH */
 	char msg[256];
 	uint64_t received_us;
@@ -43,8 +43,8 @@ struct event {
 /* A relist in progress: the keys listed so far, sorted at the end. */
 struct resync {
 	bool active;
-	bool kinds[REG_POD + 1];
-	struct reg_key *keys;
+	bool kinds[OBJ_POD + 1];
+	struct obj_key *keys;
 	size_t n, cap;
 };
 
@@ -79,7 +79,7 @@ static uint64_t now_us(void)
 
 static void event_free(struct event *e)
 {
-	reg_obj_free(e->obj);
+	obj_obj_free(e->obj);
 	free(e);
 }
 
@@ -120,19 +120,19 @@ static struct event *event_new(enum ev_op op, const char *source)
 	return e;
 }
 
-int reg_sink_upsert(struct reg_sink *s, const char *source, struct reg_obj *obj)
+int reg_sink_upsert(struct reg_sink *s, const char *source, struct obj_obj *obj)
 {
 	struct event *e = event_new(EV_UPSERT, source);
 
 	if (!e) {
-		reg_obj_free(obj);
+		obj_obj_free(obj);
 		return -ENOMEM;
 	}
 	e->obj = obj;
 	return push(s, e);
 }
 
-static int push_key(struct reg_sink *s, enum ev_op op, const char *source, enum reg_kind kind,
+static int push_key(struct reg_sink *s, enum ev_op op, const char *source, enum obj_kind kind,
 		    const char *ns, const char *name)
 {
 	struct event *e = event_new(op, source);
@@ -145,19 +145,19 @@ static int push_key(struct reg_sink *s, enum ev_op op, const char *source, enum 
 	return push(s, e);
 }
 
-int reg_sink_delete(struct reg_sink *s, const char *source, enum reg_kind kind, const char *ns,
+int reg_sink_delete(struct reg_sink *s, const char *source, enum obj_kind kind, const char *ns,
 		    const char *name)
 {
 	return push_key(s, EV_DELETE, source, kind, ns, name);
 }
 
-int reg_sink_keep(struct reg_sink *s, const char *source, enum reg_kind kind, const char *ns,
+int reg_sink_keep(struct reg_sink *s, const char *source, enum obj_kind kind, const char *ns,
 		  const char *name)
 {
 	return push_key(s, EV_KEEP, source, kind, ns, name);
 }
 
-int reg_sink_resync_begin(struct reg_sink *s, const char *source, const enum reg_kind *kinds,
+int reg_sink_resync_begin(struct reg_sink *s, const char *source, const enum obj_kind *kinds,
 			  size_t n_kinds)
 {
 	struct event *e = event_new(EV_BEGIN, source);
@@ -165,7 +165,7 @@ int reg_sink_resync_begin(struct reg_sink *s, const char *source, const enum reg
 	if (!e)
 		return -ENOMEM;
 	for (size_t i = 0; i < n_kinds; i++)
-		if ((unsigned int)kinds[i] <= REG_POD)
+		if ((unsigned int)kinds[i] <= OBJ_POD)
 			e->kinds[kinds[i]] = true;
 	return push(s, e);
 }
@@ -210,10 +210,10 @@ static struct source_state *source_get(struct reg_sink *s, const char *name)
 
 static int key_cmp(const void *a, const void *b)
 {
-	return reg_key_cmp(a, b);
+	return obj_key_cmp(a, b);
 }
 
-static bool listed(const struct reg_obj *o, void *ctx)
+static bool listed(const struct obj_obj *o, void *ctx)
 {
 	const struct resync *rs = ctx;
 
@@ -221,13 +221,13 @@ static bool listed(const struct reg_obj *o, void *ctx)
 	return rs->n && bsearch(&o->key, rs->keys, rs->n, sizeof(*rs->keys), key_cmp) != NULL;
 }
 
-static int resync_note(struct resync *rs, const struct reg_key *k)
+static int resync_note(struct resync *rs, const struct obj_key *k)
 {
 	if (!rs->active || !rs->kinds[k->kind])
 		return 0;
 	if (rs->n == rs->cap) {
 		size_t cap = rs->cap ? rs->cap * 2 : 256;
-		struct reg_key *keys = reallocarray(rs->keys, cap, sizeof(*keys));
+		struct obj_key *keys = reallocarray(rs->keys, cap, sizeof(*keys));
 
 		if (!keys)
 			return -ENOMEM;
@@ -251,7 +251,7 @@ static bool apply(struct reg_sink *s, struct event *e)
 	}
 	switch (e->op) {
 	case EV_UPSERT: {
-		struct reg_key key = e->obj->key;
+		struct obj_key key = e->obj->key;
 
 		err = resync_note(&ss->rs, &key);
 		if (!err) {
@@ -280,10 +280,10 @@ static bool apply(struct reg_sink *s, struct event *e)
 			break;
 		if (ss->rs.n)
 			qsort(ss->rs.keys, ss->rs.n, sizeof(*ss->rs.keys), key_cmp);
-		for (int k = 0; k <= REG_POD; k++) {
+		for (int k = 0; k <= OBJ_POD; k++) {
 			if (!ss->rs.kinds[k])
 				continue;
-			n = model_retain(s->model, e->source, (enum reg_kind)k, listed, &ss->rs);
+			n = model_retain(s->model, e->source, (enum obj_kind)k, listed, &ss->rs);
 			if (n > 0)
 				changed = true;
 		}

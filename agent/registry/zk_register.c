@@ -178,7 +178,7 @@ static int track(struct zk *z, const char *rel, const char *manifest)
 
 static int slice_rel(const struct reg_local_slice *s, char *buf, size_t len)
 {
-	struct reg_key k = { .kind = REG_ENDPOINTSLICE };
+	struct obj_key k = { .kind = OBJ_ENDPOINTSLICE };
 
 	snprintf(k.ns, sizeof(k.ns), "%s", s->ns);
 	snprintf(k.name, sizeof(k.name), "%s", s->name);

@@ -17,19 +17,19 @@
 
 #define FETCH_BATCH 256		/* reads in flight at once */
 
-static const enum reg_kind all_kinds[] = { REG_NAMESPACE, REG_SERVICE, REG_ENDPOINTSLICE,
-					   REG_POD };
+static const enum obj_kind all_kinds[] = { OBJ_NAMESPACE, OBJ_SERVICE, OBJ_ENDPOINTSLICE,
+					   OBJ_POD };
 
 enum node { NODE_NONE, NODE_KIND_DIR, NODE_NS_DIR, NODE_LEAF };
 
 /* What the relative path @rel is in the layout. */
-static enum node classify(const char *rel, struct reg_key *key)
+static enum node classify(const char *rel, struct obj_key *key)
 {
 	const char *slash = strchr(rel, '/');
 	size_t n = slash ? (size_t)(slash - rel) : strlen(rel);
 
-	for (size_t k = 0; k < REG_KIND_COUNT; k++) {
-		const char *plural = reg_kv_plural((enum reg_kind)k);
+	for (size_t k = 0; k < OBJ_KIND_COUNT; k++) {
+		const char *plural = reg_kv_plural((enum obj_kind)k);
 
 		if (strlen(plural) != n || memcmp(rel, plural, n))
 			continue;
@@ -37,8 +37,8 @@ static enum node classify(const char *rel, struct reg_key *key)
 			return NODE_KIND_DIR;
 		if (!reg_kv_parse_path(rel, strlen(rel), key))
 			return NODE_LEAF;
-		if (k != REG_NAMESPACE && slash[1] && !strchr(slash + 1, '/') &&
-		    strlen(slash + 1) < REG_NS_MAX)
+		if (k != OBJ_NAMESPACE && slash[1] && !strchr(slash + 1, '/') &&
+		    strlen(slash + 1) < OBJ_NS_MAX)
 			return NODE_NS_DIR;
 		return NODE_NONE;
 	}
@@ -91,7 +91,7 @@ static int dir_drop(struct zk *z, const char *rel, bool quiet)
 {
 	struct zk_dir **link, *d = dir_find(z, rel, &link);
 	char crel[REG_KV_PATH_MAX];
-	struct reg_key key;
+	struct obj_key key;
 	int err = 0;
 
 	if (!d)
@@ -132,8 +132,8 @@ void zk_tree_forget(struct zk *z)
 static int apply_leaf(struct zk *z, const char *rel, struct zk_req *r, bool listing)
 {
 	char err[REG_DECODE_ERR_MAX + 64], abs[ZK_PATH_MAX];
-	struct reg_obj *obj = NULL;
-	struct reg_key key;
+	struct obj_obj *obj = NULL;
+	struct obj_key key;
 	int ret;
 
 	if (classify(rel, &key) != NODE_LEAF)
@@ -206,7 +206,7 @@ static int list_dir(struct zk *z, const char *rel, bool listing, size_t *count)
 	struct zk_req r = { .z = z };
 	struct zk_dir *d;
 	char abs[ZK_PATH_MAX], crel[REG_KV_PATH_MAX], **leaves = NULL, **old = NULL;
-	struct reg_key key;
+	struct obj_key key;
 	size_t n_leaves = 0, n_old = 0;
 	int err;
 
@@ -344,7 +344,7 @@ int zk_tree_event(struct zk *z, int type, const char *path)
 {
 	size_t rlen = strlen(z->root), count = 0;
 	struct zk_req r = { .z = z };
-	struct reg_key key;
+	struct obj_key key;
 	const char *rel;
 	enum node node;
 	int err;

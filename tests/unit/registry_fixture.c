@@ -7,7 +7,7 @@
 
 #include "log.h"
 #include "loop.h"
-#include "model.h"
+#include "model/model.h"
 #include "registry_fixture.h"
 
 void rfix_init(struct rfix *f)
@@ -106,10 +106,10 @@ bool rfix_health_is(struct rfix *f, const void *health)
 	return rfix_status(f).health == *(const enum reg_health *)health;
 }
 
-const struct reg_obj *rfix_find(struct rfix *f, const char *key)
+const struct obj_obj *rfix_find(struct rfix *f, const char *key)
 {
 	static const char *const kinds[] = { "Namespace", "Service", "EndpointSlice", "Pod" };
-	char kind[32] = "", ns[REG_NS_MAX] = "", name[REG_NAME_MAX] = "";
+	char kind[32] = "", ns[OBJ_NS_MAX] = "", name[OBJ_NAME_MAX] = "";
 	const char *sp = strchr(key, ' '), *slash;
 
 	cr_assert(sp && (size_t)(sp - key) < sizeof(kind), "bad key '%s'", key);
@@ -123,7 +123,7 @@ const struct reg_obj *rfix_find(struct rfix *f, const char *key)
 	}
 	for (int k = 0; k < 4; k++)
 		if (!strcmp(kind, kinds[k]))
-			return model_find(f->model, f->source, (enum reg_kind)k, ns, name);
+			return model_find(f->model, f->source, (enum obj_kind)k, ns, name);
 	cr_assert_fail("bad kind in '%s'", key);
 	return NULL;
 }
@@ -140,10 +140,10 @@ bool rfix_lacks(struct rfix *f, const void *key)
 
 const char *rfix_slice_ip(struct rfix *f, const char *key, char *buf, size_t len)
 {
-	const struct reg_obj *o = rfix_find(f, key);
+	const struct obj_obj *o = rfix_find(f, key);
 
 	buf[0] = '\0';
-	if (o && o->key.kind == REG_ENDPOINTSLICE && o->slice.n_endpoints &&
+	if (o && o->key.kind == OBJ_ENDPOINTSLICE && o->slice.n_endpoints &&
 	    o->slice.endpoints[0].n_addrs)
 		addr_fmt_ip(&o->slice.endpoints[0].addrs[0], buf, len);
 	return buf;

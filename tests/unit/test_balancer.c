@@ -9,8 +9,8 @@
 
 #include <criterion/criterion.h>
 
-#include "catalogue.h"
-#include "model.h"
+#include "model/catalogue.h"
+#include "model/model.h"
 #include "proxy/balancer.h"
 #include "proxy/state.h"
 #include "registry/decode.h"
@@ -226,7 +226,7 @@ static struct catalogue *build(struct model *m, const char *yaml)
 
 	cr_assert_eq(reg_yaml_parse(yaml, strlen(yaml), &docs, err, sizeof(err)), 0, "%s", err);
 	for (size_t i = 0; i < json_object_array_length(docs); i++) {
-		struct reg_obj *o;
+		struct obj_obj *o;
 
 		cr_assert_eq(reg_decode(json_object_array_get_idx(docs, i), &o, err, sizeof(err)),
 			     0, "%s", err);
@@ -334,7 +334,7 @@ Test(state, a_service_that_left_offers_no_endpoint_to_its_last_clients)
 	cr_assert_eq(state_bind(&st, c1, &def), 0);
 	s = state_svc(&st, c1, catalogue_svc_port_at(c1, 0));
 	svc_ref(s);	/* as a client connection would */
-	cr_assert_eq(model_remove(m, "test", REG_SERVICE, "shop", "web"), 0);
+	cr_assert_eq(model_remove(m, "test", OBJ_SERVICE, "shop", "web"), 0);
 	c2 = model_build(m);
 	cr_assert_eq(state_bind(&st, c2, &def), 0);
 	state_gc(&st);

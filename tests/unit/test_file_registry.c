@@ -20,7 +20,7 @@
 #include <criterion/criterion.h>
 
 #include "log.h"
-#include "model.h"
+#include "model/model.h"
 #include "registry/file.h"
 
 #define FIXTURES "tests/fixtures/"

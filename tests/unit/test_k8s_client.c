@@ -19,7 +19,7 @@
 #include "config.h"
 #include "log.h"
 #include "loop.h"
-#include "model.h"
+#include "model/model.h"
 #include "registry/k8s.h"
 #include "registry/registry.h"
 
@@ -178,11 +178,11 @@ static bool message_has(const void *arg)
 }
 
 struct key {
-	enum reg_kind kind;
+	enum obj_kind kind;
 	const char *ns, *name;
 };
 
-static const struct reg_obj *find(enum reg_kind kind, const char *ns, const char *name)
+static const struct obj_obj *find(enum obj_kind kind, const char *ns, const char *name)
 {
 	return model_find(h.model, SRC, kind, ns, name);
 }
@@ -201,23 +201,23 @@ static bool absent(const void *arg)
 
 #define KEY(kind, ns, name) (&(const struct key){ (kind), (ns), (name) })
 
-static void wait_present(enum reg_kind kind, const char *ns, const char *name)
+static void wait_present(enum obj_kind kind, const char *ns, const char *name)
 {
 	cr_assert(wait_for(present, KEY(kind, ns, name), WAIT_MS), "%s %s/%s never arrived",
-		  reg_kind_name(kind), ns, name);
+		  obj_kind_name(kind), ns, name);
 }
 
-static void wait_absent(enum reg_kind kind, const char *ns, const char *name)
+static void wait_absent(enum obj_kind kind, const char *ns, const char *name)
 {
 	cr_assert(wait_for(absent, KEY(kind, ns, name), WAIT_MS), "%s %s/%s never went away",
-		  reg_kind_name(kind), ns, name);
+		  obj_kind_name(kind), ns, name);
 }
 
 /* The first endpoint address of EndpointSlice @ns/@name, or "". */
 static const char *slice_ep(const char *ns, const char *name)
 {
 	static char buf[64];
-	const struct reg_obj *o = find(REG_ENDPOINTSLICE, ns, name);
+	const struct obj_obj *o = find(OBJ_ENDPOINTSLICE, ns, name);
 
 	buf[0] = '\0';
 	if (o && o->slice.n_endpoints)
@@ -282,21 +282,21 @@ static void synced_cluster(const struct kfake_opts *o)
 
 Test(k8s_client, initial_sync_lists_every_resource_and_only_this_nodes_pods)
 {
-	const struct reg_obj *svc;
+	const struct obj_obj *svc;
 	char sel[256];
 
 	synced_cluster(NULL);
-	cr_assert_not_null(find(REG_NAMESPACE, "", "shop"));
-	cr_assert(find(REG_NAMESPACE, "", "shop")->nspace.meshed);
-	cr_assert(!find(REG_NAMESPACE, "", "plain")->nspace.meshed);
-	svc = find(REG_SERVICE, "shop", "web");
+	cr_assert_not_null(find(OBJ_NAMESPACE, "", "shop"));
+	cr_assert(find(OBJ_NAMESPACE, "", "shop")->nspace.meshed);
+	cr_assert(!find(OBJ_NAMESPACE, "", "plain")->nspace.meshed);
+	svc = find(OBJ_SERVICE, "shop", "web");
 	cr_assert_not_null(svc);
 	cr_assert_eq(svc->svc.n_ports, 1);
 	cr_assert_eq(svc->svc.ports[0].port, 80);
 	cr_assert_str_eq(slice_ep("shop", "web-1"), "198.18.2.11");
 	cr_assert_str_eq(slice_ep("shop", "api-1"), "198.18.2.14");
-	cr_assert_not_null(find(REG_POD, "shop", "client-a"));
-	cr_assert_null(find(REG_POD, "shop", "elsewhere"), "a pod of another node was listed");
+	cr_assert_not_null(find(OBJ_POD, "shop", "client-a"));
+	cr_assert_null(find(OBJ_POD, "shop", "elsewhere"), "a pod of another node was listed");
 	/* One listing per resource, then watches; Pods by field selector. */
 	cr_assert_eq(kfake_stat(&h.f, "lists", "services"), 1);
 	cr_assert_eq(kfake_stat(&h.f, "lists", "pods"), 1);
@@ -316,19 +316,19 @@ Test(k8s_client, added_modified_deleted_propagate)
 	synced_cluster(NULL);
 	cr_assert_eq(kfake_apply(&h.f, "[" SVC("shop", "cart", "198.19.0.30", "80") ","
 				 SLICE("shop", "cart-1", "cart", "198.18.2.30") "]"), 0);
-	wait_present(REG_SERVICE, "shop", "cart");
+	wait_present(OBJ_SERVICE, "shop", "cart");
 	wait_slice("shop", "cart-1", "198.18.2.30");
 	cr_assert_eq(kfake_apply(&h.f, "[" SLICE("shop", "web-1", "web", "198.18.2.12") "]"), 0);
 	wait_slice("shop", "web-1", "198.18.2.12");
 	cr_assert_eq(kfake_delete(&h.f, "Service", "shop", "api"), 0);
-	wait_absent(REG_SERVICE, "shop", "api");
+	wait_absent(OBJ_SERVICE, "shop", "api");
 	cr_assert_eq(kfake_delete(&h.f, "Namespace", "", "plain"), 0);
-	wait_absent(REG_NAMESPACE, "", "plain");
+	wait_absent(OBJ_NAMESPACE, "", "plain");
 	/* A pod scheduled here arrives; one scheduled elsewhere never does. */
 	cr_assert_eq(kfake_apply(&h.f, "[" POD("shop", "late", NODE, "198.18.1.3") ","
 				 POD("shop", "late-b", "node-b", "198.18.9.3") "]"), 0);
-	wait_present(REG_POD, "shop", "late");
-	cr_assert_null(find(REG_POD, "shop", "late-b"));
+	wait_present(OBJ_POD, "shop", "late");
+	cr_assert_null(find(OBJ_POD, "shop", "late-b"));
 	/* Events, not listings. */
 	cr_assert_eq(kfake_stat(&h.f, "lists", "services"), 1);
 	cr_assert_eq(kfake_stat(&h.f, "lists", "endpointslices"), 1);
@@ -382,15 +382,15 @@ static void gone_relists(const char *mode)
 	cr_assert_eq(kfake_control(&h.f, "compact", NULL), 0);
 	wait_health(REG_HEALTH_STALE);
 	/* Outage: nothing was removed meanwhile. */
-	cr_assert_not_null(find(REG_SERVICE, "shop", "api"));
+	cr_assert_not_null(find(OBJ_SERVICE, "shop", "api"));
 	cr_assert_eq(kfake_control(&h.f, "down", "{\"down\":false}"), 0);
-	wait_absent(REG_SERVICE, "shop", "api");
-	wait_absent(REG_ENDPOINTSLICE, "shop", "api-1");
-	wait_present(REG_SERVICE, "shop", "cart");
+	wait_absent(OBJ_SERVICE, "shop", "api");
+	wait_absent(OBJ_ENDPOINTSLICE, "shop", "api-1");
+	wait_present(OBJ_SERVICE, "shop", "cart");
 	wait_health(REG_HEALTH_SYNCED);
 	cr_assert_gt(kfake_stat(&h.f, "lists", "services"), lists);
 	cr_assert_geq(kfake_stat(&h.f, "gone", NULL), 1);
-	cr_assert_not_null(find(REG_SERVICE, "shop", "web"), "an untouched Service was lost");
+	cr_assert_not_null(find(OBJ_SERVICE, "shop", "web"), "an untouched Service was lost");
 }
 
 Test(k8s_client, gone_as_an_error_event_relists_and_applies_deletions)
@@ -428,7 +428,7 @@ Test(k8s_client, rotated_token_is_read_again_on_reconnect)
 	cr_assert_eq(kfake_apply(&h.f, "[" SLICE("shop", "web-1", "web", "198.18.2.13") "]"), 0);
 	wait_slice("shop", "web-1", "198.18.2.13");
 	wait_health(REG_HEALTH_SYNCED);
-	cr_assert_not_null(find(REG_SERVICE, "shop", "api"), "the 401s removed objects");
+	cr_assert_not_null(find(OBJ_SERVICE, "shop", "api"), "the 401s removed objects");
 }
 
 Test(k8s_client, server_down_reports_stale_and_keeps_the_catalogue)
@@ -440,11 +440,11 @@ Test(k8s_client, server_down_reports_stale_and_keeps_the_catalogue)
 	/* A few retries later, still everything. */
 	run_for(2500);
 	cr_assert_eq(status().health, REG_HEALTH_STALE);
-	cr_assert_not_null(find(REG_SERVICE, "shop", "web"));
-	cr_assert_not_null(find(REG_SERVICE, "shop", "api"));
+	cr_assert_not_null(find(OBJ_SERVICE, "shop", "web"));
+	cr_assert_not_null(find(OBJ_SERVICE, "shop", "api"));
 	cr_assert_str_eq(slice_ep("shop", "web-1"), "198.18.2.11");
-	cr_assert_not_null(find(REG_NAMESPACE, "", "shop"));
-	cr_assert_not_null(find(REG_POD, "shop", "client-a"));
+	cr_assert_not_null(find(OBJ_NAMESPACE, "", "shop"));
+	cr_assert_not_null(find(OBJ_POD, "shop", "client-a"));
 }
 
 #define BAD_SVC(name)                                                                              \
@@ -460,25 +460,25 @@ Test(k8s_client, malformed_objects_are_rejected_one_by_one)
 	agent_up(NODE);
 	wait_health(REG_HEALTH_SYNCED);
 	/* In a listing: the rest applies. */
-	cr_assert_null(find(REG_SERVICE, "shop", "broken"));
-	cr_assert_not_null(find(REG_SERVICE, "shop", "web"));
+	cr_assert_null(find(OBJ_SERVICE, "shop", "broken"));
+	cr_assert_not_null(find(OBJ_SERVICE, "shop", "web"));
 	cr_assert_eq(status().rejected, 1);
 	/* In a watch event: the previous version stays in force. */
 	cr_assert_eq(kfake_apply(&h.f, "[" BAD_SVC("web") "," SVC("shop", "cart", "198.19.0.30", "80")
 				 "]"), 0);
-	wait_present(REG_SERVICE, "shop", "cart");
+	wait_present(OBJ_SERVICE, "shop", "cart");
 	cr_assert_eq(status().rejected, 2);
-	cr_assert_eq(find(REG_SERVICE, "shop", "web")->svc.ports[0].port, 80);
+	cr_assert_eq(find(OBJ_SERVICE, "shop", "web")->svc.ports[0].port, 80);
 	/* And in a relisting after 410 too: a typo never removes a Service. */
 	cr_assert_eq(kfake_control(&h.f, "down", "{\"down\":true}"), 0);
 	cr_assert_eq(kfake_apply(&h.f, "[" SVC("shop", "cart2", "198.19.0.31", "80") "]"), 0);
 	cr_assert_eq(kfake_control(&h.f, "compact", NULL), 0);
 	cr_assert_eq(kfake_control(&h.f, "down", "{\"down\":false}"), 0);
-	wait_present(REG_SERVICE, "shop", "cart2");
+	wait_present(OBJ_SERVICE, "shop", "cart2");
 	cr_assert_eq(kfake_stat(&h.f, "lists", "services"), 2, "no relist after 410");
 	wait_health(REG_HEALTH_SYNCED);
-	cr_assert_not_null(find(REG_SERVICE, "shop", "web"), "the relist removed a rejected Service");
-	cr_assert_eq(find(REG_SERVICE, "shop", "web")->svc.ports[0].port, 80);
+	cr_assert_not_null(find(OBJ_SERVICE, "shop", "web"), "the relist removed a rejected Service");
+	cr_assert_eq(find(OBJ_SERVICE, "shop", "web")->svc.ports[0].port, 80);
 	cr_assert_geq(status().rejected, 4);
 }
 
@@ -489,7 +489,7 @@ static bool n_services(const void *arg)
 
 	for (int i = 0; i < want; i++) {
 		snprintf(name, sizeof(name), "svc-%d", i);
-		if (!find(REG_SERVICE, "bench", name))
+		if (!find(OBJ_SERVICE, "bench", name))
 			return false;
 	}
 	return true;
@@ -508,7 +508,7 @@ Test(k8s_client, big_listings_come_in_pages)
 	cr_assert_eq(kfake_stat(&h.f, "lists", "services"), 1);
 	cr_assert_eq(kfake_stat(&h.f, "list_pages", "services"), 3, "limit=500: 3 pages of 1201");
 	cr_assert_eq(kfake_stat(&h.f, "list_pages", "endpointslices"), 3);
-	cr_assert_not_null(find(REG_ENDPOINTSLICE, "bench", "svc-1200-0"));
+	cr_assert_not_null(find(OBJ_ENDPOINTSLICE, "bench", "svc-1200-0"));
 }
 
 Test(k8s_client, expired_continue_token_starts_the_listing_over)
@@ -548,7 +548,7 @@ Test(k8s_client, an_html_error_page_with_retry_after_is_reported_and_waited_for)
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
 	cr_assert_geq(ms, 1900, "synced after %ld ms: Retry-After: 2 was not honoured", ms);
-	cr_assert_not_null(find(REG_SERVICE, "shop", "web"));
+	cr_assert_not_null(find(OBJ_SERVICE, "shop", "web"));
 }
 
 Test(k8s_client, client_certificate_and_inline_ca_from_the_kubeconfig)
@@ -556,7 +556,7 @@ Test(k8s_client, client_certificate_and_inline_ca_from_the_kubeconfig)
 	struct kfake_opts o = { .auth = KFAKE_AUTH_CLIENT_CERT };
 
 	synced_cluster(&o);
-	cr_assert_not_null(find(REG_SERVICE, "shop", "web"));
+	cr_assert_not_null(find(OBJ_SERVICE, "shop", "web"));
 	cr_assert_eq(kfake_stat(&h.f, "unauthorized", NULL), 0);
 }
 
@@ -566,8 +566,8 @@ Test(k8s_client, empty_node_name_watches_no_pods)
 	cr_assert_eq(kfake_apply(&h.f, CLUSTER), 0);
 	agent_up("");
 	wait_health(REG_HEALTH_SYNCED);
-	cr_assert_not_null(find(REG_SERVICE, "shop", "web"));
-	cr_assert_null(find(REG_POD, "shop", "client-a"));
+	cr_assert_not_null(find(OBJ_SERVICE, "shop", "web"));
+	cr_assert_null(find(OBJ_POD, "shop", "client-a"));
 	cr_assert_eq(kfake_stat(&h.f, "lists", "pods"), 0);
 	cr_assert_eq(kfake_stat(&h.f, "watches", "pods"), 0);
 }
@@ -580,14 +580,14 @@ Test(k8s_client, bookmarks_move_the_position_of_quiet_watches)
 	synced_cluster(NULL);
 	/* Services change; namespaces do not, but their bookmarks follow. */
 	cr_assert_eq(kfake_apply(&h.f, "[" SVC("shop", "cart", "198.19.0.30", "80") "]"), 0);
-	wait_present(REG_SERVICE, "shop", "cart");
+	wait_present(OBJ_SERVICE, "shop", "cart");
 	run_for(2500);	/* more than the fake server's bookmark interval */
 	before = kfake_stat(&h.f, "watches", "namespaces");
 	cr_assert_eq(kfake_control(&h.f, "drop", "{\"abrupt\":true}"), 0);
 	for (int i = 0; i < 200 && kfake_stat(&h.f, "watches", "namespaces") == before; i++)
 		run_for(25);
 	cr_assert_eq(kfake_last_watch_rv(&h.f, "namespaces", rv, sizeof(rv)), 0);
-	cr_assert_str_eq(rv, find(REG_SERVICE, "shop", "cart")->resource_version,
+	cr_assert_str_eq(rv, find(OBJ_SERVICE, "shop", "cart")->resource_version,
 			 "the namespaces watch did not resume from the bookmark");
 }
 

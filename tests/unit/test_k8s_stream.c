@@ -121,7 +121,7 @@ static int event(const char *json, struct k8s_res *r, char *err, size_t len)
 
 Test(k8s_watch, error_events)
 {
-	struct k8s_res r = { .k = &k8s_kinds[REG_SERVICE], .rv = "7" };
+	struct k8s_res r = { .k = &k8s_kinds[OBJ_SERVICE], .rv = "7" };
 	char err[256];
 
 	cr_assert_eq(event("{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
@@ -143,7 +143,7 @@ Test(k8s_watch, error_events)
 
 Test(k8s_watch, bookmark_moves_the_position_only)
 {
-	struct k8s_res r = { .k = &k8s_kinds[REG_ENDPOINTSLICE], .rv = "7" };
+	struct k8s_res r = { .k = &k8s_kinds[OBJ_ENDPOINTSLICE], .rv = "7" };
 	char err[256];
 
 	cr_assert_eq(event("{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"EndpointSlice\","
@@ -168,7 +168,7 @@ Test(k8s_watch, status_strings)
 
 Test(k8s_watch, list_of_the_wrong_kind_is_refused)
 {
-	struct k8s_res r = { .k = &k8s_kinds[REG_SERVICE] };
+	struct k8s_res r = { .k = &k8s_kinds[OBJ_SERVICE] };
 	struct k8s_out out = { .sink = NULL, .source = "kubernetes" };
 	json_object *o = json_tokener_parse("{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"3\"},\"items\":[]}");
 	char err[256];
@@ -188,15 +188,15 @@ Test(k8s_http, urls)
 	struct k8s_conn_cfg c = { .server = "https://10.0.0.1:6443/prefix" };
 	char *u;
 
-	u = k8s_url_list(&c, &k8s_kinds[REG_POD], "spec.nodeName=node-a", NULL);
+	u = k8s_url_list(&c, &k8s_kinds[OBJ_POD], "spec.nodeName=node-a", NULL);
 	cr_assert_str_eq(u, "https://10.0.0.1:6443/prefix/api/v1/pods?limit=500"
 			    "&fieldSelector=spec.nodeName%3Dnode-a");
 	free(u);
-	u = k8s_url_list(&c, &k8s_kinds[REG_SERVICE], NULL, "eyJ2Ijoi+/=");
+	u = k8s_url_list(&c, &k8s_kinds[OBJ_SERVICE], NULL, "eyJ2Ijoi+/=");
 	cr_assert_str_eq(u, "https://10.0.0.1:6443/prefix/api/v1/services?limit=500"
 			    "&continue=eyJ2Ijoi%2B%2F%3D");
 	free(u);
-	u = k8s_url_watch(&c, &k8s_kinds[REG_ENDPOINTSLICE], NULL, "12345", 300);
+	u = k8s_url_watch(&c, &k8s_kinds[OBJ_ENDPOINTSLICE], NULL, "12345", 300);
 	cr_assert_str_eq(u, "https://10.0.0.1:6443/prefix/apis/discovery.k8s.io/v1/endpointslices?"
 			    "watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=12345");
 	free(u);

@@ -12,14 +12,14 @@
 
 #include <criterion/criterion.h>
 
-#include "catalogue.h"
-#include "model.h"
+#include "model/catalogue.h"
+#include "model/model.h"
 #include "pods.h"
 #include "registry/decode.h"
 #include "registry/etcd_zk_layout.h"
 #include "registry/local_eps.h"
 
-static int decode_json(const char *json, struct reg_obj **out, char *err)
+static int decode_json(const char *json, struct obj_obj **out, char *err)
 {
 	json_object *o = json_tokener_parse(json);
 	int ret;
@@ -45,7 +45,7 @@ static char *pod_json(const char *ns, const char *name, const char *reg)
 Test(local_eps, register_annotation_is_decoded)
 {
 	char err[REG_DECODE_ERR_MAX] = "", *j = pod_json("shop", "web-1", "web:8080, api:9090");
-	struct reg_obj *o = NULL;
+	struct obj_obj *o = NULL;
 
 	cr_assert_eq(decode_json(j, &o, err), 0, "%s", err);
 	cr_assert_eq(o->pod.n_registers, 2);
@@ -53,7 +53,7 @@ Test(local_eps, register_annotation_is_decoded)
 	cr_expect_eq(o->pod.registers[0].port, 8080);
 	cr_expect_str_eq(o->pod.registers[1].service, "api");
 	cr_expect_eq(o->pod.registers[1].port, 9090);
-	reg_obj_free(o);
+	obj_obj_free(o);
 	free(j);
 }
 
@@ -65,12 +65,12 @@ Test(local_eps, bad_register_annotation_rejects_the_pod)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char *j = pod_json("shop", "web-1", bad[i]);
-		struct reg_obj *o = NULL;
+		struct obj_obj *o = NULL;
 
 		err[0] = '\0';
 		cr_expect_eq(decode_json(j, &o, err), -EINVAL, "'%s' accepted", bad[i]);
 		cr_expect(strstr(err, "is not SERVICE:PORT"), "'%s': %s", bad[i], err);
-		reg_obj_free(o);
+		obj_obj_free(o);
 		free(j);
 	}
 }
@@ -92,7 +92,7 @@ static struct catalogue *catalogue_with_pods(void)
 	cr_assert_eq(model_declare_source(m, "test"), 0);
 	for (size_t i = 0; i < sizeof(pods) / sizeof(pods[0]); i++) {
 		char err[REG_DECODE_ERR_MAX], *j = pod_json(pods[i][0], pods[i][1], pods[i][2]);
-		struct reg_obj *o = NULL;
+		struct obj_obj *o = NULL;
 
 		cr_assert_eq(decode_json(j, &o, err), 0, "%s", err);
 		cr_assert_eq(model_upsert(m, "test", o), 0);
@@ -160,13 +160,13 @@ Test(local_eps, meshed_annotated_pods_give_sorted_unique_endpoints)
 }
 
 /* Decode a slice manifest back, as the backends' readers will. */
-static struct reg_obj *decode_slice(const struct reg_local_slice *s)
+static struct obj_obj *decode_slice(const struct reg_local_slice *s)
 {
 	char err[REG_DECODE_ERR_MAX] = "";
-	struct reg_obj *o = NULL;
+	struct obj_obj *o = NULL;
 
 	cr_assert_eq(decode_json(s->manifest, &o, err), 0, "%s: %s", s->manifest, err);
-	cr_assert_eq(o->key.kind, REG_ENDPOINTSLICE);
+	cr_assert_eq(o->key.kind, OBJ_ENDPOINTSLICE);
 	cr_expect_str_eq(o->key.ns, s->ns);
 	cr_expect_str_eq(o->key.name, s->name);
 	return o;
@@ -178,7 +178,7 @@ Test(local_eps, slices_per_service_family_and_port_read_back_as_endpointslices)
 	struct reg_local_slice *s = NULL, *s2 = NULL;
 	struct reg_local_ep *eps = NULL;
 	struct pod pods[2];
-	struct reg_obj *o;
+	struct obj_obj *o;
 	char ip[ADDR_STRLEN];
 	int n, ne;
 
@@ -203,10 +203,10 @@ Test(local_eps, slices_per_service_family_and_port_read_back_as_endpointslices)
 	cr_assert_eq(o->slice.n_ports, 1);
 	cr_expect_str_eq(o->slice.ports[0].name, "");
 	cr_expect_eq(o->slice.ports[0].port, 8080);
-	reg_obj_free(o);
+	obj_obj_free(o);
 	o = decode_slice(&s[2]);
 	cr_expect_eq(o->slice.family, AF_INET6);
-	reg_obj_free(o);
+	obj_obj_free(o);
 
 	/* Deterministic: the same endpoints give the same manifests. */
 	cr_assert_eq(reg_local_slices(eps, (size_t)ne, &s2), n);
@@ -223,7 +223,7 @@ Test(local_eps, a_node_name_too_long_for_slice_names_is_refused)
 	struct reg_local_ep e = { .ns = "shop", .service = "web", .pod = "p" };
 	struct reg_local_slice *s = NULL;
 
-	memset(e.node, 'n', REG_NAME_MAX - 1);
+	memset(e.node, 'n', OBJ_NAME_MAX - 1);
 	cr_assert_eq(addr_parse_ip_port("198.18.1.1:80", &e.addr), 0);
 	cr_expect_eq(reg_local_slices(&e, 1, &s), -ENAMETOOLONG);
 	cr_expect_null(s);
@@ -234,10 +234,10 @@ Test(local_eps, a_node_name_too_long_for_slice_names_is_refused)
 	reg_local_slices_free(s, 1);
 }
 
-static void expect_path(const char *rel, int ret, enum reg_kind kind, const char *ns,
+static void expect_path(const char *rel, int ret, enum obj_kind kind, const char *ns,
 			const char *name)
 {
-	struct reg_key k;
+	struct obj_key k;
 	char back[REG_KV_PATH_MAX];
 
 	cr_assert_eq(reg_kv_parse_path(rel, strlen(rel), &k), ret, "'%s'", rel);
@@ -252,10 +252,10 @@ static void expect_path(const char *rel, int ret, enum reg_kind kind, const char
 
 Test(kv_layout, paths_map_to_keys_and_back)
 {
-	expect_path("namespaces/shop", 0, REG_NAMESPACE, "", "shop");
-	expect_path("services/shop/web", 0, REG_SERVICE, "shop", "web");
-	expect_path("endpointslices/shop/web-node-a", 0, REG_ENDPOINTSLICE, "shop", "web-node-a");
-	expect_path("pods/shop/web-1", 0, REG_POD, "shop", "web-1");
+	expect_path("namespaces/shop", 0, OBJ_NAMESPACE, "", "shop");
+	expect_path("services/shop/web", 0, OBJ_SERVICE, "shop", "web");
+	expect_path("endpointslices/shop/web-node-a", 0, OBJ_ENDPOINTSLICE, "shop", "web-node-a");
+	expect_path("pods/shop/web-1", 0, OBJ_POD, "shop", "web-1");
 	expect_path("services", -EINVAL, 0, "", "");
 	expect_path("services/shop", -EINVAL, 0, "", "");
 	expect_path("services/shop/web/x", -EINVAL, 0, "", "");
@@ -268,8 +268,8 @@ Test(kv_layout, paths_map_to_keys_and_back)
 static void expect_kv_error(const char *rel, const char *val, const char *msg)
 {
 	char err[REG_DECODE_ERR_MAX + 64] = "";
-	struct reg_obj *o = NULL;
-	struct reg_key k;
+	struct obj_obj *o = NULL;
+	struct obj_key k;
 
 	cr_assert_eq(reg_kv_parse_path(rel, strlen(rel), &k), 0);
 	cr_expect_eq(reg_kv_decode(&k, val, strlen(val), &o, err, sizeof(err)), -EINVAL);
@@ -281,12 +281,12 @@ Test(kv_layout, values_decode_only_when_they_hold_the_keys_object)
 {
 	const char *ns = "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"shop\"}}";
 	char err[REG_DECODE_ERR_MAX + 64] = "";
-	struct reg_obj *o = NULL;
-	struct reg_key k;
+	struct obj_obj *o = NULL;
+	struct obj_key k;
 
 	cr_assert_eq(reg_kv_parse_path("namespaces/shop", 15, &k), 0);
 	cr_assert_eq(reg_kv_decode(&k, ns, strlen(ns), &o, err, sizeof(err)), 0, "%s", err);
-	reg_obj_free(o);
+	obj_obj_free(o);
 	expect_kv_error("namespaces/shop", "{\"apiVersion\":", "not JSON");
 	expect_kv_error("namespaces/shop", "", "not JSON");
 	expect_kv_error("namespaces/shop", "{} {}", "trailing data");

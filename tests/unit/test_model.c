@@ -9,7 +9,7 @@
 
 #include <criterion/criterion.h>
 
-#include "model.h"
+#include "model/model.h"
 #include "registry/decode.h"
 #include "registry/yaml.h"
 
@@ -24,7 +24,7 @@ static void put(struct model *m, const char *source, const char *yaml)
 
 	cr_assert_eq(reg_yaml_parse(yaml, strlen(yaml), &docs, err, sizeof(err)), 0, "%s", err);
 	for (size_t i = 0; i < json_object_array_length(docs); i++) {
-		struct reg_obj *o;
+		struct obj_obj *o;
 
 		cr_assert_eq(reg_decode(json_object_array_get_idx(docs, i), &o, err, sizeof(err)),
 			     0, "%s", err);
@@ -150,8 +150,8 @@ Test(model, numeric_target_port_fallback_and_unresolvable_named_port)
 		       "{kubernetes.io/service-name: web}}\n"
 		       "addressType: IPv4\nendpoints: [{addresses: [198.18.9.9]}]\n"
 		       "ports: [{name: grpc, port: 7000}]\n");
-	cr_assert_eq(model_remove(m, "test", REG_ENDPOINTSLICE, "shop", "web-b"), 0);
-	cr_assert_eq(model_remove(m, "test", REG_ENDPOINTSLICE, "shop", "web-v6"), 0);
+	cr_assert_eq(model_remove(m, "test", OBJ_ENDPOINTSLICE, "shop", "web-b"), 0);
+	cr_assert_eq(model_remove(m, "test", OBJ_ENDPOINTSLICE, "shop", "web-v6"), 0);
 	c = model_build(m);
 	sp = vip(c, "198.19.0.10:80");
 	cr_assert_not_null(sp, "the VIP stays, without endpoints");
@@ -274,15 +274,15 @@ Test(model, removal_and_generation)
 	cr_assert_eq(catalogue_generation(c1), 1);
 	cr_assert_eq(vip(c1, "198.19.0.10:80")->n_endpoints, 4);
 
-	cr_assert_eq(model_remove(m, "test", REG_ENDPOINTSLICE, "shop", "web-b"), 0);
-	cr_assert_eq(model_remove(m, "test", REG_ENDPOINTSLICE, "shop", "missing"), 0,
+	cr_assert_eq(model_remove(m, "test", OBJ_ENDPOINTSLICE, "shop", "web-b"), 0);
+	cr_assert_eq(model_remove(m, "test", OBJ_ENDPOINTSLICE, "shop", "missing"), 0,
 		     "removing what is not there is fine");
 	c2 = model_build(m);
 	cr_assert_eq(catalogue_generation(c2), 2);
 	cr_assert_eq(vip(c2, "198.19.0.10:80")->n_endpoints, 3, "198.18.1.4 went with web-b");
 	cr_assert_eq(vip(c2, "198.19.0.10:80")->n_ready, 1);
 
-	cr_assert_eq(model_remove(m, "test", REG_SERVICE, "shop", "web"), 0);
+	cr_assert_eq(model_remove(m, "test", OBJ_SERVICE, "shop", "web"), 0);
 	c3 = model_build(m);
 	cr_assert_eq(catalogue_generation(c3), 3);
 	cr_assert_null(vip(c3, "198.19.0.10:80"));
@@ -331,7 +331,7 @@ Test(model, first_registered_source_wins)
 {
 	struct model *m = model_new();
 	struct catalogue *c;
-	const struct reg_obj *o;
+	const struct obj_obj *o;
 
 	put(m, "file:/a.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: "
 			       "shop}\nspec: {clusterIP: 198.19.0.10, ports: [{port: 80}]}\n");
@@ -348,13 +348,13 @@ Test(model, first_registered_source_wins)
 	cr_assert_eq(catalogue_n_services(c), 2);
 	catalogue_unref(c);
 
-	o = model_find(m, "k8s", REG_SERVICE, "shop", "web");
+	o = model_find(m, "k8s", OBJ_SERVICE, "shop", "web");
 	cr_assert_not_null(o, "each source keeps its own version");
-	cr_assert_null(model_find(m, "k8s", REG_NAMESPACE, "", "shop"));
-	cr_assert_not_null(model_find(m, "file:/a.yaml", REG_NAMESPACE, "", "shop"));
-	cr_assert_null(model_find(m, "nope", REG_SERVICE, "shop", "web"));
+	cr_assert_null(model_find(m, "k8s", OBJ_NAMESPACE, "", "shop"));
+	cr_assert_not_null(model_find(m, "file:/a.yaml", OBJ_NAMESPACE, "", "shop"));
+	cr_assert_null(model_find(m, "nope", OBJ_SERVICE, "shop", "web"));
 
-	cr_assert_eq(model_remove(m, "file:/a.yaml", REG_SERVICE, "shop", "web"), 0);
+	cr_assert_eq(model_remove(m, "file:/a.yaml", OBJ_SERVICE, "shop", "web"), 0);
 	c = model_build(m);
 	cr_assert_not_null(vip(c, "198.19.0.99:80"), "with the first gone, the second shows");
 	catalogue_unref(c);
@@ -364,14 +364,14 @@ Test(model, first_registered_source_wins)
 Test(model, replace_source_swaps_everything_and_later_duplicate_wins)
 {
 	struct model *m = model_new();
-	struct reg_obj_list l;
+	struct obj_obj_list l;
 	struct catalogue *c;
-	struct reg_obj *a, *b;
+	struct obj_obj *a, *b;
 
 	put(m, "file:x", web_service);
-	reg_obj_list_init(&l);
-	a = reg_obj_new(REG_SERVICE);
-	b = reg_obj_new(REG_SERVICE);
+	obj_obj_list_init(&l);
+	a = obj_obj_new(OBJ_SERVICE);
+	b = obj_obj_new(OBJ_SERVICE);
 	strcpy(a->key.ns, "shop");
 	strcpy(a->key.name, "api");
 	*b = *a;
@@ -382,18 +382,18 @@ Test(model, replace_source_swaps_everything_and_later_duplicate_wins)
 	b->svc.ports = calloc(1, sizeof(*b->svc.ports));
 	a->svc.ports[0].port = b->svc.ports[0].port = 8080;
 	a->svc.n_ports = b->svc.n_ports = 1;
-	cr_assert_eq(reg_obj_list_add(&l, a), 0);
-	cr_assert_eq(reg_obj_list_add(&l, b), 0);
+	cr_assert_eq(obj_obj_list_add(&l, a), 0);
+	cr_assert_eq(obj_obj_list_add(&l, b), 0);
 	cr_assert_eq(model_replace_source(m, "file:x", &l), 0);
 	cr_assert_eq(l.n, 0, "the model took the objects");
-	reg_obj_list_done(&l);
+	obj_obj_list_done(&l);
 	c = model_build(m);
 	cr_assert_null(vip(c, "198.19.0.10:80"), "web was not in the new content");
 	cr_assert_null(vip(c, "198.19.0.20:8080"));
 	cr_assert_not_null(vip(c, "198.19.0.21:8080"), "the later of two duplicates wins");
 	catalogue_unref(c);
 
-	reg_obj_list_init(&l);
+	obj_obj_list_init(&l);
 	cr_assert_eq(model_replace_source(m, "file:x", &l), 0);
 	c = model_build(m);
 	cr_assert_eq(catalogue_n_services(c), 0, "an empty list empties the source");

@@ -7,11 +7,11 @@
 
 #include <criterion/criterion.h>
 
-#include "catalogue.h"
+#include "model/catalogue.h"
 #include "proxy/conn.h"
 #include "proxy/policy.h"
 
-static struct cat_service svc_with(struct reg_annotation *a, size_t n)
+static struct cat_service svc_with(struct obj_annotation *a, size_t n)
 {
 	struct cat_service s = { .annotations = a, .n_annotations = n };
 
@@ -20,7 +20,7 @@ static struct cat_service svc_with(struct reg_annotation *a, size_t n)
 	return s;
 }
 
-static void set(struct reg_annotation *a, const char *key, const char *value)
+static void set(struct obj_annotation *a, const char *key, const char *value)
 {
 	snprintf(a->key, sizeof(a->key), "%s", key);
 	snprintf(a->value, sizeof(a->value), "%s", value);
@@ -43,7 +43,7 @@ Test(policy, builtin_defaults)
 
 Test(policy, annotations_override_the_defaults)
 {
-	struct reg_annotation a[8];
+	struct obj_annotation a[8];
 	struct policy def, p;
 	struct cat_service s;
 	struct addr ep;
@@ -80,7 +80,7 @@ Test(policy, annotations_override_the_defaults)
 
 Test(policy, invalid_values_and_unknown_keys_keep_the_defaults)
 {
-	struct reg_annotation a[7];
+	struct obj_annotation a[7];
 	struct policy def, p;
 	struct cat_service s;
 
@@ -99,7 +99,7 @@ Test(policy, invalid_values_and_unknown_keys_keep_the_defaults)
 
 Test(policy, max_ejection_is_never_below_the_base)
 {
-	struct reg_annotation a[1];
+	struct obj_annotation a[1];
 	struct policy def, p;
 	struct cat_service s;
 

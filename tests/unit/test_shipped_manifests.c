@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model.h"
+#include "model/model.h"
 #include "registry/file.h"
 #include "registry/yaml.h"
 

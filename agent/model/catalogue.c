@@ -9,18 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalogue_build.h"
+#include "model/catalogue_build.h"
 #include "log.h"
 
 /* The catalogue copies registry strings as they are: same sizes, no truncation. */
-_Static_assert(sizeof(((struct cat_service *)0)->ns) == REG_NS_MAX, "ns size");
-_Static_assert(sizeof(((struct cat_service *)0)->name) == REG_NAME_MAX, "name size");
-_Static_assert(sizeof(((struct cat_endpoint *)0)->node) == REG_NAME_MAX, "node size");
-_Static_assert(sizeof(((struct cat_endpoint *)0)->zone) == REG_ZONE_MAX, "zone size");
-_Static_assert(sizeof(((struct cat_svc_port *)0)->port_name) == REG_PORT_NAME_MAX, "port name");
+_Static_assert(sizeof(((struct cat_service *)0)->ns) == OBJ_NS_MAX, "ns size");
+_Static_assert(sizeof(((struct cat_service *)0)->name) == OBJ_NAME_MAX, "name size");
+_Static_assert(sizeof(((struct cat_endpoint *)0)->node) == OBJ_NAME_MAX, "node size");
+_Static_assert(sizeof(((struct cat_endpoint *)0)->zone) == OBJ_ZONE_MAX, "zone size");
+_Static_assert(sizeof(((struct cat_svc_port *)0)->port_name) == OBJ_PORT_NAME_MAX, "port name");
 
 struct cat_ns {
-	char name[REG_NS_MAX];
+	char name[OBJ_NS_MAX];
 	bool meshed;
 };
 
@@ -57,7 +57,7 @@ struct ep_tmp {
 /* Scratch state of one catalogue_build(). */
 struct build {
 	struct catalogue *c;
-	const struct reg_obj **slices;	/* sorted by namespace, service, name */
+	const struct obj_obj **slices;	/* sorted by namespace, service, name */
 	size_t n_slices;
 	struct ep_tmp *eps;		/* endpoints of the service port being resolved */
 	size_t n_eps, cap_eps;
@@ -212,8 +212,8 @@ static int addr_cmp(const struct addr *a, const struct addr *b)
 
 static int slice_cmp(const void *a, const void *b)
 {
-	const struct reg_obj *x = *(const struct reg_obj *const *)a;
-	const struct reg_obj *y = *(const struct reg_obj *const *)b;
+	const struct obj_obj *x = *(const struct obj_obj *const *)a;
+	const struct obj_obj *y = *(const struct obj_obj *const *)b;
 	int c = strcmp(x->key.ns, y->key.ns);
 
 	if (!c)
@@ -236,8 +236,8 @@ static int vip_cmp(const void *a, const void *b)
 
 static int svc_port_cmp(const void *a, const void *b)
 {
-	const struct reg_svc_port *x = *(const struct reg_svc_port *const *)a;
-	const struct reg_svc_port *y = *(const struct reg_svc_port *const *)b;
+	const struct obj_svc_port *x = *(const struct obj_svc_port *const *)a;
+	const struct obj_svc_port *y = *(const struct obj_svc_port *const *)b;
 
 	return (x->port > y->port) - (x->port < y->port);
 }
@@ -249,7 +249,7 @@ static size_t slices_lower_bound(const struct build *b, const char *ns, const ch
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const struct reg_obj *s = b->slices[mid];
+		const struct obj_obj *s = b->slices[mid];
 		int c = strcmp(s->key.ns, ns);
 
 		if (!c)
@@ -262,7 +262,7 @@ static size_t slices_lower_bound(const struct build *b, const char *ns, const ch
 	return lo;
 }
 
-static int push_ep(struct build *b, const struct reg_endpoint *e, uint16_t port)
+static int push_ep(struct build *b, const struct obj_endpoint *e, uint16_t port)
 {
 	struct ep_tmp *t;
 
@@ -294,10 +294,10 @@ static int push_ep(struct build *b, const struct reg_endpoint *e, uint16_t port)
  * name and protocol, else a numeric targetPort; 0 if it cannot be told (a
  * named targetPort the slice does not resolve).
  */
-static uint16_t slice_target_port(const struct reg_slice *s, const struct reg_svc_port *p)
+static uint16_t slice_target_port(const struct obj_slice *s, const struct obj_svc_port *p)
 {
 	for (size_t i = 0; i < s->n_ports; i++) {
-		const struct reg_slice_port *sp = &s->ports[i];
+		const struct obj_slice_port *sp = &s->ports[i];
 
 		if (sp->proto == p->proto && !strcmp(sp->name, p->name) && sp->port)
 			return sp->port;
@@ -306,15 +306,15 @@ static uint16_t slice_target_port(const struct reg_slice *s, const struct reg_sv
 }
 
 /* Resolve the endpoints of service port @p of Service @svc into @sp. */
-static int resolve_endpoints(struct build *b, const struct reg_obj *svc,
-			     const struct reg_svc_port *p, struct cat_svc_port *sp)
+static int resolve_endpoints(struct build *b, const struct obj_obj *svc,
+			     const struct obj_svc_port *p, struct cat_svc_port *sp)
 {
 	size_t w = 0, out = 0;
 	int err;
 
 	b->n_eps = 0;
 	for (size_t i = slices_lower_bound(b, svc->key.ns, svc->key.name); i < b->n_slices; i++) {
-		const struct reg_obj *s = b->slices[i];
+		const struct obj_obj *s = b->slices[i];
 		uint16_t port;
 
 		if (strcmp(s->key.ns, svc->key.ns) || strcmp(s->slice.service, svc->key.name))
@@ -363,20 +363,20 @@ static int resolve_endpoints(struct build *b, const struct reg_obj *svc,
 /* Append the service ports of Service @o (already copied to @svc): one per
  * VIP and TCP port, VIPs then ports in ascending order.
  */
-static int add_service_ports(struct build *b, const struct reg_obj *o,
+static int add_service_ports(struct build *b, const struct obj_obj *o,
 			     const struct cat_service *svc)
 {
-	const struct reg_svc_port *tcp[REG_SVC_PORTS_MAX];
-	struct addr vips[REG_SVC_IPS_MAX];
+	const struct obj_svc_port *tcp[OBJ_SVC_PORTS_MAX];
+	struct addr vips[OBJ_SVC_IPS_MAX];
 	size_t n_tcp = 0;
 	int err;
 
-	assert(o->svc.n_ports <= REG_SVC_PORTS_MAX && o->svc.n_vips <= REG_SVC_IPS_MAX);
+	assert(o->svc.n_ports <= OBJ_SVC_PORTS_MAX && o->svc.n_vips <= OBJ_SVC_IPS_MAX);
 	memcpy(vips, o->svc.vips, sizeof(vips));
 	qsort(vips, o->svc.n_vips, sizeof(vips[0]), vip_cmp);
 	/* Only TCP is proxied; other ports stay in the registry for reporting. */
 	for (size_t i = 0; i < o->svc.n_ports; i++)
-		if (o->svc.ports[i].proto == REG_PROTO_TCP)
+		if (o->svc.ports[i].proto == OBJ_PROTO_TCP)
 			tcp[n_tcp++] = &o->svc.ports[i];
 	qsort(tcp, n_tcp, sizeof(tcp[0]), svc_port_cmp);
 	for (size_t v = 0; v < o->svc.n_vips; v++) {
@@ -433,7 +433,7 @@ static int build_table(struct catalogue *c)
 	return 0;
 }
 
-static int copy_service(const struct reg_obj *o, struct cat_service *svc)
+static int copy_service(const struct obj_obj *o, struct cat_service *svc)
 {
 	memcpy(svc->ns, o->key.ns, sizeof(svc->ns));
 	memcpy(svc->name, o->key.name, sizeof(svc->name));
@@ -452,31 +452,31 @@ static int copy_service(const struct reg_obj *o, struct cat_service *svc)
 static int alloc_arrays(struct catalogue *c, struct build *b, const size_t *count,
 			size_t n_ports)
 {
-	if (count[REG_NAMESPACE] && !(c->nss = calloc(count[REG_NAMESPACE], sizeof(*c->nss))))
+	if (count[OBJ_NAMESPACE] && !(c->nss = calloc(count[OBJ_NAMESPACE], sizeof(*c->nss))))
 		return -ENOMEM;
-	if (count[REG_POD] && !(c->pods = calloc(count[REG_POD], sizeof(*c->pods))))
+	if (count[OBJ_POD] && !(c->pods = calloc(count[OBJ_POD], sizeof(*c->pods))))
 		return -ENOMEM;
-	if (count[REG_SERVICE] &&
-	    !(c->services = calloc(count[REG_SERVICE], sizeof(*c->services))))
+	if (count[OBJ_SERVICE] &&
+	    !(c->services = calloc(count[OBJ_SERVICE], sizeof(*c->services))))
 		return -ENOMEM;
 	if (n_ports && !(c->ports = calloc(n_ports, sizeof(*c->ports))))
 		return -ENOMEM;
-	if (count[REG_ENDPOINTSLICE] &&
-	    !(b->slices = calloc(count[REG_ENDPOINTSLICE], sizeof(*b->slices))))
+	if (count[OBJ_ENDPOINTSLICE] &&
+	    !(b->slices = calloc(count[OBJ_ENDPOINTSLICE], sizeof(*b->slices))))
 		return -ENOMEM;
 	return 0;
 }
 
-static void copy_object(struct build *b, const struct reg_obj *o)
+static void copy_object(struct build *b, const struct obj_obj *o)
 {
 	struct catalogue *c = b->c;
 
 	switch (o->key.kind) {
-	case REG_NAMESPACE:
+	case OBJ_NAMESPACE:
 		memcpy(c->nss[c->n_nss].name, o->key.name, sizeof(c->nss[0].name));
 		c->nss[c->n_nss++].meshed = o->nspace.meshed;
 		break;
-	case REG_POD:
+	case OBJ_POD:
 		memcpy(c->pods[c->n_pods].ns, o->key.ns, sizeof(c->pods[0].ns));
 		memcpy(c->pods[c->n_pods].name, o->key.name, sizeof(c->pods[0].name));
 		c->pods[c->n_pods].opted_out = o->pod.opted_out;
@@ -487,17 +487,17 @@ static void copy_object(struct build *b, const struct reg_obj *o)
 		memcpy(c->pods[c->n_pods].registers, o->pod.registers, sizeof(o->pod.registers));
 		c->pods[c->n_pods++].n_registers = o->pod.n_registers;
 		break;
-	case REG_ENDPOINTSLICE:
+	case OBJ_ENDPOINTSLICE:
 		b->slices[b->n_slices++] = o;
 		break;
-	case REG_SERVICE:
+	case OBJ_SERVICE:
 		break;		/* copy_service() may fail: done by the caller */
 	}
 }
 
-struct catalogue *catalogue_build(const struct reg_obj *const *objs, size_t n, uint64_t generation)
+struct catalogue *catalogue_build(const struct obj_obj *const *objs, size_t n, uint64_t generation)
 {
-	size_t count[REG_KIND_COUNT] = { 0 }, n_ports = 0;
+	size_t count[OBJ_KIND_COUNT] = { 0 }, n_ports = 0;
 	struct build b = { 0 };
 	struct catalogue *c;
 	int err;
@@ -511,10 +511,10 @@ struct catalogue *catalogue_build(const struct reg_obj *const *objs, size_t n, u
 		size_t tcp = 0;
 
 		count[objs[i]->key.kind]++;
-		if (objs[i]->key.kind != REG_SERVICE)
+		if (objs[i]->key.kind != OBJ_SERVICE)
 			continue;
 		for (size_t j = 0; j < objs[i]->svc.n_ports; j++)
-			tcp += objs[i]->svc.ports[j].proto == REG_PROTO_TCP;
+			tcp += objs[i]->svc.ports[j].proto == OBJ_PROTO_TCP;
 		n_ports += objs[i]->svc.n_vips * tcp;
 	}
 	if (n_ports >= UINT32_MAX) {
@@ -527,7 +527,7 @@ struct catalogue *catalogue_build(const struct reg_obj *const *objs, size_t n, u
 	/* @objs is sorted by key, so each kind comes out sorted by ns/name. */
 	for (size_t i = 0; i < n; i++) {
 		copy_object(&b, objs[i]);
-		if (objs[i]->key.kind == REG_SERVICE) {
+		if (objs[i]->key.kind == OBJ_SERVICE) {
 			err = copy_service(objs[i], &c->services[c->n_services++]);
 			if (err)
 				goto out_free;
@@ -536,7 +536,7 @@ struct catalogue *catalogue_build(const struct reg_obj *const *objs, size_t n, u
 	if (b.n_slices)
 		qsort(b.slices, b.n_slices, sizeof(*b.slices), slice_cmp);
 	for (size_t i = 0, s = 0; i < n && !err; i++)
-		if (objs[i]->key.kind == REG_SERVICE)
+		if (objs[i]->key.kind == OBJ_SERVICE)
 			err = add_service_ports(&b, objs[i], &c->services[s++]);
 	if (!err)
 		err = build_table(c);

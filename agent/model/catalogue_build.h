@@ -8,14 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "catalogue.h"
-#include "registry/objects.h"
+#include "model/catalogue.h"
+#include "model/objects.h"
 
 /* A new catalogue (refcount 1) with @generation, from @objs: @n objects sorted
- * by reg_key_cmp() with unique keys (the model's merge of every source).
+ * by obj_key_cmp() with unique keys (the model's merge of every source).
  * Borrows @objs for the call only: the snapshot copies what it keeps. Returns
  * NULL with errno set on allocation failure. Does not block.
  */
-struct catalogue *catalogue_build(const struct reg_obj *const *objs, size_t n, uint64_t generation);
+struct catalogue *catalogue_build(const struct obj_obj *const *objs, size_t n, uint64_t generation);
 
 #endif /* WEFT_CATALOGUE_BUILD_H */

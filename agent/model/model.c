@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalogue_build.h"
-#include "model.h"
+#include "model/catalogue_build.h"
+#include "model/model.h"
 
 /* Registry backends are few (file, kubernetes, etcd, zookeeper): a bound
  * catches a caller inventing a source name per event.
@@ -17,7 +17,7 @@
 
 struct source {
 	char *name;
-	struct reg_obj **objs;	/* sorted by reg_key_cmp(), unique keys */
+	struct obj_obj **objs;	/* sorted by obj_key_cmp(), unique keys */
 	size_t n, cap;
 };
 
@@ -41,7 +41,7 @@ void model_free(struct model *m)
 		struct source *s = &m->sources[i];
 
 		for (size_t j = 0; j < s->n; j++)
-			reg_obj_free(s->objs[j]);
+			obj_obj_free(s->objs[j]);
 		free(s->objs);
 		free(s->name);
 	}
@@ -81,13 +81,13 @@ int model_declare_source(struct model *m, const char *source)
 }
 
 /* Binary search: true if found; *pos is its index, or where it would go. */
-static bool source_lookup(const struct source *s, const struct reg_key *key, size_t *pos)
+static bool source_lookup(const struct source *s, const struct obj_key *key, size_t *pos)
 {
 	size_t lo = 0, hi = s->n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = reg_key_cmp(&s->objs[mid]->key, key);
+		int c = obj_key_cmp(&s->objs[mid]->key, key);
 
 		if (!c) {
 			*pos = mid;
@@ -102,9 +102,9 @@ static bool source_lookup(const struct source *s, const struct reg_key *key, siz
 	return false;
 }
 
-static bool make_key(struct reg_key *k, enum reg_kind kind, const char *ns, const char *name)
+static bool make_key(struct obj_key *k, enum obj_kind kind, const char *ns, const char *name)
 {
-	*k = (struct reg_key){ .kind = kind };
+	*k = (struct obj_key){ .kind = kind };
 	if (strlen(ns) >= sizeof(k->ns) || strlen(name) >= sizeof(k->name))
 		return false;
 	strcpy(k->ns, ns);
@@ -112,11 +112,11 @@ static bool make_key(struct reg_key *k, enum reg_kind kind, const char *ns, cons
 	return true;
 }
 
-const struct reg_obj *model_find(const struct model *m, const char *source, enum reg_kind kind,
+const struct obj_obj *model_find(const struct model *m, const char *source, enum obj_kind kind,
 				 const char *ns, const char *name)
 {
 	const struct source *s = find_source(m, source);
-	struct reg_key k;
+	struct obj_key k;
 	size_t pos;
 
 	if (!s || !make_key(&k, kind, ns, name) || !source_lookup(s, &k, &pos))
@@ -124,7 +124,7 @@ const struct reg_obj *model_find(const struct model *m, const char *source, enum
 	return s->objs[pos];
 }
 
-int model_upsert(struct model *m, const char *source, struct reg_obj *obj)
+int model_upsert(struct model *m, const char *source, struct obj_obj *obj)
 {
 	struct source *s;
 	size_t pos;
@@ -134,13 +134,13 @@ int model_upsert(struct model *m, const char *source, struct reg_obj *obj)
 	if (err)
 		goto out_free_obj;
 	if (source_lookup(s, &obj->key, &pos)) {
-		reg_obj_free(s->objs[pos]);
+		obj_obj_free(s->objs[pos]);
 		s->objs[pos] = obj;
 		return 0;
 	}
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 16;
-		struct reg_obj **objs = reallocarray(s->objs, cap, sizeof(*objs));
+		struct obj_obj **objs = reallocarray(s->objs, cap, sizeof(*objs));
 
 		if (!objs) {
 			err = -ENOMEM;
@@ -154,20 +154,20 @@ int model_upsert(struct model *m, const char *source, struct reg_obj *obj)
 	s->n++;
 	return 0;
 out_free_obj:
-	reg_obj_free(obj);
+	obj_obj_free(obj);
 	return err;
 }
 
-int model_remove(struct model *m, const char *source, enum reg_kind kind, const char *ns,
+int model_remove(struct model *m, const char *source, enum obj_kind kind, const char *ns,
 		 const char *name)
 {
 	struct source *s = find_source(m, source);
-	struct reg_key k;
+	struct obj_key k;
 	size_t pos;
 
 	if (!s || !make_key(&k, kind, ns, name) || !source_lookup(s, &k, &pos))
 		return 0;
-	reg_obj_free(s->objs[pos]);
+	obj_obj_free(s->objs[pos]);
 	memmove(&s->objs[pos], &s->objs[pos + 1], (s->n - pos - 1) * sizeof(*s->objs));
 	s->n--;
 	return 0;
@@ -175,11 +175,11 @@ int model_remove(struct model *m, const char *source, enum reg_kind kind, const 
 
 /* An object with where it came from, to sort with a tie-break. */
 struct ranked {
-	struct reg_obj *obj;
+	struct obj_obj *obj;
 	size_t rank;
 };
 
-int model_retain(struct model *m, const char *source, enum reg_kind kind, model_keep_fn keep,
+int model_retain(struct model *m, const char *source, enum obj_kind kind, model_keep_fn keep,
 		 void *ctx)
 {
 	struct source *s = find_source(m, source);
@@ -189,10 +189,10 @@ int model_retain(struct model *m, const char *source, enum reg_kind kind, model_
 		return 0;
 	/* Compaction keeps the array sorted. */
 	for (size_t r = 0; r < s->n; r++) {
-		struct reg_obj *o = s->objs[r];
+		struct obj_obj *o = s->objs[r];
 
 		if (o->key.kind == kind && !keep(o, ctx)) {
-			reg_obj_free(o);
+			obj_obj_free(o);
 			removed++;
 			continue;
 		}
@@ -205,14 +205,14 @@ int model_retain(struct model *m, const char *source, enum reg_kind kind, model_
 static int ranked_cmp(const void *a, const void *b)
 {
 	const struct ranked *x = a, *y = b;
-	int c = reg_key_cmp(&x->obj->key, &y->obj->key);
+	int c = obj_key_cmp(&x->obj->key, &y->obj->key);
 
 	return c ? c : (x->rank > y->rank) - (x->rank < y->rank);
 }
 
-int model_replace_source(struct model *m, const char *source, struct reg_obj_list *objs)
+int model_replace_source(struct model *m, const char *source, struct obj_obj_list *objs)
 {
-	struct reg_obj **fresh = NULL;
+	struct obj_obj **fresh = NULL;
 	struct ranked *r = NULL;
 	struct source *s;
 	size_t n = 0;
@@ -235,14 +235,14 @@ int model_replace_source(struct model *m, const char *source, struct reg_obj_lis
 		qsort(r, objs->n, sizeof(*r), ranked_cmp);
 	/* Nothing can fail from here: objects move without a copy. */
 	for (size_t i = 0; i < objs->n; i++) {
-		if (i + 1 < objs->n && !reg_key_cmp(&r[i].obj->key, &r[i + 1].obj->key)) {
-			reg_obj_free(r[i].obj);	/* a later one of the same key follows */
+		if (i + 1 < objs->n && !obj_key_cmp(&r[i].obj->key, &r[i + 1].obj->key)) {
+			obj_obj_free(r[i].obj);	/* a later one of the same key follows */
 			continue;
 		}
 		fresh[n++] = r[i].obj;
 	}
 	for (size_t i = 0; i < s->n; i++)
-		reg_obj_free(s->objs[i]);
+		obj_obj_free(s->objs[i]);
 	free(s->objs);
 	s->objs = fresh;
 	s->n = n;
@@ -257,7 +257,7 @@ out_free:
 
 struct catalogue *model_build(struct model *m)
 {
-	const struct reg_obj **merged = NULL;
+	const struct obj_obj **merged = NULL;
 	struct catalogue *c = NULL;
 	struct ranked *all = NULL;
 	size_t total = 0, n = 0;
@@ -284,7 +284,7 @@ struct catalogue *model_build(struct model *m)
 	 * a later source can never hijack what an earlier one serves.
 	 */
 	for (size_t i = 0; i < total; i++)
-		if (!n || reg_key_cmp(&merged[n - 1]->key, &all[i].obj->key))
+		if (!n || obj_key_cmp(&merged[n - 1]->key, &all[i].obj->key))
 			merged[n++] = all[i].obj;
 	c = catalogue_build(merged, n, m->generation + 1);
 	if (c)

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "addr.h"
-#include "registry/objects.h"
+#include "model/objects.h"
 
 #define CAT_NAME_MAX 254	/* DNS-1123 subdomain (253) + NUL */
 
@@ -27,7 +27,7 @@ struct cat_endpoint {
 struct cat_service {
 	char ns[64];
 	char name[CAT_NAME_MAX];
-	const struct reg_annotation *annotations;	/* the weft.io/ ones, n_annotations */
+	const struct obj_annotation *annotations;	/* the weft.io/ ones, n_annotations */
 	size_t n_annotations;
 };
 
@@ -45,14 +45,14 @@ struct cat_svc_port {
 
 /* What the registry says about one Pod (v1 Pod objects are optional). */
 struct cat_pod {
-	char ns[REG_NS_MAX];
-	char name[REG_NAME_MAX];
+	char ns[OBJ_NS_MAX];
+	char name[OBJ_NAME_MAX];
 	bool opted_out;			/* annotation weft.io/mesh: disabled */
-	uint16_t excl_ports[REG_EXCL_PORTS_MAX];	/* weft.io/exclude-outbound-ports */
+	uint16_t excl_ports[OBJ_EXCL_PORTS_MAX];	/* weft.io/exclude-outbound-ports */
 	size_t n_excl_ports;
-	struct cidr excl_cidrs[REG_EXCL_CIDRS_MAX];	/* weft.io/exclude-outbound-cidrs */
+	struct cidr excl_cidrs[OBJ_EXCL_CIDRS_MAX];	/* weft.io/exclude-outbound-cidrs */
 	size_t n_excl_cidrs;
-	struct reg_pod_register registers[REG_REGISTER_MAX];	/* weft.io/register */
+	struct obj_pod_register registers[OBJ_REGISTER_MAX];	/* weft.io/register */
 	size_t n_registers;
 };
 

@@ -7,37 +7,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "registry/objects.h"
+#include "model/objects.h"
 
-const char *reg_kind_name(enum reg_kind kind)
+const char *obj_kind_name(enum obj_kind kind)
 {
 	switch (kind) {
-	case REG_NAMESPACE:
+	case OBJ_NAMESPACE:
 		return "Namespace";
-	case REG_SERVICE:
+	case OBJ_SERVICE:
 		return "Service";
-	case REG_ENDPOINTSLICE:
+	case OBJ_ENDPOINTSLICE:
 		return "EndpointSlice";
-	case REG_POD:
+	case OBJ_POD:
 		return "Pod";
 	}
 	return "?";
 }
 
-const char *reg_proto_name(enum reg_proto proto)
+const char *obj_proto_name(enum obj_proto proto)
 {
 	switch (proto) {
-	case REG_PROTO_TCP:
+	case OBJ_PROTO_TCP:
 		return "TCP";
-	case REG_PROTO_UDP:
+	case OBJ_PROTO_UDP:
 		return "UDP";
-	case REG_PROTO_SCTP:
+	case OBJ_PROTO_SCTP:
 		return "SCTP";
 	}
 	return "?";
 }
 
-int reg_key_cmp(const struct reg_key *a, const struct reg_key *b)
+int obj_key_cmp(const struct obj_key *a, const struct obj_key *b)
 {
 	int c;
 
@@ -49,18 +49,18 @@ int reg_key_cmp(const struct reg_key *a, const struct reg_key *b)
 	return strcmp(a->name, b->name);
 }
 
-const char *reg_key_fmt(const struct reg_key *k, char *buf, size_t len)
+const char *obj_key_fmt(const struct obj_key *k, char *buf, size_t len)
 {
 	if (k->ns[0])
-		snprintf(buf, len, "%s %s/%s", reg_kind_name(k->kind), k->ns, k->name);
+		snprintf(buf, len, "%s %s/%s", obj_kind_name(k->kind), k->ns, k->name);
 	else
-		snprintf(buf, len, "%s %s", reg_kind_name(k->kind), k->name);
+		snprintf(buf, len, "%s %s", obj_kind_name(k->kind), k->name);
 	return buf;
 }
 
-struct reg_obj *reg_obj_new(enum reg_kind kind)
+struct obj_obj *obj_obj_new(enum obj_kind kind)
 {
-	struct reg_obj *o = calloc(1, sizeof(*o));
+	struct obj_obj *o = calloc(1, sizeof(*o));
 
 	if (!o)
 		return NULL;
@@ -86,7 +86,7 @@ static void *dup_array(const void *src, size_t n, size_t size, int *err)
 	return p;
 }
 
-static int dup_service(struct reg_service *dst, const struct reg_service *src)
+static int dup_service(struct obj_service *dst, const struct obj_service *src)
 {
 	int err = 0;
 
@@ -96,7 +96,7 @@ static int dup_service(struct reg_service *dst, const struct reg_service *src)
 	return err;
 }
 
-static int dup_slice(struct reg_slice *dst, const struct reg_slice *src)
+static int dup_slice(struct obj_slice *dst, const struct obj_slice *src)
 {
 	int err = 0;
 
@@ -107,7 +107,7 @@ static int dup_slice(struct reg_slice *dst, const struct reg_slice *src)
 	for (size_t i = 0; dst->endpoints && i < dst->n_endpoints; i++)
 		dst->endpoints[i].addrs = NULL;
 	for (size_t i = 0; !err && dst->endpoints && i < dst->n_endpoints; i++) {
-		const struct reg_endpoint *e = &src->endpoints[i];
+		const struct obj_endpoint *e = &src->endpoints[i];
 
 		dst->endpoints[i].addrs = dup_array(e->addrs, e->n_addrs, sizeof(*e->addrs), &err);
 	}
@@ -115,80 +115,80 @@ static int dup_slice(struct reg_slice *dst, const struct reg_slice *src)
 	return err;
 }
 
-struct reg_obj *reg_obj_dup(const struct reg_obj *o)
+struct obj_obj *obj_obj_dup(const struct obj_obj *o)
 {
-	struct reg_obj *c = malloc(sizeof(*c));
+	struct obj_obj *c = malloc(sizeof(*c));
 	int err = 0;
 
 	if (!c)
 		return NULL;
 	*c = *o;
-	/* Detach every borrowed pointer before filling, so reg_obj_free() on a
+	/* Detach every borrowed pointer before filling, so obj_obj_free() on a
 	 * half-built copy never frees @o's arrays.
 	 */
 	switch (o->key.kind) {
-	case REG_SERVICE:
+	case OBJ_SERVICE:
 		c->svc.ports = NULL;
 		c->svc.annotations = NULL;
 		err = dup_service(&c->svc, &o->svc);
 		break;
-	case REG_ENDPOINTSLICE:
+	case OBJ_ENDPOINTSLICE:
 		c->slice.endpoints = NULL;
 		c->slice.ports = NULL;
 		err = dup_slice(&c->slice, &o->slice);
 		break;
-	case REG_NAMESPACE:
-	case REG_POD:
+	case OBJ_NAMESPACE:
+	case OBJ_POD:
 		break;
 	}
 	if (err) {
-		reg_obj_free(c);
+		obj_obj_free(c);
 		errno = -err;
 		return NULL;
 	}
 	return c;
 }
 
-void reg_obj_free(struct reg_obj *o)
+void obj_obj_free(struct obj_obj *o)
 {
 	if (!o)
 		return;
 	switch (o->key.kind) {
-	case REG_SERVICE:
+	case OBJ_SERVICE:
 		free(o->svc.ports);
 		free(o->svc.annotations);
 		break;
-	case REG_ENDPOINTSLICE:
+	case OBJ_ENDPOINTSLICE:
 		for (size_t i = 0; o->slice.endpoints && i < o->slice.n_endpoints; i++)
 			free(o->slice.endpoints[i].addrs);
 		free(o->slice.endpoints);
 		free(o->slice.ports);
 		break;
-	case REG_NAMESPACE:
-	case REG_POD:
+	case OBJ_NAMESPACE:
+	case OBJ_POD:
 		break;
 	}
 	free(o);
 }
 
-void reg_obj_list_init(struct reg_obj_list *l)
+void obj_obj_list_init(struct obj_obj_list *l)
 {
-	*l = (struct reg_obj_list){ 0 };
+	*l = (struct obj_obj_list){ 0 };
 }
 
-void reg_obj_list_done(struct reg_obj_list *l)
+void obj_obj_list_done(struct obj_obj_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
-		reg_obj_free(l->items[i]);
+		obj_obj_free(l->items[i]);
 	free(l->items);
-	reg_obj_list_init(l);
+	obj_obj_list_init(l);
 }
 
-int reg_obj_list_add(struct reg_obj_list *l, struct reg_obj *o)
+int obj_obj_list_add(struct obj_obj_list *l, struct obj_obj *o)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct reg_obj **items = reallocarray(l->items, cap, sizeof(*items));
+		struct obj_obj **items = reallocarray(l->items, cap, sizeof(*items));
 
 		if (!items)
 			return -ENOMEM;

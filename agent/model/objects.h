@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Model objects: the parts of Kubernetes Namespaces, Services,
+ * EndpointSlices and Pods that the mesh uses, decoded and validated once
+ * (registry/decode.c) and then handed to the model, which owns them.
+ * Every array is bounded by a named constant; no string is ever truncated.
+ */
+#ifndef WEFT_MODEL_OBJECTS_H
+#define WEFT_MODEL_OBJECTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+#define OBJ_NS_MAX 64		/* DNS-1123 label (63) + NUL */
+#define OBJ_NAME_MAX 254	/* DNS-1123 subdomain (253) + NUL */
+#define OBJ_UID_MAX 64		/* a UUID is 36 */
+#define OBJ_RV_MAX 64		/* resourceVersion: opaque, an etcd revision in practice */
+#define OBJ_PORT_NAME_MAX 64	/* service/slice port names are DNS-1123 labels */
+#define OBJ_IANA_NAME_MAX 16	/* a named targetPort: IANA service name (15) + NUL */
+#define OBJ_ZONE_MAX 64		/* topology.kubernetes.io/zone value (63) + NUL */
+#define OBJ_ANNOT_KEY_MAX 72	/* "weft.io/" + name part (63) + NUL */
+#define OBJ_ANNOT_VALUE_MAX 256	/* weft.io/ values are short settings */
+
+#define OBJ_SVC_IPS_MAX 2	/* spec.clusterIPs: one per family at most */
+#define OBJ_SVC_PORTS_MAX 100	/* what one EndpointSlice can carry */
+#define OBJ_SVC_ANNOTATIONS_MAX 32	/* weft.io/ annotations kept per Service */
+#define OBJ_SLICE_ENDPOINTS_MAX 1000	/* API limit of endpoints[] */
+#define OBJ_SLICE_PORTS_MAX 100		/* API limit of ports[] */
+#define OBJ_EP_ADDRS_MAX 100		/* API limit of endpoints[].addresses[] */
+#define OBJ_POD_IPS_MAX 2	/* status.podIPs: one per family */
+
+enum obj_kind {
+	OBJ_NAMESPACE,
+	OBJ_SERVICE,
+	OBJ_ENDPOINTSLICE,
+	OBJ_POD,
+};
+#define OBJ_KIND_COUNT 4
+
+enum obj_proto {
+	OBJ_PROTO_TCP,		/* the default when a manifest omits protocol */
+	OBJ_PROTO_UDP,
+	OBJ_PROTO_SCTP,
+};
+
+/* What identifies an object inside one source. */
+struct obj_key {
+	enum obj_kind kind;
+	char ns[OBJ_NS_MAX];	/* "" for Namespaces (cluster-scoped) */
+	char name[OBJ_NAME_MAX];
+};
+
+struct obj_namespace {
+	bool meshed;		/* label weft.io/mesh=enabled */
+};
+
+struct obj_svc_port {
+	char name[OBJ_PORT_NAME_MAX];	/* "" for the single unnamed port */
+	enum obj_proto proto;
+	uint16_t port;
+	uint16_t target_port;		/* numeric targetPort (defaults to port); 0 if named */
+	char target_port_name[OBJ_IANA_NAME_MAX];	/* named container port, else "" */
+};
+
+struct obj_annotation {
+	char key[OBJ_ANNOT_KEY_MAX];	/* always starts with "weft.io/" */
+	char value[OBJ_ANNOT_VALUE_MAX];
+};
+
+struct obj_service {
+	struct addr vips[OBJ_SVC_IPS_MAX];	/* port 0; none for a headless Service */
+	size_t n_vips;
+	struct obj_svc_port *ports;		/* n_ports entries, every protocol */
+	size_t n_ports;
+	struct obj_annotation *annotations;	/* only keys under weft.io/ */
+	size_t n_annotations;
+};
+
+struct obj_slice_port {
+	char name[OBJ_PORT_NAME_MAX];	/* "" matches the Service's unnamed port */
+	enum obj_proto proto;
+	uint16_t port;			/* 0 when the manifest leaves it unset */
+};
+
+struct obj_endpoint {
+	struct addr *addrs;		/* 1..OBJ_EP_ADDRS_MAX, family of the slice, port 0 */
+	size_t n_addrs;
+	bool ready;			/* conditions.ready; absent or null counts as ready */
+	char node[OBJ_NAME_MAX];	/* "" if unknown */
+	char zone[OBJ_ZONE_MAX];	/* "" if unknown */
+};
+
+struct obj_slice {
+	char service[OBJ_NAME_MAX];	/* label kubernetes.io/service-name */
+	int family;			/* AF_INET or AF_INET6, from addressType */
+	struct obj_endpoint *endpoints;
+	size_t n_endpoints;
+	struct obj_slice_port *ports;
+	size_t n_ports;
+};
+
+/* Outbound destinations a pod's capture leaves alone, from its annotations
+ * weft.io/exclude-outbound-ports ("5432,6379") and
+ * weft.io/exclude-outbound-cidrs ("198.18.9.0/24,fd00::/8"). The bounds are
+ * the datapath's (bpf/abi.h MESH_MAX_EXCL_*).
+ */
+#define OBJ_EXCL_PORTS_MAX 8
+#define OBJ_EXCL_CIDRS_MAX 8
+
+/* One SERVICE:PORT of a pod's annotation weft.io/register: this node's agent
+ * registers the pod as an endpoint of SERVICE (etcd, ZooKeeper backends).
+ */
+#define OBJ_REGISTER_MAX 8
+struct obj_pod_register {
+	char service[OBJ_NS_MAX];	/* a Service name: DNS-1035 label (63) + NUL */
+	uint16_t port;
+};
+
+struct obj_pod {
+	char node[OBJ_NAME_MAX];	/* spec.nodeName, "" if unscheduled */
+	struct addr ips[OBJ_POD_IPS_MAX];	/* status.podIPs (or podIP), port 0 */
+	size_t n_ips;
+	bool opted_out;			/* annotation weft.io/mesh: disabled */
+	uint16_t excl_ports[OBJ_EXCL_PORTS_MAX];
+	size_t n_excl_ports;
+	struct cidr excl_cidrs[OBJ_EXCL_CIDRS_MAX];
+	size_t n_excl_cidrs;
+	struct obj_pod_register registers[OBJ_REGISTER_MAX];	/* weft.io/register */
+	size_t n_registers;
+};
+
+struct obj_obj {
+	struct obj_key key;
+	char uid[OBJ_UID_MAX];		/* metadata.uid, "" if absent */
+	char resource_version[OBJ_RV_MAX];	/* metadata.resourceVersion, "" if absent */
+	union {
+		struct obj_namespace nspace;	/* key.kind == OBJ_NAMESPACE */
+		struct obj_service svc;		/* OBJ_SERVICE */
+		struct obj_slice slice;		/* OBJ_ENDPOINTSLICE */
+		struct obj_pod pod;		/* OBJ_POD */
+	};
+};
+
+/* An owned, growable array of objects. Embed it and use init/done. */
+struct obj_obj_list {
+	struct obj_obj **items;
+	size_t n;
+	size_t cap;
+};
+
+/* "Namespace", "Service", "EndpointSlice", "Pod". Never NULL. */
+const char *obj_kind_name(enum obj_kind kind);
+/* "TCP", "UDP", "SCTP". Never NULL. */
+const char *obj_proto_name(enum obj_proto proto);
+
+/* Order keys by kind, namespace, then name (strcmp); returns <0, 0 or >0. */
+int obj_key_cmp(const struct obj_key *a, const struct obj_key *b);
+
+/* Format "Service default/web" (or "Namespace demo") into @buf; returns @buf. */
+const char *obj_key_fmt(const struct obj_key *k, char *buf, size_t len);
+
+/* A zeroed object of @kind (no arrays), or NULL with errno set. */
+struct obj_obj *obj_obj_new(enum obj_kind kind);
+
+/* A deep copy of @o, or NULL with errno set. */
+struct obj_obj *obj_obj_dup(const struct obj_obj *o);
+
+/* Free @o and every array it owns. Accepts NULL and half-built objects. */
+void obj_obj_free(struct obj_obj *o);
+
+void obj_obj_list_init(struct obj_obj_list *l);
+
+/* Free every object still in @l and the array; @l is left empty and reusable. */
+void obj_obj_list_done(struct obj_obj_list *l);
+
+/* Append @o. On success @l takes ownership of @o; on failure (-ENOMEM) the
+ * caller still owns it. Returns 0 or -ENOMEM.
+ */
+int obj_obj_list_add(struct obj_obj_list *l, struct obj_obj *o);
+
+#endif /* WEFT_MODEL_OBJECTS_H */
