@@ -207,16 +207,6 @@ bool addr_equal(const struct addr *a, const struct addr *b)
 	return a->port == b->port && addr_ip_equal(a, b);
 }
 
-bool addr_in_cidr(const struct addr *a, const struct addr *net, unsigned int prefix_len)
-{
-	struct addr masked = *a;
-
-	if (a->family != net->family)
-		return false;
-	clear_host_bits(&masked, prefix_len);
-	return addr_ip_equal(&masked, net);
-}
-
 bool addr_is_loopback(const struct addr *a)
 {
 	struct addr u = *a;

@@ -72,9 +72,6 @@ bool addr_ip_equal(const struct addr *a, const struct addr *b);
 /* Same family, IP and port. */
 bool addr_equal(const struct addr *a, const struct addr *b);
 
-/* Whether @a lies inside @net/@prefix_len (same family only). */
-bool addr_in_cidr(const struct addr *a, const struct addr *net, unsigned int prefix_len);
-
 /* 127.0.0.0/8, ::1 and IPv4-mapped 127/8. */
 bool addr_is_loopback(const struct addr *a);
 

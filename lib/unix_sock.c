@@ -54,22 +54,3 @@ out_close:
 	close(fd);
 	return err;
 }
-
-int unix_connect(const char *path)
-{
-	struct sockaddr_un sun;
-	int fd, err;
-
-	err = fill_sun(&sun, path);
-	if (err)
-		return err;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	return fd;
-}

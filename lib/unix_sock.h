@@ -11,7 +11,4 @@
  */
 int unix_listen(const char *path, mode_t mode, int backlog);
 
-/* Connect to @path (blocking, close-on-exec). Returns the fd or -errno. */
-int unix_connect(const char *path);
-
 #endif /* WEFT_UNIX_SOCK_H */

@@ -27,7 +27,7 @@ struct cat_ns {
 
 /* Reference counted because two owners are unavoidable: the agent holds the
  * current snapshot while workers on other threads finish the connections that
- * started on an older one. Everything but rr_next is immutable once built.
+ * started on an older one. Immutable once built.
  */
 struct catalogue {
 	atomic_uint refs;
@@ -387,7 +387,6 @@ static int add_service_ports(struct build *b, const struct obj_obj *o,
 			sp->vip = vips[v];
 			sp->vip.port = tcp[i]->port;
 			memcpy(sp->port_name, tcp[i]->name, sizeof(sp->port_name));
-			atomic_init(&sp->rr_next, 0);
 			err = resolve_endpoints(b, o, tcp[i], sp);
 			if (err)
 				return err;

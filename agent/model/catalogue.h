@@ -40,7 +40,6 @@ struct cat_svc_port {
 					 * ready ones first, each group by address */
 	size_t n_endpoints;
 	size_t n_ready;
-	atomic_uint rr_next;	/* round-robin cursor: the only mutable field */
 };
 
 /* What the registry says about one Pod (v1 Pod objects are optional). */
