@@ -81,7 +81,7 @@ TBPF_BIN  := $(O)/tests/weft-test-bpf
 INTEG_BIN := $(O)/tests/weft-integration
 
 # ---------------------------------------------------------------- targets
-.PHONY: all deps test test-unit test-bpf test-integration demo bench bench-registry readme install clean \
+.PHONY: all deps test test-unit test-bpf test-integration check-layers demo bench bench-registry readme install clean \
 	vmlinux format help check-root
 
 all: $(BINS) ## build the agent, the CNI plugin and meshctl
@@ -159,7 +159,11 @@ $(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(LIB_SR
 CRITERION_FLAGS ?= --verbose=0
 test: deps ## install deps, build, run every test tier
 	$(Q)$(MAKE) --no-print-directory all $(SAN_BINS) $(UNIT_BIN) $(TBPF_BIN) $(INTEG_BIN)
-	$(Q)$(MAKE) --no-print-directory test-unit test-bpf test-integration
+	$(Q)$(MAKE) --no-print-directory check-layers test-unit test-bpf test-integration
+
+check-layers: all ## the module rule of docs/architecture.md: includes along the flow, no call circles
+	$(call msg,CHECK,layers)
+	$(Q)scripts/check-layers.py --objects $(O)/obj
 
 test-unit: $(UNIT_BIN) $(O)/san/weft-cni ## unit tests (no root)
 	$(call msg,TEST,unit)

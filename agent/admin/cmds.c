@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Handlers of the admin API: each renders a part of the agent's state as JSON.
  * Read-only; they run on the agent's loop and never block. This file holds
- * the route table, the helpers every handler shares, and the status, pods
- * and services views; conns.c and trace.c hold the other two.
+ * the route table and the status, pods and services views; conns.c and
+ * trace.c hold the other two, reply.c what every handler shares.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -16,6 +16,7 @@
 #include "agent.h"
 #include "model/catalogue.h"
 #include "cmds.h"
+#include "reply.h"
 #include "config.h"
 #include "datapath/dp.h"
 #include "http.h"
@@ -29,88 +30,6 @@
 #include "registry/registry.h"
 
 #define ADMIN_REF_MAX 256	/* "namespace/name" in a query */
-
-int admin_json(struct http_response *resp, json_object *o)
-{
-	const char *text;
-
-	json_object_object_add(o, "api", json_object_new_int(ADMIN_API_VERSION));
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						      JSON_C_TO_STRING_NOSLASHESCAPE);
-	resp->body = text ? strdup(text) : NULL;
-	json_object_put(o);
-	if (!resp->body)
-		return -ENOMEM;
-	resp->body_len = strlen(resp->body);
-	return 0;
-}
-
-int admin_error(struct http_response *resp, int status, const char *fmt, ...)
-{
-	json_object *o = json_object_new_object();
-	char msg[512];
-	const char *text;
-	va_list ap;
-
-	if (!o)
-		return -ENOMEM;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_object_object_add(o, "error", json_object_new_string(msg));
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						      JSON_C_TO_STRING_NOSLASHESCAPE);
-	resp->body = text ? strdup(text) : NULL;
-	json_object_put(o);
-	if (!resp->body)
-		return -ENOMEM;
-	resp->body_len = strlen(resp->body);
-	resp->status = status;
-	return 0;
-}
-
-bool admin_bad_query(const struct http_request *req, struct http_response *resp,
-		     const char *const *known)
-{
-	char name[80], list[160] = "";
-	size_t off = 0;
-
-	if (!http_query_unknown(req->query, known, name, sizeof(name)))
-		return false;
-	for (const char *const *k = known; *k && off < sizeof(list); k++)
-		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", off ? ", " : "",
-					*k);
-	/* A failed allocation leaves a body-less 400, which is still a refusal. */
-	if (admin_error(resp, 400, "unknown query parameter '%s' on %s (known: %s)", name,
-			req->path, off ? list : "none"))
-		resp->status = 400;
-	return true;
-}
-
-int admin_split_ref(const char *ref, char *ns, size_t ns_len, char *name, size_t name_len)
-{
-	const char *slash = strchr(ref, '/');
-	size_t nl;
-
-	if (!slash || slash == ref || !slash[1] || strchr(slash + 1, '/'))
-		return -EINVAL;
-	nl = (size_t)(slash - ref);
-	if (nl >= ns_len || strlen(slash + 1) >= name_len)
-		return -EINVAL;
-	memcpy(ns, ref, nl);
-	ns[nl] = '\0';
-	memcpy(name, slash + 1, strlen(slash + 1) + 1);
-	return 0;
-}
-
-const struct pod *admin_find_pod(const struct agent *a, const char *ns, const char *name)
-{
-	for (const struct pod *pod = pods_first(a->pods); pod; pod = pod->next) {
-		if (!strcmp(pod->spec.ns, ns) && !strcmp(pod->spec.name, name))
-			return pod;
-	}
-	return NULL;
-}
 
 /* Read "?KEY=NAMESPACE/NAME" into @ns (OBJ_NS_MAX) and @name (OBJ_NAME_MAX). 1 when given, 0 when absent,
  * or -1 after filling @resp with a 400.

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* The admin API's command table (haproxy's cli_kw_list idea): every path the
- * agent serves on RUN_DIR/admin.sock, in one place (cmds.c), and what its
- * handlers share: JSON answers, JSON errors, query checks. The handlers live
- * in cmds.c (status, pods, services), conns.c and trace.c. See
- * docs/admin-api.md.
+ * agent serves on RUN_DIR/admin.sock, in one place (cmds.c). The handlers
+ * live in cmds.c (status, pods, services), conns.c and trace.c; what they
+ * share is in reply.h. See docs/admin-api.md.
  */
 #ifndef WEFT_ADMIN_CMDS_H
 #define WEFT_ADMIN_CMDS_H
@@ -27,29 +26,6 @@ struct pod;
 
 /* The route table; handlers take the struct agent * as context. */
 const struct http_route *admin_routes(size_t *n);
-
-/* Answer @o (adding "api") as the body of @resp. Takes ownership of @o.
- * 0 or -ENOMEM.
- */
-int admin_json(struct http_response *resp, json_object *o);
-
-/* Answer @status with {"error": MESSAGE}. 0 or -ENOMEM. */
-int admin_error(struct http_response *resp, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* Refuse a query naming a parameter outside @known (NULL-terminated): fills
- * @resp with a 400 and returns true; false when the query is fine.
- */
-bool admin_bad_query(const struct http_request *req, struct http_response *resp,
-		     const char *const *known);
-
-/* Split "NAMESPACE/NAME" into @ns and @name (buffers of @ns_len and
- * @name_len bytes). 0 or -EINVAL (no slash, an empty part, too long).
- */
-int admin_split_ref(const char *ref, char *ns, size_t ns_len, char *name, size_t name_len);
-
-/* The first pod the agent knows as @ns/@name, or NULL. */
-const struct pod *admin_find_pod(const struct agent *a, const char *ns, const char *name);
 
 /* GET /v1/conns (conns.c) and GET /v1/trace (trace.c). */
 int admin_conns(const struct http_request *req, struct http_response *resp, void *ctx);

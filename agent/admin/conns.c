@@ -13,6 +13,7 @@
 
 #include "agent.h"
 #include "cmds.h"
+#include "reply.h"
 #include "http.h"
 #include "opt.h"
 #include "pods.h"

@@ -13,6 +13,7 @@
 #include "agent.h"
 #include "model/catalogue.h"
 #include "cmds.h"
+#include "reply.h"
 #include "datapath/dp.h"
 #include "http.h"
 #include "loop.h"

@@ -18,6 +18,7 @@
 #include "abi.h"
 #include "agent.h"
 #include "cmds.h"
+#include "reply.h"
 #include "config.h"
 #include "datapath/dp.h"
 #include "http.h"
