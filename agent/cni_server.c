@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@
 struct cni_client {
 	struct cni_server *srv;
 	int fd;
-	int64_t timer;
+	struct loop_timer deadline;
 	size_t len;
 	char buf[CNI_PROTO_MAX_LINE];
 };
@@ -47,8 +48,7 @@ static void client_free(struct cni_client *c)
 		if (s->clients[i] == c)
 			s->clients[i] = NULL;
 	}
-	if (c->timer)
-		loop_del_timer(s->loop, c->timer);
+	loop_timer_del(s->loop, &c->deadline);
 	(void)loop_del_fd(s->loop, c->fd);
 	close(c->fd);
 	free(c);
@@ -177,12 +177,12 @@ static void on_client(struct loop *loop, int fd, uint32_t events, void *ctx)
 	client_free(c);
 }
 
-static void on_client_timeout(struct loop *loop, void *ctx)
+static void on_client_timeout(struct loop_timer *t, uint64_t now)
 {
-	struct cni_client *c = ctx;
+	struct cni_client *c = (struct cni_client *)((char *)t -
+						     offsetof(struct cni_client, deadline));
 
-	(void)loop;
-	c->timer = 0;
+	(void)now;
 	log_debug("cni: client did not finish its request in time, closing");
 	client_free(c);
 }
@@ -214,9 +214,8 @@ static void on_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)
 		free(c);
 		return;
 	}
-	c->timer = loop_add_timer(loop, CNI_CLIENT_TIMEOUT_MS, on_client_timeout, c);
-	if (c->timer < 0)
-		c->timer = 0;
+	/* Without a deadline the client still goes once it sends or hangs up. */
+	(void)loop_timer_set(loop, &c->deadline, CNI_CLIENT_TIMEOUT_MS, on_client_timeout);
 	s->clients[slot] = c;
 }
 

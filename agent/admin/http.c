@@ -6,6 +6,7 @@
  * idle client cannot hold one of the HTTP_MAX_CLIENTS slots for long.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static const char too_large_msg[] = "request larger than " XSTR(HTTP_MAX_REQUEST
 struct http_client {
 	struct http_server *srv;
 	int fd;
-	int64_t timer;		/* pending deadline; 0 = none */
+	struct loop_timer deadline;	/* the current request's */
 	http_parser parser;	/* .data = this client */
 	bool writing;		/* a response is going out; input waits */
 	bool want_out;		/* registered for EPOLLOUT rather than EPOLLIN */
@@ -149,8 +150,7 @@ static void client_free(struct http_client *c)
 			s->n_clients--;
 		}
 	}
-	if (c->timer)
-		loop_del_timer(s->loop, c->timer);
+	loop_timer_del(s->loop, &c->deadline);
 	(void)loop_del_fd(s->loop, c->fd);
 	close(c->fd);
 	free(c->body);
@@ -158,28 +158,19 @@ static void client_free(struct http_client *c)
 	free(c);
 }
 
-static void on_deadline(struct loop *loop, void *ctx)
+static void on_deadline(struct loop_timer *t, uint64_t now)
 {
-	struct http_client *c = ctx;
+	struct http_client *c = (struct http_client *)((char *)t -
+						       offsetof(struct http_client, deadline));
 
-	(void)loop;
-	c->timer = 0;
+	(void)now;
 	log_debug("admin: client missed its %u ms deadline, closing", c->srv->timeout_ms);
 	client_free(c);
 }
 
 static int arm_deadline(struct http_client *c)
 {
-	int64_t id;
-
-	if (c->timer)
-		loop_del_timer(c->srv->loop, c->timer);
-	c->timer = 0;
-	id = loop_add_timer(c->srv->loop, c->srv->timeout_ms, on_deadline, c);
-	if (id < 0)
-		return (int)id;
-	c->timer = id;
-	return 0;
+	return loop_timer_set(c->srv->loop, &c->deadline, c->srv->timeout_ms, on_deadline);
 }
 
 static void start_request(struct http_client *c)
