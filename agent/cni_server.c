@@ -1,70 +1,49 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* RUN_DIR/cni.sock: read one bounded request line per client, hand it to the
- * pods table, write one response line, close. A client that does not finish
- * its line in time is dropped. Requests are answered only after capture is in
- * place, which is what lets the runtime start the pod's containers safely.
+ * pods table, write one response line, close. The server core (agent/srv.h)
+ * bounds the clients and drops one that does not finish its line in time.
+ * Requests are answered only after capture is in place, which is what lets
+ * the runtime start the pod's containers safely.
  */
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "cni_server.h"
 #include "cni_proto.h"
-#include "log.h"
-#include "loop.h"
 #include "pods.h"
-#include "unix_sock.h"
+#include "srv.h"
 
 #define CNI_MAX_CLIENTS 32
 #define CNI_CLIENT_TIMEOUT_MS 5000
-
-struct cni_client {
-	struct cni_server *srv;
-	int fd;
-	int64_t timer;
-	size_t len;
-	char buf[CNI_PROTO_MAX_LINE];
-};
+/* Bytes of a request line: it and its NUL fit CNI_PROTO_MAX_LINE. */
+#define CNI_MAX_LINE (CNI_PROTO_MAX_LINE - 1)
 
 struct cni_server {
-	struct loop *loop;
 	struct pods *pods;
-	char path[108];
-	int fd;
-	struct cni_client *clients[CNI_MAX_CLIENTS];
+	struct srv *srv;
 };
 
-static void client_free(struct cni_client *c)
-{
-	struct cni_server *s = c->srv;
-
-	for (int i = 0; i < CNI_MAX_CLIENTS; i++) {
-		if (s->clients[i] == c)
-			s->clients[i] = NULL;
-	}
-	if (c->timer)
-		loop_del_timer(s->loop, c->timer);
-	(void)loop_del_fd(s->loop, c->fd);
-	close(c->fd);
-	free(c);
-}
-
-static void reply(struct cni_client *c, json_object *resp)
+/* Queue @resp as the reply line. 0, or -errno when it cannot be: the client
+ * is then dropped and the plugin reports the close, as it does when it
+ * vanished before its answer.
+ */
+static int reply(struct srv_client *c, json_object *resp)
 {
 	const char *text = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
-	char line[CNI_PROTO_MAX_LINE];
+	char line[CNI_PROTO_MAX_LINE], *out;
 	int n = snprintf(line, sizeof(line), "%s\n", text);
 
-	/* The reply is small and the socket buffer empty: one blocking-free write
-	 * fits. A plugin that vanished loses its answer, nothing else.
-	 */
-	if (n > 0 && (size_t)n < sizeof(line))
-		(void)send(c->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n <= 0 || (size_t)n >= sizeof(line))
+		return -EMSGSIZE;
+	out = malloc((size_t)n);
+	if (!out)
+		return -ENOMEM;
+	memcpy(out, line, (size_t)n);
+	srv_reply(c, out, (size_t)n);
+	return 0;
 }
 
 static json_object *error_reply(int code, const char *msg, const char *details)
@@ -141,84 +120,46 @@ out:
 	return r;
 }
 
-static void on_client(struct loop *loop, int fd, uint32_t events, void *ctx)
+/* srv_ops.start: one request per connection. */
+static void client_start(struct srv_client *c)
 {
-	struct cni_client *c = ctx;
-	ssize_t n;
-	char *nl;
+	c->close_after = true;
+}
 
-	(void)loop;
-	(void)events;
-	n = recv(fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, MSG_DONTWAIT);
-	if (n == -1 && errno == EAGAIN)
-		return;
-	if (n <= 0) {
-		client_free(c);
-		return;
-	}
-	c->len += (size_t)n;
-	c->buf[c->len] = '\0';
-	nl = strchr(c->buf, '\n');
+/* srv_ops.input: answer once the line is whole; refuse one that cannot be. */
+static int client_input(struct srv_client *c)
+{
+	char *nl = strchr(c->in, '\n');
+	json_object *r;
+	int err;
+
+	if (!nl && c->in_len < CNI_MAX_LINE)
+		return 0;
+	c->used = c->in_len;
 	if (!nl) {
-		if (c->len == sizeof(c->buf) - 1) {
-			json_object *r = error_reply(CNI_ERR_DECODE, "agent: request too long", NULL);
-
-			reply(c, r);
-			json_object_put(r);
-			client_free(c);
-		}
-		return;
+		r = error_reply(CNI_ERR_DECODE, "agent: request too long", NULL);
+	} else {
+		*nl = '\0';
+		r = handle(c->ctx, c->in);
 	}
-	*nl = '\0';
-	json_object *r = handle(c->srv, c->buf);
-
-	reply(c, r);
+	err = reply(c, r);
 	json_object_put(r);
-	client_free(c);
+	return err;
 }
 
-static void on_client_timeout(struct loop *loop, void *ctx)
-{
-	struct cni_client *c = ctx;
-
-	(void)loop;
-	c->timer = 0;
-	log_debug("cni: client did not finish its request in time, closing");
-	client_free(c);
-}
-
-static void on_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)
-{
-	struct cni_server *s = ctx;
-	struct cni_client *c;
-	int fd, slot = -1;
-
-	(void)events;
-	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd == -1)
-		return;
-	for (int i = 0; i < CNI_MAX_CLIENTS && slot < 0; i++) {
-		if (!s->clients[i])
-			slot = i;
-	}
-	c = slot < 0 ? NULL : calloc(1, sizeof(*c));
-	if (!c) {
-		/* Busy: the plugin sees the close and reports "try again later". */
-		close(fd);
-		return;
-	}
-	c->srv = s;
-	c->fd = fd;
-	if (loop_add_fd(loop, fd, EPOLLIN, on_client, c)) {
-		close(fd);
-		free(c);
-		return;
-	}
-	c->timer = loop_add_timer(loop, CNI_CLIENT_TIMEOUT_MS, on_client_timeout, c);
-	if (c->timer < 0)
-		c->timer = 0;
-	s->clients[slot] = c;
-}
+static const struct srv_ops cni_ops = {
+	.name = "cni",
+	.client_size = sizeof(struct srv_client),
+	.in_max = CNI_MAX_LINE,
+	.max_clients = CNI_MAX_CLIENTS,
+	.backlog = 64,
+	.timeout_ms = CNI_CLIENT_TIMEOUT_MS,
+	.start = client_start,
+	.input = client_input,
+	/* No .refuse: a plugin that finds every slot taken sees the close and
+	 * reports "try again later".
+	 */
+};
 
 struct cni_server *cni_server_new(struct loop *loop, const char *path, struct pods *pods)
 {
@@ -227,37 +168,21 @@ struct cni_server *cni_server_new(struct loop *loop, const char *path, struct po
 
 	if (!s)
 		return NULL;
-	s->loop = loop;
 	s->pods = pods;
-	snprintf(s->path, sizeof(s->path), "%s", path);
-	s->fd = unix_listen(path, 0600, 64);
-	if (s->fd < 0) {
-		err = s->fd;
-		goto out_free;
+	s->srv = srv_new_unix(loop, path, 0600, &cni_ops, s);
+	if (!s->srv) {
+		err = errno;
+		free(s);
+		errno = err;
+		return NULL;
 	}
-	err = loop_add_fd(loop, s->fd, EPOLLIN, on_accept, s);
-	if (err)
-		goto out_close;
 	return s;
-out_close:
-	close(s->fd);
-	(void)unlink(path);
-out_free:
-	free(s);
-	errno = -err;
-	return NULL;
 }
 
 void cni_server_free(struct cni_server *s)
 {
 	if (!s)
 		return;
-	for (int i = 0; i < CNI_MAX_CLIENTS; i++) {
-		if (s->clients[i])
-			client_free(s->clients[i]);
-	}
-	(void)loop_del_fd(s->loop, s->fd);
-	close(s->fd);
-	(void)unlink(s->path);
+	srv_free(s->srv);
 	free(s);
 }

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Implementation of agent/loop.h: level-triggered epoll plus a small binary
- * heap of one-shot timers. Handlers may add and delete fds and timers,
- * including their own, from inside a callback.
+/* Implementation of agent/loop.h: level-triggered epoll plus one heap of
+ * one-shot timers (lib/timer_heap.h). Handlers may add and delete fds and
+ * timers, including their own, from inside a callback.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <time.h>
@@ -20,23 +21,15 @@ struct loop_fd {
 	bool live;
 };
 
-struct loop_timer {
-	uint64_t due_ms;
-	int64_t id;
-	loop_timer_fn fn;
-	void *ctx;
-};
-
 struct loop {
 	int epfd;
 	bool stop;
+	bool running;		/* inside loop_run(): @now_ms is fresh */
 	uint64_t now_ms;
 	struct loop_fd *fds;	/* indexed by fd */
 	size_t n_fds;
 	uint64_t next_gen;
-	struct loop_timer *heap;	/* min-heap on due_ms */
-	size_t n_timers, cap_timers;
-	int64_t next_timer_id;
+	struct timer_heap timers;	/* of struct loop_timer */
 };
 
 static uint64_t mono_ms(void)
@@ -62,7 +55,7 @@ struct loop *loop_new(void)
 		return NULL;
 	}
 	loop->now_ms = mono_ms();
-	loop->next_timer_id = 1;
+	timer_heap_init(&loop->timers);
 	return loop;
 }
 
@@ -72,7 +65,7 @@ void loop_free(struct loop *loop)
 		return;
 	close(loop->epfd);
 	free(loop->fds);
-	free(loop->heap);
+	timer_heap_done(&loop->timers);
 	free(loop);
 }
 
@@ -145,79 +138,27 @@ void loop_forget_fd(struct loop *loop, int fd)
 		loop->fds[fd].live = false;
 }
 
-static void heap_swap(struct loop *loop, size_t a, size_t b)
+static struct loop_timer *timer_of(struct timer_node *n)
 {
-	struct loop_timer t = loop->heap[a];
-
-	loop->heap[a] = loop->heap[b];
-	loop->heap[b] = t;
+	return (struct loop_timer *)((char *)n - offsetof(struct loop_timer, node));
 }
 
-static void heap_up(struct loop *loop, size_t i)
+int loop_timer_set(struct loop *loop, struct loop_timer *t, uint64_t ms, loop_timer_fn fn)
 {
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
+	/* Outside loop_run() the cached time may be arbitrarily old. */
+	uint64_t due = (loop->running ? loop->now_ms : mono_ms()) + ms;
 
-		if (loop->heap[parent].due_ms <= loop->heap[i].due_ms)
-			break;
-		heap_swap(loop, parent, i);
-		i = parent;
+	t->fn = fn;
+	if (timer_node_queued(&t->node)) {
+		timer_heap_move(&loop->timers, &t->node, due);
+		return 0;
 	}
+	return timer_heap_add(&loop->timers, &t->node, due);
 }
 
-static void heap_down(struct loop *loop, size_t i)
+void loop_timer_del(struct loop *loop, struct loop_timer *t)
 {
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, min = i;
-
-		if (l < loop->n_timers && loop->heap[l].due_ms < loop->heap[min].due_ms)
-			min = l;
-		if (r < loop->n_timers && loop->heap[r].due_ms < loop->heap[min].due_ms)
-			min = r;
-		if (min == i)
-			return;
-		heap_swap(loop, i, min);
-		i = min;
-	}
-}
-
-static void heap_remove_at(struct loop *loop, size_t i)
-{
-	loop->n_timers--;
-	if (i == loop->n_timers)
-		return;
-	loop->heap[i] = loop->heap[loop->n_timers];
-	heap_down(loop, i);
-	heap_up(loop, i);
-}
-
-int64_t loop_add_timer(struct loop *loop, uint64_t ms, loop_timer_fn fn, void *ctx)
-{
-	if (loop->n_timers == loop->cap_timers) {
-		size_t cap = loop->cap_timers ? loop->cap_timers * 2 : 64;
-		struct loop_timer *heap = realloc(loop->heap, cap * sizeof(*heap));
-
-		if (!heap)
-			return -ENOMEM;
-		loop->heap = heap;
-		loop->cap_timers = cap;
-	}
-	loop->heap[loop->n_timers] = (struct loop_timer){
-		.due_ms = mono_ms() + ms, .id = loop->next_timer_id++, .fn = fn, .ctx = ctx,
-	};
-	heap_up(loop, loop->n_timers++);
-	return loop->next_timer_id - 1;
-}
-
-void loop_del_timer(struct loop *loop, int64_t id)
-{
-	/* Linear: timers are few (one per pending client deadline), and cancel is rare. */
-	for (size_t i = 0; i < loop->n_timers; i++) {
-		if (loop->heap[i].id == id) {
-			heap_remove_at(loop, i);
-			return;
-		}
-	}
+	timer_heap_del(&loop->timers, &t->node);
 }
 
 uint64_t loop_now_ms(const struct loop *loop)
@@ -232,22 +173,28 @@ void loop_stop(struct loop *loop)
 
 static int next_timeout(const struct loop *loop)
 {
-	if (!loop->n_timers)
-		return -1;
-	if (loop->heap[0].due_ms <= loop->now_ms)
-		return 0;
-	uint64_t wait = loop->heap[0].due_ms - loop->now_ms;
+	uint64_t next = timer_heap_next(&loop->timers);
 
-	return wait > 60000 ? 60000 : (int)wait;
+	if (next == UINT64_MAX)
+		return -1;
+	if (next <= loop->now_ms)
+		return 0;
+	return next - loop->now_ms > 60000 ? 60000 : (int)(next - loop->now_ms);
 }
 
 static void run_timers(struct loop *loop)
 {
-	while (loop->n_timers && loop->heap[0].due_ms <= loop->now_ms) {
-		struct loop_timer t = loop->heap[0];
+	/* At most as many expiries as there were timers: one that re-arms itself
+	 * for "now" waits for the next iteration instead of spinning here.
+	 */
+	for (size_t budget = loop->timers.n; budget; budget--) {
+		struct timer_node *n = timer_heap_pop(&loop->timers, loop->now_ms);
+		struct loop_timer *t;
 
-		heap_remove_at(loop, 0);
-		t.fn(loop, t.ctx);
+		if (!n)
+			return;
+		t = timer_of(n);
+		t->fn(t, loop->now_ms);
 	}
 }
 
@@ -256,6 +203,7 @@ int loop_run(struct loop *loop)
 	struct epoll_event events[LOOP_MAX_EVENTS];
 
 	loop->stop = false;
+	loop->running = true;
 	while (!loop->stop) {
 		int n;
 
@@ -264,6 +212,7 @@ int loop_run(struct loop *loop)
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
+			loop->running = false;
 			return -errno;
 		}
 		loop->now_ms = mono_ms();
@@ -281,5 +230,6 @@ int loop_run(struct loop *loop)
 		}
 		run_timers(loop);
 	}
+	loop->running = false;
 	return 0;
 }

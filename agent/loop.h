@@ -10,16 +10,32 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "timer_heap.h"
+
 struct loop;
+struct loop_timer;
 
 /* Called with the epoll events (EPOLLIN, EPOLLOUT, EPOLLHUP, EPOLLERR...) of @fd. */
 typedef void (*loop_fd_fn)(struct loop *loop, int fd, uint32_t events, void *ctx);
-/* Called once when a timer expires. */
-typedef void (*loop_timer_fn)(struct loop *loop, void *ctx);
+/* Called once when @t expires, with the loop's time; @t is disarmed by then
+ * and may be armed again. The owner finds itself with container_of-style
+ * arithmetic on @t.
+ */
+typedef void (*loop_timer_fn)(struct loop_timer *t, uint64_t now_ms);
+
+/* A one-shot timer embedded in its owner (zero-initialised = disarmed). An
+ * owner that frees it must disarm it first.
+ */
+struct loop_timer {
+	struct timer_node node;	/* the loop's while armed */
+	loop_timer_fn fn;
+};
 
 /* A new loop, or NULL with errno set. */
 struct loop *loop_new(void);
-/* Frees the loop; registered fds are not closed (their owners close them). Accepts NULL. */
+/* Frees the loop; registered fds are not closed (their owners close them) and
+ * armed timers are forgotten without being touched. Accepts NULL.
+ */
 void loop_free(struct loop *loop);
 
 /* Watch @fd for @events (EPOLLIN/EPOLLOUT, level-triggered). 0 or -errno. */
@@ -35,10 +51,19 @@ int loop_del_fd(struct loop *loop, int fd);
  */
 void loop_forget_fd(struct loop *loop, int fd);
 
-/* Arm a one-shot timer @ms from now. Returns an id > 0, or -errno. */
-int64_t loop_add_timer(struct loop *loop, uint64_t ms, loop_timer_fn fn, void *ctx);
-/* Cancel a pending timer; unknown ids are ignored. */
-void loop_del_timer(struct loop *loop, int64_t id);
+/* Arm @t to call @fn @ms from now, or move it there (and to @fn) if armed:
+ * O(log n), for deadlines that are armed and moved per connection. "Now" is
+ * loop_now_ms() inside loop_run(), the clock outside it. 0, or -ENOMEM when a
+ * disarmed @t cannot be queued.
+ */
+int loop_timer_set(struct loop *loop, struct loop_timer *t, uint64_t ms, loop_timer_fn fn);
+/* Disarm @t; a disarmed timer is ignored. */
+void loop_timer_del(struct loop *loop, struct loop_timer *t);
+
+static inline bool loop_timer_armed(const struct loop_timer *t)
+{
+	return timer_node_queued(&t->node);
+}
 
 /* Monotonic milliseconds, cached once per iteration. */
 uint64_t loop_now_ms(const struct loop *loop);

@@ -52,6 +52,7 @@ static struct {
 	uint64_t done_us;
 	size_t want_services;
 	bool synced;
+	struct loop_timer deadline, check;
 } b;
 
 static uint64_t now_us(void)
@@ -134,28 +135,29 @@ static void on_changed(void *ctx)
 	}
 }
 
-static void on_deadline(struct loop *loop, void *ctx)
+static void on_deadline(struct loop_timer *t, uint64_t now)
 {
-	(void)ctx;
-	loop_stop(loop);
+	(void)t;
+	(void)now;
+	loop_stop(b.loop);
 }
 
 /* Health changes do not publish: look again every 10 ms until synced. */
-static void on_check(struct loop *loop, void *ctx)
+static void on_check(struct loop_timer *t, uint64_t now)
 {
-	(void)ctx;
+	(void)now;
 	if (!b.synced && source_status().health == REG_HEALTH_SYNCED) {
 		struct catalogue *c = model_build(b.model);
 
 		if (c && catalogue_n_services(c) == b.want_services) {
 			b.synced = true;
 			b.done_us = now_us();
-			loop_stop(loop);
+			loop_stop(b.loop);
 		}
 		catalogue_unref(c);
 	}
 	if (!b.synced)
-		(void)loop_add_timer(loop, 10, on_check, NULL);
+		(void)loop_timer_set(b.loop, t, 10, on_check);
 }
 
 struct post {
@@ -236,8 +238,8 @@ int main(int argc, char **argv)
 	t0 = now_us();
 	if (reg_k8s_ops.start(SRC, "", &cfg, b.sink, &state))
 		goto out;
-	(void)loop_add_timer(b.loop, SYNC_LIMIT_MS, on_deadline, NULL);
-	(void)loop_add_timer(b.loop, 10, on_check, NULL);
+	(void)loop_timer_set(b.loop, &b.deadline, SYNC_LIMIT_MS, on_deadline);
+	(void)loop_timer_set(b.loop, &b.check, 10, on_check);
 	(void)loop_run(b.loop);
 	if (!b.synced) {
 		fprintf(stderr, "bench: no full sync within %d s\n", SYNC_LIMIT_MS / 1000);
@@ -267,17 +269,16 @@ int main(int argc, char **argv)
 			 slice, s, b.want_ip);
 		struct post p = { .f = &f, .json = obj };
 		pthread_t th;
-		int64_t timer;
 
 		b.slice = slice;
 		b.done_us = 0;
-		timer = loop_add_timer(b.loop, 10000, on_deadline, NULL);
+		(void)loop_timer_set(b.loop, &b.deadline, 10000, on_deadline);
 		t0 = now_us();
 		if (pthread_create(&th, NULL, post_change, &p))
 			goto out;
 		(void)loop_run(b.loop);
 		pthread_join(th, NULL);
-		loop_del_timer(b.loop, timer);
+		loop_timer_del(b.loop, &b.deadline);
 		if (p.rc)
 			goto out;
 		if (!b.done_us) {

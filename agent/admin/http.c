@@ -1,26 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Implementation of agent/admin/http.h: a unix socket listener on the agent's
- * loop, one fixed input buffer per client fed to http-parser, a route table,
- * and one response at a time per connection (pipelined requests wait in the
- * buffer). Every client lives under one deadline per request, so a slow or
- * idle client cannot hold one of the HTTP_MAX_CLIENTS slots for long.
+/* Implementation of agent/admin/http.h: HTTP/1.1 over the server core of
+ * agent/srv.h (which owns the listener, the HTTP_MAX_CLIENTS slots, each
+ * client's input buffer and deadline): http-parser over the buffer, a route
+ * table, and one response at a time per connection (pipelined requests wait
+ * in the buffer).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <http_parser.h>
 #include <json-c/json.h>
 
 #include "addr.h"
 #include "http.h"
-#include "log.h"
-#include "loop.h"
-#include "unix_sock.h"
+#include "srv.h"
 
 #define HTTP_HEAD_MAX 512	/* status line and our few headers */
 #define STR(x) #x
@@ -29,35 +25,20 @@
 static const char too_large_msg[] = "request larger than " XSTR(HTTP_MAX_REQUEST) " bytes";
 
 struct http_client {
-	struct http_server *srv;
-	int fd;
-	int64_t timer;		/* pending deadline; 0 = none */
+	struct srv_client base;	/* first: @in, the fd, the deadline */
 	http_parser parser;	/* .data = this client */
-	bool writing;		/* a response is going out; input waits */
-	bool want_out;		/* registered for EPOLLOUT rather than EPOLLIN */
-	bool close_after;	/* close once the response is out */
 	bool complete;		/* the parser saw the end of a request */
 	bool too_large;		/* Content-Length alone exceeds HTTP_MAX_REQUEST */
-	size_t in_len;		/* bytes received into @in */
-	size_t parsed;		/* bytes of @in consumed by the parser */
 	size_t url_off, url_len;	/* the request target, inside @in */
 	char *body;		/* HTTP_MAX_REQUEST + 1 bytes, allocated on first use */
 	size_t body_len;
-	char *out;		/* the response being written */
-	size_t out_len, out_off;
-	char in[HTTP_MAX_REQUEST];
 };
 
 struct http_server {
-	struct loop *loop;
-	int fd;
-	char path[108];		/* sizeof(sockaddr_un.sun_path) */
+	struct srv *srv;
 	const struct http_route *routes;
 	size_t n_routes;
 	void *ctx;
-	unsigned int timeout_ms;
-	size_t n_clients;
-	struct http_client *clients[HTTP_MAX_CLIENTS];
 };
 
 /* ---------------------------------------------------------------- parser callbacks */
@@ -77,7 +58,7 @@ static int on_url(http_parser *p, const char *at, size_t len)
 
 	/* The target may arrive in pieces, but always contiguous in @in. */
 	if (!c->url_len)
-		c->url_off = (size_t)(at - c->in);
+		c->url_off = (size_t)(at - c->base.in);
 	c->url_len += len;
 	return 0;
 }
@@ -139,51 +120,11 @@ static const http_parser_settings parser_settings = {
 
 /* ---------------------------------------------------------------- clients */
 
-static void client_free(struct http_client *c)
+/* srv_ops.start: a new request begins. */
+static void start_request(struct srv_client *sc)
 {
-	struct http_server *s = c->srv;
+	struct http_client *c = (struct http_client *)sc;
 
-	for (size_t i = 0; i < HTTP_MAX_CLIENTS; i++) {
-		if (s->clients[i] == c) {
-			s->clients[i] = NULL;
-			s->n_clients--;
-		}
-	}
-	if (c->timer)
-		loop_del_timer(s->loop, c->timer);
-	(void)loop_del_fd(s->loop, c->fd);
-	close(c->fd);
-	free(c->body);
-	free(c->out);
-	free(c);
-}
-
-static void on_deadline(struct loop *loop, void *ctx)
-{
-	struct http_client *c = ctx;
-
-	(void)loop;
-	c->timer = 0;
-	log_debug("admin: client missed its %u ms deadline, closing", c->srv->timeout_ms);
-	client_free(c);
-}
-
-static int arm_deadline(struct http_client *c)
-{
-	int64_t id;
-
-	if (c->timer)
-		loop_del_timer(c->srv->loop, c->timer);
-	c->timer = 0;
-	id = loop_add_timer(c->srv->loop, c->srv->timeout_ms, on_deadline, c);
-	if (id < 0)
-		return (int)id;
-	c->timer = id;
-	return 0;
-}
-
-static void start_request(struct http_client *c)
-{
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	c->complete = false;
@@ -196,27 +137,26 @@ static void start_request(struct http_client *c)
 static int respond(struct http_client *c, int status, const char *ctype, const char *body,
 		   size_t body_len, bool head_only, const char *extra_header)
 {
-	char head[HTTP_HEAD_MAX];
+	char head[HTTP_HEAD_MAX], *out;
 	int n;
 
 	n = snprintf(head, sizeof(head),
 		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
 		     "Connection: %s\r\n\r\n",
 		     status, http_status_str((enum http_status)status), ctype, body_len,
-		     extra_header ? extra_header : "", c->close_after ? "close" : "keep-alive");
+		     extra_header ? extra_header : "",
+		     c->base.close_after ? "close" : "keep-alive");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -EINVAL;
 	if (head_only)
 		body_len = 0;
-	c->out = malloc((size_t)n + body_len);
-	if (!c->out)
+	out = malloc((size_t)n + body_len);
+	if (!out)
 		return -ENOMEM;
-	memcpy(c->out, head, (size_t)n);
+	memcpy(out, head, (size_t)n);
 	if (body_len)
-		memcpy(c->out + n, body, body_len);
-	c->out_len = (size_t)n + body_len;
-	c->out_off = 0;
-	c->writing = true;
+		memcpy(out + n, body, body_len);
+	srv_reply(&c->base, out, (size_t)n + body_len);
 	return 0;
 }
 
@@ -245,7 +185,7 @@ static int run_handler(struct http_client *c, http_handler_fn fn, const struct h
 	char msg[128];
 	int err;
 
-	err = fn(req, &resp, c->srv->ctx);
+	err = fn(req, &resp, ((struct http_server *)c->base.ctx)->ctx);
 	if (!err && (resp.status < 100 || resp.status > 599))
 		err = -EINVAL;
 	if (err) {
@@ -262,20 +202,20 @@ static int run_handler(struct http_client *c, http_handler_fn fn, const struct h
 /* Route a complete request. 0 or -errno (the client is then dropped). */
 static int dispatch(struct http_client *c)
 {
-	struct http_server *s = c->srv;
+	struct http_server *s = c->base.ctx;
 	struct http_parser_url u;
 	struct http_request req = { .query = "", .body = "" };
 	const char *method = http_method_str((enum http_method)c->parser.method);
 	bool head = c->parser.method == HTTP_HEAD, path_known = false;
-	char *url = c->in + c->url_off;
+	char *url = c->base.in + c->url_off;
 	char msg[160], methods[64] = "", allow[96];
 	size_t off = 0;
 
-	c->close_after = !http_should_keep_alive(&c->parser);
+	c->base.close_after = !http_should_keep_alive(&c->parser);
 	http_parser_url_init(&u);
 	if (!c->url_len || http_parser_parse_url(url, c->url_len, 0, &u) ||
 	    !(u.field_set & (1 << UF_PATH))) {
-		c->close_after = true;
+		c->base.close_after = true;
 		return respond_error(c, 400, "malformed request target", NULL);
 	}
 	/* The head is consumed, so the byte after the path ('?', '#' or the
@@ -320,138 +260,46 @@ static int dispatch(struct http_client *c)
 	return respond_error(c, 404, msg, NULL);
 }
 
-/* Parse what has arrived. 0 or -errno (the client is then dropped). */
-static int parse_input(struct http_client *c)
+/* srv_ops.input: parse what has arrived. 0 or -errno (the client is then
+ * dropped).
+ */
+static int parse_input(struct srv_client *sc)
 {
+	struct http_client *c = (struct http_client *)sc;
 	enum http_errno herr;
 	char msg[128];
 	size_t n;
 
-	n = http_parser_execute(&c->parser, &parser_settings, c->in + c->parsed,
-				c->in_len - c->parsed);
-	c->parsed += n;
+	n = http_parser_execute(&c->parser, &parser_settings, sc->in + sc->used,
+				sc->in_len - sc->used);
+	sc->used += n;
 	if (c->complete)
 		return dispatch(c);
 	herr = HTTP_PARSER_ERRNO(&c->parser);
 	if (herr != HPE_OK || c->too_large) {
-		c->close_after = true;
+		sc->close_after = true;
 		if (c->too_large)
 			return respond_error(c, 413, too_large_msg, NULL);
 		snprintf(msg, sizeof(msg), "malformed request: %s", http_errno_description(herr));
 		return respond_error(c, 400, msg, NULL);
 	}
-	if (c->in_len == sizeof(c->in)) {
-		c->close_after = true;
+	if (sc->in_len == HTTP_MAX_REQUEST) {
+		sc->close_after = true;
 		return respond_error(c, 413, too_large_msg, NULL);
 	}
 	return 0;
 }
 
-static int watch(struct http_client *c, bool out)
+/* srv_ops.done: the client goes. */
+static void client_done(struct srv_client *sc)
 {
-	if (c->want_out == out)
-		return 0;
-	c->want_out = out;
-	return loop_mod_fd(c->srv->loop, c->fd, out ? EPOLLOUT : EPOLLIN);
+	struct http_client *c = (struct http_client *)sc;
+
+	free(c->body);
+	c->body = NULL;
 }
 
-/* Send what is queued. 0 when done, -EAGAIN when the socket is full, -errno. */
-static int flush(struct http_client *c)
-{
-	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-		c->out_off += (size_t)n;
-	}
-	free(c->out);
-	c->out = NULL;
-	c->out_len = c->out_off = 0;
-	c->writing = false;
-	return 0;
-}
-
-/* Answer requests until the client has to send more or take what is queued.
- * Frees @c on error and after a response that closes the connection. A loop,
- * not recursion, so pipelined requests cannot deepen the stack.
- */
-static void client_run(struct http_client *c)
-{
-	int err = 0;
-
-	for (;;) {
-		if (c->writing) {
-			err = flush(c);
-			if (err == -EAGAIN) {
-				err = watch(c, true);
-				if (err)
-					break;
-				return;
-			}
-			if (err || c->close_after)
-				break;
-			/* Keep-alive: the next request starts from the unparsed rest. */
-			memmove(c->in, c->in + c->parsed, c->in_len - c->parsed);
-			c->in_len -= c->parsed;
-			c->parsed = 0;
-			start_request(c);
-			err = arm_deadline(c);
-			if (err)
-				break;
-			continue;
-		}
-		if (c->parsed == c->in_len) {
-			err = watch(c, false);
-			if (err)
-				break;
-			return;
-		}
-		err = parse_input(c);
-		if (err)
-			break;
-		if (!c->writing) {
-			err = watch(c, false);
-			if (err)
-				break;
-			return;
-		}
-	}
-	if (err && err != -EPIPE && err != -ECONNRESET)
-		log_debug("admin: dropping client: %s", strerror(-err));
-	client_free(c);
-}
-
-static void on_client(struct loop *loop, int fd, uint32_t events, void *ctx)
-{
-	struct http_client *c = ctx;
-	ssize_t n;
-
-	(void)loop;
-	if (events & EPOLLERR) {
-		client_free(c);
-		return;
-	}
-	if (c->writing) {
-		client_run(c);
-		return;
-	}
-	n = recv(fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		/* EOF: a half-sent request is abandoned; nothing is owed. */
-		client_free(c);
-		return;
-	}
-	c->in_len += (size_t)n;
-	client_run(c);
-}
-
-/* The slots are full: say so and hang up, without reading the request. */
+/* srv_ops.refuse: the slots are full: say so, without reading the request. */
 static void refuse(int fd)
 {
 	static const char body[] = "{\"error\":\"too many admin clients\"}";
@@ -465,149 +313,76 @@ static void refuse(int fd)
 	/* Best effort: a client that cannot take 200 bytes learns by the close. */
 	if (n > 0 && (size_t)n < sizeof(resp))
 		(void)send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	close(fd);
 }
 
-static void on_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)
-{
-	struct http_server *s = ctx;
-
-	(void)events;
-	for (;;) {
-		struct http_client *c;
-		size_t slot = 0;
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd == -1) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_debug("admin: accept: %s", strerror(errno));
-			return;
-		}
-		if (s->n_clients == HTTP_MAX_CLIENTS) {
-			refuse(fd);
-			continue;
-		}
-		while (s->clients[slot])
-			slot++;
-		c = calloc(1, sizeof(*c));
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		c->srv = s;
-		c->fd = fd;
-		start_request(c);
-		if (loop_add_fd(loop, fd, EPOLLIN, on_client, c)) {
-			close(fd);
-			free(c);
-			continue;
-		}
-		s->clients[slot] = c;
-		s->n_clients++;
-		if (arm_deadline(c))
-			client_free(c);
-	}
-}
+static const struct srv_ops http_ops = {
+	.name = "admin",
+	.client_size = sizeof(struct http_client),
+	.in_max = HTTP_MAX_REQUEST,
+	.max_clients = HTTP_MAX_CLIENTS,
+	.backlog = HTTP_MAX_CLIENTS,
+	.timeout_ms = HTTP_CLIENT_TIMEOUT_MS,
+	.start = start_request,
+	.input = parse_input,
+	.done = client_done,
+	.refuse = refuse,
+};
 
 /* ---------------------------------------------------------------- server */
 
-static struct http_server *server_alloc(struct loop *loop, const struct http_route *routes,
-					size_t n_routes, void *ctx)
+static struct http_server *server_alloc(const struct http_route *routes, size_t n_routes,
+					void *ctx)
 {
 	struct http_server *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
-	s->loop = loop;
 	s->routes = routes;
 	s->n_routes = n_routes;
 	s->ctx = ctx;
-	s->timeout_ms = HTTP_CLIENT_TIMEOUT_MS;
-	s->fd = -1;
 	return s;
 }
 
 struct http_server *http_server_new(struct loop *loop, const char *sock_path, mode_t mode,
 				    const struct http_route *routes, size_t n_routes, void *ctx)
 {
-	struct http_server *s;
+	struct http_server *s = server_alloc(routes, n_routes, ctx);
 	int err;
 
-	if (strlen(sock_path) >= sizeof(s->path)) {
-		errno = ENAMETOOLONG;
-		return NULL;
-	}
-	s = server_alloc(loop, routes, n_routes, ctx);
 	if (!s)
 		return NULL;
-	memcpy(s->path, sock_path, strlen(sock_path) + 1);
-	/* unix_listen() narrows the umask around bind(), so the socket file
-	 * never exists with a wider mode than @mode.
-	 */
-	s->fd = unix_listen(sock_path, mode, HTTP_MAX_CLIENTS);
-	if (s->fd < 0) {
-		err = s->fd;
-		goto out_free;
+	s->srv = srv_new_unix(loop, sock_path, mode, &http_ops, s);
+	if (!s->srv) {
+		err = errno;
+		free(s);
+		errno = err;
+		return NULL;
 	}
-	err = loop_add_fd(loop, s->fd, EPOLLIN, on_accept, s);
-	if (err)
-		goto out_close;
 	return s;
-
-out_close:
-	close(s->fd);
-	(void)unlink(sock_path);
-out_free:
-	free(s);
-	errno = -err;
-	return NULL;
 }
 
 struct http_server *http_server_new_tcp(struct loop *loop, const struct addr *a,
 					const struct http_route *routes, size_t n_routes,
 					void *ctx)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = addr_to_sockaddr(a, &ss);
-	struct http_server *s;
-	int one = 1, err;
+	struct http_server *s = server_alloc(routes, n_routes, ctx);
+	int err;
 
-	s = server_alloc(loop, routes, n_routes, ctx);
 	if (!s)
 		return NULL;
-	s->fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s->fd == -1) {
-		err = -errno;
-		goto out_free;
+	s->srv = srv_new_tcp(loop, a, &http_ops, s);
+	if (!s->srv) {
+		err = errno;
+		free(s);
+		errno = err;
+		return NULL;
 	}
-	/* A restarted agent must not wait out TIME_WAIT of the last scrape. */
-	if (setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    bind(s->fd, (struct sockaddr *)&ss, len) == -1 ||
-	    listen(s->fd, HTTP_MAX_CLIENTS) == -1) {
-		err = -errno;
-		goto out_close;
-	}
-	err = loop_add_fd(loop, s->fd, EPOLLIN, on_accept, s);
-	if (err)
-		goto out_close;
 	return s;
-
-out_close:
-	close(s->fd);
-out_free:
-	free(s);
-	errno = -err;
-	return NULL;
 }
 
 int http_server_local_addr(const struct http_server *s, struct addr *out)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(s->fd, (struct sockaddr *)&ss, &len) == -1)
-		return -errno;
-	return addr_from_sockaddr(out, (struct sockaddr *)&ss, len);
+	return srv_local_addr(s->srv, out);
 }
 
 static int hex_val(char c)
@@ -681,20 +456,13 @@ int http_query_unknown(const char *query, const char *const *known, char *buf, s
 
 void http_server_set_timeout(struct http_server *s, unsigned int timeout_ms)
 {
-	s->timeout_ms = timeout_ms;
+	srv_set_timeout(s->srv, timeout_ms);
 }
 
 void http_server_free(struct http_server *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < HTTP_MAX_CLIENTS; i++) {
-		if (s->clients[i])
-			client_free(s->clients[i]);
-	}
-	(void)loop_del_fd(s->loop, s->fd);
-	close(s->fd);
-	if (s->path[0])
-		(void)unlink(s->path);
+	srv_free(s->srv);
 	free(s);
 }

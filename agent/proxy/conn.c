@@ -41,49 +41,6 @@ void sock_close_reset(int fd)
 	close(fd);
 }
 
-/* ---------------------------------------------------------------- timers */
-
-static void px_on_timer(struct loop *loop, void *ctx)
-{
-	struct proxy *px = ctx;
-
-	px->timer = 0;
-	px->timer_due = UINT64_MAX;
-	tq_run(&px->tq, loop_now_ms(loop));
-	px_timer_set(px, NULL, 0, NULL);
-}
-
-int px_timer_set(struct proxy *px, struct tq_node *n, uint64_t ms, tq_fn fn)
-{
-	uint64_t now = loop_now_ms(px->loop), next;
-	int64_t id;
-	int err;
-
-	if (n) {
-		err = tq_set(&px->tq, n, now + ms, fn);
-		if (err)
-			return err;
-	}
-	/* One loop timer, for the earliest deadline; moved only when that moves earlier. */
-	next = tq_next(&px->tq);
-	if (next == UINT64_MAX || (px->timer && px->timer_due <= next))
-		return 0;
-	if (px->timer)
-		loop_del_timer(px->loop, px->timer);
-	px->timer = 0;
-	id = loop_add_timer(px->loop, next > now ? next - now : 0, px_on_timer, px);
-	if (id < 0)
-		return (int)id;
-	px->timer = id;
-	px->timer_due = next;
-	return 0;
-}
-
-void px_timer_del(struct proxy *px, struct tq_node *n)
-{
-	tq_del(&px->tq, n);
-}
-
 /* ---------------------------------------------------------------- lifecycle */
 
 static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx);
@@ -159,7 +116,7 @@ void conn_close(struct conn *c, bool reset)
 	free(c);
 }
 
-static void on_idle(struct tq_node *n, uint64_t now)
+static void on_idle(struct loop_timer *n, uint64_t now)
 {
 	struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, t_idle));
 	uint64_t idle = c->pol->idle_timeout_ms;
@@ -380,7 +337,7 @@ static void detect_done(struct conn *c, bool http)
 	tcp_start(c);
 }
 
-static void on_detect_timeout(struct tq_node *n, uint64_t now)
+static void on_detect_timeout(struct loop_timer *n, uint64_t now)
 {
 	struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, t_deadline));
 

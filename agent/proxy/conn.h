@@ -16,10 +16,10 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "loop.h"
 #include "proxy.h"
 #include "proxy/policy.h"
 #include "proxy/state.h"
-#include "proxy/timers.h"
 
 struct loop;
 struct pod;
@@ -56,9 +56,6 @@ struct proxy {
 	struct policy passthrough;	/* non-service destinations: no retries */
 	struct catalogue *cat;
 	struct state st;		/* bound to @cat */
-	struct tq tq;
-	int64_t timer;			/* loop timer for tq_next(); 0 = none */
-	uint64_t timer_due;
 	uint64_t rng;
 	struct proxy_stats stats;
 };
@@ -127,7 +124,7 @@ struct up {
 	bool reused;		/* taken from the pool for this request */
 	uint32_t ev;
 	uint64_t connect_us;	/* lat_now_us() when the connect started */
-	struct tq_node t_conn;	/* connect timeout; idle deadline in the pool */
+	struct loop_timer t_conn;	/* connect timeout; idle deadline in the pool */
 	http_parser rp;		/* response parser of the current request */
 };
 
@@ -170,9 +167,9 @@ struct conn {
 	enum conn_mode mode;
 	uint64_t start_ms;		/* accepted, loop clock */
 	uint64_t last_io_ms;
-	struct tq_node t_idle;		/* idle timeout */
-	struct tq_node t_deadline;	/* detection window, then request timeout */
-	struct tq_node t_retry;		/* retry backoff */
+	struct loop_timer t_idle;	/* idle timeout */
+	struct loop_timer t_deadline;	/* detection window, then request timeout */
+	struct loop_timer t_retry;	/* retry backoff */
 	struct ep_state *tried[CONN_MAX_TRIES];	/* compared, never dereferenced */
 	uint8_t n_tried;		/* attempts for this connection or request */
 	struct http_txn h;
@@ -211,9 +208,18 @@ void tcp_ready(struct conn *c);
 /* Relay events of either side. */
 void tcp_on_event(struct conn *c, bool client, uint32_t events);
 
-/* (Re)arm @n to fire @ms from now on the proxy's wait queue. 0 or -ENOMEM. */
-int px_timer_set(struct proxy *px, struct tq_node *n, uint64_t ms, tq_fn fn);
-void px_timer_del(struct proxy *px, struct tq_node *n);
+/* (Re)arm @n to fire @ms from now on the proxy's loop: O(log n). 0 or -ENOMEM. */
+static inline int px_timer_set(struct proxy *px, struct loop_timer *n, uint64_t ms,
+			       loop_timer_fn fn)
+{
+	return loop_timer_set(px->loop, n, ms, fn);
+}
+
+/* Disarm @n if armed. */
+static inline void px_timer_del(struct proxy *px, struct loop_timer *n)
+{
+	loop_timer_del(px->loop, n);
+}
 
 /* ---- upstream.c */
 

@@ -247,7 +247,7 @@ void http_fail_local(struct conn *c, enum local_fail why)
 	http_reply(c, 503, headers[why]);
 }
 
-static void on_request_timeout(struct tq_node *n, uint64_t now)
+static void on_request_timeout(struct loop_timer *n, uint64_t now)
 {
 	struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, t_deadline));
 

@@ -50,8 +50,6 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts)
 	px->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)getpid() ^ (uintptr_t)px;
 	if (!px->rng)
 		px->rng = 1;
-	px->timer_due = UINT64_MAX;
-	tq_init(&px->tq);
 	state_init(&px->st);
 	px->cat = catalogue_new_empty();
 	if (!px->cat) {
@@ -67,9 +65,6 @@ void proxy_free(struct proxy *px)
 		return;
 	pool_flush(px, NULL, true);
 	sock_cache_flush(px, NULL);
-	if (px->timer)
-		loop_del_timer(px->loop, px->timer);
-	tq_done(&px->tq);
 	state_done(&px->st);
 	catalogue_unref(px->cat);
 	free(px);

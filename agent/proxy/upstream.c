@@ -97,7 +97,7 @@ static void pool_unlink(struct up *u)
 	px_timer_del(u->px, &u->t_conn);
 }
 
-static void on_pool_idle(struct tq_node *n, uint64_t now)
+static void on_pool_idle(struct loop_timer *n, uint64_t now)
 {
 	struct up *u = (struct up *)((char *)n - offsetof(struct up, t_conn));
 
@@ -274,7 +274,7 @@ out_errno:
 	return err;
 }
 
-static void on_connect_timeout(struct tq_node *n, uint64_t now)
+static void on_connect_timeout(struct loop_timer *n, uint64_t now)
 {
 	struct up *u = (struct up *)((char *)n - offsetof(struct up, t_conn));
 	struct conn *c = u->c;
@@ -454,7 +454,7 @@ bool attempt_may_retry(struct conn *c, enum fail_kind kind)
 	return true;
 }
 
-static void on_retry(struct tq_node *n, uint64_t now)
+static void on_retry(struct loop_timer *n, uint64_t now)
 {
 	struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, t_retry));
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Implementation of tests/unit/registry_fixture.h. */
 #include <criterion/criterion.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,19 +65,23 @@ void rfix_stop(struct rfix *f)
 	f->sink = NULL;
 	model_free(f->model);
 	f->model = NULL;
+	if (f->loop)
+		loop_timer_del(f->loop, &f->timer);
 	loop_free(f->loop);
 	f->loop = NULL;
 }
 
-static void on_timer(struct loop *loop, void *ctx)
+static void on_timer(struct loop_timer *t, uint64_t now)
 {
-	(void)ctx;
-	loop_stop(loop);
+	struct rfix *f = (struct rfix *)((char *)t - offsetof(struct rfix, timer));
+
+	(void)now;
+	loop_stop(f->loop);
 }
 
 void rfix_run(struct rfix *f, uint32_t ms)
 {
-	cr_assert_gt(loop_add_timer(f->loop, ms, on_timer, NULL), 0);
+	cr_assert_eq(loop_timer_set(f->loop, &f->timer, ms, on_timer), 0);
 	cr_assert_eq(loop_run(f->loop), 0);
 }
 

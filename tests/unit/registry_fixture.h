@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "loop.h"
 #include "registry/registry.h"
 
 struct loop;
@@ -25,6 +26,7 @@ struct rfix {
 	struct agent_config cfg;	/* node_name, etcd_*, zk_* set by the test */
 	char source[256];		/* the --registry value */
 	unsigned int publishes;		/* sink batches that changed the model */
+	struct loop_timer timer;	/* ends rfix_run() */
 };
 
 /* Fill @f->cfg with test defaults: node "node-a", etcd prefix "/t/", lease

@@ -7,6 +7,7 @@
  * agent. Run from the top of the tree.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,7 @@ struct waiter {
 	const void *arg;
 	struct timespec deadline;
 	bool ok;
+	struct loop_timer tick;
 };
 
 static bool past(const struct timespec *t)
@@ -105,17 +107,18 @@ static bool past(const struct timespec *t)
 	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
-static void on_tick(struct loop *loop, void *ctx)
+static void on_tick(struct loop_timer *t, uint64_t now)
 {
-	struct waiter *w = ctx;
+	struct waiter *w = (struct waiter *)((char *)t - offsetof(struct waiter, tick));
 
+	(void)now;
 	if (w->pred(w->arg)) {
 		w->ok = true;
-		loop_stop(loop);
+		loop_stop(h.loop);
 	} else if (past(&w->deadline)) {
-		loop_stop(loop);
+		loop_stop(h.loop);
 	} else {
-		cr_assert_gt(loop_add_timer(loop, 5, on_tick, w), 0);
+		cr_assert_eq(loop_timer_set(h.loop, t, 5, on_tick), 0);
 	}
 }
 
@@ -133,8 +136,9 @@ static bool wait_for(pred_fn pred, const void *arg, int ms)
 		w.deadline.tv_sec++;
 		w.deadline.tv_nsec -= 1000000000;
 	}
-	cr_assert_gt(loop_add_timer(h.loop, 1, on_tick, &w), 0);
+	cr_assert_eq(loop_timer_set(h.loop, &w.tick, 1, on_tick), 0);
 	cr_assert_eq(loop_run(h.loop), 0);
+	loop_timer_del(h.loop, &w.tick);	/* @w is on this stack */
 	return w.ok;
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* agent/proxy/outlier.c, retry.c and timers.c: the ejection state machine,
- * the retry budget and backoff, and the proxy's wait queue.
+/* agent/proxy/outlier.c and retry.c: the ejection state machine, and the
+ * retry budget and backoff.
  */
 #include <string.h>
 
@@ -9,7 +9,6 @@
 #include "proxy/outlier.h"
 #include "proxy/policy.h"
 #include "proxy/retry.h"
-#include "proxy/timers.h"
 
 #define T0 1000000
 
@@ -147,48 +146,4 @@ Test(retry, backoff_is_jittered_exponential_and_capped)
 		max9 = c > max9 ? c : max9;
 	}
 	cr_assert(max1 > 20 && max3 > 80 && max9 > 200, "spread: %u %u %u", max1, max3, max9);
-}
-
-struct fired {
-	struct tq_node n;
-	int order;
-	int *seq;
-};
-
-static void on_fire(struct tq_node *n, uint64_t now)
-{
-	struct fired *f = (struct fired *)n;
-
-	(void)now;
-	f->order = (*f->seq)++;
-}
-
-Test(timers, fire_in_order_and_can_be_moved_or_cancelled)
-{
-	struct fired f[6] = { 0 };
-	uint64_t due[6] = { 50, 10, 40, 30, 20, 60 };
-	struct tq q;
-	int seq = 0;
-
-	tq_init(&q);
-	for (int i = 0; i < 6; i++) {
-		f[i].seq = &seq;
-		cr_assert_eq(tq_set(&q, &f[i].n, due[i], on_fire), 0);
-	}
-	tq_del(&q, &f[3].n);			/* 30: cancelled */
-	cr_assert_eq(tq_set(&q, &f[5].n, 5, on_fire), 0);	/* 60 → 5 */
-	cr_assert_eq(tq_set(&q, &f[1].n, 45, on_fire), 0);	/* 10 → 45 */
-	cr_assert_eq(tq_next(&q), 5);
-	tq_run(&q, 44);
-	cr_assert_eq(f[5].order, 0);
-	cr_assert_eq(f[4].order, 1);
-	cr_assert_eq(f[2].order, 2);
-	cr_assert_eq(seq, 3);
-	tq_run(&q, 1000);
-	cr_assert_eq(f[1].order, 3);
-	cr_assert_eq(f[0].order, 4);
-	cr_assert_not(tq_queued(&f[3].n));
-	cr_assert_eq(seq, 5);
-	cr_assert_eq(tq_next(&q), UINT64_MAX);
-	tq_done(&q);
 }
