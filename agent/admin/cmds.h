@@ -20,6 +20,7 @@ struct http_request;
 struct http_response;
 struct agent;
 struct pod;
+struct counter_table;
 
 /* Entries of GET /v1/conns: the default and the most a client may ask for. */
 #define ADMIN_CONNS_DEFAULT 1000
@@ -50,6 +51,12 @@ int admin_split_ref(const char *ref, char *ns, size_t ns_len, char *name, size_t
 
 /* The first pod the agent knows as @ns/@name, or NULL. */
 const struct pod *admin_find_pod(const struct agent *a, const char *ns, const char *name);
+
+/* Add to @o the counters of @ctr, a struct that table @t describes: each row
+ * as its JSON key, under its group (objects made as needed), arrays as an
+ * object of their elements. Allocation failures leave keys out.
+ */
+void admin_counters_json(json_object *o, const struct counter_table *t, const void *ctr);
 
 /* GET /v1/conns (conns.c) and GET /v1/trace (trace.c). */
 int admin_conns(const struct http_request *req, struct http_response *resp, void *ctx);
