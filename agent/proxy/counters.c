@@ -22,12 +22,16 @@ static const char *const limit_names[OVF_COUNT] = {
 #define FIELD_LEN(st, f) (sizeof(((st *)0)->f) / sizeof(uint64_t))
 
 #define ROW(st, grp, k, f, t, m, h)                                                                \
-	{ .group = (grp), .key = (k), .metric = (m), .help = (h), .type = (t),                     \
-	  .off = offsetof(st, f), .n = 1 }
+	{                                                                                          \
+		.group = (grp), .key = (k), .metric = (m), .help = (h), .type = (t),               \
+		.off = offsetof(st, f), .n = 1                                                     \
+	}
 
 #define ARRAY(st, grp, k, f, names, lbl, m, h)                                                     \
-	{ .group = (grp), .key = (k), .metric = (m), .help = (h), .type = CTR_COUNTER,             \
-	  .off = offsetof(st, f), .n = FIELD_LEN(st, f), .sub = (names), .label = (lbl) }
+	{                                                                                          \
+		.group = (grp), .key = (k), .metric = (m), .help = (h), .type = CTR_COUNTER,       \
+		.off = offsetof(st, f), .n = FIELD_LEN(st, f), .sub = (names), .label = (lbl)      \
+	}
 
 /* ---------------------------------------------------------------- node-wide */
 
@@ -142,7 +146,10 @@ static const struct counter_def ep_defs[] = {
 };
 
 #define TABLE(nm, st, rows)                                                                        \
-	{ .name = (nm), .size = sizeof(st), .n = sizeof(rows) / sizeof((rows)[0]), .defs = (rows) }
+	{                                                                                          \
+		.name = (nm), .size = sizeof(st), .n = sizeof(rows) / sizeof((rows)[0]),           \
+		.defs = (rows)                                                                     \
+	}
 
 const struct counter_table counters_proxy = TABLE("proxy", struct proxy_stats, proxy_defs);
 const struct counter_table counters_svc = TABLE("service", struct svc_ctr, svc_defs);
