@@ -23,6 +23,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "pods.h"
+#include "proxy/counters.h"
 #include "proxy/proxy.h"
 #include "proxy/state.h"
 #include "proxy/workers.h"
@@ -101,36 +102,49 @@ static json_object *registry_json(const struct agent *a)
 	return arr;
 }
 
-static const char *const class_names[PROXY_STATUS_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
-
-static json_object *http_json(const struct proxy_stats *ps)
+/* The object at the '.'-separated @path below @o, made when missing; NULL
+ * when out of memory.
+ */
+static json_object *group_json(json_object *o, const char *path)
 {
-	json_object *o = json_object_new_object(), *cls = json_object_new_object();
+	char name[64];
 
-	json_object_object_add(o, "requests", json_object_new_uint64(ps->requests));
-	for (size_t i = 0; i < PROXY_STATUS_CLASSES; i++)
-		json_object_object_add(cls, class_names[i], json_object_new_uint64(ps->responses[i]));
-	json_object_object_add(o, "responses", cls);
-	json_object_object_add(o, "local_replies", json_object_new_uint64(ps->local_replies));
-	json_object_object_add(o, "request_timeouts", json_object_new_uint64(ps->request_timeouts));
+	while (o && *path) {
+		size_t len = strcspn(path, ".");
+		json_object *sub;
+
+		snprintf(name, sizeof(name), "%.*s", (int)len, path);
+		if (!json_object_object_get_ex(o, name, &sub)) {
+			sub = json_object_new_object();
+			if (sub && json_object_object_add(o, name, sub)) {
+				json_object_put(sub);
+				sub = NULL;
+			}
+		}
+		o = sub;
+		path += len + (path[len] == '.');
+	}
 	return o;
 }
 
-static json_object *resilience_json(const struct proxy_stats *ps)
+void admin_counters_json(json_object *o, const struct counter_table *t, const void *ctr)
 {
-	json_object *o = json_object_new_object(), *open = json_object_new_object();
+	for (size_t r = 0; r < t->n; r++) {
+		const struct counter_def *d = &t->defs[r];
+		json_object *g = group_json(o, d->group), *v;
 
-	json_object_object_add(o, "retries", json_object_new_uint64(ps->retries));
-	json_object_object_add(o, "retry_budget_exhausted",
-			       json_object_new_uint64(ps->retry_budget_exhausted));
-	json_object_object_add(open, "max_connections",
-			       json_object_new_uint64(ps->overflow_connections));
-	json_object_object_add(open, "max_pending", json_object_new_uint64(ps->overflow_pending));
-	json_object_object_add(open, "max_requests", json_object_new_uint64(ps->overflow_requests));
-	json_object_object_add(o, "circuit_open", open);
-	json_object_object_add(o, "ejections", json_object_new_uint64(ps->ejections));
-	json_object_object_add(o, "panic", json_object_new_uint64(ps->panic));
-	return o;
+		if (!g)
+			continue;
+		if (d->n == 1) {
+			v = json_object_new_uint64(counter_get(d, ctr, 0));
+		} else {
+			v = json_object_new_object();
+			for (size_t i = 0; v && i < d->n; i++)
+				json_object_object_add(v, d->sub[i],
+						       json_object_new_uint64(counter_get(d, ctr, i)));
+		}
+		json_object_object_add(g, d->key, v);
+	}
 }
 
 static json_object *kernel_json(void)
@@ -173,8 +187,7 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 	static const char *const known[] = { NULL };
 	struct agent *a = ctx;
 	struct proxy_stats stats;
-	const struct proxy_stats *ps = &stats;
-	json_object *o, *pods, *conns, *bpf, *counters;
+	json_object *o, *pods, *bpf, *counters;
 	uint64_t vals[64];
 	int n;
 
@@ -201,27 +214,8 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 	json_object_object_add(o, "services", json_object_new_uint64(catalogue_n_services(a->cat)));
 	json_object_object_add(o, "catalogue_generation",
 			       json_object_new_uint64(catalogue_generation(a->cat)));
-	conns = json_object_new_object();
-	json_object_object_add(conns, "active", json_object_new_uint64(ps->active));
-	json_object_object_add(conns, "total", json_object_new_uint64(ps->total));
-	json_object_object_add(conns, "to_service", json_object_new_uint64(ps->to_service));
-	json_object_object_add(conns, "passthrough", json_object_new_uint64(ps->passthrough));
-	json_object_object_add(conns, "no_endpoint", json_object_new_uint64(ps->no_endpoint));
-	json_object_object_add(conns, "orig_dst_errors", json_object_new_uint64(ps->orig_dst_errors));
-	json_object_object_add(conns, "connect_errors", json_object_new_uint64(ps->connect_errors));
-	json_object_object_add(conns, "connect_timeouts",
-			       json_object_new_uint64(ps->connect_timeouts));
-	json_object_object_add(conns, "resets", json_object_new_uint64(ps->resets));
-	json_object_object_add(conns, "over_limit", json_object_new_uint64(ps->over_limit));
-	json_object_object_add(conns, "idle_timeouts", json_object_new_uint64(ps->idle_timeouts));
-	json_object_object_add(conns, "detected_http", json_object_new_uint64(ps->detected_http));
-	json_object_object_add(conns, "detected_tcp", json_object_new_uint64(ps->detected_tcp));
-	json_object_object_add(conns, "detect_timeouts", json_object_new_uint64(ps->detect_timeouts));
-	json_object_object_add(conns, "upstream_active", json_object_new_uint64(ps->upstream_active));
-	json_object_object_add(conns, "upstream_reused", json_object_new_uint64(ps->upstream_reused));
-	json_object_object_add(o, "connections", conns);
-	json_object_object_add(o, "http", http_json(ps));
-	json_object_object_add(o, "resilience", resilience_json(ps));
+	/* "connections", "http" and "resilience". */
+	admin_counters_json(o, &counters_proxy, &stats);
 	json_object_object_add(o, "registries", registry_json(a));
 	bpf = json_object_new_object();
 	counters = json_object_new_object();
@@ -377,15 +371,6 @@ static json_object *policy_json(const struct policy *p)
 	return o;
 }
 
-static json_object *classes_json(const uint64_t *cls)
-{
-	json_object *o = json_object_new_object();
-
-	for (size_t i = 0; i < STATUS_CLASSES; i++)
-		json_object_object_add(o, class_names[i], json_object_new_uint64(cls[i]));
-	return o;
-}
-
 static json_object *endpoint_json(const struct ep_state *e, uint64_t now)
 {
 	json_object *o = json_object_new_object(), *t = json_object_new_object();
@@ -406,13 +391,7 @@ static json_object *endpoint_json(const struct ep_state *e, uint64_t now)
 	json_object_object_add(o, "active", json_object_new_uint64(e->active));
 	json_object_object_add(o, "open", json_object_new_uint64(e->conns));
 	json_object_object_add(o, "idle", json_object_new_uint64(e->n_idle));
-	json_object_object_add(t, "connections", json_object_new_uint64(e->ctr.conns));
-	json_object_object_add(t, "requests", json_object_new_uint64(e->ctr.requests));
-	json_object_object_add(t, "responses", classes_json(e->ctr.cls));
-	json_object_object_add(t, "connect_failures", json_object_new_uint64(e->ctr.connect_failures));
-	json_object_object_add(t, "failures", json_object_new_uint64(e->ctr.failures));
-	json_object_object_add(t, "ejections", json_object_new_uint64(e->ctr.ejections));
-	json_object_object_add(t, "reused", json_object_new_uint64(e->ctr.reused));
+	admin_counters_json(t, &counters_ep, &e->ctr);
 	json_object_object_add(o, "total", t);
 	return o;
 }
@@ -454,7 +433,7 @@ static json_object *latency_json(const struct lat *l, uint64_t now)
 static json_object *service_json(const struct svc_state *s, uint64_t now)
 {
 	json_object *o = json_object_new_object(), *eps = json_object_new_array();
-	json_object *t = json_object_new_object(), *open = json_object_new_object(), *lat;
+	json_object *t = json_object_new_object(), *lat;
 	char buf[ADDR_STRLEN];
 
 	json_object_object_add(o, "namespace", json_object_new_string(s->ns));
@@ -467,25 +446,7 @@ static json_object *service_json(const struct svc_state *s, uint64_t now)
 	json_object_object_add(o, "upstream_open", json_object_new_uint64(s->conns));
 	json_object_object_add(o, "upstream_pending", json_object_new_uint64(s->pending));
 	json_object_object_add(o, "ejected", json_object_new_uint64(svc_n_ejected(s, now)));
-	json_object_object_add(t, "connections", json_object_new_uint64(s->ctr.conns));
-	json_object_object_add(t, "requests", json_object_new_uint64(s->ctr.requests));
-	json_object_object_add(t, "responses", classes_json(s->ctr.cls));
-	json_object_object_add(t, "retries", json_object_new_uint64(s->ctr.retries));
-	json_object_object_add(t, "retry_budget_exhausted",
-			       json_object_new_uint64(s->ctr.budget_exhausted));
-	json_object_object_add(open, "max_connections",
-			       json_object_new_uint64(s->ctr.overflow[OVF_CONNECTIONS]));
-	json_object_object_add(open, "max_pending", json_object_new_uint64(s->ctr.overflow[OVF_PENDING]));
-	json_object_object_add(open, "max_requests",
-			       json_object_new_uint64(s->ctr.overflow[OVF_REQUESTS]));
-	json_object_object_add(t, "circuit_open", open);
-	json_object_object_add(t, "panic", json_object_new_uint64(s->ctr.panic));
-	json_object_object_add(t, "ejections", json_object_new_uint64(s->ctr.ejections));
-	json_object_object_add(t, "no_endpoint", json_object_new_uint64(s->ctr.no_endpoint));
-	json_object_object_add(t, "connect_timeouts", json_object_new_uint64(s->ctr.connect_timeouts));
-	json_object_object_add(t, "request_timeouts", json_object_new_uint64(s->ctr.request_timeouts));
-	json_object_object_add(t, "detected_http", json_object_new_uint64(s->ctr.detected_http));
-	json_object_object_add(t, "detected_tcp", json_object_new_uint64(s->ctr.detected_tcp));
+	admin_counters_json(t, &counters_svc, &s->ctr);
 	json_object_object_add(o, "total", t);
 	lat = json_object_new_object();
 	json_object_object_add(lat, "connect", latency_json(&s->lat_connect, now));

@@ -19,6 +19,7 @@ struct http_request;
 struct http_response;
 struct agent;
 struct pod;
+struct counter_table;
 
 /* Entries of GET /v1/conns: the default and the most a client may ask for. */
 #define ADMIN_CONNS_DEFAULT 1000
@@ -26,6 +27,12 @@ struct pod;
 
 /* The route table; handlers take the struct agent * as context. */
 const struct http_route *admin_routes(size_t *n);
+
+/* Add to @o the counters of @ctr, a struct that table @t describes: each row
+ * as its JSON key, under its group (objects made as needed), arrays as an
+ * object of their elements. Allocation failures leave keys out.
+ */
+void admin_counters_json(json_object *o, const struct counter_table *t, const void *ctr);
 
 /* GET /v1/conns (conns.c) and GET /v1/trace (trace.c). */
 int admin_conns(const struct http_request *req, struct http_response *resp, void *ctx);

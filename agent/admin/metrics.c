@@ -2,7 +2,8 @@
 /* Implementation of agent/admin/metrics.h: the exposition writer and the
  * GET /metrics handler. Each family is written whole (HELP, TYPE, then all
  * its samples), as the format requires, from a bounded table of rows built
- * once per scrape from the proxy's service and endpoint states.
+ * once per scrape from the proxy's service and endpoint states. The proxy's
+ * counter families come from its counter tables (proxy/counters.h).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "pods.h"
+#include "proxy/counters.h"
 #include "proxy/proxy.h"
 #include "proxy/state.h"
 #include "proxy/workers.h"
@@ -144,6 +146,36 @@ void prom_histogram(struct prom *p, const char *name, const char *labels, const 
 		    labels[0] ? "}" : "", (unsigned long long)cum);
 }
 
+static void with_label(char *out, const char *labels, const char *k, const char *v)
+{
+	snprintf(out, LABELS_MAX, "%s", labels);
+	(void)prom_label(out, LABELS_MAX, k, v);
+}
+
+void prom_counters(struct prom *p, const struct counter_table *t, const struct prom_counted *rows,
+		   size_t n)
+{
+	char l[LABELS_MAX];
+
+	for (size_t r = 0; r < t->n; r++) {
+		const struct counter_def *d = &t->defs[r];
+
+		if (!d->metric)
+			continue;
+		prom_family(p, d->metric, d->type == CTR_GAUGE ? "gauge" : "counter", d->help);
+		for (size_t k = 0; k < n; k++) {
+			if (d->n == 1) {
+				prom_u64(p, d->metric, rows[k].labels, counter_get(d, rows[k].ctr, 0));
+				continue;
+			}
+			for (size_t i = 0; i < d->n; i++) {
+				with_label(l, rows[k].labels, d->label, d->sub[i]);
+				prom_u64(p, d->metric, l, counter_get(d, rows[k].ctr, i));
+			}
+		}
+	}
+}
+
 /* ---------------------------------------------------------------- rows */
 
 /* One service port's numbers, or the sum of those beyond the cap. */
@@ -167,6 +199,7 @@ struct scrape {
 	size_t n_svcs;
 	struct ep_row *eps;
 	size_t n_eps;
+	struct prom_counted *svc_ctrs, *ep_ctrs;	/* parallel to svcs, eps */
 	size_t svcs_folded, eps_left_out;
 	struct proxy_stats stats; /* summed over the workers */
 };
@@ -189,22 +222,6 @@ static void hist_add(struct lat_hist *into, const struct lat_hist *h)
 	into->n += h->n;
 }
 
-static void ctr_add(struct svc_ctr *into, const struct svc_ctr *c)
-{
-	into->conns += c->conns;
-	into->requests += c->requests;
-	for (size_t i = 0; i < STATUS_CLASSES; i++)
-		into->cls[i] += c->cls[i];
-	into->retries += c->retries;
-	into->budget_exhausted += c->budget_exhausted;
-	for (size_t i = 0; i < OVF_COUNT; i++)
-		into->overflow[i] += c->overflow[i];
-	into->panic += c->panic;
-	into->ejections += c->ejections;
-	into->no_endpoint += c->no_endpoint;
-	into->connect_timeouts += c->connect_timeouts;
-}
-
 static int build_rows(struct scrape *sc)
 {
 	const struct svc_state *s;
@@ -218,7 +235,11 @@ static int build_rows(struct scrape *sc)
 			  sizeof(*sc->svcs));
 	sc->eps = calloc(n_eps < METRICS_MAX_ENDPOINTS ? n_eps + 1 : METRICS_MAX_ENDPOINTS,
 			 sizeof(*sc->eps));
-	if (!sc->svcs || !sc->eps)
+	sc->svc_ctrs = calloc((n < METRICS_MAX_SERVICE_PORTS ? n : METRICS_MAX_SERVICE_PORTS) + 1,
+			      sizeof(*sc->svc_ctrs));
+	sc->ep_ctrs = calloc(n_eps < METRICS_MAX_ENDPOINTS ? n_eps + 1 : METRICS_MAX_ENDPOINTS,
+			     sizeof(*sc->ep_ctrs));
+	if (!sc->svcs || !sc->eps || !sc->svc_ctrs || !sc->ep_ctrs)
 		return -ENOMEM;
 	other = NULL;
 	for (size_t i = 0; (s = workers_service_at(sc->a->workers, i)); i++) {
@@ -244,7 +265,7 @@ static int build_rows(struct scrape *sc)
 		}
 		r->active += s->clients;
 		r->ejected += svc_n_ejected(s, sc->now);
-		ctr_add(&r->ctr, &s->ctr);
+		counters_add(&counters_svc, &r->ctr, &s->ctr);
 		hist_add(&r->lc, &s->lat_connect.total);
 		hist_add(&r->lr, &s->lat_request.total);
 		for (size_t j = 0; j < s->n_eps; j++) {
@@ -261,6 +282,10 @@ static int build_rows(struct scrape *sc)
 					 addr_fmt(&s->eps[j]->addr, ep, sizeof(ep)));
 		}
 	}
+	for (size_t i = 0; i < sc->n_svcs; i++)
+		sc->svc_ctrs[i] = (struct prom_counted){ sc->svcs[i].labels, &sc->svcs[i].ctr };
+	for (size_t i = 0; i < sc->n_eps; i++)
+		sc->ep_ctrs[i] = (struct prom_counted){ sc->eps[i].labels, &sc->eps[i].e->ctr };
 	return 0;
 }
 
@@ -284,53 +309,11 @@ static int build_rows(struct scrape *sc)
 		}                                                                                  \
 	} while (0)
 
-static const char *const class_names[STATUS_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
-static const char *const limit_names[OVF_COUNT] = { "max_connections", "max_pending",
-						    "max_requests" };
-
-static void with_label(char *out, const char *labels, const char *k, const char *v)
-{
-	snprintf(out, LABELS_MAX, "%s", labels);
-	(void)prom_label(out, LABELS_MAX, k, v);
-}
-
 static void service_families(struct prom *p, const struct scrape *sc)
 {
-	char l[LABELS_MAX];
-
-	SVC_FAMILY(p, sc, "weft_service_connections_total", "counter",
-		   "Client connections to the service port.", r->ctr.conns);
+	prom_counters(p, &counters_svc, sc->svc_ctrs, sc->n_svcs);
 	SVC_FAMILY(p, sc, "weft_service_active_connections", "gauge",
 		   "Client connections to the service port open now.", r->active);
-	SVC_FAMILY(p, sc, "weft_service_requests_total", "counter", "HTTP requests from clients.",
-		   r->ctr.requests);
-	prom_family(p, "weft_service_responses_total", "counter",
-		    "HTTP responses to clients by status class, local replies included.");
-	for (size_t i = 0; i < sc->n_svcs; i++)
-		for (size_t k = 0; k < STATUS_CLASSES; k++) {
-			with_label(l, sc->svcs[i].labels, "class", class_names[k]);
-			prom_u64(p, "weft_service_responses_total", l, sc->svcs[i].ctr.cls[k]);
-		}
-	SVC_FAMILY(p, sc, "weft_service_retries_total", "counter", "Retries on another endpoint.",
-		   r->ctr.retries);
-	SVC_FAMILY(p, sc, "weft_service_retry_budget_exhausted_total", "counter",
-		   "Retries the retry budget refused.", r->ctr.budget_exhausted);
-	prom_family(p, "weft_service_circuit_open_total", "counter",
-		    "Attempts failed fast by the circuit breaker, by limit.");
-	for (size_t i = 0; i < sc->n_svcs; i++)
-		for (size_t k = 0; k < OVF_COUNT; k++) {
-			with_label(l, sc->svcs[i].labels, "limit", limit_names[k]);
-			prom_u64(p, "weft_service_circuit_open_total", l,
-				 sc->svcs[i].ctr.overflow[k]);
-		}
-	SVC_FAMILY(p, sc, "weft_service_no_endpoint_total", "counter",
-		   "Connections refused because no endpoint was ready.", r->ctr.no_endpoint);
-	SVC_FAMILY(p, sc, "weft_service_connect_timeouts_total", "counter",
-		   "Upstream connect attempts that timed out.", r->ctr.connect_timeouts);
-	SVC_FAMILY(p, sc, "weft_service_ejections_total", "counter",
-		   "Endpoint ejections by outlier detection.", r->ctr.ejections);
-	SVC_FAMILY(p, sc, "weft_service_panic_total", "counter",
-		   "Picks made while every ready endpoint was ejected.", r->ctr.panic);
 	SVC_FAMILY(p, sc, "weft_service_ejected_endpoints", "gauge", "Ready endpoints ejected now.",
 		   r->ejected);
 	prom_family(p, "weft_service_connect_duration_seconds", "histogram",
@@ -351,17 +334,7 @@ static void endpoint_families(struct prom *p, const struct scrape *sc)
 {
 	uint64_t now = sc->now;
 
-	EP_FAMILY(p, sc, "weft_endpoint_connections_total", "counter",
-		  "Upstream connections opened to the endpoint.", e->ctr.conns);
-	EP_FAMILY(p, sc, "weft_endpoint_requests_total", "counter",
-		  "HTTP requests sent to the endpoint.", e->ctr.requests);
-	EP_FAMILY(p, sc, "weft_endpoint_connect_failures_total", "counter",
-		  "Connects refused, reset, unreachable or timed out.", e->ctr.connect_failures);
-	EP_FAMILY(p, sc, "weft_endpoint_failures_total", "counter",
-		  "Failures seen by outlier detection (connect failures, resets, 5xx).",
-		  e->ctr.failures);
-	EP_FAMILY(p, sc, "weft_endpoint_ejections_total", "counter",
-		  "Times the endpoint was ejected.", e->ctr.ejections);
+	prom_counters(p, &counters_ep, sc->ep_ctrs, sc->n_eps);
 	EP_FAMILY(p, sc, "weft_endpoint_active_connections", "gauge",
 		  "Upstream connections busy for a client.", e->active);
 	EP_FAMILY(p, sc, "weft_endpoint_ready", "gauge",
@@ -435,7 +408,6 @@ static void registry_families(struct prom *p, const struct agent *a, uint64_t no
 
 static void agent_families(struct prom *p, const struct agent *a, const struct scrape *sc)
 {
-	const struct proxy_stats *ps = &sc->stats;
 	struct dp_link_status links[8];
 	size_t n_links = dp_links(a->dp, links, sizeof(links) / sizeof(links[0]));
 	uint64_t vals[64];
@@ -470,23 +442,7 @@ static void agent_families(struct prom *p, const struct agent *a, const struct s
 		(void)prom_label(l, sizeof(l), "reason", dp_counter_name((size_t)i));
 		prom_u64(p, "weft_bpf_decisions_total", l, vals[i]);
 	}
-	prom_scalar(p, "weft_proxy_connections_active", "gauge", "Proxied client connections open.",
-		    ps->active);
-	prom_scalar(p, "weft_proxy_connections_total", "counter", "Client connections accepted.",
-		    ps->total);
-	prom_scalar(p, "weft_proxy_passthrough_total", "counter",
-		    "Captured connections to destinations that are not services.", ps->passthrough);
-	prom_scalar(p, "weft_proxy_orig_dst_errors_total", "counter",
-		    "Accepted connections without an original destination (reset).",
-		    ps->orig_dst_errors);
-	prom_scalar(p, "weft_proxy_connect_errors_total", "counter",
-		    "Upstream connects refused or unreachable.", ps->connect_errors);
-	prom_scalar(p, "weft_proxy_resets_total", "counter", "Client connections ended by a reset.",
-		    ps->resets);
-	prom_scalar(p, "weft_proxy_over_limit_total", "counter",
-		    "Connections reset because --max-conns was reached.", ps->over_limit);
-	prom_scalar(p, "weft_proxy_upstream_connections", "gauge",
-		    "Upstream connections open, pooled ones included.", ps->upstream_active);
+	prom_counters(p, &counters_proxy, &(struct prom_counted){ "", &sc->stats }, 1);
 	prom_family(p, "weft_metrics_limited", "gauge",
 		    "Objects beyond the series caps at this scrape: service ports summed into "
 		    "service=\"_other\", endpoints left out.");
@@ -518,6 +474,8 @@ static int cmd_metrics(const struct http_request *req, struct http_response *res
 	workers_release(a->workers);
 	free(sc.svcs);
 	free(sc.eps);
+	free(sc.svc_ctrs);
+	free(sc.ep_ctrs);
 	if (err) {
 		free(p.buf);
 		return err;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct http_route;
+struct counter_table;
 
 #define METRICS_MAX_SERVICE_PORTS 500
 #define METRICS_MAX_ENDPOINTS 2000
@@ -51,6 +52,19 @@ void prom_scalar(struct prom *p, const char *name, const char *type, const char 
  * requires. Truncates rather than overflow; 0, or -ENAMETOOLONG when cut.
  */
 int prom_label(char *buf, size_t len, const char *key, const char *value);
+
+/* One instance of a counter struct for prom_counters(). */
+struct prom_counted {
+	const char *labels;	/* rendered (see prom_label()), "" for none */
+	const void *ctr;	/* a struct of the table's kind */
+};
+
+/* Every family of table @t whose row has a metric name, in table order:
+ * HELP, TYPE, then one sample per instance in @rows[0..@n), one per element
+ * (with the row's label) for an array.
+ */
+void prom_counters(struct prom *p, const struct counter_table *t, const struct prom_counted *rows,
+		   size_t n);
 
 /* A histogram's samples: NAME_bucket{LABELS,le=...} (cumulative, the bounds
  * @bounds_us[0..@n_bounds) in seconds and +Inf), NAME_sum in seconds and

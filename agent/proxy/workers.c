@@ -17,6 +17,7 @@
 #include "log.h"
 #include "loop.h"
 #include "pods.h"
+#include "proxy/counters.h"
 #include "proxy/state.h"
 #include "proxy/workers.h"
 
@@ -343,7 +344,7 @@ void workers_stats(const struct workers *ws, struct proxy_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (unsigned int i = 0; i < ws->n; i++)
-		ADD_STRUCT(out, proxy_stats(ws->w[i].px));
+		counters_add(&counters_proxy, out, proxy_stats(ws->w[i].px));
 }
 
 static void lat_add(struct lat *dst, const struct lat *src)
@@ -355,7 +356,8 @@ static void lat_add(struct lat *dst, const struct lat *src)
 
 static void ep_merge(struct ep_state *dst, const struct ep_state *src)
 {
-	ADD_STRUCT(&dst->ctr, &src->ctr);
+	counters_add(&counters_ep, &dst->ctr, &src->ctr);
+	/* Live state: open connections sum, outlier state takes the worst. */
 	dst->active += src->active;
 	dst->conns += src->conns;
 	dst->n_idle += src->n_idle;
@@ -406,7 +408,7 @@ static struct svc_state *svc_merge(const struct workers *ws, size_t i)
 		 */
 		if (!s || s->n_eps != s0->n_eps || !addr_equal(&s->vip, &s0->vip))
 			continue;
-		ADD_STRUCT(&m->ctr, &s->ctr);
+		counters_add(&counters_svc, &m->ctr, &s->ctr);
 		m->conns += s->conns;
 		m->pending += s->pending;
 		m->requests += s->requests;

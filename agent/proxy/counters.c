@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The counter tables of proxy/counters.h. A row's order is its order in the
+ * admin JSON and in /metrics; a row without a metric name is shown in the
+ * admin JSON only.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy/counters.h"
+#include "proxy/proxy.h"
+#include "proxy/state.h"
+
+_Static_assert(PROXY_STATUS_CLASSES == STATUS_CLASSES, "one set of status classes");
+
+static const char *const class_names[STATUS_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+static const char *const limit_names[OVF_COUNT] = {
+	[OVF_CONNECTIONS] = "max_connections",
+	[OVF_PENDING] = "max_pending",
+	[OVF_REQUESTS] = "max_requests",
+};
+
+#define FIELD_LEN(st, f) (sizeof(((st *)0)->f) / sizeof(uint64_t))
+
+#define ROW(st, grp, k, f, t, m, h)                                                                \
+	{                                                                                          \
+		.group = (grp), .key = (k), .metric = (m), .help = (h), .type = (t),               \
+		.off = offsetof(st, f), .n = 1                                                     \
+	}
+
+#define ARRAY(st, grp, k, f, names, lbl, m, h)                                                     \
+	{                                                                                          \
+		.group = (grp), .key = (k), .metric = (m), .help = (h), .type = CTR_COUNTER,       \
+		.off = offsetof(st, f), .n = FIELD_LEN(st, f), .sub = (names), .label = (lbl)      \
+	}
+
+/* ---------------------------------------------------------------- node-wide */
+
+#define P(grp, k, f, t, m, h) ROW(struct proxy_stats, grp, k, f, t, m, h)
+
+static const struct counter_def proxy_defs[] = {
+	P("connections", "active", active, CTR_GAUGE, "weft_proxy_connections_active",
+	  "Proxied client connections open."),
+	P("connections", "total", total, CTR_COUNTER, "weft_proxy_connections_total",
+	  "Client connections accepted."),
+	P("connections", "to_service", to_service, CTR_COUNTER, NULL,
+	  "Connections resolved to a service endpoint."),
+	P("connections", "passthrough", passthrough, CTR_COUNTER, "weft_proxy_passthrough_total",
+	  "Captured connections to destinations that are not services."),
+	P("connections", "no_endpoint", no_endpoint, CTR_COUNTER, NULL,
+	  "Connections or requests refused because no endpoint was ready."),
+	P("connections", "orig_dst_errors", orig_dst_errors, CTR_COUNTER,
+	  "weft_proxy_orig_dst_errors_total",
+	  "Accepted connections without an original destination (reset)."),
+	P("connections", "connect_errors", connect_errors, CTR_COUNTER,
+	  "weft_proxy_connect_errors_total", "Upstream connects refused or unreachable."),
+	P("connections", "connect_timeouts", connect_timeouts, CTR_COUNTER, NULL,
+	  "Upstream connect attempts that timed out."),
+	P("connections", "resets", resets, CTR_COUNTER, "weft_proxy_resets_total",
+	  "Client connections ended by a reset."),
+	P("connections", "over_limit", over_limit, CTR_COUNTER, "weft_proxy_over_limit_total",
+	  "Connections reset because --max-conns was reached."),
+	P("connections", "idle_timeouts", idle_timeouts, CTR_COUNTER, NULL,
+	  "Connections closed for idleness."),
+	P("connections", "detected_http", detected_http, CTR_COUNTER, NULL,
+	  "Connections protocol detection found to speak HTTP/1.x."),
+	P("connections", "detected_tcp", detected_tcp, CTR_COUNTER, NULL,
+	  "Connections relayed as opaque TCP (detected or declared)."),
+	P("connections", "detect_timeouts", detect_timeouts, CTR_COUNTER, NULL,
+	  "Connections whose client said nothing in the detection window (tcp)."),
+	P("connections", "upstream_active", upstream_active, CTR_GAUGE,
+	  "weft_proxy_upstream_connections", "Upstream connections open, pooled ones included."),
+	P("connections", "upstream_reused", upstream_reused, CTR_COUNTER, NULL,
+	  "Requests sent on a pooled upstream connection."),
+	P("http", "requests", requests, CTR_COUNTER, NULL, "HTTP requests from clients."),
+	ARRAY(struct proxy_stats, "http", "responses", responses, class_names, "class", NULL,
+	      "HTTP responses to clients by status class, local replies included."),
+	P("http", "local_replies", local_replies, CTR_COUNTER, NULL,
+	  "HTTP responses the proxy made itself."),
+	P("http", "request_timeouts", request_timeouts, CTR_COUNTER, NULL,
+	  "HTTP requests that timed out."),
+	P("resilience", "retries", retries, CTR_COUNTER, NULL, "Retries on another endpoint."),
+	P("resilience", "retry_budget_exhausted", retry_budget_exhausted, CTR_COUNTER, NULL,
+	  "Retries the retry budget refused."),
+	P("resilience.circuit_open", "max_connections", overflow_connections, CTR_COUNTER, NULL,
+	  "Attempts failed fast by the circuit breaker: max-connections."),
+	P("resilience.circuit_open", "max_pending", overflow_pending, CTR_COUNTER, NULL,
+	  "Attempts failed fast by the circuit breaker: max-pending."),
+	P("resilience.circuit_open", "max_requests", overflow_requests, CTR_COUNTER, NULL,
+	  "Attempts failed fast by the circuit breaker: max-requests."),
+	P("resilience", "ejections", ejections, CTR_COUNTER, NULL,
+	  "Endpoint ejections by outlier detection."),
+	P("resilience", "panic", panic, CTR_COUNTER, NULL,
+	  "Picks made while every ready endpoint was ejected."),
+};
+
+/* ---------------------------------------------------------------- per service port */
+
+#define S(k, f, m, h) ROW(struct svc_ctr, "", k, f, CTR_COUNTER, m, h)
+
+static const struct counter_def svc_defs[] = {
+	S("connections", conns, "weft_service_connections_total",
+	  "Client connections to the service port."),
+	S("requests", requests, "weft_service_requests_total", "HTTP requests from clients."),
+	ARRAY(struct svc_ctr, "", "responses", cls, class_names, "class",
+	      "weft_service_responses_total",
+	      "HTTP responses to clients by status class, local replies included."),
+	S("retries", retries, "weft_service_retries_total", "Retries on another endpoint."),
+	S("retry_budget_exhausted", budget_exhausted, "weft_service_retry_budget_exhausted_total",
+	  "Retries the retry budget refused."),
+	ARRAY(struct svc_ctr, "", "circuit_open", overflow, limit_names, "limit",
+	      "weft_service_circuit_open_total",
+	      "Attempts failed fast by the circuit breaker, by limit."),
+	S("panic", panic, "weft_service_panic_total",
+	  "Picks made while every ready endpoint was ejected."),
+	S("ejections", ejections, "weft_service_ejections_total",
+	  "Endpoint ejections by outlier detection."),
+	S("no_endpoint", no_endpoint, "weft_service_no_endpoint_total",
+	  "Connections refused because no endpoint was ready."),
+	S("connect_timeouts", connect_timeouts, "weft_service_connect_timeouts_total",
+	  "Upstream connect attempts that timed out."),
+	S("request_timeouts", request_timeouts, NULL, "HTTP requests that timed out."),
+	S("detected_http", detected_http, NULL,
+	  "Connections protocol detection found to speak HTTP/1.x."),
+	S("detected_tcp", detected_tcp, NULL,
+	  "Connections relayed as opaque TCP (detected or declared)."),
+};
+
+/* ---------------------------------------------------------------- per endpoint */
+
+#define E(k, f, m, h) ROW(struct ep_ctr, "", k, f, CTR_COUNTER, m, h)
+
+static const struct counter_def ep_defs[] = {
+	E("connections", conns, "weft_endpoint_connections_total",
+	  "Upstream connections opened to the endpoint."),
+	E("requests", requests, "weft_endpoint_requests_total",
+	  "HTTP requests sent to the endpoint."),
+	ARRAY(struct ep_ctr, "", "responses", cls, class_names, "class", NULL,
+	      "HTTP responses from the endpoint by status class."),
+	E("connect_failures", connect_failures, "weft_endpoint_connect_failures_total",
+	  "Connects refused, reset, unreachable or timed out."),
+	E("failures", failures, "weft_endpoint_failures_total",
+	  "Failures seen by outlier detection (connect failures, resets, 5xx)."),
+	E("ejections", ejections, "weft_endpoint_ejections_total",
+	  "Times the endpoint was ejected."),
+	E("reused", reused, NULL, "Requests sent on a pooled connection."),
+};
+
+#define TABLE(nm, st, rows)                                                                        \
+	{                                                                                          \
+		.name = (nm), .size = sizeof(st), .n = sizeof(rows) / sizeof((rows)[0]),           \
+		.defs = (rows)                                                                     \
+	}
+
+const struct counter_table counters_proxy = TABLE("proxy", struct proxy_stats, proxy_defs);
+const struct counter_table counters_svc = TABLE("service", struct svc_ctr, svc_defs);
+const struct counter_table counters_ep = TABLE("endpoint", struct ep_ctr, ep_defs);
+
+void counters_add(const struct counter_table *t, void *dst, const void *src)
+{
+	for (size_t r = 0; r < t->n; r++) {
+		const struct counter_def *d = &t->defs[r];
+		uint64_t *to = (uint64_t *)(void *)((char *)dst + d->off);
+
+		for (size_t i = 0; i < d->n; i++)
+			to[i] += counter_get(d, src, i);
+	}
+}
