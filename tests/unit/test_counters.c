@@ -13,6 +13,7 @@
 #include <criterion/criterion.h>
 
 #include "admin/cmds.h"
+#include "admin/reply.h"
 #include "admin/metrics.h"
 #include "promtext.h"
 #include "proxy/counters.h"

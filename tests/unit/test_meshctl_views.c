@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "admin/cmds.h"
+#include "admin/reply.h"
 #include "admin/http.h"
 #include "meshctl.h"
 
