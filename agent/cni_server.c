@@ -78,13 +78,29 @@ static json_object *error_reply(int code, const char *msg, const char *details)
 	return r;
 }
 
+/* The CNI error code for an error of pods_add(). */
+static int cni_code(int err)
+{
+	switch (err) {
+	case -EINVAL:
+	case -EEXIST:
+		return CNI_ERR_INVALID_ENV;
+	case -ENOENT:
+		return CNI_ERR_UNKNOWN_CONTAINER;
+	case -EAGAIN:
+		return CNI_ERR_TRY_AGAIN;
+	default:
+		return CNI_ERR_IO;
+	}
+}
+
 static json_object *handle(struct cni_server *s, const char *line)
 {
 	json_object *req = json_tokener_parse(line), *v, *r = NULL;
 	struct pod_spec spec;
 	char err[512] = "";
 	const char *cmd;
-	int code = CNI_ERR_IO;
+	int rc;
 
 	if (!req || !json_object_is_type(req, json_type_object)) {
 		r = error_reply(CNI_ERR_DECODE, "agent: request is not a JSON object", NULL);
@@ -112,8 +128,9 @@ static json_object *handle(struct cni_server *s, const char *line)
 			r = error_reply(CNI_ERR_INVALID_ENV, "agent: ADD needs a netns path", NULL);
 			goto out;
 		}
-		if (pods_add(s->pods, &spec, &code, err, sizeof(err))) {
-			r = error_reply(code, "agent: cannot enroll pod", err);
+		rc = pods_add(s->pods, &spec, err, sizeof(err));
+		if (rc) {
+			r = error_reply(cni_code(rc), "agent: cannot enroll pod", err);
 			goto out;
 		}
 	} else if (!strcmp(cmd, "DEL")) {
