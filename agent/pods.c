@@ -107,7 +107,8 @@ static struct pod *pod_find(struct pods *p, const char *container_id, struct pod
 }
 
 /* The meshing rule of DESIGN.md, with the reason meshctl shows. */
-static bool should_mesh(const struct catalogue *c, const struct pod_spec *s, char *why, size_t len)
+static bool should_mesh(const struct catalogue *c, const struct cni_proto_pod *s, char *why,
+			size_t len)
 {
 	if (!catalogue_ns_meshed(c, s->ns)) {
 		snprintf(why, len, "namespace %s lacks label weft.io/mesh=enabled", s->ns);
@@ -213,10 +214,10 @@ static int state_path(struct pods *p, const char *container_id, char *buf, size_
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static int state_save(struct pods *p, const struct pod_spec *spec, bool meshed)
+static int state_save(struct pods *p, const struct cni_proto_pod *spec, bool meshed)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8], *json;
-	struct pod_spec saved = *spec;
+	struct cni_proto_pod saved = *spec;
 	int fd, err = 0;
 	size_t len;
 
@@ -225,10 +226,9 @@ static int state_save(struct pods *p, const struct pod_spec *spec, bool meshed)
 		return err;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	saved.meshed_hint = meshed;
-	json = pod_spec_to_json(&saved);
+	json = cni_proto_req_encode(CNI_PROTO_NONE, &saved, &len);
 	if (!json)
-		return -ENOMEM;
-	len = strlen(json);
+		return -errno;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd == -1) {
 		err = -errno;
@@ -264,7 +264,7 @@ static bool valid_container_id(const char *id)
 /* Enroll @spec; @save: a CNI ADD (else a restore from saved state). 0 or the
  * errors of pods_add() with @msg filled.
  */
-static int pod_enroll(struct pods *p, const struct pod_spec *spec, bool save, char *msg,
+static int pod_enroll(struct pods *p, const struct cni_proto_pod *spec, bool save, char *msg,
 		      size_t msglen)
 {
 	struct pod *pod;
@@ -353,7 +353,7 @@ out_free:
 	return err;
 }
 
-int pods_add(struct pods *p, const struct pod_spec *spec, char *msg, size_t msglen)
+int pods_add(struct pods *p, const struct cni_proto_pod *spec, char *msg, size_t msglen)
 {
 	return pod_enroll(p, spec, true, msg, msglen);
 }
@@ -486,7 +486,7 @@ int pods_restore(struct pods *p)
 	if (!d)
 		return log_errno(-errno, "open '%s'", dir);
 	while ((de = readdir(d))) {
-		struct pod_spec spec;
+		struct cni_proto_pod spec;
 		size_t n = strlen(de->d_name);
 
 		if (n < 6 || strcmp(de->d_name + n - 5, ".json"))
@@ -494,7 +494,8 @@ int pods_restore(struct pods *p)
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		err = read_file(path, json, sizeof(json));
 		if (!err)
-			err = pod_spec_parse(json, &spec, err_msg, sizeof(err_msg));
+			err = cni_proto_req_decode(json, false, NULL, &spec, err_msg,
+						   sizeof(err_msg));
 		else
 			snprintf(err_msg, sizeof(err_msg), "%s", strerror(-err));
 		if (err) {

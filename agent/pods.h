@@ -22,21 +22,8 @@ struct dp;
 struct px_capture;
 struct workers;
 
-/* What identifies a pod, as the CNI plugin sends it. */
-struct pod_spec {
-	char container_id[CNI_PROTO_MAX_CONTAINER_ID + 1];
-	char netns[PATH_MAX];
-	char ifname[32];
-	char ns[CNI_PROTO_MAX_NAMESPACE + 1];
-	char name[CNI_PROTO_MAX_NAME + 1];
-	char uid[CNI_PROTO_MAX_UID + 1];
-	struct addr ips[CNI_PROTO_MAX_IPS];
-	unsigned int n_ips;
-	bool meshed_hint;	/* saved state only: meshed when the agent last ran */
-};
-
 struct pod {
-	struct pod_spec spec;
+	struct cni_proto_pod spec;	/* as the CNI plugin sent it (lib/cni_proto.h) */
 	struct pod *next;	/* in pods.list */
 	uint32_t id;		/* agent-assigned, stable for the pod's life here */
 	int netns_fd;		/* keeps the netns reachable until DEL */
@@ -92,7 +79,7 @@ void pods_free(struct pods *p);
  *   -ENOMEM, -EIO  capture or the state file failed
  * May block briefly (setns, socket, bpf syscalls), never on the network.
  */
-int pods_add(struct pods *p, const struct pod_spec *spec, char *msg, size_t msglen);
+int pods_add(struct pods *p, const struct cni_proto_pod *spec, char *msg, size_t msglen);
 
 /* CNI DEL: remove capture and forget the pod. Unknown pods are fine. */
 int pods_del(struct pods *p, const char *container_id);
@@ -122,12 +109,5 @@ void pods_datapath_entry(const struct pods *p, const struct pod *pod, struct dp_
 /* Iteration for the admin API, in enrollment order. */
 const struct pod *pods_first(const struct pods *p);
 size_t pods_count(const struct pods *p, bool meshed_only);
-
-/* Parse a pod spec from the JSON text of a CNI request (also the saved state).
- * Returns 0, or -EINVAL with @err naming the field.
- */
-int pod_spec_parse(const char *json, struct pod_spec *spec, char *err, size_t errlen);
-/* Serialise @spec as JSON into a malloc'd string (for the state file); NULL on ENOMEM. */
-char *pod_spec_to_json(const struct pod_spec *spec);
 
 #endif /* WEFT_PODS_H */
