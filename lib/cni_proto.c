@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The CNI plugin <-> agent wire format of lib/cni_proto.h, written once:
- * the plugin (cni/agent.c) and the agent (agent/cni_server.c, the state
- * files of agent/pod_spec.c) both encode and decode through here.
+ * the plugin (cni/agent.c) and the agent (agent/cni_server.c, and the
+ * per-pod state files of agent/pods.c) both encode and decode through here.
  */
 #include <errno.h>
 #include <stdio.h>
