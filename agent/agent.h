@@ -57,10 +57,6 @@ struct agent {
 	 * catalogue cannot say which pods are meshed (pods.c holds decisions).
 	 */
 	bool registries_synced;
-	/* Called by pods.c after a pod came or went (agent_register_local);
-	 * NULL when pods run without the rest of the agent (unit tests).
-	 */
-	void (*pods_changed)(struct agent *a);
 };
 
 /* Build a catalogue from the model, publish it to the proxy, and reconcile
@@ -71,8 +67,8 @@ int agent_publish(struct agent *a);
 /* Compute this node's endpoints to register (registry/local_eps.h) from the
  * enrolled pods and the catalogue, and hand them to every backend that
  * registers them (etcd, ZooKeeper). Called after each publish and, through
- * agent.pods_changed, each CNI ADD/DEL; the backends ignore an unchanged
- * list. Does not block.
+ * the pods table's changed callback, each CNI ADD/DEL; the backends ignore
+ * an unchanged list. Does not block.
  */
 void agent_register_local(struct agent *a);
 

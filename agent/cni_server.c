@@ -6,7 +6,6 @@
  * the runtime start the pod's containers safely.
  */
 #include <errno.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,98 +25,101 @@ struct cni_server {
 	struct srv *srv;
 };
 
-/* Queue @resp as the reply line. 0, or -errno when it cannot be: the client
+/* Queue @r as the reply line. 0, or -errno when it cannot be: the client
  * is then dropped and the plugin reports the close, as it does when it
  * vanished before its answer.
  */
-static int reply(struct srv_client *c, json_object *resp)
+static int reply(struct srv_client *c, const struct cni_proto_reply *r)
 {
-	const char *text = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
-	char line[CNI_PROTO_MAX_LINE], *out;
-	int n = snprintf(line, sizeof(line), "%s\n", text);
+	size_t len;
+	char *line = cni_proto_reply_encode(r, &len);
 
-	if (n <= 0 || (size_t)n >= sizeof(line))
-		return -EMSGSIZE;
-	out = malloc((size_t)n);
-	if (!out)
-		return -ENOMEM;
-	memcpy(out, line, (size_t)n);
-	srv_reply(c, out, (size_t)n);
+	if (!line)
+		return -errno;
+	srv_reply(c, line, len);
 	return 0;
 }
 
-static json_object *error_reply(int code, const char *msg, const char *details)
+static void error_reply(struct cni_proto_reply *r, int code, const char *msg, const char *details)
 {
-	json_object *r = json_object_new_object();
-
-	json_object_object_add(r, "ok", json_object_new_boolean(0));
-	json_object_object_add(r, "code", json_object_new_int(code));
-	json_object_object_add(r, "msg", json_object_new_string(msg));
-	json_object_object_add(r, "details", json_object_new_string(details ? details : ""));
-	return r;
+	*r = (struct cni_proto_reply){ .code = code };
+	snprintf(r->msg, sizeof(r->msg), "%s", msg);
+	snprintf(r->details, sizeof(r->details), "%s", details ? details : "");
 }
 
-static json_object *handle(struct cni_server *s, const char *line)
+/* The CNI error code for an error of pods_add(). */
+static int cni_code(int err)
 {
-	json_object *req = json_tokener_parse(line), *v, *r = NULL;
-	struct pod_spec spec;
-	char err[512] = "";
-	const char *cmd;
-	int code = CNI_ERR_IO;
+	switch (err) {
+	case -EINVAL:
+	case -EEXIST:
+		return CNI_ERR_INVALID_ENV;
+	case -ENOENT:
+		return CNI_ERR_UNKNOWN_CONTAINER;
+	case -EAGAIN:
+		return CNI_ERR_TRY_AGAIN;
+	default:
+		return CNI_ERR_IO;
+	}
+}
 
-	if (!req || !json_object_is_type(req, json_type_object)) {
-		r = error_reply(CNI_ERR_DECODE, "agent: request is not a JSON object", NULL);
-		goto out;
+static void handle(struct cni_server *s, const char *line, struct cni_proto_reply *r)
+{
+	struct cni_proto_pod spec;
+	enum cni_proto_cmd cmd;
+	char err[512] = "";
+	int rc;
+
+	rc = cni_proto_req_decode(line, true, &cmd, &spec, err, sizeof(err));
+	switch (rc) {
+	case 0:
+		break;
+	case -EBADMSG:
+		error_reply(r, CNI_ERR_DECODE, "agent: request is not a JSON object", NULL);
+		return;
+	case -EPROTONOSUPPORT:
+		error_reply(r, CNI_ERR_INCOMPATIBLE_VERSION,
+			    "agent: unsupported plugin protocol version",
+			    "the weft-cni binary and weft-agent come from different releases");
+		return;
+	case -ENOMSG:
+		error_reply(r, CNI_ERR_DECODE, "agent: request lacks 'command'", NULL);
+		return;
+	default:
+		error_reply(r, CNI_ERR_DECODE, "agent: bad request", err);
+		return;
 	}
-	if (!json_object_object_get_ex(req, "version", &v) ||
-	    json_object_get_int(v) != CNI_PROTO_VERSION) {
-		r = error_reply(CNI_ERR_INCOMPATIBLE_VERSION,
-				"agent: unsupported plugin protocol version",
-				"the weft-cni binary and weft-agent come from different releases");
-		goto out;
-	}
-	if (!json_object_object_get_ex(req, "command", &v) ||
-	    !json_object_is_type(v, json_type_string)) {
-		r = error_reply(CNI_ERR_DECODE, "agent: request lacks 'command'", NULL);
-		goto out;
-	}
-	cmd = json_object_get_string(v);
-	if (pod_spec_parse(line, &spec, err, sizeof(err))) {
-		r = error_reply(CNI_ERR_DECODE, "agent: bad request", err);
-		goto out;
-	}
-	if (!strcmp(cmd, "ADD")) {
+	switch (cmd) {
+	case CNI_PROTO_ADD:
 		if (!spec.netns[0]) {
-			r = error_reply(CNI_ERR_INVALID_ENV, "agent: ADD needs a netns path", NULL);
-			goto out;
+			error_reply(r, CNI_ERR_INVALID_ENV, "agent: ADD needs a netns path", NULL);
+			return;
 		}
-		if (pods_add(s->pods, &spec, &code, err, sizeof(err))) {
-			r = error_reply(code, "agent: cannot enroll pod", err);
-			goto out;
+		rc = pods_add(s->pods, &spec, err, sizeof(err));
+		if (rc) {
+			error_reply(r, cni_code(rc), "agent: cannot enroll pod", err);
+			return;
 		}
-	} else if (!strcmp(cmd, "DEL")) {
+		break;
+	case CNI_PROTO_DEL:
 		(void)pods_del(s->pods, spec.container_id);
-	} else if (!strcmp(cmd, "CHECK")) {
+		break;
+	case CNI_PROTO_CHECK:
+	case CNI_PROTO_NONE:
 		if (pods_check(s->pods, spec.container_id, err, sizeof(err))) {
-			r = error_reply(CNI_ERR_IO, "agent: check failed", err);
-			goto out;
+			error_reply(r, CNI_ERR_IO, "agent: check failed", err);
+			return;
 		}
-	} else {
-		snprintf(err, sizeof(err), "unknown command '%s'", cmd);
-		r = error_reply(CNI_ERR_DECODE, "agent: bad request", err);
-		goto out;
+		break;
 	}
-	r = json_object_new_object();
-	json_object_object_add(r, "ok", json_object_new_boolean(1));
+	*r = (struct cni_proto_reply){ .ok = true };
 	for (const struct pod *pod = pods_first(s->pods); pod; pod = pod->next) {
 		if (strcmp(pod->spec.container_id, spec.container_id))
 			continue;
-		json_object_object_add(r, "meshed", json_object_new_boolean(pod->meshed));
-		json_object_object_add(r, "reason", json_object_new_string(pod->reason));
+		r->has_pod = true;
+		r->meshed = pod->meshed;
+		snprintf(r->reason, sizeof(r->reason), "%s", pod->reason);
 	}
-out:
-	json_object_put(req);
-	return r;
 }
 
 /* srv_ops.start: one request per connection. */
@@ -130,21 +132,18 @@ static void client_start(struct srv_client *c)
 static int client_input(struct srv_client *c)
 {
 	char *nl = strchr(c->in, '\n');
-	json_object *r;
-	int err;
+	struct cni_proto_reply r;
 
 	if (!nl && c->in_len < CNI_MAX_LINE)
 		return 0;
 	c->used = c->in_len;
 	if (!nl) {
-		r = error_reply(CNI_ERR_DECODE, "agent: request too long", NULL);
+		error_reply(&r, CNI_ERR_DECODE, "agent: request too long", NULL);
 	} else {
 		*nl = '\0';
-		r = handle(c->ctx, c->in);
+		handle(c->ctx, c->in, &r);
 	}
-	err = reply(c, r);
-	json_object_put(r);
-	return err;
+	return reply(c, &r);
 }
 
 static const struct srv_ops cni_ops = {

@@ -278,6 +278,22 @@ static int start_metrics(struct agent *a)
 	return 0;
 }
 
+/* The pods table's view of the agent (struct pods_deps). */
+static const struct catalogue *pods_catalogue(void *ctx)
+{
+	return ((struct agent *)ctx)->cat;
+}
+
+static bool pods_synced(void *ctx)
+{
+	return ((struct agent *)ctx)->registries_synced;
+}
+
+static void pods_changed(void *ctx)
+{
+	agent_register_local(ctx);
+}
+
 static int start(struct agent *a)
 {
 	const struct agent_config *cfg = a->cfg;
@@ -331,7 +347,20 @@ static int start(struct agent *a)
 	if (!a->workers)
 		return log_errno(-errno, "start the proxy");
 	workers_set_catalogue(a->workers, a->cat);
-	a->pods = pods_new(a);
+	a->pods = pods_new(&(struct pods_deps){
+		.dp = a->dp,
+		.workers = a->workers,
+		.catalogue = pods_catalogue,
+		.synced = pods_synced,
+		.changed = pods_changed,
+		.ctx = a,
+		.run_dir = cfg->run_dir,
+		.proxy_port = cfg->proxy_port,
+		.excl_ports = cfg->excl_ports,
+		.n_excl_ports = cfg->n_excl_ports,
+		.excl_cidrs = cfg->excl_cidrs,
+		.n_excl_cidrs = cfg->n_excl_cidrs,
+	});
 	if (!a->pods)
 		return log_errno(-errno, "start");
 	err = pods_restore(a->pods);
@@ -385,8 +414,7 @@ static void stop(struct agent *a)
 int main(int argc, char **argv)
 {
 	struct agent_config cfg = { 0 };
-	struct agent a = { .cfg = &cfg, .home_netns_fd = -1, .signal_fd = -1,
-			   .pods_changed = agent_register_local };
+	struct agent a = { .cfg = &cfg, .home_netns_fd = -1, .signal_fd = -1 };
 	int err;
 
 	log_set_ident("weft-agent");

@@ -10,41 +10,56 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent.h"
-#include "model/catalogue.h"
-#include "config.h"
 #include "datapath/dp.h"
 #include "log.h"
+#include "model/catalogue.h"
 #include "netns.h"
 #include "pods.h"
-#include "proxy/proxy.h"
 #include "proxy/workers.h"
 
 #define POD_STATE_DIR "pods"
 
 struct pods {
-	struct agent *agent;
+	struct pods_deps deps;
 	struct pod *list;
 	uint32_t next_id;
 };
 
-struct pods *pods_new(struct agent *agent)
+struct pods *pods_new(const struct pods_deps *deps)
 {
 	struct pods *p = calloc(1, sizeof(*p));
 
 	if (!p)
 		return NULL;
-	p->agent = agent;
+	p->deps = *deps;
 	p->next_id = 1;
 	return p;
 }
 
+static const struct catalogue *cat(const struct pods *p)
+{
+	return p->deps.catalogue(p->deps.ctx);
+}
+
+static bool synced(const struct pods *p)
+{
+	return p->deps.synced(p->deps.ctx);
+}
+
+static void changed(const struct pods *p)
+{
+	if (p->deps.changed)
+		p->deps.changed(p->deps.ctx);
+}
+
 static void pod_free(struct pods *p, struct pod *pod)
 {
-	workers_pod_close(p->agent->workers, pod);
+	workers_capture_close(p->deps.workers, pod->capture);
+	pod->capture = NULL;
 	if (pod->netns_fd != -1)
 		close(pod->netns_fd);
 	free(pod);
@@ -92,7 +107,8 @@ static struct pod *pod_find(struct pods *p, const char *container_id, struct pod
 }
 
 /* The meshing rule of DESIGN.md, with the reason meshctl shows. */
-static bool should_mesh(const struct catalogue *c, const struct pod_spec *s, char *why, size_t len)
+static bool should_mesh(const struct catalogue *c, const struct cni_proto_pod *s, char *why,
+			size_t len)
 {
 	if (!catalogue_ns_meshed(c, s->ns)) {
 		snprintf(why, len, "namespace %s lacks label weft.io/mesh=enabled", s->ns);
@@ -130,18 +146,18 @@ static void add_cidr(struct dp_pod *d, size_t *n, const struct cidr *c)
  */
 static void pod_to_dp(const struct pods *p, const struct pod *pod, struct dp_pod *d)
 {
-	const struct agent_config *cfg = p->agent->cfg;
-	const struct cat_pod *cp = catalogue_find_pod(p->agent->cat, pod->spec.ns, pod->spec.name);
+	const struct pods_deps *deps = &p->deps;
+	const struct cat_pod *cp = catalogue_find_pod(cat(p), pod->spec.ns, pod->spec.name);
 	size_t np = 0, nc = 0;
 
 	memset(d, 0, sizeof(*d));
 	d->pod_id = pod->id;
-	d->proxy_port = cfg->proxy_port;
+	d->proxy_port = deps->proxy_port;
 	d->capture = true;
-	for (size_t i = 0; i < cfg->n_excl_ports; i++)
-		add_port(d, &np, cfg->excl_ports[i]);
-	for (size_t i = 0; i < cfg->n_excl_cidrs; i++)
-		add_cidr(d, &nc, &cfg->excl_cidrs[i]);
+	for (size_t i = 0; i < deps->n_excl_ports; i++)
+		add_port(d, &np, deps->excl_ports[i]);
+	for (size_t i = 0; i < deps->n_excl_cidrs; i++)
+		add_cidr(d, &nc, &deps->excl_cidrs[i]);
 	for (size_t i = 0; cp && i < cp->n_excl_ports; i++)
 		add_port(d, &np, cp->excl_ports[i]);
 	for (size_t i = 0; cp && i < cp->n_excl_cidrs; i++)
@@ -155,17 +171,26 @@ void pods_datapath_entry(const struct pods *p, const struct pod *pod, struct dp_
 
 static int capture_on(struct pods *p, struct pod *pod)
 {
-	struct agent *a = p->agent;
+	const struct px_pod_info info = {
+		.id = pod->id,
+		.ns = pod->spec.ns,
+		.name = pod->spec.name,
+		.netns_fd = pod->netns_fd,
+	};
 	struct dp_pod dpp;
 	int err;
 
-	err = workers_pod_listen(a->workers, pod);
-	if (err)
-		return err;
+	if (!pod->capture) {
+		pod->capture = workers_capture_open(p->deps.workers, &info);
+		if (!pod->capture)
+			return -errno;
+		pod->netns_cookie = workers_capture_netns_cookie(pod->capture);
+	}
 	pod_to_dp(p, pod, &dpp);
-	err = dp_pod_upsert(a->dp, pod->netns_cookie, &dpp);
+	err = dp_pod_upsert(p->deps.dp, pod->netns_cookie, &dpp);
 	if (err) {
-		workers_pod_close(a->workers, pod);
+		workers_capture_close(p->deps.workers, pod->capture);
+		pod->capture = NULL;
 		return err;
 	}
 	pod->meshed = true;
@@ -174,27 +199,25 @@ static int capture_on(struct pods *p, struct pod *pod)
 
 static void capture_off(struct pods *p, struct pod *pod)
 {
-	struct agent *a = p->agent;
-
 	/* Map entry first, so no new connection is redirected to a closing listener. */
 	if (pod->netns_cookie)
-		(void)dp_pod_del(a->dp, pod->netns_cookie);
-	workers_pod_close(a->workers, pod);
+		(void)dp_pod_del(p->deps.dp, pod->netns_cookie);
+	workers_capture_close(p->deps.workers, pod->capture);
+	pod->capture = NULL;
 	pod->meshed = false;
 }
 
 static int state_path(struct pods *p, const char *container_id, char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "%s/%s/%s.json", p->agent->cfg->run_dir, POD_STATE_DIR,
-			 container_id);
+	int n = snprintf(buf, len, "%s/%s/%s.json", p->deps.run_dir, POD_STATE_DIR, container_id);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static int state_save(struct pods *p, const struct pod_spec *spec, bool meshed)
+static int state_save(struct pods *p, const struct cni_proto_pod *spec, bool meshed)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8], *json;
-	struct pod_spec saved = *spec;
+	struct cni_proto_pod saved = *spec;
 	int fd, err = 0;
 	size_t len;
 
@@ -203,10 +226,9 @@ static int state_save(struct pods *p, const struct pod_spec *spec, bool meshed)
 		return err;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	saved.meshed_hint = meshed;
-	json = pod_spec_to_json(&saved);
+	json = cni_proto_req_encode(CNI_PROTO_NONE, &saved, &len);
 	if (!json)
-		return -ENOMEM;
-	len = strlen(json);
+		return -errno;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd == -1) {
 		err = -errno;
@@ -239,14 +261,16 @@ static bool valid_container_id(const char *id)
 	return true;
 }
 
-static int pod_enroll(struct pods *p, const struct pod_spec *spec, bool save, int *code,
-		      char *msg, size_t msglen)
+/* Enroll @spec; @save: a CNI ADD (else a restore from saved state). 0 or the
+ * errors of pods_add() with @msg filled.
+ */
+static int pod_enroll(struct pods *p, const struct cni_proto_pod *spec, bool save, char *msg,
+		      size_t msglen)
 {
 	struct pod *pod;
 	int err;
 
 	if (!valid_container_id(spec->container_id)) {
-		*code = CNI_ERR_INVALID_ENV;
 		snprintf(msg, msglen, "container id '%s' must be [A-Za-z0-9_.-]+",
 			 spec->container_id);
 		return -EINVAL;
@@ -256,38 +280,34 @@ static int pod_enroll(struct pods *p, const struct pod_spec *spec, bool save, in
 		/* A repeated ADD (runtime retry): the pod is already in place. */
 		if (!strcmp(pod->spec.netns, spec->netns))
 			return 0;
-		*code = CNI_ERR_INVALID_ENV;
 		snprintf(msg, msglen, "container %s is already enrolled with netns '%s'",
 			 spec->container_id, pod->spec.netns);
 		return -EEXIST;
 	}
 	pod = calloc(1, sizeof(*pod));
 	if (!pod) {
-		*code = CNI_ERR_IO;
 		snprintf(msg, msglen, "out of memory");
 		return -ENOMEM;
 	}
 	pod->spec = *spec;
-	pod->lfd4 = pod->lfd6 = -1;
 	pod->id = p->next_id++;
 	pod->netns_fd = netns_open(spec->netns);
 	if (pod->netns_fd < 0) {
 		err = pod->netns_fd;
 		pod->netns_fd = -1;
-		*code = CNI_ERR_UNKNOWN_CONTAINER;
 		snprintf(msg, msglen, "cannot open netns '%s': %s", spec->netns, strerror(-err));
+		err = -ENOENT;
 		goto out_free;
 	}
-	if (!p->agent->registries_synced && save) {
+	if (!synced(p) && save) {
 		/* The catalogue cannot tell yet whether this pod is meshed; starting
 		 * it unmeshed would be a silent bypass. The runtime retries.
 		 */
-		*code = CNI_ERR_TRY_AGAIN;
 		snprintf(msg, msglen, "the agent's registries have not synced yet");
 		err = -EAGAIN;
 		goto out_free;
 	}
-	if (!p->agent->registries_synced) {
+	if (!synced(p)) {
 		/* A restart: keep what the pod was until the registries have spoken,
 		 * so a meshed pod never runs unmeshed in between.
 		 */
@@ -297,28 +317,28 @@ static int pod_enroll(struct pods *p, const struct pod_spec *spec, bool save, in
 		if (spec->meshed_hint) {
 			err = capture_on(p, pod);
 			if (err) {
-				*code = CNI_ERR_IO;
 				snprintf(msg, msglen, "capture for %s/%s: %s", spec->ns, spec->name,
 					 strerror(-err));
+				err = err == -ENOMEM ? err : -EIO;
 				goto out_free;
 			}
 		}
-	} else if (should_mesh(p->agent->cat, spec, pod->reason, sizeof(pod->reason))) {
+	} else if (should_mesh(cat(p), spec, pod->reason, sizeof(pod->reason))) {
 		err = capture_on(p, pod);
 		if (err) {
-			*code = CNI_ERR_IO;
 			snprintf(msg, msglen, "capture for %s/%s in '%s': %s", spec->ns, spec->name,
 				 spec->netns, strerror(-err));
+			err = err == -ENOMEM ? err : -EIO;
 			goto out_free;
 		}
 	}
 	if (save) {
 		err = state_save(p, spec, pod->meshed);
 		if (err) {
-			*code = CNI_ERR_IO;
 			snprintf(msg, msglen, "save state of %s: %s", spec->container_id,
 				 strerror(-err));
 			capture_off(p, pod);
+			err = err == -ENOMEM ? err : -EIO;
 			goto out_free;
 		}
 	}
@@ -326,17 +346,16 @@ static int pod_enroll(struct pods *p, const struct pod_spec *spec, bool save, in
 	p->list = pod;
 	log_info("pods: enrolled %s/%s container=%s meshed=%s (%s)", spec->ns, spec->name,
 		 spec->container_id, pod->meshed ? "yes" : "no", pod->reason);
-	if (p->agent->pods_changed)
-		p->agent->pods_changed(p->agent);
+	changed(p);
 	return 0;
 out_free:
 	pod_free(p, pod);
 	return err;
 }
 
-int pods_add(struct pods *p, const struct pod_spec *spec, int *code, char *msg, size_t msglen)
+int pods_add(struct pods *p, const struct cni_proto_pod *spec, char *msg, size_t msglen)
 {
-	return pod_enroll(p, spec, true, code, msg, msglen);
+	return pod_enroll(p, spec, true, msg, msglen);
 }
 
 int pods_del(struct pods *p, const char *container_id)
@@ -353,8 +372,7 @@ int pods_del(struct pods *p, const char *container_id)
 	capture_off(p, pod);
 	log_info("pods: removed %s/%s container=%s", pod->spec.ns, pod->spec.name, container_id);
 	pod_free(p, pod);
-	if (p->agent->pods_changed)
-		p->agent->pods_changed(p->agent);
+	changed(p);
 	return 0;
 }
 
@@ -368,13 +386,14 @@ int pods_check(struct pods *p, const char *container_id, char *msg, size_t msgle
 		snprintf(msg, msglen, "container %s is not enrolled", container_id);
 		return -ENOENT;
 	}
-	want = should_mesh(p->agent->cat, &pod->spec, why, sizeof(why));
+	want = should_mesh(cat(p), &pod->spec, why, sizeof(why));
 	if (want != pod->meshed) {
 		snprintf(msg, msglen, "pod %s/%s should %sbe meshed (%s)", pod->spec.ns,
 			 pod->spec.name, want ? "" : "not ", why);
 		return -EIO;
 	}
-	if (pod->meshed && pod->lfd4 == -1) {
+	if (pod->meshed &&
+	    (!pod->capture || !workers_capture_has_listener(pod->capture, AF_INET))) {
 		snprintf(msg, msglen, "pod %s/%s is meshed but has no listener", pod->spec.ns,
 			 pod->spec.name);
 		return -EIO;
@@ -384,11 +403,11 @@ int pods_check(struct pods *p, const char *container_id, char *msg, size_t msgle
 
 void pods_reconcile(struct pods *p)
 {
-	if (!p->agent->registries_synced)
+	if (!synced(p))
 		return;
 	for (struct pod *pod = p->list; pod; pod = pod->next) {
 		char why[sizeof(pod->reason)];
-		bool want = should_mesh(p->agent->cat, &pod->spec, why, sizeof(why));
+		bool want = should_mesh(cat(p), &pod->spec, why, sizeof(why));
 		int err;
 
 		snprintf(pod->reason, sizeof(pod->reason), "%s", why);
@@ -397,7 +416,7 @@ void pods_reconcile(struct pods *p)
 
 			/* Exclusions may have changed with the Pod's annotations. */
 			pod_to_dp(p, pod, &dpp);
-			err = dp_pod_upsert(p->agent->dp, pod->netns_cookie, &dpp);
+			err = dp_pod_upsert(p->deps.dp, pod->netns_cookie, &dpp);
 			if (err)
 				log_warn("pods: update %s/%s: %s, ignoring", pod->spec.ns,
 					 pod->spec.name, strerror(-err));
@@ -434,7 +453,7 @@ static int drop_stale(uint64_t cookie, const struct dp_pod *dpp, void *ctx)
 	}
 	log_info("pods: dropping datapath entry of a pod no longer enrolled netns_cookie=%llu",
 		 (unsigned long long)cookie);
-	(void)dp_pod_del(p->agent->dp, cookie);
+	(void)dp_pod_del(p->deps.dp, cookie);
 	return 0;
 }
 
@@ -460,30 +479,30 @@ int pods_restore(struct pods *p)
 	int restored = 0, err = 0;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/%s", p->agent->cfg->run_dir, POD_STATE_DIR);
+	snprintf(dir, sizeof(dir), "%s/%s", p->deps.run_dir, POD_STATE_DIR);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
 		return log_errno(-errno, "create '%s'", dir);
 	d = opendir(dir);
 	if (!d)
 		return log_errno(-errno, "open '%s'", dir);
 	while ((de = readdir(d))) {
-		struct pod_spec spec;
+		struct cni_proto_pod spec;
 		size_t n = strlen(de->d_name);
-		int code;
 
 		if (n < 6 || strcmp(de->d_name + n - 5, ".json"))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		err = read_file(path, json, sizeof(json));
 		if (!err)
-			err = pod_spec_parse(json, &spec, err_msg, sizeof(err_msg));
+			err = cni_proto_req_decode(json, false, NULL, &spec, err_msg,
+						   sizeof(err_msg));
 		else
 			snprintf(err_msg, sizeof(err_msg), "%s", strerror(-err));
 		if (err) {
 			log_warn("pods: saved state '%s': %s, ignoring", path, err_msg);
 			continue;
 		}
-		err = pod_enroll(p, &spec, false, &code, err_msg, sizeof(err_msg));
+		err = pod_enroll(p, &spec, false, err_msg, sizeof(err_msg));
 		if (err) {
 			/* The pod went away while no agent ran: forget it. */
 			log_warn("pods: cannot restore %s/%s: %s, forgetting it", spec.ns, spec.name,
@@ -494,7 +513,7 @@ int pods_restore(struct pods *p)
 		restored++;
 	}
 	closedir(d);
-	err = dp_pod_for_each(p->agent->dp, drop_stale, p);
+	err = dp_pod_for_each(p->deps.dp, drop_stale, p);
 	if (err)
 		return log_errno(err, "walk the pods map");
 	return restored;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* Enrollment: the pods the CNI plugin told us about, whether each is meshed and
- * why, and what makes capture real for it — the in-pod listeners (proxy) and
- * the pods map entry (datapath). State is saved under RUN_DIR/pods so a
- * restarted agent serves the pods enrolled before.
+ * why, and what makes capture real for it — the in-pod listeners (a capture
+ * the proxy workers return, proxy/workers.h) and the pods map entry
+ * (datapath). State is saved under RUN_DIR/pods so a restarted agent serves
+ * the pods enrolled before. Its collaborators come in struct pods_deps.
  */
 #ifndef WEFT_PODS_H
 #define WEFT_PODS_H
@@ -15,56 +16,70 @@
 #include "model/catalogue.h"
 #include "cni_proto.h"
 
-struct conn;
-struct agent;
-
-/* What identifies a pod, as the CNI plugin sends it. */
-struct pod_spec {
-	char container_id[CNI_PROTO_MAX_CONTAINER_ID + 1];
-	char netns[PATH_MAX];
-	char ifname[32];
-	char ns[CNI_PROTO_MAX_NAMESPACE + 1];
-	char name[CNI_PROTO_MAX_NAME + 1];
-	char uid[CNI_PROTO_MAX_UID + 1];
-	struct addr ips[CNI_PROTO_MAX_IPS];
-	unsigned int n_ips;
-	bool meshed_hint;	/* saved state only: meshed when the agent last ran */
-};
+struct catalogue;
+struct cidr;
+struct dp;
+struct px_capture;
+struct workers;
 
 struct pod {
-	struct pod_spec spec;
+	struct cni_proto_pod spec;	/* as the CNI plugin sent it (lib/cni_proto.h) */
 	struct pod *next;	/* in pods.list */
 	uint32_t id;		/* agent-assigned, stable for the pod's life here */
 	int netns_fd;		/* keeps the netns reachable until DEL */
 	uint64_t netns_cookie;
 	bool meshed;
 	char reason[160];	/* why meshed or not, for meshctl */
-	int lfd4, lfd6;		/* in-pod listeners; -1 when not listening */
-	struct proxy *proxy;	/* serving the listeners, set by proxy_pod_listen() */
-	struct conn *conns;	/* live proxied connections of this pod */
-	/* With N proxy workers, worker i>0 serves the pod through shadows[i-1]:
-	 * a copy of this pod with that worker's listeners and connections
-	 * (proxy/workers.h). NULL with one worker or when not listening.
+	/* The proxy's capture of the pod (listeners, connections) while meshed;
+	 * NULL otherwise. Read it through proxy/workers.h.
 	 */
-	struct pod **shadows;
-	uint64_t conns_active, conns_total;
+	struct px_capture *capture;
+};
+
+/* What the pods table uses of the rest of the agent. Everything is borrowed
+ * and must outlive the table.
+ */
+struct pods_deps {
+	struct dp *dp;			/* pods map entries */
+	struct workers *workers;	/* capture open/close */
+	/* The current catalogue snapshot, valid until the next publish. */
+	const struct catalogue *(*catalogue)(void *ctx);
+	/* Whether every registry has completed a first listing: until then the
+	 * catalogue cannot say which pods are meshed.
+	 */
+	bool (*synced)(void *ctx);
+	/* Called after a pod came or went; NULL: nobody listens. */
+	void (*changed)(void *ctx);
+	void *ctx;			/* passed to the three callbacks */
+	const char *run_dir;		/* state files go under RUN_DIR/pods */
+	uint16_t proxy_port;		/* the in-pod listeners' port */
+	/* Agent-wide exclusions every meshed pod's datapath entry carries. */
+	const uint16_t *excl_ports;
+	size_t n_excl_ports;
+	const struct cidr *excl_cidrs;
+	size_t n_excl_cidrs;
 };
 
 struct pods;
 
-/* NULL with errno set. @agent is borrowed and must outlive the table. */
-struct pods *pods_new(struct agent *agent);
+/* NULL with errno set. @deps is copied; what it points to is borrowed. */
+struct pods *pods_new(const struct pods_deps *deps);
 /* Close every pod's listeners and connections (datapath entries and state files
  * stay, so capture survives an agent restart). Accepts NULL.
  */
 void pods_free(struct pods *p);
 
 /* CNI ADD: record the pod, decide whether it is meshed, and if so put capture
- * in place before returning. Idempotent per container_id. On failure fills
- * @code (CNI error code) and @msg. Returns 0 or -errno. May block briefly
- * (setns, socket, bpf syscalls), never on the network.
+ * in place before returning. Idempotent per container_id. Returns 0, or with
+ * @msg saying why:
+ *   -EINVAL  the container id cannot name a state file
+ *   -EEXIST  the container is enrolled already with another netns
+ *   -ENOENT  the netns cannot be opened (the container is gone)
+ *   -EAGAIN  the registries have not synced yet: try again later
+ *   -ENOMEM, -EIO  capture or the state file failed
+ * May block briefly (setns, socket, bpf syscalls), never on the network.
  */
-int pods_add(struct pods *p, const struct pod_spec *spec, int *code, char *msg, size_t msglen);
+int pods_add(struct pods *p, const struct cni_proto_pod *spec, char *msg, size_t msglen);
 
 /* CNI DEL: remove capture and forget the pod. Unknown pods are fine. */
 int pods_del(struct pods *p, const char *container_id);
@@ -94,12 +109,5 @@ void pods_datapath_entry(const struct pods *p, const struct pod *pod, struct dp_
 /* Iteration for the admin API, in enrollment order. */
 const struct pod *pods_first(const struct pods *p);
 size_t pods_count(const struct pods *p, bool meshed_only);
-
-/* Parse a pod spec from the JSON text of a CNI request (also the saved state).
- * Returns 0, or -EINVAL with @err naming the field.
- */
-int pod_spec_parse(const char *json, struct pod_spec *spec, char *err, size_t errlen);
-/* Serialise @spec as JSON into a malloc'd string (for the state file); NULL on ENOMEM. */
-char *pod_spec_to_json(const struct pod_spec *spec);
 
 #endif /* WEFT_PODS_H */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The plugin's side of lib/cni_proto.h: encode a request line, exchange it
- * with the agent over its unix socket within a deadline, decode the reply.
+ * with the agent over its unix socket within a deadline, decode the reply
+ * (the wire format itself is lib/cni_proto.c's).
  * Everything here is bounded: one connect, one line each way, one deadline.
  */
 #include <errno.h>
@@ -13,11 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "cni.h"
 
-#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 #define CONNECT_RETRY_MS 10
 
 static uint64_t mono_ms(void)
@@ -28,137 +26,69 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static int add_str(struct json_object *o, const char *key, const char *val)
+/* Copy @src into @dst of @len bytes; -EMSGSIZE if it does not fit. */
+static int put(char *dst, size_t len, const char *src)
 {
-	struct json_object *v = json_object_new_string(val);
+	int n = snprintf(dst, len, "%s", src ? src : "");
 
-	if (!v || json_object_object_add(o, key, v)) {
-		json_object_put(v);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static int fill_req(struct json_object *o, const struct cni_req *req)
-{
-	const struct {
-		const char *key;
-		const char *val;
-	} fields[] = {
-		{ "command", cni_cmd_name(req->cmd) }, { "container_id", req->container_id },
-		{ "netns", req->netns },	       { "ifname", req->ifname },
-		{ "namespace", req->ns },	       { "name", req->name },
-		{ "uid", req->uid },
-	};
-	struct json_object *v, *ips;
-	int err;
-
-	v = json_object_new_int(CNI_PROTO_VERSION);
-	if (!v || json_object_object_add(o, "version", v)) {
-		json_object_put(v);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		err = add_str(o, fields[i].key, fields[i].val);
-		if (err)
-			return err;
-	}
-	ips = json_object_new_array();
-	if (!ips || json_object_object_add(o, "ips", ips)) {
-		json_object_put(ips);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < req->n_ips; i++) {
-		v = json_object_new_string(req->ips[i]);
-		if (!v || json_object_array_add(ips, v)) {
-			json_object_put(v);
-			return -ENOMEM;
-		}
-	}
-	return 0;
+	return n < 0 || (size_t)n >= len ? -EMSGSIZE : 0;
 }
 
 char *cni_req_encode(const struct cni_req *req, size_t *len)
 {
-	struct json_object *o = json_object_new_object();
-	const char *s;
+	struct cni_proto_pod *pod = calloc(1, sizeof(*pod));
+	enum cni_proto_cmd cmd = CNI_PROTO_NONE;
 	char *line = NULL;
-	size_t n;
 	int err;
 
-	if (!o) {
-		errno = ENOMEM;
+	if (!pod)
 		return NULL;
+	for (int i = CNI_PROTO_ADD; i <= CNI_PROTO_CHECK; i++) {
+		if (!strcmp(cni_proto_cmd_name((enum cni_proto_cmd)i), cni_cmd_name(req->cmd)))
+			cmd = (enum cni_proto_cmd)i;
 	}
-	err = fill_req(o, req);
-	if (err)
-		goto out_put;
-	s = json_object_to_json_string_ext(o, JSON_FLAGS);
-	if (!s) {
-		err = -ENOMEM;
-		goto out_put;
+	err = cmd == CNI_PROTO_NONE ? -EINVAL : 0;
+	if (!err)
+		err = put(pod->container_id, sizeof(pod->container_id), req->container_id);
+	if (!err)
+		err = put(pod->netns, sizeof(pod->netns), req->netns);
+	if (!err)
+		err = put(pod->ifname, sizeof(pod->ifname), req->ifname);
+	if (!err)
+		err = put(pod->ns, sizeof(pod->ns), req->ns);
+	if (!err)
+		err = put(pod->name, sizeof(pod->name), req->name);
+	if (!err)
+		err = put(pod->uid, sizeof(pod->uid), req->uid);
+	for (size_t i = 0; !err && i < req->n_ips && i < CNI_PROTO_MAX_IPS; i++) {
+		err = addr_parse_ip(req->ips[i], &pod->ips[i]) ? -EINVAL : 0;
+		pod->n_ips++;
 	}
-	n = strlen(s);
-	if (n + 1 > CNI_PROTO_MAX_LINE) {
-		err = -EMSGSIZE;
-		goto out_put;
+	if (!err) {
+		line = cni_proto_req_encode(cmd, pod, len);
+		err = line ? 0 : -errno;
 	}
-	line = malloc(n + 2);
-	if (!line) {
-		err = -ENOMEM;
-		goto out_put;
-	}
-	memcpy(line, s, n);
-	line[n] = '\n';
-	line[n + 1] = '\0';
-	*len = n + 1;
-out_put:
-	json_object_put(o);
+	free(pod);
 	if (err)
 		errno = -err;
 	return line;
 }
 
-static void copy_str(struct json_object *o, const char *key, char *out, size_t len)
-{
-	struct json_object *v;
-
-	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-		snprintf(out, len, "%s", json_object_get_string(v));
-}
-
 int cni_reply_decode(const char *line, struct cni_reply *rep)
 {
-	struct json_object *o = json_tokener_parse(line), *v;
-	int err = 0;
+	struct cni_proto_reply r;
+	int err = cni_proto_reply_decode(line, &r);
 
-	*rep = (struct cni_reply){ 0 };
-	if (!o || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, "ok", &v) || !json_object_is_type(v, json_type_boolean)) {
-		err = -EPROTO;
-		goto out_put;
+	*rep = (struct cni_reply){ .ok = r.ok, .meshed = r.meshed };
+	if (err)
+		return err;
+	snprintf(rep->reason, sizeof(rep->reason), "%s", r.reason);
+	if (!r.ok) {
+		rep->err.code = r.code;
+		snprintf(rep->err.msg, sizeof(rep->err.msg), "%s", r.msg);
+		snprintf(rep->err.details, sizeof(rep->err.details), "%s", r.details);
 	}
-	rep->ok = json_object_get_boolean(v);
-	if (rep->ok) {
-		if (json_object_object_get_ex(o, "meshed", &v) &&
-		    json_object_is_type(v, json_type_boolean))
-			rep->meshed = json_object_get_boolean(v);
-		copy_str(o, "reason", rep->reason, sizeof(rep->reason));
-		goto out_put;
-	}
-	/* An agent error without a usable code is still an error, and its
-	 * message is worth more than a protocol complaint: keep it, as I/O failure.
-	 */
-	rep->err.code = CNI_ERR_IO;
-	if (json_object_object_get_ex(o, "code", &v) && json_object_is_type(v, json_type_int) &&
-	    json_object_get_int64(v) > 0 && json_object_get_int64(v) < 1000)
-		rep->err.code = (int)json_object_get_int64(v);
-	snprintf(rep->err.msg, sizeof(rep->err.msg), "the agent refused the request");
-	copy_str(o, "msg", rep->err.msg, sizeof(rep->err.msg));
-	copy_str(o, "details", rep->err.details, sizeof(rep->err.details));
-out_put:
-	json_object_put(o);
-	return err;
+	return 0;
 }
 
 /* Wait until @fd is ready for @events or @deadline passes. 0 or -errno. */

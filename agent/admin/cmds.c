@@ -229,23 +229,6 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 	return admin_json(resp, o);
 }
 
-/* Every listener of @pod is a socket in LISTEN state; true with none. */
-static bool pod_listening(const struct pod *pod)
-{
-	const int fds[] = { pod->lfd4, pod->lfd6 };
-
-	for (size_t i = 0; i < 2; i++) {
-		int on = 0;
-		socklen_t len = sizeof(on);
-
-		if (fds[i] == -1)
-			continue;
-		if (getsockopt(fds[i], SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 || !on)
-			return false;
-	}
-	return true;
-}
-
 static json_object *pod_json(const struct pod *pod, const struct agent *a)
 {
 	json_object *o = json_object_new_object(), *ips = json_object_new_array();
@@ -264,16 +247,18 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 	json_object_object_add(o, "meshed", json_object_new_boolean(pod->meshed));
 	json_object_object_add(o, "reason", json_object_new_string(pod->reason));
 	json_object_object_add(o, "netns_cookie", json_object_new_uint64(pod->netns_cookie));
-	if (pod->lfd4 != -1) {
+	if (pod->capture && workers_capture_has_listener(pod->capture, AF_INET)) {
 		snprintf(buf, sizeof(buf), "127.0.0.1:%u", a->cfg->proxy_port);
 		json_object_array_add(ls, json_object_new_string(buf));
 	}
-	if (pod->lfd6 != -1) {
+	if (pod->capture && workers_capture_has_listener(pod->capture, AF_INET6)) {
 		snprintf(buf, sizeof(buf), "[::1]:%u", a->cfg->proxy_port);
 		json_object_array_add(ls, json_object_new_string(buf));
 	}
 	json_object_object_add(o, "listeners", ls);
-	json_object_object_add(o, "listening", json_object_new_boolean(pod_listening(pod)));
+	json_object_object_add(
+		o, "listening",
+		json_object_new_boolean(!pod->capture || workers_capture_listening(pod->capture)));
 	if (pod->meshed) {
 		json_object *ports = json_object_new_array(), *cidrs = json_object_new_array();
 		struct dp_pod d;
@@ -298,12 +283,9 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 	{
 		/* Summed over the workers' shares of the pod; the caller isolated them. */
 		uint64_t active = 0, total = 0;
-		const struct pod *sh;
 
-		for (unsigned int i = 0; (sh = workers_pod_at(a->workers, pod, i)); i++) {
-			active += sh->conns_active;
-			total += sh->conns_total;
-		}
+		if (pod->capture)
+			workers_capture_counts(pod->capture, &active, &total);
 		json_object_object_add(conns, "active", json_object_new_uint64(active));
 		json_object_object_add(conns, "total", json_object_new_uint64(total));
 	}

@@ -117,13 +117,10 @@ int admin_conns(const struct http_request *req, struct http_response *resp, void
 	/* Each worker's share of a pod in turn, newest first within a worker. */
 	workers_isolate(a->workers);
 	for (const struct pod *pod = pods_first(a->pods); pod; pod = pod->next) {
-		const struct pod *sh;
-
-		if (only && pod != only)
+		if ((only && pod != only) || !pod->capture)
 			continue;
 		w.pod = pod;
-		for (unsigned int i = 0; (sh = workers_pod_at(a->workers, pod, i)); i++)
-			(void)proxy_pod_conns(workers_proxy(a->workers, i), sh, add_conn, &w);
+		(void)workers_capture_conns(pod->capture, add_conn, &w);
 	}
 	workers_release(a->workers);
 	json_object_object_add(o, "conns", w.arr);

@@ -1,10 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Client connections: protocol detection, the idle timeout, and the L4 relay.
- * Level-triggered epoll: each side is watched for EPOLLIN only while its
- * buffer toward the other side is empty, and for EPOLLOUT only while it has
- * bytes waiting, so a slow reader pushes back on the fast writer instead of
- * growing memory. A side whose both directions are finished is dropped from
- * epoll, since a fully closed socket reports EPOLLHUP forever.
+/* Client connections: their life from accept to close, the idle timeout, the
+ * proxy's timer queue, and protocol detection, which hands each connection to
+ * a relay (struct relay_ops: tcp.c, http.c) that serves it from then on.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,18 +16,7 @@
 #include "model/catalogue.h"
 #include "log.h"
 #include "loop.h"
-#include "pods.h"
 #include "proxy/conn.h"
-
-/* Bound the syscalls one event may spend on one direction, so a bulk transfer
- * cannot starve the other connections of the loop; level-triggered epoll
- * brings us back for the rest.
- */
-#define PUMP_ROUNDS 8
-/* Bytes asked of one splice() into an empty pipe: its default capacity (16
- * pages). Less than that arrives when less is queued on the socket.
- */
-#define PIPE_CHUNK 65536
 
 void sock_close_reset(int fd)
 {
@@ -44,7 +30,21 @@ void sock_close_reset(int fd)
 /* ---------------------------------------------------------------- lifecycle */
 
 static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx);
-static void half_done(struct half *h);
+
+void half_done(struct half *h)
+{
+	if (h->pipe[0] == -1)
+		return;
+	close(h->pipe[0]);
+	close(h->pipe[1]);
+	h->pipe[0] = h->pipe[1] = -1;
+}
+
+void conn_relay(struct conn *c, const struct relay_ops *ops)
+{
+	c->ops = ops;
+	ops->start(c);
+}
 
 int conn_watch(struct conn *c, uint32_t ev)
 {
@@ -74,7 +74,7 @@ int conn_watch(struct conn *c, uint32_t ev)
 void conn_close(struct conn *c, bool reset)
 {
 	struct proxy *px = c->px;
-	struct pod *pod = c->pod;
+	struct px_pod *pod = c->pod;
 
 	px_timer_del(px, &c->t_idle);
 	px_timer_del(px, &c->t_deadline);
@@ -87,8 +87,8 @@ void conn_close(struct conn *c, bool reset)
 		}
 		up_release(c, false);
 	}
-	if (c->mode == CM_HTTP)
-		http_abandon(c);
+	if (c->ops && c->ops->abandon)
+		c->ops->abandon(c);
 	half_done(&c->c2u);
 	half_done(&c->u2c);
 	/* Closed just below, never duplicated: no EPOLL_CTL_DEL needed. */
@@ -135,206 +135,23 @@ static void on_idle(struct loop_timer *n, uint64_t now)
 	conn_close(c, false);
 }
 
-/* ---------------------------------------------------------------- L4 relay */
-
-/* The pipe of @h, made on first use. False (and copies from then on) if the
- * process is out of descriptors: the relay still works, only slower.
- */
-static bool half_pipe(struct half *h)
-{
-	if (h->pipe[0] != -1)
-		return true;
-	if (h->no_pipe)
-		return false;
-	if (pipe2(h->pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
-		h->pipe[0] = h->pipe[1] = -1;
-		h->no_pipe = true;
-		return false;
-	}
-	return true;
-}
-
-static void half_done(struct half *h)
-{
-	if (h->pipe[0] == -1)
-		return;
-	close(h->pipe[0]);
-	close(h->pipe[1]);
-	h->pipe[0] = h->pipe[1] = -1;
-}
-
-/* Move bytes from @src to @dst through @h: first what the buffer holds (the
- * bytes read while detecting the protocol, or by the HTTP path before an
- * upgrade), then zero-copy through the pipe. While @dst is still connecting
- * only read (the first request is then ready the moment the connect
- * completes); shutdown() on a SYN_SENT socket would abort the connect.
- * Returns 0, or -errno when either socket failed (reset, broken pipe): the
- * caller resets the connection.
- */
-static int pump(int src, int dst, struct half *h, bool dst_ready)
-{
-	for (int round = 0;; round++) {
-		ssize_t n;
-
-		if (h->len) {
-			if (!dst_ready)
-				return 0;
-			n = send(dst, h->buf + h->off, h->len, MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (n == -1)
-				return errno == EAGAIN ? 0 : -errno;
-			h->off += (size_t)n;
-			h->len -= (size_t)n;
-			h->bytes += (uint64_t)n;
-			if (h->len)
-				return 0;
-			h->off = 0;
-		}
-		if (h->piped) {
-			if (!dst_ready)
-				return 0;
-			/* SIGPIPE is ignored by the agent: a closed peer is EPIPE here. */
-			n = splice(h->pipe[0], NULL, dst, NULL, h->piped,
-				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-			if (n == -1)
-				return errno == EAGAIN ? 0 : -errno;
-			h->piped -= (size_t)n;
-			h->bytes += (uint64_t)n;
-			if (h->piped)
-				return 0;
-		}
-		if (h->eof) {
-			if (!dst_ready || h->shut)
-				return 0;
-			/* Half-close: the peer keeps sending the other way. */
-			if (shutdown(dst, SHUT_WR) == -1 && errno != ENOTCONN)
-				return -errno;
-			h->shut = true;
-			return 0;
-		}
-		/* Stop only with nothing pending and no EOF: then the source is
-		 * watched for EPOLLIN and level-triggered epoll brings us back.
-		 */
-		if (round == PUMP_ROUNDS)
-			return 0;
-		if (half_pipe(h))
-			n = splice(src, NULL, h->pipe[1], NULL, PIPE_CHUNK,
-				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		else
-			n = recv(src, h->buf, sizeof(h->buf), MSG_DONTWAIT);
-		if (n == 0) {
-			h->eof = true;
-			continue;
-		}
-		if (n == -1)
-			return errno == EAGAIN ? 0 : -errno;
-		if (h->pipe[0] != -1)
-			h->piped = (size_t)n;
-		else
-			h->len = (size_t)n;
-	}
-}
-
-bool tcp_update(struct conn *c)
-{
-	struct up *u = c->up;
-	bool ready = u && !u->connecting;
-	uint32_t cev = 0, uev = 0;
-
-	if (c->c2u.shut && c->u2c.shut) {
-		conn_close(c, false);
-		return false;
-	}
-	if (!c->c2u.eof && half_empty(&c->c2u))
-		cev |= EPOLLIN;
-	if (!half_empty(&c->u2c))
-		cev |= EPOLLOUT;
-	if (u && u->connecting) {
-		uev = EPOLLOUT;
-	} else if (u) {
-		if (!c->u2c.eof && half_empty(&c->u2c))
-			uev |= EPOLLIN;
-		if (!half_empty(&c->c2u))
-			uev |= EPOLLOUT;
-	}
-	/* A side we no longer read from nor write to is finished for good. */
-	if (c->c2u.eof && c->u2c.shut)
-		cev = 0;
-	if (ready && c->u2c.eof && c->c2u.shut)
-		uev = 0;
-	if (conn_watch(c, cev) || (u && up_watch(u, uev))) {
-		conn_close(c, true);
-		return false;
-	}
-	return true;
-}
-
-void tcp_ready(struct conn *c)
-{
-	if (pump(c->cfd, c->up->fd, &c->c2u, true)) {
-		conn_close(c, true);
-		return;
-	}
-	tcp_update(c);
-}
-
-void tcp_start(struct conn *c)
-{
-	c->mode = CM_TCP;
-	attempt_start(c);
-}
-
-void tcp_on_event(struct conn *c, bool client, uint32_t events)
-{
-	struct up *u = c->up;
-	int err = 0;
-
-	if (events & EPOLLERR) {
-		/* A pending socket error on an established TCP socket is a reset (or
-		 * an ICMP-reported failure): pass it on rather than spin on it.
-		 */
-		log_debug("proxy: %s socket error pod=%u, resetting", client ? "client" : "upstream",
-			  c->pod->id);
-		conn_close(c, true);
-		return;
-	}
-	if (client && !u) {
-		/* Between attempts: keep what the client sends for the next one. */
-		err = pump(c->cfd, -1, &c->c2u, false);
-	} else if (events & (EPOLLIN | EPOLLHUP)) {
-		if (client)
-			err = pump(c->cfd, u->fd, &c->c2u, !u->connecting);
-		else
-			err = pump(u->fd, c->cfd, &c->u2c, true);
-	}
-	if (!err && u && (events & (EPOLLOUT | EPOLLHUP))) {
-		if (client)
-			err = pump(u->fd, c->cfd, &c->u2c, true);
-		else
-			err = pump(c->cfd, u->fd, &c->c2u, true);
-	}
-	if (err) {
-		log_debug("proxy: relay pod=%u: %s, resetting", c->pod->id, strerror(-err));
-		conn_close(c, true);
-		return;
-	}
-	tcp_update(c);
-}
-
 /* ---------------------------------------------------------------- detection */
 
-static void detect_done(struct conn *c, bool http)
+/* The relays a client's first bytes can select; the others are declared. */
+static const struct relay_ops *const detectable[] = { &relay_http };
+
+static void detect_done(struct conn *c, const struct relay_ops *ops)
 {
 	px_timer_del(c->px, &c->t_deadline);
-	if (http) {
+	if (ops == &relay_http) {
 		c->px->stats.detected_http++;
 		c->svc->ctr.detected_http++;
-		http_start(c);
-		return;
+	} else {
+		c->px->stats.detected_tcp++;
+		if (c->svc)
+			c->svc->ctr.detected_tcp++;
 	}
-	c->px->stats.detected_tcp++;
-	if (c->svc)
-		c->svc->ctr.detected_tcp++;
-	tcp_start(c);
+	conn_relay(c, ops);
 }
 
 static void on_detect_timeout(struct loop_timer *n, uint64_t now)
@@ -344,13 +161,14 @@ static void on_detect_timeout(struct loop_timer *n, uint64_t now)
 	(void)now;
 	/* The client waits for the server to speak first (SMTP, MySQL...): opaque. */
 	c->px->stats.detect_timeouts++;
-	detect_done(c, false);
+	detect_done(c, &relay_tcp);
 }
 
 static void detect_on_event(struct conn *c)
 {
 	struct half *h = &c->c2u;
 	ssize_t n = recv(c->cfd, h->buf + h->len, sizeof(h->buf) - h->len, MSG_DONTWAIT);
+	bool more = false;
 
 	if (n == -1 && errno == EAGAIN)
 		return;
@@ -365,20 +183,24 @@ static void detect_on_event(struct conn *c)
 			conn_close(c, false);
 			return;
 		}
-		detect_done(c, false);
+		detect_done(c, &relay_tcp);
 		return;
 	}
 	h->len += (size_t)n;
-	switch (http_detect(h->buf, h->len)) {
-	case DETECT_HTTP:
-		detect_done(c, true);
-		return;
-	case DETECT_OTHER:
-		detect_done(c, false);
-		return;
-	case DETECT_MORE:
-		return;
+	for (size_t i = 0; i < sizeof(detectable) / sizeof(detectable[0]); i++) {
+		switch (detectable[i]->detect(h->buf, h->len)) {
+		case DETECT_YES:
+			detect_done(c, detectable[i]);
+			return;
+		case DETECT_MORE:
+			more = true;
+			break;
+		case DETECT_NO:
+			break;
+		}
 	}
+	if (!more)
+		detect_done(c, &relay_tcp);
 }
 
 static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
@@ -388,20 +210,13 @@ static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
 	(void)loop;
 	(void)fd;
 	c->last_io_ms = loop_now_ms(c->px->loop);
-	switch (c->mode) {
-	case CM_DETECT:
+	if (c->ops)
+		c->ops->on_client(c, events);
+	else
 		detect_on_event(c);
-		break;
-	case CM_TCP:
-		tcp_on_event(c, true, events);
-		break;
-	case CM_HTTP:
-		http_on_client(c, events);
-		break;
-	}
 }
 
-void conn_start(struct proxy *px, struct pod *pod, int cfd, struct svc_state *svc,
+void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state *svc,
 		const struct addr *target)
 {
 	struct conn *c;
@@ -456,16 +271,15 @@ void conn_start(struct proxy *px, struct pod *pod, int cfd, struct svc_state *sv
 			px->stats.detected_tcp++;
 			svc->ctr.detected_tcp++;
 		}
-		tcp_start(c);
+		conn_relay(c, &relay_tcp);
 		return;
 	}
 	if (c->pol->protocol == PROTO_HTTP) {
 		px->stats.detected_http++;
 		svc->ctr.detected_http++;
-		http_start(c);
+		conn_relay(c, &relay_http);
 		return;
 	}
-	c->mode = CM_DETECT;
 	if (px_timer_set(px, &c->t_deadline, c->pol->detect_ms, on_detect_timeout))
 		conn_close(c, true);
 }

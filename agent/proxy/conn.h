@@ -22,7 +22,6 @@
 #include "proxy/state.h"
 
 struct loop;
-struct pod;
 
 /* Bytes buffered per direction. Two per connection; see docs for the memory
  * budget. An HTTP request is retryable only if it fits here whole.
@@ -42,10 +41,23 @@ struct pod;
  */
 #define SOCK_BATCH 8
 struct sock_cache {
-	const struct pod *pod;
+	const struct px_pod *pod;
 	struct sock_cache *next;
 	int n;
 	int fd[SOCK_BATCH];	/* fd[0..n): unused sockets, non-blocking */
+};
+
+/* A pod's share of one proxy (worker): the listeners this worker serves in
+ * the pod's netns and the connections they accepted. Owned by the pod's
+ * capture (workers.c); the pods module never sees it.
+ */
+struct px_pod {
+	struct proxy *px;	/* serving the listeners */
+	uint32_t id;		/* the agent's pod id, for logs */
+	int netns_fd;		/* borrowed: the enrollment keeps it open */
+	int lfd4, lfd6;		/* -1 when not listening */
+	struct conn *conns;	/* live client connections, newest first */
+	uint64_t conns_active, conns_total;
 };
 
 struct proxy {
@@ -86,10 +98,11 @@ static inline bool half_empty(const struct half *h)
 	return !h->len && !h->piped;
 }
 
-enum conn_mode {
-	CM_DETECT,		/* waiting for the first bytes, within the window */
-	CM_TCP,			/* opaque relay (also HTTP upgrades and CONNECT) */
-	CM_HTTP,		/* HTTP/1.x, request by request */
+/* What the first bytes of a client say about its protocol. */
+enum detect {
+	DETECT_YES,		/* the relay's protocol */
+	DETECT_NO,
+	DETECT_MORE,		/* a prefix of it: wait for more bytes */
 };
 
 /* Why an attempt failed. */
@@ -112,11 +125,47 @@ enum local_fail {
 
 struct conn;
 
+/* What a relay protocol does with a client connection, after haproxy's
+ * mux_ops: conn.c and upstream.c drive connections through this table and
+ * never name a protocol's functions. One table per protocol: relay_tcp
+ * (tcp.c: opaque bytes, also HTTP upgrades and CONNECT) and relay_http
+ * (http.c: HTTP/1.x, request by request). Functions that may close @c say so.
+ */
+struct relay_ops {
+	const char *name;	/* "tcp", "http": the admin API's protocol */
+	/* Classify the first bytes a client sent; NULL: never detected. */
+	enum detect (*detect)(const char *buf, size_t len);
+	/* Serve @c from now on; bytes already in c2u are the client's first. May close @c. */
+	void (*start)(struct conn *c);
+	/* Events on the client socket, or on the attached upstream's. May close @c. */
+	void (*on_client)(struct conn *c, uint32_t events);
+	void (*on_upstream)(struct conn *c, uint32_t events);
+	/* @c->up is connected or was taken from the pool. May close @c. */
+	void (*ready)(struct conn *c);
+	/* Recompute what both sockets are watched for; false if @c was closed. */
+	bool (*update)(struct conn *c);
+	/* Whether what the relay did so far allows another attempt after @kind. */
+	bool (*may_retry)(const struct conn *c, enum fail_kind kind);
+	/* Whether the next attempt may take a pooled upstream. */
+	bool (*may_reuse)(const struct conn *c);
+	/* The last attempt failed for good, or never started for @why: tell the
+	 * client (a reset, or an HTTP error response). @c is closed on return or later.
+	 */
+	void (*fail)(struct conn *c, enum fail_kind kind);
+	void (*fail_local)(struct conn *c, enum local_fail why);
+	/* @c is closing: undo in-flight accounting. */
+	void (*abandon)(struct conn *c);
+	/* The admin API's state of @c while no upstream is attached. */
+	const char *(*idle_state)(const struct conn *c);
+};
+
+extern const struct relay_ops relay_tcp, relay_http;
+
 struct up {
 	struct proxy *px;
 	struct conn *c;		/* the client served; NULL while idle in the pool */
 	struct ep_state *ep;	/* holds a reference; NULL for a passthrough */
-	const struct pod *pod;	/* the socket lives in this pod's netns */
+	const struct px_pod *pod;	/* the socket lives in this pod's netns */
 	struct up *pool_prev, *pool_next;	/* in ep->idle */
 	int fd;
 	bool connecting;
@@ -146,7 +195,6 @@ struct http_txn {
 	bool resp_head;		/* the current attempt's response head is parsed */
 	bool resp_started;	/* a response byte was queued for the client: no retry */
 	bool resp_done;		/* the final response is complete */
-	bool judged;		/* the current attempt's outcome was recorded */
 	bool close_after;	/* close the client once u2c is flushed */
 	bool resp_keep_alive;	/* the final response allows another request */
 	bool dirty;		/* the upstream sent bytes after the response */
@@ -155,7 +203,7 @@ struct http_txn {
 
 struct conn {
 	struct proxy *px;
-	struct pod *pod;
+	struct px_pod *pod;
 	struct conn *prev, *next;	/* in pod->conns */
 	struct svc_state *svc;		/* holds a reference; NULL for a passthrough */
 	const struct policy *pol;	/* &svc->pol or &px->passthrough */
@@ -164,7 +212,8 @@ struct conn {
 	int cfd;
 	bool cwatch;
 	uint32_t cev;
-	enum conn_mode mode;
+	const struct relay_ops *ops;	/* NULL while detecting the protocol */
+	bool judged;			/* the current attempt's outcome was recorded */
 	uint64_t start_ms;		/* accepted, loop clock */
 	uint64_t last_io_ms;
 	struct loop_timer t_idle;	/* idle timeout */
@@ -182,7 +231,7 @@ struct conn {
  * port state @svc (NULL: pass through to @target). On failure the client is
  * reset and counted.
  */
-void conn_start(struct proxy *px, struct pod *pod, int cfd, struct svc_state *svc,
+void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state *svc,
 		const struct addr *target);
 
 /* Close @c at once, sending a reset to both sides if @reset. Releases its
@@ -197,16 +246,11 @@ void sock_close_reset(int fd);
 /* Watch the client socket for @ev (0: stop watching). 0 or -errno. */
 int conn_watch(struct conn *c, uint32_t ev);
 
-/* The L4 relay: recompute interest, close when both directions are done.
- * Returns false if @c was closed.
- */
-bool tcp_update(struct conn *c);
-/* Switch @c to the L4 relay and start an attempt (buffered bytes go first). */
-void tcp_start(struct conn *c);
-/* The upstream of an L4 connection is connected: start relaying. */
-void tcp_ready(struct conn *c);
-/* Relay events of either side. */
-void tcp_on_event(struct conn *c, bool client, uint32_t events);
+/* Hand @c to relay @ops from now on (@ops->start). May close @c. */
+void conn_relay(struct conn *c, const struct relay_ops *ops);
+
+/* Release the pipe of @h, if it has one. */
+void half_done(struct half *h);
 
 /* (Re)arm @n to fire @ms from now on the proxy's loop: O(log n). 0 or -ENOMEM. */
 static inline int px_timer_set(struct proxy *px, struct loop_timer *n, uint64_t ms,
@@ -256,38 +300,29 @@ void up_release(struct conn *c, bool reuse);
 int up_watch(struct up *u, uint32_t ev);
 
 /* Close the spare upstream sockets made in @pod's netns (NULL: all pods). */
-void sock_cache_flush(struct proxy *px, const struct pod *pod);
+void sock_cache_flush(struct proxy *px, const struct px_pod *pod);
 
 /* Close the pooled connections made in @pod's netns (the pod is going away),
  * or those of endpoints that left the catalogue (@pod NULL), or all (@all).
  */
-void pool_flush(struct proxy *px, const struct pod *pod, bool all);
+void pool_flush(struct proxy *px, const struct px_pod *pod, bool all);
 
-/* ---- http.c */
+/* ---- listener.c */
 
-enum detect {
-	DETECT_HTTP,		/* starts with an HTTP/1.x method and a space */
-	DETECT_OTHER,
-	DETECT_MORE,		/* a prefix of a method: wait for more bytes */
-};
-
-/* Classify the first bytes a client sent. */
-enum detect http_detect(const char *buf, size_t len);
-
-/* Serve @c as HTTP/1.x from now on; bytes already in c2u are the request's start. */
-void http_start(struct conn *c);
-void http_on_client(struct conn *c, uint32_t events);
-void http_on_upstream(struct conn *c, uint32_t events);
-/* @c->up is connected (or taken from the pool): send the request. */
-void http_ready(struct conn *c);
-/* Answer the current request locally (or reset if a response already
- * started) after a final failure, then close. @c may be closed on return.
+/* Create @pod's listeners (127.0.0.1:port, [::1]:port) inside its netns on
+ * @pod->px and serve them; the IPv6 one is optional (a pod netns without
+ * ::1 gets only the IPv4 listener). Sets *@cookie to the netns cookie when
+ * not NULL. 0 or -errno, with nothing left open.
  */
-void http_fail(struct conn *c, enum fail_kind kind);
-void http_fail_local(struct conn *c, enum local_fail why);
-/* Recompute interest; false if @c was closed. */
-bool http_update(struct conn *c);
-/* Undo a dispatched request's accounting (the connection is closing). */
-void http_abandon(struct conn *c);
+int px_pod_listen(struct px_pod *pod, uint64_t *cookie);
+/* Stop listening for @pod and close its connections, pooled ones included. */
+void px_pod_close(struct px_pod *pod);
+
+/* ---- inspect.c */
+
+/* Call @fn for each live connection of @pod, newest first; a non-zero return
+ * stops the walk and is returned, else 0.
+ */
+int px_pod_conns(const struct px_pod *pod, proxy_conn_fn fn, void *ctx);
 
 #endif /* WEFT_CONN_H */

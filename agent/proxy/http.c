@@ -16,14 +16,13 @@
 #include <sys/socket.h>
 
 #include "loop.h"
-#include "pods.h"
 #include "proxy/conn.h"
 
 static const char *const methods[] = {
 	"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "TRACE ", "CONNECT ",
 };
 
-enum detect http_detect(const char *buf, size_t len)
+static enum detect http_detect(const char *buf, size_t len)
 {
 	bool more = false;
 
@@ -33,10 +32,10 @@ enum detect http_detect(const char *buf, size_t len)
 		if (memcmp(buf, methods[i], k))
 			continue;
 		if (len >= m)
-			return DETECT_HTTP;
+			return DETECT_YES;
 		more = true;
 	}
-	return more ? DETECT_MORE : DETECT_OTHER;
+	return more ? DETECT_MORE : DETECT_NO;
 }
 
 /* ---------------------------------------------------------------- parsers */
@@ -132,6 +131,7 @@ static void txn_reset(struct conn *c)
 	http_parser_init(&c->h.qp, HTTP_REQUEST);
 	c->h.qp.data = c;
 	c->n_tried = 0;
+	c->judged = false;
 }
 
 /* The request no longer counts as in flight. */
@@ -145,7 +145,7 @@ static void txn_end(struct conn *c)
 	}
 }
 
-void http_abandon(struct conn *c)
+static void http_abandon(struct conn *c)
 {
 	txn_end(c);
 }
@@ -208,7 +208,7 @@ static void http_reply(struct conn *c, int status, const char *header)
 	http_progress(c);
 }
 
-void http_fail(struct conn *c, enum fail_kind kind)
+static void http_fail(struct conn *c, enum fail_kind kind)
 {
 	if (c->h.resp_started) {
 		/* The client has part of a response: only a reset tells it the truth. */
@@ -230,7 +230,7 @@ void http_fail(struct conn *c, enum fail_kind kind)
 	}
 }
 
-void http_fail_local(struct conn *c, enum local_fail why)
+static void http_fail_local(struct conn *c, enum local_fail why)
 {
 	static const char *const headers[] = {
 		[LOCAL_NO_ENDPOINT] = "x-weft-error: no-endpoint",
@@ -254,7 +254,7 @@ static void on_request_timeout(struct loop_timer *n, uint64_t now)
 	(void)now;
 	c->svc->ctr.request_timeouts++;
 	c->px->stats.request_timeouts++;
-	if (c->up && c->up->ep && !c->h.judged)
+	if (c->up && c->up->ep && !c->judged)
 		ep_outcome(c->px, c->up->ep, false);
 	if (c->h.resp_started) {
 		conn_close(c, true);
@@ -309,26 +309,28 @@ static int request_parse(struct conn *c)
 
 static int send_request(struct conn *c);
 static void upstream_broken(struct conn *c);
+static bool http_update(struct conn *c);
 
-void http_ready(struct conn *c)
+static void http_ready(struct conn *c)
 {
 	struct up *u = c->up;
 	struct http_txn *h = &c->h;
 
 	if (h->upgrade) {
-		/* WebSocket, CONNECT, h2c...: from here on, opaque bytes both ways. */
+		/* WebSocket, CONNECT, h2c...: from here on, opaque bytes both ways;
+		 * the TCP relay's ready counts the endpoint's success.
+		 */
 		txn_end(c);
-		if (u->ep)
-			ep_outcome(c->px, u->ep, true);
-		c->mode = CM_TCP;
-		tcp_ready(c);
+		c->ops = &relay_tcp;
+		c->ops->ready(c);
 		return;
 	}
 	http_parser_init(&u->rp, HTTP_RESPONSE);
 	u->rp.data = c;
 	h->sent = 0;
 	h->status = 0;
-	h->resp_head = h->judged = h->dirty = h->resp_done = false;
+	h->resp_head = h->dirty = h->resp_done = false;
+	c->judged = false;
 	if (u->ep)
 		u->ep->ctr.requests++;
 	/* Send now rather than wait for EPOLLOUT: a connected socket with an
@@ -461,7 +463,7 @@ static bool judge(struct conn *c)
 	struct ep_state *e = c->up->ep;
 	int k = h->status / 100 - 1;
 
-	h->judged = true;
+	c->judged = true;
 	if (k >= 0 && k < STATUS_CLASSES)
 		e->ctr.cls[k]++;
 	ep_outcome(c->px, e, h->status < 500);
@@ -497,7 +499,7 @@ static void response_received(struct conn *c)
 	txn_end(c);
 }
 
-void http_on_upstream(struct conn *c, uint32_t events)
+static void http_on_upstream(struct conn *c, uint32_t events)
 {
 	struct http_txn *h = &c->h;
 
@@ -509,7 +511,7 @@ void http_on_upstream(struct conn *c, uint32_t events)
 	if (c->up && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !h->resp_done) {
 		if (!upstream_read(c))
 			return;
-		if (h->resp_head && !h->judged && !judge(c))
+		if (h->resp_head && !c->judged && !judge(c))
 			return;
 		if (h->resp_done)
 			response_received(c);
@@ -521,7 +523,7 @@ void http_on_upstream(struct conn *c, uint32_t events)
 	http_progress(c);
 }
 
-void http_on_client(struct conn *c, uint32_t events)
+static void http_on_client(struct conn *c, uint32_t events)
 {
 	struct half *b = &c->c2u;
 
@@ -575,7 +577,7 @@ static void http_progress(struct conn *c)
 				/* Looked like HTTP but is not: relay it untouched. */
 				c->px->stats.detected_tcp++;
 				c->svc->ctr.detected_tcp++;
-				tcp_start(c);
+				conn_relay(c, &relay_tcp);
 				return;
 			}
 			if (h->dispatched) {
@@ -620,7 +622,7 @@ static void http_progress(struct conn *c)
 	http_update(c);
 }
 
-bool http_update(struct conn *c)
+static bool http_update(struct conn *c)
 {
 	struct http_txn *h = &c->h;
 	struct up *u = c->up;
@@ -645,9 +647,47 @@ bool http_update(struct conn *c)
 	return true;
 }
 
-void http_start(struct conn *c)
+static void http_start(struct conn *c)
 {
-	c->mode = CM_HTTP;
 	txn_reset(c);
 	http_progress(c);
 }
+
+static bool http_may_retry(const struct conn *c, enum fail_kind kind)
+{
+	const struct http_txn *h = &c->h;
+
+	/* Connect failures sent nothing: any request may go elsewhere. After
+	 * that, only an idempotent request we still hold whole, with nothing of
+	 * a response shown to the client yet.
+	 */
+	return !((kind == FAIL_RESET || kind == FAIL_STATUS) &&
+		 (h->resp_started || h->streaming || !h->complete || h->upgrade || !h->idempotent));
+}
+
+static bool http_may_reuse(const struct conn *c)
+{
+	/* An upgrade becomes a tunnel that owns its upstream for good. */
+	return !c->h.upgrade;
+}
+
+static const char *http_idle_state(const struct conn *c)
+{
+	return c->h.dispatched ? "retry-wait" : "idle";
+}
+
+const struct relay_ops relay_http = {
+	.name = "http",
+	.detect = http_detect,
+	.start = http_start,
+	.on_client = http_on_client,
+	.on_upstream = http_on_upstream,
+	.ready = http_ready,
+	.update = http_update,
+	.may_retry = http_may_retry,
+	.may_reuse = http_may_reuse,
+	.fail = http_fail,
+	.fail_local = http_fail_local,
+	.abandon = http_abandon,
+	.idle_state = http_idle_state,
+};

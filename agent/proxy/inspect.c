@@ -8,13 +8,12 @@
 
 #include "model/catalogue.h"
 #include "loop.h"
-#include "pods.h"
 #include "proxy/balancer.h"
 #include "proxy/conn.h"
 
 static const char *conn_state(const struct conn *c)
 {
-	if (c->mode == CM_DETECT)
+	if (!c->ops)
 		return "detecting";
 	if (c->up && c->up->connecting)
 		return "connecting";
@@ -23,11 +22,7 @@ static const char *conn_state(const struct conn *c)
 			return "half-closed";
 		return "established";
 	}
-	if (c->n_tried && c->mode == CM_TCP)
-		return "retry-wait";
-	if (c->mode == CM_HTTP)
-		return c->h.dispatched ? "retry-wait" : "idle";
-	return "connecting";
+	return c->ops->idle_state(c);
 }
 
 static void conn_info(const struct proxy *px, const struct conn *c, struct proxy_conn_info *ci)
@@ -51,14 +46,15 @@ static void conn_info(const struct proxy *px, const struct conn *c, struct proxy
 	ci->age_ms = loop_now_ms(px->loop) - c->start_ms;
 	ci->bytes_out = c->c2u.bytes;
 	ci->bytes_in = c->u2c.bytes;
-	ci->protocol = c->mode == CM_DETECT ? "detecting" : c->mode == CM_HTTP ? "http" : "tcp";
+	ci->protocol = c->ops ? c->ops->name : "detecting";
 	ci->state = conn_state(c);
 	ci->attempts = c->n_tried;
 	ci->requests = c->h.n_requests;
 }
 
-int proxy_pod_conns(const struct proxy *px, const struct pod *pod, proxy_conn_fn fn, void *ctx)
+int px_pod_conns(const struct px_pod *pod, proxy_conn_fn fn, void *ctx)
 {
+	const struct proxy *px = pod->px;
 	struct proxy_conn_info ci;
 	int err;
 

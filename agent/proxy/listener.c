@@ -17,7 +17,6 @@
 #include "log.h"
 #include "loop.h"
 #include "netns.h"
-#include "pods.h"
 #include "proxy/conn.h"
 
 #ifndef SO_ORIGINAL_DST
@@ -117,7 +116,7 @@ static int orig_dst(int fd, int family, struct addr *out)
 	return addr_from_sockaddr(out, (struct sockaddr *)&ss, len);
 }
 
-static void accept_one(struct proxy *px, struct pod *pod, int cfd, int family)
+static void accept_one(struct proxy *px, struct px_pod *pod, int cfd, int family)
 {
 	struct svc_state *svc;
 	struct cat_svc_port *sp;
@@ -156,13 +155,12 @@ static void accept_one(struct proxy *px, struct pod *pod, int cfd, int family)
 
 static void on_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)
 {
-	struct pod *pod = ctx;
-	struct proxy *px = NULL;
+	struct px_pod *pod = ctx;
+	struct proxy *px = pod->px;
 	int family = lfd == pod->lfd4 ? AF_INET : AF_INET6;
 
 	(void)loop;
 	(void)events;
-	px = pod->proxy;
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		int cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -181,7 +179,7 @@ static void on_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)
 	}
 }
 
-static int make_listener(struct proxy *px, struct pod *pod, int family)
+static int make_listener(struct proxy *px, struct px_pod *pod, int family)
 {
 	struct addr a = { .family = family, .port = px->opts.port };
 	struct sockaddr_storage ss;
@@ -223,21 +221,23 @@ out_close:
 	return err;
 }
 
-int proxy_pod_listen(struct proxy *px, struct pod *pod)
+int px_pod_listen(struct px_pod *pod, uint64_t *cookie)
 {
+	struct proxy *px = pod->px;
 	int fd, err;
 
 	if (pod->lfd4 != -1)
 		return 0;
-	pod->proxy = px;
 	fd = make_listener(px, pod, AF_INET);
 	if (fd < 0)
 		return fd;
 	pod->lfd4 = fd;
-	err = netns_cookie_of(fd, &pod->netns_cookie);
-	if (err) {
-		proxy_pod_close(px, pod);
-		return err;
+	if (cookie) {
+		err = netns_cookie_of(fd, cookie);
+		if (err) {
+			px_pod_close(pod);
+			return err;
+		}
 	}
 	fd = make_listener(px, pod, AF_INET6);
 	if (fd < 0)
@@ -248,8 +248,10 @@ int proxy_pod_listen(struct proxy *px, struct pod *pod)
 	return 0;
 }
 
-void proxy_pod_close(struct proxy *px, struct pod *pod)
+void px_pod_close(struct px_pod *pod)
 {
+	struct proxy *px = pod->px;
+
 	while (pod->conns)
 		conn_close(pod->conns, true);
 	/* Their sockets live in the pod's netns, with its address. */

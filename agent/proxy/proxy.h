@@ -13,7 +13,6 @@
 #include <stdint.h>
 
 struct loop;
-struct pod;
 struct catalogue;
 struct proxy;
 struct agent_config;
@@ -67,7 +66,10 @@ struct proxy_stats {
 
 /* NULL with errno set. Borrows @loop and opts->cfg. */
 struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts);
-/* Close every connection; listeners belong to pods (proxy_pod_close). Accepts NULL. */
+/* Close every pooled connection and spare socket; the pods' listeners and
+ * client connections belong to their captures (workers_capture_close()),
+ * closed first. Accepts NULL.
+ */
 void proxy_free(struct proxy *px);
 
 /* Publish a new catalogue for new connections; takes a reference on @c.
@@ -75,15 +77,6 @@ void proxy_free(struct proxy *px);
  * are logged as warnings); per-endpoint state carries over by address.
  */
 void proxy_set_catalogue(struct proxy *px, struct catalogue *c);
-
-/* Create the pod's listeners (127.0.0.1:port, [::1]:port) inside its netns
- * and serve them; sets pod->lfd4/lfd6 and pod->netns_cookie. IPv6 is optional
- * (a pod netns without ::1 gets only the IPv4 listener). 0 or -errno.
- */
-int proxy_pod_listen(struct proxy *px, struct pod *pod);
-
-/* Stop listening for @pod and close its connections, pooled ones included. */
-void proxy_pod_close(struct proxy *px, struct pod *pod);
 
 const struct proxy_stats *proxy_stats(const struct proxy *px);
 
@@ -126,12 +119,8 @@ struct proxy_conn_info {
 	uint32_t requests;		/* HTTP requests completed on it */
 };
 
+/* Called per connection by workers_capture_conns(); must not close connections. */
 typedef int (*proxy_conn_fn)(const struct proxy_conn_info *ci, void *ctx);
-
-/* Call @fn for each live connection of @pod, newest first; a non-zero return
- * stops the walk and is returned, else 0. @fn must not close connections.
- */
-int proxy_pod_conns(const struct proxy *px, const struct pod *pod, proxy_conn_fn fn, void *ctx);
 
 /* The state of the service port whose VIP:port is @dst (IPv4-mapped already
  * unmapped) in the published catalogue, or NULL when @dst is not a service.

@@ -19,7 +19,6 @@
 #include "log.h"
 #include "loop.h"
 #include "netns.h"
-#include "pods.h"
 #include "proxy/balancer.h"
 #include "proxy/conn.h"
 
@@ -129,7 +128,7 @@ static bool pool_put(struct up *u)
 	return true;
 }
 
-static struct up *pool_take(struct ep_state *e, const struct pod *pod)
+static struct up *pool_take(struct ep_state *e, const struct px_pod *pod)
 {
 	for (struct up *u = e->idle; u; u = u->pool_next) {
 		if (u->pod == pod) {
@@ -155,7 +154,7 @@ static bool pool_evict(struct svc_state *s)
 	return false;
 }
 
-void pool_flush(struct proxy *px, const struct pod *pod, bool all)
+void pool_flush(struct proxy *px, const struct px_pod *pod, bool all)
 {
 	struct svc_state *s, *next_s;
 
@@ -198,7 +197,7 @@ void up_release(struct conn *c, bool reuse)
 
 /* ---------------------------------------------------------------- connect */
 
-void sock_cache_flush(struct proxy *px, const struct pod *pod)
+void sock_cache_flush(struct proxy *px, const struct px_pod *pod)
 {
 	struct sock_cache **pp = &px->socks, *sc;
 
@@ -219,7 +218,7 @@ void sock_cache_flush(struct proxy *px, const struct pod *pod)
  * making an upstream socket, and the profile of a connection-per-request load
  * showed a setns() pair per connection. IPv6 upstreams are rare: no cache.
  */
-static int pod_socket(struct proxy *px, const struct pod *pod, int family)
+static int pod_socket(struct proxy *px, const struct px_pod *pod, int family)
 {
 	struct sock_cache *sc;
 	int n;
@@ -247,7 +246,7 @@ static int pod_socket(struct proxy *px, const struct pod *pod, int family)
 	return sc->fd[--sc->n];
 }
 
-static int upstream_socket(struct proxy *px, const struct pod *pod, const struct addr *target)
+static int upstream_socket(struct proxy *px, const struct px_pod *pod, const struct addr *target)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = addr_to_sockaddr(target, &ss);
@@ -340,13 +339,7 @@ static void up_connected(struct conn *c)
 		lat_record(&u->ep->svc->lat_connect, lat_now_us() - u->connect_us,
 			   loop_now_ms(c->px->loop));
 	}
-	if (c->mode == CM_HTTP) {
-		http_ready(c);
-		return;
-	}
-	if (u->ep)
-		ep_outcome(c->px, u->ep, true);
-	tcp_ready(c);
+	c->ops->ready(c);
 }
 
 static void up_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
@@ -364,10 +357,8 @@ static void up_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
 	c->last_io_ms = loop_now_ms(loop);
 	if (u->connecting)
 		up_connected(c);
-	else if (c->mode == CM_TCP)
-		tcp_on_event(c, false, events);
 	else
-		http_on_upstream(c, events);
+		c->ops->on_upstream(c, events);
 }
 
 /* ---------------------------------------------------------------- attempts */
@@ -425,25 +416,16 @@ void attempt_local_fail(struct conn *c, enum local_fail why)
 	case LOCAL_ERROR:
 		break;
 	}
-	if (c->mode == CM_HTTP)
-		http_fail_local(c, why);
-	else
-		conn_close(c, true);
+	c->ops->fail_local(c, why);
 }
 
 bool attempt_may_retry(struct conn *c, enum fail_kind kind)
 {
 	struct svc_state *s = c->svc;
-	const struct http_txn *h = &c->h;
 
 	if (!s || c->n_tried >= 1 + c->pol->retries)
 		return false;
-	/* Connect failures sent nothing: any request may go elsewhere. After
-	 * that, only an idempotent request we still hold whole, with nothing of
-	 * a response shown to the client yet.
-	 */
-	if (c->mode == CM_HTTP && (kind == FAIL_RESET || kind == FAIL_STATUS) &&
-	    (h->resp_started || h->streaming || !h->complete || h->upgrade || !h->idempotent))
+	if (!c->ops->may_retry(c, kind))
 		return false;
 	if (!budget_take(&s->budget, loop_now_ms(c->px->loop), c->pol->retry_budget_pct,
 			 c->pol->retry_budget_min)) {
@@ -473,20 +455,15 @@ void attempt_retry(struct conn *c)
 		conn_close(c, true);
 		return;
 	}
-	if (c->mode == CM_HTTP)
-		http_update(c);
-	else
-		tcp_update(c);
+	c->ops->update(c);
 }
 
 static void retry_or_fail(struct conn *c, enum fail_kind kind)
 {
 	if (attempt_may_retry(c, kind))
 		attempt_retry(c);
-	else if (c->mode == CM_HTTP)
-		http_fail(c, kind);
 	else
-		conn_close(c, true);
+		c->ops->fail(c, kind);
 }
 
 static void record_failure(struct conn *c, struct ep_state *e, enum fail_kind kind)
@@ -494,9 +471,9 @@ static void record_failure(struct conn *c, struct ep_state *e, enum fail_kind ki
 	if (kind == FAIL_CONNECT || kind == FAIL_TIMEOUT)
 		e->ctr.connect_failures++;
 	/* A pooled connection the server had closed says nothing about the
-	 * server; an HTTP response already judged was recorded then.
+	 * server; a response already judged was recorded then.
 	 */
-	if (kind != FAIL_STALE && !(c->mode == CM_HTTP && c->h.judged))
+	if (kind != FAIL_STALE && !c->judged)
 		ep_outcome(c->px, e, false);
 }
 
@@ -528,7 +505,7 @@ void attempt_start(struct conn *c)
 			conn_close(c, true);
 			return;
 		}
-		tcp_update(c);
+		c->ops->update(c);
 		return;
 	}
 	e = balancer_pick(s, loop_now_ms(px->loop), c->tried, c->n_tried, &px->rng, &panic);
@@ -542,14 +519,14 @@ void attempt_start(struct conn *c)
 	}
 	if (c->n_tried < CONN_MAX_TRIES)
 		c->tried[c->n_tried++] = e;
-	if (c->mode == CM_HTTP && !c->h.upgrade) {
+	if (c->ops->may_reuse(c)) {
 		u = pool_take(e, c->pod);
 		if (u) {
 			attach(c, u);
 			u->reused = true;
 			e->ctr.reused++;
 			px->stats.upstream_reused++;
-			http_ready(c);
+			c->ops->ready(c);
 			return;
 		}
 	}
@@ -576,8 +553,5 @@ void attempt_start(struct conn *c)
 		retry_or_fail(c, FAIL_CONNECT);
 		return;
 	}
-	if (c->mode == CM_HTTP)
-		http_update(c);
-	else
-		tcp_update(c);
+	c->ops->update(c);
 }

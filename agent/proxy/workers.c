@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Implementation of proxy/workers.h: threads, their loops and proxies, the
  * isolation handshake (an eventfd per worker and one mutex + condition
- * variable, touched only by control-plane operations), shadow pods, and the
+ * variable, touched only by control-plane operations), pod captures, and the
  * merged view of per-worker service state for the admin API.
  */
 #include <errno.h>
@@ -11,12 +11,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "log.h"
 #include "loop.h"
-#include "pods.h"
+#include "proxy/conn.h"
 #include "proxy/counters.h"
 #include "proxy/state.h"
 #include "proxy/workers.h"
@@ -255,74 +256,110 @@ void workers_set_catalogue(struct workers *ws, struct catalogue *c)
 	workers_release(ws);
 }
 
-/* ---------------------------------------------------------------- pods */
+/* ---------------------------------------------------------------- captures */
 
-static void pod_close_locked(struct workers *ws, struct pod *pod)
+struct px_capture {
+	uint64_t netns_cookie;
+	unsigned int n;		/* shares opened so far */
+	struct px_pod share[];	/* share[i] is served by worker i */
+};
+
+static void capture_close_locked(struct px_capture *cap)
 {
-	proxy_pod_close(ws->w[0].px, pod);
-	for (unsigned int i = 1; i < ws->n && pod->shadows; i++) {
-		if (!pod->shadows[i - 1])
-			continue;
-		proxy_pod_close(ws->w[i].px, pod->shadows[i - 1]);
-		free(pod->shadows[i - 1]);
-	}
-	free(pod->shadows);
-	pod->shadows = NULL;
+	for (unsigned int i = 0; i < cap->n; i++)
+		px_pod_close(&cap->share[i]);
 }
 
-int workers_pod_listen(struct workers *ws, struct pod *pod)
+struct px_capture *workers_capture_open(struct workers *ws, const struct px_pod_info *info)
+{
+	struct px_capture *cap = calloc(1, sizeof(*cap) + ws->n * sizeof(cap->share[0]));
+	int err = 0;
+
+	if (!cap)
+		return NULL;
+	workers_isolate(ws);
+	for (unsigned int i = 0; !err && i < ws->n; i++) {
+		struct px_pod *pp = &cap->share[i];
+
+		pp->px = ws->w[i].px;
+		pp->id = info->id;
+		pp->netns_fd = info->netns_fd;
+		pp->lfd4 = pp->lfd6 = -1;
+		cap->n++;
+		err = px_pod_listen(pp, i == 0 ? &cap->netns_cookie : NULL);
+	}
+	if (err)
+		capture_close_locked(cap);
+	workers_release(ws);
+	if (err) {
+		log_debug("proxy: capture %s/%s pod=%u: %s", info->ns, info->name, info->id,
+			  strerror(-err));
+		free(cap);
+		errno = -err;
+		return NULL;
+	}
+	return cap;
+}
+
+void workers_capture_close(struct workers *ws, struct px_capture *cap)
+{
+	if (!cap)
+		return;
+	workers_isolate(ws);
+	capture_close_locked(cap);
+	workers_release(ws);
+	free(cap);
+}
+
+uint64_t workers_capture_netns_cookie(const struct px_capture *cap)
+{
+	return cap->netns_cookie;
+}
+
+bool workers_capture_has_listener(const struct px_capture *cap, int family)
+{
+	return (family == AF_INET ? cap->share[0].lfd4 : cap->share[0].lfd6) != -1;
+}
+
+static bool fd_listening(int fd)
+{
+	int on = 0;
+	socklen_t len = sizeof(on);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
+}
+
+bool workers_capture_listening(const struct px_capture *cap)
+{
+	for (unsigned int i = 0; i < cap->n; i++) {
+		const struct px_pod *pp = &cap->share[i];
+
+		if ((pp->lfd4 != -1 && !fd_listening(pp->lfd4)) ||
+		    (pp->lfd6 != -1 && !fd_listening(pp->lfd6)))
+			return false;
+	}
+	return true;
+}
+
+void workers_capture_counts(const struct px_capture *cap, uint64_t *active, uint64_t *total)
+{
+	*active = *total = 0;
+	for (unsigned int i = 0; i < cap->n; i++) {
+		*active += cap->share[i].conns_active;
+		*total += cap->share[i].conns_total;
+	}
+}
+
+int workers_capture_conns(const struct px_capture *cap, proxy_conn_fn fn, void *ctx)
 {
 	int err;
 
-	if (pod->lfd4 != -1)
-		return 0;
-	workers_isolate(ws);
-	err = proxy_pod_listen(ws->w[0].px, pod);
-	if (!err && ws->n > 1) {
-		pod->shadows = calloc(ws->n - 1, sizeof(*pod->shadows));
-		if (!pod->shadows)
-			err = -ENOMEM;
+	for (unsigned int i = 0; i < cap->n; i++) {
+		err = px_pod_conns(&cap->share[i], fn, ctx);
+		if (err)
+			return err;
 	}
-	for (unsigned int i = 1; !err && i < ws->n; i++) {
-		struct pod *sh = malloc(sizeof(*sh));
-
-		if (!sh) {
-			err = -ENOMEM;
-			break;
-		}
-		/* Identity and netns are the pod's (the fd stays owned by it);
-		 * listeners and connections are this worker's own.
-		 */
-		*sh = *pod;
-		sh->next = NULL;
-		sh->shadows = NULL;
-		sh->lfd4 = sh->lfd6 = -1;
-		sh->proxy = NULL;
-		sh->conns = NULL;
-		sh->conns_active = sh->conns_total = 0;
-		pod->shadows[i - 1] = sh;
-		err = proxy_pod_listen(ws->w[i].px, sh);
-	}
-	if (err)
-		pod_close_locked(ws, pod);
-	workers_release(ws);
-	return err;
-}
-
-void workers_pod_close(struct workers *ws, struct pod *pod)
-{
-	workers_isolate(ws);
-	pod_close_locked(ws, pod);
-	workers_release(ws);
-}
-
-const struct pod *workers_pod_at(const struct workers *ws, const struct pod *pod, unsigned int i)
-{
-	if (i == 0)
-		return pod;
-	if (i >= ws->n || !pod->shadows)
-		return NULL;
-	return pod->shadows[i - 1];
+	return 0;
 }
 
 /* ---------------------------------------------------------------- merged reads */

@@ -19,12 +19,13 @@
 #ifndef WEFT_PROXY_WORKERS_H
 #define WEFT_PROXY_WORKERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "proxy/proxy.h"
 
 struct loop;
-struct pod;
 struct catalogue;
 struct workers;
 
@@ -53,16 +54,46 @@ void workers_release(struct workers *ws);
 /* Publish @c to every worker (under isolation). */
 void workers_set_catalogue(struct workers *ws, struct catalogue *c);
 
-/* Give @pod one listener per worker (worker 0 uses @pod itself; the others
- * a shadow copy holding that worker's listeners and connections). 0 or
- * -errno, with nothing left open.
- */
-int workers_pod_listen(struct workers *ws, struct pod *pod);
-/* Close @pod's listeners and connections on every worker. */
-void workers_pod_close(struct workers *ws, struct pod *pod);
+/* ---- capture: where pods and the proxy meet */
 
-/* @pod's share on worker @i (the pod itself for worker 0), or NULL. */
-const struct pod *workers_pod_at(const struct workers *ws, const struct pod *pod, unsigned int i);
+/* What the proxy needs to know of a pod to capture its connections. */
+struct px_pod_info {
+	uint32_t id;		/* the agent's pod id, for logs */
+	const char *ns, *name;	/* for logs; borrowed for the call only */
+	int netns_fd;		/* borrowed: must stay open until the capture is closed */
+};
+
+/* A pod's capture state, owned by the proxy: one listener per worker and
+ * family, bound to the same port with SO_REUSEPORT, and each worker's
+ * connections of the pod. Opaque to the pods module.
+ */
+struct px_capture;
+
+/* Open @info's listeners on every worker (isolating them). Returns the
+ * capture, or NULL with errno set and nothing left open. May block briefly
+ * (setns, socket), never on the network.
+ */
+struct px_capture *workers_capture_open(struct workers *ws, const struct px_pod_info *info);
+/* Close @cap's listeners and connections on every worker, pooled upstream
+ * connections made in the pod's netns included, and free it. Accepts NULL.
+ */
+void workers_capture_close(struct workers *ws, struct px_capture *cap);
+
+/* The cookie of the pod's netns, read from its listener. */
+uint64_t workers_capture_netns_cookie(const struct px_capture *cap);
+/* Whether @cap has a listener of @family (AF_INET, AF_INET6). */
+bool workers_capture_has_listener(const struct px_capture *cap, int family);
+/* Whether every listener of @cap is a socket in LISTEN state. */
+bool workers_capture_listening(const struct px_capture *cap);
+/* Under isolation: the pod's connections, open and ever accepted, summed
+ * over the workers.
+ */
+void workers_capture_counts(const struct px_capture *cap, uint64_t *active, uint64_t *total);
+/* Under isolation: call @fn for each live connection of the pod, each
+ * worker's share in turn, newest first within a worker. A non-zero return
+ * stops the walk and is returned, else 0.
+ */
+int workers_capture_conns(const struct px_capture *cap, proxy_conn_fn fn, void *ctx);
 
 /* Under isolation: the stats of every worker, summed. */
 void workers_stats(const struct workers *ws, struct proxy_stats *out);

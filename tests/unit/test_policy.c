@@ -126,14 +126,16 @@ Test(policy, names_round_trip)
 
 Test(detect, http_methods_and_prefixes)
 {
-	cr_assert_eq(http_detect("GET / HTTP/1.1\r\n", 16), DETECT_HTTP);
-	cr_assert_eq(http_detect("OPTIONS ", 8), DETECT_HTTP);
-	cr_assert_eq(http_detect("CONNECT a:443 HTTP/1.1", 22), DETECT_HTTP);
-	cr_assert_eq(http_detect("GE", 2), DETECT_MORE);
-	cr_assert_eq(http_detect("P", 1), DETECT_MORE, "POST, PUT or PATCH");
-	cr_assert_eq(http_detect("DELETE", 6), DETECT_MORE, "the space is missing yet");
-	cr_assert_eq(http_detect("IDENT\n", 6), DETECT_OTHER);
-	cr_assert_eq(http_detect("PRI * HTTP/2.0", 14), DETECT_OTHER, "h2 prior knowledge is opaque");
-	cr_assert_eq(http_detect("\x16\x03\x01", 3), DETECT_OTHER, "TLS is opaque");
-	cr_assert_eq(http_detect("get / HTTP/1.1", 14), DETECT_OTHER, "methods are case-sensitive");
+	cr_assert_eq(relay_http.detect("GET / HTTP/1.1\r\n", 16), DETECT_YES);
+	cr_assert_eq(relay_http.detect("OPTIONS ", 8), DETECT_YES);
+	cr_assert_eq(relay_http.detect("CONNECT a:443 HTTP/1.1", 22), DETECT_YES);
+	cr_assert_eq(relay_http.detect("GE", 2), DETECT_MORE);
+	cr_assert_eq(relay_http.detect("P", 1), DETECT_MORE, "POST, PUT or PATCH");
+	cr_assert_eq(relay_http.detect("DELETE", 6), DETECT_MORE, "the space is missing yet");
+	cr_assert_eq(relay_http.detect("IDENT\n", 6), DETECT_NO);
+	cr_assert_eq(relay_http.detect("PRI * HTTP/2.0", 14), DETECT_NO,
+		     "h2 prior knowledge is opaque");
+	cr_assert_eq(relay_http.detect("\x16\x03\x01", 3), DETECT_NO, "TLS is opaque");
+	cr_assert_eq(relay_http.detect("get / HTTP/1.1", 14), DETECT_NO,
+		     "methods are case-sensitive");
 }

@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The opaque relay (struct relay_ops relay_tcp): bytes both ways between the
+ * client and one upstream, zero-copy through a pipe per direction, with
+ * half-close passed on. Serves L4 connections, and HTTP ones after an
+ * upgrade or CONNECT. Level-triggered epoll: each side is watched for
+ * EPOLLIN only while its buffer toward the other side is empty, and for
+ * EPOLLOUT only while it has bytes waiting, so a slow reader pushes back on
+ * the fast writer instead of growing memory. A side whose both directions
+ * are finished is dropped from epoll, since a fully closed socket reports
+ * EPOLLHUP forever.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proxy/conn.h"
+
+/* Bound the syscalls one event may spend on one direction, so a bulk transfer
+ * cannot starve the other connections of the loop; level-triggered epoll
+ * brings us back for the rest.
+ */
+#define PUMP_ROUNDS 8
+/* Bytes asked of one splice() into an empty pipe: its default capacity (16
+ * pages). Less than that arrives when less is queued on the socket.
+ */
+#define PIPE_CHUNK 65536
+
+/* The pipe of @h, made on first use. False (and copies from then on) if the
+ * process is out of descriptors: the relay still works, only slower.
+ */
+static bool half_pipe(struct half *h)
+{
+	if (h->pipe[0] != -1)
+		return true;
+	if (h->no_pipe)
+		return false;
+	if (pipe2(h->pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
+		h->pipe[0] = h->pipe[1] = -1;
+		h->no_pipe = true;
+		return false;
+	}
+	return true;
+}
+
+/* Move bytes from @src to @dst through @h: first what the buffer holds (the
+ * bytes read while detecting the protocol, or by the HTTP path before an
+ * upgrade), then zero-copy through the pipe. While @dst is still connecting
+ * only read (the first request is then ready the moment the connect
+ * completes); shutdown() on a SYN_SENT socket would abort the connect.
+ * Returns 0, or -errno when either socket failed (reset, broken pipe): the
+ * caller resets the connection.
+ */
+static int pump(int src, int dst, struct half *h, bool dst_ready)
+{
+	for (int round = 0;; round++) {
+		ssize_t n;
+
+		if (h->len) {
+			if (!dst_ready)
+				return 0;
+			n = send(dst, h->buf + h->off, h->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n == -1)
+				return errno == EAGAIN ? 0 : -errno;
+			h->off += (size_t)n;
+			h->len -= (size_t)n;
+			h->bytes += (uint64_t)n;
+			if (h->len)
+				return 0;
+			h->off = 0;
+		}
+		if (h->piped) {
+			if (!dst_ready)
+				return 0;
+			/* SIGPIPE is ignored by the agent: a closed peer is EPIPE here. */
+			n = splice(h->pipe[0], NULL, dst, NULL, h->piped,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n == -1)
+				return errno == EAGAIN ? 0 : -errno;
+			h->piped -= (size_t)n;
+			h->bytes += (uint64_t)n;
+			if (h->piped)
+				return 0;
+		}
+		if (h->eof) {
+			if (!dst_ready || h->shut)
+				return 0;
+			/* Half-close: the peer keeps sending the other way. */
+			if (shutdown(dst, SHUT_WR) == -1 && errno != ENOTCONN)
+				return -errno;
+			h->shut = true;
+			return 0;
+		}
+		/* Stop only with nothing pending and no EOF: then the source is
+		 * watched for EPOLLIN and level-triggered epoll brings us back.
+		 */
+		if (round == PUMP_ROUNDS)
+			return 0;
+		if (half_pipe(h))
+			n = splice(src, NULL, h->pipe[1], NULL, PIPE_CHUNK,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		else
+			n = recv(src, h->buf, sizeof(h->buf), MSG_DONTWAIT);
+		if (n == 0) {
+			h->eof = true;
+			continue;
+		}
+		if (n == -1)
+			return errno == EAGAIN ? 0 : -errno;
+		if (h->pipe[0] != -1)
+			h->piped = (size_t)n;
+		else
+			h->len = (size_t)n;
+	}
+}
+
+static bool tcp_update(struct conn *c)
+{
+	struct up *u = c->up;
+	bool ready = u && !u->connecting;
+	uint32_t cev = 0, uev = 0;
+
+	if (c->c2u.shut && c->u2c.shut) {
+		conn_close(c, false);
+		return false;
+	}
+	if (!c->c2u.eof && half_empty(&c->c2u))
+		cev |= EPOLLIN;
+	if (!half_empty(&c->u2c))
+		cev |= EPOLLOUT;
+	if (u && u->connecting) {
+		uev = EPOLLOUT;
+	} else if (u) {
+		if (!c->u2c.eof && half_empty(&c->u2c))
+			uev |= EPOLLIN;
+		if (!half_empty(&c->c2u))
+			uev |= EPOLLOUT;
+	}
+	/* A side we no longer read from nor write to is finished for good. */
+	if (c->c2u.eof && c->u2c.shut)
+		cev = 0;
+	if (ready && c->u2c.eof && c->c2u.shut)
+		uev = 0;
+	if (conn_watch(c, cev) || (u && up_watch(u, uev))) {
+		conn_close(c, true);
+		return false;
+	}
+	return true;
+}
+
+static void tcp_ready(struct conn *c)
+{
+	if (pump(c->cfd, c->up->fd, &c->c2u, true)) {
+		conn_close(c, true);
+		return;
+	}
+	tcp_update(c);
+}
+
+static void tcp_start(struct conn *c)
+{
+	attempt_start(c);
+}
+
+static void tcp_on_event(struct conn *c, bool client, uint32_t events)
+{
+	struct up *u = c->up;
+	int err = 0;
+
+	if (events & EPOLLERR) {
+		/* A pending socket error on an established TCP socket is a reset (or
+		 * an ICMP-reported failure): pass it on rather than spin on it.
+		 */
+		log_debug("proxy: %s socket error pod=%u, resetting", client ? "client" : "upstream",
+			  c->pod->id);
+		conn_close(c, true);
+		return;
+	}
+	if (client && !u) {
+		/* Between attempts: keep what the client sends for the next one. */
+		err = pump(c->cfd, -1, &c->c2u, false);
+	} else if (events & (EPOLLIN | EPOLLHUP)) {
+		if (client)
+			err = pump(c->cfd, u->fd, &c->c2u, !u->connecting);
+		else
+			err = pump(u->fd, c->cfd, &c->u2c, true);
+	}
+	if (!err && u && (events & (EPOLLOUT | EPOLLHUP))) {
+		if (client)
+			err = pump(u->fd, c->cfd, &c->u2c, true);
+		else
+			err = pump(c->cfd, u->fd, &c->c2u, true);
+	}
+	if (err) {
+		log_debug("proxy: relay pod=%u: %s, resetting", c->pod->id, strerror(-err));
+		conn_close(c, true);
+		return;
+	}
+	tcp_update(c);
+}
+
+static void tcp_on_client(struct conn *c, uint32_t events)
+{
+	tcp_on_event(c, true, events);
+}
+
+static void tcp_on_upstream(struct conn *c, uint32_t events)
+{
+	tcp_on_event(c, false, events);
+}
+
+/* Connected: the endpoint answered, which is all an L4 attempt can tell. */
+static void tcp_on_ready(struct conn *c)
+{
+	if (c->up->ep)
+		ep_outcome(c->px, c->up->ep, true);
+	tcp_ready(c);
+}
+
+static bool tcp_may_retry(const struct conn *c, enum fail_kind kind)
+{
+	/* Attempts fail only while connecting, before a byte went out. */
+	(void)c;
+	(void)kind;
+	return true;
+}
+
+static bool tcp_may_reuse(const struct conn *c)
+{
+	/* Pooled upstreams sit between HTTP requests; a relay owns its own. */
+	(void)c;
+	return false;
+}
+
+static void tcp_fail(struct conn *c, enum fail_kind kind)
+{
+	(void)kind;
+	conn_close(c, true);
+}
+
+static void tcp_fail_local(struct conn *c, enum local_fail why)
+{
+	(void)why;
+	conn_close(c, true);
+}
+
+static const char *tcp_idle_state(const struct conn *c)
+{
+	return c->n_tried ? "retry-wait" : "connecting";
+}
+
+const struct relay_ops relay_tcp = {
+	.name = "tcp",
+	.start = tcp_start,
+	.on_client = tcp_on_client,
+	.on_upstream = tcp_on_upstream,
+	.ready = tcp_on_ready,
+	.update = tcp_update,
+	.may_retry = tcp_may_retry,
+	.may_reuse = tcp_may_reuse,
+	.fail = tcp_fail,
+	.fail_local = tcp_fail_local,
+	.idle_state = tcp_idle_state,
+};

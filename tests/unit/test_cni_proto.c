@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* lib/cni_proto.c: the CNI plugin <-> agent wire format, encoded and decoded
+ * by the same code on both ends.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "cni_proto.h"
+
+static void sample(struct cni_proto_pod *p)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->container_id, sizeof(p->container_id), "c0ffee");
+	snprintf(p->netns, sizeof(p->netns), "/proc/42/ns/net");
+	snprintf(p->ifname, sizeof(p->ifname), "eth0");
+	snprintf(p->ns, sizeof(p->ns), "shop");
+	snprintf(p->name, sizeof(p->name), "web-0");
+	snprintf(p->uid, sizeof(p->uid), "u-1");
+	cr_assert_eq(addr_parse_ip("198.18.0.5", &p->ips[p->n_ips++]), 0);
+	cr_assert_eq(addr_parse_ip("fd00::5", &p->ips[p->n_ips++]), 0);
+}
+
+Test(cni_proto, request_round_trip)
+{
+	struct cni_proto_pod in, out;
+	enum cni_proto_cmd cmd;
+	char err[256] = "";
+	size_t len;
+	char *line;
+
+	sample(&in);
+	line = cni_proto_req_encode(CNI_PROTO_CHECK, &in, &len);
+	cr_assert_not_null(line);
+	cr_expect_eq(strlen(line), len);
+	cr_expect_eq(strchr(line, '\n'), line + len - 1, "one line only");
+	cr_assert_eq(cni_proto_req_decode(line, true, &cmd, &out, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cmd, CNI_PROTO_CHECK);
+	cr_expect_eq(memcmp(&in, &out, sizeof(in)), 0);
+	free(line);
+}
+
+Test(cni_proto, state_file_round_trip_keeps_the_hint)
+{
+	struct cni_proto_pod in, out;
+	char err[256] = "";
+	enum cni_proto_cmd cmd;
+	size_t len;
+	char *line;
+
+	sample(&in);
+	in.meshed_hint = true;
+	line = cni_proto_req_encode(CNI_PROTO_NONE, &in, &len);
+	cr_assert_not_null(line);
+	cr_expect_null(strstr(line, "command"));
+	cr_assert_eq(cni_proto_req_decode(line, false, NULL, &out, err, sizeof(err)), 0);
+	cr_expect(out.meshed_hint);
+	cr_expect_eq(memcmp(&in, &out, sizeof(in)), 0);
+	/* Without a command it is not a request. */
+	cr_expect_eq(cni_proto_req_decode(line, true, &cmd, &out, err, sizeof(err)), -ENOMSG);
+	free(line);
+}
+
+Test(cni_proto, malformed_fields_are_named)
+{
+	static const struct {
+		const char *text;
+		int rc;
+		const char *err;
+	} cases[] = {
+		{ "[1]", -EBADMSG, "request is not a JSON object" },
+		{ "{\"version\":2,\"command\":\"ADD\"}", -EPROTONOSUPPORT,
+		  "unsupported plugin protocol version" },
+		{ "{\"version\":1,\"container_id\":\"c\"}", -ENOMSG, "request lacks 'command'" },
+		{ "{\"version\":1,\"command\":\"ADD\",\"container_id\":\"c\",\"namespace\":\"n\"}",
+		  -EINVAL, "field 'name' is missing" },
+		{ "{\"version\":1,\"command\":\"ADD\",\"container_id\":7,\"namespace\":\"n\","
+		  "\"name\":\"p\"}",
+		  -EINVAL, "field 'container_id' must be a string" },
+		{ "{\"version\":1,\"command\":\"ADD\",\"container_id\":\"c\",\"namespace\":\"n\","
+		  "\"name\":\"p\",\"ips\":[\"198.18.0.1\",\"nope\"]}",
+		  -EINVAL, "field 'ips[1]' is not an IP address" },
+		{ "{\"version\":1,\"command\":\"GC\",\"container_id\":\"c\",\"namespace\":\"n\","
+		  "\"name\":\"p\"}",
+		  -EINVAL, "unknown command 'GC'" },
+	};
+	struct cni_proto_pod pod;
+	enum cni_proto_cmd cmd;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char err[256] = "";
+
+		cr_expect_eq(
+			cni_proto_req_decode(cases[i].text, true, &cmd, &pod, err, sizeof(err)),
+			cases[i].rc, "%s", cases[i].text);
+		cr_expect_str_eq(err, cases[i].err, "%s", cases[i].text);
+	}
+}
+
+Test(cni_proto, reply_round_trip)
+{
+	struct cni_proto_reply in = { .ok = false, .code = CNI_ERR_TRY_AGAIN }, out;
+	size_t len;
+	char *line;
+
+	snprintf(in.msg, sizeof(in.msg), "agent: cannot enroll pod");
+	snprintf(in.details, sizeof(in.details), "the agent's registries have not synced yet");
+	line = cni_proto_reply_encode(&in, &len);
+	cr_assert_not_null(line);
+	cr_assert_eq(cni_proto_reply_decode(line, &out), 0);
+	cr_expect_not(out.ok);
+	cr_expect_eq(out.code, CNI_ERR_TRY_AGAIN);
+	cr_expect_str_eq(out.msg, in.msg);
+	cr_expect_str_eq(out.details, in.details);
+	free(line);
+	in = (struct cni_proto_reply){ .ok = true, .has_pod = true, .meshed = true };
+	snprintf(in.reason, sizeof(in.reason), "namespace shop has label weft.io/mesh=enabled");
+	line = cni_proto_reply_encode(&in, &len);
+	cr_assert_not_null(line);
+	cr_assert_eq(cni_proto_reply_decode(line, &out), 0);
+	cr_expect(out.ok && out.has_pod && out.meshed);
+	cr_expect_str_eq(out.reason, in.reason);
+	free(line);
+}
