@@ -236,7 +236,7 @@ uint32_t policy_knob_get(const struct policy_knob *k, const struct policy *p)
 
 	switch (k->kind) {
 	case POLICY_ENUM:
-		return (uint32_t) * (const int *)field;
+		return (uint32_t)*(const int *)field;
 	case POLICY_WEIGHTS:
 		return (uint32_t)p->n_weights;
 	default:
