@@ -14,6 +14,7 @@
 #define CFG_EXCL_MAX 8	/* per list; bpf/abi.h MESH_MAX_EXCL_* */
 #define CFG_WORKERS_MAX 64	/* --workers */
 
+#include "model/policy.h"
 #include "opt.h"
 
 struct agent_config {
@@ -27,28 +28,13 @@ struct agent_config {
 	const char *metrics_addr;	/* --metrics-addr IP:PORT; "" = no metrics listener */
 	uint32_t mark;
 	uint16_t proxy_port;
-	uint32_t connect_timeout_ms;
 	uint32_t max_conns;
 	uint32_t workers;		/* --workers; 0: one per online CPU */
-	/* Resilience defaults of every service (agent/proxy/policy.h); a Service
-	 * overrides each with a weft.io/ annotation (docs/resilience.md).
+	/* Resilience defaults of every service, one option per knob of the
+	 * policy table (model/policy.h); a Service overrides each with a
+	 * weft.io/ annotation (docs/resilience.md).
 	 */
-	const char *lb;			/* least-request, round-robin, random */
-	const char *protocol;		/* auto, tcp, http */
-	uint32_t detect_timeout_ms;
-	uint32_t idle_timeout_ms;	/* 0 = none */
-	uint32_t request_timeout_ms;	/* 0 = none */
-	uint32_t retries;
-	uint32_t retry_budget_pct;
-	uint32_t retry_budget_min;	/* per second */
-	uint32_t retry_backoff_ms;
-	uint32_t svc_max_connections;
-	uint32_t svc_max_pending;
-	uint32_t svc_max_requests;
-	uint32_t outlier_failures;	/* 0 = no ejection */
-	uint32_t outlier_base_ms;
-	uint32_t outlier_max_ms;
-	uint32_t outlier_max_pct;
+	struct policy policy;
 	const char *etcd_prefix;	/* key prefix of etcd registries */
 	uint32_t etcd_lease_ttl_s;	/* lease of this node's etcd registrations */
 	uint32_t zk_session_timeout_ms;	/* asked of ZooKeeper; the server bounds it */

@@ -120,6 +120,23 @@ static int opt_set(const struct opt_def *d, void *target, const char *val, const
 		l->v[l->n++] = val;
 		break;
 	}
+	case OPT_ENUM: {
+		uint32_t i;
+		int len;
+
+		for (i = 0; i < d->n_names && strcmp(val, d->names[i]); i++)
+			;
+		if (i < d->n_names) {
+			*(int *)field = (int)i;
+			break;
+		}
+		len = snprintf(err, errlen, "%s: '%s' is not one of ", from, val);
+		for (i = 0; i < d->n_names && len >= 0 && (size_t)len < errlen; i++)
+			len += snprintf(err + len, errlen - (size_t)len, "%s%s", i ? ", " : "",
+					d->names[i]);
+		rc = -EINVAL;
+		break;
+	}
 	case OPT_FLAG:
 		if (!strcmp(val, "1") || !strcmp(val, "true") || !strcmp(val, "yes"))
 			*(bool *)field = true;

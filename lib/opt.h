@@ -32,6 +32,7 @@ enum opt_type {
 	OPT_FLAG,	/* bool, set by presence; takes no argument */
 	OPT_STRINGS,	/* struct opt_strings: the option may repeat; the environment
 			 * variable holds the values separated by spaces */
+	OPT_ENUM,	/* an int-sized enum: the index of the value in names[] */
 };
 
 #define OPT_STRINGS_MAX 8
@@ -50,6 +51,8 @@ struct opt_def {
 	size_t offset;		/* offsetof() the field in the target struct */
 	const char *def;	/* default as text, or NULL for none */
 	uint32_t min, max;	/* OPT_U32 bounds */
+	const char *const *names;	/* OPT_ENUM: the n_names values, in enum order */
+	uint32_t n_names;
 	const char *metavar;	/* "DIR", "PATH"... for --help */
 	const char *help;
 };

@@ -322,34 +322,33 @@ static int cmd_pods(const struct http_request *req, struct http_response *resp, 
 	return admin_json(resp, o);
 }
 
+/* One member per knob of the policy table, under its JSON key. */
 static json_object *policy_json(const struct policy *p)
 {
-	json_object *o = json_object_new_object(), *w = json_object_new_object();
+	json_object *o = json_object_new_object(), *v;
 	char buf[ADDR_STRLEN];
 
-	json_object_object_add(o, "lb", json_object_new_string(policy_lb_name(p->lb)));
-	json_object_object_add(o, "protocol", json_object_new_string(policy_proto_name(p->protocol)));
-	json_object_object_add(o, "protocol_detect_timeout_ms", json_object_new_uint64(p->detect_ms));
-	json_object_object_add(o, "connect_timeout_ms", json_object_new_uint64(p->connect_timeout_ms));
-	json_object_object_add(o, "idle_timeout_ms", json_object_new_uint64(p->idle_timeout_ms));
-	json_object_object_add(o, "request_timeout_ms", json_object_new_uint64(p->request_timeout_ms));
-	json_object_object_add(o, "retries", json_object_new_uint64(p->retries));
-	json_object_object_add(o, "retry_budget_percent", json_object_new_uint64(p->retry_budget_pct));
-	json_object_object_add(o, "retry_budget_min_per_s", json_object_new_uint64(p->retry_budget_min));
-	json_object_object_add(o, "retry_backoff_ms", json_object_new_uint64(p->retry_backoff_ms));
-	json_object_object_add(o, "max_connections", json_object_new_uint64(p->max_connections));
-	json_object_object_add(o, "max_pending", json_object_new_uint64(p->max_pending));
-	json_object_object_add(o, "max_requests", json_object_new_uint64(p->max_requests));
-	json_object_object_add(o, "outlier_consecutive_failures",
-			       json_object_new_uint64(p->outlier_failures));
-	json_object_object_add(o, "outlier_base_ejection_ms", json_object_new_uint64(p->outlier_base_ms));
-	json_object_object_add(o, "outlier_max_ejection_ms", json_object_new_uint64(p->outlier_max_ms));
-	json_object_object_add(o, "outlier_max_ejected_percent",
-			       json_object_new_uint64(p->outlier_max_pct));
-	for (size_t i = 0; i < p->n_weights; i++)
-		json_object_object_add(w, addr_fmt_ip(&p->weights[i].ip, buf, sizeof(buf)),
-				       json_object_new_uint64(p->weights[i].weight));
-	json_object_object_add(o, "weights", w);
+	for (size_t i = 0; i < POLICY_KNOBS; i++) {
+		const struct policy_knob *k = &policy_knobs[i];
+		uint32_t n = policy_knob_get(k, p);
+
+		switch (k->kind) {
+		case POLICY_ENUM:
+			v = json_object_new_string(policy_knob_value_name(k, n));
+			break;
+		case POLICY_WEIGHTS:
+			v = json_object_new_object();
+			for (size_t j = 0; j < n; j++)
+				json_object_object_add(v, addr_fmt_ip(&p->weights[j].ip, buf,
+								      sizeof(buf)),
+						       json_object_new_uint64(p->weights[j].weight));
+			break;
+		default:
+			v = json_object_new_uint64(n);
+			break;
+		}
+		json_object_object_add(o, k->json, v);
+	}
 	return o;
 }
 

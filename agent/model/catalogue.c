@@ -75,7 +75,7 @@ static void catalogue_free(struct catalogue *c)
 	for (size_t i = 0; c->ports && i < c->n_ports; i++)
 		free(c->ports[i].endpoints);
 	for (size_t i = 0; c->services && i < c->n_services; i++)
-		free((void *)c->services[i].annotations);
+		free((void *)c->services[i].policy);
 	free(c->ports);
 	free(c->services);
 	free(c->pods);
@@ -116,14 +116,6 @@ struct cat_svc_port *catalogue_find_vip(const struct catalogue *c, const struct 
 	for (h = addr_hash(dst) & c->table_mask; (idx = c->table[h]); h = (h + 1) & c->table_mask)
 		if (addr_equal(&c->ports[idx - 1].vip, dst))
 			return &c->ports[idx - 1];
-	return NULL;
-}
-
-const char *cat_service_annotation(const struct cat_service *svc, const char *key)
-{
-	for (size_t i = 0; i < svc->n_annotations; i++)
-		if (!strcmp(svc->annotations[i].key, key))
-			return svc->annotations[i].value;
 	return NULL;
 }
 
@@ -436,14 +428,14 @@ static int copy_service(const struct obj_obj *o, struct cat_service *svc)
 {
 	memcpy(svc->ns, o->key.ns, sizeof(svc->ns));
 	memcpy(svc->name, o->key.name, sizeof(svc->name));
-	if (!o->svc.n_annotations)
-		return 0;
-	svc->annotations = calloc(o->svc.n_annotations, sizeof(*svc->annotations));
-	if (!svc->annotations)
-		return -ENOMEM;
-	memcpy((void *)svc->annotations, o->svc.annotations,
-	       o->svc.n_annotations * sizeof(*svc->annotations));
-	svc->n_annotations = o->svc.n_annotations;
+	if (o->svc.policy) {
+		struct policy_override *p = malloc(sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		*p = *o->svc.policy;
+		svc->policy = p;
+	}
 	return 0;
 }
 

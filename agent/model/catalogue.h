@@ -27,8 +27,7 @@ struct cat_endpoint {
 struct cat_service {
 	char ns[64];
 	char name[CAT_NAME_MAX];
-	const struct obj_annotation *annotations;	/* the weft.io/ ones, n_annotations */
-	size_t n_annotations;
+	const struct policy_override *policy;	/* its weft.io/ settings; NULL: none */
 };
 
 /* One service port on one VIP: the unit the proxy resolves a destination to. */
@@ -72,9 +71,6 @@ uint64_t catalogue_generation(const struct catalogue *c);
  * unmapped by the caller), or NULL. O(1).
  */
 struct cat_svc_port *catalogue_find_vip(const struct catalogue *c, const struct addr *dst);
-
-/* The value of annotation @key (e.g. "weft.io/lb") of @svc, or NULL. */
-const char *cat_service_annotation(const struct cat_service *svc, const char *key);
 
 /* Whether namespace @ns exists and carries the label weft.io/mesh=enabled. */
 bool catalogue_ns_meshed(const struct catalogue *c, const char *ns);

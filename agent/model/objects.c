@@ -91,8 +91,7 @@ static int dup_service(struct obj_service *dst, const struct obj_service *src)
 	int err = 0;
 
 	dst->ports = dup_array(src->ports, src->n_ports, sizeof(*src->ports), &err);
-	dst->annotations = dup_array(src->annotations, src->n_annotations,
-				     sizeof(*src->annotations), &err);
+	dst->policy = dup_array(src->policy, src->policy ? 1 : 0, sizeof(*src->policy), &err);
 	return err;
 }
 
@@ -129,7 +128,7 @@ struct obj_obj *obj_obj_dup(const struct obj_obj *o)
 	switch (o->key.kind) {
 	case OBJ_SERVICE:
 		c->svc.ports = NULL;
-		c->svc.annotations = NULL;
+		c->svc.policy = NULL;
 		err = dup_service(&c->svc, &o->svc);
 		break;
 	case OBJ_ENDPOINTSLICE:
@@ -156,7 +155,7 @@ void obj_obj_free(struct obj_obj *o)
 	switch (o->key.kind) {
 	case OBJ_SERVICE:
 		free(o->svc.ports);
-		free(o->svc.annotations);
+		free(o->svc.policy);
 		break;
 	case OBJ_ENDPOINTSLICE:
 		for (size_t i = 0; o->slice.endpoints && i < o->slice.n_endpoints; i++)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "model/policy.h"
 
 #define OBJ_NS_MAX 64		/* DNS-1123 label (63) + NUL */
 #define OBJ_NAME_MAX 254	/* DNS-1123 subdomain (253) + NUL */
@@ -20,12 +21,10 @@
 #define OBJ_PORT_NAME_MAX 64	/* service/slice port names are DNS-1123 labels */
 #define OBJ_IANA_NAME_MAX 16	/* a named targetPort: IANA service name (15) + NUL */
 #define OBJ_ZONE_MAX 64		/* topology.kubernetes.io/zone value (63) + NUL */
-#define OBJ_ANNOT_KEY_MAX 72	/* "weft.io/" + name part (63) + NUL */
 #define OBJ_ANNOT_VALUE_MAX 256	/* weft.io/ values are short settings */
 
 #define OBJ_SVC_IPS_MAX 2	/* spec.clusterIPs: one per family at most */
 #define OBJ_SVC_PORTS_MAX 100	/* what one EndpointSlice can carry */
-#define OBJ_SVC_ANNOTATIONS_MAX 32	/* weft.io/ annotations kept per Service */
 #define OBJ_SLICE_ENDPOINTS_MAX 1000	/* API limit of endpoints[] */
 #define OBJ_SLICE_PORTS_MAX 100		/* API limit of ports[] */
 #define OBJ_EP_ADDRS_MAX 100		/* API limit of endpoints[].addresses[] */
@@ -64,18 +63,13 @@ struct obj_svc_port {
 	char target_port_name[OBJ_IANA_NAME_MAX];	/* named container port, else "" */
 };
 
-struct obj_annotation {
-	char key[OBJ_ANNOT_KEY_MAX];	/* always starts with "weft.io/" */
-	char value[OBJ_ANNOT_VALUE_MAX];
-};
-
 struct obj_service {
 	struct addr vips[OBJ_SVC_IPS_MAX];	/* port 0; none for a headless Service */
 	size_t n_vips;
 	struct obj_svc_port *ports;		/* n_ports entries, every protocol */
 	size_t n_ports;
-	struct obj_annotation *annotations;	/* only keys under weft.io/ */
-	size_t n_annotations;
+	struct policy_override *policy;		/* what its weft.io/ annotations set,
+						 * decoded; NULL: nothing */
 };
 
 struct obj_slice_port {

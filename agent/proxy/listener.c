@@ -39,7 +39,7 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts)
 		return NULL;
 	px->loop = loop;
 	px->opts = *opts;
-	policy_from_config(&px->defaults, opts->cfg);
+	policy_init(&px->defaults, opts->defaults);
 	px->defaults.connect_timeout_ms = opts->connect_timeout_ms;
 	/* Not a service: no endpoints to choose among, so nothing to retry on. */
 	px->passthrough = px->defaults;

@@ -15,7 +15,7 @@
 struct loop;
 struct catalogue;
 struct proxy;
-struct agent_config;
+struct policy;
 struct svc_state;
 
 struct proxy_opts {
@@ -25,10 +25,10 @@ struct proxy_opts {
 	uint32_t max_conns;
 	int home_netns_fd;		/* the agent's own netns, to come back to */
 	bool reuseport;			/* listeners share the port with other workers' */
-	/* Policy defaults (--lb, --retries...); NULL: the built-in defaults,
-	 * which equal the option table's, with connect_timeout_ms above.
+	/* Services' policy defaults (--lb, --retries...); NULL: the built-in
+	 * ones. connect_timeout_ms above replaces its connect timeout.
 	 */
-	const struct agent_config *cfg;
+	const struct policy *defaults;
 };
 
 /* Status classes 1xx..5xx: index 0..4. */
@@ -64,7 +64,7 @@ struct proxy_stats {
 	uint64_t upstream_reused;	/* requests sent on a pooled connection */
 };
 
-/* NULL with errno set. Borrows @loop and opts->cfg. */
+/* NULL with errno set. Borrows @loop; copies opts->defaults. */
 struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts);
 /* Close every pooled connection and spare socket; the pods' listeners and
  * client connections belong to their captures (workers_capture_close()),
@@ -73,8 +73,8 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts);
 void proxy_free(struct proxy *px);
 
 /* Publish a new catalogue for new connections; takes a reference on @c.
- * Service policies are parsed here, once per snapshot (invalid annotations
- * are logged as warnings); per-endpoint state carries over by address.
+ * Each Service's policy override applies to the defaults here, once per
+ * snapshot; per-endpoint state carries over by address.
  */
 void proxy_set_catalogue(struct proxy *px, struct catalogue *c);
 

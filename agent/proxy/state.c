@@ -304,9 +304,9 @@ int state_bind(struct state *st, const struct catalogue *c, const struct policy 
 		const struct cat_svc_port *sp = catalogue_svc_port_at(c, i);
 		struct svc_state *s = by_port[i];
 
-		/* Annotations are per Service: parse (and warn) once for all its ports. */
+		/* A Service's override applies to all its ports alike. */
 		if (sp->svc != prev)
-			(void)policy_for_service(&s->pol, defaults, sp->svc);
+			policy_apply(&s->pol, defaults, sp->svc->policy);
 		else
 			s->pol = by_port[i - 1]->pol;
 		prev = sp->svc;

@@ -3,7 +3,7 @@
  * (namespace, name, VIP:port) and one ep_state per endpoint address under it,
  * holding what must outlive a catalogue snapshot — outstanding and open
  * connections, outlier state, the retry budget, idle pooled connections,
- * counters — plus the policy parsed for the snapshot in force. state_bind()
+ * counters — plus the policy in force for the snapshot. state_bind()
  * maps a new snapshot onto the table by key, so nothing is lost on a swap.
  * States that left the catalogue live on while a connection uses them.
  * Owned by one proxy (one per worker loop later, issue #6): no locks. The
@@ -88,7 +88,7 @@ struct svc_state {
 	struct svc_state *next;	/* in state.svcs */
 	bool live;
 	uint32_t refs;		/* client connections and endpoint states pointing here */
-	struct policy pol;	/* parsed for the current snapshot */
+	struct policy pol;	/* in force for the current snapshot */
 	struct ep_state **eps;	/* the snapshot's endpoints, ready first; n_eps */
 	size_t n_eps, n_ready;
 	struct ep_state *all;	/* every state, live or not */
@@ -114,8 +114,8 @@ void state_init(struct state *st);
 void state_done(struct state *st);
 
 /* Map snapshot @c onto the table: find or create the state of each service
- * port and endpoint, parse each Service's policy once over @defaults (its
- * warnings are logged here), and mark what left the snapshot. Call
+ * port and endpoint, apply each Service's override (decoded by the registry)
+ * to @defaults, and mark what left the snapshot. Call
  * state_gc() once the caller dropped what holds dead states. 0 or -ENOMEM
  * (the previous binding stays).
  */

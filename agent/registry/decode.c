@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/policy.h"
 #include "opt.h"
 #include "registry/decode.h"
 #include "registry/decode_field.h"
@@ -170,11 +171,17 @@ static int decode_svc_ports(struct dec *d, json_object *spec, struct obj_service
 	return err;
 }
 
-/* Keep the weft.io/ annotations: the resilience settings of a Service. */
-static int decode_svc_annotations(struct dec *d, json_object *meta, struct obj_service *svc)
+/* The weft.io/ annotations of a Service: its resilience settings, decoded
+ * here once into a typed override. An unknown key or an invalid value is
+ * logged (naming the Service, the annotation and the value) and left out, so
+ * that setting keeps the default; the Service itself is accepted.
+ */
+static int decode_svc_annotations(struct dec *d, json_object *meta, const struct obj_key *key,
+				  struct obj_service *svc)
 {
 	size_t old = dec_path_key(d, "metadata");
 	size_t prefix = strlen(ANNOT_PREFIX);
+	struct policy_override o = { 0 };
 	json_object *m;
 	int err;
 
@@ -182,34 +189,31 @@ static int decode_svc_annotations(struct dec *d, json_object *meta, struct obj_s
 	if (err || !m)
 		goto out;
 	dec_path_key(d, "annotations");
-	json_object_object_foreach(m, key, val) {
-		struct obj_annotation *a;
-		size_t old_k;
+	/* Twice: a value that is no string rejects the Service before any
+	 * warning about the others is logged.
+	 */
+	for (int pass = 0; pass < 2; pass++) {
+		json_object_object_foreach(m, k, val) {
+			char value[OBJ_ANNOT_VALUE_MAX];
+			size_t old_k;
 
-		if (strncmp(key, ANNOT_PREFIX, prefix))
-			continue;
-		old_k = dec_path_key(d, key);
-		if (strlen(key) >= sizeof(a->key)) {
-			err = dec_fail(d, "key must be at most %zu characters", sizeof(a->key) - 1);
-		} else if (svc->n_annotations == OBJ_SVC_ANNOTATIONS_MAX) {
-			err = dec_fail(d, "more than %d weft.io/ annotations",
-				       OBJ_SVC_ANNOTATIONS_MAX);
-		} else if (!svc->annotations) {
-			svc->annotations = calloc(OBJ_SVC_ANNOTATIONS_MAX, sizeof(*a));
-			if (!svc->annotations)
-				err = -ENOMEM;
+			if (strncmp(k, ANNOT_PREFIX, prefix))
+				continue;
+			old_k = dec_path_key(d, k);
+			err = dec_take_string(d, val, DEC_ANY, value, sizeof(value));
+			dec_path_pop(d, old_k);
+			if (err)
+				goto out;
+			if (pass)
+				(void)policy_override_annotation(&o, key->ns, key->name, k, value);
 		}
-		if (!err) {
-			a = &svc->annotations[svc->n_annotations];
-			err = dec_take_string(d, val, DEC_ANY, a->value, sizeof(a->value));
-			if (!err) {
-				strcpy(a->key, key);
-				svc->n_annotations++;
-			}
-		}
-		dec_path_pop(d, old_k);
-		if (err)
-			break;
+	}
+	if (o.set) {
+		svc->policy = malloc(sizeof(*svc->policy));
+		if (!svc->policy)
+			err = -ENOMEM;
+		else
+			*svc->policy = o;
 	}
 out:
 	dec_path_pop(d, old);
@@ -231,7 +235,7 @@ static int decode_service(struct dec *d, json_object *o, json_object *meta, stru
 		err = decode_svc_ports(d, spec, &obj->svc);
 	dec_path_pop(d, old);
 	if (!err)
-		err = decode_svc_annotations(d, meta, &obj->svc);
+		err = decode_svc_annotations(d, meta, &obj->key, &obj->svc);
 	return err;
 }
 

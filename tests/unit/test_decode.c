@@ -100,9 +100,10 @@ Test(decode, service_fields)
 	cr_assert_eq(o->svc.ports[1].target_port, 9100);
 	cr_assert_eq(o->svc.ports[2].proto, OBJ_PROTO_UDP);
 	cr_assert_eq(o->svc.ports[2].target_port, 514, "targetPort defaults to port");
-	cr_assert_eq(o->svc.n_annotations, 1, "only weft.io/ annotations are kept");
-	cr_assert_str_eq(o->svc.annotations[0].key, "weft.io/retries");
-	cr_assert_str_eq(o->svc.annotations[0].value, "3");
+	cr_assert_not_null(o->svc.policy);
+	cr_assert_eq(o->svc.policy->set, 1u << (policy_knob_find("weft.io/retries") - policy_knobs),
+		     "only weft.io/ annotations are kept");
+	cr_assert_eq(o->svc.policy->v.retries, 3);
 	obj_obj_free(o);
 }
 

@@ -217,7 +217,8 @@ Test(file_registry, loads_yaml_fixture)
 	cr_assert_eq(sp->n_endpoints, 4, "4 IPv4 (one in two slices); the IPv6 one serves the IPv6 VIP");
 	cr_assert_eq(sp->n_ready, 3);
 	cr_assert_str_eq(addr_fmt(&sp->endpoints[0].addr, a, sizeof(a)), "198.18.1.1:8080");
-	cr_assert_str_eq(cat_service_annotation(sp->svc, "weft.io/connect-timeout"), "2s");
+	cr_assert(policy_override_has(sp->svc->policy, policy_knob_find("weft.io/connect-timeout")));
+	cr_assert_eq(sp->svc->policy->v.connect_timeout_ms, 2000);
 	cr_assert_not_null(vip(c, "[fd00:198:19::10]:9090"));
 	sp = vip(c, "198.19.0.20:8080");
 	cr_assert_not_null(sp);

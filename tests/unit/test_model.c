@@ -321,8 +321,9 @@ Test(model, namespaces_pods_and_annotations)
 	cr_assert_not(catalogue_pod_opted_out(c, "shop", "web-1"));
 	cr_assert_not(catalogue_pod_opted_out(c, "legacy", "job-1"));
 	sp = vip(c, "198.19.0.10:80");
-	cr_assert_str_eq(cat_service_annotation(sp->svc, "weft.io/lb"), "round-robin");
-	cr_assert_null(cat_service_annotation(sp->svc, "weft.io/retries"));
+	cr_assert(policy_override_has(sp->svc->policy, policy_knob_find("weft.io/lb")));
+	cr_assert_eq(sp->svc->policy->v.lb, LB_ROUND_ROBIN);
+	cr_assert_not(policy_override_has(sp->svc->policy, policy_knob_find("weft.io/retries")));
 	catalogue_unref(c);
 	model_free(m);
 }
