@@ -13,7 +13,8 @@
 #include <time.h>
 
 #include "log.h"
-#include "registry/etcd_internal.h"
+#include "registry/etcd_core.h"
+#include "registry/etcd_lease.h"
 #include "registry/etcd_zk_layout.h"
 
 /* A key this thread wrote under the current lease. */

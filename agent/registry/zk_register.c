@@ -12,7 +12,8 @@
 #include <string.h>
 
 #include "log.h"
-#include "registry/zk_internal.h"
+#include "registry/zk_register.h"
+#include "registry/zk_session.h"
 
 /* Copy z->want if it changed. 0 or -ENOMEM (the old copy stays). */
 static int take_want(struct zk *z)
