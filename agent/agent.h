@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The agent: the modules one node runs, wired together by main.c. Data flows
- * one way: registry → model → catalogue → (pods, proxy, datapath).
+/* The agent: the modules one node runs, wired together by main.c and
+ * publish.c. Data flows one way: registry → model → catalogue → (pods,
+ * proxy, datapath, self-registration).
  */
 #ifndef WEFT_AGENT_H
 #define WEFT_AGENT_H
@@ -12,19 +13,16 @@
 struct agent_config;
 struct loop;
 struct model;
-struct reg_file;
 struct reg_sink;
 struct reg_backend_ops;
+struct selfreg;
 
 #define AGENT_MAX_REGISTRIES 8
 
-/* One --registry source: the file backend runs in the loop, the others on
- * threads behind the sink.
- */
+/* One --registry source: a backend (registry/registry.h) feeding the sink. */
 struct agent_registry {
 	const char *spec;			/* the --registry value, also the model source */
-	struct reg_file *file;			/* file:PATH */
-	const struct reg_backend_ops *ops;	/* otherwise */
+	const struct reg_backend_ops *ops;
 	void *state;
 };
 struct catalogue;
@@ -41,6 +39,7 @@ struct agent {
 	struct agent_registry regs[AGENT_MAX_REGISTRIES];
 	unsigned int n_regs;
 	struct reg_sink *sink;
+	struct selfreg *selfreg;	/* this node's endpoints → registering backends */
 	struct catalogue *cat;		/* the current snapshot; one reference held */
 	struct dp *dp;
 	struct pods *pods;
@@ -64,11 +63,11 @@ struct agent {
  */
 int agent_publish(struct agent *a);
 
-/* Compute this node's endpoints to register (registry/local_eps.h) from the
- * enrolled pods and the catalogue, and hand them to every backend that
- * registers them (etcd, ZooKeeper). Called after each publish and, through
- * the pods table's changed callback, each CNI ADD/DEL; the backends ignore
- * an unchanged list. Does not block.
+/* Hand the enrolled pods and the catalogue to self-registration
+ * (selfreg.h), which gives this node's EndpointSlices to every backend that
+ * registers them (etcd, ZooKeeper) when they changed. Called after each
+ * publish and, through the pods table's changed callback, each CNI ADD/DEL.
+ * Does not block.
  */
 void agent_register_local(struct agent *a);
 

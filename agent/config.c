@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "proxy/workers.h"
 #include "log.h"
 #include "opt.h"
 #include "model/policy.h"
@@ -60,7 +61,7 @@ static const struct opt_def cfg_tail[] = {
 	    "kubeconfig for --registry kubernetes (several, ':'-separated, merge as in kubectl); empty: the in-cluster service account"),
 	OPT("metrics-addr", "WEFT_METRICS_ADDR", OPT_STRING, metrics_addr, "", 0, 0, "IP:PORT",
 	    "serve Prometheus metrics (GET /metrics) on this TCP address, e.g. 127.0.0.1:9464 or [::]:9464 (port 0: any); empty: off"),
-	OPT("workers", "WEFT_WORKERS", OPT_U32, workers, "0", 0, CFG_WORKERS_MAX, "N",
+	OPT("workers", "WEFT_WORKERS", OPT_U32, workers, "0", 0, WORKERS_MAX, "N",
 	    "proxy worker threads, each with its own loop and listeners (SO_REUSEPORT); a connection stays on one; 0: one per online CPU"),
 	OPT("cleanup", NULL, OPT_FLAG, cleanup, NULL, 0, 0, NULL,
 	    "detach and unpin everything the agent made with these options, remove its sockets and state, and exit"),

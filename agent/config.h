@@ -12,7 +12,6 @@
 #include "addr.h"
 
 #define CFG_EXCL_MAX 8	/* per list; bpf/abi.h MESH_MAX_EXCL_* */
-#define CFG_WORKERS_MAX 64	/* --workers */
 
 #include "model/policy.h"
 #include "opt.h"

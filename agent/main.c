@@ -30,110 +30,25 @@
 #include "pods.h"
 #include "proxy/proxy.h"
 #include "proxy/workers.h"
-#include "registry/file.h"
-#include "registry/local_eps.h"
 #include "registry/registry.h"
-
-/* Whether every network registry has been SYNCED once (file sources are
- * complete as soon as they loaded).
- */
-static bool registries_synced(const struct agent *a)
-{
-	struct reg_source_status st[AGENT_MAX_REGISTRIES];
-	size_t n = a->sink ? reg_sink_status(a->sink, st, AGENT_MAX_REGISTRIES) : 0;
-
-	for (unsigned int i = 0; i < a->n_regs; i++) {
-		bool synced = false;
-
-		if (!a->regs[i].ops)
-			continue;
-		for (size_t j = 0; j < n && j < AGENT_MAX_REGISTRIES; j++)
-			if (!strcmp(st[j].source, a->regs[i].spec))
-				synced = st[j].synced_once;
-		if (!synced)
-			return false;
-	}
-	return true;
-}
-
-int agent_publish(struct agent *a)
-{
-	struct catalogue *c = model_build(a->model);
-
-	if (!c)
-		return log_errno(-errno, "build catalogue");
-	catalogue_unref(a->cat);
-	a->cat = c;
-	if (!a->registries_synced && registries_synced(a)) {
-		a->registries_synced = true;
-		log_info("registry: every source has synced; meshing decisions follow the catalogue");
-	}
-	if (a->workers)
-		workers_set_catalogue(a->workers, c);
-	if (a->pods)
-		pods_reconcile(a->pods);
-	log_info("catalogue: generation=%llu services=%zu service_ports=%zu",
-		 (unsigned long long)catalogue_generation(c), catalogue_n_services(c),
-		 catalogue_n_svc_ports(c));
-	agent_register_local(a);
-	return 0;
-}
-
-void agent_register_local(struct agent *a)
-{
-	struct reg_local_ep *eps;
-	bool wanted = false;
-	int n;
-
-	for (unsigned int i = 0; i < a->n_regs; i++)
-		wanted |= a->regs[i].ops && a->regs[i].ops->local_endpoints;
-	if (!wanted || !a->pods || !a->cat)
-		return;
-	n = reg_local_eps(pods_first(a->pods), a->cat, a->cfg->node_name, &eps);
-	if (n < 0) {
-		log_warn("registry: compute this node's endpoints: %s, ignoring", strerror(-n));
-		return;
-	}
-	for (unsigned int i = 0; i < a->n_regs; i++)
-		if (a->regs[i].ops && a->regs[i].ops->local_endpoints)
-			a->regs[i].ops->local_endpoints(a->regs[i].state, eps, (size_t)n);
-	free(eps);
-}
-
-static void on_registry_file(struct loop *loop, int fd, uint32_t events, void *ctx)
-{
-	struct agent_registry *r = ctx;
-	struct agent *a = r->state;
-
-	(void)loop;
-	(void)fd;
-	(void)events;
-	if (reg_file_process(r->file) == 1)
-		(void)agent_publish(a);
-}
+#include "selfreg.h"
 
 static void on_sink_changed(void *ctx)
 {
 	(void)agent_publish(ctx);
 }
 
-static const struct reg_backend_ops *find_backend(const char *spec, const char **arg)
-{
-	for (const struct reg_backend_ops *const *b = reg_backends; *b; b++) {
-		size_t n = strlen((*b)->scheme);
-
-		if (!strncmp(spec, (*b)->scheme, n) && (spec[n] == ':' || spec[n] == '\0')) {
-			*arg = spec[n] ? spec + n + 1 : "";
-			return *b;
-		}
-	}
-	return NULL;
-}
-
-/* Open every --registry source, in rank order. */
+/* Open every --registry source, in rank order, and self-registration. */
 static int start_registries(struct agent *a)
 {
 	const struct opt_strings *regs = &a->cfg->registries;
+	const struct reg_opts opts = {
+		.node_name = a->cfg->node_name,
+		.kubeconfig = a->cfg->kubeconfig,
+		.etcd_prefix = a->cfg->etcd_prefix,
+		.etcd_lease_ttl_s = a->cfg->etcd_lease_ttl_s,
+		.zk_session_timeout_ms = a->cfg->zk_session_timeout_ms,
+	};
 	int err;
 
 	if (!regs->n) {
@@ -141,7 +56,8 @@ static int start_registries(struct agent *a)
 		return -EINVAL;
 	}
 	a->sink = reg_sink_new(a->loop, a->model, on_sink_changed, a);
-	if (!a->sink)
+	a->selfreg = selfreg_new(a->cfg->node_name);
+	if (!a->sink || !a->selfreg)
 		return log_errno(-errno, "start the registry sink");
 	for (unsigned int i = 0; i < regs->n; i++) {
 		struct agent_registry *r = &a->regs[a->n_regs];
@@ -151,43 +67,35 @@ static int start_registries(struct agent *a)
 		err = model_declare_source(a->model, spec);
 		if (err)
 			return log_errno(err, "registry '%s'", spec);
-		if (!strncmp(spec, "file:", 5)) {
-			r->file = reg_file_new(spec + 5, a->model);
-			if (!r->file)
-				return -errno;
-			r->state = a;
-			a->n_regs++;
-			err = loop_add_fd(a->loop, reg_file_fd(r->file), EPOLLIN, on_registry_file, r);
-			if (err)
-				return log_errno(err, "watch the registry file");
-			continue;
-		}
-		r->ops = find_backend(spec, &arg);
+		r->ops = reg_backend_find(spec, &arg);
 		if (!r->ops) {
-			log_err("option --registry: '%s' is not a known source (file:PATH%s)", spec,
-				reg_backends[0] ? ", or a backend listed in --help" : "");
+			log_err("option --registry: '%s' is not a known source (file:PATH, or a "
+				"backend listed in --help)", spec);
 			return -EINVAL;
 		}
-		err = r->ops->start(spec, arg, a->cfg, a->sink, &r->state);
+		err = r->ops->start(spec, arg, &opts, a->sink, &r->state);
 		if (err)
 			return err;
 		a->n_regs++;
+		err = r->ops->attach ? r->ops->attach(r->state, a->loop) : 0;
+		if (!err)
+			err = selfreg_add_backend(a->selfreg, r->ops, r->state);
+		if (err)
+			return log_errno(err, "registry '%s'", spec);
 	}
+	/* What the backends loaded at start (a file) is in the first catalogue. */
+	reg_sink_drain(a->sink);
 	return 0;
 }
 
 static void stop_registries(struct agent *a)
 {
-	for (unsigned int i = 0; i < a->n_regs; i++) {
-		struct agent_registry *r = &a->regs[i];
-
-		if (r->file)
-			reg_file_free(r->file);
-		else if (r->ops)
-			/* Deregister: this node's endpoints go with the agent. */
-			r->ops->stop(r->state, true);
-	}
+	/* Deregister: this node's endpoints go with the agent. */
+	for (unsigned int i = 0; i < a->n_regs; i++)
+		a->regs[i].ops->stop(a->regs[i].state, true);
 	a->n_regs = 0;
+	selfreg_free(a->selfreg);
+	a->selfreg = NULL;
 	reg_sink_free(a->sink);
 	a->sink = NULL;
 }
@@ -337,7 +245,8 @@ static int start(struct agent *a)
 	err = start_registries(a);
 	if (err)
 		return err;
-	err = agent_publish(a);
+	/* The first catalogue: published already if a backend loaded at start. */
+	err = a->cat ? 0 : agent_publish(a);
 	if (err)
 		return err;
 	err = dp_open(&a->dp, &dpo);

@@ -31,7 +31,6 @@
 
 #include "../tests/k8s-apiserver/k8s_fake.h"
 #include "model/catalogue.h"
-#include "config.h"
 #include "log.h"
 #include "loop.h"
 #include "model/model.h"
@@ -202,7 +201,7 @@ int main(int argc, char **argv)
 	unsigned long services = argc > 1 ? strtoul(argv[1], NULL, 10) : 10000;
 	unsigned long per_svc = argc > 2 ? strtoul(argv[2], NULL, 10) : 10;
 	unsigned long changes = argc > 3 ? strtoul(argv[3], NULL, 10) : 200;
-	struct agent_config cfg = { .node_name = "node-0" };
+	struct reg_opts opts = { .node_name = "node-0" };
 	struct kfake_opts fo = { .history = 100000 };
 	uint64_t t0, sync_us, *lat;
 	double cpu0, sync_cpu;
@@ -232,11 +231,11 @@ int main(int argc, char **argv)
 	if (!b.sink)
 		goto out;
 	b.want_services = services;
-	cfg.kubeconfig = f.kubeconfig;
+	opts.kubeconfig = f.kubeconfig;
 	rss0 = rss_kib("VmRSS:");
 	cpu0 = cpu_s();
 	t0 = now_us();
-	if (reg_k8s_ops.start(SRC, "", &cfg, b.sink, &state))
+	if (reg_k8s_ops.start(SRC, "", &opts, b.sink, &state))
 		goto out;
 	(void)loop_timer_set(b.loop, &b.deadline, SYNC_LIMIT_MS, on_deadline);
 	(void)loop_timer_set(b.loop, &b.check, 10, on_check);

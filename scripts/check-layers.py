@@ -52,7 +52,8 @@ MAY_USE = {
     "pods": {"lib", "runtime", "model", "datapath", "proxy"},
     "selfreg": {"lib", "model", "pods", "registry"},
     "cni_server": {"lib", "runtime", "model", "pods"},
-    "config": {"lib", "model"},
+    # The option table names the bounds of what it configures.
+    "config": {"lib", "model", "proxy"},
     # The admin API is the read-back interface: it may look at everything
     # (through the agent's wiring, struct agent), and nothing includes it but main.
     "admin": {"lib", "bpf", "runtime", "model", "registry", "datapath", "proxy", "pods",

@@ -65,11 +65,11 @@ static json_object *registry_json(const struct agent *a)
 
 	for (unsigned int i = 0; i < a->n_regs; i++) {
 		const struct agent_registry *reg = &a->regs[i];
+		const struct reg_file_stats *fs = reg_file_backend_stats(reg->ops, reg->state);
 
 		r = json_object_new_object();
 		json_object_object_add(r, "name", json_object_new_string(reg->spec));
-		if (reg->file) {
-			const struct reg_file_stats *fs = reg_file_stats(reg->file);
+		if (fs) {
 
 			json_object_object_add(r, "health", json_object_new_string(
 								    fs->last_error[0] ? "stale" : "synced"));
@@ -79,7 +79,7 @@ static json_object *registry_json(const struct agent *a)
 					       json_object_new_uint64(fs->objects_rejected));
 			json_object_object_add(r, "last_error", json_object_new_string(fs->last_error));
 		}
-		for (size_t j = 0; j < n && j < AGENT_MAX_REGISTRIES; j++) {
+		for (size_t j = 0; j < n && j < AGENT_MAX_REGISTRIES && !fs; j++) {
 			if (strcmp(st[j].source, reg->spec))
 				continue;
 			json_object_object_add(r, "health",

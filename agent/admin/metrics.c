@@ -358,12 +358,12 @@ static void registry_families(struct prom *p, const struct agent *a, uint64_t no
 		    "1 for the registry source's state (starting, synced, stale), else 0.");
 	for (unsigned int i = 0; i < a->n_regs; i++) {
 		const struct agent_registry *reg = &a->regs[i];
+		const struct reg_file_stats *fs = reg_file_backend_stats(reg->ops, reg->state);
 		int h = -1;
 
-		if (reg->file)
-			h = reg_file_stats(reg->file)->last_error[0] ? REG_HEALTH_STALE
-								     : REG_HEALTH_SYNCED;
-		for (size_t j = 0; j < n; j++)
+		if (fs)
+			h = fs->last_error[0] ? REG_HEALTH_STALE : REG_HEALTH_SYNCED;
+		for (size_t j = 0; j < n && !fs; j++)
 			if (!strcmp(st[j].source, reg->spec))
 				h = (int)st[j].health;
 		src[0] = '\0';
@@ -386,10 +386,11 @@ static void registry_families(struct prom *p, const struct agent *a, uint64_t no
 	prom_family(p, "weft_registry_objects_rejected_total", "counter",
 		    "Objects the source sent that were rejected.");
 	for (unsigned int i = 0; i < a->n_regs; i++) {
-		uint64_t v =
-			a->regs[i].file ? reg_file_stats(a->regs[i].file)->objects_rejected : 0;
+		const struct reg_file_stats *fs =
+			reg_file_backend_stats(a->regs[i].ops, a->regs[i].state);
+		uint64_t v = fs ? fs->objects_rejected : 0;
 
-		for (size_t j = 0; j < n; j++)
+		for (size_t j = 0; j < n && !fs; j++)
 			if (!strcmp(st[j].source, a->regs[i].spec))
 				v = st[j].rejected;
 		src[0] = '\0';

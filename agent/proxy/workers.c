@@ -14,7 +14,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "log.h"
 #include "loop.h"
 #include "proxy/conn.h"
@@ -53,7 +52,7 @@ unsigned int workers_default(void)
 
 	if (n < 1)
 		return 1;
-	return n > CFG_WORKERS_MAX ? CFG_WORKERS_MAX : (unsigned int)n;
+	return n > WORKERS_MAX ? WORKERS_MAX : (unsigned int)n;
 }
 
 static void on_knock(struct loop *loop, int fd, uint32_t events, void *ctx)
@@ -106,7 +105,7 @@ struct workers *workers_new(struct loop *main_loop, unsigned int n, const struct
 	struct proxy_opts po = *opts;
 	int err;
 
-	if (n < 1 || n > CFG_WORKERS_MAX) {
+	if (n < 1 || n > WORKERS_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}

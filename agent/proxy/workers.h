@@ -25,18 +25,21 @@
 
 #include "proxy/proxy.h"
 
+/* The most worker threads (--workers); the option table takes its bound from here. */
+#define WORKERS_MAX 64
+
 struct loop;
 struct catalogue;
 struct workers;
 
-/* @n workers (1..CFG_WORKERS_MAX); with 1, the proxy runs on @main_loop.
+/* @n workers (1..WORKERS_MAX); with 1, the proxy runs on @main_loop.
  * NULL with errno set.
  */
 struct workers *workers_new(struct loop *main_loop, unsigned int n, const struct proxy_opts *opts);
 /* Stop and join the threads, then free every proxy. Pods were closed first. Accepts NULL. */
 void workers_free(struct workers *ws);
 
-/* The number of online CPUs, clamped to 1..CFG_WORKERS_MAX: --workers 0. */
+/* The number of online CPUs, clamped to 1..WORKERS_MAX: --workers 0. */
 unsigned int workers_default(void);
 
 unsigned int workers_count(const struct workers *ws);

@@ -12,60 +12,14 @@
 
 #include <curl/curl.h>
 
-#include "config.h"
 #include "log.h"
 #include "registry/etcd.h"
-#include "registry/etcd_internal.h"
+#include "registry/etcd_core.h"
+#include "registry/etcd_lease.h"
+#include "registry/etcd_watch.h"
 
 #define ETCD_REVOKE_TIMEOUT_MS 1000L	/* one attempt */
 #define ETCD_REVOKE_BUDGET_MS 2000	/* all attempts */
-
-bool etcd_stopping(struct etcd *e)
-{
-	bool stopping;
-
-	pthread_mutex_lock(&e->lock);
-	stopping = e->stopping;
-	pthread_mutex_unlock(&e->lock);
-	return stopping;
-}
-
-bool etcd_wait(struct etcd *e, uint32_t ms, const uint64_t *gen)
-{
-	struct timespec until;
-	bool stopping;
-
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&e->lock);
-	while (!e->stopping && (!gen || *gen == e->want_gen)) {
-		if (pthread_cond_timedwait(&e->cond, &e->lock, &until) == ETIMEDOUT)
-			break;
-	}
-	stopping = e->stopping;
-	pthread_mutex_unlock(&e->lock);
-	return stopping;
-}
-
-json_object *etcd_key_b64(const struct etcd *e, const char *rel)
-{
-	size_t n = strlen(rel);
-	char *key = malloc(e->prefix_len + n);
-	json_object *s;
-
-	if (!key)
-		return NULL;
-	memcpy(key, e->prefix, e->prefix_len);
-	memcpy(key + e->prefix_len, rel, n);
-	s = etcd_b64_string(key, e->prefix_len + n);
-	free(key);
-	return s;
-}
 
 /* "http://a:2379,http://b:2379" into e->urls. 0 or -EINVAL (logged). */
 static int parse_urls(struct etcd *e, const char *arg)
@@ -221,7 +175,7 @@ static void etcd_stop(void *state, bool deregister)
 	curl_global_cleanup();
 }
 
-static int etcd_start(const char *source, const char *arg, const struct agent_config *cfg,
+static int etcd_start(const char *source, const char *arg, const struct reg_opts *opts,
 		      struct reg_sink *sink, void **state)
 {
 	struct etcd *e = calloc(1, sizeof(*e));
@@ -241,15 +195,15 @@ static int etcd_start(const char *source, const char *arg, const struct agent_co
 	pthread_cond_init(&e->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	e->sink = sink;
-	e->lease_ttl_s = cfg->etcd_lease_ttl_s;
+	e->lease_ttl_s = opts->etcd_lease_ttl_s;
 	e->source = strdup(source);
 	err = e->source ? parse_urls(e, arg) : -ENOMEM;
 	if (!err)
-		err = set_prefix(e, cfg->etcd_prefix);
+		err = set_prefix(e, opts->etcd_prefix);
 	if (err)
 		goto out_free;
-	e->registers = cfg->node_name && cfg->node_name[0];
-	if (e->registers && strlen(cfg->node_name) > REG_LOCAL_NODE_MAX) {
+	e->registers = opts->node_name && opts->node_name[0];
+	if (e->registers && strlen(opts->node_name) > REG_LOCAL_NODE_MAX) {
 		log_warn("registry: %s: --node-name is longer than %d characters: this node's "
 			 "endpoints are not registered, ignoring",
 			 source, REG_LOCAL_NODE_MAX);
@@ -287,29 +241,29 @@ out_free:
 	return err == -ENOMEM ? log_errno(err, "registry '%s'", source) : err;
 }
 
-static void etcd_local_endpoints(void *state, const struct reg_local_ep *eps, size_t n)
+static void etcd_register_local(void *state, const struct reg_local_slice *slices, size_t n)
 {
 	struct etcd *e = state;
-	struct reg_local_slice *slices;
-	int ret;
+	struct reg_local_slice *copy;
+	int err;
 
 	if (!e->registers)
 		return;
-	ret = reg_local_slices(eps, n, &slices);
-	if (ret < 0) {
-		log_warn("registry: %s: cannot describe this node's endpoints: %s, ignoring",
-			 e->source, strerror(-ret));
+	pthread_mutex_lock(&e->lock);
+	if (reg_local_slices_equal(e->want, e->n_want, slices, n)) {
+		pthread_mutex_unlock(&e->lock);
 		return;
 	}
-	pthread_mutex_lock(&e->lock);
-	if (reg_local_slices_equal(e->want, e->n_want, slices, (size_t)ret)) {
+	err = reg_local_slices_dup(slices, n, &copy);
+	if (err) {
 		pthread_mutex_unlock(&e->lock);
-		reg_local_slices_free(slices, (size_t)ret);
+		log_warn("registry: %s: cannot keep this node's endpoints: %s, ignoring", e->source,
+			 strerror(-err));
 		return;
 	}
 	free_want(e);
-	e->want = slices;
-	e->n_want = (size_t)ret;
+	e->want = copy;
+	e->n_want = n;
 	e->want_gen++;
 	pthread_cond_broadcast(&e->cond);
 	pthread_mutex_unlock(&e->lock);
@@ -319,5 +273,5 @@ const struct reg_backend_ops reg_etcd_ops = {
 	.scheme = "etcd",
 	.start = etcd_start,
 	.stop = etcd_stop,
-	.local_endpoints = etcd_local_endpoints,
+	.register_local = etcd_register_local,
 };

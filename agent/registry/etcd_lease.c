@@ -13,7 +13,8 @@
 #include <time.h>
 
 #include "log.h"
-#include "registry/etcd_internal.h"
+#include "registry/etcd_core.h"
+#include "registry/etcd_lease.h"
 #include "registry/etcd_zk_layout.h"
 
 /* A key this thread wrote under the current lease. */
@@ -63,19 +64,9 @@ static int take_want(struct registrar *r)
 	if (r->gen == e->want_gen)
 		goto out_unlock;
 	n = e->n_want;
-	if (n && !(copy = calloc(n, sizeof(*copy)))) {
-		err = -ENOMEM;
+	err = reg_local_slices_dup(e->want, n, &copy);
+	if (err)
 		goto out_unlock;
-	}
-	for (size_t i = 0; i < n; i++) {
-		copy[i] = e->want[i];
-		copy[i].manifest = strdup(e->want[i].manifest);
-		if (!copy[i].manifest) {
-			reg_local_slices_free(copy, i);
-			err = -ENOMEM;
-			goto out_unlock;
-		}
-	}
 	reg_local_slices_free(r->want, r->n_want);
 	r->want = copy;
 	r->n_want = n;

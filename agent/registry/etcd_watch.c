@@ -11,8 +11,9 @@
 #include <string.h>
 
 #include "log.h"
-#include "registry/etcd_internal.h"
 #include "registry/decode.h"
+#include "registry/etcd_core.h"
+#include "registry/etcd_watch.h"
 #include "registry/etcd_zk_layout.h"
 
 #define LIST_PAGE 500		/* keys per range call of a listing */

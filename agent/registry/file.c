@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The file registry: read a manifest file, parse it (registry/yaml.c), decode
- * every object (registry/decode.c) and replace this source in the model;
- * registry/file_watch.c says when to do it again. A file that cannot be read
- * or parsed changes nothing; a bad object is skipped and its previous version
- * kept. See docs/registry-format.md.
+ * every object (registry/decode.c) and send it to the sink as one full
+ * listing of this source; registry/file_watch.c says when to do it again. A
+ * file that cannot be read or parsed changes nothing; a bad object is skipped
+ * and its previous version kept. Runs on the agent's loop. See
+ * docs/registry-format.md.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,14 +14,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
-#include "model/model.h"
+#include "loop.h"
 #include "registry/decode.h"
 #include "registry/file.h"
 #include "registry/file_watch.h"
+#include "registry/registry.h"
 #include "registry/yaml.h"
 
 /* Far above any real registry, low enough that a wrong path (a disk image, a
@@ -30,12 +33,18 @@
 
 #define WHERE_MAX 64	/* "document N, item M" */
 
+static const enum obj_kind all_kinds[] = { OBJ_NAMESPACE, OBJ_SERVICE, OBJ_ENDPOINTSLICE,
+					   OBJ_POD };
+
 struct reg_file {
 	char *path;
-	char *source;		/* "file:" + path, the model's source name */
-	struct model *m;	/* borrowed */
+	char *source;		/* the sink's source name ("file:" + path) */
+	struct reg_sink *sink;	/* borrowed */
+	struct loop *loop;	/* borrowed, once attached */
 	struct file_watch *watch;
-	bool applied;		/* content_hash describes what the model holds */
+	struct obj_key *keys;	/* sorted: the objects in force (applied or kept) */
+	size_t n_keys;
+	bool applied;		/* content_hash describes what was last sent */
 	uint64_t content_hash;	/* FNV-1a of the file last applied */
 	size_t content_len;
 	char applied_error[sizeof(((struct reg_file_stats *)0)->last_error)];
@@ -334,33 +343,78 @@ static bool accepted_has_key(const struct load *l, const struct obj_key *k)
 	return false;
 }
 
-/* A rejected object whose previous version was loaded keeps that version:
- * a typo in one Service must not take it away. Returns 0 or -ENOMEM.
- */
-static int keep_previous(struct reg_file *r, struct load *l)
+static int key_cmp(const void *a, const void *b)
 {
+	return obj_key_cmp(a, b);
+}
+
+static bool in_force(const struct reg_file *r, const struct obj_key *k)
+{
+	return r->n_keys && bsearch(k, r->keys, r->n_keys, sizeof(*r->keys), key_cmp);
+}
+
+/* A rejected object whose previous version is in force keeps that version:
+ * a typo in one Service must not take it away. Returns how many are kept.
+ */
+static size_t keep_previous(struct reg_file *r, struct load *l)
+{
+	size_t kept = 0;
+
 	for (size_t i = 0; i < l->n_rej; i++) {
 		struct rejection *rj = &l->rej[i];
-		const struct obj_obj *prev;
-		struct obj_obj *copy;
-		int err;
 
-		if (!rj->has_key || accepted_has_key(l, &rj->key))
+		if (!rj->has_key || accepted_has_key(l, &rj->key) || !in_force(r, &rj->key))
 			continue;
-		prev = model_find(r->m, r->source, rj->key.kind, rj->key.ns, rj->key.name);
-		if (!prev)
-			continue;
-		copy = obj_obj_dup(prev);
-		if (!copy)
-			return -ENOMEM;
-		err = add_accepted(l, copy, rj->where);
-		if (err) {
-			obj_obj_free(copy);
-			return err;
-		}
 		rj->kept_previous = true;
+		kept++;
 	}
+	return kept;
+}
+
+/* The keys in force once @l is applied: accepted and kept, sorted. */
+static int next_keys(const struct load *l, struct obj_key **out, size_t *n_out)
+{
+	size_t n = 0, cap = l->objs.n + l->n_rej;
+	struct obj_key *keys = cap ? calloc(cap, sizeof(*keys)) : NULL;
+
+	if (cap && !keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->objs.n; i++)
+		keys[n++] = l->objs.items[i]->key;
+	for (size_t i = 0; i < l->n_rej; i++)
+		if (l->rej[i].kept_previous)
+			keys[n++] = l->rej[i].key;
+	if (n)
+		qsort(keys, n, sizeof(*keys), key_cmp);
+	*out = keys;
+	*n_out = n;
 	return 0;
+}
+
+/* Send @l to the sink as one full listing: what it does not list (and does
+ * not keep) goes at its end. The sink takes the objects. 0 or -errno.
+ */
+static int send_listing(struct reg_file *r, struct load *l)
+{
+	int err = reg_sink_resync_begin(r->sink, r->source, all_kinds,
+					sizeof(all_kinds) / sizeof(all_kinds[0]));
+
+	for (size_t i = 0; i < l->objs.n && !err; i++) {
+		err = reg_sink_upsert(r->sink, r->source, l->objs.items[i]);
+		l->objs.items[i] = NULL;
+	}
+	for (size_t i = 0; i < l->n_rej && !err; i++) {
+		const struct rejection *rj = &l->rej[i];
+
+		if (rj->kept_previous)
+			err = reg_sink_keep(r->sink, r->source, rj->key.kind, rj->key.ns,
+					    rj->key.name);
+	}
+	if (!err)
+		err = reg_sink_resync_end(r->sink, r->source);
+	for (size_t i = 0; i < l->n_rej && !err; i++)
+		err = reg_sink_rejected(r->sink, r->source);
+	return err;
 }
 
 __attribute__((format(printf, 2, 3))) static void set_last_error(struct reg_file *r,
@@ -380,16 +434,17 @@ static void load_done(struct load *l)
 	free(l->rej);
 }
 
-/* Re-read the file and apply it. Returns 1 when the model changed, 0 when
+/* Re-read the file and send it. Returns 1 when it was sent, 0 when
  * the content is what was applied last, or -errno when the file as a whole is
- * rejected (message in @err; the model is untouched).
+ * rejected (message in @err; nothing is sent).
  */
 static int load(struct reg_file *r, char *err, size_t errlen)
 {
 	char perr[REG_PARSE_ERR_MAX];
 	struct load l = { 0 };
 	json_object *docs = NULL;
-	size_t len = 0, n_objs;
+	size_t len = 0, n_objs = 0, n_keys = 0;
+	struct obj_key *keys = NULL;
 	char *buf = NULL;
 	uint64_t hash;
 	int ret;
@@ -412,16 +467,23 @@ static int load(struct reg_file *r, char *err, size_t errlen)
 	json_object_put(docs);
 	if (!ret)
 		ret = reject_duplicates(&l);
+	if (!ret) {
+		n_objs = l.objs.n + keep_previous(r, &l);
+		ret = next_keys(&l, &keys, &n_keys);
+	}
 	if (!ret)
-		ret = keep_previous(r, &l);
-	n_objs = l.objs.n;
-	if (!ret)
-		ret = model_replace_source(r->m, r->source, &l.objs);
+		ret = send_listing(r, &l);
 	if (ret) {
 		snprintf(perr, sizeof(perr), "%s", strerror(-ret));
+		free(keys);
+		/* Part of it may have been sent: apply the file again next time. */
+		r->applied = false;
 		load_done(&l);
 		goto out_msg;
 	}
+	free(r->keys);
+	r->keys = keys;
+	r->n_keys = n_keys;
 	r->stats.last_error[0] = '\0';
 	for (size_t i = 0; i < l.n_rej; i++) {
 		const struct rejection *rj = &l.rej[i];
@@ -448,7 +510,7 @@ out_msg:
 	return ret;
 }
 
-struct reg_file *reg_file_new(const char *path, struct model *m)
+struct reg_file *reg_file_new(const char *source, const char *path, struct reg_sink *sink)
 {
 	char err[REG_PARSE_ERR_MAX + PATH_MAX];
 	struct reg_file *r;
@@ -457,10 +519,10 @@ struct reg_file *reg_file_new(const char *path, struct model *m)
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
-	r->m = m;
+	r->sink = sink;
 	r->path = strdup(path);
-	if (!r->path || asprintf(&r->source, "file:%s", path) == -1) {
-		r->source = NULL;
+	r->source = strdup(source);
+	if (!r->path || !r->source) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
@@ -475,6 +537,8 @@ struct reg_file *reg_file_new(const char *path, struct model *m)
 		log_err("registry: cannot load %s", err);
 		goto out_free;
 	}
+	/* Complete as soon as loaded: a file has nothing more to list. */
+	(void)reg_sink_health(sink, source, REG_HEALTH_SYNCED, "");
 	return r;
 out_free:
 	reg_file_free(r);
@@ -486,7 +550,10 @@ void reg_file_free(struct reg_file *r)
 {
 	if (!r)
 		return;
+	if (r->loop)
+		(void)loop_del_fd(r->loop, file_watch_fd(r->watch));
 	file_watch_free(r->watch);
+	free(r->keys);
 	free(r->source);
 	free(r->path);
 	free(r);
@@ -522,4 +589,58 @@ const struct reg_file_stats *reg_file_stats(const struct reg_file *r)
 const char *reg_file_path(const struct reg_file *r)
 {
 	return r->path;
+}
+
+/* ---- the backend: --registry file:PATH ---- */
+
+static int file_start(const char *source, const char *arg, const struct reg_opts *opts,
+		      struct reg_sink *sink, void **state)
+{
+	struct reg_file *r;
+
+	(void)opts;
+	r = reg_file_new(source, arg, sink);
+	if (!r)
+		return -errno;
+	*state = r;
+	return 0;
+}
+
+static void on_file(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	(void)loop;
+	(void)fd;
+	(void)events;
+	/* A change reaches the catalogue through the sink; a failure is logged. */
+	(void)reg_file_process(ctx);
+}
+
+static int file_attach(void *state, struct loop *loop)
+{
+	struct reg_file *r = state;
+	int err = loop_add_fd(loop, reg_file_fd(r), EPOLLIN, on_file, r);
+
+	if (err)
+		return log_errno(err, "registry: watch '%s'", r->path);
+	r->loop = loop;
+	return 0;
+}
+
+static void file_stop(void *state, bool deregister)
+{
+	(void)deregister;
+	reg_file_free(state);
+}
+
+const struct reg_backend_ops reg_file_ops = {
+	.scheme = "file",
+	.start = file_start,
+	.attach = file_attach,
+	.stop = file_stop,
+};
+
+const struct reg_file_stats *reg_file_backend_stats(const struct reg_backend_ops *ops,
+						    void *state)
+{
+	return ops == &reg_file_ops && state ? reg_file_stats(state) : NULL;
 }

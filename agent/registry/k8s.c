@@ -17,7 +17,6 @@
 
 #include <curl/curl.h>
 
-#include "config.h"
 #include "log.h"
 #include "registry/k8s.h"
 #include "registry/k8s_config.h"
@@ -604,18 +603,18 @@ static void k8s_free(struct k8s *k)
 	curl_global_cleanup();
 }
 
-static int load_conn(struct k8s *k, const struct agent_config *cfg)
+static int load_conn(struct k8s *k, const struct reg_opts *opts)
 {
 	char err[K8S_CFG_ERR_MAX];
 	int rc;
 
-	if (cfg->kubeconfig && cfg->kubeconfig[0])
-		rc = k8s_conn_from_kubeconfig(cfg->kubeconfig, &k->conn, err, sizeof(err));
+	if (opts->kubeconfig && opts->kubeconfig[0])
+		rc = k8s_conn_from_kubeconfig(opts->kubeconfig, &k->conn, err, sizeof(err));
 	else
 		rc = k8s_conn_in_cluster(K8S_SA_DIR, getenv("KUBERNETES_SERVICE_HOST"),
 					 getenv("KUBERNETES_SERVICE_PORT"), &k->conn, err,
 					 sizeof(err));
-	if (rc == -ENOENT && !(cfg->kubeconfig && cfg->kubeconfig[0])) {
+	if (rc == -ENOENT && !(opts->kubeconfig && opts->kubeconfig[0])) {
 		log_err("option --registry %s: %s, and no --kubeconfig (KUBECONFIG) is given",
 			k->source, err);
 		return -EINVAL;
@@ -638,7 +637,7 @@ static int add_watcher(struct k8s *k, enum obj_kind kind)
 	return 0;
 }
 
-static int k8s_start(const char *source, const char *arg, const struct agent_config *cfg,
+static int k8s_start(const char *source, const char *arg, const struct reg_opts *opts,
 		     struct reg_sink *sink, void **state)
 {
 	struct k8s *k;
@@ -666,7 +665,7 @@ static int k8s_start(const char *source, const char *arg, const struct agent_con
 		err = log_errno(-ENOMEM, "registry %s", source);
 		goto out_free;
 	}
-	err = load_conn(k, cfg);
+	err = load_conn(k, opts);
 	if (err)
 		goto out_free;
 	err = add_watcher(k, OBJ_NAMESPACE);
@@ -674,8 +673,8 @@ static int k8s_start(const char *source, const char *arg, const struct agent_con
 		err = add_watcher(k, OBJ_SERVICE);
 	if (!err)
 		err = add_watcher(k, OBJ_ENDPOINTSLICE);
-	if (!err && cfg->node_name && cfg->node_name[0]) {
-		if (asprintf(&k->field_selector, "spec.nodeName=%s", cfg->node_name) < 0) {
+	if (!err && opts->node_name && opts->node_name[0]) {
+		if (asprintf(&k->field_selector, "spec.nodeName=%s", opts->node_name) < 0) {
 			k->field_selector = NULL;
 			err = -ENOMEM;
 		} else {
@@ -704,7 +703,7 @@ static int k8s_start(const char *source, const char *arg, const struct agent_con
 		 "watching namespaces, services, endpointslices%s%s",
 		 source, k->conn.server, k->conn.origin,
 		 k->field_selector ? " and pods of node " : "",
-		 k->field_selector ? cfg->node_name : "");
+		 k->field_selector ? opts->node_name : "");
 	*state = k;
 	return 0;
 out_free:
@@ -732,5 +731,4 @@ const struct reg_backend_ops reg_k8s_ops = {
 	.scheme = "kubernetes",
 	.start = k8s_start,
 	.stop = k8s_stop,
-	.local_endpoints = NULL,
 };

@@ -18,8 +18,8 @@
 #define K8S_BACKOFF_BASE_MS 500
 #define K8S_BACKOFF_MAX_MS 30000
 
-/* The backend: scheme "kubernetes", no argument. Uses cfg->kubeconfig, or
- * the in-cluster service account when it is empty, and cfg->node_name for
+/* The backend: scheme "kubernetes", no argument. Uses opts->kubeconfig, or
+ * the in-cluster service account when it is empty, and opts->node_name for
  * the Pods (none watched when it is empty). See docs/registry-kubernetes.md.
  */
 extern const struct reg_backend_ops reg_k8s_ops;

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Registry backends and the sink that carries their changes to the agent's
- * loop. The file backend runs inside the loop (file.h); the network backends
- * (Kubernetes, etcd, ZooKeeper) run on threads of their own and talk to the
- * model only through a sink, so the model stays single-threaded:
+/* Registry backends, the table that names them, and the sink that carries
+ * their changes to the agent's loop. The network backends (Kubernetes, etcd,
+ * ZooKeeper) run on threads of their own; the file backend runs on the loop
+ * (reg_backend_ops.attach). Either way they talk to the model only through a
+ * sink, so the model stays single-threaded:
  *
- *   backend thread ──reg_sink_*()──► queue + eventfd ──► loop: model_* ──► publish
+ *   backend ──reg_sink_*()──► queue + eventfd ──► loop: model_* ──► publish
  *
  * Every event carries the time it was received, so the agent can measure the
- * registry → catalogue propagation latency.
+ * registry → catalogue propagation latency. Backends read only struct
+ * reg_opts, never the agent's configuration, and write only the sink; what
+ * flows back is this node's EndpointSlices to register (register_local).
  */
 #ifndef WEFT_REGISTRY_H
 #define WEFT_REGISTRY_H
@@ -21,7 +24,6 @@
 struct loop;
 struct model;
 struct reg_sink;
-struct agent_config;
 
 /* ---- the sink: callable from any thread ---- */
 
@@ -69,7 +71,7 @@ int reg_sink_health(struct reg_sink *s, const char *source, enum reg_health h, c
  */
 int reg_sink_rejected(struct reg_sink *s, const char *source);
 
-/* ---- the loop side (agent/main.c) ---- */
+/* ---- the loop side (the agent's wiring) ---- */
 
 /* Called after a batch of events was applied and the model changed, or a
  * source reported its first SYNCED (the catalogue became authoritative for it).
@@ -81,6 +83,13 @@ typedef void (*reg_sink_changed_fn)(void *ctx);
  */
 struct reg_sink *reg_sink_new(struct loop *loop, struct model *m, reg_sink_changed_fn changed,
 			      void *ctx);
+/* Apply what is queued now, as the loop would on its next turn (calling
+ * @changed if the model changed). On the loop's thread only; the agent
+ * drains once after starting its backends so the first catalogue holds
+ * what they loaded synchronously (the file backend).
+ */
+void reg_sink_drain(struct reg_sink *s);
+
 /* Stop accepting events (later calls get -EPIPE), drop queued ones, free.
  * Backends must be stopped first. Accepts NULL.
  */
@@ -115,41 +124,76 @@ const struct reg_latency *reg_sink_latency(const struct reg_sink *s);
 
 /* ---- backends ---- */
 
-/* A meshed pod of this node serving a service, for self-registration (etcd,
- * ZooKeeper): computed on the loop from enrolled pods whose Pod object carries
- * the annotation weft.io/register: "SERVICE:PORT[,SERVICE:PORT...]" (the
- * service in the pod's namespace).
- */
-struct reg_local_ep {
-	char ns[OBJ_NS_MAX];
-	char service[OBJ_NAME_MAX];
-	char pod[OBJ_NAME_MAX];
-	char node[OBJ_NAME_MAX];
-	struct addr addr;		/* pod IP and port */
+/* What backends read of the agent's configuration, built by the wiring. */
+struct reg_opts {
+	const char *node_name;		/* this node; "" = none (no Pods, no self-registration) */
+	const char *kubeconfig;		/* kubernetes: ""/NULL = in-cluster service account */
+	const char *etcd_prefix;	/* etcd: key prefix of the objects */
+	uint32_t etcd_lease_ttl_s;	/* etcd: lease of this node's registrations */
+	uint32_t zk_session_timeout_ms;	/* zookeeper: session timeout asked for */
 };
 
+/* One EndpointSlice this node registers (etcd, ZooKeeper): computed on the
+ * loop by the self-registration module (agent/selfreg.h) from the enrolled
+ * pods and the catalogue, and written by the backends as they are.
+ */
+struct reg_local_slice {
+	char ns[OBJ_NS_MAX];
+	char name[OBJ_NAME_MAX];	/* <service>-<node>[-<port>][-ipv6] */
+	char *manifest;			/* discovery.k8s.io/v1 JSON, owned; deterministic */
+};
+
+/* Longest node name for which every slice name fits a DNS-1123 subdomain:
+ * backends do not self-register for a longer one.
+ */
+#define REG_LOCAL_NODE_MAX (253 - 63 - 12)
+
+/* Whether @a (@na slices) and @b (@nb) are the same, in the same order. */
+bool reg_local_slices_equal(const struct reg_local_slice *a, size_t na,
+			    const struct reg_local_slice *b, size_t nb);
+
+/* A deep copy of @n slices in *@out (NULL when 0). 0 or -ENOMEM. */
+int reg_local_slices_dup(const struct reg_local_slice *s, size_t n, struct reg_local_slice **out);
+
+/* Free @n slices and the array. Accepts NULL. */
+void reg_local_slices_free(struct reg_local_slice *s, size_t n);
+
 struct reg_backend_ops {
-	const char *scheme;	/* "kubernetes", "etcd", "zookeeper": --registry SCHEME[:ARG] */
+	/* "file", "kubernetes", "etcd", "zookeeper": --registry SCHEME[:ARG] */
+	const char *scheme;
 	/* Parse @arg (what follows "SCHEME:" in --registry, "" if nothing) and
-	 * start (threads, connections). Every sink call uses @source (the whole
-	 * --registry value; the agent declared it, so its rank among sources is
-	 * the order of the --registry options). Must not block on the network:
-	 * the first listing arrives through @sink. 0 and *@state, or -errno with
-	 * the problem logged (naming the option and the value).
+	 * start (threads, connections, a first file load). Every sink call uses
+	 * @source (the whole --registry value; the agent declared it, so its
+	 * rank among sources is the order of the --registry options). Must not
+	 * block on the network: the first listing arrives through @sink.
+	 * Borrows @opts for the call only. 0 and *@state, or -errno with the
+	 * problem logged (naming the option and the value).
 	 */
-	int (*start)(const char *source, const char *arg, const struct agent_config *cfg,
+	int (*start)(const char *source, const char *arg, const struct reg_opts *opts,
 		     struct reg_sink *sink, void **state);
-	/* Stop threads, close connections, free. Deregisters (etcd lease revoke,
-	 * ZooKeeper session close) when @deregister. Accepts NULL.
+	/* Optional, for backends that run on the agent's loop rather than a
+	 * thread: watch what they need on @loop (called once, after start).
+	 * 0 or -errno.
+	 */
+	int (*attach)(void *state, struct loop *loop);
+	/* Stop threads, close connections, leave the loop, free. Deregisters
+	 * (etcd lease revoke, ZooKeeper session close) when @deregister.
+	 * Accepts NULL.
 	 */
 	void (*stop)(void *state, bool deregister);
-	/* Optional: the local endpoints changed (called on the loop; copy what
-	 * you keep). NULL for backends that do not self-register.
+	/* Optional: this node's EndpointSlices to register changed (called on
+	 * the loop with the whole set, sorted; borrowed: copy what you keep).
+	 * NULL for backends that do not self-register.
 	 */
-	void (*local_endpoints)(void *state, const struct reg_local_ep *eps, size_t n);
+	void (*register_local)(void *state, const struct reg_local_slice *slices, size_t n);
 };
 
 /* The backends compiled in, NULL-terminated. */
 extern const struct reg_backend_ops *const reg_backends[];
+
+/* The backend of --registry value @spec ("SCHEME" or "SCHEME:ARG"), with
+ * *@arg pointed at ARG ("" when none), or NULL when no scheme matches.
+ */
+const struct reg_backend_ops *reg_backend_find(const char *spec, const char **arg);
 
 #endif /* WEFT_REGISTRY_H */

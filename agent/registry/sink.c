@@ -327,16 +327,13 @@ static void record_latency(struct reg_sink *s, uint64_t received_us, uint64_t do
 	s->lat.n++;
 }
 
-static void on_events(struct loop *loop, int fd, uint32_t events, void *ctx)
+void reg_sink_drain(struct reg_sink *s)
 {
-	struct reg_sink *s = ctx;
 	struct event *batch, *e, *next;
 	uint64_t v, oldest = 0, done;
 	bool changed = false;
 
-	(void)loop;
-	(void)events;
-	(void)!read(fd, &v, sizeof(v));
+	(void)!read(s->efd, &v, sizeof(v));
 	pthread_mutex_lock(&s->lock);
 	batch = s->head;
 	s->head = NULL;
@@ -363,6 +360,14 @@ static void on_events(struct loop *loop, int fd, uint32_t events, void *ctx)
 			record_latency(s, e->received_us, done);
 		event_free(e);
 	}
+}
+
+static void on_events(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	(void)loop;
+	(void)fd;
+	(void)events;
+	reg_sink_drain(ctx);
 }
 
 struct reg_sink *reg_sink_new(struct loop *loop, struct model *m, reg_sink_changed_fn changed,

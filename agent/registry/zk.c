@@ -14,208 +14,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
 #include "log.h"
 #include "opt.h"
 #include "registry/zk.h"
-#include "registry/zk_internal.h"
+#include "registry/zk_register.h"
+#include "registry/zk_session.h"
+#include "registry/zk_tree.h"
 
 #define ZK_DEFAULT_ROOT "/weft/registry"
 #define ZK_RETRY_MS 1000	/* after a failed listing or registration */
-
-/* ---- completions and watcher: the library's threads ---- */
-
-static void complete(struct zk_req *r, int rc)
-{
-	r->rc = rc;
-	r->done = true;
-	pthread_cond_broadcast(&r->z->cond);
-	pthread_mutex_unlock(&r->z->lock);
-}
-
-void zk_data_done(int rc, const char *value, int len, const struct Stat *stat, const void *data)
-{
-	struct zk_req *r = (struct zk_req *)data;
-
-	pthread_mutex_lock(&r->z->lock);
-	if (rc == ZOK && stat)
-		r->stat = *stat;
-	if (rc == ZOK) {
-		r->len = len > 0 ? len : 0;
-		r->data = malloc((size_t)r->len + 1);
-		if (!r->data)
-			rc = ZSYSTEMERROR;
-		else {
-			if (r->len)
-				memcpy(r->data, value, (size_t)r->len);
-			r->data[r->len] = '\0';
-		}
-	}
-	complete(r, rc);
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-void zk_strings_done(int rc, const struct String_vector *names, const void *data)
-{
-	struct zk_req *r = (struct zk_req *)data;
-	size_t n = rc == ZOK && names && names->count > 0 ? (size_t)names->count : 0;
-
-	pthread_mutex_lock(&r->z->lock);
-	if (n && !(r->names = calloc(n, sizeof(*r->names))))
-		rc = ZSYSTEMERROR;
-	for (size_t i = 0; i < n && rc == ZOK; i++) {
-		r->names[i] = strdup(names->data[i]);
-		if (!r->names[i])
-			rc = ZSYSTEMERROR;
-		r->n_names = i + 1;
-	}
-	if (rc == ZOK && n)
-		qsort(r->names, n, sizeof(*r->names), name_cmp);
-	complete(r, rc);
-}
-
-void zk_void_done(int rc, const void *data)
-{
-	struct zk_req *r = (struct zk_req *)data;
-
-	pthread_mutex_lock(&r->z->lock);
-	complete(r, rc);
-}
-
-void zk_stat_done(int rc, const struct Stat *stat, const void *data)
-{
-	struct zk_req *r = (struct zk_req *)data;
-
-	pthread_mutex_lock(&r->z->lock);
-	if (rc == ZOK && stat)
-		r->stat = *stat;
-	complete(r, rc);
-}
-
-void zk_string_done(int rc, const char *value, const void *data)
-{
-	(void)value;
-	zk_void_done(rc, data);
-}
-
-void zk_on_watch(zhandle_t *zh, int type, int state, const char *path, void *ctx)
-{
-	struct zk *z = ctx;
-	struct zk_event *ev = NULL;
-
-	(void)zh;
-	if (type != ZOO_SESSION_EVENT && path) {
-		size_t n = strlen(path);
-
-		ev = malloc(sizeof(*ev) + n + 1);
-		if (ev) {
-			ev->next = NULL;
-			ev->type = type;
-			memcpy(ev->path, path, n + 1);
-		}
-	}
-	pthread_mutex_lock(&z->lock);
-	if (type == ZOO_SESSION_EVENT) {
-		z->session_state = state;
-		z->session_changed = true;
-	} else if (!ev || z->n_events == ZK_EVENTS_MAX) {
-		/* An event lost is a change missed: list everything again. */
-		z->events_lost = true;
-		free(ev);
-	} else if (type != ZOO_NOTWATCHING_EVENT) {
-		*z->events_tail = ev;
-		z->events_tail = &ev->next;
-		z->n_events++;
-	} else {
-		free(ev);
-	}
-	pthread_cond_broadcast(&z->cond);
-	pthread_mutex_unlock(&z->lock);
-}
-
-/* ---- helpers for the worker ---- */
-
-void zk_req_issued(struct zk_req *r, int rc)
-{
-	if (rc == ZOK)
-		return;
-	r->rc = rc;
-	r->done = true;
-}
-
-void zk_req_clear(struct zk_req *r)
-{
-	free(r->data);
-	r->data = NULL;
-	r->len = 0;
-	for (size_t i = 0; i < r->n_names; i++)
-		free(r->names[i]);
-	free(r->names);
-	r->names = NULL;
-	r->n_names = 0;
-}
-
-int zk_wait(struct zk *z, struct zk_req *reqs, size_t n)
-{
-	bool all = false, stopping;
-
-	pthread_mutex_lock(&z->lock);
-	for (;;) {
-		all = true;
-		for (size_t i = 0; i < n && all; i++)
-			all = reqs[i].done;
-		stopping = z->stopping;
-		if (all || stopping)
-			break;
-		pthread_cond_wait(&z->cond, &z->lock);
-	}
-	pthread_mutex_unlock(&z->lock);
-	if (all)
-		return 0;
-	/* Closing ends the calls still pending: after it returns, no callback
-	 * touches @reqs any more.
-	 */
-	if (z->zh)
-		zookeeper_close(z->zh);
-	z->zh = NULL;
-	return -ECANCELED;
-}
-
-int zk_abs(const struct zk *z, const char *rel, char *buf, size_t len)
-{
-	int n = snprintf(buf, len, "%s/%s", z->root, rel);
-
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-int zk_errno(int rc)
-{
-	switch (rc) {
-	case ZOK:
-		return 0;
-	case ZNONODE:
-		return -ENOENT;
-	case ZNODEEXISTS:
-		return -EEXIST;
-	case ZNOTEMPTY:
-		return -ENOTEMPTY;
-	case ZCLOSING:
-		return -ECANCELED;
-	case ZSESSIONEXPIRED:
-		return -ESTALE;
-	case ZNOAUTH:
-	case ZAUTHFAILED:
-		return -EACCES;
-	case ZSYSTEMERROR:
-		return -ENOMEM;
-	default:
-		return -ECONNRESET;	/* connection loss, timeouts: the session will say */
-	}
-}
 
 /* ---- the worker ---- */
 
@@ -476,7 +283,7 @@ static void zk_stop(void *state, bool deregister)
 	zk_free(z);
 }
 
-static int zk_start(const char *source, const char *arg, const struct agent_config *cfg,
+static int zk_start(const char *source, const char *arg, const struct reg_opts *opts,
 		    struct reg_sink *sink, void **state)
 {
 	struct zk *z = calloc(1, sizeof(*z));
@@ -492,15 +299,15 @@ static int zk_start(const char *source, const char *arg, const struct agent_conf
 	pthread_condattr_destroy(&ca);
 	z->events_tail = &z->events;
 	z->sink = sink;
-	z->session_timeout_ms = cfg->zk_session_timeout_ms;
+	z->session_timeout_ms = opts->zk_session_timeout_ms;
 	z->source = strdup(source);
 	err = z->source ? parse_arg(z, arg) : -ENOMEM;
 	if (err) {
 		zk_free(z);
 		return err == -ENOMEM ? log_errno(err, "registry '%s'", source) : err;
 	}
-	z->registers = cfg->node_name && cfg->node_name[0];
-	if (z->registers && strlen(cfg->node_name) > REG_LOCAL_NODE_MAX) {
+	z->registers = opts->node_name && opts->node_name[0];
+	if (z->registers && strlen(opts->node_name) > REG_LOCAL_NODE_MAX) {
 		log_warn("registry: %s: --node-name is longer than %d characters: this node's "
 			 "endpoints are not registered, ignoring",
 			 source, REG_LOCAL_NODE_MAX);
@@ -523,29 +330,29 @@ static int zk_start(const char *source, const char *arg, const struct agent_conf
 	return 0;
 }
 
-static void zk_local_endpoints(void *state, const struct reg_local_ep *eps, size_t n)
+static void zk_register_local(void *state, const struct reg_local_slice *slices, size_t n)
 {
 	struct zk *z = state;
-	struct reg_local_slice *slices;
-	int ret;
+	struct reg_local_slice *copy;
+	int err;
 
 	if (!z->registers)
 		return;
-	ret = reg_local_slices(eps, n, &slices);
-	if (ret < 0) {
-		log_warn("registry: %s: cannot describe this node's endpoints: %s, ignoring",
-			 z->source, strerror(-ret));
+	pthread_mutex_lock(&z->lock);
+	if (reg_local_slices_equal(z->want, z->n_want, slices, n)) {
+		pthread_mutex_unlock(&z->lock);
 		return;
 	}
-	pthread_mutex_lock(&z->lock);
-	if (reg_local_slices_equal(z->want, z->n_want, slices, (size_t)ret)) {
+	err = reg_local_slices_dup(slices, n, &copy);
+	if (err) {
 		pthread_mutex_unlock(&z->lock);
-		reg_local_slices_free(slices, (size_t)ret);
+		log_warn("registry: %s: cannot keep this node's endpoints: %s, ignoring", z->source,
+			 strerror(-err));
 		return;
 	}
 	reg_local_slices_free(z->want, z->n_want);
-	z->want = slices;
-	z->n_want = (size_t)ret;
+	z->want = copy;
+	z->n_want = n;
 	z->want_gen++;
 	pthread_cond_broadcast(&z->cond);
 	pthread_mutex_unlock(&z->lock);
@@ -555,5 +362,5 @@ const struct reg_backend_ops reg_zk_ops = {
 	.scheme = "zookeeper",
 	.start = zk_start,
 	.stop = zk_stop,
-	.local_endpoints = zk_local_endpoints,
+	.register_local = zk_register_local,
 };

@@ -12,7 +12,8 @@
 #include <string.h>
 
 #include "log.h"
-#include "registry/zk_internal.h"
+#include "registry/zk_register.h"
+#include "registry/zk_session.h"
 
 /* Copy z->want if it changed. 0 or -ENOMEM (the old copy stays). */
 static int take_want(struct zk *z)
@@ -25,19 +26,9 @@ static int take_want(struct zk *z)
 	if (z->reg_gen == z->want_gen)
 		goto out_unlock;
 	n = z->n_want;
-	if (n && !(copy = calloc(n, sizeof(*copy)))) {
-		err = -ENOMEM;
+	err = reg_local_slices_dup(z->want, n, &copy);
+	if (err)
 		goto out_unlock;
-	}
-	for (size_t i = 0; i < n; i++) {
-		copy[i] = z->want[i];
-		copy[i].manifest = strdup(z->want[i].manifest);
-		if (!copy[i].manifest) {
-			reg_local_slices_free(copy, i);
-			err = -ENOMEM;
-			goto out_unlock;
-		}
-	}
 	reg_local_slices_free(z->reg_want, z->n_reg_want);
 	z->reg_want = copy;
 	z->n_reg_want = n;

@@ -13,7 +13,8 @@
 
 #include "log.h"
 #include "registry/decode.h"
-#include "registry/zk_internal.h"
+#include "registry/zk_session.h"
+#include "registry/zk_tree.h"
 
 #define FETCH_BATCH 256		/* reads in flight at once */
 

@@ -17,10 +17,10 @@ void rfix_init(struct rfix *f)
 	/* WEFT_TEST_DEBUG=1 shows the backends' (and their libraries') debug log. */
 	if (getenv("WEFT_TEST_DEBUG"))
 		log_set_level(LOG_LEVEL_DEBUG);
-	f->cfg.node_name = "node-a";
-	f->cfg.etcd_prefix = "/t/";
-	f->cfg.etcd_lease_ttl_s = 2;
-	f->cfg.zk_session_timeout_ms = 2000;
+	f->opts.node_name = "node-a";
+	f->opts.etcd_prefix = "/t/";
+	f->opts.etcd_lease_ttl_s = 2;
+	f->opts.zk_session_timeout_ms = 2000;
 }
 
 static void on_changed(void *ctx)
@@ -33,7 +33,7 @@ static void on_changed(void *ctx)
 void rfix_start_backend(struct rfix *f)
 {
 	const char *colon = strchr(f->source, ':');
-	int err = f->ops->start(f->source, colon ? colon + 1 : "", &f->cfg, f->sink, &f->state);
+	int err = f->ops->start(f->source, colon ? colon + 1 : "", &f->opts, f->sink, &f->state);
 
 	cr_assert_eq(err, 0, "start '%s': %s", f->source, strerror(-err));
 }
@@ -69,6 +69,16 @@ void rfix_stop(struct rfix *f)
 		loop_timer_del(f->loop, &f->timer);
 	loop_free(f->loop);
 	f->loop = NULL;
+}
+
+void rfix_register_local(struct rfix *f, const struct selfreg_ep *eps, size_t n)
+{
+	struct reg_local_slice *slices = NULL;
+	int ns = selfreg_slices(eps, n, &slices);
+
+	cr_assert_geq(ns, 0, "selfreg_slices: %s", strerror(-ns));
+	f->ops->register_local(f->state, slices, (size_t)ns);
+	reg_local_slices_free(slices, (size_t)ns);
 }
 
 static void on_timer(struct loop_timer *t, uint64_t now)

@@ -10,9 +10,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
 #include "loop.h"
 #include "registry/registry.h"
+#include "selfreg.h"
 
 struct loop;
 struct model;
@@ -23,13 +23,13 @@ struct rfix {
 	struct reg_sink *sink;
 	const struct reg_backend_ops *ops;
 	void *state;			/* the backend's; NULL while stopped */
-	struct agent_config cfg;	/* node_name, etcd_*, zk_* set by the test */
+	struct reg_opts opts;		/* node_name, etcd_*, zk_* set by the test */
 	char source[256];		/* the --registry value */
 	unsigned int publishes;		/* sink batches that changed the model */
 	struct loop_timer timer;	/* ends rfix_run() */
 };
 
-/* Fill @f->cfg with test defaults: node "node-a", etcd prefix "/t/", lease
+/* Fill @f->opts with test defaults: node "node-a", etcd prefix "/t/", lease
  * TTL 2 s, ZooKeeper session 2 s. Call before rfix_start().
  */
 void rfix_init(struct rfix *f);
@@ -47,6 +47,11 @@ void rfix_start_backend(struct rfix *f);
 
 /* Stop the backend and free everything. Idempotent. */
 void rfix_stop(struct rfix *f);
+
+/* Hand this node's endpoints @eps[0..n) to the backend as the agent does:
+ * as EndpointSlices (selfreg.h) through register_local. Asserts on failure.
+ */
+void rfix_register_local(struct rfix *f, const struct selfreg_ep *eps, size_t n);
 
 /* Run the loop for @ms. */
 void rfix_run(struct rfix *f, uint32_t ms);

@@ -201,14 +201,14 @@ Test(etcd, an_outage_resumes_from_the_revision_or_relists_after_compaction)
 /* This node's endpoint: shop/web on 198.18.1.@last:8080. */
 static void set_local(struct rfix *fx, int n)
 {
-	struct reg_local_ep eps[2] = {
+	struct selfreg_ep eps[2] = {
 		{ .ns = "shop", .service = "web", .pod = "web-1", .node = "node-a" },
 		{ .ns = "shop", .service = "web", .pod = "web-2", .node = "node-a" },
 	};
 
 	cr_assert_eq(addr_parse_ip_port("198.18.1.1:8080", &eps[0].addr), 0);
 	cr_assert_eq(addr_parse_ip_port("198.18.1.2:8080", &eps[1].addr), 0);
-	fx->ops->local_endpoints(fx->state, eps, (size_t)n);
+	rfix_register_local(fx, eps, (size_t)n);
 }
 
 #define LOCAL_KEY "/t/endpointslices/shop/web-node-a"
@@ -313,10 +313,10 @@ Test(etcd_args, bad_values_are_refused_at_start)
 
 	rfix_init(&a);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_expect_eq(reg_etcd_ops.start("etcd:x", bad[i], &a.cfg, NULL, &state), -EINVAL,
+		cr_expect_eq(reg_etcd_ops.start("etcd:x", bad[i], &a.opts, NULL, &state), -EINVAL,
 			     "'%s' accepted", bad[i]);
-	a.cfg.etcd_prefix = "";
-	cr_expect_eq(reg_etcd_ops.start("etcd:x", "http://127.0.0.1:2379", &a.cfg, NULL, &state),
+	a.opts.etcd_prefix = "";
+	cr_expect_eq(reg_etcd_ops.start("etcd:x", "http://127.0.0.1:2379", &a.opts, NULL, &state),
 		     -EINVAL, "an empty prefix accepted");
 	cr_expect_null(state);
 }

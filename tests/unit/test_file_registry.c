@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* agent/registry/file.c with real files and real inotify in a temp folder:
+/* agent/registry/file.c with real files and real inotify in a temp folder,
+ * feeding a model through a sink as in the agent:
  * loading the YAML and JSON fixtures, reloads on write, atomic rename,
  * delete/recreate and a ConfigMap-style ..data symlink swap; a bad file
  * changing nothing; a bad object skipped while its previous version stays.
@@ -20,6 +21,7 @@
 #include <criterion/criterion.h>
 
 #include "log.h"
+#include "loop.h"
 #include "model/model.h"
 #include "registry/file.h"
 
@@ -28,6 +30,8 @@
 #define QUIET_MS 300		/* how long "nothing happens" is watched */
 
 static char dir[256];
+static struct loop *loop;
+static struct reg_sink *sink;	/* into the test's model */
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -47,6 +51,8 @@ static void setup(void)
 
 static void teardown(void)
 {
+	reg_sink_free(sink);
+	loop_free(loop);
 	(void)nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -60,6 +66,29 @@ static const char *in_dir(const char *name)
 	which ^= 1;
 	snprintf(p[which], sizeof(p[which]), "%s/%s", dir, name);
 	return p[which];
+}
+
+/* The file registry of @path into @m (one model per test), as the agent
+ * starts it: what it sent at start is applied on return.
+ */
+static struct reg_file *file_new(const char *path, struct model *m)
+{
+	char source[PATH_MAX + 8];
+	struct reg_file *r;
+	int err;
+
+	if (!sink) {
+		loop = loop_new();
+		cr_assert_not_null(loop);
+		sink = reg_sink_new(loop, m, NULL, NULL);
+		cr_assert_not_null(sink);
+	}
+	snprintf(source, sizeof(source), "file:%s", path);
+	r = reg_file_new(source, path, sink);
+	err = errno;
+	reg_sink_drain(sink);
+	errno = err;
+	return r;
 }
 
 static char *slurp(const char *path)
@@ -131,6 +160,7 @@ static int process_until(struct reg_file *r, int ms, bool (*stop)(struct reg_fil
 			return 0;
 		ret = reg_file_process(r);
 		cr_assert_geq(ret, 0, "reg_file_process: %s", strerror(-ret));
+		reg_sink_drain(sink);
 		if (ret == 1)
 			return 1;
 	}
@@ -198,7 +228,7 @@ Test(file_registry, loads_yaml_fixture)
 	char a[ADDR_STRLEN];
 
 	copy_fixture(FIXTURES "registry.yaml", path);
-	r = reg_file_new(path, m);
+	r = file_new(path, m);
 	cr_assert_not_null(r, "%s", strerror(errno));
 	cr_assert_str_eq(reg_file_path(r), path);
 	cr_assert_eq(reg_file_stats(r)->loads, 1);
@@ -240,7 +270,7 @@ Test(file_registry, loads_json_list_fixture)
 	char a[ADDR_STRLEN];
 
 	copy_fixture(FIXTURES "registry-list.json", path);
-	r = reg_file_new(path, m);
+	r = file_new(path, m);
 	cr_assert_not_null(r);
 	c = model_build(m);
 	cr_assert(catalogue_ns_meshed(c, "payments"));
@@ -261,13 +291,13 @@ Test(file_registry, unreadable_or_unparsable_file_fails_new)
 	const char *path = in_dir("bad.yaml");
 
 	errno = 0;
-	cr_assert_null(reg_file_new(in_dir("missing.yaml"), m));
+	cr_assert_null(file_new(in_dir("missing.yaml"), m));
 	cr_assert_eq(errno, ENOENT);
 	copy_fixture(FIXTURES "registry-bad-syntax.yaml", path);
 	errno = 0;
-	cr_assert_null(reg_file_new(path, m));
+	cr_assert_null(file_new(path, m));
 	cr_assert_eq(errno, EINVAL);
-	cr_assert_null(reg_file_new(dir, m), "a directory is not a registry");
+	cr_assert_null(file_new(dir, m), "a directory is not a registry");
 	model_free(m);
 }
 
@@ -282,7 +312,7 @@ Test(file_registry, too_big_file_is_rejected)
 	cr_assert_eq(ftruncate(fd, (64 << 20) + 1), 0);
 	close(fd);
 	errno = 0;
-	cr_assert_null(reg_file_new(path, m));
+	cr_assert_null(file_new(path, m));
 	cr_assert_eq(errno, EFBIG);
 	model_free(m);
 }
@@ -294,7 +324,7 @@ Test(file_registry, reload_on_write_and_on_atomic_rename)
 	struct reg_file *r;
 
 	write_file(path, service("web", "198.19.0.10"));
-	r = reg_file_new(path, m);
+	r = file_new(path, m);
 	cr_assert_not_null(r);
 	cr_assert(has_vip(m, "198.19.0.10:80"));
 
@@ -324,7 +354,7 @@ Test(file_registry, same_content_is_not_a_change)
 	struct reg_file *r;
 
 	write_file(path, service("web", "198.19.0.10"));
-	r = reg_file_new(path, m);
+	r = file_new(path, m);
 	cr_assert_not_null(r);
 	write_file(path, service("web", "198.19.0.10"));
 	cr_assert_eq(process_until(r, QUIET_MS, NULL, 0), 0);
@@ -341,7 +371,7 @@ Test(file_registry, bad_file_keeps_previous_content)
 	struct reg_file *r;
 
 	copy_fixture(FIXTURES "registry.yaml", path);
-	r = reg_file_new(path, m);
+	r = file_new(path, m);
 	cr_assert_not_null(r);
 	st = reg_file_stats(r);
 
@@ -378,7 +408,7 @@ Test(file_registry, bad_object_rejected_rest_applies_previous_version_stays)
 	struct catalogue *c;
 
 	copy_fixture(FIXTURES "registry.yaml", path);
-	r = reg_file_new(path, m);
+	r = file_new(path, m);
 	cr_assert_not_null(r);
 	st = reg_file_stats(r);
 
@@ -432,7 +462,7 @@ Test(file_registry, bad_object_without_previous_version_is_skipped)
 	struct reg_file *r;
 
 	copy_fixture(FIXTURES "registry-bad-objects.yaml", path);
-	r = reg_file_new(path, m);
+	r = file_new(path, m);
 	cr_assert_not_null(r, "bad objects do not fail the file");
 	cr_assert_eq(reg_file_stats(r)->objects_rejected, 3);
 	cr_assert_not(has_vip(m, "198.19.0.10:80"));
@@ -451,7 +481,7 @@ Test(file_registry, duplicate_object_in_one_file)
 	snprintf(text, sizeof(text), "%s---\n%s", service("web", "198.19.0.10"),
 		 service("web", "198.19.0.11"));
 	write_file(path, text);
-	r = reg_file_new(path, m);
+	r = file_new(path, m);
 	cr_assert_not_null(r);
 	cr_assert_eq(reg_file_stats(r)->objects_rejected, 1);
 	cr_assert_str_eq(reg_file_stats(r)->last_error,
@@ -496,7 +526,7 @@ Test(file_registry, configmap_symlink_swap)
 	write_file(payload, service("web", "198.19.0.10"));
 	cr_assert_eq(symlink("..2026_11_25_10_00_00.1", in_dir("..data")), 0);
 	cr_assert_eq(symlink("..data/registry.yaml", in_dir("registry.yaml")), 0);
-	r = reg_file_new(in_dir("registry.yaml"), m);
+	r = file_new(in_dir("registry.yaml"), m);
 	cr_assert_not_null(r);
 	cr_assert(has_vip(m, "198.19.0.10:80"));
 
@@ -524,7 +554,7 @@ Test(file_registry, retargeted_symlink)
 	write_file(in_dir("a/registry.yaml"), service("web", "198.19.0.10"));
 	write_file(in_dir("b/registry.yaml"), service("web", "198.19.0.11"));
 	cr_assert_eq(symlink("a/registry.yaml", in_dir("current.yaml")), 0);
-	r = reg_file_new(in_dir("current.yaml"), m);
+	r = file_new(in_dir("current.yaml"), m);
 	cr_assert_not_null(r);
 	/* A write to the target, in another folder than the link. */
 	write_file(in_dir("a/registry.yaml"), service("web", "198.19.0.12"));
@@ -553,7 +583,7 @@ Test(file_registry, relative_path)
 	/* Criterion runs each test in its own process: chdir is ours alone. */
 	cr_assert_eq(chdir(dir), 0);
 	write_file("registry.yaml", service("web", "198.19.0.10"));
-	r = reg_file_new("registry.yaml", m);
+	r = file_new("registry.yaml", m);
 	cr_assert_not_null(r);
 	cr_assert_str_eq(reg_file_path(r), "registry.yaml");
 	write_atomic("registry.yaml", service("web", "198.19.0.11"));

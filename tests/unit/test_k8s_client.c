@@ -17,7 +17,6 @@
 #include <criterion/criterion.h>
 
 #include "../k8s-apiserver/k8s_fake.h"
-#include "config.h"
 #include "log.h"
 #include "loop.h"
 #include "model/model.h"
@@ -34,7 +33,7 @@ static struct {
 	struct model *model;
 	struct reg_sink *sink;
 	void *state;
-	struct agent_config cfg;
+	struct reg_opts opts;
 	unsigned int publishes;
 } h;
 
@@ -60,9 +59,9 @@ static void agent_up(const char *node)
 	cr_assert_eq(model_declare_source(h.model, SRC), 0);
 	h.sink = reg_sink_new(h.loop, h.model, on_changed, NULL);
 	cr_assert_not_null(h.sink);
-	h.cfg.kubeconfig = h.f.kubeconfig;
-	h.cfg.node_name = node;
-	err = reg_k8s_ops.start(SRC, "", &h.cfg, h.sink, &h.state);
+	h.opts.kubeconfig = h.f.kubeconfig;
+	h.opts.node_name = node;
+	err = reg_k8s_ops.start(SRC, "", &h.opts, h.sink, &h.state);
 	cr_assert_eq(err, 0, "start: %s", strerror(-err));
 }
 
@@ -611,18 +610,18 @@ Test(k8s_client, stop_is_prompt_with_watches_open)
 
 Test(k8s_client, bad_configuration_fails_at_start)
 {
-	struct agent_config cfg = { .kubeconfig = "/nonexistent/kubeconfig", .node_name = NODE };
+	struct reg_opts opts = { .kubeconfig = "/nonexistent/kubeconfig", .node_name = NODE };
 	void *state = NULL;
 
 	h.loop = loop_new();
 	h.model = model_new();
 	h.sink = reg_sink_new(h.loop, h.model, on_changed, NULL);
 	cr_assert_not_null(h.sink);
-	cr_assert_eq(reg_k8s_ops.start(SRC, "", &cfg, h.sink, &state), -ENOENT);
+	cr_assert_eq(reg_k8s_ops.start(SRC, "", &opts, h.sink, &state), -ENOENT);
 	cr_assert_null(state);
-	cfg.kubeconfig = "";
+	opts.kubeconfig = "";
 	unsetenv("KUBERNETES_SERVICE_HOST");
-	cr_assert_eq(reg_k8s_ops.start(SRC, "", &cfg, h.sink, &state), -EINVAL,
+	cr_assert_eq(reg_k8s_ops.start(SRC, "", &opts, h.sink, &state), -EINVAL,
 		     "no kubeconfig and not in a cluster");
-	cr_assert_eq(reg_k8s_ops.start(SRC, "extra", &cfg, h.sink, &state), -EINVAL);
+	cr_assert_eq(reg_k8s_ops.start(SRC, "extra", &opts, h.sink, &state), -EINVAL);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "loop.h"
 #include "model/model.h"
 #include "registry/file.h"
 #include "registry/yaml.h"
@@ -17,11 +18,17 @@
 static void load_clean(const char *path, size_t want_services)
 {
 	struct model *m = model_new();
+	struct loop *loop = loop_new();
+	struct reg_sink *sink;
 	struct reg_file *r;
 	struct catalogue *c;
 
 	cr_assert_not_null(m);
-	r = reg_file_new(path, m);
+	cr_assert_not_null(loop);
+	sink = reg_sink_new(loop, m, NULL, NULL);
+	cr_assert_not_null(sink);
+	r = reg_file_new("file", path, sink);
+	reg_sink_drain(sink);
 	cr_assert_not_null(r, "'%s' did not load", path);
 	cr_assert_eq(reg_file_stats(r)->objects_rejected, 0, "'%s': %s", path,
 		     reg_file_stats(r)->last_error);
@@ -29,6 +36,8 @@ static void load_clean(const char *path, size_t want_services)
 	cr_assert_eq(catalogue_n_services(c), want_services, "'%s'", path);
 	catalogue_unref(c);
 	reg_file_free(r);
+	reg_sink_free(sink);
+	loop_free(loop);
 	model_free(m);
 }
 

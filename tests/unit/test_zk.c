@@ -187,10 +187,10 @@ Test(zk, server_restart_mid_watch_keeps_the_last_state_then_resyncs)
 /* This node's endpoint: shop/web on 198.18.1.1:8080. */
 static void set_local(struct rfix *fx, bool on)
 {
-	struct reg_local_ep ep = { .ns = "shop", .service = "web", .pod = "web-1", .node = "node-a" };
+	struct selfreg_ep ep = { .ns = "shop", .service = "web", .pod = "web-1", .node = "node-a" };
 
 	cr_assert_eq(addr_parse_ip_port("198.18.1.1:8080", &ep.addr), 0);
-	fx->ops->local_endpoints(fx->state, &ep, on ? 1 : 0);
+	rfix_register_local(fx, &ep, on ? 1 : 0);
 }
 
 static bool znode_is(struct rfix *fx, const void *present)
@@ -321,7 +321,7 @@ Test(zk_args, bad_values_are_refused_at_start)
 
 	rfix_init(&a);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_expect_eq(reg_zk_ops.start("zookeeper:x", bad[i], &a.cfg, NULL, &state), -EINVAL,
+		cr_expect_eq(reg_zk_ops.start("zookeeper:x", bad[i], &a.opts, NULL, &state), -EINVAL,
 			     "'%s' accepted", bad[i]);
 	cr_expect_null(state);
 }

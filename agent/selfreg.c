@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Self-registration, the pure part (registry/local_eps.h): enrolled pods +
- * catalogue → endpoints → EndpointSlice manifests. The manifests go through
- * the same decoder as every other registry object when the backends read
- * them back, so a registered endpoint is an EndpointSlice like any other.
+/* Self-registration (selfreg.h): enrolled pods + catalogue → endpoints →
+ * EndpointSlice manifests → the backends that register them. The manifests
+ * go through the same decoder as every other registry object when the
+ * backends read them back, so a registered endpoint is an EndpointSlice like
+ * any other.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,9 +12,25 @@
 
 #include <json-c/json.h>
 
+#include "log.h"
 #include "model/catalogue.h"
 #include "pods.h"
-#include "registry/local_eps.h"
+#include "selfreg.h"
+
+struct selfreg_backend {
+	const struct reg_backend_ops *ops;
+	void *state;
+};
+
+struct selfreg {
+	char *node;
+	bool enabled;			/* a node name that fits slice names */
+	struct selfreg_backend backends[SELFREG_BACKENDS_MAX];
+	size_t n_backends;
+	bool handed;			/* @last was handed to the backends */
+	struct reg_local_slice *last;
+	size_t n_last;
+};
 
 static int addr_cmp(const struct addr *a, const struct addr *b)
 {
@@ -33,7 +50,7 @@ static int addr_cmp(const struct addr *a, const struct addr *b)
  */
 static int ep_cmp(const void *pa, const void *pb)
 {
-	const struct reg_local_ep *a = pa, *b = pb;
+	const struct selfreg_ep *a = pa, *b = pb;
 	int d = strcmp(a->ns, b->ns);
 
 	if (!d)
@@ -46,16 +63,16 @@ static int ep_cmp(const void *pa, const void *pb)
 }
 
 /* Same slice: namespace, service, family and port. */
-static bool same_slice(const struct reg_local_ep *a, const struct reg_local_ep *b)
+static bool same_slice(const struct selfreg_ep *a, const struct selfreg_ep *b)
 {
 	return !strcmp(a->ns, b->ns) && !strcmp(a->service, b->service) &&
 	       a->addr.family == b->addr.family && a->addr.port == b->addr.port;
 }
 
-int reg_local_eps(const struct pod *pods, const struct catalogue *cat, const char *node,
-		  struct reg_local_ep **out)
+int selfreg_endpoints(const struct pod *pods, const struct catalogue *cat, const char *node,
+		      struct selfreg_ep **out)
 {
-	struct reg_local_ep *eps = NULL, *grown;
+	struct selfreg_ep *eps = NULL, *grown;
 	size_t n = 0, cap = 0, kept = 0;
 
 	*out = NULL;
@@ -69,7 +86,7 @@ int reg_local_eps(const struct pod *pods, const struct catalogue *cat, const cha
 			continue;
 		for (size_t r = 0; r < cp->n_registers; r++) {
 			for (unsigned int i = 0; i < p->spec.n_ips; i++) {
-				struct reg_local_ep *e;
+				struct selfreg_ep *e;
 
 				if (n == cap) {
 					cap = cap ? cap * 2 : 16;
@@ -108,7 +125,7 @@ int reg_local_eps(const struct pod *pods, const struct catalogue *cat, const cha
 	return (int)kept;
 }
 
-bool reg_local_eps_equal(const struct reg_local_ep *a, const struct reg_local_ep *b, size_t n)
+bool selfreg_endpoints_equal(const struct selfreg_ep *a, const struct selfreg_ep *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (ep_cmp(&a[i], &b[i]) || strcmp(a[i].node, b[i].node))
@@ -145,7 +162,7 @@ static int append(json_object *arr, json_object *v)
 }
 
 static int slice_meta(json_object *meta, const struct reg_local_slice *s,
-		      const struct reg_local_ep *e)
+		      const struct selfreg_ep *e)
 {
 	json_object *labels = json_object_new_object();
 	int err = add(meta, "labels", labels);
@@ -158,7 +175,7 @@ static int slice_meta(json_object *meta, const struct reg_local_slice *s,
 	       add_str(labels, "weft.io/node", e->node);
 }
 
-static json_object *slice_endpoint(const struct reg_local_ep *e)
+static json_object *slice_endpoint(const struct selfreg_ep *e)
 {
 	json_object *ep = json_object_new_object();
 	json_object *addrs = json_object_new_array(), *cond = json_object_new_object();
@@ -187,7 +204,7 @@ static json_object *slice_endpoint(const struct reg_local_ep *e)
 }
 
 /* The manifest of slice @s from endpoints @eps[0..n) (one slice's worth). */
-static int slice_manifest(struct reg_local_slice *s, const struct reg_local_ep *eps, size_t n)
+static int slice_manifest(struct reg_local_slice *s, const struct selfreg_ep *eps, size_t n)
 {
 	json_object *o = json_object_new_object();
 	json_object *meta = json_object_new_object(), *arr = json_object_new_array();
@@ -228,7 +245,7 @@ out:
 	return err ? -ENOMEM : 0;
 }
 
-int reg_local_slices(const struct reg_local_ep *eps, size_t n, struct reg_local_slice **out)
+int selfreg_slices(const struct selfreg_ep *eps, size_t n, struct reg_local_slice **out)
 {
 	struct reg_local_slice *slices = NULL;
 	size_t n_slices = 0;
@@ -243,7 +260,7 @@ int reg_local_slices(const struct reg_local_ep *eps, size_t n, struct reg_local_
 		return -ENOMEM;
 	for (size_t i = 0, j; i < n; i = j) {
 		struct reg_local_slice *s = &slices[n_slices++];
-		const struct reg_local_ep *e = &eps[i];
+		const struct selfreg_ep *e = &eps[i];
 		bool first_port = !i || strcmp(e->ns, eps[i - 1].ns) ||
 				  strcmp(e->service, eps[i - 1].service) ||
 				  e->addr.family != eps[i - 1].addr.family;
@@ -272,24 +289,74 @@ out_free:
 	return err;
 }
 
-bool reg_local_slices_equal(const struct reg_local_slice *a, size_t na,
-			    const struct reg_local_slice *b, size_t nb)
+struct selfreg *selfreg_new(const char *node)
 {
-	if (na != nb)
-		return false;
-	for (size_t i = 0; i < na; i++) {
-		if (strcmp(a[i].ns, b[i].ns) || strcmp(a[i].name, b[i].name) ||
-		    strcmp(a[i].manifest, b[i].manifest))
-			return false;
+	struct selfreg *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->node = strdup(node ? node : "");
+	if (!s->node) {
+		free(s);
+		errno = ENOMEM;
+		return NULL;
 	}
-	return true;
+	s->enabled = s->node[0] && strlen(s->node) <= REG_LOCAL_NODE_MAX;
+	return s;
 }
 
-void reg_local_slices_free(struct reg_local_slice *s, size_t n)
+void selfreg_free(struct selfreg *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < n; i++)
-		free(s[i].manifest);
+	reg_local_slices_free(s->last, s->n_last);
+	free(s->node);
 	free(s);
+}
+
+int selfreg_add_backend(struct selfreg *s, const struct reg_backend_ops *ops, void *state)
+{
+	if (!ops->register_local)
+		return 0;
+	if (s->n_backends == SELFREG_BACKENDS_MAX)
+		return -ENOSPC;
+	s->backends[s->n_backends++] = (struct selfreg_backend){ .ops = ops, .state = state };
+	return 0;
+}
+
+bool selfreg_wanted(const struct selfreg *s)
+{
+	return s->enabled && s->n_backends;
+}
+
+void selfreg_update(struct selfreg *s, const struct pod *pods, const struct catalogue *cat)
+{
+	struct reg_local_slice *slices = NULL;
+	struct selfreg_ep *eps;
+	int n, ns;
+
+	if (!selfreg_wanted(s))
+		return;
+	n = selfreg_endpoints(pods, cat, s->node, &eps);
+	if (n < 0) {
+		log_warn("registry: compute this node's endpoints: %s, ignoring", strerror(-n));
+		return;
+	}
+	ns = selfreg_slices(eps, (size_t)n, &slices);
+	free(eps);
+	if (ns < 0) {
+		log_warn("registry: cannot describe this node's endpoints: %s, ignoring",
+			 strerror(-ns));
+		return;
+	}
+	if (s->handed && reg_local_slices_equal(s->last, s->n_last, slices, (size_t)ns)) {
+		reg_local_slices_free(slices, (size_t)ns);
+		return;
+	}
+	for (size_t i = 0; i < s->n_backends; i++)
+		s->backends[i].ops->register_local(s->backends[i].state, slices, (size_t)ns);
+	reg_local_slices_free(s->last, s->n_last);
+	s->last = slices;
+	s->n_last = (size_t)ns;
+	s->handed = true;
 }

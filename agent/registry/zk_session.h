@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Private to registry/zk*.c: the ZooKeeper backend's state. One worker
- * thread of ours (zk.c) owns the session and makes every call; the client
- * library's own threads only run the small callbacks that queue watch events
- * and complete calls, under zk.lock. zk_tree.c mirrors the tree into the
- * sink, zk_register.c keeps this node's ephemeral EndpointSlices.
+/* Private to registry/zk*.c, the bottom of the ZooKeeper backend: its
+ * state and the calls every part makes (zk_session.c). One worker thread of
+ * ours (zk.c) owns the session and makes every call; the client library's
+ * own threads only run the small callbacks that queue watch events and
+ * complete calls, under zk.lock. Layered one way: zk.c → zk_tree.c (the
+ * mirror into the sink), zk_register.c (this node's ephemeral
+ * EndpointSlices) → zk_session.c.
  */
-#ifndef WEFT_REG_ZK_INTERNAL_H
-#define WEFT_REG_ZK_INTERNAL_H
+#ifndef WEFT_REG_ZK_SESSION_H
+#define WEFT_REG_ZK_SESSION_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -15,7 +17,6 @@
 #include <zookeeper/zookeeper.h>
 
 #include "registry/etcd_zk_layout.h"
-#include "registry/local_eps.h"
 #include "registry/registry.h"
 
 #define ZK_PATH_MAX (1024 + REG_KV_PATH_MAX)	/* root + "/" + relative path */
@@ -61,7 +62,7 @@ struct zk {
 	char *hosts;			/* "host:port,host:port" */
 	char *root;			/* "/weft/registry"; "" for the tree's root */
 	uint32_t session_timeout_ms;	/* asked for */
-	bool registers;			/* --node-name is set: self-registration on */
+	bool registers;			/* a node name is set: self-registration on */
 	struct reg_sink *sink;		/* borrowed; thread-safe */
 
 	pthread_t thread;
@@ -91,7 +92,7 @@ struct zk {
 	bool reg_failing;		/* the current failure was logged */
 };
 
-/* ---- zk.c: calls ---- */
+/* ---- zk_session.c: calls ---- */
 
 /* Wait for the calls of @reqs, issued with zoo_a*() and the zk_*_done
  * completions below (an entry whose issue failed must be marked done). On
@@ -125,27 +126,4 @@ int zk_abs(const struct zk *z, const char *rel, char *buf, size_t len);
 /* A ZooKeeper error code as -errno for callers that only branch on it. */
 int zk_errno(int rc);
 
-/* ---- zk_tree.c: the mirror ---- */
-
-/* List the whole tree as one resync of the sink, arming every watch.
- * 0 or -errno (the listing is abandoned; the next one replaces it).
- */
-int zk_tree_resync(struct zk *z);
-
-/* Handle one watch event (re-listing, fetching, deleting). 0 or -errno. */
-int zk_tree_event(struct zk *z, int type, const char *path);
-
-/* Forget the mirror's directories (a new session lists everything). */
-void zk_tree_forget(struct zk *z);
-
-/* ---- zk_register.c: this node's ephemeral EndpointSlices ---- */
-
-/* Make the ephemeral znodes what z->want says; with @recheck, verify every
- * one on the server (after a reconnect or a new session). 0 or -errno.
- */
-int zk_register_sync(struct zk *z, bool recheck);
-
-/* Forget what this session created (the session is gone) and free. */
-void zk_register_forget(struct zk *z);
-
-#endif /* WEFT_REG_ZK_INTERNAL_H */
+#endif /* WEFT_REG_ZK_SESSION_H */

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Self-registration, the pure parts: the weft.io/register annotation
  * (registry/decode.c), which endpoints a node registers and the slices that
- * carry them (registry/local_eps.c), and the key-value layout of the etcd and
- * ZooKeeper registries (registry/etcd_zk_layout.c).
+ * carry them, handed to the registering backends (selfreg.c), and the
+ * key-value layout of the etcd and ZooKeeper registries
+ * (registry/etcd_zk_layout.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,7 +18,7 @@
 #include "pods.h"
 #include "registry/decode.h"
 #include "registry/etcd_zk_layout.h"
-#include "registry/local_eps.h"
+#include "selfreg.h"
 
 static int decode_json(const char *json, struct obj_obj **out, char *err)
 {
@@ -42,7 +43,7 @@ static char *pod_json(const char *ns, const char *name, const char *reg)
 	return s;
 }
 
-Test(local_eps, register_annotation_is_decoded)
+Test(selfreg, register_annotation_is_decoded)
 {
 	char err[REG_DECODE_ERR_MAX] = "", *j = pod_json("shop", "web-1", "web:8080, api:9090");
 	struct obj_obj *o = NULL;
@@ -57,7 +58,7 @@ Test(local_eps, register_annotation_is_decoded)
 	free(j);
 }
 
-Test(local_eps, bad_register_annotation_rejects_the_pod)
+Test(selfreg, bad_register_annotation_rejects_the_pod)
 {
 	static const char *const bad[] = { "web", "web:", "web:0", "web:70000", "Web:80",
 					   "-web:80", ":80", "web:80x" };
@@ -118,7 +119,7 @@ static void set_pod(struct pod *p, const char *ns, const char *name, bool meshed
 		cr_assert_eq(addr_parse_ip(ip6, &p->spec.ips[p->spec.n_ips++]), 0);
 }
 
-static void expect_ep(const struct reg_local_ep *e, const char *ns, const char *svc,
+static void expect_ep(const struct selfreg_ep *e, const char *ns, const char *svc,
 		      const char *pod, const char *addr)
 {
 	char buf[ADDR_STRLEN];
@@ -130,11 +131,11 @@ static void expect_ep(const struct reg_local_ep *e, const char *ns, const char *
 	cr_expect_str_eq(addr_fmt(&e->addr, buf, sizeof(buf)), addr);
 }
 
-Test(local_eps, meshed_annotated_pods_give_sorted_unique_endpoints)
+Test(selfreg, meshed_annotated_pods_give_sorted_unique_endpoints)
 {
 	struct catalogue *c = catalogue_with_pods();
 	struct pod pods[6];
-	struct reg_local_ep *eps = NULL;
+	struct selfreg_ep *eps = NULL;
 	int n;
 
 	/* Not meshed, or without a Pod object, or without the annotation:
@@ -146,15 +147,15 @@ Test(local_eps, meshed_annotated_pods_give_sorted_unique_endpoints)
 	set_pod(&pods[2], "shop", "web-2", true, "198.18.1.2", NULL, &pods[3]);
 	set_pod(&pods[1], "shop", "web-1", true, "198.18.1.1", "fd00:198:1::1", &pods[2]);
 	set_pod(&pods[0], "shop", "web-2", true, "198.18.1.2", NULL, &pods[1]);
-	n = reg_local_eps(&pods[0], c, "node-a", &eps);
+	n = selfreg_endpoints(&pods[0], c, "node-a", &eps);
 	cr_assert_eq(n, 4, "got %d", n);
 	expect_ep(&eps[0], "shop", "web", "web-1", "198.18.1.1:8080");
 	expect_ep(&eps[1], "shop", "web", "web-2", "198.18.1.2:8080");
 	expect_ep(&eps[2], "shop", "web", "web-2", "198.18.1.2:9090");
 	expect_ep(&eps[3], "shop", "web", "web-1", "[fd00:198:1::1]:8080");
-	cr_expect(reg_local_eps_equal(eps, eps, (size_t)n));
+	cr_expect(selfreg_endpoints_equal(eps, eps, (size_t)n));
 	free(eps);
-	cr_expect_eq(reg_local_eps(NULL, c, "node-a", &eps), 0);
+	cr_expect_eq(selfreg_endpoints(NULL, c, "node-a", &eps), 0);
 	cr_expect_null(eps);
 	catalogue_unref(c);
 }
@@ -172,11 +173,11 @@ static struct obj_obj *decode_slice(const struct reg_local_slice *s)
 	return o;
 }
 
-Test(local_eps, slices_per_service_family_and_port_read_back_as_endpointslices)
+Test(selfreg, slices_per_service_family_and_port_read_back_as_endpointslices)
 {
 	struct catalogue *c = catalogue_with_pods();
 	struct reg_local_slice *s = NULL, *s2 = NULL;
-	struct reg_local_ep *eps = NULL;
+	struct selfreg_ep *eps = NULL;
 	struct pod pods[2];
 	struct obj_obj *o;
 	char ip[ADDR_STRLEN];
@@ -184,9 +185,9 @@ Test(local_eps, slices_per_service_family_and_port_read_back_as_endpointslices)
 
 	set_pod(&pods[1], "shop", "web-2", true, "198.18.1.2", NULL, NULL);
 	set_pod(&pods[0], "shop", "web-1", true, "198.18.1.1", "fd00:198:1::1", &pods[1]);
-	ne = reg_local_eps(&pods[0], c, "node-a", &eps);
+	ne = selfreg_endpoints(&pods[0], c, "node-a", &eps);
 	cr_assert_eq(ne, 4);
-	n = reg_local_slices(eps, (size_t)ne, &s);
+	n = selfreg_slices(eps, (size_t)ne, &s);
 	cr_assert_eq(n, 3, "got %d", n);
 	cr_expect_str_eq(s[0].name, "web-node-a");
 	cr_expect_str_eq(s[1].name, "web-node-a-9090");
@@ -209,7 +210,7 @@ Test(local_eps, slices_per_service_family_and_port_read_back_as_endpointslices)
 	obj_obj_free(o);
 
 	/* Deterministic: the same endpoints give the same manifests. */
-	cr_assert_eq(reg_local_slices(eps, (size_t)ne, &s2), n);
+	cr_assert_eq(selfreg_slices(eps, (size_t)ne, &s2), n);
 	cr_expect(reg_local_slices_equal(s, (size_t)n, s2, (size_t)n));
 	cr_expect_not(reg_local_slices_equal(s, (size_t)n, s2, (size_t)n - 1));
 	reg_local_slices_free(s2, (size_t)n);
@@ -218,20 +219,82 @@ Test(local_eps, slices_per_service_family_and_port_read_back_as_endpointslices)
 	catalogue_unref(c);
 }
 
-Test(local_eps, a_node_name_too_long_for_slice_names_is_refused)
+Test(selfreg, a_node_name_too_long_for_slice_names_is_refused)
 {
-	struct reg_local_ep e = { .ns = "shop", .service = "web", .pod = "p" };
+	struct selfreg_ep e = { .ns = "shop", .service = "web", .pod = "p" };
 	struct reg_local_slice *s = NULL;
 
 	memset(e.node, 'n', OBJ_NAME_MAX - 1);
 	cr_assert_eq(addr_parse_ip_port("198.18.1.1:80", &e.addr), 0);
-	cr_expect_eq(reg_local_slices(&e, 1, &s), -ENAMETOOLONG);
+	cr_expect_eq(selfreg_slices(&e, 1, &s), -ENAMETOOLONG);
 	cr_expect_null(s);
 	memset(e.node, 0, sizeof(e.node));
 	memset(e.node, 'n', REG_LOCAL_NODE_MAX);
 	memset(e.service, 'w', 63);
-	cr_expect_eq(reg_local_slices(&e, 1, &s), 1);
+	cr_expect_eq(selfreg_slices(&e, 1, &s), 1);
 	reg_local_slices_free(s, 1);
+}
+
+/* A registering backend that records what it is handed. */
+struct handed {
+	unsigned int calls;
+	size_t n;
+	char first[OBJ_NAME_MAX];
+};
+
+static void record_local(void *state, const struct reg_local_slice *slices, size_t n)
+{
+	struct handed *h = state;
+
+	h->calls++;
+	h->n = n;
+	snprintf(h->first, sizeof(h->first), "%s", n ? slices[0].name : "");
+}
+
+static const struct reg_backend_ops recording_ops = { .scheme = "rec",
+						      .register_local = record_local };
+static const struct reg_backend_ops watching_ops = { .scheme = "watch" };
+
+Test(selfreg, slices_are_handed_to_registering_backends_when_they_change)
+{
+	struct catalogue *c = catalogue_with_pods();
+	struct selfreg *s = selfreg_new("node-a"), *off;
+	struct handed h = { 0 }, h2 = { 0 };
+	struct pod pods[2];
+
+	cr_assert_not_null(s);
+	cr_expect_not(selfreg_wanted(s), "no backend registers yet");
+	cr_assert_eq(selfreg_add_backend(s, &watching_ops, NULL), 0);
+	cr_expect_not(selfreg_wanted(s), "a backend without register_local is left out");
+	cr_assert_eq(selfreg_add_backend(s, &recording_ops, &h), 0);
+	cr_assert_eq(selfreg_add_backend(s, &recording_ops, &h2), 0);
+	cr_expect(selfreg_wanted(s));
+
+	set_pod(&pods[1], "shop", "plain", true, "198.18.1.3", NULL, NULL);
+	set_pod(&pods[0], "shop", "web-1", true, "198.18.1.1", NULL, &pods[1]);
+	selfreg_update(s, &pods[0], c);
+	cr_expect_eq(h.calls, 1);
+	cr_expect_eq(h.n, 1);
+	cr_expect_str_eq(h.first, "web-node-a");
+	cr_expect_eq(h2.calls, 1, "every registering backend gets them");
+	selfreg_update(s, &pods[0], c);
+	cr_expect_eq(h.calls, 1, "the same slices are not handed again");
+	pods[0].meshed = false;
+	selfreg_update(s, &pods[0], c);
+	cr_expect_eq(h.calls, 2);
+	cr_expect_eq(h.n, 0, "the pod left the mesh: nothing to register");
+	selfreg_free(s);
+
+	/* No node name: nothing is ever registered. */
+	off = selfreg_new("");
+	cr_assert_not_null(off);
+	cr_assert_eq(selfreg_add_backend(off, &recording_ops, &h), 0);
+	cr_expect_not(selfreg_wanted(off));
+	pods[0].meshed = true;
+	selfreg_update(off, &pods[0], c);
+	cr_expect_eq(h.calls, 2);
+	selfreg_free(off);
+	catalogue_unref(c);
 }
 
 static void expect_path(const char *rel, int ret, enum obj_kind kind, const char *ns,

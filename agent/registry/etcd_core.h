@@ -1,18 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Private to registry/etcd*.c: the backend's state, shared by its two
- * threads — the watcher (etcd_watch.c: list, then watch, into the sink) and
- * the registrar (etcd_lease.c: this node's EndpointSlices under a lease) —
- * and the loop thread that starts, feeds and stops them (etcd.c).
+/* Private to registry/etcd*.c, the bottom of the backend: its state,
+ * shared by its two threads — the watcher (etcd_watch.c: list, then watch,
+ * into the sink) and the registrar (etcd_lease.c: this node's
+ * EndpointSlices under a lease) — and the loop thread that starts, feeds and
+ * stops them (etcd.c), with the few helpers they all use (etcd_core.c).
+ * Layered one way: etcd.c → etcd_watch.c, etcd_lease.c → etcd_core.c →
+ * etcd_http.c.
  */
-#ifndef WEFT_REG_ETCD_INTERNAL_H
-#define WEFT_REG_ETCD_INTERNAL_H
+#ifndef WEFT_REG_ETCD_CORE_H
+#define WEFT_REG_ETCD_CORE_H
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "registry/etcd_http.h"
-#include "registry/local_eps.h"
 #include "registry/registry.h"
 
 #define ETCD_URLS_MAX 16
@@ -30,7 +32,7 @@ struct etcd {
 	char *range_end;		/* the prefix's range end (last byte + 1) */
 	size_t range_end_len;
 	uint32_t lease_ttl_s;		/* --etcd-lease-ttl */
-	bool registers;			/* --node-name is set: self-registration on */
+	bool registers;			/* a node name is set: self-registration on */
 	struct reg_sink *sink;		/* borrowed; thread-safe */
 
 	pthread_mutex_t lock;
@@ -61,13 +63,9 @@ bool etcd_wait(struct etcd *e, uint32_t ms, const uint64_t *gen);
 /* Whether stop() was called. */
 bool etcd_stopping(struct etcd *e);
 
-/* The watcher thread's and the registrar thread's bodies; @arg is the etcd. */
-void *etcd_watch_main(void *arg);
-void *etcd_lease_main(void *arg);
-
 /* The full key of @rel (a relative path of registry/etcd_zk_layout.h) as a
  * JSON base64 string, or NULL (out of memory or too long).
  */
 json_object *etcd_key_b64(const struct etcd *e, const char *rel);
 
-#endif /* WEFT_REG_ETCD_INTERNAL_H */
+#endif /* WEFT_REG_ETCD_CORE_H */

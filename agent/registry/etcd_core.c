@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* What the etcd backend's threads share (registry/etcd_core.h): waiting on
+ * stop or new work, and the keys under the prefix.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "registry/etcd_core.h"
+
+bool etcd_stopping(struct etcd *e)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&e->lock);
+	stopping = e->stopping;
+	pthread_mutex_unlock(&e->lock);
+	return stopping;
+}
+
+bool etcd_wait(struct etcd *e, uint32_t ms, const uint64_t *gen)
+{
+	struct timespec until;
+	bool stopping;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&e->lock);
+	while (!e->stopping && (!gen || *gen == e->want_gen)) {
+		if (pthread_cond_timedwait(&e->cond, &e->lock, &until) == ETIMEDOUT)
+			break;
+	}
+	stopping = e->stopping;
+	pthread_mutex_unlock(&e->lock);
+	return stopping;
+}
+
+json_object *etcd_key_b64(const struct etcd *e, const char *rel)
+{
+	size_t n = strlen(rel);
+	char *key = malloc(e->prefix_len + n);
+	json_object *s;
+
+	if (!key)
+		return NULL;
+	memcpy(key, e->prefix, e->prefix_len);
+	memcpy(key + e->prefix_len, rel, n);
+	s = etcd_b64_string(key, e->prefix_len + n);
+	free(key);
+	return s;
+}
