@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "json_help.h"
 #include "log.h"
 #include "model/catalogue.h"
 #include "pods.h"
@@ -134,45 +135,18 @@ bool selfreg_endpoints_equal(const struct selfreg_ep *a, const struct selfreg_ep
 	return true;
 }
 
-/* json-c helpers. Each consumes @v even on failure (and accepts a NULL @v
- * from a failed constructor), so building a document is a flat list of calls
- * whose errors can be OR-ed together.
- */
-static int add(json_object *o, const char *key, json_object *v)
-{
-	if (!v || json_object_object_add(o, key, v)) {
-		json_object_put(v);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static int add_str(json_object *o, const char *key, const char *val)
-{
-	return add(o, key, json_object_new_string(val));
-}
-
-static int append(json_object *arr, json_object *v)
-{
-	if (!v || json_object_array_add(arr, v)) {
-		json_object_put(v);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 static int slice_meta(json_object *meta, const struct reg_local_slice *s,
 		      const struct selfreg_ep *e)
 {
 	json_object *labels = json_object_new_object();
-	int err = add(meta, "labels", labels);
+	int err = json_add(meta, "labels", labels);
 
 	if (err)
 		return err;
-	return add_str(meta, "name", s->name) | add_str(meta, "namespace", s->ns) |
-	       add_str(labels, "kubernetes.io/service-name", e->service) |
-	       add_str(labels, "endpointslice.kubernetes.io/managed-by", "weft-agent") |
-	       add_str(labels, "weft.io/node", e->node);
+	return json_add_str(meta, "name", s->name) | json_add_str(meta, "namespace", s->ns) |
+	       json_add_str(labels, "kubernetes.io/service-name", e->service) |
+	       json_add_str(labels, "endpointslice.kubernetes.io/managed-by", "weft-agent") |
+	       json_add_str(labels, "weft.io/node", e->node);
 }
 
 static json_object *slice_endpoint(const struct selfreg_ep *e)
@@ -190,12 +164,14 @@ static json_object *slice_endpoint(const struct selfreg_ep *e)
 		return NULL;
 	}
 	/* From here on @ep owns the containers; they stay usable while it lives. */
-	err = add(ep, "addresses", addrs) | add(ep, "conditions", cond) |
-	      add_str(ep, "nodeName", e->node) | add(ep, "targetRef", ref);
+	err = json_add(ep, "addresses", addrs) | json_add(ep, "conditions", cond) |
+	      json_add_str(ep, "nodeName", e->node) | json_add(ep, "targetRef", ref);
 	if (!err)
-		err = append(addrs, json_object_new_string(addr_fmt_ip(&e->addr, ip, sizeof(ip)))) |
-		      add(cond, "ready", json_object_new_boolean(1)) | add_str(ref, "kind", "Pod") |
-		      add_str(ref, "namespace", e->ns) | add_str(ref, "name", e->pod);
+		err = json_append(addrs,
+				  json_object_new_string(addr_fmt_ip(&e->addr, ip, sizeof(ip)))) |
+		      json_add(cond, "ready", json_object_new_boolean(1)) |
+		      json_add_str(ref, "kind", "Pod") | json_add_str(ref, "namespace", e->ns) |
+		      json_add_str(ref, "name", e->pod);
 	if (err) {
 		json_object_put(ep);
 		return NULL;
@@ -218,10 +194,10 @@ static int slice_manifest(struct reg_local_slice *s, const struct selfreg_ep *ep
 		json_object_put(port);
 		return -ENOMEM;
 	}
-	err = add_str(o, "apiVersion", "discovery.k8s.io/v1") | add_str(o, "kind", "EndpointSlice") |
-	      add(o, "metadata", meta) |
-	      add_str(o, "addressType", eps[0].addr.family == AF_INET ? "IPv4" : "IPv6") |
-	      add(o, "endpoints", arr) | add(o, "ports", ports);
+	err = json_add_str(o, "apiVersion", "discovery.k8s.io/v1") |
+	      json_add_str(o, "kind", "EndpointSlice") | json_add(o, "metadata", meta) |
+	      json_add_str(o, "addressType", eps[0].addr.family == AF_INET ? "IPv4" : "IPv6") |
+	      json_add(o, "endpoints", arr) | json_add(o, "ports", ports);
 	if (err) {
 		json_object_put(port);
 		goto out;
@@ -229,13 +205,13 @@ static int slice_manifest(struct reg_local_slice *s, const struct selfreg_ep *ep
 	/* Unnamed: it serves the Service's unnamed port; a named Service port
 	 * falls back to its numeric targetPort (docs/registry-format.md).
 	 */
-	err = append(ports, port);
+	err = json_append(ports, port);
 	if (!err)
-		err = slice_meta(meta, s, eps) | add_str(port, "name", "") |
-		      add(port, "port", json_object_new_int(eps[0].addr.port)) |
-		      add_str(port, "protocol", "TCP");
+		err = slice_meta(meta, s, eps) | json_add_str(port, "name", "") |
+		      json_add(port, "port", json_object_new_int(eps[0].addr.port)) |
+		      json_add_str(port, "protocol", "TCP");
 	for (size_t i = 0; i < n && !err; i++)
-		err = append(arr, slice_endpoint(&eps[i]));
+		err = json_append(arr, slice_endpoint(&eps[i]));
 	if (err)
 		goto out;
 	s->manifest = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "cni_proto.h"
+#include "json_help.h"
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
@@ -69,15 +70,6 @@ static char *to_line(json_object *o, size_t *len)
 	return line;
 }
 
-static int add(json_object *o, const char *key, json_object *v)
-{
-	if (!v || json_object_object_add(o, key, v)) {
-		json_object_put(v);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 char *cni_proto_req_encode(enum cni_proto_cmd cmd, const struct cni_proto_pod *pod, size_t *len)
 {
 	json_object *o = json_object_new_object(), *ips;
@@ -88,15 +80,15 @@ char *cni_proto_req_encode(enum cni_proto_cmd cmd, const struct cni_proto_pod *p
 		errno = ENOMEM;
 		return NULL;
 	}
-	err = add(o, "version", json_object_new_int(CNI_PROTO_VERSION));
+	err = json_add(o, "version", json_object_new_int(CNI_PROTO_VERSION));
 	if (!err && cni_proto_cmd_name(cmd))
-		err = add(o, "command", json_object_new_string(cni_proto_cmd_name(cmd)));
+		err = json_add(o, "command", json_object_new_string(cni_proto_cmd_name(cmd)));
 	for (size_t i = 0; !err && i < sizeof(fields) / sizeof(fields[0]); i++)
-		err = add(o, fields[i].key,
-			  json_object_new_string((const char *)pod + fields[i].off));
+		err = json_add(o, fields[i].key,
+			       json_object_new_string((const char *)pod + fields[i].off));
 	ips = json_object_new_array();
 	if (!err)
-		err = add(o, "ips", ips);
+		err = json_add(o, "ips", ips);
 	else
 		json_object_put(ips);
 	for (unsigned int i = 0; !err && i < pod->n_ips; i++) {
@@ -110,7 +102,7 @@ char *cni_proto_req_encode(enum cni_proto_cmd cmd, const struct cni_proto_pod *p
 		}
 	}
 	if (!err && pod->meshed_hint)
-		err = add(o, "meshed", json_object_new_boolean(1));
+		err = json_add(o, "meshed", json_object_new_boolean(1));
 	if (!err)
 		line = to_line(o, len);
 	else
@@ -239,19 +231,19 @@ char *cni_proto_reply_encode(const struct cni_proto_reply *r, size_t *len)
 		errno = ENOMEM;
 		return NULL;
 	}
-	err = add(o, "ok", json_object_new_boolean(r->ok));
+	err = json_add(o, "ok", json_object_new_boolean(r->ok));
 	if (r->ok && r->has_pod) {
 		if (!err)
-			err = add(o, "meshed", json_object_new_boolean(r->meshed));
+			err = json_add(o, "meshed", json_object_new_boolean(r->meshed));
 		if (!err)
-			err = add(o, "reason", json_object_new_string(r->reason));
+			err = json_add(o, "reason", json_object_new_string(r->reason));
 	} else if (!r->ok) {
 		if (!err)
-			err = add(o, "code", json_object_new_int(r->code));
+			err = json_add(o, "code", json_object_new_int(r->code));
 		if (!err)
-			err = add(o, "msg", json_object_new_string(r->msg));
+			err = json_add(o, "msg", json_object_new_string(r->msg));
 		if (!err)
-			err = add(o, "details", json_object_new_string(r->details));
+			err = json_add(o, "details", json_object_new_string(r->details));
 	}
 	if (!err)
 		line = to_line(o, len);
@@ -259,14 +251,6 @@ char *cni_proto_reply_encode(const struct cni_proto_reply *r, size_t *len)
 		errno = -err;
 	json_object_put(o);
 	return line;
-}
-
-static void copy_str(json_object *o, const char *key, char *out, size_t len)
-{
-	json_object *v;
-
-	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-		snprintf(out, len, "%s", json_object_get_string(v));
 }
 
 int cni_proto_reply_decode(const char *text, struct cni_proto_reply *r)
@@ -287,7 +271,7 @@ int cni_proto_reply_decode(const char *text, struct cni_proto_reply *r)
 			r->has_pod = true;
 			r->meshed = json_object_get_boolean(v);
 		}
-		copy_str(o, "reason", r->reason, sizeof(r->reason));
+		json_copy_str(o, "reason", r->reason, sizeof(r->reason));
 		goto out_put;
 	}
 	/* An agent error without a usable code is still an error, and its
@@ -298,8 +282,8 @@ int cni_proto_reply_decode(const char *text, struct cni_proto_reply *r)
 	    json_object_get_int64(v) > 0 && json_object_get_int64(v) < 1000)
 		r->code = (int)json_object_get_int64(v);
 	snprintf(r->msg, sizeof(r->msg), "the agent refused the request");
-	copy_str(o, "msg", r->msg, sizeof(r->msg));
-	copy_str(o, "details", r->details, sizeof(r->details));
+	json_copy_str(o, "msg", r->msg, sizeof(r->msg));
+	json_copy_str(o, "details", r->details, sizeof(r->details));
 out_put:
 	json_object_put(o);
 	return err;

@@ -11,21 +11,13 @@
 
 #include <json-c/json.h>
 
+#include "json_help.h"
 #include "meshctl.h"
 
 static const char *const pod_headers[] = {
 	"NAMESPACE", "NAME", "MESHED", "IPS", "LISTENERS", "CONNS", "REASON",
 };
 #define N_POD_COLS (sizeof(pod_headers) / sizeof(pod_headers[0]))
-
-static const char *str_field(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
 
 /* "a,b" from an array of strings, "-" when empty or absent. malloc'd. */
 static char *join_field(struct json_object *o, const char *key)
@@ -72,13 +64,13 @@ static int add_pod(struct out_table *t, struct json_object *pod)
 		 conn_count(pod, "total"));
 	json_object_object_get_ex(pod, "meshed", &meshed);
 	err = out_table_add(t, (const char *const[]){
-		str_field(pod, "namespace"),
-		str_field(pod, "name"),
+		json_member_str(pod, "namespace"),
+		json_member_str(pod, "name"),
 		json_object_get_boolean(meshed) ? "yes" : "no",
 		ips,
 		ls,
 		conns,
-		str_field(pod, "reason"),
+		json_member_str(pod, "reason"),
 	});
 out_free:
 	free(ips);

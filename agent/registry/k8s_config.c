@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json_help.h"
 #include "registry/k8s_config.h"
 #include "registry/yaml.h"
 
@@ -249,25 +250,13 @@ struct kc {
 	size_t errlen;
 };
 
-/* Member @key of @o, NULL when absent or null or @o is not an object. */
-static json_object *member(json_object *o, const char *key)
-{
-	json_object *v = NULL;
-
-	if (!o || !json_object_is_type(o, json_type_object))
-		return NULL;
-	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
-		return NULL;
-	return v;
-}
-
 /* String member @key of @o into *@out (NULL when absent or ""); -EINVAL with
  * a message naming @where when it is not a string.
  */
 static int get_string(struct kc *k, size_t file, json_object *o, const char *where,
 		      const char *key, const char **out)
 {
-	json_object *v = member(o, key);
+	json_object *v = json_member(o, key);
 
 	*out = NULL;
 	if (!v)
@@ -321,16 +310,17 @@ static int find_named(struct kc *k, const char *list, const char *name, const ch
 		      json_object **out, size_t *file)
 {
 	for (size_t f = 0; f < k->n; f++) {
-		json_object *arr = member(k->files[f].doc, list);
+		json_object *arr = json_member(k->files[f].doc, list);
 
 		if (!arr || !json_object_is_type(arr, json_type_array))
 			continue;
 		for (size_t i = 0; i < json_object_array_length(arr); i++) {
-			json_object *e = json_object_array_get_idx(arr, i), *n = member(e, "name");
+			json_object *e = json_object_array_get_idx(arr, i),
+				    *n = json_member(e, "name");
 
 			if (n && json_object_is_type(n, json_type_string) &&
 			    !strcmp(json_object_get_string(n), name)) {
-				*out = member(e, inner);
+				*out = json_member(e, inner);
 				*file = f;
 				return 0;
 			}
@@ -390,7 +380,7 @@ static int read_cluster(struct kc *k, const char *name, struct k8s_conn_cfg *c)
 	snprintf(where, sizeof(where), "clusters['%s'].cluster", name);
 	/* Ignoring these would connect somewhere else than kubectl does. */
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
-		if (member(cl, refused[i]))
+		if (json_member(cl, refused[i]))
 			return fail(k->err, k->errlen, "kubeconfig '%s': %s.%s: not supported",
 				    k->files[f].path, where, refused[i]);
 	err = get_string(k, f, cl, where, "server", &server);
@@ -407,7 +397,7 @@ static int read_cluster(struct kc *k, const char *name, struct k8s_conn_cfg *c)
 	/* Paths are appended to it: "https://h/prefix/" + "/api/v1/..." */
 	for (size_t n = strlen(c->server); n && c->server[n - 1] == '/'; n--)
 		c->server[n - 1] = '\0';
-	v = member(cl, "insecure-skip-tls-verify");
+	v = json_member(cl, "insecure-skip-tls-verify");
 	if (v && !json_object_is_type(v, json_type_boolean))
 		return fail(k->err, k->errlen,
 			    "kubeconfig '%s': %s.insecure-skip-tls-verify: must be true or false",
@@ -429,7 +419,7 @@ static int read_user(struct kc *k, const char *name, struct k8s_conn_cfg *c)
 		return fail(k->err, k->errlen, "kubeconfig: user '%s' is not defined", name);
 	snprintf(where, sizeof(where), "users['%s'].user", name);
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
-		if (member(u, refused[i]))
+		if (json_member(u, refused[i]))
 			return fail(k->err, k->errlen,
 				    "kubeconfig '%s': %s.%s: not supported (credential plugins and "
 				    "basic auth need kubectl); use token, tokenFile or a client "

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_help.h"
 #include "log.h"
 #include "registry/decode.h"
 #include "registry/k8s_watch.h"
@@ -40,34 +41,16 @@ void k8s_res_done(struct k8s_res *r)
 	r->cont = NULL;
 }
 
-static json_object *member(json_object *o, const char *key)
-{
-	json_object *v = NULL;
-
-	if (!o || !json_object_is_type(o, json_type_object))
-		return NULL;
-	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
-		return NULL;
-	return v;
-}
-
-static const char *string_member(json_object *o, const char *key)
-{
-	json_object *v = member(o, key);
-
-	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
 const char *k8s_status_str(json_object *status, char *buf, size_t len)
 {
-	const char *kind = string_member(status, "kind"), *reason, *msg;
-	json_object *code = member(status, "code");
+	const char *kind = json_member_str(status, "kind"), *reason, *msg;
+	json_object *code = json_member(status, "code");
 
 	buf[0] = '\0';
 	if (!kind || strcmp(kind, "Status"))
 		return buf;
-	reason = string_member(status, "reason");
-	msg = string_member(status, "message");
+	reason = json_member_str(status, "reason");
+	msg = json_member_str(status, "message");
 	snprintf(buf, len, "%d %s%s%s", code ? json_object_get_int(code) : 0,
 		 reason ? reason : "", msg ? ": " : "", msg ? msg : "");
 	return buf;
@@ -76,7 +59,7 @@ const char *k8s_status_str(json_object *status, char *buf, size_t len)
 /* metadata.resourceVersion of @o into @rv; -EPROTO when missing or too long. */
 static int take_rv(json_object *o, char *rv, char *err, size_t errlen)
 {
-	const char *v = string_member(member(o, "metadata"), "resourceVersion");
+	const char *v = json_member_str(json_member(o, "metadata"), "resourceVersion");
 
 	if (!v || !v[0] || strlen(v) >= OBJ_RV_MAX) {
 		snprintf(err, errlen, "metadata.resourceVersion: %s",
@@ -125,8 +108,8 @@ int k8s_res_list_page(struct k8s_res *r, const struct k8s_out *out, json_object 
 		      size_t errlen)
 {
 	char msg[REG_DECODE_ERR_MAX], where[64], rv[OBJ_RV_MAX];
-	const char *kind = string_member(list, "kind"), *cont;
-	json_object *items, *meta = member(list, "metadata");
+	const char *kind = json_member_str(list, "kind"), *cont;
+	json_object *items, *meta = json_member(list, "metadata");
 	size_t n;
 	int rc;
 
@@ -143,7 +126,7 @@ int k8s_res_list_page(struct k8s_res *r, const struct k8s_out *out, json_object 
 		snprintf(err, errlen, "%s", msg);
 		return -EPROTO;
 	}
-	cont = string_member(meta, "continue");
+	cont = json_member_str(meta, "continue");
 	if (!cont || !cont[0]) {
 		rc = take_rv(list, rv, err, errlen);
 		if (rc)
@@ -203,10 +186,10 @@ int k8s_res_list_page(struct k8s_res *r, const struct k8s_out *out, json_object 
  */
 static int default_kind(const struct k8s_res *r, json_object *o)
 {
-	if (!member(o, "kind") &&
+	if (!json_member(o, "kind") &&
 	    json_object_object_add(o, "kind", json_object_new_string(r->k->name)))
 		return -ENOMEM;
-	if (!member(o, "apiVersion") &&
+	if (!json_member(o, "apiVersion") &&
 	    json_object_object_add(o, "apiVersion", json_object_new_string(r->k->api_version)))
 		return -ENOMEM;
 	return 0;
@@ -242,8 +225,8 @@ static int apply_delete(struct k8s_res *r, const struct k8s_out *out, json_objec
 int k8s_res_event(struct k8s_res *r, const struct k8s_out *out, json_object *ev, char *err,
 		  size_t errlen)
 {
-	const char *type = string_member(ev, "type");
-	json_object *o = member(ev, "object"), *code;
+	const char *type = json_member_str(ev, "type");
+	json_object *o = json_member(ev, "object"), *code;
 	char where[64], rv[OBJ_RV_MAX], status[256];
 	int rc;
 
@@ -252,7 +235,7 @@ int k8s_res_event(struct k8s_res *r, const struct k8s_out *out, json_object *ev,
 		return -EPROTO;
 	}
 	if (!strcmp(type, "ERROR")) {
-		code = member(o, "code");
+		code = json_member(o, "code");
 		/* "410 Gone": the resourceVersion was compacted away; only a new
 		 * listing can tell what changed meanwhile.
 		 */
