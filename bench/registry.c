@@ -106,7 +106,7 @@ static void on_changed(void *ctx)
 {
 	uint64_t t0 = now_us(), d;
 	struct catalogue *c = model_build(b.model);
-	const struct obj_obj *o;
+	const struct obj *o;
 	char ip[64];
 
 	(void)ctx;

@@ -57,7 +57,7 @@ struct ep_tmp {
 /* Scratch state of one catalogue_build(). */
 struct build {
 	struct catalogue *c;
-	const struct obj_obj **slices;	/* sorted by namespace, service, name */
+	const struct obj **slices;	/* sorted by namespace, service, name */
 	size_t n_slices;
 	struct ep_tmp *eps;		/* endpoints of the service port being resolved */
 	size_t n_eps, cap_eps;
@@ -204,8 +204,8 @@ static int addr_cmp(const struct addr *a, const struct addr *b)
 
 static int slice_cmp(const void *a, const void *b)
 {
-	const struct obj_obj *x = *(const struct obj_obj *const *)a;
-	const struct obj_obj *y = *(const struct obj_obj *const *)b;
+	const struct obj *x = *(const struct obj *const *)a;
+	const struct obj *y = *(const struct obj *const *)b;
 	int c = strcmp(x->key.ns, y->key.ns);
 
 	if (!c)
@@ -241,7 +241,7 @@ static size_t slices_lower_bound(const struct build *b, const char *ns, const ch
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const struct obj_obj *s = b->slices[mid];
+		const struct obj *s = b->slices[mid];
 		int c = strcmp(s->key.ns, ns);
 
 		if (!c)
@@ -298,7 +298,7 @@ static uint16_t slice_target_port(const struct obj_slice *s, const struct obj_sv
 }
 
 /* Resolve the endpoints of service port @p of Service @svc into @sp. */
-static int resolve_endpoints(struct build *b, const struct obj_obj *svc,
+static int resolve_endpoints(struct build *b, const struct obj *svc,
 			     const struct obj_svc_port *p, struct cat_svc_port *sp)
 {
 	size_t w = 0, out = 0;
@@ -306,7 +306,7 @@ static int resolve_endpoints(struct build *b, const struct obj_obj *svc,
 
 	b->n_eps = 0;
 	for (size_t i = slices_lower_bound(b, svc->key.ns, svc->key.name); i < b->n_slices; i++) {
-		const struct obj_obj *s = b->slices[i];
+		const struct obj *s = b->slices[i];
 		uint16_t port;
 
 		if (strcmp(s->key.ns, svc->key.ns) || strcmp(s->slice.service, svc->key.name))
@@ -355,7 +355,7 @@ static int resolve_endpoints(struct build *b, const struct obj_obj *svc,
 /* Append the service ports of Service @o (already copied to @svc): one per
  * VIP and TCP port, VIPs then ports in ascending order.
  */
-static int add_service_ports(struct build *b, const struct obj_obj *o,
+static int add_service_ports(struct build *b, const struct obj *o,
 			     const struct cat_service *svc)
 {
 	const struct obj_svc_port *tcp[OBJ_SVC_PORTS_MAX];
@@ -424,7 +424,7 @@ static int build_table(struct catalogue *c)
 	return 0;
 }
 
-static int copy_service(const struct obj_obj *o, struct cat_service *svc)
+static int copy_service(const struct obj *o, struct cat_service *svc)
 {
 	memcpy(svc->ns, o->key.ns, sizeof(svc->ns));
 	memcpy(svc->name, o->key.name, sizeof(svc->name));
@@ -458,7 +458,7 @@ static int alloc_arrays(struct catalogue *c, struct build *b, const size_t *coun
 	return 0;
 }
 
-static void copy_object(struct build *b, const struct obj_obj *o)
+static void copy_object(struct build *b, const struct obj *o)
 {
 	struct catalogue *c = b->c;
 
@@ -486,7 +486,7 @@ static void copy_object(struct build *b, const struct obj_obj *o)
 	}
 }
 
-struct catalogue *catalogue_build(const struct obj_obj *const *objs, size_t n, uint64_t generation)
+struct catalogue *catalogue_build(const struct obj *const *objs, size_t n, uint64_t generation)
 {
 	size_t count[OBJ_KIND_COUNT] = { 0 }, n_ports = 0;
 	struct build b = { 0 };

@@ -16,6 +16,6 @@
  * Borrows @objs for the call only: the snapshot copies what it keeps. Returns
  * NULL with errno set on allocation failure. Does not block.
  */
-struct catalogue *catalogue_build(const struct obj_obj *const *objs, size_t n, uint64_t generation);
+struct catalogue *catalogue_build(const struct obj *const *objs, size_t n, uint64_t generation);
 
 #endif /* WEFT_CATALOGUE_BUILD_H */

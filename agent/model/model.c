@@ -17,7 +17,7 @@
 
 struct source {
 	char *name;
-	struct obj_obj **objs;	/* sorted by obj_key_cmp(), unique keys */
+	struct obj **objs;	/* sorted by obj_key_cmp(), unique keys */
 	size_t n, cap;
 };
 
@@ -41,7 +41,7 @@ void model_free(struct model *m)
 		struct source *s = &m->sources[i];
 
 		for (size_t j = 0; j < s->n; j++)
-			obj_obj_free(s->objs[j]);
+			obj_free(s->objs[j]);
 		free(s->objs);
 		free(s->name);
 	}
@@ -112,7 +112,7 @@ static bool make_key(struct obj_key *k, enum obj_kind kind, const char *ns, cons
 	return true;
 }
 
-const struct obj_obj *model_find(const struct model *m, const char *source, enum obj_kind kind,
+const struct obj *model_find(const struct model *m, const char *source, enum obj_kind kind,
 				 const char *ns, const char *name)
 {
 	const struct source *s = find_source(m, source);
@@ -124,7 +124,7 @@ const struct obj_obj *model_find(const struct model *m, const char *source, enum
 	return s->objs[pos];
 }
 
-int model_upsert(struct model *m, const char *source, struct obj_obj *obj)
+int model_upsert(struct model *m, const char *source, struct obj *obj)
 {
 	struct source *s;
 	size_t pos;
@@ -134,13 +134,13 @@ int model_upsert(struct model *m, const char *source, struct obj_obj *obj)
 	if (err)
 		goto out_free_obj;
 	if (source_lookup(s, &obj->key, &pos)) {
-		obj_obj_free(s->objs[pos]);
+		obj_free(s->objs[pos]);
 		s->objs[pos] = obj;
 		return 0;
 	}
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 16;
-		struct obj_obj **objs = reallocarray(s->objs, cap, sizeof(*objs));
+		struct obj **objs = reallocarray(s->objs, cap, sizeof(*objs));
 
 		if (!objs) {
 			err = -ENOMEM;
@@ -154,7 +154,7 @@ int model_upsert(struct model *m, const char *source, struct obj_obj *obj)
 	s->n++;
 	return 0;
 out_free_obj:
-	obj_obj_free(obj);
+	obj_free(obj);
 	return err;
 }
 
@@ -167,7 +167,7 @@ int model_remove(struct model *m, const char *source, enum obj_kind kind, const 
 
 	if (!s || !make_key(&k, kind, ns, name) || !source_lookup(s, &k, &pos))
 		return 0;
-	obj_obj_free(s->objs[pos]);
+	obj_free(s->objs[pos]);
 	memmove(&s->objs[pos], &s->objs[pos + 1], (s->n - pos - 1) * sizeof(*s->objs));
 	s->n--;
 	return 0;
@@ -175,7 +175,7 @@ int model_remove(struct model *m, const char *source, enum obj_kind kind, const 
 
 /* An object with where it came from, to sort with a tie-break. */
 struct ranked {
-	struct obj_obj *obj;
+	struct obj *obj;
 	size_t rank;
 };
 
@@ -189,10 +189,10 @@ int model_retain(struct model *m, const char *source, enum obj_kind kind, model_
 		return 0;
 	/* Compaction keeps the array sorted. */
 	for (size_t r = 0; r < s->n; r++) {
-		struct obj_obj *o = s->objs[r];
+		struct obj *o = s->objs[r];
 
 		if (o->key.kind == kind && !keep(o, ctx)) {
-			obj_obj_free(o);
+			obj_free(o);
 			removed++;
 			continue;
 		}
@@ -210,9 +210,9 @@ static int ranked_cmp(const void *a, const void *b)
 	return c ? c : (x->rank > y->rank) - (x->rank < y->rank);
 }
 
-int model_replace_source(struct model *m, const char *source, struct obj_obj_list *objs)
+int model_replace_source(struct model *m, const char *source, struct obj_list *objs)
 {
-	struct obj_obj **fresh = NULL;
+	struct obj **fresh = NULL;
 	struct ranked *r = NULL;
 	struct source *s;
 	size_t n = 0;
@@ -236,13 +236,13 @@ int model_replace_source(struct model *m, const char *source, struct obj_obj_lis
 	/* Nothing can fail from here: objects move without a copy. */
 	for (size_t i = 0; i < objs->n; i++) {
 		if (i + 1 < objs->n && !obj_key_cmp(&r[i].obj->key, &r[i + 1].obj->key)) {
-			obj_obj_free(r[i].obj);	/* a later one of the same key follows */
+			obj_free(r[i].obj);	/* a later one of the same key follows */
 			continue;
 		}
 		fresh[n++] = r[i].obj;
 	}
 	for (size_t i = 0; i < s->n; i++)
-		obj_obj_free(s->objs[i]);
+		obj_free(s->objs[i]);
 	free(s->objs);
 	s->objs = fresh;
 	s->n = n;
@@ -257,7 +257,7 @@ out_free:
 
 struct catalogue *model_build(struct model *m)
 {
-	const struct obj_obj **merged = NULL;
+	const struct obj **merged = NULL;
 	struct catalogue *c = NULL;
 	struct ranked *all = NULL;
 	size_t total = 0, n = 0;

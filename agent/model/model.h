@@ -23,15 +23,15 @@ int model_declare_source(struct model *m, const char *source);
 
 /* Replace every object of @source by @objs (a file reload). Takes ownership of
  * the objects in @objs: on success @objs is left empty (the caller still
- * obj_obj_list_done()s it); on failure it is unchanged. Two objects of @objs
+ * obj_list_done()s it); on failure it is unchanged. Two objects of @objs
  * with one key: the later wins. Returns 0 or -errno.
  */
-int model_replace_source(struct model *m, const char *source, struct obj_obj_list *objs);
+int model_replace_source(struct model *m, const char *source, struct obj_list *objs);
 
 /* Insert or replace one object of @source (kind, ns, name are the key). Takes
  * ownership of @obj. 0 or -errno.
  */
-int model_upsert(struct model *m, const char *source, struct obj_obj *obj);
+int model_upsert(struct model *m, const char *source, struct obj *obj);
 
 /* Remove one object; missing is not an error. 0 or -errno. */
 int model_remove(struct model *m, const char *source, enum obj_kind kind, const char *ns,
@@ -40,10 +40,10 @@ int model_remove(struct model *m, const char *source, enum obj_kind kind, const 
 /* The object @kind/@ns/@name of @source ("" ns for Namespaces), or NULL.
  * Borrowed: valid until the next change to @source.
  */
-const struct obj_obj *model_find(const struct model *m, const char *source, enum obj_kind kind,
+const struct obj *model_find(const struct model *m, const char *source, enum obj_kind kind,
 				 const char *ns, const char *name);
 
-typedef bool (*model_keep_fn)(const struct obj_obj *obj, void *ctx);
+typedef bool (*model_keep_fn)(const struct obj *obj, void *ctx);
 
 /* Remove the objects of @source and @kind for which @keep returns false (the
  * end of a relist: what was not listed is gone). Returns the number removed.

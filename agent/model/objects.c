@@ -58,9 +58,9 @@ const char *obj_key_fmt(const struct obj_key *k, char *buf, size_t len)
 	return buf;
 }
 
-struct obj_obj *obj_obj_new(enum obj_kind kind)
+struct obj *obj_new(enum obj_kind kind)
 {
-	struct obj_obj *o = calloc(1, sizeof(*o));
+	struct obj *o = calloc(1, sizeof(*o));
 
 	if (!o)
 		return NULL;
@@ -114,15 +114,15 @@ static int dup_slice(struct obj_slice *dst, const struct obj_slice *src)
 	return err;
 }
 
-struct obj_obj *obj_obj_dup(const struct obj_obj *o)
+struct obj *obj_dup(const struct obj *o)
 {
-	struct obj_obj *c = malloc(sizeof(*c));
+	struct obj *c = malloc(sizeof(*c));
 	int err = 0;
 
 	if (!c)
 		return NULL;
 	*c = *o;
-	/* Detach every borrowed pointer before filling, so obj_obj_free() on a
+	/* Detach every borrowed pointer before filling, so obj_free() on a
 	 * half-built copy never frees @o's arrays.
 	 */
 	switch (o->key.kind) {
@@ -141,14 +141,14 @@ struct obj_obj *obj_obj_dup(const struct obj_obj *o)
 		break;
 	}
 	if (err) {
-		obj_obj_free(c);
+		obj_free(c);
 		errno = -err;
 		return NULL;
 	}
 	return c;
 }
 
-void obj_obj_free(struct obj_obj *o)
+void obj_free(struct obj *o)
 {
 	if (!o)
 		return;
@@ -170,24 +170,24 @@ void obj_obj_free(struct obj_obj *o)
 	free(o);
 }
 
-void obj_obj_list_init(struct obj_obj_list *l)
+void obj_list_init(struct obj_list *l)
 {
-	*l = (struct obj_obj_list){ 0 };
+	*l = (struct obj_list){ 0 };
 }
 
-void obj_obj_list_done(struct obj_obj_list *l)
+void obj_list_done(struct obj_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
-		obj_obj_free(l->items[i]);
+		obj_free(l->items[i]);
 	free(l->items);
-	obj_obj_list_init(l);
+	obj_list_init(l);
 }
 
-int obj_obj_list_add(struct obj_obj_list *l, struct obj_obj *o)
+int obj_list_add(struct obj_list *l, struct obj *o)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct obj_obj **items = reallocarray(l->items, cap, sizeof(*items));
+		struct obj **items = reallocarray(l->items, cap, sizeof(*items));
 
 		if (!items)
 			return -ENOMEM;

@@ -125,7 +125,7 @@ struct obj_pod {
 	size_t n_registers;
 };
 
-struct obj_obj {
+struct obj {
 	struct obj_key key;
 	char uid[OBJ_UID_MAX];		/* metadata.uid, "" if absent */
 	char resource_version[OBJ_RV_MAX];	/* metadata.resourceVersion, "" if absent */
@@ -138,8 +138,8 @@ struct obj_obj {
 };
 
 /* An owned, growable array of objects. Embed it and use init/done. */
-struct obj_obj_list {
-	struct obj_obj **items;
+struct obj_list {
+	struct obj **items;
 	size_t n;
 	size_t cap;
 };
@@ -156,22 +156,22 @@ int obj_key_cmp(const struct obj_key *a, const struct obj_key *b);
 const char *obj_key_fmt(const struct obj_key *k, char *buf, size_t len);
 
 /* A zeroed object of @kind (no arrays), or NULL with errno set. */
-struct obj_obj *obj_obj_new(enum obj_kind kind);
+struct obj *obj_new(enum obj_kind kind);
 
 /* A deep copy of @o, or NULL with errno set. */
-struct obj_obj *obj_obj_dup(const struct obj_obj *o);
+struct obj *obj_dup(const struct obj *o);
 
 /* Free @o and every array it owns. Accepts NULL and half-built objects. */
-void obj_obj_free(struct obj_obj *o);
+void obj_free(struct obj *o);
 
-void obj_obj_list_init(struct obj_obj_list *l);
+void obj_list_init(struct obj_list *l);
 
 /* Free every object still in @l and the array; @l is left empty and reusable. */
-void obj_obj_list_done(struct obj_obj_list *l);
+void obj_list_done(struct obj_list *l);
 
 /* Append @o. On success @l takes ownership of @o; on failure (-ENOMEM) the
  * caller still owns it. Returns 0 or -ENOMEM.
  */
-int obj_obj_list_add(struct obj_obj_list *l, struct obj_obj *o);
+int obj_list_add(struct obj_list *l, struct obj *o);
 
 #endif /* WEFT_MODEL_OBJECTS_H */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* json-c object -> struct obj_obj, for every registry backend: what each
+/* json-c object -> struct obj, for every registry backend: what each
  * kind means to the mesh. Validates as much as the API server would for the
  * fields the mesh reads, ignores the rest, and names the object and the
  * field in every error (through registry/decode_field.c).
@@ -22,7 +22,7 @@
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
 #define ANNOT_PREFIX "weft.io/"
 
-static int decode_namespace(struct dec *d, json_object *o, json_object *meta, struct obj_obj *obj)
+static int decode_namespace(struct dec *d, json_object *o, json_object *meta, struct obj *obj)
 {
 	char mesh[OBJ_ANNOT_VALUE_MAX];
 	int err;
@@ -220,7 +220,7 @@ out:
 	return err;
 }
 
-static int decode_service(struct dec *d, json_object *o, json_object *meta, struct obj_obj *obj)
+static int decode_service(struct dec *d, json_object *o, json_object *meta, struct obj *obj)
 {
 	json_object *spec;
 	size_t old;
@@ -354,7 +354,7 @@ static int decode_slice_ports(struct dec *d, json_object *o, struct obj_slice *s
 	return err;
 }
 
-static int decode_slice(struct dec *d, json_object *o, json_object *meta, struct obj_obj *obj)
+static int decode_slice(struct dec *d, json_object *o, json_object *meta, struct obj *obj)
 {
 	struct obj_slice *s = &obj->slice;
 	char type[16];
@@ -497,7 +497,7 @@ static int decode_pod_register(struct dec *d, json_object *meta, struct obj_pod 
 	return 0;
 }
 
-static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct obj_obj *obj)
+static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct obj *obj)
 {
 	struct obj_pod *pod = &obj->pod;
 	char mesh[OBJ_ANNOT_VALUE_MAX];
@@ -531,7 +531,7 @@ static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct o
 	return err;
 }
 
-typedef int (*decode_fn)(struct dec *d, json_object *o, json_object *meta, struct obj_obj *obj);
+typedef int (*decode_fn)(struct dec *d, json_object *o, json_object *meta, struct obj *obj);
 
 static const struct kind_desc {
 	const char *kind;
@@ -620,11 +620,11 @@ static int decode_head(struct dec *d, json_object *o, const char *def_kind, cons
 }
 
 static int decode_with(json_object *o, const char *def_kind, const char *def_api,
-		       struct obj_obj **out, char *errbuf, size_t errlen)
+		       struct obj **out, char *errbuf, size_t errlen)
 {
 	struct dec d = { .err = errbuf, .errlen = errlen, .who = "object" };
 	const struct kind_desc *desc = NULL;
-	struct obj_obj *obj = NULL;
+	struct obj *obj = NULL;
 	struct obj_key key;
 	json_object *meta;
 	int err;
@@ -633,7 +633,7 @@ static int decode_with(json_object *o, const char *def_kind, const char *def_api
 	err = decode_head(&d, o, def_kind, def_api, &desc, &key, &meta);
 	if (err)
 		return err;
-	obj = obj_obj_new(desc->obj_kind);
+	obj = obj_new(desc->obj_kind);
 	if (!obj)
 		return -ENOMEM;
 	obj->key = key;
@@ -648,14 +648,14 @@ static int decode_with(json_object *o, const char *def_kind, const char *def_api
 	if (err) {
 		if (err == -ENOMEM)
 			snprintf(errbuf, errlen, "%s: out of memory", d.who);
-		obj_obj_free(obj);
+		obj_free(obj);
 		return err;
 	}
 	*out = obj;
 	return 0;
 }
 
-int reg_decode(json_object *o, struct obj_obj **out, char *err, size_t errlen)
+int reg_decode(json_object *o, struct obj **out, char *err, size_t errlen)
 {
 	return decode_with(o, NULL, NULL, out, err, errlen);
 }
@@ -680,7 +680,7 @@ int reg_list_items(json_object *o, json_object **items, char *err, size_t errlen
 	return 1;
 }
 
-int reg_decode_list_item(json_object *list, json_object *item, struct obj_obj **out, char *err,
+int reg_decode_list_item(json_object *list, json_object *item, struct obj **out, char *err,
 			 size_t errlen)
 {
 	char kind[64];

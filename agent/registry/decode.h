@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* THE decoder of Kubernetes objects: one json-c object (from a manifest file
- * or a watch event) into one validated struct obj_obj. Used by every registry
+ * or a watch event) into one validated struct obj. Used by every registry
  * backend; knows nothing about files, sockets or the model.
  */
 #ifndef WEFT_REG_DECODE_H
@@ -23,7 +23,7 @@
  * got "http"`) or -ENOMEM. A missing metadata.namespace means "default".
  * Does not block.
  */
-int reg_decode(json_object *o, struct obj_obj **out, char *err, size_t errlen);
+int reg_decode(json_object *o, struct obj **out, char *err, size_t errlen);
 
 /* Whether @o is a list ("List", or any kind ending in "List" such as
  * "ServiceList" from `kubectl get -o json` or the API server). Returns 1 and
@@ -37,7 +37,7 @@ int reg_list_items(json_object *o, json_object **items, char *err, size_t errlen
  * server carry no kind/apiVersion; they default to the list's ("ServiceList",
  * "v1" gives "Service", "v1"). Same returns as reg_decode().
  */
-int reg_decode_list_item(json_object *list, json_object *item, struct obj_obj **out, char *err,
+int reg_decode_list_item(json_object *list, json_object *item, struct obj **out, char *err,
 			 size_t errlen);
 
 /* Best effort: the kind, namespace and name of @o (an item of @list, or NULL

@@ -74,7 +74,7 @@ static int apply_put(struct watcher *w, json_object *kv, bool listing)
 {
 	struct etcd *e = w->e;
 	char *key = NULL, *val = NULL, err[REG_DECODE_ERR_MAX + 64];
-	struct obj_obj *obj = NULL;
+	struct obj *obj = NULL;
 	struct obj_key k;
 	size_t klen, vlen;
 	int64_t mod = 0;

@@ -74,11 +74,11 @@ int reg_kv_parse_path(const char *rel, size_t len, struct obj_key *key)
 	return take_segment(s2 + 1, (size_t)(end - s2 - 1), key->name, sizeof(key->name));
 }
 
-int reg_kv_decode(const struct obj_key *key, const char *val, size_t len, struct obj_obj **out,
+int reg_kv_decode(const struct obj_key *key, const char *val, size_t len, struct obj **out,
 		  char *err, size_t errlen)
 {
 	struct json_tokener *tok;
-	struct obj_obj *obj = NULL;
+	struct obj *obj = NULL;
 	json_object *o;
 	char a[OBJ_NS_MAX + OBJ_NAME_MAX + 32], b[sizeof(a)];
 	size_t used;
@@ -119,7 +119,7 @@ int reg_kv_decode(const struct obj_key *key, const char *val, size_t len, struct
 	if (obj_key_cmp(&obj->key, key)) {
 		snprintf(err, errlen, "holds %s, not %s", obj_key_fmt(&obj->key, a, sizeof(a)),
 			 obj_key_fmt(key, b, sizeof(b)));
-		obj_obj_free(obj);
+		obj_free(obj);
 		ret = -EINVAL;
 		goto out;
 	}

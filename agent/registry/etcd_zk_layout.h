@@ -47,7 +47,7 @@ int reg_kv_parse_path(const char *rel, size_t len, struct obj_key *key);
  * ("not JSON: ...", the decoder's message, or "holds Service shop/api"),
  * or -ENOMEM. Does not block.
  */
-int reg_kv_decode(const struct obj_key *key, const char *val, size_t len, struct obj_obj **out,
+int reg_kv_decode(const struct obj_key *key, const char *val, size_t len, struct obj **out,
 		  char *err, size_t errlen);
 
 #endif /* WEFT_REG_ETCD_ZK_LAYOUT_H */

@@ -62,7 +62,7 @@ struct rejection {
 
 /* The decoding state of one load. */
 struct load {
-	struct obj_obj_list objs;	/* accepted objects */
+	struct obj_list objs;	/* accepted objects */
 	char (*wheres)[WHERE_MAX];	/* where objs.items[i] came from */
 	size_t cap_wheres;
 	struct rejection *rej;
@@ -158,7 +158,7 @@ out_close:
 	return ret;
 }
 
-static int add_accepted(struct load *l, struct obj_obj *o, const char *where)
+static int add_accepted(struct load *l, struct obj *o, const char *where)
 {
 	int err;
 
@@ -171,7 +171,7 @@ static int add_accepted(struct load *l, struct obj_obj *o, const char *where)
 		l->wheres = w;
 		l->cap_wheres = cap;
 	}
-	err = obj_obj_list_add(&l->objs, o);
+	err = obj_list_add(&l->objs, o);
 	if (err)
 		return err;
 	snprintf(l->wheres[l->objs.n - 1], WHERE_MAX, "%s", where);
@@ -204,7 +204,7 @@ static int decode_one(struct load *l, json_object *list, json_object *o, const c
 {
 	char msg[REG_DECODE_ERR_MAX];
 	struct rejection *r;
-	struct obj_obj *obj;
+	struct obj *obj;
 	int err;
 
 	if (list)
@@ -214,7 +214,7 @@ static int decode_one(struct load *l, json_object *list, json_object *o, const c
 	if (!err) {
 		err = add_accepted(l, obj, where);
 		if (err)
-			obj_obj_free(obj);
+			obj_free(obj);
 		return err;
 	}
 	if (err != -EINVAL)
@@ -273,7 +273,7 @@ static int decode_docs(struct load *l, json_object *docs)
 
 static int key_cmp_idx(const void *a, const void *b, void *arg)
 {
-	struct obj_obj *const *items = arg;
+	struct obj *const *items = arg;
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
 	int c = obj_key_cmp(&items[x]->key, &items[y]->key);
 
@@ -285,7 +285,7 @@ static int key_cmp_idx(const void *a, const void *b, void *arg)
  */
 static int reject_duplicates(struct load *l)
 {
-	struct obj_obj **items = l->objs.items;
+	struct obj **items = l->objs.items;
 	size_t n = l->objs.n, w = 0;
 	size_t *idx, *first_of;
 	int err = 0;
@@ -322,7 +322,7 @@ static int reject_duplicates(struct load *l)
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (first_of[i] != i) {
-			obj_obj_free(items[i]);
+			obj_free(items[i]);
 			continue;
 		}
 		items[w] = items[i];
@@ -429,7 +429,7 @@ __attribute__((format(printf, 2, 3))) static void set_last_error(struct reg_file
 
 static void load_done(struct load *l)
 {
-	obj_obj_list_done(&l->objs);
+	obj_list_done(&l->objs);
 	free(l->wheres);
 	free(l->rej);
 }
@@ -462,7 +462,7 @@ static int load(struct reg_file *r, char *err, size_t errlen)
 	free(buf);
 	if (ret)
 		goto out_msg;
-	obj_obj_list_init(&l.objs);
+	obj_list_init(&l.objs);
 	ret = decode_docs(&l, docs);
 	json_object_put(docs);
 	if (!ret)

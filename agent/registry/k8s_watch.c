@@ -73,7 +73,7 @@ static int take_rv(json_object *o, char *rv, char *err, size_t errlen)
 /* A decoded object of another kind than the resource (a confused proxy in
  * front of the API server) must not land in the model under this watch.
  */
-static int check_kind(const struct k8s_res *r, struct obj_obj **obj, char *msg, size_t len)
+static int check_kind(const struct k8s_res *r, struct obj **obj, char *msg, size_t len)
 {
 	char who[OBJ_NS_MAX + OBJ_NAME_MAX + 32];
 
@@ -81,7 +81,7 @@ static int check_kind(const struct k8s_res *r, struct obj_obj **obj, char *msg, 
 		return 0;
 	snprintf(msg, len, "%s: kind: expected %s in a watch of %s",
 		 obj_key_fmt(&(*obj)->key, who, sizeof(who)), r->k->name, r->k->plural);
-	obj_obj_free(*obj);
+	obj_free(*obj);
 	*obj = NULL;
 	return -EINVAL;
 }
@@ -144,7 +144,7 @@ int k8s_res_list_page(struct k8s_res *r, const struct k8s_out *out, json_object 
 	snprintf(where, sizeof(where), "list %s", r->k->plural);
 	for (size_t i = 0; i < n; i++) {
 		json_object *item = json_object_array_get_idx(items, i);
-		struct obj_obj *obj = NULL;
+		struct obj *obj = NULL;
 
 		r->n_listed++;
 		rc = reg_decode_list_item(list, item, &obj, msg, sizeof(msg));
@@ -199,7 +199,7 @@ static int apply_upsert(struct k8s_res *r, const struct k8s_out *out, json_objec
 			const char *where)
 {
 	char msg[REG_DECODE_ERR_MAX];
-	struct obj_obj *obj = NULL;
+	struct obj *obj = NULL;
 	int rc;
 
 	rc = reg_decode(o, &obj, msg, sizeof(msg));

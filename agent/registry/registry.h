@@ -30,7 +30,7 @@ struct reg_sink;
 /* Insert or replace @obj under @source. Takes ownership of @obj (freed on
  * error too). 0 or -errno (-ENOMEM, -EPIPE after the agent stopped).
  */
-int reg_sink_upsert(struct reg_sink *s, const char *source, struct obj_obj *obj);
+int reg_sink_upsert(struct reg_sink *s, const char *source, struct obj *obj);
 
 /* Remove one object of @source; unknown objects are fine. 0 or -errno. */
 int reg_sink_delete(struct reg_sink *s, const char *source, enum obj_kind kind, const char *ns,

@@ -32,7 +32,7 @@ struct event {
 	struct event *next;
 	enum ev_op op;
 	char source[128];
-	struct obj_obj *obj;		/* EV_UPSERT */
+	struct obj *obj;		/* EV_UPSERT */
 	struct obj_key key;		/* EV_DELETE, EV_KEEP */
 	bool kinds[OBJ_POD + 1];	/* EV_BEGIN */
 	enum reg_health health;		/* EV_HEALTH */
@@ -79,7 +79,7 @@ static uint64_t now_us(void)
 
 static void event_free(struct event *e)
 {
-	obj_obj_free(e->obj);
+	obj_free(e->obj);
 	free(e);
 }
 
@@ -120,12 +120,12 @@ static struct event *event_new(enum ev_op op, const char *source)
 	return e;
 }
 
-int reg_sink_upsert(struct reg_sink *s, const char *source, struct obj_obj *obj)
+int reg_sink_upsert(struct reg_sink *s, const char *source, struct obj *obj)
 {
 	struct event *e = event_new(EV_UPSERT, source);
 
 	if (!e) {
-		obj_obj_free(obj);
+		obj_free(obj);
 		return -ENOMEM;
 	}
 	e->obj = obj;
@@ -213,7 +213,7 @@ static int key_cmp(const void *a, const void *b)
 	return obj_key_cmp(a, b);
 }
 
-static bool listed(const struct obj_obj *o, void *ctx)
+static bool listed(const struct obj *o, void *ctx)
 {
 	const struct resync *rs = ctx;
 

@@ -133,7 +133,7 @@ void zk_tree_forget(struct zk *z)
 static int apply_leaf(struct zk *z, const char *rel, struct zk_req *r, bool listing)
 {
 	char err[REG_DECODE_ERR_MAX + 64], abs[ZK_PATH_MAX];
-	struct obj_obj *obj = NULL;
+	struct obj *obj = NULL;
 	struct obj_key key;
 	int ret;
 

@@ -121,7 +121,7 @@ bool rfix_health_is(struct rfix *f, const void *health)
 	return rfix_status(f).health == *(const enum reg_health *)health;
 }
 
-const struct obj_obj *rfix_find(struct rfix *f, const char *key)
+const struct obj *rfix_find(struct rfix *f, const char *key)
 {
 	static const char *const kinds[] = { "Namespace", "Service", "EndpointSlice", "Pod" };
 	char kind[32] = "", ns[OBJ_NS_MAX] = "", name[OBJ_NAME_MAX] = "";
@@ -155,7 +155,7 @@ bool rfix_lacks(struct rfix *f, const void *key)
 
 const char *rfix_slice_ip(struct rfix *f, const char *key, char *buf, size_t len)
 {
-	const struct obj_obj *o = rfix_find(f, key);
+	const struct obj *o = rfix_find(f, key);
 
 	buf[0] = '\0';
 	if (o && o->key.kind == OBJ_ENDPOINTSLICE && o->slice.n_endpoints &&

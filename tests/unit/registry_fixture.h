@@ -82,7 +82,7 @@ bool rfix_resynced_twice(struct rfix *f, const void *unused);
 /* The object "Kind ns/name" (Kind: Namespace, Service, EndpointSlice, Pod;
  * "Namespace shop" has no ns/) of the source, or NULL.
  */
-const struct obj_obj *rfix_find(struct rfix *f, const char *key);
+const struct obj *rfix_find(struct rfix *f, const char *key);
 
 /* The first address of the first endpoint of EndpointSlice @key as text
  * into @buf ("" when none); returns @buf.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* agent/registry/decode.c: Kubernetes objects (written here as YAML, plus a
- * recorded watch event and API lists from tests/fixtures/) into obj_obj, and
+ * recorded watch event and API lists from tests/fixtures/) into obj, and
  * the exact messages of rejected ones. Run from the top of the tree.
  */
 #include <arpa/inet.h>
@@ -27,7 +27,7 @@ static json_object *parse_one(const char *yaml)
 }
 
 /* Decode @yaml; returns reg_decode()'s result, message in @err. */
-static int decode(const char *yaml, struct obj_obj **out, char *err)
+static int decode(const char *yaml, struct obj **out, char *err)
 {
 	json_object *o = parse_one(yaml);
 	int ret = reg_decode(o, out, err, REG_DECODE_ERR_MAX);
@@ -36,10 +36,10 @@ static int decode(const char *yaml, struct obj_obj **out, char *err)
 	return ret;
 }
 
-static struct obj_obj *decode_ok(const char *yaml)
+static struct obj *decode_ok(const char *yaml)
 {
 	char err[REG_DECODE_ERR_MAX] = "";
-	struct obj_obj *o = NULL;
+	struct obj *o = NULL;
 
 	cr_assert_eq(decode(yaml, &o, err), 0, "unexpected error: %s", err);
 	cr_assert_not_null(o);
@@ -49,7 +49,7 @@ static struct obj_obj *decode_ok(const char *yaml)
 static void expect_error(const char *yaml, const char *msg)
 {
 	char err[REG_DECODE_ERR_MAX] = "";
-	struct obj_obj *o = NULL;
+	struct obj *o = NULL;
 
 	cr_assert_eq(decode(yaml, &o, err), -EINVAL, "accepted, expected: %s", msg);
 	cr_assert_null(o);
@@ -65,7 +65,7 @@ static void expect_ip(const struct addr *a, const char *ip)
 
 Test(decode, service_fields)
 {
-	struct obj_obj *o = decode_ok("apiVersion: v1\n"
+	struct obj *o = decode_ok("apiVersion: v1\n"
 				      "kind: Service\n"
 				      "metadata:\n"
 				      "  name: web\n"
@@ -104,24 +104,24 @@ Test(decode, service_fields)
 	cr_assert_eq(o->svc.policy->set, 1u << (policy_knob_find("weft.io/retries") - policy_knobs),
 		     "only weft.io/ annotations are kept");
 	cr_assert_eq(o->svc.policy->v.retries, 3);
-	obj_obj_free(o);
+	obj_free(o);
 }
 
 Test(decode, service_headless_and_default_namespace)
 {
-	struct obj_obj *o = decode_ok("apiVersion: v1\nkind: Service\nmetadata: {name: db}\n"
+	struct obj *o = decode_ok("apiVersion: v1\nkind: Service\nmetadata: {name: db}\n"
 				      "spec: {clusterIP: None, ports: [{port: 5432}]}\n");
 
 	cr_assert_str_eq(o->key.ns, "default", "kubectl's default namespace");
 	cr_assert_eq(o->svc.n_vips, 0, "headless: no VIP");
 	cr_assert_eq(o->svc.n_ports, 1);
-	obj_obj_free(o);
+	obj_free(o);
 
 	o = decode_ok("apiVersion: v1\nkind: Service\nmetadata: {name: db}\n"
 		      "spec: {clusterIP: \"\", clusterIPs: [None]}\n");
 	cr_assert_eq(o->svc.n_vips, 0);
 	cr_assert_eq(o->svc.n_ports, 0);
-	obj_obj_free(o);
+	obj_free(o);
 }
 
 Test(decode, service_port_errors_name_object_and_field)
@@ -221,18 +221,18 @@ Test(decode, unsupported_kinds_and_versions)
 
 Test(decode, namespace_mesh_label)
 {
-	struct obj_obj *o = decode_ok("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
+	struct obj *o = decode_ok("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
 				      "  labels: {weft.io/mesh: enabled}\n"
 				      "  namespace: ignored-for-cluster-scoped\n");
 
 	cr_assert_eq(o->key.kind, OBJ_NAMESPACE);
 	cr_assert_str_eq(o->key.ns, "");
 	cr_assert(o->nspace.meshed);
-	obj_obj_free(o);
+	obj_free(o);
 	o = decode_ok("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
 		      "  labels: {weft.io/mesh: disabled}\n");
 	cr_assert_not(o->nspace.meshed);
-	obj_obj_free(o);
+	obj_free(o);
 	expect_error("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
 		     "  labels: {weft.io/mesh: true}\n",
 		     "Namespace shop: metadata.labels[\"weft.io/mesh\"]: must be a string, "
@@ -241,7 +241,7 @@ Test(decode, namespace_mesh_label)
 
 Test(decode, endpointslice_fields)
 {
-	struct obj_obj *o = decode_ok("apiVersion: discovery.k8s.io/v1\n"
+	struct obj *o = decode_ok("apiVersion: discovery.k8s.io/v1\n"
 				      "kind: EndpointSlice\n"
 				      "metadata:\n"
 				      "  name: web-7xk2p\n"
@@ -283,12 +283,12 @@ Test(decode, endpointslice_fields)
 	cr_assert_str_eq(s->ports[1].name, "");
 	cr_assert_eq(s->ports[1].proto, OBJ_PROTO_UDP);
 	cr_assert_eq(s->ports[2].port, 0, "an unset port stays 0");
-	obj_obj_free(o);
+	obj_free(o);
 }
 
 Test(decode, empty_string_means_unset)
 {
-	struct obj_obj *o = decode_ok("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+	struct obj *o = decode_ok("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
 				      "metadata: {name: api-1, namespace: \"\", labels: "
 				      "{kubernetes.io/service-name: api}}\n"
 				      "addressType: IPv4\nendpoints: [{addresses: [198.18.2.1], "
@@ -297,7 +297,7 @@ Test(decode, empty_string_means_unset)
 	cr_assert_str_eq(o->key.ns, "default");
 	cr_assert_str_eq(o->slice.ports[0].name, "", "the controller writes unnamed ports so");
 	cr_assert_str_eq(o->slice.endpoints[0].node, "");
-	obj_obj_free(o);
+	obj_free(o);
 	expect_error("apiVersion: v1\nkind: Pod\nmetadata: {name: \"\"}\n",
 		     "Pod: metadata.name: required");
 }
@@ -334,7 +334,7 @@ Test(decode, endpointslice_errors)
 
 Test(decode, pod_opt_out_and_ips)
 {
-	struct obj_obj *o = decode_ok("apiVersion: v1\nkind: Pod\nmetadata:\n"
+	struct obj *o = decode_ok("apiVersion: v1\nkind: Pod\nmetadata:\n"
 				      "  name: nightly-report-28391\n  namespace: shop\n"
 				      "  annotations: {weft.io/mesh: disabled}\n"
 				      "spec: {nodeName: node-b}\n"
@@ -345,7 +345,7 @@ Test(decode, pod_opt_out_and_ips)
 	cr_assert_str_eq(o->pod.node, "node-b");
 	cr_assert_eq(o->pod.n_ips, 1, "podIP is used when podIPs is absent");
 	expect_ip(&o->pod.ips[0], "198.18.3.7");
-	obj_obj_free(o);
+	obj_free(o);
 
 	o = decode_ok("apiVersion: v1\nkind: Pod\nmetadata: {name: web-0, namespace: shop}\n"
 		      "status:\n  podIP: 198.18.1.1\n"
@@ -353,14 +353,14 @@ Test(decode, pod_opt_out_and_ips)
 	cr_assert_not(o->pod.opted_out);
 	cr_assert_eq(o->pod.n_ips, 2);
 	expect_ip(&o->pod.ips[1], "fd00:198:18::1:1");
-	obj_obj_free(o);
+	obj_free(o);
 }
 
 Test(decode, recorded_watch_event)
 {
 	json_object *ev = json_object_from_file(FIXTURES "watch-event-endpointslice.json");
 	char err[REG_DECODE_ERR_MAX] = "";
-	struct obj_obj *o = NULL;
+	struct obj *o = NULL;
 	json_object *obj;
 
 	cr_assert_not_null(ev, "run from the top of the tree");
@@ -371,7 +371,7 @@ Test(decode, recorded_watch_event)
 	cr_assert_eq(o->slice.n_endpoints, 2);
 	cr_assert_not(o->slice.endpoints[1].ready);
 	cr_assert_str_eq(o->slice.endpoints[1].zone, "zone-b");
-	obj_obj_free(o);
+	obj_free(o);
 	json_object_put(ev);
 }
 
@@ -380,7 +380,7 @@ Test(decode, typed_list_items_inherit_kind)
 	json_object *list = json_object_from_file(FIXTURES "registry-servicelist.json");
 	char err[REG_DECODE_ERR_MAX] = "";
 	json_object *items;
-	struct obj_obj *o;
+	struct obj *o;
 
 	cr_assert_not_null(list);
 	cr_assert_eq(reg_list_items(list, &items, err, sizeof(err)), 1);
@@ -391,7 +391,7 @@ Test(decode, typed_list_items_inherit_kind)
 	cr_assert_eq(o->key.kind, OBJ_SERVICE);
 	cr_assert_str_eq(o->key.ns, "kube-system");
 	cr_assert_eq(o->svc.n_ports, 2);
-	obj_obj_free(o);
+	obj_free(o);
 	/* A lone item without kind is not decodable on its own. */
 	cr_assert_eq(reg_decode(json_object_array_get_idx(items, 0), &o, err, sizeof(err)),
 		     -EINVAL);
@@ -438,18 +438,18 @@ Test(decode, key_of_rejected_object)
 
 Test(decode, dup_is_deep)
 {
-	struct obj_obj *o = decode_ok("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+	struct obj *o = decode_ok("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
 				      "metadata: {name: s, labels: {kubernetes.io/service-name: "
 				      "web}}\naddressType: IPv4\n"
 				      "endpoints: [{addresses: [198.18.1.1]}]\n"
 				      "ports: [{port: 80}]\n");
-	struct obj_obj *c = obj_obj_dup(o);
+	struct obj *c = obj_dup(o);
 
 	cr_assert_not_null(c);
 	cr_assert_neq(c->slice.endpoints, o->slice.endpoints);
 	cr_assert_neq(c->slice.endpoints[0].addrs, o->slice.endpoints[0].addrs);
 	cr_assert(addr_equal(&c->slice.endpoints[0].addrs[0], &o->slice.endpoints[0].addrs[0]));
-	obj_obj_free(o);
+	obj_free(o);
 	cr_assert_eq(c->slice.ports[0].port, 80, "the copy outlives the original");
-	obj_obj_free(c);
+	obj_free(c);
 }

@@ -100,7 +100,7 @@ Test(etcd, initial_listing_then_puts_and_deletes_follow)
 
 Test(etcd, malformed_values_are_rejected_one_by_one_and_the_rest_applies)
 {
-	const struct obj_obj *svc;
+	const struct obj *svc;
 	char vip[ADDR_STRLEN];
 
 	put("/t/namespaces/shop", NS_SHOP);

@@ -185,7 +185,7 @@ struct key {
 	const char *ns, *name;
 };
 
-static const struct obj_obj *find(enum obj_kind kind, const char *ns, const char *name)
+static const struct obj *find(enum obj_kind kind, const char *ns, const char *name)
 {
 	return model_find(h.model, SRC, kind, ns, name);
 }
@@ -220,7 +220,7 @@ static void wait_absent(enum obj_kind kind, const char *ns, const char *name)
 static const char *slice_ep(const char *ns, const char *name)
 {
 	static char buf[64];
-	const struct obj_obj *o = find(OBJ_ENDPOINTSLICE, ns, name);
+	const struct obj *o = find(OBJ_ENDPOINTSLICE, ns, name);
 
 	buf[0] = '\0';
 	if (o && o->slice.n_endpoints)
@@ -285,7 +285,7 @@ static void synced_cluster(const struct kfake_opts *o)
 
 Test(k8s_client, initial_sync_lists_every_resource_and_only_this_nodes_pods)
 {
-	const struct obj_obj *svc;
+	const struct obj *svc;
 	char sel[256];
 
 	synced_cluster(NULL);

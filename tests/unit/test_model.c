@@ -24,7 +24,7 @@ static void put(struct model *m, const char *source, const char *yaml)
 
 	cr_assert_eq(reg_yaml_parse(yaml, strlen(yaml), &docs, err, sizeof(err)), 0, "%s", err);
 	for (size_t i = 0; i < json_object_array_length(docs); i++) {
-		struct obj_obj *o;
+		struct obj *o;
 
 		cr_assert_eq(reg_decode(json_object_array_get_idx(docs, i), &o, err, sizeof(err)),
 			     0, "%s", err);
@@ -332,7 +332,7 @@ Test(model, first_registered_source_wins)
 {
 	struct model *m = model_new();
 	struct catalogue *c;
-	const struct obj_obj *o;
+	const struct obj *o;
 
 	put(m, "file:/a.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: "
 			       "shop}\nspec: {clusterIP: 198.19.0.10, ports: [{port: 80}]}\n");
@@ -365,14 +365,14 @@ Test(model, first_registered_source_wins)
 Test(model, replace_source_swaps_everything_and_later_duplicate_wins)
 {
 	struct model *m = model_new();
-	struct obj_obj_list l;
+	struct obj_list l;
 	struct catalogue *c;
-	struct obj_obj *a, *b;
+	struct obj *a, *b;
 
 	put(m, "file:x", web_service);
-	obj_obj_list_init(&l);
-	a = obj_obj_new(OBJ_SERVICE);
-	b = obj_obj_new(OBJ_SERVICE);
+	obj_list_init(&l);
+	a = obj_new(OBJ_SERVICE);
+	b = obj_new(OBJ_SERVICE);
 	strcpy(a->key.ns, "shop");
 	strcpy(a->key.name, "api");
 	*b = *a;
@@ -383,18 +383,18 @@ Test(model, replace_source_swaps_everything_and_later_duplicate_wins)
 	b->svc.ports = calloc(1, sizeof(*b->svc.ports));
 	a->svc.ports[0].port = b->svc.ports[0].port = 8080;
 	a->svc.n_ports = b->svc.n_ports = 1;
-	cr_assert_eq(obj_obj_list_add(&l, a), 0);
-	cr_assert_eq(obj_obj_list_add(&l, b), 0);
+	cr_assert_eq(obj_list_add(&l, a), 0);
+	cr_assert_eq(obj_list_add(&l, b), 0);
 	cr_assert_eq(model_replace_source(m, "file:x", &l), 0);
 	cr_assert_eq(l.n, 0, "the model took the objects");
-	obj_obj_list_done(&l);
+	obj_list_done(&l);
 	c = model_build(m);
 	cr_assert_null(vip(c, "198.19.0.10:80"), "web was not in the new content");
 	cr_assert_null(vip(c, "198.19.0.20:8080"));
 	cr_assert_not_null(vip(c, "198.19.0.21:8080"), "the later of two duplicates wins");
 	catalogue_unref(c);
 
-	obj_obj_list_init(&l);
+	obj_list_init(&l);
 	cr_assert_eq(model_replace_source(m, "file:x", &l), 0);
 	c = model_build(m);
 	cr_assert_eq(catalogue_n_services(c), 0, "an empty list empties the source");

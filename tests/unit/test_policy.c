@@ -237,7 +237,7 @@ static void put_yaml(struct model *m, const char *yaml)
 
 	cr_assert_eq(reg_yaml_parse(yaml, strlen(yaml), &docs, err, sizeof(err)), 0, "%s", err);
 	for (size_t i = 0; i < json_object_array_length(docs); i++) {
-		struct obj_obj *o;
+		struct obj *o;
 
 		cr_assert_eq(reg_decode(json_object_array_get_idx(docs, i), &o, err, sizeof(err)),
 			     0, "%s", err);

@@ -20,7 +20,7 @@
 #include "registry/etcd_zk_layout.h"
 #include "selfreg.h"
 
-static int decode_json(const char *json, struct obj_obj **out, char *err)
+static int decode_json(const char *json, struct obj **out, char *err)
 {
 	json_object *o = json_tokener_parse(json);
 	int ret;
@@ -46,7 +46,7 @@ static char *pod_json(const char *ns, const char *name, const char *reg)
 Test(selfreg, register_annotation_is_decoded)
 {
 	char err[REG_DECODE_ERR_MAX] = "", *j = pod_json("shop", "web-1", "web:8080, api:9090");
-	struct obj_obj *o = NULL;
+	struct obj *o = NULL;
 
 	cr_assert_eq(decode_json(j, &o, err), 0, "%s", err);
 	cr_assert_eq(o->pod.n_registers, 2);
@@ -54,7 +54,7 @@ Test(selfreg, register_annotation_is_decoded)
 	cr_expect_eq(o->pod.registers[0].port, 8080);
 	cr_expect_str_eq(o->pod.registers[1].service, "api");
 	cr_expect_eq(o->pod.registers[1].port, 9090);
-	obj_obj_free(o);
+	obj_free(o);
 	free(j);
 }
 
@@ -66,12 +66,12 @@ Test(selfreg, bad_register_annotation_rejects_the_pod)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char *j = pod_json("shop", "web-1", bad[i]);
-		struct obj_obj *o = NULL;
+		struct obj *o = NULL;
 
 		err[0] = '\0';
 		cr_expect_eq(decode_json(j, &o, err), -EINVAL, "'%s' accepted", bad[i]);
 		cr_expect(strstr(err, "is not SERVICE:PORT"), "'%s': %s", bad[i], err);
-		obj_obj_free(o);
+		obj_free(o);
 		free(j);
 	}
 }
@@ -93,7 +93,7 @@ static struct catalogue *catalogue_with_pods(void)
 	cr_assert_eq(model_declare_source(m, "test"), 0);
 	for (size_t i = 0; i < sizeof(pods) / sizeof(pods[0]); i++) {
 		char err[REG_DECODE_ERR_MAX], *j = pod_json(pods[i][0], pods[i][1], pods[i][2]);
-		struct obj_obj *o = NULL;
+		struct obj *o = NULL;
 
 		cr_assert_eq(decode_json(j, &o, err), 0, "%s", err);
 		cr_assert_eq(model_upsert(m, "test", o), 0);
@@ -161,10 +161,10 @@ Test(selfreg, meshed_annotated_pods_give_sorted_unique_endpoints)
 }
 
 /* Decode a slice manifest back, as the backends' readers will. */
-static struct obj_obj *decode_slice(const struct reg_local_slice *s)
+static struct obj *decode_slice(const struct reg_local_slice *s)
 {
 	char err[REG_DECODE_ERR_MAX] = "";
-	struct obj_obj *o = NULL;
+	struct obj *o = NULL;
 
 	cr_assert_eq(decode_json(s->manifest, &o, err), 0, "%s: %s", s->manifest, err);
 	cr_assert_eq(o->key.kind, OBJ_ENDPOINTSLICE);
@@ -179,7 +179,7 @@ Test(selfreg, slices_per_service_family_and_port_read_back_as_endpointslices)
 	struct reg_local_slice *s = NULL, *s2 = NULL;
 	struct selfreg_ep *eps = NULL;
 	struct pod pods[2];
-	struct obj_obj *o;
+	struct obj *o;
 	char ip[ADDR_STRLEN];
 	int n, ne;
 
@@ -204,10 +204,10 @@ Test(selfreg, slices_per_service_family_and_port_read_back_as_endpointslices)
 	cr_assert_eq(o->slice.n_ports, 1);
 	cr_expect_str_eq(o->slice.ports[0].name, "");
 	cr_expect_eq(o->slice.ports[0].port, 8080);
-	obj_obj_free(o);
+	obj_free(o);
 	o = decode_slice(&s[2]);
 	cr_expect_eq(o->slice.family, AF_INET6);
-	obj_obj_free(o);
+	obj_free(o);
 
 	/* Deterministic: the same endpoints give the same manifests. */
 	cr_assert_eq(selfreg_slices(eps, (size_t)ne, &s2), n);
@@ -331,7 +331,7 @@ Test(kv_layout, paths_map_to_keys_and_back)
 static void expect_kv_error(const char *rel, const char *val, const char *msg)
 {
 	char err[REG_DECODE_ERR_MAX + 64] = "";
-	struct obj_obj *o = NULL;
+	struct obj *o = NULL;
 	struct obj_key k;
 
 	cr_assert_eq(reg_kv_parse_path(rel, strlen(rel), &k), 0);
@@ -344,12 +344,12 @@ Test(kv_layout, values_decode_only_when_they_hold_the_keys_object)
 {
 	const char *ns = "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"shop\"}}";
 	char err[REG_DECODE_ERR_MAX + 64] = "";
-	struct obj_obj *o = NULL;
+	struct obj *o = NULL;
 	struct obj_key k;
 
 	cr_assert_eq(reg_kv_parse_path("namespaces/shop", 15, &k), 0);
 	cr_assert_eq(reg_kv_decode(&k, ns, strlen(ns), &o, err, sizeof(err)), 0, "%s", err);
-	obj_obj_free(o);
+	obj_free(o);
 	expect_kv_error("namespaces/shop", "{\"apiVersion\":", "not JSON");
 	expect_kv_error("namespaces/shop", "", "not JSON");
 	expect_kv_error("namespaces/shop", "{} {}", "trailing data");
