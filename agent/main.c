@@ -208,7 +208,7 @@ static int start(struct agent *a)
 	struct dp_opts dpo = { .cgroup_path = a->cgroup, .bpffs_dir = cfg->bpffs, .mark = cfg->mark };
 	struct proxy_opts po = {
 		.port = cfg->proxy_port, .mark = cfg->mark,
-		.connect_timeout_ms = cfg->policy.connect_timeout_ms, .max_conns = cfg->max_conns,
+		.max_conns = cfg->max_conns,
 		.defaults = &cfg->policy,
 	};
 	char path[PATH_MAX], why[256];

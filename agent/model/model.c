@@ -210,51 +210,6 @@ static int ranked_cmp(const void *a, const void *b)
 	return c ? c : (x->rank > y->rank) - (x->rank < y->rank);
 }
 
-int model_replace_source(struct model *m, const char *source, struct obj_list *objs)
-{
-	struct obj **fresh = NULL;
-	struct ranked *r = NULL;
-	struct source *s;
-	size_t n = 0;
-	int err;
-
-	err = get_source(m, source, &s);
-	if (err)
-		return err;
-	if (objs->n) {
-		r = calloc(objs->n, sizeof(*r));
-		fresh = calloc(objs->n, sizeof(*fresh));
-		if (!r || !fresh) {
-			err = -ENOMEM;
-			goto out_free;
-		}
-	}
-	for (size_t i = 0; i < objs->n; i++)
-		r[i] = (struct ranked){ objs->items[i], i };
-	if (objs->n)
-		qsort(r, objs->n, sizeof(*r), ranked_cmp);
-	/* Nothing can fail from here: objects move without a copy. */
-	for (size_t i = 0; i < objs->n; i++) {
-		if (i + 1 < objs->n && !obj_key_cmp(&r[i].obj->key, &r[i + 1].obj->key)) {
-			obj_free(r[i].obj);	/* a later one of the same key follows */
-			continue;
-		}
-		fresh[n++] = r[i].obj;
-	}
-	for (size_t i = 0; i < s->n; i++)
-		obj_free(s->objs[i]);
-	free(s->objs);
-	s->objs = fresh;
-	s->n = n;
-	s->cap = objs->n;
-	fresh = NULL;
-	objs->n = 0;
-out_free:
-	free(fresh);
-	free(r);
-	return err;
-}
-
 struct catalogue *model_build(struct model *m)
 {
 	const struct obj **merged = NULL;

@@ -21,13 +21,6 @@ void model_free(struct model *m);
  */
 int model_declare_source(struct model *m, const char *source);
 
-/* Replace every object of @source by @objs (a file reload). Takes ownership of
- * the objects in @objs: on success @objs is left empty (the caller still
- * obj_list_done()s it); on failure it is unchanged. Two objects of @objs
- * with one key: the later wins. Returns 0 or -errno.
- */
-int model_replace_source(struct model *m, const char *source, struct obj_list *objs);
-
 /* Insert or replace one object of @source (kind, ns, name are the key). Takes
  * ownership of @obj. 0 or -errno.
  */

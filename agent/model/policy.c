@@ -282,21 +282,19 @@ static const char *expected(const struct policy_knob *k, char *buf, size_t len)
 	return buf;
 }
 
-int policy_override_annotation(struct policy_override *o, const char *ns, const char *name,
-			       const char *key, const char *value)
+int policy_override_annotation(struct policy_override *o, const char *key, const char *value,
+			       char *why, size_t len)
 {
 	const struct policy_knob *k = policy_knob_find(key);
 	char want[96];
 
-	/* The wording predates decoding in the registry; scripts match it. */
 	if (!k) {
-		log_warn("proxy: service %s/%s: unknown annotation '%s' (value '%s'), ignoring", ns,
-			 name, key, value);
+		snprintf(why, len, "unknown annotation '%s' (value '%s')", key, value);
 		return -ENOENT;
 	}
 	if (policy_knob_parse(k, value, &o->v)) {
-		log_warn("proxy: service %s/%s: annotation %s: '%s' is not %s; using the default, ignoring",
-			 ns, name, key, value, expected(k, want, sizeof(want)));
+		snprintf(why, len, "annotation %s: '%s' is not %s; using the default", key, value,
+			 expected(k, want, sizeof(want)));
 		return -EINVAL;
 	}
 	o->set |= 1u << (k - policy_knobs);

@@ -126,13 +126,13 @@ const char *policy_knob_value_name(const struct policy_knob *k, uint32_t v);
 /* Whether @o (NULL: none) gives knob @k. */
 bool policy_override_has(const struct policy_override *o, const struct policy_knob *k);
 
-/* Decode the annotation @key (under weft.io/) = @value of Service @ns/@name
- * into @o. An unknown key or an invalid value is logged as a warning naming
- * the service, the annotation and the value, and leaves @o unchanged (the
- * default will apply). Returns 0, -ENOENT (unknown key) or -EINVAL.
+/* Decode the annotation @key (under weft.io/) = @value into @o. An unknown
+ * key or an invalid value leaves @o unchanged (the default will apply) and
+ * says why in @why, naming the annotation and the value. Returns 0, -ENOENT
+ * (unknown key) or -EINVAL. No I/O, no logging: the decoder reports.
  */
-int policy_override_annotation(struct policy_override *o, const char *ns, const char *name,
-			       const char *key, const char *value);
+int policy_override_annotation(struct policy_override *o, const char *key, const char *value,
+			       char *why, size_t len);
 
 /* @out = @defaults with the knobs @o gives (@o NULL: none) replaced; the
  * maximum ejection time is raised to the base when below it. Never fails.

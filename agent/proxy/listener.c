@@ -40,7 +40,6 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts)
 	px->loop = loop;
 	px->opts = *opts;
 	policy_init(&px->defaults, opts->defaults);
-	px->defaults.connect_timeout_ms = opts->connect_timeout_ms;
 	/* Not a service: no endpoints to choose among, so nothing to retry on. */
 	px->passthrough = px->defaults;
 	px->passthrough.protocol = PROTO_TCP;
@@ -74,7 +73,9 @@ void proxy_set_catalogue(struct proxy *px, struct catalogue *c)
 	struct catalogue *old = px->cat;
 	int err;
 
-	/* Policies are parsed here, once per snapshot; endpoint state carries over. */
+	/* Each service port gets its policy in force (defaults + its typed
+	 * override), once per snapshot; endpoint state carries over.
+	 */
 	err = state_bind(&px->st, c, &px->defaults);
 	if (err) {
 		log_warn("proxy: cannot bind catalogue generation %llu: %s; the previous one stays in force, ignoring",

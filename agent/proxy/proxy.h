@@ -21,13 +21,10 @@ struct svc_state;
 struct proxy_opts {
 	uint16_t port;			/* in-pod listener port */
 	uint32_t mark;			/* SO_MARK of upstream sockets */
-	uint32_t connect_timeout_ms;
 	uint32_t max_conns;
 	int home_netns_fd;		/* the agent's own netns, to come back to */
 	bool reuseport;			/* listeners share the port with other workers' */
-	/* Services' policy defaults (--lb, --retries...); NULL: the built-in
-	 * ones. connect_timeout_ms above replaces its connect timeout.
-	 */
+	/* Services' policy defaults (--lb, --retries...); NULL: the built-in ones. */
 	const struct policy *defaults;
 };
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "model/policy.h"
 #include "opt.h"
 #include "registry/decode.h"
@@ -182,6 +183,7 @@ static int decode_svc_annotations(struct dec *d, json_object *meta, const struct
 	size_t old = dec_path_key(d, "metadata");
 	size_t prefix = strlen(ANNOT_PREFIX);
 	struct policy_override o = { 0 };
+	char why[OBJ_ANNOT_VALUE_MAX + 160];
 	json_object *m;
 	int err;
 
@@ -204,8 +206,13 @@ static int decode_svc_annotations(struct dec *d, json_object *meta, const struct
 			dec_path_pop(d, old_k);
 			if (err)
 				goto out;
-			if (pass)
-				(void)policy_override_annotation(&o, key->ns, key->name, k, value);
+			/* A bad setting must not cost the Service: it keeps the
+			 * default, and the reason is said once, here, whatever
+			 * the number of workers that will use the policy.
+			 */
+			if (pass && policy_override_annotation(&o, k, value, why, sizeof(why)))
+				log_warn("registry: service %s/%s: %s, ignoring", key->ns, key->name,
+					 why);
 		}
 	}
 	if (o.set) {
@@ -466,7 +473,7 @@ static int decode_pod_exclusions(struct dec *d, json_object *meta, struct obj_po
 }
 
 /* weft.io/register: "SERVICE:PORT[,SERVICE:PORT...]" (commas and/or spaces),
- * what this node's agent registers the pod as (registry/local_eps.c). A bad
+ * what this node's agent registers the pod as (agent/selfreg.c). A bad
  * entry rejects the Pod, as a bad exclusion list does.
  */
 static int decode_pod_register(struct dec *d, json_object *meta, struct obj_pod *pod)

@@ -362,46 +362,6 @@ Test(model, first_registered_source_wins)
 	model_free(m);
 }
 
-Test(model, replace_source_swaps_everything_and_later_duplicate_wins)
-{
-	struct model *m = model_new();
-	struct obj_list l;
-	struct catalogue *c;
-	struct obj *a, *b;
-
-	put(m, "file:x", web_service);
-	obj_list_init(&l);
-	a = obj_new(OBJ_SERVICE);
-	b = obj_new(OBJ_SERVICE);
-	strcpy(a->key.ns, "shop");
-	strcpy(a->key.name, "api");
-	*b = *a;
-	cr_assert_eq(addr_parse_ip("198.19.0.20", &a->svc.vips[0]), 0);
-	cr_assert_eq(addr_parse_ip("198.19.0.21", &b->svc.vips[0]), 0);
-	a->svc.n_vips = b->svc.n_vips = 1;
-	a->svc.ports = calloc(1, sizeof(*a->svc.ports));
-	b->svc.ports = calloc(1, sizeof(*b->svc.ports));
-	a->svc.ports[0].port = b->svc.ports[0].port = 8080;
-	a->svc.n_ports = b->svc.n_ports = 1;
-	cr_assert_eq(obj_list_add(&l, a), 0);
-	cr_assert_eq(obj_list_add(&l, b), 0);
-	cr_assert_eq(model_replace_source(m, "file:x", &l), 0);
-	cr_assert_eq(l.n, 0, "the model took the objects");
-	obj_list_done(&l);
-	c = model_build(m);
-	cr_assert_null(vip(c, "198.19.0.10:80"), "web was not in the new content");
-	cr_assert_null(vip(c, "198.19.0.20:8080"));
-	cr_assert_not_null(vip(c, "198.19.0.21:8080"), "the later of two duplicates wins");
-	catalogue_unref(c);
-
-	obj_list_init(&l);
-	cr_assert_eq(model_replace_source(m, "file:x", &l), 0);
-	c = model_build(m);
-	cr_assert_eq(catalogue_n_services(c), 0, "an empty list empties the source");
-	catalogue_unref(c);
-	model_free(m);
-}
-
 Test(model, two_services_one_vip_first_keeps_it)
 {
 	struct model *m = model_new();

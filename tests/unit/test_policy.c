@@ -49,10 +49,11 @@ static void set(struct annotation *a, const char *key, const char *value)
 static int policy_for_service(struct policy *out, const struct policy *def, const struct svc *s)
 {
 	struct policy_override o = { 0 };
+	char why[512];
 	int ignored = 0;
 
 	for (size_t i = 0; i < s->n; i++)
-		if (policy_override_annotation(&o, "shop", "web", s->a[i].key, s->a[i].value))
+		if (policy_override_annotation(&o, s->a[i].key, s->a[i].value, why, sizeof(why)))
 			ignored++;
 	policy_apply(out, def, &o);
 	return ignored;
@@ -248,9 +249,9 @@ static void put_yaml(struct model *m, const char *yaml)
 
 Test(policy, an_invalid_annotation_is_reported_once_whatever_the_proxies)
 {
-	static const char warning[] = "proxy: service shop/web: annotation weft.io/retries: 'many' "
+	static const char warning[] = "registry: service shop/web: annotation weft.io/retries: 'many' "
 				      "is not an integer in 0..5; using the default, ignoring";
-	struct proxy_opts opts = { .connect_timeout_ms = 5000, .max_conns = 16 };
+	struct proxy_opts opts = { .max_conns = 16 };
 	struct loop *loop = loop_new();
 	struct model *m = model_new();
 	struct proxy *px[2] = { NULL };
