@@ -40,6 +40,9 @@ pkg_libs   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 
 AGENT_LIBS   := $(call pkg_libs,$(AGENT_PKGS)) -lhttp_parser -lzookeeper_mt -lpthread
 CNI_LIBS     := $(call pkg_libs,$(CNI_PKGS))
+# weft-cni and weft-cni-install are copied onto / run against hosts that may
+# lack json-c: link them statically (Debian's libjson-c.a and libc.a).
+STATIC_CNI_LIBS := -static $(shell $(PKG_CONFIG) --static --libs json-c 2>/dev/null)
 MESHCTL_LIBS := $(call pkg_libs,$(MESHCTL_PKGS))
 TEST_LIBS    := $(call pkg_libs,$(TEST_PKGS)) -lhttp_parser -lzookeeper_mt -lpthread
 ALL_CFLAGS   := $(CFLAGS_BASE) $(call pkg_cflags,$(TEST_PKGS))
@@ -74,7 +77,7 @@ SKELS    := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.skel.h,$(BPF_SRCS))
 obj  = $(patsubst %.c,$(O)/obj/%.o,$(1))
 sobj = $(patsubst %.c,$(O)/san/obj/%.o,$(1))
 
-BINS := $(O)/weft-agent $(O)/weft-cni $(O)/meshctl
+BINS := $(O)/weft-agent $(O)/weft-cni $(O)/meshctl $(O)/weft-cni-install
 SAN_BINS := $(O)/san/weft-agent $(O)/san/weft-cni $(O)/san/meshctl
 UNIT_BIN  := $(O)/tests/weft-unit
 TBPF_BIN  := $(O)/tests/weft-test-bpf
@@ -84,7 +87,7 @@ INTEG_BIN := $(O)/tests/weft-integration
 .PHONY: all deps test test-unit test-bpf test-integration check-layers demo bench bench-registry readme install clean \
 	vmlinux format help check-root
 
-all: $(BINS) ## build the agent, the CNI plugin and meshctl
+all: $(BINS) ## build the agent, the CNI plugin, its installer and meshctl
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -127,10 +130,15 @@ $(O)/san/weft-agent: $(call sobj,agent/main.c $(AGENT_SRCS) $(LIB_SRCS))
 
 $(O)/weft-cni: $(call obj,cni/main.c $(CNI_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(CNI_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $^ $(STATIC_CNI_LIBS) -o $@
 $(O)/san/weft-cni: $(call sobj,cni/main.c $(CNI_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(SANFLAGS) $^ $(CNI_LIBS) -o $@
+
+# The CNI config installer (agent/cni_install.c) as its own static binary.
+$(O)/weft-cni-install: $(call obj,cni-install/main.c agent/cni_install.c $(LIB_SRCS))
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(STATIC_CNI_LIBS) -o $@
 
 $(O)/meshctl: $(call obj,meshctl/main.c $(MESHCTL_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
@@ -204,7 +212,7 @@ readme: all ## refresh the README's copy of weft-agent --help
 
 install: all ## install binaries under $(DESTDIR)$(PREFIX)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/cni
-	install -m 0755 $(O)/weft-agent $(O)/meshctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(O)/weft-agent $(O)/meshctl $(O)/weft-cni-install $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 $(O)/weft-cni $(DESTDIR)$(PREFIX)/libexec/cni/weft-cni
 
 vmlinux: ## regenerate the vendored vmlinux.h from the running kernel's BTF
