@@ -173,7 +173,7 @@ check-layers: all ## the module rule of docs/architecture.md: includes along the
 	$(call msg,CHECK,layers)
 	$(Q)scripts/check-layers.py --objects $(O)/obj
 
-test-unit: $(UNIT_BIN) $(O)/san/weft-cni ## unit tests (no root)
+test-unit: $(UNIT_BIN) $(O)/san/weft-cni $(O)/weft-cni-install ## unit tests (no root)
 	$(call msg,TEST,unit)
 	$(Q)WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(UNIT_BIN) $(CRITERION_FLAGS)
 
