@@ -84,7 +84,8 @@ TBPF_BIN  := $(O)/tests/weft-test-bpf
 INTEG_BIN := $(O)/tests/weft-integration
 
 # ---------------------------------------------------------------- targets
-.PHONY: all deps test test-unit test-bpf test-integration check-layers demo bench bench-registry readme install clean \
+.PHONY: all deps test test-unit test-bpf test-integration check-layers manifests check-manifests \
+	image check-image demo bench bench-registry readme install clean \
 	vmlinux format help check-root
 
 all: $(BINS) ## build the agent, the CNI plugin, its installer and meshctl
@@ -167,7 +168,26 @@ $(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(LIB_SR
 CRITERION_FLAGS ?= --verbose=0
 test: deps ## install deps, build, run every test tier
 	$(Q)$(MAKE) --no-print-directory all $(SAN_BINS) $(UNIT_BIN) $(TBPF_BIN) $(INTEG_BIN)
-	$(Q)$(MAKE) --no-print-directory check-layers test-unit test-bpf test-integration
+	$(Q)$(MAKE) --no-print-directory check-layers check-manifests check-image test-unit test-bpf \
+		test-integration
+
+# ---- what users apply: one file from the parts, the image the recipe builds.
+IMAGE ?= ghcr.io/weft-mesh/weft:$(VERSION)
+MANIFEST_PARTS := $(sort $(wildcard manifests/parts/*.yaml))
+UNINSTALL_PARTS := $(sort $(wildcard manifests/parts/uninstall/*.yaml))
+
+manifests: ## regenerate manifests/weft.yaml and weft-uninstall.yaml from manifests/parts/
+	$(Q)scripts/gen-manifests.sh $(IMAGE) $(MANIFEST_PARTS) > manifests/weft.yaml
+	$(Q)scripts/gen-manifests.sh $(IMAGE) $(UNINSTALL_PARTS) > manifests/weft-uninstall.yaml
+
+check-manifests: ## the shipped manifests are up to date and pass the API server's schema and rules
+	$(call msg,CHECK,manifests)
+	@mkdir -p $(O)/manifests
+	$(Q)scripts/gen-manifests.sh $(IMAGE) $(MANIFEST_PARTS) > $(O)/manifests/weft.yaml
+	$(Q)scripts/gen-manifests.sh $(IMAGE) $(UNINSTALL_PARTS) > $(O)/manifests/weft-uninstall.yaml
+	$(Q)for f in weft.yaml weft-uninstall.yaml; do diff -u manifests/$$f $(O)/manifests/$$f || \
+		{ echo "manifests/$$f is out of date: run 'make manifests'" >&2; exit 1; }; done
+	$(Q)python3 tests/manifests/test_manifests.py
 
 check-layers: all ## the module rule of docs/architecture.md: includes along the flow, no call circles
 	$(call msg,CHECK,layers)

@@ -71,7 +71,9 @@ static void report(const struct cni_install *ci, int err)
 		log_err("%s", st->last_error[0] ? st->last_error : strerror(-err));
 }
 
-/* Install, then watch until SIGTERM/SIGINT. The chaining stays on exit. */
+/* Install, then watch until SIGTERM/SIGINT. The chaining stays on exit.
+ * With @ci NULL, only wait for the signal.
+ */
 static int run(struct cni_install *ci, uint32_t resync_s)
 {
 	struct pollfd pfd[2] = { { .fd = -1, .events = POLLIN }, { .fd = -1, .events = POLLIN } };
@@ -86,6 +88,12 @@ static int run(struct cni_install *ci, uint32_t resync_s)
 	pfd[0].fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (pfd[0].fd == -1)
 		return log_errno(-errno, "signalfd");
+	if (!ci) {
+		while (poll(pfd, 1, -1) == -1 && errno == EINTR)
+			;
+		close(pfd[0].fd);
+		return 0;
+	}
 	err = cni_install_watch(ci);
 	if (err < 0) {
 		close(pfd[0].fd);
@@ -158,6 +166,8 @@ int main(int argc, char **argv)
 		.state_dir = a.state_dir,
 		.agent_socket = a.agent_socket,
 	};
+	if (!strcmp(cmd, "pause"))
+		return run(NULL, 0) ? 1 : 0;
 	if (!strcmp(cmd, "uninstall")) {
 		ret = cni_install_uninstall(&cfg, err, sizeof(err));
 		if (ret)
