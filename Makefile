@@ -189,6 +189,14 @@ check-manifests: ## the shipped manifests are up to date and pass the API server
 		{ echo "manifests/$$f is out of date: run 'make manifests'" >&2; exit 1; }; done
 	$(Q)python3 tests/manifests/test_manifests.py
 
+IMAGE_TAR := $(O)/weft-image.tar
+image: $(BINS) ## build the container image as an OCI layout tar, $(O)/weft-image.tar (nothing downloaded)
+	$(Q)scripts/build-image.sh $(O) $(IMAGE) $(IMAGE_TAR)
+
+check-image: image ## the image layout is valid: digests, config, entrypoint, static weft-cni
+	$(call msg,CHECK,image)
+	$(Q)python3 tests/manifests/test_image.py $(IMAGE_TAR) $(IMAGE)
+
 check-layers: all ## the module rule of docs/architecture.md: includes along the flow, no call circles
 	$(call msg,CHECK,layers)
 	$(Q)scripts/check-layers.py --objects $(O)/obj

@@ -53,11 +53,12 @@ static const struct opt_def defs[] = {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: weft-cni-install install|run|uninstall [OPTIONS]\n\n"
+		"usage: weft-cni-install install|run|uninstall|pause [OPTIONS]\n\n"
 		"  install    copy weft-cni and chain it into the runtime's CNI config, once\n"
 		"  run        install, then re-chain whenever the config folder changes, until\n"
 		"             SIGTERM; exits leaving everything in place (restart, upgrade)\n"
-		"  uninstall  undo exactly what install did (see docs/install.md)\n\n");
+		"  uninstall  undo exactly what install did (see docs/install.md)\n"
+		"  pause      wait for SIGTERM (the uninstall DaemonSet's last container)\n\n");
 	opt_usage(out, defs, N_DEFS);
 }
 
