@@ -40,6 +40,9 @@ pkg_libs   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 
 AGENT_LIBS   := $(call pkg_libs,$(AGENT_PKGS)) -lhttp_parser -lzookeeper_mt -lpthread
 CNI_LIBS     := $(call pkg_libs,$(CNI_PKGS))
+# weft-cni and weft-cni-install are copied onto / run against hosts that may
+# lack json-c: link them statically (Debian's libjson-c.a and libc.a).
+STATIC_CNI_LIBS := -static $(shell $(PKG_CONFIG) --static --libs json-c 2>/dev/null)
 MESHCTL_LIBS := $(call pkg_libs,$(MESHCTL_PKGS))
 TEST_LIBS    := $(call pkg_libs,$(TEST_PKGS)) -lhttp_parser -lzookeeper_mt -lpthread
 ALL_CFLAGS   := $(CFLAGS_BASE) $(call pkg_cflags,$(TEST_PKGS))
@@ -74,17 +77,18 @@ SKELS    := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.skel.h,$(BPF_SRCS))
 obj  = $(patsubst %.c,$(O)/obj/%.o,$(1))
 sobj = $(patsubst %.c,$(O)/san/obj/%.o,$(1))
 
-BINS := $(O)/weft-agent $(O)/weft-cni $(O)/meshctl
+BINS := $(O)/weft-agent $(O)/weft-cni $(O)/meshctl $(O)/weft-cni-install
 SAN_BINS := $(O)/san/weft-agent $(O)/san/weft-cni $(O)/san/meshctl
 UNIT_BIN  := $(O)/tests/weft-unit
 TBPF_BIN  := $(O)/tests/weft-test-bpf
 INTEG_BIN := $(O)/tests/weft-integration
 
 # ---------------------------------------------------------------- targets
-.PHONY: all deps test test-unit test-bpf test-integration check-layers demo bench bench-registry readme install clean \
+.PHONY: all deps test test-unit test-bpf test-integration check-layers manifests check-manifests \
+	image check-image demo bench bench-registry readme install clean \
 	vmlinux format help check-root
 
-all: $(BINS) ## build the agent, the CNI plugin and meshctl
+all: $(BINS) ## build the agent, the CNI plugin, its installer and meshctl
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -127,10 +131,15 @@ $(O)/san/weft-agent: $(call sobj,agent/main.c $(AGENT_SRCS) $(LIB_SRCS))
 
 $(O)/weft-cni: $(call obj,cni/main.c $(CNI_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(CNI_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $^ $(STATIC_CNI_LIBS) -o $@
 $(O)/san/weft-cni: $(call sobj,cni/main.c $(CNI_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(SANFLAGS) $^ $(CNI_LIBS) -o $@
+
+# The CNI config installer (agent/cni_install.c) as its own static binary.
+$(O)/weft-cni-install: $(call obj,cni-install/main.c agent/cni_install.c $(LIB_SRCS))
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(STATIC_CNI_LIBS) -o $@
 
 $(O)/meshctl: $(call obj,meshctl/main.c $(MESHCTL_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
@@ -159,13 +168,40 @@ $(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(LIB_SR
 CRITERION_FLAGS ?= --verbose=0
 test: deps ## install deps, build, run every test tier
 	$(Q)$(MAKE) --no-print-directory all $(SAN_BINS) $(UNIT_BIN) $(TBPF_BIN) $(INTEG_BIN)
-	$(Q)$(MAKE) --no-print-directory check-layers test-unit test-bpf test-integration
+	$(Q)$(MAKE) --no-print-directory check-layers check-manifests check-image test-unit test-bpf \
+		test-integration
+
+# ---- what users apply: one file from the parts, the image the recipe builds.
+IMAGE ?= ghcr.io/weft-mesh/weft:$(VERSION)
+MANIFEST_PARTS := $(sort $(wildcard manifests/parts/*.yaml))
+UNINSTALL_PARTS := $(sort $(wildcard manifests/parts/uninstall/*.yaml))
+
+manifests: ## regenerate manifests/weft.yaml and weft-uninstall.yaml from manifests/parts/
+	$(Q)scripts/gen-manifests.sh $(IMAGE) $(MANIFEST_PARTS) > manifests/weft.yaml
+	$(Q)scripts/gen-manifests.sh $(IMAGE) $(UNINSTALL_PARTS) > manifests/weft-uninstall.yaml
+
+check-manifests: ## the shipped manifests are up to date and pass the API server's schema and rules
+	$(call msg,CHECK,manifests)
+	@mkdir -p $(O)/manifests
+	$(Q)scripts/gen-manifests.sh $(IMAGE) $(MANIFEST_PARTS) > $(O)/manifests/weft.yaml
+	$(Q)scripts/gen-manifests.sh $(IMAGE) $(UNINSTALL_PARTS) > $(O)/manifests/weft-uninstall.yaml
+	$(Q)for f in weft.yaml weft-uninstall.yaml; do diff -u manifests/$$f $(O)/manifests/$$f || \
+		{ echo "manifests/$$f is out of date: run 'make manifests'" >&2; exit 1; }; done
+	$(Q)python3 tests/manifests/test_manifests.py
+
+IMAGE_TAR := $(O)/weft-image.tar
+image: $(BINS) ## build the container image as an OCI layout tar, $(O)/weft-image.tar (nothing downloaded)
+	$(Q)scripts/build-image.sh $(O) $(IMAGE) $(IMAGE_TAR)
+
+check-image: image ## the image layout is valid: digests, config, entrypoint, static weft-cni
+	$(call msg,CHECK,image)
+	$(Q)python3 tests/manifests/test_image.py $(IMAGE_TAR) $(IMAGE)
 
 check-layers: all ## the module rule of docs/architecture.md: includes along the flow, no call circles
 	$(call msg,CHECK,layers)
 	$(Q)scripts/check-layers.py --objects $(O)/obj
 
-test-unit: $(UNIT_BIN) $(O)/san/weft-cni ## unit tests (no root)
+test-unit: $(UNIT_BIN) $(O)/san/weft-cni $(O)/weft-cni-install ## unit tests (no root)
 	$(call msg,TEST,unit)
 	$(Q)WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(UNIT_BIN) $(CRITERION_FLAGS)
 
@@ -204,7 +240,7 @@ readme: all ## refresh the README's copy of weft-agent --help
 
 install: all ## install binaries under $(DESTDIR)$(PREFIX)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/cni
-	install -m 0755 $(O)/weft-agent $(O)/meshctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(O)/weft-agent $(O)/meshctl $(O)/weft-cni-install $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 $(O)/weft-cni $(DESTDIR)$(PREFIX)/libexec/cni/weft-cni
 
 vmlinux: ## regenerate the vendored vmlinux.h from the running kernel's BTF

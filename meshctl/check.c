@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* `meshctl check [--pre] [--bpffs DIR]`: preflight. Each check prints PASS or
+/* `meshctl check [--pre|--ready] [--bpffs DIR]`: preflight. Each check prints PASS or
  * FAIL with what it saw, and the fix when it failed. --pre checks only this
  * machine (before installing: kernel, BTF, cgroup v2, bpffs, the BPF program
  * and map types weft loads, netfilter for the nft fallback, permissions);
  * without it, the running agent too (reachable, its programs attached per
  * the pinned links, every meshed pod's listeners and pods-map entry,
- * registries synced). Exit status 1 when any check failed.
+ * registries synced). --ready checks only what makes the agent ready to
+ * serve (reachable, programs attached, every registry synced): the
+ * DaemonSet's readiness probe, cheap enough to run every few seconds.
+ * Exit status 1 when any check failed.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -364,7 +367,7 @@ static void check_registries(struct checks *c, json_object *status)
 	       "%s", off ? bad : "every source is synced");
 }
 
-static void check_agent(struct checks *c)
+static void check_agent(struct checks *c, bool ready_only)
 {
 	struct json_object *status = NULL, *pods = NULL;
 	char err[CLIENT_ERR_MAX];
@@ -380,10 +383,15 @@ static void check_agent(struct checks *c)
 	       out_str(status, "version"), c->m->socket, out_str(status, "mode"),
 	       out_u64(status, "uptime_s"));
 	check_links(c, status);
-	if (client_get(c->m->socket, "/v1/pods", c->m->timeout_ms, &pods, err, sizeof(err)))
-		result(c, "pods", false, "see the agent's log", "%s", err);
-	else
-		check_pods(c, pods);
+	/* Readiness leaves a broken pod to the full check: one pod must not
+	 * hold up a rollout of every node.
+	 */
+	if (!ready_only) {
+		if (client_get(c->m->socket, "/v1/pods", c->m->timeout_ms, &pods, err, sizeof(err)))
+			result(c, "pods", false, "see the agent's log", "%s", err);
+		else
+			check_pods(c, pods);
+	}
 	check_registries(c, status);
 	json_object_put(pods);
 	json_object_put(status);
@@ -393,13 +401,15 @@ int cmd_check(struct meshctl *m, int argc, char **argv)
 {
 	const char *bpffs = NULL;
 	char agent_bpffs[4096] = "";
-	bool pre = false;
-	const struct cmd_opt opts[] = { { "pre", NULL, &pre }, { "bpffs", &bpffs, NULL } };
+	bool pre = false, ready = false;
+	const struct cmd_opt opts[] = { { "pre", NULL, &pre },
+					{ "ready", NULL, &ready },
+					{ "bpffs", &bpffs, NULL } };
 	struct checks c = { .m = m, .arr = json_object_new_array() };
 	json_object *o;
 	int ret;
 
-	ret = meshctl_cmd_opts(m, &argc, argv, opts, 2);
+	ret = meshctl_cmd_opts(m, &argc, argv, opts, 3);
 	if (!ret)
 		ret = meshctl_no_args(m, argc, argv);
 	if (ret) {
@@ -420,14 +430,21 @@ int cmd_check(struct meshctl *m, int argc, char **argv)
 	}
 	if (!bpffs)
 		bpffs = BPFREAD_DEFAULT_BPFFS;
-	check_kernel(&c);
-	check_btf(&c);
-	check_mounts(&c, bpffs);
-	check_perms(&c);
-	check_bpf_types(&c);
-	check_netfilter(&c);
+	if (pre && ready) {
+		json_object_put(c.arr);
+		out_err(m->err, m->format, "check: --pre and --ready exclude each other");
+		return MESHCTL_USAGE;
+	}
+	if (!ready) {
+		check_kernel(&c);
+		check_btf(&c);
+		check_mounts(&c, bpffs);
+		check_perms(&c);
+		check_bpf_types(&c);
+		check_netfilter(&c);
+	}
 	if (!pre)
-		check_agent(&c);
+		check_agent(&c, ready);
 	if (m->format == OUT_JSON) {
 		o = json_object_new_object();
 		json_object_object_add(o, "ok", json_object_new_boolean(!c.failed));

@@ -29,7 +29,7 @@ static const struct cmd commands[] = {
 	  "uptime, pods, services, connections, each registry's health and staleness,\n"
 	  "the BPF programs' attach state and decision counters, one \"key value\" line\n"
 	  "each (the keys of GET /v1/status in docs/admin-api.md): meshctl status | grep bpf\n" },
-	{ "check", cmd_check, "[--pre] [--bpffs DIR]", "preflight checks, each with its fix",
+	{ "check", cmd_check, "[--pre|--ready] [--bpffs DIR]", "preflight checks, each with its fix",
 	  "Check this machine and the running agent; each line is PASS or FAIL with what\n"
 	  "was seen, and a failure says how to fix it. Exit status 1 if any failed.\n"
 	  "\n"
@@ -40,6 +40,8 @@ static const struct cmd commands[] = {
 	  "           every registry synced\n"
 	  "\n"
 	  "  --pre         the machine only: before installing, or with the agent down\n"
+	  "  --ready       the agent only, without its pods: reachable, programs attached,\n"
+	  "                registries synced (the DaemonSet's readiness probe)\n"
 	  "  --bpffs DIR   where the agent pins (default /sys/fs/bpf/weft)\n" },
 	{ "pods", cmd_pods, "[NAMESPACE/NAME]", "the pods the agent knows, meshed or not and why",
 	  "List the pods the agent was told about by the CNI plugin or found at start:\n"

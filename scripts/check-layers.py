@@ -33,6 +33,7 @@ MODULES = [
     (r"^agent/(pods|pod_spec)\.[ch]$", "pods"),
     (r"^agent/selfreg\.[ch]$", "selfreg"),
     (r"^agent/cni_server\.[ch]$", "cni_server"),
+    (r"^(agent/cni_install\.[ch]|cni-install/)", "cni_install"),
     (r"^agent/config\.[ch]$", "config"),
     (r"^agent/admin/", "admin"),
     (r"^agent/(main\.c|agent\.h|publish\.[ch])$", "wiring"),
@@ -54,17 +55,19 @@ MAY_USE = {
     "cni_server": {"lib", "runtime", "model", "pods"},
     # The option table names the bounds of what it configures.
     "config": {"lib", "model", "proxy"},
+    # The CNI config installer touches only files; the agent's wiring may run it.
+    "cni_install": {"lib"},
     # The admin API is the read-back interface: it may look at everything
     # (through the agent's wiring, struct agent), and nothing includes it but main.
     "admin": {"lib", "bpf", "runtime", "model", "registry", "datapath", "proxy", "pods",
               "selfreg", "cni_server", "config", "wiring"},
     "wiring": {"lib", "runtime", "model", "registry", "datapath", "proxy", "pods",
-               "selfreg", "cni_server", "config", "admin"},
+               "selfreg", "cni_server", "config", "admin", "cni_install"},
     "cni": {"lib"},
     "meshctl": {"lib", "bpf"},
 }
 
-SOURCE_DIRS = ("lib", "agent", "cni", "meshctl")
+SOURCE_DIRS = ("lib", "agent", "cni", "cni-install", "meshctl")
 # Where "#include \"x.h\"" is looked up, in the Makefile's -I order.
 INCLUDE_DIRS = ["lib", "bpf", "agent", "cni", "meshctl"]
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')

@@ -169,6 +169,29 @@ Test(meshctl, check_passes_on_this_machine_and_against_the_agent)
 	free(out);
 }
 
+/* The readiness probe: the agent, its programs and registries; no machine
+ * probe, no pod.
+ */
+Test(meshctl, check_ready_is_the_agent_only)
+{
+	char *out = out_buf();
+	int rc;
+
+	rc = mc(out, "check --ready");
+	cr_assert_eq(rc, 0, "check --ready failed:\n%s", out);
+	cr_expect_not_null(strstr(out, "PASS  agent"), "%s", out);
+	cr_expect_not_null(strstr(out, "PASS  programs attached"), "%s", out);
+	cr_expect_not_null(strstr(out, "PASS  registries"), "%s", out);
+	cr_expect_null(strstr(out, "BTF"), "--ready must not probe the machine:\n%s", out);
+	cr_expect_null(strstr(out, "PASS  pods"), "--ready must not look at pods:\n%s", out);
+	rc = tenv_capture(out, OUT_MAX, "%s/san/meshctl --socket %s/none.sock check --ready 2>&1",
+			  env.build, env.run_dir);
+	cr_expect_eq(rc, 1, "%s", out);
+	cr_expect_not_null(strstr(out, "FAIL  agent"), "%s", out);
+	cr_expect_eq(mc(out, "check --pre --ready"), 2, "%s", out);
+	free(out);
+}
+
 /* ---------------------------------------------------------------- pods, services */
 
 Test(meshctl, pods_and_one_pod_in_detail)

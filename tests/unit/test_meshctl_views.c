@@ -14,6 +14,7 @@
 #include "admin/cmds.h"
 #include "admin/reply.h"
 #include "admin/http.h"
+#include "admin/reply.h"
 #include "meshctl.h"
 
 static char *render(int (*fn)(FILE *, struct json_object *), const char *doc, int *err)

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* What the repository ships to users must load cleanly: the demo's registry
- * and the registry file embedded in the ConfigMap of manifests/.
+ * and the registry file embedded in the ConfigMap of manifests/weft.yaml; and
+ * the agent's ClusterRole there grants exactly what the Kubernetes registry
+ * lists and watches (agent/registry/k8s_watch.c), no more.
  */
 #include <criterion/criterion.h>
 #include <json-c/json.h>
@@ -12,6 +14,7 @@
 #include "loop.h"
 #include "model/model.h"
 #include "registry/file.h"
+#include "registry/k8s_watch.h"
 #include "registry/yaml.h"
 
 /* Load @path with the file registry; assert nothing was rejected. */
@@ -53,6 +56,87 @@ static char *slurp(const char *path, size_t *len)
 	return buf;
 }
 
+static const char *str_at(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+/* The document of @kind named @name in @docs; fails the test when absent. */
+static json_object *find_doc(json_object *docs, const char *kind, const char *name)
+{
+	for (size_t i = 0; i < json_object_array_length(docs); i++) {
+		json_object *d = json_object_array_get_idx(docs, i), *meta;
+
+		if (strcmp(str_at(d, "kind"), kind) ||
+		    !json_object_object_get_ex(d, "metadata", &meta) ||
+		    strcmp(str_at(meta, "name"), name))
+			continue;
+		return d;
+	}
+	cr_assert_fail("no %s '%s' in manifests/weft.yaml", kind, name);
+	return NULL;
+}
+
+static bool in_list(json_object *arr, const char *s)
+{
+	for (size_t i = 0; i < json_object_array_length(arr); i++)
+		if (!strcmp(json_object_get_string(json_object_array_get_idx(arr, i)), s))
+			return true;
+	return false;
+}
+
+Test(shipped_manifests, rbac_grants_exactly_what_the_registry_watches)
+{
+	json_object *docs = NULL, *role, *rules;
+	char err[256] = "";
+	size_t len, granted = 0;
+	char *buf = slurp("manifests/weft.yaml", &len);
+
+	cr_assert_eq(reg_docs_parse(buf, len, &docs, err, sizeof(err)), 0, "%s", err);
+	role = find_doc(docs, "ClusterRole", "weft-agent");
+	cr_assert(json_object_object_get_ex(role, "rules", &rules));
+	/* Every watched resource: list and watch, nothing else. */
+	for (size_t k = 0; k < OBJ_KIND_COUNT; k++) {
+		const struct k8s_kind *kind = &k8s_kinds[k];
+		const char *slash = strchr(kind->api_version, '/');
+		char group[64] = "";
+		bool found = false;
+
+		if (slash)
+			snprintf(group, sizeof(group), "%.*s", (int)(slash - kind->api_version),
+				 kind->api_version);
+		for (size_t i = 0; i < json_object_array_length(rules); i++) {
+			json_object *r = json_object_array_get_idx(rules, i), *groups, *res, *verbs;
+
+			cr_assert(json_object_object_get_ex(r, "apiGroups", &groups));
+			cr_assert(json_object_object_get_ex(r, "resources", &res));
+			cr_assert(json_object_object_get_ex(r, "verbs", &verbs));
+			if (!in_list(groups, group) || !in_list(res, kind->plural))
+				continue;
+			found = true;
+			cr_expect(in_list(verbs, "list") && in_list(verbs, "watch"),
+				  "%s: list and watch needed", kind->plural);
+			cr_expect_eq(json_object_array_length(verbs), 2,
+				     "%s: only list and watch are used", kind->plural);
+		}
+		cr_expect(found, "the ClusterRole does not grant '%s' in group '%s'", kind->plural,
+			  group);
+	}
+	/* And nothing the code does not watch. */
+	for (size_t i = 0; i < json_object_array_length(rules); i++) {
+		json_object *r = json_object_array_get_idx(rules, i), *res;
+
+		json_object_object_get_ex(r, "resources", &res);
+		granted += json_object_array_length(res);
+		cr_expect(!in_list(res, "*"), "no wildcard resource");
+	}
+	cr_expect_eq(granted, OBJ_KIND_COUNT, "the ClusterRole grants resources nobody watches");
+	json_object_put(docs);
+	free(buf);
+}
+
 Test(shipped_manifests, demo_registry_loads_clean)
 {
 	load_clean("demo/registry.yaml", 1);
@@ -63,13 +147,13 @@ Test(shipped_manifests, configmap_registry_loads_clean)
 	json_object *docs = NULL, *data, *text;
 	char err[256] = "", tmp[] = "/tmp/weft-cm-XXXXXX";
 	size_t len;
-	char *buf = slurp("manifests/20-config.yaml", &len);
+	char *buf = slurp("manifests/weft.yaml", &len);
 	FILE *f;
 	int fd;
 
 	cr_assert_eq(reg_docs_parse(buf, len, &docs, err, sizeof(err)), 0, "%s", err);
-	/* The first document is the weft-registry ConfigMap. */
-	cr_assert(json_object_object_get_ex(json_object_array_get_idx(docs, 0), "data", &data));
+	cr_assert(json_object_object_get_ex(find_doc(docs, "ConfigMap", "weft-registry"), "data",
+					    &data));
 	cr_assert(json_object_object_get_ex(data, "registry.yaml", &text));
 	fd = mkstemp(tmp);
 	cr_assert_geq(fd, 0);
