@@ -38,6 +38,8 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts)
 	if (!px)
 		return NULL;
 	px->loop = loop;
+	px->relays[RELAY_TCP] = &relay_tcp;
+	px->relays[RELAY_HTTP] = &relay_http;
 	px->opts = *opts;
 	policy_from_config(&px->defaults, opts->cfg);
 	px->defaults.connect_timeout_ms = opts->connect_timeout_ms;
