@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Client connections: their life from accept to close, the idle timeout, the
  * proxy's timer queue, and protocol detection, which hands each connection to
- * a relay (struct relay_ops: tcp.c, http.c) that serves it from then on.
+ * a relay (struct relay_ops, from px->relays[]) that serves it from then on.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -137,13 +137,10 @@ static void on_idle(struct loop_timer *n, uint64_t now)
 
 /* ---------------------------------------------------------------- detection */
 
-/* The relays a client's first bytes can select; the others are declared. */
-static const struct relay_ops *const detectable[] = { &relay_http };
-
 static void detect_done(struct conn *c, const struct relay_ops *ops)
 {
 	px_timer_del(c->px, &c->t_deadline);
-	if (ops == &relay_http) {
+	if (ops->kind == RELAY_HTTP) {
 		c->px->stats.detected_http++;
 		c->svc->ctr.detected_http++;
 	} else {
@@ -161,7 +158,7 @@ static void on_detect_timeout(struct loop_timer *n, uint64_t now)
 	(void)now;
 	/* The client waits for the server to speak first (SMTP, MySQL...): opaque. */
 	c->px->stats.detect_timeouts++;
-	detect_done(c, &relay_tcp);
+	detect_done(c, c->px->relays[RELAY_TCP]);
 }
 
 static void detect_on_event(struct conn *c)
@@ -183,14 +180,19 @@ static void detect_on_event(struct conn *c)
 			conn_close(c, false);
 			return;
 		}
-		detect_done(c, &relay_tcp);
+		detect_done(c, c->px->relays[RELAY_TCP]);
 		return;
 	}
 	h->len += (size_t)n;
-	for (size_t i = 0; i < sizeof(detectable) / sizeof(detectable[0]); i++) {
-		switch (detectable[i]->detect(h->buf, h->len)) {
+	/* The relays a client's first bytes can select; the others are declared. */
+	for (size_t i = 0; i < RELAY_KINDS; i++) {
+		const struct relay_ops *ops = c->px->relays[i];
+
+		if (!ops->detect)
+			continue;
+		switch (ops->detect(h->buf, h->len)) {
 		case DETECT_YES:
-			detect_done(c, detectable[i]);
+			detect_done(c, ops);
 			return;
 		case DETECT_MORE:
 			more = true;
@@ -200,7 +202,7 @@ static void detect_on_event(struct conn *c)
 		}
 	}
 	if (!more)
-		detect_done(c, &relay_tcp);
+		detect_done(c, c->px->relays[RELAY_TCP]);
 }
 
 static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
@@ -271,13 +273,13 @@ void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state 
 			px->stats.detected_tcp++;
 			svc->ctr.detected_tcp++;
 		}
-		conn_relay(c, &relay_tcp);
+		conn_relay(c, px->relays[RELAY_TCP]);
 		return;
 	}
 	if (c->pol->protocol == PROTO_HTTP) {
 		px->stats.detected_http++;
 		svc->ctr.detected_http++;
-		conn_relay(c, &relay_http);
+		conn_relay(c, px->relays[RELAY_HTTP]);
 		return;
 	}
 	if (px_timer_set(px, &c->t_deadline, c->pol->detect_ms, on_detect_timeout))

@@ -1,11 +1,25 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* Proxied connections, internal to agent/proxy. A client connection (struct
  * conn) is first classified (protocol detection), then either relayed as
- * opaque bytes to one upstream (L4, conn.c) or served request by request
+ * opaque bytes to one upstream (L4, tcp.c) or served request by request
  * (HTTP/1.x, http.c) over upstream connections (struct up, upstream.c) that
  * are pooled per endpoint and pod between requests. Attempts, retries and
- * circuit breaking are upstream.c's; the buffers are fixed and allocated with
+ * circuit breaking are attempt.c's; the buffers are fixed and allocated with
  * the connection.
+ *
+ * Calls go one way, down this list; a file never names a function of a file
+ * above it, and reaches up only through the tables it is given (c->ops, the
+ * relay serving a connection, and px->relays[]):
+ *
+ *   tcp.c, http.c  the relays (struct relay_ops); http.c hands a connection
+ *                  over to relay_tcp (upgrades, bytes that are not HTTP)
+ *   attempt.c      endpoint choice, connects, retries, outlier outcomes
+ *   conn.c         client connections: accept to close, idle timeout,
+ *                  protocol detection over px->relays[]
+ *   upstream.c     upstream sockets, the socket cache and the idle pool
+ *
+ * listener.c (listeners, accept, struct proxy) calls conn.c and upstream.c
+ * and is the one place that names the relay tables, to fill px->relays[].
  */
 #ifndef WEFT_CONN_H
 #define WEFT_CONN_H
@@ -60,8 +74,18 @@ struct px_pod {
 	uint64_t conns_active, conns_total;
 };
 
+/* The relays, indexed in px->relays[] and named by relay_ops.kind. */
+enum relay_kind {
+	RELAY_TCP,
+	RELAY_HTTP,
+	RELAY_KINDS,
+};
+
+struct relay_ops;
+
 struct proxy {
 	struct loop *loop;
+	const struct relay_ops *relays[RELAY_KINDS];	/* by kind; set once by proxy_new */
 	struct sock_cache *socks;	/* one per pod that connected upstream */
 	struct proxy_opts opts;
 	struct policy defaults;		/* services' defaults, from the agent's options */
@@ -126,18 +150,23 @@ enum local_fail {
 struct conn;
 
 /* What a relay protocol does with a client connection, after haproxy's
- * mux_ops: conn.c and upstream.c drive connections through this table and
- * never name a protocol's functions. One table per protocol: relay_tcp
- * (tcp.c: opaque bytes, also HTTP upgrades and CONNECT) and relay_http
- * (http.c: HTTP/1.x, request by request). Functions that may close @c say so.
+ * mux_ops: conn.c, attempt.c and upstream.c drive connections through this
+ * table and never name a protocol's functions. One table per protocol:
+ * relay_tcp (tcp.c: opaque bytes, also HTTP upgrades and CONNECT) and
+ * relay_http (http.c: HTTP/1.x, request by request). Functions that may close
+ * @c say so.
  */
 struct relay_ops {
 	const char *name;	/* "tcp", "http": the admin API's protocol */
+	enum relay_kind kind;	/* its index in px->relays[], and its detection counter */
 	/* Classify the first bytes a client sent; NULL: never detected. */
 	enum detect (*detect)(const char *buf, size_t len);
 	/* Serve @c from now on; bytes already in c2u are the client's first. May close @c. */
 	void (*start)(struct conn *c);
-	/* Events on the client socket, or on the attached upstream's. May close @c. */
+	/* Events on the client socket, or on the attached upstream's; while
+	 * @c->up is connecting, on_upstream passes them to attempt_connected().
+	 * May close @c.
+	 */
 	void (*on_client)(struct conn *c, uint32_t events);
 	void (*on_upstream)(struct conn *c, uint32_t events);
 	/* @c->up is connected or was taken from the pool. May close @c. */
@@ -267,12 +296,52 @@ static inline void px_timer_del(struct proxy *px, struct loop_timer *n)
 
 /* ---- upstream.c */
 
+/* Watch upstream @u for @ev (0: stop watching). Its events go to
+ * @u->c->ops->on_upstream while attached; an idle pooled one is closed on
+ * any event. 0 or -errno.
+ */
+int up_watch(struct up *u, uint32_t ev);
+
+/* A new upstream socket for @c in its pod's netns, connecting to @target for
+ * endpoint @e (NULL: a passthrough), counted in @e and attached to @c; not
+ * watched and without a connect timeout yet. 0 or -errno (nothing attached).
+ */
+int up_connect(struct conn *c, struct ep_state *e, const struct addr *target);
+
+/* Attach to @c an idle upstream of @e made in @c's pod's netns, marked
+ * reused. NULL if the pool has none.
+ */
+struct up *pool_take(struct conn *c, struct ep_state *e);
+
+/* Close one idle upstream of @s to make room under max-connections. False
+ * if there was none.
+ */
+bool pool_evict(struct svc_state *s);
+
+/* Release @c's upstream: to its endpoint's pool if @reuse, else closed. */
+void up_release(struct conn *c, bool reuse);
+
+/* Close the spare upstream sockets made in @pod's netns (NULL: all pods). */
+void sock_cache_flush(struct proxy *px, const struct px_pod *pod);
+
+/* Close the pooled connections made in @pod's netns (the pod is going away),
+ * or those of endpoints that left the catalogue (@pod NULL), or all (@all).
+ */
+void pool_flush(struct proxy *px, const struct px_pod *pod, bool all);
+
+/* ---- attempt.c */
+
 /* Pick an endpoint and get an upstream for @c: a pooled idle one (HTTP) or a
  * new connect, within the circuit-breaker limits. Every outcome is handled
  * here (a local failure answers the client); @c may be closed on return, so
  * the caller must not touch it afterwards.
  */
 void attempt_start(struct conn *c);
+
+/* @c->up, connecting, reported an event: on success hand it to the relay
+ * (@c->ops->ready), else fail the attempt. @c may be closed on return.
+ */
+void attempt_connected(struct conn *c);
 
 /* The attempt on @c->up failed for @kind: record it, release the upstream,
  * and retry (after a jittered backoff) if the policy, the request and the
@@ -292,20 +361,6 @@ void attempt_retry(struct conn *c);
 
 /* Record the outcome of an attempt on @e for outlier detection. */
 void ep_outcome(struct proxy *px, struct ep_state *e, bool ok);
-
-/* Release @c's upstream: to its endpoint's pool if @reuse, else closed. */
-void up_release(struct conn *c, bool reuse);
-
-/* Watch upstream @u for @ev (0: stop watching). 0 or -errno. */
-int up_watch(struct up *u, uint32_t ev);
-
-/* Close the spare upstream sockets made in @pod's netns (NULL: all pods). */
-void sock_cache_flush(struct proxy *px, const struct px_pod *pod);
-
-/* Close the pooled connections made in @pod's netns (the pod is going away),
- * or those of endpoints that left the catalogue (@pod NULL), or all (@all).
- */
-void pool_flush(struct proxy *px, const struct px_pod *pod, bool all);
 
 /* ---- listener.c */
 

@@ -503,6 +503,10 @@ static void http_on_upstream(struct conn *c, uint32_t events)
 {
 	struct http_txn *h = &c->h;
 
+	if (c->up->connecting) {
+		attempt_connected(c);
+		return;
+	}
 	if (c->up && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && h->sent < h->parsed &&
 	    send_request(c)) {
 		upstream_broken(c);
@@ -678,6 +682,7 @@ static const char *http_idle_state(const struct conn *c)
 
 const struct relay_ops relay_http = {
 	.name = "http",
+	.kind = RELAY_HTTP,
 	.detect = http_detect,
 	.start = http_start,
 	.on_client = http_on_client,

@@ -38,6 +38,8 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts)
 	if (!px)
 		return NULL;
 	px->loop = loop;
+	px->relays[RELAY_TCP] = &relay_tcp;
+	px->relays[RELAY_HTTP] = &relay_http;
 	px->opts = *opts;
 	policy_init(&px->defaults, opts->defaults);
 	/* Not a service: no endpoints to choose among, so nothing to retry on. */

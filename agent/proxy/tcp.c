@@ -209,6 +209,10 @@ static void tcp_on_client(struct conn *c, uint32_t events)
 
 static void tcp_on_upstream(struct conn *c, uint32_t events)
 {
+	if (c->up->connecting) {
+		attempt_connected(c);
+		return;
+	}
 	tcp_on_event(c, false, events);
 }
 
@@ -254,6 +258,7 @@ static const char *tcp_idle_state(const struct conn *c)
 
 const struct relay_ops relay_tcp = {
 	.name = "tcp",
+	.kind = RELAY_TCP,
 	.start = tcp_start,
 	.on_client = tcp_on_client,
 	.on_upstream = tcp_on_upstream,
