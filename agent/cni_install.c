@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "cni_install.h"
+#include "fs.h"
 #include "log.h"
 
 /* A CNI config is small; anything past this is not one. */
@@ -61,60 +62,6 @@ static int join(char *out, size_t len, const char *dir, const char *name, const 
 	int n = snprintf(out, len, "%s/%s%s", dir, name, suffix);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-static int read_all(const char *path, size_t max, char **out, size_t *len, mode_t *mode)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd, err = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return -errno;
-	if (fstat(fd, &st) == -1) {
-		err = -errno;
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = -EISDIR;
-		goto out_close;
-	}
-	if ((size_t)st.st_size > max) {
-		err = -EFBIG;
-		goto out_close;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		err = -ENOMEM;
-		goto out_close;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			err = -errno;
-			goto out_free;
-		}
-		if (n == 0)
-			break; /* truncated under us: the bytes we have */
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	if (mode)
-		*mode = st.st_mode & 07777;
-	close(fd);
-	return 0;
-out_free:
-	free(buf);
-out_close:
-	close(fd);
-	return err;
 }
 
 /* Replace @dir/@name by @buf atomically: a temp file in the same folder,
@@ -444,11 +391,11 @@ static int copy_plugin(struct cni_install *ci)
 		err = join(orig, sizeof(orig), ci->state_dir, "bin.orig", "");
 	if (err)
 		return err;
-	err = read_all(ci->plugin_src, BIN_MAX, &src_buf, &src_len, NULL);
+	err = fs_read_file(ci->plugin_src, BIN_MAX, &src_buf, &src_len, NULL);
 	if (err)
 		return set_err(ci->stats.last_error, sizeof(ci->stats.last_error), err,
 			       "read the plugin '%s': %s", ci->plugin_src, strerror(-err));
-	dst_err = read_all(dst, BIN_MAX, &dst_buf, &dst_len, &dst_mode);
+	dst_err = fs_read_file(dst, BIN_MAX, &dst_buf, &dst_len, &dst_mode);
 	same = !dst_err && dst_len == src_len && !memcmp(src_buf, dst_buf, src_len);
 	if (!exists(marker)) {
 		err = mkdir_p(ci->state_dir);
@@ -542,7 +489,7 @@ static int convert_single(struct cni_install *ci, const char *name, json_object 
 		err = join(path, sizeof(path), ci->conf_dir, name, "");
 	if (err)
 		return err;
-	err = read_all(tpath, CONF_MAX, &tbuf, &tlen, &tmode);
+	err = fs_read_file(tpath, CONF_MAX, &tbuf, &tlen, &tmode);
 	if (err == -ENOENT) {
 		err = record_new(ci, target);
 	} else if (!err) {
@@ -609,7 +556,7 @@ static int sync_pass(struct cni_install *ci)
 	if (err)
 		return err;
 	snprintf(ci->stats.conf_file, sizeof(ci->stats.conf_file), "%s", path);
-	err = read_all(path, CONF_MAX, &buf, &len, &mode);
+	err = fs_read_file(path, CONF_MAX, &buf, &len, &mode);
 	if (err == -ENOENT)
 		return 0; /* replaced under us: look again */
 	if (err)
@@ -767,7 +714,7 @@ static int conf_state(const char *path, bool *chained)
 	int err;
 
 	*chained = false;
-	err = read_all(path, CONF_MAX, &buf, &len, NULL);
+	err = fs_read_file(path, CONF_MAX, &buf, &len, NULL);
 	if (err)
 		return err;
 	if (!parse_conf(path, buf, len, &o, ignored, sizeof(ignored)))
@@ -802,7 +749,7 @@ static int restore_orig(const struct cni_install_cfg *cfg, const char *recdir, c
 	}
 	if (ret && ret != -ENOENT)
 		return set_err(err, errlen, ret, "read '%s': %s", path, strerror(-ret));
-	ret = read_all(rpath, CONF_MAX, &buf, &len, &mode);
+	ret = fs_read_file(rpath, CONF_MAX, &buf, &len, &mode);
 	if (ret)
 		return set_err(err, errlen, ret, "read '%s': %s", rpath, strerror(-ret));
 	ret = write_atomic(cfg->conf_dir, name, buf, len, mode);
@@ -863,7 +810,7 @@ static int strip_leftovers(const struct cni_install_cfg *cfg, char *err, size_t 
 
 		if (conf_kind_of(de->d_name) != CONF_LIST ||
 		    join(path, sizeof(path), cfg->conf_dir, de->d_name, "") ||
-		    read_all(path, CONF_MAX, &buf, &len, &mode))
+		    fs_read_file(path, CONF_MAX, &buf, &len, &mode))
 			continue;
 		if (parse_conf(path, buf, len, &o, ignored, sizeof(ignored)) || !chains_weft(o)) {
 			json_object_put(o);
@@ -906,7 +853,7 @@ static int uninstall_bin(const struct cni_install_cfg *cfg, char *err, size_t er
 		ret = join(dst, sizeof(dst), cfg->bin_dir, CNI_INSTALL_PLUGIN_TYPE, "");
 	if (ret || !exists(marker))
 		return ret;
-	if (!read_all(orig, BIN_MAX, &buf, &len, &mode)) {
+	if (!fs_read_file(orig, BIN_MAX, &buf, &len, &mode)) {
 		ret = write_atomic(cfg->bin_dir, CNI_INSTALL_PLUGIN_TYPE, buf, len, mode);
 		free(buf);
 		if (ret)

@@ -3,9 +3,21 @@
 #ifndef WEFT_FS_H
 #define WEFT_FS_H
 
+#include <stddef.h>
+#include <sys/types.h>
+
 /* Remove the regular files of @dir whose names end in @suffix. Returns the
  * number removed or -errno (a missing @dir is 0).
  */
 int fs_remove_suffix(const char *dir, const char *suffix);
+
+/* Read all of regular file @path (following symlinks) into a new
+ * NUL-terminated buffer *@out of *@len bytes (the caller frees it), reading to
+ * its end rather than trusting its size. *@mode gets its permission bits when
+ * @mode is not NULL. Returns 0, or -errno: -EISDIR for a directory, -EINVAL
+ * for another non-regular file, -EFBIG when larger than @max bytes, -ENOMEM,
+ * or what open/fstat/read said.
+ */
+int fs_read_file(const char *path, size_t max, char **out, size_t *len, mode_t *mode);
 
 #endif /* WEFT_FS_H */

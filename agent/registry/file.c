@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "log.h"
 #include "loop.h"
 #include "registry/decode.h"
@@ -78,83 +79,21 @@ static uint64_t fnv1a64(const char *buf, size_t len)
 	return h;
 }
 
-/* Read all of @path (following symlinks) into a new NUL-terminated buffer. */
+/* Read all of @path (following symlinks) into a new NUL-terminated buffer,
+ * saying why not in @err.
+ */
 static int read_file(const char *path, char **out, size_t *out_len, char *err, size_t errlen)
 {
-	size_t len = 0, cap;
-	struct stat st;
-	char *buf = NULL;
-	int fd, ret = 0;
+	int ret = fs_read_file(path, REG_FILE_SIZE_MAX, out, out_len, NULL);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd == -1) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot open: %s", strerror(-ret));
-		return ret;
-	}
-	if (fstat(fd, &st) == -1) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot stat: %s", strerror(-ret));
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = -EINVAL;
+	if (ret == -EINVAL || ret == -EISDIR)
 		snprintf(err, errlen, "not a regular file");
-		goto out_close;
-	}
-	/* The size may change while we read: read up to one byte past the
-	 * limit rather than trust st_size.
-	 */
-	cap = (size_t)st.st_size < REG_FILE_SIZE_MAX ? (size_t)st.st_size + 1
-						       : REG_FILE_SIZE_MAX + 1;
-	buf = malloc(cap + 1);
-	if (!buf) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
-		goto out_close;
-	}
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			char *bigger;
-
-			if (cap > REG_FILE_SIZE_MAX)
-				break;
-			cap = cap * 2 > REG_FILE_SIZE_MAX ? REG_FILE_SIZE_MAX + 1 : cap * 2;
-			bigger = realloc(buf, cap + 1);
-			if (!bigger) {
-				ret = -ENOMEM;
-				snprintf(err, errlen, "out of memory");
-				goto out_free;
-			}
-			buf = bigger;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			ret = -errno;
-			snprintf(err, errlen, "cannot read: %s", strerror(-ret));
-			goto out_free;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > REG_FILE_SIZE_MAX) {
-		ret = -EFBIG;
+	else if (ret == -EFBIG)
 		snprintf(err, errlen, "larger than %u MiB", REG_FILE_SIZE_MAX >> 20);
-		goto out_free;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*out_len = len;
-	buf = NULL;
-out_free:
-	free(buf);
-out_close:
-	close(fd);
+	else if (ret == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	else if (ret)
+		snprintf(err, errlen, "cannot read: %s", strerror(-ret));
 	return ret;
 }
 
