@@ -33,7 +33,8 @@ struct selfreg {
 	size_t n_last;
 };
 
-static int addr_cmp(const struct addr *a, const struct addr *b)
+/* Family, then port, then address: a slice is one family and port. */
+static int slice_addr_cmp(const struct addr *a, const struct addr *b)
 {
 	size_t len = a->family == AF_INET ? sizeof(a->ip.v4) : sizeof(a->ip.v6);
 	int d;
@@ -47,7 +48,7 @@ static int addr_cmp(const struct addr *a, const struct addr *b)
 }
 
 /* The order slices are cut in: namespace, service, then family and port
- * (both inside addr_cmp), then address, then pod.
+ * (both inside slice_addr_cmp), then address, then pod.
  */
 static int ep_cmp(const void *pa, const void *pb)
 {
@@ -57,7 +58,7 @@ static int ep_cmp(const void *pa, const void *pb)
 	if (!d)
 		d = strcmp(a->service, b->service);
 	if (!d)
-		d = addr_cmp(&a->addr, &b->addr);
+		d = slice_addr_cmp(&a->addr, &b->addr);
 	if (!d)
 		d = strcmp(a->pod, b->pod);
 	return d;

@@ -189,19 +189,6 @@ size_t catalogue_svc_port_index(const struct catalogue *c, const struct cat_svc_
 
 /* ---------------------------------------------------------------- building */
 
-/* Family, then address bytes, then port: IPv4 sorts before IPv6. */
-static int addr_cmp(const struct addr *a, const struct addr *b)
-{
-	int c;
-
-	if (a->family != b->family)
-		return a->family < b->family ? -1 : 1;
-	c = memcmp(&a->ip, &b->ip, a->family == AF_INET ? sizeof(a->ip.v4) : sizeof(a->ip.v6));
-	if (c)
-		return c;
-	return (a->port > b->port) - (a->port < b->port);
-}
-
 static int slice_cmp(const void *a, const void *b)
 {
 	const struct obj *x = *(const struct obj *const *)a;
