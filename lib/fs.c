@@ -102,3 +102,17 @@ out_close:
 	close(fd);
 	return err;
 }
+
+int fs_cgroup_id(const char *path, unsigned long long *id)
+{
+	union {
+		struct file_handle fh;
+		char buf[sizeof(struct file_handle) + sizeof(*id)];
+	} h = { .fh.handle_bytes = sizeof(*id) };
+	int mount_id;
+
+	if (name_to_handle_at(AT_FDCWD, path, &h.fh, &mount_id, 0) == -1)
+		return -errno;
+	memcpy(id, h.fh.f_handle, sizeof(*id));
+	return 0;
+}

@@ -20,4 +20,9 @@ int fs_remove_suffix(const char *dir, const char *suffix);
  */
 int fs_read_file(const char *path, size_t max, char **out, size_t *len, mode_t *mode);
 
+/* The id of cgroup v2 folder @path: its kernfs file handle, what
+ * bpf_link_info and bpf_get_current_cgroup_id() report. 0 or -errno.
+ */
+int fs_cgroup_id(const char *path, unsigned long long *id);
+
 #endif /* WEFT_FS_H */

@@ -23,6 +23,7 @@
 
 #include "abi.h"
 #include "bpfread.h"
+#include "fs.h"
 #include "meshctl.h"
 
 static const char *const reason_names[] = MESH_REASON_NAMES;
@@ -399,21 +400,6 @@ int bpfread_links(const char *bpffs, json_object **out, char *err, size_t len)
 	return 0;
 }
 
-int bpfread_cgroup_id(const char *path, unsigned long long *id)
-{
-	union {
-		struct file_handle fh;
-		char buf[sizeof(struct file_handle) + sizeof(__u64)];
-	} h = { .fh.handle_bytes = sizeof(__u64) };
-	int mount_id;
-
-	/* A cgroup v2 id is its kernfs file handle, as bpf_link_info reports it. */
-	if (name_to_handle_at(AT_FDCWD, path, &h.fh, &mount_id, 0) == -1)
-		return -errno;
-	memcpy(id, h.fh.f_handle, sizeof(*id));
-	return 0;
-}
-
 /* Programs attached to @cgroup for weft's hooks, pinned or not. */
 static json_object *cgroup_progs(const char *cgroup, char *err, size_t len, int *ret)
 {
@@ -556,7 +542,7 @@ static int bpf_progs(struct meshctl *m, int argc, char **argv)
 	json_object_object_add(o, "links", links);
 	if (cgroup) {
 		cg = cgroup_progs(cgroup, err, sizeof(err), &ret);
-		if (!cg || bpfread_cgroup_id(cgroup, &cg_id)) {
+		if (!cg || fs_cgroup_id(cgroup, &cg_id)) {
 			out_err(m->err, m->format, "%s", cg ? "cannot read the cgroup's id" : err);
 			json_object_put(cg);
 			json_object_put(o);
