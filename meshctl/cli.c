@@ -289,6 +289,40 @@ int meshctl_get(struct meshctl *m, const char *path, struct json_object **resp)
 	return MESHCTL_OK;
 }
 
+int meshctl_print(struct meshctl *m, struct json_object *resp,
+		  int (*render)(FILE *out, struct json_object *resp), const char *path,
+		  const char *what)
+{
+	int err;
+
+	if (m->format == OUT_JSON) {
+		out_json(m->out, resp);
+		return MESHCTL_OK;
+	}
+	err = render(m->out, resp);
+	if (!err)
+		return MESHCTL_OK;
+	if (err == -EPROTO)
+		out_err(m->err, m->format, "malformed answer from the agent on %s: %s has no %s",
+			m->socket, path, what);
+	else
+		out_err(m->err, m->format, "out of memory");
+	return MESHCTL_ERR;
+}
+
+int meshctl_show(struct meshctl *m, const char *path,
+		 int (*render)(FILE *out, struct json_object *resp), const char *what)
+{
+	struct json_object *resp;
+	int ret = meshctl_get(m, path, &resp);
+
+	if (ret)
+		return ret;
+	ret = meshctl_print(m, resp, render, path, what);
+	json_object_put(resp);
+	return ret;
+}
+
 int meshctl_cmd_opts(struct meshctl *m, int *argc, char **argv, const struct cmd_opt *opts,
 		     size_t n)
 {

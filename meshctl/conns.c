@@ -79,15 +79,8 @@ int cmd_conns(struct meshctl *m, int argc, char **argv)
 	ret = meshctl_get(m, url, &resp);
 	if (ret)
 		return ret;
-	if (m->format == OUT_JSON) {
-		out_json(m->out, resp);
-	} else if ((err = cmd_conns_render(m->out, resp))) {
-		out_err(m->err, m->format,
-			err == -EPROTO
-				? "malformed answer from the agent: /v1/conns has no \"conns\" array"
-				: "out of memory");
-		ret = MESHCTL_ERR;
-	} else if (out_bool(resp, "truncated")) {
+	ret = meshctl_print(m, resp, cmd_conns_render, "/v1/conns", "\"conns\" array");
+	if (!ret && m->format != OUT_JSON && out_bool(resp, "truncated")) {
 		out_err(m->err, m->format,
 			"showing %llu of %llu connections (--limit N, at most "
 			"10000, to see more)",

@@ -69,6 +69,18 @@ int meshctl_main(int argc, char **argv, FILE *out, FILE *err);
  */
 int meshctl_get(struct meshctl *m, const char *path, struct json_object **resp);
 
+/* For commands: print agent answer @resp, as it is under -o json, else
+ * through @render. A render failure is printed (for -EPROTO: "@path has no
+ * @what") and returns MESHCTL_ERR; MESHCTL_OK otherwise.
+ */
+int meshctl_print(struct meshctl *m, struct json_object *resp,
+		  int (*render)(FILE *out, struct json_object *resp), const char *path,
+		  const char *what);
+
+/* For commands: GET @path and meshctl_print() the answer. An enum meshctl_exit. */
+int meshctl_show(struct meshctl *m, const char *path,
+		 int (*render)(FILE *out, struct json_object *resp), const char *what);
+
 /* For commands that take no arguments: MESHCTL_USAGE (with a message) when
  * @argc > 1, else MESHCTL_OK.
  */

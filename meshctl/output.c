@@ -151,8 +151,7 @@ static const char *scalar_text(struct json_object *v)
 	return json_object_get_string(v);
 }
 
-/* "a,b,c" from an array of scalars; malloc'd, NULL on ENOMEM. */
-static char *join_scalars(struct json_object *arr)
+char *out_join(struct json_object *arr)
 {
 	size_t n = json_object_array_length(arr), len = 1, off = 0;
 	char *s;
@@ -192,7 +191,7 @@ static int kv_walk(struct out_table *t, const char *key, struct json_object *v)
 		for (size_t i = 0; i < n; i++)
 			scalars = scalars && is_scalar(json_object_array_get_idx(v, i));
 		if (scalars) {
-			joined = join_scalars(v);
+			joined = out_join(v);
 			if (!joined)
 				return -ENOMEM;
 			cells[1] = joined;

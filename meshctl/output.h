@@ -56,6 +56,10 @@ struct json_object *out_path(struct json_object *o, const char *path);
 const char *out_str(struct json_object *o, const char *path);
 unsigned long long out_u64(struct json_object *o, const char *path);
 int out_bool(struct json_object *o, const char *path);
+/* "a,b,c" from the array of scalars @arr (empty strings and nulls as "-");
+ * malloc'd, NULL on ENOMEM.
+ */
+char *out_join(struct json_object *arr);
 
 /* ---- human units; each returns @buf */
 

@@ -202,44 +202,21 @@ int cmd_service_render(FILE *out, struct json_object *resp)
 	return err;
 }
 
-static int render_or_fail(struct meshctl *m, int err, const char *path)
-{
-	if (!err)
-		return MESHCTL_OK;
-	if (err == -EPROTO)
-		out_err(m->err, m->format,
-			"malformed answer from the agent on %s: %s has no "
-			"\"services\" array of objects",
-			m->socket, path);
-	else
-		out_err(m->err, m->format, "out of memory");
-	return MESHCTL_ERR;
-}
+/* What a well-formed /v1/services answer has. */
+#define SVC_ARRAY "\"services\" array of objects"
 
 int cmd_services(struct meshctl *m, int argc, char **argv)
 {
-	struct json_object *resp;
 	int ret;
 
 	if (argc == 2 && strchr(argv[1], '/'))
 		return cmd_service(m, argc, argv);
 	ret = meshctl_no_args(m, argc, argv);
-	if (ret)
-		return ret;
-	ret = meshctl_get(m, "/v1/services", &resp);
-	if (ret)
-		return ret;
-	if (m->format == OUT_JSON)
-		out_json(m->out, resp);
-	else
-		ret = render_or_fail(m, cmd_services_render(m->out, resp), "/v1/services");
-	json_object_put(resp);
-	return ret;
+	return ret ? ret : meshctl_show(m, "/v1/services", cmd_services_render, SVC_ARRAY);
 }
 
 int cmd_service(struct meshctl *m, int argc, char **argv)
 {
-	struct json_object *resp;
 	char url[512] = "/v1/services";
 	int ret = meshctl_args(m, argc, argv, 1, "NAMESPACE/NAME");
 
@@ -250,13 +227,5 @@ int cmd_service(struct meshctl *m, int argc, char **argv)
 			argv[1]);
 		return MESHCTL_USAGE;
 	}
-	ret = meshctl_get(m, url, &resp);
-	if (ret)
-		return ret;
-	if (m->format == OUT_JSON)
-		out_json(m->out, resp);
-	else
-		ret = render_or_fail(m, cmd_service_render(m->out, resp), url);
-	json_object_put(resp);
-	return ret;
+	return meshctl_show(m, url, cmd_service_render, SVC_ARRAY);
 }

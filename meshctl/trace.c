@@ -53,9 +53,8 @@ int cmd_trace_render(FILE *out, struct json_object *resp)
 
 int cmd_trace(struct meshctl *m, int argc, char **argv)
 {
-	struct json_object *resp;
 	char url[768] = "/v1/trace";
-	int ret = meshctl_args(m, argc, argv, 2, "NAMESPACE/POD and DEST:PORT"), err;
+	int ret = meshctl_args(m, argc, argv, 2, "NAMESPACE/POD and DEST:PORT");
 
 	if (ret)
 		return ret;
@@ -75,18 +74,5 @@ int cmd_trace(struct meshctl *m, int argc, char **argv)
 		out_err(m->err, m->format, "arguments too long");
 		return MESHCTL_USAGE;
 	}
-	ret = meshctl_get(m, url, &resp);
-	if (ret)
-		return ret;
-	if (m->format == OUT_JSON) {
-		out_json(m->out, resp);
-	} else if ((err = cmd_trace_render(m->out, resp))) {
-		out_err(m->err, m->format,
-			err == -EPROTO
-				? "malformed answer from the agent: /v1/trace has no \"steps\""
-				: "out of memory");
-		ret = MESHCTL_ERR;
-	}
-	json_object_put(resp);
-	return ret;
+	return meshctl_show(m, url, cmd_trace_render, "\"steps\"");
 }
