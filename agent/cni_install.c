@@ -307,49 +307,43 @@ static bool exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+/* Write the record @name@suffix (".orig" or ".new") with @buf and @mode,
+ * and drop the other kind: a config file has one record at most.
+ */
+static int record(struct cni_install *ci, const char *name, const char *suffix,
+		  const char *other, const char *buf, size_t len, mode_t mode)
+{
+	char dir[PATH_MAX], rec[NAME_MAX + 8], path[PATH_MAX];
+	int err;
+
+	err = join(dir, sizeof(dir), ci->state_dir, STATE_CONF, "");
+	if (!err)
+		err = mkdir_p(dir);
+	if (err)
+		return err;
+	if (snprintf(rec, sizeof(rec), "%s%s", name, suffix) >= (int)sizeof(rec))
+		return -ENAMETOOLONG;
+	err = write_atomic(dir, rec, buf, len, mode);
+	if (err)
+		return err;
+	if (!record_path(ci->state_dir, name, other, path, sizeof(path)))
+		(void)unlink(path); /* absent is fine */
+	return 0;
+}
+
 /* Remember @buf as the cluster's own version of config file @name. The
  * record's mode is the file's, so uninstall restores both.
  */
 static int record_orig(struct cni_install *ci, const char *name, const char *buf, size_t len,
 		       mode_t mode)
 {
-	char dir[PATH_MAX], rec[NAME_MAX + 8], path[PATH_MAX];
-	int err;
-
-	err = join(dir, sizeof(dir), ci->state_dir, STATE_CONF, "");
-	if (!err)
-		err = mkdir_p(dir);
-	if (err)
-		return err;
-	if (snprintf(rec, sizeof(rec), "%s.orig", name) >= (int)sizeof(rec))
-		return -ENAMETOOLONG;
-	err = write_atomic(dir, rec, buf, len, mode);
-	if (err)
-		return err;
-	if (!record_path(ci->state_dir, name, ".new", path, sizeof(path)))
-		(void)unlink(path); /* absent is fine */
-	return 0;
+	return record(ci, name, ".orig", ".new", buf, len, mode);
 }
 
 /* Remember that config file @name did not exist before weft wrote it. */
 static int record_new(struct cni_install *ci, const char *name)
 {
-	char dir[PATH_MAX], rec[NAME_MAX + 8], path[PATH_MAX];
-	int err;
-
-	err = join(dir, sizeof(dir), ci->state_dir, STATE_CONF, "");
-	if (!err)
-		err = mkdir_p(dir);
-	if (err)
-		return err;
-	if (snprintf(rec, sizeof(rec), "%s.new", name) >= (int)sizeof(rec))
-		return -ENAMETOOLONG;
-	err = write_atomic(dir, rec, "", 0, 0644);
-	if (err)
-		return err;
-	if (!record_path(ci->state_dir, name, ".orig", path, sizeof(path)))
-		(void)unlink(path);
-	return 0;
+	return record(ci, name, ".new", ".orig", "", 0, 0644);
 }
 
 /* Has weft changed any config file before (this process or an earlier one)? */
