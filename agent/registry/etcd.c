@@ -84,18 +84,11 @@ static int set_prefix(struct etcd *e, const char *prefix)
 	return 0;
 }
 
-static void free_want(struct etcd *e)
-{
-	reg_local_slices_free(e->want, e->n_want);
-	e->want = NULL;
-	e->n_want = 0;
-}
-
 static void etcd_free(struct etcd *e)
 {
 	etcd_http_free(e->watch_http);
 	etcd_http_free(e->reg_http);
-	free_want(e);
+	reg_local_want_free(&e->want);
 	for (size_t i = 0; i < e->n_urls; i++)
 		free(e->urls[i]);
 	free(e->prefix);
@@ -244,29 +237,9 @@ out_free:
 static void etcd_register_local(void *state, const struct reg_local_slice *slices, size_t n)
 {
 	struct etcd *e = state;
-	struct reg_local_slice *copy;
-	int err;
 
-	if (!e->registers)
-		return;
-	pthread_mutex_lock(&e->lock);
-	if (reg_local_slices_equal(e->want, e->n_want, slices, n)) {
-		pthread_mutex_unlock(&e->lock);
-		return;
-	}
-	err = reg_local_slices_dup(slices, n, &copy);
-	if (err) {
-		pthread_mutex_unlock(&e->lock);
-		log_warn("registry: %s: cannot keep this node's endpoints: %s, ignoring", e->source,
-			 strerror(-err));
-		return;
-	}
-	free_want(e);
-	e->want = copy;
-	e->n_want = n;
-	e->want_gen++;
-	pthread_cond_broadcast(&e->cond);
-	pthread_mutex_unlock(&e->lock);
+	if (e->registers)
+		reg_local_want_post(&e->want, &e->lock, &e->cond, e->source, slices, n);
 }
 
 const struct reg_backend_ops reg_etcd_ops = {

@@ -32,7 +32,7 @@ bool etcd_wait(struct etcd *e, uint32_t ms, const uint64_t *gen)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&e->lock);
-	while (!e->stopping && (!gen || *gen == e->want_gen)) {
+	while (!e->stopping && (!gen || *gen == e->want.gen)) {
 		if (pthread_cond_timedwait(&e->cond, &e->lock, &until) == ETIMEDOUT)
 			break;
 	}
