@@ -14,17 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cni.h"
 
 #define CONNECT_RETRY_MS 10
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Copy @src into @dst of @len bytes; -EMSGSIZE if it does not fit. */
 static int put(char *dst, size_t len, const char *src)

@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "log.h"
 #include "registry/etcd.h"
 #include "registry/etcd_core.h"
@@ -99,14 +100,6 @@ static void etcd_free(struct etcd *e)
 	free(e);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Revoke the lease: the server deletes every key attached at once. Tries
  * the URLs in turn for at most ETCD_REVOKE_BUDGET_MS, so an unreachable
  * cluster delays the agent's exit by little; the lease then expires alone.
@@ -115,13 +108,13 @@ static void revoke(struct etcd *e)
 {
 	struct etcd_http *h = etcd_http_new();
 	json_object *body = json_object_new_object(), *resp = NULL;
-	uint64_t until = now_ms() + ETCD_REVOKE_BUDGET_MS;
+	uint64_t until = mono_ms() + ETCD_REVOKE_BUDGET_MS;
 	char err[256] = "", id[24];
 	int ret = -ENOMEM, code = 0;
 
 	snprintf(id, sizeof(id), "%lld", (long long)e->lease);
 	if (h && !etcd_json_add(body, "ID", json_object_new_string(id))) {
-		for (size_t i = 0; i < e->n_urls && now_ms() < until; i++) {
+		for (size_t i = 0; i < e->n_urls && mono_ms() < until; i++) {
 			const char *url = e->urls[(e->reg_url + i) % e->n_urls];
 
 			ret = etcd_http_call(h, url, "/v3/lease/revoke", body,

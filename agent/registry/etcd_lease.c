@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "registry/etcd_core.h"
 #include "registry/etcd_lease.h"
@@ -34,14 +35,6 @@ struct registrar {
 	struct etcd_backoff bo;
 	char msg[256];
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void forget_written(struct registrar *r)
 {
@@ -104,7 +97,7 @@ static int grant(struct registrar *r)
 		return ret;
 	e->lease = id;
 	r->ttl_s = (uint32_t)ttl;
-	r->next_keepalive_ms = now_ms() + (uint64_t)ttl * 1000 / 3;
+	r->next_keepalive_ms = mono_ms() + (uint64_t)ttl * 1000 / 3;
 	log_info("registry: %s: lease %lld granted (TTL %lld s)", e->source, (long long)id,
 		 (long long)ttl);
 	return 0;
@@ -126,7 +119,7 @@ static int keepalive(struct registrar *r)
 	}
 	json_object_put(resp);
 	if (!ret)
-		r->next_keepalive_ms = now_ms() + (uint64_t)ttl * 1000 / 3;
+		r->next_keepalive_ms = mono_ms() + (uint64_t)ttl * 1000 / 3;
 	return ret;
 }
 
@@ -254,7 +247,7 @@ static int round_trip(struct registrar *r)
 			return ret;
 	}
 	ret = reconcile(r);
-	if (!ret && now_ms() >= r->next_keepalive_ms)
+	if (!ret && mono_ms() >= r->next_keepalive_ms)
 		ret = keepalive(r);
 	return ret;
 }
@@ -301,7 +294,7 @@ void *etcd_lease_main(void *arg)
 			log_info("registry: %s: registering at %s again", e->source, url(&r));
 		r.failing = false;
 		etcd_backoff_reset(&r.bo);
-		now = now_ms();
+		now = mono_ms();
 		wait_ms = !e->lease ? 3600 * 1000
 			  : r.next_keepalive_ms > now ? r.next_keepalive_ms - now : 0;
 		if (etcd_wait(e, (uint32_t)wait_ms, &r.want.gen))

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "opt.h"
 #include "registry/zk.h"
@@ -94,13 +95,7 @@ static void wait_for_work(struct zk *z, uint32_t timeout_ms, bool want_too, stru
 {
 	struct timespec until;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	mono_deadline(&until, timeout_ms);
 	pthread_mutex_lock(&z->lock);
 	while (!z->stopping && !z->session_changed && !z->events && !z->events_lost &&
 	       (!want_too || z->want.gen == z->reg_want.gen)) {
