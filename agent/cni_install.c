@@ -718,64 +718,73 @@ static int conf_state(const char *path, bool *chained)
 	return 0;
 }
 
+/* Where record @rec (a config file's name and @suffix, in @recdir) points. */
+struct rec_paths {
+	char name[NAME_MAX + 1];	/* the config file's */
+	char path[PATH_MAX];		/* the config file */
+	char rpath[PATH_MAX];		/* the record */
+};
+
+static int rec_paths(struct rec_paths *p, const struct cni_install_cfg *cfg, const char *recdir,
+		     const char *rec, const char *suffix)
+{
+	snprintf(p->name, sizeof(p->name), "%.*s", (int)(strlen(rec) - strlen(suffix)), rec);
+	return join(p->path, sizeof(p->path), cfg->conf_dir, p->name, "") ?:
+	       join(p->rpath, sizeof(p->rpath), recdir, rec, "");
+}
+
 static int restore_orig(const struct cni_install_cfg *cfg, const char *recdir, const char *rec,
 			char *err, size_t errlen)
 {
-	char name[NAME_MAX + 1], path[PATH_MAX], rpath[PATH_MAX];
+	struct rec_paths p;
 	char *buf;
 	size_t len;
 	mode_t mode;
 	bool chained;
 	int ret;
 
-	snprintf(name, sizeof(name), "%.*s", (int)(strlen(rec) - strlen(".orig")), rec);
-	ret = join(path, sizeof(path), cfg->conf_dir, name, "");
-	if (!ret)
-		ret = join(rpath, sizeof(rpath), recdir, rec, "");
+	ret = rec_paths(&p, cfg, recdir, rec, ".orig");
 	if (ret)
 		return ret;
-	ret = conf_state(path, &chained);
+	ret = conf_state(p.path, &chained);
 	if (!ret && !chained) {
 		log_info("'%s' was rewritten since weft chained it and no longer names weft: "
 			 "left as it is",
-			 path);
+			 p.path);
 		goto out_drop;
 	}
 	if (ret && ret != -ENOENT)
-		return set_err(err, errlen, ret, "read '%s': %s", path, strerror(-ret));
-	ret = fs_read_file(rpath, CONF_MAX, &buf, &len, &mode);
+		return set_err(err, errlen, ret, "read '%s': %s", p.path, strerror(-ret));
+	ret = fs_read_file(p.rpath, CONF_MAX, &buf, &len, &mode);
 	if (ret)
-		return set_err(err, errlen, ret, "read '%s': %s", rpath, strerror(-ret));
-	ret = write_atomic(cfg->conf_dir, name, buf, len, mode);
+		return set_err(err, errlen, ret, "read '%s': %s", p.rpath, strerror(-ret));
+	ret = write_atomic(cfg->conf_dir, p.name, buf, len, mode);
 	free(buf);
 	if (ret)
-		return set_err(err, errlen, ret, "restore '%s': %s", path, strerror(-ret));
-	log_info("restored '%s'", path);
+		return set_err(err, errlen, ret, "restore '%s': %s", p.path, strerror(-ret));
+	log_info("restored '%s'", p.path);
 out_drop:
-	(void)unlink(rpath);
+	(void)unlink(p.rpath);
 	return 0;
 }
 
 static int remove_new(const struct cni_install_cfg *cfg, const char *recdir, const char *rec,
 		      char *err, size_t errlen)
 {
-	char name[NAME_MAX + 1], path[PATH_MAX], rpath[PATH_MAX];
+	struct rec_paths p;
 	bool chained;
 	int ret;
 
-	snprintf(name, sizeof(name), "%.*s", (int)(strlen(rec) - strlen(".new")), rec);
-	ret = join(path, sizeof(path), cfg->conf_dir, name, "");
-	if (!ret)
-		ret = join(rpath, sizeof(rpath), recdir, rec, "");
+	ret = rec_paths(&p, cfg, recdir, rec, ".new");
 	if (ret)
 		return ret;
-	ret = conf_state(path, &chained);
+	ret = conf_state(p.path, &chained);
 	if (!ret && chained) {
-		if (unlink(path) == -1)
-			return set_err(err, errlen, -errno, "remove '%s': %m", path);
-		log_info("removed '%s'", path);
+		if (unlink(p.path) == -1)
+			return set_err(err, errlen, -errno, "remove '%s': %m", p.path);
+		log_info("removed '%s'", p.path);
 	}
-	(void)unlink(rpath);
+	(void)unlink(p.rpath);
 	return 0;
 }
 
