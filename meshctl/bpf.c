@@ -260,60 +260,55 @@ out:
 	return 0;
 }
 
+static int map_row(struct out_table *t, json_object *m, void *ctx)
+{
+	json_object *e = out_path(m, "entries");
+	char id[24], k[24], v[24], max[24], n[24];
+
+	(void)ctx;
+	snprintf(id, sizeof(id), "%llu", out_u64(m, "id"));
+	snprintf(k, sizeof(k), "%llu", out_u64(m, "key_size"));
+	snprintf(v, sizeof(v), "%llu", out_u64(m, "value_size"));
+	snprintf(max, sizeof(max), "%llu", out_u64(m, "max_entries"));
+	snprintf(n, sizeof(n), "%lld", e ? (long long)json_object_get_int64(e) : -1LL);
+	return out_table_add(t, (const char *const[]){ out_str(m, "name"), out_str(m, "type"), id,
+						       k, v, max, e ? n : "-" });
+}
+
+static int pod_row(struct out_table *t, json_object *p, void *ctx)
+{
+	char c[24], id[24], port[24];
+	const char *ports, *cidrs;
+
+	(void)ctx;
+	snprintf(c, sizeof(c), "%llu", out_u64(p, "netns_cookie"));
+	snprintf(id, sizeof(id), "%llu", out_u64(p, "pod_id"));
+	snprintf(port, sizeof(port), "%llu", out_u64(p, "proxy_port"));
+	ports = json_object_array_length(out_path(p, "exclude_ports"))
+			? json_object_to_json_string_ext(out_path(p, "exclude_ports"),
+							 JSON_C_TO_STRING_PLAIN)
+			: "-";
+	cidrs = json_object_array_length(out_path(p, "exclude_cidrs"))
+			? json_object_to_json_string_ext(out_path(p, "exclude_cidrs"),
+							 JSON_C_TO_STRING_PLAIN |
+								 JSON_C_TO_STRING_NOSLASHESCAPE)
+			: "-";
+	return out_table_add(t, (const char *const[]){ c, id, port,
+						       out_bool(p, "capture") ? "yes" : "no", ports,
+						       cidrs });
+}
+
 static int render_maps(FILE *out, json_object *o)
 {
-	json_object *maps = out_path(o, "maps"), *pods = out_path(o, "pods");
-	struct out_table *t = out_table_new(7, map_headers);
-	int err = 0;
+	json_object *pods = out_path(o, "pods");
+	int err = out_table_rows(out, 7, map_headers, out_path(o, "maps"), map_row, NULL);
 
-	if (!t)
-		return -errno;
-	for (size_t i = 0; i < json_object_array_length(maps) && !err; i++) {
-		json_object *m = json_object_array_get_idx(maps, i), *e = out_path(m, "entries");
-		char id[24], k[24], v[24], max[24], n[24];
-
-		snprintf(id, sizeof(id), "%llu", out_u64(m, "id"));
-		snprintf(k, sizeof(k), "%llu", out_u64(m, "key_size"));
-		snprintf(v, sizeof(v), "%llu", out_u64(m, "value_size"));
-		snprintf(max, sizeof(max), "%llu", out_u64(m, "max_entries"));
-		snprintf(n, sizeof(n), "%lld", e ? (long long)json_object_get_int64(e) : -1LL);
-		err = out_table_add(t,
-				    (const char *const[]){ out_str(m, "name"), out_str(m, "type"),
-							   id, k, v, max, e ? n : "-" });
-	}
-	if (!err)
-		out_table_print(t, out);
-	out_table_free(t);
 	if (err)
 		return err;
 	fprintf(out, "\nmesh_pods (%zu):\n", json_object_array_length(pods));
-	t = out_table_new(6, pod_headers);
-	if (!t)
-		return -errno;
-	for (size_t i = 0; i < json_object_array_length(pods) && !err; i++) {
-		json_object *p = json_object_array_get_idx(pods, i);
-		char c[24], id[24], port[24];
-		const char *ports, *cidrs;
-
-		snprintf(c, sizeof(c), "%llu", out_u64(p, "netns_cookie"));
-		snprintf(id, sizeof(id), "%llu", out_u64(p, "pod_id"));
-		snprintf(port, sizeof(port), "%llu", out_u64(p, "proxy_port"));
-		ports = json_object_array_length(out_path(p, "exclude_ports"))
-				? json_object_to_json_string_ext(out_path(p, "exclude_ports"),
-								 JSON_C_TO_STRING_PLAIN)
-				: "-";
-		cidrs = json_object_array_length(out_path(p, "exclude_cidrs"))
-				? json_object_to_json_string_ext(
-					  out_path(p, "exclude_cidrs"),
-					  JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-				: "-";
-		err = out_table_add(t, (const char *const[]){ c, id, port,
-							      out_bool(p, "capture") ? "yes" : "no",
-							      ports, cidrs });
-	}
-	if (!err)
-		out_table_print(t, out);
-	out_table_free(t);
+	err = out_table_rows(out, 6, pod_headers, pods, pod_row, NULL);
+	if (err)
+		return err;
 	if (out_path(o, "agent_mark"))
 		fprintf(out, "\nmesh_config: agent mark 0x%llx\n", out_u64(o, "agent_mark"));
 	fprintf(out, "\nmesh_metrics:\n");
@@ -447,49 +442,41 @@ static json_object *cgroup_progs(const char *cgroup, char *err, size_t len, int 
 	return arr;
 }
 
+static int link_row(struct out_table *t, json_object *l, void *ctx)
+{
+	char lid[24], pid[24], cid[24];
+
+	(void)ctx;
+	snprintf(lid, sizeof(lid), "%llu", out_u64(l, "link_id"));
+	snprintf(pid, sizeof(pid), "%llu", out_u64(l, "prog_id"));
+	snprintf(cid, sizeof(cid), "%llu", out_u64(l, "cgroup_id"));
+	return out_table_add(t, (const char *const[]){
+					out_str(l, "program"), out_str(l, "attach_type"), lid, pid,
+					out_str(l, "tag"), cid,
+					out_bool(l, "attached") ? "yes" : "NO (cgroup gone)" });
+}
+
+static int cgroup_prog_row(struct out_table *t, json_object *p, void *ctx)
+{
+	char pid[24];
+
+	(void)ctx;
+	snprintf(pid, sizeof(pid), "%llu", out_u64(p, "prog_id"));
+	return out_table_add(t, (const char *const[]){ out_str(p, "attach_type"), pid,
+						       out_str(p, "program") });
+}
+
 static int render_links(FILE *out, json_object *o)
 {
-	json_object *links = out_path(o, "links"), *cg = out_path(o, "cgroup_programs");
-	struct out_table *t = out_table_new(7, link_headers);
-	int err = 0;
+	json_object *cg = out_path(o, "cgroup_programs");
+	int err = out_table_rows(out, 7, link_headers, out_path(o, "links"), link_row, NULL);
 
-	if (!t)
-		return -errno;
-	for (size_t i = 0; i < json_object_array_length(links) && !err; i++) {
-		json_object *l = json_object_array_get_idx(links, i);
-		char lid[24], pid[24], cid[24];
-
-		snprintf(lid, sizeof(lid), "%llu", out_u64(l, "link_id"));
-		snprintf(pid, sizeof(pid), "%llu", out_u64(l, "prog_id"));
-		snprintf(cid, sizeof(cid), "%llu", out_u64(l, "cgroup_id"));
-		err = out_table_add(t,
-				    (const char *const[]){
-					    out_str(l, "program"), out_str(l, "attach_type"), lid,
-					    pid, out_str(l, "tag"), cid,
-					    out_bool(l, "attached") ? "yes" : "NO (cgroup gone)" });
-	}
-	if (!err)
-		out_table_print(t, out);
-	out_table_free(t);
 	if (err || !cg)
 		return err;
 	fprintf(out, "\nAttached to %s (id %llu):\n", out_str(o, "cgroup"),
 		out_u64(o, "cgroup_id"));
-	t = out_table_new(3, (const char *const[]){ "ATTACH", "PROG-ID", "PROGRAM" });
-	if (!t)
-		return -errno;
-	for (size_t i = 0; i < json_object_array_length(cg) && !err; i++) {
-		json_object *p = json_object_array_get_idx(cg, i);
-		char pid[24];
-
-		snprintf(pid, sizeof(pid), "%llu", out_u64(p, "prog_id"));
-		err = out_table_add(t, (const char *const[]){ out_str(p, "attach_type"), pid,
-							      out_str(p, "program") });
-	}
-	if (!err)
-		out_table_print(t, out);
-	out_table_free(t);
-	return err;
+	return out_table_rows(out, 3, (const char *const[]){ "ATTACH", "PROG-ID", "PROGRAM" }, cg,
+			      cgroup_prog_row, NULL);
 }
 
 /* ---------------------------------------------------------------- commands */

@@ -16,36 +16,28 @@ static const char *const conn_headers[] = {
 };
 #define N_CONN_COLS (sizeof(conn_headers) / sizeof(conn_headers[0]))
 
+static int conn_row(struct out_table *t, struct json_object *c, void *ctx)
+{
+	char age[24], o[24], in[24];
+
+	(void)ctx;
+	return out_table_add(
+		t, (const char *const[]){
+			   out_str(c, "pod"), out_str(c, "client"), out_str(c, "destination"),
+			   out_str(c, "service") ? out_str(c, "service") : "(passthrough)",
+			   out_str(c, "endpoint"), out_ms(age, sizeof(age), out_u64(c, "age_ms")),
+			   out_bytes(o, sizeof(o), out_u64(c, "bytes_out")),
+			   out_bytes(in, sizeof(in), out_u64(c, "bytes_in")),
+			   out_str(c, "protocol"), out_str(c, "state") });
+}
+
 int cmd_conns_render(FILE *out, struct json_object *resp)
 {
 	struct json_object *arr = out_path(resp, "conns");
-	struct out_table *t;
-	int err = 0;
 
 	if (!arr || !json_object_is_type(arr, json_type_array))
 		return -EPROTO;
-	t = out_table_new(N_CONN_COLS, conn_headers);
-	if (!t)
-		return -errno;
-	for (size_t i = 0; i < json_object_array_length(arr) && !err; i++) {
-		struct json_object *c = json_object_array_get_idx(arr, i);
-		char age[24], o[24], in[24];
-
-		err = out_table_add(
-			t, (const char *const[]){ out_str(c, "pod"), out_str(c, "client"),
-						  out_str(c, "destination"),
-						  out_str(c, "service") ? out_str(c, "service")
-									: "(passthrough)",
-						  out_str(c, "endpoint"),
-						  out_ms(age, sizeof(age), out_u64(c, "age_ms")),
-						  out_bytes(o, sizeof(o), out_u64(c, "bytes_out")),
-						  out_bytes(in, sizeof(in), out_u64(c, "bytes_in")),
-						  out_str(c, "protocol"), out_str(c, "state") });
-	}
-	if (!err)
-		out_table_print(t, out);
-	out_table_free(t);
-	return err;
+	return out_table_rows(out, N_CONN_COLS, conn_headers, arr, conn_row, NULL);
 }
 
 int cmd_conns(struct meshctl *m, int argc, char **argv)

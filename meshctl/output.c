@@ -128,6 +128,23 @@ void out_table_free(struct out_table *t)
 	free(t);
 }
 
+int out_table_rows(FILE *out, size_t n_cols, const char *const *headers, struct json_object *arr,
+		   int (*row)(struct out_table *t, struct json_object *e, void *ctx), void *ctx)
+{
+	struct out_table *t = out_table_new(n_cols, headers);
+	size_t n = json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+	int err = 0;
+
+	if (!t)
+		return -errno;
+	for (size_t i = 0; i < n && !err; i++)
+		err = row(t, json_object_array_get_idx(arr, i), ctx);
+	if (!err)
+		out_table_print(t, out);
+	out_table_free(t);
+	return err;
+}
+
 void out_json(FILE *out, struct json_object *o)
 {
 	int flags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |

@@ -40,13 +40,18 @@ static uint64_t conn_count(struct json_object *pod, const char *key)
 	return json_object_get_uint64(v);
 }
 
-static int add_pod(struct out_table *t, struct json_object *pod)
+static int add_pod(struct out_table *t, struct json_object *pod, void *ctx)
 {
 	struct json_object *meshed;
 	char conns[48];
-	char *ips = join_field(pod, "ips"), *ls = join_field(pod, "listeners");
+	char *ips, *ls;
 	int err = -ENOMEM;
 
+	(void)ctx;
+	if (!json_object_is_type(pod, json_type_object))
+		return -EPROTO;
+	ips = join_field(pod, "ips");
+	ls = join_field(pod, "listeners");
 	if (!ips || !ls)
 		goto out_free;
 	snprintf(conns, sizeof(conns), "%" PRIu64 "/%" PRIu64, conn_count(pod, "active"),
@@ -70,29 +75,11 @@ out_free:
 int cmd_pods_render(FILE *out, struct json_object *resp)
 {
 	struct json_object *pods;
-	struct out_table *t;
-	size_t n;
-	int err = 0;
 
 	if (!json_object_object_get_ex(resp, "pods", &pods) ||
 	    !json_object_is_type(pods, json_type_array))
 		return -EPROTO;
-	t = out_table_new(N_POD_COLS, pod_headers);
-	if (!t)
-		return -errno;
-	n = json_object_array_length(pods);
-	for (size_t i = 0; i < n && !err; i++) {
-		struct json_object *pod = json_object_array_get_idx(pods, i);
-
-		if (!json_object_is_type(pod, json_type_object))
-			err = -EPROTO;
-		else
-			err = add_pod(t, pod);
-	}
-	if (!err)
-		out_table_print(t, out);
-	out_table_free(t);
-	return err;
+	return out_table_rows(out, N_POD_COLS, pod_headers, pods, add_pod, NULL);
 }
 
 int cmd_pods(struct meshctl *m, int argc, char **argv)

@@ -15,10 +15,17 @@
 
 static const char *const ep_headers[] = { "ENDPOINT", "ELIGIBLE", "WHY" };
 
+static int ep_row(struct out_table *t, struct json_object *e, void *ctx)
+{
+	(void)ctx;
+	return out_table_add(t, (const char *const[]){ out_str(e, "address"),
+						       out_bool(e, "eligible") ? "yes" : "no",
+						       out_str(e, "reason") });
+}
+
 int cmd_trace_render(FILE *out, struct json_object *resp)
 {
 	struct json_object *steps = out_path(resp, "steps"), *eps = out_path(resp, "endpoints");
-	struct out_table *t;
 	int err = 0;
 
 	if (!steps || !json_object_is_type(steps, json_type_array))
@@ -32,20 +39,7 @@ int cmd_trace_render(FILE *out, struct json_object *resp)
 	}
 	if (eps && json_object_is_type(eps, json_type_array) && json_object_array_length(eps)) {
 		fputc('\n', out);
-		t = out_table_new(3, ep_headers);
-		if (!t)
-			return -errno;
-		for (size_t i = 0; i < json_object_array_length(eps) && !err; i++) {
-			struct json_object *e = json_object_array_get_idx(eps, i);
-
-			err = out_table_add(
-				t, (const char *const[]){ out_str(e, "address"),
-							  out_bool(e, "eligible") ? "yes" : "no",
-							  out_str(e, "reason") });
-		}
-		if (!err)
-			out_table_print(t, out);
-		out_table_free(t);
+		err = out_table_rows(out, 3, ep_headers, eps, ep_row, NULL);
 	}
 	fprintf(out, "\nResult: %s\n", out_str(resp, "outcome"));
 	return err;
