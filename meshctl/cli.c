@@ -289,6 +289,14 @@ int meshctl_get(struct meshctl *m, const char *path, struct json_object **resp)
 	return MESHCTL_OK;
 }
 
+int meshctl_ns_ref(struct meshctl *m, const char *ref, const char *what, const char *list)
+{
+	if (strchr(ref, '/'))
+		return MESHCTL_OK;
+	out_err(m->err, m->format, "'%s' is not NAMESPACE/%s (see 'meshctl %s')", ref, what, list);
+	return MESHCTL_USAGE;
+}
+
 int meshctl_print(struct meshctl *m, struct json_object *resp,
 		  int (*render)(FILE *out, struct json_object *resp), const char *path,
 		  const char *what)

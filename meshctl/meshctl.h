@@ -108,6 +108,12 @@ struct cmd_opt {
 int meshctl_cmd_opts(struct meshctl *m, int *argc, char **argv, const struct cmd_opt *opts,
 		     size_t n);
 
+/* For commands naming an object: MESHCTL_OK when @ref is NAMESPACE/@what
+ * ("NAME", "POD"), else MESHCTL_USAGE with a message pointing at
+ * `meshctl @list`, the command that lists them.
+ */
+int meshctl_ns_ref(struct meshctl *m, const char *ref, const char *what, const char *list);
+
 /* For commands taking exactly @want positional arguments, described by
  * @synopsis ("NAMESPACE/NAME") in the message: MESHCTL_OK or MESHCTL_USAGE.
  */

@@ -195,12 +195,7 @@ int cmd_pod(struct meshctl *m, int argc, char **argv)
 {
 	int ret = meshctl_args(m, argc, argv, 1, "NAMESPACE/NAME");
 
-	if (ret)
-		return ret;
-	if (!strchr(argv[1], '/')) {
-		out_err(m->err, m->format, "'%s' is not NAMESPACE/NAME (see 'meshctl pods')",
-			argv[1]);
-		return MESHCTL_USAGE;
-	}
-	return show_pod(m, argv[1]);
+	if (!ret)
+		ret = meshctl_ns_ref(m, argv[1], "NAME", "pods");
+	return ret ? ret : show_pod(m, argv[1]);
 }

@@ -206,11 +206,12 @@ int cmd_service(struct meshctl *m, int argc, char **argv)
 	char url[512] = "/v1/services";
 	int ret = meshctl_args(m, argc, argv, 1, "NAMESPACE/NAME");
 
+	if (!ret)
+		ret = meshctl_ns_ref(m, argv[1], "NAME", "services");
 	if (ret)
 		return ret;
-	if (!strchr(argv[1], '/') || meshctl_query_add(url, sizeof(url), "service", argv[1])) {
-		out_err(m->err, m->format, "'%s' is not NAMESPACE/NAME (see 'meshctl services')",
-			argv[1]);
+	if (meshctl_query_add(url, sizeof(url), "service", argv[1])) {
+		out_err(m->err, m->format, "service name '%s' is too long", argv[1]);
 		return MESHCTL_USAGE;
 	}
 	return meshctl_show(m, url, cmd_service_render, SVC_ARRAY);

@@ -50,13 +50,10 @@ int cmd_trace(struct meshctl *m, int argc, char **argv)
 	char url[768] = "/v1/trace";
 	int ret = meshctl_args(m, argc, argv, 2, "NAMESPACE/POD and DEST:PORT");
 
+	if (!ret)
+		ret = meshctl_ns_ref(m, argv[1], "POD", "pods");
 	if (ret)
 		return ret;
-	if (!strchr(argv[1], '/')) {
-		out_err(m->err, m->format, "'%s' is not NAMESPACE/POD (see 'meshctl pods')",
-			argv[1]);
-		return MESHCTL_USAGE;
-	}
 	if (addr_parse_ip_port(argv[2], &(struct addr){ 0 })) {
 		out_err(m->err, m->format,
 			"'%s' is not DEST:PORT (an IPv4 address, or [IPv6]:PORT; port 1..65535)",
