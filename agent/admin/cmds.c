@@ -30,26 +30,6 @@
 #include "registry/file.h"
 #include "registry/registry.h"
 
-#define ADMIN_REF_MAX 256	/* "namespace/name" in a query */
-
-/* Read "?KEY=NAMESPACE/NAME" into @ns (OBJ_NS_MAX) and @name (OBJ_NAME_MAX). 1 when given, 0 when absent,
- * or -1 after filling @resp with a 400.
- */
-static int query_ref(const struct http_request *req, struct http_response *resp,
-		     const char *key, char *ns, char *name)
-{
-	char ref[ADMIN_REF_MAX];
-	int rc = http_query_get(req->query, key, ref, sizeof(ref));
-
-	if (rc == 0)
-		return 0;
-	if (rc < 0 || admin_split_ref(ref, ns, OBJ_NS_MAX, name, OBJ_NAME_MAX)) {
-		if (admin_error(resp, 400, "query parameter '%s' must be NAMESPACE/NAME", key))
-			resp->status = 400;
-		return -1;
-	}
-	return 1;
-}
 
 static const char *health_name(enum reg_health h)
 {
@@ -303,7 +283,7 @@ static int cmd_pods(const struct http_request *req, struct http_response *resp, 
 
 	if (admin_bad_query(req, resp, known))
 		return 0;
-	rc = query_ref(req, resp, "pod", ns, name);
+	rc = admin_query_ref(req, resp, "pod", ns, name);
 	if (rc < 0)
 		return 0;
 	if (rc && !admin_find_pod(a, ns, name))
@@ -452,7 +432,7 @@ static int cmd_services(const struct http_request *req, struct http_response *re
 
 	if (admin_bad_query(req, resp, known))
 		return 0;
-	rc = query_ref(req, resp, "service", ns, name);
+	rc = admin_query_ref(req, resp, "service", ns, name);
 	if (rc < 0)
 		return 0;
 	o = json_object_new_object();
