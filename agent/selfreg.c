@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "array.h"
 #include "json_help.h"
 #include "log.h"
 #include "model/catalogue.h"
@@ -74,7 +75,7 @@ static bool same_slice(const struct selfreg_ep *a, const struct selfreg_ep *b)
 int selfreg_endpoints(const struct pod *pods, const struct catalogue *cat, const char *node,
 		      struct selfreg_ep **out)
 {
-	struct selfreg_ep *eps = NULL, *grown;
+	struct selfreg_ep *eps = NULL;
 	size_t n = 0, cap = 0, kept = 0;
 
 	*out = NULL;
@@ -90,14 +91,9 @@ int selfreg_endpoints(const struct pod *pods, const struct catalogue *cat, const
 			for (unsigned int i = 0; i < p->spec.n_ips; i++) {
 				struct selfreg_ep *e;
 
-				if (n == cap) {
-					cap = cap ? cap * 2 : 16;
-					grown = reallocarray(eps, cap, sizeof(*eps));
-					if (!grown) {
-						free(eps);
-						return -ENOMEM;
-					}
-					eps = grown;
+				if (array_reserve(&eps, &cap, n, sizeof(*eps), 16)) {
+					free(eps);
+					return -ENOMEM;
 				}
 				e = &eps[n++];
 				memset(e, 0, sizeof(*e));

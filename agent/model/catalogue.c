@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "model/catalogue_build.h"
 #include "log.h"
 
@@ -245,15 +246,8 @@ static int push_ep(struct build *b, const struct obj_endpoint *e, uint16_t port)
 {
 	struct ep_tmp *t;
 
-	if (b->n_eps == b->cap_eps) {
-		size_t cap = b->cap_eps ? b->cap_eps * 2 : 64;
-		struct ep_tmp *eps = reallocarray(b->eps, cap, sizeof(*eps));
-
-		if (!eps)
-			return -ENOMEM;
-		b->eps = eps;
-		b->cap_eps = cap;
-	}
+	if (array_reserve(&b->eps, &b->cap_eps, b->n_eps, sizeof(*b->eps), 64))
+		return -ENOMEM;
 	t = &b->eps[b->n_eps];
 	*t = (struct ep_tmp){ .seq = b->n_eps };
 	/* The API calls an endpoint's addresses fungible and lets consumers use

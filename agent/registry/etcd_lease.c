@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "array.h"
 #include "clock.h"
 #include "log.h"
 #include "registry/etcd_core.h"
@@ -143,16 +144,9 @@ static int put(struct registrar *r, const char *rel, const char *manifest)
 		json_object_put(b);
 		return 0;
 	}
-	if (!w && r->n_have == r->cap_have) {
-		size_t cap = r->cap_have ? r->cap_have * 2 : 8;
-		struct written *grown = reallocarray(r->have, cap, sizeof(*grown));
-
-		if (!grown) {
-			json_object_put(b);
-			return -ENOMEM;
-		}
-		r->have = grown;
-		r->cap_have = cap;
+	if (!w && array_reserve(&r->have, &r->cap_have, r->n_have, sizeof(*r->have), 8)) {
+		json_object_put(b);
+		return -ENOMEM;
 	}
 	copy = strdup(manifest);
 	ret = etcd_json_add(b, "key", etcd_key_b64(e, rel)) |

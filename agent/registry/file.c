@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "fs.h"
 #include "log.h"
 #include "loop.h"
@@ -101,15 +102,8 @@ static int add_accepted(struct load *l, struct obj *o, const char *where)
 {
 	int err;
 
-	if (l->objs.n == l->cap_wheres) {
-		size_t cap = l->cap_wheres ? l->cap_wheres * 2 : 16;
-		char(*w)[WHERE_MAX] = reallocarray(l->wheres, cap, sizeof(*w));
-
-		if (!w)
-			return -ENOMEM;
-		l->wheres = w;
-		l->cap_wheres = cap;
-	}
+	if (array_reserve(&l->wheres, &l->cap_wheres, l->objs.n, sizeof(*l->wheres), 16))
+		return -ENOMEM;
 	err = obj_list_add(&l->objs, o);
 	if (err)
 		return err;
@@ -121,15 +115,8 @@ static struct rejection *add_rejection(struct load *l, const char *where)
 {
 	struct rejection *r;
 
-	if (l->n_rej == l->cap_rej) {
-		size_t cap = l->cap_rej ? l->cap_rej * 2 : 8;
-
-		r = reallocarray(l->rej, cap, sizeof(*r));
-		if (!r)
-			return NULL;
-		l->rej = r;
-		l->cap_rej = cap;
-	}
+	if (array_reserve(&l->rej, &l->cap_rej, l->n_rej, sizeof(*l->rej), 8))
+		return NULL;
 	r = &l->rej[l->n_rej++];
 	*r = (struct rejection){ 0 };
 	snprintf(r->where, sizeof(r->where), "%s", where);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "log.h"
 #include "registry/zk_register.h"
 #include "registry/zk_session.h"
@@ -124,16 +125,9 @@ static int track(struct zk *z, const char *rel, const char *manifest)
 	if (!copy)
 		return -ENOMEM;
 	if (!e) {
-		if (z->n_ephs == z->cap_ephs) {
-			size_t cap = z->cap_ephs ? z->cap_ephs * 2 : 8;
-			struct zk_eph *grown = reallocarray(z->ephs, cap, sizeof(*grown));
-
-			if (!grown) {
-				free(copy);
-				return -ENOMEM;
-			}
-			z->ephs = grown;
-			z->cap_ephs = cap;
+		if (array_reserve(&z->ephs, &z->cap_ephs, z->n_ephs, sizeof(*z->ephs), 8)) {
+			free(copy);
+			return -ENOMEM;
 		}
 		e = &z->ephs[z->n_ephs++];
 		snprintf(e->rel, sizeof(e->rel), "%s", rel);
