@@ -129,7 +129,8 @@ int cfg_parse(struct agent_config *cfg, int argc, char **argv)
 	rc = addr_parse_port_list(cfg->excl_ports_text, cfg->excl_ports, CFG_EXCL_MAX, err,
 				  sizeof(err));
 	if (rc < 0)
-		return list_refused("exclude-outbound-ports", rc, "8 ports", err, "a port (1..65535)");
+		return list_refused("exclude-outbound-ports", rc, "8 ports", err,
+				    "a port (1..65535)");
 	cfg->n_excl_ports = (size_t)rc;
 	rc = addr_parse_cidr_list(cfg->excl_cidrs_text, cfg->excl_cidrs, CFG_EXCL_MAX, err,
 				  sizeof(err));

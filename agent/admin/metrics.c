@@ -332,7 +332,8 @@ static void service_families(struct prom *p, const struct scrape *sc)
 	latency_family(p, sc, "weft_service_connect_duration_seconds",
 		       "Upstream connect time, from connect() to established.", false);
 	latency_family(p, sc, "weft_service_request_duration_seconds",
-		       "HTTP requests: from dispatch to the final response's head, retries included.",
+		       "HTTP requests: from dispatch to the final response's head, "
+		       "retries included.",
 		       true);
 }
 
