@@ -18,6 +18,7 @@
 #include "registry/etcd_core.h"
 #include "registry/etcd_lease.h"
 #include "registry/etcd_watch.h"
+#include "sync.h"
 
 #define ETCD_REVOKE_TIMEOUT_MS 1000L	/* one attempt */
 #define ETCD_REVOKE_BUDGET_MS 2000	/* all attempts */
@@ -145,10 +146,7 @@ static void etcd_stop(void *state, bool deregister)
 
 	if (!e)
 		return;
-	pthread_mutex_lock(&e->lock);
-	e->stopping = true;
-	pthread_cond_broadcast(&e->cond);
-	pthread_mutex_unlock(&e->lock);
+	sync_raise(&e->lock, &e->cond, &e->stopping);
 	etcd_http_cancel(e->watch_http);
 	etcd_http_cancel(e->reg_http);
 	if (e->watch_started)

@@ -21,6 +21,7 @@
 #include "registry/zk_register.h"
 #include "registry/zk_session.h"
 #include "registry/zk_tree.h"
+#include "sync.h"
 
 #define ZK_DEFAULT_ROOT "/weft/registry"
 #define ZK_RETRY_MS 1000	/* after a failed listing or registration */
@@ -269,10 +270,7 @@ static void zk_stop(void *state, bool deregister)
 	(void)deregister;
 	if (!z)
 		return;
-	pthread_mutex_lock(&z->lock);
-	z->stopping = true;
-	pthread_cond_broadcast(&z->cond);
-	pthread_mutex_unlock(&z->lock);
+	sync_raise(&z->lock, &z->cond, &z->stopping);
 	if (z->started)
 		pthread_join(z->thread, NULL);
 	zk_free(z);
