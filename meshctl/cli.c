@@ -399,6 +399,17 @@ int meshctl_args(struct meshctl *m, int argc, char **argv, int want, const char 
 	return MESHCTL_USAGE;
 }
 
+int meshctl_query(struct meshctl *m, char *url, size_t len, const char *const *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (kv[2 * i + 1] && meshctl_query_add(url, len, kv[2 * i], kv[2 * i + 1])) {
+			out_err(m->err, m->format, "arguments too long");
+			return MESHCTL_USAGE;
+		}
+	}
+	return MESHCTL_OK;
+}
+
 int meshctl_query_add(char *url, size_t len, const char *key, const char *value)
 {
 	size_t o = strlen(url);

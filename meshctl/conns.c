@@ -50,23 +50,17 @@ int cmd_conns(struct meshctl *m, int argc, char **argv)
 	};
 	struct json_object *resp;
 	char url[768] = "/v1/conns";
-	int ret, err = 0;
+	int ret;
 
 	ret = meshctl_cmd_opts(m, &argc, argv, opts, sizeof(opts) / sizeof(opts[0]));
 	if (!ret)
 		ret = meshctl_no_args(m, argc, argv);
+	if (!ret)
+		ret = meshctl_query(m, url, sizeof(url),
+				    (const char *const[]){ "pod", pod, "service", svc, "limit", limit },
+				    3);
 	if (ret)
 		return ret;
-	if (pod)
-		err = meshctl_query_add(url, sizeof(url), "pod", pod);
-	if (svc && !err)
-		err = meshctl_query_add(url, sizeof(url), "service", svc);
-	if (limit && !err)
-		err = meshctl_query_add(url, sizeof(url), "limit", limit);
-	if (err) {
-		out_err(m->err, m->format, "arguments too long");
-		return MESHCTL_USAGE;
-	}
 	/* The agent judges the values (NAMESPACE/NAME, 1..10000) and says why. */
 	ret = meshctl_get(m, url, &resp);
 	if (ret)

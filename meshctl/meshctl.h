@@ -91,6 +91,12 @@ int meshctl_no_args(struct meshctl *m, int argc, char **argv);
  */
 int meshctl_query_add(char *url, size_t len, const char *key, const char *value);
 
+/* For commands: meshctl_query_add() the @n pairs of @kv (KEY, VALUE, ...),
+ * skipping NULL values. MESHCTL_OK, or MESHCTL_USAGE with "arguments too
+ * long" printed when @url (@len bytes) cannot hold them.
+ */
+int meshctl_query(struct meshctl *m, char *url, size_t len, const char *const *kv, size_t n);
+
 /* A command's own option: "--name VALUE"/"--name=VALUE" into *@value, or a
  * flag ("--name") into *@flag (@value NULL).
  */

@@ -208,11 +208,8 @@ int cmd_service(struct meshctl *m, int argc, char **argv)
 
 	if (!ret)
 		ret = meshctl_ns_ref(m, argv[1], "NAME", "services");
-	if (ret)
-		return ret;
-	if (meshctl_query_add(url, sizeof(url), "service", argv[1])) {
-		out_err(m->err, m->format, "service name '%s' is too long", argv[1]);
-		return MESHCTL_USAGE;
-	}
-	return meshctl_show(m, url, cmd_service_render, SVC_ARRAY);
+	if (!ret)
+		ret = meshctl_query(m, url, sizeof(url), (const char *const[]){ "service", argv[1] },
+				    1);
+	return ret ? ret : meshctl_show(m, url, cmd_service_render, SVC_ARRAY);
 }

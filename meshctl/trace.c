@@ -60,10 +60,7 @@ int cmd_trace(struct meshctl *m, int argc, char **argv)
 			argv[2]);
 		return MESHCTL_USAGE;
 	}
-	if (meshctl_query_add(url, sizeof(url), "pod", argv[1]) ||
-	    meshctl_query_add(url, sizeof(url), "dest", argv[2])) {
-		out_err(m->err, m->format, "arguments too long");
-		return MESHCTL_USAGE;
-	}
-	return meshctl_show(m, url, cmd_trace_render, "\"steps\"");
+	ret = meshctl_query(m, url, sizeof(url),
+			    (const char *const[]){ "pod", argv[1], "dest", argv[2] }, 2);
+	return ret ? ret : meshctl_show(m, url, cmd_trace_render, "\"steps\"");
 }
