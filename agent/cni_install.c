@@ -718,19 +718,28 @@ static int conf_state(const char *path, bool *chained)
 	return 0;
 }
 
-/* Where record @rec (a config file's name and @suffix, in @recdir) points. */
+/* Record @rec (a config file's name and @suffix, in @recdir): where it
+ * points, and what that config file is now.
+ */
 struct rec_paths {
 	char name[NAME_MAX + 1];	/* the config file's */
 	char path[PATH_MAX];		/* the config file */
 	char rpath[PATH_MAX];		/* the record */
+	int state;			/* conf_state() of the config file: 0 or -errno */
+	bool chained;			/* when @state is 0 */
 };
 
 static int rec_paths(struct rec_paths *p, const struct cni_install_cfg *cfg, const char *recdir,
 		     const char *rec, const char *suffix)
 {
+	int err;
+
 	snprintf(p->name, sizeof(p->name), "%.*s", (int)(strlen(rec) - strlen(suffix)), rec);
-	return join(p->path, sizeof(p->path), cfg->conf_dir, p->name, "") ?:
-	       join(p->rpath, sizeof(p->rpath), recdir, rec, "");
+	err = join(p->path, sizeof(p->path), cfg->conf_dir, p->name, "") ?:
+	      join(p->rpath, sizeof(p->rpath), recdir, rec, "");
+	if (!err)
+		p->state = conf_state(p->path, &p->chained);
+	return err;
 }
 
 static int restore_orig(const struct cni_install_cfg *cfg, const char *recdir, const char *rec,
@@ -740,14 +749,13 @@ static int restore_orig(const struct cni_install_cfg *cfg, const char *recdir, c
 	char *buf;
 	size_t len;
 	mode_t mode;
-	bool chained;
 	int ret;
 
 	ret = rec_paths(&p, cfg, recdir, rec, ".orig");
 	if (ret)
 		return ret;
-	ret = conf_state(p.path, &chained);
-	if (!ret && !chained) {
+	ret = p.state;
+	if (!ret && !p.chained) {
 		log_info("'%s' was rewritten since weft chained it and no longer names weft: "
 			 "left as it is",
 			 p.path);
@@ -772,14 +780,12 @@ static int remove_new(const struct cni_install_cfg *cfg, const char *recdir, con
 		      char *err, size_t errlen)
 {
 	struct rec_paths p;
-	bool chained;
 	int ret;
 
 	ret = rec_paths(&p, cfg, recdir, rec, ".new");
 	if (ret)
 		return ret;
-	ret = conf_state(p.path, &chained);
-	if (!ret && chained) {
+	if (!p.state && p.chained) {
 		if (unlink(p.path) == -1)
 			return set_err(err, errlen, -errno, "remove '%s': %m", p.path);
 		log_info("removed '%s'", p.path);
