@@ -489,9 +489,7 @@ static int bpf_maps(struct meshctl *m, int argc, char **argv)
 	json_object *o;
 	int ret;
 
-	ret = meshctl_cmd_opts(m, &argc, argv, opts, 1);
-	if (!ret)
-		ret = meshctl_no_args(m, argc, argv);
+	ret = meshctl_opts_only(m, argc, argv, opts, 1);
 	if (ret)
 		return ret;
 	if (read_maps(bpffs, &o, err, sizeof(err))) {
@@ -515,9 +513,7 @@ static int bpf_progs(struct meshctl *m, int argc, char **argv)
 	unsigned long long cg_id = 0;
 	int ret;
 
-	ret = meshctl_cmd_opts(m, &argc, argv, opts, 2);
-	if (!ret)
-		ret = meshctl_no_args(m, argc, argv);
+	ret = meshctl_opts_only(m, argc, argv, opts, 2);
 	if (ret)
 		return ret;
 	if (bpfread_links(bpffs, &links, err, sizeof(err))) {

@@ -410,9 +410,7 @@ int cmd_check(struct meshctl *m, int argc, char **argv)
 	json_object *o;
 	int ret;
 
-	ret = meshctl_cmd_opts(m, &argc, argv, opts, 3);
-	if (!ret)
-		ret = meshctl_no_args(m, argc, argv);
+	ret = meshctl_opts_only(m, argc, argv, opts, 3);
 	if (ret) {
 		json_object_put(c.arr);
 		return ret;

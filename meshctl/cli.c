@@ -399,6 +399,14 @@ int meshctl_args(struct meshctl *m, int argc, char **argv, int want, const char 
 	return MESHCTL_USAGE;
 }
 
+int meshctl_opts_only(struct meshctl *m, int argc, char **argv, const struct cmd_opt *opts,
+		      size_t n)
+{
+	int ret = meshctl_cmd_opts(m, &argc, argv, opts, n);
+
+	return ret ? ret : meshctl_no_args(m, argc, argv);
+}
+
 int meshctl_query(struct meshctl *m, char *url, size_t len, const char *const *kv, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {

@@ -52,9 +52,7 @@ int cmd_conns(struct meshctl *m, int argc, char **argv)
 	char url[768] = "/v1/conns";
 	int ret;
 
-	ret = meshctl_cmd_opts(m, &argc, argv, opts, sizeof(opts) / sizeof(opts[0]));
-	if (!ret)
-		ret = meshctl_no_args(m, argc, argv);
+	ret = meshctl_opts_only(m, argc, argv, opts, sizeof(opts) / sizeof(opts[0]));
 	if (!ret)
 		ret = meshctl_query(m, url, sizeof(url),
 				    (const char *const[]){ "pod", pod, "service", svc, "limit", limit },

@@ -120,6 +120,12 @@ int meshctl_cmd_opts(struct meshctl *m, int *argc, char **argv, const struct cmd
  */
 int meshctl_ns_ref(struct meshctl *m, const char *ref, const char *what, const char *list);
 
+/* For commands taking options but no positional argument:
+ * meshctl_cmd_opts(), then meshctl_no_args(). MESHCTL_OK or MESHCTL_USAGE.
+ */
+int meshctl_opts_only(struct meshctl *m, int argc, char **argv, const struct cmd_opt *opts,
+		      size_t n);
+
 /* For commands taking exactly @want positional arguments, described by
  * @synopsis ("NAMESPACE/NAME") in the message: MESHCTL_OK or MESHCTL_USAGE.
  */

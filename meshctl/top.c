@@ -188,9 +188,7 @@ int cmd_top(struct meshctl *m, int argc, char **argv)
 	double t_prev, t_cur;
 	int ret, err;
 
-	ret = meshctl_cmd_opts(m, &argc, argv, opts, sizeof(opts) / sizeof(opts[0]));
-	if (!ret)
-		ret = meshctl_no_args(m, argc, argv);
+	ret = meshctl_opts_only(m, argc, argv, opts, sizeof(opts) / sizeof(opts[0]));
 	if (ret)
 		return ret;
 	if (interval && (opt_parse_duration_ms(interval, &ms) || ms < 100 || ms > 3600000)) {
