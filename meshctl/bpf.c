@@ -177,6 +177,29 @@ static int read_counters(int fd, const struct map_view *v, json_object *o, char 
 }
 
 /* Every pinned map under @bpffs/maps, decoded into one JSON document. */
+/* Open the folder @bpffs/@kind ("maps", "links") of weft's pins, its path in
+ * @dir (@dirlen bytes). NULL with -errno in *@ret and why in @err.
+ */
+static DIR *open_pins(const char *bpffs, const char *kind, char *dir, size_t dirlen, char *err,
+		      size_t len, int *ret)
+{
+	DIR *d;
+
+	snprintf(dir, dirlen, "%s/%s", bpffs, kind);
+	d = opendir(dir);
+	if (d)
+		return d;
+	*ret = -errno;
+	if (*ret == -ENOENT)
+		snprintf(err, len,
+			 "no pinned weft %s: %s does not exist (is %s the agent's --bpffs? "
+			 "pass --bpffs DIR)",
+			 kind, dir, bpffs);
+	else
+		snprintf(err, len, "cannot read %s: %s", dir, strerror(-*ret));
+	return NULL;
+}
+
 static int read_maps(const char *bpffs, json_object **out, char *err, size_t len)
 {
 	char dir[PATH_MAX];
@@ -190,17 +213,9 @@ static int read_maps(const char *bpffs, json_object **out, char *err, size_t len
 	json_object_object_add(o, "maps", maps);
 	json_object_object_add(o, "pods", pods);
 	json_object_object_add(o, "counters", counters);
-	snprintf(dir, sizeof(dir), "%s/maps", bpffs);
-	d = opendir(dir);
-	if (!d) {
-		ret = -errno;
-		snprintf(err, len,
-			 ret == -ENOENT ? "no pinned weft maps: %s does not exist (is %s "
-					  "the agent's --bpffs? pass --bpffs DIR)"
-					: "cannot read %s: %s",
-			 dir, ret == -ENOENT ? bpffs : strerror(-ret));
+	d = open_pins(bpffs, "maps", dir, sizeof(dir), err, len, &ret);
+	if (!d)
 		goto out;
-	}
 	while ((de = readdir(d)) && !ret) {
 		struct map_view v = { 0 };
 		__u32 ilen = sizeof(v.info);
@@ -325,15 +340,8 @@ int bpfread_links(const char *bpffs, json_object **out, char *err, size_t len)
 	int ret = 0;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/links", bpffs);
-	d = opendir(dir);
+	d = open_pins(bpffs, "links", dir, sizeof(dir), err, len, &ret);
 	if (!d) {
-		ret = -errno;
-		snprintf(err, len,
-			 ret == -ENOENT ? "no pinned weft links: %s does not exist (is %s "
-					  "the agent's --bpffs?)"
-					: "cannot read %s: %s",
-			 dir, ret == -ENOENT ? bpffs : strerror(-ret));
 		json_object_put(arr);
 		return ret;
 	}
