@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "cni_install.h"
+#include "fs.h"
 #include "log.h"
 
 /* A CNI config is small; anything past this is not one. */
@@ -61,60 +62,6 @@ static int join(char *out, size_t len, const char *dir, const char *name, const 
 	int n = snprintf(out, len, "%s/%s%s", dir, name, suffix);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-static int read_all(const char *path, size_t max, char **out, size_t *len, mode_t *mode)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd, err = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return -errno;
-	if (fstat(fd, &st) == -1) {
-		err = -errno;
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = -EISDIR;
-		goto out_close;
-	}
-	if ((size_t)st.st_size > max) {
-		err = -EFBIG;
-		goto out_close;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		err = -ENOMEM;
-		goto out_close;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			err = -errno;
-			goto out_free;
-		}
-		if (n == 0)
-			break; /* truncated under us: the bytes we have */
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	if (mode)
-		*mode = st.st_mode & 07777;
-	close(fd);
-	return 0;
-out_free:
-	free(buf);
-out_close:
-	close(fd);
-	return err;
 }
 
 /* Replace @dir/@name by @buf atomically: a temp file in the same folder,
@@ -360,49 +307,43 @@ static bool exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+/* Write the record @name@suffix (".orig" or ".new") with @buf and @mode,
+ * and drop the other kind: a config file has one record at most.
+ */
+static int record(struct cni_install *ci, const char *name, const char *suffix,
+		  const char *other, const char *buf, size_t len, mode_t mode)
+{
+	char dir[PATH_MAX], rec[NAME_MAX + 8], path[PATH_MAX];
+	int err;
+
+	err = join(dir, sizeof(dir), ci->state_dir, STATE_CONF, "");
+	if (!err)
+		err = mkdir_p(dir);
+	if (err)
+		return err;
+	if (snprintf(rec, sizeof(rec), "%s%s", name, suffix) >= (int)sizeof(rec))
+		return -ENAMETOOLONG;
+	err = write_atomic(dir, rec, buf, len, mode);
+	if (err)
+		return err;
+	if (!record_path(ci->state_dir, name, other, path, sizeof(path)))
+		(void)unlink(path); /* absent is fine */
+	return 0;
+}
+
 /* Remember @buf as the cluster's own version of config file @name. The
  * record's mode is the file's, so uninstall restores both.
  */
 static int record_orig(struct cni_install *ci, const char *name, const char *buf, size_t len,
 		       mode_t mode)
 {
-	char dir[PATH_MAX], rec[NAME_MAX + 8], path[PATH_MAX];
-	int err;
-
-	err = join(dir, sizeof(dir), ci->state_dir, STATE_CONF, "");
-	if (!err)
-		err = mkdir_p(dir);
-	if (err)
-		return err;
-	if (snprintf(rec, sizeof(rec), "%s.orig", name) >= (int)sizeof(rec))
-		return -ENAMETOOLONG;
-	err = write_atomic(dir, rec, buf, len, mode);
-	if (err)
-		return err;
-	if (!record_path(ci->state_dir, name, ".new", path, sizeof(path)))
-		(void)unlink(path); /* absent is fine */
-	return 0;
+	return record(ci, name, ".orig", ".new", buf, len, mode);
 }
 
 /* Remember that config file @name did not exist before weft wrote it. */
 static int record_new(struct cni_install *ci, const char *name)
 {
-	char dir[PATH_MAX], rec[NAME_MAX + 8], path[PATH_MAX];
-	int err;
-
-	err = join(dir, sizeof(dir), ci->state_dir, STATE_CONF, "");
-	if (!err)
-		err = mkdir_p(dir);
-	if (err)
-		return err;
-	if (snprintf(rec, sizeof(rec), "%s.new", name) >= (int)sizeof(rec))
-		return -ENAMETOOLONG;
-	err = write_atomic(dir, rec, "", 0, 0644);
-	if (err)
-		return err;
-	if (!record_path(ci->state_dir, name, ".orig", path, sizeof(path)))
-		(void)unlink(path);
-	return 0;
+	return record(ci, name, ".new", ".orig", "", 0, 0644);
 }
 
 /* Has weft changed any config file before (this process or an earlier one)? */
@@ -444,11 +385,11 @@ static int copy_plugin(struct cni_install *ci)
 		err = join(orig, sizeof(orig), ci->state_dir, "bin.orig", "");
 	if (err)
 		return err;
-	err = read_all(ci->plugin_src, BIN_MAX, &src_buf, &src_len, NULL);
+	err = fs_read_file(ci->plugin_src, BIN_MAX, &src_buf, &src_len, NULL);
 	if (err)
 		return set_err(ci->stats.last_error, sizeof(ci->stats.last_error), err,
 			       "read the plugin '%s': %s", ci->plugin_src, strerror(-err));
-	dst_err = read_all(dst, BIN_MAX, &dst_buf, &dst_len, &dst_mode);
+	dst_err = fs_read_file(dst, BIN_MAX, &dst_buf, &dst_len, &dst_mode);
 	same = !dst_err && dst_len == src_len && !memcmp(src_buf, dst_buf, src_len);
 	if (!exists(marker)) {
 		err = mkdir_p(ci->state_dir);
@@ -542,7 +483,7 @@ static int convert_single(struct cni_install *ci, const char *name, json_object 
 		err = join(path, sizeof(path), ci->conf_dir, name, "");
 	if (err)
 		return err;
-	err = read_all(tpath, CONF_MAX, &tbuf, &tlen, &tmode);
+	err = fs_read_file(tpath, CONF_MAX, &tbuf, &tlen, &tmode);
 	if (err == -ENOENT) {
 		err = record_new(ci, target);
 	} else if (!err) {
@@ -609,7 +550,7 @@ static int sync_pass(struct cni_install *ci)
 	if (err)
 		return err;
 	snprintf(ci->stats.conf_file, sizeof(ci->stats.conf_file), "%s", path);
-	err = read_all(path, CONF_MAX, &buf, &len, &mode);
+	err = fs_read_file(path, CONF_MAX, &buf, &len, &mode);
 	if (err == -ENOENT)
 		return 0; /* replaced under us: look again */
 	if (err)
@@ -767,7 +708,7 @@ static int conf_state(const char *path, bool *chained)
 	int err;
 
 	*chained = false;
-	err = read_all(path, CONF_MAX, &buf, &len, NULL);
+	err = fs_read_file(path, CONF_MAX, &buf, &len, NULL);
 	if (err)
 		return err;
 	if (!parse_conf(path, buf, len, &o, ignored, sizeof(ignored)))
@@ -777,64 +718,79 @@ static int conf_state(const char *path, bool *chained)
 	return 0;
 }
 
+/* Record @rec (a config file's name and @suffix, in @recdir): where it
+ * points, and what that config file is now.
+ */
+struct rec_paths {
+	char name[NAME_MAX + 1];	/* the config file's */
+	char path[PATH_MAX];		/* the config file */
+	char rpath[PATH_MAX];		/* the record */
+	int state;			/* conf_state() of the config file: 0 or -errno */
+	bool chained;			/* when @state is 0 */
+};
+
+static int rec_paths(struct rec_paths *p, const struct cni_install_cfg *cfg, const char *recdir,
+		     const char *rec, const char *suffix)
+{
+	int err;
+
+	snprintf(p->name, sizeof(p->name), "%.*s", (int)(strlen(rec) - strlen(suffix)), rec);
+	err = join(p->path, sizeof(p->path), cfg->conf_dir, p->name, "") ?:
+	      join(p->rpath, sizeof(p->rpath), recdir, rec, "");
+	if (!err)
+		p->state = conf_state(p->path, &p->chained);
+	return err;
+}
+
 static int restore_orig(const struct cni_install_cfg *cfg, const char *recdir, const char *rec,
 			char *err, size_t errlen)
 {
-	char name[NAME_MAX + 1], path[PATH_MAX], rpath[PATH_MAX];
+	struct rec_paths p;
 	char *buf;
 	size_t len;
 	mode_t mode;
-	bool chained;
 	int ret;
 
-	snprintf(name, sizeof(name), "%.*s", (int)(strlen(rec) - strlen(".orig")), rec);
-	ret = join(path, sizeof(path), cfg->conf_dir, name, "");
-	if (!ret)
-		ret = join(rpath, sizeof(rpath), recdir, rec, "");
+	ret = rec_paths(&p, cfg, recdir, rec, ".orig");
 	if (ret)
 		return ret;
-	ret = conf_state(path, &chained);
-	if (!ret && !chained) {
+	ret = p.state;
+	if (!ret && !p.chained) {
 		log_info("'%s' was rewritten since weft chained it and no longer names weft: "
 			 "left as it is",
-			 path);
+			 p.path);
 		goto out_drop;
 	}
 	if (ret && ret != -ENOENT)
-		return set_err(err, errlen, ret, "read '%s': %s", path, strerror(-ret));
-	ret = read_all(rpath, CONF_MAX, &buf, &len, &mode);
+		return set_err(err, errlen, ret, "read '%s': %s", p.path, strerror(-ret));
+	ret = fs_read_file(p.rpath, CONF_MAX, &buf, &len, &mode);
 	if (ret)
-		return set_err(err, errlen, ret, "read '%s': %s", rpath, strerror(-ret));
-	ret = write_atomic(cfg->conf_dir, name, buf, len, mode);
+		return set_err(err, errlen, ret, "read '%s': %s", p.rpath, strerror(-ret));
+	ret = write_atomic(cfg->conf_dir, p.name, buf, len, mode);
 	free(buf);
 	if (ret)
-		return set_err(err, errlen, ret, "restore '%s': %s", path, strerror(-ret));
-	log_info("restored '%s'", path);
+		return set_err(err, errlen, ret, "restore '%s': %s", p.path, strerror(-ret));
+	log_info("restored '%s'", p.path);
 out_drop:
-	(void)unlink(rpath);
+	(void)unlink(p.rpath);
 	return 0;
 }
 
 static int remove_new(const struct cni_install_cfg *cfg, const char *recdir, const char *rec,
 		      char *err, size_t errlen)
 {
-	char name[NAME_MAX + 1], path[PATH_MAX], rpath[PATH_MAX];
-	bool chained;
+	struct rec_paths p;
 	int ret;
 
-	snprintf(name, sizeof(name), "%.*s", (int)(strlen(rec) - strlen(".new")), rec);
-	ret = join(path, sizeof(path), cfg->conf_dir, name, "");
-	if (!ret)
-		ret = join(rpath, sizeof(rpath), recdir, rec, "");
+	ret = rec_paths(&p, cfg, recdir, rec, ".new");
 	if (ret)
 		return ret;
-	ret = conf_state(path, &chained);
-	if (!ret && chained) {
-		if (unlink(path) == -1)
-			return set_err(err, errlen, -errno, "remove '%s': %m", path);
-		log_info("removed '%s'", path);
+	if (!p.state && p.chained) {
+		if (unlink(p.path) == -1)
+			return set_err(err, errlen, -errno, "remove '%s': %m", p.path);
+		log_info("removed '%s'", p.path);
 	}
-	(void)unlink(rpath);
+	(void)unlink(p.rpath);
 	return 0;
 }
 
@@ -863,7 +819,7 @@ static int strip_leftovers(const struct cni_install_cfg *cfg, char *err, size_t 
 
 		if (conf_kind_of(de->d_name) != CONF_LIST ||
 		    join(path, sizeof(path), cfg->conf_dir, de->d_name, "") ||
-		    read_all(path, CONF_MAX, &buf, &len, &mode))
+		    fs_read_file(path, CONF_MAX, &buf, &len, &mode))
 			continue;
 		if (parse_conf(path, buf, len, &o, ignored, sizeof(ignored)) || !chains_weft(o)) {
 			json_object_put(o);
@@ -906,7 +862,7 @@ static int uninstall_bin(const struct cni_install_cfg *cfg, char *err, size_t er
 		ret = join(dst, sizeof(dst), cfg->bin_dir, CNI_INSTALL_PLUGIN_TYPE, "");
 	if (ret || !exists(marker))
 		return ret;
-	if (!read_all(orig, BIN_MAX, &buf, &len, &mode)) {
+	if (!fs_read_file(orig, BIN_MAX, &buf, &len, &mode)) {
 		ret = write_atomic(cfg->bin_dir, CNI_INSTALL_PLUGIN_TYPE, buf, len, mode);
 		free(buf);
 		if (ret)

@@ -91,6 +91,19 @@ void cfg_usage(FILE *out)
 	opt_usage(out, opts, cfg_opts(opts));
 }
 
+/* Say why option --@opt's list was refused (@rc from addr_parse_*_list():
+ * -E2BIG for more than @many, else @bad is not @what). Returns -EINVAL.
+ */
+static int list_refused(const char *opt, int rc, const char *many, const char *bad,
+			const char *what)
+{
+	if (rc == -E2BIG)
+		fprintf(stderr, "weft-agent: option --%s: more than %s\n", opt, many);
+	else
+		fprintf(stderr, "weft-agent: option --%s: '%s' is not %s\n", opt, bad, what);
+	return -EINVAL;
+}
+
 int cfg_parse(struct agent_config *cfg, int argc, char **argv)
 {
 	struct opt_def opts[CFG_OPTS_MAX];
@@ -115,21 +128,14 @@ int cfg_parse(struct agent_config *cfg, int argc, char **argv)
 	log_set_level(level);
 	rc = addr_parse_port_list(cfg->excl_ports_text, cfg->excl_ports, CFG_EXCL_MAX, err,
 				  sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "weft-agent: option --exclude-outbound-ports: %s%s%s\n",
-			rc == -E2BIG ? "more than 8 ports" : "'", rc == -E2BIG ? "" : err,
-			rc == -E2BIG ? "" : "' is not a port (1..65535)");
-		return -EINVAL;
-	}
+	if (rc < 0)
+		return list_refused("exclude-outbound-ports", rc, "8 ports", err,
+				    "a port (1..65535)");
 	cfg->n_excl_ports = (size_t)rc;
 	rc = addr_parse_cidr_list(cfg->excl_cidrs_text, cfg->excl_cidrs, CFG_EXCL_MAX, err,
 				  sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "weft-agent: option --exclude-outbound-cidrs: %s%s%s\n",
-			rc == -E2BIG ? "more than 8 CIDRs" : "'", rc == -E2BIG ? "" : err,
-			rc == -E2BIG ? "" : "' is not a CIDR (IP/LEN)");
-		return -EINVAL;
-	}
+	if (rc < 0)
+		return list_refused("exclude-outbound-cidrs", rc, "8 CIDRs", err, "a CIDR (IP/LEN)");
 	cfg->n_excl_cidrs = (size_t)rc;
 	return 0;
 }

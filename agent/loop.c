@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "loop.h"
 
 #define LOOP_MAX_EVENTS 256
@@ -31,14 +32,6 @@ struct loop {
 	uint64_t next_gen;
 	struct timer_heap timers;	/* of struct loop_timer */
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 struct loop *loop_new(void)
 {

@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "array.h"
 #include "json_help.h"
 #include "log.h"
 #include "model/catalogue.h"
@@ -33,7 +34,8 @@ struct selfreg {
 	size_t n_last;
 };
 
-static int addr_cmp(const struct addr *a, const struct addr *b)
+/* Family, then port, then address: a slice is one family and port. */
+static int slice_addr_cmp(const struct addr *a, const struct addr *b)
 {
 	size_t len = a->family == AF_INET ? sizeof(a->ip.v4) : sizeof(a->ip.v6);
 	int d;
@@ -47,7 +49,7 @@ static int addr_cmp(const struct addr *a, const struct addr *b)
 }
 
 /* The order slices are cut in: namespace, service, then family and port
- * (both inside addr_cmp), then address, then pod.
+ * (both inside slice_addr_cmp), then address, then pod.
  */
 static int ep_cmp(const void *pa, const void *pb)
 {
@@ -57,7 +59,7 @@ static int ep_cmp(const void *pa, const void *pb)
 	if (!d)
 		d = strcmp(a->service, b->service);
 	if (!d)
-		d = addr_cmp(&a->addr, &b->addr);
+		d = slice_addr_cmp(&a->addr, &b->addr);
 	if (!d)
 		d = strcmp(a->pod, b->pod);
 	return d;
@@ -73,7 +75,7 @@ static bool same_slice(const struct selfreg_ep *a, const struct selfreg_ep *b)
 int selfreg_endpoints(const struct pod *pods, const struct catalogue *cat, const char *node,
 		      struct selfreg_ep **out)
 {
-	struct selfreg_ep *eps = NULL, *grown;
+	struct selfreg_ep *eps = NULL;
 	size_t n = 0, cap = 0, kept = 0;
 
 	*out = NULL;
@@ -89,14 +91,9 @@ int selfreg_endpoints(const struct pod *pods, const struct catalogue *cat, const
 			for (unsigned int i = 0; i < p->spec.n_ips; i++) {
 				struct selfreg_ep *e;
 
-				if (n == cap) {
-					cap = cap ? cap * 2 : 16;
-					grown = reallocarray(eps, cap, sizeof(*eps));
-					if (!grown) {
-						free(eps);
-						return -ENOMEM;
-					}
-					eps = grown;
+				if (array_reserve(&eps, &cap, n, sizeof(*eps), 16)) {
+					free(eps);
+					return -ENOMEM;
 				}
 				e = &eps[n++];
 				memset(e, 0, sizeof(*e));

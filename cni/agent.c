@@ -14,17 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cni.h"
 
 #define CONNECT_RETRY_MS 10
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Copy @src into @dst of @len bytes; -EMSGSIZE if it does not fit. */
 static int put(char *dst, size_t len, const char *src)
@@ -32,6 +25,28 @@ static int put(char *dst, size_t len, const char *src)
 	int n = snprintf(dst, len, "%s", src ? src : "");
 
 	return n < 0 || (size_t)n >= len ? -EMSGSIZE : 0;
+}
+
+/* The request's strings into @pod. 0 or -EMSGSIZE. */
+static int put_strings(struct cni_proto_pod *pod, const struct cni_req *req)
+{
+	const struct {
+		char *dst;
+		size_t len;
+		const char *src;
+	} fields[] = {
+		{ pod->container_id, sizeof(pod->container_id), req->container_id },
+		{ pod->netns, sizeof(pod->netns), req->netns },
+		{ pod->ifname, sizeof(pod->ifname), req->ifname },
+		{ pod->ns, sizeof(pod->ns), req->ns },
+		{ pod->name, sizeof(pod->name), req->name },
+		{ pod->uid, sizeof(pod->uid), req->uid },
+	};
+	int err = 0;
+
+	for (size_t i = 0; !err && i < sizeof(fields) / sizeof(fields[0]); i++)
+		err = put(fields[i].dst, fields[i].len, fields[i].src);
+	return err;
 }
 
 char *cni_req_encode(const struct cni_req *req, size_t *len)
@@ -49,17 +64,7 @@ char *cni_req_encode(const struct cni_req *req, size_t *len)
 	}
 	err = cmd == CNI_PROTO_NONE ? -EINVAL : 0;
 	if (!err)
-		err = put(pod->container_id, sizeof(pod->container_id), req->container_id);
-	if (!err)
-		err = put(pod->netns, sizeof(pod->netns), req->netns);
-	if (!err)
-		err = put(pod->ifname, sizeof(pod->ifname), req->ifname);
-	if (!err)
-		err = put(pod->ns, sizeof(pod->ns), req->ns);
-	if (!err)
-		err = put(pod->name, sizeof(pod->name), req->name);
-	if (!err)
-		err = put(pod->uid, sizeof(pod->uid), req->uid);
+		err = put_strings(pod, req);
 	for (size_t i = 0; !err && i < req->n_ips && i < CNI_PROTO_MAX_IPS; i++) {
 		err = addr_parse_ip(req->ips[i], &pod->ips[i]) ? -EINVAL : 0;
 		pod->n_ips++;

@@ -22,37 +22,38 @@ int addr_parse_ip(const char *s, struct addr *out)
 	return 0;
 }
 
+/* The @n first bytes of @s as a string in @out of @len bytes. 0 or -EINVAL. */
+static int copy_part(char *out, size_t len, const char *s, size_t n)
+{
+	if (n >= len)
+		return -EINVAL;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return 0;
+}
+
 /* "IP:PORT" / "[IPv6]:PORT" with the port in [@min_port, 65535]. */
 static int parse_ip_port(const char *s, uint32_t min_port, struct addr *out)
 {
 	char host[ADDR_STRLEN];
 	const char *port;
-	size_t n;
 	uint32_t p;
 	int err;
 
 	if (s[0] == '[') {
 		const char *end = strchr(s, ']');
 
-		if (!end || end[1] != ':')
+		if (!end || end[1] != ':' ||
+		    copy_part(host, sizeof(host), s + 1, (size_t)(end - s - 1)))
 			return -EINVAL;
-		n = (size_t)(end - s - 1);
-		if (n >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, s + 1, n);
 		port = end + 2;
 	} else {
 		const char *colon = strrchr(s, ':');
 
-		if (!colon)
+		if (!colon || copy_part(host, sizeof(host), s, (size_t)(colon - s)))
 			return -EINVAL;
-		n = (size_t)(colon - s);
-		if (n >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, s, n);
 		port = colon + 1;
 	}
-	host[n] = '\0';
 	err = opt_parse_u32(port, min_port, 65535, &p);
 	if (err)
 		return -EINVAL;
@@ -96,16 +97,10 @@ int addr_parse_cidr(const char *s, struct addr *out, unsigned int *prefix_len)
 	const char *slash = strchr(s, '/');
 	unsigned int max;
 	uint32_t len;
-	size_t n;
 	int err;
 
-	if (!slash)
+	if (!slash || copy_part(ip, sizeof(ip), s, (size_t)(slash - s)))
 		return -EINVAL;
-	n = (size_t)(slash - s);
-	if (n >= sizeof(ip))
-		return -EINVAL;
-	memcpy(ip, s, n);
-	ip[n] = '\0';
 	err = addr_parse_ip(ip, out);
 	if (err)
 		return err;
@@ -205,6 +200,18 @@ bool addr_ip_equal(const struct addr *a, const struct addr *b)
 bool addr_equal(const struct addr *a, const struct addr *b)
 {
 	return a->port == b->port && addr_ip_equal(a, b);
+}
+
+int addr_cmp(const struct addr *a, const struct addr *b)
+{
+	int c;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	c = memcmp(&a->ip, &b->ip, a->family == AF_INET ? sizeof(a->ip.v4) : sizeof(a->ip.v6));
+	if (c)
+		return c;
+	return (a->port > b->port) - (a->port < b->port);
 }
 
 bool addr_is_loopback(const struct addr *a)

@@ -72,6 +72,9 @@ bool addr_ip_equal(const struct addr *a, const struct addr *b);
 /* Same family, IP and port. */
 bool addr_equal(const struct addr *a, const struct addr *b);
 
+/* Order by family (IPv4 first), then address bytes, then port: <0, 0, >0. */
+int addr_cmp(const struct addr *a, const struct addr *b);
+
 /* 127.0.0.0/8, ::1 and IPv4-mapped 127/8. */
 bool addr_is_loopback(const struct addr *a);
 

@@ -70,10 +70,24 @@ static char *to_line(json_object *o, size_t *len)
 	return line;
 }
 
+/* Unless @err (a -errno from building @o), @o as a line as to_line() makes
+ * it. Drops @o. NULL with errno set.
+ */
+static char *finish_line(json_object *o, int err, size_t *len)
+{
+	char *line = NULL;
+
+	if (!err)
+		line = to_line(o, len);
+	else
+		errno = -err;
+	json_object_put(o);
+	return line;
+}
+
 char *cni_proto_req_encode(enum cni_proto_cmd cmd, const struct cni_proto_pod *pod, size_t *len)
 {
 	json_object *o = json_object_new_object(), *ips;
-	char *line = NULL;
 	int err;
 
 	if (!o) {
@@ -103,12 +117,7 @@ char *cni_proto_req_encode(enum cni_proto_cmd cmd, const struct cni_proto_pod *p
 	}
 	if (!err && pod->meshed_hint)
 		err = json_add(o, "meshed", json_object_new_boolean(1));
-	if (!err)
-		line = to_line(o, len);
-	else
-		errno = -err;
-	json_object_put(o);
-	return line;
+	return finish_line(o, err, len);
 }
 
 static int get_str(json_object *o, const struct field *f, char *dst, char *err, size_t errlen)
@@ -224,7 +233,6 @@ out:
 char *cni_proto_reply_encode(const struct cni_proto_reply *r, size_t *len)
 {
 	json_object *o = json_object_new_object();
-	char *line = NULL;
 	int err;
 
 	if (!o) {
@@ -245,12 +253,7 @@ char *cni_proto_reply_encode(const struct cni_proto_reply *r, size_t *len)
 		if (!err)
 			err = json_add(o, "details", json_object_new_string(r->details));
 	}
-	if (!err)
-		line = to_line(o, len);
-	else
-		errno = -err;
-	json_object_put(o);
-	return line;
+	return finish_line(o, err, len);
 }
 
 int cni_proto_reply_decode(const char *text, struct cni_proto_reply *r)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "array.h"
 #include "timer_heap.h"
 
 #define TIMER_HEAP_MIN_CAP 64
@@ -63,15 +64,8 @@ static void sift_down(struct timer_heap *h, size_t i)
 
 int timer_heap_add(struct timer_heap *h, struct timer_node *n, uint64_t due_ms)
 {
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : TIMER_HEAP_MIN_CAP;
-		struct timer_node **slots = reallocarray(h->slots, cap, sizeof(*slots));
-
-		if (!slots)
-			return -ENOMEM;
-		h->slots = slots;
-		h->cap = cap;
-	}
+	if (array_reserve(&h->slots, &h->cap, h->n, sizeof(*h->slots), TIMER_HEAP_MIN_CAP))
+		return -ENOMEM;
 	n->due_ms = due_ms;
 	h->slots[h->n] = n;
 	sift_up(h, h->n++);

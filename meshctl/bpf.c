@@ -23,6 +23,7 @@
 
 #include "abi.h"
 #include "bpfread.h"
+#include "fs.h"
 #include "meshctl.h"
 
 static const char *const reason_names[] = MESH_REASON_NAMES;
@@ -176,6 +177,29 @@ static int read_counters(int fd, const struct map_view *v, json_object *o, char 
 }
 
 /* Every pinned map under @bpffs/maps, decoded into one JSON document. */
+/* Open the folder @bpffs/@kind ("maps", "links") of weft's pins, its path in
+ * @dir (@dirlen bytes). NULL with -errno in *@ret and why in @err.
+ */
+static DIR *open_pins(const char *bpffs, const char *kind, char *dir, size_t dirlen, char *err,
+		      size_t len, int *ret)
+{
+	DIR *d;
+
+	snprintf(dir, dirlen, "%s/%s", bpffs, kind);
+	d = opendir(dir);
+	if (d)
+		return d;
+	*ret = -errno;
+	if (*ret == -ENOENT)
+		snprintf(err, len,
+			 "no pinned weft %s: %s does not exist (is %s the agent's --bpffs? "
+			 "pass --bpffs DIR)",
+			 kind, dir, bpffs);
+	else
+		snprintf(err, len, "cannot read %s: %s", dir, strerror(-*ret));
+	return NULL;
+}
+
 static int read_maps(const char *bpffs, json_object **out, char *err, size_t len)
 {
 	char dir[PATH_MAX];
@@ -189,17 +213,9 @@ static int read_maps(const char *bpffs, json_object **out, char *err, size_t len
 	json_object_object_add(o, "maps", maps);
 	json_object_object_add(o, "pods", pods);
 	json_object_object_add(o, "counters", counters);
-	snprintf(dir, sizeof(dir), "%s/maps", bpffs);
-	d = opendir(dir);
-	if (!d) {
-		ret = -errno;
-		snprintf(err, len,
-			 ret == -ENOENT ? "no pinned weft maps: %s does not exist (is %s "
-					  "the agent's --bpffs? pass --bpffs DIR)"
-					: "cannot read %s: %s",
-			 dir, ret == -ENOENT ? bpffs : strerror(-ret));
+	d = open_pins(bpffs, "maps", dir, sizeof(dir), err, len, &ret);
+	if (!d)
 		goto out;
-	}
 	while ((de = readdir(d)) && !ret) {
 		struct map_view v = { 0 };
 		__u32 ilen = sizeof(v.info);
@@ -259,60 +275,55 @@ out:
 	return 0;
 }
 
+static int map_row(struct out_table *t, json_object *m, void *ctx)
+{
+	json_object *e = out_path(m, "entries");
+	char id[24], k[24], v[24], max[24], n[24];
+
+	(void)ctx;
+	snprintf(id, sizeof(id), "%llu", out_u64(m, "id"));
+	snprintf(k, sizeof(k), "%llu", out_u64(m, "key_size"));
+	snprintf(v, sizeof(v), "%llu", out_u64(m, "value_size"));
+	snprintf(max, sizeof(max), "%llu", out_u64(m, "max_entries"));
+	snprintf(n, sizeof(n), "%lld", e ? (long long)json_object_get_int64(e) : -1LL);
+	return out_table_add(t, (const char *const[]){ out_str(m, "name"), out_str(m, "type"), id,
+						       k, v, max, e ? n : "-" });
+}
+
+static int pod_row(struct out_table *t, json_object *p, void *ctx)
+{
+	char c[24], id[24], port[24];
+	const char *ports, *cidrs;
+
+	(void)ctx;
+	snprintf(c, sizeof(c), "%llu", out_u64(p, "netns_cookie"));
+	snprintf(id, sizeof(id), "%llu", out_u64(p, "pod_id"));
+	snprintf(port, sizeof(port), "%llu", out_u64(p, "proxy_port"));
+	ports = json_object_array_length(out_path(p, "exclude_ports"))
+			? json_object_to_json_string_ext(out_path(p, "exclude_ports"),
+							 JSON_C_TO_STRING_PLAIN)
+			: "-";
+	cidrs = json_object_array_length(out_path(p, "exclude_cidrs"))
+			? json_object_to_json_string_ext(out_path(p, "exclude_cidrs"),
+							 JSON_C_TO_STRING_PLAIN |
+								 JSON_C_TO_STRING_NOSLASHESCAPE)
+			: "-";
+	return out_table_add(t, (const char *const[]){ c, id, port,
+						       out_bool(p, "capture") ? "yes" : "no", ports,
+						       cidrs });
+}
+
 static int render_maps(FILE *out, json_object *o)
 {
-	json_object *maps = out_path(o, "maps"), *pods = out_path(o, "pods");
-	struct out_table *t = out_table_new(7, map_headers);
-	int err = 0;
+	json_object *pods = out_path(o, "pods");
+	int err = out_table_rows(out, 7, map_headers, out_path(o, "maps"), map_row, NULL);
 
-	if (!t)
-		return -errno;
-	for (size_t i = 0; i < json_object_array_length(maps) && !err; i++) {
-		json_object *m = json_object_array_get_idx(maps, i), *e = out_path(m, "entries");
-		char id[24], k[24], v[24], max[24], n[24];
-
-		snprintf(id, sizeof(id), "%llu", out_u64(m, "id"));
-		snprintf(k, sizeof(k), "%llu", out_u64(m, "key_size"));
-		snprintf(v, sizeof(v), "%llu", out_u64(m, "value_size"));
-		snprintf(max, sizeof(max), "%llu", out_u64(m, "max_entries"));
-		snprintf(n, sizeof(n), "%lld", e ? (long long)json_object_get_int64(e) : -1LL);
-		err = out_table_add(t,
-				    (const char *const[]){ out_str(m, "name"), out_str(m, "type"),
-							   id, k, v, max, e ? n : "-" });
-	}
-	if (!err)
-		out_table_print(t, out);
-	out_table_free(t);
 	if (err)
 		return err;
 	fprintf(out, "\nmesh_pods (%zu):\n", json_object_array_length(pods));
-	t = out_table_new(6, pod_headers);
-	if (!t)
-		return -errno;
-	for (size_t i = 0; i < json_object_array_length(pods) && !err; i++) {
-		json_object *p = json_object_array_get_idx(pods, i);
-		char c[24], id[24], port[24];
-		const char *ports, *cidrs;
-
-		snprintf(c, sizeof(c), "%llu", out_u64(p, "netns_cookie"));
-		snprintf(id, sizeof(id), "%llu", out_u64(p, "pod_id"));
-		snprintf(port, sizeof(port), "%llu", out_u64(p, "proxy_port"));
-		ports = json_object_array_length(out_path(p, "exclude_ports"))
-				? json_object_to_json_string_ext(out_path(p, "exclude_ports"),
-								 JSON_C_TO_STRING_PLAIN)
-				: "-";
-		cidrs = json_object_array_length(out_path(p, "exclude_cidrs"))
-				? json_object_to_json_string_ext(
-					  out_path(p, "exclude_cidrs"),
-					  JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-				: "-";
-		err = out_table_add(t, (const char *const[]){ c, id, port,
-							      out_bool(p, "capture") ? "yes" : "no",
-							      ports, cidrs });
-	}
-	if (!err)
-		out_table_print(t, out);
-	out_table_free(t);
+	err = out_table_rows(out, 6, pod_headers, pods, pod_row, NULL);
+	if (err)
+		return err;
 	if (out_path(o, "agent_mark"))
 		fprintf(out, "\nmesh_config: agent mark 0x%llx\n", out_u64(o, "agent_mark"));
 	fprintf(out, "\nmesh_metrics:\n");
@@ -329,15 +340,8 @@ int bpfread_links(const char *bpffs, json_object **out, char *err, size_t len)
 	int ret = 0;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/links", bpffs);
-	d = opendir(dir);
+	d = open_pins(bpffs, "links", dir, sizeof(dir), err, len, &ret);
 	if (!d) {
-		ret = -errno;
-		snprintf(err, len,
-			 ret == -ENOENT ? "no pinned weft links: %s does not exist (is %s "
-					  "the agent's --bpffs?)"
-					: "cannot read %s: %s",
-			 dir, ret == -ENOENT ? bpffs : strerror(-ret));
 		json_object_put(arr);
 		return ret;
 	}
@@ -399,21 +403,6 @@ int bpfread_links(const char *bpffs, json_object **out, char *err, size_t len)
 	return 0;
 }
 
-int bpfread_cgroup_id(const char *path, unsigned long long *id)
-{
-	union {
-		struct file_handle fh;
-		char buf[sizeof(struct file_handle) + sizeof(__u64)];
-	} h = { .fh.handle_bytes = sizeof(__u64) };
-	int mount_id;
-
-	/* A cgroup v2 id is its kernfs file handle, as bpf_link_info reports it. */
-	if (name_to_handle_at(AT_FDCWD, path, &h.fh, &mount_id, 0) == -1)
-		return -errno;
-	memcpy(id, h.fh.f_handle, sizeof(*id));
-	return 0;
-}
-
 /* Programs attached to @cgroup for weft's hooks, pinned or not. */
 static json_object *cgroup_progs(const char *cgroup, char *err, size_t len, int *ret)
 {
@@ -461,49 +450,41 @@ static json_object *cgroup_progs(const char *cgroup, char *err, size_t len, int 
 	return arr;
 }
 
+static int link_row(struct out_table *t, json_object *l, void *ctx)
+{
+	char lid[24], pid[24], cid[24];
+
+	(void)ctx;
+	snprintf(lid, sizeof(lid), "%llu", out_u64(l, "link_id"));
+	snprintf(pid, sizeof(pid), "%llu", out_u64(l, "prog_id"));
+	snprintf(cid, sizeof(cid), "%llu", out_u64(l, "cgroup_id"));
+	return out_table_add(t, (const char *const[]){
+					out_str(l, "program"), out_str(l, "attach_type"), lid, pid,
+					out_str(l, "tag"), cid,
+					out_bool(l, "attached") ? "yes" : "NO (cgroup gone)" });
+}
+
+static int cgroup_prog_row(struct out_table *t, json_object *p, void *ctx)
+{
+	char pid[24];
+
+	(void)ctx;
+	snprintf(pid, sizeof(pid), "%llu", out_u64(p, "prog_id"));
+	return out_table_add(t, (const char *const[]){ out_str(p, "attach_type"), pid,
+						       out_str(p, "program") });
+}
+
 static int render_links(FILE *out, json_object *o)
 {
-	json_object *links = out_path(o, "links"), *cg = out_path(o, "cgroup_programs");
-	struct out_table *t = out_table_new(7, link_headers);
-	int err = 0;
+	json_object *cg = out_path(o, "cgroup_programs");
+	int err = out_table_rows(out, 7, link_headers, out_path(o, "links"), link_row, NULL);
 
-	if (!t)
-		return -errno;
-	for (size_t i = 0; i < json_object_array_length(links) && !err; i++) {
-		json_object *l = json_object_array_get_idx(links, i);
-		char lid[24], pid[24], cid[24];
-
-		snprintf(lid, sizeof(lid), "%llu", out_u64(l, "link_id"));
-		snprintf(pid, sizeof(pid), "%llu", out_u64(l, "prog_id"));
-		snprintf(cid, sizeof(cid), "%llu", out_u64(l, "cgroup_id"));
-		err = out_table_add(t,
-				    (const char *const[]){
-					    out_str(l, "program"), out_str(l, "attach_type"), lid,
-					    pid, out_str(l, "tag"), cid,
-					    out_bool(l, "attached") ? "yes" : "NO (cgroup gone)" });
-	}
-	if (!err)
-		out_table_print(t, out);
-	out_table_free(t);
 	if (err || !cg)
 		return err;
 	fprintf(out, "\nAttached to %s (id %llu):\n", out_str(o, "cgroup"),
 		out_u64(o, "cgroup_id"));
-	t = out_table_new(3, (const char *const[]){ "ATTACH", "PROG-ID", "PROGRAM" });
-	if (!t)
-		return -errno;
-	for (size_t i = 0; i < json_object_array_length(cg) && !err; i++) {
-		json_object *p = json_object_array_get_idx(cg, i);
-		char pid[24];
-
-		snprintf(pid, sizeof(pid), "%llu", out_u64(p, "prog_id"));
-		err = out_table_add(t, (const char *const[]){ out_str(p, "attach_type"), pid,
-							      out_str(p, "program") });
-	}
-	if (!err)
-		out_table_print(t, out);
-	out_table_free(t);
-	return err;
+	return out_table_rows(out, 3, (const char *const[]){ "ATTACH", "PROG-ID", "PROGRAM" }, cg,
+			      cgroup_prog_row, NULL);
 }
 
 /* ---------------------------------------------------------------- commands */
@@ -516,9 +497,7 @@ static int bpf_maps(struct meshctl *m, int argc, char **argv)
 	json_object *o;
 	int ret;
 
-	ret = meshctl_cmd_opts(m, &argc, argv, opts, 1);
-	if (!ret)
-		ret = meshctl_no_args(m, argc, argv);
+	ret = meshctl_opts_only(m, argc, argv, opts, 1);
 	if (ret)
 		return ret;
 	if (read_maps(bpffs, &o, err, sizeof(err))) {
@@ -542,9 +521,7 @@ static int bpf_progs(struct meshctl *m, int argc, char **argv)
 	unsigned long long cg_id = 0;
 	int ret;
 
-	ret = meshctl_cmd_opts(m, &argc, argv, opts, 2);
-	if (!ret)
-		ret = meshctl_no_args(m, argc, argv);
+	ret = meshctl_opts_only(m, argc, argv, opts, 2);
 	if (ret)
 		return ret;
 	if (bpfread_links(bpffs, &links, err, sizeof(err))) {
@@ -556,7 +533,7 @@ static int bpf_progs(struct meshctl *m, int argc, char **argv)
 	json_object_object_add(o, "links", links);
 	if (cgroup) {
 		cg = cgroup_progs(cgroup, err, sizeof(err), &ret);
-		if (!cg || bpfread_cgroup_id(cgroup, &cg_id)) {
+		if (!cg || fs_cgroup_id(cgroup, &cg_id)) {
 			out_err(m->err, m->format, "%s", cg ? "cannot read the cgroup's id" : err);
 			json_object_put(cg);
 			json_object_put(o);

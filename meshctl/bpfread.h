@@ -22,7 +22,4 @@ int bpfread_open(const char *bpffs, const char *kind, const char *name, char *er
  */
 int bpfread_links(const char *bpffs, struct json_object **out, char *err, size_t errlen);
 
-/* The id of cgroup v2 folder @path, as bpf_link_info reports it. 0 or -errno. */
-int bpfread_cgroup_id(const char *path, unsigned long long *id);
-
 #endif /* WEFT_MESHCTL_BPFREAD_H */

@@ -34,6 +34,7 @@
 #include <json-c/json.h>
 
 #include "bpfread.h"
+#include "fs.h"
 #include "client.h"
 #include "meshctl.h"
 
@@ -280,7 +281,7 @@ static void check_links(struct checks *c, json_object *status)
 		       bpffs && progs ? err : "the agent's status lacks bpffs or programs");
 		return;
 	}
-	if (!cgroup || bpfread_cgroup_id(cgroup, &cg_id))
+	if (!cgroup || fs_cgroup_id(cgroup, &cg_id))
 		cg_id = 0;
 	n = json_object_array_length(progs);
 	for (size_t i = 0; i < n; i++) {
@@ -409,9 +410,7 @@ int cmd_check(struct meshctl *m, int argc, char **argv)
 	json_object *o;
 	int ret;
 
-	ret = meshctl_cmd_opts(m, &argc, argv, opts, 3);
-	if (!ret)
-		ret = meshctl_no_args(m, argc, argv);
+	ret = meshctl_opts_only(m, argc, argv, opts, 3);
 	if (ret) {
 		json_object_put(c.arr);
 		return ret;

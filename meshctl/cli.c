@@ -289,6 +289,48 @@ int meshctl_get(struct meshctl *m, const char *path, struct json_object **resp)
 	return MESHCTL_OK;
 }
 
+int meshctl_ns_ref(struct meshctl *m, const char *ref, const char *what, const char *list)
+{
+	if (strchr(ref, '/'))
+		return MESHCTL_OK;
+	out_err(m->err, m->format, "'%s' is not NAMESPACE/%s (see 'meshctl %s')", ref, what, list);
+	return MESHCTL_USAGE;
+}
+
+int meshctl_print(struct meshctl *m, struct json_object *resp,
+		  int (*render)(FILE *out, struct json_object *resp), const char *path,
+		  const char *what)
+{
+	int err;
+
+	if (m->format == OUT_JSON) {
+		out_json(m->out, resp);
+		return MESHCTL_OK;
+	}
+	err = render(m->out, resp);
+	if (!err)
+		return MESHCTL_OK;
+	if (err == -EPROTO)
+		out_err(m->err, m->format, "malformed answer from the agent on %s: %s has no %s",
+			m->socket, path, what);
+	else
+		out_err(m->err, m->format, "out of memory");
+	return MESHCTL_ERR;
+}
+
+int meshctl_show(struct meshctl *m, const char *path,
+		 int (*render)(FILE *out, struct json_object *resp), const char *what)
+{
+	struct json_object *resp;
+	int ret = meshctl_get(m, path, &resp);
+
+	if (ret)
+		return ret;
+	ret = meshctl_print(m, resp, render, path, what);
+	json_object_put(resp);
+	return ret;
+}
+
 int meshctl_cmd_opts(struct meshctl *m, int *argc, char **argv, const struct cmd_opt *opts,
 		     size_t n)
 {
@@ -355,6 +397,25 @@ int meshctl_args(struct meshctl *m, int argc, char **argv, int want, const char 
 		out_err(m->err, m->format, "%s takes %s, got an extra '%s' (see 'meshctl %s "
 			"--help')", argv[0], synopsis, argv[want + 1], argv[0]);
 	return MESHCTL_USAGE;
+}
+
+int meshctl_opts_only(struct meshctl *m, int argc, char **argv, const struct cmd_opt *opts,
+		      size_t n)
+{
+	int ret = meshctl_cmd_opts(m, &argc, argv, opts, n);
+
+	return ret ? ret : meshctl_no_args(m, argc, argv);
+}
+
+int meshctl_query(struct meshctl *m, char *url, size_t len, const char *const *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (kv[2 * i + 1] && meshctl_query_add(url, len, kv[2 * i], kv[2 * i + 1])) {
+			out_err(m->err, m->format, "arguments too long");
+			return MESHCTL_USAGE;
+		}
+	}
+	return MESHCTL_OK;
 }
 
 int meshctl_query_add(char *url, size_t len, const char *key, const char *value)

@@ -14,14 +14,14 @@
 #include <json-c/json.h>
 
 #include "client.h"
+#include "growbuf.h"
 
 #ifndef WEFT_VERSION
 #define WEFT_VERSION "0.0.0"
 #endif
 
 struct body {
-	char *data;	/* NUL-terminated */
-	size_t len;
+	struct growbuf buf;
 	bool too_big;
 };
 
@@ -29,20 +29,11 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ctx)
 {
 	struct body *b = ctx;
 	size_t n = size * nmemb;
-	char *grown;
+	int err = growbuf_add(&b->buf, ptr, n);
 
-	if (b->len + n > CLIENT_MAX_RESPONSE) {
+	if (err == -EFBIG)
 		b->too_big = true;
-		return 0;
-	}
-	grown = realloc(b->data, b->len + n + 1);
-	if (!grown)
-		return 0;
-	b->data = grown;
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
+	return err ? 0 : n;
 }
 
 /* Why curl could not get an answer, in words. Returns -errno. */
@@ -93,12 +84,12 @@ static struct json_object *parse_body(const struct body *b)
 	struct json_tokener *tok;
 	struct json_object *o;
 
-	if (!b->len)
+	if (!b->buf.len)
 		return NULL;
 	tok = json_tokener_new();
 	if (!tok)
 		return NULL;
-	o = json_tokener_parse_ex(tok, b->data, (int)b->len);
+	o = json_tokener_parse_ex(tok, b->buf.data, (int)b->buf.len);
 	json_tokener_free(tok);
 	return o;
 }
@@ -146,7 +137,7 @@ int client_get(const char *sock, const char *path, unsigned int timeout_ms,
 {
 	char url[256], cerr[CURL_ERROR_SIZE] = "";
 	struct json_object *o = NULL;
-	struct body b = { 0 };
+	struct body b = { .buf.max = CLIENT_MAX_RESPONSE };
 	long status = 0, os_errno = 0;
 	CURLcode rc;
 	CURL *h;
@@ -197,7 +188,7 @@ int client_get(const char *sock, const char *path, unsigned int timeout_ms,
 	o = NULL;
 out_cleanup:
 	json_object_put(o);
-	free(b.data);
+	growbuf_free(&b.buf);
 	curl_easy_cleanup(h);
 	return ret;
 }

@@ -16,36 +16,28 @@ static const char *const conn_headers[] = {
 };
 #define N_CONN_COLS (sizeof(conn_headers) / sizeof(conn_headers[0]))
 
+static int conn_row(struct out_table *t, struct json_object *c, void *ctx)
+{
+	char age[24], o[24], in[24];
+
+	(void)ctx;
+	return out_table_add(
+		t, (const char *const[]){
+			   out_str(c, "pod"), out_str(c, "client"), out_str(c, "destination"),
+			   out_str(c, "service") ? out_str(c, "service") : "(passthrough)",
+			   out_str(c, "endpoint"), out_ms(age, sizeof(age), out_u64(c, "age_ms")),
+			   out_bytes(o, sizeof(o), out_u64(c, "bytes_out")),
+			   out_bytes(in, sizeof(in), out_u64(c, "bytes_in")),
+			   out_str(c, "protocol"), out_str(c, "state") });
+}
+
 int cmd_conns_render(FILE *out, struct json_object *resp)
 {
 	struct json_object *arr = out_path(resp, "conns");
-	struct out_table *t;
-	int err = 0;
 
 	if (!arr || !json_object_is_type(arr, json_type_array))
 		return -EPROTO;
-	t = out_table_new(N_CONN_COLS, conn_headers);
-	if (!t)
-		return -errno;
-	for (size_t i = 0; i < json_object_array_length(arr) && !err; i++) {
-		struct json_object *c = json_object_array_get_idx(arr, i);
-		char age[24], o[24], in[24];
-
-		err = out_table_add(
-			t, (const char *const[]){ out_str(c, "pod"), out_str(c, "client"),
-						  out_str(c, "destination"),
-						  out_str(c, "service") ? out_str(c, "service")
-									: "(passthrough)",
-						  out_str(c, "endpoint"),
-						  out_ms(age, sizeof(age), out_u64(c, "age_ms")),
-						  out_bytes(o, sizeof(o), out_u64(c, "bytes_out")),
-						  out_bytes(in, sizeof(in), out_u64(c, "bytes_in")),
-						  out_str(c, "protocol"), out_str(c, "state") });
-	}
-	if (!err)
-		out_table_print(t, out);
-	out_table_free(t);
-	return err;
+	return out_table_rows(out, N_CONN_COLS, conn_headers, arr, conn_row, NULL);
 }
 
 int cmd_conns(struct meshctl *m, int argc, char **argv)
@@ -58,36 +50,21 @@ int cmd_conns(struct meshctl *m, int argc, char **argv)
 	};
 	struct json_object *resp;
 	char url[768] = "/v1/conns";
-	int ret, err = 0;
+	int ret;
 
-	ret = meshctl_cmd_opts(m, &argc, argv, opts, sizeof(opts) / sizeof(opts[0]));
+	ret = meshctl_opts_only(m, argc, argv, opts, sizeof(opts) / sizeof(opts[0]));
 	if (!ret)
-		ret = meshctl_no_args(m, argc, argv);
+		ret = meshctl_query(m, url, sizeof(url),
+				    (const char *const[]){ "pod", pod, "service", svc, "limit", limit },
+				    3);
 	if (ret)
 		return ret;
-	if (pod)
-		err = meshctl_query_add(url, sizeof(url), "pod", pod);
-	if (svc && !err)
-		err = meshctl_query_add(url, sizeof(url), "service", svc);
-	if (limit && !err)
-		err = meshctl_query_add(url, sizeof(url), "limit", limit);
-	if (err) {
-		out_err(m->err, m->format, "arguments too long");
-		return MESHCTL_USAGE;
-	}
 	/* The agent judges the values (NAMESPACE/NAME, 1..10000) and says why. */
 	ret = meshctl_get(m, url, &resp);
 	if (ret)
 		return ret;
-	if (m->format == OUT_JSON) {
-		out_json(m->out, resp);
-	} else if ((err = cmd_conns_render(m->out, resp))) {
-		out_err(m->err, m->format,
-			err == -EPROTO
-				? "malformed answer from the agent: /v1/conns has no \"conns\" array"
-				: "out of memory");
-		ret = MESHCTL_ERR;
-	} else if (out_bool(resp, "truncated")) {
+	ret = meshctl_print(m, resp, cmd_conns_render, "/v1/conns", "\"conns\" array");
+	if (!ret && m->format != OUT_JSON && out_bool(resp, "truncated")) {
 		out_err(m->err, m->format,
 			"showing %llu of %llu connections (--limit N, at most "
 			"10000, to see more)",

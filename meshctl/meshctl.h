@@ -69,6 +69,18 @@ int meshctl_main(int argc, char **argv, FILE *out, FILE *err);
  */
 int meshctl_get(struct meshctl *m, const char *path, struct json_object **resp);
 
+/* For commands: print agent answer @resp, as it is under -o json, else
+ * through @render. A render failure is printed (for -EPROTO: "@path has no
+ * @what") and returns MESHCTL_ERR; MESHCTL_OK otherwise.
+ */
+int meshctl_print(struct meshctl *m, struct json_object *resp,
+		  int (*render)(FILE *out, struct json_object *resp), const char *path,
+		  const char *what);
+
+/* For commands: GET @path and meshctl_print() the answer. An enum meshctl_exit. */
+int meshctl_show(struct meshctl *m, const char *path,
+		 int (*render)(FILE *out, struct json_object *resp), const char *what);
+
 /* For commands that take no arguments: MESHCTL_USAGE (with a message) when
  * @argc > 1, else MESHCTL_OK.
  */
@@ -78,6 +90,12 @@ int meshctl_no_args(struct meshctl *m, int argc, char **argv);
  * @len bytes, percent-encoding @value. 0 or -ENAMETOOLONG.
  */
 int meshctl_query_add(char *url, size_t len, const char *key, const char *value);
+
+/* For commands: meshctl_query_add() the @n pairs of @kv (KEY, VALUE, ...),
+ * skipping NULL values. MESHCTL_OK, or MESHCTL_USAGE with "arguments too
+ * long" printed when @url (@len bytes) cannot hold them.
+ */
+int meshctl_query(struct meshctl *m, char *url, size_t len, const char *const *kv, size_t n);
 
 /* A command's own option: "--name VALUE"/"--name=VALUE" into *@value, or a
  * flag ("--name") into *@flag (@value NULL).
@@ -95,6 +113,18 @@ struct cmd_opt {
  */
 int meshctl_cmd_opts(struct meshctl *m, int *argc, char **argv, const struct cmd_opt *opts,
 		     size_t n);
+
+/* For commands naming an object: MESHCTL_OK when @ref is NAMESPACE/@what
+ * ("NAME", "POD"), else MESHCTL_USAGE with a message pointing at
+ * `meshctl @list`, the command that lists them.
+ */
+int meshctl_ns_ref(struct meshctl *m, const char *ref, const char *what, const char *list);
+
+/* For commands taking options but no positional argument:
+ * meshctl_cmd_opts(), then meshctl_no_args(). MESHCTL_OK or MESHCTL_USAGE.
+ */
+int meshctl_opts_only(struct meshctl *m, int argc, char **argv, const struct cmd_opt *opts,
+		      size_t n);
 
 /* For commands taking exactly @want positional arguments, described by
  * @synopsis ("NAMESPACE/NAME") in the message: MESHCTL_OK or MESHCTL_USAGE.

@@ -128,6 +128,23 @@ void out_table_free(struct out_table *t)
 	free(t);
 }
 
+int out_table_rows(FILE *out, size_t n_cols, const char *const *headers, struct json_object *arr,
+		   int (*row)(struct out_table *t, struct json_object *e, void *ctx), void *ctx)
+{
+	struct out_table *t = out_table_new(n_cols, headers);
+	size_t n = json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+	int err = 0;
+
+	if (!t)
+		return -errno;
+	for (size_t i = 0; i < n && !err; i++)
+		err = row(t, json_object_array_get_idx(arr, i), ctx);
+	if (!err)
+		out_table_print(t, out);
+	out_table_free(t);
+	return err;
+}
+
 void out_json(FILE *out, struct json_object *o)
 {
 	int flags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
@@ -151,8 +168,7 @@ static const char *scalar_text(struct json_object *v)
 	return json_object_get_string(v);
 }
 
-/* "a,b,c" from an array of scalars; malloc'd, NULL on ENOMEM. */
-static char *join_scalars(struct json_object *arr)
+char *out_join(struct json_object *arr)
 {
 	size_t n = json_object_array_length(arr), len = 1, off = 0;
 	char *s;
@@ -192,7 +208,7 @@ static int kv_walk(struct out_table *t, const char *key, struct json_object *v)
 		for (size_t i = 0; i < n; i++)
 			scalars = scalars && is_scalar(json_object_array_get_idx(v, i));
 		if (scalars) {
-			joined = join_scalars(v);
+			joined = out_join(v);
 			if (!joined)
 				return -ENOMEM;
 			cells[1] = joined;

@@ -38,6 +38,14 @@ void out_table_print(const struct out_table *t, FILE *out);
 /* Accepts NULL. */
 void out_table_free(struct out_table *t);
 
+/* Print a table of @n_cols columns under @headers with one row per element
+ * of the JSON array @arr (none when @arr is NULL or not an array): @row adds
+ * it to @t with out_table_add(). 0, -ENOMEM, or the first error of @row
+ * (nothing printed then).
+ */
+int out_table_rows(FILE *out, size_t n_cols, const char *const *headers, struct json_object *arr,
+		   int (*row)(struct out_table *t, struct json_object *e, void *ctx), void *ctx);
+
 /* Print @o as indented JSON and a newline. */
 void out_json(FILE *out, struct json_object *o);
 
@@ -56,6 +64,10 @@ struct json_object *out_path(struct json_object *o, const char *path);
 const char *out_str(struct json_object *o, const char *path);
 unsigned long long out_u64(struct json_object *o, const char *path);
 int out_bool(struct json_object *o, const char *path);
+/* "a,b,c" from the array of scalars @arr (empty strings and nulls as "-");
+ * malloc'd, NULL on ENOMEM.
+ */
+char *out_join(struct json_object *arr);
 
 /* ---- human units; each returns @buf */
 

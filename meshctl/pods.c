@@ -23,22 +23,11 @@ static const char *const pod_headers[] = {
 static char *join_field(struct json_object *o, const char *key)
 {
 	struct json_object *arr;
-	size_t n, len = 2, off = 0;
-	char *s;
 
 	if (!json_object_object_get_ex(o, key, &arr) ||
-	    !json_object_is_type(arr, json_type_array) || !(n = json_object_array_length(arr)))
+	    !json_object_is_type(arr, json_type_array) || !json_object_array_length(arr))
 		return strdup("-");
-	for (size_t i = 0; i < n; i++)
-		len += strlen(json_object_get_string(json_object_array_get_idx(arr, i))) + 1;
-	s = malloc(len);
-	if (!s)
-		return NULL;
-	s[0] = '\0';
-	for (size_t i = 0; i < n; i++)
-		off += (size_t)snprintf(s + off, len - off, "%s%s", i ? "," : "",
-					json_object_get_string(json_object_array_get_idx(arr, i)));
-	return s;
+	return out_join(arr);
 }
 
 static uint64_t conn_count(struct json_object *pod, const char *key)
@@ -51,13 +40,18 @@ static uint64_t conn_count(struct json_object *pod, const char *key)
 	return json_object_get_uint64(v);
 }
 
-static int add_pod(struct out_table *t, struct json_object *pod)
+static int add_pod(struct out_table *t, struct json_object *pod, void *ctx)
 {
 	struct json_object *meshed;
 	char conns[48];
-	char *ips = join_field(pod, "ips"), *ls = join_field(pod, "listeners");
+	char *ips, *ls;
 	int err = -ENOMEM;
 
+	(void)ctx;
+	if (!json_object_is_type(pod, json_type_object))
+		return -EPROTO;
+	ips = join_field(pod, "ips");
+	ls = join_field(pod, "listeners");
 	if (!ips || !ls)
 		goto out_free;
 	snprintf(conns, sizeof(conns), "%" PRIu64 "/%" PRIu64, conn_count(pod, "active"),
@@ -81,61 +75,23 @@ out_free:
 int cmd_pods_render(FILE *out, struct json_object *resp)
 {
 	struct json_object *pods;
-	struct out_table *t;
-	size_t n;
-	int err = 0;
 
 	if (!json_object_object_get_ex(resp, "pods", &pods) ||
 	    !json_object_is_type(pods, json_type_array))
 		return -EPROTO;
-	t = out_table_new(N_POD_COLS, pod_headers);
-	if (!t)
-		return -errno;
-	n = json_object_array_length(pods);
-	for (size_t i = 0; i < n && !err; i++) {
-		struct json_object *pod = json_object_array_get_idx(pods, i);
-
-		if (!json_object_is_type(pod, json_type_object))
-			err = -EPROTO;
-		else
-			err = add_pod(t, pod);
-	}
-	if (!err)
-		out_table_print(t, out);
-	out_table_free(t);
-	return err;
+	return out_table_rows(out, N_POD_COLS, pod_headers, pods, add_pod, NULL);
 }
 
 int cmd_pods(struct meshctl *m, int argc, char **argv)
 {
-	struct json_object *resp;
-	int ret, err;
+	int ret;
 
 	/* kubectl's habit: `pods NAME` is `pod NAME`. */
 	if (argc == 2 && strchr(argv[1], '/'))
 		return cmd_pod(m, argc, argv);
 	ret = meshctl_no_args(m, argc, argv);
-	if (ret)
-		return ret;
-	ret = meshctl_get(m, "/v1/pods", &resp);
-	if (ret)
-		return ret;
-	if (m->format == OUT_JSON) {
-		out_json(m->out, resp);
-		goto out_put;
-	}
-	err = cmd_pods_render(m->out, resp);
-	if (err == -EPROTO) {
-		out_err(m->err, m->format, "malformed answer from the agent on %s: /v1/pods has "
-			"no \"pods\" array of objects", m->socket);
-		ret = MESHCTL_ERR;
-	} else if (err) {
-		out_err(m->err, m->format, "out of memory");
-		ret = MESHCTL_ERR;
-	}
-out_put:
-	json_object_put(resp);
-	return ret;
+	return ret ? ret : meshctl_show(m, "/v1/pods", cmd_pods_render,
+					"\"pods\" array of objects");
 }
 
 static void pod_line(FILE *out, const char *key, const char *fmt, ...)
@@ -239,12 +195,7 @@ int cmd_pod(struct meshctl *m, int argc, char **argv)
 {
 	int ret = meshctl_args(m, argc, argv, 1, "NAMESPACE/NAME");
 
-	if (ret)
-		return ret;
-	if (!strchr(argv[1], '/')) {
-		out_err(m->err, m->format, "'%s' is not NAMESPACE/NAME (see 'meshctl pods')",
-			argv[1]);
-		return MESHCTL_USAGE;
-	}
-	return show_pod(m, argv[1]);
+	if (!ret)
+		ret = meshctl_ns_ref(m, argv[1], "NAME", "pods");
+	return ret ? ret : show_pod(m, argv[1]);
 }

@@ -50,71 +50,57 @@ static const char *recent_p99(char *buf, size_t len, struct json_object *svc)
 	return out_us(buf, len, out_u64(svc, "latency.connect.recent.p99_us"), 1);
 }
 
+static int svc_row(struct out_table *t, struct json_object *s, void *ctx)
+{
+	char ready[48], ej[24], act[24], conns[24], reqs[24], x5[24], p99[24];
+	const char *port = out_str(s, "port_name");
+
+	(void)ctx;
+	snprintf(ready, sizeof(ready), "%zu/%zu", n_ready(s),
+		 json_object_array_length(out_path(s, "endpoints")));
+	snprintf(ej, sizeof(ej), "%llu", out_u64(s, "ejected"));
+	snprintf(act, sizeof(act), "%llu", out_u64(s, "active"));
+	snprintf(conns, sizeof(conns), "%llu", out_u64(s, "total.connections"));
+	snprintf(reqs, sizeof(reqs), "%llu", out_u64(s, "total.requests"));
+	snprintf(x5, sizeof(x5), "%llu", out_u64(s, "total.responses.5xx"));
+	return out_table_add(t, (const char *const[]){ out_str(s, "namespace"), out_str(s, "name"),
+						       port && port[0] ? port : "-",
+						       out_str(s, "vip"), ready, ej, act, conns,
+						       reqs, x5, recent_p99(p99, sizeof(p99), s),
+						       out_str(s, "policy.lb") });
+}
+
 int cmd_services_render(FILE *out, struct json_object *resp)
 {
 	struct json_object *arr = services_of(resp);
-	struct out_table *t;
-	int err = 0;
 
 	if (!arr)
 		return -EPROTO;
-	t = out_table_new(N_SVC_COLS, svc_headers);
-	if (!t)
-		return -errno;
-	for (size_t i = 0; i < json_object_array_length(arr) && !err; i++) {
-		struct json_object *s = json_object_array_get_idx(arr, i);
-		char ready[48], ej[24], act[24], conns[24], reqs[24], x5[24], p99[24];
-		const char *port = out_str(s, "port_name");
+	return out_table_rows(out, N_SVC_COLS, svc_headers, arr, svc_row, NULL);
+}
 
-		snprintf(ready, sizeof(ready), "%zu/%zu", n_ready(s),
-			 json_object_array_length(out_path(s, "endpoints")));
-		snprintf(ej, sizeof(ej), "%llu", out_u64(s, "ejected"));
-		snprintf(act, sizeof(act), "%llu", out_u64(s, "active"));
-		snprintf(conns, sizeof(conns), "%llu", out_u64(s, "total.connections"));
-		snprintf(reqs, sizeof(reqs), "%llu", out_u64(s, "total.requests"));
-		snprintf(x5, sizeof(x5), "%llu", out_u64(s, "total.responses.5xx"));
-		err = out_table_add(
-			t, (const char *const[]){ out_str(s, "namespace"), out_str(s, "name"),
-						  port && port[0] ? port : "-", out_str(s, "vip"),
-						  ready, ej, act, conns, reqs, x5,
-						  recent_p99(p99, sizeof(p99), s),
-						  out_str(s, "policy.lb") });
-	}
-	if (!err)
-		out_table_print(t, out);
-	out_table_free(t);
-	return err;
+static int ep_row(struct out_table *t, struct json_object *e, void *ctx)
+{
+	char ejf[24], fails[24], act[24], conns[24], reqs[24], cf[24], ejs[24];
+	unsigned long long ms = out_u64(e, "ejected_for_ms");
+
+	(void)ctx;
+	snprintf(fails, sizeof(fails), "%llu", out_u64(e, "consecutive_failures"));
+	snprintf(act, sizeof(act), "%llu", out_u64(e, "active"));
+	snprintf(conns, sizeof(conns), "%llu", out_u64(e, "total.connections"));
+	snprintf(reqs, sizeof(reqs), "%llu", out_u64(e, "total.requests"));
+	snprintf(cf, sizeof(cf), "%llu", out_u64(e, "total.connect_failures"));
+	snprintf(ejs, sizeof(ejs), "%llu", out_u64(e, "total.ejections"));
+	return out_table_add(t, (const char *const[]){ out_str(e, "address"),
+						       out_bool(e, "ready") ? "yes" : "no",
+						       out_str(e, "health"),
+						       ms ? out_ms(ejf, sizeof(ejf), ms) : "-",
+						       fails, act, conns, reqs, cf, ejs });
 }
 
 static int endpoints_table(FILE *out, struct json_object *svc)
 {
-	struct json_object *eps = out_path(svc, "endpoints");
-	struct out_table *t = out_table_new(N_EP_COLS, ep_headers);
-	int err = 0;
-
-	if (!t)
-		return -errno;
-	for (size_t i = 0; eps && i < json_object_array_length(eps) && !err; i++) {
-		struct json_object *e = json_object_array_get_idx(eps, i);
-		char ejf[24], fails[24], act[24], conns[24], reqs[24], cf[24], ejs[24];
-		unsigned long long ms = out_u64(e, "ejected_for_ms");
-
-		snprintf(fails, sizeof(fails), "%llu", out_u64(e, "consecutive_failures"));
-		snprintf(act, sizeof(act), "%llu", out_u64(e, "active"));
-		snprintf(conns, sizeof(conns), "%llu", out_u64(e, "total.connections"));
-		snprintf(reqs, sizeof(reqs), "%llu", out_u64(e, "total.requests"));
-		snprintf(cf, sizeof(cf), "%llu", out_u64(e, "total.connect_failures"));
-		snprintf(ejs, sizeof(ejs), "%llu", out_u64(e, "total.ejections"));
-		err = out_table_add(
-			t, (const char *const[]){
-				   out_str(e, "address"), out_bool(e, "ready") ? "yes" : "no",
-				   out_str(e, "health"), ms ? out_ms(ejf, sizeof(ejf), ms) : "-",
-				   fails, act, conns, reqs, cf, ejs });
-	}
-	if (!err)
-		out_table_print(t, out);
-	out_table_free(t);
-	return err;
+	return out_table_rows(out, N_EP_COLS, ep_headers, out_path(svc, "endpoints"), ep_row, NULL);
 }
 
 static const char *circuit(char *buf, size_t len, struct json_object *s)
@@ -202,61 +188,28 @@ int cmd_service_render(FILE *out, struct json_object *resp)
 	return err;
 }
 
-static int render_or_fail(struct meshctl *m, int err, const char *path)
-{
-	if (!err)
-		return MESHCTL_OK;
-	if (err == -EPROTO)
-		out_err(m->err, m->format,
-			"malformed answer from the agent on %s: %s has no "
-			"\"services\" array of objects",
-			m->socket, path);
-	else
-		out_err(m->err, m->format, "out of memory");
-	return MESHCTL_ERR;
-}
+/* What a well-formed /v1/services answer has. */
+#define SVC_ARRAY "\"services\" array of objects"
 
 int cmd_services(struct meshctl *m, int argc, char **argv)
 {
-	struct json_object *resp;
 	int ret;
 
 	if (argc == 2 && strchr(argv[1], '/'))
 		return cmd_service(m, argc, argv);
 	ret = meshctl_no_args(m, argc, argv);
-	if (ret)
-		return ret;
-	ret = meshctl_get(m, "/v1/services", &resp);
-	if (ret)
-		return ret;
-	if (m->format == OUT_JSON)
-		out_json(m->out, resp);
-	else
-		ret = render_or_fail(m, cmd_services_render(m->out, resp), "/v1/services");
-	json_object_put(resp);
-	return ret;
+	return ret ? ret : meshctl_show(m, "/v1/services", cmd_services_render, SVC_ARRAY);
 }
 
 int cmd_service(struct meshctl *m, int argc, char **argv)
 {
-	struct json_object *resp;
 	char url[512] = "/v1/services";
 	int ret = meshctl_args(m, argc, argv, 1, "NAMESPACE/NAME");
 
-	if (ret)
-		return ret;
-	if (!strchr(argv[1], '/') || meshctl_query_add(url, sizeof(url), "service", argv[1])) {
-		out_err(m->err, m->format, "'%s' is not NAMESPACE/NAME (see 'meshctl services')",
-			argv[1]);
-		return MESHCTL_USAGE;
-	}
-	ret = meshctl_get(m, url, &resp);
-	if (ret)
-		return ret;
-	if (m->format == OUT_JSON)
-		out_json(m->out, resp);
-	else
-		ret = render_or_fail(m, cmd_service_render(m->out, resp), url);
-	json_object_put(resp);
-	return ret;
+	if (!ret)
+		ret = meshctl_ns_ref(m, argv[1], "NAME", "services");
+	if (!ret)
+		ret = meshctl_query(m, url, sizeof(url), (const char *const[]){ "service", argv[1] },
+				    1);
+	return ret ? ret : meshctl_show(m, url, cmd_service_render, SVC_ARRAY);
 }

@@ -14,20 +14,7 @@ int cmd_status_render(FILE *out, struct json_object *status)
 
 int cmd_status(struct meshctl *m, int argc, char **argv)
 {
-	struct json_object *resp;
 	int ret = meshctl_no_args(m, argc, argv);
 
-	if (ret)
-		return ret;
-	ret = meshctl_get(m, "/v1/status", &resp);
-	if (ret)
-		return ret;
-	if (m->format == OUT_JSON) {
-		out_json(m->out, resp);
-	} else if (cmd_status_render(m->out, resp)) {
-		out_err(m->err, m->format, "out of memory");
-		ret = MESHCTL_ERR;
-	}
-	json_object_put(resp);
-	return ret;
+	return ret ? ret : meshctl_show(m, "/v1/status", cmd_status_render, "status");
 }

@@ -115,48 +115,50 @@ static unsigned long long diff(struct json_object *a, struct json_object *b, con
 	return x >= y ? x - y : 0;
 }
 
+/* The first sample and the seconds between the two, for top_row(). */
+struct top_ctx {
+	struct json_object *sa;
+	double secs;
+};
+
+static int top_row(struct out_table *t, struct json_object *b, void *ctx)
+{
+	const struct top_ctx *c = ctx;
+	struct json_object *a = find_port(c->sa, b);
+	double secs = c->secs;
+	unsigned long long conns = diff(a, b, "total.connections");
+	unsigned long long reqs = diff(a, b, "total.requests");
+	unsigned long long errs = errors(b) - (a && errors(a) <= errors(b) ? errors(a) : 0);
+	unsigned long long base = reqs ? reqs : conns;
+	const char *kind = diff(a, b, "latency.request.count") ? "request" : "connect";
+	char act[24], cps[24], rps[24], eps[24], epct[24], p50[24], p99[24], ej[24];
+	const char *port = out_str(b, "port_name");
+
+	snprintf(act, sizeof(act), "%llu", out_u64(b, "active"));
+	snprintf(cps, sizeof(cps), "%.1f", (double)conns / secs);
+	snprintf(rps, sizeof(rps), "%.1f", (double)reqs / secs);
+	snprintf(eps, sizeof(eps), "%.1f", (double)errs / secs);
+	if (base)
+		snprintf(epct, sizeof(epct), "%.1f", 100.0 * (double)errs / (double)base);
+	else
+		snprintf(epct, sizeof(epct), "-");
+	snprintf(ej, sizeof(ej), "%llu", out_u64(b, "ejected"));
+	return out_table_add(
+		t, (const char *const[]){
+			   out_str(b, "namespace"), out_str(b, "name"),
+			   port && port[0] ? port : "-", act, cps, rps, eps, epct,
+			   out_us(p50, sizeof(p50), delta_quantile(a, b, kind, 0.5), 1),
+			   out_us(p99, sizeof(p99), delta_quantile(a, b, kind, 0.99), 1), ej });
+}
+
 int cmd_top_render(FILE *out, struct json_object *sa, struct json_object *sb, double secs)
 {
 	struct json_object *arr = out_path(sb, "services");
-	struct out_table *t;
-	int err = 0;
+	struct top_ctx c = { .sa = sa, .secs = secs };
 
 	if (!arr || !json_object_is_type(arr, json_type_array) || secs <= 0)
 		return -EPROTO;
-	t = out_table_new(N_TOP_COLS, top_headers);
-	if (!t)
-		return -errno;
-	for (size_t i = 0; i < json_object_array_length(arr) && !err; i++) {
-		struct json_object *b = json_object_array_get_idx(arr, i), *a = find_port(sa, b);
-		unsigned long long conns = diff(a, b, "total.connections");
-		unsigned long long reqs = diff(a, b, "total.requests");
-		unsigned long long errs = errors(b) - (a && errors(a) <= errors(b) ? errors(a) : 0);
-		unsigned long long base = reqs ? reqs : conns;
-		const char *kind = diff(a, b, "latency.request.count") ? "request" : "connect";
-		char act[24], cps[24], rps[24], eps[24], epct[24], p50[24], p99[24], ej[24];
-		const char *port = out_str(b, "port_name");
-
-		snprintf(act, sizeof(act), "%llu", out_u64(b, "active"));
-		snprintf(cps, sizeof(cps), "%.1f", (double)conns / secs);
-		snprintf(rps, sizeof(rps), "%.1f", (double)reqs / secs);
-		snprintf(eps, sizeof(eps), "%.1f", (double)errs / secs);
-		if (base)
-			snprintf(epct, sizeof(epct), "%.1f", 100.0 * (double)errs / (double)base);
-		else
-			snprintf(epct, sizeof(epct), "-");
-		snprintf(ej, sizeof(ej), "%llu", out_u64(b, "ejected"));
-		err = out_table_add(
-			t, (const char *const[]){
-				   out_str(b, "namespace"), out_str(b, "name"),
-				   port && port[0] ? port : "-", act, cps, rps, eps, epct,
-				   out_us(p50, sizeof(p50), delta_quantile(a, b, kind, 0.5), 1),
-				   out_us(p99, sizeof(p99), delta_quantile(a, b, kind, 0.99), 1),
-				   ej });
-	}
-	if (!err)
-		out_table_print(t, out);
-	out_table_free(t);
-	return err;
+	return out_table_rows(out, N_TOP_COLS, top_headers, arr, top_row, &c);
 }
 
 static double mono_s(void)
@@ -186,9 +188,7 @@ int cmd_top(struct meshctl *m, int argc, char **argv)
 	double t_prev, t_cur;
 	int ret, err;
 
-	ret = meshctl_cmd_opts(m, &argc, argv, opts, sizeof(opts) / sizeof(opts[0]));
-	if (!ret)
-		ret = meshctl_no_args(m, argc, argv);
+	ret = meshctl_opts_only(m, argc, argv, opts, sizeof(opts) / sizeof(opts[0]));
 	if (ret)
 		return ret;
 	if (interval && (opt_parse_duration_ms(interval, &ms) || ms < 100 || ms > 3600000)) {

@@ -15,10 +15,17 @@
 
 static const char *const ep_headers[] = { "ENDPOINT", "ELIGIBLE", "WHY" };
 
+static int ep_row(struct out_table *t, struct json_object *e, void *ctx)
+{
+	(void)ctx;
+	return out_table_add(t, (const char *const[]){ out_str(e, "address"),
+						       out_bool(e, "eligible") ? "yes" : "no",
+						       out_str(e, "reason") });
+}
+
 int cmd_trace_render(FILE *out, struct json_object *resp)
 {
 	struct json_object *steps = out_path(resp, "steps"), *eps = out_path(resp, "endpoints");
-	struct out_table *t;
 	int err = 0;
 
 	if (!steps || !json_object_is_type(steps, json_type_array))
@@ -32,20 +39,7 @@ int cmd_trace_render(FILE *out, struct json_object *resp)
 	}
 	if (eps && json_object_is_type(eps, json_type_array) && json_object_array_length(eps)) {
 		fputc('\n', out);
-		t = out_table_new(3, ep_headers);
-		if (!t)
-			return -errno;
-		for (size_t i = 0; i < json_object_array_length(eps) && !err; i++) {
-			struct json_object *e = json_object_array_get_idx(eps, i);
-
-			err = out_table_add(
-				t, (const char *const[]){ out_str(e, "address"),
-							  out_bool(e, "eligible") ? "yes" : "no",
-							  out_str(e, "reason") });
-		}
-		if (!err)
-			out_table_print(t, out);
-		out_table_free(t);
+		err = out_table_rows(out, 3, ep_headers, eps, ep_row, NULL);
 	}
 	fprintf(out, "\nResult: %s\n", out_str(resp, "outcome"));
 	return err;
@@ -53,40 +47,20 @@ int cmd_trace_render(FILE *out, struct json_object *resp)
 
 int cmd_trace(struct meshctl *m, int argc, char **argv)
 {
-	struct json_object *resp;
 	char url[768] = "/v1/trace";
-	int ret = meshctl_args(m, argc, argv, 2, "NAMESPACE/POD and DEST:PORT"), err;
+	int ret = meshctl_args(m, argc, argv, 2, "NAMESPACE/POD and DEST:PORT");
 
+	if (!ret)
+		ret = meshctl_ns_ref(m, argv[1], "POD", "pods");
 	if (ret)
 		return ret;
-	if (!strchr(argv[1], '/')) {
-		out_err(m->err, m->format, "'%s' is not NAMESPACE/POD (see 'meshctl pods')",
-			argv[1]);
-		return MESHCTL_USAGE;
-	}
 	if (addr_parse_ip_port(argv[2], &(struct addr){ 0 })) {
 		out_err(m->err, m->format,
 			"'%s' is not DEST:PORT (an IPv4 address, or [IPv6]:PORT; port 1..65535)",
 			argv[2]);
 		return MESHCTL_USAGE;
 	}
-	if (meshctl_query_add(url, sizeof(url), "pod", argv[1]) ||
-	    meshctl_query_add(url, sizeof(url), "dest", argv[2])) {
-		out_err(m->err, m->format, "arguments too long");
-		return MESHCTL_USAGE;
-	}
-	ret = meshctl_get(m, url, &resp);
-	if (ret)
-		return ret;
-	if (m->format == OUT_JSON) {
-		out_json(m->out, resp);
-	} else if ((err = cmd_trace_render(m->out, resp))) {
-		out_err(m->err, m->format,
-			err == -EPROTO
-				? "malformed answer from the agent: /v1/trace has no \"steps\""
-				: "out of memory");
-		ret = MESHCTL_ERR;
-	}
-	json_object_put(resp);
-	return ret;
+	ret = meshctl_query(m, url, sizeof(url),
+			    (const char *const[]){ "pod", argv[1], "dest", argv[2] }, 2);
+	return ret ? ret : meshctl_show(m, url, cmd_trace_render, "\"steps\"");
 }

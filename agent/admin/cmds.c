@@ -30,26 +30,6 @@
 #include "registry/file.h"
 #include "registry/registry.h"
 
-#define ADMIN_REF_MAX 256	/* "namespace/name" in a query */
-
-/* Read "?KEY=NAMESPACE/NAME" into @ns (OBJ_NS_MAX) and @name (OBJ_NAME_MAX). 1 when given, 0 when absent,
- * or -1 after filling @resp with a 400.
- */
-static int query_ref(const struct http_request *req, struct http_response *resp,
-		     const char *key, char *ns, char *name)
-{
-	char ref[ADMIN_REF_MAX];
-	int rc = http_query_get(req->query, key, ref, sizeof(ref));
-
-	if (rc == 0)
-		return 0;
-	if (rc < 0 || admin_split_ref(ref, ns, OBJ_NS_MAX, name, OBJ_NAME_MAX)) {
-		if (admin_error(resp, 400, "query parameter '%s' must be NAMESPACE/NAME", key))
-			resp->status = 400;
-		return -1;
-	}
-	return 1;
-}
 
 static const char *health_name(enum reg_health h)
 {
@@ -229,6 +209,19 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 	return admin_json(resp, o);
 }
 
+/* A query of at most "?KEY=NAMESPACE/NAME": admin_query_ref(), after
+ * refusing any other parameter (-1 with @resp filled).
+ */
+static int only_ref(const struct http_request *req, struct http_response *resp, const char *key,
+		    char *ns, char *name)
+{
+	const char *const known[] = { key, NULL };
+
+	if (admin_bad_query(req, resp, known))
+		return -1;
+	return admin_query_ref(req, resp, key, ns, name);
+}
+
 static json_object *pod_json(const struct pod *pod, const struct agent *a)
 {
 	json_object *o = json_object_new_object(), *ips = json_object_new_array();
@@ -295,15 +288,11 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 
 static int cmd_pods(const struct http_request *req, struct http_response *resp, void *ctx)
 {
-	static const char *const known[] = { "pod", NULL };
 	char ns[OBJ_NS_MAX], name[OBJ_NAME_MAX];
 	struct agent *a = ctx;
 	json_object *o, *arr;
-	int rc;
+	int rc = only_ref(req, resp, "pod", ns, name);
 
-	if (admin_bad_query(req, resp, known))
-		return 0;
-	rc = query_ref(req, resp, "pod", ns, name);
 	if (rc < 0)
 		return 0;
 	if (rc && !admin_find_pod(a, ns, name))
@@ -441,18 +430,14 @@ static json_object *service_json(const struct svc_state *s, uint64_t now)
 
 static int cmd_services(const struct http_request *req, struct http_response *resp, void *ctx)
 {
-	static const char *const known[] = { "service", NULL };
 	char ns[OBJ_NS_MAX], name[OBJ_NAME_MAX];
 	struct agent *a = ctx;
 	const struct svc_state *s;
 	uint64_t now;
 	json_object *o, *arr;
 	size_t found = 0;
-	int rc;
+	int rc = only_ref(req, resp, "service", ns, name);
 
-	if (admin_bad_query(req, resp, known))
-		return 0;
-	rc = query_ref(req, resp, "service", ns, name);
 	if (rc < 0)
 		return 0;
 	o = json_object_new_object();

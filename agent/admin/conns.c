@@ -91,24 +91,20 @@ int admin_conns(const struct http_request *req, struct http_response *resp, void
 	if (rc && (rc < 0 || opt_parse_u32(ref, 1, ADMIN_CONNS_MAX, &w.limit)))
 		return admin_error(resp, 400, "query parameter 'limit' must be an integer in 1..%u",
 				   ADMIN_CONNS_MAX);
-	rc = http_query_get(req->query, "pod", ref, sizeof(ref));
+	rc = admin_query_ref(req, resp, "pod", pod_ns, pod_name);
+	if (rc < 0)
+		return 0;
 	if (rc) {
-		if (rc < 0 ||
-		    admin_split_ref(ref, pod_ns, sizeof(pod_ns), pod_name, sizeof(pod_name)))
-			return admin_error(resp, 400,
-					   "query parameter 'pod' must be NAMESPACE/NAME");
 		only = admin_find_pod(a, pod_ns, pod_name);
 		if (!only)
 			return admin_error(resp, 404,
 					   "no pod %s/%s is known to the agent (see meshctl pods)",
 					   pod_ns, pod_name);
 	}
-	rc = http_query_get(req->query, "service", ref, sizeof(ref));
+	rc = admin_query_ref(req, resp, "service", svc_ns, svc_name);
+	if (rc < 0)
+		return 0;
 	if (rc) {
-		if (rc < 0 ||
-		    admin_split_ref(ref, svc_ns, sizeof(svc_ns), svc_name, sizeof(svc_name)))
-			return admin_error(resp, 400,
-					   "query parameter 'service' must be NAMESPACE/NAME");
 		w.svc_ns = svc_ns;
 		w.svc_name = svc_name;
 	}

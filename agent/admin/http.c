@@ -343,22 +343,26 @@ static struct http_server *server_alloc(const struct http_route *routes, size_t 
 	return s;
 }
 
-struct http_server *http_server_new(struct loop *loop, const char *sock_path, mode_t mode,
-				    const struct http_route *routes, size_t n_routes, void *ctx)
+/* @s serving on @srv, or NULL when @srv is (errno kept, @s freed). */
+static struct http_server *server_listen(struct http_server *s, struct srv *srv)
 {
-	struct http_server *s = server_alloc(routes, n_routes, ctx);
-	int err;
+	int err = errno;
 
-	if (!s)
-		return NULL;
-	s->srv = srv_new_unix(loop, sock_path, mode, &http_ops, s);
-	if (!s->srv) {
-		err = errno;
+	if (!srv) {
 		free(s);
 		errno = err;
 		return NULL;
 	}
+	s->srv = srv;
 	return s;
+}
+
+struct http_server *http_server_new(struct loop *loop, const char *sock_path, mode_t mode,
+				    const struct http_route *routes, size_t n_routes, void *ctx)
+{
+	struct http_server *s = server_alloc(routes, n_routes, ctx);
+
+	return s ? server_listen(s, srv_new_unix(loop, sock_path, mode, &http_ops, s)) : NULL;
 }
 
 struct http_server *http_server_new_tcp(struct loop *loop, const struct addr *a,
@@ -366,18 +370,8 @@ struct http_server *http_server_new_tcp(struct loop *loop, const struct addr *a,
 					void *ctx)
 {
 	struct http_server *s = server_alloc(routes, n_routes, ctx);
-	int err;
 
-	if (!s)
-		return NULL;
-	s->srv = srv_new_tcp(loop, a, &http_ops, s);
-	if (!s->srv) {
-		err = errno;
-		free(s);
-		errno = err;
-		return NULL;
-	}
-	return s;
+	return s ? server_listen(s, srv_new_tcp(loop, a, &http_ops, s)) : NULL;
 }
 
 int http_server_local_addr(const struct http_server *s, struct addr *out)

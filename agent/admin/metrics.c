@@ -309,6 +309,19 @@ static int build_rows(struct scrape *sc)
 		}                                                                                  \
 	} while (0)
 
+/* A latency histogram family of the service rows: connects, or @requests. */
+static void latency_family(struct prom *p, const struct scrape *sc, const char *name,
+			   const char *help, bool requests)
+{
+	prom_family(p, name, "histogram", help);
+	for (size_t i = 0; i < sc->n_svcs; i++) {
+		const struct lat_hist *h = requests ? &sc->svcs[i].lr : &sc->svcs[i].lc;
+
+		prom_histogram(p, name, sc->svcs[i].labels, lat_bounds_us, LAT_BUCKETS - 1,
+			       h->count, h->sum_us);
+	}
+}
+
 static void service_families(struct prom *p, const struct scrape *sc)
 {
 	prom_counters(p, &counters_svc, sc->svc_ctrs, sc->n_svcs);
@@ -316,18 +329,12 @@ static void service_families(struct prom *p, const struct scrape *sc)
 		   "Client connections to the service port open now.", r->active);
 	SVC_FAMILY(p, sc, "weft_service_ejected_endpoints", "gauge", "Ready endpoints ejected now.",
 		   r->ejected);
-	prom_family(p, "weft_service_connect_duration_seconds", "histogram",
-		    "Upstream connect time, from connect() to established.");
-	for (size_t i = 0; i < sc->n_svcs; i++)
-		prom_histogram(p, "weft_service_connect_duration_seconds", sc->svcs[i].labels,
-			       lat_bounds_us, LAT_BUCKETS - 1, sc->svcs[i].lc.count,
-			       sc->svcs[i].lc.sum_us);
-	prom_family(p, "weft_service_request_duration_seconds", "histogram",
-		    "HTTP requests: from dispatch to the final response's head, retries included.");
-	for (size_t i = 0; i < sc->n_svcs; i++)
-		prom_histogram(p, "weft_service_request_duration_seconds", sc->svcs[i].labels,
-			       lat_bounds_us, LAT_BUCKETS - 1, sc->svcs[i].lr.count,
-			       sc->svcs[i].lr.sum_us);
+	latency_family(p, sc, "weft_service_connect_duration_seconds",
+		       "Upstream connect time, from connect() to established.", false);
+	latency_family(p, sc, "weft_service_request_duration_seconds",
+		       "HTTP requests: from dispatch to the final response's head, "
+		       "retries included.",
+		       true);
 }
 
 static void endpoint_families(struct prom *p, const struct scrape *sc)

@@ -15,6 +15,8 @@
 #include "pods.h"
 #include "reply.h"
 
+#define ADMIN_REF_MAX 256	/* "namespace/name" in a query */
+
 /* Render @o as @resp's body and drop it. 0 or -ENOMEM. */
 static int set_body(struct http_response *resp, json_object *o)
 {
@@ -87,6 +89,22 @@ int admin_split_ref(const char *ref, char *ns, size_t ns_len, char *name, size_t
 	ns[nl] = '\0';
 	memcpy(name, slash + 1, strlen(slash + 1) + 1);
 	return 0;
+}
+
+int admin_query_ref(const struct http_request *req, struct http_response *resp, const char *key,
+		    char *ns, char *name)
+{
+	char ref[ADMIN_REF_MAX];
+	int rc = http_query_get(req->query, key, ref, sizeof(ref));
+
+	if (rc == 0)
+		return 0;
+	if (rc < 0 || admin_split_ref(ref, ns, OBJ_NS_MAX, name, OBJ_NAME_MAX)) {
+		if (admin_error(resp, 400, "query parameter '%s' must be NAMESPACE/NAME", key))
+			resp->status = 400;
+		return -1;
+	}
+	return 1;
 }
 
 const struct pod *admin_find_pod(const struct agent *a, const char *ns, const char *name)

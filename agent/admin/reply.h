@@ -37,6 +37,13 @@ bool admin_bad_query(const struct http_request *req, struct http_response *resp,
  */
 int admin_split_ref(const char *ref, char *ns, size_t ns_len, char *name, size_t name_len);
 
+/* Read query parameter @key, "NAMESPACE/NAME", into @ns (OBJ_NS_MAX bytes)
+ * and @name (OBJ_NAME_MAX). 1 when given, 0 when absent, or -1 after filling
+ * @resp with a 400.
+ */
+int admin_query_ref(const struct http_request *req, struct http_response *resp, const char *key,
+		    char *ns, char *name);
+
 /* The first pod the agent knows as @ns/@name, or NULL. */
 const struct pod *admin_find_pod(const struct agent *a, const char *ns, const char *name);
 

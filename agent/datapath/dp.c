@@ -24,6 +24,7 @@
 #include "abi.h"
 #include "dp.h"
 #include "dp_internal.h"
+#include "fs.h"
 #include "log.h"
 #include "redirect.skel.h"
 
@@ -142,21 +143,6 @@ static int prepare_bpffs_dir(const char *dir)
 	return 0;
 }
 
-/* Cgroup v2 ids are the kernfs file handle (what bpf_link_info reports). */
-static int cgroup_id(const char *path, __u64 *id)
-{
-	union {
-		struct file_handle fh;
-		char buf[sizeof(struct file_handle) + sizeof(__u64)];
-	} h = { .fh.handle_bytes = sizeof(__u64) };
-	int mount_id;
-
-	if (name_to_handle_at(AT_FDCWD, path, &h.fh, &mount_id, 0) == -1)
-		return -errno;
-	memcpy(id, h.fh.f_handle, sizeof(*id));
-	return 0;
-}
-
 /* The file handle type of kernfs (cgroup v2) nodes since Linux 5.5, from the
  * kernel's include/linux/exportfs.h, which is not uapi. A wrong value would
  * make every cgroup look gone; dp, refuses_links_of_another_cgroup guards it.
@@ -196,7 +182,7 @@ static int open_cgroup(const char *path, int *fd_out, __u64 *id)
 			"(see /proc/mounts, type cgroup2)", path);
 		return -ENOTSUP;
 	}
-	err = cgroup_id(path, id);
+	err = fs_cgroup_id(path, id);
 	if (err) {
 		close(fd);
 		return log_errno(err, "read the id of cgroup '%s'", path);

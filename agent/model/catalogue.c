@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "model/catalogue_build.h"
 #include "log.h"
 
@@ -189,19 +190,6 @@ size_t catalogue_svc_port_index(const struct catalogue *c, const struct cat_svc_
 
 /* ---------------------------------------------------------------- building */
 
-/* Family, then address bytes, then port: IPv4 sorts before IPv6. */
-static int addr_cmp(const struct addr *a, const struct addr *b)
-{
-	int c;
-
-	if (a->family != b->family)
-		return a->family < b->family ? -1 : 1;
-	c = memcmp(&a->ip, &b->ip, a->family == AF_INET ? sizeof(a->ip.v4) : sizeof(a->ip.v6));
-	if (c)
-		return c;
-	return (a->port > b->port) - (a->port < b->port);
-}
-
 static int slice_cmp(const void *a, const void *b)
 {
 	const struct obj *x = *(const struct obj *const *)a;
@@ -258,15 +246,8 @@ static int push_ep(struct build *b, const struct obj_endpoint *e, uint16_t port)
 {
 	struct ep_tmp *t;
 
-	if (b->n_eps == b->cap_eps) {
-		size_t cap = b->cap_eps ? b->cap_eps * 2 : 64;
-		struct ep_tmp *eps = reallocarray(b->eps, cap, sizeof(*eps));
-
-		if (!eps)
-			return -ENOMEM;
-		b->eps = eps;
-		b->cap_eps = cap;
-	}
+	if (array_reserve(&b->eps, &b->cap_eps, b->n_eps, sizeof(*b->eps), 64))
+		return -ENOMEM;
 	t = &b->eps[b->n_eps];
 	*t = (struct ep_tmp){ .seq = b->n_eps };
 	/* The API calls an endpoint's addresses fungible and lets consumers use

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "model/catalogue_build.h"
 #include "model/model.h"
 
@@ -138,17 +139,9 @@ int model_upsert(struct model *m, const char *source, struct obj *obj)
 		s->objs[pos] = obj;
 		return 0;
 	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		struct obj **objs = reallocarray(s->objs, cap, sizeof(*objs));
-
-		if (!objs) {
-			err = -ENOMEM;
-			goto out_free_obj;
-		}
-		s->objs = objs;
-		s->cap = cap;
-	}
+	err = array_reserve(&s->objs, &s->cap, s->n, sizeof(*s->objs), 16);
+	if (err)
+		goto out_free_obj;
 	memmove(&s->objs[pos + 1], &s->objs[pos], (s->n - pos) * sizeof(*s->objs));
 	s->objs[pos] = obj;
 	s->n++;

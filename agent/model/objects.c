@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "model/objects.h"
 
 const char *obj_kind_name(enum obj_kind kind)
@@ -185,15 +186,8 @@ void obj_list_done(struct obj_list *l)
 
 int obj_list_add(struct obj_list *l, struct obj *o)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct obj **items = reallocarray(l->items, cap, sizeof(*items));
-
-		if (!items)
-			return -ENOMEM;
-		l->items = items;
-		l->cap = cap;
-	}
+	if (array_reserve(&l->items, &l->cap, l->n, sizeof(*l->items), 16))
+		return -ENOMEM;
 	l->items[l->n++] = o;
 	return 0;
 }

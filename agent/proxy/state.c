@@ -126,19 +126,6 @@ size_t svc_n_ejected(const struct svc_state *s, uint64_t now_ms)
 
 /* ---------------------------------------------------------------- binding */
 
-/* Family, then address bytes, then port: the catalogue's order of VIPs. */
-static int addr_order(const struct addr *a, const struct addr *b)
-{
-	int c;
-
-	if (a->family != b->family)
-		return a->family < b->family ? -1 : 1;
-	c = memcmp(&a->ip, &b->ip, a->family == AF_INET ? sizeof(a->ip.v4) : sizeof(a->ip.v6));
-	if (c)
-		return c;
-	return (a->port > b->port) - (a->port < b->port);
-}
-
 struct svc_key {
 	const char *ns, *name;
 	const struct addr *vip;
@@ -150,7 +137,7 @@ static int svc_key_cmp(const struct svc_key *k, const struct svc_state *s)
 
 	if (!c)
 		c = strcmp(k->name, s->name);
-	return c ? c : addr_order(k->vip, &s->vip);
+	return c ? c : addr_cmp(k->vip, &s->vip);
 }
 
 static int svc_sort_cmp(const void *a, const void *b)
@@ -169,13 +156,13 @@ static int svc_find_cmp(const void *key, const void *elem)
 
 static int ep_sort_cmp(const void *a, const void *b)
 {
-	return addr_order(&(*(const struct ep_state *const *)a)->addr,
+	return addr_cmp(&(*(const struct ep_state *const *)a)->addr,
 			  &(*(const struct ep_state *const *)b)->addr);
 }
 
 static int ep_find_cmp(const void *key, const void *elem)
 {
-	return addr_order(key, &(*(const struct ep_state *const *)elem)->addr);
+	return addr_cmp(key, &(*(const struct ep_state *const *)elem)->addr);
 }
 
 /* Every element of a list as a sorted array; NULL (and *n = 0) when empty.

@@ -20,6 +20,7 @@
 #include "proxy/counters.h"
 #include "proxy/state.h"
 #include "proxy/workers.h"
+#include "sync.h"
 
 struct worker {
 	struct workers *ws;
@@ -182,10 +183,7 @@ void workers_free(struct workers *ws)
 {
 	if (!ws)
 		return;
-	pthread_mutex_lock(&ws->mu);
-	ws->stopping = true;
-	pthread_cond_broadcast(&ws->cv);
-	pthread_mutex_unlock(&ws->mu);
+	sync_raise(&ws->mu, &ws->cv, &ws->stopping);
 	for (unsigned int i = 0; i < ws->n; i++) {
 		if (ws->w[i].started) {
 			knock(&ws->w[i]);

@@ -12,11 +12,13 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "log.h"
 #include "registry/etcd.h"
 #include "registry/etcd_core.h"
 #include "registry/etcd_lease.h"
 #include "registry/etcd_watch.h"
+#include "sync.h"
 
 #define ETCD_REVOKE_TIMEOUT_MS 1000L	/* one attempt */
 #define ETCD_REVOKE_BUDGET_MS 2000	/* all attempts */
@@ -84,18 +86,11 @@ static int set_prefix(struct etcd *e, const char *prefix)
 	return 0;
 }
 
-static void free_want(struct etcd *e)
-{
-	reg_local_slices_free(e->want, e->n_want);
-	e->want = NULL;
-	e->n_want = 0;
-}
-
 static void etcd_free(struct etcd *e)
 {
 	etcd_http_free(e->watch_http);
 	etcd_http_free(e->reg_http);
-	free_want(e);
+	reg_local_want_free(&e->want);
 	for (size_t i = 0; i < e->n_urls; i++)
 		free(e->urls[i]);
 	free(e->prefix);
@@ -106,14 +101,6 @@ static void etcd_free(struct etcd *e)
 	free(e);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Revoke the lease: the server deletes every key attached at once. Tries
  * the URLs in turn for at most ETCD_REVOKE_BUDGET_MS, so an unreachable
  * cluster delays the agent's exit by little; the lease then expires alone.
@@ -122,13 +109,13 @@ static void revoke(struct etcd *e)
 {
 	struct etcd_http *h = etcd_http_new();
 	json_object *body = json_object_new_object(), *resp = NULL;
-	uint64_t until = now_ms() + ETCD_REVOKE_BUDGET_MS;
+	uint64_t until = mono_ms() + ETCD_REVOKE_BUDGET_MS;
 	char err[256] = "", id[24];
 	int ret = -ENOMEM, code = 0;
 
 	snprintf(id, sizeof(id), "%lld", (long long)e->lease);
 	if (h && !etcd_json_add(body, "ID", json_object_new_string(id))) {
-		for (size_t i = 0; i < e->n_urls && now_ms() < until; i++) {
+		for (size_t i = 0; i < e->n_urls && mono_ms() < until; i++) {
 			const char *url = e->urls[(e->reg_url + i) % e->n_urls];
 
 			ret = etcd_http_call(h, url, "/v3/lease/revoke", body,
@@ -159,10 +146,7 @@ static void etcd_stop(void *state, bool deregister)
 
 	if (!e)
 		return;
-	pthread_mutex_lock(&e->lock);
-	e->stopping = true;
-	pthread_cond_broadcast(&e->cond);
-	pthread_mutex_unlock(&e->lock);
+	sync_raise(&e->lock, &e->cond, &e->stopping);
 	etcd_http_cancel(e->watch_http);
 	etcd_http_cancel(e->reg_http);
 	if (e->watch_started)
@@ -244,29 +228,9 @@ out_free:
 static void etcd_register_local(void *state, const struct reg_local_slice *slices, size_t n)
 {
 	struct etcd *e = state;
-	struct reg_local_slice *copy;
-	int err;
 
-	if (!e->registers)
-		return;
-	pthread_mutex_lock(&e->lock);
-	if (reg_local_slices_equal(e->want, e->n_want, slices, n)) {
-		pthread_mutex_unlock(&e->lock);
-		return;
-	}
-	err = reg_local_slices_dup(slices, n, &copy);
-	if (err) {
-		pthread_mutex_unlock(&e->lock);
-		log_warn("registry: %s: cannot keep this node's endpoints: %s, ignoring", e->source,
-			 strerror(-err));
-		return;
-	}
-	free_want(e);
-	e->want = copy;
-	e->n_want = n;
-	e->want_gen++;
-	pthread_cond_broadcast(&e->cond);
-	pthread_mutex_unlock(&e->lock);
+	if (e->registers)
+		reg_local_want_post(&e->want, &e->lock, &e->cond, e->source, slices, n);
 }
 
 const struct reg_backend_ops reg_etcd_ops = {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "registry/etcd_core.h"
 
 bool etcd_stopping(struct etcd *e)
@@ -24,15 +25,9 @@ bool etcd_wait(struct etcd *e, uint32_t ms, const uint64_t *gen)
 	struct timespec until;
 	bool stopping;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	mono_deadline(&until, ms);
 	pthread_mutex_lock(&e->lock);
-	while (!e->stopping && (!gen || *gen == e->want_gen)) {
+	while (!e->stopping && (!gen || *gen == e->want.gen)) {
 		if (pthread_cond_timedwait(&e->cond, &e->lock, &until) == ETIMEDOUT)
 			break;
 	}

@@ -48,15 +48,13 @@ struct etcd {
 	pthread_t reg_thread;
 	bool reg_started;
 	struct etcd_http *reg_http;
-	struct reg_local_slice *want;	/* under lock: what should be registered */
-	size_t n_want;
-	uint64_t want_gen;		/* under lock: bumped on every change of want */
+	struct reg_local_want want;	/* under lock: what should be registered */
 	int64_t lease;			/* registrar's; read by stop() after the join */
 	size_t reg_url;			/* registrar's: index into urls */
 };
 
 /* Sleep up to @ms, waking early on stop or, when @gen is not NULL, when
- * want_gen differs from *@gen. Returns true when stopping. Any thread.
+ * want.gen differs from *@gen. Returns true when stopping. Any thread.
  */
 bool etcd_wait(struct etcd *e, uint32_t ms, const uint64_t *gen);
 

@@ -17,6 +17,7 @@
 
 #include <curl/curl.h>
 
+#include "growbuf.h"
 #include "registry/etcd_http.h"
 
 /* Far above any answer the registry needs (etcd caps a request at 1.5 MiB
@@ -36,8 +37,7 @@ struct etcd_http {
 
 /* What a transfer collects: a whole body (unary) or a stream of messages. */
 struct xfer {
-	char *buf;			/* unary: the body so far */
-	size_t len;
+	struct growbuf body;		/* unary: the body so far */
 	json_tokener *tok;		/* stream: the message being parsed */
 	size_t msg_bytes;		/* bytes of that message so far */
 	etcd_http_msg_fn fn;
@@ -95,21 +95,12 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 {
 	struct xfer *x = ctx;
 	size_t len = size * n;
-	char *grown;
+	int err = growbuf_add(&x->body, data, len);
 
-	if (x->len + len > ETCD_BODY_MAX) {
-		x->stop = -EPROTO;
+	if (err) {
+		x->stop = err == -EFBIG ? -EPROTO : err;
 		return 0;
 	}
-	grown = realloc(x->buf, x->len + len + 1);
-	if (!grown) {
-		x->stop = -ENOMEM;
-		return 0;
-	}
-	memcpy(grown + x->len, data, len);
-	x->buf = grown;
-	x->len += len;
-	x->buf[x->len] = '\0';
 	return len;
 }
 
@@ -269,7 +260,7 @@ static bool server_error(json_object *o, int *code, char *err, size_t errlen)
 int etcd_http_call(struct etcd_http *h, const char *base, const char *path, json_object *body,
 		   long timeout_ms, json_object **resp, int *code, char *err, size_t errlen)
 {
-	struct xfer x = { 0 };
+	struct xfer x = { .body.max = ETCD_BODY_MAX };
 	json_object *o = NULL;
 	long status = 0;
 	int ret;
@@ -284,7 +275,7 @@ int etcd_http_call(struct etcd_http *h, const char *base, const char *path, json
 		goto out;
 	}
 	(void)curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
-	o = x.buf ? json_tokener_parse(x.buf) : NULL;
+	o = x.body.data ? json_tokener_parse(x.body.data) : NULL;
 	if (!o || !json_object_is_type(o, json_type_object)) {
 		snprintf(err, errlen, "HTTP %ld: not a JSON object (is this etcd's v3 gateway?)",
 			 status);
@@ -299,7 +290,7 @@ int etcd_http_call(struct etcd_http *h, const char *base, const char *path, json
 	o = NULL;
 out:
 	json_object_put(o);
-	free(x.buf);
+	growbuf_free(&x.body);
 	return ret;
 }
 

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "array.h"
+#include "clock.h"
 #include "log.h"
 #include "registry/etcd_core.h"
 #include "registry/etcd_lease.h"
@@ -25,9 +27,7 @@ struct written {
 
 struct registrar {
 	struct etcd *e;
-	struct reg_local_slice *want;	/* a private copy of e->want */
-	size_t n_want;
-	uint64_t gen;			/* e->want_gen that @want reflects */
+	struct reg_local_want want;	/* a private copy of e->want */
 	struct written *have;
 	size_t n_have, cap_have;
 	uint32_t ttl_s;			/* as granted */
@@ -37,43 +37,11 @@ struct registrar {
 	char msg[256];
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void forget_written(struct registrar *r)
 {
 	for (size_t i = 0; i < r->n_have; i++)
 		free(r->have[i].manifest);
 	r->n_have = 0;
-}
-
-/* Copy e->want if it changed. 0 or -ENOMEM (the old copy stays). */
-static int take_want(struct registrar *r)
-{
-	struct etcd *e = r->e;
-	struct reg_local_slice *copy = NULL;
-	size_t n;
-	int err = 0;
-
-	pthread_mutex_lock(&e->lock);
-	if (r->gen == e->want_gen)
-		goto out_unlock;
-	n = e->n_want;
-	err = reg_local_slices_dup(e->want, n, &copy);
-	if (err)
-		goto out_unlock;
-	reg_local_slices_free(r->want, r->n_want);
-	r->want = copy;
-	r->n_want = n;
-	r->gen = e->want_gen;
-out_unlock:
-	pthread_mutex_unlock(&e->lock);
-	return err;
 }
 
 static const char *url(struct registrar *r)
@@ -130,7 +98,7 @@ static int grant(struct registrar *r)
 		return ret;
 	e->lease = id;
 	r->ttl_s = (uint32_t)ttl;
-	r->next_keepalive_ms = now_ms() + (uint64_t)ttl * 1000 / 3;
+	r->next_keepalive_ms = mono_ms() + (uint64_t)ttl * 1000 / 3;
 	log_info("registry: %s: lease %lld granted (TTL %lld s)", e->source, (long long)id,
 		 (long long)ttl);
 	return 0;
@@ -152,7 +120,7 @@ static int keepalive(struct registrar *r)
 	}
 	json_object_put(resp);
 	if (!ret)
-		r->next_keepalive_ms = now_ms() + (uint64_t)ttl * 1000 / 3;
+		r->next_keepalive_ms = mono_ms() + (uint64_t)ttl * 1000 / 3;
 	return ret;
 }
 
@@ -176,16 +144,9 @@ static int put(struct registrar *r, const char *rel, const char *manifest)
 		json_object_put(b);
 		return 0;
 	}
-	if (!w && r->n_have == r->cap_have) {
-		size_t cap = r->cap_have ? r->cap_have * 2 : 8;
-		struct written *grown = reallocarray(r->have, cap, sizeof(*grown));
-
-		if (!grown) {
-			json_object_put(b);
-			return -ENOMEM;
-		}
-		r->have = grown;
-		r->cap_have = cap;
+	if (!w && array_reserve(&r->have, &r->cap_have, r->n_have, sizeof(*r->have), 8)) {
+		json_object_put(b);
+		return -ENOMEM;
 	}
 	copy = strdup(manifest);
 	ret = etcd_json_add(b, "key", etcd_key_b64(e, rel)) |
@@ -237,23 +198,23 @@ static int reconcile(struct registrar *r)
 	char rel[REG_KV_PATH_MAX];
 	int ret = 0;
 
-	for (size_t i = 0; i < r->n_want && !ret; i++) {
+	for (size_t i = 0; i < r->want.n && !ret; i++) {
 		struct obj_key k = { .kind = OBJ_ENDPOINTSLICE };
 
-		snprintf(k.ns, sizeof(k.ns), "%s", r->want[i].ns);
-		snprintf(k.name, sizeof(k.name), "%s", r->want[i].name);
+		snprintf(k.ns, sizeof(k.ns), "%s", r->want.slices[i].ns);
+		snprintf(k.name, sizeof(k.name), "%s", r->want.slices[i].name);
 		ret = reg_kv_path(&k, rel, sizeof(rel));
 		if (!ret)
-			ret = put(r, rel, r->want[i].manifest);
+			ret = put(r, rel, r->want.slices[i].manifest);
 	}
 	for (size_t i = r->n_have; i-- > 0 && !ret;) {
 		bool wanted = false;
 
-		for (size_t j = 0; j < r->n_want && !wanted; j++) {
+		for (size_t j = 0; j < r->want.n && !wanted; j++) {
 			struct obj_key k = { .kind = OBJ_ENDPOINTSLICE };
 
-			snprintf(k.ns, sizeof(k.ns), "%s", r->want[j].ns);
-			snprintf(k.name, sizeof(k.name), "%s", r->want[j].name);
+			snprintf(k.ns, sizeof(k.ns), "%s", r->want.slices[j].ns);
+			snprintf(k.name, sizeof(k.name), "%s", r->want.slices[j].name);
 			wanted = !reg_kv_path(&k, rel, sizeof(rel)) && !strcmp(rel, r->have[i].rel);
 		}
 		if (!wanted)
@@ -268,11 +229,11 @@ static int reconcile(struct registrar *r)
 static int round_trip(struct registrar *r)
 {
 	struct etcd *e = r->e;
-	int ret = take_want(r);
+	int ret = reg_local_want_take(&r->want, &e->want, &e->lock);
 
 	if (ret)
 		return ret;
-	if (!e->lease && !r->n_want && !r->n_have)
+	if (!e->lease && !r->want.n && !r->n_have)
 		return 0;
 	if (!e->lease) {
 		ret = grant(r);
@@ -280,7 +241,7 @@ static int round_trip(struct registrar *r)
 			return ret;
 	}
 	ret = reconcile(r);
-	if (!ret && now_ms() >= r->next_keepalive_ms)
+	if (!ret && mono_ms() >= r->next_keepalive_ms)
 		ret = keepalive(r);
 	return ret;
 }
@@ -327,14 +288,14 @@ void *etcd_lease_main(void *arg)
 			log_info("registry: %s: registering at %s again", e->source, url(&r));
 		r.failing = false;
 		etcd_backoff_reset(&r.bo);
-		now = now_ms();
+		now = mono_ms();
 		wait_ms = !e->lease ? 3600 * 1000
 			  : r.next_keepalive_ms > now ? r.next_keepalive_ms - now : 0;
-		if (etcd_wait(e, (uint32_t)wait_ms, &r.gen))
+		if (etcd_wait(e, (uint32_t)wait_ms, &r.want.gen))
 			break;
 	}
 	forget_written(&r);
 	free(r.have);
-	reg_local_slices_free(r.want, r.n_want);
+	reg_local_want_free(&r.want);
 	return NULL;
 }

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
+#include "fs.h"
 #include "log.h"
 #include "loop.h"
 #include "registry/decode.h"
@@ -78,83 +80,21 @@ static uint64_t fnv1a64(const char *buf, size_t len)
 	return h;
 }
 
-/* Read all of @path (following symlinks) into a new NUL-terminated buffer. */
+/* Read all of @path (following symlinks) into a new NUL-terminated buffer,
+ * saying why not in @err.
+ */
 static int read_file(const char *path, char **out, size_t *out_len, char *err, size_t errlen)
 {
-	size_t len = 0, cap;
-	struct stat st;
-	char *buf = NULL;
-	int fd, ret = 0;
+	int ret = fs_read_file(path, REG_FILE_SIZE_MAX, out, out_len, NULL);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd == -1) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot open: %s", strerror(-ret));
-		return ret;
-	}
-	if (fstat(fd, &st) == -1) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot stat: %s", strerror(-ret));
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = -EINVAL;
+	if (ret == -EINVAL || ret == -EISDIR)
 		snprintf(err, errlen, "not a regular file");
-		goto out_close;
-	}
-	/* The size may change while we read: read up to one byte past the
-	 * limit rather than trust st_size.
-	 */
-	cap = (size_t)st.st_size < REG_FILE_SIZE_MAX ? (size_t)st.st_size + 1
-						       : REG_FILE_SIZE_MAX + 1;
-	buf = malloc(cap + 1);
-	if (!buf) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
-		goto out_close;
-	}
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			char *bigger;
-
-			if (cap > REG_FILE_SIZE_MAX)
-				break;
-			cap = cap * 2 > REG_FILE_SIZE_MAX ? REG_FILE_SIZE_MAX + 1 : cap * 2;
-			bigger = realloc(buf, cap + 1);
-			if (!bigger) {
-				ret = -ENOMEM;
-				snprintf(err, errlen, "out of memory");
-				goto out_free;
-			}
-			buf = bigger;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			ret = -errno;
-			snprintf(err, errlen, "cannot read: %s", strerror(-ret));
-			goto out_free;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > REG_FILE_SIZE_MAX) {
-		ret = -EFBIG;
+	else if (ret == -EFBIG)
 		snprintf(err, errlen, "larger than %u MiB", REG_FILE_SIZE_MAX >> 20);
-		goto out_free;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*out_len = len;
-	buf = NULL;
-out_free:
-	free(buf);
-out_close:
-	close(fd);
+	else if (ret == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	else if (ret)
+		snprintf(err, errlen, "cannot read: %s", strerror(-ret));
 	return ret;
 }
 
@@ -162,15 +102,8 @@ static int add_accepted(struct load *l, struct obj *o, const char *where)
 {
 	int err;
 
-	if (l->objs.n == l->cap_wheres) {
-		size_t cap = l->cap_wheres ? l->cap_wheres * 2 : 16;
-		char(*w)[WHERE_MAX] = reallocarray(l->wheres, cap, sizeof(*w));
-
-		if (!w)
-			return -ENOMEM;
-		l->wheres = w;
-		l->cap_wheres = cap;
-	}
+	if (array_reserve(&l->wheres, &l->cap_wheres, l->objs.n, sizeof(*l->wheres), 16))
+		return -ENOMEM;
 	err = obj_list_add(&l->objs, o);
 	if (err)
 		return err;
@@ -182,15 +115,8 @@ static struct rejection *add_rejection(struct load *l, const char *where)
 {
 	struct rejection *r;
 
-	if (l->n_rej == l->cap_rej) {
-		size_t cap = l->cap_rej ? l->cap_rej * 2 : 8;
-
-		r = reallocarray(l->rej, cap, sizeof(*r));
-		if (!r)
-			return NULL;
-		l->rej = r;
-		l->cap_rej = cap;
-	}
+	if (array_reserve(&l->rej, &l->cap_rej, l->n_rej, sizeof(*l->rej), 8))
+		return NULL;
 	r = &l->rej[l->n_rej++];
 	*r = (struct rejection){ 0 };
 	snprintf(r->where, sizeof(r->where), "%s", where);

@@ -17,6 +17,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "log.h"
 #include "registry/k8s.h"
 #include "registry/k8s_config.h"
@@ -89,14 +90,6 @@ struct k8s {
 	char health_msg[MSG_MAX];
 	uint64_t rng;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* xorshift64: jitter only, no secrets. */
 static uint64_t rnd(struct k8s *k)
@@ -317,7 +310,7 @@ static int xfer_start(struct watcher *w, bool list)
 	w->abort = 0;
 	w->abort_msg[0] = '\0';
 	w->got_event = false;
-	w->started_ms = now_ms();
+	w->started_ms = mono_ms();
 	k8s_stream_reset(&w->stream);
 	w->phase = list ? PH_LIST : PH_WATCH;
 	if (curl_multi_add_handle(k->multi, w->easy) != CURLM_OK) {
@@ -337,7 +330,7 @@ out_free:
 static void schedule(struct watcher *w, uint64_t delay_ms)
 {
 	w->phase = PH_WAIT;
-	w->next_ms = now_ms() + delay_ms;
+	w->next_ms = mono_ms() + delay_ms;
 }
 
 /* A failed request: log the first of a streak, report STALE, retry later. */
@@ -451,7 +444,7 @@ static void list_done(struct watcher *w, CURLcode rc, uint64_t retry_after_ms)
 
 static void watch_done(struct watcher *w, CURLcode rc, uint64_t retry_after_ms)
 {
-	uint64_t lasted = now_ms() - w->started_ms;
+	uint64_t lasted = mono_ms() - w->started_ms;
 	bool stable = w->got_event || lasted >= STABLE_MS;
 	char msg[MSG_MAX];
 
@@ -517,7 +510,7 @@ static void xfer_done(struct watcher *w, CURLcode rc)
 /* Start the requests that are due; returns how long to wait at most. */
 static long start_due(struct k8s *k)
 {
-	uint64_t now = now_ms();
+	uint64_t now = mono_ms();
 	long wait = IDLE_TICK_MS;
 	int err;
 
@@ -658,7 +651,7 @@ static int k8s_start(const char *source, const char *arg, const struct reg_opts 
 	}
 	k->sink = sink;
 	k->lister = -1;
-	k->rng = now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)k;
+	k->rng = mono_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)k;
 	k->source = strdup(source);
 	k->multi = curl_multi_init();
 	if (!k->source || !k->multi) {

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "json_help.h"
 #include "registry/k8s_config.h"
 #include "registry/yaml.h"
@@ -32,60 +33,6 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, 
 	return -EINVAL;
 }
 
-/* Read a whole regular file of at most K8S_FILE_MAX bytes, NUL-terminated. */
-static int read_file(const char *path, char **out, size_t *len)
-{
-	struct stat st;
-	size_t have = 0;
-	char *buf = NULL;
-	int fd, err = 0;
-	ssize_t n;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return -errno;
-	if (fstat(fd, &st) == -1) {
-		err = -errno;
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = -EINVAL;
-		goto out_close;
-	}
-	if ((unsigned long long)st.st_size > K8S_FILE_MAX) {
-		err = -EFBIG;
-		goto out_close;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		err = -ENOMEM;
-		goto out_close;
-	}
-	/* Kubelet and kubectl replace these files by renaming, so the size
-	 * seen by fstat() is the size of what this fd reads.
-	 */
-	while (have < (size_t)st.st_size) {
-		n = read(fd, buf + have, (size_t)st.st_size - have);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			err = -errno;
-			goto out_free;
-		}
-		if (n == 0)
-			break;
-		have += (size_t)n;
-	}
-	buf[have] = '\0';
-	*out = buf;
-	*len = have;
-	buf = NULL;
-out_free:
-	free(buf);
-out_close:
-	close(fd);
-	return err;
-}
 
 static bool is_space(char c)
 {
@@ -98,7 +45,7 @@ int k8s_token_read(const char *path, char **out)
 	char *buf;
 	int err;
 
-	err = read_file(path, &buf, &len);
+	err = fs_read_file(path, K8S_FILE_MAX, &buf, &len, NULL);
 	if (err)
 		return err;
 	/* kubectl and client-go trim the token: files often end in a newline. */
@@ -279,7 +226,7 @@ static int load_file(struct kc *k, const char *path)
 
 	if (snprintf(f->path, sizeof(f->path), "%s", path) >= (int)sizeof(f->path))
 		return fail(k->err, k->errlen, "kubeconfig '%s': path too long", path);
-	err = read_file(path, &buf, &len);
+	err = fs_read_file(path, K8S_FILE_MAX, &buf, &len, NULL);
 	if (err) {
 		snprintf(k->err, k->errlen, "kubeconfig '%s': %s", path, strerror(-err));
 		return err;

@@ -15,6 +15,7 @@
 #ifndef WEFT_REGISTRY_H
 #define WEFT_REGISTRY_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -157,6 +158,31 @@ int reg_local_slices_dup(const struct reg_local_slice *s, size_t n, struct reg_l
 
 /* Free @n slices and the array. Accepts NULL. */
 void reg_local_slices_free(struct reg_local_slice *s, size_t n);
+
+/* This node's slices as a registering backend wants them: the backend's
+ * copy (under its lock) or its registering thread's own copy.
+ */
+struct reg_local_want {
+	struct reg_local_slice *slices;
+	size_t n;
+	uint64_t gen;		/* bumped on every change */
+};
+
+/* register_local() for a backend with a registering thread: make @w
+ * @slices (@n) under @lock unless it already is, bumping w->gen and waking
+ * @cond; on ENOMEM @w stays and a warning names @source.
+ */
+void reg_local_want_post(struct reg_local_want *w, pthread_mutex_t *lock, pthread_cond_t *cond,
+			 const char *source, const struct reg_local_slice *slices, size_t n);
+
+/* The registering thread: bring its @copy up to @w (read under @lock) when
+ * their gens differ. 0, or -ENOMEM with @copy unchanged.
+ */
+int reg_local_want_take(struct reg_local_want *copy, const struct reg_local_want *w,
+			pthread_mutex_t *lock);
+
+/* Free what @w holds and empty it. */
+void reg_local_want_free(struct reg_local_want *w);
 
 struct reg_backend_ops {
 	/* "file", "kubernetes", "etcd", "zookeeper": --registry SCHEME[:ARG] */

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "log.h"
 #include "loop.h"
 #include "model/model.h"
@@ -225,15 +226,8 @@ static int resync_note(struct resync *rs, const struct obj_key *k)
 {
 	if (!rs->active || !rs->kinds[k->kind])
 		return 0;
-	if (rs->n == rs->cap) {
-		size_t cap = rs->cap ? rs->cap * 2 : 256;
-		struct obj_key *keys = reallocarray(rs->keys, cap, sizeof(*keys));
-
-		if (!keys)
-			return -ENOMEM;
-		rs->keys = keys;
-		rs->cap = cap;
-	}
+	if (array_reserve(&rs->keys, &rs->cap, rs->n, sizeof(*rs->keys), 256))
+		return -ENOMEM;
 	rs->keys[rs->n++] = *k;
 	return 0;
 }

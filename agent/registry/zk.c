@@ -14,12 +14,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "opt.h"
 #include "registry/zk.h"
 #include "registry/zk_register.h"
 #include "registry/zk_session.h"
 #include "registry/zk_tree.h"
+#include "sync.h"
 
 #define ZK_DEFAULT_ROOT "/weft/registry"
 #define ZK_RETRY_MS 1000	/* after a failed listing or registration */
@@ -94,16 +96,10 @@ static void wait_for_work(struct zk *z, uint32_t timeout_ms, bool want_too, stru
 {
 	struct timespec until;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	mono_deadline(&until, timeout_ms);
 	pthread_mutex_lock(&z->lock);
 	while (!z->stopping && !z->session_changed && !z->events && !z->events_lost &&
-	       (!want_too || z->want_gen == z->reg_gen)) {
+	       (!want_too || z->want.gen == z->reg_want.gen)) {
 		if (pthread_cond_timedwait(&z->cond, &z->lock, &until) == ETIMEDOUT)
 			break;
 	}
@@ -254,8 +250,8 @@ static int parse_arg(struct zk *z, const char *arg)
 
 static void zk_free(struct zk *z)
 {
-	reg_local_slices_free(z->want, z->n_want);
-	reg_local_slices_free(z->reg_want, z->n_reg_want);
+	reg_local_want_free(&z->want);
+	reg_local_want_free(&z->reg_want);
 	free(z->hosts);
 	free(z->root);
 	free(z->source);
@@ -274,10 +270,7 @@ static void zk_stop(void *state, bool deregister)
 	(void)deregister;
 	if (!z)
 		return;
-	pthread_mutex_lock(&z->lock);
-	z->stopping = true;
-	pthread_cond_broadcast(&z->cond);
-	pthread_mutex_unlock(&z->lock);
+	sync_raise(&z->lock, &z->cond, &z->stopping);
 	if (z->started)
 		pthread_join(z->thread, NULL);
 	zk_free(z);
@@ -333,29 +326,9 @@ static int zk_start(const char *source, const char *arg, const struct reg_opts *
 static void zk_register_local(void *state, const struct reg_local_slice *slices, size_t n)
 {
 	struct zk *z = state;
-	struct reg_local_slice *copy;
-	int err;
 
-	if (!z->registers)
-		return;
-	pthread_mutex_lock(&z->lock);
-	if (reg_local_slices_equal(z->want, z->n_want, slices, n)) {
-		pthread_mutex_unlock(&z->lock);
-		return;
-	}
-	err = reg_local_slices_dup(slices, n, &copy);
-	if (err) {
-		pthread_mutex_unlock(&z->lock);
-		log_warn("registry: %s: cannot keep this node's endpoints: %s, ignoring", z->source,
-			 strerror(-err));
-		return;
-	}
-	reg_local_slices_free(z->want, z->n_want);
-	z->want = copy;
-	z->n_want = n;
-	z->want_gen++;
-	pthread_cond_broadcast(&z->cond);
-	pthread_mutex_unlock(&z->lock);
+	if (z->registers)
+		reg_local_want_post(&z->want, &z->lock, &z->cond, z->source, slices, n);
 }
 
 const struct reg_backend_ops reg_zk_ops = {

@@ -11,32 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "log.h"
 #include "registry/zk_register.h"
 #include "registry/zk_session.h"
-
-/* Copy z->want if it changed. 0 or -ENOMEM (the old copy stays). */
-static int take_want(struct zk *z)
-{
-	struct reg_local_slice *copy = NULL;
-	size_t n;
-	int err = 0;
-
-	pthread_mutex_lock(&z->lock);
-	if (z->reg_gen == z->want_gen)
-		goto out_unlock;
-	n = z->n_want;
-	err = reg_local_slices_dup(z->want, n, &copy);
-	if (err)
-		goto out_unlock;
-	reg_local_slices_free(z->reg_want, z->n_reg_want);
-	z->reg_want = copy;
-	z->n_reg_want = n;
-	z->reg_gen = z->want_gen;
-out_unlock:
-	pthread_mutex_unlock(&z->lock);
-	return err;
-}
 
 /* Wait for one call just issued (@rc: what zoo_a*() returned). */
 static int finish(struct zk *z, struct zk_req *r, int rc)
@@ -147,16 +125,9 @@ static int track(struct zk *z, const char *rel, const char *manifest)
 	if (!copy)
 		return -ENOMEM;
 	if (!e) {
-		if (z->n_ephs == z->cap_ephs) {
-			size_t cap = z->cap_ephs ? z->cap_ephs * 2 : 8;
-			struct zk_eph *grown = reallocarray(z->ephs, cap, sizeof(*grown));
-
-			if (!grown) {
-				free(copy);
-				return -ENOMEM;
-			}
-			z->ephs = grown;
-			z->cap_ephs = cap;
+		if (array_reserve(&z->ephs, &z->cap_ephs, z->n_ephs, sizeof(*z->ephs), 8)) {
+			free(copy);
+			return -ENOMEM;
 		}
 		e = &z->ephs[z->n_ephs++];
 		snprintf(e->rel, sizeof(e->rel), "%s", rel);
@@ -179,10 +150,10 @@ static int slice_rel(const struct reg_local_slice *s, char *buf, size_t len)
 static int sync_all(struct zk *z, bool recheck)
 {
 	char rel[REG_KV_PATH_MAX], abs[ZK_PATH_MAX];
-	int err = take_want(z);
+	int err = reg_local_want_take(&z->reg_want, &z->want, &z->lock);
 
-	for (size_t i = 0; i < z->n_reg_want && !err; i++) {
-		const struct reg_local_slice *s = &z->reg_want[i];
+	for (size_t i = 0; i < z->reg_want.n && !err; i++) {
+		const struct reg_local_slice *s = &z->reg_want.slices[i];
 		struct zk_eph *e;
 
 		if (slice_rel(s, rel, sizeof(rel)) || zk_abs(z, rel, abs, sizeof(abs)))
@@ -199,8 +170,8 @@ static int sync_all(struct zk *z, bool recheck)
 	for (size_t i = z->n_ephs; i-- > 0 && !err;) {
 		bool wanted = false;
 
-		for (size_t j = 0; j < z->n_reg_want && !wanted; j++)
-			wanted = !slice_rel(&z->reg_want[j], rel, sizeof(rel)) &&
+		for (size_t j = 0; j < z->reg_want.n && !wanted; j++)
+			wanted = !slice_rel(&z->reg_want.slices[j], rel, sizeof(rel)) &&
 				 !strcmp(rel, z->ephs[i].rel);
 		if (wanted || zk_abs(z, z->ephs[i].rel, abs, sizeof(abs)))
 			continue;

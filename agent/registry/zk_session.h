@@ -76,17 +76,13 @@ struct zk {
 	struct zk_event *events, **events_tail;
 	size_t n_events;
 	bool events_lost;		/* the queue overflowed: resync */
-	struct reg_local_slice *want;	/* what should be registered */
-	size_t n_want;
-	uint64_t want_gen;
+	struct reg_local_want want;	/* what should be registered */
 
 	/* The worker's own: */
 	zhandle_t *zh;
 	int64_t session_id;
 	struct zk_dir *dirs;
-	struct reg_local_slice *reg_want;	/* its copy of want */
-	size_t n_reg_want;
-	uint64_t reg_gen;
+	struct reg_local_want reg_want;	/* its copy of want */
 	struct zk_eph *ephs;
 	size_t n_ephs, cap_ephs;
 	bool reg_failing;		/* the current failure was logged */
