@@ -131,6 +131,27 @@ void loop_forget_fd(struct loop *loop, int fd)
 		loop->fds[fd].live = false;
 }
 
+int loop_watch(struct loop *loop, struct loop_watch *w, int fd, uint32_t ev, loop_fd_fn fn,
+	       void *ctx)
+{
+	int err = 0;
+
+	if (!ev) {
+		if (w->on)
+			(void)loop_del_fd(loop, fd);
+		*w = (struct loop_watch){ 0 };
+		return 0;
+	}
+	if (!w->on)
+		err = loop_add_fd(loop, fd, ev, fn, ctx);
+	else if (w->ev != ev)
+		err = loop_mod_fd(loop, fd, ev);
+	if (err)
+		return err;
+	*w = (struct loop_watch){ .ev = ev, .on = true };
+	return 0;
+}
+
 static struct loop_timer *timer_of(struct timer_node *n)
 {
 	return (struct loop_timer *)((char *)n - offsetof(struct loop_timer, node));

@@ -51,6 +51,22 @@ int loop_del_fd(struct loop *loop, int fd);
  */
 void loop_forget_fd(struct loop *loop, int fd);
 
+/* What a loop_watch() caller has registered for one fd: embed it next to
+ * the fd, zeroed. Readable by the owner (is the fd watched, for what).
+ */
+struct loop_watch {
+	uint32_t ev;	/* the events registered; 0 when not watched */
+	bool on;	/* @fd is in the epoll set */
+};
+
+/* Watch @fd for exactly @ev, as recorded in @w: the first non-zero @ev adds
+ * @fd (with @fn and @ctx), a different one modifies it, 0 removes it, and an
+ * unchanged set costs no system call — so a relay can say what it wants
+ * after every event. 0 or -errno (@w unchanged).
+ */
+int loop_watch(struct loop *loop, struct loop_watch *w, int fd, uint32_t ev, loop_fd_fn fn,
+	       void *ctx);
+
 /* Arm @t to call @fn @ms from now, or move it there (and to @fn) if armed:
  * O(log n), for deadlines that are armed and moved per connection. "Now" is
  * loop_now_ms() inside loop_run(), the clock outside it. 0, or -ENOMEM when a

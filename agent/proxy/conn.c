@@ -48,27 +48,7 @@ void conn_relay(struct conn *c, const struct relay_ops *ops)
 
 int conn_watch(struct conn *c, uint32_t ev)
 {
-	int err;
-
-	if (!ev) {
-		if (c->cwatch)
-			(void)loop_del_fd(c->px->loop, c->cfd);
-		c->cwatch = false;
-		c->cev = 0;
-		return 0;
-	}
-	if (!c->cwatch) {
-		err = loop_add_fd(c->px->loop, c->cfd, ev, conn_on_event, c);
-		if (err)
-			return err;
-		c->cwatch = true;
-	} else if (c->cev != ev) {
-		err = loop_mod_fd(c->px->loop, c->cfd, ev);
-		if (err)
-			return err;
-	}
-	c->cev = ev;
-	return 0;
+	return loop_watch(c->px->loop, &c->cw, c->cfd, ev, conn_on_event, c);
 }
 
 void conn_close(struct conn *c, bool reset)
@@ -92,9 +72,9 @@ void conn_close(struct conn *c, bool reset)
 	half_done(&c->c2u);
 	half_done(&c->u2c);
 	/* Closed just below, never duplicated: no EPOLL_CTL_DEL needed. */
-	if (c->cwatch)
+	if (c->cw.on)
 		loop_forget_fd(px->loop, c->cfd);
-	c->cwatch = false;
+	c->cw = (struct loop_watch){ 0 };
 	if (reset) {
 		sock_close_reset(c->cfd);
 		px->stats.resets++;

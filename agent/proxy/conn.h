@@ -198,9 +198,8 @@ struct up {
 	struct up *pool_prev, *pool_next;	/* in ep->idle */
 	int fd;
 	bool connecting;
-	bool watched;
 	bool reused;		/* taken from the pool for this request */
-	uint32_t ev;
+	struct loop_watch w;	/* what fd is watched for */
 	uint64_t connect_us;	/* lat_now_us() when the connect started */
 	struct loop_timer t_conn;	/* connect timeout; idle deadline in the pool */
 	http_parser rp;		/* response parser of the current request */
@@ -239,8 +238,7 @@ struct conn {
 	struct addr target;		/* the passthrough destination */
 	struct up *up;			/* the upstream in use, if any */
 	int cfd;
-	bool cwatch;
-	uint32_t cev;
+	struct loop_watch cw;	/* what cfd is watched for */
 	const struct relay_ops *ops;	/* NULL while detecting the protocol */
 	bool judged;			/* the current attempt's outcome was recorded */
 	uint64_t start_ms;		/* accepted, loop clock */

@@ -24,27 +24,7 @@ static void up_on_event(struct loop *loop, int fd, uint32_t events, void *ctx);
 
 int up_watch(struct up *u, uint32_t ev)
 {
-	int err;
-
-	if (!ev) {
-		if (u->watched)
-			(void)loop_del_fd(u->px->loop, u->fd);
-		u->watched = false;
-		u->ev = 0;
-		return 0;
-	}
-	if (!u->watched) {
-		err = loop_add_fd(u->px->loop, u->fd, ev, up_on_event, u);
-		if (err)
-			return err;
-		u->watched = true;
-	} else if (u->ev != ev) {
-		err = loop_mod_fd(u->px->loop, u->fd, ev);
-		if (err)
-			return err;
-	}
-	u->ev = ev;
-	return 0;
+	return loop_watch(u->px->loop, &u->w, u->fd, ev, up_on_event, u);
 }
 
 static void up_free(struct up *u)
@@ -54,9 +34,9 @@ static void up_free(struct up *u)
 
 	px_timer_del(px, &u->t_conn);
 	/* Closed right after, never duplicated: no EPOLL_CTL_DEL needed. */
-	if (u->watched)
+	if (u->w.on)
 		loop_forget_fd(px->loop, u->fd);
-	u->watched = false;
+	u->w = (struct loop_watch){ 0 };
 	close(u->fd);
 	px->stats.upstream_active--;
 	if (e) {
