@@ -30,8 +30,6 @@ struct json_object;
 #define CNI_UID_MAX CNI_PROTO_MAX_UID
 #define CNI_STATUS_PROBE_MS 2000	/* STATUS gives up on the agent after this */
 
-/* Spec 1.1.0 codes STATUS answers with; the rest are in cni_proto.h. */
-#define CNI_ERR_NOT_AVAILABLE 50
 
 enum cni_cmd {
 	CNI_CMD_ADD = 1,
