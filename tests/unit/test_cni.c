@@ -1513,3 +1513,113 @@ Test(cni_binary, version)
 				"\"0.3.1\",\"0.4.0\",\"1.0.0\",\"1.1.0\"]}\n");
 	outcome_done(&o);
 }
+
+#define ENV_PLAIN                                                                               \
+	"CNI_COMMAND=ADD", "CNI_CONTAINERID=c0ffee", "CNI_NETNS=/run/netns/p1",                 \
+	"CNI_IFNAME=eth0", "CNI_ARGS=K8S_POD_NAMESPACE=plain;K8S_POD_NAME=web-0"
+
+Test(cni_binary, node_state_decides_while_the_agent_is_down)
+{
+	const char *plain[] = { ENV_PLAIN, NULL };
+	const char *meshed[] = { ENV_ADD, NULL };
+	const char *system[] = { "CNI_COMMAND=ADD", "CNI_CONTAINERID=c0ffee",
+				 "CNI_NETNS=/run/netns/p1", "CNI_IFNAME=eth0",
+				 "CNI_ARGS=K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns-1",
+				 NULL };
+	struct outcome o;
+
+	/* No state file: only kube-system passes. */
+	run_binary(system, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	cr_expect_str_eq(o.out, PREV_V1 "\n");
+	outcome_done(&o);
+	run_binary(plain, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.code, CNI_ERR_TRY_AGAIN, "%s", o.out);
+	outcome_done(&o);
+
+	write_state(STATE_DEMO_MESHED);
+	run_binary(plain, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	cr_expect_str_eq(o.out, PREV_V1 "\n");
+	outcome_done(&o);
+	run_binary(meshed, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.status, 1);
+	cr_expect_eq(o.code, CNI_ERR_TRY_AGAIN, "%s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_binary, status_follows_the_agent)
+{
+	const char *env[] = { "CNI_COMMAND=STATUS", NULL };
+	struct outcome o;
+
+	write_state(STATE_DEMO_MESHED);
+	run_binary(env, conf_for_agent("1.1.0", ""), &o);
+	cr_expect_eq(o.status, 1);
+	cr_expect_eq(o.code, CNI_ERR_NOT_AVAILABLE, "%s", o.out);
+	outcome_done(&o);
+	agent_start("{\"ok\":true}", 1);
+	run_binary(env, conf_for_agent("1.1.0", ""), &o);
+	agent_wait();
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	outcome_done(&o);
+	run_binary(env, conf_for_agent("1.0.0", ""), &o);
+	cr_expect_eq(o.code, CNI_ERR_INCOMPATIBLE_VERSION, "STATUS before 1.1.0: %s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_binary, gc_before_1_1_0_is_code_1)
+{
+	const char *env[] = { "CNI_COMMAND=GC", NULL };
+	struct outcome o;
+
+	run_binary(env, conf_for_agent("0.4.0", "\"cni.dev/valid-attachments\":[]"), &o);
+	cr_expect_eq(o.code, CNI_ERR_INCOMPATIBLE_VERSION, "%s", o.out);
+	outcome_done(&o);
+	run_binary(env, conf_for_agent("1.1.0", "\"cni.dev/valid-attachments\":[]"), &o);
+	cr_expect_eq(o.status, 0, "GC without an agent: %s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_binary, del_with_empty_netns_and_no_agent_succeeds)
+{
+	const char *env[] = { "CNI_COMMAND=DEL", "CNI_CONTAINERID=c0ffee", "CNI_NETNS=",
+			      "CNI_IFNAME=eth0", NULL };
+	struct outcome o;
+
+	for (int i = 0; i < 2; i++) {
+		run_binary(env, conf_for_agent("1.0.0", ""), &o);
+		cr_expect_eq(o.status, 0, "DEL %d: %s", i + 1, o.out);
+		cr_expect_str_eq(o.out, "");
+		outcome_done(&o);
+	}
+}
+
+Test(cni_binary, oversized_stdin_is_code_7)
+{
+	static char big[CNI_MAX_STDIN + 100];
+	const char *env[] = { ENV_ADD, NULL };
+	struct outcome o;
+
+	memset(big, ' ', sizeof(big) - 1);
+	big[0] = '{';
+	big[sizeof(big) - 2] = '}';
+	run_binary(env, big, &o);
+	cr_expect_eq(o.status, 1);
+	cr_expect_eq(o.code, CNI_ERR_INVALID_CONFIG, "%s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_binary, binary_garbage_on_stdin_is_code_6)
+{
+	const char *env[] = { ENV_ADD, NULL };
+	struct outcome o;
+
+	run_binary(env, "\x7f" "ELF\x02\x01\x01", &o);
+	cr_expect_eq(o.status, 1);
+	cr_expect_eq(o.code, CNI_ERR_DECODE, "%s", o.out);
+	outcome_done(&o);
+	run_binary(env, "", &o);
+	cr_expect_eq(o.code, CNI_ERR_DECODE, "%s", o.out);
+	outcome_done(&o);
+}
