@@ -69,7 +69,8 @@ static int cni_code(int err)
  */
 static void gc(struct cni_server *s, const char *line, struct cni_proto_reply *r)
 {
-	char (*valid)[CNI_PROTO_MAX_CONTAINER_ID + 1] = NULL, (*stale)[CNI_PROTO_MAX_CONTAINER_ID + 1];
+	char (*valid)[CNI_PROTO_MAX_CONTAINER_ID + 1] = NULL;
+	char (*stale)[CNI_PROTO_MAX_CONTAINER_ID + 1];
 	size_t n_valid, n_stale = 0;
 	char err[256] = "";
 

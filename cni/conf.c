@@ -194,7 +194,8 @@ static int conf_exclude(struct cni_conf *conf, struct cni_error *e)
 		    !is_dns_name(s, CNI_NS_MAX, false))
 			return cni_error_set(e, CNI_ERR_INVALID_CONFIG,
 					     "invalid exclude_namespaces",
-					     "entry %zu is not a namespace name (a DNS-1123 label)", i);
+					     "entry %zu is not a namespace name (a DNS-1123 label)",
+					     i);
 		snprintf(conf->exclude[i], sizeof(conf->exclude[i]), "%s", s);
 	}
 	conf->n_exclude = n;

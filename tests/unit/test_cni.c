@@ -832,7 +832,8 @@ Test(cni_run, gc_sends_the_valid_attachments)
 	cr_expect_eq(o.status, 0, "%s", o.out);
 	cr_expect_str_eq(o.out, "");
 	/* One id per container, however many interfaces it has. */
-	cr_expect_str_eq(agent.req, "{\"version\":1,\"command\":\"GC\",\"valid\":[\"c1\",\"c2\"]}\n");
+	cr_expect_str_eq(agent.req,
+			 "{\"version\":1,\"command\":\"GC\",\"valid\":[\"c1\",\"c2\"]}\n");
 	outcome_done(&o);
 
 	/* An empty list is sent as such: every enrolment is stale. */
@@ -1185,9 +1186,9 @@ Test(cni_run, verb_version_matrix)
 			struct outcome o;
 
 			env.command = verbs[i];
-			snprintf(prev, sizeof(prev), "\"prevResult\":%s%s",
-				 strcmp(verbs[i], "GC") ? "" : "{},\"cni.dev/valid-attachments\":[],"
-							       "\"x\":",
+			/* GC needs its list; the rest take prevResult. */
+			snprintf(prev, sizeof(prev), "%s\"prevResult\":%s",
+				 strcmp(verbs[i], "GC") ? "" : "\"cni.dev/valid-attachments\":[],",
 				 PREV_V1);
 			if (talks)
 				agent_start("{\"ok\":true,\"meshed\":true}", 1);

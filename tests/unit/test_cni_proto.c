@@ -83,7 +83,8 @@ Test(cni_proto, malformed_fields_are_named)
 		{ "{\"version\":1,\"command\":\"ADD\",\"container_id\":\"c\",\"namespace\":\"n\","
 		  "\"name\":\"p\",\"ips\":[\"198.18.0.1\",\"nope\"]}",
 		  -EINVAL, "field 'ips[1]' is not an IP address" },
-		{ "{\"version\":1,\"command\":\"UPGRADE\",\"container_id\":\"c\",\"namespace\":\"n\","
+		{ "{\"version\":1,\"command\":\"UPGRADE\",\"container_id\":\"c\","
+		  "\"namespace\":\"n\","
 		  "\"name\":\"p\"}",
 		  -EINVAL, "unknown command 'UPGRADE'" },
 	};
@@ -251,7 +252,8 @@ Test(cni_proto, malformed_state_files_are_refused)
 		{ "", "not a JSON object" },
 		{ "{\"version\":1,\"synced\":tr", "not a JSON object" },
 		{ "[]", "not a JSON object" },
-		{ "{\"version\":2,\"synced\":true,\"meshed\":[]}", "unsupported state file version" },
+		{ "{\"version\":2,\"synced\":true,\"meshed\":[]}",
+		  "unsupported state file version" },
 		{ "{\"version\":1,\"meshed\":[]}", "field 'synced' must be true or false" },
 		{ "{\"version\":1,\"synced\":true}", "field 'meshed' is missing" },
 		{ "{\"version\":1,\"synced\":true,\"meshed\":[1]}",
