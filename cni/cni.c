@@ -249,8 +249,10 @@ static int cmd_add(const struct cni_env *env, const struct cni_conf *conf, FILE 
 	/* An agent that answers "try again" (it has not synced) knows no more
 	 * than the state file does.
 	 */
-	if (!err && !rep.ok && rep.err.code == CNI_ERR_TRY_AGAIN && route == ROUTE_NOT_MESHED)
+	if (!err && !rep.ok && rep.err.code == CNI_ERR_TRY_AGAIN && route == ROUTE_NOT_MESHED) {
+		*e = rep.err;
 		err = -EAGAIN;
+	}
 	if (err && may_pass_without_agent(conf, route, err)) {
 		log_info("ADD %s/%s: namespace %s, the agent cannot answer (%s): passing through",
 			 req.ns, req.name, route_names[route], e->msg);
