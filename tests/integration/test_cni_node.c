@@ -148,3 +148,39 @@ Test(cni_node, with_the_agent_down_unmeshed_pods_start_and_meshed_ones_wait)
 		      0);
 	cr_expect_not_null(strstr(out, "\"code\":11"), "a meshed pod must wait: %s", out);
 }
+
+Test(cni_node, while_the_agent_syncs_the_last_synced_state_decides)
+{
+	char conf[PATH_MAX + 128], out[4096];
+	struct cni_proto_state st;
+
+	/* A second registry that never answers (nothing listens on loopback
+	 * port 9): the restarted agent stays unsynced.
+	 */
+	cr_assert_eq(tenv_agent_stop(&env), 0, "see %s", env.agent_log);
+	snprintf(env.extra_args, sizeof(env.extra_args), "--registry etcd:http://127.0.0.1:9");
+	cr_assert_eq(tenv_agent_start(&env), 0, "see %s", env.agent_log);
+
+	cr_assert(read_state(&st));
+	cr_expect_not(st.synced, "an agent that has not synced wrote synced: true");
+	cr_expect(cni_proto_state_meshed(&st, "mesh"), "the last synced list must stay");
+	cni_proto_state_done(&st);
+
+	snprintf(conf, sizeof(conf),
+		 "{\"cniVersion\":\"1.1.0\",\"name\":\"test\",\"agent_socket\":\"%s/cni.sock\"}",
+		 env.run_dir);
+	cr_expect_eq(cni_raw("STATUS", conf, out, sizeof(out)), 1, "%s", out);
+	cr_expect_not_null(strstr(out, "\"code\":50"), "%s", out);
+
+	cr_expect_eq(tenv_cni(&env, "ADD", "c", "plain", "client-c2", "198.18.4.3", out,
+			      sizeof(out)),
+		     0, "a pod of an unmeshed namespace must start: %s", out);
+	cr_expect_neq(tenv_cni(&env, "ADD", "a", "mesh", "client-a2", "198.18.1.3", out,
+			       sizeof(out)),
+		      0);
+	cr_expect_not_null(strstr(out, "\"code\":11"), "a meshed pod must wait: %s", out);
+	/* The pods enrolled before the restart are still served. */
+	cr_expect_eq(tenv_cni(&env, "CHECK", "a", "mesh", "client-a", "198.18.1.2", out,
+			      sizeof(out)),
+		     0, "%s", out);
+}
