@@ -12,6 +12,7 @@
 
 #include "cni_server.h"
 #include "cni_proto.h"
+#include "log.h"
 #include "pods.h"
 #include "srv.h"
 
@@ -63,6 +64,44 @@ static int cni_code(int err)
 	}
 }
 
+/* GC: forget every enrolled pod whose container id @line does not list.
+ * Collects first, since pods_del() unlinks from the list being walked.
+ */
+static void gc(struct cni_server *s, const char *line, struct cni_proto_reply *r)
+{
+	char (*valid)[CNI_PROTO_MAX_CONTAINER_ID + 1] = NULL;
+	char (*stale)[CNI_PROTO_MAX_CONTAINER_ID + 1];
+	size_t n_valid, n_stale = 0;
+	char err[256] = "";
+
+	if (cni_proto_gc_decode(line, &valid, &n_valid, err, sizeof(err))) {
+		error_reply(r, CNI_ERR_DECODE, "agent: bad GC request", err);
+		return;
+	}
+	stale = calloc(pods_count(s->pods, false) + 1, sizeof(*stale));
+	if (!stale) {
+		free(valid);
+		error_reply(r, CNI_ERR_IO, "agent: GC: out of memory", NULL);
+		return;
+	}
+	for (const struct pod *pod = pods_first(s->pods); pod; pod = pod->next) {
+		bool listed = false;
+
+		for (size_t i = 0; i < n_valid && !listed; i++)
+			listed = !strcmp(valid[i], pod->spec.container_id);
+		if (!listed)
+			memcpy(stale[n_stale++], pod->spec.container_id, sizeof(*stale));
+	}
+	for (size_t i = 0; i < n_stale; i++) {
+		log_info("cni: GC: forgetting container %s, not among the %zu valid attachments",
+			 stale[i], n_valid);
+		(void)pods_del(s->pods, stale[i]);
+	}
+	free(stale);
+	free(valid);
+	*r = (struct cni_proto_reply){ .ok = true };
+}
+
 static void handle(struct cni_server *s, const char *line, struct cni_proto_reply *r)
 {
 	struct cni_proto_pod spec;
@@ -106,11 +145,25 @@ static void handle(struct cni_server *s, const char *line, struct cni_proto_repl
 		break;
 	case CNI_PROTO_CHECK:
 	case CNI_PROTO_NONE:
-		if (pods_check(s->pods, spec.container_id, err, sizeof(err))) {
-			error_reply(r, CNI_ERR_IO, "agent: check failed", err);
+		rc = pods_check(s->pods, spec.container_id, err, sizeof(err));
+		if (rc) {
+			error_reply(r, rc == -ENOENT ? CNI_ERR_UNKNOWN_CONTAINER : CNI_ERR_IO,
+				    "agent: check failed", err);
 			return;
 		}
 		break;
+	case CNI_PROTO_STATUS:
+		/* Not ready exactly while pods_add() would answer -EAGAIN. */
+		if (!pods_can_enroll(s->pods)) {
+			error_reply(r, CNI_ERR_NOT_AVAILABLE, "agent: not ready",
+				    "the agent's registries have not synced yet");
+			return;
+		}
+		*r = (struct cni_proto_reply){ .ok = true };
+		return;
+	case CNI_PROTO_GC:
+		gc(s, line, r);
+		return;
 	}
 	*r = (struct cni_proto_reply){ .ok = true };
 	for (const struct pod *pod = pods_first(s->pods); pod; pod = pod->next) {

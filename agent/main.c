@@ -122,7 +122,7 @@ static int run_path(const struct agent_config *cfg, const char *name, char *buf,
 static int cleanup(const struct agent_config *cfg, const char *cgroup)
 {
 	struct dp_opts dpo = { .cgroup_path = cgroup, .bpffs_dir = cfg->bpffs, .mark = cfg->mark };
-	static const char *const files[] = { "cni.sock", "admin.sock" };
+	static const char *const files[] = { "cni.sock", "admin.sock", CNI_PROTO_STATE_FILE };
 	char path[PATH_MAX];
 	int err;
 

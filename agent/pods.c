@@ -78,6 +78,11 @@ void pods_free(struct pods *p)
 	free(p);
 }
 
+bool pods_can_enroll(const struct pods *p)
+{
+	return synced(p);
+}
+
 const struct pod *pods_first(const struct pods *p)
 {
 	return p->list;

@@ -106,6 +106,10 @@ struct dp_pod;
  */
 void pods_datapath_entry(const struct pods *p, const struct pod *pod, struct dp_pod *out);
 
+/* Whether new pods can be enrolled: every registry has completed a first
+ * listing (pods_add() answers -EAGAIN until then). For CNI STATUS.
+ */
+bool pods_can_enroll(const struct pods *p);
 /* Iteration for the admin API, in enrollment order. */
 const struct pod *pods_first(const struct pods *p);
 size_t pods_count(const struct pods *p, bool meshed_only);

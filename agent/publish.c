@@ -1,10 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The agent's publish step (agent.h): a new catalogue from the model, handed
- * to the proxy workers and the pods, and this node's endpoints handed to
- * self-registration.
+ * to the proxy workers and the pods, this node's endpoints handed to
+ * self-registration, and the node state file (RUN_DIR/mesh-state.json, format
+ * in lib/cni_proto.h) the CNI plugin reads when the agent is away.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "cni_proto.h"
+#include "config.h"
 
 #include "agent.h"
 #include "log.h"
@@ -35,6 +44,120 @@ static bool registries_synced(const struct agent *a)
 	return true;
 }
 
+/* Read @path (at most CNI_PROTO_MAX_STATE bytes) and decode it into @st.
+ * 0, or -errno (-ENOENT: no file) with @st empty.
+ */
+static int state_read(const char *path, struct cni_proto_state *st)
+{
+	char *buf = malloc(CNI_PROTO_MAX_STATE + 1), err[128];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = -1;
+	int rc;
+
+	*st = (struct cni_proto_state){ 0 };
+	if (fd >= 0 && buf)
+		n = read(fd, buf, CNI_PROTO_MAX_STATE);
+	rc = fd < 0 ? -errno : !buf ? -ENOMEM : n < 0 ? -errno : 0;
+	if (!rc && n >= 0) {
+		buf[n] = '\0';
+		rc = cni_proto_state_decode(buf, st, err, sizeof(err));
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return rc;
+}
+
+static bool state_same(const struct cni_proto_state *x, const struct cni_proto_state *y)
+{
+	if (x->synced != y->synced || x->n_meshed != y->n_meshed)
+		return false;
+	for (size_t i = 0; i < x->n_meshed; i++) {
+		if (strcmp(x->meshed[i], y->meshed[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Replace @path by @st's encoding atomically: a reader sees the old file or
+ * the new one, never a part. 0 or -errno.
+ */
+static int state_write(const char *path, const struct cni_proto_state *st)
+{
+	char tmp[PATH_MAX];
+	size_t len;
+	char *text = cni_proto_state_encode(st, &len);
+	int fd, err = 0;
+
+	if (!text)
+		return -errno;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+		free(text);
+		return -ENAMETOOLONG;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		err = -errno;
+	else if (write(fd, text, len) != (ssize_t)len || fsync(fd))
+		err = errno ? -errno : -EIO;
+	if (fd >= 0 && close(fd) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		(void)unlink(tmp);
+	free(text);
+	return err;
+}
+
+/* Record which namespaces are meshed for the CNI plugin, which lets pods of
+ * other namespaces start while the agent is down or syncing (docs/cni.md).
+ * Before the first sync the catalogue may not know every namespace yet, so
+ * the file keeps the last synced list and only its "synced" flag drops; with
+ * no file at all (first start on this node) nothing is written, and the
+ * plugin fails closed. Written only when the flag or the list changes.
+ */
+static void write_node_state(struct agent *a)
+{
+	struct cni_proto_state old, st = { .generation = catalogue_generation(a->cat) };
+	char path[PATH_MAX];
+	size_t n_ns = catalogue_n_namespaces(a->cat);
+	int rc = 0;
+
+	if (!a->cfg || snprintf(path, sizeof(path), "%s/%s", a->cfg->run_dir,
+				CNI_PROTO_STATE_FILE) >= (int)sizeof(path))
+		return;
+	rc = state_read(path, &old);
+	if (!a->registries_synced) {
+		if (rc || !old.synced)
+			goto out_done;
+		old.synced = false;
+		rc = state_write(path, &old);
+		goto out_log;
+	}
+	st.synced = true;
+	st.meshed = calloc(n_ns + 1, sizeof(*st.meshed));
+	if (!st.meshed) {
+		rc = -ENOMEM;
+		goto out_log;
+	}
+	for (size_t i = 0; i < n_ns; i++) {
+		bool meshed;
+		const char *ns = catalogue_ns_at(a->cat, i, &meshed);
+
+		if (meshed && strlen(ns) < sizeof(*st.meshed))
+			memcpy(st.meshed[st.n_meshed++], ns, strlen(ns) + 1);
+	}
+	rc = state_same(&old, &st) ? 0 : state_write(path, &st);
+out_log:
+	if (rc)
+		log_warn("node state: cannot write '%s': %s (the CNI plugin decides from the "
+			 "previous one)", path, strerror(-rc));
+out_done:
+	cni_proto_state_done(&st);
+	cni_proto_state_done(&old);
+}
+
 int agent_publish(struct agent *a)
 {
 	struct catalogue *c = model_build(a->model);
@@ -51,6 +174,7 @@ int agent_publish(struct agent *a)
 		workers_set_catalogue(a->workers, c);
 	if (a->pods)
 		pods_reconcile(a->pods);
+	write_node_state(a);
 	log_info("catalogue: generation=%llu services=%zu service_ports=%zu",
 		 (unsigned long long)catalogue_generation(c), catalogue_n_services(c),
 		 catalogue_n_svc_ports(c));

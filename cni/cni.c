@@ -82,7 +82,7 @@ static bool is_agent_gone(int err)
 	return err == -ENOENT || err == -ECONNREFUSED || err == -ENOTDIR;
 }
 
-static void agent_error(const char *sock, int err, struct cni_error *e)
+static void agent_error(const char *sock, int err, unsigned int timeout_ms, struct cni_error *e)
 {
 	char msg[sizeof(e->msg)];
 	int code = CNI_ERR_TRY_AGAIN;
@@ -91,8 +91,8 @@ static void agent_error(const char *sock, int err, struct cni_error *e)
 		snprintf(msg, sizeof(msg), "weft agent is not running: nothing listens on %s",
 			 sock);
 	} else if (err == -ETIMEDOUT) {
-		snprintf(msg, sizeof(msg), "weft agent on %s did not answer within %d ms", sock,
-			 CNI_PROTO_TIMEOUT_MS);
+		snprintf(msg, sizeof(msg), "weft agent on %s did not answer within %u ms", sock,
+			 timeout_ms);
 	} else if (err == -ECONNRESET || err == -EPIPE || err == -EAGAIN) {
 		snprintf(msg, sizeof(msg), "weft agent on %s hung up without a reply", sock);
 	} else if (err == -EMSGSIZE || err == -EPROTO) {
@@ -105,14 +105,28 @@ static void agent_error(const char *sock, int err, struct cni_error *e)
 	cni_error_set(e, code, msg, "%s", strerror(-err));
 }
 
-/* Exchange @req with the agent. Returns 0 with @rep filled (ok or not), or a
- * negative errno with @e filled; callers may look at the errno first
- * (is_agent_gone()) and ignore @e.
+/* Send @line to the agent and decode its reply into @rep, within @timeout_ms.
+ * Returns 0 with @rep filled (ok or not), or a negative errno with @e filled;
+ * callers may look at the errno first (is_agent_gone()) and ignore @e.
  */
-static int ask_agent(const struct cni_conf *conf, const struct cni_req *req,
-		     struct cni_reply *rep, struct cni_error *e)
+static int ask_agent_line(const struct cni_conf *conf, const char *line, size_t len,
+			  unsigned int timeout_ms, struct cni_reply *rep, struct cni_error *e)
 {
 	char reply[CNI_PROTO_MAX_LINE];
+	int err;
+
+	err = cni_agent_call(conf->agent_socket, line, len, timeout_ms, reply, sizeof(reply));
+	if (!err)
+		err = cni_reply_decode(reply, rep);
+	if (err)
+		agent_error(conf->agent_socket, err, timeout_ms, e);
+	return err;
+}
+
+/* Exchange @req with the agent, as ask_agent_line(). */
+static int ask_agent(const struct cni_conf *conf, const struct cni_req *req,
+		     unsigned int timeout_ms, struct cni_reply *rep, struct cni_error *e)
+{
 	size_t len;
 	char *line;
 	int err;
@@ -126,20 +140,91 @@ static int ask_agent(const struct cni_conf *conf, const struct cni_req *req,
 	}
 	log_debug("%s %s/%s: asking the agent on %s", cni_cmd_name(req->cmd), req->ns, req->name,
 		  conf->agent_socket);
-	err = cni_agent_call(conf->agent_socket, line, len, CNI_PROTO_TIMEOUT_MS, reply,
-			     sizeof(reply));
+	err = ask_agent_line(conf, line, len, timeout_ms, rep, e);
 	free(line);
-	if (!err)
-		err = cni_reply_decode(reply, rep);
-	if (err)
-		agent_error(conf->agent_socket, err, e);
 	return err;
 }
 
+/* What the plugin knows about a pod's namespace before asking the agent. */
+enum mesh_route {
+	ROUTE_EXCLUDED,		/* in exclude_namespaces: never meshed, never waits */
+	ROUTE_NOT_MESHED,	/* the state file says not meshed */
+	ROUTE_MESHED,		/* the state file says meshed: the agent must capture */
+	ROUTE_UNKNOWN,		/* no usable state file: the agent must answer */
+};
+
+static const char *const route_names[] = {
+	[ROUTE_EXCLUDED] = "excluded",
+	[ROUTE_NOT_MESHED] = "not meshed",
+	[ROUTE_MESHED] = "meshed",
+	[ROUTE_UNKNOWN] = "unknown (no node state file)",
+};
+
+/* Read the agent's node state file; 0 with @st filled, or -errno. */
+static int state_load(const char *path, struct cni_proto_state *st)
+{
+	char *buf = malloc(CNI_PROTO_MAX_STATE + 1), err[128];
+	FILE *f = fopen(path, "re");
+	size_t n = 0;
+	int rc;
+
+	*st = (struct cni_proto_state){ 0 };
+	rc = !f ? -errno : !buf ? -ENOMEM : 0;
+	if (!rc) {
+		n = fread(buf, 1, CNI_PROTO_MAX_STATE + 1, f);
+		rc = ferror(f) ? -EIO : n > CNI_PROTO_MAX_STATE ? -EFBIG : 0;
+	}
+	if (!rc) {
+		buf[n] = '\0';
+		rc = cni_proto_state_decode(buf, st, err, sizeof(err));
+		if (rc)
+			log_warn("node state file %s: %s; deciding as if there were none", path,
+				 err);
+	} else if (rc != -ENOENT) {
+		log_warn("node state file %s: %s; deciding as if there were none", path,
+			 strerror(-rc));
+	}
+	if (f)
+		fclose(f);
+	free(buf);
+	return rc;
+}
+
+static enum mesh_route mesh_route(const struct cni_conf *conf, const char *ns)
+{
+	struct cni_proto_state st;
+	enum mesh_route r;
+
+	if (cni_conf_excluded(conf, ns))
+		return ROUTE_EXCLUDED;
+	if (state_load(conf->state_file, &st))
+		return ROUTE_UNKNOWN;
+	r = cni_proto_state_meshed(&st, ns) ? ROUTE_MESHED : ROUTE_NOT_MESHED;
+	cni_proto_state_done(&st);
+	return r;
+}
+
+/* Whether an agent failure @err (from ask_agent()) may be ignored for a pod
+ * on @route: the agent could not answer, and the plugin knows without it
+ * that the pod needs no capture.
+ */
+static bool may_pass_without_agent(const struct cni_conf *conf, enum mesh_route route, int err)
+{
+	if (route == ROUTE_NOT_MESHED)
+		return true;
+	return route == ROUTE_UNKNOWN && conf->fail_open && is_agent_gone(err);
+}
+
+/* ADD: the agent decides for the pods it can reach; when it cannot answer,
+ * the exclusion list and the node state file decide (docs/cni.md has the
+ * table). A pod of a namespace not meshed is still offered to the agent, so
+ * that labelling the namespace later meshes it live, but never waits for it.
+ */
 static int cmd_add(const struct cni_env *env, const struct cni_conf *conf, FILE *out,
 		   struct cni_error *e)
 {
 	struct json_object *result;
+	enum mesh_route route;
 	struct cni_reply rep;
 	struct cni_req req;
 	int err;
@@ -153,7 +238,27 @@ static int cmd_add(const struct cni_env *env, const struct cni_conf *conf, FILE 
 	result = cni_result_for(conf->prev_result, conf->version, e);
 	if (!result)
 		return -EINVAL;
-	err = ask_agent(conf, &req, &rep, e);
+	route = mesh_route(conf, req.ns);
+	if (route == ROUTE_EXCLUDED) {
+		log_debug("ADD %s/%s: namespace excluded, not asking the agent", req.ns, req.name);
+		goto out_print;
+	}
+	err = ask_agent(conf, &req,
+			route == ROUTE_NOT_MESHED ? CNI_UNMESHED_WAIT_MS : CNI_PROTO_TIMEOUT_MS,
+			&rep, e);
+	/* An agent that answers "try again" (it has not synced) knows no more
+	 * than the state file does.
+	 */
+	if (!err && !rep.ok && rep.err.code == CNI_ERR_TRY_AGAIN && route == ROUTE_NOT_MESHED) {
+		*e = rep.err;
+		err = -EAGAIN;
+	}
+	if (err && may_pass_without_agent(conf, route, err)) {
+		log_info("ADD %s/%s: namespace %s, the agent cannot answer (%s): passing through",
+			 req.ns, req.name, route_names[route], e->msg);
+		err = 0;
+		goto out_print;
+	}
 	if (err)
 		goto out_put;
 	if (!rep.ok) {
@@ -163,15 +268,21 @@ static int cmd_add(const struct cni_env *env, const struct cni_conf *conf, FILE 
 	}
 	log_debug("ADD %s/%s: meshed=%s reason='%s'", req.ns, req.name, rep.meshed ? "yes" : "no",
 		  rep.reason);
+out_print:
 	print_json(out, result);
 out_put:
 	json_object_put(result);
 	return err;
 }
 
+/* CHECK: a pod that needs no capture (excluded, or not meshed by the state
+ * file) passes; any other must be known to the agent with its capture in
+ * place (the agent answers code 3 for a pod it does not know).
+ */
 static int cmd_check(const struct cni_env *env, const struct cni_conf *conf,
 		     struct cni_error *e)
 {
+	enum mesh_route route;
 	struct cni_reply rep;
 	struct cni_req req;
 	int err;
@@ -179,7 +290,12 @@ static int cmd_check(const struct cni_env *env, const struct cni_conf *conf,
 	err = cni_req_build(env, conf, CNI_CMD_CHECK, &req, e);
 	if (err)
 		return err;
-	err = ask_agent(conf, &req, &rep, e);
+	route = mesh_route(conf, req.ns);
+	if (route == ROUTE_EXCLUDED || route == ROUTE_NOT_MESHED)
+		return 0;
+	err = ask_agent(conf, &req, CNI_PROTO_TIMEOUT_MS, &rep, e);
+	if (err && may_pass_without_agent(conf, route, err))
+		return 0;
 	if (err)
 		return err;
 	if (!rep.ok) {
@@ -203,7 +319,7 @@ static int cmd_del(const struct cni_env *env, const struct cni_conf *conf, struc
 	err = cni_req_build(env, conf, CNI_CMD_DEL, &req, e);
 	if (err)
 		return err;
-	err = ask_agent(conf, &req, &rep, e);
+	err = ask_agent(conf, &req, CNI_PROTO_TIMEOUT_MS, &rep, e);
 	if (is_agent_gone(err)) {
 		log_debug("DEL %s: no agent on %s, nothing to do", req.container_id,
 			  conf->agent_socket);
@@ -218,16 +334,111 @@ static int cmd_del(const struct cni_env *env, const struct cni_conf *conf, struc
 	return 0;
 }
 
-/* STATUS: ready for ADD exactly when the agent accepts connections. */
+/* STATUS: ready exactly when a meshed ADD would succeed: the agent answers
+ * and has synced its registries. Any failure is code 50.
+ */
 static int cmd_status(const struct cni_conf *conf, struct cni_error *e)
 {
-	char msg[sizeof(e->msg)];
-	int err = cni_agent_probe(conf->agent_socket, CNI_STATUS_PROBE_MS);
+	struct cni_reply rep;
+	size_t len;
+	char *line = cni_proto_cmd_encode(CNI_PROTO_STATUS, NULL, 0, &len);
+	int err;
 
-	if (!err)
+	if (!line)
+		return cni_error_set(e, CNI_ERR_NOT_AVAILABLE, "cannot encode STATUS", "%s",
+				     strerror(errno));
+	err = ask_agent_line(conf, line, len, CNI_STATUS_PROBE_MS, &rep, e);
+	free(line);
+	if (err) {
+		/* agent_error() said why, naming the socket. */
+		e->code = CNI_ERR_NOT_AVAILABLE;
+		return -EINVAL;
+	}
+	if (!rep.ok) {
+		*e = rep.err;
+		e->code = CNI_ERR_NOT_AVAILABLE;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The container ids of "cni.dev/valid-attachments" ([{"containerID", "ifname"}])
+ * into @ids, without repeats. 0 or -EINVAL with @e filled (code 7).
+ */
+static int valid_attachments(const struct cni_conf *conf, const char **ids, size_t *n,
+			     struct cni_error *e)
+{
+	struct json_object *list;
+	size_t len;
+
+	*n = 0;
+	if (!json_object_object_get_ex(conf->root, "cni.dev/valid-attachments", &list))
+		return cni_error_set(e, CNI_ERR_INVALID_CONFIG,
+				     "missing cni.dev/valid-attachments",
+				     "GC needs the list of attachments to keep");
+	if (!json_object_is_type(list, json_type_array))
+		return cni_error_set(e, CNI_ERR_INVALID_CONFIG,
+				     "invalid cni.dev/valid-attachments", "must be an array");
+	len = json_object_array_length(list);
+	for (size_t i = 0; i < len; i++) {
+		struct json_object *a = json_object_array_get_idx(list, i), *id;
+		const char *s;
+		bool seen = false;
+
+		if (!json_object_is_type(a, json_type_object) ||
+		    !json_object_object_get_ex(a, "containerID", &id) ||
+		    !json_object_is_type(id, json_type_string) || !json_object_get_string_len(id) ||
+		    json_object_get_string_len(id) > CNI_ID_MAX)
+			return cni_error_set(e, CNI_ERR_INVALID_CONFIG,
+					     "invalid cni.dev/valid-attachments",
+					     "entry %zu has no \"containerID\" of 1 to %d bytes", i,
+					     CNI_ID_MAX);
+		s = json_object_get_string(id);
+		for (size_t j = 0; j < *n && !seen; j++)
+			seen = !strcmp(ids[j], s);
+		if (seen)
+			continue;
+		if (*n == CNI_MAX_GC_IDS)
+			return cni_error_set(e, CNI_ERR_IO, "too many valid attachments",
+					     "weft-cni collects garbage with at most %d containers "
+					     "on a node; nothing was collected",
+					     CNI_MAX_GC_IDS);
+		ids[(*n)++] = s;
+	}
+	return 0;
+}
+
+/* GC: the agent forgets every pod not among the valid attachments. With no
+ * agent there is nothing to collect: a starting agent drops saved pods whose
+ * netns is gone.
+ */
+static int cmd_gc(const struct cni_conf *conf, struct cni_error *e)
+{
+	static const char *ids[CNI_MAX_GC_IDS];
+	struct cni_reply rep;
+	size_t n, len;
+	char *line;
+	int err;
+
+	err = valid_attachments(conf, ids, &n, e);
+	if (err)
+		return err;
+	line = cni_proto_cmd_encode(CNI_PROTO_GC, ids, n, &len);
+	if (!line)
+		return cni_error_set(e, CNI_ERR_IO, "cannot encode GC", "%s", strerror(errno));
+	err = ask_agent_line(conf, line, len, CNI_PROTO_TIMEOUT_MS, &rep, e);
+	free(line);
+	if (is_agent_gone(err)) {
+		log_debug("GC: no agent on %s, nothing to collect", conf->agent_socket);
 		return 0;
-	snprintf(msg, sizeof(msg), "weft agent is not available on %s", conf->agent_socket);
-	return cni_error_set(e, CNI_ERR_NOT_AVAILABLE, msg, "%s", strerror(-err));
+	}
+	if (err)
+		return err;
+	if (!rep.ok) {
+		*e = rep.err;
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int cni_run(const struct cni_env *env, const char *in, size_t in_len, FILE *out)
@@ -276,11 +487,7 @@ int cni_run(const struct cni_env *env, const char *in, size_t in_len, FILE *out)
 		err = cmd_status(&conf, &e);
 		break;
 	case CNI_CMD_GC:
-		/* Nothing to collect here: the plugin keeps no state, and before
-		 * GC libcni sends DEL for every cached attachment that is not in
-		 * the valid list, which is what makes the agent forget a pod.
-		 */
-		err = 0;
+		err = cmd_gc(&conf, &e);
 		break;
 	case CNI_CMD_VERSION:
 		break;

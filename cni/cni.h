@@ -29,9 +29,14 @@ struct json_object;
 #define CNI_ID_MAX CNI_PROTO_MAX_CONTAINER_ID	/* <= CNI_NAME_MAX: names a standalone pod */
 #define CNI_UID_MAX CNI_PROTO_MAX_UID
 #define CNI_STATUS_PROBE_MS 2000	/* STATUS gives up on the agent after this */
+/* ADD of a pod the state file says is not meshed waits no longer than this
+ * for the agent: it only enrolls the pod so a later namespace label meshes it.
+ */
+#define CNI_UNMESHED_WAIT_MS 2000
+#define CNI_MAX_EXCLUDE 64		/* entries of exclude_namespaces */
+#define CNI_DEFAULT_EXCLUDE "kube-system"
+#define CNI_MAX_GC_IDS CNI_PROTO_MAX_GC_IDS
 
-/* Spec 1.1.0 codes STATUS answers with; the rest are in cni_proto.h. */
-#define CNI_ERR_NOT_AVAILABLE 50
 
 enum cni_cmd {
 	CNI_CMD_ADD = 1,
@@ -66,6 +71,12 @@ struct cni_conf {
 	const char *name;		/* network name; points into @root */
 	char agent_socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	bool standalone;		/* pods need no K8S_POD_* keys (see cni_req_build) */
+	/* Namespaces whose pods never wait for the agent; default kube-system. */
+	char exclude[CNI_MAX_EXCLUDE][CNI_NS_MAX + 1];
+	size_t n_exclude;
+	/* The agent's node state file; default: next to agent_socket. */
+	char state_file[PATH_MAX];
+	bool fail_open;			/* fail_open_without_agent */
 	bool has_log_level;
 	enum log_level log_level;
 	struct json_object *prev_result;	/* borrowed from @root; NULL if absent */
@@ -123,6 +134,9 @@ int cni_error_set(struct cni_error *e, int code, const char *msg, const char *de
  */
 int cni_conf_parse(const char *buf, size_t len, enum cni_cmd cmd, struct cni_conf *conf,
 		   struct cni_error *e);
+/* Whether @conf's exclude_namespaces lists @ns. */
+bool cni_conf_excluded(const struct cni_conf *conf, const char *ns);
+
 /* Release what cni_conf_parse() built. Accepts a zeroed or a freed @conf. */
 void cni_conf_done(struct cni_conf *conf);
 

@@ -166,9 +166,80 @@ out:
 	return obj;
 }
 
+static bool is_dns_name(const char *s, size_t max, bool dots);
+
+/* exclude_namespaces: DNS-1123 labels, [] for none; absent: kube-system. */
+static int conf_exclude(struct cni_conf *conf, struct cni_error *e)
+{
+	struct json_object *v;
+	size_t n;
+
+	if (!json_object_object_get_ex(conf->root, "exclude_namespaces", &v)) {
+		snprintf(conf->exclude[0], sizeof(conf->exclude[0]), CNI_DEFAULT_EXCLUDE);
+		conf->n_exclude = 1;
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_array))
+		return cni_error_set(e, CNI_ERR_INVALID_CONFIG, "invalid exclude_namespaces",
+				     "must be an array of namespace names");
+	n = json_object_array_length(v);
+	if (n > CNI_MAX_EXCLUDE)
+		return cni_error_set(e, CNI_ERR_INVALID_CONFIG, "invalid exclude_namespaces",
+				     "%zu entries, at most %d allowed", n, CNI_MAX_EXCLUDE);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *ns = json_object_array_get_idx(v, i);
+		const char *s = json_object_get_string(ns);
+
+		if (!json_object_is_type(ns, json_type_string) ||
+		    !is_dns_name(s, CNI_NS_MAX, false))
+			return cni_error_set(e, CNI_ERR_INVALID_CONFIG,
+					     "invalid exclude_namespaces",
+					     "entry %zu is not a namespace name (a DNS-1123 label)",
+					     i);
+		snprintf(conf->exclude[i], sizeof(conf->exclude[i]), "%s", s);
+	}
+	conf->n_exclude = n;
+	return 0;
+}
+
+/* state_file: an absolute path; absent: mesh-state.json in agent_socket's
+ * directory, which is where the agent writes it (its run dir).
+ */
+static int conf_state_file(struct cni_conf *conf, struct cni_error *e)
+{
+	struct json_object *v;
+	const char *slash;
+
+	if (json_object_object_get_ex(conf->root, "state_file", &v)) {
+		const char *s = json_object_get_string(v);
+
+		if (!json_object_is_type(v, json_type_string) || s[0] != '/' ||
+		    strlen(s) >= sizeof(conf->state_file))
+			return cni_error_set(e, CNI_ERR_INVALID_CONFIG, "invalid state_file",
+					     "must be an absolute path shorter than %zu bytes",
+					     sizeof(conf->state_file));
+		snprintf(conf->state_file, sizeof(conf->state_file), "%s", s);
+		return 0;
+	}
+	slash = strrchr(conf->agent_socket, '/');
+	snprintf(conf->state_file, sizeof(conf->state_file), "%.*s/%s",
+		 (int)(slash - conf->agent_socket), conf->agent_socket, CNI_PROTO_STATE_FILE);
+	return 0;
+}
+
+bool cni_conf_excluded(const struct cni_conf *conf, const char *ns)
+{
+	for (size_t i = 0; i < conf->n_exclude; i++) {
+		if (!strcmp(conf->exclude[i], ns))
+			return true;
+	}
+	return false;
+}
+
 static int conf_fields(struct cni_conf *conf, struct cni_error *e)
 {
 	struct json_object *v;
+	int err;
 
 	if (json_object_object_get_ex(conf->root, "agent_socket", &v)) {
 		const char *s = json_object_get_string(v);
@@ -193,6 +264,19 @@ static int conf_fields(struct cni_conf *conf, struct cni_error *e)
 					     "must be true or false");
 		conf->standalone = json_object_get_boolean(v);
 	}
+	if (json_object_object_get_ex(conf->root, "fail_open_without_agent", &v)) {
+		if (!json_object_is_type(v, json_type_boolean))
+			return cni_error_set(e, CNI_ERR_INVALID_CONFIG,
+					     "invalid fail_open_without_agent",
+					     "must be true or false");
+		conf->fail_open = json_object_get_boolean(v);
+	}
+	err = conf_exclude(conf, e);
+	if (err)
+		return err;
+	err = conf_state_file(conf, e);
+	if (err)
+		return err;
 	if (json_object_object_get_ex(conf->root, "prevResult", &v)) {
 		if (!json_object_is_type(v, json_type_object))
 			return cni_error_set(e, CNI_ERR_INVALID_CONFIG, "invalid prevResult",

@@ -19,11 +19,13 @@ static const char *const cmd_names[] = {
 	[CNI_PROTO_ADD] = "ADD",
 	[CNI_PROTO_DEL] = "DEL",
 	[CNI_PROTO_CHECK] = "CHECK",
+	[CNI_PROTO_STATUS] = "STATUS",
+	[CNI_PROTO_GC] = "GC",
 };
 
 const char *cni_proto_cmd_name(enum cni_proto_cmd cmd)
 {
-	return cmd > CNI_PROTO_NONE && cmd <= CNI_PROTO_CHECK ? cmd_names[cmd] : NULL;
+	return cmd > CNI_PROTO_NONE && cmd <= CNI_PROTO_CMD_LAST ? cmd_names[cmd] : NULL;
 }
 
 /* The request's string fields, in wire order. */
@@ -180,6 +182,7 @@ int cni_proto_req_decode(const char *text, bool want_cmd, enum cni_proto_cmd *cm
 			 struct cni_proto_pod *pod, char *err, size_t errlen)
 {
 	json_object *o = json_tokener_parse(text), *v, *c = NULL;
+	enum cni_proto_cmd got = CNI_PROTO_NONE;
 	int rc = 0;
 
 	memset(pod, 0, sizeof(*pod));
@@ -204,6 +207,21 @@ int cni_proto_req_decode(const char *text, bool want_cmd, enum cni_proto_cmd *cm
 			goto out;
 		}
 	}
+	if (want_cmd) {
+		for (int i = CNI_PROTO_ADD; i <= CNI_PROTO_CMD_LAST; i++) {
+			if (!strcmp(json_object_get_string(c), cmd_names[i]))
+				got = (enum cni_proto_cmd)i;
+		}
+		if (got == CNI_PROTO_NONE) {
+			snprintf(err, errlen, "unknown command '%.32s'", json_object_get_string(c));
+			rc = -EINVAL;
+			goto out;
+		}
+		if (cmd)
+			*cmd = got;
+		if (got == CNI_PROTO_STATUS || got == CNI_PROTO_GC)
+			goto out;
+	}
 	for (size_t i = 0; !rc && i < sizeof(fields) / sizeof(fields[0]); i++)
 		rc = get_str(o, &fields[i], (char *)pod + fields[i].off, err, errlen);
 	if (!rc)
@@ -215,17 +233,9 @@ int cni_proto_req_decode(const char *text, bool want_cmd, enum cni_proto_cmd *cm
 	 */
 	if (json_object_object_get_ex(o, "meshed", &v))
 		pod->meshed_hint = json_object_get_boolean(v);
-	if (!want_cmd)
-		goto out;
-	for (int i = CNI_PROTO_ADD; i <= CNI_PROTO_CHECK; i++) {
-		if (!strcmp(json_object_get_string(c), cmd_names[i]) && cmd)
-			*cmd = (enum cni_proto_cmd)i;
-	}
-	if (cmd && *cmd == CNI_PROTO_NONE) {
-		snprintf(err, errlen, "unknown command '%s'", json_object_get_string(c));
-		rc = -EINVAL;
-	}
 out:
+	if (rc && cmd)
+		*cmd = CNI_PROTO_NONE;
 	json_object_put(o);
 	return rc;
 }
@@ -290,4 +300,218 @@ int cni_proto_reply_decode(const char *text, struct cni_proto_reply *r)
 out_put:
 	json_object_put(o);
 	return err;
+}
+
+char *cni_proto_cmd_encode(enum cni_proto_cmd cmd, const char *const *ids, size_t n,
+			   size_t *len)
+{
+	json_object *o, *list = NULL;
+	char *line = NULL;
+	int err;
+
+	if (cmd != CNI_PROTO_STATUS && cmd != CNI_PROTO_GC) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (n > CNI_PROTO_MAX_GC_IDS) {
+		errno = EMSGSIZE;
+		return NULL;
+	}
+	o = json_object_new_object();
+	if (!o) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	err = json_add(o, "version", json_object_new_int(CNI_PROTO_VERSION));
+	if (!err)
+		err = json_add(o, "command", json_object_new_string(cmd_names[cmd]));
+	if (!err && cmd == CNI_PROTO_GC) {
+		list = json_object_new_array();
+		err = json_add(o, "valid", list);
+	}
+	for (size_t i = 0; !err && i < n; i++) {
+		json_object *v = json_object_new_string(ids[i]);
+
+		if (!v || json_object_array_add(list, v)) {
+			json_object_put(v);
+			err = -ENOMEM;
+		}
+	}
+	if (!err)
+		line = to_line(o, len);
+	else
+		errno = -err;
+	json_object_put(o);
+	return line;
+}
+
+/* A JSON array of at most @max strings, each shorter than @size bytes, into
+ * a malloc'd array of @size-byte slots. 0 or -EINVAL with @err filled.
+ */
+static int get_str_list(json_object *list, const char *key, size_t max, size_t size, char **out,
+			size_t *n, char *err, size_t errlen)
+{
+	size_t len;
+	char *arr;
+
+	*out = NULL;
+	*n = 0;
+	if (!json_object_is_type(list, json_type_array)) {
+		snprintf(err, errlen, "field '%s' must be an array of strings", key);
+		return -EINVAL;
+	}
+	len = json_object_array_length(list);
+	if (len > max) {
+		snprintf(err, errlen, "field '%s' has %zu entries, at most %zu allowed", key, len,
+			 max);
+		return -EINVAL;
+	}
+	arr = calloc(len ? len : 1, size);
+	if (!arr) {
+		snprintf(err, errlen, "out of memory");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < len; i++) {
+		json_object *v = json_object_array_get_idx(list, i);
+
+		if (!json_object_is_type(v, json_type_string) ||
+		    !json_object_get_string_len(v) ||
+		    (size_t)json_object_get_string_len(v) >= size) {
+			snprintf(err, errlen, "field '%s[%zu]' must be a string of 1 to %zu bytes",
+				 key, i, size - 1);
+			free(arr);
+			return -EINVAL;
+		}
+		memcpy(arr + i * size, json_object_get_string(v),
+		       (size_t)json_object_get_string_len(v) + 1);
+	}
+	*out = arr;
+	*n = len;
+	return 0;
+}
+
+int cni_proto_gc_decode(const char *text, char (**ids)[CNI_PROTO_MAX_CONTAINER_ID + 1],
+			size_t *n, char *err, size_t errlen)
+{
+	json_object *o = json_tokener_parse(text), *list;
+	char *arr = NULL;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	if (!o || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "valid", &list)) {
+		snprintf(err, errlen, "GC request lacks 'valid'");
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = get_str_list(list, "valid", CNI_PROTO_MAX_GC_IDS, CNI_PROTO_MAX_CONTAINER_ID + 1,
+			  &arr, n, err, errlen);
+	*ids = (char(*)[CNI_PROTO_MAX_CONTAINER_ID + 1])arr;
+out:
+	json_object_put(o);
+	return rc;
+}
+
+char *cni_proto_state_encode(const struct cni_proto_state *st, size_t *len)
+{
+	json_object *o = json_object_new_object(), *list = json_object_new_array();
+	char *text = NULL;
+	const char *s;
+	int err;
+
+	if (!o || !list) {
+		json_object_put(o);
+		json_object_put(list);
+		errno = ENOMEM;
+		return NULL;
+	}
+	err = json_add(o, "version", json_object_new_int(CNI_PROTO_VERSION));
+	if (!err)
+		err = json_add(o, "generation", json_object_new_uint64(st->generation));
+	if (!err)
+		err = json_add(o, "synced", json_object_new_boolean(st->synced));
+	if (!err)
+		err = json_add(o, "meshed", list);
+	else
+		json_object_put(list);
+	for (size_t i = 0; !err && i < st->n_meshed; i++) {
+		json_object *v = json_object_new_string(st->meshed[i]);
+
+		if (!v || json_object_array_add(list, v)) {
+			json_object_put(v);
+			err = -ENOMEM;
+		}
+	}
+	s = err ? NULL : json_object_to_json_string_ext(o, JSON_FLAGS);
+	if (err || !s) {
+		errno = err ? -err : ENOMEM;
+		goto out_put;
+	}
+	*len = strlen(s) + 1;
+	if (*len > CNI_PROTO_MAX_STATE) {
+		errno = EMSGSIZE;
+		goto out_put;
+	}
+	text = malloc(*len + 1);
+	if (text) {
+		memcpy(text, s, *len - 1);
+		text[*len - 1] = '\n';
+		text[*len] = '\0';
+	}
+out_put:
+	json_object_put(o);
+	return text;
+}
+
+int cni_proto_state_decode(const char *text, struct cni_proto_state *st, char *err,
+			   size_t errlen)
+{
+	json_object *o = json_tokener_parse(text), *v;
+	char *arr = NULL;
+	int rc = -EINVAL;
+
+	*st = (struct cni_proto_state){ 0 };
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		snprintf(err, errlen, "not a JSON object");
+		goto out;
+	}
+	if (!json_object_object_get_ex(o, "version", &v) ||
+	    json_object_get_int(v) != CNI_PROTO_VERSION) {
+		snprintf(err, errlen, "unsupported state file version");
+		goto out;
+	}
+	if (!json_object_object_get_ex(o, "synced", &v) ||
+	    !json_object_is_type(v, json_type_boolean)) {
+		snprintf(err, errlen, "field 'synced' must be true or false");
+		goto out;
+	}
+	st->synced = json_object_get_boolean(v);
+	if (json_object_object_get_ex(o, "generation", &v) && json_object_is_type(v, json_type_int))
+		st->generation = (unsigned long long)json_object_get_uint64(v);
+	if (!json_object_object_get_ex(o, "meshed", &v)) {
+		snprintf(err, errlen, "field 'meshed' is missing");
+		goto out;
+	}
+	rc = get_str_list(v, "meshed", CNI_PROTO_MAX_STATE / 4, CNI_PROTO_MAX_NAMESPACE + 1, &arr,
+			  &st->n_meshed, err, errlen);
+	st->meshed = (char(*)[CNI_PROTO_MAX_NAMESPACE + 1])arr;
+out:
+	json_object_put(o);
+	return rc;
+}
+
+bool cni_proto_state_meshed(const struct cni_proto_state *st, const char *ns)
+{
+	for (size_t i = 0; i < st->n_meshed; i++) {
+		if (!strcmp(st->meshed[i], ns))
+			return true;
+	}
+	return false;
+}
+
+void cni_proto_state_done(struct cni_proto_state *st)
+{
+	free(st->meshed);
+	*st = (struct cni_proto_state){ 0 };
 }

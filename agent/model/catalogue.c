@@ -166,6 +166,19 @@ bool catalogue_pod_opted_out(const struct catalogue *c, const char *ns, const ch
 	return p && p->opted_out;
 }
 
+size_t catalogue_n_namespaces(const struct catalogue *c)
+{
+	return c->n_nss;
+}
+
+const char *catalogue_ns_at(const struct catalogue *c, size_t i, bool *meshed)
+{
+	if (i >= c->n_nss)
+		return NULL;
+	*meshed = c->nss[i].meshed;
+	return c->nss[i].name;
+}
+
 size_t catalogue_n_services(const struct catalogue *c)
 {
 	return c->n_services;

@@ -75,6 +75,13 @@ struct cat_svc_port *catalogue_find_vip(const struct catalogue *c, const struct 
 /* Whether namespace @ns exists and carries the label weft.io/mesh=enabled. */
 bool catalogue_ns_meshed(const struct catalogue *c, const char *ns);
 
+/* Namespaces the catalogue knows, 0 <= i < catalogue_n_namespaces(), by name;
+ * catalogue_ns_at() sets *@meshed as catalogue_ns_meshed() would. For the
+ * node state file the CNI plugin reads.
+ */
+size_t catalogue_n_namespaces(const struct catalogue *c);
+const char *catalogue_ns_at(const struct catalogue *c, size_t i, bool *meshed);
+
 /* The Pod ns/name, or NULL when the registry has no such Pod. */
 const struct cat_pod *catalogue_find_pod(const struct catalogue *c, const char *ns,
 					 const char *name);

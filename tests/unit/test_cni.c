@@ -528,6 +528,15 @@ static void agent_wait(void)
 	pthread_join(agent.thread, NULL);
 }
 
+/* After agent_wait(): no agent any more. */
+static void agent_stop(void)
+{
+	close(agent.lfd);
+	agent.lfd = -1;
+	unlink(agent.sock);
+	agent.served = 0;
+}
+
 /* After agent_wait(): listen afresh with another answer. */
 static void agent_restart(const char *reply, int n_conns)
 {
@@ -537,11 +546,55 @@ static void agent_restart(const char *reply, int n_conns)
 	agent_start(reply, n_conns);
 }
 
+/* The agent's node state file, next to its socket, as the plugin finds it
+ * by default.
+ */
+static void write_state(const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/" CNI_PROTO_STATE_FILE, agent.dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* "demo" meshed, "plain" not, as an agent that had synced writes it. */
+#define STATE_DEMO_MESHED "{\"version\":1,\"generation\":7,\"synced\":true,\"meshed\":[\"demo\"]}\n"
+#define STATE_NONE_MESHED "{\"version\":1,\"generation\":7,\"synced\":true,\"meshed\":[]}\n"
+
+/* A socket that listens but never accepts: whether the plugin connected
+ * shows as a pending connection.
+ */
+static void listen_only(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	agent.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(agent.lfd, 0);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", agent.sock);
+	cr_assert_eq(bind(agent.lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	cr_assert_eq(listen(agent.lfd, 8), 0);
+}
+
+static bool someone_connected(void)
+{
+	struct pollfd p = { .fd = agent.lfd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
 static void clean_dir(void)
 {
+	char path[128];
+
 	if (agent.lfd >= 0)
 		close(agent.lfd);
 	unlink(agent.sock);
+	snprintf(path, sizeof(path), "%s/" CNI_PROTO_STATE_FILE, agent.dir);
+	unlink(path);
 	rmdir(agent.dir);
 }
 
@@ -725,26 +778,522 @@ Test(cni_run, del_agent_failure_is_an_error)
 	outcome_done(&o);
 }
 
-Test(cni_run, status_and_gc)
+Test(cni_run, status_asks_the_agent_whether_it_has_synced)
 {
 	struct cni_env env = { .command = "STATUS" };
 	struct outcome o;
 
+	/* No agent: not available. */
 	run_in_process(&env, conf_for_agent("1.1.0", ""), &o);
+	cr_expect_eq(o.status, 1);
 	cr_expect_eq(o.code, CNI_ERR_NOT_AVAILABLE, "%s", o.out);
 	cr_expect_not_null(strstr(err_msg(&o), agent.sock));
 	outcome_done(&o);
 
-	agent_start(NULL, 1);
+	/* An agent that has not synced answers 50 itself. */
+	agent_start("{\"ok\":false,\"code\":50,\"msg\":\"agent: not ready\","
+		    "\"details\":\"the agent's registries have not synced yet\"}", 1);
+	run_in_process(&env, conf_for_agent("1.1.0", ""), &o);
+	agent_wait();
+	cr_expect_eq(o.code, CNI_ERR_NOT_AVAILABLE, "%s", o.out);
+	cr_expect_str_eq(agent.req, "{\"version\":1,\"command\":\"STATUS\"}\n");
+	outcome_done(&o);
+
+	/* An agent that accepts and hangs up is not ready either. */
+	agent_restart(NULL, 1);
+	run_in_process(&env, conf_for_agent("1.1.0", ""), &o);
+	agent_wait();
+	cr_expect_eq(o.code, CNI_ERR_NOT_AVAILABLE, "%s", o.out);
+	outcome_done(&o);
+
+	/* Ready: nothing printed. A state file changes nothing. */
+	write_state(STATE_NONE_MESHED);
+	agent_restart("{\"ok\":true}", 1);
 	run_in_process(&env, conf_for_agent("1.1.0", ""), &o);
 	agent_wait();
 	cr_expect_eq(o.status, 0, "%s", o.out);
+	cr_expect_str_eq(o.out, "");
+	outcome_done(&o);
+}
+
+Test(cni_run, gc_sends_the_valid_attachments)
+{
+	struct cni_env env = { .command = "GC" };
+	struct outcome o;
+
+	agent_start("{\"ok\":true}", 1);
+	run_in_process(&env,
+		       conf_for_agent("1.1.0", "\"cni.dev/valid-attachments\":["
+					       "{\"containerID\":\"c1\",\"ifname\":\"eth0\"},"
+					       "{\"containerID\":\"c2\",\"ifname\":\"eth0\"},"
+					       "{\"containerID\":\"c1\",\"ifname\":\"net1\"}]"),
+		       &o);
+	agent_wait();
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	cr_expect_str_eq(o.out, "");
+	/* One id per container, however many interfaces it has. */
+	cr_expect_str_eq(agent.req,
+			 "{\"version\":1,\"command\":\"GC\",\"valid\":[\"c1\",\"c2\"]}\n");
 	outcome_done(&o);
 
-	env.command = "GC";
+	/* An empty list is sent as such: every enrolment is stale. */
+	agent_restart("{\"ok\":true}", 1);
+	run_in_process(&env, conf_for_agent("1.1.0", "\"cni.dev/valid-attachments\":[]"), &o);
+	agent_wait();
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	cr_expect_str_eq(agent.req, "{\"version\":1,\"command\":\"GC\",\"valid\":[]}\n");
+	outcome_done(&o);
+
+	/* An agent failure is the GC's. */
+	agent_restart("{\"ok\":false,\"code\":5,\"msg\":\"agent: GC: out of memory\"}", 1);
+	run_in_process(&env, conf_for_agent("1.1.0", "\"cni.dev/valid-attachments\":[]"), &o);
+	agent_wait();
+	cr_expect_eq(o.code, CNI_ERR_IO, "%s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_run, gc_without_an_agent_has_nothing_to_collect)
+{
+	struct cni_env env = { .command = "GC" };
+	struct outcome o;
+
 	run_in_process(&env, conf_for_agent("1.1.0", "\"cni.dev/valid-attachments\":[]"), &o);
 	cr_expect_eq(o.status, 0, "%s", o.out);
 	cr_expect_str_eq(o.out, "");
+	outcome_done(&o);
+}
+
+Test(cni_run, gc_with_a_bad_attachment_list_is_code_7)
+{
+	static const char *const bad[] = {
+		"",
+		"\"cni.dev/valid-attachments\":{}",
+		"\"cni.dev/valid-attachments\":[\"c1\"]",
+		"\"cni.dev/valid-attachments\":[{\"ifname\":\"eth0\"}]",
+		"\"cni.dev/valid-attachments\":[{\"containerID\":\"\"}]",
+		"\"cni.dev/valid-attachments\":[{\"containerID\":7}]",
+	};
+	struct cni_env env = { .command = "GC" };
+	struct outcome o;
+
+	/* Nothing listens on the socket: a bad list must fail before any
+	 * attempt, not be read as "keep nothing".
+	 */
+	listen_only();
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		run_in_process(&env, conf_for_agent("1.1.0", bad[i]), &o);
+		cr_expect_eq(o.code, CNI_ERR_INVALID_CONFIG, "%s: %s", bad[i], o.out);
+		cr_expect_not_null(strstr(err_msg(&o), "cni.dev/valid-attachments"), "%s", o.out);
+		outcome_done(&o);
+	}
+	cr_expect_not(someone_connected());
+}
+
+Test(cni_run, gc_with_too_many_containers_collects_nothing)
+{
+	static char extra[(CNI_MAX_GC_IDS + 1) * 32 + 64];
+	struct cni_env env = { .command = "GC" };
+	struct outcome o;
+	size_t off;
+
+	off = (size_t)snprintf(extra, sizeof(extra), "\"cni.dev/valid-attachments\":[");
+	for (int i = 0; i <= CNI_MAX_GC_IDS; i++)
+		off += (size_t)snprintf(extra + off, sizeof(extra) - off,
+					"%s{\"containerID\":\"c%d\"}", i ? "," : "", i);
+	snprintf(extra + off, sizeof(extra) - off, "]");
+	listen_only();
+	/* conf_for_agent() has a small buffer: build the config here. */
+	{
+		static char conf[sizeof(extra) + 256];
+
+		snprintf(conf, sizeof(conf),
+			 "{\"cniVersion\":\"1.1.0\",\"name\":\"n\",\"agent_socket\":\"%s\",%s}",
+			 agent.sock, extra);
+		run_in_process(&env, conf, &o);
+	}
+	cr_expect_eq(o.code, CNI_ERR_IO, "%s", o.out);
+	cr_expect_str_eq(err_msg(&o), "too many valid attachments");
+	cr_expect_not(someone_connected());
+	outcome_done(&o);
+}
+
+/* ------------------------------------------------ a node that never blocks */
+
+Test(cni_run, excluded_namespace_passes_without_the_agent)
+{
+	struct cni_env env = env_add;
+	struct outcome o;
+
+	env.args = "K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns-1";
+	/* A meshed-looking state file and a listener: neither is consulted. */
+	write_state("{\"version\":1,\"synced\":true,\"meshed\":[\"kube-system\"]}");
+	listen_only();
+	run_in_process(&env, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	cr_expect_str_eq(o.out, PREV_V1 "\n");
+	cr_expect_not(someone_connected(), "an excluded pod's ADD contacted the agent");
+	outcome_done(&o);
+
+	env.command = "CHECK";
+	run_in_process(&env, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	cr_expect_not(someone_connected());
+	outcome_done(&o);
+}
+
+Test(cni_run, exclusion_list_is_configurable)
+{
+	struct cni_env env = env_add;
+	struct outcome o;
+
+	/* No state file, no agent: only what the list names passes. */
+	run_in_process(&env,
+		       conf_for_agent("1.0.0", "\"exclude_namespaces\":[\"demo\"],"
+					       "\"prevResult\":" PREV_V1),
+		       &o);
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	outcome_done(&o);
+	env.args = "K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns-1";
+	run_in_process(&env, conf_for_agent("1.0.0", "\"exclude_namespaces\":[],"
+						     "\"prevResult\":" PREV_V1),
+		       &o);
+	cr_expect_eq(o.code, CNI_ERR_TRY_AGAIN, "an empty list excludes nothing: %s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_run, unmeshed_namespace_passes_while_the_agent_is_down)
+{
+	struct cni_env env = env_add;
+	struct outcome o;
+
+	env.args = "K8S_POD_NAMESPACE=plain;K8S_POD_NAME=web-0";
+	write_state(STATE_DEMO_MESHED);
+	run_in_process(&env, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	cr_expect_str_eq(o.out, PREV_V1 "\n");
+	outcome_done(&o);
+	env.command = "CHECK";
+	run_in_process(&env, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_run, unmeshed_namespace_passes_while_the_agent_syncs)
+{
+	struct cni_env env = env_add;
+	struct outcome o;
+
+	env.args = "K8S_POD_NAMESPACE=plain;K8S_POD_NAME=web-0";
+	write_state(STATE_DEMO_MESHED);
+	agent_start("{\"ok\":false,\"code\":11,\"msg\":\"agent: cannot enroll pod\","
+		    "\"details\":\"the agent's registries have not synced yet\"}", 1);
+	run_in_process(&env, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	agent_wait();
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	cr_expect_str_eq(o.out, PREV_V1 "\n");
+	/* It was offered to the agent, so a later label can mesh it. */
+	cr_expect_not_null(strstr(agent.req, "\"command\":\"ADD\""), "%s", agent.req);
+	outcome_done(&o);
+}
+
+Test(cni_run, unmeshed_namespace_still_gets_the_agents_own_errors)
+{
+	struct cni_env env = env_add;
+	struct outcome o;
+
+	/* The agent answered: it decides, whatever the file says. */
+	env.args = "K8S_POD_NAMESPACE=plain;K8S_POD_NAME=web-0";
+	write_state(STATE_DEMO_MESHED);
+	agent_start("{\"ok\":false,\"code\":5,\"msg\":\"agent: cannot enroll pod\"}", 1);
+	run_in_process(&env, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	agent_wait();
+	cr_expect_eq(o.code, CNI_ERR_IO, "%s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_run, meshed_namespace_fails_closed_while_the_agent_is_down)
+{
+	struct cni_env env = env_add;
+	struct outcome o;
+
+	write_state(STATE_DEMO_MESHED);
+	run_in_process(&env, conf_for_agent("1.0.0", "\"fail_open_without_agent\":true,"
+						     "\"prevResult\":" PREV_V1),
+		       &o);
+	cr_expect_eq(o.status, 1);
+	cr_expect_eq(o.code, CNI_ERR_TRY_AGAIN, "fail_open must not apply to a meshed pod: %s",
+		     o.out);
+	outcome_done(&o);
+	env.command = "CHECK";
+	run_in_process(&env, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.code, CNI_ERR_TRY_AGAIN, "%s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_run, meshed_namespace_fails_closed_while_the_agent_syncs)
+{
+	struct outcome o;
+
+	write_state("{\"version\":1,\"synced\":false,\"meshed\":[\"demo\"]}");
+	agent_start("{\"ok\":false,\"code\":11,\"msg\":\"agent: cannot enroll pod\"}", 1);
+	run_in_process(&env_add, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	agent_wait();
+	cr_expect_eq(o.code, CNI_ERR_TRY_AGAIN, "%s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_run, without_a_state_file_only_excluded_pods_pass_unless_told)
+{
+	struct cni_env env = env_add;
+	struct outcome o;
+
+	env.args = "K8S_POD_NAMESPACE=plain;K8S_POD_NAME=web-0";
+	run_in_process(&env, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.code, CNI_ERR_TRY_AGAIN, "%s", o.out);
+	outcome_done(&o);
+	run_in_process(&env, conf_for_agent("1.0.0", "\"fail_open_without_agent\":true,"
+						     "\"prevResult\":" PREV_V1),
+		       &o);
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	cr_expect_str_eq(o.out, PREV_V1 "\n");
+	outcome_done(&o);
+	/* fail_open covers an absent agent, not one that refuses. */
+	agent_start("{\"ok\":false,\"code\":11,\"msg\":\"agent: cannot enroll pod\"}", 1);
+	run_in_process(&env, conf_for_agent("1.0.0", "\"fail_open_without_agent\":true,"
+						     "\"prevResult\":" PREV_V1),
+		       &o);
+	agent_wait();
+	cr_expect_eq(o.code, CNI_ERR_TRY_AGAIN, "%s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_run, a_broken_state_file_counts_as_none)
+{
+	static const char *const broken[] = {
+		"",
+		"{\"version\":1,\"synced\":true,\"meshed\":[",
+		"{\"version\":9,\"synced\":true,\"meshed\":[]}",
+		"[\"plain\"]",
+	};
+	struct cni_env env = env_add;
+	struct outcome o;
+
+	env.args = "K8S_POD_NAMESPACE=plain;K8S_POD_NAME=web-0";
+	for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		write_state(broken[i]);
+		run_in_process(&env, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+		cr_expect_eq(o.code, CNI_ERR_TRY_AGAIN, "'%s': %s", broken[i], o.out);
+		outcome_done(&o);
+	}
+}
+
+Test(cni_run, state_file_path_is_configurable)
+{
+	char extra[512], path[128];
+	struct cni_env env = env_add;
+	struct outcome o;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/elsewhere.json", agent.dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(STATE_NONE_MESHED, f);
+	fclose(f);
+	snprintf(extra, sizeof(extra), "\"state_file\":\"%s\",\"prevResult\":" PREV_V1, path);
+	run_in_process(&env, conf_for_agent("1.0.0", extra), &o);
+	unlink(path);
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_run, check_of_a_pod_the_agent_does_not_know_fails)
+{
+	struct cni_env env = env_add;
+	struct outcome o;
+
+	env.command = "CHECK";
+	write_state(STATE_DEMO_MESHED);
+	agent_start("{\"ok\":false,\"code\":3,\"msg\":\"agent: check failed\","
+		    "\"details\":\"container c0ffee is not enrolled\"}", 1);
+	run_in_process(&env, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	agent_wait();
+	cr_expect_eq(o.status, 1);
+	cr_expect_eq(o.code, CNI_ERR_UNKNOWN_CONTAINER, "%s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_run, del_twice_and_del_without_netns)
+{
+	struct cni_env env = env_add;
+	struct outcome o;
+
+	env.command = "DEL";
+	agent_start("{\"ok\":true}", 2);
+	for (int i = 0; i < 2; i++) {
+		run_in_process(&env, conf_for_agent("1.0.0", ""), &o);
+		cr_expect_eq(o.status, 0, "DEL %d: %s", i + 1, o.out);
+		cr_expect_str_eq(o.out, "");
+		outcome_done(&o);
+	}
+	agent_wait();
+	cr_expect_eq(agent.served, 2);
+	agent_stop();
+	/* The runtime may lose the netns first, and the agent may be gone. */
+	env.netns = "";
+	run_in_process(&env, conf_for_agent("1.0.0", ""), &o);
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	cr_expect_str_eq(o.out, "");
+	outcome_done(&o);
+	env.netns = NULL;
+	env.args = NULL;
+	run_in_process(&env, conf_for_agent("1.1.0", ""), &o);
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_run, config_fields_of_the_wrong_type_are_code_7)
+{
+	static const char *const bad[] = {
+		"\"exclude_namespaces\":\"kube-system\"",
+		"\"exclude_namespaces\":[\"Kube_System\"]",
+		"\"exclude_namespaces\":[1]",
+		"\"fail_open_without_agent\":\"yes\"",
+		"\"state_file\":\"relative/path\"",
+		"\"state_file\":3",
+	};
+	struct outcome o;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		run_in_process(&env_add, conf_for_agent("1.0.0", bad[i]), &o);
+		cr_expect_eq(o.code, CNI_ERR_INVALID_CONFIG, "%s: %s", bad[i], o.out);
+		outcome_done(&o);
+	}
+}
+
+/* Every verb at every version of the matrix, against an agent that agrees. */
+Test(cni_run, verb_version_matrix)
+{
+	static const char *const versions[] = { "0.4.0", "1.0.0", "1.1.0" };
+	static const char *const verbs[] = { "ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION" };
+
+	for (size_t v = 0; v < 3; v++) {
+		for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+			bool new_verb = !strcmp(verbs[i], "STATUS") || !strcmp(verbs[i], "GC");
+			bool allowed = !new_verb || !strcmp(versions[v], "1.1.0");
+			bool talks = allowed && strcmp(verbs[i], "VERSION");
+			struct cni_env env = env_add;
+			char prev[sizeof(PREV_V1) + 64];
+			struct outcome o;
+
+			env.command = verbs[i];
+			/* GC needs its list; the rest take prevResult. */
+			snprintf(prev, sizeof(prev), "%s\"prevResult\":%s",
+				 strcmp(verbs[i], "GC") ? "" : "\"cni.dev/valid-attachments\":[],",
+				 PREV_V1);
+			if (talks)
+				agent_start("{\"ok\":true,\"meshed\":true}", 1);
+			run_in_process(&env,
+				       !strcmp(verbs[i], "VERSION") ?
+					       conf_text(versions[v], "") :
+					       conf_for_agent(versions[v], prev),
+				       &o);
+			if (talks) {
+				agent_wait();
+				agent_stop();
+			}
+			if (!allowed) {
+				cr_expect_eq(o.code, CNI_ERR_INCOMPATIBLE_VERSION, "%s %s: %s",
+					     verbs[i], versions[v], o.out);
+				cr_expect_not_null(strstr(o.out, versions[v]), "%s", o.out);
+				outcome_done(&o);
+				continue;
+			}
+			cr_expect_eq(o.status, 0, "%s %s: %s", verbs[i], versions[v], o.out);
+			if (!strcmp(verbs[i], "ADD"))
+				cr_expect_not_null(strstr(o.out, versions[v]), "%s", o.out);
+			else if (strcmp(verbs[i], "VERSION"))
+				cr_expect_str_eq(o.out, "", "%s %s", verbs[i], versions[v]);
+			outcome_done(&o);
+		}
+	}
+}
+
+/* Input that is not what the spec says never crashes: it is the right code. */
+Test(cni_run, oversized_and_malformed_input)
+{
+	static char big[CNI_MAX_STDIN + 64], huge_args[70000], long_netns[PATH_MAX + 16];
+	struct cni_env env = env_add;
+	struct outcome o;
+
+	memset(big, ' ', sizeof(big) - 1);
+	memcpy(big, "{\"cniVersion\":\"1.0.0\",\"name\":\"n\"}", 33);
+	run_in_process(&env, big, &o);
+	cr_expect_eq(o.code, CNI_ERR_INVALID_CONFIG, "%s", o.out);
+	cr_expect_str_eq(err_msg(&o), "network config too large");
+	outcome_done(&o);
+
+	/* 2000 nested arrays: deeper than json-c parses. */
+	{
+		static char deep[4100];
+
+		memset(deep, '[', 2000);
+		memset(deep + 2000, ']', 2000);
+		run_in_process(&env, deep, &o);
+		cr_expect_eq(o.code, CNI_ERR_DECODE, "%s", o.out);
+		outcome_done(&o);
+	}
+	run_in_process(&env, "\"just a string\"", &o);
+	cr_expect_eq(o.code, CNI_ERR_DECODE, "%s", o.out);
+	outcome_done(&o);
+	run_in_process(&env, "{\"cniVersion\":\"1.0.0\",\"name\":\"n\"} trailing", &o);
+	cr_expect_eq(o.code, CNI_ERR_DECODE, "%s", o.out);
+	outcome_done(&o);
+	run_in_process(&env, "{\"cniVersion\":1,\"name\":\"n\"}", &o);
+	cr_expect_eq(o.code, CNI_ERR_INCOMPATIBLE_VERSION, "%s", o.out);
+	outcome_done(&o);
+	run_in_process(&env, "{\"cniVersion\":\"1.0.0\",\"name\":\"\"}", &o);
+	cr_expect_eq(o.code, CNI_ERR_INVALID_CONFIG, "%s", o.out);
+	outcome_done(&o);
+
+	memset(huge_args, 'a', sizeof(huge_args) - 1);
+	memcpy(huge_args, "K8S_POD_NAMESPACE=", 18);
+	env.args = huge_args;
+	run_in_process(&env, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.code, CNI_ERR_INVALID_ENV, "%s", o.out);
+	cr_expect_str_eq(err_msg(&o), "invalid CNI_ARGS");
+	outcome_done(&o);
+	env.args = "K8S_POD_NAMESPACE";
+	run_in_process(&env, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.code, CNI_ERR_INVALID_ENV, "%s", o.out);
+	outcome_done(&o);
+
+	env = env_add;
+	long_netns[0] = '/';
+	memset(long_netns + 1, 'n', sizeof(long_netns) - 2);
+	env.netns = long_netns;
+	run_in_process(&env, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.code, CNI_ERR_INVALID_ENV, "%s", o.out);
+	cr_expect_str_eq(err_msg(&o), "invalid CNI_NETNS");
+	outcome_done(&o);
+
+	env = env_add;
+	env.container_id = huge_args;
+	run_in_process(&env, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.code, CNI_ERR_INVALID_ENV, "%s", o.out);
+	cr_expect_str_eq(err_msg(&o), "invalid CNI_CONTAINERID");
+	outcome_done(&o);
+
+	env = env_add;
+	env.ifname = "a-very-long-interface-name";
+	run_in_process(&env, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.code, CNI_ERR_INVALID_ENV, "%s", o.out);
+	outcome_done(&o);
+
+	env = env_add;
+	env.command = huge_args;
+	run_in_process(&env, "{}", &o);
+	cr_expect_eq(o.code, CNI_ERR_INVALID_ENV, "%s", o.out);
+	cr_expect_lt(strlen(o.out), 512, "the message quotes a bounded part of the input");
 	outcome_done(&o);
 }
 
@@ -963,5 +1512,115 @@ Test(cni_binary, version)
 	cr_expect_eq(o.status, 0);
 	cr_expect_str_eq(o.out, "{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"0.3.0\","
 				"\"0.3.1\",\"0.4.0\",\"1.0.0\",\"1.1.0\"]}\n");
+	outcome_done(&o);
+}
+
+#define ENV_PLAIN                                                                               \
+	"CNI_COMMAND=ADD", "CNI_CONTAINERID=c0ffee", "CNI_NETNS=/run/netns/p1",                 \
+	"CNI_IFNAME=eth0", "CNI_ARGS=K8S_POD_NAMESPACE=plain;K8S_POD_NAME=web-0"
+
+Test(cni_binary, node_state_decides_while_the_agent_is_down)
+{
+	const char *plain[] = { ENV_PLAIN, NULL };
+	const char *meshed[] = { ENV_ADD, NULL };
+	const char *system[] = { "CNI_COMMAND=ADD", "CNI_CONTAINERID=c0ffee",
+				 "CNI_NETNS=/run/netns/p1", "CNI_IFNAME=eth0",
+				 "CNI_ARGS=K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns-1",
+				 NULL };
+	struct outcome o;
+
+	/* No state file: only kube-system passes. */
+	run_binary(system, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	cr_expect_str_eq(o.out, PREV_V1 "\n");
+	outcome_done(&o);
+	run_binary(plain, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.code, CNI_ERR_TRY_AGAIN, "%s", o.out);
+	outcome_done(&o);
+
+	write_state(STATE_DEMO_MESHED);
+	run_binary(plain, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	cr_expect_str_eq(o.out, PREV_V1 "\n");
+	outcome_done(&o);
+	run_binary(meshed, conf_for_agent("1.0.0", "\"prevResult\":" PREV_V1), &o);
+	cr_expect_eq(o.status, 1);
+	cr_expect_eq(o.code, CNI_ERR_TRY_AGAIN, "%s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_binary, status_follows_the_agent)
+{
+	const char *env[] = { "CNI_COMMAND=STATUS", NULL };
+	struct outcome o;
+
+	write_state(STATE_DEMO_MESHED);
+	run_binary(env, conf_for_agent("1.1.0", ""), &o);
+	cr_expect_eq(o.status, 1);
+	cr_expect_eq(o.code, CNI_ERR_NOT_AVAILABLE, "%s", o.out);
+	outcome_done(&o);
+	agent_start("{\"ok\":true}", 1);
+	run_binary(env, conf_for_agent("1.1.0", ""), &o);
+	agent_wait();
+	cr_expect_eq(o.status, 0, "%s", o.out);
+	outcome_done(&o);
+	run_binary(env, conf_for_agent("1.0.0", ""), &o);
+	cr_expect_eq(o.code, CNI_ERR_INCOMPATIBLE_VERSION, "STATUS before 1.1.0: %s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_binary, gc_before_1_1_0_is_code_1)
+{
+	const char *env[] = { "CNI_COMMAND=GC", NULL };
+	struct outcome o;
+
+	run_binary(env, conf_for_agent("0.4.0", "\"cni.dev/valid-attachments\":[]"), &o);
+	cr_expect_eq(o.code, CNI_ERR_INCOMPATIBLE_VERSION, "%s", o.out);
+	outcome_done(&o);
+	run_binary(env, conf_for_agent("1.1.0", "\"cni.dev/valid-attachments\":[]"), &o);
+	cr_expect_eq(o.status, 0, "GC without an agent: %s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_binary, del_with_empty_netns_and_no_agent_succeeds)
+{
+	const char *env[] = { "CNI_COMMAND=DEL", "CNI_CONTAINERID=c0ffee", "CNI_NETNS=",
+			      "CNI_IFNAME=eth0", NULL };
+	struct outcome o;
+
+	for (int i = 0; i < 2; i++) {
+		run_binary(env, conf_for_agent("1.0.0", ""), &o);
+		cr_expect_eq(o.status, 0, "DEL %d: %s", i + 1, o.out);
+		cr_expect_str_eq(o.out, "");
+		outcome_done(&o);
+	}
+}
+
+Test(cni_binary, oversized_stdin_is_code_7)
+{
+	static char big[CNI_MAX_STDIN + 100];
+	const char *env[] = { ENV_ADD, NULL };
+	struct outcome o;
+
+	memset(big, ' ', sizeof(big) - 1);
+	big[0] = '{';
+	big[sizeof(big) - 2] = '}';
+	run_binary(env, big, &o);
+	cr_expect_eq(o.status, 1);
+	cr_expect_eq(o.code, CNI_ERR_INVALID_CONFIG, "%s", o.out);
+	outcome_done(&o);
+}
+
+Test(cni_binary, binary_garbage_on_stdin_is_code_6)
+{
+	const char *env[] = { ENV_ADD, NULL };
+	struct outcome o;
+
+	run_binary(env, "\x7f" "ELF\x02\x01\x01", &o);
+	cr_expect_eq(o.status, 1);
+	cr_expect_eq(o.code, CNI_ERR_DECODE, "%s", o.out);
+	outcome_done(&o);
+	run_binary(env, "", &o);
+	cr_expect_eq(o.code, CNI_ERR_DECODE, "%s", o.out);
 	outcome_done(&o);
 }
