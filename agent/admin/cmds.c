@@ -210,6 +210,12 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 	pods = json_object_new_object();
 	json_object_object_add(pods, "known", json_object_new_uint64(pods_count(a->pods, false)));
 	json_object_object_add(pods, "meshed", json_object_new_uint64(pods_count(a->pods, true)));
+	/* ADDs waiting for their Pod object, and pods that escaped (see
+	 * /v1/escaped).
+	 */
+	json_object_object_add(pods, "waiting", json_object_new_uint64(pods_waiting(a->pods)));
+	json_object_object_add(pods, "escaped",
+			       json_object_new_uint64(pods_escaped(a->pods, NULL, NULL)));
 	json_object_object_add(o, "pods", pods);
 	json_object_object_add(o, "services", json_object_new_uint64(catalogue_n_services(a->cat)));
 	json_object_object_add(o, "catalogue_generation",
