@@ -300,6 +300,9 @@ static int start(struct agent *a)
 	}
 	if (err)
 		return log_errno(err, "listen on '%s'", path);
+	err = agent_repair_start(a);
+	if (err)
+		return log_errno(err, "start looking for pods that escaped the mesh");
 	err = run_path(cfg, "admin.sock", path, sizeof(path));
 	if (!err) {
 		const struct http_route *routes = admin_routes(&n_routes);
@@ -322,6 +325,7 @@ static void stop(struct agent *a)
 {
 	http_server_free(a->metrics);
 	http_server_free(a->admin);
+	agent_repair_stop(a);
 	cni_server_free(a->cni);
 	pods_free(a->pods);
 	workers_free(a->workers);
