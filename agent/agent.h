@@ -80,12 +80,7 @@ int agent_publish(struct agent *a);
  */
 void agent_register_local(struct agent *a);
 
-/* How often the agent looks for pods that escaped the mesh, and the least
- * time between two evictions it asks for.
- */
-#define AGENT_REPAIR_PERIOD_MS 10000
-
-/* Start looking for pods that escaped (repair.c): every period, count and
+/* Start looking for pods that escaped (repair.c): every --repair-period, count and
  * log them, and with --evict-escaped evict one through the first registry
  * that can (the Kubernetes Eviction API). 0 or -errno.
  */

@@ -41,6 +41,7 @@ struct agent_config {
 	const char *excl_cidrs_text;
 	uint32_t pod_wait_ms;		/* --pod-wait: an ADD waits for its Pod object */
 	bool evict_escaped;		/* --evict-escaped */
+	uint32_t repair_period_ms;	/* --repair-period */
 	bool cleanup;
 	bool version;
 	/* Parsed by cfg_parse(): destinations no pod's capture touches. */

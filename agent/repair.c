@@ -74,14 +74,14 @@ static void on_tick(struct loop_timer *t, uint64_t now)
 			}
 		}
 	}
-	err = loop_timer_set(a->loop, &a->repair_timer, AGENT_REPAIR_PERIOD_MS, on_tick);
+	err = loop_timer_set(a->loop, &a->repair_timer, a->cfg->repair_period_ms, on_tick);
 	if (err)
 		log_warn("repair: re-arm: %s; no more looks for escaped pods", strerror(-err));
 }
 
 int agent_repair_start(struct agent *a)
 {
-	return loop_timer_set(a->loop, &a->repair_timer, AGENT_REPAIR_PERIOD_MS, on_tick);
+	return loop_timer_set(a->loop, &a->repair_timer, a->cfg->repair_period_ms, on_tick);
 }
 
 void agent_repair_stop(struct agent *a)

@@ -278,3 +278,85 @@ Test(k8s_e2e, an_add_whose_pod_never_arrives_fails_with_try_again_later)
 	cr_assert_eq(rc, 0, "ADD in a plain namespace: %s", out);
 	cr_expect_lt(mono_ms() - t0, 1000, "a pod of a plain namespace waited");
 }
+
+/* Whether the fake API server evicted @ref ("ns/name"); its refusals in
+ * *@refused.
+ */
+static bool evicted(const char *ref, long long *refused)
+{
+	json_object *st = kfake_stats(&kf), *arr, *v;
+	bool found = false;
+
+	*refused = -1;
+	if (!st)
+		return false;
+	if (json_object_object_get_ex(st, "evictions_refused", &v))
+		*refused = json_object_get_int64(v);
+	if (json_object_object_get_ex(st, "evictions", &arr)) {
+		for (size_t i = 0; i < json_object_array_length(arr); i++)
+			found |= !strcmp(json_object_get_string(json_object_array_get_idx(arr, i)),
+					 ref);
+	}
+	json_object_put(st);
+	return found;
+}
+
+Test(k8s_e2e, a_pod_that_escaped_is_reported_then_evicted_with_evict_escaped)
+{
+	json_object *o, *arr = NULL, *p = NULL, *v;
+	char out[8192];
+	long long refused = -1;
+	bool done = false;
+	int rc;
+
+	/* client-b runs in meshed namespace "mesh" (phase Running) and was
+	 * never enrolled: it started before weft-cni was chained.
+	 */
+	cr_assert_eq(tenv_status_counter(&env, "pods.escaped"), 1);
+	o = tenv_admin_get(&env, "/v1/escaped");
+	cr_assert(o && json_object_object_get_ex(o, "pods", &arr) &&
+		  json_object_array_length(arr) == 1 && (p = json_object_array_get_idx(arr, 0)));
+	cr_assert(json_object_object_get_ex(p, "name", &v));
+	cr_assert_str_eq(json_object_get_string(v), "client-b");
+	cr_assert(json_object_object_get_ex(p, "uid", &v));
+	cr_assert_str_eq(json_object_get_string(v), "uid-client-b");
+	json_object_put(o);
+	rc = tenv_capture(out, sizeof(out), "%s/san/meshctl --socket %s/admin.sock check 2>&1",
+			  env.build, env.run_dir);
+	cr_assert_neq(rc, 0, "meshctl check passed with an unmeshed pod:\n%s", out);
+	cr_assert(strstr(out, "FAIL  unmeshed pods") && strstr(out, "mesh/client-b"),
+		  "meshctl check does not name the pod:\n%s", out);
+	/* Nothing is evicted without the option. */
+	cr_assert(!evicted("mesh/client-b", &refused));
+
+	/* With --evict-escaped: a disruption budget refuses the first try
+	 * (429), the next period's succeeds, and the pod leaves the node.
+	 */
+	cr_assert_eq(kfake_control(&kf, "evictions", "{\"refuse\":1}"), 0);
+	cr_assert_eq(tenv_agent_stop(&env), 0, "see %s", env.agent_log);
+	snprintf(env.extra_args, sizeof(env.extra_args),
+		 "--kubeconfig %s --node-name %s --evict-escaped --repair-period 300", kf.kubeconfig,
+		 NODE);
+	cr_assert_eq(tenv_agent_start(&env), 0, "restart, see %s", env.agent_log);
+	for (int i = 0; i < 100 && !done; i++) {
+		done = evicted("mesh/client-b", &refused);
+		if (!done)
+			usleep(100000);
+	}
+	cr_assert(done, "client-b was not evicted, see %s", env.agent_log);
+	cr_assert_eq(refused, 1, "the first eviction was not refused (%lld)", refused);
+	done = false;
+	for (int i = 0; i < 50 && !done; i++) {
+		done = tenv_status_counter(&env, "pods.escaped") == 0;
+		if (!done)
+			usleep(100000);
+	}
+	cr_assert(done, "the evicted pod is still reported");
+	o = tenv_admin_get(&env, "/v1/escaped");
+	cr_assert(o && json_object_object_get_ex(o, "evictions", &v));
+	cr_assert(json_object_object_get_ex(v, "refused", &p) && json_object_get_int64(p) == 1);
+	cr_assert(json_object_object_get_ex(v, "evicted", &p) && json_object_get_int64(p) == 1);
+	json_object_put(o);
+	/* The plain pod was left alone. */
+	cr_assert(!evicted("plain/client-c", &refused));
+}
