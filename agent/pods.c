@@ -525,7 +525,8 @@ size_t pods_escaped(const struct pods *p, void (*fn)(const struct cat_pod *cp, v
 	for (size_t i = 0; i < catalogue_n_pods(c); i++) {
 		const struct cat_pod *cp = catalogue_pod_at(c, i);
 
-		if (cp->phase != OBJ_POD_RUNNING || cp->host_network || cp->opted_out ||
+		if (cp->phase != OBJ_POD_RUNNING || cp->terminating || cp->host_network ||
+		    cp->opted_out ||
 		    (node[0] && strcmp(cp->node, node)) || !catalogue_ns_meshed(c, cp->ns) ||
 		    enrolled(p, cp))
 			continue;

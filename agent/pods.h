@@ -114,10 +114,11 @@ void pods_wait_cancel(struct pods *p, struct pods_wait *w);
 size_t pods_waiting(const struct pods *p);
 
 /* Pods that escaped the mesh: in the catalogue, on this node (deps.node_name),
- * Running, not on the host's network, in a meshed namespace, not opted out,
- * and never enrolled here (they started before weft was chained, or while it
- * was not). Calls @fn for each, in (namespace, name) order, and returns how
- * many there are; 0 until the registries have synced.
+ * Running, not terminating, not on the host's network, in a meshed
+ * namespace, not opted out, and never enrolled here (they started before
+ * weft was chained, or while it was not). Calls @fn for each, in (namespace,
+ * name) order, and returns how many there are; 0 until the registries have
+ * synced.
  */
 size_t pods_escaped(const struct pods *p, void (*fn)(const struct cat_pod *cp, void *ctx),
 		    void *ctx);

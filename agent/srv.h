@@ -94,9 +94,9 @@ void srv_reply(struct srv_client *c, char *buf, size_t len);
 /* From ops->input, instead of srv_reply(): the answer to this request
  * comes later, from another event, through srv_reply_deferred(). The
  * client's deadline becomes @timeout_ms from now (the protocol answers
- * before it, or the client is dropped); its further input is read but not
- * parsed until then. If the client goes first, ops->done runs as usual: the
- * protocol must forget @c there.
+ * before it, or the client is dropped); input it sends meanwhile is read and
+ * discarded, only its close matters. If the client goes first, ops->done
+ * runs as usual: the protocol must forget @c there.
  */
 void srv_defer(struct srv_client *c, unsigned int timeout_ms);
 

@@ -484,6 +484,7 @@ static void copy_object(struct build *b, const struct obj *o)
 		memcpy(c->pods[c->n_pods].node, o->pod.node, sizeof(c->pods[0].node));
 		c->pods[c->n_pods].host_network = o->pod.host_network;
 		c->pods[c->n_pods].phase = o->pod.phase;
+		c->pods[c->n_pods].terminating = o->pod.terminating;
 		c->pods[c->n_pods].opted_out = o->pod.opted_out;
 		memcpy(c->pods[c->n_pods].excl_ports, o->pod.excl_ports, sizeof(o->pod.excl_ports));
 		c->pods[c->n_pods].n_excl_ports = o->pod.n_excl_ports;

@@ -49,6 +49,7 @@ struct cat_pod {
 	char node[OBJ_NAME_MAX];	/* spec.nodeName, "" if unscheduled */
 	bool host_network;		/* spec.hostNetwork */
 	enum obj_pod_phase phase;	/* status.phase */
+	bool terminating;		/* metadata.deletionTimestamp is set */
 	bool opted_out;			/* annotation weft.io/mesh: disabled */
 	uint16_t excl_ports[OBJ_EXCL_PORTS_MAX];	/* weft.io/exclude-outbound-ports */
 	size_t n_excl_ports;

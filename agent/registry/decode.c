@@ -557,6 +557,8 @@ static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct o
 	if (err)
 		return err;
 	pod->opted_out = !strcmp(mesh, "disabled");
+	/* Its value (a time) does not matter: the pod is on its way out. */
+	pod->terminating = dec_member(meta, "deletionTimestamp") != NULL;
 	err = decode_pod_exclusions(d, meta, pod);
 	if (!err)
 		err = decode_pod_register(d, meta, pod);
