@@ -64,7 +64,6 @@ struct agent {
 	 */
 	struct loop_timer repair_timer;
 	size_t escaped;			/* at the last look */
-	uint64_t evictions_asked;	/* handed to a registry */
 };
 
 /* Build a catalogue from the model, publish it to the proxy, and reconcile

@@ -3,7 +3,9 @@
  * pods table, write one response line, close. The server core (agent/srv.h)
  * bounds the clients and drops one that does not finish its line in time.
  * Requests are answered only after capture is in place, which is what lets
- * the runtime start the pod's containers safely.
+ * the runtime start the pod's containers safely. An ADD that waits for its
+ * Pod object (pods_add()) is answered later, from the publish or the timer
+ * that ends the wait (srv_defer()).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -82,7 +84,6 @@ static void ok_reply(struct cni_server *s, const char *container_id, struct cni_
 		snprintf(r->reason, sizeof(r->reason), "%s", pod->reason);
 	}
 }
-
 
 /* pods_add_done_fn: the ADD that waited for its Pod object is decided. */
 static void add_done(void *ctx, int err, const char *msg)

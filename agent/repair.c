@@ -55,7 +55,8 @@ static void on_tick(struct loop_timer *t, uint64_t now)
 	if (n != a->escaped)
 		log_warn("repair: %zu pod(s) of meshed namespaces run on this node unmeshed "
 			 "(started while weft-cni was not chained; see meshctl check)%s",
-			 n, n && !a->cfg->evict_escaped ? "; --evict-escaped would restart them" : "");
+			 n,
+			 n && !a->cfg->evict_escaped ? "; --evict-escaped would restart them" : "");
 	a->escaped = n;
 	if (l.first && a->cfg->evict_escaped) {
 		r = evictor(a);
@@ -64,13 +65,12 @@ static void on_tick(struct loop_timer *t, uint64_t now)
 				 "--registry kubernetes can), ignoring");
 		} else {
 			err = r->ops->evict_pod(r->state, l.first->ns, l.first->name, l.first->uid);
-			if (err)
+			if (err) {
 				log_warn("repair: evict %s/%s: %s, trying again later", l.first->ns,
 					 l.first->name, strerror(-err));
-			else {
-				a->evictions_asked++;
-				log_info("repair: evicting pod %s/%s (uid %s), which escaped the mesh",
-					 l.first->ns, l.first->name, l.first->uid);
+			} else {
+				log_info("repair: evicting pod %s/%s (uid %s), which escaped the "
+					 "mesh", l.first->ns, l.first->name, l.first->uid);
 			}
 		}
 	}

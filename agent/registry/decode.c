@@ -516,7 +516,8 @@ static int decode_host_network(struct dec *d, json_object *spec, struct obj_pod 
 		return 0;
 	old = dec_path_key(d, "hostNetwork");
 	if (!json_object_is_type(v, json_type_boolean))
-		err = dec_fail(d, "must be true or false, got %s", dec_show(v, shown, sizeof(shown)));
+		err = dec_fail(d, "must be true or false, got %s",
+			       dec_show(v, shown, sizeof(shown)));
 	else
 		pod->host_network = json_object_get_boolean(v);
 	dec_path_pop(d, old);
@@ -535,7 +536,10 @@ static int decode_pod_phase(struct dec *d, json_object *status, struct obj_pod *
 		[OBJ_POD_FAILED] = "Failed",
 	};
 	json_object *v = dec_member(status, "phase");
-	const char *phase = v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+	const char *phase = "";
+
+	if (v && json_object_is_type(v, json_type_string))
+		phase = json_object_get_string(v);
 
 	(void)d;
 	pod->phase = OBJ_POD_PHASE_UNKNOWN;

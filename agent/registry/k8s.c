@@ -639,8 +639,8 @@ static void evict_done(struct k8s *k, CURLcode rc)
 	} else if (status == 429) {
 		/* A PodDisruptionBudget allows no disruption now: asked again later. */
 		atomic_fetch_add(&ev->refused, 1);
-		log_warn("registry: %s: evict pod %s/%s: 429, a disruption budget forbids it now: %s",
-			 k->source, ev->cur.ns, ev->cur.name, ev->reply);
+		log_warn("registry: %s: evict pod %s/%s: 429, a disruption budget forbids it "
+			 "now: %s", k->source, ev->cur.ns, ev->cur.name, ev->reply);
 	} else {
 		atomic_fetch_add(&ev->failed, 1);
 		log_warn("registry: %s: evict pod %s/%s: HTTP %ld: %s", k->source, ev->cur.ns,

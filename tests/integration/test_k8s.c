@@ -35,7 +35,7 @@ static struct kfake kf;
 #define POD(name, ip)                                                                              \
 	"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"" name "\","           \
 	"\"namespace\":\"mesh\",\"uid\":\"uid-" name "\"},\"spec\":{\"nodeName\":\"" NODE "\"},"   \
-	"\"status\":{\"phase\":\"Running\",\"podIP\":\""                                            \
+	"\"status\":{\"phase\":\"Running\",\"podIP\":\""                                   \
 	ip "\"}}"
 
 static const char CLUSTER[] =
@@ -335,8 +335,8 @@ Test(k8s_e2e, a_pod_that_escaped_is_reported_then_evicted_with_evict_escaped)
 	cr_assert_eq(kfake_control(&kf, "evictions", "{\"refuse\":1}"), 0);
 	cr_assert_eq(tenv_agent_stop(&env), 0, "see %s", env.agent_log);
 	snprintf(env.extra_args, sizeof(env.extra_args),
-		 "--kubeconfig %s --node-name %s --evict-escaped --repair-period 300", kf.kubeconfig,
-		 NODE);
+		 "--kubeconfig %s --node-name %s --evict-escaped --repair-period 300",
+		 kf.kubeconfig, NODE);
 	cr_assert_eq(tenv_agent_start(&env), 0, "restart, see %s", env.agent_log);
 	for (int i = 0; i < 100 && !done; i++) {
 		done = evicted("mesh/client-b", &refused);

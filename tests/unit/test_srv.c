@@ -2,8 +2,9 @@
 /* agent/srv.c over a real unix socket, with a line protocol of its own
  * ("PING" is answered "PONG" and the client stays, "BYE" is answered and
  * closed, "LATER" is answered "LATE" 100 ms later from a timer, "NEVER"
- * is deferred and never answered): the client bound, deferred replies, the input bound, the deadline, pipelining, and
- * the socket file's mode and removal. A thread runs the loop.
+ * is deferred and never answered): the client bound, deferred replies, the
+ * input bound, the deadline, pipelining, and the socket file's mode and
+ * removal. A thread runs the loop.
  */
 #include <errno.h>
 #include <fcntl.h>
