@@ -10,11 +10,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "loop.h"
+
 struct agent_config;
 struct loop;
 struct model;
 struct reg_sink;
 struct reg_backend_ops;
+struct reg_evict_stats;
 struct selfreg;
 
 #define AGENT_MAX_REGISTRIES 8
@@ -56,6 +59,11 @@ struct agent {
 	 * catalogue cannot say which pods are meshed (pods.c holds decisions).
 	 */
 	bool registries_synced;
+	/* Pods that escaped the mesh (repair.c): found every period, evicted
+	 * one per period with --evict-escaped.
+	 */
+	struct loop_timer repair_timer;
+	size_t escaped;			/* at the last look */
 };
 
 /* Build a catalogue from the model, publish it to the proxy, and reconcile
@@ -70,5 +78,17 @@ int agent_publish(struct agent *a);
  * Does not block.
  */
 void agent_register_local(struct agent *a);
+
+/* Start looking for pods that escaped (repair.c): every --repair-period, count and
+ * log them, and with --evict-escaped evict one through the first registry
+ * that can (the Kubernetes Eviction API). 0 or -errno.
+ */
+int agent_repair_start(struct agent *a);
+
+/* Stop it. */
+void agent_repair_stop(struct agent *a);
+
+/* The eviction counters of the registries, summed. */
+void agent_evict_stats(const struct agent *a, struct reg_evict_stats *out);
 
 #endif /* WEFT_AGENT_H */

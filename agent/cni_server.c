@@ -3,7 +3,9 @@
  * pods table, write one response line, close. The server core (agent/srv.h)
  * bounds the clients and drops one that does not finish its line in time.
  * Requests are answered only after capture is in place, which is what lets
- * the runtime start the pod's containers safely.
+ * the runtime start the pod's containers safely. An ADD that waits for its
+ * Pod object (pods_add()) is answered later, from the publish or the timer
+ * that ends the wait (srv_defer()).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +26,13 @@
 struct cni_server {
 	struct pods *pods;
 	struct srv *srv;
+};
+
+/* A client; an ADD may wait for its Pod object (pods_add()). */
+struct cni_client {
+	struct srv_client c;
+	struct pods_wait *wait;		/* while its ADD waits; NULL otherwise */
+	char container_id[CNI_PROTO_MAX_CONTAINER_ID + 1];	/* of the waiting ADD */
 };
 
 /* Queue @r as the reply line. 0, or -errno when it cannot be: the client
@@ -102,8 +111,46 @@ static void gc(struct cni_server *s, const char *line, struct cni_proto_reply *r
 	*r = (struct cni_proto_reply){ .ok = true };
 }
 
-static void handle(struct cni_server *s, const char *line, struct cni_proto_reply *r)
+/* The success reply for @container_id, with the pod's meshing decision. */
+static void ok_reply(struct cni_server *s, const char *container_id, struct cni_proto_reply *r)
 {
+	*r = (struct cni_proto_reply){ .ok = true };
+	for (const struct pod *pod = pods_first(s->pods); pod; pod = pod->next) {
+		if (strcmp(pod->spec.container_id, container_id))
+			continue;
+		r->has_pod = true;
+		r->meshed = pod->meshed;
+		snprintf(r->reason, sizeof(r->reason), "%s", pod->reason);
+	}
+}
+
+/* pods_add_done_fn: the ADD that waited for its Pod object is decided. */
+static void add_done(void *ctx, int err, const char *msg)
+{
+	struct cni_client *cc = ctx;
+	struct cni_server *s = cc->c.ctx;
+	struct cni_proto_reply r;
+	char *line;
+	size_t len;
+
+	cc->wait = NULL;
+	if (err)
+		error_reply(&r, cni_code(err), "agent: cannot enroll pod", msg);
+	else
+		ok_reply(s, cc->container_id, &r);
+	line = cni_proto_reply_encode(&r, &len);
+	if (!line) {
+		/* Nothing to send: the plugin sees the close and retries. */
+		line = strdup("");
+		len = 0;
+	}
+	srv_reply_deferred(&cc->c, line, len);
+}
+
+/* Returns true when the reply is deferred (an ADD waiting for its Pod). */
+static bool handle(struct cni_client *cc, const char *line, struct cni_proto_reply *r)
+{
+	struct cni_server *s = cc->c.ctx;
 	struct cni_proto_pod spec;
 	enum cni_proto_cmd cmd;
 	char err[512] = "";
@@ -115,29 +162,34 @@ static void handle(struct cni_server *s, const char *line, struct cni_proto_repl
 		break;
 	case -EBADMSG:
 		error_reply(r, CNI_ERR_DECODE, "agent: request is not a JSON object", NULL);
-		return;
+		return false;
 	case -EPROTONOSUPPORT:
 		error_reply(r, CNI_ERR_INCOMPATIBLE_VERSION,
 			    "agent: unsupported plugin protocol version",
 			    "the weft-cni binary and weft-agent come from different releases");
-		return;
+		return false;
 	case -ENOMSG:
 		error_reply(r, CNI_ERR_DECODE, "agent: request lacks 'command'", NULL);
-		return;
+		return false;
 	default:
 		error_reply(r, CNI_ERR_DECODE, "agent: bad request", err);
-		return;
+		return false;
 	}
 	switch (cmd) {
 	case CNI_PROTO_ADD:
 		if (!spec.netns[0]) {
 			error_reply(r, CNI_ERR_INVALID_ENV, "agent: ADD needs a netns path", NULL);
-			return;
+			return false;
 		}
-		rc = pods_add(s->pods, &spec, err, sizeof(err));
+		rc = pods_add(s->pods, &spec, add_done, cc, &cc->wait, err, sizeof(err));
+		if (rc == -EINPROGRESS) {
+			snprintf(cc->container_id, sizeof(cc->container_id), "%s",
+				 spec.container_id);
+			return true;
+		}
 		if (rc) {
 			error_reply(r, cni_code(rc), "agent: cannot enroll pod", err);
-			return;
+			return false;
 		}
 		break;
 	case CNI_PROTO_DEL:
@@ -149,7 +201,7 @@ static void handle(struct cni_server *s, const char *line, struct cni_proto_repl
 		if (rc) {
 			error_reply(r, rc == -ENOENT ? CNI_ERR_UNKNOWN_CONTAINER : CNI_ERR_IO,
 				    "agent: check failed", err);
-			return;
+			return false;
 		}
 		break;
 	case CNI_PROTO_STATUS:
@@ -157,22 +209,16 @@ static void handle(struct cni_server *s, const char *line, struct cni_proto_repl
 		if (!pods_can_enroll(s->pods)) {
 			error_reply(r, CNI_ERR_NOT_AVAILABLE, "agent: not ready",
 				    "the agent's registries have not synced yet");
-			return;
+			return false;
 		}
 		*r = (struct cni_proto_reply){ .ok = true };
-		return;
+		return false;
 	case CNI_PROTO_GC:
 		gc(s, line, r);
-		return;
+		return false;
 	}
-	*r = (struct cni_proto_reply){ .ok = true };
-	for (const struct pod *pod = pods_first(s->pods); pod; pod = pod->next) {
-		if (strcmp(pod->spec.container_id, spec.container_id))
-			continue;
-		r->has_pod = true;
-		r->meshed = pod->meshed;
-		snprintf(r->reason, sizeof(r->reason), "%s", pod->reason);
-	}
+	ok_reply(s, spec.container_id, r);
+	return false;
 }
 
 /* srv_ops.start: one request per connection. */
@@ -194,20 +240,35 @@ static int client_input(struct srv_client *c)
 		error_reply(&r, CNI_ERR_DECODE, "agent: request too long", NULL);
 	} else {
 		*nl = '\0';
-		handle(c->ctx, c->in, &r);
+		if (handle((struct cni_client *)c, c->in, &r)) {
+			/* The plugin waits CNI_PROTO_TIMEOUT_MS for its answer. */
+			srv_defer(c, CNI_PROTO_TIMEOUT_MS);
+			return 0;
+		}
 	}
 	return reply(c, &r);
 }
 
+/* srv_ops.done: a client that goes while its ADD waits withdraws it. */
+static void client_done(struct srv_client *c)
+{
+	struct cni_client *cc = (struct cni_client *)c;
+	struct cni_server *s = c->ctx;
+
+	pods_wait_cancel(s->pods, cc->wait);
+	cc->wait = NULL;
+}
+
 static const struct srv_ops cni_ops = {
 	.name = "cni",
-	.client_size = sizeof(struct srv_client),
+	.client_size = sizeof(struct cni_client),
 	.in_max = CNI_MAX_LINE,
 	.max_clients = CNI_MAX_CLIENTS,
 	.backlog = 64,
 	.timeout_ms = CNI_CLIENT_TIMEOUT_MS,
 	.start = client_start,
 	.input = client_input,
+	.done = client_done,
 	/* No .refuse: a plugin that finds every slot taken sees the close and
 	 * reports "try again later".
 	 */

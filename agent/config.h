@@ -39,6 +39,9 @@ struct agent_config {
 	uint32_t zk_session_timeout_ms;	/* asked of ZooKeeper; the server bounds it */
 	const char *excl_ports_text;	/* as given; parsed into excl_ports */
 	const char *excl_cidrs_text;
+	uint32_t pod_wait_ms;		/* --pod-wait: an ADD waits for its Pod object */
+	bool evict_escaped;		/* --evict-escaped */
+	uint32_t repair_period_ms;	/* --repair-period */
 	bool cleanup;
 	bool version;
 	/* Parsed by cfg_parse(): destinations no pod's capture touches. */

@@ -186,6 +186,19 @@ static int start_metrics(struct agent *a)
 	return 0;
 }
 
+/* Whether a registry delivers this node's Pod objects: a Kubernetes source
+ * with --node-name (it watches spec.nodeName=NODE).
+ */
+static bool agent_has_pod_objects(const struct agent *a)
+{
+	if (!a->cfg->node_name[0])
+		return false;
+	for (unsigned int i = 0; i < a->n_regs; i++)
+		if (!strcmp(a->regs[i].ops->scheme, "kubernetes"))
+			return true;
+	return false;
+}
+
 /* The pods table's view of the agent (struct pods_deps). */
 static const struct catalogue *pods_catalogue(void *ctx)
 {
@@ -269,6 +282,9 @@ static int start(struct agent *a)
 		.n_excl_ports = cfg->n_excl_ports,
 		.excl_cidrs = cfg->excl_cidrs,
 		.n_excl_cidrs = cfg->n_excl_cidrs,
+		.pod_wait_ms = agent_has_pod_objects(a) ? cfg->pod_wait_ms : 0,
+		.loop = a->loop,
+		.node_name = cfg->node_name,
 	});
 	if (!a->pods)
 		return log_errno(-errno, "start");
@@ -284,6 +300,9 @@ static int start(struct agent *a)
 	}
 	if (err)
 		return log_errno(err, "listen on '%s'", path);
+	err = agent_repair_start(a);
+	if (err)
+		return log_errno(err, "start looking for pods that escaped the mesh");
 	err = run_path(cfg, "admin.sock", path, sizeof(path));
 	if (!err) {
 		const struct http_route *routes = admin_routes(&n_routes);
@@ -306,6 +325,7 @@ static void stop(struct agent *a)
 {
 	http_server_free(a->metrics);
 	http_server_free(a->admin);
+	agent_repair_stop(a);
 	cni_server_free(a->cni);
 	pods_free(a->pods);
 	workers_free(a->workers);

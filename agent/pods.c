@@ -16,6 +16,7 @@
 
 #include "datapath/dp.h"
 #include "log.h"
+#include "loop.h"
 #include "model/catalogue.h"
 #include "netns.h"
 #include "pods.h"
@@ -23,9 +24,21 @@
 
 #define POD_STATE_DIR "pods"
 
+/* A CNI ADD waiting for its Pod object (pods_add()). */
+struct pods_wait {
+	struct pods *p;
+	struct pods_wait *next;		/* in pods.waits */
+	struct cni_proto_pod spec;
+	struct loop_timer timer;
+	pods_add_done_fn done;
+	void *done_ctx;
+	uint64_t since_ms;
+};
+
 struct pods {
 	struct pods_deps deps;
 	struct pod *list;
+	struct pods_wait *waits;
 	uint32_t next_id;
 };
 
@@ -65,10 +78,28 @@ static void pod_free(struct pods *p, struct pod *pod)
 	free(pod);
 }
 
+static void wait_unlink(struct pods *p, struct pods_wait *w)
+{
+	for (struct pods_wait **pp = &p->waits; *pp; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	}
+	loop_timer_del(p->deps.loop, &w->timer);
+}
+
 void pods_free(struct pods *p)
 {
 	if (!p)
 		return;
+	/* Their clients are the CNI server's, which goes first. */
+	while (p->waits) {
+		struct pods_wait *w = p->waits;
+
+		wait_unlink(p, w);
+		free(w);
+	}
 	while (p->list) {
 		struct pod *pod = p->list;
 
@@ -358,9 +389,157 @@ out_free:
 	return err;
 }
 
-int pods_add(struct pods *p, const struct cni_proto_pod *spec, char *msg, size_t msglen)
+/* Whether the catalogue holds the Pod object of @spec: same name, and the
+ * same uid when both are known (a StatefulSet's pod recreated under its
+ * name must not be decided by its predecessor's annotations).
+ */
+static bool pod_known(const struct pods *p, const struct cni_proto_pod *spec)
 {
-	return pod_enroll(p, spec, true, msg, msglen);
+	const struct cat_pod *cp = catalogue_find_pod(cat(p), spec->ns, spec->name);
+
+	return cp && (!spec->uid[0] || !cp->uid[0] || !strcmp(spec->uid, cp->uid));
+}
+
+/* Whether the ADD of @spec must wait for its Pod object first. */
+static bool must_wait(struct pods *p, const struct cni_proto_pod *spec)
+{
+	if (!p->deps.pod_wait_ms || !synced(p))
+		return false;
+	/* Annotations matter only for a pod that would be meshed; a retried
+	 * ADD of an enrolled container is answered at once.
+	 */
+	if (!catalogue_ns_meshed(cat(p), spec->ns) || pod_find(p, spec->container_id, NULL))
+		return false;
+	return !pod_known(p, spec);
+}
+
+/* The wait of @w is over: enroll (or give up, @timed_out) and answer. */
+static void wait_finish(struct pods *p, struct pods_wait *w, bool timed_out)
+{
+	char msg[512] = "";
+	int err;
+
+	wait_unlink(p, w);
+	if (timed_out && catalogue_ns_meshed(cat(p), w->spec.ns) && !pod_known(p, &w->spec)) {
+		snprintf(msg, sizeof(msg),
+			 "Pod %s/%s%s%s not seen from the Kubernetes API within %u ms: its "
+			 "weft.io/ annotations cannot be read yet",
+			 w->spec.ns, w->spec.name, w->spec.uid[0] ? " uid " : "", w->spec.uid,
+			 p->deps.pod_wait_ms);
+		log_warn("pods: ADD of container %s: %s; the runtime retries", w->spec.container_id,
+			 msg);
+		err = -EAGAIN;
+	} else {
+		log_debug("pods: Pod %s/%s known after %llu ms", w->spec.ns, w->spec.name,
+			  (unsigned long long)(loop_now_ms(p->deps.loop) - w->since_ms));
+		err = pod_enroll(p, &w->spec, true, msg, sizeof(msg));
+	}
+	w->done(w->done_ctx, err, msg);
+	free(w);
+}
+
+static void on_wait_timeout(struct loop_timer *t, uint64_t now)
+{
+	struct pods_wait *w = (struct pods_wait *)((char *)t - offsetof(struct pods_wait, timer));
+
+	(void)now;
+	wait_finish(w->p, w, true);
+}
+
+/* After a publish: answer the ADDs whose Pod (or namespace) has changed. */
+static void waits_run(struct pods *p)
+{
+	struct pods_wait *w = p->waits, *next;
+
+	for (; w; w = next) {
+		next = w->next;
+		if (!catalogue_ns_meshed(cat(p), w->spec.ns) || pod_known(p, &w->spec))
+			wait_finish(p, w, false);
+	}
+}
+
+int pods_add(struct pods *p, const struct cni_proto_pod *spec, pods_add_done_fn done,
+	     void *done_ctx, struct pods_wait **wait, char *msg, size_t msglen)
+{
+	struct pods_wait *w;
+	int err;
+
+	if (!done || !must_wait(p, spec))
+		return pod_enroll(p, spec, true, msg, msglen);
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	w->p = p;
+	w->spec = *spec;
+	w->done = done;
+	w->done_ctx = done_ctx;
+	w->since_ms = loop_now_ms(p->deps.loop);
+	err = loop_timer_set(p->deps.loop, &w->timer, p->deps.pod_wait_ms, on_wait_timeout);
+	if (err) {
+		free(w);
+		snprintf(msg, msglen, "arm the Pod wait: %s", strerror(-err));
+		return -EIO;
+	}
+	w->next = p->waits;
+	p->waits = w;
+	log_info("pods: ADD of %s/%s container=%s waits up to %u ms for its Pod object",
+		 spec->ns, spec->name, spec->container_id, p->deps.pod_wait_ms);
+	*wait = w;
+	return -EINPROGRESS;
+}
+
+void pods_wait_cancel(struct pods *p, struct pods_wait *w)
+{
+	if (!w)
+		return;
+	log_debug("pods: ADD of %s/%s container=%s withdrawn while waiting for its Pod",
+		  w->spec.ns, w->spec.name, w->spec.container_id);
+	wait_unlink(p, w);
+	free(w);
+}
+
+size_t pods_waiting(const struct pods *p)
+{
+	size_t n = 0;
+
+	for (const struct pods_wait *w = p->waits; w; w = w->next)
+		n++;
+	return n;
+}
+
+static bool enrolled(const struct pods *p, const struct cat_pod *cp)
+{
+	for (const struct pod *pod = p->list; pod; pod = pod->next) {
+		if (!strcmp(pod->spec.ns, cp->ns) && !strcmp(pod->spec.name, cp->name))
+			return true;
+	}
+	return false;
+}
+
+size_t pods_escaped(const struct pods *p, void (*fn)(const struct cat_pod *cp, void *ctx),
+		    void *ctx)
+{
+	const struct catalogue *c = cat(p);
+	const char *node = p->deps.node_name ? p->deps.node_name : "";
+	size_t n = 0;
+
+	if (!synced(p))
+		return 0;
+	for (size_t i = 0; i < catalogue_n_pods(c); i++) {
+		const struct cat_pod *cp = catalogue_pod_at(c, i);
+
+		if (cp->phase != OBJ_POD_RUNNING || cp->terminating || cp->host_network ||
+		    cp->opted_out ||
+		    (node[0] && strcmp(cp->node, node)) || !catalogue_ns_meshed(c, cp->ns) ||
+		    enrolled(p, cp))
+			continue;
+		if (fn)
+			fn(cp, ctx);
+		n++;
+	}
+	return n;
 }
 
 int pods_del(struct pods *p, const char *container_id)
@@ -410,6 +589,7 @@ void pods_reconcile(struct pods *p)
 {
 	if (!synced(p))
 		return;
+	waits_run(p);
 	for (struct pod *pod = p->list; pod; pod = pod->next) {
 		char why[sizeof(pod->reason)];
 		bool want = should_mesh(cat(p), &pod->spec, why, sizeof(why));

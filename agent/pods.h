@@ -19,6 +19,7 @@
 struct catalogue;
 struct cidr;
 struct dp;
+struct loop;
 struct px_capture;
 struct workers;
 
@@ -58,6 +59,14 @@ struct pods_deps {
 	size_t n_excl_ports;
 	const struct cidr *excl_cidrs;
 	size_t n_excl_cidrs;
+	/* A registry delivers this node's Pod objects (Kubernetes): an ADD in a
+	 * meshed namespace waits up to this long for its Pod, so the Pod's
+	 * opt-out and exclusions are never missed. 0: decide at once (the
+	 * file, etcd and ZooKeeper registries need not hold Pods).
+	 */
+	unsigned int pod_wait_ms;
+	struct loop *loop;		/* the waits' timers; needed with pod_wait_ms */
+	const char *node_name;		/* this node, for pods_escaped(); "" = any */
 };
 
 struct pods;
@@ -69,9 +78,25 @@ struct pods *pods_new(const struct pods_deps *deps);
  */
 void pods_free(struct pods *p);
 
+/* The end of an ADD that waited for its Pod object: @err and @msg as
+ * pods_add() would have returned them. Called on the loop, once.
+ */
+typedef void (*pods_add_done_fn)(void *ctx, int err, const char *msg);
+
+struct pods_wait;
+
 /* CNI ADD: record the pod, decide whether it is meshed, and if so put capture
- * in place before returning. Idempotent per container_id. Returns 0, or with
- * @msg saying why:
+ * in place before returning. Idempotent per container_id.
+ *
+ * With deps.pod_wait_ms, an ADD in a meshed namespace whose Pod object (by
+ * namespace, name and uid when the plugin sent one) is not in the catalogue
+ * yet returns -EINPROGRESS with *@wait set: @done(@done_ctx, ...) follows
+ * once a publish brings the Pod, or after pod_wait_ms with -EAGAIN (the
+ * runtime retries: starting the pod without knowing its annotations could
+ * mesh a pod that opted out, or miss its exclusions). Until @done runs the
+ * caller may withdraw with pods_wait_cancel().
+ *
+ * Returns 0, or with @msg saying why:
  *   -EINVAL  the container id cannot name a state file
  *   -EEXIST  the container is enrolled already with another netns
  *   -ENOENT  the netns cannot be opened (the container is gone)
@@ -79,7 +104,24 @@ void pods_free(struct pods *p);
  *   -ENOMEM, -EIO  capture or the state file failed
  * May block briefly (setns, socket, bpf syscalls), never on the network.
  */
-int pods_add(struct pods *p, const struct cni_proto_pod *spec, char *msg, size_t msglen);
+int pods_add(struct pods *p, const struct cni_proto_pod *spec, pods_add_done_fn done,
+	     void *done_ctx, struct pods_wait **wait, char *msg, size_t msglen);
+
+/* Forget an ADD waiting for its Pod (its client went): @done never runs. */
+void pods_wait_cancel(struct pods *p, struct pods_wait *w);
+
+/* ADDs waiting for their Pod object now. */
+size_t pods_waiting(const struct pods *p);
+
+/* Pods that escaped the mesh: in the catalogue, on this node (deps.node_name),
+ * Running, not terminating, not on the host's network, in a meshed
+ * namespace, not opted out, and never enrolled here (they started before
+ * weft was chained, or while it was not). Calls @fn for each, in (namespace,
+ * name) order, and returns how many there are; 0 until the registries have
+ * synced.
+ */
+size_t pods_escaped(const struct pods *p, void (*fn)(const struct cat_pod *cp, void *ctx),
+		    void *ctx);
 
 /* CNI DEL: remove capture and forget the pod. Unknown pods are fine. */
 int pods_del(struct pods *p, const char *container_id);

@@ -43,6 +43,8 @@ static void client_drop(struct srv_client *c)
 	free(c);
 }
 
+static void client_run(struct srv_client *c);
+
 static void on_deadline(struct loop_timer *t, uint64_t now)
 {
 	struct srv_client *c = (struct srv_client *)((char *)t -
@@ -65,6 +67,22 @@ void srv_reply(struct srv_client *c, char *buf, size_t len)
 	c->out = buf;
 	c->out_len = len;
 	c->out_off = 0;
+}
+
+void srv_defer(struct srv_client *c, unsigned int timeout_ms)
+{
+	c->deferred = true;
+	/* A failure leaves the request's own deadline in force, which is
+	 * shorter: the client is dropped sooner, never kept forever.
+	 */
+	(void)loop_timer_set(c->srv->loop, &c->deadline, timeout_ms, on_deadline);
+}
+
+void srv_reply_deferred(struct srv_client *c, char *buf, size_t len)
+{
+	c->deferred = false;
+	srv_reply(c, buf, len);
+	client_run(c);
 }
 
 static int watch(struct srv_client *c, bool out)
@@ -126,7 +144,8 @@ static void client_run(struct srv_client *c)
 				break;
 			continue;
 		}
-		if (c->used == c->in_len) {
+		if (c->deferred || c->used == c->in_len) {
+			/* Reading on while deferred notices a client that goes. */
 			err = watch(c, false);
 			if (err)
 				break;
@@ -135,6 +154,12 @@ static void client_run(struct srv_client *c)
 		err = ops->input(c);
 		if (err)
 			break;
+		if (c->deferred) {
+			err = watch(c, false);
+			if (err)
+				break;
+			return;
+		}
 		if (!c->out) {
 			/* Nothing to answer and no room to read more: the protocol
 			 * should have refused it; do not spin on a full buffer.
@@ -166,6 +191,17 @@ static void on_client(struct loop *loop, int fd, uint32_t events, void *ctx)
 	}
 	if (c->out) {
 		client_run(c);
+		return;
+	}
+	if (c->deferred) {
+		char junk[256];
+
+		/* Waiting for our answer: more input is not parsed (and may
+		 * not fit), only an EOF or error matters.
+		 */
+		n = recv(fd, junk, sizeof(junk), MSG_DONTWAIT);
+		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+			client_drop(c);
 		return;
 	}
 	n = recv(fd, c->in + c->in_len, c->srv->ops->in_max - c->in_len, MSG_DONTWAIT);

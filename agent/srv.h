@@ -31,6 +31,7 @@ struct srv_client {
 	struct srv *srv;
 	size_t slot;
 	bool want_out;		/* registered for EPOLLOUT rather than EPOLLIN */
+	bool deferred;		/* srv_defer(): the reply comes from elsewhere */
 	char *out;		/* the reply being written; NULL = none */
 	size_t out_len, out_off;
 	struct loop_timer deadline;
@@ -89,6 +90,21 @@ void srv_set_timeout(struct srv *s, unsigned int timeout_ms);
  * (malloc'd). Only from ops->input, and only one per request.
  */
 void srv_reply(struct srv_client *c, char *buf, size_t len);
+
+/* From ops->input, instead of srv_reply(): the answer to this request
+ * comes later, from another event, through srv_reply_deferred(). The
+ * client's deadline becomes @timeout_ms from now (the protocol answers
+ * before it, or the client is dropped); input it sends meanwhile is read and
+ * discarded, only its close matters. If the client goes first, ops->done
+ * runs as usual: the protocol must forget @c there.
+ */
+void srv_defer(struct srv_client *c, unsigned int timeout_ms);
+
+/* Queue the reply @buf of @len bytes (malloc'd; taken) for @c, deferred by
+ * srv_defer(), and send it; outside ops->input, on the loop's thread. @c
+ * may be gone when this returns (closed after its reply, or on error).
+ */
+void srv_reply_deferred(struct srv_client *c, char *buf, size_t len);
 
 /* Drop every client, close the listener and remove a unix socket file.
  * Accepts NULL.

@@ -345,6 +345,31 @@ static void check_pods(struct checks *c, json_object *pods)
 			: "no meshed pod yet");
 }
 
+/* Pods of meshed namespaces running on this node without ever being
+ * enrolled: their traffic bypasses the mesh.
+ */
+static void check_escaped(struct checks *c, json_object *escaped)
+{
+	json_object *arr = out_path(escaped, "pods");
+	char bad[CHECK_TEXT_MAX - 64] = "";
+	size_t off = 0, n = arr ? json_object_array_length(arr) : 0;
+
+	for (size_t i = 0; i < n && off < sizeof(bad); i++) {
+		json_object *p = json_object_array_get_idx(arr, i);
+
+		off += (size_t)snprintf(bad + off, sizeof(bad) - off, "%s%s/%s", off ? ", " : "",
+					out_str(p, "namespace"), out_str(p, "name"));
+	}
+	result(c, "unmeshed pods", !n,
+	       out_bool(escaped, "evict") ?
+		       "the agent evicts them one at a time (--evict-escaped); see its log" :
+		       "delete them so they restart through the CNI chain (kubectl delete pod), "
+		       "or run weft-agent with --evict-escaped",
+	       "%s%s", n ? "running in meshed namespaces, never enrolled (started while "
+			   "weft-cni was not chained): " : "",
+	       n ? bad : "every running pod of a meshed namespace on this node is enrolled");
+}
+
 static void check_registries(struct checks *c, json_object *status)
 {
 	json_object *regs = out_path(status, "registries");
@@ -392,6 +417,13 @@ static void check_agent(struct checks *c, bool ready_only)
 			result(c, "pods", false, "see the agent's log", "%s", err);
 		else
 			check_pods(c, pods);
+		json_object_put(pods);
+		pods = NULL;
+		if (client_get(c->m->socket, "/v1/escaped", c->m->timeout_ms, &pods, err,
+			       sizeof(err)))
+			result(c, "unmeshed pods", false, "see the agent's log", "%s", err);
+		else
+			check_escaped(c, pods);
 	}
 	check_registries(c, status);
 	json_object_put(pods);

@@ -190,6 +190,12 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 	pods = json_object_new_object();
 	json_object_object_add(pods, "known", json_object_new_uint64(pods_count(a->pods, false)));
 	json_object_object_add(pods, "meshed", json_object_new_uint64(pods_count(a->pods, true)));
+	/* ADDs waiting for their Pod object, and pods that escaped (see
+	 * /v1/escaped).
+	 */
+	json_object_object_add(pods, "waiting", json_object_new_uint64(pods_waiting(a->pods)));
+	json_object_object_add(pods, "escaped",
+			       json_object_new_uint64(pods_escaped(a->pods, NULL, NULL)));
 	json_object_object_add(o, "pods", pods);
 	json_object_object_add(o, "services", json_object_new_uint64(catalogue_n_services(a->cat)));
 	json_object_object_add(o, "catalogue_generation",
@@ -220,6 +226,44 @@ static int only_ref(const struct http_request *req, struct http_response *resp, 
 	if (admin_bad_query(req, resp, known))
 		return -1;
 	return admin_query_ref(req, resp, key, ns, name);
+}
+
+static void escaped_json(const struct cat_pod *cp, void *ctx)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "namespace", json_object_new_string(cp->ns));
+	json_object_object_add(o, "name", json_object_new_string(cp->name));
+	json_object_object_add(o, "uid", json_object_new_string(cp->uid));
+	json_object_object_add(o, "node", json_object_new_string(cp->node));
+	json_object_array_add(ctx, o);
+}
+
+/* GET /v1/escaped: this node's running pods of meshed namespaces that were
+ * never enrolled, and what was done about them.
+ */
+static int cmd_escaped(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	static const char *const known[] = { NULL };
+	struct agent *a = ctx;
+	struct reg_evict_stats es;
+	json_object *o, *arr, *ev;
+
+	if (admin_bad_query(req, resp, known))
+		return 0;
+	o = json_object_new_object();
+	arr = json_object_new_array();
+	(void)pods_escaped(a->pods, escaped_json, arr);
+	json_object_object_add(o, "pods", arr);
+	json_object_object_add(o, "evict", json_object_new_boolean(a->cfg->evict_escaped));
+	agent_evict_stats(a, &es);
+	ev = json_object_new_object();
+	json_object_object_add(ev, "requested", json_object_new_uint64(es.requested));
+	json_object_object_add(ev, "evicted", json_object_new_uint64(es.evicted));
+	json_object_object_add(ev, "refused", json_object_new_uint64(es.refused));
+	json_object_object_add(ev, "failed", json_object_new_uint64(es.failed));
+	json_object_object_add(o, "evictions", ev);
+	return admin_json(resp, o);
 }
 
 static json_object *pod_json(const struct pod *pod, const struct agent *a)
@@ -464,6 +508,7 @@ static int cmd_services(const struct http_request *req, struct http_response *re
 static const struct http_route routes[] = {
 	{ "GET", "/v1/status", cmd_status },
 	{ "GET", "/v1/pods", cmd_pods },
+	{ "GET", "/v1/escaped", cmd_escaped },
 	{ "GET", "/v1/services", cmd_services },
 	{ "GET", "/v1/conns", admin_conns },
 	{ "GET", "/v1/trace", admin_trace },

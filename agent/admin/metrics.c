@@ -420,6 +420,7 @@ static void agent_families(struct prom *p, const struct agent *a, const struct s
 	size_t n_links = dp_links(a->dp, links, sizeof(links) / sizeof(links[0]));
 	uint64_t vals[64];
 	int n = dp_counters(a->dp, vals, sizeof(vals) / sizeof(vals[0]));
+	struct reg_evict_stats es;
 	char l[LABELS_MAX];
 
 	l[0] = '\0';
@@ -432,6 +433,20 @@ static void agent_families(struct prom *p, const struct agent *a, const struct s
 		    pods_count(a->pods, false));
 	prom_scalar(p, "weft_pods_meshed", "gauge", "Pods whose traffic is captured.",
 		    pods_count(a->pods, true));
+	prom_scalar(p, "weft_pods_unmeshed", "gauge",
+		    "Running pods of meshed namespaces on this node that were never enrolled "
+		    "(started while weft-cni was not chained; see /v1/escaped).",
+		    pods_escaped(a->pods, NULL, NULL));
+	prom_scalar(p, "weft_pods_add_waiting", "gauge",
+		    "CNI ADDs waiting for their Pod object from the Kubernetes API.",
+		    pods_waiting(a->pods));
+	agent_evict_stats(a, &es);
+	prom_family(p, "weft_pod_evictions_total", "counter",
+		    "Evictions of pods that escaped the mesh, by outcome (--evict-escaped).");
+	prom_u64(p, "weft_pod_evictions_total", "result=\"requested\"", es.requested);
+	prom_u64(p, "weft_pod_evictions_total", "result=\"evicted\"", es.evicted);
+	prom_u64(p, "weft_pod_evictions_total", "result=\"refused\"", es.refused);
+	prom_u64(p, "weft_pod_evictions_total", "result=\"failed\"", es.failed);
 	prom_scalar(p, "weft_catalogue_services", "gauge", "Services in the catalogue in force.",
 		    catalogue_n_services(a->cat));
 	prom_scalar(p, "weft_catalogue_generation", "gauge",

@@ -159,6 +159,16 @@ const struct cat_pod *catalogue_find_pod(const struct catalogue *c, const char *
 	return bsearch(&k, c->pods, c->n_pods, sizeof(*c->pods), pod_cmp);
 }
 
+size_t catalogue_n_pods(const struct catalogue *c)
+{
+	return c->n_pods;
+}
+
+const struct cat_pod *catalogue_pod_at(const struct catalogue *c, size_t i)
+{
+	return i < c->n_pods ? &c->pods[i] : NULL;
+}
+
 bool catalogue_pod_opted_out(const struct catalogue *c, const char *ns, const char *name)
 {
 	const struct cat_pod *p = catalogue_find_pod(c, ns, name);
@@ -464,6 +474,11 @@ static void copy_object(struct build *b, const struct obj *o)
 	case OBJ_POD:
 		memcpy(c->pods[c->n_pods].ns, o->key.ns, sizeof(c->pods[0].ns));
 		memcpy(c->pods[c->n_pods].name, o->key.name, sizeof(c->pods[0].name));
+		memcpy(c->pods[c->n_pods].uid, o->uid, sizeof(c->pods[0].uid));
+		memcpy(c->pods[c->n_pods].node, o->pod.node, sizeof(c->pods[0].node));
+		c->pods[c->n_pods].host_network = o->pod.host_network;
+		c->pods[c->n_pods].phase = o->pod.phase;
+		c->pods[c->n_pods].terminating = o->pod.terminating;
 		c->pods[c->n_pods].opted_out = o->pod.opted_out;
 		memcpy(c->pods[c->n_pods].excl_ports, o->pod.excl_ports, sizeof(o->pod.excl_ports));
 		c->pods[c->n_pods].n_excl_ports = o->pod.n_excl_ports;

@@ -45,6 +45,11 @@ struct cat_svc_port {
 struct cat_pod {
 	char ns[OBJ_NS_MAX];
 	char name[OBJ_NAME_MAX];
+	char uid[OBJ_UID_MAX];		/* metadata.uid, "" if the source has none */
+	char node[OBJ_NAME_MAX];	/* spec.nodeName, "" if unscheduled */
+	bool host_network;		/* spec.hostNetwork */
+	enum obj_pod_phase phase;	/* status.phase */
+	bool terminating;		/* metadata.deletionTimestamp is set */
 	bool opted_out;			/* annotation weft.io/mesh: disabled */
 	uint16_t excl_ports[OBJ_EXCL_PORTS_MAX];	/* weft.io/exclude-outbound-ports */
 	size_t n_excl_ports;
@@ -88,6 +93,10 @@ const struct cat_pod *catalogue_find_pod(const struct catalogue *c, const char *
 
 /* Whether a Pod ns/name is known and annotated weft.io/mesh: disabled. */
 bool catalogue_pod_opted_out(const struct catalogue *c, const char *ns, const char *name);
+
+/* The number of Pods, and the i-th (0 <= i < n) in (namespace, name) order. */
+size_t catalogue_n_pods(const struct catalogue *c);
+const struct cat_pod *catalogue_pod_at(const struct catalogue *c, size_t i);
 
 /* Counts, for status output. */
 size_t catalogue_n_services(const struct catalogue *c);

@@ -112,8 +112,20 @@ struct obj_pod_register {
 	uint16_t port;
 };
 
+/* status.phase; UNKNOWN also when the manifest has none. */
+enum obj_pod_phase {
+	OBJ_POD_PHASE_UNKNOWN = 0,
+	OBJ_POD_PENDING,
+	OBJ_POD_RUNNING,
+	OBJ_POD_SUCCEEDED,
+	OBJ_POD_FAILED,
+};
+
 struct obj_pod {
 	char node[OBJ_NAME_MAX];	/* spec.nodeName, "" if unscheduled */
+	bool host_network;		/* spec.hostNetwork: never meshed, no CNI ADD */
+	enum obj_pod_phase phase;	/* status.phase */
+	bool terminating;		/* metadata.deletionTimestamp is set */
 	struct addr ips[OBJ_POD_IPS_MAX];	/* status.podIPs (or podIP), port 0 */
 	size_t n_ips;
 	bool opted_out;			/* annotation weft.io/mesh: disabled */

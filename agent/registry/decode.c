@@ -504,6 +504,51 @@ static int decode_pod_register(struct dec *d, json_object *meta, struct obj_pod 
 	return 0;
 }
 
+/* spec.hostNetwork: such a pod shares the node's netns and is never meshed. */
+static int decode_host_network(struct dec *d, json_object *spec, struct obj_pod *pod)
+{
+	json_object *v = dec_member(spec, "hostNetwork");
+	char shown[64];
+	size_t old;
+	int err = 0;
+
+	if (!v)
+		return 0;
+	old = dec_path_key(d, "hostNetwork");
+	if (!json_object_is_type(v, json_type_boolean))
+		err = dec_fail(d, "must be true or false, got %s",
+			       dec_show(v, shown, sizeof(shown)));
+	else
+		pod->host_network = json_object_get_boolean(v);
+	dec_path_pop(d, old);
+	return err;
+}
+
+/* status.phase; an unknown value is kept as UNKNOWN rather than rejecting
+ * the Pod, whose annotations still count (a newer API server may add one).
+ */
+static int decode_pod_phase(struct dec *d, json_object *status, struct obj_pod *pod)
+{
+	static const char *const names[] = {
+		[OBJ_POD_PENDING] = "Pending",
+		[OBJ_POD_RUNNING] = "Running",
+		[OBJ_POD_SUCCEEDED] = "Succeeded",
+		[OBJ_POD_FAILED] = "Failed",
+	};
+	json_object *v = dec_member(status, "phase");
+	const char *phase = "";
+
+	if (v && json_object_is_type(v, json_type_string))
+		phase = json_object_get_string(v);
+
+	(void)d;
+	pod->phase = OBJ_POD_PHASE_UNKNOWN;
+	for (size_t i = 1; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(phase, names[i]))
+			pod->phase = (enum obj_pod_phase)i;
+	return 0;
+}
+
 static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct obj *obj)
 {
 	struct obj_pod *pod = &obj->pod;
@@ -516,6 +561,8 @@ static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct o
 	if (err)
 		return err;
 	pod->opted_out = !strcmp(mesh, "disabled");
+	/* Its value (a time) does not matter: the pod is on its way out. */
+	pod->terminating = dec_member(meta, "deletionTimestamp") != NULL;
 	err = decode_pod_exclusions(d, meta, pod);
 	if (!err)
 		err = decode_pod_register(d, meta, pod);
@@ -526,6 +573,8 @@ static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct o
 		old = dec_path_key(d, "spec");
 		err = dec_get_string(d, spec, "nodeName", false, DEC_SUBDOMAIN, pod->node,
 				 sizeof(pod->node));
+		if (!err)
+			err = decode_host_network(d, spec, pod);
 		dec_path_pop(d, old);
 	}
 	if (!err)
@@ -533,6 +582,8 @@ static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct o
 	if (!err && status) {
 		old = dec_path_key(d, "status");
 		err = decode_pod_ips(d, status, pod);
+		if (!err)
+			err = decode_pod_phase(d, status, pod);
 		dec_path_pop(d, old);
 	}
 	return err;

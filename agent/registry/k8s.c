@@ -72,6 +72,32 @@ struct watcher {
 	bool got_event;
 };
 
+/* Pod evictions asked by the loop (k8s_evict_pod), made one at a time on
+ * the thread.
+ */
+#define EVICT_QUEUE_MAX 8
+#define EVICT_TIMEOUT_MS 30000L
+
+struct evict_req {
+	char ns[OBJ_NS_MAX];
+	char name[OBJ_NAME_MAX];
+	char uid[OBJ_UID_MAX];
+};
+
+struct evictor {
+	pthread_mutex_t lock;		/* queue and n: the loop adds, the thread takes */
+	struct evict_req queue[EVICT_QUEUE_MAX];
+	size_t n;
+	struct evict_req cur;		/* the request in flight (thread only) */
+	CURL *easy;			/* NULL when none is in flight */
+	struct curl_slist *headers;
+	char *url, *body;
+	char curl_err[CURL_ERROR_SIZE];
+	char reply[512];		/* the start of the answer, for the log */
+	size_t reply_len;
+	atomic_uint_fast64_t requested, evicted, refused, failed;
+};
+
 struct k8s {
 	char *source;
 	struct reg_sink *sink;
@@ -89,6 +115,7 @@ struct k8s {
 	enum reg_health health;
 	char health_msg[MSG_MAX];
 	uint64_t rng;
+	struct evictor ev;
 };
 
 /* xorshift64: jitter only, no secrets. */
@@ -505,6 +532,150 @@ static void xfer_done(struct watcher *w, CURLcode rc)
 	xfer_free(w);
 }
 
+/* ---- evictions ---- */
+
+static void evict_free(struct evictor *ev, CURLM *multi)
+{
+	if (ev->easy) {
+		curl_multi_remove_handle(multi, ev->easy);
+		curl_easy_cleanup(ev->easy);
+		ev->easy = NULL;
+	}
+	curl_slist_free_all(ev->headers);
+	ev->headers = NULL;
+	free(ev->url);
+	free(ev->body);
+	ev->url = ev->body = NULL;
+}
+
+static size_t on_evict_body(char *data, size_t size, size_t n, void *ctx)
+{
+	struct evictor *ev = ctx;
+	size_t len = size * n, room = sizeof(ev->reply) - 1 - ev->reply_len;
+
+	memcpy(ev->reply + ev->reply_len, data, len < room ? len : room);
+	ev->reply_len += len < room ? len : room;
+	ev->reply[ev->reply_len] = '\0';
+	return len;
+}
+
+/* Start the next queued eviction when none is in flight. */
+static void evict_start(struct k8s *k)
+{
+	struct evictor *ev = &k->ev;
+	struct curl_slist *t;
+	const char *token;
+	int err = -ENOMEM;
+
+	if (ev->easy)
+		return;
+	pthread_mutex_lock(&ev->lock);
+	if (!ev->n) {
+		pthread_mutex_unlock(&ev->lock);
+		return;
+	}
+	ev->cur = ev->queue[0];
+	memmove(ev->queue, ev->queue + 1, --ev->n * sizeof(ev->queue[0]));
+	pthread_mutex_unlock(&ev->lock);
+	token_refresh(k);
+	token = k->conn.token ? k->conn.token : k->token;
+	ev->url = k8s_url_eviction(&k->conn, ev->cur.ns, ev->cur.name);
+	ev->body = k8s_eviction_body(ev->cur.ns, ev->cur.name, ev->cur.uid);
+	ev->easy = curl_easy_init();
+	if (!ev->url || !ev->body || !ev->easy)
+		goto out_fail;
+	err = k8s_http_setup(ev->easy, &k->conn, ev->url, token, EVICT_TIMEOUT_MS, &ev->headers);
+	if (err)
+		goto out_fail;
+	t = curl_slist_append(ev->headers, "Content-Type: application/json");
+	if (!t) {
+		err = -ENOMEM;
+		goto out_fail;
+	}
+	ev->headers = t;
+	curl_easy_setopt(ev->easy, CURLOPT_HTTPHEADER, ev->headers);
+	curl_easy_setopt(ev->easy, CURLOPT_POSTFIELDS, ev->body);
+	curl_easy_setopt(ev->easy, CURLOPT_PRIVATE, NULL);
+	curl_easy_setopt(ev->easy, CURLOPT_ERRORBUFFER, ev->curl_err);
+	curl_easy_setopt(ev->easy, CURLOPT_WRITEFUNCTION, on_evict_body);
+	curl_easy_setopt(ev->easy, CURLOPT_WRITEDATA, ev);
+	ev->curl_err[0] = ev->reply[0] = '\0';
+	ev->reply_len = 0;
+	if (curl_multi_add_handle(k->multi, ev->easy) != CURLM_OK) {
+		err = -ENOMEM;
+		goto out_fail;
+	}
+	log_debug("registry: %s: POST %s", k->source, ev->url);
+	return;
+out_fail:
+	atomic_fetch_add(&ev->failed, 1);
+	log_warn("registry: %s: evict pod %s/%s: %s, ignoring", k->source, ev->cur.ns,
+		 ev->cur.name, strerror(-err));
+	evict_free(ev, k->multi);
+}
+
+/* The eviction in flight ended with @rc: log and count the outcome. */
+static void evict_done(struct k8s *k, CURLcode rc)
+{
+	struct evictor *ev = &k->ev;
+	long status = 0;
+
+	curl_easy_getinfo(ev->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (rc != CURLE_OK) {
+		atomic_fetch_add(&ev->failed, 1);
+		log_warn("registry: %s: evict pod %s/%s: %s, ignoring", k->source, ev->cur.ns,
+			 ev->cur.name, ev->curl_err[0] ? ev->curl_err : curl_easy_strerror(rc));
+	} else if (status == 200 || status == 201) {
+		atomic_fetch_add(&ev->evicted, 1);
+		log_info("registry: %s: evicted pod %s/%s, which escaped the mesh; it restarts "
+			 "captured", k->source, ev->cur.ns, ev->cur.name);
+	} else if (status == 429) {
+		/* A PodDisruptionBudget allows no disruption now: asked again later. */
+		atomic_fetch_add(&ev->refused, 1);
+		log_warn("registry: %s: evict pod %s/%s: 429, a disruption budget forbids it "
+			 "now: %s", k->source, ev->cur.ns, ev->cur.name, ev->reply);
+	} else {
+		atomic_fetch_add(&ev->failed, 1);
+		log_warn("registry: %s: evict pod %s/%s: HTTP %ld: %s", k->source, ev->cur.ns,
+			 ev->cur.name, status, ev->reply);
+	}
+	evict_free(ev, k->multi);
+}
+
+static int k8s_evict_pod(void *state, const char *ns, const char *name, const char *uid)
+{
+	struct k8s *k = state;
+	struct evictor *ev = &k->ev;
+	struct evict_req *r;
+
+	if (strlen(ns) >= sizeof(r->ns) || strlen(name) >= sizeof(r->name) ||
+	    strlen(uid) >= sizeof(r->uid))
+		return -EINVAL;
+	pthread_mutex_lock(&ev->lock);
+	if (ev->n == EVICT_QUEUE_MAX) {
+		pthread_mutex_unlock(&ev->lock);
+		return -EBUSY;
+	}
+	r = &ev->queue[ev->n++];
+	snprintf(r->ns, sizeof(r->ns), "%s", ns);
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	snprintf(r->uid, sizeof(r->uid), "%s", uid);
+	pthread_mutex_unlock(&ev->lock);
+	atomic_fetch_add(&ev->requested, 1);
+	curl_multi_wakeup(k->multi);
+	return 0;
+}
+
+static void k8s_evict_stats(void *state, struct reg_evict_stats *out)
+{
+	struct k8s *k = state;
+
+	out->requested = atomic_load(&k->ev.requested);
+	out->evicted = atomic_load(&k->ev.evicted);
+	out->refused = atomic_load(&k->ev.refused);
+	out->failed = atomic_load(&k->ev.failed);
+}
+
 /* ---- the thread ---- */
 
 /* Start the requests that are due; returns how long to wait at most. */
@@ -554,6 +725,7 @@ static void *run(void *arg)
 	while (!atomic_load(&k->stop)) {
 		long wait = start_due(k);
 
+		evict_start(k);
 		curl_multi_perform(k->multi, &running);
 		while ((m = curl_multi_info_read(k->multi, &left))) {
 			struct watcher *w = NULL;
@@ -563,6 +735,11 @@ static void *run(void *arg)
 			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&w);
 			if (atomic_load(&k->stop))
 				break;
+			if (m->easy_handle == k->ev.easy) {
+				evict_done(k, m->data.result);
+				wait = 0;
+				continue;
+			}
 			xfer_done(w, m->data.result);
 			wait = 0;	/* a follow-up may be due right now */
 		}
@@ -572,6 +749,7 @@ static void *run(void *arg)
 	}
 	for (size_t i = 0; i < k->n; i++)
 		xfer_free(&k->w[i]);
+	evict_free(&k->ev, k->multi);
 	return NULL;
 }
 
@@ -586,6 +764,8 @@ static void k8s_free(struct k8s *k)
 		k8s_stream_done(&k->w[i].stream);
 		k8s_res_done(&k->w[i].res);
 	}
+	evict_free(&k->ev, k->multi);
+	pthread_mutex_destroy(&k->ev.lock);
 	if (k->multi)
 		curl_multi_cleanup(k->multi);
 	k8s_conn_done(&k->conn);
@@ -649,6 +829,7 @@ static int k8s_start(const char *source, const char *arg, const struct reg_opts 
 		curl_global_cleanup();
 		return log_errno(-ENOMEM, "registry %s", source);
 	}
+	pthread_mutex_init(&k->ev.lock, NULL);
 	k->sink = sink;
 	k->lister = -1;
 	k->rng = mono_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)k;
@@ -724,4 +905,6 @@ const struct reg_backend_ops reg_k8s_ops = {
 	.scheme = "kubernetes",
 	.start = k8s_start,
 	.stop = k8s_stop,
+	.evict_pod = k8s_evict_pod,
+	.evict_stats = k8s_evict_stats,
 };

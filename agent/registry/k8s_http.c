@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "registry/k8s_http.h"
 
 #define CONNECT_TIMEOUT_MS 10000L
@@ -80,6 +82,49 @@ char *k8s_url_watch(const struct k8s_conn_cfg *c, const struct k8s_kind *k,
 	snprintf(fixed, sizeof(fixed), "watch=1&allowWatchBookmarks=true&timeoutSeconds=%u",
 		 timeout_s);
 	return build(c, k, fixed, field_selector, "resourceVersion", rv);
+}
+
+char *k8s_url_eviction(const struct k8s_conn_cfg *c, const char *ns, const char *name)
+{
+	char *e_ns = escape(ns), *e_name = escape(name), *url = NULL;
+
+	if (e_ns && e_name &&
+	    asprintf(&url, "%s/api/v1/namespaces/%s/pods/%s/eviction", c->server, e_ns, e_name) < 0)
+		url = NULL;
+	free(e_ns);
+	free(e_name);
+	if (!url)
+		errno = ENOMEM;
+	return url;
+}
+
+char *k8s_eviction_body(const char *ns, const char *name, const char *uid)
+{
+	json_object *o = json_object_new_object(), *meta = json_object_new_object();
+	char *body = NULL;
+
+	if (!o || !meta)
+		goto out;
+	json_object_object_add(o, "apiVersion", json_object_new_string("policy/v1"));
+	json_object_object_add(o, "kind", json_object_new_string("Eviction"));
+	json_object_object_add(meta, "name", json_object_new_string(name));
+	json_object_object_add(meta, "namespace", json_object_new_string(ns));
+	json_object_object_add(o, "metadata", meta);
+	meta = NULL;
+	if (uid[0]) {
+		json_object *del = json_object_new_object(), *pre = json_object_new_object();
+
+		json_object_object_add(pre, "uid", json_object_new_string(uid));
+		json_object_object_add(del, "preconditions", pre);
+		json_object_object_add(o, "deleteOptions", del);
+	}
+	body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+out:
+	json_object_put(meta);
+	json_object_put(o);
+	if (!body)
+		errno = ENOMEM;
+	return body;
 }
 
 static int set_blob(CURL *easy, CURLoption opt, const struct k8s_blob *b)

@@ -30,6 +30,20 @@ char *k8s_url_list(const struct k8s_conn_cfg *c, const struct k8s_kind *k,
 char *k8s_url_watch(const struct k8s_conn_cfg *c, const struct k8s_kind *k,
 		    const char *field_selector, const char *rv, unsigned int timeout_s);
 
+/* What an eviction needs of RBAC: this verb on this subresource of the core
+ * group (manifests/ grants it; tests/unit/test_shipped_manifests.c checks).
+ */
+#define K8S_EVICTION_RESOURCE "pods/eviction"
+#define K8S_EVICTION_VERB "create"
+
+/* The URL of Pod @ns/@name's eviction subresource (POST a policy/v1
+ * Eviction there), and that Eviction, with a uid precondition when @uid is
+ * not "" (so a pod recreated under the name is not evicted in its place).
+ * New strings (caller frees), or NULL with errno set.
+ */
+char *k8s_url_eviction(const struct k8s_conn_cfg *c, const char *ns, const char *name);
+char *k8s_eviction_body(const char *ns, const char *name, const char *uid);
+
 /* Set @easy up for a GET of @url from the server of @c: TLS checks (or not,
  * with insecure-skip-tls-verify), CA and client certificate from files or
  * memory, "Authorization: Bearer @token" when @token is not NULL (the header

@@ -184,6 +184,14 @@ int reg_local_want_take(struct reg_local_want *copy, const struct reg_local_want
 /* Free what @w holds and empty it. */
 void reg_local_want_free(struct reg_local_want *w);
 
+/* What a backend did with the pod evictions asked of it (evict_pod). */
+struct reg_evict_stats {
+	uint64_t requested;	/* accepted into the queue */
+	uint64_t evicted;	/* 201: the API server evicts the pod */
+	uint64_t refused;	/* 429: a PodDisruptionBudget says not now */
+	uint64_t failed;	/* anything else: the pod went (404), no access, no server */
+};
+
 struct reg_backend_ops {
 	/* "file", "kubernetes", "etcd", "zookeeper": --registry SCHEME[:ARG] */
 	const char *scheme;
@@ -212,6 +220,16 @@ struct reg_backend_ops {
 	 * NULL for backends that do not self-register.
 	 */
 	void (*register_local)(void *state, const struct reg_local_slice *slices, size_t n);
+	/* Optional (Kubernetes): ask the API server to evict Pod @ns/@name
+	 * (the Eviction API, which honours PodDisruptionBudgets), only while
+	 * its uid is @uid when @uid is not "". Called on the loop; does not
+	 * block: the request is made on the backend's thread and its outcome
+	 * logged and counted (evict_stats). 0, or -EBUSY when too many are
+	 * queued already, -ENOMEM.
+	 */
+	int (*evict_pod)(void *state, const char *ns, const char *name, const char *uid);
+	/* Optional, with evict_pod: its counters so far. */
+	void (*evict_stats)(void *state, struct reg_evict_stats *out);
 };
 
 /* The backends compiled in, NULL-terminated. */

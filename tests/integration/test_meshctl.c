@@ -595,6 +595,10 @@ Test(meshctl, metrics_are_strict_prometheus_text_with_services_endpoints_and_hea
 	cr_expect_eq(promtext_value(d, "weft_bpf_program_attached", "program=\"mesh_connect4\""), 1);
 	cr_expect_geq(promtext_value(d, "weft_bpf_decisions_total", "reason=\"redirected\""), 9);
 	cr_expect_eq(promtext_value(d, "weft_pods_meshed", ""), 2);
+	/* The file registry's pods carry no phase: none counts as escaped. */
+	cr_expect_eq(promtext_value(d, "weft_pods_unmeshed", ""), 0);
+	cr_expect_eq(promtext_value(d, "weft_pods_add_waiting", ""), 0);
+	cr_expect_eq(promtext_value(d, "weft_pod_evictions_total", "result=\"requested\""), 0);
 	snprintf(labels, sizeof(labels), "source=\"file:%s\",state=\"synced\"", env.registry);
 	cr_expect_eq(promtext_value(d, "weft_registry_health", labels), 1);
 	cr_expect_eq(promtext_value(d, "weft_metrics_limited", "kind=\"endpoint\""), 0);

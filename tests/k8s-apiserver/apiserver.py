@@ -35,7 +35,16 @@ with plain HTTP calls under /_control/ (no authentication, loopback only):
   POST /_control/bookmarks {"interval": seconds}      0: none
   POST /_control/bulk     {"namespace", "services", "endpoints_per_slice",
                            "slices_per_service"}      load a big cluster at once
+  POST /_control/evictions {"refuse": count}         answer the next COUNT
+                          evictions 429, as a PodDisruptionBudget that
+                          allows no disruption does
   GET  /_control/stats                                request counters
+
+Evictions: POST /api/v1/namespaces/NS/pods/NAME/eviction with a policy/v1
+(or v1beta1) Eviction body, as the real server answers them: 400 for a body
+that is not one or names another pod, 404 for a pod that does not exist,
+409 when deleteOptions.preconditions.uid is not the pod's, 429 while refused,
+else 201 with a Success Status and the pod deleted (a watch sees DELETED).
 """
 
 import argparse
@@ -91,7 +100,9 @@ class State:
         self.fail = None           # {"status", "count", "retry_after"}
         self.stats = {"lists": {p: 0 for p in BY_PLURAL}, "list_pages": {p: 0 for p in BY_PLURAL},
                       "watches": {p: 0 for p in BY_PLURAL}, "watch_rvs": {p: [] for p in BY_PLURAL},
-                      "unauthorized": 0, "gone": 0, "open_watches": 0, "field_selectors": []}
+                      "unauthorized": 0, "gone": 0, "open_watches": 0, "field_selectors": [],
+                      "evictions": [], "evictions_refused": 0}
+        self.refuse_evictions = 0
 
     # -- changes (caller holds the lock)
     def _record(self, plural, etype, obj):
@@ -359,11 +370,61 @@ class Handler(BaseHTTPRequestHandler):
             if timeout is not None and time.monotonic() - start >= timeout:
                 return self.chunk(b"")
 
+    def evict(self, ns, name, body):
+        st = self.server.state
+        if not self.authorized():
+            with st.cond:
+                st.stats["unauthorized"] += 1
+            return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
+        if (not isinstance(body, dict) or body.get("kind") != "Eviction"
+                or body.get("apiVersion") not in ("policy/v1", "policy/v1beta1")):
+            return self.send_json(400, status(400, "BadRequest",
+                                              "the body is not a policy/v1 Eviction"))
+        meta = body.get("metadata") or {}
+        if meta.get("name") != name:
+            return self.send_json(400, status(400, "BadRequest",
+                                              "name in URL does not match name in Eviction object"))
+        if meta.get("namespace") not in (None, "", ns):
+            return self.send_json(400, status(400, "BadRequest",
+                                              "namespace in URL does not match namespace in Eviction object"))
+        with st.cond:
+            pod = st.objects["pods"].get((ns, name))
+            if pod is None:
+                return self.send_json(404, status(404, "NotFound", 'pods "%s" not found' % name))
+            uid = (((body.get("deleteOptions") or {}).get("preconditions") or {}).get("uid"))
+            if uid and uid != pod["metadata"].get("uid"):
+                return self.send_json(409, status(
+                    409, "Conflict",
+                    'Operation cannot be fulfilled on Pod "%s": Precondition failed: UID in '
+                    'precondition: %s, UID in object meta: %s' % (name, uid, pod["metadata"].get("uid"))))
+            if st.refuse_evictions > 0:
+                st.refuse_evictions -= 1
+                st.stats["evictions_refused"] += 1
+                refused = status(429, "TooManyRequests",
+                                 "Cannot evict pod as it would violate the pod's disruption budget.")
+                refused["details"] = {"causes": [{"reason": "DisruptionBudget", "message":
+                                      "The disruption budget needs 1 healthy pods and has 1 currently"}]}
+                return self.send_json(429, refused)
+            st.stats["evictions"].append(ns + "/" + name)
+            st.delete("Pod", ns, name)
+        self.send_json(201, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                             "status": "Success", "code": 201})
+
     def do_POST(self):
         st = self.server.state
         url = urlsplit(self.path)
         n = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(n) or b"{}")
+        try:
+            body = json.loads(self.rfile.read(n) or b"{}")
+        except ValueError:
+            return self.send_json(400, status(400, "BadRequest", "the body is not JSON"))
+        parts = url.path.split("/")
+        # "", api, v1, namespaces, NS, pods, NAME, eviction
+        if len(parts) == 8 and parts[1:4] == ["api", "v1", "namespaces"] and parts[5] == "pods" \
+                and parts[7] == "eviction":
+            if st.down:
+                return self.slam()
+            return self.evict(parts[4], parts[6], body)
         with st.cond:
             if url.path == "/_control/apply":
                 for o in body["objects"]:
@@ -389,6 +450,8 @@ class Handler(BaseHTTPRequestHandler):
                 st.expire_continue = True
             elif url.path == "/_control/bookmarks":
                 st.bookmark_interval = float(body["interval"])
+            elif url.path == "/_control/evictions":
+                st.refuse_evictions = int(body.get("refuse", 0))
             elif url.path == "/_control/bulk":
                 bulk(st, body)
             else:

@@ -356,6 +356,36 @@ Test(decode, pod_opt_out_and_ips)
 	obj_free(o);
 }
 
+Test(decode, pod_phase_host_network_and_deletion)
+{
+	struct obj *o = decode_ok("apiVersion: v1\nkind: Pod\nmetadata:\n"
+				  "  name: web-0\n  namespace: shop\n  uid: 0b5c6a3e-1f2d\n"
+				  "spec: {nodeName: node-b, hostNetwork: true}\n"
+				  "status: {phase: Running}\n");
+
+	cr_assert_str_eq(o->uid, "0b5c6a3e-1f2d");
+	cr_assert(o->pod.host_network);
+	cr_assert_eq(o->pod.phase, OBJ_POD_RUNNING);
+	cr_assert_not(o->pod.terminating);
+	obj_free(o);
+
+	/* No phase, an unknown one: UNKNOWN, and the Pod still counts. */
+	o = decode_ok("apiVersion: v1\nkind: Pod\nmetadata: {name: web-1, namespace: shop,\n"
+		      "  deletionTimestamp: \"2026-12-04T00:00:00Z\"}\n"
+		      "status: {phase: Hibernating}\n");
+	cr_assert_eq(o->pod.phase, OBJ_POD_PHASE_UNKNOWN);
+	cr_assert_not(o->pod.host_network);
+	cr_assert(o->pod.terminating);
+	obj_free(o);
+	o = decode_ok("apiVersion: v1\nkind: Pod\nmetadata: {name: web-2, namespace: shop}\n"
+		      "status: {phase: Pending}\n");
+	cr_assert_eq(o->pod.phase, OBJ_POD_PENDING);
+	obj_free(o);
+	expect_error("apiVersion: v1\nkind: Pod\nmetadata: {name: web-3, namespace: shop}\n"
+		     "spec: {hostNetwork: \"yes\"}\n",
+		     "Pod shop/web-3: spec.hostNetwork: must be true or false, got \"yes\"");
+}
+
 Test(decode, recorded_watch_event)
 {
 	json_object *ev = json_object_from_file(FIXTURES "watch-event-endpointslice.json");

@@ -2,8 +2,8 @@
 /* The unchanged Kubernetes backend (reg_k8s_ops) against the fake API server
  * of tests/k8s-apiserver/ over TLS on 127.0.0.1: initial sync, changes,
  * dropped watches, 410 Gone (event and HTTP), token rotation, an outage,
- * malformed objects, pagination, client certificates, no node name, and a
- * prompt stop. The backend feeds a real sink, model and loop, as in the
+ * malformed objects, pagination, client certificates, no node name, a
+ * prompt stop, and pod evictions (201, 404, 409, 429; a bounded queue). The backend feeds a real sink, model and loop, as in the
  * agent. Run from the top of the tree.
  */
 #include <errno.h>
@@ -624,4 +624,69 @@ Test(k8s_client, bad_configuration_fails_at_start)
 	cr_assert_eq(reg_k8s_ops.start(SRC, "", &opts, h.sink, &state), -EINVAL,
 		     "no kubeconfig and not in a cluster");
 	cr_assert_eq(reg_k8s_ops.start(SRC, "extra", &opts, h.sink, &state), -EINVAL);
+}
+
+/* ---- evictions ---- */
+
+static struct reg_evict_stats evict_stats(void)
+{
+	struct reg_evict_stats s;
+
+	reg_k8s_ops.evict_stats(h.state, &s);
+	return s;
+}
+
+/* Every eviction asked has an outcome. */
+static bool evictions_done(const void *arg)
+{
+	struct reg_evict_stats s = evict_stats();
+
+	(void)arg;
+	return s.evicted + s.refused + s.failed == s.requested;
+}
+
+Test(k8s_client, evictions_are_posted_and_their_outcomes_counted)
+{
+	struct reg_evict_stats s;
+	json_object *st, *arr;
+
+	synced_cluster(NULL);
+	/* A pod that does not exist (404) and a uid that is not the pod's
+	 * (409): failed, and the pod stays.
+	 */
+	cr_assert_eq(reg_k8s_ops.evict_pod(h.state, "shop", "nobody", ""), 0);
+	cr_assert_eq(reg_k8s_ops.evict_pod(h.state, "shop", "client-a", "not-its-uid"), 0);
+	cr_assert(wait_for(evictions_done, NULL, WAIT_MS));
+	s = evict_stats();
+	cr_assert_eq(s.requested, 2);
+	cr_assert_eq(s.failed, 2, "404 and 409 are failures");
+	cr_assert_not_null(find(OBJ_POD, "shop", "client-a"));
+	/* A disruption budget says no (429), then yes (201): the pod goes. */
+	cr_assert_eq(kfake_control(&h.f, "evictions", "{\"refuse\":1}"), 0);
+	cr_assert_eq(reg_k8s_ops.evict_pod(h.state, "shop", "client-a", ""), 0);
+	cr_assert(wait_for(evictions_done, NULL, WAIT_MS));
+	cr_assert_eq(evict_stats().refused, 1);
+	cr_assert_not_null(find(OBJ_POD, "shop", "client-a"));
+	cr_assert_eq(reg_k8s_ops.evict_pod(h.state, "shop", "client-a", ""), 0);
+	cr_assert(wait_for(evictions_done, NULL, WAIT_MS));
+	cr_assert_eq(evict_stats().evicted, 1);
+	wait_absent(OBJ_POD, "shop", "client-a");
+	st = kfake_stats(&h.f);
+	cr_assert(st && json_object_object_get_ex(st, "evictions", &arr));
+	cr_assert_eq(json_object_array_length(arr), 1);
+	cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(arr, 0)),
+			 "shop/client-a");
+	json_object_put(st);
+}
+
+Test(k8s_client, the_eviction_queue_is_bounded)
+{
+	int err = 0;
+
+	/* The server is down: the thread cannot drain the queue quickly. */
+	synced_cluster(NULL);
+	cr_assert_eq(kfake_control(&h.f, "down", "{\"down\":true}"), 0);
+	for (int i = 0; i < 1000 && !err; i++)
+		err = reg_k8s_ops.evict_pod(h.state, "shop", "client-a", "");
+	cr_assert_eq(err, -EBUSY, "1000 evictions were queued at once");
 }

@@ -2,7 +2,8 @@
 /* What the repository ships to users must load cleanly: the demo's registry
  * and the registry file embedded in the ConfigMap of manifests/weft.yaml; and
  * the agent's ClusterRole there grants exactly what the Kubernetes registry
- * lists and watches (agent/registry/k8s_watch.c), no more.
+ * lists and watches (agent/registry/k8s_watch.c) and evicts
+ * (agent/registry/k8s_http.h), no more.
  */
 #include <criterion/criterion.h>
 #include <json-c/json.h>
@@ -14,6 +15,7 @@
 #include "loop.h"
 #include "model/model.h"
 #include "registry/file.h"
+#include "registry/k8s_http.h"
 #include "registry/k8s_watch.h"
 #include "registry/yaml.h"
 
@@ -91,7 +93,7 @@ Test(shipped_manifests, rbac_grants_exactly_what_the_registry_watches)
 {
 	json_object *docs = NULL, *role, *rules;
 	char err[256] = "";
-	size_t len, granted = 0;
+	size_t len, granted = 0, evict_rules = 0;
 	char *buf = slurp("manifests/weft.yaml", &len);
 
 	cr_assert_eq(reg_docs_parse(buf, len, &docs, err, sizeof(err)), 0, "%s", err);
@@ -115,6 +117,8 @@ Test(shipped_manifests, rbac_grants_exactly_what_the_registry_watches)
 			cr_assert(json_object_object_get_ex(r, "verbs", &verbs));
 			if (!in_list(groups, group) || !in_list(res, kind->plural))
 				continue;
+			cr_expect(!in_list(res, K8S_EVICTION_RESOURCE),
+				  "%s: shares a rule with the eviction grant", kind->plural);
 			found = true;
 			cr_expect(in_list(verbs, "list") && in_list(verbs, "watch"),
 				  "%s: list and watch needed", kind->plural);
@@ -124,7 +128,26 @@ Test(shipped_manifests, rbac_grants_exactly_what_the_registry_watches)
 		cr_expect(found, "the ClusterRole does not grant '%s' in group '%s'", kind->plural,
 			  group);
 	}
-	/* And nothing the code does not watch. */
+	/* The evictions of pods that escaped (--evict-escaped): create on the
+	 * subresource, in a rule of its own, and nothing more.
+	 */
+	for (size_t i = 0; i < json_object_array_length(rules); i++) {
+		json_object *r = json_object_array_get_idx(rules, i), *groups, *res, *verbs;
+
+		json_object_object_get_ex(r, "apiGroups", &groups);
+		json_object_object_get_ex(r, "resources", &res);
+		json_object_object_get_ex(r, "verbs", &verbs);
+		if (!in_list(res, K8S_EVICTION_RESOURCE))
+			continue;
+		evict_rules++;
+		cr_expect(in_list(groups, "") && json_object_array_length(groups) == 1,
+			  "pods/eviction is in the core group");
+		cr_expect_eq(json_object_array_length(res), 1, "the eviction rule grants more");
+		cr_expect(in_list(verbs, K8S_EVICTION_VERB) && json_object_array_length(verbs) == 1,
+			  "pods/eviction: only '%s' is used", K8S_EVICTION_VERB);
+	}
+	cr_expect_eq(evict_rules, 1, "the ClusterRole must grant pods/eviction once");
+	/* And nothing the code does not watch or evict. */
 	for (size_t i = 0; i < json_object_array_length(rules); i++) {
 		json_object *r = json_object_array_get_idx(rules, i), *res;
 
@@ -132,7 +155,8 @@ Test(shipped_manifests, rbac_grants_exactly_what_the_registry_watches)
 		granted += json_object_array_length(res);
 		cr_expect(!in_list(res, "*"), "no wildcard resource");
 	}
-	cr_expect_eq(granted, OBJ_KIND_COUNT, "the ClusterRole grants resources nobody watches");
+	cr_expect_eq(granted, OBJ_KIND_COUNT + 1,
+		     "the ClusterRole grants resources nobody watches or evicts");
 	json_object_put(docs);
 	free(buf);
 }

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* agent/srv.c over a real unix socket, with a line protocol of its own
  * ("PING" is answered "PONG" and the client stays, "BYE" is answered and
- * closed): the client bound, the input bound, the deadline, pipelining, and
- * the socket file's mode and removal. A thread runs the loop.
+ * closed, "LATER" is answered "LATE" 100 ms later from a timer, "NEVER"
+ * is deferred and never answered): the client bound, deferred replies, the
+ * input bound, the deadline, pipelining, and the socket file's mode and
+ * removal. A thread runs the loop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,9 +33,26 @@
 struct line_client {
 	struct srv_client base;
 	unsigned int answered;	/* requests on this connection */
+	struct loop_timer later;	/* answers a deferred "LATER" */
 };
 
 static int starts, dones;	/* touched on the loop's thread only */
+static struct loop *the_loop;
+
+/* The deferred reply of "LATER", from another event than the client's. */
+static void on_later(struct loop_timer *t, uint64_t now)
+{
+	struct line_client *lc = (struct line_client *)((char *)t -
+							offsetof(struct line_client, later));
+	char *out = malloc(32);
+	size_t len;
+
+	(void)now;
+	if (!out)
+		return;
+	len = (size_t)snprintf(out, 32, "LATE %u\n", ++lc->answered);
+	srv_reply_deferred(&lc->base, out, len);
+}
 
 static void line_start(struct srv_client *c)
 {
@@ -50,6 +69,13 @@ static int line_input(struct srv_client *c)
 	if (!nl)
 		return 0;	/* a full buffer without a line is the core's to drop */
 	*nl = '\0';
+	if (!strcmp(c->in + c->used, "LATER") || !strcmp(c->in + c->used, "NEVER")) {
+		bool never = c->in[c->used] == 'N';
+
+		c->used = (size_t)(nl - c->in) + 1;
+		srv_defer(c, 400);
+		return never ? 0 : loop_timer_set(the_loop, &lc->later, 100, on_later);
+	}
 	if (!strcmp(c->in + c->used, "BYE"))
 		c->close_after = true;
 	else if (strcmp(c->in + c->used, "PING"))
@@ -66,7 +92,7 @@ static int line_input(struct srv_client *c)
 
 static void line_done(struct srv_client *c)
 {
-	(void)c;
+	loop_timer_del(the_loop, &((struct line_client *)c)->later);
 	dones++;
 }
 
@@ -118,6 +144,7 @@ static void setup(void)
 	snprintf(fx.sock, sizeof(fx.sock), "%s/t.sock", fx.dir);
 	fx.loop = loop_new();
 	cr_assert_not_null(fx.loop);
+	the_loop = fx.loop;
 	fx.srv = srv_new_unix(fx.loop, fx.sock, 0600, &line_ops, NULL);
 	cr_assert_not_null(fx.srv, "srv_new_unix: %s", strerror(errno));
 	cr_assert_eq(pipe2(fx.stop, O_CLOEXEC), 0);
@@ -284,6 +311,42 @@ Test(srv, idle_client_closed_at_its_deadline_which_restarts_per_request)
 	cr_expect_geq(dt, 0.1, "closed %.3f s after the last reply", dt);
 	cr_expect_lt(dt, 2.0, "closed %.3f s after the last reply", dt);
 	close(fd);
+	stop_loop();
+	teardown();
+}
+
+Test(srv, a_deferred_reply_comes_from_another_event_under_its_own_deadline)
+{
+	int fd = client(), late = client();
+	struct timespec t0, t1;
+	double dt;
+
+	/* Answered later by a timer; the client stays and goes on. */
+	say(fd, "LATER\n");
+	cr_assert_str_eq(hear(fd), "LATE 1");
+	say(fd, "PING\n");
+	cr_assert_str_eq(hear(fd), "PONG 2");
+	close(fd);
+	/* Never answered: dropped at the deferral's deadline (400 ms), not
+	 * the request's (200 ms); what it sends meanwhile is ignored.
+	 */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	say(late, "NEVER\n");
+	usleep(100000);
+	say(late, "PING\n");
+	expect_eof(late);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	cr_expect_geq(dt, 0.35, "dropped %.3f s after deferring", dt);
+	cr_expect_lt(dt, 2.0, "dropped %.3f s after deferring", dt);
+	close(late);
+	/* A client that goes while its reply is deferred: the timer is
+	 * disarmed by done(), nothing is sent to a freed client.
+	 */
+	fd = client();
+	say(fd, "LATER\n");
+	close(fd);
+	usleep(200000);
 	stop_loop();
 	teardown();
 }
