@@ -497,18 +497,67 @@ static void batch_pod(struct batch *bt, const struct nft_pod_rules *p)
 	}
 }
 
+static int read_on(struct mnl_socket *nl, struct nft_pod_state *out);
+
+static bool ports_equal(const uint16_t *a, size_t na, const uint16_t *b, size_t nb)
+{
+	return na == nb && !memcmp(a, b, na * sizeof(*a));
+}
+
+/* Whether the table read back as @st is exactly what @r builds: the chains
+ * with their hooks, types and priorities, as many rules as batch_pod() writes,
+ * and every parameter decoded from them. A rule added by hand changes a count;
+ * a rule changed by hand changes what it decodes to.
+ */
+static bool state_matches(const struct nft_pod_state *st, const struct nft_pod_rules *r)
+{
+	const struct nft_pod_rules *k = &st->rules;
+	bool in = r->inbound_port != 0;
+
+	if (!st->table_present || st->n_chains != (in ? 2u : 1u))
+		return false;
+	if (!st->output.present || st->output.hooknum != NF_INET_LOCAL_OUT ||
+	    st->output.prio != NFT_CHAIN_PRIO || strcmp(st->output.type, "nat") ||
+	    st->output.n_rules != 5 + r->n_excl_out_ports + r->n_excl_out_cidrs)
+		return false;
+	if (in && (!st->prerouting.present || st->prerouting.hooknum != NF_INET_PRE_ROUTING ||
+		   st->prerouting.prio != NFT_CHAIN_PRIO || strcmp(st->prerouting.type, "nat") ||
+		   st->prerouting.n_rules != 3 + r->n_excl_in_ports))
+		return false;
+	if (k->outbound_port != r->outbound_port || k->inbound_port != r->inbound_port ||
+	    k->agent_cgroup_id != r->agent_cgroup_id ||
+	    k->agent_cgroup_level != r->agent_cgroup_level)
+		return false;
+	if (!ports_equal(k->excl_out_ports, k->n_excl_out_ports, r->excl_out_ports,
+			 r->n_excl_out_ports) ||
+	    (in && !ports_equal(k->excl_in_ports, k->n_excl_in_ports, r->excl_in_ports,
+				r->n_excl_in_ports)) ||
+	    k->n_excl_out_cidrs != r->n_excl_out_cidrs)
+		return false;
+	for (size_t i = 0; i < r->n_excl_out_cidrs; i++)
+		if (k->excl_out_cidrs[i].prefix_len != r->excl_out_cidrs[i].prefix_len ||
+		    !addr_ip_equal(&k->excl_out_cidrs[i].net, &r->excl_out_cidrs[i].net))
+			return false;
+	return true;
+}
+
 static int apply_on(struct mnl_socket *nl, const struct nft_pod_rules *r)
 {
+	struct nft_pod_state st;
 	struct batch bt;
 	int err;
 
+	/* Already in place (a second apply, a restarted agent adopting the
+	 * pod): send nothing, so rule handles and counters stay. */
+	if (read_on(nl, &st) == 0 && state_matches(&st, r))
+		return 0;
 	err = batch_init(&bt);
 	if (err)
 		return err;
 	batch_pod(&bt, r);
 	err = batch_send(nl, &bt);
 	batch_free(&bt);
-	return err;
+	return err ?: 1;
 }
 
 int nft_pod_apply(int netns_fd, const struct nft_pod_rules *r)
@@ -908,7 +957,7 @@ int nft_probe(char *why, size_t len)
 		return err;
 	}
 	err = apply_on(nl, &r);
-	if (err) {
+	if (err < 0) {
 		snprintf(why, len,
 			 "nf_tables refused the table (nat chains, socket cgroupv2, redir, "
 			 "payload/meta/bitwise): %s",

@@ -69,15 +69,17 @@ int nft_self_cgroup(uint64_t *id, uint32_t *level);
 /* The same for the cgroup v2 folder @path (below the cgroup v2 mount). */
 int nft_cgroup_of(const char *path, uint64_t *id, uint32_t *level);
 
-/* Create or replace table inet weft in the netns @netns_fd so that it says
- * exactly @r, in one atomic netlink batch (create the table if missing,
- * delete it, create it again with its chains and rules: no moment without
- * rules, and nothing left from an earlier layout). Applying the same @r again
- * leaves the same rules. Every other table of the netns is untouched. The
- * calling thread enters the netns only to open the netlink socket.
- * 0, -EINVAL (@r is malformed: level 0, port 0, bad CIDR, too many items),
- * or -errno from the kernel (-EOPNOTSUPP: an expression or chain type is
- * missing).
+/* Make table inet weft in the netns @netns_fd say exactly @r. When it
+ * already does (read back and compared: chains, hooks, priorities, rule
+ * counts, every parameter), nothing is sent and the rules keep their handles
+ * and counters. Otherwise one atomic netlink batch creates the table if
+ * missing, deletes it and creates it again with its chains and rules: no
+ * moment without rules, nothing left of an earlier layout or a hand-made
+ * change. Every other table of the netns is untouched. The calling thread
+ * enters the netns only to open the netlink socket.
+ * Returns 1 (written), 0 (already in place), -EINVAL (@r is malformed: level
+ * 0, port 0, bad CIDR, too many items), or -errno from the kernel
+ * (-EOPNOTSUPP/-ENOENT: an expression or chain type is missing).
  */
 int nft_pod_apply(int netns_fd, const struct nft_pod_rules *r);
 

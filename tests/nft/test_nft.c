@@ -160,9 +160,7 @@ static int dump_rule_cb(const struct nlmsghdr *nlh, void *data)
 	struct nftnl_rule *r = nftnl_rule_alloc();
 
 	cr_assert_eq(nftnl_rule_nlmsg_parse(nlh, r), 0);
-	/* The handle differs between two applies by design: leave it out. */
-	nftnl_rule_unset(r, NFTNL_RULE_HANDLE);
-	nftnl_rule_unset(r, NFTNL_RULE_POSITION);
+	/* The rendering carries each rule's handle: a rewrite shows. */
 	d->len += (size_t)nftnl_rule_snprintf(d->text + d->len, sizeof(d->text) - d->len, r,
 					      NFTNL_OUTPUT_DEFAULT, 0);
 	nftnl_expr_foreach(r, socket_level_cb, d);
@@ -193,9 +191,10 @@ static void dump(const char *ns, bool rules, struct dump *d)
 	mnl_socket_close(nl);
 }
 
-/* Create table inet other with a filter chain and one rule, as another
- * program in the pod would have. */
-static void add_foreign_table(void)
+/* Append a counter rule to chain @chain of table inet @table, creating both
+ * first (a filter chain on the input hook) when @create: what another
+ * program in the pod would do. */
+static void add_rule(const char *table, const char *chain, bool create)
 {
 	struct mnl_socket *nl = nl_in(POD);
 	char buf[MNL_SOCKET_BUFFER_SIZE * 2];
@@ -209,25 +208,27 @@ static void add_foreign_table(void)
 
 	nftnl_batch_begin(mnl_nlmsg_batch_current(b), seq++);
 	mnl_nlmsg_batch_next(b);
-	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, "other");
-	nftnl_table_nlmsg_build_payload(
-		nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b), NFT_MSG_NEWTABLE, NFPROTO_INET,
-				      NLM_F_CREATE, seq++),
-		t);
-	mnl_nlmsg_batch_next(b);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, "other");
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, "input");
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_LOCAL_IN);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 0);
-	nftnl_chain_nlmsg_build_payload(
-		nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b), NFT_MSG_NEWCHAIN, NFPROTO_INET,
-				      NLM_F_CREATE, seq++),
-		c);
-	mnl_nlmsg_batch_next(b);
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, "other");
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, "input");
+	if (create) {
+		nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+		nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
+		nftnl_table_nlmsg_build_payload(
+			nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b), NFT_MSG_NEWTABLE,
+					      NFPROTO_INET, NLM_F_CREATE, seq++),
+			t);
+		mnl_nlmsg_batch_next(b);
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
+		nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain);
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_LOCAL_IN);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 0);
+		nftnl_chain_nlmsg_build_payload(
+			nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b), NFT_MSG_NEWCHAIN,
+					      NFPROTO_INET, NLM_F_CREATE, seq++),
+			c);
+		mnl_nlmsg_batch_next(b);
+	}
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
 	nftnl_rule_add_expr(r, e);
 	nftnl_rule_nlmsg_build_payload(
 		nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b), NFT_MSG_NEWRULE, NFPROTO_INET,
@@ -240,7 +241,7 @@ static void add_foreign_table(void)
 	n = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf));
 	cr_assert_gt(n, 0);
 	cr_assert_geq(mnl_cb_run(buf, (size_t)n, 0, mnl_socket_get_portid(nl), NULL, NULL), 0,
-		      "creating table inet other: %s", strerror(errno));
+		      "adding a rule to inet %s %s: %s", table, chain, strerror(errno));
 	mnl_nlmsg_batch_stop(b);
 	nftnl_rule_free(r);
 	nftnl_chain_free(c);
@@ -276,7 +277,7 @@ Test(nft, apply_writes_the_layout)
 	struct dump chains, rules;
 	char want[160];
 
-	cr_assert_eq(nft_pod_apply(pod_fd, &r), 0);
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
 	dump(POD, false, &chains);
 	cr_assert_eq(chains.n, 2, "chains:\n%s", chains.text);
 	cr_assert(has_line(&chains, "inet weft output ",
@@ -319,7 +320,7 @@ Test(nft, read_returns_what_was_applied)
 
 	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
 	cr_assert_not(st.table_present);
-	cr_assert_eq(nft_pod_apply(pod_fd, &r), 0);
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
 	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
 	cr_assert(st.table_present);
 	cr_assert_eq(st.n_chains, 2);
@@ -347,16 +348,37 @@ Test(nft, apply_twice_is_identical)
 	struct nft_pod_rules r = pod_rules();
 	struct dump c1, c2, r1, r2;
 
-	cr_assert_eq(nft_pod_apply(pod_fd, &r), 0);
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
 	dump(POD, false, &c1);
 	dump(POD, true, &r1);
+	/* Already in place: nothing sent, the same rules with the same handles. */
 	cr_assert_eq(nft_pod_apply(pod_fd, &r), 0);
 	dump(POD, false, &c2);
 	dump(POD, true, &r2);
 	cr_assert_str_eq(c1.text, c2.text);
 	cr_assert_str_eq(r1.text, r2.text);
-	cr_assert_gt(r1.n, 5);
+	cr_assert_eq(r1.n, 5 + 1 + 2 + 3 + 1);
 	cr_assert_eq(r1.n, r2.n);
+}
+
+Test(nft, apply_repairs_a_changed_table)
+{
+	struct nft_pod_rules r = pod_rules();
+	struct dump want, d;
+	struct nft_pod_state st;
+
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
+	dump(POD, true, &want);
+	/* Someone appends a rule to weft's output chain. */
+	add_rule("weft", "output", false);
+	dump(POD, true, &d);
+	cr_assert_eq(d.n, want.n + 1);
+	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
+	cr_assert_eq(st.output.n_rules, 5 + 1 + 2 + 1);
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
+	dump(POD, true, &d);
+	cr_assert_eq(d.n, want.n, "%s", d.text);
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 0);
 }
 
 Test(nft, reapply_with_other_input_replaces_the_rules)
@@ -364,10 +386,11 @@ Test(nft, reapply_with_other_input_replaces_the_rules)
 	struct nft_pod_rules r = pod_rules();
 	struct nft_pod_state st;
 
-	cr_assert_eq(nft_pod_apply(pod_fd, &r), 0);
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
 	r.n_excl_out_ports = 0;
 	r.n_excl_out_cidrs = 0;
 	r.inbound_port = 0;
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
 	cr_assert_eq(nft_pod_apply(pod_fd, &r), 0);
 	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
 	cr_assert_eq(st.n_chains, 1);
@@ -383,10 +406,10 @@ Test(nft, foreign_table_survives_apply_and_remove)
 	struct dump before, d;
 	struct nft_pod_state st;
 
-	add_foreign_table();
+	add_rule("other", "input", true);
 	dump(POD, true, &before);
 	cr_assert_eq(before.n, 1);
-	cr_assert_eq(nft_pod_apply(pod_fd, &r), 0);
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
 	cr_assert_eq(nft_pod_remove(pod_fd), 0);
 	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
 	cr_assert_not(st.table_present);
@@ -490,15 +513,19 @@ static int connect_as_pod(const char *ns, const char *dst, char *orig, size_t le
 {
 	struct sockaddr_storage ss = { 0 };
 	socklen_t sl = sizeof(ss);
-	int c, s = -1, who;
+	int c, s = -1, who, level;
 
 	c = tsock_connect(ns, dst, WAIT_MS);
 	cr_assert_geq(c, 0, "connect %s: %s", dst, strerror(-c));
 	who = accepted_by(&s);
 	cr_assert_geq(who, 0, "nobody accepted %s", dst);
 	orig[0] = '\0';
-	/* SO_ORIGINAL_DST == IP6T_SO_ORIGINAL_DST, at the socket's own level. */
-	if (getsockopt(s, strchr(dst, '[') ? SOL_IPV6 : SOL_IP, SO_ORIGINAL_DST, &ss, &sl) == 0) {
+	/* SO_ORIGINAL_DST == IP6T_SO_ORIGINAL_DST, at the accepted socket's
+	 * own level (a v4-mapped client arrives on the IPv4 listener). */
+	cr_assert_eq(getsockname(s, (struct sockaddr *)&ss, &sl), 0);
+	level = ss.ss_family == AF_INET6 ? SOL_IPV6 : SOL_IP;
+	sl = sizeof(ss);
+	if (getsockopt(s, level, SO_ORIGINAL_DST, &ss, &sl) == 0) {
 		struct addr a;
 
 		addr_from_sockaddr(&a, (struct sockaddr *)&ss, sl);
@@ -540,12 +567,15 @@ Test(nft, outbound_is_redirected_with_original_destination)
 	listen_all();
 	/* Before: straight to the real server. */
 	cr_assert_eq(connect_as_pod(POD, REAL_V4 ":80", orig, sizeof(orig)), L_REAL4);
-	cr_assert_eq(nft_pod_apply(pod_fd, &r), 0);
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
 
 	cr_assert_eq(connect_as_pod(POD, REAL_V4 ":80", orig, sizeof(orig)), L_PROXY4);
 	cr_assert_str_eq(orig, REAL_V4 ":80");
 	cr_assert_eq(connect_as_pod(POD, "[" REAL_V6 "]:80", orig, sizeof(orig)), L_PROXY6);
 	cr_assert_str_eq(orig, "[" REAL_V6 "]:80");
+	/* A dual-stack socket dialling a v4-mapped address sends IPv4. */
+	cr_assert_eq(connect_as_pod(POD, "[::ffff:" REAL_V4 "]:80", orig, sizeof(orig)), L_PROXY4);
+	cr_assert_str_eq(orig, REAL_V4 ":80");
 	/* Left alone: excluded port, excluded CIDR, loopback. */
 	cr_assert_eq(connect_as_pod(POD, REAL_V4 ":81", orig, sizeof(orig)), L_REAL4_EXCL);
 	cr_assert_eq(connect_as_pod(POD, EXCL_V4 ":80", orig, sizeof(orig)), L_EXCL4);
@@ -560,7 +590,7 @@ Test(nft, agent_cgroup_is_not_redirected)
 	struct nft_pod_rules r = pod_rules();
 
 	listen_all();
-	cr_assert_eq(nft_pod_apply(pod_fd, &r), 0);
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
 	cr_assert_eq(connect_as_agent(REAL_V4 ":80"), L_REAL4);
 	cr_assert_eq(connect_as_agent("[" REAL_V6 "]:80"), L_REAL6);
 }
@@ -571,7 +601,7 @@ Test(nft, inbound_is_redirected_except_excluded_ports)
 	char orig[ADDR_STRLEN];
 
 	listen_all();
-	cr_assert_eq(nft_pod_apply(pod_fd, &r), 0);
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
 	cr_assert_eq(connect_as_pod(PEER, POD_V4 ":8080", orig, sizeof(orig)), L_IN);
 	cr_assert_str_eq(orig, POD_V4 ":8080");
 	cr_assert_eq(connect_as_pod(PEER, POD_V4 ":8081", orig, sizeof(orig)), L_POD_EXCL_IN);
