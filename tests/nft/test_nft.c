@@ -43,6 +43,8 @@
 #define REAL_V6 "fd57:6566:7400::10"	/* unique local, on the pod's lo only */
 #define POD_V4 "198.18.7.1"	/* the pod's address on the link to PEER */
 #define PEER_V4 "198.18.7.2"
+#define POD_V6 "fd57:6566:7400:7::1"
+#define PEER_V6 "fd57:6566:7400:7::2"
 #define EXCL_OUT_PORT 81
 #define EXCL_IN_PORT 8081
 #define WAIT_MS 2000
@@ -67,9 +69,15 @@ static void setup(void)
 			    n, n, n),
 		     0);
 	cr_assert_eq(tns_link(POD, PEER), 0);
-	cr_assert_eq(tns_sh("ip -n %s addr add " POD_V4 "/24 dev %s-%s", n, POD, PEER), 0);
+	cr_assert_eq(tns_sh("ip -n %s addr add " POD_V4 "/24 dev %s-%s && "
+			    "ip -n %s addr add " POD_V6 "/64 dev %s-%s nodad",
+			    n, POD, PEER, n, POD, PEER),
+		     0);
 	tns_name(PEER, n, sizeof(n));
-	cr_assert_eq(tns_sh("ip -n %s addr add " PEER_V4 "/24 dev %s-%s", n, PEER, POD), 0);
+	cr_assert_eq(tns_sh("ip -n %s addr add " PEER_V4 "/24 dev %s-%s && "
+			    "ip -n %s addr add " PEER_V6 "/64 dev %s-%s nodad",
+			    n, PEER, POD, n, PEER, POD),
+		     0);
 	pod_fd = open(tns_path(POD, p, sizeof(p)), O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(pod_fd, 0);
 	require(tcg_create(cg_path, sizeof(cg_path)) == 0, "cannot create a test cgroup v2: %s",
@@ -449,12 +457,14 @@ Test(nft, probe_passes_here)
 
 /* ------------------------------------------------------------ real traffic */
 
-enum { L_PROXY4, L_PROXY6, L_IN, L_REAL4, L_REAL4_EXCL, L_EXCL4, L_REAL6, L_LO4, L_POD_IN,
+enum { L_PROXY4, L_PROXY6, L_IN, L_IN6, L_POD_IN6, L_REAL4, L_REAL4_EXCL, L_EXCL4, L_REAL6, L_LO4, L_POD_IN,
        L_POD_EXCL_IN, L_COUNT };
 static const char *const listen_on[L_COUNT] = {
 	[L_PROXY4] = "127.0.0.1:15001",
 	[L_PROXY6] = "[::1]:15001",
 	[L_IN] = "0.0.0.0:15006",
+	[L_IN6] = "[::]:15006",
+	[L_POD_IN6] = "[" POD_V6 "]:8080",
 	[L_REAL4] = REAL_V4 ":80",
 	[L_REAL4_EXCL] = REAL_V4 ":81",
 	[L_EXCL4] = EXCL_V4 ":80",
@@ -481,6 +491,9 @@ static void listen_all(void)
 		listeners[i] = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		cr_assert_geq(listeners[i], 0);
 		setsockopt(listeners[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* [::]:15006 beside 0.0.0.0:15006. */
+		if (a.family == AF_INET6)
+			setsockopt(listeners[i], IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 		cr_assert_eq(bind(listeners[i], (struct sockaddr *)&ss, len), 0, "bind %s: %s",
 			     listen_on[i], strerror(errno));
 		cr_assert_eq(listen(listeners[i], 16), 0);
@@ -605,7 +618,13 @@ Test(nft, inbound_is_redirected_except_excluded_ports)
 	cr_assert_eq(connect_as_pod(PEER, POD_V4 ":8080", orig, sizeof(orig)), L_IN);
 	cr_assert_str_eq(orig, POD_V4 ":8080");
 	cr_assert_eq(connect_as_pod(PEER, POD_V4 ":8081", orig, sizeof(orig)), L_POD_EXCL_IN);
+	cr_assert_eq(connect_as_pod(PEER, "[" POD_V6 "]:8080", orig, sizeof(orig)), L_IN6);
+	cr_assert_str_eq(orig, "[" POD_V6 "]:8080");
 	/* Arriving on lo is not inbound: the agent's own connection to the
 	 * pod's address (left alone by the output chain) reaches the app. */
 	cr_assert_eq(connect_as_agent(POD_V4 ":8080"), L_POD_IN);
+	cr_assert_eq(connect_as_agent("[" POD_V6 "]:8080"), L_POD_IN6);
+
+	cr_assert_eq(nft_pod_remove(pod_fd), 0);
+	cr_assert_eq(connect_as_pod(PEER, POD_V4 ":8080", orig, sizeof(orig)), L_POD_IN);
 }
