@@ -934,6 +934,47 @@ int nft_self_cgroup(uint64_t *id, uint32_t *level)
 
 /* ------------------------------------------------------------ probe */
 
+/* The probe's steps, each its own batch in the throwaway netns, each adding
+ * one feature to what the steps before proved: the first one the kernel
+ * refuses names what this node lacks. */
+enum probe_step { PROBE_TABLE, PROBE_NAT, PROBE_SOCKET, PROBE_REDIR, PROBE_N };
+
+static const char *const probe_what[PROBE_N] = {
+	[PROBE_TABLE] = "nf_tables (CONFIG_NF_TABLES, CONFIG_NF_TABLES_INET)",
+	[PROBE_NAT] = "nat chains in an inet table (CONFIG_NFT_NAT, nf_nat)",
+	[PROBE_SOCKET] = "the socket cgroupv2 match in the output hook (CONFIG_NFT_SOCKET)",
+	[PROBE_REDIR] = "redirect (CONFIG_NFT_REDIR)",
+};
+
+static int probe_step(struct mnl_socket *nl, enum probe_step step)
+{
+	struct nftnl_rule *r;
+	struct batch bt;
+	int err;
+
+	err = batch_init(&bt);
+	if (err)
+		return err;
+	batch_table(&bt, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	if (step >= PROBE_NAT)
+		batch_chain(&bt, NFT_CHAIN_OUTPUT, NF_INET_LOCAL_OUT);
+	if (step == PROBE_SOCKET) {
+		uint64_t id = 1;
+
+		r = rule_new(NFT_CHAIN_OUTPUT);
+		batch_rule(&bt, r,
+			   r ? add_socket_cgroup(r, 1) ?: add_cmp(r, NFT_CMP_EQ, &id, sizeof(id)) ?:
+				       add_return(r) :
+			       0);
+	} else if (step == PROBE_REDIR) {
+		r = rule_new(NFT_CHAIN_OUTPUT);
+		batch_rule(&bt, r, r ? add_redirect(r, 15001) : 0);
+	}
+	err = batch_send(nl, &bt);
+	batch_free(&bt);
+	return err;
+}
+
 int nft_probe(char *why, size_t len)
 {
 	struct nft_pod_rules r = {
@@ -943,6 +984,10 @@ int nft_probe(char *why, size_t len)
 		.agent_cgroup_level = 1,
 		.n_excl_out_ports = 1,
 		.excl_out_ports = { 1 },
+		.n_excl_out_cidrs = 1,
+		.excl_out_cidrs = { { .net = { .family = AF_INET }, .prefix_len = 8 } },
+		.n_excl_in_ports = 1,
+		.excl_in_ports = { 1 },
 	};
 	struct nft_pod_state st;
 	struct mnl_socket *nl;
@@ -956,23 +1001,27 @@ int nft_probe(char *why, size_t len)
 			 strerror(-err));
 		return err;
 	}
+	for (int step = 0; step < PROBE_N; step++) {
+		err = probe_step(nl, step);
+		if (err) {
+			snprintf(why, len, "missing %s: %s", probe_what[step], strerror(-err));
+			goto out;
+		}
+	}
+	/* The whole layout, as nft_pod_apply() writes it, and read back. */
 	err = apply_on(nl, &r);
 	if (err < 0) {
-		snprintf(why, len,
-			 "nf_tables refused the table (nat chains, socket cgroupv2, redir, "
-			 "payload/meta/bitwise): %s",
-			 strerror(-err));
+		snprintf(why, len, "nf_tables refused weft's table: %s", strerror(-err));
 		goto out;
 	}
 	err = read_on(nl, &st);
-	if (!err && (!st.output.present || !st.prerouting.present || st.rules.agent_cgroup_id != 1 ||
-		     st.rules.outbound_port != 15001 || st.rules.inbound_port != 15006))
+	if (!err && !state_matches(&st, &r))
 		err = -EOPNOTSUPP;
 	if (err)
 		snprintf(why, len, "nf_tables does not read back what was written: %s",
 			 strerror(-err));
 	else
-		snprintf(why, len, "nf_tables with nat chains, socket cgroupv2 and redir");
+		snprintf(why, len, "nf_tables with nat chains, socket cgroupv2 and redirect");
 out:
 	mnl_socket_close(nl);
 	return err;

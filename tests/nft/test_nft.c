@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -447,12 +448,44 @@ Test(nft, invalid_input_is_refused)
 	cr_assert_eq(nft_pod_apply(pod_fd, &r), -EINVAL);
 }
 
-Test(nft, probe_passes_here)
+static ino_t thread_netns(void)
 {
-	char why[256];
+	struct stat st;
 
-	require_root();
+	cr_assert_eq(stat("/proc/thread-self/ns/net", &st), 0);
+	return st.st_ino;
+}
+
+Test(nft, probe_passes_and_leaves_nothing)
+{
+	struct dump d;
+	char why[256];
+	ino_t pod;
+
+	/* Probe from inside the pod netns: the probe's own netns is a new one,
+	 * and the thread comes back to where it was. */
+	cr_assert_eq(tns_enter(POD), 0);
+	pod = thread_netns();
 	cr_assert_eq(nft_probe(why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(thread_netns(), pod);
+	cr_assert_eq(tns_enter(NULL), 0);
+	cr_assert(strstr(why, "socket cgroupv2"), "%s", why);
+	dump(POD, false, &d);
+	cr_assert_eq(d.n, 0, "%s", d.text);
+}
+
+Test(nft, calls_leave_the_thread_in_its_netns)
+{
+	struct nft_pod_rules r = pod_rules();
+	struct nft_pod_state st;
+	ino_t home = thread_netns();
+
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
+	cr_assert_eq(thread_netns(), home);
+	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
+	cr_assert_eq(thread_netns(), home);
+	cr_assert_eq(nft_pod_remove(pod_fd), 0);
+	cr_assert_eq(thread_netns(), home);
 }
 
 /* ------------------------------------------------------------ real traffic */
