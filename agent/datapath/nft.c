@@ -371,8 +371,9 @@ static void rules_output(struct batch *bt, const struct nft_pod_rules *p)
 	r = rule_new(NFT_CHAIN_OUTPUT);
 	batch_rule(bt, r, r ? add_not_tcp(r) ?: add_return(r) : 0);
 	/* The agent's own sockets (upstream connections made inside the pod):
-	 * a cgroup is set by whoever may move processes between cgroups, not by
-	 * the pod, unlike SO_MARK (CAP_NET_ADMIN inside the pod's netns). */
+	 * a socket's cgroup is its creator's, and only whoever may write the
+	 * node's cgroup tree moves processes into the agent's; SO_MARK is set
+	 * by anything with CAP_NET_RAW in the pod. */
 	r = rule_new(NFT_CHAIN_OUTPUT);
 	batch_rule(bt, r,
 		   r ? add_socket_cgroup(r, p->agent_cgroup_level) ?:
