@@ -419,8 +419,12 @@ static void rules_prerouting(struct batch *bt, const struct nft_pod_rules *p)
 	batch_rule(bt, r, r ? add_redirect(r, p->inbound_port) : 0);
 }
 
-/* Send the batch and wait for one answer per message. Returns the first
+/* Send the batch and collect one answer per message. Returns the first
  * error the kernel reported (the batch then changed nothing) or 0.
+ * nfnetlink processes a batch inside sendmsg() and queues every answer
+ * before it returns; after an error, answers may be fewer than messages (an
+ * error about the batch as a whole comes alone), so from then on only what is
+ * already queued is read.
  */
 static int batch_send(struct mnl_socket *nl, struct batch *bt)
 {
@@ -440,11 +444,12 @@ static int batch_send(struct mnl_socket *nl, struct batch *bt)
 	if (!buf)
 		return -ENOMEM;
 	while (answers < bt->n_acks) {
-		ssize_t n = mnl_socket_recvfrom(nl, buf, NFT_RECV_BUF);
+		ssize_t n = recv(mnl_socket_get_fd(nl), buf, NFT_RECV_BUF, err ? MSG_DONTWAIT : 0);
 		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
 
 		if (n < 0) {
-			err = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			if (!err)
+				err = errno == EAGAIN ? -ETIMEDOUT : -errno;
 			break;
 		}
 		for (int left = (int)n; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {

@@ -433,6 +433,71 @@ Test(nft, foreign_table_survives_apply_and_remove)
 	cr_assert_eq(d.n, 1, "%s", d.text);
 }
 
+/* A table inet weft owned by another netlink socket (NFT_TABLE_F_OWNER): the
+ * kernel refuses every change from anyone else. Returns the owner's socket. */
+static struct mnl_socket *own_weft_table(void)
+{
+	struct mnl_socket *nl = nl_in(POD);
+	char buf[MNL_SOCKET_BUFFER_SIZE * 2];
+	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(buf, sizeof(buf));
+	struct nftnl_table *t = nftnl_table_alloc();
+	uint32_t seq = 1;
+	int n;
+
+	nftnl_batch_begin(mnl_nlmsg_batch_current(b), seq++);
+	mnl_nlmsg_batch_next(b);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, "weft");
+	nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, NFT_TABLE_F_OWNER);
+	nftnl_table_nlmsg_build_payload(
+		nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b), NFT_MSG_NEWTABLE, NFPROTO_INET,
+				      NLM_F_CREATE | NLM_F_ACK, seq++),
+		t);
+	mnl_nlmsg_batch_next(b);
+	nftnl_batch_end(mnl_nlmsg_batch_current(b), seq++);
+	mnl_nlmsg_batch_next(b);
+	cr_assert_geq(mnl_socket_sendto(nl, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b)), 0);
+	n = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf));
+	cr_assert_gt(n, 0);
+	cr_assert_geq(mnl_cb_run(buf, (size_t)n, 0, mnl_socket_get_portid(nl), NULL, NULL), 0,
+		      "creating an owned table: %s", strerror(errno));
+	mnl_nlmsg_batch_stop(b);
+	nftnl_table_free(t);
+	return nl;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+Test(nft, kernel_refusal_is_reported_at_once)
+{
+	struct nft_pod_rules r = pod_rules();
+	struct mnl_socket *owner = own_weft_table();
+	struct nft_pod_state st;
+	struct timespec t0;
+	struct dump d;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), -EPERM);
+	cr_assert_eq(nft_pod_remove(pod_fd), -EPERM);
+	/* The answers were read as they came, not waited for. */
+	cr_assert_lt(ms_since(&t0), 1000);
+	/* Nothing of the refused batches happened: the owner's empty table. */
+	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
+	cr_assert(st.table_present);
+	cr_assert_eq(st.n_chains, 0);
+	dump(POD, true, &d);
+	cr_assert_eq(d.n, 0, "%s", d.text);
+	/* The owner gone, its table goes with it and weft's can be written. */
+	mnl_socket_close(owner);
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
+}
+
 Test(nft, invalid_input_is_refused)
 {
 	struct nft_pod_rules r = pod_rules();
