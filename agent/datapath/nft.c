@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Implementation of agent/datapath/nft.h: table inet weft built as libnftnl
- * objects, sent as one nfnetlink batch over a libmnl socket opened inside the
- * pod's netns, and read back with GET dumps. The only file of the agent that
- * includes libmnl or libnftnl.
+ * objects and sent as one nfnetlink batch (apply, remove, the probe), and the
+ * agent's cgroup as the socket match needs it. The netlink socket is
+ * nft_nl.c's, reading back is nft_read.c's; these three files are the only
+ * ones of the agent that include libmnl or libnftnl.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/expr.h>
@@ -17,73 +17,18 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <net/if.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "log.h"
-#include "nft.h"
+#include "nft_internal.h"
 
 /* Room for the largest table (two chains, every exclusion) with the
  * MNL_SOCKET_BUFFER_SIZE tail mnl_nlmsg_batch keeps free. */
 #define NFT_BATCH_BUF (128 * 1024)
-#define NFT_RECV_BUF (64 * 1024)
-#define NFT_ACK_TIMEOUT_S 5
-
-/* ------------------------------------------------------------ netlink socket */
-
-/* Open a NETLINK_NETFILTER socket inside @netns_fd (or, with -1, inside a
- * new netns that lives as long as the socket), leaving the calling thread
- * where it was. A netlink socket keeps its netns for life, so the thread is
- * in the pod only for the socket() call.
- */
-static int nl_open(int netns_fd, struct mnl_socket **out)
-{
-	struct timeval tv = { .tv_sec = NFT_ACK_TIMEOUT_S };
-	struct mnl_socket *nl;
-	int home, fd, err = 0;
-
-	home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (home == -1)
-		return -errno;
-	if (netns_fd >= 0 ? setns(netns_fd, CLONE_NEWNET) : unshare(CLONE_NEWNET)) {
-		err = -errno;
-		close(home);
-		return err;
-	}
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-	if (fd == -1)
-		err = -errno;
-	if (setns(home, CLONE_NEWNET) == -1) {
-		/* Every later socket of this thread would land in the pod. */
-		log_err("cannot return to the agent's netns: %m");
-		abort();
-	}
-	close(home);
-	if (err)
-		return err;
-	/* A kernel that never answers must not hang the control loop. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	nl = mnl_socket_fdopen(fd);
-	if (!nl) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		err = -errno;
-		mnl_socket_close(nl);
-		return err;
-	}
-	*out = nl;
-	return 0;
-}
 
 /* ------------------------------------------------------------ expressions */
 
@@ -502,51 +447,6 @@ static void batch_pod(struct batch *bt, const struct nft_pod_rules *p)
 		rules_prerouting(bt, p);
 	}
 }
-
-static int read_on(struct mnl_socket *nl, struct nft_pod_state *out);
-
-static bool ports_equal(const uint16_t *a, size_t na, const uint16_t *b, size_t nb)
-{
-	return na == nb && !memcmp(a, b, na * sizeof(*a));
-}
-
-/* Whether the table read back as @st is exactly what @r builds: the chains
- * with their hooks, types and priorities, as many rules as batch_pod() writes,
- * and every parameter decoded from them. A rule added by hand changes a count;
- * a rule changed by hand changes what it decodes to.
- */
-static bool state_matches(const struct nft_pod_state *st, const struct nft_pod_rules *r)
-{
-	const struct nft_pod_rules *k = &st->rules;
-	bool in = r->inbound_port != 0;
-
-	if (!st->table_present || st->n_chains != (in ? 2u : 1u))
-		return false;
-	if (!st->output.present || st->output.hooknum != NF_INET_LOCAL_OUT ||
-	    st->output.prio != NFT_CHAIN_PRIO || strcmp(st->output.type, "nat") ||
-	    st->output.n_rules != 5 + r->n_excl_out_ports + r->n_excl_out_cidrs)
-		return false;
-	if (in && (!st->prerouting.present || st->prerouting.hooknum != NF_INET_PRE_ROUTING ||
-		   st->prerouting.prio != NFT_CHAIN_PRIO || strcmp(st->prerouting.type, "nat") ||
-		   st->prerouting.n_rules != 3 + r->n_excl_in_ports))
-		return false;
-	if (k->outbound_port != r->outbound_port || k->inbound_port != r->inbound_port ||
-	    k->agent_cgroup_id != r->agent_cgroup_id ||
-	    k->agent_cgroup_level != r->agent_cgroup_level)
-		return false;
-	if (!ports_equal(k->excl_out_ports, k->n_excl_out_ports, r->excl_out_ports,
-			 r->n_excl_out_ports) ||
-	    (in && !ports_equal(k->excl_in_ports, k->n_excl_in_ports, r->excl_in_ports,
-				r->n_excl_in_ports)) ||
-	    k->n_excl_out_cidrs != r->n_excl_out_cidrs)
-		return false;
-	for (size_t i = 0; i < r->n_excl_out_cidrs; i++)
-		if (k->excl_out_cidrs[i].prefix_len != r->excl_out_cidrs[i].prefix_len ||
-		    !addr_ip_equal(&k->excl_out_cidrs[i].net, &r->excl_out_cidrs[i].net))
-			return false;
-	return true;
-}
-
 static int apply_on(struct mnl_socket *nl, const struct nft_pod_rules *r)
 {
 	struct nft_pod_state st;
@@ -555,7 +455,7 @@ static int apply_on(struct mnl_socket *nl, const struct nft_pod_rules *r)
 
 	/* Already in place (a second apply, a restarted agent adopting the
 	 * pod): send nothing, so rule handles and counters stay. */
-	if (read_on(nl, &st) == 0 && state_matches(&st, r))
+	if (nft_read_on(nl, &st) == 0 && nft_state_matches(&st, r))
 		return 0;
 	err = batch_init(&bt);
 	if (err)
@@ -574,7 +474,7 @@ int nft_pod_apply(int netns_fd, const struct nft_pod_rules *r)
 	err = rules_check(r);
 	if (err)
 		return err;
-	err = nl_open(netns_fd, &nl);
+	err = nft_nl_open(netns_fd, &nl);
 	if (err)
 		return err;
 	err = apply_on(nl, r);
@@ -588,7 +488,7 @@ int nft_pod_remove(int netns_fd)
 	struct batch bt;
 	int err;
 
-	err = nl_open(netns_fd, &nl);
+	err = nft_nl_open(netns_fd, &nl);
 	if (err)
 		return err;
 	err = batch_init(&bt);
@@ -603,257 +503,6 @@ int nft_pod_remove(int netns_fd)
 	mnl_socket_close(nl);
 	return err;
 }
-
-/* ------------------------------------------------------------ read back */
-
-/* Run one GET request (a dump with NLM_F_DUMP) and feed each answer to @cb. */
-static int nl_get(struct mnl_socket *nl, uint16_t type, uint16_t flags,
-		  void (*payload)(struct nlmsghdr *, void *), void *obj, mnl_cb_t cb, void *data)
-{
-	uint32_t portid = mnl_socket_get_portid(nl), seq = (uint32_t)time(NULL);
-	char *buf;
-	struct nlmsghdr *nlh;
-	ssize_t n;
-	int err = 0;
-
-	buf = malloc(NFT_RECV_BUF);
-	if (!buf)
-		return -ENOMEM;
-	nlh = nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, flags, seq);
-	if (payload)
-		payload(nlh, obj);
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-		err = -errno;
-		goto out;
-	}
-	for (;;) {
-		n = mnl_socket_recvfrom(nl, buf, NFT_RECV_BUF);
-		if (n < 0) {
-			err = errno == EAGAIN ? -ETIMEDOUT : -errno;
-			break;
-		}
-		n = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data);
-		if (n < 0) {
-			err = -errno;
-			break;
-		}
-		if (n == MNL_CB_STOP)
-			break;
-	}
-out:
-	free(buf);
-	return err;
-}
-
-static void table_payload(struct nlmsghdr *nlh, void *obj)
-{
-	nftnl_table_nlmsg_build_payload(nlh, obj);
-}
-
-static void rule_payload(struct nlmsghdr *nlh, void *obj)
-{
-	nftnl_rule_nlmsg_build_payload(nlh, obj);
-}
-
-static int table_cb(const struct nlmsghdr *nlh, void *data)
-{
-	(void)nlh;
-	((struct nft_pod_state *)data)->table_present = true;
-	return MNL_CB_OK;
-}
-
-static int chain_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct nft_pod_state *st = data;
-	struct nft_chain_state *cs = NULL;
-	struct nftnl_chain *c = nftnl_chain_alloc();
-	const char *name;
-
-	if (!c)
-		return MNL_CB_ERROR;
-	if (nftnl_chain_nlmsg_parse(nlh, c) < 0)
-		goto out;
-	if (strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE) ?: "", NFT_TABLE_NAME))
-		goto out;
-	st->n_chains++;
-	name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME) ?: "";
-	if (!strcmp(name, NFT_CHAIN_OUTPUT))
-		cs = &st->output;
-	else if (!strcmp(name, NFT_CHAIN_PREROUTING))
-		cs = &st->prerouting;
-	if (!cs || !nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM))
-		goto out;
-	cs->present = true;
-	cs->hooknum = nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM);
-	cs->prio = nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO);
-	snprintf(cs->type, sizeof(cs->type), "%s", nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE) ?: "");
-out:
-	nftnl_chain_free(c);
-	return MNL_CB_OK;
-}
-
-/* One rule, flattened: the expressions of the shapes this file writes. */
-struct rule_view {
-	bool out;		/* output chain, else prerouting */
-	int socket_level;	/* -1: none */
-	int payload_base, payload_off;	/* -1: none */
-	uint32_t payload_len;
-	const void *mask;
-	const void *cmp;	/* data of the last cmp */
-	uint32_t cmp_len;
-	int cmp_op;
-	const void *imm;	/* immediate data (the redirect port) */
-	uint32_t imm_len;
-	bool redir;
-};
-
-static int expr_cb(struct nftnl_expr *e, void *data)
-{
-	struct rule_view *v = data;
-	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
-	uint32_t len;
-
-	if (!strcmp(name, "socket") &&
-	    nftnl_expr_get_u32(e, NFTNL_EXPR_SOCKET_KEY) == NFT_SOCKET_CGROUPV2) {
-		v->socket_level = (int)nftnl_expr_get_u32(e, NFTNL_EXPR_SOCKET_LEVEL);
-	} else if (!strcmp(name, "payload")) {
-		v->payload_base = (int)nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_BASE);
-		v->payload_off = (int)nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET);
-		v->payload_len = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_LEN);
-	} else if (!strcmp(name, "bitwise")) {
-		v->mask = nftnl_expr_get(e, NFTNL_EXPR_BITWISE_MASK, &len);
-	} else if (!strcmp(name, "cmp")) {
-		v->cmp = nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &v->cmp_len);
-		v->cmp_op = (int)nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP);
-	} else if (!strcmp(name, "immediate") && nftnl_expr_is_set(e, NFTNL_EXPR_IMM_DATA)) {
-		v->imm = nftnl_expr_get(e, NFTNL_EXPR_IMM_DATA, &v->imm_len);
-	} else if (!strcmp(name, "redir")) {
-		v->redir = true;
-	}
-	return 0;
-}
-
-static unsigned int mask_prefix(const uint8_t *mask, uint32_t len)
-{
-	unsigned int n = 0;
-
-	for (uint32_t i = 0; i < len; i++)
-		n += (unsigned int)__builtin_popcount(mask[i]);
-	return n;
-}
-
-/* Record what one rule says in @p. */
-static void rule_decode(const struct rule_view *v, struct nft_pod_rules *p)
-{
-	uint16_t port;
-
-	if (v->redir && v->imm && v->imm_len == 2) {
-		memcpy(&port, v->imm, 2);
-		*(v->out ? &p->outbound_port : &p->inbound_port) = ntohs(port);
-	} else if (v->socket_level >= 0 && v->cmp && v->cmp_len == 8) {
-		p->agent_cgroup_level = (uint32_t)v->socket_level;
-		memcpy(&p->agent_cgroup_id, v->cmp, 8);
-	} else if (v->payload_base == NFT_PAYLOAD_TRANSPORT_HEADER && v->payload_off == 2 &&
-		   v->cmp && v->cmp_len == 2) {
-		memcpy(&port, v->cmp, 2);
-		if (v->out && p->n_excl_out_ports < NFT_EXCL_PORTS_MAX)
-			p->excl_out_ports[p->n_excl_out_ports++] = ntohs(port);
-		else if (!v->out && p->n_excl_in_ports < NFT_EXCL_PORTS_MAX)
-			p->excl_in_ports[p->n_excl_in_ports++] = ntohs(port);
-	} else if (v->out && v->payload_base == NFT_PAYLOAD_NETWORK_HEADER && v->cmp &&
-		   (v->cmp_len == 4 || v->cmp_len == 16) && v->cmp_len == v->payload_len) {
-		struct cidr c = { 0 };
-
-		c.prefix_len = v->mask ? mask_prefix(v->mask, v->cmp_len) : 8 * v->cmp_len;
-		if (v->cmp_len == 4) {
-			c.net.family = AF_INET;
-			memcpy(&c.net.ip.v4, v->cmp, 4);
-			/* The loopback rules are part of the layout, not exclusions. */
-			if (c.prefix_len == 8 && c.net.ip.v4.s_addr == htonl(0x7f000000))
-				return;
-		} else {
-			c.net.family = AF_INET6;
-			memcpy(&c.net.ip.v6, v->cmp, 16);
-			if (c.prefix_len == 128 && IN6_IS_ADDR_LOOPBACK(&c.net.ip.v6))
-				return;
-		}
-		if (p->n_excl_out_cidrs < NFT_EXCL_CIDRS_MAX)
-			p->excl_out_cidrs[p->n_excl_out_cidrs++] = c;
-	}
-}
-
-static int rule_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct nft_pod_state *st = data;
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	struct rule_view v = { .socket_level = -1, .payload_base = -1, .payload_off = -1 };
-	const char *chain;
-
-	if (!r)
-		return MNL_CB_ERROR;
-	if (nftnl_rule_nlmsg_parse(nlh, r) < 0 ||
-	    strcmp(nftnl_rule_get_str(r, NFTNL_RULE_TABLE) ?: "", NFT_TABLE_NAME))
-		goto out;
-	chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN) ?: "";
-	if (!strcmp(chain, NFT_CHAIN_OUTPUT)) {
-		v.out = true;
-		st->output.n_rules++;
-	} else if (!strcmp(chain, NFT_CHAIN_PREROUTING)) {
-		st->prerouting.n_rules++;
-	} else {
-		goto out;
-	}
-	nftnl_expr_foreach(r, expr_cb, &v);
-	rule_decode(&v, &st->rules);
-out:
-	nftnl_rule_free(r);
-	return MNL_CB_OK;
-}
-
-static int read_on(struct mnl_socket *nl, struct nft_pod_state *out)
-{
-	struct nftnl_table *t = nftnl_table_alloc();
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	int err = -ENOMEM;
-
-	memset(out, 0, sizeof(*out));
-	if (!t || !r)
-		goto out;
-	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE_NAME);
-	err = nl_get(nl, NFT_MSG_GETTABLE, NLM_F_ACK, table_payload, t, table_cb, out);
-	if (err == -ENOENT) {
-		err = 0;
-		goto out;
-	}
-	if (err)
-		goto out;
-	err = nl_get(nl, NFT_MSG_GETCHAIN, NLM_F_DUMP, NULL, NULL, chain_cb, out);
-	if (err)
-		goto out;
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE_NAME);
-	err = nl_get(nl, NFT_MSG_GETRULE, NLM_F_DUMP, rule_payload, r, rule_cb, out);
-out:
-	nftnl_table_free(t);
-	nftnl_rule_free(r);
-	return err;
-}
-
-int nft_pod_read(int netns_fd, struct nft_pod_state *out)
-{
-	struct mnl_socket *nl;
-	int err;
-
-	memset(out, 0, sizeof(*out));
-	err = nl_open(netns_fd, &nl);
-	if (err)
-		return err;
-	err = read_on(nl, out);
-	mnl_socket_close(nl);
-	return err;
-}
-
 /* ------------------------------------------------------------ cgroups */
 
 static int cgroup2_mount(char *buf, size_t len)
@@ -1001,7 +650,7 @@ int nft_probe(char *why, size_t len)
 
 	/* A netns of its own: nothing of the node's is touched, and the netns
 	 * (with the probe's table) goes away with the socket. */
-	err = nl_open(-1, &nl);
+	err = nft_nl_open(-1, &nl);
 	if (err) {
 		snprintf(why, len, "cannot open a netfilter netlink socket in a new netns: %s",
 			 strerror(-err));
@@ -1020,8 +669,8 @@ int nft_probe(char *why, size_t len)
 		snprintf(why, len, "nf_tables refused weft's table: %s", strerror(-err));
 		goto out;
 	}
-	err = read_on(nl, &st);
-	if (!err && !state_matches(&st, &r))
+	err = nft_read_on(nl, &st);
+	if (!err && !nft_state_matches(&st, &r))
 		err = -EOPNOTSUPP;
 	if (err)
 		snprintf(why, len, "nf_tables does not read back what was written: %s",
