@@ -42,6 +42,7 @@
 #define REAL_V4 "198.18.0.10"
 #define EXCL_V4 "198.18.6.6"	/* inside the excluded CIDR 198.18.6.0/24 */
 #define REAL_V6 "fd57:6566:7400::10"	/* unique local, on the pod's lo only */
+#define EXCL_V6 "fd57:6566:7400:6::6"	/* inside the excluded fd57:6566:7400:6::/64 */
 #define POD_V4 "198.18.7.1"	/* the pod's address on the link to PEER */
 #define PEER_V4 "198.18.7.2"
 #define POD_V6 "fd57:6566:7400:7::1"
@@ -66,8 +67,9 @@ static void setup(void)
 	 * may lack the dummy driver); the output hook sees them all the same. */
 	cr_assert_eq(tns_sh("ip -n %s addr add " REAL_V4 "/32 dev lo && "
 			    "ip -n %s addr add " EXCL_V4 "/32 dev lo && "
-			    "ip -n %s addr add " REAL_V6 "/128 dev lo nodad",
-			    n, n, n),
+			    "ip -n %s addr add " REAL_V6 "/128 dev lo nodad && "
+			    "ip -n %s addr add " EXCL_V6 "/128 dev lo nodad",
+			    n, n, n, n),
 		     0);
 	cr_assert_eq(tns_link(POD, PEER), 0);
 	cr_assert_eq(tns_sh("ip -n %s addr add " POD_V4 "/24 dev %s-%s && "
@@ -315,7 +317,8 @@ Test(nft, apply_writes_the_layout)
 	cr_assert(has(&rules, "[ cmp eq reg 1 0x0000911f ]"), "%s", rules.text);
 	/* Excluded CIDRs: 198.18.6.0/24 and fd57:6566:7400:6::/64. */
 	cr_assert(has(&rules, "[ cmp eq reg 1 0x000612c6 ]"), "%s", rules.text);
-	cr_assert(has(&rules, "[ cmp eq reg 1 0x666557fd 0x06000074 0x00000000 0x00000000 ]"), "%s", rules.text);
+	cr_assert(has(&rules, "[ cmp eq reg 1 0x666557fd 0x06000074 0x00000000 0x00000000 ]"),
+		  "%s", rules.text);
 	/* Loopback destinations, and lo as an inbound interface. */
 	cr_assert(has(&rules, "[ cmp eq reg 1 0x0000007f ]"), "%s", rules.text);
 	cr_assert(has(&rules, "[ meta load iifname => reg 1 ]"), "%s", rules.text);
@@ -555,8 +558,10 @@ Test(nft, calls_leave_the_thread_in_its_netns)
 
 /* ------------------------------------------------------------ real traffic */
 
-enum { L_PROXY4, L_PROXY6, L_IN, L_IN6, L_POD_IN6, L_REAL4, L_REAL4_EXCL, L_EXCL4, L_REAL6, L_LO4, L_POD_IN,
-       L_POD_EXCL_IN, L_COUNT };
+enum {
+	L_PROXY4, L_PROXY6, L_IN, L_IN6, L_POD_IN6, L_REAL4, L_REAL4_EXCL, L_EXCL4, L_EXCL6,
+	L_REAL6, L_LO4, L_POD_IN, L_POD_EXCL_IN, L_COUNT
+};
 static const char *const listen_on[L_COUNT] = {
 	[L_PROXY4] = "127.0.0.1:15001",
 	[L_PROXY6] = "[::1]:15001",
@@ -566,6 +571,7 @@ static const char *const listen_on[L_COUNT] = {
 	[L_REAL4] = REAL_V4 ":80",
 	[L_REAL4_EXCL] = REAL_V4 ":81",
 	[L_EXCL4] = EXCL_V4 ":80",
+	[L_EXCL6] = "[" EXCL_V6 "]:80",
 	[L_REAL6] = "[" REAL_V6 "]:80",
 	[L_LO4] = "127.0.0.1:80",
 	[L_POD_IN] = POD_V4 ":8080",
@@ -690,6 +696,7 @@ Test(nft, outbound_is_redirected_with_original_destination)
 	/* Left alone: excluded port, excluded CIDR, loopback. */
 	cr_assert_eq(connect_as_pod(POD, REAL_V4 ":81", orig, sizeof(orig)), L_REAL4_EXCL);
 	cr_assert_eq(connect_as_pod(POD, EXCL_V4 ":80", orig, sizeof(orig)), L_EXCL4);
+	cr_assert_eq(connect_as_pod(POD, "[" EXCL_V6 "]:80", orig, sizeof(orig)), L_EXCL6);
 	cr_assert_eq(connect_as_pod(POD, "127.0.0.1:80", orig, sizeof(orig)), L_LO4);
 
 	cr_assert_eq(nft_pod_remove(pod_fd), 0);
