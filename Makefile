@@ -30,10 +30,10 @@ CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -g -D_GNU_SOURCE -MMD -MP \
 CFLAGS   ?= -O2
 SANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-AGENT_PKGS   := libbpf json-c yaml-0.1 libcurl
+AGENT_PKGS   := libbpf json-c yaml-0.1 libcurl libmnl libnftnl
 CNI_PKGS     := json-c
 MESHCTL_PKGS := json-c libcurl libbpf
-TEST_PKGS    := criterion libbpf json-c yaml-0.1 libcurl
+TEST_PKGS    := criterion libbpf json-c yaml-0.1 libcurl libmnl libnftnl
 
 pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pkg_libs   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
@@ -59,6 +59,7 @@ BPF_SRCS     := $(wildcard bpf/*.bpf.c)
 UNIT_SRCS    := $(wildcard tests/unit/*.c)
 TBPF_SRCS    := $(wildcard tests/bpf/*.c)
 INTEG_SRCS   := $(wildcard tests/integration/*.c)
+NFT_SRCS     := $(wildcard tests/nft/*.c)
 HELPER_SRCS  := $(wildcard tests/helpers/*.c)
 # The fake Kubernetes API server's C side (unit, integration, bench-registry).
 K8S_FAKE_SRCS := $(wildcard tests/k8s-apiserver/*.c)
@@ -82,9 +83,10 @@ SAN_BINS := $(O)/san/weft-agent $(O)/san/weft-cni $(O)/san/meshctl
 UNIT_BIN  := $(O)/tests/weft-unit
 TBPF_BIN  := $(O)/tests/weft-test-bpf
 INTEG_BIN := $(O)/tests/weft-integration
+NFT_BIN   := $(O)/tests/weft-test-nft
 
 # ---------------------------------------------------------------- targets
-.PHONY: all deps test test-unit test-bpf test-integration check-layers manifests check-manifests \
+.PHONY: all deps test test-unit test-bpf test-nft test-integration check-layers manifests check-manifests \
 	image check-image demo bench bench-registry readme install clean \
 	vmlinux format help check-root
 
@@ -157,6 +159,10 @@ $(TBPF_BIN): $(call sobj,$(TBPF_SRCS) $(HELPER_SRCS) $(AGENT_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
+$(NFT_BIN): $(call sobj,$(NFT_SRCS) $(HELPER_SRCS) $(AGENT_SRCS) $(LIB_SRCS))
+	$(call msg,LINK,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
 $(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
@@ -167,9 +173,10 @@ $(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(LIB_SR
 # the reason (tests/helpers/require.h).
 CRITERION_FLAGS ?= --verbose=0
 test: deps ## install deps, build, run every test tier
-	$(Q)$(MAKE) --no-print-directory all $(SAN_BINS) $(UNIT_BIN) $(TBPF_BIN) $(INTEG_BIN)
+	$(Q)$(MAKE) --no-print-directory all $(SAN_BINS) $(UNIT_BIN) $(TBPF_BIN) $(NFT_BIN) \
+		$(INTEG_BIN)
 	$(Q)$(MAKE) --no-print-directory check-layers check-manifests check-image test-unit test-bpf \
-		test-integration
+		test-nft test-integration
 
 # ---- what users apply: one file from the parts, the image the recipe builds.
 IMAGE ?= ghcr.io/weft-mesh/weft:$(VERSION)
@@ -208,6 +215,10 @@ test-unit: $(UNIT_BIN) $(O)/san/weft-cni $(O)/weft-cni-install ## unit tests (no
 test-bpf: $(TBPF_BIN) check-root ## load and exercise every BPF program (root)
 	$(call msg,TEST,bpf)
 	$(Q)scripts/run-tests.sh $(TBPF_BIN) $(CRITERION_FLAGS) --jobs 1
+
+test-nft: $(NFT_BIN) check-root ## the nft capture mode in test namespaces, read back over netlink (root)
+	$(call msg,TEST,nft)
+	$(Q)scripts/run-tests.sh $(NFT_BIN) $(CRITERION_FLAGS) --jobs 1
 
 test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF, real clients (root)
 	$(call msg,TEST,integration)

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* nft capture mode: weft's own nftables table, `inet weft`, inside a pod's
+ * netns, programmed over netlink (libmnl + libnftnl; never by running `nft`).
+ * Owns the table layout (an output chain redirecting the pod's TCP to the
+ * outbound listener unless the socket belongs to the agent's cgroup, a
+ * prerouting chain redirecting TCP arriving on the pod's interfaces to the
+ * inbound listener), its atomic apply and removal, its read-back, and the
+ * probe of whether this kernel can run it. docs/datapath.md, "nft mode".
+ */
+#ifndef WEFT_NFT_H
+#define WEFT_NFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+#define NFT_TABLE_NAME "weft"		/* family inet */
+#define NFT_CHAIN_OUTPUT "output"	/* type nat hook output */
+#define NFT_CHAIN_PREROUTING "prerouting"	/* type nat hook prerouting */
+#define NFT_CHAIN_PRIO (-100)		/* NF_IP_PRI_NAT_DST: where DNAT runs */
+#define NFT_EXCL_PORTS_MAX 16
+#define NFT_EXCL_CIDRS_MAX 16
+
+/* What one pod's table says. Ports in host byte order. */
+struct nft_pod_rules {
+	uint16_t outbound_port;		/* in-pod outbound listener (15001) */
+	uint16_t inbound_port;		/* in-pod inbound listener (15006); 0: no
+					 * prerouting chain */
+	uint64_t agent_cgroup_id;	/* cgroup v2 id of the agent (its dir's inode) */
+	uint32_t agent_cgroup_level;	/* its depth below the cgroup v2 root, >= 1 */
+	uint16_t excl_out_ports[NFT_EXCL_PORTS_MAX];	/* destination ports left alone */
+	size_t n_excl_out_ports;
+	struct cidr excl_out_cidrs[NFT_EXCL_CIDRS_MAX];	/* destinations left alone, v4 or v6 */
+	size_t n_excl_out_cidrs;
+	uint16_t excl_in_ports[NFT_EXCL_PORTS_MAX];	/* inbound ports left alone */
+	size_t n_excl_in_ports;
+};
+
+/* One base chain as the kernel reports it. */
+struct nft_chain_state {
+	bool present;
+	char type[16];			/* "nat" */
+	uint32_t hooknum;		/* NF_INET_LOCAL_OUT, NF_INET_PRE_ROUTING */
+	int32_t prio;
+	uint32_t n_rules;
+};
+
+/* What nft_pod_read() found in a netns: the table and, decoded from its
+ * rules, the parameters of nft_pod_rules they carry. A table this module did
+ * not write decodes to whatever of it it recognises.
+ */
+struct nft_pod_state {
+	bool table_present;
+	uint32_t n_chains;		/* every chain of the table, base or not */
+	struct nft_chain_state output, prerouting;
+	struct nft_pod_rules rules;
+};
+
+/* The cgroup v2 of this process, as the socket match needs it: the cgroup's id
+ * (the inode of its folder) and its depth below the root of the hierarchy as
+ * this process sees it (/proc/self/cgroup). 0, -ENOENT (no cgroup v2 mount)
+ * or -errno. A process in the root cgroup gets level 0, which
+ * nft_pod_apply() refuses: every socket descends from the root.
+ */
+int nft_self_cgroup(uint64_t *id, uint32_t *level);
+
+/* The same for the cgroup v2 folder @path (below the cgroup v2 mount). */
+int nft_cgroup_of(const char *path, uint64_t *id, uint32_t *level);
+
+/* Make table inet weft in the netns @netns_fd say exactly @r. When it
+ * already does (read back and compared: chains, hooks, priorities, rule
+ * counts, every parameter), nothing is sent and the rules keep their handles
+ * and counters. Otherwise one atomic netlink batch creates the table if
+ * missing, deletes it and creates it again with its chains and rules: no
+ * moment without rules, nothing left of an earlier layout or a hand-made
+ * change. Every other table of the netns is untouched. The calling thread
+ * enters the netns only to open the netlink socket.
+ * Returns 1 (written), 0 (already in place), -EINVAL (@r is malformed: level
+ * 0, port 0, bad CIDR, too many items), or -errno from the kernel
+ * (-EOPNOTSUPP/-ENOENT: an expression or chain type is missing).
+ */
+int nft_pod_apply(int netns_fd, const struct nft_pod_rules *r);
+
+/* Delete table inet weft from the netns @netns_fd and nothing else. A missing
+ * table is not an error. 0 or -errno.
+ */
+int nft_pod_remove(int netns_fd);
+
+/* Read table inet weft of the netns @netns_fd back over netlink into @out
+ * (zeroed first; table_present false when there is none). 0 or -errno.
+ */
+int nft_pod_read(int netns_fd, struct nft_pod_state *out);
+
+/* Whether this kernel runs the nft mode: builds the full table (nat chains,
+ * socket cgroupv2, redirect, payload and meta matches) in a throwaway netns,
+ * reads it back, and lets the netns go. 0, or -errno with one line naming
+ * what is missing in @why.
+ */
+int nft_probe(char *why, size_t len);
+
+#endif /* WEFT_NFT_H */
