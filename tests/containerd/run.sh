@@ -80,8 +80,9 @@ die() {
 ctr_() { nsenter --target "$CPID" --net --mount ctr --address "$T/run/containerd.sock" "$@"; }
 innet() { nsenter --net="/proc/$CPID/ns/net" "$@"; }
 meshctl_() { "$B/meshctl" --socket "$T/weft/admin.sock" --timeout 3s "$@"; }
+# weft-agent with the test's options (--cleanup needs no network namespace).
 agent_cmd() {
-	innet "$B/san/weft-agent" --registry "file:$T/registry.yaml" --cgroup "$CG" \
+	"$B/san/weft-agent" --registry "file:$T/registry.yaml" --cgroup "$CG" \
 		--bpffs "$T/bpffs/weft" --run-dir "$T/weft" --log-level debug "$@"
 }
 agent_start() {
@@ -130,6 +131,7 @@ crun_bg() {
 		>"$T/$id.out" 2>&1 &
 }
 running() { ctr_ task ls 2>/dev/null | grep -q "^$1 .*RUNNING"; }
+stopped() { ctr_ task ls 2>/dev/null | grep -q "^$1 .*STOPPED"; }
 gone() { ! ctr_ container ls -q 2>/dev/null | grep -qx "$1"; }
 stop_bg() {
 	ctr_ task kill -s KILL "$1" >/dev/null 2>&1
@@ -452,7 +454,7 @@ ctr_ run -d --net-host --with-ns "pid:/proc/$CPID/ns/pid" --read-only --seccomp 
 	--mount "type=bind,src=$T/img-etc,dst=/etc/weft,options=rbind:ro" \
 	--env WEFT_REGISTRY=file:/etc/weft/registry.yaml --env WEFT_BPFFS=/sys/fs/bpf/weft \
 	--env WEFT_RUN_DIR=/run/weft --env "WEFT_CGROUP=$CG" \
-	"$AGENT_IMG" weft-agent >"$T/img.out" 2>&1 ||
+	--log-uri "file://$T/img-agent.log" "$AGENT_IMG" weft-agent >"$T/img.out" 2>&1 ||
 	bad "run the agent image: $(tail -n 2 "$T/img.out")"
 # The manifest's probes: liveness `meshctl status`, readiness `meshctl check --ready`.
 img_probe() { ctr_ task exec --exec-id probe weft-agent /usr/local/bin/meshctl --timeout 3s "$@" >"$T/img-probe.out" 2>&1; }
@@ -477,8 +479,17 @@ out=$(crun i1 sh -c 'for i in 1 2 3; do timeout 5 wget -q -O - http://198.19.0.1
 n=$(echo "$out" | grep '^backend-' | sort -u | wc -l)
 [ "$n" -ge 2 ] && ok "a container started next to it is captured and balanced by it ($n backends)" ||
 	bad "a container under the image's agent: $(echo "$out" | tail -n 2 | tr '\n' ' ')"
+# Stopped as the kubelet would: SIGTERM, and it must exit cleanly in time.
 ctr_ task kill -s TERM weft-agent >/dev/null 2>&1
-wait_for 100 sh -c "! nsenter --target $CPID --net --mount ctr --address $T/run/containerd.sock task ls -q | grep -qx weft-agent" ||
+if wait_for 100 stopped weft-agent; then
+	ctr_ task delete weft-agent >/dev/null 2>&1
+	grep -q "stopping" "$T/img-agent.log" &&
+		ok "the image's agent stops on SIGTERM within 10 s, saying so in its log" ||
+		bad "the image's agent stopped without its shutdown line: $(tail -n 3 "$T/img-agent.log")"
+else
+	bad "the image's agent did not stop within 10 s of SIGTERM"
 	ctr_ task kill -s KILL weft-agent >/dev/null 2>&1
-ctr_ task delete weft-agent >/dev/null 2>&1
+	wait_for 50 stopped weft-agent
+	ctr_ task delete weft-agent >/dev/null 2>&1
+fi
 ctr_ container delete weft-agent >/dev/null 2>&1
