@@ -151,13 +151,13 @@ for p in pods:
 else:
     print("absent")' "default-$1"
 }
-# A number at dotted path @1 of /v1/status ("connections.total").
+# A value at dotted path @1 of /v1/status ("connections.total", "registries.0.loads").
 status_num() {
 	meshctl_ -j status 2>/dev/null | python3 -c '
 import json, sys
 o = json.load(sys.stdin)
 for k in sys.argv[1].split("."):
-    o = o[k]
+    o = o[int(k)] if isinstance(o, list) else o[k]
 print(o)' "$1"
 }
 pod_is() { [ "$(pod_state "$1")" = "$2" ]; }
@@ -384,8 +384,10 @@ leftover=$(ctr_ container ls -q | wc -l)
 [ "$leftover" = 0 ] && ok "no container is left" || bad "$leftover containers left"
 
 # ---- a namespace that is not meshed -----------------------------------------
+loads=$(status_num registries.0.loads)
 registry "{team: legacy}"
-sleep 1.5	# the file registry picks up the rewrite
+reloaded() { [ "$(status_num registries.0.loads)" -gt "$loads" ] 2>/dev/null; }
+wait_for 50 reloaded || bad "the agent did not reload the rewritten registry file"
 crun_bg u1 sleep 120
 if wait_for 100 running u1; then
 	ok "a container in a namespace that is not meshed starts"
