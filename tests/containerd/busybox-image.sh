@@ -5,6 +5,8 @@
 # the way scripts/build-image.sh assembles weft's own image (nothing
 # downloaded). Loads with `ctr images import`.
 #   busybox-image.sh IMAGE_REF OUT.tar
+# `set -- $(blob ...)` splits "digest size" on purpose.
+# shellcheck disable=SC2046
 set -eu
 ref=$1 out=$2
 work=$(mktemp -d "${TMPDIR:-/tmp}/weft-bbimage.XXXXXX")

@@ -11,6 +11,8 @@
 # programs attach to. Addresses: 198.18.10.0/24 (pods, servers), 198.19.0.10
 # (the VIP); no route leaves the namespace.
 #   tests/containerd/run.sh BUILD_DIR   (root; prints "N passed, N failed")
+# `cond && ok ... || bad ...` is meant: ok and bad always succeed.
+# shellcheck disable=SC2015
 set -u
 
 B=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
