@@ -360,7 +360,7 @@ count_map() { "$B/meshctl" -j bpf maps --bpffs "$T/bpffs/weft" 2>/dev/null | pyt
 import json, sys
 doc = json.load(sys.stdin)
 print(len(doc.get("pods", [])))' 2>/dev/null || echo "?"; }
-count_fds() { ls "/proc/$AGENT/fd" | wc -l; }
+count_fds() { find "/proc/$AGENT/fd" -mindepth 1 | wc -l; }
 count_state() { find "$T/weft" -type f | wc -l; }
 before="ips=$(count_ips) pods=$(count_pods) map=$(count_map) fds=$(count_fds) state=$(count_state)"
 cyc_fail=0
