@@ -67,10 +67,30 @@ cleanup() {
 		fi
 		rm -rf "$T"
 	fi
+	if [ -n "${HOST_PATHS0:-}" ]; then
+		[ "$(host_paths)" = "$HOST_PATHS0" ] &&
+			ok "the host's CNI and containerd paths are as they were" ||
+			bad "host paths changed: before '$HOST_PATHS0', after '$(host_paths)'"
+	fi
 	[ "$xfail" -gt 0 ] && echo "$xfail expected failure(s) (XFAIL above)"
 	echo "$pass passed, $fail failed"
 	[ "$fail" -eq 0 ]
 	exit $?
+}
+
+# The host's CNI folders (their whole content) and whether the host has its
+# own containerd's folders (only that: a host containerd may be running and
+# changing them): the tier must leave them alone.
+host_paths() {
+	for p in /etc/cni /opt/cni /run/containerd /var/lib/containerd; do
+		if [ ! -e "$p" ]; then
+			echo "$p:absent"
+		elif [ "${p#*containerd}" != "$p" ]; then
+			echo "$p:present"
+		else
+			echo "$p:$(find "$p" -printf '%p %s %T@\n' 2>/dev/null | sort | cksum)"
+		fi
+	done | tr '\n' ' '
 }
 
 # A setup step that cannot work fails the tier with the reason, never skips.
@@ -219,6 +239,7 @@ for f in weft-cni weft-cni-install meshctl san/weft-agent; do
 done
 [ -s "$B/weft-image.tar" ] || die "$B/weft-image.tar missing: make image"
 
+HOST_PATHS0=$(host_paths)
 CG_ROOT=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
 [ -n "$CG_ROOT" ] || die "no cgroup v2 mount in /proc/mounts"
 T=$(mktemp -d "/tmp/weft-test-$$-XXXXXX") || die "mktemp"
@@ -487,7 +508,8 @@ n=$(echo "$out" | grep '^backend-' | sort -u | wc -l)
 ctr_ task kill -s TERM weft-agent >/dev/null 2>&1
 if wait_for 100 stopped weft-agent; then
 	ctr_ task delete weft-agent >/dev/null 2>&1
-	grep -q "stopping" "$T/img-agent.log" &&
+	# The shim copies the output to the file after the fact: give it a moment.
+	wait_for 30 grep -q "stopping" "$T/img-agent.log" &&
 		ok "the image's agent stops on SIGTERM within 10 s, saying so in its log" ||
 		bad "the image's agent stopped without its shutdown line: $(tail -n 3 "$T/img-agent.log")"
 else
