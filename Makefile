@@ -86,7 +86,8 @@ INTEG_BIN := $(O)/tests/weft-integration
 NFT_BIN   := $(O)/tests/weft-test-nft
 
 # ---------------------------------------------------------------- targets
-.PHONY: all deps test test-unit test-bpf test-nft test-integration check-layers manifests check-manifests \
+.PHONY: all deps test test-unit test-bpf test-nft test-integration test-containerd check-layers \
+	manifests check-manifests \
 	image check-image demo bench bench-registry readme install clean \
 	vmlinux format help check-root
 
@@ -176,7 +177,7 @@ test: deps ## install deps, build, run every test tier
 	$(Q)$(MAKE) --no-print-directory all $(SAN_BINS) $(UNIT_BIN) $(TBPF_BIN) $(NFT_BIN) \
 		$(INTEG_BIN)
 	$(Q)$(MAKE) --no-print-directory check-layers check-manifests check-image test-unit test-bpf \
-		test-nft test-integration
+		test-nft test-integration test-containerd
 
 # ---- what users apply: one file from the parts, the image the recipe builds.
 IMAGE ?= ghcr.io/weft-mesh/weft:$(VERSION)
@@ -223,6 +224,12 @@ test-nft: $(NFT_BIN) check-root ## the nft capture mode in test namespaces, read
 test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF, real clients (root)
 	$(call msg,TEST,integration)
 	$(Q)WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) $(CRITERION_FLAGS) --jobs 1
+
+# The real container runtime: containerd, runc and the CNI plugins from Debian
+# in their own namespaces, the real installer, agent and image (about 2 min).
+test-containerd: $(BINS) $(O)/san/weft-agent image check-root ## containerd + ctr run --cni + weft, the image under containerd (root)
+	$(call msg,TEST,containerd)
+	$(Q)tests/containerd/run.sh $(O)
 
 check-root:
 	@if [ "$$(id -u)" != 0 ]; then echo "error: this target needs root (BPF, namespaces, cgroups)" >&2; exit 1; fi
