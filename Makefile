@@ -91,7 +91,7 @@ INTEG_BIN := $(O)/tests/weft-integration
 all: $(BINS) ## build the agent, the CNI plugin, its installer and meshctl
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 deps: ## install the Debian packages the build and tests need (only missing ones)
 	$(Q)scripts/deps.sh
