@@ -16,6 +16,10 @@
 #include "model/model.h"
 #include "registry/registry.h"
 
+/* libFuzzer's entry point, one per target: run @size bytes of @data through
+ * the parser. Returns 0; a finding is a crash or a sanitizer report, and
+ * nothing may outlive the call (leaks are findings too).
+ */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* @data as a C string (a NUL inside it ends the string early, as it would
