@@ -18,7 +18,7 @@
 
 /* libFuzzer's entry point, one per target: run @size bytes of @data through
  * the parser. Returns 0; a finding is a crash or a sanitizer report, and
- * nothing may outlive the call (leaks are findings too).
+ * nothing allocated for one input may outlive it (leaks are findings too).
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
