@@ -89,12 +89,12 @@ NFT_BIN   := $(O)/tests/weft-test-nft
 .PHONY: all deps test test-unit test-bpf test-nft test-integration test-containerd check-layers \
 	manifests check-manifests \
 	image check-image demo bench bench-registry readme install clean \
-	vmlinux format help check-root
+	vmlinux format help check-root fuzz fuzz-build test-fuzz
 
 all: $(BINS) ## build the agent, the CNI plugin, its installer and meshctl
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 deps: ## install the Debian packages the build and tests need (only missing ones)
 	$(Q)scripts/deps.sh
@@ -175,9 +175,51 @@ $(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(LIB_SR
 CRITERION_FLAGS ?= --verbose=0
 test: deps ## install deps, build, run every test tier
 	$(Q)$(MAKE) --no-print-directory all $(SAN_BINS) $(UNIT_BIN) $(TBPF_BIN) $(NFT_BIN) \
-		$(INTEG_BIN)
-	$(Q)$(MAKE) --no-print-directory check-layers check-manifests check-image test-unit test-bpf \
-		test-nft test-integration test-containerd
+		$(INTEG_BIN) $(FUZZ_BINS)
+	$(Q)$(MAKE) --no-print-directory check-layers check-manifests check-image test-unit test-fuzz \
+		test-bpf test-nft test-integration test-containerd
+
+# ---- fuzzing: libFuzzer targets, one per parser fed from outside the agent
+# (tests/fuzz/fuzz_<target>.c, seeds in tests/fuzz/corpus/<target>/, an
+# optional dictionary tests/fuzz/<target>.dict). They need clang's libFuzzer,
+# so they have their own object set under $(O)/fuzz/; the main build stays gcc.
+# The modules go into one archive: a target that #includes a .c file to reach
+# its static parser defines that file's symbols itself, and the linker then
+# leaves the archive's copy out.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
+FUZZ_BINS    := $(patsubst %,$(O)/fuzz/fuzz_%,$(FUZZ_NAMES))
+FUZZ_LIB     := $(O)/fuzz/libweft.a
+fobj = $(patsubst %.c,$(O)/fuzz/obj/%.o,$(1))
+.SECONDARY: $(call fobj,$(FUZZ_SRCS))
+
+$(O)/fuzz/obj/%.o: %.c
+	$(call msg,CC-FUZZ,$@)
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+$(call fobj,$(filter agent/datapath/%,$(AGENT_SRCS))): $(SKELS)
+
+$(FUZZ_LIB): $(call fobj,$(AGENT_SRCS) $(CNI_SRCS) $(LIB_SRCS))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/fuzz/fuzz_%: $(O)/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ $(AGENT_LIBS) -o $@
+
+fuzz-build: $(FUZZ_BINS) ## build the libFuzzer targets ($(O)/fuzz/fuzz_*)
+
+# Each target over its checked-in corpus once: the regression run of `make test`.
+test-fuzz: $(FUZZ_BINS) ## run every fuzz target over its corpus (no mutation, seconds)
+	$(call msg,TEST,fuzz)
+	$(Q)tests/fuzz/run.sh regress $(O) $(FUZZ_NAMES)
+
+fuzz: $(FUZZ_BINS) ## fuzz each target for FUZZ_SECONDS (default 60); new inputs in $(O)/fuzz/corpus/
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh run $(O) $(FUZZ_NAMES)
 
 # ---- what users apply: one file from the parts, the image the recipe builds.
 IMAGE ?= ghcr.io/weft-mesh/weft:$(VERSION)

@@ -4,7 +4,7 @@
 # Why each is here is written in docs/dependencies.md.
 set -eu
 
-PKGS="make gcc clang llvm bpftool pkg-config libbpf-dev libelf-dev zlib1g-dev
+PKGS="make gcc clang libclang-rt-14-dev llvm bpftool pkg-config libbpf-dev libelf-dev zlib1g-dev
 libmnl-dev libnftnl-dev libjson-c-dev libyaml-dev libhttp-parser-dev
 libcurl4-openssl-dev libcriterion-dev libzookeeper-mt-dev iproute2 curl procps util-linux
 python3 openssl etcd-server etcd-client zookeeper default-jre-headless prometheus
