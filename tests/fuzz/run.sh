@@ -31,6 +31,8 @@ for name in "$@"; do
 			echo "fuzz: $name fails on its corpus; see $out/fuzz/$name.regress.log" >&2
 			tail -n 30 "$out/fuzz/$name.regress.log" >&2
 			fail=1
+		else
+			echo "  fuzz: $name: $(ls "$seeds" | wc -l) corpus inputs replayed, no finding"
 		fi
 		;;
 	run)
