@@ -159,7 +159,7 @@ $(TBPF_BIN): $(call sobj,$(TBPF_SRCS) $(HELPER_SRCS) $(AGENT_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
-$(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(LIB_SRCS))
+$(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(CONSUL_FAKE_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
