@@ -225,6 +225,15 @@ static int start_query(struct watcher *w, struct consul_call *call, const char *
 	char url[2048], params[256];
 	int ret;
 
+	/* The token file is read for every query, so a rotated token is
+	 * used from the next one on.
+	 */
+	ret = consul_token(c, w->token, sizeof(w->token));
+	if (ret) {
+		snprintf(w->msg, sizeof(w->msg), "cannot read --consul-token-file %s: %s",
+			 c->token_file, strerror(-ret));
+		return ret;
+	}
 	snprintf(params, sizeof(params), "%sindex=%llu&wait=%us", extra,
 		 (unsigned long long)index, c->wait_s);
 	ret = consul_url(c, c->urls[w->url], path, params, url, sizeof(url));
@@ -386,7 +395,7 @@ static int on_health(struct watcher *w, struct svcw *s, uint64_t started_ms)
 /* Start the queries that are due; the time of the next due one in *@next. */
 static int start_due(struct watcher *w, uint64_t now, uint64_t *next)
 {
-	char path[512];
+	char path[1024], *esc;
 	int ret = 0;
 
 	*next = now + TICK_MS;
@@ -407,7 +416,14 @@ static int start_due(struct watcher *w, uint64_t now, uint64_t *next)
 				*next = s->next_ms;
 			continue;
 		}
-		snprintf(path, sizeof(path), "/v1/health/service/%s", s->name);
+		/* Consul names are free text: escaped, and rejected later by
+		 * the decoder if they are no DNS label.
+		 */
+		esc = curl_easy_escape(NULL, s->name, 0);
+		if (!esc)
+			return -ENOMEM;
+		snprintf(path, sizeof(path), "/v1/health/service/%s", esc);
+		curl_free(esc);
 		ret = start_query(w, &s->call, path, "passing=1&", s->index, s);
 	}
 	return ret;
@@ -417,13 +433,8 @@ static int start_due(struct watcher *w, uint64_t now, uint64_t *next)
 static int run(struct watcher *w)
 {
 	struct consul *c = w->c;
-	int ret = consul_token(c, w->token, sizeof(w->token));
+	int ret;
 
-	if (ret) {
-		snprintf(w->msg, sizeof(w->msg), "cannot read --consul-token-file %s: %s",
-			 c->token_file, strerror(-ret));
-		return ret;
-	}
 	w->synced = false;
 	w->cat_next_ms = 0;
 	if (!w->index) {
