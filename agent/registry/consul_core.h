@@ -32,7 +32,7 @@ struct consul {
 	char *token_file;		/* --consul-token-file, NULL = none */
 	char *env_token;		/* CONSUL_HTTP_TOKEN at start, NULL = none */
 	char *ca_file;			/* --consul-ca, NULL = the system's */
-	char *query;			/* "&ns=..&partition=.." for every call, or "" */
+	char *query;			/* "ns=..&partition=.." for every call, or "" */
 	char *k8s_ns;			/* the Kubernetes namespace of the objects */
 	uint32_t wait_s;		/* blocking query wait */
 	uint32_t check_ttl_s;		/* --consul-check-ttl */
