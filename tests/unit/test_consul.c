@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The Consul registry backend (agent/registry/consul*.c) against the fake
  * Consul (tests/consul/): the first listing, blocking-query updates, an
- * index that goes backwards, an outage and recovery, a refused token,
+ * index that goes backwards, an outage and recovery, failover to the next
+ * URL, a refused token,
  * malformed instances, TLS, and self-registration with TTL checks — kept
  * passing, deregistered on a clean stop, critical after a SIGKILL.
  */
@@ -312,4 +313,20 @@ Test(consul, a_killed_agents_instances_go_critical)
 	cr_assert_eq(passing(), 0, "still passing after 10 s");
 	cr_log_info("SIGKILL -> critical in %llu ms (TTL 3 s)", (unsigned long long)gone);
 	cr_expect_leq(gone, 4500);
+}
+
+Test(consul, a_dead_first_url_fails_over_to_the_next)
+{
+	char source[256];
+	uint16_t dead = tproc_free_port();
+
+	start_srv(false, NULL);
+	reg("web-1", "web", "198.18.1.1", 8080, WEB_TAGS);
+	cr_assert_neq(dead, 0);
+	snprintf(source, sizeof(source), "consul:http://127.0.0.1:%u,%s", dead, srv.url);
+	rfix_start(&f, &reg_consul_ops, source);
+	cr_assert(rfix_until(&f, 5000, rfix_health_is, &synced), "did not fail over: %s",
+		  rfix_status(&f).message);
+	cr_expect(strstr(rfix_status(&f).message, srv.url), "%s", rfix_status(&f).message);
+	cr_expect(rfix_has(&f, "Service default/web"));
 }
