@@ -2,9 +2,9 @@
 /* The Consul registry backend (agent/registry/consul*.c) against the fake
  * Consul (tests/consul/): the first listing, blocking-query updates, an
  * index that goes backwards, an outage and recovery, failover to the next
- * URL, a refused token,
- * malformed instances, TLS, and self-registration with TTL checks — kept
- * passing, deregistered on a clean stop, critical after a SIGKILL.
+ * URL, a refused token, malformed instances, TLS, and self-registration
+ * with TTL checks — kept passing, deregistered on a clean stop, critical
+ * after a SIGKILL.
  */
 #include <errno.h>
 #include <signal.h>
