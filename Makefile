@@ -26,7 +26,7 @@ endif
 
 # ---------------------------------------------------------------- flags
 CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -g -D_GNU_SOURCE -MMD -MP \
-	-DWEFT_VERSION='"$(VERSION)"' -Ilib -Ibpf -I$(O)/bpf -Iagent -Icni -Imeshctl -Itests/helpers
+	-DWEFT_VERSION='"$(VERSION)"' -Ilib -Ibpf -I$(O)/bpf -Iagent -Icni -Imeshctl -Itests/helpers -Itests/consul
 CFLAGS   ?= -O2
 SANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
@@ -63,6 +63,8 @@ NFT_SRCS     := $(wildcard tests/nft/*.c)
 HELPER_SRCS  := $(wildcard tests/helpers/*.c)
 # The fake Kubernetes API server's C side (unit, integration, bench-registry).
 K8S_FAKE_SRCS := $(wildcard tests/k8s-apiserver/*.c)
+# The fake Consul's C side (unit tests of the Consul backend).
+CONSUL_FAKE_SRCS := $(wildcard tests/consul/*.c)
 # What the fake API server and the real etcd/ZooKeeper servers build on.
 PROC_HELPERS := tests/helpers/proc.c tests/helpers/curl_body.c
 # The registry unit tests run real etcd and ZooKeeper servers (no root needed).
@@ -152,7 +154,7 @@ $(O)/san/meshctl: $(call sobj,meshctl/main.c $(MESHCTL_SRCS) $(LIB_SRCS))
 	$(Q)$(CC) $(SANFLAGS) $^ $(MESHCTL_LIBS) -o $@
 
 # ---- tests: unit tests link the sanitized modules (no main.o) into one binary.
-$(UNIT_BIN): $(call sobj,$(UNIT_SRCS) $(K8S_FAKE_SRCS) $(UNIT_HELPERS) $(AGENT_SRCS) $(CNI_SRCS) $(MESHCTL_SRCS) $(LIB_SRCS))
+$(UNIT_BIN): $(call sobj,$(UNIT_SRCS) $(K8S_FAKE_SRCS) $(CONSUL_FAKE_SRCS) $(UNIT_HELPERS) $(AGENT_SRCS) $(CNI_SRCS) $(MESHCTL_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
@@ -164,7 +166,8 @@ $(NFT_BIN): $(call sobj,$(NFT_SRCS) $(HELPER_SRCS) $(AGENT_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
-$(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(LIB_SRCS))
+$(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(CONSUL_FAKE_SRCS) \
+	$(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@

@@ -37,6 +37,13 @@ struct agent_config {
 	const char *etcd_prefix;	/* key prefix of etcd registries */
 	uint32_t etcd_lease_ttl_s;	/* lease of this node's etcd registrations */
 	uint32_t zk_session_timeout_ms;	/* asked of ZooKeeper; the server bounds it */
+	const char *consul_token_file;	/* Consul registries (registry.h struct reg_opts) */
+	const char *consul_ca;
+	const char *consul_namespace;
+	const char *consul_partition;
+	const char *consul_agent;
+	uint32_t consul_check_ttl_s;
+	uint32_t consul_wait_s;
 	const char *excl_ports_text;	/* as given; parsed into excl_ports */
 	const char *excl_cidrs_text;
 	uint32_t pod_wait_ms;		/* --pod-wait: an ADD waits for its Pod object */

@@ -48,6 +48,13 @@ static int start_registries(struct agent *a)
 		.etcd_prefix = a->cfg->etcd_prefix,
 		.etcd_lease_ttl_s = a->cfg->etcd_lease_ttl_s,
 		.zk_session_timeout_ms = a->cfg->zk_session_timeout_ms,
+		.consul_token_file = a->cfg->consul_token_file,
+		.consul_ca = a->cfg->consul_ca,
+		.consul_namespace = a->cfg->consul_namespace,
+		.consul_partition = a->cfg->consul_partition,
+		.consul_agent = a->cfg->consul_agent,
+		.consul_check_ttl_s = a->cfg->consul_check_ttl_s,
+		.consul_wait_s = a->cfg->consul_wait_s,
 	};
 	int err;
 

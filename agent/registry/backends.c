@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "registry/consul.h"
 #include "registry/etcd.h"
 #include "registry/file.h"
 #include "registry/k8s.h"
@@ -16,6 +17,7 @@ const struct reg_backend_ops *const reg_backends[] = {
 	&reg_k8s_ops,
 	&reg_etcd_ops,
 	&reg_zk_ops,
+	&reg_consul_ops,
 	NULL,
 };
 

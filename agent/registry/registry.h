@@ -132,9 +132,16 @@ struct reg_opts {
 	const char *etcd_prefix;	/* etcd: key prefix of the objects */
 	uint32_t etcd_lease_ttl_s;	/* etcd: lease of this node's registrations */
 	uint32_t zk_session_timeout_ms;	/* zookeeper: session timeout asked for */
+	const char *consul_token_file;	/* consul: ACL token file; ""/NULL = CONSUL_HTTP_TOKEN */
+	const char *consul_ca;		/* consul: CA file for https; ""/NULL = the system's */
+	const char *consul_namespace;	/* consul: Enterprise namespace; ""/NULL = none */
+	const char *consul_partition;	/* consul: Enterprise admin partition; ""/NULL = none */
+	const char *consul_agent;	/* consul: local agent URL; ""/NULL = the first URL */
+	uint32_t consul_check_ttl_s;	/* consul: TTL of this node's instances' checks */
+	uint32_t consul_wait_s;		/* consul: blocking query wait; 0 = 300 */
 };
 
-/* One EndpointSlice this node registers (etcd, ZooKeeper): computed on the
+/* One EndpointSlice this node registers (etcd, ZooKeeper, Consul): computed on the
  * loop by the self-registration module (agent/selfreg.h) from the enrolled
  * pods and the catalogue, and written by the backends as they are.
  */
@@ -193,7 +200,7 @@ struct reg_evict_stats {
 };
 
 struct reg_backend_ops {
-	/* "file", "kubernetes", "etcd", "zookeeper": --registry SCHEME[:ARG] */
+	/* "file", "kubernetes", "etcd", "zookeeper", "consul": --registry SCHEME[:ARG] */
 	const char *scheme;
 	/* Parse @arg (what follows "SCHEME:" in --registry, "" if nothing) and
 	 * start (threads, connections, a first file load). Every sink call uses
