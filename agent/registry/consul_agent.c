@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "json_help.h"
 #include "log.h"
 #include "registry/consul_agent.h"
@@ -35,19 +36,11 @@ struct registrar {
 	char **bodies;			/* what each c->have entry was registered with */
 	uint64_t next_pass_ms;
 	bool failing;			/* the current outage was logged */
-	struct consul_backoff bo;
+	struct reg_backoff bo;
 	struct consul_call call;
 	char token[CONSUL_TOKEN_MAX];
 	char msg[512];
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void free_want(struct registrar *r)
 {
@@ -314,7 +307,7 @@ void *consul_agent_main(void *arg)
 	struct consul *c = r.c;
 	uint32_t period_ms = c->check_ttl_s * 1000 / 3;
 
-	consul_backoff_init(&r.bo, CONSUL_BACKOFF_MIN_MS, CONSUL_BACKOFF_MAX_MS);
+	reg_backoff_init(&r.bo, CONSUL_BACKOFF_MIN_MS, CONSUL_BACKOFF_MAX_MS);
 	while (!consul_stopping(c)) {
 		uint64_t now;
 		uint32_t sleep_ms;
@@ -326,7 +319,7 @@ void *consul_agent_main(void *arg)
 			ret = take_want(&r);
 		if (!ret)
 			ret = reconcile(&r);
-		now = now_ms();
+		now = mono_ms();
 		if (!ret && now >= r.next_pass_ms) {
 			ret = pass_all(&r);
 			if (!ret)
@@ -340,14 +333,14 @@ void *consul_agent_main(void *arg)
 					 "retrying",
 					 c->source, r.msg[0] ? r.msg : strerror(-ret));
 			r.failing = true;
-			sleep_ms = consul_backoff_next(&r.bo);
+			sleep_ms = reg_backoff_next(&r.bo);
 		} else {
 			if (r.failing)
 				log_info("registry: %s: this node's endpoints are registered again",
 					 c->source);
 			r.failing = false;
-			consul_backoff_reset(&r.bo);
-			now = now_ms();
+			reg_backoff_reset(&r.bo);
+			now = mono_ms();
 			sleep_ms = r.next_pass_ms > now ? (uint32_t)(r.next_pass_ms - now) : 0;
 		}
 		if (consul_wait(c, sleep_ms, ret ? NULL : &r.gen))
@@ -365,13 +358,13 @@ void consul_agent_deregister_all(struct consul *c, uint32_t budget_ms)
 {
 	struct consul_http *h = consul_http_new(c->ca_file);
 	struct consul_call call = { 0 };
-	uint64_t until = now_ms() + budget_ms;
+	uint64_t until = mono_ms() + budget_ms;
 	char token[CONSUL_TOKEN_MAX], path[ID_MAX + 64], url[2048];
 	size_t done = 0;
 
 	if (!h || consul_token(c, token, sizeof(token)))
 		token[0] = '\0';
-	for (size_t i = 0; h && i < c->n_have && now_ms() < until; i++) {
+	for (size_t i = 0; h && i < c->n_have && mono_ms() < until; i++) {
 		snprintf(path, sizeof(path), "/v1/agent/service/deregister/%s", c->have[i]);
 		if (consul_url(c, c->agent_url, path, "", url, sizeof(url)))
 			continue;

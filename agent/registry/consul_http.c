@@ -5,25 +5,14 @@
  * query of minutes never delays the agent's exit.
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "clock.h"
 #include "registry/consul_http.h"
-
-/* Far above any catalogue answer, low enough that a wrong URL cannot
- * exhaust memory.
- */
-#define CONSUL_BODY_MAX (64u << 20)
-#define CONSUL_CONNECT_TIMEOUT_MS 2000L
-#define CONSUL_POLL_MS 1000
 
 struct consul_http {
 	CURLM *multi;
@@ -62,24 +51,13 @@ void consul_http_cancel(struct consul_http *h)
 	(void)curl_multi_wakeup(h->multi);
 }
 
-/* A dead peer is noticed by keepalive: 5 s idle, then 3 probes 5 s apart. */
-static int on_socket(void *ctx, curl_socket_t fd, curlsocktype purpose)
-{
-	int cnt = 3;
-
-	(void)ctx;
-	if (purpose == CURLSOCKTYPE_IPCXN)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-	return CURL_SOCKOPT_OK;
-}
-
 static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 {
 	struct consul_call *c = ctx;
 	size_t len = size * n;
 	char *grown;
 
-	if (c->len + len > CONSUL_BODY_MAX) {
+	if (c->len + len > REG_HTTP_BODY_MAX) {
 		c->too_large = true;
 		return 0;
 	}
@@ -114,24 +92,6 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 		}
 	}
 	return len;
-}
-
-static int curl_errno(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_COULDNT_CONNECT:
-		return -ECONNREFUSED;
-	case CURLE_OPERATION_TIMEDOUT:
-		return -ETIMEDOUT;
-	case CURLE_OUT_OF_MEMORY:
-		return -ENOMEM;
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_SSL_CACERT_BADFILE:
-		return -EKEYREJECTED;
-	default:
-		return -EIO;
-	}
 }
 
 static void reset_answer(struct consul_call *c)
@@ -177,33 +137,18 @@ int consul_call_start(struct consul_http *h, struct consul_call *c, const char *
 	}
 	if (!c->headers)
 		return -ENOMEM;
-	curl_easy_reset(c->easy);
-	curl_easy_setopt(c->easy, CURLOPT_URL, url);
-	/* Never through a proxy from the environment: the registry is talked
-	 * to directly or not at all.
-	 */
-	curl_easy_setopt(c->easy, CURLOPT_PROXY, "");
-	curl_easy_setopt(c->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
+	reg_curl_setup(c->easy, url, c->headers, timeout_ms, c->err);
 	curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers);
 	if (body)
 		curl_easy_setopt(c->easy, CURLOPT_COPYPOSTFIELDS, body);
 	else if (strcmp(method, "GET"))
 		curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, "");
 	if (h->ca_file)
 		curl_easy_setopt(c->easy, CURLOPT_CAINFO, h->ca_file);
-	curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, CONSUL_CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPIDLE, 5L);
-	curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPINTVL, 5L);
-	curl_easy_setopt(c->easy, CURLOPT_SOCKOPTFUNCTION, on_socket);
 	curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
-	curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->err);
 	curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
 	if (curl_multi_add_handle(h->multi, c->easy) != CURLM_OK)
 		return -ENOMEM;
@@ -236,26 +181,18 @@ static void finish(struct consul_http *h, struct consul_call *c, CURLcode rc)
 	(void)curl_multi_remove_handle(h->multi, c->easy);
 	c->busy = false;
 	if (c->too_large) {
-		snprintf(c->err, sizeof(c->err), "answer larger than %u bytes", CONSUL_BODY_MAX);
+		snprintf(c->err, sizeof(c->err), "answer larger than %u bytes", REG_HTTP_BODY_MAX);
 		c->result = -EPROTO;
 	} else if (rc != CURLE_OK) {
 		if (!c->err[0])
 			snprintf(c->err, sizeof(c->err), "%s", curl_easy_strerror(rc));
-		c->result = curl_errno(rc);
+		c->result = reg_curl_errno(rc);
 	}
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 int consul_http_next(struct consul_http *h, int ms, struct consul_call **done)
 {
-	uint64_t until = now_ms() + (uint64_t)(ms > 0 ? ms : 0);
+	uint64_t until = mono_ms() + (uint64_t)(ms > 0 ? ms : 0);
 
 	*done = NULL;
 	for (;;) {
@@ -277,11 +214,11 @@ int consul_http_next(struct consul_http *h, int ms, struct consul_call **done)
 			*done = c;
 			return 0;
 		}
-		now = now_ms();
+		now = mono_ms();
 		if (now >= until)
 			return 0;
 		(void)curl_multi_poll(h->multi, NULL, 0,
-				      (int)(until - now < CONSUL_POLL_MS ? until - now : CONSUL_POLL_MS),
+				      (int)(until - now < REG_HTTP_POLL_MS ? until - now : REG_HTTP_POLL_MS),
 				      NULL);
 	}
 }
@@ -293,34 +230,9 @@ int consul_http_do(struct consul_http *h, struct consul_call *c, const char *met
 	int ret = consul_call_start(h, c, method, url, token, body, timeout_ms);
 
 	while (!ret && c->busy) {
-		ret = consul_http_next(h, CONSUL_POLL_MS, &done);
+		ret = consul_http_next(h, REG_HTTP_POLL_MS, &done);
 	}
 	if (ret)
 		consul_call_abort(h, c);
 	return ret;
-}
-
-void consul_backoff_init(struct consul_backoff *b, uint32_t min_ms, uint32_t max_ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	b->min_ms = min_ms;
-	b->max_ms = max_ms;
-	b->cur_ms = min_ms;
-	/* Agents restarted together must not retry in step. */
-	b->seed = (unsigned int)ts.tv_nsec ^ (unsigned int)getpid() ^ (unsigned int)(uintptr_t)b;
-}
-
-uint32_t consul_backoff_next(struct consul_backoff *b)
-{
-	uint32_t d = b->cur_ms;
-
-	b->cur_ms = b->cur_ms > b->max_ms / 2 ? b->max_ms : b->cur_ms * 2;
-	return d / 2 + (uint32_t)rand_r(&b->seed) % (d / 2 + 1);
-}
-
-void consul_backoff_reset(struct consul_backoff *b)
-{
-	b->cur_ms = b->min_ms;
 }

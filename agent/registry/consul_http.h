@@ -15,6 +15,8 @@
 
 #include <curl/curl.h>
 
+#include "registry/http_client.h"
+
 struct consul_http;
 
 /* One call: started by consul_call_start(), finished when
@@ -72,17 +74,5 @@ int consul_http_next(struct consul_http *h, int ms, struct consul_call **done);
  */
 int consul_http_do(struct consul_http *h, struct consul_call *c, const char *method,
 		   const char *url, const char *token, const char *body, long timeout_ms);
-
-/* Jittered exponential backoff: each delay in [d/2, d], d doubling from
- * @min_ms up to @max_ms; reset after a success.
- */
-struct consul_backoff {
-	uint32_t min_ms, max_ms, cur_ms;
-	unsigned int seed;
-};
-
-void consul_backoff_init(struct consul_backoff *b, uint32_t min_ms, uint32_t max_ms);
-uint32_t consul_backoff_next(struct consul_backoff *b);
-void consul_backoff_reset(struct consul_backoff *b);
 
 #endif /* WEFT_REG_CONSUL_HTTP_H */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "registry/consul_core.h"
 #include "registry/consul_map.h"
@@ -55,18 +56,10 @@ struct watcher {
 	bool listing;			/* a resync of the sink is open */
 	bool synced;			/* SYNCED reported since the last failure */
 	bool synced_once;
-	struct consul_backoff bo;
+	struct reg_backoff bo;
 	char token[CONSUL_TOKEN_MAX];
 	char msg[512];
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void svc_free(struct watcher *w, struct svcw *s)
 {
@@ -292,7 +285,7 @@ static int maybe_synced(struct watcher *w)
 	if (ret)
 		return ret;
 	w->synced = w->synced_once = true;
-	consul_backoff_reset(&w->bo);
+	reg_backoff_reset(&w->bo);
 	snprintf(w->msg, sizeof(w->msg), "watching %s at index %llu", c->urls[w->url],
 		 (unsigned long long)w->index);
 	return reg_sink_health(c->sink, c->source, REG_HEALTH_SYNCED, w->msg);
@@ -451,7 +444,7 @@ static int run(struct watcher *w)
 	}
 	for (;;) {
 		struct consul_call *done;
-		uint64_t now = now_ms(), next, started;
+		uint64_t now = mono_ms(), next, started;
 
 		ret = start_due(w, now, &next);
 		if (ret)
@@ -464,7 +457,7 @@ static int run(struct watcher *w)
 		/* Pacing counts from when the answer came back, a bound on
 		 * how often one query can run.
 		 */
-		started = now_ms();
+		started = mono_ms();
 		if (done == &w->cat)
 			ret = on_catalog(w, started);
 		else
@@ -486,7 +479,7 @@ void *consul_watch_main(void *arg)
 	struct watcher w = { .c = arg };
 	struct consul *c = w.c;
 
-	consul_backoff_init(&w.bo, CONSUL_BACKOFF_MIN_MS, CONSUL_BACKOFF_MAX_MS);
+	reg_backoff_init(&w.bo, CONSUL_BACKOFF_MIN_MS, CONSUL_BACKOFF_MAX_MS);
 	while (!consul_stopping(c)) {
 		int ret;
 
@@ -506,7 +499,7 @@ void *consul_watch_main(void *arg)
 		(void)reg_sink_health(c->sink, c->source,
 				      w.synced_once ? REG_HEALTH_STALE : REG_HEALTH_STARTING, w.msg);
 		w.url = (w.url + 1) % c->n_urls;
-		if (consul_wait(c, consul_backoff_next(&w.bo), NULL))
+		if (consul_wait(c, reg_backoff_next(&w.bo), NULL))
 			break;
 	}
 	for (size_t i = 0; i < w.n_svcs; i++)

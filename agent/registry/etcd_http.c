@@ -5,27 +5,16 @@
  * curl_multi_wakeup(): a blocked watch never delays the agent's exit.
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "growbuf.h"
 #include "registry/etcd_http.h"
-
-/* Far above any answer the registry needs (etcd caps a request at 1.5 MiB
- * and we page listings), low enough that a wrong URL cannot exhaust memory.
- */
-#define ETCD_BODY_MAX (64u << 20)
-#define ETCD_CONNECT_TIMEOUT_MS 2000L
-#define ETCD_POLL_MS 1000
+#include "registry/http_client.h"
 
 struct etcd_http {
 	CURLM *multi;
@@ -78,19 +67,6 @@ void etcd_http_cancel(struct etcd_http *h)
 	(void)curl_multi_wakeup(h->multi);
 }
 
-/* A dead peer (a node gone, not a restarted server: that one resets the
- * connection) is noticed by keepalive: 5 s idle, then 3 probes 5 s apart.
- */
-static int on_socket(void *ctx, curl_socket_t fd, curlsocktype purpose)
-{
-	int cnt = 3;
-
-	(void)ctx;
-	if (purpose == CURLSOCKTYPE_IPCXN)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-	return CURL_SOCKOPT_OK;
-}
-
 static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 {
 	struct xfer *x = ctx;
@@ -120,7 +96,7 @@ static size_t on_stream(char *data, size_t size, size_t n, void *ctx)
 		off += used;
 		x->msg_bytes += used;
 		if (!o && je == json_tokener_continue) {
-			if (x->msg_bytes > ETCD_BODY_MAX) {
+			if (x->msg_bytes > REG_HTTP_BODY_MAX) {
 				x->stop = -EPROTO;
 				return 0;
 			}
@@ -143,20 +119,6 @@ static size_t on_stream(char *data, size_t size, size_t n, void *ctx)
 	return len;
 }
 
-static int curl_errno(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_COULDNT_CONNECT:
-		return -ECONNREFUSED;
-	case CURLE_OPERATION_TIMEDOUT:
-		return -ETIMEDOUT;
-	case CURLE_OUT_OF_MEMORY:
-		return -ENOMEM;
-	default:
-		return -EIO;
-	}
-}
-
 /* Run one POST on the client's multi handle until it completes or the client
  * is canceled. Returns the curl result as -errno (message in @err).
  */
@@ -176,26 +138,10 @@ static int perform(struct etcd_http *h, const char *base, const char *path, json
 	}
 	if (atomic_load(&h->canceled))
 		return -ECANCELED;
-	h->curl_err[0] = '\0';
-	curl_easy_reset(h->easy);
-	curl_easy_setopt(h->easy, CURLOPT_URL, url);
-	/* Never through a proxy from the environment: the registry is talked
-	 * to directly or not at all.
-	 */
-	curl_easy_setopt(h->easy, CURLOPT_PROXY, "");
-	curl_easy_setopt(h->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, h->headers);
+	reg_curl_setup(h->easy, url, h->headers, timeout_ms, h->curl_err);
 	curl_easy_setopt(h->easy, CURLOPT_COPYPOSTFIELDS, text);
-	curl_easy_setopt(h->easy, CURLOPT_CONNECTTIMEOUT_MS, ETCD_CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(h->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h->easy, CURLOPT_TCP_KEEPIDLE, 5L);
-	curl_easy_setopt(h->easy, CURLOPT_TCP_KEEPINTVL, 5L);
-	curl_easy_setopt(h->easy, CURLOPT_SOCKOPTFUNCTION, on_socket);
 	curl_easy_setopt(h->easy, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h->easy, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(h->easy, CURLOPT_ERRORBUFFER, h->curl_err);
 	if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
 		snprintf(err, errlen, "cannot start a transfer");
 		return -ENOMEM;
@@ -220,7 +166,7 @@ static int perform(struct etcd_http *h, const char *base, const char *path, json
 			}
 		}
 		if (!done && running)
-			(void)curl_multi_poll(h->multi, NULL, 0, ETCD_POLL_MS, NULL);
+			(void)curl_multi_poll(h->multi, NULL, 0, REG_HTTP_POLL_MS, NULL);
 		else if (!running)
 			done = true;
 	}
@@ -229,7 +175,7 @@ static int perform(struct etcd_http *h, const char *base, const char *path, json
 		return ret;
 	if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR) {
 		snprintf(err, errlen, "%s", h->curl_err[0] ? h->curl_err : curl_easy_strerror(rc));
-		return curl_errno(rc);
+		return reg_curl_errno(rc);
 	}
 	return 0;
 }
@@ -260,7 +206,7 @@ static bool server_error(json_object *o, int *code, char *err, size_t errlen)
 int etcd_http_call(struct etcd_http *h, const char *base, const char *path, json_object *body,
 		   long timeout_ms, json_object **resp, int *code, char *err, size_t errlen)
 {
-	struct xfer x = { .body.max = ETCD_BODY_MAX };
+	struct xfer x = { .body.max = REG_HTTP_BODY_MAX };
 	json_object *o = NULL;
 	long status = 0;
 	int ret;
@@ -433,29 +379,4 @@ int etcd_i64_member(json_object *o, const char *key, int64_t *out)
 		return -EINVAL;
 	*out = n;
 	return 0;
-}
-
-void etcd_backoff_init(struct etcd_backoff *b, uint32_t min_ms, uint32_t max_ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	b->min_ms = min_ms;
-	b->max_ms = max_ms;
-	b->cur_ms = min_ms;
-	/* Agents restarted together must not retry in step. */
-	b->seed = (unsigned int)ts.tv_nsec ^ (unsigned int)getpid() ^ (unsigned int)(uintptr_t)b;
-}
-
-uint32_t etcd_backoff_next(struct etcd_backoff *b)
-{
-	uint32_t d = b->cur_ms;
-
-	b->cur_ms = b->cur_ms > b->max_ms / 2 ? b->max_ms : b->cur_ms * 2;
-	return d / 2 + (uint32_t)rand_r(&b->seed) % (d / 2 + 1);
-}
-
-void etcd_backoff_reset(struct etcd_backoff *b)
-{
-	b->cur_ms = b->min_ms;
 }

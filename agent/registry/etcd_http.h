@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* Private to registry/etcd*.c: etcd v3's JSON gateway (POST /v3/...) over
- * libcurl — unary calls, the watch stream, base64 for keys and values, and
- * the jittered backoff between attempts. One client per thread; any thread
- * may cancel a client's call in progress, which is how stop() stays prompt.
+ * libcurl — unary calls, the watch stream, base64 for keys and values (the
+ * transfer set-up and the backoff between attempts: registry/http_client.h).
+ * One client per thread; any thread may cancel a client's call in progress,
+ * which is how stop() stays prompt.
  */
 #ifndef WEFT_REG_ETCD_HTTP_H
 #define WEFT_REG_ETCD_HTTP_H
@@ -12,6 +13,8 @@
 #include <stdint.h>
 
 #include <json-c/json.h>
+
+#include "registry/http_client.h"
 
 struct etcd_http;
 
@@ -73,17 +76,5 @@ int etcd_b64_member(json_object *o, const char *key, char **out, size_t *len);
  * absent (proto3 JSON leaves out zeros). 0 or -EINVAL.
  */
 int etcd_i64_member(json_object *o, const char *key, int64_t *out);
-
-/* Jittered exponential backoff: each delay is drawn in [d/2, d], d doubling
- * from @min_ms up to @max_ms; reset after a success.
- */
-struct etcd_backoff {
-	uint32_t min_ms, max_ms, cur_ms;
-	unsigned int seed;
-};
-
-void etcd_backoff_init(struct etcd_backoff *b, uint32_t min_ms, uint32_t max_ms);
-uint32_t etcd_backoff_next(struct etcd_backoff *b);
-void etcd_backoff_reset(struct etcd_backoff *b);
 
 #endif /* WEFT_REG_ETCD_HTTP_H */

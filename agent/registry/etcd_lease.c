@@ -33,7 +33,7 @@ struct registrar {
 	uint32_t ttl_s;			/* as granted */
 	uint64_t next_keepalive_ms;
 	bool failing;			/* the current outage was logged */
-	struct etcd_backoff bo;
+	struct reg_backoff bo;
 	char msg[256];
 };
 
@@ -251,7 +251,7 @@ void *etcd_lease_main(void *arg)
 	struct registrar r = { .e = arg };
 	struct etcd *e = r.e;
 
-	etcd_backoff_init(&r.bo, ETCD_BACKOFF_MIN_MS, ETCD_BACKOFF_MAX_MS);
+	reg_backoff_init(&r.bo, ETCD_BACKOFF_MIN_MS, ETCD_BACKOFF_MAX_MS);
 	while (!etcd_stopping(e)) {
 		uint64_t now, wait_ms;
 		int ret;
@@ -277,7 +277,7 @@ void *etcd_lease_main(void *arg)
 			r.failing = true;
 			e->reg_url = (e->reg_url + 1) % e->n_urls;
 			/* Retry well within the TTL, so a short outage loses no lease. */
-			wait_ms = etcd_backoff_next(&r.bo);
+			wait_ms = reg_backoff_next(&r.bo);
 			if (r.ttl_s && wait_ms > r.ttl_s * 1000 / 3)
 				wait_ms = r.ttl_s * 1000 / 3;
 			if (etcd_wait(e, (uint32_t)wait_ms, NULL))
@@ -287,7 +287,7 @@ void *etcd_lease_main(void *arg)
 		if (r.failing)
 			log_info("registry: %s: registering at %s again", e->source, url(&r));
 		r.failing = false;
-		etcd_backoff_reset(&r.bo);
+		reg_backoff_reset(&r.bo);
 		now = mono_ms();
 		wait_ms = !e->lease ? 3600 * 1000
 			  : r.next_keepalive_ms > now ? r.next_keepalive_ms - now : 0;

@@ -29,7 +29,7 @@ struct watcher {
 	int64_t term;			/* highest raft term seen */
 	char cluster[24];		/* cluster_id of the listing (uint64 text) */
 	bool synced_once;
-	struct etcd_backoff bo;
+	struct reg_backoff bo;
 	char msg[256];			/* why the last attempt ended */
 };
 
@@ -263,7 +263,7 @@ static int on_watch_msg(json_object *msg, void *ctx)
 				 "to %lld", (long long)w->rev, (long long)rev);
 			return -ESTALE;
 		}
-		etcd_backoff_reset(&w->bo);
+		reg_backoff_reset(&w->bo);
 		w->synced_once = true;
 		snprintf(w->msg, sizeof(w->msg), "watching %s from revision %lld",
 			 e->urls[w->url], (long long)w->rev + 1);
@@ -327,7 +327,7 @@ void *etcd_watch_main(void *arg)
 	struct watcher w = { .e = arg };
 	struct etcd *e = w.e;
 
-	etcd_backoff_init(&w.bo, ETCD_BACKOFF_MIN_MS, ETCD_BACKOFF_MAX_MS);
+	reg_backoff_init(&w.bo, ETCD_BACKOFF_MIN_MS, ETCD_BACKOFF_MAX_MS);
 	while (!etcd_stopping(e)) {
 		const char *url = e->urls[w.url];
 		char health[sizeof(w.msg) + 128];
@@ -352,7 +352,7 @@ void *etcd_watch_main(void *arg)
 				      w.synced_once ? REG_HEALTH_STALE : REG_HEALTH_STARTING,
 				      health);
 		w.url = (w.url + 1) % e->n_urls;
-		if (etcd_wait(e, etcd_backoff_next(&w.bo), NULL))
+		if (etcd_wait(e, reg_backoff_next(&w.bo), NULL))
 			break;
 	}
 	return NULL;
