@@ -11,7 +11,7 @@
 
 #include "cgroup.h"
 
-static int cgroup2_mount(char *out, size_t len)
+int cgroup_mount(char *out, size_t len)
 {
 	struct mntent *m;
 	FILE *f = setmntent("/proc/mounts", "re");
@@ -36,7 +36,7 @@ int cgroup_resolve(const char *want, char *out, size_t len)
 	struct statfs sfs;
 
 	if (!want[0])
-		return cgroup2_mount(out, len);
+		return cgroup_mount(out, len);
 	if (!realpath(want, real))
 		return -errno;
 	if (statfs(real, &sfs) == -1)
@@ -47,14 +47,13 @@ int cgroup_resolve(const char *want, char *out, size_t len)
 	return 0;
 }
 
-int cgroup_check_member(const char *path)
+int cgroup_self(char *out, size_t len)
 {
-	char mnt[PATH_MAX], line[PATH_MAX], self[2 * PATH_MAX];
+	char mnt[PATH_MAX], line[PATH_MAX];
 	FILE *f;
 	int err;
-	size_t n;
 
-	err = cgroup2_mount(mnt, sizeof(mnt));
+	err = cgroup_mount(mnt, sizeof(mnt));
 	if (err)
 		return err;
 	f = fopen("/proc/self/cgroup", "re");
@@ -66,11 +65,21 @@ int cgroup_check_member(const char *path)
 		if (strncmp(line, "0::", 3))
 			continue;
 		line[strcspn(line, "\n")] = '\0';
-		snprintf(self, sizeof(self), "%s%s", mnt, strcmp(line + 3, "/") ? line + 3 : "");
-		err = 0;
+		err = snprintf(out, len, "%s%s", mnt, strcmp(line + 3, "/") ? line + 3 : "") >=
+				      (int)len ? -ENAMETOOLONG : 0;
 		break;
 	}
 	fclose(f);
+	return err;
+}
+
+int cgroup_check_member(const char *path)
+{
+	char self[2 * PATH_MAX];
+	int err;
+	size_t n;
+
+	err = cgroup_self(self, sizeof(self));
 	if (err)
 		return err;
 	n = strlen(path);

@@ -1,11 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Which cgroup v2 folder the datapath attaches to, and whether this process
- * lives inside it.
+/* Which cgroup v2 folder the datapath attaches to, where this process lives,
+ * and whether it lives inside that folder.
  */
 #ifndef WEFT_CGROUP_H
 #define WEFT_CGROUP_H
 
 #include <stddef.h>
+
+/* The cgroup v2 mount point (from /proc/mounts) into @out. 0, -ENOENT (no
+ * cgroup v2 mount) or -errno.
+ */
+int cgroup_mount(char *out, size_t len);
+
+/* The absolute path of this process' cgroup v2 folder (its mount point and
+ * the "0::" line of /proc/self/cgroup) into @out. 0, -ENOENT (not in a
+ * cgroup v2), -ENAMETOOLONG or -errno.
+ */
+int cgroup_self(char *out, size_t len);
 
 /* Resolve --cgroup: "" means the cgroup v2 mount's root (from /proc/mounts);
  * otherwise the folder must exist on a cgroup v2 filesystem. Writes the

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cgroup.h"
 #include "nft_internal.h"
 
 /* Room for the largest table (two chains, every exclusion) with the
@@ -505,25 +506,6 @@ int nft_pod_remove(int netns_fd)
 }
 /* ------------------------------------------------------------ cgroups */
 
-static int cgroup2_mount(char *buf, size_t len)
-{
-	char dev[256], dir[PATH_MAX], type[64];
-	int err = -ENOENT;
-	FILE *f;
-
-	f = fopen("/proc/mounts", "re");
-	if (!f)
-		return -errno;
-	while (fscanf(f, "%255s %4095s %63s %*[^\n]", dev, dir, type) == 3) {
-		if (strcmp(type, "cgroup2"))
-			continue;
-		err = snprintf(buf, len, "%s", dir) >= (int)len ? -ENAMETOOLONG : 0;
-		break;
-	}
-	fclose(f);
-	return err;
-}
-
 static uint32_t path_depth(const char *rel)
 {
 	uint32_t n = 0;
@@ -554,7 +536,7 @@ int nft_cgroup_of(const char *path, uint64_t *id, uint32_t *level)
 	size_t n;
 	int err;
 
-	err = cgroup2_mount(mnt, sizeof(mnt));
+	err = cgroup_mount(mnt, sizeof(mnt));
 	if (err)
 		return err;
 	n = strlen(mnt);
@@ -565,26 +547,10 @@ int nft_cgroup_of(const char *path, uint64_t *id, uint32_t *level)
 
 int nft_self_cgroup(uint64_t *id, uint32_t *level)
 {
-	char mnt[PATH_MAX], line[PATH_MAX + 8];
-	int err = -ENOENT;
-	FILE *f;
+	char self[PATH_MAX];
+	int err = cgroup_self(self, sizeof(self));
 
-	err = cgroup2_mount(mnt, sizeof(mnt));
-	if (err)
-		return err;
-	f = fopen("/proc/self/cgroup", "re");
-	if (!f)
-		return -errno;
-	err = -ENOENT;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "0::", 3))
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		err = cgroup_id_level(mnt, line + 3, id, level);
-		break;
-	}
-	fclose(f);
-	return err;
+	return err ?: nft_cgroup_of(self, id, level);
 }
 
 /* ------------------------------------------------------------ probe */
