@@ -145,6 +145,39 @@ static int ask_agent(const struct cni_conf *conf, const struct cni_req *req,
 	return err;
 }
 
+/* Send the @cmd (STATUS or GC, with @n container @ids) to the agent, as
+ * ask_agent_line().
+ */
+static int ask_agent_cmd(const struct cni_conf *conf, enum cni_proto_cmd cmd,
+			 const char *const *ids, size_t n, unsigned int timeout_ms,
+			 struct cni_reply *rep, struct cni_error *e)
+{
+	size_t len;
+	char *line = cni_proto_cmd_encode(cmd, ids, n, &len);
+	int err;
+
+	if (!line)
+		return cni_error_set(e, CNI_ERR_IO, "cannot encode the request to the weft agent",
+				     "%s", strerror(errno));
+	err = ask_agent_line(conf, line, len, timeout_ms, rep, e);
+	free(line);
+	return err;
+}
+
+/* The outcome of an exchange that must succeed: @err from asking, else the
+ * agent's refusal in @rep as -EINVAL with its error in @e.
+ */
+static int agent_verdict(int err, const struct cni_reply *rep, struct cni_error *e)
+{
+	if (err)
+		return err;
+	if (!rep->ok) {
+		*e = rep->err;
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* What the plugin knows about a pod's namespace before asking the agent. */
 enum mesh_route {
 	ROUTE_EXCLUDED,		/* in exclude_namespaces: never meshed, never waits */
@@ -259,13 +292,9 @@ static int cmd_add(const struct cni_env *env, const struct cni_conf *conf, FILE 
 		err = 0;
 		goto out_print;
 	}
+	err = agent_verdict(err, &rep, e);
 	if (err)
 		goto out_put;
-	if (!rep.ok) {
-		*e = rep.err;
-		err = -EINVAL;
-		goto out_put;
-	}
 	log_debug("ADD %s/%s: meshed=%s reason='%s'", req.ns, req.name, rep.meshed ? "yes" : "no",
 		  rep.reason);
 out_print:
@@ -296,13 +325,7 @@ static int cmd_check(const struct cni_env *env, const struct cni_conf *conf,
 	err = ask_agent(conf, &req, CNI_PROTO_TIMEOUT_MS, &rep, e);
 	if (err && may_pass_without_agent(conf, route, err))
 		return 0;
-	if (err)
-		return err;
-	if (!rep.ok) {
-		*e = rep.err;
-		return -EINVAL;
-	}
-	return 0;
+	return agent_verdict(err, &rep, e);
 }
 
 /* DEL succeeds when there is nothing to delete: no agent (one that starts
@@ -340,17 +363,11 @@ static int cmd_del(const struct cni_env *env, const struct cni_conf *conf, struc
 static int cmd_status(const struct cni_conf *conf, struct cni_error *e)
 {
 	struct cni_reply rep;
-	size_t len;
-	char *line = cni_proto_cmd_encode(CNI_PROTO_STATUS, NULL, 0, &len);
 	int err;
 
-	if (!line)
-		return cni_error_set(e, CNI_ERR_NOT_AVAILABLE, "cannot encode STATUS", "%s",
-				     strerror(errno));
-	err = ask_agent_line(conf, line, len, CNI_STATUS_PROBE_MS, &rep, e);
-	free(line);
+	err = ask_agent_cmd(conf, CNI_PROTO_STATUS, NULL, 0, CNI_STATUS_PROBE_MS, &rep, e);
 	if (err) {
-		/* agent_error() said why, naming the socket. */
+		/* agent_error() (or the encoder) said why. */
 		e->code = CNI_ERR_NOT_AVAILABLE;
 		return -EINVAL;
 	}
@@ -416,29 +433,18 @@ static int cmd_gc(const struct cni_conf *conf, struct cni_error *e)
 {
 	static const char *ids[CNI_MAX_GC_IDS];
 	struct cni_reply rep;
-	size_t n, len;
-	char *line;
+	size_t n;
 	int err;
 
 	err = valid_attachments(conf, ids, &n, e);
 	if (err)
 		return err;
-	line = cni_proto_cmd_encode(CNI_PROTO_GC, ids, n, &len);
-	if (!line)
-		return cni_error_set(e, CNI_ERR_IO, "cannot encode GC", "%s", strerror(errno));
-	err = ask_agent_line(conf, line, len, CNI_PROTO_TIMEOUT_MS, &rep, e);
-	free(line);
+	err = ask_agent_cmd(conf, CNI_PROTO_GC, ids, n, CNI_PROTO_TIMEOUT_MS, &rep, e);
 	if (is_agent_gone(err)) {
 		log_debug("GC: no agent on %s, nothing to collect", conf->agent_socket);
 		return 0;
 	}
-	if (err)
-		return err;
-	if (!rep.ok) {
-		*e = rep.err;
-		return -EINVAL;
-	}
-	return 0;
+	return agent_verdict(err, &rep, e);
 }
 
 int cni_run(const struct cni_env *env, const char *in, size_t in_len, FILE *out)

@@ -306,7 +306,6 @@ char *cni_proto_cmd_encode(enum cni_proto_cmd cmd, const char *const *ids, size_
 			   size_t *len)
 {
 	json_object *o, *list = NULL;
-	char *line = NULL;
 	int err;
 
 	if (cmd != CNI_PROTO_STATUS && cmd != CNI_PROTO_GC) {
@@ -337,12 +336,7 @@ char *cni_proto_cmd_encode(enum cni_proto_cmd cmd, const char *const *ids, size_
 			err = -ENOMEM;
 		}
 	}
-	if (!err)
-		line = to_line(o, len);
-	else
-		errno = -err;
-	json_object_put(o);
-	return line;
+	return finish_line(o, err, len);
 }
 
 /* A JSON array of at most @max strings, each shorter than @size bytes, into
