@@ -17,6 +17,7 @@
 #include "registry/consul_agent.h"
 #include "registry/consul_core.h"
 #include "registry/consul_watch.h"
+#include "sync.h"
 
 #define CONSUL_DEREGISTER_BUDGET_MS 2000
 #define CONSUL_WAIT_DEFAULT_S 300	/* Consul's own default */
@@ -104,18 +105,11 @@ static int set_opts(struct consul *c, const struct reg_opts *o)
 	return 0;
 }
 
-static void free_want(struct consul *c)
-{
-	reg_local_slices_free(c->want, c->n_want);
-	c->want = NULL;
-	c->n_want = 0;
-}
-
 static void consul_free(struct consul *c)
 {
 	consul_http_free(c->watch_http);
 	consul_http_free(c->reg_http);
-	free_want(c);
+	reg_local_want_free(&c->want);
 	for (size_t i = 0; i < c->n_have; i++)
 		free(c->have[i]);
 	free(c->have);
@@ -140,10 +134,7 @@ static void consul_stop(void *state, bool deregister)
 
 	if (!c)
 		return;
-	pthread_mutex_lock(&c->lock);
-	c->stopping = true;
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
+	sync_raise(&c->lock, &c->cond, &c->stopping);
 	consul_http_cancel(c->watch_http);
 	consul_http_cancel(c->reg_http);
 	if (c->watch_started)
@@ -160,7 +151,6 @@ static int consul_start(const char *source, const char *arg, const struct reg_op
 			struct reg_sink *sink, void **state)
 {
 	struct consul *c = calloc(1, sizeof(*c));
-	pthread_condattr_t ca;
 	char msg[256];
 	int err;
 
@@ -170,11 +160,7 @@ static int consul_start(const char *source, const char *arg, const struct reg_op
 		free(c);
 		return log_errno(-ENOMEM, "registry '%s': initialise libcurl", source);
 	}
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	sync_init_mono(&c->lock, &c->cond);
 	c->sink = sink;
 	c->source = strdup(source);
 	err = c->source ? parse_urls(c, arg) : -ENOMEM;
@@ -182,13 +168,7 @@ static int consul_start(const char *source, const char *arg, const struct reg_op
 		err = set_opts(c, opts);
 	if (err)
 		goto out_free;
-	c->registers = c->node[0];
-	if (c->registers && strlen(c->node) > REG_LOCAL_NODE_MAX) {
-		log_warn("registry: %s: --node-name is longer than %d characters: this node's "
-			 "endpoints are not registered, ignoring",
-			 source, REG_LOCAL_NODE_MAX);
-		c->registers = false;
-	}
+	c->registers = reg_local_registers(source, c->node);
 	c->watch_http = consul_http_new(c->ca_file);
 	c->reg_http = consul_http_new(c->ca_file);
 	if (!c->watch_http || !c->reg_http) {
@@ -224,29 +204,9 @@ out_free:
 static void consul_register_local(void *state, const struct reg_local_slice *slices, size_t n)
 {
 	struct consul *c = state;
-	struct reg_local_slice *copy;
-	int err;
 
-	if (!c->registers)
-		return;
-	pthread_mutex_lock(&c->lock);
-	if (reg_local_slices_equal(c->want, c->n_want, slices, n)) {
-		pthread_mutex_unlock(&c->lock);
-		return;
-	}
-	err = reg_local_slices_dup(slices, n, &copy);
-	if (err) {
-		pthread_mutex_unlock(&c->lock);
-		log_warn("registry: %s: cannot keep this node's endpoints: %s, ignoring", c->source,
-			 strerror(-err));
-		return;
-	}
-	free_want(c);
-	c->want = copy;
-	c->n_want = n;
-	c->want_gen++;
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
+	if (c->registers)
+		reg_local_want_post(&c->want, &c->lock, &c->cond, c->source, slices, n);
 }
 
 const struct reg_backend_ops reg_consul_ops = {

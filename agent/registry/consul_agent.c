@@ -30,7 +30,7 @@ struct inst {
 
 struct registrar {
 	struct consul *c;
-	uint64_t gen;			/* c->want_gen the wanted set reflects */
+	uint64_t gen;			/* c->want.gen the wanted set reflects */
 	struct inst *want;
 	size_t n_want;
 	char **bodies;			/* what each c->have entry was registered with */
@@ -145,14 +145,14 @@ static int take_want(struct registrar *r)
 	int ret = 0;
 
 	pthread_mutex_lock(&c->lock);
-	if (r->gen == c->want_gen) {
+	if (r->gen == c->want.gen) {
 		pthread_mutex_unlock(&c->lock);
 		return 0;
 	}
-	for (size_t i = 0; i < c->n_want && !ret; i++)
-		ret = slice_instances(r, &c->want[i], &want, &n);
+	for (size_t i = 0; i < c->want.n && !ret; i++)
+		ret = slice_instances(r, &c->want.slices[i], &want, &n);
 	if (!ret)
-		r->gen = c->want_gen;
+		r->gen = c->want.gen;
 	pthread_mutex_unlock(&c->lock);
 	if (ret) {
 		for (size_t i = 0; i < n; i++)

@@ -5,41 +5,19 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "registry/consul_core.h"
+#include "sync.h"
 
 bool consul_wait(struct consul *c, uint32_t ms, const uint64_t *gen)
 {
-	struct timespec until;
-	bool stopping;
-
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&c->lock);
-	while (!c->stopping && (!gen || *gen == c->want_gen)) {
-		if (pthread_cond_timedwait(&c->cond, &c->lock, &until) == ETIMEDOUT)
-			break;
-	}
-	stopping = c->stopping;
-	pthread_mutex_unlock(&c->lock);
-	return stopping;
+	return sync_wait(&c->lock, &c->cond, &c->stopping, &c->want.gen, gen, ms);
 }
 
 bool consul_stopping(struct consul *c)
 {
-	bool s;
-
-	pthread_mutex_lock(&c->lock);
-	s = c->stopping;
-	pthread_mutex_unlock(&c->lock);
-	return s;
+	return sync_flag(&c->lock, &c->stopping);
 }
 
 int consul_token(struct consul *c, char *buf, size_t len)

@@ -51,16 +51,14 @@ struct consul {
 	pthread_t reg_thread;
 	bool reg_started;
 	struct consul_http *reg_http;
-	struct reg_local_slice *want;	/* under lock: what should be registered */
-	size_t n_want;
-	uint64_t want_gen;		/* under lock: bumped on every change of want */
+	struct reg_local_want want;	/* under lock: what should be registered */
 	char **have;			/* registrar's: service IDs registered; read by
 					 * stop() after the join */
 	size_t n_have;
 };
 
 /* Sleep up to @ms, waking early on stop or, when @gen is not NULL, when
- * want_gen differs from *@gen. Returns true when stopping. Any thread.
+ * want.gen differs from *@gen. Returns true when stopping. Any thread.
  */
 bool consul_wait(struct consul *c, uint32_t ms, const uint64_t *gen);
 

@@ -163,7 +163,6 @@ static int etcd_start(const char *source, const char *arg, const struct reg_opts
 		      struct reg_sink *sink, void **state)
 {
 	struct etcd *e = calloc(1, sizeof(*e));
-	pthread_condattr_t ca;
 	char msg[256];
 	int err;
 
@@ -173,11 +172,7 @@ static int etcd_start(const char *source, const char *arg, const struct reg_opts
 		free(e);
 		return log_errno(-ENOMEM, "registry '%s': initialise libcurl", source);
 	}
-	pthread_mutex_init(&e->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&e->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	sync_init_mono(&e->lock, &e->cond);
 	e->sink = sink;
 	e->lease_ttl_s = opts->etcd_lease_ttl_s;
 	e->source = strdup(source);
@@ -186,13 +181,7 @@ static int etcd_start(const char *source, const char *arg, const struct reg_opts
 		err = set_prefix(e, opts->etcd_prefix);
 	if (err)
 		goto out_free;
-	e->registers = opts->node_name && opts->node_name[0];
-	if (e->registers && strlen(opts->node_name) > REG_LOCAL_NODE_MAX) {
-		log_warn("registry: %s: --node-name is longer than %d characters: this node's "
-			 "endpoints are not registered, ignoring",
-			 source, REG_LOCAL_NODE_MAX);
-		e->registers = false;
-	}
+	e->registers = reg_local_registers(source, opts->node_name);
 	e->watch_http = etcd_http_new();
 	e->reg_http = etcd_http_new();
 	if (!e->watch_http || !e->reg_http) {

@@ -2,38 +2,20 @@
 /* What the etcd backend's threads share (registry/etcd_core.h): waiting on
  * stop or new work, and the keys under the prefix.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "clock.h"
 #include "registry/etcd_core.h"
+#include "sync.h"
 
 bool etcd_stopping(struct etcd *e)
 {
-	bool stopping;
-
-	pthread_mutex_lock(&e->lock);
-	stopping = e->stopping;
-	pthread_mutex_unlock(&e->lock);
-	return stopping;
+	return sync_flag(&e->lock, &e->stopping);
 }
 
 bool etcd_wait(struct etcd *e, uint32_t ms, const uint64_t *gen)
 {
-	struct timespec until;
-	bool stopping;
-
-	mono_deadline(&until, ms);
-	pthread_mutex_lock(&e->lock);
-	while (!e->stopping && (!gen || *gen == e->want.gen)) {
-		if (pthread_cond_timedwait(&e->cond, &e->lock, &until) == ETIMEDOUT)
-			break;
-	}
-	stopping = e->stopping;
-	pthread_mutex_unlock(&e->lock);
-	return stopping;
+	return sync_wait(&e->lock, &e->cond, &e->stopping, &e->want.gen, gen, ms);
 }
 
 json_object *etcd_key_b64(const struct etcd *e, const char *rel)

@@ -72,6 +72,19 @@ static int slices_set(struct reg_local_slice **dst, size_t *n_dst,
 	return 0;
 }
 
+bool reg_local_registers(const char *source, const char *node)
+{
+	if (!node || !node[0])
+		return false;
+	if (strlen(node) > REG_LOCAL_NODE_MAX) {
+		log_warn("registry: %s: --node-name is longer than %d characters: this node's "
+			 "endpoints are not registered, ignoring",
+			 source, REG_LOCAL_NODE_MAX);
+		return false;
+	}
+	return true;
+}
+
 void reg_local_want_post(struct reg_local_want *w, pthread_mutex_t *lock, pthread_cond_t *cond,
 			 const char *source, const struct reg_local_slice *slices, size_t n)
 {

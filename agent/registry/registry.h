@@ -166,6 +166,12 @@ int reg_local_slices_dup(const struct reg_local_slice *s, size_t n, struct reg_l
 /* Free @n slices and the array. Accepts NULL. */
 void reg_local_slices_free(struct reg_local_slice *s, size_t n);
 
+/* Whether a backend registers this node's endpoints under @node (NULL or ""
+ * for none): not when the name is missing, nor when it is longer than
+ * REG_LOCAL_NODE_MAX (a warning names @source then).
+ */
+bool reg_local_registers(const char *source, const char *node);
+
 /* This node's slices as a registering backend wants them: the backend's
  * copy (under its lock) or its registering thread's own copy.
  */

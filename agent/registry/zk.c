@@ -280,16 +280,11 @@ static int zk_start(const char *source, const char *arg, const struct reg_opts *
 		    struct reg_sink *sink, void **state)
 {
 	struct zk *z = calloc(1, sizeof(*z));
-	pthread_condattr_t ca;
 	int err;
 
 	if (!z)
 		return -ENOMEM;
-	pthread_mutex_init(&z->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&z->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	sync_init_mono(&z->lock, &z->cond);
 	z->events_tail = &z->events;
 	z->sink = sink;
 	z->session_timeout_ms = opts->zk_session_timeout_ms;
@@ -299,13 +294,7 @@ static int zk_start(const char *source, const char *arg, const struct reg_opts *
 		zk_free(z);
 		return err == -ENOMEM ? log_errno(err, "registry '%s'", source) : err;
 	}
-	z->registers = opts->node_name && opts->node_name[0];
-	if (z->registers && strlen(opts->node_name) > REG_LOCAL_NODE_MAX) {
-		log_warn("registry: %s: --node-name is longer than %d characters: this node's "
-			 "endpoints are not registered, ignoring",
-			 source, REG_LOCAL_NODE_MAX);
-		z->registers = false;
-	}
+	z->registers = reg_local_registers(source, opts->node_name);
 	/* The library's log goes to our debug level; it is chatty at INFO. */
 	zoo_set_debug_level(log_get_level() >= LOG_LEVEL_DEBUG ? ZOO_LOG_LEVEL_INFO
 							      : ZOO_LOG_LEVEL_ERROR);
