@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	x.tok = json_tokener_new();
 	if (!x.tok)
 		abort();
-	etcd_backoff_init(&w.bo, ETCD_BACKOFF_MIN_MS, ETCD_BACKOFF_MAX_MS);
+	reg_backoff_init(&w.bo, ETCD_BACKOFF_MIN_MS, ETCD_BACKOFF_MAX_MS);
 	for (off = 0; off < size; off += piece) {
 		size_t n = size - off < piece ? size - off : piece;
 
