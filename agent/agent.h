@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cni_proto.h"
 #include "loop.h"
 
 struct agent_config;
@@ -59,6 +60,11 @@ struct agent {
 	 * catalogue cannot say which pods are meshed (pods.c holds decisions).
 	 */
 	bool registries_synced;
+	/* The node state file as last read or written (publish.c): read from
+	 * RUN_DIR once, at the first publish, then compared in memory.
+	 */
+	struct cni_proto_state node_state;
+	bool node_state_loaded;
 	/* Pods that escaped the mesh (repair.c): found every period, evicted
 	 * one per period with --evict-escaped.
 	 */

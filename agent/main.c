@@ -340,6 +340,7 @@ static void stop(struct agent *a)
 	stop_registries(a);
 	model_free(a->model);
 	catalogue_unref(a->cat);
+	cni_proto_state_done(&a->node_state);
 	if (a->signal_fd > 0)
 		close(a->signal_fd);
 	loop_free(a->loop);

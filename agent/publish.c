@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cni_proto.h"
+#include "fs.h"
 #include "config.h"
 
 #include "agent.h"
@@ -44,26 +45,20 @@ static bool registries_synced(const struct agent *a)
 	return true;
 }
 
-/* Read @path (at most CNI_PROTO_MAX_STATE bytes) and decode it into @st.
- * 0, or -errno (-ENOENT: no file) with @st empty.
+/* Read and decode the state file @path into @st. 0, or -errno (-ENOENT: no
+ * file) with @st empty.
  */
 static int state_read(const char *path, struct cni_proto_state *st)
 {
-	char *buf = malloc(CNI_PROTO_MAX_STATE + 1), err[128];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = -1;
+	char *buf, err[128];
+	size_t len;
 	int rc;
 
 	*st = (struct cni_proto_state){ 0 };
-	if (fd >= 0 && buf)
-		n = read(fd, buf, CNI_PROTO_MAX_STATE);
-	rc = fd < 0 ? -errno : !buf ? -ENOMEM : n < 0 ? -errno : 0;
-	if (!rc && n >= 0) {
-		buf[n] = '\0';
-		rc = cni_proto_state_decode(buf, st, err, sizeof(err));
-	}
-	if (fd >= 0)
-		close(fd);
+	rc = fs_read_file(path, CNI_PROTO_MAX_STATE, &buf, &len, NULL);
+	if (rc)
+		return rc;
+	rc = cni_proto_state_decode(buf, st, err, sizeof(err));
 	free(buf);
 	return rc;
 }
@@ -119,7 +114,9 @@ static int state_write(const char *path, const struct cni_proto_state *st)
  */
 static void write_node_state(struct agent *a)
 {
-	struct cni_proto_state old, st = { .generation = catalogue_generation(a->cat) };
+	struct cni_proto_state *old = &a->node_state, st = {
+		.generation = catalogue_generation(a->cat),
+	};
 	char path[PATH_MAX];
 	size_t n_ns = catalogue_n_namespaces(a->cat);
 	int rc = 0;
@@ -127,12 +124,20 @@ static void write_node_state(struct agent *a)
 	if (!a->cfg || snprintf(path, sizeof(path), "%s/%s", a->cfg->run_dir,
 				CNI_PROTO_STATE_FILE) >= (int)sizeof(path))
 		return;
-	rc = state_read(path, &old);
+	if (!a->node_state_loaded) {
+		/* What a previous agent left: no file, or an unreadable one, reads
+		 * as none.
+		 */
+		(void)state_read(path, old);
+		a->node_state_loaded = true;
+	}
 	if (!a->registries_synced) {
-		if (rc || !old.synced)
-			goto out_done;
-		old.synced = false;
-		rc = state_write(path, &old);
+		if (!old->synced)
+			return;
+		old->synced = false;
+		rc = state_write(path, old);
+		if (rc)
+			old->synced = true;	/* the file still says so: try again */
 		goto out_log;
 	}
 	st.synced = true;
@@ -148,14 +153,20 @@ static void write_node_state(struct agent *a)
 		if (meshed && strlen(ns) < sizeof(*st.meshed))
 			memcpy(st.meshed[st.n_meshed++], ns, strlen(ns) + 1);
 	}
-	rc = state_same(&old, &st) ? 0 : state_write(path, &st);
+	if (state_same(old, &st))
+		goto out_done;
+	rc = state_write(path, &st);
+	if (!rc) {
+		cni_proto_state_done(old);
+		*old = st;
+		st = (struct cni_proto_state){ 0 };
+	}
 out_log:
 	if (rc)
 		log_warn("node state: cannot write '%s': %s (the CNI plugin decides from the "
 			 "previous one)", path, strerror(-rc));
 out_done:
 	cni_proto_state_done(&st);
-	cni_proto_state_done(&old);
 }
 
 int agent_publish(struct agent *a)
