@@ -32,34 +32,12 @@ static int make_certs(const char *dir)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-struct port_file {
-	struct cfake *f;
-	const char *path;
-};
-
-static bool port_written(void *ctx)
-{
-	struct port_file *pf = ctx;
-	FILE *p = fopen(pf->path, "r");
-	unsigned int port = 0;
-	int n;
-
-	if (!p)
-		return false;
-	n = fscanf(p, "%u", &port);
-	fclose(p);
-	if (n != 1 || port == 0 || port >= 65536)
-		return false;
-	pf->f->port = (uint16_t)port;
-	return true;
-}
-
 static int spawn(struct cfake *f)
 {
 	char port_file[PATH_MAX + 16], cert[PATH_MAX + 16], key[PATH_MAX + 16], port[16];
 	char *argv[18] = { "python3", SCRIPT, "--port-file", port_file, "--port", port,
 			   "--start-index", f->port ? "1" : "10" };
-	struct port_file pf = { .f = f, .path = port_file };
+	struct tproc_port_file pf = { .path = port_file };
 	int n = 8, err;
 
 	snprintf(port_file, sizeof(port_file), "%s/port", f->dir);
@@ -88,7 +66,9 @@ static int spawn(struct cfake *f)
 		f->pid = 0;
 		return -1;
 	}
-	err = tproc_wait_ready(&f->pid, START_WAIT_MS, 20, port_written, &pf);
+	err = tproc_wait_ready(&f->pid, START_WAIT_MS, 20, tproc_port_written, &pf);
+	if (!err)
+		f->port = pf.port;
 	if (err)
 		fprintf(stderr, "consul_fake: the fake Consul did not start\n");
 	return err ? -1 : 0;

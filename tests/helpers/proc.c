@@ -151,3 +151,20 @@ void tproc_rmtree(char *dir)
 	}
 	dir[0] = '\0';
 }
+
+bool tproc_port_written(void *ctx)
+{
+	struct tproc_port_file *pf = ctx;
+	FILE *p = fopen(pf->path, "r");
+	unsigned int port = 0;
+	int n;
+
+	if (!p)
+		return false;
+	n = fscanf(p, "%u", &port);
+	fclose(p);
+	if (n != 1 || port == 0 || port >= 65536)
+		return false;
+	pf->port = (uint16_t)port;
+	return true;
+}

@@ -33,6 +33,15 @@ typedef bool (*tproc_ready_fn)(void *ctx);
 int tproc_wait_ready(pid_t *pid, uint32_t timeout_ms, uint32_t every_ms, tproc_ready_fn ready,
 		     void *ctx);
 
+/* A server that writes its port to a file once it listens: tproc_port_written
+ * is the tproc_wait_ready() check, which fills @port from @path.
+ */
+struct tproc_port_file {
+	const char *path;
+	uint16_t port;
+};
+bool tproc_port_written(void *ctx);
+
 /* SIGKILL @pid and reap it; nothing for a pid <= 0. Blocks until reaped. */
 void tproc_kill(pid_t pid);
 

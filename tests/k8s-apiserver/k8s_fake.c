@@ -77,29 +77,6 @@ static int write_kubeconfig(struct kfake *f)
 		  f->dir, f->url, user);
 }
 
-struct port_file {
-	struct kfake *f;
-	const char *path;
-};
-
-/* The server writes its port once it listens. */
-static bool port_written(void *ctx)
-{
-	struct port_file *pf = ctx;
-	FILE *p = fopen(pf->path, "r");
-	unsigned int port = 0;
-	int n;
-
-	if (!p)
-		return false;
-	n = fscanf(p, "%u", &port);
-	fclose(p);
-	if (n != 1 || port == 0 || port >= 65536)
-		return false;
-	pf->f->port = (uint16_t)port;
-	return true;
-}
-
 static int spawn(struct kfake *f)
 {
 	char port_file[PATH_MAX + 16], cert[PATH_MAX + 16], key[PATH_MAX + 16];
@@ -110,7 +87,7 @@ static int spawn(struct kfake *f)
 		"--bookmarks", bookmarks, "--gone", (char *)(f->opts.gone ? f->opts.gone : "event"),
 		NULL,
 	};
-	struct port_file pf = { .f = f, .path = port_file };
+	struct tproc_port_file pf = { .path = port_file };
 	int err;
 
 	snprintf(port_file, sizeof(port_file), "%s/port", f->dir);
@@ -130,7 +107,9 @@ static int spawn(struct kfake *f)
 		f->pid = 0;
 		return -1;
 	}
-	err = tproc_wait_ready(&f->pid, START_WAIT_MS, 20, port_written, &pf);
+	err = tproc_wait_ready(&f->pid, START_WAIT_MS, 20, tproc_port_written, &pf);
+	if (!err)
+		f->port = pf.port;
 	if (err == -ECHILD)
 		fprintf(stderr, "k8s_fake: the fake API server exited at start\n");
 	else if (err)
