@@ -5,9 +5,10 @@
 usage: report.py RAW_DIR OUT.md OUT.json
 
 RAW_DIR holds, per run, <round>.<workload>.<config>.out (the tool's output) and
-.meta (exit status, proxy CPU ticks and memory), plus env.json, idle_rss.json
-and hold.<config>.json. Each figure is the median over the rounds, with the
-minimum and maximum beside it, and its ratio to direct and to HAProxy.
+.meta (exit status, CPU charged to the benchmark's cgroups, proxy CPU ticks and
+memory), plus env.json, idle_rss.json and hold.<config>.json. Each figure is
+the median over the rounds, with the minimum and maximum beside it, and its
+ratio to direct and to HAProxy.
 """
 import glob
 import json
@@ -16,7 +17,16 @@ import re
 import statistics
 import sys
 
-NAMES = {"direct": "direct", "weft": "weft (eBPF)", "haproxy": "HAProxy (nft REDIRECT)"}
+NAMES = {
+    "direct": "direct",
+    "weft": "weft (eBPF)",
+    "weft-nft": "weft (nft)",
+    "haproxy": "HAProxy (nft REDIRECT)",
+    "weft-in": "weft inbound (eBPF, sk_lookup)",
+}
+# The configurations with a proxy of their own for the memory test (weft-in
+# goes through the eBPF agent, to a server's address, not the VIP).
+HOLD = ("weft", "weft-nft", "haproxy")
 WORKLOADS = {
     "keepalive": ("HTTP keep-alive, 50 connections", "req/s"),
     "close": ("new connection per request, 50 at once", "conn/s"),
@@ -90,6 +100,8 @@ def load(raw, env):
         if meta["rc"] != 0 or parsed is None:
             failed[key] = failed.get(key, 0) + 1
             continue
+        if "cg_usec" in meta:
+            parsed["cg_cpu_s"] = meta["cg_usec"] / 1e6
         if "cpu_ticks" in meta:
             parsed["cpu_s"] = meta["cpu_ticks"] / env["clk_tck"]
             parsed["rss_kb"] = meta["rss_kb"]
@@ -127,20 +139,82 @@ def mib(kb):
     return f"{kb / 1024:.1f} MiB"
 
 
-def cpu_per_unit(workload, runs, env):
-    """Proxy CPU per unit of work, median over rounds; None without a proxy."""
+def cpu_per_unit(workload, runs, env, key="cpu_s"):
+    """CPU per unit of work (µs per request, s per GB), median over rounds;
+    None where a run has no such figure. key "cpu_s": the proxy's own CPU;
+    "cg_cpu_s": all the CPU charged to the benchmark's cgroups (client,
+    server, proxy, and the kernel's packet work done in their context)."""
     vals = []
     for r in runs:
-        if "cpu_s" not in r:
+        if key not in r:
             return None
         if workload in ("keepalive", "close") and r["requests"]:
-            vals.append(r["cpu_s"] * 1e6 / r["requests"])
+            vals.append(r[key] * 1e6 / r["requests"])
         elif workload == "bulk" and r["bytes"]:
-            vals.append(r["cpu_s"] / (r["bytes"] / 1e9))
+            vals.append(r[key] / (r["bytes"] / 1e9))
         elif workload == "latency":
             sent = r["n"] + r["rate"]  # + the 1 s warm-up, also proxied
-            vals.append(r["cpu_s"] * 1e6 / sent)
+            vals.append(r[key] * 1e6 / sent)
     return med(vals)
+
+
+def capture_section(w, env, configs, summary, lat):
+    """The ratios issue #11 asks for: outbound nft vs eBPF vs HAProxy, and
+    inbound capture against the same client and server unmeshed."""
+    pairs = [(a, b) for a, b in (("weft-nft", "weft"), ("weft-nft", "haproxy"),
+                                 ("weft", "haproxy"), ("weft-in", "direct"))
+             if a in configs and b in configs]
+    if not pairs:
+        return
+    w("## Capture modes and inbound capture")
+    w("")
+    w("Ratios of medians from this run (higher is better for throughput, lower for "
+      "latency). weft inbound is the direct client talking to a server whose pod is "
+      "meshed: ÷ direct is the cost of inbound capture.")
+    w("")
+    w("| measure | " + " | ".join(f"{NAMES[a]} ÷ {NAMES[b]}" for a, b in pairs) + " |")
+    w("| --- |" + " --- |" * len(pairs))
+    for wl, (title, unit) in WORKLOADS.items():
+        cells = [ratio(summary.get(wl, {}).get(a, {}).get("median"),
+                       summary.get(wl, {}).get(b, {}).get("median")) for a, b in pairs]
+        w(f"| {title} ({unit}) | " + " | ".join(cells) + " |")
+    for k, title in (("p50", "latency p50"), ("p99", "latency p99")):
+        cells = [ratio(lat.get(a, {}).get(k), lat.get(b, {}).get(k)) for a, b in pairs]
+        w(f"| {title} | " + " | ".join(cells) + " |")
+    w("")
+    show = [c for c in ("direct", "weft", "weft-nft", "haproxy", "weft-in") if c in configs]
+    w("All CPU charged to the benchmark per unit of work (client + server + proxy + the "
+      "kernel's work in their context), and the part above direct's:")
+    w("")
+    w("| workload | " + " | ".join(NAMES[c] for c in show) + " |")
+    w("| --- |" + " --- |" * len(show))
+    for wl in ("keepalive", "close", "bulk", "latency"):
+        unit = "s/GB" if wl == "bulk" else "µs/req"
+        if wl == "latency":
+            vals = {c: summary.get("latency", {}).get(c, {}).get("all_cpu_per_req_us") for c in show}
+            title = "latency (one request in flight)"
+        else:
+            vals = {c: summary.get(wl, {}).get(c, {}).get("all_cpu_per_unit") for c in show}
+            title = WORKLOADS[wl][0]
+        d = vals.get("direct")
+        cells = []
+        for c in show:
+            v = vals[c]
+            if v is None:
+                cells.append("–")
+            elif c == "direct" or d is None:
+                cells.append(f"{v:.2f} {unit}" if wl == "bulk" else f"{v:.1f} {unit}")
+            else:
+                cells.append((f"{v:.2f} ({v - d:+.2f})" if wl == "bulk" else
+                              f"{v:.1f} ({v - d:+.1f})") + f" {unit}")
+        w(f"| {title} | " + " | ".join(cells) + " |")
+    w("")
+    if "weft-in" in configs and env.get("inbound_count_end") is not None:
+        n = env["inbound_count_end"] - env["inbound_count_start"]
+        w(f"The eBPF agent counted {n:,} inbound connections to the meshed server's pod "
+          f"during the rounds (`meshctl pod`, \"inbound\"): the weft inbound runs did pass "
+          f"through it.")
+        w("")
 
 
 def main():
@@ -150,7 +224,7 @@ def main():
     with open(os.path.join(raw, "idle_rss.json")) as f:
         idle = json.load(f)
     hold = {}
-    for c in ("weft", "haproxy"):
+    for c in HOLD:
         p = os.path.join(raw, f"hold.{c}.json")
         if os.path.exists(p):
             with open(p) as f:
@@ -183,9 +257,14 @@ def main():
     # ---- throughput
     w("## Throughput")
     w("")
+    w("*proxy CPU*: the proxy process (for weft inbound: the eBPF agent, whose inbound side "
+      "the connections cross); *all CPU*: everything charged to the benchmark's cgroups "
+      "(client, server, proxy, and the kernel's packet work done in their context: NAT, "
+      "conntrack, the TCP stacks), per unit of work.")
+    w("")
     w("| workload | configuration | median (min–max) | ÷ direct | ÷ HAProxy "
-      "| proxy CPU s per run | proxy CPU per unit | proxy RSS after run |")
-    w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+      "| proxy CPU s per run | proxy CPU per unit | all CPU per unit | proxy RSS after run |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for wl, (title, unit) in WORKLOADS.items():
         base = {c: med([r["rate"] for r in runs.get((wl, c), [])]) for c in configs}
         for c in configs:
@@ -199,16 +278,19 @@ def main():
                 cell += f" ({failed[(wl, c)]} runs failed)"
             cpu = med([r["cpu_s"] for r in rs if "cpu_s" in r])
             per = cpu_per_unit(wl, rs, env)
+            allc = cpu_per_unit(wl, rs, env, "cg_cpu_s")
             per_unit = "µs/req" if wl != "bulk" else "s/GB"
             rss = med([r["rss_kb"] for r in rs if "rss_kb" in r])
             w(f"| {title} | {NAMES[c]} | {cell} | {ratio(base[c], base.get('direct'))} "
               f"| {ratio(base[c], base.get('haproxy'))} "
               f"| {'–' if cpu is None else f'{cpu:.2f}'} "
               f"| {'–' if per is None else f'{per:.1f} {per_unit}'} "
+              f"| {'–' if allc is None else f'{allc:.1f} {per_unit}'} "
               f"| {'–' if rss is None else mib(rss)} |")
             summary.setdefault(wl, {})[c] = {"median": base[c], "min": min(rates, default=None),
                                              "max": max(rates, default=None), "errors": errors,
-                                             "cpu_s": cpu, "cpu_per_unit": per, "rss_kb": rss}
+                                             "cpu_s": cpu, "cpu_per_unit": per,
+                                             "all_cpu_per_unit": allc, "rss_kb": rss}
     w("")
 
     # ---- latency
@@ -219,8 +301,9 @@ def main():
       "(summed over the rounds).")
     w("")
     w("| configuration | p50 µs | ÷ direct | ÷ HAProxy | p99 µs | ÷ direct | ÷ HAProxy "
-      "| p99.9 µs | ÷ direct | ÷ HAProxy | p50 added vs direct | late | proxy CPU µs/req |")
-    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+      "| p99.9 µs | ÷ direct | ÷ HAProxy | p50 added vs direct | late | proxy CPU µs/req "
+      "| all CPU µs/req |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     lat = {c: {k: med([r[k] for r in runs.get(("latency", c), [])]) for k in ("p50", "p99", "p999")}
            for c in configs}
     for c in configs:
@@ -235,10 +318,13 @@ def main():
         if c != "direct" and lat[c]["p50"] is not None and lat.get("direct", {}).get("p50"):
             added = f"{lat[c]['p50'] - lat['direct']['p50']:+.1f} µs"
         per = cpu_per_unit("latency", rs, env)
+        allc = cpu_per_unit("latency", rs, env, "cg_cpu_s")
         late = sum(r["late"] for r in rs)
         w(f"| {NAMES[c]} | " + " | ".join(cells) +
-          f" | {added} | {late} | {'–' if per is None else f'{per:.1f}'} |")
-        summary.setdefault("latency", {})[c] = dict(lat[c], late=late, cpu_per_req_us=per)
+          f" | {added} | {late} | {'–' if per is None else f'{per:.1f}'} "
+          f"| {'–' if allc is None else f'{allc:.1f}'} |")
+        summary.setdefault("latency", {})[c] = dict(lat[c], late=late, cpu_per_req_us=per,
+                                                    all_cpu_per_req_us=allc)
     w("")
 
     # ---- memory
@@ -258,11 +344,13 @@ def main():
       "| per connection | ÷ HAProxy |")
     w("| --- | --- | --- | --- | --- | --- | --- |")
     per_conn = {}
-    for c in ("weft", "haproxy"):
+    for c in HOLD:
         h = hold.get(c)
         if h and h["ok"]:
             per_conn[c] = (h["rss1_kb"] - h["rss0_kb"]) / h["ok"]
-    for c in ("weft", "haproxy"):
+    for c in HOLD:
+        if c not in idle:
+            continue
         hwm = max((r["hwm_kb"] for (wl, cc), rs in runs.items() if cc == c
                    for r in rs if "hwm_kb" in r), default=None)
         h = hold.get(c, {})
@@ -273,7 +361,9 @@ def main():
           f"| {'–' if pc is None else f'{pc:.1f} KiB'} "
           f"| {ratio(pc, per_conn.get('haproxy'))} |")
     w(f"| ratio weft ÷ HAProxy | {ratio(idle['weft'], idle['haproxy'])} | | | | | |")
-    for c in ("weft", "haproxy"):
+    if "weft-nft" in idle:
+        w(f"| ratio weft (nft) ÷ HAProxy | {ratio(idle['weft-nft'], idle['haproxy'])} | | | | | |")
+    for c in HOLD:
         closed = hold.get(c, {}).get("closed")
         if closed:
             w("")
@@ -281,6 +371,9 @@ def main():
               f"test.**")
     summary["memory"] = {"idle_kb": idle, "per_conn_kib": per_conn, "hold": hold}
     w("")
+
+    # ---- capture modes and inbound (issue #11)
+    capture_section(w, env, configs, summary, lat)
 
     # ---- targets
     def target_row(name, measured, ok):
