@@ -158,6 +158,87 @@ def cpu_per_unit(workload, runs, env, key="cpu_s"):
     return med(vals)
 
 
+def load_profile(raw, config):
+    """A BENCH_PROFILE=1 run's perf reports for one configuration: CPU in ns
+    (samples × period), connections made, and the share (0–1) of each
+    command (self) and of each kernel function with its callees; None
+    without them."""
+    paths = [os.path.join(raw, f"perf.{config}.{k}") for k in ("comm.txt", "sym.txt", "wrk")]
+    if not all(os.path.exists(p) for p in paths):
+        return None
+    with open(paths[0]) as f:
+        comm_text = f.read()
+    with open(paths[1]) as f:
+        sym_text = f.read()
+    with open(paths[2]) as f:
+        wrk = parse_wrk(f.read())
+    m = re.search(r"Event count \(approx\.\): (\d+)", comm_text)
+    if not m or not wrk or not wrk["requests"]:
+        return None
+    comm, sym = {}, {}
+    for line in comm_text.splitlines():
+        m2 = re.match(r"\s+([\d.]+)%\s+\d+\s+(.+?)\s*$", line)
+        if m2:
+            comm[m2.group(2)] = comm.get(m2.group(2), 0) + float(m2.group(1)) / 100
+    for line in sym_text.splitlines():
+        m2 = re.match(r"\s+([\d.]+)%\s+[\d.]+%\s+\[[k.]\]\s+(\S+)", line)
+        if m2:
+            sym[m2.group(2)] = max(sym.get(m2.group(2), 0), float(m2.group(1)) / 100)
+    return {"ns": int(m.group(1)), "conns": wrk["requests"], "comm": comm, "sym": sym}
+
+
+# What a profile's kernel functions (with their callees) stand for. Entry
+# points only, none calling another, so their shares add up.
+PROFILE_PARTS = (
+    ("netfilter hooks", lambda n: n == "nf_hook_slow"),
+    ("conntrack", lambda n: n in ("nf_conntrack_in", "nf_confirm", "ipv4_conntrack_defrag")),
+    ("NAT", lambda n: re.fullmatch(r"nf_nat_ipv[46]_(local_fn|out|pre_routing|local_in|in)", n)),
+    ("nft chains", lambda n: n == "nft_do_chain"),
+    ("BPF (cgroup hooks, sk_lookup)",
+     lambda n: n.startswith("__cgroup_bpf_run_filter_") or
+     re.fullmatch(r"bpf_prog_[0-9a-f]+_\w*(lookup|inbound)\w*", n) is not None),
+)
+PROXY_COMM = {"weft": "weft-agent", "weft-nft": "weft-agent", "weft-in": "weft-agent",
+              "haproxy": "haproxy"}
+
+
+def profile_section(w, raw, configs):
+    """Where the CPU of one connection-per-request run goes, per
+    configuration (bench/run.sh BENCH_PROFILE=1)."""
+    profs = {c: load_profile(raw, c) for c in configs}
+    profs = {c: p for c, p in profs.items() if p}
+    if not profs:
+        return {}
+    w("## Where the CPU goes: one connection per request, profiled")
+    w("")
+    w("One more connection-per-request run per configuration after the measured ones, under "
+      "`perf record -a -G <benchmark cgroup>` (a sample every 250 µs of CPU of the "
+      "benchmark's processes, the kernel's work on their stacks included), in µs of CPU per "
+      "connection. The kernel rows include what the function calls; netfilter hooks "
+      "(`nf_hook_slow`) contain conntrack, NAT and nft chains.")
+    w("")
+    show = [c for c in configs if c in profs]
+    w("| µs per connection | " + " | ".join(NAMES[c] for c in show) + " |")
+    w("| --- |" + " --- |" * len(show))
+    out = {}
+    for c in show:
+        p = profs[c]
+        per = p["ns"] / 1e3 / p["conns"]
+        parts = {"all": per,
+                 "client (wrk)": p["comm"].get("wrk", 0) * per,
+                 "server": p["comm"].get("weft-bench-http", 0) * per,
+                 "proxy process": (p["comm"].get(PROXY_COMM[c], 0) * per
+                                   if c in PROXY_COMM else None)}
+        for name, match in PROFILE_PARTS:
+            parts[name] = sum(v for k, v in p["sym"].items() if match(k)) * per
+        out[c] = parts
+    for row in ["all", "client (wrk)", "server", "proxy process"] + [n for n, _ in PROFILE_PARTS]:
+        w(f"| {row} | " + " | ".join("–" if out[c][row] is None else f"{out[c][row]:.1f}"
+                                      for c in show) + " |")
+    w("")
+    return out
+
+
 def capture_section(w, env, configs, summary, lat):
     """The ratios issue #11 asks for: outbound nft vs eBPF vs HAProxy, and
     inbound capture against the same client and server unmeshed."""
@@ -330,7 +411,7 @@ def main():
     # ---- memory
     w("## Memory")
     w("")
-    w(f"Idle: resident set right after start (the agent with one enrolled pod), before any "
+    w(f"Idle: resident set right after start (an agent with its enrolled pods), before any "
       f"benchmark traffic. Per connection: {env['conns']:,} keep-alive connections opened through "
       f"the proxy, one request each, then held idle; (VmRSS with them − VmRSS before) ÷ "
       f"connections. Kernel socket memory is not in either figure.")
@@ -374,6 +455,8 @@ def main():
 
     # ---- capture modes and inbound (issue #11)
     capture_section(w, env, configs, summary, lat)
+
+    summary["profile"] = profile_section(w, raw, configs)
 
     # ---- targets
     def target_row(name, measured, ok):

@@ -15,7 +15,9 @@
 # Knobs (environment): WEFT_BUILD (binaries; default ../build), BENCH_ROUNDS (3),
 # BENCH_SECONDS (5, per run), BENCH_RATE (2000 req/s, latency), BENCH_CONNS
 # (10000, the idle-connection memory test), BENCH_CONFIGS ("direct weft weft-nft
-# haproxy weft-in", any subset).
+# haproxy weft-in", any subset), BENCH_PROFILE (0; 1: after the measurements,
+# one more connection-per-request run per configuration under `perf record`,
+# restricted to the benchmark's cgroup, to say where the CPU goes).
 # WEFT_WORKERS (the agent's --workers; unset: one per online CPU) reaches the
 # agent through its environment, like every WEFT_* option.
 set -euo pipefail
@@ -26,6 +28,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 DUR=${BENCH_SECONDS:-5}
 RATE=${BENCH_RATE:-2000}
 CONNS=${BENCH_CONNS:-10000}
+PROFILE=${BENCH_PROFILE:-0}
 CONFIGS=${BENCH_CONFIGS:-direct weft weft-nft haproxy weft-in}
 WORKLOADS="keepalive close bulk latency"
 
@@ -39,7 +42,8 @@ done
 for f in weft-agent weft-cni meshctl; do
 	[ -x "$B/$f" ] || die "$B/$f missing: run 'make' (or set WEFT_BUILD)"
 done
-case "$ROUNDS$DUR$RATE$CONNS" in *[!0-9]*) die "BENCH_* values must be integers" ;; esac
+if [ "$PROFILE" = 1 ]; then command -v perf >/dev/null || die "perf not found: run 'scripts/deps.sh bench'"; fi
+case "$ROUNDS$DUR$RATE$CONNS$PROFILE" in *[!0-9]*) die "BENCH_* values must be integers" ;; esac
 
 P=wb$$
 TMP=$(mktemp -d "/tmp/weft-bench-$$-XXXXXX")
@@ -512,6 +516,42 @@ for c in $CONFIGS; do
 done
 T_END=$(date +%s)
 
+# ---------------------------------------------------------------- profiles
+# Connection per request, where capture costs most: per configuration one
+# more run, after the measured ones, with perf sampling every CPU but only
+# the benchmark's cgroup (and its children): the client, server and proxy
+# and the kernel work done in their context (a softirq that runs in
+# ksoftirqd is not in it). A sample every 250 µs of CPU, so samples × 250 µs
+# is CPU time.
+PERIOD_NS=250000
+if [ "$PROFILE" = 1 ]; then
+	for c in $CONFIGS; do
+		say "profile: connection per request, $c"
+		read -r host port < <(target "$c" http)
+		# perf itself runs outside the cgroup it samples (where this script
+		# was started), so its own work is not in the profile.
+		(echo "$BASHPID" > "$CG_HOME/cgroup.procs" 2>/dev/null
+		 exec perf record -q -a -g -e cpu-clock -c "$PERIOD_NS" -G "${CG#"$CG_ROOT"/}" \
+			-o "$RAW/perf.$c.data" -- sleep "$DUR") >/dev/null 2>&1 &
+		ppid=$!
+		client "$c" timeout $((DUR + 30)) wrk -c50 -t2 -d"${DUR}s" --timeout 2s \
+			-H 'Connection: close' "http://$host:$port/" >"$RAW/perf.$c.wrk" 2>&1 || true
+		wait "$ppid" || echo "bench: perf record failed for $c" >&2
+		# Per process (self time), and per function with what it calls
+		# (children: all of netfilter's hooks under nf_hook_slow, a BPF
+		# program's helpers under the program), softirqs included where
+		# they ran on a benchmark task's stack.
+		perf report -i "$RAW/perf.$c.data" --stdio --no-children -g none -n \
+			--sort comm --percent-limit 0 > "$RAW/perf.$c.comm.txt" 2>/dev/null &&
+		perf report -i "$RAW/perf.$c.data" --stdio --children -g none \
+			--sort sym --percent-limit 0.1 > "$RAW/perf.$c.sym.txt" 2>/dev/null ||
+			echo "bench: perf report failed for $c" >&2
+		[ -n "${BENCH_KEEP_PERF:-}" ] && cp "$RAW/perf.$c.data" "$BENCH_KEEP_PERF.$c.data"
+		rm -f "$RAW/perf.$c.data"
+		sleep 1
+	done
+fi
+
 # ---------------------------------------------------------------- report
 if has haproxy; then
 	ns h nft list table ip weft_bench > "$RAW/nft.txt" 2>&1 || true
@@ -546,6 +586,7 @@ json.dump({
     "iperf3": "$(iperf3 --version | head -1 | cut -d' ' -f2)",
     "load_start": "$LOAD_START", "load_end": "$LOAD_END",
     "inbound_count_start": $IN_START, "inbound_count_end": $IN_END,
+    "profile": $PROFILE, "profile_period_ns": $PERIOD_NS,
     "elapsed_s": $((T_END - T_START)),
 }, open(sys.argv[1], "w"))
 EOF
