@@ -15,9 +15,9 @@
 # Knobs (environment): WEFT_BUILD (binaries; default ../build), BENCH_ROUNDS (3),
 # BENCH_SECONDS (5, per run), BENCH_RATE (2000 req/s, latency), BENCH_CONNS
 # (10000, the idle-connection memory test), BENCH_CONFIGS ("direct weft weft-nft
-# haproxy weft-in", any subset), BENCH_PROFILE (0; 1: after the measurements,
+# haproxy weft-in", any subset), BENCH_PROFILE (1: after the measurements,
 # one more connection-per-request run per configuration under `perf record`,
-# restricted to the benchmark's cgroup, to say where the CPU goes).
+# restricted to the benchmark's cgroup, to say where the CPU goes; 0: none).
 # WEFT_WORKERS (the agent's --workers; unset: one per online CPU) reaches the
 # agent through its environment, like every WEFT_* option.
 set -euo pipefail
@@ -28,7 +28,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 DUR=${BENCH_SECONDS:-5}
 RATE=${BENCH_RATE:-2000}
 CONNS=${BENCH_CONNS:-10000}
-PROFILE=${BENCH_PROFILE:-0}
+PROFILE=${BENCH_PROFILE:-1}
 CONFIGS=${BENCH_CONFIGS:-direct weft weft-nft haproxy weft-in}
 WORKLOADS="keepalive close bulk latency"
 
