@@ -239,7 +239,7 @@ def profile_section(w, raw, configs):
     return out
 
 
-def capture_section(w, env, configs, summary, lat):
+def capture_section(w, env, configs, summary, lat, raw, runs):
     """The ratios issue #11 asks for: outbound nft vs eBPF vs HAProxy, and
     inbound capture against the same client and server unmeshed."""
     pairs = [(a, b) for a, b in (("weft-nft", "weft"), ("weft-nft", "haproxy"),
@@ -291,11 +291,60 @@ def capture_section(w, env, configs, summary, lat):
         w(f"| {title} | " + " | ".join(cells) + " |")
     w("")
     if "weft-in" in configs and env.get("inbound_count_end") is not None:
-        n = env["inbound_count_end"] - env["inbound_count_start"]
-        w(f"The eBPF agent counted {n:,} inbound connections to the meshed server's pod "
-          f"during the rounds (`meshctl pod`, \"inbound\"): the weft inbound runs did pass "
-          f"through it.")
-        w("")
+        inbound_check(w, env, raw, runs)
+
+
+def counters_delta(raw):
+    """The eBPF agent's status counters (flattened) at the end of the rounds
+    minus at their start; {} without both snapshots."""
+    def flat(o, p=""):
+        out = {}
+        if isinstance(o, dict):
+            for k, v in o.items():
+                out.update(flat(v, f"{p}.{k}" if p else k))
+        elif isinstance(o, (int, float)) and not isinstance(o, bool):
+            out[p] = o
+        return out
+    snaps = []
+    for name in ("status.start.json", "status.end.json"):
+        try:
+            with open(os.path.join(raw, name)) as f:
+                snaps.append(flat(json.load(f)))
+        except (OSError, ValueError):
+            return {}
+    a, b = snaps
+    return {k: v - a.get(k, 0) for k, v in b.items() if k != "uptime_s" and v != a.get(k, 0)}
+
+
+def inbound_check(w, env, raw, runs):
+    """Did every weft-in connection go through the agent? The clients made
+    at least: one per request with Connection: close, 50 per keep-alive run,
+    2 per iperf3 run (control and data), 1 per latency run."""
+    counted = env["inbound_count_end"] - env["inbound_count_start"]
+    made = (sum(r["requests"] for r in runs.get(("close", "weft-in"), [])) +
+            50 * len(runs.get(("keepalive", "weft-in"), [])) +
+            2 * len(runs.get(("bulk", "weft-in"), [])) +
+            len(runs.get(("latency", "weft-in"), [])))
+    w(f"Inbound: during the rounds the clients of weft inbound made at least {made:,} "
+      f"connections to the meshed server; the eBPF agent counted {counted:,} for its pod "
+      f"(`meshctl pod`, \"inbound\").")
+    opens0, opens1 = env.get("pod_in_tcp_opens_start"), env.get("pod_in_tcp_opens_end")
+    if opens0 and opens1:
+        active, passive = opens1[0] - opens0[0], opens1[1] - opens0[1]
+        w(f"The kernel of the server pod's netns (`/proc/net/snmp`, no agent involved) saw "
+          f"{active:,} connections made from inside it (the agent's inbound side, to the "
+          f"server) and {passive:,} accepted: {active:,} captured, "
+          f"{max(passive - 2 * active, 0):,} accepted by the server without the agent.")
+    if made and counted < 0.99 * made:
+        w(f"**{made - counted:,} connections ({(made - counted) / made:.0%}) reached the server "
+          f"without the agent: inbound capture let them through, and the weft inbound figures "
+          f"are a mix of captured and uncaptured connections.**")
+    delta = counters_delta(raw)
+    keys = sorted(k for k in delta if "inbound" in k)
+    if keys:
+        w("The agent's inbound counters over the rounds (`meshctl status`): " +
+          ", ".join(f"`{k}` +{delta[k]:,}" for k in keys) + ".")
+    w("")
 
 
 def main():
@@ -454,7 +503,7 @@ def main():
     w("")
 
     # ---- capture modes and inbound (issue #11)
-    capture_section(w, env, configs, summary, lat)
+    capture_section(w, env, configs, summary, lat, raw, runs)
 
     summary["profile"] = profile_section(w, raw, configs)
 

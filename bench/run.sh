@@ -461,7 +461,19 @@ done
 read -ra CFG <<< "$CONFIGS"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 IN_START=None IN_END=None	# Python literals: env.json is written by python3 below
-has weft-in && IN_START=$(inbound_count)
+# The eBPF agent's counters around the rounds (its BPF programs' included),
+# to tell how many weft-in connections the agent really took.
+agent_status() { "$BIN/meshctl" --socket "$RUN/admin.sock" status -o json > "$1" 2>&1 || true; }
+# And the kernel's own count in the server pod's netns, which needs no
+# agent: each captured connection is accepted twice there (by the agent's
+# inbound listener, then by the server from the agent's connect), one that
+# escaped capture once, by the server.
+tcp_opens() { ns i awk '/^Tcp:/ { if (h) { printf "[%s, %s]", $6, $7; exit } h = 1 }' /proc/net/snmp; }
+OPENS_START=None OPENS_END=None
+if has weft-in; then
+	IN_START=$(inbound_count) OPENS_START=$(tcp_opens)
+	agent_status "$RAW/status.start.json"
+fi
 T_START=$(date +%s)
 for r in $(seq "$ROUNDS"); do
 	for w in $WORKLOADS; do
@@ -475,7 +487,10 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
-has weft-in && IN_END=$(inbound_count)
+if has weft-in; then
+	IN_END=$(inbound_count) OPENS_END=$(tcp_opens)
+	agent_status "$RAW/status.end.json"
+fi
 
 # ---------------------------------------------------------------- memory per connection
 hold_test() { # config
@@ -586,6 +601,7 @@ json.dump({
     "iperf3": "$(iperf3 --version | head -1 | cut -d' ' -f2)",
     "load_start": "$LOAD_START", "load_end": "$LOAD_END",
     "inbound_count_start": $IN_START, "inbound_count_end": $IN_END,
+    "pod_in_tcp_opens_start": $OPENS_START, "pod_in_tcp_opens_end": $OPENS_END,
     "profile": $PROFILE, "profile_period_ns": $PERIOD_NS,
     "elapsed_s": $((T_END - T_START)),
 }, open(sys.argv[1], "w"))
