@@ -231,11 +231,14 @@ for c in $CONFIGS; do
 	case $c in direct | weft | weft-nft | haproxy | weft-in) ;; *) die "unknown configuration $c" ;; esac
 done
 # What this build can do, asked before anything is set up, so a missing
-# feature fails at once and by name.
-if has weft-nft && ! "$B/weft-agent" --help 2>&1 | grep -q -- '--mode'; then
+# feature fails at once and by name. (The help is read whole first: grep -q
+# stops at the first match, and under pipefail the writer's SIGPIPE would
+# count as a failure.)
+AGENT_HELP=$("$B/weft-agent" --help 2>&1 || true)
+if has weft-nft && ! grep -q -- '--mode' <<< "$AGENT_HELP"; then
 	die "weft-nft: nft capture mode not available in this build (weft-agent has no --mode)"
 fi
-if has weft-in && ! "$B/weft-agent" --help 2>&1 | grep -q -- '--inbound-port'; then
+if has weft-in && ! grep -q -- '--inbound-port' <<< "$AGENT_HELP"; then
 	die "weft-in: inbound capture not available in this build (weft-agent has no --inbound-port)"
 fi
 
