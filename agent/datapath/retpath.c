@@ -13,7 +13,6 @@
  * address. A looped-back packet keeps the dst of its output lookup, so no
  * input route lookup or reverse-path check sees the foreign source.
  */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
@@ -199,6 +198,22 @@ static struct nlmsghdr *put_route(char *buf, uint16_t type, uint16_t flags, int 
 
 /* Both attribute sets (FRA_*, RTA_*) in one table. */
 #define RP_ATTR_MAX (FRA_MAX > RTA_MAX ? FRA_MAX : RTA_MAX)
+_Static_assert(RP_ATTR_MAX < 64, "attribute types fit the seen mask");
+_Static_assert(offsetof(struct fib_rule_hdr, family) == 0 &&
+		       offsetof(struct rtmsg, rtm_family) == 0,
+	       "a dump request's family is its first byte");
+
+/* What a rule that carries only our selectors may hold besides them: the
+ * kernel reports the suppress_* values and the originator on every rule. */
+#define RULE_ATTRS_OK                                                                              \
+	(1ull << FRA_PRIORITY | 1ull << FRA_FWMARK | 1ull << FRA_FWMASK | 1ull << FRA_TABLE |      \
+	 1ull << FRA_SUPPRESS_PREFIXLEN | 1ull << FRA_SUPPRESS_IFGROUP | 1ull << FRA_PROTOCOL |    \
+	 1ull << FRA_PAD)
+
+struct rp_attrs {
+	const struct nlattr *u32[RP_ATTR_MAX + 1];	/* the u32 ones */
+	uint64_t seen;					/* every type present */
+};
 
 struct rp_match {
 	const struct retpath *r;
@@ -207,12 +222,14 @@ struct rp_match {
 
 static int attr_cb(const struct nlattr *a, void *data)
 {
-	const struct nlattr **tb = data;
+	struct rp_attrs *at = data;
 	uint16_t type = mnl_attr_get_type(a);
 
-	/* Every attribute read here is a u32. */
-	if (type <= RP_ATTR_MAX && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
-		tb[type] = a;
+	if (type > RP_ATTR_MAX)
+		return MNL_CB_OK;
+	at->seen |= 1ull << type;
+	if (mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+		at->u32[type] = a;
 	return MNL_CB_OK;
 }
 
@@ -221,36 +238,44 @@ static uint32_t attr_u32(const struct nlattr *a, uint32_t dflt)
 	return a ? mnl_attr_get_u32(a) : dflt;
 }
 
+/* Ours: fwmark @mark/~0 lookup @table pref @priority and no other selector
+ * (a rule that also matches an interface, a port or a uid is someone else's).
+ */
 static int rule_cb(const struct nlmsghdr *nlh, void *data)
 {
-	const struct nlattr *tb[RP_ATTR_MAX + 1] = { 0 };
-	struct rp_match *m = data;
 	const struct fib_rule_hdr *frh = mnl_nlmsg_get_payload(nlh);
+	struct rp_attrs at = { 0 };
+	struct rp_match *m = data;
 
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*frh))
 		return MNL_CB_OK;
-	mnl_attr_parse(nlh, sizeof(*frh), attr_cb, tb);
-	if (frh->action == FR_ACT_TO_TBL && !frh->src_len && !frh->dst_len &&
-	    attr_u32(tb[FRA_PRIORITY], 0) == m->r->priority &&
-	    attr_u32(tb[FRA_FWMARK], 0) == m->r->mark &&
-	    attr_u32(tb[FRA_FWMASK], 0) == RP_FWMASK &&
-	    attr_u32(tb[FRA_TABLE], frh->table) == m->r->table)
+	mnl_attr_parse(nlh, sizeof(*frh), attr_cb, &at);
+	if (frh->action == FR_ACT_TO_TBL && !frh->src_len && !frh->dst_len && !frh->tos &&
+	    !(frh->flags & FIB_RULE_INVERT) && !(at.seen & ~RULE_ATTRS_OK) &&
+	    attr_u32(at.u32[FRA_PRIORITY], 0) == m->r->priority &&
+	    attr_u32(at.u32[FRA_FWMARK], 0) == m->r->mark &&
+	    attr_u32(at.u32[FRA_FWMASK], 0) == RP_FWMASK &&
+	    attr_u32(at.u32[FRA_TABLE], frh->table) == m->r->table &&
+	    attr_u32(at.u32[FRA_SUPPRESS_PREFIXLEN], UINT32_MAX) == UINT32_MAX &&
+	    attr_u32(at.u32[FRA_SUPPRESS_IFGROUP], UINT32_MAX) == UINT32_MAX)
 		m->found = true;
 	return MNL_CB_OK;
 }
 
+/* Ours: local 0.0.0.0/0 (::/0) dev lo in @table, whatever its metric (the
+ * kernel gives IPv6 routes 1024 when none is asked for). */
 static int route_cb(const struct nlmsghdr *nlh, void *data)
 {
-	const struct nlattr *tb[RP_ATTR_MAX + 1] = { 0 };
-	struct rp_match *m = data;
 	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	struct rp_attrs at = { 0 };
+	struct rp_match *m = data;
 
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*rtm))
 		return MNL_CB_OK;
-	mnl_attr_parse(nlh, sizeof(*rtm), attr_cb, tb);
-	if (rtm->rtm_type == RTN_LOCAL && !rtm->rtm_dst_len &&
-	    attr_u32(tb[RTA_TABLE], rtm->rtm_table) == m->r->table &&
-	    attr_u32(tb[RTA_OIF], 0) == RP_LO_IFINDEX)
+	mnl_attr_parse(nlh, sizeof(*rtm), attr_cb, &at);
+	if (rtm->rtm_type == RTN_LOCAL && !rtm->rtm_dst_len && !rtm->rtm_src_len &&
+	    attr_u32(at.u32[RTA_TABLE], rtm->rtm_table) == m->r->table &&
+	    attr_u32(at.u32[RTA_OIF], 0) == RP_LO_IFINDEX)
 		m->found = true;
 	return MNL_CB_OK;
 }
@@ -269,8 +294,6 @@ static int rp_has(struct rp *rp, const struct retpath *r, int family, bool rule,
 	nlh->nlmsg_type = rule ? RTM_GETRULE : RTM_GETROUTE;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	/* fib_rule_hdr and rtmsg both start with the family byte. */
-	static_assert(offsetof(struct fib_rule_hdr, family) == 0, "family first");
-	static_assert(offsetof(struct rtmsg, rtm_family) == 0, "family first");
 	family_byte = mnl_nlmsg_put_extra_header(nlh, rule ? sizeof(struct fib_rule_hdr)
 							   : sizeof(struct rtmsg));
 	*family_byte = (uint8_t)family;
@@ -345,8 +368,8 @@ static int add_family(struct rp *rp, const struct retpath *r, int family, bool h
 	if (!has_route) {
 		*step = family == AF_INET ? "add route local 0.0.0.0/0" : "add route local ::/0";
 		/* REPLACE: the table is weft's, whatever default route it held. */
-		err = rp_talk(rp, put_route(req, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE,
-					    family, r),
+		err = rp_talk(rp,
+			      put_route(req, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, family, r),
 			      NULL, NULL);
 		if (family == AF_INET6 && (err == -EAFNOSUPPORT || err == -EACCES)) {
 			log_debug("retpath: no IPv6 in the pod (%s), IPv4 only", strerror(-err));
@@ -426,7 +449,8 @@ int retpath_remove(int netns_fd, const struct retpath *r, int fwmark_accept_befo
 		goto out;
 	/* Rules first: no moment with a rule pointing at an empty table. */
 	for (i = 0; i < 2 && !err; i++) {
-		step = families[i] == AF_INET ? "delete IPv4 fwmark rule" : "delete IPv6 fwmark rule";
+		step = families[i] == AF_INET ? "delete IPv4 fwmark rule"
+					      : "delete IPv6 fwmark rule";
 		/* Copies another program made with our exact selectors go too. */
 		for (n = 0; n < RP_DEL_MAX && !err; n++)
 			err = del(&rp, put_rule(req, RTM_DELRULE, 0, families[i], r));

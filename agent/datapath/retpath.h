@@ -57,10 +57,13 @@ struct retpath_state {
 int retpath_apply(int netns_fd, const struct retpath *r, int *fwmark_accept_before);
 
 /* Remove exactly what retpath_apply(@r) adds: the rules with this mark, mask,
- * table and priority, the local default routes via lo in r->table, and
- * restore tcp_fwmark_accept to @fwmark_accept_before (-1: leave it). Every
- * other rule and route of the netns is untouched. Missing pieces are not
- * errors. 0, -EINVAL or -errno, logged as retpath_apply() does.
+ * table and priority (every copy), the local default routes via lo in
+ * r->table, and restore tcp_fwmark_accept to @fwmark_accept_before (-1: leave
+ * it). Every other rule and route of the netns is untouched, except that the
+ * kernel's rule delete takes selectors it is not given as wildcards: a rule
+ * with this mark, table and priority that also matches, say, an interface
+ * goes too. Missing pieces are not errors. 0, -EINVAL or -errno, logged as
+ * retpath_apply() does.
  */
 int retpath_remove(int netns_fd, const struct retpath *r, int fwmark_accept_before);
 

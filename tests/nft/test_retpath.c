@@ -375,6 +375,24 @@ Test(retpath, remove_deletes_copies_of_the_rule)
 	cr_assert_eq(dump(POD, AF_INET, true).ours, 0);
 }
 
+Test(retpath, a_rule_with_more_selectors_is_not_ours)
+{
+	struct retpath_state st;
+	char n[64];
+	int before = -1;
+
+	tns_name(POD, n, sizeof(n));
+	cr_assert_eq(tns_sh("ip -n %s rule add fwmark 0x%x lookup %d pref %d iif lo", n, MARK,
+			    TABLE, RETPATH_PRIORITY_DEFAULT),
+		     0);
+	cr_assert_eq(retpath_read(pod_fd, &rp, &st), 0);
+	cr_assert_not(st.rule4, "a rule for lo only would not catch the replies");
+	cr_assert_eq(retpath_apply(pod_fd, &rp, &before), 0);
+	cr_assert_eq(retpath_read(pod_fd, &rp, &st), 0);
+	cr_assert(st.rule4);
+	cr_assert_eq(dump(POD, AF_INET, true).ours, 2, "ours beside the other one");
+}
+
 Test(retpath, pod_without_ipv6_gets_the_ipv4_half)
 {
 	struct retpath_state st;
