@@ -35,7 +35,7 @@
 #define RP_RECV_BUF (32 * 1024)	/* one dump datagram of a netns's routes */
 #define RP_REQ_BUF 256		/* one request: a header and four u32 attributes */
 #define RP_ACK_TIMEOUT_S 5	/* a kernel that never answers must not hang the loop */
-#define RP_LO_IFINDEX 1		/* every netns's lo (LOOPBACK_IFINDEX, since 3.7) */
+#define RP_LO_IFINDEX 1		/* every netns's lo: the kernel's LOOPBACK_IFINDEX */
 #define RP_FWMASK 0xffffffffu	/* the mark is matched whole */
 #define RP_DEL_MAX 16		/* rule copies one remove deletes, at most */
 #define FWMARK_ACCEPT "/proc/sys/net/ipv4/tcp_fwmark_accept"
