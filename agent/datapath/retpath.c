@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Implementation of agent/datapath/retpath.h: rtnetlink requests (libmnl) on
  * a NETLINK_ROUTE socket opened inside the pod's netns, and the pod's
- * /proc/sys/net/ipv4/tcp_fwmark_accept opened there too.
+ * /proc/sys/net sysctls (tcp_fwmark_accept, fwmark_reflect) opened there too.
  *
  * Why it works without conntrack: the agent's SYN to the application carries
  * the inbound mark (SO_MARK) and, being addressed to a local address, loops
@@ -38,12 +38,31 @@
 #define RP_LO_IFINDEX 1		/* every netns's lo: the kernel's LOOPBACK_IFINDEX */
 #define RP_FWMASK 0xffffffffu	/* the mark is matched whole */
 #define RP_DEL_MAX 16		/* rule copies one remove deletes, at most */
-#define FWMARK_ACCEPT "/proc/sys/net/ipv4/tcp_fwmark_accept"
+
+/* The sysctls of the return path, each set to 1; bit i of the "before" value
+ * retpath_apply() hands out is sysctl i's value before.
+ *  - tcp_fwmark_accept: the application's accepted socket and its SYN-ACK
+ *    take the mark of the agent's SYN (it covers IPv6 too);
+ *  - fwmark_reflect: the replies the kernel makes for no socket (the RST of a
+ *    closed port, ICMP errors) take the mark of what they answer, so the
+ *    agent's connect to a port nothing listens on is refused at once instead
+ *    of the RST leaving by eth0 toward the real client and the connect
+ *    timing out.
+ */
+enum { RP_FWMARK_ACCEPT, RP_REFLECT4, RP_REFLECT6, RP_SYSCTLS };
+static const struct {
+	const char *path;
+	bool optional;		/* absent without IPv6 */
+} rp_sysctls[RP_SYSCTLS] = {
+	[RP_FWMARK_ACCEPT] = { "/proc/sys/net/ipv4/tcp_fwmark_accept", false },
+	[RP_REFLECT4] = { "/proc/sys/net/ipv4/fwmark_reflect", false },
+	[RP_REFLECT6] = { "/proc/sys/net/ipv6/fwmark_reflect", true },
+};
 
 /* One conversation with a pod's netns. */
 struct rp {
 	struct mnl_socket *nl;
-	int sysctl_fd;		/* FWMARK_ACCEPT of the pod's netns, O_RDWR */
+	int sysctl_fd[RP_SYSCTLS];	/* in the pod's netns, O_RDWR; -1: absent */
 	uint32_t seq;
 	char *buf;		/* RP_RECV_BUF */
 };
@@ -59,9 +78,11 @@ static void rp_close(struct rp *rp)
 	if (rp->nl)
 		mnl_socket_close(rp->nl);
 	rp->nl = NULL;
-	if (rp->sysctl_fd >= 0)
-		close(rp->sysctl_fd);
-	rp->sysctl_fd = -1;
+	for (int i = 0; i < RP_SYSCTLS; i++) {
+		if (rp->sysctl_fd[i] >= 0)
+			close(rp->sysctl_fd[i]);
+		rp->sysctl_fd[i] = -1;
+	}
 	free(rp->buf);
 	rp->buf = NULL;
 }
@@ -76,7 +97,7 @@ static int rp_open(int netns_fd, struct rp *rp)
 	struct timeval tv = { .tv_sec = RP_ACK_TIMEOUT_S };
 	int home, fd = -1, err = 0;
 
-	*rp = (struct rp){ .sysctl_fd = -1, .seq = (uint32_t)time(NULL) };
+	*rp = (struct rp){ .sysctl_fd = { -1, -1, -1 }, .seq = (uint32_t)time(NULL) };
 	rp->buf = malloc(RP_RECV_BUF);
 	if (!rp->buf)
 		return -ENOMEM;
@@ -93,9 +114,9 @@ static int rp_open(int netns_fd, struct rp *rp)
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd == -1)
 		err = -errno;
-	if (!err) {
-		rp->sysctl_fd = open(FWMARK_ACCEPT, O_RDWR | O_CLOEXEC);
-		if (rp->sysctl_fd == -1)
+	for (int i = 0; i < RP_SYSCTLS && !err; i++) {
+		rp->sysctl_fd[i] = open(rp_sysctls[i].path, O_RDWR | O_CLOEXEC);
+		if (rp->sysctl_fd[i] == -1 && !(rp_sysctls[i].optional && errno == ENOENT))
 			err = -errno;
 	}
 	if (setns(home, CLONE_NEWNET) == -1) {
@@ -326,17 +347,35 @@ static int sysctl_set(int fd, int v)
 	return 0;
 }
 
+static const struct retpath_state state_unknown = {
+	.fwmark_accept = -1, .fwmark_reflect4 = -1, .fwmark_reflect6 = -1,
+};
+
 static int read_on(struct rp *rp, const struct retpath *r, struct retpath_state *out)
 {
+	int *vals[RP_SYSCTLS] = { &out->fwmark_accept, &out->fwmark_reflect4,
+				  &out->fwmark_reflect6 };
 	int err;
 
-	*out = (struct retpath_state){ .fwmark_accept = -1 };
+	*out = state_unknown;
 	if ((err = rp_has(rp, r, AF_INET, true, &out->rule4)) ||
 	    (err = rp_has(rp, r, AF_INET6, true, &out->rule6)) ||
 	    (err = rp_has(rp, r, AF_INET, false, &out->route4)) ||
 	    (err = rp_has(rp, r, AF_INET6, false, &out->route6)))
 		return err;
-	return sysctl_get(rp->sysctl_fd, &out->fwmark_accept);
+	for (int i = 0; i < RP_SYSCTLS && !err; i++) {
+		if (rp->sysctl_fd[i] >= 0)
+			err = sysctl_get(rp->sysctl_fd[i], vals[i]);
+	}
+	return err;
+}
+
+/* The sysctls' values as one "before" value: bit i is sysctl i's. */
+static int sysctls_pack(const struct retpath_state *st)
+{
+	return (st->fwmark_accept == 1) << RP_FWMARK_ACCEPT |
+	       (st->fwmark_reflect4 == 1) << RP_REFLECT4 |
+	       (st->fwmark_reflect6 == 1) << RP_REFLECT6;
 }
 
 int retpath_read(int netns_fd, const struct retpath *r, struct retpath_state *out)
@@ -344,7 +383,7 @@ int retpath_read(int netns_fd, const struct retpath *r, struct retpath_state *ou
 	struct rp rp;
 	int err;
 
-	*out = (struct retpath_state){ .fwmark_accept = -1 };
+	*out = state_unknown;
 	err = rp_open(netns_fd, &rp);
 	if (err)
 		return err;
@@ -389,7 +428,7 @@ static int add_family(struct rp *rp, const struct retpath *r, int family, bool h
 	return 0;
 }
 
-int retpath_apply(int netns_fd, const struct retpath *r, int *fwmark_accept_before)
+int retpath_apply(int netns_fd, const struct retpath *r, int *sysctls_before)
 {
 	const char *step = "open the pod's netns";
 	struct retpath_state st;
@@ -406,13 +445,15 @@ int retpath_apply(int netns_fd, const struct retpath *r, int *fwmark_accept_befo
 	err = read_on(&rp, r, &st);
 	if (err)
 		goto out_close;
-	*fwmark_accept_before = st.fwmark_accept;
+	*sysctls_before = sysctls_pack(&st);
 	err = add_family(&rp, r, AF_INET, st.route4, st.rule4, &step);
 	if (!err)
 		err = add_family(&rp, r, AF_INET6, st.route6, st.rule6, &step);
-	if (!err && st.fwmark_accept != 1) {
-		step = "set net.ipv4.tcp_fwmark_accept=1";
-		err = sysctl_set(rp.sysctl_fd, 1);
+	for (int i = 0; i < RP_SYSCTLS && !err; i++) {
+		if (rp.sysctl_fd[i] < 0 || (*sysctls_before >> i & 1))
+			continue;
+		step = rp_sysctls[i].path;
+		err = sysctl_set(rp.sysctl_fd[i], 1);
 	}
 out_close:
 	rp_close(&rp);
@@ -433,7 +474,7 @@ static int del(struct rp *rp, struct nlmsghdr *nlh)
 	return err;
 }
 
-int retpath_remove(int netns_fd, const struct retpath *r, int fwmark_accept_before)
+int retpath_remove(int netns_fd, const struct retpath *r, int sysctls_before)
 {
 	static const int families[] = { AF_INET, AF_INET6 };
 	const char *step = "open the pod's netns";
@@ -462,9 +503,11 @@ int retpath_remove(int netns_fd, const struct retpath *r, int fwmark_accept_befo
 		err = del(&rp, put_route(req, RTM_DELROUTE, 0, families[i], r));
 		err = err == 1 ? 0 : err;
 	}
-	if (!err && fwmark_accept_before >= 0) {
-		step = "restore net.ipv4.tcp_fwmark_accept";
-		err = sysctl_set(rp.sysctl_fd, fwmark_accept_before);
+	for (int i = 0; i < RP_SYSCTLS && !err && sysctls_before >= 0; i++) {
+		if (rp.sysctl_fd[i] < 0)
+			continue;
+		step = rp_sysctls[i].path;
+		err = sysctl_set(rp.sysctl_fd[i], sysctls_before >> i & 1);
 	}
 	rp_close(&rp);
 out:

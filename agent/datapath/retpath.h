@@ -39,33 +39,35 @@ struct retpath_state {
 	bool rule4, rule6;	/* fwmark @mark (mask ~0) lookup @table, pref @priority */
 	bool route4, route6;	/* local 0.0.0.0/0 (::/0) dev lo in @table */
 	int fwmark_accept;	/* net.ipv4.tcp_fwmark_accept: 0 or 1 */
+	int fwmark_reflect4;	/* net.ipv4.fwmark_reflect: 0 or 1 */
+	int fwmark_reflect6;	/* net.ipv6.fwmark_reflect: 0, 1, or -1 without IPv6 */
 };
 
 /* Make the pod netns @netns_fd route sockets marked r->mark back locally:
  * the rules for IPv4 and IPv6, the local default routes for both in
- * r->table, and net.ipv4.tcp_fwmark_accept=1 (it covers IPv6 too), so the
+ * r->table, net.ipv4.tcp_fwmark_accept=1 (it covers IPv6 too), so the
  * application's accepted socket, its SYN-ACK included, carries the mark of
- * the agent's SYN. Reads first and adds only what is missing: applying twice
+ * the agent's SYN, and net.ipv{4,6}.fwmark_reflect=1, so does the RST of a
+ * port nothing listens on (the agent's connect is refused at once). Reads first and adds only what is missing: applying twice
  * changes nothing and never duplicates a rule. A netns without IPv6 (disabled
  * by sysctl or at boot) gets the IPv4 half and succeeds.
- * *@fwmark_accept_before gets the sysctl's value before (0 or 1), for
- * retpath_remove(). The calling thread enters the netns only to open the
+ * *@sysctls_before gets the sysctls' values before (one bit each, opaque to
+ * the caller), for retpath_remove(). The calling thread enters the netns only to open the
  * netlink socket and the sysctl file, and blocks at most a few seconds on a
  * kernel that does not answer. 0, -EINVAL (@r out of the bounds above) or
  * -errno; a failure is logged once at error level naming the step.
  */
-int retpath_apply(int netns_fd, const struct retpath *r, int *fwmark_accept_before);
+int retpath_apply(int netns_fd, const struct retpath *r, int *sysctls_before);
 
 /* Remove exactly what retpath_apply(@r) adds: the rules with this mark, mask,
  * table and priority (every copy), the local default routes via lo in
- * r->table, and restore tcp_fwmark_accept to @fwmark_accept_before (-1: leave
- * it). Every other rule and route of the netns is untouched, except that the
+ * r->table, and restore the sysctls to @sysctls_before (-1: leave them). Every other rule and route of the netns is untouched, except that the
  * kernel's rule delete takes selectors it is not given as wildcards: a rule
  * with this mark, table and priority that also matches, say, an interface
  * goes too. Missing pieces are not errors. 0, -EINVAL or -errno, logged as
  * retpath_apply() does.
  */
-int retpath_remove(int netns_fd, const struct retpath *r, int fwmark_accept_before);
+int retpath_remove(int netns_fd, const struct retpath *r, int sysctls_before);
 
 /* Read the return path of @r in @netns_fd back over netlink and /proc/sys
  * into @out (zeroed first; IPv6 pieces false where the netns has no IPv6).
