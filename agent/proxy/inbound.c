@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -35,6 +36,22 @@ static int inbound_dst(int fd, int family, struct addr *out)
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
 		return -errno;
 	return addr_from_sockaddr(out, (struct sockaddr *)&ss, len);
+}
+
+/* Whether accepted socket @fd is the proxy's own connection to an
+ * application, captured again (an sk_lookup program that does not leave
+ * connections on lo alone would do that). With tcp_fwmark_accept, which the
+ * return path sets, an accepted socket carries the mark of the SYN that
+ * made it; a mark never crosses into the pod from outside (veth clears it).
+ */
+static bool from_us(const struct proxy *px, int fd)
+{
+	uint32_t mark = 0;
+	socklen_t len = sizeof(mark);
+
+	return px->opts.inbound_mark &&
+	       getsockopt(fd, SOL_SOCKET, SO_MARK, &mark, &len) == 0 &&
+	       mark == px->opts.inbound_mark;
 }
 
 /* The counters of @port in @pod's share, made on first use; port 0 (the
@@ -67,6 +84,13 @@ static void inbound_one(struct proxy *px, struct px_pod *pod, int cfd, int famil
 	struct addr dst;
 	int err;
 
+	if (from_us(px, cfd)) {
+		log_debug("proxy: inbound pod=%u: a connection of the proxy's own came back, refusing",
+			  pod->id);
+		px->stats.inbound_loops++;
+		sock_close_reset(cfd);
+		return;
+	}
 	err = inbound_dst(cfd, family, &dst);
 	if (err) {
 		log_debug("proxy: inbound pod=%u: no destination: %s", pod->id, strerror(-err));

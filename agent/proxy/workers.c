@@ -335,7 +335,9 @@ bool workers_capture_listening(const struct px_capture *cap)
 		const struct px_pod *pp = &cap->share[i];
 
 		if ((pp->lfd4 != -1 && !fd_listening(pp->lfd4)) ||
-		    (pp->lfd6 != -1 && !fd_listening(pp->lfd6)))
+		    (pp->lfd6 != -1 && !fd_listening(pp->lfd6)) ||
+		    (pp->ilfd4 != -1 && !fd_listening(pp->ilfd4)) ||
+		    (pp->ilfd6 != -1 && !fd_listening(pp->ilfd6)))
 			return false;
 	}
 	return true;

@@ -87,7 +87,9 @@ void workers_capture_close(struct workers *ws, struct px_capture *cap);
 uint64_t workers_capture_netns_cookie(const struct px_capture *cap);
 /* Whether @cap has a listener of @family (AF_INET, AF_INET6). */
 bool workers_capture_has_listener(const struct px_capture *cap, int family);
-/* Whether every listener of @cap is a socket in LISTEN state. */
+/* Whether every listener of @cap, inbound ones included, is a socket in
+ * LISTEN state.
+ */
 bool workers_capture_listening(const struct px_capture *cap);
 /* Under isolation: the pod's connections, open and ever accepted, summed
  * over the workers.
