@@ -436,20 +436,30 @@ Test(inbound, a_server_first_protocol_is_not_delayed)
 	cr_assert_eq(port_of(&v, 8025)->requests, 0);
 }
 
-Test(inbound, dialling_the_inbound_listener_is_refused_without_a_loop)
+/* Connect from the client to @dst and expect a reset: the handshake is the
+ * kernel's, so the reset may come before tsock_connect() returns or after.
+ */
+static void expect_reset(const char *dst)
 {
-	char buf[16];
-	struct view v;
-	int fd = tsock_connect(CLI, POD_V4 ":15006", WAIT_MS);
+	int fd = tsock_connect(CLI, dst, WAIT_MS);
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char buf[16];
 	ssize_t n;
 
-	/* Accepted (the handshake is the kernel's), then reset at once. */
+	if (fd == -ECONNRESET)
+		return;
 	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
 	cr_assert_eq(poll(&pfd, 1, WAIT_MS), 1, "neither reset nor closed");
 	n = recv(fd, buf, sizeof(buf), 0);
 	cr_assert(n == -1 && errno == ECONNRESET, "recv: %zd (%s)", n, strerror(errno));
 	close(fd);
+}
+
+Test(inbound, dialling_the_inbound_listener_is_refused_without_a_loop)
+{
+	struct view v;
+
+	expect_reset(POD_V4 ":15006");
 	look(&v);
 	cr_assert_eq(v.st.inbound_loops, 1);
 	cr_assert_eq(v.st.inbound_accepted, 1, "accepted once: nothing came back around");
@@ -460,18 +470,10 @@ Test(inbound, dialling_the_inbound_listener_is_refused_without_a_loop)
 
 Test(inbound, a_closed_application_port_is_a_connect_error_of_that_port)
 {
-	char buf[16];
 	struct view v;
 	const struct px_inbound_port *p;
-	int fd = tsock_connect(CLI, POD_V4 ":8099", WAIT_MS);
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	ssize_t n;
 
-	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
-	cr_assert_eq(poll(&pfd, 1, WAIT_MS), 1);
-	n = recv(fd, buf, sizeof(buf), 0);
-	cr_assert(n == -1 && errno == ECONNRESET, "recv: %zd (%s)", n, strerror(errno));
-	close(fd);
+	expect_reset(POD_V4 ":8099");
 	settle(&v, 8099);
 	p = port_of(&v, 8099);
 	cr_assert_eq(p->conns_total, 1);
