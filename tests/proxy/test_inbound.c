@@ -479,3 +479,30 @@ Test(inbound, a_closed_application_port_is_a_connect_error_of_that_port)
 	cr_assert_eq(p->conns_total, 1);
 	cr_assert_eq(p->connect_errors, 1);
 }
+
+Test(inbound, ports_past_the_bound_are_counted_under_port_0)
+{
+	/* 2 workers × INBOUND_PORTS_MAX (64): 130 ports overflow at least one. */
+	const int n_ports = 130;
+	uint64_t sum = 0;
+	bool other = false;
+	struct px_inbound_port ports[256];
+	size_t n;
+
+	for (int i = 0; i < n_ports; i++) {
+		char dst[64];
+
+		snprintf(dst, sizeof(dst), POD_V4 ":%d", 9000 + i);
+		expect_reset(dst);
+	}
+	workers_isolate(ws);
+	n = workers_capture_inbound(cap, ports, 256);
+	workers_release(ws);
+	cr_assert_leq(n, 2 * 65, "%zu ports: the bound did not hold", n);
+	for (size_t i = 0; i < n; i++) {
+		sum += ports[i].conns_total;
+		other |= ports[i].port == 0;
+	}
+	cr_assert(other, "no port 0 entry among %zu", n);
+	cr_assert_eq(sum, (uint64_t)n_ports, "every connection counted once");
+}
