@@ -264,7 +264,7 @@ struct conn {
 	struct conn *prev, *next;	/* in pod->conns */
 	struct svc_state *svc;		/* holds a reference; NULL for a passthrough */
 	const struct policy *pol;	/* &svc->pol or &px->passthrough */
-	struct addr target;		/* the passthrough destination (inbound: the application) */
+	struct addr target;		/* passthrough, inbound: the destination */
 	struct in_port *in;		/* inbound: its port's counters; NULL: outbound */
 	struct addr peer;		/* inbound: the client, the application's peer */
 	struct observe *obs;		/* inbound: HTTP observer state; NULL: none (yet) */

@@ -287,7 +287,8 @@ static int upstream_socket(struct proxy *px, const struct conn *c, const struct 
 			char buf[ADDR_STRLEN];
 
 			/* The application will see the pod's own address. */
-			log_debug("proxy: inbound pod=%u: cannot connect from client %s (%s), connecting from the pod's address",
+			log_debug("proxy: inbound pod=%u: cannot connect from client %s (%s), "
+				  "connecting from the pod's address",
 				  pod->id, addr_fmt(&c->peer, buf, sizeof(buf)), strerror(-err));
 			px->stats.inbound_transparent_fallbacks++;
 			close(fd);
@@ -298,6 +299,9 @@ static int upstream_socket(struct proxy *px, const struct conn *c, const struct 
 				goto out_errno;
 		}
 	} else if (c->in) {
+		/* Cannot happen with IPV6_V6ONLY listeners; counted if it does. */
+		log_debug("proxy: inbound pod=%u: client and destination families differ, "
+			  "connecting from the pod's address", pod->id);
 		px->stats.inbound_transparent_fallbacks++;
 	}
 	return fd;
