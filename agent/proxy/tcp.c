@@ -3,12 +3,12 @@
  * client and one upstream, zero-copy through a pipe per direction, with
  * half-close passed on. Serves L4 connections, HTTP ones after an upgrade
  * or CONNECT, and inbound connections, whose bytes are copied instead while
- * observe.c looks at them (half.copy). Level-triggered epoll: each side is watched for
- * EPOLLIN only while its buffer toward the other side is empty, and for
- * EPOLLOUT only while it has bytes waiting, so a slow reader pushes back on
- * the fast writer instead of growing memory. A side whose both directions
- * are finished is dropped from epoll, since a fully closed socket reports
- * EPOLLHUP forever.
+ * observe.c looks at them (half.copy). Level-triggered epoll: each side is
+ * watched for EPOLLIN only while its buffer toward the other side is empty,
+ * and for EPOLLOUT only while it has bytes waiting, so a slow reader pushes
+ * back on the fast writer instead of growing memory. A side whose both
+ * directions are finished is dropped from epoll, since a fully closed socket
+ * reports EPOLLHUP forever.
  */
 #include <errno.h>
 #include <fcntl.h>
