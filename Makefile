@@ -60,6 +60,7 @@ UNIT_SRCS    := $(wildcard tests/unit/*.c)
 TBPF_SRCS    := $(wildcard tests/bpf/*.c)
 INTEG_SRCS   := $(wildcard tests/integration/*.c)
 NFT_SRCS     := $(wildcard tests/nft/*.c)
+PROXY_TEST_SRCS := $(wildcard tests/proxy/*.c)
 HELPER_SRCS  := $(wildcard tests/helpers/*.c)
 # The fake Kubernetes API server's C side (unit, integration, bench-registry).
 K8S_FAKE_SRCS := $(wildcard tests/k8s-apiserver/*.c)
@@ -86,9 +87,10 @@ UNIT_BIN  := $(O)/tests/weft-unit
 TBPF_BIN  := $(O)/tests/weft-test-bpf
 INTEG_BIN := $(O)/tests/weft-integration
 NFT_BIN   := $(O)/tests/weft-test-nft
+PROXY_TEST_BIN := $(O)/tests/weft-test-proxy
 
 # ---------------------------------------------------------------- targets
-.PHONY: all deps test test-unit test-bpf test-nft test-integration test-containerd check-layers \
+.PHONY: all deps test test-unit test-bpf test-nft test-proxy test-integration test-containerd check-layers \
 	manifests check-manifests \
 	image check-image demo bench bench-registry readme install clean \
 	vmlinux format help check-root fuzz fuzz-build test-fuzz
@@ -166,6 +168,10 @@ $(NFT_BIN): $(call sobj,$(NFT_SRCS) $(HELPER_SRCS) $(AGENT_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
+$(PROXY_TEST_BIN): $(call sobj,$(PROXY_TEST_SRCS) $(HELPER_SRCS) $(AGENT_SRCS) $(LIB_SRCS))
+	$(call msg,LINK,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
 $(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(CONSUL_FAKE_SRCS) \
 	$(LIB_SRCS))
 	$(call msg,LINK,$@)
@@ -178,9 +184,9 @@ $(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(CONSUL
 CRITERION_FLAGS ?= --verbose=0
 test: deps ## install deps, build, run every test tier
 	$(Q)$(MAKE) --no-print-directory all $(SAN_BINS) $(UNIT_BIN) $(TBPF_BIN) $(NFT_BIN) \
-		$(INTEG_BIN) $(FUZZ_BINS)
+		$(PROXY_TEST_BIN) $(INTEG_BIN) $(FUZZ_BINS)
 	$(Q)$(MAKE) --no-print-directory check-layers check-manifests check-image test-unit test-fuzz \
-		test-bpf test-nft test-integration test-containerd
+		test-bpf test-nft test-proxy test-integration test-containerd
 
 # ---- fuzzing: libFuzzer targets, one per parser fed from outside the agent
 # (tests/fuzz/fuzz_<target>.c, seeds in tests/fuzz/corpus/<target>/, an
@@ -265,6 +271,10 @@ test-bpf: $(TBPF_BIN) check-root ## load and exercise every BPF program (root)
 test-nft: $(NFT_BIN) check-root ## the nft capture mode in test namespaces, read back over netlink (root)
 	$(call msg,TEST,nft)
 	$(Q)scripts/run-tests.sh $(NFT_BIN) $(CRITERION_FLAGS) --jobs 1
+
+test-proxy: $(PROXY_TEST_BIN) check-root ## the proxy's inbound side in-process, in test namespaces (root)
+	$(call msg,TEST,proxy)
+	$(Q)scripts/run-tests.sh $(PROXY_TEST_BIN) $(CRITERION_FLAGS) --jobs 1
 
 test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF, real clients (root)
 	$(call msg,TEST,integration)

@@ -266,6 +266,49 @@ static int cmd_escaped(const struct http_request *req, struct http_response *res
 	return admin_json(resp, o);
 }
 
+/* The pod's inbound side per port the clients dialled, summed over the
+ * workers (the caller isolated them); empty without inbound capture.
+ */
+/* Inbound ports shown per pod: above a worker's INBOUND_PORTS_MAX, since
+ * workers may each count different ports.
+ */
+#define POD_INBOUND_PORTS_MAX 256
+
+static json_object *pod_inbound_json(const struct pod *pod)
+{
+	static const char *const classes[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	json_object *arr = json_object_new_array();
+	struct px_inbound_port *ports;
+	size_t n;
+
+	if (!pod->capture)
+		return arr;
+	ports = calloc(POD_INBOUND_PORTS_MAX, sizeof(*ports));
+	if (!ports)
+		return arr;
+	n = workers_capture_inbound(pod->capture, ports, POD_INBOUND_PORTS_MAX);
+	for (size_t i = 0; i < n && i < POD_INBOUND_PORTS_MAX; i++) {
+		const struct px_inbound_port *p = &ports[i];
+		json_object *o = json_object_new_object(), *r = json_object_new_object();
+
+		json_object_object_add(o, "port", json_object_new_int(p->port));
+		json_object_object_add(o, "connections", json_object_new_uint64(p->conns_total));
+		json_object_object_add(o, "active", json_object_new_uint64(p->conns_active));
+		json_object_object_add(o, "bytes_in", json_object_new_uint64(p->bytes_in));
+		json_object_object_add(o, "bytes_out", json_object_new_uint64(p->bytes_out));
+		json_object_object_add(o, "requests", json_object_new_uint64(p->requests));
+		for (size_t k = 0; k < PROXY_STATUS_CLASSES; k++)
+			json_object_object_add(r, classes[k],
+					       json_object_new_uint64(p->responses[k]));
+		json_object_object_add(o, "responses", r);
+		json_object_object_add(o, "connect_errors",
+				       json_object_new_uint64(p->connect_errors));
+		json_object_array_add(arr, o);
+	}
+	free(ports);
+	return arr;
+}
+
 static json_object *pod_json(const struct pod *pod, const struct agent *a)
 {
 	json_object *o = json_object_new_object(), *ips = json_object_new_array();
@@ -327,6 +370,7 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 		json_object_object_add(conns, "total", json_object_new_uint64(total));
 	}
 	json_object_object_add(o, "connections", conns);
+	json_object_object_add(o, "inbound", pod_inbound_json(pod));
 	return o;
 }
 
