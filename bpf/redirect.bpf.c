@@ -2,8 +2,9 @@
 /* Steering of enrolled pods' outbound TCP to the agent's in-pod proxy listener:
  * connect4/6 rewrite the destination and remember the original, sockops files
  * it under the client's address once the handshake completes, getsockopt hands
- * it to the proxy as SO_ORIGINAL_DST. One skeleton (mesh_redirect), attached
- * and detached together by agent/datapath/dp.c.
+ * it to the proxy as SO_ORIGINAL_DST, getpeername4/6 show it to the
+ * application. One skeleton (mesh_redirect), attached and detached together
+ * by agent/datapath/dp.c.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_endian.h>
@@ -51,7 +52,7 @@ static __always_inline const struct mesh_pod *mesh_connect_prepare(struct bpf_so
 	netns_cookie = bpf_get_netns_cookie(ctx);
 	pod = bpf_map_lookup_elem(&mesh_pods, &netns_cookie);
 	req->sk_mark = sk->mark;
-	reason = mesh_decide_connect(req, pod, mesh_agent_mark());
+	reason = mesh_decide_connect(req, pod, mesh_config_get());
 	if (reason != MESH_R_REDIRECTED || !pod) {
 		mesh_count(reason);
 		return NULL;
@@ -160,10 +161,56 @@ int mesh_sockops(struct bpf_sock_ops *ctx)
 		mesh_count(MESH_R_ORIG_MAP_FULL);
 	else
 		mesh_count(MESH_R_ORIG_RECORDED);
-	/* From here mesh_orig_dst holds the record; a long-lived connection
-	 * should not carry the storage for its whole life.
+	/* The storage stays for the socket's life: getpeername4/6 answer
+	 * from it (24 bytes per redirected connection).
 	 */
-	bpf_sk_storage_delete(&mesh_sk_dst, sk);
+	return 1;
+}
+
+/* getpeername() on a redirected socket: the application sees the address it
+ * dialled (the VIP), not the proxy's 127.0.0.1:15001, as with a real
+ * connection (cilium's sock4_getpeername does the same for its socket LB).
+ * Runs after the kernel filled the address; only the sockets connect4/6
+ * redirected carry mesh_sk_dst. Never fails the call (always 1).
+ */
+SEC("cgroup/getpeername4")
+int mesh_getpeername4(struct bpf_sock_addr *ctx)
+{
+	const struct mesh_orig_dst *orig;
+	struct bpf_sock *sk = ctx->sk;
+
+	if (!sk)
+		return 1;
+	orig = bpf_sk_storage_get(&mesh_sk_dst, sk, 0, 0);
+	/* connect4 stores IPv4 only; an AF_INET socket cannot name more. */
+	if (!orig || orig->family != MESH_AF_INET)
+		return 1;
+	ctx->user_ip4 = orig->addr.addr[0];
+	ctx->user_port = orig->port;
+	mesh_count(MESH_R_PEER_REWRITTEN);
+	return 1;
+}
+
+/* The same for AF_INET6 sockets: connect6 stored the address as dialled, so a
+ * dual-stack socket that dialled ::ffff:a.b.c.d gets that back, mapped.
+ */
+SEC("cgroup/getpeername6")
+int mesh_getpeername6(struct bpf_sock_addr *ctx)
+{
+	const struct mesh_orig_dst *orig;
+	struct bpf_sock *sk = ctx->sk;
+
+	if (!sk)
+		return 1;
+	orig = bpf_sk_storage_get(&mesh_sk_dst, sk, 0, 0);
+	if (!orig || orig->family != MESH_AF_INET6)
+		return 1;
+	ctx->user_ip6[0] = orig->addr.addr[0];
+	ctx->user_ip6[1] = orig->addr.addr[1];
+	ctx->user_ip6[2] = orig->addr.addr[2];
+	ctx->user_ip6[3] = orig->addr.addr[3];
+	ctx->user_port = orig->port;
+	mesh_count(MESH_R_PEER_REWRITTEN);
 	return 1;
 }
 
