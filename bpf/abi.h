@@ -18,6 +18,7 @@
 #define MESH_MAX_PODS 4096
 #define MESH_MAX_ORIG_DST 65536
 #define MESH_MAX_LISTENERS (2 * MESH_MAX_PODS)	/* an IPv4 and an IPv6 one per pod */
+#define MESH_MAX_IN_AGENT 65536	/* the agent's connections to pods' applications */
 
 /* An IPv4 or IPv6 address; IPv4 lives in addr[0], network order. */
 struct mesh_addr {
@@ -64,6 +65,21 @@ struct mesh_listener_key {
 	__u8 pad[7];
 };
 _Static_assert(sizeof(struct mesh_listener_key) == 16, "mesh_listener_key size");
+
+/* Key of mesh_in_agent: one TCP connection by its client end (src) and
+ * server end (dst) within one netns. IPv4-mapped addresses are keyed as IPv4,
+ * since that is what the packet carries.
+ */
+struct mesh_flow_key {
+	__u64 netns_cookie;
+	struct mesh_addr src;	/* network order */
+	struct mesh_addr dst;
+	__u16 sport;		/* host order */
+	__u16 dport;		/* host order */
+	__u8 family;
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct mesh_flow_key) == 48, "mesh_flow_key size");
 
 /* Key of mesh_orig_dst: the client end of a redirected connection, as the
  * proxy's accepted socket sees its peer, within one netns.
@@ -118,6 +134,9 @@ enum mesh_reason {
 	MESH_R_IN_EXCL_PORT,	/* the pod's excluded inbound ports */
 	MESH_R_IN_NO_LISTENER,	/* no listener of that family in mesh_inbound */
 	MESH_R_IN_ASSIGN_FAIL,	/* bpf_sk_assign refused the listener */
+	MESH_R_IN_AGENT,	/* the agent's own connection to the app (mesh_in_agent) */
+	MESH_R_IN_AGENT_RECORDED,	/* sockops recorded an inbound_mark connection */
+	MESH_R_IN_AGENT_MAP_FULL,	/* mesh_in_agent refused the record */
 	MESH_R_MAX,
 };
 
@@ -128,6 +147,7 @@ enum mesh_reason {
 		"orig_map_full", "orig_answered", "orig_miss", "peer_rewritten",                   \
 		"inbound_captured", "inbound_off", "inbound_loopback", "inbound_proxy_port",       \
 		"inbound_excluded_port", "inbound_no_listener", "inbound_assign_fail",             \
+		"inbound_agent", "inbound_agent_recorded", "inbound_agent_map_full",               \
 	}
 
 #endif /* WEFT_BPF_ABI_H */

@@ -13,6 +13,7 @@
 #include "abi.h"
 #include "lib/maps.h"
 #include "lib/metrics.h"
+#include "lib/ctx.h"
 #include "lib/inbound.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -39,6 +40,7 @@ int mesh_sk_lookup(struct bpf_sk_lookup *ctx)
 		.local_port = (__u16)ctx->local_port,	/* host order in this context */
 		.is_tcp = ctx->protocol == IPPROTO_TCP,
 	};
+	struct mesh_flow_key flow;
 	const struct mesh_pod *pod;
 	enum mesh_reason reason;
 	struct bpf_sock *sk;
@@ -50,13 +52,28 @@ int mesh_sk_lookup(struct bpf_sk_lookup *ctx)
 	if (!req.is_tcp)
 		return SK_PASS;
 	pod = bpf_map_lookup_elem(&mesh_pods, &cookie);
+	if (!pod || !pod->inbound_port) {
+		mesh_count(MESH_R_IN_OFF);
+		return SK_PASS;
+	}
+	req.family = ctx->family == MESH_AF_INET6 ? MESH_AF_INET6 : MESH_AF_INET;
+	if (req.family == MESH_AF_INET) {
+		req.remote.addr[0] = MESH_LOAD_U32(ctx, remote_ip4);
+		req.local.addr[0] = MESH_LOAD_U32(ctx, local_ip4);
+	} else {
+		MESH_LOAD_IP6(&req.remote, ctx, remote_ip6);
+		MESH_LOAD_IP6(&req.local, ctx, local_ip6);
+	}
+	mesh_flow_key_set(&flow, cookie, req.family, &req.remote,
+			  bpf_ntohs(MESH_LOAD_U16(ctx, remote_port)), &req.local, req.local_port);
+	req.is_agent = bpf_map_lookup_elem(&mesh_in_agent, &flow) != NULL;
 	reason = mesh_decide_inbound(&req, pod);
 	if (reason != MESH_R_IN_CAPTURED) {
 		mesh_count(reason);
 		return SK_PASS;
 	}
 	key.netns_cookie = cookie;
-	key.family = ctx->family == MESH_AF_INET6 ? MESH_AF_INET6 : MESH_AF_INET;
+	key.family = req.family;
 	sk = bpf_map_lookup_elem(&mesh_inbound, &key);
 	if (!sk) {
 		mesh_count(MESH_R_IN_NO_LISTENER);

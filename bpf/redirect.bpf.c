@@ -17,6 +17,7 @@
 #include "lib/ctx.h"
 #include "lib/addr.h"
 #include "lib/decide.h"
+#include "lib/inbound.h"
 #include "lib/orig.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -126,11 +127,48 @@ int mesh_connect6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+/* Remember a connection the agent opens to a pod's application (its socket
+ * carries mesh_config.inbound_mark), so the pod's sk_lookup program leaves it
+ * to the application instead of capturing it back to the agent. TCP_CONNECT_CB
+ * runs in tcp_connect(), with the local port chosen and before the SYN is
+ * sent, so the record is there when the SYN is looked up.
+ */
+static __always_inline void mesh_record_agent_flow(struct bpf_sock_ops *ctx, struct bpf_sock *sk)
+{
+	const struct mesh_config *cfg = mesh_config_get();
+	struct mesh_addr local = {}, remote = {};
+	struct mesh_flow_key key;
+	__u32 family;
+	__u8 one = 1;
+
+	if (!cfg || !cfg->inbound_mark || sk->mark != cfg->inbound_mark)
+		return;
+	family = MESH_LOAD_U32(ctx, family);
+	if (family == MESH_AF_INET) {
+		local.addr[0] = MESH_LOAD_U32(ctx, local_ip4);
+		remote.addr[0] = MESH_LOAD_U32(ctx, remote_ip4);
+	} else {
+		MESH_LOAD_IP6(&local, ctx, local_ip6);
+		MESH_LOAD_IP6(&remote, ctx, remote_ip6);
+	}
+	/* remote_port is the network-order port in the upper half of the
+	 * word on little-endian, hence ntohl (bpf_sock_ops in uapi bpf.h).
+	 */
+	mesh_flow_key_set(&key, bpf_get_netns_cookie(ctx), (__u8)family, &local,
+			  (__u16)MESH_LOAD_U32(ctx, local_port), &remote,
+			  (__u16)bpf_ntohl(MESH_LOAD_U32(ctx, remote_port)));
+	if (bpf_map_update_elem(&mesh_in_agent, &key, &one, BPF_ANY))
+		mesh_count(MESH_R_IN_AGENT_MAP_FULL);
+	else
+		mesh_count(MESH_R_IN_AGENT_RECORDED);
+}
+
 /* File the original destination of a redirected socket under its client end,
  * where the proxy will look for it. ACTIVE_ESTABLISHED_CB runs from
  * tcp_finish_connect(), before the client sends the final ACK of the
  * handshake; the proxy's listener cannot accept the connection before that
- * ACK arrives, so the entry always exists by the time the proxy asks.
+ * ACK arrives, so the entry always exists by the time the proxy asks. And
+ * TCP_CONNECT_CB: see mesh_record_agent_flow().
  */
 SEC("sockops")
 int mesh_sockops(struct bpf_sock_ops *ctx)
@@ -141,11 +179,16 @@ int mesh_sockops(struct bpf_sock_ops *ctx)
 	struct bpf_sock *sk;
 	__u32 family;
 
-	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
+	    ctx->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
 		return 1;
 	sk = ctx->sk;
 	if (!sk)
 		return 1;
+	if (ctx->op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
+		mesh_record_agent_flow(ctx, sk);
+		return 1;
+	}
 	orig = bpf_sk_storage_get(&mesh_sk_dst, sk, 0, 0);
 	if (!orig)
 		return 1;	/* not a socket we redirected */

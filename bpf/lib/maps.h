@@ -65,4 +65,18 @@ struct {
 	__type(value, __u64);
 } mesh_inbound SEC(".maps");
 
+/* The agent's own connections to pods' applications (sockets carrying
+ * mesh_config.inbound_mark), recorded by sockops before the SYN leaves so
+ * sk_lookup does not capture them back to the agent. The SYN is routed over
+ * lo but the kernel reports the pod interface as its ingress, so the ifindex
+ * alone cannot tell. LRU: entries are looked up once, at the SYN, and then
+ * age out.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MESH_MAX_IN_AGENT);
+	__type(key, struct mesh_flow_key);
+	__type(value, __u8);
+} mesh_in_agent SEC(".maps");
+
 #endif /* WEFT_BPF_LIB_MAPS_H */

@@ -30,6 +30,7 @@
 
 static const char *const pinned_maps[] = {
 	"mesh_pods", "mesh_config", "mesh_metrics", "mesh_sk_dst", "mesh_orig_dst", "mesh_inbound",
+	"mesh_in_agent",
 };
 static const char *const pinned_links[] = {
 	"mesh_getsockopt",   "mesh_sockops",  "mesh_getpeername4",
@@ -85,6 +86,8 @@ Test(skel, maps_match_abi)
 		  sizeof(struct mesh_orig_dst), MESH_MAX_ORIG_DST },
 		{ "mesh_inbound", BPF_MAP_TYPE_SOCKHASH, sizeof(struct mesh_listener_key),
 		  sizeof(__u64), MESH_MAX_LISTENERS },
+		{ "mesh_in_agent", BPF_MAP_TYPE_LRU_HASH, sizeof(struct mesh_flow_key),
+		  sizeof(__u8), MESH_MAX_IN_AGENT },
 	};
 	size_t n_want = sizeof(want) / sizeof(want[0]), seen = 0;
 	struct mesh_redirect *skel;

@@ -93,13 +93,13 @@ Test(bpf_addr, unmap_only_touches_mapped)
 	mesh_addr_unmap(&a, &family);
 	cr_expect_eq(family, MESH_AF_INET);
 	b = ip("198.18.0.10", &family);
-	cr_expect_eq(memcmp(&a, &b, sizeof(a)), NULL);
+	cr_expect_eq(memcmp(&a, &b, sizeof(a)), 0);
 
 	a = ip("fd57:6566:7400::10", &family);
 	b = a;
 	mesh_addr_unmap(&a, &family);
 	cr_expect_eq(family, MESH_AF_INET6);
-	cr_expect_eq(memcmp(&a, &b, sizeof(a)), NULL);
+	cr_expect_eq(memcmp(&a, &b, sizeof(a)), 0);
 }
 
 static bool in(const char *addr, const char *net, __u8 len)
@@ -120,8 +120,8 @@ Test(bpf_addr, cidr_match_at_the_boundaries)
 	cr_expect_not(in("198.20.0.0", "198.18.0.0", 15));
 	cr_expect(in("198.18.0.10", "198.18.0.10", 32));
 	cr_expect_not(in("198.18.0.11", "198.18.0.10", 32));
-	cr_expect(in("1.2.3.4", "0.0.0.0", NULL), "/0 is every IPv4 address");
-	cr_expect_not(in("fd57::1", "0.0.0.0", NULL), "but no IPv6 address");
+	cr_expect(in("1.2.3.4", "0.0.0.0", 0), "/0 is every IPv4 address");
+	cr_expect_not(in("fd57::1", "0.0.0.0", 0), "but no IPv6 address");
 	cr_expect(in("fd57:6566:7400::10", "fd57:6566:7400::", 64));
 	cr_expect_not(in("fd57:6566:7401::10", "fd57:6566:7400::", 48));
 	cr_expect(in("fd57:6566:7400::11", "fd57:6566:7400::10", 127));
@@ -272,7 +272,7 @@ Test(bpf_orig, key_of_ipv6_client_stays_ipv6)
 	a = ip("::1", &family);
 	mesh_conn_key_set(&k, 1, family, &a, 1);
 	cr_expect_eq(k.family, MESH_AF_INET6);
-	cr_expect_eq(memcmp(&k.addr, &a, sizeof(a)), NULL);
+	cr_expect_eq(memcmp(&k.addr, &a, sizeof(a)), 0);
 }
 
 Test(bpf_orig, answers_in_the_family_asked)
@@ -287,7 +287,7 @@ Test(bpf_orig, answers_in_the_family_asked)
 	cr_expect_eq(four, o.addr.addr[0]);
 	cr_assert(mesh_orig_as_v6(&o, &six));
 	want = ip("::ffff:198.18.0.10", &family);
-	cr_expect_eq(memcmp(&six, &want, sizeof(six)), NULL);
+	cr_expect_eq(memcmp(&six, &want, sizeof(six)), 0);
 
 	o.family = MESH_AF_INET6;
 	o.addr = ip("::ffff:198.18.0.10", &family);
@@ -297,7 +297,7 @@ Test(bpf_orig, answers_in_the_family_asked)
 	o.addr = ip("fd57:6566:7400::10", &family);
 	cr_expect_not(mesh_orig_as_v4(&o, &four), "real IPv6 cannot be a sockaddr_in");
 	cr_assert(mesh_orig_as_v6(&o, &six));
-	cr_expect_eq(memcmp(&six, &o.addr, sizeof(six)), NULL);
+	cr_expect_eq(memcmp(&six, &o.addr, sizeof(six)), 0);
 }
 
 Test(bpf_orig, only_original_dst_queries_are_ours)
@@ -316,10 +316,15 @@ static struct mesh_pod inbound_pod(void)
 	return p;
 }
 
+/* A SYN from 198.18.9.1 to the pod's 198.18.9.2:@port, in on @ifindex. */
 static struct mesh_inbound_req in_req(__u32 ifindex, __u16 port)
 {
-	return (struct mesh_inbound_req){ .ingress_ifindex = ifindex, .local_port = port,
-					  .is_tcp = 1 };
+	struct mesh_inbound_req r = { .ingress_ifindex = ifindex, .local_port = port,
+				      .is_tcp = 1 };
+
+	r.remote = ip("198.18.9.1", &r.family);
+	r.local = ip("198.18.9.2", &r.family);
+	return r;
 }
 
 Test(bpf_inbound, captures_tcp_from_the_pods_interfaces)
@@ -349,6 +354,15 @@ Test(bpf_inbound, leaves_alone_in_counter_order)
 	p = inbound_pod();
 	r = in_req(MESH_LOOPBACK_IFINDEX, 8080);
 	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_LOOPBACK);
+	r = in_req(2, 8080);
+	r.remote = r.local;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_LOOPBACK,
+		     "to its own address, the kernel names the interface, not lo");
+	r = in_req(2, 8080);
+	r.is_agent = 1;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_AGENT);
+	r.local_port = 15006;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_AGENT, "before the port checks");
 	r = in_req(3, 15006);
 	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_PROXY_PORT, "the inbound port");
 	r.local_port = 15001;
@@ -363,4 +377,29 @@ Test(bpf_inbound, leaves_alone_in_counter_order)
 	r.local_port = 9090;
 	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_CAPTURED,
 		     "outbound exclusions are not inbound ones");
+}
+
+Test(bpf_inbound, flow_key_of_mapped_pair_is_ipv4)
+{
+	struct mesh_flow_key k4, k6, other;
+	struct mesh_addr s, d;
+	__u8 family;
+
+	memset(&k4, 0xaa, sizeof(k4));
+	memset(&k6, 0x55, sizeof(k6));
+	s = ip("198.18.9.1", &family);
+	d = ip("198.18.9.2", &family);
+	mesh_flow_key_set(&k4, 42, family, &s, 40000, &d, 8080);
+	s = ip("::ffff:198.18.9.1", &family);
+	d = ip("::ffff:198.18.9.2", &family);
+	mesh_flow_key_set(&k6, 42, family, &s, 40000, &d, 8080);
+	cr_expect_eq(memcmp(&k4, &k6, sizeof(k4)), 0, "padding included: the map hashes bytes");
+	cr_expect_eq(k6.family, MESH_AF_INET);
+	mesh_flow_key_set(&other, 42, family, &s, 40000, &d, 8081);
+	cr_expect_neq(memcmp(&k4, &other, sizeof(k4)), 0, "the ports are part of the key");
+	s = ip("fd57::1", &family);
+	d = ip("fd57::2", &family);
+	mesh_flow_key_set(&k6, 42, family, &s, 40000, &d, 8080);
+	cr_expect_eq(k6.family, MESH_AF_INET6);
+	cr_expect_eq(memcmp(&k6.src, &s, sizeof(s)), 0);
 }
