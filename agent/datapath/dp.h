@@ -88,7 +88,9 @@ void dp_close(struct dp *dp);
  */
 int dp_cleanup(const struct dp_opts *opts);
 
-/* Insert or replace the pod keyed by its netns cookie. 0 or -errno. */
+/* Insert or replace the pod keyed by its netns cookie. 0 or -errno (-EINVAL:
+ * capture without a proxy port, inbound_port == proxy_port, a bad CIDR).
+ */
 int dp_pod_upsert(struct dp *dp, uint64_t netns_cookie, const struct dp_pod *pod);
 
 /* Remove the pod; a missing pod is not an error. 0 or -errno. */

@@ -93,8 +93,13 @@ static int pod_to_mesh(const struct dp_pod *in, struct mesh_pod *out)
 {
 	int err;
 
-	/* Capturing to port 0 would send the pod's traffic nowhere. */
+	/* Capturing to port 0 would send the pod's traffic nowhere; one port
+	 * for both listeners would make every inbound connection the
+	 * outbound proxy's.
+	 */
 	if (in->capture && !in->proxy_port)
+		return -EINVAL;
+	if (in->inbound_port && in->inbound_port == in->proxy_port)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->pod_id = in->pod_id;

@@ -336,6 +336,9 @@ Test(dp, pods_round_trip, .init = fx_setup_dp, .fini = fx_teardown)
 	bad = (struct dp_pod){ .pod_id = 3, .capture = true };
 	cr_expect_eq(dp_pod_upsert(fx.dp, 103, &bad), -EINVAL, "capture to port 0");
 	bad = a;
+	bad.inbound_port = bad.proxy_port;
+	cr_expect_eq(dp_pod_upsert(fx.dp, 103, &bad), -EINVAL, "one port for both listeners");
+	bad = a;
 	bad.excl_cidrs[0].prefix_len = 33;
 	cr_expect_eq(dp_pod_upsert(fx.dp, 103, &bad), -EINVAL, "IPv4 /33");
 	bad = a;
