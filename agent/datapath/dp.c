@@ -36,8 +36,9 @@ _Static_assert(DP_MAX_EXCL_CIDRS == MESH_MAX_EXCL_CIDRS, "dp.h and abi.h disagre
 /* The programs, in attach order. A connection redirected by connect4/6 is
  * only useful once sockops records it, getsockopt can answer for it and
  * getpeername can hide the rewrite, so the consumers go in first and the
- * producers last; dp_cleanup() detaches in the reverse order. dp_open() fails if the object has a program this table
- * does not name, so the two cannot drift apart unnoticed.
+ * producers last; dp_cleanup() detaches in the reverse order. dp_open() fails
+ * if the object has a program this table does not name, so the two cannot
+ * drift apart unnoticed.
  */
 static const char *const dp_prog_order[] = {
 	"mesh_getsockopt",

@@ -39,7 +39,7 @@ struct dp_pod {
 	uint16_t excl_ports[DP_MAX_EXCL_PORTS];	/* destination ports left alone; 0 = unused */
 	struct dp_cidr excl_cidrs[DP_MAX_EXCL_CIDRS];	/* destinations left alone; prefix_len
 							 * 0 with family 0 = unused */
-	uint16_t inbound_port;		/* in-pod inbound listener (15006); 0: no inbound capture */
+	uint16_t inbound_port;		/* in-pod inbound listener (15006); 0: no capture */
 	uint16_t excl_in_ports[DP_MAX_EXCL_PORTS];	/* local ports left alone; 0 = unused */
 };
 

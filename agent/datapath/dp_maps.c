@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Typed verbs over the pinned maps: pods in (struct dp_pod <-> struct
- * mesh_pod of abi.h, outbound and inbound settings), decision counters out. The agent's pod sync and admin
- * API call these; nothing outside agent/datapath sees a map.
+ * mesh_pod of abi.h, outbound and inbound settings), decision counters out.
+ * The agent's pod sync and admin API call these; nothing outside
+ * agent/datapath sees a map.
  */
 #include <arpa/inet.h>
 #include <errno.h>

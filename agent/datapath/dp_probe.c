@@ -145,8 +145,8 @@ static bool is_hidden(const char *name)
 }
 
 /* Load a two- or three-instruction program: returns true when it loads. */
-static bool loads(enum bpf_prog_type type, enum bpf_attach_type attach, const struct bpf_insn *insns,
-		  size_t n)
+static bool loads(enum bpf_prog_type type, enum bpf_attach_type attach,
+		  const struct bpf_insn *insns, size_t n)
 {
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach);
 	int fd = bpf_prog_load(type, NULL, "GPL", insns, n, &opts);

@@ -37,8 +37,9 @@ static const char *const pinned_links[] = {
 	"mesh_getpeername6", "mesh_connect4", "mesh_connect6",
 };
 static const enum bpf_attach_type attach_types[] = {
-	BPF_CGROUP_GETSOCKOPT,	      BPF_CGROUP_SOCK_OPS,	BPF_CGROUP_INET4_GETPEERNAME,
-	BPF_CGROUP_INET6_GETPEERNAME, BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_INET6_CONNECT,
+	BPF_CGROUP_GETSOCKOPT,	      BPF_CGROUP_SOCK_OPS,
+	BPF_CGROUP_INET4_GETPEERNAME, BPF_CGROUP_INET6_GETPEERNAME,
+	BPF_CGROUP_INET4_CONNECT,     BPF_CGROUP_INET6_CONNECT,
 };
 #define N_LINKS (sizeof(pinned_links) / sizeof(pinned_links[0]))
 

@@ -179,7 +179,8 @@ Test(bpf_decide, agent_mark_wins_and_zero_means_unset)
 	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_AGENT_MARK, "before loopback");
 	r = req("198.18.0.10", 80);
 	r.sk_mark = 0x78;
-	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_REDIRECTED, "other marks redirect");
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_REDIRECTED,
+		     "other marks redirect");
 	r.sk_mark = 0;
 	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_REDIRECTED,
 		     "no mark configured: unmarked sockets are not the agent's");
