@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -560,32 +561,71 @@ static int connect_from(const char *src, const char *dst, uint32_t mark, bool in
 	return fd;
 }
 
-Test(inbound, agent_connection_to_the_app_is_not_captured, INBOUND)
+/* The agent's connection from client address @src to the pod's @dst is left
+ * to the application (@app), while an ordinary socket's is captured (@in).
+ */
+static void expect_agent_left_alone(const char *src, const char *dst, int in, int app)
 {
 	static const enum mesh_reason agent[] = { MESH_R_AGENT_MARK, MESH_R_IN_AGENT_RECORDED,
 						  MESH_R_IN_AGENT };
 	static const enum mesh_reason captured = MESH_R_IN_CAPTURED;
-	const char *dst = POD_V4 ":" APP_PORT;
 	uint64_t before[MESH_R_MAX];
-	char p[64];
 	int cfd;
 
-	/* A client address of the pod's own, but not its interface's: like
-	 * the agent's transparent connection from a client's address, the SYN
-	 * goes over lo while the kernel reports the pod interface.
-	 */
-	cr_assert_eq(tns_sh("ip -n %s addr add 198.18.6.9/32 dev lo", tns_name("p", p, sizeof(p))),
-		     0);
 	counters(before);
-	cfd = connect_from("198.18.6.9", dst, 0, false);
-	expect_accepted(cfd, dst, IN4);
+	cfd = connect_from(src, dst, 0, false);
+	expect_accepted(cfd, dst, in);
 	expect_moved(before, "an ordinary socket", &captured, 1);
 
 	/* The agent's socket: its inbound mark makes sockops record the flow,
 	 * and sk_lookup leaves it to the application.
 	 */
 	counters(before);
-	cfd = connect_from("198.18.6.9", dst, FX_INBOUND_MARK, true);
-	expect_accepted(cfd, dst, APP4);
+	cfd = connect_from(src, dst, FX_INBOUND_MARK, true);
+	expect_accepted(cfd, dst, app);
 	expect_moved(before, "the agent's socket", agent, 3);
+}
+
+Test(inbound, agent_connection_to_the_app_is_not_captured, INBOUND)
+{
+	struct timespec nap = { .tv_nsec = 20 * 1000 * 1000 };
+	int tries, afd;
+	char p[64];
+
+	/* Client addresses of the pod's own, but not its interface's: like
+	 * the agent's transparent connection from a client's address, the SYN
+	 * goes over lo while the kernel reports the pod interface as ingress.
+	 */
+	cr_assert_eq(tns_sh("ip -n %s addr add 198.18.6.9/32 dev lo && "
+			    "ip -n %s addr add fd57:6566:7406::9/128 dev lo nodad",
+			    tns_name("p", p, sizeof(p)), p),
+		     0);
+	expect_agent_left_alone("198.18.6.9", POD_V4 ":" APP_PORT, IN4, APP4);
+
+	/* Replies to the IPv6 one need its local route, which addrconf adds
+	 * from a work queue: connect until one gets through.
+	 */
+	for (tries = 0; tries < 100; tries++) {
+		int fd = -1;
+		struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 }, d6 = s6;
+
+		inet_pton(AF_INET6, "fd57:6566:7406::9", &s6.sin6_addr);
+		inet_pton(AF_INET6, POD_V6, &d6.sin6_addr);
+		d6.sin6_port = htons(15006);
+		if (tns_enter("p") == 0)
+			fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		(void)tns_enter(NULL);
+		if (fd >= 0 && bind(fd, (struct sockaddr *)&s6, sizeof(s6)) == 0 &&
+		    (connect(fd, (struct sockaddr *)&d6, sizeof(d6)) == 0 || errno == EINPROGRESS) &&
+		    accepted_on(&pod.lfd[IN6], 1, &afd) == 0) {
+			close(afd);
+			close(fd);
+			break;
+		}
+		if (fd >= 0)
+			close(fd);
+		nanosleep(&nap, NULL);
+	}
+	cr_assert_lt(tries, 100, "fd57:6566:7406::9 never became usable");
+	expect_agent_left_alone("fd57:6566:7406::9", "[" POD_V6 "]:" APP_PORT, IN6, APP6);
 }
