@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Typed verbs over the pinned maps: pods in (struct dp_pod <-> struct
- * mesh_pod of abi.h), decision counters out. The agent's pod sync and admin
- * API call these; nothing outside agent/datapath sees a map.
+ * mesh_pod of abi.h, outbound and inbound settings), decision counters out.
+ * The agent's pod sync and admin API call these; nothing outside
+ * agent/datapath sees a map.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -93,14 +94,21 @@ static int pod_to_mesh(const struct dp_pod *in, struct mesh_pod *out)
 {
 	int err;
 
-	/* Capturing to port 0 would send the pod's traffic nowhere. */
+	/* Capturing to port 0 would send the pod's traffic nowhere; one port
+	 * for both listeners would make every inbound connection the
+	 * outbound proxy's.
+	 */
 	if (in->capture && !in->proxy_port)
+		return -EINVAL;
+	if (in->inbound_port && in->inbound_port == in->proxy_port)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->pod_id = in->pod_id;
 	out->proxy_port = in->proxy_port;
 	out->flags = in->capture ? MESH_POD_F_CAPTURE : 0;
 	memcpy(out->excl_ports, in->excl_ports, sizeof(out->excl_ports));
+	out->inbound_port = in->inbound_port;
+	memcpy(out->excl_in_ports, in->excl_in_ports, sizeof(out->excl_in_ports));
 	for (int i = 0; i < MESH_MAX_EXCL_CIDRS; i++) {
 		err = cidr_to_mesh(&in->excl_cidrs[i], &out->excl_cidrs[i]);
 		if (err)
@@ -116,6 +124,8 @@ static void pod_from_mesh(const struct mesh_pod *in, struct dp_pod *out)
 	out->proxy_port = in->proxy_port;
 	out->capture = in->flags & MESH_POD_F_CAPTURE;
 	memcpy(out->excl_ports, in->excl_ports, sizeof(out->excl_ports));
+	out->inbound_port = in->inbound_port;
+	memcpy(out->excl_in_ports, in->excl_in_ports, sizeof(out->excl_in_ports));
 	for (int i = 0; i < MESH_MAX_EXCL_CIDRS; i++)
 		cidr_from_mesh(&in->excl_cidrs[i], &out->excl_cidrs[i]);
 }
@@ -250,6 +260,7 @@ int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *
 	if (err)
 		return err;
 	out->agent_mark = cfg.mark;
+	out->inbound_mark = cfg.inbound_mark;
 	err = bpf_map__lookup_elem(dp->skel->maps.mesh_pods, &key, sizeof(key), &value,
 				   sizeof(value), 0);
 	if (err && err != -ENOENT)
@@ -264,6 +275,6 @@ int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *
 		req.family = MESH_AF_INET6;
 		memcpy(req.dst.addr, &dst->ip.v6, 16);
 	}
-	out->reason = mesh_decide_connect(&req, out->enrolled ? &value : NULL, cfg.mark);
+	out->reason = mesh_decide_connect(&req, out->enrolled ? &value : NULL, &cfg);
 	return 0;
 }
