@@ -27,9 +27,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  */
 const volatile __u64 mesh_netns_cookie = 0;
 
-/* Fail open: whatever goes wrong, the kernel's own lookup runs (SK_PASS with
- * nothing assigned), so the application still gets the connection unmeshed
- * rather than a reset. SK_DROP would refuse it.
+/* Decisions not to capture (not TCP, capture off, the agent's own connection,
+ * loopback, an excluded port) let the kernel's own lookup run (SK_PASS with
+ * nothing assigned). A connection that must be captured but finds no
+ * listener — the agent is down or restarting — fails the lookup (SK_DROP,
+ * which for TCP the kernel answers with a reset): refused at once, never a
+ * bypass of the mesh, as outbound capture and nft mode's REDIRECT to a port
+ * nobody listens on behave.
  */
 SEC("sk_lookup")
 int mesh_sk_lookup(struct bpf_sk_lookup *ctx)
@@ -77,7 +81,7 @@ int mesh_sk_lookup(struct bpf_sk_lookup *ctx)
 	sk = bpf_map_lookup_elem(&mesh_inbound, &key);
 	if (!sk) {
 		mesh_count(MESH_R_IN_NO_LISTENER);
-		return SK_PASS;
+		return SK_DROP;
 	}
 	/* Flags 0: the kernel then runs SO_REUSEPORT selection on the group
 	 * of the assigned listener, so a group of per-worker listeners shares
@@ -87,5 +91,5 @@ int mesh_sk_lookup(struct bpf_sk_lookup *ctx)
 		reason = MESH_R_IN_ASSIGN_FAIL;
 	bpf_sk_release(sk);
 	mesh_count(reason);
-	return SK_PASS;
+	return reason == MESH_R_IN_CAPTURED ? SK_PASS : SK_DROP;
 }

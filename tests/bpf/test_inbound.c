@@ -374,16 +374,30 @@ Test(inbound, pod_not_enrolled_is_not_captured, INBOUND)
 	expect_lands("c", POD_V4 ":" APP_PORT, IN4, MESH_R_IN_CAPTURED);
 }
 
-Test(inbound, family_without_listener_is_not_captured, INBOUND)
+/* No listener for a connection that must be captured (the agent is down, or
+ * has none of that family): refused, never handed to the application behind
+ * the mesh's back.
+ */
+Test(inbound, family_without_listener_fails_closed, INBOUND)
 {
+	uint64_t before[MESH_R_MAX];
+	enum mesh_reason reason = MESH_R_IN_NO_LISTENER;
 	unsigned int n = 0;
 	bool attached = false;
+	int afd, cfd;
 
 	cr_assert_eq(dp_inbound_attach(fx.dp, pod.nsfd, pod.cookie, -1, pod.lfd[IN6]), 0);
 	cr_assert_eq(dp_inbound_state(fx.dp, pod.cookie, &attached, &n), 0);
 	cr_expect(attached);
 	cr_expect_eq(n, 1);
-	expect_lands("c", POD_V4 ":" APP_PORT, APP4, MESH_R_IN_NO_LISTENER);
+	counters(before);
+	cfd = tsock_connect("c", POD_V4 ":" APP_PORT, WAIT_MS);
+	cr_expect_eq(cfd, -ECONNREFUSED, "a SYN with no listener to take it was not refused: %d",
+		     cfd);
+	if (cfd >= 0)
+		close(cfd);
+	cr_expect_lt(accepted_on(pod.lfd, N_LSN, &afd), 0, "somebody accepted it");
+	expect_moved(before, "a SYN to no listener", &reason, 1);
 	expect_lands("c", "[" POD_V6 "]:" APP_PORT, IN6, MESH_R_IN_CAPTURED);
 }
 
@@ -417,8 +431,15 @@ Test(inbound, restart_adopts_the_pinned_link, INBOUND)
 	cr_assert(pod.lfd[IN4] >= 0 && pod.lfd[IN6] >= 0);
 
 	cr_assert_eq(dp_open(&fx.dp, &fx.opts), 0);
-	/* Between the two, the link stays and fails open to the app. */
-	expect_lands("c", POD_V4 ":" APP_PORT, APP4, MESH_R_IN_NO_LISTENER);
+	/* Between the two, the link stays and refuses: no bypass. */
+	{
+		uint64_t before_gap[MESH_R_MAX];
+		enum mesh_reason reason = MESH_R_IN_NO_LISTENER;
+
+		counters(before_gap);
+		cr_expect_eq(tsock_connect("c", POD_V4 ":" APP_PORT, WAIT_MS), -ECONNREFUSED);
+		expect_moved(before_gap, "the gap between two agents", &reason, 1);
+	}
 	err = dp_inbound_attach(fx.dp, pod.nsfd, pod.cookie, pod.lfd[IN4], pod.lfd[IN6]);
 	cr_assert_eq(err, 0, "attach again: %s", strerror(-err));
 	after = pinned_link(pod.cookie);
