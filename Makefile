@@ -266,9 +266,17 @@ test-nft: $(NFT_BIN) check-root ## the nft capture mode in test namespaces, read
 	$(call msg,TEST,nft)
 	$(Q)scripts/run-tests.sh $(NFT_BIN) $(CRITERION_FLAGS) --jobs 1
 
-test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF, real clients (root)
-	$(call msg,TEST,integration)
-	$(Q)WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) $(CRITERION_FLAGS) --jobs 1
+# The suites of capture, the relay, resilience and inbound capture run once
+# per capture mode (the same tests: tests/helpers/env.h tenv_mode()); the rest
+# (registries, lifecycle, meshctl) do not depend on the mode and run in eBPF mode.
+MODE_SUITES := @(capture|relay|resilience|inbound)/*
+test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF and nft, real clients (root)
+	$(call msg,TEST,integration (ebpf mode))
+	$(Q)WEFT_TEST_MODE=ebpf WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) \
+		$(CRITERION_FLAGS) --jobs 1
+	$(call msg,TEST,integration (nft mode))
+	$(Q)WEFT_TEST_MODE=nft WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) \
+		$(CRITERION_FLAGS) --jobs 1 --filter '$(MODE_SUITES)'
 
 # The real container runtime: containerd, runc and the CNI plugins from Debian
 # in their own namespaces, the real installer, agent and image (about 2 min).
@@ -282,7 +290,7 @@ check-root:
 
 demo: deps ## build, then show the mesh working in network namespaces (root)
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)WEFT_BUILD=$(abspath $(O)) demo/demo.sh
+	$(Q)WEFT_BUILD=$(abspath $(O)) MODE=$(MODE) demo/demo.sh
 
 bench: ## measure direct vs weft vs HAProxy in namespaces, write bench/results/ (root, ~10 min)
 	$(Q)scripts/deps.sh bench

@@ -20,6 +20,7 @@
 #include "cmds.h"
 #include "reply.h"
 #include "config.h"
+#include "datapath/capture.h"
 #include "datapath/dp.h"
 #include "http.h"
 #include "loop.h"
@@ -300,6 +301,7 @@ int admin_trace(const struct http_request *req, struct http_response *resp, void
 	char ref[OBJ_NS_MAX + OBJ_NAME_MAX + 128], ns[OBJ_NS_MAX], name[OBJ_NAME_MAX];
 	char buf[ADDR_STRLEN];
 	struct trace t = { .a = ctx };
+	struct capture_pod entry;
 	json_object *o;
 	int rc, err;
 
@@ -318,7 +320,9 @@ int admin_trace(const struct http_request *req, struct http_response *resp, void
 		return admin_error(resp, 404,
 				   "no pod %s/%s is known to the agent (see meshctl pods)", ns,
 				   name);
-	err = dp_explain_connect(t.a->dp, t.pod->netns_cookie, &t.dst, 0, &t.ex);
+	pods_capture_entry(t.a->pods, t.pod, &entry);
+	err = capture_explain_connect(t.a->capture, t.pod->netns_cookie,
+				      t.pod->meshed ? &entry : NULL, &t.dst, &t.ex);
 	if (err)
 		return err;
 	t.dst4 = t.dst;

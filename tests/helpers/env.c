@@ -99,6 +99,18 @@ int tenv_write_registry(struct tenv *e, const char *yaml)
 	return rename(tmp, e->registry) ? -errno : 0;
 }
 
+const char *tenv_mode(void)
+{
+	const char *m = getenv("WEFT_TEST_MODE");
+
+	return m && m[0] ? m : "ebpf";
+}
+
+bool tenv_mode_is(const char *mode)
+{
+	return !strcmp(tenv_mode(), mode);
+}
+
 static void agent_args(struct tenv *e, char *buf, size_t len)
 {
 	if (e->registry_spec[0])
@@ -106,8 +118,8 @@ static void agent_args(struct tenv *e, char *buf, size_t len)
 	else
 		snprintf(buf, len, "--registry file:%s", e->registry);
 	snprintf(buf + strlen(buf), len - strlen(buf),
-		 " --cgroup %s --bpffs %s --run-dir %s --log-level debug %s", e->cgroup, e->bpffs,
-		 e->run_dir, e->extra_args);
+		 " --mode %s --cgroup %s --bpffs %s --run-dir %s --log-level debug %s", tenv_mode(),
+		 e->cgroup, e->bpffs, e->run_dir, e->extra_args);
 }
 
 static bool admin_answers(void *e)

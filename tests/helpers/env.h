@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -26,6 +27,13 @@ struct tenv {
 	char extra_args[2 * PATH_MAX];	/* more weft-agent options, "" = none */
 	pid_t agent;
 };
+
+/* The capture mode the suites run in: $WEFT_TEST_MODE (ebpf, nft, auto),
+ * "ebpf" when unset. `make test-integration` runs the capture, relay and
+ * resilience suites once per mode: the same tests, not copies.
+ */
+const char *tenv_mode(void);
+bool tenv_mode_is(const char *mode);
 
 /* Set everything up; asserts (failing the test with the reason) on error. */
 void tenv_setup(struct tenv *e);
