@@ -212,6 +212,7 @@ static struct capture_target pod_target(const struct pod *pod)
 
 	if (pod->capture)
 		workers_capture_inbound_fds(pod->capture, &t.lfd4, &t.lfd6);
+	t.adopted = pod->restored && !pod->applied_ok;
 	return t;
 }
 
@@ -369,6 +370,7 @@ static int pod_enroll(struct pods *p, const struct cni_proto_pod *spec, bool sav
 	pod->spec = *spec;
 	pod->id = p->next_id++;
 	pod->fwmark_before = -1;
+	pod->restored = !save;
 	pod->netns_fd = netns_open(spec->netns);
 	if (pod->netns_fd < 0) {
 		err = pod->netns_fd;

@@ -38,6 +38,7 @@ struct pod {
 	/* What capture_pod_apply() last wrote, when it succeeded. */
 	struct capture_pod applied;
 	bool applied_ok;
+	bool restored;		/* enrolled by an earlier agent (saved state) */
 	/* The netns's net.ipv4.tcp_fwmark_accept before the inbound return
 	 * path set it; -1: not known (restored by a new agent, or not meshed).
 	 */

@@ -237,6 +237,13 @@ int capture_pod_apply(struct capture *c, const struct capture_target *t,
 		err = nft_pod_apply(t->netns_fd, &r);
 		return err < 0 ? log_errno(err, "capture: nft table of pod=%u", p->pod_id) : 0;
 	}
+	if (t->adopted) {
+		/* nft mode's table would redirect what the programs redirect. */
+		err = nft_pod_remove(t->netns_fd);
+		if (err)
+			log_warn("capture: cannot remove an earlier nft mode's table of pod=%u: %s, ignoring",
+				 p->pod_id, strerror(-err));
+	}
 	to_dp(p, &d);
 	err = dp_pod_upsert(c->dp, t->netns_cookie, &d);
 	if (err)

@@ -61,6 +61,10 @@ struct capture_target {
 	uint64_t netns_cookie;
 	int lfd4, lfd6;			/* the inbound listeners (eBPF mode hands them
 					 * to sk_lookup); -1: none */
+	/* Enrolled by an earlier agent, maybe in the other mode: what that
+	 * mode left in the netns goes first.
+	 */
+	bool adopted;
 };
 
 struct capture;
