@@ -257,7 +257,7 @@ static struct capture_opts capture_opts_of(const struct agent_config *cfg, const
 static int start_capture(struct agent *a)
 {
 	const struct capture_opts co = capture_opts_of(a->cfg, a->cgroup);
-	char why[512];
+	char why[640];
 	int err;
 
 	err = capture_open(&a->capture, &co, why, sizeof(why));

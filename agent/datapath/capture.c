@@ -18,7 +18,7 @@
 
 struct capture {
 	enum capture_mode mode;
-	char why[256];
+	char why[640];
 	struct dp *dp;			/* eBPF mode only */
 	uint32_t agent_mark;
 	uint64_t agent_cgroup_id;	/* nft mode: the socket match */
@@ -396,14 +396,15 @@ size_t capture_needs(struct capture_need *out, size_t n)
 	for (int i = 0; i < nf && k < n; i++, k++) {
 		out[k] = (struct capture_need){ .mode = CAPTURE_EBPF, .present = f[i].present };
 		snprintf(out[k].name, sizeof(out[k].name), "%s", f[i].name);
-		snprintf(out[k].what, sizeof(out[k].what), "%s", f[i].what);
+		snprintf(out[k].what, sizeof(out[k].what), "%s (Linux %s)", f[i].what,
+			 f[i].min_kernel);
 	}
 	if (k < n) {
 		int err = nft_probe(why, sizeof(why));
 
 		out[k] = (struct capture_need){ .mode = CAPTURE_NFT, .present = !err };
 		snprintf(out[k].name, sizeof(out[k].name), "nf_tables");
-		snprintf(out[k].what, sizeof(out[k].what), "%s", why);
+		snprintf(out[k].what, sizeof(out[k].what), "%.150s", why);
 		k++;
 	}
 	return k;
