@@ -37,13 +37,13 @@ cleanup() {
 	for pid in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill "$pid" 2>/dev/null; done
 	for n in r a b s; do ip netns del "$P$n" 2>/dev/null; done
 	umount "$BPFFS" 2>/dev/null
-	for _ in $(seq 50); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
+	for _ in $(seq 50); do rmdir "$CG/agent" 2>/dev/null; rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 
 say "setting up: a cgroup, a private bpffs, four network namespaces"
-mkdir "$CG"
+mkdir "$CG" "$CG/agent"
 # Join the demo cgroup first: the agent and every client below inherit it,
 # and the programs are attached to it, never to the machine's root cgroup.
 echo $$ > "$CG/cgroup.procs"
@@ -72,8 +72,11 @@ done
 
 say "starting weft-agent (registry: demo/registry.yaml, --mode $MODE)"
 cp "$HERE/registry.yaml" "$TMP/registry.yaml"
-"$B/weft-agent" --registry "file:$TMP/registry.yaml" --cgroup "$CG" --bpffs "$BPFFS/weft" \
-	--run-dir "$RUN" --mode "$MODE" >"$TMP/agent.log" 2>&1 &
+# The agent in a cgroup of its own below the demo's: nft mode tells its
+# sockets from the pods' by cgroup (eBPF mode needs it below --cgroup).
+(echo "$BASHPID" > "$CG/agent/cgroup.procs" && exec "$B/weft-agent" \
+	--registry "file:$TMP/registry.yaml" --cgroup "$CG" --bpffs "$BPFFS/weft" \
+	--run-dir "$RUN" --mode "$MODE") >"$TMP/agent.log" 2>&1 &
 AGENT_PID=$!
 for _ in $(seq 100); do [ -S "$RUN/admin.sock" ] && break; sleep 0.05; done
 [ -S "$RUN/admin.sock" ] || { cat "$TMP/agent.log"; exit 1; }

@@ -60,6 +60,13 @@ void tenv_setup(struct tenv *e)
 	cr_assert_eq(tcg_create(e->cgroup, sizeof(e->cgroup)), 0, "create test cgroup");
 	/* Join first: the agent, the CNI plugin and every client inherit it. */
 	cr_assert_eq(tcg_join(e->cgroup, 0), 0, "join test cgroup %s", e->cgroup);
+	/* The agent runs in a child of its own: nft mode tells the agent's
+	 * sockets from the pods' by cgroup, so the test's clients must not
+	 * share it (eBPF mode only needs it below --cgroup).
+	 */
+	path_join(e->agent_cgroup, sizeof(e->agent_cgroup), e->cgroup, "agent");
+	cr_assert_eq(mkdir(e->agent_cgroup, 0755), 0, "create %s: %s", e->agent_cgroup,
+		     strerror(errno));
 	cr_assert_eq(tbpffs_mount(e->bpffs_mnt, sizeof(e->bpffs_mnt)), 0, "mount private bpffs");
 	path_join(e->bpffs, sizeof(e->bpffs), e->bpffs_mnt, "weft");
 	cr_assert_eq(ttopo_setup(), 0, "build the test topology");
@@ -77,6 +84,8 @@ void tenv_teardown(struct tenv *e)
 	ttopo_teardown();
 	if (e->bpffs_mnt[0])
 		(void)tbpffs_umount(e->bpffs_mnt);
+	if (e->agent_cgroup[0])
+		(void)tcg_remove(e->agent_cgroup);
 	if (e->cgroup[0])
 		(void)tcg_remove(e->cgroup);
 	tproc_rmtree(e->tmp);
@@ -136,8 +145,8 @@ int tenv_agent_start(struct tenv *e)
 	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
 
 	agent_args(e, args, sizeof(args));
-	snprintf(cmd, sizeof(cmd), "exec %s/san/weft-agent %s >>%s 2>&1", e->build, args,
-		 e->agent_log);
+	snprintf(cmd, sizeof(cmd), "echo $$ > %s/cgroup.procs && exec %s/san/weft-agent %s >>%s 2>&1",
+		 e->agent_cgroup, e->build, args, e->agent_log);
 	/* An agent must not outlive a test that died before its .fini. */
 	e->agent = tproc_spawn(argv, NULL, SIGTERM);
 	if (e->agent == -1) {

@@ -16,7 +16,8 @@
 
 struct tenv {
 	char tmp[PATH_MAX];
-	char cgroup[PATH_MAX];
+	char cgroup[PATH_MAX];		/* --cgroup: the test, its clients and pods */
+	char agent_cgroup[PATH_MAX];	/* a child of it: the agent alone */
 	char bpffs_mnt[PATH_MAX];
 	char bpffs[PATH_MAX];
 	char run_dir[PATH_MAX];
