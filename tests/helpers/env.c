@@ -141,7 +141,7 @@ static bool admin_answers(void *e)
 
 int tenv_agent_start(struct tenv *e)
 {
-	char args[8 * PATH_MAX], cmd[11 * PATH_MAX];
+	char args[8 * PATH_MAX], cmd[14 * PATH_MAX];
 	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
 
 	agent_args(e, args, sizeof(args));
