@@ -231,7 +231,7 @@ static int capture_sync(struct pods *p, struct pod *pod)
 		return 0;
 	t = pod_target(pod);
 	err = capture_pod_apply(p->deps.capture, &t, &want,
-				pod->fwmark_before == -1 ? &pod->fwmark_before : NULL);
+				pod->sysctls_before == -1 ? &pod->sysctls_before : NULL);
 	pod->applied = want;
 	pod->applied_ok = !err;
 	return err;
@@ -262,7 +262,7 @@ static int capture_on(struct pods *p, struct pod *pod)
 	if (err) {
 		struct capture_target t = pod_target(pod);
 
-		(void)capture_pod_remove(p->deps.capture, &t, pod->fwmark_before);
+		(void)capture_pod_remove(p->deps.capture, &t, pod->sysctls_before);
 		workers_capture_close(p->deps.workers, pod->capture);
 		pod->capture = NULL;
 		return err;
@@ -277,8 +277,8 @@ static void capture_off(struct pods *p, struct pod *pod)
 
 	/* Steering first, so no new connection reaches a closing listener. */
 	if (pod->meshed || pod->capture)
-		(void)capture_pod_remove(p->deps.capture, &t, pod->fwmark_before);
-	pod->fwmark_before = -1;
+		(void)capture_pod_remove(p->deps.capture, &t, pod->sysctls_before);
+	pod->sysctls_before = -1;
 	pod->applied_ok = false;
 	workers_capture_close(p->deps.workers, pod->capture);
 	pod->capture = NULL;
@@ -369,7 +369,7 @@ static int pod_enroll(struct pods *p, const struct cni_proto_pod *spec, bool sav
 	}
 	pod->spec = *spec;
 	pod->id = p->next_id++;
-	pod->fwmark_before = -1;
+	pod->sysctls_before = -1;
 	pod->restored = !save;
 	pod->netns_fd = netns_open(spec->netns);
 	if (pod->netns_fd < 0) {

@@ -39,10 +39,10 @@ struct pod {
 	struct capture_pod applied;
 	bool applied_ok;
 	bool restored;		/* enrolled by an earlier agent (saved state) */
-	/* The netns's net.ipv4.tcp_fwmark_accept before the inbound return
-	 * path set it; -1: not known (restored by a new agent, or not meshed).
+	/* The netns's sysctls before the inbound return path set them
+	 * (retpath.h); -1: not known (restored by a new agent, or not meshed).
 	 */
-	int fwmark_before;
+	int sysctls_before;
 };
 
 /* What the pods table uses of the rest of the agent. Everything is borrowed

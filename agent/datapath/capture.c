@@ -216,7 +216,7 @@ static void to_nft(const struct capture *c, const struct capture_pod *p,
 }
 
 int capture_pod_apply(struct capture *c, const struct capture_target *t,
-		      const struct capture_pod *p, int *fwmark_accept_before)
+		      const struct capture_pod *p, int *sysctls_before)
 {
 	struct dp_pod d;
 	struct nft_pod_rules r;
@@ -229,8 +229,8 @@ int capture_pod_apply(struct capture *c, const struct capture_target *t,
 		err = retpath_apply(t->netns_fd, &c->ret, &before);
 		if (err)
 			return log_errno(err, "capture: inbound return path of pod=%u", p->pod_id);
-		if (fwmark_accept_before)
-			*fwmark_accept_before = before;
+		if (sysctls_before)
+			*sysctls_before = before;
 	}
 	if (c->mode == CAPTURE_NFT) {
 		to_nft(c, p, &r);
@@ -259,7 +259,7 @@ int capture_pod_apply(struct capture *c, const struct capture_target *t,
 }
 
 int capture_pod_remove(struct capture *c, const struct capture_target *t,
-		       int fwmark_accept_before)
+		       int sysctls_before)
 {
 	int err = 0, e;
 
@@ -270,7 +270,7 @@ int capture_pod_remove(struct capture *c, const struct capture_target *t,
 		e = dp_pod_del(c->dp, t->netns_cookie);
 		err = err ?: e;
 	}
-	e = retpath_remove(t->netns_fd, &c->ret, fwmark_accept_before);
+	e = retpath_remove(t->netns_fd, &c->ret, sysctls_before);
 	return err ?: e;
 }
 

@@ -87,19 +87,20 @@ struct dp *capture_dp(const struct capture *c);
 
 /* Put @p in place for the pod @t, or change what is there to say @p.
  * Idempotent; what a previous agent left is adopted, not re-created.
- * *@fwmark_accept_before, when not NULL and the return path was written,
- * gets the pod's net.ipv4.tcp_fwmark_accept before (for capture_pod_remove).
+ * *@sysctls_before, when not NULL and the return path was written,
+ * gets the pod's sysctls before the return path set them (for
+ * capture_pod_remove()).
  * 0 or -errno (logged, naming the step).
  */
 int capture_pod_apply(struct capture *c, const struct capture_target *t,
-		      const struct capture_pod *p, int *fwmark_accept_before);
+		      const struct capture_pod *p, int *sysctls_before);
 
 /* Remove what capture_pod_apply() added for the pod; inbound first, so no new
- * connection reaches a closing listener. @fwmark_accept_before as apply gave
- * it, or -1 (unknown: the sysctl stays). Missing pieces are fine. 0 or -errno.
+ * connection reaches a closing listener. @sysctls_before as apply gave
+ * it, or -1 (unknown: the sysctls stay). Missing pieces are fine. 0 or -errno.
  */
 int capture_pod_remove(struct capture *c, const struct capture_target *t,
-		       int fwmark_accept_before);
+		       int sysctls_before);
 
 /* Whether what the kernel holds for the pod says @p (for CNI CHECK). 0, or
  * -EIO with @msg saying what differs, or -errno when it cannot be read.
