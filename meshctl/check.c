@@ -379,10 +379,13 @@ static void check_capture(struct checks *c, json_object *cap)
 			continue;	/* the agent did not probe it: nothing to report */
 		snprintf(name, sizeof(name), "%s mode needs", modes[m]);
 		/* Only the mode in force must be complete; the other is information. */
-		if (!strcmp(mode, modes[m]) || !nl)
-			result(c, name, !nl,
+		if (nl && !strcmp(mode, modes[m]))
+			result(c, name, false,
 			       "upgrade the kernel or enable what is missing (docs/datapath.md lists each feature and its release)",
-			       "%s%s", nl ? "missing: " : "all present: ", nl ? lack : have);
+			       "missing: %s", lack);
+		else if (!nl)
+			result(c, name, true, "",
+			       "all %zu present (GET /v1/capture lists them)", n_rows);
 		else if (c->m->format != OUT_JSON)
 			fprintf(c->m->out, "INFO  %-22s missing here: %s (not the mode in force)\n",
 				name, lack);
