@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Enrollment of pods: the meshing decision, capture on and off, and the saved
  * state that lets a restarted agent take its pods back. The order of a capture
- * is listeners first, pods map entry second: once connect4 redirects a pod,
- * somebody must already be listening.
+ * is listeners first, the kernel's steering second (capture_pod_apply()):
+ * once a pod's connections are redirected, somebody must already be listening.
  */
 #include <dirent.h>
 #include <errno.h>

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* Enrollment: the pods the CNI plugin told us about, whether each is meshed and
  * why, and what makes capture real for it — the in-pod listeners (a capture
- * the proxy workers return, proxy/workers.h) and the pods map entry
- * (datapath). State is saved under RUN_DIR/pods so a restarted agent serves
+ * the proxy workers return, proxy/workers.h) and the kernel's steering in
+ * the node's capture mode (datapath/capture.h). State is saved under RUN_DIR/pods so a restarted agent serves
  * the pods enrolled before. Its collaborators come in struct pods_deps.
  */
 #ifndef WEFT_PODS_H
