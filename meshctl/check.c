@@ -383,6 +383,8 @@ static void check_capture(struct checks *c, json_object *cap)
 			result(c, name, false,
 			       "upgrade the kernel or enable what is missing (docs/datapath.md lists each feature and its release)",
 			       "missing: %s", lack);
+		else if (!nl && n_rows == 1)
+			result(c, name, true, "", "%s", have);
 		else if (!nl)
 			result(c, name, true, "",
 			       "all %zu present (GET /v1/capture lists them)", n_rows);

@@ -403,7 +403,8 @@ size_t capture_needs(struct capture_need *out, size_t n)
 		int err = nft_probe(why, sizeof(why));
 
 		out[k] = (struct capture_need){ .mode = CAPTURE_NFT, .present = !err };
-		snprintf(out[k].name, sizeof(out[k].name), "nf_tables");
+		snprintf(out[k].name, sizeof(out[k].name), "%s",
+			 err ? "nf_tables" : "nf_tables with nat chains, socket cgroupv2, redirect");
 		snprintf(out[k].what, sizeof(out[k].what), "%.150s", why);
 		k++;
 	}
