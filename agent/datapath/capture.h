@@ -138,7 +138,7 @@ int capture_cleanup(const struct capture_opts *opts, const int *netns_fds, size_
  */
 struct capture_need {
 	enum capture_mode mode;
-	char name[48];
+	char name[64];
 	char what[160];
 	bool present;
 };
