@@ -269,10 +269,11 @@ test-nft: $(NFT_BIN) check-root ## the nft capture mode in test namespaces, read
 	$(call msg,TEST,nft)
 	$(Q)scripts/run-tests.sh $(NFT_BIN) $(CRITERION_FLAGS) --jobs 1
 
-# The suites of capture, the relay, resilience and inbound capture run once
-# per capture mode (the same tests: tests/helpers/env.h tenv_mode()); the rest
-# (registries, lifecycle, meshctl) do not depend on the mode and run in eBPF mode.
-MODE_SUITES := @(capture|relay|resilience|inbound)/*
+# The suites of capture, the relay, resilience, inbound capture and the pods'
+# lifecycle run once per capture mode (the same tests: tests/helpers/env.h
+# tenv_mode()); the rest (registries, meshctl, modes) do not depend on the
+# mode, or switch modes themselves, and run once.
+MODE_SUITES := @(capture|relay|resilience|inbound|lifecycle)/*
 test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF and nft, real clients (root)
 	$(call msg,TEST,integration (ebpf mode))
 	$(Q)WEFT_TEST_MODE=ebpf WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) \
