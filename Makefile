@@ -172,8 +172,11 @@ $(PROXY_TEST_BIN): $(call sobj,$(PROXY_TEST_SRCS) $(HELPER_SRCS) $(AGENT_SRCS) $
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
+# The suites read capture back from the kernel the way the agent does.
+INTEG_AGENT_SRCS := agent/datapath/nft.c agent/datapath/nft_nl.c agent/datapath/nft_read.c \
+	agent/datapath/retpath.c agent/netns.c agent/cgroup.c
 $(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(CONSUL_FAKE_SRCS) \
-	$(LIB_SRCS))
+	$(INTEG_AGENT_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
@@ -276,9 +279,18 @@ test-proxy: $(PROXY_TEST_BIN) check-root ## the proxy's inbound side in-process,
 	$(call msg,TEST,proxy)
 	$(Q)scripts/run-tests.sh $(PROXY_TEST_BIN) $(CRITERION_FLAGS) --jobs 1
 
-test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF, real clients (root)
-	$(call msg,TEST,integration)
-	$(Q)WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) $(CRITERION_FLAGS) --jobs 1
+# The suites of capture, the relay, resilience, inbound capture and the pods'
+# lifecycle run once per capture mode (the same tests: tests/helpers/env.h
+# tenv_mode()); the rest (registries, meshctl, modes) do not depend on the
+# mode, or switch modes themselves, and run once.
+MODE_SUITES := @(capture|relay|resilience|inbound|lifecycle)/*
+test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF and nft, real clients (root)
+	$(call msg,TEST,integration (ebpf mode))
+	$(Q)WEFT_TEST_MODE=ebpf WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) \
+		$(CRITERION_FLAGS) --jobs 1
+	$(call msg,TEST,integration (nft mode))
+	$(Q)WEFT_TEST_MODE=nft WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) \
+		$(CRITERION_FLAGS) --jobs 1 --filter '$(MODE_SUITES)'
 
 # The real container runtime: containerd, runc and the CNI plugins from Debian
 # in their own namespaces, the real installer, agent and image (about 2 min).
@@ -292,7 +304,7 @@ check-root:
 
 demo: deps ## build, then show the mesh working in network namespaces (root)
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)WEFT_BUILD=$(abspath $(O)) demo/demo.sh
+	$(Q)WEFT_BUILD=$(abspath $(O)) MODE=$(MODE) demo/demo.sh
 
 bench: ## measure direct vs weft vs HAProxy in namespaces, write bench/results/ (root, ~10 min)
 	$(Q)scripts/deps.sh bench

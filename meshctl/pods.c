@@ -143,9 +143,10 @@ int cmd_pod_render(FILE *out, struct json_object *pod)
 {
 	char *ips = join_field(pod, "ips"), *ls = join_field(pod, "listeners");
 	char *ports = join_field(pod, "exclude_ports"), *cidrs = join_field(pod, "exclude_cidrs");
+	char *in_ports = join_field(pod, "exclude_inbound_ports");
 	int meshed = out_bool(pod, "meshed"), err = -ENOMEM;
 
-	if (!ips || !ls || !ports || !cidrs)
+	if (!ips || !ls || !ports || !cidrs || !in_ports)
 		goto out_free;
 	pod_line(out, "Pod:", "%s/%s", out_str(pod, "namespace"), out_str(pod, "name"));
 	pod_line(out, "UID:", "%s", out_str(pod, "uid") ? out_str(pod, "uid") : "-");
@@ -158,10 +159,12 @@ int cmd_pod_render(FILE *out, struct json_object *pod)
 		 !strcmp(ls, "-") ? "" : out_bool(pod, "listening") ? " (listening)" :
 								       " (NOT listening: restart the agent)");
 	if (meshed) {
-		pod_line(out, "Datapath:", "%s", out_bool(pod, "datapath_entry") ?
-			 "mesh_pods has the pod's netns: its connects are captured" :
-			 "NO mesh_pods entry: its connects are not captured (run 'meshctl check')");
-		pod_line(out, "Excluded:", "ports %s; CIDRs %s", ports, cidrs);
+		pod_line(out, "Capture:", "%s%s", out_bool(pod, "capture_in_place") ?
+			 "in place, as read back from the kernel" : "NOT in place: ",
+			 out_bool(pod, "capture_in_place") ? "" :
+			 (out_str(pod, "capture_problem") ?: "run 'meshctl check'"));
+		pod_line(out, "Excluded:", "outbound ports %s; outbound CIDRs %s; inbound ports %s",
+			 ports, cidrs, in_ports);
 	}
 	pod_line(out, "Connections:", "%llu active, %llu since enrollment",
 		 out_u64(pod, "connections.active"), out_u64(pod, "connections.total"));
@@ -178,6 +181,7 @@ out_free:
 	free(ls);
 	free(ports);
 	free(cidrs);
+	free(in_ports);
 	return err;
 }
 

@@ -16,6 +16,7 @@
 #include "model/catalogue.h"
 #include "cmds.h"
 #include "reply.h"
+#include "datapath/capture.h"
 #include "datapath/dp.h"
 #include "http.h"
 #include "loop.h"
@@ -450,10 +451,11 @@ static void registry_families(struct prom *p, const struct agent *a, uint64_t no
 
 static void agent_families(struct prom *p, const struct agent *a, const struct scrape *sc)
 {
-	struct dp_link_status links[8];
-	size_t n_links = dp_links(a->dp, links, sizeof(links) / sizeof(links[0]));
+	struct dp *dp = capture_dp(a->capture);	/* NULL in nft mode: no programs */
+	struct dp_link_status links[16];
+	size_t n_links = dp ? dp_links(dp, links, sizeof(links) / sizeof(links[0])) : 0;
 	uint64_t vals[64];
-	int n = dp_counters(a->dp, vals, sizeof(vals) / sizeof(vals[0]));
+	int n = dp ? dp_counters(dp, vals, sizeof(vals) / sizeof(vals[0])) : 0;
 	struct reg_evict_stats es;
 	char l[LABELS_MAX];
 
@@ -461,6 +463,11 @@ static void agent_families(struct prom *p, const struct agent *a, const struct s
 	(void)prom_label(l, sizeof(l), "version", WEFT_VERSION);
 	prom_family(p, "weft_build_info", "gauge", "The agent's release; always 1.");
 	prom_u64(p, "weft_build_info", l, 1);
+	prom_family(p, "weft_capture_mode", "gauge",
+		    "The capture mode in force (--mode, or what auto chose); always 1.");
+	l[0] = '\0';
+	(void)prom_label(l, sizeof(l), "mode", capture_mode_name(capture_mode(a->capture)));
+	prom_u64(p, "weft_capture_mode", l, 1);
 	prom_scalar(p, "weft_uptime_seconds", "gauge", "Seconds since the agent started.",
 		    (sc->now - a->start_ms) / 1000);
 	prom_scalar(p, "weft_pods_enrolled", "gauge", "Pods the agent knows (CNI ADD or restored).",

@@ -139,6 +139,12 @@ struct dp_explain {
 int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *dst,
 		       uint32_t sk_mark, struct dp_explain *out);
 
+/* The same decision over @pod as given (NULL: not enrolled), without the
+ * maps: what nft mode's rules encode, for the admin API's trace.
+ */
+void dp_explain_entry(const struct dp_pod *pod, uint32_t agent_mark, const struct addr *dst,
+		      uint32_t sk_mark, struct dp_explain *out);
+
 /* One program's pinned link, as the kernel reports it. */
 struct dp_link_status {
 	char prog[32];		/* program name ("mesh_connect4") */

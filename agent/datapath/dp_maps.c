@@ -244,6 +244,37 @@ int dp_pod_lookup(struct dp *dp, uint64_t netns_cookie, struct dp_pod *out)
 	return 0;
 }
 
+static void connect_req(const struct addr *dst, uint32_t sk_mark, struct mesh_connect_req *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->port = dst->port;
+	req->is_tcp = 1;
+	req->sk_mark = sk_mark;
+	if (dst->family == AF_INET) {
+		req->family = MESH_AF_INET;
+		memcpy(&req->dst.addr[0], &dst->ip.v4, 4);
+	} else {
+		req->family = MESH_AF_INET6;
+		memcpy(req->dst.addr, &dst->ip.v6, 16);
+	}
+}
+
+void dp_explain_entry(const struct dp_pod *pod, uint32_t agent_mark, const struct addr *dst,
+		      uint32_t sk_mark, struct dp_explain *out)
+{
+	struct mesh_config cfg = { .mark = agent_mark };
+	struct mesh_connect_req req;
+	struct mesh_pod value;
+
+	memset(out, 0, sizeof(*out));
+	out->agent_mark = agent_mark;
+	out->enrolled = pod && !pod_to_mesh(pod, &value);
+	if (out->enrolled)
+		out->pod = *pod;
+	connect_req(dst, sk_mark, &req);
+	out->reason = mesh_decide_connect(&req, out->enrolled ? &value : NULL, &cfg);
+}
+
 int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *dst,
 		       uint32_t sk_mark, struct dp_explain *out)
 {

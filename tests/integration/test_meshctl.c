@@ -209,12 +209,12 @@ Test(meshctl, pods_and_one_pod_in_detail)
 	cr_assert_eq(mc(out, "pod mesh/client-a"), 0, "%s", out);
 	cr_expect_not_null(strstr(out, "Meshed:       yes"), "%s", out);
 	cr_expect_not_null(strstr(out, "(listening)"), "%s", out);
-	cr_expect_not_null(strstr(out, "mesh_pods has the pod's netns"), "%s", out);
+	cr_expect_not_null(strstr(out, "in place, as read back from the kernel"), "%s", out);
 	cr_assert_eq(mc(out, "pod plain/client-c"), 0, "%s", out);
 	cr_expect_not_null(strstr(out, "Meshed:       no"), "%s", out);
 	o = mc_json("pod mesh/client-b", 0);
 	cr_expect_str_eq(jstr(o, "name"), "client-b");
-	cr_expect(json_object_get_boolean(jpath(o, "datapath_entry")));
+	cr_expect(json_object_get_boolean(jpath(o, "capture_in_place")));
 	cr_expect(json_object_is_type(jpath(o, "conns"), json_type_array));
 	json_object_put(o);
 	cr_expect_eq(mc(out, "pod mesh/nope"), 1, "%s", out);

@@ -157,15 +157,19 @@ Test(meshctl_views, pod_detail)
 			   "\"netns_cookie\":7,\"ips\":[\"198.18.1.2\"],\"meshed\":true,"
 			   "\"reason\":\"namespace shop has weft.io/mesh=enabled\","
 			   "\"listeners\":[\"127.0.0.1:15001\"],\"listening\":false,"
-			   "\"datapath_entry\":false,\"exclude_ports\":[53],\"exclude_cidrs\":[],"
+			   "\"capture_in_place\":false,\"capture_problem\":\"table inet weft in the pod's netns is missing\","
+			   "\"exclude_ports\":[53],\"exclude_cidrs\":[],\"exclude_inbound_ports\":[9000],"
 			   "\"connections\":{\"active\":1,\"total\":9}}",
 			   &err);
 
 	cr_assert_eq(err, 0);
 	cr_expect_not_null(strstr(out, "Netns:        /n (cookie 7)\n"), "%s", out);
 	cr_expect_not_null(strstr(out, "(NOT listening: restart the agent)"), "%s", out);
-	cr_expect_not_null(strstr(out, "NO mesh_pods entry"), "%s", out);
-	cr_expect_not_null(strstr(out, "Excluded:     ports 53; CIDRs -\n"), "%s", out);
+	cr_expect_not_null(strstr(out, "NOT in place: table inet weft in the pod's netns is missing"),
+			   "%s", out);
+	cr_expect_not_null(
+		strstr(out, "Excluded:     outbound ports 53; outbound CIDRs -; inbound ports 9000\n"),
+		"%s", out);
 	free(out);
 }
 
