@@ -278,8 +278,8 @@ void dp_explain_entry(const struct dp_pod *pod, uint32_t agent_mark, const struc
 int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *dst,
 		       uint32_t sk_mark, struct dp_explain *out)
 {
-	struct mesh_connect_req req = { .port = dst->port, .is_tcp = 1, .sk_mark = sk_mark };
 	struct mesh_config cfg = { 0 };
+	struct mesh_connect_req req;
 	struct mesh_pod value;
 	__u64 key = netns_cookie;
 	__u32 zero = 0;
@@ -299,13 +299,7 @@ int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *
 	out->enrolled = !err;
 	if (out->enrolled)
 		pod_from_mesh(&value, &out->pod);
-	if (dst->family == AF_INET) {
-		req.family = MESH_AF_INET;
-		memcpy(&req.dst.addr[0], &dst->ip.v4, 4);
-	} else {
-		req.family = MESH_AF_INET6;
-		memcpy(req.dst.addr, &dst->ip.v6, 16);
-	}
+	connect_req(dst, sk_mark, &req);
 	out->reason = mesh_decide_connect(&req, out->enrolled ? &value : NULL, &cfg);
 	return 0;
 }
