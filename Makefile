@@ -60,6 +60,7 @@ UNIT_SRCS    := $(wildcard tests/unit/*.c)
 TBPF_SRCS    := $(wildcard tests/bpf/*.c)
 INTEG_SRCS   := $(wildcard tests/integration/*.c)
 NFT_SRCS     := $(wildcard tests/nft/*.c)
+PROXY_TEST_SRCS := $(wildcard tests/proxy/*.c)
 HELPER_SRCS  := $(wildcard tests/helpers/*.c)
 # The fake Kubernetes API server's C side (unit, integration, bench-registry).
 K8S_FAKE_SRCS := $(wildcard tests/k8s-apiserver/*.c)
@@ -86,9 +87,10 @@ UNIT_BIN  := $(O)/tests/weft-unit
 TBPF_BIN  := $(O)/tests/weft-test-bpf
 INTEG_BIN := $(O)/tests/weft-integration
 NFT_BIN   := $(O)/tests/weft-test-nft
+PROXY_TEST_BIN := $(O)/tests/weft-test-proxy
 
 # ---------------------------------------------------------------- targets
-.PHONY: all deps test test-unit test-bpf test-nft test-integration test-containerd check-layers \
+.PHONY: all deps test test-unit test-bpf test-nft test-proxy test-integration test-containerd check-layers \
 	manifests check-manifests \
 	image check-image demo bench bench-registry readme install clean \
 	vmlinux format help check-root fuzz fuzz-build test-fuzz
@@ -166,8 +168,15 @@ $(NFT_BIN): $(call sobj,$(NFT_SRCS) $(HELPER_SRCS) $(AGENT_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
+$(PROXY_TEST_BIN): $(call sobj,$(PROXY_TEST_SRCS) $(HELPER_SRCS) $(AGENT_SRCS) $(LIB_SRCS))
+	$(call msg,LINK,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
+# The suites read capture back from the kernel the way the agent does.
+INTEG_AGENT_SRCS := agent/datapath/nft.c agent/datapath/nft_nl.c agent/datapath/nft_read.c \
+	agent/datapath/retpath.c agent/netns.c agent/cgroup.c
 $(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(CONSUL_FAKE_SRCS) \
-	$(LIB_SRCS))
+	$(INTEG_AGENT_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
@@ -178,9 +187,9 @@ $(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(CONSUL
 CRITERION_FLAGS ?= --verbose=0
 test: deps ## install deps, build, run every test tier
 	$(Q)$(MAKE) --no-print-directory all $(SAN_BINS) $(UNIT_BIN) $(TBPF_BIN) $(NFT_BIN) \
-		$(INTEG_BIN) $(FUZZ_BINS)
+		$(PROXY_TEST_BIN) $(INTEG_BIN) $(FUZZ_BINS)
 	$(Q)$(MAKE) --no-print-directory check-layers check-manifests check-image test-unit test-fuzz \
-		test-bpf test-nft test-integration test-containerd
+		test-bpf test-nft test-proxy test-integration test-containerd
 
 # ---- fuzzing: libFuzzer targets, one per parser fed from outside the agent
 # (tests/fuzz/fuzz_<target>.c, seeds in tests/fuzz/corpus/<target>/, an
@@ -266,9 +275,22 @@ test-nft: $(NFT_BIN) check-root ## the nft capture mode in test namespaces, read
 	$(call msg,TEST,nft)
 	$(Q)scripts/run-tests.sh $(NFT_BIN) $(CRITERION_FLAGS) --jobs 1
 
-test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF, real clients (root)
-	$(call msg,TEST,integration)
-	$(Q)WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) $(CRITERION_FLAGS) --jobs 1
+test-proxy: $(PROXY_TEST_BIN) check-root ## the proxy's inbound side in-process, in test namespaces (root)
+	$(call msg,TEST,proxy)
+	$(Q)scripts/run-tests.sh $(PROXY_TEST_BIN) $(CRITERION_FLAGS) --jobs 1
+
+# The suites of capture, the relay, resilience, inbound capture and the pods'
+# lifecycle run once per capture mode (the same tests: tests/helpers/env.h
+# tenv_mode()); the rest (registries, meshctl, modes) do not depend on the
+# mode, or switch modes themselves, and run once.
+MODE_SUITES := @(capture|relay|resilience|inbound|lifecycle)/*
+test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF and nft, real clients (root)
+	$(call msg,TEST,integration (ebpf mode))
+	$(Q)WEFT_TEST_MODE=ebpf WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) \
+		$(CRITERION_FLAGS) --jobs 1
+	$(call msg,TEST,integration (nft mode))
+	$(Q)WEFT_TEST_MODE=nft WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) \
+		$(CRITERION_FLAGS) --jobs 1 --filter '$(MODE_SUITES)'
 
 # The real container runtime: containerd, runc and the CNI plugins from Debian
 # in their own namespaces, the real installer, agent and image (about 2 min).
@@ -282,7 +304,7 @@ check-root:
 
 demo: deps ## build, then show the mesh working in network namespaces (root)
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)WEFT_BUILD=$(abspath $(O)) demo/demo.sh
+	$(Q)WEFT_BUILD=$(abspath $(O)) MODE=$(MODE) demo/demo.sh
 
 bench: ## measure direct vs weft vs HAProxy in namespaces, write bench/results/ (root, ~10 min)
 	$(Q)scripts/deps.sh bench

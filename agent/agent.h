@@ -30,7 +30,7 @@ struct agent_registry {
 	void *state;
 };
 struct catalogue;
-struct dp;
+struct capture;
 struct pods;
 struct workers;
 struct cni_server;
@@ -45,7 +45,7 @@ struct agent {
 	struct reg_sink *sink;
 	struct selfreg *selfreg;	/* this node's endpoints → registering backends */
 	struct catalogue *cat;		/* the current snapshot; one reference held */
-	struct dp *dp;
+	struct capture *capture;	/* the capture mode (datapath/capture.h) */
 	struct pods *pods;
 	struct workers *workers;	/* the proxy workers (proxy/workers.h) */
 	struct cni_server *cni;

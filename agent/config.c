@@ -33,10 +33,20 @@ static const struct opt_def cfg_head[] = {
 	    "err, warn, info or debug"),
 	OPT("node-name", "NODE_NAME", OPT_STRING, node_name, "", 0, 0, "NAME",
 	    "this node's name (Kubernetes downward API spec.nodeName)"),
+	OPT("mode", "WEFT_MODE", OPT_STRING, mode, "auto", 0, 0, "MODE",
+	    "capture mode: ebpf (cgroup programs and sk_lookup), nft (nftables REDIRECT in each pod's netns) or auto (ebpf when the kernel has every hook it needs, nft otherwise; the log and /v1/status say which and why)"),
 	OPT("mark", "WEFT_MARK", OPT_U32, mark, "0xef70", 1, UINT32_MAX, "MARK",
 	    "SO_MARK of the agent's upstream sockets, which capture leaves alone"),
+	OPT("inbound-mark", "WEFT_INBOUND_MARK", OPT_U32, inbound_mark, "0xef71", 1, UINT32_MAX,
+	    "MARK",
+	    "SO_MARK of the agent's connections to applications (inbound side): a rule in each meshed pod's netns routes packets carrying it back to the agent, so the application sees the real client address"),
+	OPT("return-table", "WEFT_RETURN_TABLE", OPT_U32, return_table, "15006", 1, 0xfffffeff,
+	    "TABLE",
+	    "routing table of that rule in each meshed pod's netns (it holds only local default routes)"),
 	OPT("proxy-port", "WEFT_PROXY_PORT", OPT_PORT, proxy_port, "15001", 0, 0, "PORT",
 	    "port of the outbound listeners inside each meshed pod (127.0.0.1 and ::1)"),
+	OPT("inbound-port", "WEFT_INBOUND_PORT", OPT_U32, inbound_port, "15006", 0, 65535, "PORT",
+	    "port of the inbound listeners inside each meshed pod (0.0.0.0 and ::), which capture hands connections to the pod's own ports; 0: no inbound capture"),
 	OPT("max-conns", "WEFT_MAX_CONNS", OPT_U32, max_conns, "65536", 1, 1048576, "N",
 	    "proxied connections at once; more are reset"),
 };
@@ -150,6 +160,21 @@ int cfg_parse(struct agent_config *cfg, int argc, char **argv)
 		return -EINVAL;
 	}
 	log_set_level(level);
+	if (strcmp(cfg->mode, "auto") && strcmp(cfg->mode, "ebpf") && strcmp(cfg->mode, "nft")) {
+		fprintf(stderr, "weft-agent: option --mode: '%s' is not one of auto, ebpf, nft\n",
+			cfg->mode);
+		return -EINVAL;
+	}
+	if (cfg->inbound_port == cfg->proxy_port) {
+		fprintf(stderr, "weft-agent: option --inbound-port: %u is also --proxy-port; the two listeners need their own ports\n",
+			cfg->inbound_port);
+		return -EINVAL;
+	}
+	if (cfg->inbound_mark == cfg->mark) {
+		fprintf(stderr, "weft-agent: option --inbound-mark: 0x%x is also --mark; the return path routes only the inbound side's sockets back, so the two marks must differ\n",
+			cfg->inbound_mark);
+		return -EINVAL;
+	}
 	rc = addr_parse_port_list(cfg->excl_ports_text, cfg->excl_ports, CFG_EXCL_MAX, err,
 				  sizeof(err));
 	if (rc < 0)

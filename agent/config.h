@@ -25,8 +25,12 @@ struct agent_config {
 	const char *node_name;
 	const char *kubeconfig;		/* --registry kubernetes; "" = in-cluster */
 	const char *metrics_addr;	/* --metrics-addr IP:PORT; "" = no metrics listener */
+	const char *mode;		/* --mode auto|ebpf|nft */
 	uint32_t mark;
+	uint32_t inbound_mark;		/* the inbound side's sockets */
+	uint32_t return_table;		/* the inbound return path's table */
 	uint16_t proxy_port;
+	uint32_t inbound_port;		/* 0: no inbound capture */
 	uint32_t max_conns;
 	uint32_t workers;		/* --workers; 0: one per online CPU */
 	/* Resilience defaults of every service, one option per knob of the

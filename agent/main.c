@@ -21,7 +21,7 @@
 #include "cgroup.h"
 #include "cni_server.h"
 #include "config.h"
-#include "datapath/dp.h"
+#include "datapath/capture.h"
 #include "fs.h"
 #include "log.h"
 #include "loop.h"
@@ -32,6 +32,9 @@
 #include "proxy/workers.h"
 #include "registry/registry.h"
 #include "selfreg.h"
+
+/* Pods whose netns --cleanup visits: more than a node runs. */
+#define CLEANUP_PODS_MAX 4096
 
 static void on_sink_changed(void *ctx)
 {
@@ -126,16 +129,31 @@ static int run_path(const struct agent_config *cfg, const char *name, char *buf,
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/* The capture options of --cleanup and of a start. */
+static struct capture_opts capture_opts_of(const struct agent_config *cfg, const char *cgroup);
+
 static int cleanup(const struct agent_config *cfg, const char *cgroup)
 {
-	struct dp_opts dpo = { .cgroup_path = cgroup, .bpffs_dir = cfg->bpffs, .mark = cfg->mark };
+	const struct capture_opts co = capture_opts_of(cfg, cgroup);
 	static const char *const files[] = { "cni.sock", "admin.sock", CNI_PROTO_STATE_FILE };
 	char path[PATH_MAX];
-	int err;
+	int netns_fds[CLEANUP_PODS_MAX], n, err;
 
-	err = dp_cleanup(&dpo);
+	/* The pods an agent enrolled carry capture in their own netns too (nft
+	 * mode's table, the return path): those go first, while their saved
+	 * state still says where they are.
+	 */
+	n = pods_saved_netns(cfg->run_dir, netns_fds, CLEANUP_PODS_MAX);
+	if (n < 0) {
+		log_warn("cleanup: cannot read the saved pods under '%s': %s; their netns keep what capture put there",
+			 cfg->run_dir, strerror(-n));
+		n = 0;
+	}
+	err = capture_cleanup(&co, netns_fds, (size_t)n);
+	for (int i = 0; i < n; i++)
+		close(netns_fds[i]);
 	if (err)
-		return log_errno(err, "clean up BPF state under '%s'", cfg->bpffs);
+		return log_errno(err, "clean up capture under '%s' and in %d pod(s)", cfg->bpffs, n);
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		if (!run_path(cfg, files[i], path, sizeof(path)))
 			(void)unlink(path);
@@ -144,8 +162,8 @@ static int cleanup(const struct agent_config *cfg, const char *cgroup)
 		(void)fs_remove_suffix(path, ".json");
 	(void)rmdir(path);
 	(void)rmdir(cfg->run_dir);
-	log_info("agent: removed every attachment, pin, socket and saved pod under '%s' and '%s'",
-		 cfg->bpffs, cfg->run_dir);
+	log_info("agent: removed every attachment, pin, pod table, route, socket and saved pod under '%s', '%s' and %d pod netns",
+		 cfg->bpffs, cfg->run_dir, n);
 	return 0;
 }
 
@@ -222,24 +240,35 @@ static void pods_changed(void *ctx)
 	agent_register_local(ctx);
 }
 
-static int start(struct agent *a)
+static struct capture_opts capture_opts_of(const struct agent_config *cfg, const char *cgroup)
 {
-	const struct agent_config *cfg = a->cfg;
-	struct dp_opts dpo = { .cgroup_path = a->cgroup, .bpffs_dir = cfg->bpffs, .mark = cfg->mark };
-	struct proxy_opts po = {
-		.port = cfg->proxy_port, .mark = cfg->mark,
-		.max_conns = cfg->max_conns,
-		.defaults = &cfg->policy,
+	return (struct capture_opts){
+		.mode = cfg->mode,
+		.cgroup_path = cgroup,
+		.bpffs_dir = cfg->bpffs,
+		.mark = cfg->mark,
+		.inbound_mark = cfg->inbound_mark,
+		.return_table = cfg->return_table,
+		.return_priority = CAPTURE_RETURN_PRIORITY,
 	};
-	char path[PATH_MAX], why[256];
-	size_t n_routes;
+}
+
+/* Open the capture mode --mode asks for (auto: probe), and say which and why. */
+static int start_capture(struct agent *a)
+{
+	const struct capture_opts co = capture_opts_of(a->cfg, a->cgroup);
+	char why[640];
 	int err;
 
-	err = dp_probe(why, sizeof(why));
+	err = capture_open(&a->capture, &co, why, sizeof(why));
 	if (err) {
-		log_err("kernel lacks a feature weft needs: %s", why);
+		log_err("capture: %s", why);
 		return err;
 	}
+	log_info("capture: mode %s (%s)", capture_mode_name(capture_mode(a->capture)),
+		 capture_why(a->capture));
+	if (capture_mode(a->capture) != CAPTURE_EBPF)
+		return 0;
 	err = cgroup_check_member(a->cgroup);
 	if (err == -EPERM) {
 		log_err("weft-agent must run inside --cgroup '%s' (or a child of it): "
@@ -249,6 +278,22 @@ static int start(struct agent *a)
 	} else if (err) {
 		return log_errno(err, "read this process' cgroup");
 	}
+	return 0;
+}
+
+static int start(struct agent *a)
+{
+	const struct agent_config *cfg = a->cfg;
+	struct proxy_opts po = {
+		.port = cfg->proxy_port, .mark = cfg->mark,
+		.inbound_port = (uint16_t)cfg->inbound_port, .inbound_mark = cfg->inbound_mark,
+		.max_conns = cfg->max_conns,
+		.defaults = &cfg->policy,
+	};
+	char path[PATH_MAX];
+	size_t n_routes;
+	int err;
+
 	if (mkdir(cfg->run_dir, 0755) == -1 && errno != EEXIST)
 		return log_errno(-errno, "create run dir '%s'", cfg->run_dir);
 	a->home_netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -269,7 +314,7 @@ static int start(struct agent *a)
 	err = a->cat ? 0 : agent_publish(a);
 	if (err)
 		return err;
-	err = dp_open(&a->dp, &dpo);
+	err = start_capture(a);
 	if (err)
 		return err;
 	a->workers = workers_new(a->loop, cfg->workers ? cfg->workers : workers_default(), &po);
@@ -277,7 +322,7 @@ static int start(struct agent *a)
 		return log_errno(-errno, "start the proxy");
 	workers_set_catalogue(a->workers, a->cat);
 	a->pods = pods_new(&(struct pods_deps){
-		.dp = a->dp,
+		.capture = a->capture,
 		.workers = a->workers,
 		.catalogue = pods_catalogue,
 		.synced = pods_synced,
@@ -285,6 +330,7 @@ static int start(struct agent *a)
 		.ctx = a,
 		.run_dir = cfg->run_dir,
 		.proxy_port = cfg->proxy_port,
+		.inbound_port = (uint16_t)cfg->inbound_port,
 		.excl_ports = cfg->excl_ports,
 		.n_excl_ports = cfg->n_excl_ports,
 		.excl_cidrs = cfg->excl_cidrs,
@@ -336,7 +382,7 @@ static void stop(struct agent *a)
 	cni_server_free(a->cni);
 	pods_free(a->pods);
 	workers_free(a->workers);
-	dp_close(a->dp);
+	capture_close(a->capture);
 	stop_registries(a);
 	model_free(a->model);
 	catalogue_unref(a->cat);

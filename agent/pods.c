@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Enrollment of pods: the meshing decision, capture on and off, and the saved
  * state that lets a restarted agent take its pods back. The order of a capture
- * is listeners first, pods map entry second: once connect4 redirects a pod,
- * somebody must already be listening.
+ * is listeners first, the kernel's steering second (capture_pod_apply()):
+ * once a pod's connections are redirected, somebody must already be listening.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "datapath/dp.h"
+#include "datapath/capture.h"
 #include "log.h"
 #include "loop.h"
 #include "model/catalogue.h"
@@ -158,51 +158,83 @@ static bool should_mesh(const struct catalogue *c, const struct cni_proto_pod *s
 	return true;
 }
 
-static void add_port(struct dp_pod *d, size_t *n, uint16_t port)
+static void add_port(uint16_t *ports, size_t *n, uint16_t port)
 {
 	for (size_t i = 0; i < *n; i++) {
-		if (d->excl_ports[i] == port)
+		if (ports[i] == port)
 			return;
 	}
-	if (*n < DP_MAX_EXCL_PORTS)
-		d->excl_ports[(*n)++] = port;
+	if (*n < CAPTURE_EXCL_PORTS_MAX)
+		ports[(*n)++] = port;
 }
 
-static void add_cidr(struct dp_pod *d, size_t *n, const struct cidr *c)
-{
-	if (*n < DP_MAX_EXCL_CIDRS) {
-		d->excl_cidrs[*n].net = c->net;
-		d->excl_cidrs[(*n)++].prefix_len = c->prefix_len;
-	}
-}
-
-/* The pod's datapath entry: the agent-wide exclusions first, then the pod's
- * own annotations; past the datapath's bounds, the agent-wide ones win
- * (they usually protect the node: DNS, the API server).
+/* The pod's capture: the agent-wide exclusions first, then the pod's own
+ * annotations; past the capture's bounds, the agent-wide ones win (they
+ * usually protect the node: DNS, the API server).
  */
-static void pod_to_dp(const struct pods *p, const struct pod *pod, struct dp_pod *d)
+static void pod_to_capture(const struct pods *p, const struct pod *pod, struct capture_pod *out)
 {
 	const struct pods_deps *deps = &p->deps;
 	const struct cat_pod *cp = catalogue_find_pod(cat(p), pod->spec.ns, pod->spec.name);
-	size_t np = 0, nc = 0;
 
-	memset(d, 0, sizeof(*d));
-	d->pod_id = pod->id;
-	d->proxy_port = deps->proxy_port;
-	d->capture = true;
+	memset(out, 0, sizeof(*out));
+	out->pod_id = pod->id;
+	out->outbound_port = deps->proxy_port;
+	out->inbound_port = deps->inbound_port;
 	for (size_t i = 0; i < deps->n_excl_ports; i++)
-		add_port(d, &np, deps->excl_ports[i]);
-	for (size_t i = 0; i < deps->n_excl_cidrs; i++)
-		add_cidr(d, &nc, &deps->excl_cidrs[i]);
+		add_port(out->excl_out_ports, &out->n_excl_out_ports, deps->excl_ports[i]);
 	for (size_t i = 0; cp && i < cp->n_excl_ports; i++)
-		add_port(d, &np, cp->excl_ports[i]);
-	for (size_t i = 0; cp && i < cp->n_excl_cidrs; i++)
-		add_cidr(d, &nc, &cp->excl_cidrs[i]);
+		add_port(out->excl_out_ports, &out->n_excl_out_ports, cp->excl_ports[i]);
+	for (size_t i = 0; i < deps->n_excl_cidrs && out->n_excl_out_cidrs < CAPTURE_EXCL_CIDRS_MAX;
+	     i++)
+		out->excl_out_cidrs[out->n_excl_out_cidrs++] = deps->excl_cidrs[i];
+	for (size_t i = 0; cp && i < cp->n_excl_cidrs &&
+			   out->n_excl_out_cidrs < CAPTURE_EXCL_CIDRS_MAX;
+	     i++)
+		out->excl_out_cidrs[out->n_excl_out_cidrs++] = cp->excl_cidrs[i];
+	for (size_t i = 0; cp && i < cp->n_excl_in_ports; i++)
+		add_port(out->excl_in_ports, &out->n_excl_in_ports, cp->excl_in_ports[i]);
 }
 
-void pods_datapath_entry(const struct pods *p, const struct pod *pod, struct dp_pod *out)
+void pods_capture_entry(const struct pods *p, const struct pod *pod, struct capture_pod *out)
 {
-	pod_to_dp(p, pod, out);
+	pod_to_capture(p, pod, out);
+}
+
+static struct capture_target pod_target(const struct pod *pod)
+{
+	struct capture_target t = {
+		.netns_fd = pod->netns_fd,
+		.netns_cookie = pod->netns_cookie,
+		.lfd4 = -1,
+		.lfd6 = -1,
+	};
+
+	if (pod->capture)
+		workers_capture_inbound_fds(pod->capture, &t.lfd4, &t.lfd6);
+	t.adopted = pod->restored && !pod->applied_ok;
+	return t;
+}
+
+/* Bring the kernel's capture of a meshed @pod in line with its rules; a
+ * no-op when they did not change since the last time (annotations and the
+ * catalogue change far more often than one pod's exclusions).
+ */
+static int capture_sync(struct pods *p, struct pod *pod)
+{
+	struct capture_pod want;
+	struct capture_target t;
+	int err;
+
+	pod_to_capture(p, pod, &want);
+	if (pod->applied_ok && !memcmp(&want, &pod->applied, sizeof(want)))
+		return 0;
+	t = pod_target(pod);
+	err = capture_pod_apply(p->deps.capture, &t, &want,
+				pod->sysctls_before == -1 ? &pod->sysctls_before : NULL);
+	pod->applied = want;
+	pod->applied_ok = !err;
+	return err;
 }
 
 static int capture_on(struct pods *p, struct pod *pod)
@@ -212,8 +244,8 @@ static int capture_on(struct pods *p, struct pod *pod)
 		.ns = pod->spec.ns,
 		.name = pod->spec.name,
 		.netns_fd = pod->netns_fd,
+		.inbound = p->deps.inbound_port != 0,
 	};
-	struct dp_pod dpp;
 	int err;
 
 	if (!pod->capture) {
@@ -222,9 +254,15 @@ static int capture_on(struct pods *p, struct pod *pod)
 			return -errno;
 		pod->netns_cookie = workers_capture_netns_cookie(pod->capture);
 	}
-	pod_to_dp(p, pod, &dpp);
-	err = dp_pod_upsert(p->deps.dp, pod->netns_cookie, &dpp);
+	/* Listeners first (above), then the kernel's steering: once a
+	 * connection is redirected, somebody must already be listening.
+	 */
+	pod->applied_ok = false;
+	err = capture_sync(p, pod);
 	if (err) {
+		struct capture_target t = pod_target(pod);
+
+		(void)capture_pod_remove(p->deps.capture, &t, pod->sysctls_before);
 		workers_capture_close(p->deps.workers, pod->capture);
 		pod->capture = NULL;
 		return err;
@@ -235,9 +273,13 @@ static int capture_on(struct pods *p, struct pod *pod)
 
 static void capture_off(struct pods *p, struct pod *pod)
 {
-	/* Map entry first, so no new connection is redirected to a closing listener. */
-	if (pod->netns_cookie)
-		(void)dp_pod_del(p->deps.dp, pod->netns_cookie);
+	struct capture_target t = pod_target(pod);
+
+	/* Steering first, so no new connection reaches a closing listener. */
+	if (pod->meshed || pod->capture)
+		(void)capture_pod_remove(p->deps.capture, &t, pod->sysctls_before);
+	pod->sysctls_before = -1;
+	pod->applied_ok = false;
 	workers_capture_close(p->deps.workers, pod->capture);
 	pod->capture = NULL;
 	pod->meshed = false;
@@ -327,6 +369,8 @@ static int pod_enroll(struct pods *p, const struct cni_proto_pod *spec, bool sav
 	}
 	pod->spec = *spec;
 	pod->id = p->next_id++;
+	pod->sysctls_before = -1;
+	pod->restored = !save;
 	pod->netns_fd = netns_open(spec->netns);
 	if (pod->netns_fd < 0) {
 		err = pod->netns_fd;
@@ -582,6 +626,22 @@ int pods_check(struct pods *p, const char *container_id, char *msg, size_t msgle
 			 pod->spec.name);
 		return -EIO;
 	}
+	if (pod->meshed) {
+		struct capture_target t = pod_target(pod);
+		struct capture_pod want;
+		char why_not[200];
+		int err;
+
+		pod_to_capture(p, pod, &want);
+		err = capture_pod_verify(p->deps.capture, &t, &want, why_not, sizeof(why_not));
+		if (err == -EIO)
+			snprintf(msg, msglen, "pod %s/%s: %s", pod->spec.ns, pod->spec.name, why_not);
+		else if (err)
+			snprintf(msg, msglen, "pod %s/%s: cannot read its capture back: %s",
+				 pod->spec.ns, pod->spec.name, strerror(-err));
+		if (err)
+			return -EIO;
+	}
 	return 0;
 }
 
@@ -597,11 +657,8 @@ void pods_reconcile(struct pods *p)
 
 		snprintf(pod->reason, sizeof(pod->reason), "%s", why);
 		if (want && pod->meshed) {
-			struct dp_pod dpp;
-
 			/* Exclusions may have changed with the Pod's annotations. */
-			pod_to_dp(p, pod, &dpp);
-			err = dp_pod_upsert(p->deps.dp, pod->netns_cookie, &dpp);
+			err = capture_sync(p, pod);
 			if (err)
 				log_warn("pods: update %s/%s: %s, ignoring", pod->spec.ns,
 					 pod->spec.name, strerror(-err));
@@ -627,18 +684,17 @@ void pods_reconcile(struct pods *p)
 	}
 }
 
-static int drop_stale(uint64_t cookie, const struct dp_pod *dpp, void *ctx)
+static int drop_stale(uint64_t cookie, void *ctx)
 {
 	struct pods *p = ctx;
 
-	(void)dpp;
 	for (struct pod *pod = p->list; pod; pod = pod->next) {
 		if (pod->meshed && pod->netns_cookie == cookie)
 			return 0;
 	}
 	log_info("pods: dropping datapath entry of a pod no longer enrolled netns_cookie=%llu",
 		 (unsigned long long)cookie);
-	(void)dp_pod_del(p->deps.dp, cookie);
+	(void)capture_drop_cookie(p->deps.capture, cookie);
 	return 0;
 }
 
@@ -657,19 +713,22 @@ static int read_file(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-int pods_restore(struct pods *p)
+/* Call @fn with every pod saved under @run_dir/pods (and its file's path);
+ * unreadable files are logged and skipped. 0 or -errno (the folder).
+ */
+static int saved_for_each(const char *run_dir,
+			  void (*fn)(const struct cni_proto_pod *spec, const char *path, void *ctx),
+			  void *ctx)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 300], json[CNI_PROTO_MAX_LINE], err_msg[256];
 	struct dirent *de;
-	int restored = 0, err = 0;
+	int err;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/%s", p->deps.run_dir, POD_STATE_DIR);
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-		return log_errno(-errno, "create '%s'", dir);
+	snprintf(dir, sizeof(dir), "%s/%s", run_dir, POD_STATE_DIR);
 	d = opendir(dir);
 	if (!d)
-		return log_errno(-errno, "open '%s'", dir);
+		return -errno;
 	while ((de = readdir(d))) {
 		struct cni_proto_pod spec;
 		size_t n = strlen(de->d_name);
@@ -687,19 +746,72 @@ int pods_restore(struct pods *p)
 			log_warn("pods: saved state '%s': %s, ignoring", path, err_msg);
 			continue;
 		}
-		err = pod_enroll(p, &spec, false, err_msg, sizeof(err_msg));
-		if (err) {
-			/* The pod went away while no agent ran: forget it. */
-			log_warn("pods: cannot restore %s/%s: %s, forgetting it", spec.ns, spec.name,
-				 err_msg);
-			(void)unlink(path);
-			continue;
-		}
-		restored++;
+		fn(&spec, path, ctx);
 	}
 	closedir(d);
-	err = dp_pod_for_each(p->deps.dp, drop_stale, p);
+	return 0;
+}
+
+struct restore_walk {
+	struct pods *p;
+	int restored;
+};
+
+static void restore_one(const struct cni_proto_pod *spec, const char *path, void *ctx)
+{
+	struct restore_walk *w = ctx;
+	char err_msg[256];
+
+	if (pod_enroll(w->p, spec, false, err_msg, sizeof(err_msg))) {
+		/* The pod went away while no agent ran: forget it. */
+		log_warn("pods: cannot restore %s/%s: %s, forgetting it", spec->ns, spec->name,
+			 err_msg);
+		(void)unlink(path);
+		return;
+	}
+	w->restored++;
+}
+
+int pods_restore(struct pods *p)
+{
+	struct restore_walk w = { .p = p };
+	char dir[PATH_MAX];
+	int err;
+
+	snprintf(dir, sizeof(dir), "%s/%s", p->deps.run_dir, POD_STATE_DIR);
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		return log_errno(-errno, "create '%s'", dir);
+	err = saved_for_each(p->deps.run_dir, restore_one, &w);
+	if (err)
+		return log_errno(err, "open '%s'", dir);
+	err = capture_for_each_cookie(p->deps.capture, drop_stale, p);
 	if (err)
 		return log_errno(err, "walk the pods map");
-	return restored;
+	return w.restored;
+}
+
+struct netns_walk {
+	int *fds;
+	size_t n, max;
+};
+
+static void open_netns(const struct cni_proto_pod *spec, const char *path, void *ctx)
+{
+	struct netns_walk *w = ctx;
+	int fd;
+
+	(void)path;
+	if (w->n == w->max)
+		return;
+	fd = netns_open(spec->netns);
+	if (fd >= 0)
+		w->fds[w->n++] = fd;
+}
+
+int pods_saved_netns(const char *run_dir, int *fds, size_t max)
+{
+	struct netns_walk w = { .fds = fds, .max = max };
+	int err = saved_for_each(run_dir, open_netns, &w);
+
+	return err == -ENOENT ? 0 : err ? err : (int)w.n;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* Enrollment: the pods the CNI plugin told us about, whether each is meshed and
  * why, and what makes capture real for it — the in-pod listeners (a capture
- * the proxy workers return, proxy/workers.h) and the pods map entry
- * (datapath). State is saved under RUN_DIR/pods so a restarted agent serves
+ * the proxy workers return, proxy/workers.h) and the kernel's steering in
+ * the node's capture mode (datapath/capture.h). State is saved under RUN_DIR/pods so a restarted agent serves
  * the pods enrolled before. Its collaborators come in struct pods_deps.
  */
 #ifndef WEFT_PODS_H
@@ -13,12 +13,12 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "datapath/capture.h"
 #include "model/catalogue.h"
 #include "cni_proto.h"
 
 struct catalogue;
 struct cidr;
-struct dp;
 struct loop;
 struct px_capture;
 struct workers;
@@ -35,13 +35,21 @@ struct pod {
 	 * NULL otherwise. Read it through proxy/workers.h.
 	 */
 	struct px_capture *capture;
+	/* What capture_pod_apply() last wrote, when it succeeded. */
+	struct capture_pod applied;
+	bool applied_ok;
+	bool restored;		/* enrolled by an earlier agent (saved state) */
+	/* The netns's sysctls before the inbound return path set them
+	 * (retpath.h); -1: not known (restored by a new agent, or not meshed).
+	 */
+	int sysctls_before;
 };
 
 /* What the pods table uses of the rest of the agent. Everything is borrowed
  * and must outlive the table.
  */
 struct pods_deps {
-	struct dp *dp;			/* pods map entries */
+	struct capture *capture;	/* the node's capture mode */
 	struct workers *workers;	/* capture open/close */
 	/* The current catalogue snapshot, valid until the next publish. */
 	const struct catalogue *(*catalogue)(void *ctx);
@@ -53,7 +61,8 @@ struct pods_deps {
 	void (*changed)(void *ctx);
 	void *ctx;			/* passed to the three callbacks */
 	const char *run_dir;		/* state files go under RUN_DIR/pods */
-	uint16_t proxy_port;		/* the in-pod listeners' port */
+	uint16_t proxy_port;		/* the in-pod outbound listeners' port */
+	uint16_t inbound_port;		/* the inbound listeners' port; 0: no inbound capture */
 	/* Agent-wide exclusions every meshed pod's datapath entry carries. */
 	const uint16_t *excl_ports;
 	size_t n_excl_ports;
@@ -141,12 +150,16 @@ void pods_reconcile(struct pods *p);
  */
 int pods_restore(struct pods *p);
 
-struct dp_pod;
-
-/* The datapath entry @pod gets while meshed: agent-wide exclusions plus the
- * Pod's annotations. For the admin API.
+/* The capture @pod gets while meshed: agent-wide exclusions plus the Pod's
+ * annotations. For the admin API.
  */
-void pods_datapath_entry(const struct pods *p, const struct pod *pod, struct dp_pod *out);
+void pods_capture_entry(const struct pods *p, const struct pod *pod, struct capture_pod *out);
+
+/* Open the netns of every pod saved under @run_dir by an agent, into
+ * @fds[0..@max) (the caller closes them): for weft-agent --cleanup. Returns
+ * the count (pods whose netns is gone are left out) or -errno.
+ */
+int pods_saved_netns(const char *run_dir, int *fds, size_t max);
 
 /* Whether new pods can be enrolled: every registry has completed a first
  * listing (pods_add() answers -EAGAIN until then). For CNI STATUS.

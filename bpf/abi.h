@@ -17,6 +17,8 @@
 /* max_entries of the maps. */
 #define MESH_MAX_PODS 4096
 #define MESH_MAX_ORIG_DST 65536
+#define MESH_MAX_LISTENERS (2 * MESH_MAX_PODS)	/* an IPv4 and an IPv6 one per pod */
+#define MESH_MAX_IN_AGENT 65536	/* the agent's connections to pods' applications */
 
 /* An IPv4 or IPv6 address; IPv4 lives in addr[0], network order. */
 struct mesh_addr {
@@ -39,11 +41,45 @@ struct mesh_pod {
 	__u16 flags;		/* MESH_POD_F_* */
 	__u16 excl_ports[MESH_MAX_EXCL_PORTS];	/* host order; 0 = unused slot */
 	struct mesh_cidr excl_cidrs[MESH_MAX_EXCL_CIDRS];
+	/* Inbound capture (sk_lookup): grown by 20 bytes on purpose, the
+	 * pinned map of an older agent is refused at load and must be removed
+	 * (weft-agent --cleanup), as for any change of a map's value size.
+	 */
+	__u16 inbound_port;	/* host order: the in-pod inbound listener; 0 = no capture */
+	__u16 excl_in_ports[MESH_MAX_EXCL_PORTS];	/* host order; 0 = unused slot */
+	__u8 pad[2];
 };
-_Static_assert(sizeof(struct mesh_pod) == 8 + 2 * MESH_MAX_EXCL_PORTS + 20 * MESH_MAX_EXCL_CIDRS,
+_Static_assert(sizeof(struct mesh_pod) ==
+		       8 + 2 * MESH_MAX_EXCL_PORTS + 20 * MESH_MAX_EXCL_CIDRS +
+			       (2 + 2 * MESH_MAX_EXCL_PORTS + 2),
 	       "mesh_pod size");
 
 #define MESH_POD_F_CAPTURE 0x1	/* redirect outbound TCP of this pod */
+
+/* Key of mesh_inbound (a SOCKHASH of the agent's in-pod inbound listeners):
+ * one IPv4 and one IPv6 listener per pod netns.
+ */
+struct mesh_listener_key {
+	__u64 netns_cookie;
+	__u8 family;		/* MESH_AF_INET or MESH_AF_INET6 */
+	__u8 pad[7];
+};
+_Static_assert(sizeof(struct mesh_listener_key) == 16, "mesh_listener_key size");
+
+/* Key of mesh_in_agent: one TCP connection by its client end (src) and
+ * server end (dst) within one netns. IPv4-mapped addresses are keyed as IPv4,
+ * since that is what the packet carries.
+ */
+struct mesh_flow_key {
+	__u64 netns_cookie;
+	struct mesh_addr src;	/* network order */
+	struct mesh_addr dst;
+	__u16 sport;		/* host order */
+	__u16 dport;		/* host order */
+	__u8 family;
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct mesh_flow_key) == 48, "mesh_flow_key size");
 
 /* Key of mesh_orig_dst: the client end of a redirected connection, as the
  * proxy's accepted socket sees its peer, within one netns.
@@ -70,7 +106,7 @@ _Static_assert(sizeof(struct mesh_orig_dst) == 24, "mesh_orig_dst size");
 /* One-entry array map of values the agent may change at run time. */
 struct mesh_config {
 	__u32 mark;		/* sockets carrying it are the agent's own */
-	__u32 pad;
+	__u32 inbound_mark;	/* the agent's inbound-side sockets (to the app); 0 = none */
 };
 _Static_assert(sizeof(struct mesh_config) == 8, "mesh_config size");
 
@@ -90,6 +126,17 @@ enum mesh_reason {
 	MESH_R_ORIG_MAP_FULL,
 	MESH_R_ORIG_ANSWERED,	/* getsockopt(SO_ORIGINAL_DST) answered */
 	MESH_R_ORIG_MISS,	/* asked, not ours: the kernel's answer stands */
+	MESH_R_PEER_REWRITTEN,	/* getpeername() of a redirected socket gave the original */
+	MESH_R_IN_CAPTURED,	/* sk_lookup handed a connection to the inbound listener */
+	MESH_R_IN_OFF,		/* netns not in mesh_pods, or inbound_port 0 */
+	MESH_R_IN_LOOPBACK,	/* arrived over lo: the pod itself, or the agent */
+	MESH_R_IN_PROXY_PORT,	/* for the inbound or outbound listener's own port */
+	MESH_R_IN_EXCL_PORT,	/* the pod's excluded inbound ports */
+	MESH_R_IN_NO_LISTENER,	/* no listener of that family in mesh_inbound */
+	MESH_R_IN_ASSIGN_FAIL,	/* bpf_sk_assign refused the listener */
+	MESH_R_IN_AGENT,	/* the agent's own connection to the app (mesh_in_agent) */
+	MESH_R_IN_AGENT_RECORDED,	/* sockops recorded an inbound_mark connection */
+	MESH_R_IN_AGENT_MAP_FULL,	/* mesh_in_agent refused the record */
 	MESH_R_MAX,
 };
 
@@ -97,7 +144,10 @@ enum mesh_reason {
 	{                                                                                          \
 		"redirected", "not_enrolled", "agent_mark", "not_tcp", "loopback",                 \
 		"excluded_port", "excluded_cidr", "storage_fail", "orig_recorded",                 \
-		"orig_map_full", "orig_answered", "orig_miss",                                     \
+		"orig_map_full", "orig_answered", "orig_miss", "peer_rewritten",                   \
+		"inbound_captured", "inbound_off", "inbound_loopback", "inbound_proxy_port",       \
+		"inbound_excluded_port", "inbound_no_listener", "inbound_assign_fail",             \
+		"inbound_agent", "inbound_agent_recorded", "inbound_agent_map_full",               \
 	}
 
 #endif /* WEFT_BPF_ABI_H */

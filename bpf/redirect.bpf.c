@@ -2,8 +2,9 @@
 /* Steering of enrolled pods' outbound TCP to the agent's in-pod proxy listener:
  * connect4/6 rewrite the destination and remember the original, sockops files
  * it under the client's address once the handshake completes, getsockopt hands
- * it to the proxy as SO_ORIGINAL_DST. One skeleton (mesh_redirect), attached
- * and detached together by agent/datapath/dp.c.
+ * it to the proxy as SO_ORIGINAL_DST, getpeername4/6 show it to the
+ * application. One skeleton (mesh_redirect), attached and detached together
+ * by agent/datapath/dp.c.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_endian.h>
@@ -16,6 +17,7 @@
 #include "lib/ctx.h"
 #include "lib/addr.h"
 #include "lib/decide.h"
+#include "lib/inbound.h"
 #include "lib/orig.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -51,7 +53,7 @@ static __always_inline const struct mesh_pod *mesh_connect_prepare(struct bpf_so
 	netns_cookie = bpf_get_netns_cookie(ctx);
 	pod = bpf_map_lookup_elem(&mesh_pods, &netns_cookie);
 	req->sk_mark = sk->mark;
-	reason = mesh_decide_connect(req, pod, mesh_agent_mark());
+	reason = mesh_decide_connect(req, pod, mesh_config_get());
 	if (reason != MESH_R_REDIRECTED || !pod) {
 		mesh_count(reason);
 		return NULL;
@@ -125,11 +127,48 @@ int mesh_connect6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+/* Remember a connection the agent opens to a pod's application (its socket
+ * carries mesh_config.inbound_mark), so the pod's sk_lookup program leaves it
+ * to the application instead of capturing it back to the agent. TCP_CONNECT_CB
+ * runs in tcp_connect(), with the local port chosen and before the SYN is
+ * sent, so the record is there when the SYN is looked up.
+ */
+static __always_inline void mesh_record_agent_flow(struct bpf_sock_ops *ctx, struct bpf_sock *sk)
+{
+	const struct mesh_config *cfg = mesh_config_get();
+	struct mesh_addr local = {}, remote = {};
+	struct mesh_flow_key key;
+	__u32 family;
+	__u8 one = 1;
+
+	if (!cfg || !cfg->inbound_mark || sk->mark != cfg->inbound_mark)
+		return;
+	family = MESH_LOAD_U32(ctx, family);
+	if (family == MESH_AF_INET) {
+		local.addr[0] = MESH_LOAD_U32(ctx, local_ip4);
+		remote.addr[0] = MESH_LOAD_U32(ctx, remote_ip4);
+	} else {
+		MESH_LOAD_IP6(&local, ctx, local_ip6);
+		MESH_LOAD_IP6(&remote, ctx, remote_ip6);
+	}
+	/* remote_port is the network-order port in the upper half of the
+	 * word on little-endian, hence ntohl (bpf_sock_ops in uapi bpf.h).
+	 */
+	mesh_flow_key_set(&key, bpf_get_netns_cookie(ctx), (__u8)family, &local,
+			  (__u16)MESH_LOAD_U32(ctx, local_port), &remote,
+			  (__u16)bpf_ntohl(MESH_LOAD_U32(ctx, remote_port)));
+	if (bpf_map_update_elem(&mesh_in_agent, &key, &one, BPF_ANY))
+		mesh_count(MESH_R_IN_AGENT_MAP_FULL);
+	else
+		mesh_count(MESH_R_IN_AGENT_RECORDED);
+}
+
 /* File the original destination of a redirected socket under its client end,
  * where the proxy will look for it. ACTIVE_ESTABLISHED_CB runs from
  * tcp_finish_connect(), before the client sends the final ACK of the
  * handshake; the proxy's listener cannot accept the connection before that
- * ACK arrives, so the entry always exists by the time the proxy asks.
+ * ACK arrives, so the entry always exists by the time the proxy asks. And
+ * TCP_CONNECT_CB: see mesh_record_agent_flow().
  */
 SEC("sockops")
 int mesh_sockops(struct bpf_sock_ops *ctx)
@@ -140,11 +179,16 @@ int mesh_sockops(struct bpf_sock_ops *ctx)
 	struct bpf_sock *sk;
 	__u32 family;
 
-	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
+	    ctx->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
 		return 1;
 	sk = ctx->sk;
 	if (!sk)
 		return 1;
+	if (ctx->op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
+		mesh_record_agent_flow(ctx, sk);
+		return 1;
+	}
 	orig = bpf_sk_storage_get(&mesh_sk_dst, sk, 0, 0);
 	if (!orig)
 		return 1;	/* not a socket we redirected */
@@ -160,10 +204,56 @@ int mesh_sockops(struct bpf_sock_ops *ctx)
 		mesh_count(MESH_R_ORIG_MAP_FULL);
 	else
 		mesh_count(MESH_R_ORIG_RECORDED);
-	/* From here mesh_orig_dst holds the record; a long-lived connection
-	 * should not carry the storage for its whole life.
+	/* The storage stays for the socket's life: getpeername4/6 answer
+	 * from it (24 bytes per redirected connection).
 	 */
-	bpf_sk_storage_delete(&mesh_sk_dst, sk);
+	return 1;
+}
+
+/* getpeername() on a redirected socket: the application sees the address it
+ * dialled (the VIP), not the proxy's 127.0.0.1:15001, as with a real
+ * connection (cilium's sock4_getpeername does the same for its socket LB).
+ * Runs after the kernel filled the address; only the sockets connect4/6
+ * redirected carry mesh_sk_dst. Never fails the call (always 1).
+ */
+SEC("cgroup/getpeername4")
+int mesh_getpeername4(struct bpf_sock_addr *ctx)
+{
+	const struct mesh_orig_dst *orig;
+	struct bpf_sock *sk = ctx->sk;
+
+	if (!sk)
+		return 1;
+	orig = bpf_sk_storage_get(&mesh_sk_dst, sk, 0, 0);
+	/* connect4 stores IPv4 only; an AF_INET socket cannot name more. */
+	if (!orig || orig->family != MESH_AF_INET)
+		return 1;
+	ctx->user_ip4 = orig->addr.addr[0];
+	ctx->user_port = orig->port;
+	mesh_count(MESH_R_PEER_REWRITTEN);
+	return 1;
+}
+
+/* The same for AF_INET6 sockets: connect6 stored the address as dialled, so a
+ * dual-stack socket that dialled ::ffff:a.b.c.d gets that back, mapped.
+ */
+SEC("cgroup/getpeername6")
+int mesh_getpeername6(struct bpf_sock_addr *ctx)
+{
+	const struct mesh_orig_dst *orig;
+	struct bpf_sock *sk = ctx->sk;
+
+	if (!sk)
+		return 1;
+	orig = bpf_sk_storage_get(&mesh_sk_dst, sk, 0, 0);
+	if (!orig || orig->family != MESH_AF_INET6)
+		return 1;
+	ctx->user_ip6[0] = orig->addr.addr[0];
+	ctx->user_ip6[1] = orig->addr.addr[1];
+	ctx->user_ip6[2] = orig->addr.addr[2];
+	ctx->user_ip6[3] = orig->addr.addr[3];
+	ctx->user_port = orig->port;
+	mesh_count(MESH_R_PEER_REWRITTEN);
 	return 1;
 }
 

@@ -4,8 +4,11 @@
 #   client-a (namespace shop, meshed) and client-b (namespace legacy, not meshed)
 #   call the catalog service at 198.19.0.10:80 with plain curl; three backends
 #   answer in turn; one dies and client-a keeps succeeding while the agent ejects
-#   it. Everything lives in namespaces named wd<pid>*, a cgroup and a bpffs
-#   made for the demo, and is removed on exit.
+#   it. The backends' own pod is meshed too: their inbound connections pass
+#   through the agent, which counts them per port, and the backends still see
+#   each client's real address. Everything lives in namespaces named wd<pid>*,
+#   a cgroup and a bpffs made for the demo, and is removed on exit.
+#   MODE=nft (or ebpf, auto: the default) picks the capture mode.
 set -euo pipefail
 
 B=${WEFT_BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build}
@@ -20,6 +23,7 @@ CG=$CG_ROOT/weft-demo-$$
 BPFFS=$TMP/bpffs
 RUN=$TMP/run
 AGENT_PID=
+MODE=${MODE:-auto}
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 ns() { nsenter --net="/run/netns/$P$1" "${@:2}"; }
@@ -33,13 +37,13 @@ cleanup() {
 	for pid in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill "$pid" 2>/dev/null; done
 	for n in r a b s; do ip netns del "$P$n" 2>/dev/null; done
 	umount "$BPFFS" 2>/dev/null
-	for _ in $(seq 50); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
+	for _ in $(seq 50); do rmdir "$CG/agent" 2>/dev/null; rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 
 say "setting up: a cgroup, a private bpffs, four network namespaces"
-mkdir "$CG"
+mkdir "$CG" "$CG/agent"
 # Join the demo cgroup first: the agent and every client below inherit it,
 # and the programs are attached to it, never to the machine's root cgroup.
 echo $$ > "$CG/cgroup.procs"
@@ -57,17 +61,22 @@ link s 2
 for i in 1 2 3; do
 	ip -n "${P}s" addr add "198.18.2.1$i/24" dev s-r
 	mkdir -p "$TMP/www$i"; echo "hello from backend-$i ($(printf '198.18.2.1%s' $i))" > "$TMP/www$i/index.html"
-	ns s python3 -m http.server 8080 --bind "198.18.2.1$i" --directory "$TMP/www$i" >/dev/null 2>&1 &
+	# The server's log names each client by the address it connected from.
+	ns s python3 -m http.server 8080 --bind "198.18.2.1$i" --directory "$TMP/www$i" \
+		>/dev/null 2>"$TMP/backend-$i.log" &
 done
 ip -n "${P}s" route add default via 198.18.2.1
 for i in 1 2 3; do # wait for the backends to listen
 	for _ in $(seq 100); do ns s curl -s -o /dev/null "http://198.18.2.1$i:8080/" && break; sleep 0.05; done
 done
 
-say "starting weft-agent (registry: demo/registry.yaml)"
+say "starting weft-agent (registry: demo/registry.yaml, --mode $MODE)"
 cp "$HERE/registry.yaml" "$TMP/registry.yaml"
-"$B/weft-agent" --registry "file:$TMP/registry.yaml" --cgroup "$CG" --bpffs "$BPFFS/weft" \
-	--run-dir "$RUN" >"$TMP/agent.log" 2>&1 &
+# The agent in a cgroup of its own below the demo's: nft mode tells its
+# sockets from the pods' by cgroup (eBPF mode needs it below --cgroup).
+(echo "$BASHPID" > "$CG/agent/cgroup.procs" && exec "$B/weft-agent" \
+	--registry "file:$TMP/registry.yaml" --cgroup "$CG" --bpffs "$BPFFS/weft" \
+	--run-dir "$RUN" --mode "$MODE") >"$TMP/agent.log" 2>&1 &
 AGENT_PID=$!
 for _ in $(seq 100); do [ -S "$RUN/admin.sock" ] && break; sleep 0.05; done
 [ -S "$RUN/admin.sock" ] || { cat "$TMP/agent.log"; exit 1; }
@@ -79,9 +88,10 @@ cni() { # command netns k8s-namespace pod ip
 	CNI_COMMAND=$1 CNI_CONTAINERID="demo-$4" CNI_NETNS="/run/netns/$P$2" CNI_IFNAME=eth0 \
 	CNI_PATH=/opt/cni/bin CNI_ARGS="K8S_POD_NAMESPACE=$3;K8S_POD_NAME=$4" "$B/weft-cni" >/dev/null
 }
-say "enrolling two pods through the CNI plugin, as a container runtime would"
+say "enrolling three pods through the CNI plugin, as a container runtime would"
 cni ADD a shop client-a 198.18.1.2 && echo "  shop/client-a enrolled"
 cni ADD b legacy client-b 198.18.3.2 && echo "  legacy/client-b enrolled"
+cni ADD s shop catalog-backends 198.18.2.11 && echo "  shop/catalog-backends enrolled (the three backends' pod)"
 
 say "meshctl pods"
 "$B/meshctl" --socket "$RUN/admin.sock" pods
@@ -104,10 +114,21 @@ echo "  $ok of 12 requests succeeded"
 say "meshctl service shop/catalog: backend-2 is ejected"
 "$B/meshctl" --socket "$RUN/admin.sock" service shop/catalog
 
+say "inbound capture: the backends' pod is meshed too; each connection reached them through the agent"
+"$B/meshctl" --socket "$RUN/admin.sock" pod shop/catalog-backends | sed 's/^/  /'
+echo "  … and the backends saw the real client, not the agent (backend-1's log):"
+tail -n 2 "$TMP/backend-1.log" | sed 's/^/  /'
+grep -q '^198\.18\.1\.2 ' "$TMP/backend-1.log" ||
+	{ echo "demo: backend-1 did not see client-a's own address" >&2; exit 1; }
+
 say "client-b (namespace legacy, not meshed): the VIP exists nowhere on the wire"
 if ns b curl -sS --max-time 2 http://198.19.0.10/ 2>&1 | sed 's/^/  /'; then :; fi
-echo "  … and its direct traffic is untouched:"
+echo "  … its direct traffic reaches the backends, through their pod's inbound capture:"
 printf '  '; ns b curl -sS --max-time 3 http://198.18.2.13:8080/
+tail -n 1 "$TMP/backend-3.log" | sed 's/^/  backend-3 saw: /'
+
+say "meshctl check: the capture mode, and what each mode needs from this kernel"
+"$B/meshctl" --socket "$RUN/admin.sock" check | grep -E 'capture mode|mode needs|agent ' | sed 's/^/  /' || true
 
 say "meshctl status"
 "$B/meshctl" --socket "$RUN/admin.sock" status

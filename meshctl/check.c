@@ -329,10 +329,11 @@ static void check_pods(struct checks *c, json_object *pods)
 			off += (size_t)snprintf(bad + off, sizeof(bad) - off, "%s%s/%s (listeners)",
 						off ? ", " : "", out_str(p, "namespace"),
 						out_str(p, "name"));
-		else if (!out_bool(p, "datapath_entry"))
-			off += (size_t)snprintf(bad + off, sizeof(bad) - off,
-						"%s%s/%s (no mesh_pods entry)", off ? ", " : "",
-						out_str(p, "namespace"), out_str(p, "name"));
+		else if (!out_bool(p, "capture_in_place"))
+			off += (size_t)snprintf(bad + off, sizeof(bad) - off, "%s%s/%s (%s)",
+						off ? ", " : "", out_str(p, "namespace"),
+						out_str(p, "name"),
+						out_str(p, "capture_problem") ?: "capture not in place");
 		if (off >= sizeof(bad))
 			break;
 	}
@@ -343,6 +344,54 @@ static void check_pods(struct checks *c, json_object *pods)
 	       off	? bad
 	       : meshed ? "every meshed pod has its listeners and its mesh_pods entry"
 			: "no meshed pod yet");
+}
+
+/* The mode in force and, per mode, what it needs from the kernel against
+ * what this node has, as the agent's own probes found it just now.
+ */
+static void check_capture(struct checks *c, json_object *cap)
+{
+	const char *mode = out_str(cap, "mode") ?: "?";
+	json_object *needs = out_path(cap, "needs");
+	static const char *const modes[] = { "ebpf", "nft" };
+
+	result(c, "capture mode", true, "", "%s (%s)", mode, out_str(cap, "reason") ?: "");
+	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		char have[CHECK_TEXT_MAX - 64] = "", lack[CHECK_TEXT_MAX - 64] = "";
+		size_t nh = 0, nl = 0, n_rows = 0;
+		char name[32];
+
+		for (size_t i = 0; needs && i < json_object_array_length(needs); i++) {
+			json_object *f = json_object_array_get_idx(needs, i);
+			const char *fm = out_str(f, "mode");
+			bool present = out_bool(f, "present");
+			char *buf = present ? have : lack;
+			size_t *off = present ? &nh : &nl;
+
+			if (!fm || strcmp(fm, modes[m]))
+				continue;
+			n_rows++;
+			if (*off < sizeof(have))
+				*off += (size_t)snprintf(buf + *off, sizeof(have) - *off, "%s%s",
+							 *off ? ", " : "", out_str(f, "name"));
+		}
+		if (!n_rows)
+			continue;	/* the agent did not probe it: nothing to report */
+		snprintf(name, sizeof(name), "%s mode needs", modes[m]);
+		/* Only the mode in force must be complete; the other is information. */
+		if (nl && !strcmp(mode, modes[m]))
+			result(c, name, false,
+			       "upgrade the kernel or enable what is missing (docs/datapath.md lists each feature and its release)",
+			       "missing: %s", lack);
+		else if (!nl && n_rows == 1)
+			result(c, name, true, "", "%s", have);
+		else if (!nl)
+			result(c, name, true, "",
+			       "all %zu present (GET /v1/capture lists them)", n_rows);
+		else if (c->m->format != OUT_JSON)
+			fprintf(c->m->out, "INFO  %-22s missing here: %s (not the mode in force)\n",
+				name, lack);
+	}
 }
 
 /* Pods of meshed namespaces running on this node without ever being
@@ -408,7 +457,18 @@ static void check_agent(struct checks *c, bool ready_only)
 	result(c, "agent", true, "", "weft-agent %s on %s, mode %s, up %llus",
 	       out_str(status, "version"), c->m->socket, out_str(status, "mode"),
 	       out_u64(status, "uptime_s"));
-	check_links(c, status);
+	/* Programs exist only in eBPF mode: in nft mode there is nothing to check. */
+	if (!strcmp(out_str(status, "mode") ?: "", "ebpf"))
+		check_links(c, status);
+	if (!ready_only) {
+		if (client_get(c->m->socket, "/v1/capture", c->m->timeout_ms, &pods, err,
+			       sizeof(err)))
+			result(c, "capture mode", false, "see the agent's log", "%s", err);
+		else
+			check_capture(c, pods);
+		json_object_put(pods);
+		pods = NULL;
+	}
 	/* Readiness leaves a broken pod to the full check: one pod must not
 	 * hold up a rollout of every node.
 	 */

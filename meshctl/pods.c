@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* `meshctl pods`: the agent's GET /v1/pods as one table row per pod, or the
  * answer itself under -o json; `meshctl pod NS/NAME` (or `pods NS/NAME`):
- * one pod in detail with its live connections (GET /v1/conns?pod=).
+ * one pod in detail with its inbound ports and its live connections (GET
+ * /v1/conns?pod=).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -108,13 +109,44 @@ static void pod_line(FILE *out, const char *key, const char *fmt, ...)
 	fputc('\n', out);
 }
 
+static const char *const inbound_headers[] = {
+	"PORT", "CONNS", "ACTIVE", "BYTES-IN", "BYTES-OUT", "REQUESTS", "1XX", "2XX", "3XX", "4XX",
+	"5XX", "CONNECT-ERRORS",
+};
+#define N_INBOUND_COLS (sizeof(inbound_headers) / sizeof(inbound_headers[0]))
+
+/* One inbound port of the pod: the port clients dialled, port 0 for the
+ * ports past the proxy's per-pod bound.
+ */
+static int add_inbound(struct out_table *t, struct json_object *p, void *ctx)
+{
+	static const char *const keys[N_INBOUND_COLS] = {
+		"port", "connections", "active", "bytes_in", "bytes_out", "requests",
+		"responses.1xx", "responses.2xx", "responses.3xx", "responses.4xx",
+		"responses.5xx", "connect_errors",
+	};
+	char cells[N_INBOUND_COLS][24];
+	const char *row[N_INBOUND_COLS];
+
+	(void)ctx;
+	for (size_t i = 0; i < N_INBOUND_COLS; i++) {
+		if (i == 0 && !out_u64(p, keys[i]))
+			snprintf(cells[i], sizeof(cells[i]), "other");
+		else
+			snprintf(cells[i], sizeof(cells[i]), "%llu", out_u64(p, keys[i]));
+		row[i] = cells[i];
+	}
+	return out_table_add(t, row);
+}
+
 int cmd_pod_render(FILE *out, struct json_object *pod)
 {
 	char *ips = join_field(pod, "ips"), *ls = join_field(pod, "listeners");
 	char *ports = join_field(pod, "exclude_ports"), *cidrs = join_field(pod, "exclude_cidrs");
+	char *in_ports = join_field(pod, "exclude_inbound_ports");
 	int meshed = out_bool(pod, "meshed"), err = -ENOMEM;
 
-	if (!ips || !ls || !ports || !cidrs)
+	if (!ips || !ls || !ports || !cidrs || !in_ports)
 		goto out_free;
 	pod_line(out, "Pod:", "%s/%s", out_str(pod, "namespace"), out_str(pod, "name"));
 	pod_line(out, "UID:", "%s", out_str(pod, "uid") ? out_str(pod, "uid") : "-");
@@ -127,19 +159,29 @@ int cmd_pod_render(FILE *out, struct json_object *pod)
 		 !strcmp(ls, "-") ? "" : out_bool(pod, "listening") ? " (listening)" :
 								       " (NOT listening: restart the agent)");
 	if (meshed) {
-		pod_line(out, "Datapath:", "%s", out_bool(pod, "datapath_entry") ?
-			 "mesh_pods has the pod's netns: its connects are captured" :
-			 "NO mesh_pods entry: its connects are not captured (run 'meshctl check')");
-		pod_line(out, "Excluded:", "ports %s; CIDRs %s", ports, cidrs);
+		pod_line(out, "Capture:", "%s%s", out_bool(pod, "capture_in_place") ?
+			 "in place, as read back from the kernel" : "NOT in place: ",
+			 out_bool(pod, "capture_in_place") ? "" :
+			 (out_str(pod, "capture_problem") ?: "run 'meshctl check'"));
+		pod_line(out, "Excluded:", "outbound ports %s; outbound CIDRs %s; inbound ports %s",
+			 ports, cidrs, in_ports);
 	}
 	pod_line(out, "Connections:", "%llu active, %llu since enrollment",
 		 out_u64(pod, "connections.active"), out_u64(pod, "connections.total"));
 	err = 0;
+	/* Inbound: clients outside the pod reaching its application, per port. */
+	if (json_object_is_type(out_path(pod, "inbound"), json_type_array) &&
+	    json_object_array_length(out_path(pod, "inbound"))) {
+		fprintf(out, "\nInbound:\n");
+		err = out_table_rows(out, N_INBOUND_COLS, inbound_headers, out_path(pod, "inbound"),
+				     add_inbound, NULL);
+	}
 out_free:
 	free(ips);
 	free(ls);
 	free(ports);
 	free(cidrs);
+	free(in_ports);
 	return err;
 }
 

@@ -8,11 +8,11 @@ PKGS="make gcc clang libclang-rt-14-dev llvm bpftool pkg-config libbpf-dev libel
 libmnl-dev libnftnl-dev libjson-c-dev libyaml-dev libhttp-parser-dev
 libcurl4-openssl-dev libcriterion-dev libzookeeper-mt-dev iproute2 curl procps util-linux
 python3 openssl etcd-server etcd-client zookeeper default-jre-headless prometheus
-containerd containernetworking-plugins busybox-static"
+containerd containernetworking-plugins busybox-static nftables"
 
 # `deps.sh bench` adds what only the benchmark needs.
 if [ "${1:-}" = bench ]; then
-	PKGS="$PKGS wrk iperf3 haproxy nftables linux-perf"
+	PKGS="$PKGS wrk iperf3 haproxy linux-perf"
 fi
 
 missing=""

@@ -18,6 +18,7 @@
 #include "cmds.h"
 #include "reply.h"
 #include "config.h"
+#include "datapath/capture.h"
 #include "datapath/dp.h"
 #include "http.h"
 #include "loop.h"
@@ -127,7 +128,7 @@ void admin_counters_json(json_object *o, const struct counter_table *t, const vo
 	}
 }
 
-static json_object *kernel_json(void)
+static json_object *kernel_json(const struct agent *a)
 {
 	json_object *o = json_object_new_object();
 	struct utsname u;
@@ -136,19 +137,24 @@ static json_object *kernel_json(void)
 		json_object_object_add(o, "release", json_object_new_string(u.release));
 		json_object_object_add(o, "machine", json_object_new_string(u.machine));
 	}
-	/* The agent refuses to start without these (dp_probe), so a running
-	 * agent has them all; they are listed so the operator need not know.
+	/* The agent does not start without what its mode needs (the probe of
+	 * capture_open()), so a running agent has it all; listed so the
+	 * operator need not know. /v1/capture has the full table.
 	 */
-	json_object_object_add(o, "features", json_object_new_string(
-		"btf cgroup2 connect4/6 sockops getsockopt sk_storage netns_cookie bpf_link"));
+	json_object_object_add(
+		o, "features",
+		json_object_new_string(capture_mode(a->capture) == CAPTURE_EBPF ?
+					       "btf cgroup2 connect4/6 sockops getsockopt getpeername sk_lookup sk_storage netns_cookie bpf_link" :
+					       "nf_tables nat socket-cgroupv2 redirect"));
 	return o;
 }
 
 static json_object *programs_json(const struct agent *a)
 {
 	json_object *arr = json_object_new_array();
-	struct dp_link_status st[8];
-	size_t n = dp_links(a->dp, st, sizeof(st) / sizeof(st[0]));
+	struct dp_link_status st[16];
+	struct dp *dp = capture_dp(a->capture);
+	size_t n = dp ? dp_links(dp, st, sizeof(st) / sizeof(st[0])) : 0;
 
 	for (size_t i = 0; i < n; i++) {
 		json_object *p = json_object_new_object();
@@ -160,6 +166,40 @@ static json_object *programs_json(const struct agent *a)
 		json_object_array_add(arr, p);
 	}
 	return arr;
+}
+
+/* GET /v1/capture: the mode in force and why, and what each mode needs from
+ * the kernel against what this node has (the probes run again, now).
+ */
+static int cmd_capture(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	static const char *const known[] = { NULL };
+	struct agent *a = ctx;
+	struct capture_need needs[48];
+	size_t n = capture_needs(needs, sizeof(needs) / sizeof(needs[0]));
+	json_object *o, *arr = json_object_new_array();
+
+	if (admin_bad_query(req, resp, known)) {
+		json_object_put(arr);
+		return 0;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "mode",
+			       json_object_new_string(capture_mode_name(capture_mode(a->capture))));
+	json_object_object_add(o, "reason", json_object_new_string(capture_why(a->capture)));
+	json_object_object_add(o, "asked", json_object_new_string(a->cfg->mode));
+	for (size_t i = 0; i < n; i++) {
+		json_object *f = json_object_new_object();
+
+		json_object_object_add(f, "mode",
+				       json_object_new_string(capture_mode_name(needs[i].mode)));
+		json_object_object_add(f, "name", json_object_new_string(needs[i].name));
+		json_object_object_add(f, "what", json_object_new_string(needs[i].what));
+		json_object_object_add(f, "present", json_object_new_boolean(needs[i].present));
+		json_object_array_add(arr, f);
+	}
+	json_object_object_add(o, "needs", arr);
+	return admin_json(resp, o);
 }
 
 static int cmd_status(const struct http_request *req, struct http_response *resp, void *ctx)
@@ -179,13 +219,16 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 	o = json_object_new_object();
 	json_object_object_add(o, "version", json_object_new_string(WEFT_VERSION));
 	json_object_object_add(o, "workers", json_object_new_uint64(workers_count(a->workers)));
-	json_object_object_add(o, "mode", json_object_new_string("ebpf"));
+	json_object_object_add(o, "mode",
+			       json_object_new_string(capture_mode_name(capture_mode(a->capture))));
+	json_object_object_add(o, "mode_reason", json_object_new_string(capture_why(a->capture)));
+	json_object_object_add(o, "inbound_port", json_object_new_uint64(a->cfg->inbound_port));
 	json_object_object_add(o, "uptime_s",
 			       json_object_new_uint64((loop_now_ms(a->loop) - a->start_ms) / 1000));
 	json_object_object_add(o, "cgroup", json_object_new_string(a->cgroup));
 	json_object_object_add(o, "bpffs", json_object_new_string(a->cfg->bpffs));
 	json_object_object_add(o, "node", json_object_new_string(a->cfg->node_name));
-	json_object_object_add(o, "kernel", kernel_json());
+	json_object_object_add(o, "kernel", kernel_json(a));
 	json_object_object_add(o, "metrics", json_object_new_string(a->metrics_addr));
 	pods = json_object_new_object();
 	json_object_object_add(pods, "known", json_object_new_uint64(pods_count(a->pods, false)));
@@ -205,7 +248,9 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 	json_object_object_add(o, "registries", registry_json(a));
 	bpf = json_object_new_object();
 	counters = json_object_new_object();
-	n = dp_counters(a->dp, vals, sizeof(vals) / sizeof(vals[0]));
+	n = capture_dp(a->capture) ?
+		    dp_counters(capture_dp(a->capture), vals, sizeof(vals) / sizeof(vals[0])) :
+		    0;
 	for (int i = 0; i < n; i++)
 		json_object_object_add(counters, dp_counter_name((size_t)i),
 				       json_object_new_uint64(vals[i]));
@@ -266,6 +311,49 @@ static int cmd_escaped(const struct http_request *req, struct http_response *res
 	return admin_json(resp, o);
 }
 
+/* The pod's inbound side per port the clients dialled, summed over the
+ * workers (the caller isolated them); empty without inbound capture.
+ */
+/* Inbound ports shown per pod: above a worker's INBOUND_PORTS_MAX, since
+ * workers may each count different ports.
+ */
+#define POD_INBOUND_PORTS_MAX 256
+
+static json_object *pod_inbound_json(const struct pod *pod)
+{
+	static const char *const classes[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	json_object *arr = json_object_new_array();
+	struct px_inbound_port *ports;
+	size_t n;
+
+	if (!pod->capture)
+		return arr;
+	ports = calloc(POD_INBOUND_PORTS_MAX, sizeof(*ports));
+	if (!ports)
+		return arr;
+	n = workers_capture_inbound(pod->capture, ports, POD_INBOUND_PORTS_MAX);
+	for (size_t i = 0; i < n && i < POD_INBOUND_PORTS_MAX; i++) {
+		const struct px_inbound_port *p = &ports[i];
+		json_object *o = json_object_new_object(), *r = json_object_new_object();
+
+		json_object_object_add(o, "port", json_object_new_int(p->port));
+		json_object_object_add(o, "connections", json_object_new_uint64(p->conns_total));
+		json_object_object_add(o, "active", json_object_new_uint64(p->conns_active));
+		json_object_object_add(o, "bytes_in", json_object_new_uint64(p->bytes_in));
+		json_object_object_add(o, "bytes_out", json_object_new_uint64(p->bytes_out));
+		json_object_object_add(o, "requests", json_object_new_uint64(p->requests));
+		for (size_t k = 0; k < PROXY_STATUS_CLASSES; k++)
+			json_object_object_add(r, classes[k],
+					       json_object_new_uint64(p->responses[k]));
+		json_object_object_add(o, "responses", r);
+		json_object_object_add(o, "connect_errors",
+				       json_object_new_uint64(p->connect_errors));
+		json_object_array_add(arr, o);
+	}
+	free(ports);
+	return arr;
+}
+
 static json_object *pod_json(const struct pod *pod, const struct agent *a)
 {
 	json_object *o = json_object_new_object(), *ips = json_object_new_array();
@@ -298,24 +386,33 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 		json_object_new_boolean(!pod->capture || workers_capture_listening(pod->capture)));
 	if (pod->meshed) {
 		json_object *ports = json_object_new_array(), *cidrs = json_object_new_array();
-		struct dp_pod d;
+		json_object *in_ports = json_object_new_array();
+		const struct capture_target t = {
+			.netns_fd = pod->netns_fd, .netns_cookie = pod->netns_cookie,
+			.lfd4 = -1, .lfd6 = -1,
+		};
+		struct capture_pod d;
+		char problem[200] = "";
+		int err;
 
-		pods_datapath_entry(a->pods, pod, &d);
+		pods_capture_entry(a->pods, pod, &d);
 		/* What the kernel holds, not what the agent meant to write. */
-		json_object_object_add(o, "datapath_entry",
-				       json_object_new_boolean(!dp_pod_lookup(a->dp, pod->netns_cookie,
-									      &(struct dp_pod){ 0 })));
-		for (size_t i = 0; i < DP_MAX_EXCL_PORTS && d.excl_ports[i]; i++)
-			json_object_array_add(ports, json_object_new_int(d.excl_ports[i]));
-		for (size_t i = 0; i < DP_MAX_EXCL_CIDRS && d.excl_cidrs[i].net.family; i++) {
-			struct cidr c = { .net = d.excl_cidrs[i].net,
-					  .prefix_len = d.excl_cidrs[i].prefix_len };
-
-			json_object_array_add(cidrs, json_object_new_string(
-							     cidr_fmt(&c, buf, sizeof(buf))));
-		}
+		err = capture_pod_verify(a->capture, &t, &d, problem, sizeof(problem));
+		if (err && err != -EIO)
+			snprintf(problem, sizeof(problem), "cannot read it back: %s", strerror(-err));
+		json_object_object_add(o, "capture_in_place", json_object_new_boolean(!err));
+		json_object_object_add(o, "capture_problem",
+				       err ? json_object_new_string(problem) : NULL);
+		for (size_t i = 0; i < d.n_excl_out_ports; i++)
+			json_object_array_add(ports, json_object_new_int(d.excl_out_ports[i]));
+		for (size_t i = 0; i < d.n_excl_out_cidrs; i++)
+			json_object_array_add(cidrs, json_object_new_string(cidr_fmt(
+							     &d.excl_out_cidrs[i], buf, sizeof(buf))));
+		for (size_t i = 0; i < d.n_excl_in_ports; i++)
+			json_object_array_add(in_ports, json_object_new_int(d.excl_in_ports[i]));
 		json_object_object_add(o, "exclude_ports", ports);
 		json_object_object_add(o, "exclude_cidrs", cidrs);
+		json_object_object_add(o, "exclude_inbound_ports", in_ports);
 	}
 	{
 		/* Summed over the workers' shares of the pod; the caller isolated them. */
@@ -327,6 +424,7 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 		json_object_object_add(conns, "total", json_object_new_uint64(total));
 	}
 	json_object_object_add(o, "connections", conns);
+	json_object_object_add(o, "inbound", pod_inbound_json(pod));
 	return o;
 }
 
@@ -507,6 +605,7 @@ static int cmd_services(const struct http_request *req, struct http_response *re
 
 static const struct http_route routes[] = {
 	{ "GET", "/v1/status", cmd_status },
+	{ "GET", "/v1/capture", cmd_capture },
 	{ "GET", "/v1/pods", cmd_pods },
 	{ "GET", "/v1/escaped", cmd_escaped },
 	{ "GET", "/v1/services", cmd_services },

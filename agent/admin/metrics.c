@@ -2,7 +2,8 @@
 /* Implementation of agent/admin/metrics.h: the exposition writer and the
  * GET /metrics handler. Each family is written whole (HELP, TYPE, then all
  * its samples), as the format requires, from a bounded table of rows built
- * once per scrape from the proxy's service and endpoint states. The proxy's
+ * once per scrape from the proxy's service and endpoint states and the pods'
+ * inbound ports. The proxy's
  * counter families come from its counter tables (proxy/counters.h).
  */
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include "model/catalogue.h"
 #include "cmds.h"
 #include "reply.h"
+#include "datapath/capture.h"
 #include "datapath/dp.h"
 #include "http.h"
 #include "loop.h"
@@ -202,6 +204,8 @@ struct scrape {
 	struct prom_counted *svc_ctrs, *ep_ctrs;	/* parallel to svcs, eps */
 	size_t svcs_folded, eps_left_out;
 	struct proxy_stats stats; /* summed over the workers */
+	struct prom_inbound *ins;	/* pods' inbound ports, at most METRICS_MAX_INBOUND_PORTS */
+	size_t n_ins, ins_left_out;
 };
 
 static void svc_labels(char *buf, const char *ns, const char *name, const char *vip,
@@ -286,6 +290,37 @@ static int build_rows(struct scrape *sc)
 		sc->svc_ctrs[i] = (struct prom_counted){ sc->svcs[i].labels, &sc->svcs[i].ctr };
 	for (size_t i = 0; i < sc->n_eps; i++)
 		sc->ep_ctrs[i] = (struct prom_counted){ sc->eps[i].labels, &sc->eps[i].e->ctr };
+	return 0;
+}
+
+/* Every meshed pod's inbound ports, up to METRICS_MAX_INBOUND_PORTS rows;
+ * the rest are left out and counted. Under isolation.
+ */
+static int build_inbound_rows(struct scrape *sc)
+{
+	struct px_inbound_port *ports;
+
+	sc->ins = calloc(METRICS_MAX_INBOUND_PORTS, sizeof(*sc->ins));
+	ports = calloc(METRICS_MAX_INBOUND_PORTS, sizeof(*ports));
+	if (!sc->ins || !ports) {
+		free(ports);
+		return -ENOMEM;
+	}
+	for (const struct pod *pod = pods_first(sc->a->pods); pod; pod = pod->next) {
+		size_t room = METRICS_MAX_INBOUND_PORTS - sc->n_ins, n;
+
+		if (!pod->capture)
+			continue;
+		n = workers_capture_inbound(pod->capture, ports, room);
+		if (n > room) {
+			sc->ins_left_out += n - room;
+			n = room;
+		}
+		for (size_t i = 0; i < n; i++)
+			sc->ins[sc->n_ins++] = (struct prom_inbound){ pod->spec.ns, pod->spec.name,
+								      ports[i] };
+	}
+	free(ports);
 	return 0;
 }
 
@@ -416,10 +451,11 @@ static void registry_families(struct prom *p, const struct agent *a, uint64_t no
 
 static void agent_families(struct prom *p, const struct agent *a, const struct scrape *sc)
 {
-	struct dp_link_status links[8];
-	size_t n_links = dp_links(a->dp, links, sizeof(links) / sizeof(links[0]));
+	struct dp *dp = capture_dp(a->capture);	/* NULL in nft mode: no programs */
+	struct dp_link_status links[16];
+	size_t n_links = dp ? dp_links(dp, links, sizeof(links) / sizeof(links[0])) : 0;
 	uint64_t vals[64];
-	int n = dp_counters(a->dp, vals, sizeof(vals) / sizeof(vals[0]));
+	int n = dp ? dp_counters(dp, vals, sizeof(vals) / sizeof(vals[0])) : 0;
 	struct reg_evict_stats es;
 	char l[LABELS_MAX];
 
@@ -427,6 +463,11 @@ static void agent_families(struct prom *p, const struct agent *a, const struct s
 	(void)prom_label(l, sizeof(l), "version", WEFT_VERSION);
 	prom_family(p, "weft_build_info", "gauge", "The agent's release; always 1.");
 	prom_u64(p, "weft_build_info", l, 1);
+	prom_family(p, "weft_capture_mode", "gauge",
+		    "The capture mode in force (--mode, or what auto chose); always 1.");
+	l[0] = '\0';
+	(void)prom_label(l, sizeof(l), "mode", capture_mode_name(capture_mode(a->capture)));
+	prom_u64(p, "weft_capture_mode", l, 1);
 	prom_scalar(p, "weft_uptime_seconds", "gauge", "Seconds since the agent started.",
 		    (sc->now - a->start_ms) / 1000);
 	prom_scalar(p, "weft_pods_enrolled", "gauge", "Pods the agent knows (CNI ADD or restored).",
@@ -468,9 +509,67 @@ static void agent_families(struct prom *p, const struct agent *a, const struct s
 	prom_counters(p, &counters_proxy, &(struct prom_counted){ "", &sc->stats }, 1);
 	prom_family(p, "weft_metrics_limited", "gauge",
 		    "Objects beyond the series caps at this scrape: service ports summed into "
-		    "service=\"_other\", endpoints left out.");
+		    "service=\"_other\", endpoints and pods' inbound ports left out.");
 	prom_u64(p, "weft_metrics_limited", "kind=\"service_port\"", sc->svcs_folded);
 	prom_u64(p, "weft_metrics_limited", "kind=\"endpoint\"", sc->eps_left_out);
+	prom_u64(p, "weft_metrics_limited", "kind=\"inbound_port\"", sc->ins_left_out);
+}
+
+/* The labels of @r, then @key="@value" if @key. */
+static void in_labels(char *l, const struct prom_inbound *r, const char *key, const char *value)
+{
+	char port[8];
+
+	snprintf(port, sizeof(port), "%u", r->ctr.port);
+	l[0] = '\0';
+	(void)prom_label(l, LABELS_MAX, "namespace", r->ns);
+	(void)prom_label(l, LABELS_MAX, "pod", r->pod);
+	(void)prom_label(l, LABELS_MAX, "port", port);
+	if (key)
+		(void)prom_label(l, LABELS_MAX, key, value);
+}
+
+#define IN_FAMILY(p, rows, n, name, type, help, field)                                             \
+	do {                                                                                       \
+		prom_family(p, name, type, help);                                                  \
+		for (size_t i_ = 0; i_ < (n); i_++) {                                              \
+			in_labels(l, &(rows)[i_], NULL, NULL);                                     \
+			prom_u64(p, name, l, (rows)[i_].ctr.field);                                \
+		}                                                                                  \
+	} while (0)
+
+void prom_inbound_families(struct prom *p, const struct prom_inbound *rows, size_t n)
+{
+	static const char *const classes[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	char l[LABELS_MAX];
+
+	IN_FAMILY(p, rows, n, "weft_pod_inbound_connections_total", "counter",
+		  "Inbound connections accepted for the pod's application, by port.", conns_total);
+	IN_FAMILY(p, rows, n, "weft_pod_inbound_connections_active", "gauge",
+		  "Inbound connections open, by port.", conns_active);
+	prom_family(p, "weft_pod_inbound_bytes_total", "counter",
+		    "Bytes relayed for inbound connections: in, client to application; out, "
+		    "application to client.");
+	for (size_t i = 0; i < n; i++) {
+		in_labels(l, &rows[i], "direction", "in");
+		prom_u64(p, "weft_pod_inbound_bytes_total", l, rows[i].ctr.bytes_in);
+		in_labels(l, &rows[i], "direction", "out");
+		prom_u64(p, "weft_pod_inbound_bytes_total", l, rows[i].ctr.bytes_out);
+	}
+	IN_FAMILY(p, rows, n, "weft_pod_inbound_requests_total", "counter",
+		  "HTTP/1.x requests seen on inbound connections.", requests);
+	prom_family(p, "weft_pod_inbound_responses_total", "counter",
+		    "HTTP/1.x responses of the application on inbound connections, by status class.");
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < PROXY_STATUS_CLASSES; k++) {
+			in_labels(l, &rows[i], "class", classes[k]);
+			prom_u64(p, "weft_pod_inbound_responses_total", l,
+				 rows[i].ctr.responses[k]);
+		}
+	}
+	IN_FAMILY(p, rows, n, "weft_pod_inbound_connect_errors_total", "counter",
+		  "Inbound connections the application refused or never answered.",
+		  connect_errors);
 }
 
 static int cmd_metrics(const struct http_request *req, struct http_response *resp, void *ctx)
@@ -487,11 +586,14 @@ static int cmd_metrics(const struct http_request *req, struct http_response *res
 	workers_isolate(a->workers);
 	workers_stats(a->workers, &sc.stats);
 	err = build_rows(&sc);
+	if (!err)
+		err = build_inbound_rows(&sc);
 	if (!err) {
 		agent_families(&p, a, &sc);
 		registry_families(&p, a, sc.now);
 		service_families(&p, &sc);
 		endpoint_families(&p, &sc);
+		prom_inbound_families(&p, sc.ins, sc.n_ins);
 		err = p.err;
 	}
 	workers_release(a->workers);
@@ -499,6 +601,7 @@ static int cmd_metrics(const struct http_request *req, struct http_response *res
 	free(sc.eps);
 	free(sc.svc_ctrs);
 	free(sc.ep_ctrs);
+	free(sc.ins);
 	if (err) {
 		free(p.buf);
 		return err;

@@ -5,7 +5,8 @@
  * at most METRICS_MAX_SERVICE_PORTS service ports get series of their own
  * (the rest are summed into service="_other"), at most METRICS_MAX_ENDPOINTS
  * endpoints (the rest are left out; their service's series still count
- * them), and weft_metrics_limited says how many were folded or left out.
+ * them), at most METRICS_MAX_INBOUND_PORTS pod inbound ports (the rest are
+ * left out), and weft_metrics_limited says how many were folded or left out.
  */
 #ifndef WEFT_ADMIN_METRICS_H
 #define WEFT_ADMIN_METRICS_H
@@ -13,11 +14,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proxy/workers.h"
+
 struct http_route;
 struct counter_table;
 
 #define METRICS_MAX_SERVICE_PORTS 500
 #define METRICS_MAX_ENDPOINTS 2000
+#define METRICS_MAX_INBOUND_PORTS 2000	/* pods' inbound ports, all pods together */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* The route table of the metrics listener; the context is the struct agent *. */
@@ -73,5 +77,16 @@ void prom_counters(struct prom *p, const struct counter_table *t, const struct p
 void prom_histogram(struct prom *p, const char *name, const char *labels,
 		    const uint64_t *bounds_us, size_t n_bounds, const uint64_t *counts,
 		    uint64_t sum_us);
+
+/* One pod's inbound port for prom_inbound_families(). */
+struct prom_inbound {
+	const char *ns, *pod;
+	struct px_inbound_port ctr;
+};
+
+/* The weft_pod_inbound_* families, one sample (or one per direction or
+ * status class) per row of @rows[0..@n), labelled namespace, pod, port.
+ */
+void prom_inbound_families(struct prom *p, const struct prom_inbound *rows, size_t n);
 
 #endif /* WEFT_ADMIN_METRICS_H */

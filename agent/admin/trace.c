@@ -20,6 +20,7 @@
 #include "cmds.h"
 #include "reply.h"
 #include "config.h"
+#include "datapath/capture.h"
 #include "datapath/dp.h"
 #include "http.h"
 #include "loop.h"
@@ -91,28 +92,44 @@ static void capture_steps(struct trace *t)
 
 	step(t, "enrollment", t->pod->meshed ? "pass" : "info", "%s: %s",
 	     t->pod->meshed ? "meshed" : "not meshed", t->pod->reason);
-	if (!t->ex.enrolled && !t->pod->netns_cookie)
-		step(t, "datapath entry", verdict_at(t, 1),
-		     "the pod's netns is not in mesh_pods (the agent enrolls only meshed pods): "
-		     "connect4/6 leave its sockets alone");
-	else if (!t->ex.enrolled)
-		step(t, "datapath entry", verdict_at(t, 1),
-		     "netns cookie %" PRIu64 " has no entry in mesh_pods: connect4/6 leave the "
-		     "pod's sockets alone",
-		     t->pod->netns_cookie);
-	else if (!d->capture || !d->proxy_port)
-		step(t, "datapath entry", verdict_at(t, 1),
-		     "mesh_pods has the pod (netns cookie %" PRIu64 ") with capture off",
-		     t->pod->netns_cookie);
-	else
-		step(t, "datapath entry", verdict_at(t, 1),
-		     "mesh_pods has the pod (netns cookie %" PRIu64 ", pod id %u) with capture on, "
-		     "proxy port %u",
-		     t->pod->netns_cookie, d->pod_id, d->proxy_port);
-	step(t, "agent mark", verdict_at(t, 2),
-	     "an application socket carries no SO_MARK; only the agent's own upstream sockets "
-	     "carry 0x%x and are left alone",
-	     t->ex.agent_mark);
+	if (capture_mode(t->a->capture) == CAPTURE_NFT) {
+		/* nft mode: the same decision, encoded by the pod's own table. */
+		if (t->ex.enrolled)
+			step(t, "datapath entry", verdict_at(t, 1),
+			     "table inet weft in the pod's netns redirects its TCP to the proxy "
+			     "port %u (nft mode)",
+			     d->proxy_port);
+		else
+			step(t, "datapath entry", verdict_at(t, 1),
+			     "the pod's netns has no table inet weft (the agent programs only "
+			     "meshed pods): its connections go out untouched");
+		step(t, "agent socket", verdict_at(t, 2),
+		     "an application socket is not in the agent's cgroup; only the agent's own "
+		     "sockets are, and the output chain leaves them alone");
+	} else {
+		if (!t->ex.enrolled && !t->pod->netns_cookie)
+			step(t, "datapath entry", verdict_at(t, 1),
+			     "the pod's netns is not in mesh_pods (the agent enrolls only meshed pods): "
+			     "connect4/6 leave its sockets alone");
+		else if (!t->ex.enrolled)
+			step(t, "datapath entry", verdict_at(t, 1),
+			     "netns cookie %" PRIu64 " has no entry in mesh_pods: connect4/6 leave the "
+			     "pod's sockets alone",
+			     t->pod->netns_cookie);
+		else if (!d->capture || !d->proxy_port)
+			step(t, "datapath entry", verdict_at(t, 1),
+			     "mesh_pods has the pod (netns cookie %" PRIu64 ") with capture off",
+			     t->pod->netns_cookie);
+		else
+			step(t, "datapath entry", verdict_at(t, 1),
+			     "mesh_pods has the pod (netns cookie %" PRIu64
+			     ", pod id %u) with capture on, proxy port %u",
+			     t->pod->netns_cookie, d->pod_id, d->proxy_port);
+		step(t, "agent mark", verdict_at(t, 2),
+		     "an application socket carries no SO_MARK; only the agent's own sockets "
+		     "carry 0x%x (0x%x toward applications) and are left alone",
+		     t->ex.agent_mark, t->a->cfg->inbound_mark);
+	}
 	step(t, "loopback", verdict_at(t, 3), "%s %s a loopback address",
 	     addr_fmt_ip(&t->dst, buf, sizeof(buf)), addr_is_loopback(&t->dst) ? "is" : "is not");
 	for (size_t i = 0; i < DP_MAX_EXCL_PORTS && d->excl_ports[i]; i++)
@@ -300,6 +317,7 @@ int admin_trace(const struct http_request *req, struct http_response *resp, void
 	char ref[OBJ_NS_MAX + OBJ_NAME_MAX + 128], ns[OBJ_NS_MAX], name[OBJ_NAME_MAX];
 	char buf[ADDR_STRLEN];
 	struct trace t = { .a = ctx };
+	struct capture_pod entry;
 	json_object *o;
 	int rc, err;
 
@@ -318,7 +336,9 @@ int admin_trace(const struct http_request *req, struct http_response *resp, void
 		return admin_error(resp, 404,
 				   "no pod %s/%s is known to the agent (see meshctl pods)", ns,
 				   name);
-	err = dp_explain_connect(t.a->dp, t.pod->netns_cookie, &t.dst, 0, &t.ex);
+	pods_capture_entry(t.a->pods, t.pod, &entry);
+	err = capture_explain_connect(t.a->capture, t.pod->netns_cookie,
+				      t.pod->meshed ? &entry : NULL, &t.dst, &t.ex);
 	if (err)
 		return err;
 	t.dst4 = t.dst;
@@ -335,8 +355,9 @@ int admin_trace(const struct http_request *req, struct http_response *resp, void
 	capture_steps(&t);
 	if (t.ex.reason == DP_REASON_REDIRECTED) {
 		step(&t, "capture", "pass",
-		     "connect() is rewritten to %s:%u, the agent's listener "
-		     "inside the pod",
+		     "%s to %s:%u, the agent's listener inside the pod",
+		     capture_mode(t.a->capture) == CAPTURE_NFT ? "the SYN is redirected" :
+								  "connect() is rewritten",
 		     t.dst.family == AF_INET ? "127.0.0.1" : "[::1]", t.ex.pod.proxy_port);
 		workers_isolate(t.a->workers);
 		proxy_steps(&t, o);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The datapath's lifecycle: load the mesh_redirect skeleton, pin its maps
  * under <bpffs_dir>/maps and its cgroup links under <bpffs_dir>/links, take
- * over links a previous agent left, and keep the pods map. The only agent code
- * that talks to libbpf, besides dp_probe.c; callers see dp.h's verbs.
+ * over links a previous agent left, and keep the pods map; dp_cleanup also
+ * removes the per-pod links of dp_inbound.c under <bpffs_dir>/inbound. The
+ * only agent code that talks to libbpf, besides its dp_*.c siblings; callers
+ * see dp.h's verbs.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,14 +34,17 @@ _Static_assert(DP_MAX_EXCL_PORTS == MESH_MAX_EXCL_PORTS, "dp.h and abi.h disagre
 _Static_assert(DP_MAX_EXCL_CIDRS == MESH_MAX_EXCL_CIDRS, "dp.h and abi.h disagree on excl_cidrs");
 
 /* The programs, in attach order. A connection redirected by connect4/6 is
- * only useful once sockops records it and getsockopt can answer for it, so
- * the consumers go in first and the producers last; dp_cleanup() detaches in
- * the reverse order. dp_open() fails if the object has a program this table
- * does not name, so the two cannot drift apart unnoticed.
+ * only useful once sockops records it, getsockopt can answer for it and
+ * getpeername can hide the rewrite, so the consumers go in first and the
+ * producers last; dp_cleanup() detaches in the reverse order. dp_open() fails
+ * if the object has a program this table does not name, so the two cannot
+ * drift apart unnoticed.
  */
 static const char *const dp_prog_order[] = {
 	"mesh_getsockopt",
 	"mesh_sockops",
+	"mesh_getpeername4",
+	"mesh_getpeername6",
 	"mesh_connect4",
 	"mesh_connect6",
 };
@@ -335,9 +340,9 @@ static int check_prog_table(struct bpf_object *obj)
 	return 0;
 }
 
-static int write_config(struct dp *dp, uint32_t mark)
+static int write_config(struct dp *dp, const struct dp_opts *opts)
 {
-	struct mesh_config cfg = { .mark = mark };
+	struct mesh_config cfg = { .mark = opts->mark, .inbound_mark = opts->inbound_mark };
 	__u32 key = 0;
 	int err;
 
@@ -403,7 +408,7 @@ out_detach_created:
 
 int dp_open(struct dp **out, const struct dp_opts *opts)
 {
-	char maps_dir[PATH_MAX], links_dir[PATH_MAX];
+	char maps_dir[PATH_MAX], links_dir[PATH_MAX], inbound_dir[PATH_MAX];
 	long page_size = sysconf(_SC_PAGESIZE);
 	struct dp *dp;
 	int err;
@@ -415,17 +420,21 @@ int dp_open(struct dp **out, const struct dp_opts *opts)
 	if (err)
 		return err;
 	if (path_join(maps_dir, sizeof(maps_dir), opts->bpffs_dir, "maps") ||
-	    path_join(links_dir, sizeof(links_dir), opts->bpffs_dir, "links"))
+	    path_join(links_dir, sizeof(links_dir), opts->bpffs_dir, "links") ||
+	    path_join(inbound_dir, sizeof(inbound_dir), opts->bpffs_dir, DP_INBOUND_DIR))
 		return log_errno(-ENAMETOOLONG, "bpffs folder '%s'", opts->bpffs_dir);
 	err = mkdir_on_bpffs(maps_dir);
 	if (!err)
 		err = mkdir_on_bpffs(links_dir);
+	if (!err)
+		err = mkdir_on_bpffs(inbound_dir);
 	if (err)
 		return log_errno(err, "create pin folders under '%s'", opts->bpffs_dir);
 
 	dp = calloc(1, sizeof(*dp));
 	if (!dp)
 		return log_errno(-ENOMEM, "allocate datapath");
+	memcpy(dp->inbound_dir, inbound_dir, sizeof(dp->inbound_dir));
 	dp->skel = mesh_redirect__open();
 	if (!dp->skel) {
 		err = log_errno(-errno, "open BPF skeleton mesh_redirect");
@@ -446,7 +455,7 @@ int dp_open(struct dp **out, const struct dp_opts *opts)
 			  maps_dir);
 		goto out_destroy_skel;
 	}
-	err = write_config(dp, opts->mark);
+	err = write_config(dp, opts);
 	if (err)
 		goto out_destroy_skel;
 	err = attach_all(dp, opts, links_dir);
@@ -475,8 +484,7 @@ void dp_close(struct dp *dp)
 	free(dp);
 }
 
-/* Detach the link pinned at @pin (if any) and remove the pin. */
-static int unpin_link(const char *pin)
+int dp_unpin_link(const char *pin)
 {
 	int fd, err = 0;
 
@@ -510,7 +518,7 @@ static int empty_dir(const char *dir, bool links)
 			continue;
 		e = path_join(path, sizeof(path), dir, de->d_name);
 		if (!e)
-			e = links ? unpin_link(path) : (unlink(path) == -1 ? -errno : 0);
+			e = links ? dp_unpin_link(path) : (unlink(path) == -1 ? -errno : 0);
 		if (e && !err)
 			err = e;
 	}
@@ -522,7 +530,7 @@ static int empty_dir(const char *dir, bool links)
 
 int dp_cleanup(const struct dp_opts *opts)
 {
-	char links_dir[PATH_MAX], maps_dir[PATH_MAX], pin[PATH_MAX];
+	char links_dir[PATH_MAX], maps_dir[PATH_MAX], inbound_dir[PATH_MAX], pin[PATH_MAX];
 	struct stat st;
 	int err;
 
@@ -531,8 +539,17 @@ int dp_cleanup(const struct dp_opts *opts)
 	if (stat(opts->bpffs_dir, &st) == -1 && errno == ENOENT)
 		return 0;
 	if (path_join(maps_dir, sizeof(maps_dir), opts->bpffs_dir, "maps") ||
-	    path_join(links_dir, sizeof(links_dir), opts->bpffs_dir, "links"))
+	    path_join(links_dir, sizeof(links_dir), opts->bpffs_dir, "links") ||
+	    path_join(inbound_dir, sizeof(inbound_dir), opts->bpffs_dir, DP_INBOUND_DIR))
 		return log_errno(-ENAMETOOLONG, "bpffs folder '%s'", opts->bpffs_dir);
+
+	/* Inbound first: with its sk_lookup links gone, every pod's
+	 * connections reach its applications directly again. A link whose
+	 * netns is gone detaches as a no-op; its pin is removed all the same.
+	 */
+	err = empty_dir(inbound_dir, true);
+	if (err)
+		return log_errno(err, "empty '%s'", inbound_dir);
 
 	/* Producers first (the reverse of attach order), so no connection is
 	 * redirected after the programs that serve it are gone.
@@ -540,7 +557,7 @@ int dp_cleanup(const struct dp_opts *opts)
 	for (size_t i = DP_NPROGS; i-- > 0;) {
 		if (path_join(pin, sizeof(pin), links_dir, dp_prog_order[i]))
 			continue;
-		err = unpin_link(pin);
+		err = dp_unpin_link(pin);
 		if (err)
 			return log_errno(err, "detach and unpin '%s'", pin);
 	}

@@ -22,6 +22,8 @@ struct dp_opts {
 	const char *cgroup_path;	/* cgroup v2 dir the programs attach to */
 	const char *bpffs_dir;		/* pin folder; must be on a bpffs mount */
 	uint32_t mark;			/* SO_MARK of the agent's own sockets */
+	uint32_t inbound_mark;		/* sockets carrying it are the agent's too (inbound
+					 * side); 0 = none */
 };
 
 struct dp_cidr {
@@ -37,15 +39,37 @@ struct dp_pod {
 	uint16_t excl_ports[DP_MAX_EXCL_PORTS];	/* destination ports left alone; 0 = unused */
 	struct dp_cidr excl_cidrs[DP_MAX_EXCL_CIDRS];	/* destinations left alone; prefix_len
 							 * 0 with family 0 = unused */
+	uint16_t inbound_port;		/* in-pod inbound listener (15006); 0: no capture */
+	uint16_t excl_in_ports[DP_MAX_EXCL_PORTS];	/* local ports left alone; 0 = unused */
 };
 
-/* Check that the running kernel has what weft needs (BTF, cgroup v2 sock_addr,
- * sockops and sockopt hooks, bpf_link for cgroups, netns cookies). Returns 0, or
- * -EOPNOTSUPP with a one-line human explanation (naming the missing feature and
- * the kernel version that has it) in @why, or -EPERM (with @why) when the
- * caller may not load BPF programs at all.
+/* Check that the running kernel has what the eBPF mode needs (every feature
+ * dp_probe_features() lists, then loading the real programs). Returns 0, or
+ * -EOPNOTSUPP with a one-line human explanation (naming the first missing
+ * feature and the kernel version that has it) in @why, or -EPERM (with @why)
+ * when the caller may not load BPF programs at all. The environment variable
+ * WEFT_PROBE_HIDE (comma-separated feature names, or "ebpf" for all) makes
+ * those features count as missing, so tests can exercise the fallback.
+ * Blocks for the few milliseconds the loads take.
  */
 int dp_probe(char *why, size_t why_len);
+
+/* One thing the eBPF mode needs from the kernel. */
+struct dp_feature {
+	const char *name;	/* short, stable: "prog_sk_lookup"; WEFT_PROBE_HIDE uses it */
+	const char *what;	/* what it is for, one line */
+	const char *min_kernel;	/* "5.9" */
+	bool present;		/* false also when hidden by WEFT_PROBE_HIDE */
+	bool hidden;		/* reported missing because WEFT_PROBE_HIDE names it */
+};
+
+/* Probe every feature the eBPF mode needs, in check order, into
+ * @out[0..@n). Returns the total number of features (which may exceed @n:
+ * call with n 0 to size), or -errno. Static strings; nothing to free. Without
+ * the privilege to load programs every feature but the first ones reads as
+ * missing.
+ */
+int dp_probe_features(struct dp_feature *out, size_t n);
 
 /* Load the programs, reuse maps already pinned under bpffs_dir (a restarted
  * agent keeps the pods map and the recorded destinations), attach to the cgroup
@@ -64,7 +88,9 @@ void dp_close(struct dp *dp);
  */
 int dp_cleanup(const struct dp_opts *opts);
 
-/* Insert or replace the pod keyed by its netns cookie. 0 or -errno. */
+/* Insert or replace the pod keyed by its netns cookie. 0 or -errno (-EINVAL:
+ * capture without a proxy port, inbound_port == proxy_port, a bad CIDR).
+ */
 int dp_pod_upsert(struct dp *dp, uint64_t netns_cookie, const struct dp_pod *pod);
 
 /* Remove the pod; a missing pod is not an error. 0 or -errno. */
@@ -103,6 +129,7 @@ struct dp_explain {
 	bool enrolled;		/* the netns cookie has an entry in mesh_pods */
 	struct dp_pod pod;	/* that entry, when enrolled */
 	uint32_t agent_mark;	/* mesh_config's mark */
+	uint32_t inbound_mark;	/* mesh_config's inbound_mark */
 	size_t reason;		/* enum mesh_reason: name with dp_counter_name() */
 };
 
@@ -111,6 +138,12 @@ struct dp_explain {
  */
 int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *dst,
 		       uint32_t sk_mark, struct dp_explain *out);
+
+/* The same decision over @pod as given (NULL: not enrolled), without the
+ * maps: what nft mode's rules encode, for the admin API's trace.
+ */
+void dp_explain_entry(const struct dp_pod *pod, uint32_t agent_mark, const struct addr *dst,
+		      uint32_t sk_mark, struct dp_explain *out);
 
 /* One program's pinned link, as the kernel reports it. */
 struct dp_link_status {
@@ -125,5 +158,31 @@ struct dp_link_status {
  * Returns the count filled.
  */
 size_t dp_links(struct dp *dp, struct dp_link_status *out, size_t n);
+
+/* ---- inbound capture (sk_lookup, one program instance per pod netns) */
+
+/* Attach (or adopt the pinned link of) the sk_lookup program to netns
+ * @netns_fd, whose cookie is @netns_cookie, and point the pod's entries of the
+ * listener map at @lfd4 / @lfd6 (-1: none of that family; an IPv6 listener
+ * must be IPV6_V6ONLY, either may be one member of a SO_REUSEPORT group). The
+ * link is pinned at <bpffs_dir>/inbound/<cookie as 16 hex digits>, so it
+ * survives the agent. Idempotent: a restarted agent calls it again with its
+ * new listeners and keeps the link (same id, the program swapped atomically).
+ * The pod's mesh_pods entry (inbound_port) decides what is captured; the fds
+ * are borrowed. 0 or -errno (-EEXIST: the pin belongs to another netns).
+ * Blocks for one program load.
+ */
+int dp_inbound_attach(struct dp *dp, int netns_fd, uint64_t netns_cookie, int lfd4, int lfd6);
+
+/* Detach and unpin the pod's sk_lookup link and drop its listener entries;
+ * missing pieces are fine. 0 or -errno.
+ */
+int dp_inbound_detach(struct dp *dp, uint64_t netns_cookie);
+
+/* Whether the pod's link is pinned and attached (its netns alive), and how
+ * many listener entries (0..2) it has (for CNI CHECK and meshctl). 0 or -errno.
+ */
+int dp_inbound_state(struct dp *dp, uint64_t netns_cookie, bool *attached,
+		     unsigned int *n_listeners);
 
 #endif /* WEFT_DP_H */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Typed verbs over the pinned maps: pods in (struct dp_pod <-> struct
- * mesh_pod of abi.h), decision counters out. The agent's pod sync and admin
- * API call these; nothing outside agent/datapath sees a map.
+ * mesh_pod of abi.h, outbound and inbound settings), decision counters out.
+ * The agent's pod sync and admin API call these; nothing outside
+ * agent/datapath sees a map.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -93,14 +94,21 @@ static int pod_to_mesh(const struct dp_pod *in, struct mesh_pod *out)
 {
 	int err;
 
-	/* Capturing to port 0 would send the pod's traffic nowhere. */
+	/* Capturing to port 0 would send the pod's traffic nowhere; one port
+	 * for both listeners would make every inbound connection the
+	 * outbound proxy's.
+	 */
 	if (in->capture && !in->proxy_port)
+		return -EINVAL;
+	if (in->inbound_port && in->inbound_port == in->proxy_port)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->pod_id = in->pod_id;
 	out->proxy_port = in->proxy_port;
 	out->flags = in->capture ? MESH_POD_F_CAPTURE : 0;
 	memcpy(out->excl_ports, in->excl_ports, sizeof(out->excl_ports));
+	out->inbound_port = in->inbound_port;
+	memcpy(out->excl_in_ports, in->excl_in_ports, sizeof(out->excl_in_ports));
 	for (int i = 0; i < MESH_MAX_EXCL_CIDRS; i++) {
 		err = cidr_to_mesh(&in->excl_cidrs[i], &out->excl_cidrs[i]);
 		if (err)
@@ -116,6 +124,8 @@ static void pod_from_mesh(const struct mesh_pod *in, struct dp_pod *out)
 	out->proxy_port = in->proxy_port;
 	out->capture = in->flags & MESH_POD_F_CAPTURE;
 	memcpy(out->excl_ports, in->excl_ports, sizeof(out->excl_ports));
+	out->inbound_port = in->inbound_port;
+	memcpy(out->excl_in_ports, in->excl_in_ports, sizeof(out->excl_in_ports));
 	for (int i = 0; i < MESH_MAX_EXCL_CIDRS; i++)
 		cidr_from_mesh(&in->excl_cidrs[i], &out->excl_cidrs[i]);
 }
@@ -234,11 +244,42 @@ int dp_pod_lookup(struct dp *dp, uint64_t netns_cookie, struct dp_pod *out)
 	return 0;
 }
 
+static void connect_req(const struct addr *dst, uint32_t sk_mark, struct mesh_connect_req *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->port = dst->port;
+	req->is_tcp = 1;
+	req->sk_mark = sk_mark;
+	if (dst->family == AF_INET) {
+		req->family = MESH_AF_INET;
+		memcpy(&req->dst.addr[0], &dst->ip.v4, 4);
+	} else {
+		req->family = MESH_AF_INET6;
+		memcpy(req->dst.addr, &dst->ip.v6, 16);
+	}
+}
+
+void dp_explain_entry(const struct dp_pod *pod, uint32_t agent_mark, const struct addr *dst,
+		      uint32_t sk_mark, struct dp_explain *out)
+{
+	struct mesh_config cfg = { .mark = agent_mark };
+	struct mesh_connect_req req;
+	struct mesh_pod value;
+
+	memset(out, 0, sizeof(*out));
+	out->agent_mark = agent_mark;
+	out->enrolled = pod && !pod_to_mesh(pod, &value);
+	if (out->enrolled)
+		out->pod = *pod;
+	connect_req(dst, sk_mark, &req);
+	out->reason = mesh_decide_connect(&req, out->enrolled ? &value : NULL, &cfg);
+}
+
 int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *dst,
 		       uint32_t sk_mark, struct dp_explain *out)
 {
-	struct mesh_connect_req req = { .port = dst->port, .is_tcp = 1, .sk_mark = sk_mark };
 	struct mesh_config cfg = { 0 };
+	struct mesh_connect_req req;
 	struct mesh_pod value;
 	__u64 key = netns_cookie;
 	__u32 zero = 0;
@@ -250,6 +291,7 @@ int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *
 	if (err)
 		return err;
 	out->agent_mark = cfg.mark;
+	out->inbound_mark = cfg.inbound_mark;
 	err = bpf_map__lookup_elem(dp->skel->maps.mesh_pods, &key, sizeof(key), &value,
 				   sizeof(value), 0);
 	if (err && err != -ENOENT)
@@ -257,13 +299,7 @@ int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *
 	out->enrolled = !err;
 	if (out->enrolled)
 		pod_from_mesh(&value, &out->pod);
-	if (dst->family == AF_INET) {
-		req.family = MESH_AF_INET;
-		memcpy(&req.dst.addr[0], &dst->ip.v4, 4);
-	} else {
-		req.family = MESH_AF_INET6;
-		memcpy(req.dst.addr, &dst->ip.v6, 16);
-	}
-	out->reason = mesh_decide_connect(&req, out->enrolled ? &value : NULL, cfg.mark);
+	connect_req(dst, sk_mark, &req);
+	out->reason = mesh_decide_connect(&req, out->enrolled ? &value : NULL, &cfg);
 	return 0;
 }

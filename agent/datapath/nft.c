@@ -456,7 +456,7 @@ static int apply_on(struct mnl_socket *nl, const struct nft_pod_rules *r)
 
 	/* Already in place (a second apply, a restarted agent adopting the
 	 * pod): send nothing, so rule handles and counters stay. */
-	if (nft_read_on(nl, &st) == 0 && nft_state_matches(&st, r))
+	if (nft_read_on(nl, &st) == 0 && nft_pod_state_matches(&st, r))
 		return 0;
 	err = batch_init(&bt);
 	if (err)
@@ -636,7 +636,7 @@ int nft_probe(char *why, size_t len)
 		goto out;
 	}
 	err = nft_read_on(nl, &st);
-	if (!err && !nft_state_matches(&st, &r))
+	if (!err && !nft_pod_state_matches(&st, &r))
 		err = -EOPNOTSUPP;
 	if (err)
 		snprintf(why, len, "nf_tables does not read back what was written: %s",

@@ -93,6 +93,13 @@ int nft_pod_remove(int netns_fd);
  */
 int nft_pod_read(int netns_fd, struct nft_pod_state *out);
 
+/* Whether the table read back as @st is exactly what nft_pod_apply(@r)
+ * writes: the chains with their hooks, types and priorities, as many rules as
+ * it writes, and every parameter decoded from them. A rule added by hand
+ * changes a count; a rule changed by hand changes what it decodes to.
+ */
+bool nft_pod_state_matches(const struct nft_pod_state *st, const struct nft_pod_rules *r);
+
 /* Whether this kernel runs the nft mode: builds the full table (nat chains,
  * socket cgroupv2, redirect, payload and meta matches) in a throwaway netns,
  * reads it back, and lets the netns go. 0, or -errno with one line naming

@@ -35,11 +35,5 @@ int nft_nl_get(struct mnl_socket *nl, uint16_t type, uint16_t flags,
 /* nft_pod_read() on a socket already in the netns. */
 int nft_read_on(struct mnl_socket *nl, struct nft_pod_state *out);
 
-/* Whether the table read back as @st is exactly what nft_pod_apply(@r)
- * writes: the chains with their hooks, types and priorities, as many rules as
- * it writes, and every parameter decoded from them. A rule added by hand
- * changes a count; a rule changed by hand changes what it decodes to.
- */
-bool nft_state_matches(const struct nft_pod_state *st, const struct nft_pod_rules *r);
 
 #endif /* WEFT_NFT_INTERNAL_H */

@@ -231,7 +231,7 @@ static bool ports_equal(const uint16_t *a, size_t na, const uint16_t *b, size_t 
 	return na == nb && !memcmp(a, b, na * sizeof(*a));
 }
 
-bool nft_state_matches(const struct nft_pod_state *st, const struct nft_pod_rules *r)
+bool nft_pod_state_matches(const struct nft_pod_state *st, const struct nft_pod_rules *r)
 {
 	const struct nft_pod_rules *k = &st->rules;
 	bool in = r->inbound_port != 0;

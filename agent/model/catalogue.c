@@ -482,6 +482,9 @@ static void copy_object(struct build *b, const struct obj *o)
 		c->pods[c->n_pods].opted_out = o->pod.opted_out;
 		memcpy(c->pods[c->n_pods].excl_ports, o->pod.excl_ports, sizeof(o->pod.excl_ports));
 		c->pods[c->n_pods].n_excl_ports = o->pod.n_excl_ports;
+		memcpy(c->pods[c->n_pods].excl_in_ports, o->pod.excl_in_ports,
+		       sizeof(o->pod.excl_in_ports));
+		c->pods[c->n_pods].n_excl_in_ports = o->pod.n_excl_in_ports;
 		memcpy(c->pods[c->n_pods].excl_cidrs, o->pod.excl_cidrs, sizeof(o->pod.excl_cidrs));
 		c->pods[c->n_pods].n_excl_cidrs = o->pod.n_excl_cidrs;
 		memcpy(c->pods[c->n_pods].registers, o->pod.registers, sizeof(o->pod.registers));

@@ -53,6 +53,8 @@ struct cat_pod {
 	bool opted_out;			/* annotation weft.io/mesh: disabled */
 	uint16_t excl_ports[OBJ_EXCL_PORTS_MAX];	/* weft.io/exclude-outbound-ports */
 	size_t n_excl_ports;
+	uint16_t excl_in_ports[OBJ_EXCL_PORTS_MAX];	/* weft.io/exclude-inbound-ports */
+	size_t n_excl_in_ports;
 	struct cidr excl_cidrs[OBJ_EXCL_CIDRS_MAX];	/* weft.io/exclude-outbound-cidrs */
 	size_t n_excl_cidrs;
 	struct obj_pod_register registers[OBJ_REGISTER_MAX];	/* weft.io/register */

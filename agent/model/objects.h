@@ -95,10 +95,11 @@ struct obj_slice {
 	size_t n_ports;
 };
 
-/* Outbound destinations a pod's capture leaves alone, from its annotations
- * weft.io/exclude-outbound-ports ("5432,6379") and
- * weft.io/exclude-outbound-cidrs ("198.18.9.0/24,fd00::/8"). The bounds are
- * the datapath's (bpf/abi.h MESH_MAX_EXCL_*).
+/* Destinations a pod's capture leaves alone, from its annotations
+ * weft.io/exclude-outbound-ports ("5432,6379"),
+ * weft.io/exclude-outbound-cidrs ("198.18.9.0/24,fd00::/8") and, for
+ * connections to the pod, weft.io/exclude-inbound-ports ("9090"). The bounds
+ * are the datapath's (bpf/abi.h MESH_MAX_EXCL_*).
  */
 #define OBJ_EXCL_PORTS_MAX 8
 #define OBJ_EXCL_CIDRS_MAX 8
@@ -129,8 +130,10 @@ struct obj_pod {
 	struct addr ips[OBJ_POD_IPS_MAX];	/* status.podIPs (or podIP), port 0 */
 	size_t n_ips;
 	bool opted_out;			/* annotation weft.io/mesh: disabled */
-	uint16_t excl_ports[OBJ_EXCL_PORTS_MAX];
+	uint16_t excl_ports[OBJ_EXCL_PORTS_MAX];	/* outbound destination ports */
 	size_t n_excl_ports;
+	uint16_t excl_in_ports[OBJ_EXCL_PORTS_MAX];	/* the pod's own ports, inbound */
+	size_t n_excl_in_ports;
 	struct cidr excl_cidrs[OBJ_EXCL_CIDRS_MAX];
 	size_t n_excl_cidrs;
 	struct obj_pod_register registers[OBJ_REGISTER_MAX];	/* weft.io/register */

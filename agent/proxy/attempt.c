@@ -150,6 +150,8 @@ static void on_connect_timeout(struct loop_timer *n, uint64_t now)
 	c->px->stats.connect_timeouts++;
 	if (c->svc)
 		c->svc->ctr.connect_timeouts++;
+	if (c->in)
+		c->in->ctr.connect_errors++;	/* the application never answered */
 	attempt_failed(c, FAIL_TIMEOUT);
 }
 
@@ -178,6 +180,8 @@ void attempt_connected(struct conn *c)
 		log_debug("proxy: upstream connect failed pod=%u: %s", c->pod->id,
 			  strerror(so_err));
 		c->px->stats.connect_errors++;
+		if (c->in)
+			c->in->ctr.connect_errors++;
 		attempt_failed(c, FAIL_CONNECT);
 		return;
 	}
@@ -205,6 +209,8 @@ void attempt_start(struct conn *c)
 		err = connect_one(c, NULL, &c->target);
 		if (err) {
 			px->stats.connect_errors++;
+			if (c->in)
+				c->in->ctr.connect_errors++;
 			conn_close(c, true);
 			return;
 		}

@@ -69,6 +69,12 @@ void conn_close(struct conn *c, bool reset)
 	}
 	if (c->ops && c->ops->abandon)
 		c->ops->abandon(c);
+	if (c->in) {
+		c->in->ctr.conns_active--;
+		c->in->ctr.bytes_in += c->c2u.bytes;
+		c->in->ctr.bytes_out += c->u2c.bytes;
+		observe_done(c);
+	}
 	half_done(&c->c2u);
 	half_done(&c->u2c);
 	/* Closed just below, never duplicated: no EPOLL_CTL_DEL needed. */
@@ -198,11 +204,15 @@ static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
 		detect_on_event(c);
 }
 
-void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state *svc,
-		const struct addr *target)
+/* A new connection for accepted socket @cfd of @pod, counted and linked,
+ * with its idle timer armed and the client watched for input; NULL (the
+ * client reset and counted) on failure.
+ */
+static struct conn *conn_new(struct proxy *px, struct px_pod *pod, int cfd,
+			     struct svc_state *svc)
 {
 	struct conn *c;
-	int one = 1, err;
+	int one = 1;
 
 	/* Zero all but the two buffers: calloc() would write (and make resident)
 	 * 32 KiB per connection, most of which an HTTP exchange never touches.
@@ -211,7 +221,7 @@ void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state 
 	if (!c) {
 		sock_close_reset(cfd);
 		px->stats.resets++;
-		return;
+		return NULL;
 	}
 	memset(c, 0, offsetof(struct conn, c2u.buf));
 	memset(&c->u2c, 0, offsetof(struct half, buf));
@@ -223,8 +233,6 @@ void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state 
 	c->cfd = cfd;
 	c->svc = svc;
 	c->pol = svc ? &svc->pol : &px->passthrough;
-	if (target)
-		c->target = *target;
 	c->last_io_ms = c->start_ms = loop_now_ms(px->loop);
 	c->next = pod->conns;
 	if (pod->conns)
@@ -238,16 +246,24 @@ void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state 
 		svc->clients++;
 		svc->ctr.conns++;
 	}
-	if (c->pol->idle_timeout_ms &&
-	    px_timer_set(px, &c->t_idle, c->pol->idle_timeout_ms, on_idle)) {
+	if ((c->pol->idle_timeout_ms &&
+	     px_timer_set(px, &c->t_idle, c->pol->idle_timeout_ms, on_idle)) ||
+	    conn_watch(c, EPOLLIN)) {
 		conn_close(c, true);
-		return;
+		return NULL;
 	}
-	err = conn_watch(c, EPOLLIN);
-	if (err) {
-		conn_close(c, true);
+	return c;
+}
+
+void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state *svc,
+		const struct addr *target)
+{
+	struct conn *c = conn_new(px, pod, cfd, svc);
+
+	if (!c)
 		return;
-	}
+	if (target)
+		c->target = *target;
 	if (!svc || c->pol->protocol == PROTO_TCP) {
 		if (svc) {
 			px->stats.detected_tcp++;
@@ -264,4 +280,24 @@ void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state 
 	}
 	if (px_timer_set(px, &c->t_deadline, c->pol->detect_ms, on_detect_timeout))
 		conn_close(c, true);
+}
+
+void conn_start_inbound(struct proxy *px, struct px_pod *pod, int cfd, struct in_port *port,
+			const struct addr *dst, const struct addr *peer)
+{
+	struct conn *c = conn_new(px, pod, cfd, NULL);
+
+	if (!c)
+		return;
+	c->target = *dst;
+	c->peer = *peer;
+	c->in = port;
+	port->ctr.conns_total++;
+	port->ctr.conns_active++;
+	/* No detection window: a server-first protocol (a banner, a greeting)
+	 * must not wait for a client that waits for it. Relay at once and
+	 * look at the bytes on the way instead.
+	 */
+	observe_start(c);
+	conn_relay(c, px->relays[RELAY_TCP]);
 }

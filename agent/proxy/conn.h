@@ -7,6 +7,11 @@
  * circuit breaking are attempt.c's; the buffers are fixed and allocated with
  * the connection.
  *
+ * An inbound connection (a client outside the pod dialling the pod's
+ * application, inbound.c) is relayed by relay_tcp to the original destination
+ * inside the pod, from the client's own address (upstream.c), and watched on
+ * the way (observe.c: HTTP/1.x requests and response classes per pod port).
+ *
  * Calls go one way, down this list; a file never names a function of a file
  * above it, and reaches up only through the tables it is given (c->ops, the
  * relay serving a connection, and px->relays[]):
@@ -17,9 +22,13 @@
  *   conn.c         client connections: accept to close, idle timeout,
  *                  protocol detection over px->relays[]
  *   upstream.c     upstream sockets, the socket cache and the idle pool
+ *   observe.c      what an inbound connection's bytes say (HTTP/1.x), read
+ *                  as tcp.c copies them
  *
- * listener.c (listeners, accept, struct proxy) calls conn.c and upstream.c
- * and is the one place that names the relay tables, to fill px->relays[].
+ * Above them, listener.c (outbound listeners, accept, struct proxy) calls
+ * conn.c and upstream.c and is the one place that names the relay tables, to
+ * fill px->relays[]; inbound.c (inbound listeners and accept) calls
+ * listener.c and conn.c; workers.c calls both.
  */
 #ifndef WEFT_CONN_H
 #define WEFT_CONN_H
@@ -34,6 +43,7 @@
 #include "proxy.h"
 #include "proxy/policy.h"
 #include "proxy/state.h"
+#include "proxy/workers.h"
 
 struct loop;
 
@@ -70,8 +80,26 @@ struct px_pod {
 	uint32_t id;		/* the agent's pod id, for logs */
 	int netns_fd;		/* borrowed: the enrollment keeps it open */
 	int lfd4, lfd6;		/* -1 when not listening */
+	int ilfd4, ilfd6;	/* inbound listeners; -1 when not listening */
 	struct conn *conns;	/* live client connections, newest first */
 	uint64_t conns_active, conns_total;
+	struct in_port *in_ports;	/* inbound counters per port, unordered */
+	uint32_t n_in_ports;
+};
+
+/* Distinct inbound ports counted per pod and worker; the connections to
+ * further ports are counted under port 0. Ports are what clients dial, so
+ * anyone who can reach the pod could otherwise grow the list to 65535.
+ */
+#define INBOUND_PORTS_MAX 64
+
+/* One inbound port's counters in one worker's share of a pod. Counters of
+ * live connections' bytes are added when they close (workers.c adds the
+ * live ones when asked).
+ */
+struct in_port {
+	struct in_port *next;
+	struct px_inbound_port ctr;
 };
 
 /* The relays, indexed in px->relays[] and named by relay_ops.kind. */
@@ -109,6 +137,7 @@ struct half {
 	bool eof;		/* the source sent FIN */
 	bool shut;		/* FIN passed on to the destination */
 	bool no_pipe;		/* pipe creation failed: copy through buf */
+	bool copy;		/* copy through buf and show the bytes to observe.c */
 	uint64_t bytes;		/* delivered to the destination, for the admin API */
 	/* Not zeroed at allocation: its pages stay untouched (not resident)
 	 * until bytes flow, so an idle connection costs what it used.
@@ -235,7 +264,10 @@ struct conn {
 	struct conn *prev, *next;	/* in pod->conns */
 	struct svc_state *svc;		/* holds a reference; NULL for a passthrough */
 	const struct policy *pol;	/* &svc->pol or &px->passthrough */
-	struct addr target;		/* the passthrough destination */
+	struct addr target;		/* passthrough, inbound: the destination */
+	struct in_port *in;		/* inbound: its port's counters; NULL: outbound */
+	struct addr peer;		/* inbound: the client, the application's peer */
+	struct observe *obs;		/* inbound: HTTP observer state; NULL: none (yet) */
 	struct up *up;			/* the upstream in use, if any */
 	int cfd;
 	struct loop_watch cw;	/* what cfd is watched for */
@@ -260,6 +292,13 @@ struct conn {
  */
 void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state *svc,
 		const struct addr *target);
+
+/* Take ownership of accepted inbound socket @cfd of @pod from client @peer
+ * for the application at @dst, counted in @port: relayed at once (no
+ * detection window), watched by observe.c. On failure the client is reset.
+ */
+void conn_start_inbound(struct proxy *px, struct px_pod *pod, int cfd, struct in_port *port,
+			const struct addr *dst, const struct addr *peer);
 
 /* Close @c at once, sending a reset to both sides if @reset. Releases its
  * upstream (never to the pool), its references and timers, unlinks it from
@@ -370,6 +409,40 @@ void ep_outcome(struct proxy *px, struct ep_state *e, bool ok);
 int px_pod_listen(struct px_pod *pod, uint64_t *cookie);
 /* Stop listening for @pod and close its connections, pooled ones included. */
 void px_pod_close(struct px_pod *pod);
+
+/* A listening socket of @pod on @a (SO_REUSEPORT across workers, IPv6
+ * ones IPV6_V6ONLY), made inside the pod's netns and served by @fn with
+ * @pod as its context. The fd or -errno.
+ */
+int px_listener(struct px_pod *pod, const struct addr *a, loop_fd_fn fn);
+
+/* The original destination of accepted socket @fd of @family, as
+ * SO_ORIGINAL_DST answers it (mesh_getsockopt in eBPF mode, conntrack after
+ * a REDIRECT). 0 or -errno.
+ */
+int px_orig_dst(int fd, int family, struct addr *out);
+
+/* ---- inbound.c */
+
+/* Create @pod's inbound listeners (0.0.0.0 and [::] on the proxy's
+ * inbound_port; the IPv6 one optional) on @pod->px and serve them. 0 or
+ * -errno with nothing left open. px_pod_close() closes them.
+ */
+int px_pod_listen_inbound(struct px_pod *pod);
+
+/* ---- observe.c */
+
+/* Watch inbound connection @c: both directions are copied (never spliced)
+ * until the client's first bytes are classified; HTTP/1.x stays copied and
+ * observed, anything else is spliced from then on.
+ */
+void observe_start(struct conn *c);
+/* @n bytes (@n == 0: EOF) just read into @h (c->c2u or c->u2c) for the
+ * other side. May turn copying off (h->copy); never closes @c.
+ */
+void observe_bytes(struct conn *c, const struct half *h, const char *buf, size_t n);
+/* Stop watching @c and free what it held. */
+void observe_done(struct conn *c);
 
 /* ---- inspect.c */
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* The in-pod listeners and the first decision on each accepted connection:
- * where did the application want to go (SO_ORIGINAL_DST, answered by
- * mesh_getsockopt in eBPF mode and by conntrack in nft mode: one code path),
- * and is that a service (pick an endpoint) or not (pass through).
+/* The in-pod outbound listeners and the first decision on each accepted
+ * connection: where did the application want to go (SO_ORIGINAL_DST,
+ * answered by mesh_getsockopt in eBPF mode and by conntrack in nft mode: one
+ * code path), and is that a service (pick an endpoint) or not (pass
+ * through). The listening socket itself (px_listener()) serves inbound.c too.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -107,7 +108,7 @@ uint64_t proxy_now_ms(const struct proxy *px)
 	return loop_now_ms(px->loop);
 }
 
-static int orig_dst(int fd, int family, struct addr *out)
+int px_orig_dst(int fd, int family, struct addr *out)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -126,7 +127,7 @@ static void accept_one(struct proxy *px, struct px_pod *pod, int cfd, int family
 	struct addr dst;
 	int err;
 
-	err = orig_dst(cfd, family, &dst);
+	err = px_orig_dst(cfd, family, &dst);
 	if (err) {
 		/* Someone connected to the listener directly, or the agent runs
 		 * outside the cgroup mesh_getsockopt is attached to.
@@ -182,19 +183,14 @@ static void on_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)
 	}
 }
 
-static int make_listener(struct proxy *px, struct px_pod *pod, int family)
+int px_listener(struct px_pod *pod, const struct addr *a, loop_fd_fn fn)
 {
-	struct addr a = { .family = family, .port = px->opts.port };
+	struct proxy *px = pod->px;
 	struct sockaddr_storage ss;
-	socklen_t len;
+	socklen_t len = addr_to_sockaddr(a, &ss);
 	int one = 1, fd, err;
 
-	if (family == AF_INET)
-		a.ip.v4.s_addr = htonl(INADDR_LOOPBACK);
-	else
-		a.ip.v6 = in6addr_loopback;
-	len = addr_to_sockaddr(&a, &ss);
-	fd = netns_socket(pod->netns_fd, px->opts.home_netns_fd, family,
+	fd = netns_socket(pod->netns_fd, px->opts.home_netns_fd, a->family,
 			  SOCK_STREAM | SOCK_NONBLOCK);
 	if (fd < 0)
 		return fd;
@@ -206,14 +202,14 @@ static int make_listener(struct proxy *px, struct px_pod *pod, int family)
 	if (px->opts.reuseport &&
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
 		goto out_errno;
-	if (family == AF_INET6 &&
+	if (a->family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
 		goto out_errno;
 	if (bind(fd, (struct sockaddr *)&ss, len) == -1)
 		goto out_errno;
 	if (listen(fd, LISTEN_BACKLOG) == -1)
 		goto out_errno;
-	err = loop_add_fd(px->loop, fd, EPOLLIN, on_accept, pod);
+	err = loop_add_fd(px->loop, fd, EPOLLIN, fn, pod);
 	if (err)
 		goto out_close;
 	return fd;
@@ -224,14 +220,24 @@ out_close:
 	return err;
 }
 
+static int make_listener(struct px_pod *pod, int family)
+{
+	struct addr a = { .family = family, .port = pod->px->opts.port };
+
+	if (family == AF_INET)
+		a.ip.v4.s_addr = htonl(INADDR_LOOPBACK);
+	else
+		a.ip.v6 = in6addr_loopback;
+	return px_listener(pod, &a, on_accept);
+}
+
 int px_pod_listen(struct px_pod *pod, uint64_t *cookie)
 {
-	struct proxy *px = pod->px;
 	int fd, err;
 
 	if (pod->lfd4 != -1)
 		return 0;
-	fd = make_listener(px, pod, AF_INET);
+	fd = make_listener(pod, AF_INET);
 	if (fd < 0)
 		return fd;
 	pod->lfd4 = fd;
@@ -242,13 +248,22 @@ int px_pod_listen(struct px_pod *pod, uint64_t *cookie)
 			return err;
 		}
 	}
-	fd = make_listener(px, pod, AF_INET6);
+	fd = make_listener(pod, AF_INET6);
 	if (fd < 0)
 		/* No ::1 in this pod (IPv6 disabled): IPv4 capture still works. */
 		log_debug("proxy: no IPv6 listener in pod=%u: %s", pod->id, strerror(-fd));
 	else
 		pod->lfd6 = fd;
 	return 0;
+}
+
+static void close_listener(struct proxy *px, int *fd)
+{
+	if (*fd == -1)
+		return;
+	loop_forget_fd(px->loop, *fd);
+	close(*fd);
+	*fd = -1;
 }
 
 void px_pod_close(struct px_pod *pod)
@@ -260,14 +275,15 @@ void px_pod_close(struct px_pod *pod)
 	/* Their sockets live in the pod's netns, with its address. */
 	pool_flush(px, pod, false);
 	sock_cache_flush(px, pod);
-	if (pod->lfd4 != -1) {
-		loop_forget_fd(px->loop, pod->lfd4);
-		close(pod->lfd4);
-		pod->lfd4 = -1;
+	close_listener(px, &pod->lfd4);
+	close_listener(px, &pod->lfd6);
+	close_listener(px, &pod->ilfd4);
+	close_listener(px, &pod->ilfd6);
+	while (pod->in_ports) {
+		struct in_port *ip = pod->in_ports;
+
+		pod->in_ports = ip->next;
+		free(ip);
 	}
-	if (pod->lfd6 != -1) {
-		loop_forget_fd(px->loop, pod->lfd6);
-		close(pod->lfd6);
-		pod->lfd6 = -1;
-	}
+	pod->n_in_ports = 0;
 }

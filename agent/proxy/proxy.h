@@ -21,6 +21,11 @@ struct svc_state;
 struct proxy_opts {
 	uint16_t port;			/* in-pod listener port */
 	uint32_t mark;			/* SO_MARK of upstream sockets */
+	/* In-pod inbound listener port (15006), on every address of the pod;
+	 * 0: no inbound side. See docs/inbound.md.
+	 */
+	uint16_t inbound_port;
+	uint32_t inbound_mark;		/* SO_MARK of inbound sockets to the application */
 	uint32_t max_conns;
 	int home_netns_fd;		/* the agent's own netns, to come back to */
 	bool reuseport;			/* listeners share the port with other workers' */
@@ -59,6 +64,11 @@ struct proxy_stats {
 	uint64_t panic;			/* picks made with every ready endpoint ejected */
 	uint64_t upstream_active;	/* upstream connections open, pooled included */
 	uint64_t upstream_reused;	/* requests sent on a pooled connection */
+	uint64_t inbound_accepted;	/* inbound connections accepted (in total too) */
+	uint64_t inbound_orig_dst_errors;	/* inbound: no destination: reset */
+	uint64_t inbound_loops;		/* inbound to a listener port itself: reset */
+	uint64_t inbound_transparent_fallbacks;	/* the application saw the pod's
+						 * address, not the client's */
 };
 
 /* NULL with errno set. Borrows @loop; copies opts->defaults. */

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The opaque relay (struct relay_ops relay_tcp): bytes both ways between the
  * client and one upstream, zero-copy through a pipe per direction, with
- * half-close passed on. Serves L4 connections, and HTTP ones after an
- * upgrade or CONNECT. Level-triggered epoll: each side is watched for
- * EPOLLIN only while its buffer toward the other side is empty, and for
- * EPOLLOUT only while it has bytes waiting, so a slow reader pushes back on
- * the fast writer instead of growing memory. A side whose both directions
- * are finished is dropped from epoll, since a fully closed socket reports
- * EPOLLHUP forever.
+ * half-close passed on. Serves L4 connections, HTTP ones after an upgrade
+ * or CONNECT, and inbound connections, whose bytes are copied instead while
+ * observe.c looks at them (half.copy). Level-triggered epoll: each side is
+ * watched for EPOLLIN only while its buffer toward the other side is empty,
+ * and for EPOLLOUT only while it has bytes waiting, so a slow reader pushes
+ * back on the fast writer instead of growing memory. A side whose both
+ * directions are finished is dropped from epoll, since a fully closed socket
+ * reports EPOLLHUP forever.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,9 +55,10 @@ static bool half_pipe(struct half *h)
  * Returns 0, or -errno when either socket failed (reset, broken pipe): the
  * caller resets the connection.
  */
-static int pump(int src, int dst, struct half *h, bool dst_ready)
+static int pump(struct conn *c, int src, int dst, struct half *h, bool dst_ready)
 {
 	for (int round = 0;; round++) {
+		bool piping;
 		ssize_t n;
 
 		if (h->len) {
@@ -99,18 +101,22 @@ static int pump(int src, int dst, struct half *h, bool dst_ready)
 		 */
 		if (round == PUMP_ROUNDS)
 			return 0;
-		if (half_pipe(h))
+		/* Bytes someone watches (observe.c) go through the buffer. */
+		piping = !h->copy && half_pipe(h);
+		if (piping)
 			n = splice(src, NULL, h->pipe[1], NULL, PIPE_CHUNK,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		else
 			n = recv(src, h->buf, sizeof(h->buf), MSG_DONTWAIT);
+		if (n == -1)
+			return errno == EAGAIN ? 0 : -errno;
+		if (h->copy)
+			observe_bytes(c, h, h->buf, (size_t)n);
 		if (n == 0) {
 			h->eof = true;
 			continue;
 		}
-		if (n == -1)
-			return errno == EAGAIN ? 0 : -errno;
-		if (h->pipe[0] != -1)
+		if (piping)
 			h->piped = (size_t)n;
 		else
 			h->len = (size_t)n;
@@ -153,7 +159,7 @@ static bool tcp_update(struct conn *c)
 
 static void tcp_ready(struct conn *c)
 {
-	if (pump(c->cfd, c->up->fd, &c->c2u, true)) {
+	if (pump(c, c->cfd, c->up->fd, &c->c2u, true)) {
 		conn_close(c, true);
 		return;
 	}
@@ -181,18 +187,18 @@ static void tcp_on_event(struct conn *c, bool client, uint32_t events)
 	}
 	if (client && !u) {
 		/* Between attempts: keep what the client sends for the next one. */
-		err = pump(c->cfd, -1, &c->c2u, false);
+		err = pump(c, c->cfd, -1, &c->c2u, false);
 	} else if (events & (EPOLLIN | EPOLLHUP)) {
 		if (client)
-			err = pump(c->cfd, u->fd, &c->c2u, !u->connecting);
+			err = pump(c, c->cfd, u->fd, &c->c2u, !u->connecting);
 		else
-			err = pump(u->fd, c->cfd, &c->u2c, true);
+			err = pump(c, u->fd, c->cfd, &c->u2c, true);
 	}
 	if (!err && u && (events & (EPOLLOUT | EPOLLHUP))) {
 		if (client)
-			err = pump(u->fd, c->cfd, &c->u2c, true);
+			err = pump(c, u->fd, c->cfd, &c->u2c, true);
 		else
-			err = pump(c->cfd, u->fd, &c->c2u, true);
+			err = pump(c, c->cfd, u->fd, &c->c2u, true);
 	}
 	if (err) {
 		log_debug("proxy: relay pod=%u: %s, resetting", c->pod->id, strerror(-err));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Upstream connections (struct up), the lowest layer of the proxy: sockets
- * made inside the pod's netns with the agent's mark (from a per-pod cache),
+ * made inside the pod's netns with the agent's mark (from a per-pod cache)
+ * and, inbound, the client's address as their source,
  * the endpoint's accounting of its connections, and the per-endpoint pool of
  * idle HTTP upstreams, each usable only by the pod whose netns it was made in
  * (its source address is that pod's). Events on an attached upstream go to
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "loop.h"
 #include "netns.h"
 #include "proxy/conn.h"
@@ -225,11 +227,46 @@ static int pod_socket(struct proxy *px, const struct px_pod *pod, int family)
 	return sc->fd[--sc->n];
 }
 
-static int upstream_socket(struct proxy *px, const struct px_pod *pod, const struct addr *target)
+/* Make @fd's connection leave from @peer (port 0: the kernel picks one at
+ * connect time, so the 4-tuple differs from the accepted socket's, which may
+ * be the very same addresses). IP_TRANSPARENT lets a socket bind an address
+ * that is not the pod's; the application's replies to it come back through
+ * the return path (docs/inbound.md). 0 or -errno.
+ */
+static int transparent_source(int fd, const struct addr *peer)
 {
+	struct addr src = *peer;
 	struct sockaddr_storage ss;
-	socklen_t len = addr_to_sockaddr(target, &ss);
-	int one = 1, fd, err;
+	socklen_t len;
+	int one = 1;
+
+	src.port = 0;
+	len = addr_to_sockaddr(&src, &ss);
+	if (peer->family == AF_INET) {
+		if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) == -1)
+			return -errno;
+	} else if (setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) == -1) {
+		return -errno;
+	}
+	/* Without it bind() would take an ephemeral port of its own for the
+	 * address, and run out of them under load per client address.
+	 */
+	if (setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) == -1)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1)
+		return -errno;
+	return 0;
+}
+
+/* A socket of @c's pod for @target, with the mark of its direction and, for
+ * an inbound connection, the client's address as its source when it can be
+ * had. The fd or -errno.
+ */
+static int upstream_socket(struct proxy *px, const struct conn *c, const struct addr *target)
+{
+	const struct px_pod *pod = c->pod;
+	uint32_t mark = c->in ? px->opts.inbound_mark : px->opts.mark;
+	int fd, err;
 
 	/* Made inside the pod's netns, so the source address is the pod's and the
 	 * pod's own routes apply, exactly as if the application had connected.
@@ -238,18 +275,55 @@ static int upstream_socket(struct proxy *px, const struct px_pod *pod, const str
 	if (fd < 0)
 		return fd;
 	/* The mark tells connect4/6 that this socket is ours: without it the
-	 * upstream connect would be redirected back into the proxy.
+	 * upstream connect would be redirected back into the proxy. Inbound,
+	 * the application's accepted socket inherits it (tcp_fwmark_accept),
+	 * which routes its replies to the client back to us.
 	 */
-	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &px->opts.mark, sizeof(px->opts.mark)) == -1)
+	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) == -1)
 		goto out_errno;
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&ss, len) == -1 && errno != EINPROGRESS)
-		goto out_errno;
+	if (c->in && c->peer.family == target->family) {
+		err = transparent_source(fd, &c->peer);
+		if (err) {
+			char buf[ADDR_STRLEN];
+
+			/* The application will see the pod's own address. */
+			log_debug("proxy: inbound pod=%u: cannot connect from client %s (%s), "
+				  "connecting from the pod's address",
+				  pod->id, addr_fmt(&c->peer, buf, sizeof(buf)), strerror(-err));
+			px->stats.inbound_transparent_fallbacks++;
+			close(fd);
+			fd = pod_socket(px, pod, target->family);
+			if (fd < 0)
+				return fd;
+			if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) == -1)
+				goto out_errno;
+		}
+	} else if (c->in) {
+		/* Cannot happen with IPV6_V6ONLY listeners; counted if it does. */
+		log_debug("proxy: inbound pod=%u: client and destination families differ, "
+			  "connecting from the pod's address", pod->id);
+		px->stats.inbound_transparent_fallbacks++;
+	}
 	return fd;
 out_errno:
 	err = -errno;
 	close(fd);
 	return err;
+}
+
+static int upstream_connect(int fd, const struct addr *target)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = addr_to_sockaddr(target, &ss);
+	int one = 1, err;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&ss, len) == -1 && errno != EINPROGRESS) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
 }
 
 int up_connect(struct conn *c, struct ep_state *e, const struct addr *target)
@@ -260,7 +334,9 @@ int up_connect(struct conn *c, struct ep_state *e, const struct addr *target)
 
 	if (!u)
 		return -ENOMEM;
-	fd = upstream_socket(px, c->pod, target);
+	fd = upstream_socket(px, c, target);
+	if (fd >= 0)
+		fd = upstream_connect(fd, target);
 	if (fd < 0) {
 		free(u);
 		return fd;

@@ -282,8 +282,11 @@ struct px_capture *workers_capture_open(struct workers *ws, const struct px_pod_
 		pp->id = info->id;
 		pp->netns_fd = info->netns_fd;
 		pp->lfd4 = pp->lfd6 = -1;
+		pp->ilfd4 = pp->ilfd6 = -1;
 		cap->n++;
 		err = px_pod_listen(pp, i == 0 ? &cap->netns_cookie : NULL);
+		if (!err && info->inbound)
+			err = px_pod_listen_inbound(pp);
 	}
 	if (err)
 		capture_close_locked(cap);
@@ -332,7 +335,9 @@ bool workers_capture_listening(const struct px_capture *cap)
 		const struct px_pod *pp = &cap->share[i];
 
 		if ((pp->lfd4 != -1 && !fd_listening(pp->lfd4)) ||
-		    (pp->lfd6 != -1 && !fd_listening(pp->lfd6)))
+		    (pp->lfd6 != -1 && !fd_listening(pp->lfd6)) ||
+		    (pp->ilfd4 != -1 && !fd_listening(pp->ilfd4)) ||
+		    (pp->ilfd6 != -1 && !fd_listening(pp->ilfd6)))
 			return false;
 	}
 	return true;
@@ -357,6 +362,71 @@ int workers_capture_conns(const struct px_capture *cap, proxy_conn_fn fn, void *
 			return err;
 	}
 	return 0;
+}
+
+void workers_capture_inbound_fds(const struct px_capture *cap, int *lfd4, int *lfd6)
+{
+	*lfd4 = cap->share[0].ilfd4;
+	*lfd6 = cap->share[0].ilfd6;
+}
+
+/* The entry of @port in @out[0..*@n), sorted by port, inserted if missing
+ * and there is room; NULL when @out is full. *@total counts every port.
+ */
+static struct px_inbound_port *inbound_slot(struct px_inbound_port *out, size_t cap, size_t *n,
+					    size_t *total, uint16_t port)
+{
+	size_t i = 0;
+
+	while (i < *n && out[i].port < port)
+		i++;
+	if (i < *n && out[i].port == port)
+		return &out[i];
+	(*total)++;
+	if (*n == cap)
+		return NULL;
+	memmove(&out[i + 1], &out[i], (*n - i) * sizeof(out[0]));
+	out[i] = (struct px_inbound_port){ .port = port };
+	(*n)++;
+	return &out[i];
+}
+
+size_t workers_capture_inbound(const struct px_capture *cap, struct px_inbound_port *out, size_t n)
+{
+	size_t used = 0, total = 0;
+
+	for (unsigned int w = 0; w < cap->n; w++) {
+		const struct px_pod *pp = &cap->share[w];
+
+		for (const struct in_port *ip = pp->in_ports; ip; ip = ip->next) {
+			struct px_inbound_port *o = inbound_slot(out, n, &used, &total,
+								 ip->ctr.port);
+
+			if (!o)
+				continue;
+			o->conns_total += ip->ctr.conns_total;
+			o->conns_active += ip->ctr.conns_active;
+			o->bytes_in += ip->ctr.bytes_in;
+			o->bytes_out += ip->ctr.bytes_out;
+			o->requests += ip->ctr.requests;
+			o->connect_errors += ip->ctr.connect_errors;
+			for (size_t k = 0; k < PROXY_STATUS_CLASSES; k++)
+				o->responses[k] += ip->ctr.responses[k];
+		}
+		/* Live connections' bytes are added to their port when they close. */
+		for (const struct conn *c = pp->conns; c; c = c->next) {
+			struct px_inbound_port *o;
+
+			if (!c->in)
+				continue;
+			o = inbound_slot(out, n, &used, &total, c->in->ctr.port);
+			if (!o)
+				continue;
+			o->bytes_in += c->c2u.bytes;
+			o->bytes_out += c->u2c.bytes;
+		}
+	}
+	return total;
 }
 
 /* ---------------------------------------------------------------- merged reads */

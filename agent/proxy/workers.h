@@ -64,6 +64,7 @@ struct px_pod_info {
 	uint32_t id;		/* the agent's pod id, for logs */
 	const char *ns, *name;	/* for logs; borrowed for the call only */
 	int netns_fd;		/* borrowed: must stay open until the capture is closed */
+	bool inbound;		/* open inbound listeners too (needs opts.inbound_port) */
 };
 
 /* A pod's capture state, owned by the proxy: one listener per worker and
@@ -86,7 +87,9 @@ void workers_capture_close(struct workers *ws, struct px_capture *cap);
 uint64_t workers_capture_netns_cookie(const struct px_capture *cap);
 /* Whether @cap has a listener of @family (AF_INET, AF_INET6). */
 bool workers_capture_has_listener(const struct px_capture *cap, int family);
-/* Whether every listener of @cap is a socket in LISTEN state. */
+/* Whether every listener of @cap, inbound ones included, is a socket in
+ * LISTEN state.
+ */
 bool workers_capture_listening(const struct px_capture *cap);
 /* Under isolation: the pod's connections, open and ever accepted, summed
  * over the workers.
@@ -97,6 +100,31 @@ void workers_capture_counts(const struct px_capture *cap, uint64_t *active, uint
  * stops the walk and is returned, else 0.
  */
 int workers_capture_conns(const struct px_capture *cap, proxy_conn_fn fn, void *ctx);
+
+/* Worker 0's inbound listeners of @cap (-1 when absent), for the datapath's
+ * sk_lookup map: a socket assigned by bpf_sk_assign() that belongs to a
+ * SO_REUSEPORT group still goes through the group's selection (unless the
+ * program passes BPF_SK_LOOKUP_F_NO_REUSEPORT), so new connections spread
+ * over every worker's listener. Borrowed; never blocks.
+ */
+void workers_capture_inbound_fds(const struct px_capture *cap, int *lfd4, int *lfd6);
+
+/* One inbound port of a pod (the port the client dialled), summed over the
+ * workers. Port 0 gathers the ports past INBOUND_PORTS_MAX of a worker.
+ * bytes_in: client → application; bytes_out: application → client; live
+ * connections' bytes included. requests/responses: HTTP/1.x only.
+ */
+struct px_inbound_port {
+	uint16_t port;
+	uint64_t conns_total, conns_active, bytes_in, bytes_out, requests,
+		responses[PROXY_STATUS_CLASSES], connect_errors;
+};
+
+/* Under isolation: @cap's inbound ports, summed over the workers, in port
+ * order, into @out[0..@n). Returns how many it filled, or more than @n when
+ * there were more ports (the rest are left out).
+ */
+size_t workers_capture_inbound(const struct px_capture *cap, struct px_inbound_port *out, size_t n);
 
 /* Under isolation: the stats of every worker, summed. */
 void workers_stats(const struct workers *ws, struct proxy_stats *out);

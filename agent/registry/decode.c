@@ -18,6 +18,7 @@
 
 #define LABEL_MESH "weft.io/mesh"
 #define ANNOT_EXCL_PORTS "weft.io/exclude-outbound-ports"
+#define ANNOT_EXCL_IN_PORTS "weft.io/exclude-inbound-ports"
 #define ANNOT_EXCL_CIDRS "weft.io/exclude-outbound-cidrs"
 #define ANNOT_REGISTER "weft.io/register"
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
@@ -434,29 +435,44 @@ static int decode_pod_ips(struct dec *d, json_object *status, struct obj_pod *po
 	return err;
 }
 
+/* Port list annotation @key ("5432,6379", at most OBJ_EXCL_PORTS_MAX) into
+ * @ports / *@n.
+ */
+static int decode_port_list(struct dec *d, json_object *meta, const char *key, uint16_t *ports,
+			    size_t *n_out)
+{
+	char val[OBJ_ANNOT_VALUE_MAX], bad[64];
+	int err, n;
+
+	err = dec_get_meta_string(d, meta, "annotations", key, DEC_ANY, val, sizeof(val));
+	if (err)
+		return err;
+	n = addr_parse_port_list(val, ports, OBJ_EXCL_PORTS_MAX, bad, sizeof(bad));
+	if (n == -E2BIG)
+		return dec_fail(d, "metadata.annotations[\"%s\"]: more than %d ports", key,
+				OBJ_EXCL_PORTS_MAX);
+	if (n < 0)
+		return dec_fail(d, "metadata.annotations[\"%s\"]: '%s' is not a port (1..65535)",
+				key, bad);
+	*n_out = (size_t)n;
+	return 0;
+}
+
 /* The pod's capture exclusions; a bad list rejects the Pod (its previous
  * version, if any, stays in force).
  */
 static int decode_pod_exclusions(struct dec *d, json_object *meta, struct obj_pod *pod)
 {
-	char val[OBJ_ANNOT_VALUE_MAX];
-	int err;
+	char val[OBJ_ANNOT_VALUE_MAX], bad[64];
+	int err, n;
 
-	char bad[64];
-	int n;
-
-	err = dec_get_meta_string(d, meta, "annotations", ANNOT_EXCL_PORTS, DEC_ANY, val,
-				  sizeof(val));
+	err = decode_port_list(d, meta, ANNOT_EXCL_PORTS, pod->excl_ports, &pod->n_excl_ports);
 	if (err)
 		return err;
-	n = addr_parse_port_list(val, pod->excl_ports, OBJ_EXCL_PORTS_MAX, bad, sizeof(bad));
-	if (n == -E2BIG)
-		return dec_fail(d, "metadata.annotations[\"%s\"]: more than %d ports",
-				ANNOT_EXCL_PORTS, OBJ_EXCL_PORTS_MAX);
-	if (n < 0)
-		return dec_fail(d, "metadata.annotations[\"%s\"]: '%s' is not a port (1..65535)",
-				ANNOT_EXCL_PORTS, bad);
-	pod->n_excl_ports = (size_t)n;
+	err = decode_port_list(d, meta, ANNOT_EXCL_IN_PORTS, pod->excl_in_ports,
+			       &pod->n_excl_in_ports);
+	if (err)
+		return err;
 	err = dec_get_meta_string(d, meta, "annotations", ANNOT_EXCL_CIDRS, DEC_ANY, val,
 				  sizeof(val));
 	if (err)

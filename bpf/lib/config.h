@@ -3,15 +3,14 @@
 #ifndef WEFT_BPF_LIB_CONFIG_H
 #define WEFT_BPF_LIB_CONFIG_H
 
-/* The SO_MARK of the agent's own sockets; 0 when no agent has configured one
- * yet, which mesh_decide_connect() takes as "no socket is the agent's".
+/* The agent's settings (its SO_MARKs); NULL only if the array lookup fails,
+ * which mesh_decide_connect() takes as "no socket is the agent's".
  */
-static __always_inline __u32 mesh_agent_mark(void)
+static __always_inline const struct mesh_config *mesh_config_get(void)
 {
 	__u32 key = 0;
-	const struct mesh_config *cfg = bpf_map_lookup_elem(&mesh_config, &key);
 
-	return cfg ? cfg->mark : 0;
+	return bpf_map_lookup_elem(&mesh_config, &key);
 }
 
 #endif /* WEFT_BPF_LIB_CONFIG_H */

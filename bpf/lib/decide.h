@@ -17,14 +17,28 @@ struct mesh_connect_req {
 	__u32 sk_mark;		/* SO_MARK of the connecting socket */
 };
 
+/* Whether @sk_mark is one of the agent's marks in @cfg (NULL: none is set).
+ * A mark of 0 is "not configured", never a match: unmarked sockets are the
+ * pods'.
+ */
+static __always_inline bool mesh_is_agent_mark(const struct mesh_config *cfg, __u32 sk_mark)
+{
+	if (!cfg || !sk_mark)
+		return false;
+	return sk_mark == cfg->mark || sk_mark == cfg->inbound_mark;
+}
+
 /* Returns MESH_R_REDIRECTED when the connection goes to pod->proxy_port, or
  * the reason it is left alone. @pod is NULL when the netns is not enrolled;
- * @agent_mark 0 means no agent mark is configured. The order of the checks is
- * the order of the counters an operator reads: the first reason wins.
+ * @cfg is mesh_config (NULL: no agent mark is configured). Both of the
+ * agent's marks exempt a socket: its upstream connections (mark) and its
+ * connections to the pod's own application on the inbound side
+ * (inbound_mark). The order of the checks is the order of the counters an
+ * operator reads: the first reason wins.
  */
 static __always_inline enum mesh_reason
 mesh_decide_connect(const struct mesh_connect_req *req, const struct mesh_pod *pod,
-		    __u32 agent_mark)
+		    const struct mesh_config *cfg)
 {
 	struct mesh_addr dst = req->dst;
 	__u8 family = req->family;
@@ -36,7 +50,7 @@ mesh_decide_connect(const struct mesh_connect_req *req, const struct mesh_pod *p
 	 */
 	if (!pod || !(pod->flags & MESH_POD_F_CAPTURE) || !pod->proxy_port)
 		return MESH_R_NOT_ENROLLED;
-	if (agent_mark && req->sk_mark == agent_mark)
+	if (mesh_is_agent_mark(cfg, req->sk_mark))
 		return MESH_R_AGENT_MARK;
 
 	/* A dual-stack socket names IPv4 peers as ::ffff:a.b.c.d: decide on the

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Every map of weft's datapath, in one place. agent/datapath pins all of them
  * under <bpffs_dir>/maps/<name>, so a restarted agent reuses them and traffic
- * keeps its state. Keys, values and sizes come from abi.h only.
+ * keeps its state; both objects (redirect, inbound) declare all of them and
+ * share one instance of each. Keys, values and sizes come from abi.h only.
  */
 #ifndef WEFT_BPF_LIB_MAPS_H
 #define WEFT_BPF_LIB_MAPS_H
@@ -30,9 +31,10 @@ struct {
 	__type(value, __u64);
 } mesh_metrics SEC(".maps");
 
-/* The original destination of a redirected socket, from connect() until its
- * handshake completes. Socket-local storage dies with the socket, so a
- * connect() that never completes leaks nothing.
+/* The original destination of a redirected socket, from connect() for the
+ * socket's life: sockops files it in mesh_orig_dst when the handshake
+ * completes, getpeername4/6 answer from it. Socket-local storage dies with
+ * the socket, so nothing leaks.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -51,5 +53,30 @@ struct {
 	__type(key, struct mesh_conn_key);
 	__type(value, struct mesh_orig_dst);
 } mesh_orig_dst SEC(".maps");
+
+/* The agent's in-pod inbound listeners, for sk_lookup to hand connections to.
+ * The agent writes listener fds; a lookup from user space returns the socket
+ * cookie. A closed listener leaves the map by itself.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, MESH_MAX_LISTENERS);
+	__type(key, struct mesh_listener_key);
+	__type(value, __u64);
+} mesh_inbound SEC(".maps");
+
+/* The agent's own connections to pods' applications (sockets carrying
+ * mesh_config.inbound_mark), recorded by sockops before the SYN leaves so
+ * sk_lookup does not capture them back to the agent. The SYN is routed over
+ * lo but the kernel reports the pod interface as its ingress, so the ifindex
+ * alone cannot tell. LRU: entries are looked up once, at the SYN, and then
+ * age out.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MESH_MAX_IN_AGENT);
+	__type(key, struct mesh_flow_key);
+	__type(value, __u8);
+} mesh_in_agent SEC(".maps");
 
 #endif /* WEFT_BPF_LIB_MAPS_H */

@@ -82,6 +82,7 @@ void fx_setup_env(void)
 		.cgroup_path = fx.cgroup,
 		.bpffs_dir = fx.pin_dir,
 		.mark = FX_MARK,
+		.inbound_mark = FX_INBOUND_MARK,
 	};
 }
 

@@ -14,6 +14,7 @@
 #include "datapath/dp.h"
 
 #define FX_MARK 0x77656674u	/* the agent mark dp_open writes: "weft" */
+#define FX_INBOUND_MARK 0x77656675u	/* its inbound-side mark */
 #define FX_PROXY_PORT 15001
 
 /* Our paths are short ("/tmp/weft-bpffs-XXXXXX", "<cgroup mount>/weft-test-<pid>-<n>"). */
@@ -24,7 +25,7 @@ struct fx {
 	char cgroup2[FX_PATH_MAX];	/* a second one, for the tests that need it */
 	char bpffs[FX_PATH_MAX - 16];
 	char pin_dir[FX_PATH_MAX];	/* <bpffs>/weft/node: dp_open must create it */
-	struct dp_opts opts;		/* cgroup, pin_dir, FX_MARK */
+	struct dp_opts opts;		/* cgroup, pin_dir, FX_MARK, FX_INBOUND_MARK */
 	struct dp *dp;			/* NULL after fx_setup_env() */
 };
 

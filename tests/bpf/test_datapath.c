@@ -21,6 +21,7 @@
 #include "abi.h"
 #include "addr.h"
 #include "datapath/dp.h"
+#include "inbound.skel.h"
 #include "redirect.skel.h"
 
 #include "../helpers/cgroup.h"
@@ -28,14 +29,17 @@
 #include "fixture.h"
 
 static const char *const pinned_maps[] = {
-	"mesh_pods", "mesh_config", "mesh_metrics", "mesh_sk_dst", "mesh_orig_dst",
+	"mesh_pods", "mesh_config", "mesh_metrics", "mesh_sk_dst", "mesh_orig_dst", "mesh_inbound",
+	"mesh_in_agent",
 };
 static const char *const pinned_links[] = {
-	"mesh_getsockopt", "mesh_sockops", "mesh_connect4", "mesh_connect6",
+	"mesh_getsockopt",   "mesh_sockops",  "mesh_getpeername4",
+	"mesh_getpeername6", "mesh_connect4", "mesh_connect6",
 };
 static const enum bpf_attach_type attach_types[] = {
-	BPF_CGROUP_GETSOCKOPT, BPF_CGROUP_SOCK_OPS, BPF_CGROUP_INET4_CONNECT,
-	BPF_CGROUP_INET6_CONNECT,
+	BPF_CGROUP_GETSOCKOPT,	      BPF_CGROUP_SOCK_OPS,
+	BPF_CGROUP_INET4_GETPEERNAME, BPF_CGROUP_INET6_GETPEERNAME,
+	BPF_CGROUP_INET4_CONNECT,     BPF_CGROUP_INET6_CONNECT,
 };
 #define N_LINKS (sizeof(pinned_links) / sizeof(pinned_links[0]))
 
@@ -81,15 +85,31 @@ Test(skel, maps_match_abi)
 		  0 },
 		{ "mesh_orig_dst", BPF_MAP_TYPE_LRU_HASH, sizeof(struct mesh_conn_key),
 		  sizeof(struct mesh_orig_dst), MESH_MAX_ORIG_DST },
+		{ "mesh_inbound", BPF_MAP_TYPE_SOCKHASH, sizeof(struct mesh_listener_key),
+		  sizeof(__u64), MESH_MAX_LISTENERS },
+		{ "mesh_in_agent", BPF_MAP_TYPE_LRU_HASH, sizeof(struct mesh_flow_key),
+		  sizeof(__u8), MESH_MAX_IN_AGENT },
 	};
 	size_t n_want = sizeof(want) / sizeof(want[0]), seen = 0;
 	struct mesh_redirect *skel;
+	struct mesh_inbound *inbound;
 	struct bpf_map *map;
 
 	require_root();
 	skel = mesh_redirect__open_and_load();
 	cr_assert_not_null(skel, "load mesh_redirect: %s (WEFT_TEST_DEBUG=1 shows the verifier)",
 			   strerror(errno));
+	/* The inbound object declares the same maps (dp_inbound.c shares them). */
+	inbound = mesh_inbound__open_and_load();
+	cr_assert_not_null(inbound, "load mesh_inbound: %s", strerror(errno));
+	bpf_object__for_each_map(map, inbound->obj) {
+		if (!bpf_map__is_internal(map))
+			cr_expect_not_null(bpf_object__find_map_by_name(skel->obj,
+									bpf_map__name(map)),
+					   "mesh_inbound's map %s is not mesh_redirect's",
+					   bpf_map__name(map));
+	}
+	mesh_inbound__destroy(inbound);
 	bpf_object__for_each_map(map, skel->obj) {
 		const char *name = bpf_map__name(map);
 		size_t i;
@@ -127,10 +147,68 @@ Test(dp, probe_finds_every_feature)
 	cr_assert_eq(err, 0, "dp_probe: %s (%s)", why, strerror(-err));
 }
 
+Test(dp, probe_lists_every_feature_present)
+{
+	struct dp_feature f[64];
+	int n;
+
+	require_root();
+	n = dp_probe_features(NULL, 0);
+	cr_assert(n > 0 && n <= 64, "%d features", n);
+	cr_assert_eq(dp_probe_features(f, (size_t)n), n);
+	for (int i = 0; i < n; i++) {
+		cr_expect(f[i].present, "%s (%s, Linux %s) is missing on this kernel", f[i].name,
+			  f[i].what, f[i].min_kernel);
+		cr_expect_not(f[i].hidden);
+	}
+}
+
+static const struct dp_feature *feature(const struct dp_feature *f, int n, const char *name)
+{
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(f[i].name, name))
+			return &f[i];
+	}
+	cr_assert_fail("no feature %s", name);
+	return NULL;
+}
+
+Test(dp, probe_hides_what_weft_probe_hide_names)
+{
+	struct dp_feature f[64];
+	char why[256] = "";
+	int n;
+
+	require_root();
+	cr_assert_eq(setenv("WEFT_PROBE_HIDE", "map_lru_hash,prog_sk_lookup", 1), 0);
+	n = dp_probe_features(f, 64);
+	cr_assert(n > 0 && n <= 64);
+	cr_expect_not(feature(f, n, "prog_sk_lookup")->present);
+	cr_expect(feature(f, n, "prog_sk_lookup")->hidden);
+	cr_expect_not(feature(f, n, "map_lru_hash")->present);
+	cr_expect(feature(f, n, "btf")->present);
+	cr_expect(feature(f, n, "map_sockhash")->present, "only the named ones are hidden");
+	cr_expect_eq(dp_probe(why, sizeof(why)), -EOPNOTSUPP);
+	cr_expect(strstr(why, "prog_sk_lookup") && strstr(why, "WEFT_PROBE_HIDE"),
+		  "dp_probe names the first hidden feature: %s", why);
+
+	cr_assert_eq(setenv("WEFT_PROBE_HIDE", "ebpf", 1), 0);
+	cr_assert_eq(dp_probe_features(f, 64), n);
+	for (int i = 0; i < n; i++)
+		cr_expect(f[i].hidden && !f[i].present, "%s not hidden by 'ebpf'", f[i].name);
+	cr_expect_eq(dp_probe(why, sizeof(why)), -EOPNOTSUPP);
+	cr_expect(strstr(why, "btf"), "the first feature: %s", why);
+
+	cr_assert_eq(setenv("WEFT_PROBE_HIDE", "", 1), 0);
+	cr_expect_eq(dp_probe(why, sizeof(why)), 0, "%s", why);
+}
+
 Test(dp, counter_names_cover_every_reason)
 {
 	cr_expect_str_eq(dp_counter_name(MESH_R_REDIRECTED), "redirected");
 	cr_expect_str_eq(dp_counter_name(MESH_R_ORIG_MISS), "orig_miss");
+	cr_expect_str_eq(dp_counter_name(MESH_R_IN_CAPTURED), "inbound_captured");
+	cr_expect_str_eq(dp_counter_name(MESH_R_IN_ASSIGN_FAIL), "inbound_assign_fail");
 	for (size_t i = 0; i < MESH_R_MAX; i++)
 		cr_expect_not_null(dp_counter_name(i), "reason %zu has no name", i);
 	cr_expect_null(dp_counter_name(MESH_R_MAX));
@@ -160,6 +238,7 @@ Test(dp, open_pins_maps_and_links, .init = fx_setup_dp, .fini = fx_teardown)
 	cr_assert_eq(bpf_map_lookup_elem(fd, &key, &cfg), 0);
 	close(fd);
 	cr_expect_eq(cfg.mark, FX_MARK, "dp_open writes the agent mark");
+	cr_expect_eq(cfg.inbound_mark, FX_INBOUND_MARK, "and the inbound-side mark");
 }
 
 struct pods_seen {
@@ -198,7 +277,8 @@ static const struct dp_pod *find(const struct pods_seen *s, uint64_t cookie)
 Test(dp, pods_round_trip, .init = fx_setup_dp, .fini = fx_teardown)
 {
 	struct dp_pod a = { .pod_id = 1, .proxy_port = FX_PROXY_PORT, .capture = true,
-			    .excl_ports = { 22, 443 } };
+			    .excl_ports = { 22, 443 }, .inbound_port = 15006,
+			    .excl_in_ports = { [0] = 9090, [DP_MAX_EXCL_PORTS - 1] = 22 } };
 	struct dp_pod b = { .pod_id = 2, .proxy_port = 15002 };
 	struct dp_pod bad;
 	struct pods_seen seen = { 0 };
@@ -224,6 +304,10 @@ Test(dp, pods_round_trip, .init = fx_setup_dp, .fini = fx_teardown)
 	cr_expect_eq(got->excl_ports[0], 22);
 	cr_expect_eq(got->excl_ports[1], 443);
 	cr_expect_eq(got->excl_ports[2], 0);
+	cr_expect_eq(got->inbound_port, 15006);
+	cr_expect_eq(got->excl_in_ports[0], 9090);
+	cr_expect_eq(got->excl_in_ports[1], 0);
+	cr_expect_eq(got->excl_in_ports[DP_MAX_EXCL_PORTS - 1], 22);
 	cr_expect(addr_ip_equal(&got->excl_cidrs[0].net, &a.excl_cidrs[0].net));
 	cr_expect_eq(got->excl_cidrs[0].prefix_len, 24);
 	cr_expect(addr_ip_equal(&got->excl_cidrs[1].net, &a.excl_cidrs[1].net));
@@ -235,6 +319,7 @@ Test(dp, pods_round_trip, .init = fx_setup_dp, .fini = fx_teardown)
 	cr_assert_not_null(got);
 	cr_expect_not(got->capture);
 	cr_expect_eq(got->proxy_port, 15002);
+	cr_expect_eq(got->inbound_port, 0, "no inbound capture");
 
 	/* Upsert replaces; del removes; a missing pod is not an error. */
 	b.capture = true;
@@ -251,6 +336,9 @@ Test(dp, pods_round_trip, .init = fx_setup_dp, .fini = fx_teardown)
 	/* What the programs could not honour is refused, not stored. */
 	bad = (struct dp_pod){ .pod_id = 3, .capture = true };
 	cr_expect_eq(dp_pod_upsert(fx.dp, 103, &bad), -EINVAL, "capture to port 0");
+	bad = a;
+	bad.inbound_port = bad.proxy_port;
+	cr_expect_eq(dp_pod_upsert(fx.dp, 103, &bad), -EINVAL, "one port for both listeners");
 	bad = a;
 	bad.excl_cidrs[0].prefix_len = 33;
 	cr_expect_eq(dp_pod_upsert(fx.dp, 103, &bad), -EINVAL, "IPv4 /33");

@@ -60,6 +60,13 @@ void tenv_setup(struct tenv *e)
 	cr_assert_eq(tcg_create(e->cgroup, sizeof(e->cgroup)), 0, "create test cgroup");
 	/* Join first: the agent, the CNI plugin and every client inherit it. */
 	cr_assert_eq(tcg_join(e->cgroup, 0), 0, "join test cgroup %s", e->cgroup);
+	/* The agent runs in a child of its own: nft mode tells the agent's
+	 * sockets from the pods' by cgroup, so the test's clients must not
+	 * share it (eBPF mode only needs it below --cgroup).
+	 */
+	path_join(e->agent_cgroup, sizeof(e->agent_cgroup), e->cgroup, "agent");
+	cr_assert_eq(mkdir(e->agent_cgroup, 0755), 0, "create %s: %s", e->agent_cgroup,
+		     strerror(errno));
 	cr_assert_eq(tbpffs_mount(e->bpffs_mnt, sizeof(e->bpffs_mnt)), 0, "mount private bpffs");
 	path_join(e->bpffs, sizeof(e->bpffs), e->bpffs_mnt, "weft");
 	cr_assert_eq(ttopo_setup(), 0, "build the test topology");
@@ -77,6 +84,8 @@ void tenv_teardown(struct tenv *e)
 	ttopo_teardown();
 	if (e->bpffs_mnt[0])
 		(void)tbpffs_umount(e->bpffs_mnt);
+	if (e->agent_cgroup[0])
+		(void)tcg_remove(e->agent_cgroup);
 	if (e->cgroup[0])
 		(void)tcg_remove(e->cgroup);
 	tproc_rmtree(e->tmp);
@@ -99,6 +108,18 @@ int tenv_write_registry(struct tenv *e, const char *yaml)
 	return rename(tmp, e->registry) ? -errno : 0;
 }
 
+const char *tenv_mode(void)
+{
+	const char *m = getenv("WEFT_TEST_MODE");
+
+	return m && m[0] ? m : "ebpf";
+}
+
+bool tenv_mode_is(const char *mode)
+{
+	return !strcmp(tenv_mode(), mode);
+}
+
 static void agent_args(struct tenv *e, char *buf, size_t len)
 {
 	if (e->registry_spec[0])
@@ -106,8 +127,8 @@ static void agent_args(struct tenv *e, char *buf, size_t len)
 	else
 		snprintf(buf, len, "--registry file:%s", e->registry);
 	snprintf(buf + strlen(buf), len - strlen(buf),
-		 " --cgroup %s --bpffs %s --run-dir %s --log-level debug %s", e->cgroup, e->bpffs,
-		 e->run_dir, e->extra_args);
+		 " --mode %s --cgroup %s --bpffs %s --run-dir %s --log-level debug %s", tenv_mode(),
+		 e->cgroup, e->bpffs, e->run_dir, e->extra_args);
 }
 
 static bool admin_answers(void *e)
@@ -120,12 +141,12 @@ static bool admin_answers(void *e)
 
 int tenv_agent_start(struct tenv *e)
 {
-	char args[8 * PATH_MAX], cmd[11 * PATH_MAX];
+	char args[8 * PATH_MAX], cmd[14 * PATH_MAX];
 	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
 
 	agent_args(e, args, sizeof(args));
-	snprintf(cmd, sizeof(cmd), "exec %s/san/weft-agent %s >>%s 2>&1", e->build, args,
-		 e->agent_log);
+	snprintf(cmd, sizeof(cmd), "echo $$ > %s/cgroup.procs && exec %s/san/weft-agent %s >>%s 2>&1",
+		 e->agent_cgroup, e->build, args, e->agent_log);
 	/* An agent must not outlive a test that died before its .fini. */
 	e->agent = tproc_spawn(argv, NULL, SIGTERM);
 	if (e->agent == -1) {

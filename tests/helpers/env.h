@@ -10,12 +10,14 @@
 
 #include <json-c/json.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 struct tenv {
 	char tmp[PATH_MAX];
-	char cgroup[PATH_MAX];
+	char cgroup[PATH_MAX];		/* --cgroup: the test, its clients and pods */
+	char agent_cgroup[PATH_MAX];	/* a child of it: the agent alone */
 	char bpffs_mnt[PATH_MAX];
 	char bpffs[PATH_MAX];
 	char run_dir[PATH_MAX];
@@ -26,6 +28,13 @@ struct tenv {
 	char extra_args[2 * PATH_MAX];	/* more weft-agent options, "" = none */
 	pid_t agent;
 };
+
+/* The capture mode the suites run in: $WEFT_TEST_MODE (ebpf, nft, auto),
+ * "ebpf" when unset. `make test-integration` runs the capture, relay and
+ * resilience suites once per mode: the same tests, not copies.
+ */
+const char *tenv_mode(void);
+bool tenv_mode_is(const char *mode);
 
 /* Set everything up; asserts (failing the test with the reason) on error. */
 void tenv_setup(struct tenv *e);

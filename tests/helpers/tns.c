@@ -69,8 +69,12 @@ void tns_del_all(void)
 	char prefix[32];
 
 	snprintf(prefix, sizeof(prefix), "wt%d", owner());
-	/* Only names carrying this process' prefix: never anything else's. */
-	tns_sh("for n in $(ip netns list | awk '{print $1}' | grep '^%s'); do ip netns del $n; done",
+	/* Only names carrying this process' prefix: never anything else's.
+	 * Short names start with a letter, so "wt12" must not take the
+	 * namespaces of process 123 ("wt123a") with it.
+	 */
+	tns_sh("for n in $(ip netns list | awk '{print $1}' | grep '^%s[^0-9]'); do "
+	       "ip netns del $n; done",
 	       prefix);
 }
 

@@ -12,7 +12,9 @@
 /* Run a shell command built from @fmt; returns its exit status (or -1). */
 int tns_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Full name of test namespace @short_name for this process ("wt1234a"). */
+/* Full name of test namespace @short_name for this process ("wt1234a");
+ * @short_name starts with a letter (tns_del_all() relies on it).
+ */
 const char *tns_name(const char *short_name, char *buf, size_t len);
 
 /* Create the named netns with lo up. 0 or -1. */

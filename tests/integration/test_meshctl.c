@@ -131,9 +131,14 @@ Test(meshctl, status_shows_version_mode_kernel_registries_and_programs)
 	cr_expect_eq(json_object_get_int(jpath(o, "api")), 1);
 	cr_expect_str_eq(jstr(o, "registries.0.health"), "synced");
 	cr_expect_eq(json_object_get_int(jpath(o, "pods.meshed")), 2);
-	cr_expect_eq(json_object_array_length(jpath(o, "bpf.programs")), 4);
-	for (int i = 0; i < 4; i++)
-		cr_expect(json_object_get_boolean(jpath(jpath(o, "bpf.programs"), "0.attached")));
+	/* getsockopt, sockops, getpeername4/6, connect4/6. */
+	cr_expect_eq(json_object_array_length(jpath(o, "bpf.programs")), 6);
+	for (size_t i = 0; i < 6; i++) {
+		json_object *prog = json_object_array_get_idx(jpath(o, "bpf.programs"), i);
+
+		cr_expect(json_object_get_boolean(jpath(prog, "attached")), "program %zu attached",
+			  i);
+	}
 	cr_expect(strncmp(jstr(o, "metrics"), "127.0.0.1:", 10) == 0, "metrics '%s'",
 		  jstr(o, "metrics"));
 	json_object_put(o);
@@ -204,12 +209,12 @@ Test(meshctl, pods_and_one_pod_in_detail)
 	cr_assert_eq(mc(out, "pod mesh/client-a"), 0, "%s", out);
 	cr_expect_not_null(strstr(out, "Meshed:       yes"), "%s", out);
 	cr_expect_not_null(strstr(out, "(listening)"), "%s", out);
-	cr_expect_not_null(strstr(out, "mesh_pods has the pod's netns"), "%s", out);
+	cr_expect_not_null(strstr(out, "in place, as read back from the kernel"), "%s", out);
 	cr_assert_eq(mc(out, "pod plain/client-c"), 0, "%s", out);
 	cr_expect_not_null(strstr(out, "Meshed:       no"), "%s", out);
 	o = mc_json("pod mesh/client-b", 0);
 	cr_expect_str_eq(jstr(o, "name"), "client-b");
-	cr_expect(json_object_get_boolean(jpath(o, "datapath_entry")));
+	cr_expect(json_object_get_boolean(jpath(o, "capture_in_place")));
 	cr_expect(json_object_is_type(jpath(o, "conns"), json_type_array));
 	json_object_put(o);
 	cr_expect_eq(mc(out, "pod mesh/nope"), 1, "%s", out);

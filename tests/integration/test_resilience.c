@@ -449,7 +449,13 @@ Test(resilience, invalid_annotations_are_reported_and_defaults_used)
 	declare_res("- addresses: [198.18.2.11]\n",
 		    "    weft.io/retries: \"many\"\n    weft.io/lb: fastest\n"
 		    "    weft.io/connect-timeout: 300ms\n");
-	cr_assert_eq(tenv_capture(log, sizeof(log), "cat '%s'", env.agent_log), 0);
+	/* Only the annotation lines: at debug level the whole log (libbpf's
+	 * loads included) outgrows any fixed buffer, and cat would die of
+	 * SIGPIPE once the buffer is full.
+	 */
+	cr_assert_eq(tenv_capture(log, sizeof(log), "grep 'annotation weft.io/' '%s'",
+				  env.agent_log),
+		     0, "no annotation warning at all in %s", env.agent_log);
 	cr_assert(strstr(log, "service mesh/res: annotation weft.io/retries: 'many' is not") &&
 			  strstr(log, ", ignoring"),
 		  "no warning for weft.io/retries in the agent log");

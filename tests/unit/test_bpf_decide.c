@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* The bpf/lib decision helpers (addr.h, decide.h, orig.h) compiled with the
- * host cc: loopback, IPv4-mapped, exclusions, the agent mark, and the
- * mesh_orig_dst key the two sides of the datapath must agree on.
+/* The bpf/lib decision helpers (addr.h, decide.h, inbound.h, orig.h) compiled
+ * with the host cc: loopback, IPv4-mapped, exclusions, the agent's marks, the
+ * inbound decision, and the mesh_orig_dst key the two sides of the datapath
+ * must agree on.
  */
 #include <arpa/inet.h>
 #include <linux/types.h>
@@ -19,6 +20,7 @@
 
 #include "abi.h"
 #include "lib/decide.h"
+#include "lib/inbound.h"
 #include "lib/orig.h"
 
 static struct mesh_addr ip(const char *s, __u8 *family)
@@ -49,6 +51,9 @@ static struct mesh_cidr cidr(const char *net, __u8 prefix_len)
 	c.addr = ip(net, &c.family);
 	return c;
 }
+
+/* The agent's marks: upstream 0x77, inbound side 0x79. */
+static const struct mesh_config marks = { .mark = 0x77, .inbound_mark = 0x79 };
 
 static struct mesh_pod pod(void)
 {
@@ -142,11 +147,11 @@ Test(bpf_decide, redirects_enrolled_tcp)
 	struct mesh_pod p = pod();
 	struct mesh_connect_req r = req("198.18.0.10", 80);
 
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0x77), MESH_R_REDIRECTED);
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_REDIRECTED);
 	r = req("fd57:6566:7400::10", 80);
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0x77), MESH_R_REDIRECTED);
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_REDIRECTED);
 	r = req("::ffff:198.18.0.10", 80);
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0x77), MESH_R_REDIRECTED);
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_REDIRECTED);
 }
 
 Test(bpf_decide, leaves_udp_and_unenrolled_alone)
@@ -154,15 +159,15 @@ Test(bpf_decide, leaves_udp_and_unenrolled_alone)
 	struct mesh_pod p = pod();
 	struct mesh_connect_req r = req("198.18.0.10", 80);
 
-	cr_expect_eq(mesh_decide_connect(&r, NULL, 0), MESH_R_NOT_ENROLLED);
+	cr_expect_eq(mesh_decide_connect(&r, NULL, NULL), MESH_R_NOT_ENROLLED);
 	p.flags = 0;
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_NOT_ENROLLED, "capture off");
+	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_NOT_ENROLLED, "capture off");
 	p = pod();
 	p.proxy_port = 0;
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_NOT_ENROLLED, "no listener");
+	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_NOT_ENROLLED, "no listener");
 	p = pod();
 	r.is_tcp = 0;
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_NOT_TCP);
+	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_NOT_TCP);
 }
 
 Test(bpf_decide, agent_mark_wins_and_zero_means_unset)
@@ -171,13 +176,29 @@ Test(bpf_decide, agent_mark_wins_and_zero_means_unset)
 	struct mesh_connect_req r = req("127.0.0.1", 80);
 
 	r.sk_mark = 0x77;
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0x77), MESH_R_AGENT_MARK, "before loopback");
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_AGENT_MARK, "before loopback");
 	r = req("198.18.0.10", 80);
 	r.sk_mark = 0x78;
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0x77), MESH_R_REDIRECTED, "other marks redirect");
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_REDIRECTED,
+		     "other marks redirect");
 	r.sk_mark = 0;
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_REDIRECTED,
+	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_REDIRECTED,
 		     "no mark configured: unmarked sockets are not the agent's");
+	cr_expect_eq(mesh_decide_connect(&r, &p, &(struct mesh_config){ 0 }), MESH_R_REDIRECTED,
+		     "marks of 0 are unset, not a match for unmarked sockets");
+}
+
+Test(bpf_decide, inbound_mark_is_the_agents_too)
+{
+	struct mesh_pod p = pod();
+	struct mesh_connect_req r = req("198.18.0.10", 8080);
+
+	r.sk_mark = 0x79;
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_AGENT_MARK);
+	cr_expect_eq(mesh_decide_connect(&r, &p, &(struct mesh_config){ .mark = 0x77 }),
+		     MESH_R_REDIRECTED, "no inbound mark configured");
+	cr_expect_eq(mesh_decide_connect(&r, &p, &(struct mesh_config){ .inbound_mark = 0x79 }),
+		     MESH_R_AGENT_MARK, "the inbound mark alone");
 }
 
 Test(bpf_decide, loopback_destinations_stay)
@@ -188,7 +209,7 @@ Test(bpf_decide, loopback_destinations_stay)
 	for (size_t i = 0; i < sizeof(dsts) / sizeof(dsts[0]); i++) {
 		struct mesh_connect_req r = req(dsts[i], 15001);
 
-		cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_LOOPBACK, "%s", dsts[i]);
+		cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_LOOPBACK, "%s", dsts[i]);
 	}
 }
 
@@ -198,11 +219,11 @@ Test(bpf_decide, excluded_ports)
 	struct mesh_connect_req r = req("198.18.0.10", 443);
 
 	p.excl_ports[MESH_MAX_EXCL_PORTS - 1] = 443;
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_EXCL_PORT, "last slot counts");
+	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_EXCL_PORT, "last slot counts");
 	r.port = 80;
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_REDIRECTED);
+	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_REDIRECTED);
 	r.port = 0;
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_REDIRECTED,
+	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_REDIRECTED,
 		     "an unused slot (0) excludes nothing");
 }
 
@@ -214,15 +235,15 @@ Test(bpf_decide, excluded_cidrs_cover_mapped_destinations)
 	p.excl_cidrs[0] = cidr("fd57:6566:7400::", 48);
 	p.excl_cidrs[MESH_MAX_EXCL_CIDRS - 1] = cidr("198.18.0.0", 24);
 	r = req("198.18.0.10", 80);
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_EXCL_CIDR);
+	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_EXCL_CIDR);
 	r = req("::ffff:198.18.0.10", 80);
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_EXCL_CIDR, "IPv4 rule, mapped dst");
+	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_EXCL_CIDR, "IPv4 rule, mapped dst");
 	r = req("fd57:6566:7400::10", 80);
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_EXCL_CIDR);
+	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_EXCL_CIDR);
 	r = req("198.18.1.10", 80);
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_REDIRECTED);
+	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_REDIRECTED);
 	r = req("fd57:6566:7401::10", 80);
-	cr_expect_eq(mesh_decide_connect(&r, &p, 0), MESH_R_REDIRECTED);
+	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_REDIRECTED);
 }
 
 Test(bpf_orig, key_of_mapped_client_is_ipv4)
@@ -286,4 +307,100 @@ Test(bpf_orig, only_original_dst_queries_are_ours)
 	cr_expect(mesh_is_orig_dst_query(41, 80));
 	cr_expect_not(mesh_is_orig_dst_query(1, 80), "SOL_SOCKET 80 is something else");
 	cr_expect_not(mesh_is_orig_dst_query(0, 1));
+}
+
+static struct mesh_pod inbound_pod(void)
+{
+	struct mesh_pod p = pod();
+
+	p.inbound_port = 15006;
+	return p;
+}
+
+/* A SYN from 198.18.9.1 to the pod's 198.18.9.2:@port, in on @ifindex. */
+static struct mesh_inbound_req in_req(__u32 ifindex, __u16 port)
+{
+	struct mesh_inbound_req r = { .ingress_ifindex = ifindex, .local_port = port,
+				      .is_tcp = 1 };
+
+	r.remote = ip("198.18.9.1", &r.family);
+	r.local = ip("198.18.9.2", &r.family);
+	return r;
+}
+
+Test(bpf_inbound, captures_tcp_from_the_pods_interfaces)
+{
+	struct mesh_pod p = inbound_pod();
+	struct mesh_inbound_req r = in_req(2, 8080);
+
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_CAPTURED);
+	r.local_port = 443;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_CAPTURED);
+	p.flags = 0;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_CAPTURED,
+		     "inbound capture does not depend on outbound capture");
+}
+
+Test(bpf_inbound, leaves_alone_in_counter_order)
+{
+	struct mesh_pod p = inbound_pod();
+	struct mesh_inbound_req r = in_req(2, 8080);
+
+	r.is_tcp = 0;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_NOT_TCP);
+	r = in_req(2, 8080);
+	cr_expect_eq(mesh_decide_inbound(&r, NULL), MESH_R_IN_OFF, "not enrolled");
+	p.inbound_port = 0;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_OFF, "inbound port 0");
+	p = inbound_pod();
+	r = in_req(MESH_LOOPBACK_IFINDEX, 8080);
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_LOOPBACK);
+	r = in_req(2, 8080);
+	r.remote = r.local;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_LOOPBACK,
+		     "to its own address, the kernel names the interface, not lo");
+	r = in_req(2, 8080);
+	r.is_agent = 1;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_AGENT);
+	r.local_port = 15006;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_AGENT, "before the port checks");
+	r = in_req(3, 15006);
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_PROXY_PORT, "the inbound port");
+	r.local_port = 15001;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_PROXY_PORT, "the outbound port");
+	p.excl_in_ports[MESH_MAX_EXCL_PORTS - 1] = 8080;
+	r.local_port = 8080;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_EXCL_PORT, "last slot counts");
+	r.local_port = 0;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_CAPTURED,
+		     "an unused slot (0) excludes nothing");
+	p.excl_ports[0] = 9090;
+	r.local_port = 9090;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_CAPTURED,
+		     "outbound exclusions are not inbound ones");
+}
+
+Test(bpf_inbound, flow_key_of_mapped_pair_is_ipv4)
+{
+	struct mesh_flow_key k4, k6, other;
+	struct mesh_addr s, d;
+	__u8 family;
+
+	memset(&k4, 0xaa, sizeof(k4));
+	memset(&k6, 0x55, sizeof(k6));
+	s = ip("198.18.9.1", &family);
+	d = ip("198.18.9.2", &family);
+	mesh_flow_key_set(&k4, 42, family, &s, 40000, &d, 8080);
+	s = ip("::ffff:198.18.9.1", &family);
+	d = ip("::ffff:198.18.9.2", &family);
+	mesh_flow_key_set(&k6, 42, family, &s, 40000, &d, 8080);
+	cr_expect_eq(memcmp(&k4, &k6, sizeof(k4)), 0, "padding included: the map hashes bytes");
+	cr_expect_eq(k6.family, MESH_AF_INET);
+	mesh_flow_key_set(&other, 42, family, &s, 40000, &d, 8081);
+	cr_expect_neq(memcmp(&k4, &other, sizeof(k4)), 0, "the ports are part of the key");
+	s = ip("fd57::1", &family);
+	d = ip("fd57::2", &family);
+	mesh_flow_key_set(&k6, 42, family, &s, 40000, &d, 8080);
+	cr_expect_eq(k6.family, MESH_AF_INET6);
+	cr_expect_eq(memcmp(&k6.src, &s, sizeof(s)), 0);
 }

@@ -356,6 +356,70 @@ Test(decode, pod_opt_out_and_ips)
 	obj_free(o);
 }
 
+Test(decode, pod_exclusion_annotations)
+{
+	char buf[ADDR_STRLEN];
+	struct obj *o = decode_ok("apiVersion: v1\nkind: Pod\nmetadata:\n"
+				  "  name: web-0\n  namespace: shop\n  annotations:\n"
+				  "    weft.io/exclude-outbound-ports: \"5432, 6379\"\n"
+				  "    weft.io/exclude-outbound-cidrs: \"198.18.9.0/24,fd00:198::/32\"\n"
+				  "    weft.io/exclude-inbound-ports: \"9090,15090\"\n");
+
+	cr_assert_eq(o->pod.n_excl_ports, 2);
+	cr_assert_eq(o->pod.excl_ports[0], 5432);
+	cr_assert_eq(o->pod.excl_ports[1], 6379);
+	cr_assert_eq(o->pod.n_excl_cidrs, 2);
+	cr_assert_str_eq(cidr_fmt(&o->pod.excl_cidrs[1], buf, sizeof(buf)), "fd00:198::/32");
+	cr_assert_eq(o->pod.n_excl_in_ports, 2, "inbound is its own list");
+	cr_assert_eq(o->pod.excl_in_ports[0], 9090);
+	cr_assert_eq(o->pod.excl_in_ports[1], 15090);
+	obj_free(o);
+
+	/* Absent or empty: nothing excluded, either way. */
+	o = decode_ok("apiVersion: v1\nkind: Pod\nmetadata: {name: web-1, namespace: shop,\n"
+		      "  annotations: {weft.io/exclude-inbound-ports: \"\"}}\n");
+	cr_assert_eq(o->pod.n_excl_in_ports, 0);
+	cr_assert_eq(o->pod.n_excl_ports, 0);
+	obj_free(o);
+	o = decode_ok("apiVersion: v1\nkind: Pod\nmetadata: {name: web-2, namespace: shop,\n"
+		      "  annotations: {weft.io/exclude-inbound-ports: \"8080\"}}\n");
+	cr_assert_eq(o->pod.n_excl_in_ports, 1);
+	cr_assert_eq(o->pod.n_excl_ports, 0, "the inbound list does not leak into outbound");
+	obj_free(o);
+}
+
+Test(decode, pod_exclusion_errors_name_the_annotation)
+{
+	expect_error("apiVersion: v1\nkind: Pod\nmetadata: {name: web-3, namespace: shop,\n"
+		     "  annotations: {weft.io/exclude-outbound-ports: \"80,http\"}}\n",
+		     "Pod shop/web-3: metadata.annotations[\"weft.io/exclude-outbound-ports\"]: "
+		     "'http' is not a port (1..65535)");
+	expect_error("apiVersion: v1\nkind: Pod\nmetadata: {name: web-3, namespace: shop,\n"
+		     "  annotations: {weft.io/exclude-inbound-ports: \"80,http\"}}\n",
+		     "Pod shop/web-3: metadata.annotations[\"weft.io/exclude-inbound-ports\"]: "
+		     "'http' is not a port (1..65535)");
+	expect_error("apiVersion: v1\nkind: Pod\nmetadata: {name: web-3, namespace: shop,\n"
+		     "  annotations: {weft.io/exclude-inbound-ports: \"0\"}}\n",
+		     "Pod shop/web-3: metadata.annotations[\"weft.io/exclude-inbound-ports\"]: "
+		     "'0' is not a port (1..65535)");
+	expect_error("apiVersion: v1\nkind: Pod\nmetadata: {name: web-3, namespace: shop,\n"
+		     "  annotations: {weft.io/exclude-inbound-ports: \"65536\"}}\n",
+		     "Pod shop/web-3: metadata.annotations[\"weft.io/exclude-inbound-ports\"]: "
+		     "'65536' is not a port (1..65535)");
+	expect_error("apiVersion: v1\nkind: Pod\nmetadata: {name: web-3, namespace: shop,\n"
+		     "  annotations: {weft.io/exclude-inbound-ports: \"1,2,3,4,5,6,7,8,9\"}}\n",
+		     "Pod shop/web-3: metadata.annotations[\"weft.io/exclude-inbound-ports\"]: "
+		     "more than 8 ports");
+	expect_error("apiVersion: v1\nkind: Pod\nmetadata: {name: web-3, namespace: shop,\n"
+		     "  annotations: {weft.io/exclude-outbound-ports: \"1,2,3,4,5,6,7,8,9\"}}\n",
+		     "Pod shop/web-3: metadata.annotations[\"weft.io/exclude-outbound-ports\"]: "
+		     "more than 8 ports");
+	expect_error("apiVersion: v1\nkind: Pod\nmetadata: {name: web-3, namespace: shop,\n"
+		     "  annotations: {weft.io/exclude-outbound-cidrs: \"198.18.0.0/33\"}}\n",
+		     "Pod shop/web-3: metadata.annotations[\"weft.io/exclude-outbound-cidrs\"]: "
+		     "'198.18.0.0/33' is not a CIDR (IP/LEN)");
+}
+
 Test(decode, pod_phase_host_network_and_deletion)
 {
 	struct obj *o = decode_ok("apiVersion: v1\nkind: Pod\nmetadata:\n"

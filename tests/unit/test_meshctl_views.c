@@ -157,15 +157,56 @@ Test(meshctl_views, pod_detail)
 			   "\"netns_cookie\":7,\"ips\":[\"198.18.1.2\"],\"meshed\":true,"
 			   "\"reason\":\"namespace shop has weft.io/mesh=enabled\","
 			   "\"listeners\":[\"127.0.0.1:15001\"],\"listening\":false,"
-			   "\"datapath_entry\":false,\"exclude_ports\":[53],\"exclude_cidrs\":[],"
+			   "\"capture_in_place\":false,\"capture_problem\":\"table inet weft in the pod's netns is missing\","
+			   "\"exclude_ports\":[53],\"exclude_cidrs\":[],\"exclude_inbound_ports\":[9000],"
 			   "\"connections\":{\"active\":1,\"total\":9}}",
 			   &err);
 
 	cr_assert_eq(err, 0);
 	cr_expect_not_null(strstr(out, "Netns:        /n (cookie 7)\n"), "%s", out);
 	cr_expect_not_null(strstr(out, "(NOT listening: restart the agent)"), "%s", out);
-	cr_expect_not_null(strstr(out, "NO mesh_pods entry"), "%s", out);
-	cr_expect_not_null(strstr(out, "Excluded:     ports 53; CIDRs -\n"), "%s", out);
+	cr_expect_not_null(strstr(out, "NOT in place: table inet weft in the pod's netns is missing"),
+			   "%s", out);
+	cr_expect_not_null(
+		strstr(out, "Excluded:     outbound ports 53; outbound CIDRs -; inbound ports 9000\n"),
+		"%s", out);
+	free(out);
+}
+
+Test(meshctl_views, pod_inbound_table)
+{
+	int err;
+	char *out = render(cmd_pod_render,
+			   "{\"namespace\":\"shop\",\"name\":\"b\",\"meshed\":true,"
+			   "\"ips\":[],\"listeners\":[],\"exclude_ports\":[],\"exclude_cidrs\":[],"
+			   "\"connections\":{\"active\":0,\"total\":4},"
+			   "\"inbound\":[{\"port\":8080,\"connections\":3,\"active\":1,"
+			   "\"bytes_in\":120,\"bytes_out\":4096,\"requests\":3,"
+			   "\"responses\":{\"1xx\":0,\"2xx\":1,\"3xx\":0,\"4xx\":1,\"5xx\":1},"
+			   "\"connect_errors\":0},{\"port\":0,\"connections\":1,\"active\":0,"
+			   "\"bytes_in\":0,\"bytes_out\":0,\"requests\":0,\"responses\":{},"
+			   "\"connect_errors\":1}]}",
+			   &err);
+
+	cr_assert_eq(err, 0);
+	cr_expect_not_null(strstr(out, "\nInbound:\nPORT    CONNS   ACTIVE   BYTES-IN   BYTES-OUT"),
+			   "%s", out);
+	cr_expect_not_null(strstr(out, "8080    3       1        120        4096        3          0     "
+				   "1     0     1     1     0"), "%s", out);
+	cr_expect_not_null(strstr(out, "other   1       0"), "%s", out);
+	free(out);
+}
+
+Test(meshctl_views, pod_without_inbound_prints_no_inbound_table)
+{
+	int err;
+	char *out = render(cmd_pod_render,
+			   "{\"namespace\":\"shop\",\"name\":\"b\",\"meshed\":false,"
+			   "\"connections\":{\"active\":0,\"total\":0},\"inbound\":[]}",
+			   &err);
+
+	cr_assert_eq(err, 0);
+	cr_expect_null(strstr(out, "Inbound"), "%s", out);
 	free(out);
 }
 

@@ -169,3 +169,37 @@ Test(latency, recent_keeps_one_to_two_windows)
 	cr_expect_eq(r.n, 1);
 	cr_expect_eq(l.total.n, 3);
 }
+
+Test(prom_writer, pod_inbound_families_label_namespace_pod_port_and_parse)
+{
+	struct prom_inbound rows[2] = {
+		{ "mesh", "web-0", { .port = 8080, .conns_total = 3, .conns_active = 1,
+				     .bytes_in = 100, .bytes_out = 2000, .requests = 3,
+				     .responses = { 0, 1, 0, 1, 1 }, .connect_errors = 2 } },
+		{ "mesh", "web-0", { .port = 5432, .conns_total = 1 } },
+	};
+	struct prom p = { 0 };
+	struct prom_doc *d;
+
+	prom_inbound_families(&p, rows, 2);
+	cr_assert_eq(p.err, 0);
+	d = parse_ok(p.buf);
+	cr_expect_eq(promtext_families(d), 6);
+#define L "namespace=\"mesh\",pod=\"web-0\",port=\"8080\""
+	cr_expect_eq(promtext_value(d, "weft_pod_inbound_connections_total", L), 3);
+	cr_expect_eq(promtext_value(d, "weft_pod_inbound_connections_active", L), 1);
+	cr_expect_eq(promtext_value(d, "weft_pod_inbound_bytes_total", L ",direction=\"in\""), 100);
+	cr_expect_eq(promtext_value(d, "weft_pod_inbound_bytes_total", L ",direction=\"out\""),
+		     2000);
+	cr_expect_eq(promtext_value(d, "weft_pod_inbound_requests_total", L), 3);
+	cr_expect_eq(promtext_value(d, "weft_pod_inbound_responses_total", L ",class=\"2xx\""), 1);
+	cr_expect_eq(promtext_value(d, "weft_pod_inbound_responses_total", L ",class=\"4xx\""), 1);
+	cr_expect_eq(promtext_value(d, "weft_pod_inbound_responses_total", L ",class=\"3xx\""), 0);
+	cr_expect_eq(promtext_value(d, "weft_pod_inbound_connect_errors_total", L), 2);
+#undef L
+	cr_expect_eq(promtext_value(d, "weft_pod_inbound_connections_total",
+				    "namespace=\"mesh\",pod=\"web-0\",port=\"5432\""),
+		     1);
+	promtext_free(d);
+	free(p.buf);
+}

@@ -306,14 +306,25 @@ Test(model, namespaces_pods_and_annotations)
 	struct model *m = model_new();
 	struct catalogue *c;
 	const struct cat_svc_port *sp;
+	const struct cat_pod *pod;
 
 	put(m, "test", NS_SHOP);
 	put(m, "test", "apiVersion: v1\nkind: Namespace\nmetadata: {name: legacy}\n---\n"
 		       "apiVersion: v1\nkind: Pod\nmetadata: {name: job-1, namespace: shop,\n"
 		       "  annotations: {weft.io/mesh: disabled}}\n---\n"
-		       "apiVersion: v1\nkind: Pod\nmetadata: {name: web-1, namespace: shop}\n");
+		       "apiVersion: v1\nkind: Pod\nmetadata: {name: web-1, namespace: shop,\n"
+		       "  annotations: {weft.io/exclude-inbound-ports: \"9090,8443\",\n"
+		       "                weft.io/exclude-outbound-ports: \"5432\"}}\n");
 	put(m, "test", web_service);
 	c = model_build(m);
+	pod = catalogue_find_pod(c, "shop", "web-1");
+	cr_assert_not_null(pod);
+	cr_assert_eq(pod->n_excl_in_ports, 2);
+	cr_assert_eq(pod->excl_in_ports[0], 9090);
+	cr_assert_eq(pod->excl_in_ports[1], 8443);
+	cr_assert_eq(pod->n_excl_ports, 1);
+	cr_assert_eq(pod->excl_ports[0], 5432);
+	cr_assert_eq(catalogue_find_pod(c, "shop", "job-1")->n_excl_in_ports, 0);
 	cr_assert(catalogue_ns_meshed(c, "shop"));
 	cr_assert_not(catalogue_ns_meshed(c, "legacy"));
 	cr_assert_not(catalogue_ns_meshed(c, "nowhere"));
