@@ -17,7 +17,11 @@
 # (10000, the idle-connection memory test), BENCH_CONFIGS ("direct weft weft-nft
 # haproxy weft-in", any subset), BENCH_PROFILE (1: after the measurements,
 # one more connection-per-request run per configuration under `perf record`,
-# restricted to the benchmark's cgroup, to say where the CPU goes; 0: none).
+# restricted to the benchmark's cgroup, to say where the CPU goes; 0: none),
+# BENCH_IN_PORTS ("LO-HI": the ephemeral ports of the meshed server pod's
+# netns, where the agent's inbound side picks the source port of its
+# connections to the server; unset: the kernel's default, the same range as
+# the client's, see docs/benchmarks.md).
 # WEFT_WORKERS (the agent's --workers; unset: one per online CPU) reaches the
 # agent through its environment, like every WEFT_* option.
 set -euo pipefail
@@ -29,6 +33,7 @@ DUR=${BENCH_SECONDS:-5}
 RATE=${BENCH_RATE:-2000}
 CONNS=${BENCH_CONNS:-10000}
 PROFILE=${BENCH_PROFILE:-1}
+IN_PORTS=${BENCH_IN_PORTS:-}
 CONFIGS=${BENCH_CONFIGS:-direct weft weft-nft haproxy weft-in}
 WORKLOADS="keepalive close bulk latency"
 
@@ -43,6 +48,7 @@ for f in weft-agent weft-cni meshctl; do
 	[ -x "$B/$f" ] || die "$B/$f missing: run 'make' (or set WEFT_BUILD)"
 done
 if [ "$PROFILE" = 1 ]; then command -v perf >/dev/null || die "perf not found: run 'scripts/deps.sh bench'"; fi
+case $IN_PORTS in "" | [0-9]*-[0-9]*) ;; *) die "BENCH_IN_PORTS must be LO-HI" ;; esac
 case "$ROUNDS$DUR$RATE$CONNS$PROFILE" in *[!0-9]*) die "BENCH_* values must be integers" ;; esac
 
 P=wb$$
@@ -259,6 +265,11 @@ link() { # name subnet-octet
 # The router knows only its connected subnets: the VIP goes nowhere unless a
 # proxy takes it, and no namespace reaches beyond the router.
 link s 2; link d 11; link w 12; link h 13; link n 14; link i 15
+# The agent's inbound side connects to the server from the client's address
+# with a port from this netns' ephemeral range; with the default range the
+# same as the client's, a client's new connection can reuse the 4-tuple of an
+# earlier connection of the agent's (docs/benchmarks.md).
+[ -n "$IN_PORTS" ] && ns i sysctl -qw net.ipv4.ip_local_port_range="${IN_PORTS%-*} ${IN_PORTS#*-}"
 
 # The same server twice: in ns s (unmeshed, behind the VIP) and in ns i (a
 # meshed pod, reached at its own address: weft-in).
@@ -606,6 +617,8 @@ json.dump({
     "inbound_count_start": $IN_START, "inbound_count_end": $IN_END,
     "pod_in_tcp_opens_start": $OPENS_START, "pod_in_tcp_opens_end": $OPENS_END,
     "profile": $PROFILE, "profile_period_ns": $PERIOD_NS,
+    "in_ports": "$(ns i sysctl -n net.ipv4.ip_local_port_range | tr '\t' ' ')",
+    "client_ports": "$(ns d sysctl -n net.ipv4.ip_local_port_range | tr '\t' ' ')",
     "elapsed_s": $((T_END - T_START)),
 }, open(sys.argv[1], "w"))
 EOF
