@@ -482,6 +482,7 @@ agent_status() { "$BIN/meshctl" --socket "$RUN/admin.sock" status -o json > "$1"
 # agent: each captured connection is accepted twice there (by the agent's
 # inbound listener, then by the server from the agent's connect), one that
 # escaped capture once, by the server.
+# shellcheck disable=SC2016 # awk fields, not shell
 tcp_opens() { ns i awk '/^Tcp:/ { if (h) { printf "[%s, %s]", $6, $7; exit } h = 1 }' /proc/net/snmp; }
 OPENS_START=None OPENS_END=None
 if has weft-in; then
