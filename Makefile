@@ -164,7 +164,8 @@ $(TBPF_BIN): $(call sobj,$(TBPF_SRCS) $(HELPER_SRCS) $(AGENT_SRCS) $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
-$(NFT_BIN): $(call sobj,$(NFT_SRCS) $(HELPER_SRCS) $(AGENT_SRCS) $(LIB_SRCS))
+# cni/sysctl.c: the plugin's half of the return path, tested beside the agent's.
+$(NFT_BIN): $(call sobj,$(NFT_SRCS) $(HELPER_SRCS) $(AGENT_SRCS) cni/sysctl.c $(LIB_SRCS))
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@

@@ -276,6 +276,16 @@ static int cmd_add(const struct cni_env *env, const struct cni_conf *conf, FILE 
 		log_debug("ADD %s/%s: namespace excluded, not asking the agent", req.ns, req.name);
 		goto out_print;
 	}
+	{
+		char why[256];
+
+		/* Before the agent enrolls the pod: its inbound capture needs them.
+		 * A failure is the agent's to judge (it reads them back).
+		 */
+		if (cni_pod_sysctls(req.netns, why, sizeof(why)))
+			log_info("ADD %s/%s: %s; the agent will say whether inbound capture can work",
+				 req.ns, req.name, why);
+	}
 	err = ask_agent(conf, &req,
 			route == ROUTE_NOT_MESHED ? CNI_UNMESHED_WAIT_MS : CNI_PROTO_TIMEOUT_MS,
 			&rep, e);

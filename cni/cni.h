@@ -206,4 +206,10 @@ int cni_agent_probe(const char *sock_path, unsigned int timeout_ms);
  */
 int cni_run(const struct cni_env *env, const char *in, size_t in_len, FILE *out);
 
+/* Set, in the pod's netns @netns_path, the sysctls weft's inbound return path
+ * needs (tcp_fwmark_accept, fwmark_reflect; cni/sysctl.c says why the plugin
+ * does it). 0, or -errno with @why saying which step failed.
+ */
+int cni_pod_sysctls(const char *netns_path, char *why, size_t len);
+
 #endif /* WEFT_CNI_H */

@@ -380,6 +380,19 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 		snprintf(buf, sizeof(buf), "[::1]:%u", a->cfg->proxy_port);
 		json_object_array_add(ls, json_object_new_string(buf));
 	}
+	if (pod->capture) {
+		int in4, in6;
+
+		workers_capture_inbound_fds(pod->capture, &in4, &in6);
+		if (in4 >= 0) {
+			snprintf(buf, sizeof(buf), "0.0.0.0:%u", a->cfg->inbound_port);
+			json_object_array_add(ls, json_object_new_string(buf));
+		}
+		if (in6 >= 0) {
+			snprintf(buf, sizeof(buf), "[::]:%u", a->cfg->inbound_port);
+			json_object_array_add(ls, json_object_new_string(buf));
+		}
+	}
 	json_object_object_add(o, "listeners", ls);
 	json_object_object_add(
 		o, "listening",

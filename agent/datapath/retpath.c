@@ -62,7 +62,11 @@ static const struct {
 /* One conversation with a pod's netns. */
 struct rp {
 	struct mnl_socket *nl;
-	int sysctl_fd[RP_SYSCTLS];	/* in the pod's netns, O_RDWR; -1: absent */
+	int sysctl_fd[RP_SYSCTLS];	/* in the pod's netns; -1: absent */
+	/* /proc/sys is read-only here (the agent in a container, as runtimes
+	 * mount it): the sysctls are only read, weft-cni having set them.
+	 */
+	bool sysctl_ro;
 	uint32_t seq;
 	char *buf;		/* RP_RECV_BUF */
 };
@@ -116,6 +120,10 @@ static int rp_open(int netns_fd, struct rp *rp)
 		err = -errno;
 	for (int i = 0; i < RP_SYSCTLS && !err; i++) {
 		rp->sysctl_fd[i] = open(rp_sysctls[i].path, O_RDWR | O_CLOEXEC);
+		if (rp->sysctl_fd[i] == -1 && (errno == EROFS || errno == EACCES)) {
+			rp->sysctl_ro = true;
+			rp->sysctl_fd[i] = open(rp_sysctls[i].path, O_RDONLY | O_CLOEXEC);
+		}
 		if (rp->sysctl_fd[i] == -1 && !(rp_sysctls[i].optional && errno == ENOENT))
 			err = -errno;
 	}
@@ -453,11 +461,18 @@ int retpath_apply(int netns_fd, const struct retpath *r, int *sysctls_before)
 		if (rp.sysctl_fd[i] < 0 || (*sysctls_before >> i & 1))
 			continue;
 		step = rp_sysctls[i].path;
-		err = sysctl_set(rp.sysctl_fd[i], 1);
+		/* Read-only to the agent and not set by weft-cni at ADD: the
+		 * application's replies would leave the pod. Say so, never
+		 * half-apply.
+		 */
+		err = rp.sysctl_ro ? -EROFS : sysctl_set(rp.sysctl_fd[i], 1);
 	}
 out_close:
 	rp_close(&rp);
 out:
+	if (err == -EROFS)
+		return log_errno(err, "retpath: %s is 0 in the pod and /proc/sys is read-only to the agent; weft-cni sets it at ADD (is weft-cni chained?)",
+				 step);
 	if (err)
 		return log_errno(err, "retpath: %s (mark 0x%x table %u)", step, r->mark, r->table);
 	return 0;
@@ -503,7 +518,7 @@ int retpath_remove(int netns_fd, const struct retpath *r, int sysctls_before)
 		err = del(&rp, put_route(req, RTM_DELROUTE, 0, families[i], r));
 		err = err == 1 ? 0 : err;
 	}
-	for (int i = 0; i < RP_SYSCTLS && !err && sysctls_before >= 0; i++) {
+	for (int i = 0; i < RP_SYSCTLS && !err && sysctls_before >= 0 && !rp.sysctl_ro; i++) {
 		if (rp.sysctl_fd[i] < 0)
 			continue;
 		step = rp_sysctls[i].path;

@@ -121,6 +121,7 @@ struct proxy {
 	struct catalogue *cat;
 	struct state st;		/* bound to @cat */
 	uint64_t rng;
+	uint32_t in_src_cursor;		/* next inbound source port (upstream.c) */
 	struct proxy_stats stats;
 };
 

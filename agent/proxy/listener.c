@@ -51,6 +51,8 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts)
 	px->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)getpid() ^ (uintptr_t)px;
 	if (!px->rng)
 		px->rng = 1;
+	/* Workers start their inbound source ports apart (upstream.c). */
+	px->in_src_cursor = (uint32_t)(px->rng >> 17);
 	state_init(&px->st);
 	px->cat = catalogue_new_empty();
 	if (!px->cat) {

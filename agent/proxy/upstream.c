@@ -227,35 +227,52 @@ static int pod_socket(struct proxy *px, const struct px_pod *pod, int family)
 	return sc->fd[--sc->n];
 }
 
-/* Make @fd's connection leave from @peer (port 0: the kernel picks one at
- * connect time, so the 4-tuple differs from the accepted socket's, which may
- * be the very same addresses). IP_TRANSPARENT lets a socket bind an address
- * that is not the pod's; the application's replies to it come back through
- * the return path (docs/inbound.md). 0 or -errno.
+/* The ports the inbound side's connections to applications leave from: above
+ * Linux's default ephemeral range (32768-60999). The pod's netns holds the
+ * application's sockets of those connections, keyed by the client's address
+ * and this port; a port a real client could pick for its own connection to
+ * the pod would let that client's SYN meet the agent's connection (or its
+ * TIME_WAIT) instead of the listener. Clients on Linux with the default range
+ * never pick these. (An explicit port also keeps the choice off the kernel's
+ * per-netns ephemeral counters the application's own sockets use.)
  */
-static int transparent_source(int fd, const struct addr *peer)
+#define INBOUND_SRC_PORT_LO 61000
+#define INBOUND_SRC_PORT_HI 65535
+#define INBOUND_SRC_TRIES 64	/* ports held (open or TIME_WAIT) skipped per connect */
+
+/* Make @fd's connection leave from @peer's address, on a port of the range
+ * above, so the application sees the client's own address. IP_TRANSPARENT
+ * lets a socket bind an address that is not the pod's; the application's
+ * replies to it come back through the return path (docs/inbound.md).
+ * 0 or -errno (-EADDRINUSE: every port tried is held).
+ */
+static int transparent_source(struct proxy *px, int fd, const struct addr *peer)
 {
+	const uint32_t span = INBOUND_SRC_PORT_HI - INBOUND_SRC_PORT_LO + 1;
 	struct addr src = *peer;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int one = 1;
 
-	src.port = 0;
-	len = addr_to_sockaddr(&src, &ss);
 	if (peer->family == AF_INET) {
 		if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) == -1)
 			return -errno;
 	} else if (setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) == -1) {
 		return -errno;
 	}
-	/* Without it bind() would take an ephemeral port of its own for the
-	 * address, and run out of them under load per client address.
+	/* One socket per (client address, port) at a time: bind() says when a
+	 * port is taken, by another connection or a TIME_WAIT, and the next is
+	 * tried. A cursor per worker spreads the ports in use.
 	 */
-	if (setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) == -1)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&ss, len) == -1)
-		return -errno;
-	return 0;
+	for (int i = 0; i < INBOUND_SRC_TRIES; i++) {
+		src.port = (uint16_t)(INBOUND_SRC_PORT_LO + px->in_src_cursor++ % span);
+		len = addr_to_sockaddr(&src, &ss);
+		if (!bind(fd, (struct sockaddr *)&ss, len))
+			return 0;
+		if (errno != EADDRINUSE)
+			return -errno;
+	}
+	return -EADDRINUSE;
 }
 
 /* A socket of @c's pod for @target, with the mark of its direction and, for
@@ -282,7 +299,7 @@ static int upstream_socket(struct proxy *px, const struct conn *c, const struct 
 	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) == -1)
 		goto out_errno;
 	if (c->in && c->peer.family == target->family) {
-		err = transparent_source(fd, &c->peer);
+		err = transparent_source(px, fd, &c->peer);
 		if (err) {
 			char buf[ADDR_STRLEN];
 

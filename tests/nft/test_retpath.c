@@ -25,6 +25,7 @@
 #include <criterion/criterion.h>
 
 #include "addr.h"
+#include "cni.h"
 #include "datapath/retpath.h"
 
 #include "../helpers/require.h"
@@ -707,4 +708,29 @@ Test(retpath, transparent_relay_ipv4_without_ipv6)
 	sysctl_in(POD, "/proc/sys/net/ipv6/conf/all/disable_ipv6", 1);
 	cr_assert_eq(retpath_apply(pod_fd, &rp, &before), 0);
 	cr_assert(relay_as_agent(AF_INET));
+}
+
+/* weft-cni sets the return path's sysctls at ADD, for an agent that runs
+ * where /proc/sys is read-only (cni/sysctl.c).
+ */
+Test(retpath, the_plugin_sets_the_sysctls_in_the_pod_and_never_in_its_own_netns)
+{
+	int host[3] = { sysctl_in(NULL, FWMARK_ACCEPT, -1), sysctl_in(NULL, FWMARK_REFLECT4, -1),
+			sysctl_in(NULL, FWMARK_REFLECT6, -1) };
+	char path[128], why[256] = "";
+	ino_t home = thread_netns();
+
+	cr_assert_eq(sysctl_in(POD, FWMARK_ACCEPT, -1), 0);
+	cr_assert_eq(cni_pod_sysctls(tns_path(POD, path, sizeof(path)), why, sizeof(why)), 0,
+		     "%s", why);
+	cr_assert_eq(sysctl_in(POD, FWMARK_ACCEPT, -1), 1);
+	cr_assert_eq(sysctl_in(POD, FWMARK_REFLECT4, -1), 1);
+	cr_assert_eq(sysctl_in(POD, FWMARK_REFLECT6, -1), 1);
+	cr_assert_eq(thread_netns(), home, "the plugin did not come back home");
+	/* The plugin's own netns is refused, and left as it was. */
+	cr_assert_eq(cni_pod_sysctls("/proc/self/ns/net", why, sizeof(why)), -EINVAL);
+	cr_assert(strstr(why, "plugin's own") != NULL, "%s", why);
+	cr_assert_eq(sysctl_in(NULL, FWMARK_ACCEPT, -1), host[0]);
+	cr_assert_eq(sysctl_in(NULL, FWMARK_REFLECT4, -1), host[1]);
+	cr_assert_eq(sysctl_in(NULL, FWMARK_REFLECT6, -1), host[2]);
 }
