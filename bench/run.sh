@@ -19,9 +19,9 @@
 # one more connection-per-request run per configuration under `perf record`,
 # restricted to the benchmark's cgroup, to say where the CPU goes; 0: none),
 # BENCH_IN_PORTS ("LO-HI": the ephemeral ports of the meshed server pod's
-# netns, where the agent's inbound side picks the source port of its
-# connections to the server; unset: the kernel's default, the same range as
-# the client's, see docs/benchmarks.md).
+# netns, where agents before 2928d8a let the kernel pick the source port of
+# the inbound side's connections to the server; unset: the kernel's default,
+# the same range as the client's, see docs/benchmarks.md).
 # WEFT_WORKERS (the agent's --workers; unset: one per online CPU) reaches the
 # agent through its environment, like every WEFT_* option.
 set -euo pipefail
@@ -265,10 +265,11 @@ link() { # name subnet-octet
 # The router knows only its connected subnets: the VIP goes nowhere unless a
 # proxy takes it, and no namespace reaches beyond the router.
 link s 2; link d 11; link w 12; link h 13; link n 14; link i 15
-# The agent's inbound side connects to the server from the client's address
-# with a port from this netns' ephemeral range; with the default range the
-# same as the client's, a client's new connection can reuse the 4-tuple of an
-# earlier connection of the agent's (docs/benchmarks.md).
+# The agent's inbound side connects to the server from the client's address;
+# agents before 2928d8a took the port from this netns' ephemeral range, the
+# same as the client's by default, so a client's new connection could reuse
+# the 4-tuple of an earlier connection of the agent's and escape capture
+# (docs/benchmarks.md). The report counts escaped connections either way.
 [ -n "$IN_PORTS" ] && ns i sysctl -qw net.ipv4.ip_local_port_range="${IN_PORTS%-*} ${IN_PORTS#*-}"
 
 # The same server twice: in ns s (unmeshed, behind the VIP) and in ns i (a
