@@ -66,6 +66,10 @@ void attempt_local_fail(struct conn *c, enum local_fail why)
 		s->ctr.overflow[OVF_REQUESTS]++;
 		break;
 	case LOCAL_ERROR:
+		px->stats.local_errors++;
+		c->pod->local_errors++;
+		if (s)
+			s->ctr.local_errors++;
 		break;
 	}
 	c->ops->fail_local(c, why);
@@ -207,6 +211,12 @@ void attempt_start(struct conn *c)
 	if (!s) {
 		/* Not a service: one try to where the application was going. */
 		err = connect_one(c, NULL, &c->target);
+		if (err && err_is_local(-err)) {
+			if (c->up)
+				up_release(c, false);
+			attempt_local_fail(c, LOCAL_ERROR);
+			return;
+		}
 		if (err) {
 			px->stats.connect_errors++;
 			if (c->in)
@@ -251,6 +261,16 @@ void attempt_start(struct conn *c)
 
 		log_debug("proxy: connect pod=%u to %s: %s", c->pod->id,
 			  addr_fmt(&e->addr, buf, sizeof(buf)), strerror(-err));
+		if (err_is_local(-err)) {
+			/* Out of descriptors, memory or local ports: the agent's
+			 * trouble, not the endpoint's. No outlier failure, no
+			 * retry (it would fail alike); the client is told.
+			 */
+			if (c->up)
+				up_release(c, false);
+			attempt_local_fail(c, LOCAL_ERROR);
+			return;
+		}
 		px->stats.connect_errors++;
 		if (c->up) {
 			attempt_failed(c, FAIL_CONNECT);

@@ -59,6 +59,7 @@ struct svc_ctr {
 	uint64_t no_endpoint;
 	uint64_t connect_timeouts;
 	uint64_t request_timeouts;
+	uint64_t local_errors;	/* failed for the agent's own resources, not the endpoints' */
 	uint64_t detected_http, detected_tcp;	/* protocol detection outcomes */
 };
 
