@@ -199,6 +199,46 @@ void attempt_connected(struct conn *c)
 	c->ops->ready(c);
 }
 
+/* The connection of @pod most worth closing to make room at @s: one using
+ * @s, the longest without a byte either way. NULL if none.
+ */
+static struct conn *most_idle(struct px_pod *pod, const struct svc_state *s)
+{
+	struct conn *best = NULL;
+
+	for (struct conn *h = pod->conns; h; h = h->next)
+		if (h->up && h->up->ep && h->up->ep->svc == s &&
+		    (!best || h->last_io_ms < best->last_io_ms))
+			best = h;
+	return best;
+}
+
+/* @s is at max-connections with nothing idle in its pool. If @c's pod is
+ * under its fair share of the limit and another pod is over its own, that
+ * pod's most idle connection to @s is reset to make room: a pod over its
+ * share is refused first, and cannot keep the pods under theirs out by
+ * holding connections it does not use. False when @c must be refused.
+ */
+static bool make_room(struct conn *c, struct svc_state *s)
+{
+	uint32_t share = svc_pod_share(s, c->pod);
+	struct px_pod *hog = svc_pod_hog(s);
+	struct conn *victim;
+
+	if (svc_pod_conns(s, c->pod) >= share || !hog || hog == c->pod ||
+	    svc_pod_conns(s, hog) <= share)
+		return false;
+	victim = most_idle(hog, s);
+	if (!victim)
+		return false;
+	log_debug("proxy: %s/%s at max-connections: pod=%u over its share %u, closing one of its "
+		  "connections for pod=%u", s->ns, s->name, hog->id, share, c->pod->id);
+	s->ctr.preempted++;
+	c->px->stats.preempted++;
+	conn_close(victim, true);
+	return true;
+}
+
 void attempt_start(struct conn *c)
 {
 	struct proxy *px = c->px;
@@ -247,7 +287,7 @@ void attempt_start(struct conn *c)
 			return;
 		}
 	}
-	if (s->conns >= c->pol->max_connections && !pool_evict(s)) {
+	if (s->conns >= c->pol->max_connections && !pool_evict(s) && !make_room(c, s)) {
 		attempt_local_fail(c, LOCAL_OVERFLOW_CONNECTIONS);
 		return;
 	}

@@ -73,6 +73,7 @@ struct proxy_stats {
 	uint64_t overflow_connections;	/* circuit breaker: max-connections */
 	uint64_t overflow_pending;	/* max-pending */
 	uint64_t overflow_requests;	/* max-requests */
+	uint64_t preempted;		/* max-connections: a pod over its share lost one */
 	uint64_t ejections;
 	uint64_t panic;			/* picks made with every ready endpoint ejected */
 	uint64_t upstream_active;	/* upstream connections open, pooled included */

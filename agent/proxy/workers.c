@@ -504,6 +504,8 @@ static struct svc_state *svc_merge(const struct workers *ws, size_t i)
 	*m = *s0;
 	m->next = NULL;
 	m->all = NULL;
+	m->by_pod = NULL;	/* worker 0's: not merged, not to be freed twice */
+	m->n_by_pod = m->cap_by_pod = 0;
 	m->eps = calloc(s0->n_eps ? s0->n_eps : 1, sizeof(*m->eps));
 	if (!m->eps) {
 		free(m);

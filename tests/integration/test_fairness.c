@@ -258,6 +258,40 @@ Test(fairness, noisy_neighbour_holding_idle_connections_cannot_starve_another_po
 			close(fds[i]);
 }
 
+Test(fairness, service_max_connections_is_shared_fairly_among_client_pods)
+{
+	enum { LIMIT = 10, VICTIM = 10 };
+	int fds[LIMIT], ok = 0;
+	char out[256];
+
+	srv = tsrv_start("s", "198.18.2.11", 8080, "fair-1");
+	cr_assert(srv > 0);
+	declare_fair("    weft.io/protocol: tcp\n    weft.io/max-connections: \"10\"\n");
+	/* Pod b fills the service's whole limit with connections it does not use. */
+	for (int i = 0; i < LIMIT; i++) {
+		fds[i] = tsock_connect("b", VIP, 2000);
+		cr_assert_geq(fds[i], 0, "connect %d: %s", i, strerror(-fds[i]));
+	}
+	cr_assert_eq(wait_counter("connections.upstream_active", LIMIT), LIMIT);
+	/* Pod a is under its share (10 / 2 pods): b, over its own, makes room. */
+	for (int i = 0; i < VICTIM; i++) {
+		int err = tsock_ident("a", VIP, out, sizeof(out));
+
+		if (!err && !strncmp(out, "fair-1 ", 7))
+			ok++;
+	}
+	cr_log_info("max-connections %d held by pod b: pod a %d of %d succeeded, %lld of b's "
+		    "connections closed",
+		    LIMIT, ok, VICTIM, tenv_status_counter(&env, "resilience.preempted"));
+	cr_assert_eq(ok, VICTIM, "pod a: %d of %d succeeded", ok, VICTIM);
+	cr_assert_geq(tenv_status_counter(&env, "resilience.preempted"), 1);
+	/* Only what b held over its share was taken, never below it. */
+	cr_assert_leq(tenv_status_counter(&env, "resilience.preempted"), LIMIT / 2);
+	cr_assert_eq(tenv_status_counter(&env, "resilience.circuit_open.max_connections"), 0);
+	for (int i = 0; i < LIMIT; i++)
+		close(fds[i]);
+}
+
 /* The lowest descriptor number @pid has free. */
 static int lowest_free_fd(pid_t pid)
 {
