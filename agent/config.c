@@ -49,6 +49,8 @@ static const struct opt_def cfg_head[] = {
 	    "port of the inbound listeners inside each meshed pod (0.0.0.0 and ::), which capture hands connections to the pod's own ports; 0: no inbound capture"),
 	OPT("max-conns", "WEFT_MAX_CONNS", OPT_U32, max_conns, "65536", 1, 1048576, "N",
 	    "proxied connections at once; more are reset"),
+	OPT("pod-max-conns", "WEFT_POD_MAX_CONNS", OPT_U32, pod_max_conns, "0", 0, 1048576, "N",
+	    "outbound connections one pod may hold at once, so that no pod can take what the others need; more are reset (0: a fair share, --max-conns divided by the meshed pods, at least 16)"),
 };
 
 /* After the policy rows. */

@@ -32,6 +32,7 @@ struct agent_config {
 	uint16_t proxy_port;
 	uint32_t inbound_port;		/* 0: no inbound capture */
 	uint32_t max_conns;
+	uint32_t pod_max_conns;		/* 0: a fair share of max_conns */
 	uint32_t workers;		/* --workers; 0: one per online CPU */
 	/* Resilience defaults of every service, one option per knob of the
 	 * policy table (model/policy.h); a Service overrides each with a

@@ -287,7 +287,7 @@ static int start(struct agent *a)
 	struct proxy_opts po = {
 		.port = cfg->proxy_port, .mark = cfg->mark,
 		.inbound_port = (uint16_t)cfg->inbound_port, .inbound_mark = cfg->inbound_mark,
-		.max_conns = cfg->max_conns,
+		.max_conns = cfg->max_conns, .pod_max_conns = cfg->pod_max_conns,
 		.defaults = &cfg->policy,
 	};
 	char path[PATH_MAX];

@@ -15,6 +15,7 @@
 #include "agent.h"
 #include "model/catalogue.h"
 #include "cmds.h"
+#include "config.h"
 #include "reply.h"
 #include "datapath/capture.h"
 #include "datapath/dp.h"
@@ -185,6 +186,11 @@ struct svc_row {
 	char labels[LABELS_MAX];
 	const struct svc_state *s; /* NULL for the "_other" row */
 	uint64_t active, ejected;
+	/* Circuit-breaker occupancy and the limits (each worker allows the
+	 * policy's value: the node-wide limit is that times the workers).
+	 */
+	uint64_t conns, pending, inflight, idle;
+	uint64_t max_conns, max_pending, max_requests;
 	struct svc_ctr ctr;
 	struct lat_hist lc, lr;
 };
@@ -269,6 +275,14 @@ static int build_rows(struct scrape *sc)
 		}
 		r->active += s->clients;
 		r->ejected += svc_n_ejected(s, sc->now);
+		r->conns += s->conns;
+		r->pending += s->pending;
+		r->inflight += s->requests;
+		for (size_t j = 0; j < s->n_eps; j++)
+			r->idle += s->eps[j]->n_idle;
+		r->max_conns += (uint64_t)s->pol.max_connections * workers_count(sc->a->workers);
+		r->max_pending += (uint64_t)s->pol.max_pending * workers_count(sc->a->workers);
+		r->max_requests += (uint64_t)s->pol.max_requests * workers_count(sc->a->workers);
 		counters_add(&counters_svc, &r->ctr, &s->ctr);
 		hist_add(&r->lc, &s->lat_connect.total);
 		hist_add(&r->lr, &s->lat_request.total);
@@ -324,6 +338,40 @@ static int build_inbound_rows(struct scrape *sc)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- per pod */
+
+#define POD_FAMILY(p, a, nm, type, help, field)                                                  \
+	do {                                                                                       \
+		prom_family(p, nm, type, help);                                                    \
+		for (const struct pod *pod_ = pods_first((a)->pods); pod_; pod_ = pod_->next) {    \
+			struct px_pod_load ld_;                                                    \
+			char l_[LABELS_MAX] = "";                                                  \
+                                                                                                   \
+			if (!pod_->capture)                                                        \
+				continue;                                                          \
+			workers_capture_load(pod_->capture, &ld_);                                 \
+			(void)prom_label(l_, sizeof(l_), "namespace", pod_->spec.ns);              \
+			(void)prom_label(l_, sizeof(l_), "pod", pod_->spec.name);                  \
+			prom_u64(p, nm, l_, ld_.field);                                            \
+		}                                                                                  \
+	} while (0)
+
+/* Each meshed pod's outbound connections against its limit. Under isolation. */
+static void pod_families(struct prom *p, const struct agent *a)
+{
+	POD_FAMILY(p, a, "weft_pod_connections_active", "gauge",
+		   "Outbound client connections the pod holds open through the proxy.", conns_out);
+	POD_FAMILY(p, a, "weft_pod_connections_limit", "gauge",
+		   "What the pod may hold at once (--pod-max-conns or its fair share of --max-conns), "
+		   "summed over the workers.",
+		   limit);
+	POD_FAMILY(p, a, "weft_pod_connections_refused_total", "counter",
+		   "The pod's outbound connections reset by its limit or by --max-conns.", refused);
+	POD_FAMILY(p, a, "weft_pod_local_errors_total", "counter",
+		   "The pod's connections or requests failed for the agent's own resources.",
+		   local_errors);
+}
+
 /* ---------------------------------------------------------------- families */
 
 #define SVC_FAMILY(p, sc, name, type, help, expr)                                                  \
@@ -364,6 +412,21 @@ static void service_families(struct prom *p, const struct scrape *sc)
 		   "Client connections to the service port open now.", r->active);
 	SVC_FAMILY(p, sc, "weft_service_ejected_endpoints", "gauge", "Ready endpoints ejected now.",
 		   r->ejected);
+	SVC_FAMILY(p, sc, "weft_service_upstream_connections", "gauge",
+		   "Upstream connections open (busy, connecting, pooled): what max-connections counts.",
+		   r->conns);
+	SVC_FAMILY(p, sc, "weft_service_upstream_connections_limit", "gauge",
+		   "max-connections, summed over the workers (each allows it).", r->max_conns);
+	SVC_FAMILY(p, sc, "weft_service_pending_connects", "gauge",
+		   "Upstream connects in progress: what max-pending counts.", r->pending);
+	SVC_FAMILY(p, sc, "weft_service_pending_connects_limit", "gauge",
+		   "max-pending, summed over the workers.", r->max_pending);
+	SVC_FAMILY(p, sc, "weft_service_requests_in_flight", "gauge",
+		   "HTTP requests in flight: what max-requests counts.", r->inflight);
+	SVC_FAMILY(p, sc, "weft_service_requests_in_flight_limit", "gauge",
+		   "max-requests, summed over the workers.", r->max_requests);
+	SVC_FAMILY(p, sc, "weft_service_pool_idle_connections", "gauge",
+		   "Idle upstream connections in the pool, all endpoints.", r->idle);
 	latency_family(p, sc, "weft_service_connect_duration_seconds",
 		       "Upstream connect time, from connect() to established.", false);
 	latency_family(p, sc, "weft_service_request_duration_seconds",
@@ -379,6 +442,8 @@ static void endpoint_families(struct prom *p, const struct scrape *sc)
 	prom_counters(p, &counters_ep, sc->ep_ctrs, sc->n_eps);
 	EP_FAMILY(p, sc, "weft_endpoint_active_connections", "gauge",
 		  "Upstream connections busy for a client.", e->active);
+	EP_FAMILY(p, sc, "weft_endpoint_pool_idle_connections", "gauge",
+		  "Idle upstream connections to the endpoint in the pool.", e->n_idle);
 	EP_FAMILY(p, sc, "weft_endpoint_ready", "gauge",
 		  "1 when the registry says the endpoint is ready.", e->ready ? 1 : 0);
 	EP_FAMILY(p, sc, "weft_endpoint_ejected", "gauge",
@@ -507,6 +572,10 @@ static void agent_families(struct prom *p, const struct agent *a, const struct s
 		prom_u64(p, "weft_bpf_decisions_total", l, vals[i]);
 	}
 	prom_counters(p, &counters_proxy, &(struct prom_counted){ "", &sc->stats }, 1);
+	prom_scalar(p, "weft_proxy_connections_limit", "gauge",
+		    "--max-conns summed over the workers (each allows it): the bound of "
+		    "weft_proxy_connections_active.",
+		    (uint64_t)a->cfg->max_conns * workers_count(a->workers));
 	prom_family(p, "weft_metrics_limited", "gauge",
 		    "Objects beyond the series caps at this scrape: service ports summed into "
 		    "service=\"_other\", endpoints and pods' inbound ports left out.");
@@ -594,6 +663,7 @@ static int cmd_metrics(const struct http_request *req, struct http_response *res
 		service_families(&p, &sc);
 		endpoint_families(&p, &sc);
 		prom_inbound_families(&p, sc.ins, sc.n_ins);
+		pod_families(&p, a);
 		err = p.err;
 	}
 	workers_release(a->workers);

@@ -48,6 +48,7 @@ struct policy {
 	uint32_t connect_timeout_ms;
 	uint32_t idle_timeout_ms;	/* 0 = none */
 	uint32_t request_timeout_ms;	/* HTTP, whole request incl. retries; 0 = none */
+	uint32_t header_timeout_ms;	/* HTTP: a request head's first byte to its end; 0 = none */
 	uint32_t retries;		/* extra attempts per request/connection */
 	uint32_t retry_budget_pct;	/* retries may add this % to the request rate */
 	uint32_t retry_budget_min;	/* ... and this many per second regardless */
@@ -88,7 +89,7 @@ struct policy_knob {
 	size_t offset;			/* of the field in struct policy */
 };
 
-#define POLICY_KNOBS 18
+#define POLICY_KNOBS 19
 extern const struct policy_knob policy_knobs[POLICY_KNOBS];
 
 /* What a Service's weft.io/ annotations set, decoded once (registry/decode.c). */

@@ -66,6 +66,10 @@ void attempt_local_fail(struct conn *c, enum local_fail why)
 		s->ctr.overflow[OVF_REQUESTS]++;
 		break;
 	case LOCAL_ERROR:
+		px->stats.local_errors++;
+		c->pod->local_errors++;
+		if (s)
+			s->ctr.local_errors++;
 		break;
 	}
 	c->ops->fail_local(c, why);
@@ -195,6 +199,46 @@ void attempt_connected(struct conn *c)
 	c->ops->ready(c);
 }
 
+/* The connection of @pod most worth closing to make room at @s: one using
+ * @s, the longest without a byte either way. NULL if none.
+ */
+static struct conn *most_idle(struct px_pod *pod, const struct svc_state *s)
+{
+	struct conn *best = NULL;
+
+	for (struct conn *h = pod->conns; h; h = h->next)
+		if (h->up && h->up->ep && h->up->ep->svc == s &&
+		    (!best || h->last_io_ms < best->last_io_ms))
+			best = h;
+	return best;
+}
+
+/* @s is at max-connections with nothing idle in its pool. If @c's pod is
+ * under its fair share of the limit and another pod is over its own, that
+ * pod's most idle connection to @s is reset to make room: a pod over its
+ * share is refused first, and cannot keep the pods under theirs out by
+ * holding connections it does not use. False when @c must be refused.
+ */
+static bool make_room(struct conn *c, struct svc_state *s)
+{
+	uint32_t share = svc_pod_share(s, c->pod);
+	struct px_pod *hog = svc_pod_hog(s);
+	struct conn *victim;
+
+	if (svc_pod_conns(s, c->pod) >= share || !hog || hog == c->pod ||
+	    svc_pod_conns(s, hog) <= share)
+		return false;
+	victim = most_idle(hog, s);
+	if (!victim)
+		return false;
+	log_debug("proxy: %s/%s at max-connections: pod=%u over its share %u, closing one of its "
+		  "connections for pod=%u", s->ns, s->name, hog->id, share, c->pod->id);
+	s->ctr.preempted++;
+	c->px->stats.preempted++;
+	conn_close(victim, true);
+	return true;
+}
+
 void attempt_start(struct conn *c)
 {
 	struct proxy *px = c->px;
@@ -207,6 +251,12 @@ void attempt_start(struct conn *c)
 	if (!s) {
 		/* Not a service: one try to where the application was going. */
 		err = connect_one(c, NULL, &c->target);
+		if (err && err_is_local(-err)) {
+			if (c->up)
+				up_release(c, false);
+			attempt_local_fail(c, LOCAL_ERROR);
+			return;
+		}
 		if (err) {
 			px->stats.connect_errors++;
 			if (c->in)
@@ -237,7 +287,7 @@ void attempt_start(struct conn *c)
 			return;
 		}
 	}
-	if (s->conns >= c->pol->max_connections && !pool_evict(s)) {
+	if (s->conns >= c->pol->max_connections && !pool_evict(s) && !make_room(c, s)) {
 		attempt_local_fail(c, LOCAL_OVERFLOW_CONNECTIONS);
 		return;
 	}
@@ -251,6 +301,16 @@ void attempt_start(struct conn *c)
 
 		log_debug("proxy: connect pod=%u to %s: %s", c->pod->id,
 			  addr_fmt(&e->addr, buf, sizeof(buf)), strerror(-err));
+		if (err_is_local(-err)) {
+			/* Out of descriptors, memory or local ports: the agent's
+			 * trouble, not the endpoint's. No outlier failure, no
+			 * retry (it would fail alike); the client is told.
+			 */
+			if (c->up)
+				up_release(c, false);
+			attempt_local_fail(c, LOCAL_ERROR);
+			return;
+		}
 		px->stats.connect_errors++;
 		if (c->up) {
 			attempt_failed(c, FAIL_CONNECT);

@@ -27,6 +27,55 @@ void sock_close_reset(int fd)
 	close(fd);
 }
 
+/* ---------------------------------------------------------------- limits */
+
+uint32_t px_pod_limit(const struct proxy *px)
+{
+	uint32_t share;
+
+	if (px->opts.pod_max_conns)
+		return px->opts.pod_max_conns;
+	/* Every pod is sure of its share whatever the others do; a pod alone
+	 * on the node may use it all.
+	 */
+	share = px->opts.max_conns / (px->n_pods ? px->n_pods : 1);
+	if (share < PX_POD_CONNS_FLOOR)
+		share = PX_POD_CONNS_FLOOR;
+	return share < px->opts.max_conns ? share : px->opts.max_conns;
+}
+
+bool conn_admit(struct proxy *px, struct px_pod *pod)
+{
+	/* The pod's own limit first: a pod over its share is the one refused,
+	 * and it is refused before the node's limit is in sight.
+	 */
+	if (pod->conns_out >= px_pod_limit(px)) {
+		px->stats.over_pod_limit++;
+		pod->refused++;
+		return false;
+	}
+	if (px->stats.active >= px->opts.max_conns) {
+		px->stats.over_limit++;
+		pod->refused++;
+		return false;
+	}
+	return true;
+}
+
+bool err_is_local(int err)
+{
+	switch (err) {
+	case EMFILE:		/* this process's descriptors */
+	case ENFILE:		/* the system's */
+	case ENOMEM:
+	case ENOBUFS:
+	case EADDRNOTAVAIL:	/* no local port left for the 4-tuple */
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
 static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx);
@@ -59,6 +108,7 @@ void conn_close(struct conn *c, bool reset)
 	px_timer_del(px, &c->t_idle);
 	px_timer_del(px, &c->t_deadline);
 	px_timer_del(px, &c->t_retry);
+	px_timer_del(px, &c->t_head);
 	if (c->up) {
 		if (reset) {
 			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -98,6 +148,8 @@ void conn_close(struct conn *c, bool reset)
 	if (c->next)
 		c->next->prev = c->prev;
 	pod->conns_active--;
+	if (!c->in)
+		pod->conns_out--;
 	px->stats.active--;
 	free(c);
 }
@@ -121,6 +173,60 @@ static void on_idle(struct loop_timer *n, uint64_t now)
 	conn_close(c, false);
 }
 
+/* ---------------------------------------------------------------- request head deadline */
+
+/* The client is in the middle of an HTTP request head: bytes of it arrived,
+ * the head is not complete.
+ */
+static bool head_pending(const struct conn *c)
+{
+	return c->ops && c->ops->kind == RELAY_HTTP && !c->h.head_done && c->c2u.len;
+}
+
+static void on_head_timeout(struct loop_timer *n, uint64_t now)
+{
+	static const char reply[] = "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\n"
+				    "content-length: 0\r\nx-weft-error: header-timeout\r\n\r\n";
+	struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, t_head));
+
+	(void)now;
+	if (!head_pending(c))
+		return;		/* between requests: the idle timeout's business */
+	if (c->h.n_requests != c->head_req) {
+		/* Armed for a request that completed; this one started since. */
+		c->head_req = c->h.n_requests;
+		if (px_timer_set(c->px, &c->t_head, c->pol->header_timeout_ms, on_head_timeout))
+			conn_close(c, true);
+		return;
+	}
+	log_debug("proxy: connection pod=%u: request head not complete after %u ms, closing",
+		  c->pod->id, c->pol->header_timeout_ms);
+	c->px->stats.header_timeouts++;
+	/* Nothing of a response is queued while a head is read: the 408 goes
+	 * out whole or not at all, best effort, and the connection closes.
+	 */
+	if (!c->up && half_empty(&c->u2c))
+		(void)send(c->cfd, reply, sizeof(reply) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	conn_close(c, false);
+}
+
+/* Bytes of an HTTP request head may arrive: make sure a deadline bounds the
+ * head, from (about) its first byte. A client that trickles a head one byte
+ * at a time keeps the idle timeout away but not this one. False if @c was
+ * closed (no memory for the timer).
+ */
+static bool head_watch(struct conn *c)
+{
+	if (!c->pol->header_timeout_ms || loop_timer_armed(&c->t_head) || c->h.head_done)
+		return true;
+	c->head_req = c->h.n_requests;
+	if (px_timer_set(c->px, &c->t_head, c->pol->header_timeout_ms, on_head_timeout)) {
+		conn_close(c, true);
+		return false;
+	}
+	return true;
+}
+
 /* ---------------------------------------------------------------- detection */
 
 static void detect_done(struct conn *c, const struct relay_ops *ops)
@@ -129,6 +235,8 @@ static void detect_done(struct conn *c, const struct relay_ops *ops)
 	if (ops->kind == RELAY_HTTP) {
 		c->px->stats.detected_http++;
 		c->svc->ctr.detected_http++;
+		if (!head_watch(c))
+			return;
 	} else {
 		c->px->stats.detected_tcp++;
 		if (c->svc)
@@ -198,6 +306,8 @@ static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
 	(void)loop;
 	(void)fd;
 	c->last_io_ms = loop_now_ms(c->px->loop);
+	if (c->ops && c->ops->kind == RELAY_HTTP && !head_watch(c))
+		return;
 	if (c->ops)
 		c->ops->on_client(c, events);
 	else
@@ -209,7 +319,7 @@ static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
  * client reset and counted) on failure.
  */
 static struct conn *conn_new(struct proxy *px, struct px_pod *pod, int cfd,
-			     struct svc_state *svc)
+			     struct svc_state *svc, struct in_port *in)
 {
 	struct conn *c;
 	int one = 1;
@@ -232,6 +342,7 @@ static struct conn *conn_new(struct proxy *px, struct px_pod *pod, int cfd,
 	c->pod = pod;
 	c->cfd = cfd;
 	c->svc = svc;
+	c->in = in;
 	c->pol = svc ? &svc->pol : &px->passthrough;
 	c->last_io_ms = c->start_ms = loop_now_ms(px->loop);
 	c->next = pod->conns;
@@ -240,6 +351,12 @@ static struct conn *conn_new(struct proxy *px, struct px_pod *pod, int cfd,
 	pod->conns = c;
 	pod->conns_active++;
 	pod->conns_total++;
+	if (in) {
+		in->ctr.conns_total++;
+		in->ctr.conns_active++;
+	} else {
+		pod->conns_out++;
+	}
 	px->stats.active++;
 	if (svc) {
 		svc_ref(svc);
@@ -258,7 +375,7 @@ static struct conn *conn_new(struct proxy *px, struct px_pod *pod, int cfd,
 void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state *svc,
 		const struct addr *target)
 {
-	struct conn *c = conn_new(px, pod, cfd, svc);
+	struct conn *c = conn_new(px, pod, cfd, svc, NULL);
 
 	if (!c)
 		return;
@@ -275,6 +392,8 @@ void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state 
 	if (c->pol->protocol == PROTO_HTTP) {
 		px->stats.detected_http++;
 		svc->ctr.detected_http++;
+		if (!head_watch(c))
+			return;
 		conn_relay(c, px->relays[RELAY_HTTP]);
 		return;
 	}
@@ -285,15 +404,12 @@ void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state 
 void conn_start_inbound(struct proxy *px, struct px_pod *pod, int cfd, struct in_port *port,
 			const struct addr *dst, const struct addr *peer)
 {
-	struct conn *c = conn_new(px, pod, cfd, NULL);
+	struct conn *c = conn_new(px, pod, cfd, NULL, port);
 
 	if (!c)
 		return;
 	c->target = *dst;
 	c->peer = *peer;
-	c->in = port;
-	port->ctr.conns_total++;
-	port->ctr.conns_active++;
 	/* No detection window: a server-first protocol (a banner, a greeting)
 	 * must not wait for a client that waits for it. Relay at once and
 	 * look at the bytes on the way instead.

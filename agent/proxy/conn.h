@@ -83,6 +83,9 @@ struct px_pod {
 	int ilfd4, ilfd6;	/* inbound listeners; -1 when not listening */
 	struct conn *conns;	/* live client connections, newest first */
 	uint64_t conns_active, conns_total;
+	uint64_t conns_out;	/* outbound ones among conns_active: what the limit counts */
+	uint64_t refused;	/* outbound connections reset by a limit (pod or node) */
+	uint64_t local_errors;	/* connections or requests failed for the agent's resources */
 	struct in_port *in_ports;	/* inbound counters per port, unordered */
 	uint32_t n_in_ports;
 };
@@ -120,6 +123,7 @@ struct proxy {
 	struct policy passthrough;	/* non-service destinations: no retries */
 	struct catalogue *cat;
 	struct state st;		/* bound to @cat */
+	uint32_t n_pods;		/* pods this proxy serves (captures open) */
 	uint64_t rng;
 	uint32_t in_src_cursor;		/* next inbound source port (upstream.c) */
 	struct proxy_stats stats;
@@ -279,6 +283,8 @@ struct conn {
 	struct loop_timer t_idle;	/* idle timeout */
 	struct loop_timer t_deadline;	/* detection window, then request timeout */
 	struct loop_timer t_retry;	/* retry backoff */
+	struct loop_timer t_head;	/* HTTP: the request head's read deadline */
+	uint32_t head_req;		/* h.n_requests when t_head was armed */
 	struct ep_state *tried[CONN_MAX_TRIES];	/* compared, never dereferenced */
 	uint8_t n_tried;		/* attempts for this connection or request */
 	struct http_txn h;
@@ -300,6 +306,21 @@ void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state 
  */
 void conn_start_inbound(struct proxy *px, struct px_pod *pod, int cfd, struct in_port *port,
 			const struct addr *dst, const struct addr *peer);
+
+/* Whether @pod may have one more outbound client connection: under
+ * --max-conns and under its own limit (px_pod_limit()). Counts a refusal in
+ * the node's and the pod's counters; the caller resets the client.
+ */
+bool conn_admit(struct proxy *px, struct px_pod *pod);
+
+/* The outbound connections one pod may hold on @px at once. */
+uint32_t px_pod_limit(const struct proxy *px);
+
+/* Whether -@err from socket() or connect() is the agent's own shortage (file
+ * descriptors, memory, buffers, local ports), which says nothing about the
+ * endpoint.
+ */
+bool err_is_local(int err);
 
 /* Close @c at once, sending a reset to both sides if @reset. Releases its
  * upstream (never to the pool), its references and timers, unlinks it from

@@ -237,7 +237,7 @@ static void http_fail_local(struct conn *c, enum local_fail why)
 		[LOCAL_OVERFLOW_CONNECTIONS] = "x-weft-overloaded: max-connections",
 		[LOCAL_OVERFLOW_PENDING] = "x-weft-overloaded: max-pending",
 		[LOCAL_OVERFLOW_REQUESTS] = "x-weft-overloaded: max-requests",
-		[LOCAL_ERROR] = "x-weft-error: internal",
+		[LOCAL_ERROR] = "x-weft-local-error: out-of-resources",
 	};
 
 	if (c->h.resp_started) {

@@ -176,8 +176,7 @@ static void on_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)
 			return;
 		}
 		px->stats.total++;
-		if (px->stats.active >= px->opts.max_conns) {
-			px->stats.over_limit++;
+		if (!conn_admit(px, pod)) {
 			sock_close_reset(cfd);
 			continue;
 		}

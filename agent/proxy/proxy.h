@@ -27,11 +27,21 @@ struct proxy_opts {
 	uint16_t inbound_port;
 	uint32_t inbound_mark;		/* SO_MARK of inbound sockets to the application */
 	uint32_t max_conns;
+	/* Outbound client connections one pod may hold at once (per worker, as
+	 * max_conns); 0: a fair share of max_conns among the pods this worker
+	 * serves, at least PX_POD_CONNS_FLOOR. See docs/resilience.md.
+	 */
+	uint32_t pod_max_conns;
 	int home_netns_fd;		/* the agent's own netns, to come back to */
 	bool reuseport;			/* listeners share the port with other workers' */
 	/* Services' policy defaults (--lb, --retries...); NULL: the built-in ones. */
 	const struct policy *defaults;
 };
+
+/* The least a pod's automatic connection limit falls to, however many pods
+ * share --max-conns.
+ */
+#define PX_POD_CONNS_FLOOR 16
 
 /* Status classes 1xx..5xx: index 0..4. */
 #define PROXY_STATUS_CLASSES 5
@@ -47,6 +57,9 @@ struct proxy_stats {
 	uint64_t connect_timeouts;
 	uint64_t resets;		/* client connections ended with a reset */
 	uint64_t over_limit;		/* --max-conns reached: reset */
+	uint64_t over_pod_limit;	/* the pod's own limit reached: reset */
+	uint64_t local_errors;		/* the agent's own resources ran out (EMFILE...) */
+	uint64_t header_timeouts;	/* an HTTP request head not read in time: closed */
 	uint64_t detected_http;		/* protocol detection: HTTP/1.x */
 	uint64_t detected_tcp;		/* other bytes, or declared tcp */
 	uint64_t detect_timeouts;	/* the client said nothing in the window: tcp */
@@ -60,6 +73,7 @@ struct proxy_stats {
 	uint64_t overflow_connections;	/* circuit breaker: max-connections */
 	uint64_t overflow_pending;	/* max-pending */
 	uint64_t overflow_requests;	/* max-requests */
+	uint64_t preempted;		/* max-connections: a pod over its share lost one */
 	uint64_t ejections;
 	uint64_t panic;			/* picks made with every ready endpoint ejected */
 	uint64_t upstream_active;	/* upstream connections open, pooled included */

@@ -25,6 +25,7 @@ static void svc_free(struct svc_state *s)
 		free(e);
 	}
 	free(s->eps);
+	free(s->by_pod);
 	free(s);
 }
 
@@ -113,6 +114,69 @@ struct svc_state *state_svc(const struct state *st, const struct catalogue *c,
 	size_t i = catalogue_svc_port_index(c, sp);
 
 	return i < st->n_ports ? st->by_port[i] : NULL;
+}
+
+static struct svc_pod *by_pod_find(const struct svc_state *s, const struct px_pod *pod)
+{
+	for (uint32_t i = 0; i < s->n_by_pod; i++)
+		if (s->by_pod[i].pod == pod)
+			return &s->by_pod[i];
+	return NULL;
+}
+
+int svc_pod_add(struct svc_state *s, struct px_pod *pod)
+{
+	struct svc_pod *sp = by_pod_find(s, pod);
+
+	if (sp) {
+		sp->conns++;
+		return 0;
+	}
+	if (s->n_by_pod == s->cap_by_pod) {
+		uint32_t cap = s->cap_by_pod ? 2 * s->cap_by_pod : 4;
+		struct svc_pod *n = realloc(s->by_pod, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		s->by_pod = n;
+		s->cap_by_pod = cap;
+	}
+	s->by_pod[s->n_by_pod++] = (struct svc_pod){ .pod = pod, .conns = 1 };
+	return 0;
+}
+
+void svc_pod_del(struct svc_state *s, const struct px_pod *pod)
+{
+	struct svc_pod *sp = by_pod_find(s, pod);
+
+	if (!sp || --sp->conns)
+		return;
+	*sp = s->by_pod[--s->n_by_pod];
+}
+
+uint32_t svc_pod_conns(const struct svc_state *s, const struct px_pod *pod)
+{
+	const struct svc_pod *sp = by_pod_find(s, pod);
+
+	return sp ? sp->conns : 0;
+}
+
+uint32_t svc_pod_share(const struct svc_state *s, const struct px_pod *pod)
+{
+	uint32_t n = s->n_by_pod + (by_pod_find(s, pod) ? 0 : 1);
+	uint32_t share = s->pol.max_connections / n;
+
+	return share ? share : 1;
+}
+
+struct px_pod *svc_pod_hog(const struct svc_state *s)
+{
+	const struct svc_pod *hog = NULL;
+
+	for (uint32_t i = 0; i < s->n_by_pod; i++)
+		if (!hog || s->by_pod[i].conns > hog->conns)
+			hog = &s->by_pod[i];
+	return hog ? hog->pod : NULL;
 }
 
 size_t svc_n_ejected(const struct svc_state *s, uint64_t now_ms)

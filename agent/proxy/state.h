@@ -26,6 +26,7 @@
 struct catalogue;
 struct cat_svc_port;
 struct up;
+struct px_pod;
 
 /* Status classes 1xx..5xx are cls[0]..cls[4]. */
 #define STATUS_CLASSES 5
@@ -59,10 +60,20 @@ struct svc_ctr {
 	uint64_t no_endpoint;
 	uint64_t connect_timeouts;
 	uint64_t request_timeouts;
+	uint64_t local_errors;	/* failed for the agent's own resources, not the endpoints' */
+	uint64_t preempted;	/* a pod over its share lost a connection to one under it */
 	uint64_t detected_http, detected_tcp;	/* protocol detection outcomes */
 };
 
 struct svc_state;
+
+/* One client pod's upstream connections to a service port: its part of
+ * what max-connections counts.
+ */
+struct svc_pod {
+	struct px_pod *pod;
+	uint32_t conns;		/* > 0: pods with none leave the table */
+};
 
 struct ep_state {
 	struct svc_state *svc;	/* holds a reference on it */
@@ -96,6 +107,8 @@ struct svc_state {
 	uint32_t pending;	/* upstream connects in progress */
 	uint32_t requests;	/* HTTP requests in flight */
 	uint32_t clients;	/* client connections open */
+	struct svc_pod *by_pod;	/* conns by client pod: by_pod[0..n_by_pod), unordered */
+	uint32_t n_by_pod, cap_by_pod;
 	uint32_t rr;		/* round-robin cursor */
 	struct retry_budget budget;
 	struct svc_ctr ctr;
@@ -135,6 +148,20 @@ void svc_ref(struct svc_state *s);
 void svc_unref(struct state *st, struct svc_state *s);
 void ep_ref(struct ep_state *e);
 void ep_unref(struct state *st, struct ep_state *e);
+
+/* Count one more, or one fewer, upstream connection of @pod to @s. The add
+ * returns 0 or -ENOMEM (nothing counted).
+ */
+int svc_pod_add(struct svc_state *s, struct px_pod *pod);
+void svc_pod_del(struct svc_state *s, const struct px_pod *pod);
+/* @pod's upstream connections to @s. */
+uint32_t svc_pod_conns(const struct svc_state *s, const struct px_pod *pod);
+/* @pod's fair share of @s's max-connections: the limit divided among the
+ * pods holding connections to @s, @pod included; at least 1.
+ */
+uint32_t svc_pod_share(const struct svc_state *s, const struct px_pod *pod);
+/* The pod holding the most upstream connections to @s, or NULL. */
+struct px_pod *svc_pod_hog(const struct svc_state *s);
 
 /* Ready endpoints of @s currently ejected at @now_ms. */
 size_t svc_n_ejected(const struct svc_state *s, uint64_t now_ms);

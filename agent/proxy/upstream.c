@@ -44,6 +44,7 @@ static void up_free(struct up *u)
 	if (e) {
 		if (u->connecting)
 			e->svc->pending--;
+		svc_pod_del(e->svc, u->pod);
 		e->svc->conns--;
 		e->conns--;
 		ep_unref(&px->st, e);
@@ -351,10 +352,16 @@ int up_connect(struct conn *c, struct ep_state *e, const struct addr *target)
 
 	if (!u)
 		return -ENOMEM;
+	if (e && svc_pod_add(e->svc, c->pod)) {
+		free(u);
+		return -ENOMEM;
+	}
 	fd = upstream_socket(px, c, target);
 	if (fd >= 0)
 		fd = upstream_connect(fd, target);
 	if (fd < 0) {
+		if (e)
+			svc_pod_del(e->svc, c->pod);
 		free(u);
 		return fd;
 	}

@@ -263,8 +263,10 @@ struct px_capture {
 
 static void capture_close_locked(struct px_capture *cap)
 {
-	for (unsigned int i = 0; i < cap->n; i++)
+	for (unsigned int i = 0; i < cap->n; i++) {
 		px_pod_close(&cap->share[i]);
+		cap->share[i].px->n_pods--;
+	}
 }
 
 struct px_capture *workers_capture_open(struct workers *ws, const struct px_pod_info *info)
@@ -284,6 +286,7 @@ struct px_capture *workers_capture_open(struct workers *ws, const struct px_pod_
 		pp->lfd4 = pp->lfd6 = -1;
 		pp->ilfd4 = pp->ilfd6 = -1;
 		cap->n++;
+		pp->px->n_pods++;	/* the pods sharing --max-conns: px_pod_limit() */
 		err = px_pod_listen(pp, i == 0 ? &cap->netns_cookie : NULL);
 		if (!err && info->inbound)
 			err = px_pod_listen_inbound(pp);
@@ -349,6 +352,19 @@ void workers_capture_counts(const struct px_capture *cap, uint64_t *active, uint
 	for (unsigned int i = 0; i < cap->n; i++) {
 		*active += cap->share[i].conns_active;
 		*total += cap->share[i].conns_total;
+	}
+}
+
+void workers_capture_load(const struct px_capture *cap, struct px_pod_load *out)
+{
+	*out = (struct px_pod_load){ 0 };
+	for (unsigned int i = 0; i < cap->n; i++) {
+		const struct px_pod *pp = &cap->share[i];
+
+		out->conns_out += pp->conns_out;
+		out->limit += px_pod_limit(pp->px);
+		out->refused += pp->refused;
+		out->local_errors += pp->local_errors;
 	}
 }
 
@@ -488,6 +504,8 @@ static struct svc_state *svc_merge(const struct workers *ws, size_t i)
 	*m = *s0;
 	m->next = NULL;
 	m->all = NULL;
+	m->by_pod = NULL;	/* worker 0's: not merged, not to be freed twice */
+	m->n_by_pod = m->cap_by_pod = 0;
 	m->eps = calloc(s0->n_eps ? s0->n_eps : 1, sizeof(*m->eps));
 	if (!m->eps) {
 		free(m);

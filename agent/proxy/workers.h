@@ -95,6 +95,16 @@ bool workers_capture_listening(const struct px_capture *cap);
  * over the workers.
  */
 void workers_capture_counts(const struct px_capture *cap, uint64_t *active, uint64_t *total);
+/* One pod's outbound connections against its limit, summed over the workers. */
+struct px_pod_load {
+	uint64_t conns_out;	/* outbound client connections open */
+	uint64_t limit;		/* what it may hold: the sum of each worker's limit */
+	uint64_t refused;	/* connections reset by its limit or --max-conns */
+	uint64_t local_errors;	/* failed for the agent's own resources (EMFILE...) */
+};
+
+/* Under isolation: @cap's load into @out. */
+void workers_capture_load(const struct px_capture *cap, struct px_pod_load *out);
 /* Under isolation: call @fn for each live connection of the pod, each
  * worker's share in turn, newest first within a worker. A non-zero return
  * stops the walk and is returned, else 0.

@@ -269,8 +269,15 @@ static int comment_line(struct prom_doc *d, const char *l, struct family **cur, 
 	f = find_family(d, name);
 	if (f && *cur != f && (f->help || f->type[0]))
 		return fail(err, len, line, "# %s for %s, a family already written", kw, name);
-	if (!f && !(f = add_family(d, name)))
-		return -ENOMEM;
+	if (!f) {
+		/* add_family() may move the array *cur points into. */
+		size_t ci = *cur ? (size_t)(*cur - d->f) : 0;
+
+		if (!(f = add_family(d, name)))
+			return -ENOMEM;
+		if (*cur)
+			*cur = &d->f[ci];
+	}
 	if (*cur && *cur != f)
 		(*cur)->closed = true;
 	*cur = f;
