@@ -932,6 +932,7 @@ int pods_del(struct pods *p, const char *container_id)
 	struct pod **link, *pod = pod_find(p, container_id, &link);
 	struct pod_netns *ns;
 	char path[PATH_MAX];
+	unsigned int left;
 
 	if (valid_container_id(container_id) &&
 	    !state_path(p, container_id, path, sizeof(path)))
@@ -940,8 +941,9 @@ int pods_del(struct pods *p, const char *container_id)
 		return 0;
 	*link = pod->next;
 	ns = pod->nsx;
-	ns_unref(p, pod, true);
-	if (ns && ns->refs) {
+	left = ns ? ns->refs - 1 : 0;
+	ns_unref(p, pod, true);	/* frees @ns with its last pod */
+	if (left) {
 		/* Other containers share the netns: it stays captured while any
 		 * of them is meshed.
 		 */
