@@ -3,6 +3,9 @@
  * state that lets a restarted agent take its pods back. The order of a capture
  * is listeners first, the kernel's steering second (capture_pod_apply()):
  * once a pod's connections are redirected, somebody must already be listening.
+ * Capture is per netns (struct pod_netns), reference-counted by the pods
+ * enrolled in it; a meshed netns whose listeners cannot be opened keeps its
+ * steering and retries them (docs/cni.md, "A squatted proxy port").
  */
 #include <dirent.h>
 #include <errno.h>
@@ -290,7 +293,8 @@ static void ns_mirror(struct pods *p, struct pod_netns *ns)
 			snprintf(pod->reason, sizeof(pod->reason), "%s", ns->blocked);
 		else if (ns->meshed && !pod->wants && ns->lead && ns->lead != pod)
 			snprintf(pod->reason, sizeof(pod->reason),
-				 "shares its netns with meshed pod %.50s/%.50s (capture is per netns)",
+				 "shares its netns with meshed pod %.50s/%.50s "
+				 "(capture is per netns)",
 				 ns->lead->spec.ns, ns->lead->spec.name);
 	}
 }

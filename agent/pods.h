@@ -2,8 +2,11 @@
 /* Enrollment: the pods the CNI plugin told us about, whether each is meshed and
  * why, and what makes capture real for it — the in-pod listeners (a capture
  * the proxy workers return, proxy/workers.h) and the kernel's steering in
- * the node's capture mode (datapath/capture.h). State is saved under RUN_DIR/pods so a restarted agent serves
- * the pods enrolled before. Its collaborators come in struct pods_deps.
+ * the node's capture mode (datapath/capture.h). Capture belongs to a network
+ * namespace, known by its identity (nsfs inode), which several container ids
+ * may share. State is saved under RUN_DIR/pods, with that identity, so a
+ * restarted agent serves the pods enrolled before and nothing else. Its
+ * collaborators come in struct pods_deps.
  */
 #ifndef WEFT_PODS_H
 #define WEFT_PODS_H

@@ -263,7 +263,8 @@ Test(enrol, a_saved_path_now_naming_another_netns_is_forgotten_at_restore)
 	char path[128], out[256];
 
 	/* Pod c is not meshed: the moved path must not mesh it either. */
-	restore_after_repoint(tns_path("c", path, sizeof(path)), "now names another network namespace");
+	restore_after_repoint(tns_path("c", path, sizeof(path)),
+			      "now names another network namespace");
 	cr_assert_neq(tsock_ident("c", "198.19.0.10:80", out, sizeof(out)), 0,
 		      "pod c got captured under the moved pod's entry");
 }
@@ -354,9 +355,11 @@ static void squat_across_restart(const char *ip, uint16_t port)
 	 */
 	for (int i = 0; i < 5; i++) {
 		err = tsock_ident("a", "198.19.0.10:80", out, sizeof(out));
-		cr_assert(err || !strcmp(out, "squatter"), "the VIP answered '%s' past the proxy", out);
+		cr_assert(err || !strcmp(out, "squatter"), "the VIP answered '%s' past the proxy",
+			  out);
 		err = tsock_ident("a", "198.18.2.14:8080", out, sizeof(out));
-		cr_assert(err || !strcmp(out, "squatter"), "api-1 answered '%s' past the proxy", out);
+		cr_assert(err || !strcmp(out, "squatter"), "api-1 answered '%s' past the proxy",
+			  out);
 	}
 	/* The other pods are served. */
 	cr_assert_eq(tsock_ident("b", "198.19.0.10:80", out, sizeof(out)), 0);
