@@ -6,12 +6,32 @@
 #ifndef WEFT_NETNS_H
 #define WEFT_NETNS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-/* Open @path (e.g. /proc/123/ns/net, /run/netns/x) and check it is a network
- * namespace. Returns an O_CLOEXEC fd or -errno (-EINVAL: not a netns).
+/* A netns's identity while something holds it open: the nsfs inode. */
+struct netns_id {
+	uint64_t dev, ino;
+};
+
+/* Open @path (e.g. /proc/123/ns/net, /run/netns/x) safely and check it is a
+ * network namespace other than the agent's own (docs/cni.md, "The netns
+ * path"). The path is resolved first without opening its target (O_PATH),
+ * so a FIFO or a device is refused without blocking; symlinks are followed
+ * and judged by what they resolve to. Returns an O_RDONLY|O_NONBLOCK|
+ * O_CLOEXEC fd with its identity in *@id (when not NULL), or -errno with
+ * @why (@len bytes) saying what is wrong:
+ *   -ENOENT (and other open errors)  the path cannot be resolved
+ *   -EINVAL  not an nsfs file, not a network namespace, or the agent's own
  */
+int netns_open_id(const char *path, struct netns_id *id, char *why, size_t len);
+/* netns_open_id() without identity or message. */
 int netns_open(const char *path);
+
+/* The netns cookie of the namespace @ns_fd (a socket made there for the
+ * call). 0 or -errno.
+ */
+int netns_cookie(int ns_fd, uint64_t *out);
 
 /* Create socket(@family, @type | SOCK_CLOEXEC) inside the netns @ns_fd and
  * return to @home_fd. Returns the fd or -errno. The calling thread is in the

@@ -3,6 +3,9 @@
  * state that lets a restarted agent take its pods back. The order of a capture
  * is listeners first, the kernel's steering second (capture_pod_apply()):
  * once a pod's connections are redirected, somebody must already be listening.
+ * Capture is per netns (struct pod_netns), reference-counted by the pods
+ * enrolled in it; a meshed netns whose listeners cannot be opened keeps its
+ * steering and retries them (docs/cni.md, "A squatted proxy port").
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +26,34 @@
 #include "proxy/workers.h"
 
 #define POD_STATE_DIR "pods"
+/* Retrying blocked listeners: first after this long, doubling up to the cap. */
+#define LISTEN_RETRY_FIRST_MS 200
+#define LISTEN_RETRY_MAX_MS 5000
+
+/* One enrolled network namespace: what capture is about. Pods sharing a
+ * netns (one netns, several container ids) share this, reference-counted.
+ */
+struct pod_netns {
+	struct pods *p;
+	struct pod_netns *next;		/* in pods.netns */
+	struct netns_id id;		/* the key: the nsfs inode, held open by @fd */
+	unsigned int refs;		/* pods with nsx == this */
+	int fd;
+	uint64_t cookie;
+	uint32_t pod_id;		/* the capture's id: its first pod's */
+	struct pod *lead;		/* whose annotations the capture follows */
+	struct px_capture *capture;	/* NULL while not meshed or blocked */
+	struct capture_pod applied;	/* what capture_pod_apply() last wrote, */
+	bool applied_ok;		/* when it succeeded */
+	bool meshed;			/* the kernel's steering is in place */
+	bool restored;			/* enrolled by an earlier agent */
+	int sysctls_before;		/* retpath.h; -1: not known */
+	/* Meshed, but the listeners could not be opened: why, or "". */
+	char blocked[128];
+	struct loop_timer retry;
+	unsigned int backoff_ms;
+	uint64_t retries;
+};
 
 /* A CNI ADD waiting for its Pod object (pods_add()). */
 struct pods_wait {
@@ -38,6 +69,7 @@ struct pods_wait {
 struct pods {
 	struct pods_deps deps;
 	struct pod *list;
+	struct pod_netns *netns;	/* every enrolled netns */
 	struct pods_wait *waits;
 	uint32_t next_id;
 };
@@ -69,13 +101,23 @@ static void changed(const struct pods *p)
 		p->deps.changed(p->deps.ctx);
 }
 
-static void pod_free(struct pods *p, struct pod *pod)
+/* Free @ns's in-memory state: listeners, retry timer, fd. What capture put
+ * in the kernel stays (capture_off() removes it).
+ */
+static void ns_free(struct pods *p, struct pod_netns *ns)
 {
-	workers_capture_close(p->deps.workers, pod->capture);
-	pod->capture = NULL;
-	if (pod->netns_fd != -1)
-		close(pod->netns_fd);
-	free(pod);
+	for (struct pod_netns **pp = &p->netns; *pp; pp = &(*pp)->next) {
+		if (*pp == ns) {
+			*pp = ns->next;
+			break;
+		}
+	}
+	if (p->deps.loop)
+		loop_timer_del(p->deps.loop, &ns->retry);
+	workers_capture_close(p->deps.workers, ns->capture);
+	if (ns->fd != -1)
+		close(ns->fd);
+	free(ns);
 }
 
 static void wait_unlink(struct pods *p, struct pods_wait *w)
@@ -104,8 +146,10 @@ void pods_free(struct pods *p)
 		struct pod *pod = p->list;
 
 		p->list = pod->next;
-		pod_free(p, pod);
+		free(pod);
 	}
+	while (p->netns)
+		ns_free(p, p->netns);
 	free(p);
 }
 
@@ -168,17 +212,19 @@ static void add_port(uint16_t *ports, size_t *n, uint16_t port)
 		ports[(*n)++] = port;
 }
 
-/* The pod's capture: the agent-wide exclusions first, then the pod's own
- * annotations; past the capture's bounds, the agent-wide ones win (they
+/* The capture of @ns: the agent-wide exclusions first, then its lead pod's
+ * own annotations; past the capture's bounds, the agent-wide ones win (they
  * usually protect the node: DNS, the API server).
  */
-static void pod_to_capture(const struct pods *p, const struct pod *pod, struct capture_pod *out)
+static void pod_to_capture(const struct pods *p, const struct pod_netns *ns,
+			   struct capture_pod *out)
 {
 	const struct pods_deps *deps = &p->deps;
-	const struct cat_pod *cp = catalogue_find_pod(cat(p), pod->spec.ns, pod->spec.name);
+	const struct cat_pod *cp = ns->lead ? catalogue_find_pod(cat(p), ns->lead->spec.ns,
+								 ns->lead->spec.name) : NULL;
 
 	memset(out, 0, sizeof(*out));
-	out->pod_id = pod->id;
+	out->pod_id = ns->pod_id;
 	out->outbound_port = deps->proxy_port;
 	out->inbound_port = deps->inbound_port;
 	for (size_t i = 0; i < deps->n_excl_ports; i++)
@@ -198,91 +244,245 @@ static void pod_to_capture(const struct pods *p, const struct pod *pod, struct c
 
 void pods_capture_entry(const struct pods *p, const struct pod *pod, struct capture_pod *out)
 {
-	pod_to_capture(p, pod, out);
+	pod_to_capture(p, pod->nsx, out);
 }
 
-static struct capture_target pod_target(const struct pod *pod)
+const char *pods_listener_blocked(const struct pod *pod)
+{
+	return pod->nsx && pod->nsx->meshed && pod->nsx->blocked[0] ? pod->nsx->blocked : NULL;
+}
+
+uint64_t pods_listener_retries(const struct pod *pod)
+{
+	return pod->nsx ? pod->nsx->retries : 0;
+}
+
+unsigned int pods_netns_refs(const struct pod *pod)
+{
+	return pod->nsx ? pod->nsx->refs : 0;
+}
+
+static struct capture_target ns_target(const struct pod_netns *ns)
 {
 	struct capture_target t = {
-		.netns_fd = pod->netns_fd,
-		.netns_cookie = pod->netns_cookie,
+		.netns_fd = ns->fd,
+		.netns_cookie = ns->cookie,
 		.lfd4 = -1,
 		.lfd6 = -1,
 	};
 
-	if (pod->capture)
-		workers_capture_inbound_fds(pod->capture, &t.lfd4, &t.lfd6);
-	t.adopted = pod->restored && !pod->applied_ok;
+	if (ns->capture)
+		workers_capture_inbound_fds(ns->capture, &t.lfd4, &t.lfd6);
+	t.adopted = ns->restored && !ns->applied_ok;
 	return t;
 }
 
-/* Bring the kernel's capture of a meshed @pod in line with its rules; a
+/* Copy what @ns says into every pod of it (the fields admin reads), with
+ * the reason of a pod meshed for another pod's sake or blocked.
+ */
+static void ns_mirror(struct pods *p, struct pod_netns *ns)
+{
+	for (struct pod *pod = p->list; pod; pod = pod->next) {
+		if (pod->nsx != ns)
+			continue;
+		pod->netns_fd = ns->fd;
+		pod->netns_cookie = ns->cookie;
+		pod->capture = ns->capture;
+		pod->meshed = ns->meshed;
+		if (ns->meshed && ns->blocked[0])
+			snprintf(pod->reason, sizeof(pod->reason), "%s", ns->blocked);
+		else if (ns->meshed && !pod->wants && ns->lead && ns->lead != pod)
+			snprintf(pod->reason, sizeof(pod->reason),
+				 "shares its netns with meshed pod %.50s/%.50s "
+				 "(capture is per netns)",
+				 ns->lead->spec.ns, ns->lead->spec.name);
+	}
+}
+
+/* Bring the kernel's capture of a meshed @ns in line with its rules; a
  * no-op when they did not change since the last time (annotations and the
  * catalogue change far more often than one pod's exclusions).
  */
-static int capture_sync(struct pods *p, struct pod *pod)
+static int capture_sync(struct pods *p, struct pod_netns *ns)
 {
 	struct capture_pod want;
 	struct capture_target t;
 	int err;
 
-	pod_to_capture(p, pod, &want);
-	if (pod->applied_ok && !memcmp(&want, &pod->applied, sizeof(want)))
+	pod_to_capture(p, ns, &want);
+	if (ns->applied_ok && !memcmp(&want, &ns->applied, sizeof(want)))
 		return 0;
-	t = pod_target(pod);
+	t = ns_target(ns);
 	err = capture_pod_apply(p->deps.capture, &t, &want,
-				pod->sysctls_before == -1 ? &pod->sysctls_before : NULL);
-	pod->applied = want;
-	pod->applied_ok = !err;
+				ns->sysctls_before == -1 ? &ns->sysctls_before : NULL);
+	ns->applied = want;
+	ns->applied_ok = !err;
 	return err;
 }
 
-static int capture_on(struct pods *p, struct pod *pod)
+/* Open @ns's listeners on every worker. 0 or -errno. */
+static int listeners_open(struct pods *p, struct pod_netns *ns)
 {
 	const struct px_pod_info info = {
-		.id = pod->id,
-		.ns = pod->spec.ns,
-		.name = pod->spec.name,
-		.netns_fd = pod->netns_fd,
+		.id = ns->pod_id,
+		.ns = ns->lead ? ns->lead->spec.ns : "",
+		.name = ns->lead ? ns->lead->spec.name : "",
+		.netns_fd = ns->fd,
 		.inbound = p->deps.inbound_port != 0,
 	};
+
+	ns->capture = workers_capture_open(p->deps.workers, &info);
+	return ns->capture ? 0 : -errno;
+}
+
+/* Which of the listeners' ports another socket holds in @ns (a bind of our
+ * own, closed at once, says it); 0 when neither is held now.
+ */
+static uint16_t port_held(struct pods *p, struct pod_netns *ns)
+{
+	const uint16_t ports[2] = { p->deps.proxy_port, p->deps.inbound_port };
+	int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	uint16_t held = 0;
+
+	if (home == -1)
+		return 0;
+	for (int i = 0; i < 2 && !held; i++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(ports[i]) };
+		int fd;
+
+		if (!ports[i])
+			continue;
+		/* The outbound listener's address; a wildcard holder conflicts too. */
+		sa.sin_addr.s_addr = htonl(i == 0 ? INADDR_LOOPBACK : INADDR_ANY);
+		fd = netns_socket(ns->fd, home, AF_INET, SOCK_STREAM);
+		if (fd < 0)
+			break;
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 && errno == EADDRINUSE)
+			held = ports[i];
+		close(fd);
+	}
+	close(home);
+	return held;
+}
+
+static void on_listen_retry(struct loop_timer *t, uint64_t now);
+
+/* The listeners of meshed @ns could not be opened (@err): say why, keep the
+ * capture in place (fail closed) and retry with backoff.
+ */
+static void listeners_blocked(struct pods *p, struct pod_netns *ns, int err)
+{
+	uint16_t port = err == -EADDRINUSE ? port_held(p, ns) : 0;
+	bool first = !ns->blocked[0];
+
+	if (port)
+		snprintf(ns->blocked, sizeof(ns->blocked),
+			 "listener blocked: port %u held by another socket", port);
+	else
+		snprintf(ns->blocked, sizeof(ns->blocked), "listener blocked: %s",
+			 strerror(-err));
+	if (first) {
+		ns->backoff_ms = LISTEN_RETRY_FIRST_MS;
+		log_warn("pods: %s/%s netns_cookie=%llu: %s; capture stays in place (its "
+			 "connections end inside the pod), retrying",
+			 ns->lead ? ns->lead->spec.ns : "", ns->lead ? ns->lead->spec.name : "",
+			 (unsigned long long)ns->cookie, ns->blocked);
+	} else {
+		ns->backoff_ms = ns->backoff_ms * 2 > LISTEN_RETRY_MAX_MS ? LISTEN_RETRY_MAX_MS
+									 : ns->backoff_ms * 2;
+	}
+	if (!p->deps.loop || loop_timer_set(p->deps.loop, &ns->retry, ns->backoff_ms,
+					    on_listen_retry))
+		log_warn("pods: cannot arm the listener retry of netns_cookie=%llu",
+			 (unsigned long long)ns->cookie);
+}
+
+static void on_listen_retry(struct loop_timer *t, uint64_t now)
+{
+	struct pod_netns *ns = (struct pod_netns *)((char *)t - offsetof(struct pod_netns, retry));
+	struct pods *p = ns->p;
 	int err;
 
-	if (!pod->capture) {
-		pod->capture = workers_capture_open(p->deps.workers, &info);
-		if (!pod->capture)
-			return -errno;
-		pod->netns_cookie = workers_capture_netns_cookie(pod->capture);
-	}
-	/* Listeners first (above), then the kernel's steering: once a
-	 * connection is redirected, somebody must already be listening.
-	 */
-	pod->applied_ok = false;
-	err = capture_sync(p, pod);
+	(void)now;
+	if (!ns->meshed || ns->capture)
+		return;
+	ns->retries++;
+	err = listeners_open(p, ns);
 	if (err) {
-		struct capture_target t = pod_target(pod);
+		listeners_blocked(p, ns, err);
+		ns_mirror(p, ns);
+		return;
+	}
+	ns->blocked[0] = '\0';
+	/* eBPF mode's sk_lookup gets the new inbound listeners. */
+	ns->applied_ok = false;
+	err = capture_sync(p, ns);
+	if (err)
+		log_warn("pods: netns_cookie=%llu: listeners up but capture update failed: %s",
+			 (unsigned long long)ns->cookie, strerror(-err));
+	log_info("pods: %s/%s: listeners up after %llu retries",
+		 ns->lead ? ns->lead->spec.ns : "", ns->lead ? ns->lead->spec.name : "",
+		 (unsigned long long)ns->retries);
+	for (struct pod *pod = p->list; pod; pod = pod->next) {
+		if (pod->nsx == ns && pod->wants)
+			snprintf(pod->reason, sizeof(pod->reason), "namespace %s has label "
+				 "weft.io/mesh=enabled", pod->spec.ns);
+	}
+	ns_mirror(p, ns);
+	changed(p);
+}
 
-		(void)capture_pod_remove(p->deps.capture, &t, pod->sysctls_before);
-		workers_capture_close(p->deps.workers, pod->capture);
-		pod->capture = NULL;
+/* Mesh @ns: listeners first, then the kernel's steering — once a connection
+ * is redirected, somebody must already be listening. With @may_block (a
+ * restore, or a pod meshed later), listeners that cannot be opened leave the
+ * steering in place anyway and are retried: the pod runs already, and
+ * forgetting its capture would let it out of the mesh for good. A CNI ADD
+ * fails instead: its pod has not started, the runtime retries.
+ */
+static int capture_on(struct pods *p, struct pod_netns *ns, bool may_block)
+{
+	int err, lerr = 0;
+
+	if (!ns->cookie) {
+		err = netns_cookie(ns->fd, &ns->cookie);
+		if (err)
+			return err;
+	}
+	if (!ns->capture)
+		lerr = listeners_open(p, ns);
+	if (lerr && !may_block)
+		return lerr;
+	ns->applied_ok = false;
+	err = capture_sync(p, ns);
+	if (err) {
+		struct capture_target t = ns_target(ns);
+
+		(void)capture_pod_remove(p->deps.capture, &t, ns->sysctls_before);
+		workers_capture_close(p->deps.workers, ns->capture);
+		ns->capture = NULL;
 		return err;
 	}
-	pod->meshed = true;
+	ns->meshed = true;
+	if (lerr)
+		listeners_blocked(p, ns, lerr);
 	return 0;
 }
 
-static void capture_off(struct pods *p, struct pod *pod)
+static void capture_off(struct pods *p, struct pod_netns *ns)
 {
-	struct capture_target t = pod_target(pod);
+	struct capture_target t = ns_target(ns);
 
 	/* Steering first, so no new connection reaches a closing listener. */
-	if (pod->meshed || pod->capture)
-		(void)capture_pod_remove(p->deps.capture, &t, pod->sysctls_before);
-	pod->sysctls_before = -1;
-	pod->applied_ok = false;
-	workers_capture_close(p->deps.workers, pod->capture);
-	pod->capture = NULL;
-	pod->meshed = false;
+	if (ns->meshed || ns->capture)
+		(void)capture_pod_remove(p->deps.capture, &t, ns->sysctls_before);
+	ns->sysctls_before = -1;
+	ns->applied_ok = false;
+	workers_capture_close(p->deps.workers, ns->capture);
+	ns->capture = NULL;
+	ns->meshed = false;
+	ns->blocked[0] = '\0';
+	if (p->deps.loop)
+		loop_timer_del(p->deps.loop, &ns->retry);
 }
 
 static int state_path(struct pods *p, const char *container_id, char *buf, size_t len)
@@ -292,8 +492,12 @@ static int state_path(struct pods *p, const char *container_id, char *buf, size_
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static int state_save(struct pods *p, const struct cni_proto_pod *spec, bool meshed)
+/* Save @pod with its netns's identity, so a restarted agent re-identifies
+ * the netns by what it is, not by its path.
+ */
+static int state_save(struct pods *p, const struct pod *pod)
 {
+	const struct cni_proto_pod *spec = &pod->spec;
 	char path[PATH_MAX], tmp[PATH_MAX + 8], *json;
 	struct cni_proto_pod saved = *spec;
 	int fd, err = 0;
@@ -303,7 +507,10 @@ static int state_save(struct pods *p, const struct cni_proto_pod *spec, bool mes
 	if (err)
 		return err;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	saved.meshed_hint = meshed;
+	saved.meshed_hint = pod->meshed;
+	saved.netns_dev = pod->nsx->id.dev;
+	saved.netns_ino = pod->nsx->id.ino;
+	saved.netns_cookie = pod->nsx->cookie;
 	json = cni_proto_req_encode(CNI_PROTO_NONE, &saved, &len);
 	if (!json)
 		return -errno;
@@ -339,14 +546,77 @@ static bool valid_container_id(const char *id)
 	return true;
 }
 
+static struct pod_netns *ns_find(struct pods *p, const struct netns_id *id)
+{
+	for (struct pod_netns *ns = p->netns; ns; ns = ns->next) {
+		if (ns->id.dev == id->dev && ns->id.ino == id->ino)
+			return ns;
+	}
+	return NULL;
+}
+
+/* Drop @pod's reference on its netns: the last one removes the capture
+ * (@remove) and frees it; otherwise the lead passes to another pod.
+ */
+static void ns_unref(struct pods *p, struct pod *pod, bool remove)
+{
+	struct pod_netns *ns = pod->nsx;
+
+	pod->nsx = NULL;
+	if (!ns)
+		return;
+	if (--ns->refs == 0) {
+		if (remove)
+			capture_off(p, ns);
+		ns_free(p, ns);
+		return;
+	}
+	if (ns->lead == pod) {
+		ns->lead = NULL;
+		for (struct pod *o = p->list; o; o = o->next) {
+			if (o->nsx == ns && (!ns->lead || o->wants))
+				ns->lead = o;
+		}
+	}
+}
+
+/* Whether a saved pod's netns (@spec, saved identity) is the one @fd now
+ * opens (@id): its inode, and its cookie, which the kernel never reuses. A
+ * state file from an agent that saved no identity is taken as it is.
+ */
+static bool same_netns(const struct cni_proto_pod *spec, int fd, const struct netns_id *id,
+		       char *msg, size_t msglen)
+{
+	uint64_t cookie = 0;
+
+	if (!spec->netns_ino)
+		return true;
+	if (spec->netns_dev != id->dev || spec->netns_ino != id->ino) {
+		snprintf(msg, msglen, "netns '%s' now names another network namespace (inode "
+			 "%llu, saved %llu)", spec->netns, (unsigned long long)id->ino,
+			 (unsigned long long)spec->netns_ino);
+		return false;
+	}
+	if (spec->netns_cookie && !netns_cookie(fd, &cookie) && cookie != spec->netns_cookie) {
+		snprintf(msg, msglen, "netns '%s' now names another network namespace (cookie "
+			 "%llu, saved %llu)", spec->netns, (unsigned long long)cookie,
+			 (unsigned long long)spec->netns_cookie);
+		return false;
+	}
+	return true;
+}
+
 /* Enroll @spec; @save: a CNI ADD (else a restore from saved state). 0 or the
  * errors of pods_add() with @msg filled.
  */
 static int pod_enroll(struct pods *p, const struct cni_proto_pod *spec, bool save, char *msg,
 		      size_t msglen)
 {
+	struct pod_netns *ns;
+	struct netns_id id;
+	bool was_meshed;
 	struct pod *pod;
-	int err;
+	int fd, err;
 
 	if (!valid_container_id(spec->container_id)) {
 		snprintf(msg, msglen, "container id '%s' must be [A-Za-z0-9_.-]+",
@@ -362,31 +632,57 @@ static int pod_enroll(struct pods *p, const struct cni_proto_pod *spec, bool sav
 			 spec->container_id, pod->spec.netns);
 		return -EEXIST;
 	}
-	pod = calloc(1, sizeof(*pod));
-	if (!pod) {
-		snprintf(msg, msglen, "out of memory");
-		return -ENOMEM;
-	}
-	pod->spec = *spec;
-	pod->id = p->next_id++;
-	pod->sysctls_before = -1;
-	pod->restored = !save;
-	pod->netns_fd = netns_open(spec->netns);
-	if (pod->netns_fd < 0) {
-		err = pod->netns_fd;
-		pod->netns_fd = -1;
-		snprintf(msg, msglen, "cannot open netns '%s': %s", spec->netns, strerror(-err));
-		err = -ENOENT;
-		goto out_free;
+	fd = netns_open_id(spec->netns, &id, msg, msglen);
+	if (fd < 0)
+		return fd == -EINVAL ? -EINVAL : -ENOENT;
+	if (!save && !same_netns(spec, fd, &id, msg, msglen)) {
+		close(fd);
+		return -ESTALE;
 	}
 	if (!synced(p) && save) {
 		/* The catalogue cannot tell yet whether this pod is meshed; starting
 		 * it unmeshed would be a silent bypass. The runtime retries.
 		 */
+		close(fd);
 		snprintf(msg, msglen, "the agent's registries have not synced yet");
-		err = -EAGAIN;
-		goto out_free;
+		return -EAGAIN;
 	}
+	pod = calloc(1, sizeof(*pod));
+	ns = ns_find(p, &id);
+	if (!pod || (!ns && !(ns = calloc(1, sizeof(*ns))))) {
+		close(fd);
+		free(pod);
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	pod->spec = *spec;
+	pod->id = p->next_id++;
+	pod->restored = !save;
+	if (ns->refs) {
+		/* One netns under a second container id: one capture for both. */
+		close(fd);
+		log_info("pods: container %s shares netns '%s' (inode %llu) with %u enrolled "
+			 "container(s)", spec->container_id, spec->netns,
+			 (unsigned long long)id.ino, ns->refs);
+	} else {
+		ns->p = p;
+		ns->id = id;
+		ns->fd = fd;
+		ns->pod_id = pod->id;
+		ns->sysctls_before = -1;
+		ns->restored = !save;
+		ns->next = p->netns;
+		p->netns = ns;
+	}
+	ns->refs++;
+	pod->nsx = ns;
+	pod->netns_fd = -1;
+	/* Linked now so that ns_mirror() sees it; unlinked on failure. */
+	pod->next = p->list;
+	p->list = pod;
+	if (!ns->lead)
+		ns->lead = pod;
+	was_meshed = ns->meshed;
 	if (!synced(p)) {
 		/* A restart: keep what the pod was until the registries have spoken,
 		 * so a meshed pod never runs unmeshed in between.
@@ -394,42 +690,41 @@ static int pod_enroll(struct pods *p, const struct cni_proto_pod *spec, bool sav
 		snprintf(pod->reason, sizeof(pod->reason), "%s",
 			 spec->meshed_hint ? "restored as meshed; waiting for the registries' first sync"
 					   : "restored as not meshed; waiting for the registries' first sync");
-		if (spec->meshed_hint) {
-			err = capture_on(p, pod);
-			if (err) {
-				snprintf(msg, msglen, "capture for %s/%s: %s", spec->ns, spec->name,
-					 strerror(-err));
-				err = err == -ENOMEM ? err : -EIO;
-				goto out_free;
-			}
-		}
-	} else if (should_mesh(cat(p), spec, pod->reason, sizeof(pod->reason))) {
-		err = capture_on(p, pod);
+		pod->wants = spec->meshed_hint;
+	} else {
+		pod->wants = should_mesh(cat(p), spec, pod->reason, sizeof(pod->reason));
+	}
+	if (pod->wants && !ns->lead->wants)
+		ns->lead = pod;
+	if (pod->wants && !ns->meshed) {
+		err = capture_on(p, ns, !save);
 		if (err) {
 			snprintf(msg, msglen, "capture for %s/%s in '%s': %s", spec->ns, spec->name,
 				 spec->netns, strerror(-err));
 			err = err == -ENOMEM ? err : -EIO;
-			goto out_free;
+			goto out_unlink;
 		}
 	}
+	ns_mirror(p, ns);
 	if (save) {
-		err = state_save(p, spec, pod->meshed);
+		err = state_save(p, pod);
 		if (err) {
 			snprintf(msg, msglen, "save state of %s: %s", spec->container_id,
 				 strerror(-err));
-			capture_off(p, pod);
+			if (!was_meshed && ns->meshed)
+				capture_off(p, ns);
 			err = err == -ENOMEM ? err : -EIO;
-			goto out_free;
+			goto out_unlink;
 		}
 	}
-	pod->next = p->list;
-	p->list = pod;
 	log_info("pods: enrolled %s/%s container=%s meshed=%s (%s)", spec->ns, spec->name,
 		 spec->container_id, pod->meshed ? "yes" : "no", pod->reason);
 	changed(p);
 	return 0;
-out_free:
-	pod_free(p, pod);
+out_unlink:
+	p->list = pod->next;
+	ns_unref(p, pod, !was_meshed);
+	free(pod);
 	return err;
 }
 
@@ -586,10 +881,62 @@ size_t pods_escaped(const struct pods *p, void (*fn)(const struct cat_pod *cp, v
 	return n;
 }
 
+/* @ns's capture follows what its pods want: meshed while any pod of it is
+ * (a netns cannot be half captured). Saves the pods' state when that
+ * changed. @may_block as capture_on().
+ */
+static void ns_reconcile(struct pods *p, struct pod_netns *ns, bool may_block)
+{
+	bool want = false;
+	int err;
+
+	for (struct pod *pod = p->list; pod; pod = pod->next) {
+		if (pod->nsx == ns && pod->wants) {
+			want = true;
+			if (!ns->lead || !ns->lead->wants)
+				ns->lead = pod;
+		}
+	}
+	if (want && ns->meshed) {
+		/* Exclusions may have changed with the Pod's annotations. */
+		err = capture_sync(p, ns);
+		if (err)
+			log_warn("pods: update netns_cookie=%llu: %s, ignoring",
+				 (unsigned long long)ns->cookie, strerror(-err));
+	}
+	if (want != ns->meshed) {
+		const char *who = ns->lead ? ns->lead->spec.name : "";
+
+		if (want) {
+			err = capture_on(p, ns, may_block);
+			if (err)
+				log_warn("pods: mesh %s: %s, ignoring", who, strerror(-err));
+			else
+				log_info("pods: meshed %s", who);
+		} else {
+			capture_off(p, ns);
+			log_info("pods: unmeshed %s", who);
+		}
+		ns_mirror(p, ns);
+		/* What a restarted agent holds to until its registries sync. */
+		for (struct pod *pod = p->list; pod; pod = pod->next) {
+			if (pod->nsx != ns)
+				continue;
+			err = state_save(p, pod);
+			if (err)
+				log_warn("pods: save state of %s: %s, ignoring",
+					 pod->spec.container_id, strerror(-err));
+		}
+	}
+	ns_mirror(p, ns);
+}
+
 int pods_del(struct pods *p, const char *container_id)
 {
 	struct pod **link, *pod = pod_find(p, container_id, &link);
+	struct pod_netns *ns;
 	char path[PATH_MAX];
+	unsigned int left;
 
 	if (valid_container_id(container_id) &&
 	    !state_path(p, container_id, path, sizeof(path)))
@@ -597,9 +944,21 @@ int pods_del(struct pods *p, const char *container_id)
 	if (!pod)
 		return 0;
 	*link = pod->next;
-	capture_off(p, pod);
-	log_info("pods: removed %s/%s container=%s", pod->spec.ns, pod->spec.name, container_id);
-	pod_free(p, pod);
+	ns = pod->nsx;
+	left = ns ? ns->refs - 1 : 0;
+	ns_unref(p, pod, true);	/* frees @ns with its last pod */
+	if (left) {
+		/* Other containers share the netns: it stays captured while any
+		 * of them is meshed.
+		 */
+		log_info("pods: removed %s/%s container=%s; its netns stays enrolled by %u other "
+			 "container(s)", pod->spec.ns, pod->spec.name, container_id, ns->refs);
+		ns_reconcile(p, ns, true);
+	} else {
+		log_info("pods: removed %s/%s container=%s", pod->spec.ns, pod->spec.name,
+			 container_id);
+	}
+	free(pod);
 	changed(p);
 	return 0;
 }
@@ -615,9 +974,19 @@ int pods_check(struct pods *p, const char *container_id, char *msg, size_t msgle
 		return -ENOENT;
 	}
 	want = should_mesh(cat(p), &pod->spec, why, sizeof(why));
-	if (want != pod->meshed) {
-		snprintf(msg, msglen, "pod %s/%s should %sbe meshed (%s)", pod->spec.ns,
-			 pod->spec.name, want ? "" : "not ", why);
+	if (want && !pod->meshed) {
+		snprintf(msg, msglen, "pod %s/%s should be meshed (%s)", pod->spec.ns,
+			 pod->spec.name, why);
+		return -EIO;
+	}
+	if (!want && pod->meshed && pod->nsx->lead == pod) {
+		snprintf(msg, msglen, "pod %s/%s should not be meshed (%s)", pod->spec.ns,
+			 pod->spec.name, why);
+		return -EIO;
+	}
+	if (pods_listener_blocked(pod)) {
+		snprintf(msg, msglen, "pod %s/%s: %s", pod->spec.ns, pod->spec.name,
+			 pods_listener_blocked(pod));
 		return -EIO;
 	}
 	if (pod->meshed &&
@@ -627,12 +996,12 @@ int pods_check(struct pods *p, const char *container_id, char *msg, size_t msgle
 		return -EIO;
 	}
 	if (pod->meshed) {
-		struct capture_target t = pod_target(pod);
+		struct capture_target t = ns_target(pod->nsx);
 		struct capture_pod want;
 		char why_not[200];
 		int err;
 
-		pod_to_capture(p, pod, &want);
+		pod_to_capture(p, pod->nsx, &want);
 		err = capture_pod_verify(p->deps.capture, &t, &want, why_not, sizeof(why_not));
 		if (err == -EIO)
 			snprintf(msg, msglen, "pod %s/%s: %s", pod->spec.ns, pod->spec.name, why_not);
@@ -650,46 +1019,18 @@ void pods_reconcile(struct pods *p)
 	if (!synced(p))
 		return;
 	waits_run(p);
-	for (struct pod *pod = p->list; pod; pod = pod->next) {
-		char why[sizeof(pod->reason)];
-		bool want = should_mesh(cat(p), &pod->spec, why, sizeof(why));
-		int err;
-
-		snprintf(pod->reason, sizeof(pod->reason), "%s", why);
-		if (want && pod->meshed) {
-			/* Exclusions may have changed with the Pod's annotations. */
-			err = capture_sync(p, pod);
-			if (err)
-				log_warn("pods: update %s/%s: %s, ignoring", pod->spec.ns,
-					 pod->spec.name, strerror(-err));
-		}
-		if (want == pod->meshed)
-			continue;
-		if (want) {
-			err = capture_on(p, pod);
-			if (err)
-				log_warn("pods: mesh %s/%s: %s, ignoring", pod->spec.ns,
-					 pod->spec.name, strerror(-err));
-			else
-				log_info("pods: meshed %s/%s (%s)", pod->spec.ns, pod->spec.name, why);
-		} else {
-			capture_off(p, pod);
-			log_info("pods: unmeshed %s/%s (%s)", pod->spec.ns, pod->spec.name, why);
-		}
-		/* What a restarted agent holds to until its registries sync. */
-		err = state_save(p, &pod->spec, pod->meshed);
-		if (err)
-			log_warn("pods: save state of %s: %s, ignoring", pod->spec.container_id,
-				 strerror(-err));
-	}
+	for (struct pod *pod = p->list; pod; pod = pod->next)
+		pod->wants = should_mesh(cat(p), &pod->spec, pod->reason, sizeof(pod->reason));
+	for (struct pod_netns *ns = p->netns; ns; ns = ns->next)
+		ns_reconcile(p, ns, true);
 }
 
 static int drop_stale(uint64_t cookie, void *ctx)
 {
 	struct pods *p = ctx;
 
-	for (struct pod *pod = p->list; pod; pod = pod->next) {
-		if (pod->meshed && pod->netns_cookie == cookie)
+	for (struct pod_netns *ns = p->netns; ns; ns = ns->next) {
+		if (ns->meshed && ns->cookie == cookie)
 			return 0;
 	}
 	log_info("pods: dropping datapath entry of a pod no longer enrolled netns_cookie=%llu",
@@ -763,7 +1104,10 @@ static void restore_one(const struct cni_proto_pod *spec, const char *path, void
 	char err_msg[256];
 
 	if (pod_enroll(w->p, spec, false, err_msg, sizeof(err_msg))) {
-		/* The pod went away while no agent ran: forget it. */
+		/* The pod went away while no agent ran, or its path now names
+		 * another netns (or none): forget it. Keeping it would capture a
+		 * stranger, or nothing.
+		 */
 		log_warn("pods: cannot restore %s/%s: %s, forgetting it", spec->ns, spec->name,
 			 err_msg);
 		(void)unlink(path);
@@ -800,12 +1144,22 @@ static void open_netns(const struct cni_proto_pod *spec, const char *path, void 
 	struct netns_walk *w = ctx;
 	int fd;
 
+	struct netns_id id;
+	char why[PATH_MAX + 128];
+
 	(void)path;
 	if (w->n == w->max)
 		return;
-	fd = netns_open(spec->netns);
-	if (fd >= 0)
-		w->fds[w->n++] = fd;
+	fd = netns_open_id(spec->netns, &id, why, sizeof(why));
+	if (fd < 0)
+		return;
+	/* Clean only the netns that was enrolled, not what the path names now. */
+	if (!same_netns(spec, fd, &id, why, sizeof(why))) {
+		log_warn("pods: saved pod %s/%s: %s, leaving it alone", spec->ns, spec->name, why);
+		close(fd);
+		return;
+	}
+	w->fds[w->n++] = fd;
 }
 
 int pods_saved_netns(const char *run_dir, int *fds, size_t max)

@@ -2,8 +2,11 @@
 /* Enrollment: the pods the CNI plugin told us about, whether each is meshed and
  * why, and what makes capture real for it — the in-pod listeners (a capture
  * the proxy workers return, proxy/workers.h) and the kernel's steering in
- * the node's capture mode (datapath/capture.h). State is saved under RUN_DIR/pods so a restarted agent serves
- * the pods enrolled before. Its collaborators come in struct pods_deps.
+ * the node's capture mode (datapath/capture.h). Capture belongs to a network
+ * namespace, known by its identity (nsfs inode), which several container ids
+ * may share. State is saved under RUN_DIR/pods, with that identity, so a
+ * restarted agent serves the pods enrolled before and nothing else. Its
+ * collaborators come in struct pods_deps.
  */
 #ifndef WEFT_PODS_H
 #define WEFT_PODS_H
@@ -23,26 +26,30 @@ struct loop;
 struct px_capture;
 struct workers;
 
+struct pod_netns;
+
+/* One enrolment: a container id the CNI plugin told us about. Capture is
+ * per network namespace (struct pod_netns, keyed by the nsfs inode): a
+ * runtime that enrols one netns under two container ids gets one capture,
+ * shared and reference-counted, so the DEL of one keeps the other meshed.
+ * The fields below the spec mirror the pod's netns for readers (admin).
+ */
 struct pod {
 	struct cni_proto_pod spec;	/* as the CNI plugin sent it (lib/cni_proto.h) */
 	struct pod *next;	/* in pods.list */
 	uint32_t id;		/* agent-assigned, stable for the pod's life here */
+	struct pod_netns *nsx;	/* the pod's netns, shared with pods in the same one */
 	int netns_fd;		/* keeps the netns reachable until DEL */
 	uint64_t netns_cookie;
-	bool meshed;
+	bool wants;		/* the meshing rule says this pod is meshed */
+	bool meshed;		/* its netns is captured (maybe for another pod in it) */
 	char reason[160];	/* why meshed or not, for meshctl */
-	/* The proxy's capture of the pod (listeners, connections) while meshed;
-	 * NULL otherwise. Read it through proxy/workers.h.
+	/* The proxy's capture of the pod's netns (listeners, connections)
+	 * while meshed and its listeners are up; NULL otherwise. Shared by the
+	 * pods of one netns. Read it through proxy/workers.h.
 	 */
 	struct px_capture *capture;
-	/* What capture_pod_apply() last wrote, when it succeeded. */
-	struct capture_pod applied;
-	bool applied_ok;
 	bool restored;		/* enrolled by an earlier agent (saved state) */
-	/* The netns's sysctls before the inbound return path set them
-	 * (retpath.h); -1: not known (restored by a new agent, or not meshed).
-	 */
-	int sysctls_before;
 };
 
 /* What the pods table uses of the rest of the agent. Everything is borrowed
@@ -105,8 +112,14 @@ struct pods_wait;
  * mesh a pod that opted out, or miss its exclusions). Until @done runs the
  * caller may withdraw with pods_wait_cancel().
  *
+ * The netns path is opened without blocking and must name a network
+ * namespace other than the agent's own (netns_open_id()). A second
+ * container id in an enrolled netns shares its capture.
+ *
  * Returns 0, or with @msg saying why:
- *   -EINVAL  the container id cannot name a state file
+ *   -EINVAL  the container id cannot name a state file; the netns path is
+ *            not a network namespace (a FIFO, a file, another namespace
+ *            type) or is the agent's own
  *   -EEXIST  the container is enrolled already with another netns
  *   -ENOENT  the netns cannot be opened (the container is gone)
  *   -EAGAIN  the registries have not synced yet: try again later
@@ -146,7 +159,11 @@ int pods_check(struct pods *p, const char *container_id, char *msg, size_t msgle
 void pods_reconcile(struct pods *p);
 
 /* Re-enroll the pods saved under RUN_DIR/pods by a previous agent and remove
- * datapath entries no saved pod owns. Returns the number restored or -errno.
+ * datapath entries no saved pod owns. A saved pod whose path now names
+ * another netns than the one saved (inode or cookie), or no netns, is
+ * forgotten and logged. A pod whose listeners cannot be opened (the port
+ * squatted while no agent ran) stays enrolled with its capture in place and
+ * its listeners retried. Returns the number restored or -errno.
  */
 int pods_restore(struct pods *p);
 
@@ -165,6 +182,17 @@ int pods_saved_netns(const char *run_dir, int *fds, size_t max);
  * listing (pods_add() answers -EAGAIN until then). For CNI STATUS.
  */
 bool pods_can_enroll(const struct pods *p);
+/* Why @pod's netns is meshed but has no listeners ("listener blocked: port
+ * 15001 held by another socket"), or NULL when it is not blocked. The
+ * capture stays in place meanwhile and the agent retries (docs/cni.md,
+ * "A squatted proxy port").
+ */
+const char *pods_listener_blocked(const struct pod *pod);
+/* How many times the listeners of @pod's netns were retried while blocked. */
+uint64_t pods_listener_retries(const struct pod *pod);
+/* How many enrolments share @pod's netns, @pod included. */
+unsigned int pods_netns_refs(const struct pod *pod);
+
 /* Iteration for the admin API, in enrollment order. */
 const struct pod *pods_first(const struct pods *p);
 size_t pods_count(const struct pods *p, bool meshed_only);

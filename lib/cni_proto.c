@@ -119,6 +119,17 @@ char *cni_proto_req_encode(enum cni_proto_cmd cmd, const struct cni_proto_pod *p
 	}
 	if (!err && pod->meshed_hint)
 		err = json_add(o, "meshed", json_object_new_boolean(1));
+	if (!err && pod->netns_ino) {
+		json_object *id = json_object_new_object();
+
+		err = json_add(o, "netns_id", id);
+		if (!err)
+			err = json_add(id, "dev", json_object_new_uint64(pod->netns_dev));
+		if (!err)
+			err = json_add(id, "ino", json_object_new_uint64(pod->netns_ino));
+		if (!err)
+			err = json_add(id, "cookie", json_object_new_uint64(pod->netns_cookie));
+	}
 	return finish_line(o, err, len);
 }
 
@@ -233,6 +244,17 @@ int cni_proto_req_decode(const char *text, bool want_cmd, enum cni_proto_cmd *cm
 	 */
 	if (json_object_object_get_ex(o, "meshed", &v))
 		pod->meshed_hint = json_object_get_boolean(v);
+	if (!want_cmd && json_object_object_get_ex(o, "netns_id", &v) &&
+	    json_object_is_type(v, json_type_object)) {
+		json_object *f;
+
+		if (json_object_object_get_ex(v, "dev", &f))
+			pod->netns_dev = json_object_get_uint64(f);
+		if (json_object_object_get_ex(v, "ino", &f))
+			pod->netns_ino = json_object_get_uint64(f);
+		if (json_object_object_get_ex(v, "cookie", &f))
+			pod->netns_cookie = json_object_get_uint64(f);
+	}
 out:
 	if (rc && cmd)
 		*cmd = CNI_PROTO_NONE;

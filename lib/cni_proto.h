@@ -30,6 +30,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "addr.h"
 
@@ -81,6 +82,10 @@ struct cni_proto_pod {
 	struct addr ips[CNI_PROTO_MAX_IPS];
 	unsigned int n_ips;
 	bool meshed_hint;	/* state file only: meshed when the agent last ran */
+	/* State file only: the netns's identity at enrolment (its nsfs inode
+	 * and its cookie), so a restarted agent re-identifies it; 0: unknown.
+	 */
+	uint64_t netns_dev, netns_ino, netns_cookie;
 };
 
 /* The agent's answer. */

@@ -372,6 +372,15 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 	json_object_object_add(o, "meshed", json_object_new_boolean(pod->meshed));
 	json_object_object_add(o, "reason", json_object_new_string(pod->reason));
 	json_object_object_add(o, "netns_cookie", json_object_new_uint64(pod->netns_cookie));
+	/* Containers enrolled with this netns, this one included (docs/cni.md). */
+	json_object_object_add(o, "netns_enrolments",
+			       json_object_new_int((int)pods_netns_refs(pod)));
+	json_object_object_add(o, "listener_blocked",
+			       pods_listener_blocked(pod)
+				       ? json_object_new_string(pods_listener_blocked(pod))
+				       : NULL);
+	json_object_object_add(o, "listener_retries",
+			       json_object_new_uint64(pods_listener_retries(pod)));
 	if (pod->capture && workers_capture_has_listener(pod->capture, AF_INET)) {
 		snprintf(buf, sizeof(buf), "127.0.0.1:%u", a->cfg->proxy_port);
 		json_object_array_add(ls, json_object_new_string(buf));

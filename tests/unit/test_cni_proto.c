@@ -64,6 +64,34 @@ Test(cni_proto, state_file_round_trip_keeps_the_hint)
 	free(line);
 }
 
+Test(cni_proto, a_state_file_keeps_the_netns_identity_and_a_request_cannot_forge_it)
+{
+	struct cni_proto_pod in, out;
+	char err[256];
+	enum cni_proto_cmd cmd;
+	size_t len;
+	char *line;
+
+	sample(&in);
+	in.netns_dev = 4;
+	in.netns_ino = 4026532999ULL;
+	in.netns_cookie = 0x1234567890ULL;
+	line = cni_proto_req_encode(CNI_PROTO_NONE, &in, &len);
+	cr_assert_not_null(line);
+	cr_assert_eq(cni_proto_req_decode(line, false, NULL, &out, err, sizeof(err)), 0);
+	cr_expect_eq(out.netns_dev, 4);
+	cr_expect_eq(out.netns_ino, 4026532999ULL);
+	cr_expect_eq(out.netns_cookie, 0x1234567890ULL);
+	free(line);
+	/* What a restarted agent compares must come from its own file only. */
+	line = cni_proto_req_encode(CNI_PROTO_ADD, &in, &len);
+	cr_assert_not_null(line);
+	cr_assert_eq(cni_proto_req_decode(line, true, &cmd, &out, err, sizeof(err)), 0);
+	cr_expect_eq(out.netns_ino, 0);
+	cr_expect_eq(out.netns_cookie, 0);
+	free(line);
+}
+
 Test(cni_proto, malformed_fields_are_named)
 {
 	static const struct {
