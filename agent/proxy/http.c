@@ -714,6 +714,9 @@ static bool http_may_retry(const struct conn *c, enum fail_kind kind)
 {
 	const struct http_txn *h = &c->h;
 
+	/* A server that frames its answers ambiguously would do it again. */
+	if (kind == FAIL_INVALID)
+		return false;
 	/* Connect failures sent nothing: any request may go elsewhere. After
 	 * that, only an idempotent request we still hold whole, with nothing of
 	 * a response shown to the client yet.
