@@ -88,12 +88,13 @@ TBPF_BIN  := $(O)/tests/weft-test-bpf
 INTEG_BIN := $(O)/tests/weft-integration
 NFT_BIN   := $(O)/tests/weft-test-nft
 PROXY_TEST_BIN := $(O)/tests/weft-test-proxy
+HTTP_DIFF_BIN := $(O)/tests/weft-http-frame
 
 # ---------------------------------------------------------------- targets
 .PHONY: all deps test test-unit test-bpf test-nft test-proxy test-integration test-containerd check-layers \
 	manifests check-manifests \
 	image check-image demo bench bench-registry readme install clean \
-	vmlinux format help check-root fuzz fuzz-build test-fuzz
+	vmlinux format help check-root fuzz fuzz-build test-fuzz test-http-diff
 
 all: $(BINS) ## build the agent, the CNI plugin, its installer and meshctl
 
@@ -188,8 +189,9 @@ $(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(CONSUL
 CRITERION_FLAGS ?= --verbose=0
 test: deps ## install deps, build, run every test tier
 	$(Q)$(MAKE) --no-print-directory all $(SAN_BINS) $(UNIT_BIN) $(TBPF_BIN) $(NFT_BIN) \
-		$(PROXY_TEST_BIN) $(INTEG_BIN) $(FUZZ_BINS)
+		$(PROXY_TEST_BIN) $(INTEG_BIN) $(FUZZ_BINS) $(HTTP_DIFF_BIN)
 	$(Q)$(MAKE) --no-print-directory check-layers check-manifests check-image test-unit test-fuzz \
+		test-http-diff \
 		test-bpf test-nft test-proxy test-integration test-containerd
 
 # ---- fuzzing: libFuzzer targets, one per parser fed from outside the agent
@@ -230,6 +232,23 @@ fuzz-build: $(FUZZ_BINS) ## build the libFuzzer targets ($(O)/fuzz/fuzz_*)
 test-fuzz: $(FUZZ_BINS) ## run every fuzz target over its corpus (no mutation, seconds)
 	$(call msg,TEST,fuzz)
 	$(Q)tests/fuzz/run.sh regress $(O) $(FUZZ_NAMES)
+
+# ---- the differential framing test: proxy/http.c (included by the harness,
+# as the fuzz target does, linked against the sanitized modules' archive)
+# against h11, Debian's python3-h11, over the HTTP fuzz corpus. Debian's own
+# python3 runs it: the package installs for that interpreter.
+HTTP_DIFF_LIB := $(O)/san/libweft.a
+$(HTTP_DIFF_LIB): $(call sobj,$(AGENT_SRCS) $(LIB_SRCS))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(HTTP_DIFF_BIN): $(call sobj,tests/http_diff/weft_frame.c) $(HTTP_DIFF_LIB)
+	$(call msg,LINK,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
+
+test-http-diff: $(HTTP_DIFF_BIN) ## weft's HTTP framing against h11 over the fuzz corpus (seconds)
+	$(call msg,TEST,http-diff)
+	$(Q)/usr/bin/python3 tests/http_diff/run.py $(HTTP_DIFF_BIN) tests/fuzz/corpus/proxy_http
 
 fuzz: $(FUZZ_BINS) ## fuzz each target for FUZZ_SECONDS (default 60); new inputs in $(O)/fuzz/corpus/
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh run $(O) $(FUZZ_NAMES)
@@ -280,11 +299,11 @@ test-proxy: $(PROXY_TEST_BIN) check-root ## the proxy's inbound side in-process,
 	$(call msg,TEST,proxy)
 	$(Q)scripts/run-tests.sh $(PROXY_TEST_BIN) $(CRITERION_FLAGS) --jobs 1
 
-# The suites of capture, the relay, resilience, fairness, inbound capture,
-# enrolment and the pods' lifecycle run once per capture mode (the same tests:
-# tests/helpers/env.h tenv_mode()); the rest (registries, meshctl, modes) do
-# not depend on the mode, or switch modes themselves, and run once.
-MODE_SUITES := @(capture|relay|resilience|fairness|inbound|lifecycle|enrol)/*
+# The suites of capture, the relay, resilience, fairness, strict HTTP, inbound
+# capture, enrolment and the pods' lifecycle run once per capture mode (the
+# same tests: tests/helpers/env.h tenv_mode()); the rest (registries, meshctl,
+# modes) do not depend on the mode, or switch modes themselves, and run once.
+MODE_SUITES := @(capture|relay|resilience|fairness|http_strict|inbound|lifecycle|enrol)/*
 test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF and nft, real clients (root)
 	$(call msg,TEST,integration (ebpf mode))
 	$(Q)WEFT_TEST_MODE=ebpf WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) \

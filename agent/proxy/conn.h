@@ -41,6 +41,7 @@
 #include "addr.h"
 #include "loop.h"
 #include "proxy.h"
+#include "proxy/framing.h"
 #include "proxy/policy.h"
 #include "proxy/state.h"
 #include "proxy/workers.h"
@@ -170,6 +171,7 @@ enum fail_kind {
 	FAIL_STALE,		/* a pooled connection was closed before we sent anything */
 	FAIL_RESET,		/* reset or closed before the response was complete */
 	FAIL_STATUS,		/* a 502, 503 or 504 response */
+	FAIL_INVALID,		/* a response framed ambiguously or malformed (framing.h) */
 };
 
 /* Failures decided locally, before any upstream attempt. */
@@ -242,6 +244,8 @@ struct up {
 /* The HTTP request in progress on a client connection. Offsets index c2u.buf. */
 struct http_txn {
 	http_parser qp;		/* request parser; .data = the conn */
+	struct framing qf;	/* the request's strict framing, ahead of qp */
+	struct framing rf;	/* the current attempt's response's, ahead of up->rp */
 	size_t parsed;		/* bytes of this request the parser has consumed */
 	size_t sent;		/* bytes of it sent to the current upstream */
 	uint32_t n_requests;	/* requests completed on this connection */

@@ -7,6 +7,9 @@
  * 100-continue, streams and is never retried. Upgrades and CONNECT become L4
  * tunnels. The response is parsed to find its status and its end, so the
  * upstream can be pooled and the next (possibly pipelined) request served.
+ * Both directions are framed by framing.c before http-parser sees a byte:
+ * a request it refuses is answered 400 and never forwarded, a response it
+ * refuses becomes a 502 (or a reset) and its upstream is closed.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -105,8 +108,11 @@ static int resp_headers_complete(http_parser *p)
 
 	h->status = p->status_code;
 	h->resp_head = true;
-	/* 1: the response to HEAD has no body whatever its headers say. */
-	return h->is_head ? 1 : 0;
+	/* 1: no body whatever the headers say (RFC 9112 6.3): the response to
+	 * HEAD, 1xx, 204 and 304. Without it a 304 with its Content-Length
+	 * would leave us waiting for a body that never comes.
+	 */
+	return h->is_head || framing_status_bodyless(h->status) ? 1 : 0;
 }
 
 static int resp_message_complete(http_parser *p)
@@ -130,6 +136,7 @@ static void txn_reset(struct conn *c)
 	c->h.n_requests = n;
 	http_parser_init(&c->h.qp, HTTP_REQUEST);
 	c->h.qp.data = c;
+	framing_init(&c->h.qf, FRAMING_REQUEST);
 	c->n_tried = 0;
 	c->judged = false;
 }
@@ -227,6 +234,9 @@ static void http_fail(struct conn *c, enum fail_kind kind)
 	case FAIL_STATUS:
 		http_reply(c, 502, "x-weft-error: upstream-reset");
 		return;
+	case FAIL_INVALID:
+		http_reply(c, 502, "x-weft-error: upstream-invalid");
+		return;
 	}
 }
 
@@ -290,20 +300,34 @@ static void dispatch(struct conn *c, bool streaming)
 	attempt_start(c);
 }
 
-/* Feed the request parser what it has not seen. 0 or -EPROTO. */
+/* Feed the request's framing, then its parser, what they have not seen.
+ * 0, or -EBADMSG when the request must be refused: the strict framing
+ * refused it, http-parser did, or the two disagree on where it ends.
+ */
 static int request_parse(struct conn *c)
 {
 	struct http_txn *h = &c->h;
 	size_t avail = c->c2u.len - h->parsed, n;
 	enum http_errno err;
+	ssize_t ok;
 
 	if (!avail || h->complete)
 		return 0;
-	n = http_parser_execute(&h->qp, &req_settings, c->c2u.buf + h->parsed, avail);
+	ok = framing_feed(&h->qf, c->c2u.buf + h->parsed, avail);
+	if (ok < 0)
+		return -EBADMSG;
+	/* http-parser sees only bytes the framing accepted, so its callbacks
+	 * (headers complete, dispatch) never run for a refused head.
+	 */
+	n = http_parser_execute(&h->qp, &req_settings, c->c2u.buf + h->parsed, (size_t)ok);
 	h->parsed += n;
 	err = HTTP_PARSER_ERRNO(&h->qp);
 	if (err != HPE_OK && err != HPE_PAUSED)
-		return -EPROTO;
+		return -EBADMSG;
+	if (h->upgrade)
+		return 0;	/* a tunnel follows the head: its bytes are not HTTP */
+	if (n != (size_t)ok || h->complete != h->qf.done)
+		return -EBADMSG;
 	return 0;
 }
 
@@ -327,6 +351,8 @@ static void http_ready(struct conn *c)
 	}
 	http_parser_init(&u->rp, HTTP_RESPONSE);
 	u->rp.data = c;
+	framing_init(&h->rf, FRAMING_RESPONSE);
+	h->rf.req_head = h->is_head;
 	h->sent = 0;
 	h->status = 0;
 	h->resp_head = h->dirty = h->resp_done = false;
@@ -378,17 +404,33 @@ static void upstream_broken(struct conn *c)
 	attempt_failed(c, stale ? FAIL_STALE : FAIL_RESET);
 }
 
+/* The upstream's response broke the framing rules: never pooled, counted
+ * against the endpoint even if its head was judged a success already.
+ */
+static void upstream_invalid(struct conn *c)
+{
+	c->px->stats.invalid_responses++;
+	if (c->judged && c->up->ep)
+		ep_outcome(c->px, c->up->ep, false);
+	attempt_failed(c, FAIL_INVALID);
+}
+
 /* Parse @len new response bytes at u2c's end. Returns the bytes that belong
- * to the response (more is a protocol error we drop), or -EPROTO.
+ * to the response (more is a protocol error we drop), -EBADMSG when the
+ * framing refuses them, or -EPROTO when http-parser does.
  */
 static ssize_t response_parse(struct conn *c, char *at, size_t len)
 {
 	struct http_txn *h = &c->h;
 	struct up *u = c->up;
 	size_t done = 0;
+	ssize_t ok;
 
-	while (done < len && !h->resp_done) {
-		size_t n = http_parser_execute(&u->rp, &resp_settings, at + done, len - done);
+	ok = framing_feed(&h->rf, at, len);
+	if (ok < 0)
+		return -EBADMSG;
+	while (done < (size_t)ok && !h->resp_done) {
+		size_t n = http_parser_execute(&u->rp, &resp_settings, at + done, (size_t)ok - done);
 		enum http_errno err = HTTP_PARSER_ERRNO(&u->rp);
 
 		done += n;
@@ -406,6 +448,9 @@ static ssize_t response_parse(struct conn *c, char *at, size_t len)
 		}
 		h->resp_done = true;
 	}
+	/* Where the response ends must be where both parsers say it does. */
+	if (done != (size_t)ok || h->resp_done != h->rf.done)
+		return -EBADMSG;
 	if (done < len)
 		h->dirty = true;
 	return (ssize_t)done;
@@ -437,7 +482,8 @@ static bool upstream_read(struct conn *c)
 	if (n == 0) {
 		/* EOF ends a response delimited by the connection's close. */
 		(void)http_parser_execute(&c->up->rp, &resp_settings, NULL, 0);
-		if (HTTP_PARSER_ERRNO(&c->up->rp) == HPE_PAUSED && h->resp_head) {
+		if (HTTP_PARSER_ERRNO(&c->up->rp) == HPE_PAUSED && h->resp_head &&
+		    !framing_eof(&h->rf)) {
 			h->resp_done = true;
 			h->dirty = true;
 			return true;
@@ -449,7 +495,7 @@ static bool upstream_read(struct conn *c)
 	}
 	n = response_parse(c, b->buf + end, (size_t)n);
 	if (n < 0) {
-		upstream_broken(c);
+		upstream_invalid(c);
 		return false;
 	}
 	b->len += (size_t)n;
@@ -577,18 +623,25 @@ static void http_progress(struct conn *c)
 			continue;
 		}
 		if (!h->complete && !h->upgrade && request_parse(c)) {
-			if (!h->dispatched && !h->n_requests) {
-				/* Looked like HTTP but is not: relay it untouched. */
+			if (!h->dispatched && !h->n_requests && !h->qf.http) {
+				/* Began like HTTP, but its first line has no
+				 * HTTP/1.x version: not HTTP, relay it untouched.
+				 * Once it has one, whatever is wrong is refused.
+				 */
 				c->px->stats.detected_tcp++;
 				c->svc->ctr.detected_tcp++;
 				conn_relay(c, &relay_tcp);
 				return;
 			}
+			c->px->stats.invalid_requests++;
 			if (h->dispatched) {
+				/* Part of a streamed body went out: the upstream
+				 * is closed with the client, never pooled.
+				 */
 				conn_close(c, true);
 				return;
 			}
-			http_reply(c, 400, NULL);
+			http_reply(c, 400, "x-weft-error: invalid-request");
 			return;
 		}
 		if (h->dispatched && !h->complete && b->eof && b->len == h->parsed) {
@@ -661,6 +714,9 @@ static bool http_may_retry(const struct conn *c, enum fail_kind kind)
 {
 	const struct http_txn *h = &c->h;
 
+	/* A server that frames its answers ambiguously would do it again. */
+	if (kind == FAIL_INVALID)
+		return false;
 	/* Connect failures sent nothing: any request may go elsewhere. After
 	 * that, only an idempotent request we still hold whole, with nothing of
 	 * a response shown to the client yet.

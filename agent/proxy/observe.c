@@ -6,7 +6,10 @@
  * relay never waits for this: bytes are passed on whatever is decided here,
  * so a server that speaks first is not delayed. Anything that is not HTTP,
  * a server speaking first, a parse error or an upgrade ends the watch and
- * the relay splices from then on.
+ * the relay splices from then on. Messages are framed as the HTTP relay
+ * frames them (framing.c ahead of http-parser): bytes it refuses, or a
+ * disagreement on where a message ends, end the watch too, rather than
+ * count the rest of the connection out of step.
  */
 #include <http_parser.h>
 #include <stdlib.h>
@@ -26,6 +29,9 @@
 struct observe {
 	http_parser qp;		/* requests, on the client's bytes */
 	http_parser rp;		/* responses, on the application's bytes */
+	struct framing qf, rf;	/* the current request's and response's framing */
+	uint64_t q_framed, r_framed;	/* messages the framing saw end */
+	uint64_t q_parsed, r_parsed;	/* messages http-parser saw end */
 	bool http;		/* classified: HTTP/1.x, parsers running */
 	char prefix[PREFIX_MAX];
 	size_t n_prefix;
@@ -61,6 +67,18 @@ static int req_headers_complete(http_parser *p)
 	return 0;
 }
 
+static int req_message_complete(http_parser *p)
+{
+	((struct conn *)p->data)->obs->q_parsed++;
+	return 0;
+}
+
+static int resp_message_complete(http_parser *p)
+{
+	((struct conn *)p->data)->obs->r_parsed++;
+	return 0;
+}
+
 static int resp_headers_complete(http_parser *p)
 {
 	struct conn *c = p->data;
@@ -70,34 +88,66 @@ static int resp_headers_complete(http_parser *p)
 
 	if (cls >= 1 && cls <= PROXY_STATUS_CLASSES)
 		c->in->ctr.responses[cls - 1]++;
+	/* 1: no body whatever the headers say (RFC 9112 6.3), as the relay
+	 * frames it: interim responses (the final one follows), 204, 304.
+	 */
 	if (cls == 1)
-		return 0;	/* interim: the final response follows */
+		return 1;
 	head = o->heads & 1;
 	o->heads >>= 1;
 	if (o->pending)
 		o->pending--;
 	/* 1: the response to HEAD has no body whatever its headers say. */
-	return head ? 1 : 0;
+	return head || framing_status_bodyless(p->status_code) ? 1 : 0;
 }
 
 static const http_parser_settings req_settings = {
 	.on_headers_complete = req_headers_complete,
+	.on_message_complete = req_message_complete,
 };
 
 static const http_parser_settings resp_settings = {
 	.on_headers_complete = resp_headers_complete,
+	.on_message_complete = resp_message_complete,
 };
 
-/* Run @p over @buf[0..@n); false when the watch must end: a parse error, an
- * upgrade or CONNECT (what follows is not HTTP), or lost track of requests.
+/* Run the framing of @h's direction, then its parser @p, over @buf[0..@n),
+ * message by message; false when the watch must end: refused framing, a
+ * parse error, the two disagreeing on a message's end, an upgrade or
+ * CONNECT (what follows is not HTTP), or lost track of requests.
  */
-static bool feed(struct conn *c, http_parser *p, const http_parser_settings *s, const char *buf,
-		 size_t n)
+static bool feed(struct conn *c, bool resp, const char *buf, size_t n)
 {
-	size_t done = http_parser_execute(p, s, buf, n);
+	struct observe *o = c->obs;
+	http_parser *p = resp ? &o->rp : &o->qp;
+	struct framing *f = resp ? &o->rf : &o->qf;
+	uint64_t *framed = resp ? &o->r_framed : &o->q_framed;
+	uint64_t *parsed = resp ? &o->r_parsed : &o->q_parsed;
 
-	return done == n && HTTP_PARSER_ERRNO(p) == HPE_OK && !p->upgrade &&
-	       c->obs->pending <= PENDING_MAX;
+	while (n) {
+		ssize_t ok;
+
+		/* Whether the response answers a HEAD is known from the
+		 * request parser by the time its head ends.
+		 */
+		if (resp && !f->head_done)
+			f->req_head = o->heads & 1;
+		ok = framing_feed(f, buf, n);
+		if (ok < 0 || http_parser_execute(p, resp ? &resp_settings : &req_settings, buf,
+						  (size_t)ok) != (size_t)ok)
+			return false;
+		if (HTTP_PARSER_ERRNO(p) != HPE_OK || p->upgrade || o->pending > PENDING_MAX)
+			return false;
+		if (f->done) {
+			(*framed)++;
+			framing_init(f, resp ? FRAMING_RESPONSE : FRAMING_REQUEST);
+		}
+		if (*framed != *parsed)
+			return false;
+		buf += ok;
+		n -= (size_t)ok;
+	}
+	return true;
 }
 
 /* The client's first bytes: HTTP/1.x, not, or not yet known. */
@@ -130,9 +180,10 @@ static bool classify(struct conn *c, const char *buf, size_t n)
 	http_parser_init(&o->qp, HTTP_REQUEST);
 	http_parser_init(&o->rp, HTTP_RESPONSE);
 	o->qp.data = o->rp.data = c;
+	framing_init(&o->qf, FRAMING_REQUEST);
+	framing_init(&o->rf, FRAMING_RESPONSE);
 	/* The bytes of earlier reads were relayed already: parse them first. */
-	return feed(c, &o->qp, &req_settings, o->prefix, old) &&
-	       feed(c, &o->qp, &req_settings, buf, n);
+	return feed(c, false, o->prefix, old) && feed(c, false, buf, n);
 }
 
 void observe_bytes(struct conn *c, const struct half *h, const char *buf, size_t n)
@@ -147,9 +198,9 @@ void observe_bytes(struct conn *c, const struct half *h, const char *buf, size_t
 		if (!o || !o->http)
 			keep = false;
 		else
-			keep = !n || feed(c, &o->rp, &resp_settings, buf, n);
+			keep = !n || feed(c, true, buf, n);
 	} else if (o && o->http) {
-		keep = !n || feed(c, &o->qp, &req_settings, buf, n);
+		keep = !n || feed(c, false, buf, n);
 	} else {
 		keep = classify(c, buf, n);
 	}

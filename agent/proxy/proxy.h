@@ -68,6 +68,8 @@ struct proxy_stats {
 	uint64_t responses[PROXY_STATUS_CLASSES];	/* to clients, by class */
 	uint64_t local_replies;		/* responses the proxy made itself */
 	uint64_t request_timeouts;
+	uint64_t invalid_requests;	/* refused with 400: ambiguous or malformed framing */
+	uint64_t invalid_responses;	/* refused with 502 (or a reset): the same from upstream */
 	uint64_t retries;
 	uint64_t retry_budget_exhausted;
 	uint64_t overflow_connections;	/* circuit breaker: max-connections */

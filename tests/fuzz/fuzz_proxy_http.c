@@ -6,7 +6,10 @@
  * the buffer; after each complete request the upstream's bytes go through
  * response_parse() until that response ends, as on a kept-alive connection.
  * The first byte is the size of the pieces the sockets deliver. Checked on
- * the way: the parsers never claim more bytes than they were given.
+ * the way: the parsers never claim more bytes than they were given, and a
+ * message http.c takes as complete is one the strict framing (framing.c)
+ * saw end at the same byte. Seeds: tests/fuzz/http_shapes.py writes the
+ * smuggling shapes (shape-*), and proxy_http.dict has their tokens.
  */
 #include "fuzz.h"
 
@@ -63,9 +66,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (!h->head_done || h->upgrade || !h->complete)
 			break;
+		check(h->qf.done, "request complete before its framing ended");
 		/* The upstream answers. */
 		http_parser_init(&u->rp, HTTP_RESPONSE);
 		u->rp.data = c;
+		framing_init(&h->rf, FRAMING_RESPONSE);
+		h->rf.req_head = h->is_head;
 		while (!h->resp_done && resp_off < resp_len) {
 			size_t n = resp_len - resp_off < piece ? resp_len - resp_off : piece;
 			ssize_t used = response_parse(c, (char *)resp + resp_off, n);
@@ -79,6 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (!h->resp_done || !h->keep_alive || !http_should_keep_alive(&u->rp))
 			break;
+		check(h->rf.done, "response complete before its framing ended");
 		/* Keep-alive: the next request may already be buffered. */
 		memmove(c->c2u.buf, c->c2u.buf + h->parsed, req_len - h->parsed);
 		fed -= h->parsed;

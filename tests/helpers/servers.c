@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,6 +25,7 @@ enum srv_mode {
 	SRV_LINE,
 	SRV_HTTP,
 	SRV_BANNER,
+	SRV_SCRIPT,
 };
 
 /* What the server process serves; one per forked server. */
@@ -32,6 +34,9 @@ struct srv_cfg {
 	const char *name;
 	int status;
 	unsigned int delay_ms;
+	const char *const *script;	/* SRV_SCRIPT: responses by "/r/N" */
+	size_t n_script;
+	const char *log;		/* SRV_SCRIPT: what was received */
 	atomic_long requests;
 	atomic_long inflight;
 	atomic_long max_inflight;
@@ -148,6 +153,63 @@ static void serve_http(struct srv_conn *sc)
 	}
 }
 
+/* Append @len bytes to the script server's log. */
+static void script_log(const struct srv_cfg *cfg, const void *buf, size_t len)
+{
+	int fd = open(cfg->log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd == -1)
+		return;
+	if (write(fd, buf, len) != (ssize_t)len)
+		(void)0;	/* the test reads what arrived; nothing better to do */
+	close(fd);
+}
+
+static void serve_script(struct srv_conn *sc)
+{
+	const struct srv_cfg *cfg = sc->cfg;
+	char buf[65536];
+	size_t have = 0;
+	long drop = 0;
+
+	for (;;) {
+		char *end;
+		size_t head_len, idx;
+		const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+		ssize_t r;
+
+		if (drop && have) {
+			size_t k = (size_t)drop < have ? (size_t)drop : have;
+
+			memmove(buf, buf + k, have - k);
+			have -= k;
+			drop -= (long)k;
+		}
+		end = drop ? NULL : memmem(buf, have, "\r\n\r\n", 4);
+		if (!end) {
+			if (have == sizeof(buf) - 1)
+				return;
+			r = recv(sc->fd, buf + have, sizeof(buf) - 1 - have, 0);
+			if (r <= 0) {
+				script_log(cfg, "<eof>\n", 6);
+				return;
+			}
+			script_log(cfg, buf + have, (size_t)r);
+			have += (size_t)r;
+			continue;
+		}
+		head_len = (size_t)(end - buf) + 4;
+		buf[head_len - 1] = '\0';
+		if (sscanf(buf, "%*s /r/%zu ", &idx) == 1 && idx < cfg->n_script)
+			resp = cfg->script[idx];
+		drop = content_length(buf);
+		memmove(buf, buf + head_len, have - head_len);
+		have -= head_len;
+		if (write_all(sc->fd, resp, strlen(resp)) < 0)
+			return;
+	}
+}
+
 static void serve_banner(struct srv_conn *sc)
 {
 	char buf[4096], out[4200];
@@ -186,6 +248,8 @@ static void *serve(void *arg)
 	if (sc->cfg->mode != SRV_LINE) {
 		if (sc->cfg->mode == SRV_HTTP)
 			serve_http(sc);
+		else if (sc->cfg->mode == SRV_SCRIPT)
+			serve_script(sc);
 		else
 			serve_banner(sc);
 		close(sc->fd);
@@ -335,6 +399,15 @@ pid_t tsrv_start_http(const char *ns, const char *ip, uint16_t port, const char 
 pid_t tsrv_start_banner(const char *ns, const char *ip, uint16_t port, const char *name)
 {
 	struct srv_cfg cfg = { .mode = SRV_BANNER, .name = name };
+
+	return start(ns, ip, port, &cfg);
+}
+
+pid_t tsrv_start_script(const char *ns, const char *ip, uint16_t port,
+			const char *const *responses, size_t n, const char *log)
+{
+	struct srv_cfg cfg = { .mode = SRV_SCRIPT, .name = "script", .script = responses,
+			       .n_script = n, .log = log };
 
 	return start(ns, ip, port, &cfg);
 }

@@ -33,6 +33,17 @@ pid_t tsrv_start_http(const char *ns, const char *ip, uint16_t port, const char 
  */
 pid_t tsrv_start_banner(const char *ns, const char *ip, uint16_t port, const char *name);
 
+/* An HTTP/1.1 keep-alive server answering from a script: a request for
+ * "/r/N" gets @responses[N] byte for byte (borrowed: the forked server
+ * keeps its copy of the caller's memory), any other one a 200 "ok". It
+ * answers as soon as a head has arrived, then drops the request's
+ * Content-Length body, so a client waiting for 100 Continue is answered.
+ * Every byte it receives is appended to @log, and "<eof>\n" when a
+ * connection ends: what reached the backend. Returns the pid or -1.
+ */
+pid_t tsrv_start_script(const char *ns, const char *ip, uint16_t port,
+			const char *const *responses, size_t n, const char *log);
+
 /* Read the counters of the HTTP server at @ip:@port in netns @ns (directly,
  * not through the mesh). 0 or -1.
  */
