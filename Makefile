@@ -280,11 +280,11 @@ test-proxy: $(PROXY_TEST_BIN) check-root ## the proxy's inbound side in-process,
 	$(call msg,TEST,proxy)
 	$(Q)scripts/run-tests.sh $(PROXY_TEST_BIN) $(CRITERION_FLAGS) --jobs 1
 
-# The suites of capture, the relay, resilience, inbound capture and the pods'
-# lifecycle run once per capture mode (the same tests: tests/helpers/env.h
+# The suites of capture, the relay, resilience, inbound capture, the pods'
+# lifecycle and the ways around capture (bypass) run once per capture mode (the same tests: tests/helpers/env.h
 # tenv_mode()); the rest (registries, meshctl, modes) do not depend on the
 # mode, or switch modes themselves, and run once.
-MODE_SUITES := @(capture|relay|resilience|inbound|lifecycle)/*
+MODE_SUITES := @(capture|relay|resilience|inbound|lifecycle|bypass)/*
 test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF and nft, real clients (root)
 	$(call msg,TEST,integration (ebpf mode))
 	$(Q)WEFT_TEST_MODE=ebpf WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) \
