@@ -176,6 +176,7 @@ $(PROXY_TEST_BIN): $(call sobj,$(PROXY_TEST_SRCS) $(HELPER_SRCS) $(AGENT_SRCS) $
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
 # The suites read capture back from the kernel the way the agent does.
 INTEG_AGENT_SRCS := agent/datapath/nft.c agent/datapath/nft_nl.c agent/datapath/nft_read.c \
+	agent/datapath/dp_cgroup.c \
 	agent/datapath/retpath.c agent/netns.c agent/cgroup.c
 $(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(CONSUL_FAKE_SRCS) \
 	$(INTEG_AGENT_SRCS) $(LIB_SRCS))
@@ -300,10 +301,11 @@ test-proxy: $(PROXY_TEST_BIN) check-root ## the proxy's inbound side in-process,
 	$(Q)scripts/run-tests.sh $(PROXY_TEST_BIN) $(CRITERION_FLAGS) --jobs 1
 
 # The suites of capture, the relay, resilience, fairness, strict HTTP, inbound
-# capture, enrolment and the pods' lifecycle run once per capture mode (the
-# same tests: tests/helpers/env.h tenv_mode()); the rest (registries, meshctl,
-# modes) do not depend on the mode, or switch modes themselves, and run once.
-MODE_SUITES := @(capture|relay|resilience|fairness|http_strict|inbound|lifecycle|enrol)/*
+# capture, enrolment, the ways around capture (bypass) and the pods' lifecycle
+# run once per capture mode (the same tests: tests/helpers/env.h tenv_mode());
+# the rest (registries, meshctl, modes) do not depend on the mode, or switch
+# modes themselves, and run once.
+MODE_SUITES := @(capture|relay|resilience|fairness|http_strict|inbound|lifecycle|enrol|bypass)/*
 test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF and nft, real clients (root)
 	$(call msg,TEST,integration (ebpf mode))
 	$(Q)WEFT_TEST_MODE=ebpf WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) \

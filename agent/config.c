@@ -36,7 +36,7 @@ static const struct opt_def cfg_head[] = {
 	OPT("mode", "WEFT_MODE", OPT_STRING, mode, "auto", 0, 0, "MODE",
 	    "capture mode: ebpf (cgroup programs and sk_lookup), nft (nftables REDIRECT in each pod's netns) or auto (ebpf when the kernel has every hook it needs, nft otherwise; the log and /v1/status say which and why)"),
 	OPT("mark", "WEFT_MARK", OPT_U32, mark, "0xef70", 1, UINT32_MAX, "MARK",
-	    "SO_MARK of the agent's upstream sockets, which capture leaves alone"),
+	    "SO_MARK of the agent's upstream sockets, for the node's own routing or firewall rules; capture never trusts a mark (any process with CAP_NET_RAW sets one) and recognises the agent's sockets by its cgroup"),
 	OPT("inbound-mark", "WEFT_INBOUND_MARK", OPT_U32, inbound_mark, "0xef71", 1, UINT32_MAX,
 	    "MARK",
 	    "SO_MARK of the agent's connections to applications (inbound side): a rule in each meshed pod's netns routes packets carrying it back to the agent, so the application sees the real client address"),

@@ -103,12 +103,30 @@ struct mesh_orig_dst {
 };
 _Static_assert(sizeof(struct mesh_orig_dst) == 24, "mesh_orig_dst size");
 
-/* One-entry array map of values the agent may change at run time. */
+/* One-entry array map of values the agent writes at every start.
+ *
+ * The agent's own sockets are told from the pods' by cgroup, never by mark:
+ * any process holding CAP_NET_RAW in its netns (containerd grants it by
+ * default) can set any SO_MARK, while a socket's cgroup is its creator's and
+ * moving a process into the agent's cgroup takes write access to the node's
+ * cgroup tree. A socket is the agent's when its cgroup v2 ancestor at depth
+ * agent_cgroup_level is agent_cgroup_id, the agent's own cgroup (so the
+ * agent's cgroup and everything below it): the rule of nft mode's `socket
+ * cgroupv2 level L`. The marks stay for routing only (the inbound return
+ * path), and inbound_mark tells which of the agent's sockets sockops records.
+ *
+ * Grown from 8 to 24 bytes on purpose: the pinned map of an older agent is
+ * refused at load and must be removed (weft-agent --cleanup), as for any
+ * change of a map's value size.
+ */
 struct mesh_config {
-	__u32 mark;		/* sockets carrying it are the agent's own */
-	__u32 inbound_mark;	/* the agent's inbound-side sockets (to the app); 0 = none */
+	__u32 mark;		/* the agent's upstream SO_MARK: routing only, never trusted */
+	__u32 inbound_mark;	/* the agent's sockets toward applications; 0 = none */
+	__u64 agent_cgroup_id;	/* cgroup v2 id of the agent (its folder's inode); 0 = none */
+	__u32 agent_cgroup_level;	/* its depth below the cgroup v2 root, >= 1 */
+	__u32 pad;
 };
-_Static_assert(sizeof(struct mesh_config) == 8, "mesh_config size");
+_Static_assert(sizeof(struct mesh_config) == 24, "mesh_config size");
 
 /* Every decision a program takes that is not "redirect" bumps one of these in
  * the per-CPU array mesh_metrics; meshctl prints them by name.
@@ -116,7 +134,7 @@ _Static_assert(sizeof(struct mesh_config) == 8, "mesh_config size");
 enum mesh_reason {
 	MESH_R_REDIRECTED = 0,	/* connect rewritten to the proxy */
 	MESH_R_NOT_ENROLLED,	/* netns not in mesh_pods */
-	MESH_R_AGENT_MARK,	/* the agent's own upstream socket */
+	MESH_R_AGENT_CGROUP,	/* a socket of the agent's cgroup: its own, left alone */
 	MESH_R_NOT_TCP,
 	MESH_R_LOOPBACK,
 	MESH_R_EXCL_PORT,
@@ -135,14 +153,14 @@ enum mesh_reason {
 	MESH_R_IN_NO_LISTENER,	/* no listener of that family in mesh_inbound */
 	MESH_R_IN_ASSIGN_FAIL,	/* bpf_sk_assign refused the listener */
 	MESH_R_IN_AGENT,	/* the agent's own connection to the app (mesh_in_agent) */
-	MESH_R_IN_AGENT_RECORDED,	/* sockops recorded an inbound_mark connection */
+	MESH_R_IN_AGENT_RECORDED,	/* sockops recorded the agent's connection to an app */
 	MESH_R_IN_AGENT_MAP_FULL,	/* mesh_in_agent refused the record */
 	MESH_R_MAX,
 };
 
 #define MESH_REASON_NAMES                                                                          \
 	{                                                                                          \
-		"redirected", "not_enrolled", "agent_mark", "not_tcp", "loopback",                 \
+		"redirected", "not_enrolled", "agent_cgroup", "not_tcp", "loopback",                 \
 		"excluded_port", "excluded_cidr", "storage_fail", "orig_recorded",                 \
 		"orig_map_full", "orig_answered", "orig_miss", "peer_rewritten",                   \
 		"inbound_captured", "inbound_off", "inbound_loopback", "inbound_proxy_port",       \

@@ -27,21 +27,39 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  */
 const volatile __u32 mesh_page_size = 4096;
 
-/* Shared half of connect4/6: decide, and on "redirect" remember the original
- * destination in the socket's storage. Returns the pod to redirect to, or NULL
- * when the caller must leave the connect() alone.
- *
- * Fail open. weft enforces no policy at connect() today, so leaving a socket
- * alone only means its traffic bypasses the mesh, while refusing connect()
- * breaks the application. That includes the one internal error here: without
- * storage for the original destination the proxy could not route the
- * connection, so it goes out unredirected and mesh_metrics says so. When
- * weft gains policy, this path must become fail-closed (bpf_set_retval with
- * -ENOMEM, as cilium's sock4 connect does) for pods under policy.
+/* The id of the calling task's cgroup v2 ancestor at the agent's depth, what
+ * mesh_is_agent_socket() compares with the agent's cgroup id. The task, not
+ * the socket: sock_addr programs may not call bpf_sk_ancestor_cgroup_id
+ * (Linux 6.18 refuses it), and the two agree here: connect() runs in the task
+ * that made the socket (the agent never holds a pod's sockets, a pod never
+ * the agent's), io_uring's workers and SQPOLL thread are threads of the
+ * submitting process, and all threads of a process share its cgroup unless a
+ * threaded cgroup splits them (then their sub-cgroups are still below the
+ * agent's). 0 when nothing is configured.
  */
-static __always_inline const struct mesh_pod *mesh_connect_prepare(struct bpf_sock_addr *ctx,
-								    struct mesh_connect_req *req)
+static __always_inline __u64 mesh_cgroup_at_agent_level(const struct mesh_config *cfg)
 {
+	if (!cfg || !cfg->agent_cgroup_level)
+		return 0;
+	return bpf_get_current_ancestor_cgroup_id((int)cfg->agent_cgroup_level);
+}
+
+/* Shared half of connect4/6: decide, and on "redirect" remember the original
+ * destination in the socket's storage. Returns 1 with *@pod_out set when the
+ * caller must rewrite the destination, 0 when it must leave the connect()
+ * alone, or -1 when the connect() must fail.
+ *
+ * Fail closed. Without storage for the original destination the proxy could
+ * not route the connection; letting it go out unredirected would let a pod
+ * that drives the node's memory low escape the mesh, so the connect() fails
+ * (EPERM, as for any cgroup connect program returning 0) and mesh_metrics
+ * says why. Every other decision is not a failure: the connect() proceeds.
+ */
+static __always_inline int mesh_connect_prepare(struct bpf_sock_addr *ctx,
+						struct mesh_connect_req *req,
+						const struct mesh_pod **pod_out)
+{
+	const struct mesh_config *cfg = mesh_config_get();
 	struct bpf_sock *sk = ctx->sk;
 	const struct mesh_pod *pod;
 	struct mesh_orig_dst *orig;
@@ -49,23 +67,29 @@ static __always_inline const struct mesh_pod *mesh_connect_prepare(struct bpf_so
 	__u64 netns_cookie;
 
 	if (!sk)
-		return NULL;
+		return 0;
 	netns_cookie = bpf_get_netns_cookie(ctx);
 	pod = bpf_map_lookup_elem(&mesh_pods, &netns_cookie);
-	req->sk_mark = sk->mark;
-	reason = mesh_decide_connect(req, pod, mesh_config_get());
+	req->cgroup_at_agent_level = mesh_cgroup_at_agent_level(cfg);
+	reason = mesh_decide_connect(req, pod, cfg);
 	if (reason != MESH_R_REDIRECTED || !pod) {
+		/* A socket redirected once, disconnected (connect with
+		 * AF_UNSPEC) and connected again elsewhere still carries the
+		 * first destination: sockops would file it for this
+		 * connection and getpeername would show it.
+		 */
+		bpf_sk_storage_delete(&mesh_sk_dst, sk);
 		mesh_count(reason);
-		return NULL;
+		return 0;
 	}
 
-	/* A second connect() on the same socket (after a failed attempt)
-	 * finds the old entry and overwrites it, which is what we want.
+	/* A second connect() on the same socket (after a failed attempt, or
+	 * after AF_UNSPEC) finds the old entry and overwrites it.
 	 */
 	orig = bpf_sk_storage_get(&mesh_sk_dst, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!orig) {
 		mesh_count(MESH_R_STORAGE_FAIL);
-		return NULL;
+		return -1;
 	}
 	orig->addr = req->dst;
 	orig->port = bpf_htons(req->port);
@@ -73,7 +97,8 @@ static __always_inline const struct mesh_pod *mesh_connect_prepare(struct bpf_so
 	orig->pad[0] = 0;
 	orig->pod_id = pod->pod_id;
 	mesh_count(MESH_R_REDIRECTED);
-	return pod;
+	*pod_out = pod;
+	return 1;
 }
 
 SEC("cgroup/connect4")
@@ -84,12 +109,13 @@ int mesh_connect4(struct bpf_sock_addr *ctx)
 		.family = MESH_AF_INET,
 		.is_tcp = ctx->type == SOCK_STREAM && ctx->protocol == IPPROTO_TCP,
 	};
-	const struct mesh_pod *pod;
+	const struct mesh_pod *pod = NULL;
+	int verdict;
 
 	req.dst.addr[0] = ctx->user_ip4;
-	pod = mesh_connect_prepare(ctx, &req);
-	if (!pod)
-		return 1;
+	verdict = mesh_connect_prepare(ctx, &req, &pod);
+	if (verdict <= 0 || !pod)
+		return verdict < 0 ? 0 : 1;
 	/* The proxy listens on 127.0.0.1 inside the pod's own netns, so the
 	 * rewritten connection never leaves the namespace.
 	 */
@@ -106,14 +132,15 @@ int mesh_connect6(struct bpf_sock_addr *ctx)
 		.family = MESH_AF_INET6,
 		.is_tcp = ctx->type == SOCK_STREAM && ctx->protocol == IPPROTO_TCP,
 	};
-	const struct mesh_pod *pod;
+	const struct mesh_pod *pod = NULL;
 	bool mapped;
+	int verdict;
 
 	MESH_LOAD_IP6(&req.dst, ctx, user_ip6);
 	mapped = mesh_addr_is_v4mapped(&req.dst);
-	pod = mesh_connect_prepare(ctx, &req);
-	if (!pod)
-		return 1;
+	verdict = mesh_connect_prepare(ctx, &req, &pod);
+	if (verdict <= 0 || !pod)
+		return verdict < 0 ? 0 : 1;
 	/* A dual-stack socket connecting to ::ffff:a.b.c.d is handed by
 	 * tcp_v6_connect() to tcp_v4_connect() without running connect4, so
 	 * this is the only hook that sees it; it must stay IPv4-mapped (a
@@ -127,11 +154,14 @@ int mesh_connect6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-/* Remember a connection the agent opens to a pod's application (its socket
- * carries mesh_config.inbound_mark), so the pod's sk_lookup program leaves it
- * to the application instead of capturing it back to the agent. TCP_CONNECT_CB
- * runs in tcp_connect(), with the local port chosen and before the SYN is
- * sent, so the record is there when the SYN is looked up.
+/* Remember a connection the agent opens to a pod's application, so the pod's
+ * sk_lookup program leaves it to the application instead of capturing it back
+ * to the agent. The agent's by cgroup (mesh_is_agent_inbound_socket: the mark
+ * only tells which of its sockets, a pod can set it too). TCP_CONNECT_CB runs
+ * in tcp_connect(), in the task that called connect() (or sendmsg() with
+ * MSG_FASTOPEN, or the first write of a TCP_FASTOPEN_CONNECT socket), with
+ * the local port chosen and before the SYN is sent, so the record is there
+ * when the SYN is looked up.
  */
 static __always_inline void mesh_record_agent_flow(struct bpf_sock_ops *ctx, struct bpf_sock *sk)
 {
@@ -141,7 +171,7 @@ static __always_inline void mesh_record_agent_flow(struct bpf_sock_ops *ctx, str
 	__u32 family;
 	__u8 one = 1;
 
-	if (!cfg || !cfg->inbound_mark || sk->mark != cfg->inbound_mark)
+	if (!mesh_is_agent_inbound_socket(cfg, sk->mark, mesh_cgroup_at_agent_level(cfg)))
 		return;
 	family = MESH_LOAD_U32(ctx, family);
 	if (family == MESH_AF_INET) {

@@ -259,9 +259,15 @@ static int read_maps(const char *bpffs, json_object **out, char *err, size_t len
 			__u32 zero = 0;
 
 			ret = check_sizes(&v, sizeof(zero), sizeof(cfg), err, len);
-			if (!ret && !bpf_map_lookup_elem(fd, &zero, &cfg))
+			if (!ret && !bpf_map_lookup_elem(fd, &zero, &cfg)) {
 				json_object_object_add(o, "agent_mark",
 						       json_object_new_uint64(cfg.mark));
+				json_object_object_add(o, "agent_cgroup_id",
+						       json_object_new_uint64(cfg.agent_cgroup_id));
+				json_object_object_add(
+					o, "agent_cgroup_level",
+					json_object_new_uint64(cfg.agent_cgroup_level));
+			}
 		}
 		close(fd);
 	}
@@ -325,7 +331,11 @@ static int render_maps(FILE *out, json_object *o)
 	if (err)
 		return err;
 	if (out_path(o, "agent_mark"))
-		fprintf(out, "\nmesh_config: agent mark 0x%llx\n", out_u64(o, "agent_mark"));
+		fprintf(out,
+			"\nmesh_config: the agent's sockets are those of cgroup id %llu (level %llu) "
+			"and below; agent mark 0x%llx (routing only)\n",
+			out_u64(o, "agent_cgroup_id"), out_u64(o, "agent_cgroup_level"),
+			out_u64(o, "agent_mark"));
 	fprintf(out, "\nmesh_metrics:\n");
 	return out_kv(out, out_path(o, "counters"));
 }

@@ -72,8 +72,8 @@ static const struct cmd commands[] = {
 	{ "trace", cmd_trace, "NAMESPACE/POD DEST:PORT", "explain where a connection would go, and why",
 	  "Explain what would happen to a TCP connection from the pod to DEST:PORT, step\n"
 	  "by step: is the pod enrolled and meshed, is it in the kernel's pods map, do\n"
-	  "the agent mark, loopback, excluded ports or CIDRs leave it alone (computed by\n"
-	  "the BPF programs' own decision code over the live maps); then is DEST a\n"
+	  "the agent's cgroup, loopback, excluded ports or CIDRs leave it alone (computed\n"
+	  "by the BPF programs' own decision code over the live maps); then is DEST a\n"
 	  "service VIP, which endpoints are eligible and why the others are not (not\n"
 	  "ready, ejected until when, other family), and which one the balancer would\n"
 	  "pick now. IPv6 destinations are written [IP]:PORT.\n" },

@@ -75,7 +75,7 @@ static const char *verdict_at(const struct trace *t, int order)
 	static const int order_of[] = {
 		/* The order of the checks in bpf/lib/decide.h. */
 		[MESH_R_REDIRECTED] = 99, [MESH_R_NOT_TCP] = 0,	 [MESH_R_NOT_ENROLLED] = 1,
-		[MESH_R_AGENT_MARK] = 2,  [MESH_R_LOOPBACK] = 3, [MESH_R_EXCL_PORT] = 4,
+		[MESH_R_AGENT_CGROUP] = 2, [MESH_R_LOOPBACK] = 3, [MESH_R_EXCL_PORT] = 4,
 		[MESH_R_EXCL_CIDR] = 5,
 	};
 	int at =
@@ -104,8 +104,10 @@ static void capture_steps(struct trace *t)
 			     "the pod's netns has no table inet weft (the agent programs only "
 			     "meshed pods): its connections go out untouched");
 		step(t, "agent socket", verdict_at(t, 2),
-		     "an application socket is not in the agent's cgroup; only the agent's own "
-		     "sockets are, and the output chain leaves them alone");
+		     "the output chain leaves alone only sockets of the agent's cgroup v2 (id %" PRIu64
+		     ", level %u) and below; an application's socket is not one of them, whatever "
+		     "SO_MARK it carries",
+		     t->ex.agent_cgroup_id, t->ex.agent_cgroup_level);
 	} else {
 		if (!t->ex.enrolled && !t->pod->netns_cookie)
 			step(t, "datapath entry", verdict_at(t, 1),
@@ -125,10 +127,11 @@ static void capture_steps(struct trace *t)
 			     "mesh_pods has the pod (netns cookie %" PRIu64
 			     ", pod id %u) with capture on, proxy port %u",
 			     t->pod->netns_cookie, d->pod_id, d->proxy_port);
-		step(t, "agent mark", verdict_at(t, 2),
-		     "an application socket carries no SO_MARK; only the agent's own sockets "
-		     "carry 0x%x (0x%x toward applications) and are left alone",
-		     t->ex.agent_mark, t->a->cfg->inbound_mark);
+		step(t, "agent socket", verdict_at(t, 2),
+		     "connect4/6 leave alone only connects by tasks of the agent's cgroup v2 (id %" PRIu64
+		     ", level %u) and below; an application's socket is not one of them, whatever "
+		     "SO_MARK it carries",
+		     t->ex.agent_cgroup_id, t->ex.agent_cgroup_level);
 	}
 	step(t, "loopback", verdict_at(t, 3), "%s %s a loopback address",
 	     addr_fmt_ip(&t->dst, buf, sizeof(buf)), addr_is_loopback(&t->dst) ? "is" : "is not");

@@ -20,8 +20,7 @@ struct capture {
 	enum capture_mode mode;
 	char why[640];
 	struct dp *dp;			/* eBPF mode only */
-	uint32_t agent_mark;
-	uint64_t agent_cgroup_id;	/* nft mode: the socket match */
+	uint64_t agent_cgroup_id;	/* both modes: the agent's sockets are its */
 	uint32_t agent_cgroup_level;
 	struct retpath ret;
 };
@@ -106,7 +105,6 @@ int capture_open(struct capture **out, const struct capture_opts *o, char *why, 
 
 	if (!c)
 		return -ENOMEM;
-	c->agent_mark = o->mark;
 	c->ret = (struct retpath){
 		.mark = o->inbound_mark,
 		.table = o->return_table,
@@ -117,6 +115,21 @@ int capture_open(struct capture **out, const struct capture_opts *o, char *why, 
 		snprintf(why, len, "%s", c->why);
 		goto out_free;
 	}
+	/* Both modes tell the agent's own sockets (its upstream connections,
+	 * its connections to applications) from the pods' by the agent's
+	 * cgroup: a pod cannot move into it, while it can set any SO_MARK.
+	 */
+	err = dp_self_cgroup(&c->agent_cgroup_id, &c->agent_cgroup_level);
+	if (!err && !c->agent_cgroup_level)
+		err = -EPERM;
+	if (err) {
+		snprintf(why, len,
+			 "the capture modes recognise the agent's sockets by their cgroup v2, and this process has none below the root: %s",
+			 strerror(-err));
+		goto out_free;
+	}
+	dpo.agent_cgroup_id = c->agent_cgroup_id;
+	dpo.agent_cgroup_level = c->agent_cgroup_level;
 	if (c->mode == CAPTURE_EBPF) {
 		err = dp_open(&c->dp, &dpo);
 		if (err) {
@@ -132,15 +145,6 @@ int capture_open(struct capture **out, const struct capture_opts *o, char *why, 
 		if (err)
 			log_warn("capture: cannot remove the eBPF mode's pins under '%s': %s, ignoring",
 				 o->bpffs_dir, strerror(-err));
-		err = nft_self_cgroup(&c->agent_cgroup_id, &c->agent_cgroup_level);
-		if (!err && !c->agent_cgroup_level)
-			err = -EPERM;
-		if (err) {
-			snprintf(why, len,
-				 "nft mode recognises the agent's sockets by their cgroup v2, and this process has none below the root: %s",
-				 strerror(-err));
-			goto out_free;
-		}
 	}
 	snprintf(why, len, "%s", c->why);
 	*out = c;
@@ -346,10 +350,12 @@ int capture_explain_connect(struct capture *c, uint64_t netns_cookie, const stru
 	struct dp_pod d;
 
 	if (c->mode == CAPTURE_EBPF)
-		return dp_explain_connect(c->dp, netns_cookie, dst, 0, out);
+		return dp_explain_connect(c->dp, netns_cookie, dst, out);
 	if (p)
 		to_dp(p, &d);
-	dp_explain_entry(p ? &d : NULL, c->agent_mark, dst, 0, out);
+	dp_explain_entry(p ? &d : NULL, dst, out);
+	out->agent_cgroup_id = c->agent_cgroup_id;
+	out->agent_cgroup_level = c->agent_cgroup_level;
 	return 0;
 }
 

@@ -342,7 +342,12 @@ static int check_prog_table(struct bpf_object *obj)
 
 static int write_config(struct dp *dp, const struct dp_opts *opts)
 {
-	struct mesh_config cfg = { .mark = opts->mark, .inbound_mark = opts->inbound_mark };
+	struct mesh_config cfg = {
+		.mark = opts->mark,
+		.inbound_mark = opts->inbound_mark,
+		.agent_cgroup_id = opts->agent_cgroup_id,
+		.agent_cgroup_level = opts->agent_cgroup_level,
+	};
 	__u32 key = 0;
 	int err;
 
@@ -406,6 +411,36 @@ out_detach_created:
 	return err;
 }
 
+/* The agent's cgroup must name something below the attach cgroup: at depth 0
+ * (the root) or equal to the attach cgroup, every socket the programs see
+ * would descend from it and be the agent's, and nothing would be captured.
+ */
+static int check_agent_cgroup(const struct dp_opts *opts)
+{
+	unsigned long long attach_id = 0;
+	int err;
+
+	if (!opts->agent_cgroup_id || !opts->agent_cgroup_level) {
+		log_err("the agent's own cgroup v2 is unknown or the root (id %llu, level %u): "
+			"the datapath recognises the agent's sockets by their cgroup, so the agent "
+			"must run in a cgroup of its own below '%s'",
+			(unsigned long long)opts->agent_cgroup_id, opts->agent_cgroup_level,
+			opts->cgroup_path);
+		return -EINVAL;
+	}
+	err = fs_cgroup_id(opts->cgroup_path, &attach_id);
+	if (err)
+		return log_errno(err, "read the id of cgroup '%s'", opts->cgroup_path);
+	if (attach_id == opts->agent_cgroup_id) {
+		log_err("the agent runs in '%s', the cgroup the programs attach to: every socket "
+			"below it would count as the agent's; run the agent in a cgroup of its own "
+			"(a child of it) holding no pod's processes",
+			opts->cgroup_path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int dp_open(struct dp **out, const struct dp_opts *opts)
 {
 	char maps_dir[PATH_MAX], links_dir[PATH_MAX], inbound_dir[PATH_MAX];
@@ -415,6 +450,9 @@ int dp_open(struct dp **out, const struct dp_opts *opts)
 
 	if (!opts || !opts->cgroup_path || !opts->bpffs_dir)
 		return log_errno(-EINVAL, "datapath options need a cgroup and a bpffs folder");
+	err = check_agent_cgroup(opts);
+	if (err)
+		return err;
 	dp_libbpf_log_init();
 	err = prepare_bpffs_dir(opts->bpffs_dir);
 	if (err)
@@ -461,8 +499,10 @@ int dp_open(struct dp **out, const struct dp_opts *opts)
 	err = attach_all(dp, opts, links_dir);
 	if (err)
 		goto out_destroy_skel;
-	log_info("datapath: attached to '%s', pinned under '%s'", opts->cgroup_path,
-		 opts->bpffs_dir);
+	log_info("datapath: attached to '%s', pinned under '%s'; the agent's sockets are those "
+		 "of cgroup id %llu (level %u) and below",
+		 opts->cgroup_path, opts->bpffs_dir, (unsigned long long)opts->agent_cgroup_id,
+		 opts->agent_cgroup_level);
 	*out = dp;
 	return 0;
 

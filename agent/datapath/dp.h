@@ -21,9 +21,16 @@ struct dp;
 struct dp_opts {
 	const char *cgroup_path;	/* cgroup v2 dir the programs attach to */
 	const char *bpffs_dir;		/* pin folder; must be on a bpffs mount */
-	uint32_t mark;			/* SO_MARK of the agent's own sockets */
-	uint32_t inbound_mark;		/* sockets carrying it are the agent's too (inbound
-					 * side); 0 = none */
+	uint32_t mark;			/* SO_MARK of the agent's upstream sockets (routing
+					 * only; shown, never trusted) */
+	uint32_t inbound_mark;		/* SO_MARK of its sockets toward applications, which
+					 * sockops records for sk_lookup; 0 = none */
+	/* The agent's own cgroup v2 (dp_self_cgroup()): sockets of tasks in it
+	 * or below it are the agent's and are never redirected. It must lie
+	 * below cgroup_path, not be it, and hold no pod's processes.
+	 */
+	uint64_t agent_cgroup_id;	/* its folder's inode */
+	uint32_t agent_cgroup_level;	/* its depth below the cgroup v2 root, >= 1 */
 };
 
 struct dp_cidr {
@@ -128,22 +135,36 @@ int dp_pod_lookup(struct dp *dp, uint64_t netns_cookie, struct dp_pod *out);
 struct dp_explain {
 	bool enrolled;		/* the netns cookie has an entry in mesh_pods */
 	struct dp_pod pod;	/* that entry, when enrolled */
-	uint32_t agent_mark;	/* mesh_config's mark */
-	uint32_t inbound_mark;	/* mesh_config's inbound_mark */
+	uint64_t agent_cgroup_id;	/* mesh_config's: the agent's sockets are its */
+	uint32_t agent_cgroup_level;
 	size_t reason;		/* enum mesh_reason: name with dp_counter_name() */
 };
 
-/* Explain a TCP connect() to @dst from netns @netns_cookie by a socket with
- * mark @sk_mark. 0 or -errno (a map could not be read).
+/* Explain a TCP connect() to @dst from netns @netns_cookie by one of the
+ * pod's applications (a task outside the agent's cgroup, whatever SO_MARK it
+ * sets). 0 or -errno (a map could not be read).
  */
 int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *dst,
-		       uint32_t sk_mark, struct dp_explain *out);
+		       struct dp_explain *out);
 
 /* The same decision over @pod as given (NULL: not enrolled), without the
  * maps: what nft mode's rules encode, for the admin API's trace.
  */
-void dp_explain_entry(const struct dp_pod *pod, uint32_t agent_mark, const struct addr *dst,
-		      uint32_t sk_mark, struct dp_explain *out);
+void dp_explain_entry(const struct dp_pod *pod, const struct addr *dst, struct dp_explain *out);
+
+/* The cgroup v2 of this process, as dp_opts and nft mode's socket match need
+ * it: the cgroup's id (its folder's inode) and its depth below the cgroup v2
+ * root as this process sees it (/proc/self/cgroup, in the node's cgroup
+ * namespace). 0, -ENOENT (no cgroup v2 mount) or -errno. A process in the
+ * root cgroup gets level 0, which both modes refuse: every socket descends
+ * from the root.
+ */
+int dp_self_cgroup(uint64_t *id, uint32_t *level);
+
+/* The same for the cgroup v2 folder @path (below the cgroup v2 mount;
+ * -EINVAL otherwise).
+ */
+int dp_cgroup_of(const char *path, uint64_t *id, uint32_t *level);
 
 /* One program's pinned link, as the kernel reports it. */
 struct dp_link_status {

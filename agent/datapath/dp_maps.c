@@ -244,12 +244,14 @@ int dp_pod_lookup(struct dp *dp, uint64_t netns_cookie, struct dp_pod *out)
 	return 0;
 }
 
-static void connect_req(const struct addr *dst, uint32_t sk_mark, struct mesh_connect_req *req)
+/* A connect() by one of the pod's applications: cgroup_at_agent_level stays
+ * 0, never the agent's cgroup id.
+ */
+static void connect_req(const struct addr *dst, struct mesh_connect_req *req)
 {
 	memset(req, 0, sizeof(*req));
 	req->port = dst->port;
 	req->is_tcp = 1;
-	req->sk_mark = sk_mark;
 	if (dst->family == AF_INET) {
 		req->family = MESH_AF_INET;
 		memcpy(&req->dst.addr[0], &dst->ip.v4, 4);
@@ -259,24 +261,21 @@ static void connect_req(const struct addr *dst, uint32_t sk_mark, struct mesh_co
 	}
 }
 
-void dp_explain_entry(const struct dp_pod *pod, uint32_t agent_mark, const struct addr *dst,
-		      uint32_t sk_mark, struct dp_explain *out)
+void dp_explain_entry(const struct dp_pod *pod, const struct addr *dst, struct dp_explain *out)
 {
-	struct mesh_config cfg = { .mark = agent_mark };
 	struct mesh_connect_req req;
 	struct mesh_pod value;
 
 	memset(out, 0, sizeof(*out));
-	out->agent_mark = agent_mark;
 	out->enrolled = pod && !pod_to_mesh(pod, &value);
 	if (out->enrolled)
 		out->pod = *pod;
-	connect_req(dst, sk_mark, &req);
-	out->reason = mesh_decide_connect(&req, out->enrolled ? &value : NULL, &cfg);
+	connect_req(dst, &req);
+	out->reason = mesh_decide_connect(&req, out->enrolled ? &value : NULL, NULL);
 }
 
 int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *dst,
-		       uint32_t sk_mark, struct dp_explain *out)
+		       struct dp_explain *out)
 {
 	struct mesh_config cfg = { 0 };
 	struct mesh_connect_req req;
@@ -290,8 +289,8 @@ int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *
 				   sizeof(cfg), 0);
 	if (err)
 		return err;
-	out->agent_mark = cfg.mark;
-	out->inbound_mark = cfg.inbound_mark;
+	out->agent_cgroup_id = cfg.agent_cgroup_id;
+	out->agent_cgroup_level = cfg.agent_cgroup_level;
 	err = bpf_map__lookup_elem(dp->skel->maps.mesh_pods, &key, sizeof(key), &value,
 				   sizeof(value), 0);
 	if (err && err != -ENOENT)
@@ -299,7 +298,7 @@ int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *
 	out->enrolled = !err;
 	if (out->enrolled)
 		pod_from_mesh(&value, &out->pod);
-	connect_req(dst, sk_mark, &req);
+	connect_req(dst, &req);
 	out->reason = mesh_decide_connect(&req, out->enrolled ? &value : NULL, &cfg);
 	return 0;
 }

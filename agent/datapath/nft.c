@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Implementation of agent/datapath/nft.h: table inet weft built as libnftnl
- * objects and sent as one nfnetlink batch (apply, remove, the probe), and the
- * agent's cgroup as the socket match needs it. The netlink socket is
- * nft_nl.c's, reading back is nft_read.c's; these three files are the only
- * ones of the agent that include libmnl or libnftnl.
+ * objects and sent as one nfnetlink batch (apply, remove, the probe). The
+ * agent's cgroup, which the socket match names, is dp_cgroup.c's. The netlink
+ * socket is nft_nl.c's, reading back is nft_read.c's; these three files are
+ * the only ones of the agent that include libmnl or libnftnl.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,10 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 
-#include "cgroup.h"
+#include "dp.h"
 #include "nft_internal.h"
 
 /* Room for the largest table (two chains, every exclusion) with the
@@ -506,51 +505,15 @@ int nft_pod_remove(int netns_fd)
 }
 /* ------------------------------------------------------------ cgroups */
 
-static uint32_t path_depth(const char *rel)
-{
-	uint32_t n = 0;
-
-	for (const char *s = rel; *s; s++)
-		if (*s != '/' && (s == rel || s[-1] == '/'))
-			n++;
-	return n;
-}
-
-static int cgroup_id_level(const char *mnt, const char *rel, uint64_t *id, uint32_t *level)
-{
-	char path[PATH_MAX];
-	struct stat st;
-
-	if (snprintf(path, sizeof(path), "%s/%s", mnt, rel) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	if (stat(path, &st) == -1)
-		return -errno;
-	*id = st.st_ino;
-	*level = path_depth(rel);
-	return 0;
-}
-
+/* The same rule as the eBPF mode's, so one implementation: dp_cgroup.c. */
 int nft_cgroup_of(const char *path, uint64_t *id, uint32_t *level)
 {
-	char mnt[PATH_MAX];
-	size_t n;
-	int err;
-
-	err = cgroup_mount(mnt, sizeof(mnt));
-	if (err)
-		return err;
-	n = strlen(mnt);
-	if (strncmp(path, mnt, n) || (path[n] && path[n] != '/'))
-		return -EINVAL;
-	return cgroup_id_level(mnt, path + n, id, level);
+	return dp_cgroup_of(path, id, level);
 }
 
 int nft_self_cgroup(uint64_t *id, uint32_t *level)
 {
-	char self[PATH_MAX];
-	int err = cgroup_self(self, sizeof(self));
-
-	return err ?: nft_cgroup_of(self, id, level);
+	return dp_self_cgroup(id, level);
 }
 
 /* ------------------------------------------------------------ probe */

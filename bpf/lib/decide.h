@@ -11,30 +11,53 @@
 /* A connect() as the cgroup hook sees it, copied out of bpf_sock_addr. */
 struct mesh_connect_req {
 	struct mesh_addr dst;	/* network order; IPv4 in addr[0]; IPv4-mapped as given */
+	__u64 cgroup_at_agent_level;	/* see mesh_is_agent_socket() */
 	__u16 port;		/* destination port, host order */
 	__u8 family;		/* MESH_AF_INET (connect4) or MESH_AF_INET6 (connect6) */
 	__u8 is_tcp;		/* SOCK_STREAM over IPPROTO_TCP */
-	__u32 sk_mark;		/* SO_MARK of the connecting socket */
+	__u8 pad[4];
 };
 
-/* Whether @sk_mark is one of the agent's marks in @cfg (NULL: none is set).
- * A mark of 0 is "not configured", never a match: unmarked sockets are the
- * pods'.
+/* Whether the connecting socket is the agent's own: @cgroup_at_agent_level is
+ * the id of the connecting task's cgroup v2 ancestor at depth
+ * cfg->agent_cgroup_level (bpf_get_current_ancestor_cgroup_id(); 0 when the
+ * task's cgroup is shallower), and it must be the agent's cgroup. So the
+ * agent's cgroup and everything below it are the agent; nothing else is,
+ * whatever SO_MARK its sockets carry. @cfg NULL, or a zero id or level (an
+ * agent that wrote no cgroup, or the root, which every task descends from),
+ * is "no socket is the agent's": capture never fails open on a bad config.
  */
-static __always_inline bool mesh_is_agent_mark(const struct mesh_config *cfg, __u32 sk_mark)
+static __always_inline bool mesh_is_agent_socket(const struct mesh_config *cfg,
+						 __u64 cgroup_at_agent_level)
 {
-	if (!cfg || !sk_mark)
+	if (!cfg || !cfg->agent_cgroup_id || !cfg->agent_cgroup_level)
 		return false;
-	return sk_mark == cfg->mark || sk_mark == cfg->inbound_mark;
+	return cgroup_at_agent_level == cfg->agent_cgroup_id;
+}
+
+/* Whether sockops records the connection of a socket carrying @sk_mark, made
+ * by a task whose cgroup ancestor at the agent's depth is
+ * @cgroup_at_agent_level, in mesh_in_agent (sk_lookup then leaves it to the
+ * application): the agent's own socket (by cgroup, as above) toward an
+ * application, which the agent marks with cfg->inbound_mark. The mark alone
+ * is no proof (CAP_NET_RAW sets any), and the agent's other sockets need no
+ * record.
+ */
+static __always_inline bool mesh_is_agent_inbound_socket(const struct mesh_config *cfg,
+							 __u32 sk_mark,
+							 __u64 cgroup_at_agent_level)
+{
+	return mesh_is_agent_socket(cfg, cgroup_at_agent_level) && cfg->inbound_mark &&
+	       sk_mark == cfg->inbound_mark;
 }
 
 /* Returns MESH_R_REDIRECTED when the connection goes to pod->proxy_port, or
  * the reason it is left alone. @pod is NULL when the netns is not enrolled;
- * @cfg is mesh_config (NULL: no agent mark is configured). Both of the
- * agent's marks exempt a socket: its upstream connections (mark) and its
- * connections to the pod's own application on the inbound side
- * (inbound_mark). The order of the checks is the order of the counters an
- * operator reads: the first reason wins.
+ * @cfg is mesh_config (NULL: nothing is the agent's). The agent's own sockets,
+ * recognised by cgroup (mesh_is_agent_socket), are left alone: its upstream
+ * connections and its connections to the pod's own application on the inbound
+ * side. The order of the checks is the order of the counters an operator
+ * reads: the first reason wins.
  */
 static __always_inline enum mesh_reason
 mesh_decide_connect(const struct mesh_connect_req *req, const struct mesh_pod *pod,
@@ -50,8 +73,8 @@ mesh_decide_connect(const struct mesh_connect_req *req, const struct mesh_pod *p
 	 */
 	if (!pod || !(pod->flags & MESH_POD_F_CAPTURE) || !pod->proxy_port)
 		return MESH_R_NOT_ENROLLED;
-	if (mesh_is_agent_mark(cfg, req->sk_mark))
-		return MESH_R_AGENT_MARK;
+	if (mesh_is_agent_socket(cfg, req->cgroup_at_agent_level))
+		return MESH_R_AGENT_CGROUP;
 
 	/* A dual-stack socket names IPv4 peers as ::ffff:a.b.c.d: decide on the
 	 * IPv4 address, so 127/8 and IPv4 exclusions hold for it too.

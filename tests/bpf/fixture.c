@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -39,8 +40,9 @@ void fx_teardown(void)
 			cr_log_error("unmount '%s': %s", fx.bpffs, strerror(-err));
 		fx.bpffs[0] = '\0';
 	}
-	for (int i = 0; i < 2; i++) {
-		char *cg = i ? fx.cgroup2 : fx.cgroup;
+	/* The agent's cgroup first: a cgroup with a child cannot be removed. */
+	for (int i = 0; i < 3; i++) {
+		char *cg = i == 0 ? fx.agent_cgroup : i == 1 ? fx.cgroup2 : fx.cgroup;
 
 		if (!cg[0])
 			continue;
@@ -62,7 +64,9 @@ void fx_teardown(void)
 
 void fx_setup_env(void)
 {
-	int err;
+	uint64_t agent_id = 0;
+	uint32_t agent_level = 0;
+	int err, n;
 
 	require_root();
 	memset(&fx, 0, sizeof(fx));
@@ -75,6 +79,22 @@ void fx_setup_env(void)
 			    "under /tmp", strerror(errno));
 	err = tcg_create(fx.cgroup, sizeof(fx.cgroup));
 	setup_require(!err, "create a test cgroup under the cgroup v2 mount: %s", strerror(-err));
+	/* The agent's own cgroup, a child of the attach cgroup, as in the
+	 * integration tests and on a node; processes of the test that play the
+	 * agent join it.
+	 */
+	n = snprintf(fx.agent_cgroup, sizeof(fx.agent_cgroup), "%s/agent", fx.cgroup);
+	if (n < 0 || (size_t)n >= sizeof(fx.agent_cgroup))
+		fx.agent_cgroup[0] = '\0';
+	setup_require(fx.agent_cgroup[0], "'%s/agent' is too long", fx.cgroup);
+	if (mkdir(fx.agent_cgroup, 0755) == -1) {
+		err = -errno;
+		fx.agent_cgroup[0] = '\0';
+		setup_require(0, "create the agent's cgroup under '%s': %s", fx.cgroup,
+			      strerror(-err));
+	}
+	err = dp_cgroup_of(fx.agent_cgroup, &agent_id, &agent_level);
+	setup_require(!err, "the id of '%s': %s", fx.agent_cgroup, strerror(-err));
 	err = tbpffs_mount(fx.bpffs, sizeof(fx.bpffs));
 	setup_require(!err, "mount a private bpffs: %s", strerror(-err));
 	snprintf(fx.pin_dir, sizeof(fx.pin_dir), "%s/weft/node", fx.bpffs);
@@ -83,6 +103,8 @@ void fx_setup_env(void)
 		.bpffs_dir = fx.pin_dir,
 		.mark = FX_MARK,
 		.inbound_mark = FX_INBOUND_MARK,
+		.agent_cgroup_id = agent_id,
+		.agent_cgroup_level = agent_level,
 	};
 }
 

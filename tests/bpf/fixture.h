@@ -21,11 +21,12 @@
 #define FX_PATH_MAX 512
 
 struct fx {
-	char cgroup[FX_PATH_MAX];
+	char cgroup[FX_PATH_MAX];	/* the programs attach here: the pods' sockets */
+	char agent_cgroup[FX_PATH_MAX];	/* <cgroup>/agent: what dp_open is told is the agent's */
 	char cgroup2[FX_PATH_MAX];	/* a second one, for the tests that need it */
 	char bpffs[FX_PATH_MAX - 16];
 	char pin_dir[FX_PATH_MAX];	/* <bpffs>/weft/node: dp_open must create it */
-	struct dp_opts opts;		/* cgroup, pin_dir, FX_MARK, FX_INBOUND_MARK */
+	struct dp_opts opts;		/* cgroup, pin_dir, FX_MARK, FX_INBOUND_MARK, agent_cgroup */
 	struct dp *dp;			/* NULL after fx_setup_env() */
 };
 

@@ -239,6 +239,10 @@ Test(dp, open_pins_maps_and_links, .init = fx_setup_dp, .fini = fx_teardown)
 	close(fd);
 	cr_expect_eq(cfg.mark, FX_MARK, "dp_open writes the agent mark");
 	cr_expect_eq(cfg.inbound_mark, FX_INBOUND_MARK, "and the inbound-side mark");
+	cr_expect_eq(cfg.agent_cgroup_id, fx.opts.agent_cgroup_id, "and the agent's cgroup");
+	cr_expect_eq(cfg.agent_cgroup_level, fx.opts.agent_cgroup_level);
+	cr_expect_neq(cfg.agent_cgroup_id, 0);
+	cr_expect_geq(cfg.agent_cgroup_level, 2, "a child of the test cgroup");
 }
 
 struct pods_seen {
@@ -420,6 +424,30 @@ Test(dp, refuses_a_folder_outside_bpffs, .init = fx_setup_env, .fini = fx_teardo
 		cr_expect_eq(fx_query(fx.cgroup, attach_types[i], ids, 4), 0);
 }
 
+/* An agent cgroup every socket below the attach cgroup descends from would
+ * make every socket the agent's: none, the root, the attach cgroup itself.
+ * Nothing is attached.
+ */
+Test(dp, refuses_an_agent_cgroup_that_would_exempt_every_socket, .init = fx_setup_env,
+     .fini = fx_teardown)
+{
+	struct dp_opts opts = fx.opts;
+	struct dp *dp = NULL;
+	__u32 ids[4];
+
+	opts.agent_cgroup_id = 0;
+	cr_expect_eq(dp_open(&dp, &opts), -EINVAL, "no agent cgroup");
+	opts = fx.opts;
+	opts.agent_cgroup_level = 0;
+	cr_expect_eq(dp_open(&dp, &opts), -EINVAL, "the root");
+	opts = fx.opts;
+	cr_assert_eq(dp_cgroup_of(fx.cgroup, &opts.agent_cgroup_id, &opts.agent_cgroup_level), 0);
+	cr_expect_eq(dp_open(&dp, &opts), -EINVAL, "the attach cgroup itself");
+	cr_expect_null(dp);
+	for (size_t i = 0; i < N_LINKS; i++)
+		cr_expect_eq(fx_query(fx.cgroup, attach_types[i], ids, 4), 0);
+}
+
 Test(dp, refuses_links_of_another_cgroup, .init = fx_setup_dp, .fini = fx_teardown)
 {
 	struct dp_opts opts = fx.opts;
@@ -444,12 +472,22 @@ Test(dp, replaces_links_whose_cgroup_is_gone, .init = fx_setup_dp, .fini = fx_te
 
 	dp_close(fx.dp);
 	fx.dp = NULL;
+	err = tcg_remove(fx.agent_cgroup);
+	cr_assert_eq(err, 0, "remove the agent's cgroup: %s", strerror(-err));
+	fx.agent_cgroup[0] = '\0';
 	err = tcg_remove(fx.cgroup);
 	cr_assert_eq(err, 0, "remove the first cgroup: %s", strerror(-err));
 	fx.cgroup[0] = '\0';
 	err = tcg_create(fx.cgroup2, sizeof(fx.cgroup2));
 	cr_assert_eq(err, 0, "second cgroup: %s", strerror(-err));
 	fx.opts.cgroup_path = fx.cgroup2;
+	/* The agent's cgroup moves with it, below the new attach cgroup. */
+	snprintf(fx.agent_cgroup, sizeof(fx.agent_cgroup), "%.*s/agent", FX_PATH_MAX - 8,
+		 fx.cgroup2);
+	cr_assert_eq(mkdir(fx.agent_cgroup, 0755), 0, "mkdir %s: %s", fx.agent_cgroup,
+		     strerror(errno));
+	cr_assert_eq(dp_cgroup_of(fx.agent_cgroup, &fx.opts.agent_cgroup_id,
+				  &fx.opts.agent_cgroup_level), 0);
 	cr_assert_eq(dp_open(&fx.dp, &fx.opts), 0, "stale links are replaced");
 	for (size_t i = 0; i < N_LINKS; i++)
 		cr_expect_eq(fx_query(fx.cgroup2, attach_types[i], ids, 4), 1, "%s",

@@ -537,24 +537,25 @@ Test(inbound, stale_pin_of_a_gone_netns_breaks_nothing, INBOUND)
 }
 
 /* Connect from the pod netns, from address @src (local there), to @dst with
- * SO_MARK @mark; the socket is made inside the test cgroup when @in_cgroup, as
- * the agent's are. Returns the connected fd.
+ * SO_MARK @mark, from a task in cgroup @cgroup (NULL: where this process is,
+ * outside the attach cgroup, so no cgroup program sees the socket). The task
+ * that connects is what the programs check, as the agent's threads create and
+ * connect their sockets. Returns the connected fd.
  */
-static int connect_from(const char *src, const char *dst, uint32_t mark, bool in_cgroup)
+static int connect_from(const char *src, const char *dst, uint32_t mark, const char *cgroup)
 {
 	char home[2 * FX_PATH_MAX], line[FX_PATH_MAX], root[FX_PATH_MAX];
 	struct sockaddr_storage ss;
 	struct addr s, d;
 	socklen_t len;
 	FILE *f;
-	int fd;
+	int fd, err = 0;
 
 	cr_assert(addr_parse_ip(src, &s) == 0 && addr_parse_ip_port(dst, &d) == 0);
 	home[0] = '\0';
-	if (in_cgroup) {
-		/* Back to where this process was once the socket exists: a
-		 * socket's cgroup is fixed at creation, and the test's own
-		 * sockets must not meet the cgroup programs.
+	if (cgroup) {
+		/* Back to where this process was once connected: the test's
+		 * own sockets must not meet the cgroup programs.
 		 */
 		f = fopen("/proc/self/cgroup", "re");
 		cr_assert_not_null(f);
@@ -565,44 +566,62 @@ static int connect_from(const char *src, const char *dst, uint32_t mark, bool in
 		cr_assert_eq(strncmp(line, "0::", 3), 0, "no cgroup v2 line in /proc/self/cgroup");
 		cr_assert_eq(tcg_mount_point(root, sizeof(root)), 0);
 		snprintf(home, sizeof(home), "%s%s", root, line + 3);
-		cr_assert_eq(tcg_join(fx.cgroup, 0), 0);
+		cr_assert_eq(tcg_join(cgroup, 0), 0);
 	}
 	cr_assert_eq(tns_enter("p"), 0);
 	fd = socket(s.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	cr_assert_eq(tns_enter(NULL), 0);
-	if (in_cgroup)
-		cr_assert_eq(tcg_join(home, 0), 0, "back to '%s'", home);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)), 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)))
+		err = errno;
 	len = addr_to_sockaddr(&s, &ss);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&ss, len), 0, "bind %s: %s", src, strerror(errno));
+	if (!err && bind(fd, (struct sockaddr *)&ss, len))
+		err = errno;
 	len = addr_to_sockaddr(&d, &ss);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&ss, len), 0, "connect %s: %s", dst,
-		     strerror(errno));
+	if (!err && connect(fd, (struct sockaddr *)&ss, len))
+		err = errno;
+	if (cgroup)
+		cr_assert_eq(tcg_join(home, 0), 0, "back to '%s'", home);
+	cr_assert_eq(err, 0, "socket, SO_MARK, bind %s, connect %s: %s", src, dst, strerror(err));
 	return fd;
 }
 
 /* The agent's connection from client address @src to the pod's @dst is left
- * to the application (@app), while an ordinary socket's is captured (@in).
+ * to the application (@app), while an ordinary socket's is captured (@in),
+ * and so is a pod's socket carrying the agent's inbound mark.
  */
 static void expect_agent_left_alone(const char *src, const char *dst, int in, int app)
 {
-	static const enum mesh_reason agent[] = { MESH_R_AGENT_MARK, MESH_R_IN_AGENT_RECORDED,
+	static const enum mesh_reason agent[] = { MESH_R_AGENT_CGROUP, MESH_R_IN_AGENT_RECORDED,
 						  MESH_R_IN_AGENT };
 	static const enum mesh_reason captured = MESH_R_IN_CAPTURED;
+	static const enum mesh_reason forged[] = { MESH_R_EXCL_PORT, MESH_R_IN_CAPTURED };
+	struct dp_pod entry = pod_entry;
 	uint64_t before[MESH_R_MAX];
 	int cfd;
 
 	counters(before);
-	cfd = connect_from(src, dst, 0, false);
+	cfd = connect_from(src, dst, 0, NULL);
 	expect_accepted(cfd, dst, in);
 	expect_moved(before, "an ordinary socket", &captured, 1);
 
-	/* The agent's socket: its inbound mark makes sockops record the flow,
-	 * and sk_lookup leaves it to the application.
+	/* A pod's socket with the inbound mark (CAP_NET_RAW is enough) to a
+	 * port the pod excludes from outbound capture, so that connect4/6
+	 * leave it alone: the mark proves nothing, sockops records nothing and
+	 * sk_lookup captures it.
+	 */
+	entry.excl_ports[0] = (uint16_t)atoi(APP_PORT);
+	cr_assert_eq(dp_pod_upsert(fx.dp, pod.cookie, &entry), 0);
+	counters(before);
+	cfd = connect_from(src, dst, FX_INBOUND_MARK, fx.cgroup);
+	expect_accepted(cfd, dst, in);
+	expect_moved(before, "a pod's socket with the inbound mark", forged, 2);
+	cr_assert_eq(dp_pod_upsert(fx.dp, pod.cookie, &pod_entry), 0);
+
+	/* The agent's socket: its cgroup and its inbound mark make sockops
+	 * record the flow, and sk_lookup leaves it to the application.
 	 */
 	counters(before);
-	cfd = connect_from(src, dst, FX_INBOUND_MARK, true);
+	cfd = connect_from(src, dst, FX_INBOUND_MARK, fx.agent_cgroup);
 	expect_accepted(cfd, dst, app);
 	expect_moved(before, "the agent's socket", agent, 3);
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,7 +50,9 @@ static const char *const listener_addr[L_COUNT] = {
 struct scenario {
 	bool enroll;		/* put the child's netns cookie into mesh_pods */
 	struct dp_pod pod;
-	bool agent_mark;	/* the client socket carries the agent's SO_MARK */
+	const char *cgroup;	/* the child joins it; NULL: fx.cgroup, a pod's */
+	uint32_t mark;		/* SO_MARK of the client socket; 0: none */
+	const char *first_dst;	/* connect there first, then disconnect (AF_UNSPEC) */
 	int family;		/* of the client socket */
 	int type;		/* SOCK_STREAM or SOCK_DGRAM */
 	const char *dst;
@@ -264,8 +267,8 @@ static void child_run(struct dp *dp, const struct scenario *sc, struct outcome *
 	child_check(o, !err, "add %s to lo: %s", REAL_V6, strerror(-err));
 	child_check(o, wait_usable(REAL_V4) && wait_usable(REAL_V6),
 		    "the addresses on lo never became usable");
-	err = tcg_join(fx.cgroup, 0);
-	child_check(o, !err, "join '%s': %s", fx.cgroup, strerror(-err));
+	err = tcg_join(sc->cgroup ? sc->cgroup : fx.cgroup, 0);
+	child_check(o, !err, "join '%s': %s", sc->cgroup ? sc->cgroup : fx.cgroup, strerror(-err));
 
 	if (sc->enroll) {
 		cfd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -284,17 +287,35 @@ static void child_run(struct dp *dp, const struct scenario *sc, struct outcome *
 
 	cfd = socket(sc->family, sc->type | SOCK_CLOEXEC, 0);
 	child_check(o, cfd >= 0, "client socket");
-	if (sc->agent_mark) {
-		unsigned int mark = FX_MARK;
-
-		child_check(o, setsockopt(cfd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) == 0,
+	if (sc->mark)
+		child_check(o, setsockopt(cfd, SOL_SOCKET, SO_MARK, &sc->mark, sizeof(sc->mark)) == 0,
 			    "SO_MARK");
-	}
 	if (sc->family == AF_INET6) {
 		int zero = 0;
 
 		child_check(o, setsockopt(cfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) == 0,
 			    "dual-stack client");
+	}
+	if (sc->first_dst) {
+		struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+
+		child_check(o, addr_parse_ip_port(sc->first_dst, &a) == 0, "parse %s",
+			    sc->first_dst);
+		len = addr_to_sockaddr(&a, &ss);
+		child_check(o, connect(cfd, (struct sockaddr *)&ss, len) == 0, "connect %s",
+			    sc->first_dst);
+		/* Take the first connection off whichever listener got it, so
+		 * that only the second one is waiting below.
+		 */
+		child_check(o, poll(pfd, L_COUNT, 2000) == 1, "one listener got the first");
+		for (int i = 0; i < L_COUNT; i++) {
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			afd = accept4(lfd[i], NULL, NULL, SOCK_CLOEXEC);
+			child_check(o, afd >= 0, "accept the first connection");
+			close(afd);
+		}
+		child_check(o, connect(cfd, &unspec, sizeof(unspec)) == 0, "connect AF_UNSPEC");
 	}
 	child_check(o, addr_parse_ip_port(sc->dst, &a) == 0, "parse %s", sc->dst);
 	len = addr_to_sockaddr(&a, &ss);
@@ -533,12 +554,98 @@ Test(redirect, redirects_after_takeover, E2E)
 			  sizeof(struct sockaddr_in));
 }
 
-Test(redirect, agent_mark_is_not_redirected, E2E)
+/* The agent's sockets are those of its cgroup and below (a threaded or
+ * nested sub-cgroup of it too); nothing else is, whatever the mark.
+ */
+Test(redirect, agent_cgroup_is_not_redirected, E2E)
 {
-	struct scenario sc = { .enroll = true, .pod = test_pod, .agent_mark = true,
+	struct scenario sc = { .enroll = true, .pod = test_pod, .cgroup = fx.agent_cgroup,
+			       .family = AF_INET, .type = SOCK_STREAM, .dst = REAL_V4 ":80" };
+	char below[2 * FX_PATH_MAX];
+
+	expect_left_alone(&sc, L_REAL4, MESH_R_AGENT_CGROUP);
+	sc.family = AF_INET6;
+	sc.dst = "[" REAL_V6 "]:80";
+	expect_left_alone(&sc, L_REAL6, MESH_R_AGENT_CGROUP);
+	snprintf(below, sizeof(below), "%s/worker", fx.agent_cgroup);
+	cr_assert_eq(mkdir(below, 0755), 0, "mkdir %s: %s", below, strerror(errno));
+	sc.cgroup = below;
+	sc.family = AF_INET;
+	sc.dst = REAL_V4 ":80";
+	expect_left_alone(&sc, L_REAL4, MESH_R_AGENT_CGROUP);
+	cr_assert_eq(tcg_remove(below), 0);
+}
+
+/* What a pod holding CAP_NET_RAW can do: set the agent's marks. Its sockets
+ * are captured all the same.
+ */
+Test(redirect, agent_marks_on_a_pod_socket_are_redirected, E2E)
+{
+	struct scenario sc = { .enroll = true, .pod = test_pod, .mark = FX_MARK,
 			       .family = AF_INET, .type = SOCK_STREAM, .dst = REAL_V4 ":80" };
 
-	expect_left_alone(&sc, L_REAL4, MESH_R_AGENT_MARK);
+	expect_redirected(fx.dp, &sc, L_PROXY4, REAL_V4 ":80", sizeof(struct sockaddr_in));
+	sc.mark = FX_INBOUND_MARK;
+	expect_redirected(fx.dp, &sc, L_PROXY4, REAL_V4 ":80", sizeof(struct sockaddr_in));
+	sc.family = AF_INET6;
+	sc.dst = "[" REAL_V6 "]:80";
+	expect_redirected(fx.dp, &sc, L_PROXY6, "[" REAL_V6 "]:80", sizeof(struct sockaddr_in6));
+}
+
+/* A cgroup that is not the agent's but sits at its depth (a sibling) is a
+ * pod's like any other.
+ */
+Test(redirect, a_sibling_of_the_agents_cgroup_is_redirected, E2E)
+{
+	struct scenario sc = { .enroll = true, .pod = test_pod, .family = AF_INET,
+			       .type = SOCK_STREAM, .dst = REAL_V4 ":80" };
+	char sibling[2 * FX_PATH_MAX];
+
+	snprintf(sibling, sizeof(sibling), "%s/pod", fx.cgroup);
+	cr_assert_eq(mkdir(sibling, 0755), 0, "mkdir %s: %s", sibling, strerror(errno));
+	sc.cgroup = sibling;
+	sc.mark = FX_MARK;
+	expect_redirected(fx.dp, &sc, L_PROXY4, REAL_V4 ":80", sizeof(struct sockaddr_in));
+	cr_assert_eq(tcg_remove(sibling), 0);
+}
+
+/* Redirected, disconnected with AF_UNSPEC, connected again: the second
+ * connect is decided afresh. Elsewhere captured again; to a destination left
+ * alone, it is left alone and does not inherit the first one's original
+ * destination (getpeername shows where it went, nothing is recorded for it).
+ */
+Test(redirect, af_unspec_reconnect_is_decided_afresh, E2E)
+{
+	uint64_t delta[MESH_R_MAX], want[MESH_R_MAX] = { 0 };
+	struct scenario sc = { .enroll = true, .pod = test_pod, .family = AF_INET,
+			       .type = SOCK_STREAM, .first_dst = REAL_V4 ":80",
+			       .dst = REAL_V4 ":8080" };
+	struct outcome o = { 0 };
+
+	run_scenario(fx.dp, &sc, &o, delta);
+	cr_expect_eq(o.accepted_by, L_PROXY4);
+	expect_addr(&o.peer, REAL_V4 ":8080", "getpeername() after the second connect");
+	cr_expect_eq(o.orig_errno, 0, "SO_ORIGINAL_DST: %s", strerror(o.orig_errno));
+	expect_addr(&o.orig, REAL_V4 ":8080", "SO_ORIGINAL_DST of the second connection");
+	want[MESH_R_REDIRECTED] = 2;
+	want[MESH_R_ORIG_RECORDED] = 2;
+	want[MESH_R_ORIG_ANSWERED] = 1;
+	want[MESH_R_ORIG_MISS] = 1;
+	want[MESH_R_PEER_REWRITTEN] = 1;
+	expect_counts(delta, want, "redirected twice");
+
+	sc.dst = "127.0.0.1:80";
+	memset(want, 0, sizeof(want));
+	run_scenario(fx.dp, &sc, &o, delta);
+	cr_expect_eq(o.accepted_by, L_LO4);
+	expect_addr(&o.peer, "127.0.0.1:80", "getpeername() is not the first destination");
+	cr_expect(kernel_no_answer(o.orig_errno), "nothing recorded for it: %s",
+		  strerror(o.orig_errno));
+	want[MESH_R_REDIRECTED] = 1;
+	want[MESH_R_ORIG_RECORDED] = 1;
+	want[MESH_R_LOOPBACK] = 1;
+	want[MESH_R_ORIG_MISS] = 2;
+	expect_counts(delta, want, "redirected, then loopback");
 }
 
 Test(redirect, loopback_is_not_redirected, E2E)

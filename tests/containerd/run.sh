@@ -104,7 +104,11 @@ agent_cmd() {
 agent_start() {
 	# Not through agent_cmd: $! must be the agent (nsenter execs it), not a
 	# subshell running a function.
-	nsenter --net="/proc/$CPID/ns/net" "$B/san/weft-agent" --registry "file:$T/registry.yaml" \
+	# The agent runs in a cgroup of its own below the test's: capture
+	# recognises its sockets by that cgroup (docs/datapath.md).
+	mkdir -p "$CG/agent"
+	sh -c 'echo $$ > "$0/agent/cgroup.procs" && exec "$@"' "$CG" \
+		nsenter --net="/proc/$CPID/ns/net" "$B/san/weft-agent" --registry "file:$T/registry.yaml" \
 		--cgroup "$CG" --bpffs "$T/bpffs/weft" --run-dir "$T/weft" --log-level debug \
 		>>"$T/agent.log" 2>&1 &
 	AGENT=$!

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The bpf/lib decision helpers (addr.h, decide.h, inbound.h, orig.h) compiled
- * with the host cc: loopback, IPv4-mapped, exclusions, the agent's marks, the
+ * with the host cc: loopback, IPv4-mapped, exclusions, the agent's cgroup, the
  * inbound decision, and the mesh_orig_dst key the two sides of the datapath
  * must agree on.
  */
@@ -52,8 +52,13 @@ static struct mesh_cidr cidr(const char *net, __u8 prefix_len)
 	return c;
 }
 
-/* The agent's marks: upstream 0x77, inbound side 0x79. */
-static const struct mesh_config marks = { .mark = 0x77, .inbound_mark = 0x79 };
+/* The agent: marks 0x77 (upstream) and 0x79 (inbound side), cgroup id 4242 at
+ * depth 3.
+ */
+#define AGENT_CG 4242
+static const struct mesh_config marks = {
+	.mark = 0x77, .inbound_mark = 0x79, .agent_cgroup_id = AGENT_CG, .agent_cgroup_level = 3,
+};
 
 static struct mesh_pod pod(void)
 {
@@ -170,35 +175,93 @@ Test(bpf_decide, leaves_udp_and_unenrolled_alone)
 	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_NOT_TCP);
 }
 
-Test(bpf_decide, agent_mark_wins_and_zero_means_unset)
+Test(bpf_decide, agent_cgroup_wins_before_loopback)
 {
 	struct mesh_pod p = pod();
 	struct mesh_connect_req r = req("127.0.0.1", 80);
 
-	r.sk_mark = 0x77;
-	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_AGENT_MARK, "before loopback");
+	r.cgroup_at_agent_level = AGENT_CG;
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_AGENT_CGROUP, "before loopback");
 	r = req("198.18.0.10", 80);
-	r.sk_mark = 0x78;
-	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_REDIRECTED,
-		     "other marks redirect");
-	r.sk_mark = 0;
-	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_REDIRECTED,
-		     "no mark configured: unmarked sockets are not the agent's");
-	cr_expect_eq(mesh_decide_connect(&r, &p, &(struct mesh_config){ 0 }), MESH_R_REDIRECTED,
-		     "marks of 0 are unset, not a match for unmarked sockets");
+	r.cgroup_at_agent_level = AGENT_CG;
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_AGENT_CGROUP);
+	r.is_tcp = 0;
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_NOT_TCP, "not TCP comes first");
+	r.is_tcp = 1;
+	cr_expect_eq(mesh_decide_connect(&r, NULL, &marks), MESH_R_NOT_ENROLLED,
+		     "an unenrolled netns comes first");
 }
 
-Test(bpf_decide, inbound_mark_is_the_agents_too)
+Test(bpf_decide, any_other_cgroup_is_redirected)
+{
+	struct mesh_pod p = pod();
+	struct mesh_connect_req r = req("198.18.0.10", 80);
+	const __u64 others[] = { 0, 1, AGENT_CG - 1, AGENT_CG + 1, ~0ull };
+
+	/* A sibling or parent of the agent's cgroup, a task shallower than its
+	 * depth (0), anything: only the agent's own id is the agent.
+	 */
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		r.cgroup_at_agent_level = others[i];
+		cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_REDIRECTED,
+			     "cgroup id %llu", (unsigned long long)others[i]);
+	}
+}
+
+/* The config a pod's socket cannot make count as the agent's: no cgroup
+ * written, the root (depth 0, which every task descends from), no config.
+ */
+Test(bpf_decide, unset_or_root_agent_cgroup_matches_nothing)
+{
+	struct mesh_pod p = pod();
+	struct mesh_connect_req r = req("198.18.0.10", 80);
+	struct mesh_config no_id = marks, root = marks;
+
+	no_id.agent_cgroup_id = 0;
+	root.agent_cgroup_level = 0;
+	r.cgroup_at_agent_level = 0;
+	cr_expect_eq(mesh_decide_connect(&r, &p, &no_id), MESH_R_REDIRECTED, "id 0 vs 0");
+	r.cgroup_at_agent_level = AGENT_CG;
+	cr_expect_eq(mesh_decide_connect(&r, &p, &root), MESH_R_REDIRECTED, "level 0");
+	cr_expect_eq(mesh_decide_connect(&r, &p, NULL), MESH_R_REDIRECTED, "no config");
+	cr_expect_eq(mesh_decide_connect(&r, &p, &(struct mesh_config){ 0 }), MESH_R_REDIRECTED);
+	cr_expect(!mesh_is_agent_socket(&root, AGENT_CG));
+	cr_expect(!mesh_is_agent_socket(&no_id, 0));
+	cr_expect(mesh_is_agent_socket(&marks, AGENT_CG));
+}
+
+/* The marks prove nothing: the request carries none, and a config with only
+ * marks set recognises no socket as the agent's.
+ */
+Test(bpf_decide, marks_alone_are_not_the_agent)
 {
 	struct mesh_pod p = pod();
 	struct mesh_connect_req r = req("198.18.0.10", 8080);
+	const struct mesh_config only_marks = { .mark = 0x77, .inbound_mark = 0x79 };
 
-	r.sk_mark = 0x79;
-	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_AGENT_MARK);
-	cr_expect_eq(mesh_decide_connect(&r, &p, &(struct mesh_config){ .mark = 0x77 }),
-		     MESH_R_REDIRECTED, "no inbound mark configured");
-	cr_expect_eq(mesh_decide_connect(&r, &p, &(struct mesh_config){ .inbound_mark = 0x79 }),
-		     MESH_R_AGENT_MARK, "the inbound mark alone");
+	cr_expect_eq(mesh_decide_connect(&r, &p, &only_marks), MESH_R_REDIRECTED);
+	r.cgroup_at_agent_level = AGENT_CG;
+	cr_expect_eq(mesh_decide_connect(&r, &p, &only_marks), MESH_R_REDIRECTED);
+}
+
+/* What sockops records for sk_lookup: the agent's socket carrying the inbound
+ * mark, and nothing else.
+ */
+Test(bpf_decide, only_the_agents_inbound_socket_is_recorded)
+{
+	struct mesh_config no_inbound = marks;
+
+	cr_expect(mesh_is_agent_inbound_socket(&marks, 0x79, AGENT_CG));
+	cr_expect(!mesh_is_agent_inbound_socket(&marks, 0x79, AGENT_CG + 1),
+		  "the inbound mark on a pod's socket");
+	cr_expect(!mesh_is_agent_inbound_socket(&marks, 0x79, 0), "a task above the agent's depth");
+	cr_expect(!mesh_is_agent_inbound_socket(&marks, 0x77, AGENT_CG),
+		  "the agent's upstream socket");
+	cr_expect(!mesh_is_agent_inbound_socket(&marks, 0, AGENT_CG), "unmarked");
+	no_inbound.inbound_mark = 0;
+	cr_expect(!mesh_is_agent_inbound_socket(&no_inbound, 0, AGENT_CG),
+		  "no inbound mark configured: 0 is not a match");
+	cr_expect(!mesh_is_agent_inbound_socket(NULL, 0x79, AGENT_CG));
 }
 
 Test(bpf_decide, loopback_destinations_stay)
