@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Implementation of tests/integration/fixture.h. */
 #include <criterion/criterion.h>
+#include <json-c/json.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -67,4 +69,21 @@ void fixture_up(void)
 void fixture_down(void)
 {
 	tenv_teardown(&env);
+}
+
+void fixture_registry_until(const char *yaml, const char *expect)
+{
+	cr_assert_eq(tenv_write_registry(&env, yaml), 0);
+	for (int i = 0; i < 50; i++) {
+		json_object *pods = tenv_admin_get(&env, "/v1/pods");
+		bool applied = pods && strstr(json_object_to_json_string_ext(
+						      pods, JSON_C_TO_STRING_NOSLASHESCAPE),
+					      expect);
+
+		json_object_put(pods);
+		if (applied)
+			return;
+		usleep(100000);
+	}
+	cr_assert_fail("'%s' never showed up in /v1/pods", expect);
 }

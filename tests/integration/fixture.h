@@ -32,4 +32,9 @@ bool fixture_web_answers_from(const char *want);
 /* Enroll test netns @ns as pod @k8s_ns/@pod with @ip; asserts success. */
 void fixture_enroll(const char *ns, const char *k8s_ns, const char *pod, const char *ip);
 
+/* Write @yaml as the registry and wait until /v1/pods contains @expect (a
+ * Pod's annotations applied); asserts it does within about 5 s.
+ */
+void fixture_registry_until(const char *yaml, const char *expect);
+
 #endif /* WEFT_TEST_FIXTURE_H */

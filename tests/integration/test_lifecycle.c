@@ -217,19 +217,7 @@ static void registry_with_pod_a(const char *annotations, const char *expect)
 		 "%s---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: client-a\n"
 		 "  namespace: mesh\n  annotations:\n%s",
 		 TOPO_REGISTRY, annotations);
-	cr_assert_eq(tenv_write_registry(&env, yaml), 0);
-	for (int i = 0; i < 50; i++) {
-		json_object *pods = tenv_admin_get(&env, "/v1/pods");
-		bool applied = pods && strstr(json_object_to_json_string_ext(
-						      pods, JSON_C_TO_STRING_NOSLASHESCAPE),
-					      expect);
-
-		json_object_put(pods);
-		if (applied)
-			return;
-		usleep(100000);
-	}
-	cr_assert_fail("the Pod's exclusions never showed up in /v1/pods");
+	fixture_registry_until(yaml, expect);
 }
 
 Test(lifecycle, excluded_cidr_and_port_are_left_alone)
