@@ -176,7 +176,6 @@ $(PROXY_TEST_BIN): $(call sobj,$(PROXY_TEST_SRCS) $(HELPER_SRCS) $(AGENT_SRCS) $
 	$(Q)$(CC) $(SANFLAGS) $^ $(TEST_LIBS) -o $@
 # The suites read capture back from the kernel the way the agent does.
 INTEG_AGENT_SRCS := agent/datapath/nft.c agent/datapath/nft_nl.c agent/datapath/nft_read.c \
-	agent/datapath/dp_cgroup.c \
 	agent/datapath/retpath.c agent/netns.c agent/cgroup.c
 $(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(CONSUL_FAKE_SRCS) \
 	$(INTEG_AGENT_SRCS) $(LIB_SRCS))

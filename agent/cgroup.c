@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 
 #include "cgroup.h"
@@ -86,4 +87,52 @@ int cgroup_check_member(const char *path)
 	if (strncmp(self, path, n) || (self[n] != '\0' && self[n] != '/' && path[n - 1] != '/'))
 		return -EPERM;
 	return 0;
+}
+
+/* Number of components of @rel ("a/b/c" and "/a/b/c/" are 3). */
+static uint32_t path_depth(const char *rel)
+{
+	uint32_t n = 0;
+
+	for (const char *s = rel; *s; s++)
+		if (*s != '/' && (s == rel || s[-1] == '/'))
+			n++;
+	return n;
+}
+
+static int cgroup_id_level(const char *mnt, const char *rel, uint64_t *id, uint32_t *level)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(path, sizeof(path), "%s/%s", mnt, rel) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (stat(path, &st) == -1)
+		return -errno;
+	*id = st.st_ino;
+	*level = path_depth(rel);
+	return 0;
+}
+
+int cgroup_id_of(const char *path, uint64_t *id, uint32_t *level)
+{
+	char mnt[PATH_MAX];
+	size_t n;
+	int err;
+
+	err = cgroup_mount(mnt, sizeof(mnt));
+	if (err)
+		return err;
+	n = strlen(mnt);
+	if (strncmp(path, mnt, n) || (path[n] && path[n] != '/'))
+		return -EINVAL;
+	return cgroup_id_level(mnt, path + n, id, level);
+}
+
+int cgroup_self_id(uint64_t *id, uint32_t *level)
+{
+	char self[PATH_MAX];
+	int err = cgroup_self(self, sizeof(self));
+
+	return err ?: cgroup_id_of(self, id, level);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "capture.h"
+#include "cgroup.h"
 #include "dp.h"
 #include "log.h"
 #include "nft.h"
@@ -119,7 +120,7 @@ int capture_open(struct capture **out, const struct capture_opts *o, char *why, 
 	 * its connections to applications) from the pods' by the agent's
 	 * cgroup: a pod cannot move into it, while it can set any SO_MARK.
 	 */
-	err = dp_self_cgroup(&c->agent_cgroup_id, &c->agent_cgroup_level);
+	err = cgroup_self_id(&c->agent_cgroup_id, &c->agent_cgroup_level);
 	if (!err && !c->agent_cgroup_level)
 		err = -EPERM;
 	if (err) {

@@ -25,7 +25,7 @@ struct dp_opts {
 					 * only; shown, never trusted) */
 	uint32_t inbound_mark;		/* SO_MARK of its sockets toward applications, which
 					 * sockops records for sk_lookup; 0 = none */
-	/* The agent's own cgroup v2 (dp_self_cgroup()): sockets of tasks in it
+	/* The agent's own cgroup v2 (cgroup_self_id(), agent/cgroup.h): sockets of tasks in it
 	 * or below it are the agent's and are never redirected. It must lie
 	 * below cgroup_path, not be it, and hold no pod's processes.
 	 */
@@ -151,20 +151,6 @@ int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *
  * maps: what nft mode's rules encode, for the admin API's trace.
  */
 void dp_explain_entry(const struct dp_pod *pod, const struct addr *dst, struct dp_explain *out);
-
-/* The cgroup v2 of this process, as dp_opts and nft mode's socket match need
- * it: the cgroup's id (its folder's inode) and its depth below the cgroup v2
- * root as this process sees it (/proc/self/cgroup, in the node's cgroup
- * namespace). 0, -ENOENT (no cgroup v2 mount) or -errno. A process in the
- * root cgroup gets level 0, which both modes refuse: every socket descends
- * from the root.
- */
-int dp_self_cgroup(uint64_t *id, uint32_t *level);
-
-/* The same for the cgroup v2 folder @path (below the cgroup v2 mount;
- * -EINVAL otherwise).
- */
-int dp_cgroup_of(const char *path, uint64_t *id, uint32_t *level);
 
 /* One program's pinned link, as the kernel reports it. */
 struct dp_link_status {

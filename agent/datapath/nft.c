@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Implementation of agent/datapath/nft.h: table inet weft built as libnftnl
  * objects and sent as one nfnetlink batch (apply, remove, the probe). The
- * agent's cgroup, which the socket match names, is dp_cgroup.c's. The netlink
+ * agent's cgroup, which the socket match names, is agent/cgroup.c's (cgroup_self_id()). The netlink
  * socket is nft_nl.c's, reading back is nft_read.c's; these three files are
  * the only ones of the agent that include libmnl or libnftnl.
  */
@@ -503,19 +503,6 @@ int nft_pod_remove(int netns_fd)
 	mnl_socket_close(nl);
 	return err;
 }
-/* ------------------------------------------------------------ cgroups */
-
-/* The same rule as the eBPF mode's, so one implementation: dp_cgroup.c. */
-int nft_cgroup_of(const char *path, uint64_t *id, uint32_t *level)
-{
-	return dp_cgroup_of(path, id, level);
-}
-
-int nft_self_cgroup(uint64_t *id, uint32_t *level)
-{
-	return dp_self_cgroup(id, level);
-}
-
 /* ------------------------------------------------------------ probe */
 
 /* The probe's steps, each its own batch in the throwaway netns, each adding

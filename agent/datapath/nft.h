@@ -58,17 +58,6 @@ struct nft_pod_state {
 	struct nft_pod_rules rules;
 };
 
-/* The cgroup v2 of this process, as the socket match needs it: the cgroup's id
- * (the inode of its folder) and its depth below the root of the hierarchy as
- * this process sees it (/proc/self/cgroup). 0, -ENOENT (no cgroup v2 mount)
- * or -errno. A process in the root cgroup gets level 0, which
- * nft_pod_apply() refuses: every socket descends from the root.
- */
-int nft_self_cgroup(uint64_t *id, uint32_t *level);
-
-/* The same for the cgroup v2 folder @path (below the cgroup v2 mount). */
-int nft_cgroup_of(const char *path, uint64_t *id, uint32_t *level);
-
 /* Make table inet weft in the netns @netns_fd say exactly @r. When it
  * already does (read back and compared: chains, hooks, priorities, rule
  * counts, every parameter), nothing is sent and the rules keep their handles

@@ -19,6 +19,7 @@
 #include "log.h"
 
 #include "../helpers/bpffs.h"
+#include "../../agent/cgroup.h"
 #include "../helpers/cgroup.h"
 #include "../helpers/require.h"
 #include "fixture.h"
@@ -93,7 +94,7 @@ void fx_setup_env(void)
 		setup_require(0, "create the agent's cgroup under '%s': %s", fx.cgroup,
 			      strerror(-err));
 	}
-	err = dp_cgroup_of(fx.agent_cgroup, &agent_id, &agent_level);
+	err = cgroup_id_of(fx.agent_cgroup, &agent_id, &agent_level);
 	setup_require(!err, "the id of '%s': %s", fx.agent_cgroup, strerror(-err));
 	err = tbpffs_mount(fx.bpffs, sizeof(fx.bpffs));
 	setup_require(!err, "mount a private bpffs: %s", strerror(-err));

@@ -24,6 +24,7 @@
 #include "inbound.skel.h"
 #include "redirect.skel.h"
 
+#include "../../agent/cgroup.h"
 #include "../helpers/cgroup.h"
 #include "../helpers/require.h"
 #include "fixture.h"
@@ -441,7 +442,7 @@ Test(dp, refuses_an_agent_cgroup_that_would_exempt_every_socket, .init = fx_setu
 	opts.agent_cgroup_level = 0;
 	cr_expect_eq(dp_open(&dp, &opts), -EINVAL, "the root");
 	opts = fx.opts;
-	cr_assert_eq(dp_cgroup_of(fx.cgroup, &opts.agent_cgroup_id, &opts.agent_cgroup_level), 0);
+	cr_assert_eq(cgroup_id_of(fx.cgroup, &opts.agent_cgroup_id, &opts.agent_cgroup_level), 0);
 	cr_expect_eq(dp_open(&dp, &opts), -EINVAL, "the attach cgroup itself");
 	cr_expect_null(dp);
 	for (size_t i = 0; i < N_LINKS; i++)
@@ -486,7 +487,7 @@ Test(dp, replaces_links_whose_cgroup_is_gone, .init = fx_setup_dp, .fini = fx_te
 		 fx.cgroup2);
 	cr_assert_eq(mkdir(fx.agent_cgroup, 0755), 0, "mkdir %s: %s", fx.agent_cgroup,
 		     strerror(errno));
-	cr_assert_eq(dp_cgroup_of(fx.agent_cgroup, &fx.opts.agent_cgroup_id,
+	cr_assert_eq(cgroup_id_of(fx.agent_cgroup, &fx.opts.agent_cgroup_id,
 				  &fx.opts.agent_cgroup_level), 0);
 	cr_assert_eq(dp_open(&fx.dp, &fx.opts), 0, "stale links are replaced");
 	for (size_t i = 0; i < N_LINKS; i++)

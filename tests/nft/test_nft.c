@@ -32,6 +32,7 @@
 #include "addr.h"
 #include "datapath/nft.h"
 
+#include "../../agent/cgroup.h"
 #include "../helpers/cgroup.h"
 #include "../helpers/require.h"
 #include "../helpers/sock.h"
@@ -111,7 +112,7 @@ static struct nft_pod_rules pod_rules(void)
 		.excl_in_ports = { EXCL_IN_PORT },
 	};
 
-	cr_assert_eq(nft_cgroup_of(cg_path, &r.agent_cgroup_id, &r.agent_cgroup_level), 0);
+	cr_assert_eq(cgroup_id_of(cg_path, &r.agent_cgroup_id, &r.agent_cgroup_level), 0);
 	cr_assert_eq(addr_parse_ip("198.18.6.0", &r.excl_out_cidrs[0].net), 0);
 	r.excl_out_cidrs[0].prefix_len = 24;
 	cr_assert_eq(addr_parse_ip("fd57:6566:7400:6::", &r.excl_out_cidrs[1].net), 0);

@@ -25,6 +25,7 @@
 #include "datapath/nft.h"
 #include "proxy/workers.h"
 
+#include "../../agent/cgroup.h"
 #include "../helpers/cgroup.h"
 #include "../helpers/require.h"
 #include "../helpers/servers.h"
@@ -108,7 +109,7 @@ static void setup(void)
 	require(tcg_create(cg_path, sizeof(cg_path)) == 0, "cannot create a test cgroup v2: %s",
 		strerror(errno));
 	cr_assert_eq(tcg_join(cg_path, 0), 0);
-	cr_assert_eq(nft_cgroup_of(cg_path, &r.agent_cgroup_id, &r.agent_cgroup_level), 0);
+	cr_assert_eq(cgroup_id_of(cg_path, &r.agent_cgroup_id, &r.agent_cgroup_level), 0);
 	require(nft_pod_apply(pod_fd, &r) >= 0, "cannot program nft in the test netns");
 	po.home_netns_fd = home_fd;
 	ws = workers_new(NULL, 2, &po);
