@@ -147,6 +147,26 @@ int netns_socket(int ns_fd, int home_fd, int family, int type)
 	return n < 0 ? n : fd;
 }
 
+int netns_run(int ns_fd, int (*fn)(void *ctx), void *ctx)
+{
+	int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC), err;
+
+	if (home == -1)
+		return -errno;
+	if (ns_fd >= 0 ? setns(ns_fd, CLONE_NEWNET) : unshare(CLONE_NEWNET)) {
+		err = -errno;
+		close(home);
+		return err;
+	}
+	err = fn(ctx);
+	if (setns(home, CLONE_NEWNET) == -1) {
+		log_err("cannot return to the agent's netns: %m");
+		abort();
+	}
+	close(home);
+	return err;
+}
+
 int netns_cookie_of(int sock_fd, uint64_t *out)
 {
 	socklen_t len = sizeof(*out);

@@ -46,6 +46,15 @@ int netns_socket(int ns_fd, int home_fd, int family, int type);
  */
 int netns_sockets(int ns_fd, int home_fd, int family, int type, int *fds, int n);
 
+/* Run @fn(@ctx) with the calling thread inside the netns @ns_fd (-1: a new,
+ * empty netns of its own, gone once nothing holds it) and return it to the
+ * netns it was in. Whatever @fn opens there (sockets, /proc/sys/net files)
+ * keeps that netns for life. Returns @fn's result, or -errno when the netns
+ * cannot be entered; aborts if the thread cannot come back (it would
+ * otherwise make every later socket in a pod).
+ */
+int netns_run(int ns_fd, int (*fn)(void *ctx), void *ctx);
+
 /* The netns cookie of the namespace @sock_fd lives in (SO_NETNS_COOKIE, 5.14+). */
 int netns_cookie_of(int sock_fd, uint64_t *out);
 

@@ -16,17 +16,7 @@
 #include <unistd.h>
 
 #include "cni.h"
-
-static const struct {
-	const char *path;
-	bool optional;	/* absent without IPv6 */
-} pod_sysctls[] = {
-	/* The application's accepted socket takes the mark of the agent's SYN. */
-	{ "/proc/sys/net/ipv4/tcp_fwmark_accept", false },
-	/* The RST of a closed port and ICMP errors take the mark they answer. */
-	{ "/proc/sys/net/ipv4/fwmark_reflect", false },
-	{ "/proc/sys/net/ipv6/fwmark_reflect", true },
-};
+#include "pod_sysctl.h"
 
 static int write_one(const char *path)
 {
@@ -76,7 +66,7 @@ int cni_pod_sysctls(const char *netns_path, char *why, size_t len)
 		snprintf(why, len, "enter netns '%s': %s", netns_path, strerror(-err));
 		goto out_home;
 	}
-	for (size_t i = 0; i < sizeof(pod_sysctls) / sizeof(pod_sysctls[0]) && !err; i++) {
+	for (size_t i = 0; i < POD_SYSCTLS && !err; i++) {
 		err = write_one(pod_sysctls[i].path);
 		if (err == -ENOENT && pod_sysctls[i].optional)
 			err = 0;

@@ -3,44 +3,36 @@
  * a pod's netns, and one GET request with its answers (nft_internal.h).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
 #include <netinet/in.h>
 #include <linux/netfilter.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "netns.h"
 #include "nft_internal.h"
+
+/* In the pod's netns (netns_run()): the socket, which keeps that netns. */
+static int open_in(void *ctx)
+{
+	int *fd = ctx;
+
+	*fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+	return *fd == -1 ? -errno : 0;
+}
 
 int nft_nl_open(int netns_fd, struct mnl_socket **out)
 {
 	struct timeval tv = { .tv_sec = NFT_ACK_TIMEOUT_S };
 	struct mnl_socket *nl;
-	int home, fd, err = 0;
+	int fd = -1, err;
 
-	home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (home == -1)
-		return -errno;
-	if (netns_fd >= 0 ? setns(netns_fd, CLONE_NEWNET) : unshare(CLONE_NEWNET)) {
-		err = -errno;
-		close(home);
-		return err;
-	}
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-	if (fd == -1)
-		err = -errno;
-	if (setns(home, CLONE_NEWNET) == -1) {
-		/* Every later socket of this thread would land in the pod. */
-		log_err("cannot return to the agent's netns: %m");
-		abort();
-	}
-	close(home);
+	/* -1: a new netns of its own (the probe), gone with the socket. */
+	err = netns_run(netns_fd, open_in, &fd);
 	if (err)
 		return err;
 	/* A kernel that never answers must not hang the control loop. */

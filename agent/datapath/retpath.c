@@ -19,7 +19,6 @@
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netns.h"
+#include "pod_sysctl.h"
 #include "retpath.h"
 
 #define RP_RECV_BUF (32 * 1024)	/* one dump datagram of a netns's routes */
@@ -39,30 +40,13 @@
 #define RP_FWMASK 0xffffffffu	/* the mark is matched whole */
 #define RP_DEL_MAX 16		/* rule copies one remove deletes, at most */
 
-/* The sysctls of the return path, each set to 1; bit i of the "before" value
- * retpath_apply() hands out is sysctl i's value before.
- *  - tcp_fwmark_accept: the application's accepted socket and its SYN-ACK
- *    take the mark of the agent's SYN (it covers IPv6 too);
- *  - fwmark_reflect: the replies the kernel makes for no socket (the RST of a
- *    closed port, ICMP errors) take the mark of what they answer, so the
- *    agent's connect to a port nothing listens on is refused at once instead
- *    of the RST leaving by eth0 toward the real client and the connect
- *    timing out.
+/* Bit i of the "before" value retpath_apply() hands out is the value
+ * pod_sysctls[i] (lib/pod_sysctl.h) had before.
  */
-enum { RP_FWMARK_ACCEPT, RP_REFLECT4, RP_REFLECT6, RP_SYSCTLS };
-static const struct {
-	const char *path;
-	bool optional;		/* absent without IPv6 */
-} rp_sysctls[RP_SYSCTLS] = {
-	[RP_FWMARK_ACCEPT] = { "/proc/sys/net/ipv4/tcp_fwmark_accept", false },
-	[RP_REFLECT4] = { "/proc/sys/net/ipv4/fwmark_reflect", false },
-	[RP_REFLECT6] = { "/proc/sys/net/ipv6/fwmark_reflect", true },
-};
-
 /* One conversation with a pod's netns. */
 struct rp {
 	struct mnl_socket *nl;
-	int sysctl_fd[RP_SYSCTLS];	/* in the pod's netns; -1: absent */
+	int sysctl_fd[POD_SYSCTLS];	/* in the pod's netns; -1: absent */
 	/* /proc/sys is read-only here (the agent in a container, as runtimes
 	 * mount it): the sysctls are only read, weft-cni having set them.
 	 */
@@ -82,7 +66,7 @@ static void rp_close(struct rp *rp)
 	if (rp->nl)
 		mnl_socket_close(rp->nl);
 	rp->nl = NULL;
-	for (int i = 0; i < RP_SYSCTLS; i++) {
+	for (int i = 0; i < POD_SYSCTLS; i++) {
 		if (rp->sysctl_fd[i] >= 0)
 			close(rp->sysctl_fd[i]);
 		rp->sysctl_fd[i] = -1;
@@ -91,53 +75,53 @@ static void rp_close(struct rp *rp)
 	rp->buf = NULL;
 }
 
-/* Open the netlink socket and the sysctl file inside @netns_fd. Both keep the
- * netns they were opened in for life (a /proc/sys/net file resolves to the
- * opener's netns's table at lookup), so the thread is in the pod only for the
- * two opens, and aborts if it cannot come back.
+struct rp_opening {
+	struct rp *rp;
+	int fd;			/* the NETLINK_ROUTE socket */
+};
+
+/* In the pod's netns (netns_run()): the socket and the sysctl files. */
+static int rp_open_in(void *ctx)
+{
+	struct rp_opening *o = ctx;
+	struct rp *rp = o->rp;
+
+	o->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (o->fd == -1)
+		return -errno;
+	for (int i = 0; i < POD_SYSCTLS; i++) {
+		rp->sysctl_fd[i] = open(pod_sysctls[i].path, O_RDWR | O_CLOEXEC);
+		if (rp->sysctl_fd[i] == -1 && (errno == EROFS || errno == EACCES)) {
+			rp->sysctl_ro = true;
+			rp->sysctl_fd[i] = open(pod_sysctls[i].path, O_RDONLY | O_CLOEXEC);
+		}
+		if (rp->sysctl_fd[i] == -1 && !(pod_sysctls[i].optional && errno == ENOENT))
+			return -errno;
+	}
+	return 0;
+}
+
+/* Open the netlink socket and the sysctl files inside @netns_fd. Both keep
+ * the netns they were opened in for life (a /proc/sys/net file resolves to
+ * the opener's netns's table at lookup), so the thread is in the pod only for
+ * the opens (netns_run()).
  */
 static int rp_open(int netns_fd, struct rp *rp)
 {
 	struct timeval tv = { .tv_sec = RP_ACK_TIMEOUT_S };
-	int home, fd = -1, err = 0;
+	struct rp_opening o = { .rp = rp, .fd = -1 };
+	int err;
 
 	*rp = (struct rp){ .sysctl_fd = { -1, -1, -1 }, .seq = (uint32_t)time(NULL) };
 	rp->buf = malloc(RP_RECV_BUF);
 	if (!rp->buf)
 		return -ENOMEM;
-	home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (home == -1) {
-		err = -errno;
-		goto out_close;
-	}
-	if (setns(netns_fd, CLONE_NEWNET) == -1) {
-		err = -errno;
-		close(home);
-		goto out_close;
-	}
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd == -1)
-		err = -errno;
-	for (int i = 0; i < RP_SYSCTLS && !err; i++) {
-		rp->sysctl_fd[i] = open(rp_sysctls[i].path, O_RDWR | O_CLOEXEC);
-		if (rp->sysctl_fd[i] == -1 && (errno == EROFS || errno == EACCES)) {
-			rp->sysctl_ro = true;
-			rp->sysctl_fd[i] = open(rp_sysctls[i].path, O_RDONLY | O_CLOEXEC);
-		}
-		if (rp->sysctl_fd[i] == -1 && !(rp_sysctls[i].optional && errno == ENOENT))
-			err = -errno;
-	}
-	if (setns(home, CLONE_NEWNET) == -1) {
-		/* Every later socket of this thread would land in the pod. */
-		log_err("cannot return to the agent's netns: %m");
-		abort();
-	}
-	close(home);
+	err = netns_run(netns_fd, rp_open_in, &o);
 	if (err)
 		goto out_close_fd;
 	/* A kernel that never answers must not hang the control loop. */
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	rp->nl = mnl_socket_fdopen(fd);
+	(void)setsockopt(o.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	rp->nl = mnl_socket_fdopen(o.fd);
 	if (!rp->nl) {
 		err = -errno;
 		goto out_close_fd;
@@ -148,8 +132,8 @@ static int rp_open(int netns_fd, struct rp *rp)
 	}
 	return 0;
 out_close_fd:
-	if (fd >= 0)
-		close(fd);
+	if (o.fd >= 0)
+		close(o.fd);
 out_close:
 	rp_close(rp);
 	return err;
@@ -361,7 +345,7 @@ static const struct retpath_state state_unknown = {
 
 static int read_on(struct rp *rp, const struct retpath *r, struct retpath_state *out)
 {
-	int *vals[RP_SYSCTLS] = { &out->fwmark_accept, &out->fwmark_reflect4,
+	int *vals[POD_SYSCTLS] = { &out->fwmark_accept, &out->fwmark_reflect4,
 				  &out->fwmark_reflect6 };
 	int err;
 
@@ -371,7 +355,7 @@ static int read_on(struct rp *rp, const struct retpath *r, struct retpath_state 
 	    (err = rp_has(rp, r, AF_INET, false, &out->route4)) ||
 	    (err = rp_has(rp, r, AF_INET6, false, &out->route6)))
 		return err;
-	for (int i = 0; i < RP_SYSCTLS && !err; i++) {
+	for (int i = 0; i < POD_SYSCTLS && !err; i++) {
 		if (rp->sysctl_fd[i] >= 0)
 			err = sysctl_get(rp->sysctl_fd[i], vals[i]);
 	}
@@ -381,9 +365,9 @@ static int read_on(struct rp *rp, const struct retpath *r, struct retpath_state 
 /* The sysctls' values as one "before" value: bit i is sysctl i's. */
 static int sysctls_pack(const struct retpath_state *st)
 {
-	return (st->fwmark_accept == 1) << RP_FWMARK_ACCEPT |
-	       (st->fwmark_reflect4 == 1) << RP_REFLECT4 |
-	       (st->fwmark_reflect6 == 1) << RP_REFLECT6;
+	return (st->fwmark_accept == 1) << POD_SYSCTL_FWMARK_ACCEPT |
+	       (st->fwmark_reflect4 == 1) << POD_SYSCTL_REFLECT4 |
+	       (st->fwmark_reflect6 == 1) << POD_SYSCTL_REFLECT6;
 }
 
 int retpath_read(int netns_fd, const struct retpath *r, struct retpath_state *out)
@@ -457,10 +441,10 @@ int retpath_apply(int netns_fd, const struct retpath *r, int *sysctls_before)
 	err = add_family(&rp, r, AF_INET, st.route4, st.rule4, &step);
 	if (!err)
 		err = add_family(&rp, r, AF_INET6, st.route6, st.rule6, &step);
-	for (int i = 0; i < RP_SYSCTLS && !err; i++) {
+	for (int i = 0; i < POD_SYSCTLS && !err; i++) {
 		if (rp.sysctl_fd[i] < 0 || (*sysctls_before >> i & 1))
 			continue;
-		step = rp_sysctls[i].path;
+		step = pod_sysctls[i].path;
 		/* Read-only to the agent and not set by weft-cni at ADD: the
 		 * application's replies would leave the pod. Say so, never
 		 * half-apply.
@@ -518,10 +502,10 @@ int retpath_remove(int netns_fd, const struct retpath *r, int sysctls_before)
 		err = del(&rp, put_route(req, RTM_DELROUTE, 0, families[i], r));
 		err = err == 1 ? 0 : err;
 	}
-	for (int i = 0; i < RP_SYSCTLS && !err && sysctls_before >= 0 && !rp.sysctl_ro; i++) {
+	for (int i = 0; i < POD_SYSCTLS && !err && sysctls_before >= 0 && !rp.sysctl_ro; i++) {
 		if (rp.sysctl_fd[i] < 0)
 			continue;
-		step = rp_sysctls[i].path;
+		step = pod_sysctls[i].path;
 		err = sysctl_set(rp.sysctl_fd[i], sysctls_before >> i & 1);
 	}
 	rp_close(&rp);
