@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -58,7 +59,13 @@ void fixture_enroll(const char *ns, const char *k8s_ns, const char *pod, const c
 
 void fixture_up(void)
 {
+	fixture_up_with("");
+}
+
+void fixture_up_with(const char *extra_args)
+{
 	tenv_setup(&env);
+	snprintf(env.extra_args, sizeof(env.extra_args), "%s", extra_args);
 	cr_assert_eq(tenv_write_registry(&env, TOPO_REGISTRY), 0, "write registry");
 	cr_assert_eq(tenv_agent_start(&env), 0, "weft-agent did not start, see %s", env.agent_log);
 	fixture_enroll("a", "mesh", "client-a", "198.18.1.2");

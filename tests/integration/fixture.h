@@ -14,6 +14,8 @@ extern struct tenv env;
 
 /* .init and .fini of every integration suite. */
 void fixture_up(void);
+/* fixture_up() with more weft-agent options (env.extra_args). */
+void fixture_up_with(const char *extra_args);
 void fixture_down(void);
 
 /* Start the topology's backends in netns s: web-1, web-2, web-3 and api-1

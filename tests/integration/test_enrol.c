@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fixture.h"
 #include "sock.h"
 #include "tns.h"
@@ -39,14 +40,6 @@ static void down(void)
 }
 
 TestSuite(enrol, .init = up, .fini = down, .timeout = 120);
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* weft-cni @cmd for container @ctr with CNI_NETNS=@netns, as pod
  * mesh/@pod (a meshed namespace). Its exit status, its output in @out.
@@ -109,12 +102,12 @@ static size_t pods_known(void)
 static void assert_refused(const char *ctr, const char *netns, const char *why)
 {
 	char out[4096];
-	uint64_t t0 = now_ms();
+	uint64_t t0 = mono_ms();
 	int rc = cni("ADD", ctr, netns, ctr, out, sizeof(out));
 
 	cr_assert_neq(rc, 0, "ADD with netns '%s' succeeded: %s", netns, out);
-	cr_assert_lt(now_ms() - t0, 5000, "ADD with netns '%s' took %llu ms", netns,
-		     (unsigned long long)(now_ms() - t0));
+	cr_assert_lt(mono_ms() - t0, 5000, "ADD with netns '%s' took %llu ms", netns,
+		     (unsigned long long)(mono_ms() - t0));
 	cr_assert(strstr(out, "\"code\": 4") || strstr(out, "\"code\":4"),
 		  "not CNI code 4 (invalid environment): %s", out);
 	cr_assert(strstr(out, why), "the error does not say '%s': %s", why, out);

@@ -21,6 +21,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "curl_body.h"
 #include "fixture.h"
 #include "promtext.h"
@@ -37,13 +38,7 @@ static void up(void)
 {
 	setenv("WEFT_WORKERS", "1", 1);
 	setenv("WEFT_MAX_CONNS", "40", 1);
-	tenv_setup(&env);
-	snprintf(env.extra_args, sizeof(env.extra_args), "--metrics-addr 127.0.0.1:0");
-	cr_assert_eq(tenv_write_registry(&env, TOPO_REGISTRY), 0, "write registry");
-	cr_assert_eq(tenv_agent_start(&env), 0, "weft-agent did not start, see %s", env.agent_log);
-	fixture_enroll("a", "mesh", "client-a", "198.18.1.2");
-	fixture_enroll("b", "mesh", "client-b", "198.18.3.2");
-	fixture_enroll("c", "plain", "client-c", "198.18.4.2");
+	fixture_up_with("--metrics-addr 127.0.0.1:0");
 }
 
 static void down(void)
@@ -53,14 +48,6 @@ static void down(void)
 }
 
 TestSuite(fairness, .init = up, .fini = down, .timeout = 90);
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Publish TOPO_REGISTRY plus Service mesh/fair on VIP → 198.18.2.11:8080 with
  * @annotations (YAML lines "    weft.io/x: \"v\"\n"); wait until loaded.
@@ -159,13 +146,13 @@ static long long ep_counter(const char *key)
 /* Read from @fd until @needle shows up, EOF, or @timeout_ms; bytes into @out. */
 static ssize_t read_until(int fd, const char *needle, char *out, size_t len, int timeout_ms)
 {
-	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	uint64_t end = mono_ms() + (uint64_t)timeout_ms;
 	size_t got = 0;
 
 	out[0] = '\0';
 	while (got + 1 < len && !(needle && strstr(out, needle))) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		uint64_t now = now_ms();
+		uint64_t now = mono_ms();
 		ssize_t n;
 
 		if (now >= end || poll(&p, 1, (int)(end - now)) != 1)
@@ -392,9 +379,9 @@ Test(fairness, idle_connection_is_closed_after_the_idle_timeout)
 	fd = tsock_connect("a", VIP, 2000);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(wait_counter("connections.upstream_active", 1), 1);
-	t0 = now_ms();
+	t0 = mono_ms();
 	cr_assert(closed_within(fd, 5000), "the idle connection was never closed");
-	dt = now_ms() - t0;
+	dt = mono_ms() - t0;
 	close(fd);
 	cr_log_info("idle timeout 300 ms: closed after %llu ms", (unsigned long long)dt);
 	cr_assert_lt(dt, 2000, "closed after %llu ms", (unsigned long long)dt);
@@ -413,9 +400,9 @@ Test(fairness, slow_upstream_is_answered_504_after_the_request_timeout)
 	cr_assert(srv > 0);
 	declare_fair("    weft.io/protocol: http\n    weft.io/request-timeout: 300ms\n"
 		     "    weft.io/retries: \"0\"\n");
-	t0 = now_ms();
+	t0 = mono_ms();
 	err = http_get("a", out, sizeof(out));
-	dt = now_ms() - t0;
+	dt = mono_ms() - t0;
 	cr_assert_eq(err, 0, "%s", strerror(-err));
 	cr_log_info("request timeout 300 ms: answered after %llu ms", (unsigned long long)dt);
 	cr_assert(!strncmp(out, "HTTP/1.1 504 ", 13), "answer: %s", out);
@@ -454,8 +441,8 @@ Test(fairness, client_sending_its_request_head_slowly_cannot_hold_a_connection)
 	/* One byte a second: the idle timeout never fires, the head deadline does. */
 	fd = tsock_connect("a", VIP, 2000);
 	cr_assert_geq(fd, 0);
-	t0 = now_ms();
-	while (sent < sizeof(head) - 1 && now_ms() - t0 < 8000) {
+	t0 = mono_ms();
+	while (sent < sizeof(head) - 1 && mono_ms() - t0 < 8000) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 
 		if (send(fd, head + sent, 1, MSG_NOSIGNAL) != 1)
@@ -467,11 +454,11 @@ Test(fairness, client_sending_its_request_head_slowly_cannot_hold_a_connection)
 		}
 	}
 	cr_assert(closed || sent < sizeof(head) - 1, "a head trickled for %llu ms (%zu bytes) was still open",
-		  (unsigned long long)(now_ms() - t0), sent);
+		  (unsigned long long)(mono_ms() - t0), sent);
 	read_until(fd, NULL, out, sizeof(out), 1000);
 	close(fd);
 	cr_log_info("slow head: closed after %llu ms and %zu of %zu bytes, answer '%.12s'",
-		    (unsigned long long)(now_ms() - t0), sent, sizeof(head) - 1, out);
+		    (unsigned long long)(mono_ms() - t0), sent, sizeof(head) - 1, out);
 	cr_assert_lt(sent, sizeof(head) - 1);
 	cr_assert(!strncmp(out, "HTTP/1.1 408 ", 13), "answer: %s", out);
 	cr_assert_eq(tenv_status_counter(&env, "connections.header_timeouts"), 1);

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fixture.h"
 #include "servers.h"
 #include "sock.h"
@@ -60,14 +61,6 @@ static void down(void)
 
 TestSuite(http_strict, .init = up, .fini = down, .timeout = 120);
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void send_all(int fd, const char *buf, size_t len)
 {
 	cr_assert_eq(send(fd, buf, len, MSG_NOSIGNAL), (ssize_t)len, "send: %s", strerror(errno));
@@ -84,7 +77,7 @@ static void send_str(int fd, const char *s)
 static size_t read_response(int fd, char *out, size_t len, size_t body)
 {
 	size_t have = 0;
-	uint64_t end = now_ms() + WAIT_MS;
+	uint64_t end = mono_ms() + WAIT_MS;
 
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -95,7 +88,7 @@ static size_t read_response(int fd, char *out, size_t len, size_t body)
 		head = strstr(out, "\r\n\r\n");
 		if (head && have >= (size_t)(head + 4 - out) + body)
 			return have;
-		cr_assert_lt(now_ms(), end, "no whole response in %d ms; got '%s'", WAIT_MS, out);
+		cr_assert_lt(mono_ms(), end, "no whole response in %d ms; got '%s'", WAIT_MS, out);
 		if (poll(&pfd, 1, 200) != 1)
 			continue;
 		n = recv(fd, out + have, len - 1 - have, 0);

@@ -28,14 +28,8 @@
 
 static void up(void)
 {
-	/* fixture_up(), with the metrics listener on. */
-	tenv_setup(&env);
-	snprintf(env.extra_args, sizeof(env.extra_args), "--metrics-addr 127.0.0.1:0");
-	cr_assert_eq(tenv_write_registry(&env, TOPO_REGISTRY), 0, "write registry");
-	cr_assert_eq(tenv_agent_start(&env), 0, "weft-agent did not start, see %s", env.agent_log);
-	fixture_enroll("a", "mesh", "client-a", "198.18.1.2");
-	fixture_enroll("b", "mesh", "client-b", "198.18.3.2");
-	fixture_enroll("c", "plain", "client-c", "198.18.4.2");
+	/* With the metrics listener on. */
+	fixture_up_with("--metrics-addr 127.0.0.1:0");
 	fixture_backends_start(true);
 }
 

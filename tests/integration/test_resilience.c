@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fixture.h"
 #include "servers.h"
 #include "sock.h"
@@ -48,14 +49,6 @@ static void down(void)
 }
 
 TestSuite(resilience, .init = up, .fini = down, .timeout = 120);
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Publish TOPO_REGISTRY plus Service mesh/res on VIP with endpoints @ips
  * (":8080", comma separated YAML list items) and @annotations (YAML lines
@@ -274,10 +267,10 @@ Test(resilience, blackholed_replica_costs_at_most_the_connect_timeout)
 		    "- addresses: [198.18.9.9]\n",
 		    "    weft.io/connect-timeout: 200ms\n");
 	for (int i = 0; i < 30; i++) {
-		uint64_t t0 = now_ms(), dt;
+		uint64_t t0 = mono_ms(), dt;
 		int err = tsock_ident("a", VIP, out, sizeof(out));
 
-		dt = now_ms() - t0;
+		dt = mono_ms() - t0;
 		cr_assert_eq(err, 0, "connection %d failed: %s", i, strerror(-err));
 		if (dt > worst)
 			worst = dt;
@@ -305,14 +298,14 @@ static void *http_client(void *arg)
 	int fd;
 
 	pthread_barrier_wait(c->go);
-	t0 = now_ms();
+	t0 = mono_ms();
 	fd = tsock_connect("a", VIP, 5000);
 	if (fd < 0)
 		return NULL;
 	n = tsock_request(fd, "GET / HTTP/1.1\r\nHost: res\r\nConnection: close\r\n\r\n", out,
 			  sizeof(out), 5000);
 	close(fd);
-	c->ms = now_ms() - t0;
+	c->ms = mono_ms() - t0;
 	if (n > 12 && !strncmp(out, "HTTP/1.1 ", 9))
 		c->status = atoi(out + 9);
 	c->overloaded_header = strstr(out, "x-weft-overloaded: max-connections\r\n") != NULL;
@@ -406,14 +399,14 @@ Test(resilience, server_speaks_first_within_the_detection_window)
 	 * machine.
 	 */
 	declare_res("- addresses: [198.18.2.11]\n", "    weft.io/protocol-detect-timeout: 500ms\n");
-	t0 = now_ms();
+	t0 = mono_ms();
 	fd = tsock_connect("a", VIP, 3000);
 	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
 	/* Say nothing: the banner must come after at most the window. */
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
 	cr_assert_eq(poll(&pfd, 1, 2000), 1, "no banner");
-	dt = now_ms() - t0;
+	dt = mono_ms() - t0;
 	n = recv(fd, out, sizeof(out) - 1, 0);
 	cr_assert_gt(n, 0);
 	out[n] = '\0';
@@ -429,12 +422,12 @@ Test(resilience, server_speaks_first_within_the_detection_window)
 	cr_assert_geq(tenv_status_counter(&env, "connections.detect_timeouts"), 1);
 	/* Declared tcp: no window at all. */
 	declare_res("- addresses: [198.18.2.11]\n", "    weft.io/protocol: tcp\n");
-	t0 = now_ms();
+	t0 = mono_ms();
 	fd = tsock_connect("a", VIP, 3000);
 	cr_assert_geq(fd, 0);
 	pfd.fd = fd;
 	cr_assert_eq(poll(&pfd, 1, 2000), 1, "no banner");
-	dt = now_ms() - t0;
+	dt = mono_ms() - t0;
 	close(fd);
 	cr_assert_lt(dt, 250, "with protocol tcp the banner took %llu ms (no window expected)",
 		     (unsigned long long)dt);

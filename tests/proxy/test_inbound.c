@@ -21,6 +21,7 @@
 
 #include <criterion/criterion.h>
 
+#include "clock.h"
 #include "addr.h"
 #include "datapath/nft.h"
 #include "proxy/workers.h"
@@ -161,18 +162,10 @@ static const struct px_inbound_port *port_of(const struct view *v, uint16_t port
 	return NULL;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Wait until the connections of @port are all closed; the view at that time. */
 static void settle(struct view *v, uint16_t port)
 {
-	uint64_t end = now_ms() + WAIT_MS;
+	uint64_t end = mono_ms() + WAIT_MS;
 	const struct px_inbound_port *p;
 
 	for (;;) {
@@ -180,7 +173,7 @@ static void settle(struct view *v, uint16_t port)
 		p = port_of(v, port);
 		if (p && !p->conns_active)
 			return;
-		cr_assert_lt(now_ms(), end, "connections to port %u never closed", port);
+		cr_assert_lt(mono_ms(), end, "connections to port %u never closed", port);
 		usleep(20000);
 	}
 }
@@ -409,15 +402,15 @@ Test(inbound, a_server_first_protocol_is_not_delayed)
 	 * once. The best of three keeps a busy machine from failing this.
 	 */
 	for (int i = 0; i < 3; i++) {
-		uint64_t t0 = now_ms();
+		uint64_t t0 = mono_ms();
 		int fd = tsock_connect(CLI, POD_V4 ":8025", WAIT_MS);
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
 		cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
 		cr_assert_eq(poll(&pfd, 1, WAIT_MS), 1, "no banner");
-		if (now_ms() - t0 < best)
-			best = now_ms() - t0;
+		if (mono_ms() - t0 < best)
+			best = mono_ms() - t0;
 		n = recv(fd, out, sizeof(out) - 1, 0);
 		cr_assert_gt(n, 0);
 		out[n] = '\0';
