@@ -327,9 +327,7 @@ def inbound_check(w, env, raw, runs):
             len(runs.get(("latency", "weft-in"), [])))
     w(f"Inbound: during the rounds the clients of weft inbound made at least {made:,} "
       f"connections to the meshed server; the eBPF agent counted {counted:,} for its pod "
-      f"(`meshctl pod`, \"inbound\"). Ephemeral ports: {env.get('client_ports', '?')} in the "
-      f"client's netns, {env.get('in_ports', '?')} in the server pod's"
-      f"{' (BENCH_IN_PORTS)' if env.get('in_ports') != env.get('client_ports') else ''}.")
+      f"(`meshctl pod`, \"inbound\").")
     opens0, opens1 = env.get("pod_in_tcp_opens_start"), env.get("pod_in_tcp_opens_end")
     if opens0 and opens1:
         active, passive = opens1[0] - opens0[0], opens1[1] - opens0[1]

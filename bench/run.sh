@@ -18,10 +18,6 @@
 # haproxy weft-in", any subset), BENCH_PROFILE (1: after the measurements,
 # one more connection-per-request run per configuration under `perf record`,
 # restricted to the benchmark's cgroup, to say where the CPU goes; 0: none),
-# BENCH_IN_PORTS ("LO-HI": the ephemeral ports of the meshed server pod's
-# netns, where agents before 2928d8a let the kernel pick the source port of
-# the inbound side's connections to the server; unset: the kernel's default,
-# the same range as the client's, see docs/benchmarks.md).
 # WEFT_WORKERS (the agent's --workers; unset: one per online CPU) reaches the
 # agent through its environment, like every WEFT_* option.
 set -euo pipefail
@@ -33,7 +29,6 @@ DUR=${BENCH_SECONDS:-5}
 RATE=${BENCH_RATE:-2000}
 CONNS=${BENCH_CONNS:-10000}
 PROFILE=${BENCH_PROFILE:-1}
-IN_PORTS=${BENCH_IN_PORTS:-}
 CONFIGS=${BENCH_CONFIGS:-direct weft weft-nft haproxy weft-in}
 WORKLOADS="keepalive close bulk latency"
 
@@ -48,7 +43,6 @@ for f in weft-agent weft-cni meshctl; do
 	[ -x "$B/$f" ] || die "$B/$f missing: run 'make' (or set WEFT_BUILD)"
 done
 if [ "$PROFILE" = 1 ]; then command -v perf >/dev/null || die "perf not found: run 'scripts/deps.sh bench'"; fi
-case $IN_PORTS in "" | [0-9]*-[0-9]*) ;; *) die "BENCH_IN_PORTS must be LO-HI" ;; esac
 case "$ROUNDS$DUR$RATE$CONNS$PROFILE" in *[!0-9]*) die "BENCH_* values must be integers" ;; esac
 
 P=wb$$
@@ -57,9 +51,16 @@ CG_ROOT=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
 [ -n "$CG_ROOT" ] || die "no cgroup v2 mount found"
 CG_HOME=$CG_ROOT$(sed -n 's/^0:://p' /proc/self/cgroup)
 CG=$CG_ROOT/weft-bench-$$
-CG_MESH=$CG/mesh	# the agent and the weft client; the programs attach here
+# One cgroup per role, so each one's CPU is its own and none shares a
+# scheduling group with another: proxy, load generator, server.
+CG_MESH=$CG/mesh	# the programs attach here; nothing runs in it directly
+CG_AGENT=$CG_MESH/agent	# the eBPF-mode agent (below the attach point, as it must be)
+CG_MESH_CLIENT=$CG_MESH/client	# weft (eBPF)'s load generator, seen by the programs
 CG_NFT=$CG/nft		# the nft-mode agent alone: its rules skip this cgroup's sockets
-CG_OTHER=$CG/other	# this script, the servers, HAProxy, the other clients
+CG_HAPROXY=$CG/haproxy	# HAProxy
+CG_SERVER=$CG/server	# the HTTP and iperf3 servers
+CG_CLIENT=$CG/client	# the other configurations' load generators
+CG_OTHER=$CG/other	# this script
 BPFFS=$TMP/bpffs
 RUN=$TMP/run
 BIN=$TMP/bin
@@ -90,10 +91,13 @@ cleanup() {
 	echo $$ > "$CG_HOME/cgroup.procs" 2>/dev/null
 	# Whatever the benchmark started lives in its cgroups: stop it, by pid.
 	# shellcheck disable=SC2046
-	stop_pids $(cat "$CG_MESH/cgroup.procs" "$CG_NFT/cgroup.procs" "$CG_OTHER/cgroup.procs" 2>/dev/null)
+	stop_pids $(cat "$CG_AGENT/cgroup.procs" "$CG_MESH_CLIENT/cgroup.procs" "$CG_NFT/cgroup.procs" \
+		"$CG_HAPROXY/cgroup.procs" "$CG_SERVER/cgroup.procs" "$CG_CLIENT/cgroup.procs" \
+		"$CG_OTHER/cgroup.procs" 2>/dev/null)
 	for n in $NSS; do ip netns del "$P$n" 2>/dev/null; done
 	umount "$BPFFS" 2>/dev/null
-	for cg in "$CG_MESH" "$CG_NFT" "$CG_OTHER" "$CG"; do
+	for cg in "$CG_AGENT" "$CG_MESH_CLIENT" "$CG_MESH" "$CG_NFT" "$CG_HAPROXY" "$CG_SERVER" \
+		"$CG_CLIENT" "$CG_OTHER" "$CG"; do
 		for _ in $(seq 50); do [ -d "$cg" ] || break; rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
 	done
 	rm -rf "$TMP"
@@ -122,11 +126,13 @@ sweep() {
 		[ -d "$cg" ] || continue
 		pid=${cg##*/weft-bench-}
 		[ -d "/proc/$pid" ] && continue
-		for pid in $(cat "$cg"/*/cgroup.procs "$cg/cgroup.procs" 2>/dev/null); do
+		for pid in $(find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null); do
 			kill -9 "$pid" 2>/dev/null
 		done
 		sleep 0.2
-		rmdir "$cg"/* "$cg" 2>/dev/null && echo "bench: removed stale cgroup $cg" >&2
+		# Children first: mesh/agent before mesh before the run's own.
+		find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null &&
+			echo "bench: removed stale cgroup $cg" >&2
 	done
 	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^wb[0-9]+[a-z]$'); do
 		pid=$(echo "$ns" | sed -E 's/^wb([0-9]+)[a-z]$/\1/')
@@ -146,16 +152,18 @@ sweep() {
 
 # ---------------------------------------------------------------- helpers
 ns() { nsenter --net="/run/netns/$P$1" "${@:2}"; }
-# Run a command in the mesh cgroup (where the programs are attached).
-in_mesh() { (echo "$BASHPID" > "$CG_MESH/cgroup.procs" && exec "$@"); }
-# Run a client command of configuration $1 inside its namespace.
+# Run a command in cgroup $1.
+in_cg() { (echo "$BASHPID" > "$1/cgroup.procs" && exec "${@:2}"); }
+# Run a client command of configuration $1 inside its namespace and its
+# load generator's cgroup.
 client() {
 	case $1 in
-	direct) ns d "${@:2}" ;;
-	weft) in_mesh nsenter --net="/run/netns/${P}w" "${@:2}" ;;
-	weft-nft) ns n "${@:2}" ;;	# this script's cgroup: CG_OTHER
-	haproxy) ns h "${@:2}" ;;
-	weft-in) ns d "${@:2}" ;;	# the direct client, to the meshed server
+	direct) in_cg "$CG_CLIENT" nsenter --net="/run/netns/${P}d" "${@:2}" ;;
+	weft) in_cg "$CG_MESH_CLIENT" nsenter --net="/run/netns/${P}w" "${@:2}" ;;
+	weft-nft) in_cg "$CG_CLIENT" nsenter --net="/run/netns/${P}n" "${@:2}" ;;
+	haproxy) in_cg "$CG_CLIENT" nsenter --net="/run/netns/${P}h" "${@:2}" ;;
+	# the direct client, to the meshed server
+	weft-in) in_cg "$CG_CLIENT" nsenter --net="/run/netns/${P}d" "${@:2}" ;;
 	esac
 }
 # Start a command in the background in cgroup $1 and netns $2 ("" for none);
@@ -174,11 +182,11 @@ spawn() {
 }
 client_ns() {
 	case $1 in
-	direct) echo "$CG_OTHER d" ;;
-	weft) echo "$CG_MESH w" ;;
-	weft-nft) echo "$CG_OTHER n" ;;
-	haproxy) echo "$CG_OTHER h" ;;
-	weft-in) echo "$CG_OTHER d" ;;
+	direct) echo "$CG_CLIENT d" ;;
+	weft) echo "$CG_MESH_CLIENT w" ;;
+	weft-nft) echo "$CG_CLIENT n" ;;
+	haproxy) echo "$CG_CLIENT h" ;;
+	weft-in) echo "$CG_CLIENT d" ;;
 	esac
 }
 # The process whose CPU and memory a configuration's runs are charged: for
@@ -249,7 +257,8 @@ if has weft-in && ! grep -q -- '--inbound-port' <<< "$AGENT_HELP"; then
 fi
 
 say "setting up: cgroups, a private bpffs, namespaces $NSS"
-mkdir "$CG" "$CG_MESH" "$CG_NFT" "$CG_OTHER"
+mkdir "$CG" "$CG_MESH" "$CG_AGENT" "$CG_MESH_CLIENT" "$CG_NFT" "$CG_HAPROXY" "$CG_SERVER" \
+	"$CG_CLIENT" "$CG_OTHER"
 echo $$ > "$CG_OTHER/cgroup.procs"
 mkdir -p "$BPFFS" && mount -t bpf bpf "$BPFFS"
 for n in $NSS; do ip netns add "$P$n"; ip -n "$P$n" link set lo up; done
@@ -265,27 +274,21 @@ link() { # name subnet-octet
 # The router knows only its connected subnets: the VIP goes nowhere unless a
 # proxy takes it, and no namespace reaches beyond the router.
 link s 2; link d 11; link w 12; link h 13; link n 14; link i 15
-# The agent's inbound side connects to the server from the client's address;
-# agents before 2928d8a took the port from this netns' ephemeral range, the
-# same as the client's by default, so a client's new connection could reuse
-# the 4-tuple of an earlier connection of the agent's and escape capture
-# (docs/benchmarks.md). The report counts escaped connections either way.
-[ -n "$IN_PORTS" ] && ns i sysctl -qw net.ipv4.ip_local_port_range="${IN_PORTS%-*} ${IN_PORTS#*-}"
 
 # The same server twice: in ns s (unmeshed, behind the VIP) and in ns i (a
 # meshed pod, reached at its own address: weft-in).
 listening() { ns "$1" ss -Hltn "sport = :$2" | grep -q .; } # netns port
 for srv in "s $SRV" "i $SRV_IN"; do
 	read -r n a <<< "$srv"
-	spawn "$CG_OTHER" "$n" "$BIN/weft-bench-httpd" "$a" 8080 2
-	spawn "$CG_OTHER" "$n" iperf3 -s -B "$a" -p 5201 >/dev/null 2>&1
+	spawn "$CG_SERVER" "$n" "$BIN/weft-bench-httpd" "$a" 8080 2
+	spawn "$CG_SERVER" "$n" iperf3 -s -B "$a" -p 5201 >/dev/null 2>&1
 	wait_for 100 listening "$n" 8080 || die "the HTTP server in ns $n did not start"
 	wait_for 100 listening "$n" 5201 || die "iperf3 in ns $n did not start"
 done
 
 say "starting weft-agent and enrolling the client pod"
 "$BIN/weft-agent" --version > "$TMP/weft.version" 2>&1 || true
-spawn "$CG_MESH" "" "$BIN/weft-agent" --registry "file:$HERE/services.yaml" --cgroup "$CG_MESH" \
+spawn "$CG_AGENT" "" "$BIN/weft-agent" --registry "file:$HERE/services.yaml" --cgroup "$CG_MESH" \
 	--bpffs "$BPFFS/weft" --run-dir "$RUN" >"$TMP/agent.log" 2>&1
 AGENT_PID=$SPAWNED
 wait_for 200 test -S "$RUN/admin.sock" || { cat "$TMP/agent.log" >&2; die "the agent did not start"; }
@@ -351,7 +354,7 @@ table ip weft_bench {
 }
 EOF
 ns h nft -f "$TMP/nft.conf"
-spawn "$CG_OTHER" h haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1
+spawn "$CG_HAPROXY" h haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1
 HAPROXY_PID=$SPAWNED
 wait_for 100 listening h 15002 || { cat "$TMP/haproxy.log" >&2; die "HAProxy did not start"; }
 
@@ -619,8 +622,6 @@ json.dump({
     "inbound_count_start": $IN_START, "inbound_count_end": $IN_END,
     "pod_in_tcp_opens_start": $OPENS_START, "pod_in_tcp_opens_end": $OPENS_END,
     "profile": $PROFILE, "profile_period_ns": $PERIOD_NS,
-    "in_ports": "$(ns i sysctl -n net.ipv4.ip_local_port_range | tr '\t' ' ')",
-    "client_ports": "$(ns d sysctl -n net.ipv4.ip_local_port_range | tr '\t' ' ')",
     "elapsed_s": $((T_END - T_START)),
 }, open(sys.argv[1], "w"))
 EOF
