@@ -11,6 +11,7 @@
 #include <sys/vfs.h>
 
 #include "cgroup.h"
+#include "fs.h"
 
 int cgroup_mount(char *out, size_t len)
 {
@@ -103,13 +104,15 @@ static uint32_t path_depth(const char *rel)
 static int cgroup_id_level(const char *mnt, const char *rel, uint64_t *id, uint32_t *level)
 {
 	char path[PATH_MAX];
-	struct stat st;
+	unsigned long long cg_id;
+	int err;
 
 	if (snprintf(path, sizeof(path), "%s/%s", mnt, rel) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	if (stat(path, &st) == -1)
-		return -errno;
-	*id = st.st_ino;
+	err = fs_cgroup_id(path, &cg_id);
+	if (err)
+		return err;
+	*id = cg_id;
 	*level = path_depth(rel);
 	return 0;
 }

@@ -23,9 +23,9 @@
 #include "model/catalogue.h"
 #include "netns.h"
 #include "pods.h"
+#include "pods_state.h"
 #include "proxy/workers.h"
 
-#define POD_STATE_DIR "pods"
 /* Retrying blocked listeners: first after this long, doubling up to the cap. */
 #define LISTEN_RETRY_FIRST_MS 200
 #define LISTEN_RETRY_MAX_MS 5000
@@ -485,65 +485,18 @@ static void capture_off(struct pods *p, struct pod_netns *ns)
 		loop_timer_del(p->deps.loop, &ns->retry);
 }
 
-static int state_path(struct pods *p, const char *container_id, char *buf, size_t len)
-{
-	int n = snprintf(buf, len, "%s/%s/%s.json", p->deps.run_dir, POD_STATE_DIR, container_id);
-
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
 /* Save @pod with its netns's identity, so a restarted agent re-identifies
  * the netns by what it is, not by its path.
  */
 static int state_save(struct pods *p, const struct pod *pod)
 {
-	const struct cni_proto_pod *spec = &pod->spec;
-	char path[PATH_MAX], tmp[PATH_MAX + 8], *json;
-	struct cni_proto_pod saved = *spec;
-	int fd, err = 0;
-	size_t len;
+	struct cni_proto_pod saved = pod->spec;
 
-	err = state_path(p, spec->container_id, path, sizeof(path));
-	if (err)
-		return err;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	saved.meshed_hint = pod->meshed;
 	saved.netns_dev = pod->nsx->id.dev;
 	saved.netns_ino = pod->nsx->id.ino;
 	saved.netns_cookie = pod->nsx->cookie;
-	json = cni_proto_req_encode(CNI_PROTO_NONE, &saved, &len);
-	if (!json)
-		return -errno;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		err = -errno;
-		goto out_free;
-	}
-	if (write(fd, json, len) != (ssize_t)len)
-		err = errno ? -errno : -EIO;
-	if (close(fd) == -1 && !err)
-		err = -errno;
-	/* rename() makes the file appear whole or not at all across a crash. */
-	if (!err && rename(tmp, path) == -1)
-		err = -errno;
-	if (err)
-		(void)unlink(tmp);
-out_free:
-	free(json);
-	return err;
-}
-
-static bool valid_container_id(const char *id)
-{
-	/* It names a file: no '/', no leading '.', and not empty. */
-	if (!id[0] || id[0] == '.')
-		return false;
-	for (const char *c = id; *c; c++) {
-		if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') &&
-		    !(*c >= '0' && *c <= '9') && *c != '-' && *c != '_' && *c != '.')
-			return false;
-	}
-	return true;
+	return pods_state_write(p->deps.run_dir, &saved);
 }
 
 static struct pod_netns *ns_find(struct pods *p, const struct netns_id *id)
@@ -618,7 +571,7 @@ static int pod_enroll(struct pods *p, const struct cni_proto_pod *spec, bool sav
 	struct pod *pod;
 	int fd, err;
 
-	if (!valid_container_id(spec->container_id)) {
+	if (!pods_state_valid_id(spec->container_id)) {
 		snprintf(msg, msglen, "container id '%s' must be [A-Za-z0-9_.-]+",
 			 spec->container_id);
 		return -EINVAL;
@@ -657,7 +610,6 @@ static int pod_enroll(struct pods *p, const struct cni_proto_pod *spec, bool sav
 	}
 	pod->spec = *spec;
 	pod->id = p->next_id++;
-	pod->restored = !save;
 	if (ns->refs) {
 		/* One netns under a second container id: one capture for both. */
 		close(fd);
@@ -938,8 +890,8 @@ int pods_del(struct pods *p, const char *container_id)
 	char path[PATH_MAX];
 	unsigned int left;
 
-	if (valid_container_id(container_id) &&
-	    !state_path(p, container_id, path, sizeof(path)))
+	if (pods_state_valid_id(container_id) &&
+	    !pods_state_path(p->deps.run_dir, container_id, path, sizeof(path)))
 		(void)unlink(path);	/* absent is fine: DEL is idempotent */
 	if (!pod)
 		return 0;
@@ -1039,60 +991,6 @@ static int drop_stale(uint64_t cookie, void *ctx)
 	return 0;
 }
 
-static int read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd == -1)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
-}
-
-/* Call @fn with every pod saved under @run_dir/pods (and its file's path);
- * unreadable files are logged and skipped. 0 or -errno (the folder).
- */
-static int saved_for_each(const char *run_dir,
-			  void (*fn)(const struct cni_proto_pod *spec, const char *path, void *ctx),
-			  void *ctx)
-{
-	char dir[PATH_MAX], path[PATH_MAX + 300], json[CNI_PROTO_MAX_LINE], err_msg[256];
-	struct dirent *de;
-	int err;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "%s/%s", run_dir, POD_STATE_DIR);
-	d = opendir(dir);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		struct cni_proto_pod spec;
-		size_t n = strlen(de->d_name);
-
-		if (n < 6 || strcmp(de->d_name + n - 5, ".json"))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		err = read_file(path, json, sizeof(json));
-		if (!err)
-			err = cni_proto_req_decode(json, false, NULL, &spec, err_msg,
-						   sizeof(err_msg));
-		else
-			snprintf(err_msg, sizeof(err_msg), "%s", strerror(-err));
-		if (err) {
-			log_warn("pods: saved state '%s': %s, ignoring", path, err_msg);
-			continue;
-		}
-		fn(&spec, path, ctx);
-	}
-	closedir(d);
-	return 0;
-}
-
 struct restore_walk {
 	struct pods *p;
 	int restored;
@@ -1122,10 +1020,10 @@ int pods_restore(struct pods *p)
 	char dir[PATH_MAX];
 	int err;
 
-	snprintf(dir, sizeof(dir), "%s/%s", p->deps.run_dir, POD_STATE_DIR);
+	snprintf(dir, sizeof(dir), "%s/%s", p->deps.run_dir, PODS_STATE_DIR);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
 		return log_errno(-errno, "create '%s'", dir);
-	err = saved_for_each(p->deps.run_dir, restore_one, &w);
+	err = pods_state_for_each(p->deps.run_dir, restore_one, &w);
 	if (err)
 		return log_errno(err, "open '%s'", dir);
 	err = capture_for_each_cookie(p->deps.capture, drop_stale, p);
@@ -1142,10 +1040,9 @@ struct netns_walk {
 static void open_netns(const struct cni_proto_pod *spec, const char *path, void *ctx)
 {
 	struct netns_walk *w = ctx;
-	int fd;
-
 	struct netns_id id;
 	char why[PATH_MAX + 128];
+	int fd;
 
 	(void)path;
 	if (w->n == w->max)
@@ -1165,7 +1062,7 @@ static void open_netns(const struct cni_proto_pod *spec, const char *path, void 
 int pods_saved_netns(const char *run_dir, int *fds, size_t max)
 {
 	struct netns_walk w = { .fds = fds, .max = max };
-	int err = saved_for_each(run_dir, open_netns, &w);
+	int err = pods_state_for_each(run_dir, open_netns, &w);
 
 	return err == -ENOENT ? 0 : err ? err : (int)w.n;
 }

@@ -49,7 +49,6 @@ struct pod {
 	 * pods of one netns. Read it through proxy/workers.h.
 	 */
 	struct px_capture *capture;
-	bool restored;		/* enrolled by an earlier agent (saved state) */
 };
 
 /* What the pods table uses of the rest of the agent. Everything is borrowed

@@ -30,7 +30,7 @@ MODULES = [
     (r"^agent/registry/", "registry"),
     (r"^agent/datapath/", "datapath"),
     (r"^agent/proxy/", "proxy"),
-    (r"^agent/(pods|pod_spec)\.[ch]$", "pods"),
+    (r"^agent/(pods|pods_state|pod_spec)\.[ch]$", "pods"),
     (r"^agent/selfreg\.[ch]$", "selfreg"),
     (r"^agent/cni_server\.[ch]$", "cni_server"),
     (r"^(agent/cni_install\.[ch]|cni-install/)", "cni_install"),
