@@ -154,26 +154,14 @@ int mesh_connect6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-/* Remember a connection the agent opens to a pod's application, so the pod's
- * sk_lookup program leaves it to the application instead of capturing it back
- * to the agent. The agent's by cgroup (mesh_is_agent_inbound_socket: the mark
- * only tells which of its sockets, a pod can set it too). TCP_CONNECT_CB runs
- * in tcp_connect(), in the task that called connect() (or sendmsg() with
- * MSG_FASTOPEN, or the first write of a TCP_FASTOPEN_CONNECT socket), with
- * the local port chosen and before the SYN is sent, so the record is there
- * when the SYN is looked up.
+/* Fill @key with the connection of @ctx as mesh_in_agent files it: the
+ * client end (the socket's own) first.
  */
-static __always_inline void mesh_record_agent_flow(struct bpf_sock_ops *ctx, struct bpf_sock *sk)
+static __always_inline void mesh_agent_flow_key(struct bpf_sock_ops *ctx, struct mesh_flow_key *key)
 {
-	const struct mesh_config *cfg = mesh_config_get();
 	struct mesh_addr local = {}, remote = {};
-	struct mesh_flow_key key;
-	__u32 family;
-	__u8 one = 1;
+	__u32 family = MESH_LOAD_U32(ctx, family);
 
-	if (!mesh_is_agent_inbound_socket(cfg, sk->mark, mesh_cgroup_at_agent_level(cfg)))
-		return;
-	family = MESH_LOAD_U32(ctx, family);
 	if (family == MESH_AF_INET) {
 		local.addr[0] = MESH_LOAD_U32(ctx, local_ip4);
 		remote.addr[0] = MESH_LOAD_U32(ctx, remote_ip4);
@@ -184,13 +172,63 @@ static __always_inline void mesh_record_agent_flow(struct bpf_sock_ops *ctx, str
 	/* remote_port is the network-order port in the upper half of the
 	 * word on little-endian, hence ntohl (bpf_sock_ops in uapi bpf.h).
 	 */
-	mesh_flow_key_set(&key, bpf_get_netns_cookie(ctx), (__u8)family, &local,
+	mesh_flow_key_set(key, bpf_get_netns_cookie(ctx), (__u8)family, &local,
 			  (__u16)MESH_LOAD_U32(ctx, local_port), &remote,
 			  (__u16)bpf_ntohl(MESH_LOAD_U32(ctx, remote_port)));
-	if (bpf_map_update_elem(&mesh_in_agent, &key, &one, BPF_ANY))
+}
+
+/* Remember a connection the agent opens to a pod's application, so the pod's
+ * sk_lookup program leaves it to the application instead of capturing it back
+ * to the agent. The agent's by cgroup (mesh_is_agent_inbound_socket: the mark
+ * only tells which of its sockets, a pod can set it too). TCP_CONNECT_CB runs
+ * in tcp_connect(), in the task that called connect() (or sendmsg() with
+ * MSG_FASTOPEN, or the first write of a TCP_FASTOPEN_CONNECT socket), with
+ * the local port chosen and before the SYN is sent, so the record is there
+ * when the SYN is looked up.
+ *
+ * The record must not outlive the connection: a later client that picks the
+ * same source address and port would otherwise meet it and reach the
+ * application uncaptured. So the socket asks for its state changes
+ * (BPF_SOCK_OPS_STATE_CB_FLAG, a flag of the socket itself) and
+ * mesh_forget_agent_flow() deletes the record when it reaches TCP_CLOSE.
+ * The kernel makes that transition for every end of a TCP socket (close,
+ * reset, a failed connect, TIME_WAIT taking over, an orphan timing out, the
+ * agent killed and its sockets closed by the kernel), so no path of the
+ * agent, not even SIGKILL, can leave a record behind.
+ */
+static __always_inline void mesh_record_agent_flow(struct bpf_sock_ops *ctx, struct bpf_sock *sk)
+{
+	const struct mesh_config *cfg = mesh_config_get();
+	struct mesh_flow_key key;
+	__u8 one = 1;
+
+	if (!mesh_is_agent_inbound_socket(cfg, sk->mark, mesh_cgroup_at_agent_level(cfg)))
+		return;
+	mesh_agent_flow_key(ctx, &key);
+	if (bpf_map_update_elem(&mesh_in_agent, &key, &one, BPF_ANY)) {
 		mesh_count(MESH_R_IN_AGENT_MAP_FULL);
-	else
-		mesh_count(MESH_R_IN_AGENT_RECORDED);
+		return;
+	}
+	mesh_count(MESH_R_IN_AGENT_RECORDED);
+	/* Cannot fail on a full TCP socket; if it ever did, LRU still
+	 * bounds the map (and mesh_in_agent's occupancy is in /metrics).
+	 */
+	bpf_sock_ops_cb_flags_set(ctx, ctx->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+/* STATE_CB of a socket mesh_record_agent_flow() recorded (only those ask for
+ * it): on TCP_CLOSE its record goes. It runs in whatever context closes the
+ * socket (softirq for a reset or a timer), so it checks no cgroup; only the
+ * agent's recorded sockets carry the flag.
+ */
+static __always_inline void mesh_forget_agent_flow(struct bpf_sock_ops *ctx)
+{
+	struct mesh_flow_key key;
+
+	if (ctx->args[1] != BPF_TCP_CLOSE)
+		return;
+	mesh_agent_flow_key(ctx, &key);
+	bpf_map_delete_elem(&mesh_in_agent, &key);
 }
 
 /* File the original destination of a redirected socket under its client end,
@@ -198,7 +236,7 @@ static __always_inline void mesh_record_agent_flow(struct bpf_sock_ops *ctx, str
  * tcp_finish_connect(), before the client sends the final ACK of the
  * handshake; the proxy's listener cannot accept the connection before that
  * ACK arrives, so the entry always exists by the time the proxy asks. And
- * TCP_CONNECT_CB: see mesh_record_agent_flow().
+ * TCP_CONNECT_CB and STATE_CB: see mesh_record_agent_flow().
  */
 SEC("sockops")
 int mesh_sockops(struct bpf_sock_ops *ctx)
@@ -209,6 +247,10 @@ int mesh_sockops(struct bpf_sock_ops *ctx)
 	struct bpf_sock *sk;
 	__u32 family;
 
+	if (ctx->op == BPF_SOCK_OPS_STATE_CB) {
+		mesh_forget_agent_flow(ctx);
+		return 1;
+	}
 	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
 	    ctx->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
 		return 1;

@@ -69,8 +69,10 @@ struct {
  * mesh_config.inbound_mark), recorded by sockops before the SYN leaves so
  * sk_lookup does not capture them back to the agent. The SYN is routed over
  * lo but the kernel reports the pod interface as its ingress, so the ifindex
- * alone cannot tell. LRU: entries are looked up once, at the SYN, and then
- * age out.
+ * alone cannot tell. Looked up once, at the SYN; deleted by sockops when the
+ * agent's socket reaches TCP_CLOSE (mesh_record_agent_flow), so a later
+ * client on the same source address and port is captured. LRU as well, so
+ * a full map evicts the oldest record rather than refuse a new one.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

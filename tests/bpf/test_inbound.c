@@ -536,13 +536,14 @@ Test(inbound, stale_pin_of_a_gone_netns_breaks_nothing, INBOUND)
 	cr_expect_not(pin_exists(cookie));
 }
 
-/* Connect from the pod netns, from address @src (local there), to @dst with
- * SO_MARK @mark, from a task in cgroup @cgroup (NULL: where this process is,
+/* Connect from the pod netns, from address @src (local there) and port
+ * @sport (0: the kernel's choice), to @dst with SO_MARK @mark, from a task in cgroup @cgroup (NULL: where this process is,
  * outside the attach cgroup, so no cgroup program sees the socket). The task
  * that connects is what the programs check, as the agent's threads create and
  * connect their sockets. Returns the connected fd.
  */
-static int connect_from(const char *src, const char *dst, uint32_t mark, const char *cgroup)
+static int connect_from(const char *src, uint16_t sport, const char *dst, uint32_t mark,
+			const char *cgroup)
 {
 	char home[2 * FX_PATH_MAX], line[FX_PATH_MAX], root[FX_PATH_MAX];
 	struct sockaddr_storage ss;
@@ -552,6 +553,7 @@ static int connect_from(const char *src, const char *dst, uint32_t mark, const c
 	int fd, err = 0;
 
 	cr_assert(addr_parse_ip(src, &s) == 0 && addr_parse_ip_port(dst, &d) == 0);
+	s.port = sport;
 	home[0] = '\0';
 	if (cgroup) {
 		/* Back to where this process was once connected: the test's
@@ -600,7 +602,7 @@ static void expect_agent_left_alone(const char *src, const char *dst, int in, in
 	int cfd;
 
 	counters(before);
-	cfd = connect_from(src, dst, 0, NULL);
+	cfd = connect_from(src, 0, dst, 0, NULL);
 	expect_accepted(cfd, dst, in);
 	expect_moved(before, "an ordinary socket", &captured, 1);
 
@@ -612,7 +614,7 @@ static void expect_agent_left_alone(const char *src, const char *dst, int in, in
 	entry.excl_ports[0] = (uint16_t)atoi(APP_PORT);
 	cr_assert_eq(dp_pod_upsert(fx.dp, pod.cookie, &entry), 0);
 	counters(before);
-	cfd = connect_from(src, dst, FX_INBOUND_MARK, fx.cgroup);
+	cfd = connect_from(src, 0, dst, FX_INBOUND_MARK, fx.cgroup);
 	expect_accepted(cfd, dst, in);
 	expect_moved(before, "a pod's socket with the inbound mark", forged, 2);
 	cr_assert_eq(dp_pod_upsert(fx.dp, pod.cookie, &pod_entry), 0);
@@ -621,7 +623,7 @@ static void expect_agent_left_alone(const char *src, const char *dst, int in, in
 	 * record the flow, and sk_lookup leaves it to the application.
 	 */
 	counters(before);
-	cfd = connect_from(src, dst, FX_INBOUND_MARK, fx.agent_cgroup);
+	cfd = connect_from(src, 0, dst, FX_INBOUND_MARK, fx.agent_cgroup);
 	expect_accepted(cfd, dst, app);
 	expect_moved(before, "the agent's socket", agent, 3);
 }
@@ -668,4 +670,98 @@ Test(inbound, agent_connection_to_the_app_is_not_captured, INBOUND)
 	}
 	cr_assert_lt(tries, 100, "fd57:6566:7406::9 never became usable");
 	expect_agent_left_alone("fd57:6566:7406::9", "[" POD_V6 "]:" APP_PORT, IN6, APP6);
+}
+
+/* Entries of the pinned mesh_in_agent, counted key by key. */
+static unsigned int in_agent_entries(void)
+{
+	struct mesh_flow_key key, next;
+	char pin[2 * FX_PATH_MAX];
+	unsigned int n = 0;
+	void *prev = NULL;
+	int fd;
+
+	snprintf(pin, sizeof(pin), "%s/maps/mesh_in_agent", fx.pin_dir);
+	fd = bpf_obj_get(pin);
+	cr_assert_geq(fd, 0, "open '%s': %s", pin, strerror(errno));
+	while (!bpf_map_get_next_key(fd, prev, &next) && n <= MESH_MAX_IN_AGENT) {
+		key = next;
+		prev = &key;
+		n++;
+	}
+	close(fd);
+	return n;
+}
+
+/* Wait (2 s at most) until mesh_in_agent holds @want entries; the count. */
+static unsigned int in_agent_wait(unsigned int want)
+{
+	struct timespec nap = { .tv_nsec = 10 * 1000 * 1000 };
+	unsigned int n = in_agent_entries();
+
+	for (int i = 0; i < 200 && n != want; i++) {
+		nanosleep(&nap, NULL);
+		n = in_agent_entries();
+	}
+	return n;
+}
+
+/* The record of the agent's connection goes when the connection closes,
+ * whichever way it ends (an orderly close, a reset), and a later client
+ * connection from the same address and port is captured as any other: it
+ * cannot ride on what the agent left behind. Before records were deleted the
+ * last connection reached the application directly.
+ */
+Test(inbound, agent_record_goes_when_its_connection_closes, INBOUND)
+{
+	static const enum mesh_reason captured = MESH_R_IN_CAPTURED;
+	const struct linger rst = { .l_onoff = 1, .l_linger = 0 };
+	uint64_t before[MESH_R_MAX];
+	char p[64];
+	int cfd;
+
+	cr_assert_eq(tns_sh("ip -n %s addr add 198.18.6.9/32 dev lo", tns_name("p", p, sizeof(p))),
+		     0);
+	cr_assert_eq(in_agent_entries(), 0, "mesh_in_agent is not empty at the start");
+
+	/* Orderly: the application closes first, the agent's socket then
+	 * goes CLOSE_WAIT, LAST_ACK, CLOSE.
+	 */
+	cfd = connect_from("198.18.6.9", 61000, POD_V4 ":" APP_PORT, FX_INBOUND_MARK,
+			   fx.agent_cgroup);
+	cr_assert_eq(in_agent_entries(), 1, "the agent's connection was not recorded");
+	expect_accepted(cfd, POD_V4 ":" APP_PORT, APP4);
+	cr_assert_eq(in_agent_wait(0), 0, "the record outlived an orderly close");
+
+	/* The agent closes first: its socket goes through FIN_WAIT to
+	 * TIME_WAIT, and the full socket reaches CLOSE when TIME_WAIT takes
+	 * over.
+	 */
+	cfd = connect_from("198.18.6.9", 61002, POD_V4 ":" APP_PORT, FX_INBOUND_MARK,
+			   fx.agent_cgroup);
+	cr_assert_eq(in_agent_entries(), 1);
+	{
+		int afd, got = accepted_on(pod.lfd, N_LSN, &afd);
+
+		cr_assert_eq(got, APP4, "the agent's connection was captured");
+		close(cfd);
+		cr_assert_eq(in_agent_wait(0), 0, "the record outlived the agent's close");
+		close(afd);
+	}
+
+	/* A reset (SO_LINGER 0), as when the kernel closes a killed agent's
+	 * sockets that still hold unread data.
+	 */
+	cfd = connect_from("198.18.6.9", 61001, POD_V4 ":" APP_PORT, FX_INBOUND_MARK,
+			   fx.agent_cgroup);
+	cr_assert_eq(in_agent_entries(), 1);
+	cr_assert_eq(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst)), 0);
+	expect_accepted(cfd, POD_V4 ":" APP_PORT, APP4);
+	cr_assert_eq(in_agent_wait(0), 0, "the record outlived a reset");
+
+	/* A client of the pod on the very same address and port. */
+	counters(before);
+	cfd = connect_from("198.18.6.9", 61001, POD_V4 ":" APP_PORT, 0, NULL);
+	expect_accepted(cfd, POD_V4 ":" APP_PORT, IN4);
+	expect_moved(before, "a client on the agent's old source port", &captured, 1);
 }
