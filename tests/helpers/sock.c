@@ -13,6 +13,11 @@
 
 int tsock_connect(const char *ns, const char *dst, int timeout_ms)
 {
+	return tsock_connect_from(ns, NULL, dst, timeout_ms);
+}
+
+int tsock_connect_from(const char *ns, const char *src, const char *dst, int timeout_ms)
+{
 	struct sockaddr_storage ss;
 	struct pollfd pfd;
 	struct addr a;
@@ -32,6 +37,23 @@ int tsock_connect(const char *ns, const char *dst, int timeout_ms)
 		tns_enter(NULL);
 	if (err)
 		return err;
+	if (src) {
+		struct sockaddr_storage sss;
+		struct addr sa;
+		socklen_t slen;
+		int one = 1;
+
+		if (addr_parse_ip_port(src, &sa)) {
+			err = -EINVAL;
+			goto out_close;
+		}
+		slen = addr_to_sockaddr(&sa, &sss);
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+		    bind(fd, (struct sockaddr *)&sss, slen) == -1) {
+			err = -errno;
+			goto out_close;
+		}
+	}
 	if (connect(fd, (struct sockaddr *)&ss, len) == -1 && errno != EINPROGRESS) {
 		err = -errno;
 		goto out_close;

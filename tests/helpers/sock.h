@@ -16,6 +16,11 @@
  */
 int tsock_connect(const char *ns, const char *dst, int timeout_ms);
 
+/* tsock_connect() from source "IP:PORT" @src (bound with SO_REUSEADDR; NULL:
+ * the kernel's choice).
+ */
+int tsock_connect_from(const char *ns, const char *src, const char *dst, int timeout_ms);
+
 /* Send @cmd (if not empty), read until EOF (at most @len - 1 bytes) into @out. Returns the
  * byte count or -errno.
  */

@@ -17,6 +17,10 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <linux/types.h>
+#include <bpf/bpf.h>
+
+#include "abi.h"
 
 #include "datapath/nft.h"
 #include "datapath/retpath.h"
@@ -386,4 +390,105 @@ Test(inbound, getpeername_names_the_vip_not_the_listener)
 {
 	peer_is("198.19.0.10:80", "198.19.0.10 80");
 	peer_is("[fd00:198:19::10]:80", "fd00:198:19::10 80");
+}
+
+/* Records of mesh_in_agent (eBPF mode) for connections from @src to @dst:
+ * how many, and the source port of the last one in *@sport.
+ */
+static int in_agent_records(const char *src, const char *dst, uint16_t *sport)
+{
+	struct mesh_flow_key key, next;
+	struct addr s, d;
+	char pin[PATH_MAX + 32];
+	void *prev = NULL;
+	int fd, n = 0;
+
+	cr_assert(addr_parse_ip(src, &s) == 0 && addr_parse_ip_port(dst, &d) == 0);
+	snprintf(pin, sizeof(pin), "%s/maps/mesh_in_agent", env.bpffs);
+	fd = bpf_obj_get(pin);
+	cr_assert_geq(fd, 0, "open '%s': %s", pin, strerror(errno));
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (key.family != MESH_AF_INET || key.src.addr[0] != s.ip.v4.s_addr ||
+		    key.dst.addr[0] != d.ip.v4.s_addr || key.dport != d.port)
+			continue;
+		*sport = key.sport;
+		n++;
+	}
+	close(fd);
+	return n;
+}
+
+/* The source port of the agent's connection from client @src to the
+ * application at @dst, as the pod's netns holds it; 0 when there is none.
+ */
+static uint16_t agent_source_port(const char *src, const char *dst)
+{
+	char out[1024], s[64];
+	const char *colon;
+
+	cr_assert_eq(tenv_capture(out, sizeof(out), "ip netns exec %s ss -Htn state established "
+						    "src %s dst %s",
+				  tns_name("s", s, sizeof(s)), src, dst),
+		     0);
+	/* "0 0 198.18.4.2:61003 198.18.2.11:8080": the first address's port. */
+	colon = strstr(out, src);
+	if (!colon || colon[strlen(src)] != ':')
+		return 0;
+	return (uint16_t)atoi(colon + strlen(src) + 1);
+}
+
+/* A client that later picks the source address and port of one of the
+ * agent's closed connections to an application is captured as any other:
+ * in eBPF mode the agent's record of its connection (mesh_in_agent, which
+ * lets it past sk_lookup) went when the connection closed; in nft mode
+ * nothing is recorded. Before records were deleted this client reached the
+ * application directly, unseen by the agent.
+ */
+Test(inbound, a_client_on_the_source_port_of_a_closed_agent_connection_is_captured)
+{
+	bool ebpf = tenv_mode_is("ebpf");
+	long long before;
+	char out[256], src[64];
+	uint16_t port = 0, rec_port = 0;
+	int fd;
+
+	/* A held connection: the agent's connection to the server stays up. */
+	fd = tsock_connect("c", "198.18.2.11:8080", 3000);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	cr_assert_eq(send(fd, "ECHO\nhi", 7, MSG_NOSIGNAL), 7);
+	cr_assert_eq(recv(fd, out, 2, MSG_WAITALL), 2, "no echo through the agent");
+	port = agent_source_port("198.18.4.2", "198.18.2.11:8080");
+	cr_assert_geq(port, 61000, "the agent's connection leaves from port %u", port);
+	if (ebpf) {
+		cr_assert_eq(in_agent_records("198.18.4.2", "198.18.2.11:8080", &rec_port), 1,
+			     "the agent's open connection has no record");
+		cr_assert_eq(rec_port, port);
+	}
+	cr_assert_eq(shutdown(fd, SHUT_WR), 0);
+	cr_assert_gt(tsock_request(fd, "", out, sizeof(out), 3000), 0);
+	close(fd);
+	if (ebpf) {
+		int n = 1;
+
+		for (int i = 0; i < 50 && n; i++) {
+			n = in_agent_records("198.18.4.2",
+					     "198.18.2.11:8080", &rec_port);
+			if (n)
+				usleep(100000);
+		}
+		cr_assert_eq(n, 0, "the record of the closed connection is still there");
+	}
+
+	/* The client on that very address and port. */
+	before = inbound_counter(BACKENDS_POD, 8080, "connections");
+	snprintf(src, sizeof(src), "198.18.4.2:%u", port);
+	fd = tsock_connect_from("c", src, "198.18.2.11:8080", 5000);
+	cr_assert_geq(fd, 0, "connect from %s: %s", src, strerror(-fd));
+	cr_assert_gt(tsock_request(fd, "IDENT\n", out, sizeof(out), 3000), 0);
+	close(fd);
+	cr_assert_eq(strncmp(out, "web-1 198.18.4.2", 16), 0, "%s", out);
+	cr_assert_geq(inbound_wait(BACKENDS_POD, 8080, "connections", before + 1), before + 1,
+		      "a client on port %u reached the server past the agent", port);
 }
