@@ -94,7 +94,7 @@ HTTP_DIFF_BIN := $(O)/tests/weft-http-frame
 .PHONY: all deps test test-unit test-bpf test-nft test-proxy test-integration test-containerd check-layers \
 	manifests check-manifests \
 	image check-image demo bench bench-registry readme install clean \
-	vmlinux format help check-root fuzz fuzz-build test-fuzz test-http-diff
+	vmlinux format help check-root fuzz fuzz-build test-fuzz fuzz-short test-http-diff
 
 all: $(BINS) ## build the agent, the CNI plugin, its installer and meshctl
 
@@ -191,7 +191,7 @@ test: deps ## install deps, build, run every test tier
 	$(Q)$(MAKE) --no-print-directory all $(SAN_BINS) $(UNIT_BIN) $(TBPF_BIN) $(NFT_BIN) \
 		$(PROXY_TEST_BIN) $(INTEG_BIN) $(FUZZ_BINS) $(HTTP_DIFF_BIN)
 	$(Q)$(MAKE) --no-print-directory check-layers check-manifests check-image test-unit test-fuzz \
-		test-http-diff \
+		fuzz-short test-http-diff \
 		test-bpf test-nft test-proxy test-integration test-containerd
 
 # ---- fuzzing: libFuzzer targets, one per parser fed from outside the agent
@@ -252,6 +252,14 @@ test-http-diff: $(HTTP_DIFF_BIN) ## weft's HTTP framing against h11 over the fuz
 
 fuzz: $(FUZZ_BINS) ## fuzz each target for FUZZ_SECONDS (default 60); new inputs in $(O)/fuzz/corpus/
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh run $(O) $(FUZZ_NAMES)
+
+# The short run of every target that `make test` (and so CI) makes: a few
+# seconds of mutation each, from the checked-in seeds and what earlier runs
+# of this build tree found; any crash, leak or sanitizer report fails it.
+FUZZ_SHORT_SECONDS ?= 10
+fuzz-short: $(FUZZ_BINS) ## fuzz each target for FUZZ_SHORT_SECONDS (default 10; part of make test)
+	$(call msg,TEST,fuzz (short run))
+	$(Q)FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS) tests/fuzz/run.sh run $(O) $(FUZZ_NAMES)
 
 # ---- what users apply: one file from the parts, the image the recipe builds.
 IMAGE ?= ghcr.io/weft-mesh/weft:$(VERSION)
