@@ -20,6 +20,7 @@
 #include "datapath/capture.h"
 #include "datapath/dp.h"
 #include "http.h"
+#include "log.h"
 #include "loop.h"
 #include "metrics.h"
 #include "pods.h"
@@ -514,6 +515,38 @@ static void registry_families(struct prom *p, const struct agent *a, uint64_t no
 	}
 }
 
+/* The eBPF mode's maps that fill per pod or per connection, against their
+ * capacity (nft mode has none: its per-pod state is one table per pod
+ * netns, its connections conntrack's).
+ */
+static void map_families(struct prom *p, struct dp *dp)
+{
+	struct dp_map_use use[8];
+	int n = dp ? dp_map_usage(dp, use, sizeof(use) / sizeof(use[0])) : 0;
+	char l[LABELS_MAX];
+
+	if (n < 0) {
+		log_warn("metrics: cannot count the datapath's map entries: %s", strerror(-n));
+		n = 0;
+	}
+	prom_family(p, "weft_bpf_map_entries", "gauge",
+		    "Entries in use in each map the datapath fills per pod or per connection.");
+	for (int i = 0; i < n; i++) {
+		l[0] = '\0';
+		(void)prom_label(l, sizeof(l), "map", use[i].map);
+		prom_u64(p, "weft_bpf_map_entries", l, use[i].entries);
+	}
+	prom_family(p, "weft_bpf_map_capacity", "gauge",
+		    "max_entries of each of those maps. The LRU ones (mesh_orig_dst, "
+		    "mesh_in_agent) evict their oldest entry when full; mesh_pods refuses an "
+		    "enrolment, mesh_inbound a pod's listeners.");
+	for (int i = 0; i < n; i++) {
+		l[0] = '\0';
+		(void)prom_label(l, sizeof(l), "map", use[i].map);
+		prom_u64(p, "weft_bpf_map_capacity", l, use[i].capacity);
+	}
+}
+
 static void agent_families(struct prom *p, const struct agent *a, const struct scrape *sc)
 {
 	struct dp *dp = capture_dp(a->capture);	/* NULL in nft mode: no programs */
@@ -571,6 +604,7 @@ static void agent_families(struct prom *p, const struct agent *a, const struct s
 		(void)prom_label(l, sizeof(l), "reason", dp_counter_name((size_t)i));
 		prom_u64(p, "weft_bpf_decisions_total", l, vals[i]);
 	}
+	map_families(p, dp);
 	prom_counters(p, &counters_proxy, &(struct prom_counted){ "", &sc->stats }, 1);
 	prom_scalar(p, "weft_proxy_connections_limit", "gauge",
 		    "--max-conns summed over the workers (each allows it): the bound of "

@@ -118,6 +118,23 @@ int dp_counters(struct dp *dp, uint64_t *out, size_t n);
 /* Name of counter @i ("redirected", "loopback", ...), or NULL past the end. */
 const char *dp_counter_name(size_t i);
 
+/* How full one map that the datapath fills per pod or per connection is. */
+struct dp_map_use {
+	const char *map;	/* "mesh_pods", "mesh_orig_dst", ...: static */
+	uint32_t entries;	/* keys present when counted */
+	uint32_t capacity;	/* its max_entries */
+	bool lru;		/* full, it evicts its oldest entry instead of refusing */
+};
+
+/* The occupancy of every map filled per pod or per connection (mesh_pods,
+ * mesh_inbound, mesh_orig_dst, mesh_in_agent; not mesh_sk_dst, which lives
+ * in the sockets themselves and has no count or bound) into @out[0..@n).
+ * Counts key by key, as the kernel keeps no count of a hash map: at most
+ * the sum of the capacities in system calls (about 150,000, tens of
+ * milliseconds), for a scrape. Returns the number filled, or -errno.
+ */
+int dp_map_usage(struct dp *dp, struct dp_map_use *out, size_t n);
+
 /* ---- inspection (admin API, metrics): read-only */
 
 /* The entry of netns @netns_cookie in mesh_pods, as the kernel holds it.

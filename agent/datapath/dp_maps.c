@@ -196,6 +196,51 @@ out_free_keys:
 	return err;
 }
 
+/* Keys of @map, walked with get_next_key; never more than its capacity (a
+ * walk restarts from the first key when the key it stands on is deleted
+ * meanwhile, so under churn a plain walk could count some twice).
+ */
+static int map_count(const struct bpf_map *map, uint32_t *out)
+{
+	uint32_t cap = bpf_map__max_entries(map), n = 0;
+	size_t ksz = bpf_map__key_size(map);
+	unsigned char key[64], next[64];
+	int fd = bpf_map__fd(map);
+	void *prev = NULL;
+
+	if (ksz > sizeof(key) || fd < 0)
+		return -EINVAL;
+	while (n < cap && !bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, ksz);
+		prev = key;
+		n++;
+	}
+	if (n < cap && errno != ENOENT)
+		return -errno;
+	*out = n;
+	return 0;
+}
+
+int dp_map_usage(struct dp *dp, struct dp_map_use *out, size_t n)
+{
+	const struct bpf_map *maps[] = {
+		dp->skel->maps.mesh_pods, dp->skel->maps.mesh_inbound,
+		dp->skel->maps.mesh_orig_dst, dp->skel->maps.mesh_in_agent,
+	};
+	size_t i;
+	int err;
+
+	for (i = 0; i < n && i < sizeof(maps) / sizeof(maps[0]); i++) {
+		out[i].map = bpf_map__name(maps[i]);
+		out[i].capacity = bpf_map__max_entries(maps[i]);
+		out[i].lru = bpf_map__type(maps[i]) == BPF_MAP_TYPE_LRU_HASH;
+		err = map_count(maps[i], &out[i].entries);
+		if (err)
+			return err;
+	}
+	return (int)i;
+}
+
 int dp_counters(struct dp *dp, uint64_t *out, size_t n)
 {
 	const struct bpf_map *map = dp->skel->maps.mesh_metrics;

@@ -20,6 +20,9 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <linux/types.h>
+
+#include "abi.h"
 
 #include "clock.h"
 #include "curl_body.h"
@@ -462,4 +465,88 @@ Test(fairness, client_sending_its_request_head_slowly_cannot_hold_a_connection)
 	cr_assert_lt(sent, sizeof(head) - 1);
 	cr_assert(!strncmp(out, "HTTP/1.1 408 ", 13), "answer: %s", out);
 	cr_assert_eq(tenv_status_counter(&env, "connections.header_timeouts"), 1);
+}
+
+/* Series @name{map="@map"} of a fresh scrape; -1 when absent. */
+static double map_gauge(const char *name, const char *map)
+{
+	char labels[64], *text;
+	struct prom_doc *d = scrape(&text);
+	double v;
+
+	snprintf(labels, sizeof(labels), "map=\"%s\"", map);
+	v = promtext_value(d, name, labels);
+	promtext_free(d);
+	free(text);
+	return v;
+}
+
+/* Scrape until mesh_in_agent's entries read @want (about 5 s); the last. */
+static double wait_in_agent(double want)
+{
+	double v = -1;
+
+	for (int i = 0; i < 50; i++) {
+		v = map_gauge("weft_bpf_map_entries", "mesh_in_agent");
+		if (v == want)
+			break;
+		usleep(100000);
+	}
+	return v;
+}
+
+/* The eBPF maps' occupancy is in /metrics beside their capacity, and moves
+ * with what fills them: an enrolment adds its pod and its two inbound
+ * listeners, an inbound connection held open its record, which goes when the
+ * connection closes. nft mode has no maps and no such series.
+ */
+Test(fairness, bpf_map_occupancy_is_in_metrics_and_moves)
+{
+	static const struct {
+		const char *map;
+		double capacity;
+	} maps[] = {
+		{ "mesh_pods", MESH_MAX_PODS }, { "mesh_inbound", MESH_MAX_LISTENERS },
+		{ "mesh_orig_dst", MESH_MAX_ORIG_DST }, { "mesh_in_agent", MESH_MAX_IN_AGENT },
+	};
+	double pods, listeners, records;
+	char out[64];
+	int fd;
+
+	if (tenv_mode_is("nft")) {
+		for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+			cr_assert_eq(map_gauge("weft_bpf_map_capacity", maps[i].map), -1,
+				     "nft mode shows a capacity for %s", maps[i].map);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		cr_assert_eq(map_gauge("weft_bpf_map_capacity", maps[i].map), maps[i].capacity,
+			     "capacity of %s", maps[i].map);
+		cr_assert_geq(map_gauge("weft_bpf_map_entries", maps[i].map), 0,
+			      "no entries gauge for %s", maps[i].map);
+	}
+	pods = map_gauge("weft_bpf_map_entries", "mesh_pods");
+	cr_assert_eq(pods, tenv_status_counter(&env, "pods.meshed"),
+		     "mesh_pods holds %.0f entries for %lld meshed pods", pods,
+		     tenv_status_counter(&env, "pods.meshed"));
+	listeners = map_gauge("weft_bpf_map_entries", "mesh_inbound");
+	records = map_gauge("weft_bpf_map_entries", "mesh_in_agent");
+
+	srv = tsrv_start("s", "198.18.2.11", 8080, "fair-1");
+	cr_assert(srv > 0);
+	fixture_enroll("s", "mesh", "backends", "198.18.2.11");
+	cr_assert_eq(map_gauge("weft_bpf_map_entries", "mesh_pods"), pods + 1);
+	cr_assert_eq(map_gauge("weft_bpf_map_entries", "mesh_inbound"), listeners + 2,
+		     "the pod's IPv4 and IPv6 inbound listeners");
+
+	/* An inbound connection held open: the agent's connection to the
+	 * server is recorded while it lasts.
+	 */
+	fd = tsock_connect("c", "198.18.2.11:8080", 3000);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	cr_assert_eq(send(fd, "ECHO\nhi", 7, MSG_NOSIGNAL), 7);
+	cr_assert_eq(recv(fd, out, 2, MSG_WAITALL), 2, "no echo through the agent");
+	cr_assert_eq(wait_in_agent(records + 1), records + 1);
+	close(fd);
+	cr_assert_eq(wait_in_agent(records), records, "the record outlived its connection");
 }
