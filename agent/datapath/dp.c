@@ -320,6 +320,27 @@ static int set_map_pins(struct bpf_object *obj, const char *maps_dir)
 	return 0;
 }
 
+/* Give every map filled per pod or per connection @capacity entries instead
+ * of abi.h's (0: leave them). Only tests ask, to drive ten times a map's
+ * capacity through it in seconds; the inbound skeleton takes the sizes of
+ * these maps from their fds (bpf_map__reuse_fd), so both agree.
+ */
+static int set_capacity(struct mesh_redirect *skel, uint32_t capacity)
+{
+	struct bpf_map *maps[] = {
+		skel->maps.mesh_pods, skel->maps.mesh_inbound,
+		skel->maps.mesh_orig_dst, skel->maps.mesh_in_agent,
+	};
+	int err;
+
+	for (size_t i = 0; capacity && i < sizeof(maps) / sizeof(maps[0]); i++) {
+		err = bpf_map__set_max_entries(maps[i], capacity);
+		if (err)
+			return log_errno(err, "set max_entries of %s", bpf_map__name(maps[i]));
+	}
+	return 0;
+}
+
 static int check_prog_table(struct bpf_object *obj)
 {
 	struct bpf_program *prog;
@@ -484,6 +505,9 @@ int dp_open(struct dp **out, const struct dp_opts *opts)
 	if (page_size > 0)
 		dp->skel->rodata->mesh_page_size = (__u32)page_size;
 	err = set_map_pins(dp->skel->obj, maps_dir);
+	if (err)
+		goto out_destroy_skel;
+	err = set_capacity(dp->skel, opts->map_capacity);
 	if (err)
 		goto out_destroy_skel;
 	err = mesh_redirect__load(dp->skel);

@@ -31,6 +31,11 @@ struct dp_opts {
 	 */
 	uint64_t agent_cgroup_id;	/* its folder's inode */
 	uint32_t agent_cgroup_level;	/* its depth below the cgroup v2 root, >= 1 */
+	/* max_entries of every map filled per pod or per connection (mesh_pods,
+	 * mesh_inbound, mesh_orig_dst, mesh_in_agent); 0 = abi.h's. For tests
+	 * of churn at many times a map's capacity; the agent never sets it.
+	 */
+	uint32_t map_capacity;
 };
 
 struct dp_cidr {

@@ -550,3 +550,108 @@ Test(fairness, bpf_map_occupancy_is_in_metrics_and_moves)
 	close(fd);
 	cr_assert_eq(wait_in_agent(records), records, "the record outlived its connection");
 }
+
+/* The agent's resident memory in KiB (VmRSS). */
+static long agent_rss_kib(void)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)env.agent);
+	f = fopen(path, "re");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	cr_assert_gt(kib, 0);
+	return kib;
+}
+
+/* Send @byte repeatedly on non-blocking @fd for at most @ms or @max bytes,
+ * until the peer stops taking them (EAGAIN for 500 ms running) or the
+ * connection ends. Returns the bytes the kernel took.
+ */
+static size_t flood(int fd, const char *chunk, size_t chunk_len, size_t max, int ms)
+{
+	uint64_t t0 = mono_ms(), stalled = 0;
+	size_t sent = 0;
+
+	while (sent < max && mono_ms() - t0 < (uint64_t)ms) {
+		ssize_t n = send(fd, chunk, chunk_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			sent += (size_t)n;
+			stalled = 0;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN)
+			break;	/* reset or closed: the agent gave up on us */
+		if (!stalled)
+			stalled = mono_ms();
+		else if (mono_ms() - stalled > 500)
+			break;
+		usleep(10000);
+	}
+	return sent;
+}
+
+/* What one connection can make the agent hold is bounded whatever the client
+ * sends: a request head that never ends is refused with 431 once it fills
+ * the connection's 16 KiB request buffer, and the connection closed; a
+ * client pipelining requests without ever reading the responses is simply
+ * not read from once the buffers are full (TCP's flow control does the
+ * rest), so the agent's memory does not grow with what it is sent.
+ */
+Test(fairness, a_client_flooding_a_connection_cannot_make_the_agent_buffer_without_bound)
+{
+	static const char get[] = "GET / HTTP/1.1\r\nHost: fair\r\n\r\n";
+	char chunk[4096], out[8192];
+	long rss0, rss1;
+	size_t sent;
+	int fd, got = 0;
+
+	srv = tsrv_start_http("s", "198.18.2.11", 8080, "fair-1", 200, 0);
+	cr_assert(srv > 0);
+	declare_fair("    weft.io/protocol: http\n");
+
+	/* A head without end: "X-Big: aaaa..." for up to 8 MiB. */
+	fd = tsock_connect("a", VIP, 2000);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(send(fd, "GET / HTTP/1.1\r\nHost: fair\r\nX-Big: ", 35, MSG_NOSIGNAL), 35);
+	memset(chunk, 'a', sizeof(chunk));
+	sent = flood(fd, chunk, sizeof(chunk), 8u << 20, 5000);
+	read_until(fd, "\r\n", out, sizeof(out), 3000);
+	cr_log_info("endless head: %zu bytes taken, answered '%.12s'", sent, out);
+	cr_assert(!strncmp(out, "HTTP/1.1 431 ", 13), "answer to an endless head: '%s'", out);
+	cr_assert(closed_within(fd, 3000), "the connection stayed open after the 431");
+	close(fd);
+
+	/* Pipelined requests, never a response read: at most 8 MiB sent. */
+	rss0 = agent_rss_kib();
+	fd = tsock_connect("a", VIP, 2000);
+	cr_assert_geq(fd, 0);
+	for (size_t i = 0; i + sizeof(get) - 1 <= sizeof(chunk); i += sizeof(get) - 1)
+		memcpy(chunk + i, get, sizeof(get) - 1);
+	sent = flood(fd, chunk, sizeof(chunk) / (sizeof(get) - 1) * (sizeof(get) - 1), 8u << 20,
+		     10000);
+	rss1 = agent_rss_kib();
+	cr_log_info("pipelined flood: %zu bytes (%zu requests) taken before the client was "
+		    "stopped, agent RSS %ld -> %ld KiB",
+		    sent, sent / (sizeof(get) - 1), rss0, rss1);
+	cr_assert_lt(sent, 8u << 20, "the agent took every byte of 8 MiB of requests");
+	cr_assert_lt(rss1 - rss0, 4096, "the agent grew by %ld KiB for one connection",
+		     rss1 - rss0);
+	/* Not wedged: reading now, the responses come (counted per read; one
+	 * cut by a read's end is missed, hence the margin).
+	 */
+	for (int i = 0; i < 32 && got < 20; i++) {
+		if (read_until(fd, NULL, out, sizeof(out), 3000) <= 0)
+			break;
+		for (const char *q = out; (q = strstr(q, "HTTP/1.1 200 ")); q++)
+			got++;
+	}
+	cr_assert_geq(got, 20, "only %d responses once the client read", got);
+	close(fd);
+}
