@@ -240,6 +240,7 @@ static void pod_to_capture(const struct pods *p, const struct pod_netns *ns,
 		out->excl_out_cidrs[out->n_excl_out_cidrs++] = cp->excl_cidrs[i];
 	for (size_t i = 0; cp && i < cp->n_excl_in_ports; i++)
 		add_port(out->excl_in_ports, &out->n_excl_in_ports, cp->excl_in_ports[i]);
+	out->deny_raw = cp && catalogue_pod_denies_raw(cat(p), cp);
 }
 
 void pods_capture_entry(const struct pods *p, const struct pod *pod, struct capture_pod *out)

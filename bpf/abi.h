@@ -55,6 +55,7 @@ _Static_assert(sizeof(struct mesh_pod) ==
 	       "mesh_pod size");
 
 #define MESH_POD_F_CAPTURE 0x1	/* redirect outbound TCP of this pod */
+#define MESH_POD_F_DENY_RAW 0x2	/* refuse SOCK_RAW sockets of AF_INET/AF_INET6 */
 
 /* Key of mesh_inbound (a SOCKHASH of the agent's in-pod inbound listeners):
  * one IPv4 and one IPv6 listener per pod netns.
@@ -155,6 +156,7 @@ enum mesh_reason {
 	MESH_R_IN_AGENT,	/* the agent's own connection to the app (mesh_in_agent) */
 	MESH_R_IN_AGENT_RECORDED,	/* sockops recorded the agent's connection to an app */
 	MESH_R_IN_AGENT_MAP_FULL,	/* mesh_in_agent refused the record */
+	MESH_R_RAW_DENIED,	/* sock_create refused a raw IP socket (MESH_POD_F_DENY_RAW) */
 	MESH_R_MAX,
 };
 
@@ -166,6 +168,7 @@ enum mesh_reason {
 		"inbound_captured", "inbound_off", "inbound_loopback", "inbound_proxy_port",       \
 		"inbound_excluded_port", "inbound_no_listener", "inbound_assign_fail",             \
 		"inbound_agent", "inbound_agent_recorded", "inbound_agent_map_full",               \
+		"raw_socket_denied",                                                               \
 	}
 
 #endif /* WEFT_BPF_ABI_H */

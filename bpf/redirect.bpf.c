@@ -329,6 +329,31 @@ int mesh_getpeername6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+/* A raw IP socket (SOCK_RAW, AF_INET or AF_INET6) can send hand-made TCP
+ * segments that no connect() hook sees: with CAP_NET_RAW, which container
+ * runtimes grant by default, a process of a pod could speak TCP past the
+ * proxy. For the pods that ask for it (MESH_POD_F_DENY_RAW: the annotation
+ * weft.io/deny-raw-sockets), creating one fails with EPERM. Runs in
+ * inet_create()/inet6_create() only: AF_PACKET sockets have no cgroup hook
+ * and are not covered (docs/datapath.md). Never fails anything else.
+ */
+SEC("cgroup/sock_create")
+int mesh_sock_create(struct bpf_sock *ctx)
+{
+	const struct mesh_pod *pod;
+	__u64 netns_cookie;
+
+	if (ctx->type != SOCK_RAW ||
+	    (ctx->family != MESH_AF_INET && ctx->family != MESH_AF_INET6))
+		return 1;
+	netns_cookie = bpf_get_netns_cookie(ctx);
+	pod = bpf_map_lookup_elem(&mesh_pods, &netns_cookie);
+	if (!pod || !(pod->flags & MESH_POD_F_DENY_RAW))
+		return 1;
+	mesh_count(MESH_R_RAW_DENIED);
+	return 0;
+}
+
 /* Write the record into optval as the sockaddr the asking level expects.
  * Returns the length written, or 0 when it does not fit or cannot be said
  * in that family.

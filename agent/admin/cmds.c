@@ -435,6 +435,13 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 		json_object_object_add(o, "exclude_ports", ports);
 		json_object_object_add(o, "exclude_cidrs", cidrs);
 		json_object_object_add(o, "exclude_inbound_ports", in_ports);
+		/* weft.io/deny-raw-sockets, and whether the mode can do it. */
+		json_object_object_add(
+			o, "raw_sockets",
+			json_object_new_string(!d.deny_raw ? "allowed"
+					       : capture_mode(a->capture) == CAPTURE_NFT
+						       ? "allowed: nft mode cannot refuse them"
+						       : "refused"));
 	}
 	{
 		/* Summed over the workers' shares of the pod; the caller isolated them. */

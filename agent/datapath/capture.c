@@ -202,6 +202,7 @@ static void to_dp(const struct capture_pod *p, struct dp_pod *d)
 	}
 	for (size_t i = 0; i < p->n_excl_in_ports && i < DP_MAX_EXCL_PORTS; i++)
 		d->excl_in_ports[i] = p->excl_in_ports[i];
+	d->deny_raw = p->deny_raw;
 }
 
 static void to_nft(const struct capture *c, const struct capture_pod *p,
@@ -238,6 +239,10 @@ int capture_pod_apply(struct capture *c, const struct capture_target *t,
 			*sysctls_before = before;
 	}
 	if (c->mode == CAPTURE_NFT) {
+		if (p->deny_raw)
+			log_warn("capture: pod=%u asks to refuse raw sockets "
+				 "(weft.io/deny-raw-sockets), which nft mode cannot do: "
+				 "drop NET_RAW from its containers instead", p->pod_id);
 		to_nft(c, p, &r);
 		err = nft_pod_apply(t->netns_fd, &r);
 		return err < 0 ? log_errno(err, "capture: nft table of pod=%u", p->pod_id) : 0;
@@ -317,6 +322,7 @@ int capture_pod_verify(struct capture *c, const struct capture_target *t,
 			return err;
 		to_dp(p, &want);
 		if (have.proxy_port != want.proxy_port || have.inbound_port != want.inbound_port ||
+		    have.deny_raw != want.deny_raw ||
 		    !ports_equal(have.excl_ports, want.excl_ports, DP_MAX_EXCL_PORTS) ||
 		    !ports_equal(have.excl_in_ports, want.excl_in_ports, DP_MAX_EXCL_PORTS)) {
 			snprintf(msg, len, "the pods map entry differs from the pod's capture");

@@ -53,6 +53,11 @@ struct capture_pod {
 	size_t n_excl_out_cidrs;
 	uint16_t excl_in_ports[CAPTURE_EXCL_PORTS_MAX];
 	size_t n_excl_in_ports;
+	/* weft.io/deny-raw-sockets: refuse the pod's raw IP sockets. eBPF mode
+	 * only (cgroup/sock_create); nft mode has no hook that could, and
+	 * capture_pod_apply() says so in the log.
+	 */
+	bool deny_raw;
 };
 
 /* One pod netns as capture needs it. */

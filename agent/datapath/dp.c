@@ -41,6 +41,7 @@ _Static_assert(DP_MAX_EXCL_CIDRS == MESH_MAX_EXCL_CIDRS, "dp.h and abi.h disagre
  * drift apart unnoticed.
  */
 static const char *const dp_prog_order[] = {
+	"mesh_sock_create",
 	"mesh_getsockopt",
 	"mesh_sockops",
 	"mesh_getpeername4",
@@ -297,6 +298,32 @@ static int link_attach(const char *pin, struct bpf_program *prog, int cg_fd,
 	return 0;
 }
 
+/* The decision counters pinned at @pin by an agent that knew another number
+ * of reasons (mesh_metrics has one slot per enum mesh_reason) are dropped
+ * with a note, so that adding a reason never makes an upgrade fail to load:
+ * the counters restart from zero, nothing else is lost (links swap to the
+ * new programs atomically, which use the new map). 0 or -errno.
+ */
+static int drop_other_counters(const char *pin, uint32_t want)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	int fd = bpf_obj_get(pin), err = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		err = -errno;
+	close(fd);
+	if (err || info.max_entries == want)
+		return err;
+	log_info("datapath: the pinned decision counters have %u reasons, this agent %u: "
+		 "starting them afresh", info.max_entries, want);
+	if (unlink(pin) == -1 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 /* Pin every map at <bpffs_dir>/maps/<name>: libbpf reuses a pinned map of the
  * same shape at load (the pods and recorded destinations survive a restart)
  * and pins new ones itself.
@@ -312,6 +339,8 @@ static int set_map_pins(struct bpf_object *obj, const char *maps_dir)
 		if (bpf_map__is_internal(map))
 			continue;
 		err = path_join(pin, sizeof(pin), maps_dir, bpf_map__name(map));
+		if (!err && map == bpf_object__find_map_by_name(obj, "mesh_metrics"))
+			err = drop_other_counters(pin, bpf_map__max_entries(map));
 		if (!err)
 			err = bpf_map__set_pin_path(map, pin);
 		if (err)

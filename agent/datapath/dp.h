@@ -53,6 +53,7 @@ struct dp_pod {
 							 * 0 with family 0 = unused */
 	uint16_t inbound_port;		/* in-pod inbound listener (15006); 0: no capture */
 	uint16_t excl_in_ports[DP_MAX_EXCL_PORTS];	/* local ports left alone; 0 = unused */
+	bool deny_raw;			/* refuse raw IP sockets in the pod (sock_create) */
 };
 
 /* Check that the running kernel has what the eBPF mode needs (every feature

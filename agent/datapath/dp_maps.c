@@ -105,7 +105,8 @@ static int pod_to_mesh(const struct dp_pod *in, struct mesh_pod *out)
 	memset(out, 0, sizeof(*out));
 	out->pod_id = in->pod_id;
 	out->proxy_port = in->proxy_port;
-	out->flags = in->capture ? MESH_POD_F_CAPTURE : 0;
+	out->flags = (in->capture ? MESH_POD_F_CAPTURE : 0) |
+		     (in->deny_raw ? MESH_POD_F_DENY_RAW : 0);
 	memcpy(out->excl_ports, in->excl_ports, sizeof(out->excl_ports));
 	out->inbound_port = in->inbound_port;
 	memcpy(out->excl_in_ports, in->excl_in_ports, sizeof(out->excl_in_ports));
@@ -123,6 +124,7 @@ static void pod_from_mesh(const struct mesh_pod *in, struct dp_pod *out)
 	out->pod_id = in->pod_id;
 	out->proxy_port = in->proxy_port;
 	out->capture = in->flags & MESH_POD_F_CAPTURE;
+	out->deny_raw = in->flags & MESH_POD_F_DENY_RAW;
 	memcpy(out->excl_ports, in->excl_ports, sizeof(out->excl_ports));
 	out->inbound_port = in->inbound_port;
 	memcpy(out->excl_in_ports, in->excl_in_ports, sizeof(out->excl_in_ports));

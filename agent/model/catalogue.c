@@ -23,6 +23,7 @@ _Static_assert(sizeof(((struct cat_svc_port *)0)->port_name) == OBJ_PORT_NAME_MA
 struct cat_ns {
 	char name[OBJ_NS_MAX];
 	bool meshed;
+	enum obj_raw raw;
 };
 
 
@@ -133,6 +134,18 @@ bool catalogue_ns_meshed(const struct catalogue *c, const char *ns)
 		return false;
 	n = bsearch(ns, c->nss, c->n_nss, sizeof(*c->nss), ns_cmp);
 	return n && n->meshed;
+}
+
+bool catalogue_pod_denies_raw(const struct catalogue *c, const struct cat_pod *p)
+{
+	const struct cat_ns *n;
+
+	if (p->raw != OBJ_RAW_UNSET)
+		return p->raw == OBJ_RAW_DENY;
+	if (!c->n_nss)
+		return false;
+	n = bsearch(p->ns, c->nss, c->n_nss, sizeof(*c->nss), ns_cmp);
+	return n && n->raw == OBJ_RAW_DENY;
 }
 
 struct pod_ref {
@@ -469,6 +482,7 @@ static void copy_object(struct build *b, const struct obj *o)
 	switch (o->key.kind) {
 	case OBJ_NAMESPACE:
 		memcpy(c->nss[c->n_nss].name, o->key.name, sizeof(c->nss[0].name));
+		c->nss[c->n_nss].raw = o->nspace.raw;
 		c->nss[c->n_nss++].meshed = o->nspace.meshed;
 		break;
 	case OBJ_POD:
@@ -480,6 +494,7 @@ static void copy_object(struct build *b, const struct obj *o)
 		c->pods[c->n_pods].phase = o->pod.phase;
 		c->pods[c->n_pods].terminating = o->pod.terminating;
 		c->pods[c->n_pods].opted_out = o->pod.opted_out;
+		c->pods[c->n_pods].raw = o->pod.raw;
 		memcpy(c->pods[c->n_pods].excl_ports, o->pod.excl_ports, sizeof(o->pod.excl_ports));
 		c->pods[c->n_pods].n_excl_ports = o->pod.n_excl_ports;
 		memcpy(c->pods[c->n_pods].excl_in_ports, o->pod.excl_in_ports,

@@ -59,6 +59,7 @@ struct cat_pod {
 	size_t n_excl_cidrs;
 	struct obj_pod_register registers[OBJ_REGISTER_MAX];	/* weft.io/register */
 	size_t n_registers;
+	enum obj_raw raw;		/* weft.io/deny-raw-sockets */
 };
 
 struct catalogue;
@@ -81,6 +82,11 @@ struct cat_svc_port *catalogue_find_vip(const struct catalogue *c, const struct 
 
 /* Whether namespace @ns exists and carries the label weft.io/mesh=enabled. */
 bool catalogue_ns_meshed(const struct catalogue *c, const char *ns);
+
+/* Whether pod @p's raw IP sockets are to be refused: its own
+ * weft.io/deny-raw-sockets, else its namespace's, else no.
+ */
+bool catalogue_pod_denies_raw(const struct catalogue *c, const struct cat_pod *p);
 
 /* Namespaces the catalogue knows, 0 <= i < catalogue_n_namespaces(), by name;
  * catalogue_ns_at() sets *@meshed as catalogue_ns_meshed() would. For the

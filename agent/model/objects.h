@@ -51,8 +51,19 @@ struct obj_key {
 	char name[OBJ_NAME_MAX];
 };
 
+/* Annotation weft.io/deny-raw-sockets ("true" or "false") of a Namespace or
+ * a Pod: refuse the pod's raw IP sockets (eBPF mode). A Pod's own value wins
+ * over its Namespace's; absent on both, raw sockets are allowed.
+ */
+enum obj_raw {
+	OBJ_RAW_UNSET = 0,
+	OBJ_RAW_ALLOW,
+	OBJ_RAW_DENY,
+};
+
 struct obj_namespace {
 	bool meshed;		/* label weft.io/mesh=enabled */
+	enum obj_raw raw;	/* weft.io/deny-raw-sockets */
 };
 
 struct obj_svc_port {
@@ -138,6 +149,7 @@ struct obj_pod {
 	size_t n_excl_cidrs;
 	struct obj_pod_register registers[OBJ_REGISTER_MAX];	/* weft.io/register */
 	size_t n_registers;
+	enum obj_raw raw;		/* weft.io/deny-raw-sockets */
 };
 
 struct obj {

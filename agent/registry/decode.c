@@ -21,8 +21,34 @@
 #define ANNOT_EXCL_IN_PORTS "weft.io/exclude-inbound-ports"
 #define ANNOT_EXCL_CIDRS "weft.io/exclude-outbound-cidrs"
 #define ANNOT_REGISTER "weft.io/register"
+#define ANNOT_DENY_RAW "weft.io/deny-raw-sockets"
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
 #define ANNOT_PREFIX "weft.io/"
+
+/* weft.io/deny-raw-sockets of a Namespace or a Pod: "true", "false" or
+ * absent; anything else rejects the object (its previous version, if any,
+ * stays in force), as a bad exclusion list does.
+ */
+static int decode_deny_raw(struct dec *d, json_object *meta, enum obj_raw *out)
+{
+	char val[OBJ_ANNOT_VALUE_MAX];
+	int err;
+
+	err = dec_get_meta_string(d, meta, "annotations", ANNOT_DENY_RAW, DEC_ANY, val,
+				  sizeof(val));
+	if (err)
+		return err;
+	if (!val[0])
+		*out = OBJ_RAW_UNSET;
+	else if (!strcmp(val, "true"))
+		*out = OBJ_RAW_DENY;
+	else if (!strcmp(val, "false"))
+		*out = OBJ_RAW_ALLOW;
+	else
+		return dec_fail(d, "metadata.annotations[\"%s\"]: '%s' is neither \"true\" nor "
+				"\"false\"", ANNOT_DENY_RAW, val);
+	return 0;
+}
 
 static int decode_namespace(struct dec *d, json_object *o, json_object *meta, struct obj *obj)
 {
@@ -34,7 +60,7 @@ static int decode_namespace(struct dec *d, json_object *o, json_object *meta, st
 	if (err)
 		return err;
 	obj->nspace.meshed = !strcmp(mesh, "enabled");
-	return 0;
+	return decode_deny_raw(d, meta, &obj->nspace.raw);
 }
 
 /* spec.clusterIPs (or spec.clusterIP alone): the VIPs; "None" or "" = headless. */
@@ -582,6 +608,8 @@ static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct o
 	err = decode_pod_exclusions(d, meta, pod);
 	if (!err)
 		err = decode_pod_register(d, meta, pod);
+	if (!err)
+		err = decode_deny_raw(d, meta, &pod->raw);
 	if (err)
 		return err;
 	err = dec_get_object(d, o, "spec", false, &spec);
