@@ -34,15 +34,30 @@ static const char *const pinned_maps[] = {
 	"mesh_in_agent",
 };
 static const char *const pinned_links[] = {
-	"mesh_getsockopt",   "mesh_sockops",  "mesh_getpeername4",
-	"mesh_getpeername6", "mesh_connect4", "mesh_connect6",
+	"mesh_sock_create",  "mesh_getsockopt", "mesh_sockops",	 "mesh_getpeername4",
+	"mesh_getpeername6", "mesh_connect4",	"mesh_connect6",
 };
 static const enum bpf_attach_type attach_types[] = {
-	BPF_CGROUP_GETSOCKOPT,	      BPF_CGROUP_SOCK_OPS,
+	BPF_CGROUP_INET_SOCK_CREATE,  BPF_CGROUP_GETSOCKOPT,	BPF_CGROUP_SOCK_OPS,
 	BPF_CGROUP_INET4_GETPEERNAME, BPF_CGROUP_INET6_GETPEERNAME,
 	BPF_CGROUP_INET4_CONNECT,     BPF_CGROUP_INET6_CONNECT,
 };
 #define N_LINKS (sizeof(pinned_links) / sizeof(pinned_links[0]))
+
+/* mkdir -p @dir (on the test's bpffs). 0 or -errno. */
+static int mkdir_p(const char *dir)
+{
+	for (const char *p = dir + 1; *p; p++) {
+		if (*p == '/') {
+			char part[PATH_MAX];
+
+			snprintf(part, sizeof(part), "%.*s", (int)(p - dir), dir);
+			if (mkdir(part, 0700) == -1 && errno != EEXIST)
+				return -errno;
+		}
+	}
+	return mkdir(dir, 0700) == -1 && errno != EEXIST ? -errno : 0;
+}
 
 static struct bpf_link_info link_info(const char *name)
 {
@@ -385,6 +400,36 @@ Test(dp, reopen_takes_over_links_and_keeps_maps, .init = fx_setup_dp, .fini = fx
 			     "%s: one program attached, not two", pinned_links[i]);
 		cr_expect_eq(ids[0], after.prog_id);
 	}
+}
+
+/* Decision counters pinned by an agent that knew fewer reasons (an upgrade
+ * that added one) do not make the load fail: they start afresh, sized for
+ * this agent's reasons, and the other maps are kept.
+ */
+Test(dp, counters_of_another_size_start_afresh, .init = fx_setup_env, .fini = fx_teardown)
+{
+	char dir[PATH_MAX], pin[PATH_MAX + 32];
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	int fd, err;
+
+	snprintf(dir, sizeof(dir), "%s/maps", fx.pin_dir);
+	cr_assert_eq(mkdir_p(dir), 0);
+	fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "mesh_metrics", sizeof(__u32),
+			    sizeof(__u64), MESH_R_MAX - 1, NULL);
+	cr_assert_geq(fd, 0, "create: %s", strerror(errno));
+	snprintf(pin, sizeof(pin), "%s/mesh_metrics", dir);
+	cr_assert_eq(bpf_obj_pin(fd, pin), 0, "pin: %s", strerror(errno));
+	close(fd);
+
+	err = dp_open(&fx.dp, &fx.opts);
+	cr_assert_eq(err, 0, "dp_open over older counters: %s", strerror(-err));
+	fd = bpf_obj_get(pin);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	close(fd);
+	cr_expect_eq(info.max_entries, MESH_R_MAX, "the pinned counters have %u slots",
+		     info.max_entries);
 }
 
 Test(dp, cleanup_leaves_nothing, .init = fx_setup_dp, .fini = fx_teardown)
