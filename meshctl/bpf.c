@@ -119,6 +119,8 @@ static json_object *pod_entry(__u64 cookie, const struct mesh_pod *p)
 	json_object_object_add(o, "proxy_port", json_object_new_uint64(p->proxy_port));
 	json_object_object_add(o, "capture",
 			       json_object_new_boolean(p->flags & MESH_POD_F_CAPTURE));
+	json_object_object_add(o, "deny_raw_sockets",
+			       json_object_new_boolean(p->flags & MESH_POD_F_DENY_RAW));
 	for (int i = 0; i < MESH_MAX_EXCL_PORTS; i++)
 		if (p->excl_ports[i])
 			json_object_array_add(ports, json_object_new_int(p->excl_ports[i]));

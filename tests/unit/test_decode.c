@@ -388,6 +388,47 @@ Test(decode, pod_exclusion_annotations)
 	obj_free(o);
 }
 
+Test(decode, deny_raw_sockets_on_pods_and_namespaces)
+{
+	static const struct {
+		const char *value;	/* NULL: no annotation */
+		enum obj_raw want;
+	} cases[] = {
+		{ NULL, OBJ_RAW_UNSET }, { "", OBJ_RAW_UNSET },
+		{ "true", OBJ_RAW_DENY }, { "false", OBJ_RAW_ALLOW },
+	};
+	char yaml[512];
+	struct obj *o;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *v = cases[i].value;
+		char ann[128] = "";
+
+		if (v)
+			snprintf(ann, sizeof(ann),
+				 "  annotations: {weft.io/deny-raw-sockets: \"%s\"}\n", v);
+		snprintf(yaml, sizeof(yaml),
+			 "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-0\n"
+			 "  namespace: shop\n%s", ann);
+		o = decode_ok(yaml);
+		cr_expect_eq(o->pod.raw, cases[i].want, "Pod, '%s'", v ? v : "(none)");
+		obj_free(o);
+		snprintf(yaml, sizeof(yaml),
+			 "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n%s", ann);
+		o = decode_ok(yaml);
+		cr_expect_eq(o->nspace.raw, cases[i].want, "Namespace, '%s'", v ? v : "(none)");
+		obj_free(o);
+	}
+	expect_error("apiVersion: v1\nkind: Pod\nmetadata: {name: web-3, namespace: shop,\n"
+		     "  annotations: {weft.io/deny-raw-sockets: \"yes\"}}\n",
+		     "Pod shop/web-3: metadata.annotations[\"weft.io/deny-raw-sockets\"]: "
+		     "'yes' is neither \"true\" nor \"false\"");
+	expect_error("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop,\n"
+		     "  annotations: {weft.io/deny-raw-sockets: \"1\"}}\n",
+		     "Namespace shop: metadata.annotations[\"weft.io/deny-raw-sockets\"]: "
+		     "'1' is neither \"true\" nor \"false\"");
+}
+
 Test(decode, pod_exclusion_errors_name_the_annotation)
 {
 	expect_error("apiVersion: v1\nkind: Pod\nmetadata: {name: web-3, namespace: shop,\n"

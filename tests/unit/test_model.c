@@ -339,6 +339,32 @@ Test(model, namespaces_pods_and_annotations)
 	model_free(m);
 }
 
+/* weft.io/deny-raw-sockets: a Pod's own value, else its Namespace's, else no. */
+Test(model, deny_raw_sockets_pod_over_namespace)
+{
+	struct model *m = model_new();
+	struct catalogue *c;
+
+	put(m, "test", "apiVersion: v1\nkind: Namespace\nmetadata: {name: strict,\n"
+		       "  annotations: {weft.io/deny-raw-sockets: \"true\"}}\n---\n"
+		       "apiVersion: v1\nkind: Namespace\nmetadata: {name: loose}\n---\n"
+		       "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: strict}\n---\n"
+		       "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: strict,\n"
+		       "  annotations: {weft.io/deny-raw-sockets: \"false\"}}\n---\n"
+		       "apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: loose}\n---\n"
+		       "apiVersion: v1\nkind: Pod\nmetadata: {name: d, namespace: loose,\n"
+		       "  annotations: {weft.io/deny-raw-sockets: \"true\"}}\n---\n"
+		       "apiVersion: v1\nkind: Pod\nmetadata: {name: e, namespace: nowhere}\n");
+	c = model_build(m);
+	cr_expect(catalogue_pod_denies_raw(c, catalogue_find_pod(c, "strict", "a")));
+	cr_expect_not(catalogue_pod_denies_raw(c, catalogue_find_pod(c, "strict", "b")));
+	cr_expect_not(catalogue_pod_denies_raw(c, catalogue_find_pod(c, "loose", "c")));
+	cr_expect(catalogue_pod_denies_raw(c, catalogue_find_pod(c, "loose", "d")));
+	cr_expect_not(catalogue_pod_denies_raw(c, catalogue_find_pod(c, "nowhere", "e")));
+	catalogue_unref(c);
+	model_free(m);
+}
+
 Test(model, first_registered_source_wins)
 {
 	struct model *m = model_new();
