@@ -213,6 +213,8 @@ struct scrape {
 	struct proxy_stats stats; /* summed over the workers */
 	struct prom_inbound *ins;	/* pods' inbound ports, at most METRICS_MAX_INBOUND_PORTS */
 	size_t n_ins, ins_left_out;
+	struct dp_map_use maps[8];	/* eBPF mode: the datapath's map occupancy */
+	int n_maps;
 };
 
 static void svc_labels(char *buf, const char *ns, const char *name, const char *vip,
@@ -515,20 +517,31 @@ static void registry_families(struct prom *p, const struct agent *a, uint64_t no
 	}
 }
 
-/* The eBPF mode's maps that fill per pod or per connection, against their
- * capacity (nft mode has none: its per-pod state is one table per pod
- * netns, its connections conntrack's).
+/* Count the eBPF mode's maps that fill per pod or per connection into @sc,
+ * before the workers are isolated: a count walks every key (tens of
+ * milliseconds for full maps), which must not stall traffic. nft mode has
+ * none: its per-pod state is one table per pod netns, its connections
+ * conntrack's.
  */
-static void map_families(struct prom *p, struct dp *dp)
+static void count_maps(struct scrape *sc)
 {
-	struct dp_map_use use[8];
-	int n = dp ? dp_map_usage(dp, use, sizeof(use) / sizeof(use[0])) : 0;
+	struct dp *dp = capture_dp(sc->a->capture);
+
+	sc->n_maps = dp ? dp_map_usage(dp, sc->maps, sizeof(sc->maps) / sizeof(sc->maps[0])) : 0;
+	if (sc->n_maps < 0) {
+		log_warn("metrics: cannot count the datapath's map entries: %s",
+			 strerror(-sc->n_maps));
+		sc->n_maps = 0;
+	}
+}
+
+/* The maps counted by count_maps(), against their capacity. */
+static void map_families(struct prom *p, const struct scrape *sc)
+{
+	const struct dp_map_use *use = sc->maps;
+	int n = sc->n_maps;
 	char l[LABELS_MAX];
 
-	if (n < 0) {
-		log_warn("metrics: cannot count the datapath's map entries: %s", strerror(-n));
-		n = 0;
-	}
 	prom_family(p, "weft_bpf_map_entries", "gauge",
 		    "Entries in use in each map the datapath fills per pod or per connection.");
 	for (int i = 0; i < n; i++) {
@@ -604,7 +617,7 @@ static void agent_families(struct prom *p, const struct agent *a, const struct s
 		(void)prom_label(l, sizeof(l), "reason", dp_counter_name((size_t)i));
 		prom_u64(p, "weft_bpf_decisions_total", l, vals[i]);
 	}
-	map_families(p, dp);
+	map_families(p, sc);
 	prom_counters(p, &counters_proxy, &(struct prom_counted){ "", &sc->stats }, 1);
 	prom_scalar(p, "weft_proxy_connections_limit", "gauge",
 		    "--max-conns summed over the workers (each allows it): the bound of "
@@ -685,6 +698,7 @@ static int cmd_metrics(const struct http_request *req, struct http_response *res
 
 	if (admin_bad_query(req, resp, known))
 		return 0;
+	count_maps(&sc);
 	/* The rows point into the workers' merged state: valid until release. */
 	workers_isolate(a->workers);
 	workers_stats(a->workers, &sc.stats);

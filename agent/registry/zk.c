@@ -250,6 +250,10 @@ static int parse_arg(struct zk *z, const char *arg)
 
 static void zk_free(struct zk *z)
 {
+	/* Watch events the session delivered after the worker's last look
+	 * (zookeeper_close() may deliver one); nothing adds to them now.
+	 */
+	free_events(z->events);
 	reg_local_want_free(&z->want);
 	reg_local_want_free(&z->reg_want);
 	free(z->hosts);
