@@ -256,8 +256,8 @@ fuzz: $(FUZZ_BINS) ## fuzz each target for FUZZ_SECONDS (default 60); new inputs
 # The short run of every target that `make test` (and so CI) makes: a few
 # seconds of mutation each, from the checked-in seeds and what earlier runs
 # of this build tree found; any crash, leak or sanitizer report fails it.
-FUZZ_SHORT_SECONDS ?= 10
-fuzz-short: $(FUZZ_BINS) ## fuzz each target for FUZZ_SHORT_SECONDS (default 10; part of make test)
+FUZZ_SHORT_SECONDS ?= 6
+fuzz-short: $(FUZZ_BINS) ## fuzz each target for FUZZ_SHORT_SECONDS (default 6; part of make test)
 	$(call msg,TEST,fuzz (short run))
 	$(Q)FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS) tests/fuzz/run.sh run $(O) $(FUZZ_NAMES)
 
