@@ -272,6 +272,11 @@ unsigned int workers_count(const struct workers *ws)
 	return ws->n;
 }
 
+bool workers_sandboxed(const struct workers *ws)
+{
+	return ws->sandbox;
+}
+
 struct proxy *workers_proxy(const struct workers *ws, unsigned int i)
 {
 	return i < ws->n ? ws->w[i].px : NULL;
