@@ -55,7 +55,7 @@ static int drop_caps(void)
  * (see load_filter() for why not a kill). Left out on purpose: socket(),
  * socketpair(), setns(), unshare(), clone() (no new threads or processes),
  * execve(), ptrace(), bpf(), mount(), open()/openat() (a worker opens no
- * file), prctl(), capset(), setuid() and friends, and setsockopt() of any
+ * file), kill(), prctl(), capset(), setuid() and friends, and setsockopt() of any
  * option but the two the proxy sets (so no SO_MARK, IP_TRANSPARENT,
  * SO_BINDTODEVICE even on sockets it holds).
  */
@@ -79,7 +79,7 @@ static const int allowed[] = {
 	/* signals and the thread's own end; abort() on a fatal error */
 	SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigaction),
 	SCMP_SYS(sigaltstack), SCMP_SYS(restart_syscall), SCMP_SYS(getpid),
-	SCMP_SYS(gettid), SCMP_SYS(tgkill), SCMP_SYS(exit), SCMP_SYS(exit_group),
+	SCMP_SYS(gettid), SCMP_SYS(exit), SCMP_SYS(exit_group),
 	/* what ASan/UBSan runtimes call in a thread (stack bounds, reports) */
 	SCMP_SYS(sched_getaffinity), SCMP_SYS(prlimit64), SCMP_SYS(getrlimit),
 	SCMP_SYS(getrandom),
@@ -108,6 +108,13 @@ static int load_filter(void)
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
 				       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	/* abort() signals its own thread; never another process, which the
+	 * worker (root, like most of the node's processes) could otherwise
+	 * signal with no capability.
+	 */
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+				       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
 	/* The options the proxy sets on its sockets (conn.c, upstream.c). */
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2,

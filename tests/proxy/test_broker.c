@@ -3,9 +3,10 @@
  * sockets carry the mark of their kind, the transparent flag inbound, and
  * live in the pod's netns; a pod it was not told of (or no longer knows)
  * gets -ENOENT. A thread that entered the sandbox holds no capability, is
- * refused socket(), SO_MARK, new files and executable memory, and can still
- * bind a client's address on a socket the broker made transparent (the
- * kernel checks the capability at setsockopt() time, not at bind()).
+ * refused socket(), SO_MARK, new files, executable memory and signals to
+ * other processes, and can still bind a client's address on a socket the
+ * broker made transparent (the kernel checks the capability at setsockopt()
+ * time, not at bind()).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -170,6 +171,7 @@ struct jail {
 	pid_t tid;
 	int entered;
 	int sock_errno, open_errno, mark_errno, exec_errno, bind_in, bind_out_errno;
+	int signal_errno;	/* a signal to another process (0: none sent) */
 	pthread_barrier_t looked;	/* the test read our /proc status */
 	pthread_barrier_t done;
 };
@@ -200,6 +202,7 @@ static void *jailed(void *arg)
 	j->exec_errno = p == MAP_FAILED ? errno : 0;
 	if (p != MAP_FAILED)
 		munmap(p, 4096);
+	j->signal_errno = syscall(SYS_tgkill, getppid(), getppid(), 0) ? errno : 0;
 	/* A client's address, not the pod's. */
 	inet_pton(AF_INET, "198.18.77.7", &client.sin_addr);
 	j->bind_in = bind(j->in_fd, (struct sockaddr *)&client, sizeof(client)) ? errno : 0;
@@ -267,6 +270,7 @@ Test(broker, a_sandboxed_thread_holds_nothing_yet_binds_a_clients_address_on_a_b
 	cr_expect_eq(j.open_errno, EPERM, "open(): %s", strerror(j.open_errno));
 	cr_expect_eq(j.mark_errno, EPERM, "SO_MARK: %s", strerror(j.mark_errno));
 	cr_expect_eq(j.exec_errno, EPERM, "mmap(PROT_EXEC): %s", strerror(j.exec_errno));
+	cr_expect_eq(j.signal_errno, EPERM, "tgkill(parent): %s", strerror(j.signal_errno));
 	cr_expect_eq(j.bind_in, 0, "bind of a client's address on a transparent socket: %s",
 		     strerror(j.bind_in));
 	/* Without the flag the same bind is refused: the flag is what allows it. */
