@@ -264,7 +264,7 @@ struct broker *broker_new(const struct broker_opts *o, unsigned int n_chan)
 	struct broker *br = calloc(1, sizeof(*br) + n_chan * sizeof(br->chan[0]));
 	struct timeval tv = { .tv_sec = BROKER_WAIT_MS / 1000,
 			      .tv_usec = (BROKER_WAIT_MS % 1000) * 1000 };
-	int err;
+	int sndbuf = 4 << 20, err;
 
 	if (!br)
 		return NULL;
@@ -288,6 +288,12 @@ struct broker *broker_new(const struct broker_opts *o, unsigned int n_chan)
 			goto fail;
 		if (setsockopt(br->chan[i][1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1)
 			goto fail;
+		/* Room for a reply to every pool of a few thousand pods while
+		 * their worker is parked: a reply that does not fit is dropped
+		 * (serve()). Best effort: needs CAP_NET_ADMIN past wmem_max.
+		 */
+		(void)setsockopt(br->chan[i][0], SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf,
+				 sizeof(sndbuf));
 		err = loop_add_fd(br->loop, br->chan[i][0], EPOLLIN, on_chan, br);
 		if (err)
 			goto fail_err;
