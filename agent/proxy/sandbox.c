@@ -85,6 +85,16 @@ static const int allowed[] = {
 	SCMP_SYS(getrandom),
 };
 
+/* Argument @arg compared with @op to @a (and @b, a mask's value): spelled out
+ * because libseccomp's SCMP_A<n>() macros leave a field to default, which
+ * clang's -Wmissing-field-initializers refuses.
+ */
+static struct scmp_arg_cmp arg_cmp(unsigned int arg, enum scmp_compare op, scmp_datum_t a,
+				   scmp_datum_t b)
+{
+	return (struct scmp_arg_cmp){ .arg = arg, .op = op, .datum_a = a, .datum_b = b };
+}
+
 static int load_filter(void)
 {
 	/* EPERM, not a kill: a denied call does not happen either way, so the
@@ -104,26 +114,26 @@ static int load_filter(void)
 	/* Memory, never executable: no new code in a taken-over worker. */
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-				       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+				       arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-				       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+				       arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	/* abort() signals its own thread; never another process, which the
 	 * worker (root, like most of the node's processes) could otherwise
 	 * signal with no capability.
 	 */
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-				       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+				       arg_cmp(0, SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
 	/* The options the proxy sets on its sockets (conn.c, upstream.c). */
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2,
-				       SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET),
-				       SCMP_A2(SCMP_CMP_EQ, SO_LINGER));
+				       arg_cmp(1, SCMP_CMP_EQ, SOL_SOCKET, 0),
+				       arg_cmp(2, SCMP_CMP_EQ, SO_LINGER, 0));
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2,
-				       SCMP_A1(SCMP_CMP_EQ, IPPROTO_TCP),
-				       SCMP_A2(SCMP_CMP_EQ, TCP_NODELAY));
+				       arg_cmp(1, SCMP_CMP_EQ, IPPROTO_TCP, 0),
+				       arg_cmp(2, SCMP_CMP_EQ, TCP_NODELAY, 0));
 	/* This thread only: no TSYNC, the main thread and the broker keep
 	 * their system calls. no_new_privs is set by the caller already.
 	 */
