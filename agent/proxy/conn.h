@@ -21,7 +21,8 @@
  *   attempt.c      endpoint choice, connects, retries, outlier outcomes
  *   conn.c         client connections: accept to close, idle timeout,
  *                  protocol detection over px->relays[]
- *   upstream.c     upstream sockets, the socket cache and the idle pool
+ *   upstream.c     upstream sockets (per-pod pools the broker fills) and
+ *                  the idle pool
  *   observe.c      what an inbound connection's bytes say (HTTP/1.x), read
  *                  as tcp.c copies them
  *
@@ -29,6 +30,10 @@
  * conn.c and upstream.c and is the one place that names the relay tables, to
  * fill px->relays[]; inbound.c (inbound listeners and accept) calls
  * listener.c and conn.c; workers.c calls both.
+ *
+ * Beside them: broker.c (the privileged socket maker and its thread, called
+ * by upstream.c and workers.c) and sandbox.c (the workers' one-way drop,
+ * called by workers.c); neither calls back into the proxy.
  */
 #ifndef WEFT_CONN_H
 #define WEFT_CONN_H

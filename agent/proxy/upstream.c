@@ -330,6 +330,15 @@ static int pod_socket(struct proxy *px, struct px_pod *pod, enum sock_kind kind)
 
 	if (!sp->n) {
 		err = pool_fill_sync(px, pod, kind);
+		/* No socket is the agent's trouble, never the endpoint's, which
+		 * was not tried: the broker's silence, a pod it no longer knows
+		 * or a reply whose fds did not fit all read as a local error
+		 * (conn.c's err_is_local()).
+		 */
+		if (err && err != -EMFILE && err != -ENFILE && err != -ENOMEM) {
+			log_debug("proxy: pod=%u: no upstream socket: %s", pod->id, strerror(-err));
+			err = -ENOBUFS;
+		}
 		if (err)
 			return err;
 	}

@@ -210,7 +210,8 @@ struct workers *workers_new(struct loop *main_loop, unsigned int n, const struct
 			errno = -err;
 			goto fail;
 		}
-		log_info("proxy: %u workers, one listener each per pod (SO_REUSEPORT)%s", n,
+		log_info("proxy: %u worker%s%s", n,
+			 n > 1 ? "s, one listener each per pod (SO_REUSEPORT)" : "",
 			 ws->sandbox ? ", sandboxed: no capability, seccomp" : "");
 	}
 	return ws;
