@@ -92,6 +92,8 @@ static const struct opt_def cfg_tail[] = {
 	    "serve Prometheus metrics (GET /metrics) on this TCP address, e.g. 127.0.0.1:9464 or [::]:9464 (port 0: any); empty: off"),
 	OPT("workers", "WEFT_WORKERS", OPT_U32, workers, "0", 0, WORKERS_MAX, "N",
 	    "proxy worker threads, each with its own loop and listeners (SO_REUSEPORT); a connection stays on one; 0: one per online CPU"),
+	OPT("no-sandbox", NULL, OPT_FLAG, no_sandbox, NULL, 0, 0, NULL,
+	    "for debugging only: the proxy workers keep the agent's capabilities and run without their seccomp filter (by default they drop every capability and take their sockets from a privileged broker thread)"),
 	OPT("pod-wait", "WEFT_POD_WAIT_MS", OPT_U32, pod_wait_ms, "5000", 0, 9000, "MS",
 	    "--registry kubernetes: a CNI ADD in a meshed namespace waits this long for its Pod object (annotations: opt-out, exclusions), then fails with \"try again later\"; 0: decide without it. Below the plugin's 10 s"),
 	OPT("evict-escaped", NULL, OPT_FLAG, evict_escaped, NULL, 0, 0, NULL,

@@ -53,6 +53,7 @@ struct agent_config {
 	const char *excl_cidrs_text;
 	uint32_t pod_wait_ms;		/* --pod-wait: an ADD waits for its Pod object */
 	bool evict_escaped;		/* --evict-escaped */
+	bool no_sandbox;		/* --no-sandbox: workers keep their privileges (debugging) */
 	uint32_t repair_period_ms;	/* --repair-period */
 	bool cleanup;
 	bool version;

@@ -289,6 +289,7 @@ static int start(struct agent *a)
 		.inbound_port = (uint16_t)cfg->inbound_port, .inbound_mark = cfg->inbound_mark,
 		.max_conns = cfg->max_conns, .pod_max_conns = cfg->pod_max_conns,
 		.defaults = &cfg->policy,
+		.sandbox = !cfg->no_sandbox,
 	};
 	char path[PATH_MAX];
 	size_t n_routes;

@@ -219,6 +219,7 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 	o = json_object_new_object();
 	json_object_object_add(o, "version", json_object_new_string(WEFT_VERSION));
 	json_object_object_add(o, "workers", json_object_new_uint64(workers_count(a->workers)));
+	json_object_object_add(o, "sandbox", json_object_new_boolean(workers_sandboxed(a->workers)));
 	json_object_object_add(o, "mode",
 			       json_object_new_string(capture_mode_name(capture_mode(a->capture))));
 	json_object_object_add(o, "mode_reason", json_object_new_string(capture_why(a->capture)));

@@ -21,7 +21,8 @@
  *   attempt.c      endpoint choice, connects, retries, outlier outcomes
  *   conn.c         client connections: accept to close, idle timeout,
  *                  protocol detection over px->relays[]
- *   upstream.c     upstream sockets, the socket cache and the idle pool
+ *   upstream.c     upstream sockets (per-pod pools the broker fills) and
+ *                  the idle pool
  *   observe.c      what an inbound connection's bytes say (HTTP/1.x), read
  *                  as tcp.c copies them
  *
@@ -29,6 +30,10 @@
  * conn.c and upstream.c and is the one place that names the relay tables, to
  * fill px->relays[]; inbound.c (inbound listeners and accept) calls
  * listener.c and conn.c; workers.c calls both.
+ *
+ * Beside them: broker.c (the privileged socket maker and its thread, called
+ * by upstream.c and workers.c) and sandbox.c (the workers' one-way drop,
+ * called by workers.c); neither calls back into the proxy.
  */
 #ifndef WEFT_CONN_H
 #define WEFT_CONN_H
@@ -41,6 +46,7 @@
 #include "addr.h"
 #include "loop.h"
 #include "proxy.h"
+#include "proxy/broker.h"
 #include "proxy/framing.h"
 #include "proxy/policy.h"
 #include "proxy/state.h"
@@ -61,15 +67,14 @@ struct loop;
 #define POOL_IDLE_MAX 256
 #define POOL_IDLE_MS 30000	/* and for at most this long (or the idle timeout) */
 
-/* IPv4 upstream sockets made ahead in one pod's netns: a connect then costs
- * no setns() pair; one pair makes SOCK_BATCH sockets (upstream.c).
+/* Spare upstream sockets of one kind made in one pod's netns, each already
+ * marked (and, inbound, transparent): what a connect takes (upstream.c).
  */
-#define SOCK_BATCH 8
-struct sock_cache {
-	const struct px_pod *pod;
-	struct sock_cache *next;
-	int n;
-	int fd[SOCK_BATCH];	/* fd[0..n): unused sockets, non-blocking */
+#define SOCK_POOL_MAX (2 * BROKER_BATCH)
+struct sock_pool {
+	int fd[SOCK_POOL_MAX];	/* fd[0..n): unused sockets, non-blocking */
+	uint8_t n;
+	bool asked;		/* a request to the broker is on its way */
 };
 
 /* A pod's share of one proxy (worker): the listeners this worker serves in
@@ -89,6 +94,9 @@ struct px_pod {
 	uint64_t local_errors;	/* connections or requests failed for the agent's resources */
 	struct in_port *in_ports;	/* inbound counters per port, unordered */
 	uint32_t n_in_ports;
+	uint64_t key;		/* the capture's, as the broker knows the pod */
+	struct px_pod *next_pod;	/* px->pods */
+	struct sock_pool pools[SK_KINDS];
 };
 
 /* Distinct inbound ports counted per pod and worker; the connections to
@@ -118,7 +126,8 @@ struct relay_ops;
 struct proxy {
 	struct loop *loop;
 	const struct relay_ops *relays[RELAY_KINDS];	/* by kind; set once by proxy_new */
-	struct sock_cache *socks;	/* one per pod that connected upstream */
+	struct px_pod *pods;		/* the pods this proxy serves, for broker replies */
+	int brk_chan;			/* this worker's channel to the broker; -1: none */
 	struct proxy_opts opts;
 	struct policy defaults;		/* services' defaults, from the agent's options */
 	struct policy passthrough;	/* non-service destinations: no retries */
@@ -384,8 +393,18 @@ bool pool_evict(struct svc_state *s);
 /* Release @c's upstream: to its endpoint's pool if @reuse, else closed. */
 void up_release(struct conn *c, bool reuse);
 
-/* Close the spare upstream sockets made in @pod's netns (NULL: all pods). */
-void sock_cache_flush(struct proxy *px, const struct px_pod *pod);
+/* Join @pod to its proxy's pods (broker replies find their pool there),
+ * with empty socket pools.
+ */
+void px_pod_link(struct px_pod *pod);
+/* Leave the list and close the spare sockets. */
+void px_pod_unlink(struct px_pod *pod);
+/* Close the spare upstream sockets made in @pod's netns. */
+void sock_pools_flush(struct px_pod *pod);
+/* Take upstream sockets from the broker at the other end of @chan (a
+ * worker's end, broker_chan_fd()) instead of making them. 0 or -errno.
+ */
+int proxy_set_broker(struct proxy *px, int chan);
 
 /* Close the pooled connections made in @pod's netns (the pod is going away),
  * or those of endpoints that left the catalogue (@pod NULL), or all (@all).

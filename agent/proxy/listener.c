@@ -42,6 +42,7 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts)
 	px->relays[RELAY_TCP] = &relay_tcp;
 	px->relays[RELAY_HTTP] = &relay_http;
 	px->opts = *opts;
+	px->brk_chan = -1;
 	policy_init(&px->defaults, opts->defaults);
 	/* Not a service: no endpoints to choose among, so nothing to retry on. */
 	px->passthrough = px->defaults;
@@ -67,7 +68,6 @@ void proxy_free(struct proxy *px)
 	if (!px)
 		return;
 	pool_flush(px, NULL, true);
-	sock_cache_flush(px, NULL);
 	state_done(&px->st);
 	catalogue_unref(px->cat);
 	free(px);
@@ -275,7 +275,7 @@ void px_pod_close(struct px_pod *pod)
 		conn_close(pod->conns, true);
 	/* Their sockets live in the pod's netns, with its address. */
 	pool_flush(px, pod, false);
-	sock_cache_flush(px, pod);
+	sock_pools_flush(pod);
 	close_listener(px, &pod->lfd4);
 	close_listener(px, &pod->lfd6);
 	close_listener(px, &pod->ilfd4);

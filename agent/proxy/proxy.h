@@ -34,6 +34,10 @@ struct proxy_opts {
 	uint32_t pod_max_conns;
 	int home_netns_fd;		/* the agent's own netns, to come back to */
 	bool reuseport;			/* listeners share the port with other workers' */
+	/* Workers drop their privileges and take sockets from the broker
+	 * (proxy/sandbox.h, proxy/broker.h); always threaded then.
+	 */
+	bool sandbox;
 	/* Services' policy defaults (--lb, --retries...); NULL: the built-in ones. */
 	const struct policy *defaults;
 };
@@ -85,6 +89,7 @@ struct proxy_stats {
 	uint64_t inbound_loops;		/* inbound to a listener port itself: reset */
 	uint64_t inbound_transparent_fallbacks;	/* the application saw the pod's
 						 * address, not the client's */
+	uint64_t broker_waits;		/* connects that waited for the socket broker */
 };
 
 /* NULL with errno set. Borrows @loop; copies opts->defaults. */

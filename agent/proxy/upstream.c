@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Upstream connections (struct up), the lowest layer of the proxy: sockets
- * made inside the pod's netns with the agent's mark (from a per-pod cache)
- * and, inbound, the client's address as their source,
+ * made inside the pod's netns with the agent's mark (from per-pod pools the
+ * socket broker fills) and, inbound, the client's address as their source,
  * the endpoint's accounting of its connections, and the per-endpoint pool of
  * idle HTTP upstreams, each usable only by the pod whose netns it was made in
  * (its source address is that pod's). Events on an attached upstream go to
@@ -19,7 +19,7 @@
 
 #include "log.h"
 #include "loop.h"
-#include "netns.h"
+#include "proxy/broker.h"
 #include "proxy/conn.h"
 
 static void up_on_event(struct loop *loop, int fd, uint32_t events, void *ctx);
@@ -179,53 +179,173 @@ void up_release(struct conn *c, bool reuse)
 
 /* ---------------------------------------------------------------- connect */
 
-void sock_cache_flush(struct proxy *px, const struct px_pod *pod)
-{
-	struct sock_cache **pp = &px->socks, *sc;
+/* A worker's sockets come from per-pod, per-kind pools (struct sock_pool in
+ * its struct px_pod), filled by the broker BROKER_BATCH at a time: asked
+ * ahead when a pool runs low, so a connect normally takes a socket with no
+ * system call and no lock, and asked synchronously only when a pool is
+ * empty (a pod's first connections of a kind). Without a broker (the
+ * sandbox off) the worker fills its pools itself with the same code; a
+ * setns() pair makes a whole batch either way, a fifth of the cost of an
+ * upstream socket when paid per connection.
+ */
 
-	while ((sc = *pp)) {
-		if (pod && sc->pod != pod) {
-			pp = &sc->next;
-			continue;
+/* Ask for more when a pool holds this many or fewer. */
+#define SOCK_POOL_LOW 2
+
+void px_pod_link(struct px_pod *pod)
+{
+	struct proxy *px = pod->px;
+
+	for (int k = 0; k < SK_KINDS; k++)
+		pod->pools[k] = (struct sock_pool){ 0 };
+	pod->next_pod = px->pods;
+	px->pods = pod;
+}
+
+void px_pod_unlink(struct px_pod *pod)
+{
+	struct px_pod **pp;
+
+	for (pp = &pod->px->pods; *pp; pp = &(*pp)->next_pod) {
+		if (*pp == pod) {
+			*pp = pod->next_pod;
+			break;
 		}
-		*pp = sc->next;
-		while (sc->n)
-			close(sc->fd[--sc->n]);
-		free(sc);
+	}
+	pod->next_pod = NULL;
+	sock_pools_flush(pod);
+}
+
+void sock_pools_flush(struct px_pod *pod)
+{
+	for (int k = 0; k < SK_KINDS; k++) {
+		struct sock_pool *sp = &pod->pools[k];
+
+		while (sp->n)
+			close(sp->fd[--sp->n]);
 	}
 }
 
-/* A fresh socket of @family in @pod's netns. IPv4 ones come from the pod's
- * cache, refilled SOCK_BATCH at a time: setns() is a fifth of the cost of
- * making an upstream socket, and the profile of a connection-per-request load
- * showed a setns() pair per connection. IPv6 upstreams are rare: no cache.
+/* File a broker reply into the pool it was for; the fds of a pod that left
+ * meanwhile are closed. Returns the pool, or NULL.
  */
-static int pod_socket(struct proxy *px, const struct px_pod *pod, int family)
+static struct sock_pool *pool_fill(struct proxy *px, struct broker_reply *r)
 {
-	struct sock_cache *sc;
-	int n;
+	struct px_pod *pod;
+	struct sock_pool *sp;
+	int i = 0;
 
-	if (family != AF_INET)
-		return netns_socket(pod->netns_fd, px->opts.home_netns_fd, family,
-				    SOCK_STREAM | SOCK_NONBLOCK);
-	for (sc = px->socks; sc && sc->pod != pod; sc = sc->next)
+	for (pod = px->pods; pod && pod->key != r->key; pod = pod->next_pod)
 		;
-	if (!sc) {
-		sc = calloc(1, sizeof(*sc));
-		if (!sc)
-			return -ENOMEM;
-		sc->pod = pod;
-		sc->next = px->socks;
-		px->socks = sc;
+	if (!pod) {
+		while (r->n)
+			close(r->fds[--r->n]);
+		return NULL;
 	}
-	if (!sc->n) {
-		n = netns_sockets(pod->netns_fd, px->opts.home_netns_fd, AF_INET,
-				  SOCK_STREAM | SOCK_NONBLOCK, sc->fd, SOCK_BATCH);
+	sp = &pod->pools[r->kind];
+	sp->asked = false;
+	if (r->err)
+		log_debug("proxy: pod=%u: the broker made no socket: %s", pod->id,
+			  strerror(-r->err));
+	for (; i < r->n && sp->n < SOCK_POOL_MAX; i++)
+		sp->fd[sp->n++] = r->fds[i];
+	for (; i < r->n; i++)
+		close(r->fds[i]);
+	return sp;
+}
+
+static void on_broker(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct proxy *px = ctx;
+	struct broker_reply r;
+	int err;
+
+	(void)events;
+	while (!(err = broker_recv(fd, false, &r)))
+		pool_fill(px, &r);
+	if (err != -EAGAIN) {
+		log_err("proxy: the socket broker's channel failed: %s", strerror(-err));
+		loop_del_fd(loop, fd);
+	}
+}
+
+int proxy_set_broker(struct proxy *px, int chan)
+{
+	int err = loop_add_fd(px->loop, chan, EPOLLIN, on_broker, px);
+
+	if (!err)
+		px->brk_chan = chan;
+	return err;
+}
+
+/* @sp is empty: fill it now. 0 or -errno. */
+static int pool_fill_sync(struct proxy *px, struct px_pod *pod, enum sock_kind kind)
+{
+	struct sock_pool *sp = &pod->pools[kind];
+	struct broker_reply r;
+	int err, n;
+
+	if (px->brk_chan < 0) {
+		struct broker_opts bo = {
+			.home_netns_fd = px->opts.home_netns_fd,
+			.mark = px->opts.mark,
+			.inbound_mark = px->opts.inbound_mark,
+		};
+
+		n = broker_make(&bo, pod->netns_fd, kind, sp->fd, BROKER_BATCH);
 		if (n < 0)
 			return n;
-		sc->n = n;
+		sp->n = n;
+		return 0;
 	}
-	return sc->fd[--sc->n];
+	/* A request already on its way (asked when the pool ran low) is
+	 * waited for rather than doubled.
+	 */
+	if (!sp->asked) {
+		err = broker_ask(px->brk_chan, pod->key, kind, BROKER_BATCH, true);
+		if (err)
+			return err;
+		sp->asked = true;
+	}
+	px->stats.broker_waits++;
+	for (;;) {
+		err = broker_recv(px->brk_chan, true, &r);
+		if (err) {
+			sp->asked = false;	/* lost or late: ask anew next time */
+			return err;
+		}
+		/* Replies to other pools' earlier requests come first. */
+		if (pool_fill(px, &r) == sp)
+			return sp->n ? 0 : (r.err ? r.err : -EPROTO);
+	}
+}
+
+/* A fresh socket of @kind in @pod's netns, with its mark (and transparent
+ * flag), from the pod's pool. The fd or -errno.
+ */
+static int pod_socket(struct proxy *px, struct px_pod *pod, enum sock_kind kind)
+{
+	struct sock_pool *sp = &pod->pools[kind];
+	int err;
+
+	if (!sp->n) {
+		err = pool_fill_sync(px, pod, kind);
+		/* No socket is the agent's trouble, never the endpoint's, which
+		 * was not tried: the broker's silence, a pod it no longer knows
+		 * or a reply whose fds did not fit all read as a local error
+		 * (conn.c's err_is_local()).
+		 */
+		if (err && err != -EMFILE && err != -ENFILE && err != -ENOMEM) {
+			log_debug("proxy: pod=%u: no upstream socket: %s", pod->id, strerror(-err));
+			err = -ENOBUFS;
+		}
+		if (err)
+			return err;
+	}
+	if (sp->n - 1 <= SOCK_POOL_LOW && px->brk_chan >= 0 && !sp->asked &&
+	    !broker_ask(px->brk_chan, pod->key, kind, BROKER_BATCH, false))
+		sp->asked = true;
+	return sp->fd[--sp->n];
 }
 
 /* The ports the inbound side's connections to applications leave from: above
@@ -242,10 +362,12 @@ static int pod_socket(struct proxy *px, const struct px_pod *pod, int family)
 #define INBOUND_SRC_TRIES 64	/* ports held (open or TIME_WAIT) skipped per connect */
 
 /* Make @fd's connection leave from @peer's address, on a port of the range
- * above, so the application sees the client's own address. IP_TRANSPARENT
- * lets a socket bind an address that is not the pod's; the application's
- * replies to it come back through the return path (docs/inbound.md).
- * 0 or -errno (-EADDRINUSE: every port tried is held).
+ * above, so the application sees the client's own address. @fd came from the
+ * broker with IP_TRANSPARENT set, which lets it bind an address that is not
+ * the pod's with no capability of the worker's; the application's replies
+ * to it come back through the return path (docs/inbound.md).
+ * 0 or -errno (-EADDRINUSE: every port tried is held); on failure @fd is
+ * still unbound.
  */
 static int transparent_source(struct proxy *px, int fd, const struct addr *peer)
 {
@@ -253,14 +375,7 @@ static int transparent_source(struct proxy *px, int fd, const struct addr *peer)
 	struct addr src = *peer;
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int one = 1;
 
-	if (peer->family == AF_INET) {
-		if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) == -1)
-			return -errno;
-	} else if (setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) == -1) {
-		return -errno;
-	}
 	/* One socket per (client address, port) at a time: bind() says when a
 	 * port is taken, by another connection or a TIME_WAIT, and the next is
 	 * tried. A cursor per worker spreads the ports in use.
@@ -282,51 +397,42 @@ static int transparent_source(struct proxy *px, int fd, const struct addr *peer)
  */
 static int upstream_socket(struct proxy *px, const struct conn *c, const struct addr *target)
 {
-	const struct px_pod *pod = c->pod;
-	uint32_t mark = c->in ? px->opts.inbound_mark : px->opts.mark;
+	struct px_pod *pod = c->pod;
+	bool v4 = target->family == AF_INET;
 	int fd, err;
 
 	/* Made inside the pod's netns, so the source address is the pod's and the
 	 * pod's own routes apply, exactly as if the application had connected.
+	 * The mark (set by the broker) tells capture that this socket is ours:
+	 * without it the upstream connect would be redirected back into the
+	 * proxy. Inbound, the application's accepted socket inherits it
+	 * (tcp_fwmark_accept), which routes its replies to the client back to us.
 	 */
-	fd = pod_socket(px, pod, target->family);
+	if (!c->in)
+		return pod_socket(px, pod, v4 ? SK_OUT4 : SK_OUT6);
+	fd = pod_socket(px, pod, v4 ? SK_IN4 : SK_IN6);
 	if (fd < 0)
 		return fd;
-	/* The mark tells connect4/6 that this socket is ours: without it the
-	 * upstream connect would be redirected back into the proxy. Inbound,
-	 * the application's accepted socket inherits it (tcp_fwmark_accept),
-	 * which routes its replies to the client back to us.
-	 */
-	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) == -1)
-		goto out_errno;
-	if (c->in && c->peer.family == target->family) {
-		err = transparent_source(px, fd, &c->peer);
-		if (err) {
-			char buf[ADDR_STRLEN];
-
-			/* The application will see the pod's own address. */
-			log_debug("proxy: inbound pod=%u: cannot connect from client %s (%s), "
-				  "connecting from the pod's address",
-				  pod->id, addr_fmt(&c->peer, buf, sizeof(buf)), strerror(-err));
-			px->stats.inbound_transparent_fallbacks++;
-			close(fd);
-			fd = pod_socket(px, pod, target->family);
-			if (fd < 0)
-				return fd;
-			if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) == -1)
-				goto out_errno;
-		}
-	} else if (c->in) {
+	if (c->peer.family != target->family) {
 		/* Cannot happen with IPV6_V6ONLY listeners; counted if it does. */
 		log_debug("proxy: inbound pod=%u: client and destination families differ, "
 			  "connecting from the pod's address", pod->id);
 		px->stats.inbound_transparent_fallbacks++;
+		return fd;
+	}
+	err = transparent_source(px, fd, &c->peer);
+	if (err) {
+		char buf[ADDR_STRLEN];
+
+		/* Still unbound: connect() gives it the pod's own address, which
+		 * the application will see.
+		 */
+		log_debug("proxy: inbound pod=%u: cannot connect from client %s (%s), "
+			  "connecting from the pod's address",
+			  pod->id, addr_fmt(&c->peer, buf, sizeof(buf)), strerror(-err));
+		px->stats.inbound_transparent_fallbacks++;
 	}
 	return fd;
-out_errno:
-	err = -errno;
-	close(fd);
-	return err;
 }
 
 static int upstream_connect(int fd, const struct addr *target)

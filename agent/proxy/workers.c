@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -16,8 +17,10 @@
 
 #include "log.h"
 #include "loop.h"
+#include "proxy/broker.h"
 #include "proxy/conn.h"
 #include "proxy/counters.h"
+#include "proxy/sandbox.h"
 #include "proxy/state.h"
 #include "proxy/workers.h"
 #include "sync.h"
@@ -36,12 +39,16 @@ struct worker {
 struct workers {
 	unsigned int n;
 	bool threaded;
+	bool sandbox;
+	struct broker *broker;	/* with the sandbox: makes the workers' sockets */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	uint64_t round;		/* isolation rounds, under mu */
 	bool hold;		/* workers must stay parked, under mu */
 	bool stopping;		/* under mu */
 	unsigned int parked;	/* under mu */
+	unsigned int ready;	/* workers through their start (sandbox entered), under mu */
+	int start_err;		/* the first worker's failure to start, under mu */
 	struct svc_state **merged;	/* workers_service_at()'s view, until release */
 	size_t n_merged;
 	struct worker w[];
@@ -86,8 +93,27 @@ static void on_knock(struct loop *loop, int fd, uint32_t events, void *ctx)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	int err = loop_run(w->loop);
+	struct workers *ws = w->ws;
+	char name[16];
+	int err = 0;
 
+	/* Named for ps, top and the sandbox test: "weft-worker-N". */
+	snprintf(name, sizeof(name), "weft-worker-%u", w->idx);
+	pthread_setname_np(pthread_self(), name);
+	/* One way, before the first byte from a pod: no pod is captured until
+	 * workers_new() has seen every worker through this.
+	 */
+	if (ws->sandbox)
+		err = sandbox_enter_worker();
+	pthread_mutex_lock(&ws->mu);
+	ws->ready++;
+	if (err && !ws->start_err)
+		ws->start_err = err;
+	pthread_cond_broadcast(&ws->cv);
+	pthread_mutex_unlock(&ws->mu);
+	if (err)
+		return NULL;
+	err = loop_run(w->loop);
 	if (err)
 		log_err("proxy: worker %u: loop failed: %s", w->idx, strerror(-err));
 	return NULL;
@@ -114,10 +140,25 @@ struct workers *workers_new(struct loop *main_loop, unsigned int n, const struct
 	if (!ws)
 		return NULL;
 	ws->n = n;
-	ws->threaded = n > 1;
-	po.reuseport = ws->threaded;
+	/* The sandbox is per thread: the main thread keeps its capabilities,
+	 * so with it even one worker gets a thread of its own.
+	 */
+	ws->sandbox = opts->sandbox;
+	ws->threaded = n > 1 || ws->sandbox;
+	po.reuseport = n > 1;
 	pthread_mutex_init(&ws->mu, NULL);
 	pthread_cond_init(&ws->cv, NULL);
+	if (ws->sandbox) {
+		struct broker_opts bo = {
+			.home_netns_fd = opts->home_netns_fd,
+			.mark = opts->mark,
+			.inbound_mark = opts->inbound_mark,
+		};
+
+		ws->broker = broker_new(&bo, n);
+		if (!ws->broker)
+			goto fail;
+	}
 	for (unsigned int i = 0; i < n; i++) {
 		struct worker *w = &ws->w[i];
 
@@ -130,6 +171,13 @@ struct workers *workers_new(struct loop *main_loop, unsigned int n, const struct
 		w->px = proxy_new(w->loop, &po);
 		if (!w->px)
 			goto fail;
+		if (ws->broker) {
+			err = proxy_set_broker(w->px, broker_chan_fd(ws->broker, i));
+			if (err) {
+				errno = -err;
+				goto fail;
+			}
+		}
 		if (!ws->threaded)
 			continue;
 		w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -152,8 +200,20 @@ struct workers *workers_new(struct loop *main_loop, unsigned int n, const struct
 		}
 		ws->w[i].started = true;
 	}
-	if (ws->threaded)
-		log_info("proxy: %u workers, one listener each per pod (SO_REUSEPORT)", n);
+	if (ws->threaded) {
+		pthread_mutex_lock(&ws->mu);
+		while (ws->ready < n)
+			pthread_cond_wait(&ws->cv, &ws->mu);
+		err = ws->start_err;
+		pthread_mutex_unlock(&ws->mu);
+		if (err) {
+			errno = -err;
+			goto fail;
+		}
+		log_info("proxy: %u worker%s%s", n,
+			 n > 1 ? "s, one listener each per pod (SO_REUSEPORT)" : "",
+			 ws->sandbox ? ", sandboxed: no capability, seccomp" : "");
+	}
 	return ws;
 fail:
 	err = errno;
@@ -202,6 +262,7 @@ void workers_free(struct workers *ws)
 		if (ws->threaded)
 			loop_free(w->loop);
 	}
+	broker_free(ws->broker);
 	pthread_cond_destroy(&ws->cv);
 	pthread_mutex_destroy(&ws->mu);
 	free(ws);
@@ -210,6 +271,11 @@ void workers_free(struct workers *ws)
 unsigned int workers_count(const struct workers *ws)
 {
 	return ws->n;
+}
+
+bool workers_sandboxed(const struct workers *ws)
+{
+	return ws->sandbox;
 }
 
 struct proxy *workers_proxy(const struct workers *ws, unsigned int i)
@@ -256,6 +322,7 @@ void workers_set_catalogue(struct workers *ws, struct catalogue *c)
 /* ---------------------------------------------------------------- captures */
 
 struct px_capture {
+	uint64_t key;		/* the pod's name to the broker */
 	uint64_t netns_cookie;
 	unsigned int n;		/* shares opened so far */
 	struct px_pod share[];	/* share[i] is served by worker i */
@@ -265,9 +332,15 @@ static void capture_close_locked(struct px_capture *cap)
 {
 	for (unsigned int i = 0; i < cap->n; i++) {
 		px_pod_close(&cap->share[i]);
+		px_pod_unlink(&cap->share[i]);
 		cap->share[i].px->n_pods--;
 	}
 }
+
+/* Keys name a capture to the broker: never reused, so a reply that arrives
+ * after its pod left finds no pool and its sockets are closed.
+ */
+static uint64_t capture_keys;
 
 struct px_capture *workers_capture_open(struct workers *ws, const struct px_pod_info *info)
 {
@@ -276,6 +349,15 @@ struct px_capture *workers_capture_open(struct workers *ws, const struct px_pod_
 
 	if (!cap)
 		return NULL;
+	cap->key = ++capture_keys;
+	if (ws->broker) {
+		err = broker_pod_add(ws->broker, cap->key, info->netns_fd);
+		if (err) {
+			free(cap);
+			errno = -err;
+			return NULL;
+		}
+	}
 	workers_isolate(ws);
 	for (unsigned int i = 0; !err && i < ws->n; i++) {
 		struct px_pod *pp = &cap->share[i];
@@ -285,6 +367,8 @@ struct px_capture *workers_capture_open(struct workers *ws, const struct px_pod_
 		pp->netns_fd = info->netns_fd;
 		pp->lfd4 = pp->lfd6 = -1;
 		pp->ilfd4 = pp->ilfd6 = -1;
+		pp->key = cap->key;
+		px_pod_link(pp);
 		cap->n++;
 		pp->px->n_pods++;	/* the pods sharing --max-conns: px_pod_limit() */
 		err = px_pod_listen(pp, i == 0 ? &cap->netns_cookie : NULL);
@@ -297,6 +381,8 @@ struct px_capture *workers_capture_open(struct workers *ws, const struct px_pod_
 	if (err) {
 		log_debug("proxy: capture %s/%s pod=%u: %s", info->ns, info->name, info->id,
 			  strerror(-err));
+		if (ws->broker)
+			broker_pod_del(ws->broker, cap->key);
 		free(cap);
 		errno = -err;
 		return NULL;
@@ -311,6 +397,8 @@ void workers_capture_close(struct workers *ws, struct px_capture *cap)
 	workers_isolate(ws);
 	capture_close_locked(cap);
 	workers_release(ws);
+	if (ws->broker)
+		broker_pod_del(ws->broker, cap->key);
 	free(cap);
 }
 

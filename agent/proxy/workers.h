@@ -13,8 +13,11 @@
  * opening and closing a pod's listeners, and every admin read that looks at
  * proxy state do so; the hot path takes no lock at all.
  *
- * With one worker there is no thread: the proxy runs on the main loop,
- * exactly as before workers existed, and isolation is a no-op.
+ * With one worker and the sandbox off there is no thread: the proxy runs on
+ * the main loop, exactly as before workers existed, and isolation is a
+ * no-op. With the sandbox on (the default) each worker is a thread that
+ * drops every privilege before its loop starts (proxy/sandbox.h) and takes
+ * its upstream sockets from the broker thread (proxy/broker.h).
  */
 #ifndef WEFT_PROXY_WORKERS_H
 #define WEFT_PROXY_WORKERS_H
@@ -43,6 +46,8 @@ void workers_free(struct workers *ws);
 unsigned int workers_default(void);
 
 unsigned int workers_count(const struct workers *ws);
+/* Whether the workers dropped their privileges (proxy_opts.sandbox). */
+bool workers_sandboxed(const struct workers *ws);
 /* Worker @i's proxy. Outside workers_isolate() only worker 0 of a
  * single-worker set may be used by the main thread.
  */

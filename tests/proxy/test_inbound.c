@@ -80,6 +80,8 @@ static void setup(void)
 		.inbound_port = IN_PORT,
 		.inbound_mark = IN_MARK,
 		.max_conns = 1000,
+		/* As the agent runs them: sockets from the broker, workers without privilege. */
+		.sandbox = true,
 	};
 	struct px_pod_info info = { .id = 7, .ns = "mesh", .name = "server", .inbound = true };
 	char p[128], n[64];
