@@ -54,6 +54,8 @@ struct agent_config {
 	uint32_t pod_wait_ms;		/* --pod-wait: an ADD waits for its Pod object */
 	bool evict_escaped;		/* --evict-escaped */
 	uint32_t repair_period_ms;	/* --repair-period */
+	bool takeover;			/* --takeover: a predecessor must hand over */
+	uint32_t drain_s;		/* --drain-seconds */
 	bool cleanup;
 	bool version;
 	/* Parsed by cfg_parse(): destinations no pod's capture touches. */

@@ -435,6 +435,11 @@ void ep_outcome(struct proxy *px, struct ep_state *e, bool ok);
 int px_pod_listen(struct px_pod *pod, uint64_t *cookie);
 /* Stop listening for @pod and close its connections, pooled ones included. */
 void px_pod_close(struct px_pod *pod);
+/* Stop accepting on @pod's listeners (outbound and inbound) and close this
+ * proxy's fds of them; its connections go on. The sockets themselves live on
+ * if a successor holds them (a hand-over).
+ */
+void px_pod_stop_accepting(struct px_pod *pod);
 
 /* A listening socket of @pod on @a (SO_REUSEPORT across workers, IPv6
  * ones IPV6_V6ONLY), made inside the pod's netns and served by @fn with
