@@ -73,6 +73,7 @@ struct agent {
 	/* Hand-over (handover.c) and drain (main.c). */
 	int ho_lfd;			/* RUN_DIR/handover.sock; -1: not serving */
 	int ho_cfd;			/* the other agent during a hand-over; -1: none */
+	bool ho_passed;			/* the listeners went to it */
 	void (*ho_release)(struct agent *a);
 	bool draining;			/* not accepting; exits once connections end */
 	uint64_t drain_deadline_ms;

@@ -235,6 +235,30 @@ static void drop_conn(struct agent *a)
 	a->ho_cfd = -1;
 }
 
+/* Pass every listener to the successor on @cfd, then END. 0 or -errno. */
+static int pass_listeners(struct agent *a, int cfd)
+{
+	struct collect *c = calloc(1, sizeof(*c));
+	int err;
+
+	if (!c)
+		return -ENOMEM;
+	c->cfd = cfd;
+	/* Only the main thread changes listeners (under isolation), and this
+	 * is the main thread: reading them needs no isolation.
+	 */
+	pods_each_capture(a->pods, collect_capture, c);
+	flush_batch(c);
+	err = c->err ?: ho_word(cfd, HO_END);
+	if (!err)
+		log_info("handover: passed %zu listening socket(s) to a successor", c->sent);
+	free(c);
+	return err;
+}
+
+/* The successor's HELLO (then the listeners go), or its ADOPTED (then this
+ * agent releases everything and drains).
+ */
 static void on_successor(struct loop *loop, int fd, uint32_t events, void *ctx)
 {
 	struct agent *a = ctx;
@@ -246,7 +270,17 @@ static void on_successor(struct loop *loop, int fd, uint32_t events, void *ctx)
 	err = ho_recv(fd, &m, fds);
 	if (err == -EAGAIN || err == -EINTR)
 		return;
-	if (!err && m.type == HO_ADOPTED && !m.n) {
+	if (!err && m.n) {
+		for (uint32_t i = 0; i < m.n; i++)
+			close(fds[i]);
+		err = -EPROTO;
+	}
+	if (!err && m.type == HO_HELLO && !a->ho_passed) {
+		err = pass_listeners(a, fd);
+		a->ho_passed = !err;
+		if (!err)
+			return;
+	} else if (!err && m.type == HO_ADOPTED && a->ho_passed) {
 		log_info("handover: the successor adopted every listener; this agent stops accepting and drains");
 		a->ho_release(a);
 		err = ho_word(fd, HO_RELEASED);
@@ -254,11 +288,11 @@ static void on_successor(struct loop *loop, int fd, uint32_t events, void *ctx)
 			log_warn("handover: cannot tell the successor it may go on: %s", strerror(-err));
 		drop_conn(a);
 		return;
+	} else if (!err) {
+		err = -EPROTO;
 	}
-	for (uint32_t i = 0; !err && i < m.n; i++)
-		close(fds[i]);
 	log_warn("handover: the successor went away before adopting (%s); this agent carries on",
-		 err ? strerror(-err) : "unexpected message");
+		 strerror(-err));
 	drop_conn(a);
 }
 
@@ -275,9 +309,7 @@ static bool peer_trusted(int fd)
 static void on_handover(struct loop *loop, int lfd, uint32_t events, void *ctx)
 {
 	struct agent *a = ctx;
-	struct collect *c;
-	struct ho_msg m;
-	int fds[HO_BATCH], cfd, err;
+	int cfd, err;
 
 	(void)events;
 	cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -289,35 +321,19 @@ static void on_handover(struct loop *loop, int lfd, uint32_t events, void *ctx)
 		close(cfd);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	err = c ? set_timeouts(cfd) : -ENOMEM;
-	if (!err)
-		err = ho_recv(cfd, &m, fds);
-	if (!err && (m.type != HO_HELLO || m.n)) {
-		for (uint32_t i = 0; i < m.n; i++)
-			close(fds[i]);
-		err = -EPROTO;
-	}
-	if (!err) {
-		c->cfd = cfd;
-		/* Only the main thread changes listeners (under isolation), and
-		 * this is the main thread: reading them needs no isolation.
-		 */
-		pods_each_capture(a->pods, collect_capture, c);
-		flush_batch(c);
-		err = c->err ?: ho_word(cfd, HO_END);
-	}
+	/* Blocking with timeouts: the successor reads as it goes, and this
+	 * loop waits for its words through epoll, never in recv().
+	 */
+	err = set_timeouts(cfd);
 	if (!err)
 		err = loop_add_fd(loop, cfd, EPOLLIN, on_successor, a);
 	if (err) {
-		log_warn("handover: a successor connected but the hand-over failed: %s; this agent carries on",
-			 strerror(-err));
+		log_warn("handover: cannot serve a successor: %s", strerror(-err));
 		close(cfd);
-	} else {
-		log_info("handover: passed %zu listening socket(s) to a successor", c->sent);
-		a->ho_cfd = cfd;
+		return;
 	}
-	free(c);
+	a->ho_cfd = cfd;
+	a->ho_passed = false;
 }
 
 int handover_listen(struct agent *a, handover_release_fn release)
