@@ -26,6 +26,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/types.h>
+#include <bpf/bpf.h>
+
+#include "abi.h"
 #include "fixture.h"
 #include "proc.h"
 #include "sock.h"
@@ -54,6 +58,8 @@ static void down(void)
 }
 
 TestSuite(upgrade, .init = up, .fini = down, .timeout = 600);
+/* Pinned maps exist in eBPF mode only: once, in the first (eBPF) pass. */
+TestSuite(maps_upgrade, .init = up, .fini = down, .timeout = 120);
 
 static int rounds(void)
 {
@@ -411,4 +417,60 @@ Test(upgrade, kill9_with_a_successor_fails_fast_and_never_bypasses)
 	cr_expect_eq(r.bypassed, 0, "answers from outside the mesh");
 	cr_expect_gt(r.ok, 0);
 	cr_expect_eq(count_tree(env.bpffs), pins0, "pins changed over the restarts");
+}
+
+/* ------------------------------------------------------------ map layouts */
+
+/* An agent of an older version pinned mesh_pods with the value of before
+ * inbound capture (20 bytes shorter). The agent migrates it instead of
+ * refusing to start: a new map of today's layout, the entries copied over
+ * (their common prefix, the new fields zero), the programs swapped, the old
+ * pin gone, the pods' traffic captured as before.
+ */
+Test(maps_upgrade, a_pinned_map_of_an_older_layout_is_migrated)
+{
+	const uint32_t old_vsize = sizeof(struct mesh_pod) - 20;
+	char pin[PATH_MAX + 32], old_pin[PATH_MAX + 40], out[256], cmd_out[256];
+	unsigned char key[8], next[8], val[sizeof(struct mesh_pod)];
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	int cur, old, n = 0, rc;
+	void *prev = NULL;
+
+	cr_assert_eq(tenv_agent_stop(&env), 0, "see %s", env.agent_log);
+	snprintf(pin, sizeof(pin), "%s/maps/mesh_pods", env.bpffs);
+	snprintf(old_pin, sizeof(old_pin), "%s_old", pin);
+	cur = bpf_obj_get(pin);
+	cr_assert_geq(cur, 0, "no pinned mesh_pods: %s", strerror(-cur));
+	old = bpf_map_create(BPF_MAP_TYPE_HASH, "mesh_pods", 8, old_vsize, MESH_MAX_PODS, NULL);
+	cr_assert_geq(old, 0, "bpf_map_create: %s", strerror(-old));
+	while (!bpf_map_get_next_key(cur, prev, next)) {
+		cr_assert_eq(bpf_map_lookup_elem(cur, next, val), 0);
+		cr_assert_eq(bpf_map_update_elem(old, next, val, BPF_ANY), 0);
+		memcpy(key, next, sizeof(key));
+		prev = key;
+		n++;
+	}
+	cr_assert_gt(n, 0, "no pod in mesh_pods");
+	close(cur);
+	cr_assert_eq(unlink(pin), 0);
+	cr_assert_eq(bpf_obj_pin(old, pin), 0, "pin the old layout: %s", strerror(errno));
+	close(old);
+
+	cr_assert_eq(tenv_agent_start(&env), 0, "the agent refused the old layout, see %s",
+		     env.agent_log);
+	cur = bpf_obj_get(pin);
+	cr_assert_geq(cur, 0);
+	cr_assert_eq(bpf_obj_get_info_by_fd(cur, &info, &len), 0);
+	close(cur);
+	cr_assert_eq(info.value_size, sizeof(struct mesh_pod), "value size %u after the start",
+		     info.value_size);
+	cr_assert_eq(access(old_pin, F_OK), -1, "the old map's pin is still there");
+	rc = tenv_capture(cmd_out, sizeof(cmd_out), "grep -c 'migrated map mesh_pods: %d of %d' %s",
+			  n, n, env.agent_log);
+	cr_assert_eq(rc, 0, "the log does not say the %d entries were copied, see %s", n,
+		     env.agent_log);
+	rc = tsock_ident("a", VIP, out, sizeof(out));
+	cr_assert_eq(rc, 0, "pod a after the migration: %s", strerror(-rc));
+	cr_assert(!strncmp(out, "web-", 4), "got '%s'", out);
 }
