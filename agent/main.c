@@ -185,10 +185,18 @@ static void on_signal(struct loop *loop, int fd, uint32_t events, void *ctx)
 	(void)events;
 	if (read(fd, &si, sizeof(si)) != sizeof(si))
 		return;
-	if (a->draining || !a->workers) {
-		log_info("agent: signal %u while draining, stopping now (pinned programs stay: meshed pods fail closed)",
+	if (!a->workers || (a->draining && si.ssi_signo == SIGINT)) {
+		log_info("agent: signal %u, stopping now (pinned programs stay: meshed pods fail closed)",
 			 si.ssi_signo);
 		loop_stop(loop);
+		return;
+	}
+	if (a->draining) {
+		/* Kubernetes stops the old pod of a rolling update once its
+		 * successor is ready: right after the hand-over, mid-drain.
+		 */
+		log_info("agent: signal %u while draining: the drain goes on until its deadline (SIGINT stops now)",
+			 si.ssi_signo);
 		return;
 	}
 	log_info("agent: signal %u", si.ssi_signo);
