@@ -336,8 +336,11 @@ Test(upgrade, handover_under_load_refuses_nothing_and_drains_streams)
 		char extra[64];
 		pid_t prev;
 
+		/* The last round goes back to the first agent's 2 workers, so
+		 * that fd counts compare.
+		 */
 		snprintf(extra, sizeof(extra), "--takeover --workers %s",
-			 workers_of_round[i % 3]);
+			 i == n - 1 ? "2" : workers_of_round[i % 3]);
 		successor_start(extra, &prev);
 		/* Let the old agent drain while the next round starts. */
 		usleep(300000);
