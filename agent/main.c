@@ -30,6 +30,7 @@
 #include "opt.h"
 #include "model/model.h"
 #include "pods.h"
+#include "proxy/adopt.h"
 #include "proxy/proxy.h"
 #include "proxy/workers.h"
 #include "registry/registry.h"
@@ -474,6 +475,8 @@ static void stop(struct agent *a)
 	handover_close(a, !a->draining);
 	if (a->ho_cfd != -1)
 		close(a->ho_cfd);
+	/* A start that failed mid-hand-over: the predecessor keeps its own. */
+	px_adopt_close_rest();
 	http_server_free(a->metrics);
 	http_server_free(a->admin);
 	agent_repair_stop(a);

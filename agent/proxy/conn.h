@@ -89,6 +89,10 @@ struct px_pod {
 	uint64_t local_errors;	/* connections or requests failed for the agent's resources */
 	struct in_port *in_ports;	/* inbound counters per port, unordered */
 	uint32_t n_in_ports;
+	/* The agent is draining (docs/lifecycle.md): an HTTP client connection
+	 * is closed after its response instead of kept alive.
+	 */
+	bool draining;
 };
 
 /* Distinct inbound ports counted per pod and worker; the connections to
@@ -440,6 +444,11 @@ void px_pod_close(struct px_pod *pod);
  * if a successor holds them (a hand-over).
  */
 void px_pod_stop_accepting(struct px_pod *pod);
+/* Stop accepting (px_pod_stop_accepting()) and drain @pod: HTTP client
+ * connections idle between requests close now, the others after their
+ * current response; opaque connections run until they end.
+ */
+void px_pod_drain(struct px_pod *pod);
 
 /* A listening socket of @pod on @a (SO_REUSEPORT across workers, IPv6
  * ones IPV6_V6ONLY), made inside the pod's netns and served by @fn with

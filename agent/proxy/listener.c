@@ -287,6 +287,24 @@ void px_pod_stop_accepting(struct px_pod *pod)
 	close_listener(pod->px, &pod->ilfd6);
 }
 
+void px_pod_drain(struct px_pod *pod)
+{
+	struct conn *c = pod->conns, *next;
+
+	px_pod_stop_accepting(pod);
+	pod->draining = true;
+	for (; c; c = next) {
+		next = c->next;
+		/* HTTP between two requests: nothing in flight, nothing buffered
+		 * (a client's request crossing this close is what every HTTP/1.1
+		 * server's idle close risks; clients retry idempotent ones).
+		 */
+		if (c->ops == &relay_http && !c->up && !c->h.dispatched && !c->c2u.len &&
+		    !c->u2c.len)
+			conn_close(c, false);
+	}
+}
+
 void px_pod_close(struct px_pod *pod)
 {
 	struct proxy *px = pod->px;

@@ -399,7 +399,7 @@ void workers_capture_stop_accepting(struct workers *ws, struct px_capture *cap)
 {
 	workers_isolate(ws);
 	for (unsigned int i = 0; i < cap->n; i++)
-		px_pod_stop_accepting(&cap->share[i]);
+		px_pod_drain(&cap->share[i]);
 	workers_release(ws);
 }
 

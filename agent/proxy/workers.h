@@ -119,8 +119,9 @@ typedef void (*workers_listener_fn)(int fd, int netns_fd, void *ctx);
  * of @cap, outbound and inbound, on every worker: what a hand-over passes.
  */
 void workers_capture_listeners(const struct px_capture *cap, workers_listener_fn fn, void *ctx);
-/* Stop accepting on every listener of @cap (isolating the workers); the
- * pod's connections go on until they end or the capture is closed.
+/* Stop accepting on every listener of @cap and drain (isolating the
+ * workers): HTTP keep-alive connections close between requests, the others
+ * go on until they end or the capture is closed.
  */
 void workers_capture_stop_accepting(struct workers *ws, struct px_capture *cap);
 
