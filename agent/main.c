@@ -433,9 +433,18 @@ static int start(struct agent *a)
 		return err;
 	if (err > 0)
 		log_info("pods: restored %d pod(s) enrolled before this start", err);
-	err = handover_finish(a);
-	if (err)
-		log_warn("handover: going on; the control sockets are bound anew");
+	if (a->ho_cfd != -1) {
+		err = handover_finish(a);
+		if (err)
+			log_warn("handover: going on; the control sockets are bound anew");
+		/* Pods the predecessor enrolled while this agent restored (its
+		 * cni.sock served until it released): known ones are left as
+		 * they are, new ones enrolled now.
+		 */
+		err = pods_restore(a->pods);
+		if (err < 0)
+			return err;
+	}
 	err = run_path(cfg, "cni.sock", path, sizeof(path));
 	if (!err) {
 		a->cni = cni_server_new(a->loop, path, a->pods);
