@@ -91,7 +91,7 @@ PROXY_TEST_BIN := $(O)/tests/weft-test-proxy
 HTTP_DIFF_BIN := $(O)/tests/weft-http-frame
 
 # ---------------------------------------------------------------- targets
-.PHONY: all deps test test-unit test-bpf test-nft test-proxy test-integration test-containerd check-layers \
+.PHONY: all deps test test-unit test-bpf test-nft test-proxy test-integration test-containerd test-upgrade-long check-layers \
 	manifests check-manifests \
 	image check-image demo bench bench-registry readme install clean \
 	vmlinux format help check-root fuzz fuzz-build test-fuzz fuzz-short test-http-diff
@@ -308,18 +308,32 @@ test-proxy: $(PROXY_TEST_BIN) check-root ## the proxy's inbound side in-process,
 	$(Q)scripts/run-tests.sh $(PROXY_TEST_BIN) $(CRITERION_FLAGS) --jobs 1
 
 # The suites of capture, the relay, resilience, fairness, strict HTTP, inbound
-# capture, enrolment, the ways around capture (bypass) and the pods' lifecycle
-# run once per capture mode (the same tests: tests/helpers/env.h tenv_mode());
+# capture, enrolment, the ways around capture (bypass), the pods' lifecycle and
+# upgrades (hand-over, drain, kill -9) run once per capture mode (the same tests: tests/helpers/env.h tenv_mode());
 # the rest (registries, meshctl, modes) do not depend on the mode, or switch
 # modes themselves, and run once.
-MODE_SUITES := @(capture|relay|resilience|fairness|http_strict|inbound|lifecycle|enrol|bypass|sandbox)/*
+MODE_SUITES := @(capture|relay|resilience|fairness|http_strict|inbound|lifecycle|enrol|bypass|sandbox|upgrade)/*
+# Hand-overs and kill -9 restarts per upgrade test: a few in `make test`, the
+# issue's 20 in `make test-upgrade-long` (docs/testing.md).
+UPGRADE_ROUNDS ?= 4
+UPGRADE_ROUNDS_LONG ?= 20
 test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF and nft, real clients (root)
 	$(call msg,TEST,integration (ebpf mode))
-	$(Q)WEFT_TEST_MODE=ebpf WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) \
-		$(CRITERION_FLAGS) --jobs 1
+	$(Q)WEFT_TEST_MODE=ebpf WEFT_UPGRADE_ROUNDS=$(UPGRADE_ROUNDS) WEFT_BUILD=$(abspath $(O)) \
+		scripts/run-tests.sh $(INTEG_BIN) $(CRITERION_FLAGS) --jobs 1
 	$(call msg,TEST,integration (nft mode))
-	$(Q)WEFT_TEST_MODE=nft WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) \
-		$(CRITERION_FLAGS) --jobs 1 --filter '$(MODE_SUITES)'
+	$(Q)WEFT_TEST_MODE=nft WEFT_UPGRADE_ROUNDS=$(UPGRADE_ROUNDS) WEFT_BUILD=$(abspath $(O)) \
+		scripts/run-tests.sh $(INTEG_BIN) $(CRITERION_FLAGS) --jobs 1 --filter '$(MODE_SUITES)'
+
+# The upgrade suite with the full 20 hand-overs and 20 kill -9 restarts, in
+# both capture modes (about 3 min).
+test-upgrade-long: $(INTEG_BIN) $(SAN_BINS) check-root ## 20 hand-overs and 20 kill -9 under load, both modes (root)
+	$(Q)for m in ebpf nft; do \
+		echo "  TEST     upgrade x$(UPGRADE_ROUNDS_LONG) ($$m mode)"; \
+		WEFT_TEST_MODE=$$m WEFT_UPGRADE_ROUNDS=$(UPGRADE_ROUNDS_LONG) WEFT_BUILD=$(abspath $(O)) \
+		scripts/run-tests.sh $(INTEG_BIN) $(CRITERION_FLAGS) --jobs 1 --filter 'upgrade/*' \
+		|| exit 1; \
+	done
 
 # The real container runtime: containerd, runc and the CNI plugins from Debian
 # in their own namespaces, the real installer, agent and image (about 2 min).

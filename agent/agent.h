@@ -70,6 +70,14 @@ struct agent {
 	 */
 	struct loop_timer repair_timer;
 	size_t escaped;			/* at the last look */
+	/* Hand-over (handover.c) and drain (main.c). */
+	int ho_lfd;			/* RUN_DIR/handover.sock; -1: not serving */
+	int ho_cfd;			/* the other agent during a hand-over; -1: none */
+	bool ho_passed;			/* the listeners went to it */
+	void (*ho_release)(struct agent *a);
+	bool draining;			/* not accepting; exits once connections end */
+	uint64_t drain_deadline_ms;
+	struct loop_timer drain_timer;
 };
 
 /* Build a catalogue from the model, publish it to the proxy, and reconcile

@@ -55,6 +55,8 @@ struct agent_config {
 	bool evict_escaped;		/* --evict-escaped */
 	bool no_sandbox;		/* --no-sandbox: workers keep their privileges (debugging) */
 	uint32_t repair_period_ms;	/* --repair-period */
+	bool takeover;			/* --takeover: a predecessor must hand over */
+	uint32_t drain_s;		/* --drain-seconds */
 	bool cleanup;
 	bool version;
 	/* Parsed by cfg_parse(): destinations no pod's capture touches. */

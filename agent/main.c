@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +24,13 @@
 #include "config.h"
 #include "datapath/capture.h"
 #include "fs.h"
+#include "handover.h"
 #include "log.h"
 #include "loop.h"
 #include "opt.h"
 #include "model/model.h"
 #include "pods.h"
+#include "proxy/adopt.h"
 #include "proxy/proxy.h"
 #include "proxy/workers.h"
 #include "registry/registry.h"
@@ -98,11 +101,13 @@ static int start_registries(struct agent *a)
 	return 0;
 }
 
-static void stop_registries(struct agent *a)
+/* Stop every registry; with @deregister this node's endpoints go with the
+ * agent, without they stay for a successor to re-assert (a hand-over).
+ */
+static void stop_registries(struct agent *a, bool deregister)
 {
-	/* Deregister: this node's endpoints go with the agent. */
 	for (unsigned int i = 0; i < a->n_regs; i++)
-		a->regs[i].ops->stop(a->regs[i].state, true);
+		a->regs[i].ops->stop(a->regs[i].state, deregister);
 	a->n_regs = 0;
 	selfreg_free(a->selfreg);
 	a->selfreg = NULL;
@@ -110,16 +115,93 @@ static void stop_registries(struct agent *a)
 	a->sink = NULL;
 }
 
+#define DRAIN_POLL_MS 50
+
+static void on_drain_tick(struct loop_timer *t, uint64_t now)
+{
+	struct agent *a = (struct agent *)((char *)t - offsetof(struct agent, drain_timer));
+	struct proxy_stats st;
+
+	workers_isolate(a->workers);
+	workers_stats(a->workers, &st);
+	workers_release(a->workers);
+	if (!st.active) {
+		log_info("agent: drained, every connection ended");
+		loop_stop(a->loop);
+	} else if (now >= a->drain_deadline_ms) {
+		log_info("agent: drain deadline (--drain-seconds %u): resetting %llu connection(s)",
+			 a->cfg->drain_s, (unsigned long long)st.active);
+		loop_stop(a->loop);
+	} else if (loop_timer_set(a->loop, t, DRAIN_POLL_MS, on_drain_tick)) {
+		loop_stop(a->loop);
+	}
+}
+
+static void stop_accepting(struct px_capture *cap, void *ctx)
+{
+	workers_capture_stop_accepting(((struct agent *)ctx)->workers, cap);
+}
+
+/* Stop accepting everywhere, give up the control sockets and the
+ * registries, and let established connections run until they end or
+ * --drain-seconds pass. @handover: a successor has adopted the listeners and
+ * keeps this node's registrations; without one they are withdrawn.
+ */
+static void drain(struct agent *a, bool handover)
+{
+	if (a->draining)
+		return;
+	a->draining = true;
+	if (a->pods) {
+		pods_stop_retries(a->pods);
+		pods_each_capture(a->pods, stop_accepting, a);
+	}
+	handover_close(a, !handover);
+	http_server_free(a->metrics);
+	a->metrics = NULL;
+	http_server_free(a->admin);
+	a->admin = NULL;
+	cni_server_free(a->cni);
+	a->cni = NULL;
+	agent_repair_stop(a);
+	stop_registries(a, !handover);
+	a->drain_deadline_ms = loop_now_ms(a->loop) + (uint64_t)a->cfg->drain_s * 1000;
+	log_info("agent: %s; draining established connections for at most %u s",
+		 handover ? "handed over to a successor" : "stopping, no longer accepting",
+		 a->cfg->drain_s);
+	if (loop_timer_set(a->loop, &a->drain_timer, 0, on_drain_tick))
+		loop_stop(a->loop);
+}
+
+static void release_to_successor(struct agent *a)
+{
+	drain(a, true);
+}
+
 static void on_signal(struct loop *loop, int fd, uint32_t events, void *ctx)
 {
 	struct signalfd_siginfo si;
+	struct agent *a = ctx;
 
 	(void)events;
-	(void)ctx;
-	if (read(fd, &si, sizeof(si)) == sizeof(si))
-		log_info("agent: signal %u, stopping (pinned programs stay: meshed pods fail closed)",
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (!a->workers || (a->draining && si.ssi_signo == SIGINT)) {
+		log_info("agent: signal %u, stopping now (pinned programs stay: meshed pods fail closed)",
 			 si.ssi_signo);
-	loop_stop(loop);
+		loop_stop(loop);
+		return;
+	}
+	if (a->draining) {
+		/* Kubernetes stops the old pod of a rolling update once its
+		 * successor is ready: right after the hand-over, mid-drain.
+		 */
+		log_info("agent: signal %u while draining: the drain goes on until its deadline (SIGINT stops now)",
+			 si.ssi_signo);
+		return;
+	}
+	log_info("agent: signal %u", si.ssi_signo);
+	drain(a, false);
 }
 
 static int run_path(const struct agent_config *cfg, const char *name, char *buf, size_t len)
@@ -135,7 +217,8 @@ static struct capture_opts capture_opts_of(const struct agent_config *cfg, const
 static int cleanup(const struct agent_config *cfg, const char *cgroup)
 {
 	const struct capture_opts co = capture_opts_of(cfg, cgroup);
-	static const char *const files[] = { "cni.sock", "admin.sock", CNI_PROTO_STATE_FILE };
+	static const char *const files[] = { "cni.sock", "admin.sock", HANDOVER_SOCK,
+					     CNI_PROTO_STATE_FILE };
 	char path[PATH_MAX];
 	int netns_fds[CLEANUP_PODS_MAX], n, err;
 
@@ -322,6 +405,10 @@ static int start(struct agent *a)
 	if (!a->workers)
 		return log_errno(-errno, "start the proxy");
 	workers_set_catalogue(a->workers, a->cat);
+	/* Before the pods: restoring them adopts what a predecessor passes. */
+	err = handover_begin(a);
+	if (err < 0)
+		return err;
 	a->pods = pods_new(&(struct pods_deps){
 		.capture = a->capture,
 		.workers = a->workers,
@@ -347,6 +434,18 @@ static int start(struct agent *a)
 		return err;
 	if (err > 0)
 		log_info("pods: restored %d pod(s) enrolled before this start", err);
+	if (a->ho_cfd != -1) {
+		err = handover_finish(a);
+		if (err)
+			log_warn("handover: going on; the control sockets are bound anew");
+		/* Pods the predecessor enrolled while this agent restored (its
+		 * cni.sock served until it released): known ones are left as
+		 * they are, new ones enrolled now.
+		 */
+		err = pods_restore(a->pods);
+		if (err < 0)
+			return err;
+	}
 	err = run_path(cfg, "cni.sock", path, sizeof(path));
 	if (!err) {
 		a->cni = cni_server_new(a->loop, path, a->pods);
@@ -369,6 +468,9 @@ static int start(struct agent *a)
 	err = start_metrics(a);
 	if (err)
 		return err;
+	err = handover_listen(a, release_to_successor);
+	if (err)
+		return log_errno(err, "listen on '%s/%s'", cfg->run_dir, HANDOVER_SOCK);
 	a->start_ms = loop_now_ms(a->loop);
 	log_info("agent: version %s ready cgroup='%s' bpffs='%s' run_dir='%s' registries=%u",
 		 WEFT_VERSION, a->cgroup, cfg->bpffs, cfg->run_dir, a->n_regs);
@@ -377,6 +479,14 @@ static int start(struct agent *a)
 
 static void stop(struct agent *a)
 {
+	if (a->loop)
+		loop_timer_del(a->loop, &a->drain_timer);
+	/* A successor, if any, has bound its own by now. */
+	handover_close(a, !a->draining);
+	if (a->ho_cfd != -1)
+		close(a->ho_cfd);
+	/* A start that failed mid-hand-over: the predecessor keeps its own. */
+	px_adopt_close_rest();
 	http_server_free(a->metrics);
 	http_server_free(a->admin);
 	agent_repair_stop(a);
@@ -384,7 +494,7 @@ static void stop(struct agent *a)
 	pods_free(a->pods);
 	workers_free(a->workers);
 	capture_close(a->capture);
-	stop_registries(a);
+	stop_registries(a, true);
 	model_free(a->model);
 	catalogue_unref(a->cat);
 	cni_proto_state_done(&a->node_state);
@@ -398,7 +508,9 @@ static void stop(struct agent *a)
 int main(int argc, char **argv)
 {
 	struct agent_config cfg = { 0 };
-	struct agent a = { .cfg = &cfg, .home_netns_fd = -1, .signal_fd = -1 };
+	struct agent a = {
+		.cfg = &cfg, .home_netns_fd = -1, .signal_fd = -1, .ho_lfd = -1, .ho_cfd = -1,
+	};
 	int err;
 
 	log_set_ident("weft-agent");

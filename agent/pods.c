@@ -153,6 +153,20 @@ void pods_free(struct pods *p)
 	free(p);
 }
 
+void pods_each_capture(struct pods *p, pods_capture_fn fn, void *ctx)
+{
+	for (struct pod_netns *ns = p->netns; ns; ns = ns->next)
+		if (ns->capture)
+			fn(ns->capture, ctx);
+}
+
+void pods_stop_retries(struct pods *p)
+{
+	for (struct pod_netns *ns = p->netns; ns; ns = ns->next)
+		if (p->deps.loop)
+			loop_timer_del(p->deps.loop, &ns->retry);
+}
+
 bool pods_can_enroll(const struct pods *p)
 {
 	return synced(p);

@@ -166,6 +166,17 @@ void pods_reconcile(struct pods *p);
  */
 int pods_restore(struct pods *p);
 
+struct px_capture;
+typedef void (*pods_capture_fn)(struct px_capture *cap, void *ctx);
+/* Call @fn with the proxy capture of every pod netns that has one (its
+ * listeners are open): what a hand-over passes and a drain stops.
+ */
+void pods_each_capture(struct pods *p, pods_capture_fn fn, void *ctx);
+/* Cancel every pending retry of a blocked listener: a draining agent opens
+ * no new listener.
+ */
+void pods_stop_retries(struct pods *p);
+
 /* The capture @pod gets while meshed: agent-wide exclusions plus the Pod's
  * annotations. For the admin API.
  */

@@ -41,9 +41,10 @@ struct mesh_pod {
 	__u16 flags;		/* MESH_POD_F_* */
 	__u16 excl_ports[MESH_MAX_EXCL_PORTS];	/* host order; 0 = unused slot */
 	struct mesh_cidr excl_cidrs[MESH_MAX_EXCL_CIDRS];
-	/* Inbound capture (sk_lookup): grown by 20 bytes on purpose, the
-	 * pinned map of an older agent is refused at load and must be removed
-	 * (weft-agent --cleanup), as for any change of a map's value size.
+	/* Inbound capture (sk_lookup): 20 bytes appended. A pinned map of an
+	 * older layout is migrated at start (agent/datapath/dp_migrate.c):
+	 * values keep their common prefix and fields appended read as zero,
+	 * so new fields go at the end.
 	 */
 	__u16 inbound_port;	/* host order: the in-pod inbound listener; 0 = no capture */
 	__u16 excl_in_ports[MESH_MAX_EXCL_PORTS];	/* host order; 0 = unused slot */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 
@@ -218,6 +219,8 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 	workers_release(a->workers);
 	o = json_object_new_object();
 	json_object_object_add(o, "version", json_object_new_string(WEFT_VERSION));
+	/* Which agent answers: during a hand-over two run on the node. */
+	json_object_object_add(o, "pid", json_object_new_int64((int64_t)getpid()));
 	json_object_object_add(o, "workers", json_object_new_uint64(workers_count(a->workers)));
 	json_object_object_add(o, "sandbox", json_object_new_boolean(workers_sandboxed(a->workers)));
 	json_object_object_add(o, "mode",

@@ -495,6 +495,7 @@ int dp_open(struct dp **out, const struct dp_opts *opts)
 {
 	char maps_dir[PATH_MAX], links_dir[PATH_MAX], inbound_dir[PATH_MAX];
 	long page_size = sysconf(_SC_PAGESIZE);
+	struct dp_migration *mig = NULL;
 	struct dp *dp;
 	int err;
 
@@ -539,13 +540,17 @@ int dp_open(struct dp **out, const struct dp_opts *opts)
 	err = set_capacity(dp->skel, opts->map_capacity);
 	if (err)
 		goto out_destroy_skel;
+	err = dp_migrate_prepare(dp->skel->obj, &mig);
+	if (err)
+		goto out_destroy_skel;
 	err = mesh_redirect__load(dp->skel);
 	if (err) {
-		log_errno(err, "load mesh_redirect (the verifier log is at debug level; maps "
-			  "pinned under '%s' by another weft version are refused: remove them)",
+		dp_migrate_abort(mig);
+		log_errno(err, "load mesh_redirect (the verifier log is at debug level; maps under '%s')",
 			  maps_dir);
 		goto out_destroy_skel;
 	}
+	dp_migrate_finish(mig, dp->skel->obj);
 	err = write_config(dp, opts);
 	if (err)
 		goto out_destroy_skel;

@@ -27,6 +27,23 @@ struct dp {
 /* Route libbpf's messages into log_debug, one line each. Idempotent. */
 void dp_libbpf_log_init(void);
 
+/* dp_migrate.c: pinned maps of another layout, migrated instead of refused. */
+struct bpf_object;
+struct dp_migration;
+/* Before loading @obj (its pin paths set): save the entries of every pinned
+ * map whose layout differs from @obj's and move its pin aside. *@out is NULL
+ * or what dp_migrate_finish()/dp_migrate_abort() take. 0 or -errno (nothing
+ * moved).
+ */
+int dp_migrate_prepare(struct bpf_object *obj, struct dp_migration **out);
+/* After a successful load: write the saved entries, converted, into the new
+ * maps, remove the old pins, free @mig. Accepts NULL.
+ */
+void dp_migrate_finish(struct dp_migration *mig, struct bpf_object *obj);
+/* The load failed: move the old pins back, free @mig. Accepts NULL. */
+void dp_migrate_abort(struct dp_migration *mig);
+void dp_migration_free(struct dp_migration *mig);
+
 /* Detach the link pinned at @pin (if any) and remove the pin. 0 or -errno. */
 int dp_unpin_link(const char *pin);
 

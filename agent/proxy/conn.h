@@ -97,6 +97,10 @@ struct px_pod {
 	uint64_t key;		/* the capture's, as the broker knows the pod */
 	struct px_pod *next_pod;	/* px->pods */
 	struct sock_pool pools[SK_KINDS];
+	/* The agent is draining (docs/lifecycle.md): an HTTP client connection
+	 * is closed after its response instead of kept alive.
+	 */
+	bool draining;
 };
 
 /* Distinct inbound ports counted per pod and worker; the connections to
@@ -454,6 +458,16 @@ void ep_outcome(struct proxy *px, struct ep_state *e, bool ok);
 int px_pod_listen(struct px_pod *pod, uint64_t *cookie);
 /* Stop listening for @pod and close its connections, pooled ones included. */
 void px_pod_close(struct px_pod *pod);
+/* Stop accepting on @pod's listeners (outbound and inbound) and close this
+ * proxy's fds of them; its connections go on. The sockets themselves live on
+ * if a successor holds them (a hand-over).
+ */
+void px_pod_stop_accepting(struct px_pod *pod);
+/* Stop accepting (px_pod_stop_accepting()) and drain @pod: HTTP client
+ * connections idle between requests close now, the others after their
+ * current response; opaque connections run until they end.
+ */
+void px_pod_drain(struct px_pod *pod);
 
 /* A listening socket of @pod on @a (SO_REUSEPORT across workers, IPv6
  * ones IPV6_V6ONLY), made inside the pod's netns and served by @fn with

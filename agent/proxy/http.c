@@ -610,7 +610,7 @@ static void http_progress(struct conn *c)
 		if (h->resp_done) {
 			if (c->u2c.len)
 				break;	/* still flushing to the client */
-			if (h->close_after || !h->keep_alive || !h->resp_keep_alive ||
+			if (h->close_after || !h->keep_alive || !h->resp_keep_alive || c->pod->draining ||
 			    (b->eof && b->len == h->parsed)) {
 				conn_close(c, false);
 				return;

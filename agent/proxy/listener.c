@@ -18,6 +18,7 @@
 #include "log.h"
 #include "loop.h"
 #include "netns.h"
+#include "proxy/adopt.h"
 #include "proxy/conn.h"
 
 #ifndef SO_ORIGINAL_DST
@@ -191,6 +192,12 @@ int px_listener(struct px_pod *pod, const struct addr *a, loop_fd_fn fn)
 	socklen_t len = addr_to_sockaddr(a, &ss);
 	int one = 1, fd, err;
 
+	/* A predecessor's socket when it handed this one over: its accept
+	 * queue comes with it (docs/lifecycle.md).
+	 */
+	fd = px_adopt_take(pod->netns_fd, a->family, a->port);
+	if (fd >= 0)
+		goto watch;
 	fd = netns_socket(pod->netns_fd, px->opts.home_netns_fd, a->family,
 			  SOCK_STREAM | SOCK_NONBLOCK);
 	if (fd < 0)
@@ -210,6 +217,7 @@ int px_listener(struct px_pod *pod, const struct addr *a, loop_fd_fn fn)
 		goto out_errno;
 	if (listen(fd, LISTEN_BACKLOG) == -1)
 		goto out_errno;
+watch:
 	err = loop_add_fd(px->loop, fd, EPOLLIN, fn, pod);
 	if (err)
 		goto out_close;
@@ -258,13 +266,43 @@ int px_pod_listen(struct px_pod *pod, uint64_t *cookie)
 	return 0;
 }
 
+/* A listener may be shared with another agent (handed over, or being
+ * handed over): the epoll entry must go explicitly, since closing this fd
+ * then does not release the file.
+ */
 static void close_listener(struct proxy *px, int *fd)
 {
 	if (*fd == -1)
 		return;
-	loop_forget_fd(px->loop, *fd);
+	(void)loop_del_fd(px->loop, *fd);
 	close(*fd);
 	*fd = -1;
+}
+
+void px_pod_stop_accepting(struct px_pod *pod)
+{
+	close_listener(pod->px, &pod->lfd4);
+	close_listener(pod->px, &pod->lfd6);
+	close_listener(pod->px, &pod->ilfd4);
+	close_listener(pod->px, &pod->ilfd6);
+}
+
+void px_pod_drain(struct px_pod *pod)
+{
+	struct conn *c = pod->conns, *next;
+
+	px_pod_stop_accepting(pod);
+	pod->draining = true;
+	for (; c; c = next) {
+		next = c->next;
+		/* HTTP between two requests: nothing in flight, nothing buffered
+		 * (a client's request crossing this close is what every HTTP/1.1
+		 * server's idle close risks; clients retry idempotent ones).
+		 */
+		if (c->ops == &relay_http && !c->up && !c->h.dispatched && !c->c2u.len &&
+		    !c->u2c.len)
+			conn_close(c, false);
+	}
 }
 
 void px_pod_close(struct px_pod *pod)
@@ -276,10 +314,7 @@ void px_pod_close(struct px_pod *pod)
 	/* Their sockets live in the pod's netns, with its address. */
 	pool_flush(px, pod, false);
 	sock_pools_flush(pod);
-	close_listener(px, &pod->lfd4);
-	close_listener(px, &pod->lfd6);
-	close_listener(px, &pod->ilfd4);
-	close_listener(px, &pod->ilfd6);
+	px_pod_stop_accepting(pod);
 	while (pod->in_ports) {
 		struct in_port *ip = pod->in_ports;
 

@@ -145,7 +145,10 @@ struct workers *workers_new(struct loop *main_loop, unsigned int n, const struct
 	 */
 	ws->sandbox = opts->sandbox;
 	ws->threaded = n > 1 || ws->sandbox;
-	po.reuseport = n > 1;
+	/* Even with one worker: a successor with more workers joins the group
+	 * of the listeners it adopts (a hand-over, docs/lifecycle.md).
+	 */
+	po.reuseport = true;
 	pthread_mutex_init(&ws->mu, NULL);
 	pthread_cond_init(&ws->cv, NULL);
 	if (ws->sandbox) {
@@ -466,6 +469,26 @@ int workers_capture_conns(const struct px_capture *cap, proxy_conn_fn fn, void *
 			return err;
 	}
 	return 0;
+}
+
+void workers_capture_listeners(const struct px_capture *cap, workers_listener_fn fn, void *ctx)
+{
+	for (unsigned int i = 0; i < cap->n; i++) {
+		const struct px_pod *pp = &cap->share[i];
+		const int fds[] = { pp->lfd4, pp->lfd6, pp->ilfd4, pp->ilfd6 };
+
+		for (size_t k = 0; k < sizeof(fds) / sizeof(fds[0]); k++)
+			if (fds[k] != -1)
+				fn(fds[k], pp->netns_fd, ctx);
+	}
+}
+
+void workers_capture_stop_accepting(struct workers *ws, struct px_capture *cap)
+{
+	workers_isolate(ws);
+	for (unsigned int i = 0; i < cap->n; i++)
+		px_pod_drain(&cap->share[i]);
+	workers_release(ws);
 }
 
 void workers_capture_inbound_fds(const struct px_capture *cap, int *lfd4, int *lfd6)

@@ -116,6 +116,20 @@ void workers_capture_load(const struct px_capture *cap, struct px_pod_load *out)
  */
 int workers_capture_conns(const struct px_capture *cap, proxy_conn_fn fn, void *ctx);
 
+/* Called with each listening socket of a capture and its pod's netns fd
+ * (both borrowed).
+ */
+typedef void (*workers_listener_fn)(int fd, int netns_fd, void *ctx);
+/* Under isolation (or before any worker runs): call @fn for every listener
+ * of @cap, outbound and inbound, on every worker: what a hand-over passes.
+ */
+void workers_capture_listeners(const struct px_capture *cap, workers_listener_fn fn, void *ctx);
+/* Stop accepting on every listener of @cap and drain (isolating the
+ * workers): HTTP keep-alive connections close between requests, the others
+ * go on until they end or the capture is closed.
+ */
+void workers_capture_stop_accepting(struct workers *ws, struct px_capture *cap);
+
 /* Worker 0's inbound listeners of @cap (-1 when absent), for the datapath's
  * sk_lookup map: a socket assigned by bpf_sk_assign() that belongs to a
  * SO_REUSEPORT group still goes through the group's selection (unless the

@@ -127,7 +127,8 @@ static void agent_args(struct tenv *e, char *buf, size_t len)
 	else
 		snprintf(buf, len, "--registry file:%s", e->registry);
 	snprintf(buf + strlen(buf), len - strlen(buf),
-		 " --mode %s --cgroup %s --bpffs %s --run-dir %s --log-level debug %s", tenv_mode(),
+		 " --mode %s --cgroup %s --bpffs %s --run-dir %s --log-level debug --drain-seconds 5 %s",
+		 tenv_mode(),
 		 e->cgroup, e->bpffs, e->run_dir, e->extra_args);
 }
 

@@ -177,6 +177,30 @@ int tetcd_del(struct tetcd *s, const char *key)
 	return o ? 0 : -1;
 }
 
+int64_t tetcd_create_revision(struct tetcd *s, const char *key)
+{
+	char *k = b64(key), *body;
+	json_object *o = NULL, *kvs, *v;
+	int64_t rev = -1;
+
+	if (k && asprintf(&body, "{\"key\":\"%s\"}", k) > 0) {
+		o = post(s, "/v3/kv/range", body, 3000);
+		free(body);
+	}
+	free(k);
+	if (!o)
+		return -1;
+	if (json_object_object_get_ex(o, "kvs", &kvs) && json_object_array_length(kvs) > 0)
+		rev = json_object_object_get_ex(json_object_array_get_idx(kvs, 0),
+						"create_revision", &v)
+			      ? json_object_get_int64(v)
+			      : -1;
+	else
+		rev = 0;
+	json_object_put(o);
+	return rev;
+}
+
 int tetcd_get(struct tetcd *s, const char *key, char *value, size_t len)
 {
 	char *k = b64(key), *body;

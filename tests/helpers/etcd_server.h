@@ -39,6 +39,10 @@ int tetcd_put(struct tetcd *s, const char *key, const char *value);
 int tetcd_del(struct tetcd *s, const char *key);
 /* Whether @key exists: 1, 0, or -1 on error. With @value, copy it there. */
 int tetcd_get(struct tetcd *s, const char *key, char *value, size_t len);
+/* The create_revision of @key: it changes when the key is deleted and
+ * written again, and only then. 0 when absent, -1 on error.
+ */
+int64_t tetcd_create_revision(struct tetcd *s, const char *key);
 /* The store's current revision, or -1. */
 int64_t tetcd_revision(struct tetcd *s);
 /* Compact the history up to @rev (physically). 0 or -1. */

@@ -304,3 +304,92 @@ Test(zk_e2e, a_pod_registered_by_its_agent_is_reachable_until_the_agent_goes)
 {
 	registered_pod("ZooKeeper", "session timeout 2 s");
 }
+
+/* The pid of the agent answering the admin API, or 0. */
+static long long admin_pid(void)
+{
+	json_object *o = tenv_admin_get(&env, "/v1/status"), *v;
+	long long pid = 0;
+
+	if (o && json_object_object_get_ex(o, "pid", &v))
+		pid = json_object_get_int64(v);
+	json_object_put(o);
+	return pid;
+}
+
+/* An upgrade (a successor with --takeover) keeps this node's endpoints:
+ * the key is never deleted (its create_revision stays), not even once the
+ * old agent's lease has expired, since the successor wrote it again under
+ * its own.
+ */
+Test(etcd_e2e, an_upgrade_never_deletes_this_nodes_registration)
+{
+	char key[256];
+	int64_t rev0, rev;
+	pid_t old = env.agent;
+	uint64_t t0;
+	int status;
+
+	snprintf(key, sizeof(key), "/weft-it/%s", LOCAL_REL);
+	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 10000), 0);
+	rev0 = tetcd_create_revision(&etcd, key);
+	cr_assert_gt(rev0, 0, "not registered before the upgrade");
+	cr_assert_lt(strlen(env.extra_args) + 12, sizeof(env.extra_args));
+	strcat(env.extra_args, " --takeover");
+	env.agent = 0;
+	cr_assert_eq(tenv_agent_start(&env), 0, "successor, see %s", env.agent_log);
+	t0 = tproc_now_ms();
+	/* Watch through the hand-over and twice the old lease's TTL (2 s). */
+	while (tproc_now_ms() - t0 < 5000) {
+		rev = tetcd_create_revision(&etcd, key);
+		cr_assert_eq(rev, rev0, "the registration was deleted during the upgrade (%lld -> %lld)",
+			     (long long)rev0, (long long)rev);
+		usleep(10000);
+	}
+	cr_assert_eq(admin_pid(), env.agent, "the successor never took over, see %s",
+		     env.agent_log);
+	cr_assert_eq(waitpid(old, &status, 0), old);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "old agent: %#x, see %s", status,
+		  env.agent_log);
+	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 5000), 0);
+}
+
+/* ZooKeeper: the old agent's session closes at the hand-over and takes its
+ * ephemeral znodes along; the successor creates them again. Not yet the
+ * etcd guarantee (docs/lifecycle.md, "Not handed over yet"): this measures
+ * the gap and asserts the registration comes back and stays.
+ */
+Test(zk_e2e, an_upgrade_re_creates_this_nodes_registration)
+{
+	uint64_t t0, gone_at = 0, back_at = 0;
+	pid_t old = env.agent;
+	int status;
+
+	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 10000), 0);
+	cr_assert_eq(kv->exists(LOCAL_REL), 1, "not registered before the upgrade");
+	cr_assert_lt(strlen(env.extra_args) + 12, sizeof(env.extra_args));
+	strcat(env.extra_args, " --takeover");
+	env.agent = 0;
+	cr_assert_eq(tenv_agent_start(&env), 0, "successor, see %s", env.agent_log);
+	t0 = tproc_now_ms();
+	while (tproc_now_ms() - t0 < 5000) {
+		int e = kv->exists(LOCAL_REL);
+
+		if (e == 0 && !gone_at)
+			gone_at = tproc_now_ms();
+		if (e == 1 && gone_at && !back_at)
+			back_at = tproc_now_ms();
+		usleep(5000);
+	}
+	cr_assert_eq(kv->exists(LOCAL_REL), 1, "the successor did not register again, see %s",
+		     env.agent_log);
+	fprintf(stderr, "zk_e2e: upgrade: registration %s (gap %llu ms)\n",
+		gone_at ? "deleted and re-created" : "never seen deleted",
+		(unsigned long long)(gone_at ? back_at - gone_at : 0));
+	cr_assert_eq(admin_pid(), env.agent, "the successor never took over, see %s",
+		     env.agent_log);
+	cr_assert_eq(waitpid(old, &status, 0), old);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "old agent: %#x, see %s", status,
+		  env.agent_log);
+	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 5000), 0);
+}

@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Upgrades and crashes under load (docs/lifecycle.md): a client in pod a
+ * opening a few hundred new connections a second to the web VIP and a few
+ * long-lived ECHO streams, while the agent is replaced again and again:
+ *  - by a hand-over (a successor with --takeover, a different --workers each
+ *    time): no new connection may fail and every stream must finish whole,
+ *    each old agent drains and exits cleanly (no leak under ASan), and no fd
+ *    or pin is left behind;
+ *  - by kill -9 and a successor started at once: new connections fail while
+ *    no agent listens, fast (refused, never a hang) and never bypassing the
+ *    mesh; the figures are printed.
+ * Rounds: $WEFT_UPGRADE_ROUNDS (`make test` runs a few, `make
+ * test-upgrade-long` the full 20).
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/types.h>
+#include <bpf/bpf.h>
+
+#include "abi.h"
+#include "fixture.h"
+#include "proc.h"
+#include "sock.h"
+#include "tns.h"
+
+#define VIP "198.19.0.10:80"
+#define STREAMS 4
+#define STREAM_MS 1500		/* a stream's life: it outlives a hand-over */
+#define STREAM_TICK_MS 50
+#define ROUNDS_DEFAULT 4
+#define ROUNDS_MAX 100
+/* A failed connection must fail at once: refused, not left hanging. */
+#define FAIL_FAST_MS 1000
+
+static void up(void)
+{
+	/* --drain-seconds 5 (the tests' default) outlasts every stream. */
+	fixture_up_with("--workers 2");
+	fixture_backends_start(false);
+}
+
+static void down(void)
+{
+	fixture_backends_stop();
+	fixture_down();
+}
+
+TestSuite(upgrade, .init = up, .fini = down, .timeout = 600);
+/* Pinned maps exist in eBPF mode only: once, in the first (eBPF) pass. */
+TestSuite(maps_upgrade, .init = up, .fini = down, .timeout = 120);
+
+static int rounds(void)
+{
+	const char *v = getenv("WEFT_UPGRADE_ROUNDS");
+	int n = v ? atoi(v) : ROUNDS_DEFAULT;
+
+	return n < 1 ? 1 : n > ROUNDS_MAX ? ROUNDS_MAX : n;
+}
+
+/* ------------------------------------------------------------ the load */
+
+struct report {
+	long attempts, ok, failed, slow_failures, bypassed;
+	long streams_ok, streams_failed;	/* failed: broken once established */
+	long streams_unopened;			/* the connect itself failed */
+	long max_fail_ms;
+	int first_err;
+};
+
+static bool stop_asked(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/* New connections, one IDENT each, about every 3 ms. */
+static void churn(int stop_fd, struct report *r)
+{
+	char out[256];
+
+	while (!stop_asked(stop_fd)) {
+		uint64_t t0 = tproc_now_ms();
+		int err = tsock_ident(NULL, VIP, out, sizeof(out));
+		long ms = (long)(tproc_now_ms() - t0);
+
+		r->attempts++;
+		if (!err && !strncmp(out, "web-", 4)) {
+			r->ok++;
+		} else if (!err) {
+			r->bypassed++;
+		} else {
+			r->failed++;
+			if (!r->first_err)
+				r->first_err = err;
+			if (ms > r->max_fail_ms)
+				r->max_fail_ms = ms;
+			if (ms > FAIL_FAST_MS)
+				r->slow_failures++;
+		}
+		usleep(3000);
+	}
+}
+
+/* One ECHO stream: a byte every tick for STREAM_MS, each echoed, then the
+ * server's "BYE <count>" after our half-close. 0 or -errno.
+ */
+static int stream_once(void)
+{
+	char buf[64];
+	int fd = tsock_connect(NULL, VIP, 2000), sent = 0;
+	uint64_t end;
+	ssize_t n;
+
+	if (fd < 0)
+		return -ENOTCONN;
+	if (write(fd, "ECHO\n", 5) != 5)
+		goto fail;
+	end = tproc_now_ms() + STREAM_MS;
+	while (tproc_now_ms() < end) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (write(fd, "x", 1) != 1)
+			goto fail;
+		sent++;
+		if (poll(&p, 1, 2000) != 1 || read(fd, buf, 1) != 1 || buf[0] != 'x')
+			goto fail;
+		usleep(STREAM_TICK_MS * 1000);
+	}
+	shutdown(fd, SHUT_WR);
+	n = tsock_request(fd, "", buf, sizeof(buf), 3000);
+	close(fd);
+	if (n <= 0)
+		return -EPIPE;
+	/* ECHO counts its own line's bytes or not: what matters is the BYE. */
+	return strncmp(buf, "BYE ", 4) ? -EBADMSG : 0;
+fail:
+	close(fd);
+	return -ECONNRESET;
+}
+
+static void streams(int stop_fd, struct report *r)
+{
+	while (!stop_asked(stop_fd)) {
+		int err = stream_once();
+
+		if (err == -ENOTCONN) {
+			r->streams_unopened++;
+			usleep(20000);
+		} else if (err) {
+			r->streams_failed++;
+			if (!r->first_err)
+				r->first_err = err;
+		} else {
+			r->streams_ok++;
+		}
+	}
+}
+
+struct load {
+	pid_t pid[1 + STREAMS];
+	int stop_w, report_r[1 + STREAMS];
+};
+
+static void load_start(struct load *l)
+{
+	int stop[2];
+
+	cr_assert_eq(pipe2(stop, O_CLOEXEC), 0);
+	for (int i = 0; i < 1 + STREAMS; i++) {
+		int rep[2];
+
+		cr_assert_eq(pipe2(rep, O_CLOEXEC), 0);
+		l->pid[i] = fork();
+		cr_assert_geq(l->pid[i], 0);
+		if (l->pid[i] == 0) {
+			struct report r = { 0 };
+
+			close(stop[1]);
+			close(rep[0]);
+			if (tns_enter("a"))
+				_exit(3);
+			if (i == 0)
+				churn(stop[0], &r);
+			else
+				streams(stop[0], &r);
+			_exit(write(rep[1], &r, sizeof(r)) == sizeof(r) ? 0 : 2);
+		}
+		close(rep[1]);
+		l->report_r[i] = rep[0];
+	}
+	close(stop[0]);
+	l->stop_w = stop[1];
+}
+
+static struct report load_stop(struct load *l)
+{
+	struct report sum = { 0 };
+
+	close(l->stop_w);
+	for (int i = 0; i < 1 + STREAMS; i++) {
+		struct report r;
+		int status;
+
+		cr_assert_eq(read(l->report_r[i], &r, sizeof(r)), (ssize_t)sizeof(r),
+			     "load process %d reported nothing", i);
+		close(l->report_r[i]);
+		cr_assert_eq(waitpid(l->pid[i], &status, 0), l->pid[i]);
+		sum.attempts += r.attempts;
+		sum.ok += r.ok;
+		sum.failed += r.failed;
+		sum.slow_failures += r.slow_failures;
+		sum.bypassed += r.bypassed;
+		sum.streams_ok += r.streams_ok;
+		sum.streams_failed += r.streams_failed;
+		sum.streams_unopened += r.streams_unopened;
+		if (r.max_fail_ms > sum.max_fail_ms)
+			sum.max_fail_ms = r.max_fail_ms;
+		if (!sum.first_err)
+			sum.first_err = r.first_err;
+	}
+	return sum;
+}
+
+/* ------------------------------------------------------------ the agents */
+
+/* The pid of the agent answering the admin API, or 0. */
+static long long admin_pid(void)
+{
+	json_object *o = tenv_admin_get(&env, "/v1/status"), *v;
+	long long pid = 0;
+
+	if (o && json_object_object_get_ex(o, "pid", &v))
+		pid = json_object_get_int64(v);
+	json_object_put(o);
+	return pid;
+}
+
+/* Start a successor with @extra options and wait until it answers the admin
+ * API itself (it binds admin.sock once its predecessor released it). The
+ * previous agent's pid goes to *@prev.
+ */
+static void successor_start(const char *extra, pid_t *prev)
+{
+	uint64_t until;
+
+	*prev = env.agent;
+	env.agent = 0;
+	snprintf(env.extra_args, sizeof(env.extra_args), "%s", extra);
+	cr_assert_eq(tenv_agent_start(&env), 0, "successor did not start, see %s", env.agent_log);
+	until = tproc_now_ms() + 15000;
+	while (admin_pid() != env.agent) {
+		cr_assert_lt(tproc_now_ms(), until, "the successor never took over, see %s",
+			     env.agent_log);
+		usleep(20000);
+	}
+}
+
+/* Reap agent @pid (draining, or already gone); assert a clean exit within
+ * @within_ms.
+ */
+static void reap_clean(pid_t pid, unsigned int within_ms)
+{
+	uint64_t until = tproc_now_ms() + within_ms;
+	int status;
+
+	while (waitpid(pid, &status, WNOHANG) != pid) {
+		if (tproc_now_ms() > until) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			cr_assert_fail("agent %d did not drain and exit in %u ms, see %s", pid,
+				       within_ms, env.agent_log);
+		}
+		usleep(20000);
+	}
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "old agent %d exited with status %#x (leaks?), see %s", pid, status,
+		  env.agent_log);
+}
+
+static int count_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char sub[PATH_MAX + 256];
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		n++;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+		if (de->d_type == DT_DIR)
+			n += count_tree(sub);
+	}
+	closedir(d);
+	return n;
+}
+
+static int agent_fds(pid_t pid)
+{
+	char dir[64];
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+	return count_tree(dir);
+}
+
+static const char *const workers_of_round[] = { "1", "3", "2" };
+
+Test(upgrade, handover_under_load_refuses_nothing_and_drains_streams)
+{
+	int n = rounds(), pins0 = count_tree(env.bpffs), fds0 = agent_fds(env.agent), fds1;
+	struct load l;
+	struct report r;
+
+	if (tenv_mode_is("ebpf"))
+		cr_assert_gt(pins0, 0, "nothing pinned under %s", env.bpffs);
+	load_start(&l);
+	usleep(500000);
+	for (int i = 0; i < n; i++) {
+		char extra[64];
+		pid_t prev;
+
+		/* The last round goes back to the first agent's 2 workers, so
+		 * that fd counts compare.
+		 */
+		snprintf(extra, sizeof(extra), "--takeover --workers %s",
+			 i == n - 1 ? "2" : workers_of_round[i % 3]);
+		successor_start(extra, &prev);
+		/* Let the old agent drain while the next round starts. */
+		usleep(300000);
+		reap_clean(prev, 8000);
+	}
+	usleep(500000);
+	r = load_stop(&l);
+	fprintf(stderr, "upgrade: %d hand-overs: %ld of %ld new connections failed; %ld of %ld streams broken\n",
+		n, r.failed, r.attempts, r.streams_failed, r.streams_ok + r.streams_failed);
+	cr_assert_gt(r.attempts, 100L * n, "the load made too few connections: %ld", r.attempts);
+	cr_expect_eq(r.failed, 0, "%ld of %ld new connections failed across %d hand-overs (first %d: %s)",
+		     r.failed, r.attempts, n, r.first_err, strerror(-r.first_err));
+	cr_expect_eq(r.bypassed, 0, "answers from outside the mesh");
+	cr_expect_eq(r.streams_failed + r.streams_unopened, 0,
+		     "%ld streams broken, %ld not opened across %d hand-overs", r.streams_failed,
+		     r.streams_unopened, n);
+	cr_expect_geq(r.streams_ok, STREAMS, "no stream finished");
+	/* Nothing accumulates: the last agent (--workers 1, 3 or 2) holds about
+	 * what the first one did (±1 per listener share), and no pin is left.
+	 */
+	fds1 = agent_fds(env.agent);
+	cr_expect_leq(fds1, fds0 + 16, "agent fds %d after %d hand-overs, %d before", fds1, n, fds0);
+	cr_expect_eq(count_tree(env.bpffs), pins0, "pins changed over the hand-overs");
+}
+
+Test(upgrade, sigterm_drains_established_streams)
+{
+	pid_t prev = env.agent;
+	char out[256];
+	int fd, err;
+
+	fd = tsock_connect("a", VIP, 2000);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	cr_assert_eq(write(fd, "ECHO\n", 5), 5);
+	kill(prev, SIGTERM);
+	usleep(300000);
+	/* The stream goes on while the agent drains... */
+	cr_assert_eq(write(fd, "abc", 3), 3);
+	cr_assert_eq(tsock_request(fd, "", out, 4, 2000), 3, "the stream broke at SIGTERM");
+	cr_assert_eq(memcmp(out, "abc", 3), 0);
+	/* ...and a new connection is refused at once: no listener, no bypass. */
+	err = tsock_ident("a", VIP, out, sizeof(out));
+	cr_assert_eq(err, -ECONNREFUSED, "a new connection while draining got %d", err);
+	shutdown(fd, SHUT_WR);
+	cr_assert_gt(tsock_request(fd, "", out, sizeof(out), 3000), 0);
+	cr_assert(!strncmp(out, "BYE", 3), "got '%s'", out);
+	close(fd);
+	/* Its last connection ended: the agent exits long before the deadline. */
+	env.agent = 0;
+	reap_clean(prev, 3000);
+	cr_assert_eq(tenv_agent_start(&env), 0, "restart, see %s", env.agent_log);
+}
+
+Test(upgrade, kill9_with_a_successor_fails_fast_and_never_bypasses)
+{
+	int n = rounds(), pins0 = count_tree(env.bpffs);
+	struct load l;
+	struct report r;
+
+	load_start(&l);
+	usleep(500000);
+	for (int i = 0; i < n; i++) {
+		tproc_kill(env.agent);
+		env.agent = 0;
+		snprintf(env.extra_args, sizeof(env.extra_args), "--workers %s",
+			 workers_of_round[i % 3]);
+		cr_assert_eq(tenv_agent_start(&env), 0, "restart %d, see %s", i, env.agent_log);
+		usleep(300000);
+	}
+	usleep(500000);
+	r = load_stop(&l);
+	fprintf(stderr, "upgrade: kill -9 x%d: %ld of %ld new connections failed, slowest failure %ld ms; %ld of %ld streams broken\n",
+		n, r.failed, r.attempts, r.max_fail_ms, r.streams_failed,
+		r.streams_ok + r.streams_failed);
+	cr_expect_eq(r.slow_failures, 0, "%ld failures took over %d ms (slowest %ld)",
+		     r.slow_failures, FAIL_FAST_MS, r.max_fail_ms);
+	cr_expect_eq(r.bypassed, 0, "answers from outside the mesh");
+	cr_expect_gt(r.ok, 0);
+	cr_expect_eq(count_tree(env.bpffs), pins0, "pins changed over the restarts");
+}
+
+/* ------------------------------------------------------------ map layouts */
+
+/* An agent of an older version pinned mesh_pods with the value of before
+ * inbound capture (20 bytes shorter). The agent migrates it instead of
+ * refusing to start: a new map of today's layout, the entries copied over
+ * (their common prefix, the new fields zero), the programs swapped, the old
+ * pin gone, the pods' traffic captured as before.
+ */
+Test(maps_upgrade, a_pinned_map_of_an_older_layout_is_migrated)
+{
+	const uint32_t old_vsize = sizeof(struct mesh_pod) - 20;
+	char pin[PATH_MAX + 32], old_pin[PATH_MAX + 40], out[256], cmd_out[256];
+	unsigned char key[8], next[8], val[sizeof(struct mesh_pod)];
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	int cur, old, n = 0, rc;
+	void *prev = NULL;
+
+	cr_assert_eq(tenv_agent_stop(&env), 0, "see %s", env.agent_log);
+	snprintf(pin, sizeof(pin), "%s/maps/mesh_pods", env.bpffs);
+	snprintf(old_pin, sizeof(old_pin), "%s_old", pin);
+	cur = bpf_obj_get(pin);
+	cr_assert_geq(cur, 0, "no pinned mesh_pods: %s", strerror(-cur));
+	old = bpf_map_create(BPF_MAP_TYPE_HASH, "mesh_pods", 8, old_vsize, MESH_MAX_PODS, NULL);
+	cr_assert_geq(old, 0, "bpf_map_create: %s", strerror(-old));
+	while (!bpf_map_get_next_key(cur, prev, next)) {
+		cr_assert_eq(bpf_map_lookup_elem(cur, next, val), 0);
+		cr_assert_eq(bpf_map_update_elem(old, next, val, BPF_ANY), 0);
+		memcpy(key, next, sizeof(key));
+		prev = key;
+		n++;
+	}
+	cr_assert_gt(n, 0, "no pod in mesh_pods");
+	close(cur);
+	cr_assert_eq(unlink(pin), 0);
+	cr_assert_eq(bpf_obj_pin(old, pin), 0, "pin the old layout: %s", strerror(errno));
+	close(old);
+
+	cr_assert_eq(tenv_agent_start(&env), 0, "the agent refused the old layout, see %s",
+		     env.agent_log);
+	cur = bpf_obj_get(pin);
+	cr_assert_geq(cur, 0);
+	cr_assert_eq(bpf_obj_get_info_by_fd(cur, &info, &len), 0);
+	close(cur);
+	cr_assert_eq(info.value_size, sizeof(struct mesh_pod), "value size %u after the start",
+		     info.value_size);
+	cr_assert_eq(access(old_pin, F_OK), -1, "the old map's pin is still there");
+	rc = tenv_capture(cmd_out, sizeof(cmd_out), "grep -c 'migrated map mesh_pods: %d of %d' %s",
+			  n, n, env.agent_log);
+	cr_assert_eq(rc, 0, "the log does not say the %d entries were copied, see %s", n,
+		     env.agent_log);
+	rc = tsock_ident("a", VIP, out, sizeof(out));
+	cr_assert_eq(rc, 0, "pod a after the migration: %s", strerror(-rc));
+	cr_assert(!strncmp(out, "web-", 4), "got '%s'", out);
+}
