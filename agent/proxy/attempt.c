@@ -141,6 +141,19 @@ void attempt_failed(struct conn *c, enum fail_kind kind)
 		record_failure(c, u->ep, kind);
 	if (u)
 		up_release(c, false);
+	if (kind == FAIL_STALE && !c->stale_retried) {
+		/* The server closed a pooled connection as the request went out:
+		 * that says nothing about the endpoint, and the relay judged the
+		 * request safe to send again. Once per request, at once, on a new
+		 * connection (the pool may hold more of the same age), outside the
+		 * retry count and budget.
+		 */
+		c->stale_retried = true;
+		if (c->n_tried)
+			c->n_tried--;
+		attempt_start(c);
+		return;
+	}
 	retry_or_fail(c, kind);
 }
 
@@ -278,7 +291,7 @@ void attempt_start(struct conn *c)
 	}
 	if (c->n_tried < CONN_MAX_TRIES)
 		c->tried[c->n_tried++] = e;
-	if (c->ops->may_reuse(c)) {
+	if (c->ops->may_reuse(c) && !c->stale_retried) {
 		u = pool_take(c, e);
 		if (u) {
 			e->ctr.reused++;

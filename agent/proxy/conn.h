@@ -262,8 +262,15 @@ struct http_txn {
 	bool resp_started;	/* a response byte was queued for the client: no retry */
 	bool resp_done;		/* the final response is complete */
 	bool close_after;	/* close the client once u2c is flushed */
-	bool resp_keep_alive;	/* the final response allows another request */
+	bool resp_keep_alive;	/* the upstream connection may serve another request */
 	bool dirty;		/* the upstream sent bytes after the response */
+	bool resp_close;	/* the response told the client its connection ends */
+	bool resp_hold;		/* a final head follows an interim one passed on:
+				 * u2c is flushed up to resp_at until it is rewritten */
+	bool resp_rewritten;	/* the final response head's hop-by-hop fields are done */
+	size_t resp_at;		/* u2c.buf index where the current response head starts */
+	size_t interim_at;	/* response_parse(): where a head after an interim
+				 * one starts in its input; SIZE_MAX: none */
 	uint64_t start_us;	/* lat_now_us() at dispatch; 0 before */
 };
 
@@ -291,6 +298,7 @@ struct conn {
 	uint32_t head_req;		/* h.n_requests when t_head was armed */
 	struct ep_state *tried[CONN_MAX_TRIES];	/* compared, never dereferenced */
 	uint8_t n_tried;		/* attempts for this connection or request */
+	bool stale_retried;		/* a stale pooled upstream was replaced, once per request */
 	struct http_txn h;
 	struct half c2u, u2c;
 };

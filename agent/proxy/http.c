@@ -9,10 +9,13 @@
  * upstream can be pooled and the next (possibly pipelined) request served.
  * Both directions are framed by framing.c before http-parser sees a byte:
  * a request it refuses is answered 400 and never forwarded, a response it
- * refuses becomes a 502 (or a reset) and its upstream is closed.
+ * refuses becomes a 502 (or a reset) and its upstream is closed. Hop-by-hop
+ * fields stay on their hop (hop.c): the client's connection and the pooled
+ * upstream one each live as their own peer asks.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -20,6 +23,7 @@
 
 #include "loop.h"
 #include "proxy/conn.h"
+#include "proxy/hop.h"
 
 static const char *const methods[] = {
 	"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "TRACE ", "CONNECT ",
@@ -138,6 +142,7 @@ static void txn_reset(struct conn *c)
 	c->h.qp.data = c;
 	framing_init(&c->h.qf, FRAMING_REQUEST);
 	c->n_tried = 0;
+	c->stale_retried = false;
 	c->judged = false;
 }
 
@@ -171,20 +176,29 @@ static void count_status(struct conn *c, int status)
 			   loop_now_ms(c->px->loop));
 }
 
+/* Send the client what u2c holds: all of it, or up to the final response
+ * head that is still to be rewritten (resp_hold).
+ */
 static int client_flush(struct conn *c)
 {
 	struct half *b = &c->u2c;
+	size_t todo = c->h.resp_hold ? c->h.resp_at - b->off : b->len;
 
-	while (b->len) {
-		ssize_t n = send(c->cfd, b->buf + b->off, b->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (todo) {
+		ssize_t n = send(c->cfd, b->buf + b->off, todo, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n == -1)
 			return errno == EAGAIN ? 0 : -errno;
 		b->off += (size_t)n;
 		b->len -= (size_t)n;
 		b->bytes += (uint64_t)n;
+		todo -= (size_t)n;
 	}
-	b->off = 0;
+	if (!b->len) {
+		if (!c->h.resp_rewritten)
+			c->h.resp_at -= b->off;
+		b->off = 0;
+	}
 	return 0;
 }
 
@@ -210,6 +224,8 @@ static void http_reply(struct conn *c, int status, const char *header)
 	b->off = 0;
 	b->len = (size_t)n;
 	c->h.dispatched = c->h.resp_started = c->h.resp_done = c->h.close_after = true;
+	c->h.resp_hold = false;
+	c->h.resp_rewritten = true;
 	count_status(c, status);
 	c->px->stats.local_replies++;
 	http_progress(c);
@@ -273,12 +289,39 @@ static void on_request_timeout(struct loop_timer *n, uint64_t now)
 	http_reply(c, 504, "x-weft-error: request-timeout");
 }
 
+/* Drop the request head's hop-by-hop fields before it goes upstream: the
+ * upstream connection is the proxy's, kept alive for the pod's next request
+ * whatever this client does with its own. An HTTP/1.0 request asks for
+ * keep-alive outright; its version stays, as a 1.0 client cannot read a
+ * chunked response (without room for that line it goes as it is, and that
+ * upstream connection closes after the response). Upgrades and CONNECT pass
+ * untouched: their Connection and Upgrade fields are the point.
+ */
+static void request_rewrite(struct conn *c)
+{
+	struct http_txn *h = &c->h;
+	struct half *b = &c->c2u;
+	size_t head = hop_head_len(b->buf, h->parsed);
+	ssize_t d;
+
+	if (h->upgrade || !head)
+		return;
+	d = hop_rewrite(b->buf, head, b->len, sizeof(b->buf), h->qf.http10 ? HOP_KEEP_ALIVE : NULL);
+	if (d == -ENOSPC)
+		d = hop_rewrite(b->buf, head, b->len, sizeof(b->buf), NULL);
+	if (d < 0)
+		return;
+	b->len = (size_t)((ssize_t)b->len + d);
+	h->parsed = (size_t)((ssize_t)h->parsed + d);
+}
+
 static void dispatch(struct conn *c, bool streaming)
 {
 	struct svc_state *s = c->svc;
 	struct http_txn *h = &c->h;
 	struct proxy *px = c->px;
 
+	request_rewrite(c);
 	h->dispatched = true;
 	h->start_us = lat_now_us();
 	h->streaming = streaming && !h->upgrade;
@@ -292,6 +335,7 @@ static void dispatch(struct conn *c, bool streaming)
 	s->requests++;
 	budget_request(&s->budget, loop_now_ms(px->loop));
 	c->n_tried = 0;
+	c->stale_retried = false;
 	if (c->pol->request_timeout_ms &&
 	    px_timer_set(px, &c->t_deadline, c->pol->request_timeout_ms, on_request_timeout)) {
 		attempt_local_fail(c, LOCAL_ERROR);
@@ -356,6 +400,8 @@ static void http_ready(struct conn *c)
 	h->sent = 0;
 	h->status = 0;
 	h->resp_head = h->dirty = h->resp_done = false;
+	h->resp_hold = h->resp_rewritten = h->resp_close = false;
+	h->resp_at = c->u2c.off + c->u2c.len;
 	c->judged = false;
 	if (u->ep)
 		u->ep->ctr.requests++;
@@ -395,11 +441,17 @@ static int send_request(struct conn *c)
 	return 0;
 }
 
-/* The upstream failed before the response was complete. */
+/* The upstream failed before the response was complete. A pooled one that
+ * failed before a byte of response came is stale (the server closed it while
+ * it was idle, the close crossing our request) if the request may go again:
+ * nothing of it was sent, or it is idempotent and held whole. Streamed bytes
+ * may have gone out and been acted on: never stale.
+ */
 static void upstream_broken(struct conn *c)
 {
-	/* Streamed bytes may have gone out and been dropped: never "stale". */
-	bool stale = c->up->reused && !c->h.sent && !c->h.streaming && !c->h.resp_head;
+	const struct http_txn *h = &c->h;
+	bool stale = c->up->reused && !h->streaming && !h->resp_head && !h->resp_started &&
+		     !c->u2c.len && (!h->sent || (h->idempotent && h->complete));
 
 	attempt_failed(c, stale ? FAIL_STALE : FAIL_RESET);
 }
@@ -442,6 +494,7 @@ static ssize_t response_parse(struct conn *c, char *at, size_t len)
 			/* Interim (100 Continue): passed on, the final one follows. */
 			h->resp_started = true;
 			h->resp_head = false;
+			h->interim_at = done;
 			http_parser_init(&u->rp, HTTP_RESPONSE);
 			u->rp.data = c;
 			continue;
@@ -456,6 +509,40 @@ static ssize_t response_parse(struct conn *c, char *at, size_t len)
 	return (ssize_t)done;
 }
 
+/* The final response head is all in u2c from resp_at: drop its hop-by-hop
+ * fields and tell the client what becomes of its connection. It ends after
+ * this response when the client asked for that (Connection: close, or
+ * HTTP/1.0 without keep-alive), when the response ends with the upstream's
+ * close, or when the request was not read whole (what the client sends next
+ * is the rest of its body, not a request). An HTTP/1.0 client, or any client
+ * of an HTTP/1.0 response, is told keep-alive outright. -ENOSPC when the
+ * head no longer fits the buffer.
+ */
+static int response_rewrite(struct conn *c)
+{
+	struct http_txn *h = &c->h;
+	struct half *b = &c->u2c;
+	size_t end = b->off + b->len, head = hop_head_len(b->buf + h->resp_at, end - h->resp_at);
+	const char *add = NULL;
+	ssize_t d;
+
+	if (!head)
+		return -EBADMSG;	/* cannot be: both parsers saw the head end */
+	h->resp_close = !h->keep_alive || h->rf.until_eof || !h->complete || c->c2u.eof;
+	if (h->resp_close)
+		add = HOP_CLOSE;
+	else if (h->qf.http10 || h->rf.http10)
+		add = HOP_KEEP_ALIVE;
+	d = hop_rewrite(b->buf + h->resp_at, head, end - h->resp_at, sizeof(b->buf) - h->resp_at,
+			add);
+	if (d < 0)
+		return (int)d;
+	b->len = (size_t)((ssize_t)b->len + d);
+	h->resp_hold = false;
+	h->resp_rewritten = true;
+	return 0;
+}
+
 /* Read from the upstream. Returns false if @c was closed or moved on (retry). */
 static bool upstream_read(struct conn *c)
 {
@@ -466,11 +553,13 @@ static bool upstream_read(struct conn *c)
 
 	if (end == sizeof(b->buf) && b->off) {
 		memmove(b->buf, b->buf + b->off, b->len);
+		if (!h->resp_rewritten)
+			h->resp_at -= b->off;
 		b->off = 0;
 		end = b->len;
 	}
 	if (end == sizeof(b->buf)) {
-		if (h->resp_started)
+		if (h->resp_started && !h->resp_hold)
 			return true;	/* the client drains it first */
 		/* A response head larger than the buffer: not one we serve. */
 		upstream_broken(c);
@@ -493,12 +582,23 @@ static bool upstream_read(struct conn *c)
 		upstream_broken(c);
 		return false;
 	}
+	h->interim_at = SIZE_MAX;
 	n = response_parse(c, b->buf + end, (size_t)n);
 	if (n < 0) {
 		upstream_invalid(c);
 		return false;
 	}
 	b->len += (size_t)n;
+	if (h->interim_at != SIZE_MAX) {
+		/* An interim head goes out as it is; hold the final one. */
+		h->resp_at = end + h->interim_at;
+		h->resp_hold = true;
+		h->resp_rewritten = false;
+	}
+	if (h->resp_head && !h->resp_rewritten && response_rewrite(c)) {
+		upstream_broken(c);
+		return false;
+	}
 	return true;
 }
 
@@ -610,8 +710,7 @@ static void http_progress(struct conn *c)
 		if (h->resp_done) {
 			if (c->u2c.len)
 				break;	/* still flushing to the client */
-			if (h->close_after || !h->keep_alive || !h->resp_keep_alive ||
-			    (b->eof && b->len == h->parsed)) {
+			if (h->close_after || h->resp_close || (b->eof && b->len == h->parsed)) {
 				conn_close(c, false);
 				return;
 			}

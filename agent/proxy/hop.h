@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Hop-by-hop header fields (RFC 9110 7.6.1): what one HTTP/1.x connection
+ * says about itself and must not travel to the next one. http.c rewrites
+ * each request head before it goes upstream and each final response head
+ * before it goes to the client with hop_rewrite(), so a client's
+ * `Connection: close` ends the client's connection and not the pooled
+ * upstream one, and the response tells the client what the proxy will do
+ * with its connection.
+ */
+#ifndef WEFT_PROXY_HOP_H
+#define WEFT_PROXY_HOP_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Lines hop_rewrite() may add before the empty line that ends a head. */
+#define HOP_CLOSE "connection: close\r\n"
+#define HOP_KEEP_ALIVE "connection: keep-alive\r\n"
+
+/* Rewrite the message head at @buf[0, @head_len) (the start line, field
+ * lines, and the empty line, as framing.c accepted them: CRLF line ends, no
+ * folding) in place: drop Connection, Keep-Alive, Proxy-Connection, TE,
+ * Trailer, Upgrade and every field named in a Connection field, except the
+ * fields that frame the message (Content-Length, Transfer-Encoding) and
+ * Host, which a Connection field may not take away; then add line @add
+ * (NULL: none) at the end of the head. The bytes after the head, up to
+ * @len, move with it; @cap is the size of @buf. Returns how many bytes the
+ * head grew (negative: shrank), or -ENOSPC when @add does not fit, @buf then
+ * untouched.
+ */
+ssize_t hop_rewrite(char *buf, size_t head_len, size_t len, size_t cap, const char *add);
+
+/* The length of the head at @buf[0, @len): up to and including the CRLF
+ * CRLF that ends it, or 0 if it is not all there.
+ */
+size_t hop_head_len(const char *buf, size_t len);
+
+#endif /* WEFT_PROXY_HOP_H */
