@@ -105,7 +105,7 @@ static bool is_connection(const char *p, size_t nl)
 	return nl == 10 && !strncasecmp(p, "connection", 10);
 }
 
-ssize_t hop_rewrite(char *buf, size_t head_len, size_t len, size_t cap, const char *add)
+int hop_rewrite(char *buf, size_t head_len, size_t *len, size_t cap, const char *add)
 {
 	const char *end = buf + head_len, *fields, *p;
 	size_t add_len = add ? strlen(add) : 0, drop = 0, nl, ll;
@@ -119,7 +119,7 @@ ssize_t hop_rewrite(char *buf, size_t head_len, size_t len, size_t cap, const ch
 	for (p = fields; field_line(p, end, &nl, &ll); p += ll)
 		if (dropped(fields, end, p, nl))
 			drop += ll;
-	if (len - drop + add_len > cap)
+	if (*len - drop + add_len > cap)
 		return -ENOSPC;
 	/* Mark the lines to drop by their first byte (a NUL cannot start a
 	 * name framing.c accepted): the other lines first, the Connection
@@ -139,9 +139,10 @@ ssize_t hop_rewrite(char *buf, size_t head_len, size_t len, size_t cap, const ch
 		w += ll;
 	}
 	/* @p is at the empty line, the head's last two bytes. */
-	memmove(w + add_len + 2, end, len - head_len);
+	memmove(w + add_len + 2, end, *len - head_len);
 	if (add_len)
 		memcpy(w, add, add_len);
 	memcpy(w + add_len, "\r\n", 2);
-	return (ssize_t)add_len - (ssize_t)drop;
+	*len = *len - drop + add_len;
+	return 0;
 }

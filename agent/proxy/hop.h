@@ -24,11 +24,10 @@
  * fields that frame the message (Content-Length, Transfer-Encoding) and
  * Host, which a Connection field may not take away; then add line @add
  * (NULL: none) at the end of the head. The bytes after the head, up to
- * @len, move with it; @cap is the size of @buf. Returns how many bytes the
- * head grew (negative: shrank), or -ENOSPC when @add does not fit, @buf then
- * untouched.
+ * *@len, move with it, and *@len becomes the new length; @cap is the size
+ * of @buf. 0, or -ENOSPC when @add does not fit (@buf then untouched).
  */
-ssize_t hop_rewrite(char *buf, size_t head_len, size_t len, size_t cap, const char *add);
+int hop_rewrite(char *buf, size_t head_len, size_t *len, size_t cap, const char *add);
 
 /* The length of the head at @buf[0, @len): up to and including the CRLF
  * CRLF that ends it, or 0 if it is not all there.

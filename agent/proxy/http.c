@@ -301,18 +301,14 @@ static void request_rewrite(struct conn *c)
 {
 	struct http_txn *h = &c->h;
 	struct half *b = &c->c2u;
-	size_t head = hop_head_len(b->buf, h->parsed);
-	ssize_t d;
+	size_t head = hop_head_len(b->buf, h->parsed), len = b->len;
 
 	if (h->upgrade || !head)
 		return;
-	d = hop_rewrite(b->buf, head, b->len, sizeof(b->buf), h->qf.http10 ? HOP_KEEP_ALIVE : NULL);
-	if (d == -ENOSPC)
-		d = hop_rewrite(b->buf, head, b->len, sizeof(b->buf), NULL);
-	if (d < 0)
-		return;
-	b->len = (size_t)((ssize_t)b->len + d);
-	h->parsed = (size_t)((ssize_t)h->parsed + d);
+	if (hop_rewrite(b->buf, head, &len, sizeof(b->buf), h->qf.http10 ? HOP_KEEP_ALIVE : NULL))
+		(void)hop_rewrite(b->buf, head, &len, sizeof(b->buf), NULL);
+	h->parsed = h->parsed + len - b->len;
+	b->len = len;
 }
 
 static void dispatch(struct conn *c, bool streaming)
@@ -524,7 +520,8 @@ static int response_rewrite(struct conn *c)
 	struct half *b = &c->u2c;
 	size_t end = b->off + b->len, head = hop_head_len(b->buf + h->resp_at, end - h->resp_at);
 	const char *add = NULL;
-	ssize_t d;
+	size_t len;
+	int err;
 
 	if (!head)
 		return -EBADMSG;	/* cannot be: both parsers saw the head end */
@@ -533,11 +530,11 @@ static int response_rewrite(struct conn *c)
 		add = HOP_CLOSE;
 	else if (h->qf.http10 || h->rf.http10)
 		add = HOP_KEEP_ALIVE;
-	d = hop_rewrite(b->buf + h->resp_at, head, end - h->resp_at, sizeof(b->buf) - h->resp_at,
-			add);
-	if (d < 0)
-		return (int)d;
-	b->len = (size_t)((ssize_t)b->len + d);
+	len = end - h->resp_at;
+	err = hop_rewrite(b->buf + h->resp_at, head, &len, sizeof(b->buf) - h->resp_at, add);
+	if (err)
+		return err;
+	b->len = h->resp_at - b->off + len;
 	h->resp_hold = false;
 	h->resp_rewritten = true;
 	return 0;
