@@ -80,13 +80,13 @@ bool err_is_local(int err)
 
 static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx);
 
-void half_done(struct half *h)
+void half_done(struct proxy *px, struct half *h)
 {
-	if (h->pipe[0] == -1)
-		return;
-	close(h->pipe[0]);
-	close(h->pipe[1]);
-	h->pipe[0] = h->pipe[1] = -1;
+	if (h->piped)
+		pipe_drop(&px->pipes, h->pipe);
+	else
+		pipe_give(&px->pipes, h->pipe);
+	h->piped = 0;
 }
 
 void conn_relay(struct conn *c, const struct relay_ops *ops)
@@ -125,8 +125,8 @@ void conn_close(struct conn *c, bool reset)
 		c->in->ctr.bytes_out += c->u2c.bytes;
 		observe_done(c);
 	}
-	half_done(&c->c2u);
-	half_done(&c->u2c);
+	half_done(px, &c->c2u);
+	half_done(px, &c->u2c);
 	/* Closed just below, never duplicated: no EPOLL_CTL_DEL needed. */
 	if (c->cw.on)
 		loop_forget_fd(px->loop, c->cfd);

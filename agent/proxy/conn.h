@@ -42,6 +42,7 @@
 #include "loop.h"
 #include "proxy.h"
 #include "proxy/framing.h"
+#include "proxy/pipes.h"
 #include "proxy/policy.h"
 #include "proxy/state.h"
 #include "proxy/workers.h"
@@ -119,6 +120,7 @@ struct proxy {
 	struct loop *loop;
 	const struct relay_ops *relays[RELAY_KINDS];	/* by kind; set once by proxy_new */
 	struct sock_cache *socks;	/* one per pod that connected upstream */
+	struct pipe_pool pipes;		/* lent to relayed connections while bytes flow */
 	struct proxy_opts opts;
 	struct policy defaults;		/* services' defaults, from the agent's options */
 	struct policy passthrough;	/* non-service destinations: no retries */
@@ -133,13 +135,14 @@ struct proxy {
 /* One direction's bytes: pending ones are buf[off, off + len), then, in the
  * L4 relay, @piped more in the pipe (zero-copy: splice(2) moves page
  * references from the source socket into the pipe and from the pipe to the
- * destination). Buffered bytes always go before piped ones. The pipe is made
- * lazily by the L4 relay; HTTP connections never have one.
+ * destination). Buffered bytes always go before piped ones. The L4 relay
+ * borrows the pipe from px->pipes only while bytes are in it (pipes.h);
+ * HTTP connections never have one.
  */
 struct half {
 	size_t len, off;
 	size_t piped;		/* bytes in the pipe */
-	int pipe[2];		/* read end, write end; -1: none (yet) */
+	int pipe[2];		/* read end, write end; -1: none now */
 	bool eof;		/* the source sent FIN */
 	bool shut;		/* FIN passed on to the destination */
 	bool no_pipe;		/* pipe creation failed: copy through buf */
@@ -349,8 +352,8 @@ int conn_watch(struct conn *c, uint32_t ev);
 /* Hand @c to relay @ops from now on (@ops->start). May close @c. */
 void conn_relay(struct conn *c, const struct relay_ops *ops);
 
-/* Release the pipe of @h, if it has one. */
-void half_done(struct half *h);
+/* Give back (or close, if bytes are left in it) the pipe of @h, if any. */
+void half_done(struct proxy *px, struct half *h);
 
 /* (Re)arm @n to fire @ms from now on the proxy's loop: O(log n). 0 or -ENOMEM. */
 static inline int px_timer_set(struct proxy *px, struct loop_timer *n, uint64_t ms,

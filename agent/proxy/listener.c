@@ -54,6 +54,7 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts)
 	/* Workers start their inbound source ports apart (upstream.c). */
 	px->in_src_cursor = (uint32_t)(px->rng >> 17);
 	state_init(&px->st);
+	pipe_pool_init(&px->pipes, 0);
 	px->cat = catalogue_new_empty();
 	if (!px->cat) {
 		free(px);
@@ -68,6 +69,7 @@ void proxy_free(struct proxy *px)
 		return;
 	pool_flush(px, NULL, true);
 	sock_cache_flush(px, NULL);
+	pipe_pool_done(&px->pipes);
 	state_done(&px->st);
 	catalogue_unref(px->cat);
 	free(px);
