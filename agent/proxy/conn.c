@@ -80,6 +80,41 @@ bool err_is_local(int err)
 
 static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx);
 
+bool half_buf(struct proxy *px, struct half *h)
+{
+	if (h->buf)
+		return true;
+	if (px->n_buf_spare)
+		h->buf = px->buf_spare[--px->n_buf_spare];
+	else
+		h->buf = malloc(CONN_BUF_SIZE);	/* not zeroed: pages stay untouched until used */
+	return h->buf != NULL;
+}
+
+static void buf_free(struct proxy *px, struct half *h)
+{
+	if (!h->buf)
+		return;
+	if (px->n_buf_spare < BUF_SPARE)
+		px->buf_spare[px->n_buf_spare++] = h->buf;
+	else
+		free(h->buf);
+	h->buf = NULL;
+	h->len = h->off = 0;
+}
+
+void half_buf_put(struct proxy *px, struct half *h)
+{
+	if (!h->len)
+		buf_free(px, h);
+}
+
+void px_buf_flush(struct proxy *px)
+{
+	while (px->n_buf_spare)
+		free(px->buf_spare[--px->n_buf_spare]);
+}
+
 void half_done(struct proxy *px, struct half *h)
 {
 	if (h->piped)
@@ -87,6 +122,7 @@ void half_done(struct proxy *px, struct half *h)
 	else
 		pipe_give(&px->pipes, h->pipe);
 	h->piped = 0;
+	buf_free(px, h);
 }
 
 void conn_relay(struct conn *c, const struct relay_ops *ops)
@@ -258,9 +294,14 @@ static void on_detect_timeout(struct loop_timer *n, uint64_t now)
 static void detect_on_event(struct conn *c)
 {
 	struct half *h = &c->c2u;
-	ssize_t n = recv(c->cfd, h->buf + h->len, sizeof(h->buf) - h->len, MSG_DONTWAIT);
 	bool more = false;
+	ssize_t n;
 
+	if (!half_buf(c->px, h)) {
+		conn_close(c, true);
+		return;
+	}
+	n = recv(c->cfd, h->buf + h->len, CONN_BUF_SIZE - h->len, MSG_DONTWAIT);
 	if (n == -1 && errno == EAGAIN)
 		return;
 	if (n == -1) {
@@ -324,17 +365,15 @@ static struct conn *conn_new(struct proxy *px, struct px_pod *pod, int cfd,
 	struct conn *c;
 	int one = 1;
 
-	/* Zero all but the two buffers: calloc() would write (and make resident)
-	 * 32 KiB per connection, most of which an HTTP exchange never touches.
+	/* Buffers come with the first bytes (half_buf()): an idle connection
+	 * costs this struct.
 	 */
-	c = malloc(sizeof(*c));
+	c = calloc(1, sizeof(*c));
 	if (!c) {
 		sock_close_reset(cfd);
 		px->stats.resets++;
 		return NULL;
 	}
-	memset(c, 0, offsetof(struct conn, c2u.buf));
-	memset(&c->u2c, 0, offsetof(struct half, buf));
 	c->c2u.pipe[0] = c->c2u.pipe[1] = -1;
 	c->u2c.pipe[0] = c->u2c.pipe[1] = -1;
 	(void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -4,8 +4,9 @@
  * opaque bytes to one upstream (L4, tcp.c) or served request by request
  * (HTTP/1.x, http.c) over upstream connections (struct up, upstream.c) that
  * are pooled per endpoint and pod between requests. Attempts, retries and
- * circuit breaking are attempt.c's; the buffers are fixed and allocated with
- * the connection.
+ * circuit breaking are attempt.c's. A connection's buffers are taken when
+ * bytes arrive and given back when they are gone (half_buf()), so an idle
+ * one holds none.
  *
  * An inbound connection (a client outside the pod dialling the pod's
  * application, inbound.c) is relayed by relay_tcp to the original destination
@@ -49,10 +50,12 @@
 
 struct loop;
 
-/* Bytes buffered per direction. Two per connection; see docs for the memory
- * budget. An HTTP request is retryable only if it fits here whole.
+/* Bytes buffered per direction, while there are any. An HTTP request is
+ * retryable only if it fits here whole.
  */
 #define CONN_BUF_SIZE 16384
+/* Empty buffers a worker keeps for the next taker rather than free(). */
+#define BUF_SPARE 64
 #define CONN_MAX_TRIES (1 + POLICY_RETRIES_MAX)
 /* Idle upstream connections kept per endpoint: above the number of clients
  * a pod keeps busy at once, or a burst closes connections the next burst
@@ -121,6 +124,8 @@ struct proxy {
 	const struct relay_ops *relays[RELAY_KINDS];	/* by kind; set once by proxy_new */
 	struct sock_cache *socks;	/* one per pod that connected upstream */
 	struct pipe_pool pipes;		/* lent to relayed connections while bytes flow */
+	char *buf_spare[BUF_SPARE];	/* empty CONN_BUF_SIZE buffers (half_buf()) */
+	uint32_t n_buf_spare;
 	struct proxy_opts opts;
 	struct policy defaults;		/* services' defaults, from the agent's options */
 	struct policy passthrough;	/* non-service destinations: no retries */
@@ -148,10 +153,7 @@ struct half {
 	bool no_pipe;		/* pipe creation failed: copy through buf */
 	bool copy;		/* copy through buf and show the bytes to observe.c */
 	uint64_t bytes;		/* delivered to the destination, for the admin API */
-	/* Not zeroed at allocation: its pages stay untouched (not resident)
-	 * until bytes flow, so an idle connection costs what it used.
-	 */
-	char buf[CONN_BUF_SIZE];
+	char *buf;		/* CONN_BUF_SIZE bytes while it holds any; else NULL */
 };
 
 /* Nothing waits to be written to the destination. */
@@ -352,8 +354,23 @@ int conn_watch(struct conn *c, uint32_t ev);
 /* Hand @c to relay @ops from now on (@ops->start). May close @c. */
 void conn_relay(struct conn *c, const struct relay_ops *ops);
 
-/* Give back (or close, if bytes are left in it) the pipe of @h, if any. */
+/* Give back (or close, if bytes are left in it) the pipe of @h, if any,
+ * and its buffer.
+ */
 void half_done(struct proxy *px, struct half *h);
+
+/* Make sure @h has its buffer (a spare of the worker's, or a new one). False
+ * when out of memory.
+ */
+bool half_buf(struct proxy *px, struct half *h);
+
+/* Give @h's buffer back if it holds no bytes (len 0): an idle connection
+ * keeps none.
+ */
+void half_buf_put(struct proxy *px, struct half *h);
+
+/* Free the worker's spare buffers. */
+void px_buf_flush(struct proxy *px);
 
 /* (Re)arm @n to fire @ms from now on the proxy's loop: O(log n). 0 or -ENOMEM. */
 static inline int px_timer_set(struct proxy *px, struct loop_timer *n, uint64_t ms,

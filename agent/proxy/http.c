@@ -215,8 +215,12 @@ static void http_reply(struct conn *c, int status, const char *header)
 	if (c->up)
 		up_release(c, false);
 	txn_end(c);
+	if (!half_buf(c->px, b)) {
+		conn_close(c, true);
+		return;
+	}
 	blen = snprintf(body, sizeof(body), "%s\n", reason);
-	n = snprintf(b->buf, sizeof(b->buf),
+	n = snprintf(b->buf, CONN_BUF_SIZE,
 		     "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
 		     "connection: close\r\n%s%s\r\n%s",
 		     status, reason, blen, header ? header : "", header ? "\r\n" : "",
@@ -301,12 +305,12 @@ static void request_rewrite(struct conn *c)
 {
 	struct http_txn *h = &c->h;
 	struct half *b = &c->c2u;
-	size_t head = hop_head_len(b->buf, h->parsed), len = b->len;
+	size_t head = b->buf ? hop_head_len(b->buf, h->parsed) : 0, len = b->len;
 
 	if (h->upgrade || !head)
 		return;
-	if (hop_rewrite(b->buf, head, &len, sizeof(b->buf), h->qf.http10 ? HOP_KEEP_ALIVE : NULL))
-		(void)hop_rewrite(b->buf, head, &len, sizeof(b->buf), NULL);
+	if (hop_rewrite(b->buf, head, &len, CONN_BUF_SIZE, h->qf.http10 ? HOP_KEEP_ALIVE : NULL))
+		(void)hop_rewrite(b->buf, head, &len, CONN_BUF_SIZE, NULL);
 	h->parsed = h->parsed + len - b->len;
 	b->len = len;
 }
@@ -531,7 +535,7 @@ static int response_rewrite(struct conn *c)
 	else if (h->qf.http10 || h->rf.http10)
 		add = HOP_KEEP_ALIVE;
 	len = end - h->resp_at;
-	err = hop_rewrite(b->buf + h->resp_at, head, &len, sizeof(b->buf) - h->resp_at, add);
+	err = hop_rewrite(b->buf + h->resp_at, head, &len, CONN_BUF_SIZE - h->resp_at, add);
 	if (err)
 		return err;
 	b->len = h->resp_at - b->off + len;
@@ -548,21 +552,25 @@ static bool upstream_read(struct conn *c)
 	size_t end = b->off + b->len;
 	ssize_t n;
 
-	if (end == sizeof(b->buf) && b->off) {
+	if (end == CONN_BUF_SIZE && b->off) {
 		memmove(b->buf, b->buf + b->off, b->len);
 		if (!h->resp_rewritten)
 			h->resp_at -= b->off;
 		b->off = 0;
 		end = b->len;
 	}
-	if (end == sizeof(b->buf)) {
+	if (end == CONN_BUF_SIZE) {
 		if (h->resp_started && !h->resp_hold)
 			return true;	/* the client drains it first */
 		/* A response head larger than the buffer: not one we serve. */
 		upstream_broken(c);
 		return false;
 	}
-	n = recv(c->up->fd, b->buf + end, sizeof(b->buf) - end, MSG_DONTWAIT);
+	if (!half_buf(c->px, b)) {
+		conn_close(c, true);
+		return false;
+	}
+	n = recv(c->up->fd, b->buf + end, CONN_BUF_SIZE - end, MSG_DONTWAIT);
 	if (n == -1 && errno == EAGAIN)
 		return true;
 	if (n == 0) {
@@ -678,9 +686,16 @@ static void http_on_client(struct conn *c, uint32_t events)
 		conn_close(c, true);
 		return;
 	}
-	if ((events & (EPOLLIN | EPOLLHUP)) && !b->eof && b->len < sizeof(b->buf)) {
-		ssize_t n = recv(c->cfd, b->buf + b->len, sizeof(b->buf) - b->len, MSG_DONTWAIT);
+	if ((events & (EPOLLIN | EPOLLHUP)) && !b->eof && b->len < CONN_BUF_SIZE) {
+		ssize_t n;
 
+		if (!half_buf(c->px, b)) {
+			conn_close(c, true);
+			return;
+		}
+		n = recv(c->cfd, b->buf + b->len, CONN_BUF_SIZE - b->len, MSG_DONTWAIT);
+		if (n <= 0)
+			half_buf_put(c->px, b);
 		if (n == 0) {
 			b->eof = true;
 		} else if (n > 0) {
@@ -711,9 +726,14 @@ static void http_progress(struct conn *c)
 				conn_close(c, false);
 				return;
 			}
-			/* Keep-alive: the next request may already be buffered. */
-			memmove(b->buf, b->buf + h->parsed, b->len - h->parsed);
+			/* Keep-alive: the next request may already be buffered;
+			 * if not, the connection waits without buffers.
+			 */
+			if (b->len > h->parsed)
+				memmove(b->buf, b->buf + h->parsed, b->len - h->parsed);
 			b->len -= h->parsed;
+			half_buf_put(c->px, b);
+			half_buf_put(c->px, &c->u2c);
 			h->n_requests++;
 			txn_reset(c);
 			continue;
@@ -748,7 +768,7 @@ static void http_progress(struct conn *c)
 		if (h->dispatched)
 			break;
 		if (!h->head_done) {
-			if (b->len == sizeof(b->buf)) {
+			if (b->len == CONN_BUF_SIZE) {
 				http_reply(c, 431, NULL);
 				return;
 			}
@@ -762,7 +782,7 @@ static void http_progress(struct conn *c)
 			dispatch(c, false);
 			return;
 		}
-		if (b->len == sizeof(b->buf) || h->expect_continue) {
+		if (b->len == CONN_BUF_SIZE || h->expect_continue) {
 			dispatch(c, true);
 			return;
 		}
@@ -781,7 +801,7 @@ static bool http_update(struct conn *c)
 	struct up *u = c->up;
 	uint32_t cev = 0, uev = 0;
 
-	if (!c->c2u.eof && c->c2u.len < sizeof(c->c2u.buf) && !h->close_after)
+	if (!c->c2u.eof && c->c2u.len < CONN_BUF_SIZE && !h->close_after)
 		cev |= EPOLLIN;
 	if (c->u2c.len && h->resp_started)
 		cev |= EPOLLOUT;
@@ -790,7 +810,7 @@ static bool http_update(struct conn *c)
 	} else if (u) {
 		if (h->sent < h->parsed)
 			uev |= EPOLLOUT;
-		if (!h->resp_done && (c->u2c.off || c->u2c.len < sizeof(c->u2c.buf)))
+		if (!h->resp_done && (c->u2c.off || c->u2c.len < CONN_BUF_SIZE))
 			uev |= EPOLLIN;
 	}
 	if (conn_watch(c, cev) || (u && up_watch(u, uev))) {

@@ -70,6 +70,7 @@ void proxy_free(struct proxy *px)
 	pool_flush(px, NULL, true);
 	sock_cache_flush(px, NULL);
 	pipe_pool_done(&px->pipes);
+	px_buf_flush(px);
 	state_done(&px->st);
 	catalogue_unref(px->cat);
 	free(px);

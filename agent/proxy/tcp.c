@@ -74,7 +74,7 @@ static int pump(struct conn *c, int src, int dst, struct half *h, bool dst_ready
 			h->bytes += (uint64_t)n;
 			if (h->len)
 				return 0;
-			h->off = 0;
+			half_buf_put(c->px, h);
 		}
 		if (h->piped) {
 			if (!dst_ready)
@@ -107,17 +107,22 @@ static int pump(struct conn *c, int src, int dst, struct half *h, bool dst_ready
 			return 0;
 		/* Bytes someone watches (observe.c) go through the buffer. */
 		piping = !h->copy && half_pipe(c->px, h);
-		if (piping)
+		if (piping) {
 			n = splice(src, NULL, h->pipe[1], NULL, PIPE_CHUNK,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		else
-			n = recv(src, h->buf, sizeof(h->buf), MSG_DONTWAIT);
-		if (piping && n <= 0)
-			pipe_give(&c->px->pipes, h->pipe);	/* nothing went in */
+			if (n <= 0)
+				pipe_give(&c->px->pipes, h->pipe);	/* nothing went in */
+		} else {
+			if (!half_buf(c->px, h))
+				return -ENOMEM;
+			n = recv(src, h->buf, CONN_BUF_SIZE, MSG_DONTWAIT);
+			if (h->copy && n >= 0)
+				observe_bytes(c, h, h->buf, (size_t)n);
+			if (n <= 0)
+				half_buf_put(c->px, h);
+		}
 		if (n == -1)
 			return errno == EAGAIN ? 0 : -errno;
-		if (h->copy)
-			observe_bytes(c, h, h->buf, (size_t)n);
 		if (n == 0) {
 			h->eof = true;
 			continue;
