@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -363,7 +362,6 @@ static struct conn *conn_new(struct proxy *px, struct px_pod *pod, int cfd,
 			     struct svc_state *svc, struct in_port *in)
 {
 	struct conn *c;
-	int one = 1;
 
 	/* Buffers come with the first bytes (half_buf()): an idle connection
 	 * costs this struct.
@@ -376,7 +374,7 @@ static struct conn *conn_new(struct proxy *px, struct px_pod *pod, int cfd,
 	}
 	c->c2u.pipe[0] = c->c2u.pipe[1] = -1;
 	c->u2c.pipe[0] = c->u2c.pipe[1] = -1;
-	(void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* TCP_NODELAY comes from the listener (px_listener()): no setsockopt() here. */
 	c->px = px;
 	c->pod = pod;
 	c->cfd = cfd;
@@ -436,8 +434,15 @@ void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state 
 		conn_relay(c, px->relays[RELAY_HTTP]);
 		return;
 	}
-	if (px_timer_set(px, &c->t_deadline, c->pol->detect_ms, on_detect_timeout))
+	if (px_timer_set(px, &c->t_deadline, c->pol->detect_ms, on_detect_timeout)) {
 		conn_close(c, true);
+		return;
+	}
+	/* A client that speaks first has often spoken by the time it is
+	 * accepted: read now rather than after a pass of the loop (one
+	 * epoll_wait() fewer per connection; EAGAIN costs one recv()).
+	 */
+	detect_on_event(c);
 }
 
 void conn_start_inbound(struct proxy *px, struct px_pod *pod, int cfd, struct in_port *port,

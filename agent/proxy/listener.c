@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -199,6 +200,12 @@ int px_listener(struct px_pod *pod, const struct addr *a, loop_fd_fn fn)
 	if (fd < 0)
 		return fd;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+		goto out_errno;
+	/* Accepted sockets inherit it: one setsockopt() per listener rather
+	 * than per connection. Responses and relayed bytes go out as they are
+	 * written, not held back for an ACK.
+	 */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
 		goto out_errno;
 	/* One listener per worker on the same port: the kernel spreads new
 	 * connections across them by a hash of the 4-tuple (proxy/workers.h).
