@@ -429,10 +429,10 @@ void pool_flush(struct proxy *px, const struct px_pod *pod, bool all);
  */
 void attempt_start(struct conn *c);
 
-/* @c->up, connecting, reported an event: on success hand it to the relay
+/* @c->up, connecting, reported @events: on success hand it to the relay
  * (@c->ops->ready), else fail the attempt. @c may be closed on return.
  */
-void attempt_connected(struct conn *c);
+void attempt_connected(struct conn *c, uint32_t events);
 
 /* The attempt on @c->up failed for @kind: record it, release the upstream,
  * and retry (after a jittered backoff) if the policy, the request and the

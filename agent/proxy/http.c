@@ -655,7 +655,7 @@ static void http_on_upstream(struct conn *c, uint32_t events)
 	struct http_txn *h = &c->h;
 
 	if (c->up->connecting) {
-		attempt_connected(c);
+		attempt_connected(c, events);
 		return;
 	}
 	if (c->up && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && h->sent < h->parsed &&

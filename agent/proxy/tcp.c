@@ -227,7 +227,7 @@ static void tcp_on_client(struct conn *c, uint32_t events)
 static void tcp_on_upstream(struct conn *c, uint32_t events)
 {
 	if (c->up->connecting) {
-		attempt_connected(c);
+		attempt_connected(c, events);
 		return;
 	}
 	tcp_on_event(c, false, events);
