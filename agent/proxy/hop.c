@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Implementation of agent/proxy/hop.h: dropping hop-by-hop field lines from
- * a head in place. Heads are small (at most a buffer, CONN_BUF_SIZE) and
- * rewritten once per message, so the Connection fields are looked up again
- * for every line rather than copied aside.
+ * a head in place, and what the HTTP relay's request and response heads
+ * become on their next hop. Heads are small (at most a buffer,
+ * CONN_BUF_SIZE) and rewritten once per message, so the Connection fields
+ * are looked up again for every line rather than copied aside.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/conn.h"
 #include "proxy/hop.h"
 
 /* Fields that are hop-by-hop whatever Connection says (RFC 9110 7.6.1, and
@@ -144,5 +146,64 @@ int hop_rewrite(char *buf, size_t head_len, size_t *len, size_t cap, const char 
 		memcpy(w, add, add_len);
 	memcpy(w + add_len, "\r\n", 2);
 	*len = *len - drop + add_len;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the relay's heads */
+
+/* Drop the request head's hop-by-hop fields before it goes upstream: the
+ * upstream connection is the proxy's, kept alive for the pod's next request
+ * whatever this client does with its own. An HTTP/1.0 request asks for
+ * keep-alive outright; its version stays, as a 1.0 client cannot read a
+ * chunked response (without room for that line it goes as it is, and that
+ * upstream connection closes after the response). Upgrades and CONNECT pass
+ * untouched: their Connection and Upgrade fields are the point.
+ */
+void hop_request(struct conn *c)
+{
+	struct http_txn *h = &c->h;
+	struct half *b = &c->c2u;
+	size_t head = b->buf ? hop_head_len(b->buf, h->parsed) : 0, len = b->len;
+
+	if (h->upgrade || !head)
+		return;
+	if (hop_rewrite(b->buf, head, &len, CONN_BUF_SIZE, h->qf.http10 ? HOP_KEEP_ALIVE : NULL))
+		(void)hop_rewrite(b->buf, head, &len, CONN_BUF_SIZE, NULL);
+	h->parsed = h->parsed + len - b->len;
+	b->len = len;
+}
+
+/* The final response head is all in u2c from resp_at: drop its hop-by-hop
+ * fields and tell the client what becomes of its connection. It ends after
+ * this response when the client asked for that (Connection: close, or
+ * HTTP/1.0 without keep-alive), when the response ends with the upstream's
+ * close, or when the request was not read whole (what the client sends next
+ * is the rest of its body, not a request). An HTTP/1.0 client, or any client
+ * of an HTTP/1.0 response, is told keep-alive outright. -ENOSPC when the
+ * head no longer fits the buffer.
+ */
+int hop_response(struct conn *c)
+{
+	struct http_txn *h = &c->h;
+	struct half *b = &c->u2c;
+	size_t end = b->off + b->len, head = hop_head_len(b->buf + h->resp_at, end - h->resp_at);
+	const char *add = NULL;
+	size_t len;
+	int err;
+
+	if (!head)
+		return -EBADMSG;	/* cannot be: both parsers saw the head end */
+	h->resp_close = !h->keep_alive || h->rf.until_eof || !h->complete || c->c2u.eof;
+	if (h->resp_close)
+		add = HOP_CLOSE;
+	else if (h->qf.http10 || h->rf.http10)
+		add = HOP_KEEP_ALIVE;
+	len = end - h->resp_at;
+	err = hop_rewrite(b->buf + h->resp_at, head, &len, CONN_BUF_SIZE - h->resp_at, add);
+	if (err)
+		return err;
+	b->len = h->resp_at - b->off + len;
+	h->resp_hold = false;
+	h->resp_rewritten = true;
 	return 0;
 }

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* Hop-by-hop header fields (RFC 9110 7.6.1): what one HTTP/1.x connection
- * says about itself and must not travel to the next one. http.c rewrites
- * each request head before it goes upstream and each final response head
- * before it goes to the client with hop_rewrite(), so a client's
- * `Connection: close` ends the client's connection and not the pooled
- * upstream one, and the response tells the client what the proxy will do
- * with its connection.
+ * says about itself and must not travel to the next one. http.c has each
+ * request head rewritten before it goes upstream (hop_request()) and each
+ * final response head before it goes to the client (hop_response()), so a
+ * client's `Connection: close` ends the client's connection and not the
+ * pooled upstream one, and the response tells the client what the proxy
+ * will do with its connection.
  */
 #ifndef WEFT_PROXY_HOP_H
 #define WEFT_PROXY_HOP_H
@@ -33,5 +33,21 @@ int hop_rewrite(char *buf, size_t head_len, size_t *len, size_t cap, const char 
  * CRLF that ends it, or 0 if it is not all there.
  */
 size_t hop_head_len(const char *buf, size_t len);
+
+struct conn;
+
+/* The request head of @c, complete in c2u, before it is first sent
+ * upstream: its hop-by-hop fields dropped, keep-alive asked of the upstream
+ * for an HTTP/1.0 request; c2u's length and the parsed count follow.
+ * Upgrades and CONNECT are left as they are.
+ */
+void hop_request(struct conn *c);
+
+/* The final response head of @c, complete in u2c from h.resp_at, before
+ * any of it goes to the client: its hop-by-hop fields dropped and the fate
+ * of the client's connection said (sets h.resp_close). 0, -ENOSPC when the
+ * result no longer fits the buffer, or -EBADMSG when no head is there.
+ */
+int hop_response(struct conn *c);
 
 #endif /* WEFT_PROXY_HOP_H */

@@ -293,35 +293,13 @@ static void on_request_timeout(struct loop_timer *n, uint64_t now)
 	http_reply(c, 504, "x-weft-error: request-timeout");
 }
 
-/* Drop the request head's hop-by-hop fields before it goes upstream: the
- * upstream connection is the proxy's, kept alive for the pod's next request
- * whatever this client does with its own. An HTTP/1.0 request asks for
- * keep-alive outright; its version stays, as a 1.0 client cannot read a
- * chunked response (without room for that line it goes as it is, and that
- * upstream connection closes after the response). Upgrades and CONNECT pass
- * untouched: their Connection and Upgrade fields are the point.
- */
-static void request_rewrite(struct conn *c)
-{
-	struct http_txn *h = &c->h;
-	struct half *b = &c->c2u;
-	size_t head = b->buf ? hop_head_len(b->buf, h->parsed) : 0, len = b->len;
-
-	if (h->upgrade || !head)
-		return;
-	if (hop_rewrite(b->buf, head, &len, CONN_BUF_SIZE, h->qf.http10 ? HOP_KEEP_ALIVE : NULL))
-		(void)hop_rewrite(b->buf, head, &len, CONN_BUF_SIZE, NULL);
-	h->parsed = h->parsed + len - b->len;
-	b->len = len;
-}
-
 static void dispatch(struct conn *c, bool streaming)
 {
 	struct svc_state *s = c->svc;
 	struct http_txn *h = &c->h;
 	struct proxy *px = c->px;
 
-	request_rewrite(c);
+	hop_request(c);
 	h->dispatched = true;
 	h->start_us = lat_now_us();
 	h->streaming = streaming && !h->upgrade;
@@ -509,41 +487,6 @@ static ssize_t response_parse(struct conn *c, char *at, size_t len)
 	return (ssize_t)done;
 }
 
-/* The final response head is all in u2c from resp_at: drop its hop-by-hop
- * fields and tell the client what becomes of its connection. It ends after
- * this response when the client asked for that (Connection: close, or
- * HTTP/1.0 without keep-alive), when the response ends with the upstream's
- * close, or when the request was not read whole (what the client sends next
- * is the rest of its body, not a request). An HTTP/1.0 client, or any client
- * of an HTTP/1.0 response, is told keep-alive outright. -ENOSPC when the
- * head no longer fits the buffer.
- */
-static int response_rewrite(struct conn *c)
-{
-	struct http_txn *h = &c->h;
-	struct half *b = &c->u2c;
-	size_t end = b->off + b->len, head = hop_head_len(b->buf + h->resp_at, end - h->resp_at);
-	const char *add = NULL;
-	size_t len;
-	int err;
-
-	if (!head)
-		return -EBADMSG;	/* cannot be: both parsers saw the head end */
-	h->resp_close = !h->keep_alive || h->rf.until_eof || !h->complete || c->c2u.eof;
-	if (h->resp_close)
-		add = HOP_CLOSE;
-	else if (h->qf.http10 || h->rf.http10)
-		add = HOP_KEEP_ALIVE;
-	len = end - h->resp_at;
-	err = hop_rewrite(b->buf + h->resp_at, head, &len, CONN_BUF_SIZE - h->resp_at, add);
-	if (err)
-		return err;
-	b->len = h->resp_at - b->off + len;
-	h->resp_hold = false;
-	h->resp_rewritten = true;
-	return 0;
-}
-
 /* Read from the upstream. Returns false if @c was closed or moved on (retry). */
 static bool upstream_read(struct conn *c)
 {
@@ -600,7 +543,7 @@ static bool upstream_read(struct conn *c)
 		h->resp_hold = true;
 		h->resp_rewritten = false;
 	}
-	if (h->resp_head && !h->resp_rewritten && response_rewrite(c)) {
+	if (h->resp_head && !h->resp_rewritten && hop_response(c)) {
 		upstream_broken(c);
 		return false;
 	}
