@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -364,6 +365,26 @@ static int start_capture(struct agent *a)
 	return 0;
 }
 
+/* Raise the soft descriptor limit to the hard one, as servers do: every
+ * proxied connection costs one descriptor (HTTP, its upstream pooled) or two
+ * (opaque), and a soft limit of 1024 would refuse clients long before the
+ * node's limit. Nothing uses select(), so a large limit is safe.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_errno(-errno, "raise the descriptor limit to %llu",
+			  (unsigned long long)rl.rlim_max);
+		return;
+	}
+	log_info("descriptor limit raised to the hard limit, %llu", (unsigned long long)rl.rlim_max);
+}
+
 static int start(struct agent *a)
 {
 	const struct agent_config *cfg = a->cfg;
@@ -378,6 +399,7 @@ static int start(struct agent *a)
 	size_t n_routes;
 	int err;
 
+	raise_nofile();
 	if (mkdir(cfg->run_dir, 0755) == -1 && errno != EEXIST)
 		return log_errno(-errno, "create run dir '%s'", cfg->run_dir);
 	a->home_netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);

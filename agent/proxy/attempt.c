@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "log.h"
@@ -141,6 +142,19 @@ void attempt_failed(struct conn *c, enum fail_kind kind)
 		record_failure(c, u->ep, kind);
 	if (u)
 		up_release(c, false);
+	if (kind == FAIL_STALE && !c->stale_retried) {
+		/* The server closed a pooled connection as the request went out:
+		 * that says nothing about the endpoint, and the relay judged the
+		 * request safe to send again. Once per request, at once, on a new
+		 * connection (the pool may hold more of the same age), outside the
+		 * retry count and budget.
+		 */
+		c->stale_retried = true;
+		if (c->n_tried)
+			c->n_tried--;
+		attempt_start(c);
+		return;
+	}
 	retry_or_fail(c, kind);
 }
 
@@ -172,14 +186,21 @@ static int connect_one(struct conn *c, struct ep_state *e, const struct addr *ta
 	return px_timer_set(c->px, &c->up->t_conn, c->pol->connect_timeout_ms, on_connect_timeout);
 }
 
-void attempt_connected(struct conn *c)
+void attempt_connected(struct conn *c, uint32_t events)
 {
 	struct up *u = c->up;
 	int so_err = 0;
 	socklen_t len = sizeof(so_err);
 
-	if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &so_err, &len) == -1)
+	/* A connect that failed reports EPOLLERR (and EPOLLHUP); writable
+	 * alone, it succeeded, and asking SO_ERROR would cost a syscall per
+	 * connection to learn nothing.
+	 */
+	if ((events & (EPOLLERR | EPOLLHUP)) &&
+	    getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &so_err, &len) == -1)
 		so_err = errno;
+	if ((events & (EPOLLERR | EPOLLHUP)) && !so_err)
+		so_err = ECONNRESET;	/* hung up without saying why */
 	if (so_err) {
 		log_debug("proxy: upstream connect failed pod=%u: %s", c->pod->id,
 			  strerror(so_err));
@@ -278,7 +299,7 @@ void attempt_start(struct conn *c)
 	}
 	if (c->n_tried < CONN_MAX_TRIES)
 		c->tried[c->n_tried++] = e;
-	if (c->ops->may_reuse(c)) {
+	if (c->ops->may_reuse(c) && !c->stale_retried) {
 		u = pool_take(c, e);
 		if (u) {
 			e->ctr.reused++;

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -80,13 +79,49 @@ bool err_is_local(int err)
 
 static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx);
 
-void half_done(struct half *h)
+bool half_buf(struct proxy *px, struct half *h)
 {
-	if (h->pipe[0] == -1)
+	if (h->buf)
+		return true;
+	if (px->n_buf_spare)
+		h->buf = px->buf_spare[--px->n_buf_spare];
+	else
+		h->buf = malloc(CONN_BUF_SIZE);	/* not zeroed: pages stay untouched until used */
+	return h->buf != NULL;
+}
+
+static void buf_free(struct proxy *px, struct half *h)
+{
+	if (!h->buf)
 		return;
-	close(h->pipe[0]);
-	close(h->pipe[1]);
-	h->pipe[0] = h->pipe[1] = -1;
+	if (px->n_buf_spare < BUF_SPARE)
+		px->buf_spare[px->n_buf_spare++] = h->buf;
+	else
+		free(h->buf);
+	h->buf = NULL;
+	h->len = h->off = 0;
+}
+
+void half_buf_put(struct proxy *px, struct half *h)
+{
+	if (!h->len)
+		buf_free(px, h);
+}
+
+void px_buf_flush(struct proxy *px)
+{
+	while (px->n_buf_spare)
+		free(px->buf_spare[--px->n_buf_spare]);
+}
+
+void half_done(struct proxy *px, struct half *h)
+{
+	if (h->piped)
+		pipe_drop(&px->pipes, h->pipe);
+	else
+		pipe_give(&px->pipes, h->pipe);
+	h->piped = 0;
+	buf_free(px, h);
 }
 
 void conn_relay(struct conn *c, const struct relay_ops *ops)
@@ -125,8 +160,8 @@ void conn_close(struct conn *c, bool reset)
 		c->in->ctr.bytes_out += c->u2c.bytes;
 		observe_done(c);
 	}
-	half_done(&c->c2u);
-	half_done(&c->u2c);
+	half_done(px, &c->c2u);
+	half_done(px, &c->u2c);
 	/* Closed just below, never duplicated: no EPOLL_CTL_DEL needed. */
 	if (c->cw.on)
 		loop_forget_fd(px->loop, c->cfd);
@@ -258,9 +293,14 @@ static void on_detect_timeout(struct loop_timer *n, uint64_t now)
 static void detect_on_event(struct conn *c)
 {
 	struct half *h = &c->c2u;
-	ssize_t n = recv(c->cfd, h->buf + h->len, sizeof(h->buf) - h->len, MSG_DONTWAIT);
 	bool more = false;
+	ssize_t n;
 
+	if (!half_buf(c->px, h)) {
+		conn_close(c, true);
+		return;
+	}
+	n = recv(c->cfd, h->buf + h->len, CONN_BUF_SIZE - h->len, MSG_DONTWAIT);
 	if (n == -1 && errno == EAGAIN)
 		return;
 	if (n == -1) {
@@ -322,22 +362,19 @@ static struct conn *conn_new(struct proxy *px, struct px_pod *pod, int cfd,
 			     struct svc_state *svc, struct in_port *in)
 {
 	struct conn *c;
-	int one = 1;
 
-	/* Zero all but the two buffers: calloc() would write (and make resident)
-	 * 32 KiB per connection, most of which an HTTP exchange never touches.
+	/* Buffers come with the first bytes (half_buf()): an idle connection
+	 * costs this struct.
 	 */
-	c = malloc(sizeof(*c));
+	c = calloc(1, sizeof(*c));
 	if (!c) {
 		sock_close_reset(cfd);
 		px->stats.resets++;
 		return NULL;
 	}
-	memset(c, 0, offsetof(struct conn, c2u.buf));
-	memset(&c->u2c, 0, offsetof(struct half, buf));
 	c->c2u.pipe[0] = c->c2u.pipe[1] = -1;
 	c->u2c.pipe[0] = c->u2c.pipe[1] = -1;
-	(void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* TCP_NODELAY comes from the listener (px_listener()): no setsockopt() here. */
 	c->px = px;
 	c->pod = pod;
 	c->cfd = cfd;
@@ -397,8 +434,15 @@ void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state 
 		conn_relay(c, px->relays[RELAY_HTTP]);
 		return;
 	}
-	if (px_timer_set(px, &c->t_deadline, c->pol->detect_ms, on_detect_timeout))
+	if (px_timer_set(px, &c->t_deadline, c->pol->detect_ms, on_detect_timeout)) {
 		conn_close(c, true);
+		return;
+	}
+	/* A client that speaks first has often spoken by the time it is
+	 * accepted: read now rather than after a pass of the loop (one
+	 * epoll_wait() fewer per connection; EAGAIN costs one recv()).
+	 */
+	detect_on_event(c);
 }
 
 void conn_start_inbound(struct proxy *px, struct px_pod *pod, int cfd, struct in_port *port,

@@ -4,8 +4,9 @@
  * opaque bytes to one upstream (L4, tcp.c) or served request by request
  * (HTTP/1.x, http.c) over upstream connections (struct up, upstream.c) that
  * are pooled per endpoint and pod between requests. Attempts, retries and
- * circuit breaking are attempt.c's; the buffers are fixed and allocated with
- * the connection.
+ * circuit breaking are attempt.c's. A connection's buffers are taken when
+ * bytes arrive and given back when they are gone (half_buf()), so an idle
+ * one holds none.
  *
  * An inbound connection (a client outside the pod dialling the pod's
  * application, inbound.c) is relayed by relay_tcp to the original destination
@@ -48,16 +49,19 @@
 #include "proxy.h"
 #include "proxy/broker.h"
 #include "proxy/framing.h"
+#include "proxy/pipes.h"
 #include "proxy/policy.h"
 #include "proxy/state.h"
 #include "proxy/workers.h"
 
 struct loop;
 
-/* Bytes buffered per direction. Two per connection; see docs for the memory
- * budget. An HTTP request is retryable only if it fits here whole.
+/* Bytes buffered per direction, while there are any. An HTTP request is
+ * retryable only if it fits here whole.
  */
 #define CONN_BUF_SIZE 16384
+/* Empty buffers a worker keeps for the next taker rather than free(). */
+#define BUF_SPARE 64
 #define CONN_MAX_TRIES (1 + POLICY_RETRIES_MAX)
 /* Idle upstream connections kept per endpoint: above the number of clients
  * a pod keeps busy at once, or a burst closes connections the next burst
@@ -132,6 +136,9 @@ struct proxy {
 	const struct relay_ops *relays[RELAY_KINDS];	/* by kind; set once by proxy_new */
 	struct px_pod *pods;		/* the pods this proxy serves, for broker replies */
 	int brk_chan;			/* this worker's channel to the broker; -1: none */
+	struct pipe_pool pipes;		/* lent to relayed connections while bytes flow */
+	char *buf_spare[BUF_SPARE];	/* empty CONN_BUF_SIZE buffers (half_buf()) */
+	uint32_t n_buf_spare;
 	struct proxy_opts opts;
 	struct policy defaults;		/* services' defaults, from the agent's options */
 	struct policy passthrough;	/* non-service destinations: no retries */
@@ -146,22 +153,20 @@ struct proxy {
 /* One direction's bytes: pending ones are buf[off, off + len), then, in the
  * L4 relay, @piped more in the pipe (zero-copy: splice(2) moves page
  * references from the source socket into the pipe and from the pipe to the
- * destination). Buffered bytes always go before piped ones. The pipe is made
- * lazily by the L4 relay; HTTP connections never have one.
+ * destination). Buffered bytes always go before piped ones. The L4 relay
+ * borrows the pipe from px->pipes only while bytes are in it (pipes.h);
+ * HTTP connections never have one.
  */
 struct half {
 	size_t len, off;
 	size_t piped;		/* bytes in the pipe */
-	int pipe[2];		/* read end, write end; -1: none (yet) */
+	int pipe[2];		/* read end, write end; -1: none now */
 	bool eof;		/* the source sent FIN */
 	bool shut;		/* FIN passed on to the destination */
 	bool no_pipe;		/* pipe creation failed: copy through buf */
 	bool copy;		/* copy through buf and show the bytes to observe.c */
 	uint64_t bytes;		/* delivered to the destination, for the admin API */
-	/* Not zeroed at allocation: its pages stay untouched (not resident)
-	 * until bytes flow, so an idle connection costs what it used.
-	 */
-	char buf[CONN_BUF_SIZE];
+	char *buf;		/* CONN_BUF_SIZE bytes while it holds any; else NULL */
 };
 
 /* Nothing waits to be written to the destination. */
@@ -275,8 +280,15 @@ struct http_txn {
 	bool resp_started;	/* a response byte was queued for the client: no retry */
 	bool resp_done;		/* the final response is complete */
 	bool close_after;	/* close the client once u2c is flushed */
-	bool resp_keep_alive;	/* the final response allows another request */
+	bool resp_keep_alive;	/* the upstream connection may serve another request */
 	bool dirty;		/* the upstream sent bytes after the response */
+	bool resp_close;	/* the response told the client its connection ends */
+	bool resp_hold;		/* a final head follows an interim one passed on:
+				 * u2c is flushed up to resp_at until it is rewritten */
+	bool resp_rewritten;	/* the final response head's hop-by-hop fields are done */
+	size_t resp_at;		/* u2c.buf index where the current response head starts */
+	size_t interim_at;	/* response_parse(): where a head after an interim
+				 * one starts in its input; SIZE_MAX: none */
 	uint64_t start_us;	/* lat_now_us() at dispatch; 0 before */
 };
 
@@ -304,6 +316,7 @@ struct conn {
 	uint32_t head_req;		/* h.n_requests when t_head was armed */
 	struct ep_state *tried[CONN_MAX_TRIES];	/* compared, never dereferenced */
 	uint8_t n_tried;		/* attempts for this connection or request */
+	bool stale_retried;		/* a stale pooled upstream was replaced, once per request */
 	struct http_txn h;
 	struct half c2u, u2c;
 };
@@ -354,8 +367,23 @@ int conn_watch(struct conn *c, uint32_t ev);
 /* Hand @c to relay @ops from now on (@ops->start). May close @c. */
 void conn_relay(struct conn *c, const struct relay_ops *ops);
 
-/* Release the pipe of @h, if it has one. */
-void half_done(struct half *h);
+/* Give back (or close, if bytes are left in it) the pipe of @h, if any,
+ * and its buffer.
+ */
+void half_done(struct proxy *px, struct half *h);
+
+/* Make sure @h has its buffer (a spare of the worker's, or a new one). False
+ * when out of memory.
+ */
+bool half_buf(struct proxy *px, struct half *h);
+
+/* Give @h's buffer back if it holds no bytes (len 0): an idle connection
+ * keeps none.
+ */
+void half_buf_put(struct proxy *px, struct half *h);
+
+/* Free the worker's spare buffers. */
+void px_buf_flush(struct proxy *px);
 
 /* (Re)arm @n to fire @ms from now on the proxy's loop: O(log n). 0 or -ENOMEM. */
 static inline int px_timer_set(struct proxy *px, struct loop_timer *n, uint64_t ms,
@@ -424,10 +452,10 @@ void pool_flush(struct proxy *px, const struct px_pod *pod, bool all);
  */
 void attempt_start(struct conn *c);
 
-/* @c->up, connecting, reported an event: on success hand it to the relay
+/* @c->up, connecting, reported @events: on success hand it to the relay
  * (@c->ops->ready), else fail the attempt. @c may be closed on return.
  */
-void attempt_connected(struct conn *c);
+void attempt_connected(struct conn *c, uint32_t events);
 
 /* The attempt on @c->up failed for @kind: record it, release the upstream,
  * and retry (after a jittered backoff) if the policy, the request and the

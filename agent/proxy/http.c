@@ -9,10 +9,13 @@
  * upstream can be pooled and the next (possibly pipelined) request served.
  * Both directions are framed by framing.c before http-parser sees a byte:
  * a request it refuses is answered 400 and never forwarded, a response it
- * refuses becomes a 502 (or a reset) and its upstream is closed.
+ * refuses becomes a 502 (or a reset) and its upstream is closed. Hop-by-hop
+ * fields stay on their hop (hop.c): the client's connection and the pooled
+ * upstream one each live as their own peer asks.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -20,6 +23,7 @@
 
 #include "loop.h"
 #include "proxy/conn.h"
+#include "proxy/hop.h"
 
 static const char *const methods[] = {
 	"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "TRACE ", "CONNECT ",
@@ -138,6 +142,7 @@ static void txn_reset(struct conn *c)
 	c->h.qp.data = c;
 	framing_init(&c->h.qf, FRAMING_REQUEST);
 	c->n_tried = 0;
+	c->stale_retried = false;
 	c->judged = false;
 }
 
@@ -171,20 +176,29 @@ static void count_status(struct conn *c, int status)
 			   loop_now_ms(c->px->loop));
 }
 
+/* Send the client what u2c holds: all of it, or up to the final response
+ * head that is still to be rewritten (resp_hold).
+ */
 static int client_flush(struct conn *c)
 {
 	struct half *b = &c->u2c;
+	size_t todo = c->h.resp_hold ? c->h.resp_at - b->off : b->len;
 
-	while (b->len) {
-		ssize_t n = send(c->cfd, b->buf + b->off, b->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (todo) {
+		ssize_t n = send(c->cfd, b->buf + b->off, todo, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n == -1)
 			return errno == EAGAIN ? 0 : -errno;
 		b->off += (size_t)n;
 		b->len -= (size_t)n;
 		b->bytes += (uint64_t)n;
+		todo -= (size_t)n;
 	}
-	b->off = 0;
+	if (!b->len) {
+		if (!c->h.resp_rewritten)
+			c->h.resp_at -= b->off;
+		b->off = 0;
+	}
 	return 0;
 }
 
@@ -201,8 +215,12 @@ static void http_reply(struct conn *c, int status, const char *header)
 	if (c->up)
 		up_release(c, false);
 	txn_end(c);
+	if (!half_buf(c->px, b)) {
+		conn_close(c, true);
+		return;
+	}
 	blen = snprintf(body, sizeof(body), "%s\n", reason);
-	n = snprintf(b->buf, sizeof(b->buf),
+	n = snprintf(b->buf, CONN_BUF_SIZE,
 		     "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
 		     "connection: close\r\n%s%s\r\n%s",
 		     status, reason, blen, header ? header : "", header ? "\r\n" : "",
@@ -210,6 +228,8 @@ static void http_reply(struct conn *c, int status, const char *header)
 	b->off = 0;
 	b->len = (size_t)n;
 	c->h.dispatched = c->h.resp_started = c->h.resp_done = c->h.close_after = true;
+	c->h.resp_hold = false;
+	c->h.resp_rewritten = true;
 	count_status(c, status);
 	c->px->stats.local_replies++;
 	http_progress(c);
@@ -279,6 +299,7 @@ static void dispatch(struct conn *c, bool streaming)
 	struct http_txn *h = &c->h;
 	struct proxy *px = c->px;
 
+	hop_request(c);
 	h->dispatched = true;
 	h->start_us = lat_now_us();
 	h->streaming = streaming && !h->upgrade;
@@ -292,6 +313,7 @@ static void dispatch(struct conn *c, bool streaming)
 	s->requests++;
 	budget_request(&s->budget, loop_now_ms(px->loop));
 	c->n_tried = 0;
+	c->stale_retried = false;
 	if (c->pol->request_timeout_ms &&
 	    px_timer_set(px, &c->t_deadline, c->pol->request_timeout_ms, on_request_timeout)) {
 		attempt_local_fail(c, LOCAL_ERROR);
@@ -356,6 +378,8 @@ static void http_ready(struct conn *c)
 	h->sent = 0;
 	h->status = 0;
 	h->resp_head = h->dirty = h->resp_done = false;
+	h->resp_hold = h->resp_rewritten = h->resp_close = false;
+	h->resp_at = c->u2c.off + c->u2c.len;
 	c->judged = false;
 	if (u->ep)
 		u->ep->ctr.requests++;
@@ -395,11 +419,17 @@ static int send_request(struct conn *c)
 	return 0;
 }
 
-/* The upstream failed before the response was complete. */
+/* The upstream failed before the response was complete. A pooled one that
+ * failed before a byte of response came is stale (the server closed it while
+ * it was idle, the close crossing our request) if the request may go again:
+ * nothing of it was sent, or it is idempotent and held whole. Streamed bytes
+ * may have gone out and been acted on: never stale.
+ */
 static void upstream_broken(struct conn *c)
 {
-	/* Streamed bytes may have gone out and been dropped: never "stale". */
-	bool stale = c->up->reused && !c->h.sent && !c->h.streaming && !c->h.resp_head;
+	const struct http_txn *h = &c->h;
+	bool stale = c->up->reused && !h->streaming && !h->resp_head && !h->resp_started &&
+		     !c->u2c.len && (!h->sent || (h->idempotent && h->complete));
 
 	attempt_failed(c, stale ? FAIL_STALE : FAIL_RESET);
 }
@@ -442,6 +472,7 @@ static ssize_t response_parse(struct conn *c, char *at, size_t len)
 			/* Interim (100 Continue): passed on, the final one follows. */
 			h->resp_started = true;
 			h->resp_head = false;
+			h->interim_at = done;
 			http_parser_init(&u->rp, HTTP_RESPONSE);
 			u->rp.data = c;
 			continue;
@@ -464,19 +495,25 @@ static bool upstream_read(struct conn *c)
 	size_t end = b->off + b->len;
 	ssize_t n;
 
-	if (end == sizeof(b->buf) && b->off) {
+	if (end == CONN_BUF_SIZE && b->off) {
 		memmove(b->buf, b->buf + b->off, b->len);
+		if (!h->resp_rewritten)
+			h->resp_at -= b->off;
 		b->off = 0;
 		end = b->len;
 	}
-	if (end == sizeof(b->buf)) {
-		if (h->resp_started)
+	if (end == CONN_BUF_SIZE) {
+		if (h->resp_started && !h->resp_hold)
 			return true;	/* the client drains it first */
 		/* A response head larger than the buffer: not one we serve. */
 		upstream_broken(c);
 		return false;
 	}
-	n = recv(c->up->fd, b->buf + end, sizeof(b->buf) - end, MSG_DONTWAIT);
+	if (!half_buf(c->px, b)) {
+		conn_close(c, true);
+		return false;
+	}
+	n = recv(c->up->fd, b->buf + end, CONN_BUF_SIZE - end, MSG_DONTWAIT);
 	if (n == -1 && errno == EAGAIN)
 		return true;
 	if (n == 0) {
@@ -493,12 +530,23 @@ static bool upstream_read(struct conn *c)
 		upstream_broken(c);
 		return false;
 	}
+	h->interim_at = SIZE_MAX;
 	n = response_parse(c, b->buf + end, (size_t)n);
 	if (n < 0) {
 		upstream_invalid(c);
 		return false;
 	}
 	b->len += (size_t)n;
+	if (h->interim_at != SIZE_MAX) {
+		/* An interim head goes out as it is; hold the final one. */
+		h->resp_at = end + h->interim_at;
+		h->resp_hold = true;
+		h->resp_rewritten = false;
+	}
+	if (h->resp_head && !h->resp_rewritten && hop_response(c)) {
+		upstream_broken(c);
+		return false;
+	}
 	return true;
 }
 
@@ -550,7 +598,7 @@ static void http_on_upstream(struct conn *c, uint32_t events)
 	struct http_txn *h = &c->h;
 
 	if (c->up->connecting) {
-		attempt_connected(c);
+		attempt_connected(c, events);
 		return;
 	}
 	if (c->up && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && h->sent < h->parsed &&
@@ -581,9 +629,16 @@ static void http_on_client(struct conn *c, uint32_t events)
 		conn_close(c, true);
 		return;
 	}
-	if ((events & (EPOLLIN | EPOLLHUP)) && !b->eof && b->len < sizeof(b->buf)) {
-		ssize_t n = recv(c->cfd, b->buf + b->len, sizeof(b->buf) - b->len, MSG_DONTWAIT);
+	if ((events & (EPOLLIN | EPOLLHUP)) && !b->eof && b->len < CONN_BUF_SIZE) {
+		ssize_t n;
 
+		if (!half_buf(c->px, b)) {
+			conn_close(c, true);
+			return;
+		}
+		n = recv(c->cfd, b->buf + b->len, CONN_BUF_SIZE - b->len, MSG_DONTWAIT);
+		if (n <= 0)
+			half_buf_put(c->px, b);
 		if (n == 0) {
 			b->eof = true;
 		} else if (n > 0) {
@@ -610,14 +665,18 @@ static void http_progress(struct conn *c)
 		if (h->resp_done) {
 			if (c->u2c.len)
 				break;	/* still flushing to the client */
-			if (h->close_after || !h->keep_alive || !h->resp_keep_alive || c->pod->draining ||
-			    (b->eof && b->len == h->parsed)) {
+			if (h->close_after || h->resp_close || c->pod->draining || (b->eof && b->len == h->parsed)) {
 				conn_close(c, false);
 				return;
 			}
-			/* Keep-alive: the next request may already be buffered. */
-			memmove(b->buf, b->buf + h->parsed, b->len - h->parsed);
+			/* Keep-alive: the next request may already be buffered;
+			 * if not, the connection waits without buffers.
+			 */
+			if (b->len > h->parsed)
+				memmove(b->buf, b->buf + h->parsed, b->len - h->parsed);
 			b->len -= h->parsed;
+			half_buf_put(c->px, b);
+			half_buf_put(c->px, &c->u2c);
 			h->n_requests++;
 			txn_reset(c);
 			continue;
@@ -652,7 +711,7 @@ static void http_progress(struct conn *c)
 		if (h->dispatched)
 			break;
 		if (!h->head_done) {
-			if (b->len == sizeof(b->buf)) {
+			if (b->len == CONN_BUF_SIZE) {
 				http_reply(c, 431, NULL);
 				return;
 			}
@@ -666,7 +725,7 @@ static void http_progress(struct conn *c)
 			dispatch(c, false);
 			return;
 		}
-		if (b->len == sizeof(b->buf) || h->expect_continue) {
+		if (b->len == CONN_BUF_SIZE || h->expect_continue) {
 			dispatch(c, true);
 			return;
 		}
@@ -685,7 +744,7 @@ static bool http_update(struct conn *c)
 	struct up *u = c->up;
 	uint32_t cev = 0, uev = 0;
 
-	if (!c->c2u.eof && c->c2u.len < sizeof(c->c2u.buf) && !h->close_after)
+	if (!c->c2u.eof && c->c2u.len < CONN_BUF_SIZE && !h->close_after)
 		cev |= EPOLLIN;
 	if (c->u2c.len && h->resp_started)
 		cev |= EPOLLOUT;
@@ -694,7 +753,7 @@ static bool http_update(struct conn *c)
 	} else if (u) {
 		if (h->sent < h->parsed)
 			uev |= EPOLLOUT;
-		if (!h->resp_done && (c->u2c.off || c->u2c.len < sizeof(c->u2c.buf)))
+		if (!h->resp_done && (c->u2c.off || c->u2c.len < CONN_BUF_SIZE))
 			uev |= EPOLLIN;
 	}
 	if (conn_watch(c, cev) || (u && up_watch(u, uev))) {

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -56,6 +57,7 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts)
 	/* Workers start their inbound source ports apart (upstream.c). */
 	px->in_src_cursor = (uint32_t)(px->rng >> 17);
 	state_init(&px->st);
+	pipe_pool_init(&px->pipes, 0);
 	px->cat = catalogue_new_empty();
 	if (!px->cat) {
 		free(px);
@@ -69,6 +71,8 @@ void proxy_free(struct proxy *px)
 	if (!px)
 		return;
 	pool_flush(px, NULL, true);
+	pipe_pool_done(&px->pipes);
+	px_buf_flush(px);
 	state_done(&px->st);
 	catalogue_unref(px->cat);
 	free(px);
@@ -203,6 +207,12 @@ int px_listener(struct px_pod *pod, const struct addr *a, loop_fd_fn fn)
 	if (fd < 0)
 		return fd;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+		goto out_errno;
+	/* Accepted sockets inherit it: one setsockopt() per listener rather
+	 * than per connection. Responses and relayed bytes go out as they are
+	 * written, not held back for an ACK.
+	 */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
 		goto out_errno;
 	/* One listener per worker on the same port: the kernel spreads new
 	 * connections across them by a hash of the 4-tuple (proxy/workers.h).

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The opaque relay (struct relay_ops relay_tcp): bytes both ways between the
- * client and one upstream, zero-copy through a pipe per direction, with
- * half-close passed on. Serves L4 connections, HTTP ones after an upgrade
+ * client and one upstream, zero-copy through a pipe per direction borrowed
+ * from the worker's pool while bytes are in it, with half-close passed on. Serves L4 connections, HTTP ones after an upgrade
  * or CONNECT, and inbound connections, whose bytes are copied instead while
  * observe.c looks at them (half.copy). Level-triggered epoll: each side is
  * watched for EPOLLIN only while its buffer toward the other side is empty,
@@ -30,21 +30,23 @@
  */
 #define PIPE_CHUNK 65536
 
-/* The pipe of @h, made on first use. False (and copies from then on) if the
- * process is out of descriptors: the relay still works, only slower.
+/* A pipe for @h from the worker's pool, for the bytes about to be read.
+ * False when the pool is at its bound (this read copies through the buffer)
+ * or the process is out of descriptors (then every read of @h copies: the
+ * relay still works, only slower).
  */
-static bool half_pipe(struct half *h)
+static bool half_pipe(struct proxy *px, struct half *h)
 {
+	int err;
+
 	if (h->pipe[0] != -1)
 		return true;
 	if (h->no_pipe)
 		return false;
-	if (pipe2(h->pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
-		h->pipe[0] = h->pipe[1] = -1;
+	err = pipe_take(&px->pipes, h->pipe);
+	if (err && err != -ENOSPC)
 		h->no_pipe = true;
-		return false;
-	}
-	return true;
+	return !err;
 }
 
 /* Move bytes from @src to @dst through @h: first what the buffer holds (the
@@ -72,7 +74,7 @@ static int pump(struct conn *c, int src, int dst, struct half *h, bool dst_ready
 			h->bytes += (uint64_t)n;
 			if (h->len)
 				return 0;
-			h->off = 0;
+			half_buf_put(c->px, h);
 		}
 		if (h->piped) {
 			if (!dst_ready)
@@ -86,6 +88,8 @@ static int pump(struct conn *c, int src, int dst, struct half *h, bool dst_ready
 			h->bytes += (uint64_t)n;
 			if (h->piped)
 				return 0;
+			/* Drained: an idle connection holds no pipe. */
+			pipe_give(&c->px->pipes, h->pipe);
 		}
 		if (h->eof) {
 			if (!dst_ready || h->shut)
@@ -102,16 +106,23 @@ static int pump(struct conn *c, int src, int dst, struct half *h, bool dst_ready
 		if (round == PUMP_ROUNDS)
 			return 0;
 		/* Bytes someone watches (observe.c) go through the buffer. */
-		piping = !h->copy && half_pipe(h);
-		if (piping)
+		piping = !h->copy && half_pipe(c->px, h);
+		if (piping) {
 			n = splice(src, NULL, h->pipe[1], NULL, PIPE_CHUNK,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		else
-			n = recv(src, h->buf, sizeof(h->buf), MSG_DONTWAIT);
+			if (n <= 0)
+				pipe_give(&c->px->pipes, h->pipe);	/* nothing went in */
+		} else {
+			if (!half_buf(c->px, h))
+				return -ENOMEM;
+			n = recv(src, h->buf, CONN_BUF_SIZE, MSG_DONTWAIT);
+			if (h->copy && n >= 0)
+				observe_bytes(c, h, h->buf, (size_t)n);
+			if (n <= 0)
+				half_buf_put(c->px, h);
+		}
 		if (n == -1)
 			return errno == EAGAIN ? 0 : -errno;
-		if (h->copy)
-			observe_bytes(c, h, h->buf, (size_t)n);
 		if (n == 0) {
 			h->eof = true;
 			continue;
@@ -216,7 +227,7 @@ static void tcp_on_client(struct conn *c, uint32_t events)
 static void tcp_on_upstream(struct conn *c, uint32_t events)
 {
 	if (c->up->connecting) {
-		attempt_connected(c);
+		attempt_connected(c, events);
 		return;
 	}
 	tcp_on_event(c, false, events);

@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	c = calloc(1, sizeof(*c));
 	u = calloc(1, sizeof(*u));
-	if (!c || !u)
+	if (!c || !u || !(c->c2u.buf = malloc(CONN_BUF_SIZE)))
 		abort();
 	c->up = u;
 	u->c = c;
@@ -95,6 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		txn_reset(c);
 	}
 out:
+	free(c->c2u.buf);
 	free(u);
 	free(c);
 	return 0;

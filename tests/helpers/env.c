@@ -145,9 +145,16 @@ int tenv_agent_start(struct tenv *e)
 	char args[8 * PATH_MAX], cmd[14 * PATH_MAX];
 	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
 
+	char bin[PATH_MAX + 16];
+
 	agent_args(e, args, sizeof(args));
-	snprintf(cmd, sizeof(cmd), "echo $$ > %s/cgroup.procs && exec %s/san/weft-agent %s >>%s 2>&1",
-		 e->agent_cgroup, e->build, args, e->agent_log);
+	/* WEFT_AGENT: another agent binary (the optimised one, for memory figures). */
+	if (getenv("WEFT_AGENT"))
+		snprintf(bin, sizeof(bin), "%s", getenv("WEFT_AGENT"));
+	else
+		snprintf(bin, sizeof(bin), "%s/san/weft-agent", e->build);
+	snprintf(cmd, sizeof(cmd), "echo $$ > %s/cgroup.procs && exec %s %s >>%s 2>&1",
+		 e->agent_cgroup, bin, args, e->agent_log);
 	/* An agent must not outlive a test that died before its .fini. */
 	e->agent = tproc_spawn(argv, NULL, SIGTERM);
 	if (e->agent == -1) {

@@ -3,7 +3,7 @@
  * the test process joins, so the agent and every client run inside it), a
  * private bpffs mount, a run dir and registry file in a temp dir, the real
  * weft-agent / weft-cni / meshctl binaries (the sanitizer builds) from
- * $WEFT_BUILD, and the topology of topo.h.
+ * $WEFT_BUILD (the agent from $WEFT_AGENT when set), and the topology of topo.h.
  */
 #ifndef WEFT_TEST_ENV_H
 #define WEFT_TEST_ENV_H

@@ -89,7 +89,7 @@ static int frame_file(const char *path)
 		req_len = CONN_BUF_SIZE;
 	c = calloc(1, sizeof(*c));
 	u = calloc(1, sizeof(*u));
-	if (!c || !u)
+	if (!c || !u || !(c->c2u.buf = malloc(CONN_BUF_SIZE)))
 		abort();
 	c->up = u;
 	u->c = c;
@@ -119,6 +119,7 @@ static int frame_file(const char *path)
 	printf("\n");
 out:
 	free(u);
+	free(c->c2u.buf);
 	free(c);
 	return 0;
 }
