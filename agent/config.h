@@ -52,6 +52,7 @@ struct agent_config {
 	const char *excl_ports_text;	/* as given; parsed into excl_ports */
 	const char *excl_cidrs_text;
 	const char *vip_range_text;	/* --vip-range; parsed into vip_ranges */
+	const char *cluster_domain;	/* --cluster-domain: names are <svc>.<ns>.svc.<it> */
 	uint32_t pod_wait_ms;		/* --pod-wait: an ADD waits for its Pod object */
 	bool evict_escaped;		/* --evict-escaped */
 	uint32_t repair_period_ms;	/* --repair-period */

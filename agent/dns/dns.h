@@ -46,4 +46,19 @@ int dns_answer(const struct catalogue *c, const char *domain, const uint8_t *q, 
  */
 bool dns_domain_valid(const char *domain);
 
+/* The query a stub resolver would send for @name (presentation form, e.g.
+ * "web.shop.svc.cluster.local.") and @type (a mnemonic: "A", "AAAA", "SRV"),
+ * in *@out (malloc'd, *@len bytes). 0, -EINVAL (not a name or a type) or
+ * -ENOMEM.
+ */
+int dns_query_new(const char *name, const char *type, uint8_t **out, size_t *len);
+
+typedef void (*dns_record_fn)(const char *line, void *ctx);
+
+/* Call @fn with each record of the response @msg (@len bytes) after the
+ * question, as one zone-file line ("NAME TTL IN TYPE DATA"). Returns how
+ * many, -EBADMSG when @msg is not a DNS message, or -ENOMEM.
+ */
+int dns_records(const uint8_t *msg, size_t len, dns_record_fn fn, void *ctx);
+
 #endif /* WEFT_DNS_H */
