@@ -146,3 +146,37 @@ Test(names, collision_moves_the_later_name_and_is_reported)
 	cr_expect_null(strstr(out, "198.19.0.10:80 (alloc)"), "a registry VIP marked allocated:\n%s",
 		       out);
 }
+
+Test(names, meshctl_resolve_answers_the_allocated_vip_along_the_search_path)
+{
+	char yaml[8192], one[1024], vip[64], want[128], out[8192];
+
+	svc_yaml(one, sizeof(one), "catalog");
+	snprintf(yaml, sizeof(yaml), "%s%s", TOPO_REGISTRY, one);
+	cr_assert_eq(tenv_write_registry(&env, yaml), 0);
+	vip_of("catalog", vip, sizeof(vip));
+	cr_assert(vip[0]);
+	*strrchr(vip, ':') = '\0';
+	cr_assert_eq(tenv_capture(out, sizeof(out),
+				  "%s/san/meshctl --socket %s/admin.sock resolve catalog "
+				  "--namespace mesh 2>&1",
+				  env.build, env.run_dir),
+		     0, "%s", out);
+	snprintf(want, sizeof(want), "catalog.mesh.svc.cluster.local. 5 IN A %s", vip);
+	cr_expect_not_null(strstr(out, want), "no '%s' in:\n%s", want, out);
+	cr_expect_not_null(strstr(out, "answered by the agent"), "%s", out);
+	cr_assert_eq(tenv_capture(out, sizeof(out),
+				  "%s/san/meshctl --socket %s/admin.sock resolve "
+				  "_http._tcp.catalog.mesh.svc.cluster.local --type SRV 2>&1",
+				  env.build, env.run_dir),
+		     0, "%s", out);
+	cr_expect_not_null(strstr(out, "IN SRV 0 100 80 catalog.mesh.svc.cluster.local."), "%s",
+			   out);
+	/* Not the agent's: forwarded, never answered NXDOMAIN. */
+	cr_assert_eq(tenv_capture(out, sizeof(out),
+				  "%s/san/meshctl --socket %s/admin.sock resolve example.org "
+				  "--namespace mesh 2>&1",
+				  env.build, env.run_dir),
+		     0, "%s", out);
+	cr_expect_not_null(strstr(out, "forwarded unchanged"), "%s", out);
+}
