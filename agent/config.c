@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "dns/dns.h"
 #include "proxy/workers.h"
 #include "log.h"
 #include "opt.h"
@@ -61,6 +62,12 @@ static const struct opt_def cfg_tail[] = {
 	OPT("exclude-outbound-cidrs", "WEFT_EXCLUDE_OUTBOUND_CIDRS", OPT_STRING, excl_cidrs_text, "",
 	    0, 0, "CIDRS",
 	    "destination prefixes no pod's capture touches (annotation weft.io/exclude-outbound-cidrs per pod)"),
+	OPT("vip-range", "WEFT_VIP_RANGE", OPT_STRING, vip_range_text,
+	    "240.241.0.0/16,fd77:6566:7400::/64", 0, 0, "CIDRS",
+	    "one IPv4 and/or one IPv6 prefix that services without a cluster IP (etcd, ZooKeeper, Consul, file registries) get a VIP from, chosen from namespace/name so every node agrees (docs/dns.md); empty: none is allocated"),
+	OPT("cluster-domain", "WEFT_CLUSTER_DOMAIN", OPT_STRING, cluster_domain, "cluster.local", 0,
+	    0, "DOMAIN",
+	    "the cluster's DNS domain: the agent's DNS rules own <service>.<namespace>.svc.DOMAIN for the services it knows (docs/dns.md)"),
 	OPT("etcd-prefix", "WEFT_ETCD_PREFIX", OPT_STRING, etcd_prefix, "/weft/registry/", 0, 0,
 	    "PREFIX",
 	    "etcd registries: the objects live under PREFIX<kind-plural>/<namespace>/<name> (docs/registry-etcd-zookeeper.md)"),
@@ -194,5 +201,19 @@ int cfg_parse(struct agent_config *cfg, int argc, char **argv)
 	if (rc < 0)
 		return list_refused("exclude-outbound-cidrs", rc, "8 CIDRs", err, "a CIDR (IP/LEN)");
 	cfg->n_excl_cidrs = (size_t)rc;
+	if (!dns_domain_valid(cfg->cluster_domain)) {
+		fprintf(stderr, "weft-agent: option --cluster-domain: '%s' is not a DNS name (labels of letters, digits and '-', no trailing dot)\n",
+			cfg->cluster_domain);
+		return -EINVAL;
+	}
+	rc = addr_parse_cidr_list(cfg->vip_range_text, cfg->vip_ranges, 2, err, sizeof(err));
+	if (rc < 0)
+		return list_refused("vip-range", rc, "one IPv4 and one IPv6 prefix", err,
+				    "a CIDR (IP/LEN)");
+	cfg->n_vip_ranges = (size_t)rc;
+	if (rc == 2 && cfg->vip_ranges[0].net.family == cfg->vip_ranges[1].net.family) {
+		fprintf(stderr, "weft-agent: option --vip-range: two prefixes of one family; give at most one IPv4 and one IPv6\n");
+		return -EINVAL;
+	}
 	return 0;
 }

@@ -51,6 +51,8 @@ struct agent_config {
 	uint32_t consul_wait_s;
 	const char *excl_ports_text;	/* as given; parsed into excl_ports */
 	const char *excl_cidrs_text;
+	const char *vip_range_text;	/* --vip-range; parsed into vip_ranges */
+	const char *cluster_domain;	/* --cluster-domain: names are <svc>.<ns>.svc.<it> */
 	uint32_t pod_wait_ms;		/* --pod-wait: an ADD waits for its Pod object */
 	bool evict_escaped;		/* --evict-escaped */
 	bool no_sandbox;		/* --no-sandbox: workers keep their privileges (debugging) */
@@ -64,6 +66,8 @@ struct agent_config {
 	size_t n_excl_ports;
 	struct cidr excl_cidrs[CFG_EXCL_MAX];
 	size_t n_excl_cidrs;
+	struct cidr vip_ranges[2];	/* at most one per family */
+	size_t n_vip_ranges;
 };
 
 /* Parse @argv over the defaults and the environment into @cfg. Returns 0,

@@ -410,6 +410,9 @@ static int start(struct agent *a)
 	a->model = model_new();
 	if (!a->loop || !a->model)
 		return log_errno(-ENOMEM, "start");
+	err = model_set_vip_ranges(a->model, cfg->vip_ranges, cfg->n_vip_ranges);
+	if (err)
+		return log_errno(err, "VIP ranges");
 	err = setup_signals(a);
 	if (err)
 		return log_errno(err, "set up signals");

@@ -169,12 +169,36 @@ out_done:
 	cni_proto_state_done(&st);
 }
 
+/* Say which services lost their home VIP or got none, when that changed
+ * since the previous snapshot (a build happens on every registry change).
+ */
+static void log_vip_changes(const struct catalogue *old, const struct catalogue *c)
+{
+	const struct cat_service *s, *was;
+	char buf[ADDR_STRLEN];
+
+	for (size_t i = 0; (s = catalogue_service_at(c, i)); i++) {
+		if (s->vip_source != CAT_VIP_PROBED && s->vip_source != CAT_VIP_EXHAUSTED)
+			continue;
+		was = old ? catalogue_find_service(old, s->ns, s->name) : NULL;
+		if (was && was->vip_source == s->vip_source && was->n_vips == s->n_vips &&
+		    (!s->n_vips || addr_equal(&was->vips[0], &s->vips[0])))
+			continue;
+		if (s->vip_source == CAT_VIP_EXHAUSTED)
+			log_warn("vip: %s/%s has no VIP: --vip-range is full", s->ns, s->name);
+		else
+			log_warn("vip: %s/%s: its home address is taken (collision), allocated %s",
+				 s->ns, s->name, addr_fmt_ip(&s->vips[0], buf, sizeof(buf)));
+	}
+}
+
 int agent_publish(struct agent *a)
 {
 	struct catalogue *c = model_build(a->model);
 
 	if (!c)
 		return log_errno(-errno, "build catalogue");
+	log_vip_changes(a->cat, c);
 	catalogue_unref(a->cat);
 	a->cat = c;
 	if (!a->registries_synced && registries_synced(a)) {
@@ -186,9 +210,11 @@ int agent_publish(struct agent *a)
 	if (a->pods)
 		pods_reconcile(a->pods);
 	write_node_state(a);
-	log_info("catalogue: generation=%llu services=%zu service_ports=%zu",
+	log_info("catalogue: generation=%llu services=%zu service_ports=%zu vips_allocated=%zu "
+		 "vip_collisions=%zu",
 		 (unsigned long long)catalogue_generation(c), catalogue_n_services(c),
-		 catalogue_n_svc_ports(c));
+		 catalogue_n_svc_ports(c), catalogue_vip_stats(c).allocated,
+		 catalogue_vip_stats(c).collisions);
 	agent_register_local(a);
 	return 0;
 }

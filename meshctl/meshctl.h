@@ -161,6 +161,10 @@ int cmd_conns_render(FILE *out, struct json_object *resp);
 int cmd_trace(struct meshctl *m, int argc, char **argv);
 int cmd_trace_render(FILE *out, struct json_object *resp);
 
+/* resolve.c: GET /v1/resolve. */
+int cmd_resolve(struct meshctl *m, int argc, char **argv);
+int cmd_resolve_render(FILE *out, struct json_object *resp);
+
 /* top.c: rates from two GET /v1/services samples. */
 int cmd_top(struct meshctl *m, int argc, char **argv);
 /* One frame from samples @a then @b taken @secs apart. */

@@ -17,6 +17,7 @@ static const char *const svc_headers[] = {
 	"NAMESPACE", "NAME",  "PORT", "VIP", "READY", "EJECTED",
 	"ACTIVE",    "CONNS", "REQS", "5XX", "P99",   "LB",
 };
+#define ADDR_COL 80	/* "[IPv6]:port (alloc)" */
 #define N_SVC_COLS (sizeof(svc_headers) / sizeof(svc_headers[0]))
 
 static const char *const ep_headers[] = {
@@ -52,7 +53,7 @@ static const char *recent_p99(char *buf, size_t len, struct json_object *svc)
 
 static int svc_row(struct out_table *t, struct json_object *s, void *ctx)
 {
-	char ready[48], ej[24], act[24], conns[24], reqs[24], x5[24], p99[24];
+	char ready[48], ej[24], act[24], conns[24], reqs[24], x5[24], p99[24], vip[ADDR_COL];
 	const char *port = out_str(s, "port_name");
 
 	(void)ctx;
@@ -63,9 +64,12 @@ static int svc_row(struct out_table *t, struct json_object *s, void *ctx)
 	snprintf(conns, sizeof(conns), "%llu", out_u64(s, "total.connections"));
 	snprintf(reqs, sizeof(reqs), "%llu", out_u64(s, "total.requests"));
 	snprintf(x5, sizeof(x5), "%llu", out_u64(s, "total.responses.5xx"));
+	/* An allocated VIP is marked: no registry holds it (docs/dns.md). */
+	snprintf(vip, sizeof(vip), "%s%s", out_str(s, "vip"),
+		 out_bool(s, "vip_allocated") ? " (alloc)" : "");
 	return out_table_add(t, (const char *const[]){ out_str(s, "namespace"), out_str(s, "name"),
 						       port && port[0] ? port : "-",
-						       out_str(s, "vip"), ready, ej, act, conns,
+						       vip, ready, ej, act, conns,
 						       reqs, x5, recent_p99(p99, sizeof(p99), s),
 						       out_str(s, "policy.lb") });
 }
@@ -160,7 +164,8 @@ int cmd_service_render(FILE *out, struct json_object *resp)
 			fputc('\n', out);
 		fprintf(out, "Service:      %s/%s port %s\n", out_str(s, "namespace"),
 			out_str(s, "name"), port && port[0] ? port : "(unnamed)");
-		fprintf(out, "VIP:          %s\n", out_str(s, "vip"));
+		fprintf(out, "VIP:          %s%s\n", out_str(s, "vip"),
+			out_bool(s, "vip_allocated") ? " (allocated from --vip-range)" : "");
 		fprintf(out, "Endpoints:    %zu ready of %zu, %llu ejected\n", n_ready(s),
 			json_object_array_length(out_path(s, "endpoints")), out_u64(s, "ejected"));
 		fprintf(out,

@@ -30,6 +30,7 @@ MODULES = [
     (r"^agent/registry/", "registry"),
     (r"^agent/datapath/", "datapath"),
     (r"^agent/proxy/", "proxy"),
+    (r"^agent/dns/", "dns"),
     (r"^agent/(pods|pods_state|pod_spec)\.[ch]$", "pods"),
     (r"^agent/selfreg\.[ch]$", "selfreg"),
     (r"^agent/cni_server\.[ch]$", "cni_server"),
@@ -50,18 +51,19 @@ MAY_USE = {
     "registry": {"lib", "runtime", "model"},
     "datapath": {"lib", "runtime", "model", "bpf"},
     "proxy": {"lib", "runtime", "model"},
+    "dns": {"lib", "runtime", "model"},
     "pods": {"lib", "runtime", "model", "datapath", "proxy"},
     "selfreg": {"lib", "model", "pods", "registry"},
     "cni_server": {"lib", "runtime", "model", "pods"},
     # The option table names the bounds of what it configures.
-    "config": {"lib", "model", "proxy"},
+    "config": {"lib", "model", "proxy", "dns"},
     # The CNI config installer touches only files; the agent's wiring may run it.
     "cni_install": {"lib"},
     # The admin API is the read-back interface: it may look at everything
     # (through the agent's wiring, struct agent), and nothing includes it but main.
-    "admin": {"lib", "bpf", "runtime", "model", "registry", "datapath", "proxy", "pods",
+    "admin": {"lib", "bpf", "runtime", "model", "registry", "datapath", "proxy", "dns", "pods",
               "selfreg", "cni_server", "config", "wiring"},
-    "wiring": {"lib", "runtime", "model", "registry", "datapath", "proxy", "pods",
+    "wiring": {"lib", "runtime", "model", "registry", "datapath", "proxy", "dns", "pods",
                "selfreg", "cni_server", "config", "admin", "cni_install"},
     "cni": {"lib"},
     "meshctl": {"lib", "bpf"},

@@ -203,6 +203,40 @@ static int cmd_capture(const struct http_request *req, struct http_response *res
 	return admin_json(resp, o);
 }
 
+/* VIP allocation (--vip-range, docs/dns.md): the ranges, the counts, and
+ * each service that lost its home address to another or got none.
+ */
+static json_object *vips_json(const struct agent *a)
+{
+	struct cat_vip_stats st = catalogue_vip_stats(a->cat);
+	json_object *o = json_object_new_object(), *ranges = json_object_new_array();
+	json_object *moved = json_object_new_array();
+	const struct cat_service *svc;
+	char buf[ADDR_STRLEN + 8];
+
+	for (size_t i = 0; i < a->cfg->n_vip_ranges; i++)
+		json_object_array_add(ranges, json_object_new_string(
+			cidr_fmt(&a->cfg->vip_ranges[i], buf, sizeof(buf))));
+	for (size_t i = 0; (svc = catalogue_service_at(a->cat, i)); i++) {
+		json_object *m;
+
+		if (svc->vip_source != CAT_VIP_PROBED && svc->vip_source != CAT_VIP_EXHAUSTED)
+			continue;
+		m = json_object_new_object();
+		json_object_object_add(m, "namespace", json_object_new_string(svc->ns));
+		json_object_object_add(m, "name", json_object_new_string(svc->name));
+		json_object_object_add(m, "outcome", json_object_new_string(
+			svc->vip_source == CAT_VIP_PROBED ? "collision" : "exhausted"));
+		json_object_array_add(moved, m);
+	}
+	json_object_object_add(o, "ranges", ranges);
+	json_object_object_add(o, "allocated", json_object_new_uint64(st.allocated));
+	json_object_object_add(o, "collisions", json_object_new_uint64(st.collisions));
+	json_object_object_add(o, "exhausted", json_object_new_uint64(st.exhausted));
+	json_object_object_add(o, "displaced", moved);
+	return o;
+}
+
 static int cmd_status(const struct http_request *req, struct http_response *resp, void *ctx)
 {
 	static const char *const known[] = { NULL };
@@ -245,6 +279,7 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 			       json_object_new_uint64(pods_escaped(a->pods, NULL, NULL)));
 	json_object_object_add(o, "pods", pods);
 	json_object_object_add(o, "services", json_object_new_uint64(catalogue_n_services(a->cat)));
+	json_object_object_add(o, "vips", vips_json(a));
 	json_object_object_add(o, "catalogue_generation",
 			       json_object_new_uint64(catalogue_generation(a->cat)));
 	/* "connections", "http" and "resilience". */
@@ -585,6 +620,7 @@ static json_object *service_json(const struct svc_state *s, uint64_t now)
 	json_object_object_add(o, "name", json_object_new_string(s->name));
 	json_object_object_add(o, "port_name", json_object_new_string(s->port_name));
 	json_object_object_add(o, "vip", json_object_new_string(addr_fmt(&s->vip, buf, sizeof(buf))));
+	json_object_object_add(o, "vip_allocated", json_object_new_boolean(s->vip_allocated));
 	json_object_object_add(o, "policy", policy_json(&s->pol));
 	json_object_object_add(o, "active", json_object_new_uint64(s->clients));
 	json_object_object_add(o, "requests_active", json_object_new_uint64(s->requests));
@@ -644,6 +680,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/services", cmd_services },
 	{ "GET", "/v1/conns", admin_conns },
 	{ "GET", "/v1/trace", admin_trace },
+	{ "GET", "/v1/resolve", admin_resolve },
 };
 
 const struct http_route *admin_routes(size_t *n)

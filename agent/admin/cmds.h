@@ -38,4 +38,9 @@ void admin_counters_json(json_object *o, const struct counter_table *t, const vo
 int admin_conns(const struct http_request *req, struct http_response *resp, void *ctx);
 int admin_trace(const struct http_request *req, struct http_response *resp, void *ctx);
 
+/* GET /v1/resolve?name=NAME[&type=A][&namespace=NS] (resolve.c): whether the
+ * agent answers the name for a pod (of NS, along its search path) and with what.
+ */
+int admin_resolve(const struct http_request *req, struct http_response *resp, void *ctx);
+
 #endif /* WEFT_ADMIN_CMDS_H */

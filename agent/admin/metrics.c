@@ -601,6 +601,15 @@ static void agent_families(struct prom *p, const struct agent *a, const struct s
 	prom_u64(p, "weft_pod_evictions_total", "result=\"failed\"", es.failed);
 	prom_scalar(p, "weft_catalogue_services", "gauge", "Services in the catalogue in force.",
 		    catalogue_n_services(a->cat));
+	prom_scalar(p, "weft_vips_allocated", "gauge",
+		    "Services whose VIPs were allocated from --vip-range.",
+		    catalogue_vip_stats(a->cat).allocated);
+	prom_scalar(p, "weft_vip_collisions", "gauge",
+		    "Allocated services whose home address was taken, moved to the next free one.",
+		    catalogue_vip_stats(a->cat).collisions);
+	prom_scalar(p, "weft_vips_exhausted", "gauge",
+		    "Services left without a VIP because --vip-range is full.",
+		    catalogue_vip_stats(a->cat).exhausted);
 	prom_scalar(p, "weft_catalogue_generation", "gauge",
 		    "Generation of the catalogue in force.", catalogue_generation(a->cat));
 	prom_family(p, "weft_bpf_program_attached", "gauge",

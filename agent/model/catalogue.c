@@ -11,6 +11,7 @@
 
 #include "array.h"
 #include "model/catalogue_build.h"
+#include "model/vip_alloc.h"
 #include "log.h"
 
 /* The catalogue copies registry strings as they are: same sizes, no truncation. */
@@ -46,6 +47,7 @@ struct catalogue {
 					 * probing: index + 1 in ports, 0 = free */
 	size_t table_mask;		/* table size - 1 (a power of two); no table
 					 * when n_ports is 0 */
+	struct cat_vip_stats vip_stats;
 };
 
 /* An endpoint being resolved, with the order it was found in (slice name,
@@ -200,6 +202,35 @@ const char *catalogue_ns_at(const struct catalogue *c, size_t i, bool *meshed)
 		return NULL;
 	*meshed = c->nss[i].meshed;
 	return c->nss[i].name;
+}
+
+static int svc_cmp(const void *key, const void *elem)
+{
+	const struct pod_ref *k = key;
+	const struct cat_service *s = elem;
+	int c = strcmp(k->ns, s->ns);
+
+	return c ? c : strcmp(k->name, s->name);
+}
+
+const struct cat_service *catalogue_find_service(const struct catalogue *c, const char *ns,
+						 const char *name)
+{
+	struct pod_ref k = { ns, name };
+
+	if (!c->n_services)
+		return NULL;
+	return bsearch(&k, c->services, c->n_services, sizeof(*c->services), svc_cmp);
+}
+
+const struct cat_service *catalogue_service_at(const struct catalogue *c, size_t i)
+{
+	return i < c->n_services ? &c->services[i] : NULL;
+}
+
+struct cat_vip_stats catalogue_vip_stats(const struct catalogue *c)
+{
+	return c->vip_stats;
 }
 
 size_t catalogue_n_services(const struct catalogue *c)
@@ -369,38 +400,46 @@ static int resolve_endpoints(struct build *b, const struct obj *svc,
 	return 0;
 }
 
-/* Append the service ports of Service @o (already copied to @svc): one per
- * VIP and TCP port, VIPs then ports in ascending order.
+static size_t n_tcp_ports(const struct obj *o)
+{
+	size_t n = 0;
+
+	for (size_t j = 0; j < o->svc.n_ports; j++)
+		n += o->svc.ports[j].proto == OBJ_PROTO_TCP;
+	return n;
+}
+
+/* Append the service ports of Service @o (already copied to @svc, VIPs
+ * included): one per VIP and TCP port, VIPs then ports in ascending order.
  */
-static int add_service_ports(struct build *b, const struct obj *o,
-			     const struct cat_service *svc)
+static int add_service_ports(struct build *b, const struct obj *o, struct cat_service *svc)
 {
 	const struct obj_svc_port *tcp[OBJ_SVC_PORTS_MAX];
-	struct addr vips[OBJ_SVC_IPS_MAX];
 	size_t n_tcp = 0;
 	int err;
 
-	assert(o->svc.n_ports <= OBJ_SVC_PORTS_MAX && o->svc.n_vips <= OBJ_SVC_IPS_MAX);
-	memcpy(vips, o->svc.vips, sizeof(vips));
-	qsort(vips, o->svc.n_vips, sizeof(vips[0]), vip_cmp);
+	assert(o->svc.n_ports <= OBJ_SVC_PORTS_MAX && svc->n_vips <= OBJ_SVC_IPS_MAX);
 	/* Only TCP is proxied; other ports stay in the registry for reporting. */
 	for (size_t i = 0; i < o->svc.n_ports; i++)
 		if (o->svc.ports[i].proto == OBJ_PROTO_TCP)
 			tcp[n_tcp++] = &o->svc.ports[i];
 	qsort(tcp, n_tcp, sizeof(tcp[0]), svc_port_cmp);
-	for (size_t v = 0; v < o->svc.n_vips; v++) {
+	svc->first_port = b->c->n_ports;
+	for (size_t v = 0; v < svc->n_vips; v++) {
 		for (size_t i = 0; i < n_tcp; i++) {
 			struct cat_svc_port *sp = &b->c->ports[b->c->n_ports++];
 
 			sp->svc = svc;
-			sp->vip = vips[v];
+			sp->vip = svc->vips[v];
 			sp->vip.port = tcp[i]->port;
+			sp->vip_allocated = svc->vip_source != CAT_VIP_REGISTRY;
 			memcpy(sp->port_name, tcp[i]->name, sizeof(sp->port_name));
 			err = resolve_endpoints(b, o, tcp[i], sp);
 			if (err)
 				return err;
 		}
 	}
+	svc->n_ports = b->c->n_ports - svc->first_port;
 	return 0;
 }
 
@@ -445,6 +484,9 @@ static int copy_service(const struct obj *o, struct cat_service *svc)
 {
 	memcpy(svc->ns, o->key.ns, sizeof(svc->ns));
 	memcpy(svc->name, o->key.name, sizeof(svc->name));
+	memcpy(svc->vips, o->svc.vips, sizeof(svc->vips));
+	svc->n_vips = o->svc.n_vips;
+	qsort(svc->vips, svc->n_vips, sizeof(svc->vips[0]), vip_cmp);
 	if (o->svc.policy) {
 		struct policy_override *p = malloc(sizeof(*p));
 
@@ -456,9 +498,10 @@ static int copy_service(const struct obj *o, struct cat_service *svc)
 	return 0;
 }
 
-/* Allocate the arrays of @c for the object counts in @count. */
-static int alloc_arrays(struct catalogue *c, struct build *b, const size_t *count,
-			size_t n_ports)
+/* Allocate the arrays of @c for the object counts in @count (the service
+ * ports come later, once every service has its VIPs).
+ */
+static int alloc_arrays(struct catalogue *c, struct build *b, const size_t *count)
 {
 	if (count[OBJ_NAMESPACE] && !(c->nss = calloc(count[OBJ_NAMESPACE], sizeof(*c->nss))))
 		return -ENOMEM;
@@ -466,8 +509,6 @@ static int alloc_arrays(struct catalogue *c, struct build *b, const size_t *coun
 		return -ENOMEM;
 	if (count[OBJ_SERVICE] &&
 	    !(c->services = calloc(count[OBJ_SERVICE], sizeof(*c->services))))
-		return -ENOMEM;
-	if (n_ports && !(c->ports = calloc(n_ports, sizeof(*c->ports))))
 		return -ENOMEM;
 	if (count[OBJ_ENDPOINTSLICE] &&
 	    !(b->slices = calloc(count[OBJ_ENDPOINTSLICE], sizeof(*b->slices))))
@@ -513,7 +554,112 @@ static void copy_object(struct build *b, const struct obj *o)
 	}
 }
 
-struct catalogue *catalogue_build(const struct obj *const *objs, size_t n, uint64_t generation)
+/* Bit 0: the Service @o has an IPv4 EndpointSlice, bit 1: an IPv6 one. */
+static unsigned int slice_families(const struct build *b, const struct obj *o)
+{
+	unsigned int fams = 0;
+
+	for (size_t i = slices_lower_bound(b, o->key.ns, o->key.name); i < b->n_slices; i++) {
+		const struct obj *s = b->slices[i];
+
+		if (strcmp(s->key.ns, o->key.ns) || strcmp(s->slice.service, o->key.name))
+			break;
+		fams |= s->slice.family == AF_INET6 ? 2u : 1u;
+	}
+	return fams;
+}
+
+static bool wants_vip(const struct obj *o)
+{
+	return o->key.kind == OBJ_SERVICE && !o->svc.n_vips && !o->svc.headless;
+}
+
+/* Record what @r's allocation gave its Service @svc. */
+static void take_vip(struct cat_service *svc, const struct vip_req *r)
+{
+	static const enum cat_vip_source from[] = {
+		[VIP_NONE] = CAT_VIP_REGISTRY,
+		[VIP_HOME] = CAT_VIP_ALLOCATED,
+		[VIP_PROBED] = CAT_VIP_PROBED,
+		[VIP_EXHAUSTED] = CAT_VIP_EXHAUSTED,
+	};
+
+	if (from[r->outcome] > svc->vip_source)
+		svc->vip_source = from[r->outcome];
+	if (r->outcome == VIP_HOME || r->outcome == VIP_PROBED)
+		svc->vips[svc->n_vips++] = r->out;
+}
+
+/* Give the Services that want a VIP one per family from @ranges (the
+ * services are in name order, as vip_alloc() needs). Every VIP a registry
+ * assigned is taken, so an allocated one never shadows it.
+ */
+static int allocate_vips(struct build *b, const struct obj *const *objs, size_t n,
+			 const struct cidr *ranges, size_t n_ranges)
+{
+	struct catalogue *c = b->c;
+	struct addr *taken = NULL;
+	struct vip_req *reqs = NULL;
+	size_t *who = NULL, n_taken = 0;
+	unsigned int *fams = NULL;
+	int err = 0;
+
+	if (!n_ranges || !c->n_services)
+		return 0;
+	taken = calloc(c->n_services * OBJ_SVC_IPS_MAX, sizeof(*taken));
+	reqs = calloc(c->n_services, sizeof(*reqs));
+	who = calloc(c->n_services, sizeof(*who));
+	fams = calloc(c->n_services, sizeof(*fams));
+	if (!taken || !reqs || !who || !fams) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	for (size_t i = 0, s = 0; i < n; i++) {
+		if (objs[i]->key.kind != OBJ_SERVICE)
+			continue;
+		for (size_t v = 0; v < objs[i]->svc.n_vips; v++)
+			taken[n_taken++] = objs[i]->svc.vips[v];
+		if (wants_vip(objs[i])) {
+			fams[s] = slice_families(b, objs[i]);
+			if (!fams[s])
+				fams[s] = ranges[0].net.family == AF_INET6 ? 2u : 1u;
+		}
+		s++;
+	}
+	for (size_t r = 0; r < n_ranges && !err; r++) {
+		unsigned int bit = ranges[r].net.family == AF_INET6 ? 2u : 1u;
+		size_t n_reqs = 0;
+
+		for (size_t s = 0; s < c->n_services; s++) {
+			if (!(fams[s] & bit))
+				continue;
+			reqs[n_reqs] = (struct vip_req){ .ns = c->services[s].ns,
+							 .name = c->services[s].name };
+			who[n_reqs++] = s;
+		}
+		err = vip_alloc(&ranges[r], taken, n_taken, reqs, n_reqs);
+		for (size_t i = 0; i < n_reqs && !err; i++)
+			take_vip(&c->services[who[i]], &reqs[i]);
+	}
+	for (size_t s = 0; s < c->n_services && !err; s++) {
+		struct cat_service *svc = &c->services[s];
+
+		qsort(svc->vips, svc->n_vips, sizeof(svc->vips[0]), vip_cmp);
+		c->vip_stats.allocated += svc->vip_source == CAT_VIP_ALLOCATED ||
+					  svc->vip_source == CAT_VIP_PROBED;
+		c->vip_stats.collisions += svc->vip_source == CAT_VIP_PROBED;
+		c->vip_stats.exhausted += svc->vip_source == CAT_VIP_EXHAUSTED;
+	}
+out_free:
+	free(fams);
+	free(who);
+	free(reqs);
+	free(taken);
+	return err;
+}
+
+struct catalogue *catalogue_build(const struct obj *const *objs, size_t n, uint64_t generation,
+				  const struct cidr *vip_ranges, size_t n_ranges)
 {
 	size_t count[OBJ_KIND_COUNT] = { 0 }, n_ports = 0;
 	struct build b = { 0 };
@@ -525,21 +671,9 @@ struct catalogue *catalogue_build(const struct obj *const *objs, size_t n, uint6
 		return NULL;
 	c->generation = generation;
 	b.c = c;
-	for (size_t i = 0; i < n; i++) {
-		size_t tcp = 0;
-
+	for (size_t i = 0; i < n; i++)
 		count[objs[i]->key.kind]++;
-		if (objs[i]->key.kind != OBJ_SERVICE)
-			continue;
-		for (size_t j = 0; j < objs[i]->svc.n_ports; j++)
-			tcp += objs[i]->svc.ports[j].proto == OBJ_PROTO_TCP;
-		n_ports += objs[i]->svc.n_vips * tcp;
-	}
-	if (n_ports >= UINT32_MAX) {
-		err = -E2BIG;
-		goto out_free;
-	}
-	err = alloc_arrays(c, &b, count, n_ports);
+	err = alloc_arrays(c, &b, count);
 	if (err)
 		goto out_free;
 	/* @objs is sorted by key, so each kind comes out sorted by ns/name. */
@@ -553,6 +687,20 @@ struct catalogue *catalogue_build(const struct obj *const *objs, size_t n, uint6
 	}
 	if (b.n_slices)
 		qsort(b.slices, b.n_slices, sizeof(*b.slices), slice_cmp);
+	err = allocate_vips(&b, objs, n, vip_ranges, n_ranges);
+	if (err)
+		goto out_free;
+	for (size_t i = 0, s = 0; i < n; i++)
+		if (objs[i]->key.kind == OBJ_SERVICE)
+			n_ports += c->services[s++].n_vips * n_tcp_ports(objs[i]);
+	if (n_ports >= UINT32_MAX) {
+		err = -E2BIG;
+		goto out_free;
+	}
+	if (n_ports && !(c->ports = calloc(n_ports, sizeof(*c->ports)))) {
+		err = -ENOMEM;
+		goto out_free;
+	}
 	for (size_t i = 0, s = 0; i < n && !err; i++)
 		if (objs[i]->key.kind == OBJ_SERVICE)
 			err = add_service_ports(&b, objs[i], &c->services[s++]);

@@ -24,10 +24,30 @@ struct cat_endpoint {
 	char zone[64];		/* "" if unknown */
 };
 
+/* How a service got its VIPs. */
+enum cat_vip_source {
+	CAT_VIP_REGISTRY = 0,	/* the registry's cluster IPs (or none: headless) */
+	CAT_VIP_ALLOCATED,	/* from --vip-range: the address its name hashes to */
+	CAT_VIP_PROBED,		/* from --vip-range, after a collision: see vip_alloc.h */
+	CAT_VIP_EXHAUSTED,	/* wanted one, the range was full: none */
+};
+
 struct cat_service {
 	char ns[64];
 	char name[CAT_NAME_MAX];
 	const struct policy_override *policy;	/* its weft.io/ settings; NULL: none */
+	struct addr vips[OBJ_SVC_IPS_MAX];	/* port 0, ascending; n_vips */
+	size_t n_vips;
+	enum cat_vip_source vip_source;	/* the worst over its families */
+	size_t first_port;		/* its service ports: catalogue_svc_port_at() */
+	size_t n_ports;			/* first_port .. first_port + n_ports - 1 */
+};
+
+/* VIP allocation in one snapshot, for status and metrics. */
+struct cat_vip_stats {
+	size_t allocated;	/* services whose VIPs came from the ranges */
+	size_t collisions;	/* of those, the ones whose home address was taken */
+	size_t exhausted;	/* services left without a VIP: the range was full */
 };
 
 /* One service port on one VIP: the unit the proxy resolves a destination to. */
@@ -35,6 +55,7 @@ struct cat_svc_port {
 	const struct cat_service *svc;
 	struct addr vip;	/* cluster IP and service port */
 	char port_name[64];	/* "" for an unnamed port */
+	bool vip_allocated;	/* the VIP came from --vip-range (svc->vip_source) */
 	struct cat_endpoint *endpoints;	/* every endpoint, ready or not: the n_ready
 					 * ready ones first, each group by address */
 	size_t n_endpoints;
@@ -105,6 +126,16 @@ bool catalogue_pod_opted_out(const struct catalogue *c, const char *ns, const ch
 /* The number of Pods, and the i-th (0 <= i < n) in (namespace, name) order. */
 size_t catalogue_n_pods(const struct catalogue *c);
 const struct cat_pod *catalogue_pod_at(const struct catalogue *c, size_t i);
+
+/* The Service @ns/@name, or NULL. O(log n). */
+const struct cat_service *catalogue_find_service(const struct catalogue *c, const char *ns,
+						 const char *name);
+
+/* The i-th Service (0 <= i < catalogue_n_services()) in (namespace, name) order. */
+const struct cat_service *catalogue_service_at(const struct catalogue *c, size_t i);
+
+/* What VIP allocation did in this snapshot. */
+struct cat_vip_stats catalogue_vip_stats(const struct catalogue *c);
 
 /* Counts, for status output. */
 size_t catalogue_n_services(const struct catalogue *c);

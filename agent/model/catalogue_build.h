@@ -13,9 +13,13 @@
 
 /* A new catalogue (refcount 1) with @generation, from @objs: @n objects sorted
  * by obj_key_cmp() with unique keys (the model's merge of every source).
- * Borrows @objs for the call only: the snapshot copies what it keeps. Returns
- * NULL with errno set on allocation failure. Does not block.
+ * A Service with no cluster IP that is not headless gets one VIP per family
+ * its EndpointSlices have (the first range's family when it has none) from
+ * @vip_ranges (@n_ranges, at most one per family; vip_alloc.h). Borrows @objs
+ * and @vip_ranges for the call only: the snapshot copies what it keeps.
+ * Returns NULL with errno set on allocation failure. Does not block.
  */
-struct catalogue *catalogue_build(const struct obj *const *objs, size_t n, uint64_t generation);
+struct catalogue *catalogue_build(const struct obj *const *objs, size_t n, uint64_t generation,
+				  const struct cidr *vip_ranges, size_t n_ranges);
 
 #endif /* WEFT_CATALOGUE_BUILD_H */

@@ -27,6 +27,8 @@ struct model {
 	struct source sources[MODEL_SOURCES_MAX];
 	size_t n_sources;
 	uint64_t generation;	/* of the last catalogue built */
+	struct cidr vip_ranges[2];	/* one per family at most */
+	size_t n_vip_ranges;
 };
 
 struct model *model_new(void)
@@ -47,6 +49,15 @@ void model_free(struct model *m)
 		free(s->name);
 	}
 	free(m);
+}
+
+int model_set_vip_ranges(struct model *m, const struct cidr *ranges, size_t n)
+{
+	if (n > 2 || (n == 2 && ranges[0].net.family == ranges[1].net.family))
+		return -EINVAL;
+	memcpy(m->vip_ranges, ranges, n * sizeof(*ranges));
+	m->n_vip_ranges = n;
+	return 0;
 }
 
 static struct source *find_source(const struct model *m, const char *name)
@@ -234,7 +245,7 @@ struct catalogue *model_build(struct model *m)
 	for (size_t i = 0; i < total; i++)
 		if (!n || obj_key_cmp(&merged[n - 1]->key, &all[i].obj->key))
 			merged[n++] = all[i].obj;
-	c = catalogue_build(merged, n, m->generation + 1);
+	c = catalogue_build(merged, n, m->generation + 1, m->vip_ranges, m->n_vip_ranges);
 	if (c)
 		m->generation++;
 out_free:

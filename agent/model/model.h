@@ -15,6 +15,12 @@ struct model;
 struct model *model_new(void);
 void model_free(struct model *m);
 
+/* The ranges VIPs are allocated from for Services without a cluster IP
+ * (catalogue_build.h), at most one per family; @n 0: none are allocated.
+ * Copied. 0, or -EINVAL for more than two or two of one family.
+ */
+int model_set_vip_ranges(struct model *m, const struct cidr *ranges, size_t n);
+
 /* Declare @source (empty). Sources rank in the order they were first
  * declared or written: when two define the same kind/ns/name, the higher
  * ranked wins. The agent declares them in --registry order. 0 or -errno.

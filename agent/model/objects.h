@@ -77,6 +77,9 @@ struct obj_svc_port {
 struct obj_service {
 	struct addr vips[OBJ_SVC_IPS_MAX];	/* port 0; none for a headless Service */
 	size_t n_vips;
+	bool headless;				/* clusterIP "None": no VIP wanted; no
+						 * cluster IP at all (registries other
+						 * than Kubernetes) gets one allocated */
 	struct obj_svc_port *ports;		/* n_ports entries, every protocol */
 	size_t n_ports;
 	struct policy_override *policy;		/* what its weft.io/ annotations set,

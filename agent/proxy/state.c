@@ -368,6 +368,7 @@ int state_bind(struct state *st, const struct catalogue *c, const struct policy 
 		s->n_eps = sp->n_endpoints;
 		s->n_ready = sp->n_ready;
 		memcpy(s->port_name, sp->port_name, sizeof(s->port_name));
+		s->vip_allocated = sp->vip_allocated;
 		for (size_t j = 0; j < s->n_eps; j++) {
 			s->eps[j]->live = true;
 			s->eps[j]->ready = sp->endpoints[j].ready;

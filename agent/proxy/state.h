@@ -96,6 +96,7 @@ struct svc_state {
 	char name[OBJ_NAME_MAX];
 	struct addr vip;	/* with the service port: the key with ns/name */
 	char port_name[OBJ_PORT_NAME_MAX];
+	bool vip_allocated;	/* from --vip-range, not the registry (cat_svc_port) */
 	struct svc_state *next;	/* in state.svcs */
 	bool live;
 	uint32_t refs;		/* client connections and endpoint states pointing here */

@@ -173,10 +173,10 @@ static int map_service(const char *ns, const char *name, struct svc_tags *t, uin
 		ret = json_add(m, "annotations", t->annotations);
 		t->annotations = NULL;
 	}
-	snprintf(vips, sizeof(vips), "%s", t->vip);
+	snprintf(vips, sizeof(vips), "%s", t->vip ? t->vip : "");
 	for (char *v = strtok_r(vips, ",", &save); v && !ret; v = strtok_r(NULL, ",", &save))
 		ret = json_append(ips, json_object_new_string(v));
-	if (!ret)
+	if (!ret && json_object_array_length(ips))
 		ret = json_add(spec, "clusterIP", json_object_get(json_object_array_get_idx(ips, 0)));
 	ret |= json_add(spec, "clusterIPs", ips) | json_add(spec, "ports", ports) |
 	       json_add(p, "port", json_object_new_int(port)) |
@@ -233,11 +233,9 @@ int consul_map_service(const char *source, const char *ns, const char *name, jso
 	ret = parse_tags(tags, &t, err, errlen);
 	if (ret)
 		goto out;
-	if (!t.vip || !t.vip[0]) {
-		snprintf(err, errlen, "no weft.io/vip=IP tag: Consul has no virtual IP of its own");
-		ret = -ENOENT;
-		goto out;
-	}
+	/* Without a weft.io/vip tag the Service has no cluster IP and the
+	 * catalogue allocates one from --vip-range (docs/dns.md).
+	 */
 	if (health)
 		n = json_object_array_length(health);
 	for (size_t i = 0; i < n && !ret; i++) {

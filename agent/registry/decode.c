@@ -75,7 +75,8 @@ static int decode_cluster_ips(struct dec *d, json_object *spec, struct obj_servi
 	err = dec_get_string(d, spec, "clusterIP", false, DEC_ANY, single, sizeof(single));
 	if (err)
 		return err;
-	if (single[0] && strcmp(single, "None")) {
+	svc->headless = !strcmp(single, "None");
+	if (single[0] && !svc->headless) {
 		json_object *v = dec_member(spec, "clusterIP");
 
 		old = dec_path_key(d, "clusterIP");
@@ -102,6 +103,7 @@ static int decode_cluster_ips(struct dec *d, json_object *spec, struct obj_servi
 		if (json_object_is_type(v, json_type_string) && (!strcmp(s, "None") || !s[0])) {
 			if (n > 1)
 				err = dec_fail(d, "\"None\" must be the only entry");
+			svc->headless = !strcmp(s, "None");
 		} else if (!(err = dec_take_ip(d, v, 0, &a))) {
 			if (i == 1 && svc->n_vips == 1 && svc->vips[0].family == a.family)
 				err = dec_fail(d, "must not repeat the family of clusterIPs[0]");

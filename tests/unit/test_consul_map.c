@@ -99,8 +99,14 @@ Test(consul_map, skipped_rejected_or_kept_port)
 	uint16_t last = 0;
 	char err[640];
 
-	cr_expect_eq(map("[]", "[]", &last, &o, err, sizeof(err)), -ENOENT, "no VIP: skipped");
-	cr_expect(strstr(err, "weft.io/vip"), "%s", err);
+	cr_expect_eq(map("[]", "[]", &last, &o, err, sizeof(err)), -ENOENT, "no port: skipped");
+	/* No weft.io/vip tag: no cluster IP, the catalogue allocates one. */
+	cr_assert_eq(map("[\"weft.io/port=http:80\"]", "[]", &last, &o, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_expect_eq(o.svc->svc.n_vips, 0);
+	cr_expect_not(o.svc->svc.headless);
+	consul_objs_free(&o);
+	last = 0;
 	cr_expect_eq(map("[\"weft.io/vip=198.19.0.10\"]", "[]", &last, &o, err, sizeof(err)),
 		     -ENOENT, "no port known");
 	last = 443;
