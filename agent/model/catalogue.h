@@ -17,11 +17,19 @@
 
 #define CAT_NAME_MAX 254	/* DNS-1123 subdomain (253) + NUL */
 
+struct cat_pod;
+
 struct cat_endpoint {
 	struct addr addr;	/* endpoint IP and target port */
 	bool ready;
 	char node[CAT_NAME_MAX];	/* spec nodeName, "" if unknown */
 	char zone[64];		/* "" if unknown */
+	/* The meshed Pod (catalogue_pod_meshed()) whose IP this endpoint is, in
+	 * this snapshot's pod array: its identity is what a client's agent
+	 * expects the endpoint to present (docs/mtls.md). NULL: not a meshed
+	 * pod the registry knows, reached in plaintext.
+	 */
+	const struct cat_pod *pod;
 };
 
 struct cat_service {
@@ -47,6 +55,9 @@ struct cat_pod {
 	char name[OBJ_NAME_MAX];
 	char uid[OBJ_UID_MAX];		/* metadata.uid, "" if the source has none */
 	char node[OBJ_NAME_MAX];	/* spec.nodeName, "" if unscheduled */
+	char service_account[OBJ_NAME_MAX];	/* spec.serviceAccountName, "default" if unset */
+	struct addr ips[OBJ_POD_IPS_MAX];	/* status.podIPs, port 0 */
+	size_t n_ips;
 	bool host_network;		/* spec.hostNetwork */
 	enum obj_pod_phase phase;	/* status.phase */
 	bool terminating;		/* metadata.deletionTimestamp is set */
@@ -81,6 +92,17 @@ struct cat_svc_port *catalogue_find_vip(const struct catalogue *c, const struct 
 
 /* Whether namespace @ns exists and carries the label weft.io/mesh=enabled. */
 bool catalogue_ns_meshed(const struct catalogue *c, const char *ns);
+
+/* Namespace @ns's weft.io/mtls-mode; OBJ_MTLS_UNSET when it sets none or is
+ * unknown (the agent's default applies).
+ */
+enum obj_mtls_mode catalogue_ns_mtls_mode(const struct catalogue *c, const char *ns);
+
+/* Whether Pod @p of @c has a workload identity other meshed pods reach over
+ * mTLS: in a meshed namespace, not opted out, not on the host's network, not
+ * finished or terminating.
+ */
+bool catalogue_pod_meshed(const struct catalogue *c, const struct cat_pod *p);
 
 /* Namespaces the catalogue knows, 0 <= i < catalogue_n_namespaces(), by name;
  * catalogue_ns_at() sets *@meshed as catalogue_ns_meshed() would. For the

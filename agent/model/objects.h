@@ -51,8 +51,16 @@ struct obj_key {
 	char name[OBJ_NAME_MAX];
 };
 
+/* A namespace's weft.io/mtls-mode (label or annotation; docs/mtls.md). */
+enum obj_mtls_mode {
+	OBJ_MTLS_UNSET = 0,	/* absent: the agent's default (--mtls-mode) */
+	OBJ_MTLS_PERMISSIVE,	/* mTLS and plaintext inbound both accepted */
+	OBJ_MTLS_STRICT,	/* plaintext inbound refused */
+};
+
 struct obj_namespace {
 	bool meshed;		/* label weft.io/mesh=enabled */
+	enum obj_mtls_mode mtls_mode;
 };
 
 struct obj_svc_port {
@@ -122,8 +130,15 @@ enum obj_pod_phase {
 	OBJ_POD_FAILED,
 };
 
+/* The service account a Pod runs as when its spec names none. */
+#define OBJ_DEFAULT_SERVICE_ACCOUNT "default"
+
 struct obj_pod {
 	char node[OBJ_NAME_MAX];	/* spec.nodeName, "" if unscheduled */
+	/* spec.serviceAccountName, OBJ_DEFAULT_SERVICE_ACCOUNT when absent: with
+	 * the namespace, the pod's workload identity (docs/mtls.md).
+	 */
+	char service_account[OBJ_NAME_MAX];
 	bool host_network;		/* spec.hostNetwork: never meshed, no CNI ADD */
 	enum obj_pod_phase phase;	/* status.phase */
 	bool terminating;		/* metadata.deletionTimestamp is set */

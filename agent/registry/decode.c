@@ -23,6 +23,42 @@
 #define ANNOT_REGISTER "weft.io/register"
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
 #define ANNOT_PREFIX "weft.io/"
+#define MTLS_MODE "weft.io/mtls-mode"
+
+/* weft.io/mtls-mode, a label or an annotation (the annotation wins when
+ * both are set): "permissive" or "strict"; absent leaves the agent's
+ * default. Anything else rejects the Namespace: a typo must not silently
+ * turn strict into permissive.
+ */
+static int decode_mtls_mode(struct dec *d, json_object *meta, enum obj_mtls_mode *out)
+{
+	static const char *const maps[] = { "labels", "annotations" };
+	char v[OBJ_ANNOT_VALUE_MAX];
+	int err;
+
+	*out = OBJ_MTLS_UNSET;
+	for (size_t i = 0; i < 2; i++) {
+		err = dec_get_meta_string(d, meta, maps[i], MTLS_MODE, DEC_ANY, v, sizeof(v));
+		if (err)
+			return err;
+		if (!v[0])
+			continue;
+		if (!strcmp(v, "permissive")) {
+			*out = OBJ_MTLS_PERMISSIVE;
+		} else if (!strcmp(v, "strict")) {
+			*out = OBJ_MTLS_STRICT;
+		} else {
+			size_t old = dec_path_key(d, "metadata");
+
+			dec_path_key(d, maps[i]);
+			dec_path_key(d, MTLS_MODE);
+			err = dec_fail(d, "must be permissive or strict, got \"%s\"", v);
+			dec_path_pop(d, old);
+			return err;
+		}
+	}
+	return 0;
+}
 
 static int decode_namespace(struct dec *d, json_object *o, json_object *meta, struct obj *obj)
 {
@@ -34,7 +70,7 @@ static int decode_namespace(struct dec *d, json_object *o, json_object *meta, st
 	if (err)
 		return err;
 	obj->nspace.meshed = !strcmp(mesh, "enabled");
-	return 0;
+	return decode_mtls_mode(d, meta, &obj->nspace.mtls_mode);
 }
 
 /* spec.clusterIPs (or spec.clusterIP alone): the VIPs; "None" or "" = headless. */
@@ -590,9 +626,18 @@ static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct o
 		err = dec_get_string(d, spec, "nodeName", false, DEC_SUBDOMAIN, pod->node,
 				 sizeof(pod->node));
 		if (!err)
+			err = dec_get_string(d, spec, "serviceAccountName", false, DEC_SUBDOMAIN,
+					     pod->service_account, sizeof(pod->service_account));
+		if (!err)
 			err = decode_host_network(d, spec, pod);
 		dec_path_pop(d, old);
 	}
+	/* The API server fills in "default"; manifests and other registries
+	 * may leave it out and mean the same.
+	 */
+	if (!err && !pod->service_account[0])
+		snprintf(pod->service_account, sizeof(pod->service_account), "%s",
+			 OBJ_DEFAULT_SERVICE_ACCOUNT);
 	if (!err)
 		err = dec_get_object(d, o, "status", false, &status);
 	if (!err && status) {

@@ -547,3 +547,36 @@ Test(decode, dup_is_deep)
 	cr_assert_eq(c->slice.ports[0].port, 80, "the copy outlives the original");
 	obj_free(c);
 }
+
+Test(decode, pod_service_account_and_namespace_mtls_mode)
+{
+	struct obj *o = decode_ok("apiVersion: v1\nkind: Pod\nmetadata: {name: web-0, namespace: shop}\n"
+				  "spec: {serviceAccountName: frontend}\n");
+
+	cr_assert_str_eq(o->pod.service_account, "frontend");
+	obj_free(o);
+	o = decode_ok("apiVersion: v1\nkind: Pod\nmetadata: {name: web-1, namespace: shop}\n");
+	cr_assert_str_eq(o->pod.service_account, "default", "the API server's default");
+	obj_free(o);
+	expect_error("apiVersion: v1\nkind: Pod\nmetadata: {name: web-2, namespace: shop}\n"
+		     "spec: {serviceAccountName: Front_End}\n",
+		     "Pod shop/web-2: spec.serviceAccountName: must be a DNS-1123 subdomain "
+		     "(lower case letters, digits, '-', '.'), got \"Front_End\"");
+
+	o = decode_ok("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
+		      "  labels: {weft.io/mtls-mode: strict}\n");
+	cr_assert_eq(o->nspace.mtls_mode, OBJ_MTLS_STRICT);
+	obj_free(o);
+	o = decode_ok("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
+		      "  labels: {weft.io/mtls-mode: strict}\n"
+		      "  annotations: {weft.io/mtls-mode: permissive}\n");
+	cr_assert_eq(o->nspace.mtls_mode, OBJ_MTLS_PERMISSIVE, "the annotation wins");
+	obj_free(o);
+	o = decode_ok("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n");
+	cr_assert_eq(o->nspace.mtls_mode, OBJ_MTLS_UNSET);
+	obj_free(o);
+	expect_error("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
+		     "  annotations: {weft.io/mtls-mode: Strict}\n",
+		     "Namespace shop: metadata.annotations[\"weft.io/mtls-mode\"]: "
+		     "must be permissive or strict, got \"Strict\"");
+}
