@@ -30,10 +30,10 @@ CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -g -D_GNU_SOURCE -MMD -MP \
 CFLAGS   ?= -O2
 SANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-AGENT_PKGS   := libbpf json-c yaml-0.1 libcurl libmnl libnftnl
+AGENT_PKGS   := libbpf json-c yaml-0.1 libcurl libmnl libnftnl libssl libcrypto
 CNI_PKGS     := json-c
 MESHCTL_PKGS := json-c libcurl libbpf
-TEST_PKGS    := criterion libbpf json-c yaml-0.1 libcurl libmnl libnftnl
+TEST_PKGS    := criterion libbpf json-c yaml-0.1 libcurl libmnl libnftnl libssl libcrypto
 
 pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pkg_libs   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)

@@ -29,6 +29,7 @@ MODULES = [
     (r"^agent/model/", "model"),
     (r"^agent/registry/", "registry"),
     (r"^agent/datapath/", "datapath"),
+    (r"^agent/identity/", "identity"),
     (r"^agent/proxy/", "proxy"),
     (r"^agent/(pods|pods_state|pod_spec)\.[ch]$", "pods"),
     (r"^agent/selfreg\.[ch]$", "selfreg"),
@@ -49,7 +50,9 @@ MAY_USE = {
     "model": {"lib"},
     "registry": {"lib", "runtime", "model"},
     "datapath": {"lib", "runtime", "model", "bpf"},
-    "proxy": {"lib", "runtime", "model"},
+    # Workload certificates and the trust bundle: OpenSSL and strings only.
+    "identity": {"lib"},
+    "proxy": {"lib", "runtime", "model", "identity"},
     "pods": {"lib", "runtime", "model", "datapath", "proxy"},
     "selfreg": {"lib", "model", "pods", "registry"},
     "cni_server": {"lib", "runtime", "model", "pods"},
@@ -59,9 +62,9 @@ MAY_USE = {
     "cni_install": {"lib"},
     # The admin API is the read-back interface: it may look at everything
     # (through the agent's wiring, struct agent), and nothing includes it but main.
-    "admin": {"lib", "bpf", "runtime", "model", "registry", "datapath", "proxy", "pods",
+    "admin": {"lib", "bpf", "runtime", "model", "registry", "datapath", "identity", "proxy", "pods",
               "selfreg", "cni_server", "config", "wiring"},
-    "wiring": {"lib", "runtime", "model", "registry", "datapath", "proxy", "pods",
+    "wiring": {"lib", "runtime", "model", "registry", "datapath", "identity", "proxy", "pods",
                "selfreg", "cni_server", "config", "admin", "cni_install"},
     "cni": {"lib"},
     "meshctl": {"lib", "bpf"},
