@@ -98,7 +98,7 @@ static const struct opt_def cfg_tail[] = {
 	    "the private key of --ca-cert (PEM). It puts the CA key on the node: for standalone and development setups only (docs/mtls.md)"),
 	OPT("trust-bundle", "WEFT_TRUST_BUNDLE", OPT_STRING, trust_bundle, "", 0, 0, "PATH",
 	    "more CA certificates (PEM) peers' certificates may chain to, beside --ca-cert: the old or next CA during a CA rotation"),
-	OPT("svid-ttl", "WEFT_SVID_TTL", OPT_U32, svid_ttl_s, "86400", 120, 2592000, "S",
+	OPT("svid-ttl", "WEFT_SVID_TTL", OPT_U32, svid_ttl_s, "86400", 10, 2592000, "S",
 	    "lifetime of the workload certificates the agent issues; each is renewed at half of it"),
 	OPT("kubeconfig", "KUBECONFIG", OPT_STRING, kubeconfig, "", 0, 0, "PATH",
 	    "kubeconfig for --registry kubernetes (several, ':'-separated, merge as in kubectl); empty: the in-cluster service account"),

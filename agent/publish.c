@@ -186,6 +186,7 @@ int agent_publish(struct agent *a)
 	if (a->pods)
 		pods_reconcile(a->pods);
 	write_node_state(a);
+	agent_identity_sync(a);
 	log_info("catalogue: generation=%llu services=%zu service_ports=%zu",
 		 (unsigned long long)catalogue_generation(c), catalogue_n_services(c),
 		 catalogue_n_svc_ports(c));

@@ -633,6 +633,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/services", cmd_services },
 	{ "GET", "/v1/conns", admin_conns },
 	{ "GET", "/v1/trace", admin_trace },
+	{ "GET", "/v1/identities", admin_identities },
 };
 
 const struct http_route *admin_routes(size_t *n)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "identity/identity.h"
 #include "model/catalogue.h"
 #include "cmds.h"
 #include "config.h"
@@ -641,6 +642,30 @@ void prom_inbound_families(struct prom *p, const struct prom_inbound *rows, size
 		  connect_errors);
 }
 
+/* This node's workload certificates: how many, and when each expires (an
+ * alert on expiry minus time() catches renewal that stopped).
+ */
+static void identity_families(struct prom *p, const struct agent *a)
+{
+	size_t n = a->ids ? idset_count(a->ids) : 0;
+	char l[LABELS_MAX];
+
+	prom_scalar(p, "weft_identities", "gauge",
+		    "Workload identities with a certificate on this node (0 without --ca-cert).", n);
+	prom_family(p, "weft_identity_cert_expiry_timestamp_seconds", "gauge",
+		    "When each identity's certificate expires, seconds since the epoch; renewed at "
+		    "half its lifetime.");
+	for (size_t i = 0; i < n; i++) {
+		const struct svid *s = idset_at(a->ids, i);
+
+		l[0] = '\0';
+		if (prom_label(l, sizeof(l), "identity", s->uri))
+			continue;
+		prom_u64(p, "weft_identity_cert_expiry_timestamp_seconds", l,
+			 (uint64_t)s->not_after);
+	}
+}
+
 static int cmd_metrics(const struct http_request *req, struct http_response *resp, void *ctx)
 {
 	static const char *const known[] = { NULL };
@@ -664,6 +689,7 @@ static int cmd_metrics(const struct http_request *req, struct http_response *res
 		endpoint_families(&p, &sc);
 		prom_inbound_families(&p, sc.ins, sc.n_ins);
 		pod_families(&p, a);
+		identity_families(&p, a);
 		err = p.err;
 	}
 	workers_release(a->workers);

@@ -151,10 +151,12 @@ int idset_sync(struct idset *set, const struct spiffe_id *ids, size_t n);
  */
 time_t idset_renew(struct idset *set, time_t now);
 
-/* Replace the bundle (a CA rotation): every SVID is reissued with a context
- * trusting @t. Takes a reference. Returns the issuance failures.
+/* Replace the issuer and the bundle (a CA rotation, or a new overlap
+ * bundle): every SVID is reissued by @ca with a context trusting @t. Borrows
+ * @ca as idset_new() does, takes a reference on @t. Returns the issuance
+ * failures (those keep their old SVID).
  */
-int idset_set_trust(struct idset *set, struct trust *t);
+int idset_set_issuer(struct idset *set, struct ca *ca, struct trust *t);
 
 /* The SVID of @ns/@sa, a new reference, or NULL. */
 struct svid *idset_get(struct idset *set, const char *ns, const char *sa);

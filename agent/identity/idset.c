@@ -95,20 +95,23 @@ int idset_sync(struct idset *set, const struct spiffe_id *ids, size_t n)
 {
 	struct spiffe_id *want = NULL;
 	struct svid **next = NULL;
+	bool *kept = NULL;
 	size_t n_next = 0;
 	int failures = 0;
 
-	if (n) {
-		want = malloc(n * sizeof(*want));
-		next = calloc(n, sizeof(*next));
-		if (!want || !next) {
-			free(want);
-			free(next);
-			return -ENOMEM;
-		}
-		memcpy(want, ids, n * sizeof(*want));
-		qsort(want, n, sizeof(*want), spiffe_cmp);
+	want = malloc((n ? n : 1) * sizeof(*want));
+	next = calloc(n ? n : 1, sizeof(*next));
+	kept = calloc(set->n ? set->n : 1, sizeof(*kept));
+	if (!want || !next || !kept) {
+		free(want);
+		free(next);
+		free(kept);
+		return -ENOMEM;
 	}
+	if (n)
+		memcpy(want, ids, n * sizeof(*want));
+	qsort(want, n, sizeof(*want), spiffe_cmp);
+	/* @want is sorted like the set, so @next comes out sorted too. */
 	for (size_t i = 0; i < n; i++) {
 		ssize_t at;
 
@@ -117,7 +120,7 @@ int idset_sync(struct idset *set, const struct spiffe_id *ids, size_t n)
 		at = find(set, want[i].ns, want[i].sa);
 		if (at >= 0) {
 			next[n_next++] = set->svids[at];
-			set->svids[at] = NULL;
+			kept[at] = true;
 		} else if ((next[n_next] = issue(set, want[i].ns, want[i].sa))) {
 			n_next++;
 		} else {
@@ -125,12 +128,14 @@ int idset_sync(struct idset *set, const struct spiffe_id *ids, size_t n)
 		}
 	}
 	for (size_t i = 0; i < set->n; i++) {
-		if (set->svids[i])
-			log_info("identity: %s has no pod on this node any more", set->svids[i]->uri);
+		if (kept[i])
+			continue;
+		log_info("identity: %s has no pod on this node any more", set->svids[i]->uri);
 		svid_unref(set->svids[i]);
 	}
 	free(set->svids);
 	free(want);
+	free(kept);
 	set->svids = next;
 	set->n = set->cap = n_next;
 	return failures;
@@ -160,10 +165,11 @@ time_t idset_renew(struct idset *set, time_t now)
 	return next;
 }
 
-int idset_set_trust(struct idset *set, struct trust *t)
+int idset_set_issuer(struct idset *set, struct ca *ca, struct trust *t)
 {
 	int failures = 0;
 
+	set->ca = ca;
 	trust_unref(set->trust);
 	set->trust = trust_ref(t);
 	for (size_t i = 0; i < set->n; i++) {

@@ -336,6 +336,19 @@ Test(identity, idset_issues_renews_and_drops)
 	}
 	svid_unref(held);
 	svid_unref(now_held);
+	/* New identities around kept ones: the kept keep their SVID. */
+	{
+		struct spiffe_id more[4] = {
+			{ .ns = "a", .sa = "x" }, { .ns = "ops", .sa = "default" },
+			{ .ns = "shop", .sa = "web" }, { .ns = "zz", .sa = "z" },
+		};
+		const struct svid *ops = idset_at(set, 0);
+
+		cr_assert_eq(idset_sync(set, more, 4), 0);
+		cr_assert_eq(idset_count(set), 4);
+		cr_assert_eq(idset_at(set, 1), ops, "kept, not reissued");
+		cr_assert_str_eq(idset_at(set, 3)->id.ns, "zz");
+	}
 	/* The ops pod left. */
 	cr_assert_eq(idset_sync(set, ids, 1), 0);
 	cr_assert_eq(idset_count(set), 1);
