@@ -304,7 +304,7 @@ test-proxy: $(PROXY_TEST_BIN) check-root ## the proxy's inbound side in-process,
 # run once per capture mode (the same tests: tests/helpers/env.h tenv_mode());
 # the rest (registries, meshctl, modes) do not depend on the mode, or switch
 # modes themselves, and run once.
-MODE_SUITES := @(capture|relay|resilience|fairness|http_strict|inbound|lifecycle|enrol|bypass)/*
+MODE_SUITES := @(capture|relay|resilience|fairness|http_strict|inbound|lifecycle|enrol|bypass|mtls_transport)/*
 test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF and nft, real clients (root)
 	$(call msg,TEST,integration (ebpf mode))
 	$(Q)WEFT_TEST_MODE=ebpf WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(INTEG_BIN) \

@@ -21,6 +21,8 @@
 #include "log.h"
 #include "model/catalogue.h"
 #include "pods.h"
+#include "proxy/mtls.h"
+#include "proxy/workers.h"
 
 /* Renewal and file checks at least this often. */
 #define IDENTITY_TICK_MS 30000
@@ -59,6 +61,95 @@ static int load(const struct agent_config *cfg, struct ca **ca, struct trust **t
 }
 
 static void on_tick(struct loop_timer *t, uint64_t now_ms);
+
+static int pod_id_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct mtls_pod *)a)->pod_id, y = ((const struct mtls_pod *)b)->pod_id;
+
+	return (x > y) - (x < y);
+}
+
+/* Parse allow-from @text (checked at decode) into a rule for @port. */
+static void add_rule(struct mtls_pod *mp, uint16_t port, const char *text)
+{
+	struct mtls_rule *r;
+	char bad[8];
+	int n;
+
+	for (size_t i = 0; i < mp->n_rules; i++)
+		if (mp->rules[i].port == port)
+			return;	/* two Services on one port: the first listed rules */
+	if (mp->n_rules == MTLS_RULES_MAX) {
+		log_warn("identity: pod %u: more than %d allow-from rules, port %u uses its "
+			 "namespace's", mp->pod_id, MTLS_RULES_MAX, port);
+		return;
+	}
+	r = &mp->rules[mp->n_rules];
+	n = spiffe_allow_parse(text, r->allow, SPIFFE_ALLOW_MAX, bad, sizeof(bad));
+	if (n <= 0)
+		return;
+	r->port = port;
+	r->n = (size_t)n;
+	mp->n_rules++;
+}
+
+/* @p's authorization: the allow-from of every Service port it backs (by its
+ * target port), then its namespace's for every other port.
+ */
+static void pod_rules(const struct catalogue *c, const struct pod *p, struct mtls_pod *mp)
+{
+	const char *ns_rule = catalogue_ns_allow_from(c, p->spec.ns);
+
+	for (size_t i = 0; i < catalogue_n_svc_ports(c); i++) {
+		const struct cat_svc_port *sp = catalogue_svc_port_at(c, i);
+
+		if (!sp->svc->allow_from[0])
+			continue;
+		for (size_t j = 0; j < sp->n_endpoints; j++) {
+			const struct cat_pod *ep = sp->endpoints[j].pod;
+
+			if (ep && !strcmp(ep->ns, p->spec.ns) && !strcmp(ep->name, p->spec.name))
+				add_rule(mp, sp->endpoints[j].addr.port, sp->svc->allow_from);
+		}
+	}
+	if (ns_rule[0])
+		add_rule(mp, 0, ns_rule);
+}
+
+/* Build the proxy's mTLS table from the pods, the SVIDs and the catalogue,
+ * and publish it to the workers.
+ */
+static void publish_mtls(struct agent *a)
+{
+	bool strict_default = !strcmp(a->cfg->mtls_mode, "strict");
+	size_t cap = pods_count(a->pods, true), n = 0;
+	struct mtls_table *t = mtls_table_new(a->cfg->trust_domain, cap);
+
+	if (!t) {
+		log_warn("identity: out of memory; the proxy keeps its previous mTLS table");
+		return;
+	}
+	for (const struct pod *p = pods_first(a->pods); p && n < cap; p = p->next) {
+		struct mtls_pod *mp = &t->pods[n];
+		enum obj_mtls_mode mode;
+		struct spiffe_id id;
+
+		if (!p->meshed || agent_pod_identity(a, p->spec.ns, p->spec.name, &id))
+			continue;
+		mp->pod_id = p->id;
+		mp->svid = idset_get(a->ids, id.ns, id.sa);
+		mode = a->cat ? catalogue_ns_mtls_mode(a->cat, p->spec.ns) : OBJ_MTLS_UNSET;
+		mp->strict = mode == OBJ_MTLS_UNSET ? strict_default : mode == OBJ_MTLS_STRICT;
+		if (a->cat)
+			pod_rules(a->cat, p, mp);
+		n++;
+	}
+	t->n = n;
+	qsort(t->pods, n, sizeof(t->pods[0]), pod_id_cmp);
+	if (a->workers)
+		workers_set_mtls(a->workers, t);
+	mtls_table_unref(t);
+}
 
 static void arm(struct agent *a, time_t next)
 {
@@ -105,6 +196,8 @@ static void on_tick(struct loop_timer *timer, uint64_t now_ms)
 	(void)now_ms;
 	reload_if_changed(a);
 	arm(a, idset_renew(a->ids, time(NULL)));
+	/* New connections take the renewed certificates. */
+	publish_mtls(a);
 }
 
 int agent_identity_start(struct agent *a)
@@ -176,4 +269,5 @@ void agent_identity_sync(struct agent *a)
 		log_warn("identity: %d identit%s without a certificate; retried at the next change",
 			 failures, failures == 1 ? "y" : "ies");
 	arm(a, idset_renew(a->ids, time(NULL)));
+	publish_mtls(a);
 }

@@ -24,6 +24,7 @@ struct cat_ns {
 	char name[OBJ_NS_MAX];
 	bool meshed;
 	enum obj_mtls_mode mtls_mode;
+	char allow_from[OBJ_ANNOT_VALUE_MAX];
 };
 
 
@@ -152,6 +153,16 @@ enum obj_mtls_mode catalogue_ns_mtls_mode(const struct catalogue *c, const char 
 		return OBJ_MTLS_UNSET;
 	n = bsearch(ns, c->nss, c->n_nss, sizeof(*c->nss), ns_cmp);
 	return n ? n->mtls_mode : OBJ_MTLS_UNSET;
+}
+
+const char *catalogue_ns_allow_from(const struct catalogue *c, const char *ns)
+{
+	const struct cat_ns *n;
+
+	if (!c->n_nss)
+		return "";
+	n = bsearch(ns, c->nss, c->n_nss, sizeof(*c->nss), ns_cmp);
+	return n ? n->allow_from : "";
 }
 
 bool catalogue_pod_meshed(const struct catalogue *c, const struct cat_pod *p)
@@ -517,6 +528,7 @@ static int copy_service(const struct obj *o, struct cat_service *svc)
 {
 	memcpy(svc->ns, o->key.ns, sizeof(svc->ns));
 	memcpy(svc->name, o->key.name, sizeof(svc->name));
+	memcpy(svc->allow_from, o->svc.allow_from, sizeof(svc->allow_from));
 	if (o->svc.policy) {
 		struct policy_override *p = malloc(sizeof(*p));
 
@@ -555,6 +567,8 @@ static void copy_object(struct build *b, const struct obj *o)
 	case OBJ_NAMESPACE:
 		memcpy(c->nss[c->n_nss].name, o->key.name, sizeof(c->nss[0].name));
 		c->nss[c->n_nss].mtls_mode = o->nspace.mtls_mode;
+		memcpy(c->nss[c->n_nss].allow_from, o->nspace.allow_from,
+		       sizeof(c->nss[0].allow_from));
 		c->nss[c->n_nss++].meshed = o->nspace.meshed;
 		break;
 	case OBJ_POD:

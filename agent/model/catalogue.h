@@ -36,6 +36,7 @@ struct cat_service {
 	char ns[64];
 	char name[CAT_NAME_MAX];
 	const struct policy_override *policy;	/* its weft.io/ settings; NULL: none */
+	char allow_from[OBJ_ANNOT_VALUE_MAX];	/* weft.io/allow-from; "" = no rule */
 };
 
 /* One service port on one VIP: the unit the proxy resolves a destination to. */
@@ -97,6 +98,9 @@ bool catalogue_ns_meshed(const struct catalogue *c, const char *ns);
  * unknown (the agent's default applies).
  */
 enum obj_mtls_mode catalogue_ns_mtls_mode(const struct catalogue *c, const char *ns);
+
+/* Namespace @ns's weft.io/allow-from ("" when none, or unknown). */
+const char *catalogue_ns_allow_from(const struct catalogue *c, const char *ns);
 
 /* Whether Pod @p of @c has a workload identity other meshed pods reach over
  * mTLS: in a meshed namespace, not opted out, not on the host's network, not

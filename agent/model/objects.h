@@ -58,9 +58,16 @@ enum obj_mtls_mode {
 	OBJ_MTLS_STRICT,	/* plaintext inbound refused */
 };
 
+/* weft.io/allow-from on a Service or Namespace: the identities allowed to
+ * connect, "NS/sa/SA" or "NS/" "*", comma separated, checked at decode
+ * (lib/spiffe.h); "" when absent: no rule, everyone allowed.
+ */
+#define OBJ_ALLOW_FROM "weft.io/allow-from"
+
 struct obj_namespace {
 	bool meshed;		/* label weft.io/mesh=enabled */
 	enum obj_mtls_mode mtls_mode;
+	char allow_from[OBJ_ANNOT_VALUE_MAX];
 };
 
 struct obj_svc_port {
@@ -78,6 +85,7 @@ struct obj_service {
 	size_t n_ports;
 	struct policy_override *policy;		/* what its weft.io/ annotations set,
 						 * decoded; NULL: nothing */
+	char allow_from[OBJ_ANNOT_VALUE_MAX];	/* weft.io/allow-from, "" = no rule */
 };
 
 struct obj_slice_port {

@@ -19,6 +19,7 @@
 #include "loop.h"
 #include "netns.h"
 #include "proxy/conn.h"
+#include "proxy/mtls.h"
 
 #ifndef SO_ORIGINAL_DST
 #define SO_ORIGINAL_DST 80	/* <linux/netfilter_ipv4.h>, which clashes with netinet/in.h */
@@ -70,7 +71,14 @@ void proxy_free(struct proxy *px)
 	sock_cache_flush(px, NULL);
 	state_done(&px->st);
 	catalogue_unref(px->cat);
+	mtls_table_unref(px->mtls);
 	free(px);
+}
+
+void proxy_set_mtls(struct proxy *px, struct mtls_table *t)
+{
+	mtls_table_unref(px->mtls);
+	px->mtls = mtls_table_ref(t);
 }
 
 void proxy_set_catalogue(struct proxy *px, struct catalogue *c)
@@ -273,6 +281,7 @@ void px_pod_close(struct px_pod *pod)
 
 	while (pod->conns)
 		conn_close(pod->conns, true);
+	tls_links_close(pod);
 	/* Their sockets live in the pod's netns, with its address. */
 	pool_flush(px, pod, false);
 	sock_cache_flush(px, pod);

@@ -85,6 +85,17 @@ struct proxy_stats {
 	uint64_t inbound_loops;		/* inbound to a listener port itself: reset */
 	uint64_t inbound_transparent_fallbacks;	/* the application saw the pod's
 						 * address, not the client's */
+	/* Mutual TLS (docs/mtls.md), tls_relay.c. */
+	uint64_t mtls_out;		/* client handshakes completed, server identity right */
+	uint64_t mtls_in;		/* server handshakes completed, client certificate good */
+	uint64_t mtls_active;		/* mTLS connections open, both sides */
+	uint64_t mtls_fail_connect;	/* client: the destination's mTLS port refused or timed out */
+	uint64_t mtls_fail_handshake;	/* TLS failed: a certificate not from the bundle, expired... */
+	uint64_t mtls_fail_identity;	/* client: the server presented another identity */
+	uint64_t mtls_no_svid;		/* no certificate for the pod (yet): refused */
+	uint64_t mtls_bad_preamble;	/* server: no valid preamble after the handshake */
+	uint64_t mtls_denied;		/* server: the caller's identity is not allowed (allow-from) */
+	uint64_t mtls_plaintext_refused;	/* strict: a plaintext inbound connection reset */
 };
 
 /* NULL with errno set. Borrows @loop; copies opts->defaults. */
@@ -100,6 +111,12 @@ void proxy_free(struct proxy *px);
  * snapshot; per-endpoint state carries over by address.
  */
 void proxy_set_catalogue(struct proxy *px, struct catalogue *c);
+
+struct mtls_table;
+/* Use mTLS table @t (proxy/mtls.h) for new connections from now on; takes a
+ * reference (NULL: mTLS off). Connections keep what they started with.
+ */
+void proxy_set_mtls(struct proxy *px, struct mtls_table *t);
 
 const struct proxy_stats *proxy_stats(const struct proxy *px);
 

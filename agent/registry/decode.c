@@ -14,6 +14,7 @@
 #include "model/policy.h"
 #include "opt.h"
 #include "registry/decode.h"
+#include "spiffe.h"
 #include "registry/decode_field.h"
 
 #define LABEL_MESH "weft.io/mesh"
@@ -60,6 +61,37 @@ static int decode_mtls_mode(struct dec *d, json_object *meta, enum obj_mtls_mode
 	return 0;
 }
 
+/* weft.io/allow-from of @meta's annotations into @out (OBJ_ANNOT_VALUE_MAX),
+ * each pattern checked: a bad one rejects the object, since an authorization
+ * rule silently dropped would let everyone in.
+ */
+static int decode_allow_from(struct dec *d, json_object *meta, char *out)
+{
+	struct spiffe_allow allow[SPIFFE_ALLOW_MAX];
+	char bad[OBJ_ANNOT_VALUE_MAX];
+	size_t old;
+	int n, err;
+
+	err = dec_get_meta_string(d, meta, "annotations", OBJ_ALLOW_FROM, DEC_ANY, out,
+				  OBJ_ANNOT_VALUE_MAX);
+	if (err || !out[0])
+		return err;
+	n = spiffe_allow_parse(out, allow, SPIFFE_ALLOW_MAX, bad, sizeof(bad));
+	if (n > 0)
+		return 0;
+	old = dec_path_key(d, "metadata");
+	dec_path_key(d, "annotations");
+	dec_path_key(d, OBJ_ALLOW_FROM);
+	if (n == -E2BIG)
+		err = dec_fail(d, "more than %d identities", SPIFFE_ALLOW_MAX);
+	else if (n == 0)
+		err = dec_fail(d, "names no identity (remove it to allow everyone)");
+	else
+		err = dec_fail(d, "\"%s\" is not NAMESPACE/sa/ACCOUNT or NAMESPACE/*", bad);
+	dec_path_pop(d, old);
+	return err;
+}
+
 static int decode_namespace(struct dec *d, json_object *o, json_object *meta, struct obj *obj)
 {
 	char mesh[OBJ_ANNOT_VALUE_MAX];
@@ -70,7 +102,8 @@ static int decode_namespace(struct dec *d, json_object *o, json_object *meta, st
 	if (err)
 		return err;
 	obj->nspace.meshed = !strcmp(mesh, "enabled");
-	return decode_mtls_mode(d, meta, &obj->nspace.mtls_mode);
+	err = decode_mtls_mode(d, meta, &obj->nspace.mtls_mode);
+	return err ? err : decode_allow_from(d, meta, obj->nspace.allow_from);
 }
 
 /* spec.clusterIPs (or spec.clusterIP alone): the VIPs; "None" or "" = headless. */
@@ -236,7 +269,7 @@ static int decode_svc_annotations(struct dec *d, json_object *meta, const struct
 			char value[OBJ_ANNOT_VALUE_MAX];
 			size_t old_k;
 
-			if (strncmp(k, ANNOT_PREFIX, prefix))
+			if (strncmp(k, ANNOT_PREFIX, prefix) || !strcmp(k, OBJ_ALLOW_FROM))
 				continue;
 			old_k = dec_path_key(d, k);
 			err = dec_take_string(d, val, DEC_ANY, value, sizeof(value));
@@ -280,6 +313,8 @@ static int decode_service(struct dec *d, json_object *o, json_object *meta, stru
 	dec_path_pop(d, old);
 	if (!err)
 		err = decode_svc_annotations(d, meta, &obj->key, &obj->svc);
+	if (!err)
+		err = decode_allow_from(d, meta, obj->svc.allow_from);
 	return err;
 }
 
