@@ -134,6 +134,7 @@ uint64_t proxy_now_ms(const struct proxy *px);
 #include <stdbool.h>
 
 #include "addr.h"
+#include "spiffe.h"
 
 struct ep_state;
 
@@ -157,6 +158,11 @@ struct proxy_conn_info {
 					 * "half-closed" */
 	uint32_t attempts;		/* of the current connection or request */
 	uint32_t requests;		/* HTTP requests completed on it */
+	/* mTLS (docs/mtls.md): "client" (to a meshed endpoint), "server" (from
+	 * another meshed pod), NULL: plaintext; and the peer's SPIFFE ID.
+	 */
+	const char *mtls;
+	char mtls_peer[SPIFFE_ID_MAX];
 };
 
 /* Called per connection by workers_capture_conns(); must not close connections. */

@@ -580,3 +580,28 @@ Test(decode, pod_service_account_and_namespace_mtls_mode)
 		     "Namespace shop: metadata.annotations[\"weft.io/mtls-mode\"]: "
 		     "must be permissive or strict, got \"Strict\"");
 }
+
+Test(decode, allow_from_on_services_and_namespaces)
+{
+	struct obj *o = decode_ok("apiVersion: v1\nkind: Service\nmetadata:\n  name: cart\n"
+				  "  namespace: shop\n"
+				  "  annotations: {weft.io/allow-from: \"shop/sa/frontend, ops/*\"}\n"
+				  "spec: {clusterIP: 198.19.0.40, ports: [{port: 80}]}\n");
+
+	cr_assert_str_eq(o->svc.allow_from, "shop/sa/frontend, ops/*");
+	cr_assert_null(o->svc.policy, "not a resilience knob");
+	obj_free(o);
+	o = decode_ok("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
+		      "  annotations: {weft.io/allow-from: \"shop/*\"}\n");
+	cr_assert_str_eq(o->nspace.allow_from, "shop/*");
+	obj_free(o);
+	expect_error("apiVersion: v1\nkind: Service\nmetadata:\n  name: cart\n  namespace: shop\n"
+		     "  annotations: {weft.io/allow-from: \"shop/frontend\"}\n"
+		     "spec: {clusterIP: 198.19.0.40, ports: [{port: 80}]}\n",
+		     "Service shop/cart: metadata.annotations[\"weft.io/allow-from\"]: "
+		     "\"shop/frontend\" is not NAMESPACE/sa/ACCOUNT or NAMESPACE/*");
+	expect_error("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
+		     "  annotations: {weft.io/allow-from: \" , \"}\n",
+		     "Namespace shop: metadata.annotations[\"weft.io/allow-from\"]: "
+		     "names no identity (remove it to allow everyone)");
+}
