@@ -16,6 +16,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +280,28 @@ Test(mtls_transport, renewal_keeps_an_open_connection)
 	for (int i = 0; i < 90 && !strcmp(serial_of(uri, after, sizeof(after)), before); i++)
 		usleep(100000);
 	cr_assert_str_neq(after, before, "not renewed within 9 s");
+	/* The admin API names both ends of the open connection. */
+	{
+		json_object *all = tenv_admin_get(&env, "/v1/conns"), *arr, *v;
+		bool client = false, server = false;
+
+		cr_assert(all && json_object_object_get_ex(all, "conns", &arr));
+		for (size_t i = 0; i < json_object_array_length(arr); i++) {
+			json_object *c = json_object_array_get_idx(arr, i);
+			const char *side = json_object_object_get_ex(c, "mtls", &v) && v
+						   ? json_object_get_string(v) : "";
+			const char *peer = json_object_object_get_ex(c, "peer_identity", &v) && v
+						   ? json_object_get_string(v) : "";
+
+			client |= !strcmp(side, "client") &&
+				  !strcmp(peer, "spiffe://cluster.local/ns/mesh/sa/backend");
+			server |= !strcmp(side, "server") &&
+				  !strcmp(peer, "spiffe://cluster.local/ns/mesh/sa/frontend");
+		}
+		json_object_put(all);
+		cr_expect(client, "no conn shown as mTLS to mesh/sa/backend");
+		cr_expect(server, "no conn shown as mTLS from mesh/sa/frontend");
+	}
 	usleep(500000);
 	cr_assert_eq(write(fd, "after", 5), 5);
 	shutdown(fd, SHUT_WR);
