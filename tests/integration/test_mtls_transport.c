@@ -237,6 +237,17 @@ Test(mtls_transport, allow_from_refuses_a_wrong_identity)
 	}
 	cr_assert_neq(err, 0, "mesh/sa/frontend is not allowed, yet got through");
 	cr_assert_gt(tenv_status_counter(&env, "mtls.denied"), denied0);
+	/* meshctl trace's source says why, before anyone tries. */
+	{
+		json_object *tr = tenv_admin_get(&env, "/v1/trace?pod=mesh/client-a&dest=" SECURE_VIP);
+		const char *text = tr ? json_object_to_json_string(tr) : "";
+
+		cr_expect(strstr(text, "encrypted: TLS 1.3 to port 15008"), "%s", text);
+		cr_expect(strstr(text, "spiffe:\\/\\/cluster.local\\/ns\\/mesh\\/sa\\/frontend would be refused") ||
+			  strstr(text, "spiffe://cluster.local/ns/mesh/sa/frontend would be refused"),
+			  "%s", text);
+		json_object_put(tr);
+	}
 	registry("", "weft.io/allow-from: \"mesh/sa/frontend\"");
 	cr_assert_eq(ident_until("a", SECURE_VIP, out, sizeof(out), 5000), 0,
 		     "mesh/sa/frontend is allowed now");
