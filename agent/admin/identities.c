@@ -5,6 +5,7 @@
  * Private keys never leave the agent's memory. Read-only, main thread.
  */
 #include <json-c/json.h>
+#include <string.h>
 #include <time.h>
 
 #include <openssl/pem.h>
@@ -14,6 +15,8 @@
 #include "config.h"
 #include "http.h"
 #include "identity/identity.h"
+#include "proxy/proxy.h"
+#include "proxy/workers.h"
 #include "reply.h"
 
 /* @x as PEM text (public: a certificate, never a key), or NULL. */
@@ -28,6 +31,27 @@ static json_object *cert_pem(X509 *x)
 		o = json_object_new_string_len(data, (int)len);
 	BIO_free(b);
 	return o;
+}
+
+/* Merge one worker's refusals into @ctx, an array of {identity, count}. */
+static void add_denial(const char *id, uint64_t n, void *ctx)
+{
+	json_object *arr = ctx, *e, *v;
+
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		e = json_object_array_get_idx(arr, i);
+		if (json_object_object_get_ex(e, "identity", &v) &&
+		    !strcmp(json_object_get_string(v), id)) {
+			json_object_object_get_ex(e, "count", &v);
+			json_object_object_add(e, "count",
+					       json_object_new_uint64(json_object_get_uint64(v) + n));
+			return;
+		}
+	}
+	e = json_object_new_object();
+	json_object_object_add(e, "identity", json_object_new_string(id));
+	json_object_object_add(e, "count", json_object_new_uint64(n));
+	json_object_array_add(arr, e);
 }
 
 int admin_identities(const struct http_request *req, struct http_response *resp, void *ctx)
@@ -66,5 +90,14 @@ int admin_identities(const struct http_request *req, struct http_response *resp,
 		}
 	}
 	json_object_object_add(o, "identities", arr);
+	/* Callers refused by weft.io/allow-from on this node, summed over the
+	 * workers (each keeps PROXY_DENIALS_MAX, then "other").
+	 */
+	arr = json_object_new_array();
+	workers_isolate(a->workers);
+	for (unsigned int i = 0; i < workers_count(a->workers); i++)
+		proxy_mtls_denials(workers_proxy(a->workers, i), add_denial, arr);
+	workers_release(a->workers);
+	json_object_object_add(o, "denied", arr);
 	return admin_json(resp, o);
 }

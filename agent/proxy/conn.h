@@ -132,6 +132,8 @@ struct proxy {
 	uint64_t rng;
 	uint32_t in_src_cursor;		/* next inbound source port (upstream.c) */
 	struct mtls_table *mtls;	/* a reference; NULL: mTLS off (no --ca-cert) */
+	struct mtls_denial *denials;	/* allow-from refusals by caller (tls_relay.c) */
+	size_t n_denials;
 	struct proxy_stats stats;
 };
 

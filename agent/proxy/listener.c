@@ -72,6 +72,7 @@ void proxy_free(struct proxy *px)
 	state_done(&px->st);
 	catalogue_unref(px->cat);
 	mtls_table_unref(px->mtls);
+	free(px->denials);
 	free(px);
 }
 

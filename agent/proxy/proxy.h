@@ -120,6 +120,13 @@ void proxy_set_mtls(struct proxy *px, struct mtls_table *t);
 
 const struct proxy_stats *proxy_stats(const struct proxy *px);
 
+/* Called per caller identity the proxy refused by weft.io/allow-from, with
+ * the count; "other" sums callers beyond PROXY_DENIALS_MAX distinct ones.
+ */
+#define PROXY_DENIALS_MAX 32
+typedef void (*proxy_denial_fn)(const char *id, uint64_t n, void *ctx);
+void proxy_mtls_denials(const struct proxy *px, proxy_denial_fn fn, void *ctx);
+
 /* The state of the i-th service port of the published catalogue (same order
  * as catalogue_svc_port_at()), or NULL; read-only, for the admin API. See
  * proxy/state.h for its fields.

@@ -39,6 +39,12 @@
 /* Connect, handshake and preamble must be done by then. */
 #define TLS_HANDSHAKE_MS 10000
 
+/* One caller identity refused by allow-from, and how often. */
+struct mtls_denial {
+	char id[SPIFFE_ID_MAX];
+	uint64_t n;
+};
+
 struct tls_link {
 	struct proxy *px;
 	struct px_pod *pod;
@@ -207,6 +213,41 @@ static int ssl_wait(struct tls_link *l, int r)
 	}
 }
 
+/* Count a refusal of caller @id. The table is bounded: anyone with a
+ * certificate of the trust domain could otherwise grow it.
+ */
+static void count_denial(struct proxy *px, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < px->n_denials; i++)
+		if (!strcmp(px->denials[i].id, id))
+			break;
+	if (i == px->n_denials) {
+		if (!px->denials) {
+			px->denials = calloc(PROXY_DENIALS_MAX + 1, sizeof(*px->denials));
+			if (!px->denials)
+				return;
+		}
+		if (px->n_denials == PROXY_DENIALS_MAX) {
+			i = PROXY_DENIALS_MAX;	/* the "other" slot */
+			snprintf(px->denials[i].id, sizeof(px->denials[i].id), "other");
+		} else {
+			snprintf(px->denials[i].id, sizeof(px->denials[i].id), "%s", id);
+			px->n_denials++;
+		}
+	}
+	px->denials[i].n++;
+}
+
+void proxy_mtls_denials(const struct proxy *px, proxy_denial_fn fn, void *ctx)
+{
+	for (size_t i = 0; i < px->n_denials; i++)
+		fn(px->denials[i].id, px->denials[i].n, ctx);
+	if (px->denials && px->denials[PROXY_DENIALS_MAX].n)
+		fn("other", px->denials[PROXY_DENIALS_MAX].n, ctx);
+}
+
 /* Server: the preamble is in t2p; check it and who may connect, then hand
  * the plaintext end to the application's side. False if @l closed.
  */
@@ -225,6 +266,7 @@ static bool server_deliver(struct tls_link *l)
 	(void)spiffe_id_fmt(id, sizeof(id), l->px->mtls->td, l->peer.ns, l->peer.sa);
 	if (!mp || !mtls_allowed(mp, l->port, &l->peer)) {
 		l->px->stats.mtls_denied++;
+		count_denial(l->px, id);
 		log_info("proxy: mTLS pod=%u: %s may not connect to port %u (weft.io/allow-from), "
 			 "refused", l->pod->id, id, l->port);
 		link_close(l, true);

@@ -237,6 +237,24 @@ Test(mtls_transport, allow_from_refuses_a_wrong_identity)
 	}
 	cr_assert_neq(err, 0, "mesh/sa/frontend is not allowed, yet got through");
 	cr_assert_gt(tenv_status_counter(&env, "mtls.denied"), denied0);
+	/* Counted with the caller's identity. */
+	{
+		json_object *ids = tenv_admin_get(&env, "/v1/identities"), *arr, *v;
+		long long n = 0;
+
+		cr_assert(ids && json_object_object_get_ex(ids, "denied", &arr));
+		for (size_t i = 0; i < json_object_array_length(arr); i++) {
+			json_object *e = json_object_array_get_idx(arr, i);
+
+			if (json_object_object_get_ex(e, "identity", &v) &&
+			    !strcmp(json_object_get_string(v),
+				    "spiffe://cluster.local/ns/mesh/sa/frontend") &&
+			    json_object_object_get_ex(e, "count", &v))
+				n = json_object_get_int64(v);
+		}
+		json_object_put(ids);
+		cr_expect_gt(n, 0, "no refusal counted for mesh/sa/frontend");
+	}
 	/* meshctl trace's source says why, before anyone tries. */
 	{
 		json_object *tr = tenv_admin_get(&env, "/v1/trace?pod=mesh/client-a&dest=" SECURE_VIP);
