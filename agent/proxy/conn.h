@@ -24,6 +24,11 @@
  *   upstream.c     upstream sockets, the socket cache and the idle pool
  *   observe.c      what an inbound connection's bytes say (HTTP/1.x), read
  *                  as tcp.c copies them
+ *   tls_relay.c    mutual TLS to and from meshed pods (docs/mtls.md): called
+ *                  by upstream.c (client side) and inbound.c (server side),
+ *                  it hands the relays a socketpair end and calls back up
+ *                  only through the delivery pointer inbound.c gives it;
+ *                  mtls.c holds the table the main thread publishes
  *
  * Above them, listener.c (outbound listeners, accept, struct proxy) calls
  * conn.c and upstream.c and is the one place that names the relay tables, to
