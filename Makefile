@@ -30,10 +30,10 @@ CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -g -D_GNU_SOURCE -MMD -MP \
 CFLAGS   ?= -O2
 SANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-AGENT_PKGS   := libbpf json-c yaml-0.1 libcurl libmnl libnftnl libseccomp ldns
+AGENT_PKGS   := libbpf json-c yaml-0.1 libcurl libmnl libnftnl libseccomp ldns libssl libcrypto
 CNI_PKGS     := json-c
 MESHCTL_PKGS := json-c libcurl libbpf
-TEST_PKGS    := criterion libbpf json-c yaml-0.1 libcurl libmnl libnftnl libseccomp ldns
+TEST_PKGS    := criterion libbpf json-c yaml-0.1 libcurl libmnl libnftnl libseccomp ldns libssl libcrypto
 
 pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pkg_libs   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
@@ -312,7 +312,7 @@ test-proxy: $(PROXY_TEST_BIN) check-root ## the proxy's inbound side in-process,
 # upgrades (hand-over, drain, kill -9) run once per capture mode (the same tests: tests/helpers/env.h tenv_mode());
 # the rest (registries, meshctl, modes) do not depend on the mode, or switch
 # modes themselves, and run once.
-MODE_SUITES := @(capture|relay|resilience|fairness|http_strict|inbound|lifecycle|enrol|bypass|sandbox|upgrade|names)/*
+MODE_SUITES := @(capture|relay|resilience|fairness|http_strict|inbound|lifecycle|enrol|bypass|sandbox|upgrade|names|mtls_transport)/*
 # Hand-overs and kill -9 restarts per upgrade test: a few in `make test`, the
 # issue's 20 in `make test-upgrade-long` (docs/testing.md).
 UPGRADE_ROUNDS ?= 4

@@ -10,8 +10,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <time.h>
+
 #include "cni_proto.h"
 #include "loop.h"
+#include "spiffe.h"
 
 struct agent_config;
 struct loop;
@@ -35,6 +38,8 @@ struct pods;
 struct workers;
 struct cni_server;
 struct http_server;
+struct ca;
+struct idset;
 
 struct agent {
 	const struct agent_config *cfg;
@@ -78,6 +83,11 @@ struct agent {
 	bool draining;			/* not accepting; exits once connections end */
 	uint64_t drain_deadline_ms;
 	struct loop_timer drain_timer;
+	/* Workload identities (identities.c): NULL without --ca-cert. */
+	struct ca *ca;
+	struct idset *ids;
+	struct loop_timer identity_timer;	/* renewal, CA file changes */
+	struct timespec identity_mtime[3];	/* --ca-cert, --ca-key, --trust-bundle */
 };
 
 /* Build a catalogue from the model, publish it to the proxy, and reconcile
@@ -101,6 +111,25 @@ int agent_repair_start(struct agent *a);
 
 /* Stop it. */
 void agent_repair_stop(struct agent *a);
+
+/* Load the standalone CA and bundle (--ca-cert, --ca-key, --trust-bundle)
+ * and issue the SVIDs of this node's meshed pods; nothing without
+ * --ca-cert. 0 or -errno (logged).
+ */
+int agent_identity_start(struct agent *a);
+/* Drop every SVID and the CA. */
+void agent_identity_stop(struct agent *a);
+/* Issue or drop SVIDs so there is one per identity of this node's meshed
+ * pods. Called after each publish and each CNI ADD/DEL. Does not block
+ * beyond key generation and signing (about a millisecond each).
+ */
+void agent_identity_sync(struct agent *a);
+/* The workload identity of pod @ns/@name: its Pod object's service account
+ * in the catalogue, "default" when the registry has no Pod for it. 0 or
+ * -ENAMETOOLONG.
+ */
+int agent_pod_identity(const struct agent *a, const char *ns, const char *name,
+		       struct spiffe_id *out);
 
 /* The eviction counters of the registries, summed. */
 void agent_evict_stats(const struct agent *a, struct reg_evict_stats *out);

@@ -14,6 +14,7 @@
 #include "proxy/workers.h"
 #include "log.h"
 #include "opt.h"
+#include "spiffe.h"
 #include "model/policy.h"
 
 #define OPT(n, e, t, f, d, lo, hi, m, h)                                                           \
@@ -93,6 +94,19 @@ static const struct opt_def cfg_tail[] = {
 	    "Consul registries: TTL of the check of each endpoint this node registers, passed every third of it; critical, and out of the mesh, this long after the agent dies"),
 	OPT("consul-wait", "WEFT_CONSUL_WAIT", OPT_U32, consul_wait_s, "300", 1, 600, "S",
 	    "Consul registries: longest wait of a blocking query (Consul caps it at 600)"),
+	OPT("trust-domain", "WEFT_TRUST_DOMAIN", OPT_STRING, trust_domain, "cluster.local", 0, 0,
+	    "NAME",
+	    "SPIFFE trust domain of the workload identities, spiffe://NAME/ns/NS/sa/SA (docs/mtls.md)"),
+	OPT("mtls-mode", "WEFT_MTLS_MODE", OPT_STRING, mtls_mode, "permissive", 0, 0, "MODE",
+	    "inbound plaintext policy of namespaces without the weft.io/mtls-mode label or annotation: permissive (mTLS and plaintext accepted) or strict (plaintext refused)"),
+	OPT("ca-cert", "WEFT_CA_CERT", OPT_STRING, ca_cert, "", 0, 0, "PATH",
+	    "standalone and development issuing: the CA certificate (PEM) that signs this node's workload certificates; with --ca-key. Empty: no mTLS"),
+	OPT("ca-key", "WEFT_CA_KEY", OPT_STRING, ca_key, "", 0, 0, "PATH",
+	    "the private key of --ca-cert (PEM). It puts the CA key on the node: for standalone and development setups only (docs/mtls.md)"),
+	OPT("trust-bundle", "WEFT_TRUST_BUNDLE", OPT_STRING, trust_bundle, "", 0, 0, "PATH",
+	    "more CA certificates (PEM) peers' certificates may chain to, beside --ca-cert: the old or next CA during a CA rotation"),
+	OPT("svid-ttl", "WEFT_SVID_TTL", OPT_U32, svid_ttl_s, "86400", 10, 2592000, "S",
+	    "lifetime of the workload certificates the agent issues; each is renewed at half of it"),
 	OPT("kubeconfig", "KUBECONFIG", OPT_STRING, kubeconfig, "", 0, 0, "PATH",
 	    "kubeconfig for --registry kubernetes (several, ':'-separated, merge as in kubectl); empty: the in-cluster service account"),
 	OPT("metrics-addr", "WEFT_METRICS_ADDR", OPT_STRING, metrics_addr, "", 0, 0, "IP:PORT",
@@ -183,6 +197,20 @@ int cfg_parse(struct agent_config *cfg, int argc, char **argv)
 	if (cfg->inbound_port == cfg->proxy_port) {
 		fprintf(stderr, "weft-agent: option --inbound-port: %u is also --proxy-port; the two listeners need their own ports\n",
 			cfg->inbound_port);
+		return -EINVAL;
+	}
+	if (!spiffe_td_valid(cfg->trust_domain)) {
+		fprintf(stderr, "weft-agent: option --trust-domain: '%s' is not a trust domain (lowercase letters, digits, '.', '-', '_')\n",
+			cfg->trust_domain);
+		return -EINVAL;
+	}
+	if (strcmp(cfg->mtls_mode, "permissive") && strcmp(cfg->mtls_mode, "strict")) {
+		fprintf(stderr, "weft-agent: option --mtls-mode: '%s' is not one of permissive, strict\n",
+			cfg->mtls_mode);
+		return -EINVAL;
+	}
+	if (!cfg->ca_cert[0] != !cfg->ca_key[0]) {
+		fprintf(stderr, "weft-agent: options --ca-cert and --ca-key go together\n");
 		return -EINVAL;
 	}
 	if (cfg->inbound_mark == cfg->mark) {

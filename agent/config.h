@@ -49,6 +49,12 @@ struct agent_config {
 	const char *consul_agent;
 	uint32_t consul_check_ttl_s;
 	uint32_t consul_wait_s;
+	const char *trust_domain;	/* --trust-domain: SPIFFE IDs' */
+	const char *mtls_mode;		/* --mtls-mode permissive|strict */
+	const char *ca_cert;		/* --ca-cert, --ca-key: standalone issuing; "" = none */
+	const char *ca_key;
+	const char *trust_bundle;	/* --trust-bundle: more CAs to trust; "" = none */
+	uint32_t svid_ttl_s;		/* --svid-ttl */
 	const char *excl_ports_text;	/* as given; parsed into excl_ports */
 	const char *excl_cidrs_text;
 	const char *vip_range_text;	/* --vip-range; parsed into vip_ranges */

@@ -322,6 +322,7 @@ static bool pods_synced(void *ctx)
 static void pods_changed(void *ctx)
 {
 	agent_register_local(ctx);
+	agent_identity_sync(ctx);
 }
 
 static struct capture_opts capture_opts_of(const struct agent_config *cfg, const char *cgroup)
@@ -481,6 +482,9 @@ static int start(struct agent *a)
 	err = agent_repair_start(a);
 	if (err)
 		return log_errno(err, "start looking for pods that escaped the mesh");
+	err = agent_identity_start(a);
+	if (err)
+		return err;
 	err = run_path(cfg, "admin.sock", path, sizeof(path));
 	if (!err) {
 		const struct http_route *routes = admin_routes(&n_routes);
@@ -515,6 +519,7 @@ static void stop(struct agent *a)
 	http_server_free(a->metrics);
 	http_server_free(a->admin);
 	agent_repair_stop(a);
+	agent_identity_stop(a);
 	cni_server_free(a->cni);
 	pods_free(a->pods);
 	workers_free(a->workers);

@@ -210,6 +210,7 @@ int agent_publish(struct agent *a)
 	if (a->pods)
 		pods_reconcile(a->pods);
 	write_node_state(a);
+	agent_identity_sync(a);
 	log_info("catalogue: generation=%llu services=%zu service_ports=%zu vips_allocated=%zu "
 		 "vip_collisions=%zu",
 		 (unsigned long long)catalogue_generation(c), catalogue_n_services(c),

@@ -69,6 +69,11 @@ static const struct cmd commands[] = {
 	  "original destination, the service and the endpoint the proxy chose, age,\n"
 	  "bytes each way and state. At most --limit (default 1000, at most 10000);\n"
 	  "when more match, a note on stderr says how many.\n" },
+	{ "identities", cmd_identities, "", "this node's workload certificates (mTLS)",
+	  "List the workload identities that have a meshed pod on this node, each with\n"
+	  "its certificate: SPIFFE ID, subject, serial, expiry, when the agent renews it\n"
+	  "(at half-life) and the issuer. Certificates and keys live in the agent's\n"
+	  "memory only. See docs/mtls.md.\n" },
 	{ "trace", cmd_trace, "NAMESPACE/POD DEST:PORT", "explain where a connection would go, and why",
 	  "Explain what would happen to a TCP connection from the pod to DEST:PORT, step\n"
 	  "by step: is the pod enrolled and meshed, is it in the kernel's pods map, do\n"

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* `meshctl conns [--pod NS/NAME] [--service NS/NAME] [--limit N]`: the live
  * proxied connections (GET /v1/conns): who, where it wanted to go, where the
- * proxy sent it, for how long, how many bytes each way, in what state.
+ * proxy sent it, for how long, how many bytes each way, in what state, and
+ * whether it is mutual TLS and with whom.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,15 +11,31 @@
 #include <json-c/json.h>
 
 #include "meshctl.h"
+#include "spiffe.h"
 
 static const char *const conn_headers[] = {
 	"POD", "CLIENT", "DESTINATION", "SERVICE", "ENDPOINT", "AGE", "OUT", "IN", "PROTO", "STATE",
+	"MTLS",
 };
 #define N_CONN_COLS (sizeof(conn_headers) / sizeof(conn_headers[0]))
 
+/* "to ID" (this side dialled a meshed pod), "from ID" (another meshed pod
+ * dialled this one), "-" (plaintext).
+ */
+static const char *mtls_cell(struct json_object *c, char *buf, size_t len)
+{
+	const char *side = out_str(c, "mtls"), *peer = out_str(c, "peer_identity");
+
+	if (!side || !side[0])
+		return "-";
+	snprintf(buf, len, "%s %s", strcmp(side, "server") ? "to" : "from",
+		 peer && peer[0] ? peer : "?");
+	return buf;
+}
+
 static int conn_row(struct out_table *t, struct json_object *c, void *ctx)
 {
-	char age[24], o[24], in[24];
+	char age[24], o[24], in[24], m[SPIFFE_ID_MAX + 8];
 
 	(void)ctx;
 	return out_table_add(
@@ -28,7 +45,8 @@ static int conn_row(struct out_table *t, struct json_object *c, void *ctx)
 			   out_str(c, "endpoint"), out_ms(age, sizeof(age), out_u64(c, "age_ms")),
 			   out_bytes(o, sizeof(o), out_u64(c, "bytes_out")),
 			   out_bytes(in, sizeof(in), out_u64(c, "bytes_in")),
-			   out_str(c, "protocol"), out_str(c, "state") });
+			   out_str(c, "protocol"), out_str(c, "state"),
+			   mtls_cell(c, m, sizeof(m)) });
 }
 
 int cmd_conns_render(FILE *out, struct json_object *resp)

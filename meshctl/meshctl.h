@@ -158,6 +158,9 @@ int cmd_conns(struct meshctl *m, int argc, char **argv);
 int cmd_conns_render(FILE *out, struct json_object *resp);
 
 /* trace.c: GET /v1/trace. */
+int cmd_identities(struct meshctl *m, int argc, char **argv);
+int cmd_identities_render(FILE *out, struct json_object *resp);
+
 int cmd_trace(struct meshctl *m, int argc, char **argv);
 int cmd_trace_render(FILE *out, struct json_object *resp);
 

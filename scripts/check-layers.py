@@ -29,6 +29,7 @@ MODULES = [
     (r"^agent/model/", "model"),
     (r"^agent/registry/", "registry"),
     (r"^agent/datapath/", "datapath"),
+    (r"^agent/identity/", "identity"),
     (r"^agent/proxy/", "proxy"),
     (r"^agent/dns/", "dns"),
     (r"^agent/(pods|pods_state|pod_spec)\.[ch]$", "pods"),
@@ -37,7 +38,7 @@ MODULES = [
     (r"^(agent/cni_install\.[ch]|cni-install/)", "cni_install"),
     (r"^agent/config\.[ch]$", "config"),
     (r"^agent/admin/", "admin"),
-    (r"^agent/(main\.c|agent\.h|publish\.[ch]|repair\.c|handover\.[ch])$", "wiring"),
+    (r"^agent/(main\.c|agent\.h|publish\.[ch]|repair\.c|handover\.[ch]|identities\.c)$", "wiring"),
     (r"^cni/", "cni"),
     (r"^meshctl/", "meshctl"),
 ]
@@ -50,7 +51,9 @@ MAY_USE = {
     "model": {"lib"},
     "registry": {"lib", "runtime", "model"},
     "datapath": {"lib", "runtime", "model", "bpf"},
-    "proxy": {"lib", "runtime", "model"},
+    # Workload certificates and the trust bundle: OpenSSL and strings only.
+    "identity": {"lib"},
+    "proxy": {"lib", "runtime", "model", "identity"},
     "dns": {"lib", "runtime", "model"},
     "pods": {"lib", "runtime", "model", "datapath", "proxy"},
     "selfreg": {"lib", "model", "pods", "registry"},
@@ -61,9 +64,9 @@ MAY_USE = {
     "cni_install": {"lib"},
     # The admin API is the read-back interface: it may look at everything
     # (through the agent's wiring, struct agent), and nothing includes it but main.
-    "admin": {"lib", "bpf", "runtime", "model", "registry", "datapath", "proxy", "dns", "pods",
+    "admin": {"lib", "bpf", "runtime", "model", "registry", "datapath", "identity", "proxy", "dns", "pods",
               "selfreg", "cni_server", "config", "wiring"},
-    "wiring": {"lib", "runtime", "model", "registry", "datapath", "proxy", "dns", "pods",
+    "wiring": {"lib", "runtime", "model", "registry", "datapath", "identity", "proxy", "dns", "pods",
                "selfreg", "cni_server", "config", "admin", "cni_install"},
     "cni": {"lib"},
     "meshctl": {"lib", "bpf"},

@@ -681,6 +681,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/conns", admin_conns },
 	{ "GET", "/v1/trace", admin_trace },
 	{ "GET", "/v1/resolve", admin_resolve },
+	{ "GET", "/v1/identities", admin_identities },
 };
 
 const struct http_route *admin_routes(size_t *n)

@@ -37,6 +37,8 @@ void admin_counters_json(json_object *o, const struct counter_table *t, const vo
 /* GET /v1/conns (conns.c) and GET /v1/trace (trace.c). */
 int admin_conns(const struct http_request *req, struct http_response *resp, void *ctx);
 int admin_trace(const struct http_request *req, struct http_response *resp, void *ctx);
+/* GET /v1/identities (identities.c): this node's workload certificates. */
+int admin_identities(const struct http_request *req, struct http_response *resp, void *ctx);
 
 /* GET /v1/resolve?name=NAME[&type=A][&namespace=NS] (resolve.c): whether the
  * agent answers the name for a pod (of NS, along its search path) and with what.

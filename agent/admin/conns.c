@@ -70,6 +70,9 @@ static int add_conn(const struct proxy_conn_info *ci, void *ctx)
 	json_object_object_add(o, "state", json_object_new_string(ci->state));
 	json_object_object_add(o, "attempts", json_object_new_uint64(ci->attempts));
 	json_object_object_add(o, "requests", json_object_new_uint64(ci->requests));
+	json_object_object_add(o, "mtls", ci->mtls ? json_object_new_string(ci->mtls) : NULL);
+	json_object_object_add(o, "peer_identity",
+			       ci->mtls ? json_object_new_string(ci->mtls_peer) : NULL);
 	json_object_array_add(w->arr, o);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "identity/identity.h"
 #include "model/catalogue.h"
 #include "cmds.h"
 #include "config.h"
@@ -697,6 +698,79 @@ void prom_inbound_families(struct prom *p, const struct prom_inbound *rows, size
 		  connect_errors);
 }
 
+/* allow-from refusals by caller, merged over the workers (the caller has
+ * them isolated): at most PROXY_DENIALS_MAX + 1 per worker.
+ */
+struct denials {
+	struct {
+		const char *id;	/* borrowed from a worker's table */
+		uint64_t n;
+	} *e;
+	size_t n, cap;
+};
+
+static void merge_denial(const char *id, uint64_t n, void *ctx)
+{
+	struct denials *d = ctx;
+
+	for (size_t i = 0; i < d->n; i++) {
+		if (!strcmp(d->e[i].id, id)) {
+			d->e[i].n += n;
+			return;
+		}
+	}
+	if (d->n < d->cap) {
+		d->e[d->n].id = id;
+		d->e[d->n++].n = n;
+	}
+}
+
+static void denial_family(struct prom *p, const struct agent *a)
+{
+	unsigned int nw = workers_count(a->workers);
+	struct denials d = { .cap = (size_t)nw * (PROXY_DENIALS_MAX + 1) };
+	char l[LABELS_MAX];
+
+	prom_family(p, "weft_mtls_denied_by_identity_total", "counter",
+		    "mTLS connections refused by weft.io/allow-from, by the caller's SPIFFE ID "
+		    "(\"other\" beyond 32 callers per worker).");
+	d.e = calloc(d.cap, sizeof(*d.e));
+	if (!d.e)
+		return;
+	for (unsigned int i = 0; i < nw; i++)
+		proxy_mtls_denials(workers_proxy(a->workers, i), merge_denial, &d);
+	for (size_t i = 0; i < d.n; i++) {
+		l[0] = '\0';
+		if (!prom_label(l, sizeof(l), "identity", d.e[i].id))
+			prom_u64(p, "weft_mtls_denied_by_identity_total", l, d.e[i].n);
+	}
+	free(d.e);
+}
+
+/* This node's workload certificates: how many, and when each expires (an
+ * alert on expiry minus time() catches renewal that stopped).
+ */
+static void identity_families(struct prom *p, const struct agent *a)
+{
+	size_t n = a->ids ? idset_count(a->ids) : 0;
+	char l[LABELS_MAX];
+
+	prom_scalar(p, "weft_identities", "gauge",
+		    "Workload identities with a certificate on this node (0 without --ca-cert).", n);
+	prom_family(p, "weft_identity_cert_expiry_timestamp_seconds", "gauge",
+		    "When each identity's certificate expires, seconds since the epoch; renewed at "
+		    "half its lifetime.");
+	for (size_t i = 0; i < n; i++) {
+		const struct svid *s = idset_at(a->ids, i);
+
+		l[0] = '\0';
+		if (prom_label(l, sizeof(l), "identity", s->uri))
+			continue;
+		prom_u64(p, "weft_identity_cert_expiry_timestamp_seconds", l,
+			 (uint64_t)s->not_after);
+	}
+}
+
 static int cmd_metrics(const struct http_request *req, struct http_response *resp, void *ctx)
 {
 	static const char *const known[] = { NULL };
@@ -721,6 +795,8 @@ static int cmd_metrics(const struct http_request *req, struct http_response *res
 		endpoint_families(&p, &sc);
 		prom_inbound_families(&p, sc.ins, sc.n_ins);
 		pod_families(&p, a);
+		identity_families(&p, a);
+		denial_family(&p, a);
 		err = p.err;
 	}
 	workers_release(a->workers);

@@ -17,6 +17,7 @@
 
 #include "abi.h"
 #include "agent.h"
+#include "model/catalogue.h"
 #include "cmds.h"
 #include "reply.h"
 #include "config.h"
@@ -25,6 +26,7 @@
 #include "http.h"
 #include "loop.h"
 #include "pods.h"
+#include "proxy/mtls.h"
 #include "proxy/proxy.h"
 #include "proxy/state.h"
 #include "proxy/workers.h"
@@ -234,6 +236,57 @@ static void circuit_step(struct trace *t, const struct svc_state *s)
 	     s->pending, p->max_pending, s->requests, p->max_requests);
 }
 
+/* Whether the connection to @pick would be mutual TLS, and whether the
+ * destination's weft.io/allow-from (its Service's, else its namespace's)
+ * admits this pod's identity (docs/mtls.md).
+ */
+static void mtls_step(struct trace *t, const struct ep_state *pick)
+{
+	const struct cat_svc_port *sp = catalogue_find_vip(t->a->cat, &t->dst4);
+	struct spiffe_allow allow[SPIFFE_ALLOW_MAX];
+	char me[SPIFFE_ID_MAX] = "", peer[SPIFFE_ID_MAX] = "", bad[8];
+	const char *rule, *whose;
+	struct spiffe_id id;
+	int n;
+
+	if (!t->a->ids) {
+		step(t, "mtls", "info", "mutual TLS is off on this node (no --ca-cert): plaintext");
+		return;
+	}
+	if (!pick->meshed) {
+		step(t, "mtls", "info",
+		     "plaintext: the endpoint is not a meshed pod the registry knows");
+		return;
+	}
+	if (agent_pod_identity(t->a, t->pod->spec.ns, t->pod->spec.name, &id) ||
+	    spiffe_id_fmt(me, sizeof(me), t->a->cfg->trust_domain, id.ns, id.sa) ||
+	    spiffe_id_fmt(peer, sizeof(peer), t->a->cfg->trust_domain, pick->peer.ns,
+			  pick->peer.sa)) {
+		step(t, "mtls", "stop", "this pod or the endpoint has no valid identity");
+		return;
+	}
+	step(t, "mtls", "pass",
+	     "encrypted: TLS 1.3 to port %u of the endpoint, which must present %s; this pod "
+	     "presents %s", MTLS_PORT, peer, me);
+	rule = sp && sp->svc->allow_from[0] ? sp->svc->allow_from : NULL;
+	whose = "its Service";
+	if (!rule) {
+		rule = catalogue_ns_allow_from(t->a->cat, pick->peer.ns);
+		whose = "its namespace";
+	}
+	if (!rule || !rule[0]) {
+		step(t, "authorization", "pass", "no weft.io/allow-from rule: any identity");
+		return;
+	}
+	n = spiffe_allow_parse(rule, allow, SPIFFE_ALLOW_MAX, bad, sizeof(bad));
+	if (n > 0 && spiffe_allowed(&id, allow, (size_t)n))
+		step(t, "authorization", "pass", "%s allows \"%s\", which admits %s", whose, rule,
+		     me);
+	else
+		step(t, "authorization", "stop",
+		     "%s allows only \"%s\": %s would be refused at the server", whose, rule, me);
+}
+
 /* The proxy's part: service, endpoints, pick. Fills @o. */
 static void proxy_steps(struct trace *t, json_object *o)
 {
@@ -310,6 +363,7 @@ static void proxy_steps(struct trace *t, json_object *o)
 	     "is balanced again)",
 	     policy_lb_name(s->pol.lb), buf);
 	json_object_object_add(o, "pick", json_object_new_string(buf));
+	mtls_step(t, pick);
 	snprintf(why, sizeof(why), "captured; service %s/%s → endpoint %s", s->ns, s->name, buf);
 	json_object_object_add(o, "outcome", json_object_new_string(why));
 }

@@ -25,6 +25,8 @@ struct cat_ns {
 	char name[OBJ_NS_MAX];
 	bool meshed;
 	enum obj_raw raw;
+	enum obj_mtls_mode mtls_mode;
+	char allow_from[OBJ_ANNOT_VALUE_MAX];
 };
 
 
@@ -58,9 +60,17 @@ struct ep_tmp {
 	size_t seq;
 };
 
+/* A meshed pod's IP, to give endpoints their pod's identity. */
+struct pod_ip {
+	struct addr ip;			/* port 0 */
+	const struct cat_pod *pod;	/* NULL: two live pods claim the IP */
+};
+
 /* Scratch state of one catalogue_build(). */
 struct build {
 	struct catalogue *c;
+	struct pod_ip *pod_ips;		/* sorted by ip, unique */
+	size_t n_pod_ips;
 	const struct obj **slices;	/* sorted by namespace, service, name */
 	size_t n_slices;
 	struct ep_tmp *eps;		/* endpoints of the service port being resolved */
@@ -148,6 +158,33 @@ bool catalogue_pod_denies_raw(const struct catalogue *c, const struct cat_pod *p
 		return false;
 	n = bsearch(p->ns, c->nss, c->n_nss, sizeof(*c->nss), ns_cmp);
 	return n && n->raw == OBJ_RAW_DENY;
+}
+
+enum obj_mtls_mode catalogue_ns_mtls_mode(const struct catalogue *c, const char *ns)
+{
+	const struct cat_ns *n;
+
+	if (!c->n_nss)
+		return OBJ_MTLS_UNSET;
+	n = bsearch(ns, c->nss, c->n_nss, sizeof(*c->nss), ns_cmp);
+	return n ? n->mtls_mode : OBJ_MTLS_UNSET;
+}
+
+const char *catalogue_ns_allow_from(const struct catalogue *c, const char *ns)
+{
+	const struct cat_ns *n;
+
+	if (!c->n_nss)
+		return "";
+	n = bsearch(ns, c->nss, c->n_nss, sizeof(*c->nss), ns_cmp);
+	return n ? n->allow_from : "";
+}
+
+bool catalogue_pod_meshed(const struct catalogue *c, const struct cat_pod *p)
+{
+	return !p->opted_out && !p->host_network && !p->terminating &&
+	       p->phase != OBJ_POD_SUCCEEDED && p->phase != OBJ_POD_FAILED &&
+	       catalogue_ns_meshed(c, p->ns);
 }
 
 struct pod_ref {
@@ -309,6 +346,64 @@ static size_t slices_lower_bound(const struct build *b, const char *ns, const ch
 	return lo;
 }
 
+static int pod_ip_cmp(const void *a, const void *b)
+{
+	return addr_cmp(&((const struct pod_ip *)a)->ip, &((const struct pod_ip *)b)->ip);
+}
+
+/* The meshed pods' IPs of b->c, sorted, for pod_by_ip(). Two live pods
+ * claiming one IP (a registry mid-update) leave it without identity: a
+ * client's agent must not expect either one's certificate.
+ */
+static int index_pod_ips(struct build *b)
+{
+	const struct catalogue *c = b->c;
+	size_t n = 0, w = 0;
+
+	for (size_t i = 0; i < c->n_pods; i++)
+		n += c->pods[i].n_ips;
+	if (!n)
+		return 0;
+	b->pod_ips = calloc(n, sizeof(*b->pod_ips));
+	if (!b->pod_ips)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_pods; i++) {
+		if (!catalogue_pod_meshed(c, &c->pods[i]))
+			continue;
+		for (size_t j = 0; j < c->pods[i].n_ips; j++)
+			b->pod_ips[b->n_pod_ips++] = (struct pod_ip){ c->pods[i].ips[j], &c->pods[i] };
+	}
+	if (!b->n_pod_ips)
+		return 0;
+	qsort(b->pod_ips, b->n_pod_ips, sizeof(*b->pod_ips), pod_ip_cmp);
+	for (size_t r = 0; r < b->n_pod_ips; r++) {
+		if (w && addr_equal(&b->pod_ips[w - 1].ip, &b->pod_ips[r].ip)) {
+			log_debug("catalogue: %s/%s and %s/%s share an IP: no identity for it",
+				  b->pod_ips[r].pod->ns, b->pod_ips[r].pod->name,
+				  b->pod_ips[w - 1].pod ? b->pod_ips[w - 1].pod->ns : "?",
+				  b->pod_ips[w - 1].pod ? b->pod_ips[w - 1].pod->name : "?");
+			b->pod_ips[w - 1].pod = NULL;
+			continue;
+		}
+		b->pod_ips[w++] = b->pod_ips[r];
+	}
+	b->n_pod_ips = w;
+	return 0;
+}
+
+/* The meshed pod whose IP is @ip (any port), or NULL. */
+static const struct cat_pod *pod_by_ip(const struct build *b, const struct addr *ip)
+{
+	struct pod_ip k = { .ip = *ip };
+	const struct pod_ip *hit;
+
+	k.ip.port = 0;
+	if (!b->n_pod_ips)
+		return NULL;
+	hit = bsearch(&k, b->pod_ips, b->n_pod_ips, sizeof(*b->pod_ips), pod_ip_cmp);
+	return hit ? hit->pod : NULL;
+}
+
 static int push_ep(struct build *b, const struct obj_endpoint *e, uint16_t port)
 {
 	struct ep_tmp *t;
@@ -326,6 +421,7 @@ static int push_ep(struct build *b, const struct obj_endpoint *e, uint16_t port)
 	t->ep.ready = e->ready;
 	memcpy(t->ep.node, e->node, sizeof(t->ep.node));
 	memcpy(t->ep.zone, e->zone, sizeof(t->ep.zone));
+	t->ep.pod = pod_by_ip(b, &e->addrs[0]);
 	b->n_eps++;
 	return 0;
 }
@@ -487,6 +583,7 @@ static int copy_service(const struct obj *o, struct cat_service *svc)
 	memcpy(svc->vips, o->svc.vips, sizeof(svc->vips));
 	svc->n_vips = o->svc.n_vips;
 	qsort(svc->vips, svc->n_vips, sizeof(svc->vips[0]), vip_cmp);
+	memcpy(svc->allow_from, o->svc.allow_from, sizeof(svc->allow_from));
 	if (o->svc.policy) {
 		struct policy_override *p = malloc(sizeof(*p));
 
@@ -524,6 +621,9 @@ static void copy_object(struct build *b, const struct obj *o)
 	case OBJ_NAMESPACE:
 		memcpy(c->nss[c->n_nss].name, o->key.name, sizeof(c->nss[0].name));
 		c->nss[c->n_nss].raw = o->nspace.raw;
+		c->nss[c->n_nss].mtls_mode = o->nspace.mtls_mode;
+		memcpy(c->nss[c->n_nss].allow_from, o->nspace.allow_from,
+		       sizeof(c->nss[0].allow_from));
 		c->nss[c->n_nss++].meshed = o->nspace.meshed;
 		break;
 	case OBJ_POD:
@@ -531,6 +631,10 @@ static void copy_object(struct build *b, const struct obj *o)
 		memcpy(c->pods[c->n_pods].name, o->key.name, sizeof(c->pods[0].name));
 		memcpy(c->pods[c->n_pods].uid, o->uid, sizeof(c->pods[0].uid));
 		memcpy(c->pods[c->n_pods].node, o->pod.node, sizeof(c->pods[0].node));
+		memcpy(c->pods[c->n_pods].service_account, o->pod.service_account,
+		       sizeof(c->pods[0].service_account));
+		memcpy(c->pods[c->n_pods].ips, o->pod.ips, sizeof(o->pod.ips));
+		c->pods[c->n_pods].n_ips = o->pod.n_ips;
 		c->pods[c->n_pods].host_network = o->pod.host_network;
 		c->pods[c->n_pods].phase = o->pod.phase;
 		c->pods[c->n_pods].terminating = o->pod.terminating;
@@ -701,6 +805,7 @@ struct catalogue *catalogue_build(const struct obj *const *objs, size_t n, uint6
 		err = -ENOMEM;
 		goto out_free;
 	}
+	err = index_pod_ips(&b);
 	for (size_t i = 0, s = 0; i < n && !err; i++)
 		if (objs[i]->key.kind == OBJ_SERVICE)
 			err = add_service_ports(&b, objs[i], &c->services[s++]);
@@ -709,6 +814,7 @@ struct catalogue *catalogue_build(const struct obj *const *objs, size_t n, uint6
 out_free:
 	free(b.eps);
 	free(b.slices);
+	free(b.pod_ips);
 	if (err) {
 		catalogue_free(c);
 		errno = -err;

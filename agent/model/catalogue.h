@@ -17,11 +17,19 @@
 
 #define CAT_NAME_MAX 254	/* DNS-1123 subdomain (253) + NUL */
 
+struct cat_pod;
+
 struct cat_endpoint {
 	struct addr addr;	/* endpoint IP and target port */
 	bool ready;
 	char node[CAT_NAME_MAX];	/* spec nodeName, "" if unknown */
 	char zone[64];		/* "" if unknown */
+	/* The meshed Pod (catalogue_pod_meshed()) whose IP this endpoint is, in
+	 * this snapshot's pod array: its identity is what a client's agent
+	 * expects the endpoint to present (docs/mtls.md). NULL: not a meshed
+	 * pod the registry knows, reached in plaintext.
+	 */
+	const struct cat_pod *pod;
 };
 
 /* How a service got its VIPs. */
@@ -41,6 +49,7 @@ struct cat_service {
 	enum cat_vip_source vip_source;	/* the worst over its families */
 	size_t first_port;		/* its service ports: catalogue_svc_port_at() */
 	size_t n_ports;			/* first_port .. first_port + n_ports - 1 */
+	char allow_from[OBJ_ANNOT_VALUE_MAX];	/* weft.io/allow-from; "" = no rule */
 };
 
 /* VIP allocation in one snapshot, for status and metrics. */
@@ -68,6 +77,9 @@ struct cat_pod {
 	char name[OBJ_NAME_MAX];
 	char uid[OBJ_UID_MAX];		/* metadata.uid, "" if the source has none */
 	char node[OBJ_NAME_MAX];	/* spec.nodeName, "" if unscheduled */
+	char service_account[OBJ_NAME_MAX];	/* spec.serviceAccountName, "default" if unset */
+	struct addr ips[OBJ_POD_IPS_MAX];	/* status.podIPs, port 0 */
+	size_t n_ips;
 	bool host_network;		/* spec.hostNetwork */
 	enum obj_pod_phase phase;	/* status.phase */
 	bool terminating;		/* metadata.deletionTimestamp is set */
@@ -108,6 +120,20 @@ bool catalogue_ns_meshed(const struct catalogue *c, const char *ns);
  * weft.io/deny-raw-sockets, else its namespace's, else no.
  */
 bool catalogue_pod_denies_raw(const struct catalogue *c, const struct cat_pod *p);
+
+/* Namespace @ns's weft.io/mtls-mode; OBJ_MTLS_UNSET when it sets none or is
+ * unknown (the agent's default applies).
+ */
+enum obj_mtls_mode catalogue_ns_mtls_mode(const struct catalogue *c, const char *ns);
+
+/* Namespace @ns's weft.io/allow-from ("" when none, or unknown). */
+const char *catalogue_ns_allow_from(const struct catalogue *c, const char *ns);
+
+/* Whether Pod @p of @c has a workload identity other meshed pods reach over
+ * mTLS: in a meshed namespace, not opted out, not on the host's network, not
+ * finished or terminating.
+ */
+bool catalogue_pod_meshed(const struct catalogue *c, const struct cat_pod *p);
 
 /* Namespaces the catalogue knows, 0 <= i < catalogue_n_namespaces(), by name;
  * catalogue_ns_at() sets *@meshed as catalogue_ns_meshed() would. For the

@@ -61,8 +61,23 @@ enum obj_raw {
 	OBJ_RAW_DENY,
 };
 
+/* A namespace's weft.io/mtls-mode (label or annotation; docs/mtls.md). */
+enum obj_mtls_mode {
+	OBJ_MTLS_UNSET = 0,	/* absent: the agent's default (--mtls-mode) */
+	OBJ_MTLS_PERMISSIVE,	/* mTLS and plaintext inbound both accepted */
+	OBJ_MTLS_STRICT,	/* plaintext inbound refused */
+};
+
+/* weft.io/allow-from on a Service or Namespace: the identities allowed to
+ * connect, "NS/sa/SA" or "NS/" "*", comma separated, checked at decode
+ * (lib/spiffe.h); "" when absent: no rule, everyone allowed.
+ */
+#define OBJ_ALLOW_FROM "weft.io/allow-from"
+
 struct obj_namespace {
 	bool meshed;		/* label weft.io/mesh=enabled */
+	enum obj_mtls_mode mtls_mode;
+	char allow_from[OBJ_ANNOT_VALUE_MAX];
 	enum obj_raw raw;	/* weft.io/deny-raw-sockets */
 };
 
@@ -84,6 +99,7 @@ struct obj_service {
 	size_t n_ports;
 	struct policy_override *policy;		/* what its weft.io/ annotations set,
 						 * decoded; NULL: nothing */
+	char allow_from[OBJ_ANNOT_VALUE_MAX];	/* weft.io/allow-from, "" = no rule */
 };
 
 struct obj_slice_port {
@@ -136,8 +152,15 @@ enum obj_pod_phase {
 	OBJ_POD_FAILED,
 };
 
+/* The service account a Pod runs as when its spec names none. */
+#define OBJ_DEFAULT_SERVICE_ACCOUNT "default"
+
 struct obj_pod {
 	char node[OBJ_NAME_MAX];	/* spec.nodeName, "" if unscheduled */
+	/* spec.serviceAccountName, OBJ_DEFAULT_SERVICE_ACCOUNT when absent: with
+	 * the namespace, the pod's workload identity (docs/mtls.md).
+	 */
+	char service_account[OBJ_NAME_MAX];
 	bool host_network;		/* spec.hostNetwork: never meshed, no CNI ADD */
 	enum obj_pod_phase phase;	/* status.phase */
 	bool terminating;		/* metadata.deletionTimestamp is set */

@@ -26,6 +26,11 @@
  *                  the idle pool
  *   observe.c      what an inbound connection's bytes say (HTTP/1.x), read
  *                  as tcp.c copies them
+ *   tls_relay.c    mutual TLS to and from meshed pods (docs/mtls.md): called
+ *                  by upstream.c (client side) and inbound.c (server side),
+ *                  it hands the relays a socketpair end and calls back up
+ *                  only through the delivery pointer inbound.c gives it;
+ *                  mtls.c holds the table the main thread publishes
  *
  * Above them, listener.c (outbound listeners, accept, struct proxy) calls
  * conn.c and upstream.c and is the one place that names the relay tables, to
@@ -53,6 +58,7 @@
 #include "proxy/policy.h"
 #include "proxy/state.h"
 #include "proxy/workers.h"
+#include "spiffe.h"
 
 struct loop;
 
@@ -105,6 +111,7 @@ struct px_pod {
 	 * is closed after its response instead of kept alive.
 	 */
 	bool draining;
+	struct tls_link *tls_links;	/* mTLS connections of this share (tls_relay.c) */
 };
 
 /* Distinct inbound ports counted per pod and worker; the connections to
@@ -130,6 +137,8 @@ enum relay_kind {
 };
 
 struct relay_ops;
+struct mtls_table;
+struct tls_link;
 
 struct proxy {
 	struct loop *loop;
@@ -147,6 +156,9 @@ struct proxy {
 	uint32_t n_pods;		/* pods this proxy serves (captures open) */
 	uint64_t rng;
 	uint32_t in_src_cursor;		/* next inbound source port (upstream.c) */
+	struct mtls_table *mtls;	/* a reference; NULL: mTLS off (no --ca-cert) */
+	struct mtls_denial *denials;	/* allow-from refusals by caller (tls_relay.c) */
+	size_t n_denials;
 	struct proxy_stats stats;
 };
 
@@ -516,6 +528,51 @@ int px_orig_dst(int fd, int family, struct addr *out);
  * -errno with nothing left open. px_pod_close() closes them.
  */
 int px_pod_listen_inbound(struct px_pod *pod);
+
+/* ---- tls_relay.c: mutual TLS between meshed pods (docs/mtls.md)
+ *
+ * An mTLS connection is a struct tls_link on the worker's loop that pumps
+ * bytes between a TCP socket carrying TLS 1.3 and one end of a socketpair;
+ * the relays (tcp.c, http.c) get the other end and see a plaintext socket,
+ * so nothing else changes: the client side's end is the upstream socket of
+ * a connection to a meshed endpoint, the server side's is the accepted
+ * socket of an inbound connection.
+ */
+
+/* Deliver server-side mTLS connection @fd (a socketpair end) of @pod,
+ * authenticated and authorized, to the application at @dst from @peer, as
+ * an inbound connection. inbound.c's, passed down as a pointer.
+ */
+typedef void (*tls_deliver_fn)(struct proxy *px, struct px_pod *pod, int fd,
+			       const struct addr *dst, const struct addr *peer);
+
+/* Client side: TCP socket @tcp_fd of @pod, connecting to a meshed pod's mTLS
+ * port, becomes an mTLS connection presenting @pod's SVID, expecting the
+ * server to be @expect and carrying @dst_port. Sets *@plain_fd to the
+ * plaintext end for the relay. 0 or -errno (@tcp_fd closed, counted).
+ */
+int tls_dial(struct px_pod *pod, int tcp_fd, const struct spiffe_id *expect, uint16_t dst_port,
+	     int *plain_fd);
+
+/* Server side: accepted socket @cfd of @pod came to its mTLS port at @dst
+ * from @peer. Handshake, preamble and authorization run on the loop; then
+ * @deliver gets the plaintext end. Takes @cfd in every case.
+ */
+void tls_accept(struct px_pod *pod, int cfd, const struct addr *dst, const struct addr *peer,
+		tls_deliver_fn deliver);
+
+/* Close @pod's mTLS connections (the pod is going away). */
+void tls_links_close(struct px_pod *pod);
+
+/* The mTLS connection whose plaintext end handed to a relay is @fd, or
+ * NULL: for the admin API, O(n) in the pod's mTLS connections.
+ */
+const struct tls_link *tls_link_of(const struct px_pod *pod, int fd);
+/* The peer identity of @l ("" before the handshake) and whether @l is
+ * the server side.
+ */
+const char *tls_link_peer(const struct tls_link *l, char *buf, size_t len);
+bool tls_link_server(const struct tls_link *l);
 
 /* ---- observe.c */
 

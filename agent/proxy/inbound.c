@@ -17,6 +17,7 @@
 #include "log.h"
 #include "loop.h"
 #include "proxy/conn.h"
+#include "proxy/mtls.h"
 
 /* Accepts per wake-up per listener, as on the outbound side. */
 #define ACCEPT_BATCH 32
@@ -77,10 +78,38 @@ static struct in_port *in_port_get(struct px_pod *pod, uint16_t port)
 	return ip;
 }
 
+/* Hand accepted (or, from tls_relay.c, authenticated) socket @cfd to the
+ * application at @dst from @peer, counted under @dst's port.
+ */
+static void inbound_deliver(struct proxy *px, struct px_pod *pod, int cfd,
+			    const struct addr *dst, const struct addr *peer)
+{
+	struct in_port *ip;
+
+	/* Someone dialled a listener itself: relaying to it would come back
+	 * here (or to the outbound side) for ever.
+	 */
+	if (dst->port == px->opts.inbound_port || dst->port == px->opts.port ||
+	    (px->mtls && dst->port == MTLS_PORT)) {
+		log_debug("proxy: inbound pod=%u: destination port %u is a listener's, refusing",
+			  pod->id, dst->port);
+		px->stats.inbound_loops++;
+		sock_close_reset(cfd);
+		return;
+	}
+	ip = in_port_get(pod, dst->port);
+	if (!ip) {
+		sock_close_reset(cfd);
+		px->stats.resets++;
+		return;
+	}
+	conn_start_inbound(px, pod, cfd, ip, dst, peer);
+}
+
 static void inbound_one(struct proxy *px, struct px_pod *pod, int cfd, int family,
 			const struct addr *peer)
 {
-	struct in_port *ip;
+	const struct mtls_pod *mp;
 	struct addr dst;
 	int err;
 
@@ -99,23 +128,23 @@ static void inbound_one(struct proxy *px, struct px_pod *pod, int cfd, int famil
 		return;
 	}
 	addr_unmap(&dst);
-	/* Someone dialled a listener itself: relaying to it would come back
-	 * here (or to the outbound side) for ever.
-	 */
-	if (dst.port == px->opts.inbound_port || dst.port == px->opts.port) {
-		log_debug("proxy: inbound pod=%u: destination port %u is a listener's, refusing",
-			  pod->id, dst.port);
-		px->stats.inbound_loops++;
+	/* Another meshed pod's agent, with mTLS (docs/mtls.md). */
+	if (px->mtls && dst.port == MTLS_PORT) {
+		tls_accept(pod, cfd, &dst, peer, inbound_deliver);
+		return;
+	}
+	/* Plaintext: refused when the pod's namespace is strict. */
+	mp = mtls_table_pod(px->mtls, pod->id);
+	if (mp && mp->strict) {
+		char buf[ADDR_STRLEN];
+
+		log_debug("proxy: inbound pod=%u: plaintext from %s refused (mtls-mode strict)",
+			  pod->id, addr_fmt(peer, buf, sizeof(buf)));
+		px->stats.mtls_plaintext_refused++;
 		sock_close_reset(cfd);
 		return;
 	}
-	ip = in_port_get(pod, dst.port);
-	if (!ip) {
-		sock_close_reset(cfd);
-		px->stats.resets++;
-		return;
-	}
-	conn_start_inbound(px, pod, cfd, ip, &dst, peer);
+	inbound_deliver(px, pod, cfd, &dst, peer);
 }
 
 static void on_inbound_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)

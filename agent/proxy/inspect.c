@@ -25,8 +25,11 @@ static const char *conn_state(const struct conn *c)
 	return c->ops->idle_state(c);
 }
 
-static void conn_info(const struct proxy *px, const struct conn *c, struct proxy_conn_info *ci)
+static void conn_info(const struct px_pod *pod, const struct conn *c,
+		      struct proxy_conn_info *ci)
 {
+	const struct proxy *px = pod->px;
+	const struct tls_link *l = NULL;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
@@ -35,6 +38,18 @@ static void conn_info(const struct proxy *px, const struct conn *c, struct proxy
 	if (getpeername(c->cfd, (struct sockaddr *)&ss, &len) == 0 &&
 	    !addr_from_sockaddr(&ci->client, (struct sockaddr *)&ss, len))
 		addr_unmap(&ci->client);
+	if (ci->client.family != AF_INET && ci->client.family != AF_INET6 && c->in)
+		/* mTLS inbound: the relay holds a socketpair end. */
+		ci->client = c->peer;
+	if (pod->tls_links) {
+		l = tls_link_of(pod, c->cfd);
+		if (!l && c->up)
+			l = tls_link_of(pod, c->up->fd);
+	}
+	if (l) {
+		ci->mtls = tls_link_server(l) ? "server" : "client";
+		tls_link_peer(l, ci->mtls_peer, sizeof(ci->mtls_peer));
+	}
 	ci->svc = c->svc;
 	ci->dst = c->svc ? c->svc->vip : c->target;
 	if (c->up) {
@@ -54,12 +69,11 @@ static void conn_info(const struct proxy *px, const struct conn *c, struct proxy
 
 int px_pod_conns(const struct px_pod *pod, proxy_conn_fn fn, void *ctx)
 {
-	const struct proxy *px = pod->px;
 	struct proxy_conn_info ci;
 	int err;
 
 	for (const struct conn *c = pod->conns; c; c = c->next) {
-		conn_info(px, c, &ci);
+		conn_info(pod, c, &ci);
 		err = fn(&ci, ctx);
 		if (err)
 			return err;

@@ -21,6 +21,7 @@
 #include "netns.h"
 #include "proxy/adopt.h"
 #include "proxy/conn.h"
+#include "proxy/mtls.h"
 
 #ifndef SO_ORIGINAL_DST
 #define SO_ORIGINAL_DST 80	/* <linux/netfilter_ipv4.h>, which clashes with netinet/in.h */
@@ -75,7 +76,15 @@ void proxy_free(struct proxy *px)
 	px_buf_flush(px);
 	state_done(&px->st);
 	catalogue_unref(px->cat);
+	mtls_table_unref(px->mtls);
+	free(px->denials);
 	free(px);
+}
+
+void proxy_set_mtls(struct proxy *px, struct mtls_table *t)
+{
+	mtls_table_unref(px->mtls);
+	px->mtls = mtls_table_ref(t);
 }
 
 void proxy_set_catalogue(struct proxy *px, struct catalogue *c)
@@ -321,6 +330,7 @@ void px_pod_close(struct px_pod *pod)
 
 	while (pod->conns)
 		conn_close(pod->conns, true);
+	tls_links_close(pod);
 	/* Their sockets live in the pod's netns, with its address. */
 	pool_flush(px, pod, false);
 	sock_pools_flush(pod);

@@ -90,6 +90,17 @@ struct proxy_stats {
 	uint64_t inbound_transparent_fallbacks;	/* the application saw the pod's
 						 * address, not the client's */
 	uint64_t broker_waits;		/* connects that waited for the socket broker */
+	/* Mutual TLS (docs/mtls.md), tls_relay.c. */
+	uint64_t mtls_out;		/* client handshakes completed, server identity right */
+	uint64_t mtls_in;		/* server handshakes completed, client certificate good */
+	uint64_t mtls_active;		/* mTLS connections open, both sides */
+	uint64_t mtls_fail_connect;	/* client: the destination's mTLS port refused or timed out */
+	uint64_t mtls_fail_handshake;	/* TLS failed: a certificate not from the bundle, expired... */
+	uint64_t mtls_fail_identity;	/* client: the server presented another identity */
+	uint64_t mtls_no_svid;		/* no certificate for the pod (yet): refused */
+	uint64_t mtls_bad_preamble;	/* server: no valid preamble after the handshake */
+	uint64_t mtls_denied;		/* server: the caller's identity is not allowed (allow-from) */
+	uint64_t mtls_plaintext_refused;	/* strict: a plaintext inbound connection reset */
 };
 
 /* NULL with errno set. Borrows @loop; copies opts->defaults. */
@@ -106,7 +117,20 @@ void proxy_free(struct proxy *px);
  */
 void proxy_set_catalogue(struct proxy *px, struct catalogue *c);
 
+struct mtls_table;
+/* Use mTLS table @t (proxy/mtls.h) for new connections from now on; takes a
+ * reference (NULL: mTLS off). Connections keep what they started with.
+ */
+void proxy_set_mtls(struct proxy *px, struct mtls_table *t);
+
 const struct proxy_stats *proxy_stats(const struct proxy *px);
+
+/* Called per caller identity the proxy refused by weft.io/allow-from, with
+ * the count; "other" sums callers beyond PROXY_DENIALS_MAX distinct ones.
+ */
+#define PROXY_DENIALS_MAX 32
+typedef void (*proxy_denial_fn)(const char *id, uint64_t n, void *ctx);
+void proxy_mtls_denials(const struct proxy *px, proxy_denial_fn fn, void *ctx);
 
 /* The state of the i-th service port of the published catalogue (same order
  * as catalogue_svc_port_at()), or NULL; read-only, for the admin API. See
@@ -122,6 +146,7 @@ uint64_t proxy_now_ms(const struct proxy *px);
 #include <stdbool.h>
 
 #include "addr.h"
+#include "spiffe.h"
 
 struct ep_state;
 
@@ -145,6 +170,11 @@ struct proxy_conn_info {
 					 * "half-closed" */
 	uint32_t attempts;		/* of the current connection or request */
 	uint32_t requests;		/* HTTP requests completed on it */
+	/* mTLS (docs/mtls.md): "client" (to a meshed endpoint), "server" (from
+	 * another meshed pod), NULL: plaintext; and the peer's SPIFFE ID.
+	 */
+	const char *mtls;
+	char mtls_peer[SPIFFE_ID_MAX];
 };
 
 /* Called per connection by workers_capture_conns(); must not close connections. */

@@ -5,6 +5,7 @@
  * per snapshot, nothing on the connection path.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -314,6 +315,18 @@ out_free:
 	return NULL;
 }
 
+/* What @e's pod (if a meshed one) must present over mTLS. The trust domain
+ * is the mTLS table's, compared apart.
+ */
+static void peer_identity(struct ep_state *e, const struct cat_endpoint *ce)
+{
+	e->meshed = ce->pod != NULL;
+	if (!e->meshed)
+		return;
+	snprintf(e->peer.ns, sizeof(e->peer.ns), "%s", ce->pod->ns);
+	snprintf(e->peer.sa, sizeof(e->peer.sa), "%s", ce->pod->service_account);
+}
+
 int state_bind(struct state *st, const struct catalogue *c, const struct policy *defaults)
 {
 	size_t n = catalogue_n_svc_ports(c), n_old = 0;
@@ -372,6 +385,7 @@ int state_bind(struct state *st, const struct catalogue *c, const struct policy 
 		for (size_t j = 0; j < s->n_eps; j++) {
 			s->eps[j]->live = true;
 			s->eps[j]->ready = sp->endpoints[j].ready;
+			peer_identity(s->eps[j], &sp->endpoints[j]);
 			s->eps[j]->weight = policy_weight_of(&s->pol, &s->eps[j]->addr);
 		}
 	}

@@ -22,6 +22,7 @@
 #include "proxy/policy.h"
 #include "proxy/retry.h"
 #include "model/objects.h"
+#include "spiffe.h"
 
 struct catalogue;
 struct cat_svc_port;
@@ -89,6 +90,11 @@ struct ep_state {
 	struct up *idle;	/* pooled idle connections, most recent first */
 	uint32_t n_idle;
 	struct ep_ctr ctr;
+	/* The endpoint is a meshed pod (cat_endpoint.pod): reached over mTLS,
+	 * expected to present this identity. From the snapshot bound last.
+	 */
+	bool meshed;
+	struct spiffe_id peer;
 };
 
 struct svc_state {

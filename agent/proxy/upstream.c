@@ -21,6 +21,7 @@
 #include "loop.h"
 #include "proxy/broker.h"
 #include "proxy/conn.h"
+#include "proxy/mtls.h"
 
 static void up_on_event(struct loop *loop, int fd, uint32_t events, void *ctx);
 
@@ -462,9 +463,27 @@ int up_connect(struct conn *c, struct ep_state *e, const struct addr *target)
 		free(u);
 		return -ENOMEM;
 	}
-	fd = upstream_socket(px, c, target);
-	if (fd >= 0)
-		fd = upstream_connect(fd, target);
+	if (e && e->meshed && px->mtls && !c->in) {
+		/* A meshed pod: mTLS to its mTLS port (tls_relay.c); the relay
+		 * gets the plaintext end, connected at once.
+		 */
+		struct addr tls_port = *target;
+
+		tls_port.port = MTLS_PORT;
+		fd = upstream_socket(px, c, &tls_port);
+		if (fd >= 0)
+			fd = upstream_connect(fd, &tls_port);
+		if (fd >= 0) {
+			int err = tls_dial(c->pod, fd, &e->peer, target->port, &fd);
+
+			if (err)
+				fd = err;
+		}
+	} else {
+		fd = upstream_socket(px, c, target);
+		if (fd >= 0)
+			fd = upstream_connect(fd, target);
+	}
 	if (fd < 0) {
 		if (e)
 			svc_pod_del(e->svc, c->pod);

@@ -322,6 +322,14 @@ void workers_set_catalogue(struct workers *ws, struct catalogue *c)
 	workers_release(ws);
 }
 
+void workers_set_mtls(struct workers *ws, struct mtls_table *t)
+{
+	workers_isolate(ws);
+	for (unsigned int i = 0; i < ws->n; i++)
+		proxy_set_mtls(ws->w[i].px, t);
+	workers_release(ws);
+}
+
 /* ---------------------------------------------------------------- captures */
 
 struct px_capture {

@@ -62,6 +62,12 @@ void workers_release(struct workers *ws);
 /* Publish @c to every worker (under isolation). */
 void workers_set_catalogue(struct workers *ws, struct catalogue *c);
 
+struct mtls_table;
+/* Publish mTLS table @t (proxy/mtls.h; NULL: off) to every worker, under
+ * isolation; each takes a reference.
+ */
+void workers_set_mtls(struct workers *ws, struct mtls_table *t);
+
 /* ---- capture: where pods and the proxy meet */
 
 /* What the proxy needs to know of a pod to capture its connections. */

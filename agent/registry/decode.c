@@ -14,6 +14,7 @@
 #include "model/policy.h"
 #include "opt.h"
 #include "registry/decode.h"
+#include "spiffe.h"
 #include "registry/decode_field.h"
 
 #define LABEL_MESH "weft.io/mesh"
@@ -24,6 +25,73 @@
 #define ANNOT_DENY_RAW "weft.io/deny-raw-sockets"
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
 #define ANNOT_PREFIX "weft.io/"
+#define MTLS_MODE "weft.io/mtls-mode"
+
+/* weft.io/mtls-mode, a label or an annotation (the annotation wins when
+ * both are set): "permissive" or "strict"; absent leaves the agent's
+ * default. Anything else rejects the Namespace: a typo must not silently
+ * turn strict into permissive.
+ */
+static int decode_mtls_mode(struct dec *d, json_object *meta, enum obj_mtls_mode *out)
+{
+	static const char *const maps[] = { "labels", "annotations" };
+	char v[OBJ_ANNOT_VALUE_MAX];
+	int err;
+
+	*out = OBJ_MTLS_UNSET;
+	for (size_t i = 0; i < 2; i++) {
+		err = dec_get_meta_string(d, meta, maps[i], MTLS_MODE, DEC_ANY, v, sizeof(v));
+		if (err)
+			return err;
+		if (!v[0])
+			continue;
+		if (!strcmp(v, "permissive")) {
+			*out = OBJ_MTLS_PERMISSIVE;
+		} else if (!strcmp(v, "strict")) {
+			*out = OBJ_MTLS_STRICT;
+		} else {
+			size_t old = dec_path_key(d, "metadata");
+
+			dec_path_key(d, maps[i]);
+			dec_path_key(d, MTLS_MODE);
+			err = dec_fail(d, "must be permissive or strict, got \"%s\"", v);
+			dec_path_pop(d, old);
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* weft.io/allow-from of @meta's annotations into @out (OBJ_ANNOT_VALUE_MAX),
+ * each pattern checked: a bad one rejects the object, since an authorization
+ * rule silently dropped would let everyone in.
+ */
+static int decode_allow_from(struct dec *d, json_object *meta, char *out)
+{
+	struct spiffe_allow allow[SPIFFE_ALLOW_MAX];
+	char bad[OBJ_ANNOT_VALUE_MAX];
+	size_t old;
+	int n, err;
+
+	err = dec_get_meta_string(d, meta, "annotations", OBJ_ALLOW_FROM, DEC_ANY, out,
+				  OBJ_ANNOT_VALUE_MAX);
+	if (err || !out[0])
+		return err;
+	n = spiffe_allow_parse(out, allow, SPIFFE_ALLOW_MAX, bad, sizeof(bad));
+	if (n > 0)
+		return 0;
+	old = dec_path_key(d, "metadata");
+	dec_path_key(d, "annotations");
+	dec_path_key(d, OBJ_ALLOW_FROM);
+	if (n == -E2BIG)
+		err = dec_fail(d, "more than %d identities", SPIFFE_ALLOW_MAX);
+	else if (n == 0)
+		err = dec_fail(d, "names no identity (remove it to allow everyone)");
+	else
+		err = dec_fail(d, "\"%s\" is not NAMESPACE/sa/ACCOUNT or NAMESPACE/*", bad);
+	dec_path_pop(d, old);
+	return err;
+}
 
 /* weft.io/deny-raw-sockets of a Namespace or a Pod: "true", "false" or
  * absent; anything else rejects the object (its previous version, if any,
@@ -60,7 +128,10 @@ static int decode_namespace(struct dec *d, json_object *o, json_object *meta, st
 	if (err)
 		return err;
 	obj->nspace.meshed = !strcmp(mesh, "enabled");
-	return decode_deny_raw(d, meta, &obj->nspace.raw);
+	err = decode_mtls_mode(d, meta, &obj->nspace.mtls_mode);
+	if (!err)
+		err = decode_allow_from(d, meta, obj->nspace.allow_from);
+	return err ? err : decode_deny_raw(d, meta, &obj->nspace.raw);
 }
 
 /* spec.clusterIPs (or spec.clusterIP alone): the VIPs; "None" or "" = headless. */
@@ -228,7 +299,7 @@ static int decode_svc_annotations(struct dec *d, json_object *meta, const struct
 			char value[OBJ_ANNOT_VALUE_MAX];
 			size_t old_k;
 
-			if (strncmp(k, ANNOT_PREFIX, prefix))
+			if (strncmp(k, ANNOT_PREFIX, prefix) || !strcmp(k, OBJ_ALLOW_FROM))
 				continue;
 			old_k = dec_path_key(d, k);
 			err = dec_take_string(d, val, DEC_ANY, value, sizeof(value));
@@ -272,6 +343,8 @@ static int decode_service(struct dec *d, json_object *o, json_object *meta, stru
 	dec_path_pop(d, old);
 	if (!err)
 		err = decode_svc_annotations(d, meta, &obj->key, &obj->svc);
+	if (!err)
+		err = decode_allow_from(d, meta, obj->svc.allow_from);
 	return err;
 }
 
@@ -620,9 +693,18 @@ static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct o
 		err = dec_get_string(d, spec, "nodeName", false, DEC_SUBDOMAIN, pod->node,
 				 sizeof(pod->node));
 		if (!err)
+			err = dec_get_string(d, spec, "serviceAccountName", false, DEC_SUBDOMAIN,
+					     pod->service_account, sizeof(pod->service_account));
+		if (!err)
 			err = decode_host_network(d, spec, pod);
 		dec_path_pop(d, old);
 	}
+	/* The API server fills in "default"; manifests and other registries
+	 * may leave it out and mean the same.
+	 */
+	if (!err && !pod->service_account[0])
+		snprintf(pod->service_account, sizeof(pod->service_account), "%s",
+			 OBJ_DEFAULT_SERVICE_ACCOUNT);
 	if (!err)
 		err = dec_get_object(d, o, "status", false, &status);
 	if (!err && status) {

@@ -588,3 +588,61 @@ Test(decode, dup_is_deep)
 	cr_assert_eq(c->slice.ports[0].port, 80, "the copy outlives the original");
 	obj_free(c);
 }
+
+Test(decode, pod_service_account_and_namespace_mtls_mode)
+{
+	struct obj *o = decode_ok("apiVersion: v1\nkind: Pod\nmetadata: {name: web-0, namespace: shop}\n"
+				  "spec: {serviceAccountName: frontend}\n");
+
+	cr_assert_str_eq(o->pod.service_account, "frontend");
+	obj_free(o);
+	o = decode_ok("apiVersion: v1\nkind: Pod\nmetadata: {name: web-1, namespace: shop}\n");
+	cr_assert_str_eq(o->pod.service_account, "default", "the API server's default");
+	obj_free(o);
+	expect_error("apiVersion: v1\nkind: Pod\nmetadata: {name: web-2, namespace: shop}\n"
+		     "spec: {serviceAccountName: Front_End}\n",
+		     "Pod shop/web-2: spec.serviceAccountName: must be a DNS-1123 subdomain "
+		     "(lower case letters, digits, '-', '.'), got \"Front_End\"");
+
+	o = decode_ok("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
+		      "  labels: {weft.io/mtls-mode: strict}\n");
+	cr_assert_eq(o->nspace.mtls_mode, OBJ_MTLS_STRICT);
+	obj_free(o);
+	o = decode_ok("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
+		      "  labels: {weft.io/mtls-mode: strict}\n"
+		      "  annotations: {weft.io/mtls-mode: permissive}\n");
+	cr_assert_eq(o->nspace.mtls_mode, OBJ_MTLS_PERMISSIVE, "the annotation wins");
+	obj_free(o);
+	o = decode_ok("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n");
+	cr_assert_eq(o->nspace.mtls_mode, OBJ_MTLS_UNSET);
+	obj_free(o);
+	expect_error("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
+		     "  annotations: {weft.io/mtls-mode: Strict}\n",
+		     "Namespace shop: metadata.annotations[\"weft.io/mtls-mode\"]: "
+		     "must be permissive or strict, got \"Strict\"");
+}
+
+Test(decode, allow_from_on_services_and_namespaces)
+{
+	struct obj *o = decode_ok("apiVersion: v1\nkind: Service\nmetadata:\n  name: cart\n"
+				  "  namespace: shop\n"
+				  "  annotations: {weft.io/allow-from: \"shop/sa/frontend, ops/*\"}\n"
+				  "spec: {clusterIP: 198.19.0.40, ports: [{port: 80}]}\n");
+
+	cr_assert_str_eq(o->svc.allow_from, "shop/sa/frontend, ops/*");
+	cr_assert_null(o->svc.policy, "not a resilience knob");
+	obj_free(o);
+	o = decode_ok("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
+		      "  annotations: {weft.io/allow-from: \"shop/*\"}\n");
+	cr_assert_str_eq(o->nspace.allow_from, "shop/*");
+	obj_free(o);
+	expect_error("apiVersion: v1\nkind: Service\nmetadata:\n  name: cart\n  namespace: shop\n"
+		     "  annotations: {weft.io/allow-from: \"shop/frontend\"}\n"
+		     "spec: {clusterIP: 198.19.0.40, ports: [{port: 80}]}\n",
+		     "Service shop/cart: metadata.annotations[\"weft.io/allow-from\"]: "
+		     "\"shop/frontend\" is not NAMESPACE/sa/ACCOUNT or NAMESPACE/*");
+	expect_error("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
+		     "  annotations: {weft.io/allow-from: \" , \"}\n",
+		     "Namespace shop: metadata.annotations[\"weft.io/allow-from\"]: "
+		     "names no identity (remove it to allow everyone)");
+}

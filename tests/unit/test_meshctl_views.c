@@ -89,7 +89,8 @@ Test(meshctl_views, conns_table)
 			   "{\"api\":1,\"conns\":[{\"pod\":\"shop/a\",\"client\":\"127.0.0.1:4000\","
 			   "\"destination\":\"198.19.0.10:80\",\"service\":\"shop/web\","
 			   "\"endpoint\":\"198.18.2.11:8080\",\"age_ms\":65000,\"bytes_out\":2048,"
-			   "\"bytes_in\":100,\"protocol\":\"tcp\",\"state\":\"established\"},"
+			   "\"bytes_in\":100,\"protocol\":\"tcp\",\"state\":\"established\","
+			   "\"mtls\":\"client\",\"peer_identity\":\"spiffe://td/ns/shop/sa/web\"},"
 			   "{\"pod\":\"shop/a\",\"client\":null,\"destination\":\"1.2.3.4:5\","
 			   "\"service\":null,\"endpoint\":null,\"age_ms\":5,\"bytes_out\":0,"
 			   "\"bytes_in\":0,\"protocol\":\"detecting\",\"state\":\"detecting\"}]}",
@@ -99,6 +100,31 @@ Test(meshctl_views, conns_table)
 	cr_expect_not_null(strstr(out, "198.18.2.11:8080   1m5s   2.0KiB   100B   tcp         established"),
 			   "%s", out);
 	cr_expect_not_null(strstr(out, "(passthrough)"), "%s", out);
+	cr_expect_not_null(strstr(out, "established   to spiffe://td/ns/shop/sa/web"), "%s", out);
+	cr_expect_not_null(strstr(out, "detecting     -"), "%s", out);
+	free(out);
+}
+
+Test(meshctl_views, identities_table)
+{
+	int err;
+	char *out = render(cmd_identities_render,
+			   "{\"api\":1,\"enabled\":true,\"trust_domain\":\"cluster.local\","
+			   "\"issuer\":\"standalone\",\"trust_anchors\":2,\"identities\":[{\"id\":"
+			   "\"spiffe://cluster.local/ns/shop/sa/web\",\"subject\":\"/O=weft\","
+			   "\"serial\":\"0A1B\",\"issuer\":\"/CN=ca\",\"not_after\":1800000000,"
+			   "\"renew_at\":1799956800}]}",
+			   &err);
+
+	cr_assert_eq(err, 0);
+	cr_expect_not_null(strstr(out, "trust domain cluster.local, 2 trust anchor(s)"), "%s", out);
+	cr_expect_not_null(strstr(out, "spiffe://cluster.local/ns/shop/sa/web   /O=weft   0A1B"),
+			   "%s", out);
+	cr_expect_not_null(strstr(out, "2027-01-15T08:00:00Z"), "%s", out);
+	free(out);
+	out = render(cmd_identities_render, "{\"api\":1,\"enabled\":false,\"identities\":[]}", &err);
+	cr_assert_eq(err, 0);
+	cr_expect_not_null(strstr(out, "mTLS off"), "%s", out);
 	free(out);
 }
 

@@ -445,3 +445,54 @@ Test(model, many_vips_all_found)
 	catalogue_unref(c);
 	model_free(m);
 }
+
+/* An endpoint whose IP is a meshed pod's carries that pod (its identity);
+ * opted-out, finished, unmeshed-namespace and unknown ones carry none.
+ */
+Test(model, endpoints_carry_their_meshed_pod)
+{
+	struct model *m = model_new();
+	const struct cat_svc_port *sp;
+	struct catalogue *c;
+
+	put(m, "test", NS_SHOP);
+	put(m, "test",
+	    "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy\n"
+	    "  annotations: {weft.io/mtls-mode: strict}\n---\n"
+	    "apiVersion: v1\nkind: Pod\nmetadata: {name: web-1, namespace: shop}\n"
+	    "spec: {serviceAccountName: web}\nstatus: {podIP: 198.18.1.1, phase: Running}\n---\n"
+	    "apiVersion: v1\nkind: Pod\nmetadata: {name: web-2, namespace: shop,\n"
+	    "  annotations: {weft.io/mesh: disabled}}\nstatus: {podIP: 198.18.1.2}\n---\n"
+	    "apiVersion: v1\nkind: Pod\nmetadata: {name: old-3, namespace: shop}\n"
+	    "status: {podIP: 198.18.1.4, phase: Succeeded}\n---\n"
+	    "apiVersion: v1\nkind: Pod\nmetadata: {name: web-4, namespace: shop}\n"
+	    "status: {podIP: 198.18.1.4, phase: Running}\n---\n"
+	    "apiVersion: v1\nkind: Pod\nmetadata: {name: db-1, namespace: legacy}\n"
+	    "status: {podIP: 198.18.1.3}\n");
+	put(m, "test", web_service);
+	put(m, "test", web_slices);
+	c = model_build(m);
+	cr_assert_eq(catalogue_ns_mtls_mode(c, "legacy"), OBJ_MTLS_STRICT);
+	cr_assert_eq(catalogue_ns_mtls_mode(c, "shop"), OBJ_MTLS_UNSET);
+	sp = vip(c, "198.19.0.10:80");
+	cr_assert_not_null(sp);
+	for (size_t i = 0; i < sp->n_endpoints; i++) {
+		const struct cat_endpoint *e = &sp->endpoints[i];
+		char a[ADDR_STRLEN];
+
+		addr_fmt(&e->addr, a, sizeof(a));
+		if (!strcmp(a, "198.18.1.1:8080")) {
+			cr_assert_not_null(e->pod);
+			cr_assert_str_eq(e->pod->name, "web-1");
+			cr_assert_str_eq(e->pod->service_account, "web");
+		} else if (!strcmp(a, "198.18.1.4:8080")) {
+			cr_assert_not_null(e->pod, "a finished pod's old IP is the running one's");
+			cr_assert_str_eq(e->pod->name, "web-4");
+			cr_assert_str_eq(e->pod->service_account, "default");
+		} else {
+			cr_assert_null(e->pod, "%s: opted out, unmeshed namespace or unknown", a);
+		}
+	}
+	catalogue_unref(c);
+	model_free(m);
+}

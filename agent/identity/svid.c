@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* X.509-SVIDs: a fresh ECDSA P-256 key per issuance, its certificate from
+ * ca_sign(), and the TLS 1.3 context both ends of an mTLS connection make
+ * their SSL from. Immutable once made and reference counted, so a renewal
+ * replaces the set's pointer while every held connection keeps its own.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "identity/identity.h"
+
+/* The TLS context of @s: TLS 1.3 only, its certificate and key, peers must
+ * present a certificate that chains to @t. No session resumption: every
+ * connection shows and checks certificates (a resumed one would carry the
+ * identity of a certificate that may since have been renewed away).
+ */
+static SSL_CTX *make_ctx(const struct svid *s, const struct trust *t)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+
+	if (!ctx)
+		return NULL;
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_use_certificate(ctx, s->cert) || !SSL_CTX_use_PrivateKey(ctx, s->key) ||
+	    !SSL_CTX_check_private_key(ctx) || !SSL_CTX_set_num_tickets(ctx, 0)) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set1_cert_store(ctx, t->store);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	return ctx;
+}
+
+static time_t asn1_time(const ASN1_TIME *a)
+{
+	struct tm tm;
+
+	return ASN1_TIME_to_tm(a, &tm) ? timegm(&tm) : 0;
+}
+
+/* The fields meshctl shows, rendered once. */
+static int describe(struct svid *s)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(s->cert), NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+
+	BN_free(bn);
+	if (!hex)
+		return -ENOMEM;
+	snprintf(s->serial, sizeof(s->serial), "%s", hex);
+	OPENSSL_free(hex);
+	X509_NAME_oneline(X509_get_subject_name(s->cert), s->subject, sizeof(s->subject));
+	X509_NAME_oneline(X509_get_issuer_name(s->cert), s->issuer_name, sizeof(s->issuer_name));
+	s->not_before = asn1_time(X509_get0_notBefore(s->cert));
+	s->not_after = asn1_time(X509_get0_notAfter(s->cert));
+	/* Half-life from issuance (not from the skew-adjusted notBefore). */
+	s->renew_at = time(NULL) + (s->not_after - time(NULL)) / 2;
+	return 0;
+}
+
+int svid_issue(struct ca *ca, struct trust *t, const char *ns, const char *sa, uint32_t ttl_s,
+	       struct svid **out, char *err)
+{
+	struct svid *s = calloc(1, sizeof(*s));
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	atomic_init(&s->refs, 1);
+	ret = spiffe_id_fmt(s->uri, sizeof(s->uri), t->td, ns, sa);
+	if (ret) {
+		snprintf(err, IDENTITY_ERR_MAX, "%s/%s: no SPIFFE ID in %s", ns, sa, t->td);
+		goto fail;
+	}
+	spiffe_id_parse(s->uri, &s->id);
+	s->key = EVP_EC_gen("P-256");
+	if (!s->key) {
+		ERR_clear_error();
+		snprintf(err, IDENTITY_ERR_MAX, "%s: no P-256 key", s->uri);
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = ca_sign(ca, s->key, s->uri, ttl_s, &s->cert, err);
+	if (ret)
+		goto fail;
+	s->issuer = X509_dup(ca_cert(ca));
+	ret = -ENOMEM;
+	if (!s->issuer || describe(s))
+		goto fail;
+	s->ctx = make_ctx(s, t);
+	if (!s->ctx) {
+		ERR_clear_error();
+		snprintf(err, IDENTITY_ERR_MAX, "%s: no TLS context", s->uri);
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	svid_unref(s);
+	return ret;
+}
+
+struct svid *svid_ref(struct svid *s)
+{
+	if (s)
+		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+	return s;
+}
+
+void svid_unref(struct svid *s)
+{
+	if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	SSL_CTX_free(s->ctx);
+	X509_free(s->cert);
+	X509_free(s->issuer);
+	/* EVP_PKEY_free clears the key's memory before releasing it. */
+	EVP_PKEY_free(s->key);
+	free(s);
+}
+
+int svid_peer(SSL *ssl, const char *td, struct spiffe_id *out)
+{
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+
+	if (!peer || SSL_get_verify_result(ssl) != X509_V_OK)
+		return -EKEYREJECTED;
+	return svid_cert_id(peer, td, out) ? -EKEYREJECTED : 0;
+}

@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* agent/identity/: SVIDs issued by a standalone CA that the openssl tool
+ * makes here (a P-256 CA, a second unrelated CA, an Ed25519 CA), checked
+ * against trust bundles; wrong CA, expired and wrong-domain certificates
+ * refused; a TLS 1.3 handshake between two SVIDs over a socketpair with each
+ * side reading the other's identity; the node's identity set issuing,
+ * renewing at half-life (held SVIDs still usable) and dropping.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "identity/identity.h"
+
+static char dir[] = "/tmp/weft-identity-XXXXXX";
+static char path_buf[8][256];
+
+/* dir/@name, in one of a few rotating buffers. */
+static const char *at(const char *name)
+{
+	static int next;
+	char *p = path_buf[next++ % 8];
+
+	snprintf(p, 256, "%s/%s", dir, name);
+	return p;
+}
+
+static void sh(const char *cmd)
+{
+	char full[2048];
+
+	snprintf(full, sizeof(full), "cd %s && (%s) >/dev/null 2>&1", dir, cmd);
+	cr_assert_eq(system(full), 0, "%s", cmd);
+}
+
+static void make_cas(void)
+{
+	cr_assert_not_null(mkdtemp(dir));
+	sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 "
+	   "-subj /O=test/CN=ca1 -keyout ca1.key -out ca1.pem "
+	   "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign");
+	sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 "
+	   "-subj /O=test/CN=ca2 -keyout ca2.key -out ca2.pem "
+	   "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign");
+	sh("openssl req -x509 -newkey ed25519 -nodes -days 30 -subj /O=test/CN=ca3 "
+	   "-keyout ca3.key -out ca3.pem -addext basicConstraints=critical,CA:TRUE");
+	sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 "
+	   "-subj /CN=leaf -keyout leaf.key -out leaf.pem -addext basicConstraints=CA:FALSE");
+}
+
+static void rm_cas(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(identity, .init = make_cas, .fini = rm_cas);
+
+static struct ca *ca_or_die(const char *n)
+{
+	char err[IDENTITY_ERR_MAX] = "", c[64], k[64];
+	struct ca *ca;
+
+	snprintf(c, sizeof(c), "%s.pem", n);
+	snprintf(k, sizeof(k), "%s.key", n);
+	cr_assert_eq(ca_load(at(c), at(k), &ca, err), 0, "%s", err);
+	return ca;
+}
+
+static struct trust *trust_or_die(const char *ca, const char *extra)
+{
+	char err[IDENTITY_ERR_MAX] = "";
+	struct trust *t;
+
+	cr_assert_eq(trust_load("cluster.local", at(ca), extra ? at(extra) : NULL, &t, err), 0,
+		     "%s", err);
+	return t;
+}
+
+static struct svid *issue_or_die(struct ca *ca, struct trust *t, const char *ns, const char *sa,
+				 uint32_t ttl)
+{
+	char err[IDENTITY_ERR_MAX] = "";
+	struct svid *s;
+
+	cr_assert_eq(svid_issue(ca, t, ns, sa, ttl, &s, err), 0, "%s", err);
+	return s;
+}
+
+Test(identity, issued_svid_verifies_and_names_its_workload)
+{
+	struct ca *ca = ca_or_die("ca1");
+	struct trust *t = trust_or_die("ca1.pem", NULL);
+	struct svid *s = issue_or_die(ca, t, "shop", "frontend", 3600);
+	char err[IDENTITY_ERR_MAX] = "";
+	struct spiffe_id id;
+	time_t now = time(NULL);
+
+	cr_assert_str_eq(s->uri, "spiffe://cluster.local/ns/shop/sa/frontend");
+	cr_assert_eq(trust_verify(t, s->cert, NULL, &id, err), 0, "%s", err);
+	cr_assert_str_eq(id.ns, "shop");
+	cr_assert_str_eq(id.sa, "frontend");
+	cr_assert_eq(EVP_PKEY_get_id(s->key), EVP_PKEY_EC);
+	cr_assert_eq(EVP_PKEY_get_bits(s->key), 256);
+	cr_assert(s->not_after >= now + 3590 && s->not_after <= now + 3610, "%lld",
+		  (long long)(s->not_after - now));
+	cr_assert(s->not_before <= now - 50, "backdated for clock skew");
+	cr_assert(s->renew_at >= now + 1790 && s->renew_at <= now + 1810, "half-life");
+	cr_assert_str_eq(s->issuer_name, "/O=test/CN=ca1");
+	cr_assert_gt(strlen(s->serial), 16, "a random serial: %s", s->serial);
+	cr_assert_eq(X509_check_ca(s->cert), 0, "a leaf");
+	svid_unref(s);
+	/* Each issuance has its own key and serial. */
+	s = issue_or_die(ca, t, "shop", "frontend", 3600);
+	{
+		struct svid *s2 = issue_or_die(ca, t, "shop", "frontend", 3600);
+
+		cr_assert_str_neq(s->serial, s2->serial);
+		cr_assert_neq(EVP_PKEY_eq(s->key, s2->key), 1);
+		svid_unref(s2);
+	}
+	svid_unref(s);
+	trust_unref(t);
+	ca_free(ca);
+}
+
+Test(identity, wrong_ca_expired_and_foreign_domain_refused)
+{
+	struct ca *ca1 = ca_or_die("ca1"), *ca2 = ca_or_die("ca2");
+	struct trust *t1 = trust_or_die("ca1.pem", NULL), *t12 = trust_or_die("ca1.pem", "ca2.pem");
+	struct svid *s2 = issue_or_die(ca2, t1, "shop", "frontend", 3600);
+	char err[IDENTITY_ERR_MAX] = "";
+	struct trust *other;
+	struct spiffe_id id;
+	EVP_PKEY *ca1_key;
+	X509 *expired;
+	FILE *f;
+
+	cr_assert_eq(trust_verify(t1, s2->cert, NULL, &id, err), -EKEYREJECTED);
+	cr_assert_str_eq(err, "unable to get local issuer certificate");
+	/* The bundle with the second CA (a rotation's overlap) accepts it. */
+	cr_assert_eq(trust_verify(t12, s2->cert, NULL, &id, err), 0, "%s", err);
+
+	/* An expired one: the same certificate, dated back and signed again. */
+	f = fopen(at("ca1.key"), "r");
+	cr_assert_not_null(f);
+	ca1_key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	expired = X509_dup(s2->cert);
+	X509_gmtime_adj(X509_getm_notBefore(expired), -7200);
+	X509_gmtime_adj(X509_getm_notAfter(expired), -3600);
+	X509_set_issuer_name(expired, X509_get_subject_name(ca_cert(ca1)));
+	X509_EXTENSION_free(
+		X509_delete_ext(expired, X509_get_ext_by_NID(expired, NID_authority_key_identifier, -1)));
+	cr_assert(X509_sign(expired, ca1_key, EVP_sha256()));
+	cr_assert_eq(trust_verify(t1, expired, NULL, &id, err), -EKEYREJECTED);
+	cr_assert_str_eq(err, "certificate has expired");
+	X509_free(expired);
+	EVP_PKEY_free(ca1_key);
+
+	/* A good chain in another trust domain is not an identity here. */
+	cr_assert_eq(trust_load("other.example", at("ca1.pem"), NULL, &other, err), 0);
+	{
+		struct svid *s1 = issue_or_die(ca1, t1, "shop", "frontend", 3600);
+
+		cr_assert_eq(trust_verify(other, s1->cert, NULL, &id, err), -EINVAL);
+		svid_unref(s1);
+	}
+	trust_unref(other);
+	svid_unref(s2);
+	trust_unref(t1);
+	trust_unref(t12);
+	ca_free(ca1);
+	ca_free(ca2);
+}
+
+Test(identity, ca_and_bundle_files_checked)
+{
+	char err[IDENTITY_ERR_MAX] = "";
+	struct trust *t;
+	struct ca *ca;
+
+	cr_assert_eq(ca_load(at("ca1.pem"), at("ca2.key"), &ca, err), -EINVAL);
+	cr_assert(strstr(err, "not the key of"), "%s", err);
+	cr_assert_eq(ca_load(at("leaf.pem"), at("leaf.key"), &ca, err), -EINVAL);
+	cr_assert(strstr(err, "not a CA certificate"), "%s", err);
+	cr_assert_eq(ca_load(at("nothing.pem"), at("ca1.key"), &ca, err), -ENOENT);
+	cr_assert_eq(trust_load("cluster.local", at("ca1.key"), NULL, &t, err), -EINVAL);
+	cr_assert(strstr(err, "no PEM certificate"), "%s", err);
+	cr_assert_eq(trust_load("Cluster", at("ca1.pem"), NULL, &t, err), -EINVAL);
+}
+
+Test(identity, ed25519_ca_signs_too)
+{
+	struct ca *ca = ca_or_die("ca3");
+	struct trust *t = trust_or_die("ca3.pem", NULL);
+	struct svid *s = issue_or_die(ca, t, "ops", "default", 600);
+	char err[IDENTITY_ERR_MAX] = "";
+	struct spiffe_id id;
+
+	cr_assert_eq(trust_verify(t, s->cert, NULL, &id, err), 0, "%s", err);
+	svid_unref(s);
+	trust_unref(t);
+	ca_free(ca);
+}
+
+/* Drive both ends of a handshake over a non-blocking socketpair. 1 when
+ * both finished, 0 when either failed.
+ */
+static int handshake(SSL *cli, SSL *srv)
+{
+	int cdone = 0, sdone = 0;
+
+	for (int i = 0; i < 1000 && !(cdone && sdone); i++) {
+		if (!cdone) {
+			int r = SSL_do_handshake(cli);
+
+			if (r == 1)
+				cdone = 1;
+			else if (SSL_get_error(cli, r) != SSL_ERROR_WANT_READ)
+				return 0;
+		}
+		if (!sdone) {
+			int r = SSL_do_handshake(srv);
+
+			if (r == 1)
+				sdone = 1;
+			else if (SSL_get_error(srv, r) != SSL_ERROR_WANT_READ)
+				return 0;
+		}
+	}
+	return cdone && sdone;
+}
+
+static void pair(SSL **cli, SSL **srv, const struct svid *c, const struct svid *s, int fds[2])
+{
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+	*cli = SSL_new(c->ctx);
+	*srv = SSL_new(s->ctx);
+	cr_assert(*cli && *srv);
+	SSL_set_fd(*cli, fds[0]);
+	SSL_set_fd(*srv, fds[1]);
+	SSL_set_connect_state(*cli);
+	SSL_set_accept_state(*srv);
+}
+
+Test(identity, tls13_handshake_both_sides_see_the_peer_identity)
+{
+	struct ca *ca1 = ca_or_die("ca1"), *ca2 = ca_or_die("ca2");
+	struct trust *t = trust_or_die("ca1.pem", NULL);
+	struct svid *client = issue_or_die(ca1, t, "shop", "frontend", 3600);
+	struct svid *server = issue_or_die(ca1, t, "shop", "cart", 3600);
+	struct svid *rogue = issue_or_die(ca2, t, "shop", "frontend", 3600);
+	struct spiffe_id id;
+	SSL *cli, *srv;
+	char buf[8];
+	int fds[2];
+
+	pair(&cli, &srv, client, server, fds);
+	cr_assert(handshake(cli, srv));
+	cr_assert_eq(SSL_version(cli), TLS1_3_VERSION);
+	cr_assert_eq(svid_peer(cli, "cluster.local", &id), 0);
+	cr_assert_str_eq(id.sa, "cart");
+	cr_assert_eq(svid_peer(srv, "cluster.local", &id), 0);
+	cr_assert_str_eq(id.sa, "frontend");
+	cr_assert_eq(SSL_write(cli, "hello", 5), 5);
+	cr_assert_eq(SSL_read(srv, buf, sizeof(buf)), 5);
+	cr_assert_eq(memcmp(buf, "hello", 5), 0);
+	SSL_free(cli);
+	SSL_free(srv);
+	close(fds[0]);
+	close(fds[1]);
+
+	/* A client whose certificate another CA signed is refused by the server. */
+	pair(&cli, &srv, rogue, server, fds);
+	cr_assert_not(handshake(cli, srv));
+	cr_assert_neq(svid_peer(srv, "cluster.local", &id), 0);
+	SSL_free(cli);
+	SSL_free(srv);
+	close(fds[0]);
+	close(fds[1]);
+	ERR_clear_error();
+	svid_unref(client);
+	svid_unref(server);
+	svid_unref(rogue);
+	trust_unref(t);
+	ca_free(ca1);
+	ca_free(ca2);
+}
+
+Test(identity, idset_issues_renews_and_drops)
+{
+	struct ca *ca = ca_or_die("ca1");
+	struct trust *t = trust_or_die("ca1.pem", NULL);
+	struct idset *set = idset_new(ca, t, 3600);
+	struct spiffe_id ids[3] = {
+		{ .ns = "shop", .sa = "web" },
+		{ .ns = "ops", .sa = "default" },
+		{ .ns = "shop", .sa = "web" },
+	};
+	struct svid *held, *now_held;
+	char old_serial[41];
+	time_t next;
+
+	cr_assert_not_null(set);
+	cr_assert_eq(idset_sync(set, ids, 3), 0);
+	cr_assert_eq(idset_count(set), 2, "one per identity, however many pods");
+	cr_assert_str_eq(idset_at(set, 0)->id.ns, "ops");
+	held = idset_get(set, "shop", "web");
+	cr_assert_not_null(held);
+	snprintf(old_serial, sizeof(old_serial), "%s", held->serial);
+	/* Nothing due yet. */
+	next = idset_renew(set, time(NULL));
+	cr_assert_eq(next, held->renew_at);
+	/* Past half-life: renewed; the held one still works for its connection. */
+	idset_renew(set, held->renew_at + 1);
+	now_held = idset_get(set, "shop", "web");
+	cr_assert_str_neq(now_held->serial, old_serial);
+	cr_assert_geq(now_held->not_after, held->not_after);
+	{
+		SSL *ssl = SSL_new(held->ctx);
+
+		cr_assert_not_null(ssl, "the renewed-away context is alive while held");
+		SSL_free(ssl);
+	}
+	svid_unref(held);
+	svid_unref(now_held);
+	/* New identities around kept ones: the kept keep their SVID. */
+	{
+		struct spiffe_id more[4] = {
+			{ .ns = "a", .sa = "x" }, { .ns = "ops", .sa = "default" },
+			{ .ns = "shop", .sa = "web" }, { .ns = "zz", .sa = "z" },
+		};
+		const struct svid *ops = idset_at(set, 0);
+
+		cr_assert_eq(idset_sync(set, more, 4), 0);
+		cr_assert_eq(idset_count(set), 4);
+		cr_assert_eq(idset_at(set, 1), ops, "kept, not reissued");
+		cr_assert_str_eq(idset_at(set, 3)->id.ns, "zz");
+	}
+	/* The ops pod left. */
+	cr_assert_eq(idset_sync(set, ids, 1), 0);
+	cr_assert_eq(idset_count(set), 1);
+	cr_assert_null(idset_get(set, "ops", "default"));
+	idset_free(set);
+	trust_unref(t);
+	ca_free(ca);
+}
