@@ -498,11 +498,12 @@ n=$(echo "$out" | grep '^backend-' | sort -u | wc -l)
 # Stopped as the kubelet would: SIGTERM, and it must exit cleanly in time.
 ctr_ task kill -s TERM weft-agent >/dev/null 2>&1
 if wait_for 100 stopped weft-agent; then
-	ctr_ task delete weft-agent >/dev/null 2>&1
-	# The shim copies the output to the file after the fact: give it a moment.
+	# The shim copies the output to the file after the fact, and deleting
+	# the task cuts that copy short: read the log first.
 	wait_for 30 grep -q "stopping" "$T/img-agent.log" &&
 		ok "the image's agent stops on SIGTERM within 10 s, saying so in its log" ||
 		bad "the image's agent stopped without its shutdown line: $(tail -n 3 "$T/img-agent.log")"
+	ctr_ task delete weft-agent >/dev/null 2>&1
 else
 	bad "the image's agent did not stop within 10 s of SIGTERM"
 	ctr_ task kill -s KILL weft-agent >/dev/null 2>&1
