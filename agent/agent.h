@@ -83,6 +83,9 @@ struct agent {
 	bool draining;			/* not accepting; exits once connections end */
 	uint64_t drain_deadline_ms;
 	struct loop_timer drain_timer;
+	/* The heartbeat fail-open pods' capture checks (heartbeat.c). */
+	struct loop_timer heartbeat_timer;
+	bool beating;
 	/* Workload identities (identities.c): NULL without --ca-cert. */
 	struct ca *ca;
 	struct idset *ids;
@@ -130,6 +133,14 @@ void agent_identity_sync(struct agent *a);
  */
 int agent_pod_identity(const struct agent *a, const char *ns, const char *name,
 		       struct spiffe_id *out);
+
+/* Beat now and every CAPTURE_HEARTBEAT_MS from now on (heartbeat.c): the
+ * capture's heartbeat and each fail-open pod's (datapath/capture.h). Start
+ * once the pods' listeners are up; stop when the agent stops accepting for
+ * them (drain, exit). 0 or -errno; stop accepts a stopped heartbeat.
+ */
+int agent_heartbeat_start(struct agent *a);
+void agent_heartbeat_stop(struct agent *a);
 
 /* The eviction counters of the registries, summed. */
 void agent_evict_stats(const struct agent *a, struct reg_evict_stats *out);

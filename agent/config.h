@@ -65,6 +65,7 @@ struct agent_config {
 	uint32_t repair_period_ms;	/* --repair-period */
 	bool takeover;			/* --takeover: a predecessor must hand over */
 	uint32_t drain_s;		/* --drain-seconds */
+	uint32_t fail_open_after_ms;	/* --fail-open-after: 0 = off */
 	bool cleanup;
 	bool version;
 	/* Parsed by cfg_parse(): destinations no pod's capture touches. */

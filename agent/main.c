@@ -157,6 +157,11 @@ static void drain(struct agent *a, bool handover)
 		pods_stop_retries(a->pods);
 		pods_each_capture(a->pods, stop_accepting, a);
 	}
+	/* An agent that no longer accepts is no proof of life: fail-open pods
+	 * go their own way once the beat is stale, unless a successor, which
+	 * began beating before it adopted the listeners, keeps it fresh.
+	 */
+	agent_heartbeat_stop(a);
 	handover_close(a, !handover);
 	http_server_free(a->metrics);
 	a->metrics = NULL;
@@ -335,6 +340,7 @@ static struct capture_opts capture_opts_of(const struct agent_config *cfg, const
 		.inbound_mark = cfg->inbound_mark,
 		.return_table = cfg->return_table,
 		.return_priority = CAPTURE_RETURN_PRIORITY,
+		.fail_open_after_ms = cfg->fail_open_after_ms,
 	};
 }
 
@@ -460,6 +466,10 @@ static int start(struct agent *a)
 		return err;
 	if (err > 0)
 		log_info("pods: restored %d pod(s) enrolled before this start", err);
+	/* Listeners are up: beat from now, before a predecessor stops. */
+	err = agent_heartbeat_start(a);
+	if (err)
+		return log_errno(err, "start the heartbeat");
 	if (a->ho_cfd != -1) {
 		err = handover_finish(a);
 		if (err)
@@ -510,6 +520,7 @@ static void stop(struct agent *a)
 {
 	if (a->loop)
 		loop_timer_del(a->loop, &a->drain_timer);
+	agent_heartbeat_stop(a);
 	/* A successor, if any, has bound its own by now. */
 	handover_close(a, !a->draining);
 	if (a->ho_cfd != -1)

@@ -48,6 +48,7 @@ struct pod_netns {
 	bool meshed;			/* the kernel's steering is in place */
 	bool restored;			/* enrolled by an earlier agent */
 	int sysctls_before;		/* retpath.h; -1: not known */
+	int beat_err;			/* the last heartbeat's result (pods_heartbeat) */
 	/* Meshed, but the listeners could not be opened: why, or "". */
 	char blocked[128];
 	struct loop_timer retry;
@@ -254,7 +255,12 @@ static void pod_to_capture(const struct pods *p, const struct pod_netns *ns,
 		out->excl_out_cidrs[out->n_excl_out_cidrs++] = cp->excl_cidrs[i];
 	for (size_t i = 0; cp && i < cp->n_excl_in_ports; i++)
 		add_port(out->excl_in_ports, &out->n_excl_in_ports, cp->excl_in_ports[i]);
-	out->deny_raw = cp && catalogue_pod_denies_raw(cat(p), cp);
+	if (ns->lead) {
+		const char *pod_ns = ns->lead->spec.ns;
+
+		out->deny_raw = catalogue_pod_switch(cat(p), pod_ns, cp, OBJ_SW_DENY_RAW);
+		out->fail_open = catalogue_pod_switch(cat(p), pod_ns, cp, OBJ_SW_FAIL_OPEN);
+	}
 }
 
 void pods_capture_entry(const struct pods *p, const struct pod *pod, struct capture_pod *out)
@@ -1072,6 +1078,24 @@ static void open_netns(const struct cni_proto_pod *spec, const char *path, void 
 		return;
 	}
 	w->fds[w->n++] = fd;
+}
+
+void pods_heartbeat(struct pods *p)
+{
+	for (struct pod_netns *ns = p->netns; ns; ns = ns->next) {
+		struct capture_target t;
+		int err;
+
+		if (!ns->meshed || !ns->applied_ok || !ns->applied.fail_open)
+			continue;
+		t = ns_target(ns);
+		err = capture_pod_heartbeat(p->deps.capture, &t, &ns->applied);
+		if (err && err != ns->beat_err)
+			log_warn("pods: heartbeat of fail-open netns_cookie=%llu: %s; its capture "
+				 "will count the agent as gone, ignoring",
+				 (unsigned long long)ns->cookie, strerror(-err));
+		ns->beat_err = err;
+	}
 }
 
 int pods_saved_netns(const char *run_dir, int *fds, size_t max)

@@ -182,6 +182,13 @@ void pods_stop_retries(struct pods *p);
  */
 void pods_capture_entry(const struct pods *p, const struct pod *pod, struct capture_pod *out);
 
+/* Renew the heartbeat of every meshed fail-open pod whose capture keeps
+ * its own (nft mode: capture_pod_heartbeat()). A pod whose renewal fails is
+ * logged once, when it starts failing. Blocks for one netlink batch per such
+ * pod.
+ */
+void pods_heartbeat(struct pods *p);
+
 /* Open the netns of every pod saved under @run_dir by an agent, into
  * @fds[0..@max) (the caller closes them): for weft-agent --cleanup. Returns
  * the count (pods whose netns is gone are left out) or -errno.

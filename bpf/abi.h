@@ -57,6 +57,21 @@ _Static_assert(sizeof(struct mesh_pod) ==
 
 #define MESH_POD_F_CAPTURE 0x1	/* redirect outbound TCP of this pod */
 #define MESH_POD_F_DENY_RAW 0x2	/* refuse SOCK_RAW sockets of AF_INET/AF_INET6 */
+#define MESH_POD_F_FAIL_OPEN 0x4	/* capture nothing while mesh_heartbeat is stale */
+
+/* Value of the one-entry array mesh_heartbeat: the agent's proof of life,
+ * written about every second by the agent that serves the pods (and by its
+ * successor from before a hand-over completes). A pod carrying
+ * MESH_POD_F_FAIL_OPEN is not captured while the beat is older than
+ * stale_after_ns (bpf/lib/heartbeat.h). A map of its own, not a field of
+ * mesh_config: during a hand-over two agents of different cgroups run at
+ * once, and only the successor may write mesh_config, while either may beat.
+ */
+struct mesh_heartbeat {
+	__u64 beat_ns;		/* CLOCK_MONOTONIC (bpf_ktime_get_ns()); 0 = never beat */
+	__u64 stale_after_ns;	/* --fail-open-after; 0 = never stale */
+};
+_Static_assert(sizeof(struct mesh_heartbeat) == 16, "mesh_heartbeat size");
 
 /* Key of mesh_inbound (a SOCKHASH of the agent's in-pod inbound listeners):
  * one IPv4 and one IPv6 listener per pod netns.
@@ -158,6 +173,8 @@ enum mesh_reason {
 	MESH_R_IN_AGENT_RECORDED,	/* sockops recorded the agent's connection to an app */
 	MESH_R_IN_AGENT_MAP_FULL,	/* mesh_in_agent refused the record */
 	MESH_R_RAW_DENIED,	/* sock_create refused a raw IP socket (MESH_POD_F_DENY_RAW) */
+	MESH_R_FAIL_OPEN,	/* connect left alone: fail-open pod, agent's heartbeat stale */
+	MESH_R_IN_FAIL_OPEN,	/* sk_lookup left it to the app: the same, inbound */
 	MESH_R_MAX,
 };
 
@@ -169,7 +186,7 @@ enum mesh_reason {
 		"inbound_captured", "inbound_off", "inbound_loopback", "inbound_proxy_port",       \
 		"inbound_excluded_port", "inbound_no_listener", "inbound_assign_fail",             \
 		"inbound_agent", "inbound_agent_recorded", "inbound_agent_map_full",               \
-		"raw_socket_denied",                                                               \
+		"raw_socket_denied", "fail_open", "inbound_fail_open",                              \
 	}
 
 #endif /* WEFT_BPF_ABI_H */

@@ -13,6 +13,8 @@
 #include "abi.h"
 #include "lib/maps.h"
 #include "lib/metrics.h"
+#include "lib/heartbeat.h"
+#include "lib/config.h"
 #include "lib/ctx.h"
 #include "lib/inbound.h"
 
@@ -33,7 +35,9 @@ const volatile __u64 mesh_netns_cookie = 0;
  * listener — the agent is down or restarting — fails the lookup (SK_DROP,
  * which for TCP the kernel answers with a reset): refused at once, never a
  * bypass of the mesh, as outbound capture and nft mode's REDIRECT to a port
- * nobody listens on behave.
+ * nobody listens on behave. The one exception is asked for: a fail-open pod
+ * (weft.io/fail-open) whose agent's heartbeat is stale gets SK_PASS before
+ * the listener is looked for, so its application takes the connection.
  */
 SEC("sk_lookup")
 int mesh_sk_lookup(struct bpf_sk_lookup *ctx)
@@ -71,6 +75,7 @@ int mesh_sk_lookup(struct bpf_sk_lookup *ctx)
 	mesh_flow_key_set(&flow, cookie, req.family, &req.remote,
 			  bpf_ntohs(MESH_LOAD_U16(ctx, remote_port)), &req.local, req.local_port);
 	req.is_agent = bpf_map_lookup_elem(&mesh_in_agent, &flow) != NULL;
+	req.fails_open = mesh_pod_fails_open(pod);
 	reason = mesh_decide_inbound(&req, pod);
 	if (reason != MESH_R_IN_CAPTURED) {
 		mesh_count(reason);

@@ -13,6 +13,7 @@
 #include "abi.h"
 #include "lib/maps.h"
 #include "lib/metrics.h"
+#include "lib/heartbeat.h"
 #include "lib/config.h"
 #include "lib/ctx.h"
 #include "lib/addr.h"
@@ -71,6 +72,7 @@ static __always_inline int mesh_connect_prepare(struct bpf_sock_addr *ctx,
 	netns_cookie = bpf_get_netns_cookie(ctx);
 	pod = bpf_map_lookup_elem(&mesh_pods, &netns_cookie);
 	req->cgroup_at_agent_level = mesh_cgroup_at_agent_level(cfg);
+	req->fails_open = mesh_pod_fails_open(pod);
 	reason = mesh_decide_connect(req, pod, cfg);
 	if (reason != MESH_R_REDIRECTED || !pod) {
 		/* A socket redirected once, disconnected (connect with

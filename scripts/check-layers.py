@@ -38,7 +38,7 @@ MODULES = [
     (r"^(agent/cni_install\.[ch]|cni-install/)", "cni_install"),
     (r"^agent/config\.[ch]$", "config"),
     (r"^agent/admin/", "admin"),
-    (r"^agent/(main\.c|agent\.h|publish\.[ch]|repair\.c|handover\.[ch]|identities\.c)$", "wiring"),
+    (r"^agent/(main\.c|agent\.h|publish\.[ch]|repair\.c|heartbeat\.c|handover\.[ch]|identities\.c)$", "wiring"),
     (r"^cni/", "cni"),
     (r"^meshctl/", "meshctl"),
 ]

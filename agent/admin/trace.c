@@ -374,6 +374,7 @@ int admin_trace(const struct http_request *req, struct http_response *resp, void
 	char ref[OBJ_NS_MAX + OBJ_NAME_MAX + 128], ns[OBJ_NS_MAX], name[OBJ_NAME_MAX];
 	char buf[ADDR_STRLEN];
 	struct trace t = { .a = ctx };
+	struct capture_target target;
 	struct capture_pod entry;
 	json_object *o;
 	int rc, err;
@@ -393,9 +394,13 @@ int admin_trace(const struct http_request *req, struct http_response *resp, void
 		return admin_error(resp, 404,
 				   "no pod %s/%s is known to the agent (see meshctl pods)", ns,
 				   name);
+	target = (struct capture_target){
+		.netns_fd = t.pod->netns_fd, .netns_cookie = t.pod->netns_cookie,
+		.lfd4 = -1, .lfd6 = -1,
+	};
 	pods_capture_entry(t.a->pods, t.pod, &entry);
-	err = capture_explain_connect(t.a->capture, t.pod->netns_cookie,
-				      t.pod->meshed ? &entry : NULL, &t.dst, &t.ex);
+	err = capture_explain_connect(t.a->capture, &target, t.pod->meshed ? &entry : NULL,
+				      &t.dst, &t.ex);
 	if (err)
 		return err;
 	t.dst4 = t.dst;

@@ -23,6 +23,7 @@ struct capture {
 	struct dp *dp;			/* eBPF mode only */
 	uint64_t agent_cgroup_id;	/* both modes: the agent's sockets are its */
 	uint32_t agent_cgroup_level;
+	uint32_t fail_open_after_ms;	/* 0: no pod fails open */
 	struct retpath ret;
 };
 
@@ -111,6 +112,17 @@ int capture_open(struct capture **out, const struct capture_opts *o, char *why, 
 		.table = o->return_table,
 		.priority = o->return_priority,
 	};
+	c->fail_open_after_ms = o->fail_open_after_ms;
+	/* Three beats at least: a control loop late by a second or two (a
+	 * large registry update, a slow scrape) must never look like a dead
+	 * agent, which would send fail-open pods around the mesh.
+	 */
+	if (c->fail_open_after_ms && c->fail_open_after_ms < 3 * CAPTURE_HEARTBEAT_MS) {
+		snprintf(why, len, "option --fail-open-after: %u ms is below %u (three heartbeats)",
+			 c->fail_open_after_ms, 3 * CAPTURE_HEARTBEAT_MS);
+		err = -EINVAL;
+		goto out_free;
+	}
 	err = choose(o->mode, &c->mode, c->why, sizeof(c->why));
 	if (err) {
 		snprintf(why, len, "%s", c->why);
@@ -187,7 +199,7 @@ int capture_cleanup(const struct capture_opts *o, const int *netns_fds, size_t n
 	return err;
 }
 
-static void to_dp(const struct capture_pod *p, struct dp_pod *d)
+static void to_dp(const struct capture *c, const struct capture_pod *p, struct dp_pod *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->pod_id = p->pod_id;
@@ -203,6 +215,7 @@ static void to_dp(const struct capture_pod *p, struct dp_pod *d)
 	for (size_t i = 0; i < p->n_excl_in_ports && i < DP_MAX_EXCL_PORTS; i++)
 		d->excl_in_ports[i] = p->excl_in_ports[i];
 	d->deny_raw = p->deny_raw;
+	d->fail_open = p->fail_open && c->fail_open_after_ms;
 }
 
 static void to_nft(const struct capture *c, const struct capture_pod *p,
@@ -219,6 +232,8 @@ static void to_nft(const struct capture *c, const struct capture_pod *p,
 		r->excl_out_cidrs[r->n_excl_out_cidrs++] = p->excl_out_cidrs[i];
 	for (size_t i = 0; i < p->n_excl_in_ports && i < NFT_EXCL_PORTS_MAX; i++)
 		r->excl_in_ports[r->n_excl_in_ports++] = p->excl_in_ports[i];
+	r->fail_open = p->fail_open && c->fail_open_after_ms;
+	r->fail_open_after_ms = c->fail_open_after_ms;
 }
 
 int capture_pod_apply(struct capture *c, const struct capture_target *t,
@@ -254,7 +269,7 @@ int capture_pod_apply(struct capture *c, const struct capture_target *t,
 			log_warn("capture: cannot remove an earlier nft mode's table of pod=%u: %s, ignoring",
 				 p->pod_id, strerror(-err));
 	}
-	to_dp(p, &d);
+	to_dp(c, p, &d);
 	err = dp_pod_upsert(c->dp, t->netns_cookie, &d);
 	if (err)
 		return log_errno(err, "capture: pods map entry of pod=%u", p->pod_id);
@@ -320,9 +335,9 @@ int capture_pod_verify(struct capture *c, const struct capture_target *t,
 		}
 		if (err)
 			return err;
-		to_dp(p, &want);
+		to_dp(c, p, &want);
 		if (have.proxy_port != want.proxy_port || have.inbound_port != want.inbound_port ||
-		    have.deny_raw != want.deny_raw ||
+		    have.deny_raw != want.deny_raw || have.fail_open != want.fail_open ||
 		    !ports_equal(have.excl_ports, want.excl_ports, DP_MAX_EXCL_PORTS) ||
 		    !ports_equal(have.excl_in_ports, want.excl_in_ports, DP_MAX_EXCL_PORTS)) {
 			snprintf(msg, len, "the pods map entry differs from the pod's capture");
@@ -351,18 +366,84 @@ int capture_pod_verify(struct capture *c, const struct capture_target *t,
 	return 0;
 }
 
-int capture_explain_connect(struct capture *c, uint64_t netns_cookie, const struct capture_pod *p,
-			    const struct addr *dst, struct dp_explain *out)
+int capture_explain_connect(struct capture *c, const struct capture_target *t,
+			    const struct capture_pod *p, const struct addr *dst,
+			    struct dp_explain *out)
 {
+	struct capture_beat beat = { 0 };
 	struct dp_pod d;
+	int err;
 
 	if (c->mode == CAPTURE_EBPF)
-		return dp_explain_connect(c->dp, netns_cookie, dst, out);
-	if (p)
-		to_dp(p, &d);
-	dp_explain_entry(p ? &d : NULL, dst, out);
+		return dp_explain_connect(c->dp, t->netns_cookie, dst, out);
+	if (p) {
+		to_dp(c, p, &d);
+		err = capture_pod_beat(c, t, p, &beat);
+		if (err)
+			return err;
+	}
+	dp_explain_entry(p ? &d : NULL, dst, beat.stale, out);
 	out->agent_cgroup_id = c->agent_cgroup_id;
 	out->agent_cgroup_level = c->agent_cgroup_level;
+	return 0;
+}
+
+uint32_t capture_fail_open_after_ms(const struct capture *c)
+{
+	return c->fail_open_after_ms;
+}
+
+int capture_heartbeat(struct capture *c)
+{
+	/* Written with a threshold of 0 too ("never stale"), so that an
+	 * earlier agent's stale beat stops counting once this one runs.
+	 */
+	if (c->mode != CAPTURE_EBPF)
+		return 0;
+	return dp_heartbeat(c->dp, (uint64_t)c->fail_open_after_ms * 1000000);
+}
+
+int capture_pod_heartbeat(struct capture *c, const struct capture_target *t,
+			  const struct capture_pod *p)
+{
+	if (c->mode != CAPTURE_NFT || !p->fail_open || !c->fail_open_after_ms)
+		return 0;
+	return nft_pod_heartbeat(t->netns_fd, c->fail_open_after_ms);
+}
+
+int capture_pod_beat(struct capture *c, const struct capture_target *t,
+		     const struct capture_pod *p, struct capture_beat *out)
+{
+	uint64_t after_ms = c->fail_open_after_ms, expires_ms = 0;
+	struct dp_heartbeat_state hb;
+	struct nft_pod_state st;
+	bool alive = false;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	out->fail_open = p->fail_open && after_ms;
+	if (c->mode == CAPTURE_EBPF) {
+		err = dp_heartbeat_read(c->dp, &hb);
+		if (err)
+			return err;
+		out->stale = hb.stale;
+		out->age_ms = hb.age_ns / 1000000;
+		out->left_ms = hb.stale || !hb.stale_after_ns ? 0
+				: (hb.stale_after_ns - hb.age_ns) / 1000000;
+		return 0;
+	}
+	if (!out->fail_open)
+		return 0;	/* no set: the pod's capture never asks */
+	err = nft_pod_alive(t->netns_fd, &alive, &expires_ms);
+	if (err && err != -ENOENT)
+		return err;
+	out->stale = !alive;
+	out->left_ms = expires_ms;
+	out->age_ms = alive && after_ms > expires_ms ? after_ms - expires_ms : 0;
+	err = nft_pod_read(t->netns_fd, &st);
+	if (err)
+		return err;
+	out->failed_open = st.failed_open_out + st.failed_open_in;
 	return 0;
 }
 

@@ -40,6 +40,10 @@ struct capture_opts {
 	uint32_t inbound_mark;		/* the agent's sockets to applications */
 	uint32_t return_table;		/* routing table of the inbound return path */
 	uint32_t return_priority;	/* preference of its rule */
+	/* --fail-open-after: a fail-open pod is not captured once the agent's
+	 * heartbeat is this old. 0: no pod fails open.
+	 */
+	uint32_t fail_open_after_ms;
 };
 
 /* What one meshed pod's capture says, in either mode. Ports in host order. */
@@ -58,6 +62,10 @@ struct capture_pod {
 	 * capture_pod_apply() says so in the log.
 	 */
 	bool deny_raw;
+	/* weft.io/fail-open: while the agent's heartbeat is stale, capture
+	 * nothing of the pod (both modes). Ignored with fail_open_after_ms 0.
+	 */
+	bool fail_open;
 };
 
 /* One pod netns as capture needs it. */
@@ -113,15 +121,51 @@ int capture_pod_remove(struct capture *c, const struct capture_target *t,
 int capture_pod_verify(struct capture *c, const struct capture_target *t,
 		       const struct capture_pod *p, char *msg, size_t len);
 
+/* The agent's heartbeat, which fail-open pods' capture checks without the
+ * agent: eBPF mode, the pinned map mesh_heartbeat (one write); nft mode has
+ * one per fail-open pod, capture_pod_heartbeat(). The agent calls both about
+ * every second (CAPTURE_HEARTBEAT_MS) while it accepts connections for the
+ * pods. 0 or -errno.
+ */
+#define CAPTURE_HEARTBEAT_MS 1000
+int capture_heartbeat(struct capture *c);
+/* nft mode, a fail-open pod (@p->fail_open): renew the element of its
+ * table's set so that it expires fail_open_after_ms from now. A no-op
+ * otherwise. One netlink batch in the pod's netns; 0 or -errno.
+ */
+int capture_pod_heartbeat(struct capture *c, const struct capture_target *t,
+			  const struct capture_pod *p);
+
+/* The heartbeat as the pod's capture sees it now. */
+struct capture_beat {
+	bool fail_open;		/* the pod fails open (annotation, and not turned off) */
+	bool stale;		/* the pod's capture counts the agent as gone */
+	uint64_t age_ms;	/* eBPF: since the last beat */
+	uint64_t left_ms;	/* until it counts as stale (0 when stale) */
+	uint64_t failed_open;	/* nft: connections let through since the table
+				 * was written (eBPF mode counts node-wide) */
+};
+
+/* Read @p's heartbeat in the kernel (eBPF: the map; nft: the element of the
+ * pod's set and its rules' counters). 0 or -errno.
+ */
+int capture_pod_beat(struct capture *c, const struct capture_target *t,
+		     const struct capture_pod *p, struct capture_beat *out);
+
+/* Whether fail-open is on at all (fail_open_after_ms), and the threshold. */
+uint32_t capture_fail_open_after_ms(const struct capture *c);
+
 struct dp_explain;
 
 /* What capture would decide for a TCP connect() to @dst by an application
- * of the pod (netns @netns_cookie) whose capture is @p: eBPF mode asks the
- * programs' decision over the maps the kernel holds; nft mode runs the same
- * decision over @p, which is what its rules encode. 0 or -errno.
+ * of the pod @t whose capture is @p: eBPF mode asks the programs' decision
+ * over the maps the kernel holds; nft mode runs the same decision over @p,
+ * which is what its rules encode, with the pod's heartbeat read from its
+ * set. 0 or -errno.
  */
-int capture_explain_connect(struct capture *c, uint64_t netns_cookie, const struct capture_pod *p,
-			    const struct addr *dst, struct dp_explain *out);
+int capture_explain_connect(struct capture *c, const struct capture_target *t,
+			    const struct capture_pod *p, const struct addr *dst,
+			    struct dp_explain *out);
 
 /* Call @fn for the netns cookie of every pod the datapath holds state for
  * (eBPF mode: the pods map; nft keeps nothing outside the pods' netns).

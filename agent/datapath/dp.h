@@ -54,6 +54,7 @@ struct dp_pod {
 	uint16_t inbound_port;		/* in-pod inbound listener (15006); 0: no capture */
 	uint16_t excl_in_ports[DP_MAX_EXCL_PORTS];	/* local ports left alone; 0 = unused */
 	bool deny_raw;			/* refuse raw IP sockets in the pod (sock_create) */
+	bool fail_open;			/* capture nothing while the heartbeat is stale */
 };
 
 /* Check that the running kernel has what the eBPF mode needs (every feature
@@ -141,7 +142,25 @@ struct dp_map_use {
  */
 int dp_map_usage(struct dp *dp, struct dp_map_use *out, size_t n);
 
+/* Write the agent's heartbeat: now (CLOCK_MONOTONIC, the clock of
+ * bpf_ktime_get_ns()) and @stale_after_ns, past which fail-open pods are
+ * not captured. Called about every second by the agent that serves the
+ * pods. One map update; 0 or -errno.
+ */
+int dp_heartbeat(struct dp *dp, uint64_t stale_after_ns);
+
+/* The heartbeat as the programs see it. */
+struct dp_heartbeat_state {
+	uint64_t age_ns;		/* since the last beat; 0 when never beat */
+	uint64_t stale_after_ns;	/* its threshold; 0 = never stale */
+	bool beat;			/* a beat was ever written */
+	bool stale;			/* the programs' own test (bpf/lib/heartbeat.h) */
+};
+
 /* ---- inspection (admin API, metrics): read-only */
+
+/* Read the heartbeat and judge it now, as the programs would. 0 or -errno. */
+int dp_heartbeat_read(struct dp *dp, struct dp_heartbeat_state *out);
 
 /* The entry of netns @netns_cookie in mesh_pods, as the kernel holds it.
  * 0, -ENOENT when there is none, or -errno.
@@ -160,6 +179,7 @@ struct dp_explain {
 	struct dp_pod pod;	/* that entry, when enrolled */
 	uint64_t agent_cgroup_id;	/* mesh_config's: the agent's sockets are its */
 	uint32_t agent_cgroup_level;
+	bool heartbeat_stale;	/* the agent's heartbeat is stale (fail-open pods bypass) */
 	size_t reason;		/* enum mesh_reason: name with dp_counter_name() */
 };
 
@@ -171,9 +191,11 @@ int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *
 		       struct dp_explain *out);
 
 /* The same decision over @pod as given (NULL: not enrolled), without the
- * maps: what nft mode's rules encode, for the admin API's trace.
+ * maps: what nft mode's rules encode, for the admin API's trace;
+ * @heartbeat_stale says whether the agent's heartbeat counts as stale.
  */
-void dp_explain_entry(const struct dp_pod *pod, const struct addr *dst, struct dp_explain *out);
+void dp_explain_entry(const struct dp_pod *pod, const struct addr *dst, bool heartbeat_stale,
+		      struct dp_explain *out);
 
 /* One program's pinned link, as the kernel reports it. */
 struct dp_link_status {

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <linux/types.h>
 
@@ -28,6 +29,7 @@
 #define __always_inline inline __attribute__((always_inline))
 #endif
 #include "lib/decide.h"
+#include "lib/heartbeat.h"
 
 static const char *const dp_reason_names[] = MESH_REASON_NAMES;
 _Static_assert(sizeof(dp_reason_names) / sizeof(dp_reason_names[0]) == MESH_R_MAX,
@@ -106,7 +108,8 @@ static int pod_to_mesh(const struct dp_pod *in, struct mesh_pod *out)
 	out->pod_id = in->pod_id;
 	out->proxy_port = in->proxy_port;
 	out->flags = (in->capture ? MESH_POD_F_CAPTURE : 0) |
-		     (in->deny_raw ? MESH_POD_F_DENY_RAW : 0);
+		     (in->deny_raw ? MESH_POD_F_DENY_RAW : 0) |
+		     (in->fail_open ? MESH_POD_F_FAIL_OPEN : 0);
 	memcpy(out->excl_ports, in->excl_ports, sizeof(out->excl_ports));
 	out->inbound_port = in->inbound_port;
 	memcpy(out->excl_in_ports, in->excl_in_ports, sizeof(out->excl_in_ports));
@@ -125,6 +128,7 @@ static void pod_from_mesh(const struct mesh_pod *in, struct dp_pod *out)
 	out->proxy_port = in->proxy_port;
 	out->capture = in->flags & MESH_POD_F_CAPTURE;
 	out->deny_raw = in->flags & MESH_POD_F_DENY_RAW;
+	out->fail_open = in->flags & MESH_POD_F_FAIL_OPEN;
 	memcpy(out->excl_ports, in->excl_ports, sizeof(out->excl_ports));
 	out->inbound_port = in->inbound_port;
 	memcpy(out->excl_in_ports, in->excl_in_ports, sizeof(out->excl_in_ports));
@@ -308,7 +312,8 @@ static void connect_req(const struct addr *dst, struct mesh_connect_req *req)
 	}
 }
 
-void dp_explain_entry(const struct dp_pod *pod, const struct addr *dst, struct dp_explain *out)
+void dp_explain_entry(const struct dp_pod *pod, const struct addr *dst, bool heartbeat_stale,
+		      struct dp_explain *out)
 {
 	struct mesh_connect_req req;
 	struct mesh_pod value;
@@ -317,7 +322,9 @@ void dp_explain_entry(const struct dp_pod *pod, const struct addr *dst, struct d
 	out->enrolled = pod && !pod_to_mesh(pod, &value);
 	if (out->enrolled)
 		out->pod = *pod;
+	out->heartbeat_stale = heartbeat_stale;
 	connect_req(dst, &req);
+	req.fails_open = heartbeat_stale;
 	out->reason = mesh_decide_connect(&req, out->enrolled ? &value : NULL, NULL);
 }
 
@@ -325,6 +332,7 @@ int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *
 		       struct dp_explain *out)
 {
 	struct mesh_config cfg = { 0 };
+	struct dp_heartbeat_state hb;
 	struct mesh_connect_req req;
 	struct mesh_pod value;
 	__u64 key = netns_cookie;
@@ -345,7 +353,53 @@ int dp_explain_connect(struct dp *dp, uint64_t netns_cookie, const struct addr *
 	out->enrolled = !err;
 	if (out->enrolled)
 		pod_from_mesh(&value, &out->pod);
+	err = dp_heartbeat_read(dp, &hb);
+	if (err)
+		return err;
+	out->heartbeat_stale = hb.stale;
 	connect_req(dst, &req);
+	req.fails_open = hb.stale;
 	out->reason = mesh_decide_connect(&req, out->enrolled ? &value : NULL, &cfg);
+	return 0;
+}
+
+/* CLOCK_MONOTONIC in ns: bpf_ktime_get_ns()'s clock. An agent in a time
+ * namespace would see it shifted; the programs then read its beats as in
+ * the future, which mesh_heartbeat_is_stale() takes as fresh (fail closed).
+ */
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int dp_heartbeat(struct dp *dp, uint64_t stale_after_ns)
+{
+	struct mesh_heartbeat hb = { .beat_ns = monotonic_ns(), .stale_after_ns = stale_after_ns };
+	__u32 key = 0;
+
+	return bpf_map__update_elem(dp->skel->maps.mesh_heartbeat, &key, sizeof(key), &hb,
+				    sizeof(hb), BPF_ANY);
+}
+
+int dp_heartbeat_read(struct dp *dp, struct dp_heartbeat_state *out)
+{
+	struct mesh_heartbeat hb = { 0 };
+	__u32 key = 0;
+	uint64_t now;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = bpf_map__lookup_elem(dp->skel->maps.mesh_heartbeat, &key, sizeof(key), &hb,
+				   sizeof(hb), 0);
+	if (err)
+		return err;
+	now = monotonic_ns();
+	out->beat = hb.beat_ns != 0;
+	out->age_ns = out->beat && now > hb.beat_ns ? now - hb.beat_ns : 0;
+	out->stale_after_ns = hb.stale_after_ns;
+	out->stale = mesh_heartbeat_is_stale(&hb, now);
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <libnftnl/chain.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
+#include <libnftnl/set.h>
 #include <libnftnl/table.h>
 #include <limits.h>
 #include <linux/netfilter.h>
@@ -193,6 +194,37 @@ static int add_not_tcp(struct nftnl_rule *r)
 	return add_meta(r, NFT_META_L4PROTO) ?: add_cmp(r, NFT_CMP_NEQ, &tcp, 1);
 }
 
+/* nftables' datatype of `meta l4proto` (TYPE_INET_PROTOCOL in nft's
+ * datatype.h), so that `nft list table` shows the set as it would its own.
+ */
+#define NFT_TYPE_INET_PROTOCOL 12
+/* The set's id within a batch that creates it and a rule using it. */
+#define NFT_ALIVE_SET_ID 1
+
+/* TCP not in NFT_ALIVE_SET (its element expired: no agent refreshes it):
+ * counted, and returned uncaptured. The chain's first rule returned every
+ * other protocol already, so l4proto is TCP here.
+ */
+static int add_not_alive(struct nftnl_rule *r)
+{
+	struct nftnl_expr *e;
+	int err = add_meta(r, NFT_META_L4PROTO);
+
+	if (err)
+		return err;
+	e = nftnl_expr_alloc("lookup");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, NFT_ALIVE_SET);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, NFT_ALIVE_SET_ID);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+	}
+	err = expr_add(r, e);
+	if (err)
+		return err;
+	return expr_add(r, nftnl_expr_alloc("counter")) ?: add_return(r);
+}
+
 /* ------------------------------------------------------------ batch */
 
 struct batch {
@@ -275,6 +307,71 @@ static void batch_chain(struct batch *bt, const char *name, uint32_t hooknum)
 	batch_next(bt);
 }
 
+static struct nftnl_set *alive_set_new(void)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	if (s) {
+		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, NFT_ALIVE_SET);
+		nftnl_set_set_u32(s, NFTNL_SET_ID, NFT_ALIVE_SET_ID);
+	}
+	return s;
+}
+
+/* The set of a fail-open pod: `set agent_alive { type inet_proto; flags
+ * timeout; }`.
+ */
+static void batch_alive_set(struct batch *bt)
+{
+	struct nftnl_set *s = alive_set_new();
+
+	if (!s) {
+		bt->err = bt->err ?: -ENOMEM;
+		return;
+	}
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, NFT_TYPE_INET_PROTOCOL);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 1);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_TIMEOUT);
+	nftnl_set_nlmsg_build_payload(batch_hdr(bt, NFT_MSG_NEWSET, NLM_F_CREATE), s);
+	nftnl_set_free(s);
+	batch_next(bt);
+}
+
+/* The heartbeat: the set's elements flushed, then `tcp` added again,
+ * expiring in @timeout_ms. A flush (DELSETELEM naming no element) never
+ * fails on an empty set or an element that expired meanwhile, where a
+ * delete of that element would.
+ */
+static void batch_alive_beat(struct batch *bt, uint32_t timeout_ms, bool flush)
+{
+	struct nftnl_set *s = alive_set_new();
+	struct nftnl_set_elem *e;
+	uint8_t tcp = IPPROTO_TCP;
+
+	if (!s) {
+		bt->err = bt->err ?: -ENOMEM;
+		return;
+	}
+	if (flush) {
+		nftnl_set_elems_nlmsg_build_payload(batch_hdr(bt, NFT_MSG_DELSETELEM, 0), s);
+		batch_next(bt);
+	}
+	e = nftnl_set_elem_alloc();
+	if (!e) {
+		nftnl_set_free(s);
+		bt->err = bt->err ?: -ENOMEM;
+		return;
+	}
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &tcp, sizeof(tcp));
+	nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, timeout_ms);
+	nftnl_set_elem_add(s, e);
+	nftnl_set_elems_nlmsg_build_payload(batch_hdr(bt, NFT_MSG_NEWSETELEM, NLM_F_CREATE), s);
+	nftnl_set_free(s);
+	batch_next(bt);
+}
+
 static struct nftnl_rule *rule_new(const char *chain)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
@@ -339,6 +436,10 @@ static void rules_output(struct batch *bt, const struct nft_pod_rules *p)
 		batch_rule(bt, r,
 			   r ? add_daddr_prefix(r, &p->excl_out_cidrs[i]) ?: add_return(r) : 0);
 	}
+	if (p->fail_open) {
+		r = rule_new(NFT_CHAIN_OUTPUT);
+		batch_rule(bt, r, r ? add_not_alive(r) : 0);
+	}
 	r = rule_new(NFT_CHAIN_OUTPUT);
 	batch_rule(bt, r, r ? add_redirect(r, p->outbound_port) : 0);
 }
@@ -359,6 +460,10 @@ static void rules_prerouting(struct batch *bt, const struct nft_pod_rules *p)
 	for (i = 0; i < p->n_excl_in_ports; i++) {
 		r = rule_new(NFT_CHAIN_PREROUTING);
 		batch_rule(bt, r, r ? add_dport(r, p->excl_in_ports[i]) ?: add_return(r) : 0);
+	}
+	if (p->fail_open) {
+		r = rule_new(NFT_CHAIN_PREROUTING);
+		batch_rule(bt, r, r ? add_not_alive(r) : 0);
 	}
 	r = rule_new(NFT_CHAIN_PREROUTING);
 	batch_rule(bt, r, r ? add_redirect(r, p->inbound_port) : 0);
@@ -419,6 +524,8 @@ static int rules_check(const struct nft_pod_rules *r)
 	if (r->n_excl_out_ports > NFT_EXCL_PORTS_MAX || r->n_excl_in_ports > NFT_EXCL_PORTS_MAX ||
 	    r->n_excl_out_cidrs > NFT_EXCL_CIDRS_MAX)
 		return -EINVAL;
+	if (r->fail_open && !r->fail_open_after_ms)
+		return -EINVAL;
 	for (size_t i = 0; i < r->n_excl_out_cidrs; i++) {
 		const struct cidr *c = &r->excl_out_cidrs[i];
 
@@ -440,6 +547,13 @@ static void batch_pod(struct batch *bt, const struct nft_pod_rules *p)
 	batch_table(bt, NFT_MSG_NEWTABLE, NLM_F_CREATE);
 	batch_table(bt, NFT_MSG_DELTABLE, 0);
 	batch_table(bt, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL);
+	/* With its element from the start: between this batch and the first
+	 * heartbeat the pod must not count as one whose agent is gone.
+	 */
+	if (p->fail_open) {
+		batch_alive_set(bt);
+		batch_alive_beat(bt, p->fail_open_after_ms, false);
+	}
 	batch_chain(bt, NFT_CHAIN_OUTPUT, NF_INET_LOCAL_OUT);
 	rules_output(bt, p);
 	if (p->inbound_port) {
@@ -503,6 +617,27 @@ int nft_pod_remove(int netns_fd)
 	mnl_socket_close(nl);
 	return err;
 }
+int nft_pod_heartbeat(int netns_fd, uint32_t timeout_ms)
+{
+	struct mnl_socket *nl;
+	struct batch bt;
+	int err;
+
+	if (!timeout_ms)
+		return -EINVAL;
+	err = nft_nl_open(netns_fd, &nl);
+	if (err)
+		return err;
+	err = batch_init(&bt);
+	if (!err) {
+		batch_alive_beat(&bt, timeout_ms, true);
+		err = batch_send(nl, &bt);
+		batch_free(&bt);
+	}
+	mnl_socket_close(nl);
+	return err;
+}
+
 /* ------------------------------------------------------------ probe */
 
 /* The probe's steps, each its own batch in the throwaway netns, each adding
@@ -559,6 +694,8 @@ int nft_probe(char *why, size_t len)
 		.excl_out_cidrs = { { .net = { .family = AF_INET }, .prefix_len = 8 } },
 		.n_excl_in_ports = 1,
 		.excl_in_ports = { 1 },
+		.fail_open = true,
+		.fail_open_after_ms = 1000,
 	};
 	struct nft_pod_state st;
 	struct mnl_socket *nl;

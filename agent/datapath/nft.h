@@ -20,6 +20,11 @@
 #define NFT_CHAIN_OUTPUT "output"	/* type nat hook output */
 #define NFT_CHAIN_PREROUTING "prerouting"	/* type nat hook prerouting */
 #define NFT_CHAIN_PRIO (-100)		/* NF_IP_PRI_NAT_DST: where DNAT runs */
+/* Fail-open pods' heartbeat: a set holding the one element `tcp` with a
+ * timeout the agent keeps refreshing; each chain's last rule before the
+ * redirect returns TCP that is not in it (docs/datapath.md, "Fail-open").
+ */
+#define NFT_ALIVE_SET "agent_alive"
 #define NFT_EXCL_PORTS_MAX 16
 #define NFT_EXCL_CIDRS_MAX 16
 
@@ -36,6 +41,11 @@ struct nft_pod_rules {
 	size_t n_excl_out_cidrs;
 	uint16_t excl_in_ports[NFT_EXCL_PORTS_MAX];	/* inbound ports left alone */
 	size_t n_excl_in_ports;
+	/* weft.io/fail-open: the set NFT_ALIVE_SET and, in each chain, a rule
+	 * that lets TCP go uncaptured once its element has expired.
+	 */
+	bool fail_open;
+	uint32_t fail_open_after_ms;	/* the element's timeout at apply; not read back */
 };
 
 /* One base chain as the kernel reports it. */
@@ -56,6 +66,10 @@ struct nft_pod_state {
 	uint32_t n_chains;		/* every chain of the table, base or not */
 	struct nft_chain_state output, prerouting;
 	struct nft_pod_rules rules;
+	/* Connections the fail-open rules let go uncaptured (their counters),
+	 * outbound and inbound, since the table was last written.
+	 */
+	uint64_t failed_open_out, failed_open_in;
 };
 
 /* Make table inet weft in the netns @netns_fd say exactly @r. When it
@@ -88,6 +102,20 @@ int nft_pod_read(int netns_fd, struct nft_pod_state *out);
  * changes a count; a rule changed by hand changes what it decodes to.
  */
 bool nft_pod_state_matches(const struct nft_pod_state *st, const struct nft_pod_rules *r);
+
+/* The heartbeat of a fail-open pod's table: replace the element of
+ * NFT_ALIVE_SET by one that expires in @timeout_ms, in one transaction (a
+ * flush of the set and an add: the set is never seen empty, and an element
+ * already expired is replaced as well). -ENOENT when the table has no such
+ * set (the pod is not fail-open). 0 or -errno.
+ */
+int nft_pod_heartbeat(int netns_fd, uint32_t timeout_ms);
+
+/* Whether the element of NFT_ALIVE_SET in @netns_fd is present (the
+ * heartbeat is fresh), and in how many ms it expires. -ENOENT: no such set.
+ * 0 or -errno.
+ */
+int nft_pod_alive(int netns_fd, bool *alive, uint64_t *expires_ms);
 
 /* Whether this kernel runs the nft mode: builds the full table (nat chains,
  * socket cgroupv2, redirect, payload and meta matches) in a throwaway netns,

@@ -9,6 +9,7 @@
 #include <libnftnl/chain.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
+#include <libnftnl/set.h>
 #include <libnftnl/table.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -77,6 +78,8 @@ struct rule_view {
 	const void *imm;	/* immediate data (the redirect port) */
 	uint32_t imm_len;
 	bool redir;
+	bool not_alive;		/* a lookup of NFT_ALIVE_SET, inverted: fail-open */
+	uint64_t packets;	/* its counter */
 };
 
 static int expr_cb(struct nftnl_expr *e, void *data)
@@ -101,6 +104,12 @@ static int expr_cb(struct nftnl_expr *e, void *data)
 		v->imm = nftnl_expr_get(e, NFTNL_EXPR_IMM_DATA, &v->imm_len);
 	} else if (!strcmp(name, "redir")) {
 		v->redir = true;
+	} else if (!strcmp(name, "lookup")) {
+		v->not_alive = !strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET) ?: "",
+				       NFT_ALIVE_SET) &&
+			       (nftnl_expr_get_u32(e, NFTNL_EXPR_LOOKUP_FLAGS) & NFT_LOOKUP_F_INV);
+	} else if (!strcmp(name, "counter")) {
+		v->packets = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
 	}
 	return 0;
 }
@@ -114,12 +123,17 @@ static unsigned int mask_prefix(const uint8_t *mask, uint32_t len)
 	return n;
 }
 
-/* Record what one rule says in @p. */
-static void rule_decode(const struct rule_view *v, struct nft_pod_rules *p)
+/* Record what one rule says in @st. */
+static void rule_decode(const struct rule_view *v, struct nft_pod_state *st)
 {
+	struct nft_pod_rules *p = &st->rules;
 	uint16_t port;
 
-	if (v->redir && v->imm && v->imm_len == 2) {
+	if (v->not_alive) {
+		/* Both chains carry it; either says the pod is fail-open. */
+		p->fail_open = true;
+		*(v->out ? &st->failed_open_out : &st->failed_open_in) = v->packets;
+	} else if (v->redir && v->imm && v->imm_len == 2) {
 		memcpy(&port, v->imm, 2);
 		*(v->out ? &p->outbound_port : &p->inbound_port) = ntohs(port);
 	} else if (v->socket_level >= 0 && v->cmp && v->cmp_len == 8) {
@@ -176,7 +190,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 		goto out;
 	}
 	nftnl_expr_foreach(r, expr_cb, &v);
-	rule_decode(&v, &st->rules);
+	rule_decode(&v, st);
 out:
 	nftnl_rule_free(r);
 	return MNL_CB_OK;
@@ -235,16 +249,19 @@ bool nft_pod_state_matches(const struct nft_pod_state *st, const struct nft_pod_
 {
 	const struct nft_pod_rules *k = &st->rules;
 	bool in = r->inbound_port != 0;
+	uint32_t fo = r->fail_open ? 1 : 0;
 
 	if (!st->table_present || st->n_chains != (in ? 2u : 1u))
 		return false;
 	if (!st->output.present || st->output.hooknum != NF_INET_LOCAL_OUT ||
 	    st->output.prio != NFT_CHAIN_PRIO || strcmp(st->output.type, "nat") ||
-	    st->output.n_rules != 5 + r->n_excl_out_ports + r->n_excl_out_cidrs)
+	    st->output.n_rules != 5 + fo + r->n_excl_out_ports + r->n_excl_out_cidrs)
 		return false;
 	if (in && (!st->prerouting.present || st->prerouting.hooknum != NF_INET_PRE_ROUTING ||
 		   st->prerouting.prio != NFT_CHAIN_PRIO || strcmp(st->prerouting.type, "nat") ||
-		   st->prerouting.n_rules != 3 + r->n_excl_in_ports))
+		   st->prerouting.n_rules != 3 + fo + r->n_excl_in_ports))
+		return false;
+	if (k->fail_open != r->fail_open)
 		return false;
 	if (k->outbound_port != r->outbound_port || k->inbound_port != r->inbound_port ||
 	    k->agent_cgroup_id != r->agent_cgroup_id ||
@@ -261,4 +278,73 @@ bool nft_pod_state_matches(const struct nft_pod_state *st, const struct nft_pod_
 		    !addr_ip_equal(&k->excl_out_cidrs[i].net, &r->excl_out_cidrs[i].net))
 			return false;
 	return true;
+}
+
+struct alive_read {
+	bool alive;
+	uint64_t expires_ms;
+};
+
+static int alive_elem(struct nftnl_set_elem *e, void *data)
+{
+	struct alive_read *ar = data;
+	uint32_t len = 0;
+	const uint8_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+
+	/* An element past its expiry that the kernel still lists (its garbage
+	 * collection runs later) no longer matches: it does not count.
+	 */
+	if (key && len >= 1 && key[0] == IPPROTO_TCP &&
+	    nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_EXPIRATION) &&
+	    nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION) > 0) {
+		ar->alive = true;
+		ar->expires_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION);
+	}
+	return 0;
+}
+
+static int elems_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	if (!s)
+		return MNL_CB_ERROR;
+	if (nftnl_set_elems_nlmsg_parse(nlh, s) >= 0)
+		nftnl_set_elem_foreach(s, alive_elem, data);
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+static void elems_payload(struct nlmsghdr *nlh, void *obj)
+{
+	nftnl_set_elems_nlmsg_build_payload(nlh, obj);
+}
+
+int nft_pod_alive(int netns_fd, bool *alive, uint64_t *expires_ms)
+{
+	struct alive_read ar = { 0 };
+	struct mnl_socket *nl;
+	struct nftnl_set *s;
+	int err;
+
+	*alive = false;
+	*expires_ms = 0;
+	s = nftnl_set_alloc();
+	if (!s)
+		return -ENOMEM;
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, NFT_ALIVE_SET);
+	err = nft_nl_open(netns_fd, &nl);
+	if (!err) {
+		err = nft_nl_get(nl, NFT_MSG_GETSETELEM, NLM_F_DUMP, elems_payload, s, elems_cb,
+				 &ar);
+		mnl_socket_close(nl);
+	}
+	nftnl_set_free(s);
+	if (err)
+		return err;
+	*alive = ar.alive;
+	*expires_ms = ar.expires_ms;
+	return 0;
 }

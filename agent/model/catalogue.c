@@ -24,7 +24,7 @@ _Static_assert(sizeof(((struct cat_svc_port *)0)->port_name) == OBJ_PORT_NAME_MA
 struct cat_ns {
 	char name[OBJ_NS_MAX];
 	bool meshed;
-	enum obj_raw raw;
+	enum obj_tristate sw[OBJ_SW_COUNT];
 	enum obj_mtls_mode mtls_mode;
 	char allow_from[OBJ_ANNOT_VALUE_MAX];
 };
@@ -148,16 +148,19 @@ bool catalogue_ns_meshed(const struct catalogue *c, const char *ns)
 	return n && n->meshed;
 }
 
-bool catalogue_pod_denies_raw(const struct catalogue *c, const struct cat_pod *p)
+bool catalogue_pod_switch(const struct catalogue *c, const char *ns, const struct cat_pod *p,
+			  enum obj_switch sw)
 {
 	const struct cat_ns *n;
 
-	if (p->raw != OBJ_RAW_UNSET)
-		return p->raw == OBJ_RAW_DENY;
+	if (sw >= OBJ_SW_COUNT)
+		return false;
+	if (p && p->sw[sw] != OBJ_UNSET)
+		return p->sw[sw] == OBJ_YES;
 	if (!c->n_nss)
 		return false;
-	n = bsearch(p->ns, c->nss, c->n_nss, sizeof(*c->nss), ns_cmp);
-	return n && n->raw == OBJ_RAW_DENY;
+	n = bsearch(ns, c->nss, c->n_nss, sizeof(*c->nss), ns_cmp);
+	return n && n->sw[sw] == OBJ_YES;
 }
 
 enum obj_mtls_mode catalogue_ns_mtls_mode(const struct catalogue *c, const char *ns)
@@ -620,7 +623,7 @@ static void copy_object(struct build *b, const struct obj *o)
 	switch (o->key.kind) {
 	case OBJ_NAMESPACE:
 		memcpy(c->nss[c->n_nss].name, o->key.name, sizeof(c->nss[0].name));
-		c->nss[c->n_nss].raw = o->nspace.raw;
+		memcpy(c->nss[c->n_nss].sw, o->nspace.sw, sizeof(o->nspace.sw));
 		c->nss[c->n_nss].mtls_mode = o->nspace.mtls_mode;
 		memcpy(c->nss[c->n_nss].allow_from, o->nspace.allow_from,
 		       sizeof(c->nss[0].allow_from));
@@ -639,7 +642,7 @@ static void copy_object(struct build *b, const struct obj *o)
 		c->pods[c->n_pods].phase = o->pod.phase;
 		c->pods[c->n_pods].terminating = o->pod.terminating;
 		c->pods[c->n_pods].opted_out = o->pod.opted_out;
-		c->pods[c->n_pods].raw = o->pod.raw;
+		memcpy(c->pods[c->n_pods].sw, o->pod.sw, sizeof(o->pod.sw));
 		memcpy(c->pods[c->n_pods].excl_ports, o->pod.excl_ports, sizeof(o->pod.excl_ports));
 		c->pods[c->n_pods].n_excl_ports = o->pod.n_excl_ports;
 		memcpy(c->pods[c->n_pods].excl_in_ports, o->pod.excl_in_ports,

@@ -92,7 +92,7 @@ struct cat_pod {
 	size_t n_excl_cidrs;
 	struct obj_pod_register registers[OBJ_REGISTER_MAX];	/* weft.io/register */
 	size_t n_registers;
-	enum obj_raw raw;		/* weft.io/deny-raw-sockets */
+	enum obj_tristate sw[OBJ_SW_COUNT];	/* enum obj_switch */
 };
 
 struct catalogue;
@@ -116,10 +116,12 @@ struct cat_svc_port *catalogue_find_vip(const struct catalogue *c, const struct 
 /* Whether namespace @ns exists and carries the label weft.io/mesh=enabled. */
 bool catalogue_ns_meshed(const struct catalogue *c, const char *ns);
 
-/* Whether pod @p's raw IP sockets are to be refused: its own
- * weft.io/deny-raw-sockets, else its namespace's, else no.
+/* Switch @sw (enum obj_switch) of the pod @name of namespace @ns: its Pod
+ * object's own value, else its Namespace's, else no. @p is that Pod object,
+ * or NULL when the registry has none (the Namespace's value then holds).
  */
-bool catalogue_pod_denies_raw(const struct catalogue *c, const struct cat_pod *p);
+bool catalogue_pod_switch(const struct catalogue *c, const char *ns, const struct cat_pod *p,
+			  enum obj_switch sw);
 
 /* Namespace @ns's weft.io/mtls-mode; OBJ_MTLS_UNSET when it sets none or is
  * unknown (the agent's default applies).

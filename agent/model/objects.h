@@ -51,14 +51,22 @@ struct obj_key {
 	char name[OBJ_NAME_MAX];
 };
 
-/* Annotation weft.io/deny-raw-sockets ("true" or "false") of a Namespace or
- * a Pod: refuse the pod's raw IP sockets (eBPF mode). A Pod's own value wins
- * over its Namespace's; absent on both, raw sockets are allowed.
+/* Yes/no annotations ("true" or "false") a Namespace or a Pod may carry,
+ * one row each in registry/decode.c's table: a Pod's own value wins over its
+ * Namespace's; absent on both, no (catalogue_pod_switch()).
  */
-enum obj_raw {
-	OBJ_RAW_UNSET = 0,
-	OBJ_RAW_ALLOW,
-	OBJ_RAW_DENY,
+enum obj_switch {
+	OBJ_SW_DENY_RAW,	/* weft.io/deny-raw-sockets: refuse the pod's raw IP
+				 * sockets (eBPF mode) */
+	OBJ_SW_FAIL_OPEN,	/* weft.io/fail-open: capture nothing of the pod while
+				 * the agent's heartbeat is stale */
+	OBJ_SW_COUNT,
+};
+
+enum obj_tristate {
+	OBJ_UNSET = 0,
+	OBJ_NO,
+	OBJ_YES,
 };
 
 /* A namespace's weft.io/mtls-mode (label or annotation; docs/mtls.md). */
@@ -78,7 +86,7 @@ struct obj_namespace {
 	bool meshed;		/* label weft.io/mesh=enabled */
 	enum obj_mtls_mode mtls_mode;
 	char allow_from[OBJ_ANNOT_VALUE_MAX];
-	enum obj_raw raw;	/* weft.io/deny-raw-sockets */
+	enum obj_tristate sw[OBJ_SW_COUNT];	/* enum obj_switch */
 };
 
 struct obj_svc_port {
@@ -175,7 +183,7 @@ struct obj_pod {
 	size_t n_excl_cidrs;
 	struct obj_pod_register registers[OBJ_REGISTER_MAX];	/* weft.io/register */
 	size_t n_registers;
-	enum obj_raw raw;		/* weft.io/deny-raw-sockets */
+	enum obj_tristate sw[OBJ_SW_COUNT];	/* enum obj_switch */
 };
 
 struct obj {

@@ -22,7 +22,6 @@
 #define ANNOT_EXCL_IN_PORTS "weft.io/exclude-inbound-ports"
 #define ANNOT_EXCL_CIDRS "weft.io/exclude-outbound-cidrs"
 #define ANNOT_REGISTER "weft.io/register"
-#define ANNOT_DENY_RAW "weft.io/deny-raw-sockets"
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
 #define ANNOT_PREFIX "weft.io/"
 #define MTLS_MODE "weft.io/mtls-mode"
@@ -93,28 +92,37 @@ static int decode_allow_from(struct dec *d, json_object *meta, char *out)
 	return err;
 }
 
-/* weft.io/deny-raw-sockets of a Namespace or a Pod: "true", "false" or
- * absent; anything else rejects the object (its previous version, if any,
- * stays in force), as a bad exclusion list does.
+/* The yes/no annotations of Namespaces and Pods (enum obj_switch), by name. */
+static const char *const switch_annots[OBJ_SW_COUNT] = {
+	[OBJ_SW_DENY_RAW] = "weft.io/deny-raw-sockets",
+	[OBJ_SW_FAIL_OPEN] = "weft.io/fail-open",
+};
+
+/* Every yes/no annotation of a Namespace or a Pod into @out: "true",
+ * "false" or absent; anything else rejects the object (its previous
+ * version, if any, stays in force), as a bad exclusion list does: a typo
+ * must not silently pick a side.
  */
-static int decode_deny_raw(struct dec *d, json_object *meta, enum obj_raw *out)
+static int decode_switches(struct dec *d, json_object *meta, enum obj_tristate *out)
 {
 	char val[OBJ_ANNOT_VALUE_MAX];
 	int err;
 
-	err = dec_get_meta_string(d, meta, "annotations", ANNOT_DENY_RAW, DEC_ANY, val,
-				  sizeof(val));
-	if (err)
-		return err;
-	if (!val[0])
-		*out = OBJ_RAW_UNSET;
-	else if (!strcmp(val, "true"))
-		*out = OBJ_RAW_DENY;
-	else if (!strcmp(val, "false"))
-		*out = OBJ_RAW_ALLOW;
-	else
-		return dec_fail(d, "metadata.annotations[\"%s\"]: '%s' is neither \"true\" nor "
-				"\"false\"", ANNOT_DENY_RAW, val);
+	for (size_t i = 0; i < OBJ_SW_COUNT; i++) {
+		err = dec_get_meta_string(d, meta, "annotations", switch_annots[i], DEC_ANY, val,
+					  sizeof(val));
+		if (err)
+			return err;
+		if (!val[0])
+			out[i] = OBJ_UNSET;
+		else if (!strcmp(val, "true"))
+			out[i] = OBJ_YES;
+		else if (!strcmp(val, "false"))
+			out[i] = OBJ_NO;
+		else
+			return dec_fail(d, "metadata.annotations[\"%s\"]: '%s' is neither \"true\" "
+					"nor \"false\"", switch_annots[i], val);
+	}
 	return 0;
 }
 
@@ -131,7 +139,7 @@ static int decode_namespace(struct dec *d, json_object *o, json_object *meta, st
 	err = decode_mtls_mode(d, meta, &obj->nspace.mtls_mode);
 	if (!err)
 		err = decode_allow_from(d, meta, obj->nspace.allow_from);
-	return err ? err : decode_deny_raw(d, meta, &obj->nspace.raw);
+	return err ? err : decode_switches(d, meta, obj->nspace.sw);
 }
 
 /* spec.clusterIPs (or spec.clusterIP alone): the VIPs; "None" or "" = headless. */
@@ -684,7 +692,7 @@ static int decode_pod(struct dec *d, json_object *o, json_object *meta, struct o
 	if (!err)
 		err = decode_pod_register(d, meta, pod);
 	if (!err)
-		err = decode_deny_raw(d, meta, &pod->raw);
+		err = decode_switches(d, meta, pod->sw);
 	if (err)
 		return err;
 	err = dec_get_object(d, o, "spec", false, &spec);

@@ -15,7 +15,9 @@ struct mesh_connect_req {
 	__u16 port;		/* destination port, host order */
 	__u8 family;		/* MESH_AF_INET (connect4) or MESH_AF_INET6 (connect6) */
 	__u8 is_tcp;		/* SOCK_STREAM over IPPROTO_TCP */
-	__u8 pad[4];
+	__u8 fails_open;	/* the pod is fail-open and the agent's heartbeat
+				 * stale (mesh_pod_fails_open()) */
+	__u8 pad[3];
 };
 
 /* Whether the connecting socket is the agent's own: @cgroup_at_agent_level is
@@ -90,6 +92,12 @@ mesh_decide_connect(const struct mesh_connect_req *req, const struct mesh_pod *p
 		if (mesh_addr_in_cidr(&dst, family, &pod->excl_cidrs[i]))
 			return MESH_R_EXCL_CIDR;
 	}
+	/* Last, so that the counter counts exactly the connections that
+	 * would have been captured and went around the mesh instead: the pod
+	 * asked to fail open (weft.io/fail-open) and no agent beats.
+	 */
+	if (req->fails_open && (pod->flags & MESH_POD_F_FAIL_OPEN))
+		return MESH_R_FAIL_OPEN;
 	return MESH_R_REDIRECTED;
 }
 

@@ -24,7 +24,8 @@ struct mesh_inbound_req {
 	__u8 family;		/* MESH_AF_INET or MESH_AF_INET6 */
 	__u8 is_tcp;
 	__u8 is_agent;		/* the flow is in mesh_in_agent */
-	__u8 pad[3];
+	__u8 fails_open;	/* the pod is fail-open and the agent's heartbeat stale */
+	__u8 pad[2];
 };
 
 static __always_inline bool mesh_addr_equal(const struct mesh_addr *a, const struct mesh_addr *b)
@@ -68,6 +69,12 @@ static __always_inline enum mesh_reason mesh_decide_inbound(const struct mesh_in
 		if (pod->excl_in_ports[i] && pod->excl_in_ports[i] == req->local_port)
 			return MESH_R_IN_EXCL_PORT;
 	}
+	/* A fail-open pod whose agent stopped beating: its listener is gone
+	 * with the agent, and the application takes the connection itself
+	 * instead of it being reset. Last, as outbound.
+	 */
+	if (req->fails_open && (pod->flags & MESH_POD_F_FAIL_OPEN))
+		return MESH_R_IN_FAIL_OPEN;
 	return MESH_R_IN_CAPTURED;
 }
 

@@ -23,6 +23,16 @@ struct {
 	__type(value, struct mesh_config);
 } mesh_config SEC(".maps");
 
+/* The agent's heartbeat (key 0), rewritten about every second: fail-open
+ * pods are not captured while it is stale.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mesh_heartbeat);
+} mesh_heartbeat SEC(".maps");
+
 /* Decision counters indexed by enum mesh_reason, summed by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

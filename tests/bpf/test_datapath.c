@@ -31,7 +31,7 @@
 
 static const char *const pinned_maps[] = {
 	"mesh_pods", "mesh_config", "mesh_metrics", "mesh_sk_dst", "mesh_orig_dst", "mesh_inbound",
-	"mesh_in_agent",
+	"mesh_in_agent", "mesh_heartbeat",
 };
 static const char *const pinned_links[] = {
 	"mesh_sock_create",  "mesh_getsockopt", "mesh_sockops",	 "mesh_getpeername4",
@@ -95,6 +95,8 @@ Test(skel, maps_match_abi)
 		{ "mesh_pods", BPF_MAP_TYPE_HASH, sizeof(__u64), sizeof(struct mesh_pod),
 		  MESH_MAX_PODS },
 		{ "mesh_config", BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct mesh_config), 1 },
+		{ "mesh_heartbeat", BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+		  sizeof(struct mesh_heartbeat), 1 },
 		{ "mesh_metrics", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64),
 		  MESH_R_MAX },
 		{ "mesh_sk_dst", BPF_MAP_TYPE_SK_STORAGE, sizeof(int), sizeof(struct mesh_orig_dst),

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The bpf/lib decision helpers (addr.h, decide.h, inbound.h, orig.h) compiled
  * with the host cc: loopback, IPv4-mapped, exclusions, the agent's cgroup, the
- * inbound decision, and the mesh_orig_dst key the two sides of the datapath
+ * inbound decision, fail-open and the heartbeat, and the mesh_orig_dst key the two sides of the datapath
  * must agree on.
  */
 #include <arpa/inet.h>
@@ -20,6 +20,7 @@
 
 #include "abi.h"
 #include "lib/decide.h"
+#include "lib/heartbeat.h"
 #include "lib/inbound.h"
 #include "lib/orig.h"
 
@@ -466,4 +467,89 @@ Test(bpf_inbound, flow_key_of_mapped_pair_is_ipv4)
 	mesh_flow_key_set(&k6, 42, family, &s, 40000, &d, 8080);
 	cr_expect_eq(k6.family, MESH_AF_INET6);
 	cr_expect_eq(memcmp(&k6.src, &s, sizeof(s)), 0);
+}
+
+/* ------------------------------------------------------------ fail-open */
+
+#define SEC_NS 1000000000ull
+
+Test(bpf_heartbeat, stale_only_past_the_threshold)
+{
+	const struct mesh_heartbeat hb = { .beat_ns = 100 * SEC_NS, .stale_after_ns = 5 * SEC_NS };
+
+	cr_expect_not(mesh_heartbeat_is_stale(&hb, 100 * SEC_NS), "just beat");
+	cr_expect_not(mesh_heartbeat_is_stale(&hb, 105 * SEC_NS), "exactly the threshold");
+	cr_expect(mesh_heartbeat_is_stale(&hb, 105 * SEC_NS + 1), "past it");
+	cr_expect(mesh_heartbeat_is_stale(&hb, 1000 * SEC_NS));
+}
+
+Test(bpf_heartbeat, stale_takes_proof)
+{
+	struct mesh_heartbeat hb = { .beat_ns = 0, .stale_after_ns = 5 * SEC_NS };
+
+	cr_expect_not(mesh_heartbeat_is_stale(NULL, 1000 * SEC_NS), "no entry");
+	cr_expect_not(mesh_heartbeat_is_stale(&hb, 1000 * SEC_NS), "never beat");
+	hb = (struct mesh_heartbeat){ .beat_ns = 100 * SEC_NS, .stale_after_ns = 0 };
+	cr_expect_not(mesh_heartbeat_is_stale(&hb, 1000 * SEC_NS), "threshold 0: never stale");
+	hb.stale_after_ns = 5 * SEC_NS;
+	cr_expect_not(mesh_heartbeat_is_stale(&hb, 50 * SEC_NS), "a beat in the future");
+}
+
+Test(bpf_decide, fails_open_only_for_a_fail_open_pod_with_a_stale_agent)
+{
+	struct mesh_pod p = pod();
+	struct mesh_connect_req r = req("198.18.0.10", 80);
+
+	r.fails_open = 1;
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_REDIRECTED,
+		     "a pod that did not ask is captured, heartbeat or not");
+	p.flags |= MESH_POD_F_FAIL_OPEN;
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_FAIL_OPEN);
+	r = req("fd57:6566:7400::10", 80);
+	r.fails_open = 1;
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_FAIL_OPEN, "IPv6 too");
+	r.fails_open = 0;
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_REDIRECTED,
+		     "a fresh heartbeat captures a fail-open pod");
+}
+
+Test(bpf_decide, fail_open_counts_only_what_would_be_captured)
+{
+	struct mesh_pod p = pod();
+	struct mesh_connect_req r = req("127.0.0.1", 80);
+
+	p.flags |= MESH_POD_F_FAIL_OPEN;
+	p.excl_ports[0] = 5432;
+	r.fails_open = 1;
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_LOOPBACK);
+	r = req("198.18.0.10", 5432);
+	r.fails_open = 1;
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_EXCL_PORT);
+	r = req("198.18.0.10", 80);
+	r.fails_open = 1;
+	r.cgroup_at_agent_level = AGENT_CG;
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_AGENT_CGROUP);
+	p.flags = MESH_POD_F_FAIL_OPEN;
+	cr_expect_eq(mesh_decide_connect(&r, &p, &marks), MESH_R_NOT_ENROLLED,
+		     "capture off wins");
+}
+
+Test(bpf_inbound, fails_open_to_the_application)
+{
+	struct mesh_pod p = inbound_pod();
+	struct mesh_inbound_req r = in_req(2, 8080);
+
+	r.fails_open = 1;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_CAPTURED, "did not ask");
+	p.flags |= MESH_POD_F_FAIL_OPEN;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_FAIL_OPEN);
+	r.fails_open = 0;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_CAPTURED, "fresh heartbeat");
+	r = in_req(MESH_LOOPBACK_IFINDEX, 8080);
+	r.fails_open = 1;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_LOOPBACK, "first reason wins");
+	r = in_req(2, 8080);
+	r.fails_open = 1;
+	r.is_agent = 1;
+	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_AGENT);
 }

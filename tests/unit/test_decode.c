@@ -388,45 +388,79 @@ Test(decode, pod_exclusion_annotations)
 	obj_free(o);
 }
 
-Test(decode, deny_raw_sockets_on_pods_and_namespaces)
+/* The yes/no annotations of Namespaces and Pods (enum obj_switch), each
+ * decoded on its own: "true", "false", absent; anything else rejects the
+ * object naming the annotation.
+ */
+static const char *const switch_names[OBJ_SW_COUNT] = {
+	[OBJ_SW_DENY_RAW] = "weft.io/deny-raw-sockets",
+	[OBJ_SW_FAIL_OPEN] = "weft.io/fail-open",
+};
+
+Test(decode, switches_on_pods_and_namespaces)
 {
 	static const struct {
 		const char *value;	/* NULL: no annotation */
-		enum obj_raw want;
+		enum obj_tristate want;
 	} cases[] = {
-		{ NULL, OBJ_RAW_UNSET }, { "", OBJ_RAW_UNSET },
-		{ "true", OBJ_RAW_DENY }, { "false", OBJ_RAW_ALLOW },
+		{ NULL, OBJ_UNSET }, { "", OBJ_UNSET },
+		{ "true", OBJ_YES }, { "false", OBJ_NO },
 	};
 	char yaml[512];
 	struct obj *o;
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *v = cases[i].value;
-		char ann[128] = "";
+	for (size_t sw = 0; sw < OBJ_SW_COUNT; sw++) {
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			const char *v = cases[i].value;
+			char ann[128] = "";
 
-		if (v)
-			snprintf(ann, sizeof(ann),
-				 "  annotations: {weft.io/deny-raw-sockets: \"%s\"}\n", v);
-		snprintf(yaml, sizeof(yaml),
-			 "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-0\n"
-			 "  namespace: shop\n%s", ann);
-		o = decode_ok(yaml);
-		cr_expect_eq(o->pod.raw, cases[i].want, "Pod, '%s'", v ? v : "(none)");
-		obj_free(o);
-		snprintf(yaml, sizeof(yaml),
-			 "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n%s", ann);
-		o = decode_ok(yaml);
-		cr_expect_eq(o->nspace.raw, cases[i].want, "Namespace, '%s'", v ? v : "(none)");
-		obj_free(o);
+			if (v)
+				snprintf(ann, sizeof(ann), "  annotations: {%s: \"%s\"}\n",
+					 switch_names[sw], v);
+			snprintf(yaml, sizeof(yaml),
+				 "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-0\n"
+				 "  namespace: shop\n%s", ann);
+			o = decode_ok(yaml);
+			cr_expect_eq(o->pod.sw[sw], cases[i].want, "Pod, %s '%s'", switch_names[sw],
+				     v ? v : "(none)");
+			/* The other switch is untouched. */
+			cr_expect_eq(o->pod.sw[!sw], OBJ_UNSET, "Pod, %s leaks", switch_names[sw]);
+			obj_free(o);
+			snprintf(yaml, sizeof(yaml),
+				 "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n%s", ann);
+			o = decode_ok(yaml);
+			cr_expect_eq(o->nspace.sw[sw], cases[i].want, "Namespace, %s '%s'",
+				     switch_names[sw], v ? v : "(none)");
+			cr_expect_eq(o->nspace.sw[!sw], OBJ_UNSET, "Namespace, %s leaks",
+				     switch_names[sw]);
+			obj_free(o);
+		}
 	}
-	expect_error("apiVersion: v1\nkind: Pod\nmetadata: {name: web-3, namespace: shop,\n"
-		     "  annotations: {weft.io/deny-raw-sockets: \"yes\"}}\n",
-		     "Pod shop/web-3: metadata.annotations[\"weft.io/deny-raw-sockets\"]: "
-		     "'yes' is neither \"true\" nor \"false\"");
-	expect_error("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop,\n"
-		     "  annotations: {weft.io/deny-raw-sockets: \"1\"}}\n",
-		     "Namespace shop: metadata.annotations[\"weft.io/deny-raw-sockets\"]: "
-		     "'1' is neither \"true\" nor \"false\"");
+}
+
+Test(decode, switch_errors_name_the_annotation)
+{
+	static const char *const bad[] = { "yes", "1", "True", "on" };
+	char yaml[512], want[256];
+
+	for (size_t sw = 0; sw < OBJ_SW_COUNT; sw++) {
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(yaml, sizeof(yaml),
+				 "apiVersion: v1\nkind: Pod\nmetadata: {name: web-3, namespace: shop,\n"
+				 "  annotations: {%s: \"%s\"}}\n", switch_names[sw], bad[i]);
+			snprintf(want, sizeof(want),
+				 "Pod shop/web-3: metadata.annotations[\"%s\"]: '%s' is neither "
+				 "\"true\" nor \"false\"", switch_names[sw], bad[i]);
+			expect_error(yaml, want);
+			snprintf(yaml, sizeof(yaml),
+				 "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop,\n"
+				 "  annotations: {%s: \"%s\"}}\n", switch_names[sw], bad[i]);
+			snprintf(want, sizeof(want),
+				 "Namespace shop: metadata.annotations[\"%s\"]: '%s' is neither "
+				 "\"true\" nor \"false\"", switch_names[sw], bad[i]);
+			expect_error(yaml, want);
+		}
+	}
 }
 
 Test(decode, pod_exclusion_errors_name_the_annotation)

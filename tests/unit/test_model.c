@@ -339,30 +339,60 @@ Test(model, namespaces_pods_and_annotations)
 	model_free(m);
 }
 
-/* weft.io/deny-raw-sockets: a Pod's own value, else its Namespace's, else no. */
-Test(model, deny_raw_sockets_pod_over_namespace)
+/* The yes/no annotations (weft.io/deny-raw-sockets, weft.io/fail-open): a
+ * Pod's own value, else its Namespace's, else no; a pod the registry has no
+ * Pod object for takes its Namespace's.
+ */
+Test(model, switches_pod_over_namespace)
 {
-	struct model *m = model_new();
-	struct catalogue *c;
+	static const char *const names[OBJ_SW_COUNT] = {
+		[OBJ_SW_DENY_RAW] = "weft.io/deny-raw-sockets",
+		[OBJ_SW_FAIL_OPEN] = "weft.io/fail-open",
+	};
+	char yaml[2048];
 
-	put(m, "test", "apiVersion: v1\nkind: Namespace\nmetadata: {name: strict,\n"
-		       "  annotations: {weft.io/deny-raw-sockets: \"true\"}}\n---\n"
-		       "apiVersion: v1\nkind: Namespace\nmetadata: {name: loose}\n---\n"
-		       "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: strict}\n---\n"
-		       "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: strict,\n"
-		       "  annotations: {weft.io/deny-raw-sockets: \"false\"}}\n---\n"
-		       "apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: loose}\n---\n"
-		       "apiVersion: v1\nkind: Pod\nmetadata: {name: d, namespace: loose,\n"
-		       "  annotations: {weft.io/deny-raw-sockets: \"true\"}}\n---\n"
-		       "apiVersion: v1\nkind: Pod\nmetadata: {name: e, namespace: nowhere}\n");
-	c = model_build(m);
-	cr_expect(catalogue_pod_denies_raw(c, catalogue_find_pod(c, "strict", "a")));
-	cr_expect_not(catalogue_pod_denies_raw(c, catalogue_find_pod(c, "strict", "b")));
-	cr_expect_not(catalogue_pod_denies_raw(c, catalogue_find_pod(c, "loose", "c")));
-	cr_expect(catalogue_pod_denies_raw(c, catalogue_find_pod(c, "loose", "d")));
-	cr_expect_not(catalogue_pod_denies_raw(c, catalogue_find_pod(c, "nowhere", "e")));
-	catalogue_unref(c);
-	model_free(m);
+	for (size_t sw = 0; sw < OBJ_SW_COUNT; sw++) {
+		struct model *m = model_new();
+		struct catalogue *c;
+
+		snprintf(yaml, sizeof(yaml),
+			 "apiVersion: v1\nkind: Namespace\nmetadata: {name: strict,\n"
+			 "  annotations: {%s: \"true\"}}\n---\n"
+			 "apiVersion: v1\nkind: Namespace\nmetadata: {name: loose}\n---\n"
+			 "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: strict}\n---\n"
+			 "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: strict,\n"
+			 "  annotations: {%s: \"false\"}}\n---\n"
+			 "apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: loose}\n---\n"
+			 "apiVersion: v1\nkind: Pod\nmetadata: {name: d, namespace: loose,\n"
+			 "  annotations: {%s: \"true\"}}\n---\n"
+			 "apiVersion: v1\nkind: Pod\nmetadata: {name: e, namespace: nowhere}\n",
+			 names[sw], names[sw], names[sw]);
+		put(m, "test", yaml);
+		c = model_build(m);
+		cr_expect(catalogue_pod_switch(c, "strict", catalogue_find_pod(c, "strict", "a"), sw),
+			  "%s", names[sw]);
+		cr_expect_not(catalogue_pod_switch(c, "strict",
+						   catalogue_find_pod(c, "strict", "b"), sw),
+			      "%s", names[sw]);
+		cr_expect_not(catalogue_pod_switch(c, "loose", catalogue_find_pod(c, "loose", "c"),
+						   sw),
+			      "%s", names[sw]);
+		cr_expect(catalogue_pod_switch(c, "loose", catalogue_find_pod(c, "loose", "d"), sw),
+			  "%s", names[sw]);
+		cr_expect_not(catalogue_pod_switch(c, "nowhere",
+						   catalogue_find_pod(c, "nowhere", "e"), sw),
+			      "%s", names[sw]);
+		/* No Pod object: the Namespace decides. */
+		cr_expect(catalogue_pod_switch(c, "strict", NULL, sw), "%s", names[sw]);
+		cr_expect_not(catalogue_pod_switch(c, "loose", NULL, sw), "%s", names[sw]);
+		/* The other switch stays off everywhere. */
+		cr_expect_not(catalogue_pod_switch(c, "strict", NULL, !sw), "%s leaks", names[sw]);
+		cr_expect_not(catalogue_pod_switch(c, "loose", catalogue_find_pod(c, "loose", "d"),
+						   !sw),
+			      "%s leaks", names[sw]);
+		catalogue_unref(c);
+		model_free(m);
+	}
 }
 
 Test(model, first_registered_source_wins)
