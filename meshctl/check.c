@@ -329,6 +329,12 @@ static void check_pods(struct checks *c, json_object *pods)
 			off += (size_t)snprintf(bad + off, sizeof(bad) - off, "%s%s/%s (listeners)",
 						off ? ", " : "", out_str(p, "namespace"),
 						out_str(p, "name"));
+		else if (out_str(p, "fail_open.heartbeat") &&
+			 strcmp(out_str(p, "fail_open.heartbeat"), "fresh"))
+			off += (size_t)snprintf(bad + off, sizeof(bad) - off,
+						"%s%s/%s (fail-open, heartbeat %s: bypassing the mesh)",
+						off ? ", " : "", out_str(p, "namespace"),
+						out_str(p, "name"), out_str(p, "fail_open.heartbeat"));
 		else if (!out_bool(p, "capture_in_place"))
 			off += (size_t)snprintf(bad + off, sizeof(bad) - off, "%s%s/%s (%s)",
 						off ? ", " : "", out_str(p, "namespace"),

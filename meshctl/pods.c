@@ -165,6 +165,18 @@ int cmd_pod_render(FILE *out, struct json_object *pod)
 			 (out_str(pod, "capture_problem") ?: "run 'meshctl check'"));
 		pod_line(out, "Excluded:", "outbound ports %s; outbound CIDRs %s; inbound ports %s",
 			 ports, cidrs, in_ports);
+		if (json_object_is_type(out_path(pod, "fail_open"), json_type_object))
+			pod_line(out, "Fail-open:",
+				 "yes (weft.io/fail-open): heartbeat %s, %llu ms old; capture is "
+				 "skipped once it is over %llu ms old%s",
+				 out_str(pod, "fail_open.heartbeat") ?: "?",
+				 out_u64(pod, "fail_open.age_ms"), out_u64(pod, "fail_open.after_ms"),
+				 out_str(pod, "fail_open.heartbeat") &&
+						 !strcmp(out_str(pod, "fail_open.heartbeat"), "stale")
+					 ? " -- NOW BYPASSING THE MESH"
+					 : "");
+		else
+			pod_line(out, "Fail-open:", "no (fails closed while no agent runs)");
 	}
 	pod_line(out, "Connections:", "%llu active, %llu since enrollment",
 		 out_u64(pod, "connections.active"), out_u64(pod, "connections.total"));

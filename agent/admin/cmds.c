@@ -393,6 +393,36 @@ static json_object *pod_inbound_json(const struct pod *pod)
 	return arr;
 }
 
+/* weft.io/fail-open of a meshed pod and the heartbeat its capture checks:
+ * null when the pod does not fail open (or --fail-open-after is 0).
+ */
+static json_object *fail_open_json(const struct agent *a, const struct capture_target *t,
+				   const struct capture_pod *d)
+{
+	struct capture_beat b;
+	json_object *o;
+	int err = capture_pod_beat(a->capture, t, d, &b);
+
+	if (!err && !b.fail_open)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "after_ms",
+			       json_object_new_uint64(capture_fail_open_after_ms(a->capture)));
+	if (err) {
+		json_object_object_add(o, "heartbeat",
+				       json_object_new_string(strerror(-err)));
+		return o;
+	}
+	/* "stale": the pod's traffic goes around the mesh right now. */
+	json_object_object_add(o, "heartbeat", json_object_new_string(b.stale ? "stale" : "fresh"));
+	json_object_object_add(o, "age_ms", json_object_new_uint64(b.age_ms));
+	json_object_object_add(o, "left_ms", json_object_new_uint64(b.left_ms));
+	if (capture_mode(a->capture) == CAPTURE_NFT)
+		json_object_object_add(o, "connections_failed_open",
+				       json_object_new_uint64(b.failed_open));
+	return o;
+}
+
 static json_object *pod_json(const struct pod *pod, const struct agent *a)
 {
 	json_object *o = json_object_new_object(), *ips = json_object_new_array();
@@ -481,6 +511,7 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 					       : capture_mode(a->capture) == CAPTURE_NFT
 						       ? "allowed: nft mode cannot refuse them"
 						       : "refused"));
+		json_object_object_add(o, "fail_open", fail_open_json(a, &t, &d));
 	}
 	{
 		/* Summed over the workers' shares of the pod; the caller isolated them. */

@@ -414,6 +414,9 @@ int admin_trace(const struct http_request *req, struct http_response *resp, void
 	json_object_object_add(o, "captured",
 			       json_object_new_boolean(t.ex.reason == DP_REASON_REDIRECTED));
 	json_object_object_add(o, "decision", json_object_new_string(dp_counter_name(t.ex.reason)));
+	json_object_object_add(o, "fail_open",
+			       json_object_new_boolean(t.ex.enrolled && t.ex.pod.fail_open));
+	json_object_object_add(o, "heartbeat_stale", json_object_new_boolean(t.ex.heartbeat_stale));
 	capture_steps(&t);
 	if (t.ex.reason == DP_REASON_REDIRECTED) {
 		step(&t, "capture", "pass",
@@ -424,11 +427,19 @@ int admin_trace(const struct http_request *req, struct http_response *resp, void
 		workers_isolate(t.a->workers);
 		proxy_steps(&t, o);
 		workers_release(t.a->workers);
+	} else if (!strcmp(dp_counter_name(t.ex.reason), "fail_open")) {
+		step(&t, "capture", "stop",
+		     "not captured (fail_open): the pod is fail-open (weft.io/fail-open) and the "
+		     "agent's heartbeat is stale: the connection goes straight to %s, past the "
+		     "mesh (no mTLS, no policy)",
+		     buf);
 	} else {
 		step(&t, "capture", "stop",
 		     "not captured (%s): the connection goes straight to %s; "
 		     "the proxy never sees it",
 		     dp_counter_name(t.ex.reason), buf);
+	}
+	if (t.ex.reason != DP_REASON_REDIRECTED) {
 		json_object_object_add(o, "service", NULL);
 		json_object_object_add(o, "endpoints", json_object_new_array());
 		json_object_object_add(o, "pick", NULL);
