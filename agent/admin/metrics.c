@@ -561,6 +561,23 @@ static void map_families(struct prom *p, const struct scrape *sc)
 	}
 }
 
+/* Meshed pods whose capture fails open (weft.io/fail-open, fail-open on). */
+static size_t pods_fail_open(const struct agent *a)
+{
+	struct capture_pod d;
+	size_t n = 0;
+
+	if (!capture_fail_open_after_ms(a->capture))
+		return 0;
+	for (const struct pod *pod = pods_first(a->pods); pod; pod = pod->next) {
+		if (!pod->meshed)
+			continue;
+		pods_capture_entry(a->pods, pod, &d);
+		n += d.fail_open;
+	}
+	return n;
+}
+
 static void agent_families(struct prom *p, const struct agent *a, const struct scrape *sc)
 {
 	struct dp *dp = capture_dp(a->capture);	/* NULL in nft mode: no programs */
@@ -590,6 +607,11 @@ static void agent_families(struct prom *p, const struct agent *a, const struct s
 		    "Running pods of meshed namespaces on this node that were never enrolled "
 		    "(started while weft-cni was not chained; see /v1/escaped).",
 		    pods_escaped(a->pods, NULL, NULL));
+	prom_scalar(p, "weft_pods_fail_open", "gauge",
+		    "Meshed pods that go uncaptured while the agent's heartbeat is stale "
+		    "(weft.io/fail-open, --fail-open-after); their decisions are counted in "
+		    "weft_bpf_decisions_total{reason=\"fail_open\"} in eBPF mode.",
+		    pods_fail_open(a));
 	prom_scalar(p, "weft_pods_add_waiting", "gauge",
 		    "CNI ADDs waiting for their Pod object from the Kubernetes API.",
 		    pods_waiting(a->pods));
