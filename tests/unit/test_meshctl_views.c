@@ -199,6 +199,39 @@ Test(meshctl_views, pod_detail)
 	free(out);
 }
 
+Test(meshctl_views, pod_fail_open)
+{
+	static const char *const fmt =
+		"{\"namespace\":\"shop\",\"name\":\"a\",\"meshed\":true,\"ips\":[],"
+		"\"listeners\":[],\"exclude_ports\":[],\"exclude_cidrs\":[],"
+		"\"exclude_inbound_ports\":[],\"capture_in_place\":true,%s"
+		"\"connections\":{\"active\":0,\"total\":0}}";
+	char json[1024];
+	char *out;
+	int err;
+
+	snprintf(json, sizeof(json), fmt,
+		 "\"fail_open\":{\"after_ms\":5000,\"heartbeat\":\"fresh\",\"age_ms\":400,"
+		 "\"left_ms\":4600},");
+	out = render(cmd_pod_render, json, &err);
+	cr_assert_eq(err, 0);
+	cr_expect_not_null(strstr(out, "Fail-open:    yes (weft.io/fail-open): heartbeat fresh, "
+				   "400 ms old; capture is skipped once it is over 5000 ms old\n"),
+			   "%s", out);
+	free(out);
+	snprintf(json, sizeof(json), fmt,
+		 "\"fail_open\":{\"after_ms\":5000,\"heartbeat\":\"stale\",\"age_ms\":9000,"
+		 "\"left_ms\":0},");
+	out = render(cmd_pod_render, json, &err);
+	cr_expect_not_null(strstr(out, "NOW BYPASSING THE MESH"), "%s", out);
+	free(out);
+	snprintf(json, sizeof(json), fmt, "\"fail_open\":null,");
+	out = render(cmd_pod_render, json, &err);
+	cr_expect_not_null(strstr(out, "Fail-open:    no (fails closed while no agent runs)\n"),
+			   "%s", out);
+	free(out);
+}
+
 Test(meshctl_views, pod_inbound_table)
 {
 	int err;
