@@ -734,3 +734,51 @@ Test(nft, inbound_is_redirected_except_excluded_ports)
 	cr_assert_eq(nft_pod_remove(pod_fd), 0);
 	cr_assert_eq(connect_as_pod(PEER, POD_V4 ":8080", orig, sizeof(orig)), L_POD_IN);
 }
+
+/* A fail-open table (weft.io/fail-open): read back as such, the same on a
+ * second apply, its set element alive; once the element expires the pod's
+ * TCP goes straight to the server and is counted, and a heartbeat captures
+ * it again.
+ */
+Test(nft, fail_open_table_lets_tcp_through_once_the_heartbeat_expires)
+{
+	struct nft_pod_rules r = pod_rules();
+	struct nft_pod_state st;
+	char orig[ADDR_STRLEN];
+	uint64_t expires_ms;
+	bool alive;
+
+	listen_all();
+	r.fail_open = true;
+	r.fail_open_after_ms = 1000;
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
+	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
+	cr_assert(st.rules.fail_open);
+	cr_assert(nft_pod_state_matches(&st, &r));
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 0, "a second apply sends nothing");
+	r.fail_open = false;
+	cr_assert_not(nft_pod_state_matches(&st, &r), "fail-open is part of the layout");
+	r.fail_open = true;
+	cr_assert_eq(nft_pod_alive(pod_fd, &alive, &expires_ms), 0);
+	cr_assert(alive && expires_ms > 0 && expires_ms <= 1000, "expires in %llu ms",
+		  (unsigned long long)expires_ms);
+	cr_assert_eq(connect_as_pod(POD, REAL_V4 ":80", orig, sizeof(orig)), L_PROXY4);
+	/* No heartbeat for longer than the timeout: captured no more. */
+	usleep(1500000);
+	cr_assert_eq(nft_pod_alive(pod_fd, &alive, &expires_ms), 0);
+	cr_assert_not(alive);
+	cr_assert_eq(connect_as_pod(POD, REAL_V4 ":80", orig, sizeof(orig)), L_REAL4);
+	cr_assert_eq(connect_as_pod(POD, REAL_V4 ":81", orig, sizeof(orig)), L_REAL4_EXCL,
+		     "an exclusion is still an exclusion");
+	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
+	cr_assert_eq(st.failed_open_out, 1, "counted once, the excluded port not");
+	/* A heartbeat, even after expiry, brings capture back at once. */
+	cr_assert_eq(nft_pod_heartbeat(pod_fd, 1000), 0);
+	cr_assert_eq(nft_pod_alive(pod_fd, &alive, &expires_ms), 0);
+	cr_assert(alive);
+	cr_assert_eq(connect_as_pod(POD, REAL_V4 ":80", orig, sizeof(orig)), L_PROXY4);
+	cr_assert_eq(nft_pod_heartbeat(pod_fd, 1000), 0, "renewing a live element works too");
+	r.fail_open = false;
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
+	cr_assert_eq(nft_pod_heartbeat(pod_fd, 1000), -ENOENT, "no set without fail-open");
+}
