@@ -332,8 +332,17 @@ PROFILE_PARTS = (
      lambda n: n.startswith("__cgroup_bpf_run_filter_") or
      re.fullmatch(r"bpf_prog_[0-9a-f]+_\w*(lookup|inbound)\w*", n) is not None),
 )
-PROXY_COMM = {"weft": "weft-agent", "weft-tcp": "weft-agent", "weft-nft": "weft-agent",
-              "weft-in": "weft-agent", "haproxy": "haproxy", "haproxy-http": "haproxy"}
+
+
+# Which thread names (perf's comm) are the proxy's: the agent names its
+# threads weft-worker-N, weft-broker, ...; the benchmark's own tools are
+# weft-bench-*.
+def is_weft(comm):
+    return comm.startswith("weft-") and not comm.startswith("weft-bench")
+
+
+PROXY_COMM = {"weft": is_weft, "weft-tcp": is_weft, "weft-nft": is_weft, "weft-in": is_weft,
+              "haproxy": lambda n: n == "haproxy", "haproxy-http": lambda n: n == "haproxy"}
 SERVER_COMM = {"nginx": "nginx", "httpd": "weft-bench-http"}
 
 
@@ -362,7 +371,7 @@ def profile_section(w, raw, configs, server):
         parts = {"all": per,
                  "client (wrk)": p["comm"].get("wrk", 0) * per,
                  "server": p["comm"].get(SERVER_COMM[server], 0) * per,
-                 "proxy process": (p["comm"].get(PROXY_COMM[c], 0) * per
+                 "proxy process": (sum(v for k, v in p["comm"].items() if PROXY_COMM[c](k)) * per
                                    if c in PROXY_COMM else None)}
         for name, match in PROFILE_PARTS:
             parts[name] = sum(v for k, v in p["sym"].items() if match(k)) * per
@@ -508,13 +517,15 @@ def main():
     server_desc = (f"nginx {env.get('server_version', '')} (2 workers, `return 200`)"
                    if server == "nginx" else "bench/httpd.c (2 threads)")
     w(f"weft `{env['weft_rev']}` (agent sha256 {env['weft_sha256']}…), HAProxy {env['haproxy']} "
-      f"({env['haproxy_threads']} threads, maxconn {env['haproxy_maxconn']:,}), wrk {env['wrk']}, iperf3 {env['iperf3']}; "
+      f"({env['haproxy_threads']} threads, maxconn {env['haproxy_maxconn']:,}), "
+      f"wrk {env['wrk']}, iperf3 {env['iperf3']}; "
       f"server: {server_desc}, 128-byte body. "
       f"Kernel {env['kernel']}, {env['cores']} × {env['cpu']}. {env['rounds']} interleaved rounds "
       f"of {env['seconds']} s per run; medians with (min–max). Load average "
       f"{env['load_start']} at the start, {env['load_end']} at the end "
       f"(rounds took {env['elapsed_s']} s). Each process in its own session (autogroup "
-      f"{'on' if env.get('autogroup') else 'off'}) and its role's cgroup. Method: docs/benchmarks.md.")
+      f"{'on' if env.get('autogroup') else 'off'}) and its role's cgroup. "
+      f"Method: docs/benchmarks.md.")
     w("")
     if other:
         w(f"Other activity on the machine during the runs (busy CPU not charged to the "

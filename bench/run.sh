@@ -597,7 +597,8 @@ run_one() { # round workload config
 	if [ -n "$pid" ]; then
 		alive "$c"
 		p1=$(cg_usec "$pcg")
-		echo "{\"rc\": $rc, \"other_cores\": $other, \"cg_usec\": $((u1 - u0)), \"proxy_usec\": $((p1 - p0))," \
+		echo "{\"rc\": $rc, \"other_cores\": $other, \"cg_usec\": $((u1 - u0))," \
+			"\"proxy_usec\": $((p1 - p0))," \
 			"\"rss_kb\": $(mem_kb "$pid" VmRSS), \"hwm_kb\": $(mem_kb "$pid" VmHWM)}" > "$out.meta"
 	else
 		echo "{\"rc\": $rc, \"other_cores\": $other, \"cg_usec\": $((u1 - u0))}" > "$out.meta"
