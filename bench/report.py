@@ -650,15 +650,16 @@ def main():
                    for r in rs if "hwm_kb" in r), default=None)
         h = hold.get(c, {})
         pc = per_conn.get(c)
+        held = f"{h['ok']:,} of {env['conns']:,}" if h else "not run"
         w(f"| {NAMES[c]} | {mib(idle[c])} | {'–' if hwm is None else mib(hwm)} "
-          f"| {h.get('ok', 0):,} of {env['conns']:,} "
+          f"| {held} "
           f"| {mib(h['rss1_kb']) if h else '–'} "
           f"| {'–' if pc is None else f'{pc:.1f} KiB'} "
           f"| {ratio(pc, per_conn.get('haproxy'))} "
           f"| {'–' if c not in fds_conn else f'{fds_conn[c]:.2f}'} |")
     for c in ("weft", "weft-tcp", "weft-nft"):
         if c in idle:
-            w(f"| ratio {NAMES[c]} ÷ HAProxy | {ratio(idle[c], idle['haproxy'])} | | | | | | |")
+            w(f"| ratio {NAMES[c]} ÷ HAProxy L4 | {ratio(idle[c], idle['haproxy'])} | | | | | | |")
     for c in HOLD:
         closed = hold.get(c, {}).get("closed")
         if closed:
