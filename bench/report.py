@@ -84,6 +84,26 @@ def parse_latency(text):
     return None
 
 
+def parse_sockperf(text):
+    """sockperf ping-pong --full-rtt: round-trip percentiles in µs over the
+    measured part, and the messages of the whole run (its warm-up included,
+    for CPU per message)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    out = {}
+    m = re.search(r"\[Total Run\].*ReceivedMessages=(\d+)", text)
+    if not m:
+        return None
+    out["messages"] = int(m.group(1))
+    m = re.search(r"\[Valid Duration\].*ReceivedMessages=(\d+)", text)
+    out["n"] = int(m.group(1)) if m else 0
+    for pct, key in (("50.000", "p50"), ("99.000", "p99"), ("99.900", "p999")):
+        m = re.search(r"percentile " + re.escape(pct) + r" =\s+([\d.]+)", text)
+        if not m:
+            return None
+        out[key] = float(m.group(1))
+    return out
+
+
 def load(raw, env):
     """runs[(workload, config)] = list of dicts, one per successful round."""
     runs, failed, other = {}, {}, []
@@ -102,6 +122,7 @@ def load(raw, env):
             "close": parse_wrk,
             "bulk": parse_iperf,
             "latency": parse_latency,
+            "pingpong": parse_sockperf,
         }[workload](text)
         key = (workload, config)
         other.append(meta.get("other_cores", 0.0))
@@ -164,6 +185,8 @@ def run_cpu(workload, r, key="cpu_s"):
         return r[key] / (r["bytes"] / 1e9) if r["bytes"] else None
     if workload == "latency":
         return r[key] * 1e6 / (r["n"] + r["rate"])  # + the 1 s warm-up, also proxied
+    if workload == "pingpong":
+        return r[key] * 1e6 / r["messages"] if r["messages"] else None
     return None
 
 
@@ -217,6 +240,10 @@ TARGETS14 = (
      "direct", "diff", 20, "≤", True),
     ("", "weft-tcp", "latency", "p50", "direct", "diff", 20, "≤", False),
     ("", "haproxy", "latency", "p50", "direct", "diff", 20, "≤", False),
+    ("added p50, one message in flight (closed loop, sockperf) ≤ +20 µs", "weft", "pingpong",
+     "p50", "direct", "diff", 20, "≤", True),
+    ("", "weft-tcp", "pingpong", "p50", "direct", "diff", 20, "≤", False),
+    ("", "haproxy", "pingpong", "p50", "direct", "diff", 20, "≤", False),
     ("bulk ≥ 0.85× direct", "weft", "bulk", "rate", "direct", "ratio", 0.85, "≥", True),
     ("", "weft-tcp", "bulk", "rate", "direct", "ratio", 0.85, "≥", False),
     ("≤ 3 KiB per idle connection", "weft", None, "kib", None, None, 3, "≤", True),
@@ -468,7 +495,8 @@ def inbound_check(w, env, raw, runs):
     made = (sum(r["requests"] for r in runs.get(("close", "weft-in"), [])) +
             50 * len(runs.get(("keepalive", "weft-in"), [])) +
             2 * len(runs.get(("bulk", "weft-in"), [])) +
-            len(runs.get(("latency", "weft-in"), [])))
+            len(runs.get(("latency", "weft-in"), [])) +
+            len(runs.get(("pingpong", "weft-in"), [])))
     w(f"Inbound: during the rounds the clients of weft inbound made at least {made:,} "
       f"connections to the meshed server; the eBPF agent counted {counted:,} for its pod "
       f"(`meshctl pod`, \"inbound\").")
@@ -617,6 +645,39 @@ def main():
         summary.setdefault("latency", {})[c] = dict(lat[c], late=late, cpu_per_req_us=per,
                                                     all_cpu_per_req_us=allc)
     w("")
+
+    # ---- round trips, closed loop
+    pp = {c: {k: med([r[k] for r in runs.get(("pingpong", c), [])]) for k in ("p50", "p99", "p999")}
+          for c in configs}
+    if any(runs.get(("pingpong", c)) for c in configs):
+        w("## Round trip, one message in flight, closed loop (sockperf)")
+        w("")
+        w(f"`sockperf ping-pong --tcp -m 64 --full-rtt` (sockperf {env.get('sockperf', '?')}): "
+          "one 64-byte message, the next sent as soon as the reply is in, over one TCP "
+          "connection; round-trip time in µs. Not HTTP, so weft relays it as TCP in every "
+          "mode. HAProxy HTTP has no such row.")
+        w("")
+        w("| configuration | p50 µs | p50 added vs direct | ÷ HAProxy L4 | p99 µs | p99.9 µs "
+          "| round trips | proxy CPU µs per round trip |")
+        w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for c in configs:
+            if f"pingpong.{c}" in skipped:
+                continue
+            rs = runs.get(("pingpong", c), [])
+            cell = {k: spread([r[k] for r in rs], lambda x: f"{x:.1f}")
+                    for k in ("p50", "p99", "p999")}
+            added = "–"
+            if c != "direct" and pp[c]["p50"] is not None and pp.get("direct", {}).get("p50"):
+                added = f"{pp[c]['p50'] - pp['direct']['p50']:+.1f} µs"
+            per = cpu_per_unit("pingpong", rs, env)
+            if failed.get(("pingpong", c)):
+                cell["p50"] += f" ({failed[('pingpong', c)]} runs failed)"
+            w(f"| {NAMES[c]} | {cell['p50']} | {added} "
+              f"| {ratio(pp[c]['p50'], pp.get('haproxy', {}).get('p50'))} | {cell['p99']} "
+              f"| {cell['p999']} | {med([r['n'] for r in rs]) or 0:,.0f} "
+              f"| {'–' if per is None else f'{per:.1f}'} |")
+            summary.setdefault("pingpong", {})[c] = dict(pp[c], cpu_per_rt_us=per)
+        w("")
 
     # ---- memory
     w("## Memory")

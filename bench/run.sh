@@ -38,17 +38,17 @@ CONNS=${BENCH_CONNS:-10000}
 PROFILE=${BENCH_PROFILE:-1}
 CONFIGS=${BENCH_CONFIGS:-direct weft weft-tcp weft-nft haproxy haproxy-http weft-in}
 SERVER=${BENCH_SERVER:-nginx}
-WORKLOADS="keepalive close bulk latency"
-# Runs that are not made: HAProxy in HTTP mode has no bulk TCP of its own (a
-# `mode tcp` frontend would be the haproxy row again).
-SKIP="bulk.haproxy-http"
+WORKLOADS="keepalive close bulk latency pingpong"
+# Runs that are not made: HAProxy in HTTP mode has no bulk TCP or sockperf
+# ping-pong of its own (a `mode tcp` frontend would be the haproxy row again).
+SKIP="bulk.haproxy-http pingpong.haproxy-http"
 
 die() { echo "bench: $*" >&2; exit 1; }
 say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 
 [ "$(id -u)" = 0 ] || die "needs root (BPF, namespaces, cgroups)"
 case $SERVER in nginx | httpd) ;; *) die "BENCH_SERVER must be nginx or httpd" ;; esac
-for t in wrk iperf3 haproxy nft nsenter setsid ss curl python3 cc $SERVER; do
+for t in wrk iperf3 sockperf haproxy nft nsenter setsid ss curl python3 cc $SERVER; do
 	[ "$t" = httpd ] && continue	# built below
 	command -v "$t" >/dev/null || die "$t not found: run 'scripts/deps.sh bench'"
 done
@@ -369,10 +369,12 @@ for srv in "s $SRV" "i $SRV_IN"; do
 		spawn "$CG_SERVER" "$n" "$BIN/weft-bench-httpd" "$a" 8080 2
 	fi
 	spawn "$CG_SERVER" "$n" iperf3 -s -B "$a" -p 5201 >/dev/null 2>&1
+	spawn "$CG_SERVER" "$n" sockperf server --tcp -i "$a" -p 11111 >/dev/null 2>&1
 	wait_for 100 listening "$n" 8080 ||
 		{ cat "$TMP/nginx-$n.log" "$TMP/nginx-$n/error.log" 2>/dev/null >&2
 		  die "the HTTP server ($SERVER) in ns $n did not start"; }
 	wait_for 100 listening "$n" 5201 || die "iperf3 in ns $n did not start"
+	wait_for 100 listening "$n" 11111 || die "sockperf in ns $n did not start"
 done
 
 say "starting weft-agent and enrolling the client pod"
@@ -441,6 +443,11 @@ frontend bulk
 	default_backend bulk
 backend bulk
 	server s1 $SRV:5201
+frontend pingpong
+	bind 127.0.0.1:15003
+	default_backend pingpong
+backend pingpong
+	server s1 $SRV:11111
 EOF
 # As an iptables mesh does: the proxy's own traffic (by uid) is left alone,
 # the application's traffic to the service goes to the proxy.
@@ -451,6 +458,7 @@ table ip weft_bench {
 		meta skuid $HAPROXY_UID return
 		ip daddr $VIP tcp dport 80 counter redirect to :15001
 		ip daddr $VIP tcp dport 5201 counter redirect to :15002
+		ip daddr $VIP tcp dport 11111 counter redirect to :15003
 	}
 }
 EOF
@@ -485,7 +493,7 @@ frontend http
 backend http
 	server s1 $SRV:8080
 EOF
-	sed '/dport 5201/d' "$TMP/nft.conf" > "$TMP/nft-http.conf"
+	sed '/dport 5201/d; /dport 11111/d' "$TMP/nft.conf" > "$TMP/nft-http.conf"
 	ns x nft -f "$TMP/nft-http.conf"
 	spawn "$CG_HAPROXY_HTTP" x haproxy -db -f "$TMP/haproxy-http.cfg" >"$TMP/haproxy-http.log" 2>&1
 	HAPROXY_HTTP_PID=$SPAWNED
@@ -558,10 +566,13 @@ target() { # config port-kind
 	case $1:$2 in
 	direct:http) echo "$SRV 8080" ;;
 	direct:bulk) echo "$SRV 5201" ;;
+	direct:pp) echo "$SRV 11111" ;;
 	weft-in:http) echo "$SRV_IN 8080" ;;
 	weft-in:bulk) echo "$SRV_IN 5201" ;;
+	weft-in:pp) echo "$SRV_IN 11111" ;;
 	*:http) echo "$VIP 80" ;;
 	*:bulk) echo "$VIP 5201" ;;
+	*:pp) echo "$VIP 11111" ;;
 	esac
 }
 skipped() { [[ " $SKIP " == *" $1.$2 "* ]]; } # workload config
@@ -574,6 +585,7 @@ run_one() { # round workload config
 	case $w in
 	keepalive | close | latency) read -r host port < <(target "$c" http) ;;
 	bulk) read -r host port < <(target "$c" bulk) ;;
+	pingpong) read -r host port < <(target "$c" pp) ;;
 	esac
 	case $w in
 	keepalive)
@@ -588,6 +600,11 @@ run_one() { # round workload config
 	latency)
 		client "$c" timeout $((DUR + 30)) "$BIN/weft-bench-latency" "$host" "$port" \
 			"$RATE" "$DUR" 1 >"$out.out" 2>&1 || rc=$? ;;
+	pingpong)
+		# One 64-byte message in flight, the next sent when the reply is in
+		# (a closed loop): round trips, not HTTP, so weft relays it as TCP.
+		client "$c" timeout $((DUR + 30)) sockperf ping-pong --tcp -i "$host" -p "$port" \
+			-t "$DUR" -m 64 --full-rtt >"$out.out" 2>&1 || rc=$? ;;
 	esac
 	h1=$(host_busy) u1=$(cg_usec) w1=$(date +%s%N)
 	# CPU busy on the machine but not charged to the benchmark, in cores:
@@ -612,9 +629,15 @@ for c in $CONFIGS; do
 	read -r host port < <(target "$c" http)
 	client "$c" timeout 20 wrk -c50 -t2 -d1s "http://$host:$port/" >/dev/null 2>&1 || true
 	client "$c" timeout 20 wrk -c50 -t2 -d1s -H 'Connection: close' "http://$host:$port/" >/dev/null 2>&1 || true
-	skipped bulk "$c" && continue
-	read -r host port < <(target "$c" bulk)
-	client "$c" timeout 20 iperf3 -c "$host" -p "$port" -t 1 >/dev/null 2>&1 || true
+	if ! skipped bulk "$c"; then
+		read -r host port < <(target "$c" bulk)
+		client "$c" timeout 20 iperf3 -c "$host" -p "$port" -t 1 >/dev/null 2>&1 || true
+	fi
+	if ! skipped pingpong "$c"; then
+		read -r host port < <(target "$c" pp)
+		client "$c" timeout 20 sockperf ping-pong --tcp -i "$host" -p "$port" -t 1 -m 64 \
+			>/dev/null 2>&1 || true
+	fi
 done
 
 read -ra CFG <<< "$CONFIGS"
@@ -768,6 +791,7 @@ json.dump({
     "weft_workers": "${WEFT_WORKERS:-auto ($(nproc))}",
     "wrk": "$(wrk -v 2>&1 | head -1 | cut -d' ' -f2)",
     "iperf3": "$(iperf3 --version | head -1 | cut -d' ' -f2)",
+    "sockperf": "$(sockperf --version 2>&1 | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1)",
     "load_start": "$LOAD_START", "load_end": "$LOAD_END",
     "inbound_count_start": $IN_START, "inbound_count_end": $IN_END,
     "pod_in_tcp_opens_start": $OPENS_START, "pod_in_tcp_opens_end": $OPENS_END,
