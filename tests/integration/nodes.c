@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Implementation of tests/integration/nodes.h. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../helpers/cgroup.h"
@@ -70,14 +72,41 @@ static void make_ca(const char *name)
 		     0, "openssl: no CA %s", name);
 }
 
-static void enroll(struct tenv *node, const char *ns, const char *k8s_ns, const char *pod,
-		   const char *ip)
-{
-	char out[4096];
-	int rc = tenv_cni(node, "ADD", ns, k8s_ns, pod, ip, out, sizeof(out));
+/* A pod for enroll(): its test netns, namespace, name and address. */
+struct pod_ref {
+	const char *netns, *ns, *name, *ip;
+};
 
-	cr_assert_eq(rc, 0, "weft-cni ADD %s/%s on %s exited %d: %s", k8s_ns, pod,
-		     node->cgroup, rc, out);
+/* Enroll @n pods of @node through weft-cni, all at once as a runtime
+ * starting them together would. Asserts each was enrolled.
+ */
+static void enroll(struct tenv *node, const struct pod_ref *pods, size_t n)
+{
+	pid_t pid[8];
+
+	cr_assert_leq(n, sizeof(pid) / sizeof(pid[0]));
+	for (size_t i = 0; i < n; i++) {
+		pid[i] = fork();
+		cr_assert_neq(pid[i], -1, "fork: %s", strerror(errno));
+		if (pid[i] == 0) {
+			char out[4096];
+			int rc = tenv_cni(node, "ADD", pods[i].netns, pods[i].ns, pods[i].name,
+					  pods[i].ip, out, sizeof(out));
+
+			if (rc)
+				fprintf(stderr, "weft-cni ADD %s/%s exited %d: %s\n", pods[i].ns,
+					pods[i].name, rc, out);
+			_exit(rc ? 1 : 0);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		int status = 0;
+
+		cr_assert_eq(waitpid(pid[i], &status, 0), pid[i]);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			  "weft-cni ADD %s/%s on %s failed (its output is above)", pods[i].ns,
+			  pods[i].name, node->cgroup);
+	}
 }
 
 /* Spawn @node's agent signing with CA @ca, under this node's name. */
@@ -130,15 +159,18 @@ void nodes_up(void)
 	agent_spawn(&nodes.b, "ca");
 	agent_wait(&nodes.b);
 	cr_assert_eq(tcg_join(nodes.b.cgroup, 0), 0, "join %s", nodes.b.cgroup);
-	enroll(&nodes.b, "sv", "mesh", "server-b", NODES_SERVER_IP);
+	enroll(&nodes.b, (const struct pod_ref[]){ { "sv", "mesh", "server-b", NODES_SERVER_IP } },
+	       1);
 	nodes.server = tsrv_start("sv", NODES_SERVER_IP, 8080, NODES_SERVER_NAME);
 	cr_assert_gt(nodes.server, 0, "the server on node B did not start");
 	/* Node A: the test's own sockets are its pods' from here on. */
 	cr_assert_eq(tcg_join(nodes.a.cgroup, 0), 0, "join %s", nodes.a.cgroup);
 	agent_wait(&nodes.a);
-	enroll(&nodes.a, "ca", "mesh", "client-a", NODES_CLIENT_IP);
-	enroll(&nodes.a, "cb", "mesh", "batch-a", NODES_BATCH_IP);
-	enroll(&nodes.a, "cc", "plain", "client-c", NODES_PLAIN_IP);
+	enroll(&nodes.a,
+	       (const struct pod_ref[]){ { "ca", "mesh", "client-a", NODES_CLIENT_IP },
+					 { "cb", "mesh", "batch-a", NODES_BATCH_IP },
+					 { "cc", "plain", "client-c", NODES_PLAIN_IP } },
+	       3);
 }
 
 void nodes_down(void)

@@ -304,23 +304,28 @@ Test(mtls_nodes, allow_from_admits_one_identity_and_refuses_another)
 	cr_expect_eq(nodes_denied(&nodes.b, ID_FRONTEND), 0);
 }
 
-/* Three requests from client-a that must all fail (a failure on A's side,
- * never the server's answer); the capture on the bridge must see a
- * ClientHello, no marker and no plaintext TCP.
+/* Three HTTP requests and an opaque one from client-a that must all fail
+ * (a failure from A's agent, never the server's answer); the capture on the
+ * bridge must see a ClientHello, no marker and no plaintext TCP.
  */
 static void refused_without_plaintext(void)
 {
 	struct tsniff_report r;
 	char body[256];
-	int cap = tsniff_open(FABRIC_NS);
+	int cap = tsniff_open(FABRIC_NS), err;
 
 	cr_assert_geq(cap, 0, "capture on the bridge: %s", strerror(-cap));
 	for (int i = 0; i < 3; i++) {
-		int err = get("ca", NODES_VIP, body, sizeof(body));
-
-		cr_assert_neq(err, 0, "the request got through: %s", body);
-		cr_assert_null(strstr(body, NODES_SERVER_NAME), "%s", body);
+		/* A's agent answers for the endpoint it could not trust. */
+		err = get("ca", NODES_VIP, body, sizeof(body));
+		cr_assert_eq(err, -EPROTO, "the request %s: %s",
+			     err ? "failed otherwise" : "got through", err ? strerror(-err) : body);
+		cr_assert(!strncmp(body, "HTTP/1.1 5", 10), "not a 5xx: %s", body);
 	}
+	cr_log_info("client-a's HTTP request: %s", body);
+	err = tsock_ident("ca", NODES_VIP, body, sizeof(body));
+	cr_assert_neq(err, 0, "an opaque connection got through: %s", body);
+	cr_log_info("client-a's opaque connection: %s", strerror(-err));
 	r = sniffed(cap);
 	close(cap);
 	cr_assert_geq(r.client_hellos, 1, "no TLS 1.3 ClientHello to :15008 on the bridge");
