@@ -53,13 +53,19 @@ void nodes_registry(struct tenv *node, const struct nodes_registry *r)
 	cr_assert_eq(tenv_write_registry(node, yaml), 0, "write %s", node->registry);
 }
 
-/* The options of an agent signing with CA @name ("ca" or "other-ca"). */
-static void ca_args(const char *name, char *buf, size_t len)
+/* The options of an agent signing with CA @ca that also trusts @bundle
+ * (NULL: its own CA only), under this node's name.
+ */
+static void agent_args(struct tenv *node, const char *ca, const char *bundle, char *buf,
+		       size_t len)
 {
-	int n = snprintf(buf, len, "--ca-cert %s/%s.pem --ca-key %s/%s.key", nodes.ca_dir, name,
-			 nodes.ca_dir, name);
+	const char *d = nodes.ca_dir;
+	int n = snprintf(buf, len, "--ca-cert %s/%s.pem --ca-key %s/%s.key --node-name %s", d, ca,
+			 d, ca, node == &nodes.a ? "node-a" : "node-b");
 
-	cr_assert(n > 0 && (size_t)n < len, "CA paths too long");
+	if (n > 0 && (size_t)n < len && bundle)
+		n += snprintf(buf + n, len - (size_t)n, " --trust-bundle %s/%s.pem", d, bundle);
+	cr_assert(n > 0 && (size_t)n < len, "agent options too long");
 }
 
 static void make_ca(const char *name)
@@ -109,15 +115,9 @@ static void enroll(struct tenv *node, const struct pod_ref *pods, size_t n)
 	}
 }
 
-/* Spawn @node's agent signing with CA @ca, under this node's name. */
-static void agent_spawn(struct tenv *node, const char *ca)
+static void agent_spawn(struct tenv *node, const char *ca, const char *bundle)
 {
-	int n;
-
-	ca_args(ca, node->extra_args, sizeof(node->extra_args));
-	n = (int)strlen(node->extra_args);
-	snprintf(node->extra_args + n, sizeof(node->extra_args) - (size_t)n, " --node-name %s",
-		 node == &nodes.a ? "node-a" : "node-b");
+	agent_args(node, ca, bundle, node->extra_args, sizeof(node->extra_args));
 	cr_assert_eq(tenv_agent_spawn(node), 0, "weft-agent of %s did not start", node->cgroup);
 }
 
@@ -141,7 +141,8 @@ void nodes_up(void)
 	cr_assert_eq(tcg_create(nodes.cgroup, sizeof(nodes.cgroup)), 0, "create test cgroup");
 	cr_assert_eq(tproc_mkdtemp(nodes.ca_dir, sizeof(nodes.ca_dir), "ca"), 0, "mkdtemp");
 	make_ca("ca");
-	make_ca("other-ca");
+	make_ca("next-ca");
+	make_ca("rogue-ca");
 	tenv_node_setup(&nodes.a, nodes.cgroup, "node-a");
 	tenv_node_setup(&nodes.b, nodes.cgroup, "node-b");
 	cr_assert_eq(tfabric_setup(), 0, "build the fabric");
@@ -155,8 +156,8 @@ void nodes_up(void)
 	 * forked in B's cgroup (where the node's runtime would have put it)
 	 * while A's agent is still starting.
 	 */
-	agent_spawn(&nodes.a, "ca");
-	agent_spawn(&nodes.b, "ca");
+	agent_spawn(&nodes.a, "ca", "next-ca");
+	agent_spawn(&nodes.b, "ca", "next-ca");
 	agent_wait(&nodes.b);
 	cr_assert_eq(tcg_join(nodes.b.cgroup, 0), 0, "join %s", nodes.b.cgroup);
 	enroll(&nodes.b, (const struct pod_ref[]){ { "sv", "mesh", "server-b", NODES_SERVER_IP } },
@@ -187,13 +188,13 @@ void nodes_down(void)
 	memset(&nodes, 0, sizeof(nodes));
 }
 
-void nodes_agent_restart(struct tenv *node, const char *ca)
+void nodes_agent_restart(struct tenv *node, const char *ca, const char *bundle)
 {
 	int rc = tenv_agent_stop(node);
 
 	cr_assert_eq(rc, 0, "the agent of %s exited %d, see %s", node->cgroup, rc,
 		     node->agent_log);
-	agent_spawn(node, ca);
+	agent_spawn(node, ca, bundle);
 	agent_wait(node);
 }
 

@@ -3,8 +3,9 @@
  * agents, each with its own cgroup, bpffs, run dir, admin socket and
  * registry file (tenv_node_setup()), the pods of both on one bridge
  * (fabric.h), each agent enrolling only its own node's pods through the
- * real weft-cni. Both agents sign with the same standalone CA; a second CA
- * is at hand for a node that must not be trusted.
+ * real weft-cni. Both agents sign with the same standalone CA, "ca", and
+ * trust "next-ca" too (the first step of a CA rotation, docs/mtls.md);
+ * "rogue-ca" is trusted by no one.
  *
  *   cgroup T (tcg_create)               test process: joins T/node-a
  *     T/node-a        node A's pods ─── agent A in T/node-a/agent
@@ -40,12 +41,14 @@
 #define NODES_VIP "198.19.0.30:80"
 /* The server's name, which it puts in every answer: the response's marker. */
 #define NODES_SERVER_NAME "resp-marker-6f0d83b5a1"
-/* The subject of the second CA's certificate. */
-#define NODES_OTHER_CA "CN=other-ca"
+/* The subjects of the CAs' certificates: as an SVID's issuer. */
+#define NODES_CA "CN=ca"
+#define NODES_NEXT_CA "CN=next-ca"
+#define NODES_ROGUE_CA "CN=rogue-ca"
 
 struct tnodes {
 	char cgroup[PATH_MAX];	/* T: the parent of both nodes' cgroups */
-	char ca_dir[PATH_MAX];	/* ca.pem, ca.key, other-ca.pem, other-ca.key */
+	char ca_dir[PATH_MAX];	/* <name>.pem and <name>.key of each CA */
 	struct tenv a;		/* node A: the clients */
 	struct tenv b;		/* node B: the server */
 	pid_t server;
@@ -53,9 +56,10 @@ struct tnodes {
 
 extern struct tnodes nodes;
 
-/* .init of the suite: everything above, both agents running with the CA
- * (--svid-ttl default), every pod enrolled, the server listening; the
- * test process in T/node-a. Asserts on failure (and is undone at exit).
+/* .init of the suite: everything above, both agents running (signing
+ * with "ca", trusting "next-ca" too, --svid-ttl default), every pod
+ * enrolled, the server listening; the test process in T/node-a. Asserts on
+ * failure (and is undone at exit).
  */
 void nodes_up(void);
 /* .fini: stop both agents (a sanitizer report is printed), remove it all. */
@@ -72,10 +76,11 @@ struct nodes_registry {
 void nodes_registry(struct tenv *node, const struct nodes_registry *r);
 
 /* Stop @node's agent, which must exit cleanly, and start it again signing
- * with CA @ca ("ca", or "other-ca", which the other node does not trust);
- * it enrolls its pods again from their saved state. Asserts.
+ * with CA @ca ("ca", "next-ca" or "rogue-ca") and trusting @bundle too
+ * (NULL: its own CA only); it enrolls its pods again from their saved
+ * state. Asserts.
  */
-void nodes_agent_restart(struct tenv *node, const char *ca);
+void nodes_agent_restart(struct tenv *node, const char *ca, const char *bundle);
 
 /* The issuer of @node's certificate for mesh/sa/@sa into @buf ("" when
  * the node holds none). Returns @buf.

@@ -13,9 +13,10 @@
  * strict on B refuses a plaintext client of A and counts it, permissive
  * lets it through (which the capture sees in the clear); allow-from on B
  * admits one identity of A and refuses another, counted with its identity;
- * a node B signing with a CA that A does not trust, or presenting another
- * identity than A's registry gives its pod, is refused: the client gets a
- * failure, never plaintext.
+ * mid-way through a CA rotation (B on the new CA, A on the old, both
+ * trusting both) traffic flows; a node B signing with a CA that A does not
+ * trust, or presenting another identity than A's registry gives its pod,
+ * is refused: the client gets a failure, never plaintext.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -341,11 +342,11 @@ Test(mtls_nodes, a_node_signing_with_an_untrusted_ca_is_refused_both_ways)
 	uint64_t end = mono_ms() + 5000;
 	long long a0;
 
-	nodes_agent_restart(&nodes.b, "other-ca");
-	while (!strstr(nodes_issuer(&nodes.b, "backend", iss, sizeof(iss)), NODES_OTHER_CA) &&
+	nodes_agent_restart(&nodes.b, "rogue-ca", NULL);
+	while (!strstr(nodes_issuer(&nodes.b, "backend", iss, sizeof(iss)), NODES_ROGUE_CA) &&
 	       mono_ms() < end)
 		usleep(50000);
-	cr_assert(strstr(iss, NODES_OTHER_CA), "node B's certificate is from '%s'", iss);
+	cr_assert(strstr(iss, NODES_ROGUE_CA), "node B's certificate is from '%s'", iss);
 	a0 = counter(&nodes.a, "mtls.fail_handshake");
 	refused_without_plaintext();
 	/* A refuses B's certificate; B sees the handshake fail too (A's
@@ -357,6 +358,31 @@ Test(mtls_nodes, a_node_signing_with_an_untrusted_ca_is_refused_both_ways)
 		  "agent B counted no failed handshake");
 	cr_expect_eq(counter(&nodes.a, "mtls.out"), 0);
 	cr_expect_eq(counter(&nodes.b, "mtls.in"), 0);
+}
+
+Test(mtls_nodes, mid_way_through_a_ca_rotation_the_nodes_trust_each_other)
+{
+	char iss[256], body[256];
+	uint64_t end = mono_ms() + 5000;
+	long long out0;
+
+	/* Every node trusts next-ca already (step 1); node B moves to it
+	 * (step 2) and trusts the old CA, which node A still signs with.
+	 */
+	nodes_agent_restart(&nodes.b, "next-ca", "ca");
+	while (!strstr(nodes_issuer(&nodes.b, "backend", iss, sizeof(iss)), NODES_NEXT_CA) &&
+	       mono_ms() < end)
+		usleep(50000);
+	cr_assert(strstr(iss, NODES_NEXT_CA), "node B's certificate is from '%s'", iss);
+	cr_assert(strstr(nodes_issuer(&nodes.a, "frontend", iss, sizeof(iss)), NODES_CA),
+		  "node A's certificate is from '%s'", iss);
+	out0 = counter(&nodes.a, "mtls.out");
+	cr_assert_eq(get_until("ca", NODES_VIP, body, sizeof(body), 10000), 0, "%s", body);
+	cr_assert_str_eq(body, NODES_SERVER_NAME " " NODES_CLIENT_IP);
+	cr_assert_gt(counter(&nodes.a, "mtls.out"), out0);
+	cr_assert_gt(counter(&nodes.b, "mtls.in"), 0);
+	cr_expect_eq(counter(&nodes.a, "mtls.fail_handshake"), 0);
+	cr_expect_eq(counter(&nodes.b, "mtls.fail_handshake"), 0);
 }
 
 Test(mtls_nodes, a_server_with_another_identity_than_its_pods_is_refused)
