@@ -407,6 +407,12 @@ Test(mtls_nodes, a_server_with_another_identity_than_its_pods_is_refused)
 	refused_without_plaintext();
 	cr_assert(counter_above(&nodes.a, "mtls.fail_identity", a0, 2000),
 		  "agent A counted no identity failure");
+	/* A refused B's certificate during the handshake, before presenting
+	 * its own: B sees a failed handshake, not a silent client.
+	 */
+	cr_assert(counter_above(&nodes.b, "mtls.fail_handshake", 0, 2000),
+		  "agent B counted no failed handshake");
+	cr_expect_eq(counter(&nodes.b, "mtls.bad_preamble"), 0);
 	cr_expect_eq(counter(&nodes.a, "mtls.out"), 0);
 	cr_expect_eq(counter(&nodes.b, "mtls.in"), 0);
 	/* Once both registries agree again, the same client gets through. */
