@@ -23,7 +23,7 @@ struct tnodes nodes;
 	"spec: {serviceAccountName: " sa ", nodeName: " node "}\n"                       \
 	"status: {podIP: " ip ", phase: Running}\n"
 
-void nodes_registry(struct tenv *node, const struct nodes_registry *r)
+void nodes_write_registry(struct tenv *node, const struct nodes_registry *r)
 {
 	char yaml[8192];
 	int n;
@@ -150,8 +150,8 @@ void nodes_up(void)
 	cr_assert_eq(tfabric_attach("cb", NODES_BATCH_IP), 0, "attach cb");
 	cr_assert_eq(tfabric_attach("cc", NODES_PLAIN_IP), 0, "attach cc");
 	cr_assert_eq(tfabric_attach("sv", NODES_SERVER_IP), 0, "attach sv");
-	nodes_registry(&nodes.a, &plain_registry);
-	nodes_registry(&nodes.b, &plain_registry);
+	nodes_write_registry(&nodes.a, &plain_registry);
+	nodes_write_registry(&nodes.b, &plain_registry);
 	/* Both agents start at once; node B's pod is enrolled and its server
 	 * forked in B's cgroup (where the node's runtime would have put it)
 	 * while A's agent is still starting.

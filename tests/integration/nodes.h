@@ -73,7 +73,7 @@ struct nodes_registry {
 };
 
 /* Write @r as @node's registry file (the agent reloads it). Asserts. */
-void nodes_registry(struct tenv *node, const struct nodes_registry *r);
+void nodes_write_registry(struct tenv *node, const struct nodes_registry *r);
 
 /* Stop @node's agent, which must exit cleanly, and start it again signing
  * with CA @ca ("ca", "next-ca" or "rogue-ca") and trusting @bundle too

@@ -265,8 +265,8 @@ Test(mtls_nodes, strict_refuses_a_plaintext_client_and_permissive_accepts_it)
 	cr_assert_gt(r.other_port, 0);
 
 	refused0 = counter(&nodes.b, "mtls.plaintext_refused");
-	nodes_registry(&nodes.a, &strict);
-	nodes_registry(&nodes.b, &strict);
+	nodes_write_registry(&nodes.a, &strict);
+	nodes_write_registry(&nodes.b, &strict);
 	err = get_refused_within("cc", NODES_SERVER, body, sizeof(body), 5000);
 	cr_assert_neq(err, 0, "strict: a plaintext client still reached the server");
 	cr_assert_str_eq(body, "", "strict: the plaintext client got an answer");
@@ -291,8 +291,8 @@ Test(mtls_nodes, allow_from_admits_one_identity_and_refuses_another)
 	cr_assert_eq(get_until("cb", NODES_VIP, body, sizeof(body), 10000), 0, "%s", body);
 	cr_assert_str_eq(body, NODES_SERVER_NAME " " NODES_BATCH_IP);
 	denied0 = counter(&nodes.b, "mtls.denied");
-	nodes_registry(&nodes.a, &rule);
-	nodes_registry(&nodes.b, &rule);
+	nodes_write_registry(&nodes.a, &rule);
+	nodes_write_registry(&nodes.b, &rule);
 	err = get_refused_within("cb", NODES_VIP, body, sizeof(body), 5000);
 	cr_assert_neq(err, 0, "mesh/sa/batch is not allowed, yet got through");
 	cr_assert_null(strstr(body, NODES_SERVER_NAME), "%s", body);
@@ -396,7 +396,7 @@ Test(mtls_nodes, a_server_with_another_identity_than_its_pods_is_refused)
 	/* B's registry gives server-b another service account than A's: B
 	 * presents mesh/sa/impostor where A expects mesh/sa/backend.
 	 */
-	nodes_registry(&nodes.b, &impostor);
+	nodes_write_registry(&nodes.b, &impostor);
 	while ((!nodes_issuer(&nodes.b, "impostor", iss, sizeof(iss))[0] ||
 		nodes_issuer(&nodes.b, "backend", iss, sizeof(iss))[0]) &&
 	       mono_ms() < end)
@@ -416,7 +416,7 @@ Test(mtls_nodes, a_server_with_another_identity_than_its_pods_is_refused)
 	cr_expect_eq(counter(&nodes.a, "mtls.out"), 0);
 	cr_expect_eq(counter(&nodes.b, "mtls.in"), 0);
 	/* Once both registries agree again, the same client gets through. */
-	nodes_registry(&nodes.b, &same);
+	nodes_write_registry(&nodes.b, &same);
 	cr_assert_eq(get_until("ca", NODES_VIP, body, sizeof(body), 10000), 0, "%s", body);
 	cr_assert_str_eq(body, NODES_SERVER_NAME " " NODES_CLIENT_IP);
 }
