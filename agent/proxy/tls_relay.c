@@ -62,6 +62,7 @@ struct tls_link {
 	bool want_tin, want_tout;	/* what the last TLS calls wait for */
 	bool want_pin, want_pout;
 	bool wrong_peer;		/* client: the server's certificate named another identity */
+	bool t_data;			/* application bytes came out of TLS */
 	uint16_t port;			/* the application's port */
 	struct spiffe_id peer;		/* client: expected, then verified; server: the client */
 	struct addr dst, from;		/* server: for delivery */
@@ -407,6 +408,7 @@ static int pump_in(struct tls_link *l)
 		if (r > 0) {
 			l->t2p_len = (size_t)r;
 			l->t2p_off = 0;
+			l->t_data = true;
 			return 1;
 		}
 		if (SSL_get_error(l->ssl, r) == SSL_ERROR_ZERO_RETURN) {
@@ -434,6 +436,20 @@ static int pump_in(struct tls_link *l)
 		return 1;
 	}
 	return 0;
+}
+
+/* Client: whether the TLS call that just failed read a fatal alert before
+ * the server sent any byte: the server refused our certificate. In TLS 1.3
+ * the client's handshake is done before the server has checked the
+ * client's certificate (RFC 8446, 2), so that refusal, the server's failed
+ * handshake, reaches the client only as its first read.
+ */
+static bool refused_by_server(const struct tls_link *l)
+{
+	unsigned long e = ERR_peek_error();
+
+	return !l->server && !l->t_data && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	       ERR_GET_REASON(e) > SSL_AD_REASON_OFFSET;
 }
 
 /* Move @l as far as it goes: connect, handshake, preamble, bytes. */
@@ -497,6 +513,11 @@ static void link_run(struct tls_link *l)
 		int out = pump_out(l), in = out < 0 ? -1 : pump_in(l);
 
 		if (out < 0 || in < 0) {
+			if (refused_by_server(l)) {
+				l->px->stats.mtls_fail_handshake++;
+				log_debug("proxy: mTLS pod=%u: the server refused the handshake: %s",
+					  l->pod->id, ERR_reason_error_string(ERR_peek_error()) ?: "?");
+			}
 			link_close(l, true);
 			return;
 		}

@@ -13,8 +13,9 @@
  * strict on B refuses a plaintext client of A and counts it, permissive
  * lets it through (which the capture sees in the clear); allow-from on B
  * admits one identity of A and refuses another, counted with its identity;
- * mid-way through a CA rotation (B on the new CA, A on the old, both
- * trusting both) traffic flows; a node B signing with a CA that A does not
+ * mid-way through a CA rotation (B on the new CA, A on the old) traffic
+ * flows when both trust both, and fails, counted on both sides, when B
+ * has dropped the old CA too early; a node B signing with a CA that A does not
  * trust, or presenting another identity than A's registry gives its pod,
  * is refused: the client gets a failure, never plaintext.
  */
@@ -303,6 +304,9 @@ Test(mtls_nodes, allow_from_admits_one_identity_and_refuses_another)
 	cr_assert_eq(get("ca", NODES_VIP, body, sizeof(body)), 0, "%s", body);
 	cr_assert_str_eq(body, NODES_SERVER_NAME " " NODES_CLIENT_IP);
 	cr_expect_eq(nodes_denied(&nodes.b, ID_FRONTEND), 0);
+	/* A refusal after the handshake is no failed handshake on either side. */
+	cr_expect_eq(counter(&nodes.a, "mtls.fail_handshake"), 0);
+	cr_expect_eq(counter(&nodes.b, "mtls.fail_handshake"), 0);
 }
 
 /* Three HTTP requests and an opaque one from client-a that must all fail
@@ -336,17 +340,26 @@ static void refused_without_plaintext(void)
 		     "plaintext", r.other_port);
 }
 
-Test(mtls_nodes, a_node_signing_with_an_untrusted_ca_is_refused_both_ways)
+/* Restart node B's agent signing with @ca, trusting @bundle too (NULL:
+ * none), and wait until its pod's certificate is from CA @subject.
+ */
+static void restart_b(const char *ca, const char *bundle, const char *subject)
 {
-	char iss[256];
 	uint64_t end = mono_ms() + 5000;
-	long long a0;
+	char iss[256];
 
-	nodes_agent_restart(&nodes.b, "rogue-ca", NULL);
-	while (!strstr(nodes_issuer(&nodes.b, "backend", iss, sizeof(iss)), NODES_ROGUE_CA) &&
+	nodes_agent_restart(&nodes.b, ca, bundle);
+	while (!strstr(nodes_issuer(&nodes.b, "backend", iss, sizeof(iss)), subject) &&
 	       mono_ms() < end)
 		usleep(50000);
-	cr_assert(strstr(iss, NODES_ROGUE_CA), "node B's certificate is from '%s'", iss);
+	cr_assert(strstr(iss, subject), "node B's certificate is from '%s'", iss);
+}
+
+Test(mtls_nodes, a_node_signing_with_an_untrusted_ca_is_refused_both_ways)
+{
+	long long a0;
+
+	restart_b("rogue-ca", NULL, NODES_ROGUE_CA);
 	a0 = counter(&nodes.a, "mtls.fail_handshake");
 	refused_without_plaintext();
 	/* A refuses B's certificate; B sees the handshake fail too (A's
@@ -360,28 +373,38 @@ Test(mtls_nodes, a_node_signing_with_an_untrusted_ca_is_refused_both_ways)
 	cr_expect_eq(counter(&nodes.b, "mtls.in"), 0);
 }
 
-Test(mtls_nodes, mid_way_through_a_ca_rotation_the_nodes_trust_each_other)
+Test(mtls_nodes, mid_way_through_a_ca_rotation_the_overlap_lets_the_nodes_talk)
 {
 	char iss[256], body[256];
-	uint64_t end = mono_ms() + 5000;
-	long long out0;
+	long long a0, out0;
+	int err;
 
-	/* Every node trusts next-ca already (step 1); node B moves to it
-	 * (step 2) and trusts the old CA, which node A still signs with.
+	/* Every node trusts next-ca already (step 1). Node B moves to it
+	 * (step 2) but, wrongly, no longer trusts the old CA that node A
+	 * still signs with: B refuses A's certificate. TLS 1.3 tells the
+	 * client so only after its side of the handshake, as B's alert.
 	 */
-	nodes_agent_restart(&nodes.b, "next-ca", "ca");
-	while (!strstr(nodes_issuer(&nodes.b, "backend", iss, sizeof(iss)), NODES_NEXT_CA) &&
-	       mono_ms() < end)
-		usleep(50000);
-	cr_assert(strstr(iss, NODES_NEXT_CA), "node B's certificate is from '%s'", iss);
+	restart_b("next-ca", NULL, NODES_NEXT_CA);
 	cr_assert(strstr(nodes_issuer(&nodes.a, "frontend", iss, sizeof(iss)), NODES_CA),
 		  "node A's certificate is from '%s'", iss);
+	a0 = counter(&nodes.a, "mtls.fail_handshake");
+	err = get("ca", NODES_VIP, body, sizeof(body));
+	cr_assert_neq(err, 0, "B took a certificate from a CA it does not trust: %s", body);
+	cr_assert(counter_above(&nodes.b, "mtls.fail_handshake", 0, 2000),
+		  "agent B counted no failed handshake");
+	cr_assert(counter_above(&nodes.a, "mtls.fail_handshake", a0, 2000),
+		  "agent A did not count B's refusal of its certificate");
+	cr_expect_eq(counter(&nodes.b, "mtls.in"), 0);
+
+	/* Step 2 done right: B trusts the old CA too. */
+	restart_b("next-ca", "ca", NODES_NEXT_CA);
+	a0 = counter(&nodes.a, "mtls.fail_handshake");
 	out0 = counter(&nodes.a, "mtls.out");
 	cr_assert_eq(get_until("ca", NODES_VIP, body, sizeof(body), 10000), 0, "%s", body);
 	cr_assert_str_eq(body, NODES_SERVER_NAME " " NODES_CLIENT_IP);
 	cr_assert_gt(counter(&nodes.a, "mtls.out"), out0);
 	cr_assert_gt(counter(&nodes.b, "mtls.in"), 0);
-	cr_expect_eq(counter(&nodes.a, "mtls.fail_handshake"), 0);
+	cr_expect_eq(counter(&nodes.a, "mtls.fail_handshake"), a0);
 	cr_expect_eq(counter(&nodes.b, "mtls.fail_handshake"), 0);
 }
 
