@@ -440,9 +440,10 @@ static int pump_in(struct tls_link *l)
 
 /* Client: whether the TLS call that just failed read a fatal alert before
  * the server sent any byte: the server refused our certificate. In TLS 1.3
- * the client's handshake is done before the server has checked the
- * client's certificate (RFC 8446, 2), so that refusal, the server's failed
- * handshake, reaches the client only as its first read.
+ * the client's handshake is done once it has sent its Finished, before the
+ * server has checked the client's certificate (RFC 8446 section 2), so
+ * that refusal, the server's failed handshake, reaches the client only as
+ * its first read.
  */
 static bool refused_by_server(const struct tls_link *l)
 {
