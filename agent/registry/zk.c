@@ -102,6 +102,7 @@ struct wake {
 	bool held;
 	bool resume;			/* resume() was called: resume_id */
 	clientid_t resume_id;
+	uint64_t resume_ms;		/* when */
 };
 
 /* Wait for a session event, a watch event, stop, resume(), @timeout_ms,
@@ -125,6 +126,7 @@ static void wait_for_work(struct zk *z, uint32_t timeout_ms, bool want_too, stru
 	w->held = z->held;
 	w->resume = z->resume_posted;
 	w->resume_id = z->resume_id;
+	w->resume_ms = z->resume_posted_ms;
 	z->resume_posted = false;
 	z->session_changed = false;
 	z->events = NULL;
@@ -171,7 +173,7 @@ static void *zk_main(void *arg)
 			free_events(w.events);
 			close_session(z);
 			z->resuming = z->session_id = w.resume_id.client_id;
-			z->resume_ms = mono_ms();
+			z->resume_ms = w.resume_ms;
 			if (open_session(z, &w.resume_id)) {
 				log_warn("registry: %s: cannot resume session 0x%" PRIx64 ": %s; opening a "
 					 "new one, ignoring",
@@ -402,6 +404,7 @@ static void zk_resume(void *state, const struct reg_pass *p)
 	pthread_mutex_lock(&z->lock);
 	z->held = false;
 	z->resume_posted = true;
+	z->resume_posted_ms = mono_ms();
 	z->resume_id.client_id = d.client_id;
 	memcpy(z->resume_id.passwd, d.passwd, sizeof(d.passwd));
 	pthread_cond_broadcast(&z->cond);

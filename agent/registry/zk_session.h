@@ -82,6 +82,7 @@ struct zk {
 	bool held;			/* a predecessor hands over: register nothing yet */
 	bool resume_posted;		/* resume() was called; the worker has not looked */
 	clientid_t resume_id;		/* what the predecessor passed; client_id 0: nothing */
+	uint64_t resume_posted_ms;	/* CLOCK_MONOTONIC ms of the resume() */
 
 	/* The worker's own: */
 	zhandle_t *zh;
@@ -92,7 +93,7 @@ struct zk {
 	size_t n_ephs, cap_ephs;
 	bool reg_failing;		/* the current failure was logged */
 	int64_t resuming;		/* the predecessor's session, until it connects or expires */
-	uint64_t resume_ms;		/* CLOCK_MONOTONIC ms the resume began */
+	uint64_t resume_ms;		/* CLOCK_MONOTONIC ms of the resume() */
 	clientid_t passed;		/* the session let go for a successor; client_id 0: none */
 };
 
