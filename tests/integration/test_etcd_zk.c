@@ -5,7 +5,8 @@
  * meshed pod's traffic to a VIP follows the endpoints written there. The
  * agent also registers a meshed pod of its node (weft.io/register): reachable
  * through the VIP, gone when the agent stops cleanly, and gone by itself
- * once the lease or session times out after a SIGKILL.
+ * once the lease or session times out after a SIGKILL; an upgrade keeps it
+ * (ZooKeeper: the successor resumes the old agent's session).
  */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -354,38 +355,204 @@ Test(etcd_e2e, an_upgrade_never_deletes_this_nodes_registration)
 	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 5000), 0);
 }
 
-/* ZooKeeper: the old agent's session closes at the hand-over and takes its
- * ephemeral znodes along; the successor creates them again. Not yet the
- * etcd guarantee (docs/lifecycle.md, "Not handed over yet"): this measures
- * the gap and asserts the registration comes back and stays.
- */
-Test(zk_e2e, an_upgrade_re_creates_this_nodes_registration)
+/* Whether the agent log holds @needle. */
+static bool log_has(const char *needle)
 {
-	uint64_t t0, gone_at = 0, back_at = 0;
+	char line[4096];
+	bool found = false;
+	FILE *f = fopen(env.agent_log, "r");
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* Print the log's lines holding @needle (the agents' own figures). */
+static void log_show(const char *needle)
+{
+	char line[4096];
+	FILE *f = fopen(env.agent_log, "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strstr(line, needle))
+			fprintf(stderr, "zk_e2e: agent: %s", line);
+	}
+	if (f)
+		fclose(f);
+}
+
+/* The ZooKeeper client's timestamp of a log line ("... 2026-12-04
+ * 11:54:38,344:...") in ms of the day, or -1.
+ */
+static long long client_ms(const char *line)
+{
+	const char *t = strstr(line, "zookeeper client: ");
+	unsigned int h, m, sec, ms;
+
+	if (!t || sscanf(t + 18, "%*d-%*d-%*d %u:%u:%u,%u", &h, &m, &sec, &ms) != 4)
+		return -1;
+	return ((h * 60LL + m) * 60 + sec) * 1000 + ms;
+}
+
+/* How long session @id was held by no client at the hand-over, from the
+ * client library's own log lines in the agents' debug log: the old
+ * agent's handle freed, then the successor's connection established on
+ * that session. -1 when the lines are missing.
+ */
+static long long unattached_ms(unsigned long long id)
+{
+	char line[4096], freed[96], est[96];
+	long long t_freed = -1, t_est = -1;
+	FILE *f = fopen(env.agent_log, "r");
+
+	snprintf(freed, sizeof(freed), "Freeing zookeeper resources for sessionId=%#llx", id);
+	snprintf(est, sizeof(est), "sessionId=%#llx,", id);
+	while (f && t_est < 0 && fgets(line, sizeof(line), f)) {
+		if (t_freed < 0 && strstr(line, freed))
+			t_freed = client_ms(line);
+		else if (t_freed >= 0 && strstr(line, "session establishment complete") &&
+			 strstr(line, est))
+			t_est = client_ms(line);
+	}
+	if (f)
+		fclose(f);
+	return t_freed < 0 || t_est < 0 ? -1 : t_est - t_freed;
+}
+
+/* The ZooKeeper registry's status message (the second --registry). */
+static bool registry_message_has(const char *needle)
+{
+	json_object *st = tenv_admin_get(&env, "/v1/status"), *regs, *m;
+	bool ok = false;
+
+	if (st && json_object_object_get_ex(st, "registries", &regs) &&
+	    json_object_array_length(regs) == 2 &&
+	    json_object_object_get_ex(json_object_array_get_idx(regs, 1), "message", &m))
+		ok = strstr(json_object_get_string(m), needle) != NULL;
+	json_object_put(st);
+	return ok;
+}
+
+/* An upgrade (a successor with --takeover) keeps this node's endpoints:
+ * the successor resumes the old agent's ZooKeeper session, so the
+ * ephemeral znode is never deleted, not even past the session timeout
+ * (2 s): a separate client watching it sees no event, and its owner
+ * (session), creation time and version stay. A clean stop of the
+ * successor, with no successor of its own, then deletes it.
+ */
+Test(zk_e2e, an_upgrade_never_deletes_this_nodes_registration)
+{
+	unsigned int created, deleted, changed;
+	struct Stat before, st;
+	struct tzk_watch w;
+	char path[256], session[64];
 	pid_t old = env.agent;
+	uint64_t t0;
+	bool lost;
 	int status;
 
+	snprintf(path, sizeof(path), "/weft-it/%s", LOCAL_REL);
 	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 10000), 0);
-	cr_assert_eq(kv->exists(LOCAL_REL), 1, "not registered before the upgrade");
+	cr_assert_eq(tzk_stat(&zk, path, &before), ZOK, "not registered before the upgrade");
+	cr_assert_neq(before.ephemeralOwner, 0, "not ephemeral");
+	cr_assert_eq(tzk_watch_start(&zk, &w, path), 0, "cannot watch %s", path);
 	cr_assert_lt(strlen(env.extra_args) + 12, sizeof(env.extra_args));
 	strcat(env.extra_args, " --takeover");
 	env.agent = 0;
 	cr_assert_eq(tenv_agent_start(&env), 0, "successor, see %s", env.agent_log);
 	t0 = tproc_now_ms();
 	while (tproc_now_ms() - t0 < 5000) {
-		int e = kv->exists(LOCAL_REL);
-
-		if (e == 0 && !gone_at)
-			gone_at = tproc_now_ms();
-		if (e == 1 && gone_at && !back_at)
-			back_at = tproc_now_ms();
-		usleep(5000);
+		cr_assert_eq(tzk_stat(&zk, path, &st), ZOK,
+			     "the registration was deleted during the upgrade, see %s",
+			     env.agent_log);
+		cr_assert_eq(st.czxid, before.czxid, "the registration was created again");
+		usleep(10000);
 	}
-	cr_assert_eq(kv->exists(LOCAL_REL), 1, "the successor did not register again, see %s",
+	cr_expect_eq(st.ephemeralOwner, before.ephemeralOwner, "another session owns it");
+	cr_expect_eq(st.ctime, before.ctime);
+	cr_expect_eq(st.mzxid, before.mzxid, "written again");
+	tzk_watch_counts(&w, &created, &deleted, &changed, &lost);
+	cr_expect_eq(deleted, 0, "the watcher saw the znode deleted");
+	cr_expect_eq(created + changed, 0, "the watcher saw it created or changed");
+	cr_expect(!lost, "the watcher's own session broke: events may be missed");
+	cr_assert_eq(admin_pid(), env.agent, "the successor never took over, see %s",
 		     env.agent_log);
-	fprintf(stderr, "zk_e2e: upgrade: registration %s (gap %llu ms)\n",
-		gone_at ? "deleted and re-created" : "never seen deleted",
-		(unsigned long long)(gone_at ? back_at - gone_at : 0));
+	snprintf(session, sizeof(session), "session 0x%llx,",
+		 (unsigned long long)before.ephemeralOwner);
+	cr_expect(registry_message_has(session), "the successor is not on %s", session);
+	cr_assert_eq(waitpid(old, &status, 0), old);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "old agent: %#x, see %s", status,
+		  env.agent_log);
+	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 5000), 0);
+	log_show("let go of session");
+	log_show("resumed the previous agent's session");
+	fprintf(stderr, "zk_e2e: upgrade: session 0x%llx held by no client for %lld ms\n",
+		(unsigned long long)before.ephemeralOwner,
+		unattached_ms((unsigned long long)before.ephemeralOwner));
+
+	/* The successor stops with nobody after it: the registration goes. */
+	cr_assert_eq(tenv_agent_stop(&env), 0, "the successor did not exit cleanly, see %s",
+		     env.agent_log);
+	cr_expect_eq(tzk_exists(&zk, path), 0, "still registered after a clean stop");
+	t0 = tproc_now_ms();
+	do
+		tzk_watch_counts(&w, &created, &deleted, &changed, &lost);
+	while (!deleted && tproc_now_ms() - t0 < 5000 && !usleep(20000));
+	cr_expect_eq(deleted, 1, "the watcher did not see the deletion");
+	tzk_watch_stop(&w);
+	cr_expect(!log_has("Sanitizer"), "a sanitizer reported, see %s", env.agent_log);
+}
+
+/* A successor that cannot resume the session registers anew, as agents
+ * did before sessions were passed: here its --registry value is spelled
+ * otherwise (the same server and root), so the session the old agent
+ * passed finds no registry of that value. The znode is deleted and
+ * created again by the successor's own session, and the old session,
+ * which nobody resumed, expires without taking it along.
+ */
+Test(zk_e2e, an_upgrade_that_cannot_resume_the_session_registers_again)
+{
+	unsigned int created, deleted, changed;
+	struct Stat before, st;
+	struct tzk_watch w;
+	char path[256], *root;
+	pid_t old = env.agent;
+	uint64_t t0, replaced;
+	bool lost;
+	int status;
+
+	snprintf(path, sizeof(path), "/weft-it/%s", LOCAL_REL);
+	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 10000), 0);
+	cr_assert_eq(tzk_stat(&zk, path, &before), ZOK, "not registered before the upgrade");
+	cr_assert_eq(tzk_watch_start(&zk, &w, path), 0, "cannot watch %s", path);
+	root = strstr(env.extra_args, "/weft-it ");
+	cr_assert_not_null(root);
+	memmove(root + 9, root + 8, strlen(root + 8) + 1);
+	root[8] = '/';
+	cr_assert_lt(strlen(env.extra_args) + 12, sizeof(env.extra_args));
+	strcat(env.extra_args, " --takeover");
+	env.agent = 0;
+	cr_assert_eq(tenv_agent_start(&env), 0, "successor, see %s", env.agent_log);
+	t0 = tproc_now_ms();
+	while ((tzk_stat(&zk, path, &st) != ZOK || st.ephemeralOwner == before.ephemeralOwner) &&
+	       tproc_now_ms() - t0 < 10000)
+		usleep(10000);
+	replaced = tproc_now_ms() - t0;
+	cr_assert_eq(tzk_stat(&zk, path, &st), ZOK, "not registered again, see %s", env.agent_log);
+	cr_assert_neq(st.ephemeralOwner, before.ephemeralOwner, "never re-created");
+	/* Past the old session's timeout (2 s): the new znode stays. */
+	usleep(3000 * 1000);
+	cr_assert_eq(tzk_stat(&zk, path, &st), ZOK, "the old session took the new znode along");
+	cr_expect_neq(st.ephemeralOwner, before.ephemeralOwner);
+	tzk_watch_counts(&w, &created, &deleted, &changed, &lost);
+	cr_expect_geq(deleted, 1, "the watcher never saw the old znode go");
+	fprintf(stderr, "zk_e2e: upgrade without resuming: znode re-created %llu ms after the "
+		"successor started (%u deletion(s) seen)\n",
+		(unsigned long long)replaced, deleted);
+	tzk_watch_stop(&w);
+	cr_assert(log_has("is not a registry of this one"), "see %s", env.agent_log);
 	cr_assert_eq(admin_pid(), env.agent, "the successor never took over, see %s",
 		     env.agent_log);
 	cr_assert_eq(waitpid(old, &status, 0), old);
