@@ -12,8 +12,11 @@
 #include <criterion/logging.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -559,4 +562,137 @@ Test(zk_e2e, an_upgrade_that_cannot_resume_the_session_registers_again)
 	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "old agent: %#x, see %s", status,
 		  env.agent_log);
 	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 5000), 0);
+}
+
+/* The hand-over as an agent of the version before sessions were passed
+ * speaks it (agent/handover.c, version 1): a 16-byte header, SOCKETS
+ * records of 24 bytes with one fd each; its HELLO's last word is zero.
+ */
+struct old_ho_msg {
+	uint32_t magic, version_type, n, flags;
+	uint8_t records[64 * 24];
+};
+
+static int old_ho_send(int fd, uint16_t type)
+{
+	struct old_ho_msg m = { .magic = 0x77656674u, .version_type = 1u | (uint32_t)type << 16 };
+
+	return send(fd, &m, 16, MSG_NOSIGNAL) == 16 ? 0 : -1;
+}
+
+/* One message's type, closing any fds it carried; -1 on error. */
+static int old_ho_recv(int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 64)];
+	struct old_ho_msg m;
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+
+	if (n < 16)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int v;
+
+			memcpy(&v, CMSG_DATA(c) + i * sizeof(int), sizeof(v));
+			close(v);
+		}
+	}
+	return (int)(m.version_type >> 16);
+}
+
+/* A successor of the earlier version cannot resume a session: the running
+ * agent must not let go of it (nobody would attach, and the registration
+ * would linger until the session timed out) nor send it what that
+ * successor cannot read, but close it as before, which deletes the znode
+ * at once.
+ */
+Test(zk_e2e, a_successor_of_an_earlier_version_gets_the_hand_over_as_before)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	pid_t old = env.agent;
+	int fd, type, status;
+	uint64_t t0;
+
+	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 10000), 0);
+	cr_assert_eq(zk_exists(LOCAL_REL), 1, "not registered");
+	cr_assert_lt(strlen(env.run_dir) + 15, sizeof(sun.sun_path));
+	memcpy(sun.sun_path, env.run_dir, strlen(env.run_dir));
+	strcat(sun.sun_path, "/handover.sock");
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0, "%s", strerror(errno));
+	cr_assert_eq(old_ho_send(fd, 1 /* HELLO */), 0);
+	do
+		type = old_ho_recv(fd);
+	while (type == 2 /* SOCKETS */);
+	cr_assert_eq(type, 3 /* END */, "got %d", type);
+	cr_assert_eq(old_ho_send(fd, 4 /* ADOPTED */), 0);
+	type = old_ho_recv(fd);
+	cr_assert_eq(type, 5 /* RELEASED */, "an earlier successor would refuse message %d", type);
+	close(fd);
+	/* Closed, not let go: gone long before the session timeout (2 s). */
+	t0 = tproc_now_ms();
+	while (zk_exists(LOCAL_REL) != 0 && tproc_now_ms() - t0 < 1000)
+		usleep(10000);
+	cr_assert_eq(zk_exists(LOCAL_REL), 0, "the session was not closed at the hand-over");
+	cr_log_info("earlier successor: znode deleted %llu ms after RELEASED",
+		    (unsigned long long)(tproc_now_ms() - t0));
+	cr_assert_eq(waitpid(old, &status, 0), old);
+	env.agent = 0;
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "old agent: %#x, see %s", status,
+		  env.agent_log);
+}
+
+/* Two ZooKeeper registries (two roots, so two sessions): each passes its
+ * own session, and the successor's registry of the same --registry value
+ * resumes it.
+ */
+Test(zk_e2e, with_two_zookeeper_registries_each_session_is_resumed)
+{
+	char p1[256], p2[256], extra[512];
+	struct Stat b1, b2, s1, s2;
+	pid_t old;
+	uint64_t t0;
+	int status;
+
+	snprintf(p1, sizeof(p1), "/weft-it/%s", LOCAL_REL);
+	snprintf(p2, sizeof(p2), "/weft-two/%s", LOCAL_REL);
+	cr_assert_eq(tenv_agent_stop(&env), 0, "see %s", env.agent_log);
+	snprintf(extra, sizeof(extra), " --registry zookeeper:%s/weft-two", zk.hosts);
+	cr_assert_lt(strlen(env.extra_args) + strlen(extra), sizeof(env.extra_args));
+	strcat(env.extra_args, extra);
+	cr_assert_eq(tenv_agent_start(&env), 0, "see %s", env.agent_log);
+	t0 = tproc_now_ms();
+	while ((tzk_stat(&zk, p1, &b1) != ZOK || tzk_stat(&zk, p2, &b2) != ZOK) &&
+	       tproc_now_ms() - t0 < 10000)
+		usleep(20000);
+	cr_assert_eq(tzk_stat(&zk, p1, &b1), ZOK, "not registered under /weft-it");
+	cr_assert_eq(tzk_stat(&zk, p2, &b2), ZOK, "not registered under /weft-two");
+	cr_assert_neq(b1.ephemeralOwner, b2.ephemeralOwner, "one session for both");
+
+	old = env.agent;
+	strcat(env.extra_args, " --takeover");
+	env.agent = 0;
+	cr_assert_eq(tenv_agent_start(&env), 0, "successor, see %s", env.agent_log);
+	t0 = tproc_now_ms();
+	while (tproc_now_ms() - t0 < 3000) {
+		cr_assert_eq(tzk_stat(&zk, p1, &s1), ZOK, "/weft-it registration deleted");
+		cr_assert_eq(tzk_stat(&zk, p2, &s2), ZOK, "/weft-two registration deleted");
+		cr_assert_eq(s1.czxid, b1.czxid, "/weft-it registration created again");
+		cr_assert_eq(s2.czxid, b2.czxid, "/weft-two registration created again");
+		usleep(20000);
+	}
+	cr_expect_eq(s1.ephemeralOwner, b1.ephemeralOwner);
+	cr_expect_eq(s2.ephemeralOwner, b2.ephemeralOwner);
+	cr_assert_eq(waitpid(old, &status, 0), old);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "old agent: %#x, see %s", status,
+		  env.agent_log);
+	cr_assert_eq(tenv_agent_stop(&env), 0, "the successor did not exit cleanly, see %s",
+		     env.agent_log);
+	cr_expect_eq(tzk_exists(&zk, p1), 0);
+	cr_expect_eq(tzk_exists(&zk, p2), 0);
 }
