@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -645,6 +646,63 @@ Test(zk_e2e, a_successor_of_an_earlier_version_gets_the_hand_over_as_before)
 	env.agent = 0;
 	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "old agent: %#x, see %s", status,
 		  env.agent_log);
+}
+
+/* An agent of the earlier version as the predecessor, on @arg (a
+ * listening handover.sock): no listeners to pass, and RELEASED right after
+ * ADOPTED, with no REGISTRIES. Returns the HELLO's flags, or -1.
+ */
+static void *old_predecessor(void *arg)
+{
+	int lfd = *(int *)arg, fd, type = -1;
+	struct old_ho_msg m;
+	intptr_t flags = -1;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd == -1)
+		return (void *)flags;
+	if (recv(fd, &m, sizeof(m), 0) == 16 && m.version_type == (1u | 1u << 16) &&
+	    !old_ho_send(fd, 3 /* END */))
+		type = old_ho_recv(fd);
+	if (type == 4 /* ADOPTED */ && !old_ho_send(fd, 5 /* RELEASED */))
+		flags = m.flags;
+	close(fd);
+	return (void *)flags;
+}
+
+/* A predecessor of the earlier version passes no session: the successor,
+ * holding its registration until the hand-over ends, then registers
+ * through its own session.
+ */
+Test(zk_e2e, after_a_predecessor_of_an_earlier_version_the_successor_registers)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	pthread_t t;
+	void *flags;
+	uint64_t t0;
+	int lfd;
+
+	cr_assert_eq(tenv_agent_stop(&env), 0, "see %s", env.agent_log);
+	cr_assert_eq(zk_exists(LOCAL_REL), 0);
+	cr_assert_lt(strlen(env.run_dir) + 15, sizeof(sun.sun_path));
+	memcpy(sun.sun_path, env.run_dir, strlen(env.run_dir));
+	strcat(sun.sun_path, "/handover.sock");
+	(void)unlink(sun.sun_path);
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	cr_assert_geq(lfd, 0);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0, "%s", strerror(errno));
+	cr_assert_eq(listen(lfd, 1), 0);
+	cr_assert_eq(pthread_create(&t, NULL, old_predecessor, &lfd), 0);
+	strcat(env.extra_args, " --takeover");
+	cr_assert_eq(tenv_agent_start(&env), 0, "successor, see %s", env.agent_log);
+	cr_assert_eq(pthread_join(t, &flags), 0);
+	close(lfd);
+	cr_assert_eq((intptr_t)flags, 1, "no hand-over, or a HELLO without the resume flag");
+	t0 = tproc_now_ms();
+	while (zk_exists(LOCAL_REL) != 1 && tproc_now_ms() - t0 < 10000)
+		usleep(20000);
+	cr_assert_eq(zk_exists(LOCAL_REL), 1, "not registered, see %s", env.agent_log);
+	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 5000), 0);
 }
 
 /* Two ZooKeeper registries (two roots, so two sessions): each passes its
