@@ -68,10 +68,8 @@ K8S_FAKE_SRCS := $(wildcard tests/k8s-apiserver/*.c)
 CONSUL_FAKE_SRCS := $(wildcard tests/consul/*.c)
 # What the fake API server and the real etcd/ZooKeeper servers build on.
 PROC_HELPERS := tests/helpers/proc.c tests/helpers/curl_body.c
-# The registry unit tests run real etcd and ZooKeeper servers (no root needed);
-# model_put.c fills a model from YAML.
+# The registry unit tests run real etcd and ZooKeeper servers (no root needed).
 UNIT_HELPERS := tests/helpers/etcd_server.c tests/helpers/zk_server.c tests/helpers/promtext.c \
-	tests/helpers/model_put.c \
 	$(PROC_HELPERS)
 
 BPF_OBJS := $(patsubst %.bpf.c,$(O)/%.bpf.o,$(BPF_SRCS))
