@@ -46,12 +46,15 @@
 #define GRACE_MS 500		/* after the agent applied a removal, before the stop */
 #define CRASH_NOTICE_MS 2000	/* a crashed backend stays listed this long */
 #define WARMUP_MS_MAX 120000
-#define ASAN_QUARANTINE_MB 64	/* the agent's, see asan_quarantine() */
+#define ASAN_QUARANTINE_MB 16	/* the agent's, see asan_options() */
+#define ASAN_RELEASE_MS 5000
 #define CNI_IDENTS 5
 #define NODE "soak-node"
 #define TMP_VIP "198.19.0.70:80"
 
 /* Flatness, after the warm-up: the late half's peak over the early half's. */
+#define HEAP_TOL_KIB 1024
+#define HEAP_TOL_PCT 10
 #define RSS_TOL_KIB (8 * 1024)
 #define RSS_TOL_PCT 5
 #define FDS_TOL 24
@@ -556,24 +559,27 @@ static void regsrv_tick(struct regsrv *rs, uint64_t now, uint64_t end)
 struct sample {
 	double t;		/* s since the load started */
 	long rss_kib, fds;
+	long anon_kib;		/* the part of rss that is not a file's */
+	long heap_kib;		/* the agent's heap in use (/v1/status heap_bytes) */
 };
 
-static long agent_rss_kib(pid_t pid)
+/* The agent's VmRSS and RssAnon; 0 or -1 when it is gone. */
+static int agent_rss_kib(pid_t pid, struct sample *s)
 {
 	char path[64], line[256];
-	long kib = -1;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	s->rss_kib = s->anon_kib = -1;
 	f = fopen(path, "r");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
+		if (sscanf(line, "VmRSS: %ld kB", &s->rss_kib) != 1)
+			(void)sscanf(line, "RssAnon: %ld kB", &s->anon_kib);
 	}
 	fclose(f);
-	return kib;
+	return s->rss_kib < 0 ? -1 : 0;
 }
 
 static long agent_fds(pid_t pid)
@@ -595,15 +601,37 @@ static long agent_fds(pid_t pid)
 	return n;
 }
 
-/* Least-squares slope of @v over @t for samples [@from, @to), per minute. */
-static double slope_per_min(const struct sample *s, size_t from, size_t to, bool rss)
+enum field { RSS, ANON, HEAP, FDS };
+
+static long field(const struct sample *s, enum field f)
+{
+	return f == RSS ? s->rss_kib : f == ANON ? s->anon_kib : f == HEAP ? s->heap_kib : s->fds;
+}
+
+static const char *const field_name[] = {
+	[RSS] = "rss KiB:", [ANON] = "rss anon KiB:", [HEAP] = "heap KiB:", [FDS] = "fds:",
+};
+
+/* One sample of the agent at @t s: 0, or -1 when it is gone. */
+static int sample(pid_t agent, double t, struct sample *s)
+{
+	long long heap = tenv_status_counter(&env, "heap_bytes");
+
+	s->t = t;
+	s->heap_kib = heap < 0 ? -1 : (long)(heap / 1024);
+	s->fds = agent_fds(agent);
+	return agent_rss_kib(agent, s);
+}
+
+/* Least-squares slope of @f over time for samples [@from, @to), per minute. */
+static double slope_per_min(const struct sample *s, size_t from, size_t to, enum field f)
 {
 	double n = (double)(to - from), st_ = 0, sv = 0, stt = 0, stv = 0;
 
 	if (to - from < 2)
 		return 0;
 	for (size_t i = from; i < to; i++) {
-		double v = (double)(rss ? s[i].rss_kib : s[i].fds);
+		double v = (double)field(&s[i], f);
 
 		st_ += s[i].t;
 		sv += v;
@@ -615,16 +643,26 @@ static double slope_per_min(const struct sample *s, size_t from, size_t to, bool
 	return 60 * (n * stv - st_ * sv) / (n * stt - st_ * st_);
 }
 
-/* The peak of samples [@from, @to). */
-static long peak(const struct sample *s, size_t from, size_t to, bool rss)
+/* The peak of @f over samples [@from, @to). */
+static long peak(const struct sample *s, size_t from, size_t to, enum field f)
 {
 	long m = 0;
 
 	for (size_t i = from; i < to; i++) {
-		long v = rss ? s[i].rss_kib : s[i].fds;
+		if (field(&s[i], f) > m)
+			m = field(&s[i], f);
+	}
+	return m;
+}
 
-		if (v > m)
-			m = v;
+/* The least of @f over samples [@from, @to). */
+static long least(const struct sample *s, size_t from, size_t to, enum field f)
+{
+	long m = field(&s[from], f);
+
+	for (size_t i = from; i < to; i++) {
+		if (field(&s[i], f) < m)
+			m = field(&s[i], f);
 	}
 	return m;
 }
@@ -653,17 +691,20 @@ static void servers_start(void)
 }
 
 /* AddressSanitizer keeps freed memory in a quarantine, 256 MiB by default,
- * to catch uses after free: the agent's resident memory climbs until it is
- * full whatever the agent does. A smaller one fills within the warm-up of a
- * short run too, so that what grows after it is the agent's.
+ * to catch uses after free, and its allocator returns no free page to the
+ * kernel unless asked: the agent's resident memory would climb for many
+ * minutes whatever the agent does. A smaller quarantine, full within the
+ * warm-up, and free pages given back every few seconds leave in the
+ * resident size what the agent holds.
  */
-static void asan_quarantine(void)
+static void asan_options(void)
 {
 	const char *cur = getenv("ASAN_OPTIONS");
 	char opts[1024];
 
-	snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=%d", cur ? cur : "",
-		 cur && *cur ? ":" : "", ASAN_QUARANTINE_MB);
+	snprintf(opts, sizeof(opts),
+		 "%s%squarantine_size_mb=%d:allocator_release_to_os_interval_ms=%d",
+		 cur ? cur : "", cur && *cur ? ":" : "", ASAN_QUARANTINE_MB, ASAN_RELEASE_MS);
 	cr_assert_eq(setenv("ASAN_OPTIONS", opts, 1), 0);
 }
 
@@ -698,7 +739,7 @@ static void up(void)
 		 "--registry zookeeper:%s/soak --zk-session-timeout 10000 --node-name " NODE
 		 " --log-level info",
 		 etcd.url, zk.hosts);
-	asan_quarantine();
+	asan_options();
 	cr_assert_eq(tenv_agent_start(&env), 0, "weft-agent did not start, see %s", env.agent_log);
 	t0 = tproc_now_ms();
 	while (!(reg_synced(&etcd_rs) && reg_synced(&zk_rs))) {
@@ -758,7 +799,7 @@ Test(soak, churn_and_registry_restarts_leave_no_leak_no_error_and_flat_memory)
 	struct soak_shared *sh = soak_shared_new();
 	uint64_t now, end, next_sample, next_churn, next_cni, warm_ms;
 	pid_t load_pid[N_LOADS], agent = env.agent;
-	long rss_min = 0, rss_max = 0, fds_max = 0, failed = 0, rss_tol, fds_tol;
+	long failed = 0, heap_tol, rss_tol, fds_tol;
 	long long retries, exhausted, ejections;
 	const char *seed = getenv("WEFT_SOAK_SEED");
 	char out[256];
@@ -789,12 +830,11 @@ Test(soak, churn_and_registry_restarts_leave_no_leak_no_error_and_flat_memory)
 	while ((now = tproc_now_ms()) < end ||
 	       ((etcd_rs.phase != UP || zk_rs.phase != UP) && now < end + CONVERGE_MS)) {
 		if (now >= next_sample && n < max_samples) {
-			smp[n].t = (double)(now - st.t0_ms) / 1000;
-			smp[n].rss_kib = agent_rss_kib(agent);
-			smp[n].fds = agent_fds(agent);
-			cr_assert_geq(smp[n].rss_kib, 0, "the agent is gone, see %s", env.agent_log);
-			fprintf(stderr, "soak: %7.1f s: agent rss %ld KiB, fds %ld; ok %ld/%ld/%ld/%ld\n",
-				smp[n].t, smp[n].rss_kib, smp[n].fds,
+			cr_assert_eq(sample(agent, (double)(now - st.t0_ms) / 1000, &smp[n]), 0,
+				     "the agent is gone, see %s", env.agent_log);
+			fprintf(stderr, "soak: %7.1f s: agent rss %ld KiB (anon %ld, heap %ld), fds %ld; "
+				"ok %ld/%ld/%ld/%ld\n",
+				smp[n].t, smp[n].rss_kib, smp[n].anon_kib, smp[n].heap_kib, smp[n].fds,
 				atomic_load(&sh->c[SOAK_CONNS].ok), atomic_load(&sh->c[SOAK_HTTP].ok),
 				atomic_load(&sh->c[SOAK_STREAM].ok), atomic_load(&sh->c[SOAK_LONG].bytes));
 			n++;
@@ -821,24 +861,15 @@ Test(soak, churn_and_registry_restarts_leave_no_leak_no_error_and_flat_memory)
 			  status);
 	}
 	usleep(2000000);
-	smp[n < max_samples ? n : max_samples - 1] = (struct sample){
-		(double)(tproc_now_ms() - st.t0_ms) / 1000, agent_rss_kib(agent), agent_fds(agent)
-	};
 	n = n < max_samples ? n + 1 : max_samples;
+	cr_assert_eq(sample(agent, (double)(tproc_now_ms() - st.t0_ms) / 1000, &smp[n - 1]), 0,
+		     "the agent is gone, see %s", env.agent_log);
 	retries = tenv_status_counter(&env, "resilience.retries");
 	exhausted = tenv_status_counter(&env, "resilience.retry_budget_exhausted");
 	ejections = tenv_status_counter(&env, "resilience.ejections");
 	status = tenv_agent_stop(&env);
 
 	/* The summary. */
-	for (size_t i = 0; i < n; i++) {
-		if (!rss_min || smp[i].rss_kib < rss_min)
-			rss_min = smp[i].rss_kib;
-		if (smp[i].rss_kib > rss_max)
-			rss_max = smp[i].rss_kib;
-		if (smp[i].fds > fds_max)
-			fds_max = smp[i].fds;
-	}
 	warm_ms = dur_ms / 3 < WARMUP_MS_MAX ? dur_ms / 3 : WARMUP_MS_MAX;
 	for (warm = 0; warm < n && smp[warm].t * 1000 < warm_ms; warm++)
 		;
@@ -869,15 +900,15 @@ Test(soak, churn_and_registry_restarts_leave_no_leak_no_error_and_flat_memory)
 	fprintf(stderr, "soak:   agent: retries %lld, retry budget refusals %lld, ejections %lld; "
 		"exit status %d\n",
 		retries, exhausted, ejections, status);
-	fprintf(stderr, "soak:   rss KiB: start %ld, min %ld, max %ld, end %ld; after warm-up (%.0f s): "
-		"early peak %ld, late peak %ld, slope %.0f KiB/min\n",
-		smp[0].rss_kib, rss_min, rss_max, smp[n - 1].rss_kib, (double)warm_ms / 1000,
-		peak(smp, warm, mid, true), peak(smp, mid, n, true),
-		slope_per_min(smp, warm, n, true));
-	fprintf(stderr, "soak:   fds: start %ld, max %ld, end %ld; early peak %ld, late peak %ld, "
-		"slope %.2f /min\n",
-		smp[0].fds, fds_max, smp[n - 1].fds, peak(smp, warm, mid, false),
-		peak(smp, mid, n, false), slope_per_min(smp, warm, n, false));
+	fprintf(stderr, "soak:   after a warm-up of %.0f s, early: %.0f-%.0f s, late: %.0f-%.0f s\n",
+		(double)warm_ms / 1000, smp[warm].t, smp[mid].t, smp[mid].t, smp[n - 1].t);
+	for (enum field f = RSS; f <= FDS; f++)
+		fprintf(stderr, "soak:   %-14s start %ld, min %ld, max %ld, end %ld; early peak %ld, "
+			"late peak %ld, slope after the warm-up %.1f /min\n",
+			field_name[f],
+			field(&smp[0], f), least(smp, 0, n, f), peak(smp, 0, n, f),
+			field(&smp[n - 1], f), peak(smp, warm, mid, f), peak(smp, mid, n, f),
+			slope_per_min(smp, warm, n, f));
 
 	/* The verdict. */
 	cr_expect_eq(status, 0, "the agent exited with %d (a sanitizer report?), see %s", status,
@@ -900,16 +931,22 @@ Test(soak, churn_and_registry_restarts_leave_no_leak_no_error_and_flat_memory)
 	for (int k = 0; k < SOAK_KINDS; k++)
 		cr_expect_gt(atomic_load(&sh->c[k].ok) + atomic_load(&sh->c[k].bytes), 0,
 			     "no %s succeeded", soak_kind_name[k]);
-	rss_tol = peak(smp, warm, mid, true) * RSS_TOL_PCT / 100;
+	heap_tol = peak(smp, warm, mid, HEAP) * HEAP_TOL_PCT / 100;
+	heap_tol = heap_tol > HEAP_TOL_KIB ? heap_tol : HEAP_TOL_KIB;
+	cr_expect_gt(least(smp, 0, n, HEAP), 0, "the agent did not report its heap");
+	cr_expect_leq(peak(smp, mid, n, HEAP), peak(smp, warm, mid, HEAP) + heap_tol,
+		      "the heap grew: late peak %ld KiB, early peak %ld KiB (+%ld allowed)",
+		      peak(smp, mid, n, HEAP), peak(smp, warm, mid, HEAP), heap_tol);
+	rss_tol = peak(smp, warm, mid, RSS) * RSS_TOL_PCT / 100;
 	rss_tol = rss_tol > RSS_TOL_KIB ? rss_tol : RSS_TOL_KIB;
-	fds_tol = peak(smp, warm, mid, false) * FDS_TOL_PCT / 100;
+	fds_tol = peak(smp, warm, mid, FDS) * FDS_TOL_PCT / 100;
 	fds_tol = fds_tol > FDS_TOL ? fds_tol : FDS_TOL;
-	cr_expect_leq(peak(smp, mid, n, true), peak(smp, warm, mid, true) + rss_tol,
+	cr_expect_leq(peak(smp, mid, n, RSS), peak(smp, warm, mid, RSS) + rss_tol,
 		      "resident memory grew: late peak %ld KiB, early peak %ld KiB (+%ld allowed)",
-		      peak(smp, mid, n, true), peak(smp, warm, mid, true), rss_tol);
-	cr_expect_leq(peak(smp, mid, n, false), peak(smp, warm, mid, false) + fds_tol,
+		      peak(smp, mid, n, RSS), peak(smp, warm, mid, RSS), rss_tol);
+	cr_expect_leq(peak(smp, mid, n, FDS), peak(smp, warm, mid, FDS) + fds_tol,
 		      "descriptors grew: late peak %ld, early peak %ld (+%ld allowed)",
-		      peak(smp, mid, n, false), peak(smp, warm, mid, false), fds_tol);
+		      peak(smp, mid, n, FDS), peak(smp, warm, mid, FDS), fds_tol);
 	soak_shared_free(sh);
 	free(smp);
 }
