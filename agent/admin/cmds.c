@@ -130,7 +130,16 @@ void admin_counters_json(json_object *o, const struct counter_table *t, const vo
 	}
 }
 
-#ifdef __SANITIZE_ADDRESS__
+/* gcc says AddressSanitizer with a macro, clang (before 16) with a feature. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HEAP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HEAP_ASAN 1
+#endif
+#endif
+
+#ifdef HEAP_ASAN
 /* The sanitizer's allocator stands in for malloc; gcc does not install
  * <sanitizer/allocator_interface.h>, which declares this.
  */
@@ -144,7 +153,7 @@ size_t __sanitizer_get_current_allocated_bytes(void);
  */
 static uint64_t heap_bytes(void)
 {
-#ifdef __SANITIZE_ADDRESS__
+#ifdef HEAP_ASAN
 	return __sanitizer_get_current_allocated_bytes();
 #else
 	struct mallinfo2 mi = mallinfo2();
