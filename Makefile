@@ -346,10 +346,10 @@ test-hold: $(INTEG_BIN) $(SAN_BINS) $(O)/weft-agent check-root ## 4,000 idle opa
 # The soak (tests/integration/test_soak.c, issue 13): the sanitizer build of
 # the agent for SOAK_SECONDS under load, endpoint churn, etcd and ZooKeeper
 # restarts and pods enrolled and removed; no leak, no unexpected client
-# error, flat memory and descriptors. Not part of `make test` (10 minutes).
+# error, flat heap, memory and descriptors. Not part of `make test` (10 minutes).
 # WEFT_TEST_MODE=nft runs it in nft mode.
 SOAK_SECONDS ?= 600
-soak: $(INTEG_BIN) $(SAN_BINS) check-root ## SOAK_SECONDS (600) of load, churn and registry restarts under ASan: 0 leaks, 0 errors, flat RSS and fds (root)
+soak: $(INTEG_BIN) $(SAN_BINS) check-root ## SOAK_SECONDS (600) of load, churn and registry restarts under ASan: 0 leaks, 0 errors, flat heap, RSS and fds (root)
 	$(call msg,TEST,soak ($(SOAK_SECONDS) s, $(or $(WEFT_TEST_MODE),ebpf) mode))
 	$(Q)WEFT_TEST_MODE=$(or $(WEFT_TEST_MODE),ebpf) WEFT_SOAK_SECONDS=$(SOAK_SECONDS) \
 		WEFT_BUILD=$(abspath $(O)) \
