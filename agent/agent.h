@@ -17,6 +17,7 @@
 #include "spiffe.h"
 
 struct agent_config;
+struct handover_reg;
 struct loop;
 struct model;
 struct reg_sink;
@@ -79,6 +80,9 @@ struct agent {
 	int ho_lfd;			/* RUN_DIR/handover.sock; -1: not serving */
 	int ho_cfd;			/* the other agent during a hand-over; -1: none */
 	bool ho_passed;			/* the listeners went to it */
+	bool ho_resumes;		/* the successor resumes what registries pass */
+	struct handover_reg *ho_regs;	/* what they passed (AGENT_MAX_REGISTRIES) */
+	unsigned int n_ho_regs;
 	void (*ho_release)(struct agent *a);
 	bool draining;			/* not accepting; exits once connections end */
 	uint64_t drain_deadline_ms;

@@ -11,8 +11,17 @@
  *                                     stop accepting, free cni.sock,
  *                                     admin.sock, metrics; registries
  *                                     stop without deregistering
+ *                              ←      REGISTRIES (what they pass: only
+ *                                     when the HELLO had HO_F_RESUME)
  *                              ←      RELEASED
- *   bind the control sockets          drain, exit
+ *   bind the control sockets;         drain, exit
+ *   registries resume
+ *
+ * Version 1 throughout: REGISTRIES came later, and a peer announces that
+ * it takes it in the HELLO's flags, which earlier agents send as zero and
+ * never read. An agent of either age with one of the other therefore
+ * hands over as before, and a ZooKeeper registration is then re-created
+ * instead of kept (docs/lifecycle.md).
  *
  * The predecessor's side runs on its loop and never waits on the
  * successor except for the HELLO that follows a connect at once, so a
@@ -44,6 +53,7 @@
 #define HO_MAGIC 0x77656674u	/* "weft" */
 #define HO_VERSION 1
 #define HO_BATCH 64		/* fds per message, well under SCM_MAX_FD */
+#define HO_F_RESUME 0x1u	/* HELLO: send REGISTRIES, the successor resumes them */
 /* How long either side waits for the other's next word. */
 #define HO_TIMEOUT_MS 10000
 
@@ -53,6 +63,7 @@ enum ho_type {
 	HO_END,
 	HO_ADOPTED,
 	HO_RELEASED,
+	HO_REGISTRIES,
 };
 
 struct ho_sock {
@@ -66,12 +77,21 @@ struct ho_msg {
 	uint32_t magic;
 	uint16_t version;
 	uint16_t type;
-	uint32_t n;			/* records in socks[], one fd each */
-	uint32_t pad;
-	struct ho_sock socks[HO_BATCH];
+	uint32_t n;			/* records: socks[] (one fd each) or regs[] */
+	uint32_t flags;			/* HELLO: HO_F_*; zero elsewhere */
+	union {
+		struct ho_sock socks[HO_BATCH];
+		struct handover_reg regs[AGENT_MAX_REGISTRIES];
+	};
 };
 
 #define HO_HDR_LEN offsetof(struct ho_msg, socks)
+
+/* The size of one record of a message of @type. */
+static size_t rec_len(uint16_t type)
+{
+	return type == HO_REGISTRIES ? sizeof(struct handover_reg) : sizeof(struct ho_sock);
+}
 
 static int ho_path(const struct agent *a, struct sockaddr_un *sun)
 {
@@ -98,13 +118,13 @@ static int set_timeouts(int fd)
 static int ho_send(int fd, struct ho_msg *m, uint16_t type, const int *fds)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * HO_BATCH)];
-	struct iovec iov = { .iov_base = m, .iov_len = HO_HDR_LEN + m->n * sizeof(m->socks[0]) };
+	struct iovec iov = { .iov_base = m, .iov_len = HO_HDR_LEN + m->n * rec_len(type) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	m->magic = HO_MAGIC;
 	m->version = HO_VERSION;
 	m->type = type;
-	if (m->n) {
+	if (m->n && type == HO_SOCKETS) {
 		struct cmsghdr *c;
 
 		memset(cbuf, 0, sizeof(cbuf));
@@ -121,9 +141,10 @@ static int ho_send(int fd, struct ho_msg *m, uint16_t type, const int *fds)
 	return 0;
 }
 
-/* Receive one message into @m and its fds into @fds (@m->n of them, or the
- * message is refused and every fd received closed). 0, -ECONNRESET at EOF,
- * -EPROTO for a malformed message, or -errno.
+/* Receive one message into @m and its fds into @fds (@m->n of them for
+ * SOCKETS, none for any other, or the message is refused and every fd
+ * received closed). 0, -ECONNRESET at EOF, -EPROTO for a malformed
+ * message, or -errno.
  */
 static int ho_recv(int fd, struct ho_msg *m, int *fds)
 {
@@ -156,8 +177,10 @@ static int ho_recv(int fd, struct ho_msg *m, int *fds)
 		}
 	}
 	if ((size_t)n < HO_HDR_LEN || m->magic != HO_MAGIC || m->version != HO_VERSION ||
-	    m->n > HO_BATCH || (size_t)n != HO_HDR_LEN + m->n * sizeof(m->socks[0]) ||
-	    n_fds != m->n || (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+	    m->n > (m->type == HO_REGISTRIES ? AGENT_MAX_REGISTRIES : HO_BATCH) ||
+	    (size_t)n != HO_HDR_LEN + m->n * rec_len(m->type) ||
+	    n_fds != (m->type == HO_SOCKETS ? m->n : 0) ||
+	    (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
 		for (size_t i = 0; i < n_fds; i++)
 			close(fds[i]);
 		return -EPROTO;
@@ -165,9 +188,16 @@ static int ho_recv(int fd, struct ho_msg *m, int *fds)
 	return 0;
 }
 
-static int ho_word(int fd, uint16_t type)
+/* Close the fds of a message received and refused. */
+static void drop_fds(const struct ho_msg *m, int *fds)
 {
-	struct ho_msg m = { .n = 0 };
+	for (uint32_t i = 0; m->type == HO_SOCKETS && i < m->n; i++)
+		close(fds[i]);
+}
+
+static int ho_word(int fd, uint16_t type, uint32_t flags)
+{
+	struct ho_msg m = { .n = 0, .flags = flags };
 
 	return ho_send(fd, &m, type, NULL);
 }
@@ -249,10 +279,40 @@ static int pass_listeners(struct agent *a, int cfd)
 	 */
 	pods_each_capture(a->pods, collect_capture, c);
 	flush_batch(c);
-	err = c->err ?: ho_word(cfd, HO_END);
+	err = c->err ?: ho_word(cfd, HO_END, 0);
 	if (!err)
 		log_info("handover: passed %zu listening socket(s) to a successor", c->sent);
 	free(c);
+	return err;
+}
+
+/* Send what the registries passed at the release (a->ho_regs), if
+ * anything, and free it. 0 or -errno: the sessions are then nobody's and
+ * expire (docs/lifecycle.md).
+ */
+static int pass_registries(struct agent *a, int cfd)
+{
+	struct ho_msg *m;
+	int err = 0;
+
+	if (a->n_ho_regs) {
+		m = calloc(1, sizeof(*m));
+		if (!m) {
+			err = -ENOMEM;
+			goto out;
+		}
+		m->n = a->n_ho_regs;
+		memcpy(m->regs, a->ho_regs, a->n_ho_regs * sizeof(m->regs[0]));
+		err = ho_send(cfd, m, HO_REGISTRIES, NULL);
+		free(m);
+		if (!err)
+			log_info("handover: passed %u registry session(s) to the successor",
+				 a->n_ho_regs);
+	}
+out:
+	free(a->ho_regs);
+	a->ho_regs = NULL;
+	a->n_ho_regs = 0;
 	return err;
 }
 
@@ -271,11 +331,11 @@ static void on_successor(struct loop *loop, int fd, uint32_t events, void *ctx)
 	if (err == -EAGAIN || err == -EINTR)
 		return;
 	if (!err && m.n) {
-		for (uint32_t i = 0; i < m.n; i++)
-			close(fds[i]);
+		drop_fds(&m, fds);
 		err = -EPROTO;
 	}
 	if (!err && m.type == HO_HELLO && !a->ho_passed) {
+		a->ho_resumes = m.flags & HO_F_RESUME;
 		err = pass_listeners(a, fd);
 		a->ho_passed = !err;
 		if (!err)
@@ -283,7 +343,9 @@ static void on_successor(struct loop *loop, int fd, uint32_t events, void *ctx)
 	} else if (!err && m.type == HO_ADOPTED && a->ho_passed) {
 		log_info("handover: the successor adopted every listener; this agent stops accepting and drains");
 		a->ho_release(a);
-		err = ho_word(fd, HO_RELEASED);
+		err = pass_registries(a, fd);
+		if (!err)
+			err = ho_word(fd, HO_RELEASED, 0);
 		if (err)
 			log_warn("handover: cannot tell the successor it may go on: %s", strerror(-err));
 		drop_conn(a);
@@ -413,7 +475,7 @@ int handover_begin(struct agent *a)
 	}
 	err = set_timeouts(fd);
 	if (!err)
-		err = ho_word(fd, HO_HELLO);
+		err = ho_word(fd, HO_HELLO, HO_F_RESUME);
 	while (!err) {
 		err = ho_recv(fd, &m, fds);
 		if (err)
@@ -421,8 +483,6 @@ int handover_begin(struct agent *a)
 		if (m.type == HO_END)
 			break;
 		if (m.type != HO_SOCKETS) {
-			for (uint32_t i = 0; i < m.n; i++)
-				close(fds[i]);
 			err = -EPROTO;
 			break;
 		}
@@ -450,6 +510,23 @@ int handover_begin(struct agent *a)
 	return 1;
 }
 
+/* Keep the records of a REGISTRIES message in a->ho_regs. 0 or -errno. */
+static int take_registries(struct agent *a, const struct ho_msg *m)
+{
+	a->ho_regs = calloc(AGENT_MAX_REGISTRIES, sizeof(*a->ho_regs));
+	if (!a->ho_regs)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < m->n; i++) {
+		const struct handover_reg *r = &m->regs[i];
+
+		if (!memchr(r->spec, '\0', sizeof(r->spec)) || r->pass.len > REG_PASS_MAX)
+			continue;
+		a->ho_regs[a->n_ho_regs++] = *r;
+	}
+	log_info("handover: the running agent passed %u registry session(s)", a->n_ho_regs);
+	return 0;
+}
+
 int handover_finish(struct agent *a)
 {
 	struct ho_msg m;
@@ -462,13 +539,18 @@ int handover_finish(struct agent *a)
 	if (left)
 		log_info("handover: closed %zu listening socket(s) no worker of this agent took (their queues move to the ones kept)",
 			 left);
-	err = ho_word(a->ho_cfd, HO_ADOPTED);
-	if (!err)
+	err = ho_word(a->ho_cfd, HO_ADOPTED, 0);
+	while (!err) {
 		err = ho_recv(a->ho_cfd, &m, fds);
-	if (!err && (m.type != HO_RELEASED || m.n)) {
-		for (uint32_t i = 0; i < m.n; i++)
-			close(fds[i]);
-		err = -EPROTO;
+		if (!err && m.type == HO_REGISTRIES && !a->ho_regs) {
+			err = take_registries(a, &m);
+			continue;
+		}
+		if (!err && (m.type != HO_RELEASED || m.n)) {
+			drop_fds(&m, fds);
+			err = -EPROTO;
+		}
+		break;
 	}
 	close(a->ho_cfd);
 	a->ho_cfd = -1;

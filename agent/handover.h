@@ -12,13 +12,28 @@
 
 #include <stdbool.h>
 
+#include "registry/registry.h"
+
 struct agent;
 
 /* The file under RUN_DIR. */
 #define HANDOVER_SOCK "handover.sock"
 
+/* What one registry backend passes its successor (reg_backend_ops.pass),
+ * under its --registry value: collected by the predecessor's release,
+ * received by the successor's handover_finish(), in struct agent.
+ */
+#define HANDOVER_SPEC_MAX 512
+struct handover_reg {
+	char spec[HANDOVER_SPEC_MAX];	/* NUL-terminated */
+	struct reg_pass pass;
+};
+
 /* What the predecessor runs once its successor adopted everything: stop
  * accepting and drain (main.c). @a's handover socket is closed by then.
+ * When a->ho_resumes (the successor resumes what registries pass), it
+ * stops the registries with reg_backend_ops.pass into a->ho_regs, which
+ * the hand-over then sends.
  */
 typedef void (*handover_release_fn)(struct agent *a);
 
@@ -41,8 +56,10 @@ int handover_begin(struct agent *a);
 /* Successor side, once the pods are restored: close what nobody adopted,
  * tell the predecessor, and wait until it has stopped accepting and released
  * its control sockets (cni.sock, admin.sock, the metrics port), which the
- * successor binds next. No-op without handover_begin() returning 1. 0 or
- * -errno (the predecessor then drains anyway once it reads the word).
+ * successor binds next. What its registries passed is in a->ho_regs then
+ * (a->n_ho_regs of them; the caller frees it). No-op without
+ * handover_begin() returning 1. 0 or -errno (the predecessor then drains
+ * anyway once it reads the word).
  */
 int handover_finish(struct agent *a);
 

@@ -102,18 +102,87 @@ static int start_registries(struct agent *a)
 	return 0;
 }
 
+/* Stop registry @r by passing what keeps this node's registrations to a
+ * successor, into a->ho_regs. Whether it did (and @r is stopped).
+ */
+static bool pass_registry(struct agent *a, struct agent_registry *r)
+{
+	struct handover_reg *h;
+
+	if (!r->ops->pass || strlen(r->spec) >= sizeof(h->spec))
+		return false;
+	if (!a->ho_regs && !(a->ho_regs = calloc(AGENT_MAX_REGISTRIES, sizeof(*a->ho_regs))))
+		return false;
+	h = &a->ho_regs[a->n_ho_regs];
+	r->ops->pass(r->state, &h->pass);
+	if (h->pass.len) {
+		snprintf(h->spec, sizeof(h->spec), "%s", r->spec);
+		a->n_ho_regs++;
+	}
+	return true;
+}
+
 /* Stop every registry; with @deregister this node's endpoints go with the
- * agent, without they stay for a successor to re-assert (a hand-over).
+ * agent, without they stay for a successor to re-assert (a hand-over), or
+ * to take over where the successor resumes what they pass (ZooKeeper's
+ * session: a->ho_resumes).
  */
 static void stop_registries(struct agent *a, bool deregister)
 {
-	for (unsigned int i = 0; i < a->n_regs; i++)
-		a->regs[i].ops->stop(a->regs[i].state, deregister);
+	for (unsigned int i = 0; i < a->n_regs; i++) {
+		struct agent_registry *r = &a->regs[i];
+
+		if (!deregister && a->ho_resumes && pass_registry(a, r))
+			continue;
+		r->ops->stop(r->state, deregister);
+	}
 	a->n_regs = 0;
 	selfreg_free(a->selfreg);
 	a->selfreg = NULL;
 	reg_sink_free(a->sink);
 	a->sink = NULL;
+}
+
+/* A predecessor hands over: the registries that can take its
+ * registrations over wait for them (resume_registries()).
+ */
+static void hold_registries(struct agent *a)
+{
+	for (unsigned int i = 0; i < a->n_regs; i++) {
+		if (a->regs[i].ops->hold)
+			a->regs[i].ops->hold(a->regs[i].state);
+	}
+}
+
+/* After the hand-over, whatever its outcome: give each registry what the
+ * predecessor's registry of the same --registry value passed (each pass
+ * once), or nothing, and free the passes.
+ */
+static void resume_registries(struct agent *a)
+{
+	for (unsigned int i = 0; i < a->n_regs; i++) {
+		const struct agent_registry *r = &a->regs[i];
+		struct handover_reg *found = NULL;
+
+		if (!r->ops->resume)
+			continue;
+		for (unsigned int j = 0; j < a->n_ho_regs && !found; j++) {
+			if (a->ho_regs[j].pass.len && !strcmp(a->ho_regs[j].spec, r->spec))
+				found = &a->ho_regs[j];
+		}
+		r->ops->resume(r->state, found ? &found->pass : NULL);
+		if (found)
+			found->pass.len = 0;
+	}
+	for (unsigned int j = 0; j < a->n_ho_regs; j++) {
+		if (a->ho_regs[j].pass.len)
+			log_warn("registry: the previous agent's '%s' is not a registry of this one: "
+				 "its registrations go when its session times out, ignoring",
+				 a->ho_regs[j].spec);
+	}
+	free(a->ho_regs);
+	a->ho_regs = NULL;
+	a->n_ho_regs = 0;
 }
 
 #define DRAIN_POLL_MS 50
@@ -441,6 +510,8 @@ static int start(struct agent *a)
 	err = handover_begin(a);
 	if (err < 0)
 		return err;
+	if (err > 0)
+		hold_registries(a);
 	a->pods = pods_new(&(struct pods_deps){
 		.capture = a->capture,
 		.workers = a->workers,
@@ -474,6 +545,7 @@ static int start(struct agent *a)
 		err = handover_finish(a);
 		if (err)
 			log_warn("handover: going on; the control sockets are bound anew");
+		resume_registries(a);
 		/* Pods the predecessor enrolled while this agent restored (its
 		 * cni.sock served until it released): known ones are left as
 		 * they are, new ones enrolled now.
@@ -525,6 +597,7 @@ static void stop(struct agent *a)
 	handover_close(a, !a->draining);
 	if (a->ho_cfd != -1)
 		close(a->ho_cfd);
+	free(a->ho_regs);
 	/* A start that failed mid-hand-over: the predecessor keeps its own. */
 	px_adopt_close_rest();
 	http_server_free(a->metrics);

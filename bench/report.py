@@ -5,10 +5,11 @@
 usage: report.py RAW_DIR OUT.md OUT.json
 
 RAW_DIR holds, per run, <round>.<workload>.<config>.out (the tool's output) and
-.meta (exit status, CPU charged to the benchmark's cgroups, proxy CPU ticks and
-memory), plus env.json, idle_rss.json and hold.<config>.json. Each figure is
-the median over the rounds, with the minimum and maximum beside it, and its
-ratio to direct and to HAProxy.
+.meta (exit status, CPU charged to the benchmark's cgroups and to the proxy's
+own cgroup, proxy memory), plus env.json, idle_rss.json and hold.<config>.json.
+Each figure is the median over the rounds, with the minimum and maximum beside
+it, and its ratio to direct and to HAProxy; the targets of issue #14 are same-run
+ratios, with the range of the per-round ratios beside them.
 """
 import glob
 import json
@@ -20,13 +21,15 @@ import sys
 NAMES = {
     "direct": "direct",
     "weft": "weft (eBPF)",
+    "weft-tcp": "weft (eBPF, protocol tcp)",
     "weft-nft": "weft (nft)",
-    "haproxy": "HAProxy (nft REDIRECT)",
+    "haproxy": "HAProxy L4 (nft REDIRECT)",
+    "haproxy-http": "HAProxy HTTP (nft REDIRECT, http-reuse always)",
     "weft-in": "weft inbound (eBPF, sk_lookup)",
 }
 # The configurations with a proxy of their own for the memory test (weft-in
 # goes through the eBPF agent, to a server's address, not the VIP).
-HOLD = ("weft", "weft-nft", "haproxy")
+HOLD = ("weft", "weft-tcp", "weft-nft", "haproxy", "haproxy-http")
 WORKLOADS = {
     "keepalive": ("HTTP keep-alive, 50 connections", "req/s"),
     "close": ("new connection per request, 50 at once", "conn/s"),
@@ -49,6 +52,11 @@ def parse_wrk(text):
     if m:
         errors += int(m.group(1))
     out["errors"] = errors
+    # wrk --latency: the latency distribution under this load, in µs
+    for pct, key in (("50", "p50"), ("99", "p99")):
+        m = re.search(r"^\s+" + pct + r"%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        if m:
+            out[key] = float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)]
     return out
 
 
@@ -76,6 +84,26 @@ def parse_latency(text):
     return None
 
 
+def parse_sockperf(text):
+    """sockperf ping-pong --full-rtt: round-trip percentiles in µs over the
+    measured part, and the messages of the whole run (its warm-up included,
+    for CPU per message)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    out = {}
+    m = re.search(r"\[Total Run\].*ReceivedMessages=(\d+)", text)
+    if not m:
+        return None
+    out["messages"] = int(m.group(1))
+    m = re.search(r"\[Valid Duration\].*ReceivedMessages=(\d+)", text)
+    out["n"] = int(m.group(1)) if m else 0
+    for pct, key in (("50.000", "p50"), ("99.000", "p99"), ("99.900", "p999")):
+        m = re.search(r"percentile " + re.escape(pct) + r" =\s+([\d.]+)", text)
+        if not m:
+            return None
+        out[key] = float(m.group(1))
+    return out
+
+
 def load(raw, env):
     """runs[(workload, config)] = list of dicts, one per successful round."""
     runs, failed, other = {}, {}, []
@@ -84,7 +112,7 @@ def load(raw, env):
         parts = name.split(".")
         if len(parts) != 3 or not parts[0].isdigit():
             continue
-        _, workload, config = parts
+        rnd, workload, config = parts
         with open(path) as f:
             text = f.read()
         with open(path[:-4] + ".meta") as f:
@@ -94,16 +122,21 @@ def load(raw, env):
             "close": parse_wrk,
             "bulk": parse_iperf,
             "latency": parse_latency,
+            "pingpong": parse_sockperf,
         }[workload](text)
         key = (workload, config)
         other.append(meta.get("other_cores", 0.0))
         if meta["rc"] != 0 or parsed is None:
             failed[key] = failed.get(key, 0) + 1
             continue
+        parsed["round"] = int(rnd)
         if "cg_usec" in meta:
             parsed["cg_cpu_s"] = meta["cg_usec"] / 1e6
-        if "cpu_ticks" in meta:
+        if "proxy_usec" in meta:  # the proxy's own cgroup
+            parsed["cpu_s"] = meta["proxy_usec"] / 1e6
+        elif "cpu_ticks" in meta:  # runs before the proxies had a cgroup each
             parsed["cpu_s"] = meta["cpu_ticks"] / env["clk_tck"]
+        if "rss_kb" in meta:
             parsed["rss_kb"] = meta["rss_kb"]
             parsed["hwm_kb"] = meta["hwm_kb"]
         parsed["other_cores"] = meta.get("other_cores", 0.0)
@@ -139,23 +172,151 @@ def mib(kb):
     return f"{kb / 1024:.1f} MiB"
 
 
+def run_cpu(workload, r, key="cpu_s"):
+    """CPU per unit of work of one run (µs per request, s per GB), or None.
+    key "cpu_s": the proxy's own CPU; "cg_cpu_s": all the CPU charged to the
+    benchmark's cgroups (client, server, proxy, and the kernel's packet work
+    done in their context)."""
+    if key not in r:
+        return None
+    if workload in ("keepalive", "close"):
+        return r[key] * 1e6 / r["requests"] if r["requests"] else None
+    if workload == "bulk":
+        return r[key] / (r["bytes"] / 1e9) if r["bytes"] else None
+    if workload == "latency":
+        return r[key] * 1e6 / (r["n"] + r["rate"])  # + the 1 s warm-up, also proxied
+    if workload == "pingpong":
+        return r[key] * 1e6 / r["messages"] if r["messages"] else None
+    return None
+
+
 def cpu_per_unit(workload, runs, env, key="cpu_s"):
-    """CPU per unit of work (µs per request, s per GB), median over rounds;
-    None where a run has no such figure. key "cpu_s": the proxy's own CPU;
-    "cg_cpu_s": all the CPU charged to the benchmark's cgroups (client,
-    server, proxy, and the kernel's packet work done in their context)."""
-    vals = []
-    for r in runs:
-        if key not in r:
-            return None
-        if workload in ("keepalive", "close") and r["requests"]:
-            vals.append(r[key] * 1e6 / r["requests"])
-        elif workload == "bulk" and r["bytes"]:
-            vals.append(r[key] / (r["bytes"] / 1e9))
-        elif workload == "latency":
-            sent = r["n"] + r["rate"]  # + the 1 s warm-up, also proxied
-            vals.append(r[key] * 1e6 / sent)
-    return med(vals)
+    """run_cpu(), median over rounds; None where a run has no such figure."""
+    if any(key not in r for r in runs):
+        return None
+    return med([v for v in (run_cpu(workload, r, key) for r in runs) if v is not None])
+
+
+def per_round(runs, wl, a, b, f, op):
+    """op(f(run of a), f(run of b)) for every round where both have a figure:
+    the same-run comparison, round by round (a round runs every configuration
+    once, close together in time)."""
+    fa = {r["round"]: f(r) for r in runs.get((wl, a), [])}
+    fb = {r["round"]: f(r) for r in runs.get((wl, b), [])}
+    out = []
+    for k in sorted(fa):
+        x, y = fa[k], fb.get(k)
+        if x is None or y is None or (op is ratio_of and not y):
+            continue
+        out.append(op(x, y))
+    return out
+
+
+def ratio_of(a, b):
+    return a / b
+
+
+def diff_of(a, b):
+    return a - b
+
+
+# Issue #14's targets, one row each: (target, configuration, workload, figure
+# of a run, compared with configuration, "ratio" or "diff", the bound, "≥" or
+# "≤", counts as a target or is shown for comparison). Figures of the
+# memory test have no rounds (workload None).
+TARGETS14 = (
+    ("keep-alive req/s ≥ 1.2× HAProxy L4", "weft", "keepalive", "rate", "haproxy",
+     "ratio", 1.2, "≥", True),
+    ("", "weft-tcp", "keepalive", "rate", "haproxy", "ratio", 1.2, "≥", False),
+    ("", "weft", "keepalive", "rate", "haproxy-http", "ratio", 1.2, "≥", False),
+    ("keep-alive p99 under load ≤ HAProxy L4's", "weft", "keepalive", "p99", "haproxy",
+     "ratio", 1.0, "≤", True),
+    ("new connection per request, HTTP-aware ≥ 0.95× direct", "weft", "close", "rate",
+     "direct", "ratio", 0.95, "≥", True),
+    ("", "haproxy-http", "close", "rate", "direct", "ratio", 0.95, "≥", False),
+    ("new connection per request, opaque TCP ≥ 0.7× direct", "weft-tcp", "close", "rate",
+     "direct", "ratio", 0.7, "≥", True),
+    ("added p50, one request in flight (2,000 req/s) ≤ +20 µs", "weft", "latency", "p50",
+     "direct", "diff", 20, "≤", True),
+    ("", "weft-tcp", "latency", "p50", "direct", "diff", 20, "≤", False),
+    ("", "haproxy", "latency", "p50", "direct", "diff", 20, "≤", False),
+    ("added p50, one message in flight (closed loop, sockperf) ≤ +20 µs", "weft", "pingpong",
+     "p50", "direct", "diff", 20, "≤", True),
+    ("", "weft-tcp", "pingpong", "p50", "direct", "diff", 20, "≤", False),
+    ("", "haproxy", "pingpong", "p50", "direct", "diff", 20, "≤", False),
+    ("bulk ≥ 0.85× direct", "weft", "bulk", "rate", "direct", "ratio", 0.85, "≥", True),
+    ("", "weft-tcp", "bulk", "rate", "direct", "ratio", 0.85, "≥", False),
+    ("≤ 3 KiB per idle connection", "weft", None, "kib", None, None, 3, "≤", True),
+    ("", "weft-tcp", None, "kib", None, None, 3, "≤", True),
+    ("", "haproxy", None, "kib", None, None, 3, "≤", False),
+    ("≤ 2 fds per idle connection", "weft", None, "fds", None, None, 2, "≤", True),
+    ("", "weft-tcp", None, "fds", None, None, 2, "≤", True),
+    ("", "haproxy", None, "fds", None, None, 2, "≤", False),
+    ("idle RSS ≤ 10 MiB", "weft", None, "idle", None, None, 10, "≤", True),
+    ("", "weft-tcp", None, "idle", None, None, 10, "≤", False),
+    ("proxy CPU per request at 2,000 req/s ≤ 0.5× HAProxy L4's", "weft", "latency", "cpu",
+     "haproxy", "ratio", 0.5, "≤", True),
+    ("", "weft-tcp", "latency", "cpu", "haproxy", "ratio", 0.5, "≤", False),
+    ("", "weft", "latency", "cpu", "haproxy-http", "ratio", 0.5, "≤", False),
+)
+
+
+def targets14_section(w, env, runs, idle, per_conn, fds_conn):
+    """Issue #14's targets as same-run comparisons: the ratio (or difference)
+    of this run's medians, the range of the per-round ones, and whether the
+    bound holds. Returns the rows for the JSON record."""
+    figure = {
+        "rate": lambda r: r.get("rate"),
+        "p99": lambda r: r.get("p99"),
+        "p50": lambda r: r.get("p50"),
+        "cpu": lambda r: run_cpu("latency", r),
+    }
+    unit = {"rate": "", "p99": " µs", "p50": " µs", "cpu": " µs/req"}
+    configs = env["configs"]
+    w("## Targets of issue #14 (same-run comparisons)")
+    w("")
+    if env.get("server") != "nginx":
+        w("The targets are stated for the real-server variant (`BENCH_SERVER=nginx`); this "
+          "run's server is bench/httpd.c.")
+        w("")
+    w("*measured*: this run's medians and their ratio (or difference); *per round*: the "
+      "lowest and highest of the same comparison made round by round (each round runs every "
+      "configuration, close together in time). Rows without a mark are shown for "
+      "comparison. A figure goes into the docs only when it holds across two runs.")
+    w("")
+    w("| target | configuration | measured | per round | |")
+    w("| --- | --- | --- | --- | --- |")
+    out = []
+    for title, c, wl, fig, other, kind, bound, sense, counts in TARGETS14:
+        if c not in configs or (other is not None and other not in configs):
+            continue
+        val, rng, text = None, "", "–"
+        if wl is None:
+            val = {"kib": per_conn.get(c), "fds": fds_conn.get(c),
+                   "idle": idle[c] / 1024 if c in idle else None}[fig]
+            if val is not None:
+                text = {"kib": f"{val:.1f} KiB", "fds": f"{val:.2f}",
+                        "idle": f"{val:.1f} MiB"}[fig]
+        else:
+            f = figure[fig]
+            a = med([v for v in map(f, runs.get((wl, c), [])) if v is not None])
+            b = med([v for v in map(f, runs.get((wl, other), [])) if v is not None])
+            op = ratio_of if kind == "ratio" else diff_of
+            rounds = per_round(runs, wl, c, other, f, op)
+            if a is not None and b is not None and (kind == "diff" or b):
+                val = op(a, b)
+                fmt = (lambda x: f"{x:.2f}×") if kind == "ratio" else (lambda x: f"{x:+.1f} µs")
+                base = "" if fig == "rate" else f"{num(a)}{unit[fig]} vs {num(b)}{unit[fig]}: "
+                text = f"{base}{fmt(val)} {'÷' if kind == 'ratio' else 'over'} {NAMES[other]}"
+                if rounds:
+                    rng = f"{fmt(min(rounds))} – {fmt(max(rounds))}"
+        ok = None if val is None else (val >= bound if sense == "≥" else val <= bound)
+        mark = "" if not counts else ("–" if ok is None else ("met" if ok else "**not met**"))
+        w(f"| {title} | {NAMES[c]} | {text} | {rng} | {mark} |")
+        out.append({"target": title, "config": c, "other": other, "figure": fig,
+                    "value": val, "bound": bound, "sense": sense, "counts": counts, "ok": ok})
+    w("")
+    return out
 
 
 def load_profile(raw, config):
@@ -198,11 +359,21 @@ PROFILE_PARTS = (
      lambda n: n.startswith("__cgroup_bpf_run_filter_") or
      re.fullmatch(r"bpf_prog_[0-9a-f]+_\w*(lookup|inbound)\w*", n) is not None),
 )
-PROXY_COMM = {"weft": "weft-agent", "weft-nft": "weft-agent", "weft-in": "weft-agent",
-              "haproxy": "haproxy"}
 
 
-def profile_section(w, raw, configs):
+# Which thread names (perf's comm) are the proxy's: the agent names its
+# threads weft-worker-N, weft-broker, ...; the benchmark's own tools are
+# weft-bench-*.
+def is_weft(comm):
+    return comm.startswith("weft-") and not comm.startswith("weft-bench")
+
+
+PROXY_COMM = {"weft": is_weft, "weft-tcp": is_weft, "weft-nft": is_weft, "weft-in": is_weft,
+              "haproxy": lambda n: n == "haproxy", "haproxy-http": lambda n: n == "haproxy"}
+SERVER_COMM = {"nginx": "nginx", "httpd": "weft-bench-http"}
+
+
+def profile_section(w, raw, configs, server):
     """Where the CPU of one connection-per-request run goes, per
     configuration (bench/run.sh BENCH_PROFILE=1)."""
     profs = {c: load_profile(raw, c) for c in configs}
@@ -226,8 +397,8 @@ def profile_section(w, raw, configs):
         per = p["ns"] / 1e3 / p["conns"]
         parts = {"all": per,
                  "client (wrk)": p["comm"].get("wrk", 0) * per,
-                 "server": p["comm"].get("weft-bench-http", 0) * per,
-                 "proxy process": (p["comm"].get(PROXY_COMM[c], 0) * per
+                 "server": p["comm"].get(SERVER_COMM[server], 0) * per,
+                 "proxy process": (sum(v for k, v in p["comm"].items() if PROXY_COMM[c](k)) * per
                                    if c in PROXY_COMM else None)}
         for name, match in PROFILE_PARTS:
             parts[name] = sum(v for k, v in p["sym"].items() if match(k)) * per
@@ -263,7 +434,7 @@ def capture_section(w, env, configs, summary, lat, raw, runs):
         cells = [ratio(lat.get(a, {}).get(k), lat.get(b, {}).get(k)) for a, b in pairs]
         w(f"| {title} | " + " | ".join(cells) + " |")
     w("")
-    show = [c for c in ("direct", "weft", "weft-nft", "haproxy", "weft-in") if c in configs]
+    show = [c for c in NAMES if c in configs]
     w("All CPU charged to the benchmark per unit of work (client + server + proxy + the "
       "kernel's work in their context), and the part above direct's:")
     w("")
@@ -324,7 +495,8 @@ def inbound_check(w, env, raw, runs):
     made = (sum(r["requests"] for r in runs.get(("close", "weft-in"), [])) +
             50 * len(runs.get(("keepalive", "weft-in"), [])) +
             2 * len(runs.get(("bulk", "weft-in"), [])) +
-            len(runs.get(("latency", "weft-in"), [])))
+            len(runs.get(("latency", "weft-in"), [])) +
+            len(runs.get(("pingpong", "weft-in"), [])))
     w(f"Inbound: during the rounds the clients of weft inbound made at least {made:,} "
       f"connections to the meshed server; the eBPF agent counted {counted:,} for its pod "
       f"(`meshctl pod`, \"inbound\").")
@@ -369,12 +541,19 @@ def main():
 
     w(f"# weft benchmark — {env['date']}")
     w("")
+    server = env.get("server", "httpd")
+    server_desc = (f"nginx {env.get('server_version', '')} (2 workers, `return 200`)"
+                   if server == "nginx" else "bench/httpd.c (2 threads)")
     w(f"weft `{env['weft_rev']}` (agent sha256 {env['weft_sha256']}…), HAProxy {env['haproxy']} "
-      f"({env['haproxy_threads']} threads, `mode tcp`, maxconn {env['haproxy_maxconn']:,}), wrk {env['wrk']}, iperf3 {env['iperf3']}. "
+      f"({env['haproxy_threads']} threads, maxconn {env['haproxy_maxconn']:,}), "
+      f"wrk {env['wrk']}, iperf3 {env['iperf3']}; "
+      f"server: {server_desc}, 128-byte body. "
       f"Kernel {env['kernel']}, {env['cores']} × {env['cpu']}. {env['rounds']} interleaved rounds "
       f"of {env['seconds']} s per run; medians with (min–max). Load average "
       f"{env['load_start']} at the start, {env['load_end']} at the end "
-      f"(rounds took {env['elapsed_s']} s). Method: docs/benchmarks.md.")
+      f"(rounds took {env['elapsed_s']} s). Each process in its own session (autogroup "
+      f"{'on' if env.get('autogroup') else 'off'}) and its role's cgroup. "
+      f"Method: docs/benchmarks.md.")
     w("")
     if other:
         w(f"Other activity on the machine during the runs (busy CPU not charged to the "
@@ -392,12 +571,19 @@ def main():
       "(client, server, proxy, and the kernel's packet work done in their context: NAT, "
       "conntrack, the TCP stacks), per unit of work.")
     w("")
-    w("| workload | configuration | median (min–max) | ÷ direct | ÷ HAProxy "
-      "| proxy CPU s per run | proxy CPU per unit | all CPU per unit | proxy RSS after run |")
-    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    w("*p99 under load*: wrk's 99th percentile of request latency during the run "
+      "(`--latency`; a closed loop, so it is the latency at the throughput reached).")
+    w("")
+    w("| workload | configuration | median (min–max) | ÷ direct | ÷ HAProxy L4 "
+      "| p99 under load µs | proxy CPU s per run | proxy CPU per unit | all CPU per unit "
+      "| proxy RSS after run |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    skipped = set(env.get("skipped", []))
     for wl, (title, unit) in WORKLOADS.items():
         base = {c: med([r["rate"] for r in runs.get((wl, c), [])]) for c in configs}
         for c in configs:
+            if f"{wl}.{c}" in skipped:
+                continue
             rs = runs.get((wl, c), [])
             rates = [r["rate"] for r in rs]
             errors = sum(r.get("errors", 0) for r in rs)
@@ -411,15 +597,18 @@ def main():
             allc = cpu_per_unit(wl, rs, env, "cg_cpu_s")
             per_unit = "µs/req" if wl != "bulk" else "s/GB"
             rss = med([r["rss_kb"] for r in rs if "rss_kb" in r])
+            p99s = [r["p99"] for r in rs if "p99" in r]
+            p99 = med(p99s)
             w(f"| {title} | {NAMES[c]} | {cell} | {ratio(base[c], base.get('direct'))} "
               f"| {ratio(base[c], base.get('haproxy'))} "
+              f"| {spread(p99s, lambda x: f'{x:,.0f}') if p99s else '–'} "
               f"| {'–' if cpu is None else f'{cpu:.2f}'} "
               f"| {'–' if per is None else f'{per:.1f} {per_unit}'} "
               f"| {'–' if allc is None else f'{allc:.1f} {per_unit}'} "
               f"| {'–' if rss is None else mib(rss)} |")
             summary.setdefault(wl, {})[c] = {"median": base[c], "min": min(rates, default=None),
                                              "max": max(rates, default=None), "errors": errors,
-                                             "cpu_s": cpu, "cpu_per_unit": per,
+                                             "p99_us": p99, "cpu_s": cpu, "cpu_per_unit": per,
                                              "all_cpu_per_unit": allc, "rss_kb": rss}
     w("")
 
@@ -430,8 +619,8 @@ def main():
       "connection; \"late\" counts requests sent more than one interval after their due time "
       "(summed over the rounds).")
     w("")
-    w("| configuration | p50 µs | ÷ direct | ÷ HAProxy | p99 µs | ÷ direct | ÷ HAProxy "
-      "| p99.9 µs | ÷ direct | ÷ HAProxy | p50 added vs direct | late | proxy CPU µs/req "
+    w("| configuration | p50 µs | ÷ direct | ÷ HAProxy L4 | p99 µs | ÷ direct | ÷ HAProxy L4 "
+      "| p99.9 µs | ÷ direct | ÷ HAProxy L4 | p50 added vs direct | late | proxy CPU µs/req "
       "| all CPU µs/req |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     lat = {c: {k: med([r[k] for r in runs.get(("latency", c), [])]) for k in ("p50", "p99", "p999")}
@@ -457,27 +646,64 @@ def main():
                                                     all_cpu_per_req_us=allc)
     w("")
 
+    # ---- round trips, closed loop
+    pp = {c: {k: med([r[k] for r in runs.get(("pingpong", c), [])]) for k in ("p50", "p99", "p999")}
+          for c in configs}
+    if any(runs.get(("pingpong", c)) for c in configs):
+        w("## Round trip, one message in flight, closed loop (sockperf)")
+        w("")
+        w(f"`sockperf ping-pong --tcp -m 64 --full-rtt` (sockperf {env.get('sockperf', '?')}): "
+          "one 64-byte message, the next sent as soon as the reply is in, over one TCP "
+          "connection; round-trip time in µs. Not HTTP, so weft relays it as TCP in every "
+          "mode. HAProxy HTTP has no such row.")
+        w("")
+        w("| configuration | p50 µs | p50 added vs direct | ÷ HAProxy L4 | p99 µs | p99.9 µs "
+          "| round trips | proxy CPU µs per round trip |")
+        w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for c in configs:
+            if f"pingpong.{c}" in skipped:
+                continue
+            rs = runs.get(("pingpong", c), [])
+            cell = {k: spread([r[k] for r in rs], lambda x: f"{x:.1f}")
+                    for k in ("p50", "p99", "p999")}
+            added = "–"
+            if c != "direct" and pp[c]["p50"] is not None and pp.get("direct", {}).get("p50"):
+                added = f"{pp[c]['p50'] - pp['direct']['p50']:+.1f} µs"
+            per = cpu_per_unit("pingpong", rs, env)
+            if failed.get(("pingpong", c)):
+                cell["p50"] += f" ({failed[('pingpong', c)]} runs failed)"
+            w(f"| {NAMES[c]} | {cell['p50']} | {added} "
+              f"| {ratio(pp[c]['p50'], pp.get('haproxy', {}).get('p50'))} | {cell['p99']} "
+              f"| {cell['p999']} | {med([r['n'] for r in rs]) or 0:,.0f} "
+              f"| {'–' if per is None else f'{per:.1f}'} |")
+            summary.setdefault("pingpong", {})[c] = dict(pp[c], cpu_per_rt_us=per)
+        w("")
+
     # ---- memory
     w("## Memory")
     w("")
     w(f"Idle: resident set right after start (an agent with its enrolled pods), before any "
       f"benchmark traffic. Per connection: {env['conns']:,} keep-alive connections opened through "
       f"the proxy, one request each, then held idle; (VmRSS with them − VmRSS before) ÷ "
-      f"connections. Kernel socket memory is not in either figure.")
+      f"connections; fds per connection likewise, from the proxy's open descriptors "
+      f"(`/proc/PID/fd`). Kernel socket memory is not in either figure.")
     if env["conns"] < env["conns_wanted"]:
         w("")
         w(f"The test used {env['conns']:,} connections, not {env['conns_wanted']:,}: this "
           f"machine's RLIMIT_NOFILE hard limit is {env['nofile']:,}, and a proxy needs two "
-          f"descriptors per connection. Memory per connection does not depend on the count.")
+          f"descriptors per connection (more with pipes). Memory per connection does not "
+          f"depend on the count.")
     w("")
     w("| proxy | idle RSS | peak RSS in the rounds (VmHWM) | connections held | RSS held "
-      "| per connection | ÷ HAProxy |")
-    w("| --- | --- | --- | --- | --- | --- | --- |")
-    per_conn = {}
+      "| per connection | ÷ HAProxy L4 | fds per connection |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    per_conn, fds_conn = {}, {}
     for c in HOLD:
         h = hold.get(c)
         if h and h["ok"]:
             per_conn[c] = (h["rss1_kb"] - h["rss0_kb"]) / h["ok"]
+            if "fds1" in h:
+                fds_conn[c] = (h["fds1"] - h["fds0"]) / h["ok"]
     for c in HOLD:
         if c not in idle:
             continue
@@ -485,32 +711,37 @@ def main():
                    for r in rs if "hwm_kb" in r), default=None)
         h = hold.get(c, {})
         pc = per_conn.get(c)
+        held = f"{h['ok']:,} of {env['conns']:,}" if h else "not run"
         w(f"| {NAMES[c]} | {mib(idle[c])} | {'–' if hwm is None else mib(hwm)} "
-          f"| {h.get('ok', 0):,} of {env['conns']:,} "
+          f"| {held} "
           f"| {mib(h['rss1_kb']) if h else '–'} "
           f"| {'–' if pc is None else f'{pc:.1f} KiB'} "
-          f"| {ratio(pc, per_conn.get('haproxy'))} |")
-    w(f"| ratio weft ÷ HAProxy | {ratio(idle['weft'], idle['haproxy'])} | | | | | |")
-    if "weft-nft" in idle:
-        w(f"| ratio weft (nft) ÷ HAProxy | {ratio(idle['weft-nft'], idle['haproxy'])} | | | | | |")
+          f"| {ratio(pc, per_conn.get('haproxy'))} "
+          f"| {'–' if c not in fds_conn else f'{fds_conn[c]:.2f}'} |")
+    for c in ("weft", "weft-tcp", "weft-nft"):
+        if c in idle:
+            w(f"| ratio {NAMES[c]} ÷ HAProxy L4 | {ratio(idle[c], idle['haproxy'])} | | | | | | |")
     for c in HOLD:
         closed = hold.get(c, {}).get("closed")
         if closed:
             w("")
             w(f"**{NAMES[c]} closed {closed:,} of the held connections before the end of the "
               f"test.**")
-    summary["memory"] = {"idle_kb": idle, "per_conn_kib": per_conn, "hold": hold}
+    summary["memory"] = {"idle_kb": idle, "per_conn_kib": per_conn, "fds_per_conn": fds_conn,
+                         "hold": hold}
     w("")
 
     # ---- capture modes and inbound (issue #11)
     capture_section(w, env, configs, summary, lat, raw, runs)
 
-    summary["profile"] = profile_section(w, raw, configs)
+    summary["profile"] = profile_section(w, raw, configs, env.get("server", "httpd"))
 
     # ---- targets
     def target_row(name, measured, ok):
         mark = "–" if ok is None else ("met" if ok else "**not met**")
         w(f"| {name} | {measured} | {mark} |")
+
+    summary["targets14"] = targets14_section(w, env, runs, idle, per_conn, fds_conn)
 
     w("## Targets of issue #6 (weft)")
     w("")

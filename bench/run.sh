@@ -1,42 +1,55 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# weft's benchmark (issues #6 and #11): the same clients and server with no
-# mesh ("direct"), through weft in eBPF mode, through weft in nft mode, through
-# HAProxy behind an nftables REDIRECT (the interception of iptables-based
-# meshes), and, for inbound capture, from the direct client to a second server
-# whose pod is meshed ("weft-in"), in network namespaces on this machine only. Rounds are interleaved: each round runs every
-# configuration once per workload, in a rotating order, so drift hits all
-# alike. Results: bench/results/<date>.md (+ .json), bench/results/latest.md.
+# weft's benchmark (issues #6, #11 and #14): the same clients and server with
+# no mesh ("direct"), through weft in eBPF mode (HTTP-aware, and with every
+# service opaque TCP: "weft-tcp"), through weft in nft mode, through HAProxy
+# behind an nftables REDIRECT (the interception of iptables-based meshes) in
+# `mode tcp` and in `mode http` with upstream reuse ("haproxy-http"), and, for
+# inbound capture, from the direct client to a second server whose pod is
+# meshed ("weft-in"), in network namespaces on this machine only. The server
+# is nginx (Debian's, its own configuration) or bench/httpd.c. Rounds are
+# interleaved: each round runs every configuration once per workload, in a
+# rotating order, so drift hits all alike. Every process the benchmark starts
+# runs in its own session (its own scheduling autogroup) and in its role's
+# cgroup. Results: bench/results/<date>.md (+ .json), bench/results/latest.md.
 # What is measured and why: docs/benchmarks.md.
 #
 # Everything lives in namespaces wb<pid>*, the cgroup weft-bench-<pid> and
 # /tmp/weft-bench-<pid>-*, and is removed on every exit path.
 #
-# Knobs (environment): WEFT_BUILD (binaries; default ../build), BENCH_ROUNDS (3),
+# Knobs (environment): WEFT_BUILD (binaries; default ../build), BENCH_ROUNDS (5),
 # BENCH_SECONDS (5, per run), BENCH_RATE (2000 req/s, latency), BENCH_CONNS
-# (10000, the idle-connection memory test), BENCH_CONFIGS ("direct weft weft-nft
-# haproxy weft-in", any subset), BENCH_PROFILE (1: after the measurements,
+# (10000, the idle-connection memory test), BENCH_SERVER (nginx or httpd: the
+# backend), BENCH_CONFIGS ("direct weft weft-tcp weft-nft haproxy haproxy-http
+# weft-in", any subset), BENCH_PROFILE (1: after the measurements,
 # one more connection-per-request run per configuration under `perf record`,
 # restricted to the benchmark's cgroup, to say where the CPU goes; 0: none),
+# BENCH_KEEP_RAW (a folder to copy the raw outputs to, for report.py),
 # WEFT_WORKERS (the agent's --workers; unset: one per online CPU) reaches the
 # agent through its environment, like every WEFT_* option.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 B=${WEFT_BUILD:-$HERE/../build}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 DUR=${BENCH_SECONDS:-5}
 RATE=${BENCH_RATE:-2000}
 CONNS=${BENCH_CONNS:-10000}
 PROFILE=${BENCH_PROFILE:-1}
-CONFIGS=${BENCH_CONFIGS:-direct weft weft-nft haproxy weft-in}
-WORKLOADS="keepalive close bulk latency"
+CONFIGS=${BENCH_CONFIGS:-direct weft weft-tcp weft-nft haproxy haproxy-http weft-in}
+SERVER=${BENCH_SERVER:-nginx}
+WORKLOADS="keepalive close bulk latency pingpong"
+# Runs that are not made: HAProxy in HTTP mode has no bulk TCP or sockperf
+# ping-pong of its own (a `mode tcp` frontend would be the haproxy row again).
+SKIP="bulk.haproxy-http pingpong.haproxy-http"
 
 die() { echo "bench: $*" >&2; exit 1; }
 say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 
 [ "$(id -u)" = 0 ] || die "needs root (BPF, namespaces, cgroups)"
-for t in wrk iperf3 haproxy nft nsenter ss curl python3 cc; do
+case $SERVER in nginx | httpd) ;; *) die "BENCH_SERVER must be nginx or httpd" ;; esac
+for t in wrk iperf3 sockperf haproxy nft nsenter setsid ss curl python3 cc $SERVER; do
+	[ "$t" = httpd ] && continue	# built below
 	command -v "$t" >/dev/null || die "$t not found: run 'scripts/deps.sh bench'"
 done
 for f in weft-agent weft-cni meshctl; do
@@ -56,8 +69,12 @@ CG=$CG_ROOT/weft-bench-$$
 CG_MESH=$CG/mesh	# the programs attach here; nothing runs in it directly
 CG_AGENT=$CG_MESH/agent	# the eBPF-mode agent (below the attach point, as it must be)
 CG_MESH_CLIENT=$CG_MESH/client	# weft (eBPF)'s load generator, seen by the programs
+CG_TCP=$CG/tcp		# the attach point of a second eBPF-mode agent, every service opaque
+CG_TCP_AGENT=$CG_TCP/agent	# that agent (weft-tcp)
+CG_TCP_CLIENT=$CG_TCP/client	# weft-tcp's load generator
 CG_NFT=$CG/nft		# the nft-mode agent alone: its rules skip this cgroup's sockets
-CG_HAPROXY=$CG/haproxy	# HAProxy
+CG_HAPROXY=$CG/haproxy	# HAProxy in mode tcp
+CG_HAPROXY_HTTP=$CG/haproxy-http	# HAProxy in mode http
 CG_SERVER=$CG/server	# the HTTP and iperf3 servers
 CG_CLIENT=$CG/client	# the other configurations' load generators
 CG_OTHER=$CG/other	# this script
@@ -66,16 +83,19 @@ RUN=$TMP/run
 BIN=$TMP/bin
 RAW=$TMP/raw
 RUN_NFT=$TMP/run-nft
+RUN_TCP=$TMP/run-tcp
 VIP=198.19.0.10
 SRV=198.18.2.2
 SRV_IN=198.18.15.2	# the second server, in a meshed pod (weft-in)
 POD_IN=bench/server-in
 AGENT_PID=
+TCP_AGENT_PID=
 NFT_AGENT_PID=
 HAPROXY_PID=
-# r router, s server, d direct client, w weft (eBPF) pod, h HAProxy, n weft
-# (nft) pod, i the meshed server pod
-NSS="r s d w h n i"
+HAPROXY_HTTP_PID=
+# r router, s server, d direct client, w weft (eBPF) pod, t weft-tcp pod, h
+# HAProxy, x HAProxy (mode http), n weft (nft) pod, i the meshed server pod
+NSS="r s d w t h x n i"
 has() { [[ " $CONFIGS " == *" $1 "* ]]; } # configuration: is it selected?
 
 # ---------------------------------------------------------------- clean-up
@@ -84,20 +104,24 @@ cleanup() {
 	trap - EXIT INT TERM
 	[ -n "$AGENT_PID" ] && stop_pids "$AGENT_PID"
 	[ -n "$NFT_AGENT_PID" ] && stop_pids "$NFT_AGENT_PID"
+	[ -n "$TCP_AGENT_PID" ] && stop_pids "$TCP_AGENT_PID"
 	[ -x "$BIN/weft-agent" ] && "$BIN/weft-agent" --cgroup "$CG_MESH" --bpffs "$BPFFS/weft" \
 		--run-dir "$RUN" --cleanup >/dev/null 2>&1
+	[ -n "$TCP_AGENT_PID" ] && "$BIN/weft-agent" --cgroup "$CG_TCP" --bpffs "$BPFFS/weft-tcp" \
+		--run-dir "$RUN_TCP" --cleanup >/dev/null 2>&1
 	[ -n "$NFT_AGENT_PID" ] && "$BIN/weft-agent" --mode nft --cgroup "$CG_NFT" \
 		--bpffs "$BPFFS/weft-nft" --run-dir "$RUN_NFT" --cleanup >/dev/null 2>&1
 	echo $$ > "$CG_HOME/cgroup.procs" 2>/dev/null
 	# Whatever the benchmark started lives in its cgroups: stop it, by pid.
 	# shellcheck disable=SC2046
-	stop_pids $(cat "$CG_AGENT/cgroup.procs" "$CG_MESH_CLIENT/cgroup.procs" "$CG_NFT/cgroup.procs" \
-		"$CG_HAPROXY/cgroup.procs" "$CG_SERVER/cgroup.procs" "$CG_CLIENT/cgroup.procs" \
-		"$CG_OTHER/cgroup.procs" 2>/dev/null)
+	stop_pids $(cat "$CG_AGENT/cgroup.procs" "$CG_MESH_CLIENT/cgroup.procs" \
+		"$CG_TCP_AGENT/cgroup.procs" "$CG_TCP_CLIENT/cgroup.procs" "$CG_NFT/cgroup.procs" \
+		"$CG_HAPROXY/cgroup.procs" "$CG_HAPROXY_HTTP/cgroup.procs" "$CG_SERVER/cgroup.procs" \
+		"$CG_CLIENT/cgroup.procs" "$CG_OTHER/cgroup.procs" 2>/dev/null)
 	for n in $NSS; do ip netns del "$P$n" 2>/dev/null; done
 	umount "$BPFFS" 2>/dev/null
-	for cg in "$CG_AGENT" "$CG_MESH_CLIENT" "$CG_MESH" "$CG_NFT" "$CG_HAPROXY" "$CG_SERVER" \
-		"$CG_CLIENT" "$CG_OTHER" "$CG"; do
+	for cg in "$CG_AGENT" "$CG_MESH_CLIENT" "$CG_MESH" "$CG_TCP_AGENT" "$CG_TCP_CLIENT" "$CG_TCP" \
+		"$CG_NFT" "$CG_HAPROXY" "$CG_HAPROXY_HTTP" "$CG_SERVER" "$CG_CLIENT" "$CG_OTHER" "$CG"; do
 		for _ in $(seq 50); do [ -d "$cg" ] || break; rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
 	done
 	rm -rf "$TMP"
@@ -152,65 +176,77 @@ sweep() {
 
 # ---------------------------------------------------------------- helpers
 ns() { nsenter --net="/run/netns/$P$1" "${@:2}"; }
-# Run a command in cgroup $1.
-in_cg() { (echo "$BASHPID" > "$1/cgroup.procs" && exec "${@:2}"); }
-# Run a client command of configuration $1 inside its namespace and its
-# load generator's cgroup.
-client() {
-	case $1 in
-	direct) in_cg "$CG_CLIENT" nsenter --net="/run/netns/${P}d" "${@:2}" ;;
-	weft) in_cg "$CG_MESH_CLIENT" nsenter --net="/run/netns/${P}w" "${@:2}" ;;
-	weft-nft) in_cg "$CG_CLIENT" nsenter --net="/run/netns/${P}n" "${@:2}" ;;
-	haproxy) in_cg "$CG_CLIENT" nsenter --net="/run/netns/${P}h" "${@:2}" ;;
-	# the direct client, to the meshed server
-	weft-in) in_cg "$CG_CLIENT" nsenter --net="/run/netns/${P}d" "${@:2}" ;;
-	esac
-}
-# Start a command in the background in cgroup $1 and netns $2 ("" for none);
-# SPAWNED is its pid (the subshell execs it). Not a job of this shell: no
-# "Killed" notices on clean-up.
-spawn() {
-	local cg=$1 n=$2
-	shift 2
-	if [ -n "$n" ]; then
-		(echo "$BASHPID" > "$cg/cgroup.procs" && exec nsenter --net="/run/netns/$P$n" "$@") &
-	else
-		(echo "$BASHPID" > "$cg/cgroup.procs" && exec "$@") &
-	fi
-	SPAWNED=$!
-	disown "$SPAWNED"
-}
+# Every process the benchmark starts gets a session of its own, so with
+# autogroup scheduling (kernel.sched_autogroup_enabled) the proxy, the load
+# generator and the server do not share one scheduling group; the cgroups
+# (one per role) count their CPU. setsid execs in place (the subshell is not a
+# process group leader), so the pid stays the one the script knows.
+# Run a command in cgroup $1, in its own session.
+in_cg() { (echo "$BASHPID" > "$1/cgroup.procs" && exec setsid -w "${@:2}"); }
+# The load generator's cgroup and netns of configuration $1.
 client_ns() {
 	case $1 in
 	direct) echo "$CG_CLIENT d" ;;
 	weft) echo "$CG_MESH_CLIENT w" ;;
+	weft-tcp) echo "$CG_TCP_CLIENT t" ;;
 	weft-nft) echo "$CG_CLIENT n" ;;
 	haproxy) echo "$CG_CLIENT h" ;;
-	weft-in) echo "$CG_CLIENT d" ;;
+	haproxy-http) echo "$CG_CLIENT x" ;;
+	weft-in) echo "$CG_CLIENT d" ;; # the direct client, to the meshed server
 	esac
 }
-# The process whose CPU and memory a configuration's runs are charged: for
-# weft-in the eBPF agent, whose inbound side the connections cross.
+# Run a client command of configuration $1 inside its namespace and its
+# load generator's cgroup.
+client() {
+	local cg n
+	read -r cg n < <(client_ns "$1")
+	in_cg "$cg" nsenter --net="/run/netns/$P$n" "${@:2}"
+}
+# Start a command in the background in cgroup $1 and netns $2 ("" for none),
+# in its own session; SPAWNED is its pid (the subshell execs it). Not a job
+# of this shell: no "Killed" notices on clean-up.
+spawn() {
+	local cg=$1 n=$2
+	shift 2
+	if [ -n "$n" ]; then
+		(echo "$BASHPID" > "$cg/cgroup.procs" && exec setsid -w nsenter --net="/run/netns/$P$n" "$@") &
+	else
+		(echo "$BASHPID" > "$cg/cgroup.procs" && exec setsid -w "$@") &
+	fi
+	SPAWNED=$!
+	disown "$SPAWNED"
+}
+# The process whose memory a configuration's runs are charged (for weft-in
+# the eBPF agent, whose inbound side the connections cross), and the cgroup
+# that holds it alone, whose cpu.stat gives its CPU to the µs.
 proxy_pid() {
 	case $1 in
 	weft | weft-in) echo "$AGENT_PID" ;;
+	weft-tcp) echo "$TCP_AGENT_PID" ;;
 	weft-nft) echo "$NFT_AGENT_PID" ;;
 	haproxy) echo "$HAPROXY_PID" ;;
+	haproxy-http) echo "$HAPROXY_HTTP_PID" ;;
 	*) echo "" ;;
 	esac
 }
-# user+system CPU ticks of a process (all its threads)
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+proxy_cg() {
+	case $1 in
+	weft | weft-in) echo "$CG_AGENT" ;;
+	weft-tcp) echo "$CG_TCP_AGENT" ;;
+	weft-nft) echo "$CG_NFT" ;;
+	haproxy) echo "$CG_HAPROXY" ;;
+	haproxy-http) echo "$CG_HAPROXY_HTTP" ;;
+	esac
+}
 # busy CPU ticks of the whole machine (steal left out), and µs of CPU charged
 # to our cgroups (which includes softirq work done in our tasks' context when,
 # as on Debian's kernels, CONFIG_IRQ_TIME_ACCOUNTING is off)
 host_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
-cg_usec() { awk '/^usage_usec/ {print $2}' "$CG/cpu.stat"; }
+cg_usec() { awk '/^usage_usec/ {print $2}' "${1:-$CG}/cpu.stat"; }
 mem_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 alive() { # config: die if its proxy has exited
 	local log=$TMP/agent.log
-	[ "$1" = haproxy ] && log=$TMP/haproxy.log
-	[ "$1" = weft-nft ] && log=$TMP/agent-nft.log
+	case $1 in haproxy | haproxy-http | weft-nft | weft-tcp) log=$TMP/$1.log ;; esac
 	[ -d "/proc/$(proxy_pid "$1")" ] && return 0
 	tail -20 "$log" >&2
 	die "$1: the proxy has exited (its log above)"
@@ -242,7 +278,10 @@ done
 cp "$B/weft-agent" "$B/weft-cni" "$B/meshctl" "$BIN/"
 
 for c in $CONFIGS; do
-	case $c in direct | weft | weft-nft | haproxy | weft-in) ;; *) die "unknown configuration $c" ;; esac
+	case $c in
+	direct | weft | weft-tcp | weft-nft | haproxy | haproxy-http | weft-in) ;;
+	*) die "unknown configuration $c" ;;
+	esac
 done
 # What this build can do, asked before anything is set up, so a missing
 # feature fails at once and by name. (The help is read whole first: grep -q
@@ -252,13 +291,16 @@ AGENT_HELP=$("$B/weft-agent" --help 2>&1 || true)
 if has weft-nft && ! grep -q -- '--mode' <<< "$AGENT_HELP"; then
 	die "weft-nft: nft capture mode not available in this build (weft-agent has no --mode)"
 fi
+if has weft-tcp && ! grep -q -- '--protocol ' <<< "$AGENT_HELP"; then
+	die "weft-tcp: no protocol setting in this build (weft-agent has no --protocol)"
+fi
 if has weft-in && ! grep -q -- '--inbound-port' <<< "$AGENT_HELP"; then
 	die "weft-in: inbound capture not available in this build (weft-agent has no --inbound-port)"
 fi
 
 say "setting up: cgroups, a private bpffs, namespaces $NSS"
-mkdir "$CG" "$CG_MESH" "$CG_AGENT" "$CG_MESH_CLIENT" "$CG_NFT" "$CG_HAPROXY" "$CG_SERVER" \
-	"$CG_CLIENT" "$CG_OTHER"
+mkdir "$CG" "$CG_MESH" "$CG_AGENT" "$CG_MESH_CLIENT" "$CG_TCP" "$CG_TCP_AGENT" "$CG_TCP_CLIENT" \
+	"$CG_NFT" "$CG_HAPROXY" "$CG_HAPROXY_HTTP" "$CG_SERVER" "$CG_CLIENT" "$CG_OTHER"
 echo $$ > "$CG_OTHER/cgroup.procs"
 mkdir -p "$BPFFS" && mount -t bpf bpf "$BPFFS"
 for n in $NSS; do ip netns add "$P$n"; ip -n "$P$n" link set lo up; done
@@ -273,17 +315,66 @@ link() { # name subnet-octet
 }
 # The router knows only its connected subnets: the VIP goes nowhere unless a
 # proxy takes it, and no namespace reaches beyond the router.
-link s 2; link d 11; link w 12; link h 13; link n 14; link i 15
+link s 2; link d 11; link w 12; link h 13; link n 14; link i 15; link x 16; link t 17
+
+# nginx as Debian ships it, with a configuration of its own (never the
+# system's, nor its service): two workers, as httpd.c has two threads, the
+# same 128-byte body (`return`: no file I/O, the subject is the proxy),
+# keep-alive without a request limit or a short timeout (the memory test holds
+# connections idle), and room for the memory test's connections.
+nginx_conf() { # dir address
+	local body
+	body="$(printf 'x%.0s' $(seq 127))"'\n'
+	mkdir -p "$1"
+	cat > "$1/nginx.conf" <<EOF
+worker_processes 2;
+worker_rlimit_nofile $NOFILE;
+user www-data;
+daemon off;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events {
+	worker_connections $((CONNS + 1000));
+}
+http {
+	access_log off;
+	client_body_temp_path $1/body;
+	proxy_temp_path $1/proxy;
+	fastcgi_temp_path $1/fastcgi;
+	uwsgi_temp_path $1/uwsgi;
+	scgi_temp_path $1/scgi;
+	keepalive_timeout 1h;
+	keepalive_requests 1000000000;
+	server {
+		listen $2:8080 backlog=4096;
+		location / {
+			default_type text/plain;
+			return 200 "$body";
+		}
+	}
+}
+EOF
+}
 
 # The same server twice: in ns s (unmeshed, behind the VIP) and in ns i (a
 # meshed pod, reached at its own address: weft-in).
 listening() { ns "$1" ss -Hltn "sport = :$2" | grep -q .; } # netns port
 for srv in "s $SRV" "i $SRV_IN"; do
 	read -r n a <<< "$srv"
-	spawn "$CG_SERVER" "$n" "$BIN/weft-bench-httpd" "$a" 8080 2
+	if [ "$SERVER" = nginx ]; then
+		nginx_conf "$TMP/nginx-$n" "$a"
+		spawn "$CG_SERVER" "$n" nginx -e "$TMP/nginx-$n/error.log" -p "$TMP/nginx-$n" \
+			-c "$TMP/nginx-$n/nginx.conf" >"$TMP/nginx-$n.log" 2>&1
+	else
+		spawn "$CG_SERVER" "$n" "$BIN/weft-bench-httpd" "$a" 8080 2
+	fi
 	spawn "$CG_SERVER" "$n" iperf3 -s -B "$a" -p 5201 >/dev/null 2>&1
-	wait_for 100 listening "$n" 8080 || die "the HTTP server in ns $n did not start"
+	spawn "$CG_SERVER" "$n" sockperf server --tcp -i "$a" -p 11111 >/dev/null 2>&1
+	wait_for 100 listening "$n" 8080 ||
+		{ cat "$TMP/nginx-$n.log" "$TMP/nginx-$n/error.log" 2>/dev/null >&2
+		  die "the HTTP server ($SERVER) in ns $n did not start"; }
 	wait_for 100 listening "$n" 5201 || die "iperf3 in ns $n did not start"
+	wait_for 100 listening "$n" 11111 || die "sockperf in ns $n did not start"
 done
 
 say "starting weft-agent and enrolling the client pod"
@@ -310,11 +401,23 @@ if has weft-nft; then
 	# bpffs folder; the same registry.
 	say "starting a second weft-agent in nft mode and enrolling its client pod (ns n)"
 	spawn "$CG_NFT" "" "$BIN/weft-agent" --mode nft --registry "file:$HERE/services.yaml" \
-		--cgroup "$CG_NFT" --bpffs "$BPFFS/weft-nft" --run-dir "$RUN_NFT" >"$TMP/agent-nft.log" 2>&1
+		--cgroup "$CG_NFT" --bpffs "$BPFFS/weft-nft" --run-dir "$RUN_NFT" >"$TMP/weft-nft.log" 2>&1
 	NFT_AGENT_PID=$SPAWNED
 	wait_for 200 test -S "$RUN_NFT/admin.sock" ||
-		{ cat "$TMP/agent-nft.log" >&2; die "the nft-mode agent did not start"; }
+		{ cat "$TMP/weft-nft.log" >&2; die "the nft-mode agent did not start"; }
 	enrol "$RUN_NFT" n 198.18.14.2/24 client-nft
+fi
+if has weft-tcp; then
+	# The same eBPF-mode agent with every service opaque TCP (the agent-wide
+	# default of weft.io/protocol): its own attach point, cgroup, run dir,
+	# bpffs folder and client pod, so its memory and CPU are its own.
+	say "starting a third weft-agent, eBPF mode, --protocol tcp, and enrolling its client pod (ns t)"
+	spawn "$CG_TCP_AGENT" "" "$BIN/weft-agent" --protocol tcp --registry "file:$HERE/services.yaml" \
+		--cgroup "$CG_TCP" --bpffs "$BPFFS/weft-tcp" --run-dir "$RUN_TCP" >"$TMP/weft-tcp.log" 2>&1
+	TCP_AGENT_PID=$SPAWNED
+	wait_for 200 test -S "$RUN_TCP/admin.sock" ||
+		{ cat "$TMP/weft-tcp.log" >&2; die "the tcp-mode agent did not start"; }
+	enrol "$RUN_TCP" t 198.18.17.2/24 client-tcp
 fi
 
 say "starting HAProxy in the client namespace, behind an nftables REDIRECT"
@@ -340,6 +443,11 @@ frontend bulk
 	default_backend bulk
 backend bulk
 	server s1 $SRV:5201
+frontend pingpong
+	bind 127.0.0.1:15003
+	default_backend pingpong
+backend pingpong
+	server s1 $SRV:11111
 EOF
 # As an iptables mesh does: the proxy's own traffic (by uid) is left alone,
 # the application's traffic to the service goes to the proxy.
@@ -350,6 +458,7 @@ table ip weft_bench {
 		meta skuid $HAPROXY_UID return
 		ip daddr $VIP tcp dport 80 counter redirect to :15001
 		ip daddr $VIP tcp dport 5201 counter redirect to :15002
+		ip daddr $VIP tcp dport 11111 counter redirect to :15003
 	}
 }
 EOF
@@ -357,6 +466,40 @@ ns h nft -f "$TMP/nft.conf"
 spawn "$CG_HAPROXY" h haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1
 HAPROXY_PID=$SPAWNED
 wait_for 100 listening h 15002 || { cat "$TMP/haproxy.log" >&2; die "HAProxy did not start"; }
+
+if has haproxy-http; then
+	# The L7 peer: HTTP mode, keep-alive on both sides, and idle server
+	# connections shared between client connections (`http-reuse always`),
+	# so a client's `Connection: close` ends only the client's side. The same
+	# interception, in a namespace of its own.
+	say "starting HAProxy in HTTP mode (http-reuse always) in ns x, behind an nftables REDIRECT"
+	cat > "$TMP/haproxy-http.cfg" <<EOF
+global
+	maxconn $((CONNS + 100))
+	nbthread $(nproc)
+	user haproxy
+	group haproxy
+defaults
+	mode http
+	option http-keep-alive
+	http-reuse always
+	timeout connect 5s
+	timeout client 1h
+	timeout server 1h
+	timeout http-keep-alive 1h
+frontend http
+	bind 127.0.0.1:15001
+	default_backend http
+backend http
+	server s1 $SRV:8080
+EOF
+	sed '/dport 5201/d; /dport 11111/d' "$TMP/nft.conf" > "$TMP/nft-http.conf"
+	ns x nft -f "$TMP/nft-http.conf"
+	spawn "$CG_HAPROXY_HTTP" x haproxy -db -f "$TMP/haproxy-http.cfg" >"$TMP/haproxy-http.log" 2>&1
+	HAPROXY_HTTP_PID=$SPAWNED
+	wait_for 100 listening x 15001 ||
+		{ cat "$TMP/haproxy-http.log" >&2; die "HAProxy (mode http) did not start"; }
+fi
 
 # The inbound connections the eBPF agent counted for the meshed server pod
 # (meshctl pod -o json, its "inbound" object: every "connections", "accepted"
@@ -392,7 +535,7 @@ say "checking each path"
 for c in $CONFIGS; do
 	case $c in
 	direct) url=http://$SRV:8080/ ;;
-	weft | weft-nft | haproxy) url=http://$VIP/ ;;
+	weft | weft-tcp | weft-nft | haproxy | haproxy-http) url=http://$VIP/ ;;
 	weft-in) url=http://$SRV_IN:8080/ in0=$(inbound_count) ;;
 	esac
 	client "$c" curl -sf --max-time 3 -o /dev/null "$url" || die "$c: no answer from $url"
@@ -413,35 +556,43 @@ fi
 
 # Idle memory, before any benchmark traffic (one request each, just above).
 echo "{\"weft\": $(mem_kb "$AGENT_PID" VmRSS), \"haproxy\": $(mem_kb "$HAPROXY_PID" VmRSS)" \
-	"${NFT_AGENT_PID:+, \"weft-nft\": $(mem_kb "$NFT_AGENT_PID" VmRSS)}}" > "$RAW/idle_rss.json"
+	"${NFT_AGENT_PID:+, \"weft-nft\": $(mem_kb "$NFT_AGENT_PID" VmRSS)}" \
+	"${TCP_AGENT_PID:+, \"weft-tcp\": $(mem_kb "$TCP_AGENT_PID" VmRSS)}" \
+	"${HAPROXY_HTTP_PID:+, \"haproxy-http\": $(mem_kb "$HAPROXY_HTTP_PID" VmRSS)}}" \
+	> "$RAW/idle_rss.json"
 
 # ---------------------------------------------------------------- runs
 target() { # config port-kind
 	case $1:$2 in
 	direct:http) echo "$SRV 8080" ;;
 	direct:bulk) echo "$SRV 5201" ;;
+	direct:pp) echo "$SRV 11111" ;;
 	weft-in:http) echo "$SRV_IN 8080" ;;
 	weft-in:bulk) echo "$SRV_IN 5201" ;;
+	weft-in:pp) echo "$SRV_IN 11111" ;;
 	*:http) echo "$VIP 80" ;;
 	*:bulk) echo "$VIP 5201" ;;
+	*:pp) echo "$VIP 11111" ;;
 	esac
 }
+skipped() { [[ " $SKIP " == *" $1.$2 "* ]]; } # workload config
 run_one() { # round workload config
-	local r=$1 w=$2 c=$3 out="$RAW/$1.$2.$3" pid t0 t1 rc=0 host port
+	local r=$1 w=$2 c=$3 out="$RAW/$1.$2.$3" pid pcg p0 p1 rc=0 host port
 	local h0 h1 u0 u1 w0 w1 other
-	pid=$(proxy_pid "$c")
-	[ -n "$pid" ] && { alive "$c"; t0=$(cpu_ticks "$pid"); }
+	pid=$(proxy_pid "$c") pcg=$(proxy_cg "$c")
+	[ -n "$pid" ] && { alive "$c"; p0=$(cg_usec "$pcg"); }
 	h0=$(host_busy) u0=$(cg_usec) w0=$(date +%s%N)
 	case $w in
 	keepalive | close | latency) read -r host port < <(target "$c" http) ;;
 	bulk) read -r host port < <(target "$c" bulk) ;;
+	pingpong) read -r host port < <(target "$c" pp) ;;
 	esac
 	case $w in
 	keepalive)
-		client "$c" timeout $((DUR + 30)) wrk -c50 -t2 -d"${DUR}s" --timeout 2s \
+		client "$c" timeout $((DUR + 30)) wrk -c50 -t2 -d"${DUR}s" --timeout 2s --latency \
 			"http://$host:$port/" >"$out.out" 2>&1 || rc=$? ;;
 	close)
-		client "$c" timeout $((DUR + 30)) wrk -c50 -t2 -d"${DUR}s" --timeout 2s \
+		client "$c" timeout $((DUR + 30)) wrk -c50 -t2 -d"${DUR}s" --timeout 2s --latency \
 			-H 'Connection: close' "http://$host:$port/" >"$out.out" 2>&1 || rc=$? ;;
 	bulk)
 		client "$c" timeout $((DUR + 30)) iperf3 -c "$host" -p "$port" -t "$DUR" -J \
@@ -449,6 +600,11 @@ run_one() { # round workload config
 	latency)
 		client "$c" timeout $((DUR + 30)) "$BIN/weft-bench-latency" "$host" "$port" \
 			"$RATE" "$DUR" 1 >"$out.out" 2>&1 || rc=$? ;;
+	pingpong)
+		# One 64-byte message in flight, the next sent when the reply is in
+		# (a closed loop): round trips, not HTTP, so weft relays it as TCP.
+		client "$c" timeout $((DUR + 30)) sockperf ping-pong --tcp -i "$host" -p "$port" \
+			-t "$DUR" -m 64 --full-rtt >"$out.out" 2>&1 || rc=$? ;;
 	esac
 	h1=$(host_busy) u1=$(cg_usec) w1=$(date +%s%N)
 	# CPU busy on the machine but not charged to the benchmark, in cores:
@@ -457,8 +613,9 @@ run_one() { # round workload config
 		'BEGIN {o = (h / hz - u / 1e6) / (w / 1e9); printf "%.2f", o < 0 ? 0 : o}')
 	if [ -n "$pid" ]; then
 		alive "$c"
-		t1=$(cpu_ticks "$pid")
-		echo "{\"rc\": $rc, \"other_cores\": $other, \"cg_usec\": $((u1 - u0)), \"cpu_ticks\": $((t1 - t0))," \
+		p1=$(cg_usec "$pcg")
+		echo "{\"rc\": $rc, \"other_cores\": $other, \"cg_usec\": $((u1 - u0))," \
+			"\"proxy_usec\": $((p1 - p0))," \
 			"\"rss_kb\": $(mem_kb "$pid" VmRSS), \"hwm_kb\": $(mem_kb "$pid" VmHWM)}" > "$out.meta"
 	else
 		echo "{\"rc\": $rc, \"other_cores\": $other, \"cg_usec\": $((u1 - u0))}" > "$out.meta"
@@ -472,8 +629,15 @@ for c in $CONFIGS; do
 	read -r host port < <(target "$c" http)
 	client "$c" timeout 20 wrk -c50 -t2 -d1s "http://$host:$port/" >/dev/null 2>&1 || true
 	client "$c" timeout 20 wrk -c50 -t2 -d1s -H 'Connection: close' "http://$host:$port/" >/dev/null 2>&1 || true
-	read -r host port < <(target "$c" bulk)
-	client "$c" timeout 20 iperf3 -c "$host" -p "$port" -t 1 >/dev/null 2>&1 || true
+	if ! skipped bulk "$c"; then
+		read -r host port < <(target "$c" bulk)
+		client "$c" timeout 20 iperf3 -c "$host" -p "$port" -t 1 >/dev/null 2>&1 || true
+	fi
+	if ! skipped pingpong "$c"; then
+		read -r host port < <(target "$c" pp)
+		client "$c" timeout 20 sockperf ping-pong --tcp -i "$host" -p "$port" -t 1 -m 64 \
+			>/dev/null 2>&1 || true
+	fi
 done
 
 read -ra CFG <<< "$CONFIGS"
@@ -499,6 +663,7 @@ for r in $(seq "$ROUNDS"); do
 		# Rotate the order each round, so no configuration always goes first.
 		for i in $(seq 0 $((${#CFG[@]} - 1))); do
 			c=${CFG[$(((i + r - 1) % ${#CFG[@]}))]}
+			skipped "$w" "$c" && continue
 			say "round $r/$ROUNDS: $w, $c"
 			run_one "$r" "$w" "$c"
 			sleep 1
@@ -512,14 +677,16 @@ if has weft-in; then
 fi
 
 # ---------------------------------------------------------------- memory per connection
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 hold_test() { # config
-	local c=$1 pid hpid r0 r1 fds ready i
+	local c=$1 pid hpid r0 r1 f0 f1 ready i host port
 	pid=$(proxy_pid "$c")
 	alive "$c"
 	sleep 1
-	r0=$(mem_kb "$pid" VmRSS)
+	r0=$(mem_kb "$pid" VmRSS) f0=$(fd_count "$pid")
+	read -r host port < <(target "$c" http)
 	# shellcheck disable=SC2046
-	spawn $(client_ns "$c") "$BIN/weft-bench-hold" "$VIP" 80 "$CONNS" 120 >"$RAW/hold.$c.out" 2>&1
+	spawn $(client_ns "$c") "$BIN/weft-bench-hold" "$host" "$port" "$CONNS" 120 >"$RAW/hold.$c.out" 2>&1
 	hpid=$SPAWNED
 	ready=
 	for i in $(seq 900); do
@@ -530,12 +697,12 @@ hold_test() { # config
 	done
 	sleep 2	# let the proxy finish any work behind the last response
 	alive "$c"
-	r1=$(mem_kb "$pid" VmRSS)
-	fds=$(ls "/proc/$pid/fd" | wc -l)
+	r1=$(mem_kb "$pid" VmRSS) f1=$(fd_count "$pid")
 	stop_pids "$hpid"
 	# ok: connections that got their response; closed: of those, how many the
-	# proxy (or the server) closed while they were held.
-	echo "{\"rss0_kb\": $r0, \"rss1_kb\": $r1, \"fds\": $fds," \
+	# proxy (or the server) closed while they were held. fds0/fds1: the
+	# proxy's open descriptors before and while they were held.
+	echo "{\"rss0_kb\": $r0, \"rss1_kb\": $r1, \"fds0\": $f0, \"fds1\": $f1," \
 		"\"ok\": $(sed -n 's/^ready ok=\([0-9]*\).*/\1/p' "$RAW/hold.$c.out" | grep . || echo 0)," \
 		"\"closed\": $(sed -n 's/^done closed_by_peer=\([0-9]*\)/\1/p' "$RAW/hold.$c.out" | grep . || echo null)}" \
 		> "$RAW/hold.$c.json"
@@ -590,6 +757,9 @@ fi
 if has haproxy; then
 	ns h nft list table ip weft_bench > "$RAW/nft.txt" 2>&1 || true
 fi
+if has haproxy-http; then
+	ns x nft list table ip weft_bench > "$RAW/nft-http.txt" 2>&1 || true
+fi
 if has weft || has weft-in; then
 	"$BIN/meshctl" --socket "$RUN/admin.sock" status > "$RAW/meshctl.txt" 2>&1 || true
 fi
@@ -610,7 +780,10 @@ json.dump({
     "cores": $(nproc), "clk_tck": $HZ,
     "rounds": $ROUNDS, "seconds": $DUR, "rate": $RATE, "conns": $CONNS, "conns_wanted": $CONNS_WANTED, "nofile": $NOFILE,
     "haproxy_maxconn": $((CONNS + 100)),
-    "configs": "$CONFIGS".split(),
+    "configs": "$CONFIGS".split(), "skipped": "$SKIP".split(),
+    "server": "$SERVER",
+    "server_version": "$(if [ "$SERVER" = nginx ]; then nginx -v 2>&1 | sed 's/.*nginx\///'; else echo bench/httpd.c; fi)",
+    "autogroup": $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo None),
     "weft": "$(head -1 "$TMP/weft.version")", "weft_rev": "$REV",
     "weft_sha256": "$(sha256sum "$BIN/weft-agent" | cut -c1-16)",
     "haproxy": "$(haproxy -v | head -1 | cut -d' ' -f3)",
@@ -618,6 +791,7 @@ json.dump({
     "weft_workers": "${WEFT_WORKERS:-auto ($(nproc))}",
     "wrk": "$(wrk -v 2>&1 | head -1 | cut -d' ' -f2)",
     "iperf3": "$(iperf3 --version | head -1 | cut -d' ' -f2)",
+    "sockperf": "$(sockperf --version 2>&1 | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1)",
     "load_start": "$LOAD_START", "load_end": "$LOAD_END",
     "inbound_count_start": $IN_START, "inbound_count_end": $IN_END,
     "pod_in_tcp_opens_start": $OPENS_START, "pod_in_tcp_opens_end": $OPENS_END,
@@ -625,6 +799,9 @@ json.dump({
     "elapsed_s": $((T_END - T_START)),
 }, open(sys.argv[1], "w"))
 EOF
+# BENCH_KEEP_RAW=DIR keeps the raw outputs, to render the report again later
+# (bench/report.py DIR OUT.md OUT.json).
+[ -n "${BENCH_KEEP_RAW:-}" ] && cp -r "$RAW" "$BENCH_KEEP_RAW"
 python3 "$HERE/report.py" "$RAW" "$HERE/results/$STAMP.md" "$HERE/results/$STAMP.json"
 cp "$HERE/results/$STAMP.md" "$HERE/results/latest.md"
 echo

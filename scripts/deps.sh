@@ -10,9 +10,11 @@ libcurl4-openssl-dev libssl-dev libcriterion-dev libzookeeper-mt-dev iproute2 cu
 python3 python3-h11 openssl etcd-server etcd-client zookeeper default-jre-headless prometheus
 containerd containernetworking-plugins busybox-static nftables"
 
-# `deps.sh bench` adds what only the benchmark needs.
+# `deps.sh bench` adds what only the benchmark needs. (Debian's nginx starts
+# its default site on port 80 when installed on a host whose init runs
+# services; the benchmark never uses that service, only the binary.)
 if [ "${1:-}" = bench ]; then
-	PKGS="$PKGS wrk iperf3 haproxy linux-perf"
+	PKGS="$PKGS wrk iperf3 sockperf haproxy nginx linux-perf"
 fi
 
 missing=""

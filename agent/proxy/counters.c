@@ -105,7 +105,7 @@ static const struct counter_def proxy_defs[] = {
 	  "mTLS connections whose destination's mTLS port refused or never answered."),
 	P("mtls", "fail_handshake", mtls_fail_handshake, CTR_COUNTER,
 	  "weft_mtls_failures_handshake_total",
-	  "TLS handshakes failed: a certificate not from the trust bundle, expired, or broken TLS."),
+	  "TLS handshakes failed: a certificate not from the trust bundle, expired, or broken TLS; on a client, also the server refusing its certificate."),
 	P("mtls", "fail_identity", mtls_fail_identity, CTR_COUNTER,
 	  "weft_mtls_failures_identity_total",
 	  "mTLS connections closed because the server presented another identity than its pod's."),

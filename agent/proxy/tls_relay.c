@@ -61,6 +61,8 @@ struct tls_link {
 	bool t_eof, p_shut;		/* close_notify (or FIN) read; FIN passed on */
 	bool want_tin, want_tout;	/* what the last TLS calls wait for */
 	bool want_pin, want_pout;
+	bool wrong_peer;		/* client: the server's certificate named another identity */
+	bool t_data;			/* application bytes came out of TLS */
 	uint16_t port;			/* the application's port */
 	struct spiffe_id peer;		/* client: expected, then verified; server: the client */
 	struct addr dst, from;		/* server: for delivery */
@@ -135,6 +137,35 @@ static void on_handshake_timeout(struct loop_timer *t, uint64_t now)
 	link_close(l, true);
 }
 
+/* Client side, in the handshake: once the chain of the server's certificate
+ * checked out (@ok at depth 0, the leaf), the certificate must name exactly
+ * the endpoint pod's identity. Refusing it here rather than after the
+ * handshake, as Envoy's SAN matching and ztunnel's verifier do, means the
+ * client never presents its own certificate to the wrong server, and that
+ * server sees a failed handshake (our alert), not a client that goes
+ * silent after it.
+ */
+static int verify_server(int ok, X509_STORE_CTX *x)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct tls_link *l = ssl ? SSL_get_app_data(ssl) : NULL;
+	struct spiffe_id got;
+
+	if (!ok || !l || X509_STORE_CTX_get_error_depth(x) != 0)
+		return ok;
+	if (svid_cert_id(X509_STORE_CTX_get_current_cert(x), l->px->mtls->td, &got)) {
+		X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
+	if (!strcmp(got.ns, l->peer.ns) && !strcmp(got.sa, l->peer.sa))
+		return 1;
+	l->wrong_peer = true;
+	log_info("proxy: mTLS pod=%u: the server presented ns/%s/sa/%s, expected ns/%s/sa/%s: "
+		 "refused", l->pod->id, got.ns, got.sa, l->peer.ns, l->peer.sa);
+	X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
+}
+
 static struct tls_link *link_new(struct px_pod *pod, int tfd, bool server)
 {
 	const struct mtls_pod *mp = mtls_table_pod(pod->px->mtls, pod->id);
@@ -166,10 +197,14 @@ static struct tls_link *link_new(struct px_pod *pod, int tfd, bool server)
 		return NULL;
 	}
 	SSL_set_mode(l->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	if (server)
+	if (server) {
 		SSL_set_accept_state(l->ssl);
-	else
+	} else {
 		SSL_set_connect_state(l->ssl);
+		SSL_set_app_data(l->ssl, l);
+		SSL_set_verify(l->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+			       verify_server);
+	}
 	if (px_timer_set(l->px, &l->t_hs, TLS_HANDSHAKE_MS, on_handshake_timeout)) {
 		SSL_free(l->ssl);
 		free(l);
@@ -302,10 +337,11 @@ static bool handshake_done(struct tls_link *l)
 		l->peer = got;
 		return true;	/* the preamble comes next, in the pump */
 	}
+	/* verify_server() refused any other identity in the handshake; checked
+	 * again so that no path opens a link to the wrong pod.
+	 */
 	if (strcmp(got.ns, l->peer.ns) || strcmp(got.sa, l->peer.sa)) {
 		l->px->stats.mtls_fail_identity++;
-		log_info("proxy: mTLS pod=%u: the server presented ns/%s/sa/%s, expected "
-			 "ns/%s/sa/%s: closed", l->pod->id, got.ns, got.sa, l->peer.ns, l->peer.sa);
 		link_close(l, true);
 		return false;
 	}
@@ -372,6 +408,7 @@ static int pump_in(struct tls_link *l)
 		if (r > 0) {
 			l->t2p_len = (size_t)r;
 			l->t2p_off = 0;
+			l->t_data = true;
 			return 1;
 		}
 		if (SSL_get_error(l->ssl, r) == SSL_ERROR_ZERO_RETURN) {
@@ -401,6 +438,21 @@ static int pump_in(struct tls_link *l)
 	return 0;
 }
 
+/* Client: whether the TLS call that just failed read a fatal alert before
+ * the server sent any byte: the server refused our certificate. In TLS 1.3
+ * the client's handshake is done once it has sent its Finished, before the
+ * server has checked the client's certificate (RFC 8446 section 2), so
+ * that refusal, the server's failed handshake, reaches the client only as
+ * its first read.
+ */
+static bool refused_by_server(const struct tls_link *l)
+{
+	unsigned long e = ERR_peek_error();
+
+	return !l->server && !l->t_data && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	       ERR_GET_REASON(e) > SSL_AD_REASON_OFFSET;
+}
+
 /* Move @l as far as it goes: connect, handshake, preamble, bytes. */
 static void link_run(struct tls_link *l)
 {
@@ -425,7 +477,10 @@ static void link_run(struct tls_link *l)
 		r = SSL_do_handshake(l->ssl);
 		if (r != 1) {
 			if (ssl_wait(l, r)) {
-				l->px->stats.mtls_fail_handshake++;
+				if (l->wrong_peer)
+					l->px->stats.mtls_fail_identity++;
+				else
+					l->px->stats.mtls_fail_handshake++;
 				log_debug("proxy: mTLS pod=%u: handshake failed: %s", l->pod->id,
 					  ERR_reason_error_string(ERR_peek_error()) ?: "closed");
 				link_close(l, true);
@@ -459,6 +514,11 @@ static void link_run(struct tls_link *l)
 		int out = pump_out(l), in = out < 0 ? -1 : pump_in(l);
 
 		if (out < 0 || in < 0) {
+			if (refused_by_server(l)) {
+				l->px->stats.mtls_fail_handshake++;
+				log_debug("proxy: mTLS pod=%u: the server refused the handshake: %s",
+					  l->pod->id, ERR_reason_error_string(ERR_peek_error()) ?: "?");
+			}
 			link_close(l, true);
 			return;
 		}

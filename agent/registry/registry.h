@@ -197,6 +197,17 @@ int reg_local_want_take(struct reg_local_want *copy, const struct reg_local_want
 /* Free what @w holds and empty it. */
 void reg_local_want_free(struct reg_local_want *w);
 
+/* What a backend hands the same backend of its successor at a hand-over
+ * (docs/lifecycle.md) so that this node's registrations live on: opaque
+ * bytes, versioned by the backend (ZooKeeper: its session's id and
+ * password). The agents carry it across under the --registry value.
+ */
+#define REG_PASS_MAX 64
+struct reg_pass {
+	uint32_t len;			/* 0: nothing passed */
+	uint8_t data[REG_PASS_MAX];
+};
+
 /* What a backend did with the pod evictions asked of it (evict_pod). */
 struct reg_evict_stats {
 	uint64_t requested;	/* accepted into the queue */
@@ -233,6 +244,26 @@ struct reg_backend_ops {
 	 * NULL for backends that do not self-register.
 	 */
 	void (*register_local)(void *state, const struct reg_local_slice *slices, size_t n);
+	/* Optional, a hand-over's predecessor: stop as stop(@state, false)
+	 * does, but leave this node's registrations in the hands of the
+	 * successor's backend of the same --registry value: fill @out with
+	 * what its resume() needs (len 0 when nothing could be passed; the
+	 * registrations then go as stop() leaves them). Frees @state. Called
+	 * on the loop; blocks for about one round trip to the server.
+	 */
+	void (*pass)(void *state, struct reg_pass *out);
+	/* Optional, with pass, a hand-over's successor: a predecessor is
+	 * handing over; register nothing (keep what register_local gives)
+	 * until resume(). Called on the loop; does not block.
+	 */
+	void (*hold)(void *state);
+	/* Optional, with pass: what the predecessor's backend of the same
+	 * --registry value passed, or NULL for nothing (a predecessor of an
+	 * earlier version, another --registry value, a hand-over that broke
+	 * off): take its registrations over, or register as usual. Ends
+	 * hold(). Called on the loop; does not block.
+	 */
+	void (*resume)(void *state, const struct reg_pass *p);
 	/* Optional (Kubernetes): ask the API server to evict Pod @ns/@name
 	 * (the Eviction API, which honours PodDisruptionBudgets), only while
 	 * its uid is @uid when @uid is not "". Called on the loop; does not

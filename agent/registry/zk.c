@@ -51,13 +51,35 @@ static void health(struct zk *z, enum reg_health h, const char *fmt, ...)
 	(void)reg_sink_health(z->sink, z->source, h, msg);
 }
 
-static int open_session(struct zk *z)
+static void free_events(struct zk_event *ev)
 {
+	while (ev) {
+		struct zk_event *next = ev->next;
+
+		free(ev);
+		ev = next;
+	}
+}
+
+/* A new session, or with @id the session of that id (a predecessor's). */
+static int open_session(struct zk *z, const clientid_t *id)
+{
+	struct zk_event *stale;
+
 	pthread_mutex_lock(&z->lock);
 	z->session_state = 0;
 	z->session_changed = false;
+	/* What a closed handle queued is the mirror's business no more: the
+	 * new session lists everything.
+	 */
+	stale = z->events;
+	z->events = NULL;
+	z->events_tail = &z->events;
+	z->n_events = 0;
+	z->events_lost = false;
 	pthread_mutex_unlock(&z->lock);
-	z->zh = zookeeper_init2(z->hosts, zk_on_watch, (int)z->session_timeout_ms, NULL, z, 0,
+	free_events(stale);
+	z->zh = zookeeper_init2(z->hosts, zk_on_watch, (int)z->session_timeout_ms, id, z, 0,
 				on_zk_log);
 	return z->zh ? 0 : -errno;
 }
@@ -71,26 +93,20 @@ static void close_session(struct zk *z)
 	zk_register_forget(z);
 }
 
-static void free_events(struct zk_event *ev)
-{
-	while (ev) {
-		struct zk_event *next = ev->next;
-
-		free(ev);
-		ev = next;
-	}
-}
-
 /* What woke the worker. */
 struct wake {
 	int state;
 	struct zk_event *events;
 	bool lost;
 	bool stopping;
+	bool held;
+	bool resume;			/* resume() was called: resume_id */
+	clientid_t resume_id;
+	uint64_t resume_ms;		/* when */
 };
 
-/* Wait for a session event, a watch event, stop, @timeout_ms, or — when
- * @want_too — new local endpoints to register.
+/* Wait for a session event, a watch event, stop, resume(), @timeout_ms,
+ * or — when @want_too and not held — new local endpoints to register.
  */
 static void wait_for_work(struct zk *z, uint32_t timeout_ms, bool want_too, struct wake *w)
 {
@@ -99,7 +115,7 @@ static void wait_for_work(struct zk *z, uint32_t timeout_ms, bool want_too, stru
 	mono_deadline(&until, timeout_ms);
 	pthread_mutex_lock(&z->lock);
 	while (!z->stopping && !z->session_changed && !z->events && !z->events_lost &&
-	       (!want_too || z->want.gen == z->reg_want.gen)) {
+	       !z->resume_posted && (!want_too || z->held || z->want.gen == z->reg_want.gen)) {
 		if (pthread_cond_timedwait(&z->cond, &z->lock, &until) == ETIMEDOUT)
 			break;
 	}
@@ -107,6 +123,11 @@ static void wait_for_work(struct zk *z, uint32_t timeout_ms, bool want_too, stru
 	w->state = z->session_state;
 	w->events = z->events;
 	w->lost = z->events_lost;
+	w->held = z->held;
+	w->resume = z->resume_posted;
+	w->resume_id = z->resume_id;
+	w->resume_ms = z->resume_posted_ms;
+	z->resume_posted = false;
 	z->session_changed = false;
 	z->events = NULL;
 	z->events_tail = &z->events;
@@ -125,7 +146,7 @@ static void *zk_main(void *arg)
 		struct wake w;
 		int err = 0;
 
-		if (!z->zh && open_session(z)) {
+		if (!z->zh && open_session(z, NULL)) {
 			health(z, ever ? REG_HEALTH_STALE : REG_HEALTH_STARTING,
 			       "cannot open a session to %s: %s", z->hosts, strerror(errno));
 			timeout_ms = ZK_RETRY_MS;
@@ -134,7 +155,34 @@ static void *zk_main(void *arg)
 		timeout_ms = 3600 * 1000;
 		if (w.stopping) {
 			free_events(w.events);
+			if (w.resume && w.resume_id.client_id && sync_flag(&z->lock, &z->passing)) {
+				/* Handed over again before resuming: the session
+				 * goes on as it came; ours registered nothing.
+				 */
+				close_session(z);
+				z->passed = w.resume_id;
+			}
 			break;
+		}
+		if (w.resume && w.resume_id.client_id) {
+			/* The predecessor's session holds this node's ephemeral
+			 * znodes: it replaces ours, which registered nothing (held)
+			 * and only watched. Its watches were the predecessor's
+			 * connection's: the tree is listed again on it.
+			 */
+			free_events(w.events);
+			close_session(z);
+			z->resuming = z->session_id = w.resume_id.client_id;
+			z->resume_ms = w.resume_ms;
+			if (open_session(z, &w.resume_id)) {
+				log_warn("registry: %s: cannot resume session 0x%" PRIx64 ": %s; opening a "
+					 "new one, ignoring",
+					 z->source, (uint64_t)z->resuming, strerror(errno));
+				z->resuming = 0;
+			}
+			synced = false;
+			need_sync = true;
+			continue;
 		}
 		if (!z->zh)
 			continue;
@@ -142,6 +190,13 @@ static void *zk_main(void *arg)
 			/* The session and its ephemeral znodes are gone: a new
 			 * session lists everything and registers again.
 			 */
+			if (z->resuming)
+				log_warn("registry: %s: the previous agent's session 0x%" PRIx64 " %s; a "
+					 "new session registers this node's endpoints again, ignoring",
+					 z->source, (uint64_t)z->resuming,
+					 w.state == ZOO_EXPIRED_SESSION_STATE ? "has expired"
+									      : "failed to authenticate");
+			z->resuming = 0;
 			health(z, ever ? REG_HEALTH_STALE : REG_HEALTH_STARTING,
 			       "session 0x%" PRIx64 " %s, opening a new one", (uint64_t)z->session_id,
 			       w.state == ZOO_EXPIRED_SESSION_STATE ? "expired" : "failed to authenticate");
@@ -165,6 +220,15 @@ static void *zk_main(void *arg)
 			free_events(w.events);
 			w.events = NULL;
 			z->session_id = zoo_client_id(z->zh)->client_id;
+			if (z->resuming && z->session_id == z->resuming)
+				log_info("registry: %s: resumed the previous agent's session 0x%" PRIx64
+					 " in %" PRIu64 " ms: this node's ephemeral znodes stay",
+					 z->source, (uint64_t)z->session_id, mono_ms() - z->resume_ms);
+			else if (z->resuming)
+				log_warn("registry: %s: asked for session 0x%" PRIx64 ", got 0x%" PRIx64
+					 "; this node's endpoints are registered again, ignoring",
+					 z->source, (uint64_t)z->resuming, (uint64_t)z->session_id);
+			z->resuming = 0;
 			err = zk_tree_resync(z);
 			if (!err) {
 				need_sync = false;
@@ -188,7 +252,7 @@ static void *zk_main(void *arg)
 			timeout_ms = ZK_RETRY_MS;
 			continue;
 		}
-		if (!need_sync && z->registers) {
+		if (!need_sync && z->registers && !w.held) {
 			err = zk_register_sync(z, recheck);
 			if (err == -ECANCELED)
 				break;
@@ -198,7 +262,10 @@ static void *zk_main(void *arg)
 				timeout_ms = ZK_RETRY_MS;
 		}
 	}
-	close_session(z);
+	/* Closed, or let go for a successor (zk_pass()). */
+	zk_end(z);
+	zk_tree_forget(z);
+	zk_register_forget(z);
 	return NULL;
 }
 
@@ -269,7 +336,8 @@ static void zk_stop(void *state, bool deregister)
 	struct zk *z = state;
 
 	/* Closing the session deletes its ephemeral znodes: ZooKeeper cannot
-	 * leave a session to expire on its own, so @deregister changes nothing.
+	 * leave a session to expire on its own, so @deregister changes nothing
+	 * (zk_pass() is how a hand-over keeps them).
 	 */
 	(void)deregister;
 	if (!z)
@@ -278,6 +346,69 @@ static void zk_stop(void *state, bool deregister)
 	if (z->started)
 		pthread_join(z->thread, NULL);
 	zk_free(z);
+}
+
+/* What a successor needs to resume the session: reg_pass.data. */
+#define ZK_PASS_VERSION 1
+struct zk_pass_data {
+	uint8_t version;
+	uint8_t pad[7];
+	int64_t client_id;
+	char passwd[16];
+};
+_Static_assert(sizeof(struct zk_pass_data) <= REG_PASS_MAX, "reg_pass too small");
+_Static_assert(sizeof(((clientid_t *)0)->passwd) == 16, "clientid_t changed");
+
+static void zk_pass(void *state, struct reg_pass *out)
+{
+	struct zk *z = state;
+	struct zk_pass_data d = { .version = ZK_PASS_VERSION };
+
+	out->len = 0;
+	pthread_mutex_lock(&z->lock);
+	z->passing = true;
+	pthread_mutex_unlock(&z->lock);
+	sync_raise(&z->lock, &z->cond, &z->stopping);
+	if (z->started)
+		pthread_join(z->thread, NULL);
+	if (z->passed.client_id) {
+		d.client_id = z->passed.client_id;
+		memcpy(d.passwd, z->passed.passwd, sizeof(d.passwd));
+		memcpy(out->data, &d, sizeof(d));
+		out->len = sizeof(d);
+	}
+	zk_free(z);
+}
+
+static void zk_hold(void *state)
+{
+	struct zk *z = state;
+
+	sync_raise(&z->lock, &z->cond, &z->held);
+}
+
+static void zk_resume(void *state, const struct reg_pass *p)
+{
+	struct zk *z = state;
+	struct zk_pass_data d = { 0 };
+
+	if (p && p->len == sizeof(d))
+		memcpy(&d, p->data, sizeof(d));
+	if (p && (p->len != sizeof(d) || d.version != ZK_PASS_VERSION)) {
+		/* A later version's: registering anew is always safe. */
+		log_warn("registry: %s: the previous agent passed a session this version cannot "
+			 "read; registering anew, ignoring",
+			 z->source);
+		d.client_id = 0;
+	}
+	pthread_mutex_lock(&z->lock);
+	z->held = false;
+	z->resume_posted = true;
+	z->resume_posted_ms = mono_ms();
+	z->resume_id.client_id = d.client_id;
+	memcpy(z->resume_id.passwd, d.passwd, sizeof(d.passwd));
+	pthread_cond_broadcast(&z->cond);
+	pthread_mutex_unlock(&z->lock);
 }
 
 static int zk_start(const char *source, const char *arg, const struct reg_opts *opts,
@@ -329,4 +460,7 @@ const struct reg_backend_ops reg_zk_ops = {
 	.start = zk_start,
 	.stop = zk_stop,
 	.register_local = zk_register_local,
+	.pass = zk_pass,
+	.hold = zk_hold,
+	.resume = zk_resume,
 };

@@ -4,7 +4,10 @@
  * agent dies its session expires and the server deletes them: a dead node's
  * endpoints need nobody to clean up. A znode left by an earlier session of
  * this node (an agent restarted before its old session expired) would vanish
- * with that session, so it is replaced, not updated.
+ * with that session, so it is replaced, not updated. A successor that
+ * resumed its predecessor's session (docs/lifecycle.md) owns that session's
+ * znodes already: the mirror hands them over (zk_register_found()), the
+ * wanted ones are kept as they are and the others removed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -117,12 +120,13 @@ static struct zk_eph *find_eph(struct zk *z, const char *rel)
 	return NULL;
 }
 
+/* Keep @rel with @manifest, or with NULL (found, content unknown). */
 static int track(struct zk *z, const char *rel, const char *manifest)
 {
 	struct zk_eph *e = find_eph(z, rel);
-	char *copy = strdup(manifest);
+	char *copy = manifest ? strdup(manifest) : NULL;
 
-	if (!copy)
+	if (manifest && !copy)
 		return -ENOMEM;
 	if (!e) {
 		if (array_reserve(&z->ephs, &z->cap_ephs, z->n_ephs, sizeof(*z->ephs), 8)) {
@@ -159,7 +163,7 @@ static int sync_all(struct zk *z, bool recheck)
 		if (slice_rel(s, rel, sizeof(rel)) || zk_abs(z, rel, abs, sizeof(abs)))
 			continue;
 		e = find_eph(z, rel);
-		if (e && !recheck && !strcmp(e->manifest, s->manifest))
+		if (e && !recheck && e->manifest && !strcmp(e->manifest, s->manifest))
 			continue;
 		err = ensure(z, abs, s->manifest);
 		if (!err)
@@ -197,6 +201,14 @@ int zk_register_sync(struct zk *z, bool recheck)
 		log_info("registry: %s: this node's endpoints are registered again", z->source);
 	z->reg_failing = err && err != -ECANCELED;
 	return err;
+}
+
+int zk_register_found(struct zk *z, const char *rel)
+{
+	if (!z->registers || find_eph(z, rel))
+		return 0;
+	log_debug("registry: %s: '%s' is this session's already", z->source, rel);
+	return track(z, rel, NULL);
 }
 
 void zk_register_forget(struct zk *z)

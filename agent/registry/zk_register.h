@@ -14,6 +14,13 @@ struct zk;
  */
 int zk_register_sync(struct zk *z, bool recheck);
 
+/* The mirror read @rel (relative to the root), an ephemeral znode of this
+ * session: take it in among those this session keeps, unless it is known
+ * already, so that it is removed when not wanted (a resumed session's,
+ * created by the predecessor). 0 or -ENOMEM.
+ */
+int zk_register_found(struct zk *z, const char *rel);
+
 /* Forget what this session created (the session is gone) and free. */
 void zk_register_forget(struct zk *z);
 

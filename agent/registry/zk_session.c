@@ -3,12 +3,22 @@
  * completions and the watcher that the client library's threads run, and
  * the calls the worker thread makes through them.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "clock.h"
+#include "log.h"
 #include "registry/zk_session.h"
+#include "sync.h"
 
 /* ---- completions and watcher: the library's threads ---- */
 
@@ -126,6 +136,8 @@ void zk_on_watch(zhandle_t *zh, int type, int state, const char *path, void *ctx
 
 /* ---- helpers for the worker ---- */
 
+#define ZK_DEAD_TRIES 4		/* addresses tried to cut a handle off (let_go()) */
+
 void zk_req_issued(struct zk_req *r, int rc)
 {
 	if (rc == ZOK)
@@ -163,13 +175,158 @@ int zk_wait(struct zk *z, struct zk_req *reqs, size_t n)
 	pthread_mutex_unlock(&z->lock);
 	if (all)
 		return 0;
-	/* Closing ends the calls still pending: after it returns, no callback
-	 * touches @reqs any more.
+	/* Ending the handle ends the calls still pending: after it returns, no
+	 * callback touches @reqs any more.
 	 */
+	zk_end(z);
+	return -ECANCELED;
+}
+
+/* Wait for @r alone, whether or not the backend is stopping, up to @ms.
+ * Whether it is done.
+ */
+static bool wait_one(struct zk *z, struct zk_req *r, uint32_t ms)
+{
+	struct timespec until;
+	bool done;
+
+	mono_deadline(&until, ms);
+	pthread_mutex_lock(&z->lock);
+	while (!r->done && pthread_cond_timedwait(&z->cond, &z->lock, &until) != ETIMEDOUT)
+		;
+	done = r->done;
+	pthread_mutex_unlock(&z->lock);
+	return done;
+}
+
+/* A TCP address on loopback that refuses every connection: a port of
+ * 127.255.255.@last bound and never listened on. While @fd stays open no
+ * other socket can listen on it, so nothing ever answers there. 0 or
+ * -errno.
+ */
+static int dead_address(unsigned int last, char *buf, size_t len, int *fd)
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK | 0x00ffff00u | last),
+	};
+	socklen_t sl = sizeof(sin);
+	char ip[INET_ADDRSTRLEN];
+	int err;
+
+	*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd == -1)
+		return -errno;
+	if (bind(*fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    getsockname(*fd, (struct sockaddr *)&sin, &sl) == -1) {
+		err = -errno;
+		close(*fd);
+		*fd = -1;
+		return err;
+	}
+	inet_ntop(AF_INET, &sin.sin_addr, ip, sizeof(ip));
+	snprintf(buf, len, "%s:%u", ip, ntohs(sin.sin_port));
+	return 0;
+}
+
+static bool is_connected(zhandle_t *zh)
+{
+	int state = zoo_state(zh);
+
+	return state == ZOO_CONNECTED_STATE || state == ZOO_READONLY_STATE;
+}
+
+/* Let go of the session of z->zh for a successor (zk_end()). The client
+ * library has no call for it, but two of its calls make one (read in the
+ * 3.8.0 source, zookeeper-client-c/src/zookeeper.c and addrvec.c):
+ *
+ * - zoo_set_servers() → update_addrs(): when the address of the server the
+ *   handle is connected to is not in the new list, it closes the socket
+ *   and sets the state to ZOO_NOTCONNECTED_STATE, there and then, in the
+ *   caller's thread. The list we give is one address that refuses every
+ *   connection, so the I/O thread can never connect, and so never present
+ *   the session to a server again: once the successor holds the session,
+ *   nothing can take it back. addrvec_contains() compares addresses
+ *   without their ports, so that address must be an IP no server has:
+ *   one high in 127/8, and the next one down in the unlikely case the state
+ *   says the connection stayed.
+ * - zookeeper_close() sends ZOO_CLOSE_OP (which ends the session and
+ *   deletes its ephemeral znodes) only when is_connected() — CONNECTED or
+ *   READONLY — once the client's threads are joined; otherwise it just
+ *   frees the handle.
+ *
+ * Before that, one round trip: the server then counts the session's
+ * timeout from now (every request touches the session), so the successor
+ * has all of it to attach, and the calls in flight before it are answered
+ * first (a session's requests are answered in order).
+ *
+ * One race is left inside the client: had the connection just broken, the
+ * I/O thread may already have picked the old server (zoo_cycle_next_server)
+ * and be about to connect to it, out of the new list's reach. Then the
+ * close may end the session after all; the successor finds it expired and
+ * registers anew (docs/lifecycle.md). It is never worse than closing.
+ */
+static void let_go(struct zk *z)
+{
+	struct zk_req ping = { .z = z };
+	clientid_t id = *zoo_client_id(z->zh);
+	int fds[ZK_DEAD_TRIES], n_fds = 0, err = 0;
+	const char *why = "still connected";
+	char dead[32];
+
+	z->passed.client_id = 0;
+	if (!id.client_id)
+		goto close;	/* never connected: no session, nothing registered */
+	if (zoo_state(z->zh) == ZOO_CONNECTED_STATE) {
+		zk_req_issued(&ping, zoo_aexists(z->zh, "/", 0, zk_stat_done, &ping));
+		if (!wait_one(z, &ping, ZK_LET_GO_PING_MS) || ping.rc != ZOK)
+			log_debug("registry: %s: no answer before letting go of session 0x%" PRIx64
+				  "; passing it anyway", z->source, (uint64_t)id.client_id);
+	}
+	for (unsigned int i = 0; i < ZK_DEAD_TRIES; i++) {
+		err = dead_address(254 - i, dead, sizeof(dead), &fds[n_fds]);
+		if (err)
+			break;
+		n_fds++;
+		err = zoo_set_servers(z->zh, dead);
+		if (err != ZOK) {
+			why = zerror(err);
+			err = -EIO;
+			break;
+		}
+		if (!is_connected(z->zh))
+			break;
+	}
+	if (!err && !is_connected(z->zh)) {
+		zookeeper_close(z->zh);	/* not connected: no ZOO_CLOSE_OP */
+		z->zh = NULL;
+		z->passed = id;
+		log_info("registry: %s: let go of session 0x%" PRIx64 " for the successor",
+			 z->source, (uint64_t)id.client_id);
+	} else {
+		log_warn("registry: %s: cannot let go of session 0x%" PRIx64 " (%s): closing it, "
+			 "the successor registers anew, ignoring",
+			 z->source, (uint64_t)id.client_id, err < 0 && err != -EIO ? strerror(-err) : why);
+	}
+	/* The handle is gone (or closing): the addresses may be reused. */
+	for (int i = 0; i < n_fds; i++)
+		close(fds[i]);
+close:
 	if (z->zh)
 		zookeeper_close(z->zh);
 	z->zh = NULL;
-	return -ECANCELED;
+}
+
+void zk_end(struct zk *z)
+{
+	if (!z->zh)
+		return;
+	if (sync_flag(&z->lock, &z->passing)) {
+		let_go(z);
+		return;
+	}
+	zookeeper_close(z->zh);
+	z->zh = NULL;
 }
 
 int zk_abs(const struct zk *z, const char *rel, char *buf, size_t len)

@@ -4,8 +4,9 @@
  * ours (zk.c) owns the session and makes every call; the client library's
  * own threads only run the small callbacks that queue watch events and
  * complete calls, under zk.lock. Layered one way: zk.c → zk_tree.c (the
- * mirror into the sink), zk_register.c (this node's ephemeral
- * EndpointSlices) → zk_session.c.
+ * mirror into the sink) → zk_register.c (this node's ephemeral
+ * EndpointSlices; the mirror tells it of this session's znodes it reads) →
+ * zk_session.c.
  */
 #ifndef WEFT_REG_ZK_SESSION_H
 #define WEFT_REG_ZK_SESSION_H
@@ -77,6 +78,11 @@ struct zk {
 	size_t n_events;
 	bool events_lost;		/* the queue overflowed: resync */
 	struct reg_local_want want;	/* what should be registered */
+	bool passing;			/* stop by letting go of the session (zk_end) */
+	bool held;			/* a predecessor hands over: register nothing yet */
+	bool resume_posted;		/* resume() was called; the worker has not looked */
+	clientid_t resume_id;		/* what the predecessor passed; client_id 0: nothing */
+	uint64_t resume_posted_ms;	/* CLOCK_MONOTONIC ms of the resume() */
 
 	/* The worker's own: */
 	zhandle_t *zh;
@@ -86,16 +92,32 @@ struct zk {
 	struct zk_eph *ephs;
 	size_t n_ephs, cap_ephs;
 	bool reg_failing;		/* the current failure was logged */
+	int64_t resuming;		/* the predecessor's session, until it connects or expires */
+	uint64_t resume_ms;		/* CLOCK_MONOTONIC ms of the resume() */
+	clientid_t passed;		/* the session let go for a successor; client_id 0: none */
 };
 
 /* ---- zk_session.c: calls ---- */
 
 /* Wait for the calls of @reqs, issued with zoo_a*() and the zk_*_done
  * completions below (an entry whose issue failed must be marked done). On
- * stop, closes the session at once (z->zh becomes NULL; pending calls end
- * with it) and returns -ECANCELED; else 0. Worker thread only.
+ * stop, ends the session's handle at once (zk_end(): z->zh becomes NULL;
+ * pending calls end with it) and returns -ECANCELED; else 0. Worker thread
+ * only.
  */
 int zk_wait(struct zk *z, struct zk_req *reqs, size_t n);
+
+/* End the worker's handle, if any (z->zh becomes NULL, pending calls end
+ * with ZCLOSING). Normally the session is closed, which deletes its
+ * ephemeral znodes. When z->passing, it is let go instead: the handle is
+ * destroyed without ending the session, which then lives on on the server
+ * for a whole session timeout, and z->passed holds its id and password for
+ * a successor to resume (client_id 0 when that could not be done and the
+ * session was closed after all). May block for one round trip (at most
+ * ZK_LET_GO_PING_MS) and the close. Worker thread only.
+ */
+void zk_end(struct zk *z);
+#define ZK_LET_GO_PING_MS 1000
 
 /* Record what zoo_a*() returned for @r. On ZOK the completion owns r->rc
  * and r->done and may have run already, so they are left alone; otherwise

@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "registry/decode.h"
+#include "registry/zk_register.h"
 #include "registry/zk_session.h"
 #include "registry/zk_tree.h"
 
@@ -143,6 +144,15 @@ static int apply_leaf(struct zk *z, const char *rel, struct zk_req *r, bool list
 		return listing ? 0 : reg_sink_delete(z->sink, z->source, key.kind, key.ns, key.name);
 	if (r->rc != ZOK)
 		return zk_errno(r->rc);
+	/* This session's own: this node's registration, perhaps from before a
+	 * hand-over (a resumed session).
+	 */
+	if (key.kind == OBJ_ENDPOINTSLICE && z->session_id &&
+	    r->stat.ephemeralOwner == z->session_id) {
+		ret = zk_register_found(z, rel);
+		if (ret)
+			return ret;
+	}
 	ret = reg_kv_decode(&key, r->data, (size_t)r->len, &obj, err, sizeof(err));
 	if (ret == -EINVAL) {
 		(void)zk_abs(z, rel, abs, sizeof(abs));

@@ -42,24 +42,27 @@ static void teardown_at_exit(void)
 		tenv_teardown(live_env);
 }
 
-void tenv_setup(struct tenv *e)
+/* What tenv_setup() and tenv_node_setup() share before the cgroups: the
+ * binaries, the temp dir and the paths in it.
+ */
+static void env_begin(struct tenv *e, const char *what)
 {
 	const char *build = getenv("WEFT_BUILD");
 
 	require_root();
 	memset(e, 0, sizeof(*e));
-	live_env = e;
-	atexit(teardown_at_exit);
 	cr_assert(build && *build, "WEFT_BUILD is not set: run the suite through 'make test-integration'");
 	snprintf(e->build, sizeof(e->build), "%s", build);
-	cr_assert_eq(tproc_mkdtemp(e->tmp, sizeof(e->tmp), "test"), 0, "mkdtemp: %s",
+	cr_assert_eq(tproc_mkdtemp(e->tmp, sizeof(e->tmp), what), 0, "mkdtemp: %s",
 		     strerror(errno));
 	path_join(e->run_dir, sizeof(e->run_dir), e->tmp, "run");
 	path_join(e->registry, sizeof(e->registry), e->tmp, "registry.yaml");
 	path_join(e->agent_log, sizeof(e->agent_log), e->tmp, "agent.log");
-	cr_assert_eq(tcg_create(e->cgroup, sizeof(e->cgroup)), 0, "create test cgroup");
-	/* Join first: the agent, the CNI plugin and every client inherit it. */
-	cr_assert_eq(tcg_join(e->cgroup, 0), 0, "join test cgroup %s", e->cgroup);
+}
+
+/* The agent's cgroup below e->cgroup and the private bpffs. */
+static void env_agent_dirs(struct tenv *e)
+{
 	/* The agent runs in a child of its own: nft mode tells the agent's
 	 * sockets from the pods' by cgroup, so the test's clients must not
 	 * share it (eBPF mode only needs it below --cgroup).
@@ -69,10 +72,30 @@ void tenv_setup(struct tenv *e)
 		     strerror(errno));
 	cr_assert_eq(tbpffs_mount(e->bpffs_mnt, sizeof(e->bpffs_mnt)), 0, "mount private bpffs");
 	path_join(e->bpffs, sizeof(e->bpffs), e->bpffs_mnt, "weft");
+}
+
+void tenv_setup(struct tenv *e)
+{
+	env_begin(e, "test");
+	live_env = e;
+	atexit(teardown_at_exit);
+	cr_assert_eq(tcg_create(e->cgroup, sizeof(e->cgroup)), 0, "create test cgroup");
+	/* Join first: the agent, the CNI plugin and every client inherit it. */
+	cr_assert_eq(tcg_join(e->cgroup, 0), 0, "join test cgroup %s", e->cgroup);
+	env_agent_dirs(e);
 	cr_assert_eq(ttopo_setup(), 0, "build the test topology");
 }
 
-void tenv_teardown(struct tenv *e)
+void tenv_node_setup(struct tenv *e, const char *parent, const char *name)
+{
+	env_begin(e, name);
+	path_join(e->cgroup, sizeof(e->cgroup), parent, name);
+	cr_assert_eq(mkdir(e->cgroup, 0755), 0, "create %s: %s", e->cgroup, strerror(errno));
+	env_agent_dirs(e);
+}
+
+/* Stop the agent and run its --cleanup. */
+static void env_agent_done(struct tenv *e)
 {
 	if (e->agent > 0 && tenv_agent_stop(e) != 0) {
 		/* Its sanitizer report (if any) reaches scripts/run-tests.sh this way. */
@@ -81,7 +104,11 @@ void tenv_teardown(struct tenv *e)
 	}
 	if (e->bpffs[0] && e->build[0])
 		(void)tenv_agent_cleanup(e);
-	ttopo_teardown();
+}
+
+/* Unmount the bpffs, remove the cgroups and the temp dir, forget it all. */
+static void env_release(struct tenv *e)
+{
 	if (e->bpffs_mnt[0])
 		(void)tbpffs_umount(e->bpffs_mnt);
 	if (e->agent_cgroup[0])
@@ -90,7 +117,20 @@ void tenv_teardown(struct tenv *e)
 		(void)tcg_remove(e->cgroup);
 	tproc_rmtree(e->tmp);
 	memset(e, 0, sizeof(*e));
+}
+
+void tenv_teardown(struct tenv *e)
+{
+	env_agent_done(e);
+	ttopo_teardown();
+	env_release(e);
 	live_env = NULL;
+}
+
+void tenv_node_teardown(struct tenv *e)
+{
+	env_agent_done(e);
+	env_release(e);
 }
 
 int tenv_write_registry(struct tenv *e, const char *yaml)
@@ -140,7 +180,7 @@ static bool admin_answers(void *e)
 	return o != NULL;
 }
 
-int tenv_agent_start(struct tenv *e)
+int tenv_agent_spawn(struct tenv *e)
 {
 	char args[8 * PATH_MAX], cmd[14 * PATH_MAX];
 	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
@@ -161,8 +201,20 @@ int tenv_agent_start(struct tenv *e)
 		e->agent = 0;
 		return -1;
 	}
+	return 0;
+}
+
+int tenv_agent_wait(struct tenv *e)
+{
+	if (e->agent <= 0)
+		return -1;
 	/* Ready when the admin API answers (it is created last). */
 	return tproc_wait_ready(&e->agent, 10000, 50, admin_answers, e) ? -1 : 0;
+}
+
+int tenv_agent_start(struct tenv *e)
+{
+	return tenv_agent_spawn(e) ? -1 : tenv_agent_wait(e);
 }
 
 int tenv_agent_stop(struct tenv *e)

@@ -4,6 +4,7 @@
  * private bpffs mount, a run dir and registry file in a temp dir, the real
  * weft-agent / weft-cni / meshctl binaries (the sanitizer builds) from
  * $WEFT_BUILD (the agent from $WEFT_AGENT when set), and the topology of topo.h.
+ * A test with several agents sets up one tenv per node (tenv_node_setup()).
  */
 #ifndef WEFT_TEST_ENV_H
 #define WEFT_TEST_ENV_H
@@ -41,6 +42,19 @@ void tenv_setup(struct tenv *e);
 /* Stop the agent, remove topology, cgroup, mounts and files. Idempotent. */
 void tenv_teardown(struct tenv *e);
 
+/* One node of a test that runs several agents (tests/integration/nodes.h):
+ * the agent's half of tenv_setup() (a temp dir with run dir, registry file
+ * and log, the cgroup @parent/@name for the node's pods with the agent's
+ * child below it, a private bpffs), but no cgroup joined and no topology.
+ * @parent is a cgroup the caller made (never the machine's root). Asserts
+ * on error; the caller has tenv_node_teardown() run on every way out.
+ */
+void tenv_node_setup(struct tenv *e, const char *parent, const char *name);
+/* Stop the node's agent and clean up after it, then remove its cgroups,
+ * bpffs and files. Idempotent.
+ */
+void tenv_node_teardown(struct tenv *e);
+
 /* Replace the registry file atomically (write + rename). 0 or -errno. */
 int tenv_write_registry(struct tenv *e, const char *yaml);
 
@@ -48,6 +62,12 @@ int tenv_write_registry(struct tenv *e, const char *yaml);
  * change its registry); returns once admin.sock answers. 0 or -1 (log kept).
  */
 int tenv_agent_start(struct tenv *e);
+/* tenv_agent_start() in two halves, so that several agents start at once:
+ * spawn (does not block; 0 or -1), then wait until admin.sock answers
+ * (0, or -1 when the agent exited or did not answer within 10 s).
+ */
+int tenv_agent_spawn(struct tenv *e);
+int tenv_agent_wait(struct tenv *e);
 /* SIGTERM and reap; returns the agent's exit status (0 = clean, no leaks). */
 int tenv_agent_stop(struct tenv *e);
 /* Run weft-agent --cleanup with the same options; returns its exit status. */

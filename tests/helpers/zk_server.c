@@ -194,3 +194,74 @@ int tzk_exists(struct tzk *s, const char *path)
 	rc = zoo_exists(zh, path, 0, &st);
 	return rc == ZOK ? 1 : rc == ZNONODE ? 0 : -1;
 }
+
+int tzk_stat(struct tzk *s, const char *path, struct Stat *st)
+{
+	zhandle_t *zh = tzk_client(s);
+
+	return zh ? zoo_exists(zh, path, 0, st) : ZCONNECTIONLOSS;
+}
+
+static void rearmed(int rc, const struct Stat *st, const void *data)
+{
+	(void)rc;
+	(void)st;
+	(void)data;
+}
+
+/* The client library's completion thread: count, then watch again. */
+static void on_watch_event(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+	struct tzk_watch *w = ctx;
+
+	pthread_mutex_lock(&w->lock);
+	if (type == ZOO_SESSION_EVENT)
+		w->lost |= state != ZOO_CONNECTED_STATE;
+	else if (type == ZOO_CREATED_EVENT)
+		w->created++;
+	else if (type == ZOO_DELETED_EVENT)
+		w->deleted++;
+	else if (type == ZOO_CHANGED_EVENT)
+		w->changed++;
+	pthread_mutex_unlock(&w->lock);
+	if (type != ZOO_SESSION_EVENT && path)
+		(void)zoo_awexists(zh, w->path, on_watch_event, w, rearmed, NULL);
+}
+
+int tzk_watch_start(struct tzk *s, struct tzk_watch *w, const char *path)
+{
+	uint64_t until = tproc_now_ms() + 10000;
+	struct Stat st;
+	int rc;
+
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->lock, NULL);
+	snprintf(w->path, sizeof(w->path), "%s", path);
+	w->zh = zookeeper_init2(s->hosts, on_watch_event, CLIENT_SESSION_MS, NULL, w, 0, quiet);
+	while (w->zh && zoo_state(w->zh) != ZOO_CONNECTED_STATE && tproc_now_ms() < until)
+		usleep(10000);
+	if (!w->zh || zoo_state(w->zh) != ZOO_CONNECTED_STATE)
+		return -1;
+	rc = zoo_wexists(w->zh, w->path, on_watch_event, w, &st);
+	return rc == ZOK || rc == ZNONODE ? 0 : -1;
+}
+
+void tzk_watch_counts(struct tzk_watch *w, unsigned int *created, unsigned int *deleted,
+		      unsigned int *changed, bool *lost)
+{
+	pthread_mutex_lock(&w->lock);
+	*created = w->created;
+	*deleted = w->deleted;
+	*changed = w->changed;
+	*lost = w->lost;
+	pthread_mutex_unlock(&w->lock);
+}
+
+void tzk_watch_stop(struct tzk_watch *w)
+{
+	if (!w->zh)
+		return;
+	zookeeper_close(w->zh);
+	w->zh = NULL;
+	pthread_mutex_destroy(&w->lock);
+}

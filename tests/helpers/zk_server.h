@@ -10,6 +10,7 @@
 #define WEFT_TEST_ZK_SERVER_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -49,5 +50,28 @@ int tzk_put(struct tzk *s, const char *path, const char *value);
 int tzk_del(struct tzk *s, const char *path);
 /* Whether @path exists: 1, 0, or -1 on error. */
 int tzk_exists(struct tzk *s, const char *path);
+
+/* The Stat of @path into @st. ZOK or a Z* error (ZNONODE when absent). */
+int tzk_stat(struct tzk *s, const char *path, struct Stat *st);
+
+/* A reader of one znode as a registry client sees it: a client (and
+ * session) of its own with an exists watch on the znode, armed again after
+ * every event, counting the events by type.
+ */
+struct tzk_watch {
+	zhandle_t *zh;
+	char path[256];
+	pthread_mutex_t lock;
+	unsigned int created, deleted, changed;	/* under lock */
+	bool lost;			/* its session was disconnected: events may be missed */
+};
+
+/* Start watching @path on @s. 0 or -1. */
+int tzk_watch_start(struct tzk *s, struct tzk_watch *w, const char *path);
+/* The counts so far. */
+void tzk_watch_counts(struct tzk_watch *w, unsigned int *created, unsigned int *deleted,
+		      unsigned int *changed, bool *lost);
+/* Stop and close its client. Idempotent. */
+void tzk_watch_stop(struct tzk_watch *w);
 
 #endif /* WEFT_TEST_ZK_SERVER_H */

@@ -5,14 +5,19 @@
  * meshed pod's traffic to a VIP follows the endpoints written there. The
  * agent also registers a meshed pod of its node (weft.io/register): reachable
  * through the VIP, gone when the agent stops cleanly, and gone by itself
- * once the lease or session times out after a SIGKILL.
+ * once the lease or session times out after a SIGKILL; an upgrade keeps it
+ * (ZooKeeper: the successor resumes the old agent's session).
  */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -354,42 +359,398 @@ Test(etcd_e2e, an_upgrade_never_deletes_this_nodes_registration)
 	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 5000), 0);
 }
 
-/* ZooKeeper: the old agent's session closes at the hand-over and takes its
- * ephemeral znodes along; the successor creates them again. Not yet the
- * etcd guarantee (docs/lifecycle.md, "Not handed over yet"): this measures
- * the gap and asserts the registration comes back and stays.
- */
-Test(zk_e2e, an_upgrade_re_creates_this_nodes_registration)
+/* Whether the agent log holds @needle. */
+static bool log_has(const char *needle)
 {
-	uint64_t t0, gone_at = 0, back_at = 0;
+	char line[4096];
+	bool found = false;
+	FILE *f = fopen(env.agent_log, "r");
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* Print the log's lines holding @needle (the agents' own figures). */
+static void log_show(const char *needle)
+{
+	char line[4096];
+	FILE *f = fopen(env.agent_log, "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strstr(line, needle))
+			fprintf(stderr, "zk_e2e: agent: %s", line);
+	}
+	if (f)
+		fclose(f);
+}
+
+/* The ZooKeeper client's timestamp of a log line ("... 2026-12-04
+ * 11:54:38,344:...") in ms of the day, or -1.
+ */
+static long long client_ms(const char *line)
+{
+	const char *t = strstr(line, "zookeeper client: ");
+	unsigned int h, m, sec, ms;
+
+	if (!t || sscanf(t + 18, "%*d-%*d-%*d %u:%u:%u,%u", &h, &m, &sec, &ms) != 4)
+		return -1;
+	return ((h * 60LL + m) * 60 + sec) * 1000 + ms;
+}
+
+/* How long session @id was held by no client at the hand-over, from the
+ * client library's own log lines in the agents' debug log: the old
+ * agent's handle freed, then the successor's connection established on
+ * that session. -1 when the lines are missing.
+ */
+static long long unattached_ms(unsigned long long id)
+{
+	char line[4096], freed[96], est[96];
+	long long t_freed = -1, t_est = -1;
+	FILE *f = fopen(env.agent_log, "r");
+
+	snprintf(freed, sizeof(freed), "Freeing zookeeper resources for sessionId=%#llx", id);
+	snprintf(est, sizeof(est), "sessionId=%#llx,", id);
+	while (f && t_est < 0 && fgets(line, sizeof(line), f)) {
+		if (t_freed < 0 && strstr(line, freed))
+			t_freed = client_ms(line);
+		else if (t_freed >= 0 && strstr(line, "session establishment complete") &&
+			 strstr(line, est))
+			t_est = client_ms(line);
+	}
+	if (f)
+		fclose(f);
+	return t_freed < 0 || t_est < 0 ? -1 : t_est - t_freed;
+}
+
+/* The ZooKeeper registry's status message (the second --registry). */
+static bool registry_message_has(const char *needle)
+{
+	json_object *st = tenv_admin_get(&env, "/v1/status"), *regs, *m;
+	bool ok = false;
+
+	if (st && json_object_object_get_ex(st, "registries", &regs) &&
+	    json_object_array_length(regs) == 2 &&
+	    json_object_object_get_ex(json_object_array_get_idx(regs, 1), "message", &m))
+		ok = strstr(json_object_get_string(m), needle) != NULL;
+	json_object_put(st);
+	return ok;
+}
+
+/* An upgrade (a successor with --takeover) keeps this node's endpoints:
+ * the successor resumes the old agent's ZooKeeper session, so the
+ * ephemeral znode is never deleted, not even past the session timeout
+ * (2 s): a separate client watching it sees no event, and its owner
+ * (session), creation time and version stay. A clean stop of the
+ * successor, with no successor of its own, then deletes it.
+ */
+Test(zk_e2e, an_upgrade_never_deletes_this_nodes_registration)
+{
+	unsigned int created, deleted, changed;
+	struct Stat before, st;
+	struct tzk_watch w;
+	char path[256], session[64];
 	pid_t old = env.agent;
+	uint64_t t0;
+	bool lost;
 	int status;
 
+	snprintf(path, sizeof(path), "/weft-it/%s", LOCAL_REL);
 	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 10000), 0);
-	cr_assert_eq(kv->exists(LOCAL_REL), 1, "not registered before the upgrade");
+	cr_assert_eq(tzk_stat(&zk, path, &before), ZOK, "not registered before the upgrade");
+	cr_assert_neq(before.ephemeralOwner, 0, "not ephemeral");
+	cr_assert_eq(tzk_watch_start(&zk, &w, path), 0, "cannot watch %s", path);
 	cr_assert_lt(strlen(env.extra_args) + 12, sizeof(env.extra_args));
 	strcat(env.extra_args, " --takeover");
 	env.agent = 0;
 	cr_assert_eq(tenv_agent_start(&env), 0, "successor, see %s", env.agent_log);
 	t0 = tproc_now_ms();
 	while (tproc_now_ms() - t0 < 5000) {
-		int e = kv->exists(LOCAL_REL);
-
-		if (e == 0 && !gone_at)
-			gone_at = tproc_now_ms();
-		if (e == 1 && gone_at && !back_at)
-			back_at = tproc_now_ms();
-		usleep(5000);
+		cr_assert_eq(tzk_stat(&zk, path, &st), ZOK,
+			     "the registration was deleted during the upgrade, see %s",
+			     env.agent_log);
+		cr_assert_eq(st.czxid, before.czxid, "the registration was created again");
+		usleep(10000);
 	}
-	cr_assert_eq(kv->exists(LOCAL_REL), 1, "the successor did not register again, see %s",
+	cr_expect_eq(st.ephemeralOwner, before.ephemeralOwner, "another session owns it");
+	cr_expect_eq(st.ctime, before.ctime);
+	cr_expect_eq(st.mzxid, before.mzxid, "written again");
+	tzk_watch_counts(&w, &created, &deleted, &changed, &lost);
+	cr_expect_eq(deleted, 0, "the watcher saw the znode deleted");
+	cr_expect_eq(created + changed, 0, "the watcher saw it created or changed");
+	cr_expect(!lost, "the watcher's own session broke: events may be missed");
+	cr_assert_eq(admin_pid(), env.agent, "the successor never took over, see %s",
 		     env.agent_log);
-	fprintf(stderr, "zk_e2e: upgrade: registration %s (gap %llu ms)\n",
-		gone_at ? "deleted and re-created" : "never seen deleted",
-		(unsigned long long)(gone_at ? back_at - gone_at : 0));
+	snprintf(session, sizeof(session), "session 0x%llx,",
+		 (unsigned long long)before.ephemeralOwner);
+	cr_expect(registry_message_has(session), "the successor is not on %s", session);
+	cr_assert_eq(waitpid(old, &status, 0), old);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "old agent: %#x, see %s", status,
+		  env.agent_log);
+	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 5000), 0);
+	log_show("let go of session");
+	log_show("resumed the previous agent's session");
+	fprintf(stderr, "zk_e2e: upgrade: session 0x%llx held by no client for %lld ms\n",
+		(unsigned long long)before.ephemeralOwner,
+		unattached_ms((unsigned long long)before.ephemeralOwner));
+
+	/* The successor stops with nobody after it: the registration goes. */
+	cr_assert_eq(tenv_agent_stop(&env), 0, "the successor did not exit cleanly, see %s",
+		     env.agent_log);
+	cr_expect_eq(tzk_exists(&zk, path), 0, "still registered after a clean stop");
+	t0 = tproc_now_ms();
+	do
+		tzk_watch_counts(&w, &created, &deleted, &changed, &lost);
+	while (!deleted && tproc_now_ms() - t0 < 5000 && !usleep(20000));
+	cr_expect_eq(deleted, 1, "the watcher did not see the deletion");
+	tzk_watch_stop(&w);
+	cr_expect(!log_has("Sanitizer"), "a sanitizer reported, see %s", env.agent_log);
+}
+
+/* A successor that cannot resume the session registers anew, as agents
+ * did before sessions were passed: here its --registry value is spelled
+ * otherwise (the same server and root), so the session the old agent
+ * passed finds no registry of that value. The znode is deleted and
+ * created again by the successor's own session, and the old session,
+ * which nobody resumed, expires without taking it along.
+ */
+Test(zk_e2e, an_upgrade_that_cannot_resume_the_session_registers_again)
+{
+	unsigned int created, deleted, changed;
+	struct Stat before, st;
+	struct tzk_watch w;
+	char path[256], *root;
+	pid_t old = env.agent;
+	uint64_t t0, replaced;
+	bool lost;
+	int status;
+
+	snprintf(path, sizeof(path), "/weft-it/%s", LOCAL_REL);
+	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 10000), 0);
+	cr_assert_eq(tzk_stat(&zk, path, &before), ZOK, "not registered before the upgrade");
+	cr_assert_eq(tzk_watch_start(&zk, &w, path), 0, "cannot watch %s", path);
+	root = strstr(env.extra_args, "/weft-it ");
+	cr_assert_not_null(root);
+	memmove(root + 9, root + 8, strlen(root + 8) + 1);
+	root[8] = '/';
+	cr_assert_lt(strlen(env.extra_args) + 12, sizeof(env.extra_args));
+	strcat(env.extra_args, " --takeover");
+	env.agent = 0;
+	cr_assert_eq(tenv_agent_start(&env), 0, "successor, see %s", env.agent_log);
+	t0 = tproc_now_ms();
+	while ((tzk_stat(&zk, path, &st) != ZOK || st.ephemeralOwner == before.ephemeralOwner) &&
+	       tproc_now_ms() - t0 < 10000)
+		usleep(10000);
+	replaced = tproc_now_ms() - t0;
+	cr_assert_eq(tzk_stat(&zk, path, &st), ZOK, "not registered again, see %s", env.agent_log);
+	cr_assert_neq(st.ephemeralOwner, before.ephemeralOwner, "never re-created");
+	/* Past the old session's timeout (2 s): the new znode stays. */
+	usleep(3000 * 1000);
+	cr_assert_eq(tzk_stat(&zk, path, &st), ZOK, "the old session took the new znode along");
+	cr_expect_neq(st.ephemeralOwner, before.ephemeralOwner);
+	tzk_watch_counts(&w, &created, &deleted, &changed, &lost);
+	cr_expect_geq(deleted, 1, "the watcher never saw the old znode go");
+	fprintf(stderr, "zk_e2e: upgrade without resuming: znode re-created %llu ms after the "
+		"successor started (%u deletion(s) seen)\n",
+		(unsigned long long)replaced, deleted);
+	tzk_watch_stop(&w);
+	cr_assert(log_has("is not a registry of this one"), "see %s", env.agent_log);
 	cr_assert_eq(admin_pid(), env.agent, "the successor never took over, see %s",
 		     env.agent_log);
 	cr_assert_eq(waitpid(old, &status, 0), old);
 	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "old agent: %#x, see %s", status,
 		  env.agent_log);
 	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 5000), 0);
+}
+
+/* The hand-over as an agent of the version before sessions were passed
+ * speaks it (agent/handover.c, version 1): a 16-byte header, SOCKETS
+ * records of 24 bytes with one fd each; its HELLO's last word is zero.
+ */
+struct old_ho_msg {
+	uint32_t magic, version_type, n, flags;
+	uint8_t records[64 * 24];
+};
+
+static int old_ho_send(int fd, uint16_t type)
+{
+	struct old_ho_msg m = { .magic = 0x77656674u, .version_type = 1u | (uint32_t)type << 16 };
+
+	return send(fd, &m, 16, MSG_NOSIGNAL) == 16 ? 0 : -1;
+}
+
+/* One message's type, closing any fds it carried; -1 on error. */
+static int old_ho_recv(int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 64)];
+	struct old_ho_msg m;
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+
+	if (n < 16)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int v;
+
+			memcpy(&v, CMSG_DATA(c) + i * sizeof(int), sizeof(v));
+			close(v);
+		}
+	}
+	return (int)(m.version_type >> 16);
+}
+
+/* A successor of the earlier version cannot resume a session: the running
+ * agent must not let go of it (nobody would attach, and the registration
+ * would linger until the session timed out) nor send it what that
+ * successor cannot read, but close it as before, which deletes the znode
+ * at once.
+ */
+Test(zk_e2e, a_successor_of_an_earlier_version_gets_the_hand_over_as_before)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	pid_t old = env.agent;
+	int fd, type, status;
+	uint64_t t0;
+
+	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 10000), 0);
+	cr_assert_eq(zk_exists(LOCAL_REL), 1, "not registered");
+	cr_assert_lt(strlen(env.run_dir) + 15, sizeof(sun.sun_path));
+	memcpy(sun.sun_path, env.run_dir, strlen(env.run_dir));
+	strcat(sun.sun_path, "/handover.sock");
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0, "%s", strerror(errno));
+	cr_assert_eq(old_ho_send(fd, 1 /* HELLO */), 0);
+	do
+		type = old_ho_recv(fd);
+	while (type == 2 /* SOCKETS */);
+	cr_assert_eq(type, 3 /* END */, "got %d", type);
+	cr_assert_eq(old_ho_send(fd, 4 /* ADOPTED */), 0);
+	type = old_ho_recv(fd);
+	cr_assert_eq(type, 5 /* RELEASED */, "an earlier successor would refuse message %d", type);
+	close(fd);
+	/* Closed, not let go: gone long before the session timeout (2 s). */
+	t0 = tproc_now_ms();
+	while (zk_exists(LOCAL_REL) != 0 && tproc_now_ms() - t0 < 1000)
+		usleep(10000);
+	cr_assert_eq(zk_exists(LOCAL_REL), 0, "the session was not closed at the hand-over");
+	cr_log_info("earlier successor: znode deleted %llu ms after RELEASED",
+		    (unsigned long long)(tproc_now_ms() - t0));
+	cr_assert_eq(waitpid(old, &status, 0), old);
+	env.agent = 0;
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "old agent: %#x, see %s", status,
+		  env.agent_log);
+}
+
+/* An agent of the earlier version as the predecessor, on @arg (a
+ * listening handover.sock): no listeners to pass, and RELEASED right after
+ * ADOPTED, with no REGISTRIES. Returns the HELLO's flags, or -1.
+ */
+static void *old_predecessor(void *arg)
+{
+	int lfd = *(int *)arg, fd, type = -1;
+	struct old_ho_msg m;
+	intptr_t flags = -1;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd == -1)
+		return (void *)flags;
+	if (recv(fd, &m, sizeof(m), 0) == 16 && m.version_type == (1u | 1u << 16) &&
+	    !old_ho_send(fd, 3 /* END */))
+		type = old_ho_recv(fd);
+	if (type == 4 /* ADOPTED */ && !old_ho_send(fd, 5 /* RELEASED */))
+		flags = m.flags;
+	close(fd);
+	return (void *)flags;
+}
+
+/* A predecessor of the earlier version passes no session: the successor,
+ * holding its registration until the hand-over ends, then registers
+ * through its own session.
+ */
+Test(zk_e2e, after_a_predecessor_of_an_earlier_version_the_successor_registers)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	pthread_t t;
+	void *flags;
+	uint64_t t0;
+	int lfd;
+
+	cr_assert_eq(tenv_agent_stop(&env), 0, "see %s", env.agent_log);
+	cr_assert_eq(zk_exists(LOCAL_REL), 0);
+	cr_assert_lt(strlen(env.run_dir) + 15, sizeof(sun.sun_path));
+	memcpy(sun.sun_path, env.run_dir, strlen(env.run_dir));
+	strcat(sun.sun_path, "/handover.sock");
+	(void)unlink(sun.sun_path);
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	cr_assert_geq(lfd, 0);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0, "%s", strerror(errno));
+	cr_assert_eq(listen(lfd, 1), 0);
+	cr_assert_eq(pthread_create(&t, NULL, old_predecessor, &lfd), 0);
+	strcat(env.extra_args, " --takeover");
+	cr_assert_eq(tenv_agent_start(&env), 0, "successor, see %s", env.agent_log);
+	cr_assert_eq(pthread_join(t, &flags), 0);
+	close(lfd);
+	cr_assert_eq((intptr_t)flags, 1, "no hand-over, or a HELLO without the resume flag");
+	t0 = tproc_now_ms();
+	while (zk_exists(LOCAL_REL) != 1 && tproc_now_ms() - t0 < 10000)
+		usleep(20000);
+	cr_assert_eq(zk_exists(LOCAL_REL), 1, "not registered, see %s", env.agent_log);
+	cr_assert_geq(ident_until("198.19.0.40:80", "pod-b", 5000), 0);
+}
+
+/* Two ZooKeeper registries (two roots, so two sessions): each passes its
+ * own session, and the successor's registry of the same --registry value
+ * resumes it.
+ */
+Test(zk_e2e, with_two_zookeeper_registries_each_session_is_resumed)
+{
+	char p1[256], p2[256], extra[512];
+	struct Stat b1, b2, s1, s2;
+	pid_t old;
+	uint64_t t0;
+	int status;
+
+	snprintf(p1, sizeof(p1), "/weft-it/%s", LOCAL_REL);
+	snprintf(p2, sizeof(p2), "/weft-two/%s", LOCAL_REL);
+	cr_assert_eq(tenv_agent_stop(&env), 0, "see %s", env.agent_log);
+	snprintf(extra, sizeof(extra), " --registry zookeeper:%s/weft-two", zk.hosts);
+	cr_assert_lt(strlen(env.extra_args) + strlen(extra), sizeof(env.extra_args));
+	strcat(env.extra_args, extra);
+	cr_assert_eq(tenv_agent_start(&env), 0, "see %s", env.agent_log);
+	t0 = tproc_now_ms();
+	while ((tzk_stat(&zk, p1, &b1) != ZOK || tzk_stat(&zk, p2, &b2) != ZOK) &&
+	       tproc_now_ms() - t0 < 10000)
+		usleep(20000);
+	cr_assert_eq(tzk_stat(&zk, p1, &b1), ZOK, "not registered under /weft-it");
+	cr_assert_eq(tzk_stat(&zk, p2, &b2), ZOK, "not registered under /weft-two");
+	cr_assert_neq(b1.ephemeralOwner, b2.ephemeralOwner, "one session for both");
+
+	old = env.agent;
+	strcat(env.extra_args, " --takeover");
+	env.agent = 0;
+	cr_assert_eq(tenv_agent_start(&env), 0, "successor, see %s", env.agent_log);
+	t0 = tproc_now_ms();
+	while (tproc_now_ms() - t0 < 3000) {
+		cr_assert_eq(tzk_stat(&zk, p1, &s1), ZOK, "/weft-it registration deleted");
+		cr_assert_eq(tzk_stat(&zk, p2, &s2), ZOK, "/weft-two registration deleted");
+		cr_assert_eq(s1.czxid, b1.czxid, "/weft-it registration created again");
+		cr_assert_eq(s2.czxid, b2.czxid, "/weft-two registration created again");
+		usleep(20000);
+	}
+	cr_expect_eq(s1.ephemeralOwner, b1.ephemeralOwner);
+	cr_expect_eq(s2.ephemeralOwner, b2.ephemeralOwner);
+	cr_assert_eq(waitpid(old, &status, 0), old);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "old agent: %#x, see %s", status,
+		  env.agent_log);
+	cr_assert_eq(tenv_agent_stop(&env), 0, "the successor did not exit cleanly, see %s",
+		     env.agent_log);
+	cr_expect_eq(tzk_exists(&zk, p1), 0);
+	cr_expect_eq(tzk_exists(&zk, p2), 0);
 }

@@ -15,6 +15,7 @@
 #include "proxy/state.h"
 #include "registry/decode.h"
 #include "registry/yaml.h"
+#include "model_put.h"
 
 #define NOW 100000
 
@@ -221,18 +222,7 @@ Test(balancer, null_when_none_ready)
 
 static struct catalogue *build(struct model *m, const char *yaml)
 {
-	char err[REG_PARSE_ERR_MAX];
-	json_object *docs;
-
-	cr_assert_eq(reg_yaml_parse(yaml, strlen(yaml), &docs, err, sizeof(err)), 0, "%s", err);
-	for (size_t i = 0; i < json_object_array_length(docs); i++) {
-		struct obj *o;
-
-		cr_assert_eq(reg_decode(json_object_array_get_idx(docs, i), &o, err, sizeof(err)),
-			     0, "%s", err);
-		cr_assert_eq(model_upsert(m, "test", o), 0);
-	}
-	json_object_put(docs);
+	tmodel_put(m, "test", yaml);
 	return model_build(m);
 }
 

@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "registry/decode.h"
 #include "registry/yaml.h"
+#include "model_put.h"
 
 static const char registry[] =
 	"apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n"
@@ -31,18 +32,7 @@ static struct catalogue *cat;
 
 static void put(const char *yaml)
 {
-	char err[REG_PARSE_ERR_MAX] = "";
-	json_object *docs;
-
-	cr_assert_eq(reg_yaml_parse(yaml, strlen(yaml), &docs, err, sizeof(err)), 0, "%s", err);
-	for (size_t i = 0; i < json_object_array_length(docs); i++) {
-		struct obj *o;
-
-		cr_assert_eq(reg_decode(json_object_array_get_idx(docs, i), &o, err, sizeof(err)),
-			     0, "%s", err);
-		cr_assert_eq(model_upsert(m, "file", o), 0);
-	}
-	json_object_put(docs);
+	tmodel_put(m, "file", yaml);
 }
 
 static void setup(void)

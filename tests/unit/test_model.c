@@ -12,26 +12,10 @@
 #include "model/model.h"
 #include "registry/decode.h"
 #include "registry/yaml.h"
+#include "model_put.h"
 
 #define NS_SHOP "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n" \
 		"  labels: {weft.io/mesh: enabled}\n"
-
-/* Upsert every object of the YAML stream @yaml into @m as @source. */
-static void put(struct model *m, const char *source, const char *yaml)
-{
-	char err[REG_PARSE_ERR_MAX] = "";
-	json_object *docs;
-
-	cr_assert_eq(reg_yaml_parse(yaml, strlen(yaml), &docs, err, sizeof(err)), 0, "%s", err);
-	for (size_t i = 0; i < json_object_array_length(docs); i++) {
-		struct obj *o;
-
-		cr_assert_eq(reg_decode(json_object_array_get_idx(docs, i), &o, err, sizeof(err)),
-			     0, "%s", err);
-		cr_assert_eq(model_upsert(m, source, o), 0);
-	}
-	json_object_put(docs);
-}
 
 static struct cat_svc_port *vip(const struct catalogue *c, const char *ip_port)
 {
@@ -98,9 +82,9 @@ Test(model, named_port_dual_stack_and_dedupe)
 	struct cat_svc_port *sp4, *sp6;
 	char buf[512];
 
-	put(m, "test", NS_SHOP);
-	put(m, "test", web_service);
-	put(m, "test", web_slices);
+	tmodel_put(m, "test", NS_SHOP);
+	tmodel_put(m, "test", web_service);
+	tmodel_put(m, "test", web_slices);
 	c = model_build(m);
 	cr_assert_not_null(c);
 
@@ -134,8 +118,8 @@ Test(model, numeric_target_port_fallback_and_unresolvable_named_port)
 	struct cat_svc_port *sp;
 	char buf[512];
 
-	put(m, "test", web_service);
-	put(m, "test", web_slices);
+	tmodel_put(m, "test", web_service);
+	tmodel_put(m, "test", web_slices);
 	c = model_build(m);
 	/* The slices have no "metrics" port: the numeric targetPort 9100 is used. */
 	sp = vip(c, "198.19.0.10:9090");
@@ -145,7 +129,7 @@ Test(model, numeric_target_port_fallback_and_unresolvable_named_port)
 	catalogue_unref(c);
 
 	/* A named targetPort the slice does not list cannot be resolved. */
-	put(m, "test", "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+	tmodel_put(m, "test", "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
 		       "metadata: {name: web-a, namespace: shop, labels: "
 		       "{kubernetes.io/service-name: web}}\n"
 		       "addressType: IPv4\nendpoints: [{addresses: [198.18.9.9]}]\n"
@@ -168,7 +152,7 @@ Test(model, unnamed_ports_match_unnamed)
 	struct catalogue *c;
 	char buf[256];
 
-	put(m, "test", "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop}\n"
+	tmodel_put(m, "test", "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop}\n"
 		       "spec: {clusterIP: 198.19.0.20, ports: [{port: 8080, targetPort: 80}]}\n"
 		       "---\n"
 		       "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
@@ -199,8 +183,8 @@ Test(model, slices_of_other_services_and_namespaces_do_not_leak)
 	struct catalogue *c;
 	char buf[256];
 
-	put(m, "test", web_service);
-	put(m, "test", "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+	tmodel_put(m, "test", web_service);
+	tmodel_put(m, "test", "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
 		       "metadata: {name: web-x, namespace: other, labels: "
 		       "{kubernetes.io/service-name: web}}\n"
 		       "addressType: IPv4\nendpoints: [{addresses: [198.18.7.1]}]\n"
@@ -222,8 +206,8 @@ Test(model, only_tcp_ports_get_vips_and_headless_none)
 	struct model *m = model_new();
 	struct catalogue *c;
 
-	put(m, "test", web_service);
-	put(m, "test", "apiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: shop}\n"
+	tmodel_put(m, "test", web_service);
+	tmodel_put(m, "test", "apiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: shop}\n"
 		       "spec: {clusterIP: None, ports: [{port: 5432}]}\n");
 	c = model_build(m);
 	cr_assert_null(vip(c, "198.19.0.10:514"), "UDP is not proxied");
@@ -241,8 +225,8 @@ Test(model, listing_order_is_stable)
 			       "shop/web 198.19.0.10:9090", "shop/web [fd00:198:19::10]:80",
 			       "shop/web [fd00:198:19::10]:9090" };
 
-	put(m, "test", web_service);
-	put(m, "test", "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop}\n"
+	tmodel_put(m, "test", web_service);
+	tmodel_put(m, "test", "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop}\n"
 		       "spec: {clusterIP: 198.19.0.20, ports: [{port: 8080}]}\n");
 	c = model_build(m);
 	cr_assert_eq(catalogue_n_svc_ports(c), 5);
@@ -267,9 +251,9 @@ Test(model, removal_and_generation)
 	cr_assert_eq(catalogue_generation(empty), 0);
 	cr_assert_null(vip(empty, "198.19.0.10:80"));
 	cr_assert_not(catalogue_ns_meshed(empty, "shop"));
-	put(m, "test", NS_SHOP);
-	put(m, "test", web_service);
-	put(m, "test", web_slices);
+	tmodel_put(m, "test", NS_SHOP);
+	tmodel_put(m, "test", web_service);
+	tmodel_put(m, "test", web_slices);
 	c1 = model_build(m);
 	cr_assert_eq(catalogue_generation(c1), 1);
 	cr_assert_eq(vip(c1, "198.19.0.10:80")->n_endpoints, 4);
@@ -308,14 +292,14 @@ Test(model, namespaces_pods_and_annotations)
 	const struct cat_svc_port *sp;
 	const struct cat_pod *pod;
 
-	put(m, "test", NS_SHOP);
-	put(m, "test", "apiVersion: v1\nkind: Namespace\nmetadata: {name: legacy}\n---\n"
+	tmodel_put(m, "test", NS_SHOP);
+	tmodel_put(m, "test", "apiVersion: v1\nkind: Namespace\nmetadata: {name: legacy}\n---\n"
 		       "apiVersion: v1\nkind: Pod\nmetadata: {name: job-1, namespace: shop,\n"
 		       "  annotations: {weft.io/mesh: disabled}}\n---\n"
 		       "apiVersion: v1\nkind: Pod\nmetadata: {name: web-1, namespace: shop,\n"
 		       "  annotations: {weft.io/exclude-inbound-ports: \"9090,8443\",\n"
 		       "                weft.io/exclude-outbound-ports: \"5432\"}}\n");
-	put(m, "test", web_service);
+	tmodel_put(m, "test", web_service);
 	c = model_build(m);
 	pod = catalogue_find_pod(c, "shop", "web-1");
 	cr_assert_not_null(pod);
@@ -367,7 +351,7 @@ Test(model, switches_pod_over_namespace)
 			 "  annotations: {%s: \"true\"}}\n---\n"
 			 "apiVersion: v1\nkind: Pod\nmetadata: {name: e, namespace: nowhere}\n",
 			 names[sw], names[sw], names[sw]);
-		put(m, "test", yaml);
+		tmodel_put(m, "test", yaml);
 		c = model_build(m);
 		cr_expect(catalogue_pod_switch(c, "strict", catalogue_find_pod(c, "strict", "a"), sw),
 			  "%s", names[sw]);
@@ -401,14 +385,14 @@ Test(model, first_registered_source_wins)
 	struct catalogue *c;
 	const struct obj *o;
 
-	put(m, "file:/a.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: "
+	tmodel_put(m, "file:/a.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: "
 			       "shop}\nspec: {clusterIP: 198.19.0.10, ports: [{port: 80}]}\n");
-	put(m, "k8s", "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n"
+	tmodel_put(m, "k8s", "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n"
 		      "spec: {clusterIP: 198.19.0.99, ports: [{port: 80}]}\n---\n"
 		      "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop}\n"
 		      "spec: {clusterIP: 198.19.0.20, ports: [{port: 8080}]}\n");
 	/* A later write to the first source does not change who came first. */
-	put(m, "file:/a.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n");
+	tmodel_put(m, "file:/a.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n");
 	c = model_build(m);
 	cr_assert_not_null(vip(c, "198.19.0.10:80"), "the first source's web is used");
 	cr_assert_null(vip(c, "198.19.0.99:80"), "the second source's web is not");
@@ -434,7 +418,7 @@ Test(model, two_services_one_vip_first_keeps_it)
 	struct model *m = model_new();
 	struct catalogue *c;
 
-	put(m, "test", "apiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: shop}\n"
+	tmodel_put(m, "test", "apiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: shop}\n"
 		       "spec: {clusterIP: 198.19.0.10, ports: [{port: 80}]}\n---\n"
 		       "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: shop}\n"
 		       "spec: {clusterIP: 198.19.0.10, ports: [{port: 80}]}\n");
@@ -457,7 +441,7 @@ Test(model, many_vips_all_found)
 			 "apiVersion: v1\nkind: Service\nmetadata: {name: s%d, namespace: ns%d}\n"
 			 "spec: {clusterIP: 198.19.%d.%d, ports: [{port: %d}]}\n",
 			 i, i % 7, i / 250, i % 250, 1000 + i);
-		put(m, "test", yaml);
+		tmodel_put(m, "test", yaml);
 	}
 	c = model_build(m);
 	for (int i = 0; i < 300; i++) {
@@ -485,8 +469,8 @@ Test(model, endpoints_carry_their_meshed_pod)
 	const struct cat_svc_port *sp;
 	struct catalogue *c;
 
-	put(m, "test", NS_SHOP);
-	put(m, "test",
+	tmodel_put(m, "test", NS_SHOP);
+	tmodel_put(m, "test",
 	    "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy\n"
 	    "  annotations: {weft.io/mtls-mode: strict}\n---\n"
 	    "apiVersion: v1\nkind: Pod\nmetadata: {name: web-1, namespace: shop}\n"
@@ -499,8 +483,8 @@ Test(model, endpoints_carry_their_meshed_pod)
 	    "status: {podIP: 198.18.1.4, phase: Running}\n---\n"
 	    "apiVersion: v1\nkind: Pod\nmetadata: {name: db-1, namespace: legacy}\n"
 	    "status: {podIP: 198.18.1.3}\n");
-	put(m, "test", web_service);
-	put(m, "test", web_slices);
+	tmodel_put(m, "test", web_service);
+	tmodel_put(m, "test", web_slices);
 	c = model_build(m);
 	cr_assert_eq(catalogue_ns_mtls_mode(c, "legacy"), OBJ_MTLS_STRICT);
 	cr_assert_eq(catalogue_ns_mtls_mode(c, "shop"), OBJ_MTLS_UNSET);

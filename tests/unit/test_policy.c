@@ -20,6 +20,7 @@
 #include "proxy/proxy.h"
 #include "registry/decode.h"
 #include "registry/yaml.h"
+#include "model_put.h"
 
 struct annotation {
 	char key[96];
@@ -231,22 +232,6 @@ static int capture_end(FILE *tmp, int saved, const char *needle)
 	return n;
 }
 
-static void put_yaml(struct model *m, const char *yaml)
-{
-	char err[REG_PARSE_ERR_MAX];
-	json_object *docs;
-
-	cr_assert_eq(reg_yaml_parse(yaml, strlen(yaml), &docs, err, sizeof(err)), 0, "%s", err);
-	for (size_t i = 0; i < json_object_array_length(docs); i++) {
-		struct obj *o;
-
-		cr_assert_eq(reg_decode(json_object_array_get_idx(docs, i), &o, err, sizeof(err)),
-			     0, "%s", err);
-		cr_assert_eq(model_upsert(m, "test", o), 0);
-	}
-	json_object_put(docs);
-}
-
 Test(policy, an_invalid_annotation_is_reported_once_whatever_the_proxies)
 {
 	static const char warning[] = "registry: service shop/web: annotation weft.io/retries: 'many' "
@@ -262,7 +247,7 @@ Test(policy, an_invalid_annotation_is_reported_once_whatever_the_proxies)
 	cr_assert(loop && m);
 	log_set_level(LOG_LEVEL_INFO);
 	saved = capture_begin(&tmp);
-	put_yaml(m, "apiVersion: v1\nkind: Service\n"
+	tmodel_put(m, "test", "apiVersion: v1\nkind: Service\n"
 		    "metadata: {name: web, namespace: shop,\n"
 		    "  annotations: {weft.io/retries: many, weft.io/lb: round-robin}}\n"
 		    "spec: {clusterIP: 198.19.0.10, ports: [{name: a, port: 80, targetPort: 8080},\n"

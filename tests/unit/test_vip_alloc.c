@@ -15,22 +15,7 @@
 #include "model/vip_alloc.h"
 #include "registry/decode.h"
 #include "registry/yaml.h"
-
-static void put(struct model *m, const char *source, const char *yaml)
-{
-	char err[REG_PARSE_ERR_MAX] = "";
-	json_object *docs;
-
-	cr_assert_eq(reg_yaml_parse(yaml, strlen(yaml), &docs, err, sizeof(err)), 0, "%s", err);
-	for (size_t i = 0; i < json_object_array_length(docs); i++) {
-		struct obj *o;
-
-		cr_assert_eq(reg_decode(json_object_array_get_idx(docs, i), &o, err, sizeof(err)),
-			     0, "%s", err);
-		cr_assert_eq(model_upsert(m, source, o), 0);
-	}
-	json_object_put(docs);
-}
+#include "model_put.h"
 
 /* A Service @ns/@name without a cluster IP, one TCP port 80. */
 static void put_svc(struct model *m, const char *ns, const char *name)
@@ -40,7 +25,7 @@ static void put_svc(struct model *m, const char *ns, const char *name)
 	snprintf(y, sizeof(y),
 		 "apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: %s}\n"
 		 "spec:\n  ports: [{name: http, port: 80}]\n", name, ns);
-	put(m, "file", y);
+	tmodel_put(m, "file", y);
 }
 
 static struct cidr range(const char *s)
@@ -260,7 +245,7 @@ Test(vip_alloc, registry_vips_and_headless_services_are_left_alone)
 	struct catalogue *c;
 	char b[64];
 
-	put(m, "file",
+	tmodel_put(m, "file",
 	    "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n"
 	    "spec:\n  clusterIP: 198.19.0.10\n  ports: [{port: 80}]\n"
 	    "---\n"
@@ -285,7 +270,7 @@ Test(vip_alloc, one_vip_per_family_of_the_slices)
 
 	put_svc(m, "shop", "only4");	/* no slices: the first range's family */
 	put_svc(m, "shop", "dual");
-	put(m, "file",
+	tmodel_put(m, "file",
 	    "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
 	    "metadata: {name: dual-4, namespace: shop, labels: {kubernetes.io/service-name: dual}}\n"
 	    "addressType: IPv4\nendpoints: [{addresses: [198.18.1.1]}]\n"

@@ -5,7 +5,9 @@
  * malformed values, a server restart mid-watch, a session expiry (new
  * session, full resync, registration again), and the ephemeral registration
  * of this node's endpoints — gone on a clean stop, and after a SIGKILL once
- * the session times out.
+ * the session times out. And the hand-over of the session between two
+ * backends (an agent and its successor): pass, hold, resume, and what
+ * happens when the session cannot be resumed.
  */
 #include <errno.h>
 #include <signal.h>
@@ -42,7 +44,7 @@
 #define LOCAL_ZNODE "/t/endpointslices/shop/web-node-a"
 
 static struct tzk srv;
-static struct rfix f;
+static struct rfix f, g;	/* g: a successor, in the hand-over tests */
 static const enum reg_health synced = REG_HEALTH_SYNCED, stale = REG_HEALTH_STALE;
 
 static void setup(void)
@@ -52,10 +54,12 @@ static void setup(void)
 	cr_assert_eq(tzk_start(&srv), 0, "ZooKeeper did not start, see %s/zookeeper.log", srv.dir);
 	cr_log_info("ZooKeeper started in %llu ms", (unsigned long long)(tproc_now_ms() - t0));
 	rfix_init(&f);
+	rfix_init(&g);
 }
 
 static void teardown(void)
 {
+	rfix_stop(&g);
 	rfix_stop(&f);
 	tzk_stop(&srv);
 }
@@ -317,6 +321,215 @@ Test(zk, stop_is_prompt_while_the_server_hangs)
 	tzk_pause(&srv, false);
 	cr_log_info("stop against a frozen server took %llu ms", (unsigned long long)took);
 	cr_expect_leq(took, 3500, "stop took %llu ms", (unsigned long long)took);
+}
+
+/* ---- the hand-over of the session (docs/lifecycle.md) ---- */
+
+#define OTHER_ZNODE "/t/endpointslices/shop/api-node-a"
+
+/* This node's endpoints: shop/web on 198.18.1.1:8080, and with @api also
+ * shop/api on 198.18.1.1:9090.
+ */
+static void set_local_two(struct rfix *fx, bool api)
+{
+	struct selfreg_ep eps[2] = {
+		{ .ns = "shop", .service = "api", .pod = "web-1", .node = "node-a" },
+		{ .ns = "shop", .service = "web", .pod = "web-1", .node = "node-a" },
+	};
+
+	cr_assert_eq(addr_parse_ip_port("198.18.1.1:9090", &eps[0].addr), 0);
+	cr_assert_eq(addr_parse_ip_port("198.18.1.1:8080", &eps[1].addr), 0);
+	rfix_register_local(fx, api ? eps : eps + 1, api ? 2 : 1);
+}
+
+/* The successor: same source, started beside the running backend, held. */
+static void start_successor(void)
+{
+	g.opts = f.opts;
+	rfix_start(&g, &reg_zk_ops, f.source);
+	reg_zk_ops.hold(g.state);
+	cr_assert(rfix_until(&g, 10000, rfix_health_is, &synced), "successor not synced: %s",
+		  rfix_status(&g).message);
+}
+
+/* The running backend lets go of its session: what it passed. */
+static struct reg_pass pass_session(uint64_t *took_ms)
+{
+	struct reg_pass p = { .len = 0 };
+	uint64_t t0 = tproc_now_ms();
+
+	reg_zk_ops.pass(f.state, &p);
+	f.state = NULL;
+	*took_ms = tproc_now_ms() - t0;
+	cr_assert_gt(p.len, 0, "nothing passed");
+	return p;
+}
+
+static bool status_names_session(struct rfix *fx, const void *owner)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "session 0x%llx,", *(const unsigned long long *)owner);
+	return rfix_status(fx).health == REG_HEALTH_SYNCED && strstr(rfix_status(fx).message, want);
+}
+
+static bool znode_owner_is_not(struct rfix *fx, const void *owner)
+{
+	struct Stat st;
+
+	(void)fx;
+	return tzk_stat(&srv, LOCAL_ZNODE, &st) == ZOK &&
+	       (unsigned long long)st.ephemeralOwner != *(const unsigned long long *)owner;
+}
+
+Test(zk, a_successor_resumes_the_session_and_the_ephemeral_znode_is_never_deleted)
+{
+	unsigned int created, deleted, changed;
+	unsigned long long owner;
+	struct tzk_watch w;
+	struct Stat before, st;
+	struct reg_pass p;
+	uint64_t took, t0;
+	bool lost;
+
+	start_watching(srv.hosts);
+	set_local(&f, true);
+	cr_assert(rfix_until(&f, 5000, znode_is, &present));
+	cr_assert_eq(tzk_stat(&srv, LOCAL_ZNODE, &before), ZOK);
+	owner = (unsigned long long)before.ephemeralOwner;
+	cr_assert_neq(owner, 0, "not ephemeral");
+	cr_assert_eq(tzk_watch_start(&srv, &w, LOCAL_ZNODE), 0);
+
+	/* Held, the successor registers nothing, however long it waits. */
+	start_successor();
+	set_local(&g, true);
+	rfix_run(&g, 500);
+	cr_assert_eq(tzk_stat(&srv, LOCAL_ZNODE, &st), ZOK);
+	cr_assert_eq(st.czxid, before.czxid, "the held successor re-created the znode");
+
+	p = pass_session(&took);
+	cr_log_info("pass (one round trip, let go) took %llu ms", (unsigned long long)took);
+	t0 = tproc_now_ms();
+	reg_zk_ops.resume(g.state, &p);
+	cr_assert(rfix_until(&g, 5000, status_names_session, &owner), "not resumed: %s",
+		  rfix_status(&g).message);
+	cr_log_info("resume -> the successor synced on session 0x%llx in %llu ms", owner,
+		    (unsigned long long)(tproc_now_ms() - t0));
+
+	/* Past the session timeout (2 s): the session would have expired had
+	 * nobody attached, and had the old handle taken it back the successor
+	 * would have lost its connection.
+	 */
+	rfix_run(&g, 3000);
+	cr_assert_eq(tzk_stat(&srv, LOCAL_ZNODE, &st), ZOK, "the znode went");
+	cr_expect_eq((unsigned long long)st.ephemeralOwner, owner, "another session owns it");
+	cr_expect_eq(st.ctime, before.ctime, "created again");
+	cr_expect_eq(st.czxid, before.czxid, "created again");
+	cr_expect_eq(st.mzxid, before.mzxid, "written again");
+	cr_expect(status_names_session(&g, &owner), "%s", rfix_status(&g).message);
+	cr_expect_eq(rfix_status(&g).resyncs, 2, "one listing per session");
+	tzk_watch_counts(&w, &created, &deleted, &changed, &lost);
+	cr_expect_eq(deleted, 0, "the watcher saw the znode deleted");
+	cr_expect_eq(created + changed, 0, "the watcher saw it created or changed");
+	cr_expect(!lost, "the watcher's own session broke: events may be missed");
+
+	/* The successor stops cleanly with no one after it: gone at once. */
+	rfix_stop_backend(&g);
+	cr_expect_eq(tzk_exists(&srv, LOCAL_ZNODE), 0, "still there after a clean stop");
+	t0 = tproc_now_ms();
+	do
+		tzk_watch_counts(&w, &created, &deleted, &changed, &lost);
+	while (!deleted && tproc_now_ms() - t0 < 5000 && !usleep(20000));
+	cr_expect_eq(deleted, 1, "the watcher did not see the deletion");
+	tzk_watch_stop(&w);
+}
+
+Test(zk, a_resumed_session_removes_what_the_successor_no_longer_registers)
+{
+	unsigned long long owner;
+	struct Stat before, st;
+	struct reg_pass p;
+	uint64_t took;
+
+	start_watching(srv.hosts);
+	set_local_two(&f, true);
+	cr_assert(rfix_until(&f, 5000, znode_is, &present));
+	cr_assert(tzk_exists(&srv, OTHER_ZNODE) == 1 ||
+		  (rfix_run(&f, 500), tzk_exists(&srv, OTHER_ZNODE) == 1));
+	cr_assert_eq(tzk_stat(&srv, LOCAL_ZNODE, &before), ZOK);
+	owner = (unsigned long long)before.ephemeralOwner;
+
+	/* api went while the agents changed places: the successor wants web only. */
+	start_successor();
+	set_local_two(&g, false);
+	p = pass_session(&took);
+	reg_zk_ops.resume(g.state, &p);
+	cr_assert(rfix_until(&g, 5000, status_names_session, &owner), "not resumed: %s",
+		  rfix_status(&g).message);
+	cr_assert(rfix_until(&g, 5000, rfix_lacks, "EndpointSlice shop/api-node-a"),
+		  "api is still registered");
+	cr_expect_eq(tzk_exists(&srv, OTHER_ZNODE), 0);
+	cr_assert_eq(tzk_stat(&srv, LOCAL_ZNODE, &st), ZOK);
+	cr_expect_eq(st.czxid, before.czxid, "web was created again");
+	cr_expect_eq((unsigned long long)st.ephemeralOwner, owner);
+}
+
+/* Nobody attached within the session timeout: the session expires with
+ * its znodes (which shows the old handle let go without closing it: a
+ * close deletes them at once), and the successor, finding it expired,
+ * registers through a new session.
+ */
+Test(zk, a_session_that_expired_before_the_successor_attached_is_replaced)
+{
+	unsigned long long owner;
+	struct Stat before;
+	struct reg_pass p;
+	uint64_t took, t0, gone;
+
+	start_watching(srv.hosts);
+	set_local(&f, true);
+	cr_assert(rfix_until(&f, 5000, znode_is, &present));
+	cr_assert_eq(tzk_stat(&srv, LOCAL_ZNODE, &before), ZOK);
+	owner = (unsigned long long)before.ephemeralOwner;
+	start_successor();
+	set_local(&g, true);
+	p = pass_session(&took);
+	t0 = tproc_now_ms();
+	rfix_run(&g, 1000);
+	cr_assert_eq(tzk_exists(&srv, LOCAL_ZNODE), 1, "gone within 1 s: the session was closed");
+	while (tzk_exists(&srv, LOCAL_ZNODE) == 1 && tproc_now_ms() - t0 < 10000)
+		usleep(20000);
+	gone = tproc_now_ms() - t0;
+	cr_assert_eq(tzk_exists(&srv, LOCAL_ZNODE), 0, "the session never expired");
+	cr_log_info("session let go, nobody attached -> znode gone in %llu ms (timeout 2 s)",
+		    (unsigned long long)gone);
+
+	reg_zk_ops.resume(g.state, &p);
+	cr_assert(rfix_until(&g, 10000, znode_owner_is_not, &owner), "not registered again");
+	cr_expect(rfix_until(&g, 5000, rfix_health_is, &synced), "%s", rfix_status(&g).message);
+	cr_expect(!status_names_session(&g, &owner), "%s", rfix_status(&g).message);
+}
+
+/* Nothing to resume (an earlier predecessor, or a pass it cannot read):
+ * the successor registers through its own session, as before resuming
+ * existed; the old session, closed by such a predecessor, took its znode.
+ */
+Test(zk, without_a_session_to_resume_the_successor_registers_anew)
+{
+	struct reg_pass bad = { .len = 32, .data = { 99 } };
+	unsigned long long owner;
+	struct Stat before;
+
+	start_watching(srv.hosts);
+	set_local(&f, true);
+	cr_assert(rfix_until(&f, 5000, znode_is, &present));
+	cr_assert_eq(tzk_stat(&srv, LOCAL_ZNODE, &before), ZOK);
+	owner = (unsigned long long)before.ephemeralOwner;
+	start_successor();
+	set_local(&g, true);
+	rfix_stop_backend(&f);
+	reg_zk_ops.resume(g.state, &bad);
+	cr_assert(rfix_until(&g, 5000, znode_owner_is_not, &owner), "not registered again");
 }
 
 Test(zk_args, bad_values_are_refused_at_start)

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Two simulated nodes on one machine, for the mTLS suite mtls_nodes: two
+ * agents, each with its own cgroup, bpffs, run dir, admin socket and
+ * registry file (tenv_node_setup()), the pods of both on one bridge
+ * (fabric.h), each agent enrolling only its own node's pods through the
+ * real weft-cni. Both agents sign with the same standalone CA, "ca", and
+ * trust "next-ca" too (the first step of a CA rotation, docs/mtls.md);
+ * "rogue-ca" is trusted by no one.
+ *
+ *   cgroup T (tcg_create)               test process: joins T/node-a
+ *     T/node-a        node A's pods ─── agent A in T/node-a/agent
+ *     T/node-b        node B's pods ─── agent B in T/node-b/agent
+ *
+ *   netns f, bridge br0 (198.18.20.0/24)
+ *     ├─ ca  .2   mesh/client-a   sa frontend   node A, meshed
+ *     ├─ cb  .3   mesh/batch-a    sa batch      node A, meshed
+ *     ├─ cc  .4   plain/client-c                node A, not meshed
+ *     └─ sv  .11  mesh/server-b   sa backend    node B, meshed: a tsrv_start() server on :8080
+ *
+ *   Service mesh/secure 198.19.0.30:80 → 198.18.20.11:8080
+ *
+ * Both registries list every pod with its nodeName, service account and
+ * address, and the Service with its endpoint (agent A must know that the
+ * endpoint is a meshed pod and its identity, agent B that the connection
+ * to it is meshed).
+ */
+#ifndef WEFT_TEST_NODES_H
+#define WEFT_TEST_NODES_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "env.h"
+
+#define NODES_CLIENT_IP "198.18.20.2"
+#define NODES_BATCH_IP "198.18.20.3"
+#define NODES_PLAIN_IP "198.18.20.4"
+#define NODES_SERVER_IP "198.18.20.11"
+#define NODES_SERVER "198.18.20.11:8080"
+#define NODES_VIP "198.19.0.30:80"
+/* The server's name, which it puts in every answer: the response's marker. */
+#define NODES_SERVER_NAME "resp-marker-6f0d83b5a1"
+/* The subjects of the CAs' certificates: as an SVID's issuer. */
+#define NODES_CA "CN=ca"
+#define NODES_NEXT_CA "CN=next-ca"
+#define NODES_ROGUE_CA "CN=rogue-ca"
+
+struct tnodes {
+	char cgroup[PATH_MAX];	/* T: the parent of both nodes' cgroups */
+	char ca_dir[PATH_MAX];	/* <name>.pem and <name>.key of each CA */
+	struct tenv a;		/* node A: the clients */
+	struct tenv b;		/* node B: the server */
+	pid_t server;
+};
+
+extern struct tnodes nodes;
+
+/* .init of the suite: everything above, both agents running (signing
+ * with "ca", trusting "next-ca" too, --svid-ttl default), every pod
+ * enrolled, the server listening; the test process in T/node-a. Asserts on
+ * failure (and is undone at exit).
+ */
+void nodes_up(void);
+/* .fini: stop both agents (a sanitizer report is printed), remove it all. */
+void nodes_down(void);
+
+/* What a registry file says besides the pods and the Service. */
+struct nodes_registry {
+	const char *ns_annotations;	/* of Namespace mesh, flow style; NULL: none */
+	const char *svc_annotations;	/* of Service secure; NULL: none */
+	const char *server_sa;		/* server-b's service account; NULL: backend */
+};
+
+/* Write @r as @node's registry file (the agent reloads it). Asserts. */
+void nodes_write_registry(struct tenv *node, const struct nodes_registry *r);
+
+/* Stop @node's agent, which must exit cleanly, and start it again signing
+ * with CA @ca ("ca", "next-ca" or "rogue-ca") and trusting @bundle too
+ * (NULL: its own CA only); it enrolls its pods again from their saved
+ * state. Asserts.
+ */
+void nodes_agent_restart(struct tenv *node, const char *ca, const char *bundle);
+
+/* The issuer of @node's certificate for mesh/sa/@sa into @buf ("" when
+ * the node holds none). Returns @buf.
+ */
+const char *nodes_issuer(struct tenv *node, const char *sa, char *buf, size_t len);
+
+/* How many connections of identity @id @node's allow-from refused (0 when
+ * none).
+ */
+long long nodes_denied(struct tenv *node, const char *id);
+
+#endif /* WEFT_TEST_NODES_H */
