@@ -324,6 +324,17 @@ json_object *tenv_admin_get(struct tenv *e, const char *path)
 	return o;
 }
 
+long long tenv_admin_pid(struct tenv *e)
+{
+	json_object *o = tenv_admin_get(e, "/v1/status"), *v;
+	long long pid = 0;
+
+	if (o && json_object_object_get_ex(o, "pid", &v))
+		pid = json_object_get_int64(v);
+	json_object_put(o);
+	return pid;
+}
+
 long long tenv_status_counter(struct tenv *e, const char *dotted)
 {
 	json_object *root = tenv_admin_get(e, "/v1/status"), *cur = root;

@@ -83,6 +83,11 @@ int tenv_cni(struct tenv *e, const char *cmd, const char *ns, const char *k8s_ns
 /* GET @path from the admin API; the parsed JSON (caller puts it) or NULL. */
 json_object *tenv_admin_get(struct tenv *e, const char *path);
 
+/* The pid of the agent answering @e's admin API (its /v1/status), or 0: after
+ * a hand-over, whether the successor has taken over.
+ */
+long long tenv_admin_pid(struct tenv *e);
+
 /* Read a counter at a dotted path ("connections.passthrough") of /v1/status. */
 long long tenv_status_counter(struct tenv *e, const char *dotted);
 

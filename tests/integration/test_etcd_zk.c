@@ -310,18 +310,6 @@ Test(zk_e2e, a_pod_registered_by_its_agent_is_reachable_until_the_agent_goes)
 	registered_pod("ZooKeeper", "session timeout 2 s");
 }
 
-/* The pid of the agent answering the admin API, or 0. */
-static long long admin_pid(void)
-{
-	json_object *o = tenv_admin_get(&env, "/v1/status"), *v;
-	long long pid = 0;
-
-	if (o && json_object_object_get_ex(o, "pid", &v))
-		pid = json_object_get_int64(v);
-	json_object_put(o);
-	return pid;
-}
-
 /* An upgrade (a successor with --takeover) keeps this node's endpoints:
  * the key is never deleted (its create_revision stays), not even once the
  * old agent's lease has expired, since the successor wrote it again under
@@ -351,7 +339,7 @@ Test(etcd_e2e, an_upgrade_never_deletes_this_nodes_registration)
 			     (long long)rev0, (long long)rev);
 		usleep(10000);
 	}
-	cr_assert_eq(admin_pid(), env.agent, "the successor never took over, see %s",
+	cr_assert_eq(tenv_admin_pid(&env), env.agent, "the successor never took over, see %s",
 		     env.agent_log);
 	cr_assert_eq(waitpid(old, &status, 0), old);
 	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "old agent: %#x, see %s", status,
@@ -481,7 +469,7 @@ Test(zk_e2e, an_upgrade_never_deletes_this_nodes_registration)
 	cr_expect_eq(deleted, 0, "the watcher saw the znode deleted");
 	cr_expect_eq(created + changed, 0, "the watcher saw it created or changed");
 	cr_expect(!lost, "the watcher's own session broke: events may be missed");
-	cr_assert_eq(admin_pid(), env.agent, "the successor never took over, see %s",
+	cr_assert_eq(tenv_admin_pid(&env), env.agent, "the successor never took over, see %s",
 		     env.agent_log);
 	snprintf(session, sizeof(session), "session 0x%llx,",
 		 (unsigned long long)before.ephemeralOwner);
@@ -557,7 +545,7 @@ Test(zk_e2e, an_upgrade_that_cannot_resume_the_session_registers_again)
 		(unsigned long long)replaced, deleted);
 	tzk_watch_stop(&w);
 	cr_assert(log_has("is not a registry of this one"), "see %s", env.agent_log);
-	cr_assert_eq(admin_pid(), env.agent, "the successor never took over, see %s",
+	cr_assert_eq(tenv_admin_pid(&env), env.agent, "the successor never took over, see %s",
 		     env.agent_log);
 	cr_assert_eq(waitpid(old, &status, 0), old);
 	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "old agent: %#x, see %s", status,

@@ -207,17 +207,6 @@ Test(failopen, the_admin_api_meshctl_and_trace_say_which_pods_fail_open)
 	json_object_put(tr);
 }
 
-static long long admin_pid(void)
-{
-	json_object *o = tenv_admin_get(&env, "/v1/status"), *v;
-	long long pid = 0;
-
-	if (o && json_object_object_get_ex(o, "pid", &v))
-		pid = json_object_get_int64(v);
-	json_object_put(o);
-	return pid;
-}
-
 Test(failopen, a_hand_over_keeps_the_heartbeat_fresh)
 {
 	pid_t prev = env.agent;
@@ -230,7 +219,7 @@ Test(failopen, a_hand_over_keeps_the_heartbeat_fresh)
 		 AFTER_MS);
 	cr_assert_eq(tenv_agent_start(&env), 0, "successor, see %s", env.agent_log);
 	until = tproc_now_ms() + 15000;
-	while (admin_pid() != env.agent) {
+	while (tenv_admin_pid(&env) != env.agent) {
 		cr_assert_lt(tproc_now_ms(), until, "no take-over, see %s", env.agent_log);
 		usleep(20000);
 	}

@@ -236,18 +236,6 @@ static struct report load_stop(struct load *l)
 
 /* ------------------------------------------------------------ the agents */
 
-/* The pid of the agent answering the admin API, or 0. */
-static long long admin_pid(void)
-{
-	json_object *o = tenv_admin_get(&env, "/v1/status"), *v;
-	long long pid = 0;
-
-	if (o && json_object_object_get_ex(o, "pid", &v))
-		pid = json_object_get_int64(v);
-	json_object_put(o);
-	return pid;
-}
-
 /* Start a successor with @extra options and wait until it answers the admin
  * API itself (it binds admin.sock once its predecessor released it). The
  * previous agent's pid goes to *@prev.
@@ -261,7 +249,7 @@ static void successor_start(const char *extra, pid_t *prev)
 	snprintf(env.extra_args, sizeof(env.extra_args), "%s", extra);
 	cr_assert_eq(tenv_agent_start(&env), 0, "successor did not start, see %s", env.agent_log);
 	until = tproc_now_ms() + 15000;
-	while (admin_pid() != env.agent) {
+	while (tenv_admin_pid(&env) != env.agent) {
 		cr_assert_lt(tproc_now_ms(), until, "the successor never took over, see %s",
 			     env.agent_log);
 		usleep(20000);
