@@ -28,6 +28,9 @@ endif
 CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -g -D_GNU_SOURCE -MMD -MP \
 	-DWEFT_VERSION='"$(VERSION)"' -Ilib -Ibpf -I$(O)/bpf -Iagent -Icni -Imeshctl -Itests/helpers -Itests/consul
 CFLAGS   ?= -O2
+# The build step of `make test` runs a job per online CPU; the tests run one
+# at a time (they share namespaces, cgroups and ports).
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 SANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 AGENT_PKGS   := libbpf json-c yaml-0.1 libcurl libmnl libnftnl libseccomp ldns libssl libcrypto
@@ -188,7 +191,7 @@ $(INTEG_BIN): $(call sobj,$(INTEG_SRCS) $(HELPER_SRCS) $(K8S_FAKE_SRCS) $(CONSUL
 # the reason (tests/helpers/require.h).
 CRITERION_FLAGS ?= --verbose=0
 test: deps ## install deps, build, run every test tier
-	$(Q)$(MAKE) --no-print-directory all $(SAN_BINS) $(UNIT_BIN) $(TBPF_BIN) $(NFT_BIN) \
+	$(Q)$(MAKE) --no-print-directory -j$(BUILD_JOBS) all $(SAN_BINS) $(UNIT_BIN) $(TBPF_BIN) $(NFT_BIN) \
 		$(PROXY_TEST_BIN) $(INTEG_BIN) $(FUZZ_BINS) $(HTTP_DIFF_BIN)
 	$(Q)$(MAKE) --no-print-directory check-layers check-manifests check-image test-unit test-fuzz \
 		fuzz-short test-http-diff \
