@@ -177,17 +177,25 @@ int tetcd_del(struct tetcd *s, const char *key)
 	return o ? 0 : -1;
 }
 
-int64_t tetcd_create_revision(struct tetcd *s, const char *key)
+/* The range reply for @key alone (caller puts it), or NULL. */
+static json_object *range_one(struct tetcd *s, const char *key)
 {
 	char *k = b64(key), *body;
-	json_object *o = NULL, *kvs, *v;
-	int64_t rev = -1;
+	json_object *o = NULL;
 
 	if (k && asprintf(&body, "{\"key\":\"%s\"}", k) > 0) {
 		o = post(s, "/v3/kv/range", body, 3000);
 		free(body);
 	}
 	free(k);
+	return o;
+}
+
+int64_t tetcd_create_revision(struct tetcd *s, const char *key)
+{
+	json_object *o = range_one(s, key), *kvs, *v;
+	int64_t rev = -1;
+
 	if (!o)
 		return -1;
 	if (json_object_object_get_ex(o, "kvs", &kvs) && json_object_array_length(kvs) > 0)
@@ -203,15 +211,9 @@ int64_t tetcd_create_revision(struct tetcd *s, const char *key)
 
 int tetcd_get(struct tetcd *s, const char *key, char *value, size_t len)
 {
-	char *k = b64(key), *body;
-	json_object *o = NULL, *kvs, *v;
+	json_object *o = range_one(s, key), *kvs, *v;
 	int found = -1;
 
-	if (k && asprintf(&body, "{\"key\":\"%s\"}", k) > 0) {
-		o = post(s, "/v3/kv/range", body, 3000);
-		free(body);
-	}
-	free(k);
 	if (!o)
 		return -1;
 	found = json_object_object_get_ex(o, "kvs", &kvs) && json_object_array_length(kvs) > 0;
