@@ -379,10 +379,17 @@ done
 
 say "starting weft-agent and enrolling the client pod"
 "$BIN/weft-agent" --version > "$TMP/weft.version" 2>&1 || true
-spawn "$CG_AGENT" "" "$BIN/weft-agent" --registry "file:$HERE/services.yaml" --cgroup "$CG_MESH" \
-	--bpffs "$BPFFS/weft" --run-dir "$RUN" >"$TMP/agent.log" 2>&1
+start_agent() { # own-cgroup attach-cgroup run-dir log what [agent options]: the agent's pid in SPAWNED
+	local cg=$1 attach=$2 run=$3 log=$4 what=$5
+	shift 5
+	spawn "$cg" "" "$BIN/weft-agent" --registry "file:$HERE/services.yaml" --cgroup "$attach" \
+		--run-dir "$run" "$@" >"$log" 2>&1
+	local pid=$SPAWNED
+	wait_for 200 test -S "$run/admin.sock" || { cat "$log" >&2; die "$what did not start"; }
+	SPAWNED=$pid
+}
+start_agent "$CG_AGENT" "$CG_MESH" "$RUN" "$TMP/agent.log" "the agent" --bpffs "$BPFFS/weft"
 AGENT_PID=$SPAWNED
-wait_for 200 test -S "$RUN/admin.sock" || { cat "$TMP/agent.log" >&2; die "the agent did not start"; }
 enrol() { # run-dir netns address/len pod-name: CNI ADD, as a container runtime would
 	printf '{"cniVersion":"1.0.0","name":"bench","type":"weft-cni","agent_socket":"%s",
   "prevResult":{"cniVersion":"1.0.0","ips":[{"address":"%s"}]}}' "$1/cni.sock" "$3" |
@@ -400,11 +407,9 @@ if has weft-nft; then
 	# not the clients': the nft rules skip the agent's cgroup), run dir and
 	# bpffs folder; the same registry.
 	say "starting a second weft-agent in nft mode and enrolling its client pod (ns n)"
-	spawn "$CG_NFT" "" "$BIN/weft-agent" --mode nft --registry "file:$HERE/services.yaml" \
-		--cgroup "$CG_NFT" --bpffs "$BPFFS/weft-nft" --run-dir "$RUN_NFT" >"$TMP/weft-nft.log" 2>&1
+	start_agent "$CG_NFT" "$CG_NFT" "$RUN_NFT" "$TMP/weft-nft.log" "the nft-mode agent" \
+		--mode nft --bpffs "$BPFFS/weft-nft"
 	NFT_AGENT_PID=$SPAWNED
-	wait_for 200 test -S "$RUN_NFT/admin.sock" ||
-		{ cat "$TMP/weft-nft.log" >&2; die "the nft-mode agent did not start"; }
 	enrol "$RUN_NFT" n 198.18.14.2/24 client-nft
 fi
 if has weft-tcp; then
@@ -412,11 +417,9 @@ if has weft-tcp; then
 	# default of weft.io/protocol): its own attach point, cgroup, run dir,
 	# bpffs folder and client pod, so its memory and CPU are its own.
 	say "starting a third weft-agent, eBPF mode, --protocol tcp, and enrolling its client pod (ns t)"
-	spawn "$CG_TCP_AGENT" "" "$BIN/weft-agent" --protocol tcp --registry "file:$HERE/services.yaml" \
-		--cgroup "$CG_TCP" --bpffs "$BPFFS/weft-tcp" --run-dir "$RUN_TCP" >"$TMP/weft-tcp.log" 2>&1
+	start_agent "$CG_TCP_AGENT" "$CG_TCP" "$RUN_TCP" "$TMP/weft-tcp.log" "the tcp-mode agent" \
+		--protocol tcp --bpffs "$BPFFS/weft-tcp"
 	TCP_AGENT_PID=$SPAWNED
-	wait_for 200 test -S "$RUN_TCP/admin.sock" ||
-		{ cat "$TMP/weft-tcp.log" >&2; die "the tcp-mode agent did not start"; }
 	enrol "$RUN_TCP" t 198.18.17.2/24 client-tcp
 fi
 
