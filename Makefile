@@ -262,7 +262,7 @@ fuzz: $(FUZZ_BINS) ## fuzz each target for FUZZ_SECONDS (default 60); new inputs
 FUZZ_SHORT_SECONDS ?= 6
 fuzz-short: $(FUZZ_BINS) ## fuzz each target for FUZZ_SHORT_SECONDS (default 6; part of make test)
 	$(call msg,TEST,fuzz (short run))
-	$(Q)FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS) tests/fuzz/run.sh run $(O) $(FUZZ_NAMES)
+	$(Q)FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS) FUZZ_JOBS=$(BUILD_JOBS) tests/fuzz/run.sh run $(O) $(FUZZ_NAMES)
 
 # ---- what users apply: one file from the parts, the image the recipe builds.
 IMAGE ?= ghcr.io/weft-mesh/weft:$(VERSION)

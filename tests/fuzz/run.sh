@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Run the libFuzzer targets built by `make fuzz-build`.
 #   run.sh regress O NAME...  each target over every file of its corpus, once
-#   run.sh run O NAME...      each target for $FUZZ_SECONDS, mutating
+#   run.sh run O NAME...      each target for $FUZZ_SECONDS, mutating;
+#                             $FUZZ_JOBS targets at a time (default 1)
 # A run writes the inputs it finds to O/fuzz/corpus/NAME (the checked-in
 # seeds stay as they are: copy an input worth keeping by hand) and a crash to
 # O/fuzz/crashes/NAME-*. The last line of each run (cov:, ft:, exec/s) goes to
@@ -13,6 +14,15 @@ mode=$1 out=$2
 shift 2
 here=$(dirname "$0")
 fail=0
+
+# A mutating run is one process on one core for a fixed time: with more
+# cores, several targets side by side take the same coverage in less wall
+# time. Each target then runs as its own invocation of this script.
+jobs=${FUZZ_JOBS:-1}
+if [ "$mode" = run ] && [ "$jobs" -gt 1 ] && [ $# -gt 1 ]; then
+	printf '%s\n' "$@" | FUZZ_JOBS=1 xargs -P "$jobs" -n 1 "$0" run "$out"
+	exit $?
+fi
 
 for name in "$@"; do
 	bin=$out/fuzz/fuzz_$name
