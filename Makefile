@@ -294,9 +294,12 @@ check-layers: all ## the module rule of docs/architecture.md: includes along the
 	$(call msg,CHECK,layers)
 	$(Q)scripts/check-layers.py --objects $(O)/obj
 
+# Most unit tests wait on a server (etcd, ZooKeeper, the fake API and
+# Consul servers) rather than compute, so more of them than CPUs run at once.
+UNIT_JOBS ?= 4
 test-unit: $(UNIT_BIN) $(O)/san/weft-cni $(O)/weft-cni-install ## unit tests (no root)
 	$(call msg,TEST,unit)
-	$(Q)WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(UNIT_BIN) $(CRITERION_FLAGS)
+	$(Q)WEFT_BUILD=$(abspath $(O)) scripts/run-tests.sh $(UNIT_BIN) $(CRITERION_FLAGS) --jobs $(UNIT_JOBS)
 
 test-bpf: $(TBPF_BIN) check-root ## load and exercise every BPF program (root)
 	$(call msg,TEST,bpf)
