@@ -17,7 +17,7 @@ Q :=
 msg =
 else
 Q := @
-msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+msg = @printf '  %-8s %s%s\n' "$(1)" "$(2)" "$(if $(filter TEST CHECK,$(1)),$(shell date +'  [%T]'))";
 endif
 
 .DELETE_ON_ERROR:
