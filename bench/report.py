@@ -26,14 +26,17 @@ NAMES = {
     "haproxy": "HAProxy L4 (nft REDIRECT)",
     "haproxy-http": "HAProxy HTTP (nft REDIRECT, http-reuse always)",
     "weft-in": "weft inbound (eBPF, sk_lookup)",
+    "weft-mesh": "weft, meshed pair, plaintext",
+    "weft-mtls": "weft, meshed pair, mTLS",
 }
 # The configurations with a proxy of their own for the memory test (weft-in
 # goes through the eBPF agent, to a server's address, not the VIP).
-HOLD = ("weft", "weft-tcp", "weft-nft", "haproxy", "haproxy-http")
+HOLD = ("weft", "weft-tcp", "weft-nft", "haproxy", "haproxy-http", "weft-mesh", "weft-mtls")
 WORKLOADS = {
     "keepalive": ("HTTP keep-alive, 50 connections", "req/s"),
     "close": ("new connection per request, 50 at once", "conn/s"),
     "bulk": ("bulk TCP, one stream", "Gbit/s"),
+    "handshake": ("new connection per request, opaque TCP service (meshed pairs)", "conn/s"),
 }
 
 
@@ -123,6 +126,7 @@ def load(raw, env):
             "bulk": parse_iperf,
             "latency": parse_latency,
             "pingpong": parse_sockperf,
+            "handshake": parse_wrk,
         }[workload](text)
         key = (workload, config)
         other.append(meta.get("other_cores", 0.0))
@@ -140,6 +144,9 @@ def load(raw, env):
             parsed["rss_kb"] = meta["rss_kb"]
             parsed["hwm_kb"] = meta["hwm_kb"]
         parsed["other_cores"] = meta.get("other_cores", 0.0)
+        for k in ("mtls_out", "mtls_in"):  # weft-mtls: the agent's handshakes in the run
+            if k in meta:
+                parsed[k] = meta[k]
         runs.setdefault(key, []).append(parsed)
     return runs, failed, other
 
@@ -179,7 +186,7 @@ def run_cpu(workload, r, key="cpu_s"):
     done in their context)."""
     if key not in r:
         return None
-    if workload in ("keepalive", "close"):
+    if workload in ("keepalive", "close", "handshake"):
         return r[key] * 1e6 / r["requests"] if r["requests"] else None
     if workload == "bulk":
         return r[key] / (r["bytes"] / 1e9) if r["bytes"] else None
@@ -369,6 +376,7 @@ def is_weft(comm):
 
 
 PROXY_COMM = {"weft": is_weft, "weft-tcp": is_weft, "weft-nft": is_weft, "weft-in": is_weft,
+              "weft-mesh": is_weft, "weft-mtls": is_weft,
               "haproxy": lambda n: n == "haproxy", "haproxy-http": lambda n: n == "haproxy"}
 SERVER_COMM = {"nginx": "nginx", "httpd": "weft-bench-http"}
 
@@ -386,7 +394,9 @@ def profile_section(w, raw, configs, server):
       "`perf record -a -G <benchmark cgroup>` (a sample every 250 µs of CPU of the "
       "benchmark's processes, the kernel's work on their stacks included), in µs of CPU per "
       "connection. The kernel rows include what the function calls; netfilter hooks "
-      "(`nf_hook_slow`) contain conntrack, NAT and nft chains.")
+      "(`nf_hook_slow`) contain conntrack, NAT and nft chains. The meshed pairs' run goes to "
+      "their opaque-TCP service, so each connection is a new upstream connection (with "
+      "mTLS, a handshake on each side).")
     w("")
     show = [c for c in configs if c in profs]
     w("| µs per connection | " + " | ".join(NAMES[c] for c in show) + " |")
@@ -426,7 +436,8 @@ def capture_section(w, env, configs, summary, lat, raw, runs):
     w("")
     w("| measure | " + " | ".join(f"{NAMES[a]} ÷ {NAMES[b]}" for a, b in pairs) + " |")
     w("| --- |" + " --- |" * len(pairs))
-    for wl, (title, unit) in WORKLOADS.items():
+    for wl in ("keepalive", "close", "bulk"):
+        title, unit = WORKLOADS[wl]
         cells = [ratio(summary.get(wl, {}).get(a, {}).get("median"),
                        summary.get(wl, {}).get(b, {}).get("median")) for a, b in pairs]
         w(f"| {title} ({unit}) | " + " | ".join(cells) + " |")
@@ -463,6 +474,178 @@ def capture_section(w, env, configs, summary, lat, raw, runs):
     w("")
     if "weft-in" in configs and env.get("inbound_count_end") is not None:
         inbound_check(w, env, raw, runs)
+
+
+# Issue #16's targets: (target, figure, workload, "ratio" or "diff", bound,
+# "≥" or "≤"), each weft-mtls against the plaintext meshed pair (counted) and
+# against one-hop weft (shown).
+TARGETS16 = (
+    ("bulk ≥ 0.6× plaintext weft", "rate", "bulk", "ratio", 0.6, "≥"),
+    ("added p50 at a fixed 2,000 req/s ≤ +50 µs over plaintext weft", "p50", "latency", "diff",
+     50, "≤"),
+)
+
+
+def mtls_section(w, env, runs, per_conn, fds_conn, hold):
+    """weft with mutual TLS against the same pair of meshed pods in
+    plaintext, one-hop weft and direct (issue #16): throughput, latency and
+    the agent's CPU per unit of work, the handshake's CPU, memory per mTLS
+    connection, the targets. Returns the figures for the JSON record."""
+    configs = env["configs"]
+    if "weft-mtls" not in configs:
+        return {}
+    show = [c for c in ("direct", "weft", "weft-mesh", "weft-mtls") if c in configs]
+    pair = "weft-mesh" if "weft-mesh" in configs else None
+    out = {}
+    w("## Mutual TLS (issue #16)")
+    w("")
+    w("*meshed pair*: a client pod and a server pod, both meshed and served by one agent "
+      "with its defaults (HTTP-aware), the client calling its service's VIP: the agent's "
+      "outbound side relays to the server pod, whose inbound side (sk_lookup) delivers to "
+      "the server. *mTLS*: the same with `--ca-cert/--ca-key`, so the outbound side opens "
+      "TLS 1.3 to the server pod's port 15008 and the inbound side terminates it: **one "
+      "agent does both handshake sides**, and its CPU counts both. *plaintext*: the same "
+      "agent without a CA, the fair comparison (two proxy hops both); *weft* is one hop "
+      "(outbound only, unmeshed server). Proxy CPU is the agent's cgroup's `usage_usec` "
+      "over the run. Per-round columns: the lowest and highest of the same comparison made "
+      "round by round.")
+    w("")
+
+    def fig(c, wl, f):
+        return med([v for v in map(f, runs.get((wl, c), [])) if v is not None])
+
+    rows = [
+        ("HTTP keep-alive, 50 connections (req/s)", "keepalive", lambda r: r.get("rate"), num),
+        ("keep-alive p99 under load (µs)", "keepalive", lambda r: r.get("p99"), num),
+        ("new connection per request, HTTP-aware (conn/s)", "close", lambda r: r.get("rate"), num),
+        ("new connection per request, opaque TCP (conn/s)", "handshake",
+         lambda r: r.get("rate"), num),
+        ("bulk TCP, one stream (Gbit/s)", "bulk", lambda r: r.get("rate"), num),
+        ("latency at a fixed rate, p50 (µs)", "latency", lambda r: r.get("p50"), num),
+        ("latency at a fixed rate, p99 (µs)", "latency", lambda r: r.get("p99"), num),
+        ("proxy CPU, keep-alive (µs/req)", "keepalive", lambda r: run_cpu("keepalive", r), num),
+        ("proxy CPU, new connection HTTP-aware (µs/conn)", "close",
+         lambda r: run_cpu("close", r), num),
+        ("proxy CPU, new connection opaque TCP (µs/conn)", "handshake",
+         lambda r: run_cpu("handshake", r), num),
+        ("proxy CPU, bulk (s/GB)", "bulk", lambda r: run_cpu("bulk", r), num),
+        ("proxy CPU at the fixed rate (µs/req)", "latency", lambda r: run_cpu("latency", r), num),
+        ("all CPU, new connection opaque TCP (µs/conn)", "handshake",
+         lambda r: run_cpu("handshake", r, "cg_cpu_s"), num),
+    ]
+    cols = [NAMES[c] for c in show]
+    ratio_hdr = ["mTLS ÷ plaintext pair", "per round"] if pair else []
+    w("| measure | " + " | ".join(cols + ratio_hdr) + " |")
+    w("| --- |" + " --- |" * (len(cols) + len(ratio_hdr)))
+    for title, wl, f, fmt in rows:
+        vals = {c: fig(c, wl, f) for c in show}
+        if all(v is None for v in vals.values()):
+            continue
+        cells = ["–" if vals[c] is None else fmt(vals[c]) for c in show]
+        if pair:
+            cells.append(ratio(vals["weft-mtls"], vals[pair]))
+            rounds = per_round(runs, wl, "weft-mtls", pair, f, ratio_of)
+            cells.append(f"{min(rounds):.2f}× – {max(rounds):.2f}×" if rounds else "–")
+        w(f"| {title} | " + " | ".join(cells) + " |")
+        out[f"{wl}:{title}"] = vals
+    w("")
+
+    # Handshakes per client connection, from the agent's own counters: the
+    # HTTP-aware workloads pool upstream (mTLS) connections, the opaque one
+    # does not.
+    hs = []
+    for wl in ("keepalive", "close", "handshake", "latency", "bulk"):
+        rs = [r for r in runs.get((wl, "weft-mtls"), []) if "mtls_out" in r]
+        if not rs:
+            continue
+        n_out, n_in = sum(r["mtls_out"] for r in rs), sum(r["mtls_in"] for r in rs)
+        reqs = sum(r.get("requests", 0) for r in rs)
+        per = f", {n_out / reqs:.3f} per request" if reqs and wl != "latency" else ""
+        hs.append(f"{WORKLOADS.get(wl, (wl,))[0] if wl in WORKLOADS else 'latency'}: "
+                  f"{n_out:,} opened, {n_in:,} accepted{per}")
+        out[f"handshakes:{wl}"] = {"out": n_out, "in": n_in, "requests": reqs}
+    if hs:
+        w("mTLS connections the agent made over the rounds (`mtls.out` client side, `mtls.in` "
+          "server side, from `meshctl status`): " + "; ".join(hs) + ".")
+        w("")
+
+    # The handshake's cost: the agent's CPU per mTLS connection of the
+    # opaque workload (÷ the connections its counters saw opened: those
+    # still in flight when wrk stops were paid for too) minus its CPU per
+    # connection in plaintext, round by round; one agent, both sides.
+    if pair:
+        def per_hs(r):
+            return r["cpu_s"] * 1e6 / r["mtls_out"] if r.get("mtls_out") and "cpu_s" in r else None
+        f = lambda r: run_cpu("handshake", r)
+        hs_runs = {r["round"]: per_hs(r) for r in runs.get(("handshake", "weft-mtls"), [])}
+        plain = {r["round"]: f(r) for r in runs.get(("handshake", pair), [])}
+        rounds = [hs_runs[k] - plain[k] for k in sorted(hs_runs)
+                  if hs_runs[k] is not None and plain.get(k) is not None]
+        a = med([v for v in hs_runs.values() if v is not None])
+        b = med([v for v in plain.values() if v is not None])
+        a_req = fig("weft-mtls", "handshake", f)
+        g = lambda r: run_cpu("handshake", r, "cg_cpu_s")
+        ga, gb = fig("weft-mtls", "handshake", g), fig(pair, "handshake", g)
+        grounds = per_round(runs, "handshake", "weft-mtls", pair, g, diff_of)
+        if a is not None and b is not None and rounds:
+            w(f"**Handshake cost**: {a - b:.0f} µs of agent CPU per new mTLS connection, "
+              f"the client's and the server's handshake together in one agent (per round "
+              f"{min(rounds):.0f} – {max(rounds):.0f} µs): in the opaque-TCP connection "
+              f"workload the agent spent {a:.0f} µs per mTLS connection it opened "
+              f"(`mtls.out`), against {b:.0f} µs per connection without mTLS. Per completed "
+              f"client connection it spent {a_req:.0f} µs (connections still in flight when "
+              f"the run ends are paid for and not counted)"
+              + (f"; all CPU charged to the benchmark: {ga - gb:+.0f} µs per completed "
+                 f"connection over plaintext (per round {min(grounds):+.0f} – "
+                 f"{max(grounds):+.0f})" if ga is not None and gb is not None and grounds
+                 else "") + ".")
+            w("")
+            out["handshake_us"] = {"median": a - b, "rounds": rounds, "mtls_cpu_per_conn": a,
+                                   "plaintext_cpu_per_conn": b, "per_completed_conn": a_req,
+                                   "all_cpu_us": None if ga is None or gb is None else ga - gb}
+
+    # Memory per connection: held through the opaque services, so each
+    # connection keeps its own upstream (an mTLS connection, both sides).
+    if "weft-mtls" in per_conn:
+        h = hold["weft-mtls"]
+        text = (f"**Memory per mTLS connection**: {per_conn['weft-mtls']:.1f} KiB of agent RSS "
+                f"and {fds_conn.get('weft-mtls', 0):.2f} fds per idle connection "
+                f"({h['ok']:,} held through the opaque service, both TLS sides in the one agent")
+        if h.get("mtls_out") is not None:
+            text += f"; {h['mtls_out']:,} mTLS connections opened for them"
+        text += ")"
+        if pair in per_conn:
+            text += (f", against {per_conn[pair]:.1f} KiB and {fds_conn.get(pair, 0):.2f} fds "
+                     f"for the plaintext pair: TLS adds "
+                     f"{per_conn['weft-mtls'] - per_conn[pair]:.1f} KiB per connection")
+        w(text + ". Kernel socket memory is not included.")
+        w("")
+        out["memory"] = {"per_conn_kib": per_conn.get("weft-mtls"),
+                         "plaintext_kib": per_conn.get(pair), "fds": fds_conn.get("weft-mtls")}
+
+    w("| target (issue #16) | against | measured | per round | |")
+    w("| --- | --- | --- | --- | --- |")
+    targets = []
+    for title, figname, wl, kind, bound, sense in TARGETS16:
+        f = lambda r, k=figname: r.get(k)
+        for other, counts in ((pair, True), ("weft", False)):
+            if other not in configs:
+                continue
+            a, b = fig("weft-mtls", wl, f), fig(other, wl, f)
+            op = ratio_of if kind == "ratio" else diff_of
+            rounds = per_round(runs, wl, "weft-mtls", other, f, op)
+            fmt = (lambda x: f"{x:.2f}×") if kind == "ratio" else (lambda x: f"{x:+.1f} µs")
+            val = None if a is None or b is None or (kind == "ratio" and not b) else op(a, b)
+            ok = None if val is None else (val >= bound if sense == "≥" else val <= bound)
+            mark = "" if not counts else ("–" if ok is None else ("met" if ok else "**not met**"))
+            rng = f"{fmt(min(rounds))} – {fmt(max(rounds))}" if rounds else ""
+            w(f"| {title if counts else ''} | {NAMES[other]} "
+              f"| {'–' if val is None else fmt(val)} | {rng} | {mark} |")
+            targets.append({"target": title, "other": other, "value": val, "bound": bound,
+                            "sense": sense, "counts": counts, "ok": ok})
+    w("")
+    out["targets"] = targets
+    return out
 
 
 def counters_delta(raw):
@@ -711,7 +894,7 @@ def main():
                    for r in rs if "hwm_kb" in r), default=None)
         h = hold.get(c, {})
         pc = per_conn.get(c)
-        held = f"{h['ok']:,} of {env['conns']:,}" if h else "not run"
+        held = f"{h['ok']:,} of {h.get('conns', env['conns']):,}" if h else "not run"
         w(f"| {NAMES[c]} | {mib(idle[c])} | {'–' if hwm is None else mib(hwm)} "
           f"| {held} "
           f"| {mib(h['rss1_kb']) if h else '–'} "
@@ -733,6 +916,9 @@ def main():
 
     # ---- capture modes and inbound (issue #11)
     capture_section(w, env, configs, summary, lat, raw, runs)
+
+    # ---- mutual TLS (issue #16)
+    summary["mtls"] = mtls_section(w, env, runs, per_conn, fds_conn, hold)
 
     summary["profile"] = profile_section(w, raw, configs, env.get("server", "httpd"))
 

@@ -6,7 +6,9 @@
 # behind an nftables REDIRECT (the interception of iptables-based meshes) in
 # `mode tcp` and in `mode http` with upstream reuse ("haproxy-http"), and, for
 # inbound capture, from the direct client to a second server whose pod is
-# meshed ("weft-in"), in network namespaces on this machine only. The server
+# meshed ("weft-in"), and between two meshed pods, both ends captured by one
+# agent, in plaintext ("weft-mesh") and over mutual TLS ("weft-mtls", issue
+# #16), in network namespaces on this machine only. The server
 # is nginx (Debian's, its own configuration) or bench/httpd.c. Rounds are
 # interleaved: each round runs every configuration once per workload, in a
 # rotating order, so drift hits all alike. Every process the benchmark starts
@@ -21,7 +23,9 @@
 # BENCH_SECONDS (5, per run), BENCH_RATE (2000 req/s, latency), BENCH_CONNS
 # (10000, the idle-connection memory test), BENCH_SERVER (nginx or httpd: the
 # backend), BENCH_CONFIGS ("direct weft weft-tcp weft-nft haproxy haproxy-http
-# weft-in", any subset), BENCH_PROFILE (1: after the measurements,
+# weft-in weft-mesh weft-mtls", any subset), BENCH_ONLY (mtls: only the mutual
+# TLS comparison, i.e. BENCH_CONFIGS "direct weft weft-mesh weft-mtls", no
+# round-trip workload, BENCH_PROFILE 0, unless set), BENCH_PROFILE (1: after the measurements,
 # one more connection-per-request run per configuration under `perf record`,
 # restricted to the benchmark's cgroup, to say where the CPU goes; 0: none),
 # BENCH_KEEP_RAW (a folder to copy the raw outputs to, for report.py),
@@ -35,13 +39,26 @@ ROUNDS=${BENCH_ROUNDS:-5}
 DUR=${BENCH_SECONDS:-5}
 RATE=${BENCH_RATE:-2000}
 CONNS=${BENCH_CONNS:-10000}
-PROFILE=${BENCH_PROFILE:-1}
-CONFIGS=${BENCH_CONFIGS:-direct weft weft-tcp weft-nft haproxy haproxy-http weft-in}
 SERVER=${BENCH_SERVER:-nginx}
-WORKLOADS="keepalive close bulk latency pingpong"
+# "handshake": a new connection per request to the meshed pairs' opaque-TCP
+# service, so each one is a new upstream connection (an mTLS handshake for
+# weft-mtls); the HTTP-aware services pool upstream connections.
+case ${BENCH_ONLY:-} in
+"")
+	PROFILE=${BENCH_PROFILE:-1}
+	CONFIGS=${BENCH_CONFIGS:-direct weft weft-tcp weft-nft haproxy haproxy-http weft-in weft-mesh weft-mtls}
+	WORKLOADS="keepalive close bulk latency pingpong handshake" ;;
+mtls)	# the mutual TLS rows alone (issue #16), in a few minutes
+	PROFILE=${BENCH_PROFILE:-0}
+	CONFIGS=${BENCH_CONFIGS:-direct weft weft-mesh weft-mtls}
+	WORKLOADS="keepalive close bulk latency handshake" ;;
+*)	echo "bench: BENCH_ONLY must be empty or mtls" >&2; exit 1 ;;
+esac
 # Runs that are not made: HAProxy in HTTP mode has no bulk TCP or sockperf
-# ping-pong of its own (a `mode tcp` frontend would be the haproxy row again).
+# ping-pong of its own (a `mode tcp` frontend would be the haproxy row again);
+# the handshake workload exists only for the meshed pairs.
 SKIP="bulk.haproxy-http pingpong.haproxy-http"
+for c in direct weft weft-tcp weft-nft haproxy haproxy-http weft-in; do SKIP="$SKIP handshake.$c"; done
 
 die() { echo "bench: $*" >&2; exit 1; }
 say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
@@ -55,6 +72,7 @@ done
 for f in weft-agent weft-cni meshctl; do
 	[ -x "$B/$f" ] || die "$B/$f missing: run 'make' (or set WEFT_BUILD)"
 done
+[[ " $CONFIGS " == *" weft-mtls "* ]] && { command -v openssl >/dev/null || die "openssl not found (weft-mtls makes a CA)"; }
 if [ "$PROFILE" = 1 ]; then command -v perf >/dev/null || die "perf not found: run 'scripts/deps.sh bench'"; fi
 case "$ROUNDS$DUR$RATE$CONNS$PROFILE" in *[!0-9]*) die "BENCH_* values must be integers" ;; esac
 
@@ -72,6 +90,12 @@ CG_MESH_CLIENT=$CG_MESH/client	# weft (eBPF)'s load generator, seen by the progr
 CG_TCP=$CG/tcp		# the attach point of a second eBPF-mode agent, every service opaque
 CG_TCP_AGENT=$CG_TCP/agent	# that agent (weft-tcp)
 CG_TCP_CLIENT=$CG_TCP/client	# weft-tcp's load generator
+CG_PAIR=$CG/pair	# the attach point of the plaintext meshed pair's agent (weft-mesh)
+CG_PAIR_AGENT=$CG_PAIR/agent	# that agent
+CG_PAIR_CLIENT=$CG_PAIR/client	# weft-mesh's load generator
+CG_MTLS=$CG/mtls	# the attach point of the mutual TLS pair's agent (weft-mtls)
+CG_MTLS_AGENT=$CG_MTLS/agent	# that agent
+CG_MTLS_CLIENT=$CG_MTLS/client	# weft-mtls's load generator
 CG_NFT=$CG/nft		# the nft-mode agent alone: its rules skip this cgroup's sockets
 CG_HAPROXY=$CG/haproxy	# HAProxy in mode tcp
 CG_HAPROXY_HTTP=$CG/haproxy-http	# HAProxy in mode http
@@ -84,18 +108,28 @@ BIN=$TMP/bin
 RAW=$TMP/raw
 RUN_NFT=$TMP/run-nft
 RUN_TCP=$TMP/run-tcp
+RUN_PAIR=$TMP/run-pair
+RUN_MTLS=$TMP/run-mtls
 VIP=198.19.0.10
 SRV=198.18.2.2
 SRV_IN=198.18.15.2	# the second server, in a meshed pod (weft-in)
 POD_IN=bench/server-in
+# The meshed pairs (bench/services-mtls.yaml): each client pod calls its VIP,
+# whose endpoint is the pair's server pod; the -tcp VIPs are the same server
+# as opaque TCP.
+VIP_PAIR=198.19.0.20 VIP_PAIR_TCP=198.19.0.21 SRV_PAIR=198.18.19.2
+VIP_MTLS=198.19.0.30 VIP_MTLS_TCP=198.19.0.31 SRV_MTLS=198.18.21.2
 AGENT_PID=
 TCP_AGENT_PID=
+PAIR_AGENT_PID=
+MTLS_AGENT_PID=
 NFT_AGENT_PID=
 HAPROXY_PID=
 HAPROXY_HTTP_PID=
 # r router, s server, d direct client, w weft (eBPF) pod, t weft-tcp pod, h
-# HAProxy, x HAProxy (mode http), n weft (nft) pod, i the meshed server pod
-NSS="r s d w t h x n i"
+# HAProxy, x HAProxy (mode http), n weft (nft) pod, i the meshed server pod,
+# m and e weft-mesh's client and server pods, k and l weft-mtls's
+NSS="r s d w t h x n i m e k l"
 has() { [[ " $CONFIGS " == *" $1 "* ]]; } # configuration: is it selected?
 
 # ---------------------------------------------------------------- clean-up
@@ -105,10 +139,16 @@ cleanup() {
 	[ -n "$AGENT_PID" ] && stop_pids "$AGENT_PID"
 	[ -n "$NFT_AGENT_PID" ] && stop_pids "$NFT_AGENT_PID"
 	[ -n "$TCP_AGENT_PID" ] && stop_pids "$TCP_AGENT_PID"
+	[ -n "$PAIR_AGENT_PID" ] && stop_pids "$PAIR_AGENT_PID"
+	[ -n "$MTLS_AGENT_PID" ] && stop_pids "$MTLS_AGENT_PID"
 	[ -x "$BIN/weft-agent" ] && "$BIN/weft-agent" --cgroup "$CG_MESH" --bpffs "$BPFFS/weft" \
 		--run-dir "$RUN" --cleanup >/dev/null 2>&1
 	[ -n "$TCP_AGENT_PID" ] && "$BIN/weft-agent" --cgroup "$CG_TCP" --bpffs "$BPFFS/weft-tcp" \
 		--run-dir "$RUN_TCP" --cleanup >/dev/null 2>&1
+	[ -n "$PAIR_AGENT_PID" ] && "$BIN/weft-agent" --cgroup "$CG_PAIR" --bpffs "$BPFFS/weft-pair" \
+		--run-dir "$RUN_PAIR" --cleanup >/dev/null 2>&1
+	[ -n "$MTLS_AGENT_PID" ] && "$BIN/weft-agent" --cgroup "$CG_MTLS" --bpffs "$BPFFS/weft-mtls" \
+		--run-dir "$RUN_MTLS" --cleanup >/dev/null 2>&1
 	[ -n "$NFT_AGENT_PID" ] && "$BIN/weft-agent" --mode nft --cgroup "$CG_NFT" \
 		--bpffs "$BPFFS/weft-nft" --run-dir "$RUN_NFT" --cleanup >/dev/null 2>&1
 	echo $$ > "$CG_HOME/cgroup.procs" 2>/dev/null
@@ -116,11 +156,14 @@ cleanup() {
 	# shellcheck disable=SC2046
 	stop_pids $(cat "$CG_AGENT/cgroup.procs" "$CG_MESH_CLIENT/cgroup.procs" \
 		"$CG_TCP_AGENT/cgroup.procs" "$CG_TCP_CLIENT/cgroup.procs" "$CG_NFT/cgroup.procs" \
+		"$CG_PAIR_AGENT/cgroup.procs" "$CG_PAIR_CLIENT/cgroup.procs" \
+		"$CG_MTLS_AGENT/cgroup.procs" "$CG_MTLS_CLIENT/cgroup.procs" \
 		"$CG_HAPROXY/cgroup.procs" "$CG_HAPROXY_HTTP/cgroup.procs" "$CG_SERVER/cgroup.procs" \
 		"$CG_CLIENT/cgroup.procs" "$CG_OTHER/cgroup.procs" 2>/dev/null)
 	for n in $NSS; do ip netns del "$P$n" 2>/dev/null; done
 	umount "$BPFFS" 2>/dev/null
 	for cg in "$CG_AGENT" "$CG_MESH_CLIENT" "$CG_MESH" "$CG_TCP_AGENT" "$CG_TCP_CLIENT" "$CG_TCP" \
+		"$CG_PAIR_AGENT" "$CG_PAIR_CLIENT" "$CG_PAIR" "$CG_MTLS_AGENT" "$CG_MTLS_CLIENT" "$CG_MTLS" \
 		"$CG_NFT" "$CG_HAPROXY" "$CG_HAPROXY_HTTP" "$CG_SERVER" "$CG_CLIENT" "$CG_OTHER" "$CG"; do
 		for _ in $(seq 50); do [ -d "$cg" ] || break; rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
 	done
@@ -193,6 +236,8 @@ client_ns() {
 	haproxy) echo "$CG_CLIENT h" ;;
 	haproxy-http) echo "$CG_CLIENT x" ;;
 	weft-in) echo "$CG_CLIENT d" ;; # the direct client, to the meshed server
+	weft-mesh) echo "$CG_PAIR_CLIENT m" ;;
+	weft-mtls) echo "$CG_MTLS_CLIENT k" ;;
 	esac
 }
 # Run a client command of configuration $1 inside its namespace and its
@@ -223,6 +268,8 @@ proxy_pid() {
 	case $1 in
 	weft | weft-in) echo "$AGENT_PID" ;;
 	weft-tcp) echo "$TCP_AGENT_PID" ;;
+	weft-mesh) echo "$PAIR_AGENT_PID" ;;
+	weft-mtls) echo "$MTLS_AGENT_PID" ;;
 	weft-nft) echo "$NFT_AGENT_PID" ;;
 	haproxy) echo "$HAPROXY_PID" ;;
 	haproxy-http) echo "$HAPROXY_HTTP_PID" ;;
@@ -233,6 +280,8 @@ proxy_cg() {
 	case $1 in
 	weft | weft-in) echo "$CG_AGENT" ;;
 	weft-tcp) echo "$CG_TCP_AGENT" ;;
+	weft-mesh) echo "$CG_PAIR_AGENT" ;;
+	weft-mtls) echo "$CG_MTLS_AGENT" ;;
 	weft-nft) echo "$CG_NFT" ;;
 	haproxy) echo "$CG_HAPROXY" ;;
 	haproxy-http) echo "$CG_HAPROXY_HTTP" ;;
@@ -246,7 +295,7 @@ cg_usec() { awk '/^usage_usec/ {print $2}' "${1:-$CG}/cpu.stat"; }
 mem_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 alive() { # config: die if its proxy has exited
 	local log=$TMP/agent.log
-	case $1 in haproxy | haproxy-http | weft-nft | weft-tcp) log=$TMP/$1.log ;; esac
+	case $1 in haproxy | haproxy-http | weft-nft | weft-tcp | weft-mesh | weft-mtls) log=$TMP/$1.log ;; esac
 	[ -d "/proc/$(proxy_pid "$1")" ] && return 0
 	tail -20 "$log" >&2
 	die "$1: the proxy has exited (its log above)"
@@ -279,7 +328,7 @@ cp "$B/weft-agent" "$B/weft-cni" "$B/meshctl" "$BIN/"
 
 for c in $CONFIGS; do
 	case $c in
-	direct | weft | weft-tcp | weft-nft | haproxy | haproxy-http | weft-in) ;;
+	direct | weft | weft-tcp | weft-nft | haproxy | haproxy-http | weft-in | weft-mesh | weft-mtls) ;;
 	*) die "unknown configuration $c" ;;
 	esac
 done
@@ -294,12 +343,18 @@ fi
 if has weft-tcp && ! grep -q -- '--protocol ' <<< "$AGENT_HELP"; then
 	die "weft-tcp: no protocol setting in this build (weft-agent has no --protocol)"
 fi
-if has weft-in && ! grep -q -- '--inbound-port' <<< "$AGENT_HELP"; then
-	die "weft-in: inbound capture not available in this build (weft-agent has no --inbound-port)"
+for c in weft-in weft-mesh weft-mtls; do
+	if has $c && ! grep -q -- '--inbound-port' <<< "$AGENT_HELP"; then
+		die "$c: inbound capture not available in this build (weft-agent has no --inbound-port)"
+	fi
+done
+if has weft-mtls && ! grep -q -- '--ca-cert' <<< "$AGENT_HELP"; then
+	die "weft-mtls: mutual TLS not available in this build (weft-agent has no --ca-cert)"
 fi
 
 say "setting up: cgroups, a private bpffs, namespaces $NSS"
 mkdir "$CG" "$CG_MESH" "$CG_AGENT" "$CG_MESH_CLIENT" "$CG_TCP" "$CG_TCP_AGENT" "$CG_TCP_CLIENT" \
+	"$CG_PAIR" "$CG_PAIR_AGENT" "$CG_PAIR_CLIENT" "$CG_MTLS" "$CG_MTLS_AGENT" "$CG_MTLS_CLIENT" \
 	"$CG_NFT" "$CG_HAPROXY" "$CG_HAPROXY_HTTP" "$CG_SERVER" "$CG_CLIENT" "$CG_OTHER"
 echo $$ > "$CG_OTHER/cgroup.procs"
 mkdir -p "$BPFFS" && mount -t bpf bpf "$BPFFS"
@@ -316,6 +371,7 @@ link() { # name subnet-octet
 # The router knows only its connected subnets: the VIP goes nowhere unless a
 # proxy takes it, and no namespace reaches beyond the router.
 link s 2; link d 11; link w 12; link h 13; link n 14; link i 15; link x 16; link t 17
+link m 18; link e 19; link k 20; link l 21
 
 # nginx as Debian ships it, with a configuration of its own (never the
 # system's, nor its service): two workers, as httpd.c has two threads, the
@@ -356,10 +412,14 @@ http {
 EOF
 }
 
-# The same server twice: in ns s (unmeshed, behind the VIP) and in ns i (a
-# meshed pod, reached at its own address: weft-in).
+# The same server in ns s (unmeshed, behind the VIP), in ns i (a meshed pod,
+# reached at its own address: weft-in) and in the meshed pairs' server pods
+# (ns e: weft-mesh, ns l: weft-mtls) when those run.
 listening() { ns "$1" ss -Hltn "sport = :$2" | grep -q .; } # netns port
-for srv in "s $SRV" "i $SRV_IN"; do
+SERVERS=("s $SRV" "i $SRV_IN")
+has weft-mesh && SERVERS+=("e $SRV_PAIR")
+has weft-mtls && SERVERS+=("l $SRV_MTLS")
+for srv in "${SERVERS[@]}"; do
 	read -r n a <<< "$srv"
 	if [ "$SERVER" = nginx ]; then
 		nginx_conf "$TMP/nginx-$n" "$a"
@@ -379,16 +439,16 @@ done
 
 say "starting weft-agent and enrolling the client pod"
 "$BIN/weft-agent" --version > "$TMP/weft.version" 2>&1 || true
-start_agent() { # own-cgroup attach-cgroup run-dir log what [agent options]: the agent's pid in SPAWNED
-	local cg=$1 attach=$2 run=$3 log=$4 what=$5
-	shift 5
-	spawn "$cg" "" "$BIN/weft-agent" --registry "file:$HERE/services.yaml" --cgroup "$attach" \
+start_agent() { # registry own-cgroup attach-cgroup run-dir log what [agent options]: the agent's pid in SPAWNED
+	local registry=$1 cg=$2 attach=$3 run=$4 log=$5 what=$6
+	shift 6
+	spawn "$cg" "" "$BIN/weft-agent" --registry "file:$HERE/$registry" --cgroup "$attach" \
 		--run-dir "$run" "$@" >"$log" 2>&1
 	local pid=$SPAWNED
 	wait_for 200 test -S "$run/admin.sock" || { cat "$log" >&2; die "$what did not start"; }
 	SPAWNED=$pid
 }
-start_agent "$CG_AGENT" "$CG_MESH" "$RUN" "$TMP/agent.log" "the agent" --bpffs "$BPFFS/weft"
+start_agent services.yaml "$CG_AGENT" "$CG_MESH" "$RUN" "$TMP/agent.log" "the agent" --bpffs "$BPFFS/weft"
 AGENT_PID=$SPAWNED
 enrol() { # run-dir netns address/len pod-name: CNI ADD, as a container runtime would
 	printf '{"cniVersion":"1.0.0","name":"bench","type":"weft-cni","agent_socket":"%s",
@@ -407,7 +467,7 @@ if has weft-nft; then
 	# not the clients': the nft rules skip the agent's cgroup), run dir and
 	# bpffs folder; the same registry.
 	say "starting a second weft-agent in nft mode and enrolling its client pod (ns n)"
-	start_agent "$CG_NFT" "$CG_NFT" "$RUN_NFT" "$TMP/weft-nft.log" "the nft-mode agent" \
+	start_agent services.yaml "$CG_NFT" "$CG_NFT" "$RUN_NFT" "$TMP/weft-nft.log" "the nft-mode agent" \
 		--mode nft --bpffs "$BPFFS/weft-nft"
 	NFT_AGENT_PID=$SPAWNED
 	enrol "$RUN_NFT" n 198.18.14.2/24 client-nft
@@ -417,10 +477,36 @@ if has weft-tcp; then
 	# default of weft.io/protocol): its own attach point, cgroup, run dir,
 	# bpffs folder and client pod, so its memory and CPU are its own.
 	say "starting a third weft-agent, eBPF mode, --protocol tcp, and enrolling its client pod (ns t)"
-	start_agent "$CG_TCP_AGENT" "$CG_TCP" "$RUN_TCP" "$TMP/weft-tcp.log" "the tcp-mode agent" \
+	start_agent services.yaml "$CG_TCP_AGENT" "$CG_TCP" "$RUN_TCP" "$TMP/weft-tcp.log" "the tcp-mode agent" \
 		--protocol tcp --bpffs "$BPFFS/weft-tcp"
 	TCP_AGENT_PID=$SPAWNED
 	enrol "$RUN_TCP" t 198.18.17.2/24 client-tcp
+fi
+# The meshed pairs: one agent each, with its defaults, serving both its
+# client pod (outbound) and its server pod (inbound), as an agent does for
+# two pods on one node. The two agents differ only in the CA: weft-mesh's
+# client side sends plaintext to the server pod, weft-mtls's opens TLS 1.3 to
+# the server pod's port 15008, whose inbound side terminates it (one agent,
+# both handshake sides). Each has its own attach cgroup, run dir and bpffs.
+if has weft-mesh; then
+	say "starting a weft-agent for a meshed pair in plaintext, enrolling its client (ns m) and server (ns e) pods"
+	start_agent services-mtls.yaml "$CG_PAIR_AGENT" "$CG_PAIR" "$RUN_PAIR" "$TMP/weft-mesh.log" \
+		"the meshed pair's agent" --bpffs "$BPFFS/weft-pair"
+	PAIR_AGENT_PID=$SPAWNED
+	enrol "$RUN_PAIR" m 198.18.18.2/24 client-mesh
+	enrol "$RUN_PAIR" e "$SRV_PAIR/24" server-mesh
+fi
+if has weft-mtls; then
+	say "starting a weft-agent with a standalone CA (mTLS), enrolling its client (ns k) and server (ns l) pods"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+		-subj /O=weft-bench/CN=weft-bench-ca -keyout "$TMP/ca.key" -out "$TMP/ca.pem" \
+		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+		>/dev/null 2>&1 || die "openssl could not make the benchmark's CA"
+	start_agent services-mtls.yaml "$CG_MTLS_AGENT" "$CG_MTLS" "$RUN_MTLS" "$TMP/weft-mtls.log" \
+		"the mTLS pair's agent" --bpffs "$BPFFS/weft-mtls" --ca-cert "$TMP/ca.pem" --ca-key "$TMP/ca.key"
+	MTLS_AGENT_PID=$SPAWNED
+	enrol "$RUN_MTLS" k 198.18.20.2/24 client-mtls
+	enrol "$RUN_MTLS" l "$SRV_MTLS/24" server-mtls
 fi
 
 say "starting HAProxy in the client namespace, behind an nftables REDIRECT"
@@ -504,12 +590,13 @@ EOF
 		{ cat "$TMP/haproxy-http.log" >&2; die "HAProxy (mode http) did not start"; }
 fi
 
-# The inbound connections the eBPF agent counted for the meshed server pod
-# (meshctl pod -o json, its "inbound" object: every "connections", "accepted"
-# or "total" count in it, summed; growth is what matters), or "none" when
-# the agent reports no inbound counters at all.
-inbound_count() {
-	"$BIN/meshctl" --socket "$RUN/admin.sock" pod "$POD_IN" -o json 2>/dev/null | python3 -c '
+# The inbound connections an agent (its run dir; the eBPF agent's by
+# default) counted for a meshed server pod (default: weft-in's) (meshctl pod
+# -o json, its "inbound" object: every "connections", "accepted" or "total"
+# count in it, summed; growth is what matters), or "none" when the agent
+# reports no inbound counters at all.
+inbound_count() { # [run-dir pod]
+	"$BIN/meshctl" --socket "${1:-$RUN}/admin.sock" pod "${2:-$POD_IN}" -o json 2>/dev/null | python3 -c '
 import json, sys
 def count(o, key=None):
     if isinstance(o, bool):
@@ -529,6 +616,18 @@ except ValueError:
     pod = {}
 print(count(pod["inbound"]) if isinstance(pod, dict) and "inbound" in pod else "none")'
 }
+# The mTLS agent's handshakes, "client server" (meshctl status: mtls.out,
+# connections it opened to a meshed pod; mtls.in, connections it accepted),
+# or "none none".
+mtls_count() {
+	"$BIN/meshctl" --socket "$RUN_MTLS/admin.sock" status -o json 2>/dev/null | python3 -c '
+import json, sys
+try:
+    m = json.load(sys.stdin)["mtls"]
+    print(m["out"], m["in"])
+except (ValueError, KeyError, TypeError):
+    print("none none")'
+}
 
 say "checking each path"
 # Only a proxy can answer the VIP: the router has no route for it. So an
@@ -540,8 +639,33 @@ for c in $CONFIGS; do
 	direct) url=http://$SRV:8080/ ;;
 	weft | weft-tcp | weft-nft | haproxy | haproxy-http) url=http://$VIP/ ;;
 	weft-in) url=http://$SRV_IN:8080/ in0=$(inbound_count) ;;
+	weft-mesh) url=http://$VIP_PAIR/ in0=$(inbound_count "$RUN_PAIR" bench/server-mesh) ;;
+	weft-mtls) url=http://$VIP_MTLS/ in0=$(mtls_count) ;;
 	esac
 	client "$c" curl -sf --max-time 3 -o /dev/null "$url" || die "$c: no answer from $url"
+	# The meshed pairs: the server side must be the agent's inbound side
+	# (plaintext pair), and the connections mTLS on both sides (each agent
+	# also answers on its opaque-TCP VIP).
+	if [ "$c" = weft-mesh ]; then
+		client "$c" curl -sf --max-time 3 -o /dev/null "http://$VIP_PAIR_TCP/" ||
+			die "$c: no answer from http://$VIP_PAIR_TCP/"
+		in1=$(inbound_count "$RUN_PAIR" bench/server-mesh)
+		if [ "$in0" = none ] || [ "$in1" = none ] || [ "$in1" -lt $((in0 + 2)) ]; then
+			die "weft-mesh: two requests did not both pass the agent's inbound side (count $in0 → $in1)"
+		fi
+	fi
+	if [ "$c" = weft-mtls ]; then
+		client "$c" curl -sf --max-time 3 -o /dev/null "http://$VIP_MTLS_TCP/" ||
+			die "$c: no answer from http://$VIP_MTLS_TCP/"
+		read -r out0 srv0 <<< "$in0"
+		read -r out1 srv1 <<< "$(mtls_count)"
+		if [ "$out0" = none ] || [ "$out1" = none ] || [ "$out1" -lt $((out0 + 2)) ] ||
+			[ "$srv1" -lt $((srv0 + 2)) ]; then
+			tail -20 "$TMP/weft-mtls.log" >&2
+			die "weft-mtls: two requests, not two mTLS handshakes on each side" \
+				"(mtls.out $out0 → $out1, mtls.in $srv0 → $srv1)"
+		fi
+	fi
 	if [ "$c" = weft-in ]; then
 		in1=$(inbound_count)
 		case $in0:$in1 in
@@ -561,10 +685,15 @@ fi
 echo "{\"weft\": $(mem_kb "$AGENT_PID" VmRSS), \"haproxy\": $(mem_kb "$HAPROXY_PID" VmRSS)" \
 	"${NFT_AGENT_PID:+, \"weft-nft\": $(mem_kb "$NFT_AGENT_PID" VmRSS)}" \
 	"${TCP_AGENT_PID:+, \"weft-tcp\": $(mem_kb "$TCP_AGENT_PID" VmRSS)}" \
+	"${PAIR_AGENT_PID:+, \"weft-mesh\": $(mem_kb "$PAIR_AGENT_PID" VmRSS)}" \
+	"${MTLS_AGENT_PID:+, \"weft-mtls\": $(mem_kb "$MTLS_AGENT_PID" VmRSS)}" \
 	"${HAPROXY_HTTP_PID:+, \"haproxy-http\": $(mem_kb "$HAPROXY_HTTP_PID" VmRSS)}}" \
 	> "$RAW/idle_rss.json"
 
 # ---------------------------------------------------------------- runs
+port_of() { case $1 in http) echo 80 ;; bulk) echo 5201 ;; pp) echo 11111 ;; esac; } # port-kind
+# The address of configuration $1's server of kind http, bulk, pp (sockperf)
+# or tcp (the meshed pairs' opaque-TCP service).
 target() { # config port-kind
 	case $1:$2 in
 	direct:http) echo "$SRV 8080" ;;
@@ -573,6 +702,10 @@ target() { # config port-kind
 	weft-in:http) echo "$SRV_IN 8080" ;;
 	weft-in:bulk) echo "$SRV_IN 5201" ;;
 	weft-in:pp) echo "$SRV_IN 11111" ;;
+	weft-mesh:tcp) echo "$VIP_PAIR_TCP 80" ;;
+	weft-mesh:*) echo "$VIP_PAIR $(port_of "$2")" ;;
+	weft-mtls:tcp) echo "$VIP_MTLS_TCP 80" ;;
+	weft-mtls:*) echo "$VIP_MTLS $(port_of "$2")" ;;
 	*:http) echo "$VIP 80" ;;
 	*:bulk) echo "$VIP 5201" ;;
 	*:pp) echo "$VIP 11111" ;;
@@ -581,12 +714,14 @@ target() { # config port-kind
 skipped() { [[ " $SKIP " == *" $1.$2 "* ]]; } # workload config
 run_one() { # round workload config
 	local r=$1 w=$2 c=$3 out="$RAW/$1.$2.$3" pid pcg p0 p1 rc=0 host port
-	local h0 h1 u0 u1 w0 w1 other
+	local h0 h1 u0 u1 w0 w1 other m0='' m1='' mtls=''
 	pid=$(proxy_pid "$c") pcg=$(proxy_cg "$c")
+	[ "$c" = weft-mtls ] && m0=$(mtls_count)
 	[ -n "$pid" ] && { alive "$c"; p0=$(cg_usec "$pcg"); }
 	h0=$(host_busy) u0=$(cg_usec) w0=$(date +%s%N)
 	case $w in
 	keepalive | close | latency) read -r host port < <(target "$c" http) ;;
+	handshake) read -r host port < <(target "$c" tcp) ;;
 	bulk) read -r host port < <(target "$c" bulk) ;;
 	pingpong) read -r host port < <(target "$c" pp) ;;
 	esac
@@ -594,7 +729,7 @@ run_one() { # round workload config
 	keepalive)
 		client "$c" timeout $((DUR + 30)) wrk -c50 -t2 -d"${DUR}s" --timeout 2s --latency \
 			"http://$host:$port/" >"$out.out" 2>&1 || rc=$? ;;
-	close)
+	close | handshake)
 		client "$c" timeout $((DUR + 30)) wrk -c50 -t2 -d"${DUR}s" --timeout 2s --latency \
 			-H 'Connection: close' "http://$host:$port/" >"$out.out" 2>&1 || rc=$? ;;
 	bulk)
@@ -617,7 +752,15 @@ run_one() { # round workload config
 	if [ -n "$pid" ]; then
 		alive "$c"
 		p1=$(cg_usec "$pcg")
-		echo "{\"rc\": $rc, \"other_cores\": $other, \"cg_usec\": $((u1 - u0))," \
+		if [ -n "$m0" ]; then
+			# mTLS connections the agent opened (client side) and accepted
+			# (server side) during the run (after its CPU was read).
+			m1=$(mtls_count)
+			mtls=$(awk -v a="$m0" -v b="$m1" 'BEGIN {split(a, x, " "); split(b, y, " ")
+				if (x[1] != "none" && y[1] != "none")
+					printf "\"mtls_out\": %d, \"mtls_in\": %d, ", y[1] - x[1], y[2] - x[2]}')
+		fi
+		echo "{\"rc\": $rc, \"other_cores\": $other, \"cg_usec\": $((u1 - u0)), $mtls" \
 			"\"proxy_usec\": $((p1 - p0))," \
 			"\"rss_kb\": $(mem_kb "$pid" VmRSS), \"hwm_kb\": $(mem_kb "$pid" VmHWM)}" > "$out.meta"
 	else
@@ -636,7 +779,12 @@ for c in $CONFIGS; do
 		read -r host port < <(target "$c" bulk)
 		client "$c" timeout 20 iperf3 -c "$host" -p "$port" -t 1 >/dev/null 2>&1 || true
 	fi
-	if ! skipped pingpong "$c"; then
+	if ! skipped handshake "$c" && [[ " $WORKLOADS " == *" handshake "* ]]; then
+		read -r host port < <(target "$c" tcp)
+		client "$c" timeout 20 wrk -c50 -t2 -d1s -H 'Connection: close' "http://$host:$port/" \
+			>/dev/null 2>&1 || true
+	fi
+	if ! skipped pingpong "$c" && [[ " $WORKLOADS " == *" pingpong "* ]]; then
 		read -r host port < <(target "$c" pp)
 		client "$c" timeout 20 sockperf ping-pong --tcp -i "$host" -p "$port" -t 1 -m 64 \
 			>/dev/null 2>&1 || true
@@ -681,15 +829,30 @@ fi
 
 # ---------------------------------------------------------------- memory per connection
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+# The meshed pairs' agents serve both ends of each connection, and are held
+# through their opaque-TCP service, so each held connection keeps its own
+# upstream (the HTTP-aware service would pool them): 4 descriptors per
+# connection in plaintext (client, upstream, inbound accept, to the server),
+# 8 with mTLS (each TLS side adds a socketpair to its relay). Fewer
+# connections then fit in RLIMIT_NOFILE; the count is in hold.<config>.json.
+hold_conns() { # config
+	local fds=2
+	case $1 in weft-mesh) fds=4 ;; weft-mtls) fds=8 ;; esac
+	local fit=$(( (NOFILE - 400) / fds / 100 * 100 ))
+	echo $(( CONNS < fit ? CONNS : fit ))
+}
 hold_test() { # config
-	local c=$1 pid hpid r0 r1 f0 f1 ready i host port
+	local c=$1 pid hpid r0 r1 f0 f1 ready i host port n kind=http m0=none m1=none
 	pid=$(proxy_pid "$c")
+	n=$(hold_conns "$c")
+	case $c in weft-mesh | weft-mtls) kind=tcp ;; esac
 	alive "$c"
 	sleep 1
 	r0=$(mem_kb "$pid" VmRSS) f0=$(fd_count "$pid")
-	read -r host port < <(target "$c" http)
+	[ "$c" = weft-mtls ] && m0=$(mtls_count | cut -d' ' -f1)
+	read -r host port < <(target "$c" "$kind")
 	# shellcheck disable=SC2046
-	spawn $(client_ns "$c") "$BIN/weft-bench-hold" "$host" "$port" "$CONNS" 120 >"$RAW/hold.$c.out" 2>&1
+	spawn $(client_ns "$c") "$BIN/weft-bench-hold" "$host" "$port" "$n" 120 >"$RAW/hold.$c.out" 2>&1
 	hpid=$SPAWNED
 	ready=
 	for i in $(seq 900); do
@@ -701,11 +864,15 @@ hold_test() { # config
 	sleep 2	# let the proxy finish any work behind the last response
 	alive "$c"
 	r1=$(mem_kb "$pid" VmRSS) f1=$(fd_count "$pid")
+	[ "$c" = weft-mtls ] && m1=$(mtls_count | cut -d' ' -f1)
 	stop_pids "$hpid"
 	# ok: connections that got their response; closed: of those, how many the
 	# proxy (or the server) closed while they were held. fds0/fds1: the
 	# proxy's open descriptors before and while they were held.
-	echo "{\"rss0_kb\": $r0, \"rss1_kb\": $r1, \"fds0\": $f0, \"fds1\": $f1," \
+	# conns: how many were tried; mtls_out: mTLS connections the agent
+	# opened meanwhile (weft-mtls), to show each held one has its own.
+	echo "{\"rss0_kb\": $r0, \"rss1_kb\": $r1, \"fds0\": $f0, \"fds1\": $f1, \"conns\": $n," \
+		"\"mtls_out\": $( [ "$m0" = none ] || [ "$m1" = none ] && echo null || echo $((m1 - m0)))," \ \
 		"\"ok\": $(sed -n 's/^ready ok=\([0-9]*\).*/\1/p' "$RAW/hold.$c.out" | grep . || echo 0)," \
 		"\"closed\": $(sed -n 's/^done closed_by_peer=\([0-9]*\)/\1/p' "$RAW/hold.$c.out" | grep . || echo null)}" \
 		> "$RAW/hold.$c.json"
@@ -715,7 +882,7 @@ for c in $CONFIGS; do
 	# Not direct (no proxy) nor weft-in (the memory of the agent's inbound
 	# side is not what this test is about: it goes through the VIP).
 	case $c in direct | weft-in) continue ;; esac
-	say "memory: $CONNS idle keep-alive connections through $c"
+	say "memory: $(hold_conns "$c") idle keep-alive connections through $c"
 	hold_test "$c"
 done
 T_END=$(date +%s)
@@ -726,12 +893,16 @@ T_END=$(date +%s)
 # the benchmark's cgroup (and its children): the client, server and proxy
 # and the kernel work done in their context (a softirq that runs in
 # ksoftirqd is not in it). A sample every 250 µs of CPU, so samples × 250 µs
-# is CPU time.
+# is CPU time. The meshed pairs go to their opaque-TCP service, so each
+# connection is a new upstream (mTLS) connection: the handshake's profile.
 PERIOD_NS=250000
 if [ "$PROFILE" = 1 ]; then
 	for c in $CONFIGS; do
 		say "profile: connection per request, $c"
-		read -r host port < <(target "$c" http)
+		case $c in
+		weft-mesh | weft-mtls) read -r host port < <(target "$c" tcp) ;;
+		*) read -r host port < <(target "$c" http) ;;
+		esac
 		# perf itself runs outside the cgroup it samples (where this script
 		# was started), so its own work is not in the profile.
 		(echo "$BASHPID" > "$CG_HOME/cgroup.procs" 2>/dev/null
@@ -766,6 +937,9 @@ fi
 if has weft || has weft-in; then
 	"$BIN/meshctl" --socket "$RUN/admin.sock" status > "$RAW/meshctl.txt" 2>&1 || true
 fi
+if has weft-mtls; then
+	"$BIN/meshctl" --socket "$RUN_MTLS/admin.sock" status > "$RAW/meshctl-mtls.txt" 2>&1 || true
+fi
 if has weft-nft; then
 	"$BIN/meshctl" --socket "$RUN_NFT/admin.sock" status > "$RAW/meshctl-nft.txt" 2>&1 || true
 fi
@@ -783,7 +957,8 @@ json.dump({
     "cores": $(nproc), "clk_tck": $HZ,
     "rounds": $ROUNDS, "seconds": $DUR, "rate": $RATE, "conns": $CONNS, "conns_wanted": $CONNS_WANTED, "nofile": $NOFILE,
     "haproxy_maxconn": $((CONNS + 100)),
-    "configs": "$CONFIGS".split(), "skipped": "$SKIP".split(),
+    "configs": "$CONFIGS".split(), "skipped": "$SKIP".split(), "workloads": "$WORKLOADS".split(),
+    "only": "${BENCH_ONLY:-}",
     "server": "$SERVER",
     "server_version": "$(if [ "$SERVER" = nginx ]; then nginx -v 2>&1 | sed 's/.*nginx\///'; else echo bench/httpd.c; fi)",
     "autogroup": $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo None),
