@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -610,6 +611,101 @@ static int handed_over_conns(int *half_closed, int *http)
 	return n;
 }
 
+/* Idle ECHO connections held open across the hand-overs of the passed
+ * streams test, each checked with one byte at the end: how long passing
+ * many takes. $WEFT_UPGRADE_IDLE_CONNS (`make test-upgrade-long`: 1000;
+ * default none).
+ */
+#define IDLE_CONNS_MAX 4000
+static int idle_conns(void)
+{
+	const char *v = getenv("WEFT_UPGRADE_IDLE_CONNS");
+	int n = v ? atoi(v) : 0;
+
+	return n < 0 ? 0 : n > IDLE_CONNS_MAX ? IDLE_CONNS_MAX : n;
+}
+
+struct idle_report {
+	long opened, ok;
+};
+
+struct idle_load {
+	pid_t pid;
+	int stop_w, report_r;
+};
+
+static void idle_hold(int n, int stop_fd, int rep_fd)
+{
+	struct rlimit rl;
+	struct idle_report r = { 0 };
+	int *fds = calloc((size_t)n, sizeof(int));
+	char c = 1;
+
+	if (!fds || getrlimit(RLIMIT_NOFILE, &rl) || (rl.rlim_cur = rl.rlim_max, 0) ||
+	    setrlimit(RLIMIT_NOFILE, &rl) || tns_enter("a"))
+		_exit(3);
+	for (int i = 0; i < n; i++) {
+		fds[i] = tsock_connect(NULL, VIP, 2000);
+		if (fds[i] >= 0 && write(fds[i], "ECHO\n", 5) == 5)
+			r.opened++;
+	}
+	/* Open: the hand-overs may begin. */
+	if (write(rep_fd, &c, 1) != 1)
+		_exit(2);
+	while (!stop_asked(stop_fd))
+		usleep(20000);
+	for (int i = 0; i < n; i++) {
+		char b[2] = "";
+
+		if (fds[i] < 0)
+			continue;
+		if (tsock_request(fds[i], "z", b, sizeof(b), 2000) == 1 && b[0] == 'z')
+			r.ok++;
+		close(fds[i]);
+	}
+	_exit(write(rep_fd, &r, sizeof(r)) == sizeof(r) ? 0 : 2);
+}
+
+/* Open @n idle connections from pod a (none for 0) and wait until they are. */
+static void idle_start(struct idle_load *l, int n)
+{
+	int stop[2], rep[2];
+	char c;
+
+	l->pid = 0;
+	if (!n)
+		return;
+	cr_assert_eq(pipe2(stop, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(rep, O_CLOEXEC), 0);
+	l->pid = fork();
+	cr_assert_geq(l->pid, 0);
+	if (l->pid == 0) {
+		close(stop[1]);
+		close(rep[0]);
+		idle_hold(n, stop[0], rep[1]);
+	}
+	close(stop[0]);
+	close(rep[1]);
+	l->stop_w = stop[1];
+	l->report_r = rep[0];
+	cr_assert_eq(read(l->report_r, &c, 1), 1, "the idle connections did not open");
+}
+
+static struct idle_report idle_stop(struct idle_load *l)
+{
+	struct idle_report r = { 0 };
+	int status;
+
+	if (!l->pid)
+		return r;
+	close(l->stop_w);
+	cr_assert_eq(read(l->report_r, &r, sizeof(r)), (ssize_t)sizeof(r),
+		     "the idle connections reported nothing");
+	close(l->report_r);
+	cr_assert_eq(waitpid(l->pid, &status, 0), l->pid);
+	return r;
+}
+
 /* Small TCP buffers in pod a's netns (the client's sockets and the
  * proxy's there), so the backlog of a stalling stream fills the proxy's
  * pipes instead of socket buffers autotuned to megabytes. Only in this
@@ -655,8 +751,11 @@ Test(upgrade, handover_passes_established_streams_whole)
 	char out[4096];
 	struct pass_load l;
 	struct stream_report r;
+	struct idle_load il;
+	struct idle_report ir;
 
 	pod_a_small_buffers();
+	idle_start(&il, idle_conns());
 	pass_load_start(&l, drip_ms);
 	t0 = tproc_now_ms();
 	drip_end = t0 + drip_ms;
@@ -693,13 +792,16 @@ Test(upgrade, handover_passes_established_streams_whole)
 	cr_expect_geq(tenv_status_counter(&env, "connections.passed_in"), PASS_STREAMS);
 	t0 = tproc_now_ms() - t0;
 	r = pass_load_stop(&l);
+	ir = idle_stop(&il);
+	cr_expect_eq(ir.ok, idle_conns(), "%ld of %d idle connections (%ld opened) answered after the hand-overs",
+		     ir.ok, idle_conns(), ir.opened);
 	fprintf(stderr, "upgrade: %d hand-overs in %llu ms with --drain-seconds 1: %d streams of %llu bytes (%llu verified): %ld reset, %ld bytes wrong, %ld counts wrong\n",
 		n, (unsigned long long)t0, PASS_STREAMS + 1, (unsigned long long)r.sent,
 		(unsigned long long)r.verified, r.resets, r.mismatches, r.count_wrong);
 	/* The figures of each hand-over, from the old agents' logs. */
 	out[0] = '\0';
 	(void)tenv_capture(out, sizeof(out),
-			   "grep -o 'passed [0-9]* established connection(s) to the successor in [0-9]* us ([0-9]* bytes in flight' %s",
+			   "grep -oE '(passed [0-9]* established connection\\(s\\) to the successor in [0-9]* us \\([0-9]* bytes in flight)|(relaying [0-9]* established .* in [0-9]* us)' %s",
 			   env.agent_log);
 	fprintf(stderr, "%s", out);
 	cr_expect_eq(r.resets, 0, "%ld streams broke (first error %d: %s)", r.resets, r.err,
