@@ -81,6 +81,7 @@ struct agent {
 	int ho_cfd;			/* the other agent during a hand-over; -1: none */
 	bool ho_passed;			/* the listeners went to it */
 	bool ho_resumes;		/* the successor resumes what registries pass */
+	bool ho_conns;			/* the successor relays established connections */
 	struct handover_reg *ho_regs;	/* what they passed (AGENT_MAX_REGISTRIES) */
 	unsigned int n_ho_regs;
 	void (*ho_release)(struct agent *a);

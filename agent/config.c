@@ -124,6 +124,8 @@ static const struct opt_def cfg_tail[] = {
 	    "how often to look for pods that escaped the mesh (logged, weft_pods_unmeshed); with --evict-escaped, at most one eviction each time"),
 	OPT("takeover", NULL, OPT_FLAG, takeover, NULL, 0, 0, NULL,
 	    "take over from the agent running with the same --run-dir (its hand-over socket): adopt its in-pod listeners, so no new connection is refused, and let it drain; without this flag an agent that finds a live predecessor takes over too, and with it an agent that finds none refuses to start (docs/lifecycle.md)"),
+	OPT("no-pass-connections", NULL, OPT_FLAG, no_pass_conns, NULL, 0, 0, NULL,
+	    "at a hand-over, keep established opaque TCP connections in the old agent until they end or --drain-seconds pass, as agents before this option did, instead of passing them to the successor with their bytes in flight; either side turns passing off (docs/lifecycle.md)"),
 	OPT("fail-open-after", "WEFT_FAIL_OPEN_AFTER_MS", OPT_U32, fail_open_after_ms, "5000", 0,
 	    3600000, "MS",
 	    "pods of namespaces annotated weft.io/fail-open: \"true\" (or pods so annotated) are not captured while the agent's heartbeat, renewed every second, is older than this: their traffic then bypasses the mesh (no mTLS, no policy) instead of failing; at least 3000; 0: no pod ever fails open (docs/lifecycle.md)"),

@@ -64,6 +64,7 @@ struct agent_config {
 	bool no_sandbox;		/* --no-sandbox: workers keep their privileges (debugging) */
 	uint32_t repair_period_ms;	/* --repair-period */
 	bool takeover;			/* --takeover: a predecessor must hand over */
+	bool no_pass_conns;		/* --no-pass-connections: they drain instead */
 	uint32_t drain_s;		/* --drain-seconds */
 	uint32_t fail_open_after_ms;	/* --fail-open-after: 0 = off */
 	bool cleanup;

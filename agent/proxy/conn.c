@@ -189,6 +189,14 @@ void conn_close(struct conn *c, bool reset)
 	free(c);
 }
 
+void conn_forget(struct conn *c)
+{
+	(void)conn_watch(c, 0);
+	if (c->up)
+		(void)up_watch(c->up, 0);
+	conn_close(c, false);
+}
+
 static void on_idle(struct loop_timer *n, uint64_t now)
 {
 	struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, t_idle));
@@ -354,12 +362,8 @@ static void conn_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
 		detect_on_event(c);
 }
 
-/* A new connection for accepted socket @cfd of @pod, counted and linked,
- * with its idle timer armed and the client watched for input; NULL (the
- * client reset and counted) on failure.
- */
-static struct conn *conn_new(struct proxy *px, struct px_pod *pod, int cfd,
-			     struct svc_state *svc, struct in_port *in)
+struct conn *conn_new(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state *svc,
+		      struct in_port *in)
 {
 	struct conn *c;
 

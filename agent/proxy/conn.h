@@ -54,6 +54,7 @@
 #include "proxy.h"
 #include "proxy/broker.h"
 #include "proxy/framing.h"
+#include "proxy/pass.h"
 #include "proxy/pipes.h"
 #include "proxy/policy.h"
 #include "proxy/state.h"
@@ -331,9 +332,18 @@ struct conn {
 	bool stale_retried;		/* a stale pooled upstream was replaced, once per request */
 	struct http_txn h;
 	struct half c2u, u2c;
+	bool adopted;			/* passed by the previous agent at a hand-over */
 };
 
 /* ---- conn.c */
+
+/* A new connection for client socket @cfd of @pod (taken in every case),
+ * bound for service port state @svc (NULL: none) and, inbound, counted in
+ * @in: counted and linked, its idle timer armed and the client watched for
+ * input, with no relay yet. NULL (the client reset and counted) on failure.
+ */
+struct conn *conn_new(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state *svc,
+		      struct in_port *in);
 
 /* Take ownership of accepted client socket @cfd of @pod, bound for service
  * port state @svc (NULL: pass through to @target). On failure the client is
@@ -369,6 +379,13 @@ bool err_is_local(int err);
  * its pod and frees it.
  */
 void conn_close(struct conn *c, bool reset);
+
+/* Let go of @c, whose sockets and pipes a successor now holds too (a
+ * hand-over, pass.c): out of the loop's epoll set explicitly (closing this
+ * agent's descriptors does not release the files), then freed as
+ * conn_close() does, without a reset and without a FIN.
+ */
+void conn_forget(struct conn *c);
 
 /* Close a socket so the peer gets a RST rather than a FIN. */
 void sock_close_reset(int fd);
@@ -423,6 +440,13 @@ int up_watch(struct up *u, uint32_t ev);
  * watched and without a connect timeout yet. 0 or -errno (nothing attached).
  */
 int up_connect(struct conn *c, struct ep_state *e, const struct addr *target);
+
+/* Attach to @c connected upstream socket @fd (taken), which a previous
+ * agent opened to endpoint @e (NULL: a passthrough or an endpoint this
+ * agent does not know), counted as up_connect() counts a new one. 0 or
+ * -ENOMEM (@fd is then still the caller's).
+ */
+int up_adopt(struct conn *c, struct ep_state *e, int fd);
 
 /* Attach to @c an idle upstream of @e made in @c's pod's netns, marked
  * reused. NULL if the pool has none.
@@ -520,6 +544,31 @@ int px_listener(struct px_pod *pod, const struct addr *a, loop_fd_fn fn);
  * a REDIRECT). 0 or -errno.
  */
 int px_orig_dst(int fd, int family, struct addr *out);
+
+/* ---- pass.c: established connections to and from another agent */
+
+struct pass_batch;
+
+/* A batch that hands connections to @send (proxy/pass.h) PASS_BATCH at a
+ * time. NULL with errno set.
+ */
+struct pass_batch *pass_batch_new(pass_send_fn send, void *ctx);
+/* Under isolation: add every connection of @pod that can be passed (an
+ * opaque relay, outbound, established, plaintext: docs/lifecycle.md) to
+ * @b, sending full batches. 0, or the first -errno of a send: the
+ * connections not sent stay and drain, and @b passes nothing more.
+ */
+int px_pod_pass(struct px_pod *pod, struct pass_batch *b);
+/* Under isolation: send what @b holds, free it, and return how many
+ * connections went in all (0 or more), or the first -errno of a send.
+ */
+long pass_batch_finish(struct pass_batch *b);
+/* Under isolation: relay the connection of record @r on @pod from now on,
+ * writing its bytes in flight first. Takes the pass_rec_fds(@r)
+ * descriptors in @fds in every case (on failure both sockets are reset).
+ * 0 or -errno.
+ */
+int px_pod_adopt(struct px_pod *pod, const struct px_pass_rec *r, int *fds);
 
 /* ---- inbound.c */
 

@@ -65,6 +65,7 @@ static void conn_info(const struct px_pod *pod, const struct conn *c,
 	ci->state = conn_state(c);
 	ci->attempts = c->n_tried;
 	ci->requests = c->h.n_requests;
+	ci->handed_over = c->adopted;
 }
 
 int px_pod_conns(const struct px_pod *pod, proxy_conn_fn fn, void *ctx)

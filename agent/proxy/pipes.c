@@ -62,6 +62,11 @@ void pipe_give(struct pipe_pool *pp, int fds[2])
 	fds[0] = fds[1] = -1;
 }
 
+void pipe_adopt(struct pipe_pool *pp)
+{
+	pp->lent++;
+}
+
 void pipe_drop(struct pipe_pool *pp, int fds[2])
 {
 	if (fds[0] == -1)

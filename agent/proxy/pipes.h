@@ -44,6 +44,12 @@ int pipe_take(struct pipe_pool *pp, int fds[2]);
  */
 void pipe_give(struct pipe_pool *pp, int fds[2]);
 
+/* Count a pipe another agent passed (a hand-over) as lent from @pp: it is
+ * given back or dropped like any other, and may take the pool past its
+ * bound until then.
+ */
+void pipe_adopt(struct pipe_pool *pp);
+
 /* Close the pipe in @fds, which may hold bytes nobody will read, and set
  * @fds to -1. Nothing for -1.
  */

@@ -90,6 +90,8 @@ struct proxy_stats {
 	uint64_t inbound_transparent_fallbacks;	/* the application saw the pod's
 						 * address, not the client's */
 	uint64_t broker_waits;		/* connects that waited for the socket broker */
+	uint64_t conns_passed_out;	/* established connections passed to a successor */
+	uint64_t conns_passed_in;	/* established connections a predecessor passed */
 	/* Mutual TLS (docs/mtls.md), tls_relay.c. */
 	uint64_t mtls_out;		/* client handshakes completed, server identity right */
 	uint64_t mtls_in;		/* server handshakes completed, client certificate good */
@@ -175,6 +177,7 @@ struct proxy_conn_info {
 	 */
 	const char *mtls;
 	char mtls_peer[SPIFFE_ID_MAX];
+	bool handed_over;		/* relayed by the previous agent before a hand-over */
 };
 
 /* Called per connection by workers_capture_conns(); must not close connections. */

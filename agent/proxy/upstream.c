@@ -508,6 +508,31 @@ int up_connect(struct conn *c, struct ep_state *e, const struct addr *target)
 	return 0;
 }
 
+int up_adopt(struct conn *c, struct ep_state *e, int fd)
+{
+	struct proxy *px = c->px;
+	struct up *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return -ENOMEM;
+	if (e && svc_pod_add(e->svc, c->pod)) {
+		free(u);
+		return -ENOMEM;
+	}
+	u->px = px;
+	u->fd = fd;
+	u->pod = c->pod;
+	u->ep = e;
+	px->stats.upstream_active++;
+	if (e) {
+		ep_ref(e);
+		e->conns++;
+		e->svc->conns++;
+	}
+	attach(c, u);
+	return 0;
+}
+
 static void up_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
 {
 	struct up *u = ctx;

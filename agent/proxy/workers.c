@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -336,6 +337,7 @@ struct px_capture {
 	uint64_t key;		/* the pod's name to the broker */
 	uint64_t netns_cookie;
 	unsigned int n;		/* shares opened so far */
+	unsigned int next_adopt;	/* the share the next passed connection joins */
 	struct px_pod share[];	/* share[i] is served by worker i */
 };
 
@@ -497,6 +499,50 @@ void workers_capture_stop_accepting(struct workers *ws, struct px_capture *cap)
 	for (unsigned int i = 0; i < cap->n; i++)
 		px_pod_drain(&cap->share[i]);
 	workers_release(ws);
+}
+
+struct pass_batch *workers_pass_begin(struct workers *ws, pass_send_fn send, void *ctx)
+{
+	struct pass_batch *b = pass_batch_new(send, ctx);
+
+	if (b)
+		workers_isolate(ws);
+	return b;
+}
+
+int workers_capture_pass(struct px_capture *cap, struct pass_batch *b)
+{
+	int err = 0;
+
+	for (unsigned int i = 0; !err && i < cap->n; i++)
+		err = px_pod_pass(&cap->share[i], b);
+	return err;
+}
+
+long workers_pass_end(struct workers *ws, struct pass_batch *b)
+{
+	long n = pass_batch_finish(b);
+
+	workers_release(ws);
+	return n;
+}
+
+int workers_capture_netns_id(const struct px_capture *cap, uint64_t *dev, uint64_t *ino)
+{
+	struct stat st;
+
+	if (fstat(cap->share[0].netns_fd, &st) == -1)
+		return -errno;
+	*dev = (uint64_t)st.st_dev;
+	*ino = (uint64_t)st.st_ino;
+	return 0;
+}
+
+int workers_capture_adopt(struct px_capture *cap, const struct px_pass_rec *r, int *fds)
+{
+	struct px_pod *pp = &cap->share[cap->next_adopt++ % cap->n];
+
+	return px_pod_adopt(pp, r, fds);
 }
 
 void workers_capture_inbound_fds(const struct px_capture *cap, int *lfd4, int *lfd6)

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proxy/pass.h"
 #include "proxy/proxy.h"
 
 /* The most worker threads (--workers); the option table takes its bound from here. */
@@ -135,6 +136,32 @@ void workers_capture_listeners(const struct px_capture *cap, workers_listener_fn
  * go on until they end or the capture is closed.
  */
 void workers_capture_stop_accepting(struct workers *ws, struct px_capture *cap);
+
+/* ---- established connections at a hand-over (proxy/pass.h, docs/lifecycle.md) */
+
+struct pass_batch;
+
+/* Park the workers (workers_isolate()) and start passing connections to
+ * @send, PASS_BATCH at a time. NULL with errno set (the workers released).
+ */
+struct pass_batch *workers_pass_begin(struct workers *ws, pass_send_fn send, void *ctx);
+/* Add every connection of @cap that can be passed (opaque, outbound,
+ * established, plaintext) to @b. 0, or the first -errno of a send: what
+ * was not sent stays and drains.
+ */
+int workers_capture_pass(struct px_capture *cap, struct pass_batch *b);
+/* Send the rest, free @b and release the workers. How many connections
+ * went to the successor (0 or more), or the first -errno of a send.
+ */
+long workers_pass_end(struct workers *ws, struct pass_batch *b);
+
+/* The identity (nsfs device and inode) of @cap's pod netns. 0 or -errno. */
+int workers_capture_netns_id(const struct px_capture *cap, uint64_t *dev, uint64_t *ino);
+/* Under isolation: relay the connection of record @r from now on, on the
+ * next of @cap's workers in turn. Takes the pass_rec_fds(@r) descriptors
+ * in @fds in every case (on failure both sockets are reset). 0 or -errno.
+ */
+int workers_capture_adopt(struct px_capture *cap, const struct px_pass_rec *r, int *fds);
 
 /* Worker 0's inbound listeners of @cap (-1 when absent), for the datapath's
  * sk_lookup map: a socket assigned by bpf_sk_assign() that belongs to a

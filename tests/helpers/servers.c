@@ -241,6 +241,37 @@ static void serve_banner(struct srv_conn *sc)
 	}
 }
 
+/* "DRIP <bytes> <ms>\n", of which @have bytes are in @buf (64 KiB room). */
+static void serve_drip(int fd, char *buf, size_t have)
+{
+	unsigned long long total, ms, sent = 0;
+	char out[8192];
+	uint64_t ticks;
+	ssize_t n;
+
+	while (!memchr(buf, '\n', have) && have < 64 &&
+	       (n = recv(fd, buf + have, 64 - have, 0)) > 0)
+		have += (size_t)n;
+	buf[have < 64 ? have : 63] = '\0';
+	if (sscanf(buf, "DRIP %llu %llu", &total, &ms) != 2 || !ms)
+		return;
+	ticks = ms / 20 ? ms / 20 : 1;
+	for (uint64_t t = 1; sent < total; t++) {
+		unsigned long long due = t >= ticks ? total : total * t / ticks;
+
+		while (sent < due) {
+			size_t len = due - sent < sizeof(out) ? due - sent : sizeof(out);
+
+			for (size_t i = 0; i < len; i++)
+				out[i] = (char)tsrv_pattern(sent + i);
+			if (write_all(fd, out, len) < 0)
+				return;
+			sent += len;
+		}
+		usleep(20000);
+	}
+}
+
 static void *serve(void *arg)
 {
 	struct srv_conn *sc = arg;
@@ -290,6 +321,8 @@ static void *serve(void *arg)
 
 			write_all(sc->fd, line, (size_t)len);
 		}
+	} else if (have >= 5 && !memcmp(buf, "DRIP ", 5)) {
+		serve_drip(sc->fd, buf, have);
 	} else if (have >= 4 && !memcmp(buf, "GET ", 4)) {
 		char body[300], head[600];
 		int blen = snprintf(body, sizeof(body), "%s %s\n", sc->name, peer);

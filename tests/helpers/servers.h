@@ -3,6 +3,9 @@
  * speaking a tiny line protocol so tests can see who answered and from where:
  *   "IDENT\n"  → "<name> <peer-ip>\n", then close
  *   "ECHO\n"   → echo every byte until EOF, then "BYE <count>\n" and close
+ *   "DRIP <bytes> <ms>\n" → <bytes> bytes of tsrv_pattern() spread evenly
+ *              over <ms>, whatever the client sends meanwhile (or its
+ *              half-close), then close
  *   "GET ..."  → HTTP/1.1 200 with body "<name> <peer-ip>\n", then close
  * One thread per connection, so hundreds of concurrent clients are fine.
  * Other modes: an HTTP/1.1 keep-alive server with a chosen status and delay
@@ -13,6 +16,15 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+
+/* Byte @off of the stream DRIP sends, and what stream tests send: a
+ * sequence whose period (251, prime) shares no factor with any chunk size,
+ * so a byte lost, repeated or reordered shows.
+ */
+static inline unsigned char tsrv_pattern(uint64_t off)
+{
+	return (unsigned char)(off % 251);
+}
 
 /* Start a server named @name in netns @ns (short name) on @ip:@port; returns
  * once it listens. Returns the pid or -1.

@@ -347,3 +347,54 @@ Test(mtls_transport, renewal_keeps_an_open_connection)
 	/* And new connections use the new certificates. */
 	cr_assert_eq(tsock_ident("a", SECURE_VIP, out, sizeof(out)), 0);
 }
+
+/* A hand-over passes no mTLS connection (its TLS session lives in the old
+ * agent's OpenSSL objects): both ends of an open stream, the client side
+ * to the meshed endpoint and the server side to the application, stay with
+ * the old agent, which relays them to their end while it drains.
+ */
+Test(mtls_transport, a_hand_over_leaves_mtls_streams_to_drain)
+{
+	char out[256];
+	json_object *all, *arr, *v;
+	pid_t old = env.agent;
+	uint64_t until;
+	int fd, status, passed = 0;
+
+	cr_assert_eq(ident_until("a", SECURE_VIP, out, sizeof(out), 10000), 0);
+	fd = tsock_connect("a", SECURE_VIP, 3000);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	cr_assert_eq(write(fd, "ECHO\nabc", 8), 8);
+	cr_assert_eq(tsock_request(fd, "", out, 4, 3000), 3);
+	env.agent = 0;
+	cr_assert_lt(strlen(env.extra_args) + 12, sizeof(env.extra_args));
+	strcat(env.extra_args, " --takeover");
+	cr_assert_eq(tenv_agent_start(&env), 0, "successor, see %s", env.agent_log);
+	until = mono_ms() + 15000;
+	while (tenv_admin_pid(&env) != env.agent) {
+		cr_assert_lt(mono_ms(), until, "the successor never took over, see %s",
+			     env.agent_log);
+		usleep(20000);
+	}
+	all = tenv_admin_get(&env, "/v1/conns");
+	cr_assert(all && json_object_object_get_ex(all, "conns", &arr));
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *c = json_object_array_get_idx(arr, i);
+
+		passed += json_object_object_get_ex(c, "handed_over", &v) &&
+			  json_object_get_boolean(v);
+	}
+	json_object_put(all);
+	cr_expect_eq(passed, 0, "%d connection(s) passed", passed);
+	cr_assert_eq(kill(old, 0), 0, "the old agent did not wait for the stream");
+	cr_assert_eq(tsock_request(fd, "def", out, 4, 3000), 3, "the stream broke");
+	cr_expect_eq(memcmp(out, "def", 3), 0);
+	shutdown(fd, SHUT_WR);
+	cr_assert_gt(tsock_request(fd, "", out, sizeof(out), 3000), 0);
+	cr_expect(!strncmp(out, "BYE 6", 5), "got '%s'", out);
+	close(fd);
+	/* Its last connection ended: the old agent exits cleanly, before the deadline. */
+	cr_assert_eq(waitpid(old, &status, 0), old);
+	cr_expect(WIFEXITED(status) && !WEXITSTATUS(status), "old agent: %#x, see %s", status,
+		  env.agent_log);
+}

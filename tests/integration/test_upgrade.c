@@ -6,6 +6,11 @@
  *    time): no new connection may fail and every stream must finish whole,
  *    each old agent drains and exits cleanly (no leak under ASan), and no fd
  *    or pin is left behind;
+ *  - by hand-overs whose drain deadline is shorter than the streams: every
+ *    opaque stream (one stalling, so bytes are in flight; one half-closed)
+ *    is passed to each successor and checked byte for byte, an HTTP request
+ *    in progress stays with the old agent, and a successor that does not
+ *    take connections leaves them to drain;
  *  - by kill -9 and a successor started at once: new connections fail while
  *    no agent listens, fast (refused, never a hang) and never bypassing the
  *    mesh; the figures are printed.
@@ -21,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -29,9 +35,12 @@
 #include <linux/types.h>
 #include <bpf/bpf.h>
 
+#include <json-c/json.h>
+
 #include "abi.h"
 #include "fixture.h"
 #include "proc.h"
+#include "servers.h"
 #include "sock.h"
 #include "tns.h"
 
@@ -356,6 +365,482 @@ Test(upgrade, handover_under_load_refuses_nothing_and_drains_streams)
 	cr_expect_leq(fds1, fds0 + 16 + 2 * 8, "agent fds %d after %d hand-overs, %d before", fds1,
 		      n, fds0);
 	cr_expect_eq(count_tree(env.bpffs), pins0, "pins changed over the hand-overs");
+}
+
+/* ------------------------------------------------------------ passed streams */
+
+/* Long-lived opaque streams that must outlive the old agents' drain
+ * deadline: passed to each successor with their bytes in flight
+ * (docs/lifecycle.md), never reset, not a byte lost or repeated.
+ */
+#define PASS_STREAMS 4
+#define PASS_CHUNK 1400		/* bytes a stream writes per tick */
+#define PASS_TICK_US 10000
+#define DRIP_RATE 200		/* bytes per ms of the half-closed stream */
+
+struct stream_report {
+	uint64_t sent;		/* bytes the client sent (ECHO) or DRIP promised */
+	uint64_t verified;	/* bytes received back, in order, compared */
+	long resets;		/* the stream broke: an error, or EOF too early */
+	long mismatches;	/* bytes that differed from the pattern */
+	long count_wrong;	/* the server's BYE count, or DRIP's length, differed */
+	int err;
+};
+
+/* Compare what arrived in @buf[0..@n) with the pattern at r->verified; past
+ * r->sent (@limit true) the bytes go to @tail (the BYE line).
+ */
+static void check_bytes(struct stream_report *r, const char *buf, size_t n, bool limit,
+			char *tail, size_t *tail_len, size_t tail_max)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!limit || r->verified < r->sent) {
+			if ((unsigned char)buf[i] != tsrv_pattern(r->verified))
+				r->mismatches++;
+			r->verified++;
+		} else if (*tail_len + 1 < tail_max) {
+			tail[(*tail_len)++] = buf[i];
+		}
+	}
+}
+
+/* An ECHO stream writing the pattern without pause (a chunk a tick) and
+ * checking every byte echoed, until @stop_fd; then the half-close and the
+ * server's count. A @stalling stream writes ten times faster and reads only
+ * one period (STALL_MS) in two: the buffers and the proxy's pipes fill up
+ * both ways, so hand-overs find bytes in flight.
+ */
+#define STALL_MS 400
+static void echo_stream(int stop_fd, struct stream_report *r, bool stalling)
+{
+	char out[PASS_CHUNK * 10], in[65536], tail[64], want[64];
+	size_t tail_len = 0, chunk = stalling ? sizeof(out) : PASS_CHUNK;
+	uint64_t until;
+	int fd = tsock_connect(NULL, VIP, 2000);
+	ssize_t n;
+
+	if (fd < 0 || write(fd, "ECHO\n", 5) != 5) {
+		r->resets++;
+		r->err = fd < 0 ? fd : -EIO;
+		goto out;
+	}
+	if (stalling) {
+		/* Small and fixed (no autotuning): the backlog stays in the proxy. */
+		int sz = 16384;
+
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
+	while (!stop_asked(stop_fd)) {
+		for (size_t i = 0; i < chunk; i++)
+			out[i] = (char)tsrv_pattern(r->sent + i);
+		n = send(fd, out, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0)
+			r->sent += (uint64_t)n;
+		else if (n == -1 && errno != EAGAIN)
+			goto broken;
+		if (stalling && (tproc_now_ms() / STALL_MS) % 2) {
+			usleep(PASS_TICK_US);
+			continue;
+		}
+		while ((n = recv(fd, in, sizeof(in), MSG_DONTWAIT)) > 0)
+			check_bytes(r, in, (size_t)n, true, tail, &tail_len, sizeof(tail));
+		if (n == 0 || (n == -1 && errno != EAGAIN))
+			goto broken;
+		usleep(PASS_TICK_US);
+	}
+	shutdown(fd, SHUT_WR);
+	until = tproc_now_ms() + 5000;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (tproc_now_ms() > until || poll(&p, 1, 1000) < 0)
+			goto broken;
+		n = recv(fd, in, sizeof(in), MSG_DONTWAIT);
+		if (n == -1 && errno == EAGAIN)
+			continue;
+		if (n <= 0)
+			break;
+		check_bytes(r, in, (size_t)n, true, tail, &tail_len, sizeof(tail));
+	}
+	if (n < 0)
+		goto broken;
+	tail[tail_len] = '\0';
+	snprintf(want, sizeof(want), "BYE %llu\n", (unsigned long long)r->sent);
+	if (r->verified != r->sent || strcmp(tail, want))
+		r->count_wrong++;
+	goto out;
+broken:
+	r->resets++;
+	r->err = -errno ?: -ECONNRESET;
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
+/* A DRIP stream the client half-closed at once: the server's bytes go on
+ * arriving for @ms across hand-overs, checked to the last, then EOF.
+ */
+static void drip_stream(uint64_t ms, struct stream_report *r)
+{
+	char cmd[64], in[65536], tail[1];
+	size_t tail_len = 0;
+	int fd = tsock_connect(NULL, VIP, 2000), len;
+	ssize_t n = -1;
+
+	r->sent = ms * DRIP_RATE;
+	len = snprintf(cmd, sizeof(cmd), "DRIP %llu %llu\n", (unsigned long long)r->sent,
+		       (unsigned long long)ms);
+	if (fd < 0 || write(fd, cmd, (size_t)len) != len || shutdown(fd, SHUT_WR)) {
+		r->resets++;
+		r->err = fd < 0 ? fd : -EIO;
+		goto out;
+	}
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		/* DRIP writes every 20 ms: 3 s of silence is a stall. */
+		if (poll(&p, 1, 3000) != 1) {
+			n = -1;
+			errno = ETIMEDOUT;
+			break;
+		}
+		n = recv(fd, in, sizeof(in), 0);
+		if (n <= 0)
+			break;
+		check_bytes(r, in, (size_t)n, false, tail, &tail_len, sizeof(tail));
+	}
+	if (n < 0) {
+		r->resets++;
+		r->err = -errno;
+	} else if (r->verified != r->sent) {
+		r->count_wrong++;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
+struct pass_load {
+	pid_t pid[PASS_STREAMS + 1];
+	int stop_w, report_r[PASS_STREAMS + 1];
+};
+
+/* PASS_STREAMS ECHO streams and one DRIP stream of @drip_ms from pod a. */
+static void pass_load_start(struct pass_load *l, uint64_t drip_ms)
+{
+	int stop[2];
+
+	cr_assert_eq(pipe2(stop, O_CLOEXEC), 0);
+	for (int i = 0; i <= PASS_STREAMS; i++) {
+		int rep[2];
+
+		cr_assert_eq(pipe2(rep, O_CLOEXEC), 0);
+		l->pid[i] = fork();
+		cr_assert_geq(l->pid[i], 0);
+		if (l->pid[i] == 0) {
+			struct stream_report r = { 0 };
+
+			close(stop[1]);
+			close(rep[0]);
+			if (tns_enter("a"))
+				_exit(3);
+			if (i == PASS_STREAMS)
+				drip_stream(drip_ms, &r);
+			else
+				echo_stream(stop[0], &r, i == 0);
+			_exit(write(rep[1], &r, sizeof(r)) == sizeof(r) ? 0 : 2);
+		}
+		close(rep[1]);
+		l->report_r[i] = rep[0];
+	}
+	close(stop[0]);
+	l->stop_w = stop[1];
+}
+
+static struct stream_report pass_load_stop(struct pass_load *l)
+{
+	struct stream_report sum = { 0 };
+
+	close(l->stop_w);
+	for (int i = 0; i <= PASS_STREAMS; i++) {
+		struct stream_report r;
+		int status;
+
+		cr_assert_eq(read(l->report_r[i], &r, sizeof(r)), (ssize_t)sizeof(r),
+			     "stream %d reported nothing", i);
+		close(l->report_r[i]);
+		cr_assert_eq(waitpid(l->pid[i], &status, 0), l->pid[i]);
+		sum.sent += r.sent;
+		sum.verified += r.verified;
+		sum.resets += r.resets;
+		sum.mismatches += r.mismatches;
+		sum.count_wrong += r.count_wrong;
+		if (!sum.err)
+			sum.err = r.err;
+	}
+	return sum;
+}
+
+/* The current agent's connections that a predecessor passed (/v1/conns),
+ * and how many of them are half-closed and how many HTTP.
+ */
+static int handed_over_conns(int *half_closed, int *http)
+{
+	/* The most the API lists: the idle connections of the long run too. */
+	json_object *o = tenv_admin_get(&env, "/v1/conns?limit=10000"), *arr, *c, *v;
+	int n = 0;
+
+	cr_assert_not_null(o, "GET /v1/conns failed");
+	cr_assert(json_object_object_get_ex(o, "truncated", &v) && !json_object_get_boolean(v),
+		  "/v1/conns truncated its list");
+	if (half_closed)
+		*half_closed = 0;
+	if (http)
+		*http = 0;
+	cr_assert(json_object_object_get_ex(o, "conns", &arr));
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		c = json_object_array_get_idx(arr, i);
+		if (!json_object_object_get_ex(c, "handed_over", &v) || !json_object_get_boolean(v))
+			continue;
+		n++;
+		if (half_closed && json_object_object_get_ex(c, "state", &v) &&
+		    !strcmp(json_object_get_string(v), "half-closed"))
+			(*half_closed)++;
+		if (http && json_object_object_get_ex(c, "protocol", &v) &&
+		    !strcmp(json_object_get_string(v), "http"))
+			(*http)++;
+	}
+	json_object_put(o);
+	return n;
+}
+
+/* Idle ECHO connections held open across the hand-overs of the passed
+ * streams test, each checked with one byte at the end: how long passing
+ * many takes. $WEFT_UPGRADE_IDLE_CONNS (`make test-upgrade-long`: 1000;
+ * default none).
+ */
+#define IDLE_CONNS_MAX 4000
+static int idle_conns(void)
+{
+	const char *v = getenv("WEFT_UPGRADE_IDLE_CONNS");
+	int n = v ? atoi(v) : 0;
+
+	return n < 0 ? 0 : n > IDLE_CONNS_MAX ? IDLE_CONNS_MAX : n;
+}
+
+struct idle_report {
+	long opened, ok;
+};
+
+struct idle_load {
+	pid_t pid;
+	int stop_w, report_r;
+};
+
+static void idle_hold(int n, int stop_fd, int rep_fd)
+{
+	struct rlimit rl;
+	struct idle_report r = { 0 };
+	int *fds = calloc((size_t)n, sizeof(int));
+	char c = 1;
+
+	if (!fds || getrlimit(RLIMIT_NOFILE, &rl) || (rl.rlim_cur = rl.rlim_max, 0) ||
+	    setrlimit(RLIMIT_NOFILE, &rl) || tns_enter("a"))
+		_exit(3);
+	for (int i = 0; i < n; i++) {
+		fds[i] = tsock_connect(NULL, VIP, 2000);
+		if (fds[i] >= 0 && write(fds[i], "ECHO\n", 5) == 5)
+			r.opened++;
+	}
+	/* Open: the hand-overs may begin. */
+	if (write(rep_fd, &c, 1) != 1)
+		_exit(2);
+	while (!stop_asked(stop_fd))
+		usleep(20000);
+	for (int i = 0; i < n; i++) {
+		char b[2] = "";
+
+		if (fds[i] < 0)
+			continue;
+		if (tsock_request(fds[i], "z", b, sizeof(b), 2000) == 1 && b[0] == 'z')
+			r.ok++;
+		close(fds[i]);
+	}
+	_exit(write(rep_fd, &r, sizeof(r)) == sizeof(r) ? 0 : 2);
+}
+
+/* Open @n idle connections from pod a (none for 0) and wait until they are. */
+static void idle_start(struct idle_load *l, int n)
+{
+	int stop[2], rep[2];
+	char c;
+
+	l->pid = 0;
+	if (!n)
+		return;
+	cr_assert_eq(pipe2(stop, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(rep, O_CLOEXEC), 0);
+	l->pid = fork();
+	cr_assert_geq(l->pid, 0);
+	if (l->pid == 0) {
+		close(stop[1]);
+		close(rep[0]);
+		idle_hold(n, stop[0], rep[1]);
+	}
+	close(stop[0]);
+	close(rep[1]);
+	l->stop_w = stop[1];
+	l->report_r = rep[0];
+	cr_assert_eq(read(l->report_r, &c, 1), 1, "the idle connections did not open");
+}
+
+static struct idle_report idle_stop(struct idle_load *l)
+{
+	struct idle_report r = { 0 };
+	int status;
+
+	if (!l->pid)
+		return r;
+	close(l->stop_w);
+	cr_assert_eq(read(l->report_r, &r, sizeof(r)), (ssize_t)sizeof(r),
+		     "the idle connections reported nothing");
+	close(l->report_r);
+	cr_assert_eq(waitpid(l->pid, &status, 0), l->pid);
+	return r;
+}
+
+/* Small TCP buffers in pod a's netns (the client's sockets and the
+ * proxy's there), so the backlog of a stalling stream fills the proxy's
+ * pipes instead of socket buffers autotuned to megabytes. Only in this
+ * test's own netns.
+ */
+static void pod_a_small_buffers(void)
+{
+	static const char *const files[] = { "/proc/sys/net/ipv4/tcp_wmem",
+					     "/proc/sys/net/ipv4/tcp_rmem" };
+	int status;
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		if (tns_enter("a"))
+			_exit(3);
+		for (size_t i = 0; i < 2; i++) {
+			FILE *f = fopen(files[i], "w");
+
+			if (!f || fputs("4096 16384 65536\n", f) < 0 || fclose(f))
+				_exit(4);
+		}
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "set pod a's TCP buffers: %#x",
+		  status);
+}
+
+/* Besides the streams, an HTTP request whose head is half read at the
+ * first hand-over: HTTP-aware, so the old agent keeps it and serves it to
+ * its end while it drains.
+ */
+Test(upgrade, handover_passes_established_streams_whole)
+{
+	static const char head[] = "GET / HTTP/1.1\r\nHost: web\r\n";
+	int n = rounds(), half = 0, http = 0, listed, hfd;
+	ssize_t hn;
+	/* Alive through (nearly) every hand-over: a sanitizer agent takes
+	 * about a second to start and take over, two with a thousand idle
+	 * connections to adopt.
+	 */
+	uint64_t drip_ms = 2000 + (idle_conns() ? 2000 : 1000) * (uint64_t)n, drip_end, t0;
+	char out[4096];
+	struct pass_load l;
+	struct stream_report r;
+	struct idle_load il;
+	struct idle_report ir;
+
+	pod_a_small_buffers();
+	idle_start(&il, idle_conns());
+	pass_load_start(&l, drip_ms);
+	t0 = tproc_now_ms();
+	drip_end = t0 + drip_ms;
+	hfd = tsock_connect("a", VIP, 2000);
+	cr_assert_geq(hfd, 0, "connect: %s", strerror(-hfd));
+	cr_assert_eq(write(hfd, head, sizeof(head) - 1), (ssize_t)sizeof(head) - 1);
+	usleep(300000);
+	for (int i = 0; i < n; i++) {
+		char extra[96];
+		pid_t prev;
+
+		/* --drain-seconds 1: a stream not passed would be reset at the
+		 * next hand-over's deadline, long before it ends.
+		 */
+		snprintf(extra, sizeof(extra), "--takeover --drain-seconds 1 --workers %s",
+			 workers_of_round[i % 3]);
+		successor_start(extra, &prev);
+		listed = handed_over_conns(&half, &http);
+		cr_expect_geq(listed, PASS_STREAMS, "round %d: the successor lists %d passed connections",
+			      i, listed);
+		cr_expect_eq(http, 0, "round %d: an HTTP connection was passed", i);
+		if (tproc_now_ms() + 500 < drip_end)
+			cr_expect_geq(half, 1, "round %d: the half-closed stream is not listed", i);
+		if (i == 0) {
+			hn = tsock_request(hfd, "\r\n", out, sizeof(out), 3000);
+			close(hfd);
+			cr_expect_gt(hn, 0, "no response from the draining agent");
+			cr_expect(hn > 0 && !strncmp(out, "HTTP/1.1 200", 12), "got '%.40s'", out);
+		}
+		/* Nothing is left to drain: the old agent exits at once. */
+		reap_clean(prev, 3000);
+		usleep(200000);
+	}
+	cr_expect_geq(tenv_status_counter(&env, "connections.passed_in"), PASS_STREAMS);
+	t0 = tproc_now_ms() - t0;
+	r = pass_load_stop(&l);
+	ir = idle_stop(&il);
+	cr_expect_eq(ir.ok, idle_conns(), "%ld of %d idle connections (%ld opened) answered after the hand-overs",
+		     ir.ok, idle_conns(), ir.opened);
+	fprintf(stderr, "upgrade: %d hand-overs in %llu ms with --drain-seconds 1: %d streams of %llu bytes (%llu verified): %ld reset, %ld bytes wrong, %ld counts wrong\n",
+		n, (unsigned long long)t0, PASS_STREAMS + 1, (unsigned long long)r.sent,
+		(unsigned long long)r.verified, r.resets, r.mismatches, r.count_wrong);
+	/* The figures of each hand-over, from the old agents' logs. */
+	out[0] = '\0';
+	(void)tenv_capture(out, sizeof(out),
+			   "grep -oE '(passed [0-9]* established connection\\(s\\) to the successor in [0-9]* us \\([0-9]* bytes in flight)|(relaying [0-9]* established .* in [0-9]* us)' %s",
+			   env.agent_log);
+	fprintf(stderr, "%s", out);
+	cr_expect_eq(r.resets, 0, "%ld streams broke (first error %d: %s)", r.resets, r.err,
+		     strerror(-r.err));
+	cr_expect_eq(r.mismatches, 0, "%ld bytes differed", r.mismatches);
+	cr_expect_eq(r.count_wrong, 0, "%ld streams ended with a wrong count", r.count_wrong);
+	cr_expect_eq(r.verified, r.sent, "%llu bytes sent, %llu came back",
+		     (unsigned long long)r.sent, (unsigned long long)r.verified);
+	cr_expect_gt(r.sent, 0);
+}
+
+/* A successor that does not take connections (an earlier version, or
+ * --no-pass-connections) gets none: the old agent drains them as before.
+ */
+Test(upgrade, a_successor_that_takes_no_connections_leaves_them_to_drain)
+{
+	char out[64];
+	pid_t prev;
+	int fd;
+
+	fd = tsock_connect("a", VIP, 2000);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	cr_assert_eq(write(fd, "ECHO\nabc", 8), 8);
+	cr_assert_eq(tsock_request(fd, "", out, 4, 2000), 3);
+	successor_start("--takeover --no-pass-connections", &prev);
+	cr_expect_eq(handed_over_conns(NULL, NULL), 0, "a connection was passed");
+	usleep(300000);
+	cr_assert_eq(kill(prev, 0), 0, "the old agent did not drain the stream");
+	cr_assert_eq(tsock_request(fd, "def", out, 4, 2000), 3, "the stream broke");
+	cr_expect_eq(memcmp(out, "def", 3), 0);
+	shutdown(fd, SHUT_WR);
+	cr_assert_gt(tsock_request(fd, "", out, sizeof(out), 3000), 0);
+	cr_expect(!strncmp(out, "BYE 6", 5), "got '%s'", out);
+	close(fd);
+	reap_clean(prev, 3000);
 }
 
 Test(upgrade, sigterm_drains_established_streams)
