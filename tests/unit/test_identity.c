@@ -303,7 +303,9 @@ Test(identity, idset_issues_renews_and_drops)
 {
 	struct ca *ca = ca_or_die("ca1");
 	struct trust *t = trust_or_die("ca1.pem", NULL);
-	struct idset *set = idset_new(ca, t, 3600);
+	struct idset_issuer iss = { .issue = idset_issue_standalone, .ctx = &ca,
+				    .kind = "standalone" };
+	struct idset *set = idset_new(&iss, t, 3600);
 	struct spiffe_id ids[3] = {
 		{ .ns = "shop", .sa = "web" },
 		{ .ns = "ops", .sa = "default" },
