@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -141,6 +142,16 @@ out:
 	sign_req_free(r);
 }
 
+static void on_ca_status(void *ctx, int status, const char *body, const char *err);
+
+/* Ask weft-ca for its status, unless a request is under way. */
+static void ask_ca_status(struct agent *a)
+{
+	if (a->ca_client && !a->ca_status_pending &&
+	    !ca_client_request(a->ca_client, "/v1/status", NULL, on_ca_status, a))
+		a->ca_status_pending = true;
+}
+
 /* idset_issuer.issue for weft-ca: a fresh key, its CSR, one request. */
 static int issue_remote(void *ctx, struct trust *t, const char *ns, const char *sa,
 			uint32_t ttl_s, struct svid **out, char *err)
@@ -208,6 +219,7 @@ static void on_ca_status(void *ctx, int status, const char *body, const char *er
 }
 
 static void on_tick(struct loop_timer *t, uint64_t now_ms);
+static int identity_begin(struct agent *a);
 
 static int pod_id_cmp(const void *a, const void *b)
 {
@@ -341,16 +353,23 @@ static void on_tick(struct loop_timer *timer, uint64_t now_ms)
 	struct agent *a = agent_of(timer);
 
 	(void)now_ms;
+	if (!a->ids) {
+		/* --ca-url before the weft-ca-bundle ConfigMap exists. */
+		if (identity_begin(a) == -ENOENT)
+			arm(a, 0);
+		return;
+	}
 	reload_if_changed(a);
-	if (a->ca_client && !a->ca_status_pending &&
-	    !ca_client_request(a->ca_client, "/v1/status", NULL, on_ca_status, a))
-		a->ca_status_pending = true;
+	ask_ca_status(a);
 	arm(a, idset_renew(a->ids, time(NULL)));
 	/* New connections take the renewed certificates. */
 	publish_mtls(a);
 }
 
-int agent_identity_start(struct agent *a)
+/* Load what the options name and issue; -ENOENT (logged) when --ca-url's
+ * bundle file is not there yet.
+ */
+static int identity_begin(struct agent *a)
 {
 	const struct agent_config *cfg = a->cfg;
 	struct idset_issuer iss = { .issue = idset_issue_standalone, .ctx = &a->ca,
@@ -358,9 +377,13 @@ int agent_identity_start(struct agent *a)
 	struct trust *t;
 	int err;
 
-	if (!cfg->ca_cert[0] && !cfg->ca_url[0])
-		return 0;
 	files_mtime(cfg, a->identity_mtime);
+	if (cfg->ca_url[0] && access(cfg->trust_bundle, R_OK)) {
+		log_warn("identity: --trust-bundle '%s': %s; no workload certificate until the "
+			 "weft-ca-bundle ConfigMap is there (looked at again every %u s)",
+			 cfg->trust_bundle, strerror(errno), IDENTITY_TICK_MS / 1000);
+		return -ENOENT;
+	}
 	err = load(cfg, &a->ca, &t);
 	if (err)
 		return err;
@@ -394,7 +417,23 @@ int agent_identity_start(struct agent *a)
 			 "development setup), trust domain %s, certificates for %us",
 			 cfg->ca_cert, cfg->trust_domain, cfg->svid_ttl_s);
 	agent_identity_sync(a);
+	ask_ca_status(a);
 	return 0;
+}
+
+int agent_identity_start(struct agent *a)
+{
+	int err;
+
+	if (!a->cfg->ca_cert[0] && !a->cfg->ca_url[0])
+		return 0;
+	err = identity_begin(a);
+	if (err == -ENOENT && a->cfg->ca_url[0]) {
+		/* Plaintext until the bundle comes: the mesh works without mTLS. */
+		arm(a, 0);
+		return 0;
+	}
+	return err;
 }
 
 void agent_identity_stop(struct agent *a)
