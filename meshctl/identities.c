@@ -59,7 +59,10 @@ static void weft_ca_render(FILE *out, struct json_object *resp)
 	fprintf(out, "weft-ca %s: %s\n", or_dash(out_str(resp, "weft_ca.url")),
 		out_bool(resp, "weft_ca.reachable") ? "reachable" : "not reachable");
 	if (out_bool(resp, "weft_ca.reachable")) {
-		fprintf(out, "  signer %s, bundle of %llu CA(s), signed %llu, refused:",
+		long long age = (long long)time(NULL) - (long long)out_u64(resp, "weft_ca.status_at");
+
+		fprintf(out, "  as of %llds ago: signer %s, bundle of %llu CA(s), signed %llu, refused:",
+			age < 0 ? 0 : age,
 			or_dash(out_str(resp, "weft_ca.status.signer")),
 			out_u64(resp, "weft_ca.status.bundle_cas"),
 			out_u64(resp, "weft_ca.status.signed"));

@@ -27,6 +27,11 @@
 
 /* How long a stopping weft-ca waits for requests under way. */
 #define CA_DRAIN_MS 15000
+/* The bundle is written again this often even when unchanged, so that a
+ * ConfigMap deleted or edited by hand comes back (an unchanged write
+ * changes nothing for the API server or kubelet).
+ */
+#define CA_REPUBLISH_S 60
 
 #define OPT(n, e, t, f, d, lo, hi, m, h)                                                           \
 	{ .name = n, .env = e, .type = t, .offset = offsetof(struct ca_config, f), .def = d,       \
@@ -71,7 +76,8 @@ struct ca_proc {
 	bool publish_due;	/* the bundle changed and is not published yet */
 };
 
-static void publish(struct ca_proc *p)
+/* Write the bundle ConfigMap; @changed: the bundle is new (logged). */
+static void publish(struct ca_proc *p, bool changed)
 {
 	const struct ca_config *cfg = p->srv.cfg;
 	char err[512] = "", *pem;
@@ -93,7 +99,8 @@ static void publish(struct ca_proc *p)
 		return;
 	}
 	p->publish_due = false;
-	atomic_store(&p->srv.bundle_published, time(NULL));
+	if (atomic_exchange(&p->srv.bundle_published, time(NULL)) && !changed)
+		return;
 	log_info("weft-ca: bundle published to ConfigMap %s (%zu CA certificate(s))",
 		 cfg->bundle_configmap, p->srv.store.n_bundle);
 }
@@ -101,12 +108,13 @@ static void publish(struct ca_proc *p)
 static void on_reload(struct loop_timer *t, uint64_t now_ms)
 {
 	struct ca_proc *p = (struct ca_proc *)((char *)t - offsetof(struct ca_proc, reload));
+	bool changed = ca_store_reload(&p->srv.store, p->srv.cfg, false) > 0;
 
 	(void)now_ms;
-	if (ca_store_reload(&p->srv.store, p->srv.cfg, false) > 0)
+	if (changed || time(NULL) - atomic_load(&p->srv.bundle_published) >= CA_REPUBLISH_S)
 		p->publish_due = true;
 	if (p->publish_due)
-		publish(p);
+		publish(p, changed || !atomic_load(&p->srv.bundle_published));
 	if (loop_timer_set(p->loop, &p->reload, p->srv.cfg->reload_ms, on_reload))
 		log_warn("weft-ca: cannot re-arm the reload timer; the CA files are not looked at any more");
 }

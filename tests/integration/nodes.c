@@ -475,6 +475,18 @@ static long weftca_call(const char *path, const char *token, const char *body, c
 	return code;
 }
 
+char *nodes_weftca_text(const char *path)
+{
+	char *resp;
+	long code = weftca_call(path, NULL, NULL, &resp);
+
+	if (code != 200) {
+		free(resp);
+		return NULL;
+	}
+	return resp;
+}
+
 json_object *nodes_weftca_status(void)
 {
 	char *resp;

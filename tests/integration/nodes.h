@@ -106,6 +106,9 @@ void nodes_weftca_files(const char *signer, const char *extra);
 long nodes_weftca_sign(const char *token, const char *spiffe_id, const char *csr_id,
 		       char *reason, size_t reason_len, char *cert, size_t cert_len);
 
+/* The body of weft-ca's GET @path ("/metrics"; caller frees), or NULL. */
+char *nodes_weftca_text(const char *path);
+
 /* weft-ca's GET /v1/status (caller puts), or NULL. */
 json_object *nodes_weftca_status(void);
 

@@ -18,6 +18,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -115,8 +116,9 @@ static long long agent_refused(struct tenv *node)
 
 Test(mtls_ca, agents_get_their_pods_certificates_from_weft_ca_and_traffic_flows)
 {
-	char buf[256], out[16384], cmd[PATH_MAX * 4 + 64];
+	char buf[256], out[16384], cmd[PATH_MAX * 4 + 64], *metrics;
 	json_object *ids;
+	uint64_t end;
 	int rc;
 
 	cr_assert_eq(get_until("ca", 15000), 0, "client-a on node A never reached server-b on B");
@@ -142,13 +144,31 @@ Test(mtls_ca, agents_get_their_pods_certificates_from_weft_ca_and_traffic_flows)
 		 nodes.a.run_dir, nodes.b.tmp, nodes.b.run_dir);
 	tenv_capture(out, sizeof(out), "%s", cmd);
 	cr_expect_str_eq(out, "", "key files on the agents' side: %s", out);
-	/* meshctl: the issuer of each identity, and weft-ca's status. */
-	rc = tenv_capture(out, sizeof(out), "%s/san/meshctl --socket %s/admin.sock identities 2>&1",
-			  nodes.a.build, nodes.a.run_dir);
+	/* weft-ca's metrics. */
+	metrics = nodes_weftca_text("/metrics");
+	cr_assert_not_null(metrics);
+	cr_expect(strstr(metrics, "\nweft_ca_signed_total ") != NULL, "%s", metrics);
+	cr_expect(strstr(metrics, "weft_ca_refused_total{reason=\"not_on_node\"} 0") != NULL,
+		  "%s", metrics);
+	free(metrics);
+	/* meshctl: the issuer of each identity, and weft-ca's status, which
+	 * the agent asks for when it starts and at each renewal pass.
+	 */
+	end = mono_ms() + 10000;
+	do {
+		rc = tenv_capture(out, sizeof(out),
+				  "%s/san/meshctl --socket %s/admin.sock identities 2>&1",
+				  nodes.a.build, nodes.a.run_dir);
+		if (strstr(out, ": reachable"))
+			break;
+		usleep(200000);
+	} while (mono_ms() < end);
 	cr_expect_eq(rc, 0, "meshctl identities: %s", out);
 	cr_log_info("meshctl identities on node A:\n%s", out);
 	cr_expect(strstr(out, "issuer weft-ca") != NULL, "%s", out);
 	cr_expect(strstr(out, "weft-ca https://127.0.0.1:") != NULL, "%s", out);
+	cr_expect(strstr(out, ": reachable") != NULL, "%s", out);
+	cr_expect(strstr(out, "signer /O=weft-test/CN=ca") != NULL, "%s", out);
 	cr_expect(strstr(out, ID_FRONTEND) != NULL, "%s", out);
 }
 
