@@ -22,6 +22,7 @@
 #include "ca/ca.h"
 #include "json_help.h"
 #include "log.h"
+#include "opt.h"
 #include "spiffe.h"
 
 #define REQ_HEAD_MAX 8192
@@ -332,9 +333,20 @@ static int read_request(struct conn *c)
 	for (line = strstr(c->head, "\r\n"); line; line = strstr(line, "\r\n")) {
 		line += 2;
 		if (!strncasecmp(line, "Content-Length:", 15)) {
-			want = strtoul(line + 15, &p, 10);
-			if (want > REQ_BODY_MAX)
+			char num[16];
+			uint32_t v;
+
+			p = line + 15 + strspn(line + 15, " \t");
+			n = (int)strcspn(p, "\r\n \t");
+			if (n <= 0 || (size_t)n >= sizeof(num))
+				return 400;
+			memcpy(num, p, (size_t)n);
+			num[n] = '\0';
+			if (opt_parse_u32(num, 0, UINT32_MAX, &v))
+				return 400;
+			if (v > REQ_BODY_MAX)
 				return 413;
+			want = v;
 		} else if (!strncasecmp(line, "Authorization: Bearer ", 22)) {
 			n = (int)strcspn(line + 22, "\r\n");
 			if ((size_t)n >= sizeof(c->token))
@@ -377,6 +389,7 @@ static void send_reply(struct conn *c, const struct reply *r)
 static void *conn_main(void *arg)
 {
 	struct conn *c = arg;
+	struct ca_server *srv = c->srv;
 	struct reply r = { .status = 404 };
 	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
 	int rc;
@@ -410,12 +423,13 @@ out:
 	SSL_free(c->ssl);
 	close(c->fd);
 	free(c->body);
-	atomic_fetch_sub(&c->srv->conns, 1);
 	/* The token is a credential: not left behind in freed memory. */
 	OPENSSL_cleanse(c->token, sizeof(c->token));
 	free(c);
 	/* OpenSSL's per-thread state, freed before the thread ends. */
 	OPENSSL_thread_stop();
+	/* Last: a stopping weft-ca waits for this count before freeing. */
+	atomic_fetch_sub(&srv->conns, 1);
 	return NULL;
 }
 
