@@ -111,7 +111,7 @@ static const struct opt_def cfg_tail[] = {
 	    "/var/run/secrets/weft-ca/token", 0, 0, "PATH",
 	    "with --ca-url: the agent pod's projected ServiceAccount token of audience weft-ca, read again for every request"),
 	OPT("svid-ttl", "WEFT_SVID_TTL", OPT_U32, svid_ttl_s, "86400", 10, 2592000, "S",
-	    "lifetime of the workload certificates the agent issues; each is renewed at half of it"),
+	    "lifetime of the workload certificates the standalone CA (--ca-cert) issues; each is renewed at half of it. With --ca-url, weft-ca's own --svid-ttl decides and the agent renews at half of what it got"),
 	OPT("kubeconfig", "KUBECONFIG", OPT_STRING, kubeconfig, "", 0, 0, "PATH",
 	    "kubeconfig for --registry kubernetes (several, ':'-separated, merge as in kubectl); empty: the in-cluster service account"),
 	OPT("metrics-addr", "WEFT_METRICS_ADDR", OPT_STRING, metrics_addr, "", 0, 0, "IP:PORT",
