@@ -107,14 +107,15 @@ static void on_signed(void *ctx, int status, const char *body, const char *cerr)
 		goto out;
 	if (status != 200) {
 		o = json_tokener_parse(body);
-		log_warn("identity: %s/%s: weft-ca refused or failed: %s %s; retried later",
-			 r->ns, r->sa, status < 0 ? strerror(-status) : "HTTP",
-			 status < 0 ? cerr : (o && json_member_str(o, "message"))
-						 ? json_member_str(o, "message") : body);
-		if (status > 0)
-			log_warn("identity: %s/%s: weft-ca answered %d, reason '%s'", r->ns, r->sa,
-				 status, o && json_member_str(o, "reason") ?
-				 json_member_str(o, "reason") : "");
+		if (status < 0)
+			log_warn("identity: %s/%s: no answer from weft-ca: %s; retried in a few "
+				 "seconds", r->ns, r->sa, cerr[0] ? cerr : strerror(-status));
+		else
+			log_warn("identity: %s/%s: weft-ca answered %d (%s): %s; retried in a few "
+				 "seconds", r->ns, r->sa, status,
+				 o && json_member_str(o, "reason") ? json_member_str(o, "reason") : "-",
+				 o && json_member_str(o, "message") ? json_member_str(o, "message")
+								    : body);
 		idset_failed(a->ids, r->ns, r->sa);
 		goto out;
 	}
