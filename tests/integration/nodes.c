@@ -382,7 +382,12 @@ static void weftca_start(void)
 				 "[" KPOD("client-a", "mesh", "frontend", "node-a", NODES_CLIENT_IP) ","
 				 KPOD("batch-a", "mesh", "batch", "node-a", NODES_BATCH_IP) ","
 				 KPOD("client-c", "plain", "default", "node-a", NODES_PLAIN_IP) ","
-				 KPOD("server-b", "mesh", "backend", "node-b", NODES_SERVER_IP) "]"),
+				 KPOD("server-b", "mesh", "backend", "node-b", NODES_SERVER_IP) ","
+				 /* The agents' own pods: their tokens are bound to them. */
+				 KPOD("weft-agent-aaaaa", "weft-system", "weft-agent", "node-a",
+				      "198.18.21.1") ","
+				 KPOD("weft-agent-bbbbb", "weft-system", "weft-agent", "node-b",
+				      "198.18.21.2") "]"),
 		     0, "pods into the fake API server");
 	cr_assert_eq(kfake_add_token(&nodes.ca.kube, "token-node-a", WEFTCA_AGENT_SA, "node-a",
 				     "weft-agent-aaaaa", "weft-ca"), 0);

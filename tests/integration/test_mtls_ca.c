@@ -10,7 +10,8 @@
  * with no pod on the caller's node is refused (403, counted, no
  * certificate), whether a test client or an agent asks; unknown tokens,
  * tokens of another ServiceAccount or audience, tokens naming no node are
- * refused; a CSR naming another identity than the request is refused; a CA
+ * refused; a token naming no node takes its bound pod's, and dies with it;
+ * a CSR naming another identity than the request is refused; a CA
  * rotation with overlap (next CA trusted, then signing, then the old one
  * dropped) loses no request; meshctl shows the issuer and weft-ca's status.
  * Runs in the eBPF capture mode only: the capture is mtls_nodes' concern.
@@ -358,4 +359,32 @@ Test(mtls_ca, a_ca_rotation_with_overlap_loses_no_request)
 			  strstr(json_object_get_string(v), NODES_NEXT_CA));
 		json_object_put(st);
 	}
+}
+
+Test(mtls_ca, a_token_naming_no_node_takes_the_node_of_its_bound_pod)
+{
+	char reason[64], cert[8192];
+
+	/* Before Kubernetes 1.30 a pod-bound token carried the pod's name,
+	 * not its node's: weft-ca reads the agent pod.
+	 */
+	cr_assert_eq(kfake_apply(&nodes.ca.kube,
+				 "[{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":"
+				 "\"weft-agent-older\",\"namespace\":\"weft-system\"},\"spec\":{"
+				 "\"serviceAccountName\":\"weft-agent\",\"nodeName\":\"node-a\"},"
+				 "\"status\":{\"phase\":\"Running\"}}]"), 0);
+	cr_assert_eq(kfake_add_token(&nodes.ca.kube, "token-older",
+				     "system:serviceaccount:weft-system:weft-agent", NULL,
+				     "weft-agent-older", "weft-ca"), 0);
+	cr_expect_eq(nodes_weftca_sign("token-older", ID_FRONTEND, NULL, reason, sizeof(reason),
+				       cert, sizeof(cert)), 200, "%s", reason);
+	cr_expect_neq(strstr(cert, "BEGIN CERTIFICATE"), NULL);
+	cr_expect_eq(nodes_weftca_sign("token-older", ID_BACKEND, NULL, reason, sizeof(reason),
+				       cert, sizeof(cert)), 403);
+	cr_expect_str_eq(reason, "not_on_node");
+	/* Its pod gone, the token is no longer valid. */
+	cr_assert_eq(kfake_delete(&nodes.ca.kube, "Pod", "weft-system", "weft-agent-older"), 0);
+	cr_expect_eq(nodes_weftca_sign("token-older", ID_FRONTEND, NULL, reason, sizeof(reason),
+				       cert, sizeof(cert)), 401);
+	cr_expect_str_eq(reason, "unauthenticated");
 }

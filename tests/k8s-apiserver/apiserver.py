@@ -27,8 +27,10 @@ Serves Namespaces, Services, discovery.k8s.io/v1 EndpointSlices and Pods:
   pod-bound ServiceAccount token carries authentication.kubernetes.io/
   node-name and pod-name) and audiences. As the real server answers: 201
   with the review, status.authenticated true, the user and the audiences
-  both sides share; an unknown token, or one none of whose audiences was
-  asked for, is 201 too with authenticated absent and status.error;
+  both sides share; an unknown token, one none of whose audiences was
+  asked for, or one bound to a pod that no longer exists (the pod-name
+  extra, in the ServiceAccount's namespace), is 201 too with authenticated
+  absent and status.error;
 - authentication: "Authorization: Bearer <token>" (401 otherwise; the token
   can change at run time) or a TLS client certificate signed by --client-ca.
 
@@ -468,10 +470,20 @@ class Handler(BaseHTTPRequestHandler):
         with st.cond:
             st.stats["tokenreviews"] += 1
             known = st.tokens.get(token)
+            if known is not None:
+                # A pod-bound token dies with its pod (the pod named in its
+                # extra, in its ServiceAccount's namespace).
+                user = known["user"]
+                pod = ((user.get("extra") or {}).get("authentication.kubernetes.io/pod-name") or [None])[0]
+                parts = (user.get("username") or "").split(":")
+                if pod and len(parts) == 4 and (parts[2], pod) not in st.objects["pods"]:
+                    known = {"gone": 'pod "%s" not found' % pod}
         review = {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
                   "metadata": {"creationTimestamp": None}, "spec": spec}
         if known is None:
             review["status"] = {"user": {}, "error": "[invalid bearer token, service account token has been invalidated]"}
+        elif "gone" in known:
+            review["status"] = {"user": {}, "error": "[invalid bearer token, %s]" % known["gone"]}
         else:
             shared = [a for a in known["audiences"] if a in wanted] if wanted else list(known["audiences"])
             if wanted and not shared:
