@@ -73,7 +73,8 @@ static void agent_args(struct tenv *node, const char *ca, const char *bundle, ch
 		 * would mount, and weft-ca's URL.
 		 */
 		n = snprintf(buf, len, "--ca-url %s --ca-token-file %s/ca-token "
-			     "--trust-bundle %s/ca-bundle.pem --node-name %s", nodes.ca.url,
+			     "--trust-bundle %s/ca-bundle.pem --metrics-addr 127.0.0.1:0 "
+			     "--node-name %s", nodes.ca.url,
 			     node->tmp, node->tmp, node == &nodes.a ? "node-a" : "node-b");
 		cr_assert(n > 0 && (size_t)n < len, "agent options too long");
 		return;

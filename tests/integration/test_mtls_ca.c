@@ -145,6 +145,17 @@ Test(mtls_ca, agents_get_their_pods_certificates_from_weft_ca_and_traffic_flows)
 		 nodes.a.run_dir, nodes.b.tmp, nodes.b.run_dir);
 	tenv_capture(out, sizeof(out), "%s", cmd);
 	cr_expect_str_eq(out, "", "key files on the agents' side: %s", out);
+	/* The agent's count of its requests, on its metrics listener. */
+	ids = tenv_admin_get(&nodes.a, "/v1/status");
+	cr_assert_not_null(ids);
+	snprintf(buf, sizeof(buf), "%s",
+		 json_object_get_string(json_object_object_get(ids, "metrics")));
+	json_object_put(ids);
+	rc = tenv_capture(out, sizeof(out),
+			  "curl -s --noproxy '*' --max-time 5 http://%s/metrics | "
+			  "grep -E '^weft_(ca_requests_total|identities_pending)'", buf);
+	cr_expect(strstr(out, "weft_ca_requests_total{result=\"ok\"}") != NULL, "%.2000s", out);
+	cr_expect(strstr(out, "weft_identities_pending 0") != NULL, "%.2000s", out);
 	/* weft-ca's metrics. */
 	metrics = nodes_weftca_text("/metrics");
 	cr_assert_not_null(metrics);
