@@ -80,14 +80,12 @@ static void arm(struct agent *a, time_t next);
 /* One signing request to weft-ca under way. */
 struct sign_req {
 	struct agent *a;
-	struct trust *trust;	/* a reference: the bundle the answer is checked with */
 	EVP_PKEY *key;		/* never leaves this process */
 	char ns[SPIFFE_NS_MAX], sa[SPIFFE_SA_MAX];
 };
 
 static void sign_req_free(struct sign_req *r)
 {
-	trust_unref(r->trust);
 	EVP_PKEY_free(r->key);
 	free(r);
 }
@@ -126,7 +124,11 @@ static void on_signed(void *ctx, int status, const char *body, const char *cerr)
 		idset_failed(a->ids, r->ns, r->sa);
 		goto out;
 	}
-	rc = svid_from_pem(r->key, r->trust, r->ns, r->sa, pem, &s, err);
+	/* The bundle in force now, not the one of the request: a bundle that
+	 * changed while the request was under way (a CA rotation) must be the
+	 * one this certificate's connections trust.
+	 */
+	rc = svid_from_pem(r->key, idset_trust(a->ids), r->ns, r->sa, pem, &s, err);
 	r->key = NULL;	/* taken */
 	if (rc) {
 		log_warn("identity: %s/%s: weft-ca's certificate refused: %s", r->ns, r->sa, err);
@@ -168,7 +170,6 @@ static int issue_remote(void *ctx, struct trust *t, const char *ns, const char *
 	if (!r)
 		return -ENOMEM;
 	r->a = a;
-	r->trust = trust_ref(t);
 	snprintf(r->ns, sizeof(r->ns), "%s", ns);
 	snprintf(r->sa, sizeof(r->sa), "%s", sa);
 	rc = spiffe_id_fmt(uri, sizeof(uri), t->td, ns, sa);

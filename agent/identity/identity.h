@@ -145,7 +145,7 @@ EVP_PKEY *svid_key_new(void);
  * chain to @t and name exactly @ns/@sa of @t's trust domain. 0 or -errno
  * (-EBADMSG, -EKEYREJECTED) with the reason in @err.
  */
-int svid_from_pem(EVP_PKEY *key, struct trust *t, const char *ns, const char *sa,
+int svid_from_pem(EVP_PKEY *key, const struct trust *t, const char *ns, const char *sa,
 		  const char *cert_pem, struct svid **out, char *err);
 struct svid *svid_ref(struct svid *s);
 /* Accepts NULL. */

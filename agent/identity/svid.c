@@ -70,7 +70,7 @@ static int describe(struct svid *s)
 /* Fill @s from its key and certificate (already set): the issuer shown,
  * the fields meshctl shows and the TLS context trusting @t. 0 or -errno.
  */
-static int finish(struct svid *s, X509 *issuer, struct trust *t, char *err)
+static int finish(struct svid *s, X509 *issuer, const struct trust *t, char *err)
 {
 	s->issuer = issuer ? X509_dup(issuer) : NULL;
 	if ((issuer && !s->issuer) || describe(s))
@@ -84,7 +84,7 @@ static int finish(struct svid *s, X509 *issuer, struct trust *t, char *err)
 	return 0;
 }
 
-static struct svid *svid_alloc(struct trust *t, const char *ns, const char *sa, char *err)
+static struct svid *svid_alloc(const struct trust *t, const char *ns, const char *sa, char *err)
 {
 	struct svid *s = calloc(1, sizeof(*s));
 
@@ -140,7 +140,7 @@ EVP_PKEY *svid_key_new(void)
 	return key;
 }
 
-int svid_from_pem(EVP_PKEY *key, struct trust *t, const char *ns, const char *sa,
+int svid_from_pem(EVP_PKEY *key, const struct trust *t, const char *ns, const char *sa,
 		  const char *cert_pem, struct svid **out, char *err)
 {
 	struct svid *s = svid_alloc(t, ns, sa, err);
