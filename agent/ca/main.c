@@ -74,7 +74,13 @@ struct ca_proc {
 	int lfd, sfd;
 	struct loop_timer reload;
 	bool publish_due;	/* the bundle changed and is not published yet */
+	time_t publish_retry_at;	/* after a failed write, not before this */
 };
+
+/* After a failed write of the bundle, the next try waits this long (an API
+ * server away, or RBAC missing, is not retried every --reload-period).
+ */
+#define CA_PUBLISH_RETRY_S 10
 
 /* Write the bundle ConfigMap; @changed: the bundle is new (logged). */
 static void publish(struct ca_proc *p, bool changed)
@@ -95,7 +101,9 @@ static void publish(struct ca_proc *p, bool changed)
 	rc = ca_kube_publish_bundle(&p->srv.kube, cfg->bundle_configmap, pem, err, sizeof(err));
 	free(pem);
 	if (rc) {
-		log_warn("weft-ca: publishing the bundle: %s; retried in %u ms", err, cfg->reload_ms);
+		log_warn("weft-ca: publishing the bundle: %s; retried in %d s", err,
+			 CA_PUBLISH_RETRY_S);
+		p->publish_retry_at = time(NULL) + CA_PUBLISH_RETRY_S;
 		return;
 	}
 	p->publish_due = false;
@@ -113,7 +121,7 @@ static void on_reload(struct loop_timer *t, uint64_t now_ms)
 	(void)now_ms;
 	if (changed || time(NULL) - atomic_load(&p->srv.bundle_published) >= CA_REPUBLISH_S)
 		p->publish_due = true;
-	if (p->publish_due)
+	if (p->publish_due && (changed || time(NULL) >= p->publish_retry_at))
 		publish(p, changed || !atomic_load(&p->srv.bundle_published));
 	if (loop_timer_set(p->loop, &p->reload, p->srv.cfg->reload_ms, on_reload))
 		log_warn("weft-ca: cannot re-arm the reload timer; the CA files are not looked at any more");
