@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 
 #include "ca/ca.h"
+#include "clock.h"
 #include "json_help.h"
 #include "log.h"
 #include "opt.h"
@@ -28,6 +29,10 @@
 #define REQ_HEAD_MAX 8192
 #define REQ_BODY_MAX (64u << 10)	/* a CSR and an ID, with room */
 #define IO_TIMEOUT_S 10
+/* The whole request must arrive within this: a client trickling bytes
+ * cannot hold one of the --max-conns threads for long.
+ */
+#define REQ_DEADLINE_MS 15000
 
 const char *const ca_refusal_names[CA_REFUSED_N] = {
 	[CA_REFUSED_BAD_REQUEST] = "bad_request",
@@ -56,6 +61,7 @@ struct conn {
 	char token[8192];
 	size_t body_len;
 	char *body;
+	uint64_t deadline_ms;	/* monotonic: the request must be in by then */
 };
 
 struct reply {
@@ -319,6 +325,8 @@ static int read_request(struct conn *c)
 	while (!end) {
 		if (got == REQ_HEAD_MAX)
 			return 413;
+		if (mono_ms() > c->deadline_ms)
+			return -1;
 		n = SSL_read(c->ssl, c->head + got, (int)(REQ_HEAD_MAX - got));
 		if (n <= 0)
 			return -1;
@@ -363,6 +371,8 @@ static int read_request(struct conn *c)
 		return 400;
 	memcpy(c->body, end + 4, got);
 	while (got < want) {
+		if (mono_ms() > c->deadline_ms)
+			return -1;
 		n = SSL_read(c->ssl, c->body + got, (int)(want - got));
 		if (n <= 0)
 			return -1;
@@ -394,6 +404,7 @@ static void *conn_main(void *arg)
 	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
 	int rc;
 
+	c->deadline_ms = mono_ms() + REQ_DEADLINE_MS;
 	(void)setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	pthread_rwlock_rdlock(&c->srv->store.lock);
