@@ -11,7 +11,8 @@
  * certificate), whether a test client or an agent asks; unknown tokens,
  * tokens of another ServiceAccount or audience, tokens naming no node are
  * refused; a token naming no node takes its bound pod's, and dies with it;
- * a CSR naming another identity than the request is refused; a CA
+ * a CSR naming another identity than the request is refused; without the
+ * API server nothing is signed (503); a CA
  * rotation with overlap (next CA trusted, then signing, then the old one
  * dropped) loses no request; meshctl shows the issuer and weft-ca's status.
  * Runs in the eBPF capture mode only: the capture is mtls_nodes' concern.
@@ -398,4 +399,20 @@ Test(mtls_ca, a_token_naming_no_node_takes_the_node_of_its_bound_pod)
 	cr_expect_eq(nodes_weftca_sign("token-older", ID_FRONTEND, NULL, reason, sizeof(reason),
 				       cert, sizeof(cert)), 401);
 	cr_expect_str_eq(reason, "unauthenticated");
+}
+
+Test(mtls_ca, without_the_api_server_nothing_is_signed)
+{
+	char reason[64], cert[8192];
+	long long api = nodes_weftca_count("refused.api_error");
+
+	cr_assert_eq(kfake_control(&nodes.ca.kube, "down", "{\"down\": true}"), 0);
+	cr_expect_eq(nodes_weftca_sign("token-node-a", ID_FRONTEND, NULL, reason, sizeof(reason),
+				       cert, sizeof(cert)), 503);
+	cr_expect_str_eq(reason, "api_error");
+	cr_expect_str_eq(cert, "");
+	cr_expect_eq(nodes_weftca_count("refused.api_error"), api + 1);
+	cr_assert_eq(kfake_control(&nodes.ca.kube, "down", "{\"down\": false}"), 0);
+	cr_expect_eq(nodes_weftca_sign("token-node-a", ID_FRONTEND, NULL, reason, sizeof(reason),
+				       cert, sizeof(cert)), 200, "%s", reason);
 }
