@@ -109,7 +109,7 @@ static void on_signed(void *ctx, int status, const char *body, const char *cerr)
 			log_warn("identity: %s/%s: no answer from weft-ca: %s; retried in a few "
 				 "seconds", r->ns, r->sa, cerr[0] ? cerr : strerror(-status));
 		else
-			log_warn("identity: %s/%s: weft-ca answered %d (%s): %s; retried in a few "
+			log_warn("identity: %s/%s: weft-ca answered %d (%s): %.300s; retried in a few "
 				 "seconds", r->ns, r->sa, status,
 				 o && json_member_str(o, "reason") ? json_member_str(o, "reason") : "-",
 				 o && json_member_str(o, "message") ? json_member_str(o, "message")
