@@ -779,7 +779,7 @@ static void identity_families(struct prom *p, const struct agent *a)
 	char l[LABELS_MAX];
 
 	prom_scalar(p, "weft_identities", "gauge",
-		    "Workload identities with a certificate on this node (0 without --ca-cert).", n);
+		    "Workload identities with a certificate on this node (0 without --ca-cert or --ca-url).", n);
 	prom_family(p, "weft_identity_cert_expiry_timestamp_seconds", "gauge",
 		    "When each identity's certificate expires, seconds since the epoch; renewed at "
 		    "half its lifetime.");
