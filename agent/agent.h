@@ -40,7 +40,9 @@ struct workers;
 struct cni_server;
 struct http_server;
 struct ca;
+struct ca_client;
 struct idset;
+struct json_object;
 
 struct agent {
 	const struct agent_config *cfg;
@@ -91,8 +93,12 @@ struct agent {
 	/* The heartbeat fail-open pods' capture checks (heartbeat.c). */
 	struct loop_timer heartbeat_timer;
 	bool beating;
-	/* Workload identities (identities.c): NULL without --ca-cert. */
-	struct ca *ca;
+	/* Workload identities (identities.c): NULL without --ca-cert/--ca-url. */
+	struct ca *ca;			/* the standalone CA; NULL with weft-ca */
+	struct ca_client *ca_client;	/* weft-ca (--ca-url); NULL otherwise */
+	struct json_object *ca_status;	/* weft-ca's last GET /v1/status; NULL: none */
+	int64_t ca_status_at;		/* when it answered (epoch s) */
+	bool ca_status_pending;
 	struct idset *ids;
 	struct loop_timer identity_timer;	/* renewal, CA file changes */
 	struct timespec identity_mtime[3];	/* --ca-cert, --ca-key, --trust-bundle */
@@ -120,9 +126,10 @@ int agent_repair_start(struct agent *a);
 /* Stop it. */
 void agent_repair_stop(struct agent *a);
 
-/* Load the standalone CA and bundle (--ca-cert, --ca-key, --trust-bundle)
- * and issue the SVIDs of this node's meshed pods; nothing without
- * --ca-cert. 0 or -errno (logged).
+/* Load the standalone CA and bundle (--ca-cert, --ca-key, --trust-bundle),
+ * or the bundle and the weft-ca client (--ca-url, --trust-bundle), and
+ * issue the SVIDs of this node's meshed pods; nothing without either. 0 or
+ * -errno (logged).
  */
 int agent_identity_start(struct agent *a);
 /* Drop every SVID and the CA. */

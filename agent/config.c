@@ -105,8 +105,13 @@ static const struct opt_def cfg_tail[] = {
 	    "the private key of --ca-cert (PEM). It puts the CA key on the node: for standalone and development setups only (docs/mtls.md)"),
 	OPT("trust-bundle", "WEFT_TRUST_BUNDLE", OPT_STRING, trust_bundle, "", 0, 0, "PATH",
 	    "more CA certificates (PEM) peers' certificates may chain to, beside --ca-cert: the old or next CA during a CA rotation"),
+	OPT("ca-url", "WEFT_CA_URL", OPT_STRING, ca_url, "", 0, 0, "URL",
+	    "production issuing: weft-ca's HTTPS URL (e.g. https://weft-ca.weft-system.svc); the agent makes each key itself and sends weft-ca a signing request with --ca-token-file; needs --trust-bundle (the weft-ca-bundle ConfigMap), excludes --ca-cert. Empty: not used"),
+	OPT("ca-token-file", "WEFT_CA_TOKEN_FILE", OPT_STRING, ca_token_file,
+	    "/var/run/secrets/weft-ca/token", 0, 0, "PATH",
+	    "with --ca-url: the agent pod's projected ServiceAccount token of audience weft-ca, read again for every request"),
 	OPT("svid-ttl", "WEFT_SVID_TTL", OPT_U32, svid_ttl_s, "86400", 10, 2592000, "S",
-	    "lifetime of the workload certificates the agent issues; each is renewed at half of it"),
+	    "lifetime of the workload certificates the standalone CA (--ca-cert) issues; each is renewed at half of it. With --ca-url, weft-ca's own --svid-ttl decides and the agent renews at half of what it got"),
 	OPT("kubeconfig", "KUBECONFIG", OPT_STRING, kubeconfig, "", 0, 0, "PATH",
 	    "kubeconfig for --registry kubernetes (several, ':'-separated, merge as in kubectl); empty: the in-cluster service account"),
 	OPT("metrics-addr", "WEFT_METRICS_ADDR", OPT_STRING, metrics_addr, "", 0, 0, "IP:PORT",
@@ -216,6 +221,15 @@ int cfg_parse(struct agent_config *cfg, int argc, char **argv)
 	}
 	if (!cfg->ca_cert[0] != !cfg->ca_key[0]) {
 		fprintf(stderr, "weft-agent: options --ca-cert and --ca-key go together\n");
+		return -EINVAL;
+	}
+	if (cfg->ca_url[0] && cfg->ca_cert[0]) {
+		fprintf(stderr, "weft-agent: options --ca-url and --ca-cert exclude each other: weft-ca or a standalone CA, not both\n");
+		return -EINVAL;
+	}
+	if (cfg->ca_url[0] && (strncmp(cfg->ca_url, "https://", 8) || !cfg->trust_bundle[0])) {
+		fprintf(stderr, "weft-agent: option --ca-url: '%s' must be an https:// URL, with --trust-bundle naming the CAs its certificate chains to\n",
+			cfg->ca_url);
 		return -EINVAL;
 	}
 	if (cfg->inbound_mark == cfg->mark) {

@@ -54,6 +54,8 @@ struct agent_config {
 	const char *ca_cert;		/* --ca-cert, --ca-key: standalone issuing; "" = none */
 	const char *ca_key;
 	const char *trust_bundle;	/* --trust-bundle: more CAs to trust; "" = none */
+	const char *ca_url;		/* --ca-url: weft-ca issues; "" = not used */
+	const char *ca_token_file;	/* --ca-token-file: the token weft-ca checks */
 	uint32_t svid_ttl_s;		/* --svid-ttl */
 	const char *excl_ports_text;	/* as given; parsed into excl_ports */
 	const char *excl_cidrs_text;

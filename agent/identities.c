@@ -14,9 +14,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
 
 #include "agent.h"
+#include "ca_client.h"
 #include "config.h"
+#include "json_help.h"
 #include "identity/identity.h"
 #include "log.h"
 #include "model/catalogue.h"
@@ -42,12 +48,20 @@ static void files_mtime(const struct agent_config *cfg, struct timespec out[3])
 		out[i] = paths[i][0] && !stat(paths[i], &st) ? st.st_mtim : (struct timespec){ 0 };
 }
 
-/* Load the issuer and the bundle from the files. 0 or -errno (logged). */
+/* Load the issuer and the bundle from the files. 0 or -errno (logged). With
+ * weft-ca there is no CA here: the bundle is the file of the weft-ca-bundle
+ * ConfigMap.
+ */
 static int load(const struct agent_config *cfg, struct ca **ca, struct trust **t)
 {
 	char err[IDENTITY_ERR_MAX] = "";
 	int rc;
 
+	*ca = NULL;
+	if (cfg->ca_url[0]) {
+		rc = trust_load(cfg->trust_domain, cfg->trust_bundle, NULL, t, err);
+		return rc ? log_errno(rc, "identity: --trust-bundle: %s", err) : 0;
+	}
 	rc = ca_load(cfg->ca_cert, cfg->ca_key, ca, err);
 	if (rc)
 		return log_errno(rc, "identity: --ca-cert/--ca-key: %s", err);
@@ -60,7 +74,154 @@ static int load(const struct agent_config *cfg, struct ca **ca, struct trust **t
 	return 0;
 }
 
+static void publish_mtls(struct agent *a);
+static void arm(struct agent *a, time_t next);
+
+/* One signing request to weft-ca under way. */
+struct sign_req {
+	struct agent *a;
+	EVP_PKEY *key;		/* never leaves this process */
+	char ns[SPIFFE_NS_MAX], sa[SPIFFE_SA_MAX];
+};
+
+static void sign_req_free(struct sign_req *r)
+{
+	EVP_PKEY_free(r->key);
+	free(r);
+}
+
+/* weft-ca answered (or not) a signing request. */
+static void on_signed(void *ctx, int status, const char *body, const char *cerr)
+{
+	struct sign_req *r = ctx;
+	struct agent *a = r->a;
+	char err[IDENTITY_ERR_MAX] = "";
+	json_object *o = NULL;
+	struct svid *s = NULL;
+	const char *pem;
+	int rc;
+
+	if (status == -ECANCELED)
+		goto out;
+	if (status != 200) {
+		o = json_tokener_parse(body);
+		if (status < 0)
+			log_warn("identity: %s/%s: no answer from weft-ca: %s; retried in a few "
+				 "seconds", r->ns, r->sa, cerr[0] ? cerr : strerror(-status));
+		else
+			log_warn("identity: %s/%s: weft-ca answered %d (%s): %.300s; retried in a few "
+				 "seconds", r->ns, r->sa, status,
+				 o && json_member_str(o, "reason") ? json_member_str(o, "reason") : "-",
+				 o && json_member_str(o, "message") ? json_member_str(o, "message")
+								    : body);
+		idset_failed(a->ids, r->ns, r->sa);
+		goto out;
+	}
+	o = json_tokener_parse(body);
+	pem = o ? json_member_str(o, "certificate") : NULL;
+	if (!pem) {
+		log_warn("identity: %s/%s: weft-ca's answer has no certificate", r->ns, r->sa);
+		idset_failed(a->ids, r->ns, r->sa);
+		goto out;
+	}
+	/* The bundle in force now, not the one of the request: a bundle that
+	 * changed while the request was under way (a CA rotation) must be the
+	 * one this certificate's connections trust.
+	 */
+	rc = svid_from_pem(r->key, idset_trust(a->ids), r->ns, r->sa, pem, &s, err);
+	r->key = NULL;	/* taken */
+	if (rc) {
+		log_warn("identity: %s/%s: weft-ca's certificate refused: %s", r->ns, r->sa, err);
+		idset_failed(a->ids, r->ns, r->sa);
+		goto out;
+	}
+	if (idset_put(a->ids, s)) {
+		arm(a, idset_renew(a->ids, time(NULL)));
+		publish_mtls(a);
+	}
+	svid_unref(s);
+out:
+	json_object_put(o);
+	sign_req_free(r);
+}
+
+static void on_ca_status(void *ctx, int status, const char *body, const char *err);
+
+/* Ask weft-ca for its status, unless a request is under way. */
+static void ask_ca_status(struct agent *a)
+{
+	if (a->ca_client && !a->ca_status_pending &&
+	    !ca_client_request(a->ca_client, "/v1/status", NULL, on_ca_status, a))
+		a->ca_status_pending = true;
+}
+
+/* idset_issuer.issue for weft-ca: a fresh key, its CSR, one request. */
+static int issue_remote(void *ctx, struct trust *t, const char *ns, const char *sa,
+			uint32_t ttl_s, struct svid **out, char *err)
+{
+	struct agent *a = ctx;
+	struct sign_req *r = calloc(1, sizeof(*r));
+	json_object *o = NULL;
+	char uri[SPIFFE_ID_MAX], *csr = NULL;
+	int rc;
+
+	(void)ttl_s;	/* weft-ca's --svid-ttl decides */
+	(void)out;
+	if (!r)
+		return -ENOMEM;
+	r->a = a;
+	snprintf(r->ns, sizeof(r->ns), "%s", ns);
+	snprintf(r->sa, sizeof(r->sa), "%s", sa);
+	rc = spiffe_id_fmt(uri, sizeof(uri), t->td, ns, sa);
+	if (rc) {
+		snprintf(err, IDENTITY_ERR_MAX, "%s/%s: no SPIFFE ID", ns, sa);
+		goto fail;
+	}
+	r->key = svid_key_new();
+	if (!r->key) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = csr_make(r->key, uri, &csr, err);
+	if (rc)
+		goto fail;
+	o = json_object_new_object();
+	rc = -ENOMEM;
+	if (!o || json_add_str(o, "spiffe_id", uri) || json_add_str(o, "csr", csr))
+		goto fail;
+	rc = ca_client_request(a->ca_client, "/v1/sign",
+			       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), on_signed,
+			       r);
+	if (rc) {
+		snprintf(err, IDENTITY_ERR_MAX, "request to weft-ca: %s", strerror(-rc));
+		goto fail;
+	}
+	json_object_put(o);
+	free(csr);
+	return -EINPROGRESS;
+fail:
+	json_object_put(o);
+	free(csr);
+	sign_req_free(r);
+	return rc;
+}
+
+/* weft-ca's GET /v1/status, kept for meshctl. */
+static void on_ca_status(void *ctx, int status, const char *body, const char *err)
+{
+	struct agent *a = ctx;
+
+	(void)err;
+	if (status == -ECANCELED)
+		return;
+	a->ca_status_pending = false;
+	json_object_put(a->ca_status);
+	a->ca_status = status == 200 ? json_tokener_parse(body) : NULL;
+	a->ca_status_at = time(NULL);
+}
+
 static void on_tick(struct loop_timer *t, uint64_t now_ms);
+static int identity_begin(struct agent *a);
 
 static int pod_id_cmp(const void *a, const void *b)
 {
@@ -181,9 +342,9 @@ static void reload_if_changed(struct agent *a)
 	if (load(a->cfg, &ca, &t))
 		return;		/* logged; the old issuer serves on */
 	memcpy(a->identity_mtime, m, sizeof(m));
-	idset_set_issuer(a->ids, ca, t);
 	ca_free(a->ca);
 	a->ca = ca;
+	idset_set_trust(a->ids, t);
 	trust_unref(t);
 	log_info("identity: CA or trust bundle files changed: %zu certificate(s) reissued",
 		 idset_count(a->ids));
@@ -194,38 +355,101 @@ static void on_tick(struct loop_timer *timer, uint64_t now_ms)
 	struct agent *a = agent_of(timer);
 
 	(void)now_ms;
+	if (!a->ids) {
+		/* --ca-url before the weft-ca-bundle ConfigMap exists. */
+		if (identity_begin(a) == -ENOENT)
+			arm(a, 0);
+		return;
+	}
 	reload_if_changed(a);
+	ask_ca_status(a);
 	arm(a, idset_renew(a->ids, time(NULL)));
 	/* New connections take the renewed certificates. */
 	publish_mtls(a);
 }
 
-int agent_identity_start(struct agent *a)
+/* Load what the options name and issue; -ENOENT (logged) when --ca-url's
+ * bundle file is not there yet.
+ */
+static int identity_begin(struct agent *a)
 {
+	const struct agent_config *cfg = a->cfg;
+	struct idset_issuer iss = { .issue = idset_issue_standalone, .ctx = &a->ca,
+				    .kind = "standalone" };
 	struct trust *t;
 	int err;
 
-	if (!a->cfg->ca_cert[0])
-		return 0;
-	files_mtime(a->cfg, a->identity_mtime);
-	err = load(a->cfg, &a->ca, &t);
+	files_mtime(cfg, a->identity_mtime);
+	if (cfg->ca_url[0] && access(cfg->trust_bundle, R_OK)) {
+		log_warn("identity: --trust-bundle '%s': %s; no workload certificate until the "
+			 "weft-ca-bundle ConfigMap is there (looked at again every %u s)",
+			 cfg->trust_bundle, strerror(errno), IDENTITY_TICK_MS / 1000);
+		return -ENOENT;
+	}
+	err = load(cfg, &a->ca, &t);
 	if (err)
 		return err;
-	a->ids = idset_new(a->ca, t, a->cfg->svid_ttl_s);
+	if (cfg->ca_url[0]) {
+		struct ca_client_opts o = { .url = cfg->ca_url, .token_file = cfg->ca_token_file,
+					    .bundle_file = cfg->trust_bundle };
+
+		/* Reference counted by libcurl; this is the main thread. */
+		if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+			trust_unref(t);
+			return log_errno(-ENOMEM, "identity: libcurl");
+		}
+		a->ca_client = ca_client_new(a->loop, &o);
+		if (!a->ca_client) {
+			curl_global_cleanup();
+			trust_unref(t);
+			return log_errno(-ENOMEM, "identity");
+		}
+		iss = (struct idset_issuer){ .issue = issue_remote, .ctx = a, .kind = "weft-ca" };
+	}
+	a->ids = idset_new(&iss, t, cfg->svid_ttl_s);
 	trust_unref(t);
 	if (!a->ids)
 		return log_errno(-ENOMEM, "identity");
-	log_info("identity: standalone CA from '%s' (its key is on this node: a development "
-		 "setup), trust domain %s, certificates for %us",
-		 a->cfg->ca_cert, a->cfg->trust_domain, a->cfg->svid_ttl_s);
+	if (cfg->ca_url[0])
+		log_info("identity: certificates from weft-ca at '%s' (no CA key on this node), "
+			 "trust domain %s, bundle '%s'", cfg->ca_url, cfg->trust_domain,
+			 cfg->trust_bundle);
+	else
+		log_info("identity: standalone CA from '%s' (its key is on this node: a "
+			 "development setup), trust domain %s, certificates for %us",
+			 cfg->ca_cert, cfg->trust_domain, cfg->svid_ttl_s);
 	agent_identity_sync(a);
+	ask_ca_status(a);
 	return 0;
+}
+
+int agent_identity_start(struct agent *a)
+{
+	int err;
+
+	if (!a->cfg->ca_cert[0] && !a->cfg->ca_url[0])
+		return 0;
+	err = identity_begin(a);
+	if (err == -ENOENT && a->cfg->ca_url[0]) {
+		/* Plaintext until the bundle comes: the mesh works without mTLS. */
+		arm(a, 0);
+		return 0;
+	}
+	return err;
 }
 
 void agent_identity_stop(struct agent *a)
 {
 	if (a->loop)
 		loop_timer_del(a->loop, &a->identity_timer);
+	/* Before the set: cancelled requests tell no one. */
+	if (a->ca_client) {
+		ca_client_free(a->ca_client);
+		a->ca_client = NULL;
+		curl_global_cleanup();
+	}
+	json_object_put(a->ca_status);
+	a->ca_status = NULL;
 	idset_free(a->ids);
 	a->ids = NULL;
 	ca_free(a->ca);

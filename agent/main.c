@@ -20,6 +20,7 @@
 #include "admin/http.h"
 #include "admin/metrics.h"
 #include "agent.h"
+#include "ca/ca.h"
 #include "cgroup.h"
 #include "cni_server.h"
 #include "config.h"
@@ -627,6 +628,9 @@ int main(int argc, char **argv)
 	};
 	int err;
 
+	/* The same binary is weft-ca, the certificate issuer (docs/mtls.md). */
+	if (argc > 1 && !strcmp(argv[1], "--mode-ca"))
+		return ca_main(argc - 1, argv + 1);
 	log_set_ident("weft-agent");
 	err = cfg_parse(&cfg, argc, argv);
 	if (err)

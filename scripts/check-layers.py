@@ -38,6 +38,8 @@ MODULES = [
     (r"^(agent/cni_install\.[ch]|cni-install/)", "cni_install"),
     (r"^agent/config\.[ch]$", "config"),
     (r"^agent/admin/", "admin"),
+    (r"^agent/ca_client\.[ch]$", "ca_client"),
+    (r"^agent/ca/", "ca_server"),
     (r"^agent/(main\.c|agent\.h|publish\.[ch]|repair\.c|heartbeat\.c|handover\.[ch]|identities\.c)$", "wiring"),
     (r"^cni/", "cni"),
     (r"^meshctl/", "meshctl"),
@@ -60,14 +62,19 @@ MAY_USE = {
     "cni_server": {"lib", "runtime", "model", "pods"},
     # The option table names the bounds of what it configures.
     "config": {"lib", "model", "proxy", "dns"},
+    # The agent's client of weft-ca: HTTP on the loop, no certificates.
+    "ca_client": {"lib", "runtime"},
+    # weft-ca (weft-agent --mode-ca): signs with identity, asks the API
+    # server through the registry's Kubernetes connection code.
+    "ca_server": {"lib", "runtime", "identity", "registry"},
     # The CNI config installer touches only files; the agent's wiring may run it.
     "cni_install": {"lib"},
     # The admin API is the read-back interface: it may look at everything
     # (through the agent's wiring, struct agent), and nothing includes it but main.
     "admin": {"lib", "bpf", "runtime", "model", "registry", "datapath", "identity", "proxy", "dns", "pods",
-              "selfreg", "cni_server", "config", "wiring"},
+              "selfreg", "cni_server", "config", "wiring", "ca_client"},
     "wiring": {"lib", "runtime", "model", "registry", "datapath", "identity", "proxy", "dns", "pods",
-               "selfreg", "cni_server", "config", "admin", "cni_install"},
+               "selfreg", "cni_server", "config", "admin", "cni_install", "ca_client", "ca_server"},
     "cni": {"lib"},
     "meshctl": {"lib", "bpf"},
 }

@@ -21,9 +21,12 @@ ROOTS = {
     ("v1", "ConfigMap"): "io.k8s.api.core.v1.ConfigMap",
     ("v1", "Service"): "io.k8s.api.core.v1.Service",
     ("apps/v1", "DaemonSet"): "io.k8s.api.apps.v1.DaemonSet",
+    ("apps/v1", "Deployment"): "io.k8s.api.apps.v1.Deployment",
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "io.k8s.api.rbac.v1.ClusterRole",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"):
         "io.k8s.api.rbac.v1.ClusterRoleBinding",
+    ("rbac.authorization.k8s.io/v1", "Role"): "io.k8s.api.rbac.v1.Role",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "io.k8s.api.rbac.v1.RoleBinding",
 }
 KEEP = ("type", "format", "properties", "items", "required", "additionalProperties",
         "$ref", "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields")

@@ -11,6 +11,7 @@
 #include <openssl/pem.h>
 
 #include "agent.h"
+#include "ca_client.h"
 #include "cmds.h"
 #include "config.h"
 #include "http.h"
@@ -54,6 +55,30 @@ static void add_denial(const char *id, uint64_t n, void *ctx)
 	json_object_array_add(arr, e);
 }
 
+/* The agent's view of weft-ca: its URL, what the requests gave, and
+ * weft-ca's own GET /v1/status when it answered the last one.
+ */
+static json_object *weft_ca_view(const struct agent *a)
+{
+	struct ca_client_stats st;
+	json_object *o = json_object_new_object();
+
+	ca_client_stats(a->ca_client, &st);
+	json_object_object_add(o, "url", json_object_new_string(ca_client_url(a->ca_client)));
+	json_object_object_add(o, "requests", json_object_new_uint64(st.requests));
+	json_object_object_add(o, "ok", json_object_new_uint64(st.ok));
+	json_object_object_add(o, "refused", json_object_new_uint64(st.refused));
+	json_object_object_add(o, "failed", json_object_new_uint64(st.failed));
+	json_object_object_add(o, "last_ok", json_object_new_int64(st.last_ok));
+	json_object_object_add(o, "last_error", json_object_new_string(st.last_error));
+	json_object_object_add(o, "reachable", json_object_new_boolean(a->ca_status != NULL));
+	if (a->ca_status) {
+		json_object_object_add(o, "status", json_object_get(a->ca_status));
+		json_object_object_add(o, "status_at", json_object_new_int64(a->ca_status_at));
+	}
+	return o;
+}
+
 int admin_identities(const struct http_request *req, struct http_response *resp, void *ctx)
 {
 	static const char *const known[] = { NULL };
@@ -66,8 +91,12 @@ int admin_identities(const struct http_request *req, struct http_response *resp,
 	arr = json_object_new_array();
 	json_object_object_add(o, "enabled", json_object_new_boolean(a->ids != NULL));
 	json_object_object_add(o, "trust_domain", json_object_new_string(a->cfg->trust_domain));
-	json_object_object_add(o, "issuer", json_object_new_string(a->ids ? "standalone" : "none"));
+	json_object_object_add(o, "issuer",
+			       json_object_new_string(a->ids ? idset_issuer_kind(a->ids) : "none"));
+	if (a->ca_client)
+		json_object_object_add(o, "weft_ca", weft_ca_view(a));
 	if (a->ids) {
+		json_object_object_add(o, "pending", json_object_new_uint64(idset_pending(a->ids)));
 		json_object_object_add(o, "trust_anchors",
 				       json_object_new_uint64(idset_trust(a->ids)->n_cas));
 		for (size_t i = 0; i < idset_count(a->ids); i++) {
@@ -80,6 +109,8 @@ int admin_identities(const struct http_request *req, struct http_response *resp,
 			json_object_object_add(e, "subject", json_object_new_string(s->subject));
 			json_object_object_add(e, "serial", json_object_new_string(s->serial));
 			json_object_object_add(e, "issuer", json_object_new_string(s->issuer_name));
+			json_object_object_add(e, "issued_by",
+					       json_object_new_string(idset_issuer_kind(a->ids)));
 			json_object_object_add(e, "not_before", json_object_new_int64(s->not_before));
 			json_object_object_add(e, "not_after", json_object_new_int64(s->not_after));
 			json_object_object_add(e, "renew_at", json_object_new_int64(s->renew_at));

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "ca_client.h"
 #include "identity/identity.h"
 #include "model/catalogue.h"
 #include "cmds.h"
@@ -778,7 +779,7 @@ static void identity_families(struct prom *p, const struct agent *a)
 	char l[LABELS_MAX];
 
 	prom_scalar(p, "weft_identities", "gauge",
-		    "Workload identities with a certificate on this node (0 without --ca-cert).", n);
+		    "Workload identities with a certificate on this node (0 without --ca-cert or --ca-url).", n);
 	prom_family(p, "weft_identity_cert_expiry_timestamp_seconds", "gauge",
 		    "When each identity's certificate expires, seconds since the epoch; renewed at "
 		    "half its lifetime.");
@@ -790,6 +791,21 @@ static void identity_families(struct prom *p, const struct agent *a)
 			continue;
 		prom_u64(p, "weft_identity_cert_expiry_timestamp_seconds", l,
 			 (uint64_t)s->not_after);
+	}
+	if (a->ca_client) {
+		struct ca_client_stats st;
+
+		ca_client_stats(a->ca_client, &st);
+		prom_family(p, "weft_ca_requests_total", "counter",
+			    "This agent's requests to weft-ca (--ca-url) by result: ok, refused "
+			    "(a 4xx: weft-ca's reason is in the log and meshctl identities), failed "
+			    "(no answer, or a 5xx).");
+		prom_u64(p, "weft_ca_requests_total", "result=\"ok\"", st.ok);
+		prom_u64(p, "weft_ca_requests_total", "result=\"refused\"", st.refused);
+		prom_u64(p, "weft_ca_requests_total", "result=\"failed\"", st.failed);
+		prom_scalar(p, "weft_identities_pending", "gauge",
+			    "Identities whose certificate weft-ca has not answered yet.",
+			    a->ids ? idset_pending(a->ids) : 0);
 	}
 }
 

@@ -5,6 +5,7 @@
  * path only; docs/mtls.md describes the weft-ca issuing path that keeps the
  * key off nodes. ca_sign() is the part both paths share.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,24 +127,21 @@ static int set_serial(X509 *x)
 	return ok ? 0 : -ENOMEM;
 }
 
-int ca_sign(struct ca *ca, EVP_PKEY *pub, const char *uri, uint32_t ttl_s, X509 **out,
-	    char *err)
+/* A leaf for @pub with subjectAltName @san (OpenSSL's config syntax) and
+ * extendedKeyUsage @eku, @ttl_s from now but never past the CA's expiry,
+ * signed by @ca. @what names it in @err.
+ */
+static int sign(struct ca *ca, EVP_PKEY *pub, const char *san, const char *eku, uint32_t ttl_s,
+		const char *what, X509 **out, char *err)
 {
 	X509 *x = X509_new();
 	X509_NAME *subj = NULL;
 	X509V3_CTX v3;
-	char san[SPIFFE_ID_MAX + 8];
 	const EVP_MD *md;
 	int ret = -EINVAL;
 
 	if (!x)
 		return -ENOMEM;
-	/* The config syntax would read a ',' as the next name. */
-	if (strchr(uri, ',')) {
-		snprintf(err, IDENTITY_ERR_MAX, "%s: not a URI SAN", uri);
-		goto out;
-	}
-	snprintf(san, sizeof(san), "URI:%s", uri);
 	subj = X509_NAME_new();
 	if (!subj || !X509_set_version(x, X509_VERSION_3) || set_serial(x) ||
 	    !X509_NAME_add_entry_by_txt(subj, "O", MBSTRING_ASC, (const unsigned char *)"weft",
@@ -152,7 +150,7 @@ int ca_sign(struct ca *ca, EVP_PKEY *pub, const char *uri, uint32_t ttl_s, X509 
 	    !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) ||
 	    !X509_set_pubkey(x, pub) || !X509_gmtime_adj(X509_getm_notBefore(x), -60) ||
 	    !X509_gmtime_adj(X509_getm_notAfter(x), ttl_s)) {
-		ssl_err(err, uri, "building the certificate");
+		ssl_err(err, what, "building the certificate");
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -165,12 +163,12 @@ int ca_sign(struct ca *ca, EVP_PKEY *pub, const char *uri, uint32_t ttl_s, X509 
 	X509V3_set_ctx(&v3, ca->cert, x, NULL, NULL, 0);
 	if (add_ext(x, &v3, NID_basic_constraints, "critical,CA:FALSE") ||
 	    add_ext(x, &v3, NID_key_usage, "critical,digitalSignature") ||
-	    add_ext(x, &v3, NID_ext_key_usage, "serverAuth,clientAuth") ||
+	    add_ext(x, &v3, NID_ext_key_usage, eku) ||
 	    add_ext(x, &v3, NID_subject_key_identifier, "hash") ||
 	    add_ext(x, &v3, NID_authority_key_identifier, "keyid:always") ||
 	    /* The subject says nothing: the SAN is the identity (SPIFFE). */
 	    add_ext(x, &v3, NID_subject_alt_name, san)) {
-		ssl_err(err, uri, "adding the extensions");
+		ssl_err(err, what, "adding the extensions");
 		goto out;
 	}
 	/* Ed25519 and Ed448 CA keys sign without a separate digest. */
@@ -179,7 +177,7 @@ int ca_sign(struct ca *ca, EVP_PKEY *pub, const char *uri, uint32_t ttl_s, X509 
 		     ? NULL
 		     : EVP_sha256();
 	if (!X509_sign(x, ca->key, md)) {
-		ssl_err(err, uri, "signing");
+		ssl_err(err, what, "signing");
 		goto out;
 	}
 	*out = x;
@@ -189,4 +187,60 @@ out:
 	X509_NAME_free(subj);
 	X509_free(x);
 	return ret;
+}
+
+int ca_sign(struct ca *ca, EVP_PKEY *pub, const char *uri, uint32_t ttl_s, X509 **out,
+	    char *err)
+{
+	char san[SPIFFE_ID_MAX + 8];
+
+	/* The config syntax would read a ',' as the next name. */
+	if (strchr(uri, ',') || (size_t)snprintf(san, sizeof(san), "URI:%s", uri) >= sizeof(san)) {
+		snprintf(err, IDENTITY_ERR_MAX, "%s: not a URI SAN", uri);
+		return -EINVAL;
+	}
+	return sign(ca, pub, san, "serverAuth,clientAuth", ttl_s, uri, out, err);
+}
+
+int ca_sign_serving(struct ca *ca, EVP_PKEY *pub, const char *names, uint32_t ttl_s, X509 **out,
+		    char *err)
+{
+	char san[1024] = "", name[256];
+	const char *p = names;
+	size_t used = 0;
+
+	while (*p) {
+		size_t n = strcspn(p, ","), k;
+		unsigned char ip[16];
+
+		if (n == 0 || n >= sizeof(name)) {
+			snprintf(err, IDENTITY_ERR_MAX, "'%s': an empty or too long name", names);
+			return -EINVAL;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		for (k = 0; k < n; k++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789.-:", name[k])) {
+				snprintf(err, IDENTITY_ERR_MAX, "'%s' is not a DNS name or an IP",
+					 name);
+				return -EINVAL;
+			}
+		k = (size_t)snprintf(san + used, sizeof(san) - used, "%s%s:%s", used ? "," : "",
+				     inet_pton(AF_INET, name, ip) == 1 ||
+						     inet_pton(AF_INET6, name, ip) == 1
+					     ? "IP"
+					     : "DNS",
+				     name);
+		if (k >= sizeof(san) - used) {
+			snprintf(err, IDENTITY_ERR_MAX, "'%s': too many names", names);
+			return -EINVAL;
+		}
+		used += k;
+		p += n + (p[n] == ',');
+	}
+	if (!used) {
+		snprintf(err, IDENTITY_ERR_MAX, "no name for the serving certificate");
+		return -EINVAL;
+	}
+	return sign(ca, pub, san, "serverAuth", ttl_s, "serving certificate", out, err);
 }

@@ -9,7 +9,8 @@
  * Threads: a struct trust and a struct svid are immutable once made and
  * reference counted (atomic), so proxy workers may hold and use them (an
  * SSL_CTX is safe to share for SSL_new()) while the main thread replaces
- * them. struct ca and struct idset are the main thread's.
+ * them. struct ca and struct idset are the main thread's; weft-ca's
+ * request threads share a struct ca under its lock (agent/ca/).
  */
 #ifndef WEFT_IDENTITY_H
 #define WEFT_IDENTITY_H
@@ -77,14 +78,37 @@ void ca_free(struct ca *ca);
 /* A certificate for public key @pub whose only URI SAN is @uri: a leaf
  * (CA:FALSE), digitalSignature, serverAuth and clientAuth, a random 128-bit
  * serial, valid from 60 s ago (clock skew) for @ttl_s seconds but never past
- * the CA's own notAfter, signed by @ca. What a weft-ca would do for a CSR's
- * key once the caller is authorized (docs/mtls.md). 0 or -errno, reason in
- * @err.
+ * the CA's own notAfter, signed by @ca. The standalone path calls it for
+ * its own keys, weft-ca for a checked CSR's key (csr_check()) once the
+ * caller is authorized (docs/mtls.md). 0 or -errno, reason in @err.
  */
 int ca_sign(struct ca *ca, EVP_PKEY *pub, const char *uri, uint32_t ttl_s, X509 **out,
 	    char *err);
+/* A TLS server certificate for @pub (weft-ca's own): a leaf, serverAuth,
+ * subjectAltNames @names (comma-separated DNS names and IP addresses),
+ * otherwise as ca_sign(). 0 or -errno, reason in @err.
+ */
+int ca_sign_serving(struct ca *ca, EVP_PKEY *pub, const char *names, uint32_t ttl_s, X509 **out,
+		    char *err);
 /* The CA's certificate (borrowed). */
 X509 *ca_cert(const struct ca *ca);
+
+/* ---- csr.c */
+
+/* A PEM certificate signing request for @key whose only requested
+ * extension is the URI SAN @uri, signed by @key (proof of possession).
+ * 0 and a new string in *@pem_out (caller frees), or -errno, reason in @err.
+ */
+int csr_make(EVP_PKEY *key, const char *uri, char **pem_out, char *err);
+
+/* Check PEM request @pem (@len bytes) for weft-ca: its signature verifies
+ * with its own key, the key is P-256 or Ed25519, and its one subject
+ * alternative name is the URI @want_uri. 0 and the public key in *@pub_out
+ * (caller frees: the only thing taken from the request), -EACCES when it
+ * names another identity, -EBADMSG otherwise; the reason in @err.
+ */
+int csr_check(const char *pem, size_t len, const char *want_uri, EVP_PKEY **pub_out,
+	      char *err);
 
 /* ---- svid.c */
 
@@ -113,6 +137,16 @@ struct svid {
  */
 int svid_issue(struct ca *ca, struct trust *t, const char *ns, const char *sa, uint32_t ttl_s,
 	       struct svid **out, char *err);
+/* A fresh ECDSA P-256 workload key (caller frees), or NULL with errno set. */
+EVP_PKEY *svid_key_new(void);
+
+/* The SVID of @ns/@sa made of @key (ownership taken, freed on failure) and
+ * the certificate an issuer returned, PEM @cert_pem: it must be for @key,
+ * chain to @t and name exactly @ns/@sa of @t's trust domain. 0 or -errno
+ * (-EBADMSG, -EKEYREJECTED) with the reason in @err.
+ */
+int svid_from_pem(EVP_PKEY *key, const struct trust *t, const char *ns, const char *sa,
+		  const char *cert_pem, struct svid **out, char *err);
 struct svid *svid_ref(struct svid *s);
 /* Accepts NULL. */
 void svid_unref(struct svid *s);
@@ -133,30 +167,64 @@ int svid_peer(SSL *ssl, const char *td, struct spiffe_id *out);
  */
 struct idset;
 
-/* A set issuing from @ca with bundle @t (references taken), @ttl_s per
- * SVID. NULL with errno set.
+/* Who signs: the standalone CA (at once) or weft-ca (over the network). */
+struct idset_issuer {
+	/* Issue @ns/@sa trusting @t: 0 with the SVID in *@out, -EINPROGRESS
+	 * when the answer comes later through idset_put() or idset_failed(),
+	 * or -errno with the reason in @err.
+	 */
+	int (*issue)(void *ctx, struct trust *t, const char *ns, const char *sa, uint32_t ttl_s,
+		     struct svid **out, char *err);
+	void *ctx;
+	const char *kind;	/* "standalone" or "weft-ca", for meshctl */
+};
+
+/* The standalone issuer's idset_issuer.issue: @ctx is the address of the
+ * current struct ca pointer (so a CA rotation swaps it in place); signs at
+ * once with svid_issue().
  */
-struct idset *idset_new(struct ca *ca, struct trust *t, uint32_t ttl_s);
+int idset_issue_standalone(void *ctx, struct trust *t, const char *ns, const char *sa,
+			   uint32_t ttl_s, struct svid **out, char *err);
+
+/* A set issuing through @iss (copied; its ctx borrowed for the set's life)
+ * with bundle @t (a reference taken), @ttl_s per SVID. NULL with errno set.
+ */
+struct idset *idset_new(const struct idset_issuer *iss, struct trust *t, uint32_t ttl_s);
 /* Accepts NULL. */
 void idset_free(struct idset *set);
 
 /* Make the set exactly @n identities @ids (duplicates allowed): issue the
  * missing ones, drop the others. The number of issuance failures (each
- * logged once); the set keeps what it had for those.
+ * logged once); the set keeps what it had for those. Identities whose
+ * issuance is under way count as neither.
  */
 int idset_sync(struct idset *set, const struct spiffe_id *ids, size_t n);
 
-/* Renew every SVID at or past its half-life at @now. Returns the earliest
- * renew_at left (0: none), for the caller's timer.
+/* Renew every SVID at or past its half-life at @now, and try again the
+ * wanted identities that have none. Returns the earliest renew_at left
+ * (0: none; @now + 5 when an identity is still missing), for the caller's
+ * timer.
  */
 time_t idset_renew(struct idset *set, time_t now);
 
-/* Replace the issuer and the bundle (a CA rotation, or a new overlap
- * bundle): every SVID is reissued by @ca with a context trusting @t. Borrows
- * @ca as idset_new() does, takes a reference on @t. Returns the issuance
- * failures (those keep their old SVID).
+/* An issuance that answered -EINPROGRESS is over: @s (a reference taken)
+ * replaces or becomes the SVID of its identity, unless the identity was
+ * dropped in the meantime. True when @s was taken.
  */
-int idset_set_issuer(struct idset *set, struct ca *ca, struct trust *t);
+bool idset_put(struct idset *set, struct svid *s);
+/* ... or failed (logged by the caller): retried at the next idset_renew(). */
+void idset_failed(struct idset *set, const char *ns, const char *sa);
+
+/* Replace the bundle (a CA rotation, or a new overlap bundle): every SVID
+ * is reissued through the issuer with a context trusting @t (a reference
+ * taken). Returns the issuance failures (those keep their old SVID).
+ */
+int idset_set_trust(struct idset *set, struct trust *t);
+
+/* Issuances under way. */
+size_t idset_pending(const struct idset *set);
+/* The issuer's kind. */
+const char *idset_issuer_kind(const struct idset *set);
 
 /* The SVID of @ns/@sa, a new reference, or NULL. */
 struct svid *idset_get(struct idset *set, const char *ns, const char *sa);

@@ -12,6 +12,7 @@
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "identity/identity.h"
 
@@ -66,21 +67,48 @@ static int describe(struct svid *s)
 	return 0;
 }
 
+/* Fill @s from its key and certificate (already set): the issuer shown,
+ * the fields meshctl shows and the TLS context trusting @t. 0 or -errno.
+ */
+static int finish(struct svid *s, X509 *issuer, const struct trust *t, char *err)
+{
+	s->issuer = issuer ? X509_dup(issuer) : NULL;
+	if ((issuer && !s->issuer) || describe(s))
+		return -ENOMEM;
+	s->ctx = make_ctx(s, t);
+	if (!s->ctx) {
+		ERR_clear_error();
+		snprintf(err, IDENTITY_ERR_MAX, "%s: no TLS context", s->uri);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static struct svid *svid_alloc(const struct trust *t, const char *ns, const char *sa, char *err)
+{
+	struct svid *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	atomic_init(&s->refs, 1);
+	if (spiffe_id_fmt(s->uri, sizeof(s->uri), t->td, ns, sa)) {
+		snprintf(err, IDENTITY_ERR_MAX, "%s/%s: no SPIFFE ID in %s", ns, sa, t->td);
+		free(s);
+		errno = EINVAL;
+		return NULL;
+	}
+	spiffe_id_parse(s->uri, &s->id);
+	return s;
+}
+
 int svid_issue(struct ca *ca, struct trust *t, const char *ns, const char *sa, uint32_t ttl_s,
 	       struct svid **out, char *err)
 {
-	struct svid *s = calloc(1, sizeof(*s));
+	struct svid *s = svid_alloc(t, ns, sa, err);
 	int ret;
 
 	if (!s)
-		return -ENOMEM;
-	atomic_init(&s->refs, 1);
-	ret = spiffe_id_fmt(s->uri, sizeof(s->uri), t->td, ns, sa);
-	if (ret) {
-		snprintf(err, IDENTITY_ERR_MAX, "%s/%s: no SPIFFE ID in %s", ns, sa, t->td);
-		goto fail;
-	}
-	spiffe_id_parse(s->uri, &s->id);
+		return -errno;
 	s->key = EVP_EC_gen("P-256");
 	if (!s->key) {
 		ERR_clear_error();
@@ -91,16 +119,68 @@ int svid_issue(struct ca *ca, struct trust *t, const char *ns, const char *sa, u
 	ret = ca_sign(ca, s->key, s->uri, ttl_s, &s->cert, err);
 	if (ret)
 		goto fail;
-	s->issuer = X509_dup(ca_cert(ca));
-	ret = -ENOMEM;
-	if (!s->issuer || describe(s))
+	ret = finish(s, ca_cert(ca), t, err);
+	if (ret)
 		goto fail;
-	s->ctx = make_ctx(s, t);
-	if (!s->ctx) {
+	*out = s;
+	return 0;
+fail:
+	svid_unref(s);
+	return ret;
+}
+
+EVP_PKEY *svid_key_new(void)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+
+	if (!key) {
 		ERR_clear_error();
-		snprintf(err, IDENTITY_ERR_MAX, "%s: no TLS context", s->uri);
+		errno = ENOMEM;
+	}
+	return key;
+}
+
+int svid_from_pem(EVP_PKEY *key, const struct trust *t, const char *ns, const char *sa,
+		  const char *cert_pem, struct svid **out, char *err)
+{
+	struct svid *s = svid_alloc(t, ns, sa, err);
+	struct spiffe_id got;
+	BIO *bio;
+	int ret = -EBADMSG;
+
+	if (!s) {
+		EVP_PKEY_free(key);
+		return -errno;
+	}
+	s->key = key;
+	bio = BIO_new_mem_buf(cert_pem, -1);
+	s->cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	if (!s->cert) {
+		ERR_clear_error();
+		snprintf(err, IDENTITY_ERR_MAX, "%s: the answer holds no PEM certificate", s->uri);
 		goto fail;
 	}
+	/* The issuer's word is not taken: the certificate must be for our key,
+	 * chain to the bundle, and name exactly the identity asked for.
+	 */
+	if (X509_check_private_key(s->cert, s->key) != 1) {
+		ERR_clear_error();
+		snprintf(err, IDENTITY_ERR_MAX, "%s: the certificate is not for our key", s->uri);
+		goto fail;
+	}
+	ret = trust_verify(t, s->cert, NULL, &got, err);
+	if (ret)
+		goto fail;
+	if (strcmp(got.ns, s->id.ns) || strcmp(got.sa, s->id.sa)) {
+		snprintf(err, IDENTITY_ERR_MAX, "%s: the certificate names %s/%s", s->uri, got.ns,
+			 got.sa);
+		ret = -EKEYREJECTED;
+		goto fail;
+	}
+	ret = finish(s, NULL, t, err);
+	if (ret)
+		goto fail;
 	*out = s;
 	return 0;
 fail:

@@ -31,7 +31,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <json-c/json.h>
+
 #include "env.h"
+#include "../k8s-apiserver/k8s_fake.h"
 
 #define NODES_CLIENT_IP "198.18.20.2"
 #define NODES_BATCH_IP "198.18.20.3"
@@ -46,12 +49,23 @@
 #define NODES_NEXT_CA "CN=next-ca"
 #define NODES_ROGUE_CA "CN=rogue-ca"
 
+/* weft-ca as a process (nodes_up_weftca()): the agents have no CA at all. */
+struct tnodes_weftca {
+	bool on;
+	struct kfake kube;	/* the API server weft-ca asks */
+	char dir[PATH_MAX];	/* its --ca-dir: ca.crt, ca.key, trust.pem */
+	char log[PATH_MAX + 16];
+	char url[64];		/* https://127.0.0.1:PORT */
+	pid_t pid;
+};
+
 struct tnodes {
 	char cgroup[PATH_MAX];	/* T: the parent of both nodes' cgroups */
 	char ca_dir[PATH_MAX];	/* <name>.pem and <name>.key of each CA */
 	struct tenv a;		/* node A: the clients */
 	struct tenv b;		/* node B: the server */
 	pid_t server;
+	struct tnodes_weftca ca;
 };
 
 extern struct tnodes nodes;
@@ -62,6 +76,45 @@ extern struct tnodes nodes;
  * failure (and is undone at exit).
  */
 void nodes_up(void);
+/* The same, but no agent has a CA: weft-ca runs as a process (signing
+ * with "ca", --svid-ttl 10) against a fake API server that knows the pods
+ * of both nodes and one token per agent ("token-node-a", "token-node-b":
+ * the weft-agent ServiceAccount's, bound to a pod on that node, audience
+ * weft-ca); each agent has its token file and the bundle weft-ca
+ * published, as kubelet would mount them, and --ca-url.
+ */
+void nodes_up_weftca(void);
+
+/* Wait up to @ms for weft-ca's ConfigMap to hold exactly the PEM text of
+ * files @first then @second (NULL: none) of the CA folder ("ca.pem"...),
+ * then write it to both agents' bundle files, as kubelet does with a
+ * ConfigMap volume. Asserts.
+ */
+void nodes_weftca_bundle(const char *first, const char *second, uint64_t ms);
+
+/* Make weft-ca sign with CA @signer and trust @extra too (NULL: nothing
+ * more): its Secret's files replaced (rename, as kubelet swaps a Secret
+ * volume). Asserts.
+ */
+void nodes_weftca_files(const char *signer, const char *extra);
+
+/* POST /v1/sign to weft-ca with bearer @token (NULL: none) asking for
+ * @spiffe_id with a new CSR naming @csr_id (a P-256 key made by openssl;
+ * NULL: @spiffe_id). The HTTP status, the answer's "reason" in @reason and
+ * its certificate (or "") in @cert. Asserts the call was made.
+ */
+long nodes_weftca_sign(const char *token, const char *spiffe_id, const char *csr_id,
+		       char *reason, size_t reason_len, char *cert, size_t cert_len);
+
+/* The body of weft-ca's GET @path ("/metrics"; caller frees), or NULL. */
+char *nodes_weftca_text(const char *path);
+
+/* weft-ca's GET /v1/status (caller puts), or NULL. */
+json_object *nodes_weftca_status(void);
+
+/* One counter of it: "signed", or "refused.<reason>"; -1 when unreachable. */
+long long nodes_weftca_count(const char *what);
+
 /* .fini: stop both agents (a sanitizer report is printed), remove it all. */
 void nodes_down(void);
 
@@ -70,6 +123,7 @@ struct nodes_registry {
 	const char *ns_annotations;	/* of Namespace mesh, flow style; NULL: none */
 	const char *svc_annotations;	/* of Service secure; NULL: none */
 	const char *server_sa;		/* server-b's service account; NULL: backend */
+	const char *batch_sa;		/* batch-a's; NULL: batch */
 };
 
 /* Write @r as @node's registry file (the agent reloads it). Asserts. */

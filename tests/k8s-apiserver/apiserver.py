@@ -15,7 +15,22 @@ Serves Namespaces, Services, discovery.k8s.io/v1 EndpointSlices and Pods:
   older than the history is 410 Gone, as an ERROR event (the watch cache's
   way) or as an HTTP 410 (--gone http or the control call); timeoutSeconds
   ends the stream cleanly;
+- namespaced paths: /api/v1/namespaces/NS/<plural> (a list or watch of one
+  namespace) and /api/v1/namespaces/NS/<plural>/NAME (GET one object, 404
+  as a Status when absent); ConfigMaps are also created (POST, 409 when
+  the name is taken) and replaced (PUT, 404 when absent; a stale
+  metadata.resourceVersion is 409 Conflict);
 - fieldSelector=spec.nodeName=X for Pods (no other selector);
+- TokenReview (POST /apis/authentication.k8s.io/v1/tokenreviews, caller
+  authenticated like every request): the tokens registered with
+  /_control/tokens, each with its user (username, uid, groups, extra, as a
+  pod-bound ServiceAccount token carries authentication.kubernetes.io/
+  node-name and pod-name) and audiences. As the real server answers: 201
+  with the review, status.authenticated true, the user and the audiences
+  both sides share; an unknown token, one none of whose audiences was
+  asked for, or one bound to a pod that no longer exists (the pod-name
+  extra, in the ServiceAccount's namespace), is 201 too with authenticated
+  absent and status.error;
 - authentication: "Authorization: Bearer <token>" (401 otherwise; the token
   can change at run time) or a TLS client certificate signed by --client-ca.
 
@@ -25,6 +40,8 @@ with plain HTTP calls under /_control/ (no authentication, loopback only):
   POST /_control/apply    {"objects": [obj...]}      create or replace
   POST /_control/delete   {"kind", "namespace", "name"}
   POST /_control/token    {"token": "..."}            accept only this one now
+  POST /_control/tokens   {"token", "user", "audiences"}  TokenReview knows this
+                          token from now on ({"token", "delete": true}: forgets it)
   POST /_control/drop     {"abrupt": bool}            end every open watch
   POST /_control/compact  {}                          forget the event history
   POST /_control/down     {"down": bool}              close every connection at once
@@ -68,6 +85,7 @@ RESOURCES = {
     "/apis/discovery.k8s.io/v1/endpointslices": (
         "endpointslices", "EndpointSlice", "discovery.k8s.io/v1", "EndpointSliceList", True),
     "/api/v1/pods": ("pods", "Pod", "v1", "PodList", True),
+    "/api/v1/configmaps": ("configmaps", "ConfigMap", "v1", "ConfigMapList", True),
 }
 BY_KIND = {r[1]: r for r in RESOURCES.values()}
 BY_PLURAL = {r[0]: r for r in RESOURCES.values()}
@@ -101,7 +119,9 @@ class State:
         self.stats = {"lists": {p: 0 for p in BY_PLURAL}, "list_pages": {p: 0 for p in BY_PLURAL},
                       "watches": {p: 0 for p in BY_PLURAL}, "watch_rvs": {p: [] for p in BY_PLURAL},
                       "unauthorized": 0, "gone": 0, "open_watches": 0, "field_selectors": [],
-                      "evictions": [], "evictions_refused": 0}
+                      "evictions": [], "evictions_refused": 0, "tokenreviews": 0,
+                      "writes": {p: 0 for p in BY_PLURAL}}
+        self.tokens = {}           # TokenReview: token -> {"user", "audiences"}
         self.refuse_evictions = 0
 
     # -- changes (caller holds the lock)
@@ -144,8 +164,24 @@ class State:
         self.snapshots.clear()
 
 
-def matches(obj, node):
-    return node is None or (obj.get("spec") or {}).get("nodeName") == node
+def route(path):
+    """(resource, namespace, name) of an API path; (None, None, None) when unknown.
+    Cluster paths give namespace None (every namespace) and name None."""
+    res = RESOURCES.get(path)
+    if res is not None:
+        return res, None, None
+    parts = path.split("/")
+    # "", api, v1, namespaces, NS, plural[, NAME]
+    if len(parts) in (6, 7) and parts[1:4] == ["api", "v1", "namespaces"]:
+        res = BY_PLURAL.get(parts[5])
+        if res is not None and res[4] and res[2] == "v1":
+            return res, parts[4], parts[6] if len(parts) == 7 else None
+    return None, None, None
+
+
+def matches(obj, node, ns=None):
+    return ((node is None or (obj.get("spec") or {}).get("nodeName") == node)
+            and (ns is None or obj["metadata"].get("namespace") == ns))
 
 
 def strip(obj):
@@ -229,7 +265,7 @@ class Handler(BaseHTTPRequestHandler):
                 fail = None
         if fail:
             return self.send_html(fail["status"], fail.get("retry_after"))
-        res = RESOURCES.get(url.path)
+        res, ns, name = route(url.path)
         if res is None:
             return self.send_json(404, status(404, "NotFound", "the server could not find the requested resource"))
         if not self.authorized():
@@ -244,11 +280,17 @@ class Handler(BaseHTTPRequestHandler):
             node = fs[len("spec.nodeName="):]
             with st.cond:
                 st.stats["field_selectors"].append(fs)
+        if name is not None:
+            with st.cond:
+                obj = st.objects[res[0]].get((ns, name))
+            if obj is None:
+                return self.send_json(404, status(404, "NotFound", '%s "%s" not found' % (res[0], name)))
+            return self.send_json(200, obj)
         if q.get("watch") in ("1", "true"):
-            return self.watch(res, q, node)
-        return self.list(res, q, node)
+            return self.watch(res, q, node, ns)
+        return self.list(res, q, node, ns)
 
-    def list(self, res, q, node):
+    def list(self, res, q, node, ns=None):
         st = self.server.state
         limit = int(q.get("limit") or 0)
         cont = q.get("continue")
@@ -264,7 +306,8 @@ class Handler(BaseHTTPRequestHandler):
                         "The provided continue parameter is too old to display a consistent list result. "
                         "You can start a new list without the continue parameter."))
             else:
-                items = [o for _, o in sorted(st.objects[res[0]].items()) if matches(o, node)]
+                items = [o for k, o in sorted(st.objects[res[0]].items())
+                         if matches(o, node) and (ns is None or k[0] == ns)]
                 snap = (st.rv, items)
                 sid, offset = uuid.uuid4().hex, 0
                 st.snapshots[sid] = snap
@@ -284,7 +327,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(200, {"kind": res[3], "apiVersion": res[2], "metadata": meta,
                              "items": [strip(o) for o in items[offset:end]]})
 
-    def watch(self, res, q, node):
+    def watch(self, res, q, node, ns=None):
         st = self.server.state
         plural = res[0]
         bookmarks = q.get("allowWatchBookmarks") in ("1", "true")
@@ -298,7 +341,7 @@ class Handler(BaseHTTPRequestHandler):
             if rv in ("", "0"):
                 # "Get state and start at most recent": synthetic ADDEDs.
                 cursor = st.rv
-                initial = [o for _, o in sorted(st.objects[plural].items()) if matches(o, node)]
+                initial = [o for _, o in sorted(st.objects[plural].items()) if matches(o, node, ns)]
             else:
                 cursor = int(rv)
                 if cursor < st.compacted:
@@ -318,14 +361,14 @@ class Handler(BaseHTTPRequestHandler):
         with st.cond:
             st.stats["open_watches"] += 1
         try:
-            self.stream(res, node, cursor, initial, bookmarks, timeout, gen)
+            self.stream(res, node, cursor, initial, bookmarks, timeout, gen, ns)
         except OSError:
             self.close_connection = True
         finally:
             with st.cond:
                 st.stats["open_watches"] -= 1
 
-    def stream(self, res, node, cursor, initial, bookmarks, timeout, gen):
+    def stream(self, res, node, cursor, initial, bookmarks, timeout, gen, ns=None):
         st = self.server.state
         plural, kind, api = res[0], res[1], res[2]
         for o in initial:
@@ -342,7 +385,8 @@ class Handler(BaseHTTPRequestHandler):
                         abrupt = None
                         break
                     i = bisect.bisect_right(st.history, cursor, key=lambda e: e[0])
-                    events = [(e[2], e[3]) for e in st.history[i:] if e[1] == plural and matches(e[3], node)]
+                    events = [(e[2], e[3]) for e in st.history[i:]
+                              if e[1] == plural and matches(e[3], node, ns)]
                     newest = st.rv
                     due = bookmarks and st.bookmark_interval > 0 and now - last_bookmark >= st.bookmark_interval
                     if events or due or (timeout is not None and now - start >= timeout):
@@ -410,6 +454,92 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(201, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                              "status": "Success", "code": 201})
 
+    def token_review(self, body):
+        """authentication.k8s.io/v1 TokenReview, answered as the real server does."""
+        st = self.server.state
+        if not self.authorized():
+            with st.cond:
+                st.stats["unauthorized"] += 1
+            return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
+        if (not isinstance(body, dict) or body.get("kind") != "TokenReview"
+                or body.get("apiVersion") != "authentication.k8s.io/v1"):
+            return self.send_json(400, status(400, "BadRequest", "the body is not an authentication.k8s.io/v1 TokenReview"))
+        spec = body.get("spec") or {}
+        token = spec.get("token") or ""
+        wanted = spec.get("audiences") or []
+        with st.cond:
+            st.stats["tokenreviews"] += 1
+            known = st.tokens.get(token)
+            if known is not None:
+                # A pod-bound token dies with its pod (the pod named in its
+                # extra, in its ServiceAccount's namespace).
+                user = known["user"]
+                pod = ((user.get("extra") or {}).get("authentication.kubernetes.io/pod-name") or [None])[0]
+                parts = (user.get("username") or "").split(":")
+                if pod and len(parts) == 4 and (parts[2], pod) not in st.objects["pods"]:
+                    known = {"gone": 'pod "%s" not found' % pod}
+        review = {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
+                  "metadata": {"creationTimestamp": None}, "spec": spec}
+        if known is None:
+            review["status"] = {"user": {}, "error": "[invalid bearer token, service account token has been invalidated]"}
+        elif "gone" in known:
+            review["status"] = {"user": {}, "error": "[invalid bearer token, %s]" % known["gone"]}
+        else:
+            shared = [a for a in known["audiences"] if a in wanted] if wanted else list(known["audiences"])
+            if wanted and not shared:
+                review["status"] = {"user": {}, "error": "[invalid bearer token, token audiences %s is invalid for the target audiences %s]"
+                                    % (json.dumps(known["audiences"]), json.dumps(wanted))}
+            else:
+                review["status"] = {"authenticated": True, "user": known["user"], "audiences": shared}
+        self.send_json(201, review)
+
+    def write_object(self, res, ns, name, body):
+        """Create (name None: POST) or replace (PUT) one object, as the real server does."""
+        st = self.server.state
+        if not self.authorized():
+            with st.cond:
+                st.stats["unauthorized"] += 1
+            return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
+        if not isinstance(body, dict) or body.get("kind") != res[1] or body.get("apiVersion") != res[2]:
+            return self.send_json(400, status(400, "BadRequest", "the body is not a %s %s" % (res[2], res[1])))
+        meta = body.setdefault("metadata", {})
+        if meta.get("namespace") not in (None, "", ns):
+            return self.send_json(400, status(400, "BadRequest",
+                                              "the namespace of the provided object does not match the namespace sent on the request"))
+        if name is not None and meta.get("name") != name:
+            return self.send_json(400, status(400, "BadRequest",
+                                              "the name of the object (%s) does not match the name on the URL (%s)" % (meta.get("name"), name)))
+        meta["namespace"] = ns
+        key = (ns, meta.get("name"))
+        with st.cond:
+            old = st.objects[res[0]].get(key)
+            if name is None and old is not None:
+                return self.send_json(409, status(409, "AlreadyExists", '%s "%s" already exists' % (res[0], key[1])))
+            if name is not None and old is None:
+                return self.send_json(404, status(404, "NotFound", '%s "%s" not found' % (res[0], name)))
+            rv = meta.get("resourceVersion")
+            if old is not None and rv and rv != old["metadata"]["resourceVersion"]:
+                return self.send_json(409, status(409, "Conflict",
+                    "Operation cannot be fulfilled on %s \"%s\": the object has been modified; "
+                    "please apply your changes to the latest version and try again" % (res[0], name)))
+            if old is not None:
+                meta["uid"] = old["metadata"]["uid"]
+            meta.pop("resourceVersion", None)
+            st.apply(body)
+            st.stats["writes"][res[0]] += 1
+        self.send_json(201 if name is None else 200, body)
+
+    def do_PUT(self):
+        st = self.server.state
+        url = urlsplit(self.path)
+        body = read_body(self)
+        res, ns, name = route(url.path)
+        if res is None or res[0] != "configmaps" or name is None:
+            return self.send_json(405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+        if st.down:
+            return self.slam()
+        return self.write_object(res, ns, name, body)
+
     def do_POST(self):
         st = self.server.state
         url = urlsplit(self.path)
@@ -418,6 +548,15 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(self.rfile.read(n) or b"{}")
         except ValueError:
             return self.send_json(400, status(400, "BadRequest", "the body is not JSON"))
+        if url.path == "/apis/authentication.k8s.io/v1/tokenreviews":
+            if st.down:
+                return self.slam()
+            return self.token_review(body)
+        res, ns, name = route(url.path)
+        if res is not None and res[0] == "configmaps" and ns is not None and name is None:
+            if st.down:
+                return self.slam()
+            return self.write_object(res, ns, None, body)
         parts = url.path.split("/")
         # "", api, v1, namespaces, NS, pods, NAME, eviction
         if len(parts) == 8 and parts[1:4] == ["api", "v1", "namespaces"] and parts[5] == "pods" \
@@ -433,6 +572,12 @@ class Handler(BaseHTTPRequestHandler):
                 st.delete(body["kind"], body.get("namespace", ""), body["name"])
             elif url.path == "/_control/token":
                 st.token = body["token"]
+            elif url.path == "/_control/tokens":
+                if body.get("delete"):
+                    st.tokens.pop(body["token"], None)
+                else:
+                    st.tokens[body["token"]] = {"user": body["user"],
+                                                "audiences": body.get("audiences") or []}
             elif url.path == "/_control/drop":
                 st.drop_abrupt = bool(body.get("abrupt"))
                 st.drop_gen += 1
@@ -458,6 +603,14 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(404, status(404, "NotFound", url.path))
             rv = st.rv
         self.send_json(200, {"resourceVersion": str(rv)})
+
+
+def read_body(handler):
+    n = int(handler.headers.get("Content-Length") or 0)
+    try:
+        return json.loads(handler.rfile.read(n) or b"{}")
+    except ValueError:
+        return None
 
 
 def bulk(st, spec):

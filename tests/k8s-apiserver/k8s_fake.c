@@ -260,3 +260,67 @@ int kfake_last_watch_rv(struct kfake *f, const char *plural, char *buf, size_t l
 	json_object_put(s);
 	return rc;
 }
+
+json_object *kfake_get(struct kfake *f, const char *path)
+{
+	char url[1024];
+	struct tcurl_body b = { 0 };
+	struct curl_slist *h;
+	json_object *o = NULL;
+	CURL *c = curl_easy_init();
+	long code = 0;
+
+	if (!c)
+		return NULL;
+	h = curl_slist_append(NULL, "Authorization: Bearer " KFAKE_TOKEN);
+	snprintf(url, sizeof(url), "%s%s", f->url, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CAINFO, f->ca);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tcurl_body_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	if (curl_easy_perform(c) == CURLE_OK &&
+	    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 200 && b.buf)
+		o = json_tokener_parse(b.buf);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(h);
+	free(b.buf);
+	return o;
+}
+
+int kfake_add_token(struct kfake *f, const char *token, const char *username, const char *node,
+		    const char *pod, const char *audience)
+{
+	json_object *o = json_object_new_object(), *user = json_object_new_object();
+	json_object *extra = json_object_new_object(), *auds = json_object_new_array();
+	json_object *groups = json_object_new_array();
+	int rc;
+
+	json_object_array_add(groups, json_object_new_string("system:serviceaccounts"));
+	json_object_array_add(groups, json_object_new_string("system:authenticated"));
+	if (node) {
+		json_object *v = json_object_new_array();
+
+		json_object_array_add(v, json_object_new_string(node));
+		json_object_object_add(extra, "authentication.kubernetes.io/node-name", v);
+	}
+	if (pod) {
+		json_object *v = json_object_new_array();
+
+		json_object_array_add(v, json_object_new_string(pod));
+		json_object_object_add(extra, "authentication.kubernetes.io/pod-name", v);
+	}
+	json_object_object_add(user, "username", json_object_new_string(username));
+	json_object_object_add(user, "uid", json_object_new_string(token));
+	json_object_object_add(user, "groups", groups);
+	json_object_object_add(user, "extra", extra);
+	json_object_array_add(auds, json_object_new_string(audience));
+	json_object_object_add(o, "token", json_object_new_string(token));
+	json_object_object_add(o, "user", user);
+	json_object_object_add(o, "audiences", auds);
+	rc = kfake_control(f, "tokens", json_object_to_json_string(o));
+	json_object_put(o);
+	return rc;
+}

@@ -78,4 +78,16 @@ int kfake_last_watch_rv(struct kfake *f, const char *plural, char *buf, size_t l
 /* Replace the token file atomically (as kubelet does). 0 or -1. */
 int kfake_write_token(struct kfake *f, const char *token);
 
+/* GET @path ("/api/v1/namespaces/x/configmaps/y") with the server's
+ * token; the parsed object (caller puts) or NULL (not 200, not JSON).
+ */
+json_object *kfake_get(struct kfake *f, const char *path);
+
+/* Make TokenReview know @token: user @username (groups of a
+ * ServiceAccount), with extra node-name @node and pod-name @pod (NULL:
+ * none), issued for @audience. 0 or -1.
+ */
+int kfake_add_token(struct kfake *f, const char *token, const char *username, const char *node,
+		    const char *pod, const char *audience);
+
 #endif /* WEFT_TEST_K8S_FAKE_H */

@@ -37,6 +37,7 @@ ENUMS = {
     "imagePullPolicy": {"Always", "Never", "IfNotPresent"},
     "protocol": {"TCP", "UDP", "SCTP"},
     "dsUpdateStrategy": {"RollingUpdate", "OnDelete"},
+    "deployStrategy": {"RollingUpdate", "Recreate"},
     "restartPolicy": {"Always", "OnFailure", "Never"},
     "dnsPolicy": {"ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"},
     "profileType": {"RuntimeDefault", "Unconfined", "Localhost"},
@@ -48,7 +49,8 @@ ENUMS = {
 ENV_FIELD_PATHS = {"metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName",
                    "spec.serviceAccountName", "status.hostIP", "status.hostIPs",
                    "status.podIP", "status.podIPs"}
-NAMESPACED = {"ServiceAccount", "ConfigMap", "Service", "DaemonSet"}
+NAMESPACED = {"ServiceAccount", "ConfigMap", "Service", "DaemonSet", "Deployment", "Role",
+              "RoleBinding"}
 
 
 class Errors:
@@ -373,13 +375,14 @@ def int_or_percent(value, path, err):
     return value
 
 
-def check_daemonset(obj, err):
+def check_template(obj, err):
+    """What DaemonSets and Deployments share: a selector matching the pod template."""
     spec = obj.get("spec") or {}
     template = spec.get("template") or {}
     labels = (template.get("metadata") or {}).get("labels") or {}
     sel = spec.get("selector") or {}
     if not sel.get("matchLabels") and not sel.get("matchExpressions"):
-        err.add("spec.selector", "empty selector is invalid for daemonset")
+        err.add("spec.selector", "empty selector is invalid for %s" % obj["kind"].lower())
     elif not selector_matches(sel, labels, "spec.selector", err):
         err.add("spec.template.metadata.labels", "`selector` does not match template `labels`")
     for key, value in labels.items():
@@ -389,6 +392,23 @@ def check_daemonset(obj, err):
         err.add("spec.template.spec.restartPolicy", "Unsupported value: '%s': supported "
                 "values: 'Always'" % pod["restartPolicy"])
     check_pod_spec(pod, "spec.template.spec", err)
+
+
+def check_deployment(obj, err):
+    check_template(obj, err)
+    spec = obj.get("spec") or {}
+    if spec.get("replicas", 1) < 0:
+        err.add("spec.replicas", "must be greater than or equal to 0")
+    st = spec.get("strategy") or {}
+    enum(st.get("type"), "deployStrategy", "spec.strategy.type", err)
+    if st.get("rollingUpdate") is not None and st.get("type", "RollingUpdate") != "RollingUpdate":
+        err.add("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is "
+                "'Recreate'")
+
+
+def check_daemonset(obj, err):
+    check_template(obj, err)
+    spec = obj.get("spec") or {}
     us = spec.get("updateStrategy") or {}
     enum(us.get("type"), "dsUpdateStrategy", "spec.updateStrategy.type", err)
     ru = us.get("rollingUpdate")
@@ -407,7 +427,7 @@ def check_daemonset(obj, err):
 
 def check_rbac(obj, err):
     kind = obj["kind"]
-    if kind == "ClusterRole":
+    if kind in ("ClusterRole", "Role"):
         for i, rule in enumerate(obj.get("rules") or []):
             rpath = "rules[%d]" % i
             if not rule.get("verbs"):
@@ -415,13 +435,15 @@ def check_rbac(obj, err):
             if rule.get("resources") and not rule.get("apiGroups"):
                 err.add(join(rpath, "apiGroups"),
                         "resource rules must supply at least one api group")
-    if kind == "ClusterRoleBinding":
+    if kind in ("ClusterRoleBinding", "RoleBinding"):
         ref = obj.get("roleRef") or {}
         if ref.get("apiGroup") != "rbac.authorization.k8s.io":
             err.add("roleRef.apiGroup", "Unsupported value: '%s'" % ref.get("apiGroup"))
-        if ref.get("kind") != "ClusterRole":
-            err.add("roleRef.kind", "Unsupported value: '%s': supported values: 'ClusterRole'"
-                    % ref.get("kind"))
+        # A RoleBinding may grant a ClusterRole within its namespace.
+        kinds = ("ClusterRole",) if kind == "ClusterRoleBinding" else ("Role", "ClusterRole")
+        if ref.get("kind") not in kinds:
+            err.add("roleRef.kind", "Unsupported value: '%s': supported values: %s"
+                    % (ref.get("kind"), ", ".join("'%s'" % k for k in kinds)))
         for i, s in enumerate(obj.get("subjects") or []):
             spath = "subjects[%d]" % i
             if s.get("kind") == "ServiceAccount":
@@ -465,7 +487,9 @@ def validate_obj(schema, obj, err):
     check_meta(obj, err)
     if kind == "DaemonSet":
         check_daemonset(obj, err)
-    elif kind in ("ClusterRole", "ClusterRoleBinding"):
+    elif kind == "Deployment":
+        check_deployment(obj, err)
+    elif kind in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
         check_rbac(obj, err)
     elif kind == "ConfigMap":
         check_configmap(obj, err)

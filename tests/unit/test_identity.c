@@ -303,7 +303,9 @@ Test(identity, idset_issues_renews_and_drops)
 {
 	struct ca *ca = ca_or_die("ca1");
 	struct trust *t = trust_or_die("ca1.pem", NULL);
-	struct idset *set = idset_new(ca, t, 3600);
+	struct idset_issuer iss = { .issue = idset_issue_standalone, .ctx = &ca,
+				    .kind = "standalone" };
+	struct idset *set = idset_new(&iss, t, 3600);
 	struct spiffe_id ids[3] = {
 		{ .ns = "shop", .sa = "web" },
 		{ .ns = "ops", .sa = "default" },
@@ -357,6 +359,165 @@ Test(identity, idset_issues_renews_and_drops)
 	cr_assert_eq(idset_sync(set, ids, 1), 0);
 	cr_assert_eq(idset_count(set), 1);
 	cr_assert_null(idset_get(set, "ops", "default"));
+	idset_free(set);
+	trust_unref(t);
+	ca_free(ca);
+}
+
+/* PEM of @x, a new string. */
+static char *pem_of(X509 *x)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	BUF_MEM *mem;
+	char *s;
+
+	cr_assert(bio && PEM_write_bio_X509(bio, x));
+	BIO_get_mem_ptr(bio, &mem);
+	s = strndup(mem->data, mem->length);
+	BIO_free(bio);
+	return s;
+}
+
+Test(identity, csr_round_trip_signs_only_the_checked_identity_and_key)
+{
+	const char *uri = "spiffe://cluster.local/ns/shop/sa/web";
+	struct ca *ca = ca_or_die("ca1");
+	struct trust *t = trust_or_die("ca1.pem", NULL);
+	char err[IDENTITY_ERR_MAX] = "", *csr = NULL, *pem;
+	EVP_PKEY *key = svid_key_new(), *pub = NULL;
+	struct svid *s = NULL;
+	X509 *cert = NULL;
+
+	cr_assert_not_null(key);
+	cr_assert_eq(csr_make(key, uri, &csr, err), 0, "%s", err);
+	/* Another identity than the request: refused as such. */
+	cr_expect_eq(csr_check(csr, strlen(csr), "spiffe://cluster.local/ns/shop/sa/admin", &pub,
+			       err), -EACCES);
+	cr_expect_null(pub);
+	/* Garbage, and a request whose signature was tampered with. */
+	cr_expect_eq(csr_check("nope", 4, uri, &pub, err), -EBADMSG);
+	{
+		char *bad = strdup(csr);
+
+		/* Flip a character inside the base64 of the signature (the end). */
+		bad[strlen(bad) - 40] = bad[strlen(bad) - 40] == 'A' ? 'B' : 'A';
+		cr_expect_neq(csr_check(bad, strlen(bad), uri, &pub, err), 0);
+		cr_expect_null(pub);
+		free(bad);
+	}
+	cr_assert_eq(csr_check(csr, strlen(csr), uri, &pub, err), 0, "%s", err);
+	cr_assert_eq(ca_sign(ca, pub, uri, 600, &cert, err), 0, "%s", err);
+	pem = pem_of(cert);
+	/* The agent's side: the answer must be for its key and identity. */
+	cr_assert_eq(svid_from_pem(key, t, "shop", "web", pem, &s, err), 0, "%s", err);
+	cr_expect_str_eq(s->uri, uri);
+	cr_expect_not_null(s->ctx);
+	{
+		EVP_PKEY *other = svid_key_new();
+		struct svid *no = NULL;
+
+		/* Someone else's key: refused. svid_from_pem() takes @other. */
+		cr_expect_neq(svid_from_pem(other, t, "shop", "web", pem, &no, err), 0);
+		cr_expect_null(no);
+	}
+	{
+		EVP_PKEY *again = EVP_PKEY_dup(s->key);
+		struct svid *no = NULL;
+
+		/* Right key, but another identity than asked: refused. */
+		cr_expect_eq(svid_from_pem(again, t, "shop", "admin", pem, &no, err), -EKEYREJECTED);
+		cr_expect_null(no);
+	}
+	{
+		struct trust *t2 = trust_or_die("ca2.pem", NULL);
+		struct svid *no = NULL;
+
+		/* A certificate from a CA outside the bundle: refused. */
+		cr_expect_eq(svid_from_pem(EVP_PKEY_dup(s->key), t2, "shop", "web", pem, &no, err),
+			     -EKEYREJECTED);
+		trust_unref(t2);
+	}
+	svid_unref(s);
+	free(pem);
+	free(csr);
+	X509_free(cert);
+	EVP_PKEY_free(pub);
+	trust_unref(t);
+	ca_free(ca);
+}
+
+Test(identity, serving_certificate_names_dns_and_ip)
+{
+	struct ca *ca = ca_or_die("ca1");
+	char err[IDENTITY_ERR_MAX] = "";
+	EVP_PKEY *key = svid_key_new();
+	X509 *cert = NULL;
+
+	cr_assert_eq(ca_sign_serving(ca, key, "weft-ca.weft-system.svc,127.0.0.1", 600, &cert, err),
+		     0, "%s", err);
+	cr_expect_eq(X509_check_host(cert, "weft-ca.weft-system.svc", 0, 0, NULL), 1);
+	cr_expect_eq(X509_check_ip_asc(cert, "127.0.0.1", 0), 1);
+	cr_expect_neq(X509_check_host(cert, "evil.example", 0, 0, NULL), 1);
+	X509_free(cert);
+	cr_expect_eq(ca_sign_serving(ca, key, "a,,b", 600, &cert, err), -EINVAL);
+	cr_expect_eq(ca_sign_serving(ca, key, "URI:spiffe://x", 600, &cert, err), -EINVAL);
+	EVP_PKEY_free(key);
+	ca_free(ca);
+}
+
+/* An issuer that answers later, as weft-ca does: counts what it is asked. */
+struct later {
+	int asked;
+	char last_ns[64], last_sa[64];
+};
+
+static int issue_later(void *ctx, struct trust *t, const char *ns, const char *sa,
+		       uint32_t ttl_s, struct svid **out, char *err)
+{
+	struct later *l = ctx;
+
+	(void)t, (void)ttl_s, (void)out, (void)err;
+	l->asked++;
+	snprintf(l->last_ns, sizeof(l->last_ns), "%s", ns);
+	snprintf(l->last_sa, sizeof(l->last_sa), "%s", sa);
+	return -EINPROGRESS;
+}
+
+Test(identity, idset_waits_for_an_asynchronous_issuer)
+{
+	struct ca *ca = ca_or_die("ca1");
+	struct trust *t = trust_or_die("ca1.pem", NULL);
+	struct later l = { 0 };
+	struct idset_issuer iss = { .issue = issue_later, .ctx = &l, .kind = "weft-ca" };
+	struct idset *set = idset_new(&iss, t, 3600);
+	struct spiffe_id ids[2] = { { .ns = "shop", .sa = "web" }, { .ns = "ops", .sa = "cron" } };
+	struct svid *s = issue_or_die(ca, t, "shop", "web", 3600);
+	struct svid *dropped = issue_or_die(ca, t, "ops", "cron", 3600);
+
+	cr_assert_eq(idset_sync(set, ids, 2), 0, "under way is not a failure");
+	cr_expect_eq(l.asked, 2);
+	cr_expect_eq(idset_count(set), 0);
+	cr_expect_eq(idset_pending(set), 2);
+	/* Asked once only while under way. */
+	cr_assert_eq(idset_sync(set, ids, 2), 0);
+	cr_expect_eq(l.asked, 2);
+	cr_expect(idset_put(set, s));
+	cr_expect_eq(idset_count(set), 1);
+	cr_expect_eq(idset_pending(set), 1);
+	/* ops/cron leaves before its answer: the answer is dropped. */
+	cr_assert_eq(idset_sync(set, ids, 1), 0);
+	cr_expect_eq(idset_pending(set), 0);
+	cr_expect_not(idset_put(set, dropped));
+	cr_expect_eq(idset_count(set), 1);
+	/* A failure is retried at the next renewal pass, soon. */
+	cr_assert_eq(idset_sync(set, ids, 2), 0);
+	idset_failed(set, "ops", "cron");
+	cr_expect_leq(idset_renew(set, time(NULL)), time(NULL) + 5);
+	cr_expect_str_eq(l.last_sa, "cron");
+	cr_expect_eq(idset_pending(set), 1);
+	cr_expect_str_eq(idset_issuer_kind(set), "weft-ca");
+	svid_unref(s);
+	svid_unref(dropped);
 	idset_free(set);
 	trust_unref(t);
 	ca_free(ca);

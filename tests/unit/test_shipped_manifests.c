@@ -161,6 +161,59 @@ Test(shipped_manifests, rbac_grants_exactly_what_the_registry_watches)
 	free(buf);
 }
 
+/* Whether some rule of @rules grants @verb on @resource of @group (and,
+ * with @name, on that name only).
+ */
+static bool grants(json_object *rules, const char *group, const char *resource, const char *verb,
+		   const char *name)
+{
+	for (size_t i = 0; i < json_object_array_length(rules); i++) {
+		json_object *r = json_object_array_get_idx(rules, i), *groups, *res, *verbs, *names;
+
+		if (!json_object_object_get_ex(r, "apiGroups", &groups) ||
+		    !json_object_object_get_ex(r, "resources", &res) ||
+		    !json_object_object_get_ex(r, "verbs", &verbs))
+			continue;
+		if (in_list(groups, group) && in_list(res, resource) && in_list(verbs, verb) &&
+		    (!name || (json_object_object_get_ex(r, "resourceNames", &names) &&
+			       in_list(names, name) && json_object_array_length(names) == 1)))
+			return true;
+	}
+	return false;
+}
+
+/* weft-ca (agent/ca/kube.c) calls: POST tokenreviews, GET pods of a node
+ * (list), GET one agent pod, PUT then POST the bundle ConfigMap. It reads
+ * its CA from a mounted Secret: no right on Secrets at all.
+ */
+Test(shipped_manifests, weft_ca_rbac_grants_what_it_calls_and_no_secret)
+{
+	json_object *docs = NULL, *cr, *role, *crules, *rrules;
+	char err[256] = "";
+	size_t len;
+	char *buf = slurp("manifests/weft.yaml", &len);
+
+	cr_assert_eq(reg_docs_parse(buf, len, &docs, err, sizeof(err)), 0, "%s", err);
+	cr = find_doc(docs, "ClusterRole", "weft-ca");
+	role = find_doc(docs, "Role", "weft-ca");
+	cr_assert(json_object_object_get_ex(cr, "rules", &crules));
+	cr_assert(json_object_object_get_ex(role, "rules", &rrules));
+	cr_expect(grants(crules, "authentication.k8s.io", "tokenreviews", "create", NULL));
+	cr_expect(grants(crules, "", "pods", "list", NULL));
+	cr_expect(grants(rrules, "", "pods", "get", NULL));
+	cr_expect(grants(rrules, "", "configmaps", "create", NULL));
+	cr_expect(grants(rrules, "", "configmaps", "update", "weft-ca-bundle"));
+	cr_expect(grants(rrules, "", "configmaps", "get", "weft-ca-bundle"));
+	for (const char *const *v = (const char *const[]){ "get", "list", "watch", "create",
+							   "update", "patch", NULL };
+	     *v; v++) {
+		cr_expect(!grants(crules, "", "secrets", *v, NULL), "secrets %s granted", *v);
+		cr_expect(!grants(rrules, "", "secrets", *v, NULL), "secrets %s granted", *v);
+	}
+	json_object_put(docs);
+	free(buf);
+}
+
 Test(shipped_manifests, demo_registry_loads_clean)
 {
 	load_clean("demo/registry.yaml", 1);
