@@ -66,6 +66,10 @@ struct capture_pod {
 	 * nothing of the pod (both modes). Ignored with fail_open_after_ms 0.
 	 */
 	bool fail_open;
+	/* DNS capture: queries to port 53 go to the in-pod responder on this
+	 * port (docs/dns.md, "Capture"); 0: the pod's DNS is left alone.
+	 */
+	uint16_t dns_port;
 };
 
 /* One pod netns as capture needs it. */
@@ -154,6 +158,26 @@ int capture_pod_beat(struct capture *c, const struct capture_target *t,
 
 /* Whether fail-open is on at all (fail_open_after_ms), and the threshold. */
 uint32_t capture_fail_open_after_ms(const struct capture *c);
+
+struct sockaddr_in;
+
+/* What the DNS responder of the pod netns @netns_fd needs to find the
+ * resolver of a query (capture_dns_resolver()), in *@ct_fd: nft mode, a
+ * conntrack socket made in that netns (the caller closes it); eBPF mode,
+ * nothing (-1). 0 or -errno.
+ */
+int capture_dns_open(struct capture *c, int netns_fd, int *ct_fd);
+
+/* The resolver (address and port, network order) a captured query was sent
+ * to, the query having arrived on @fd (a TCP connection, or the UDP socket)
+ * at @local from @peer: eBPF mode reads the slot of @local's 127.53.X.Y in
+ * mesh_dns_up; nft mode asks conntrack (UDP, through @ct_fd) or the
+ * connection's SO_ORIGINAL_DST (TCP). 0 with *@out set, or -errno
+ * (-ENOENT: not a query capture sent here).
+ */
+int capture_dns_resolver(struct capture *c, int ct_fd, bool tcp, int fd,
+			 const struct sockaddr_in *local, const struct sockaddr_in *peer,
+			 struct sockaddr_in *out);
 
 struct dp_explain;
 
