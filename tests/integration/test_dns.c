@@ -287,3 +287,29 @@ Test(dns, unmeshed_and_opted_out_pods_are_left_alone)
 	cr_expect_eq(tenv_status_counter(&env, "dns.answered"), answered);
 	cr_expect_eq(tenv_status_counter(&env, "dns.forwarded"), forwarded);
 }
+
+/* meshctl resolve --pod: a name along the pod's search path, and whether
+ * its queries reach the agent at all.
+ */
+Test(dns, meshctl_resolves_a_name_as_a_pod_would)
+{
+	char out[8192];
+	int rc;
+
+	rc = tenv_capture(out, sizeof(out),
+			  "%s/san/meshctl --socket %s/admin.sock resolve catalog.shop --pod "
+			  "mesh/client-a 2>&1",
+			  env.build, env.run_dir);
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_expect_not_null(strstr(out, "As pod mesh/client-a: DNS captured by the agent"), "%s",
+			   out);
+	cr_expect_not_null(strstr(out, "catalog.shop.mesh.svc.cluster.local."), "%s", out);
+	cr_expect_not_null(strstr(out, "Result: answered by the agent"), "%s", out);
+	rc = tenv_capture(out, sizeof(out),
+			  "%s/san/meshctl --socket %s/admin.sock resolve catalog.shop --pod "
+			  "mesh/client-b 2>&1",
+			  env.build, env.run_dir);
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_expect_not_null(strstr(out, "DNS not captured"), "%s", out);
+	cr_expect_not_null(strstr(out, "weft.io/dns-capture"), "%s", out);
+}
