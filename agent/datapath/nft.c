@@ -205,11 +205,23 @@ static int add_not_tcp(struct nftnl_rule *r)
  * counted, and returned uncaptured. The chain's first rule returned every
  * other protocol already, so l4proto is TCP here.
  */
-static int add_not_alive(struct nftnl_rule *r)
+static int add_not_alive_key(struct nftnl_rule *r, bool any_proto)
 {
+	static const uint8_t tcp = IPPROTO_TCP;
 	struct nftnl_expr *e;
-	int err = add_meta(r, NFT_META_L4PROTO);
+	int err;
 
+	if (any_proto) {
+		/* The set's one element names TCP; a UDP query asks by it. */
+		e = nftnl_expr_alloc("immediate");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+			nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &tcp, sizeof(tcp));
+		}
+		err = expr_add(r, e);
+	} else {
+		err = add_meta(r, NFT_META_L4PROTO);
+	}
 	if (err)
 		return err;
 	e = nftnl_expr_alloc("lookup");
@@ -223,6 +235,11 @@ static int add_not_alive(struct nftnl_rule *r)
 	if (err)
 		return err;
 	return expr_add(r, nftnl_expr_alloc("counter")) ?: add_return(r);
+}
+
+static int add_not_alive(struct nftnl_rule *r)
+{
+	return add_not_alive_key(r, false);
 }
 
 /* ------------------------------------------------------------ batch */
@@ -412,7 +429,8 @@ static int add_agent_return(struct nftnl_rule *r, const struct nft_pod_rules *p)
  * responder. conntrack undoes the rewrite on the reply; the responder finds
  * the resolver asked from the connection's original tuple (UDP: a
  * ctnetlink lookup; TCP: SO_ORIGINAL_DST). IPv6 queries are left alone, as
- * in eBPF mode (docs/dns.md).
+ * in eBPF mode (docs/dns.md). The agent's return comes again further down
+ * for TCP: two rules rather than a layout that moves the TCP rules.
  */
 static void rules_dns(struct batch *bt, const struct nft_pod_rules *p)
 {
@@ -421,6 +439,13 @@ static void rules_dns(struct batch *bt, const struct nft_pod_rules *p)
 
 	r = rule_new(NFT_CHAIN_OUTPUT);
 	batch_rule(bt, r, r ? add_agent_return(r, p) : 0);
+	/* A fail-open pod's queries go to its resolver while no agent beats,
+	 * as its connections go to their destination.
+	 */
+	if (p->fail_open) {
+		r = rule_new(NFT_CHAIN_OUTPUT);
+		batch_rule(bt, r, r ? add_not_alive_key(r, true) : 0);
+	}
 	for (int i = 0; i < 2; i++) {
 		r = rule_new(NFT_CHAIN_OUTPUT);
 		batch_rule(bt, r,

@@ -132,7 +132,11 @@ static void rule_decode(const struct rule_view *v, struct nft_pod_state *st)
 	if (v->not_alive) {
 		/* Both chains carry it; either says the pod is fail-open. */
 		p->fail_open = true;
-		*(v->out ? &st->failed_open_out : &st->failed_open_in) = v->packets;
+		/* The DNS rule's (a constant key: v->imm) counts datagrams,
+		 * not connections.
+		 */
+		if (!v->imm)
+			*(v->out ? &st->failed_open_out : &st->failed_open_in) = v->packets;
 	} else if (v->redir && v->imm && v->imm_len == 2 && v->out && v->cmp && v->cmp_len == 2 &&
 		   !memcmp(v->cmp, &(uint16_t){ htons(NFT_DNS_PORT) }, 2)) {
 		/* Only the DNS rules match a port before redirecting. */
@@ -260,7 +264,7 @@ bool nft_pod_state_matches(const struct nft_pod_state *st, const struct nft_pod_
 		return false;
 	if (!st->output.present || st->output.hooknum != NF_INET_LOCAL_OUT ||
 	    st->output.prio != NFT_CHAIN_PRIO || strcmp(st->output.type, "nat") ||
-	    st->output.n_rules != 5 + fo + (r->dns_port ? 3 : 0) + r->n_excl_out_ports +
+	    st->output.n_rules != 5 + fo + (r->dns_port ? 3 + fo : 0) + r->n_excl_out_ports +
 					  r->n_excl_out_cidrs)
 		return false;
 	if (in && (!st->prerouting.present || st->prerouting.hooknum != NF_INET_PRE_ROUTING ||

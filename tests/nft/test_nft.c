@@ -891,6 +891,16 @@ Test(nft, dns_goes_to_the_responder_and_conntrack_names_the_resolver)
 	cr_expect_eq(orig.sin_addr.s_addr, res.sin_addr.s_addr);
 	close(a);
 	close(c);
+
+	/* A fail-open pod's table carries the heartbeat rule for DNS too, and
+	 * reads back as written.
+	 */
+	r.fail_open = true;
+	r.fail_open_after_ms = 3000;
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
+	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
+	cr_expect(st.rules.fail_open && st.rules.dns_port == 15053);
+	cr_expect(nft_pod_state_matches(&st, &r));
 	close(ct);
 	close(real);
 	close(tcp);
