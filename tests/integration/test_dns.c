@@ -305,6 +305,9 @@ Test(dns, meshctl_resolves_a_name_as_a_pod_would)
 			   out);
 	cr_expect_not_null(strstr(out, "catalog.shop.mesh.svc.cluster.local."), "%s", out);
 	cr_expect_not_null(strstr(out, "Result: answered by the agent"), "%s", out);
+	/* Its home in the default --vip-range (docs/dns.md shows this run). */
+	cr_expect_not_null(strstr(out, "catalog.shop.svc.cluster.local. 5 IN A 240.241.120.130"),
+			   "%s", out);
 	rc = tenv_capture(out, sizeof(out),
 			  "%s/san/meshctl --socket %s/admin.sock resolve catalog.shop --pod "
 			  "mesh/client-b 2>&1",
