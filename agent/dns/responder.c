@@ -270,8 +270,11 @@ static int udp_forward(struct dnsr_pod *rp, uint8_t *q, size_t len,
 	memcpy(&p->client_id, q, 2);
 	memcpy(q, &id, 2);
 	if (sendto(rp->fwd_fd, q, len, MSG_DONTWAIT, (struct sockaddr *)&resolver,
-		   sizeof(resolver)) == -1)
-		return -errno;
+		   sizeof(resolver)) == -1) {
+		err = -errno;
+		memcpy(q, &p->client_id, 2);	/* the caller's SERVFAIL echoes it */
+		return err;
+	}
 	p->rp = rp;
 	p->used = true;
 	p->up_id = id;
