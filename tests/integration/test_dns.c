@@ -316,3 +316,25 @@ Test(dns, meshctl_resolves_a_name_as_a_pod_would)
 	cr_expect_not_null(strstr(out, "DNS not captured"), "%s", out);
 	cr_expect_not_null(strstr(out, "weft.io/dns-capture"), "%s", out);
 }
+
+/* The agent stopped (capture stays in the kernel, docs/dns.md "When the agent
+ * is down"): a captured query meets no responder and is refused at once —
+ * glibc gives up well before its timeout (2 s per try here) — instead of
+ * reaching the resolver around the mesh.
+ */
+Test(dns, queries_fail_fast_while_no_agent_runs)
+{
+	char out[4096];
+	uint64_t t0;
+	int rc;
+
+	cr_assert_eq(in_pod("a", "mesh", out, sizeof(out), "getent hosts external.test"), 0,
+		     "%s", out);
+	cr_assert_eq(tenv_agent_stop(&env), 0);
+	t0 = tproc_now_ms();
+	rc = in_pod("a", "mesh", out, sizeof(out), "getent hosts external.test; echo rc=$?");
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_expect_null(strstr(out, EXTERNAL_IP), "answered around the mesh: %s", out);
+	cr_expect_lt(tproc_now_ms() - t0, 1500, "took %llu ms: a timeout, not a refusal",
+		     (unsigned long long)(tproc_now_ms() - t0));
+}
