@@ -163,7 +163,7 @@ Test(shipped_manifests, rbac_grants_exactly_what_the_registry_watches)
 
 Test(shipped_manifests, demo_registry_loads_clean)
 {
-	load_clean("demo/registry.yaml", 1);
+	load_clean("demo/registry.yaml", 2);	/* catalog, and inventory (names) */
 }
 
 Test(shipped_manifests, configmap_registry_loads_clean)
