@@ -5,8 +5,10 @@
  * program per pod netns for inbound. nft mode (nft.h): table inet weft in
  * each pod netns, REDIRECT in output and prerouting. Both add the inbound
  * return path (retpath.h) so the application sees the real client as its
- * peer. The mode is chosen once per agent start (--mode), by probing the
- * kernel; docs/datapath.md, "Capture modes".
+ * peer. Both also send the pod's DNS queries to the agent's in-pod responder
+ * and tell it which resolver each was for (docs/dns.md, "Capture"). The mode
+ * is chosen once per agent start (--mode), by probing the kernel;
+ * docs/datapath.md, "Capture modes".
  */
 #ifndef WEFT_CAPTURE_H
 #define WEFT_CAPTURE_H

@@ -4,8 +4,11 @@
  * Owns the table layout (an output chain redirecting the pod's TCP to the
  * outbound listener unless the socket belongs to the agent's cgroup, a
  * prerouting chain redirecting TCP arriving on the pod's interfaces to the
- * inbound listener), its atomic apply and removal, its read-back, and the
- * probe of whether this kernel can run it. docs/datapath.md, "nft mode".
+ * inbound listener; with DNS capture, rules ahead of those sending IPv4 UDP
+ * and TCP port 53 to the DNS responder), its atomic apply and removal, its
+ * read-back, the conntrack lookup that names a redirected query's resolver
+ * (nft_ct.c), and the probe of whether this kernel can run it.
+ * docs/datapath.md, "nft mode".
  */
 #ifndef WEFT_NFT_H
 #define WEFT_NFT_H
