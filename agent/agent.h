@@ -36,6 +36,7 @@ struct agent_registry {
 struct catalogue;
 struct capture;
 struct pods;
+struct dnsr;
 struct workers;
 struct cni_server;
 struct http_server;
@@ -55,6 +56,7 @@ struct agent {
 	struct catalogue *cat;		/* the current snapshot; one reference held */
 	struct capture *capture;	/* the capture mode (datapath/capture.h) */
 	struct pods *pods;
+	struct dnsr *dnsr;		/* the pods' DNS responders; NULL with --dns-port 0 */
 	struct workers *workers;	/* the proxy workers (proxy/workers.h) */
 	struct cni_server *cni;
 	struct http_server *admin;

@@ -49,6 +49,8 @@ static const struct opt_def cfg_head[] = {
 	    "port of the outbound listeners inside each meshed pod (127.0.0.1 and ::1)"),
 	OPT("inbound-port", "WEFT_INBOUND_PORT", OPT_U32, inbound_port, "15006", 0, 65535, "PORT",
 	    "port of the inbound listeners inside each meshed pod (0.0.0.0 and ::), which capture hands connections to the pod's own ports; 0: no inbound capture"),
+	OPT("dns-port", "WEFT_DNS_PORT", OPT_U32, dns_port, "15053", 0, 65535, "PORT",
+	    "port of the DNS responder inside each meshed pod (UDP and TCP, all addresses), which capture sends the pod's DNS queries to: the agent answers the names of the services it knows and forwards the rest to the resolver the pod asked (docs/dns.md); 0: DNS is not captured"),
 	OPT("max-conns", "WEFT_MAX_CONNS", OPT_U32, max_conns, "65536", 1, 1048576, "N",
 	    "proxied connections at once; more are reset"),
 	OPT("pod-max-conns", "WEFT_POD_MAX_CONNS", OPT_U32, pod_max_conns, "0", 0, 1048576, "N",
@@ -207,6 +209,11 @@ int cfg_parse(struct agent_config *cfg, int argc, char **argv)
 	if (cfg->inbound_port == cfg->proxy_port) {
 		fprintf(stderr, "weft-agent: option --inbound-port: %u is also --proxy-port; the two listeners need their own ports\n",
 			cfg->inbound_port);
+		return -EINVAL;
+	}
+	if (cfg->dns_port && (cfg->dns_port == cfg->proxy_port || cfg->dns_port == cfg->inbound_port)) {
+		fprintf(stderr, "weft-agent: option --dns-port: %u is also --proxy-port or --inbound-port; the DNS responder needs its own port\n",
+			cfg->dns_port);
 		return -EINVAL;
 	}
 	if (!spiffe_td_valid(cfg->trust_domain)) {

@@ -31,6 +31,7 @@ struct agent_config {
 	uint32_t return_table;		/* the inbound return path's table */
 	uint16_t proxy_port;
 	uint32_t inbound_port;		/* 0: no inbound capture */
+	uint32_t dns_port;		/* the in-pod DNS responder; 0: DNS not captured */
 	uint32_t max_conns;
 	uint32_t pod_max_conns;		/* 0: a fair share of max_conns */
 	uint32_t workers;		/* --workers; 0: one per online CPU */

@@ -25,6 +25,7 @@
 #include "cni_server.h"
 #include "config.h"
 #include "datapath/capture.h"
+#include "dns/responder.h"
 #include "fs.h"
 #include "handover.h"
 #include "log.h"
@@ -389,6 +390,31 @@ static const struct catalogue *pods_catalogue(void *ctx)
 	return ((struct agent *)ctx)->cat;
 }
 
+/* The DNS responder's view of the agent (struct dnsr_deps) and the pods
+ * table's view of the responder.
+ */
+static int dns_open_ns(void *ctx, int netns_fd, int *ct_fd)
+{
+	return capture_dns_open(((struct agent *)ctx)->capture, netns_fd, ct_fd);
+}
+
+static int dns_resolver(void *ctx, int ct_fd, bool tcp, int fd, const struct sockaddr_in *local,
+			const struct sockaddr_in *peer, struct sockaddr_in *out)
+{
+	return capture_dns_resolver(((struct agent *)ctx)->capture, ct_fd, tcp, fd, local, peer,
+				    out);
+}
+
+static void *pods_dns_open(void *ctx, int netns_fd, uint32_t pod_id)
+{
+	return dnsr_pod_open(((struct agent *)ctx)->dnsr, netns_fd, pod_id);
+}
+
+static void pods_dns_close(void *ctx, void *responder)
+{
+	dnsr_pod_close(((struct agent *)ctx)->dnsr, responder);
+}
+
 static bool pods_synced(void *ctx)
 {
 	return ((struct agent *)ctx)->registries_synced;
@@ -513,6 +539,19 @@ static int start(struct agent *a)
 		return err;
 	if (err > 0)
 		hold_registries(a);
+	if (cfg->dns_port) {
+		a->dnsr = dnsr_new(&(struct dnsr_deps){
+			.loop = a->loop,
+			.catalogue = pods_catalogue,
+			.domain = cfg->cluster_domain,
+			.port = (uint16_t)cfg->dns_port,
+			.open_ns = dns_open_ns,
+			.resolver = dns_resolver,
+			.ctx = a,
+		});
+		if (!a->dnsr)
+			return log_errno(-errno, "start the DNS responder");
+	}
 	a->pods = pods_new(&(struct pods_deps){
 		.capture = a->capture,
 		.workers = a->workers,
@@ -530,6 +569,9 @@ static int start(struct agent *a)
 		.pod_wait_ms = agent_has_pod_objects(a) ? cfg->pod_wait_ms : 0,
 		.loop = a->loop,
 		.node_name = cfg->node_name,
+		.dns_port = a->dnsr ? (uint16_t)cfg->dns_port : 0,
+		.dns_open = pods_dns_open,
+		.dns_close = pods_dns_close,
 	});
 	if (!a->pods)
 		return log_errno(-errno, "start");
@@ -607,6 +649,7 @@ static void stop(struct agent *a)
 	agent_identity_stop(a);
 	cni_server_free(a->cni);
 	pods_free(a->pods);
+	dnsr_free(a->dnsr);
 	workers_free(a->workers);
 	capture_close(a->capture);
 	stop_registries(a, true);

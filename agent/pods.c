@@ -43,6 +43,8 @@ struct pod_netns {
 	uint32_t pod_id;		/* the capture's id: its first pod's */
 	struct pod *lead;		/* whose annotations the capture follows */
 	struct px_capture *capture;	/* NULL while not meshed or blocked */
+	void *dns;			/* its DNS responder (deps.dns_open); NULL: none */
+	bool dns_failed;		/* the last attempt to open it failed (logged once) */
 	struct capture_pod applied;	/* what capture_pod_apply() last wrote, */
 	bool applied_ok;		/* when it succeeded */
 	bool meshed;			/* the kernel's steering is in place */
@@ -102,6 +104,55 @@ static void changed(const struct pods *p)
 		p->deps.changed(p->deps.ctx);
 }
 
+static void dns_close(struct pods *p, struct pod_netns *ns)
+{
+	if (ns->dns)
+		p->deps.dns_close(p->deps.ctx, ns->dns);
+	ns->dns = NULL;
+}
+
+/* Whether @ns's DNS should be captured while it is meshed: the node
+ * captures DNS and its lead pod does not opt out (weft.io/dns-capture
+ * "false" on the Pod, or on its Namespace when the Pod says nothing).
+ */
+static bool dns_wanted(const struct pods *p, const struct pod_netns *ns)
+{
+	const struct cat_pod *cp;
+
+	if (!p->deps.dns_port || !p->deps.dns_open || !ns->lead)
+		return false;
+	cp = catalogue_find_pod(cat(p), ns->lead->spec.ns, ns->lead->spec.name);
+	return catalogue_pod_switch_or(cat(p), ns->lead->spec.ns, cp, OBJ_SW_DNS_CAPTURE, true);
+}
+
+/* Open or close @ns's responder as @meshed and the annotation say; the
+ * caller then brings capture in line (pod_to_capture() reads ns->dns). A
+ * responder that cannot be opened leaves the pod's DNS uncaptured: names
+ * are a convenience, the pod's own resolver still answers.
+ */
+static void dns_sync(struct pods *p, struct pod_netns *ns, bool meshed)
+{
+	bool want = meshed && dns_wanted(p, ns);
+
+	if (!want) {
+		dns_close(p, ns);
+		ns->dns_failed = false;
+		return;
+	}
+	if (ns->dns)
+		return;
+	ns->dns = p->deps.dns_open(p->deps.ctx, ns->fd, ns->pod_id);
+	if (!ns->dns && !ns->dns_failed)
+		log_warn("pods: %s/%s: DNS responder: %s; its DNS is not captured, ignoring",
+			 ns->lead->spec.ns, ns->lead->spec.name, strerror(errno));
+	ns->dns_failed = !ns->dns;
+}
+
+bool pods_dns_captured(const struct pod *pod)
+{
+	return pod->nsx && pod->nsx->meshed && pod->nsx->dns;
+}
+
 /* Free @ns's in-memory state: listeners, retry timer, fd. What capture put
  * in the kernel stays (capture_off() removes it).
  */
@@ -116,6 +167,7 @@ static void ns_free(struct pods *p, struct pod_netns *ns)
 	if (p->deps.loop)
 		loop_timer_del(p->deps.loop, &ns->retry);
 	workers_capture_close(p->deps.workers, ns->capture);
+	dns_close(p, ns);
 	if (ns->fd != -1)
 		close(ns->fd);
 	free(ns);
@@ -261,6 +313,7 @@ static void pod_to_capture(const struct pods *p, const struct pod_netns *ns,
 		out->deny_raw = catalogue_pod_switch(cat(p), pod_ns, cp, OBJ_SW_DENY_RAW);
 		out->fail_open = catalogue_pod_switch(cat(p), pod_ns, cp, OBJ_SW_FAIL_OPEN);
 	}
+	out->dns_port = ns->dns ? deps->dns_port : 0;
 }
 
 void pods_capture_entry(const struct pods *p, const struct pod *pod, struct capture_pod *out)
@@ -473,6 +526,8 @@ static int capture_on(struct pods *p, struct pod_netns *ns, bool may_block)
 		lerr = listeners_open(p, ns);
 	if (lerr && !may_block)
 		return lerr;
+	/* The responder before the steering, as for the listeners. */
+	dns_sync(p, ns, true);
 	ns->applied_ok = false;
 	err = capture_sync(p, ns);
 	if (err) {
@@ -481,6 +536,7 @@ static int capture_on(struct pods *p, struct pod_netns *ns, bool may_block)
 		(void)capture_pod_remove(p->deps.capture, &t, ns->sysctls_before);
 		workers_capture_close(p->deps.workers, ns->capture);
 		ns->capture = NULL;
+		dns_close(p, ns);
 		return err;
 	}
 	ns->meshed = true;
@@ -500,6 +556,7 @@ static void capture_off(struct pods *p, struct pod_netns *ns)
 	ns->applied_ok = false;
 	workers_capture_close(p->deps.workers, ns->capture);
 	ns->capture = NULL;
+	dns_close(p, ns);
 	ns->meshed = false;
 	ns->blocked[0] = '\0';
 	if (p->deps.loop)
@@ -871,7 +928,20 @@ static void ns_reconcile(struct pods *p, struct pod_netns *ns, bool may_block)
 		}
 	}
 	if (want && ns->meshed) {
-		/* Exclusions may have changed with the Pod's annotations. */
+		/* Exclusions and the DNS opt-out may have changed with the
+		 * Pod's annotations. Capture first stops sending queries to a
+		 * responder that is about to close.
+		 */
+		bool had_dns = ns->dns;
+
+		if (had_dns && !dns_wanted(p, ns)) {
+			void *keep = ns->dns;
+
+			ns->dns = NULL;
+			(void)capture_sync(p, ns);
+			ns->dns = keep;
+		}
+		dns_sync(p, ns, true);
 		err = capture_sync(p, ns);
 		if (err)
 			log_warn("pods: update netns_cookie=%llu: %s, ignoring",

@@ -81,6 +81,15 @@ struct pods_deps {
 	 */
 	unsigned int pod_wait_ms;
 	struct loop *loop;		/* the waits' timers; needed with pod_wait_ms */
+	/* DNS capture (docs/dns.md): the in-pod responder's port, 0 for none.
+	 * A meshed netns whose lead pod does not opt out (weft.io/dns-capture
+	 * "false", its own or its Namespace's) gets a responder from
+	 * @dns_open (NULL with errno set when it cannot) before capture sends
+	 * queries to it; @dns_close takes it back after capture stops.
+	 */
+	uint16_t dns_port;
+	void *(*dns_open)(void *ctx, int netns_fd, uint32_t pod_id);
+	void (*dns_close)(void *ctx, void *responder);
 	const char *node_name;		/* this node, for pods_escaped(); "" = any */
 };
 
@@ -176,6 +185,9 @@ void pods_each_capture(struct pods *p, pods_capture_fn fn, void *ctx);
  * no new listener.
  */
 void pods_stop_retries(struct pods *p);
+
+/* Whether @pod's DNS queries go to the agent's responder now. */
+bool pods_dns_captured(const struct pod *pod);
 
 /* The capture @pod gets while meshed: agent-wide exclusions plus the Pod's
  * annotations. For the admin API.

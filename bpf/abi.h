@@ -20,6 +20,17 @@
 #define MESH_MAX_LISTENERS (2 * MESH_MAX_PODS)	/* an IPv4 and an IPv6 one per pod */
 #define MESH_MAX_IN_AGENT 65536	/* the agent's connections to pods' applications */
 
+/* DNS capture (docs/dns.md, "Capture"). A query to RESOLVER:53 is sent to
+ * 127.53.X.Y:<dns_port> instead, where X.Y is the slot of RESOLVER in
+ * mesh_dns_up: the responder reads the slot from the address the datagram
+ * (or connection) arrived on, and recvmsg4/6 map the reply's source back.
+ */
+#define MESH_DNS_PORT 53
+#define MESH_DNS_NET 0x7f350000u	/* 127.53.0.0/16, host order */
+#define MESH_DNS_NET_MASK 0xffff0000u
+#define MESH_MAX_DNS_UP 65536	/* slots: the low 16 bits of the address */
+#define MESH_DNS_PROBES 8	/* slots tried from a resolver's home before giving up */
+
 /* An IPv4 or IPv6 address; IPv4 lives in addr[0], network order. */
 struct mesh_addr {
 	__u32 addr[4];
@@ -48,7 +59,8 @@ struct mesh_pod {
 	 */
 	__u16 inbound_port;	/* host order: the in-pod inbound listener; 0 = no capture */
 	__u16 excl_in_ports[MESH_MAX_EXCL_PORTS];	/* host order; 0 = unused slot */
-	__u8 pad[2];
+	/* DNS capture: what was padding, so older pinned entries read 0. */
+	__u16 dns_port;		/* host order: the in-pod DNS responder; 0 = DNS not captured */
 };
 _Static_assert(sizeof(struct mesh_pod) ==
 		       8 + 2 * MESH_MAX_EXCL_PORTS + 20 * MESH_MAX_EXCL_CIDRS +
@@ -175,6 +187,10 @@ enum mesh_reason {
 	MESH_R_RAW_DENIED,	/* sock_create refused a raw IP socket (MESH_POD_F_DENY_RAW) */
 	MESH_R_FAIL_OPEN,	/* connect left alone: fail-open pod, agent's heartbeat stale */
 	MESH_R_IN_FAIL_OPEN,	/* sk_lookup left it to the app: the same, inbound */
+	MESH_R_DNS_CAPTURED,	/* a query to port 53 sent to the pod's DNS responder */
+	MESH_R_DNS_REPLY,	/* recvmsg showed a responder's reply as the resolver's */
+	MESH_R_DNS_TABLE_FULL,	/* no slot in mesh_dns_up for the resolver: left alone */
+	MESH_R_DNS_IPV6,	/* a query to an IPv6 resolver: not captured (docs/dns.md) */
 	MESH_R_MAX,
 };
 
@@ -186,7 +202,8 @@ enum mesh_reason {
 		"inbound_captured", "inbound_off", "inbound_loopback", "inbound_proxy_port",       \
 		"inbound_excluded_port", "inbound_no_listener", "inbound_assign_fail",             \
 		"inbound_agent", "inbound_agent_recorded", "inbound_agent_map_full",               \
-		"raw_socket_denied", "fail_open", "inbound_fail_open",                              \
+		"raw_socket_denied", "fail_open", "inbound_fail_open", "dns_captured",             \
+		"dns_reply", "dns_table_full", "dns_ipv6",                                         \
 	}
 
 #endif /* WEFT_BPF_ABI_H */

@@ -3,8 +3,11 @@
  * connect4/6 rewrite the destination and remember the original, sockops files
  * it under the client's address once the handshake completes, getsockopt hands
  * it to the proxy as SO_ORIGINAL_DST, getpeername4/6 show it to the
- * application. One skeleton (mesh_redirect), attached and detached together
- * by agent/datapath/dp.c.
+ * application. DNS queries (UDP and TCP port 53) go to the pod's DNS
+ * responder instead: connect4/6 and sendmsg4/6 rewrite them, recvmsg4/6 show
+ * the responder's replies as the resolver's (docs/dns.md, "Capture"). One
+ * skeleton (mesh_redirect), attached and detached together by
+ * agent/datapath/dp.c.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_endian.h>
@@ -103,6 +106,205 @@ static __always_inline int mesh_connect_prepare(struct bpf_sock_addr *ctx,
 	return 1;
 }
 
+/* ---- DNS capture */
+
+/* The slot of IPv4 resolver @addr (network order) in mesh_dns_up, taking a
+ * free one when it has none: its home (a multiplicative hash of the address)
+ * or one of the next MESH_DNS_PROBES - 1. Two pods racing for the same free
+ * slot with different resolvers are settled by BPF_NOEXIST: the loser reads
+ * the winner's address and probes on. 0 with *@slot set, or -ENOSPC.
+ */
+static __always_inline int mesh_dns_slot(__u32 addr, __u32 *slot)
+{
+	__u32 home = (addr * 2654435761u) >> 16;
+
+	for (__u32 i = 0; i < MESH_DNS_PROBES; i++) {
+		__u32 s = (home + i) & (MESH_MAX_DNS_UP - 1);
+		__u32 *held = bpf_map_lookup_elem(&mesh_dns_up, &s);
+
+		if (!held) {
+			(void)bpf_map_update_elem(&mesh_dns_up, &s, &addr, BPF_NOEXIST);
+			held = bpf_map_lookup_elem(&mesh_dns_up, &s);
+		}
+		if (held && *held == addr) {
+			*slot = s;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Decide on a query @req (port 53, TCP connect or UDP connect/sendmsg) of the
+ * calling netns and, when it is captured, give the responder's address
+ * (127.53.X.Y, X.Y the resolver's slot, network order) in *@ip4 and its port
+ * in *@port. Returns 1 when the caller must rewrite, 0 when the call is not
+ * a DNS query or is left alone (counted). Fail open: a resolver that finds no
+ * slot is reached directly, as without the mesh; DNS capture adds names, it
+ * guards nothing.
+ */
+static __always_inline int mesh_dns_decide(void *ctx, struct mesh_connect_req *req, __u32 *ip4,
+					   __u16 *port)
+{
+	const struct mesh_config *cfg = mesh_config_get();
+	const struct mesh_pod *pod;
+	struct mesh_addr dst = req->dst;
+	enum mesh_reason reason;
+	__u64 netns_cookie;
+	__u8 family = req->family;
+	__u32 slot;
+
+	if (req->port != MESH_DNS_PORT)
+		return 0;
+	netns_cookie = bpf_get_netns_cookie(ctx);
+	pod = bpf_map_lookup_elem(&mesh_pods, &netns_cookie);
+	req->cgroup_at_agent_level = mesh_cgroup_at_agent_level(cfg);
+	req->fails_open = mesh_pod_fails_open(pod);
+	reason = mesh_decide_dns(req, pod, cfg);
+	if (reason == MESH_R_MAX)
+		return 0;
+	if (reason != MESH_R_DNS_CAPTURED || !pod) {
+		mesh_count(reason);
+		return 0;
+	}
+	mesh_addr_unmap(&dst, &family);
+	if (mesh_dns_slot(dst.addr[0], &slot)) {
+		mesh_count(MESH_R_DNS_TABLE_FULL);
+		return 0;
+	}
+	*ip4 = bpf_htonl(MESH_DNS_NET | slot);
+	*port = bpf_htons(pod->dns_port);
+	mesh_count(MESH_R_DNS_CAPTURED);
+	return 1;
+}
+
+/* Whether a connect() is of a UDP or TCP socket: raw and ping sockets
+ * connect too, and their "port" is no DNS port.
+ */
+static __always_inline bool mesh_is_udp_or_tcp(const struct bpf_sock_addr *ctx)
+{
+	return ctx->protocol == IPPROTO_UDP || ctx->protocol == IPPROTO_TCP;
+}
+
+/* connect4 and sendmsg4: a query to RESOLVER:53 goes to the responder. UDP
+ * and TCP alike; a TCP query never meets the TCP proxy. Returns 1 when it
+ * rewrote the destination.
+ */
+static __always_inline int mesh_dns_steer4(struct bpf_sock_addr *ctx, struct mesh_connect_req *req)
+{
+	__u32 ip4;
+	__u16 port;
+
+	if (!mesh_dns_decide(ctx, req, &ip4, &port))
+		return 0;
+	ctx->user_ip4 = ip4;
+	ctx->user_port = port;
+	return 1;
+}
+
+/* connect6 and sendmsg6: only a dual-stack socket's ::ffff:RESOLVER has a
+ * responder address to go to (::ffff:127.53.X.Y); an IPv6 resolver is
+ * counted (dns_ipv6) and left alone. sendmsg6 never sees mapped addresses
+ * (udpv6_sendmsg() hands them to udp_sendmsg(), which runs sendmsg4), but
+ * connect6 does.
+ */
+static __always_inline int mesh_dns_steer6(struct bpf_sock_addr *ctx, struct mesh_connect_req *req)
+{
+	__u32 ip4;
+	__u16 port;
+
+	if (!mesh_dns_decide(ctx, req, &ip4, &port))
+		return 0;
+	ctx->user_ip6[0] = 0;
+	ctx->user_ip6[1] = 0;
+	ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+	ctx->user_ip6[3] = ip4;
+	ctx->user_port = port;
+	return 1;
+}
+
+/* The resolver a reply from @ip4:@port (network order) stands for, when it
+ * comes from the DNS responder of the calling netns; 0 otherwise.
+ */
+static __always_inline __u32 mesh_dns_resolver_of(void *ctx, __u32 ip4, __u32 port)
+{
+	const struct mesh_pod *pod;
+	__u64 netns_cookie;
+	__u32 slot, *resolver;
+
+	if ((bpf_ntohl(ip4) & MESH_DNS_NET_MASK) != MESH_DNS_NET)
+		return 0;
+	netns_cookie = bpf_get_netns_cookie(ctx);
+	pod = bpf_map_lookup_elem(&mesh_pods, &netns_cookie);
+	if (!pod || !pod->dns_port || bpf_ntohs((__u16)port) != pod->dns_port)
+		return 0;
+	slot = bpf_ntohl(ip4) & ~MESH_DNS_NET_MASK;
+	resolver = bpf_map_lookup_elem(&mesh_dns_up, &slot);
+	return resolver ? *resolver : 0;
+}
+
+SEC("cgroup/sendmsg4")
+int mesh_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	struct mesh_connect_req req = {
+		.port = bpf_ntohs((__u16)ctx->user_port),
+		.family = MESH_AF_INET,
+	};
+
+	req.dst.addr[0] = ctx->user_ip4;
+	(void)mesh_dns_steer4(ctx, &req);
+	return 1;
+}
+
+SEC("cgroup/sendmsg6")
+int mesh_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	struct mesh_connect_req req = {
+		.port = bpf_ntohs((__u16)ctx->user_port),
+		.family = MESH_AF_INET6,
+	};
+
+	MESH_LOAD_IP6(&req.dst, ctx, user_ip6);
+	(void)mesh_dns_steer6(ctx, &req);
+	return 1;
+}
+
+/* recvfrom()/recvmsg() of a datagram from the responder: the application
+ * sees RESOLVER:53, the address it sent to (glibc's resolver drops answers
+ * from any other source). Never fails the call (recvmsg programs must
+ * return 1).
+ */
+SEC("cgroup/recvmsg4")
+int mesh_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	__u32 resolver = mesh_dns_resolver_of(ctx, ctx->user_ip4, ctx->user_port);
+
+	if (!resolver)
+		return 1;
+	ctx->user_ip4 = resolver;
+	ctx->user_port = bpf_htons(MESH_DNS_PORT);
+	mesh_count(MESH_R_DNS_REPLY);
+	return 1;
+}
+
+/* The same for a dual-stack socket, which names its IPv4 peer ::ffff:a.b.c.d. */
+SEC("cgroup/recvmsg6")
+int mesh_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	struct mesh_addr src;
+	__u32 resolver;
+
+	MESH_LOAD_IP6(&src, ctx, user_ip6);
+	if (!mesh_addr_is_v4mapped(&src))
+		return 1;
+	resolver = mesh_dns_resolver_of(ctx, src.addr[3], ctx->user_port);
+	if (!resolver)
+		return 1;
+	ctx->user_ip6[3] = resolver;
+	ctx->user_port = bpf_htons(MESH_DNS_PORT);
+	mesh_count(MESH_R_DNS_REPLY);
+	return 1;
+}
+
 SEC("cgroup/connect4")
 int mesh_connect4(struct bpf_sock_addr *ctx)
 {
@@ -115,6 +317,8 @@ int mesh_connect4(struct bpf_sock_addr *ctx)
 	int verdict;
 
 	req.dst.addr[0] = ctx->user_ip4;
+	if (mesh_is_udp_or_tcp(ctx) && mesh_dns_steer4(ctx, &req))
+		return 1;
 	verdict = mesh_connect_prepare(ctx, &req, &pod);
 	if (verdict <= 0 || !pod)
 		return verdict < 0 ? 0 : 1;
@@ -140,6 +344,8 @@ int mesh_connect6(struct bpf_sock_addr *ctx)
 
 	MESH_LOAD_IP6(&req.dst, ctx, user_ip6);
 	mapped = mesh_addr_is_v4mapped(&req.dst);
+	if (mesh_is_udp_or_tcp(ctx) && mesh_dns_steer6(ctx, &req))
+		return 1;
 	verdict = mesh_connect_prepare(ctx, &req, &pod);
 	if (verdict <= 0 || !pod)
 		return verdict < 0 ? 0 : 1;

@@ -8,7 +8,9 @@
 #   through the agent, which counts them per port, and the backends still see
 #   each client's real address. With a CA made for the demo, the agent gives
 #   each meshed pod a workload certificate, and client-a reaches backend-1 (a
-#   meshed pod) over mutual TLS. Everything lives in namespaces named wd<pid>*,
+#   meshed pod) over mutual TLS. With dnsmasq as the pods' resolver, client-a
+#   reaches http://inventory.shop/, a service only the registry file knows, by
+#   name: the agent answers its DNS. Everything lives in namespaces named wd<pid>*,
 #   a cgroup and a bpffs made for the demo, and is removed on exit.
 #   MODE=nft (or ebpf, auto: the default) picks the capture mode.
 set -euo pipefail
@@ -145,6 +147,28 @@ if ns b curl -sS --max-time 2 http://198.19.0.10/ 2>&1 | sed 's/^/  /'; then :; 
 echo "  … its direct traffic reaches the backends, through their pod's inbound capture:"
 printf '  '; ns b curl -sS --max-time 3 http://198.18.2.13:8080/
 tail -n 1 "$TMP/backend-3.log" | sed 's/^/  backend-3 saw: /'
+
+say "names: client-a's plain curl http://inventory.shop/ (a service only the registry file knows)"
+# The pods' resolver: dnsmasq in the backends' namespace, knowing nothing of
+# the mesh (cluster.local is local to it: NXDOMAIN for any name under it).
+ip -n "${P}s" addr add 198.18.2.53/24 dev s-r
+ns s dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+	--bind-interfaces --listen-address=198.18.2.53 --user=root --pid-file= \
+	--local=/cluster.local/ --address=/example.test/198.18.2.13 >/dev/null 2>&1 &
+printf 'nameserver 198.18.2.53\nsearch shop.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n' \
+	> "$TMP/resolv.conf"
+# A pod's own resolv.conf, as the kubelet writes it: bind-mounted in a mount
+# namespace of the client's own, the machine's stays as it is.
+pod_a() { unshare --mount sh -c "mount --bind $TMP/resolv.conf /etc/resolv.conf && exec nsenter --net=/run/netns/${P}a $*"; }
+for _ in $(seq 50); do pod_a getent hosts example.test >/dev/null && break; sleep 0.1; done
+printf '  getent hosts inventory.shop → '; pod_a getent hosts inventory.shop
+printf '  curl http://inventory.shop/ → '; pod_a curl -sS --max-time 3 http://inventory.shop/
+printf '  getent hosts example.test (not the agent'"'"'s: forwarded to dnsmasq) → '; pod_a getent hosts example.test
+"$B/meshctl" --socket "$RUN/admin.sock" resolve inventory.shop --pod shop/client-a | sed 's/^/  /'
+dns=$("$B/meshctl" --socket "$RUN/admin.sock" -o json status |
+	python3 -c 'import json,sys; d=json.load(sys.stdin)["dns"]; print(d["answered"], d["forwarded"])')
+echo "  the agent's DNS: ${dns% *} answered, ${dns#* } forwarded"
+[ "${dns% *}" -gt 0 ] || { echo "demo: the agent answered no DNS query" >&2; exit 1; }
 
 say "meshctl check: the capture mode, and what each mode needs from this kernel"
 "$B/meshctl" --socket "$RUN/admin.sock" check | grep -E 'capture mode|mode needs|agent ' | sed 's/^/  /' || true

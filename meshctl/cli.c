@@ -82,14 +82,17 @@ static const struct cmd commands[] = {
 	  "service VIP, which endpoints are eligible and why the others are not (not\n"
 	  "ready, ejected until when, other family), and which one the balancer would\n"
 	  "pick now. IPv6 destinations are written [IP]:PORT.\n" },
-	{ "resolve", cmd_resolve, "NAME [--type A|AAAA|SRV] [--namespace NS]",
+	{ "resolve", cmd_resolve, "NAME [--type A|AAAA|SRV] [--namespace NS | --pod NS/NAME]",
 	  "what the agent's DNS answers for a name, as a meshed pod would ask",
 	  "Ask the agent's DNS rules about NAME against the catalogue in force: with\n"
 	  "--namespace, a name not ending in '.' is tried along the search path of a\n"
 	  "pod of NS (NAME.NS.svc.DOMAIN, NAME.svc.DOMAIN, NAME.DOMAIN), then as it is.\n"
 	  "Each try says whether the agent owns the name and the records it answers\n"
 	  "with (A/AAAA: the service's VIPs, SRV: its named ports); a name it does not\n"
-	  "own is forwarded unchanged to the pod's resolver (docs/dns.md).\n" },
+	  "own is forwarded unchanged to the pod's resolver (docs/dns.md). With --pod,\n"
+	  "the search path of that pod's namespace, and whether its queries reach the\n"
+	  "agent at all (not meshed, or weft.io/dns-capture \"false\": its resolver\n"
+	  "answers everything).\n" },
 	{ "top", cmd_top, "[--once] [--interval DURATION]", "live rates, errors and latency per service",
 	  "A live view of every service port, redrawn every interval (default 1s):\n"
 	  "active connections, connections and HTTP requests per second, errors per\n"

@@ -177,6 +177,10 @@ int cmd_pod_render(FILE *out, struct json_object *pod)
 					 : "");
 		else
 			pod_line(out, "Fail-open:", "no (fails closed while no agent runs)");
+		pod_line(out, "DNS:", "%s", out_bool(pod, "dns_captured")
+			 ? "captured: the agent answers its services' names, forwards the rest"
+			 : "not captured (weft.io/dns-capture \"false\", or --dns-port 0): "
+			   "its resolver answers alone");
 	}
 	pod_line(out, "Connections:", "%llu active, %llu since enrollment",
 		 out_u64(pod, "connections.active"), out_u64(pod, "connections.total"));

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "datapath/capture.h"
 #include "datapath/dp.h"
+#include "dns/responder.h"
 #include "http.h"
 #include "loop.h"
 #include "metrics.h"
@@ -271,6 +272,22 @@ static json_object *vips_json(const struct agent *a)
 	return o;
 }
 
+/* DNS capture (docs/dns.md): the responders' port (0: off) and counters. */
+static json_object *dns_json(const struct agent *a)
+{
+	json_object *o = json_object_new_object();
+	struct dnsr_counters n = { 0 };
+
+	if (a->dnsr)
+		dnsr_counters(a->dnsr, &n);
+	json_object_object_add(o, "port", json_object_new_uint64(a->dnsr ? a->cfg->dns_port : 0));
+	for (size_t i = 0; i < dnsr_n_counter_defs; i++)
+		json_object_object_add(o, dnsr_counter_defs[i].name,
+				       json_object_new_uint64(
+					       dnsr_counter_get(&n, &dnsr_counter_defs[i])));
+	return o;
+}
+
 static int cmd_status(const struct http_request *req, struct http_response *resp, void *ctx)
 {
 	static const char *const known[] = { NULL };
@@ -315,6 +332,7 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 	json_object_object_add(o, "pods", pods);
 	json_object_object_add(o, "services", json_object_new_uint64(catalogue_n_services(a->cat)));
 	json_object_object_add(o, "vips", vips_json(a));
+	json_object_object_add(o, "dns", dns_json(a));
 	json_object_object_add(o, "catalogue_generation",
 			       json_object_new_uint64(catalogue_generation(a->cat)));
 	/* "connections", "http" and "resilience". */
@@ -474,6 +492,7 @@ static json_object *pod_json(const struct pod *pod, const struct agent *a)
 						   addr_fmt_ip(&pod->spec.ips[i], buf, sizeof(buf))));
 	json_object_object_add(o, "ips", ips);
 	json_object_object_add(o, "meshed", json_object_new_boolean(pod->meshed));
+	json_object_object_add(o, "dns_captured", json_object_new_boolean(pods_dns_captured(pod)));
 	json_object_object_add(o, "reason", json_object_new_string(pod->reason));
 	json_object_object_add(o, "netns_cookie", json_object_new_uint64(pod->netns_cookie));
 	/* Containers enrolled with this netns, this one included (docs/cni.md). */

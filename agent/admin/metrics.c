@@ -21,6 +21,7 @@
 #include "reply.h"
 #include "datapath/capture.h"
 #include "datapath/dp.h"
+#include "dns/responder.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
@@ -634,6 +635,19 @@ static void agent_families(struct prom *p, const struct agent *a, const struct s
 	prom_scalar(p, "weft_vips_exhausted", "gauge",
 		    "Services left without a VIP because --vip-range is full.",
 		    catalogue_vip_stats(a->cat).exhausted);
+	if (a->dnsr) {
+		struct dnsr_counters dn;
+
+		dnsr_counters(a->dnsr, &dn);
+		for (size_t i = 0; i < dnsr_n_counter_defs; i++) {
+			const struct dnsr_counter_def *d = &dnsr_counter_defs[i];
+			char name[64];
+			bool total = !strcmp(d->type, "counter");
+
+			snprintf(name, sizeof(name), "weft_dns_%s%s", d->name, total ? "_total" : "");
+			prom_scalar(p, name, d->type, d->help, dnsr_counter_get(&dn, d));
+		}
+	}
 	prom_scalar(p, "weft_catalogue_generation", "gauge",
 		    "Generation of the catalogue in force.", catalogue_generation(a->cat));
 	prom_family(p, "weft_bpf_program_attached", "gauge",

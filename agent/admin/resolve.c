@@ -2,7 +2,9 @@
 /* GET /v1/resolve (docs/admin-api.md, `meshctl resolve`): what the agent's
  * DNS rules (agent/dns/) say about a name, against the catalogue in force.
  * With a namespace, a name that is not fully qualified is tried along the
- * search path a pod of that namespace has, as its stub resolver would.
+ * search path a pod of that namespace has, as its stub resolver would; with
+ * a pod (NS/NAME), along that pod's, and the answer says whether the pod's
+ * queries reach the agent at all (DNS capture, weft.io/dns-capture).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include "dns/dns.h"
 #include "http.h"
 #include "model/objects.h"
+#include "pods.h"
 #include "reply.h"
 
 #define RESOLVE_TRIES 4		/* the Kubernetes search path has three suffixes */
@@ -52,7 +55,9 @@ static int try_name(const struct agent *a, const char *fqdn, const char *type,
 
 int admin_resolve(const struct http_request *req, struct http_response *resp, void *ctx)
 {
-	static const char *const known[] = { "name", "type", "namespace", NULL };
+	static const char *const known[] = { "name", "type", "namespace", "pod", NULL };
+	char pod_arg[OBJ_NS_MAX + OBJ_NAME_MAX + 2] = "";
+	const struct pod *pod = NULL;
 	char name[DNS_DOMAIN_MAX], type[16] = "A", ns[OBJ_NS_MAX] = "";
 	char fqdn[RESOLVE_TRIES][DNS_DOMAIN_MAX + OBJ_NS_MAX + 8];
 	const struct agent *a = ctx;
@@ -69,6 +74,23 @@ int admin_resolve(const struct http_request *req, struct http_response *resp, vo
 		return admin_error(resp, 400, "query parameter 'type' must be A, AAAA, SRV, ...");
 	if (http_query_get(req->query, "namespace", ns, sizeof(ns)) < 0)
 		return admin_error(resp, 400, "query parameter 'namespace' is not a namespace");
+	if (http_query_get(req->query, "pod", pod_arg, sizeof(pod_arg)) < 0)
+		return admin_error(resp, 400, "query parameter 'pod' must be NAMESPACE/NAME");
+	if (pod_arg[0]) {
+		char *slash = strchr(pod_arg, '/');
+
+		if (!slash)
+			return admin_error(resp, 400, "query parameter 'pod' must be NAMESPACE/NAME");
+		*slash = '\0';
+		for (pod = pods_first(a->pods); pod; pod = pod->next) {
+			if (!strcmp(pod->spec.ns, pod_arg) && !strcmp(pod->spec.name, slash + 1))
+				break;
+		}
+		if (!pod)
+			return admin_error(resp, 404, "no pod %s/%s on this node", pod_arg,
+					   slash + 1);
+		snprintf(ns, sizeof(ns), "%s", pod->spec.ns);
+	}
 	len = strlen(name);
 	/* The search path, then the name itself (ndots 5: any name of fewer
 	 * than five dots tries the suffixes first).
@@ -92,6 +114,25 @@ int admin_resolve(const struct http_request *req, struct http_response *resp, vo
 		return rc == -EINVAL ? admin_error(resp, 400, "'%s' is not a DNS name, or '%s' not a record type",
 						   name, type)
 				     : rc;
+	}
+	if (pod) {
+		json_object *po = json_object_new_object();
+
+		json_object_object_add(po, "namespace", json_object_new_string(pod->spec.ns));
+		json_object_object_add(po, "name", json_object_new_string(pod->spec.name));
+		json_object_object_add(po, "dns_captured",
+				       json_object_new_boolean(pods_dns_captured(pod)));
+		json_object_object_add(o, "pod", po);
+	}
+	if (pod && !pods_dns_captured(pod)) {
+		/* The rules would answer, but the pod's queries never come here. */
+		json_object_object_add(o, "answered", json_object_new_boolean(false));
+		json_object_object_add(o, "outcome", json_object_new_string(
+			pod->meshed ? "not captured: the pod opts out (weft.io/dns-capture), its "
+				      "resolver answers everything"
+				    : "not captured: the pod is not meshed, its resolver answers "
+				      "everything"));
+		return admin_json(resp, o);
 	}
 	json_object_object_add(o, "answered", json_object_new_boolean(rc == DNS_ANSWER));
 	json_object_object_add(o, "outcome",

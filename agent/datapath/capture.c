@@ -5,11 +5,16 @@
  * mode?" on a hot path: the pods table calls capture_pod_apply() and the
  * right mechanism does the rest.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/types.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "capture.h"
 #include "cgroup.h"
 #include "dp.h"
@@ -216,6 +221,7 @@ static void to_dp(const struct capture *c, const struct capture_pod *p, struct d
 		d->excl_in_ports[i] = p->excl_in_ports[i];
 	d->deny_raw = p->deny_raw;
 	d->fail_open = p->fail_open && c->fail_open_after_ms;
+	d->dns_port = p->dns_port;
 }
 
 static void to_nft(const struct capture *c, const struct capture_pod *p,
@@ -234,6 +240,7 @@ static void to_nft(const struct capture *c, const struct capture_pod *p,
 		r->excl_in_ports[r->n_excl_in_ports++] = p->excl_in_ports[i];
 	r->fail_open = p->fail_open && c->fail_open_after_ms;
 	r->fail_open_after_ms = c->fail_open_after_ms;
+	r->dns_port = p->dns_port;
 }
 
 int capture_pod_apply(struct capture *c, const struct capture_target *t,
@@ -503,4 +510,45 @@ size_t capture_needs(struct capture_need *out, size_t n)
 		k++;
 	}
 	return k;
+}
+
+int capture_dns_open(struct capture *c, int netns_fd, int *ct_fd)
+{
+	int fd;
+
+	*ct_fd = -1;
+	if (c->mode != CAPTURE_NFT)
+		return 0;
+	fd = nft_ct_open(netns_fd);
+	if (fd < 0)
+		return fd;
+	*ct_fd = fd;
+	return 0;
+}
+
+int capture_dns_resolver(struct capture *c, int ct_fd, bool tcp, int fd,
+			 const struct sockaddr_in *local, const struct sockaddr_in *peer,
+			 struct sockaddr_in *out)
+{
+	uint32_t host = ntohl(local->sin_addr.s_addr), resolver;
+	socklen_t len = sizeof(*out);
+	int err;
+
+	if (c->mode == CAPTURE_EBPF) {
+		if ((host & MESH_DNS_NET_MASK) != MESH_DNS_NET)
+			return -ENOENT;
+		err = dp_dns_resolver(c->dp, host & ~MESH_DNS_NET_MASK, &resolver);
+		if (err)
+			return err;
+		memset(out, 0, sizeof(*out));
+		out->sin_family = AF_INET;
+		out->sin_addr.s_addr = resolver;
+		out->sin_port = htons(MESH_DNS_PORT);
+		return 0;
+	}
+	if (tcp)
+		return getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, out, &len) == -1 ? -errno : 0;
+	if (ct_fd < 0)
+		return -EBADF;
+	return nft_ct_orig_dst(ct_fd, IPPROTO_UDP, local, peer, out);
 }

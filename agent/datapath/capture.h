@@ -5,8 +5,10 @@
  * program per pod netns for inbound. nft mode (nft.h): table inet weft in
  * each pod netns, REDIRECT in output and prerouting. Both add the inbound
  * return path (retpath.h) so the application sees the real client as its
- * peer. The mode is chosen once per agent start (--mode), by probing the
- * kernel; docs/datapath.md, "Capture modes".
+ * peer. Both also send the pod's DNS queries to the agent's in-pod responder
+ * and tell it which resolver each was for (docs/dns.md, "Capture"). The mode
+ * is chosen once per agent start (--mode), by probing the kernel;
+ * docs/datapath.md, "Capture modes".
  */
 #ifndef WEFT_CAPTURE_H
 #define WEFT_CAPTURE_H
@@ -66,6 +68,10 @@ struct capture_pod {
 	 * nothing of the pod (both modes). Ignored with fail_open_after_ms 0.
 	 */
 	bool fail_open;
+	/* DNS capture: queries to port 53 go to the in-pod responder on this
+	 * port (docs/dns.md, "Capture"); 0: the pod's DNS is left alone.
+	 */
+	uint16_t dns_port;
 };
 
 /* One pod netns as capture needs it. */
@@ -154,6 +160,26 @@ int capture_pod_beat(struct capture *c, const struct capture_target *t,
 
 /* Whether fail-open is on at all (fail_open_after_ms), and the threshold. */
 uint32_t capture_fail_open_after_ms(const struct capture *c);
+
+struct sockaddr_in;
+
+/* What the DNS responder of the pod netns @netns_fd needs to find the
+ * resolver of a query (capture_dns_resolver()), in *@ct_fd: nft mode, a
+ * conntrack socket made in that netns (the caller closes it); eBPF mode,
+ * nothing (-1). 0 or -errno.
+ */
+int capture_dns_open(struct capture *c, int netns_fd, int *ct_fd);
+
+/* The resolver (address and port, network order) a captured query was sent
+ * to, the query having arrived on @fd (a TCP connection, or the UDP socket)
+ * at @local from @peer: eBPF mode reads the slot of @local's 127.53.X.Y in
+ * mesh_dns_up; nft mode asks conntrack (UDP, through @ct_fd) or the
+ * connection's SO_ORIGINAL_DST (TCP). 0 with *@out set, or -errno
+ * (-ENOENT: not a query capture sent here).
+ */
+int capture_dns_resolver(struct capture *c, int ct_fd, bool tcp, int fd,
+			 const struct sockaddr_in *local, const struct sockaddr_in *peer,
+			 struct sockaddr_in *out);
 
 struct dp_explain;
 

@@ -46,6 +46,10 @@ static const char *const dp_prog_order[] = {
 	"mesh_sockops",
 	"mesh_getpeername4",
 	"mesh_getpeername6",
+	"mesh_recvmsg4",
+	"mesh_recvmsg6",
+	"mesh_sendmsg4",
+	"mesh_sendmsg6",
 	"mesh_connect4",
 	"mesh_connect6",
 };

@@ -55,6 +55,7 @@ struct dp_pod {
 	uint16_t excl_in_ports[DP_MAX_EXCL_PORTS];	/* local ports left alone; 0 = unused */
 	bool deny_raw;			/* refuse raw IP sockets in the pod (sock_create) */
 	bool fail_open;			/* capture nothing while the heartbeat is stale */
+	uint16_t dns_port;		/* the in-pod DNS responder; 0: DNS not captured */
 };
 
 /* Check that the running kernel has what the eBPF mode needs (every feature
@@ -106,6 +107,12 @@ int dp_cleanup(const struct dp_opts *opts);
  * capture without a proxy port, inbound_port == proxy_port, a bad CIDR).
  */
 int dp_pod_upsert(struct dp *dp, uint64_t netns_cookie, const struct dp_pod *pod);
+
+/* The IPv4 resolver (network order) whose queries the programs send to
+ * 127.53.X.Y, @slot being X.Y (abi.h, MESH_DNS_NET): 0 with *@out set,
+ * -ENOENT when the slot holds none, or -errno.
+ */
+int dp_dns_resolver(struct dp *dp, uint32_t slot, uint32_t *out);
 
 /* Remove the pod; a missing pod is not an error. 0 or -errno. */
 int dp_pod_del(struct dp *dp, uint64_t netns_cookie);

@@ -13,7 +13,7 @@ struct bpf_link;
 struct mesh_redirect;
 
 /* Number of programs in the mesh_redirect skeleton (checked at dp_open). */
-#define DP_NPROGS 7u
+#define DP_NPROGS 11u
 
 /* The folder of the per-pod sk_lookup links under the bpffs folder. */
 #define DP_INBOUND_DIR "inbound"

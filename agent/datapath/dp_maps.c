@@ -113,6 +113,7 @@ static int pod_to_mesh(const struct dp_pod *in, struct mesh_pod *out)
 	memcpy(out->excl_ports, in->excl_ports, sizeof(out->excl_ports));
 	out->inbound_port = in->inbound_port;
 	memcpy(out->excl_in_ports, in->excl_in_ports, sizeof(out->excl_in_ports));
+	out->dns_port = in->dns_port;
 	for (int i = 0; i < MESH_MAX_EXCL_CIDRS; i++) {
 		err = cidr_to_mesh(&in->excl_cidrs[i], &out->excl_cidrs[i]);
 		if (err)
@@ -132,6 +133,7 @@ static void pod_from_mesh(const struct mesh_pod *in, struct dp_pod *out)
 	memcpy(out->excl_ports, in->excl_ports, sizeof(out->excl_ports));
 	out->inbound_port = in->inbound_port;
 	memcpy(out->excl_in_ports, in->excl_in_ports, sizeof(out->excl_in_ports));
+	out->dns_port = in->dns_port;
 	for (int i = 0; i < MESH_MAX_EXCL_CIDRS; i++)
 		cidr_from_mesh(&in->excl_cidrs[i], &out->excl_cidrs[i]);
 }
@@ -401,5 +403,18 @@ int dp_heartbeat_read(struct dp *dp, struct dp_heartbeat_state *out)
 	out->age_ns = out->beat && now > hb.beat_ns ? now - hb.beat_ns : 0;
 	out->stale_after_ns = hb.stale_after_ns;
 	out->stale = mesh_heartbeat_is_stale(&hb, now);
+	return 0;
+}
+
+int dp_dns_resolver(struct dp *dp, uint32_t slot, uint32_t *out)
+{
+	__u32 key = slot, val;
+
+	if (slot >= MESH_MAX_DNS_UP)
+		return -ENOENT;
+	if (bpf_map__lookup_elem(dp->skel->maps.mesh_dns_up, &key, sizeof(key), &val,
+				 sizeof(val), 0))
+		return -errno;
+	*out = val;
 	return 0;
 }

@@ -205,11 +205,23 @@ static int add_not_tcp(struct nftnl_rule *r)
  * counted, and returned uncaptured. The chain's first rule returned every
  * other protocol already, so l4proto is TCP here.
  */
-static int add_not_alive(struct nftnl_rule *r)
+static int add_not_alive_key(struct nftnl_rule *r, bool any_proto)
 {
+	static const uint8_t tcp = IPPROTO_TCP;
 	struct nftnl_expr *e;
-	int err = add_meta(r, NFT_META_L4PROTO);
+	int err;
 
+	if (any_proto) {
+		/* The set's one element names TCP; a UDP query asks by it. */
+		e = nftnl_expr_alloc("immediate");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+			nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &tcp, sizeof(tcp));
+		}
+		err = expr_add(r, e);
+	} else {
+		err = add_meta(r, NFT_META_L4PROTO);
+	}
 	if (err)
 		return err;
 	e = nftnl_expr_alloc("lookup");
@@ -223,6 +235,11 @@ static int add_not_alive(struct nftnl_rule *r)
 	if (err)
 		return err;
 	return expr_add(r, nftnl_expr_alloc("counter")) ?: add_return(r);
+}
+
+static int add_not_alive(struct nftnl_rule *r)
+{
+	return add_not_alive_key(r, false);
 }
 
 /* ------------------------------------------------------------ batch */
@@ -399,6 +416,46 @@ static void batch_rule(struct batch *bt, struct nftnl_rule *r, int err)
 		batch_next(bt);
 }
 
+/* The agent's own sockets are left alone: a return rule of their own. */
+static int add_agent_return(struct nftnl_rule *r, const struct nft_pod_rules *p)
+{
+	return add_socket_cgroup(r, p->agent_cgroup_level) ?:
+	       add_cmp(r, NFT_CMP_EQ, &p->agent_cgroup_id, sizeof(p->agent_cgroup_id)) ?:
+	       add_return(r);
+}
+
+/* DNS capture, ahead of the TCP rules: the agent's sockets return (its
+ * forwarding sockets in the pod), then IPv4 UDP and TCP to port 53 go to the
+ * responder. conntrack undoes the rewrite on the reply; the responder finds
+ * the resolver asked from the connection's original tuple (UDP: a
+ * ctnetlink lookup; TCP: SO_ORIGINAL_DST). IPv6 queries are left alone, as
+ * in eBPF mode (docs/dns.md). The agent's return comes again further down
+ * for TCP: two rules rather than a layout that moves the TCP rules.
+ */
+static void rules_dns(struct batch *bt, const struct nft_pod_rules *p)
+{
+	const uint8_t protos[2] = { IPPROTO_UDP, IPPROTO_TCP };
+	struct nftnl_rule *r;
+
+	r = rule_new(NFT_CHAIN_OUTPUT);
+	batch_rule(bt, r, r ? add_agent_return(r, p) : 0);
+	/* A fail-open pod's queries go to its resolver while no agent beats,
+	 * as its connections go to their destination.
+	 */
+	if (p->fail_open) {
+		r = rule_new(NFT_CHAIN_OUTPUT);
+		batch_rule(bt, r, r ? add_not_alive_key(r, true) : 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		r = rule_new(NFT_CHAIN_OUTPUT);
+		batch_rule(bt, r,
+			   r ? add_nfproto(r, AF_INET) ?: add_meta(r, NFT_META_L4PROTO) ?:
+				       add_cmp(r, NFT_CMP_EQ, &protos[i], 1) ?:
+				       add_dport(r, NFT_DNS_PORT) ?: add_redirect(r, p->dns_port) :
+			       0);
+	}
+}
+
 static void rules_output(struct batch *bt, const struct nft_pod_rules *p)
 {
 	struct cidr lo4 = { .prefix_len = 8 }, lo6 = { .prefix_len = 128 };
@@ -410,6 +467,8 @@ static void rules_output(struct batch *bt, const struct nft_pod_rules *p)
 	lo6.net.family = AF_INET6;
 	lo6.net.ip.v6 = in6addr_loopback;
 
+	if (p->dns_port)
+		rules_dns(bt, p);
 	r = rule_new(NFT_CHAIN_OUTPUT);
 	batch_rule(bt, r, r ? add_not_tcp(r) ?: add_return(r) : 0);
 	/* The agent's own sockets (upstream connections made inside the pod):

@@ -4,8 +4,11 @@
  * Owns the table layout (an output chain redirecting the pod's TCP to the
  * outbound listener unless the socket belongs to the agent's cgroup, a
  * prerouting chain redirecting TCP arriving on the pod's interfaces to the
- * inbound listener), its atomic apply and removal, its read-back, and the
- * probe of whether this kernel can run it. docs/datapath.md, "nft mode".
+ * inbound listener; with DNS capture, rules ahead of those sending IPv4 UDP
+ * and TCP port 53 to the DNS responder), its atomic apply and removal, its
+ * read-back, the conntrack lookup that names a redirected query's resolver
+ * (nft_ct.c), and the probe of whether this kernel can run it.
+ * docs/datapath.md, "nft mode".
  */
 #ifndef WEFT_NFT_H
 #define WEFT_NFT_H
@@ -25,6 +28,7 @@
  * redirect returns TCP that is not in it (docs/datapath.md, "Fail-open").
  */
 #define NFT_ALIVE_SET "agent_alive"
+#define NFT_DNS_PORT 53
 #define NFT_EXCL_PORTS_MAX 16
 #define NFT_EXCL_CIDRS_MAX 16
 
@@ -46,6 +50,10 @@ struct nft_pod_rules {
 	 */
 	bool fail_open;
 	uint32_t fail_open_after_ms;	/* the element's timeout at apply; not read back */
+	/* DNS capture: IPv4 UDP and TCP to port 53, not from the agent's
+	 * cgroup, redirected to this port (the in-pod responder); 0: none.
+	 */
+	uint16_t dns_port;
 };
 
 /* One base chain as the kernel reports it. */
@@ -123,5 +131,22 @@ int nft_pod_alive(int netns_fd, bool *alive, uint64_t *expires_ms);
  * what is missing in @why.
  */
 int nft_probe(char *why, size_t len);
+
+struct sockaddr_in;
+
+/* A NETLINK_NETFILTER socket made in the netns @netns_fd for
+ * nft_ct_orig_dst(); the caller closes it. The fd or -errno.
+ */
+int nft_ct_open(int netns_fd);
+
+/* The original destination (the resolver and port asked) of the connection
+ * of protocol @proto (IPPROTO_UDP) whose reply runs from @local (the
+ * responder's address and port, as the redirect made them) to @peer (the
+ * client), from conntrack through @ct_fd. 0 with *@out set, -ENOENT when
+ * conntrack has no such entry, or -errno. Blocks for one netlink round trip
+ * (at most 200 ms).
+ */
+int nft_ct_orig_dst(int ct_fd, uint8_t proto, const struct sockaddr_in *local,
+		    const struct sockaddr_in *peer, struct sockaddr_in *out);
 
 #endif /* WEFT_NFT_H */

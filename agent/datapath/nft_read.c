@@ -132,7 +132,16 @@ static void rule_decode(const struct rule_view *v, struct nft_pod_state *st)
 	if (v->not_alive) {
 		/* Both chains carry it; either says the pod is fail-open. */
 		p->fail_open = true;
-		*(v->out ? &st->failed_open_out : &st->failed_open_in) = v->packets;
+		/* The DNS rule's (a constant key: v->imm) counts datagrams,
+		 * not connections.
+		 */
+		if (!v->imm)
+			*(v->out ? &st->failed_open_out : &st->failed_open_in) = v->packets;
+	} else if (v->redir && v->imm && v->imm_len == 2 && v->out && v->cmp && v->cmp_len == 2 &&
+		   !memcmp(v->cmp, &(uint16_t){ htons(NFT_DNS_PORT) }, 2)) {
+		/* Only the DNS rules match a port before redirecting. */
+		memcpy(&port, v->imm, 2);
+		p->dns_port = ntohs(port);
 	} else if (v->redir && v->imm && v->imm_len == 2) {
 		memcpy(&port, v->imm, 2);
 		*(v->out ? &p->outbound_port : &p->inbound_port) = ntohs(port);
@@ -255,7 +264,8 @@ bool nft_pod_state_matches(const struct nft_pod_state *st, const struct nft_pod_
 		return false;
 	if (!st->output.present || st->output.hooknum != NF_INET_LOCAL_OUT ||
 	    st->output.prio != NFT_CHAIN_PRIO || strcmp(st->output.type, "nat") ||
-	    st->output.n_rules != 5 + fo + r->n_excl_out_ports + r->n_excl_out_cidrs)
+	    st->output.n_rules != 5 + fo + (r->dns_port ? 3 + fo : 0) + r->n_excl_out_ports +
+					  r->n_excl_out_cidrs)
 		return false;
 	if (in && (!st->prerouting.present || st->prerouting.hooknum != NF_INET_PRE_ROUTING ||
 		   st->prerouting.prio != NFT_CHAIN_PRIO || strcmp(st->prerouting.type, "nat") ||
@@ -264,6 +274,7 @@ bool nft_pod_state_matches(const struct nft_pod_state *st, const struct nft_pod_
 	if (k->fail_open != r->fail_open)
 		return false;
 	if (k->outbound_port != r->outbound_port || k->inbound_port != r->inbound_port ||
+	    k->dns_port != r->dns_port ||
 	    k->agent_cgroup_id != r->agent_cgroup_id ||
 	    k->agent_cgroup_level != r->agent_cgroup_level)
 		return false;

@@ -148,19 +148,27 @@ bool catalogue_ns_meshed(const struct catalogue *c, const char *ns)
 	return n && n->meshed;
 }
 
-bool catalogue_pod_switch(const struct catalogue *c, const char *ns, const struct cat_pod *p,
-			  enum obj_switch sw)
+bool catalogue_pod_switch_or(const struct catalogue *c, const char *ns, const struct cat_pod *p,
+			     enum obj_switch sw, bool dflt)
 {
 	const struct cat_ns *n;
 
 	if (sw >= OBJ_SW_COUNT)
-		return false;
+		return dflt;
 	if (p && p->sw[sw] != OBJ_UNSET)
 		return p->sw[sw] == OBJ_YES;
 	if (!c->n_nss)
-		return false;
+		return dflt;
 	n = bsearch(ns, c->nss, c->n_nss, sizeof(*c->nss), ns_cmp);
-	return n && n->sw[sw] == OBJ_YES;
+	if (!n || n->sw[sw] == OBJ_UNSET)
+		return dflt;
+	return n->sw[sw] == OBJ_YES;
+}
+
+bool catalogue_pod_switch(const struct catalogue *c, const char *ns, const struct cat_pod *p,
+			  enum obj_switch sw)
+{
+	return catalogue_pod_switch_or(c, ns, p, sw, false);
 }
 
 enum obj_mtls_mode catalogue_ns_mtls_mode(const struct catalogue *c, const char *ns)

@@ -122,6 +122,11 @@ bool catalogue_ns_meshed(const struct catalogue *c, const char *ns);
  */
 bool catalogue_pod_switch(const struct catalogue *c, const char *ns, const struct cat_pod *p,
 			  enum obj_switch sw);
+/* The same with @dflt when neither the Pod nor its Namespace says: for the
+ * switches that default to yes (OBJ_SW_DNS_CAPTURE).
+ */
+bool catalogue_pod_switch_or(const struct catalogue *c, const char *ns, const struct cat_pod *p,
+			     enum obj_switch sw, bool dflt);
 
 /* Namespace @ns's weft.io/mtls-mode; OBJ_MTLS_UNSET when it sets none or is
  * unknown (the agent's default applies).

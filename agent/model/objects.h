@@ -60,6 +60,8 @@ enum obj_switch {
 				 * sockets (eBPF mode) */
 	OBJ_SW_FAIL_OPEN,	/* weft.io/fail-open: capture nothing of the pod while
 				 * the agent's heartbeat is stale */
+	OBJ_SW_DNS_CAPTURE,	/* weft.io/dns-capture: send the pod's DNS to the agent
+				 * (absent: yes; catalogue_pod_switch_or()) */
 	OBJ_SW_COUNT,
 };
 

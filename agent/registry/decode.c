@@ -96,6 +96,7 @@ static int decode_allow_from(struct dec *d, json_object *meta, char *out)
 static const char *const switch_annots[OBJ_SW_COUNT] = {
 	[OBJ_SW_DENY_RAW] = "weft.io/deny-raw-sockets",
 	[OBJ_SW_FAIL_OPEN] = "weft.io/fail-open",
+	[OBJ_SW_DNS_CAPTURE] = "weft.io/dns-capture",
 };
 
 /* Every yes/no annotation of a Namespace or a Pod into @out: "true",

@@ -101,4 +101,35 @@ mesh_decide_connect(const struct mesh_connect_req *req, const struct mesh_pod *p
 	return MESH_R_REDIRECTED;
 }
 
+/* Whether a query to port 53 (@req: TCP connect, or a UDP connect or
+ * sendmsg) goes to the pod's DNS responder: MESH_R_DNS_CAPTURED, or the
+ * reason it does not. MESH_R_MAX when it is no DNS query at all (another
+ * port, another protocol): the caller counts nothing and carries on. The
+ * pod's TCP exclusions do not apply (an excluded port 53 usually protects
+ * the cluster DNS from the TCP proxy, which DNS capture does not involve);
+ * the opt-out is weft.io/dns-capture, which leaves dns_port 0.
+ */
+static __always_inline enum mesh_reason
+mesh_decide_dns(const struct mesh_connect_req *req, const struct mesh_pod *pod,
+		const struct mesh_config *cfg)
+{
+	struct mesh_addr dst = req->dst;
+	__u8 family = req->family;
+
+	if (req->port != MESH_DNS_PORT)
+		return MESH_R_MAX;
+	if (!pod || !pod->dns_port)
+		return MESH_R_MAX;
+	if (mesh_is_agent_socket(cfg, req->cgroup_at_agent_level))
+		return MESH_R_AGENT_CGROUP;
+	mesh_addr_unmap(&dst, &family);
+	if (family != MESH_AF_INET)
+		return MESH_R_DNS_IPV6;
+	if (mesh_addr_is_loopback(&dst, family))
+		return MESH_R_LOOPBACK;
+	if (req->fails_open && (pod->flags & MESH_POD_F_FAIL_OPEN))
+		return MESH_R_FAIL_OPEN;
+	return MESH_R_DNS_CAPTURED;
+}
+
 #endif /* WEFT_BPF_LIB_DECIDE_H */

@@ -91,4 +91,19 @@ struct {
 	__type(value, __u8);
 } mesh_in_agent SEC(".maps");
 
+/* DNS capture: the resolvers pods asked, by slot (the low 16 bits of the
+ * 127.53.X.Y address their queries are sent to instead; abi.h). Value: the
+ * resolver's IPv4 address, network order. Filled by connect4/sendmsg4 with
+ * BPF_NOEXIST, never emptied: a slot keeps its resolver for the map's life,
+ * so a reply in flight always maps back. A plain hash, not LRU: evicting a
+ * slot in use would hand a pod's answers to the wrong resolver. Full (65536
+ * distinct resolvers), queries to a new resolver are left alone.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MESH_MAX_DNS_UP);
+	__type(key, __u32);
+	__type(value, __u32);
+} mesh_dns_up SEC(".maps");
+
 #endif /* WEFT_BPF_LIB_MAPS_H */

@@ -31,15 +31,17 @@
 
 static const char *const pinned_maps[] = {
 	"mesh_pods", "mesh_config", "mesh_metrics", "mesh_sk_dst", "mesh_orig_dst", "mesh_inbound",
-	"mesh_in_agent", "mesh_heartbeat",
+	"mesh_in_agent", "mesh_heartbeat", "mesh_dns_up",
 };
 static const char *const pinned_links[] = {
 	"mesh_sock_create",  "mesh_getsockopt", "mesh_sockops",	 "mesh_getpeername4",
-	"mesh_getpeername6", "mesh_connect4",	"mesh_connect6",
+	"mesh_getpeername6", "mesh_recvmsg4",	"mesh_recvmsg6", "mesh_sendmsg4",
+	"mesh_sendmsg6",     "mesh_connect4",	"mesh_connect6",
 };
 static const enum bpf_attach_type attach_types[] = {
 	BPF_CGROUP_INET_SOCK_CREATE,  BPF_CGROUP_GETSOCKOPT,	BPF_CGROUP_SOCK_OPS,
-	BPF_CGROUP_INET4_GETPEERNAME, BPF_CGROUP_INET6_GETPEERNAME,
+	BPF_CGROUP_INET4_GETPEERNAME, BPF_CGROUP_INET6_GETPEERNAME, BPF_CGROUP_UDP4_RECVMSG,
+	BPF_CGROUP_UDP6_RECVMSG,      BPF_CGROUP_UDP4_SENDMSG,	    BPF_CGROUP_UDP6_SENDMSG,
 	BPF_CGROUP_INET4_CONNECT,     BPF_CGROUP_INET6_CONNECT,
 };
 #define N_LINKS (sizeof(pinned_links) / sizeof(pinned_links[0]))
@@ -107,6 +109,7 @@ Test(skel, maps_match_abi)
 		  sizeof(__u64), MESH_MAX_LISTENERS },
 		{ "mesh_in_agent", BPF_MAP_TYPE_LRU_HASH, sizeof(struct mesh_flow_key),
 		  sizeof(__u8), MESH_MAX_IN_AGENT },
+		{ "mesh_dns_up", BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(__u32), MESH_MAX_DNS_UP },
 	};
 	size_t n_want = sizeof(want) / sizeof(want[0]), seen = 0;
 	struct mesh_redirect *skel;

@@ -782,3 +782,127 @@ Test(nft, fail_open_table_lets_tcp_through_once_the_heartbeat_expires)
 	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
 	cr_assert_eq(nft_pod_heartbeat(pod_fd, 1000), -ENOENT, "no set without fail-open");
 }
+
+/* ------------------------------------------------------------ DNS capture */
+
+/* A socket of @type made in the pod netns, bound to 0.0.0.0:@port or
+ * @ip:@port (NULL: the wildcard).
+ */
+static int pod_socket(int type, const char *ip, uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd, one = 1;
+
+	if (ip)
+		cr_assert_eq(inet_pton(AF_INET, ip, &sa.sin_addr), 1);
+	cr_assert_eq(tns_enter(POD), 0);
+	fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+	cr_assert_eq(tns_enter(NULL), 0);
+	cr_assert_geq(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (type == SOCK_DGRAM)
+		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s:%u: %s",
+		     ip ? ip : "0.0.0.0", port, strerror(errno));
+	if (type == SOCK_STREAM)
+		cr_assert_eq(listen(fd, 4), 0);
+	return fd;
+}
+
+/* The DNS rules: with dns_port, IPv4 UDP and TCP to port 53 from the pod go
+ * to the responder on 127.0.0.1 and conntrack keeps the resolver asked, which
+ * nft_ct_orig_dst() reads back for UDP (SO_ORIGINAL_DST for TCP); the
+ * responder's answer from 127.0.0.1 reaches the client as the resolver's.
+ */
+Test(nft, dns_goes_to_the_responder_and_conntrack_names_the_resolver)
+{
+	struct nft_pod_rules r = pod_rules();
+	struct sockaddr_in res = { .sin_family = AF_INET, .sin_port = htons(53) };
+	struct sockaddr_in peer, local = { .sin_family = AF_INET, .sin_port = htons(15053) };
+	struct sockaddr_in orig, from;
+	struct nft_pod_state st;
+	struct pollfd p;
+	socklen_t len;
+	int udp, tcp, real, c, a, ct;
+	char buf[8], cbuf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr mh = { .msg_name = &peer, .msg_namelen = sizeof(peer), .msg_iov = &iov,
+			     .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct in_pktinfo pi = { 0 };
+
+	cr_assert_eq(inet_pton(AF_INET, REAL_V4, &res.sin_addr), 1);
+	r.dns_port = 15053;
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
+	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
+	cr_expect_eq(st.rules.dns_port, 15053);
+	cr_expect_eq(st.rules.outbound_port, 15001, "the DNS rules read as the TCP redirect");
+	cr_expect(nft_pod_state_matches(&st, &r));
+	cr_expect_eq(nft_pod_apply(pod_fd, &r), 0, "a second apply changes nothing");
+
+	udp = pod_socket(SOCK_DGRAM, NULL, 15053);
+	tcp = pod_socket(SOCK_STREAM, NULL, 15053);
+	real = pod_socket(SOCK_DGRAM, REAL_V4, 53);
+	ct = nft_ct_open(pod_fd);
+	cr_assert_geq(ct, 0, "conntrack socket: %s", strerror(-ct));
+
+	/* UDP: the query arrives at the responder on 127.0.0.1. */
+	cr_assert_eq(tns_enter(POD), 0);
+	c = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(tns_enter(NULL), 0);
+	cr_assert_eq(sendto(c, "q", 1, 0, (struct sockaddr *)&res, sizeof(res)), 1);
+	p = (struct pollfd){ .fd = udp, .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, WAIT_MS), 1, "the responder got nothing");
+	cr_assert_eq(recvmsg(udp, &mh, 0), 1);
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO)
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+	cr_expect_eq(ntohl(pi.ipi_addr.s_addr), INADDR_LOOPBACK);
+	local.sin_addr = pi.ipi_addr;
+	cr_assert_eq(nft_ct_orig_dst(ct, IPPROTO_UDP, &local, &peer, &orig), 0);
+	cr_expect_eq(orig.sin_addr.s_addr, res.sin_addr.s_addr, "conntrack says %s",
+		     inet_ntoa(orig.sin_addr));
+	cr_expect_eq(ntohs(orig.sin_port), 53);
+	/* The answer from 127.0.0.1 reads as the resolver's. */
+	pi.ipi_spec_dst = pi.ipi_addr;
+	pi.ipi_ifindex = 0;
+	mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+	memcpy(CMSG_DATA(CMSG_FIRSTHDR(&mh)), &pi, sizeof(pi));
+	iov.iov_len = 1;
+	cr_assert_eq(sendmsg(udp, &mh, 0), 1);
+	len = sizeof(from);
+	p = (struct pollfd){ .fd = c, .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, WAIT_MS), 1, "no answer");
+	cr_assert_eq(recvfrom(c, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len), 1);
+	cr_expect_eq(from.sin_addr.s_addr, res.sin_addr.s_addr);
+	cr_expect_eq(ntohs(from.sin_port), 53);
+	p = (struct pollfd){ .fd = real, .events = POLLIN };
+	cr_expect_eq(poll(&p, 1, 0), 0, "the resolver itself got the query");
+	close(c);
+
+	/* TCP: the responder's listener, SO_ORIGINAL_DST the resolver. */
+	c = tsock_connect(POD, REAL_V4 ":53", WAIT_MS);
+	cr_assert_geq(c, 0);
+	p = (struct pollfd){ .fd = tcp, .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, WAIT_MS), 1, "the responder's listener got nothing");
+	a = accept4(tcp, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert_geq(a, 0);
+	len = sizeof(orig);
+	cr_assert_eq(getsockopt(a, SOL_IP, SO_ORIGINAL_DST, &orig, &len), 0);
+	cr_expect_eq(orig.sin_addr.s_addr, res.sin_addr.s_addr);
+	close(a);
+	close(c);
+
+	/* A fail-open pod's table carries the heartbeat rule for DNS too, and
+	 * reads back as written.
+	 */
+	r.fail_open = true;
+	r.fail_open_after_ms = 3000;
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
+	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
+	cr_expect(st.rules.fail_open && st.rules.dns_port == 15053);
+	cr_expect(nft_pod_state_matches(&st, &r));
+	close(ct);
+	close(real);
+	close(tcp);
+	close(udp);
+}

@@ -553,3 +553,39 @@ Test(bpf_inbound, fails_open_to_the_application)
 	r.is_agent = 1;
 	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_AGENT);
 }
+
+/* DNS capture: port 53 of a pod with a DNS port, UDP or TCP alike; IPv4 and
+ * IPv4-mapped resolvers only, never the agent's own sockets or loopback.
+ */
+Test(bpf_decide, dns_queries_of_a_pod_with_a_dns_port)
+{
+	struct mesh_pod p = pod();
+	struct mesh_connect_req r = req("198.18.2.53", 53);
+
+	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_MAX, "no DNS port: not DNS at all");
+	p.dns_port = 15053;
+	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_DNS_CAPTURED);
+	r.is_tcp = 0;
+	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_DNS_CAPTURED, "UDP as TCP");
+	r = req("::ffff:198.18.2.53", 53);
+	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_DNS_CAPTURED, "IPv4-mapped");
+	r = req("fd00::53", 53);
+	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_DNS_IPV6);
+	r = req("127.0.0.53", 53);
+	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_LOOPBACK);
+	r = req("198.18.2.53", 5353);
+	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_MAX, "another port");
+	r = req("198.18.2.53", 53);
+	r.cgroup_at_agent_level = AGENT_CG;
+	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_AGENT_CGROUP);
+	r.cgroup_at_agent_level = 0;
+	/* The pod's TCP exclusions do not apply to DNS. */
+	p.excl_ports[0] = 53;
+	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_DNS_CAPTURED);
+	r.fails_open = 1;
+	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_DNS_CAPTURED,
+		     "a stale heartbeat only matters to a fail-open pod");
+	p.flags |= MESH_POD_F_FAIL_OPEN;
+	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_FAIL_OPEN);
+	cr_expect_eq(mesh_decide_dns(&r, NULL, &marks), MESH_R_MAX, "not enrolled");
+}

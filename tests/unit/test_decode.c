@@ -395,6 +395,7 @@ Test(decode, pod_exclusion_annotations)
 static const char *const switch_names[OBJ_SW_COUNT] = {
 	[OBJ_SW_DENY_RAW] = "weft.io/deny-raw-sockets",
 	[OBJ_SW_FAIL_OPEN] = "weft.io/fail-open",
+	[OBJ_SW_DNS_CAPTURE] = "weft.io/dns-capture",
 };
 
 Test(decode, switches_on_pods_and_namespaces)

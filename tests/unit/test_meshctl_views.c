@@ -229,6 +229,11 @@ Test(meshctl_views, pod_fail_open)
 	out = render(cmd_pod_render, json, &err);
 	cr_expect_not_null(strstr(out, "Fail-open:    no (fails closed while no agent runs)\n"),
 			   "%s", out);
+	cr_expect_not_null(strstr(out, "DNS:          not captured"), "%s", out);
+	free(out);
+	snprintf(json, sizeof(json), fmt, "\"dns_captured\":true,");
+	out = render(cmd_pod_render, json, &err);
+	cr_expect_not_null(strstr(out, "DNS:          captured: the agent answers"), "%s", out);
 	free(out);
 }
 

@@ -332,6 +332,7 @@ Test(model, switches_pod_over_namespace)
 	static const char *const names[OBJ_SW_COUNT] = {
 		[OBJ_SW_DENY_RAW] = "weft.io/deny-raw-sockets",
 		[OBJ_SW_FAIL_OPEN] = "weft.io/fail-open",
+		[OBJ_SW_DNS_CAPTURE] = "weft.io/dns-capture",
 	};
 	char yaml[2048];
 

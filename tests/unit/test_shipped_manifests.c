@@ -216,7 +216,7 @@ Test(shipped_manifests, weft_ca_rbac_grants_what_it_calls_and_no_secret)
 
 Test(shipped_manifests, demo_registry_loads_clean)
 {
-	load_clean("demo/registry.yaml", 1);
+	load_clean("demo/registry.yaml", 2);	/* catalog, and inventory (names) */
 }
 
 Test(shipped_manifests, configmap_registry_loads_clean)

@@ -1,0 +1,811 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The in-pod DNS responder (responder.h). A query is answered with
+ * dns_answer() when it names a service of the catalogue; anything else goes
+ * to the resolver the pod asked, as it was sent (UDP: only the id is
+ * changed on the way, so one socket per pod serves every pending query, and
+ * restored on the answer; TCP: the stream is relayed message by message),
+ * and the resolver's answer comes back byte for byte: TTLs, TC bit and all.
+ * A truncated UDP answer makes the client ask again over TCP, which capture
+ * sends here as well.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dns.h"
+#include "log.h"
+#include "loop.h"
+#include "netns.h"
+#include "responder.h"
+
+#define DNS_HDR 12
+#define UDP_BATCH 32		/* datagrams read per readiness event */
+#define TCP_IDLE_MS 10000	/* a TCP client that sends nothing for this long is closed */
+#define TCP_BUF (2 + DNS_TCP_MAX)	/* one framed message */
+#define TCP_OUT_MAX (4 * TCP_BUF)	/* queued for a slow reader before the connection goes */
+
+#define container_of(p, type, field) ((type *)((char *)(p) - offsetof(type, field)))
+
+/* A UDP query forwarded and waiting for its answer. */
+struct pending {
+	struct dnsr_pod *rp;
+	bool used;
+	uint16_t client_id;	/* network order, as the client sent it */
+	uint16_t up_id;		/* network order, as sent upstream */
+	struct sockaddr_in client, local, resolver;
+	struct loop_timer timer;
+};
+
+/* A growable byte queue, bounded by its user. */
+struct bytes {
+	uint8_t *d;
+	size_t len, cap;
+};
+
+/* One TCP client and, once it asked something the agent does not own, its
+ * connection to the resolver.
+ */
+struct tcp_conn {
+	struct dnsr_pod *rp;
+	struct tcp_conn *next;		/* in rp->conns */
+	int fd, up_fd;
+	bool up_connected, client_eof;
+	struct loop_watch w, up_w;
+	struct sockaddr_in local, peer;
+	struct bytes in, out, up_in, up_out;
+	unsigned int up_waiting;	/* queries sent upstream not yet answered */
+	struct loop_timer idle;
+};
+
+struct dnsr_pod {
+	struct dnsr *r;
+	struct dnsr_pod *next;		/* in r->pods */
+	uint32_t pod_id;
+	int netns_fd;			/* borrowed */
+	int udp_fd, tcp_fd, fwd_fd, ct_fd;
+	uint16_t next_id;
+	unsigned int n_pending, n_conns;
+	struct pending pending[DNSR_PENDING_POD];
+	struct tcp_conn *conns;
+};
+
+struct dnsr {
+	struct dnsr_deps deps;
+	struct dnsr_pod *pods;
+	struct dnsr_counters n;
+};
+
+#define COUNTER(f, t, h) { #f, t, h, offsetof(struct dnsr_counters, f) }
+const struct dnsr_counter_def dnsr_counter_defs[] = {
+	COUNTER(answered, "counter", "DNS queries of meshed pods the agent answered."),
+	COUNTER(forwarded, "counter",
+		"Answers of the pods' resolvers the agent relayed (names it does not own)."),
+	COUNTER(failed, "counter",
+		"DNS queries neither answered nor relayed: no resolver known, a bound reached, "
+		"the resolver silent or unreachable."),
+	COUNTER(truncated, "counter", "UDP answers sent with TC set (the client asks over TCP)."),
+	COUNTER(tcp, "counter", "TCP connections to the pods' DNS responders."),
+	COUNTER(pending, "gauge", "UDP queries forwarded and waiting for their resolver."),
+	COUNTER(pods, "gauge", "Pod network namespaces with a DNS responder."),
+};
+const size_t dnsr_n_counter_defs = sizeof(dnsr_counter_defs) / sizeof(dnsr_counter_defs[0]);
+
+struct dnsr *dnsr_new(const struct dnsr_deps *deps)
+{
+	struct dnsr *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->deps = *deps;
+	return r;
+}
+
+void dnsr_free(struct dnsr *r)
+{
+	if (!r)
+		return;
+	while (r->pods)
+		dnsr_pod_close(r, r->pods);
+	free(r);
+}
+
+void dnsr_counters(const struct dnsr *r, struct dnsr_counters *out)
+{
+	*out = r->n;
+}
+
+static int bytes_put(struct bytes *b, const void *p, size_t n, size_t max)
+{
+	if (b->len + n > max)
+		return -ENOBUFS;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		uint8_t *d;
+
+		while (cap < b->len + n)
+			cap *= 2;
+		d = realloc(b->d, cap);
+		if (!d)
+			return -ENOMEM;
+		b->d = d;
+		b->cap = cap;
+	}
+	memcpy(b->d + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+static void bytes_drop(struct bytes *b, size_t n)
+{
+	memmove(b->d, b->d + n, b->len - n);
+	b->len -= n;
+}
+
+static void bytes_free(struct bytes *b)
+{
+	free(b->d);
+	b->d = NULL;
+	b->len = b->cap = 0;
+}
+
+/* The length of the first framed message in @b when it is complete, else 0. */
+static size_t frame_ready(const struct bytes *b)
+{
+	size_t n;
+
+	if (b->len < 2)
+		return 0;
+	n = (size_t)b->d[0] << 8 | b->d[1];
+	return b->len >= 2 + n ? n : 0;
+}
+
+static bool is_loopback4(const struct sockaddr_in *sa)
+{
+	return (ntohl(sa->sin_addr.s_addr) >> 24) == 127;
+}
+
+/* Header-only SERVFAIL for @q: the query could not be forwarded, and the
+ * client should learn now rather than after its timeout. @q has at least a
+ * header. Writes DNS_HDR bytes into @out.
+ */
+static void servfail(const uint8_t *q, uint8_t *out)
+{
+	memset(out, 0, DNS_HDR);
+	out[0] = q[0];
+	out[1] = q[1];
+	out[2] = (uint8_t)(0x80 | (q[2] & 0x79));	/* QR, opcode and RD as asked */
+	out[3] = 2;					/* RCODE SERVFAIL */
+}
+
+/* ---- UDP */
+
+/* Send @msg to @to from @from (the address the query arrived on, which
+ * capture's reverse mapping and conntrack expect the reply from).
+ */
+static int udp_send_from(int fd, const uint8_t *msg, size_t len, const struct sockaddr_in *from,
+			 const struct sockaddr_in *to)
+{
+	char cbuf[CMSG_SPACE(sizeof(struct in_pktinfo))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+	struct msghdr mh = {
+		.msg_name = (void *)to,
+		.msg_namelen = sizeof(*to),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	struct in_pktinfo pi = { .ipi_spec_dst = from->sin_addr };
+
+	c->cmsg_level = IPPROTO_IP;
+	c->cmsg_type = IP_PKTINFO;
+	c->cmsg_len = CMSG_LEN(sizeof(pi));
+	memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	return sendmsg(fd, &mh, MSG_DONTWAIT) == -1 ? -errno : 0;
+}
+
+static void count_reply(struct dnsr *r, const uint8_t *msg, size_t len)
+{
+	if (len > 2 && (msg[2] & 0x02))
+		r->n.truncated++;
+}
+
+static void pending_free(struct dnsr_pod *rp, struct pending *p)
+{
+	loop_timer_del(rp->r->deps.loop, &p->timer);
+	p->used = false;
+	rp->n_pending--;
+	rp->r->n.pending--;
+}
+
+static void on_pending_timeout(struct loop_timer *t, uint64_t now)
+{
+	struct pending *p = container_of(t, struct pending, timer);
+
+	(void)now;
+	/* No answer: the client's own timeout and retry take over. */
+	p->rp->r->n.failed++;
+	pending_free(p->rp, p);
+}
+
+/* Forward @q (@len bytes, from @client to @local) to its resolver. 0 or
+ * -errno (counted as failed by the caller).
+ */
+static int udp_forward(struct dnsr_pod *rp, uint8_t *q, size_t len,
+		       const struct sockaddr_in *client, const struct sockaddr_in *local)
+{
+	struct dnsr *r = rp->r;
+	struct sockaddr_in resolver;
+	struct pending *p = NULL;
+	uint16_t id;
+	int err;
+
+	err = r->deps.resolver(r->deps.ctx, rp->ct_fd, false, rp->udp_fd, local, client,
+			       &resolver);
+	if (err)
+		return err;
+	if (rp->n_pending >= DNSR_PENDING_POD || r->n.pending >= DNSR_PENDING_MAX)
+		return -ENOBUFS;
+	for (size_t i = 0; i < DNSR_PENDING_POD && !p; i++) {
+		if (!rp->pending[i].used)
+			p = &rp->pending[i];
+	}
+	if (!p)
+		return -ENOBUFS;
+	/* An id no pending query of the pod uses, so answers cannot be mixed up. */
+	for (bool taken = true; taken;) {
+		id = htons(++rp->next_id);
+		taken = false;
+		for (size_t i = 0; i < DNSR_PENDING_POD && !taken; i++)
+			taken = rp->pending[i].used && rp->pending[i].up_id == id;
+	}
+	memcpy(&p->client_id, q, 2);
+	memcpy(q, &id, 2);
+	if (sendto(rp->fwd_fd, q, len, MSG_DONTWAIT, (struct sockaddr *)&resolver,
+		   sizeof(resolver)) == -1) {
+		err = -errno;
+		memcpy(q, &p->client_id, 2);	/* the caller's SERVFAIL echoes it */
+		return err;
+	}
+	p->rp = rp;
+	p->used = true;
+	p->up_id = id;
+	p->client = *client;
+	p->local = *local;
+	p->resolver = resolver;
+	rp->n_pending++;
+	r->n.pending++;
+	err = loop_timer_set(r->deps.loop, &p->timer, DNSR_TIMEOUT_MS, on_pending_timeout);
+	if (err)
+		pending_free(rp, p);
+	return err;
+}
+
+static void udp_query(struct dnsr_pod *rp, uint8_t *q, size_t len,
+		      const struct sockaddr_in *client, const struct sockaddr_in *local)
+{
+	struct dnsr *r = rp->r;
+	uint8_t *out = NULL, fail[DNS_HDR];
+	size_t out_len;
+	int rc;
+
+	if (len < DNS_HDR)
+		return;	/* not even a header: nothing to answer or forward */
+	rc = dns_answer(r->deps.catalogue(r->deps.ctx), r->deps.domain, q, len, false, &out,
+			&out_len);
+	if (rc == DNS_ANSWER) {
+		if (!udp_send_from(rp->udp_fd, out, out_len, local, client)) {
+			r->n.answered++;
+			count_reply(r, out, out_len);
+		} else {
+			r->n.failed++;
+		}
+		free(out);
+		return;
+	}
+	rc = rc < 0 ? rc : udp_forward(rp, q, len, client, local);
+	if (!rc)
+		return;
+	r->n.failed++;
+	log_debug("dns: pod=%u: query from %s:%u not forwarded: %s", rp->pod_id,
+		  inet_ntoa(client->sin_addr), ntohs(client->sin_port), strerror(-rc));
+	servfail(q, fail);
+	(void)udp_send_from(rp->udp_fd, fail, sizeof(fail), local, client);
+}
+
+static void on_udp(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct dnsr_pod *rp = ctx;
+
+	(void)loop;
+	(void)events;
+	for (int i = 0; i < UDP_BATCH; i++) {
+		uint8_t q[DNS_TCP_MAX];
+		char cbuf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+		struct sockaddr_in client, local = { .sin_family = AF_INET };
+		struct iovec iov = { .iov_base = q, .iov_len = sizeof(q) };
+		struct msghdr mh = {
+			.msg_name = &client,
+			.msg_namelen = sizeof(client),
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = cbuf,
+			.msg_controllen = sizeof(cbuf),
+		};
+		bool have_local = false;
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+
+		if (n == -1)
+			return;	/* EAGAIN, or an ICMP error of a reply: nothing to do */
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+				struct in_pktinfo pi;
+
+				memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+				local.sin_addr = pi.ipi_addr;
+				have_local = true;
+			}
+		}
+		local.sin_port = htons(rp->r->deps.port);
+		/* Capture sends queries to a loopback address only; anything
+		 * else reached the port from outside the pod.
+		 */
+		if (!have_local || !is_loopback4(&local) || mh.msg_namelen != sizeof(client))
+			continue;
+		udp_query(rp, q, (size_t)n, &client, &local);
+	}
+}
+
+static void on_fwd(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct dnsr_pod *rp = ctx;
+	struct dnsr *r = rp->r;
+
+	(void)loop;
+	(void)events;
+	for (int i = 0; i < UDP_BATCH; i++) {
+		uint8_t a[DNS_TCP_MAX];
+		struct sockaddr_in from;
+		socklen_t flen = sizeof(from);
+		struct pending *p = NULL;
+		ssize_t n = recvfrom(fd, a, sizeof(a), MSG_DONTWAIT, (struct sockaddr *)&from,
+				     &flen);
+
+		if (n == -1)
+			return;
+		if (n < DNS_HDR || flen != sizeof(from))
+			continue;
+		/* The answer must come from the resolver asked, with our id. */
+		for (size_t j = 0; j < DNSR_PENDING_POD && !p; j++) {
+			struct pending *c = &rp->pending[j];
+
+			if (c->used && !memcmp(&c->up_id, a, 2) &&
+			    c->resolver.sin_addr.s_addr == from.sin_addr.s_addr &&
+			    c->resolver.sin_port == from.sin_port)
+				p = c;
+		}
+		if (!p)
+			continue;
+		memcpy(a, &p->client_id, 2);
+		if (udp_send_from(rp->udp_fd, a, (size_t)n, &p->local, &p->client)) {
+			r->n.failed++;
+		} else {
+			r->n.forwarded++;
+			count_reply(r, a, (size_t)n);
+		}
+		pending_free(rp, p);
+	}
+}
+
+/* ---- TCP */
+
+static void conn_close(struct tcp_conn *c)
+{
+	struct dnsr_pod *rp = c->rp;
+	struct loop *loop = rp->r->deps.loop;
+
+	for (struct tcp_conn **pp = &rp->conns; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	loop_timer_del(loop, &c->idle);
+	if (c->up_waiting)
+		rp->r->n.failed += c->up_waiting;
+	if (c->up_fd != -1) {
+		loop_forget_fd(loop, c->up_fd);
+		close(c->up_fd);
+	}
+	loop_forget_fd(loop, c->fd);
+	close(c->fd);
+	bytes_free(&c->in);
+	bytes_free(&c->out);
+	bytes_free(&c->up_in);
+	bytes_free(&c->up_out);
+	rp->n_conns--;
+	free(c);
+}
+
+static void on_conn(struct loop *loop, int fd, uint32_t events, void *ctx);
+static void on_up(struct loop *loop, int fd, uint32_t events, void *ctx);
+
+/* Say what @c waits for on both sockets; closes it when it is done. Returns
+ * false when @c is gone.
+ */
+static bool conn_arm(struct tcp_conn *c)
+{
+	struct loop *loop = c->rp->r->deps.loop;
+	uint32_t ev = 0, up_ev = 0;
+
+	if (c->client_eof && !c->out.len && (!c->up_waiting || c->up_fd == -1)) {
+		conn_close(c);
+		return false;
+	}
+	if (!c->client_eof)
+		ev |= EPOLLIN;
+	if (c->out.len)
+		ev |= EPOLLOUT;
+	if (c->up_fd != -1) {
+		up_ev = EPOLLIN;
+		if (!c->up_connected || c->up_out.len)
+			up_ev |= EPOLLOUT;
+	}
+	if (loop_watch(loop, &c->w, c->fd, ev, on_conn, c) ||
+	    (c->up_fd != -1 && loop_watch(loop, &c->up_w, c->up_fd, up_ev, on_up, c))) {
+		conn_close(c);
+		return false;
+	}
+	return true;
+}
+
+/* Connect @c to the resolver its client asked, from the pod's netns. */
+static int conn_upstream(struct tcp_conn *c)
+{
+	struct dnsr *r = c->rp->r;
+	struct sockaddr_in resolver;
+	int home, fd, err;
+
+	err = r->deps.resolver(r->deps.ctx, c->rp->ct_fd, true, c->fd, &c->local, &c->peer,
+			       &resolver);
+	if (err)
+		return err;
+	home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (home == -1)
+		return -errno;
+	fd = netns_socket(c->rp->netns_fd, home, AF_INET, SOCK_STREAM | SOCK_NONBLOCK);
+	close(home);
+	if (fd < 0)
+		return fd;
+	if (connect(fd, (struct sockaddr *)&resolver, sizeof(resolver)) == -1 &&
+	    errno != EINPROGRESS) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	c->up_fd = fd;
+	c->up_w = (struct loop_watch){ 0 };
+	return 0;
+}
+
+/* Every complete query the client sent: answered here, or queued for the
+ * resolver. 0 or -errno (the connection goes).
+ */
+static int conn_queries(struct tcp_conn *c)
+{
+	struct dnsr *r = c->rp->r;
+	size_t n;
+	int err;
+
+	while ((n = frame_ready(&c->in))) {
+		uint8_t *out = NULL;
+		size_t out_len;
+		int rc = dns_answer(r->deps.catalogue(r->deps.ctx), r->deps.domain, c->in.d + 2,
+				    n, true, &out, &out_len);
+
+		if (rc < 0)
+			return rc;
+		if (rc == DNS_ANSWER) {
+			uint8_t len[2] = { (uint8_t)(out_len >> 8), (uint8_t)out_len };
+
+			err = bytes_put(&c->out, len, 2, TCP_OUT_MAX) ?:
+			      bytes_put(&c->out, out, out_len, TCP_OUT_MAX);
+			free(out);
+			if (err)
+				return err;
+			r->n.answered++;
+		} else {
+			if (c->up_fd == -1) {
+				err = conn_upstream(c);
+				if (err) {
+					r->n.failed++;
+					return err;
+				}
+			}
+			err = bytes_put(&c->up_out, c->in.d, 2 + n, TCP_OUT_MAX);
+			if (err)
+				return err;
+			c->up_waiting++;
+		}
+		bytes_drop(&c->in, 2 + n);
+	}
+	return 0;
+}
+
+static int flush(int fd, struct bytes *b)
+{
+	while (b->len) {
+		ssize_t n = send(fd, b->d, b->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n == -1)
+			return errno == EAGAIN ? 0 : -errno;
+		bytes_drop(b, (size_t)n);
+	}
+	return 0;
+}
+
+/* Read what @fd has into @b (at most one framed message beyond what @b
+ * holds). Returns 1 at EOF, 0, or -errno.
+ */
+static int fill(int fd, struct bytes *b)
+{
+	uint8_t buf[16384];
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+	if (n == 0)
+		return 1;
+	if (n == -1)
+		return errno == EAGAIN ? 0 : -errno;
+	return bytes_put(b, buf, (size_t)n, 2 * TCP_BUF);
+}
+
+static void on_idle(struct loop_timer *t, uint64_t now)
+{
+	(void)now;
+	conn_close(container_of(t, struct tcp_conn, idle));
+}
+
+static void on_conn(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct tcp_conn *c = ctx;
+	int err = 0, rc;
+
+	(void)fd;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		rc = fill(c->fd, &c->in);
+		if (rc == 1)
+			c->client_eof = true;
+		err = rc < 0 ? rc : conn_queries(c);
+		if (!err && c->up_fd != -1 && c->up_connected)
+			err = flush(c->up_fd, &c->up_out);
+	}
+	if (!err && (events & EPOLLOUT))
+		err = flush(c->fd, &c->out);
+	if (err) {
+		conn_close(c);
+		return;
+	}
+	(void)loop_timer_set(loop, &c->idle, TCP_IDLE_MS, on_idle);
+	(void)conn_arm(c);
+}
+
+static void on_up(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct tcp_conn *c = ctx;
+	struct dnsr *r = c->rp->r;
+	size_t n;
+	int err = 0, rc;
+
+	(void)loop;
+	if (!c->up_connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+		int soerr = 0;
+		socklen_t len = sizeof(soerr);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1 || soerr) {
+			conn_close(c);
+			return;
+		}
+		c->up_connected = true;
+	}
+	if (c->up_connected)
+		err = flush(fd, &c->up_out);
+	if (!err && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+		rc = fill(fd, &c->up_in);
+		/* Relay every complete answer as it came. */
+		while (rc >= 0 && (n = frame_ready(&c->up_in))) {
+			err = bytes_put(&c->out, c->up_in.d, 2 + n, TCP_OUT_MAX);
+			if (err)
+				break;
+			bytes_drop(&c->up_in, 2 + n);
+			r->n.forwarded++;
+			if (c->up_waiting)
+				c->up_waiting--;
+		}
+		if (rc < 0)
+			err = rc;
+		else if (rc == 1 && !err)
+			err = -ECONNRESET;	/* the resolver closed: so does the client */
+	}
+	if (!err)
+		err = flush(c->fd, &c->out);
+	if (err) {
+		(void)flush(c->fd, &c->out);
+		conn_close(c);
+		return;
+	}
+	(void)conn_arm(c);
+}
+
+static void on_accept(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct dnsr_pod *rp = ctx;
+
+	(void)events;
+	for (int i = 0; i < UDP_BATCH; i++) {
+		struct sockaddr_in peer, local;
+		socklen_t plen = sizeof(peer), llen = sizeof(local);
+		struct tcp_conn *c;
+		int cfd = accept4(fd, (struct sockaddr *)&peer, &plen,
+				  SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (cfd == -1)
+			return;
+		if (rp->n_conns >= DNSR_TCP_POD || plen != sizeof(peer) ||
+		    getsockname(cfd, (struct sockaddr *)&local, &llen) == -1 ||
+		    !is_loopback4(&local)) {
+			if (rp->n_conns >= DNSR_TCP_POD)
+				rp->r->n.failed++;
+			close(cfd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(cfd);
+			continue;
+		}
+		c->rp = rp;
+		c->fd = cfd;
+		c->up_fd = -1;
+		c->peer = peer;
+		c->local = local;
+		c->next = rp->conns;
+		rp->conns = c;
+		rp->n_conns++;
+		rp->r->n.tcp++;
+		if (conn_arm(c))
+			(void)loop_timer_set(loop, &c->idle, TCP_IDLE_MS, on_idle);
+	}
+}
+
+/* ---- pods */
+
+static int sock_opts(struct dnsr_pod *rp)
+{
+	struct sockaddr_in any = {
+		.sin_family = AF_INET,
+		.sin_port = htons(rp->r->deps.port),
+		.sin_addr.s_addr = htonl(INADDR_ANY),
+	};
+	int one = 1;
+
+	/* The wildcard: capture sends to 127.53.X.Y (eBPF) or 127.0.0.1 (nft),
+	 * and the address a query arrived on says which resolver it was for.
+	 * SO_REUSEPORT: during a hand-over the successor opens its own
+	 * responder while this agent's still serves.
+	 */
+	if (setsockopt(rp->udp_fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) == -1 ||
+	    setsockopt(rp->udp_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+	    setsockopt(rp->tcp_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+	    setsockopt(rp->tcp_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(rp->udp_fd, (struct sockaddr *)&any, sizeof(any)) == -1 ||
+	    bind(rp->tcp_fd, (struct sockaddr *)&any, sizeof(any)) == -1 ||
+	    listen(rp->tcp_fd, 64) == -1)
+		return -errno;
+	return 0;
+}
+
+static void close_fds(struct dnsr_pod *rp)
+{
+	int *fds[] = { &rp->udp_fd, &rp->tcp_fd, &rp->fwd_fd, &rp->ct_fd };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+struct dnsr_pod *dnsr_pod_open(struct dnsr *r, int netns_fd, uint32_t pod_id)
+{
+	struct dnsr_pod *rp = calloc(1, sizeof(*rp));
+	int fds[3], home = -1, err, n;
+
+	if (!rp)
+		return NULL;
+	rp->r = r;
+	rp->pod_id = pod_id;
+	rp->netns_fd = netns_fd;
+	rp->udp_fd = rp->tcp_fd = rp->fwd_fd = rp->ct_fd = -1;
+	home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (home == -1) {
+		err = -errno;
+		goto out_free;
+	}
+	n = netns_sockets(netns_fd, home, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, fds, 2);
+	if (n < 0) {
+		err = n;
+		goto out_close_home;
+	}
+	rp->udp_fd = fds[0];
+	rp->fwd_fd = n > 1 ? fds[1] : -1;
+	rp->tcp_fd = netns_socket(netns_fd, home, AF_INET, SOCK_STREAM | SOCK_NONBLOCK);
+	if (rp->fwd_fd < 0 || rp->tcp_fd < 0) {
+		err = rp->tcp_fd < 0 ? rp->tcp_fd : -EMFILE;
+		goto out_close;
+	}
+	err = sock_opts(rp);
+	if (err)
+		goto out_close;
+	err = r->deps.open_ns(r->deps.ctx, netns_fd, &rp->ct_fd);
+	if (err)
+		goto out_close;
+	err = loop_add_fd(r->deps.loop, rp->udp_fd, EPOLLIN, on_udp, rp);
+	if (err)
+		goto out_close;
+	err = loop_add_fd(r->deps.loop, rp->fwd_fd, EPOLLIN, on_fwd, rp);
+	if (err)
+		goto out_del_udp;
+	err = loop_add_fd(r->deps.loop, rp->tcp_fd, EPOLLIN, on_accept, rp);
+	if (err)
+		goto out_del_fwd;
+	close(home);
+	rp->next = r->pods;
+	r->pods = rp;
+	r->n.pods++;
+	return rp;
+
+out_del_fwd:
+	(void)loop_del_fd(r->deps.loop, rp->fwd_fd);
+out_del_udp:
+	(void)loop_del_fd(r->deps.loop, rp->udp_fd);
+out_close:
+	close_fds(rp);
+out_close_home:
+	close(home);
+out_free:
+	free(rp);
+	errno = -err;
+	return NULL;
+}
+
+void dnsr_pod_close(struct dnsr *r, struct dnsr_pod *rp)
+{
+	if (!rp)
+		return;
+	for (struct dnsr_pod **pp = &r->pods; *pp; pp = &(*pp)->next) {
+		if (*pp == rp) {
+			*pp = rp->next;
+			break;
+		}
+	}
+	while (rp->conns)
+		conn_close(rp->conns);
+	for (size_t i = 0; i < DNSR_PENDING_POD; i++) {
+		if (rp->pending[i].used)
+			pending_free(rp, &rp->pending[i]);
+	}
+	loop_forget_fd(r->deps.loop, rp->udp_fd);
+	loop_forget_fd(r->deps.loop, rp->fwd_fd);
+	loop_forget_fd(r->deps.loop, rp->tcp_fd);
+	close_fds(rp);
+	r->n.pods--;
+	free(rp);
+}

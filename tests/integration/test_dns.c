@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* DNS capture end to end (docs/dns.md, "Capture"), in both capture modes: a
+ * real resolver (dnsmasq, in netns s at 198.18.2.53) is the pods' upstream;
+ * unmodified clients (getent, curl, python's getaddrinfo) in meshed pod a
+ * reach a service that exists only in the registry file by name, names the
+ * agent does not own are answered by dnsmasq through the agent, a truncated
+ * UDP answer is asked again over TCP and arrives whole, and pod c (not
+ * meshed) and pod b (weft.io/dns-capture: "false") talk to dnsmasq alone.
+ * Each client runs in its pod's netns with a resolv.conf of its own,
+ * bind-mounted in a private mount namespace (the host's stays untouched).
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "proc.h"
+#include "servers.h"
+#include "tns.h"
+#include "topo.h"
+
+#define RESOLVER "198.18.2.53"
+#define EXTERNAL_IP "198.18.9.9"
+#define BIG_RECORDS 60	/* A records of big.test: about 1 KiB, past UDP's 512 bytes */
+
+static pid_t dnsmasq;
+
+/* The registry: the topology, Namespace shop with Service catalog (no
+ * cluster IP: it gets a VIP from --vip-range) → api-1, Service orders of
+ * namespace mesh (the same), and Pod client-b opting out of DNS capture.
+ */
+static void registry_write(void)
+{
+	static char yaml[16384];
+
+	snprintf(yaml, sizeof(yaml),
+		 "%s"
+		 "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n"
+		 "---\napiVersion: v1\nkind: Service\nmetadata: {name: catalog, namespace: shop}\n"
+		 "spec:\n  ports: [{name: http, port: 80, targetPort: 8080}]\n"
+		 "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+		 "metadata: {name: catalog-1, namespace: shop, labels: "
+		 "{kubernetes.io/service-name: catalog}}\n"
+		 "addressType: IPv4\nendpoints: [{addresses: [198.18.2.14]}]\n"
+		 "ports: [{name: http, port: 8080}]\n"
+		 "---\napiVersion: v1\nkind: Service\nmetadata: {name: orders, namespace: mesh}\n"
+		 "spec:\n  ports: [{name: http, port: 80, targetPort: 8080}]\n"
+		 "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+		 "metadata: {name: orders-1, namespace: mesh, labels: "
+		 "{kubernetes.io/service-name: orders}}\n"
+		 "addressType: IPv4\nendpoints: [{addresses: [198.18.2.14]}]\n"
+		 "ports: [{name: http, port: 8080}]\n"
+		 "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: client-b\n  namespace: mesh\n"
+		 "  annotations:\n    weft.io/dns-capture: \"false\"\n",
+		 TOPO_REGISTRY);
+	cr_assert_eq(tenv_write_registry(&env, yaml), 0);
+}
+
+/* The resolv.conf a pod of namespace @ns gets from the kubelet, pointing at
+ * dnsmasq, in the agent's run folder.
+ */
+static void resolv_write(const char *ns)
+{
+	char path[PATH_MAX + 32];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/resolv-%s.conf", env.run_dir, ns);
+	f = fopen(path, "w");
+	cr_assert_not_null(f, "%s", path);
+	fprintf(f, "nameserver " RESOLVER "\nsearch %s.svc.cluster.local svc.cluster.local "
+		   "cluster.local\noptions ndots:5 timeout:2 attempts:2\n", ns);
+	fclose(f);
+}
+
+/* Run the shell command @cmd in pod netns @pod, whose resolv.conf is that
+ * of namespace @ns; written to a script first, so it needs no quoting.
+ */
+static int in_pod(const char *pod, const char *ns, char *out, size_t len, const char *cmd)
+{
+	char netns[128], script[PATH_MAX + 32];
+	FILE *f;
+
+	snprintf(script, sizeof(script), "%s/in-pod.sh", env.run_dir);
+	f = fopen(script, "w");
+	cr_assert_not_null(f, "%s", script);
+	fprintf(f, "%s\n", cmd);
+	fclose(f);
+	return tenv_capture(out, len,
+			    "unshare --mount sh -c 'mount --bind %s/resolv-%s.conf /etc/resolv.conf "
+			    "&& exec nsenter --net=%s sh %s' 2>&1",
+			    env.run_dir, ns, tns_path(pod, netns, sizeof(netns)), script);
+}
+
+static bool dnsmasq_answers(void *ctx)
+{
+	char out[256];
+
+	(void)ctx;
+	return !in_pod("c", "plain", out, sizeof(out), "getent hosts external.test") &&
+	       strstr(out, EXTERNAL_IP);
+}
+
+static void dnsmasq_start(void)
+{
+	static char records[BIG_RECORDS][48], netns[160], log[PATH_MAX + 32];
+	char *argv[32 + BIG_RECORDS] = { "nsenter", netns, "dnsmasq", "--keep-in-foreground",
+		"--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces",
+		"--listen-address=" RESOLVER, "--port=53", "--user=root", "--pid-file=",
+		"--local=/cluster.local/", "--local=/test/",
+		"--address=/external.test/" EXTERNAL_IP, "--log-queries" };
+	size_t n = 16;
+	char path[128];
+
+	cr_assert_eq(tns_sh("ip -n %s addr add " RESOLVER "/24 dev s-r",
+			    tns_name("s", path, sizeof(path))), 0);
+	snprintf(netns, sizeof(netns), "--net=%s", tns_path("s", path, sizeof(path)));
+	for (int i = 0; i < BIG_RECORDS; i++) {
+		snprintf(records[i], sizeof(records[i]), "--host-record=big.test,198.18.10.%d",
+			 i + 1);
+		argv[n++] = records[i];
+	}
+	argv[n] = NULL;
+	snprintf(log, sizeof(log), "%s/dnsmasq.log", env.run_dir);
+	dnsmasq = tproc_spawn(argv, log, SIGKILL);
+	cr_assert_gt(dnsmasq, 0, "dnsmasq did not start");
+	cr_assert_eq(tproc_wait_ready(&dnsmasq, 10000, 100, dnsmasq_answers, NULL), 0,
+		     "dnsmasq does not answer, see %s", log);
+}
+
+/* Whether /v1/pods says pod @name has its DNS captured (@want). */
+static bool pod_dns_is(const char *name, bool want)
+{
+	json_object *o = tenv_admin_get(&env, "/v1/pods"), *arr, *p, *v;
+	bool found = false;
+
+	if (o && json_object_object_get_ex(o, "pods", &arr)) {
+		for (size_t i = 0; i < json_object_array_length(arr); i++) {
+			p = json_object_array_get_idx(arr, i);
+			if (json_object_object_get_ex(p, "name", &v) &&
+			    !strcmp(json_object_get_string(v), name) &&
+			    json_object_object_get_ex(p, "dns_captured", &v))
+				found = json_object_get_boolean(v) == want;
+		}
+	}
+	json_object_put(o);
+	return found;
+}
+
+static void up(void)
+{
+	fixture_up();
+	fixture_backends_start(false);
+	registry_write();
+	resolv_write("mesh");
+	resolv_write("plain");
+	resolv_write("shop");
+	for (int i = 0; i < 50 && !(pod_dns_is("client-b", false) && pod_dns_is("client-a", true));
+	     i++)
+		usleep(100000);
+	cr_assert(pod_dns_is("client-a", true), "pod a's DNS is not captured");
+	cr_assert(pod_dns_is("client-b", false), "pod b's opt-out did not take");
+	dnsmasq_start();
+}
+
+static void down(void)
+{
+	tproc_kill(dnsmasq);
+	dnsmasq = 0;
+	fixture_backends_stop();
+	fixture_down();
+}
+
+TestSuite(dns, .init = up, .fini = down, .timeout = 120);
+
+/* The allocated VIP of @ns/@name from /v1/services, without the port. */
+static void vip_of(const char *ns, const char *name, char *out, size_t len)
+{
+	json_object *o = tenv_admin_get(&env, "/v1/services"), *arr, *s, *v;
+
+	out[0] = '\0';
+	if (o && json_object_object_get_ex(o, "services", &arr)) {
+		for (size_t j = 0; j < json_object_array_length(arr); j++) {
+			s = json_object_array_get_idx(arr, j);
+			if (json_object_object_get_ex(s, "name", &v) &&
+			    !strcmp(json_object_get_string(v), name) &&
+			    json_object_object_get_ex(s, "namespace", &v) &&
+			    !strcmp(json_object_get_string(v), ns) &&
+			    json_object_object_get_ex(s, "vip", &v))
+				snprintf(out, len, "%s", json_object_get_string(v));
+		}
+	}
+	json_object_put(o);
+	if (strrchr(out, ':'))
+		*strrchr(out, ':') = '\0';
+}
+
+Test(dns, unmodified_clients_reach_a_registry_service_by_name)
+{
+	long long answered = tenv_status_counter(&env, "dns.answered");
+	char vip[64], out[4096];
+	int rc;
+
+	vip_of("shop", "catalog", vip, sizeof(vip));
+	cr_assert(vip[0], "shop/catalog has no VIP");
+	rc = in_pod("a", "mesh", out, sizeof(out), "getent hosts catalog.shop");
+	cr_assert_eq(rc, 0, "getent exited %d: %s", rc, out);
+	cr_expect_not_null(strstr(out, vip), "getent said '%s', the VIP is %s", out, vip);
+	cr_expect_not_null(strstr(out, "catalog.shop.svc.cluster.local"), "%s", out);
+	rc = in_pod("a", "mesh", out, sizeof(out), "curl -sS --max-time 5 http://catalog.shop/");
+	cr_assert_eq(rc, 0, "curl exited %d: %s", rc, out);
+	cr_expect_eq(strncmp(out, "api-1", 5), 0, "curl got '%s'", out);
+	/* A bare name along a pod's search path, and the fully qualified one. */
+	vip_of("mesh", "orders", vip, sizeof(vip));
+	rc = in_pod("a", "mesh", out, sizeof(out),
+		    "python3 -c \"import socket; print(socket.getaddrinfo('orders', 80, "
+		    "socket.AF_INET, socket.SOCK_STREAM)[0][4][0])\"");
+	cr_assert_eq(rc, 0, "python exited %d: %s", rc, out);
+	cr_expect_eq(strncmp(out, vip, strlen(vip)), 0, "python said '%s', the VIP is %s", out,
+		     vip);
+	rc = in_pod("a", "mesh", out, sizeof(out),
+		    "getent hosts catalog.shop.svc.cluster.local");
+	cr_expect_eq(rc, 0, "getent exited %d: %s", rc, out);
+	cr_expect_gt(tenv_status_counter(&env, "dns.answered"), answered + 3);
+}
+
+Test(dns, unknown_and_external_names_are_answered_by_the_upstream)
+{
+	long long forwarded = tenv_status_counter(&env, "dns.forwarded");
+	char out[4096];
+	int rc;
+
+	rc = in_pod("a", "mesh", out, sizeof(out), "getent hosts external.test");
+	cr_assert_eq(rc, 0, "getent exited %d: %s", rc, out);
+	cr_expect_not_null(strstr(out, EXTERNAL_IP), "%s", out);
+	/* A service name the catalogue does not have: dnsmasq says NXDOMAIN. */
+	rc = in_pod("a", "mesh", out, sizeof(out),
+		    "getent hosts nosuch.shop.svc.cluster.local; echo rc=$?");
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_expect_not_null(strstr(out, "rc=2"), "an unknown service resolved: %s", out);
+	cr_expect_gt(tenv_status_counter(&env, "dns.forwarded"), forwarded + 1);
+	cr_expect_eq(tenv_status_counter(&env, "dns.failed"), 0);
+}
+
+Test(dns, truncated_udp_answer_is_asked_again_over_tcp)
+{
+	long long tcp = tenv_status_counter(&env, "dns.tcp");
+	char out[4096];
+	int rc;
+
+	rc = in_pod("a", "mesh", out, sizeof(out),
+		    "python3 -c \"import socket; print(len({a[4][0] for a in "
+		    "socket.getaddrinfo('big.test', 80, socket.AF_INET, socket.SOCK_STREAM)}))\"");
+	cr_assert_eq(rc, 0, "python exited %d: %s", rc, out);
+	cr_expect_eq(atoi(out), BIG_RECORDS, "big.test gave %s addresses", out);
+	cr_expect_gt(tenv_status_counter(&env, "dns.tcp"), tcp);
+	cr_expect_gt(tenv_status_counter(&env, "dns.truncated"), 0);
+}
+
+/* Pod c (not meshed) and pod b (meshed, weft.io/dns-capture "false"): the
+ * resolver answers alone, so the registry's names do not exist for them,
+ * and the agent counts nothing.
+ */
+Test(dns, unmeshed_and_opted_out_pods_are_left_alone)
+{
+	long long answered = tenv_status_counter(&env, "dns.answered");
+	long long forwarded = tenv_status_counter(&env, "dns.forwarded");
+	const char *pods[][2] = { { "c", "plain" }, { "b", "mesh" } };
+	char out[4096];
+	int rc;
+
+	for (size_t i = 0; i < 2; i++) {
+		rc = in_pod(pods[i][0], pods[i][1], out, sizeof(out),
+			    "getent hosts catalog.shop; echo rc=$?");
+		cr_assert_eq(rc, 0, "%s", out);
+		cr_expect_not_null(strstr(out, "rc=2"), "pod %s resolved catalog.shop: %s",
+				   pods[i][0], out);
+		rc = in_pod(pods[i][0], pods[i][1], out, sizeof(out), "getent hosts external.test");
+		cr_expect_eq(rc, 0, "pod %s: %s", pods[i][0], out);
+		cr_expect_not_null(strstr(out, EXTERNAL_IP), "%s", out);
+	}
+	cr_expect_eq(tenv_status_counter(&env, "dns.answered"), answered);
+	cr_expect_eq(tenv_status_counter(&env, "dns.forwarded"), forwarded);
+}
+
+/* meshctl resolve --pod: a name along the pod's search path, and whether
+ * its queries reach the agent at all.
+ */
+Test(dns, meshctl_resolves_a_name_as_a_pod_would)
+{
+	char out[8192];
+	int rc;
+
+	rc = tenv_capture(out, sizeof(out),
+			  "%s/san/meshctl --socket %s/admin.sock resolve catalog.shop --pod "
+			  "mesh/client-a 2>&1",
+			  env.build, env.run_dir);
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_expect_not_null(strstr(out, "As pod mesh/client-a: DNS captured by the agent"), "%s",
+			   out);
+	cr_expect_not_null(strstr(out, "catalog.shop.mesh.svc.cluster.local."), "%s", out);
+	cr_expect_not_null(strstr(out, "Result: answered by the agent"), "%s", out);
+	/* Its home in the default --vip-range (docs/dns.md shows this run). */
+	cr_expect_not_null(strstr(out, "catalog.shop.svc.cluster.local. 5 IN A 240.241.120.130"),
+			   "%s", out);
+	rc = tenv_capture(out, sizeof(out),
+			  "%s/san/meshctl --socket %s/admin.sock resolve catalog.shop --pod "
+			  "mesh/client-b 2>&1",
+			  env.build, env.run_dir);
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_expect_not_null(strstr(out, "DNS not captured"), "%s", out);
+	cr_expect_not_null(strstr(out, "weft.io/dns-capture"), "%s", out);
+}
+
+/* The agent stopped (capture stays in the kernel, docs/dns.md "When the agent
+ * is down"): a captured query meets no responder and is refused at once —
+ * glibc gives up well before its timeout (2 s per try here) — instead of
+ * reaching the resolver around the mesh.
+ */
+Test(dns, queries_fail_fast_while_no_agent_runs)
+{
+	char out[4096];
+	uint64_t t0;
+	int rc;
+
+	cr_assert_eq(in_pod("a", "mesh", out, sizeof(out), "getent hosts external.test"), 0,
+		     "%s", out);
+	cr_assert_eq(tenv_agent_stop(&env), 0);
+	t0 = tproc_now_ms();
+	rc = in_pod("a", "mesh", out, sizeof(out), "getent hosts external.test; echo rc=$?");
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_expect_null(strstr(out, EXTERNAL_IP), "answered around the mesh: %s", out);
+	cr_expect_lt(tproc_now_ms() - t0, 1500, "took %llu ms: a timeout, not a refusal",
+		     (unsigned long long)(tproc_now_ms() - t0));
+}
