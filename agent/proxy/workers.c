@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "model/catalogue.h"
 #include "proxy/broker.h"
 #include "proxy/conn.h"
 #include "proxy/counters.h"
@@ -31,6 +33,10 @@ struct worker {
 	struct loop *loop;
 	struct proxy *px;
 	int efd;		/* the main thread's knock */
+	/* The catalogue published for this worker and not yet taken (a
+	 * reference), or NULL: the worker swaps it in at its next knock.
+	 */
+	_Atomic(struct catalogue *) next_cat;
 	pthread_t thread;
 	bool started;
 	uint64_t seen;		/* the last isolation round this worker joined */
@@ -63,6 +69,20 @@ unsigned int workers_default(void)
 	return n > WORKERS_MAX ? WORKERS_MAX : (unsigned int)n;
 }
 
+/* Bind the catalogue published last, if this worker has not yet. Runs on
+ * the worker, between two events: the old snapshot is dropped here, so it
+ * is freed once every worker has passed this point (and the agent moved on).
+ */
+static void take_catalogue(struct worker *w)
+{
+	struct catalogue *c = atomic_exchange_explicit(&w->next_cat, NULL, memory_order_acquire);
+
+	if (!c)
+		return;
+	proxy_set_catalogue(w->px, c);
+	catalogue_unref(c);
+}
+
 static void on_knock(struct loop *loop, int fd, uint32_t events, void *ctx)
 {
 	struct worker *w = ctx;
@@ -71,6 +91,7 @@ static void on_knock(struct loop *loop, int fd, uint32_t events, void *ctx)
 
 	(void)events;
 	(void)!read(fd, &v, sizeof(v));
+	take_catalogue(w);
 	pthread_mutex_lock(&ws->mu);
 	if (ws->stopping) {
 		loop_stop(loop);
@@ -257,6 +278,7 @@ void workers_free(struct workers *ws)
 	for (unsigned int i = 0; i < ws->n; i++) {
 		struct worker *w = &ws->w[i];
 
+		catalogue_unref(atomic_exchange(&w->next_cat, NULL));
 		proxy_free(w->px);
 		if (w->efd != -1) {
 			loop_forget_fd(w->loop, w->efd);
@@ -316,10 +338,21 @@ void workers_release(struct workers *ws)
 
 void workers_set_catalogue(struct workers *ws, struct catalogue *c)
 {
-	workers_isolate(ws);
-	for (unsigned int i = 0; i < ws->n; i++)
-		proxy_set_catalogue(ws->w[i].px, c);
-	workers_release(ws);
+	if (!ws->threaded) {
+		proxy_set_catalogue(ws->w[0].px, c);
+		return;
+	}
+	/* No isolation: each worker swaps the new snapshot in on its own loop
+	 * and binds what changed; none waits for another. A snapshot a worker
+	 * had not taken yet is replaced, not queued.
+	 */
+	for (unsigned int i = 0; i < ws->n; i++) {
+		struct catalogue *was = atomic_exchange_explicit(
+			&ws->w[i].next_cat, catalogue_ref(c), memory_order_acq_rel);
+
+		catalogue_unref(was);
+		knock(&ws->w[i]);
+	}
 }
 
 void workers_set_mtls(struct workers *ws, struct mtls_table *t)

@@ -9,9 +9,17 @@
  * The main thread touches workers' state only while they are isolated
  * (workers_isolate(), HAProxy's thread_isolate()): every worker is parked in
  * a callback of its own loop, between two events, so the main thread may
- * read and change any proxy as if it were that worker. Publishing a catalogue,
- * opening and closing a pod's listeners, and every admin read that looks at
- * proxy state do so; the hot path takes no lock at all.
+ * read and change any proxy as if it were that worker. Opening and closing a
+ * pod's listeners and every admin read that looks at proxy state do so; the
+ * hot path takes no lock at all.
+ *
+ * Publishing a catalogue does not isolate (read-copy-update): the main thread
+ * leaves a reference to the new snapshot in each worker's slot and knocks;
+ * each worker swaps it in between two of its own events and binds only the
+ * Services that changed (proxy/state.h), then drops the old snapshot, which
+ * is freed when the last worker has moved past it. A worker never waits for
+ * another, and an isolation first lets each worker take the latest snapshot,
+ * so admin reads see every worker on the same one.
  *
  * With one worker and the sandbox off there is no thread: the proxy runs on
  * the main loop, exactly as before workers existed, and isolation is a
@@ -59,7 +67,9 @@ struct proxy *workers_proxy(const struct workers *ws, unsigned int i);
 void workers_isolate(struct workers *ws);
 void workers_release(struct workers *ws);
 
-/* Publish @c to every worker (under isolation). */
+/* Publish @c to every worker: each takes a reference and binds it at its
+ * next pass through its loop (at once, with no worker thread).
+ */
 void workers_set_catalogue(struct workers *ws, struct catalogue *c);
 
 struct mtls_table;
