@@ -3,6 +3,7 @@
  * Filled by registry/decode.c, owned by the model afterwards.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,9 +60,30 @@ const char *obj_key_fmt(const struct obj_key *k, char *buf, size_t len)
 	return buf;
 }
 
+/* An object is allocated to the size of its kind's member of the union: a
+ * Service or an EndpointSlice takes less than half of a Pod's room, and a
+ * cluster has many of them.
+ */
+static size_t obj_size(enum obj_kind kind)
+{
+	size_t head = offsetof(struct obj, nspace);
+
+	switch (kind) {
+	case OBJ_NAMESPACE:
+		return head + sizeof(struct obj_namespace);
+	case OBJ_SERVICE:
+		return head + sizeof(struct obj_service);
+	case OBJ_ENDPOINTSLICE:
+		return head + sizeof(struct obj_slice);
+	case OBJ_POD:
+		return head + sizeof(struct obj_pod);
+	}
+	return sizeof(struct obj);
+}
+
 struct obj *obj_new(enum obj_kind kind)
 {
-	struct obj *o = calloc(1, sizeof(*o));
+	struct obj *o = calloc(1, obj_size(kind));
 
 	if (!o)
 		return NULL;
@@ -117,12 +139,12 @@ static int dup_slice(struct obj_slice *dst, const struct obj_slice *src)
 
 struct obj *obj_dup(const struct obj *o)
 {
-	struct obj *c = malloc(sizeof(*c));
+	struct obj *c = malloc(obj_size(o->key.kind));
 	int err = 0;
 
 	if (!c)
 		return NULL;
-	*c = *o;
+	memcpy(c, o, obj_size(o->key.kind));
 	/* Detach every borrowed pointer before filling, so obj_free() on a
 	 * half-built copy never frees @o's arrays.
 	 */

@@ -216,7 +216,10 @@ int obj_key_cmp(const struct obj_key *a, const struct obj_key *b);
 /* Format "Service default/web" (or "Namespace demo") into @buf; returns @buf. */
 const char *obj_key_fmt(const struct obj_key *k, char *buf, size_t len);
 
-/* A zeroed object of @kind (no arrays), or NULL with errno set. */
+/* A zeroed object of @kind (no arrays), or NULL with errno set. It is
+ * allocated to the size of @kind's member of the union only: never copy a
+ * struct obj by value, use obj_dup().
+ */
 struct obj *obj_new(enum obj_kind kind);
 
 /* A deep copy of @o, or NULL with errno set. */
