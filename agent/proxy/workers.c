@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -37,6 +38,7 @@ struct worker {
 	 * reference), or NULL: the worker swaps it in at its next knock.
 	 */
 	_Atomic(struct catalogue *) next_cat;
+	struct workers_publish_stats pub;	/* written by the worker */
 	pthread_t thread;
 	bool started;
 	uint64_t seen;		/* the last isolation round this worker joined */
@@ -73,13 +75,34 @@ unsigned int workers_default(void)
  * the worker, between two events: the old snapshot is dropped here, so it
  * is freed once every worker has passed this point (and the agent moved on).
  */
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Bind @c on @w, timing it: the time its other events wait. */
+static void bind_timed(struct worker *w, struct catalogue *c)
+{
+	uint64_t t0 = mono_us(), d;
+
+	proxy_set_catalogue(w->px, c);
+	d = mono_us() - t0;
+	w->pub.binds++;
+	w->pub.total_us += d;
+	if (d > w->pub.max_us)
+		w->pub.max_us = d;
+}
+
 static void take_catalogue(struct worker *w)
 {
 	struct catalogue *c = atomic_exchange_explicit(&w->next_cat, NULL, memory_order_acquire);
 
 	if (!c)
 		return;
-	proxy_set_catalogue(w->px, c);
+	bind_timed(w, c);
 	catalogue_unref(c);
 }
 
@@ -339,7 +362,7 @@ void workers_release(struct workers *ws)
 void workers_set_catalogue(struct workers *ws, struct catalogue *c)
 {
 	if (!ws->threaded) {
-		proxy_set_catalogue(ws->w[0].px, c);
+		bind_timed(&ws->w[0], c);
 		return;
 	}
 	/* No isolation: each worker swaps the new snapshot in on its own loop
@@ -352,6 +375,17 @@ void workers_set_catalogue(struct workers *ws, struct catalogue *c)
 
 		catalogue_unref(was);
 		knock(&ws->w[i]);
+	}
+}
+
+void workers_publish_stats(const struct workers *ws, struct workers_publish_stats *out)
+{
+	*out = (struct workers_publish_stats){ 0 };
+	for (unsigned int i = 0; i < ws->n; i++) {
+		out->binds += ws->w[i].pub.binds;
+		out->total_us += ws->w[i].pub.total_us;
+		if (ws->w[i].pub.max_us > out->max_us)
+			out->max_us = ws->w[i].pub.max_us;
 	}
 }
 

@@ -72,6 +72,18 @@ void workers_release(struct workers *ws);
  */
 void workers_set_catalogue(struct workers *ws, struct catalogue *c);
 
+/* What taking catalogues in cost the workers: a worker's other events wait
+ * for its bind, so max_us is the longest a publish delayed a request.
+ */
+struct workers_publish_stats {
+	uint64_t binds;		/* over every worker */
+	uint64_t total_us;
+	uint64_t max_us;	/* the longest single bind */
+};
+
+/* Under isolation (or with no worker thread). */
+void workers_publish_stats(const struct workers *ws, struct workers_publish_stats *out);
+
 struct mtls_table;
 /* Publish mTLS table @t (proxy/mtls.h; NULL: off) to every worker, under
  * isolation; each takes a reference.
