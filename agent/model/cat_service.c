@@ -3,7 +3,8 @@
  * object (catalogue_build.h): its ports, each port's endpoints resolved from
  * the Service's EndpointSlices, and the node and zone strings those
  * endpoints name, stored once each, all in a single allocation. Snapshots
- * share the object until the builder replaces it.
+ * share the object until the builder replaces it; its lifetime (the
+ * reference counting) is catalogue.c's, with the snapshots'.
  */
 #include <assert.h>
 #include <errno.h>
@@ -45,20 +46,6 @@ struct svc_build {
 	struct strs strs;
 	const struct cat_people *people;
 };
-
-struct cat_svc_obj *cat_svc_ref(struct cat_svc_obj *o)
-{
-	atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
-	return o;
-}
-
-void cat_svc_unref(struct cat_svc_obj *o)
-{
-	if (!o || atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1)
-		return;
-	cat_people_unref(o->people);
-	free(o);
-}
 
 static int slot_take(struct cat_slots *s, uint32_t *out)
 {

@@ -272,7 +272,21 @@ size_t catalogue_svc_port_index(const struct catalogue *c, const struct cat_svc_
 	return c->port_base[o - c->svcs] + (size_t)(sp - s->ports);
 }
 
-/* ---------------------------------------------------------------- people */
+/* ---------------------------------------------------------------- parts */
+
+struct cat_svc_obj *cat_svc_ref(struct cat_svc_obj *o)
+{
+	atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
+	return o;
+}
+
+void cat_svc_unref(struct cat_svc_obj *o)
+{
+	if (!o || atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	cat_people_unref(o->people);
+	free(o);
+}
 
 struct cat_people *cat_people_ref(struct cat_people *p)
 {
