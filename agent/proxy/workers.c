@@ -378,6 +378,12 @@ void workers_set_catalogue(struct workers *ws, struct catalogue *c)
 	}
 }
 
+void workers_publish_stats_reset(struct workers *ws)
+{
+	for (unsigned int i = 0; i < ws->n; i++)
+		ws->w[i].pub = (struct workers_publish_stats){ 0 };
+}
+
 void workers_publish_stats(const struct workers *ws, struct workers_publish_stats *out)
 {
 	*out = (struct workers_publish_stats){ 0 };

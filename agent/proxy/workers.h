@@ -81,8 +81,9 @@ struct workers_publish_stats {
 	uint64_t max_us;	/* the longest single bind */
 };
 
-/* Under isolation (or with no worker thread). */
+/* Under isolation (or with no worker thread); the reset starts them over. */
 void workers_publish_stats(const struct workers *ws, struct workers_publish_stats *out);
+void workers_publish_stats_reset(struct workers *ws);
 
 struct mtls_table;
 /* Publish mTLS table @t (proxy/mtls.h; NULL: off) to every worker, under
