@@ -332,8 +332,9 @@ int main(int argc, char **argv)
 		       "\"e2e_p50_ms\":%.2f,\"e2e_p99_ms\":%.2f,\"e2e_max_ms\":%.2f,"
 		       "\"sink_p50_le_us\":%llu,\"sink_p99_le_us\":%llu,\"sink_mean_us\":%.0f,"
 		       "\"workers\":%lu,\"worker_binds_sync\":%llu,\"worker_bind_max_sync_us\":%llu,"
+		       "\"worker_bind_max_cpu_sync_us\":%llu,"
 		       "\"worker_binds_changes\":%llu,\"worker_bind_max_changes_us\":%llu,"
-		       "\"worker_bind_avg_changes_us\":%.0f}\n",
+		       "\"worker_bind_max_cpu_changes_us\":%llu,\"worker_bind_avg_changes_us\":%.0f}\n",
 		       services, services * per_svc, (double)sync_us / 1e6, sync_cpu, rss0, rss1,
 		       rss_kib("VmHWM:"), (unsigned long long)b.builds,
 		       (double)b.build_us_sum / (double)(b.builds ? b.builds : 1) / 1000,
@@ -345,7 +346,9 @@ int main(int argc, char **argv)
 		       (unsigned long long)hist_quantile(&d, 0.99),
 		       d.n ? (double)d.sum_us / (double)d.n : 0, n_workers,
 		       (unsigned long long)pub_sync.binds, (unsigned long long)pub_sync.max_us,
+		       (unsigned long long)pub_sync.max_cpu_us,
 		       (unsigned long long)pub_changes.binds, (unsigned long long)pub_changes.max_us,
+		       (unsigned long long)pub_changes.max_cpu_us,
 		       pub_changes.binds ? (double)pub_changes.total_us / (double)pub_changes.binds
 					 : 0);
 	}

@@ -79,6 +79,8 @@ struct workers_publish_stats {
 	uint64_t binds;		/* over every worker */
 	uint64_t total_us;
 	uint64_t max_us;	/* the longest single bind */
+	uint64_t max_cpu_us;	/* the most CPU one bind used (the rest of a long
+				 * one was waiting for a core) */
 };
 
 /* Under isolation (or with no worker thread); the reset starts them over. */
