@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "model/catalogue.h"
 #include "proxy/state.h"
 
@@ -330,10 +331,27 @@ struct bind_svc {
  */
 struct bind_diff {
 	const struct cat_service **gone;
-	size_t n_gone;
+	size_t n_gone, cap_gone;
 	struct bind_svc *come;
-	size_t n_come;
+	size_t n_come, cap_come;
 };
+
+static int add_gone(struct bind_diff *d, const struct cat_service *a)
+{
+	if (array_reserve(&d->gone, &d->cap_gone, d->n_gone, sizeof(*d->gone), 16))
+		return -ENOMEM;
+	d->gone[d->n_gone++] = a;
+	return 0;
+}
+
+static int add_come(struct bind_diff *d, const struct cat_service *b,
+		    const struct cat_service *prev)
+{
+	if (array_reserve(&d->come, &d->cap_come, d->n_come, sizeof(*d->come), 16))
+		return -ENOMEM;
+	d->come[d->n_come++] = (struct bind_svc){ .svc = b, .prev = prev };
+	return 0;
+}
 
 static int svc_name_cmp(const struct cat_service *a, const struct cat_service *b)
 {
@@ -342,18 +360,17 @@ static int svc_name_cmp(const struct cat_service *a, const struct cat_service *b
 	return c ? c : strcmp(a->name, b->name);
 }
 
-/* Walk both snapshots' Services in order; same object = untouched. */
+/* Walk both snapshots' Services in order; same object = untouched. Only
+ * what differs is recorded: a publish of one change costs the walk.
+ */
 static int diff_services(const struct catalogue *old, const struct catalogue *c,
 			 struct bind_diff *d)
 {
 	size_t n_old = old ? catalogue_n_services(old) : 0, n_new = catalogue_n_services(c);
 	size_t i = 0, j = 0;
+	int err = 0;
 
-	if (n_old && !(d->gone = calloc(n_old, sizeof(*d->gone))))
-		return -ENOMEM;
-	if (n_new && !(d->come = calloc(n_new, sizeof(*d->come))))
-		return -ENOMEM;
-	while (i < n_old || j < n_new) {
+	while ((i < n_old || j < n_new) && !err) {
 		const struct cat_service *a = i < n_old ? catalogue_service_at(old, i) : NULL;
 		const struct cat_service *b = j < n_new ? catalogue_service_at(c, j) : NULL;
 		int cmp = !a ? 1 : !b ? -1 : a == b ? 0 : svc_name_cmp(a, b);
@@ -362,19 +379,20 @@ static int diff_services(const struct catalogue *old, const struct catalogue *c,
 			i++;
 			j++;
 		} else if (cmp < 0) {
-			d->gone[d->n_gone++] = a;
+			err = add_gone(d, a);
 			i++;
 		} else if (cmp > 0) {
-			d->come[d->n_come++] = (struct bind_svc){ .svc = b };
+			err = add_come(d, b, NULL);
 			j++;
 		} else {
-			d->gone[d->n_gone++] = a;
-			d->come[d->n_come++] = (struct bind_svc){ .svc = b, .prev = a };
+			err = add_gone(d, a);
+			if (!err)
+				err = add_come(d, b, a);
 			i++;
 			j++;
 		}
 	}
-	return 0;
+	return err;
 }
 
 static void diff_free(struct bind_diff *d)
@@ -464,6 +482,7 @@ int state_bind(struct state *st, const struct catalogue *old, const struct catal
 	size_t n = catalogue_n_svc_ports(c), n_slots = catalogue_n_slots(c);
 	struct svc_state **by_port = NULL;
 	struct bind_diff d = { 0 };
+	bool same_shape;
 	int err;
 
 	if (n_slots > st->n_slots) {
@@ -476,7 +495,13 @@ int state_bind(struct state *st, const struct catalogue *old, const struct catal
 		st->n_slots = n_slots;
 	}
 	err = diff_services(old, c, &d);
-	if (!err && n && !(by_port = calloc(n, sizeof(*by_port))))
+	/* Only Services replaced by one with as many ports: the port array of
+	 * the admin API keeps its layout.
+	 */
+	same_shape = !err && n == st->n_ports && d.n_gone == d.n_come && st->by_port;
+	for (size_t i = 0; same_shape && i < d.n_come; i++)
+		same_shape = d.come[i].prev && d.come[i].prev->n_ports == d.come[i].svc->n_ports;
+	if (!err && !same_shape && n && !(by_port = calloc(n, sizeof(*by_port))))
 		err = -ENOMEM;
 	for (size_t i = 0; i < d.n_come && !err; i++)
 		err = prepare(st, &d.come[i]);
@@ -520,6 +545,17 @@ int state_bind(struct state *st, const struct catalogue *old, const struct catal
 		free(s->eps);
 		s->eps = NULL;
 		s->n_eps = s->n_ready = 0;
+	}
+	if (same_shape) {
+		/* Every port keeps its index: patch the replaced Services' only. */
+		for (size_t i = 0; i < d.n_come; i++) {
+			const struct cat_service *svc = d.come[i].svc;
+			size_t at = svc->n_ports ? catalogue_svc_port_index(c, &svc->ports[0]) : 0;
+
+			for (size_t k = 0; k < svc->n_ports; k++)
+				st->by_port[at + k] = st->by_slot[svc->ports[k].slot];
+		}
+		goto out;
 	}
 	for (size_t j = 0, i = 0; j < catalogue_n_services(c); j++) {
 		const struct cat_service *svc = catalogue_service_at(c, j);

@@ -337,6 +337,10 @@ Test(catalogue_inc, proxy_state_survives_many_publishes)
 		cr_assert_eq(kept->ctr.requests, 42);
 		cr_assert_eq(state_svc(&st, c, port_of(c, 1 + k % 3))->n_eps, 1 + k % 7);
 		cr_assert_eq(st.n_ports, catalogue_n_svc_ports(c));
+		/* The admin API's array follows the snapshot's port order. */
+		for (size_t i = 0; i < st.n_ports; i++)
+			cr_assert_eq(st.by_port[i], state_svc(&st, c, catalogue_svc_port_at(c, i)),
+				     "publish %u, port %zu", k, i);
 	}
 	cr_expect_not(held->live);
 	cr_expect_eq(held->n_eps, 0);
