@@ -77,7 +77,7 @@ unsigned int workers_default(void)
  */
 static uint64_t clock_us(clockid_t id)
 {
-	struct timespec ts;
+	struct timespec ts = { 0 };	/* a failed read counts as 0 */
 
 	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
