@@ -260,17 +260,21 @@ static void add_rule(struct mtls_pod *mp, uint16_t port, const char *text)
 static void pod_rules(const struct catalogue *c, const struct pod *p, struct mtls_pod *mp)
 {
 	const char *ns_rule = catalogue_ns_allow_from(c, p->spec.ns);
+	const struct cat_service *svc;
 
-	for (size_t i = 0; i < catalogue_n_svc_ports(c); i++) {
-		const struct cat_svc_port *sp = catalogue_svc_port_at(c, i);
-
-		if (!sp->svc->allow_from[0])
+	for (size_t i = 0; (svc = catalogue_service_at(c, i)); i++) {
+		if (!svc->allow_from[0])
 			continue;
-		for (size_t j = 0; j < sp->n_endpoints; j++) {
-			const struct cat_pod *ep = sp->endpoints[j].pod;
+		for (size_t k = 0; k < svc->n_ports; k++) {
+			const struct cat_svc_port *sp = &svc->ports[k];
 
-			if (ep && !strcmp(ep->ns, p->spec.ns) && !strcmp(ep->name, p->spec.name))
-				add_rule(mp, sp->endpoints[j].addr.port, sp->svc->allow_from);
+			for (size_t j = 0; j < sp->n_endpoints; j++) {
+				const struct cat_pod *ep = sp->endpoints[j].pod;
+
+				if (ep && !strcmp(ep->ns, p->spec.ns) &&
+				    !strcmp(ep->name, p->spec.name))
+					add_rule(mp, sp->endpoints[j].addr.port, svc->allow_from);
+			}
 		}
 	}
 	if (ns_rule[0])

@@ -13,7 +13,12 @@
  *     API server; end to end = before the change is posted → the catalogue
  *     built from it is published; plus the sink's own histogram (event
  *     received by the backend thread → published), as reg_sink_latency()
- *     reports it; plus the cost of one catalogue build.
+ *     reports it; plus the cost of one catalogue build;
+ *   - the proxy's side: every catalogue is published to BENCH_WORKERS proxy
+ *     worker threads (default 2) as the agent does; each binds it between
+ *     two of its events, so the longest bind is the longest a request on a
+ *     worker waited for a publish (during the sync, and during the changes);
+ *     BENCH_WORKERS=0 leaves the proxy out.
  *
  * usage: weft-bench-registry [SERVICES [ENDPOINTS_PER_SERVICE [CHANGES]]]
  * Defaults: 10000 services with one EndpointSlice of 10 endpoints each
@@ -34,6 +39,7 @@
 #include "log.h"
 #include "loop.h"
 #include "model/model.h"
+#include "proxy/workers.h"
 #include "registry/k8s.h"
 #include "registry/registry.h"
 
@@ -44,6 +50,7 @@ static struct {
 	struct loop *loop;
 	struct model *model;
 	struct reg_sink *sink;
+	struct workers *workers;
 	uint64_t builds, build_us_sum, build_us_max;
 	/* the change being waited for */
 	const char *slice;
@@ -113,6 +120,8 @@ static void on_changed(void *ctx)
 	if (!c)
 		return;
 	d = now_us() - t0;
+	if (b.workers)
+		workers_set_catalogue(b.workers, c);
 	b.builds++;
 	b.build_us_sum += d;
 	if (d > b.build_us_max)
@@ -176,6 +185,20 @@ static void *post_change(void *arg)
 	return NULL;
 }
 
+/* The workers' bind figures since the last call. */
+static struct workers_publish_stats publish_stats(void)
+{
+	struct workers_publish_stats st = { 0 };
+
+	if (!b.workers)
+		return st;
+	workers_isolate(b.workers);
+	workers_publish_stats(b.workers, &st);
+	workers_publish_stats_reset(b.workers);
+	workers_release(b.workers);
+	return st;
+}
+
 static int cmp_u64(const void *x, const void *y)
 {
 	uint64_t a = *(const uint64_t *)x, c = *(const uint64_t *)y;
@@ -203,6 +226,9 @@ int main(int argc, char **argv)
 	unsigned long changes = argc > 3 ? strtoul(argv[3], NULL, 10) : 200;
 	struct reg_opts opts = { .node_name = "node-0" };
 	struct kfake_opts fo = { .history = 100000 };
+	struct proxy_opts po = { .max_conns = 1024 };
+	struct workers_publish_stats pub_sync, pub_changes;
+	unsigned long n_workers = getenv("BENCH_WORKERS") ? strtoul(getenv("BENCH_WORKERS"), NULL, 10) : 2;
 	uint64_t t0, sync_us, *lat;
 	double cpu0, sync_cpu;
 	long rss0, rss1;
@@ -228,7 +254,8 @@ int main(int argc, char **argv)
 	if (!b.loop || !b.model || model_declare_source(b.model, SRC))
 		goto out;
 	b.sink = reg_sink_new(b.loop, b.model, on_changed, NULL);
-	if (!b.sink)
+	b.workers = n_workers ? workers_new(b.loop, (unsigned int)n_workers, &po) : NULL;
+	if (!b.sink || (n_workers && !b.workers))
 		goto out;
 	b.want_services = services;
 	opts.kubeconfig = f.kubeconfig;
@@ -246,6 +273,7 @@ int main(int argc, char **argv)
 	}
 	sync_us = b.done_us - t0;
 	sync_cpu = cpu_s() - cpu0;
+	pub_sync = publish_stats();
 	rss1 = rss_kib("VmRSS:");
 	fprintf(stderr, "bench: synced in %.2f s; measuring %lu changes\n", (double)sync_us / 1e6,
 		changes);
@@ -287,6 +315,7 @@ int main(int argc, char **argv)
 		lat[i] = b.done_us - t0;
 	}
 	b.slice = NULL;
+	pub_changes = publish_stats();
 	qsort(lat, changes, sizeof(*lat), cmp_u64);
 	{
 		const struct reg_latency *l = reg_sink_latency(b.sink);
@@ -301,7 +330,11 @@ int main(int argc, char **argv)
 		       "\"catalogue_builds\":%llu,\"catalogue_build_avg_ms\":%.2f,"
 		       "\"catalogue_build_max_ms\":%.2f,\"changes\":%lu,"
 		       "\"e2e_p50_ms\":%.2f,\"e2e_p99_ms\":%.2f,\"e2e_max_ms\":%.2f,"
-		       "\"sink_p50_le_us\":%llu,\"sink_p99_le_us\":%llu,\"sink_mean_us\":%.0f}\n",
+		       "\"sink_p50_le_us\":%llu,\"sink_p99_le_us\":%llu,\"sink_mean_us\":%.0f,"
+		       "\"workers\":%lu,\"worker_binds_sync\":%llu,\"worker_bind_max_sync_us\":%llu,"
+		       "\"worker_bind_max_cpu_sync_us\":%llu,"
+		       "\"worker_binds_changes\":%llu,\"worker_bind_max_changes_us\":%llu,"
+		       "\"worker_bind_max_cpu_changes_us\":%llu,\"worker_bind_avg_changes_us\":%.0f}\n",
 		       services, services * per_svc, (double)sync_us / 1e6, sync_cpu, rss0, rss1,
 		       rss_kib("VmHWM:"), (unsigned long long)b.builds,
 		       (double)b.build_us_sum / (double)(b.builds ? b.builds : 1) / 1000,
@@ -311,11 +344,18 @@ int main(int argc, char **argv)
 		       changes ? (double)lat[changes - 1] / 1000 : 0,
 		       (unsigned long long)hist_quantile(&d, 0.5),
 		       (unsigned long long)hist_quantile(&d, 0.99),
-		       d.n ? (double)d.sum_us / (double)d.n : 0);
+		       d.n ? (double)d.sum_us / (double)d.n : 0, n_workers,
+		       (unsigned long long)pub_sync.binds, (unsigned long long)pub_sync.max_us,
+		       (unsigned long long)pub_sync.max_cpu_us,
+		       (unsigned long long)pub_changes.binds, (unsigned long long)pub_changes.max_us,
+		       (unsigned long long)pub_changes.max_cpu_us,
+		       pub_changes.binds ? (double)pub_changes.total_us / (double)pub_changes.binds
+					 : 0);
 	}
 	rc = 0;
 out:
 	reg_k8s_ops.stop(state, true);
+	workers_free(b.workers);
 	reg_sink_free(b.sink);
 	model_free(b.model);
 	loop_free(b.loop);

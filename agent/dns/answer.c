@@ -117,9 +117,10 @@ static bool ends_in_domain(const struct label *l, int n, const char *domain, int
 static const struct cat_svc_port *port_at(const struct catalogue *c, const struct cat_service *s,
 					  size_t i)
 {
-	const struct cat_svc_port *sp = catalogue_svc_port_at(c, s->first_port + i);
+	const struct cat_svc_port *sp = i < s->n_ports ? &s->ports[i] : NULL;
 
-	return i < s->n_ports && sp && addr_ip_equal(&sp->vip, &s->vips[0]) ? sp : NULL;
+	(void)c;
+	return sp && addr_ip_equal(&sp->vip, &s->vips[0]) ? sp : NULL;
 }
 
 /* Whether @s has a TCP port named @port (a name with no port is not owned). */

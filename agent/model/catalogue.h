@@ -3,6 +3,11 @@
  * their VIP:ports and endpoints, namespaces, pods), built by model_build() and
  * read by the proxy and the enrollment code without locks. Reference counted so
  * a reader keeps the snapshot it started with while a newer one is published.
+ *
+ * Consecutive snapshots share what did not change: a Service whose object,
+ * EndpointSlices, VIPs and pods did not change is the same cat_service (same
+ * address, same ports and endpoints) in both, so a reader finds what changed
+ * between two snapshots it holds by comparing pointers.
  */
 #ifndef WEFT_CATALOGUE_H
 #define WEFT_CATALOGUE_H
@@ -22,8 +27,8 @@ struct cat_pod;
 struct cat_endpoint {
 	struct addr addr;	/* endpoint IP and target port */
 	bool ready;
-	char node[CAT_NAME_MAX];	/* spec nodeName, "" if unknown */
-	char zone[64];		/* "" if unknown */
+	const char *node;	/* spec nodeName, "" if unknown */
+	const char *zone;	/* "" if unknown */
 	/* The meshed Pod (catalogue_pod_meshed()) whose IP this endpoint is, in
 	 * this snapshot's pod array: its identity is what a client's agent
 	 * expects the endpoint to present (docs/mtls.md). NULL: not a meshed
@@ -47,8 +52,8 @@ struct cat_service {
 	struct addr vips[OBJ_SVC_IPS_MAX];	/* port 0, ascending; n_vips */
 	size_t n_vips;
 	enum cat_vip_source vip_source;	/* the worst over its families */
-	size_t first_port;		/* its service ports: catalogue_svc_port_at() */
-	size_t n_ports;			/* first_port .. first_port + n_ports - 1 */
+	struct cat_svc_port *ports;	/* its service ports, VIPs then ports ascending */
+	size_t n_ports;
 	char allow_from[OBJ_ANNOT_VALUE_MAX];	/* weft.io/allow-from; "" = no rule */
 };
 
@@ -65,6 +70,10 @@ struct cat_svc_port {
 	struct addr vip;	/* cluster IP and service port */
 	char port_name[64];	/* "" for an unnamed port */
 	bool vip_allocated;	/* the VIP came from --vip-range (svc->vip_source) */
+	/* Unique among the service ports of the snapshots alive at once, small
+	 * and reused: the proxy keeps its state of the port at this index.
+	 */
+	uint32_t slot;
 	struct cat_endpoint *endpoints;	/* every endpoint, ready or not: the n_ready
 					 * ready ones first, each group by address */
 	size_t n_endpoints;
@@ -109,7 +118,8 @@ struct catalogue *catalogue_new_empty(void);
 uint64_t catalogue_generation(const struct catalogue *c);
 
 /* The service port whose VIP and port equal @dst (IPv4-mapped IPv6 must be
- * unmapped by the caller), or NULL. O(1).
+ * unmapped by the caller), or NULL. O(1). Two Services claiming one VIP:port:
+ * the first in (namespace, name) order has it.
  */
 struct cat_svc_port *catalogue_find_vip(const struct catalogue *c, const struct addr *dst);
 
@@ -175,14 +185,18 @@ size_t catalogue_n_services(const struct catalogue *c);
 size_t catalogue_n_svc_ports(const struct catalogue *c);
 
 /* The i-th service port, 0 <= i < catalogue_n_svc_ports(), in a stable order
- * (namespace, name, VIP, port); for listing.
+ * (namespace, name, VIP, port); for listing. O(log n): a Service's own ports
+ * are cat_service.ports.
  */
 struct cat_svc_port *catalogue_svc_port_at(const struct catalogue *c, size_t i);
 
 /* The index of @sp, a service port of @c, in that order (the inverse of
  * catalogue_svc_port_at()); catalogue_n_svc_ports() when @sp is not one of
- * @c's. O(1): lets the proxy keep per-port state in a parallel array.
+ * @c's. O(log n).
  */
 size_t catalogue_svc_port_index(const struct catalogue *c, const struct cat_svc_port *sp);
+
+/* One more than the highest cat_svc_port.slot of @c (0: no ports). */
+uint32_t catalogue_n_slots(const struct catalogue *c);
 
 #endif /* WEFT_CATALOGUE_H */

@@ -15,6 +15,10 @@
  * catches a caller inventing a source name per event.
  */
 #define MODEL_SOURCES_MAX 32
+/* Past this many changed keys between two builds, rebuilding everything is
+ * as cheap as sorting the changes out, and the log stops growing.
+ */
+#define MODEL_DIRTY_MAX 65536
 
 struct source {
 	char *name;
@@ -29,11 +33,40 @@ struct model {
 	uint64_t generation;	/* of the last catalogue built */
 	struct cidr vip_ranges[2];	/* one per family at most */
 	size_t n_vip_ranges;
+	struct cat_builder *builder;
+	/* What changed since the last build: keys, or everything. */
+	struct obj_key *dirty;
+	size_t n_dirty, cap_dirty;
+	bool dirty_all;
 };
 
 struct model *model_new(void)
 {
-	return calloc(1, sizeof(struct model));
+	struct model *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->builder = cat_builder_new();
+	if (!m->builder) {
+		free(m);
+		return NULL;
+	}
+	m->dirty_all = true;
+	return m;
+}
+
+/* Note that @k changed. A key too many turns into "everything". */
+static void note_dirty(struct model *m, const struct obj_key *k)
+{
+	if (m->dirty_all)
+		return;
+	if (m->n_dirty == MODEL_DIRTY_MAX ||
+	    array_reserve(&m->dirty, &m->cap_dirty, m->n_dirty, sizeof(*m->dirty), 64)) {
+		m->dirty_all = true;
+		m->n_dirty = 0;
+		return;
+	}
+	m->dirty[m->n_dirty++] = *k;
 }
 
 void model_free(struct model *m)
@@ -48,6 +81,8 @@ void model_free(struct model *m)
 		free(s->objs);
 		free(s->name);
 	}
+	cat_builder_free(m->builder);
+	free(m->dirty);
 	free(m);
 }
 
@@ -57,6 +92,7 @@ int model_set_vip_ranges(struct model *m, const struct cidr *ranges, size_t n)
 		return -EINVAL;
 	memcpy(m->vip_ranges, ranges, n * sizeof(*ranges));
 	m->n_vip_ranges = n;
+	m->dirty_all = true;
 	return 0;
 }
 
@@ -145,6 +181,7 @@ int model_upsert(struct model *m, const char *source, struct obj *obj)
 	err = get_source(m, source, &s);
 	if (err)
 		goto out_free_obj;
+	note_dirty(m, &obj->key);
 	if (source_lookup(s, &obj->key, &pos)) {
 		obj_free(s->objs[pos]);
 		s->objs[pos] = obj;
@@ -171,6 +208,7 @@ int model_remove(struct model *m, const char *source, enum obj_kind kind, const 
 
 	if (!s || !make_key(&k, kind, ns, name) || !source_lookup(s, &k, &pos))
 		return 0;
+	note_dirty(m, &k);
 	obj_free(s->objs[pos]);
 	memmove(&s->objs[pos], &s->objs[pos + 1], (s->n - pos - 1) * sizeof(*s->objs));
 	s->n--;
@@ -196,6 +234,7 @@ int model_retain(struct model *m, const char *source, enum obj_kind kind, model_
 		struct obj *o = s->objs[r];
 
 		if (o->key.kind == kind && !keep(o, ctx)) {
+			note_dirty(m, &o->key);
 			obj_free(o);
 			removed++;
 			continue;
@@ -214,42 +253,100 @@ static int ranked_cmp(const void *a, const void *b)
 	return c ? c : (x->rank > y->rank) - (x->rank < y->rank);
 }
 
-struct catalogue *model_build(struct model *m)
+/* Conflict rule, until registries are merged for real (a later issue): when
+ * two sources define the same kind/namespace/name, the source registered
+ * first (first written to this model) wins, whole object, and the other
+ * definition is not used at all. Simple to predict, and a later source can
+ * never hijack what an earlier one serves.
+ */
+static const struct obj *winner(void *ctx, enum obj_kind kind, const char *ns, const char *name)
 {
+	const struct model *m = ctx;
+	struct obj_key k;
+	size_t pos;
+
+	if (!make_key(&k, kind, ns, name))
+		return NULL;
+	for (size_t i = 0; i < m->n_sources; i++)
+		if (source_lookup(&m->sources[i], &k, &pos))
+			return m->sources[i].objs[pos];
+	return NULL;
+}
+
+/* The first index of @s's objects of @kind (they are contiguous: kind sorts first). */
+static size_t kind_lower_bound(const struct source *s, enum obj_kind kind)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->objs[mid]->key.kind < kind)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Every winning object of @kind, sorted by key. */
+static long winners_of(void *ctx, enum obj_kind kind, const struct obj ***out)
+{
+	const struct model *m = ctx;
 	const struct obj **merged = NULL;
-	struct catalogue *c = NULL;
 	struct ranked *all = NULL;
 	size_t total = 0, n = 0;
 
-	for (size_t i = 0; i < m->n_sources; i++)
-		total += m->sources[i].n;
-	if (total) {
-		all = calloc(total, sizeof(*all));
-		merged = calloc(total, sizeof(*merged));
-		if (!all || !merged) {
-			errno = ENOMEM;
-			goto out_free;
-		}
+	*out = NULL;
+	for (size_t i = 0; i < m->n_sources; i++) {
+		const struct source *s = &m->sources[i];
+
+		for (size_t j = kind_lower_bound(s, kind); j < s->n && s->objs[j]->key.kind == kind;
+		     j++)
+			total++;
 	}
-	for (size_t i = 0, k = 0; i < m->n_sources; i++)
-		for (size_t j = 0; j < m->sources[i].n; j++)
-			all[k++] = (struct ranked){ m->sources[i].objs[j], i };
-	if (total)
+	if (!total)
+		return 0;
+	all = calloc(total, sizeof(*all));
+	merged = calloc(total, sizeof(*merged));
+	if (!all || !merged) {
+		free(all);
+		free(merged);
+		return -ENOMEM;
+	}
+	total = 0;
+	for (size_t i = 0; i < m->n_sources; i++) {
+		const struct source *s = &m->sources[i];
+
+		for (size_t j = kind_lower_bound(s, kind); j < s->n && s->objs[j]->key.kind == kind;
+		     j++)
+			all[total++] = (struct ranked){ s->objs[j], i };
+	}
+	/* One source is already in key order: only several need sorting. */
+	if (m->n_sources > 1)
 		qsort(all, total, sizeof(*all), ranked_cmp);
-	/* Conflict rule, until registries are merged for real (a later issue):
-	 * when two sources define the same kind/namespace/name, the source
-	 * registered first (first written to this model) wins, whole object,
-	 * and the other definition is not used at all. Simple to predict, and
-	 * a later source can never hijack what an earlier one serves.
-	 */
 	for (size_t i = 0; i < total; i++)
 		if (!n || obj_key_cmp(&merged[n - 1]->key, &all[i].obj->key))
 			merged[n++] = all[i].obj;
-	c = catalogue_build(merged, n, m->generation + 1, m->vip_ranges, m->n_vip_ranges);
-	if (c)
-		m->generation++;
-out_free:
-	free(merged);
 	free(all);
+	*out = merged;
+	return (long)n;
+}
+
+struct catalogue *model_build(struct model *m)
+{
+	const struct cat_lookup l = { .find = winner, .collect = winners_of, .ctx = m };
+	struct catalogue *c;
+
+	c = cat_builder_build(m->builder, &l, m->dirty, m->n_dirty, m->dirty_all,
+			      m->generation + 1, m->vip_ranges, m->n_vip_ranges);
+	if (!c) {
+		m->dirty_all = true;	/* the builder starts over */
+		m->n_dirty = 0;
+		return NULL;
+	}
+	m->generation++;
+	m->dirty_all = false;
+	m->n_dirty = 0;
 	return c;
 }

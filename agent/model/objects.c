@@ -3,6 +3,8 @@
  * Filled by registry/decode.c, owned by the model afterwards.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,9 +61,30 @@ const char *obj_key_fmt(const struct obj_key *k, char *buf, size_t len)
 	return buf;
 }
 
+/* An object is allocated to the size of its kind's member of the union: a
+ * Service or an EndpointSlice takes less than half of a Pod's room, and a
+ * cluster has many of them.
+ */
+static size_t obj_size(enum obj_kind kind)
+{
+	size_t head = offsetof(struct obj, nspace);
+
+	switch (kind) {
+	case OBJ_NAMESPACE:
+		return head + sizeof(struct obj_namespace);
+	case OBJ_SERVICE:
+		return head + sizeof(struct obj_service);
+	case OBJ_ENDPOINTSLICE:
+		return head + sizeof(struct obj_slice);
+	case OBJ_POD:
+		return head + sizeof(struct obj_pod);
+	}
+	return sizeof(struct obj);
+}
+
 struct obj *obj_new(enum obj_kind kind)
 {
-	struct obj *o = calloc(1, sizeof(*o));
+	struct obj *o = calloc(1, obj_size(kind));
 
 	if (!o)
 		return NULL;
@@ -96,20 +119,96 @@ static int dup_service(struct obj_service *dst, const struct obj_service *src)
 	return err;
 }
 
+/* Where a string of the pool being filled is: the last few distinct ones,
+ * since endpoints come in runs on the same node and zone.
+ */
+#define POOL_DEDUP_WINDOW 8
+
+static const char *pool_find(const char *const *recent, size_t n, const char *str)
+{
+	for (size_t i = 0; i < n && i < POOL_DEDUP_WINDOW; i++)
+		if (recent[i] && !strcmp(recent[i], str))
+			return recent[i];
+	return NULL;
+}
+
+/* Append @str to @pool at *@used unless one of @recent has it. */
+static const char *pool_put(char *pool, size_t *used, const char **recent, size_t *n_recent,
+			    const char *str)
+{
+	const char *hit = pool_find(recent, *n_recent, str);
+	size_t len;
+
+	if (hit)
+		return hit;
+	len = strlen(str) + 1;
+	memcpy(pool + *used, str, len);
+	hit = pool + *used;
+	*used += len;
+	recent[*n_recent % POOL_DEDUP_WINDOW] = hit;
+	(*n_recent)++;
+	return hit;
+}
+
+/* Pack @s into fresh pools; @owned: the addrs and strings @s points at are
+ * its own (freed once moved) rather than another slice's.
+ */
+static int slice_pack(struct obj_slice *s, bool owned)
+{
+	const char *recent[POOL_DEDUP_WINDOW] = { 0 };
+	size_t n_addrs = 0, bytes = 0, used = 0, at = 0, n_recent = 0;
+	struct addr *addrs = NULL;
+	char *strs = NULL;
+
+	for (size_t i = 0; i < s->n_endpoints; i++) {
+		n_addrs += s->endpoints[i].n_addrs;
+		bytes += strlen(s->endpoints[i].node) + strlen(s->endpoints[i].zone) + 2;
+	}
+	if ((n_addrs && !(addrs = calloc(n_addrs, sizeof(*addrs)))) ||
+	    (bytes && !(strs = malloc(bytes)))) {
+		free(addrs);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < s->n_endpoints; i++) {
+		struct obj_endpoint *e = &s->endpoints[i];
+
+		memcpy(&addrs[at], e->addrs, e->n_addrs * sizeof(*addrs));
+		if (owned && !s->addr_pool)
+			free(e->addrs);
+		e->addrs = &addrs[at];
+		at += e->n_addrs;
+		e->node = pool_put(strs, &used, recent, &n_recent, e->node);
+		e->zone = pool_put(strs, &used, recent, &n_recent, e->zone);
+	}
+	if (owned) {
+		free(s->addr_pool);
+		free(s->str_pool);
+	}
+	s->addr_pool = addrs;
+	s->str_pool = strs;
+	return 0;
+}
+
+int obj_slice_pack(struct obj_slice *s)
+{
+	return slice_pack(s, true);
+}
+
 static int dup_slice(struct obj_slice *dst, const struct obj_slice *src)
 {
 	int err = 0;
 
-	/* The shallow copy still points at @src's address arrays: clear them
-	 * first so a failure half way frees only what this copy owns.
-	 */
+	/* The shallow copy points at @src's pools until packed into its own. */
+	dst->addr_pool = NULL;
+	dst->str_pool = NULL;
 	dst->endpoints = dup_array(src->endpoints, src->n_endpoints, sizeof(*src->endpoints), &err);
-	for (size_t i = 0; dst->endpoints && i < dst->n_endpoints; i++)
-		dst->endpoints[i].addrs = NULL;
-	for (size_t i = 0; !err && dst->endpoints && i < dst->n_endpoints; i++) {
-		const struct obj_endpoint *e = &src->endpoints[i];
-
-		dst->endpoints[i].addrs = dup_array(e->addrs, e->n_addrs, sizeof(*e->addrs), &err);
+	if (!err && dst->endpoints)
+		err = slice_pack(dst, false);
+	if (err && dst->endpoints) {
+		/* Nothing of its own to free: obj_free() must not see @src's. */
+		free(dst->endpoints);
+		dst->endpoints = NULL;
+		dst->n_endpoints = 0;
 	}
 	dst->ports = dup_array(src->ports, src->n_ports, sizeof(*src->ports), &err);
 	return err;
@@ -117,12 +216,12 @@ static int dup_slice(struct obj_slice *dst, const struct obj_slice *src)
 
 struct obj *obj_dup(const struct obj *o)
 {
-	struct obj *c = malloc(sizeof(*c));
+	struct obj *c = malloc(obj_size(o->key.kind));
 	int err = 0;
 
 	if (!c)
 		return NULL;
-	*c = *o;
+	memcpy(c, o, obj_size(o->key.kind));
 	/* Detach every borrowed pointer before filling, so obj_free() on a
 	 * half-built copy never frees @o's arrays.
 	 */
@@ -135,6 +234,8 @@ struct obj *obj_dup(const struct obj *o)
 	case OBJ_ENDPOINTSLICE:
 		c->slice.endpoints = NULL;
 		c->slice.ports = NULL;
+		c->slice.addr_pool = NULL;
+		c->slice.str_pool = NULL;
 		err = dup_slice(&c->slice, &o->slice);
 		break;
 	case OBJ_NAMESPACE:
@@ -159,8 +260,11 @@ void obj_free(struct obj *o)
 		free(o->svc.policy);
 		break;
 	case OBJ_ENDPOINTSLICE:
-		for (size_t i = 0; o->slice.endpoints && i < o->slice.n_endpoints; i++)
+		for (size_t i = 0; !o->slice.addr_pool && o->slice.endpoints &&
+				   i < o->slice.n_endpoints; i++)
 			free(o->slice.endpoints[i].addrs);
+		free(o->slice.addr_pool);
+		free(o->slice.str_pool);
 		free(o->slice.endpoints);
 		free(o->slice.ports);
 		break;

@@ -122,10 +122,14 @@ struct obj_endpoint {
 	struct addr *addrs;		/* 1..OBJ_EP_ADDRS_MAX, family of the slice, port 0 */
 	size_t n_addrs;
 	bool ready;			/* conditions.ready; absent or null counts as ready */
-	char node[OBJ_NAME_MAX];	/* "" if unknown */
-	char zone[OBJ_ZONE_MAX];	/* "" if unknown */
+	const char *node;		/* "" if unknown; < OBJ_NAME_MAX with its NUL */
+	const char *zone;		/* "" if unknown; < OBJ_ZONE_MAX with its NUL */
 };
 
+/* A slice's endpoints keep their addresses and their node and zone strings
+ * in two arrays the slice owns (a node's name stored once per run of
+ * endpoints naming it): 100,000 endpoints are 100,000 small objects less.
+ */
 struct obj_slice {
 	char service[OBJ_NAME_MAX];	/* label kubernetes.io/service-name */
 	int family;			/* AF_INET or AF_INET6, from addressType */
@@ -133,6 +137,8 @@ struct obj_slice {
 	size_t n_endpoints;
 	struct obj_slice_port *ports;
 	size_t n_ports;
+	struct addr *addr_pool;		/* every endpoint's addrs; NULL: each owns its own */
+	char *str_pool;			/* every endpoint's node and zone, or NULL */
 };
 
 /* Destinations a pod's capture leaves alone, from its annotations
@@ -218,12 +224,20 @@ int obj_key_cmp(const struct obj_key *a, const struct obj_key *b);
 /* Format "Service default/web" (or "Namespace demo") into @buf; returns @buf. */
 const char *obj_key_fmt(const struct obj_key *k, char *buf, size_t len);
 
-/* A zeroed object of @kind (no arrays), or NULL with errno set. */
+/* A zeroed object of @kind (no arrays), or NULL with errno set. It is
+ * allocated to the size of @kind's member of the union only: never copy a
+ * struct obj by value, use obj_dup().
+ */
 struct obj *obj_new(enum obj_kind kind);
 
 /* A deep copy of @o, or NULL with errno set. */
 struct obj *obj_dup(const struct obj *o);
 
+/* Move the addresses and strings of @s's endpoints (each endpoint owning
+ * its addrs, node and zone pointing anywhere) into the slice's two pools.
+ * 0, or -ENOMEM with @s unchanged.
+ */
+int obj_slice_pack(struct obj_slice *s);
 /* Free @o and every array it owns. Accepts NULL and half-built objects. */
 void obj_free(struct obj *o);
 

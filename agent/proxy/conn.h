@@ -478,6 +478,10 @@ int proxy_set_broker(struct proxy *px, int chan);
  * or those of endpoints that left the catalogue (@pod NULL), or all (@all).
  */
 void pool_flush(struct proxy *px, const struct px_pod *pod, bool all);
+/* The same, for the endpoints of service port @s only; @s stays (the caller
+ * holds a reference).
+ */
+void pool_flush_svc(struct proxy *px, struct svc_state *s, const struct px_pod *pod, bool all);
 
 /* ---- attempt.c */
 

@@ -92,21 +92,27 @@ void proxy_set_catalogue(struct proxy *px, struct catalogue *c)
 	struct catalogue *old = px->cat;
 	int err;
 
-	/* Each service port gets its policy in force (defaults + its typed
-	 * override), once per snapshot; endpoint state carries over.
+	if (c == old)
+		return;
+	/* Each changed service port gets its policy in force (defaults + its
+	 * typed override); endpoint state carries over.
 	 */
-	err = state_bind(&px->st, c, &px->defaults);
+	err = state_bind(&px->st, old, c, &px->defaults);
 	if (err) {
 		log_warn("proxy: cannot bind catalogue generation %llu: %s; the previous one stays in force, ignoring",
 			 (unsigned long long)catalogue_generation(c), strerror(-err));
-		state_gc(&px->st);
+		state_gc_touched(&px->st);
 		return;
 	}
+	/* Pooled connections to endpoints that left hold their states: drop
+	 * them, in the service ports the bind touched only.
+	 */
+	for (size_t i = 0; i < px->st.n_touched; i++)
+		pool_flush_svc(px, px->st.touched[i], NULL, false);
+	state_gc_touched(&px->st);
+	/* Only now: the bind compared against the old snapshot's objects. */
 	px->cat = catalogue_ref(c);
 	catalogue_unref(old);
-	/* Pooled connections to endpoints that left hold their states: drop them. */
-	pool_flush(px, NULL, false);
-	state_gc(&px->st);
 }
 
 const struct proxy_stats *proxy_stats(const struct proxy *px)

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Implementation of agent/proxy/state.h. A bind joins the snapshot's service
- * ports (sorted by namespace, name, VIP) with the existing states sorted the
- * same way, and each port's endpoints with its states by address: O(n log n)
- * per snapshot, nothing on the connection path.
+/* Implementation of agent/proxy/state.h. A bind walks the old and the new
+ * snapshot's Services side by side (both sorted by namespace, name) and
+ * visits only those that are not the same object in both: their old ports'
+ * states leave their slots, their new ports take a state (the old port's of
+ * the same VIP:port, else a new one) and their endpoints are joined with the
+ * endpoint states by address. Nothing on the connection path.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "model/catalogue.h"
 #include "proxy/state.h"
 
@@ -39,7 +42,19 @@ void state_done(struct state *st)
 		svc_free(s);
 	}
 	free(st->by_port);
+	free(st->by_slot);
+	free(st->touched);
 	*st = (struct state){ 0 };
+}
+
+static void svc_unlink(struct state *st, struct svc_state *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		st->svcs = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
 }
 
 void svc_ref(struct svc_state *s)
@@ -49,14 +64,10 @@ void svc_ref(struct svc_state *s)
 
 void svc_unref(struct state *st, struct svc_state *s)
 {
-	if (--s->refs || s->live)
+	/* A touched state is freed by state_gc_touched(), which holds it. */
+	if (--s->refs || s->live || s->touched)
 		return;
-	for (struct svc_state **p = &st->svcs; *p; p = &(*p)->next) {
-		if (*p == s) {
-			*p = s->next;
-			break;
-		}
-	}
+	svc_unlink(st, s);
 	svc_free(s);
 }
 
@@ -81,14 +92,13 @@ void ep_unref(struct state *st, struct ep_state *e)
 	svc_unref(st, s);
 }
 
-void state_gc(struct state *st)
+void state_gc_touched(struct state *st)
 {
-	struct svc_state **sp = &st->svcs;
-
-	while (*sp) {
-		struct svc_state *s = *sp;
+	for (size_t i = 0; i < st->n_touched; i++) {
+		struct svc_state *s = st->touched[i];
 		struct ep_state **ep = &s->all;
 
+		s->touched = false;
 		while (*ep) {
 			struct ep_state *e = *ep;
 
@@ -100,21 +110,19 @@ void state_gc(struct state *st)
 			free(e);
 			s->refs--;
 		}
-		if (s->live || s->refs) {
-			sp = &s->next;
+		if (s->live || s->refs)
 			continue;
-		}
-		*sp = s->next;
+		svc_unlink(st, s);
 		svc_free(s);
 	}
+	st->n_touched = 0;
 }
 
 struct svc_state *state_svc(const struct state *st, const struct catalogue *c,
 			    const struct cat_svc_port *sp)
 {
-	size_t i = catalogue_svc_port_index(c, sp);
-
-	return i < st->n_ports ? st->by_port[i] : NULL;
+	(void)c;
+	return sp->slot < st->n_slots ? st->by_slot[sp->slot] : NULL;
 }
 
 static struct svc_pod *by_pod_find(const struct svc_state *s, const struct px_pod *pod)
@@ -191,34 +199,6 @@ size_t svc_n_ejected(const struct svc_state *s, uint64_t now_ms)
 
 /* ---------------------------------------------------------------- binding */
 
-struct svc_key {
-	const char *ns, *name;
-	const struct addr *vip;
-};
-
-static int svc_key_cmp(const struct svc_key *k, const struct svc_state *s)
-{
-	int c = strcmp(k->ns, s->ns);
-
-	if (!c)
-		c = strcmp(k->name, s->name);
-	return c ? c : addr_cmp(k->vip, &s->vip);
-}
-
-static int svc_sort_cmp(const void *a, const void *b)
-{
-	const struct svc_state *x = *(const struct svc_state *const *)a;
-	const struct svc_state *y = *(const struct svc_state *const *)b;
-	struct svc_key k = { x->ns, x->name, &x->vip };
-
-	return svc_key_cmp(&k, y);
-}
-
-static int svc_find_cmp(const void *key, const void *elem)
-{
-	return svc_key_cmp(key, *(const struct svc_state *const *)elem);
-}
-
 static int ep_sort_cmp(const void *a, const void *b)
 {
 	return addr_cmp(&(*(const struct ep_state *const *)a)->addr,
@@ -228,30 +208,6 @@ static int ep_sort_cmp(const void *a, const void *b)
 static int ep_find_cmp(const void *key, const void *elem)
 {
 	return addr_cmp(key, &(*(const struct ep_state *const *)elem)->addr);
-}
-
-/* Every element of a list as a sorted array; NULL (and *n = 0) when empty.
- * -ENOMEM is reported through *err.
- */
-static struct svc_state **sorted_svcs(struct svc_state *list, size_t *n, int *err)
-{
-	struct svc_state **arr;
-	size_t k = 0;
-
-	*n = 0;
-	for (struct svc_state *s = list; s; s = s->next)
-		(*n)++;
-	if (!*n)
-		return NULL;
-	arr = calloc(*n, sizeof(*arr));
-	if (!arr) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	for (struct svc_state *s = list; s; s = s->next)
-		arr[k++] = s;
-	qsort(arr, *n, sizeof(*arr), svc_sort_cmp);
-	return arr;
 }
 
 static struct svc_state *svc_new(struct state *st, const struct cat_svc_port *sp)
@@ -265,6 +221,8 @@ static struct svc_state *svc_new(struct state *st, const struct cat_svc_port *sp
 	memcpy(s->port_name, sp->port_name, sizeof(s->port_name));
 	s->vip = sp->vip;
 	s->next = st->svcs;
+	if (s->next)
+		s->next->prev = s;
 	st->svcs = s;
 	return s;
 }
@@ -327,87 +285,290 @@ static void peer_identity(struct ep_state *e, const struct cat_endpoint *ce)
 	snprintf(e->peer.sa, sizeof(e->peer.sa), "%s", ce->pod->service_account);
 }
 
-int state_bind(struct state *st, const struct catalogue *c, const struct policy *defaults)
+/* Room for @extra more touched states. */
+static int reserve_touched(struct state *st, size_t extra)
 {
-	size_t n = catalogue_n_svc_ports(c), n_old = 0;
-	struct svc_state **by_port = NULL, **old;
-	struct ep_state ***eps = NULL;
-	const struct cat_service *prev = NULL;
-	int err = 0;
+	size_t cap = st->cap_touched ? st->cap_touched : 64;
+	struct svc_state **n;
 
-	old = sorted_svcs(st->svcs, &n_old, &err);
+	while (cap < st->n_touched + extra)
+		cap *= 2;
+	if (cap == st->cap_touched)
+		return 0;
+	n = realloc(st->touched, cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	st->touched = n;
+	st->cap_touched = cap;
+	return 0;
+}
+
+static int touch(struct state *st, struct svc_state *s)
+{
+	int err;
+
+	if (s->touched)
+		return 0;
+	err = reserve_touched(st, 1);
 	if (err)
 		return err;
-	if (n) {
-		by_port = calloc(n, sizeof(*by_port));
-		eps = calloc(n, sizeof(*eps));
-		if (!by_port || !eps) {
-			err = -ENOMEM;
-			goto out;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct cat_svc_port *sp = catalogue_svc_port_at(c, i);
-		struct svc_key k = { sp->svc->ns, sp->svc->name, &sp->vip };
-		struct svc_state **found =
-			n_old ? bsearch(&k, old, n_old, sizeof(*old), svc_find_cmp) : NULL;
+	st->touched[st->n_touched++] = s;
+	s->touched = true;
+	return 0;
+}
 
-		by_port[i] = found ? *found : svc_new(st, sp);
-		if (!by_port[i] || !(eps[i] = bind_endpoints(by_port[i], sp))) {
-			err = -ENOMEM;
-			goto out;
+/* A Service of the new snapshot to bind: its ports' states and endpoint
+ * arrays, prepared before anything is committed.
+ */
+struct bind_svc {
+	const struct cat_service *svc, *prev;	/* prev: its version in the old snapshot */
+	struct svc_state **states;		/* svc->n_ports */
+	struct ep_state ***eps;			/* svc->n_ports */
+};
+
+/* What differs between two snapshots: Services gone (or replaced) and
+ * Services come (or replacing).
+ */
+struct bind_diff {
+	const struct cat_service **gone;
+	size_t n_gone, cap_gone;
+	struct bind_svc *come;
+	size_t n_come, cap_come;
+};
+
+static int add_gone(struct bind_diff *d, const struct cat_service *a)
+{
+	if (array_reserve(&d->gone, &d->cap_gone, d->n_gone, sizeof(*d->gone), 16))
+		return -ENOMEM;
+	d->gone[d->n_gone++] = a;
+	return 0;
+}
+
+static int add_come(struct bind_diff *d, const struct cat_service *b,
+		    const struct cat_service *prev)
+{
+	if (array_reserve(&d->come, &d->cap_come, d->n_come, sizeof(*d->come), 16))
+		return -ENOMEM;
+	d->come[d->n_come++] = (struct bind_svc){ .svc = b, .prev = prev };
+	return 0;
+}
+
+static int svc_name_cmp(const struct cat_service *a, const struct cat_service *b)
+{
+	int c = strcmp(a->ns, b->ns);
+
+	return c ? c : strcmp(a->name, b->name);
+}
+
+/* Walk both snapshots' Services in order; same object = untouched. Only
+ * what differs is recorded: a publish of one change costs the walk.
+ */
+static int diff_services(const struct catalogue *old, const struct catalogue *c,
+			 struct bind_diff *d)
+{
+	size_t n_old = old ? catalogue_n_services(old) : 0, n_new = catalogue_n_services(c);
+	size_t i = 0, j = 0;
+	int err = 0;
+
+	while ((i < n_old || j < n_new) && !err) {
+		const struct cat_service *a = i < n_old ? catalogue_service_at(old, i) : NULL;
+		const struct cat_service *b = j < n_new ? catalogue_service_at(c, j) : NULL;
+		int cmp = !a ? 1 : !b ? -1 : a == b ? 0 : svc_name_cmp(a, b);
+
+		if (a && a == b) {
+			i++;
+			j++;
+		} else if (cmp < 0) {
+			err = add_gone(d, a);
+			i++;
+		} else if (cmp > 0) {
+			err = add_come(d, b, NULL);
+			j++;
+		} else {
+			err = add_gone(d, a);
+			if (!err)
+				err = add_come(d, b, a);
+			i++;
+			j++;
 		}
 	}
-	/* Commit: nothing can fail from here on. */
-	for (struct svc_state *s = st->svcs; s; s = s->next) {
-		s->live = false;
-		for (struct ep_state *e = s->all; e; e = e->next)
-			e->live = false;
+	return err;
+}
+
+static void diff_free(struct bind_diff *d)
+{
+	for (size_t i = 0; i < d->n_come; i++) {
+		for (size_t k = 0; d->come[i].eps && k < d->come[i].svc->n_ports; k++)
+			free(d->come[i].eps[k]);
+		free(d->come[i].eps);
+		free(d->come[i].states);
 	}
-	for (size_t i = 0; i < n; i++) {
-		const struct cat_svc_port *sp = catalogue_svc_port_at(c, i);
-		struct svc_state *s = by_port[i];
+	free(d->come);
+	free(d->gone);
+}
+
+/* The state bound to @prev's port of VIP:port @vip, if any. */
+static struct svc_state *prev_state(const struct state *st, const struct cat_service *prev,
+				    const struct addr *vip)
+{
+	for (size_t k = 0; prev && k < prev->n_ports; k++)
+		if (addr_equal(&prev->ports[k].vip, vip))
+			return prev->ports[k].slot < st->n_slots ? st->by_slot[prev->ports[k].slot]
+								 : NULL;
+	return NULL;
+}
+
+/* Find or create the states of @b's ports and their endpoints. */
+static int prepare(struct state *st, struct bind_svc *b)
+{
+	size_t n = b->svc->n_ports;
+
+	b->states = calloc(n ? n : 1, sizeof(*b->states));
+	b->eps = calloc(n ? n : 1, sizeof(*b->eps));
+	if (!b->states || !b->eps)
+		return -ENOMEM;
+	for (size_t k = 0; k < n; k++) {
+		const struct cat_svc_port *sp = &b->svc->ports[k];
+		struct svc_state *s = prev_state(st, b->prev, &sp->vip);
+
+		if (!s)
+			s = svc_new(st, sp);
+		/* A new state is touched, so a failure below frees it. */
+		if (!s || touch(st, s))
+			return -ENOMEM;
+		b->states[k] = s;
+		b->eps[k] = bind_endpoints(s, sp);
+		if (!b->eps[k])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void unbind_port(struct state *st, const struct cat_svc_port *sp)
+{
+	struct svc_state *s = sp->slot < st->n_slots ? st->by_slot[sp->slot] : NULL;
+
+	if (!s)
+		return;
+	st->by_slot[sp->slot] = NULL;
+	s->live = false;
+	for (struct ep_state *e = s->all; e; e = e->next)
+		e->live = false;
+}
+
+static void commit_port(struct state *st, const struct cat_svc_port *sp, struct svc_state *s,
+			struct ep_state **eps, const struct policy *pol)
+{
+	st->by_slot[sp->slot] = s;
+	s->pol = *pol;
+	s->live = true;
+	free(s->eps);
+	s->eps = eps;
+	s->n_eps = sp->n_endpoints;
+	s->n_ready = sp->n_ready;
+	memcpy(s->port_name, sp->port_name, sizeof(s->port_name));
+	s->vip_allocated = sp->vip_allocated;
+	for (size_t j = 0; j < s->n_eps; j++) {
+		s->eps[j]->live = true;
+		s->eps[j]->ready = sp->endpoints[j].ready;
+		peer_identity(s->eps[j], &sp->endpoints[j]);
+		s->eps[j]->weight = policy_weight_of(&s->pol, &s->eps[j]->addr);
+	}
+}
+
+int state_bind(struct state *st, const struct catalogue *old, const struct catalogue *c,
+	       const struct policy *defaults)
+{
+	size_t n = catalogue_n_svc_ports(c), n_slots = catalogue_n_slots(c);
+	struct svc_state **by_port = NULL;
+	struct bind_diff d = { 0 };
+	bool same_shape;
+	int err;
+
+	if (n_slots > st->n_slots) {
+		struct svc_state **grown = realloc(st->by_slot, n_slots * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		memset(grown + st->n_slots, 0, (n_slots - st->n_slots) * sizeof(*grown));
+		st->by_slot = grown;
+		st->n_slots = n_slots;
+	}
+	err = diff_services(old, c, &d);
+	/* Only Services replaced by one with as many ports: the port array of
+	 * the admin API keeps its layout.
+	 */
+	same_shape = !err && n == st->n_ports && d.n_gone == d.n_come && st->by_port;
+	for (size_t i = 0; same_shape && i < d.n_come; i++)
+		same_shape = d.come[i].prev && d.come[i].prev->n_ports == d.come[i].svc->n_ports;
+	if (!err && !same_shape && n && !(by_port = calloc(n, sizeof(*by_port))))
+		err = -ENOMEM;
+	for (size_t i = 0; i < d.n_come && !err; i++)
+		err = prepare(st, &d.come[i]);
+	for (size_t i = 0; i < d.n_gone && !err; i++)
+		err = reserve_touched(st, d.gone[i]->n_ports);
+	if (err)
+		goto out;
+	/* Commit: nothing can fail from here on. Every port that left gives
+	 * its slot up before any new one takes it: a slot moves between
+	 * Services from one snapshot to the next.
+	 */
+	for (size_t i = 0; i < d.n_gone; i++) {
+		for (size_t k = 0; k < d.gone[i]->n_ports; k++) {
+			const struct cat_svc_port *sp = &d.gone[i]->ports[k];
+			struct svc_state *s = sp->slot < st->n_slots ? st->by_slot[sp->slot] : NULL;
+
+			if (s)
+				(void)touch(st, s);	/* room reserved above */
+			unbind_port(st, sp);
+		}
+	}
+	for (size_t i = 0; i < d.n_come; i++) {
+		const struct cat_service *svc = d.come[i].svc;
+		struct policy pol;
 
 		/* A Service's override applies to all its ports alike. */
-		if (sp->svc != prev)
-			policy_apply(&s->pol, defaults, sp->svc->policy);
-		else
-			s->pol = by_port[i - 1]->pol;
-		prev = sp->svc;
-		s->live = true;
-		free(s->eps);
-		s->eps = eps[i];
-		eps[i] = NULL;
-		s->n_eps = sp->n_endpoints;
-		s->n_ready = sp->n_ready;
-		memcpy(s->port_name, sp->port_name, sizeof(s->port_name));
-		s->vip_allocated = sp->vip_allocated;
-		for (size_t j = 0; j < s->n_eps; j++) {
-			s->eps[j]->live = true;
-			s->eps[j]->ready = sp->endpoints[j].ready;
-			peer_identity(s->eps[j], &sp->endpoints[j]);
-			s->eps[j]->weight = policy_weight_of(&s->pol, &s->eps[j]->addr);
+		policy_apply(&pol, defaults, svc->policy);
+		for (size_t k = 0; k < svc->n_ports; k++) {
+			commit_port(st, &svc->ports[k], d.come[i].states[k], d.come[i].eps[k], &pol);
+			d.come[i].eps[k] = NULL;
 		}
 	}
 	/* A service port that left keeps its clients but offers no endpoint:
 	 * its endpoint states may go before its last connection does.
 	 */
-	for (struct svc_state *s = st->svcs; s; s = s->next) {
+	for (size_t i = 0; i < st->n_touched; i++) {
+		struct svc_state *s = st->touched[i];
+
 		if (s->live)
 			continue;
 		free(s->eps);
 		s->eps = NULL;
 		s->n_eps = s->n_ready = 0;
 	}
+	if (same_shape) {
+		/* Every port keeps its index: patch the replaced Services' only. */
+		for (size_t i = 0; i < d.n_come; i++) {
+			const struct cat_service *svc = d.come[i].svc;
+			size_t at = svc->n_ports ? catalogue_svc_port_index(c, &svc->ports[0]) : 0;
+
+			for (size_t k = 0; k < svc->n_ports; k++)
+				st->by_port[at + k] = st->by_slot[svc->ports[k].slot];
+		}
+		goto out;
+	}
+	for (size_t j = 0, i = 0; j < catalogue_n_services(c); j++) {
+		const struct cat_service *svc = catalogue_service_at(c, j);
+
+		for (size_t k = 0; k < svc->n_ports; k++)
+			by_port[i++] = st->by_slot[svc->ports[k].slot];
+	}
 	free(st->by_port);
 	st->by_port = by_port;
 	st->n_ports = n;
 	by_port = NULL;
 out:
-	for (size_t i = 0; eps && i < n; i++)
-		free(eps[i]);
-	free(eps);
+	diff_free(&d);
 	free(by_port);
-	free(old);
 	return err;
 }

@@ -4,8 +4,11 @@
  * holding what must outlive a catalogue snapshot — outstanding and open
  * connections, outlier state, the retry budget, idle pooled connections,
  * counters — plus the policy in force for the snapshot. state_bind()
- * maps a new snapshot onto the table by key, so nothing is lost on a swap.
- * States that left the catalogue live on while a connection uses them.
+ * maps a new snapshot onto the table, so nothing is lost on a swap: only
+ * the Services that differ from the snapshot bound before are visited (the
+ * catalogue shares unchanged ones, catalogue.h), and each port's state is
+ * found by its slot. States that left the catalogue live on while a
+ * connection uses them.
  * Owned by one proxy (one per worker loop later, issue #6): no locks. The
  * admin API reads it; only the proxy writes it.
  */
@@ -103,8 +106,9 @@ struct svc_state {
 	struct addr vip;	/* with the service port: the key with ns/name */
 	char port_name[OBJ_PORT_NAME_MAX];
 	bool vip_allocated;	/* from --vip-range, not the registry (cat_svc_port) */
-	struct svc_state *next;	/* in state.svcs */
+	struct svc_state *next, *prev;	/* in state.svcs */
 	bool live;
+	bool touched;		/* in state.touched */
 	uint32_t refs;		/* client connections and endpoint states pointing here */
 	struct policy pol;	/* in force for the current snapshot */
 	struct ep_state **eps;	/* the snapshot's endpoints, ready first; n_eps */
@@ -127,22 +131,34 @@ struct state {
 	struct svc_state *svcs;
 	struct svc_state **by_port;	/* parallel to the bound catalogue's ports */
 	size_t n_ports;
+	struct svc_state **by_slot;	/* by cat_svc_port.slot of the bound catalogue */
+	size_t n_slots;
+	/* States the last bind changed: their dead endpoints are flushed and
+	 * freed by state_gc_touched().
+	 */
+	struct svc_state **touched;
+	size_t n_touched, cap_touched;
 };
 
 void state_init(struct state *st);
 /* Free every state; the caller closed every connection first. */
 void state_done(struct state *st);
 
-/* Map snapshot @c onto the table: find or create the state of each service
- * port and endpoint, apply each Service's override (decoded by the registry)
- * to @defaults, and mark what left the snapshot. Call
- * state_gc() once the caller dropped what holds dead states. 0 or -ENOMEM
- * (the previous binding stays).
+/* Map snapshot @c onto the table, @old being the one bound so far (NULL:
+ * none): for each Service that differs between them, find or create the
+ * state of each service port and endpoint, apply the Service's override
+ * (decoded by the registry) to @defaults, and mark what left the snapshot.
+ * O(services) pointer comparisons plus the changed Services' endpoints.
+ * Call state_gc_touched() once the caller dropped what holds dead states.
+ * 0 or -ENOMEM (the previous binding stays).
  */
-int state_bind(struct state *st, const struct catalogue *c, const struct policy *defaults);
+int state_bind(struct state *st, const struct catalogue *old, const struct catalogue *c,
+	       const struct policy *defaults);
 
-/* Free states that left the snapshot and nothing references. */
-void state_gc(struct state *st);
+/* Free the states the last bind touched that left the snapshot and nothing
+ * references.
+ */
+void state_gc_touched(struct state *st);
 
 /* The state of service port @sp of the bound snapshot. O(1). */
 struct svc_state *state_svc(const struct state *st, const struct catalogue *c,

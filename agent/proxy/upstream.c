@@ -137,31 +137,39 @@ bool pool_evict(struct svc_state *s)
 	return false;
 }
 
+void pool_flush_svc(struct proxy *px, struct svc_state *s, const struct px_pod *pod, bool all)
+{
+	struct ep_state *e, *next_e;
+
+	for (e = s->all; e; e = next_e) {
+		struct up *u, *next_u;
+
+		next_e = e->next;
+		ep_ref(e);
+		for (u = e->idle; u; u = next_u) {
+			next_u = u->pool_next;
+			if (all || (pod ? u->pod == pod : !e->live)) {
+				pool_unlink(u);
+				up_free(u);
+			}
+		}
+		ep_unref(&px->st, e);
+	}
+}
+
 void pool_flush(struct proxy *px, const struct px_pod *pod, bool all)
 {
 	struct svc_state *s, *next_s;
 
 	for (s = px->st.svcs; s; s = next_s) {
-		struct ep_state *e, *next_e;
-
 		next_s = s->next;
 		/* The next endpoint holds a reference on @s, so @s outlives this
-		 * walk unless @e was its last state.
+		 * walk unless @e was its last state: hold it.
 		 */
-		for (e = s->all; e; e = next_e) {
-			struct up *u, *next_u;
-
-			next_e = e->next;
-			ep_ref(e);
-			for (u = e->idle; u; u = next_u) {
-				next_u = u->pool_next;
-				if (all || (pod ? u->pod == pod : !e->live)) {
-					pool_unlink(u);
-					up_free(u);
-				}
-			}
-			ep_unref(&px->st, e);
-		}
+		svc_ref(s);
+		pool_flush_svc(px, s, pod, all);
+		next_s = s->next;
+		svc_unref(&px->st, s);
 	}
 }
 

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +15,12 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "loop.h"
+#include "model/catalogue.h"
 #include "proxy/broker.h"
 #include "proxy/conn.h"
 #include "proxy/counters.h"
@@ -32,6 +35,11 @@ struct worker {
 	struct loop *loop;
 	struct proxy *px;
 	int efd;		/* the main thread's knock */
+	/* The catalogue published for this worker and not yet taken (a
+	 * reference), or NULL: the worker swaps it in at its next knock.
+	 */
+	_Atomic(struct catalogue *) next_cat;
+	struct workers_publish_stats pub;	/* written by the worker */
 	pthread_t thread;
 	bool started;
 	uint64_t seen;		/* the last isolation round this worker joined */
@@ -64,6 +72,46 @@ unsigned int workers_default(void)
 	return n > WORKERS_MAX ? WORKERS_MAX : (unsigned int)n;
 }
 
+/* Bind the catalogue published last, if this worker has not yet. Runs on
+ * the worker, between two events: the old snapshot is dropped here, so it
+ * is freed once every worker has passed this point (and the agent moved on).
+ */
+static uint64_t clock_us(clockid_t id)
+{
+	struct timespec ts = { 0 };	/* a failed read counts as 0 */
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Bind @c on @w, timing it: the time its other events wait, and the CPU
+ * the bind itself took (the rest is the thread waiting for a core).
+ */
+static void bind_timed(struct worker *w, struct catalogue *c)
+{
+	uint64_t t0 = clock_us(CLOCK_MONOTONIC), c0 = clock_us(CLOCK_THREAD_CPUTIME_ID), d, cpu;
+
+	proxy_set_catalogue(w->px, c);
+	d = clock_us(CLOCK_MONOTONIC) - t0;
+	cpu = clock_us(CLOCK_THREAD_CPUTIME_ID) - c0;
+	w->pub.binds++;
+	w->pub.total_us += d;
+	if (d > w->pub.max_us)
+		w->pub.max_us = d;
+	if (cpu > w->pub.max_cpu_us)
+		w->pub.max_cpu_us = cpu;
+}
+
+static void take_catalogue(struct worker *w)
+{
+	struct catalogue *c = atomic_exchange_explicit(&w->next_cat, NULL, memory_order_acquire);
+
+	if (!c)
+		return;
+	bind_timed(w, c);
+	catalogue_unref(c);
+}
+
 static void on_knock(struct loop *loop, int fd, uint32_t events, void *ctx)
 {
 	struct worker *w = ctx;
@@ -72,6 +120,7 @@ static void on_knock(struct loop *loop, int fd, uint32_t events, void *ctx)
 
 	(void)events;
 	(void)!read(fd, &v, sizeof(v));
+	take_catalogue(w);
 	pthread_mutex_lock(&ws->mu);
 	if (ws->stopping) {
 		loop_stop(loop);
@@ -258,6 +307,7 @@ void workers_free(struct workers *ws)
 	for (unsigned int i = 0; i < ws->n; i++) {
 		struct worker *w = &ws->w[i];
 
+		catalogue_unref(atomic_exchange(&w->next_cat, NULL));
 		proxy_free(w->px);
 		if (w->efd != -1) {
 			loop_forget_fd(w->loop, w->efd);
@@ -317,10 +367,40 @@ void workers_release(struct workers *ws)
 
 void workers_set_catalogue(struct workers *ws, struct catalogue *c)
 {
-	workers_isolate(ws);
+	if (!ws->threaded) {
+		bind_timed(&ws->w[0], c);
+		return;
+	}
+	/* No isolation: each worker swaps the new snapshot in on its own loop
+	 * and binds what changed; none waits for another. A snapshot a worker
+	 * had not taken yet is replaced, not queued.
+	 */
+	for (unsigned int i = 0; i < ws->n; i++) {
+		struct catalogue *was = atomic_exchange_explicit(
+			&ws->w[i].next_cat, catalogue_ref(c), memory_order_acq_rel);
+
+		catalogue_unref(was);
+		knock(&ws->w[i]);
+	}
+}
+
+void workers_publish_stats_reset(struct workers *ws)
+{
 	for (unsigned int i = 0; i < ws->n; i++)
-		proxy_set_catalogue(ws->w[i].px, c);
-	workers_release(ws);
+		ws->w[i].pub = (struct workers_publish_stats){ 0 };
+}
+
+void workers_publish_stats(const struct workers *ws, struct workers_publish_stats *out)
+{
+	*out = (struct workers_publish_stats){ 0 };
+	for (unsigned int i = 0; i < ws->n; i++) {
+		out->binds += ws->w[i].pub.binds;
+		out->total_us += ws->w[i].pub.total_us;
+		if (ws->w[i].pub.max_us > out->max_us)
+			out->max_us = ws->w[i].pub.max_us;
+		if (ws->w[i].pub.max_cpu_us > out->max_cpu_us)
+			out->max_cpu_us = ws->w[i].pub.max_cpu_us;
+	}
 }
 
 void workers_set_mtls(struct workers *ws, struct mtls_table *t)

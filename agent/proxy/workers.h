@@ -9,9 +9,17 @@
  * The main thread touches workers' state only while they are isolated
  * (workers_isolate(), HAProxy's thread_isolate()): every worker is parked in
  * a callback of its own loop, between two events, so the main thread may
- * read and change any proxy as if it were that worker. Publishing a catalogue,
- * opening and closing a pod's listeners, and every admin read that looks at
- * proxy state do so; the hot path takes no lock at all.
+ * read and change any proxy as if it were that worker. Opening and closing a
+ * pod's listeners and every admin read that looks at proxy state do so; the
+ * hot path takes no lock at all.
+ *
+ * Publishing a catalogue does not isolate (read-copy-update): the main thread
+ * leaves a reference to the new snapshot in each worker's slot and knocks;
+ * each worker swaps it in between two of its own events and binds only the
+ * Services that changed (proxy/state.h), then drops the old snapshot, which
+ * is freed when the last worker has moved past it. A worker never waits for
+ * another, and an isolation first lets each worker take the latest snapshot,
+ * so admin reads see every worker on the same one.
  *
  * With one worker and the sandbox off there is no thread: the proxy runs on
  * the main loop, exactly as before workers existed, and isolation is a
@@ -60,8 +68,25 @@ struct proxy *workers_proxy(const struct workers *ws, unsigned int i);
 void workers_isolate(struct workers *ws);
 void workers_release(struct workers *ws);
 
-/* Publish @c to every worker (under isolation). */
+/* Publish @c to every worker: each takes a reference and binds it at its
+ * next pass through its loop (at once, with no worker thread).
+ */
 void workers_set_catalogue(struct workers *ws, struct catalogue *c);
+
+/* What taking catalogues in cost the workers: a worker's other events wait
+ * for its bind, so max_us is the longest a publish delayed a request.
+ */
+struct workers_publish_stats {
+	uint64_t binds;		/* over every worker */
+	uint64_t total_us;
+	uint64_t max_us;	/* the longest single bind */
+	uint64_t max_cpu_us;	/* the most CPU one bind used (the rest of a long
+				 * one was waiting for a core) */
+};
+
+/* Under isolation (or with no worker thread); the reset starts them over. */
+void workers_publish_stats(const struct workers *ws, struct workers_publish_stats *out);
+void workers_publish_stats_reset(struct workers *ws);
 
 struct mtls_table;
 /* Publish mTLS table @t (proxy/mtls.h; NULL: off) to every worker, under

@@ -357,7 +357,16 @@ static int decode_service(struct dec *d, json_object *o, json_object *meta, stru
 	return err;
 }
 
-static int decode_endpoint(struct dec *d, json_object *e, int family, struct obj_endpoint *out)
+/* Where an endpoint's node and zone are decoded to, until the slice packs
+ * them (obj_slice_pack()).
+ */
+struct ep_strings {
+	char node[OBJ_NAME_MAX];
+	char zone[OBJ_ZONE_MAX];
+};
+
+static int decode_endpoint(struct dec *d, json_object *e, int family, struct obj_endpoint *out,
+			   struct ep_strings *strs)
 {
 	char shown[DEC_SHOW_BUF];
 	json_object *arr, *cond, *ready;
@@ -403,15 +412,16 @@ static int decode_endpoint(struct dec *d, json_object *e, int family, struct obj
 		dec_path_pop(d, old);
 	}
 	if (!err)
-		err = dec_get_string(d, e, "nodeName", false, DEC_SUBDOMAIN, out->node,
-				 sizeof(out->node));
+		err = dec_get_string(d, e, "nodeName", false, DEC_SUBDOMAIN, strs->node,
+				 sizeof(strs->node));
 	if (!err)
-		err = dec_get_string(d, e, "zone", false, DEC_ANY, out->zone, sizeof(out->zone));
+		err = dec_get_string(d, e, "zone", false, DEC_ANY, strs->zone, sizeof(strs->zone));
 	return err;
 }
 
 static int decode_slice_endpoints(struct dec *d, json_object *o, struct obj_slice *s)
 {
+	struct ep_strings *strs;
 	json_object *arr;
 	size_t n, old;
 	int err;
@@ -420,18 +430,29 @@ static int decode_slice_endpoints(struct dec *d, json_object *o, struct obj_slic
 	if (err || n == 0)
 		return err;
 	s->endpoints = calloc(n, sizeof(*s->endpoints));
-	if (!s->endpoints)
+	strs = calloc(n, sizeof(*strs));
+	if (!s->endpoints || !strs) {
+		free(strs);
 		return -ENOMEM;
+	}
 	old = dec_path_key(d, "endpoints");
 	for (size_t i = 0; i < n && !err; i++) {
 		size_t old_i = dec_path_idx(d, i);
 
+		s->endpoints[i].node = strs[i].node;
+		s->endpoints[i].zone = strs[i].zone;
 		err = decode_endpoint(d, json_object_array_get_idx(arr, i), s->family,
-				      &s->endpoints[i]);
+				      &s->endpoints[i], &strs[i]);
 		s->n_endpoints = i + 1;
 		dec_path_pop(d, old_i);
 	}
 	dec_path_pop(d, old);
+	if (!err)
+		err = obj_slice_pack(s);
+	/* A failed slice is freed, never read: no endpoint may point here. */
+	for (size_t i = 0; err && i < s->n_endpoints; i++)
+		s->endpoints[i].node = s->endpoints[i].zone = "";
+	free(strs);
 	return err;
 }
 

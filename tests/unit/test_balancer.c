@@ -251,7 +251,8 @@ Test(state, endpoint_state_survives_a_catalogue_swap)
 	cr_assert_eq(addr_parse_ip_port("198.19.0.10:80", &vip), 0);
 	c1 = build(m, SVC_YAML("weft.io/lb: round-robin",
 			       "- {addresses: [198.18.1.1]}\n- {addresses: [198.18.1.2]}\n"));
-	cr_assert_eq(state_bind(&st, c1, &def), 0);
+	cr_assert_eq(state_bind(&st, NULL, c1, &def), 0);
+	state_gc_touched(&st);
 	s1 = state_svc(&st, c1, catalogue_find_vip(c1, &vip));
 	cr_assert_not_null(s1);
 	cr_assert_eq(s1->pol.lb, LB_ROUND_ROBIN);
@@ -262,8 +263,8 @@ Test(state, endpoint_state_survives_a_catalogue_swap)
 	/* A new snapshot drops .1, keeps .2, adds .3, and changes the policy. */
 	c2 = build(m, SVC_YAML("weft.io/lb: random, weft.io/weights: \"198.18.1.3=5\"",
 			       "- {addresses: [198.18.1.2]}\n- {addresses: [198.18.1.3]}\n"));
-	cr_assert_eq(state_bind(&st, c2, &def), 0);
-	state_gc(&st);
+	cr_assert_eq(state_bind(&st, c1, c2, &def), 0);
+	state_gc_touched(&st);
 	s2 = state_svc(&st, c2, catalogue_find_vip(c2, &vip));
 	cr_assert_eq(s2, s1, "the service port's state carried over");
 	cr_assert_eq(s2->pol.lb, LB_RANDOM);
@@ -291,13 +292,14 @@ Test(state, a_referenced_endpoint_outlives_its_removal)
 	policy_builtin(&def);
 	state_init(&st);
 	c1 = build(m, SVC_YAML("", "- {addresses: [198.18.1.1]}\n- {addresses: [198.18.1.2]}\n"));
-	cr_assert_eq(state_bind(&st, c1, &def), 0);
+	cr_assert_eq(state_bind(&st, NULL, c1, &def), 0);
+	state_gc_touched(&st);
 	s = state_svc(&st, c1, catalogue_svc_port_at(c1, 0));
 	gone = s->eps[0];
 	ep_ref(gone);	/* as an open upstream connection would */
 	c2 = build(m, SVC_YAML("", "- {addresses: [198.18.1.2]}\n"));
-	cr_assert_eq(state_bind(&st, c2, &def), 0);
-	state_gc(&st);
+	cr_assert_eq(state_bind(&st, c1, c2, &def), 0);
+	state_gc_touched(&st);
 	cr_assert_not(gone->live);
 	cr_assert_eq(s->n_eps, 1);
 	/* The last reference frees it (ASan would flag a leak or a bad free). */
@@ -321,13 +323,14 @@ Test(state, a_service_that_left_offers_no_endpoint_to_its_last_clients)
 	policy_builtin(&def);
 	state_init(&st);
 	c1 = build(m, SVC_YAML("", "- {addresses: [198.18.1.1]}\n"));
-	cr_assert_eq(state_bind(&st, c1, &def), 0);
+	cr_assert_eq(state_bind(&st, NULL, c1, &def), 0);
+	state_gc_touched(&st);
 	s = state_svc(&st, c1, catalogue_svc_port_at(c1, 0));
 	svc_ref(s);	/* as a client connection would */
 	cr_assert_eq(model_remove(m, "test", OBJ_SERVICE, "shop", "web"), 0);
 	c2 = model_build(m);
-	cr_assert_eq(state_bind(&st, c2, &def), 0);
-	state_gc(&st);
+	cr_assert_eq(state_bind(&st, c1, c2, &def), 0);
+	state_gc_touched(&st);
 	cr_assert_not(s->live);
 	/* A retry now finds nothing rather than a freed endpoint state. */
 	cr_assert_null(balancer_pick(s, NOW, NULL, 0, &rng, &panic));

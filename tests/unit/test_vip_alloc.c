@@ -293,7 +293,9 @@ Test(vip_alloc, one_vip_per_family_of_the_slices)
 	/* Each VIP is served by the endpoints of its family. */
 	cr_expect_eq(s->n_ports, 2);
 	for (size_t i = 0; i < s->n_ports; i++) {
-		const struct cat_svc_port *sp = catalogue_svc_port_at(c, s->first_port + i);
+		const struct cat_svc_port *sp = &s->ports[i];
+
+		cr_expect_eq(catalogue_svc_port_at(c, catalogue_svc_port_index(c, sp)), sp);
 
 		cr_expect_eq(sp->svc, s);
 		cr_expect_eq(sp->n_endpoints, 1);
