@@ -96,7 +96,7 @@ HTTP_DIFF_BIN := $(O)/tests/weft-http-frame
 # ---------------------------------------------------------------- targets
 .PHONY: all deps test test-unit test-bpf test-nft test-proxy test-integration test-hold soak test-containerd test-upgrade-long check-layers \
 	manifests check-manifests \
-	image check-image demo bench bench-registry readme install clean \
+	image check-image demo bench bench-registry bench-mtls-handshake readme install clean \
 	vmlinux format help check-root fuzz fuzz-build test-fuzz fuzz-short test-http-diff
 
 all: $(BINS) ## build the agent, the CNI plugin, its installer and meshctl
@@ -391,6 +391,19 @@ $(BENCH_REG_BIN): $(call obj,bench/registry.c $(K8S_FAKE_SRCS) $(PROC_HELPERS) $
 
 bench-registry: $(BENCH_REG_BIN) ## the Kubernetes registry with 10,000 services / 100,000 endpoints: sync time, memory, propagation (no root)
 	$(Q)bench/registry.sh $(BENCH_REG_BIN)
+
+BENCH_TLS_BIN := $(O)/bench/weft-bench-mtls-handshake
+$(BENCH_TLS_BIN): $(call obj,bench/mtls_handshake.c $(filter agent/identity/%,$(AGENT_SRCS)) $(LIB_SRCS))
+	$(call msg,LINK,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ $(AGENT_LIBS) -o $@
+
+bench-mtls-handshake: $(BENCH_TLS_BIN) ## CPU per mTLS handshake pair and heap per idle SSL, in-process (no root, seconds)
+	$(Q)d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /O=weft-bench/CN=ca \
+		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+		-keyout "$$d/ca.key" -out "$$d/ca.pem" 2>/dev/null && \
+	$(BENCH_TLS_BIN) "$$d/ca.pem" "$$d/ca.key" $(BENCH_TLS_PAIRS)
 
 readme: all ## refresh the README's copy of weft-agent --help
 	$(Q)WEFT_BUILD=$(O) scripts/update-readme-options.sh

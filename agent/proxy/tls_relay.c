@@ -34,7 +34,10 @@
 #include "proxy/conn.h"
 #include "proxy/mtls.h"
 
-/* Bytes buffered per direction: one TLS record's worth. */
+/* Bytes buffered per direction: one TLS record's worth. Allocated when a
+ * direction has bytes to move and freed once they moved, so that an idle
+ * connection holds no buffer (nor does its SSL: SSL_MODE_RELEASE_BUFFERS).
+ */
 #define TLS_BUF 16384
 /* Connect, handshake and preamble must be done by then. */
 #define TLS_HANDSHAKE_MS 10000
@@ -69,9 +72,32 @@ struct tls_link {
 	tls_deliver_fn deliver;
 	struct loop_timer t_hs;
 	size_t p2t_len, p2t_off, t2p_len, t2p_off;
-	uint8_t p2t[TLS_BUF];		/* plaintext → TLS */
-	uint8_t t2p[TLS_BUF];		/* TLS → plaintext */
+	uint8_t *p2t;			/* plaintext → TLS; NULL while empty */
+	uint8_t *t2p;			/* TLS → plaintext; NULL while empty */
 };
+
+/* The buffer *@buf, allocated if it is not. False when out of memory. */
+static bool buf_get(uint8_t **buf)
+{
+	if (!*buf)
+		*buf = malloc(TLS_BUF);
+	return *buf != NULL;
+}
+
+/* Free the buffers whose bytes all moved on: @l is about to wait. */
+static void link_trim(struct tls_link *l)
+{
+	if (l->p2t && l->p2t_off == l->p2t_len) {
+		free(l->p2t);
+		l->p2t = NULL;
+		l->p2t_off = l->p2t_len = 0;
+	}
+	if (l->t2p && l->t2p_off == l->t2p_len) {
+		free(l->t2p);
+		l->t2p = NULL;
+		l->t2p_off = l->t2p_len = 0;
+	}
+}
 
 /* Close @fd so the peer gets a RST (conn.c has the same for the relays;
  * calling it from here would make conn.c → upstream.c → here → conn.c a
@@ -117,6 +143,8 @@ static void link_close(struct tls_link *l, bool reset)
 		l->pod->tls_links = l->next;
 	if (l->next)
 		l->next->prev = l->prev;
+	free(l->p2t);
+	free(l->t2p);
 	free(l);
 }
 
@@ -176,11 +204,9 @@ static struct tls_link *link_new(struct px_pod *pod, int tfd, bool server)
 		log_debug("proxy: mTLS pod=%u: no certificate for this pod (yet)", pod->id);
 		return NULL;
 	}
-	/* Not zeroed: the buffers stay untouched until bytes flow. */
-	l = malloc(sizeof(*l));
+	l = calloc(1, sizeof(*l));
 	if (!l)
 		return NULL;
-	memset(l, 0, offsetof(struct tls_link, p2t));
 	l->px = pod->px;
 	l->pod = pod;
 	l->tfd = tfd;
@@ -196,7 +222,11 @@ static struct tls_link *link_new(struct px_pod *pod, int tfd, bool server)
 		free(l);
 		return NULL;
 	}
-	SSL_set_mode(l->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* RELEASE_BUFFERS: the SSL's own record buffers (two of about 17 KiB)
+	 * are freed whenever they are empty, i.e. on an idle connection.
+	 */
+	SSL_set_mode(l->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				     SSL_MODE_RELEASE_BUFFERS);
 	if (server) {
 		SSL_set_accept_state(l->ssl);
 	} else {
@@ -345,6 +375,11 @@ static bool handshake_done(struct tls_link *l)
 		link_close(l, true);
 		return false;
 	}
+	if (!buf_get(&l->p2t)) {
+		l->pod->local_errors++;
+		link_close(l, true);
+		return false;
+	}
 	mtls_preamble_put(l->p2t, l->port);
 	l->p2t_len = MTLS_PREAMBLE_LEN;
 	l->p2t_off = 0;
@@ -361,7 +396,11 @@ static int pump_out(struct tls_link *l)
 	int r;
 
 	if (l->pfd >= 0 && l->p2t_off == l->p2t_len && !l->p_eof) {
-		ssize_t n = read(l->pfd, l->p2t, sizeof(l->p2t));
+		ssize_t n;
+
+		if (!buf_get(&l->p2t))
+			return -1;
+		n = read(l->pfd, l->p2t, TLS_BUF);
 
 		if (n > 0) {
 			l->p2t_len = (size_t)n;
@@ -404,7 +443,9 @@ static int pump_in(struct tls_link *l)
 	int r;
 
 	if (l->t2p_off == l->t2p_len && !l->t_eof) {
-		r = SSL_read(l->ssl, l->t2p, sizeof(l->t2p));
+		if (!buf_get(&l->t2p))
+			return -1;
+		r = SSL_read(l->ssl, l->t2p, TLS_BUF);
 		if (r > 0) {
 			l->t2p_len = (size_t)r;
 			l->t2p_off = 0;
@@ -494,6 +535,11 @@ static void link_run(struct tls_link *l)
 	}
 	if (l->server && !l->open) {
 		/* The preamble: the first bytes inside TLS, maybe over records. */
+		if (!buf_get(&l->t2p)) {
+			l->pod->local_errors++;
+			link_close(l, true);
+			return;
+		}
 		while (l->t2p_len < MTLS_PREAMBLE_LEN) {
 			r = SSL_read(l->ssl, l->t2p + l->t2p_len, MTLS_PREAMBLE_LEN - (int)l->t2p_len);
 			if (r <= 0) {
@@ -530,6 +576,7 @@ static void link_run(struct tls_link *l)
 		link_close(l, false);
 		return;
 	}
+	link_trim(l);
 	link_watch(l);
 }
 
