@@ -151,6 +151,109 @@ def load(raw, env):
     return runs, failed, other
 
 
+# The DNS rows (issue #15): which client asks which names.
+DNS_ROWS = {
+    "agent": "meshed pod, names the agent answers",
+    "forwarded": "meshed pod, external names forwarded by the agent",
+    "direct": "direct client to dnsmasq, the same external names",
+}
+
+
+def parse_dnsperf(text):
+    """dnsperf's summary, and with -v every answer's latency (µs)."""
+    qps = re.search(r"Queries per second:\s+([\d.]+)", text)
+    done = re.search(r"Queries completed:\s+(\d+)", text)
+    lost = re.search(r"Queries lost:\s+(\d+)", text)
+    if not qps or not done:
+        return None
+    lat = sorted(float(m) * 1e6 for m in re.findall(r"^> \S+ \S+ \S+ ([\d.]+)$", text, re.M))
+    r = {"qps": float(qps.group(1)), "completed": int(done.group(1)),
+         "lost": int(lost.group(1)) if lost else 0}
+    if lat:
+        r["p50"] = lat[len(lat) // 2]
+        r["p99"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    return r
+
+
+def load_dns(raw):
+    """dns[(workload, row)] = list of dicts, one per successful round;
+    dns.<round>.<workload>.<row>.out and .meta, from bench/run.sh's run_dns."""
+    runs, failed, other = {}, {}, []
+    for path in sorted(glob.glob(os.path.join(raw, "dns.*.out"))):
+        parts = os.path.basename(path)[:-4].split(".")
+        if len(parts) != 4 or not parts[1].isdigit():
+            continue
+        _, rnd, workload, row = parts
+        with open(path) as f:
+            parsed = parse_dnsperf(f.read())
+        with open(path[:-4] + ".meta") as f:
+            meta = json.load(f)
+        other.append(meta.get("other_cores", 0.0))
+        if meta["rc"] != 0 or parsed is None:
+            failed[(workload, row)] = failed.get((workload, row), 0) + 1
+            continue
+        parsed.update(round=int(rnd), agent_s=meta["agent_usec"] / 1e6,
+                      cg_cpu_s=meta["cg_usec"] / 1e6, answered=meta["answered"],
+                      forwarded=meta["forwarded"], other_cores=meta.get("other_cores", 0.0))
+        runs.setdefault((workload, row), []).append(parsed)
+    return runs, failed, other
+
+
+def dns_section(w, env, dns, failed):
+    """The DNS rows: queries/s, latency, the agent's CPU per query."""
+    w("## DNS (issue #15)")
+    w("")
+    w(f"dnsperf {env.get('dnsperf', '')} against dnsmasq {env.get('dnsmasq', '')} (its "
+      "configuration's answers, no upstream), from the meshed pod (its queries captured by the "
+      "eBPF agent) and from the direct client. *queries/s*: "
+      f"{env.get('dns_clients')} queries outstanding, a closed loop; *latency*: each answer at "
+      f"a fixed {env.get('dns_rate')} queries/s. *agent CPU per query*: the agent's cgroup "
+      "over the queries completed in the queries/s runs; *all CPU per query*: every benchmark "
+      "cgroup (dnsperf, dnsmasq, agent). *agent answered / forwarded*: its counters over "
+      "the queries/s runs (medians), to show which path each row took.")
+    w("")
+    w("| row | queries/s | ÷ direct | p50 µs | p99 µs | p50 added vs direct | "
+      "agent CPU per query | all CPU per query | agent answered / forwarded | lost |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    summary = {}
+
+    def count(rs, key):
+        return f"{med([r[key] for r in rs]):,.0f}" if rs else "–"
+
+    def per_query(rs, key):
+        v = [r[key] * 1e6 / r["completed"] for r in rs if r["completed"]]
+        return med(v)
+    base = med([r["qps"] for r in dns.get(("dnsqps", "direct"), [])])
+    base_p50 = med([r["p50"] for r in dns.get(("dnslat", "direct"), []) if "p50" in r])
+    for row, title in DNS_ROWS.items():
+        q = dns.get(("dnsqps", row), [])
+        lat = [r for r in dns.get(("dnslat", row), []) if "p50" in r]
+        qps = [r["qps"] for r in q]
+        cell = spread(qps, num)
+        for wl in ("dnsqps", "dnslat"):
+            if failed.get((wl, row)):
+                cell += f" ({failed[(wl, row)]} {wl} runs failed)"
+        p50 = med([r["p50"] for r in lat])
+        p99 = med([r["p99"] for r in lat])
+        agent = per_query(q, "agent_s") if row != "direct" else None
+        allc = per_query(q, "cg_cpu_s")
+        lost = sum(r["lost"] for r in q + lat)
+        added = None if p50 is None or base_p50 is None else p50 - base_p50
+        w(f"| {title} | {cell} | {ratio(med(qps), base)} "
+          f"| {spread([r['p50'] for r in lat], lambda x: f'{x:,.0f}') if lat else '–'} "
+          f"| {spread([r['p99'] for r in lat], lambda x: f'{x:,.0f}') if lat else '–'} "
+          f"| {'–' if added is None or row == 'direct' else f'{added:+,.0f} µs'} "
+          f"| {'–' if agent is None else f'{agent:.1f} µs'} "
+          f"| {'–' if allc is None else f'{allc:.1f} µs'} "
+          f"| {count(q, 'answered')} / {count(q, 'forwarded')} | {lost} |")
+        summary[row] = {"qps": med(qps), "min": min(qps, default=None), "max": max(qps, default=None),
+                        "p50_us": p50, "p99_us": p99, "p50_added_us": added,
+                        "agent_cpu_us_per_query": agent, "all_cpu_us_per_query": allc,
+                        "lost": lost}
+    w("")
+    return summary
+
+
 def med(values):
     return statistics.median(values) if values else None
 
@@ -715,6 +818,8 @@ def main():
             with open(p) as f:
                 hold[c] = json.load(f)
     runs, failed, other = load(raw, env)
+    dns, dns_failed, dns_other = load_dns(raw)
+    other = other + dns_other
     env["other_cores_median"] = med(other)
     env["other_cores_max"] = max(other, default=None)
     configs = env["configs"]
@@ -745,6 +850,11 @@ def main():
             w("**The machine was busy with other work: these figures are skewed; rerun on a "
               "quiet machine before drawing conclusions.**")
         w("")
+
+    if env.get("only") == "dns":  # the DNS rows alone
+        summary["dns"] = dns_section(w, env, dns, dns_failed)
+        write(out_md, out_json, L, env, summary, runs, failed, dns, dns_failed)
+        return
 
     # ---- throughput
     w("## Throughput")
@@ -862,6 +972,9 @@ def main():
             summary.setdefault("pingpong", {})[c] = dict(pp[c], cpu_per_rt_us=per)
         w("")
 
+    if env.get("dns"):
+        summary["dns"] = dns_section(w, env, dns, dns_failed)
+
     # ---- memory
     w("## Memory")
     w("")
@@ -961,12 +1074,19 @@ def main():
                "–" if x is None else f"{x:.1f} KiB", None if x is None else x <= 40)
     w("")
 
+    write(out_md, out_json, L, env, summary, runs, failed, dns, dns_failed)
+
+
+def write(out_md, out_json, lines, env, summary, runs, failed, dns, dns_failed):
     with open(out_md, "w") as f:
-        f.write("\n".join(L))
+        f.write("\n".join(lines))
     with open(out_json, "w") as f:
         json.dump({"env": env, "summary": summary,
                    "runs": {f"{wl}.{c}": rs for (wl, c), rs in runs.items()},
-                   "failed": {f"{wl}.{c}": n for (wl, c), n in failed.items()}}, f, indent=1)
+                   "failed": {f"{wl}.{c}": n for (wl, c), n in failed.items()},
+                   "dns_runs": {f"{wl}.{row}": rs for (wl, row), rs in dns.items()},
+                   "dns_failed": {f"{wl}.{row}": n for (wl, row), n in dns_failed.items()}},
+                  f, indent=1)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@
 # inbound capture, from the direct client to a second server whose pod is
 # meshed ("weft-in"), and between two meshed pods, both ends captured by one
 # agent, in plaintext ("weft-mesh") and over mutual TLS ("weft-mtls", issue
-# #16), in network namespaces on this machine only. The server
+# #16), in network namespaces on this machine only; and DNS (issue #15): the
+# meshed pod's queries answered or forwarded by the agent against the direct
+# client's to the same resolver (dnsmasq), with dnsperf. The server
 # is nginx (Debian's, its own configuration) or bench/httpd.c. Rounds are
 # interleaved: each round runs every configuration once per workload, in a
 # rotating order, so drift hits all alike. Every process the benchmark starts
@@ -25,7 +27,10 @@
 # backend), BENCH_CONFIGS ("direct weft weft-tcp weft-nft haproxy haproxy-http
 # weft-in weft-mesh weft-mtls", any subset), BENCH_ONLY (mtls: only the mutual
 # TLS comparison, i.e. BENCH_CONFIGS "direct weft weft-mesh weft-mtls", no
-# round-trip workload, BENCH_PROFILE 0, unless set), BENCH_PROFILE (1: after the measurements,
+# round-trip workload, BENCH_PROFILE 0, unless set; dns: only the DNS rows,
+# BENCH_CONFIGS "direct weft", no HTTP workload, no memory test, BENCH_PROFILE
+# 0), BENCH_DNS_CLIENTS (20, queries outstanding in the DNS queries/s test),
+# BENCH_DNS_RATE (1000 queries/s, the DNS latency test), BENCH_PROFILE (1: after the measurements,
 # one more connection-per-request run per configuration under `perf record`,
 # restricted to the benchmark's cgroup, to say where the CPU goes; 0: none),
 # BENCH_KEEP_RAW (a folder to copy the raw outputs to, for report.py),
@@ -52,8 +57,20 @@ mtls)	# the mutual TLS rows alone (issue #16), in a few minutes
 	PROFILE=${BENCH_PROFILE:-0}
 	CONFIGS=${BENCH_CONFIGS:-direct weft weft-mesh weft-mtls}
 	WORKLOADS="keepalive close bulk latency handshake" ;;
-*)	echo "bench: BENCH_ONLY must be empty or mtls" >&2; exit 1 ;;
+dns)	# the DNS rows alone (issue #15): the meshed pod (weft) and the direct
+	# client, no HTTP workload, no memory test
+	PROFILE=${BENCH_PROFILE:-0}
+	CONFIGS=${BENCH_CONFIGS:-direct weft}
+	WORKLOADS="" ;;
+*)	echo "bench: BENCH_ONLY must be empty, mtls or dns" >&2; exit 1 ;;
 esac
+# The DNS rows (issue #15) need the meshed pod and the direct client; they
+# run in every full run and in BENCH_ONLY=dns.
+DNS=0
+case ${BENCH_ONLY:-} in "" | dns) [[ " $CONFIGS " == *" direct "* && " $CONFIGS " == *" weft "* ]] && DNS=1 ;; esac
+[ "${BENCH_ONLY:-}" = dns ] && [ "$DNS" = 0 ] && { echo "bench: BENCH_ONLY=dns needs direct and weft in BENCH_CONFIGS" >&2; exit 1; }
+DNS_CLIENTS=${BENCH_DNS_CLIENTS:-20}	# outstanding queries of the queries/s test
+DNS_RATE=${BENCH_DNS_RATE:-1000}	# queries/s of the latency test
 # Runs that are not made: HAProxy in HTTP mode has no bulk TCP or sockperf
 # ping-pong of its own (a `mode tcp` frontend would be the haproxy row again);
 # the handshake workload exists only for the meshed pairs.
@@ -73,8 +90,11 @@ for f in weft-agent weft-cni meshctl; do
 	[ -x "$B/$f" ] || die "$B/$f missing: run 'make' (or set WEFT_BUILD)"
 done
 [[ " $CONFIGS " == *" weft-mtls "* ]] && { command -v openssl >/dev/null || die "openssl not found (weft-mtls makes a CA)"; }
+if [ "$DNS" = 1 ]; then
+	for t in dnsperf dnsmasq; do command -v "$t" >/dev/null || die "$t not found: run 'scripts/deps.sh bench'"; done
+fi
 if [ "$PROFILE" = 1 ]; then command -v perf >/dev/null || die "perf not found: run 'scripts/deps.sh bench'"; fi
-case "$ROUNDS$DUR$RATE$CONNS$PROFILE" in *[!0-9]*) die "BENCH_* values must be integers" ;; esac
+case "$ROUNDS$DUR$RATE$CONNS$PROFILE$DNS_CLIENTS$DNS_RATE" in *[!0-9]*) die "BENCH_* values must be integers" ;; esac
 
 P=wb$$
 TMP=$(mktemp -d "/tmp/weft-bench-$$-XXXXXX")
@@ -437,6 +457,26 @@ for srv in "${SERVERS[@]}"; do
 	wait_for 100 listening "$n" 11111 || die "sockperf in ns $n did not start"
 done
 
+# The pods' resolver (the DNS rows): dnsmasq in the server's namespace at a
+# second address, answering every name under example.test from its
+# configuration (no upstream: nothing leaves the test bed) and NXDOMAIN for
+# cluster.local, which the agent owns; it knows nothing of the mesh. The
+# names the agent answers are the registry's service, echo.bench.svc.
+DNS_SRV=198.18.2.53
+if [ "$DNS" = 1 ]; then
+	say "starting dnsmasq, the pods' resolver, at $DNS_SRV (ns s)"
+	ip -n "${P}s" addr add "$DNS_SRV/24" dev s-r
+	spawn "$CG_SERVER" s dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+		--bind-interfaces --listen-address="$DNS_SRV" --user=root --pid-file= --cache-size=1000 \
+		--local=/cluster.local/ --address=/example.test/198.18.2.13 >"$TMP/dnsmasq.log" 2>&1
+	wait_for 100 listening s 53 || { cat "$TMP/dnsmasq.log" >&2; die "dnsmasq did not start"; }
+	# dnsperf's query files: the agent's name (the service's A record, as a
+	# pod asks it once its search path made it fully qualified) and eight
+	# external names, which dnsperf cycles through.
+	echo "echo.bench.svc.cluster.local A" > "$TMP/dns-agent.txt"
+	for i in $(seq 8); do echo "host$i.example.test A"; done > "$TMP/dns-external.txt"
+fi
+
 say "starting weft-agent and enrolling the client pod"
 "$BIN/weft-agent" --version > "$TMP/weft.version" 2>&1 || true
 start_agent() { # registry own-cgroup attach-cgroup run-dir log what [agent options]: the agent's pid in SPAWNED
@@ -676,6 +716,46 @@ for c in $CONFIGS; do
 			"a connection to $SRV_IN:8080 did not pass the agent (pod $POD_IN inbound count $in0 → $in1)"
 	fi
 done
+# The agent's DNS counters, "answered forwarded" (meshctl status: dns), or
+# "none none" when this build has no DNS capture.
+dns_count() {
+	"$BIN/meshctl" --socket "$RUN/admin.sock" status -o json 2>/dev/null | python3 -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)["dns"]
+    print(d["answered"], d["forwarded"])
+except (ValueError, KeyError, TypeError):
+    print("none none")'
+}
+# A DNS row's client (the meshed pod or the direct client), its query file.
+dns_row() { # row: "config file"
+	case $1 in
+	agent) echo "weft $TMP/dns-agent.txt" ;;
+	forwarded) echo "weft $TMP/dns-external.txt" ;;
+	direct) echo "direct $TMP/dns-external.txt" ;;
+	esac
+}
+DNS_ROWS="agent forwarded direct"
+if [ "$DNS" = 1 ]; then
+	# The meshed pod's queries to dnsmasq's address must reach the agent:
+	# its own name answered there (dnsmasq would say NXDOMAIN), an external
+	# one forwarded; the direct client's never pass it.
+	read -r a0 f0 <<< "$(dns_count)"
+	[ "$a0" = none ] && die "dns: this build's agent reports no DNS counters (no DNS capture)"
+	for row in $DNS_ROWS; do
+		read -r c file < <(dns_row "$row")
+		out=$(client "$c" dnsperf -s "$DNS_SRV" -d "$file" -n 1 -t 2 2>&1) ||
+			{ echo "$out" >&2; die "dns: dnsperf failed for the $row row"; }
+		grep -Eq 'Response codes: +NOERROR [0-9]+ \(100.00%\)' <<< "$out" ||
+			{ echo "$out" >&2; die "dns: not every query of the $row row was answered NOERROR"; }
+	done
+	read -r a1 f1 <<< "$(dns_count)"
+	na=$(wc -l < "$TMP/dns-agent.txt") nf=$(wc -l < "$TMP/dns-external.txt")
+	if [ "$a1" -ne $((a0 + na)) ] || [ "$f1" -ne $((f0 + nf)) ]; then
+		die "dns: the agent answered $((a1 - a0)) and forwarded $((f1 - f0)) of the check's queries," \
+			"not $na and $nf (the direct client's must not reach it)"
+	fi
+fi
 if has weft-nft; then
 	ns n nft list table inet weft > "$RAW/nft-weft.txt" 2>&1 ||
 		die "weft-nft: no table inet weft in the client pod's netns"
@@ -771,7 +851,9 @@ run_one() { # round workload config
 }
 
 say "warm-up: one short run of each workload per configuration"
+[ -n "$WORKLOADS" ] || say "(none: no HTTP workload in this run)"
 for c in $CONFIGS; do
+	[ -n "$WORKLOADS" ] || break
 	read -r host port < <(target "$c" http)
 	client "$c" timeout 20 wrk -c50 -t2 -d1s "http://$host:$port/" >/dev/null 2>&1 || true
 	client "$c" timeout 20 wrk -c50 -t2 -d1s -H 'Connection: close' "http://$host:$port/" >/dev/null 2>&1 || true
@@ -821,6 +903,58 @@ for r in $(seq "$ROUNDS"); do
 		done
 	done
 done
+# ---------------------------------------------------------------- DNS
+# Three rows (issue #15): the meshed pod asking a name the agent answers
+# (agent), asking external names the agent forwards to dnsmasq (forwarded),
+# and the direct client asking dnsmasq the same names (direct: the
+# baseline). Two workloads: queries/s with DNS_CLIENTS queries outstanding
+# (dnsqps, a closed loop: the capacity), and each query's latency at a fixed
+# DNS_RATE queries/s (dnslat, dnsperf -v: one line per answer). Rounds are
+# interleaved and rotated as above; the agent's CPU comes from its cgroup and
+# its DNS counters say how many queries it answered and forwarded meanwhile.
+run_dns() { # round workload row
+	local r=$1 w=$2 row=$3 out="$RAW/dns.$1.$2.$3" c file rc=0 h0 h1 u0 u1 w0 w1 p0 p1 other
+	local a0 f0 a1 f1 opts
+	read -r c file < <(dns_row "$row")
+	case $w in
+	dnsqps) opts="-c $DNS_CLIENTS -q $DNS_CLIENTS" ;;
+	dnslat) opts="-c 1 -q $DNS_CLIENTS -Q $DNS_RATE -v" ;;
+	esac
+	alive weft
+	read -r a0 f0 <<< "$(dns_count)"
+	p0=$(cg_usec "$CG_AGENT") h0=$(host_busy) u0=$(cg_usec) w0=$(date +%s%N)
+	# shellcheck disable=SC2086 # opts are words
+	client "$c" timeout $((DUR + 30)) dnsperf -s "$DNS_SRV" -d "$file" -l "$DUR" -t 2 $opts \
+		>"$out.out" 2>&1 || rc=$?
+	h1=$(host_busy) u1=$(cg_usec) w1=$(date +%s%N) p1=$(cg_usec "$CG_AGENT")
+	read -r a1 f1 <<< "$(dns_count)"
+	alive weft
+	other=$(awk -v h=$((h1 - h0)) -v u=$((u1 - u0)) -v w=$((w1 - w0)) -v hz="$HZ" \
+		'BEGIN {o = (h / hz - u / 1e6) / (w / 1e9); printf "%.2f", o < 0 ? 0 : o}')
+	echo "{\"rc\": $rc, \"other_cores\": $other, \"cg_usec\": $((u1 - u0))," \
+		"\"agent_usec\": $((p1 - p0)), \"answered\": $((a1 - a0)), \"forwarded\": $((f1 - f0))}" \
+		> "$out.meta"
+	[ "$rc" = 0 ] || echo "bench: DNS round $r $w $row failed (exit $rc)" >&2
+	return 0
+}
+if [ "$DNS" = 1 ]; then
+	say "DNS warm-up"
+	for row in $DNS_ROWS; do
+		read -r c file < <(dns_row "$row")
+		client "$c" timeout 20 dnsperf -s "$DNS_SRV" -d "$file" -l 1 -t 2 >/dev/null 2>&1 || true
+	done
+	read -ra DROWS <<< "$DNS_ROWS"
+	for r in $(seq "$ROUNDS"); do
+		for w in dnsqps dnslat; do
+			for i in $(seq 0 $((${#DROWS[@]} - 1))); do
+				row=${DROWS[$(((i + r - 1) % ${#DROWS[@]}))]}
+				say "round $r/$ROUNDS: $w, $row"
+				run_dns "$r" "$w" "$row"
+				sleep 1
+			done
+		done
+	done
+fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 if has weft-in; then
 	IN_END=$(inbound_count) OPENS_END=$(tcp_opens)
@@ -879,6 +1013,7 @@ hold_test() { # config
 	sleep 2	# the connections close before the next test
 }
 for c in $CONFIGS; do
+	[ "${BENCH_ONLY:-}" = dns ] && break	# the DNS rows alone: no memory test
 	# Not direct (no proxy) nor weft-in (the memory of the agent's inbound
 	# side is not what this test is about: it goes through the VIP).
 	case $c in direct | weft-in) continue ;; esac
@@ -974,6 +1109,9 @@ json.dump({
     "inbound_count_start": $IN_START, "inbound_count_end": $IN_END,
     "pod_in_tcp_opens_start": $OPENS_START, "pod_in_tcp_opens_end": $OPENS_END,
     "profile": $PROFILE, "profile_period_ns": $PERIOD_NS,
+    "dns": $DNS, "dns_clients": $DNS_CLIENTS, "dns_rate": $DNS_RATE,
+    "dnsperf": "$(if [ "$DNS" = 1 ]; then dnsperf -h 2>&1 | sed -n 's/^Version //p' | head -1; fi)",
+    "dnsmasq": "$(if [ "$DNS" = 1 ]; then dnsmasq --version | head -1 | cut -d' ' -f3; fi)",
     "elapsed_s": $((T_END - T_START)),
 }, open(sys.argv[1], "w"))
 EOF

@@ -14,7 +14,7 @@ containerd containernetworking-plugins busybox-static nftables dnsmasq-base"
 # its default site on port 80 when installed on a host whose init runs
 # services; the benchmark never uses that service, only the binary.)
 if [ "${1:-}" = bench ]; then
-	PKGS="$PKGS wrk iperf3 sockperf haproxy nginx linux-perf"
+	PKGS="$PKGS wrk iperf3 sockperf haproxy nginx linux-perf dnsperf"
 fi
 
 missing=""
