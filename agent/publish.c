@@ -223,5 +223,5 @@ int agent_publish(struct agent *a)
 void agent_register_local(struct agent *a)
 {
 	if (a->selfreg && a->pods && a->cat)
-		selfreg_update(a->selfreg, pods_first(a->pods), a->cat);
+		selfreg_update(a->selfreg, pods_first(a->pods), a->cat, a->registries_synced);
 }

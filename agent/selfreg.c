@@ -30,6 +30,7 @@ struct selfreg {
 	struct selfreg_backend backends[SELFREG_BACKENDS_MAX];
 	size_t n_backends;
 	bool handed;			/* @last was handed to the backends */
+	bool last_complete;		/* and whether it was complete */
 	struct reg_local_slice *last;
 	size_t n_last;
 };
@@ -302,7 +303,8 @@ bool selfreg_wanted(const struct selfreg *s)
 	return s->enabled && s->n_backends;
 }
 
-void selfreg_update(struct selfreg *s, const struct pod *pods, const struct catalogue *cat)
+void selfreg_update(struct selfreg *s, const struct pod *pods, const struct catalogue *cat,
+		    bool complete)
 {
 	struct reg_local_slice *slices = NULL;
 	struct selfreg_ep *eps;
@@ -322,14 +324,17 @@ void selfreg_update(struct selfreg *s, const struct pod *pods, const struct cata
 			 strerror(-ns));
 		return;
 	}
-	if (s->handed && reg_local_slices_equal(s->last, s->n_last, slices, (size_t)ns)) {
+	if (s->handed && s->last_complete == complete &&
+	    reg_local_slices_equal(s->last, s->n_last, slices, (size_t)ns)) {
 		reg_local_slices_free(slices, (size_t)ns);
 		return;
 	}
 	for (size_t i = 0; i < s->n_backends; i++)
-		s->backends[i].ops->register_local(s->backends[i].state, slices, (size_t)ns);
+		s->backends[i].ops->register_local(s->backends[i].state, slices, (size_t)ns,
+						   complete);
 	reg_local_slices_free(s->last, s->n_last);
 	s->last = slices;
 	s->n_last = (size_t)ns;
 	s->handed = true;
+	s->last_complete = complete;
 }

@@ -82,8 +82,11 @@ bool selfreg_wanted(const struct selfreg *s);
  * catalogue @cat, and hand them to every backend added when they differ
  * from the last ones handed (the first time, always). Errors are logged and
  * the previous registrations stay. Called after each publish and each pod
- * enrolled or gone. Does not block.
+ * enrolled or gone; @complete once every registry has synced (struct
+ * reg_local_want: before that, nothing registered is removed). Does not
+ * block.
  */
-void selfreg_update(struct selfreg *s, const struct pod *pods, const struct catalogue *cat);
+void selfreg_update(struct selfreg *s, const struct pod *pods, const struct catalogue *cat,
+		    bool complete);
 
 #endif /* WEFT_SELFREG_H */

@@ -201,12 +201,14 @@ out_free:
 	return err == -ENOMEM ? log_errno(err, "registry '%s'", source) : err;
 }
 
-static void consul_register_local(void *state, const struct reg_local_slice *slices, size_t n)
+static void consul_register_local(void *state, const struct reg_local_slice *slices, size_t n,
+				  bool complete)
 {
 	struct consul *c = state;
 
 	if (c->registers)
-		reg_local_want_post(&c->want, &c->lock, &c->cond, c->source, slices, n);
+		reg_local_want_post(&c->want, &c->lock, &c->cond, c->source, slices, n,
+				    complete);
 }
 
 const struct reg_backend_ops reg_consul_ops = {

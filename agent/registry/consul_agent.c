@@ -31,6 +31,7 @@ struct inst {
 struct registrar {
 	struct consul *c;
 	uint64_t gen;			/* c->want.gen the wanted set reflects */
+	bool complete;			/* and its c->want.complete */
 	struct inst *want;
 	size_t n_want;
 	char **bodies;			/* what each c->have entry was registered with */
@@ -151,8 +152,10 @@ static int take_want(struct registrar *r)
 	}
 	for (size_t i = 0; i < c->want.n && !ret; i++)
 		ret = slice_instances(r, &c->want.slices[i], &want, &n);
-	if (!ret)
+	if (!ret) {
 		r->gen = c->want.gen;
+		r->complete = c->want.complete;
+	}
 	pthread_mutex_unlock(&c->lock);
 	if (ret) {
 		for (size_t i = 0; i < n; i++)
@@ -260,7 +263,8 @@ static int reconcile(struct registrar *r)
 			}
 		}
 	}
-	for (size_t i = 0; i < c->n_have && !ret;) {
+	/* A partial set removes nothing (struct reg_local_want). */
+	for (size_t i = 0; i < c->n_have && !ret && r->complete;) {
 		bool wanted = false;
 
 		for (size_t j = 0; j < r->n_want; j++)

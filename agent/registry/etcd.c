@@ -214,12 +214,14 @@ out_free:
 	return err == -ENOMEM ? log_errno(err, "registry '%s'", source) : err;
 }
 
-static void etcd_register_local(void *state, const struct reg_local_slice *slices, size_t n)
+static void etcd_register_local(void *state, const struct reg_local_slice *slices, size_t n,
+				  bool complete)
 {
 	struct etcd *e = state;
 
 	if (e->registers)
-		reg_local_want_post(&e->want, &e->lock, &e->cond, e->source, slices, n);
+		reg_local_want_post(&e->want, &e->lock, &e->cond, e->source, slices, n,
+				    complete);
 }
 
 const struct reg_backend_ops reg_etcd_ops = {

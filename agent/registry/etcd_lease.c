@@ -207,6 +207,8 @@ static int reconcile(struct registrar *r)
 		if (!ret)
 			ret = put(r, rel, r->want.slices[i].manifest);
 	}
+	if (!r->want.complete)
+		return ret;	/* a partial set removes nothing (struct reg_local_want) */
 	for (size_t i = r->n_have; i-- > 0 && !ret;) {
 		bool wanted = false;
 

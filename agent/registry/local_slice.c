@@ -86,14 +86,16 @@ bool reg_local_registers(const char *source, const char *node)
 }
 
 void reg_local_want_post(struct reg_local_want *w, pthread_mutex_t *lock, pthread_cond_t *cond,
-			 const char *source, const struct reg_local_slice *slices, size_t n)
+			 const char *source, const struct reg_local_slice *slices, size_t n,
+			 bool complete)
 {
 	int err = 0;
 
 	pthread_mutex_lock(lock);
-	if (!reg_local_slices_equal(w->slices, w->n, slices, n)) {
+	if (w->complete != complete || !reg_local_slices_equal(w->slices, w->n, slices, n)) {
 		err = slices_set(&w->slices, &w->n, slices, n);
 		if (!err) {
+			w->complete = complete;
 			w->gen++;
 			pthread_cond_broadcast(cond);
 		}
@@ -112,8 +114,10 @@ int reg_local_want_take(struct reg_local_want *copy, const struct reg_local_want
 	pthread_mutex_lock(lock);
 	if (copy->gen != w->gen) {
 		err = slices_set(&copy->slices, &copy->n, w->slices, w->n);
-		if (!err)
+		if (!err) {
 			copy->gen = w->gen;
+			copy->complete = w->complete;
+		}
 	}
 	pthread_mutex_unlock(lock);
 	return err;

@@ -179,14 +179,22 @@ struct reg_local_want {
 	struct reg_local_slice *slices;
 	size_t n;
 	uint64_t gen;		/* bumped on every change */
+	/* Computed from a catalogue every registry had synced into. Until
+	 * then the set may lack endpoints whose Service or Pod is still to be
+	 * read, so a registering thread adds what it is given but removes
+	 * nothing it finds registered (a resumed or inherited registration of
+	 * a predecessor would otherwise be deleted and written again).
+	 */
+	bool complete;
 };
 
 /* register_local() for a backend with a registering thread: make @w
- * @slices (@n) under @lock unless it already is, bumping w->gen and waking
- * @cond; on ENOMEM @w stays and a warning names @source.
+ * @slices (@n), @complete, under @lock unless it already is, bumping w->gen
+ * and waking @cond; on ENOMEM @w stays and a warning names @source.
  */
 void reg_local_want_post(struct reg_local_want *w, pthread_mutex_t *lock, pthread_cond_t *cond,
-			 const char *source, const struct reg_local_slice *slices, size_t n);
+			 const char *source, const struct reg_local_slice *slices, size_t n,
+			 bool complete);
 
 /* The registering thread: bring its @copy up to @w (read under @lock) when
  * their gens differ. 0, or -ENOMEM with @copy unchanged.
@@ -240,10 +248,12 @@ struct reg_backend_ops {
 	 */
 	void (*stop)(void *state, bool deregister);
 	/* Optional: this node's EndpointSlices to register changed (called on
-	 * the loop with the whole set, sorted; borrowed: copy what you keep).
-	 * NULL for backends that do not self-register.
+	 * the loop with the whole set, sorted; borrowed: copy what you keep;
+	 * @complete as in struct reg_local_want). NULL for backends that do
+	 * not self-register.
 	 */
-	void (*register_local)(void *state, const struct reg_local_slice *slices, size_t n);
+	void (*register_local)(void *state, const struct reg_local_slice *slices, size_t n,
+			       bool complete);
 	/* Optional, a hand-over's predecessor: stop as stop(@state, false)
 	 * does, but leave this node's registrations in the hands of the
 	 * successor's backend of the same --registry value: fill @out with

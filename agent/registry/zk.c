@@ -447,12 +447,14 @@ static int zk_start(const char *source, const char *arg, const struct reg_opts *
 	return 0;
 }
 
-static void zk_register_local(void *state, const struct reg_local_slice *slices, size_t n)
+static void zk_register_local(void *state, const struct reg_local_slice *slices, size_t n,
+				  bool complete)
 {
 	struct zk *z = state;
 
 	if (z->registers)
-		reg_local_want_post(&z->want, &z->lock, &z->cond, z->source, slices, n);
+		reg_local_want_post(&z->want, &z->lock, &z->cond, z->source, slices, n,
+				    complete);
 }
 
 const struct reg_backend_ops reg_zk_ops = {

@@ -171,6 +171,8 @@ static int sync_all(struct zk *z, bool recheck)
 		if (!err)
 			log_debug("registry: %s: registered '%s'", z->source, abs);
 	}
+	if (!z->reg_want.complete)
+		return err;	/* a partial set removes nothing (struct reg_local_want) */
 	for (size_t i = z->n_ephs; i-- > 0 && !err;) {
 		bool wanted = false;
 

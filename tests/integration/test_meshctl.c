@@ -125,9 +125,11 @@ Test(meshctl, status_shows_version_mode_kernel_registries_and_programs)
 	cr_expect_eq(json_object_get_int(jpath(o, "api")), 1);
 	cr_expect_str_eq(jstr(o, "registries.0.health"), "synced");
 	cr_expect_eq(json_object_get_int(jpath(o, "pods.meshed")), 2);
-	/* sock_create, getsockopt, sockops, getpeername4/6, connect4/6. */
-	cr_expect_eq(json_object_array_length(jpath(o, "bpf.programs")), 7);
-	for (size_t i = 0; i < 7; i++) {
+	/* sock_create, getsockopt, sockops, getpeername4/6, connect4/6, and
+	 * DNS capture's sendmsg4/6 and recvmsg4/6.
+	 */
+	cr_expect_eq(json_object_array_length(jpath(o, "bpf.programs")), 11);
+	for (size_t i = 0; i < 11; i++) {
 		json_object *prog = json_object_array_get_idx(jpath(o, "bpf.programs"), i);
 
 		cr_expect(json_object_get_boolean(jpath(prog, "attached")), "program %zu attached",

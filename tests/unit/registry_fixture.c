@@ -71,14 +71,20 @@ void rfix_stop(struct rfix *f)
 	f->loop = NULL;
 }
 
-void rfix_register_local(struct rfix *f, const struct selfreg_ep *eps, size_t n)
+void rfix_register_local_as(struct rfix *f, const struct selfreg_ep *eps, size_t n,
+			    bool complete)
 {
 	struct reg_local_slice *slices = NULL;
 	int ns = selfreg_slices(eps, n, &slices);
 
 	cr_assert_geq(ns, 0, "selfreg_slices: %s", strerror(-ns));
-	f->ops->register_local(f->state, slices, (size_t)ns);
+	f->ops->register_local(f->state, slices, (size_t)ns, complete);
 	reg_local_slices_free(slices, (size_t)ns);
+}
+
+void rfix_register_local(struct rfix *f, const struct selfreg_ep *eps, size_t n)
+{
+	rfix_register_local_as(f, eps, n, true);
 }
 
 static void on_timer(struct loop_timer *t, uint64_t now)

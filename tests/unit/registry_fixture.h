@@ -49,9 +49,12 @@ void rfix_start_backend(struct rfix *f);
 void rfix_stop(struct rfix *f);
 
 /* Hand this node's endpoints @eps[0..n) to the backend as the agent does:
- * as EndpointSlices (selfreg.h) through register_local. Asserts on failure.
+ * as EndpointSlices (selfreg.h) through register_local, as a complete set
+ * (every registry synced); _as() says which. Asserts on failure.
  */
 void rfix_register_local(struct rfix *f, const struct selfreg_ep *eps, size_t n);
+void rfix_register_local_as(struct rfix *f, const struct selfreg_ep *eps, size_t n,
+			    bool complete);
 
 /* Run the loop for @ms. */
 void rfix_run(struct rfix *f, uint32_t ms);

@@ -239,15 +239,18 @@ Test(selfreg, a_node_name_too_long_for_slice_names_is_refused)
 struct handed {
 	unsigned int calls;
 	size_t n;
+	bool complete;
 	char first[OBJ_NAME_MAX];
 };
 
-static void record_local(void *state, const struct reg_local_slice *slices, size_t n)
+static void record_local(void *state, const struct reg_local_slice *slices, size_t n,
+			 bool complete)
 {
 	struct handed *h = state;
 
 	h->calls++;
 	h->n = n;
+	h->complete = complete;
 	snprintf(h->first, sizeof(h->first), "%s", n ? slices[0].name : "");
 }
 
@@ -272,16 +275,20 @@ Test(selfreg, slices_are_handed_to_registering_backends_when_they_change)
 
 	set_pod(&pods[1], "shop", "plain", true, "198.18.1.3", NULL, NULL);
 	set_pod(&pods[0], "shop", "web-1", true, "198.18.1.1", NULL, &pods[1]);
-	selfreg_update(s, &pods[0], c);
+	selfreg_update(s, &pods[0], c, false);
 	cr_expect_eq(h.calls, 1);
 	cr_expect_eq(h.n, 1);
 	cr_expect_str_eq(h.first, "web-node-a");
+	cr_expect_not(h.complete, "handed as partial before every registry synced");
 	cr_expect_eq(h2.calls, 1, "every registering backend gets them");
-	selfreg_update(s, &pods[0], c);
-	cr_expect_eq(h.calls, 1, "the same slices are not handed again");
+	selfreg_update(s, &pods[0], c, true);
+	cr_expect_eq(h.calls, 2, "the same slices, now complete, are handed again");
+	cr_expect(h.complete);
+	selfreg_update(s, &pods[0], c, true);
+	cr_expect_eq(h.calls, 2, "the same slices are not handed again");
 	pods[0].meshed = false;
-	selfreg_update(s, &pods[0], c);
-	cr_expect_eq(h.calls, 2);
+	selfreg_update(s, &pods[0], c, true);
+	cr_expect_eq(h.calls, 3);
 	cr_expect_eq(h.n, 0, "the pod left the mesh: nothing to register");
 	selfreg_free(s);
 
@@ -291,8 +298,8 @@ Test(selfreg, slices_are_handed_to_registering_backends_when_they_change)
 	cr_assert_eq(selfreg_add_backend(off, &recording_ops, &h), 0);
 	cr_expect_not(selfreg_wanted(off));
 	pods[0].meshed = true;
-	selfreg_update(off, &pods[0], c);
-	cr_expect_eq(h.calls, 2);
+	selfreg_update(off, &pods[0], c, true);
+	cr_expect_eq(h.calls, 3);
 	selfreg_free(off);
 	catalogue_unref(c);
 }

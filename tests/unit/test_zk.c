@@ -474,6 +474,38 @@ Test(zk, a_resumed_session_removes_what_the_successor_no_longer_registers)
 	cr_expect_eq((unsigned long long)st.ephemeralOwner, owner);
 }
 
+/* The successor's agent has not read every registry yet, so the set it
+ * hands lacks the pod (its Service is still to come): the resumed
+ * session's znode stays as it is until a complete set says otherwise.
+ */
+Test(zk, a_resumed_session_keeps_its_znodes_while_the_set_is_partial)
+{
+	unsigned long long owner;
+	struct Stat before, st;
+	struct reg_pass p;
+	uint64_t took;
+
+	start_watching(srv.hosts);
+	set_local(&f, true);
+	cr_assert(rfix_until(&f, 5000, znode_is, &present));
+	cr_assert_eq(tzk_stat(&srv, LOCAL_ZNODE, &before), ZOK);
+	owner = (unsigned long long)before.ephemeralOwner;
+
+	start_successor();
+	rfix_register_local_as(&g, NULL, 0, false);
+	p = pass_session(&took);
+	reg_zk_ops.resume(g.state, &p);
+	cr_assert(rfix_until(&g, 5000, status_names_session, &owner), "not resumed: %s",
+		  rfix_status(&g).message);
+	rfix_run(&g, 500);
+	cr_assert_eq(tzk_stat(&srv, LOCAL_ZNODE, &st), ZOK, "a partial set removed the znode");
+	cr_expect_eq(st.czxid, before.czxid, "created again");
+
+	/* Every registry synced, and the pod is not this node's any more. */
+	rfix_register_local_as(&g, NULL, 0, true);
+	cr_assert(rfix_until(&g, 5000, znode_is, &absent), "a complete set kept the znode");
+}
+
 /* Nobody attached within the session timeout: the session expires with
  * its znodes (which shows the old handle let go without closing it: a
  * close deletes them at once), and the successor, finding it expired,
