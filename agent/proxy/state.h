@@ -81,6 +81,15 @@ struct svc_pod {
 	uint32_t conns;		/* > 0: pods with none leave the table */
 };
 
+/* The identity a meshed endpoint must present: a SPIFFE ID without its
+ * trust domain (the mTLS table's, compared apart), which would add 254
+ * unused bytes to every endpoint's state.
+ */
+struct ep_peer {
+	char ns[SPIFFE_NS_MAX];
+	char sa[SPIFFE_SA_MAX];
+};
+
 struct ep_state {
 	struct svc_state *svc;	/* holds a reference on it */
 	struct ep_state *next;	/* in svc->all */
@@ -99,7 +108,7 @@ struct ep_state {
 	 * expected to present this identity. From the snapshot bound last.
 	 */
 	bool meshed;
-	struct spiffe_id peer;
+	struct ep_peer peer;
 };
 
 struct svc_state {
