@@ -206,7 +206,8 @@ static void other_family(struct trace *t, const struct svc_state *s, json_object
 	const struct svc_state *o;
 	char buf[ADDR_STRLEN], why[TRACE_TEXT_MAX];
 
-	for (size_t i = 0; (o = proxy_service_at(trace_px(t), i)); i++) {
+	/* Every port of the snapshot, states or not (isolated by the caller). */
+	for (size_t i = 0; (o = workers_service_at(t->a->workers, i)); i++) {
 		if (o->vip.family == s->vip.family || strcmp(o->ns, s->ns) ||
 		    strcmp(o->name, s->name) || strcmp(o->port_name, s->port_name))
 			continue;
@@ -287,10 +288,11 @@ static void mtls_step(struct trace *t, const struct ep_state *pick)
 		     "%s allows only \"%s\": %s would be refused at the server", whose, rule, me);
 }
 
-/* The proxy's part: service, endpoints, pick. Fills @o. */
-static void proxy_steps(struct trace *t, json_object *o)
+/* The proxy's part for @s, the service port's state (NULL: not a service):
+ * service, endpoints, pick. Fills @o.
+ */
+static void proxy_steps_of(struct trace *t, json_object *o, const struct svc_state *s)
 {
-	const struct svc_state *s = proxy_service_for(trace_px(t), &t->dst4);
 	uint64_t now = proxy_now_ms(trace_px(t));
 	char buf[ADDR_STRLEN], why[TRACE_TEXT_MAX];
 	json_object *svc, *eps;
@@ -366,6 +368,18 @@ static void proxy_steps(struct trace *t, json_object *o)
 	mtls_step(t, pick);
 	snprintf(why, sizeof(why), "captured; service %s/%s → endpoint %s", s->ns, s->name, buf);
 	json_object_object_add(o, "outcome", json_object_new_string(why));
+}
+
+/* The proxy's part. A port no connection has used yet holds no state in
+ * the worker: it is shown as a first connection would find it.
+ */
+static void proxy_steps(struct trace *t, json_object *o)
+{
+	const struct svc_state *s = proxy_service_for(trace_px(t), &t->dst4);
+	struct svc_state *blank = s ? NULL : proxy_service_blank_for(trace_px(t), &t->dst4);
+
+	proxy_steps_of(t, o, s ? s : blank);
+	state_blank_free(blank);
 }
 
 int admin_trace(const struct http_request *req, struct http_response *resp, void *ctx)

@@ -89,6 +89,13 @@ const struct svc_state *proxy_service_for(const struct proxy *px, const struct a
 	return sp ? state_svc(&px->st, px->cat, sp) : NULL;
 }
 
+struct svc_state *proxy_service_blank_for(const struct proxy *px, const struct addr *dst)
+{
+	const struct cat_svc_port *sp = px->cat ? catalogue_find_vip(px->cat, dst) : NULL;
+
+	return sp ? state_blank(sp, &px->defaults) : NULL;
+}
+
 const struct ep_state *proxy_preview_pick(const struct proxy *px, const struct svc_state *s,
 					  bool *panic)
 {

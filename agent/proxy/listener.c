@@ -125,6 +125,18 @@ const struct svc_state *proxy_service_at(const struct proxy *px, size_t i)
 	return i < px->st.n_ports ? px->st.by_port[i] : NULL;
 }
 
+size_t proxy_n_service_ports(const struct proxy *px)
+{
+	return px->st.n_ports;
+}
+
+struct svc_state *proxy_service_blank(const struct proxy *px, size_t i)
+{
+	if (!px->cat || i >= catalogue_n_svc_ports(px->cat))
+		return NULL;
+	return state_blank(catalogue_svc_port_at(px->cat, i), &px->defaults);
+}
+
 uint64_t proxy_now_ms(const struct proxy *px)
 {
 	return loop_now_ms(px->loop);
@@ -166,7 +178,8 @@ static void accept_one(struct proxy *px, struct px_pod *pod, int cfd, int family
 		conn_start(px, pod, cfd, NULL, &dst);
 		return;
 	}
-	svc = state_svc(&px->st, px->cat, sp);
+	/* The first connection to the port creates its state. */
+	svc = state_svc_get(&px->st, px->cat, sp, &px->defaults);
 	if (!sp->n_ready || !svc) {
 		/* A service with no ready endpoint: refuse like a closed port would. */
 		px->stats.no_endpoint++;

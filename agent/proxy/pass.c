@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "model/catalogue.h"
 #include "proxy/conn.h"
 
 struct pass_batch {
@@ -203,16 +204,19 @@ long pass_batch_finish(struct pass_batch *b)
 
 /* ---------------------------------------------------------------- adopting */
 
-static struct svc_state *find_svc(const struct proxy *px, const struct px_pass_rec *r)
+/* The adopted connection's service port in this proxy's snapshot: its
+ * state, created if no connection here used it yet.
+ */
+static struct svc_state *find_svc(struct proxy *px, const struct px_pass_rec *r)
 {
-	if (!r->svc_ns[0])
+	const struct cat_svc_port *sp;
+
+	if (!r->svc_ns[0] || !px->cat)
 		return NULL;
-	for (struct svc_state *s = px->st.svcs; s; s = s->next) {
-		if (s->live && addr_equal(&s->vip, &r->vip) && !strcmp(s->ns, r->svc_ns) &&
-		    !strcmp(s->name, r->svc_name))
-			return s;
-	}
-	return NULL;
+	sp = catalogue_find_vip(px->cat, &r->vip);
+	if (!sp || strcmp(sp->svc->ns, r->svc_ns) || strcmp(sp->svc->name, r->svc_name))
+		return NULL;
+	return state_svc_get(&px->st, px->cat, sp, &px->defaults);
 }
 
 static struct ep_state *find_ep(struct svc_state *s, const struct addr *a)

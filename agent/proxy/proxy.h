@@ -135,10 +135,20 @@ typedef void (*proxy_denial_fn)(const char *id, uint64_t n, void *ctx);
 void proxy_mtls_denials(const struct proxy *px, proxy_denial_fn fn, void *ctx);
 
 /* The state of the i-th service port of the published catalogue (same order
- * as catalogue_svc_port_at()), or NULL; read-only, for the admin API. See
- * proxy/state.h for its fields.
+ * as catalogue_svc_port_at()), or NULL: past the end, or no connection here
+ * has used the port yet (states are created on first use). Read-only, for
+ * the admin API. See proxy/state.h for its fields.
  */
 const struct svc_state *proxy_service_at(const struct proxy *px, size_t i);
+/* How many service ports the published catalogue has: proxy_service_at()
+ * is NULL below this for a port no connection here has used yet.
+ */
+size_t proxy_n_service_ports(const struct proxy *px);
+/* A detached zero-counter state of the i-th service port (state_blank()),
+ * for showing a port this proxy holds no state for; NULL past the end or
+ * on ENOMEM. Free with state_blank_free().
+ */
+struct svc_state *proxy_service_blank(const struct proxy *px, size_t i);
 
 /* The proxy's clock (the loop's), for rendering ejection deadlines. */
 uint64_t proxy_now_ms(const struct proxy *px);
@@ -187,6 +197,10 @@ typedef int (*proxy_conn_fn)(const struct proxy_conn_info *ci, void *ctx);
  * unmapped) in the published catalogue, or NULL when @dst is not a service.
  */
 const struct svc_state *proxy_service_for(const struct proxy *px, const struct addr *dst);
+/* proxy_service_for()'s zero-counter stand-in (state_blank()) for a service
+ * port no connection here has used yet; NULL when @dst is not a service.
+ */
+struct svc_state *proxy_service_blank_for(const struct proxy *px, const struct addr *dst);
 
 /* The endpoint the balancer would choose for the next connection or request
  * to @s if nothing else happened first: the real balancer_pick() run on

@@ -2,9 +2,10 @@
 /* Implementation of agent/proxy/state.h. A bind walks the old and the new
  * snapshot's Services side by side (both sorted by namespace, name) and
  * visits only those that are not the same object in both: their old ports'
- * states leave their slots, their new ports take a state (the old port's of
- * the same VIP:port, else a new one) and their endpoints are joined with the
- * endpoint states by address. Nothing on the connection path.
+ * states leave their slots, their new ports take the old port's state of
+ * the same VIP:port if it had one (states are created on first use, by
+ * state_svc_get()) and their endpoints are joined with the endpoint states
+ * by address.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -431,10 +432,12 @@ static int prepare(struct state *st, struct bind_svc *b)
 		const struct cat_svc_port *sp = &b->svc->ports[k];
 		struct svc_state *s = prev_state(st, b->prev, &sp->vip);
 
+		/* Created on first use only (state_svc_get()): a port no
+		 * connection has reached yet costs the bind nothing.
+		 */
 		if (!s)
-			s = svc_new(st, sp);
-		/* A new state is touched, so a failure below frees it. */
-		if (!s || touch(st, s))
+			continue;
+		if (touch(st, s))
 			return -ENOMEM;
 		b->states[k] = s;
 		b->eps[k] = bind_endpoints(s, sp);
@@ -530,6 +533,10 @@ int state_bind(struct state *st, const struct catalogue *old, const struct catal
 		/* A Service's override applies to all its ports alike. */
 		policy_apply(&pol, defaults, svc->policy);
 		for (size_t k = 0; k < svc->n_ports; k++) {
+			if (!d.come[i].states[k]) {
+				st->by_slot[svc->ports[k].slot] = NULL;
+				continue;
+			}
 			commit_port(st, &svc->ports[k], d.come[i].states[k], d.come[i].eps[k], &pol);
 			d.come[i].eps[k] = NULL;
 		}
@@ -571,4 +578,79 @@ out:
 	diff_free(&d);
 	free(by_port);
 	return err;
+}
+
+struct svc_state *state_svc_get(struct state *st, const struct catalogue *c,
+				const struct cat_svc_port *sp, const struct policy *defaults)
+{
+	struct svc_state *s = state_svc(st, c, sp);
+	struct ep_state **eps;
+	struct policy pol;
+	size_t at;
+
+	if (s)
+		return s;
+	at = catalogue_svc_port_index(c, sp);
+	if (sp->slot >= st->n_slots || at >= st->n_ports)
+		return NULL;	/* not a port of the bound snapshot */
+	s = svc_new(st, sp);
+	if (!s)
+		return NULL;
+	eps = bind_endpoints(s, sp);
+	if (!eps) {
+		svc_unlink(st, s);
+		svc_free(s);
+		return NULL;
+	}
+	policy_apply(&pol, defaults, sp->svc->policy);
+	commit_port(st, sp, s, eps, &pol);
+	st->by_port[at] = s;
+	return s;
+}
+
+struct svc_state *state_blank(const struct cat_svc_port *sp, const struct policy *defaults)
+{
+	struct svc_state *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	memcpy(s->ns, sp->svc->ns, sizeof(s->ns));
+	memcpy(s->name, sp->svc->name, sizeof(s->name));
+	memcpy(s->port_name, sp->port_name, sizeof(s->port_name));
+	s->vip = sp->vip;
+	s->vip_allocated = sp->vip_allocated;
+	s->live = true;
+	policy_apply(&s->pol, defaults, sp->svc->policy);
+	s->eps = calloc(sp->n_endpoints ? sp->n_endpoints : 1, sizeof(*s->eps));
+	if (!s->eps)
+		goto fail;
+	s->n_ready = sp->n_ready;
+	for (; s->n_eps < sp->n_endpoints; s->n_eps++) {
+		struct ep_state *e = calloc(1, sizeof(*e));
+		const struct cat_endpoint *ce = &sp->endpoints[s->n_eps];
+
+		if (!e)
+			goto fail;
+		e->svc = s;
+		e->addr = ce->addr;
+		e->live = true;
+		e->ready = ce->ready;
+		peer_identity(e, ce);
+		e->weight = policy_weight_of(&s->pol, &e->addr);
+		s->eps[s->n_eps] = e;
+	}
+	return s;
+fail:
+	state_blank_free(s);
+	return NULL;
+}
+
+void state_blank_free(struct svc_state *s)
+{
+	if (!s)
+		return;
+	for (size_t j = 0; s->eps && j < s->n_eps; j++)
+		free(s->eps[j]);
+	free(s->eps);
+	free(s);
 }

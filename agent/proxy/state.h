@@ -3,12 +3,14 @@
  * (namespace, name, VIP:port) and one ep_state per endpoint address under it,
  * holding what must outlive a catalogue snapshot — outstanding and open
  * connections, outlier state, the retry budget, idle pooled connections,
- * counters — plus the policy in force for the snapshot. state_bind()
- * maps a new snapshot onto the table, so nothing is lost on a swap: only
- * the Services that differ from the snapshot bound before are visited (the
- * catalogue shares unchanged ones, catalogue.h), and each port's state is
- * found by its slot. States that left the catalogue live on while a
- * connection uses them.
+ * counters — plus the policy in force for the snapshot. A port's state and
+ * its endpoints' are created on first use (state_svc_get(): the first
+ * connection to the port), so a port no connection reached costs nothing.
+ * state_bind() maps a new snapshot onto the states that exist, so nothing
+ * is lost on a swap: only the Services that differ from the snapshot bound
+ * before are visited (the catalogue shares unchanged ones, catalogue.h),
+ * and each port's state is found by its slot. States that left the
+ * catalogue live on while a connection uses them.
  * Owned by one proxy (one per worker loop later, issue #6): no locks. The
  * admin API reads it; only the proxy writes it.
  */
@@ -79,6 +81,15 @@ struct svc_pod {
 	uint32_t conns;		/* > 0: pods with none leave the table */
 };
 
+/* The identity a meshed endpoint must present: a SPIFFE ID without its
+ * trust domain (the mTLS table's, compared apart), which would add 254
+ * unused bytes to every endpoint's state.
+ */
+struct ep_peer {
+	char ns[SPIFFE_NS_MAX];
+	char sa[SPIFFE_SA_MAX];
+};
+
 struct ep_state {
 	struct svc_state *svc;	/* holds a reference on it */
 	struct ep_state *next;	/* in svc->all */
@@ -97,7 +108,7 @@ struct ep_state {
 	 * expected to present this identity. From the snapshot bound last.
 	 */
 	bool meshed;
-	struct spiffe_id peer;
+	struct ep_peer peer;
 };
 
 struct svc_state {
@@ -145,8 +156,9 @@ void state_init(struct state *st);
 void state_done(struct state *st);
 
 /* Map snapshot @c onto the table, @old being the one bound so far (NULL:
- * none): for each Service that differs between them, find or create the
- * state of each service port and endpoint, apply the Service's override
+ * none): for each Service that differs between them, carry the state of
+ * each service port that has one (same VIP:port) and join its endpoints'
+ * (created if new), apply the Service's override
  * (decoded by the registry) to @defaults, and mark what left the snapshot.
  * O(services) pointer comparisons plus the changed Services' endpoints.
  * Call state_gc_touched() once the caller dropped what holds dead states.
@@ -160,9 +172,27 @@ int state_bind(struct state *st, const struct catalogue *old, const struct catal
  */
 void state_gc_touched(struct state *st);
 
-/* The state of service port @sp of the bound snapshot. O(1). */
+/* The state of service port @sp of the bound snapshot, NULL while no
+ * connection has used it. O(1).
+ */
 struct svc_state *state_svc(const struct state *st, const struct catalogue *c,
 			    const struct cat_svc_port *sp);
+
+/* The state of service port @sp of the bound snapshot @c, created (with its
+ * endpoints' states) on this first use: a port no connection has reached
+ * holds nothing, and binds skip it. NULL: -ENOMEM, or @sp is not a port
+ * of @c.
+ */
+struct svc_state *state_svc_get(struct state *st, const struct catalogue *c,
+				const struct cat_svc_port *sp, const struct policy *defaults);
+
+/* A detached state of @sp as a first use would create it, zero counters:
+ * what the admin API shows of a port this proxy holds no state for. Its
+ * endpoints are allocated one by one (as the workers' merged views are);
+ * free with state_blank_free(). NULL: -ENOMEM.
+ */
+struct svc_state *state_blank(const struct cat_svc_port *sp, const struct policy *defaults);
+void state_blank_free(struct svc_state *s);
 
 /* Reference counting of connections on states; an unref may free a state
  * that left the catalogue.

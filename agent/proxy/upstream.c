@@ -482,7 +482,12 @@ int up_connect(struct conn *c, struct ep_state *e, const struct addr *target)
 		if (fd >= 0)
 			fd = upstream_connect(fd, &tls_port);
 		if (fd >= 0) {
-			int err = tls_dial(c->pod, fd, &e->peer, target->port, &fd);
+			struct spiffe_id expect = { 0 };
+			int err;
+
+			memcpy(expect.ns, e->peer.ns, sizeof(expect.ns));
+			memcpy(expect.sa, e->peer.sa, sizeof(expect.sa));
+			err = tls_dial(c->pod, fd, &expect, target->port, &fd);
 
 			if (err)
 				fd = err;

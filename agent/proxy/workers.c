@@ -58,7 +58,11 @@ struct workers {
 	unsigned int parked;	/* under mu */
 	unsigned int ready;	/* workers through their start (sandbox entered), under mu */
 	int start_err;		/* the first worker's failure to start, under mu */
-	struct svc_state **merged;	/* workers_service_at()'s view, until release */
+	/* workers_service_at()'s view, until release: worker 0's own state
+	 * (one worker) or merged[i], a copy made for the view.
+	 */
+	const struct svc_state **view;
+	struct svc_state **merged;
 	size_t n_merged;
 	struct worker w[];
 };
@@ -277,16 +281,10 @@ fail:
 
 static void merged_free(struct workers *ws)
 {
-	for (size_t i = 0; i < ws->n_merged; i++) {
-		struct svc_state *s = ws->merged[i];
-
-		if (!s)
-			continue;
-		for (size_t j = 0; j < s->n_eps; j++)
-			free(s->eps[j]);
-		free(s->eps);
-		free(s);
-	}
+	for (size_t i = 0; ws->merged && i < ws->n_merged; i++)
+		state_blank_free(ws->merged[i]);
+	free(ws->view);
+	ws->view = NULL;
 	free(ws->merged);
 	ws->merged = NULL;
 	ws->n_merged = 0;
@@ -738,11 +736,17 @@ static void ep_merge(struct ep_state *dst, const struct ep_state *src)
 
 static struct svc_state *svc_merge(const struct workers *ws, size_t i)
 {
-	const struct svc_state *s0 = proxy_service_at(ws->w[0].px, i);
+	const struct svc_state *s0 = NULL;
 	struct svc_state *m;
+	unsigned int first;
 
+	/* States are created on first use: the first worker holding one is
+	 * the base; a port no worker used yet is shown from the catalogue.
+	 */
+	for (first = 0; first < ws->n && !s0; first++)
+		s0 = proxy_service_at(ws->w[first].px, i);
 	if (!s0)
-		return NULL;
+		return proxy_service_blank(ws->w[0].px, i);
 	m = malloc(sizeof(*m));
 	if (!m)
 		return NULL;
@@ -767,7 +771,7 @@ static struct svc_state *svc_merge(const struct workers *ws, size_t i)
 		m->eps[j]->next = NULL;
 		m->eps[j]->idle = NULL;
 	}
-	for (unsigned int k = 1; k < ws->n; k++) {
+	for (unsigned int k = first; k < ws->n; k++) {
 		const struct svc_state *s = proxy_service_at(ws->w[k].px, i);
 
 		/* Every worker binds the same snapshot in the same order; a
@@ -797,21 +801,24 @@ fail:
 
 const struct svc_state *workers_service_at(struct workers *ws, size_t i)
 {
-	size_t n = 0;
+	size_t n = proxy_n_service_ports(ws->w[0].px);
 
-	if (!ws->threaded)
-		return proxy_service_at(ws->w[0].px, i);
-	if (!ws->merged) {
-		while (proxy_service_at(ws->w[0].px, n))
-			n++;
+	if (!ws->view) {
+		ws->view = calloc(n ? n : 1, sizeof(*ws->view));
 		ws->merged = calloc(n ? n : 1, sizeof(*ws->merged));
-		if (!ws->merged)
+		if (!ws->view || !ws->merged) {
+			merged_free(ws);
 			return NULL;
+		}
 		ws->n_merged = n;
 	}
 	if (i >= ws->n_merged)
 		return NULL;
-	if (!ws->merged[i])
-		ws->merged[i] = svc_merge(ws, i);
-	return ws->merged[i];
+	if (ws->view[i])
+		return ws->view[i];
+	/* One worker: its own state, no copy. */
+	ws->view[i] = ws->threaded ? NULL : proxy_service_at(ws->w[0].px, i);
+	if (!ws->view[i])
+		ws->view[i] = ws->merged[i] = svc_merge(ws, i);
+	return ws->view[i];
 }

@@ -253,7 +253,7 @@ Test(state, endpoint_state_survives_a_catalogue_swap)
 			       "- {addresses: [198.18.1.1]}\n- {addresses: [198.18.1.2]}\n"));
 	cr_assert_eq(state_bind(&st, NULL, c1, &def), 0);
 	state_gc_touched(&st);
-	s1 = state_svc(&st, c1, catalogue_find_vip(c1, &vip));
+	s1 = state_svc_get(&st, c1, catalogue_find_vip(c1, &vip), &def);
 	cr_assert_not_null(s1);
 	cr_assert_eq(s1->pol.lb, LB_ROUND_ROBIN);
 	cr_assert_eq(s1->n_ready, 2);
@@ -294,7 +294,7 @@ Test(state, a_referenced_endpoint_outlives_its_removal)
 	c1 = build(m, SVC_YAML("", "- {addresses: [198.18.1.1]}\n- {addresses: [198.18.1.2]}\n"));
 	cr_assert_eq(state_bind(&st, NULL, c1, &def), 0);
 	state_gc_touched(&st);
-	s = state_svc(&st, c1, catalogue_svc_port_at(c1, 0));
+	s = state_svc_get(&st, c1, catalogue_svc_port_at(c1, 0), &def);
 	gone = s->eps[0];
 	ep_ref(gone);	/* as an open upstream connection would */
 	c2 = build(m, SVC_YAML("", "- {addresses: [198.18.1.2]}\n"));
@@ -325,7 +325,7 @@ Test(state, a_service_that_left_offers_no_endpoint_to_its_last_clients)
 	c1 = build(m, SVC_YAML("", "- {addresses: [198.18.1.1]}\n"));
 	cr_assert_eq(state_bind(&st, NULL, c1, &def), 0);
 	state_gc_touched(&st);
-	s = state_svc(&st, c1, catalogue_svc_port_at(c1, 0));
+	s = state_svc_get(&st, c1, catalogue_svc_port_at(c1, 0), &def);
 	svc_ref(s);	/* as a client connection would */
 	cr_assert_eq(model_remove(m, "test", OBJ_SERVICE, "shop", "web"), 0);
 	c2 = model_build(m);

@@ -317,9 +317,12 @@ Test(catalogue_inc, proxy_state_survives_many_publishes)
 	c = model_build(m);
 	cr_assert_eq(state_bind(&st, NULL, c, &def), 0);
 	state_gc_touched(&st);
-	kept = state_svc(&st, c, port_of(c, 0));
-	held = state_svc(&st, c, port_of(c, 9));
+	/* States exist once connections used the ports (0..3 and 9 here). */
+	kept = state_svc_get(&st, c, port_of(c, 0), &def);
+	held = state_svc_get(&st, c, port_of(c, 9), &def);
 	cr_assert(kept && held);
+	for (size_t i = 1; i <= 3; i++)
+		cr_assert_not_null(state_svc_get(&st, c, port_of(c, i), &def));
 	kept->ctr.requests = 42;
 	svc_ref(held);		/* a client connection */
 	w.svc[9][0] = '\0';
@@ -345,6 +348,114 @@ Test(catalogue_inc, proxy_state_survives_many_publishes)
 	cr_expect_not(held->live);
 	cr_expect_eq(held->n_eps, 0);
 	svc_unref(&st, held);	/* the connection ends: freed (ASan checks) */
+	state_done(&st);
+	catalogue_unref(c);
+	model_free(m);
+}
+
+/* A publish, bound and collected as the proxy does (proxy_set_catalogue()). */
+static struct catalogue *publish(struct model *m, struct state *st, struct catalogue *old,
+				 const struct policy *def)
+{
+	struct catalogue *c = model_build(m);
+
+	cr_assert_not_null(c);
+	cr_assert_eq(state_bind(st, old, c, def), 0);
+	state_gc_touched(st);
+	catalogue_unref(old);
+	return c;
+}
+
+static size_t n_states(const struct state *st)
+{
+	size_t n = 0;
+
+	for (const struct svc_state *s = st->svcs; s; s = s->next)
+		n++;
+	return n;
+}
+
+/* States are created on first use only: a bind creates none, the first
+ * use creates the port's and its endpoints', later publishes carry it,
+ * and the Service's removal frees it; ports never used cost nothing.
+ */
+Test(catalogue_inc, proxy_state_is_created_on_first_use)
+{
+	struct model *m = model_ranged("198.19.64.0/24");
+	static struct world w;
+	struct policy def;
+	struct state st;
+	struct catalogue *c;
+	struct svc_state *s, *blank;
+
+	policy_init(&def, NULL);
+	state_init(&st);
+	for (size_t i = 0; i < 10; i++) {
+		set_svc(&w, i, false);
+		set_slice(&w, i, i, 3, 1);
+		sync_svc(m, &w, i);
+		sync_slice(m, &w, i);
+	}
+	c = publish(m, &st, NULL, &def);
+	cr_assert_eq(st.n_ports, 10);
+	cr_expect_eq(n_states(&st), 0, "a bind creates no state");
+	for (size_t i = 0; i < 10; i++) {
+		cr_expect_null(state_svc(&st, c, port_of(c, i)));
+		cr_expect_null(st.by_port[i]);
+	}
+	/* What the admin API shows of an unused port: the catalogue's, zero counters. */
+	blank = state_blank(port_of(c, 4), &def);
+	cr_assert_not_null(blank);
+	cr_expect_str_eq(blank->name, "s4");
+	cr_expect_eq(blank->n_eps, 3);
+	cr_expect_eq(blank->n_ready, port_of(c, 4)->n_ready);
+	cr_expect_eq(blank->ctr.requests, 0);
+	cr_expect(addr_equal(&blank->eps[2]->addr, &port_of(c, 4)->endpoints[2].addr));
+	state_blank_free(blank);
+	cr_expect_eq(n_states(&st), 0);
+
+	/* The first connection to s3. */
+	s = state_svc_get(&st, c, port_of(c, 3), &def);
+	cr_assert_not_null(s);
+	cr_expect_eq(n_states(&st), 1);
+	cr_expect(s->live);
+	cr_expect_eq(s->n_eps, 3);
+	cr_expect_eq(s->n_ready, port_of(c, 3)->n_ready);
+	cr_expect(s->eps[0]->live);
+	cr_expect_eq(state_svc_get(&st, c, port_of(c, 3), &def), s, "found, not created twice");
+	cr_expect_eq(state_svc(&st, c, port_of(c, 3)), s);
+	cr_expect_eq(st.by_port[catalogue_svc_port_index(c, port_of(c, 3))], s);
+	s->ctr.requests = 7;
+	s->eps[0]->ol.consecutive = 2;
+
+	/* Publishes that change s3, an unused s4, and add s10: s3 carries over. */
+	set_slice(&w, 3, 3, 5, 1);
+	sync_slice(m, &w, 3);
+	c = publish(m, &st, c, &def);
+	set_slice(&w, 4, 4, 6, 1);
+	sync_slice(m, &w, 4);
+	set_svc(&w, 10, false);
+	set_slice(&w, 10, 10, 2, 1);
+	sync_svc(m, &w, 10);
+	sync_slice(m, &w, 10);
+	c = publish(m, &st, c, &def);
+	cr_assert_eq(state_svc(&st, c, port_of(c, 3)), s, "carried across publishes");
+	cr_expect_eq(s->ctr.requests, 7);
+	cr_expect_eq(s->n_eps, 5);
+	cr_expect_eq(s->eps[0]->ol.consecutive, 2, "198.18.3.1 kept its outlier state");
+	cr_expect_null(state_svc(&st, c, port_of(c, 4)), "a changed, unused port stays stateless");
+	cr_expect_null(state_svc(&st, c, port_of(c, 10)));
+	cr_expect_eq(n_states(&st), 1);
+	for (size_t i = 0; i < st.n_ports; i++)
+		cr_expect_eq(st.by_port[i], state_svc(&st, c, catalogue_svc_port_at(c, i)));
+
+	/* s3 leaves the registry: its state goes with it. */
+	w.svc[3][0] = '\0';
+	sync_svc(m, &w, 3);
+	c = publish(m, &st, c, &def);
+	cr_expect_eq(n_states(&st), 0, "dropped with the service");
+	for (size_t i = 0; i < st.n_ports; i++)
+		cr_expect_null(st.by_port[i]);
 	state_done(&st);
 	catalogue_unref(c);
 	model_free(m);

@@ -18,6 +18,7 @@
 #include "proxy/conn.h"
 #include "proxy/policy.h"
 #include "proxy/proxy.h"
+#include "proxy/state.h"
 #include "registry/decode.h"
 #include "registry/yaml.h"
 #include "model_put.h"
@@ -263,16 +264,19 @@ Test(policy, an_invalid_annotation_is_reported_once_whatever_the_proxies)
 			c = model_build(m);
 			cr_assert_not_null(c);
 			for (size_t i = 0; i < n; i++) {
-				const struct svc_state *s;
+				struct svc_state *s;
 
 				if (!px[i])
 					px[i] = proxy_new(loop, &opts);
 				cr_assert_not_null(px[i]);
 				proxy_set_catalogue(px[i], c);
-				s = proxy_service_at(px[i], 0);
+				/* No connection yet: no state; what a first one gets. */
+				cr_assert_null(proxy_service_at(px[i], 0));
+				s = proxy_service_blank(px[i], 0);
 				cr_assert_not_null(s);
 				cr_assert_eq(s->pol.retries, 2, "the default applies");
 				cr_assert_eq(s->pol.lb, LB_ROUND_ROBIN, "the valid annotation applies");
+				state_blank_free(s);
 			}
 			catalogue_unref(c);
 		}
