@@ -211,7 +211,8 @@ static int ep_find_cmp(const void *key, const void *elem)
 	return addr_cmp(key, &(*(const struct ep_state *const *)elem)->addr);
 }
 
-static struct svc_state *svc_new(struct state *st, const struct cat_svc_port *sp)
+/* A zeroed state named after @sp, or NULL. */
+static struct svc_state *svc_alloc(const struct cat_svc_port *sp)
 {
 	struct svc_state *s = calloc(1, sizeof(*s));
 
@@ -221,6 +222,15 @@ static struct svc_state *svc_new(struct state *st, const struct cat_svc_port *sp
 	memcpy(s->name, sp->svc->name, sizeof(s->name));
 	memcpy(s->port_name, sp->port_name, sizeof(s->port_name));
 	s->vip = sp->vip;
+	return s;
+}
+
+static struct svc_state *svc_new(struct state *st, const struct cat_svc_port *sp)
+{
+	struct svc_state *s = svc_alloc(sp);
+
+	if (!s)
+		return NULL;
 	s->next = st->svcs;
 	if (s->next)
 		s->next->prev = s;
@@ -610,14 +620,10 @@ struct svc_state *state_svc_get(struct state *st, const struct catalogue *c,
 
 struct svc_state *state_blank(const struct cat_svc_port *sp, const struct policy *defaults)
 {
-	struct svc_state *s = calloc(1, sizeof(*s));
+	struct svc_state *s = svc_alloc(sp);
 
 	if (!s)
 		return NULL;
-	memcpy(s->ns, sp->svc->ns, sizeof(s->ns));
-	memcpy(s->name, sp->svc->name, sizeof(s->name));
-	memcpy(s->port_name, sp->port_name, sizeof(s->port_name));
-	s->vip = sp->vip;
 	s->vip_allocated = sp->vip_allocated;
 	s->live = true;
 	policy_apply(&s->pol, defaults, sp->svc->policy);
