@@ -132,6 +132,8 @@ void conn_relay(struct conn *c, const struct relay_ops *ops)
 
 int conn_watch(struct conn *c, uint32_t ev)
 {
+	if (c->tls)
+		ev = tls_watch_ev(c->tls, ev, conn_on_event, c);
 	return loop_watch(c->px->loop, &c->cw, c->cfd, ev, conn_on_event, c);
 }
 
@@ -147,6 +149,9 @@ void conn_close(struct conn *c, bool reset)
 	if (c->up) {
 		if (reset) {
 			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+			if (c->up->tls)
+				tls_abandon(c->up->tls);
 
 			(void)setsockopt(c->up->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		}
@@ -166,6 +171,12 @@ void conn_close(struct conn *c, bool reset)
 	if (c->cw.on)
 		loop_forget_fd(px->loop, c->cfd);
 	c->cw = (struct loop_watch){ 0 };
+	if (c->tls) {
+		if (reset)
+			tls_abandon(c->tls);
+		tls_free(c->tls);
+		c->tls = NULL;
+	}
 	if (reset) {
 		sock_close_reset(c->cfd);
 		px->stats.resets++;
@@ -449,13 +460,16 @@ void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state 
 	detect_on_event(c);
 }
 
-void conn_start_inbound(struct proxy *px, struct px_pod *pod, int cfd, struct in_port *port,
-			const struct addr *dst, const struct addr *peer)
+void conn_start_inbound(struct proxy *px, struct px_pod *pod, int cfd, struct tls_link *tls,
+			struct in_port *port, const struct addr *dst, const struct addr *peer)
 {
 	struct conn *c = conn_new(px, pod, cfd, NULL, port);
 
-	if (!c)
+	if (!c) {
+		tls_free(tls);
 		return;
+	}
+	c->tls = tls;
 	c->target = *dst;
 	c->peer = *peer;
 	/* No detection window: a server-first protocol (a banner, a greeting)

@@ -401,8 +401,8 @@ static int send_request(struct conn *c)
 	struct half *b = &c->c2u;
 
 	while (h->sent < h->parsed) {
-		ssize_t n = send(c->up->fd, b->buf + h->sent, h->parsed - h->sent,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = sock_send(c->up->fd, c->up->tls, b->buf + h->sent,
+				      h->parsed - h->sent);
 
 		if (n == -1)
 			return errno == EAGAIN ? 0 : -errno;
@@ -513,7 +513,7 @@ static bool upstream_read(struct conn *c)
 		conn_close(c, true);
 		return false;
 	}
-	n = recv(c->up->fd, b->buf + end, CONN_BUF_SIZE - end, MSG_DONTWAIT);
+	n = sock_recv(c->up->fd, c->up->tls, b->buf + end, CONN_BUF_SIZE - end);
 	if (n == -1 && errno == EAGAIN)
 		return true;
 	if (n == 0) {
