@@ -260,7 +260,7 @@ static void on_head_timeout(struct loop_timer *n, uint64_t now)
 	 * out whole or not at all, best effort, and the connection closes.
 	 */
 	if (!c->up && half_empty(&c->u2c))
-		(void)send(c->cfd, reply, sizeof(reply) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)sock_send(c->cfd, c->tls, reply, sizeof(reply) - 1);
 	conn_close(c, false);
 }
 
@@ -319,7 +319,7 @@ static void detect_on_event(struct conn *c)
 		conn_close(c, true);
 		return;
 	}
-	n = recv(c->cfd, h->buf + h->len, CONN_BUF_SIZE - h->len, MSG_DONTWAIT);
+	n = sock_recv(c->cfd, c->tls, h->buf + h->len, CONN_BUF_SIZE - h->len);
 	if (n == -1 && errno == EAGAIN)
 		return;
 	if (n == -1) {

@@ -185,7 +185,7 @@ static int client_flush(struct conn *c)
 	size_t todo = c->h.resp_hold ? c->h.resp_at - b->off : b->len;
 
 	while (todo) {
-		ssize_t n = send(c->cfd, b->buf + b->off, todo, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = sock_send(c->cfd, c->tls, b->buf + b->off, todo);
 
 		if (n == -1)
 			return errno == EAGAIN ? 0 : -errno;
@@ -636,7 +636,7 @@ static void http_on_client(struct conn *c, uint32_t events)
 			conn_close(c, true);
 			return;
 		}
-		n = recv(c->cfd, b->buf + b->len, CONN_BUF_SIZE - b->len, MSG_DONTWAIT);
+		n = sock_recv(c->cfd, c->tls, b->buf + b->len, CONN_BUF_SIZE - b->len);
 		if (n <= 0)
 			half_buf_put(c->px, b);
 		if (n == 0) {
