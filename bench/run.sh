@@ -966,12 +966,12 @@ fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 # The meshed pairs' agents serve both ends of each connection, and are held
 # through their opaque-TCP service, so each held connection keeps its own
 # upstream (the HTTP-aware service would pool them): 4 descriptors per
-# connection in plaintext (client, upstream, inbound accept, to the server),
-# 8 with mTLS (each TLS side adds a socketpair to its relay). Fewer
+# connection (client, upstream, inbound accept, to the server), with mTLS
+# too (the relays read and write the TLS sockets themselves). Fewer
 # connections then fit in RLIMIT_NOFILE; the count is in hold.<config>.json.
 hold_conns() { # config
 	local fds=2
-	case $1 in weft-mesh) fds=4 ;; weft-mtls) fds=8 ;; esac
+	case $1 in weft-mesh | weft-mtls) fds=4 ;; esac
 	local fit=$(( (NOFILE - 400) / fds / 100 * 100 ))
 	echo $(( CONNS < fit ? CONNS : fit ))
 }

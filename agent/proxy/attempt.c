@@ -207,11 +207,16 @@ void attempt_connected(struct conn *c, uint32_t events)
 		c->px->stats.connect_errors++;
 		if (c->in)
 			c->in->ctr.connect_errors++;
+		if (u->tls)
+			tls_connect_failed(u->tls);
 		attempt_failed(c, FAIL_CONNECT);
 		return;
 	}
 	u->connecting = false;
 	px_timer_del(c->px, &u->t_conn);
+	/* mTLS: the ClientHello goes now, whatever the relay does first. */
+	if (u->tls)
+		tls_service(u->tls);
 	if (u->ep) {
 		u->ep->svc->pending--;
 		lat_record(&u->ep->svc->lat_connect, lat_now_us() - u->connect_us,

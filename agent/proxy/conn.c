@@ -132,6 +132,8 @@ void conn_relay(struct conn *c, const struct relay_ops *ops)
 
 int conn_watch(struct conn *c, uint32_t ev)
 {
+	if (c->tls)
+		ev = tls_watch_ev(c->tls, ev, conn_on_event, c);
 	return loop_watch(c->px->loop, &c->cw, c->cfd, ev, conn_on_event, c);
 }
 
@@ -147,6 +149,9 @@ void conn_close(struct conn *c, bool reset)
 	if (c->up) {
 		if (reset) {
 			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+			if (c->up->tls)
+				tls_abandon(c->up->tls);
 
 			(void)setsockopt(c->up->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		}
@@ -166,6 +171,12 @@ void conn_close(struct conn *c, bool reset)
 	if (c->cw.on)
 		loop_forget_fd(px->loop, c->cfd);
 	c->cw = (struct loop_watch){ 0 };
+	if (c->tls) {
+		if (reset)
+			tls_abandon(c->tls);
+		tls_free(c->tls);
+		c->tls = NULL;
+	}
 	if (reset) {
 		sock_close_reset(c->cfd);
 		px->stats.resets++;
@@ -249,7 +260,7 @@ static void on_head_timeout(struct loop_timer *n, uint64_t now)
 	 * out whole or not at all, best effort, and the connection closes.
 	 */
 	if (!c->up && half_empty(&c->u2c))
-		(void)send(c->cfd, reply, sizeof(reply) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)sock_send(c->cfd, c->tls, reply, sizeof(reply) - 1);
 	conn_close(c, false);
 }
 
@@ -308,7 +319,7 @@ static void detect_on_event(struct conn *c)
 		conn_close(c, true);
 		return;
 	}
-	n = recv(c->cfd, h->buf + h->len, CONN_BUF_SIZE - h->len, MSG_DONTWAIT);
+	n = sock_recv(c->cfd, c->tls, h->buf + h->len, CONN_BUF_SIZE - h->len);
 	if (n == -1 && errno == EAGAIN)
 		return;
 	if (n == -1) {
@@ -449,13 +460,16 @@ void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state 
 	detect_on_event(c);
 }
 
-void conn_start_inbound(struct proxy *px, struct px_pod *pod, int cfd, struct in_port *port,
-			const struct addr *dst, const struct addr *peer)
+void conn_start_inbound(struct proxy *px, struct px_pod *pod, int cfd, struct tls_link *tls,
+			struct in_port *port, const struct addr *dst, const struct addr *peer)
 {
 	struct conn *c = conn_new(px, pod, cfd, NULL, port);
 
-	if (!c)
+	if (!c) {
+		tls_free(tls);
 		return;
+	}
+	c->tls = tls;
 	c->target = *dst;
 	c->peer = *peer;
 	/* No detection window: a server-first protocol (a banner, a greeting)

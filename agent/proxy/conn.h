@@ -28,8 +28,9 @@
  *                  as tcp.c copies them
  *   tls_relay.c    mutual TLS to and from meshed pods (docs/mtls.md): called
  *                  by upstream.c (client side) and inbound.c (server side),
- *                  it hands the relays a socketpair end and calls back up
- *                  only through the delivery pointer inbound.c gives it;
+ *                  the relays read and write through its SSL (sock_*())
+ *                  and it calls back up only through the delivery pointer
+ *                  inbound.c gives it and the relay's watch callback;
  *                  mtls.c holds the table the main thread publishes
  *
  * Above them, listener.c (outbound listeners, accept, struct proxy) calls
@@ -44,10 +45,13 @@
 #ifndef WEFT_CONN_H
 #define WEFT_CONN_H
 
+#include <errno.h>
 #include <http_parser.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include "addr.h"
 #include "loop.h"
@@ -264,6 +268,7 @@ struct up {
 	const struct px_pod *pod;	/* the socket lives in this pod's netns */
 	struct up *pool_prev, *pool_next;	/* in ep->idle */
 	int fd;
+	struct tls_link *tls;	/* mTLS to a meshed pod: TLS on fd (tls_relay.c); else NULL */
 	bool connecting;
 	bool reused;		/* taken from the pool for this request */
 	struct loop_watch w;	/* what fd is watched for */
@@ -317,6 +322,7 @@ struct conn {
 	struct observe *obs;		/* inbound: HTTP observer state; NULL: none (yet) */
 	struct up *up;			/* the upstream in use, if any */
 	int cfd;
+	struct tls_link *tls;	/* inbound mTLS: TLS on cfd (tls_relay.c); else NULL */
 	struct loop_watch cw;	/* what cfd is watched for */
 	const struct relay_ops *ops;	/* NULL while detecting the protocol */
 	bool judged;			/* the current attempt's outcome was recorded */
@@ -356,8 +362,8 @@ void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state 
  * for the application at @dst, counted in @port: relayed at once (no
  * detection window), watched by observe.c. On failure the client is reset.
  */
-void conn_start_inbound(struct proxy *px, struct px_pod *pod, int cfd, struct in_port *port,
-			const struct addr *dst, const struct addr *peer);
+void conn_start_inbound(struct proxy *px, struct px_pod *pod, int cfd, struct tls_link *tls,
+			struct in_port *port, const struct addr *dst, const struct addr *peer);
 
 /* Whether @pod may have one more outbound client connection: under
  * --max-conns and under its own limit (px_pod_limit()). Counts a refusal in
@@ -584,48 +590,90 @@ int px_pod_listen_inbound(struct px_pod *pod);
 
 /* ---- tls_relay.c: mutual TLS between meshed pods (docs/mtls.md)
  *
- * An mTLS connection is a struct tls_link on the worker's loop that pumps
- * bytes between a TCP socket carrying TLS 1.3 and one end of a socketpair;
- * the relays (tcp.c, http.c) get the other end and see a plaintext socket,
- * so nothing else changes: the client side's end is the upstream socket of
- * a connection to a meshed endpoint, the server side's is the accepted
- * socket of an inbound connection.
+ * An mTLS connection is a struct tls_link holding the SSL of a TCP socket
+ * that a relay (tcp.c, http.c) reads and writes through sock_recv(),
+ * sock_send() and sock_shut() below, which go through the SSL: the client
+ * side's is the upstream socket of a connection to a meshed endpoint
+ * (c->up->tls), the server side's the accepted socket of an inbound
+ * connection (c->tls). The socket is the relay's; the link owns it only on
+ * the server side until the handshake, preamble and authorization are done.
  */
 
-/* Deliver server-side mTLS connection @fd (a socketpair end) of @pod,
+/* Deliver server-side mTLS connection @fd (TLS on it, @tls) of @pod,
  * authenticated and authorized, to the application at @dst from @peer, as
- * an inbound connection. inbound.c's, passed down as a pointer.
+ * an inbound connection, which takes @fd and @tls. inbound.c's, passed down
+ * as a pointer.
  */
 typedef void (*tls_deliver_fn)(struct proxy *px, struct px_pod *pod, int fd,
-			       const struct addr *dst, const struct addr *peer);
+			       struct tls_link *tls, const struct addr *dst,
+			       const struct addr *peer);
 
 /* Client side: TCP socket @tcp_fd of @pod, connecting to a meshed pod's mTLS
  * port, becomes an mTLS connection presenting @pod's SVID, expecting the
- * server to be @expect and carrying @dst_port. Sets *@plain_fd to the
- * plaintext end for the relay. 0 or -errno (@tcp_fd closed, counted).
+ * server to be @expect and carrying @dst_port: *@link, for the upstream,
+ * which keeps @tcp_fd. The handshake runs once the connect is done, from
+ * tls_service() and the relay's calls. 0 or -errno (@tcp_fd closed, counted).
  */
 int tls_dial(struct px_pod *pod, int tcp_fd, const struct spiffe_id *expect, uint16_t dst_port,
-	     int *plain_fd);
+	     struct tls_link **link);
 
 /* Server side: accepted socket @cfd of @pod came to its mTLS port at @dst
  * from @peer. Handshake, preamble and authorization run on the loop; then
- * @deliver gets the plaintext end. Takes @cfd in every case.
+ * @deliver gets the socket. Takes @cfd in every case.
  */
 void tls_accept(struct px_pod *pod, int cfd, const struct addr *dst, const struct addr *peer,
 		tls_deliver_fn deliver);
 
-/* Close @pod's mTLS connections (the pod is going away). */
+/* Close @pod's mTLS connections still in their handshake (the pod is going away). */
 void tls_links_close(struct px_pod *pod);
 
-/* The mTLS connection whose plaintext end handed to a relay is @fd, or
- * NULL: for the admin API, O(n) in the pod's mTLS connections.
+/* Move @l's handshake on (client side), after an event on its socket. */
+void tls_service(struct tls_link *l);
+/* What to watch @l's socket for when the relay wants @ev there, with @fn
+ * and @ctx: @ev and what TLS waits for. Plaintext already inside the SSL
+ * gets @fn called from a timer, since epoll cannot tell of it.
  */
-const struct tls_link *tls_link_of(const struct px_pod *pod, int fd);
+uint32_t tls_watch_ev(struct tls_link *l, uint32_t ev, loop_fd_fn fn, void *ctx);
+/* recv(), send() and shutdown(SHUT_WR) through @l: -1 and errno (EAGAIN;
+ * ECONNRESET for a failed handshake, a truncation or an alert) or, for
+ * tls_shut(), -errno. tls_shut() sends close_notify then FIN.
+ */
+ssize_t tls_recv(struct tls_link *l, void *buf, size_t len);
+ssize_t tls_send(struct tls_link *l, const void *buf, size_t len);
+int tls_shut(struct tls_link *l);
+/* The TCP connect of client link @l failed: count it. */
+void tls_connect_failed(struct tls_link *l);
+/* @l's socket is about to be reset: no close_notify when it is freed. */
+void tls_abandon(struct tls_link *l);
+/* Free @l (NULL: nothing), with a close_notify unless it is shut, failed
+ * or abandoned; the caller closes the socket.
+ */
+void tls_free(struct tls_link *l);
+
 /* The peer identity of @l ("" before the handshake) and whether @l is
  * the server side.
  */
 const char *tls_link_peer(const struct tls_link *l, char *buf, size_t len);
 bool tls_link_server(const struct tls_link *l);
+
+/* A relay's socket I/O: plain, or through TLS when @tls is set. */
+static inline ssize_t sock_recv(int fd, struct tls_link *tls, void *buf, size_t len)
+{
+	return tls ? tls_recv(tls, buf, len) : recv(fd, buf, len, MSG_DONTWAIT);
+}
+
+static inline ssize_t sock_send(int fd, struct tls_link *tls, const void *buf, size_t len)
+{
+	return tls ? tls_send(tls, buf, len) : send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* 0 or -errno. */
+static inline int sock_shut(int fd, struct tls_link *tls)
+{
+	if (tls)
+		return tls_shut(tls);
+	return shutdown(fd, SHUT_WR) == -1 && errno != ENOTCONN ? -errno : 0;
+}
 
 /* ---- observe.c */
 

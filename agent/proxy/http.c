@@ -185,7 +185,7 @@ static int client_flush(struct conn *c)
 	size_t todo = c->h.resp_hold ? c->h.resp_at - b->off : b->len;
 
 	while (todo) {
-		ssize_t n = send(c->cfd, b->buf + b->off, todo, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = sock_send(c->cfd, c->tls, b->buf + b->off, todo);
 
 		if (n == -1)
 			return errno == EAGAIN ? 0 : -errno;
@@ -401,8 +401,8 @@ static int send_request(struct conn *c)
 	struct half *b = &c->c2u;
 
 	while (h->sent < h->parsed) {
-		ssize_t n = send(c->up->fd, b->buf + h->sent, h->parsed - h->sent,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = sock_send(c->up->fd, c->up->tls, b->buf + h->sent,
+				      h->parsed - h->sent);
 
 		if (n == -1)
 			return errno == EAGAIN ? 0 : -errno;
@@ -513,7 +513,7 @@ static bool upstream_read(struct conn *c)
 		conn_close(c, true);
 		return false;
 	}
-	n = recv(c->up->fd, b->buf + end, CONN_BUF_SIZE - end, MSG_DONTWAIT);
+	n = sock_recv(c->up->fd, c->up->tls, b->buf + end, CONN_BUF_SIZE - end);
 	if (n == -1 && errno == EAGAIN)
 		return true;
 	if (n == 0) {
@@ -636,7 +636,7 @@ static void http_on_client(struct conn *c, uint32_t events)
 			conn_close(c, true);
 			return;
 		}
-		n = recv(c->cfd, b->buf + b->len, CONN_BUF_SIZE - b->len, MSG_DONTWAIT);
+		n = sock_recv(c->cfd, c->tls, b->buf + b->len, CONN_BUF_SIZE - b->len);
 		if (n <= 0)
 			half_buf_put(c->px, b);
 		if (n == 0) {

@@ -78,10 +78,10 @@ static struct in_port *in_port_get(struct px_pod *pod, uint16_t port)
 	return ip;
 }
 
-/* Hand accepted (or, from tls_relay.c, authenticated) socket @cfd to the
- * application at @dst from @peer, counted under @dst's port.
+/* Hand accepted (or, from tls_relay.c, authenticated: @tls) socket @cfd to
+ * the application at @dst from @peer, counted under @dst's port.
  */
-static void inbound_deliver(struct proxy *px, struct px_pod *pod, int cfd,
+static void inbound_deliver(struct proxy *px, struct px_pod *pod, int cfd, struct tls_link *tls,
 			    const struct addr *dst, const struct addr *peer)
 {
 	struct in_port *ip;
@@ -94,16 +94,22 @@ static void inbound_deliver(struct proxy *px, struct px_pod *pod, int cfd,
 		log_debug("proxy: inbound pod=%u: destination port %u is a listener's, refusing",
 			  pod->id, dst->port);
 		px->stats.inbound_loops++;
+		if (tls)
+			tls_abandon(tls);
+		tls_free(tls);
 		sock_close_reset(cfd);
 		return;
 	}
 	ip = in_port_get(pod, dst->port);
 	if (!ip) {
+		if (tls)
+			tls_abandon(tls);
+		tls_free(tls);
 		sock_close_reset(cfd);
 		px->stats.resets++;
 		return;
 	}
-	conn_start_inbound(px, pod, cfd, ip, dst, peer);
+	conn_start_inbound(px, pod, cfd, tls, ip, dst, peer);
 }
 
 static void inbound_one(struct proxy *px, struct px_pod *pod, int cfd, int family,
@@ -144,7 +150,7 @@ static void inbound_one(struct proxy *px, struct px_pod *pod, int cfd, int famil
 		sock_close_reset(cfd);
 		return;
 	}
-	inbound_deliver(px, pod, cfd, &dst, peer);
+	inbound_deliver(px, pod, cfd, NULL, &dst, peer);
 }
 
 static void on_inbound_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)

@@ -39,13 +39,8 @@ static void conn_info(const struct px_pod *pod, const struct conn *c,
 	    !addr_from_sockaddr(&ci->client, (struct sockaddr *)&ss, len))
 		addr_unmap(&ci->client);
 	if (ci->client.family != AF_INET && ci->client.family != AF_INET6 && c->in)
-		/* mTLS inbound: the relay holds a socketpair end. */
 		ci->client = c->peer;
-	if (pod->tls_links) {
-		l = tls_link_of(pod, c->cfd);
-		if (!l && c->up)
-			l = tls_link_of(pod, c->up->fd);
-	}
+	l = c->tls ? c->tls : c->up ? c->up->tls : NULL;
 	if (l) {
 		ci->mtls = tls_link_server(l) ? "server" : "client";
 		tls_link_peer(l, ci->mtls_peer, sizeof(ci->mtls_peer));

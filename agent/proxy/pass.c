@@ -78,9 +78,9 @@ static void flush(struct pass_batch *b)
 }
 
 /* Whether @c can be passed as it is: an opaque relay, outbound, connected,
- * plaintext (an mTLS upstream is a socketpair end to a TLS session whose
- * keys live in this process's OpenSSL objects), not watched (inbound
- * observation), and each direction's pending bytes in one place.
+ * plaintext (an mTLS upstream is a TLS session whose keys live in this
+ * process's OpenSSL objects), not watched (inbound observation), and each
+ * direction's pending bytes in one place.
  */
 static bool passable(const struct conn *c)
 {
@@ -89,7 +89,7 @@ static bool passable(const struct conn *c)
 	if (c->ops != c->px->relays[RELAY_TCP] || c->in || c->obs || !c->up ||
 	    c->up->connecting)
 		return false;
-	if (c->pod->tls_links && tls_link_of(c->pod, c->up->fd))
+	if (c->up->tls)
 		return false;
 	for (size_t d = 0; d < 2; d++) {
 		if (hs[d]->copy || (hs[d]->len && hs[d]->piped) || hs[d]->len > PASS_PENDING_MAX ||

@@ -52,12 +52,13 @@ static int drop_caps(void)
 }
 
 /* What a worker's loop calls, by purpose. Everything else fails with EPERM
- * (see load_filter() for why not a kill). Left out on purpose: socket()
- * and socketpair() of any family but AF_UNIX (below), setns(), unshare(), clone() (no new threads or processes),
- * execve(), ptrace(), bpf(), mount(), open()/openat() (a worker opens no
- * file), kill(), prctl(), capset(), setuid() and friends, and setsockopt() of any
- * option but the two the proxy sets (so no SO_MARK, IP_TRANSPARENT,
- * SO_BINDTODEVICE even on sockets it holds).
+ * (see load_filter() for why not a kill). Left out on purpose: socket() and
+ * socketpair() (the broker makes the worker's sockets; its channels are
+ * made before the workers start), setns(), unshare(), clone() (no new
+ * threads or processes), execve(), ptrace(), bpf(), mount(), open()/openat()
+ * (a worker opens no file), kill(), prctl(), capset(), setuid() and friends,
+ * and setsockopt() of any option but the two the proxy sets (so no SO_MARK,
+ * IP_TRANSPARENT, SO_BINDTODEVICE even on sockets it holds).
  */
 static const int allowed[] = {
 	/* the loop, its knock eventfd and timers */
@@ -125,12 +126,6 @@ static int load_filter(void)
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
 				       arg_cmp(0, SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
-	/* mTLS hands its relay one end of a unix socketpair (tls_relay.c):
-	 * local to this process, it reaches no network and no namespace.
-	 */
-	if (!err)
-		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
-				       arg_cmp(0, SCMP_CMP_EQ, AF_UNIX, 0));
 	/* The options the proxy sets on its sockets (conn.c, upstream.c). */
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2,

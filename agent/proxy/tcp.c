@@ -57,7 +57,8 @@ static bool half_pipe(struct proxy *px, struct half *h)
  * Returns 0, or -errno when either socket failed (reset, broken pipe): the
  * caller resets the connection.
  */
-static int pump(struct conn *c, int src, int dst, struct half *h, bool dst_ready)
+static int pump(struct conn *c, int src, struct tls_link *src_tls, int dst,
+		struct tls_link *dst_tls, struct half *h, bool dst_ready)
 {
 	for (int round = 0;; round++) {
 		bool piping;
@@ -66,7 +67,7 @@ static int pump(struct conn *c, int src, int dst, struct half *h, bool dst_ready
 		if (h->len) {
 			if (!dst_ready)
 				return 0;
-			n = send(dst, h->buf + h->off, h->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			n = sock_send(dst, dst_tls, h->buf + h->off, h->len);
 			if (n == -1)
 				return errno == EAGAIN ? 0 : -errno;
 			h->off += (size_t)n;
@@ -94,9 +95,14 @@ static int pump(struct conn *c, int src, int dst, struct half *h, bool dst_ready
 		if (h->eof) {
 			if (!dst_ready || h->shut)
 				return 0;
-			/* Half-close: the peer keeps sending the other way. */
-			if (shutdown(dst, SHUT_WR) == -1 && errno != ENOTCONN)
-				return -errno;
+			/* Half-close (close_notify then FIN over TLS): the peer
+			 * keeps sending the other way.
+			 */
+			n = sock_shut(dst, dst_tls);
+			if (n == -EAGAIN)
+				return 0;
+			if (n)
+				return (int)n;
 			h->shut = true;
 			return 0;
 		}
@@ -105,8 +111,10 @@ static int pump(struct conn *c, int src, int dst, struct half *h, bool dst_ready
 		 */
 		if (round == PUMP_ROUNDS)
 			return 0;
-		/* Bytes someone watches (observe.c) go through the buffer. */
-		piping = !h->copy && half_pipe(c->px, h);
+		/* Bytes someone watches (observe.c), and bytes to or from TLS,
+		 * go through the buffer.
+		 */
+		piping = !h->copy && !src_tls && !dst_tls && half_pipe(c->px, h);
 		if (piping) {
 			n = splice(src, NULL, h->pipe[1], NULL, PIPE_CHUNK,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -115,7 +123,7 @@ static int pump(struct conn *c, int src, int dst, struct half *h, bool dst_ready
 		} else {
 			if (!half_buf(c->px, h))
 				return -ENOMEM;
-			n = recv(src, h->buf, CONN_BUF_SIZE, MSG_DONTWAIT);
+			n = sock_recv(src, src_tls, h->buf, CONN_BUF_SIZE);
 			if (h->copy && n >= 0)
 				observe_bytes(c, h, h->buf, (size_t)n);
 			if (n <= 0)
@@ -170,7 +178,7 @@ static bool tcp_update(struct conn *c)
 
 static void tcp_ready(struct conn *c)
 {
-	if (pump(c, c->cfd, c->up->fd, &c->c2u, true)) {
+	if (pump(c, c->cfd, c->tls, c->up->fd, c->up->tls, &c->c2u, true)) {
 		conn_close(c, true);
 		return;
 	}
@@ -198,18 +206,18 @@ static void tcp_on_event(struct conn *c, bool client, uint32_t events)
 	}
 	if (client && !u) {
 		/* Between attempts: keep what the client sends for the next one. */
-		err = pump(c, c->cfd, -1, &c->c2u, false);
+		err = pump(c, c->cfd, c->tls, -1, NULL, &c->c2u, false);
 	} else if (events & (EPOLLIN | EPOLLHUP)) {
 		if (client)
-			err = pump(c, c->cfd, u->fd, &c->c2u, !u->connecting);
+			err = pump(c, c->cfd, c->tls, u->fd, u->tls, &c->c2u, !u->connecting);
 		else
-			err = pump(c, u->fd, c->cfd, &c->u2c, true);
+			err = pump(c, u->fd, u->tls, c->cfd, c->tls, &c->u2c, true);
 	}
 	if (!err && u && (events & (EPOLLOUT | EPOLLHUP))) {
 		if (client)
-			err = pump(c, u->fd, c->cfd, &c->u2c, true);
+			err = pump(c, u->fd, u->tls, c->cfd, c->tls, &c->u2c, true);
 		else
-			err = pump(c, c->cfd, u->fd, &c->c2u, true);
+			err = pump(c, c->cfd, c->tls, u->fd, u->tls, &c->c2u, true);
 	}
 	if (err) {
 		log_debug("proxy: relay pod=%u: %s, resetting", c->pod->id, strerror(-err));

@@ -27,6 +27,9 @@ static void up_on_event(struct loop *loop, int fd, uint32_t events, void *ctx);
 
 int up_watch(struct up *u, uint32_t ev)
 {
+	/* While connecting, TLS has nothing to say yet. */
+	if (u->tls && !u->connecting)
+		ev = tls_watch_ev(u->tls, ev, up_on_event, u);
 	return loop_watch(u->px->loop, &u->w, u->fd, ev, up_on_event, u);
 }
 
@@ -40,6 +43,7 @@ static void up_free(struct up *u)
 	if (u->w.on)
 		loop_forget_fd(px->loop, u->fd);
 	u->w = (struct loop_watch){ 0 };
+	tls_free(u->tls);
 	close(u->fd);
 	px->stats.upstream_active--;
 	if (e) {
@@ -463,6 +467,7 @@ int up_connect(struct conn *c, struct ep_state *e, const struct addr *target)
 {
 	struct proxy *px = c->px;
 	struct up *u = calloc(1, sizeof(*u));
+	struct tls_link *tls = NULL;
 	int fd;
 
 	if (!u)
@@ -473,7 +478,7 @@ int up_connect(struct conn *c, struct ep_state *e, const struct addr *target)
 	}
 	if (e && e->meshed && px->mtls && !c->in) {
 		/* A meshed pod: mTLS to its mTLS port (tls_relay.c); the relay
-		 * gets the plaintext end, connected at once.
+		 * reads and writes the socket through the link's SSL.
 		 */
 		struct addr tls_port = *target;
 
@@ -487,8 +492,7 @@ int up_connect(struct conn *c, struct ep_state *e, const struct addr *target)
 
 			memcpy(expect.ns, e->peer.ns, sizeof(expect.ns));
 			memcpy(expect.sa, e->peer.sa, sizeof(expect.sa));
-			err = tls_dial(c->pod, fd, &expect, target->port, &fd);
-
+			err = tls_dial(c->pod, fd, &expect, target->port, &tls);
 			if (err)
 				fd = err;
 		}
@@ -505,6 +509,7 @@ int up_connect(struct conn *c, struct ep_state *e, const struct addr *target)
 	}
 	u->px = px;
 	u->fd = fd;
+	u->tls = tls;
 	u->pod = c->pod;
 	u->ep = e;
 	u->connecting = true;
@@ -559,5 +564,12 @@ static void up_on_event(struct loop *loop, int fd, uint32_t events, void *ctx)
 		return;
 	}
 	c->last_io_ms = loop_now_ms(loop);
+	if (u->tls && !u->connecting) {
+		/* Handshake and preamble first; a failure reaches the relay as a
+		 * reset on its next read or write, which EPOLLIN makes it try.
+		 */
+		tls_service(u->tls);
+		events |= EPOLLIN;
+	}
 	c->ops->on_upstream(c, events);
 }
