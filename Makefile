@@ -17,7 +17,7 @@ Q :=
 msg =
 else
 Q := @
-msg = @printf '  %-8s %s%s\n' "$(1)" "$(2)" "$(if $(filter TEST CHECK,$(1)),$(shell date +'  [%T]'))";
+msg = @printf '  %-8s %s%s\n' "$(1)" "$(2)" "$(if $(filter TEST CHECK,$(1)),  [$$(date +%T)])";
 endif
 
 .DELETE_ON_ERROR:
