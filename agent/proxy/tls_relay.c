@@ -509,6 +509,22 @@ uint32_t tls_watch_ev(struct tls_link *l, uint32_t ev, loop_fd_fn fn, void *ctx)
 	return ev | (l->want_tin ? EPOLLIN : 0) | (l->want_tout ? EPOLLOUT : 0);
 }
 
+/* A read or write of @l failed for good: counted when it was the server
+ * refusing our certificate, then a reset for the relay. Returns -1.
+ */
+static ssize_t link_failed(struct tls_link *l)
+{
+	if (refused_by_server(l)) {
+		l->px->stats.mtls_fail_handshake++;
+		log_debug("proxy: mTLS pod=%u: the server refused the handshake: %s", l->pod->id,
+			  ERR_reason_error_string(ERR_peek_error()) ?: "?");
+	}
+	ERR_clear_error();
+	l->failed = true;
+	errno = ECONNRESET;
+	return -1;
+}
+
 ssize_t tls_recv(struct tls_link *l, void *buf, size_t len)
 {
 	int r;
@@ -539,15 +555,7 @@ ssize_t tls_recv(struct tls_link *l, void *buf, size_t len)
 		return -1;
 	}
 	/* A TCP FIN without close_notify is a truncation: a reset for the relay. */
-	if (refused_by_server(l)) {
-		l->px->stats.mtls_fail_handshake++;
-		log_debug("proxy: mTLS pod=%u: the server refused the handshake: %s", l->pod->id,
-			  ERR_reason_error_string(ERR_peek_error()) ?: "?");
-	}
-	ERR_clear_error();
-	l->failed = true;
-	errno = ECONNRESET;
-	return -1;
+	return link_failed(l);
 }
 
 ssize_t tls_send(struct tls_link *l, const void *buf, size_t len)
@@ -575,15 +583,7 @@ ssize_t tls_send(struct tls_link *l, const void *buf, size_t len)
 		errno = EAGAIN;
 		return -1;
 	}
-	if (refused_by_server(l)) {
-		l->px->stats.mtls_fail_handshake++;
-		log_debug("proxy: mTLS pod=%u: the server refused the handshake: %s", l->pod->id,
-			  ERR_reason_error_string(ERR_peek_error()) ?: "?");
-	}
-	ERR_clear_error();
-	l->failed = true;
-	errno = ECONNRESET;
-	return -1;
+	return link_failed(l);
 }
 
 int tls_shut(struct tls_link *l)
