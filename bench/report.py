@@ -1016,7 +1016,7 @@ def main():
           f"| {'–' if c not in fds_conn else f'{fds_conn[c]:.2f}'} |")
     for c in ("weft", "weft-tcp", "weft-nft"):
         if c in idle:
-            w(f"| ratio {NAMES[c]} ÷ HAProxy L4 | {ratio(idle[c], idle['haproxy'])} | | | | | | |")
+            w(f"| ratio {NAMES[c]} ÷ HAProxy L4 | {ratio(idle[c], idle.get('haproxy'))} | | | | | | |")
     for c in HOLD:
         closed = hold.get(c, {}).get("closed")
         if closed:
@@ -1066,7 +1066,7 @@ def main():
     x = rel("keepalive", "haproxy")
     target_row("keep-alive req/s ≥ HAProxy", "–" if x is None else f"{x:.2f}×",
                None if x is None else x >= 1)
-    x = idle["weft"] / idle["haproxy"] if idle.get("haproxy") else None
+    x = idle["weft"] / idle["haproxy"] if idle.get("haproxy") and "weft" in idle else None
     target_row("idle RSS ≤ HAProxy", "–" if x is None else
                f"{mib(idle['weft'])} vs {mib(idle['haproxy'])}", None if x is None else x <= 1)
     x = per_conn.get("weft")

@@ -488,8 +488,6 @@ start_agent() { # registry own-cgroup attach-cgroup run-dir log what [agent opti
 	wait_for 200 test -S "$run/admin.sock" || { cat "$log" >&2; die "$what did not start"; }
 	SPAWNED=$pid
 }
-start_agent services.yaml "$CG_AGENT" "$CG_MESH" "$RUN" "$TMP/agent.log" "the agent" --bpffs "$BPFFS/weft"
-AGENT_PID=$SPAWNED
 enrol() { # run-dir netns address/len pod-name: CNI ADD, as a container runtime would
 	printf '{"cniVersion":"1.0.0","name":"bench","type":"weft-cni","agent_socket":"%s",
   "prevResult":{"cniVersion":"1.0.0","ips":[{"address":"%s"}]}}' "$1/cni.sock" "$3" |
@@ -497,7 +495,14 @@ enrol() { # run-dir netns address/len pod-name: CNI ADD, as a container runtime 
 		CNI_PATH=/opt/cni/bin CNI_ARGS="K8S_POD_NAMESPACE=bench;K8S_POD_NAME=$4" \
 		"$BIN/weft-cni" >/dev/null || die "enrolling pod bench/$4 (ns $2) failed"
 }
-enrol "$RUN" w 198.18.12.2/24 client
+# The eBPF-mode agent serves weft, weft-in and the DNS rows; a run that
+# selects none of them (BENCH_ONLY=mtls, say) starts no agent it would not
+# measure, so nothing idle competes for the CPU.
+if has weft || has weft-in; then
+	start_agent services.yaml "$CG_AGENT" "$CG_MESH" "$RUN" "$TMP/agent.log" "the agent" --bpffs "$BPFFS/weft"
+	AGENT_PID=$SPAWNED
+	enrol "$RUN" w 198.18.12.2/24 client
+fi
 if has weft-in; then
 	say "enrolling the second server's pod (ns i) in the eBPF agent: inbound capture"
 	enrol "$RUN" i "$SRV_IN/24" "${POD_IN#bench/}"
@@ -549,7 +554,7 @@ if has weft-mtls; then
 	enrol "$RUN_MTLS" l "$SRV_MTLS/24" server-mtls
 fi
 
-say "starting HAProxy in the client namespace, behind an nftables REDIRECT"
+say "HAProxy in the client namespace (ns h), behind an nftables REDIRECT"
 HAPROXY_UID=$(id -u haproxy 2>/dev/null) || die "no 'haproxy' user (Debian's haproxy package makes it)"
 cat > "$TMP/haproxy.cfg" <<EOF
 global
@@ -591,10 +596,14 @@ table ip weft_bench {
 	}
 }
 EOF
-ns h nft -f "$TMP/nft.conf"
-spawn "$CG_HAPROXY" h haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1
-HAPROXY_PID=$SPAWNED
-wait_for 100 listening h 15002 || { cat "$TMP/haproxy.log" >&2; die "HAProxy did not start"; }
+# Its configuration and rules are written in every run (HAProxy in HTTP mode
+# below derives its own from them); it runs only when selected.
+if has haproxy; then
+	ns h nft -f "$TMP/nft.conf"
+	spawn "$CG_HAPROXY" h haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1
+	HAPROXY_PID=$SPAWNED
+	wait_for 100 listening h 15002 || { cat "$TMP/haproxy.log" >&2; die "HAProxy did not start"; }
+fi
 
 if has haproxy-http; then
 	# The L7 peer: HTTP mode, keep-alive on both sides, and idle server
@@ -762,13 +771,14 @@ if has weft-nft; then
 fi
 
 # Idle memory, before any benchmark traffic (one request each, just above).
-echo "{\"weft\": $(mem_kb "$AGENT_PID" VmRSS), \"haproxy\": $(mem_kb "$HAPROXY_PID" VmRSS)" \
-	"${NFT_AGENT_PID:+, \"weft-nft\": $(mem_kb "$NFT_AGENT_PID" VmRSS)}" \
-	"${TCP_AGENT_PID:+, \"weft-tcp\": $(mem_kb "$TCP_AGENT_PID" VmRSS)}" \
-	"${PAIR_AGENT_PID:+, \"weft-mesh\": $(mem_kb "$PAIR_AGENT_PID" VmRSS)}" \
-	"${MTLS_AGENT_PID:+, \"weft-mtls\": $(mem_kb "$MTLS_AGENT_PID" VmRSS)}" \
-	"${HAPROXY_HTTP_PID:+, \"haproxy-http\": $(mem_kb "$HAPROXY_HTTP_PID" VmRSS)}}" \
-	> "$RAW/idle_rss.json"
+# Only the proxies this run started: {"config": kB, ...}.
+idle_rss=()
+for pair in "weft:$AGENT_PID" "haproxy:$HAPROXY_PID" "weft-nft:$NFT_AGENT_PID" \
+	"weft-tcp:$TCP_AGENT_PID" "weft-mesh:$PAIR_AGENT_PID" "weft-mtls:$MTLS_AGENT_PID" \
+	"haproxy-http:$HAPROXY_HTTP_PID"; do
+	[ -n "${pair#*:}" ] && idle_rss+=("\"${pair%%:*}\": $(mem_kb "${pair#*:}" VmRSS)")
+done
+(IFS=,; echo "{${idle_rss[*]}}") > "$RAW/idle_rss.json"
 
 # ---------------------------------------------------------------- runs
 port_of() { case $1 in http) echo 80 ;; bulk) echo 5201 ;; pp) echo 11111 ;; esac; } # port-kind
