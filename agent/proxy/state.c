@@ -218,9 +218,10 @@ static struct svc_state *svc_alloc(const struct cat_svc_port *sp)
 
 	if (!s)
 		return NULL;
-	memcpy(s->ns, sp->svc->ns, sizeof(s->ns));
-	memcpy(s->name, sp->svc->name, sizeof(s->name));
-	memcpy(s->port_name, sp->port_name, sizeof(s->port_name));
+	/* The catalogue's strings fit: it copies the registry's, as bounded. */
+	snprintf(s->ns, sizeof(s->ns), "%s", sp->svc->ns);
+	snprintf(s->name, sizeof(s->name), "%s", sp->svc->name);
+	snprintf(s->port_name, sizeof(s->port_name), "%s", sp->port_name);
 	s->vip = sp->vip;
 	return s;
 }
@@ -479,7 +480,7 @@ static void commit_port(struct state *st, const struct cat_svc_port *sp, struct 
 	s->eps = eps;
 	s->n_eps = sp->n_endpoints;
 	s->n_ready = sp->n_ready;
-	memcpy(s->port_name, sp->port_name, sizeof(s->port_name));
+	snprintf(s->port_name, sizeof(s->port_name), "%s", sp->port_name);
 	s->vip_allocated = sp->vip_allocated;
 	for (size_t j = 0; j < s->n_eps; j++) {
 		s->eps[j]->live = true;
