@@ -344,8 +344,13 @@ struct bind_svc {
 struct bind_diff {
 	const struct cat_service **gone;
 	size_t n_gone, cap_gone;
-	struct bind_svc *come;
+	struct bind_svc *come;		/* replaced Services, with their old version */
 	size_t n_come, cap_come;
+	/* Services new by name: no state to carry, their slots free in the
+	 * table (held by no port of the old snapshot, or by one that left and
+	 * is unbound first). Only counted: a sync brings thousands at once.
+	 */
+	size_t n_new;
 };
 
 static int add_gone(struct bind_diff *d, const struct cat_service *a)
@@ -394,7 +399,7 @@ static int diff_services(const struct catalogue *old, const struct catalogue *c,
 			err = add_gone(d, a);
 			i++;
 		} else if (cmp > 0) {
-			err = add_come(d, b, NULL);
+			d->n_new++;
 			j++;
 		} else {
 			err = add_gone(d, a);
@@ -434,7 +439,15 @@ static struct svc_state *prev_state(const struct state *st, const struct cat_ser
 static int prepare(struct state *st, struct bind_svc *b)
 {
 	size_t n = b->svc->n_ports;
+	bool any = false;
 
+	/* Most Services of a big catalogue never saw a connection: their
+	 * bind must cost no allocation (a sync brings thousands at once).
+	 */
+	for (size_t k = 0; k < n && !any; k++)
+		any = prev_state(st, b->prev, &b->svc->ports[k].vip);
+	if (!any)
+		return 0;
 	b->states = calloc(n ? n : 1, sizeof(*b->states));
 	b->eps = calloc(n ? n : 1, sizeof(*b->eps));
 	if (!b->states || !b->eps)
@@ -512,7 +525,7 @@ int state_bind(struct state *st, const struct catalogue *old, const struct catal
 	/* Only Services replaced by one with as many ports: the port array of
 	 * the admin API keeps its layout.
 	 */
-	same_shape = !err && n == st->n_ports && d.n_gone == d.n_come && st->by_port;
+	same_shape = !err && n == st->n_ports && d.n_gone == d.n_come && !d.n_new && st->by_port;
 	for (size_t i = 0; same_shape && i < d.n_come; i++)
 		same_shape = d.come[i].prev && d.come[i].prev->n_ports == d.come[i].svc->n_ports;
 	if (!err && !same_shape && n && !(by_port = calloc(n, sizeof(*by_port))))
@@ -541,6 +554,11 @@ int state_bind(struct state *st, const struct catalogue *old, const struct catal
 		const struct cat_service *svc = d.come[i].svc;
 		struct policy pol;
 
+		if (!d.come[i].states) {	/* no state: nothing to carry */
+			for (size_t k = 0; k < svc->n_ports; k++)
+				st->by_slot[svc->ports[k].slot] = NULL;
+			continue;
+		}
 		/* A Service's override applies to all its ports alike. */
 		policy_apply(&pol, defaults, svc->policy);
 		for (size_t k = 0; k < svc->n_ports; k++) {
