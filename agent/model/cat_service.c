@@ -377,9 +377,12 @@ struct cat_svc_obj *cat_svc_build(const struct obj *svc, const struct obj *const
 			err = resolve_endpoints(b, slices, n, tcp[i], vips[v].family, &b->ports[k]);
 	if (!err) {
 		o = lay_out(b, svc, tcp, n_tcp, vips, n_vips, vip_source, slots);
-		if (o)
-			o->people = cat_people_ref(people);
-		else
+		if (o) {
+			/* Only an object pointing at pods keeps their snapshot alive. */
+			for (size_t i = 0; i < b->n_eps && !o->people; i++)
+				if (b->eps[i].ep.pod)
+					o->people = cat_people_ref(people);
+		} else
 			err = -errno;
 	}
 	free(b->strs.v);

@@ -6,8 +6,8 @@
  * A snapshot is assembled from parts that consecutive snapshots share:
  *   - one cat_svc_obj per Service (its ports, endpoints and their strings in
  *     one allocation), immutable and reference counted, rebuilt only when
- *     its Service, one of its EndpointSlices, its allocated VIPs or the pods
- *     change;
+ *     its Service, one of its EndpointSlices, its allocated VIPs or the pod
+ *     (identity) of one of its endpoint IPs change;
  *   - one cat_people (namespaces and pods), shared until one of them changes;
  *   - per snapshot: the array of service pointers, the port offsets and the
  *     VIP hash table, re-assembled from those parts (pointer work only).
@@ -57,7 +57,8 @@ struct cat_people {
  */
 struct cat_svc_obj {
 	atomic_uint refs;
-	struct cat_people *people;	/* a reference */
+	struct cat_people *people;	/* a reference on the people its endpoints'
+					 * pods are in; NULL: none is a pod */
 	struct cat_service svc;
 	/* followed by its ports, their endpoints and their node/zone strings */
 };

@@ -7,6 +7,7 @@
  * untouched service ports keep their state, a state in use outlives its
  * Service.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,93 @@ Test(catalogue_inc, a_change_rebuilds_only_its_service)
 		cr_expect_eq(catalogue_service_at(c1, i), catalogue_service_at(c2, i));
 	catalogue_unref(c1);
 	catalogue_unref(c2);
+	model_free(m);
+}
+
+/* The pod meshed at 198.18.@i.1 (slice e@i's first endpoint), as YAML. */
+static void pod_yaml(char *buf, size_t len, size_t i, const char *sa)
+{
+	snprintf(buf, len,
+		 "apiVersion: v1\nkind: Pod\nmetadata: {name: p%zu, namespace: ns}\n"
+		 "spec: {nodeName: node-0, serviceAccountName: %s}\n"
+		 "status: {phase: Running, podIP: 198.18.%zu.1}\n", i, sa, i);
+}
+
+/* The identity a client would expect of s@i's first endpoint, "" if none. */
+static const char *first_ep_sa(const struct catalogue *c, size_t i)
+{
+	const struct cat_svc_port *sp = port_of(c, i);
+
+	for (size_t e = 0; sp && e < sp->n_endpoints; e++)
+		if (sp->endpoints[e].addr.ip.v4.s_addr == htonl(0xc6120001u | (uint32_t)i << 8))
+			return sp->endpoints[e].pod && catalogue_pod_meshed(c, sp->endpoints[e].pod)
+				       ? sp->endpoints[e].pod->service_account
+				       : "";
+	return "?";
+}
+
+/* Namespace and Pod changes rebuild the Services whose endpoints' pods they
+ * change, no other; what readers see is what a fresh build gives.
+ */
+Test(catalogue_inc, a_pod_change_rebuilds_only_the_services_it_backs)
+{
+	struct model *m = model_ranged("198.19.64.0/24");
+	static struct world w;
+	struct catalogue *c[5];
+	char pod[512];
+
+	for (size_t i = 0; i < N_SVCS; i++) {
+		set_svc(&w, i, true);
+		set_slice(&w, i, i, 3, (unsigned int)i);
+		sync_svc(m, &w, i);
+		sync_slice(m, &w, i);
+	}
+	tmodel_put(m, "file", "apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n");
+	c[0] = model_build(m);
+	/* A namespace no endpoint lives in: every Service shared. */
+	tmodel_put(m, "file",
+		   "apiVersion: v1\nkind: Namespace\nmetadata: {name: other, labels: "
+		   "{weft.io/mesh: enabled}}\n");
+	c[1] = model_build(m);
+	/* A pod of an unmeshed namespace is no identity yet: still shared. */
+	pod_yaml(pod, sizeof(pod), 5, "api");
+	tmodel_put(m, "file", pod);
+	c[2] = model_build(m);
+	/* Meshing its namespace gives s5's endpoint an identity: s5 alone. */
+	tmodel_put(m, "file",
+		   "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns, labels: "
+		   "{weft.io/mesh: enabled}}\n");
+	c[3] = model_build(m);
+	/* Its service account changes: s5 again, alone. */
+	pod_yaml(pod, sizeof(pod), 5, "api-v2");
+	tmodel_put(m, "file", pod);
+	c[4] = model_build(m);
+	for (size_t k = 0; k < 5; k++)
+		cr_assert_not_null(c[k]);
+	for (size_t k = 1; k < 5; k++) {
+		for (size_t i = 0; i < N_SVCS; i++) {
+			char name[16];
+			bool rebuilt = i == 5 && k >= 3;
+
+			snprintf(name, sizeof(name), "s%zu", i);
+			cr_expect_eq(catalogue_find_service(c[k - 1], "ns", name) ==
+					     catalogue_find_service(c[k], "ns", name),
+				     !rebuilt, "build %zu: %s %s", k, name,
+				     rebuilt ? "kept its old pods" : "was rebuilt");
+		}
+	}
+	cr_expect_str_eq(first_ep_sa(c[2], 5), "");
+	cr_expect_str_eq(first_ep_sa(c[3], 5), "api");
+	cr_expect_str_eq(first_ep_sa(c[4], 5), "api-v2");
+	cr_expect_str_eq(first_ep_sa(c[4], 6), "");
+	/* The pod goes: s5's endpoint has no identity any more. */
+	cr_assert_eq(model_remove(m, "file", OBJ_POD, "ns", "p5"), 0);
+	catalogue_unref(c[0]);
+	c[0] = model_build(m);
+	cr_assert_not_null(c[0]);
+	cr_expect_str_eq(first_ep_sa(c[0], 5), "");
+	for (size_t k = 0; k < 5; k++)
+		catalogue_unref(c[k]);
 	model_free(m);
 }
 
