@@ -300,6 +300,12 @@ static bool apply(struct reg_sink *s, struct event *e)
 		}
 		ss->rs.active = false;
 		ss->st.resyncs++;
+		/* A listing's keys are 324 bytes each (10,000 Services: 3 MiB):
+		 * not worth keeping until the next one.
+		 */
+		free(ss->rs.keys);
+		ss->rs.keys = NULL;
+		ss->rs.n = ss->rs.cap = 0;
 		break;
 	case EV_HEALTH:
 		if (ss->st.health != e->health || strcmp(ss->st.message, e->msg))
