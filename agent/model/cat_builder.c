@@ -53,6 +53,8 @@ struct cat_builder {
 	 * reference), those older are rebuilt.
 	 */
 	struct cat_people *prev_people;
+	struct catalogue *last;		/* the snapshot built last (a reference): the
+					 * next one is patched from it */
 	struct cat_slots slots;
 	struct cat_vip_stats vip_stats;
 	struct svc_entry **dirty;
@@ -291,6 +293,8 @@ static void builder_reset(struct cat_builder *b)
 	b->people = NULL;
 	cat_people_unref(b->prev_people);
 	b->prev_people = NULL;
+	catalogue_unref(b->last);
+	b->last = NULL;
 	/* Snapshots still alive keep their objects and slots: the proxy
 	 * re-keys every port of a snapshot whose services all changed.
 	 */
@@ -733,8 +737,12 @@ static struct catalogue *assemble(struct cat_builder *b, uint64_t generation)
 	for (size_t i = 0; i < b->n; i++)
 		if (b->entries[i]->obj)
 			v[n++] = b->entries[i]->obj;
-	c = catalogue_assemble(generation, b->people, v, n, b->vip_stats);
+	c = catalogue_assemble(generation, b->people, v, n, b->vip_stats, b->last);
 	free(v);
+	if (c) {
+		catalogue_unref(b->last);
+		b->last = catalogue_ref(c);
+	}
 	return c;
 }
 

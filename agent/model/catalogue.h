@@ -201,7 +201,10 @@ struct cat_svc_port *catalogue_svc_port_at(const struct catalogue *c, size_t i);
  */
 size_t catalogue_svc_port_index(const struct catalogue *c, const struct cat_svc_port *sp);
 
-/* One more than the highest cat_svc_port.slot of @c (0: no ports). */
+/* Above the highest cat_svc_port.slot of @c (0: no ports): the size of an
+ * array indexed by slot. A snapshot patched from the one before keeps that
+ * one's bound, so it may exceed the highest slot + 1.
+ */
 uint32_t catalogue_n_slots(const struct catalogue *c);
 
 #endif /* WEFT_CATALOGUE_H */
