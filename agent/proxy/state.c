@@ -42,7 +42,6 @@ void state_done(struct state *st)
 		st->svcs = s->next;
 		svc_free(s);
 	}
-	free(st->by_port);
 	free(st->by_slot);
 	free(st->touched);
 	*st = (struct state){ 0 };
@@ -507,9 +506,7 @@ int state_bind(struct state *st, const struct catalogue *old, const struct catal
 	       const struct policy *defaults)
 {
 	size_t n = catalogue_n_svc_ports(c), n_slots = catalogue_n_slots(c);
-	struct svc_state **by_port = NULL;
 	struct bind_diff d = { 0 };
-	bool same_shape;
 	int err;
 
 	if (n_slots > st->n_slots) {
@@ -522,14 +519,6 @@ int state_bind(struct state *st, const struct catalogue *old, const struct catal
 		st->n_slots = n_slots;
 	}
 	err = diff_services(old, c, &d);
-	/* Only Services replaced by one with as many ports: the port array of
-	 * the admin API keeps its layout.
-	 */
-	same_shape = !err && n == st->n_ports && d.n_gone == d.n_come && !d.n_new && st->by_port;
-	for (size_t i = 0; same_shape && i < d.n_come; i++)
-		same_shape = d.come[i].prev && d.come[i].prev->n_ports == d.come[i].svc->n_ports;
-	if (!err && !same_shape && n && !(by_port = calloc(n, sizeof(*by_port))))
-		err = -ENOMEM;
 	for (size_t i = 0; i < d.n_come && !err; i++)
 		err = prepare(st, &d.come[i]);
 	for (size_t i = 0; i < d.n_gone && !err; i++)
@@ -582,31 +571,20 @@ int state_bind(struct state *st, const struct catalogue *old, const struct catal
 		s->eps = NULL;
 		s->n_eps = s->n_ready = 0;
 	}
-	if (same_shape) {
-		/* Every port keeps its index: patch the replaced Services' only. */
-		for (size_t i = 0; i < d.n_come; i++) {
-			const struct cat_service *svc = d.come[i].svc;
-			size_t at = svc->n_ports ? catalogue_svc_port_index(c, &svc->ports[0]) : 0;
-
-			for (size_t k = 0; k < svc->n_ports; k++)
-				st->by_port[at + k] = st->by_slot[svc->ports[k].slot];
-		}
-		goto out;
-	}
-	for (size_t j = 0, i = 0; j < catalogue_n_services(c); j++) {
-		const struct cat_service *svc = catalogue_service_at(c, j);
-
-		for (size_t k = 0; k < svc->n_ports; k++)
-			by_port[i++] = st->by_slot[svc->ports[k].slot];
-	}
-	free(st->by_port);
-	st->by_port = by_port;
+	/* The admin API finds a port's state by index through its slot
+	 * (state_svc_at()): no array over every port to rebuild here.
+	 */
 	st->n_ports = n;
-	by_port = NULL;
 out:
 	diff_free(&d);
-	free(by_port);
 	return err;
+}
+
+struct svc_state *state_svc_at(const struct state *st, const struct catalogue *c, size_t i)
+{
+	const struct cat_svc_port *sp = i < st->n_ports ? catalogue_svc_port_at(c, i) : NULL;
+
+	return sp && sp->slot < st->n_slots ? st->by_slot[sp->slot] : NULL;
 }
 
 struct svc_state *state_svc_get(struct state *st, const struct catalogue *c,
@@ -633,7 +611,6 @@ struct svc_state *state_svc_get(struct state *st, const struct catalogue *c,
 	}
 	policy_apply(&pol, defaults, sp->svc->policy);
 	commit_port(st, sp, s, eps, &pol);
-	st->by_port[at] = s;
 	return s;
 }
 

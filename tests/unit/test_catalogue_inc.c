@@ -471,7 +471,7 @@ Test(catalogue_inc, proxy_state_survives_many_publishes)
 		cr_assert_eq(st.n_ports, catalogue_n_svc_ports(c));
 		/* The admin API's array follows the snapshot's port order. */
 		for (size_t i = 0; i < st.n_ports; i++)
-			cr_assert_eq(st.by_port[i], state_svc(&st, c, catalogue_svc_port_at(c, i)),
+			cr_assert_eq(state_svc_at(&st, c, i), state_svc(&st, c, catalogue_svc_port_at(c, i)),
 				     "publish %u, port %zu", k, i);
 	}
 	cr_expect_not(held->live);
@@ -530,7 +530,7 @@ Test(catalogue_inc, proxy_state_is_created_on_first_use)
 	cr_expect_eq(n_states(&st), 0, "a bind creates no state");
 	for (size_t i = 0; i < 10; i++) {
 		cr_expect_null(state_svc(&st, c, port_of(c, i)));
-		cr_expect_null(st.by_port[i]);
+		cr_expect_null(state_svc_at(&st, c, i));
 	}
 	/* What the admin API shows of an unused port: the catalogue's, zero counters. */
 	blank = state_blank(port_of(c, 4), &def);
@@ -553,7 +553,7 @@ Test(catalogue_inc, proxy_state_is_created_on_first_use)
 	cr_expect(s->eps[0]->live);
 	cr_expect_eq(state_svc_get(&st, c, port_of(c, 3), &def), s, "found, not created twice");
 	cr_expect_eq(state_svc(&st, c, port_of(c, 3)), s);
-	cr_expect_eq(st.by_port[catalogue_svc_port_index(c, port_of(c, 3))], s);
+	cr_expect_eq(state_svc_at(&st, c, catalogue_svc_port_index(c, port_of(c, 3))), s);
 	s->ctr.requests = 7;
 	s->eps[0]->ol.consecutive = 2;
 
@@ -576,7 +576,7 @@ Test(catalogue_inc, proxy_state_is_created_on_first_use)
 	cr_expect_null(state_svc(&st, c, port_of(c, 10)));
 	cr_expect_eq(n_states(&st), 1);
 	for (size_t i = 0; i < st.n_ports; i++)
-		cr_expect_eq(st.by_port[i], state_svc(&st, c, catalogue_svc_port_at(c, i)));
+		cr_expect_eq(state_svc_at(&st, c, i), state_svc(&st, c, catalogue_svc_port_at(c, i)));
 
 	/* s3 leaves the registry: its state goes with it. */
 	w.svc[3][0] = '\0';
@@ -584,7 +584,7 @@ Test(catalogue_inc, proxy_state_is_created_on_first_use)
 	c = publish(m, &st, c, &def);
 	cr_expect_eq(n_states(&st), 0, "dropped with the service");
 	for (size_t i = 0; i < st.n_ports; i++)
-		cr_expect_null(st.by_port[i]);
+		cr_expect_null(state_svc_at(&st, c, i));
 	state_done(&st);
 	catalogue_unref(c);
 	model_free(m);
