@@ -5,7 +5,7 @@
  * and measures:
  *
  *   - time to full sync: backend start → health SYNCED with every object in
- *     the catalogue (lists are paginated, 500 objects a page), and the CPU
+ *     the catalogue (lists are paginated, 100 objects a page), and the CPU
  *     this process spent on it (decoding, model, catalogue builds);
  *   - memory: this process' RSS before start, after sync, and its peak (the
  *     fake server is another process);
@@ -13,7 +13,8 @@
  *     API server; end to end = before the change is posted → the catalogue
  *     built from it is published; plus the sink's own histogram (event
  *     received by the backend thread → published), as reg_sink_latency()
- *     reports it; plus the cost of one catalogue build;
+ *     reports it; plus the cost of one catalogue build and hand-over to
+ *     the workers (every build, and the changes' alone: wall and CPU);
  *   - the proxy's side: every catalogue is published to BENCH_WORKERS proxy
  *     worker threads (default 2) as the agent does; each binds it between
  *     two of its events, so the longest bind is the longest a request on a
@@ -52,6 +53,8 @@ static struct {
 	struct reg_sink *sink;
 	struct workers *workers;
 	uint64_t builds, build_us_sum, build_us_max;
+	/* the same for the changes only, and their CPU (this thread's) */
+	uint64_t change_builds, change_build_us_sum, change_build_us_max, change_build_cpu_us_max;
 	/* the change being waited for */
 	const char *slice;
 	char want_ip[32];
@@ -87,6 +90,14 @@ static long rss_kib(const char *field)
 /* CPU seconds (user + system) this process used so far: the backend
  * thread and the loop, not the fake server.
  */
+static uint64_t thread_cpu_us(void)
+{
+	struct timespec ts = { 0 };
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static double cpu_s(void)
 {
 	struct rusage ru;
@@ -111,7 +122,7 @@ static struct reg_source_status source_status(void)
 /* What the agent does after each batch: build and publish a catalogue. */
 static void on_changed(void *ctx)
 {
-	uint64_t t0 = now_us(), d;
+	uint64_t t0 = now_us(), c0 = thread_cpu_us(), d, cpu;
 	struct catalogue *c = model_build(b.model);
 	const struct obj *o;
 	char ip[64];
@@ -119,9 +130,18 @@ static void on_changed(void *ctx)
 	(void)ctx;
 	if (!c)
 		return;
-	d = now_us() - t0;
 	if (b.workers)
 		workers_set_catalogue(b.workers, c);
+	d = now_us() - t0;
+	cpu = thread_cpu_us() - c0;
+	if (b.slice) {
+		b.change_builds++;
+		b.change_build_us_sum += d;
+		if (d > b.change_build_us_max)
+			b.change_build_us_max = d;
+		if (cpu > b.change_build_cpu_us_max)
+			b.change_build_cpu_us_max = cpu;
+	}
 	b.builds++;
 	b.build_us_sum += d;
 	if (d > b.build_us_max)
@@ -328,7 +348,9 @@ int main(int argc, char **argv)
 		printf("{\"services\":%lu,\"endpoints\":%lu,\"sync_s\":%.3f,\"sync_cpu_s\":%.3f,"
 		       "\"rss_before_kib\":%ld,\"rss_synced_kib\":%ld,\"rss_peak_kib\":%ld,"
 		       "\"catalogue_builds\":%llu,\"catalogue_build_avg_ms\":%.2f,"
-		       "\"catalogue_build_max_ms\":%.2f,\"changes\":%lu,"
+		       "\"catalogue_build_max_ms\":%.2f,\"change_builds\":%llu,"
+		       "\"change_build_avg_ms\":%.2f,\"change_build_max_ms\":%.2f,"
+		       "\"change_build_max_cpu_ms\":%.2f,\"changes\":%lu,"
 		       "\"e2e_p50_ms\":%.2f,\"e2e_p99_ms\":%.2f,\"e2e_max_ms\":%.2f,"
 		       "\"sink_p50_le_us\":%llu,\"sink_p99_le_us\":%llu,\"sink_mean_us\":%.0f,"
 		       "\"workers\":%lu,\"worker_binds_sync\":%llu,\"worker_bind_max_sync_us\":%llu,"
@@ -338,7 +360,11 @@ int main(int argc, char **argv)
 		       services, services * per_svc, (double)sync_us / 1e6, sync_cpu, rss0, rss1,
 		       rss_kib("VmHWM:"), (unsigned long long)b.builds,
 		       (double)b.build_us_sum / (double)(b.builds ? b.builds : 1) / 1000,
-		       (double)b.build_us_max / 1000, changes,
+		       (double)b.build_us_max / 1000, (unsigned long long)b.change_builds,
+		       (double)b.change_build_us_sum /
+			       (double)(b.change_builds ? b.change_builds : 1) / 1000,
+		       (double)b.change_build_us_max / 1000,
+		       (double)b.change_build_cpu_us_max / 1000, changes,
 		       changes ? (double)lat[changes / 2] / 1000 : 0,
 		       changes ? (double)lat[changes * 99 / 100] / 1000 : 0,
 		       changes ? (double)lat[changes - 1] / 1000 : 0,

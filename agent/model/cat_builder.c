@@ -49,6 +49,12 @@ struct cat_builder {
 	struct slice_rec **buckets;
 	size_t n_buckets, n_recs;
 	struct cat_people *people;	/* NULL: nothing built yet */
+	/* The people before: objects may still point at its pods (a
+	 * reference), those older are rebuilt.
+	 */
+	struct cat_people *prev_people;
+	struct catalogue *last;		/* the snapshot built last (a reference): the
+					 * next one is patched from it */
 	struct cat_slots slots;
 	struct cat_vip_stats vip_stats;
 	struct svc_entry **dirty;
@@ -285,6 +291,10 @@ static void builder_reset(struct cat_builder *b)
 	b->n_dirty = 0;
 	cat_people_unref(b->people);
 	b->people = NULL;
+	cat_people_unref(b->prev_people);
+	b->prev_people = NULL;
+	catalogue_unref(b->last);
+	b->last = NULL;
 	/* Snapshots still alive keep their objects and slots: the proxy
 	 * re-keys every port of a snapshot whose services all changed.
 	 */
@@ -494,6 +504,95 @@ out_free:
 	return err;
 }
 
+static int pod_ip_cmp(const void *a, const void *b)
+{
+	return addr_cmp(&((const struct pod_ip *)a)->ip, &((const struct pod_ip *)b)->ip);
+}
+
+/* Whether two IPs' pods say the same (both none, or equal records). */
+static bool same_pod(const struct cat_pod *x, const struct cat_pod *y)
+{
+	return x == y || (x && y && !memcmp(x, y, sizeof(*x)));
+}
+
+/* The IPs whose pod differs between @old and @cur (their pod_ips, sorted),
+ * into *@out (malloc'ed, sorted; port 0). -ENOMEM or the count.
+ */
+static long changed_pod_ips(const struct cat_people *old, const struct cat_people *cur,
+			    struct pod_ip **out)
+{
+	size_t i = 0, j = 0, n = 0;
+	struct pod_ip *v = calloc(old->n_pod_ips + cur->n_pod_ips + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	while (i < old->n_pod_ips || j < cur->n_pod_ips) {
+		const struct pod_ip *a = i < old->n_pod_ips ? &old->pod_ips[i] : NULL;
+		const struct pod_ip *c = j < cur->n_pod_ips ? &cur->pod_ips[j] : NULL;
+		int cmp = !a ? 1 : !c ? -1 : addr_cmp(&a->ip, &c->ip);
+
+		if (cmp < 0) {
+			v[n++] = *a;
+			i++;
+		} else if (cmp > 0) {
+			v[n++] = *c;
+			j++;
+		} else {
+			if (!same_pod(a->pod, c->pod))
+				v[n++] = *c;
+			i++;
+			j++;
+		}
+	}
+	*out = v;
+	return (long)n;
+}
+
+/* Whether one of @o's endpoints is at one of @ips (@n, sorted). */
+static bool obj_hits(const struct cat_svc_obj *o, const struct pod_ip *ips, size_t n)
+{
+	for (size_t p = 0; p < o->svc.n_ports; p++) {
+		const struct cat_svc_port *sp = &o->svc.ports[p];
+
+		for (size_t e = 0; e < sp->n_endpoints; e++) {
+			struct pod_ip k = { .ip = sp->endpoints[e].addr };
+
+			k.ip.port = 0;
+			if (bsearch(&k, ips, n, sizeof(*ips), pod_ip_cmp))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* The Namespaces or Pods changed, the people went from @old to b->people:
+ * dirty the Services with an endpoint whose IP's pod changed (it became or
+ * stopped being a meshed pod, or its record changed), and those still
+ * pointing at the people before @old, so that at most two stay alive.
+ * Every other Service keeps its object: its endpoints' pods read the same
+ * in @old as now. A namespace label flip costs what it changes.
+ */
+static int dirty_by_people(struct cat_builder *b, struct cat_people *old)
+{
+	struct pod_ip *ips = NULL;
+	long n = changed_pod_ips(old, b->people, &ips);
+	int err = 0;
+
+	if (n < 0)
+		return (int)n;
+	for (size_t i = 0; i < b->n && !err; i++) {
+		const struct cat_svc_obj *o = b->entries[i]->obj;
+
+		if (!o || !(o->people || n))
+			continue;
+		if ((o->people && o->people != old && o->people != b->people) ||
+		    (n && obj_hits(o, ips, (size_t)n)))
+			err = mark_dirty(b, b->entries[i]);
+	}
+	free(ips);
+	return err;
+}
+
 /* Every Service and EndpointSlice filed, every entry dirty. */
 static int file_everything(struct cat_builder *b, const struct cat_lookup *l)
 {
@@ -638,8 +737,12 @@ static struct catalogue *assemble(struct cat_builder *b, uint64_t generation)
 	for (size_t i = 0; i < b->n; i++)
 		if (b->entries[i]->obj)
 			v[n++] = b->entries[i]->obj;
-	c = catalogue_assemble(generation, b->people, v, n, b->vip_stats);
+	c = catalogue_assemble(generation, b->people, v, n, b->vip_stats, b->last);
 	free(v);
+	if (c) {
+		catalogue_unref(b->last);
+		b->last = catalogue_ref(c);
+	}
 	return c;
 }
 
@@ -658,15 +761,22 @@ struct catalogue *cat_builder_build(struct cat_builder *b, const struct cat_look
 	}
 	for (size_t i = 0; i < n_dirty; i++)
 		people |= dirty[i].kind == OBJ_NAMESPACE || dirty[i].kind == OBJ_POD;
-	if (all || people)
+	if (all || people) {
+		struct cat_people *old = b->people ? cat_people_ref(b->people) : NULL;
+
 		err = rebuild_people(b, l);
+		/* Endpoints point at the pods they are: those whose pod changed
+		 * are rebuilt.
+		 */
+		if (!err && !all && old)
+			err = dirty_by_people(b, old);
+		cat_people_unref(b->prev_people);
+		b->prev_people = old;
+	}
 	if (!err && all)
 		err = file_everything(b, l);
 	for (size_t i = 0; i < n_dirty && !err && !all; i++)
 		err = file_change(b, l, &dirty[i]);
-	/* Endpoints point at the pods they are: new pods, new endpoints. */
-	for (size_t i = 0; i < b->n && !err && people; i++)
-		err = mark_dirty(b, b->entries[i]);
 	if (!err)
 		err = rebuild_dirty(b, l, all, vip_ranges, n_ranges);
 	if (!err) {

@@ -227,17 +227,17 @@ static size_t align_up(size_t n, size_t a)
 	return (n + a - 1) / a * a;
 }
 
-/* Copy Service @svc's own fields into @s. */
-static void copy_service(struct cat_service *s, const struct obj *svc, const struct addr *vips,
-			 size_t n_vips, enum cat_vip_source vip_source)
+/* Copy Service @svc's own fields but its strings into @s. */
+static void copy_service(struct cat_service *s, const struct addr *vips, size_t n_vips,
+			 enum cat_vip_source vip_source)
 {
-	memcpy(s->ns, svc->key.ns, sizeof(s->ns));
-	memcpy(s->name, svc->key.name, sizeof(s->name));
 	memcpy(s->vips, vips, n_vips * sizeof(*vips));
 	s->n_vips = n_vips;
 	s->vip_source = vip_source;
-	memcpy(s->allow_from, svc->svc.allow_from, sizeof(s->allow_from));
 }
+
+/* The service's own strings, interned after its endpoints' in b->strs. */
+enum { SVC_STR_NS, SVC_STR_NAME, SVC_STR_ALLOW, SVC_STR_COUNT };
 
 /* Lay the resolved ports and endpoints out after the object in one block. */
 static struct cat_svc_obj *lay_out(struct svc_build *b, const struct obj *svc,
@@ -246,6 +246,7 @@ static struct cat_svc_obj *lay_out(struct svc_build *b, const struct obj *svc,
 				   enum cat_vip_source vip_source, struct cat_slots *slots)
 {
 	size_t n_ports = n_vips * n_tcp, *node_idx = NULL, *zone_idx = NULL;
+	size_t own_idx[SVC_STR_COUNT], port_idx[OBJ_SVC_PORTS_MAX];
 	const char **at = NULL;
 	size_t off_pol, off_ports, off_eps, off_strs, size;
 	struct cat_svc_obj *o = NULL;
@@ -261,7 +262,15 @@ static struct cat_svc_obj *lay_out(struct svc_build *b, const struct obj *svc,
 		    str_intern(&b->strs, b->eps[i].zone, &zone_idx[i]))
 			goto out_free;
 	}
-	at = calloc(b->strs.n ? b->strs.n : 1, sizeof(*at));
+	if (str_intern(&b->strs, svc->key.ns, &own_idx[SVC_STR_NS]) ||
+	    str_intern(&b->strs, svc->key.name, &own_idx[SVC_STR_NAME]) ||
+	    str_intern(&b->strs, svc->svc.allow_from ? svc->svc.allow_from : "",
+		       &own_idx[SVC_STR_ALLOW]))
+		goto out_free;
+	for (size_t i = 0; i < n_tcp; i++)
+		if (str_intern(&b->strs, tcp[i]->name, &port_idx[i]))
+			goto out_free;
+	at = calloc(b->strs.n, sizeof(*at));
 	if (!at)
 		goto out_free;
 	/* The slots are taken before anything can fail past this point, and
@@ -283,7 +292,7 @@ static struct cat_svc_obj *lay_out(struct svc_build *b, const struct obj *svc,
 	if (!o)
 		goto out_free;
 	atomic_init(&o->refs, 1);
-	copy_service(&o->svc, svc, vips, n_vips, vip_source);
+	copy_service(&o->svc, vips, n_vips, vip_source);
 	if (svc->svc.policy) {
 		struct policy_override *pol = (void *)((char *)o + off_pol);
 
@@ -300,6 +309,9 @@ static struct cat_svc_obj *lay_out(struct svc_build *b, const struct obj *svc,
 		at[i] = pool;
 		pool += len;
 	}
+	o->svc.ns = at[own_idx[SVC_STR_NS]];
+	o->svc.name = at[own_idx[SVC_STR_NAME]];
+	o->svc.allow_from = at[own_idx[SVC_STR_ALLOW]];
 	for (size_t i = 0; i < b->n_eps; i++) {
 		struct cat_endpoint *ep = (struct cat_endpoint *)((char *)o + off_eps) + i;
 
@@ -316,7 +328,7 @@ static struct cat_svc_obj *lay_out(struct svc_build *b, const struct obj *svc,
 			sp->vip = vips[v];
 			sp->vip.port = tcp[i]->port;
 			sp->vip_allocated = vip_source != CAT_VIP_REGISTRY;
-			memcpy(sp->port_name, tcp[i]->name, sizeof(sp->port_name));
+			sp->port_name = at[port_idx[i]];
 			sp->endpoints = (struct cat_endpoint *)((char *)o + off_eps) + pt->first;
 			sp->n_endpoints = pt->n;
 			sp->n_ready = pt->n_ready;
@@ -365,9 +377,12 @@ struct cat_svc_obj *cat_svc_build(const struct obj *svc, const struct obj *const
 			err = resolve_endpoints(b, slices, n, tcp[i], vips[v].family, &b->ports[k]);
 	if (!err) {
 		o = lay_out(b, svc, tcp, n_tcp, vips, n_vips, vip_source, slots);
-		if (o)
-			o->people = cat_people_ref(people);
-		else
+		if (o) {
+			/* Only an object pointing at pods keeps their snapshot alive. */
+			for (size_t i = 0; i < b->n_eps && !o->people; i++)
+				if (b->eps[i].ep.pod)
+					o->people = cat_people_ref(people);
+		} else
 			err = -errno;
 	}
 	free(b->strs.v);

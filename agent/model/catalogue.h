@@ -45,16 +45,20 @@ enum cat_vip_source {
 	CAT_VIP_EXHAUSTED,	/* wanted one, the range was full: none */
 };
 
+/* A service's strings (namespace, name, allow-from, port names) live in
+ * the service's own block, sized to what they hold: 10,000 services with
+ * fixed-size name fields would carry megabytes of padding.
+ */
 struct cat_service {
-	char ns[64];
-	char name[CAT_NAME_MAX];
+	const char *ns;			/* < OBJ_NS_MAX with its NUL */
+	const char *name;		/* < CAT_NAME_MAX with its NUL */
 	const struct policy_override *policy;	/* its weft.io/ settings; NULL: none */
 	struct addr vips[OBJ_SVC_IPS_MAX];	/* port 0, ascending; n_vips */
 	size_t n_vips;
 	enum cat_vip_source vip_source;	/* the worst over its families */
 	struct cat_svc_port *ports;	/* its service ports, VIPs then ports ascending */
 	size_t n_ports;
-	char allow_from[OBJ_ANNOT_VALUE_MAX];	/* weft.io/allow-from; "" = no rule */
+	const char *allow_from;		/* weft.io/allow-from; "" = no rule; never NULL */
 };
 
 /* VIP allocation in one snapshot, for status and metrics. */
@@ -68,7 +72,8 @@ struct cat_vip_stats {
 struct cat_svc_port {
 	const struct cat_service *svc;
 	struct addr vip;	/* cluster IP and service port */
-	char port_name[64];	/* "" for an unnamed port */
+	const char *port_name;	/* "" for an unnamed port; < OBJ_PORT_NAME_MAX with
+				 * its NUL; in the service's block */
 	bool vip_allocated;	/* the VIP came from --vip-range (svc->vip_source) */
 	/* Unique among the service ports of the snapshots alive at once, small
 	 * and reused: the proxy keeps its state of the port at this index.
@@ -196,7 +201,10 @@ struct cat_svc_port *catalogue_svc_port_at(const struct catalogue *c, size_t i);
  */
 size_t catalogue_svc_port_index(const struct catalogue *c, const struct cat_svc_port *sp);
 
-/* One more than the highest cat_svc_port.slot of @c (0: no ports). */
+/* Above the highest cat_svc_port.slot of @c (0: no ports): the size of an
+ * array indexed by slot. A snapshot patched from the one before keeps that
+ * one's bound, so it may exceed the highest slot + 1.
+ */
 uint32_t catalogue_n_slots(const struct catalogue *c);
 
 #endif /* WEFT_CATALOGUE_H */

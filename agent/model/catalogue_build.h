@@ -6,8 +6,8 @@
  * A snapshot is assembled from parts that consecutive snapshots share:
  *   - one cat_svc_obj per Service (its ports, endpoints and their strings in
  *     one allocation), immutable and reference counted, rebuilt only when
- *     its Service, one of its EndpointSlices, its allocated VIPs or the pods
- *     change;
+ *     its Service, one of its EndpointSlices, its allocated VIPs or the pod
+ *     (identity) of one of its endpoint IPs change;
  *   - one cat_people (namespaces and pods), shared until one of them changes;
  *   - per snapshot: the array of service pointers, the port offsets and the
  *     VIP hash table, re-assembled from those parts (pointer work only).
@@ -57,7 +57,8 @@ struct cat_people {
  */
 struct cat_svc_obj {
 	atomic_uint refs;
-	struct cat_people *people;	/* a reference */
+	struct cat_people *people;	/* a reference on the people its endpoints'
+					 * pods are in; NULL: none is a pod */
 	struct cat_service svc;
 	/* followed by its ports, their endpoints and their node/zone strings */
 };
@@ -70,11 +71,12 @@ struct catalogue {
 	size_t n_services;
 	uint32_t *port_base;		/* n_services + 1: first global port index of each */
 	size_t n_ports;
-	uint32_t n_slots;		/* highest slot + 1 */
+	uint32_t n_slots;		/* above every port's slot (catalogue.h) */
 	struct cat_svc_port **table;	/* open addressing on addr_hash(vip) with linear
 					 * probing; NULL = free */
 	size_t table_mask;		/* table size - 1 (a power of two); no table
 					 * when n_ports is 0 */
+	size_t n_dup_vips;		/* ports left out: their VIP:port was taken */
 	struct cat_vip_stats vip_stats;
 };
 
@@ -108,11 +110,13 @@ struct cat_svc_obj *cat_svc_ref(struct cat_svc_obj *o);
 void cat_svc_unref(struct cat_svc_obj *o);
 
 /* A snapshot (refcount 1) of @svcs (@n, sorted by namespace, name: each
- * gets a reference) and @people (referenced). NULL with errno set.
+ * gets a reference) and @people (referenced). @prev, the snapshot assembled
+ * before (or NULL), lends what did not change: its VIP table is copied and
+ * patched with the Services that differ. NULL with errno set.
  */
 struct catalogue *catalogue_assemble(uint64_t generation, struct cat_people *people,
 				     struct cat_svc_obj *const *svcs, size_t n,
-				     struct cat_vip_stats vip_stats);
+				     struct cat_vip_stats vip_stats, const struct catalogue *prev);
 
 /* What the builder reads the model through: the winning object of a key
  * across sources (NULL: none), and every winning object of a kind sorted by

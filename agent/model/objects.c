@@ -116,6 +116,8 @@ static int dup_service(struct obj_service *dst, const struct obj_service *src)
 
 	dst->ports = dup_array(src->ports, src->n_ports, sizeof(*src->ports), &err);
 	dst->policy = dup_array(src->policy, src->policy ? 1 : 0, sizeof(*src->policy), &err);
+	if (src->allow_from && !(dst->allow_from = strdup(src->allow_from)))
+		err = -ENOMEM;
 	return err;
 }
 
@@ -229,6 +231,7 @@ struct obj *obj_dup(const struct obj *o)
 	case OBJ_SERVICE:
 		c->svc.ports = NULL;
 		c->svc.policy = NULL;
+		c->svc.allow_from = NULL;
 		err = dup_service(&c->svc, &o->svc);
 		break;
 	case OBJ_ENDPOINTSLICE:
@@ -258,6 +261,7 @@ void obj_free(struct obj *o)
 	case OBJ_SERVICE:
 		free(o->svc.ports);
 		free(o->svc.policy);
+		free(o->svc.allow_from);
 		break;
 	case OBJ_ENDPOINTSLICE:
 		for (size_t i = 0; !o->slice.addr_pool && o->slice.endpoints &&

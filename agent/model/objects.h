@@ -101,7 +101,7 @@ struct obj_svc_port {
 
 struct obj_service {
 	struct addr vips[OBJ_SVC_IPS_MAX];	/* port 0; none for a headless Service */
-	size_t n_vips;
+	uint32_t n_vips;
 	bool headless;				/* clusterIP "None": no VIP wanted; no
 						 * cluster IP at all (registries other
 						 * than Kubernetes) gets one allocated */
@@ -109,7 +109,11 @@ struct obj_service {
 	size_t n_ports;
 	struct policy_override *policy;		/* what its weft.io/ annotations set,
 						 * decoded; NULL: nothing */
-	char allow_from[OBJ_ANNOT_VALUE_MAX];	/* weft.io/allow-from, "" = no rule */
+	/* weft.io/allow-from (< OBJ_ANNOT_VALUE_MAX with its NUL), owned; NULL:
+	 * no rule. Few Services carry one: a fixed buffer would cost every
+	 * Service 256 bytes.
+	 */
+	char *allow_from;
 };
 
 struct obj_slice_port {
@@ -120,7 +124,7 @@ struct obj_slice_port {
 
 struct obj_endpoint {
 	struct addr *addrs;		/* 1..OBJ_EP_ADDRS_MAX, family of the slice, port 0 */
-	size_t n_addrs;
+	uint32_t n_addrs;
 	bool ready;			/* conditions.ready; absent or null counts as ready */
 	const char *node;		/* "" if unknown; < OBJ_NAME_MAX with its NUL */
 	const char *zone;		/* "" if unknown; < OBJ_ZONE_MAX with its NUL */
@@ -131,7 +135,8 @@ struct obj_endpoint {
  * endpoints naming it): 100,000 endpoints are 100,000 small objects less.
  */
 struct obj_slice {
-	char service[OBJ_NAME_MAX];	/* label kubernetes.io/service-name */
+	/* label kubernetes.io/service-name: a Service name, a DNS-1035 label */
+	char service[OBJ_NS_MAX];
 	int family;			/* AF_INET or AF_INET6, from addressType */
 	struct obj_endpoint *endpoints;
 	size_t n_endpoints;

@@ -122,7 +122,7 @@ const struct proxy_stats *proxy_stats(const struct proxy *px)
 
 const struct svc_state *proxy_service_at(const struct proxy *px, size_t i)
 {
-	return i < px->st.n_ports ? px->st.by_port[i] : NULL;
+	return px->cat ? state_svc_at(&px->st, px->cat, i) : NULL;
 }
 
 size_t proxy_n_service_ports(const struct proxy *px)

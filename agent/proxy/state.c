@@ -42,7 +42,6 @@ void state_done(struct state *st)
 		st->svcs = s->next;
 		svc_free(s);
 	}
-	free(st->by_port);
 	free(st->by_slot);
 	free(st->touched);
 	*st = (struct state){ 0 };
@@ -218,9 +217,10 @@ static struct svc_state *svc_alloc(const struct cat_svc_port *sp)
 
 	if (!s)
 		return NULL;
-	memcpy(s->ns, sp->svc->ns, sizeof(s->ns));
-	memcpy(s->name, sp->svc->name, sizeof(s->name));
-	memcpy(s->port_name, sp->port_name, sizeof(s->port_name));
+	/* The catalogue's strings fit: it copies the registry's, as bounded. */
+	snprintf(s->ns, sizeof(s->ns), "%s", sp->svc->ns);
+	snprintf(s->name, sizeof(s->name), "%s", sp->svc->name);
+	snprintf(s->port_name, sizeof(s->port_name), "%s", sp->port_name);
 	s->vip = sp->vip;
 	return s;
 }
@@ -343,8 +343,13 @@ struct bind_svc {
 struct bind_diff {
 	const struct cat_service **gone;
 	size_t n_gone, cap_gone;
-	struct bind_svc *come;
+	struct bind_svc *come;		/* replaced Services, with their old version */
 	size_t n_come, cap_come;
+	/* Services new by name: no state to carry, their slots free in the
+	 * table (held by no port of the old snapshot, or by one that left and
+	 * is unbound first). Only counted: a sync brings thousands at once.
+	 */
+	size_t n_new;
 };
 
 static int add_gone(struct bind_diff *d, const struct cat_service *a)
@@ -393,7 +398,7 @@ static int diff_services(const struct catalogue *old, const struct catalogue *c,
 			err = add_gone(d, a);
 			i++;
 		} else if (cmp > 0) {
-			err = add_come(d, b, NULL);
+			d->n_new++;
 			j++;
 		} else {
 			err = add_gone(d, a);
@@ -433,7 +438,15 @@ static struct svc_state *prev_state(const struct state *st, const struct cat_ser
 static int prepare(struct state *st, struct bind_svc *b)
 {
 	size_t n = b->svc->n_ports;
+	bool any = false;
 
+	/* Most Services of a big catalogue never saw a connection: their
+	 * bind must cost no allocation (a sync brings thousands at once).
+	 */
+	for (size_t k = 0; k < n && !any; k++)
+		any = prev_state(st, b->prev, &b->svc->ports[k].vip);
+	if (!any)
+		return 0;
 	b->states = calloc(n ? n : 1, sizeof(*b->states));
 	b->eps = calloc(n ? n : 1, sizeof(*b->eps));
 	if (!b->states || !b->eps)
@@ -479,7 +492,7 @@ static void commit_port(struct state *st, const struct cat_svc_port *sp, struct 
 	s->eps = eps;
 	s->n_eps = sp->n_endpoints;
 	s->n_ready = sp->n_ready;
-	memcpy(s->port_name, sp->port_name, sizeof(s->port_name));
+	snprintf(s->port_name, sizeof(s->port_name), "%s", sp->port_name);
 	s->vip_allocated = sp->vip_allocated;
 	for (size_t j = 0; j < s->n_eps; j++) {
 		s->eps[j]->live = true;
@@ -493,9 +506,7 @@ int state_bind(struct state *st, const struct catalogue *old, const struct catal
 	       const struct policy *defaults)
 {
 	size_t n = catalogue_n_svc_ports(c), n_slots = catalogue_n_slots(c);
-	struct svc_state **by_port = NULL;
 	struct bind_diff d = { 0 };
-	bool same_shape;
 	int err;
 
 	if (n_slots > st->n_slots) {
@@ -508,14 +519,6 @@ int state_bind(struct state *st, const struct catalogue *old, const struct catal
 		st->n_slots = n_slots;
 	}
 	err = diff_services(old, c, &d);
-	/* Only Services replaced by one with as many ports: the port array of
-	 * the admin API keeps its layout.
-	 */
-	same_shape = !err && n == st->n_ports && d.n_gone == d.n_come && st->by_port;
-	for (size_t i = 0; same_shape && i < d.n_come; i++)
-		same_shape = d.come[i].prev && d.come[i].prev->n_ports == d.come[i].svc->n_ports;
-	if (!err && !same_shape && n && !(by_port = calloc(n, sizeof(*by_port))))
-		err = -ENOMEM;
 	for (size_t i = 0; i < d.n_come && !err; i++)
 		err = prepare(st, &d.come[i]);
 	for (size_t i = 0; i < d.n_gone && !err; i++)
@@ -540,6 +543,11 @@ int state_bind(struct state *st, const struct catalogue *old, const struct catal
 		const struct cat_service *svc = d.come[i].svc;
 		struct policy pol;
 
+		if (!d.come[i].states) {	/* no state: nothing to carry */
+			for (size_t k = 0; k < svc->n_ports; k++)
+				st->by_slot[svc->ports[k].slot] = NULL;
+			continue;
+		}
 		/* A Service's override applies to all its ports alike. */
 		policy_apply(&pol, defaults, svc->policy);
 		for (size_t k = 0; k < svc->n_ports; k++) {
@@ -563,31 +571,20 @@ int state_bind(struct state *st, const struct catalogue *old, const struct catal
 		s->eps = NULL;
 		s->n_eps = s->n_ready = 0;
 	}
-	if (same_shape) {
-		/* Every port keeps its index: patch the replaced Services' only. */
-		for (size_t i = 0; i < d.n_come; i++) {
-			const struct cat_service *svc = d.come[i].svc;
-			size_t at = svc->n_ports ? catalogue_svc_port_index(c, &svc->ports[0]) : 0;
-
-			for (size_t k = 0; k < svc->n_ports; k++)
-				st->by_port[at + k] = st->by_slot[svc->ports[k].slot];
-		}
-		goto out;
-	}
-	for (size_t j = 0, i = 0; j < catalogue_n_services(c); j++) {
-		const struct cat_service *svc = catalogue_service_at(c, j);
-
-		for (size_t k = 0; k < svc->n_ports; k++)
-			by_port[i++] = st->by_slot[svc->ports[k].slot];
-	}
-	free(st->by_port);
-	st->by_port = by_port;
+	/* The admin API finds a port's state by index through its slot
+	 * (state_svc_at()): no array over every port to rebuild here.
+	 */
 	st->n_ports = n;
-	by_port = NULL;
 out:
 	diff_free(&d);
-	free(by_port);
 	return err;
+}
+
+struct svc_state *state_svc_at(const struct state *st, const struct catalogue *c, size_t i)
+{
+	const struct cat_svc_port *sp = i < st->n_ports ? catalogue_svc_port_at(c, i) : NULL;
+
+	return sp && sp->slot < st->n_slots ? st->by_slot[sp->slot] : NULL;
 }
 
 struct svc_state *state_svc_get(struct state *st, const struct catalogue *c,
@@ -614,7 +611,6 @@ struct svc_state *state_svc_get(struct state *st, const struct catalogue *c,
 	}
 	policy_apply(&pol, defaults, sp->svc->policy);
 	commit_port(st, sp, s, eps, &pol);
-	st->by_port[at] = s;
 	return s;
 }
 

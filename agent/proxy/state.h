@@ -140,8 +140,7 @@ struct svc_state {
 
 struct state {
 	struct svc_state *svcs;
-	struct svc_state **by_port;	/* parallel to the bound catalogue's ports */
-	size_t n_ports;
+	size_t n_ports;			/* the bound catalogue's service ports */
 	struct svc_state **by_slot;	/* by cat_svc_port.slot of the bound catalogue */
 	size_t n_slots;
 	/* States the last bind changed: their dead endpoints are flushed and
@@ -171,6 +170,11 @@ int state_bind(struct state *st, const struct catalogue *old, const struct catal
  * references.
  */
 void state_gc_touched(struct state *st);
+
+/* The state of the @i-th service port (catalogue_svc_port_at()) of the
+ * bound snapshot @c, NULL while no connection has used it. O(log services).
+ */
+struct svc_state *state_svc_at(const struct state *st, const struct catalogue *c, size_t i);
 
 /* The state of service port @sp of the bound snapshot, NULL while no
  * connection has used it. O(1).

@@ -39,6 +39,10 @@ struct worker {
 	 * reference), or NULL: the worker swaps it in at its next knock.
 	 */
 	_Atomic(struct catalogue *) next_cat;
+	/* pub_seq as read before this worker's last bind: it holds no snapshot
+	 * published before that one (seq < bound_seq) any more.
+	 */
+	_Atomic uint64_t bound_seq;
 	struct workers_publish_stats pub;	/* written by the worker */
 	pthread_t thread;
 	bool started;
@@ -56,6 +60,18 @@ struct workers {
 	bool hold;		/* workers must stay parked, under mu */
 	bool stopping;		/* under mu */
 	unsigned int parked;	/* under mu */
+	/* The number of the snapshot published last, stored once every worker
+	 * can take it; retired: the snapshots the main thread holds a
+	 * reference on until every worker has bound a later one, so that no
+	 * worker drops the last reference of one and frees it (thousands of
+	 * services) between two of its events. Main thread.
+	 */
+	_Atomic uint64_t pub_seq;
+	struct retired {
+		struct catalogue *cat;
+		uint64_t seq;		/* its number */
+	} *retired;
+	size_t n_retired, cap_retired;
 	unsigned int ready;	/* workers through their start (sandbox entered), under mu */
 	int start_err;		/* the first worker's failure to start, under mu */
 	/* workers_service_at()'s view, until release: worker 0's own state
@@ -108,12 +124,15 @@ static void bind_timed(struct worker *w, struct catalogue *c)
 
 static void take_catalogue(struct worker *w)
 {
+	/* Read before the swap: the snapshot taken is this one or a later one. */
+	uint64_t seq = atomic_load_explicit(&w->ws->pub_seq, memory_order_acquire);
 	struct catalogue *c = atomic_exchange_explicit(&w->next_cat, NULL, memory_order_acquire);
 
 	if (!c)
 		return;
 	bind_timed(w, c);
 	catalogue_unref(c);
+	atomic_store_explicit(&w->bound_seq, seq, memory_order_release);
 }
 
 static void on_knock(struct loop *loop, int fd, uint32_t events, void *ctx)
@@ -279,6 +298,46 @@ fail:
 	return NULL;
 }
 
+/* Drop the retired snapshots every worker has moved past (@all: every one,
+ * the workers being stopped).
+ */
+static void retired_release(struct workers *ws, bool all)
+{
+	uint64_t min = UINT64_MAX;
+	size_t w = 0;
+
+	for (unsigned int i = 0; i < ws->n; i++) {
+		uint64_t b = atomic_load_explicit(&ws->w[i].bound_seq, memory_order_acquire);
+
+		if (b < min)
+			min = b;
+	}
+	for (size_t i = 0; i < ws->n_retired; i++) {
+		if (all || ws->retired[i].seq < min)
+			catalogue_unref(ws->retired[i].cat);
+		else
+			ws->retired[w++] = ws->retired[i];
+	}
+	ws->n_retired = w;
+}
+
+/* Hold a reference on @c until every worker has bound a later snapshot.
+ * Without room, nothing is held: a worker may then free it, as before.
+ */
+static void retired_hold(struct workers *ws, struct catalogue *c, uint64_t seq)
+{
+	if (ws->n_retired == ws->cap_retired) {
+		size_t cap = ws->cap_retired ? 2 * ws->cap_retired : 8;
+		struct retired *r = realloc(ws->retired, cap * sizeof(*r));
+
+		if (!r)
+			return;
+		ws->retired = r;
+		ws->cap_retired = cap;
+	}
+	ws->retired[ws->n_retired++] = (struct retired){ catalogue_ref(c), seq };
+}
+
 static void merged_free(struct workers *ws)
 {
 	for (size_t i = 0; ws->merged && i < ws->n_merged; i++)
@@ -302,6 +361,8 @@ void workers_free(struct workers *ws)
 		}
 	}
 	merged_free(ws);
+	retired_release(ws, true);
+	free(ws->retired);
 	for (unsigned int i = 0; i < ws->n; i++) {
 		struct worker *w = &ws->w[i];
 
@@ -365,10 +426,17 @@ void workers_release(struct workers *ws)
 
 void workers_set_catalogue(struct workers *ws, struct catalogue *c)
 {
+	uint64_t seq;
+
 	if (!ws->threaded) {
 		bind_timed(&ws->w[0], c);
 		return;
 	}
+	/* pub_seq moves only once every worker can take @c: a worker that read
+	 * seq takes @c or a later one, and holds nothing older after binding.
+	 */
+	seq = atomic_load_explicit(&ws->pub_seq, memory_order_relaxed) + 1;
+	retired_hold(ws, c, seq);
 	/* No isolation: each worker swaps the new snapshot in on its own loop
 	 * and binds what changed; none waits for another. A snapshot a worker
 	 * had not taken yet is replaced, not queued.
@@ -378,8 +446,12 @@ void workers_set_catalogue(struct workers *ws, struct catalogue *c)
 			&ws->w[i].next_cat, catalogue_ref(c), memory_order_acq_rel);
 
 		catalogue_unref(was);
-		knock(&ws->w[i]);
 	}
+	atomic_store_explicit(&ws->pub_seq, seq, memory_order_release);
+	for (unsigned int i = 0; i < ws->n; i++)
+		knock(&ws->w[i]);
+	/* The workers have what is new: now the old may be freed. */
+	retired_release(ws, false);
 }
 
 void workers_publish_stats_reset(struct workers *ws)

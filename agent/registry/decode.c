@@ -92,6 +92,18 @@ static int decode_allow_from(struct dec *d, json_object *meta, char *out)
 	return err;
 }
 
+/* A Service's weft.io/allow-from, stored only when it has one. */
+static int decode_service_allow_from(struct dec *d, json_object *meta, struct obj_service *svc)
+{
+	char buf[OBJ_ANNOT_VALUE_MAX];
+	int err = decode_allow_from(d, meta, buf);
+
+	if (err || !buf[0])
+		return err;
+	svc->allow_from = strdup(buf);
+	return svc->allow_from ? 0 : -ENOMEM;
+}
+
 /* The yes/no annotations of Namespaces and Pods (enum obj_switch), by name. */
 static const char *const switch_annots[OBJ_SW_COUNT] = {
 	[OBJ_SW_DENY_RAW] = "weft.io/deny-raw-sockets",
@@ -353,7 +365,7 @@ static int decode_service(struct dec *d, json_object *o, json_object *meta, stru
 	if (!err)
 		err = decode_svc_annotations(d, meta, &obj->key, &obj->svc);
 	if (!err)
-		err = decode_allow_from(d, meta, obj->svc.allow_from);
+		err = decode_service_allow_from(d, meta, &obj->svc);
 	return err;
 }
 

@@ -79,13 +79,16 @@ int reg_sink_rejected(struct reg_sink *s, const char *source);
  */
 typedef void (*reg_sink_changed_fn)(void *ctx);
 
-/* A sink applying to @m on @loop; @changed runs on the loop after each drained
- * batch that changed the model. NULL with errno set.
+/* A sink applying to @m on @loop; @changed runs on the loop after a drained
+ * batch changed the model: at once, except while a source is listing, when
+ * it is paced to take at most a quarter of the loop (a listing is drained
+ * in many batches). NULL with errno set.
  */
 struct reg_sink *reg_sink_new(struct loop *loop, struct model *m, reg_sink_changed_fn changed,
 			      void *ctx);
-/* Apply what is queued now, as the loop would on its next turn (calling
- * @changed if the model changed). On the loop's thread only; the agent
+/* Apply what is queued now, as the loop would on its next turn, calling
+ * @changed at once (no pacing) if the model changed or a paced call is
+ * pending. On the loop's thread only; the agent
  * drains once after starting its backends so the first catalogue holds
  * what they loaded synchronously (the file backend).
  */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,14 @@
 
 #define SINK_SOURCES_MAX 16
 #define SINK_QUEUE_MAX 1000000	/* events; a backend beyond it is told -ENOBUFS */
+/* While a source lists (a resync in progress), publishing (the changed
+ * callback: a catalogue build and its hand-over) takes at most 1 / (1 +
+ * SINK_PACE_FACTOR) of the loop: after a publish that took d, the next
+ * waits until d * SINK_PACE_FACTOR has passed. A listing of 10,000 objects
+ * drained in hundreds of small batches then costs far fewer builds than
+ * one per batch; a watch event outside a listing is published at once.
+ */
+#define SINK_PACE_FACTOR 3
 
 const uint64_t reg_lat_bounds_us[REG_LAT_BUCKETS] = {
 	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000, UINT64_MAX,
@@ -68,6 +77,14 @@ struct reg_sink {
 	size_t n_sources;
 	struct reg_latency lat;
 	bool first_sync;		/* a source synced for the first time in this batch */
+	/* Pacing: a publish is due (pending) at next_publish_us at the earliest;
+	 * pending_us holds when each change it will carry was received.
+	 */
+	bool pending;
+	uint64_t next_publish_us;
+	uint64_t *pending_us;
+	size_t n_pending, cap_pending;
+	struct loop_timer pace;
 };
 
 static uint64_t now_us(void)
@@ -283,6 +300,12 @@ static bool apply(struct reg_sink *s, struct event *e)
 		}
 		ss->rs.active = false;
 		ss->st.resyncs++;
+		/* A listing's keys are 324 bytes each (10,000 Services: 3 MiB):
+		 * not worth keeping until the next one.
+		 */
+		free(ss->rs.keys);
+		ss->rs.keys = NULL;
+		ss->rs.n = ss->rs.cap = 0;
 		break;
 	case EV_HEALTH:
 		if (ss->st.health != e->health || strcmp(ss->st.message, e->msg))
@@ -321,10 +344,79 @@ static void record_latency(struct reg_sink *s, uint64_t received_us, uint64_t do
 	s->lat.n++;
 }
 
-void reg_sink_drain(struct reg_sink *s)
+/* Call the changed callback for what is pending, timing it for pacing and
+ * the latency histogram.
+ */
+static void publish(struct reg_sink *s)
+{
+	uint64_t start = now_us(), done;
+
+	if (loop_timer_armed(&s->pace))
+		loop_timer_del(s->loop, &s->pace);
+	s->pending = false;
+	if (s->changed)
+		s->changed(s->ctx);
+	s->first_sync = false;
+	done = now_us();
+	s->next_publish_us = done + (done - start) * SINK_PACE_FACTOR;
+	for (size_t i = 0; i < s->n_pending; i++)
+		record_latency(s, s->pending_us[i], done);
+	s->n_pending = 0;
+}
+
+static void on_pace(struct loop_timer *t, uint64_t now_ms)
+{
+	struct reg_sink *s = (struct reg_sink *)((char *)t - offsetof(struct reg_sink, pace));
+
+	(void)now_ms;
+	if (s->pending)
+		publish(s);
+}
+
+/* Publish now, or when pacing allows (@force: now). */
+static void publish_paced(struct reg_sink *s, bool force)
+{
+	uint64_t now = now_us(), wait_ms;
+
+	s->pending = true;
+	if (force || now >= s->next_publish_us) {
+		publish(s);
+		return;
+	}
+	if (loop_timer_armed(&s->pace))
+		return;
+	wait_ms = (s->next_publish_us - now + 999) / 1000;
+	/* Cannot arm: publish now rather than sit on the change. */
+	if (loop_timer_set(s->loop, &s->pace, wait_ms, on_pace))
+		publish(s);
+}
+
+/* Note when the changes of @e, about to be published, were received;
+ * without room the histogram misses them (never the publish).
+ */
+static void note_pending(struct reg_sink *s, const struct event *e)
+{
+	if (e->op != EV_UPSERT && e->op != EV_DELETE)
+		return;
+	if (array_reserve(&s->pending_us, &s->cap_pending, s->n_pending, sizeof(*s->pending_us),
+			  64))
+		return;
+	s->pending_us[s->n_pending++] = e->received_us;
+}
+
+/* Whether a source is in the middle of a listing. */
+static bool listing(const struct reg_sink *s)
+{
+	for (size_t i = 0; i < s->n_sources; i++)
+		if (s->sources[i].rs.active)
+			return true;
+	return false;
+}
+
+static void drain(struct reg_sink *s, bool force)
 {
 	struct event *batch, *e, *next;
-	uint64_t v, oldest = 0, done;
+	uint64_t v;
 	bool changed = false;
 
 	(void)!read(s->efd, &v, sizeof(v));
@@ -334,26 +426,26 @@ void reg_sink_drain(struct reg_sink *s)
 	s->tail = &s->head;
 	s->queued = 0;
 	pthread_mutex_unlock(&s->lock);
-	for (e = batch; e; e = e->next) {
-		if (apply(s, e)) {
-			changed = true;
-			if (!oldest)
-				oldest = e->received_us;
-		}
+	for (e = batch; e; e = e->next)
+		changed |= apply(s, e);
+	for (e = batch; e; e = next) {
+		next = e->next;
+		if (changed)
+			note_pending(s, e);
+		event_free(e);
 	}
 	/* Publish while a relist is half done would be fine (nothing is removed
 	 * before its end), and keeps changes flowing during long listings.
 	 */
-	if ((changed || s->first_sync) && s->changed)
-		s->changed(s->ctx);
-	s->first_sync = false;
-	done = now_us();
-	for (e = batch; e; e = next) {
-		next = e->next;
-		if (changed && (e->op == EV_UPSERT || e->op == EV_DELETE))
-			record_latency(s, e->received_us, done);
-		event_free(e);
-	}
+	if (changed || s->first_sync)
+		publish_paced(s, force || !listing(s));
+	else if (force && s->pending)
+		publish(s);
+}
+
+void reg_sink_drain(struct reg_sink *s)
+{
+	drain(s, true);
 }
 
 static void on_events(struct loop *loop, int fd, uint32_t events, void *ctx)
@@ -361,7 +453,7 @@ static void on_events(struct loop *loop, int fd, uint32_t events, void *ctx)
 	(void)loop;
 	(void)fd;
 	(void)events;
-	reg_sink_drain(ctx);
+	drain(ctx, false);
 }
 
 struct reg_sink *reg_sink_new(struct loop *loop, struct model *m, reg_sink_changed_fn changed,
@@ -411,6 +503,9 @@ void reg_sink_free(struct reg_sink *s)
 		next = e->next;
 		event_free(e);
 	}
+	if (loop_timer_armed(&s->pace))
+		loop_timer_del(s->loop, &s->pace);
+	free(s->pending_us);
 	(void)loop_del_fd(s->loop, s->efd);
 	close(s->efd);
 	for (size_t i = 0; i < s->n_sources; i++)

@@ -7,6 +7,7 @@
  * untouched service ports keep their state, a state in use outlives its
  * Service.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,134 @@ Test(catalogue_inc, a_change_rebuilds_only_its_service)
 	model_free(m);
 }
 
+/* The pod meshed at 198.18.@i.1 (slice e@i's first endpoint), as YAML. */
+static void pod_yaml(char *buf, size_t len, size_t i, const char *sa)
+{
+	snprintf(buf, len,
+		 "apiVersion: v1\nkind: Pod\nmetadata: {name: p%zu, namespace: ns}\n"
+		 "spec: {nodeName: node-0, serviceAccountName: %s}\n"
+		 "status: {phase: Running, podIP: 198.18.%zu.1}\n", i, sa, i);
+}
+
+/* The identity a client would expect of s@i's first endpoint, "" if none. */
+static const char *first_ep_sa(const struct catalogue *c, size_t i)
+{
+	const struct cat_svc_port *sp = port_of(c, i);
+
+	for (size_t e = 0; sp && e < sp->n_endpoints; e++)
+		if (sp->endpoints[e].addr.ip.v4.s_addr == htonl(0xc6120001u | (uint32_t)i << 8))
+			return sp->endpoints[e].pod && catalogue_pod_meshed(c, sp->endpoints[e].pod)
+				       ? sp->endpoints[e].pod->service_account
+				       : "";
+	return "?";
+}
+
+/* Namespace and Pod changes rebuild the Services whose endpoints' pods they
+ * change, no other; what readers see is what a fresh build gives.
+ */
+Test(catalogue_inc, a_pod_change_rebuilds_only_the_services_it_backs)
+{
+	struct model *m = model_ranged("198.19.64.0/24");
+	static struct world w;
+	struct catalogue *c[5];
+	char pod[512];
+
+	for (size_t i = 0; i < N_SVCS; i++) {
+		set_svc(&w, i, true);
+		set_slice(&w, i, i, 3, (unsigned int)i);
+		sync_svc(m, &w, i);
+		sync_slice(m, &w, i);
+	}
+	tmodel_put(m, "file", "apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n");
+	c[0] = model_build(m);
+	/* A namespace no endpoint lives in: every Service shared. */
+	tmodel_put(m, "file",
+		   "apiVersion: v1\nkind: Namespace\nmetadata: {name: other, labels: "
+		   "{weft.io/mesh: enabled}}\n");
+	c[1] = model_build(m);
+	/* A pod of an unmeshed namespace is no identity yet: still shared. */
+	pod_yaml(pod, sizeof(pod), 5, "api");
+	tmodel_put(m, "file", pod);
+	c[2] = model_build(m);
+	/* Meshing its namespace gives s5's endpoint an identity: s5 alone. */
+	tmodel_put(m, "file",
+		   "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns, labels: "
+		   "{weft.io/mesh: enabled}}\n");
+	c[3] = model_build(m);
+	/* Its service account changes: s5 again, alone. */
+	pod_yaml(pod, sizeof(pod), 5, "api-v2");
+	tmodel_put(m, "file", pod);
+	c[4] = model_build(m);
+	for (size_t k = 0; k < 5; k++)
+		cr_assert_not_null(c[k]);
+	for (size_t k = 1; k < 5; k++) {
+		for (size_t i = 0; i < N_SVCS; i++) {
+			char name[16];
+			bool rebuilt = i == 5 && k >= 3;
+
+			snprintf(name, sizeof(name), "s%zu", i);
+			cr_expect_eq(catalogue_find_service(c[k - 1], "ns", name) ==
+					     catalogue_find_service(c[k], "ns", name),
+				     !rebuilt, "build %zu: %s %s", k, name,
+				     rebuilt ? "kept its old pods" : "was rebuilt");
+		}
+	}
+	cr_expect_str_eq(first_ep_sa(c[2], 5), "");
+	cr_expect_str_eq(first_ep_sa(c[3], 5), "api");
+	cr_expect_str_eq(first_ep_sa(c[4], 5), "api-v2");
+	cr_expect_str_eq(first_ep_sa(c[4], 6), "");
+	/* The pod goes: s5's endpoint has no identity any more. */
+	cr_assert_eq(model_remove(m, "file", OBJ_POD, "ns", "p5"), 0);
+	catalogue_unref(c[0]);
+	c[0] = model_build(m);
+	cr_assert_not_null(c[0]);
+	cr_expect_str_eq(first_ep_sa(c[0], 5), "");
+	for (size_t k = 0; k < 5; k++)
+		catalogue_unref(c[k]);
+	model_free(m);
+}
+
+/* The VIP table is patched from the previous snapshot's: entries that
+ * move, leave or are claimed twice must read as a fresh build's.
+ */
+Test(catalogue_inc, vip_table_patches_read_as_a_full_build)
+{
+	static const char *r = "198.19.64.0/24";
+	struct model *m = model_ranged(r);
+	static struct world w;
+	unsigned int rnd = 777;
+
+	for (int step = 0; step < 300; step++) {
+		size_t i;
+		struct catalogue *c;
+		char *inc, *full;
+
+		rnd = rnd * 1103515245u + 12345u;
+		i = (rnd >> 8) % 12;
+		if ((rnd >> 20) % 4 == 0) {
+			w.svc[i][0] = '\0';
+		} else {
+			/* 12 Services, 24 cluster IPs: now and then two claim one. */
+			snprintf(w.svc[i], sizeof(w.svc[i]),
+				 "apiVersion: v1\nkind: Service\nmetadata: {name: s%zu, namespace: ns}\n"
+				 "spec:\n  clusterIP: 198.19.0.%u\n  ports: [{name: http, port: %u, "
+				 "targetPort: 8080}]\n", i, 1 + (rnd >> 12) % 24, 80 + (rnd >> 16) % 2);
+		}
+		sync_svc(m, &w, i);
+		if ((rnd >> 24) % 3 == 0)
+			continue;
+		c = model_build(m);
+		cr_assert_not_null(c);
+		inc = dump(c);
+		full = dump_fresh(&w, r);
+		cr_assert_str_eq(inc, full, "step %d: incremental and full builds differ", step);
+		free(inc);
+		free(full);
+		catalogue_unref(c);
+	}
+	model_free(m);
+}
+
 /* A /28 has 14 usable addresses for up to 40 services that want one:
  * homes collide, probes cascade, the range runs out; whatever the order of
  * changes, every snapshot must equal a build from scratch.
@@ -342,7 +471,7 @@ Test(catalogue_inc, proxy_state_survives_many_publishes)
 		cr_assert_eq(st.n_ports, catalogue_n_svc_ports(c));
 		/* The admin API's array follows the snapshot's port order. */
 		for (size_t i = 0; i < st.n_ports; i++)
-			cr_assert_eq(st.by_port[i], state_svc(&st, c, catalogue_svc_port_at(c, i)),
+			cr_assert_eq(state_svc_at(&st, c, i), state_svc(&st, c, catalogue_svc_port_at(c, i)),
 				     "publish %u, port %zu", k, i);
 	}
 	cr_expect_not(held->live);
@@ -401,7 +530,7 @@ Test(catalogue_inc, proxy_state_is_created_on_first_use)
 	cr_expect_eq(n_states(&st), 0, "a bind creates no state");
 	for (size_t i = 0; i < 10; i++) {
 		cr_expect_null(state_svc(&st, c, port_of(c, i)));
-		cr_expect_null(st.by_port[i]);
+		cr_expect_null(state_svc_at(&st, c, i));
 	}
 	/* What the admin API shows of an unused port: the catalogue's, zero counters. */
 	blank = state_blank(port_of(c, 4), &def);
@@ -424,7 +553,7 @@ Test(catalogue_inc, proxy_state_is_created_on_first_use)
 	cr_expect(s->eps[0]->live);
 	cr_expect_eq(state_svc_get(&st, c, port_of(c, 3), &def), s, "found, not created twice");
 	cr_expect_eq(state_svc(&st, c, port_of(c, 3)), s);
-	cr_expect_eq(st.by_port[catalogue_svc_port_index(c, port_of(c, 3))], s);
+	cr_expect_eq(state_svc_at(&st, c, catalogue_svc_port_index(c, port_of(c, 3))), s);
 	s->ctr.requests = 7;
 	s->eps[0]->ol.consecutive = 2;
 
@@ -447,7 +576,7 @@ Test(catalogue_inc, proxy_state_is_created_on_first_use)
 	cr_expect_null(state_svc(&st, c, port_of(c, 10)));
 	cr_expect_eq(n_states(&st), 1);
 	for (size_t i = 0; i < st.n_ports; i++)
-		cr_expect_eq(st.by_port[i], state_svc(&st, c, catalogue_svc_port_at(c, i)));
+		cr_expect_eq(state_svc_at(&st, c, i), state_svc(&st, c, catalogue_svc_port_at(c, i)));
 
 	/* s3 leaves the registry: its state goes with it. */
 	w.svc[3][0] = '\0';
@@ -455,7 +584,7 @@ Test(catalogue_inc, proxy_state_is_created_on_first_use)
 	c = publish(m, &st, c, &def);
 	cr_expect_eq(n_states(&st), 0, "dropped with the service");
 	for (size_t i = 0; i < st.n_ports; i++)
-		cr_expect_null(st.by_port[i]);
+		cr_expect_null(state_svc_at(&st, c, i));
 	state_done(&st);
 	catalogue_unref(c);
 	model_free(m);

@@ -509,8 +509,8 @@ Test(k8s_client, big_listings_come_in_pages)
 	wait_health(REG_HEALTH_SYNCED);
 	cr_assert(wait_for(n_services, &want, WAIT_MS));
 	cr_assert_eq(kfake_stat(&h.f, "lists", "services"), 1);
-	cr_assert_eq(kfake_stat(&h.f, "list_pages", "services"), 3, "limit=500: 3 pages of 1201");
-	cr_assert_eq(kfake_stat(&h.f, "list_pages", "endpointslices"), 3);
+	cr_assert_eq(kfake_stat(&h.f, "list_pages", "services"), 13, "limit=100: 13 pages of 1201");
+	cr_assert_eq(kfake_stat(&h.f, "list_pages", "endpointslices"), 13);
 	cr_assert_not_null(find(OBJ_ENDPOINTSLICE, "bench", "svc-1200-0"));
 }
 

@@ -189,11 +189,11 @@ Test(k8s_http, urls)
 	char *u;
 
 	u = k8s_url_list(&c, &k8s_kinds[OBJ_POD], "spec.nodeName=node-a", NULL);
-	cr_assert_str_eq(u, "https://10.0.0.1:6443/prefix/api/v1/pods?limit=500"
+	cr_assert_str_eq(u, "https://10.0.0.1:6443/prefix/api/v1/pods?limit=100"
 			    "&fieldSelector=spec.nodeName%3Dnode-a");
 	free(u);
 	u = k8s_url_list(&c, &k8s_kinds[OBJ_SERVICE], NULL, "eyJ2Ijoi+/=");
-	cr_assert_str_eq(u, "https://10.0.0.1:6443/prefix/api/v1/services?limit=500"
+	cr_assert_str_eq(u, "https://10.0.0.1:6443/prefix/api/v1/services?limit=100"
 			    "&continue=eyJ2Ijoi%2B%2F%3D");
 	free(u);
 	u = k8s_url_watch(&c, &k8s_kinds[OBJ_ENDPOINTSLICE], NULL, "12345", 300);
