@@ -22,6 +22,8 @@
 #include "nft.h"
 #include "retpath.h"
 
+#define CAPTURE_DNS_SEEN 64	/* a cluster has a handful of resolvers */
+
 struct capture {
 	enum capture_mode mode;
 	char why[640];
@@ -30,6 +32,11 @@ struct capture {
 	uint32_t agent_cgroup_level;
 	uint32_t fail_open_after_ms;	/* 0: no pod fails open */
 	struct retpath ret;
+	/* eBPF mode: slots of mesh_dns_up already read. A slot is written once
+	 * (BPF_NOEXIST) and never emptied, so what was read stays true; a
+	 * forwarded query then costs no map lookup (a system call).
+	 */
+	struct { uint32_t slot_plus1, resolver; } dns_up_seen[CAPTURE_DNS_SEEN];
 };
 
 static const char *const mode_names[CAPTURE_MODES] = {
@@ -535,11 +542,20 @@ int capture_dns_resolver(struct capture *c, int ct_fd, bool tcp, int fd,
 	int err;
 
 	if (c->mode == CAPTURE_EBPF) {
+		uint32_t slot = host & ~MESH_DNS_NET_MASK;
+		typeof(c->dns_up_seen[0]) *seen = &c->dns_up_seen[slot % CAPTURE_DNS_SEEN];
+
 		if ((host & MESH_DNS_NET_MASK) != MESH_DNS_NET)
 			return -ENOENT;
-		err = dp_dns_resolver(c->dp, host & ~MESH_DNS_NET_MASK, &resolver);
-		if (err)
-			return err;
+		if (seen->slot_plus1 == slot + 1) {
+			resolver = seen->resolver;
+		} else {
+			err = dp_dns_resolver(c->dp, slot, &resolver);
+			if (err)
+				return err;
+			seen->slot_plus1 = slot + 1;
+			seen->resolver = resolver;
+		}
 		memset(out, 0, sizeof(*out));
 		out->sin_family = AF_INET;
 		out->sin_addr.s_addr = resolver;
