@@ -44,7 +44,12 @@ struct pending {
 	bool used;
 	uint16_t client_id;	/* network order, as the client sent it */
 	uint16_t up_id;		/* network order, as sent upstream */
-	struct sockaddr_in client, local, resolver;
+	struct sockaddr_in client, local;
+	/* The resolver as the forwarding socket names it: IPv6, an IPv4
+	 * resolver IPv4-mapped (the socket is dual-stack).
+	 */
+	struct sockaddr_in6 resolver;
+	struct sockaddr_in resolver4;	/* the same, for an IPv4-only forwarding socket */
 	struct loop_timer timer;
 };
 
@@ -74,7 +79,9 @@ struct dnsr_pod {
 	struct dnsr_pod *next;		/* in r->pods */
 	uint32_t pod_id;
 	int netns_fd;			/* borrowed */
-	int udp_fd, tcp_fd, fwd_fd, ct_fd;
+	int udp_fd, tcp_fd, ct_fd;
+	int fwd_fd;			/* AF_INET6, dual-stack: to IPv4 and IPv6 resolvers */
+	bool fwd_v4;			/* AF_INET instead: the kernel has no IPv6 */
 	size_t next_slot;		/* where the search for a free pending slot starts */
 	unsigned int n_pending, n_conns;
 	struct pending pending[DNSR_PENDING_POD];
@@ -96,7 +103,10 @@ struct udp_batch {
 	uint8_t buf[UDP_BATCH][DNS_TCP_MAX];
 	struct mmsghdr in[UDP_BATCH];
 	struct iovec in_iov[UDP_BATCH];
-	struct sockaddr_in in_from[UDP_BATCH];
+	union {
+		struct sockaddr_in in;		/* the pod's clients */
+		struct sockaddr_in6 in6;	/* the resolvers */
+	} in_from[UDP_BATCH];
 	char in_cbuf[UDP_BATCH][CMSG_SPACE(sizeof(struct in_pktinfo))];
 
 	/* To the pod's clients, from the address each query arrived on. */
@@ -365,6 +375,32 @@ static uint32_t next_random(struct dnsr *r)
 	return x;
 }
 
+/* @sa (the resolver capture found) as the dual-stack forwarding socket
+ * names it: an IPv4 address IPv4-mapped. 0 or -EAFNOSUPPORT.
+ */
+static int as_in6(const struct sockaddr_storage *sa, struct sockaddr_in6 *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->sin6_family = AF_INET6;
+	if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		out->sin6_addr = in6->sin6_addr;
+		out->sin6_port = in6->sin6_port;
+		return 0;
+	}
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		out->sin6_addr.s6_addr[10] = 0xff;
+		out->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&out->sin6_addr.s6_addr[12], &in->sin_addr, 4);
+		out->sin6_port = in->sin_port;
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
+
 /* Take a pending slot for @q (@len bytes, from @client to @local) and queue
  * it for its resolver, its id replaced by the slot's: the low bits are the
  * slot's index, so an answer finds its query at once, and the high bits are
@@ -375,16 +411,22 @@ static int udp_forward(struct dnsr_pod *rp, struct udp_batch *b, uint8_t *q, siz
 		       const struct sockaddr_in *client, const struct sockaddr_in *local)
 {
 	struct dnsr *r = rp->r;
-	struct sockaddr_in resolver;
+	struct sockaddr_storage found;
+	struct sockaddr_in6 resolver;
 	struct pending *p = NULL;
 	unsigned int k;
 	uint16_t id;
 	int err;
 
 	err = r->deps.resolver(r->deps.ctx, rp->ct_fd, false, rp->udp_fd, local, client,
-			       &resolver);
+			       &found);
 	if (err)
 		return err;
+	err = as_in6(&found, &resolver);
+	if (err)
+		return err;
+	if (rp->fwd_v4 && !IN6_IS_ADDR_V4MAPPED(&resolver.sin6_addr))
+		return -EAFNOSUPPORT;
 	if (rp->n_pending >= DNSR_PENDING_POD || r->n.pending >= DNSR_PENDING_MAX)
 		return -ENOBUFS;
 	for (size_t i = 0; i < DNSR_PENDING_POD && !p; i++) {
@@ -412,11 +454,17 @@ static int udp_forward(struct dnsr_pod *rp, struct udp_batch *b, uint8_t *q, siz
 	rp->n_pending++;
 	r->n.pending++;
 
+	p->resolver4 = (struct sockaddr_in){
+		.sin_family = AF_INET,
+		.sin_port = resolver.sin6_port,
+	};
+	memcpy(&p->resolver4.sin_addr, &resolver.sin6_addr.s6_addr[12], 4);
+
 	k = b->n_up++;
 	b->up_iov[k] = (struct iovec){ .iov_base = q, .iov_len = len };
 	b->up[k].msg_hdr = (struct msghdr){
-		.msg_name = &p->resolver,
-		.msg_namelen = sizeof(p->resolver),
+		.msg_name = rp->fwd_v4 ? (void *)&p->resolver4 : (void *)&p->resolver,
+		.msg_namelen = rp->fwd_v4 ? sizeof(p->resolver4) : sizeof(p->resolver),
 		.msg_iov = &b->up_iov[k],
 		.msg_iovlen = 1,
 	};
@@ -521,9 +569,9 @@ static void on_udp(struct loop *loop, int fd, uint32_t events, void *ctx)
 		 * else reached the port from outside the pod.
 		 */
 		if (!have_local || !is_loopback4(&local) ||
-		    mh->msg_namelen != sizeof(b->in_from[i]))
+		    mh->msg_namelen != sizeof(b->in_from[i].in))
 			continue;
-		udp_query(rp, b, b->buf[i], b->in[i].msg_len, &b->in_from[i], &local);
+		udp_query(rp, b, b->buf[i], b->in[i].msg_len, &b->in_from[i].in, &local);
 	}
 	up_flush(rp, b);
 	out_flush(rp, b);
@@ -538,19 +586,26 @@ static void on_fwd(struct loop *loop, int fd, uint32_t events, void *ctx)
 	(void)loop;
 	(void)events;
 	for (unsigned int i = 0; i < n; i++) {
-		const struct sockaddr_in *from = &b->in_from[i];
+		struct sockaddr_storage got;
+		struct sockaddr_in6 from6;
+		const struct sockaddr_in6 *from = &from6;
 		uint8_t *a = b->buf[i];
 		struct pending *p;
 		uint16_t id;
 
-		if (b->in[i].msg_len < DNS_HDR || b->in[i].msg_hdr.msg_namelen != sizeof(*from))
+		if (b->in[i].msg_len < DNS_HDR ||
+		    b->in[i].msg_hdr.msg_namelen > sizeof(b->in_from[i]))
+			continue;
+		memset(&got, 0, sizeof(got));
+		memcpy(&got, &b->in_from[i], b->in[i].msg_hdr.msg_namelen);
+		if (as_in6(&got, &from6))
 			continue;
 		/* The answer must come from the resolver asked, with our id. */
 		memcpy(&id, a, 2);
 		p = &rp->pending[ntohs(id) % DNSR_PENDING_POD];
 		if (!p->used || p->up_id != id ||
-		    p->resolver.sin_addr.s_addr != from->sin_addr.s_addr ||
-		    p->resolver.sin_port != from->sin_port)
+		    memcmp(&p->resolver.sin6_addr, &from->sin6_addr, sizeof(from->sin6_addr)) ||
+		    p->resolver.sin6_port != from->sin6_port)
 			continue;
 		memcpy(a, &p->client_id, 2);
 		out_add(b, a, b->in[i].msg_len, NULL, OUT_FORWARD, &p->local, &p->client);
@@ -625,21 +680,24 @@ static bool conn_arm(struct tcp_conn *c)
 static int conn_upstream(struct tcp_conn *c)
 {
 	struct dnsr *r = c->rp->r;
-	struct sockaddr_in resolver;
+	struct sockaddr_storage resolver;
+	socklen_t len;
 	int home, fd, err;
 
 	err = r->deps.resolver(r->deps.ctx, c->rp->ct_fd, true, c->fd, &c->local, &c->peer,
 			       &resolver);
 	if (err)
 		return err;
+	len = resolver.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					     : sizeof(struct sockaddr_in);
 	home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (home == -1)
 		return -errno;
-	fd = netns_socket(c->rp->netns_fd, home, AF_INET, SOCK_STREAM | SOCK_NONBLOCK);
+	fd = netns_socket(c->rp->netns_fd, home, resolver.ss_family, SOCK_STREAM | SOCK_NONBLOCK);
 	close(home);
 	if (fd < 0)
 		return fd;
-	if (connect(fd, (struct sockaddr *)&resolver, sizeof(resolver)) == -1 &&
+	if (connect(fd, (struct sockaddr *)&resolver, len) == -1 &&
 	    errno != EINPROGRESS) {
 		err = -errno;
 		close(fd);
@@ -848,14 +906,18 @@ static int sock_opts(struct dnsr_pod *rp)
 		.sin_port = htons(rp->r->deps.port),
 		.sin_addr.s_addr = htonl(INADDR_ANY),
 	};
-	int one = 1;
+	int one = 1, zero = 0;
 
-	/* The wildcard: capture sends to 127.53.X.Y (eBPF) or 127.0.0.1 (nft),
-	 * and the address a query arrived on says which resolver it was for.
-	 * SO_REUSEPORT: during a hand-over the successor opens its own
-	 * responder while this agent's still serves.
+	/* The wildcard: capture sends to 127.53.X.Y or 127.54.X.Y (eBPF) or
+	 * 127.0.0.1 (nft), and the address a query arrived on says which
+	 * resolver it was for. SO_REUSEPORT: during a hand-over the successor
+	 * opens its own responder while this agent's still serves. The
+	 * forwarding socket is dual-stack whatever net.ipv6.bindv6only says in
+	 * the pod.
 	 */
-	if (setsockopt(rp->udp_fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) == -1 ||
+	if ((!rp->fwd_v4 &&
+	     setsockopt(rp->fwd_fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) == -1) ||
+	    setsockopt(rp->udp_fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) == -1 ||
 	    setsockopt(rp->udp_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
 	    setsockopt(rp->tcp_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
 	    setsockopt(rp->tcp_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
@@ -893,16 +955,20 @@ struct dnsr_pod *dnsr_pod_open(struct dnsr *r, int netns_fd, uint32_t pod_id)
 		err = -errno;
 		goto out_free;
 	}
-	n = netns_sockets(netns_fd, home, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, fds, 2);
+	n = netns_sockets(netns_fd, home, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, fds, 1);
 	if (n < 0) {
 		err = n;
 		goto out_close_home;
 	}
 	rp->udp_fd = fds[0];
-	rp->fwd_fd = n > 1 ? fds[1] : -1;
+	rp->fwd_fd = netns_socket(netns_fd, home, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK);
+	if (rp->fwd_fd == -EAFNOSUPPORT) {
+		rp->fwd_v4 = true;
+		rp->fwd_fd = netns_socket(netns_fd, home, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK);
+	}
 	rp->tcp_fd = netns_socket(netns_fd, home, AF_INET, SOCK_STREAM | SOCK_NONBLOCK);
 	if (rp->fwd_fd < 0 || rp->tcp_fd < 0) {
-		err = rp->tcp_fd < 0 ? rp->tcp_fd : -EMFILE;
+		err = rp->fwd_fd < 0 ? rp->fwd_fd : rp->tcp_fd;
 		goto out_close;
 	}
 	err = sock_opts(rp);
