@@ -26,6 +26,7 @@
 #include "topo.h"
 
 #define RESOLVER "198.18.2.53"
+#define RESOLVER6 "fd00:198:2::53"	/* the same dnsmasq, for pods that ask over IPv6 */
 #define EXTERNAL_IP "198.18.9.9"
 #define BIG_RECORDS 60	/* A records of big.test: about 1 KiB, past UDP's 512 bytes */
 
@@ -65,17 +66,22 @@ static void registry_write(void)
 /* The resolv.conf a pod of namespace @ns gets from the kubelet, pointing at
  * dnsmasq, in the agent's run folder.
  */
-static void resolv_write(const char *ns)
+static void resolv_write_as(const char *file, const char *ns, const char *nameserver)
 {
 	char path[PATH_MAX + 32];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/resolv-%s.conf", env.run_dir, ns);
+	snprintf(path, sizeof(path), "%s/resolv-%s.conf", env.run_dir, file);
 	f = fopen(path, "w");
 	cr_assert_not_null(f, "%s", path);
-	fprintf(f, "nameserver " RESOLVER "\nsearch %s.svc.cluster.local svc.cluster.local "
-		   "cluster.local\noptions ndots:5 timeout:2 attempts:2\n", ns);
+	fprintf(f, "nameserver %s\nsearch %s.svc.cluster.local svc.cluster.local "
+		   "cluster.local\noptions ndots:5 timeout:2 attempts:2\n", nameserver, ns);
 	fclose(f);
+}
+
+static void resolv_write(const char *ns)
+{
+	resolv_write_as(ns, ns, RESOLVER);
 }
 
 /* Run the shell command @cmd in pod netns @pod, whose resolv.conf is that
@@ -111,14 +117,15 @@ static void dnsmasq_start(void)
 	static char records[BIG_RECORDS][48], netns[160], log[PATH_MAX + 32];
 	char *argv[32 + BIG_RECORDS] = { "nsenter", netns, "dnsmasq", "--keep-in-foreground",
 		"--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces",
-		"--listen-address=" RESOLVER, "--port=53", "--user=root", "--pid-file=",
+		"--listen-address=" RESOLVER, "--listen-address=" RESOLVER6, "--port=53", "--user=root", "--pid-file=",
 		"--local=/cluster.local/", "--local=/test/",
 		"--address=/external.test/" EXTERNAL_IP, "--log-queries" };
-	size_t n = 16;
+	size_t n = 17;
 	char path[128];
 
-	cr_assert_eq(tns_sh("ip -n %s addr add " RESOLVER "/24 dev s-r",
-			    tns_name("s", path, sizeof(path))), 0);
+	cr_assert_eq(tns_sh("ip -n %s addr add " RESOLVER "/24 dev s-r && "
+			    "ip -n %s addr add " RESOLVER6 "/64 dev s-r nodad",
+			    tns_name("s", path, sizeof(path)), path), 0);
 	snprintf(netns, sizeof(netns), "--net=%s", tns_path("s", path, sizeof(path)));
 	for (int i = 0; i < BIG_RECORDS; i++) {
 		snprintf(records[i], sizeof(records[i]), "--host-record=big.test,198.18.10.%d",
@@ -160,6 +167,7 @@ static void up(void)
 	resolv_write("mesh");
 	resolv_write("plain");
 	resolv_write("shop");
+	resolv_write_as("mesh6", "mesh", RESOLVER6);
 	for (int i = 0; i < 50 && !(pod_dns_is("client-b", false) && pod_dns_is("client-a", true));
 	     i++)
 		usleep(100000);
@@ -243,6 +251,39 @@ Test(dns, unknown_and_external_names_are_answered_by_the_upstream)
 		    "getent hosts nosuch.shop.svc.cluster.local; echo rc=$?");
 	cr_assert_eq(rc, 0, "%s", out);
 	cr_expect_not_null(strstr(out, "rc=2"), "an unknown service resolved: %s", out);
+	cr_expect_gt(tenv_status_counter(&env, "dns.forwarded"), forwarded + 1);
+	cr_expect_eq(tenv_status_counter(&env, "dns.failed"), 0);
+}
+
+/* A pod whose resolv.conf names an IPv6 resolver (docs/dns.md, "IPv6
+ * resolvers"). eBPF mode: glibc's dual-stack connected socket is captured,
+ * the registry's name is answered by the agent and an external one
+ * forwarded over IPv6 to dnsmasq. nft mode does not capture IPv6 queries:
+ * the pod asks dnsmasq itself, which knows the external name only.
+ */
+Test(dns, a_pod_asking_an_ipv6_resolver)
+{
+	long long answered = tenv_status_counter(&env, "dns.answered");
+	long long forwarded = tenv_status_counter(&env, "dns.forwarded");
+	char vip[64], out[4096];
+	int rc;
+
+	rc = in_pod("a", "mesh6", out, sizeof(out), "getent hosts external.test");
+	cr_assert_eq(rc, 0, "getent exited %d: %s", rc, out);
+	cr_expect_not_null(strstr(out, EXTERNAL_IP), "%s", out);
+	vip_of("shop", "catalog", vip, sizeof(vip));
+	cr_assert(vip[0], "shop/catalog has no VIP");
+	rc = in_pod("a", "mesh6", out, sizeof(out), "getent hosts catalog.shop; echo rc=$?");
+	cr_assert_eq(rc, 0, "%s", out);
+	if (tenv_mode_is("nft")) {
+		cr_expect_not_null(strstr(out, "rc=2"), "answered by the agent: %s", out);
+		cr_expect_eq(tenv_status_counter(&env, "dns.answered"), answered);
+		cr_expect_eq(tenv_status_counter(&env, "dns.forwarded"), forwarded);
+		return;
+	}
+	cr_expect_not_null(strstr(out, vip), "getent said '%s', the VIP is %s", out, vip);
+	cr_expect_gt(tenv_status_counter(&env, "dns.answered"), answered);
+	/* external.test: the search path's misses and the name itself. */
 	cr_expect_gt(tenv_status_counter(&env, "dns.forwarded"), forwarded + 1);
 	cr_expect_eq(tenv_status_counter(&env, "dns.failed"), 0);
 }
