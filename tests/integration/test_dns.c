@@ -36,7 +36,7 @@ static pid_t dnsmasq;
  * cluster IP: it gets a VIP from --vip-range) → api-1, Service orders of
  * namespace mesh (the same), and Pod client-b opting out of DNS capture.
  */
-static void registry_write(void)
+static void registry_write_with(const char *extra)
 {
 	static char yaml[16384];
 
@@ -58,9 +58,14 @@ static void registry_write(void)
 		 "addressType: IPv4\nendpoints: [{addresses: [198.18.2.14]}]\n"
 		 "ports: [{name: http, port: 8080}]\n"
 		 "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: client-b\n  namespace: mesh\n"
-		 "  annotations:\n    weft.io/dns-capture: \"false\"\n",
-		 TOPO_REGISTRY);
+		 "  annotations:\n    weft.io/dns-capture: \"false\"\n%s",
+		 TOPO_REGISTRY, extra);
 	cr_assert_eq(tenv_write_registry(&env, yaml), 0);
+}
+
+static void registry_write(void)
+{
+	registry_write_with("");
 }
 
 /* The resolv.conf a pod of namespace @ns gets from the kubelet, pointing at
@@ -356,6 +361,78 @@ Test(dns, meshctl_resolves_a_name_as_a_pod_would)
 	cr_assert_eq(rc, 0, "%s", out);
 	cr_expect_not_null(strstr(out, "DNS not captured"), "%s", out);
 	cr_expect_not_null(strstr(out, "weft.io/dns-capture"), "%s", out);
+}
+
+/* Pod @name's fail_open.heartbeat in /v1/pods ("fresh", "stale"), or "". */
+static void heartbeat_of(const char *name, char *out, size_t len)
+{
+	json_object *o = tenv_admin_get(&env, "/v1/pods"), *arr, *p, *v, *fo;
+
+	out[0] = '\0';
+	if (o && json_object_object_get_ex(o, "pods", &arr)) {
+		for (size_t i = 0; i < json_object_array_length(arr); i++) {
+			p = json_object_array_get_idx(arr, i);
+			if (json_object_object_get_ex(p, "name", &v) &&
+			    !strcmp(json_object_get_string(v), name) &&
+			    json_object_object_get_ex(p, "fail_open", &fo) && fo &&
+			    json_object_object_get_ex(fo, "heartbeat", &v))
+				snprintf(out, len, "%s", json_object_get_string(v));
+		}
+	}
+	json_object_put(o);
+}
+
+#define FAIL_OPEN_AFTER_MS 5000	/* --fail-open-after's default */
+#define SLACK_MS 3000		/* a loaded 2-core machine, sanitizer build */
+
+/* A fail-open pod (weft.io/fail-open, docs/dns.md "When the agent is down")
+ * with the agent killed: its queries are refused while the heartbeat is
+ * fresh, then, once it is stale, go to dnsmasq directly and are answered
+ * there: external names resolve, the registry's names do not (no agent to
+ * own them).
+ */
+Test(dns, a_fail_open_pod_asks_its_resolver_directly_once_the_agent_is_gone)
+{
+	char out[4096], hb[32] = "";
+	uint64_t t0, t_answered = 0;
+	int rc;
+
+	registry_write_with("---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: client-a\n"
+			    "  namespace: mesh\n  annotations:\n"
+			    "    weft.io/fail-open: \"true\"\n");
+	for (int i = 0; i < 100 && strcmp(hb, "fresh"); i++) {
+		heartbeat_of("client-a", hb, sizeof(hb));
+		usleep(100000);
+	}
+	cr_assert_str_eq(hb, "fresh", "pod a is not fail-open");
+	cr_assert_eq(in_pod("a", "mesh", out, sizeof(out), "getent hosts catalog.shop"), 0,
+		     "the agent did not answer: %s", out);
+
+	tproc_kill(env.agent);
+	env.agent = 0;
+	t0 = tproc_now_ms();
+	rc = in_pod("a", "mesh", out, sizeof(out), "getent hosts external.test; echo rc=$?");
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_expect_null(strstr(out, EXTERNAL_IP), "answered around the mesh %llu ms after the "
+		       "kill: %s", (unsigned long long)(tproc_now_ms() - t0), out);
+	while (tproc_now_ms() < t0 + FAIL_OPEN_AFTER_MS + SLACK_MS && !t_answered) {
+		if (!in_pod("a", "mesh", out, sizeof(out), "getent hosts external.test") &&
+		    strstr(out, EXTERNAL_IP))
+			t_answered = tproc_now_ms();
+		else
+			usleep(200000);
+	}
+	cr_assert(t_answered, "pod a's resolver never answered after the kill: %s", out);
+	cr_expect_geq(t_answered - t0, FAIL_OPEN_AFTER_MS - 1000,
+		      "answered %llu ms after the kill, before the heartbeat went stale",
+		      (unsigned long long)(t_answered - t0));
+	fprintf(stderr, "dns (%s): kill -9 -> fail-open pod's first answer from its resolver "
+		"after %llu ms (--fail-open-after %d)\n", tenv_mode(),
+		(unsigned long long)(t_answered - t0), FAIL_OPEN_AFTER_MS);
+	rc = in_pod("a", "mesh", out, sizeof(out), "getent hosts catalog.shop; echo rc=$?");
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_expect_not_null(strstr(out, "rc=2"), "a registry name resolved without the agent: %s",
+			   out);
 }
 
 /* The agent stopped (capture stays in the kernel, docs/dns.md "When the agent
