@@ -269,7 +269,7 @@ Test(dns, unknown_and_external_names_are_answered_by_the_upstream)
 Test(dns, a_pod_asking_an_ipv6_resolver)
 {
 	long long answered = tenv_status_counter(&env, "dns.answered");
-	long long forwarded = tenv_status_counter(&env, "dns.forwarded");
+	long long forwarded = tenv_status_counter(&env, "dns.forwarded"), tcp;
 	char vip[64], out[4096];
 	int rc;
 
@@ -290,6 +290,16 @@ Test(dns, a_pod_asking_an_ipv6_resolver)
 	cr_expect_gt(tenv_status_counter(&env, "dns.answered"), answered);
 	/* external.test: the search path's misses and the name itself. */
 	cr_expect_gt(tenv_status_counter(&env, "dns.forwarded"), forwarded + 1);
+	/* Truncated over UDP, asked again over TCP: relayed to dnsmasq over
+	 * an IPv6 connection.
+	 */
+	tcp = tenv_status_counter(&env, "dns.tcp");
+	rc = in_pod("a", "mesh6", out, sizeof(out),
+		    "python3 -c \"import socket; print(len({a[4][0] for a in "
+		    "socket.getaddrinfo('big.test', 80, socket.AF_INET, socket.SOCK_STREAM)}))\"");
+	cr_assert_eq(rc, 0, "python exited %d: %s", rc, out);
+	cr_expect_eq(atoi(out), BIG_RECORDS, "big.test gave %s addresses", out);
+	cr_expect_gt(tenv_status_counter(&env, "dns.tcp"), tcp);
 	cr_expect_eq(tenv_status_counter(&env, "dns.failed"), 0);
 }
 
