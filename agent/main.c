@@ -399,7 +399,7 @@ static int dns_open_ns(void *ctx, int netns_fd, int *ct_fd)
 }
 
 static int dns_resolver(void *ctx, int ct_fd, bool tcp, int fd, const struct sockaddr_in *local,
-			const struct sockaddr_in *peer, struct sockaddr_in *out)
+			const struct sockaddr_in *peer, struct sockaddr_storage *out)
 {
 	return capture_dns_resolver(((struct agent *)ctx)->capture, ct_fd, tcp, fd, local, peer,
 				    out);

@@ -24,9 +24,13 @@
  * 127.53.X.Y:<dns_port> instead, where X.Y is the slot of RESOLVER in
  * mesh_dns_up: the responder reads the slot from the address the datagram
  * (or connection) arrived on, and recvmsg4/6 map the reply's source back.
+ * An IPv6 resolver, asked by a dual-stack socket's connect(), is sent to
+ * ::ffff:127.54.X.Y, X.Y its slot in mesh_dns_up6: IPv6 has one loopback
+ * address, so its queries travel as IPv4 inside the pod.
  */
 #define MESH_DNS_PORT 53
 #define MESH_DNS_NET 0x7f350000u	/* 127.53.0.0/16, host order */
+#define MESH_DNS_NET6 0x7f360000u	/* 127.54.0.0/16: slots of mesh_dns_up6 */
 #define MESH_DNS_NET_MASK 0xffff0000u
 #define MESH_MAX_DNS_UP 65536	/* slots: the low 16 bits of the address */
 #define MESH_DNS_PROBES 8	/* slots tried from a resolver's home before giving up */
@@ -190,7 +194,9 @@ enum mesh_reason {
 	MESH_R_DNS_CAPTURED,	/* a query to port 53 sent to the pod's DNS responder */
 	MESH_R_DNS_REPLY,	/* recvmsg showed a responder's reply as the resolver's */
 	MESH_R_DNS_TABLE_FULL,	/* no slot in mesh_dns_up for the resolver: left alone */
-	MESH_R_DNS_IPV6,	/* a query to an IPv6 resolver: not captured (docs/dns.md) */
+	MESH_R_DNS_IPV6,	/* a query to an IPv6 resolver that cannot be steered (an
+				 * IPV6_V6ONLY socket, an unconnected sendto()): left
+				 * alone (docs/dns.md) */
 	MESH_R_MAX,
 };
 

@@ -10,6 +10,7 @@
  * agent/datapath/dp.c.
  */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -134,16 +135,68 @@ static __always_inline int mesh_dns_slot(__u32 addr, __u32 *slot)
 	return -1;
 }
 
+/* The same for IPv6 resolver @a in mesh_dns_up6, its home a hash of the
+ * four words. 0 with *@slot set, or -1.
+ */
+static __always_inline int mesh_dns_slot6(const struct mesh_addr *a, __u32 *slot)
+{
+	__u32 home = ((a->addr[0] ^ a->addr[1] ^ a->addr[2] ^ a->addr[3]) * 2654435761u) >> 16;
+
+	for (__u32 i = 0; i < MESH_DNS_PROBES; i++) {
+		__u32 s = (home + i) & (MESH_MAX_DNS_UP - 1);
+		struct mesh_addr *held = bpf_map_lookup_elem(&mesh_dns_up6, &s);
+
+		if (!held) {
+			(void)bpf_map_update_elem(&mesh_dns_up6, &s, a, BPF_NOEXIST);
+			held = bpf_map_lookup_elem(&mesh_dns_up6, &s);
+		}
+		if (held && held->addr[0] == a->addr[0] && held->addr[1] == a->addr[1] &&
+		    held->addr[2] == a->addr[2] && held->addr[3] == a->addr[3]) {
+			*slot = s;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Whether the AF_INET6 socket of @ctx may be connected to an IPv4-mapped
+ * address, the only way to the responder from an IPv6 resolver: not when it
+ * is IPV6_V6ONLY (connect() would fail with ENETUNREACH). The flag is in
+ * the kernel's socket, read through the socket-cast helpers.
+ */
+static __always_inline bool mesh_sk_takes_v4mapped(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct sock_common *skc = NULL;
+
+	if (!sk)
+		return false;
+	if (ctx->protocol == IPPROTO_UDP) {
+		struct udp6_sock *u = bpf_skc_to_udp6_sock(sk);
+
+		if (u)
+			skc = &u->udp.inet.sk.__sk_common;
+	} else {
+		struct tcp6_sock *t = bpf_skc_to_tcp6_sock(sk);
+
+		if (t)
+			skc = &t->tcp.inet_conn.icsk_inet.sk.__sk_common;
+	}
+	return skc && !BPF_CORE_READ_BITFIELD(skc, skc_ipv6only);
+}
+
 /* Decide on a query @req (port 53, TCP connect or UDP connect/sendmsg) of the
  * calling netns and, when it is captured, give the responder's address
- * (127.53.X.Y, X.Y the resolver's slot, network order) in *@ip4 and its port
- * in *@port. Returns 1 when the caller must rewrite, 0 when the call is not
- * a DNS query or is left alone (counted). Fail open: a resolver that finds no
- * slot is reached directly, as without the mesh; DNS capture adds names, it
- * guards nothing.
+ * (127.53.X.Y for an IPv4 resolver, 127.54.X.Y for an IPv6 one, X.Y the
+ * resolver's slot, network order) in *@ip4 and its port in *@port. An IPv6
+ * resolver is steered only when @v4mapped_ok (connect6 of a dual-stack
+ * socket): the responder is reached over IPv4. Returns 1 when the caller
+ * must rewrite, 0 when the call is not a DNS query or is left alone
+ * (counted). Fail open: a resolver that finds no slot is reached directly,
+ * as without the mesh; DNS capture adds names, it guards nothing.
  */
-static __always_inline int mesh_dns_decide(void *ctx, struct mesh_connect_req *req, __u32 *ip4,
-					   __u16 *port)
+static __always_inline int mesh_dns_decide(void *ctx, struct mesh_connect_req *req,
+					   bool v4mapped_ok, __u32 *ip4, __u16 *port)
 {
 	const struct mesh_config *cfg = mesh_config_get();
 	const struct mesh_pod *pod;
@@ -151,7 +204,7 @@ static __always_inline int mesh_dns_decide(void *ctx, struct mesh_connect_req *r
 	enum mesh_reason reason;
 	__u64 netns_cookie;
 	__u8 family = req->family;
-	__u32 slot;
+	__u32 slot, net = MESH_DNS_NET;
 
 	if (req->port != MESH_DNS_PORT)
 		return 0;
@@ -167,11 +220,21 @@ static __always_inline int mesh_dns_decide(void *ctx, struct mesh_connect_req *r
 		return 0;
 	}
 	mesh_addr_unmap(&dst, &family);
-	if (mesh_dns_slot(dst.addr[0], &slot)) {
+	if (family == MESH_AF_INET6) {
+		if (!v4mapped_ok) {
+			mesh_count(MESH_R_DNS_IPV6);
+			return 0;
+		}
+		net = MESH_DNS_NET6;
+		if (mesh_dns_slot6(&dst, &slot)) {
+			mesh_count(MESH_R_DNS_TABLE_FULL);
+			return 0;
+		}
+	} else if (mesh_dns_slot(dst.addr[0], &slot)) {
 		mesh_count(MESH_R_DNS_TABLE_FULL);
 		return 0;
 	}
-	*ip4 = bpf_htonl(MESH_DNS_NET | slot);
+	*ip4 = bpf_htonl(net | slot);
 	*port = bpf_htons(pod->dns_port);
 	mesh_count(MESH_R_DNS_CAPTURED);
 	return 1;
@@ -194,25 +257,35 @@ static __always_inline int mesh_dns_steer4(struct bpf_sock_addr *ctx, struct mes
 	__u32 ip4;
 	__u16 port;
 
-	if (!mesh_dns_decide(ctx, req, &ip4, &port))
+	if (!mesh_dns_decide(ctx, req, false, &ip4, &port))
 		return 0;
 	ctx->user_ip4 = ip4;
 	ctx->user_port = port;
 	return 1;
 }
 
-/* connect6 and sendmsg6: only a dual-stack socket's ::ffff:RESOLVER has a
- * responder address to go to (::ffff:127.53.X.Y); an IPv6 resolver is
- * counted (dns_ipv6) and left alone. sendmsg6 never sees mapped addresses
- * (udpv6_sendmsg() hands them to udp_sendmsg(), which runs sendmsg4), but
- * connect6 does.
+/* connect6 and sendmsg6: the responder listens on IPv4 (IPv6 has one
+ * loopback address, no room for a slot), so every query goes to
+ * ::ffff:127.53.X.Y (an IPv4 resolver, ::ffff:RESOLVER) or ::ffff:127.54.X.Y
+ * (an IPv6 one). connect6 (@is_connect) of a dual-stack socket may switch
+ * it to IPv4 that way; an IPV6_V6ONLY socket cannot, and neither can an
+ * unconnected sendto() to an IPv6 resolver (udpv6_sendmsg() refuses a
+ * program's rewrite to a mapped address with ENOTSUPP): those are counted
+ * (dns_ipv6) and left alone. sendmsg6 never sees mapped addresses
+ * (udpv6_sendmsg() hands them to udp_sendmsg(), which runs sendmsg4).
  */
-static __always_inline int mesh_dns_steer6(struct bpf_sock_addr *ctx, struct mesh_connect_req *req)
+static __always_inline int mesh_dns_steer6(struct bpf_sock_addr *ctx, struct mesh_connect_req *req,
+					   bool is_connect)
 {
+	bool v4mapped_ok = false;
 	__u32 ip4;
 	__u16 port;
 
-	if (!mesh_dns_decide(ctx, req, &ip4, &port))
+	if (req->port != MESH_DNS_PORT)
+		return 0;
+	if (is_connect && !mesh_addr_is_v4mapped(&req->dst))
+		v4mapped_ok = mesh_sk_takes_v4mapped(ctx);
+	if (!mesh_dns_decide(ctx, req, v4mapped_ok, &ip4, &port))
 		return 0;
 	ctx->user_ip6[0] = 0;
 	ctx->user_ip6[1] = 0;
@@ -223,23 +296,40 @@ static __always_inline int mesh_dns_steer6(struct bpf_sock_addr *ctx, struct mes
 }
 
 /* The resolver a reply from @ip4:@port (network order) stands for, when it
- * comes from the DNS responder of the calling netns; 0 otherwise.
+ * comes from the DNS responder of the calling netns: into *@out (an IPv4
+ * resolver in addr[0]), with *@family. 0 when it is not such a reply.
  */
-static __always_inline __u32 mesh_dns_resolver_of(void *ctx, __u32 ip4, __u32 port)
+static __always_inline int mesh_dns_resolver_of(void *ctx, __u32 ip4, __u32 port,
+						struct mesh_addr *out, __u8 *family)
 {
 	const struct mesh_pod *pod;
 	__u64 netns_cookie;
-	__u32 slot, *resolver;
+	__u32 net = bpf_ntohl(ip4) & MESH_DNS_NET_MASK, slot;
 
-	if ((bpf_ntohl(ip4) & MESH_DNS_NET_MASK) != MESH_DNS_NET)
+	if (net != MESH_DNS_NET && net != MESH_DNS_NET6)
 		return 0;
 	netns_cookie = bpf_get_netns_cookie(ctx);
 	pod = bpf_map_lookup_elem(&mesh_pods, &netns_cookie);
 	if (!pod || !pod->dns_port || bpf_ntohs((__u16)port) != pod->dns_port)
 		return 0;
 	slot = bpf_ntohl(ip4) & ~MESH_DNS_NET_MASK;
-	resolver = bpf_map_lookup_elem(&mesh_dns_up, &slot);
-	return resolver ? *resolver : 0;
+	if (net == MESH_DNS_NET) {
+		__u32 *resolver = bpf_map_lookup_elem(&mesh_dns_up, &slot);
+
+		if (!resolver)
+			return 0;
+		__builtin_memset(out, 0, sizeof(*out));
+		out->addr[0] = *resolver;
+		*family = MESH_AF_INET;
+		return 1;
+	}
+	struct mesh_addr *resolver6 = bpf_map_lookup_elem(&mesh_dns_up6, &slot);
+
+	if (!resolver6)
+		return 0;
+	*out = *resolver6;
+	*family = MESH_AF_INET6;
+	return 1;
 }
 
 SEC("cgroup/sendmsg4")
@@ -264,7 +354,7 @@ int mesh_sendmsg6(struct bpf_sock_addr *ctx)
 	};
 
 	MESH_LOAD_IP6(&req.dst, ctx, user_ip6);
-	(void)mesh_dns_steer6(ctx, &req);
+	(void)mesh_dns_steer6(ctx, &req, false);
 	return 1;
 }
 
@@ -276,30 +366,41 @@ int mesh_sendmsg6(struct bpf_sock_addr *ctx)
 SEC("cgroup/recvmsg4")
 int mesh_recvmsg4(struct bpf_sock_addr *ctx)
 {
-	__u32 resolver = mesh_dns_resolver_of(ctx, ctx->user_ip4, ctx->user_port);
+	struct mesh_addr resolver;
+	__u8 family;
 
-	if (!resolver)
+	/* An AF_INET socket asked an IPv4 resolver: never a 127.54 slot. */
+	if (!mesh_dns_resolver_of(ctx, ctx->user_ip4, ctx->user_port, &resolver, &family) ||
+	    family != MESH_AF_INET)
 		return 1;
-	ctx->user_ip4 = resolver;
+	ctx->user_ip4 = resolver.addr[0];
 	ctx->user_port = bpf_htons(MESH_DNS_PORT);
 	mesh_count(MESH_R_DNS_REPLY);
 	return 1;
 }
 
-/* The same for a dual-stack socket, which names its IPv4 peer ::ffff:a.b.c.d. */
+/* The same for a dual-stack socket, which names its IPv4 peer ::ffff:a.b.c.d:
+ * the reply of an IPv4 resolver reads as ::ffff:RESOLVER, that of an IPv6
+ * one as RESOLVER.
+ */
 SEC("cgroup/recvmsg6")
 int mesh_recvmsg6(struct bpf_sock_addr *ctx)
 {
-	struct mesh_addr src;
-	__u32 resolver;
+	struct mesh_addr src, resolver;
+	__u8 family;
 
 	MESH_LOAD_IP6(&src, ctx, user_ip6);
-	if (!mesh_addr_is_v4mapped(&src))
+	if (!mesh_addr_is_v4mapped(&src) ||
+	    !mesh_dns_resolver_of(ctx, src.addr[3], ctx->user_port, &resolver, &family))
 		return 1;
-	resolver = mesh_dns_resolver_of(ctx, src.addr[3], ctx->user_port);
-	if (!resolver)
-		return 1;
-	ctx->user_ip6[3] = resolver;
+	if (family == MESH_AF_INET) {
+		ctx->user_ip6[3] = resolver.addr[0];
+	} else {
+		ctx->user_ip6[0] = resolver.addr[0];
+		ctx->user_ip6[1] = resolver.addr[1];
+		ctx->user_ip6[2] = resolver.addr[2];
+		ctx->user_ip6[3] = resolver.addr[3];
+	}
 	ctx->user_port = bpf_htons(MESH_DNS_PORT);
 	mesh_count(MESH_R_DNS_REPLY);
 	return 1;
@@ -344,7 +445,7 @@ int mesh_connect6(struct bpf_sock_addr *ctx)
 
 	MESH_LOAD_IP6(&req.dst, ctx, user_ip6);
 	mapped = mesh_addr_is_v4mapped(&req.dst);
-	if (mesh_is_udp_or_tcp(ctx) && mesh_dns_steer6(ctx, &req))
+	if (mesh_is_udp_or_tcp(ctx) && mesh_dns_steer6(ctx, &req, true))
 		return 1;
 	verdict = mesh_connect_prepare(ctx, &req, &pod);
 	if (verdict <= 0 || !pod)

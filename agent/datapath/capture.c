@@ -22,6 +22,8 @@
 #include "nft.h"
 #include "retpath.h"
 
+#define CAPTURE_DNS_SEEN 64	/* a cluster has a handful of resolvers */
+
 struct capture {
 	enum capture_mode mode;
 	char why[640];
@@ -30,6 +32,14 @@ struct capture {
 	uint32_t agent_cgroup_level;
 	uint32_t fail_open_after_ms;	/* 0: no pod fails open */
 	struct retpath ret;
+	/* eBPF mode: slots of mesh_dns_up already read. A slot is written once
+	 * (BPF_NOEXIST) and never emptied, so what was read stays true; a
+	 * forwarded query then costs no map lookup (a system call).
+	 */
+	struct {
+		uint32_t addr;			/* 127.53.X.Y or 127.54.X.Y, host order; 0: none */
+		struct sockaddr_storage resolver;
+	} dns_up_seen[CAPTURE_DNS_SEEN];
 };
 
 static const char *const mode_names[CAPTURE_MODES] = {
@@ -526,29 +536,59 @@ int capture_dns_open(struct capture *c, int netns_fd, int *ct_fd)
 	return 0;
 }
 
-int capture_dns_resolver(struct capture *c, int ct_fd, bool tcp, int fd,
-			 const struct sockaddr_in *local, const struct sockaddr_in *peer,
-			 struct sockaddr_in *out)
+/* eBPF mode: the resolver of slot address @host (127.53.X.Y: an IPv4
+ * resolver in mesh_dns_up; 127.54.X.Y: an IPv6 one in mesh_dns_up6).
+ */
+static int dns_slot_resolver(struct capture *c, uint32_t host, struct sockaddr_storage *out)
 {
-	uint32_t host = ntohl(local->sin_addr.s_addr), resolver;
-	socklen_t len = sizeof(*out);
+	uint32_t net = host & MESH_DNS_NET_MASK, slot = host & ~MESH_DNS_NET_MASK;
+	typeof(c->dns_up_seen[0]) *seen = &c->dns_up_seen[slot % CAPTURE_DNS_SEEN];
 	int err;
 
-	if (c->mode == CAPTURE_EBPF) {
-		if ((host & MESH_DNS_NET_MASK) != MESH_DNS_NET)
-			return -ENOENT;
-		err = dp_dns_resolver(c->dp, host & ~MESH_DNS_NET_MASK, &resolver);
-		if (err)
-			return err;
-		memset(out, 0, sizeof(*out));
-		out->sin_family = AF_INET;
-		out->sin_addr.s_addr = resolver;
-		out->sin_port = htons(MESH_DNS_PORT);
+	if (net != MESH_DNS_NET && net != MESH_DNS_NET6)
+		return -ENOENT;
+	if (seen->addr == host) {
+		*out = seen->resolver;
 		return 0;
 	}
+	memset(out, 0, sizeof(*out));
+	if (net == MESH_DNS_NET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)out;
+		uint32_t resolver;
+
+		err = dp_dns_resolver(c->dp, slot, &resolver);
+		if (err)
+			return err;
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = resolver;
+		in->sin_port = htons(MESH_DNS_PORT);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+
+		err = dp_dns_resolver6(c->dp, slot, &in6->sin6_addr);
+		if (err)
+			return err;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(MESH_DNS_PORT);
+	}
+	seen->addr = host;
+	seen->resolver = *out;
+	return 0;
+}
+
+int capture_dns_resolver(struct capture *c, int ct_fd, bool tcp, int fd,
+			 const struct sockaddr_in *local, const struct sockaddr_in *peer,
+			 struct sockaddr_storage *out)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)out;
+	socklen_t len = sizeof(*in);
+
+	if (c->mode == CAPTURE_EBPF)
+		return dns_slot_resolver(c, ntohl(local->sin_addr.s_addr), out);
+	memset(out, 0, sizeof(*out));
 	if (tcp)
-		return getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, out, &len) == -1 ? -errno : 0;
+		return getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, in, &len) == -1 ? -errno : 0;
 	if (ct_fd < 0)
 		return -EBADF;
-	return nft_ct_orig_dst(ct_fd, IPPROTO_UDP, local, peer, out);
+	return nft_ct_orig_dst(ct_fd, IPPROTO_UDP, local, peer, in);
 }

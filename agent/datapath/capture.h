@@ -162,6 +162,7 @@ int capture_pod_beat(struct capture *c, const struct capture_target *t,
 uint32_t capture_fail_open_after_ms(const struct capture *c);
 
 struct sockaddr_in;
+struct sockaddr_storage;
 
 /* What the DNS responder of the pod netns @netns_fd needs to find the
  * resolver of a query (capture_dns_resolver()), in *@ct_fd: nft mode, a
@@ -173,13 +174,15 @@ int capture_dns_open(struct capture *c, int netns_fd, int *ct_fd);
 /* The resolver (address and port, network order) a captured query was sent
  * to, the query having arrived on @fd (a TCP connection, or the UDP socket)
  * at @local from @peer: eBPF mode reads the slot of @local's 127.53.X.Y in
- * mesh_dns_up; nft mode asks conntrack (UDP, through @ct_fd) or the
- * connection's SO_ORIGINAL_DST (TCP). 0 with *@out set, or -errno
- * (-ENOENT: not a query capture sent here).
+ * mesh_dns_up (127.53.X.Y: an IPv4 resolver, a struct sockaddr_in in *@out)
+ * or mesh_dns_up6 (127.54.X.Y: an IPv6 one, a struct sockaddr_in6); nft mode
+ * asks conntrack (UDP, through @ct_fd) or the connection's SO_ORIGINAL_DST
+ * (TCP). 0 with *@out set, or -errno (-ENOENT: not a query capture sent
+ * here).
  */
 int capture_dns_resolver(struct capture *c, int ct_fd, bool tcp, int fd,
 			 const struct sockaddr_in *local, const struct sockaddr_in *peer,
-			 struct sockaddr_in *out);
+			 struct sockaddr_storage *out);
 
 struct dp_explain;
 

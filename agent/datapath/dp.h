@@ -114,6 +114,13 @@ int dp_pod_upsert(struct dp *dp, uint64_t netns_cookie, const struct dp_pod *pod
  */
 int dp_dns_resolver(struct dp *dp, uint32_t slot, uint32_t *out);
 
+struct in6_addr;
+
+/* The same for an IPv6 resolver, whose queries go to 127.54.X.Y (abi.h,
+ * MESH_DNS_NET6; mesh_dns_up6). 0 with *@out set, -ENOENT, or -errno.
+ */
+int dp_dns_resolver6(struct dp *dp, uint32_t slot, struct in6_addr *out);
+
 /* Remove the pod; a missing pod is not an error. 0 or -errno. */
 int dp_pod_del(struct dp *dp, uint64_t netns_cookie);
 

@@ -406,6 +406,20 @@ int dp_heartbeat_read(struct dp *dp, struct dp_heartbeat_state *out)
 	return 0;
 }
 
+int dp_dns_resolver6(struct dp *dp, uint32_t slot, struct in6_addr *out)
+{
+	__u32 key = slot;
+	struct mesh_addr val;
+
+	if (slot >= MESH_MAX_DNS_UP)
+		return -ENOENT;
+	if (bpf_map__lookup_elem(dp->skel->maps.mesh_dns_up6, &key, sizeof(key), &val,
+				 sizeof(val), 0))
+		return -errno;
+	memcpy(out, &val, sizeof(*out));
+	return 0;
+}
+
 int dp_dns_resolver(struct dp *dp, uint32_t slot, uint32_t *out)
 {
 	__u32 key = slot, val;

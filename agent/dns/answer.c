@@ -13,6 +13,7 @@
 #include "dns/dns.h"
 
 #define LABELS_MAX 128		/* a name of 255 bytes has at most 127 labels */
+#define DNS_HDR_LEN 12		/* a message's header: the question starts after it */
 
 struct label {
 	const uint8_t *p;
@@ -139,12 +140,12 @@ static bool has_port(const struct catalogue *c, const struct cat_service *s, con
  * svc.<domain>, <domain>) turns every short form into one of these before
  * it is sent, so the pod's own namespace never needs guessing.
  */
-static bool recognise(const struct catalogue *c, const char *domain, const ldns_rdf *qname,
-		      struct ask *a)
+static bool recognise(const struct catalogue *c, const char *domain, const uint8_t *qname,
+		      size_t qname_len, struct ask *a)
 {
 	struct label l[LABELS_MAX];
 	char ns[OBJ_NS_MAX], name[OBJ_NAME_MAX];
-	int n = split_wire(ldns_rdf_data(qname), ldns_rdf_size(qname), l), n_dom, pre;
+	int n = split_wire(qname, qname_len, l), n_dom, pre;
 
 	if (n < 0 || !ends_in_domain(l, n, domain, &n_dom))
 		return false;
@@ -327,6 +328,32 @@ static int to_wire(ldns_pkt *r, size_t limit, uint8_t **out, size_t *out_len)
 	return 0;
 }
 
+/* Whether @q (@len bytes) is certainly not a question the agent owns, read
+ * straight from the wire: most queries a pod sends (external names, the
+ * search path's misses) are forwarded, and parsing each with libldns only to
+ * learn that was most of the agent's work per forwarded query. Conservative:
+ * false whenever the full parse might say otherwise (a compressed or
+ * malformed question name is left to libldns), so the verdict of
+ * dns_answer() is the same with or without this screen.
+ */
+static bool surely_not_owned(const struct catalogue *c, const char *domain, const uint8_t *q,
+			     size_t len)
+{
+	struct ask a;
+	size_t i = DNS_HDR_LEN;
+
+	if (len < DNS_HDR_LEN + 1)
+		return false;
+	/* QR set, another opcode or not one question: forwarded anyway. */
+	if ((q[2] & 0xf8) || q[4] || q[5] != 1)
+		return true;
+	while (i < len && q[i] && q[i] <= 63)
+		i += 1 + (size_t)q[i];
+	if (i >= len || q[i])
+		return false;	/* a pointer, a bad label or past the end: libldns decides */
+	return !recognise(c, domain, q + DNS_HDR_LEN, i + 1 - DNS_HDR_LEN, &a);
+}
+
 int dns_answer(const struct catalogue *c, const char *domain, const uint8_t *q, size_t len,
 	       bool tcp, uint8_t **out, size_t *out_len)
 {
@@ -336,6 +363,8 @@ int dns_answer(const struct catalogue *c, const char *domain, const uint8_t *q, 
 	size_t limit = DNS_TCP_MAX;
 	int rc = DNS_FORWARD;
 
+	if (surely_not_owned(c, domain, q, len))
+		return DNS_FORWARD;
 	if (ldns_wire2pkt(&query, q, len) != LDNS_STATUS_OK)
 		return DNS_FORWARD;
 	/* One standard query in class IN; anything else is the upstream's. */
@@ -344,7 +373,8 @@ int dns_answer(const struct catalogue *c, const char *domain, const uint8_t *q, 
 		goto out_free;
 	question = ldns_rr_list_rr(ldns_pkt_question(query), 0);
 	if (ldns_rr_get_class(question) != LDNS_RR_CLASS_IN ||
-	    !recognise(c, domain, ldns_rr_owner(question), &a))
+	    !recognise(c, domain, ldns_rdf_data(ldns_rr_owner(question)),
+		       ldns_rdf_size(ldns_rr_owner(question)), &a))
 		goto out_free;
 	r = response_to(query, question);
 	if (!r) {

@@ -16,9 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dns.h"
 #include "log.h"
 #include "loop.h"
@@ -31,6 +33,9 @@
 #define TCP_BUF (2 + DNS_TCP_MAX)	/* one framed message */
 #define TCP_OUT_MAX (4 * TCP_BUF)	/* queued for a slow reader before the connection goes */
 
+_Static_assert((DNSR_PENDING_POD & (DNSR_PENDING_POD - 1)) == 0 && DNSR_PENDING_POD <= 4096,
+	       "a forwarded id carries the pending slot in its low bits");
+
 #define container_of(p, type, field) ((type *)((char *)(p) - offsetof(type, field)))
 
 /* A UDP query forwarded and waiting for its answer. */
@@ -39,7 +44,12 @@ struct pending {
 	bool used;
 	uint16_t client_id;	/* network order, as the client sent it */
 	uint16_t up_id;		/* network order, as sent upstream */
-	struct sockaddr_in client, local, resolver;
+	struct sockaddr_in client, local;
+	/* The resolver as the forwarding socket names it: IPv6, an IPv4
+	 * resolver IPv4-mapped (the socket is dual-stack).
+	 */
+	struct sockaddr_in6 resolver;
+	struct sockaddr_in resolver4;	/* the same, for an IPv4-only forwarding socket */
 	struct loop_timer timer;
 };
 
@@ -69,17 +79,59 @@ struct dnsr_pod {
 	struct dnsr_pod *next;		/* in r->pods */
 	uint32_t pod_id;
 	int netns_fd;			/* borrowed */
-	int udp_fd, tcp_fd, fwd_fd, ct_fd;
-	uint16_t next_id;
+	int udp_fd, tcp_fd, ct_fd;
+	int fwd_fd;			/* AF_INET6, dual-stack: to IPv4 and IPv6 resolvers */
+	bool fwd_v4;			/* AF_INET instead: the kernel has no IPv6 */
+	size_t next_slot;		/* where the search for a free pending slot starts */
 	unsigned int n_pending, n_conns;
 	struct pending pending[DNSR_PENDING_POD];
 	struct tcp_conn *conns;
+};
+
+/* Why a datagram of an outgoing batch is sent: what it counts once sent. */
+enum out_kind {
+	OUT_ANSWER,	/* the agent's own answer: answered */
+	OUT_FORWARD,	/* a resolver's answer relayed: forwarded */
+	OUT_SERVFAIL,	/* already counted failed */
+};
+
+/* One batch's scratch space, shared by every pod: the loop is one thread and
+ * a batch is sent before its handler returns. Heap-allocated once (the
+ * buffers are 2 MiB of address space, touched only as far as datagrams go).
+ */
+struct udp_batch {
+	uint8_t buf[UDP_BATCH][DNS_TCP_MAX];
+	struct mmsghdr in[UDP_BATCH];
+	struct iovec in_iov[UDP_BATCH];
+	union {
+		struct sockaddr_in in;		/* the pod's clients */
+		struct sockaddr_in6 in6;	/* the resolvers */
+	} in_from[UDP_BATCH];
+	char in_cbuf[UDP_BATCH][CMSG_SPACE(sizeof(struct in_pktinfo))];
+
+	/* To the pod's clients, from the address each query arrived on. */
+	unsigned int n_out;
+	struct mmsghdr out[UDP_BATCH];
+	struct iovec out_iov[UDP_BATCH];
+	struct sockaddr_in out_to[UDP_BATCH];
+	char out_cbuf[UDP_BATCH][CMSG_SPACE(sizeof(struct in_pktinfo))];
+	enum out_kind out_kind[UDP_BATCH];
+	uint8_t *out_owned[UDP_BATCH];		/* dns_answer()'s, freed once sent */
+	uint8_t servfail[UDP_BATCH][DNS_HDR];
+
+	/* To the resolvers, from the pod's forwarding socket. */
+	unsigned int n_up;
+	struct mmsghdr up[UDP_BATCH];
+	struct iovec up_iov[UDP_BATCH];
+	struct pending *up_pending[UDP_BATCH];
 };
 
 struct dnsr {
 	struct dnsr_deps deps;
 	struct dnsr_pod *pods;
 	struct dnsr_counters n;
+	struct udp_batch *batch;	/* every pod's UDP scratch space */
+	uint32_t rand;			/* the forwarded ids' generator, never 0 */
 };
 
 #define COUNTER(f, t, h) { #f, t, h, offsetof(struct dnsr_counters, f) }
@@ -104,6 +156,17 @@ struct dnsr *dnsr_new(const struct dnsr_deps *deps)
 	if (!r)
 		return NULL;
 	r->deps = *deps;
+	r->batch = malloc(sizeof(*r->batch));
+	if (!r->batch) {
+		free(r);
+		errno = ENOMEM;
+		return NULL;
+	}
+	r->batch->n_out = r->batch->n_up = 0;
+	/* The forwarded ids' high bits: unpredictable from outside the node. */
+	if (getrandom(&r->rand, sizeof(r->rand), GRND_NONBLOCK) != sizeof(r->rand))
+		r->rand = (uint32_t)mono_ms() ^ (uint32_t)getpid() << 16;
+	r->rand |= 1;	/* xorshift stays at 0 once there */
 	return r;
 }
 
@@ -113,6 +176,7 @@ void dnsr_free(struct dnsr *r)
 		return;
 	while (r->pods)
 		dnsr_pod_close(r, r->pods);
+	free(r->batch);
 	free(r);
 }
 
@@ -184,38 +248,101 @@ static void servfail(const uint8_t *q, uint8_t *out)
 	out[3] = 2;					/* RCODE SERVFAIL */
 }
 
-/* ---- UDP */
-
-/* Send @msg to @to from @from (the address the query arrived on, which
- * capture's reverse mapping and conntrack expect the reply from).
+/* ---- UDP
+ *
+ * Datagrams go in and out in batches: one recvmmsg() reads what a socket
+ * holds (up to UDP_BATCH), and the answers, SERVFAILs and forwarded queries
+ * that batch makes leave in one sendmmsg() per socket. Under load a system
+ * call then carries many queries, where it carried one (the kernel's share
+ * of a forwarded query was most of its cost). At a trickle a batch is one
+ * datagram, and nothing waits for a batch to fill.
  */
-static int udp_send_from(int fd, const uint8_t *msg, size_t len, const struct sockaddr_in *from,
-			 const struct sockaddr_in *to)
-{
-	char cbuf[CMSG_SPACE(sizeof(struct in_pktinfo))] = { 0 };
-	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
-	struct msghdr mh = {
-		.msg_name = (void *)to,
-		.msg_namelen = sizeof(*to),
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = cbuf,
-		.msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	struct in_pktinfo pi = { .ipi_spec_dst = from->sin_addr };
-
-	c->cmsg_level = IPPROTO_IP;
-	c->cmsg_type = IP_PKTINFO;
-	c->cmsg_len = CMSG_LEN(sizeof(pi));
-	memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-	return sendmsg(fd, &mh, MSG_DONTWAIT) == -1 ? -errno : 0;
-}
 
 static void count_reply(struct dnsr *r, const uint8_t *msg, size_t len)
 {
 	if (len > 2 && (msg[2] & 0x02))
 		r->n.truncated++;
+}
+
+/* Queue @msg (@len bytes) for @to, sent from @from; the batch frees @owned
+ * once sent. The batch has room: each received datagram queues at most one.
+ */
+static void out_add(struct udp_batch *b, const uint8_t *msg, size_t len, uint8_t *owned,
+		    enum out_kind kind, const struct sockaddr_in *from, const struct sockaddr_in *to)
+{
+	unsigned int k = b->n_out++;
+	struct msghdr *mh = &b->out[k].msg_hdr;
+	struct in_pktinfo pi = { .ipi_spec_dst = from->sin_addr };
+	struct cmsghdr *c;
+
+	b->out_iov[k] = (struct iovec){ .iov_base = (void *)msg, .iov_len = len };
+	b->out_to[k] = *to;
+	b->out_kind[k] = kind;
+	b->out_owned[k] = owned;
+	memset(b->out_cbuf[k], 0, sizeof(b->out_cbuf[k]));
+	*mh = (struct msghdr){
+		.msg_name = &b->out_to[k],
+		.msg_namelen = sizeof(b->out_to[k]),
+		.msg_iov = &b->out_iov[k],
+		.msg_iovlen = 1,
+		.msg_control = b->out_cbuf[k],
+		.msg_controllen = sizeof(b->out_cbuf[k]),
+	};
+	c = CMSG_FIRSTHDR(mh);
+	c->cmsg_level = IPPROTO_IP;
+	c->cmsg_type = IP_PKTINFO;
+	c->cmsg_len = CMSG_LEN(sizeof(pi));
+	memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+}
+
+/* Queue a header-only SERVFAIL for query @q (at least a header). */
+static void out_servfail(struct udp_batch *b, const uint8_t *q, const struct sockaddr_in *from,
+			 const struct sockaddr_in *to)
+{
+	uint8_t *fail = b->servfail[b->n_out];
+
+	servfail(q, fail);
+	out_add(b, fail, DNS_HDR, NULL, OUT_SERVFAIL, from, to);
+}
+
+/* Send @n messages of @m on @fd: one sendmmsg() for the lot, then one by one
+ * past the first it could not send, so a message that fails (a full socket
+ * buffer, an unreachable resolver) fails alone. @sent[i] says which went.
+ */
+static void send_batch(int fd, struct mmsghdr *m, unsigned int n, bool *sent)
+{
+	int k = n ? sendmmsg(fd, m, n, MSG_DONTWAIT) : 0;
+	unsigned int i = 0;
+
+	for (; k > 0 && i < (unsigned int)k; i++)
+		sent[i] = true;
+	for (; i < n; i++)
+		sent[i] = sendmsg(fd, &m[i].msg_hdr, MSG_DONTWAIT) != -1;
+}
+
+static void out_flush(struct dnsr_pod *rp, struct udp_batch *b)
+{
+	struct dnsr *r = rp->r;
+	bool sent[UDP_BATCH];
+
+	send_batch(rp->udp_fd, b->out, b->n_out, sent);
+	for (unsigned int i = 0; i < b->n_out; i++) {
+		const uint8_t *msg = b->out_iov[i].iov_base;
+
+		if (b->out_kind[i] == OUT_SERVFAIL)
+			;	/* counted failed when it was made */
+		else if (!sent[i])
+			r->n.failed++;
+		else if (b->out_kind[i] == OUT_ANSWER)
+			r->n.answered++;
+		else
+			r->n.forwarded++;
+		if (sent[i] && b->out_kind[i] != OUT_SERVFAIL)
+			count_reply(r, msg, b->out_iov[i].iov_len);
+		free(b->out_owned[i]);
+		b->out_owned[i] = NULL;
+	}
+	b->n_out = 0;
 }
 
 static void pending_free(struct dnsr_pod *rp, struct pending *p)
@@ -236,64 +363,142 @@ static void on_pending_timeout(struct loop_timer *t, uint64_t now)
 	pending_free(p->rp, p);
 }
 
-/* Forward @q (@len bytes, from @client to @local) to its resolver. 0 or
- * -errno (counted as failed by the caller).
+/* The next value of the responder's id generator (xorshift32). */
+static uint32_t next_random(struct dnsr *r)
+{
+	uint32_t x = r->rand;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	r->rand = x;
+	return x;
+}
+
+/* @sa (the resolver capture found) as the dual-stack forwarding socket
+ * names it: an IPv4 address IPv4-mapped. 0 or -EAFNOSUPPORT.
  */
-static int udp_forward(struct dnsr_pod *rp, uint8_t *q, size_t len,
+static int as_in6(const struct sockaddr_storage *sa, struct sockaddr_in6 *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->sin6_family = AF_INET6;
+	if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		out->sin6_addr = in6->sin6_addr;
+		out->sin6_port = in6->sin6_port;
+		return 0;
+	}
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		out->sin6_addr.s6_addr[10] = 0xff;
+		out->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&out->sin6_addr.s6_addr[12], &in->sin_addr, 4);
+		out->sin6_port = in->sin_port;
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
+
+/* Take a pending slot for @q (@len bytes, from @client to @local) and queue
+ * it for its resolver, its id replaced by the slot's: the low bits are the
+ * slot's index, so an answer finds its query at once, and the high bits are
+ * random, so a stale or forged answer rarely matches. 0 or -errno (counted as
+ * failed by the caller, @q untouched).
+ */
+static int udp_forward(struct dnsr_pod *rp, struct udp_batch *b, uint8_t *q, size_t len,
 		       const struct sockaddr_in *client, const struct sockaddr_in *local)
 {
 	struct dnsr *r = rp->r;
-	struct sockaddr_in resolver;
+	struct sockaddr_storage found;
+	struct sockaddr_in6 resolver;
 	struct pending *p = NULL;
+	unsigned int k;
 	uint16_t id;
 	int err;
 
 	err = r->deps.resolver(r->deps.ctx, rp->ct_fd, false, rp->udp_fd, local, client,
-			       &resolver);
+			       &found);
 	if (err)
 		return err;
+	err = as_in6(&found, &resolver);
+	if (err)
+		return err;
+	if (rp->fwd_v4 && !IN6_IS_ADDR_V4MAPPED(&resolver.sin6_addr))
+		return -EAFNOSUPPORT;
 	if (rp->n_pending >= DNSR_PENDING_POD || r->n.pending >= DNSR_PENDING_MAX)
 		return -ENOBUFS;
 	for (size_t i = 0; i < DNSR_PENDING_POD && !p; i++) {
-		if (!rp->pending[i].used)
-			p = &rp->pending[i];
+		size_t at = (rp->next_slot + i) % DNSR_PENDING_POD;
+
+		if (!rp->pending[at].used)
+			p = &rp->pending[at];
 	}
 	if (!p)
 		return -ENOBUFS;
-	/* An id no pending query of the pod uses, so answers cannot be mixed up. */
-	for (bool taken = true; taken;) {
-		id = htons(++rp->next_id);
-		taken = false;
-		for (size_t i = 0; i < DNSR_PENDING_POD && !taken; i++)
-			taken = rp->pending[i].used && rp->pending[i].up_id == id;
-	}
-	memcpy(&p->client_id, q, 2);
-	memcpy(q, &id, 2);
-	if (sendto(rp->fwd_fd, q, len, MSG_DONTWAIT, (struct sockaddr *)&resolver,
-		   sizeof(resolver)) == -1) {
-		err = -errno;
-		memcpy(q, &p->client_id, 2);	/* the caller's SERVFAIL echoes it */
+	err = loop_timer_set(r->deps.loop, &p->timer, DNSR_TIMEOUT_MS, on_pending_timeout);
+	if (err)
 		return err;
-	}
+	rp->next_slot = (size_t)(p - rp->pending) + 1;
+	id = htons((uint16_t)((next_random(r) & ~(uint32_t)(DNSR_PENDING_POD - 1)) |
+			      (uint32_t)(p - rp->pending)));
 	p->rp = rp;
 	p->used = true;
 	p->up_id = id;
+	memcpy(&p->client_id, q, 2);
+	memcpy(q, &id, 2);
 	p->client = *client;
 	p->local = *local;
 	p->resolver = resolver;
 	rp->n_pending++;
 	r->n.pending++;
-	err = loop_timer_set(r->deps.loop, &p->timer, DNSR_TIMEOUT_MS, on_pending_timeout);
-	if (err)
-		pending_free(rp, p);
-	return err;
+
+	p->resolver4 = (struct sockaddr_in){
+		.sin_family = AF_INET,
+		.sin_port = resolver.sin6_port,
+	};
+	memcpy(&p->resolver4.sin_addr, &resolver.sin6_addr.s6_addr[12], 4);
+
+	k = b->n_up++;
+	b->up_iov[k] = (struct iovec){ .iov_base = q, .iov_len = len };
+	b->up[k].msg_hdr = (struct msghdr){
+		.msg_name = rp->fwd_v4 ? (void *)&p->resolver4 : (void *)&p->resolver,
+		.msg_namelen = rp->fwd_v4 ? sizeof(p->resolver4) : sizeof(p->resolver),
+		.msg_iov = &b->up_iov[k],
+		.msg_iovlen = 1,
+	};
+	b->up_pending[k] = p;
+	return 0;
 }
 
-static void udp_query(struct dnsr_pod *rp, uint8_t *q, size_t len,
+/* Send the batch's forwarded queries; one that cannot go is answered
+ * SERVFAIL at once (queued with the batch's answers).
+ */
+static void up_flush(struct dnsr_pod *rp, struct udp_batch *b)
+{
+	bool sent[UDP_BATCH];
+
+	send_batch(rp->fwd_fd, b->up, b->n_up, sent);
+	for (unsigned int i = 0; i < b->n_up; i++) {
+		struct pending *p = b->up_pending[i];
+		uint8_t *q = b->up_iov[i].iov_base;
+
+		if (sent[i])
+			continue;
+		memcpy(q, &p->client_id, 2);	/* the SERVFAIL echoes the client's id */
+		rp->r->n.failed++;
+		out_servfail(b, q, &p->local, &p->client);
+		pending_free(rp, p);
+	}
+	b->n_up = 0;
+}
+
+static void udp_query(struct dnsr_pod *rp, struct udp_batch *b, uint8_t *q, size_t len,
 		      const struct sockaddr_in *client, const struct sockaddr_in *local)
 {
 	struct dnsr *r = rp->r;
-	uint8_t *out = NULL, fail[DNS_HDR];
+	uint8_t *out = NULL;
 	size_t out_len;
 	int rc;
 
@@ -302,50 +507,55 @@ static void udp_query(struct dnsr_pod *rp, uint8_t *q, size_t len,
 	rc = dns_answer(r->deps.catalogue(r->deps.ctx), r->deps.domain, q, len, false, &out,
 			&out_len);
 	if (rc == DNS_ANSWER) {
-		if (!udp_send_from(rp->udp_fd, out, out_len, local, client)) {
-			r->n.answered++;
-			count_reply(r, out, out_len);
-		} else {
-			r->n.failed++;
-		}
-		free(out);
+		out_add(b, out, out_len, out, OUT_ANSWER, local, client);
 		return;
 	}
-	rc = rc < 0 ? rc : udp_forward(rp, q, len, client, local);
+	rc = rc < 0 ? rc : udp_forward(rp, b, q, len, client, local);
 	if (!rc)
 		return;
 	r->n.failed++;
 	log_debug("dns: pod=%u: query from %s:%u not forwarded: %s", rp->pod_id,
 		  inet_ntoa(client->sin_addr), ntohs(client->sin_port), strerror(-rc));
-	servfail(q, fail);
-	(void)udp_send_from(rp->udp_fd, fail, sizeof(fail), local, client);
+	out_servfail(b, q, local, client);
+}
+
+/* Read up to UDP_BATCH datagrams of @fd into the batch's buffers; with
+ * @pktinfo, room for IP_PKTINFO. Returns how many (0: none waiting).
+ */
+static unsigned int batch_read(struct udp_batch *b, int fd, bool pktinfo)
+{
+	int n;
+
+	for (int i = 0; i < UDP_BATCH; i++) {
+		b->in_iov[i] = (struct iovec){ .iov_base = b->buf[i], .iov_len = sizeof(b->buf[i]) };
+		b->in[i].msg_hdr = (struct msghdr){
+			.msg_name = &b->in_from[i],
+			.msg_namelen = sizeof(b->in_from[i]),
+			.msg_iov = &b->in_iov[i],
+			.msg_iovlen = 1,
+			.msg_control = pktinfo ? b->in_cbuf[i] : NULL,
+			.msg_controllen = pktinfo ? sizeof(b->in_cbuf[i]) : 0,
+		};
+	}
+	n = recvmmsg(fd, b->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+	/* -1: EAGAIN, or an ICMP error of a reply: nothing to do. */
+	return n > 0 ? (unsigned int)n : 0;
 }
 
 static void on_udp(struct loop *loop, int fd, uint32_t events, void *ctx)
 {
 	struct dnsr_pod *rp = ctx;
+	struct udp_batch *b = rp->r->batch;
+	unsigned int n = batch_read(b, fd, true);
 
 	(void)loop;
 	(void)events;
-	for (int i = 0; i < UDP_BATCH; i++) {
-		uint8_t q[DNS_TCP_MAX];
-		char cbuf[CMSG_SPACE(sizeof(struct in_pktinfo))];
-		struct sockaddr_in client, local = { .sin_family = AF_INET };
-		struct iovec iov = { .iov_base = q, .iov_len = sizeof(q) };
-		struct msghdr mh = {
-			.msg_name = &client,
-			.msg_namelen = sizeof(client),
-			.msg_iov = &iov,
-			.msg_iovlen = 1,
-			.msg_control = cbuf,
-			.msg_controllen = sizeof(cbuf),
-		};
+	for (unsigned int i = 0; i < n; i++) {
+		struct msghdr *mh = &b->in[i].msg_hdr;
+		struct sockaddr_in local = { .sin_family = AF_INET };
 		bool have_local = false;
-		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
 
-		if (n == -1)
-			return;	/* EAGAIN, or an ICMP error of a reply: nothing to do */
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 			if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
 				struct in_pktinfo pi;
 
@@ -358,51 +568,50 @@ static void on_udp(struct loop *loop, int fd, uint32_t events, void *ctx)
 		/* Capture sends queries to a loopback address only; anything
 		 * else reached the port from outside the pod.
 		 */
-		if (!have_local || !is_loopback4(&local) || mh.msg_namelen != sizeof(client))
+		if (!have_local || !is_loopback4(&local) ||
+		    mh->msg_namelen != sizeof(b->in_from[i].in))
 			continue;
-		udp_query(rp, q, (size_t)n, &client, &local);
+		udp_query(rp, b, b->buf[i], b->in[i].msg_len, &b->in_from[i].in, &local);
 	}
+	up_flush(rp, b);
+	out_flush(rp, b);
 }
 
 static void on_fwd(struct loop *loop, int fd, uint32_t events, void *ctx)
 {
 	struct dnsr_pod *rp = ctx;
-	struct dnsr *r = rp->r;
+	struct udp_batch *b = rp->r->batch;
+	unsigned int n = batch_read(b, fd, false);
 
 	(void)loop;
 	(void)events;
-	for (int i = 0; i < UDP_BATCH; i++) {
-		uint8_t a[DNS_TCP_MAX];
-		struct sockaddr_in from;
-		socklen_t flen = sizeof(from);
-		struct pending *p = NULL;
-		ssize_t n = recvfrom(fd, a, sizeof(a), MSG_DONTWAIT, (struct sockaddr *)&from,
-				     &flen);
+	for (unsigned int i = 0; i < n; i++) {
+		struct sockaddr_storage got;
+		struct sockaddr_in6 from6;
+		const struct sockaddr_in6 *from = &from6;
+		uint8_t *a = b->buf[i];
+		struct pending *p;
+		uint16_t id;
 
-		if (n == -1)
-			return;
-		if (n < DNS_HDR || flen != sizeof(from))
+		if (b->in[i].msg_len < DNS_HDR ||
+		    b->in[i].msg_hdr.msg_namelen > sizeof(b->in_from[i]))
+			continue;
+		memset(&got, 0, sizeof(got));
+		memcpy(&got, &b->in_from[i], b->in[i].msg_hdr.msg_namelen);
+		if (as_in6(&got, &from6))
 			continue;
 		/* The answer must come from the resolver asked, with our id. */
-		for (size_t j = 0; j < DNSR_PENDING_POD && !p; j++) {
-			struct pending *c = &rp->pending[j];
-
-			if (c->used && !memcmp(&c->up_id, a, 2) &&
-			    c->resolver.sin_addr.s_addr == from.sin_addr.s_addr &&
-			    c->resolver.sin_port == from.sin_port)
-				p = c;
-		}
-		if (!p)
+		memcpy(&id, a, 2);
+		p = &rp->pending[ntohs(id) % DNSR_PENDING_POD];
+		if (!p->used || p->up_id != id ||
+		    memcmp(&p->resolver.sin6_addr, &from->sin6_addr, sizeof(from->sin6_addr)) ||
+		    p->resolver.sin6_port != from->sin6_port)
 			continue;
 		memcpy(a, &p->client_id, 2);
-		if (udp_send_from(rp->udp_fd, a, (size_t)n, &p->local, &p->client)) {
-			r->n.failed++;
-		} else {
-			r->n.forwarded++;
-			count_reply(r, a, (size_t)n);
-		}
+		out_add(b, a, b->in[i].msg_len, NULL, OUT_FORWARD, &p->local, &p->client);
 		pending_free(rp, p);
 	}
+	out_flush(rp, b);
 }
 
 /* ---- TCP */
@@ -471,21 +680,24 @@ static bool conn_arm(struct tcp_conn *c)
 static int conn_upstream(struct tcp_conn *c)
 {
 	struct dnsr *r = c->rp->r;
-	struct sockaddr_in resolver;
+	struct sockaddr_storage resolver;
+	socklen_t len;
 	int home, fd, err;
 
 	err = r->deps.resolver(r->deps.ctx, c->rp->ct_fd, true, c->fd, &c->local, &c->peer,
 			       &resolver);
 	if (err)
 		return err;
+	len = resolver.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					     : sizeof(struct sockaddr_in);
 	home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (home == -1)
 		return -errno;
-	fd = netns_socket(c->rp->netns_fd, home, AF_INET, SOCK_STREAM | SOCK_NONBLOCK);
+	fd = netns_socket(c->rp->netns_fd, home, resolver.ss_family, SOCK_STREAM | SOCK_NONBLOCK);
 	close(home);
 	if (fd < 0)
 		return fd;
-	if (connect(fd, (struct sockaddr *)&resolver, sizeof(resolver)) == -1 &&
+	if (connect(fd, (struct sockaddr *)&resolver, len) == -1 &&
 	    errno != EINPROGRESS) {
 		err = -errno;
 		close(fd);
@@ -694,14 +906,18 @@ static int sock_opts(struct dnsr_pod *rp)
 		.sin_port = htons(rp->r->deps.port),
 		.sin_addr.s_addr = htonl(INADDR_ANY),
 	};
-	int one = 1;
+	int one = 1, zero = 0;
 
-	/* The wildcard: capture sends to 127.53.X.Y (eBPF) or 127.0.0.1 (nft),
-	 * and the address a query arrived on says which resolver it was for.
-	 * SO_REUSEPORT: during a hand-over the successor opens its own
-	 * responder while this agent's still serves.
+	/* The wildcard: capture sends to 127.53.X.Y or 127.54.X.Y (eBPF) or
+	 * 127.0.0.1 (nft), and the address a query arrived on says which
+	 * resolver it was for. SO_REUSEPORT: during a hand-over the successor
+	 * opens its own responder while this agent's still serves. The
+	 * forwarding socket is dual-stack whatever net.ipv6.bindv6only says in
+	 * the pod.
 	 */
-	if (setsockopt(rp->udp_fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) == -1 ||
+	if ((!rp->fwd_v4 &&
+	     setsockopt(rp->fwd_fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) == -1) ||
+	    setsockopt(rp->udp_fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) == -1 ||
 	    setsockopt(rp->udp_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
 	    setsockopt(rp->tcp_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
 	    setsockopt(rp->tcp_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
@@ -739,16 +955,20 @@ struct dnsr_pod *dnsr_pod_open(struct dnsr *r, int netns_fd, uint32_t pod_id)
 		err = -errno;
 		goto out_free;
 	}
-	n = netns_sockets(netns_fd, home, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, fds, 2);
+	n = netns_sockets(netns_fd, home, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, fds, 1);
 	if (n < 0) {
 		err = n;
 		goto out_close_home;
 	}
 	rp->udp_fd = fds[0];
-	rp->fwd_fd = n > 1 ? fds[1] : -1;
+	rp->fwd_fd = netns_socket(netns_fd, home, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK);
+	if (rp->fwd_fd == -EAFNOSUPPORT) {
+		rp->fwd_v4 = true;
+		rp->fwd_fd = netns_socket(netns_fd, home, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK);
+	}
 	rp->tcp_fd = netns_socket(netns_fd, home, AF_INET, SOCK_STREAM | SOCK_NONBLOCK);
 	if (rp->fwd_fd < 0 || rp->tcp_fd < 0) {
-		err = rp->tcp_fd < 0 ? rp->tcp_fd : -EMFILE;
+		err = rp->fwd_fd < 0 ? rp->fwd_fd : rp->tcp_fd;
 		goto out_close;
 	}
 	err = sock_opts(rp);

@@ -11,6 +11,7 @@
 #define WEFT_DNS_RESPONDER_H
 
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,10 +35,11 @@ struct dnsr_deps {
 	/* What a pod netns needs for @resolver (capture_dns_open()). */
 	int (*open_ns)(void *ctx, int netns_fd, int *ct_fd);
 	/* The resolver a query arriving on @fd at @local from @peer was sent
-	 * to (capture_dns_resolver()). 0 or -errno.
+	 * to (capture_dns_resolver()): an IPv4 (struct sockaddr_in) or IPv6
+	 * (struct sockaddr_in6) address and port. 0 or -errno.
 	 */
 	int (*resolver)(void *ctx, int ct_fd, bool tcp, int fd, const struct sockaddr_in *local,
-			const struct sockaddr_in *peer, struct sockaddr_in *out);
+			const struct sockaddr_in *peer, struct sockaddr_storage *out);
 	void *ctx;
 };
 

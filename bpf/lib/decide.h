@@ -107,7 +107,9 @@ mesh_decide_connect(const struct mesh_connect_req *req, const struct mesh_pod *p
  * port, another protocol): the caller counts nothing and carries on. The
  * pod's TCP exclusions do not apply (an excluded port 53 usually protects
  * the cluster DNS from the TCP proxy, which DNS capture does not involve);
- * the opt-out is weft.io/dns-capture, which leaves dns_port 0.
+ * the opt-out is weft.io/dns-capture, which leaves dns_port 0. An IPv6
+ * resolver is captured like an IPv4 one; whether the socket can be steered
+ * to the responder is the caller's to say (MESH_R_DNS_IPV6).
  */
 static __always_inline enum mesh_reason
 mesh_decide_dns(const struct mesh_connect_req *req, const struct mesh_pod *pod,
@@ -123,8 +125,6 @@ mesh_decide_dns(const struct mesh_connect_req *req, const struct mesh_pod *pod,
 	if (mesh_is_agent_socket(cfg, req->cgroup_at_agent_level))
 		return MESH_R_AGENT_CGROUP;
 	mesh_addr_unmap(&dst, &family);
-	if (family != MESH_AF_INET)
-		return MESH_R_DNS_IPV6;
 	if (mesh_addr_is_loopback(&dst, family))
 		return MESH_R_LOOPBACK;
 	if (req->fails_open && (pod->flags & MESH_POD_F_FAIL_OPEN))

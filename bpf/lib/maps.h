@@ -106,4 +106,15 @@ struct {
 	__type(value, __u32);
 } mesh_dns_up SEC(".maps");
 
+/* The same for IPv6 resolvers (127.54.X.Y, abi.h): slot → address. Filled
+ * by connect6 alone, the one hook that can steer a query to an IPv6
+ * resolver (docs/dns.md, "IPv6 resolvers").
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MESH_MAX_DNS_UP);
+	__type(key, __u32);
+	__type(value, struct mesh_addr);
+} mesh_dns_up6 SEC(".maps");
+
 #endif /* WEFT_BPF_LIB_MAPS_H */

@@ -31,7 +31,7 @@
 
 static const char *const pinned_maps[] = {
 	"mesh_pods", "mesh_config", "mesh_metrics", "mesh_sk_dst", "mesh_orig_dst", "mesh_inbound",
-	"mesh_in_agent", "mesh_heartbeat", "mesh_dns_up",
+	"mesh_in_agent", "mesh_heartbeat", "mesh_dns_up", "mesh_dns_up6",
 };
 static const char *const pinned_links[] = {
 	"mesh_sock_create",  "mesh_getsockopt", "mesh_sockops",	 "mesh_getpeername4",
@@ -110,6 +110,8 @@ Test(skel, maps_match_abi)
 		{ "mesh_in_agent", BPF_MAP_TYPE_LRU_HASH, sizeof(struct mesh_flow_key),
 		  sizeof(__u8), MESH_MAX_IN_AGENT },
 		{ "mesh_dns_up", BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(__u32), MESH_MAX_DNS_UP },
+		{ "mesh_dns_up6", BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(struct mesh_addr),
+		  MESH_MAX_DNS_UP },
 	};
 	size_t n_want = sizeof(want) / sizeof(want[0]), seen = 0;
 	struct mesh_redirect *skel;

@@ -5,7 +5,10 @@
  * way), an unconnected sendto() and a TCP connect() to RESOLVER:53 reach the
  * responder's sockets on 127.53.X.Y instead; the slot X.Y names the resolver
  * in mesh_dns_up, and the reply from there reads as RESOLVER:53 to the
- * client. A pod without a DNS port reaches the resolver itself.
+ * client. A pod without a DNS port reaches the resolver itself. An IPv6
+ * resolver asked by a dual-stack socket's connect() goes to 127.54.X.Y (its
+ * slot in mesh_dns_up6) and the reply reads as the IPv6 resolver; an
+ * IPV6_V6ONLY socket and an unconnected sendto() reach it directly.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -178,7 +181,11 @@ static void child_run(struct dp *dp, uint16_t dns_port, struct dns_outcome *o)
 	o->local[2] = local.sin_addr.s_addr;
 }
 
-static void run(uint16_t dns_port, struct dns_outcome *o, uint64_t delta[MESH_R_MAX])
+/* Run @child (its outcome @o of @size bytes, starting with its "failed"
+ * message) in a forked child and collect the decision counters it moved.
+ */
+static void run_child(void (*child)(struct dp *dp, uint16_t dns_port, void *o), uint16_t dns_port,
+		      void *o, size_t size, uint64_t delta[MESH_R_MAX])
 {
 	uint64_t before[MESH_R_MAX], after[MESH_R_MAX];
 	struct pollfd pfd;
@@ -191,25 +198,34 @@ static void run(uint16_t dns_port, struct dns_outcome *o, uint64_t delta[MESH_R_
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		struct dns_outcome mine = { 0 };
-
 		close(fds[0]);
-		child_run(fx.dp, dns_port, &mine);
-		_exit(write(fds[1], &mine, sizeof(mine)) == sizeof(mine) ? 0 : 2);
+		memset(o, 0, size);
+		child(fx.dp, dns_port, o);
+		_exit(write(fds[1], o, size) == (ssize_t)size ? 0 : 2);
 	}
 	close(fds[1]);
 	pfd = (struct pollfd){ .fd = fds[0], .events = POLLIN };
 	if (poll(&pfd, 1, CHILD_TIMEOUT_MS) == 1)
-		n = read(fds[0], o, sizeof(*o));
+		n = read(fds[0], o, size);
 	close(fds[0]);
-	if (n != sizeof(*o))
+	if (n != (ssize_t)size)
 		kill(pid, SIGKILL);	/* our own child, hung */
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert_eq(n, (ssize_t)sizeof(*o), "the child reported nothing (status %#x)", status);
-	cr_assert_str_empty(o->failed, "child: %s", o->failed);
+	cr_assert_eq(n, (ssize_t)size, "the child reported nothing (status %#x)", status);
+	cr_assert_str_empty((const char *)o, "child: %s", (const char *)o);
 	cr_assert_eq(dp_counters(fx.dp, after, MESH_R_MAX), MESH_R_MAX);
 	for (int i = 0; i < MESH_R_MAX; i++)
 		delta[i] = after[i] - before[i];
+}
+
+static void child_run4(struct dp *dp, uint16_t dns_port, void *o)
+{
+	child_run(dp, dns_port, o);
+}
+
+static void run(uint16_t dns_port, struct dns_outcome *o, uint64_t delta[MESH_R_MAX])
+{
+	run_child(child_run4, dns_port, o, sizeof(*o), delta);
 }
 
 #define E2E .init = fx_setup_dp, .fini = fx_teardown, .timeout = 60
@@ -248,4 +264,151 @@ Test(dns, a_pod_without_a_dns_port_reaches_its_resolver, E2E)
 	run(0, &o, delta);
 	cr_expect(o.at_resolver, "the query never reached " RESOLVER);
 	cr_expect_eq(delta[MESH_R_DNS_CAPTURED], 0);
+}
+
+/* ---- IPv6 resolvers */
+
+#define RESOLVER6 "fd00:198::53"
+
+/* What the child saw of its IPv6 clients: 0, a dual-stack connected UDP
+ * socket (glibc's way); 1, a dual-stack TCP connect(); 2, an IPV6_V6ONLY
+ * connected UDP socket; 3, an unconnected sendto().
+ */
+struct dns6_outcome {
+	char failed[200];
+	uint32_t local[2];		/* where queries 0 and 1 arrived (network order) */
+	struct in6_addr from;		/* the reply's source as client 0 saw it */
+	uint16_t from_port;		/* host order */
+	bool at_resolver[2];		/* clients 2 and 3 reached the resolver itself */
+};
+
+static int udp6_at_resolver(void)
+{
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(53) };
+	int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	inet_pton(AF_INET6, RESOLVER6, &sa.sin6_addr);
+	if (fd == -1 || bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A datagram for the resolver's own socket @real within a second (drained). */
+static bool reached(int real)
+{
+	struct pollfd p = { .fd = real, .events = POLLIN };
+	char buf[8];
+
+	if (poll(&p, 1, 1000) != 1)
+		return false;
+	return recv(real, buf, sizeof(buf), 0) == 1;
+}
+
+static void child_run6(struct dp *dp, uint16_t dns_port, void *out)
+{
+	struct dns6_outcome *o = out;
+	struct sockaddr_in6 res = { .sin6_family = AF_INET6, .sin6_port = htons(53) }, from;
+	struct sockaddr_in local;
+	struct dp_pod pod = { .pod_id = 6, .proxy_port = FX_PROXY_PORT, .capture = true,
+			      .dns_port = dns_port };
+	struct ifreq ifr = { .ifr_name = "lo" };
+	socklen_t len;
+	uint64_t cookie;
+	int resp, real, tl, c, a, s, one = 1;
+	char buf[8];
+
+	inet_pton(AF_INET6, RESOLVER6, &res.sin6_addr);
+	check(o, unshare(CLONE_NEWNET) == 0, "unshare");
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	check(o, s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0, "lo flags");
+	ifr.ifr_flags |= IFF_UP;
+	check(o, ioctl(s, SIOCSIFFLAGS, &ifr) == 0, "lo up");
+	close(s);
+	check(o, system("ip addr add " RESOLVER6 "/128 dev lo nodad") == 0, "add " RESOLVER6);
+	check(o, tcg_join(fx.cgroup, 0) == 0, "join the test cgroup");
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	len = sizeof(cookie);
+	check(o, getsockopt(s, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) == 0, "cookie");
+	close(s);
+	check(o, dp_pod_upsert(dp, cookie, &pod) == 0, "enrol");
+
+	resp = udp_bound(htonl(INADDR_ANY), DNS_PORT, true);
+	real = udp6_at_resolver();
+	tl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	local = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(DNS_PORT) };
+	check(o, resp >= 0 && real >= 0 && tl >= 0 &&
+			 bind(tl, (struct sockaddr *)&local, sizeof(local)) == 0 && listen(tl, 4) == 0,
+	      "the responder's and the resolver's sockets");
+
+	/* 0: dual-stack, connected: to the responder, the reply as RESOLVER6. */
+	c = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	check(o, c >= 0 && connect(c, (struct sockaddr *)&res, sizeof(res)) == 0 &&
+			 send(c, "q", 1, 0) == 1,
+	      "client 0: connect and send: %s", strerror(errno));
+	check(o, respond(resp, &o->local[0]) == 0, "client 0: the responder got nothing");
+	len = sizeof(from);
+	check(o, recvfrom(c, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len) == 1,
+	      "client 0: no reply");
+	o->from = from.sin6_addr;
+	o->from_port = ntohs(from.sin6_port);
+	close(c);
+
+	/* 1: TCP, as after a truncated answer. */
+	c = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	check(o, c >= 0 && connect(c, (struct sockaddr *)&res, sizeof(res)) == 0,
+	      "client 1: TCP connect: %s", strerror(errno));
+	a = accept4(tl, NULL, NULL, SOCK_CLOEXEC);
+	len = sizeof(local);
+	check(o, a >= 0 && getsockname(a, (struct sockaddr *)&local, &len) == 0,
+	      "client 1: the responder's listener got nothing");
+	o->local[1] = local.sin_addr.s_addr;
+	close(a);
+	close(c);
+
+	/* 2: IPV6_V6ONLY cannot be sent to an IPv4 responder: left alone. */
+	c = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	check(o, c >= 0 && setsockopt(c, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == 0 &&
+			 connect(c, (struct sockaddr *)&res, sizeof(res)) == 0 &&
+			 send(c, "q", 1, 0) == 1,
+	      "client 2: connect and send: %s", strerror(errno));
+	o->at_resolver[0] = reached(real);
+	close(c);
+
+	/* 3: unconnected sendto(): the kernel takes no mapped rewrite there. */
+	c = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	check(o, c >= 0 && sendto(c, "q", 1, 0, (struct sockaddr *)&res, sizeof(res)) == 1,
+	      "client 3: sendto: %s", strerror(errno));
+	o->at_resolver[1] = reached(real);
+	close(c);
+}
+
+Test(dns, ipv6_resolvers_of_dual_stack_connects_reach_the_responder, E2E)
+{
+	uint64_t delta[MESH_R_MAX];
+	struct dns6_outcome o;
+	struct in6_addr resolver, held;
+	char got[INET6_ADDRSTRLEN];
+	uint32_t slot;
+
+	inet_pton(AF_INET6, RESOLVER6, &resolver);
+	run_child(child_run6, DNS_PORT, &o, sizeof(o), delta);
+	for (int i = 0; i < 2; i++)
+		cr_expect_eq(ntohl(o.local[i]) & MESH_DNS_NET_MASK, MESH_DNS_NET6,
+			     "query %d arrived on %#x, not in 127.54/16", i, ntohl(o.local[i]));
+	cr_expect_eq(o.local[1], o.local[0], "one resolver, one slot");
+	slot = ntohl(o.local[0]) & ~MESH_DNS_NET_MASK;
+	cr_assert_eq(dp_dns_resolver6(fx.dp, slot, &held), 0);
+	cr_expect(!memcmp(&held, &resolver, sizeof(held)), "slot %u holds another address", slot);
+	inet_ntop(AF_INET6, &o.from, got, sizeof(got));
+	cr_expect(!memcmp(&o.from, &resolver, sizeof(resolver)), "the reply read as from %s", got);
+	cr_expect_eq(o.from_port, 53);
+	cr_expect(o.at_resolver[0], "the IPV6_V6ONLY socket's query did not reach " RESOLVER6);
+	cr_expect(o.at_resolver[1], "the sendto() query did not reach " RESOLVER6);
+	cr_expect_eq(delta[MESH_R_DNS_CAPTURED], 2);
+	cr_expect_eq(delta[MESH_R_DNS_REPLY], 1);
+	cr_expect_eq(delta[MESH_R_DNS_IPV6], 2, "the two left alone are counted");
+	cr_expect_eq(delta[MESH_R_REDIRECTED], 0, "the TCP query went past the proxy");
 }

@@ -26,6 +26,7 @@
 #include "topo.h"
 
 #define RESOLVER "198.18.2.53"
+#define RESOLVER6 "fd00:198:2::53"	/* the same dnsmasq, for pods that ask over IPv6 */
 #define EXTERNAL_IP "198.18.9.9"
 #define BIG_RECORDS 60	/* A records of big.test: about 1 KiB, past UDP's 512 bytes */
 
@@ -35,7 +36,7 @@ static pid_t dnsmasq;
  * cluster IP: it gets a VIP from --vip-range) → api-1, Service orders of
  * namespace mesh (the same), and Pod client-b opting out of DNS capture.
  */
-static void registry_write(void)
+static void registry_write_with(const char *extra)
 {
 	static char yaml[16384];
 
@@ -57,25 +58,35 @@ static void registry_write(void)
 		 "addressType: IPv4\nendpoints: [{addresses: [198.18.2.14]}]\n"
 		 "ports: [{name: http, port: 8080}]\n"
 		 "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: client-b\n  namespace: mesh\n"
-		 "  annotations:\n    weft.io/dns-capture: \"false\"\n",
-		 TOPO_REGISTRY);
+		 "  annotations:\n    weft.io/dns-capture: \"false\"\n%s",
+		 TOPO_REGISTRY, extra);
 	cr_assert_eq(tenv_write_registry(&env, yaml), 0);
+}
+
+static void registry_write(void)
+{
+	registry_write_with("");
 }
 
 /* The resolv.conf a pod of namespace @ns gets from the kubelet, pointing at
  * dnsmasq, in the agent's run folder.
  */
-static void resolv_write(const char *ns)
+static void resolv_write_as(const char *file, const char *ns, const char *nameserver)
 {
 	char path[PATH_MAX + 32];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/resolv-%s.conf", env.run_dir, ns);
+	snprintf(path, sizeof(path), "%s/resolv-%s.conf", env.run_dir, file);
 	f = fopen(path, "w");
 	cr_assert_not_null(f, "%s", path);
-	fprintf(f, "nameserver " RESOLVER "\nsearch %s.svc.cluster.local svc.cluster.local "
-		   "cluster.local\noptions ndots:5 timeout:2 attempts:2\n", ns);
+	fprintf(f, "nameserver %s\nsearch %s.svc.cluster.local svc.cluster.local "
+		   "cluster.local\noptions ndots:5 timeout:2 attempts:2\n", nameserver, ns);
 	fclose(f);
+}
+
+static void resolv_write(const char *ns)
+{
+	resolv_write_as(ns, ns, RESOLVER);
 }
 
 /* Run the shell command @cmd in pod netns @pod, whose resolv.conf is that
@@ -111,14 +122,15 @@ static void dnsmasq_start(void)
 	static char records[BIG_RECORDS][48], netns[160], log[PATH_MAX + 32];
 	char *argv[32 + BIG_RECORDS] = { "nsenter", netns, "dnsmasq", "--keep-in-foreground",
 		"--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces",
-		"--listen-address=" RESOLVER, "--port=53", "--user=root", "--pid-file=",
+		"--listen-address=" RESOLVER, "--listen-address=" RESOLVER6, "--port=53", "--user=root", "--pid-file=",
 		"--local=/cluster.local/", "--local=/test/",
 		"--address=/external.test/" EXTERNAL_IP, "--log-queries" };
-	size_t n = 16;
+	size_t n = 17;
 	char path[128];
 
-	cr_assert_eq(tns_sh("ip -n %s addr add " RESOLVER "/24 dev s-r",
-			    tns_name("s", path, sizeof(path))), 0);
+	cr_assert_eq(tns_sh("ip -n %s addr add " RESOLVER "/24 dev s-r && "
+			    "ip -n %s addr add " RESOLVER6 "/64 dev s-r nodad",
+			    tns_name("s", path, sizeof(path)), path), 0);
 	snprintf(netns, sizeof(netns), "--net=%s", tns_path("s", path, sizeof(path)));
 	for (int i = 0; i < BIG_RECORDS; i++) {
 		snprintf(records[i], sizeof(records[i]), "--host-record=big.test,198.18.10.%d",
@@ -160,6 +172,7 @@ static void up(void)
 	resolv_write("mesh");
 	resolv_write("plain");
 	resolv_write("shop");
+	resolv_write_as("mesh6", "mesh", RESOLVER6);
 	for (int i = 0; i < 50 && !(pod_dns_is("client-b", false) && pod_dns_is("client-a", true));
 	     i++)
 		usleep(100000);
@@ -247,6 +260,49 @@ Test(dns, unknown_and_external_names_are_answered_by_the_upstream)
 	cr_expect_eq(tenv_status_counter(&env, "dns.failed"), 0);
 }
 
+/* A pod whose resolv.conf names an IPv6 resolver (docs/dns.md, "IPv6
+ * resolvers"). eBPF mode: glibc's dual-stack connected socket is captured,
+ * the registry's name is answered by the agent and an external one
+ * forwarded over IPv6 to dnsmasq. nft mode does not capture IPv6 queries:
+ * the pod asks dnsmasq itself, which knows the external name only.
+ */
+Test(dns, a_pod_asking_an_ipv6_resolver)
+{
+	long long answered = tenv_status_counter(&env, "dns.answered");
+	long long forwarded = tenv_status_counter(&env, "dns.forwarded"), tcp;
+	char vip[64], out[4096];
+	int rc;
+
+	rc = in_pod("a", "mesh6", out, sizeof(out), "getent hosts external.test");
+	cr_assert_eq(rc, 0, "getent exited %d: %s", rc, out);
+	cr_expect_not_null(strstr(out, EXTERNAL_IP), "%s", out);
+	vip_of("shop", "catalog", vip, sizeof(vip));
+	cr_assert(vip[0], "shop/catalog has no VIP");
+	rc = in_pod("a", "mesh6", out, sizeof(out), "getent hosts catalog.shop; echo rc=$?");
+	cr_assert_eq(rc, 0, "%s", out);
+	if (tenv_mode_is("nft")) {
+		cr_expect_not_null(strstr(out, "rc=2"), "answered by the agent: %s", out);
+		cr_expect_eq(tenv_status_counter(&env, "dns.answered"), answered);
+		cr_expect_eq(tenv_status_counter(&env, "dns.forwarded"), forwarded);
+		return;
+	}
+	cr_expect_not_null(strstr(out, vip), "getent said '%s', the VIP is %s", out, vip);
+	cr_expect_gt(tenv_status_counter(&env, "dns.answered"), answered);
+	/* external.test: the search path's misses and the name itself. */
+	cr_expect_gt(tenv_status_counter(&env, "dns.forwarded"), forwarded + 1);
+	/* Truncated over UDP, asked again over TCP: relayed to dnsmasq over
+	 * an IPv6 connection.
+	 */
+	tcp = tenv_status_counter(&env, "dns.tcp");
+	rc = in_pod("a", "mesh6", out, sizeof(out),
+		    "python3 -c \"import socket; print(len({a[4][0] for a in "
+		    "socket.getaddrinfo('big.test', 80, socket.AF_INET, socket.SOCK_STREAM)}))\"");
+	cr_assert_eq(rc, 0, "python exited %d: %s", rc, out);
+	cr_expect_eq(atoi(out), BIG_RECORDS, "big.test gave %s addresses", out);
+	cr_expect_gt(tenv_status_counter(&env, "dns.tcp"), tcp);
+	cr_expect_eq(tenv_status_counter(&env, "dns.failed"), 0);
+}
+
 Test(dns, truncated_udp_answer_is_asked_again_over_tcp)
 {
 	long long tcp = tenv_status_counter(&env, "dns.tcp");
@@ -315,6 +371,78 @@ Test(dns, meshctl_resolves_a_name_as_a_pod_would)
 	cr_assert_eq(rc, 0, "%s", out);
 	cr_expect_not_null(strstr(out, "DNS not captured"), "%s", out);
 	cr_expect_not_null(strstr(out, "weft.io/dns-capture"), "%s", out);
+}
+
+/* Pod @name's fail_open.heartbeat in /v1/pods ("fresh", "stale"), or "". */
+static void heartbeat_of(const char *name, char *out, size_t len)
+{
+	json_object *o = tenv_admin_get(&env, "/v1/pods"), *arr, *p, *v, *fo;
+
+	out[0] = '\0';
+	if (o && json_object_object_get_ex(o, "pods", &arr)) {
+		for (size_t i = 0; i < json_object_array_length(arr); i++) {
+			p = json_object_array_get_idx(arr, i);
+			if (json_object_object_get_ex(p, "name", &v) &&
+			    !strcmp(json_object_get_string(v), name) &&
+			    json_object_object_get_ex(p, "fail_open", &fo) && fo &&
+			    json_object_object_get_ex(fo, "heartbeat", &v))
+				snprintf(out, len, "%s", json_object_get_string(v));
+		}
+	}
+	json_object_put(o);
+}
+
+#define FAIL_OPEN_AFTER_MS 5000	/* --fail-open-after's default */
+#define SLACK_MS 3000		/* a loaded 2-core machine, sanitizer build */
+
+/* A fail-open pod (weft.io/fail-open, docs/dns.md "When the agent is down")
+ * with the agent killed: its queries are refused while the heartbeat is
+ * fresh, then, once it is stale, go to dnsmasq directly and are answered
+ * there: external names resolve, the registry's names do not (no agent to
+ * own them).
+ */
+Test(dns, a_fail_open_pod_asks_its_resolver_directly_once_the_agent_is_gone)
+{
+	char out[4096], hb[32] = "";
+	uint64_t t0, t_answered = 0;
+	int rc;
+
+	registry_write_with("---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: client-a\n"
+			    "  namespace: mesh\n  annotations:\n"
+			    "    weft.io/fail-open: \"true\"\n");
+	for (int i = 0; i < 100 && strcmp(hb, "fresh"); i++) {
+		heartbeat_of("client-a", hb, sizeof(hb));
+		usleep(100000);
+	}
+	cr_assert_str_eq(hb, "fresh", "pod a is not fail-open");
+	cr_assert_eq(in_pod("a", "mesh", out, sizeof(out), "getent hosts catalog.shop"), 0,
+		     "the agent did not answer: %s", out);
+
+	tproc_kill(env.agent);
+	env.agent = 0;
+	t0 = tproc_now_ms();
+	rc = in_pod("a", "mesh", out, sizeof(out), "getent hosts external.test; echo rc=$?");
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_expect_null(strstr(out, EXTERNAL_IP), "answered around the mesh %llu ms after the "
+		       "kill: %s", (unsigned long long)(tproc_now_ms() - t0), out);
+	while (tproc_now_ms() < t0 + FAIL_OPEN_AFTER_MS + SLACK_MS && !t_answered) {
+		if (!in_pod("a", "mesh", out, sizeof(out), "getent hosts external.test") &&
+		    strstr(out, EXTERNAL_IP))
+			t_answered = tproc_now_ms();
+		else
+			usleep(200000);
+	}
+	cr_assert(t_answered, "pod a's resolver never answered after the kill: %s", out);
+	cr_expect_geq(t_answered - t0, FAIL_OPEN_AFTER_MS - 1000,
+		      "answered %llu ms after the kill, before the heartbeat went stale",
+		      (unsigned long long)(t_answered - t0));
+	fprintf(stderr, "dns (%s): kill -9 -> fail-open pod's first answer from its resolver "
+		"after %llu ms (--fail-open-after %d)\n", tenv_mode(),
+		(unsigned long long)(t_answered - t0), FAIL_OPEN_AFTER_MS);
+	rc = in_pod("a", "mesh", out, sizeof(out), "getent hosts catalog.shop; echo rc=$?");
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_expect_not_null(strstr(out, "rc=2"), "a registry name resolved without the agent: %s",
+			   out);
 }
 
 /* The agent stopped (capture stays in the kernel, docs/dns.md "When the agent

@@ -554,8 +554,8 @@ Test(bpf_inbound, fails_open_to_the_application)
 	cr_expect_eq(mesh_decide_inbound(&r, &p), MESH_R_IN_AGENT);
 }
 
-/* DNS capture: port 53 of a pod with a DNS port, UDP or TCP alike; IPv4 and
- * IPv4-mapped resolvers only, never the agent's own sockets or loopback.
+/* DNS capture: port 53 of a pod with a DNS port, UDP or TCP alike; IPv4,
+ * IPv4-mapped and IPv6 resolvers, never the agent's own sockets or loopback.
  */
 Test(bpf_decide, dns_queries_of_a_pod_with_a_dns_port)
 {
@@ -570,7 +570,9 @@ Test(bpf_decide, dns_queries_of_a_pod_with_a_dns_port)
 	r = req("::ffff:198.18.2.53", 53);
 	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_DNS_CAPTURED, "IPv4-mapped");
 	r = req("fd00::53", 53);
-	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_DNS_IPV6);
+	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_DNS_CAPTURED, "IPv6");
+	r = req("::1", 53);
+	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_LOOPBACK, "IPv6 loopback");
 	r = req("127.0.0.53", 53);
 	cr_expect_eq(mesh_decide_dns(&r, &p, &marks), MESH_R_LOOPBACK);
 	r = req("198.18.2.53", 5353);
