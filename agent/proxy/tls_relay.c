@@ -27,6 +27,7 @@
  * through SSL_read/SSL_write here (docs/mtls.md).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "log.h"
 #include "proxy/conn.h"
@@ -42,11 +45,33 @@
 
 /* Connect, handshake and preamble must be done by then. */
 #define TLS_HANDSHAKE_MS 10000
+/* The SSL's read buffer with read-ahead: one read() takes up to four full
+ * records queued on the socket, instead of two reads (header, body) per
+ * record without read-ahead.
+ */
+#define TLS_READ_BUF (4 * (SSL3_RT_MAX_PLAIN_LENGTH + SSL3_RT_MAX_ENCRYPTED_OVERHEAD + \
+			   SSL3_RT_HEADER_LENGTH))
+/* Records written are gathered up to this many bytes (four full records)
+ * and go out in one send(): a bulk transfer makes one system call per four
+ * records instead of one per record.
+ */
+#define TLS_WRITE_BUF TLS_READ_BUF
 
 /* One caller identity refused by allow-from, and how often. */
 struct mtls_denial {
 	char id[SPIFFE_ID_MAX];
 	uint64_t n;
+};
+
+/* The write side of a link's socket: a BIO that gathers the records the
+ * SSL writes and sends them in one send() when full, when the relay's
+ * write was short (no more bytes behind it) or at the end of the relay's
+ * event (tls_watch_ev()). The buffer exists only while bytes are in it.
+ */
+struct wgather {
+	int fd;
+	uint8_t *buf;
+	size_t off, len;	/* bytes not sent yet: buf[off, off + len) */
 };
 
 struct tls_link {
@@ -56,6 +81,7 @@ struct tls_link {
 	int tfd;			/* TCP, TLS on it */
 	struct loop_watch tw;		/* while @owned */
 	SSL *ssl;
+	struct wgather *wg;		/* @ssl's write BIO's state */
 	bool server;
 	bool owned;			/* server: the link holds @tfd until delivery */
 	bool open;			/* handshake, identity and preamble done */
@@ -65,6 +91,7 @@ struct tls_link {
 	bool want_tin, want_tout;	/* what the last TLS calls wait for */
 	bool wrong_peer;		/* client: the server's certificate named another identity */
 	bool t_data;			/* application bytes came out of TLS */
+	bool rd_starved;		/* the last read needs more bytes from the socket */
 	uint16_t port;			/* the application's port */
 	size_t pre_len, pre_off;	/* preamble: server, bytes read; client, to write */
 	uint8_t pre[MTLS_PREAMBLE_LEN];
@@ -80,6 +107,112 @@ struct tls_link {
 	loop_fd_fn kick_fn;
 	void *kick_ctx;
 };
+
+/* Send what @g holds: 0 when all went, -EAGAIN when the socket is full,
+ * -errno when it failed.
+ */
+static int wg_flush(struct wgather *g)
+{
+	while (g->len) {
+		ssize_t n = send(g->fd, g->buf + g->off, g->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? -EAGAIN : -errno;
+		}
+		g->off += (size_t)n;
+		g->len -= (size_t)n;
+	}
+	free(g->buf);
+	g->buf = NULL;
+	g->off = 0;
+	return 0;
+}
+
+static int wg_write(BIO *b, const char *data, int n)
+{
+	struct wgather *g = BIO_get_data(b);
+	int err;
+
+	BIO_clear_retry_flags(b);
+	if (n <= 0)
+		return 0;
+	if (g->off + g->len + (size_t)n > TLS_WRITE_BUF) {
+		err = wg_flush(g);
+		if (err && err != -EAGAIN) {
+			errno = -err;
+			return -1;
+		}
+		if (g->len && g->off) {
+			/* Make room: what is left moves to the front. */
+			memmove(g->buf, g->buf + g->off, g->len);
+			g->off = 0;
+		}
+		if (g->len + (size_t)n > TLS_WRITE_BUF) {
+			BIO_set_retry_write(b);
+			return -1;
+		}
+	}
+	if (!g->buf) {
+		g->buf = malloc(TLS_WRITE_BUF);
+		if (!g->buf) {
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+	memcpy(g->buf + g->off + g->len, data, (size_t)n);
+	g->len += (size_t)n;
+	return n;
+}
+
+static long wg_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct wgather *g = BIO_get_data(b);
+	int err;
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		/* The handshake's flights, alerts: they go out now. */
+		BIO_clear_retry_flags(b);
+		err = wg_flush(g);
+		if (!err)
+			return 1;
+		if (err == -EAGAIN)
+			BIO_set_retry_write(b);
+		else
+			errno = -err;
+		return -1;
+	case BIO_CTRL_WPENDING:
+		return (long)g->len;
+	default:
+		return 0;
+	}
+}
+
+static BIO_METHOD *wg_method;
+
+static void wg_method_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "weft gather");
+
+	if (m && (!BIO_meth_set_write(m, wg_write) || !BIO_meth_set_ctrl(m, wg_ctrl))) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
+	wg_method = m;
+}
+
+/* The BIO_METHOD, made once for the process (OpenSSL keeps no state in it). */
+static const BIO_METHOD *wg_meth(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	(void)pthread_once(&once, wg_method_init);
+	return wg_method;
+}
 
 /* Close @fd so the peer gets a RST (conn.c has the same for the relays;
  * calling it from here would make conn.c → upstream.c → here → conn.c a
@@ -117,8 +250,15 @@ static void link_free(struct tls_link *l, bool reset, bool close_fd)
 	if (l->ssl && !reset && !l->failed && !l->abandoned && l->open && !l->t_shut)
 		/* Best effort: tell the peer this is a close, not a truncation. */
 		(void)SSL_shutdown(l->ssl);
+	/* Best effort too: what the relay wrote last (a 503, say). */
+	if (l->wg && !reset && !l->abandoned)
+		(void)wg_flush(l->wg);
 	SSL_free(l->ssl);
 	ERR_clear_error();
+	if (l->wg) {
+		free(l->wg->buf);
+		free(l->wg);
+	}
 	if (close_fd && l->tfd >= 0) {
 		if (l->tw.on)
 			loop_forget_fd(px->loop, l->tfd);
@@ -209,20 +349,41 @@ static struct tls_link *link_new(struct px_pod *pod, int tfd, bool server)
 	 * drops the SVID leaves this connection its certificate.
 	 */
 	l->ssl = SSL_new(mp->svid->ctx);
-	if (!l->ssl || !SSL_set_fd(l->ssl, tfd)) {
+	l->wg = calloc(1, sizeof(*l->wg));
+	if (!l->ssl || !l->wg || !wg_meth() || !SSL_set_fd(l->ssl, tfd)) {
 		SSL_free(l->ssl);
 		ERR_clear_error();
+		free(l->wg);
 		free(l);
 		return NULL;
 	}
-	/* RELEASE_BUFFERS: the SSL's own record buffers (two of about 17 KiB)
-	 * are freed whenever they are empty, i.e. on an idle connection.
-	 * No read-ahead (the default): a record is read from the socket only
-	 * when asked for, so what epoll does not see is at most the rest of
-	 * one record a short read left (tls_watch_ev()).
+	l->wg->fd = tfd;
+	{
+		BIO *wb = BIO_new(wg_meth());
+
+		if (!wb) {
+			SSL_free(l->ssl);
+			ERR_clear_error();
+			free(l->wg);
+			free(l);
+			return NULL;
+		}
+		BIO_set_data(wb, l->wg);
+		BIO_set_init(wb, 1);
+		SSL_set0_wbio(l->ssl, wb);	/* the SSL owns it; reads stay on the socket BIO */
+	}
+	/* Read-ahead into a buffer of four records: one read() for what the
+	 * socket holds (up to TLS_READ_BUF), not two per record. What it reads
+	 * beyond the record asked for waits inside the SSL, where epoll cannot
+	 * see it: tls_watch_ev() wakes the relay for it. The record buffers
+	 * (read, write, and the gathered writes) are freed once empty at the
+	 * end of each of the relay's events (tls_watch_ev()), so an idle
+	 * connection holds none; no SSL_MODE_RELEASE_BUFFERS, which frees and
+	 * allocates them again around every record.
 	 */
-	SSL_set_mode(l->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				     SSL_MODE_RELEASE_BUFFERS);
+	SSL_set_read_ahead(l->ssl, 1);
+	SSL_set_default_read_buffer_len(l->ssl, TLS_READ_BUF);
+	SSL_set_mode(l->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (server) {
 		SSL_set_accept_state(l->ssl);
 	} else {
@@ -499,14 +660,32 @@ void tls_service(struct tls_link *l)
 
 uint32_t tls_watch_ev(struct tls_link *l, uint32_t ev, loop_fd_fn fn, void *ctx)
 {
+	bool unsent = false;
+	int err;
+
 	l->kick_fn = fn;
 	l->kick_ctx = ctx;
+	/* The end of the relay's event: the records it gathered go out. */
+	err = l->wg->len ? wg_flush(l->wg) : 0;
+	if (err == -EAGAIN) {
+		unsent = true;
+	} else if (err) {
+		l->failed = true;
+		kick(l, EPOLLIN | EPOLLERR);
+	}
 	if (!ev)
 		return 0;
-	/* Plaintext already inside the SSL: epoll will not say so. */
-	if ((ev & EPOLLIN) && l->open && SSL_pending(l->ssl) > 0)
+	/* Bytes already inside the SSL, which epoll will not report: a
+	 * record decrypted but not read, or records read ahead — unless the
+	 * last read found only part of a record, which needs the socket.
+	 */
+	if ((ev & EPOLLIN) && l->open &&
+	    (SSL_pending(l->ssl) > 0 || (SSL_has_pending(l->ssl) && !l->rd_starved)))
 		kick(l, EPOLLIN);
-	return ev | (l->want_tin ? EPOLLIN : 0) | (l->want_tout ? EPOLLOUT : 0);
+	else if (l->open && !unsent && !l->want_tout && !SSL_has_pending(l->ssl))
+		/* Nothing in flight: an idle connection keeps no record buffer. */
+		(void)SSL_free_buffers(l->ssl);
+	return ev | (l->want_tin ? EPOLLIN : 0) | (l->want_tout || unsent ? EPOLLOUT : 0);
 }
 
 /* A read or write of @l failed for good: counted when it was the server
@@ -546,11 +725,13 @@ ssize_t tls_recv(struct tls_link *l, void *buf, size_t len)
 	r = SSL_read(l->ssl, buf, (int)len);
 	if (r > 0) {
 		l->t_data = true;
+		l->rd_starved = false;
 		return r;
 	}
 	if (SSL_get_error(l->ssl, r) == SSL_ERROR_ZERO_RETURN)
 		return 0;
 	if (!ssl_wait(l, r)) {
+		l->rd_starved = l->want_tin;
 		errno = EAGAIN;
 		return -1;
 	}
@@ -577,8 +758,23 @@ ssize_t tls_send(struct tls_link *l, const void *buf, size_t len)
 	if (len > INT32_MAX)
 		len = INT32_MAX;
 	r = SSL_write(l->ssl, buf, (int)len);
-	if (r > 0)
+	if (r > 0) {
+		/* Less than a full record: likely all the relay has for now, so
+		 * it goes out at once; full records are gathered until the
+		 * buffer is full or the relay's event ends (tls_watch_ev()).
+		 */
+		if ((size_t)r < SSL3_RT_MAX_PLAIN_LENGTH) {
+			int err = wg_flush(l->wg);
+
+			if (err == -EAGAIN) {
+				l->want_tout = true;
+			} else if (err) {
+				errno = -err;
+				return link_failed(l);
+			}
+		}
 		return r;
+	}
 	if (!ssl_wait(l, r)) {
 		errno = EAGAIN;
 		return -1;
@@ -606,6 +802,14 @@ int tls_shut(struct tls_link *l)
 		ERR_clear_error();
 		l->t_shut = true;
 	}
+	/* Every record, close_notify last, before the FIN. */
+	r = wg_flush(l->wg);
+	if (r == -EAGAIN) {
+		l->want_tout = true;
+		return r;
+	}
+	if (r)
+		return r;
 	if (shutdown(l->tfd, SHUT_WR) == -1 && errno != ENOTCONN)
 		return -errno;
 	return 0;
