@@ -537,6 +537,42 @@ static bool refused_by_server(const struct tls_link *l)
 	       ERR_GET_REASON(e) > SSL_AD_REASON_OFFSET;
 }
 
+/* A failed handshake: when this side refused the peer's certificate,
+ * count why (the peer's own refusal of ours arrives as an alert and is
+ * the peer's to count).
+ */
+static void count_cert_failure(struct tls_link *l)
+{
+	long v = SSL_get_verify_result(l->ssl);
+	enum mtls_cert_fail why;
+
+	switch (v) {
+	case X509_V_OK:
+	case X509_V_ERR_APPLICATION_VERIFICATION:	/* the identity: fail_identity */
+		return;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		why = MTLS_CERT_EXPIRED;
+		break;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		why = MTLS_CERT_NOT_YET_VALID;
+		break;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+		why = MTLS_CERT_UNTRUSTED;
+		break;
+	default:
+		why = MTLS_CERT_OTHER;
+		break;
+	}
+	l->px->stats.mtls_fail_cert[why]++;
+	log_debug("proxy: mTLS pod=%u: the %s's certificate is refused: %s", l->pod->id,
+		 l->server ? "client" : "server", X509_verify_cert_error_string(v));
+}
+
 /* Handshake step: 1 done, 0 waiting (want_* set), -1 failed (counted). */
 static int handshake_step(struct tls_link *l)
 {
@@ -549,10 +585,12 @@ static int handshake_step(struct tls_link *l)
 		return handshake_done(l) ? 1 : -1;
 	if (!ssl_wait(l, r))
 		return 0;
-	if (l->wrong_peer)
+	if (l->wrong_peer) {
 		l->px->stats.mtls_fail_identity++;
-	else
+	} else {
 		l->px->stats.mtls_fail_handshake++;
+		count_cert_failure(l);
+	}
 	log_debug("proxy: mTLS pod=%u: handshake failed: %s", l->pod->id,
 		  ERR_reason_error_string(ERR_peek_error()) ?: "closed");
 	return -1;
