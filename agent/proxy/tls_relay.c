@@ -45,9 +45,11 @@
 
 /* Connect, handshake and preamble must be done by then. */
 #define TLS_HANDSHAKE_MS 10000
-/* The SSL's read buffer with read-ahead: one read() takes up to four full
- * records queued on the socket, instead of two reads (header, body) per
- * record without read-ahead.
+/* The SSL's read buffer with read-ahead once the peer sends full records
+ * (a bulk transfer): one read() takes up to four of them, instead of two
+ * reads (header, body) per record without read-ahead. Until then the
+ * default, one record: many idle connections that only ever carried
+ * requests keep their heap small.
  */
 #define TLS_READ_BUF (4 * (SSL3_RT_MAX_PLAIN_LENGTH + SSL3_RT_MAX_ENCRYPTED_OVERHEAD + \
 			   SSL3_RT_HEADER_LENGTH))
@@ -63,10 +65,12 @@ struct mtls_denial {
 	uint64_t n;
 };
 
-/* The write side of a link's socket: a BIO that gathers the records the
- * SSL writes and sends them in one send() when full, when the relay's
+/* The write side of a link's socket: a BIO that gathers the full records
+ * the SSL writes and sends them in one send() when full, when the relay's
  * write was short (no more bytes behind it) or at the end of the relay's
- * event (tls_watch_ev()). The buffer exists only while bytes are in it.
+ * event (tls_watch_ev()). Anything shorter than a full record, with
+ * nothing gathered before it, goes straight to the socket. The buffer
+ * exists only while bytes are in it.
  */
 struct wgather {
 	int fd;
@@ -92,6 +96,8 @@ struct tls_link {
 	bool wrong_peer;		/* client: the server's certificate named another identity */
 	bool t_data;			/* application bytes came out of TLS */
 	bool rd_starved;		/* the last read needs more bytes from the socket */
+	bool rd_bulk;			/* full records came: a read buffer of TLS_READ_BUF */
+	bool bulk;			/* full records passed: buffers kept within an event */
 	uint16_t port;			/* the application's port */
 	size_t pre_len, pre_off;	/* preamble: server, bytes read; client, to write */
 	uint8_t pre[MTLS_PREAMBLE_LEN];
@@ -103,6 +109,10 @@ struct tls_link {
 	 * the SSL where epoll cannot see them, or when the handshake timed out.
 	 */
 	struct loop_timer t_kick;
+	/* Records gathered and not sent yet: sent from the loop at the latest,
+	 * should no tls_watch_ev() come first.
+	 */
+	struct loop_timer t_flush;
 	uint32_t kick_ev;
 	loop_fd_fn kick_fn;
 	void *kick_ctx;
@@ -138,6 +148,17 @@ static int wg_write(BIO *b, const char *data, int n)
 	BIO_clear_retry_flags(b);
 	if (n <= 0)
 		return 0;
+	if (!g->len && n < SSL3_RT_MAX_PLAIN_LENGTH) {
+		/* A request, an answer, a handshake flight: no gathering. */
+		ssize_t sent;
+
+		do
+			sent = send(g->fd, data, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (sent < 0 && errno == EINTR);
+		if (sent < 0 && errno == EAGAIN)
+			BIO_set_retry_write(b);
+		return sent < 0 ? -1 : (int)sent;
+	}
 	if (g->off + g->len + (size_t)n > TLS_WRITE_BUF) {
 		err = wg_flush(g);
 		if (err && err != -EAGAIN) {
@@ -247,6 +268,7 @@ static void link_free(struct tls_link *l, bool reset, bool close_fd)
 
 	px_timer_del(px, &l->t_hs);
 	px_timer_del(px, &l->t_kick);
+	px_timer_del(px, &l->t_flush);
 	if (l->ssl && !reset && !l->failed && !l->abandoned && l->open && !l->t_shut)
 		/* Best effort: tell the peer this is a close, not a truncation. */
 		(void)SSL_shutdown(l->ssl);
@@ -372,18 +394,22 @@ static struct tls_link *link_new(struct px_pod *pod, int tfd, bool server)
 		BIO_set_init(wb, 1);
 		SSL_set0_wbio(l->ssl, wb);	/* the SSL owns it; reads stay on the socket BIO */
 	}
-	/* Read-ahead into a buffer of four records: one read() for what the
-	 * socket holds (up to TLS_READ_BUF), not two per record. What it reads
-	 * beyond the record asked for waits inside the SSL, where epoll cannot
-	 * see it: tls_watch_ev() wakes the relay for it. The record buffers
-	 * (read, write, and the gathered writes) are freed once empty at the
-	 * end of each of the relay's events (tls_watch_ev()), so an idle
-	 * connection holds none; no SSL_MODE_RELEASE_BUFFERS, which frees and
-	 * allocates them again around every record.
+	/* Read-ahead: one read() for what the socket holds (up to the
+	 * buffer: one record, four once the peer sends full ones), not two
+	 * per record. What it reads beyond the record asked for waits inside
+	 * the SSL, where epoll cannot see it: tls_watch_ev() wakes the relay
+	 * for it. RELEASE_BUFFERS: the SSL's record buffers (two of about
+	 * 17 KiB) are freed whenever they are empty, so an idle connection
+	 * holds none, and they are freed early enough in the handshake for
+	 * its later allocations to reuse them (held to the end of an event
+	 * instead, many connections opened at once leave about 20 KiB more of
+	 * heap each). Once full records pass (bulk) freeing them around every
+	 * record costs more than it saves: mark_bulk() turns it off and
+	 * tls_watch_ev() frees them at the end of an event instead.
 	 */
 	SSL_set_read_ahead(l->ssl, 1);
-	SSL_set_default_read_buffer_len(l->ssl, TLS_READ_BUF);
-	SSL_set_mode(l->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_set_mode(l->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				     SSL_MODE_RELEASE_BUFFERS);
 	if (server) {
 		SSL_set_accept_state(l->ssl);
 	} else {
@@ -689,6 +715,21 @@ static void kick(struct tls_link *l, uint32_t ev)
 		l->failed = true;
 }
 
+static void on_flush(struct loop_timer *t, uint64_t now)
+{
+	struct tls_link *l = (struct tls_link *)((char *)t - offsetof(struct tls_link, t_flush));
+	int err = l->wg->len ? wg_flush(l->wg) : 0;
+
+	(void)now;
+	if (err == -EAGAIN) {
+		/* The relay's next look watches for room (tls_watch_ev()). */
+		kick(l, EPOLLOUT);
+	} else if (err) {
+		l->failed = true;
+		kick(l, EPOLLIN | EPOLLERR);
+	}
+}
+
 void tls_service(struct tls_link *l)
 {
 	l->want_tin = l->want_tout = false;
@@ -705,6 +746,8 @@ uint32_t tls_watch_ev(struct tls_link *l, uint32_t ev, loop_fd_fn fn, void *ctx)
 	l->kick_ctx = ctx;
 	/* The end of the relay's event: the records it gathered go out. */
 	err = l->wg->len ? wg_flush(l->wg) : 0;
+	if (!err)
+		px_timer_del(l->px, &l->t_flush);
 	if (err == -EAGAIN) {
 		unsent = true;
 	} else if (err) {
@@ -724,6 +767,17 @@ uint32_t tls_watch_ev(struct tls_link *l, uint32_t ev, loop_fd_fn fn, void *ctx)
 		/* Nothing in flight: an idle connection keeps no record buffer. */
 		(void)SSL_free_buffers(l->ssl);
 	return ev | (l->want_tin ? EPOLLIN : 0) | (l->want_tout || unsent ? EPOLLOUT : 0);
+}
+
+/* Full records pass through @l: keep the record buffers for the whole
+ * event (tls_watch_ev() frees them).
+ */
+static void mark_bulk(struct tls_link *l)
+{
+	if (l->bulk)
+		return;
+	SSL_clear_mode(l->ssl, SSL_MODE_RELEASE_BUFFERS);
+	l->bulk = true;
 }
 
 /* A read or write of @l failed for good: counted when it was the server
@@ -764,6 +818,12 @@ ssize_t tls_recv(struct tls_link *l, void *buf, size_t len)
 	if (r > 0) {
 		l->t_data = true;
 		l->rd_starved = false;
+		if (r == SSL3_RT_MAX_PLAIN_LENGTH && !l->rd_bulk) {
+			/* Taken when the buffer is next allocated, once freed. */
+			SSL_set_default_read_buffer_len(l->ssl, TLS_READ_BUF);
+			l->rd_bulk = true;
+			mark_bulk(l);
+		}
 		return r;
 	}
 	if (SSL_get_error(l->ssl, r) == SSL_ERROR_ZERO_RETURN)
@@ -809,6 +869,13 @@ ssize_t tls_send(struct tls_link *l, const void *buf, size_t len)
 			} else if (err) {
 				errno = -err;
 				return link_failed(l);
+			}
+		} else {
+			mark_bulk(l);
+			if (l->wg->len && px_timer_set(l->px, &l->t_flush, 0, on_flush)) {
+				l->failed = true;
+				errno = ECONNRESET;
+				return -1;
 			}
 		}
 		return r;
@@ -860,7 +927,23 @@ void tls_connect_failed(struct tls_link *l)
 
 void tls_abandon(struct tls_link *l)
 {
+	char b;
+
 	l->abandoned = true;
+	/* A relay resets on an error event without reading: a server's
+	 * refusal of our certificate, an alert followed at once by its reset,
+	 * may still be queued unread. Read it, to count it as link_failed()
+	 * would have.
+	 */
+	if (l->server || !l->open || l->t_data || l->failed)
+		return;
+	ERR_clear_error();
+	if (SSL_read(l->ssl, &b, 1) <= 0 && refused_by_server(l)) {
+		l->px->stats.mtls_fail_handshake++;
+		log_debug("proxy: mTLS pod=%u: the server refused the handshake: %s", l->pod->id,
+			  ERR_reason_error_string(ERR_peek_error()) ?: "?");
+	}
+	ERR_clear_error();
 }
 
 void tls_free(struct tls_link *l)
