@@ -25,12 +25,8 @@
 #include "identity/identity.h"
 
 #define TD "cluster.local"
-/* As agent/proxy/tls_relay.c sets them up: read-ahead into four records,
- * the record buffers freed once idle (SSL_free_buffers()).
- */
-#define MODES (SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER)
-#define READ_BUF (4 * (SSL3_RT_MAX_PLAIN_LENGTH + SSL3_RT_MAX_ENCRYPTED_OVERHEAD + \
-		       SSL3_RT_HEADER_LENGTH))
+#define MODES (SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | \
+	       SSL_MODE_RELEASE_BUFFERS)
 
 static struct spiffe_id expected;
 
@@ -61,10 +57,6 @@ static int connect_pair(const struct svid *c, const struct svid *s, SSL **cli, S
 	SSL_set_fd(*srv, fds[1]);
 	SSL_set_mode(*cli, MODES);
 	SSL_set_mode(*srv, MODES);
-	SSL_set_read_ahead(*cli, 1);
-	SSL_set_read_ahead(*srv, 1);
-	SSL_set_default_read_buffer_len(*cli, READ_BUF);
-	SSL_set_default_read_buffer_len(*srv, READ_BUF);
 	SSL_set_connect_state(*cli);
 	SSL_set_accept_state(*srv);
 	SSL_set_verify(*cli, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_server);
@@ -140,8 +132,6 @@ static double idle_kib(const struct svid *c, const struct svid *s, int n)
 		    SSL_write(p[1], buf, sizeof(buf)) != sizeof(buf) ||
 		    SSL_read(p[0], buf, sizeof(buf)) != sizeof(buf))
 			break;
-		(void)SSL_free_buffers(p[0]);
-		(void)SSL_free_buffers(p[1]);
 	}
 	after = mallinfo2().uordblks;
 	for (int i = 0; i < held; i++)

@@ -394,20 +394,20 @@ static struct tls_link *link_new(struct px_pod *pod, int tfd, bool server)
 		BIO_set_init(wb, 1);
 		SSL_set0_wbio(l->ssl, wb);	/* the SSL owns it; reads stay on the socket BIO */
 	}
-	/* Read-ahead: one read() for what the socket holds (up to the
-	 * buffer: one record, four once the peer sends full ones), not two
-	 * per record. What it reads beyond the record asked for waits inside
-	 * the SSL, where epoll cannot see it: tls_watch_ev() wakes the relay
-	 * for it. RELEASE_BUFFERS: the SSL's record buffers (two of about
-	 * 17 KiB) are freed whenever they are empty, so an idle connection
-	 * holds none, and they are freed early enough in the handshake for
-	 * its later allocations to reuse them (held to the end of an event
-	 * instead, many connections opened at once leave about 20 KiB more of
-	 * heap each). Once full records pass (bulk) freeing them around every
-	 * record costs more than it saves: mark_bulk() turns it off and
-	 * tls_watch_ev() frees them at the end of an event instead.
+	/* No read-ahead until full records pass (mark_bulk()): then one
+	 * read() takes what the socket holds, up to four records, instead of
+	 * two (header, body) per record; requests and answers keep the path
+	 * they had. What read-ahead takes beyond the record asked for waits
+	 * inside the SSL, where epoll cannot see it: tls_watch_ev() wakes the
+	 * relay for it. RELEASE_BUFFERS: the SSL's record buffers (two of
+	 * about 17 KiB) are freed whenever they are empty, so an idle
+	 * connection holds none, and they are freed early enough in the
+	 * handshake for its later allocations to reuse them (held to the end
+	 * of an event instead, many connections opened at once leave about
+	 * 20 KiB more of heap each). Once full records pass, freeing them
+	 * around every record costs more than it saves: mark_bulk() turns it
+	 * off and tls_watch_ev() frees them at the end of an event instead.
 	 */
-	SSL_set_read_ahead(l->ssl, 1);
 	SSL_set_mode(l->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				     SSL_MODE_RELEASE_BUFFERS);
 	if (server) {
@@ -769,14 +769,15 @@ uint32_t tls_watch_ev(struct tls_link *l, uint32_t ev, loop_fd_fn fn, void *ctx)
 	return ev | (l->want_tin ? EPOLLIN : 0) | (l->want_tout || unsent ? EPOLLOUT : 0);
 }
 
-/* Full records pass through @l: keep the record buffers for the whole
- * event (tls_watch_ev() frees them).
+/* Full records pass through @l: read ahead, and keep the record buffers
+ * for the whole event (tls_watch_ev() frees them).
  */
 static void mark_bulk(struct tls_link *l)
 {
 	if (l->bulk)
 		return;
 	SSL_clear_mode(l->ssl, SSL_MODE_RELEASE_BUFFERS);
+	SSL_set_read_ahead(l->ssl, 1);
 	l->bulk = true;
 }
 
