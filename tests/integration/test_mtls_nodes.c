@@ -625,8 +625,12 @@ Test(mtls_nodes, an_expired_or_not_yet_valid_certificate_is_refused)
 		EVP_PKEY_free(key);
 		cr_log_info("a certificate %s: %s", bad[i].what, body);
 		cr_assert_neq(err, 0, "a certificate %s got through: %s", bad[i].what, body);
-		cr_expect(strstr(body, bad[i].alert), "a certificate %s: agent B's alert is '%s'",
-			  bad[i].what, body);
+		/* B resets right after its alert: under load the reset can
+		 * reach this client first ("closed"). An alert read names why.
+		 */
+		if (strcmp(body, "closed"))
+			cr_expect(strstr(body, bad[i].alert),
+				  "a certificate %s: agent B's alert is '%s'", bad[i].what, body);
 		cr_assert(counter_above(&nodes.b, "mtls.fail_handshake", fail0, 2000),
 			  "agent B counted no failed handshake for a certificate %s", bad[i].what);
 		cr_assert(counter_above(&nodes.b, bad[i].counter, reason0, 2000),
