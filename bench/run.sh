@@ -33,6 +33,7 @@
 # BENCH_DNS_RATE (1000 queries/s, the DNS latency test), BENCH_PROFILE (1: after the measurements,
 # one more connection-per-request run per configuration under `perf record`,
 # restricted to the benchmark's cgroup, to say where the CPU goes; 0: none),
+# BENCH_WORKLOADS (a subset of the workloads BENCH_ONLY selects, e.g. "bulk"),
 # BENCH_KEEP_RAW (a folder to copy the raw outputs to, for report.py),
 # WEFT_WORKERS (the agent's --workers; unset: one per online CPU) reaches the
 # agent through its environment, like every WEFT_* option.
@@ -64,6 +65,15 @@ dns)	# the DNS rows alone (issue #15): the meshed pod (weft) and the direct
 	WORKLOADS="" ;;
 *)	echo "bench: BENCH_ONLY must be empty, mtls or dns" >&2; exit 1 ;;
 esac
+# BENCH_WORKLOADS: a subset of those workloads, e.g. "bulk latency" to
+# measure (or profile) one change quickly.
+if [ -n "${BENCH_WORKLOADS:-}" ]; then
+	for w in $BENCH_WORKLOADS; do
+		[[ " $WORKLOADS " == *" $w "* ]] ||
+			{ echo "bench: BENCH_WORKLOADS: '$w' is not one of: $WORKLOADS" >&2; exit 1; }
+	done
+	WORKLOADS=$BENCH_WORKLOADS
+fi
 # The DNS rows (issue #15) need the meshed pod and the direct client; they
 # run in every full run and in BENCH_ONLY=dns.
 DNS=0

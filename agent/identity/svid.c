@@ -33,6 +33,16 @@ static SSL_CTX *make_ctx(const struct svid *s, const struct trust *t)
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	/* AES-128-GCM first: with AES-NI it is the fastest of the three on
+	 * the machines we measured (`openssl speed -evp`: about 8 % ahead of
+	 * AES-256-GCM and of ChaCha20-Poly1305, docs/mtls.md "Costs"); both
+	 * ends are weft, so the client's order decides.
+	 */
+	if (!SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+					   "TLS_CHACHA20_POLY1305_SHA256")) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	SSL_CTX_set1_cert_store(ctx, t->store);
 	/* The chain sent with the certificate, built once here: left to
 	 * OpenSSL it is rebuilt, with a verification of our own certificate,

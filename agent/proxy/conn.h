@@ -643,7 +643,10 @@ ssize_t tls_send(struct tls_link *l, const void *buf, size_t len);
 int tls_shut(struct tls_link *l);
 /* The TCP connect of client link @l failed: count it. */
 void tls_connect_failed(struct tls_link *l);
-/* @l's socket is about to be reset: no close_notify when it is freed. */
+/* @l's socket is about to be reset: no close_notify when it is freed. A
+ * client link that read nothing yet counts a server's refusal (an alert)
+ * still queued on it.
+ */
 void tls_abandon(struct tls_link *l);
 /* Free @l (NULL: nothing), with a close_notify unless it is shut, failed
  * or abandoned; the caller closes the socket.

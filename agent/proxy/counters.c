@@ -13,6 +13,12 @@
 _Static_assert(PROXY_STATUS_CLASSES == STATUS_CLASSES, "one set of status classes");
 
 static const char *const class_names[STATUS_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+static const char *const cert_fail_names[MTLS_CERT_FAILS] = {
+	[MTLS_CERT_EXPIRED] = "expired",
+	[MTLS_CERT_NOT_YET_VALID] = "not_yet_valid",
+	[MTLS_CERT_UNTRUSTED] = "untrusted",
+	[MTLS_CERT_OTHER] = "other",
+};
 static const char *const limit_names[OVF_COUNT] = {
 	[OVF_CONNECTIONS] = "max_connections",
 	[OVF_PENDING] = "max_pending",
@@ -112,6 +118,9 @@ static const struct counter_def proxy_defs[] = {
 	P("mtls", "fail_handshake", mtls_fail_handshake, CTR_COUNTER,
 	  "weft_mtls_failures_handshake_total",
 	  "TLS handshakes failed: a certificate not from the trust bundle, expired, or broken TLS; on a client, also the server refusing its certificate."),
+	ARRAY(struct proxy_stats, "mtls", "fail_certificate", mtls_fail_cert, cert_fail_names,
+	      "reason", "weft_mtls_failures_certificate_total",
+	      "Failed TLS handshakes (of weft_mtls_failures_handshake_total) in which this side refused the peer's certificate, by reason: expired, not yet valid, not from the trust bundle (untrusted), other."),
 	P("mtls", "fail_identity", mtls_fail_identity, CTR_COUNTER,
 	  "weft_mtls_failures_identity_total",
 	  "mTLS connections closed because the server presented another identity than its pod's."),

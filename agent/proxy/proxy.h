@@ -49,6 +49,13 @@ struct proxy_opts {
 
 /* Status classes 1xx..5xx: index 0..4. */
 #define PROXY_STATUS_CLASSES 5
+/* Why a peer's certificate was refused in an mTLS handshake
+ * (proxy_stats.mtls_fail_cert): expired, not yet valid, not from the trust
+ * bundle (wrongly signed, unknown CA), anything else the verification
+ * refused.
+ */
+enum mtls_cert_fail { MTLS_CERT_EXPIRED, MTLS_CERT_NOT_YET_VALID, MTLS_CERT_UNTRUSTED,
+		      MTLS_CERT_OTHER, MTLS_CERT_FAILS };
 
 struct proxy_stats {
 	uint64_t active;
@@ -98,6 +105,8 @@ struct proxy_stats {
 	uint64_t mtls_active;		/* mTLS connections open, both sides */
 	uint64_t mtls_fail_connect;	/* client: the destination's mTLS port refused or timed out */
 	uint64_t mtls_fail_handshake;	/* TLS failed: a certificate not from the bundle, expired... */
+	/* of those, the peer's certificate refused, by reason */
+	uint64_t mtls_fail_cert[MTLS_CERT_FAILS];
 	uint64_t mtls_fail_identity;	/* client: the server presented another identity */
 	uint64_t mtls_no_svid;		/* no certificate for the pod (yet): refused */
 	uint64_t mtls_bad_preamble;	/* server: no valid preamble after the handshake */

@@ -27,6 +27,7 @@
  * through SSL_read/SSL_write here (docs/mtls.md).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "log.h"
 #include "proxy/conn.h"
@@ -42,11 +45,37 @@
 
 /* Connect, handshake and preamble must be done by then. */
 #define TLS_HANDSHAKE_MS 10000
+/* The SSL's read buffer with read-ahead once the peer sends full records
+ * (a bulk transfer): one read() takes up to four of them, instead of two
+ * reads (header, body) per record without read-ahead. Until then the
+ * default, one record: many idle connections that only ever carried
+ * requests keep their heap small.
+ */
+#define TLS_READ_BUF (4 * (SSL3_RT_MAX_PLAIN_LENGTH + SSL3_RT_MAX_ENCRYPTED_OVERHEAD + \
+			   SSL3_RT_HEADER_LENGTH))
+/* Records written are gathered up to this many bytes (four full records)
+ * and go out in one send(): a bulk transfer makes one system call per four
+ * records instead of one per record.
+ */
+#define TLS_WRITE_BUF TLS_READ_BUF
 
 /* One caller identity refused by allow-from, and how often. */
 struct mtls_denial {
 	char id[SPIFFE_ID_MAX];
 	uint64_t n;
+};
+
+/* The write side of a link's socket: a BIO that gathers the full records
+ * the SSL writes and sends them in one send() when full, when the relay's
+ * write was short (no more bytes behind it) or at the end of the relay's
+ * event (tls_watch_ev()). Anything shorter than a full record, with
+ * nothing gathered before it, goes straight to the socket. The buffer
+ * exists only while bytes are in it.
+ */
+struct wgather {
+	int fd;
+	uint8_t *buf;
+	size_t off, len;	/* bytes not sent yet: buf[off, off + len) */
 };
 
 struct tls_link {
@@ -56,6 +85,7 @@ struct tls_link {
 	int tfd;			/* TCP, TLS on it */
 	struct loop_watch tw;		/* while @owned */
 	SSL *ssl;
+	struct wgather *wg;		/* @ssl's write BIO's state */
 	bool server;
 	bool owned;			/* server: the link holds @tfd until delivery */
 	bool open;			/* handshake, identity and preamble done */
@@ -65,6 +95,9 @@ struct tls_link {
 	bool want_tin, want_tout;	/* what the last TLS calls wait for */
 	bool wrong_peer;		/* client: the server's certificate named another identity */
 	bool t_data;			/* application bytes came out of TLS */
+	bool rd_starved;		/* the last read needs more bytes from the socket */
+	bool rd_bulk;			/* full records came: a read buffer of TLS_READ_BUF */
+	bool bulk;			/* full records passed: buffers kept within an event */
 	uint16_t port;			/* the application's port */
 	size_t pre_len, pre_off;	/* preamble: server, bytes read; client, to write */
 	uint8_t pre[MTLS_PREAMBLE_LEN];
@@ -76,10 +109,131 @@ struct tls_link {
 	 * the SSL where epoll cannot see them, or when the handshake timed out.
 	 */
 	struct loop_timer t_kick;
+	/* Records gathered and not sent yet: sent from the loop at the latest,
+	 * should no tls_watch_ev() come first.
+	 */
+	struct loop_timer t_flush;
 	uint32_t kick_ev;
 	loop_fd_fn kick_fn;
 	void *kick_ctx;
 };
+
+/* Send what @g holds: 0 when all went, -EAGAIN when the socket is full,
+ * -errno when it failed.
+ */
+static int wg_flush(struct wgather *g)
+{
+	while (g->len) {
+		ssize_t n = send(g->fd, g->buf + g->off, g->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? -EAGAIN : -errno;
+		}
+		g->off += (size_t)n;
+		g->len -= (size_t)n;
+	}
+	free(g->buf);
+	g->buf = NULL;
+	g->off = 0;
+	return 0;
+}
+
+static int wg_write(BIO *b, const char *data, int n)
+{
+	struct wgather *g = BIO_get_data(b);
+	int err;
+
+	BIO_clear_retry_flags(b);
+	if (n <= 0)
+		return 0;
+	if (!g->len && n < SSL3_RT_MAX_PLAIN_LENGTH) {
+		/* A request, an answer, a handshake flight: no gathering. */
+		ssize_t sent;
+
+		do
+			sent = send(g->fd, data, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (sent < 0 && errno == EINTR);
+		if (sent < 0 && errno == EAGAIN)
+			BIO_set_retry_write(b);
+		return sent < 0 ? -1 : (int)sent;
+	}
+	if (g->off + g->len + (size_t)n > TLS_WRITE_BUF) {
+		err = wg_flush(g);
+		if (err && err != -EAGAIN) {
+			errno = -err;
+			return -1;
+		}
+		if (g->len && g->off) {
+			/* Make room: what is left moves to the front. */
+			memmove(g->buf, g->buf + g->off, g->len);
+			g->off = 0;
+		}
+		if (g->len + (size_t)n > TLS_WRITE_BUF) {
+			BIO_set_retry_write(b);
+			return -1;
+		}
+	}
+	if (!g->buf) {
+		g->buf = malloc(TLS_WRITE_BUF);
+		if (!g->buf) {
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+	memcpy(g->buf + g->off + g->len, data, (size_t)n);
+	g->len += (size_t)n;
+	return n;
+}
+
+static long wg_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct wgather *g = BIO_get_data(b);
+	int err;
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		/* The handshake's flights, alerts: they go out now. */
+		BIO_clear_retry_flags(b);
+		err = wg_flush(g);
+		if (!err)
+			return 1;
+		if (err == -EAGAIN)
+			BIO_set_retry_write(b);
+		else
+			errno = -err;
+		return -1;
+	case BIO_CTRL_WPENDING:
+		return (long)g->len;
+	default:
+		return 0;
+	}
+}
+
+static BIO_METHOD *wg_method;
+
+static void wg_method_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "weft gather");
+
+	if (m && (!BIO_meth_set_write(m, wg_write) || !BIO_meth_set_ctrl(m, wg_ctrl))) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
+	wg_method = m;
+}
+
+/* The BIO_METHOD, made once for the process (OpenSSL keeps no state in it). */
+static const BIO_METHOD *wg_meth(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	(void)pthread_once(&once, wg_method_init);
+	return wg_method;
+}
 
 /* Close @fd so the peer gets a RST (conn.c has the same for the relays;
  * calling it from here would make conn.c → upstream.c → here → conn.c a
@@ -114,11 +268,19 @@ static void link_free(struct tls_link *l, bool reset, bool close_fd)
 
 	px_timer_del(px, &l->t_hs);
 	px_timer_del(px, &l->t_kick);
+	px_timer_del(px, &l->t_flush);
 	if (l->ssl && !reset && !l->failed && !l->abandoned && l->open && !l->t_shut)
 		/* Best effort: tell the peer this is a close, not a truncation. */
 		(void)SSL_shutdown(l->ssl);
+	/* Best effort too: what the relay wrote last (a 503, say). */
+	if (l->wg && !reset && !l->abandoned)
+		(void)wg_flush(l->wg);
 	SSL_free(l->ssl);
 	ERR_clear_error();
+	if (l->wg) {
+		free(l->wg->buf);
+		free(l->wg);
+	}
 	if (close_fd && l->tfd >= 0) {
 		if (l->tw.on)
 			loop_forget_fd(px->loop, l->tfd);
@@ -209,17 +371,42 @@ static struct tls_link *link_new(struct px_pod *pod, int tfd, bool server)
 	 * drops the SVID leaves this connection its certificate.
 	 */
 	l->ssl = SSL_new(mp->svid->ctx);
-	if (!l->ssl || !SSL_set_fd(l->ssl, tfd)) {
+	l->wg = calloc(1, sizeof(*l->wg));
+	if (!l->ssl || !l->wg || !wg_meth() || !SSL_set_fd(l->ssl, tfd)) {
 		SSL_free(l->ssl);
 		ERR_clear_error();
+		free(l->wg);
 		free(l);
 		return NULL;
 	}
-	/* RELEASE_BUFFERS: the SSL's own record buffers (two of about 17 KiB)
-	 * are freed whenever they are empty, i.e. on an idle connection.
-	 * No read-ahead (the default): a record is read from the socket only
-	 * when asked for, so what epoll does not see is at most the rest of
-	 * one record a short read left (tls_watch_ev()).
+	l->wg->fd = tfd;
+	{
+		BIO *wb = BIO_new(wg_meth());
+
+		if (!wb) {
+			SSL_free(l->ssl);
+			ERR_clear_error();
+			free(l->wg);
+			free(l);
+			return NULL;
+		}
+		BIO_set_data(wb, l->wg);
+		BIO_set_init(wb, 1);
+		SSL_set0_wbio(l->ssl, wb);	/* the SSL owns it; reads stay on the socket BIO */
+	}
+	/* No read-ahead until full records pass (mark_bulk()): then one
+	 * read() takes what the socket holds, up to four records, instead of
+	 * two (header, body) per record; requests and answers keep the path
+	 * they had. What read-ahead takes beyond the record asked for waits
+	 * inside the SSL, where epoll cannot see it: tls_watch_ev() wakes the
+	 * relay for it. RELEASE_BUFFERS: the SSL's record buffers (two of
+	 * about 17 KiB) are freed whenever they are empty, so an idle
+	 * connection holds none, and they are freed early enough in the
+	 * handshake for its later allocations to reuse them (held to the end
+	 * of an event instead, many connections opened at once leave about
+	 * 20 KiB more of heap each). Once full records pass, freeing them
+	 * around every record costs more than it saves: mark_bulk() turns it
+	 * off and tls_watch_ev() frees them at the end of an event instead.
 	 */
 	SSL_set_mode(l->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				     SSL_MODE_RELEASE_BUFFERS);
@@ -376,6 +563,42 @@ static bool refused_by_server(const struct tls_link *l)
 	       ERR_GET_REASON(e) > SSL_AD_REASON_OFFSET;
 }
 
+/* A failed handshake: when this side refused the peer's certificate,
+ * count why (the peer's own refusal of ours arrives as an alert and is
+ * the peer's to count).
+ */
+static void count_cert_failure(struct tls_link *l)
+{
+	long v = SSL_get_verify_result(l->ssl);
+	enum mtls_cert_fail why;
+
+	switch (v) {
+	case X509_V_OK:
+	case X509_V_ERR_APPLICATION_VERIFICATION:	/* the identity: fail_identity */
+		return;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		why = MTLS_CERT_EXPIRED;
+		break;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		why = MTLS_CERT_NOT_YET_VALID;
+		break;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+		why = MTLS_CERT_UNTRUSTED;
+		break;
+	default:
+		why = MTLS_CERT_OTHER;
+		break;
+	}
+	l->px->stats.mtls_fail_cert[why]++;
+	log_debug("proxy: mTLS pod=%u: the %s's certificate is refused: %s", l->pod->id,
+		 l->server ? "client" : "server", X509_verify_cert_error_string(v));
+}
+
 /* Handshake step: 1 done, 0 waiting (want_* set), -1 failed (counted). */
 static int handshake_step(struct tls_link *l)
 {
@@ -388,10 +611,12 @@ static int handshake_step(struct tls_link *l)
 		return handshake_done(l) ? 1 : -1;
 	if (!ssl_wait(l, r))
 		return 0;
-	if (l->wrong_peer)
+	if (l->wrong_peer) {
 		l->px->stats.mtls_fail_identity++;
-	else
+	} else {
 		l->px->stats.mtls_fail_handshake++;
+		count_cert_failure(l);
+	}
 	log_debug("proxy: mTLS pod=%u: handshake failed: %s", l->pod->id,
 		  ERR_reason_error_string(ERR_peek_error()) ?: "closed");
 	return -1;
@@ -490,6 +715,21 @@ static void kick(struct tls_link *l, uint32_t ev)
 		l->failed = true;
 }
 
+static void on_flush(struct loop_timer *t, uint64_t now)
+{
+	struct tls_link *l = (struct tls_link *)((char *)t - offsetof(struct tls_link, t_flush));
+	int err = l->wg->len ? wg_flush(l->wg) : 0;
+
+	(void)now;
+	if (err == -EAGAIN) {
+		/* The relay's next look watches for room (tls_watch_ev()). */
+		kick(l, EPOLLOUT);
+	} else if (err) {
+		l->failed = true;
+		kick(l, EPOLLIN | EPOLLERR);
+	}
+}
+
 void tls_service(struct tls_link *l)
 {
 	l->want_tin = l->want_tout = false;
@@ -499,14 +739,46 @@ void tls_service(struct tls_link *l)
 
 uint32_t tls_watch_ev(struct tls_link *l, uint32_t ev, loop_fd_fn fn, void *ctx)
 {
+	bool unsent = false;
+	int err;
+
 	l->kick_fn = fn;
 	l->kick_ctx = ctx;
+	/* The end of the relay's event: the records it gathered go out. */
+	err = l->wg->len ? wg_flush(l->wg) : 0;
+	if (!err)
+		px_timer_del(l->px, &l->t_flush);
+	if (err == -EAGAIN) {
+		unsent = true;
+	} else if (err) {
+		l->failed = true;
+		kick(l, EPOLLIN | EPOLLERR);
+	}
 	if (!ev)
 		return 0;
-	/* Plaintext already inside the SSL: epoll will not say so. */
-	if ((ev & EPOLLIN) && l->open && SSL_pending(l->ssl) > 0)
+	/* Bytes already inside the SSL, which epoll will not report: a
+	 * record decrypted but not read, or records read ahead — unless the
+	 * last read found only part of a record, which needs the socket.
+	 */
+	if ((ev & EPOLLIN) && l->open &&
+	    (SSL_pending(l->ssl) > 0 || (SSL_has_pending(l->ssl) && !l->rd_starved)))
 		kick(l, EPOLLIN);
-	return ev | (l->want_tin ? EPOLLIN : 0) | (l->want_tout ? EPOLLOUT : 0);
+	else if (l->open && !unsent && !l->want_tout && !SSL_has_pending(l->ssl))
+		/* Nothing in flight: an idle connection keeps no record buffer. */
+		(void)SSL_free_buffers(l->ssl);
+	return ev | (l->want_tin ? EPOLLIN : 0) | (l->want_tout || unsent ? EPOLLOUT : 0);
+}
+
+/* Full records pass through @l: read ahead, and keep the record buffers
+ * for the whole event (tls_watch_ev() frees them).
+ */
+static void mark_bulk(struct tls_link *l)
+{
+	if (l->bulk)
+		return;
+	SSL_clear_mode(l->ssl, SSL_MODE_RELEASE_BUFFERS);
+	SSL_set_read_ahead(l->ssl, 1);
+	l->bulk = true;
 }
 
 /* A read or write of @l failed for good: counted when it was the server
@@ -546,11 +818,19 @@ ssize_t tls_recv(struct tls_link *l, void *buf, size_t len)
 	r = SSL_read(l->ssl, buf, (int)len);
 	if (r > 0) {
 		l->t_data = true;
+		l->rd_starved = false;
+		if (r == SSL3_RT_MAX_PLAIN_LENGTH && !l->rd_bulk) {
+			/* Taken when the buffer is next allocated, once freed. */
+			SSL_set_default_read_buffer_len(l->ssl, TLS_READ_BUF);
+			l->rd_bulk = true;
+			mark_bulk(l);
+		}
 		return r;
 	}
 	if (SSL_get_error(l->ssl, r) == SSL_ERROR_ZERO_RETURN)
 		return 0;
 	if (!ssl_wait(l, r)) {
+		l->rd_starved = l->want_tin;
 		errno = EAGAIN;
 		return -1;
 	}
@@ -577,8 +857,30 @@ ssize_t tls_send(struct tls_link *l, const void *buf, size_t len)
 	if (len > INT32_MAX)
 		len = INT32_MAX;
 	r = SSL_write(l->ssl, buf, (int)len);
-	if (r > 0)
+	if (r > 0) {
+		/* Less than a full record: likely all the relay has for now, so
+		 * it goes out at once; full records are gathered until the
+		 * buffer is full or the relay's event ends (tls_watch_ev()).
+		 */
+		if ((size_t)r < SSL3_RT_MAX_PLAIN_LENGTH) {
+			int err = wg_flush(l->wg);
+
+			if (err == -EAGAIN) {
+				l->want_tout = true;
+			} else if (err) {
+				errno = -err;
+				return link_failed(l);
+			}
+		} else {
+			mark_bulk(l);
+			if (l->wg->len && px_timer_set(l->px, &l->t_flush, 0, on_flush)) {
+				l->failed = true;
+				errno = ECONNRESET;
+				return -1;
+			}
+		}
 		return r;
+	}
 	if (!ssl_wait(l, r)) {
 		errno = EAGAIN;
 		return -1;
@@ -606,6 +908,14 @@ int tls_shut(struct tls_link *l)
 		ERR_clear_error();
 		l->t_shut = true;
 	}
+	/* Every record, close_notify last, before the FIN. */
+	r = wg_flush(l->wg);
+	if (r == -EAGAIN) {
+		l->want_tout = true;
+		return r;
+	}
+	if (r)
+		return r;
 	if (shutdown(l->tfd, SHUT_WR) == -1 && errno != ENOTCONN)
 		return -errno;
 	return 0;
@@ -618,7 +928,23 @@ void tls_connect_failed(struct tls_link *l)
 
 void tls_abandon(struct tls_link *l)
 {
+	char b;
+
 	l->abandoned = true;
+	/* A relay resets on an error event without reading: a server's
+	 * refusal of our certificate, an alert followed at once by its reset,
+	 * may still be queued unread. Read it, to count it as link_failed()
+	 * would have.
+	 */
+	if (l->server || !l->open || l->t_data || l->failed)
+		return;
+	ERR_clear_error();
+	if (SSL_read(l->ssl, &b, 1) <= 0 && refused_by_server(l)) {
+		l->px->stats.mtls_fail_handshake++;
+		log_debug("proxy: mTLS pod=%u: the server refused the handshake: %s", l->pod->id,
+			  ERR_reason_error_string(ERR_peek_error()) ?: "?");
+	}
+	ERR_clear_error();
 }
 
 void tls_free(struct tls_link *l)
