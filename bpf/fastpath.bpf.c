@@ -27,13 +27,13 @@ struct {
 } mesh_fp_socks SEC(".maps");
 
 /* Socket cookie → its peer and counter slot, written by the agent before the
- * socket enters mesh_fp_socks. LRU, so entries of closed sockets age out
- * with no delete on the close path (cookies are never reused); a live entry
- * evicted under pressure only sends that socket's bytes back through user
- * space (the verdict passes what it cannot place).
+ * socket enters mesh_fp_socks and deleted when the connection closes. A
+ * plain hash, not an LRU: an evicted entry would leave a live socket's
+ * bytes passed up to a proxy that no longer reads them. Full, the agent's
+ * next add fails and that connection is spliced instead.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MESH_MAX_FP_SOCKS);
 	__type(key, __u64);
 	__type(value, struct mesh_fp_peer);
@@ -61,6 +61,14 @@ int mesh_fp_verdict(struct __sk_buff *skb)
 	struct mesh_fp_bytes *ctr;
 	__u32 slot, len = skb->len;
 
+	/* A FIN with no data comes here as an empty skb. Redirected, the
+	 * peer's sender would write zero bytes, which it takes for a broken
+	 * pipe (sk_psock_backlog(), Linux 6.18) and reports as EPIPE on the
+	 * peer socket. Passed, it is the EOF the proxy reads and passes on as
+	 * a shutdown once the bytes ahead of it are sent.
+	 */
+	if (!len)
+		return SK_PASS;
 	peer = bpf_map_lookup_elem(&mesh_fp_peers, &cookie);
 	if (!peer)
 		return SK_PASS;

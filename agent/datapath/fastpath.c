@@ -5,10 +5,13 @@
  * and the per-connection map writes.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/types.h>
@@ -25,11 +28,55 @@
 struct dp_fastpath {
 	struct mesh_fastpath *skel;
 	bool attached;
+	bool pinned;
 	void *bytes;		/* mesh_fp_bytes, mapped read-only */
 	size_t bytes_len;
 };
 
-int dp_fastpath_open(struct dp_fastpath **out)
+/* The maps of @skel (opened, not loaded) pinned under @pin_dir. 0 or -errno. */
+static int set_pins(struct mesh_fastpath *skel, const char *pin_dir)
+{
+	struct bpf_map *maps[] = { skel->maps.mesh_fp_socks, skel->maps.mesh_fp_peers,
+				   skel->maps.mesh_fp_bytes };
+	char path[PATH_MAX];
+
+	if (mkdir(pin_dir, 0700) == -1 && errno != EEXIST)
+		return -errno;
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		int n = snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(maps[i]));
+		int err;
+
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return -ENAMETOOLONG;
+		err = bpf_map__set_pin_path(maps[i], path);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Open and load the skeleton, its maps pinned under @pin_dir if not NULL.
+ * NULL with errno set.
+ */
+static struct mesh_fastpath *load(const char *pin_dir)
+{
+	struct mesh_fastpath *skel = mesh_fastpath__open();
+	int err;
+
+	if (!skel)
+		return NULL;
+	err = pin_dir ? set_pins(skel, pin_dir) : 0;
+	if (!err)
+		err = mesh_fastpath__load(skel);
+	if (err) {
+		mesh_fastpath__destroy(skel);
+		errno = -err;
+		return NULL;
+	}
+	return skel;
+}
+
+int dp_fastpath_open(struct dp_fastpath **out, const char *pin_dir)
 {
 	struct dp_fastpath *fp;
 	int err, socks_fd;
@@ -38,11 +85,24 @@ int dp_fastpath_open(struct dp_fastpath **out)
 	fp = calloc(1, sizeof(*fp));
 	if (!fp)
 		return -ENOMEM;
-	fp->skel = mesh_fastpath__open_and_load();
+	if (pin_dir) {
+		fp->skel = load(pin_dir);
+		if (fp->skel)
+			fp->pinned = true;
+		else
+			log_warn("fastpath: cannot pin the maps under '%s': %s; connections on the "
+				 "fast path will drain at a hand-over instead of being passed, ignoring",
+				 pin_dir, strerror(errno));
+	}
+	if (!fp->skel)
+		fp->skel = load(NULL);
 	if (!fp->skel) {
 		err = log_errno(-errno, "fastpath: cannot load the stream verdict program");
 		goto out_free;
 	}
+	/* A predecessor's program attached to pinned maps is replaced; the
+	 * sockets already on the path keep the program they were added with.
+	 */
 	socks_fd = bpf_map__fd(fp->skel->maps.mesh_fp_socks);
 	if (bpf_prog_attach(bpf_program__fd(fp->skel->progs.mesh_fp_verdict), socks_fd,
 			    BPF_SK_SKB_STREAM_VERDICT, 0)) {
@@ -69,13 +129,40 @@ out_free:
 	return err;
 }
 
+bool dp_fastpath_pinned(const struct dp_fastpath *fp)
+{
+	return fp->pinned;
+}
+
+int dp_fastpath_cleanup(const char *pin_dir)
+{
+	static const char *const names[] = { "mesh_fp_socks", "mesh_fp_peers", "mesh_fp_bytes" };
+	char path[PATH_MAX];
+	int err = 0;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int n = snprintf(path, sizeof(path), "%s/%s", pin_dir, names[i]);
+
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return -ENAMETOOLONG;
+		if (unlink(path) == -1 && errno != ENOENT && !err)
+			err = -errno;
+	}
+	if (rmdir(pin_dir) == -1 && errno != ENOENT && !err)
+		err = -errno;
+	return err;
+}
+
 void dp_fastpath_close(struct dp_fastpath *fp)
 {
 	if (!fp)
 		return;
 	if (fp->bytes)
 		munmap(fp->bytes, fp->bytes_len);
-	if (fp->attached)
+	/* Pinned, the program stays attached for the sockets a successor
+	 * adopts; it goes with the maps when they are unpinned.
+	 */
+	if (fp->attached && !fp->pinned)
 		(void)bpf_prog_detach2(bpf_program__fd(fp->skel->progs.mesh_fp_verdict),
 				       bpf_map__fd(fp->skel->maps.mesh_fp_socks),
 				       BPF_SK_SKB_STREAM_VERDICT);
@@ -133,14 +220,60 @@ int dp_fastpath_add(struct dp_fastpath *fp, int cfd, int ufd, uint32_t slot)
 		err = bpf_map__update_elem(peers, &uc, sizeof(uc), &up, sizeof(up), BPF_ANY);
 	if (!err)
 		err = bpf_map__update_elem(socks, &cc, sizeof(cc), &cv, sizeof(cv), BPF_ANY);
+	if (!err) {
+		err = bpf_map__update_elem(socks, &uc, sizeof(uc), &uv, sizeof(uv), BPF_ANY);
+		if (err)
+			(void)bpf_map__delete_elem(socks, &cc, sizeof(cc), 0);
+	}
+	if (err) {
+		(void)dp_fastpath_forget(fp, cc);
+		(void)dp_fastpath_forget(fp, uc);
+	}
+	return err;
+}
+
+int dp_fastpath_forget(struct dp_fastpath *fp, uint64_t cookie)
+{
+	__u64 key = cookie;
+	int err = bpf_map__delete_elem(fp->skel->maps.mesh_fp_peers, &key, sizeof(key), 0);
+
+	return err == -ENOENT ? 0 : err;
+}
+
+int dp_fastpath_adopt(struct dp_fastpath *fp, int cfd, int ufd, uint32_t slot)
+{
+	const struct bpf_map *peers = fp->skel->maps.mesh_fp_peers;
+	struct mesh_fp_bytes zero = { 0 };
+	struct mesh_fp_peer cp, up;
+	__u64 cc, uc, sock;
+	int err;
+
+	if (slot >= MESH_FP_SLOTS)
+		return -EINVAL;
+	err = sock_cookie(cfd, &cc);
+	if (!err)
+		err = sock_cookie(ufd, &uc);
 	if (err)
 		return err;
-	err = bpf_map__update_elem(socks, &uc, sizeof(uc), &uv, sizeof(uv), BPF_ANY);
-	if (err) {
-		(void)bpf_map__delete_elem(socks, &cc, sizeof(cc), 0);
+	/* On this path at all: a lookup in a SOCKHASH gives the cookie. */
+	if (bpf_map__lookup_elem(fp->skel->maps.mesh_fp_socks, &cc, sizeof(cc), &sock,
+				 sizeof(sock), 0) ||
+	    bpf_map__lookup_elem(fp->skel->maps.mesh_fp_socks, &uc, sizeof(uc), &sock,
+				 sizeof(sock), 0))
+		return -ENOENT;
+	err = bpf_map__update_elem(fp->skel->maps.mesh_fp_bytes, &slot, sizeof(slot), &zero,
+				   sizeof(zero), BPF_ANY);
+	if (err)
 		return err;
-	}
-	return 0;
+	/* Only the slot changes: the sockets stay in the map (adding one
+	 * again would be refused, it has a verdict already).
+	 */
+	cp = (struct mesh_fp_peer){ .peer_cookie = uc, .slot = slot, .dir = 0 };
+	up = (struct mesh_fp_peer){ .peer_cookie = cc, .slot = slot, .dir = 1 };
+	err = bpf_map__update_elem(peers, &cc, sizeof(cc), &cp, sizeof(cp), BPF_ANY);
+	if (!err)
+		err = bpf_map__update_elem(peers, &uc, sizeof(uc), &up, sizeof(up), BPF_ANY);
+	return err;
 }
 
 static int del_one(struct dp_fastpath *fp, int fd)

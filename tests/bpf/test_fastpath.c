@@ -109,7 +109,7 @@ static void world_up(struct world *w)
 	require_root();
 	cr_assert(unshare(CLONE_NEWNET) == 0, "unshare(CLONE_NEWNET): %s", strerror(errno));
 	lo_up();
-	cr_assert(dp_fastpath_open(&w->fp) == 0, "dp_fastpath_open: the kernel needs "
+	cr_assert(dp_fastpath_open(&w->fp, NULL) == 0, "dp_fastpath_open: the kernel needs "
 						  "CONFIG_BPF_STREAM_PARSER and sockmap");
 	w->lfd = listen_lo(&sa);
 	tcp_pair(w->lfd, &sa, &w->client, &w->cfd);
@@ -218,6 +218,16 @@ Test(fastpath, an_eof_still_reaches_the_proxy, .timeout = 30)
 	cr_assert(poll(&p, 1, WAIT_MS) == 1, "no readiness for the client's FIN");
 	cr_assert(p.revents & POLLRDHUP);
 	cr_assert_eq(recv(w.cfd, buf, sizeof(buf), MSG_DONTWAIT), 0, "the FIN does not read as EOF");
+	/* The FIN's empty skb stayed with the proxy: redirected, the peer's
+	 * sender would have written zero bytes and failed its socket (EPIPE).
+	 */
+	{
+		int soerr = -1;
+		socklen_t len = sizeof(soerr);
+
+		cr_assert(getsockopt(w.ufd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0);
+		cr_assert_eq(soerr, 0, "the upstream socket failed: %s", strerror(soerr));
+	}
 	/* The other direction still flows after the half-close. */
 	cr_assert(send(w.server, "ok", 2, 0) == 2);
 	cr_assert_eq(read_all(w.client, buf, 2), 2);
