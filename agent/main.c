@@ -326,6 +326,10 @@ static int cleanup(const struct agent_config *cfg, const char *cgroup)
 		close(netns_fds[i]);
 	if (err)
 		return log_errno(err, "clean up capture under '%s' and in %d pod(s)", cfg->bpffs, n);
+	/* nft mode's capture has no bpffs folder to remove; the fast path may
+	 * have made one (left alone when anything else is in it).
+	 */
+	(void)rmdir(cfg->bpffs);
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		if (!run_path(cfg, files[i], path, sizeof(path)))
 			(void)unlink(path);

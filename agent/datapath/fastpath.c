@@ -40,6 +40,17 @@ static int set_pins(struct mesh_fastpath *skel, const char *pin_dir)
 				   skel->maps.mesh_fp_bytes };
 	char path[PATH_MAX];
 
+	char parent[PATH_MAX];
+	char *slash;
+
+	/* nft mode makes no bpffs folder of its own: the fast path does. */
+	snprintf(parent, sizeof(parent), "%s", pin_dir);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		if (mkdir(parent, 0700) == -1 && errno != EEXIST)
+			return -errno;
+	}
 	if (mkdir(pin_dir, 0700) == -1 && errno != EEXIST)
 		return -errno;
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {

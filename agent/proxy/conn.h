@@ -81,8 +81,9 @@ struct loop;
  */
 #define POOL_IDLE_MAX 256
 #define POOL_IDLE_MS 30000
-/* A half-close on the fast path waits this long at most for the bytes the
- * kernel holds ahead of it (fp_drained()), looking every FP_FIN_POLL_MS.
+/* A half-close on the fast path waits for the bytes the kernel holds ahead
+ * of it (fp_drained()), looking every FP_FIN_POLL_MS, and gives up once
+ * the kernel handed nothing over for FP_FIN_WAIT_MS.
  */
 #define FP_FIN_WAIT_MS 2000
 #define FP_FIN_POLL_MS 1
@@ -91,7 +92,14 @@ struct loop;
  * writes, more than a short connection (a request and its response) would
  * ever win back.
  */
-#define FP_AFTER_READS 8	/* and for at most this long (or the idle timeout) */
+#define FP_AFTER_READS 8
+/* Nor a connection that streams: a read this large says bytes keep coming,
+ * and the switch puts one socket in after the other, so bytes arriving in
+ * between would be passed up out of order (fp_try() then resets the
+ * connection). Bulk transfers gain nothing on the fast path anyway
+ * (docs/benchmarks.md).
+ */
+#define FP_BULK_READ 16384	/* and for at most this long (or the idle timeout) */
 
 /* Spare upstream sockets of one kind made in one pod's netns, each already
  * marked (and, inbound, transparent): what a connect takes (upstream.c).
@@ -358,11 +366,13 @@ struct conn {
 	bool fast;
 	bool fp_tried;			/* asked once; never again for this connection */
 	uint16_t fp_reads;		/* reads that relayed bytes, up to UINT16_MAX */
+	bool fp_bulk;			/* a read of FP_BULK_READ or more: never switched */
 	uint32_t fp_slot;
 	uint64_t fp_cookie[2];		/* the client's and the upstream socket's (SO_COOKIE) */
 	uint64_t fp_seen;		/* both directions' kernel bytes at the last idle check */
 	uint64_t fp_base[2];		/* each destination's bytes sent when it went on the path */
 	uint64_t fp_fin_ms;		/* a half-close waits for the kernel's bytes since then */
+	uint64_t fp_fin_written;	/* what the destination had taken at that time */
 	struct loop_timer t_fin;	/* that wait's next look */
 };
 
@@ -464,7 +474,8 @@ static inline void px_timer_del(struct proxy *px, struct loop_timer *n)
 int fp_init(struct proxy *px);
 void fp_done(struct proxy *px);
 /* Put relayed connection @c on the kernel path if it may go (opaque,
- * plaintext, connected, FP_AFTER_READS reads relayed, nothing buffered,
+ * plaintext, connected, FP_AFTER_READS reads relayed and none of them
+ * FP_BULK_READ or more, nothing buffered,
  * piped or unread, no EOF yet) and was never tried. Blocks for a round
  * trip to the broker when sandboxed. On success both halves read instead
  * of splicing from then on (what reaches user space is an EOF). 0, or
@@ -485,7 +496,7 @@ uint64_t fp_bytes(const struct conn *c, int dir);
 bool fp_moved(struct conn *c);
 /* Whether every byte the kernel moved toward @dst (direction @dir) has been
  * handed to @dst's TCP, so a FIN written now comes after them. True too
- * once FP_FIN_WAIT_MS passed since the first ask, or when @dst cannot tell.
+ * once nothing moved for FP_FIN_WAIT_MS, or when @dst cannot tell.
  */
 bool fp_drained(struct conn *c, int dir, int dst);
 /* @c closes: fold the kernel's counts into c2u/u2c.bytes, free the slot,

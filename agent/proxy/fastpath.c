@@ -102,7 +102,7 @@ int fp_try(struct conn *c)
 	int err;
 
 	if (!px->opts.fastpath || c->fp_tried || !u || u->connecting ||
-	    c->fp_reads < FP_AFTER_READS)
+	    c->fp_reads < FP_AFTER_READS || c->fp_bulk)
 		return 0;
 	/* Bytes someone reads (observe.c, TLS) cannot skip user space; wait
 	 * for buffered or piped bytes to go, and for both directions open.
@@ -227,8 +227,13 @@ bool fp_drained(struct conn *c, int dir, int dst)
 		c->fp_fin_ms = 0;
 		return true;
 	}
-	if (!c->fp_fin_ms)
+	/* A slow reader is no reason to give up: only a kernel that stopped
+	 * handing bytes over for FP_FIN_WAIT_MS is.
+	 */
+	if (!c->fp_fin_ms || written != c->fp_fin_written) {
 		c->fp_fin_ms = now;
+		c->fp_fin_written = written;
+	}
 	if (now - c->fp_fin_ms >= FP_FIN_WAIT_MS) {
 		c->px->stats.fastpath_fin_late++;
 		return true;

@@ -151,6 +151,8 @@ static int pump(struct conn *c, int src, struct tls_link *src_tls, int dst,
 			h->len = (size_t)n;
 		if (c->fp_reads < UINT16_MAX)
 			c->fp_reads++;
+		if ((size_t)n >= FP_BULK_READ)
+			c->fp_bulk = true;
 	}
 }
 
