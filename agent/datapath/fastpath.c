@@ -29,7 +29,7 @@ struct dp_fastpath {
 	struct mesh_fastpath *skel;
 	bool attached;
 	bool pinned;
-	void *bytes;		/* mesh_fp_bytes, mapped read-only */
+	void *bytes; /* mesh_fp_bytes, mapped read-only */
 	size_t bytes_len;
 };
 
@@ -102,7 +102,8 @@ int dp_fastpath_open(struct dp_fastpath **out, const char *pin_dir)
 			fp->pinned = true;
 		else
 			log_warn("fastpath: cannot pin the maps under '%s': %s; connections on the "
-				 "fast path will drain at a hand-over instead of being passed, ignoring",
+				 "fast path will drain at a hand-over instead of being passed, "
+				 "ignoring",
 				 pin_dir, strerror(errno));
 	}
 	if (!fp->skel)
@@ -267,10 +268,10 @@ int dp_fastpath_adopt(struct dp_fastpath *fp, int cfd, int ufd, uint32_t slot)
 	if (err)
 		return err;
 	/* On this path at all: a lookup in a SOCKHASH gives the cookie. */
-	if (bpf_map__lookup_elem(fp->skel->maps.mesh_fp_socks, &cc, sizeof(cc), &sock,
-				 sizeof(sock), 0) ||
-	    bpf_map__lookup_elem(fp->skel->maps.mesh_fp_socks, &uc, sizeof(uc), &sock,
-				 sizeof(sock), 0))
+	if (bpf_map__lookup_elem(fp->skel->maps.mesh_fp_socks, &cc, sizeof(cc), &sock, sizeof(sock),
+				 0) ||
+	    bpf_map__lookup_elem(fp->skel->maps.mesh_fp_socks, &uc, sizeof(uc), &sock, sizeof(sock),
+				 0))
 		return -ENOENT;
 	err = bpf_map__update_elem(fp->skel->maps.mesh_fp_bytes, &slot, sizeof(slot), &zero,
 				   sizeof(zero), BPF_ANY);

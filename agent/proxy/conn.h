@@ -22,6 +22,9 @@
  *   attempt.c      endpoint choice, connects, retries, outlier outcomes
  *   conn.c         client connections: accept to close, idle timeout,
  *                  protocol detection over px->relays[]
+ *   fastpath.c     the opaque relay's kernel path (--opaque-fastpath
+ *                  sockmap): which connections switch, their counts, the
+ *                  wait that keeps a FIN behind the kernel's bytes
  *   upstream.c     upstream sockets (per-pod pools the broker fills) and
  *                  the idle pool
  *   observe.c      what an inbound connection's bytes say (HTTP/1.x), read

@@ -24,7 +24,7 @@
 #include "../helpers/require.h"
 
 #define WAIT_MS 5000
-#define SLOT 7
+#define SLOT	7
 
 /* A listener on 127.0.0.1 (any port) in the test's own netns. */
 static int listen_lo(struct sockaddr_in *sa)
@@ -98,8 +98,8 @@ static void lo_up(void)
 struct world {
 	struct dp_fastpath *fp;
 	int lfd;
-	int client, cfd;	/* the pod's client, the proxy's accepted socket */
-	int ufd, server;	/* the proxy's upstream socket, the server's socket */
+	int client, cfd; /* the pod's client, the proxy's accepted socket */
+	int ufd, server; /* the proxy's upstream socket, the server's socket */
 };
 
 static void world_up(struct world *w)
@@ -110,7 +110,7 @@ static void world_up(struct world *w)
 	cr_assert(unshare(CLONE_NEWNET) == 0, "unshare(CLONE_NEWNET): %s", strerror(errno));
 	lo_up();
 	cr_assert(dp_fastpath_open(&w->fp, NULL) == 0, "dp_fastpath_open: the kernel needs "
-						  "CONFIG_BPF_STREAM_PARSER and sockmap");
+						       "CONFIG_BPF_STREAM_PARSER and sockmap");
 	w->lfd = listen_lo(&sa);
 	tcp_pair(w->lfd, &sa, &w->client, &w->cfd);
 	tcp_pair(w->lfd, &sa, &w->ufd, &w->server);
@@ -217,7 +217,8 @@ Test(fastpath, an_eof_still_reaches_the_proxy, .timeout = 30)
 	p = (struct pollfd){ .fd = w.cfd, .events = POLLIN | POLLRDHUP };
 	cr_assert(poll(&p, 1, WAIT_MS) == 1, "no readiness for the client's FIN");
 	cr_assert(p.revents & POLLRDHUP);
-	cr_assert_eq(recv(w.cfd, buf, sizeof(buf), MSG_DONTWAIT), 0, "the FIN does not read as EOF");
+	cr_assert_eq(recv(w.cfd, buf, sizeof(buf), MSG_DONTWAIT), 0,
+		     "the FIN does not read as EOF");
 	/* The FIN's empty skb stayed with the proxy: redirected, the peer's
 	 * sender would have written zero bytes and failed its socket (EPIPE).
 	 */

@@ -20,9 +20,9 @@
 #include "sock.h"
 #include "topo.h"
 
-#define VIP_API "198.19.0.20:80"	/* api: one endpoint, the server below */
-#define VIP_FP "198.19.0.41:80"	/* fp: the same server, an idle timeout */
-#define MSG 64
+#define VIP_API "198.19.0.20:80" /* api: one endpoint, the server below */
+#define VIP_FP	"198.19.0.41:80" /* fp: the same server, an idle timeout */
+#define MSG	64
 
 static pid_t srv;
 
