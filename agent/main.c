@@ -514,9 +514,14 @@ static int fastpath_forget(void *ctx, uint64_t cookie)
 	return dp_fastpath_forget(ctx, cookie);
 }
 
-static int fastpath_adopt(void *ctx, int cfd, int ufd, uint32_t slot)
+static int fastpath_adopt(void *ctx, int cfd, int ufd, uint32_t slot, uint64_t wr_off[2])
 {
-	return dp_fastpath_adopt(ctx, cfd, ufd, slot);
+	return dp_fastpath_adopt(ctx, cfd, ufd, slot, wr_off);
+}
+
+static int fastpath_note(void *ctx, int cfd, int ufd, const uint64_t wr_off[2])
+{
+	return dp_fastpath_note(ctx, cfd, ufd, wr_off);
 }
 
 /* --opaque-fastpath sockmap: load the verdict and hand the proxy its view. */
@@ -536,6 +541,7 @@ static int start_fastpath(struct agent *a, struct proxy_opts *po)
 		.add = fastpath_add,
 		.adopt = fastpath_adopt,
 		.forget = fastpath_forget,
+		.note = fastpath_note,
 		.ctx = a->fastpath,
 		.pinned = dp_fastpath_pinned(a->fastpath),
 		.bytes = dp_fastpath_bytes(a->fastpath),

@@ -171,8 +171,17 @@ struct mesh_fp_peer {
 	__u64 peer_cookie;	/* the socket this one's bytes are redirected to */
 	__u32 slot;		/* index in mesh_fp_bytes, < MESH_FP_SLOTS */
 	__u32 dir;		/* 0: client to upstream, 1: upstream to client */
+	/* Agent only, for a successor: bytes the peer's TCP had taken that
+	 * the relay's counts of this direction do not cover (written before
+	 * the relay began); 0 until a hand-over notes it.
+	 */
+	__u64 wr_off;
+	/* Agent only: this direction's count in the slot when the hand-over
+	 * read it, so the successor adds what the kernel counted there since.
+	 */
+	__u64 counted;
 };
-_Static_assert(sizeof(struct mesh_fp_peer) == 16, "mesh_fp_peer size");
+_Static_assert(sizeof(struct mesh_fp_peer) == 32, "mesh_fp_peer size");
 
 /* Bytes redirected by the kernel, per direction (mesh_fp_peer.dir). */
 struct mesh_fp_bytes {

@@ -252,11 +252,46 @@ int dp_fastpath_forget(struct dp_fastpath *fp, uint64_t cookie)
 	return err == -ENOENT ? 0 : err;
 }
 
-int dp_fastpath_adopt(struct dp_fastpath *fp, int cfd, int ufd, uint32_t slot)
+/* Note @wr_off in the entry of the socket of cookie @cookie, with the count
+ * of its direction in its slot now. 0, -ENOENT, or -errno.
+ */
+static int peer_note(struct dp_fastpath *fp, __u64 cookie, uint64_t wr_off)
 {
 	const struct bpf_map *peers = fp->skel->maps.mesh_fp_peers;
+	const volatile struct mesh_fp_bytes *ctr = fp->bytes;
+	struct mesh_fp_peer p;
+	int err;
+
+	err = bpf_map__lookup_elem(peers, &cookie, sizeof(cookie), &p, sizeof(p), 0);
+	if (err)
+		return err;
+	if (p.slot >= MESH_FP_SLOTS)
+		return -EINVAL;
+	p.wr_off = wr_off;
+	p.counted = ctr[p.slot].bytes[p.dir & 1];
+	return bpf_map__update_elem(peers, &cookie, sizeof(cookie), &p, sizeof(p), BPF_EXIST);
+}
+
+int dp_fastpath_note(struct dp_fastpath *fp, int cfd, int ufd, const uint64_t wr_off[2])
+{
+	__u64 cc, uc;
+	int err = sock_cookie(cfd, &cc);
+
+	if (!err)
+		err = sock_cookie(ufd, &uc);
+	if (!err)
+		err = peer_note(fp, cc, wr_off[0]);
+	if (!err)
+		err = peer_note(fp, uc, wr_off[1]);
+	return err;
+}
+
+int dp_fastpath_adopt(struct dp_fastpath *fp, int cfd, int ufd, uint32_t slot, uint64_t wr_off[2])
+{
+	const struct bpf_map *peers = fp->skel->maps.mesh_fp_peers;
+	const volatile struct mesh_fp_bytes *ctr = fp->bytes;
 	struct mesh_fp_bytes zero = { 0 };
-	struct mesh_fp_peer cp, up;
+	struct mesh_fp_peer pc, pu;
 	__u64 cc, uc, sock;
 	int err;
 
@@ -273,6 +308,18 @@ int dp_fastpath_adopt(struct dp_fastpath *fp, int cfd, int ufd, uint32_t slot)
 	    bpf_map__lookup_elem(fp->skel->maps.mesh_fp_socks, &uc, sizeof(uc), &sock, sizeof(sock),
 				 0))
 		return -ENOENT;
+	if (bpf_map__lookup_elem(peers, &cc, sizeof(cc), &pc, sizeof(pc), 0) ||
+	    bpf_map__lookup_elem(peers, &uc, sizeof(uc), &pu, sizeof(pu), 0) ||
+	    pc.slot >= MESH_FP_SLOTS || pu.slot >= MESH_FP_SLOTS)
+		return -ENOENT;
+	/* What the old slot counted after the note is in no record: it goes
+	 * into the offset, which the check after a FIN compares the
+	 * destination's intake with (the counts since the hand-over start
+	 * from zero in @slot). Read before @slot is zeroed: it may be the
+	 * same one.
+	 */
+	wr_off[0] = pc.wr_off + (ctr[pc.slot].bytes[pc.dir & 1] - pc.counted);
+	wr_off[1] = pu.wr_off + (ctr[pu.slot].bytes[pu.dir & 1] - pu.counted);
 	err = bpf_map__update_elem(fp->skel->maps.mesh_fp_bytes, &slot, sizeof(slot), &zero,
 				   sizeof(zero), BPF_ANY);
 	if (err)
@@ -280,11 +327,10 @@ int dp_fastpath_adopt(struct dp_fastpath *fp, int cfd, int ufd, uint32_t slot)
 	/* Only the slot changes: the sockets stay in the map (adding one
 	 * again would be refused, it has a verdict already).
 	 */
-	cp = (struct mesh_fp_peer){ .peer_cookie = uc, .slot = slot, .dir = 0 };
-	up = (struct mesh_fp_peer){ .peer_cookie = cc, .slot = slot, .dir = 1 };
-	err = bpf_map__update_elem(peers, &cc, sizeof(cc), &cp, sizeof(cp), BPF_ANY);
+	pc.slot = pu.slot = slot;
+	err = bpf_map__update_elem(peers, &cc, sizeof(cc), &pc, sizeof(pc), BPF_EXIST);
 	if (!err)
-		err = bpf_map__update_elem(peers, &uc, sizeof(uc), &up, sizeof(up), BPF_ANY);
+		err = bpf_map__update_elem(peers, &uc, sizeof(uc), &pu, sizeof(pu), BPF_EXIST);
 	return err;
 }
 

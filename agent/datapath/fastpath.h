@@ -56,11 +56,19 @@ int dp_fastpath_add(struct dp_fastpath *fp, int cfd, int ufd, uint32_t slot);
  */
 int dp_fastpath_forget(struct dp_fastpath *fp, uint64_t cookie);
 
-/* A predecessor's connection of sockets @cfd and @ufd, on the path in the
- * pinned maps: count its bytes in @slot from now on (reset first). 0,
- * -ENOENT when the sockets are not on this path, or -errno.
+/* Before a hand-over: note in the entries of @cfd and @ufd, for the
+ * successor, each direction's @wr_off (bytes the destination's TCP took that
+ * the relay's counts do not cover; [0] client to upstream). 0 or -errno.
  */
-int dp_fastpath_adopt(struct dp_fastpath *fp, int cfd, int ufd, uint32_t slot);
+int dp_fastpath_note(struct dp_fastpath *fp, int cfd, int ufd, const uint64_t wr_off[2]);
+
+/* A predecessor's connection of sockets @cfd and @ufd, on the path in the
+ * pinned maps: count its bytes in @slot from now on (reset first), and
+ * return the offsets its predecessor noted in @wr_off. 0, -ENOENT when the
+ * sockets are not on this path, or -errno.
+ */
+int dp_fastpath_adopt(struct dp_fastpath *fp, int cfd, int ufd, uint32_t slot,
+		      uint64_t wr_off[2]);
 
 /* Take @cfd and @ufd off the path (either may be -1). Bytes the kernel queued
  * on a socket's path and not yet sent are lost: only for sockets about to be

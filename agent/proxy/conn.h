@@ -373,7 +373,10 @@ struct conn {
 	uint32_t fp_slot;
 	uint64_t fp_cookie[2];		/* the client's and the upstream socket's (SO_COOKIE) */
 	uint64_t fp_seen;		/* both directions' kernel bytes at the last idle check */
-	uint64_t fp_base[2];		/* each destination's bytes sent when it went on the path */
+	/* Per direction: what the destination's TCP took that c2u/u2c.bytes
+	 * and the slot do not count (written before the relay began).
+	 */
+	uint64_t fp_wr_off[2];
 	uint64_t fp_fin_ms;		/* a half-close waits for the kernel's bytes since then */
 	uint64_t fp_fin_written;	/* what the destination had taken at that time */
 	struct loop_timer t_fin;	/* that wait's next look */
@@ -506,6 +509,10 @@ bool fp_drained(struct conn *c, int dir, int dst);
  * drop the sockets' entries (through the broker when sandboxed).
  */
 void fp_release(struct conn *c);
+/* @c is about to go to a successor with its sockets on the path: leave
+ * what it needs in the maps (main thread). 0 or -errno (then it stays).
+ */
+int fp_hand_over(struct conn *c);
 /* @c went to a successor with its sockets on the path: free the slot,
  * keep the entries (the successor counts them in a slot of its own).
  */

@@ -123,9 +123,11 @@ int fp_try(struct conn *c)
 		px->stats.fastpath_full++;
 		return 0;
 	}
-	if (tcp_written(u->fd, &c->fp_base[0]) || tcp_written(c->cfd, &c->fp_base[1]) ||
+	if (tcp_written(u->fd, &c->fp_wr_off[0]) || tcp_written(c->cfd, &c->fp_wr_off[1]) ||
 	    cookies(c->cfd, u->fd, c->fp_cookie))
 		return 0;
+	c->fp_wr_off[0] -= c->c2u.bytes;
+	c->fp_wr_off[1] -= c->u2c.bytes;
 	c->fp_slot = px->fp_free[--px->fp_n_free];
 	err = fp_add(px, c->cfd, u->fd, c->fp_slot);
 	if (err == -EAGAIN || err == -EPIPE) {
@@ -178,9 +180,11 @@ void fp_adopt(struct conn *c)
 	if (!fp || !px->fp_n_free || !c->up)
 		return;
 	c->fp_slot = px->fp_free[--px->fp_n_free];
+	/* The bytes counts came in the record (the kernel's up to the
+	 * hand-over included); the offsets from the predecessor's note.
+	 */
 	if (cookies(c->cfd, c->up->fd, c->fp_cookie) ||
-	    fp->adopt(fp->ctx, c->cfd, c->up->fd, c->fp_slot) ||
-	    tcp_written(c->up->fd, &c->fp_base[0]) || tcp_written(c->cfd, &c->fp_base[1])) {
+	    fp->adopt(fp->ctx, c->cfd, c->up->fd, c->fp_slot, c->fp_wr_off)) {
 		px->fp_free[px->fp_n_free++] = c->fp_slot;
 		px->stats.fastpath_errors++;
 		return;
@@ -223,7 +227,12 @@ bool fp_drained(struct conn *c, int dir, int dst)
 	 */
 	if (tcp_written(dst, &written))
 		return true;
-	if (written - c->fp_base[dir] >= fp_bytes(c, dir)) {
+	/* Every byte counted toward @dst, by the relay or the kernel, is
+	 * on its TCP: the FIN comes after them. The counts cover the whole
+	 * connection (a successor's include its predecessors'), so the test
+	 * holds however many slots and agents the bytes went through.
+	 */
+	if (written - c->fp_wr_off[dir] >= (dir ? c->u2c.bytes : c->c2u.bytes) + fp_bytes(c, dir)) {
 		c->fp_fin_ms = 0;
 		return true;
 	}
@@ -258,6 +267,15 @@ void fp_release(struct conn *c)
 		else if (broker_forget_fastpath(px->brk_chan, c->fp_cookie[i]))
 			px->stats.fastpath_errors++;
 	}
+}
+
+int fp_hand_over(struct conn *c)
+{
+	const struct px_fastpath *fp = c->px->opts.fastpath;
+
+	if (!c->fast)
+		return 0;
+	return fp->note(fp->ctx, c->cfd, c->up->fd, c->fp_wr_off);
 }
 
 void fp_handed_over(struct conn *c)

@@ -162,8 +162,13 @@ static bool add(struct pass_batch *b, struct conn *c, const struct stat *ns)
 	r->idle_ms = now > c->last_io_ms ? now - c->last_io_ms : 0;
 	b->fds[b->n_fds++] = c->cfd;
 	b->fds[b->n_fds++] = c->up->fd;
-	if (c->fast)
+	if (c->fast) {
+		if (fp_hand_over(c)) {
+			b->n_fds = fds0;
+			return false;
+		}
 		r->flags |= PASS_F_FAST;
+	}
 	for (int d = 0; d < 2; d++) {
 		r->bytes[d] = hs[d]->bytes + fp_bytes(c, d);
 		r->eof[d] = hs[d]->eof;

@@ -29,9 +29,14 @@ struct px_fastpath {
 	 */
 	int (*add)(void *ctx, int cfd, int ufd, uint32_t slot);
 	/* A predecessor's connection, on the path in pinned maps: count it in
-	 * @slot from now on. Main thread only (a hand-over). 0 or -errno.
+	 * @slot from now on; its noted offsets into @wr_off. Main thread only
+	 * (a hand-over). 0 or -errno.
 	 */
-	int (*adopt)(void *ctx, int cfd, int ufd, uint32_t slot);
+	int (*adopt)(void *ctx, int cfd, int ufd, uint32_t slot, uint64_t wr_off[2]);
+	/* Before passing a connection on the path: leave its @wr_off in the
+	 * maps for the successor (adopt returns them). Main thread only.
+	 */
+	int (*note)(void *ctx, int cfd, int ufd, const uint64_t wr_off[2]);
 	/* The connection of the socket of cookie @cookie closed: drop its
 	 * entry. Needs bpf(), like add. 0 or -errno.
 	 */
