@@ -14,6 +14,7 @@
 
 #include "cni_proto.h"
 #include "loop.h"
+#include "proxy/proxy.h"
 #include "spiffe.h"
 
 struct agent_config;
@@ -38,6 +39,7 @@ struct capture;
 struct pods;
 struct dnsr;
 struct workers;
+struct dp_fastpath;
 struct cni_server;
 struct http_server;
 struct ca;
@@ -58,6 +60,8 @@ struct agent {
 	struct pods *pods;
 	struct dnsr *dnsr;		/* the pods' DNS responders; NULL with --dns-port 0 */
 	struct workers *workers;	/* the proxy workers (proxy/workers.h) */
+	struct dp_fastpath *fastpath;	/* --opaque-fastpath sockmap; else NULL */
+	struct px_fastpath px_fastpath;	/* the proxy's view of it */
 	struct cni_server *cni;
 	struct http_server *admin;
 	struct http_server *metrics;	/* NULL without --metrics-addr */

@@ -120,6 +120,9 @@ static const struct opt_def cfg_tail[] = {
 	    "serve Prometheus metrics (GET /metrics) on this TCP address, e.g. 127.0.0.1:9464 or [::]:9464 (port 0: any); empty: off"),
 	OPT("workers", "WEFT_WORKERS", OPT_U32, workers, "0", 0, WORKERS_MAX, "N",
 	    "proxy worker threads, each with its own loop and listeners (SO_REUSEPORT); a connection stays on one; 0: one per online CPU"),
+	OPT("opaque-fastpath", "WEFT_OPAQUE_FASTPATH", OPT_STRING, opaque_fastpath, "splice", 0, 0,
+	    "KIND",
+	    "how opaque TCP bytes cross the proxy: splice (through a pipe, zero-copy) or sockmap (a BPF stream verdict moves them between the two sockets in the kernel, counted; see docs/datapath.md and docs/benchmarks.md for what it gains and costs)"),
 	OPT("no-sandbox", NULL, OPT_FLAG, no_sandbox, NULL, 0, 0, NULL,
 	    "for debugging only: the proxy workers keep the agent's capabilities and run without their seccomp filter (by default they drop every capability and take their sockets from a privileged broker thread)"),
 	OPT("pod-wait", "WEFT_POD_WAIT_MS", OPT_U32, pod_wait_ms, "5000", 0, 9000, "MS",
@@ -219,6 +222,12 @@ int cfg_parse(struct agent_config *cfg, int argc, char **argv)
 	if (!spiffe_td_valid(cfg->trust_domain)) {
 		fprintf(stderr, "weft-agent: option --trust-domain: '%s' is not a trust domain (lowercase letters, digits, '.', '-', '_')\n",
 			cfg->trust_domain);
+		return -EINVAL;
+	}
+	if (strcmp(cfg->opaque_fastpath, "splice") && strcmp(cfg->opaque_fastpath, "sockmap")) {
+		fprintf(stderr,
+			"weft-agent: option --opaque-fastpath: '%s' is not one of splice, sockmap\n",
+			cfg->opaque_fastpath);
 		return -EINVAL;
 	}
 	if (strcmp(cfg->mtls_mode, "permissive") && strcmp(cfg->mtls_mode, "strict")) {

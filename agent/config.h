@@ -64,6 +64,7 @@ struct agent_config {
 	const char *cluster_domain;	/* --cluster-domain: names are <svc>.<ns>.svc.<it> */
 	uint32_t pod_wait_ms;		/* --pod-wait: an ADD waits for its Pod object */
 	bool evict_escaped;		/* --evict-escaped */
+	const char *opaque_fastpath;	/* --opaque-fastpath splice|sockmap */
 	bool no_sandbox;		/* --no-sandbox: workers keep their privileges (debugging) */
 	uint32_t repair_period_ms;	/* --repair-period */
 	bool takeover;			/* --takeover: a predecessor must hand over */

@@ -25,6 +25,7 @@
 #include "cni_server.h"
 #include "config.h"
 #include "datapath/capture.h"
+#include "datapath/fastpath.h"
 #include "dns/responder.h"
 #include "fs.h"
 #include "handover.h"
@@ -288,6 +289,14 @@ static int run_path(const struct agent_config *cfg, const char *name, char *buf,
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/* Where --opaque-fastpath sockmap pins its maps: <bpffs>/fastpath. */
+static int fastpath_pin_dir(const struct agent_config *cfg, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/fastpath", cfg->bpffs);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 /* The capture options of --cleanup and of a start. */
 static struct capture_opts capture_opts_of(const struct agent_config *cfg, const char *cgroup);
 
@@ -309,11 +318,18 @@ static int cleanup(const struct agent_config *cfg, const char *cgroup)
 			 cfg->run_dir, strerror(-n));
 		n = 0;
 	}
+	/* Before capture's: it removes the bpffs folder once it is empty. */
+	if (!fastpath_pin_dir(cfg, path, sizeof(path)))
+		(void)dp_fastpath_cleanup(path);
 	err = capture_cleanup(&co, netns_fds, (size_t)n);
 	for (int i = 0; i < n; i++)
 		close(netns_fds[i]);
 	if (err)
 		return log_errno(err, "clean up capture under '%s' and in %d pod(s)", cfg->bpffs, n);
+	/* nft mode's capture has no bpffs folder to remove; the fast path may
+	 * have made one (left alone when anything else is in it).
+	 */
+	(void)rmdir(cfg->bpffs);
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		if (!run_path(cfg, files[i], path, sizeof(path)))
 			(void)unlink(path);
@@ -488,6 +504,55 @@ static void raise_nofile(void)
 	log_info("descriptor limit raised to the hard limit, %llu", (unsigned long long)rl.rlim_max);
 }
 
+static int fastpath_add(void *ctx, int cfd, int ufd, uint32_t slot)
+{
+	return dp_fastpath_add(ctx, cfd, ufd, slot);
+}
+
+static int fastpath_forget(void *ctx, uint64_t cookie)
+{
+	return dp_fastpath_forget(ctx, cookie);
+}
+
+static int fastpath_adopt(void *ctx, int cfd, int ufd, uint32_t slot, uint64_t wr_off[2])
+{
+	return dp_fastpath_adopt(ctx, cfd, ufd, slot, wr_off);
+}
+
+static int fastpath_note(void *ctx, int cfd, int ufd, const uint64_t wr_off[2])
+{
+	return dp_fastpath_note(ctx, cfd, ufd, wr_off);
+}
+
+/* --opaque-fastpath sockmap: load the verdict and hand the proxy its view. */
+static int start_fastpath(struct agent *a, struct proxy_opts *po)
+{
+	char pin_dir[PATH_MAX];
+	int err;
+
+	if (strcmp(a->cfg->opaque_fastpath, "sockmap"))
+		return 0;
+	err = fastpath_pin_dir(a->cfg, pin_dir, sizeof(pin_dir));
+	if (!err)
+		err = dp_fastpath_open(&a->fastpath, pin_dir);
+	if (err)
+		return log_errno(err, "opaque fast path (--opaque-fastpath sockmap)");
+	a->px_fastpath = (struct px_fastpath){
+		.add = fastpath_add,
+		.adopt = fastpath_adopt,
+		.forget = fastpath_forget,
+		.note = fastpath_note,
+		.ctx = a->fastpath,
+		.pinned = dp_fastpath_pinned(a->fastpath),
+		.bytes = dp_fastpath_bytes(a->fastpath),
+		.slots = dp_fastpath_slots(a->fastpath),
+	};
+	po->fastpath = &a->px_fastpath;
+	log_info("opaque TCP: the kernel fast path (sockmap), %u connections at once",
+		 a->px_fastpath.slots);
+	return 0;
+}
+
 static int start(struct agent *a)
 {
 	const struct agent_config *cfg = a->cfg;
@@ -527,6 +592,9 @@ static int start(struct agent *a)
 	if (err)
 		return err;
 	err = start_capture(a);
+	if (err)
+		return err;
+	err = start_fastpath(a, &po);
 	if (err)
 		return err;
 	a->workers = workers_new(a->loop, cfg->workers ? cfg->workers : workers_default(), &po);
@@ -651,6 +719,7 @@ static void stop(struct agent *a)
 	pods_free(a->pods);
 	dnsr_free(a->dnsr);
 	workers_free(a->workers);
+	dp_fastpath_close(a->fastpath);
 	capture_close(a->capture);
 	stop_registries(a, true);
 	model_free(a->model);

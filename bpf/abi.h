@@ -161,6 +161,38 @@ struct mesh_config {
 };
 _Static_assert(sizeof(struct mesh_config) == 24, "mesh_config size");
 
+/* The opaque-TCP fast path (bpf/fastpath.bpf.c, --opaque-fastpath sockmap):
+ * both sockets of a relayed connection sit in mesh_fp_socks keyed by their
+ * socket cookie, and each has an entry in mesh_fp_peers naming the other one
+ * and the counter slot its bytes are added to. Slots are the proxy's: each
+ * worker owns a range of them (MESH_FP_SLOTS in all) and reads them through
+ * a mapping of mesh_fp_bytes, without a system call.
+ */
+#define MESH_FP_SLOTS 65536	/* connections on the fast path at once, node-wide */
+#define MESH_MAX_FP_SOCKS (2 * MESH_FP_SLOTS)
+
+struct mesh_fp_peer {
+	__u64 peer_cookie;	/* the socket this one's bytes are redirected to */
+	__u32 slot;		/* index in mesh_fp_bytes, < MESH_FP_SLOTS */
+	__u32 dir;		/* 0: client to upstream, 1: upstream to client */
+	/* Agent only, for a successor: bytes the peer's TCP had taken that
+	 * the relay's counts of this direction do not cover (written before
+	 * the relay began); 0 until a hand-over notes it.
+	 */
+	__u64 wr_off;
+	/* Agent only: this direction's count in the slot when the hand-over
+	 * read it, so the successor adds what the kernel counted there since.
+	 */
+	__u64 counted;
+};
+_Static_assert(sizeof(struct mesh_fp_peer) == 32, "mesh_fp_peer size");
+
+/* Bytes redirected by the kernel, per direction (mesh_fp_peer.dir). */
+struct mesh_fp_bytes {
+	__u64 bytes[2];
+};
+_Static_assert(sizeof(struct mesh_fp_bytes) == 16, "mesh_fp_bytes size");
+
 /* Every decision a program takes that is not "redirect" bumps one of these in
  * the per-CPU array mesh_metrics; meshctl prints them by name.
  */

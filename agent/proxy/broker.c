@@ -20,6 +20,7 @@
 #include "loop.h"
 #include "netns.h"
 #include "proxy/broker.h"
+#include "proxy/proxy.h"
 
 /* Both directions: a request (n: how many wanted) and a reply (n: how many
  * fds ride along in SCM_RIGHTS, or -errno).
@@ -29,6 +30,13 @@ struct wire {
 	uint32_t kind;
 	int32_t n;
 };
+
+/* wire.kind of a fast path request and its reply (no socket kind). */
+#define WIRE_FASTPATH 0xfa57u
+/* wire.kind of a request to drop a closed socket's fast path entry
+ * (key: its cookie); not answered.
+ */
+#define WIRE_FASTPATH_FORGET 0xfa58u
 
 struct broker_pod {
 	uint64_t key;
@@ -129,6 +137,21 @@ int broker_ask(int chan, uint64_t key, enum sock_kind kind, unsigned int n, bool
 	return send_wire(chan, &m, NULL, 0, wait ? 0 : MSG_DONTWAIT);
 }
 
+int broker_ask_fastpath(int chan, int cfd, int ufd, uint32_t slot)
+{
+	struct wire m = { .key = slot, .kind = WIRE_FASTPATH, .n = 2 };
+	int fds[2] = { cfd, ufd };
+
+	return send_wire(chan, &m, fds, 2, 0);
+}
+
+int broker_forget_fastpath(int chan, uint64_t cookie)
+{
+	struct wire m = { .key = cookie, .kind = WIRE_FASTPATH_FORGET };
+
+	return send_wire(chan, &m, NULL, 0, MSG_DONTWAIT);
+}
+
 int broker_recv(int chan, bool wait, struct broker_reply *rep)
 {
 	union {
@@ -171,9 +194,13 @@ int broker_recv(int chan, bool wait, struct broker_reply *rep)
 		}
 	}
 	rep->key = m.key;
+	rep->fastpath = m.kind == WIRE_FASTPATH;
 	rep->kind = m.kind < SK_KINDS ? (enum sock_kind)m.kind : SK_OUT4;
 	rep->err = 0;
-	if ((size_t)r != sizeof(m) || m.kind >= SK_KINDS || (msg.msg_flags & MSG_CTRUNC)) {
+	if (rep->fastpath && (size_t)r == sizeof(m)) {
+		/* Its outcome, with no descriptor. */
+		rep->err = rep->n ? -EPROTO : m.n > 0 ? -EPROTO : m.n;
+	} else if ((size_t)r != sizeof(m) || m.kind >= SK_KINDS || (msg.msg_flags & MSG_CTRUNC)) {
 		rep->err = -EPROTO;
 	} else if (m.n < 0) {
 		rep->err = m.n;
@@ -189,17 +216,78 @@ int broker_recv(int chan, bool wait, struct broker_reply *rep)
 
 /* ---------------------------------------------------------------- thread */
 
-/* One request from a worker: make the sockets and send them back. */
+/* Read one request and the descriptors that came with it (a fast path
+ * request's two sockets) into @in[0..*n_in). The request's size, or -1.
+ */
+static ssize_t recv_request(int fd, struct wire *m, int in[2], int *n_in)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 2)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *cm;
+	ssize_t r;
+
+	*n_in = 0;
+	r = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (r == -1)
+		return -1;
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		size_t k;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k && *n_in < 2; i++)
+			memcpy(&in[(*n_in)++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+	}
+	return r;
+}
+
+/* A fast path request: the map writes the worker may not make itself. */
+static int serve_fastpath(struct broker *br, const struct wire *m, const int in[2], int n_in)
+{
+	const struct px_fastpath *fp = br->opts.fastpath;
+
+	if (!fp)
+		return -EOPNOTSUPP;
+	if (n_in != 2 || m->key >= fp->slots)
+		return -EINVAL;
+	return fp->add(fp->ctx, in[0], in[1], (uint32_t)m->key);
+}
+
+/* One request from a worker: make the sockets and send them back, or put a
+ * connection on the fast path and say how it went.
+ */
 static void serve(struct broker *br, int fd)
 {
 	struct wire m;
-	int fds[BROKER_BATCH], n = 0, err;
+	int fds[BROKER_BATCH], n = 0, err, in[2], n_in;
 	ssize_t r;
 
-	r = recv(fd, &m, sizeof(m), MSG_DONTWAIT);
-	if (r != (ssize_t)sizeof(m))
+	r = recv_request(fd, &m, in, &n_in);
+	if (r != (ssize_t)sizeof(m)) {
+		while (n_in)
+			close(in[--n_in]);
 		return;		/* EAGAIN, or a worker gone at shutdown */
-	if (m.kind >= SK_KINDS || m.n < 1) {
+	}
+	if (m.kind == WIRE_FASTPATH_FORGET) {
+		if (br->opts.fastpath)
+			(void)br->opts.fastpath->forget(br->opts.fastpath->ctx, m.key);
+		while (n_in)
+			close(in[--n_in]);
+		return;
+	}
+	if (m.kind == WIRE_FASTPATH) {
+		m.n = serve_fastpath(br, &m, in, n_in);
+	} else if (m.kind >= SK_KINDS || m.n < 1) {
 		m.n = -EINVAL;
 	} else {
 		int want = m.n > BROKER_BATCH ? BROKER_BATCH : m.n;
@@ -217,6 +305,8 @@ static void serve(struct broker *br, int fd)
 		if (m.n > 0)
 			n = m.n;
 	}
+	while (n_in)
+		close(in[--n_in]);
 	/* Never block on a worker that does not read (parked while the main
 	 * thread holds every worker): its request fails, and it asks again.
 	 */

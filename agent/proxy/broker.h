@@ -38,8 +38,14 @@ enum sock_kind {
 /* How long a worker waits for a synchronous reply before failing the connect. */
 #define BROKER_WAIT_MS 2000
 
+struct px_fastpath;
+
 struct broker_opts {
 	int home_netns_fd;	/* the agent's own netns, to come back to (borrowed) */
+	/* Puts a worker's relayed connection on the kernel fast path for it
+	 * (broker_fastpath()); NULL: such requests are refused.
+	 */
+	const struct px_fastpath *fastpath;
 	uint32_t mark;		/* SO_MARK of outbound upstream sockets */
 	uint32_t inbound_mark;	/* SO_MARK of inbound sockets */
 };
@@ -84,9 +90,25 @@ void broker_pod_del(struct broker *br, uint64_t key);
  */
 int broker_ask(int chan, uint64_t key, enum sock_kind kind, unsigned int n, bool wait);
 
-/* A reply: @n fds of @kind for @key, or the broker's @err (-errno, n 0). */
+/* Ask the broker to put sockets @cfd and @ufd (passed, borrowed) on the
+ * kernel fast path with counter slot @slot; its reply comes with
+ * fastpath set and key == @slot. Blocks until the request is queued.
+ * 0 or -errno.
+ */
+int broker_ask_fastpath(int chan, int cfd, int ufd, uint32_t slot);
+
+/* Ask the broker to drop the fast path entry of the socket of cookie
+ * @cookie; no reply. Never blocks: -EAGAIN when the channel is full (the
+ * entry stays, and takes room until the agent stops). 0 or -errno.
+ */
+int broker_forget_fastpath(int chan, uint64_t cookie);
+
+/* A reply: @n fds of @kind for @key, or the broker's @err (-errno, n 0);
+ * or, with @fastpath, the outcome of broker_ask_fastpath() for slot @key.
+ */
 struct broker_reply {
 	uint64_t key;
+	bool fastpath;
 	enum sock_kind kind;
 	int err;
 	int n;

@@ -146,6 +146,8 @@ void conn_close(struct conn *c, bool reset)
 	px_timer_del(px, &c->t_deadline);
 	px_timer_del(px, &c->t_retry);
 	px_timer_del(px, &c->t_head);
+	px_timer_del(px, &c->t_fin);
+	fp_release(c);
 	if (c->up) {
 		if (reset) {
 			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -215,6 +217,9 @@ static void on_idle(struct loop_timer *n, uint64_t now)
 
 	if (!idle)
 		return;		/* a reload turned the idle timeout off */
+	/* Bytes the kernel moves wake nobody: the counters say there were some. */
+	if (fp_moved(c))
+		c->last_io_ms = now;
 	/* The deadline moves lazily: activity only stamps last_io_ms. */
 	if (now < c->last_io_ms + idle) {
 		if (px_timer_set(c->px, &c->t_idle, c->last_io_ms + idle - now, on_idle))

@@ -22,6 +22,9 @@
  *   attempt.c      endpoint choice, connects, retries, outlier outcomes
  *   conn.c         client connections: accept to close, idle timeout,
  *                  protocol detection over px->relays[]
+ *   fastpath.c     the opaque relay's kernel path (--opaque-fastpath
+ *                  sockmap): which connections switch, their counts, the
+ *                  wait that keeps a FIN behind the kernel's bytes
  *   upstream.c     upstream sockets (per-pod pools the broker fills) and
  *                  the idle pool
  *   observe.c      what an inbound connection's bytes say (HTTP/1.x), read
@@ -80,7 +83,26 @@ struct loop;
  * requests).
  */
 #define POOL_IDLE_MAX 256
-#define POOL_IDLE_MS 30000	/* and for at most this long (or the idle timeout) */
+#define POOL_IDLE_MS 30000
+/* A half-close on the fast path waits for the bytes the kernel holds ahead
+ * of it (fp_drained()), looking every FP_FIN_POLL_MS, and gives up once
+ * the kernel handed nothing over for FP_FIN_WAIT_MS.
+ */
+#define FP_FIN_WAIT_MS 2000
+#define FP_FIN_POLL_MS 1
+/* A connection goes on the fast path once the relay has read bytes this
+ * many times: the switch costs a round trip to the broker and four map
+ * writes, more than a short connection (a request and its response) would
+ * ever win back.
+ */
+#define FP_AFTER_READS 8
+/* Nor a connection that streams: a read this large says bytes keep coming,
+ * and the switch puts one socket in after the other, so bytes arriving in
+ * between would be passed up out of order (fp_try() then resets the
+ * connection). Bulk transfers gain nothing on the fast path anyway
+ * (docs/benchmarks.md).
+ */
+#define FP_BULK_READ 16384	/* and for at most this long (or the idle timeout) */
 
 /* Spare upstream sockets of one kind made in one pod's netns, each already
  * marked (and, inbound, transparent): what a connect takes (upstream.c).
@@ -151,6 +173,8 @@ struct proxy {
 	struct px_pod *pods;		/* the pods this proxy serves, for broker replies */
 	int brk_chan;			/* this worker's channel to the broker; -1: none */
 	struct pipe_pool pipes;		/* lent to relayed connections while bytes flow */
+	uint32_t *fp_free;		/* free fast path slots (a stack); NULL: no fast path */
+	uint32_t fp_n_free;
 	char *buf_spare[BUF_SPARE];	/* empty CONN_BUF_SIZE buffers (half_buf()) */
 	uint32_t n_buf_spare;
 	struct proxy_opts opts;
@@ -339,6 +363,23 @@ struct conn {
 	struct http_txn h;
 	struct half c2u, u2c;
 	bool adopted;			/* passed by the previous agent at a hand-over */
+	/* The kernel fast path (fastpath.c): both sockets are on it and the
+	 * bytes it moves are counted in slot fp_slot, beyond c2u/u2c.bytes.
+	 */
+	bool fast;
+	bool fp_tried;			/* asked once; never again for this connection */
+	uint16_t fp_reads;		/* reads that relayed bytes, up to UINT16_MAX */
+	bool fp_bulk;			/* a read of FP_BULK_READ or more: never switched */
+	uint32_t fp_slot;
+	uint64_t fp_cookie[2];		/* the client's and the upstream socket's (SO_COOKIE) */
+	uint64_t fp_seen;		/* both directions' kernel bytes at the last idle check */
+	/* Per direction: what the destination's TCP took that c2u/u2c.bytes
+	 * and the slot do not count (written before the relay began).
+	 */
+	uint64_t fp_wr_off[2];
+	uint64_t fp_fin_ms;		/* a half-close waits for the kernel's bytes since then */
+	uint64_t fp_fin_written;	/* what the destination had taken at that time */
+	struct loop_timer t_fin;	/* that wait's next look */
 };
 
 /* ---- conn.c */
@@ -433,6 +474,50 @@ static inline void px_timer_del(struct proxy *px, struct loop_timer *n)
 	loop_timer_del(px->loop, n);
 }
 
+/* ---- fastpath.c: the kernel path of opaque relays (--opaque-fastpath sockmap) */
+
+/* The worker's slots, from px->opts (no fast path: nothing). 0 or -ENOMEM. */
+int fp_init(struct proxy *px);
+void fp_done(struct proxy *px);
+/* Put relayed connection @c on the kernel path if it may go (opaque,
+ * plaintext, connected, FP_AFTER_READS reads relayed and none of them
+ * FP_BULK_READ or more, nothing buffered,
+ * piped or unread, no EOF yet) and was never tried. Blocks for a round
+ * trip to the broker when sandboxed. On success both halves read instead
+ * of splicing from then on (what reaches user space is an EOF). 0, or
+ * -EPROTO when bytes arrived in the instant between the two sockets' going
+ * in, whose order with the bytes after them the relay cannot keep: the
+ * caller resets @c. Never closes @c.
+ */
+int fp_try(struct conn *c);
+/* @c was passed by a predecessor with its sockets on the fast path (pinned
+ * maps): count it in a slot of this worker, or, without a fast path here,
+ * relay it as one (reading, never splicing). Main thread, workers
+ * isolated. Never closes @c.
+ */
+void fp_adopt(struct conn *c);
+/* The bytes the kernel moved for @c in direction @dir (0: c2u, 1: u2c). */
+uint64_t fp_bytes(const struct conn *c, int dir);
+/* Whether the kernel moved bytes of @c since the last call: the idle clock. */
+bool fp_moved(struct conn *c);
+/* Whether every byte the kernel moved toward @dst (direction @dir) has been
+ * handed to @dst's TCP, so a FIN written now comes after them. True too
+ * once nothing moved for FP_FIN_WAIT_MS, or when @dst cannot tell.
+ */
+bool fp_drained(struct conn *c, int dir, int dst);
+/* @c closes: fold the kernel's counts into c2u/u2c.bytes, free the slot,
+ * drop the sockets' entries (through the broker when sandboxed).
+ */
+void fp_release(struct conn *c);
+/* @c is about to go to a successor with its sockets on the path: leave
+ * what it needs in the maps (main thread). 0 or -errno (then it stays).
+ */
+int fp_hand_over(struct conn *c);
+/* @c went to a successor with its sockets on the path: free the slot,
+ * keep the entries (the successor counts them in a slot of its own).
+ */
+void fp_handed_over(struct conn *c);
+
 /* ---- upstream.c */
 
 /* Watch upstream @u for @ev (0: stop watching). Its events go to
@@ -488,6 +573,13 @@ void pool_flush(struct proxy *px, const struct px_pod *pod, bool all);
  * holds a reference).
  */
 void pool_flush_svc(struct proxy *px, struct svc_state *s, const struct px_pod *pod, bool all);
+
+/* Have the broker put @cfd and @ufd on the kernel fast path with @slot and
+ * wait for its answer (filing the socket replies met on the way). 0, the
+ * broker's -errno, or -EAGAIN when no answer came in BROKER_WAIT_MS (the
+ * switch may still happen).
+ */
+int up_broker_fastpath(struct proxy *px, int cfd, int ufd, uint32_t slot);
 
 /* ---- attempt.c */
 

@@ -54,8 +54,8 @@ static void conn_info(const struct px_pod *pod, const struct conn *c,
 			(void)addr_from_sockaddr(&ci->source, (struct sockaddr *)&ss, len);
 	}
 	ci->age_ms = loop_now_ms(px->loop) - c->start_ms;
-	ci->bytes_out = c->c2u.bytes;
-	ci->bytes_in = c->u2c.bytes;
+	ci->bytes_out = c->c2u.bytes + fp_bytes(c, 0);
+	ci->bytes_in = c->u2c.bytes + fp_bytes(c, 1);
 	ci->protocol = c->ops ? c->ops->name : "detecting";
 	ci->state = conn_state(c);
 	ci->attempts = c->n_tried;

@@ -60,7 +60,8 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_opts *opts)
 	state_init(&px->st);
 	pipe_pool_init(&px->pipes, 0);
 	px->cat = catalogue_new_empty();
-	if (!px->cat) {
+	if (!px->cat || fp_init(px)) {
+		catalogue_unref(px->cat);
 		free(px);
 		return NULL;
 	}
@@ -73,6 +74,7 @@ void proxy_free(struct proxy *px)
 		return;
 	pool_flush(px, NULL, true);
 	pipe_pool_done(&px->pipes);
+	fp_done(px);
 	px_buf_flush(px);
 	state_done(&px->st);
 	catalogue_unref(px->cat);

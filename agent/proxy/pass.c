@@ -69,6 +69,7 @@ static void flush(struct pass_batch *b)
 	} else {
 		for (size_t i = 0; i < b->n; i++) {
 			b->conns[i]->px->stats.conns_passed_out++;
+			fp_handed_over(b->conns[i]);
 			conn_forget(b->conns[i]);
 		}
 		b->passed += (long)b->n;
@@ -89,7 +90,13 @@ static bool passable(const struct conn *c)
 	if (c->ops != c->px->relays[RELAY_TCP] || c->in || c->obs || !c->up ||
 	    c->up->connecting)
 		return false;
-	if (c->up->tls)
+	/* On the fast path the kernel may hold bytes of either direction in
+	 * the sockets' BPF queues, which leaving the map would drop: the
+	 * sockets go as they are, still in the pinned maps the successor
+	 * opens too. Unpinned maps die with this agent: such a connection
+	 * stays here and drains.
+	 */
+	if (c->up->tls || (c->fast && !c->px->opts.fastpath->pinned))
 		return false;
 	for (size_t d = 0; d < 2; d++) {
 		if (hs[d]->copy || (hs[d]->len && hs[d]->piped) || hs[d]->len > PASS_PENDING_MAX ||
@@ -155,8 +162,15 @@ static bool add(struct pass_batch *b, struct conn *c, const struct stat *ns)
 	r->idle_ms = now > c->last_io_ms ? now - c->last_io_ms : 0;
 	b->fds[b->n_fds++] = c->cfd;
 	b->fds[b->n_fds++] = c->up->fd;
+	if (c->fast) {
+		if (fp_hand_over(c)) {
+			b->n_fds = fds0;
+			return false;
+		}
+		r->flags |= PASS_F_FAST;
+	}
 	for (int d = 0; d < 2; d++) {
-		r->bytes[d] = hs[d]->bytes;
+		r->bytes[d] = hs[d]->bytes + fp_bytes(c, d);
 		r->eof[d] = hs[d]->eof;
 		r->shut[d] = hs[d]->shut;
 		if (add_pending(b, hs[d], r, d)) {
@@ -270,6 +284,8 @@ int px_pod_adopt(struct px_pod *pod, const struct px_pass_rec *r, int *fds)
 		conn_close(c, true);
 		return err;
 	}
+	if (r->flags & PASS_F_FAST)
+		fp_adopt(c);
 	px->stats.conns_passed_in++;
 	/* Both directions at once: the bytes in flight go first, then what
 	 * waits on either socket, and a FIN that had not gone on yet goes now.

@@ -48,8 +48,15 @@ struct px_pass_rec {
 	uint32_t pending[2];		/* bytes in that direction's pipe */
 	uint8_t eof[2];			/* the source sent FIN */
 	uint8_t shut[2];		/* the FIN went on to the destination */
-	uint8_t pad1[4];
+	uint8_t flags;			/* PASS_F_*; was padding, so the layout is unchanged */
+	uint8_t pad1[3];
 };
+
+/* The sockets are on the kernel fast path, in the pinned maps
+ * (--opaque-fastpath sockmap): they stay there, and their bytes never pass
+ * through the successor.
+ */
+#define PASS_F_FAST 0x1
 
 /* The descriptors @r travels with (2, 4 or 6). */
 static inline size_t pass_rec_fds(const struct px_pass_rec *r)

@@ -18,6 +18,35 @@ struct proxy;
 struct policy;
 struct svc_state;
 
+/* The opaque relay's kernel fast path (--opaque-fastpath sockmap), given by
+ * the wiring (datapath/fastpath.h behind it): the proxy never names the
+ * datapath.
+ */
+struct px_fastpath {
+	/* Move @cfd's and @ufd's bytes in the kernel from now on, counted in
+	 * @slot. Needs bpf(): called by the broker when workers are
+	 * sandboxed. 0 or -errno with neither socket changed.
+	 */
+	int (*add)(void *ctx, int cfd, int ufd, uint32_t slot);
+	/* A predecessor's connection, on the path in pinned maps: count it in
+	 * @slot from now on; its noted offsets into @wr_off. Main thread only
+	 * (a hand-over). 0 or -errno.
+	 */
+	int (*adopt)(void *ctx, int cfd, int ufd, uint32_t slot, uint64_t wr_off[2]);
+	/* Before passing a connection on the path: leave its @wr_off in the
+	 * maps for the successor (adopt returns them). Main thread only.
+	 */
+	int (*note)(void *ctx, int cfd, int ufd, const uint64_t wr_off[2]);
+	/* The connection of the socket of cookie @cookie closed: drop its
+	 * entry. Needs bpf(), like add. 0 or -errno.
+	 */
+	int (*forget)(void *ctx, uint64_t cookie);
+	void *ctx;
+	bool pinned;			/* connections on the path can be handed over */
+	const volatile uint64_t *bytes;	/* [2 * slot + dir]: bytes the kernel moved */
+	uint32_t slots;			/* slot < slots */
+};
+
 struct proxy_opts {
 	uint16_t port;			/* in-pod listener port */
 	uint32_t mark;			/* SO_MARK of upstream sockets */
@@ -40,6 +69,11 @@ struct proxy_opts {
 	bool sandbox;
 	/* Services' policy defaults (--lb, --retries...); NULL: the built-in ones. */
 	const struct policy *defaults;
+	/* NULL: opaque bytes are spliced. workers_new() gives each worker its
+	 * own range of slots, [fp_first, fp_first + fp_count).
+	 */
+	const struct px_fastpath *fastpath;
+	uint32_t fp_first, fp_count;
 };
 
 /* The least a pod's automatic connection limit falls to, however many pods
@@ -97,6 +131,11 @@ struct proxy_stats {
 	uint64_t inbound_transparent_fallbacks;	/* the application saw the pod's
 						 * address, not the client's */
 	uint64_t broker_waits;		/* connects that waited for the socket broker */
+	uint64_t fastpath;		/* opaque connections put on the kernel path */
+	uint64_t fastpath_errors;	/* the kernel path refused them */
+	uint64_t fastpath_full;		/* no counter slot left */
+	uint64_t fastpath_races;	/* reset: bytes arrived while the sockets went in */
+	uint64_t fastpath_fin_late;	/* a half-close gave up waiting for the kernel's bytes */
 	uint64_t conns_passed_out;	/* established connections passed to a successor */
 	uint64_t conns_passed_in;	/* established connections a predecessor passed */
 	/* Mutual TLS (docs/mtls.md), tls_relay.c. */

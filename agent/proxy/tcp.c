@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -57,6 +58,8 @@ static bool half_pipe(struct proxy *px, struct half *h)
  * Returns 0, or -errno when either socket failed (reset, broken pipe): the
  * caller resets the connection.
  */
+static void on_fin_wait(struct loop_timer *n, uint64_t now);
+
 static int pump(struct conn *c, int src, struct tls_link *src_tls, int dst,
 		struct tls_link *dst_tls, struct half *h, bool dst_ready)
 {
@@ -95,6 +98,13 @@ static int pump(struct conn *c, int src, struct tls_link *src_tls, int dst,
 		if (h->eof) {
 			if (!dst_ready || h->shut)
 				return 0;
+			if (!fp_drained(c, h == &c->u2c, dst)) {
+				/* Nothing but time tells when the kernel is done. */
+				if (!loop_timer_armed(&c->t_fin) &&
+				    px_timer_set(c->px, &c->t_fin, FP_FIN_POLL_MS, on_fin_wait))
+					return -ENOMEM;
+				return 0;
+			}
 			/* Half-close (close_notify then FIN over TLS): the peer
 			 * keeps sending the other way.
 			 */
@@ -139,6 +149,10 @@ static int pump(struct conn *c, int src, struct tls_link *src_tls, int dst,
 			h->piped = (size_t)n;
 		else
 			h->len = (size_t)n;
+		if (c->fp_reads < UINT16_MAX)
+			c->fp_reads++;
+		if ((size_t)n >= FP_BULK_READ)
+			c->fp_bulk = true;
 	}
 }
 
@@ -146,21 +160,31 @@ static bool tcp_update(struct conn *c)
 {
 	struct up *u = c->up;
 	bool ready = u && !u->connecting;
-	uint32_t cev = 0, uev = 0;
+	uint32_t cev = 0, uev = 0, in;
 
 	if (c->c2u.shut && c->u2c.shut) {
 		conn_close(c, false);
 		return false;
 	}
+	if (fp_try(c)) {
+		c->px->stats.fastpath_races++;
+		conn_close(c, true);
+		return false;
+	}
+	/* On the fast path each arrival still wakes a reader for bytes that
+	 * are gone already: watch for the FIN (and errors) only. A byte the
+	 * verdict passed up is read with the FIN, or if the connection idles.
+	 */
+	in = c->fast ? EPOLLRDHUP : EPOLLIN;
 	if (!c->c2u.eof && half_empty(&c->c2u))
-		cev |= EPOLLIN;
+		cev |= in;
 	if (!half_empty(&c->u2c))
 		cev |= EPOLLOUT;
 	if (u && u->connecting) {
 		uev = EPOLLOUT;
 	} else if (u) {
 		if (!c->u2c.eof && half_empty(&c->u2c))
-			uev |= EPOLLIN;
+			uev |= in;
 		if (!half_empty(&c->c2u))
 			uev |= EPOLLOUT;
 	}
@@ -174,6 +198,25 @@ static bool tcp_update(struct conn *c)
 		return false;
 	}
 	return true;
+}
+
+/* A half-close on the fast path waits for the kernel's bytes (fp_drained()):
+ * look again.
+ */
+static void on_fin_wait(struct loop_timer *n, uint64_t now)
+{
+	struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, t_fin));
+	int err;
+
+	(void)now;
+	err = pump(c, c->cfd, c->tls, c->up->fd, c->up->tls, &c->c2u, true);
+	if (!err)
+		err = pump(c, c->up->fd, c->up->tls, c->cfd, c->tls, &c->u2c, true);
+	if (err) {
+		conn_close(c, true);
+		return;
+	}
+	tcp_update(c);
 }
 
 static void tcp_ready(struct conn *c)
@@ -207,7 +250,7 @@ static void tcp_on_event(struct conn *c, bool client, uint32_t events)
 	if (client && !u) {
 		/* Between attempts: keep what the client sends for the next one. */
 		err = pump(c, c->cfd, c->tls, -1, NULL, &c->c2u, false);
-	} else if (events & (EPOLLIN | EPOLLHUP)) {
+	} else if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
 		if (client)
 			err = pump(c, c->cfd, c->tls, u->fd, u->tls, &c->c2u, !u->connecting);
 		else

@@ -248,6 +248,8 @@ static struct sock_pool *pool_fill(struct proxy *px, struct broker_reply *r)
 	struct sock_pool *sp;
 	int i = 0;
 
+	if (r->fastpath)
+		return NULL;	/* a fast path answer given up on (up_broker_fastpath()) */
 	for (pod = px->pods; pod && pod->key != r->key; pod = pod->next_pod)
 		;
 	if (!pod) {
@@ -330,6 +332,24 @@ static int pool_fill_sync(struct proxy *px, struct px_pod *pod, enum sock_kind k
 		/* Replies to other pools' earlier requests come first. */
 		if (pool_fill(px, &r) == sp)
 			return sp->n ? 0 : (r.err ? r.err : -EPROTO);
+	}
+}
+
+int up_broker_fastpath(struct proxy *px, int cfd, int ufd, uint32_t slot)
+{
+	struct broker_reply r;
+	int err = broker_ask_fastpath(px->brk_chan, cfd, ufd, slot);
+
+	if (err)
+		return err;
+	for (;;) {
+		err = broker_recv(px->brk_chan, true, &r);
+		if (err)
+			return err;
+		if (r.fastpath && r.key == slot)
+			return r.err;
+		/* Replies to earlier socket requests come first. */
+		pool_fill(px, &r);
 	}
 }
 

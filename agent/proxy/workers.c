@@ -227,6 +227,7 @@ struct workers *workers_new(struct loop *main_loop, unsigned int n, const struct
 	if (ws->sandbox) {
 		struct broker_opts bo = {
 			.home_netns_fd = opts->home_netns_fd,
+			.fastpath = opts->fastpath,
 			.mark = opts->mark,
 			.inbound_mark = opts->inbound_mark,
 		};
@@ -244,6 +245,13 @@ struct workers *workers_new(struct loop *main_loop, unsigned int n, const struct
 		w->loop = ws->threaded ? loop_new() : main_loop;
 		if (!w->loop)
 			goto fail;
+		/* The fast path's counter slots, split evenly: a worker
+		 * allocates from its own range without a lock.
+		 */
+		if (po.fastpath) {
+			po.fp_count = po.fastpath->slots / n;
+			po.fp_first = i * po.fp_count;
+		}
 		w->px = proxy_new(w->loop, &po);
 		if (!w->px)
 			goto fail;
@@ -753,8 +761,8 @@ size_t workers_capture_inbound(const struct px_capture *cap, struct px_inbound_p
 			o = inbound_slot(out, n, &used, &total, c->in->ctr.port);
 			if (!o)
 				continue;
-			o->bytes_in += c->c2u.bytes;
-			o->bytes_out += c->u2c.bytes;
+			o->bytes_in += c->c2u.bytes + fp_bytes(c, 0);
+			o->bytes_out += c->u2c.bytes + fp_bytes(c, 1);
 		}
 	}
 	return total;
