@@ -50,8 +50,8 @@ void tenv_teardown(struct tenv *e);
  * on error; the caller has tenv_node_teardown() run on every way out.
  */
 void tenv_node_setup(struct tenv *e, const char *parent, const char *name);
-/* Stop the node's agent and clean up after it, then remove its cgroups,
- * bpffs and files. Idempotent.
+/* Stop the node's agent, then remove its cgroups, bpffs and files (which
+ * takes what the agent attached and pinned there with them). Idempotent.
  */
 void tenv_node_teardown(struct tenv *e);
 
