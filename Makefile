@@ -326,13 +326,15 @@ MODE_SUITES := @(capture|relay|resilience|fairness|http_strict|inbound|lifecycle
 # issue's 20 in `make test-upgrade-long` (docs/testing.md).
 UPGRADE_ROUNDS ?= 4
 UPGRADE_ROUNDS_LONG ?= 20
+# The two modes' runs go side by side (scripts/run-modes.sh says why that is
+# safe; docs/testing.md, "Where the time goes"); INTEG_PARALLEL=0 runs them
+# one after the other.
+INTEG_PARALLEL ?= 1
 test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF and nft, real clients (root)
 	$(call msg,TEST,integration (ebpf mode))
-	$(Q)WEFT_TEST_MODE=ebpf WEFT_UPGRADE_ROUNDS=$(UPGRADE_ROUNDS) WEFT_BUILD=$(abspath $(O)) \
-		scripts/run-tests.sh $(INTEG_BIN) $(CRITERION_FLAGS) --jobs 1 --filter '!(hold|soak)/*'
-	$(call msg,TEST,integration (nft mode))
-	$(Q)WEFT_TEST_MODE=nft WEFT_UPGRADE_ROUNDS=$(UPGRADE_ROUNDS) WEFT_BUILD=$(abspath $(O)) \
-		scripts/run-tests.sh $(INTEG_BIN) $(CRITERION_FLAGS) --jobs 1 --filter '$(MODE_SUITES)'
+	$(Q)WEFT_UPGRADE_ROUNDS=$(UPGRADE_ROUNDS) WEFT_BUILD=$(abspath $(O)) \
+		scripts/run-modes.sh $(INTEG_PARALLEL) $(INTEG_BIN) '!(hold|soak)/*' '$(MODE_SUITES)' \
+		$(CRITERION_FLAGS)
 
 # The upgrade suite with the full 20 hand-overs and 20 kill -9 restarts, in
 # both capture modes (about 5 min), with 1,000 idle connections passed at each
