@@ -8,6 +8,9 @@ CC       ?= cc
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
 PKG_CONFIG ?= pkg-config
+# Debian's interpreter for the Python tools and checks (docs/dependencies.md);
+# not the first python3 in PATH, which may be a version manager's slow shim.
+PYTHON   ?= /usr/bin/python3
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -251,7 +254,7 @@ $(HTTP_DIFF_BIN): $(call sobj,tests/http_diff/weft_frame.c) $(HTTP_DIFF_LIB)
 
 test-http-diff: $(HTTP_DIFF_BIN) ## weft's HTTP framing against h11 over the fuzz corpus (seconds)
 	$(call msg,TEST,http-diff)
-	$(Q)/usr/bin/python3 tests/http_diff/run.py $(HTTP_DIFF_BIN) tests/fuzz/corpus/proxy_http
+	$(Q)$(PYTHON) tests/http_diff/run.py $(HTTP_DIFF_BIN) tests/fuzz/corpus/proxy_http
 
 fuzz: $(FUZZ_BINS) ## fuzz each target for FUZZ_SECONDS (default 60); new inputs in $(O)/fuzz/corpus/
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh run $(O) $(FUZZ_NAMES)
@@ -280,7 +283,7 @@ check-manifests: ## the shipped manifests are up to date and pass the API server
 	$(Q)scripts/gen-manifests.sh $(IMAGE) $(UNINSTALL_PARTS) > $(O)/manifests/weft-uninstall.yaml
 	$(Q)for f in weft.yaml weft-uninstall.yaml; do diff -u manifests/$$f $(O)/manifests/$$f || \
 		{ echo "manifests/$$f is out of date: run 'make manifests'" >&2; exit 1; }; done
-	$(Q)python3 tests/manifests/test_manifests.py
+	$(Q)$(PYTHON) tests/manifests/test_manifests.py
 
 IMAGE_TAR := $(O)/weft-image.tar
 image: $(BINS) ## build the container image as an OCI layout tar, $(O)/weft-image.tar (nothing downloaded)
@@ -288,11 +291,11 @@ image: $(BINS) ## build the container image as an OCI layout tar, $(O)/weft-imag
 
 check-image: image ## the image layout is valid: digests, config, entrypoint, static weft-cni
 	$(call msg,CHECK,image)
-	$(Q)python3 tests/manifests/test_image.py $(IMAGE_TAR) $(IMAGE)
+	$(Q)$(PYTHON) tests/manifests/test_image.py $(IMAGE_TAR) $(IMAGE)
 
 check-layers: all ## the module rule of docs/architecture.md: includes along the flow, no call circles
 	$(call msg,CHECK,layers)
-	$(Q)scripts/check-layers.py --objects $(O)/obj
+	$(Q)$(PYTHON) scripts/check-layers.py --objects $(O)/obj
 
 # Most unit tests wait on a server (etcd, ZooKeeper, the fake API and
 # Consul servers) rather than compute, so more of them than CPUs run at once.
@@ -323,13 +326,15 @@ MODE_SUITES := @(capture|relay|fastpath|resilience|fairness|http_strict|inbound|
 # issue's 20 in `make test-upgrade-long` (docs/testing.md).
 UPGRADE_ROUNDS ?= 4
 UPGRADE_ROUNDS_LONG ?= 20
+# The two modes' runs go side by side (scripts/run-modes.sh says why that is
+# safe; docs/testing.md, "Where the time goes"); INTEG_PARALLEL=0 runs them
+# one after the other.
+INTEG_PARALLEL ?= 1
 test-integration: $(INTEG_BIN) $(SAN_BINS) check-root ## namespaces, real BPF and nft, real clients (root)
 	$(call msg,TEST,integration (ebpf mode))
-	$(Q)WEFT_TEST_MODE=ebpf WEFT_UPGRADE_ROUNDS=$(UPGRADE_ROUNDS) WEFT_BUILD=$(abspath $(O)) \
-		scripts/run-tests.sh $(INTEG_BIN) $(CRITERION_FLAGS) --jobs 1 --filter '!(hold|soak)/*'
-	$(call msg,TEST,integration (nft mode))
-	$(Q)WEFT_TEST_MODE=nft WEFT_UPGRADE_ROUNDS=$(UPGRADE_ROUNDS) WEFT_BUILD=$(abspath $(O)) \
-		scripts/run-tests.sh $(INTEG_BIN) $(CRITERION_FLAGS) --jobs 1 --filter '$(MODE_SUITES)'
+	$(Q)WEFT_UPGRADE_ROUNDS=$(UPGRADE_ROUNDS) WEFT_BUILD=$(abspath $(O)) \
+		scripts/run-modes.sh $(INTEG_PARALLEL) $(INTEG_BIN) '!(hold|soak)/*' '$(MODE_SUITES)' \
+		$(CRITERION_FLAGS)
 
 # The upgrade suite with the full 20 hand-overs and 20 kill -9 restarts, in
 # both capture modes (about 5 min), with 1,000 idle connections passed at each

@@ -7,7 +7,7 @@ set -eu
 PKGS="make gcc clang libclang-rt-14-dev llvm bpftool pkg-config libbpf-dev libelf-dev zlib1g-dev
 libmnl-dev libnftnl-dev libjson-c-dev libyaml-dev libhttp-parser-dev libseccomp-dev libldns-dev
 libcurl4-openssl-dev libssl-dev libcriterion-dev libzookeeper-mt-dev iproute2 curl procps util-linux
-python3 python3-h11 openssl etcd-server etcd-client zookeeper default-jre-headless prometheus
+python3 python3-h11 python3-yaml openssl etcd-server etcd-client zookeeper default-jre-headless prometheus
 containerd containernetworking-plugins busybox-static nftables dnsmasq-base"
 
 # `deps.sh bench` adds what only the benchmark needs. (Debian's nginx starts

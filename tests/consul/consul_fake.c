@@ -35,7 +35,7 @@ static int make_certs(const char *dir)
 static int spawn(struct cfake *f)
 {
 	char port_file[PATH_MAX + 16], cert[PATH_MAX + 16], key[PATH_MAX + 16], port[16];
-	char *argv[18] = { "python3", SCRIPT, "--port-file", port_file, "--port", port,
+	char *argv[18] = { TPROC_PYTHON, SCRIPT, "--port-file", port_file, "--port", port,
 			   "--start-index", f->port ? "1" : "10" };
 	struct tproc_port_file pf = { .path = port_file };
 	int n = 8, err;

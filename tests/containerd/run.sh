@@ -19,6 +19,10 @@ B=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 IMG=docker.io/weft-test/busybox:1
 AGENT_IMG=ghcr.io/weft-mesh/weft:$(cat "$HERE/../../VERSION")
+# Debian's interpreter (docs/dependencies.md), not the first python3 in PATH:
+# a version manager's shim there (pyenv's) costs about 2 s a start, and the
+# pod and status checks below run it in polling loops.
+PY=/usr/bin/python3
 
 pass=0 fail=0
 T="" CG="" CPID="" AGENT=""
@@ -159,7 +163,7 @@ stop_bg() {
 }
 # "meshed" / "not-meshed" / "absent": what /v1/pods says of pod default/$1.
 pod_state() {
-	meshctl_ -j pods 2>/dev/null | python3 -c '
+	meshctl_ -j pods 2>/dev/null | "$PY" -c '
 import json, sys
 want = sys.argv[1]
 doc = json.load(sys.stdin)
@@ -173,7 +177,7 @@ else:
 }
 # A value at dotted path @1 of /v1/status ("connections.total", "registries.0.loads").
 status_num() {
-	meshctl_ -j status 2>/dev/null | python3 -c '
+	meshctl_ -j status 2>/dev/null | "$PY" -c '
 import json, sys
 o = json.load(sys.stdin)
 for k in sys.argv[1].split("."):
@@ -224,7 +228,7 @@ trap 'exit 1' INT TERM
 
 # ---- setup ------------------------------------------------------------------
 [ "$(id -u)" = 0 ] || die "needs root (namespaces, cgroups, BPF, containerd)"
-for c in containerd ctr runc containerd-shim-runc-v2 unshare nsenter ip python3; do
+for c in containerd ctr runc containerd-shim-runc-v2 unshare nsenter ip "$PY"; do
 	command -v "$c" >/dev/null || die "$c not found: run 'make deps' (scripts/deps.sh)"
 done
 for p in bridge host-local; do
@@ -333,7 +337,7 @@ done
 # K8S_POD_*), so weft-cni's documented "standalone": true is the only way it
 # accepts these sandboxes: namespace "default", named after the container
 # ID. The installer has no option for it, so the test adds the key.
-python3 - "$T/conf/10-wtcd.conflist" <<'EOF' || die "mark the weft entry standalone"
+"$PY" - "$T/conf/10-wtcd.conflist" <<'EOF' || die "mark the weft entry standalone"
 import json, sys
 path = sys.argv[1]
 conf = json.load(open(path))
@@ -371,11 +375,11 @@ wait_for 50 pod_is m1 absent && ok "deleting the container removes the pod from 
 
 # ---- 50 create/delete cycles leak nothing -----------------------------------
 count_ips() { find "$T/ipam/wtcd" -name '198.*' 2>/dev/null | wc -l; }
-count_pods() { meshctl_ -j pods 2>/dev/null | python3 -c '
+count_pods() { meshctl_ -j pods 2>/dev/null | "$PY" -c '
 import json, sys
 doc = json.load(sys.stdin)
 print(len(doc.get("pods", []) if isinstance(doc, dict) else doc))'; }
-count_map() { "$B/meshctl" -j bpf maps --bpffs "$T/bpffs/weft" 2>/dev/null | python3 -c '
+count_map() { "$B/meshctl" -j bpf maps --bpffs "$T/bpffs/weft" 2>/dev/null | "$PY" -c '
 import json, sys
 doc = json.load(sys.stdin)
 print(len(doc.get("pods", [])))' 2>/dev/null || echo "?"; }

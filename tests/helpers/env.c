@@ -33,6 +33,24 @@ static void path_join(char *out, size_t len, const char *a, const char *b)
 
 static struct tenv *live_env;
 
+void tenv_phase(const char *what)
+{
+	const char *path = getenv("WEFT_TEST_PHASES");
+	const struct criterion_test *t = criterion_current_test;
+	struct timespec ts;
+	FILE *f;
+
+	if (!path || !*path)
+		return;
+	f = fopen(path, "a");
+	if (!f)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	fprintf(f, "%lld %s/%s %s\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+		t && t->category ? t->category : "?", t && t->name ? t->name : "?", what);
+	fclose(f);
+}
+
 /* Criterion skips .fini when .init fails an assertion; the worker still exits
  * through exit(), so this removes what a half-done set-up made.
  */
@@ -76,6 +94,7 @@ static void env_agent_dirs(struct tenv *e)
 
 void tenv_setup(struct tenv *e)
 {
+	tenv_phase("setup");
 	env_begin(e, "test");
 	live_env = e;
 	atexit(teardown_at_exit);
@@ -83,27 +102,36 @@ void tenv_setup(struct tenv *e)
 	/* Join first: the agent, the CNI plugin and every client inherit it. */
 	cr_assert_eq(tcg_join(e->cgroup, 0), 0, "join test cgroup %s", e->cgroup);
 	env_agent_dirs(e);
+	tenv_phase("cgroup+bpffs");
 	cr_assert_eq(ttopo_setup(), 0, "build the test topology");
+	tenv_phase("topology");
 }
 
 void tenv_node_setup(struct tenv *e, const char *parent, const char *name)
 {
+	tenv_phase("node-setup");
 	env_begin(e, name);
 	path_join(e->cgroup, sizeof(e->cgroup), parent, name);
 	cr_assert_eq(mkdir(e->cgroup, 0755), 0, "create %s: %s", e->cgroup, strerror(errno));
 	env_agent_dirs(e);
 }
 
-/* Stop the agent and run its --cleanup. */
+/* Stop the agent. No --cleanup run after it: everything the agent puts
+ * anywhere is in what the tear-down removes anyway (its pins in the private
+ * bpffs, its attachments on the test's cgroups, its nft tables, routes and
+ * sysctls in the pods' netns, its files in the temp dir), and a sanitizer
+ * build's start and exit cost half a second a test. test_lifecycle.c asserts
+ * what --cleanup removes.
+ */
 static void env_agent_done(struct tenv *e)
 {
+	tenv_phase("teardown");
 	if (e->agent > 0 && tenv_agent_stop(e) != 0) {
 		/* Its sanitizer report (if any) reaches scripts/run-tests.sh this way. */
 		fprintf(stderr, "weft-agent did not exit cleanly; its log:\n");
 		tns_sh("cat '%s' >&2", e->agent_log);
 	}
-	if (e->bpffs[0] && e->build[0])
-		(void)tenv_agent_cleanup(e);
+	tenv_phase("agent-stopped");
 }
 
 /* Unmount the bpffs, remove the cgroups and the temp dir, forget it all. */
@@ -123,14 +151,17 @@ void tenv_teardown(struct tenv *e)
 {
 	env_agent_done(e);
 	ttopo_teardown();
+	tenv_phase("topology-down");
 	env_release(e);
 	live_env = NULL;
+	tenv_phase("released");
 }
 
 void tenv_node_teardown(struct tenv *e)
 {
 	env_agent_done(e);
 	env_release(e);
+	tenv_phase("node-released");
 }
 
 int tenv_write_registry(struct tenv *e, const char *yaml)
@@ -187,6 +218,7 @@ int tenv_agent_spawn(struct tenv *e)
 
 	char bin[PATH_MAX + 16];
 
+	tenv_phase("agent-spawn");
 	agent_args(e, args, sizeof(args));
 	/* WEFT_AGENT: another agent binary (the optimised one, for memory figures). */
 	if (getenv("WEFT_AGENT"))
@@ -208,8 +240,13 @@ int tenv_agent_wait(struct tenv *e)
 {
 	if (e->agent <= 0)
 		return -1;
-	/* Ready when the admin API answers (it is created last). */
-	return tproc_wait_ready(&e->agent, 10000, 50, admin_answers, e) ? -1 : 0;
+	/* Ready when the admin API answers (it is created last); every test
+	 * waits for this at least once, so the poll is fine-grained.
+	 */
+	if (tproc_wait_ready(&e->agent, 10000, 10, admin_answers, e))
+		return -1;
+	tenv_phase("agent-ready");
+	return 0;
 }
 
 int tenv_agent_start(struct tenv *e)
@@ -224,12 +261,13 @@ int tenv_agent_stop(struct tenv *e)
 	if (e->agent <= 0)
 		return -1;
 	kill(e->agent, SIGTERM);
-	for (int i = 0; i < 200; i++) {
+	/* 10 s, polled every 10 ms: every test ends here. */
+	for (int i = 0; i < 1000; i++) {
 		if (waitpid(e->agent, &status, WNOHANG) == e->agent) {
 			e->agent = 0;
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		}
-		usleep(50000);
+		usleep(10000);
 	}
 	kill(e->agent, SIGKILL);
 	waitpid(e->agent, &status, 0);

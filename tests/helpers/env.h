@@ -50,8 +50,8 @@ void tenv_teardown(struct tenv *e);
  * on error; the caller has tenv_node_teardown() run on every way out.
  */
 void tenv_node_setup(struct tenv *e, const char *parent, const char *name);
-/* Stop the node's agent and clean up after it, then remove its cgroups,
- * bpffs and files. Idempotent.
+/* Stop the node's agent, then remove its cgroups, bpffs and files (which
+ * takes what the agent attached and pinned there with them). Idempotent.
  */
 void tenv_node_teardown(struct tenv *e);
 
@@ -90,6 +90,12 @@ long long tenv_admin_pid(struct tenv *e);
 
 /* Read a counter at a dotted path ("connections.passthrough") of /v1/status. */
 long long tenv_status_counter(struct tenv *e, const char *dotted);
+
+/* With $WEFT_TEST_PHASES set to a file: append "<monotonic ms> <suite>/<test>
+ * @what" to it, so the time each phase of a test's set-up and tear-down takes
+ * can be read back (docs/testing.md, "Where the time goes"). No-op otherwise.
+ */
+void tenv_phase(const char *what);
 
 /* Run a command line, capture stdout into @out; returns exit status. */
 int tenv_capture(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -12,6 +12,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The interpreter of the tests' Python helpers (the fake API and Consul
+ * servers, small clients): Debian's, which docs/dependencies.md lists. Not
+ * "python3" from PATH: a version manager's shim found first there (pyenv's)
+ * costs about 2 s a start on a loaded machine, and some tests start dozens.
+ */
+#define TPROC_PYTHON "/usr/bin/python3"
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 uint64_t tproc_now_ms(void);
 

@@ -71,10 +71,11 @@ void tns_del_all(void)
 	snprintf(prefix, sizeof(prefix), "wt%d", owner());
 	/* Only names carrying this process' prefix: never anything else's.
 	 * Short names start with a letter, so "wt12" must not take the
-	 * namespaces of process 123 ("wt123a") with it.
+	 * namespaces of process 123 ("wt123a") with it. One `ip -batch`
+	 * deletes them all (-force: on past one that is already gone).
 	 */
-	tns_sh("for n in $(ip netns list | awk '{print $1}' | grep '^%s[^0-9]'); do "
-	       "ip netns del $n; done",
+	tns_sh("ip netns list | awk '{print $1}' | grep '^%s[^0-9]' | "
+	       "sed 's/^/netns del /' | ip -force -batch -",
 	       prefix);
 }
 

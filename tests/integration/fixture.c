@@ -71,6 +71,7 @@ void fixture_up_with(const char *extra_args)
 	fixture_enroll("a", "mesh", "client-a", "198.18.1.2");
 	fixture_enroll("b", "mesh", "client-b", "198.18.3.2");
 	fixture_enroll("c", "plain", "client-c", "198.18.4.2");
+	tenv_phase("enrolled");
 }
 
 void fixture_down(void)

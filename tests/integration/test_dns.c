@@ -231,7 +231,7 @@ Test(dns, unmodified_clients_reach_a_registry_service_by_name)
 	/* A bare name along a pod's search path, and the fully qualified one. */
 	vip_of("mesh", "orders", vip, sizeof(vip));
 	rc = in_pod("a", "mesh", out, sizeof(out),
-		    "python3 -c \"import socket; print(socket.getaddrinfo('orders', 80, "
+		    TPROC_PYTHON " -c \"import socket; print(socket.getaddrinfo('orders', 80, "
 		    "socket.AF_INET, socket.SOCK_STREAM)[0][4][0])\"");
 	cr_assert_eq(rc, 0, "python exited %d: %s", rc, out);
 	cr_expect_eq(strncmp(out, vip, strlen(vip)), 0, "python said '%s', the VIP is %s", out,
@@ -310,7 +310,7 @@ Test(dns, truncated_udp_answer_is_asked_again_over_tcp)
 	int rc;
 
 	rc = in_pod("a", "mesh", out, sizeof(out),
-		    "python3 -c \"import socket; print(len({a[4][0] for a in "
+		    TPROC_PYTHON " -c \"import socket; print(len({a[4][0] for a in "
 		    "socket.getaddrinfo('big.test', 80, socket.AF_INET, socket.SOCK_STREAM)}))\"");
 	cr_assert_eq(rc, 0, "python exited %d: %s", rc, out);
 	cr_expect_eq(atoi(out), BIG_RECORDS, "big.test gave %s addresses", out);

@@ -68,7 +68,7 @@ static void up(void)
 	tns_path("a", netns_a, sizeof(netns_a));
 	snprintf(path, sizeof(path), "--net=%s", tns_path("s", log, sizeof(log)));
 	snprintf(log, sizeof(log), "%s/backend.log", env.tmp);
-	char *argv[] = { "nsenter", path, "python3", SCRIPT, "198.18.2.14", "8080", NULL };
+	char *argv[] = { "nsenter", path, TPROC_PYTHON, SCRIPT, "198.18.2.14", "8080", NULL };
 
 	srv = tproc_spawn(argv, log, SIGKILL);
 	cr_assert_gt(srv, 0);
@@ -130,7 +130,7 @@ Test(hop, connection_close_clients_share_pooled_upstream_connections)
 	 * connection each time.
 	 */
 	in_pod_a(out, sizeof(out),
-		 "python3 -c \"import urllib.request as u\n"
+		 TPROC_PYTHON " -c \"import urllib.request as u\n"
 		 "o = u.build_opener(u.ProxyHandler({}))\n"
 		 "for i in range(20):\n"
 		 "    r = o.open('http://" VIP_IP "/x')\n"

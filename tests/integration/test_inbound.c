@@ -26,6 +26,7 @@
 #include "datapath/retpath.h"
 #include "fixture.h"
 #include "netns.h"
+#include "proc.h"
 #include "servers.h"
 #include "sock.h"
 #include "tns.h"
@@ -375,7 +376,7 @@ static void peer_is(const char *dst, const char *want)
 	char out[256], path[128];
 	int rc = tenv_capture(
 		out, sizeof(out),
-		"nsenter --net=%s python3 -c 'import socket,sys\n"
+		"nsenter --net=%s " TPROC_PYTHON " -c 'import socket,sys\n"
 		"h,p=sys.argv[1].rsplit(\":\",1); h=h.strip(\"[]\")\n"
 		"s=socket.create_connection((h,int(p)),timeout=3)\n"
 		"print(s.getpeername()[0], s.getpeername()[1])' '%s' 2>&1",

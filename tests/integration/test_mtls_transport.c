@@ -28,6 +28,7 @@
 
 #include "clock.h"
 #include "fixture.h"
+#include "proc.h"
 #include "servers.h"
 #include "sock.h"
 #include "tns.h"
@@ -145,7 +146,7 @@ static pid_t sniff(const char *path, int secs)
 		 secs, path, path);
 	pid = fork();
 	if (pid == 0) {
-		execlp("ip", "ip", "netns", "exec", s, "python3", "-c", cmd, (char *)NULL);
+		execlp("ip", "ip", "netns", "exec", s, TPROC_PYTHON, "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
 	cr_assert_gt(pid, 0);

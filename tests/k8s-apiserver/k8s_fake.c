@@ -82,7 +82,7 @@ static int spawn(struct kfake *f)
 	char port_file[PATH_MAX + 16], cert[PATH_MAX + 16], key[PATH_MAX + 16];
 	char history[32], bookmarks[32];
 	char *argv[] = {
-		"python3", SCRIPT, "--port-file", port_file, "--cert", cert, "--key", key,
+		TPROC_PYTHON, SCRIPT, "--port-file", port_file, "--cert", cert, "--key", key,
 		"--client-ca", f->ca, "--token", KFAKE_TOKEN, "--history", history,
 		"--bookmarks", bookmarks, "--gone", (char *)(f->opts.gone ? f->opts.gone : "event"),
 		NULL,
