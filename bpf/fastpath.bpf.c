@@ -5,9 +5,11 @@
  * (bpf_sk_redirect_hash() to egress), and its length added to the pair's
  * slot in mesh_fp_bytes, so the bytes never cross into user space and the
  * proxy still counts them. Skeleton mesh_fastpath, loaded by
- * agent/datapath/dp_fastpath.c in both capture modes: it attaches to a map,
- * never to a cgroup. Its maps live with the agent process and are not pinned:
- * the sockets they hold are the agent's own.
+ * agent/datapath/fastpath.c in both capture modes: it attaches to a map,
+ * never to a cgroup. Its maps are pinned under the agent's bpffs folder
+ * (fastpath/) so that a successor takes over the sockets of connections
+ * handed to it without them leaving the map (leaving drops what the kernel
+ * still queued for a socket).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
