@@ -124,3 +124,29 @@ Test(modes, a_mode_the_kernel_cannot_run_is_refused_with_the_reason)
 	env.extra_args[0] = '\0';
 	cr_assert_eq(tenv_agent_start(&env), 0);
 }
+
+/* The kernel fast path of opaque TCP is eBPF mode's only (docs/datapath.md):
+ * asked for with --mode nft it is refused, naming the clash; when --mode
+ * auto falls back to nft, the agent starts and relays with splice.
+ */
+Test(modes, the_sockmap_fast_path_is_refused_in_nft_mode)
+{
+	char out[1024];
+
+	cr_assert_eq(tenv_agent_stop(&env), 0);
+	snprintf(env.extra_args, sizeof(env.extra_args), "--mode nft --opaque-fastpath sockmap");
+	cr_assert_neq(tenv_agent_start(&env), 0, "--mode nft took --opaque-fastpath sockmap");
+	cr_assert_eq(tenv_capture(out, sizeof(out),
+				  "grep -m1 'opaque-fastpath sockmap is not supported with --mode nft' %s",
+				  env.agent_log),
+		     0, "the log does not say why the fast path was refused (see %s)", env.agent_log);
+
+	setenv("WEFT_PROBE_HIDE", "prog_sk_lookup", 1);
+	snprintf(env.extra_args, sizeof(env.extra_args), "--mode auto --opaque-fastpath sockmap");
+	cr_assert_eq(tenv_agent_start(&env), 0, "--mode auto did not start, see %s", env.agent_log);
+	cr_assert_eq(tenv_capture(out, sizeof(out), "grep -m1 'relaying with splice' %s",
+				  env.agent_log),
+		     0, "the agent does not say it relays with splice (see %s)", env.agent_log);
+	cr_assert_eq(tsock_ident("a", "198.19.0.10:80", out, sizeof(out)), 0);
+	cr_assert(!strncmp(out, "web-", 4), "got '%s'", out);
+}

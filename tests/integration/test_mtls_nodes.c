@@ -401,13 +401,16 @@ Test(mtls_nodes, mid_way_through_a_ca_rotation_the_overlap_lets_the_nodes_talk)
 	restart_b("next-ca", NULL, NODES_NEXT_CA);
 	cr_assert(strstr(nodes_issuer(&nodes.a, "frontend", iss, sizeof(iss)), NODES_CA),
 		  "node A's certificate is from '%s'", iss);
-	a0 = counter(&nodes.a, "mtls.fail_handshake");
 	err = get("ca", NODES_VIP, body, sizeof(body));
 	cr_assert_neq(err, 0, "B took a certificate from a CA it does not trust: %s", body);
 	cr_assert(counter_above(&nodes.b, "mtls.fail_handshake", 0, 2000),
 		  "agent B counted no failed handshake");
-	cr_assert(counter_above(&nodes.a, "mtls.fail_handshake", a0, 2000),
-		  "agent A did not count B's refusal of its certificate");
+	/* Whether A also counts the refusal is not asserted: B's alert comes
+	 * after A's side of the handshake is done, and B, closing a socket
+	 * that holds A's unread request, resets it; the alert can be lost to
+	 * that reset (seen once in about twenty runs on a loaded machine), so
+	 * A then sees a reset only. The refusal is B's, and B counts it.
+	 */
 	cr_expect_gt(counter(&nodes.b, "mtls.fail_certificate.untrusted"), 0);
 	cr_expect_eq(counter(&nodes.b, "mtls.in"), 0);
 
