@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -112,5 +113,58 @@ int tsock_ident(const char *ns, const char *dst, char *out, size_t len)
 	if (n == 0)
 		return -ECONNRESET;
 	out[strcspn(out, "\n")] = '\0';
+	return 0;
+}
+
+/* Byte @i of tsock_echo_stream()'s stream: no short period, so a byte
+ * repeated, lost or moved shows.
+ */
+static char stream_byte(size_t i)
+{
+	uint32_t x = (uint32_t)i * 2654435761u;
+
+	return (char)((x >> 24) ^ (uint32_t)(i >> 13));
+}
+
+int tsock_echo_stream(int fd, size_t total, char *why, size_t why_len)
+{
+	static char wbuf[65536], rbuf[65536];
+	size_t sent = 0, got = 0;
+	ssize_t n;
+
+	while (got < total) {
+		struct pollfd p = { .fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0) };
+
+		if (poll(&p, 1, 5000) != 1) {
+			snprintf(why, why_len, "stalled at sent=%zu got=%zu", sent, got);
+			return -1;
+		}
+		if ((p.revents & POLLOUT) && sent < total) {
+			size_t chunk = total - sent < sizeof(wbuf) ? total - sent : sizeof(wbuf);
+
+			for (size_t i = 0; i < chunk; i++)
+				wbuf[i] = stream_byte(sent + i);
+			n = send(fd, wbuf, chunk, MSG_DONTWAIT);
+			if (n > 0)
+				sent += (size_t)n;
+			if (sent == total)
+				shutdown(fd, SHUT_WR);
+		}
+		if (p.revents & POLLIN) {
+			n = recv(fd, rbuf, total - got < sizeof(rbuf) ? total - got : sizeof(rbuf),
+				 MSG_DONTWAIT);
+			if (n <= 0) {
+				snprintf(why, why_len, "connection ended early at %zu bytes", got);
+				return -1;
+			}
+			for (ssize_t i = 0; i < n; i++) {
+				if (rbuf[i] != stream_byte(got + (size_t)i)) {
+					snprintf(why, why_len, "byte %zu differs", got + (size_t)i);
+					return -1;
+				}
+			}
+			got += (size_t)n;
+		}
+	}
 	return 0;
 }

@@ -26,6 +26,14 @@ int tsock_connect_from(const char *ns, const char *src, const char *dst, int tim
  */
 ssize_t tsock_request(int fd, const char *cmd, char *out, size_t len, int timeout_ms);
 
+/* Stream @total bytes of a fixed pattern into @fd, a connection to an
+ * ECHO server, reading the echo back at the same time (so neither
+ * direction's buffers fill up and stall the other) and checking every
+ * byte; the write side is shut after the last byte. 0, or -1 with @why
+ * saying where it went wrong (a stall, an early end, a byte that differs).
+ */
+int tsock_echo_stream(int fd, size_t total, char *why, size_t why_len);
+
 /* One IDENT request from @ns to @dst: writes "<name> <peer-ip>" (no newline)
  * into @out. 0 or -errno.
  */

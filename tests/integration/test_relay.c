@@ -47,53 +47,16 @@ Test(relay, half_close_is_passed_on_and_the_other_way_keeps_flowing)
 	close(fd);
 }
 
-/* Byte @i of the test stream: position-based, so a short send needs no rewind. */
-static char pattern(size_t i)
-{
-	uint32_t x = (uint32_t)i * 2654435761u;
-
-	return (char)((x >> 24) ^ (uint32_t)(i >> 13));
-}
-
 Test(relay, fifty_megabytes_arrive_byte_identical_both_ways)
 {
 	const size_t total = 50u << 20;
-	size_t sent = 0, got = 0;
-	char wbuf[65536], rbuf[65536], tail[64];
+	char tail[64], why[128];
 	int fd = tsock_connect("a", "198.19.0.20:80", 3000);
 	ssize_t n;
 
 	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
 	cr_assert_eq(send(fd, "ECHO\n", 5, 0), 5);
-	/* Write and read the echo at the same time, so neither direction's
-	 * buffers fill up and stall the other.
-	 */
-	while (got < total) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0) };
-
-		cr_assert_eq(poll(&pfd, 1, 5000), 1, "stalled at sent=%zu got=%zu", sent, got);
-		if ((pfd.revents & POLLOUT) && sent < total) {
-			size_t chunk = total - sent < sizeof(wbuf) ? total - sent : sizeof(wbuf);
-
-			for (size_t i = 0; i < chunk; i++)
-				wbuf[i] = pattern(sent + i);
-			n = send(fd, wbuf, chunk, MSG_DONTWAIT);
-			if (n > 0)
-				sent += (size_t)n;
-			if (sent == total)
-				shutdown(fd, SHUT_WR);
-		}
-		if (pfd.revents & POLLIN) {
-			n = recv(fd, rbuf, total - got < sizeof(rbuf) ? total - got : sizeof(rbuf),
-				 MSG_DONTWAIT);
-			cr_assert_gt(n, 0, "connection ended early at %zu bytes", got);
-			for (ssize_t i = 0; i < n; i++) {
-				if (rbuf[i] != pattern(got + (size_t)i))
-					cr_assert_fail("byte %zu differs", got + (size_t)i);
-			}
-			got += (size_t)n;
-		}
-	}
+	cr_assert_eq(tsock_echo_stream(fd, total, why, sizeof(why)), 0, "%s", why);
 	n = tsock_request(fd, "", tail, sizeof(tail), 5000);
 	cr_assert_gt(n, 0);
 	cr_assert_str_eq(tail, "BYE 52428800\n");
