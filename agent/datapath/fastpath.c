@@ -200,6 +200,14 @@ static int sock_cookie(int fd, __u64 *cookie)
 	return getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, &len) == -1 ? -errno : 0;
 }
 
+/* The cookies of a connection's client (@cfd) and upstream (@ufd) sockets. */
+static int pair_cookies(int cfd, int ufd, __u64 *cc, __u64 *uc)
+{
+	int err = sock_cookie(cfd, cc);
+
+	return err ? err : sock_cookie(ufd, uc);
+}
+
 int dp_fastpath_add(struct dp_fastpath *fp, int cfd, int ufd, uint32_t slot)
 {
 	const struct bpf_map *peers = fp->skel->maps.mesh_fp_peers;
@@ -211,9 +219,7 @@ int dp_fastpath_add(struct dp_fastpath *fp, int cfd, int ufd, uint32_t slot)
 
 	if (slot >= MESH_FP_SLOTS)
 		return -EINVAL;
-	err = sock_cookie(cfd, &cc);
-	if (!err)
-		err = sock_cookie(ufd, &uc);
+	err = pair_cookies(cfd, ufd, &cc, &uc);
 	if (err)
 		return err;
 	/* Counters first, then each socket's peer, then the sockets: the
@@ -275,10 +281,8 @@ static int peer_note(struct dp_fastpath *fp, __u64 cookie, uint64_t wr_off)
 int dp_fastpath_note(struct dp_fastpath *fp, int cfd, int ufd, const uint64_t wr_off[2])
 {
 	__u64 cc, uc;
-	int err = sock_cookie(cfd, &cc);
+	int err = pair_cookies(cfd, ufd, &cc, &uc);
 
-	if (!err)
-		err = sock_cookie(ufd, &uc);
 	if (!err)
 		err = peer_note(fp, cc, wr_off[0]);
 	if (!err)
@@ -297,9 +301,7 @@ int dp_fastpath_adopt(struct dp_fastpath *fp, int cfd, int ufd, uint32_t slot, u
 
 	if (slot >= MESH_FP_SLOTS)
 		return -EINVAL;
-	err = sock_cookie(cfd, &cc);
-	if (!err)
-		err = sock_cookie(ufd, &uc);
+	err = pair_cookies(cfd, ufd, &cc, &uc);
 	if (err)
 		return err;
 	/* On this path at all: a lookup in a SOCKHASH gives the cookie. */
