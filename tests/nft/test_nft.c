@@ -912,6 +912,37 @@ Test(nft, dns_goes_to_the_responder_and_conntrack_names_the_resolver)
 	close(udp);
 }
 
+/* A table whose DNS UDP rule matches IPv4 only (as agents wrote it before
+ * IPv6 queries were captured; made here with the nft tool) reads back as
+ * such and does not match the rules: apply rewrites it, after which it does.
+ */
+Test(nft, an_ipv4_only_dns_rule_is_rewritten)
+{
+	struct nft_pod_rules r = pod_rules();
+	struct nft_pod_state st;
+	char n[64];
+
+	r.dns_port = 15053;
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
+	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
+	cr_expect(!st.dns_v4_only);
+	tns_name(POD, n, sizeof(n));
+	cr_assert_eq(tns_sh("h=$(ip netns exec %s nft -a list chain inet weft output | "
+			    "awk '/udp dport 53/ { print $NF }') && [ -n \"$h\" ] && "
+			    "ip netns exec %s nft replace rule inet weft output handle $h "
+			    "meta nfproto ipv4 udp dport 53 redirect to :15053",
+			    n, n),
+		     0, "could not replace the DNS rule with nft");
+	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
+	cr_expect(st.dns_v4_only, "the IPv4-only DNS rule was not recognised");
+	cr_expect_eq(st.rules.dns_port, 15053);
+	cr_expect(!nft_pod_state_matches(&st, &r));
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1, "the old rule was kept");
+	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
+	cr_expect(!st.dns_v4_only);
+	cr_expect(nft_pod_state_matches(&st, &r));
+}
+
 /* A socket of @type made in the pod netns, IPv6 only, bound to [@ip]:@port. */
 static int pod_socket6(int type, const char *ip, uint16_t port)
 {
