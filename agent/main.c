@@ -414,8 +414,8 @@ static int dns_open_ns(void *ctx, int netns_fd, int *ct_fd)
 	return capture_dns_open(((struct agent *)ctx)->capture, netns_fd, ct_fd);
 }
 
-static int dns_resolver(void *ctx, int ct_fd, bool tcp, int fd, const struct sockaddr_in *local,
-			const struct sockaddr_in *peer, struct sockaddr_storage *out)
+static int dns_resolver(void *ctx, int ct_fd, bool tcp, int fd, const struct sockaddr *local,
+			const struct sockaddr *peer, struct sockaddr_storage *out)
 {
 	return capture_dns_resolver(((struct agent *)ctx)->capture, ct_fd, tcp, fd, local, peer,
 				    out);
@@ -631,6 +631,10 @@ static int start(struct agent *a)
 			.port = (uint16_t)cfg->dns_port,
 			.open_ns = dns_open_ns,
 			.resolver = dns_resolver,
+			/* nft mode redirects a query to an IPv6 resolver to
+			 * ::1; eBPF mode steers it over IPv4 (127.54.X.Y).
+			 */
+			.listen6 = capture_mode(a->capture) == CAPTURE_NFT,
 			.ctx = a,
 		});
 		if (!a->dnsr)

@@ -8,7 +8,7 @@ PKGS="make gcc clang libclang-rt-14-dev llvm bpftool pkg-config libbpf-dev libel
 libmnl-dev libnftnl-dev libjson-c-dev libyaml-dev libhttp-parser-dev libseccomp-dev libldns-dev
 libcurl4-openssl-dev libssl-dev libcriterion-dev libzookeeper-mt-dev iproute2 curl procps util-linux
 python3 python3-h11 python3-yaml openssl etcd-server etcd-client zookeeper default-jre-headless prometheus
-containerd containernetworking-plugins busybox-static nftables dnsmasq-base"
+containerd containernetworking-plugins busybox-static nftables dnsmasq-base bind9-dnsutils"
 
 # `deps.sh bench` adds what only the benchmark needs. (Debian's nginx starts
 # its default site on port 80 when installed on a host whose init runs

@@ -576,19 +576,38 @@ static int dns_slot_resolver(struct capture *c, uint32_t host, struct sockaddr_s
 	return 0;
 }
 
+/* IP6T_SO_ORIGINAL_DST (linux/netfilter_ipv6/ip6_tables.h, whose other
+ * headers clash with glibc's): the same number as SO_ORIGINAL_DST, at
+ * level SOL_IPV6.
+ */
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80
+#endif
+
 int capture_dns_resolver(struct capture *c, int ct_fd, bool tcp, int fd,
-			 const struct sockaddr_in *local, const struct sockaddr_in *peer,
+			 const struct sockaddr *local, const struct sockaddr *peer,
 			 struct sockaddr_storage *out)
 {
-	struct sockaddr_in *in = (struct sockaddr_in *)out;
-	socklen_t len = sizeof(*in);
+	socklen_t len;
 
-	if (c->mode == CAPTURE_EBPF)
-		return dns_slot_resolver(c, ntohl(local->sin_addr.s_addr), out);
+	if (c->mode == CAPTURE_EBPF) {
+		/* Every query reaches the responder over IPv4 (127.53/127.54). */
+		if (local->sa_family != AF_INET)
+			return -ENOENT;
+		return dns_slot_resolver(
+			c, ntohl(((const struct sockaddr_in *)local)->sin_addr.s_addr), out);
+	}
 	memset(out, 0, sizeof(*out));
-	if (tcp)
-		return getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, in, &len) == -1 ? -errno : 0;
+	if (tcp && local->sa_family == AF_INET6) {
+		len = sizeof(struct sockaddr_in6);
+		return getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, out, &len) == -1 ? -errno
+											: 0;
+	}
+	if (tcp) {
+		len = sizeof(struct sockaddr_in);
+		return getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, out, &len) == -1 ? -errno : 0;
+	}
 	if (ct_fd < 0)
 		return -EBADF;
-	return nft_ct_orig_dst(ct_fd, IPPROTO_UDP, local, peer, in);
+	return nft_ct_orig_dst(ct_fd, IPPROTO_UDP, local, peer, out);
 }

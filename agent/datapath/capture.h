@@ -161,7 +161,7 @@ int capture_pod_beat(struct capture *c, const struct capture_target *t,
 /* Whether fail-open is on at all (fail_open_after_ms), and the threshold. */
 uint32_t capture_fail_open_after_ms(const struct capture *c);
 
-struct sockaddr_in;
+struct sockaddr;
 struct sockaddr_storage;
 
 /* What the DNS responder of the pod netns @netns_fd needs to find the
@@ -173,15 +173,17 @@ int capture_dns_open(struct capture *c, int netns_fd, int *ct_fd);
 
 /* The resolver (address and port, network order) a captured query was sent
  * to, the query having arrived on @fd (a TCP connection, or the UDP socket)
- * at @local from @peer: eBPF mode reads the slot of @local's 127.53.X.Y in
+ * at @local from @peer (both struct sockaddr_in, or both struct
+ * sockaddr_in6): eBPF mode reads the slot of @local's 127.53.X.Y in
  * mesh_dns_up (127.53.X.Y: an IPv4 resolver, a struct sockaddr_in in *@out)
  * or mesh_dns_up6 (127.54.X.Y: an IPv6 one, a struct sockaddr_in6); nft mode
- * asks conntrack (UDP, through @ct_fd) or the connection's SO_ORIGINAL_DST
- * (TCP). 0 with *@out set, or -errno (-ENOENT: not a query capture sent
- * here).
+ * asks conntrack (UDP, through @ct_fd) or the connection's original
+ * destination (TCP), of @local's family (127.0.0.1: an IPv4 resolver, ::1:
+ * an IPv6 one). 0 with *@out set, or -errno (-ENOENT: not a query capture
+ * sent here).
  */
 int capture_dns_resolver(struct capture *c, int ct_fd, bool tcp, int fd,
-			 const struct sockaddr_in *local, const struct sockaddr_in *peer,
+			 const struct sockaddr *local, const struct sockaddr *peer,
 			 struct sockaddr_storage *out);
 
 struct dp_explain;

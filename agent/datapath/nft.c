@@ -425,12 +425,15 @@ static int add_agent_return(struct nftnl_rule *r, const struct nft_pod_rules *p)
 }
 
 /* DNS capture, ahead of the TCP rules: the agent's sockets return (its
- * forwarding sockets in the pod), then IPv4 UDP and TCP to port 53 go to the
- * responder. conntrack undoes the rewrite on the reply; the responder finds
- * the resolver asked from the connection's original tuple (UDP: a
- * ctnetlink lookup; TCP: SO_ORIGINAL_DST). IPv6 queries are left alone, as
- * in eBPF mode (docs/dns.md). The agent's return comes again further down
- * for TCP: two rules rather than a layout that moves the TCP rules.
+ * forwarding sockets in the pod), then UDP and TCP to port 53 go to the
+ * responder, IPv4 and IPv6 alike (no nfproto match: the inet table's redirect
+ * sends an IPv4 query to 127.0.0.1 and an IPv6 one to ::1, where the
+ * responder listens too). conntrack undoes the rewrite on the reply, so the
+ * answer reads as the resolver's; the responder finds the resolver asked
+ * from the connection's original tuple (UDP: a ctnetlink lookup; TCP:
+ * SO_ORIGINAL_DST or IP6T_SO_ORIGINAL_DST). The agent's return comes again
+ * further down for TCP: two rules rather than a layout that moves the TCP
+ * rules.
  */
 static void rules_dns(struct batch *bt, const struct nft_pod_rules *p)
 {
@@ -449,7 +452,7 @@ static void rules_dns(struct batch *bt, const struct nft_pod_rules *p)
 	for (int i = 0; i < 2; i++) {
 		r = rule_new(NFT_CHAIN_OUTPUT);
 		batch_rule(bt, r,
-			   r ? add_nfproto(r, AF_INET) ?: add_meta(r, NFT_META_L4PROTO) ?:
+			   r ? add_meta(r, NFT_META_L4PROTO) ?:
 				       add_cmp(r, NFT_CMP_EQ, &protos[i], 1) ?:
 				       add_dport(r, NFT_DNS_PORT) ?: add_redirect(r, p->dns_port) :
 			       0);

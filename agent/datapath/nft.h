@@ -4,8 +4,8 @@
  * Owns the table layout (an output chain redirecting the pod's TCP to the
  * outbound listener unless the socket belongs to the agent's cgroup, a
  * prerouting chain redirecting TCP arriving on the pod's interfaces to the
- * inbound listener; with DNS capture, rules ahead of those sending IPv4 UDP
- * and TCP port 53 to the DNS responder), its atomic apply and removal, its
+ * inbound listener; with DNS capture, rules ahead of those sending UDP and
+ * TCP port 53, IPv4 and IPv6, to the DNS responder), its atomic apply and removal, its
  * read-back, the conntrack lookup that names a redirected query's resolver
  * (nft_ct.c), and the probe of whether this kernel can run it.
  * docs/datapath.md, "nft mode".
@@ -50,8 +50,9 @@ struct nft_pod_rules {
 	 */
 	bool fail_open;
 	uint32_t fail_open_after_ms;	/* the element's timeout at apply; not read back */
-	/* DNS capture: IPv4 UDP and TCP to port 53, not from the agent's
-	 * cgroup, redirected to this port (the in-pod responder); 0: none.
+	/* DNS capture: UDP and TCP to port 53 (IPv4 and IPv6), not from the
+	 * agent's cgroup, redirected to this port (the in-pod responder on
+	 * 127.0.0.1 or ::1); 0: none.
 	 */
 	uint16_t dns_port;
 };
@@ -78,6 +79,10 @@ struct nft_pod_state {
 	 * outbound and inbound, since the table was last written.
 	 */
 	uint64_t failed_open_out, failed_open_in;
+	/* DNS rules that match IPv4 only, as tables written before IPv6
+	 * queries were captured did: never what nft_pod_apply() writes now.
+	 */
+	bool dns_v4_only;
 };
 
 /* Make table inet weft in the netns @netns_fd say exactly @r. When it
@@ -132,7 +137,8 @@ int nft_pod_alive(int netns_fd, bool *alive, uint64_t *expires_ms);
  */
 int nft_probe(char *why, size_t len);
 
-struct sockaddr_in;
+struct sockaddr;
+struct sockaddr_storage;
 
 /* A NETLINK_NETFILTER socket made in the netns @netns_fd for
  * nft_ct_orig_dst(); the caller closes it. The fd or -errno.
@@ -142,11 +148,13 @@ int nft_ct_open(int netns_fd);
 /* The original destination (the resolver and port asked) of the connection
  * of protocol @proto (IPPROTO_UDP) whose reply runs from @local (the
  * responder's address and port, as the redirect made them) to @peer (the
- * client), from conntrack through @ct_fd. 0 with *@out set, -ENOENT when
- * conntrack has no such entry, or -errno. Blocks for one netlink round trip
- * (at most 200 ms).
+ * client), from conntrack through @ct_fd. @local and @peer are both a
+ * struct sockaddr_in or both a struct sockaddr_in6 (else -EAFNOSUPPORT);
+ * *@out is of the same family. 0 with *@out set, -ENOENT when conntrack has
+ * no such entry, or -errno. Blocks for one netlink round trip (at most
+ * 200 ms).
  */
-int nft_ct_orig_dst(int ct_fd, uint8_t proto, const struct sockaddr_in *local,
-		    const struct sockaddr_in *peer, struct sockaddr_in *out);
+int nft_ct_orig_dst(int ct_fd, uint8_t proto, const struct sockaddr *local,
+		    const struct sockaddr *peer, struct sockaddr_storage *out);
 
 #endif /* WEFT_NFT_H */

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* nft mode's DNS capture: which resolver a redirected UDP query was sent to.
- * The output chain's redirect rewrote its destination to the responder;
- * conntrack holds the original tuple, found here from the reply tuple the
- * responder knows (its own address and port, the client's) with one
- * ctnetlink GET on a NETLINK_NETFILTER socket made in the pod's netns.
+ * The output chain's redirect rewrote its destination to the responder
+ * (127.0.0.1 or ::1); conntrack holds the original tuple, found here from
+ * the reply tuple the responder knows (its own address and port, the
+ * client's) with one ctnetlink GET on a NETLINK_NETFILTER socket made in the
+ * pod's netns. IPv4 and IPv6 alike: a tuple is of one family.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,20 +52,37 @@ int nft_ct_open(int netns_fd)
 	return fd;
 }
 
-static void put_tuple(struct nlmsghdr *nlh, uint16_t type, const struct sockaddr_in *src,
-		      const struct sockaddr_in *dst, uint8_t proto)
+/* The tuple @src -> @dst (both of one family, checked by the caller). */
+static void put_tuple(struct nlmsghdr *nlh, uint16_t type, const struct sockaddr *src,
+		      const struct sockaddr *dst, uint8_t proto)
 {
 	struct nlattr *tuple = mnl_attr_nest_start(nlh, type);
 	struct nlattr *ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
 	struct nlattr *l4;
+	uint16_t sport, dport;
 
-	mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, src->sin_addr.s_addr);
-	mnl_attr_put_u32(nlh, CTA_IP_V4_DST, dst->sin_addr.s_addr);
+	if (src->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)src;
+		const struct sockaddr_in6 *d6 = (const struct sockaddr_in6 *)dst;
+
+		mnl_attr_put(nlh, CTA_IP_V6_SRC, sizeof(s6->sin6_addr), &s6->sin6_addr);
+		mnl_attr_put(nlh, CTA_IP_V6_DST, sizeof(d6->sin6_addr), &d6->sin6_addr);
+		sport = s6->sin6_port;
+		dport = d6->sin6_port;
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)src;
+		const struct sockaddr_in *d4 = (const struct sockaddr_in *)dst;
+
+		mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, s4->sin_addr.s_addr);
+		mnl_attr_put_u32(nlh, CTA_IP_V4_DST, d4->sin_addr.s_addr);
+		sport = s4->sin_port;
+		dport = d4->sin_port;
+	}
 	mnl_attr_nest_end(nlh, ip);
 	l4 = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
 	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, proto);
-	mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, src->sin_port);
-	mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, dst->sin_port);
+	mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, sport);
+	mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, dport);
 	mnl_attr_nest_end(nlh, l4);
 	mnl_attr_nest_end(nlh, tuple);
 }
@@ -82,28 +100,40 @@ static const struct nlattr *nested(const struct nlattr *nest, uint16_t type)
 }
 
 struct ct_answer {
-	struct sockaddr_in *out;
+	struct sockaddr_storage *out;
 	bool found;
 };
 
 static int ct_attr(const struct nlattr *a, void *data)
 {
 	struct ct_answer *ans = data;
-	const struct nlattr *ip, *l4, *dst, *port;
+	const struct nlattr *ip, *l4, *dst4, *dst6, *port;
 
 	if (mnl_attr_get_type(a) != CTA_TUPLE_ORIG)
 		return MNL_CB_OK;
 	ip = nested(a, CTA_TUPLE_IP);
 	l4 = nested(a, CTA_TUPLE_PROTO);
-	dst = ip ? nested(ip, CTA_IP_V4_DST) : NULL;
+	dst4 = ip ? nested(ip, CTA_IP_V4_DST) : NULL;
+	dst6 = ip ? nested(ip, CTA_IP_V6_DST) : NULL;
 	port = l4 ? nested(l4, CTA_PROTO_DST_PORT) : NULL;
-	if (!dst || !port || mnl_attr_get_payload_len(dst) != 4 ||
-	    mnl_attr_get_payload_len(port) != 2)
+	if (!port || mnl_attr_get_payload_len(port) != 2)
 		return MNL_CB_OK;
 	memset(ans->out, 0, sizeof(*ans->out));
-	ans->out->sin_family = AF_INET;
-	ans->out->sin_addr.s_addr = mnl_attr_get_u32(dst);
-	ans->out->sin_port = mnl_attr_get_u16(port);
+	if (dst4 && mnl_attr_get_payload_len(dst4) == 4) {
+		struct sockaddr_in *in = (struct sockaddr_in *)ans->out;
+
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = mnl_attr_get_u32(dst4);
+		in->sin_port = mnl_attr_get_u16(port);
+	} else if (dst6 && mnl_attr_get_payload_len(dst6) == 16) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ans->out;
+
+		in6->sin6_family = AF_INET6;
+		memcpy(&in6->sin6_addr, mnl_attr_get_payload(dst6), 16);
+		in6->sin6_port = mnl_attr_get_u16(port);
+	} else {
+		return MNL_CB_OK;
+	}
 	ans->found = true;
 	return MNL_CB_OK;
 }
@@ -113,8 +143,8 @@ static int ct_msg(const struct nlmsghdr *nlh, void *data)
 	return mnl_attr_parse(nlh, sizeof(struct nfgenmsg), ct_attr, data);
 }
 
-int nft_ct_orig_dst(int ct_fd, uint8_t proto, const struct sockaddr_in *local,
-		    const struct sockaddr_in *peer, struct sockaddr_in *out)
+int nft_ct_orig_dst(int ct_fd, uint8_t proto, const struct sockaddr *local,
+		    const struct sockaddr *peer, struct sockaddr_storage *out)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct ct_answer ans = { .out = out };
@@ -124,11 +154,14 @@ int nft_ct_orig_dst(int ct_fd, uint8_t proto, const struct sockaddr_in *local,
 	ssize_t n;
 	int ret;
 
+	if (local->sa_family != peer->sa_family ||
+	    (local->sa_family != AF_INET && local->sa_family != AF_INET6))
+		return -EAFNOSUPPORT;
 	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
 	nlh->nlmsg_seq = seq;
 	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
-	nfg->nfgen_family = AF_INET;
+	nfg->nfgen_family = (uint8_t)local->sa_family;
 	nfg->version = NFNETLINK_V0;
 	nfg->res_id = 0;
 	/* The reply direction runs from the responder back to the client. */

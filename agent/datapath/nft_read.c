@@ -78,6 +78,7 @@ struct rule_view {
 	const void *imm;	/* immediate data (the redirect port) */
 	uint32_t imm_len;
 	bool redir;
+	bool nfproto;		/* loads meta nfproto (matches one family) */
 	bool not_alive;		/* a lookup of NFT_ALIVE_SET, inverted: fail-open */
 	uint64_t packets;	/* its counter */
 };
@@ -102,6 +103,9 @@ static int expr_cb(struct nftnl_expr *e, void *data)
 		v->cmp_op = (int)nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP);
 	} else if (!strcmp(name, "immediate") && nftnl_expr_is_set(e, NFTNL_EXPR_IMM_DATA)) {
 		v->imm = nftnl_expr_get(e, NFTNL_EXPR_IMM_DATA, &v->imm_len);
+	} else if (!strcmp(name, "meta") &&
+		   nftnl_expr_get_u32(e, NFTNL_EXPR_META_KEY) == NFT_META_NFPROTO) {
+		v->nfproto = true;
 	} else if (!strcmp(name, "redir")) {
 		v->redir = true;
 	} else if (!strcmp(name, "lookup")) {
@@ -142,6 +146,7 @@ static void rule_decode(const struct rule_view *v, struct nft_pod_state *st)
 		/* Only the DNS rules match a port before redirecting. */
 		memcpy(&port, v->imm, 2);
 		p->dns_port = ntohs(port);
+		st->dns_v4_only |= v->nfproto;
 	} else if (v->redir && v->imm && v->imm_len == 2) {
 		memcpy(&port, v->imm, 2);
 		*(v->out ? &p->outbound_port : &p->inbound_port) = ntohs(port);
@@ -271,7 +276,7 @@ bool nft_pod_state_matches(const struct nft_pod_state *st, const struct nft_pod_
 		   st->prerouting.prio != NFT_CHAIN_PRIO || strcmp(st->prerouting.type, "nat") ||
 		   st->prerouting.n_rules != 3 + fo + r->n_excl_in_ports))
 		return false;
-	if (k->fail_open != r->fail_open)
+	if (k->fail_open != r->fail_open || st->dns_v4_only)
 		return false;
 	if (k->outbound_port != r->outbound_port || k->inbound_port != r->inbound_port ||
 	    k->dns_port != r->dns_port ||

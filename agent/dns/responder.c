@@ -38,13 +38,22 @@ _Static_assert((DNSR_PENDING_POD & (DNSR_PENDING_POD - 1)) == 0 && DNSR_PENDING_
 
 #define container_of(p, type, field) ((type *)((char *)(p) - offsetof(type, field)))
 
+/* A pod-side address: a client, or the address its query arrived on. IPv4
+ * (the responder's 0.0.0.0 sockets) or IPv6 (its [::1] ones).
+ */
+union pod_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
 /* A UDP query forwarded and waiting for its answer. */
 struct pending {
 	struct dnsr_pod *rp;
 	bool used;
 	uint16_t client_id;	/* network order, as the client sent it */
 	uint16_t up_id;		/* network order, as sent upstream */
-	struct sockaddr_in client, local;
+	union pod_addr client, local;
 	/* The resolver as the forwarding socket names it: IPv6, an IPv4
 	 * resolver IPv4-mapped (the socket is dual-stack).
 	 */
@@ -68,7 +77,7 @@ struct tcp_conn {
 	int fd, up_fd;
 	bool up_connected, client_eof;
 	struct loop_watch w, up_w;
-	struct sockaddr_in local, peer;
+	union pod_addr local, peer;
 	struct bytes in, out, up_in, up_out;
 	unsigned int up_waiting;	/* queries sent upstream not yet answered */
 	struct loop_timer idle;
@@ -80,6 +89,7 @@ struct dnsr_pod {
 	uint32_t pod_id;
 	int netns_fd;			/* borrowed */
 	int udp_fd, tcp_fd, ct_fd;
+	int udp6_fd, tcp6_fd;		/* on [::1] (deps.listen6); -1: none */
 	int fwd_fd;			/* AF_INET6, dual-stack: to IPv4 and IPv6 resolvers */
 	bool fwd_v4;			/* AF_INET instead: the kernel has no IPv6 */
 	size_t next_slot;		/* where the search for a free pending slot starts */
@@ -103,17 +113,16 @@ struct udp_batch {
 	uint8_t buf[UDP_BATCH][DNS_TCP_MAX];
 	struct mmsghdr in[UDP_BATCH];
 	struct iovec in_iov[UDP_BATCH];
-	union {
-		struct sockaddr_in in;		/* the pod's clients */
-		struct sockaddr_in6 in6;	/* the resolvers */
-	} in_from[UDP_BATCH];
+	union pod_addr in_from[UDP_BATCH];	/* the pod's clients, or the resolvers */
 	char in_cbuf[UDP_BATCH][CMSG_SPACE(sizeof(struct in_pktinfo))];
 
-	/* To the pod's clients, from the address each query arrived on. */
+	/* To the pod's clients, from the address each query arrived on (an
+	 * IPv4 client's through udp_fd, an IPv6 one's through udp6_fd).
+	 */
 	unsigned int n_out;
 	struct mmsghdr out[UDP_BATCH];
 	struct iovec out_iov[UDP_BATCH];
-	struct sockaddr_in out_to[UDP_BATCH];
+	union pod_addr out_to[UDP_BATCH];
 	char out_cbuf[UDP_BATCH][CMSG_SPACE(sizeof(struct in_pktinfo))];
 	enum out_kind out_kind[UDP_BATCH];
 	uint8_t *out_owned[UDP_BATCH];		/* dns_answer()'s, freed once sent */
@@ -230,9 +239,29 @@ static size_t frame_ready(const struct bytes *b)
 	return b->len >= 2 + n ? n : 0;
 }
 
-static bool is_loopback4(const struct sockaddr_in *sa)
+static bool is_loopback(const union pod_addr *a)
 {
-	return (ntohl(sa->sin_addr.s_addr) >> 24) == 127;
+	if (a->sa.sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&a->in6.sin6_addr);
+	return a->sa.sa_family == AF_INET && (ntohl(a->in.sin_addr.s_addr) >> 24) == 127;
+}
+
+static socklen_t pod_addr_len(const union pod_addr *a)
+{
+	return a->sa.sa_family == AF_INET6 ? sizeof(a->in6) : sizeof(a->in);
+}
+
+/* @a as "ADDR:PORT" or "[ADDR]:PORT", for the log. */
+static const char *pod_addr_text(const union pod_addr *a, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	bool v6 = a->sa.sa_family == AF_INET6;
+
+	inet_ntop(a->sa.sa_family, v6 ? (const void *)&a->in6.sin6_addr : &a->in.sin_addr, ip,
+		  sizeof(ip));
+	snprintf(buf, len, v6 ? "[%s]:%u" : "%s:%u", ip,
+		 ntohs(v6 ? a->in6.sin6_port : a->in.sin_port));
+	return buf;
 }
 
 /* Header-only SERVFAIL for @q: the query could not be forwarded, and the
@@ -264,15 +293,16 @@ static void count_reply(struct dnsr *r, const uint8_t *msg, size_t len)
 		r->n.truncated++;
 }
 
-/* Queue @msg (@len bytes) for @to, sent from @from; the batch frees @owned
- * once sent. The batch has room: each received datagram queues at most one.
+/* Queue @msg (@len bytes) for @to, sent from @from (of @to's family); the
+ * batch frees @owned once sent. The batch has room: each received datagram
+ * queues at most one.
  */
 static void out_add(struct udp_batch *b, const uint8_t *msg, size_t len, uint8_t *owned,
-		    enum out_kind kind, const struct sockaddr_in *from, const struct sockaddr_in *to)
+		    enum out_kind kind, const union pod_addr *from, const union pod_addr *to)
 {
 	unsigned int k = b->n_out++;
 	struct msghdr *mh = &b->out[k].msg_hdr;
-	struct in_pktinfo pi = { .ipi_spec_dst = from->sin_addr };
+	struct in_pktinfo pi = { .ipi_spec_dst = from->in.sin_addr };
 	struct cmsghdr *c;
 
 	b->out_iov[k] = (struct iovec){ .iov_base = (void *)msg, .iov_len = len };
@@ -282,12 +312,18 @@ static void out_add(struct udp_batch *b, const uint8_t *msg, size_t len, uint8_t
 	memset(b->out_cbuf[k], 0, sizeof(b->out_cbuf[k]));
 	*mh = (struct msghdr){
 		.msg_name = &b->out_to[k],
-		.msg_namelen = sizeof(b->out_to[k]),
+		.msg_namelen = pod_addr_len(to),
 		.msg_iov = &b->out_iov[k],
 		.msg_iovlen = 1,
 		.msg_control = b->out_cbuf[k],
 		.msg_controllen = sizeof(b->out_cbuf[k]),
 	};
+	if (to->sa.sa_family == AF_INET6) {
+		/* udp6_fd is bound to ::1, the one address it answers from. */
+		mh->msg_control = NULL;
+		mh->msg_controllen = 0;
+		return;
+	}
 	c = CMSG_FIRSTHDR(mh);
 	c->cmsg_level = IPPROTO_IP;
 	c->cmsg_type = IP_PKTINFO;
@@ -296,8 +332,8 @@ static void out_add(struct udp_batch *b, const uint8_t *msg, size_t len, uint8_t
 }
 
 /* Queue a header-only SERVFAIL for query @q (at least a header). */
-static void out_servfail(struct udp_batch *b, const uint8_t *q, const struct sockaddr_in *from,
-			 const struct sockaddr_in *to)
+static void out_servfail(struct udp_batch *b, const uint8_t *q, const union pod_addr *from,
+			 const union pod_addr *to)
 {
 	uint8_t *fail = b->servfail[b->n_out];
 
@@ -325,7 +361,17 @@ static void out_flush(struct dnsr_pod *rp, struct udp_batch *b)
 	struct dnsr *r = rp->r;
 	bool sent[UDP_BATCH];
 
-	send_batch(rp->udp_fd, b->out, b->n_out, sent);
+	/* Each run of clients of one family through that family's socket
+	 * (a batch of relayed answers may mix them).
+	 */
+	for (unsigned int i = 0, j; i < b->n_out; i = j) {
+		sa_family_t family = b->out_to[i].sa.sa_family;
+
+		for (j = i + 1; j < b->n_out && b->out_to[j].sa.sa_family == family; j++)
+			;
+		send_batch(family == AF_INET6 ? rp->udp6_fd : rp->udp_fd, &b->out[i], j - i,
+			   &sent[i]);
+	}
 	for (unsigned int i = 0; i < b->n_out; i++) {
 		const uint8_t *msg = b->out_iov[i].iov_base;
 
@@ -408,7 +454,7 @@ static int as_in6(const struct sockaddr_storage *sa, struct sockaddr_in6 *out)
  * failed by the caller, @q untouched).
  */
 static int udp_forward(struct dnsr_pod *rp, struct udp_batch *b, uint8_t *q, size_t len,
-		       const struct sockaddr_in *client, const struct sockaddr_in *local)
+		       const union pod_addr *client, const union pod_addr *local)
 {
 	struct dnsr *r = rp->r;
 	struct sockaddr_storage found;
@@ -418,8 +464,9 @@ static int udp_forward(struct dnsr_pod *rp, struct udp_batch *b, uint8_t *q, siz
 	uint16_t id;
 	int err;
 
-	err = r->deps.resolver(r->deps.ctx, rp->ct_fd, false, rp->udp_fd, local, client,
-			       &found);
+	err = r->deps.resolver(r->deps.ctx, rp->ct_fd, false,
+			       local->sa.sa_family == AF_INET6 ? rp->udp6_fd : rp->udp_fd,
+			       &local->sa, &client->sa, &found);
 	if (err)
 		return err;
 	err = as_in6(&found, &resolver);
@@ -495,9 +542,10 @@ static void up_flush(struct dnsr_pod *rp, struct udp_batch *b)
 }
 
 static void udp_query(struct dnsr_pod *rp, struct udp_batch *b, uint8_t *q, size_t len,
-		      const struct sockaddr_in *client, const struct sockaddr_in *local)
+		      const union pod_addr *client, const union pod_addr *local)
 {
 	struct dnsr *r = rp->r;
+	char text[INET6_ADDRSTRLEN + 8];
 	uint8_t *out = NULL;
 	size_t out_len;
 	int rc;
@@ -514,8 +562,8 @@ static void udp_query(struct dnsr_pod *rp, struct udp_batch *b, uint8_t *q, size
 	if (!rc)
 		return;
 	r->n.failed++;
-	log_debug("dns: pod=%u: query from %s:%u not forwarded: %s", rp->pod_id,
-		  inet_ntoa(client->sin_addr), ntohs(client->sin_port), strerror(-rc));
+	log_debug("dns: pod=%u: query from %s not forwarded: %s", rp->pod_id,
+		  pod_addr_text(client, text, sizeof(text)), strerror(-rc));
 	out_servfail(b, q, local, client);
 }
 
@@ -552,7 +600,7 @@ static void on_udp(struct loop *loop, int fd, uint32_t events, void *ctx)
 	(void)events;
 	for (unsigned int i = 0; i < n; i++) {
 		struct msghdr *mh = &b->in[i].msg_hdr;
-		struct sockaddr_in local = { .sin_family = AF_INET };
+		union pod_addr local = { .in = { .sin_family = AF_INET } };
 		bool have_local = false;
 
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
@@ -560,18 +608,44 @@ static void on_udp(struct loop *loop, int fd, uint32_t events, void *ctx)
 				struct in_pktinfo pi;
 
 				memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-				local.sin_addr = pi.ipi_addr;
+				local.in.sin_addr = pi.ipi_addr;
 				have_local = true;
 			}
 		}
-		local.sin_port = htons(rp->r->deps.port);
+		local.in.sin_port = htons(rp->r->deps.port);
 		/* Capture sends queries to a loopback address only; anything
 		 * else reached the port from outside the pod.
 		 */
-		if (!have_local || !is_loopback4(&local) ||
+		if (!have_local || !is_loopback(&local) ||
 		    mh->msg_namelen != sizeof(b->in_from[i].in))
 			continue;
-		udp_query(rp, b, b->buf[i], b->in[i].msg_len, &b->in_from[i].in, &local);
+		udp_query(rp, b, b->buf[i], b->in[i].msg_len, &b->in_from[i], &local);
+	}
+	up_flush(rp, b);
+	out_flush(rp, b);
+}
+
+/* Queries on [::1] (nft mode's redirect of those to an IPv6 resolver): the
+ * socket is bound there, so every one arrived on ::1 and is answered from it.
+ */
+static void on_udp6(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct dnsr_pod *rp = ctx;
+	struct udp_batch *b = rp->r->batch;
+	unsigned int n = batch_read(b, fd, false);
+	const union pod_addr local = { .in6 = {
+		.sin6_family = AF_INET6,
+		.sin6_port = htons(rp->r->deps.port),
+		.sin6_addr = IN6ADDR_LOOPBACK_INIT,
+	} };
+
+	(void)loop;
+	(void)events;
+	for (unsigned int i = 0; i < n; i++) {
+		if (b->in[i].msg_hdr.msg_namelen != sizeof(b->in_from[i].in6) ||
+		    b->in_from[i].sa.sa_family != AF_INET6)
+			continue;
+		udp_query(rp, b, b->buf[i], b->in[i].msg_len, &b->in_from[i], &local);
 	}
 	up_flush(rp, b);
 	out_flush(rp, b);
@@ -684,8 +758,8 @@ static int conn_upstream(struct tcp_conn *c)
 	socklen_t len;
 	int home, fd, err;
 
-	err = r->deps.resolver(r->deps.ctx, c->rp->ct_fd, true, c->fd, &c->local, &c->peer,
-			       &resolver);
+	err = r->deps.resolver(r->deps.ctx, c->rp->ct_fd, true, c->fd, &c->local.sa,
+			       &c->peer.sa, &resolver);
 	if (err)
 		return err;
 	len = resolver.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
@@ -862,17 +936,16 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *ctx)
 
 	(void)events;
 	for (int i = 0; i < UDP_BATCH; i++) {
-		struct sockaddr_in peer, local;
+		union pod_addr peer, local;
 		socklen_t plen = sizeof(peer), llen = sizeof(local);
 		struct tcp_conn *c;
-		int cfd = accept4(fd, (struct sockaddr *)&peer, &plen,
-				  SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int cfd = accept4(fd, &peer.sa, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (cfd == -1)
 			return;
-		if (rp->n_conns >= DNSR_TCP_POD || plen != sizeof(peer) ||
-		    getsockname(cfd, (struct sockaddr *)&local, &llen) == -1 ||
-		    !is_loopback4(&local)) {
+		if (rp->n_conns >= DNSR_TCP_POD || plen != pod_addr_len(&peer) ||
+		    getsockname(cfd, &local.sa, &llen) == -1 ||
+		    local.sa.sa_family != peer.sa.sa_family || !is_loopback(&local)) {
 			if (rp->n_conns >= DNSR_TCP_POD)
 				rp->r->n.failed++;
 			close(cfd);
@@ -909,8 +982,8 @@ static int sock_opts(struct dnsr_pod *rp)
 	int one = 1, zero = 0;
 
 	/* The wildcard: capture sends to 127.53.X.Y or 127.54.X.Y (eBPF) or
-	 * 127.0.0.1 (nft), and the address a query arrived on says which
-	 * resolver it was for. SO_REUSEPORT: during a hand-over the successor
+	 * 127.0.0.1 (nft; ::1 for an IPv6 resolver, open6()), and the address
+	 * a query arrived on says which resolver it was for. SO_REUSEPORT: during a hand-over the successor
 	 * opens its own responder while this agent's still serves. The
 	 * forwarding socket is dual-stack whatever net.ipv6.bindv6only says in
 	 * the pod.
@@ -928,9 +1001,52 @@ static int sock_opts(struct dnsr_pod *rp)
 	return 0;
 }
 
+/* The [::1] listeners (deps.listen6): a UDP socket and a TCP listener on
+ * [::1]:port, IPv6 only (the 0.0.0.0 ones hold the port for IPv4). A pod netns
+ * without IPv6 (no ::1, or no IPv6 in the kernel) has no IPv6 resolver to
+ * capture: 0 with none. 0 or -errno.
+ */
+static int open6(struct dnsr_pod *rp, int home)
+{
+	struct sockaddr_in6 lo = {
+		.sin6_family = AF_INET6,
+		.sin6_port = htons(rp->r->deps.port),
+		.sin6_addr = IN6ADDR_LOOPBACK_INIT,
+	};
+	int fds[2], one = 1, err = 0;
+
+	fds[0] = netns_socket(rp->netns_fd, home, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK);
+	if (fds[0] < 0)
+		return fds[0] == -EAFNOSUPPORT ? 0 : fds[0];
+	fds[1] = netns_socket(rp->netns_fd, home, AF_INET6, SOCK_STREAM | SOCK_NONBLOCK);
+	if (fds[1] < 0) {
+		close(fds[0]);
+		return fds[1];
+	}
+	for (int i = 0; i < 2 && !err; i++) {
+		if (setsockopt(fds[i], IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1 ||
+		    setsockopt(fds[i], SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+		    setsockopt(fds[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+		    bind(fds[i], (struct sockaddr *)&lo, sizeof(lo)) == -1)
+			err = -errno;
+	}
+	if (!err && listen(fds[1], 64) == -1)
+		err = -errno;
+	if (err) {
+		close(fds[0]);
+		close(fds[1]);
+		/* EADDRNOTAVAIL: IPv6 is off in the pod (no ::1). */
+		return err == -EADDRNOTAVAIL ? 0 : err;
+	}
+	rp->udp6_fd = fds[0];
+	rp->tcp6_fd = fds[1];
+	return 0;
+}
+
 static void close_fds(struct dnsr_pod *rp)
 {
-	int *fds[] = { &rp->udp_fd, &rp->tcp_fd, &rp->fwd_fd, &rp->ct_fd };
+	int *fds[] = { &rp->udp_fd, &rp->tcp_fd, &rp->fwd_fd, &rp->ct_fd, &rp->udp6_fd,
+		       &rp->tcp6_fd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -949,7 +1065,7 @@ struct dnsr_pod *dnsr_pod_open(struct dnsr *r, int netns_fd, uint32_t pod_id)
 	rp->r = r;
 	rp->pod_id = pod_id;
 	rp->netns_fd = netns_fd;
-	rp->udp_fd = rp->tcp_fd = rp->fwd_fd = rp->ct_fd = -1;
+	rp->udp_fd = rp->tcp_fd = rp->fwd_fd = rp->ct_fd = rp->udp6_fd = rp->tcp6_fd = -1;
 	home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (home == -1) {
 		err = -errno;
@@ -971,7 +1087,7 @@ struct dnsr_pod *dnsr_pod_open(struct dnsr *r, int netns_fd, uint32_t pod_id)
 		err = rp->fwd_fd < 0 ? rp->fwd_fd : rp->tcp_fd;
 		goto out_close;
 	}
-	err = sock_opts(rp);
+	err = sock_opts(rp) ?: (r->deps.listen6 ? open6(rp, home) : 0);
 	if (err)
 		goto out_close;
 	err = r->deps.open_ns(r->deps.ctx, netns_fd, &rp->ct_fd);
@@ -986,12 +1102,24 @@ struct dnsr_pod *dnsr_pod_open(struct dnsr *r, int netns_fd, uint32_t pod_id)
 	err = loop_add_fd(r->deps.loop, rp->tcp_fd, EPOLLIN, on_accept, rp);
 	if (err)
 		goto out_del_fwd;
+	if (rp->udp6_fd >= 0) {
+		err = loop_add_fd(r->deps.loop, rp->udp6_fd, EPOLLIN, on_udp6, rp);
+		if (err)
+			goto out_del_tcp;
+		err = loop_add_fd(r->deps.loop, rp->tcp6_fd, EPOLLIN, on_accept, rp);
+		if (err) {
+			(void)loop_del_fd(r->deps.loop, rp->udp6_fd);
+			goto out_del_tcp;
+		}
+	}
 	close(home);
 	rp->next = r->pods;
 	r->pods = rp;
 	r->n.pods++;
 	return rp;
 
+out_del_tcp:
+	(void)loop_del_fd(r->deps.loop, rp->tcp_fd);
 out_del_fwd:
 	(void)loop_del_fd(r->deps.loop, rp->fwd_fd);
 out_del_udp:
@@ -1025,6 +1153,10 @@ void dnsr_pod_close(struct dnsr *r, struct dnsr_pod *rp)
 	loop_forget_fd(r->deps.loop, rp->udp_fd);
 	loop_forget_fd(r->deps.loop, rp->fwd_fd);
 	loop_forget_fd(r->deps.loop, rp->tcp_fd);
+	if (rp->udp6_fd >= 0)
+		loop_forget_fd(r->deps.loop, rp->udp6_fd);
+	if (rp->tcp6_fd >= 0)
+		loop_forget_fd(r->deps.loop, rp->tcp6_fd);
 	close_fds(rp);
 	r->n.pods--;
 	free(rp);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* The DNS responder of meshed pods (docs/dns.md, "Capture"): per pod netns,
  * a UDP socket and a TCP listener on the DNS port that capture sends the
- * pod's queries to, and sockets forwarding what the agent does not own to
+ * pod's queries to (0.0.0.0, and with listen6 [::1] as well), and sockets forwarding what the agent does not own to
  * the resolver the pod asked. Runs on the main thread's loop; every socket
  * is made in the pod's netns by that thread (the proxy workers cannot make
  * sockets). How a query's resolver is found belongs to the capture mode,
@@ -34,12 +34,18 @@ struct dnsr_deps {
 	uint16_t port;			/* the responder's port in each pod netns */
 	/* What a pod netns needs for @resolver (capture_dns_open()). */
 	int (*open_ns)(void *ctx, int netns_fd, int *ct_fd);
-	/* The resolver a query arriving on @fd at @local from @peer was sent
-	 * to (capture_dns_resolver()): an IPv4 (struct sockaddr_in) or IPv6
-	 * (struct sockaddr_in6) address and port. 0 or -errno.
+	/* The resolver a query arriving on @fd at @local from @peer (both
+	 * IPv4 or both IPv6) was sent to (capture_dns_resolver()): an IPv4
+	 * (struct sockaddr_in) or IPv6 (struct sockaddr_in6) address and
+	 * port. 0 or -errno.
 	 */
-	int (*resolver)(void *ctx, int ct_fd, bool tcp, int fd, const struct sockaddr_in *local,
-			const struct sockaddr_in *peer, struct sockaddr_storage *out);
+	int (*resolver)(void *ctx, int ct_fd, bool tcp, int fd, const struct sockaddr *local,
+			const struct sockaddr *peer, struct sockaddr_storage *out);
+	/* Also listen on [::1]:port, for queries capture sends there (nft
+	 * mode's redirect of a query to an IPv6 resolver). Skipped in a pod
+	 * netns without IPv6.
+	 */
+	bool listen6;
 	void *ctx;
 };
 

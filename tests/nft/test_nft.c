@@ -820,6 +820,7 @@ Test(nft, dns_goes_to_the_responder_and_conntrack_names_the_resolver)
 	struct sockaddr_in res = { .sin_family = AF_INET, .sin_port = htons(53) };
 	struct sockaddr_in peer, local = { .sin_family = AF_INET, .sin_port = htons(15053) };
 	struct sockaddr_in orig, from;
+	struct sockaddr_storage ct_orig;
 	struct nft_pod_state st;
 	struct pollfd p;
 	socklen_t len;
@@ -858,7 +859,11 @@ Test(nft, dns_goes_to_the_responder_and_conntrack_names_the_resolver)
 			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
 	cr_expect_eq(ntohl(pi.ipi_addr.s_addr), INADDR_LOOPBACK);
 	local.sin_addr = pi.ipi_addr;
-	cr_assert_eq(nft_ct_orig_dst(ct, IPPROTO_UDP, &local, &peer, &orig), 0);
+	cr_assert_eq(nft_ct_orig_dst(ct, IPPROTO_UDP, (struct sockaddr *)&local,
+				     (struct sockaddr *)&peer, &ct_orig),
+		     0);
+	cr_assert_eq(ct_orig.ss_family, AF_INET);
+	memcpy(&orig, &ct_orig, sizeof(orig));
 	cr_expect_eq(orig.sin_addr.s_addr, res.sin_addr.s_addr, "conntrack says %s",
 		     inet_ntoa(orig.sin_addr));
 	cr_expect_eq(ntohs(orig.sin_port), 53);
@@ -902,6 +907,147 @@ Test(nft, dns_goes_to_the_responder_and_conntrack_names_the_resolver)
 	cr_expect(st.rules.fail_open && st.rules.dns_port == 15053);
 	cr_expect(nft_pod_state_matches(&st, &r));
 	close(ct);
+	close(real);
+	close(tcp);
+	close(udp);
+}
+
+/* A table whose DNS UDP rule matches IPv4 only (as agents wrote it before
+ * IPv6 queries were captured; made here with the nft tool) reads back as
+ * such and does not match the rules: apply rewrites it, after which it does.
+ */
+Test(nft, an_ipv4_only_dns_rule_is_rewritten)
+{
+	struct nft_pod_rules r = pod_rules();
+	struct nft_pod_state st;
+	char n[64];
+
+	r.dns_port = 15053;
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
+	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
+	cr_expect(!st.dns_v4_only);
+	tns_name(POD, n, sizeof(n));
+	cr_assert_eq(tns_sh("h=$(ip netns exec %s nft -a list chain inet weft output | "
+			    "awk '/udp dport 53/ { print $NF }') && [ -n \"$h\" ] && "
+			    "ip netns exec %s nft replace rule inet weft output handle $h "
+			    "meta nfproto ipv4 udp dport 53 redirect to :15053",
+			    n, n),
+		     0, "could not replace the DNS rule with nft");
+	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
+	cr_expect(st.dns_v4_only, "the IPv4-only DNS rule was not recognised");
+	cr_expect_eq(st.rules.dns_port, 15053);
+	cr_expect(!nft_pod_state_matches(&st, &r));
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1, "the old rule was kept");
+	cr_assert_eq(nft_pod_read(pod_fd, &st), 0);
+	cr_expect(!st.dns_v4_only);
+	cr_expect(nft_pod_state_matches(&st, &r));
+}
+
+/* A socket of @type made in the pod netns, IPv6 only, bound to [@ip]:@port. */
+static int pod_socket6(int type, const char *ip, uint16_t port)
+{
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	int fd, one = 1;
+
+	cr_assert_eq(inet_pton(AF_INET6, ip, &sa.sin6_addr), 1);
+	cr_assert_eq(tns_enter(POD), 0);
+	fd = socket(AF_INET6, type | SOCK_CLOEXEC, 0);
+	cr_assert_eq(tns_enter(NULL), 0);
+	cr_assert_geq(fd, 0);
+	setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind [%s]:%u: %s", ip, port,
+		     strerror(errno));
+	if (type == SOCK_STREAM)
+		cr_assert_eq(listen(fd, 4), 0);
+	return fd;
+}
+
+/* IP6T_SO_ORIGINAL_DST, as agent/datapath/capture.c names it. */
+#define ORIGINAL_DST6 80
+
+/* The same rules take IPv6: UDP and TCP to [RESOLVER6]:53 go to the responder
+ * on [::1], conntrack names the resolver (an IPv6 tuple), the answer from ::1
+ * reads as the resolver's, and the TCP connection's original destination is
+ * the resolver. The resolver itself sees nothing.
+ */
+Test(nft, dns_to_an_ipv6_resolver_goes_to_the_responder_on_ipv6_loopback)
+{
+	struct nft_pod_rules r = pod_rules();
+	struct sockaddr_in6 res = { .sin6_family = AF_INET6, .sin6_port = htons(53) };
+	struct sockaddr_in6 peer, from, orig;
+	struct sockaddr_in6 local = { .sin6_family = AF_INET6, .sin6_port = htons(15053),
+				      .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_storage ct_orig;
+	char buf[8], text[INET6_ADDRSTRLEN];
+	struct pollfd p;
+	socklen_t len;
+	int udp, tcp, real, real_tcp, c, a, ct;
+
+	cr_assert_eq(inet_pton(AF_INET6, REAL_V6, &res.sin6_addr), 1);
+	r.dns_port = 15053;
+	cr_assert_eq(nft_pod_apply(pod_fd, &r), 1);
+	udp = pod_socket6(SOCK_DGRAM, "::1", 15053);
+	tcp = pod_socket6(SOCK_STREAM, "::1", 15053);
+	real = pod_socket6(SOCK_DGRAM, REAL_V6, 53);
+	real_tcp = pod_socket6(SOCK_STREAM, REAL_V6, 53);
+	ct = nft_ct_open(pod_fd);
+	cr_assert_geq(ct, 0, "conntrack socket: %s", strerror(-ct));
+
+	/* UDP: a connected socket, as glibc's stub resolver asks. */
+	cr_assert_eq(tns_enter(POD), 0);
+	c = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(tns_enter(NULL), 0);
+	cr_assert_eq(connect(c, (struct sockaddr *)&res, sizeof(res)), 0);
+	cr_assert_eq(send(c, "q", 1, 0), 1);
+	p = (struct pollfd){ .fd = udp, .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, WAIT_MS), 1, "the responder on ::1 got nothing");
+	len = sizeof(peer);
+	cr_assert_eq(recvfrom(udp, buf, sizeof(buf), 0, (struct sockaddr *)&peer, &len), 1);
+	cr_assert_eq(peer.sin6_family, AF_INET6);
+	cr_assert_eq(nft_ct_orig_dst(ct, IPPROTO_UDP, (struct sockaddr *)&local,
+				     (struct sockaddr *)&peer, &ct_orig),
+		     0);
+	cr_assert_eq(ct_orig.ss_family, AF_INET6);
+	memcpy(&orig, &ct_orig, sizeof(orig));
+	cr_expect(!memcmp(&orig.sin6_addr, &res.sin6_addr, 16), "conntrack says %s",
+		  inet_ntop(AF_INET6, &orig.sin6_addr, text, sizeof(text)));
+	cr_expect_eq(ntohs(orig.sin6_port), 53);
+	/* A tuple of two families is refused, not asked. */
+	cr_expect_eq(nft_ct_orig_dst(ct, IPPROTO_UDP, (struct sockaddr *)&local,
+				     (struct sockaddr *)&(struct sockaddr_in){ .sin_family = AF_INET },
+				     &ct_orig),
+		     -EAFNOSUPPORT);
+	/* The answer from ::1 reaches the connected client as the resolver's. */
+	cr_assert_eq(sendto(udp, "a", 1, 0, (struct sockaddr *)&peer, sizeof(peer)), 1);
+	p = (struct pollfd){ .fd = c, .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, WAIT_MS), 1, "no answer");
+	len = sizeof(from);
+	cr_assert_eq(recvfrom(c, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len), 1);
+	cr_expect(!memcmp(&from.sin6_addr, &res.sin6_addr, 16));
+	cr_expect_eq(ntohs(from.sin6_port), 53);
+	p = (struct pollfd){ .fd = real, .events = POLLIN };
+	cr_expect_eq(poll(&p, 1, 0), 0, "the resolver itself got the query");
+	close(c);
+
+	/* TCP: the listener on [::1], the original destination the resolver. */
+	c = tsock_connect(POD, "[" REAL_V6 "]:53", WAIT_MS);
+	cr_assert_geq(c, 0);
+	p = (struct pollfd){ .fd = tcp, .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, WAIT_MS), 1, "the responder's listener on ::1 got nothing");
+	a = accept4(tcp, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert_geq(a, 0);
+	len = sizeof(orig);
+	cr_assert_eq(getsockopt(a, SOL_IPV6, ORIGINAL_DST6, &orig, &len), 0, "%s",
+		     strerror(errno));
+	cr_expect(!memcmp(&orig.sin6_addr, &res.sin6_addr, 16));
+	cr_expect_eq(ntohs(orig.sin6_port), 53);
+	p = (struct pollfd){ .fd = real_tcp, .events = POLLIN };
+	cr_expect_eq(poll(&p, 1, 0), 0, "the resolver itself got the connection");
+	close(a);
+	close(c);
+	close(ct);
+	close(real_tcp);
 	close(real);
 	close(tcp);
 	close(udp);
