@@ -678,3 +678,22 @@ Test(decode, allow_from_on_services_and_namespaces)
 		     "Namespace shop: metadata.annotations[\"weft.io/allow-from\"]: "
 		     "names no identity (remove it to allow everyone)");
 }
+
+/* Only a Pod's uid is kept (and checked); no kind keeps its resourceVersion,
+ * so neither can reject a Service any more.
+ */
+Test(decode, only_a_pods_uid_is_read)
+{
+	struct obj *o = decode_ok("apiVersion: v1\nkind: Service\nmetadata:\n"
+				  "  name: web\n  namespace: shop\n"
+				  "  uid: 6a1f3c2e-8d4b-4f0a-9c1e-2b7d5e8f9a01-6a1f3c2e-8d4b-4f0a-9c1e-2b7d\n"
+				  "  resourceVersion: 48213\n"
+				  "spec: {clusterIP: 198.19.0.10, ports: [{port: 80}]}\n");
+
+	cr_assert_eq(o->key.kind, OBJ_SERVICE);
+	cr_assert_eq(o->svc.n_vips, 1);
+	obj_free(o);
+	expect_error("apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-0\n  namespace: shop\n"
+		     "  uid: 6a1f3c2e-8d4b-4f0a-9c1e-2b7d5e8f9a01-6a1f3c2e-8d4b-4f0a-9c1e-2b7d\n",
+		     "Pod shop/web-0: metadata.uid: must be at most 63 characters, got 65");
+}
