@@ -15,6 +15,13 @@
  *     received by the backend thread → published), as reg_sink_latency()
  *     reports it; plus the cost of one catalogue build and hand-over to
  *     the workers (every build, and the changes' alone: wall and CPU);
+ *     and the change split where the fake server says it wrote the event:
+ *     it records, per event, when its write to the watch stream began
+ *     (CLOCK_MONOTONIC, /_control/event_times), so posted → written is the
+ *     fake server's part (the bench's HTTPS post, Python applying it and
+ *     waking its watch thread) and written → published the agent's (the
+ *     backend reading and decoding the event, the sink, the build and the
+ *     hand-over to the workers, and the waits for a core on the way);
  *   - the proxy's side: every catalogue is published to BENCH_WORKERS proxy
  *     worker threads (default 2) as the agent does; each binds it between
  *     two of its events, so the longest bind is the longest a request on a
@@ -191,6 +198,8 @@ static void on_check(struct loop_timer *t, uint64_t now)
 struct post {
 	struct kfake *f;
 	const char *json;
+	long long rv;		/* the change's resourceVersion */
+	uint64_t done_us;	/* when the server answered the post */
 	int rc;
 };
 
@@ -201,7 +210,8 @@ static void *post_change(void *arg)
 {
 	struct post *p = arg;
 
-	p->rc = kfake_apply(p->f, p->json);
+	p->rc = kfake_apply_rv(p->f, p->json, &p->rv);
+	p->done_us = now_us();
 	return NULL;
 }
 
@@ -224,6 +234,99 @@ static int cmp_u64(const void *x, const void *y)
 	uint64_t a = *(const uint64_t *)x, c = *(const uint64_t *)y;
 
 	return a < c ? -1 : a > c;
+}
+
+/* One change's moments, CLOCK_MONOTONIC µs. */
+struct change_times {
+	uint64_t posted;	/* before the bench posts it */
+	uint64_t answered;	/* the server answered the post */
+	long long rv;
+	uint64_t recorded;	/* the server put it in its event history */
+	uint64_t written;	/* the server began writing it to the watch stream */
+	uint64_t published;	/* the catalogue built from it was published */
+	uint64_t sink_us;	/* the sink's received → published for its one event,
+				 * 0 if the change did not come as exactly one */
+};
+
+/* @what's p50, p99 and max over @n changes, in ms, as JSON members. */
+static void print_split(const char *what, const uint64_t *d_in, size_t n)
+{
+	uint64_t *d = malloc((n ? n : 1) * sizeof(*d));
+
+	if (!d || !n) {
+		printf(",\"%s_p50_ms\":null,\"%s_p99_ms\":null,\"%s_max_ms\":null", what, what,
+		       what);
+		free(d);
+		return;
+	}
+	memcpy(d, d_in, n * sizeof(*d));
+	qsort(d, n, sizeof(*d), cmp_u64);
+	printf(",\"%s_p50_ms\":%.2f,\"%s_p99_ms\":%.2f,\"%s_max_ms\":%.2f", what,
+	       (double)d[n / 2] / 1000, what, (double)d[n * 99 / 100] / 1000, what,
+	       (double)d[n - 1] / 1000);
+	free(d);
+}
+
+static uint64_t span(uint64_t from, uint64_t to)
+{
+	return to > from ? to - from : 0;
+}
+
+/* Fill in when the server recorded and wrote each change (its
+ * /_control/event_times) and print the split of the end-to-end latency.
+ * Changes the server has no time for are left out of the split (counted).
+ */
+static void print_server_split(struct kfake *f, struct change_times *t, size_t n)
+{
+	json_object *o = n ? kfake_event_times(f, t[0].rv - 1) : NULL, *evs = NULL;
+	uint64_t *post = calloc(n ? n : 1, sizeof(*post));
+	uint64_t *server = calloc(n ? n : 1, sizeof(*server));
+	uint64_t *agent = calloc(n ? n : 1, sizeof(*agent));
+	uint64_t *backend = calloc(n ? n : 1, sizeof(*backend));
+	uint64_t *sink = calloc(n ? n : 1, sizeof(*sink));
+	size_t k = 0, m = 0, ks = 0;
+
+	if (o && json_object_object_get_ex(o, "events", &evs))
+		m = json_object_array_length(evs);
+	for (size_t i = 0; i < m; i++) {
+		json_object *e = json_object_array_get_idx(evs, i), *rv, *rec, *wr;
+
+		if (!json_object_object_get_ex(e, "rv", &rv) ||
+		    !json_object_object_get_ex(e, "recorded", &rec) ||
+		    !json_object_object_get_ex(e, "written", &wr) || !wr)
+			continue;
+		for (size_t j = 0; j < n; j++)
+			if (t[j].rv == json_object_get_int64(rv)) {
+				t[j].recorded = (uint64_t)(json_object_get_double(rec) * 1e6);
+				t[j].written = (uint64_t)(json_object_get_double(wr) * 1e6);
+				break;
+			}
+	}
+	for (size_t j = 0; post && server && agent && backend && sink && j < n; j++) {
+		if (!t[j].written)
+			continue;
+		if (t[j].sink_us) {
+			sink[ks] = t[j].sink_us;
+			backend[ks++] = span(t[j].written + t[j].sink_us, t[j].published);
+		}
+		post[k] = span(t[j].posted, t[j].answered);
+		server[k] = span(t[j].posted, t[j].written);
+		agent[k] = span(t[j].written, t[j].published);
+		k++;
+	}
+	printf(",\"split_changes\":%zu", k);
+	print_split("post", post, k);
+	print_split("posted_to_written", server, k);
+	print_split("written_to_published", agent, k);
+	printf(",\"sink_split_changes\":%zu", ks);
+	print_split("written_to_received", backend, ks);
+	print_split("received_to_published", sink, ks);
+	json_object_put(o);
+	free(post);
+	free(server);
+	free(agent);
+	free(backend);
+	free(sink);
 }
 
 /* The upper bound of the bucket holding quantile @q of the sink's histogram. */
@@ -250,6 +353,7 @@ int main(int argc, char **argv)
 	struct workers_publish_stats pub_sync, pub_changes;
 	unsigned long n_workers = getenv("BENCH_WORKERS") ? strtoul(getenv("BENCH_WORKERS"), NULL, 10) : 2;
 	uint64_t t0, sync_us, *lat;
+	struct change_times *times;
 	double cpu0, sync_cpu;
 	long rss0, rss1;
 	struct kfake f;
@@ -259,7 +363,8 @@ int main(int argc, char **argv)
 
 	log_set_level(getenv("BENCH_LOG") ? LOG_LEVEL_INFO : LOG_LEVEL_WARN);
 	lat = calloc(changes ? changes : 1, sizeof(*lat));
-	if (!lat || kfake_start(&f, &fo))
+	times = calloc(changes ? changes : 1, sizeof(*times));
+	if (!lat || !times || kfake_start(&f, &fo))
 		return 1;
 	snprintf(body, sizeof(body),
 		 "{\"namespace\":\"bench\",\"services\":%lu,\"endpoints_per_slice\":%lu}", services,
@@ -317,6 +422,8 @@ int main(int argc, char **argv)
 		struct post p = { .f = &f, .json = obj };
 		pthread_t th;
 
+		struct reg_latency l0 = *reg_sink_latency(b.sink), l1;
+
 		b.slice = slice;
 		b.done_us = 0;
 		(void)loop_timer_set(b.loop, &b.deadline, 10000, on_deadline);
@@ -333,6 +440,11 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		lat[i] = b.done_us - t0;
+		l1 = *reg_sink_latency(b.sink);
+		times[i] = (struct change_times){
+			.posted = t0, .answered = p.done_us, .rv = p.rv, .published = b.done_us,
+			.sink_us = l1.n == l0.n + 1 ? l1.sum_us - l0.sum_us : 0,
+		};
 	}
 	b.slice = NULL;
 	pub_changes = publish_stats();
@@ -356,7 +468,7 @@ int main(int argc, char **argv)
 		       "\"workers\":%lu,\"worker_binds_sync\":%llu,\"worker_bind_max_sync_us\":%llu,"
 		       "\"worker_bind_max_cpu_sync_us\":%llu,"
 		       "\"worker_binds_changes\":%llu,\"worker_bind_max_changes_us\":%llu,"
-		       "\"worker_bind_max_cpu_changes_us\":%llu,\"worker_bind_avg_changes_us\":%.0f}\n",
+		       "\"worker_bind_max_cpu_changes_us\":%llu,\"worker_bind_avg_changes_us\":%.0f",
 		       services, services * per_svc, (double)sync_us / 1e6, sync_cpu, rss0, rss1,
 		       rss_kib("VmHWM:"), (unsigned long long)b.builds,
 		       (double)b.build_us_sum / (double)(b.builds ? b.builds : 1) / 1000,
@@ -377,6 +489,8 @@ int main(int argc, char **argv)
 		       (unsigned long long)pub_changes.max_cpu_us,
 		       pub_changes.binds ? (double)pub_changes.total_us / (double)pub_changes.binds
 					 : 0);
+		print_server_split(&f, times, changes);
+		printf("}\n");
 	}
 	rc = 0;
 out:
@@ -387,5 +501,6 @@ out:
 	loop_free(b.loop);
 	kfake_stop(&f);
 	free(lat);
+	free(times);
 	return rc;
 }

@@ -323,7 +323,7 @@ static void copy_pod(struct cat_pod *p, const struct obj *o)
 {
 	memcpy(p->ns, o->key.ns, sizeof(p->ns));
 	memcpy(p->name, o->key.name, sizeof(p->name));
-	memcpy(p->uid, o->uid, sizeof(p->uid));
+	memcpy(p->uid, o->pod.uid, sizeof(p->uid));
 	memcpy(p->node, o->pod.node, sizeof(p->node));
 	memcpy(p->service_account, o->pod.service_account, sizeof(p->service_account));
 	memcpy(p->ips, o->pod.ips, sizeof(o->pod.ips));

@@ -866,10 +866,9 @@ static int decode_with(json_object *o, const char *def_kind, const char *def_api
 		return -ENOMEM;
 	obj->key = key;
 	dec_path_key(&d, "metadata");
-	err = dec_get_string(&d, meta, "uid", false, DEC_ANY, obj->uid, sizeof(obj->uid));
-	if (!err)
-		err = dec_get_string(&d, meta, "resourceVersion", false, DEC_ANY,
-				 obj->resource_version, sizeof(obj->resource_version));
+	if (desc->obj_kind == OBJ_POD)
+		err = dec_get_string(&d, meta, "uid", false, DEC_ANY, obj->pod.uid,
+				     sizeof(obj->pod.uid));
 	dec_path_pop(&d, 0);
 	if (!err)
 		err = desc->decode(&d, o, meta, obj);

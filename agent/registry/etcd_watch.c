@@ -77,7 +77,6 @@ static int apply_put(struct watcher *w, json_object *kv, bool listing)
 	struct obj *obj = NULL;
 	struct obj_key k;
 	size_t klen, vlen;
-	int64_t mod = 0;
 	int ret;
 
 	ret = etcd_b64_member(kv, "key", &key, &klen);
@@ -90,7 +89,6 @@ static int apply_put(struct watcher *w, json_object *kv, bool listing)
 		log_debug("registry: %s: key '%s' is not an object's, ignoring", e->source, key);
 		goto out;
 	}
-	(void)etcd_i64_member(kv, "mod_revision", &mod);
 	ret = reg_kv_decode(&k, val, vlen, &obj, err, sizeof(err));
 	if (ret == -EINVAL) {
 		log_warn("registry: %s: key '%s': %s (its previous version stays in force), "
@@ -102,8 +100,6 @@ static int apply_put(struct watcher *w, json_object *kv, bool listing)
 	}
 	if (ret)
 		goto out;
-	/* The revision that wrote it is the object's version in this store. */
-	snprintf(obj->resource_version, sizeof(obj->resource_version), "%lld", (long long)mod);
 	ret = reg_sink_upsert(e->sink, e->source, obj);
 out:
 	free(key);

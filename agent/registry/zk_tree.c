@@ -164,9 +164,6 @@ static int apply_leaf(struct zk *z, const char *rel, struct zk_req *r, bool list
 	}
 	if (ret)
 		return ret;
-	/* The transaction that last wrote it is the object's version. */
-	snprintf(obj->resource_version, sizeof(obj->resource_version), "%lld",
-		 (long long)r->stat.mzxid);
 	return reg_sink_upsert(z->sink, z->source, obj);
 }
 

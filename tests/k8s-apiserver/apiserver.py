@@ -56,6 +56,9 @@ with plain HTTP calls under /_control/ (no authentication, loopback only):
                           evictions 429, as a PodDisruptionBudget that
                           allows no disruption does
   GET  /_control/stats                                request counters
+  GET  /_control/event_times?since=RV                 per event after RV: when it was
+                          recorded and when its first write to a watch stream
+                          began (CLOCK_MONOTONIC seconds, as time.monotonic())
 
 Evictions: POST /api/v1/namespaces/NS/pods/NAME/eviction with a policy/v1
 (or v1beta1) Eviction body, as the real server answers them: 400 for a body
@@ -90,6 +93,7 @@ RESOURCES = {
 BY_KIND = {r[1]: r for r in RESOURCES.values()}
 BY_PLURAL = {r[0]: r for r in RESOURCES.values()}
 SNAPSHOTS_MAX = 64
+EVENT_TIMES_MAX = 100000
 
 
 def status(code, reason, message):
@@ -122,11 +126,18 @@ class State:
                       "evictions": [], "evictions_refused": 0, "tokenreviews": 0,
                       "writes": {p: 0 for p in BY_PLURAL}}
         self.tokens = {}           # TokenReview: token -> {"user", "audiences"}
+        # rv -> [recorded, first written to a watch stream or None], in
+        # CLOCK_MONOTONIC seconds: lets a benchmark split a change's latency
+        # into the server's part and the client's.
+        self.event_times = {}
         self.refuse_evictions = 0
 
     # -- changes (caller holds the lock)
     def _record(self, plural, etype, obj):
         self.history.append((self.rv, plural, etype, obj))
+        self.event_times[self.rv] = [time.monotonic(), None]
+        while len(self.event_times) > EVENT_TIMES_MAX:
+            del self.event_times[next(iter(self.event_times))]
         while len(self.history) > self.history_max:
             self.compacted = self.history.pop(0)[0]
         self.cond.notify_all()
@@ -254,6 +265,12 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_control/stats":
             with self.server.state.cond:
                 return self.send_json(200, self.server.state.stats)
+        if url.path == "/_control/event_times":
+            since = int(q.get("since") or 0)
+            with self.server.state.cond:
+                times = [{"rv": rv, "recorded": t[0], "written": t[1]}
+                         for rv, t in self.server.state.event_times.items() if rv > since]
+            return self.send_json(200, {"events": times})
         st = self.server.state
         if st.down:
             return self.slam()
@@ -404,7 +421,15 @@ class Handler(BaseHTTPRequestHandler):
                 return self.chunk(b"")
             # Every event up to "newest" was looked at: that is where we are.
             for etype, o in events:
-                self.chunk(json.dumps({"type": etype, "object": o}).encode() + b"\n")
+                data = json.dumps({"type": etype, "object": o}).encode() + b"\n"
+                # Taken as the write starts: the client's share measured from
+                # here is, if anything, overstated (never negative).
+                written = time.monotonic()
+                self.chunk(data)
+                with st.cond:
+                    t = st.event_times.get(int(o["metadata"]["resourceVersion"]))
+                    if t is not None and t[1] is None:
+                        t[1] = written
             cursor = newest
             if due:
                 last_bookmark = now

@@ -202,18 +202,37 @@ int kfake_control(struct kfake *f, const char *what, const char *json)
 	return o ? 0 : -1;
 }
 
-int kfake_apply(struct kfake *f, const char *json)
+int kfake_apply_rv(struct kfake *f, const char *json, long long *rv)
 {
 	size_t n = strlen(json) + 32;
 	char *body = malloc(n);
-	int rc;
+	json_object *o, *v = NULL;
 
 	if (!body)
 		return -1;
 	snprintf(body, n, "{\"objects\":%s}", json);
-	rc = kfake_control(f, "apply", body);
+	o = call(f, "apply", body);
 	free(body);
-	return rc;
+	if (o && rv) {
+		*rv = json_object_object_get_ex(o, "resourceVersion", &v)
+			      ? strtoll(json_object_get_string(v), NULL, 10)
+			      : -1;
+	}
+	json_object_put(o);
+	return o ? 0 : -1;
+}
+
+int kfake_apply(struct kfake *f, const char *json)
+{
+	return kfake_apply_rv(f, json, NULL);
+}
+
+json_object *kfake_event_times(struct kfake *f, long long since)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "event_times?since=%lld", since);
+	return call(f, what, NULL);
 }
 
 int kfake_delete(struct kfake *f, const char *kind, const char *ns, const char *name)

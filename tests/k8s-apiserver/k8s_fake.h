@@ -61,6 +61,18 @@ int kfake_control(struct kfake *f, const char *what, const char *json);
 /* Create or replace objects: @json is a JSON array of Kubernetes objects. */
 int kfake_apply(struct kfake *f, const char *json);
 
+/* kfake_apply(), and the resourceVersion the server was at after it (the
+ * last object's) in @rv. 0 or -1.
+ */
+int kfake_apply_rv(struct kfake *f, const char *json, long long *rv);
+
+/* When each event after resourceVersion @since was recorded by the server
+ * and first written to a watch stream: {"events": [{"rv", "recorded",
+ * "written"}]}, CLOCK_MONOTONIC seconds ("written" null: not yet). Caller
+ * puts it. NULL on error.
+ */
+json_object *kfake_event_times(struct kfake *f, long long since);
+
 /* Delete one object. 0 or -1. */
 int kfake_delete(struct kfake *f, const char *kind, const char *ns, const char *name);
 

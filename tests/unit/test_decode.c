@@ -86,8 +86,6 @@ Test(decode, service_fields)
 	cr_assert_eq(o->key.kind, OBJ_SERVICE);
 	cr_assert_str_eq(o->key.ns, "shop");
 	cr_assert_str_eq(o->key.name, "web");
-	cr_assert_str_eq(o->uid, "6a1f3c2e-8d4b-4f0a-9c1e-2b7d5e8f9a01");
-	cr_assert_str_eq(o->resource_version, "48213");
 	cr_assert_eq(o->svc.n_vips, 2);
 	expect_ip(&o->svc.vips[0], "198.19.0.10");
 	expect_ip(&o->svc.vips[1], "fd00:198:19::10");
@@ -503,7 +501,7 @@ Test(decode, pod_phase_host_network_and_deletion)
 				  "spec: {nodeName: node-b, hostNetwork: true}\n"
 				  "status: {phase: Running}\n");
 
-	cr_assert_str_eq(o->uid, "0b5c6a3e-1f2d");
+	cr_assert_str_eq(o->pod.uid, "0b5c6a3e-1f2d");
 	cr_assert(o->pod.host_network);
 	cr_assert_eq(o->pod.phase, OBJ_POD_RUNNING);
 	cr_assert_not(o->pod.terminating);
@@ -537,7 +535,6 @@ Test(decode, recorded_watch_event)
 	cr_assert(json_object_object_get_ex(ev, "object", &obj));
 	cr_assert_eq(reg_decode(obj, &o, err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(o->key.name, "web-7xk2p");
-	cr_assert_str_eq(o->resource_version, "48977");
 	cr_assert_eq(o->slice.n_endpoints, 2);
 	cr_assert_not(o->slice.endpoints[1].ready);
 	cr_assert_str_eq(o->slice.endpoints[1].zone, "zone-b");
@@ -680,4 +677,23 @@ Test(decode, allow_from_on_services_and_namespaces)
 		     "  annotations: {weft.io/allow-from: \" , \"}\n",
 		     "Namespace shop: metadata.annotations[\"weft.io/allow-from\"]: "
 		     "names no identity (remove it to allow everyone)");
+}
+
+/* Only a Pod's uid is kept (and checked); no kind keeps its resourceVersion,
+ * so neither can reject a Service any more.
+ */
+Test(decode, only_a_pods_uid_is_read)
+{
+	struct obj *o = decode_ok("apiVersion: v1\nkind: Service\nmetadata:\n"
+				  "  name: web\n  namespace: shop\n"
+				  "  uid: 6a1f3c2e-8d4b-4f0a-9c1e-2b7d5e8f9a01-6a1f3c2e-8d4b-4f0a-9c1e-2b7d\n"
+				  "  resourceVersion: 48213\n"
+				  "spec: {clusterIP: 198.19.0.10, ports: [{port: 80}]}\n");
+
+	cr_assert_eq(o->key.kind, OBJ_SERVICE);
+	cr_assert_eq(o->svc.n_vips, 1);
+	obj_free(o);
+	expect_error("apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-0\n  namespace: shop\n"
+		     "  uid: 6a1f3c2e-8d4b-4f0a-9c1e-2b7d5e8f9a01-6a1f3c2e-8d4b-4f0a-9c1e-2b7d\n",
+		     "Pod shop/web-0: metadata.uid: must be at most 63 characters, got 65");
 }
