@@ -11,16 +11,19 @@
  *                                     stop accepting, free cni.sock,
  *                                     admin.sock, metrics; registries
  *                                     stop without deregistering
+ *                              ←      REGISTRIES (what they pass: only
+ *                                     when the HELLO had HO_F_RESUME)
+ *   registries resume at once
  *                              ←      CONNS (≤ PASS_BATCH established
  *                                     connections, their sockets and
  *                                     pipes) … only when the HELLO had
  *                                     HO_F_CONNS
  *   relay them at once
- *                              ←      REGISTRIES (what they pass: only
- *                                     when the HELLO had HO_F_RESUME)
  *                              ←      RELEASED
- *   bind the control sockets;         drain what was not passed, exit
- *   registries resume
+ *   bind the control sockets          drain what was not passed, exit
+ *
+ * (Agents before this one sent CONNS first; a successor takes the two in
+ * either order.)
  *
  * Version 1 throughout: REGISTRIES and CONNS came later, and a peer
  * announces that it takes them in the HELLO's flags, which earlier agents
