@@ -11,16 +11,19 @@
  *                                     stop accepting, free cni.sock,
  *                                     admin.sock, metrics; registries
  *                                     stop without deregistering
+ *                              ←      REGISTRIES (what they pass: only
+ *                                     when the HELLO had HO_F_RESUME)
+ *   registries resume at once
  *                              ←      CONNS (≤ PASS_BATCH established
  *                                     connections, their sockets and
  *                                     pipes) … only when the HELLO had
  *                                     HO_F_CONNS
  *   relay them at once
- *                              ←      REGISTRIES (what they pass: only
- *                                     when the HELLO had HO_F_RESUME)
  *                              ←      RELEASED
- *   bind the control sockets;         drain what was not passed, exit
- *   registries resume
+ *   bind the control sockets          drain what was not passed, exit
+ *
+ * (Agents before this one sent CONNS first; a successor takes the two in
+ * either order.)
  *
  * Version 1 throughout: REGISTRIES and CONNS came later, and a peer
  * announces that it takes them in the HELLO's flags, which earlier agents
@@ -488,9 +491,13 @@ static void on_successor(struct loop *loop, int fd, uint32_t events, void *ctx)
 	} else if (!err && m.type == HO_ADOPTED && a->ho_passed) {
 		log_info("handover: the successor adopted every listener; this agent stops accepting and drains");
 		a->ho_release(a);
-		if (a->ho_conns)
-			pass_conns(a, fd);
+		/* The sessions let go of run their timeouts from now: they go
+		 * first, the connections after (a successor of this version
+		 * takes both in either order).
+		 */
 		err = pass_registries(a, fd);
+		if (!err && a->ho_conns)
+			pass_conns(a, fd);
 		if (!err)
 			err = ho_word(fd, HO_RELEASED, 0);
 		if (err)
@@ -761,16 +768,19 @@ static void adopt_conns(struct agent *a, struct cap_index *ix, const struct ho_m
 	workers_release(a->workers);
 }
 
-int handover_finish(struct agent *a)
+int handover_finish(struct agent *a, handover_resume_fn resume)
 {
 	struct cap_index ix = { 0 };
 	struct ho_msg m;
 	int fds[HO_FDS_MAX], err;
 	size_t left, n_fds, adopted = 0, lost = 0;
 	uint64_t t0 = 0;
+	bool took = false, resumed = false;
 
-	if (a->ho_cfd == -1)
+	if (a->ho_cfd == -1) {
+		resume(a);
 		return 0;
+	}
 	left = px_adopt_close_rest();
 	if (left)
 		log_info("handover: closed %zu listening socket(s) no worker of this agent took (their queues move to the ones kept)",
@@ -784,8 +794,16 @@ int handover_finish(struct agent *a)
 			adopt_conns(a, &ix, &m, fds, &adopted, &lost);
 			continue;
 		}
-		if (!err && m.type == HO_REGISTRIES && !a->ho_regs) {
+		if (!err && m.type == HO_REGISTRIES && !took) {
+			/* The sessions were let go before they were sent: resume
+			 * them at once, not after the connections.
+			 */
 			err = take_registries(a, &m);
+			took = true;
+			if (!err) {
+				resume(a);
+				resumed = true;
+			}
 			continue;
 		}
 		if (!err && (m.type != HO_RELEASED || m.n)) {
@@ -795,6 +813,8 @@ int handover_finish(struct agent *a)
 		break;
 	}
 	free(ix.v);
+	if (!resumed)
+		resume(a);	/* nothing passed (or not whole): register as usual */
 	if (t0)
 		log_info("handover: relaying %zu established connection(s) the running agent passed (%zu lost: pod gone or no memory), taken in %llu us",
 			 adopted, lost, (unsigned long long)(now_us() - t0));

@@ -53,14 +53,21 @@ void handover_close(struct agent *a, bool unlink_path);
  * over, 0 when none answers (with --takeover: -ESRCH), or -errno.
  */
 int handover_begin(struct agent *a);
+/* The successor's registries take what the predecessor's passed
+ * (a->ho_regs, a->n_ho_regs; possibly none), which it then frees.
+ */
+typedef void (*handover_resume_fn)(struct agent *a);
+
 /* Successor side, once the pods are restored: close what nobody adopted,
  * tell the predecessor, and wait until it has stopped accepting and released
  * its control sockets (cni.sock, admin.sock, the metrics port), which the
- * successor binds next. What its registries passed is in a->ho_regs then
- * (a->n_ho_regs of them; the caller frees it). No-op without
- * handover_begin() returning 1. 0 or -errno (the predecessor then drains
- * anyway once it reads the word).
+ * successor binds next. @resume is called exactly once: as soon as the
+ * registries' sessions arrive (their timeouts run from the predecessor's
+ * let-go, so they do not wait for the connections), else at the end with
+ * nothing passed; also without handover_begin() returning 1, when the rest
+ * is a no-op. 0 or -errno (the predecessor then drains anyway once it reads
+ * the word).
  */
-int handover_finish(struct agent *a);
+int handover_finish(struct agent *a, handover_resume_fn resume);
 
 #endif /* WEFT_HANDOVER_H */

@@ -132,10 +132,23 @@ static bool pass_registry(struct agent *a, struct agent_registry *r)
  */
 static void stop_registries(struct agent *a, bool deregister)
 {
+	bool passing = !deregister && a->ho_resumes;
+
+	if (passing && !a->ho_regs && !(a->ho_regs = calloc(AGENT_MAX_REGISTRIES, sizeof(*a->ho_regs))))
+		passing = false;	/* stopped as before: the successor registers anew */
+	/* Every session is let go side by side: each one's timeout runs from
+	 * its own let-go, and none waits behind another's round trip.
+	 */
+	for (unsigned int i = 0; passing && i < a->n_regs; i++) {
+		struct agent_registry *r = &a->regs[i];
+
+		if (r->ops->pass && r->ops->pass_begin && strlen(r->spec) < HANDOVER_SPEC_MAX)
+			r->ops->pass_begin(r->state);
+	}
 	for (unsigned int i = 0; i < a->n_regs; i++) {
 		struct agent_registry *r = &a->regs[i];
 
-		if (!deregister && a->ho_resumes && pass_registry(a, r))
+		if (passing && pass_registry(a, r))
 			continue;
 		r->ops->stop(r->state, deregister);
 	}
@@ -673,10 +686,9 @@ static int start(struct agent *a)
 	if (err)
 		return log_errno(err, "start the heartbeat");
 	if (a->ho_cfd != -1) {
-		err = handover_finish(a);
+		err = handover_finish(a, resume_registries);
 		if (err)
 			log_warn("handover: going on; the control sockets are bound anew");
-		resume_registries(a);
 		/* Pods the predecessor enrolled while this agent restored (its
 		 * cni.sock served until it released): known ones are left as
 		 * they are, new ones enrolled now.

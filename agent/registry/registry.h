@@ -265,6 +265,12 @@ struct reg_backend_ops {
 	 * on the loop; blocks for about one round trip to the server.
 	 */
 	void (*pass)(void *state, struct reg_pass *out);
+	/* Optional, with pass: start what pass() does and return at once, so
+	 * that the registries of one hand-over let go side by side, not one
+	 * after the other's round trip (each one's session times out from its
+	 * own let-go). pass() follows. Called on the loop; does not block.
+	 */
+	void (*pass_begin)(void *state);
 	/* Optional, with pass, a hand-over's successor: a predecessor is
 	 * handing over; register nothing (keep what register_local gives)
 	 * until resume(). Called on the loop; does not block.

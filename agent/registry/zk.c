@@ -28,15 +28,6 @@
 
 /* ---- the worker ---- */
 
-static void on_zk_log(const char *message)
-{
-	size_t n = strlen(message);
-
-	while (n && message[n - 1] == '\n')
-		n--;
-	log_debug("registry: zookeeper client: %.*s", (int)n, message);
-}
-
 static void health(struct zk *z, enum reg_health h, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -59,29 +50,6 @@ static void free_events(struct zk_event *ev)
 		free(ev);
 		ev = next;
 	}
-}
-
-/* A new session, or with @id the session of that id (a predecessor's). */
-static int open_session(struct zk *z, const clientid_t *id)
-{
-	struct zk_event *stale;
-
-	pthread_mutex_lock(&z->lock);
-	z->session_state = 0;
-	z->session_changed = false;
-	/* What a closed handle queued is the mirror's business no more: the
-	 * new session lists everything.
-	 */
-	stale = z->events;
-	z->events = NULL;
-	z->events_tail = &z->events;
-	z->n_events = 0;
-	z->events_lost = false;
-	pthread_mutex_unlock(&z->lock);
-	free_events(stale);
-	z->zh = zookeeper_init2(z->hosts, zk_on_watch, (int)z->session_timeout_ms, id, z, 0,
-				on_zk_log);
-	return z->zh ? 0 : -errno;
 }
 
 static void close_session(struct zk *z)
@@ -139,14 +107,14 @@ static void wait_for_work(struct zk *z, uint32_t timeout_ms, bool want_too, stru
 static void *zk_main(void *arg)
 {
 	struct zk *z = arg;
-	bool synced = false, need_sync = true, ever = false, recheck = true;
+	bool synced = false, need_sync = true, ever = false, recheck = true, again;
 	uint32_t timeout_ms = 3600 * 1000;
 
 	while (true) {
 		struct wake w;
 		int err = 0;
 
-		if (!z->zh && open_session(z, NULL)) {
+		if (!z->zh && zk_open(z, NULL)) {
 			health(z, ever ? REG_HEALTH_STALE : REG_HEALTH_STARTING,
 			       "cannot open a session to %s: %s", z->hosts, strerror(errno));
 			timeout_ms = ZK_RETRY_MS;
@@ -155,12 +123,11 @@ static void *zk_main(void *arg)
 		timeout_ms = 3600 * 1000;
 		if (w.stopping) {
 			free_events(w.events);
-			if (w.resume && w.resume_id.client_id && sync_flag(&z->lock, &z->passing)) {
-				/* Handed over again before resuming: the session
-				 * goes on as it came; ours registered nothing.
-				 */
-				close_session(z);
-				z->passed = w.resume_id;
+			if (w.resume && w.resume_id.client_id) {
+				/* Not taken yet: seen again below. */
+				pthread_mutex_lock(&z->lock);
+				z->resume_posted = true;
+				pthread_mutex_unlock(&z->lock);
 			}
 			break;
 		}
@@ -171,15 +138,9 @@ static void *zk_main(void *arg)
 			 * connection's: the tree is listed again on it.
 			 */
 			free_events(w.events);
-			close_session(z);
-			z->resuming = z->session_id = w.resume_id.client_id;
-			z->resume_ms = w.resume_ms;
-			if (open_session(z, &w.resume_id)) {
-				log_warn("registry: %s: cannot resume session 0x%" PRIx64 ": %s; opening a "
-					 "new one, ignoring",
-					 z->source, (uint64_t)z->resuming, strerror(errno));
-				z->resuming = 0;
-			}
+			zk_tree_forget(z);
+			zk_register_forget(z);
+			zk_attach(z, &w.resume_id, w.resume_ms);
 			synced = false;
 			need_sync = true;
 			continue;
@@ -243,6 +204,14 @@ static void *zk_main(void *arg)
 		free_events(w.events);
 		if (err == -ECANCELED)
 			break;
+		if (err == -EAGAIN) {
+			/* zk_wait() attached to the predecessor's session. */
+			zk_tree_forget(z);
+			zk_register_forget(z);
+			synced = false;
+			need_sync = true;
+			continue;
+		}
 		if (err) {
 			/* Mostly a connection lost mid-way, and the session event
 			 * follows; else list everything again shortly.
@@ -256,11 +225,34 @@ static void *zk_main(void *arg)
 			err = zk_register_sync(z, recheck);
 			if (err == -ECANCELED)
 				break;
+			if (err == -EAGAIN) {
+				zk_tree_forget(z);
+				zk_register_forget(z);
+				synced = false;
+				need_sync = true;
+				continue;
+			}
 			/* After a failure, verify every znode on the next try. */
 			recheck = err != 0;
 			if (err)
 				timeout_ms = ZK_RETRY_MS;
 		}
+	}
+	/* Handed over again before resuming the predecessor's session: it
+	 * goes on to the next agent as it came. Ours registered nothing (held):
+	 * closed (or, stopped inside a call, already let go: it lingers for its
+	 * timeout, holding nothing).
+	 */
+	pthread_mutex_lock(&z->lock);
+	again = z->passing && z->resume_posted && z->resume_id.client_id;
+	if (again) {
+		z->passed = z->resume_id;
+		z->resume_posted = false;
+	}
+	pthread_mutex_unlock(&z->lock);
+	if (again && z->zh) {
+		zookeeper_close(z->zh);	/* joins the client's threads: not under z->lock */
+		z->zh = NULL;
 	}
 	/* Closed, or let go for a successor (zk_pass()). */
 	zk_end(z);
@@ -359,16 +351,23 @@ struct zk_pass_data {
 _Static_assert(sizeof(struct zk_pass_data) <= REG_PASS_MAX, "reg_pass too small");
 _Static_assert(sizeof(((clientid_t *)0)->passwd) == 16, "clientid_t changed");
 
+static void zk_pass_begin(void *state)
+{
+	struct zk *z = state;
+
+	pthread_mutex_lock(&z->lock);
+	z->passing = true;
+	pthread_mutex_unlock(&z->lock);
+	sync_raise(&z->lock, &z->cond, &z->stopping);
+}
+
 static void zk_pass(void *state, struct reg_pass *out)
 {
 	struct zk *z = state;
 	struct zk_pass_data d = { .version = ZK_PASS_VERSION };
 
 	out->len = 0;
-	pthread_mutex_lock(&z->lock);
-	z->passing = true;
-	pthread_mutex_unlock(&z->lock);
-	sync_raise(&z->lock, &z->cond, &z->stopping);
+	zk_pass_begin(z);
 	if (z->started)
 		pthread_join(z->thread, NULL);
 	if (z->passed.client_id) {
@@ -463,6 +462,7 @@ const struct reg_backend_ops reg_zk_ops = {
 	.stop = zk_stop,
 	.register_local = zk_register_local,
 	.pass = zk_pass,
+	.pass_begin = zk_pass_begin,
 	.hold = zk_hold,
 	.resume = zk_resume,
 };

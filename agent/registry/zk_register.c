@@ -195,13 +195,13 @@ int zk_register_sync(struct zk *z, bool recheck)
 {
 	int err = sync_all(z, recheck);
 
-	if (err && err != -ECANCELED && !z->reg_failing)
+	if (err && err != -ECANCELED && err != -EAGAIN && !z->reg_failing)
 		log_warn("registry: %s: cannot register this node's endpoints: %s; retrying, "
 			 "ignoring",
 			 z->source, strerror(-err));
 	else if (!err && z->reg_failing)
 		log_info("registry: %s: this node's endpoints are registered again", z->source);
-	z->reg_failing = err && err != -ECANCELED;
+	z->reg_failing = err && err != -ECANCELED && err != -EAGAIN;
 	return err;
 }
 

@@ -158,9 +158,78 @@ void zk_req_clear(struct zk_req *r)
 	r->n_names = 0;
 }
 
+static void on_zk_log(const char *message)
+{
+	size_t n = strlen(message);
+
+	while (n && message[n - 1] == '\n')
+		n--;
+	log_debug("registry: zookeeper client: %.*s", (int)n, message);
+}
+
+int zk_open(struct zk *z, const clientid_t *id)
+{
+	struct zk_event *stale;
+
+	pthread_mutex_lock(&z->lock);
+	z->session_state = 0;
+	z->session_changed = false;
+	/* What a closed handle queued is the mirror's business no more: the
+	 * new session lists everything.
+	 */
+	stale = z->events;
+	z->events = NULL;
+	z->events_tail = &z->events;
+	z->n_events = 0;
+	z->events_lost = false;
+	pthread_mutex_unlock(&z->lock);
+	while (stale) {
+		struct zk_event *next = stale->next;
+
+		free(stale);
+		stale = next;
+	}
+	z->zh = zookeeper_init2(z->hosts, zk_on_watch, (int)z->session_timeout_ms, id, z, 0,
+				on_zk_log);
+	return z->zh ? 0 : -errno;
+}
+
+void zk_attach(struct zk *z, const clientid_t *id, uint64_t posted_ms)
+{
+	zhandle_t *own = z->zh;
+
+	z->zh = NULL;
+	z->resuming = z->session_id = id->client_id;
+	z->resume_ms = posted_ms;
+	/* The client library connects in its own thread from here on: the
+	 * server takes the session over as soon as it reads the request,
+	 * whatever this thread does meanwhile.
+	 */
+	if (zk_open(z, id)) {
+		log_warn("registry: %s: cannot resume session 0x%" PRIx64 ": %s; opening a new one, "
+			 "ignoring",
+			 z->source, (uint64_t)z->resuming, strerror(errno));
+		z->resuming = 0;
+	}
+	if (!own)
+		return;
+	zookeeper_close(own);
+	/* Until its threads were joined, the old handle may have recorded a
+	 * session event of its own: the state is the new handle's again (its
+	 * later events follow in order).
+	 */
+	pthread_mutex_lock(&z->lock);
+	z->session_state = z->zh ? zoo_state(z->zh) : 0;
+	z->session_changed = true;
+	pthread_cond_broadcast(&z->cond);
+	pthread_mutex_unlock(&z->lock);
+}
+
 int zk_wait(struct zk *z, struct zk_req *reqs, size_t n)
 {
-	bool all = false, stopping;
+	bool all = false, stopping, resume;
+	uint64_t posted_ms = 0;
+	clientid_t id = { 0 };
 
 	pthread_mutex_lock(&z->lock);
 	for (;;) {
@@ -168,9 +237,18 @@ int zk_wait(struct zk *z, struct zk_req *reqs, size_t n)
 		for (size_t i = 0; i < n && all; i++)
 			all = reqs[i].done;
 		stopping = z->stopping;
-		if (all || stopping)
+		/* A passed session's timeout runs: take it now, not once
+		 * these calls (a listing of the tree, maybe) are done.
+		 */
+		resume = z->resume_posted && z->resume_id.client_id;
+		if (all || stopping || resume)
 			break;
 		pthread_cond_wait(&z->cond, &z->lock);
+	}
+	if (!all && !stopping && resume) {
+		id = z->resume_id;
+		posted_ms = z->resume_posted_ms;
+		z->resume_posted = false;
 	}
 	pthread_mutex_unlock(&z->lock);
 	if (all)
@@ -178,8 +256,12 @@ int zk_wait(struct zk *z, struct zk_req *reqs, size_t n)
 	/* Ending the handle ends the calls still pending: after it returns, no
 	 * callback touches @reqs any more.
 	 */
-	zk_end(z);
-	return -ECANCELED;
+	if (stopping) {
+		zk_end(z);
+		return -ECANCELED;
+	}
+	zk_attach(z, &id, posted_ms);
+	return -EAGAIN;
 }
 
 /* Wait for @r alone, whether or not the backend is stopping, up to @ms.
@@ -208,7 +290,7 @@ static int dead_address(unsigned int last, char *buf, size_t len, int *fd)
 {
 	struct sockaddr_in sin = {
 		.sin_family = AF_INET,
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK | 0x00ffff00u | last),
+		.sin_addr.s_addr = htonl(IN_LOOPBACKNET << IN_CLASSA_NSHIFT | 0x00ffff00u | last),
 	};
 	socklen_t sl = sizeof(sin);
 	char ip[INET_ADDRSTRLEN];

@@ -99,11 +99,31 @@ struct zk {
 
 /* ---- zk_session.c: calls ---- */
 
+/* Open z->zh (NULL before): a new session, or with @id the session of that
+ * id (a predecessor's). What the previous handle recorded (session state,
+ * queued watch events) is dropped: the new one lists everything. 0 or
+ * -errno (z->zh stays NULL). Worker thread only.
+ */
+int zk_open(struct zk *z, const clientid_t *id);
+
+/* Take over the predecessor's session @id (posted by resume() at
+ * @posted_ms): z->zh becomes a handle on it, z->resuming and z->resume_ms
+ * say so. The handle of this agent's own session, if any, is closed only
+ * after the new one is made and connecting: closing it waits for the
+ * server (a write, behind the server's log), and the passed session must
+ * not wait behind it, its timeout runs. Own session registered nothing
+ * (held), so closing it deletes nothing. Worker thread only; the caller
+ * forgets what it knew of the old session (mirror, znodes).
+ */
+void zk_attach(struct zk *z, const clientid_t *id, uint64_t posted_ms);
+
 /* Wait for the calls of @reqs, issued with zoo_a*() and the zk_*_done
  * completions below (an entry whose issue failed must be marked done). On
  * stop, ends the session's handle at once (zk_end(): z->zh becomes NULL;
- * pending calls end with it) and returns -ECANCELED; else 0. Worker thread
- * only.
+ * pending calls end with it) and returns -ECANCELED. When resume() passes
+ * a session meanwhile, attaches to it at once (zk_attach(); the pending
+ * calls end with the old handle) and returns -EAGAIN: the caller starts
+ * over on the new session. Else 0. Worker thread only.
  */
 int zk_wait(struct zk *z, struct zk_req *reqs, size_t n);
 
