@@ -36,6 +36,11 @@
  */
 #define SINK_PACE_FACTOR 3
 #define SINK_PACE_MIN_US 100000
+/* ... unless this many changes are waiting: a worker binds a publish in
+ * about a microsecond of CPU per Service it changed, and a bind holds up
+ * the worker's requests (bench/registry.c measures it).
+ */
+#define SINK_PUBLISH_MAX_CHANGES 512
 
 const uint64_t reg_lat_bounds_us[REG_LAT_BUCKETS] = {
 	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000, UINT64_MAX,
@@ -496,13 +501,21 @@ static void drain(struct reg_sink *s, bool force)
 	s->tail = &s->head;
 	s->queued = 0;
 	pthread_mutex_unlock(&s->lock);
-	for (e = batch; e; e = e->next)
-		changed |= apply(s, e);
 	for (e = batch; e; e = next) {
 		next = e->next;
-		if (changed)
+		if (apply(s, e)) {
+			changed = true;
 			note_pending(s, e);
+		}
 		event_free(e);
+		/* A batch (a listing drains thousands of objects at once) is
+		 * published in parts: a worker's bind costs in proportion to
+		 * the Services a publish changed.
+		 */
+		if (changed && s->n_pending >= SINK_PUBLISH_MAX_CHANGES) {
+			publish(s);
+			changed = false;
+		}
 	}
 	/* Publish while a relist is half done would be fine (nothing is removed
 	 * before its end), and keeps changes flowing during long listings.
