@@ -303,6 +303,38 @@ Test(k8s_watch, list_of_the_wrong_kind_is_refused)
 	cr_assert(!r.resyncing, "a refused page began a resync");
 }
 
+Test(k8s_watch, an_item_counts_only_once_its_page_says_what_it_is)
+{
+	struct k8s_res r = { .k = &k8s_kinds[OBJ_SERVICE] };
+	struct k8s_out out = { .sink = NULL, .source = "kubernetes" };
+	json_object *item = json_tokener_parse("{\"metadata\":{\"name\":\"web\"}}");
+	json_object *head = json_tokener_parse("{\"kind\":\"ServiceList\"}");
+	char err[256];
+
+	/* No metadata yet: the item waits for the whole page. */
+	cr_assert_eq(k8s_res_list_item(&r, &out, head, item, err, sizeof(err)),
+		     K8S_LIST_ITEM_LATER);
+	json_object_put(head);
+	head = json_tokener_parse("{\"metadata\":{\"resourceVersion\":\"3\"}}");
+	cr_assert_eq(k8s_res_list_item(&r, &out, head, item, err, sizeof(err)),
+		     K8S_LIST_ITEM_LATER);
+	json_object_put(head);
+	/* A page of another kind, or a last page without its version, is
+	 * refused before its first item counts.
+	 */
+	head = json_tokener_parse("{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"3\"}}");
+	cr_assert_eq(k8s_res_list_item(&r, &out, head, item, err, sizeof(err)), -EPROTO);
+	cr_assert(strstr(err, "expected a ServiceList, got a PodList"), "%s", err);
+	json_object_put(head);
+	head = json_tokener_parse("{\"kind\":\"ServiceList\",\"metadata\":{}}");
+	cr_assert_eq(k8s_res_list_item(&r, &out, head, item, err, sizeof(err)), -EPROTO);
+	cr_assert(strstr(err, "resourceVersion"), "%s", err);
+	json_object_put(head);
+	json_object_put(item);
+	cr_assert(!r.resyncing, "a refused page began a resync");
+	cr_assert_eq(r.n_listed, 0);
+}
+
 Test(k8s_http, urls)
 {
 	struct k8s_conn_cfg c = { .server = "https://10.0.0.1:6443/prefix" };
