@@ -6,6 +6,15 @@
  * pod by agent/datapath/dp_inbound.c with that pod's netns cookie; it shares
  * the maps of mesh_redirect.
  */
+/* No CO-RE for this program: it reads only its context, struct
+ * bpf_sk_lookup, which is uapi (fields are appended, never moved), so the
+ * offsets of the vmlinux.h it is built with hold on every kernel. Without a
+ * CO-RE relocation libbpf loads it without parsing the kernel's BTF (5 MB,
+ * the bulk of a load's time), and it is loaded once per meshed pod. A read
+ * of a kernel-internal struct here would need BPF_CORE_READ (and brings the
+ * parse back); bpf, inbound_needs_no_kernel_btf guards this.
+ */
+#define BPF_NO_PRESERVE_ACCESS_INDEX
 #include "vmlinux.h"
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>

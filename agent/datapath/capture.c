@@ -67,21 +67,61 @@ struct dp *capture_dp(const struct capture *c)
 	return c->mode == CAPTURE_EBPF ? c->dp : NULL;
 }
 
-/* Decide the mode: what was asked for, or for "auto" the first mode whose
- * probe passes. @why says why (or what is missing). 0 or -errno.
+/* Whether the eBPF mode works here: every feature, then the programs loaded
+ * as the datapath will run them (kept in c->dp for capture_open() to attach:
+ * the probe's last check and the datapath's load are one load). 0; -EOPNOTSUPP
+ * or -EPERM with *@unavailable set and @why saying what the kernel lacks or
+ * refused; another -errno (logged) when the datapath could not be prepared.
  */
-static int choose(const char *asked, enum capture_mode *mode, char *why, size_t len)
+static int probe_ebpf(struct capture *c, const struct dp_opts *dpo, bool *unavailable, char *why,
+		      size_t len)
+{
+	bool refused = false;
+	int err;
+
+	*unavailable = true;
+	err = dp_probe_kernel(why, len);
+	if (err)
+		return err;
+	err = dp_load(&c->dp, dpo, &refused);
+	if (!err) {
+		err = dp_inbound_try(c->dp);
+		refused = err != 0;
+		if (err) {
+			dp_close(c->dp);
+			c->dp = NULL;
+		}
+	}
+	if (err && refused)
+		return dp_probe_refused(err, why, len);
+	*unavailable = false;
+	if (err)
+		snprintf(why, len, "cannot load the eBPF datapath: %s", strerror(-err));
+	return err;
+}
+
+/* Decide the mode: what was asked for, or for "auto" the first mode whose
+ * probe passes; in eBPF mode c->dp is loaded, not attached yet. @why says
+ * why (or what is missing). 0 or -errno.
+ */
+static int choose(struct capture *c, const char *asked, const struct dp_opts *dpo, char *why,
+		  size_t len)
 {
 	char ebpf_why[256], nft_why[256];
+	bool unavailable;
 	int err;
 
 	if (!strcmp(asked, "ebpf") || !strcmp(asked, "auto")) {
-		err = dp_probe(ebpf_why, sizeof(ebpf_why));
+		err = probe_ebpf(c, dpo, &unavailable, ebpf_why, sizeof(ebpf_why));
 		if (!err) {
-			*mode = CAPTURE_EBPF;
+			c->mode = CAPTURE_EBPF;
 			snprintf(why, len, "%s: every eBPF hook and helper is present",
 				 !strcmp(asked, "auto") ? "auto" : "asked for with --mode ebpf");
 			return 0;
+		}
+		if (!unavailable) {
+			snprintf(why, len, "%s", ebpf_why);
+			return err;
 		}
 		if (!strcmp(asked, "ebpf")) {
 			snprintf(why, len, "eBPF mode needs what this kernel lacks: %s", ebpf_why);
@@ -101,7 +141,7 @@ static int choose(const char *asked, enum capture_mode *mode, char *why, size_t 
 			snprintf(why, len, "nft mode needs what this kernel lacks: %s", nft_why);
 		return err;
 	}
-	*mode = CAPTURE_NFT;
+	c->mode = CAPTURE_NFT;
 	if (!strcmp(asked, "auto"))
 		snprintf(why, len, "auto: eBPF mode unavailable (%s)", ebpf_why);
 	else
@@ -138,7 +178,7 @@ int capture_open(struct capture **out, const struct capture_opts *o, char *why, 
 		err = -EINVAL;
 		goto out_free;
 	}
-	err = choose(o->mode, &c->mode, c->why, sizeof(c->why));
+	err = choose(c, o->mode, &dpo, c->why, sizeof(c->why));
 	if (err) {
 		snprintf(why, len, "%s", c->why);
 		goto out_free;
@@ -159,9 +199,9 @@ int capture_open(struct capture **out, const struct capture_opts *o, char *why, 
 	dpo.agent_cgroup_id = c->agent_cgroup_id;
 	dpo.agent_cgroup_level = c->agent_cgroup_level;
 	if (c->mode == CAPTURE_EBPF) {
-		err = dp_open(&c->dp, &dpo);
+		err = dp_attach(c->dp, &dpo);
 		if (err) {
-			snprintf(why, len, "cannot load the eBPF datapath: %s", strerror(-err));
+			snprintf(why, len, "cannot attach the eBPF datapath: %s", strerror(-err));
 			goto out_free;
 		}
 	} else {
@@ -178,6 +218,7 @@ int capture_open(struct capture **out, const struct capture_opts *o, char *why, 
 	*out = c;
 	return 0;
 out_free:
+	dp_close(c->dp);
 	free(c);
 	return err;
 }

@@ -495,7 +495,7 @@ static int check_agent_cgroup(const struct dp_opts *opts)
 	return 0;
 }
 
-int dp_open(struct dp **out, const struct dp_opts *opts)
+int dp_load(struct dp **out, const struct dp_opts *opts, bool *refused)
 {
 	char maps_dir[PATH_MAX], links_dir[PATH_MAX], inbound_dir[PATH_MAX];
 	long page_size = sysconf(_SC_PAGESIZE);
@@ -503,11 +503,10 @@ int dp_open(struct dp **out, const struct dp_opts *opts)
 	struct dp *dp;
 	int err;
 
+	if (refused)
+		*refused = false;
 	if (!opts || !opts->cgroup_path || !opts->bpffs_dir)
 		return log_errno(-EINVAL, "datapath options need a cgroup and a bpffs folder");
-	err = check_agent_cgroup(opts);
-	if (err)
-		return err;
 	dp_libbpf_log_init();
 	err = prepare_bpffs_dir(opts->bpffs_dir);
 	if (err)
@@ -528,6 +527,7 @@ int dp_open(struct dp **out, const struct dp_opts *opts)
 	if (!dp)
 		return log_errno(-ENOMEM, "allocate datapath");
 	memcpy(dp->inbound_dir, inbound_dir, sizeof(dp->inbound_dir));
+	memcpy(dp->links_dir, links_dir, sizeof(dp->links_dir));
 	dp->skel = mesh_redirect__open();
 	if (!dp->skel) {
 		err = log_errno(-errno, "open BPF skeleton mesh_redirect");
@@ -550,21 +550,13 @@ int dp_open(struct dp **out, const struct dp_opts *opts)
 	err = mesh_redirect__load(dp->skel);
 	if (err) {
 		dp_migrate_abort(mig);
-		log_errno(err, "load mesh_redirect (the verifier log is at debug level; maps under '%s')",
-			  maps_dir);
+		log_debug("datapath: load mesh_redirect (maps under '%s'): %s", maps_dir,
+			  strerror(-err));
+		if (refused)
+			*refused = true;
 		goto out_destroy_skel;
 	}
 	dp_migrate_finish(mig, dp->skel->obj);
-	err = write_config(dp, opts);
-	if (err)
-		goto out_destroy_skel;
-	err = attach_all(dp, opts, links_dir);
-	if (err)
-		goto out_destroy_skel;
-	log_info("datapath: attached to '%s', pinned under '%s'; the agent's sockets are those "
-		 "of cgroup id %llu (level %u) and below",
-		 opts->cgroup_path, opts->bpffs_dir, (unsigned long long)opts->agent_cgroup_id,
-		 opts->agent_cgroup_level);
 	*out = dp;
 	return 0;
 
@@ -573,6 +565,50 @@ out_destroy_skel:
 out_free_dp:
 	free(dp);
 	return err;
+}
+
+int dp_attach(struct dp *dp, const struct dp_opts *opts)
+{
+	int err;
+
+	err = check_agent_cgroup(opts);
+	if (!err)
+		err = write_config(dp, opts);
+	if (!err)
+		err = attach_all(dp, opts, dp->links_dir);
+	if (err)
+		return err;
+	log_info("datapath: attached to '%s', pinned under '%s'; the agent's sockets are those "
+		 "of cgroup id %llu (level %u) and below",
+		 opts->cgroup_path, opts->bpffs_dir, (unsigned long long)opts->agent_cgroup_id,
+		 opts->agent_cgroup_level);
+	return 0;
+}
+
+int dp_open(struct dp **out, const struct dp_opts *opts)
+{
+	bool refused = false;
+	struct dp *dp;
+	int err;
+
+	if (!opts || !opts->cgroup_path || !opts->bpffs_dir)
+		return log_errno(-EINVAL, "datapath options need a cgroup and a bpffs folder");
+	err = check_agent_cgroup(opts);
+	if (err)
+		return err;
+	err = dp_load(&dp, opts, &refused);
+	if (err && refused)
+		return log_errno(err, "load weft's BPF programs (the verifier log is at debug "
+				 "level; maps under '%s/maps')", opts->bpffs_dir);
+	if (err)
+		return err;
+	err = dp_attach(dp, opts);
+	if (err) {
+		dp_close(dp);
+		return err;
+	}
+	*out = dp;
+	return 0;
 }
 
 void dp_close(struct dp *dp)

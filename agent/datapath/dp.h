@@ -69,6 +69,17 @@ struct dp_pod {
  */
 int dp_probe(char *why, size_t why_len);
 
+/* dp_probe() but for its last check, loading the programs, which the caller
+ * does right after with dp_load() (the programs as they will run, loaded
+ * once): the same returns and reasons.
+ */
+int dp_probe_kernel(char *why, size_t why_len);
+
+/* dp_probe()'s reason when the kernel refuses the programs, @err being the
+ * load's -errno, into @why. Returns -EOPNOTSUPP.
+ */
+int dp_probe_refused(int err, char *why, size_t why_len);
+
 /* One thing the eBPF mode needs from the kernel. */
 struct dp_feature {
 	const char *name;	/* short, stable: "prog_sk_lookup"; WEFT_PROBE_HIDE uses it */
@@ -92,6 +103,27 @@ int dp_probe_features(struct dp_feature *out, size_t n);
  * everything. Returns 0 and sets *@out, or -errno (logged once, naming the step).
  */
 int dp_open(struct dp **out, const struct dp_opts *opts);
+
+/* dp_open() in two steps, for a caller that must know whether the kernel
+ * takes weft's programs before it commits to the eBPF mode (the agent's
+ * --mode auto): dp_load() prepares opts->bpffs_dir and loads mesh_redirect
+ * as dp_open() does (maps pinned there reused or migrated), attaching
+ * nothing; dp_attach() then checks the agent's cgroup, writes the
+ * configuration and attaches. dp_load() returns 0 with *@out set, or
+ * -errno: logged, except when the kernel refused the programs (the verifier
+ * log is at debug level), which sets *@refused (may be NULL) and is the
+ * caller's to report. dp_attach() returns 0 or -errno (logged); either way
+ * @dp stays the caller's to dp_close().
+ */
+int dp_load(struct dp **out, const struct dp_opts *opts, bool *refused);
+int dp_attach(struct dp *dp, const struct dp_opts *opts);
+
+/* Load an instance of the per-pod program (mesh_inbound) on @dp's maps and
+ * drop it, attaching nothing: whether the kernel takes it, checked before
+ * the first pod needs it. 0 or -errno (the kernel's refusal; the verifier
+ * log is at debug level).
+ */
+int dp_inbound_try(struct dp *dp);
 
 /* Free the in-memory state; pins and links stay, so traffic of enrolled pods
  * keeps being redirected (and refused while no agent listens). Accepts NULL.

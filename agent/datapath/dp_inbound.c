@@ -58,10 +58,7 @@ static int set_listener(struct dp *dp, uint64_t netns_cookie, int family, int fd
 	return bpf_map__update_elem(map, &key, sizeof(key), &value, sizeof(value), BPF_ANY);
 }
 
-/* Make every map of @obj (opened, not loaded) the same-named map of the
- * redirect skeleton: one pods map, one set of counters for all programs.
- */
-static int share_maps(struct dp *dp, struct bpf_object *obj)
+int dp_share_maps(struct bpf_object *obj, const struct bpf_object *owner)
 {
 	struct bpf_map *map, *ours;
 	int err;
@@ -69,7 +66,7 @@ static int share_maps(struct dp *dp, struct bpf_object *obj)
 	bpf_object__for_each_map(map, obj) {
 		if (bpf_map__is_internal(map))
 			continue;
-		ours = bpf_object__find_map_by_name(dp->skel->obj, bpf_map__name(map));
+		ours = bpf_object__find_map_by_name(owner, bpf_map__name(map));
 		if (!ours)
 			return -ENOENT;
 		err = bpf_map__reuse_fd(map, bpf_map__fd(ours));
@@ -89,7 +86,7 @@ static struct mesh_inbound *load_instance(struct dp *dp, uint64_t netns_cookie)
 	if (!skel)
 		return NULL;
 	skel->rodata->mesh_netns_cookie = netns_cookie;
-	err = share_maps(dp, skel->obj);
+	err = dp_share_maps(skel->obj, dp->skel->obj);
 	if (!err)
 		err = mesh_inbound__load(skel);
 	if (err) {
@@ -98,6 +95,18 @@ static struct mesh_inbound *load_instance(struct dp *dp, uint64_t netns_cookie)
 		return NULL;
 	}
 	return skel;
+}
+
+int dp_inbound_try(struct dp *dp)
+{
+	struct mesh_inbound *skel;
+
+	/* Any cookie: no netns is named by it, and nothing is attached. */
+	skel = load_instance(dp, 1);
+	if (!skel)
+		return -errno;
+	mesh_inbound__destroy(skel);
+	return 0;
 }
 
 /* The netns a pinned sk_lookup link is attached to: its inode, 0 once that

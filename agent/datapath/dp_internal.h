@@ -22,6 +22,7 @@ struct dp {
 	struct mesh_redirect *skel;
 	struct bpf_link *links[DP_NPROGS];	/* pinned; closing them keeps them attached */
 	char inbound_dir[PATH_MAX];		/* <bpffs_dir>/inbound */
+	char links_dir[PATH_MAX];		/* <bpffs_dir>/links */
 };
 
 /* Route libbpf's messages into log_debug, one line each. Idempotent. */
@@ -43,6 +44,12 @@ void dp_migrate_finish(struct dp_migration *mig, struct bpf_object *obj);
 /* The load failed: move the old pins back, free @mig. Accepts NULL. */
 void dp_migrate_abort(struct dp_migration *mig);
 void dp_migration_free(struct dp_migration *mig);
+
+/* dp_inbound.c: make every map of @obj (opened, not loaded) the same-named
+ * map of the loaded @owner (mesh_redirect): one pods map, one set of counters
+ * for all programs. 0 or -errno (-ENOENT: @owner has no such map).
+ */
+int dp_share_maps(struct bpf_object *obj, const struct bpf_object *owner);
 
 /* Detach the link pinned at @pin (if any) and remove the pin. 0 or -errno. */
 int dp_unpin_link(const char *pin);

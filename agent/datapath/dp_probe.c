@@ -171,21 +171,29 @@ static const struct bpf_insn read_ifindex[] = {
 	{ .code = BPF_JMP | BPF_EXIT },
 };
 
-/* Load both skeletons (nothing pinned or attached; the maps die with them).
- * 0 or -errno.
+/* Load both skeletons, mesh_inbound with mesh_redirect's maps as the
+ * datapath loads it (creating its own would cost more than the program:
+ * preallocated hash maps). Nothing pinned or attached; the maps die with
+ * them. 0 or -errno.
  */
 static int load_programs(void)
 {
+	struct mesh_inbound *inbound = NULL;
 	struct mesh_redirect *redirect;
-	struct mesh_inbound *inbound;
-	int err = 0;
+	int err;
 
 	redirect = mesh_redirect__open_and_load();
 	if (!redirect)
 		return -errno;
-	inbound = mesh_inbound__open_and_load();
-	if (!inbound)
+	inbound = mesh_inbound__open();
+	if (!inbound) {
 		err = -errno;
+		goto out;
+	}
+	err = dp_share_maps(inbound->obj, redirect->obj);
+	if (!err)
+		err = mesh_inbound__load(inbound);
+out:
 	mesh_inbound__destroy(inbound);
 	mesh_redirect__destroy(redirect);
 	return err;
@@ -250,7 +258,17 @@ int dp_probe_features(struct dp_feature *out, size_t n)
 	return (int)N_PROBES;
 }
 
-int dp_probe(char *why, size_t why_len)
+int dp_probe_refused(int err, char *why, size_t why_len)
+{
+	return say(why, why_len, -EOPNOTSUPP,
+		   "the kernel refused weft's BPF programs (%s); the verifier log is printed at "
+		   "debug level", strerror(-err));
+}
+
+/* dp_probe(), and with @load false dp_probe_kernel(): the loading of the
+ * programs is the caller's (its hiding by WEFT_PROBE_HIDE is still told).
+ */
+static int probe(bool load, char *why, size_t why_len)
 {
 	int err;
 
@@ -261,6 +279,8 @@ int dp_probe(char *why, size_t why_len)
 		if (is_hidden(p->name))
 			return say(why, why_len, -EOPNOTSUPP,
 				   "%s (%s) is hidden by WEFT_PROBE_HIDE", p->name, p->what);
+		if (p->kind == P_LOAD && !load)
+			continue;
 		if (run_probe(p, &err))
 			continue;
 		if (p->kind == P_BPF)
@@ -268,11 +288,19 @@ int dp_probe(char *why, size_t why_len)
 				   "cannot load BPF programs: needs root (CAP_BPF, CAP_NET_ADMIN "
 				   "and CAP_SYS_ADMIN) and a kernel with CONFIG_BPF_SYSCALL");
 		if (p->kind == P_LOAD)
-			return say(why, why_len, -EOPNOTSUPP,
-				   "the kernel refused weft's BPF programs (%s); the verifier log "
-				   "is printed at debug level", strerror(-err));
+			return dp_probe_refused(err, why, why_len);
 		return say(why, why_len, -EOPNOTSUPP, "kernel lacks %s: %s (Linux %s)", p->name,
 			   p->what, p->min_kernel);
 	}
 	return say(why, why_len, 0, "ok");
+}
+
+int dp_probe(char *why, size_t why_len)
+{
+	return probe(true, why, why_len);
+}
+
+int dp_probe_kernel(char *why, size_t why_len)
+{
+	return probe(false, why, why_len);
 }

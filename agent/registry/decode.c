@@ -369,16 +369,10 @@ static int decode_service(struct dec *d, json_object *o, json_object *meta, stru
 	return err;
 }
 
-/* Where an endpoint's node and zone are decoded to, until the slice packs
- * them (obj_slice_pack()).
+/* An endpoint's node and zone point into @e until the slice packs them
+ * (obj_slice_pack(), before @e is freed).
  */
-struct ep_strings {
-	char node[OBJ_NAME_MAX];
-	char zone[OBJ_ZONE_MAX];
-};
-
-static int decode_endpoint(struct dec *d, json_object *e, int family, struct obj_endpoint *out,
-			   struct ep_strings *strs)
+static int decode_endpoint(struct dec *d, json_object *e, int family, struct obj_endpoint *out)
 {
 	char shown[DEC_SHOW_BUF];
 	json_object *arr, *cond, *ready;
@@ -424,16 +418,14 @@ static int decode_endpoint(struct dec *d, json_object *e, int family, struct obj
 		dec_path_pop(d, old);
 	}
 	if (!err)
-		err = dec_get_string(d, e, "nodeName", false, DEC_SUBDOMAIN, strs->node,
-				 sizeof(strs->node));
+		err = dec_get_string_ref(d, e, "nodeName", DEC_SUBDOMAIN, OBJ_NAME_MAX, &out->node);
 	if (!err)
-		err = dec_get_string(d, e, "zone", false, DEC_ANY, strs->zone, sizeof(strs->zone));
+		err = dec_get_string_ref(d, e, "zone", DEC_ANY, OBJ_ZONE_MAX, &out->zone);
 	return err;
 }
 
 static int decode_slice_endpoints(struct dec *d, json_object *o, struct obj_slice *s)
 {
-	struct ep_strings *strs;
 	json_object *arr;
 	size_t n, old;
 	int err;
@@ -442,29 +434,24 @@ static int decode_slice_endpoints(struct dec *d, json_object *o, struct obj_slic
 	if (err || n == 0)
 		return err;
 	s->endpoints = calloc(n, sizeof(*s->endpoints));
-	strs = calloc(n, sizeof(*strs));
-	if (!s->endpoints || !strs) {
-		free(strs);
+	if (!s->endpoints)
 		return -ENOMEM;
-	}
 	old = dec_path_key(d, "endpoints");
 	for (size_t i = 0; i < n && !err; i++) {
 		size_t old_i = dec_path_idx(d, i);
 
-		s->endpoints[i].node = strs[i].node;
-		s->endpoints[i].zone = strs[i].zone;
+		s->endpoints[i].node = s->endpoints[i].zone = "";
 		err = decode_endpoint(d, json_object_array_get_idx(arr, i), s->family,
-				      &s->endpoints[i], &strs[i]);
+				      &s->endpoints[i]);
 		s->n_endpoints = i + 1;
 		dec_path_pop(d, old_i);
 	}
 	dec_path_pop(d, old);
 	if (!err)
 		err = obj_slice_pack(s);
-	/* A failed slice is freed, never read: no endpoint may point here. */
+	/* A failed slice is freed, never read: no endpoint may point into @o. */
 	for (size_t i = 0; err && i < s->n_endpoints; i++)
 		s->endpoints[i].node = s->endpoints[i].zone = "";
-	free(strs);
 	return err;
 }
 
@@ -799,8 +786,10 @@ static const char *list_item_kind(json_object *list, char *buf, size_t len)
 	size_t n = strlen(k);
 
 	buf[0] = '\0';
-	if (n > 4 && n - 4 < len)
-		snprintf(buf, len, "%.*s", (int)(n - 4), k);
+	if (n > 4 && n - 4 < len) {
+		memcpy(buf, k, n - 4);
+		buf[n - 4] = '\0';
+	}
 	return buf;
 }
 

@@ -43,30 +43,48 @@ int dec_fail(struct dec *d, const char *fmt, ...)
 	return err;
 }
 
+/* Append @n bytes of @s to the path, as much as fits. */
+static void path_append(struct dec *d, const char *s, size_t n)
+{
+	size_t room = sizeof(d->path) - 1 - d->plen;
+
+	if (n > room)
+		n = room;
+	memcpy(d->path + d->plen, s, n);
+	d->plen += n;
+	d->path[d->plen] = '\0';
+}
+
+/* Every field read extends the path, failing or not: built with plain
+ * copies (no printf), as an object's hundred field reads add up.
+ */
 size_t dec_path_key(struct dec *d, const char *key)
 {
-	size_t old = d->plen;
-	bool quote = strpbrk(key, "./") != NULL;
-	int n;
+	size_t old = d->plen, n = strlen(key);
 
-	if (quote)
-		n = snprintf(d->path + old, sizeof(d->path) - old, "[\"%s\"]", key);
-	else
-		n = snprintf(d->path + old, sizeof(d->path) - old, "%s%s", old ? "." : "", key);
-	d->plen = n < 0 ? old : old + (size_t)n;
-	if (d->plen >= sizeof(d->path))
-		d->plen = sizeof(d->path) - 1;
+	if (strpbrk(key, "./")) {
+		path_append(d, "[\"", 2);
+		path_append(d, key, n);
+		path_append(d, "\"]", 2);
+	} else {
+		if (old)
+			path_append(d, ".", 1);
+		path_append(d, key, n);
+	}
 	return old;
 }
 
 size_t dec_path_idx(struct dec *d, size_t i)
 {
-	size_t old = d->plen;
-	int n = snprintf(d->path + old, sizeof(d->path) - old, "[%zu]", i);
+	char buf[24];
+	size_t old = d->plen, at = sizeof(buf);
 
-	d->plen = n < 0 ? old : old + (size_t)n;
-	if (d->plen >= sizeof(d->path))
-		d->plen = sizeof(d->path) - 1;
+	buf[--at] = ']';
+	do
+		buf[--at] = (char)('0' + i % 10);
+	while ((i /= 10) && at > 1);
+	buf[--at] = '[';
+	path_append(d, buf + at, sizeof(buf) - at);
 	return old;
 }
 
@@ -172,7 +190,8 @@ bool dec_str_ok(const char *s, size_t n, enum dec_check check)
 	return false;
 }
 
-int dec_take_string(struct dec *d, json_object *v, enum dec_check check, char *buf, size_t size)
+/* Check string value @v against @check and a length under @size. */
+static int check_string(struct dec *d, json_object *v, enum dec_check check, size_t size)
 {
 	char shown[DEC_SHOW_BUF];
 	const char *s;
@@ -189,25 +208,59 @@ int dec_take_string(struct dec *d, json_object *v, enum dec_check check, char *b
 	if (!dec_str_ok(s, n, check))
 		return dec_fail(d, "must be %s, got %s", check_what[check],
 			    dec_show(v, shown, sizeof(shown)));
-	memcpy(buf, s, n + 1);
 	return 0;
+}
+
+int dec_take_string(struct dec *d, json_object *v, enum dec_check check, char *buf, size_t size)
+{
+	int err = check_string(d, v, check, size);
+
+	if (!err)
+		memcpy(buf, json_object_get_string(v), (size_t)json_object_get_string_len(v) + 1);
+	return err;
+}
+
+/* The member of @o that dec_get_string() would read, or NULL for "". */
+static json_object *string_member(json_object *o, const char *key)
+{
+	json_object *v = dec_member(o, key);
+
+	/* "" is how the API writes an unset optional string (an unnamed port). */
+	if (json_object_is_type(v, json_type_string) && !json_object_get_string_len(v))
+		return NULL;
+	return v;
 }
 
 int dec_get_string(struct dec *d, json_object *o, const char *key, bool required,
 		   enum dec_check check, char *buf, size_t size)
 {
-	json_object *v = dec_member(o, key);
+	json_object *v = string_member(o, key);
 	size_t old = dec_path_key(d, key);
 	int err = 0;
 
 	buf[0] = '\0';
-	/* "" is how the API writes an unset optional string (an unnamed port). */
-	if (json_object_is_type(v, json_type_string) && !json_object_get_string_len(v))
-		v = NULL;
 	if (v)
 		err = dec_take_string(d, v, check, buf, size);
 	else if (required)
 		err = dec_fail(d, "required");
+	dec_path_pop(d, old);
+	return err;
+}
+
+int dec_get_string_ref(struct dec *d, json_object *o, const char *key, enum dec_check check,
+		       size_t size, const char **out)
+{
+	json_object *v = string_member(o, key);
+	size_t old;
+	int err;
+
+	*out = "";
+	if (!v)
+		return 0;
+	old = dec_path_key(d, key);
+	err = check_string(d, v, check, size);
+	if (!err)
+		*out = json_object_get_string(v);
 	dec_path_pop(d, old);
 	return err;
 }

@@ -67,6 +67,12 @@ int dec_take_string(struct dec *d, json_object *v, enum dec_check check, char *b
 /* Member @key as a string; "" when absent, null or "" and not @required. */
 int dec_get_string(struct dec *d, json_object *o, const char *key, bool required,
 		   enum dec_check check, char *buf, size_t size);
+/* dec_get_string() of an optional member without the copy: *@out points
+ * into @o (valid while @o is) or is "". For strings decoded by the thousand
+ * and copied once more anyway (an endpoint's node and zone).
+ */
+int dec_get_string_ref(struct dec *d, json_object *o, const char *key, enum dec_check check,
+		       size_t size, const char **out);
 /* Member @key as an object; *out NULL when absent and not @required. */
 int dec_get_object(struct dec *d, json_object *o, const char *key, bool required,
 		   json_object **out);

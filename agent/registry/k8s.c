@@ -251,6 +251,26 @@ static int on_value(json_object *v, void *ctx)
 	return 0;
 }
 
+/* An item of a list page, applied as it arrives (k8s_stream's split): the
+ * page is never one tree. Error bodies and pages that do not say what they
+ * are before their items are kept whole for list_done().
+ */
+static int on_item(json_object *head, json_object *item, void *ctx)
+{
+	struct watcher *w = ctx;
+	struct k8s_out out = { .sink = w->k->sink, .source = w->k->source };
+	int rc;
+
+	if (w->status != 200)
+		return K8S_STREAM_KEEP;
+	rc = k8s_res_list_item(&w->res, &out, head, item, w->abort_msg, sizeof(w->abort_msg));
+	if (rc == K8S_LIST_ITEM_LATER)
+		return K8S_STREAM_KEEP;
+	if (rc)
+		w->abort = rc;
+	return rc;
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 {
 	struct watcher *w = ctx;
@@ -339,6 +359,7 @@ static int xfer_start(struct watcher *w, bool list)
 	w->got_event = false;
 	w->started_ms = mono_ms();
 	k8s_stream_reset(&w->stream);
+	k8s_stream_split(&w->stream, list ? on_item : NULL);
 	w->phase = list ? PH_LIST : PH_WATCH;
 	if (curl_multi_add_handle(k->multi, w->easy) != CURLM_OK) {
 		err = -ENOMEM;

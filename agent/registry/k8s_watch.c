@@ -104,14 +104,15 @@ static int reject(const struct k8s_res *r, const struct k8s_out *out, json_objec
 	return err;
 }
 
-int k8s_res_list_page(struct k8s_res *r, const struct k8s_out *out, json_object *list, char *err,
-		      size_t errlen)
+/* What must hold of a page before any of its items counts: it is a list of
+ * @r's kind, and the last page (no continue token) carries the listing's
+ * resourceVersion, which goes to @rv. Fills *@cont with the continue token
+ * ("" on the last page). 0 or -EPROTO with @err filled.
+ */
+static int page_check(const struct k8s_res *r, json_object *list, const char **cont, char *rv,
+		      char *err, size_t errlen)
 {
-	char msg[REG_DECODE_ERR_MAX], where[64], rv[OBJ_RV_MAX];
-	const char *kind = json_member_str(list, "kind"), *cont;
-	json_object *items, *meta = json_member(list, "metadata");
-	size_t n;
-	int rc;
+	const char *kind = json_member_str(list, "kind");
 
 	/* The server names the list; anything else (an HTML error page from a
 	 * proxy, a Status) is not a listing.
@@ -121,45 +122,92 @@ int k8s_res_list_page(struct k8s_res *r, const struct k8s_out *out, json_object 
 			 kind ? "a " : "a value without kind", kind ? kind : "");
 		return -EPROTO;
 	}
+	*cont = json_member_str(json_member(list, "metadata"), "continue");
+	if (!*cont)
+		*cont = "";
+	return (*cont)[0] ? 0 : take_rv(list, rv, err, errlen);
+}
+
+/* The first page of a listing begins a resync of @r's kind in the sink. */
+static int page_begin(struct k8s_res *r, const struct k8s_out *out)
+{
+	const enum obj_kind kinds[] = { r->k->kind };
+	int rc;
+
+	if (r->resyncing)
+		return 0;
+	rc = reg_sink_resync_begin(out->sink, out->source, kinds, 1);
+	if (!rc)
+		r->resyncing = true;
+	return rc;
+}
+
+/* Decode one item of @list and upsert it, or reject it. The sink's -errno. */
+static int list_item(struct k8s_res *r, const struct k8s_out *out, json_object *list,
+		     json_object *item)
+{
+	char msg[REG_DECODE_ERR_MAX], where[64];
+	struct obj *obj = NULL;
+	int rc;
+
+	r->n_listed++;
+	rc = reg_decode_list_item(list, item, &obj, msg, sizeof(msg));
+	if (!rc)
+		rc = check_kind(r, &obj, msg, sizeof(msg));
+	if (rc == -EINVAL) {
+		r->n_rejected++;
+		snprintf(where, sizeof(where), "list %s", r->k->plural);
+		return reject(r, out, list, item, where, msg);
+	}
+	return rc ? rc : reg_sink_upsert(out->sink, out->source, obj);
+}
+
+int k8s_res_list_item(struct k8s_res *r, const struct k8s_out *out, json_object *head,
+		      json_object *item, char *err, size_t errlen)
+{
+	char rv[OBJ_RV_MAX];
+	const char *cont;
+	int rc;
+
+	err[0] = '\0';
+	/* The API server writes kind and metadata before items; a page that
+	 * does not is read whole, then checked as it always was.
+	 */
+	if (!json_member(head, "kind") || !json_member(head, "metadata"))
+		return K8S_LIST_ITEM_LATER;
+	rc = page_check(r, head, &cont, rv, err, errlen);
+	if (!rc)
+		rc = page_begin(r, out);
+	return rc ? rc : list_item(r, out, head, item);
+}
+
+int k8s_res_list_page(struct k8s_res *r, const struct k8s_out *out, json_object *list, char *err,
+		      size_t errlen)
+{
+	char msg[REG_DECODE_ERR_MAX], rv[OBJ_RV_MAX];
+	json_object *items;
+	const char *cont;
+	size_t n;
+	int rc;
+
+	rc = page_check(r, list, &cont, rv, err, errlen);
+	if (rc)
+		return rc;
 	rc = reg_list_items(list, &items, msg, sizeof(msg));
 	if (rc < 0) {
 		snprintf(err, errlen, "%s", msg);
 		return -EPROTO;
 	}
-	cont = json_member_str(meta, "continue");
-	if (!cont || !cont[0]) {
-		rc = take_rv(list, rv, err, errlen);
-		if (rc)
-			return rc;
-	}
-	if (!r->resyncing) {
-		const enum obj_kind kinds[] = { r->k->kind };
-
-		rc = reg_sink_resync_begin(out->sink, out->source, kinds, 1);
-		if (rc)
-			return rc;
-		r->resyncing = true;
-	}
+	rc = page_begin(r, out);
+	if (rc)
+		return rc;
 	n = items ? json_object_array_length(items) : 0;
-	snprintf(where, sizeof(where), "list %s", r->k->plural);
 	for (size_t i = 0; i < n; i++) {
-		json_object *item = json_object_array_get_idx(items, i);
-		struct obj *obj = NULL;
-
-		r->n_listed++;
-		rc = reg_decode_list_item(list, item, &obj, msg, sizeof(msg));
-		if (!rc)
-			rc = check_kind(r, &obj, msg, sizeof(msg));
-		if (rc == -EINVAL) {
-			r->n_rejected++;
-			rc = reject(r, out, list, item, where, msg);
-		} else if (!rc) {
-			rc = reg_sink_upsert(out->sink, out->source, obj);
-		}
+		rc = list_item(r, out, list, json_object_array_get_idx(items, i));
 		if (rc)
 			return rc;
 	}
-	if (cont && cont[0]) {
+	if (cont[0]) {
 		char *c = strdup(cont);
 
 		if (!c)

@@ -54,9 +54,10 @@ void k8s_res_list_restart(struct k8s_res *r);
 /* Free what @r owns (the continue token). */
 void k8s_res_done(struct k8s_res *r);
 
-/* Apply one page of a listing (@list: the body of a 200 response). The
- * first page begins a resync of @r's kind; each item is decoded and upserted,
- * or rejected (logged with the object and field, counted, and its previous
+/* Apply one page of a listing (@list: the body of a 200 response, without
+ * the items k8s_res_list_item() applied as they arrived). The first page
+ * begins a resync of @r's kind; each item is decoded and upserted, or
+ * rejected (logged with the object and field, counted, and its previous
  * version kept). On the last page the resync ends and r->rv is the list's
  * resourceVersion. Returns 1 when more pages follow (r->cont set), 0 when the
  * listing is complete, -EPROTO with @err filled when @list is not a list of
@@ -64,6 +65,19 @@ void k8s_res_done(struct k8s_res *r);
  */
 int k8s_res_list_page(struct k8s_res *r, const struct k8s_out *out, json_object *list, char *err,
 		      size_t errlen);
+
+/* k8s_res_list_item(): @head does not say yet what the page is. */
+#define K8S_LIST_ITEM_LATER 1
+
+/* Apply one item of a page as it arrives (@head: the page's members read
+ * before its items; @item borrowed), as k8s_res_list_page() would: the same
+ * checks of the page first, the resync begun on the first item. Returns 0,
+ * K8S_LIST_ITEM_LATER when @head lacks kind or metadata (the item is then
+ * for k8s_res_list_page()), -EPROTO with @err filled, or the sink's -errno
+ * (@err "").
+ */
+int k8s_res_list_item(struct k8s_res *r, const struct k8s_out *out, json_object *head,
+		      json_object *item, char *err, size_t errlen);
 
 /* Apply one watch event ({"type": ..., "object": ...}): ADDED and MODIFIED
  * upsert (or reject, as in a listing), DELETED deletes, BOOKMARK only moves

@@ -27,11 +27,21 @@
 /* While a source lists (a resync in progress), publishing (the changed
  * callback: a catalogue build and its hand-over) takes at most 1 / (1 +
  * SINK_PACE_FACTOR) of the loop: after a publish that took d, the next
- * waits until d * SINK_PACE_FACTOR has passed. A listing of 10,000 objects
- * drained in hundreds of small batches then costs far fewer builds than
- * one per batch; a watch event outside a listing is published at once.
+ * waits until d * SINK_PACE_FACTOR has passed, and at least
+ * SINK_PACE_MIN_US: a build is O(services) and so is each worker's bind of
+ * it, and hundreds of them during the first listing of a big cluster cost
+ * more than decoding the listing. A listing of 10,000 objects drained in
+ * hundreds of small batches then costs a few builds, and a change still
+ * shows within SINK_PACE_MIN_US while the listing goes on; a watch event
+ * outside a listing is published at once.
  */
 #define SINK_PACE_FACTOR 3
+#define SINK_PACE_MIN_US 100000
+/* ... unless this many changes are waiting: a worker binds a publish in
+ * about a microsecond of CPU per Service it changed, and a bind holds up
+ * the worker's requests (bench/registry.c measures it).
+ */
+#define SINK_PUBLISH_MAX_CHANGES 512
 
 const uint64_t reg_lat_bounds_us[REG_LAT_BUCKETS] = {
 	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000, UINT64_MAX,
@@ -51,13 +61,22 @@ struct event {
 	uint64_t received_us;
 };
 
-/* A relist in progress: the keys listed so far, sorted at the end. */
+/* A relist in progress: the keys listed so far, sorted at the end. Each is
+ * packed in @text as its kind + 1 in one byte, the namespace, NUL, the name,
+ * NUL (about 20 bytes where a struct obj_key takes 324), @keys holding where
+ * each starts.
+ */
 struct resync {
 	bool active;
 	bool kinds[OBJ_POD + 1];
-	struct obj_key *keys;
+	char *text;
+	size_t len, cap_text;
+	uint32_t *keys;
 	size_t n, cap;
 };
+
+/* The longest packed key: kind, namespace, name and their NULs. */
+#define PACKED_KEY_MAX (1 + OBJ_NS_MAX + OBJ_NAME_MAX)
 
 struct source_state {
 	struct reg_source_status st;
@@ -109,6 +128,7 @@ static void event_free(struct event *e)
 static int push(struct reg_sink *s, struct event *e)
 {
 	uint64_t one = 1;
+	bool wake = false;
 	int err = 0;
 
 	e->received_us = now_us();
@@ -118,6 +138,12 @@ static int push(struct reg_sink *s, struct event *e)
 	else if (s->queued >= SINK_QUEUE_MAX)
 		err = -ENOBUFS;
 	if (!err) {
+		/* A drain takes the whole queue after clearing the eventfd: only
+		 * the event that finds the queue empty needs to wake the loop
+		 * (a listing pushes thousands; a write and a wake-up each cost
+		 * more than the push itself).
+		 */
+		wake = !s->head;
 		*s->tail = e;
 		s->tail = &e->next;
 		s->queued++;
@@ -128,7 +154,8 @@ static int push(struct reg_sink *s, struct event *e)
 		return err;
 	}
 	/* Only fails when the counter would overflow: a wake-up is pending anyway. */
-	(void)!write(s->efd, &one, sizeof(one));
+	if (wake)
+		(void)!write(s->efd, &one, sizeof(one));
 	return 0;
 }
 
@@ -231,27 +258,77 @@ static struct source_state *source_get(struct reg_sink *s, const char *name)
 	return ss;
 }
 
-static int key_cmp(const void *a, const void *b)
+/* @k packed into @buf (PACKED_KEY_MAX bytes); returns its length. */
+static size_t key_pack(const struct obj_key *k, char *buf)
 {
-	return obj_key_cmp(a, b);
+	size_t ns = strlen(k->ns) + 1, name = strlen(k->name) + 1;
+
+	buf[0] = (char)(k->kind + 1);
+	memcpy(buf + 1, k->ns, ns);
+	memcpy(buf + 1 + ns, k->name, name);
+	return 1 + ns + name;
+}
+
+static int packed_cmp(const char *a, const char *b)
+{
+	int c;
+
+	if (a[0] != b[0])
+		return (unsigned char)a[0] < (unsigned char)b[0] ? -1 : 1;
+	c = strcmp(a + 1, b + 1);
+	if (c)
+		return c;
+	return strcmp(a + 2 + strlen(a + 1), b + 2 + strlen(b + 1));
+}
+
+static int offset_cmp(const void *a, const void *b, void *text)
+{
+	return packed_cmp((const char *)text + *(const uint32_t *)a,
+			  (const char *)text + *(const uint32_t *)b);
 }
 
 static bool listed(const struct obj *o, void *ctx)
 {
 	const struct resync *rs = ctx;
+	char want[PACKED_KEY_MAX];
+	size_t lo = 0, hi = rs->n;
 
-	/* An empty listing has no key array: qsort and bsearch want one. */
-	return rs->n && bsearch(&o->key, rs->keys, rs->n, sizeof(*rs->keys), key_cmp) != NULL;
+	key_pack(&o->key, want);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = packed_cmp(rs->text + rs->keys[mid], want);
+
+		if (!c)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
 }
 
 static int resync_note(struct resync *rs, const struct obj_key *k)
 {
 	if (!rs->active || !rs->kinds[k->kind])
 		return 0;
-	if (array_reserve(&rs->keys, &rs->cap, rs->n, sizeof(*rs->keys), 256))
+	if (rs->len + PACKED_KEY_MAX > UINT32_MAX ||
+	    array_reserve(&rs->text, &rs->cap_text, rs->len + PACKED_KEY_MAX, 1, 1 << 16) ||
+	    array_reserve(&rs->keys, &rs->cap, rs->n, sizeof(*rs->keys), 1024))
 		return -ENOMEM;
-	rs->keys[rs->n++] = *k;
+	rs->keys[rs->n++] = (uint32_t)rs->len;
+	rs->len += key_pack(k, rs->text + rs->len);
 	return 0;
+}
+
+/* A listing's keys are not worth keeping until the next one. */
+static void resync_free(struct resync *rs)
+{
+	free(rs->keys);
+	free(rs->text);
+	rs->keys = NULL;
+	rs->text = NULL;
+	rs->n = rs->cap = rs->len = rs->cap_text = 0;
 }
 
 /* Apply one event; returns true if the model changed. */
@@ -288,14 +365,15 @@ static bool apply(struct reg_sink *s, struct event *e)
 		break;
 	case EV_BEGIN:
 		ss->rs.active = true;
-		ss->rs.n = 0;
+		ss->rs.n = ss->rs.len = 0;
 		memcpy(ss->rs.kinds, e->kinds, sizeof(ss->rs.kinds));
 		break;
 	case EV_END:
 		if (!ss->rs.active)
 			break;
 		if (ss->rs.n)
-			qsort(ss->rs.keys, ss->rs.n, sizeof(*ss->rs.keys), key_cmp);
+			qsort_r(ss->rs.keys, ss->rs.n, sizeof(*ss->rs.keys), offset_cmp,
+				ss->rs.text);
 		for (int k = 0; k <= OBJ_POD; k++) {
 			if (!ss->rs.kinds[k])
 				continue;
@@ -305,12 +383,7 @@ static bool apply(struct reg_sink *s, struct event *e)
 		}
 		ss->rs.active = false;
 		ss->st.resyncs++;
-		/* A listing's keys are 324 bytes each (10,000 Services: 3 MiB):
-		 * not worth keeping until the next one.
-		 */
-		free(ss->rs.keys);
-		ss->rs.keys = NULL;
-		ss->rs.n = ss->rs.cap = 0;
+		resync_free(&ss->rs);
 		s->trim_due = true;
 		break;
 	case EV_HEALTH:
@@ -396,6 +469,8 @@ static void publish(struct reg_sink *s)
 	s->first_sync = false;
 	done = now_us();
 	s->next_publish_us = done + (done - start) * SINK_PACE_FACTOR;
+	if (s->next_publish_us < done + SINK_PACE_MIN_US)
+		s->next_publish_us = done + SINK_PACE_MIN_US;
 	for (size_t i = 0; i < s->n_pending; i++)
 		record_latency(s, s->pending_us[i], done);
 	s->n_pending = 0;
@@ -455,13 +530,21 @@ static void drain(struct reg_sink *s, bool force)
 	s->tail = &s->head;
 	s->queued = 0;
 	pthread_mutex_unlock(&s->lock);
-	for (e = batch; e; e = e->next)
-		changed |= apply(s, e);
 	for (e = batch; e; e = next) {
 		next = e->next;
-		if (changed)
+		if (apply(s, e)) {
+			changed = true;
 			note_pending(s, e);
+		}
 		event_free(e);
+		/* A batch (a listing drains thousands of objects at once) is
+		 * published in parts: a worker's bind costs in proportion to
+		 * the Services a publish changed.
+		 */
+		if (changed && s->n_pending >= SINK_PUBLISH_MAX_CHANGES) {
+			publish(s);
+			changed = false;
+		}
 	}
 	/* Publish while a relist is half done would be fine (nothing is removed
 	 * before its end), and keeps changes flowing during long listings.
@@ -539,7 +622,7 @@ void reg_sink_free(struct reg_sink *s)
 	(void)loop_del_fd(s->loop, s->efd);
 	close(s->efd);
 	for (size_t i = 0; i < s->n_sources; i++)
-		free(s->sources[i].rs.keys);
+		resync_free(&s->sources[i].rs);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

@@ -5,6 +5,7 @@
  * round-trips. The programs' behaviour is test_redirect.c's.
  */
 #include <arpa/inet.h>
+#include <elf.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -156,6 +157,80 @@ Test(skel, maps_match_abi)
 	cr_expect_eq(seen, n_want, "every map of abi.h exists in the object");
 	cr_expect_eq(sizeof(pinned_maps) / sizeof(pinned_maps[0]), n_want);
 	mesh_redirect__destroy(skel);
+}
+
+/* The number of CO-RE relocation records in the .BTF.ext section of the BPF
+ * ELF object @elf (layout: the kernel's Documentation/bpf/btf.rst, ".BTF.ext
+ * section"), or -1 when the object cannot be read.
+ */
+static long core_relocations(const unsigned char *elf, size_t size)
+{
+	const unsigned char *ext = NULL, *p, *end;
+	__u32 ext_size = 0, hdr_len, off, len, rec_size;
+	Elf64_Shdr sh, names;
+	Elf64_Ehdr eh;
+	long n = 0;
+
+	/* The skeleton embeds the object as a string: unaligned, so copied out. */
+	if (size < sizeof(eh))
+		return -1;
+	memcpy(&eh, elf, sizeof(eh));
+	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_shstrndx >= eh.e_shnum ||
+	    eh.e_shoff + (size_t)eh.e_shnum * sizeof(sh) > size)
+		return -1;
+	memcpy(&names, elf + eh.e_shoff + eh.e_shstrndx * sizeof(sh), sizeof(names));
+	for (int i = 0; i < eh.e_shnum; i++) {
+		memcpy(&sh, elf + eh.e_shoff + i * sizeof(sh), sizeof(sh));
+		if (names.sh_offset + sh.sh_name < size &&
+		    !strcmp((const char *)elf + names.sh_offset + sh.sh_name, ".BTF.ext") &&
+		    sh.sh_offset + sh.sh_size <= size) {
+			ext = elf + sh.sh_offset;
+			ext_size = (__u32)sh.sh_size;
+		}
+	}
+	if (!ext || ext_size < 8)
+		return -1;
+	memcpy(&hdr_len, ext + 4, sizeof(hdr_len));
+	/* core_relo_off and core_relo_len are the header's optional tail. */
+	if (hdr_len < 32)
+		return 0;
+	memcpy(&off, ext + 24, sizeof(off));
+	memcpy(&len, ext + 28, sizeof(len));
+	if (!len)
+		return 0;
+	if ((size_t)hdr_len + off + len > ext_size || len < 4)
+		return -1;
+	p = ext + hdr_len + off;
+	end = p + len;
+	memcpy(&rec_size, p, sizeof(rec_size));
+	/* Then per ELF section: its name's offset, its record count, records. */
+	for (p += 4; p + 8 <= end;) {
+		__u32 num;
+
+		memcpy(&num, p + 4, sizeof(num));
+		n += num;
+		p += 8 + (size_t)num * rec_size;
+	}
+	return n;
+}
+
+/* mesh_inbound is loaded once per meshed pod; with no CO-RE relocation
+ * libbpf loads it without parsing the kernel's BTF (bpf/inbound.bpf.c says
+ * why none is needed). mesh_redirect reads kernel-internal socket fields and
+ * must have them.
+ */
+Test(skel, inbound_needs_no_kernel_btf)
+{
+	size_t size = 0;
+	const void *elf;
+
+	elf = mesh_redirect__elf_bytes(&size);
+	cr_assert_gt(core_relocations(elf, size), 0,
+		     "mesh_redirect has CO-RE relocations (the reader of .BTF.ext works)");
+	elf = mesh_inbound__elf_bytes(&size);
+	cr_assert_eq(core_relocations(elf, size), 0,
+		     "mesh_inbound has no CO-RE relocation: each one would make every per-pod "
+		     "load parse the kernel's BTF");
 }
 
 /* ---------------------------------------------------------------- dp_* */

@@ -4,6 +4,8 @@
  * hand over; the rest goes through registry/k8s_stream.c piece by piece, and
  * each value it completes through k8s_watch.c into a real sink and model:
  * a value with "items" as a listing page, anything else as a watch event.
+ * Objects are split as list bodies are: their items go through
+ * k8s_res_list_item() as they complete.
  */
 #include <errno.h>
 
@@ -30,6 +32,15 @@ static int on_value(json_object *v, void *arg)
 	return rc < 0 ? rc : 0;
 }
 
+static int on_item(json_object *head, json_object *item, void *arg)
+{
+	struct ctx *c = arg;
+	char err[256];
+	int rc = k8s_res_list_item(&c->res, &c->out, head, item, err, sizeof(err));
+
+	return rc == K8S_LIST_ITEM_LATER ? K8S_STREAM_KEEP : rc;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_sink f;
@@ -48,6 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.out.source = "kubernetes";
 	if (k8s_stream_init(&s, 1 << 20, on_value, &c))
 		abort();
+	k8s_stream_split(&s, on_item);
 	for (off = 0; off < size; off += piece) {
 		size_t n = size - off < piece ? size - off : piece;
 

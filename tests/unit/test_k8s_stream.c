@@ -105,6 +105,126 @@ Test(k8s_stream, garbage_and_oversize_and_callback_errors)
 	k8s_stream_done(&st);	/* twice is fine */
 }
 
+/* ---- a list page split into its items ---- */
+
+struct split_seen {
+	char items[8][16];	/* each item's "n", in the order handed on */
+	int n_items;
+	int keep;		/* K8S_STREAM_KEEP every item while the head has no "kind" */
+	int n_values;
+	char head[256];		/* the value callback's object */
+	int fail_at;		/* item index whose callback fails, -1 never */
+};
+
+static int split_value(json_object *v, void *ctx)
+{
+	struct split_seen *s = ctx;
+
+	s->n_values++;
+	snprintf(s->head, sizeof(s->head), "%s",
+		 json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+	return 0;
+}
+
+static int split_item(json_object *head, json_object *item, void *ctx)
+{
+	struct split_seen *s = ctx;
+	json_object *n;
+
+	if (s->keep && !json_object_object_get_ex(head, "kind", NULL))
+		return K8S_STREAM_KEEP;
+	if (s->n_items == s->fail_at)
+		return -ECANCELED;
+	cr_assert(json_object_object_get_ex(head, "kind", NULL), "an item came before the kind");
+	cr_assert(json_object_object_get_ex(item, "n", &n));
+	snprintf(s->items[s->n_items++], sizeof(s->items[0]), "%s", json_object_get_string(n));
+	return 0;
+}
+
+static const char PAGE[] = " {\"kind\" : \"ServiceList\",\"metadata\":{\"continue\":\"c]1\"},\n"
+			   "\"items\" : [ {\"n\":\"a\",\"x\":[1,{\"y\":\"]}\"}]} ,{\"n\":\"b\"},"
+			   "{\"n\":\"c\\\"]\"} ] ,\"z\":-1.5e3}\n";
+
+Test(k8s_stream, a_split_page_cut_at_every_byte_hands_on_its_items_one_by_one)
+{
+	size_t len = strlen(PAGE);
+
+	for (size_t cut = 0; cut <= len; cut++) {
+		struct split_seen s = { .fail_at = -1 };
+		struct k8s_stream st;
+
+		cr_assert_eq(k8s_stream_init(&st, 1 << 20, split_value, &s), 0);
+		k8s_stream_split(&st, split_item);
+		cr_assert_eq(k8s_stream_feed(&st, PAGE, cut), 0, "cut %zu: %s", cut, st.err);
+		cr_assert_eq(k8s_stream_feed(&st, PAGE + cut, len - cut), 0, "cut %zu: %s", cut,
+			     st.err);
+		cr_assert_eq(s.n_items, 3, "cut %zu: %d items", cut, s.n_items);
+		cr_assert_str_eq(s.items[0], "a");
+		cr_assert_str_eq(s.items[2], "c\"]");
+		cr_assert_eq(s.n_values, 1);
+		cr_assert_str_eq(s.head, "{\"kind\":\"ServiceList\",\"metadata\":{\"continue\":\"c]1\"},"
+					 "\"z\":-1.5e3}", "cut %zu", cut);
+		cr_assert(!k8s_stream_partial(&st));
+		k8s_stream_done(&st);
+	}
+}
+
+Test(k8s_stream, items_before_the_kind_are_kept_in_the_page_and_other_values_read_whole)
+{
+	static const char page[] = "{\"items\":[{\"n\":\"a\"},{\"n\":\"b\"}],\"kind\":\"L\"}"
+				   "[{\"items\":[1]}] \"s\" {\"items\":null}";
+	struct split_seen s = { .keep = 1, .fail_at = -1 };
+	struct k8s_stream st;
+
+	cr_assert_eq(k8s_stream_init(&st, 1 << 20, split_value, &s), 0);
+	k8s_stream_split(&st, split_item);
+	for (size_t i = 0; page[i]; i++)
+		cr_assert_eq(k8s_stream_feed(&st, page + i, 1), 0, "byte %zu: %s", i, st.err);
+	cr_assert_eq(s.n_items, 0);
+	cr_assert_eq(s.n_values, 4);
+	cr_assert_str_eq(s.head, "{\"items\":null}");
+	k8s_stream_reset(&st);
+	cr_assert_eq(k8s_stream_feed(&st, page, 46), 0, "%s", st.err);
+	cr_assert_str_eq(s.head, "{\"items\":[{\"n\":\"a\"},{\"n\":\"b\"}],\"kind\":\"L\"}");
+	k8s_stream_done(&st);
+}
+
+Test(k8s_stream, a_broken_split_page_is_refused_where_it_breaks)
+{
+	static const char *const bad[] = {
+		"{\"kind\":\"L\" \"items\":[]}",	/* no comma */
+		"{\"kind\":\"L\",\"items\":[{\"n\":\"a\"} {\"n\":\"b\"}]}",
+		"{\"kind\":\"L\",\"items\":[{\"n\":\"a\"},]}",
+		"{\"kind\":\"L\",}",
+		"{kind:1}",
+		"{\"kind\" 1}",
+	};
+	struct split_seen s = { .fail_at = -1 };
+	struct k8s_stream st;
+	char big[300];
+
+	cr_assert_eq(k8s_stream_init(&st, 256, split_value, &s), 0);
+	k8s_stream_split(&st, split_item);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		k8s_stream_reset(&st);
+		cr_assert_eq(k8s_stream_feed(&st, bad[i], strlen(bad[i])), -EINVAL, "%s", bad[i]);
+		cr_assert(strstr(st.err, "at byte"), "%s: %s", bad[i], st.err);
+	}
+	cr_assert_eq(s.n_values, 0);
+	/* The limit counts the whole page, not one item. */
+	k8s_stream_reset(&st);
+	memset(big, ' ', sizeof(big));
+	memcpy(big, "{\"kind\":\"L\",\"metadata\":{},\"items\":[", 35);
+	cr_assert_eq(k8s_stream_feed(&st, big, sizeof(big)), -E2BIG);
+	/* An item callback's error stops the feed. */
+	k8s_stream_reset(&st);
+	s.n_items = 0;
+	s.fail_at = 1;
+	cr_assert_eq(k8s_stream_feed(&st, PAGE, strlen(PAGE)), -ECANCELED);
+	cr_assert_eq(s.n_items, 1);
+	k8s_stream_done(&st);
+}
+
 /* ---- k8s_watch without a sink: what never reaches it ---- */
 
 static int event(const char *json, struct k8s_res *r, char *err, size_t len)
@@ -181,6 +301,38 @@ Test(k8s_watch, list_of_the_wrong_kind_is_refused)
 	cr_assert(strstr(err, "resourceVersion"), "%s", err);
 	json_object_put(o);
 	cr_assert(!r.resyncing, "a refused page began a resync");
+}
+
+Test(k8s_watch, an_item_counts_only_once_its_page_says_what_it_is)
+{
+	struct k8s_res r = { .k = &k8s_kinds[OBJ_SERVICE] };
+	struct k8s_out out = { .sink = NULL, .source = "kubernetes" };
+	json_object *item = json_tokener_parse("{\"metadata\":{\"name\":\"web\"}}");
+	json_object *head = json_tokener_parse("{\"kind\":\"ServiceList\"}");
+	char err[256];
+
+	/* No metadata yet: the item waits for the whole page. */
+	cr_assert_eq(k8s_res_list_item(&r, &out, head, item, err, sizeof(err)),
+		     K8S_LIST_ITEM_LATER);
+	json_object_put(head);
+	head = json_tokener_parse("{\"metadata\":{\"resourceVersion\":\"3\"}}");
+	cr_assert_eq(k8s_res_list_item(&r, &out, head, item, err, sizeof(err)),
+		     K8S_LIST_ITEM_LATER);
+	json_object_put(head);
+	/* A page of another kind, or a last page without its version, is
+	 * refused before its first item counts.
+	 */
+	head = json_tokener_parse("{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"3\"}}");
+	cr_assert_eq(k8s_res_list_item(&r, &out, head, item, err, sizeof(err)), -EPROTO);
+	cr_assert(strstr(err, "expected a ServiceList, got a PodList"), "%s", err);
+	json_object_put(head);
+	head = json_tokener_parse("{\"kind\":\"ServiceList\",\"metadata\":{}}");
+	cr_assert_eq(k8s_res_list_item(&r, &out, head, item, err, sizeof(err)), -EPROTO);
+	cr_assert(strstr(err, "resourceVersion"), "%s", err);
+	json_object_put(head);
+	json_object_put(item);
+	cr_assert(!r.resyncing, "a refused page began a resync");
+	cr_assert_eq(r.n_listed, 0);
 }
 
 Test(k8s_http, urls)
