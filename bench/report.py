@@ -254,6 +254,81 @@ def dns_section(w, env, dns, failed):
     return summary
 
 
+def load_publish(raw):
+    """publish[phase] = list of per-round dicts (the latency client's JSON,
+    the churn events, the agent's catalogue_binds after the run), from
+    bench/run.sh's run_publish."""
+    out = {}
+    for path in sorted(glob.glob(os.path.join(raw, "publish.*.out"))):
+        _, r, phase, _ = os.path.basename(path).split(".")
+        with open(path) as f:
+            lat = parse_latency(f.read())
+        if not lat:
+            continue
+        rec = {"round": int(r), "lat": lat, "events": [], "binds": None}
+        churn = path[:-4] + ".churn"
+        if os.path.exists(churn):
+            with open(churn) as f:
+                rec["events"] = [json.loads(line) for line in f if line.startswith("{")]
+        try:
+            with open(path[:-4] + ".status.json") as f:
+                rec["binds"] = json.load(f).get("catalogue_binds")
+        except (OSError, ValueError):
+            pass
+        out.setdefault(phase, []).append(rec)
+    return out
+
+
+def publish_section(w, env, pub):
+    """Requests through the proxy while the catalogue changes, against the
+    same requests quiet (issue #15)."""
+    w("## Publishing under load (issue #15)")
+    w("")
+    w(f"One request in flight at a fixed {env.get('rate')} req/s through weft (eBPF), "
+      f"{env['seconds']} s per run; in each round once *quiet* and once during *churn*: "
+      f"the agent's registry file gains {env.get('churn_services', 0):,} Services of 10 "
+      "endpoints (the sync), a fifth of them change every second, then all are removed "
+      "(bench/churn.py). *late*: requests sent more than one interval after their due time; "
+      "*co p99.9*: from the due time (coordinated omission corrected).")
+    w("")
+    w("| phase | p50 µs | p99 µs | p99.9 µs | max µs | co p99.9 µs | late |")
+    w("| --- | --- | --- | --- | --- | --- | --- |")
+    summary = {}
+    us = lambda x: f"{x:,.0f}"  # noqa: E731
+    for phase in ("quiet", "churn"):
+        rs = pub.get(phase, [])
+        lat = [r["lat"] for r in rs]
+        if not lat:
+            w(f"| {phase} | failed | | | | | |")
+            continue
+        cells = [spread([x[k] for x in lat if k in x], us)
+                 for k in ("p50", "p99", "p999", "max", "co_p999")]
+        w(f"| {phase} | " + " | ".join(cells) + f" | {sum(x.get('late', 0) for x in lat)} |")
+        summary[phase] = {k: med([x[k] for x in lat if k in x])
+                          for k in ("p50", "p99", "p999", "max", "co_p999")}
+    w("")
+    ev = [e for r in pub.get("churn", []) for e in r["events"]]
+    binds = [r["binds"] for rs in pub.values() for r in rs if r["binds"]]
+    if ev:
+        w("Registry file renamed → catalogue published (the admin API's generation moved), "
+          "per event over the rounds: " + "; ".join(
+              f"{kind} {spread([e['published_ms'] for e in ev if e['event'] == kind and e['published_ms'] is not None], lambda x: f'{x:,.0f}')} ms"
+              for kind in ("sync", "change", "remove") if any(e["event"] == kind for e in ev))
+          + f" ({sum(1 for e in ev if e['published_ms'] is None)} not seen within 10 s).")
+        w("")
+    if binds:
+        last = binds[-1]
+        w(f"The workers' binds over the whole run (`catalogue_binds`, /v1/status): "
+          f"{last['binds']:,} binds, {last['avg_us']:,} µs average, longest "
+          f"{last['max_us']:,} µs wall and {last['max_cpu_us']:,} µs of CPU.")
+        w("")
+        summary["binds"] = last
+    if "quiet" in summary and "churn" in summary:
+        summary["p999_added_us"] = summary["churn"]["p999"] - summary["quiet"]["p999"]
+        summary["max_added_us"] = summary["churn"]["max"] - summary["quiet"]["max"]
+    return summary
+
+
 def med(values):
     return statistics.median(values) if values else None
 
@@ -855,6 +930,11 @@ def main():
         summary["dns"] = dns_section(w, env, dns, dns_failed)
         write(out_md, out_json, L, env, summary, runs, failed, dns, dns_failed)
         return
+    pub = load_publish(raw)
+    if env.get("only") == "publish":  # the publishing rows alone
+        summary["publish"] = publish_section(w, env, pub)
+        write(out_md, out_json, L, env, summary, runs, failed, dns, dns_failed)
+        return
 
     # ---- throughput
     w("## Throughput")
@@ -974,6 +1054,8 @@ def main():
 
     if env.get("dns"):
         summary["dns"] = dns_section(w, env, dns, dns_failed)
+    if env.get("publish"):
+        summary["publish"] = publish_section(w, env, pub)
 
     # ---- memory
     w("## Memory")

@@ -29,7 +29,9 @@
 # TLS comparison, i.e. BENCH_CONFIGS "direct weft weft-mesh weft-mtls", no
 # round-trip workload, BENCH_PROFILE 0, unless set; dns: only the DNS rows,
 # BENCH_CONFIGS "direct weft", no HTTP workload, no memory test, BENCH_PROFILE
-# 0), BENCH_DNS_CLIENTS (20, queries outstanding in the DNS queries/s test),
+# 0; publish: only the "publishing under load" rows, BENCH_CONFIGS "weft"),
+# BENCH_CHURN_SERVICES (10000, the Services a publish brings in those rows,
+# with 10 endpoints each), BENCH_DNS_CLIENTS (20, queries outstanding in the DNS queries/s test),
 # BENCH_DNS_RATE (1000 queries/s, the DNS latency test), BENCH_PROFILE (1: after the measurements,
 # one more connection-per-request run per configuration under `perf record`,
 # restricted to the benchmark's cgroup, to say where the CPU goes; 0: none),
@@ -63,7 +65,11 @@ dns)	# the DNS rows alone (issue #15): the meshed pod (weft) and the direct
 	PROFILE=${BENCH_PROFILE:-0}
 	CONFIGS=${BENCH_CONFIGS:-direct weft}
 	WORKLOADS="" ;;
-*)	echo "bench: BENCH_ONLY must be empty, mtls or dns" >&2; exit 1 ;;
+publish)	# the "publishing under load" rows alone (issue #15)
+	PROFILE=${BENCH_PROFILE:-0}
+	CONFIGS=${BENCH_CONFIGS:-weft}
+	WORKLOADS="" ;;
+*)	echo "bench: BENCH_ONLY must be empty, mtls, dns or publish" >&2; exit 1 ;;
 esac
 # BENCH_WORKLOADS: a subset of those workloads, e.g. "bulk latency" to
 # measure (or profile) one change quickly.
@@ -79,6 +85,13 @@ fi
 DNS=0
 case ${BENCH_ONLY:-} in "" | dns) [[ " $CONFIGS " == *" direct "* && " $CONFIGS " == *" weft "* ]] && DNS=1 ;; esac
 [ "${BENCH_ONLY:-}" = dns ] && [ "$DNS" = 0 ] && { echo "bench: BENCH_ONLY=dns needs direct and weft in BENCH_CONFIGS" >&2; exit 1; }
+# Publishing under load (issue #15): requests at a fixed rate through weft
+# while its registry brings and changes thousands of Services; every full
+# run and BENCH_ONLY=publish, when weft is selected.
+PUBLISH=0
+case ${BENCH_ONLY:-} in "" | publish) [[ " $CONFIGS " == *" weft "* ]] && PUBLISH=1 ;; esac
+[ "${BENCH_ONLY:-}" = publish ] && [ "$PUBLISH" = 0 ] && { echo "bench: BENCH_ONLY=publish needs weft in BENCH_CONFIGS" >&2; exit 1; }
+CHURN_SERVICES=${BENCH_CHURN_SERVICES:-10000}
 DNS_CLIENTS=${BENCH_DNS_CLIENTS:-20}	# outstanding queries of the queries/s test
 DNS_RATE=${BENCH_DNS_RATE:-1000}	# queries/s of the latency test
 # Runs that are not made: HAProxy in HTTP mode has no bulk TCP or sockperf
@@ -492,7 +505,8 @@ say "starting weft-agent and enrolling the client pod"
 start_agent() { # registry own-cgroup attach-cgroup run-dir log what [agent options]: the agent's pid in SPAWNED
 	local registry=$1 cg=$2 attach=$3 run=$4 log=$5 what=$6
 	shift 6
-	spawn "$cg" "" "$BIN/weft-agent" --registry "file:$HERE/$registry" --cgroup "$attach" \
+	case $registry in /*) ;; *) registry=$HERE/$registry ;; esac
+	spawn "$cg" "" "$BIN/weft-agent" --registry "file:$registry" --cgroup "$attach" \
 		--run-dir "$run" "$@" >"$log" 2>&1
 	local pid=$SPAWNED
 	wait_for 200 test -S "$run/admin.sock" || { cat "$log" >&2; die "$what did not start"; }
@@ -509,7 +523,9 @@ enrol() { # run-dir netns address/len pod-name: CNI ADD, as a container runtime 
 # selects none of them (BENCH_ONLY=mtls, say) starts no agent it would not
 # measure, so nothing idle competes for the CPU.
 if has weft || has weft-in; then
-	start_agent services.yaml "$CG_AGENT" "$CG_MESH" "$RUN" "$TMP/agent.log" "the agent" --bpffs "$BPFFS/weft"
+	# A copy: the publishing rows rewrite it.
+	cp "$HERE/services.yaml" "$TMP/registry.yaml"
+	start_agent "$TMP/registry.yaml" "$CG_AGENT" "$CG_MESH" "$RUN" "$TMP/agent.log" "the agent" --bpffs "$BPFFS/weft"
 	AGENT_PID=$SPAWNED
 	enrol "$RUN" w 198.18.12.2/24 client
 fi
@@ -975,6 +991,45 @@ if [ "$DNS" = 1 ]; then
 		done
 	done
 fi
+# ---------------------------------------------------------------- publishing under load
+# Issue #15: "no request through the proxy delayed by more than 1 ms by a
+# publish". The latency workload through weft (one request in flight at
+# RATE req/s, as above), in each round once quiet and once while
+# bench/churn.py rewrites the agent's registry file: CHURN_SERVICES Services
+# new at once (the sync), a fifth of them changed every second, then all
+# removed. The quiet run is the baseline taken minutes apart at most; the
+# agent's own account of its workers' binds (catalogue_binds in /v1/status)
+# is read after each run.
+run_publish() { # round phase
+	local r=$1 phase=$2 out="$RAW/publish.$1.$2" rc=0 cpid=
+	alive weft
+	if [ "$phase" = churn ]; then
+		python3 "$HERE/churn.py" "$HERE/services.yaml" "$TMP/registry.yaml" "$RUN/admin.sock" \
+			"$CHURN_SERVICES" 10 "$DUR" >"$out.churn" 2>"$out.churn.err" &
+		cpid=$!
+	fi
+	client weft timeout $((DUR + 30)) "$BIN/weft-bench-latency" "$VIP" 80 "$RATE" "$DUR" 1 \
+		>"$out.out" 2>&1 || rc=$?
+	if [ -n "$cpid" ]; then
+		wait "$cpid" || { echo "bench: churn failed in round $r, see below" >&2; cat "$out.churn.err" >&2; }
+		cp "$HERE/services.yaml" "$TMP/registry.yaml.next" && mv "$TMP/registry.yaml.next" "$TMP/registry.yaml"
+	fi
+	agent_status "$out.status.json"
+	alive weft
+	[ "$rc" = 0 ] || echo "bench: publishing round $r $phase failed (exit $rc)" >&2
+	return 0
+}
+if [ "$PUBLISH" = 1 ]; then
+	for r in $(seq "$ROUNDS"); do
+		# Rotated, so neither phase always comes first.
+		if [ $((r % 2)) = 1 ]; then phases="quiet churn"; else phases="churn quiet"; fi
+		for phase in $phases; do
+			say "round $r/$ROUNDS: publishing under load, $phase"
+			run_publish "$r" "$phase"
+			sleep 2	# the removal's publish and its frees are done
+		done
+	done
+fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 if has weft-in; then
 	IN_END=$(inbound_count) OPENS_END=$(tcp_opens)
@@ -1033,7 +1088,7 @@ hold_test() { # config
 	sleep 2	# the connections close before the next test
 }
 for c in $CONFIGS; do
-	[ "${BENCH_ONLY:-}" = dns ] && break	# the DNS rows alone: no memory test
+	case ${BENCH_ONLY:-} in dns | publish) break ;; esac	# those rows alone: no memory test
 	# Not direct (no proxy) nor weft-in (the memory of the agent's inbound
 	# side is not what this test is about: it goes through the VIP).
 	case $c in direct | weft-in) continue ;; esac
@@ -1129,6 +1184,7 @@ json.dump({
     "inbound_count_start": $IN_START, "inbound_count_end": $IN_END,
     "pod_in_tcp_opens_start": $OPENS_START, "pod_in_tcp_opens_end": $OPENS_END,
     "profile": $PROFILE, "profile_period_ns": $PERIOD_NS,
+    "publish": $PUBLISH, "churn_services": $CHURN_SERVICES,
     "dns": $DNS, "dns_clients": $DNS_CLIENTS, "dns_rate": $DNS_RATE,
     "dnsperf": "$(if [ "$DNS" = 1 ]; then dnsperf -h 2>&1 | sed -n 's/^Version //p' | head -1; fi)",
     "dnsmasq": "$(if [ "$DNS" = 1 ]; then dnsmasq --version | head -1 | cut -d' ' -f3; fi)",

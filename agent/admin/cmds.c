@@ -288,10 +288,27 @@ static json_object *dns_json(const struct agent *a)
 	return o;
 }
 
+/* What taking up published catalogues cost the workers since the start: a
+ * worker binds each snapshot between two of its events, so the longest bind
+ * is the longest any connection on it waited for a publish.
+ */
+static json_object *binds_json(const struct workers_publish_stats *pub)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "binds", json_object_new_uint64(pub->binds));
+	json_object_object_add(o, "avg_us",
+			       json_object_new_uint64(pub->binds ? pub->total_us / pub->binds : 0));
+	json_object_object_add(o, "max_us", json_object_new_uint64(pub->max_us));
+	json_object_object_add(o, "max_cpu_us", json_object_new_uint64(pub->max_cpu_us));
+	return o;
+}
+
 static int cmd_status(const struct http_request *req, struct http_response *resp, void *ctx)
 {
 	static const char *const known[] = { NULL };
 	struct agent *a = ctx;
+	struct workers_publish_stats pub;
 	struct proxy_stats stats;
 	json_object *o, *pods, *bpf, *counters;
 	uint64_t vals[64];
@@ -301,6 +318,7 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 		return 0;
 	workers_isolate(a->workers);
 	workers_stats(a->workers, &stats);
+	workers_publish_stats(a->workers, &pub);
 	workers_release(a->workers);
 	o = json_object_new_object();
 	json_object_object_add(o, "version", json_object_new_string(WEFT_VERSION));
@@ -335,6 +353,7 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 	json_object_object_add(o, "dns", dns_json(a));
 	json_object_object_add(o, "catalogue_generation",
 			       json_object_new_uint64(catalogue_generation(a->cat)));
+	json_object_object_add(o, "catalogue_binds", binds_json(&pub));
 	/* "connections", "http" and "resilience". */
 	admin_counters_json(o, &counters_proxy, &stats);
 	json_object_object_add(o, "registries", registry_json(a));
