@@ -90,31 +90,11 @@ bool half_buf(struct proxy *px, struct half *h)
 	return h->buf != NULL;
 }
 
-bool half_buf_bulk(struct proxy *px, struct half *h)
-{
-	if (h->buf && h->bulk)
-		return true;
-	if (h->buf)
-		half_buf_put(px, h);	/* empty: the caller reads into it next */
-	if (px->n_bulk_spare)
-		h->buf = px->bulk_spare[--px->n_bulk_spare];
-	else
-		h->buf = malloc(CONN_BUF_BULK);
-	h->bulk = h->buf != NULL;
-	return h->buf != NULL;
-}
-
 static void buf_free(struct proxy *px, struct half *h)
 {
 	if (!h->buf)
 		return;
-	if (h->bulk) {
-		if (px->n_bulk_spare < BUF_BULK_SPARE)
-			px->bulk_spare[px->n_bulk_spare++] = h->buf;
-		else
-			free(h->buf);
-		h->bulk = false;
-	} else if (px->n_buf_spare < BUF_SPARE)
+	if (px->n_buf_spare < BUF_SPARE)
 		px->buf_spare[px->n_buf_spare++] = h->buf;
 	else
 		free(h->buf);
@@ -132,8 +112,6 @@ void px_buf_flush(struct proxy *px)
 {
 	while (px->n_buf_spare)
 		free(px->buf_spare[--px->n_buf_spare]);
-	while (px->n_bulk_spare)
-		free(px->bulk_spare[--px->n_bulk_spare]);
 }
 
 void half_done(struct proxy *px, struct half *h)

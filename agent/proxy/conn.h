@@ -74,15 +74,8 @@ struct loop;
  * retryable only if it fits here whole.
  */
 #define CONN_BUF_SIZE 16384
-/* The buffer of a bulk transfer's direction to or from TLS (tcp.c): where
- * the plaintext pair splices 64 KiB per call, a 16 KiB buffer would make
- * four recv()s, four SSL_write()s and four send()s of it. Only while bytes
- * are in it, as every buffer.
- */
-#define CONN_BUF_BULK 65536
 /* Empty buffers a worker keeps for the next taker rather than free(). */
 #define BUF_SPARE 64
-#define BUF_BULK_SPARE 8
 #define CONN_MAX_TRIES (1 + POLICY_RETRIES_MAX)
 /* Idle upstream connections kept per endpoint: above the number of clients
  * a pod keeps busy at once, or a burst closes connections the next burst
@@ -184,8 +177,6 @@ struct proxy {
 	uint32_t fp_n_free;
 	char *buf_spare[BUF_SPARE];	/* empty CONN_BUF_SIZE buffers (half_buf()) */
 	uint32_t n_buf_spare;
-	char *bulk_spare[BUF_BULK_SPARE];	/* empty CONN_BUF_BULK ones */
-	uint32_t n_bulk_spare;
 	struct proxy_opts opts;
 	struct policy defaults;		/* services' defaults, from the agent's options */
 	struct policy passthrough;	/* non-service destinations: no retries */
@@ -215,7 +206,6 @@ struct half {
 	bool shut;		/* FIN passed on to the destination */
 	bool no_pipe;		/* pipe creation failed: copy through buf */
 	bool copy;		/* copy through buf and show the bytes to observe.c */
-	bool bulk;		/* buf has CONN_BUF_BULK bytes */
 	uint64_t bytes;		/* delivered to the destination, for the admin API */
 	char *buf;		/* CONN_BUF_SIZE bytes while it holds any; else NULL */
 };
@@ -462,8 +452,6 @@ void half_done(struct proxy *px, struct half *h);
  * when out of memory.
  */
 bool half_buf(struct proxy *px, struct half *h);
-/* The same with a buffer of CONN_BUF_BULK bytes; @h's must be empty. */
-bool half_buf_bulk(struct proxy *px, struct half *h);
 
 /* Give @h's buffer back if it holds no bytes (len 0): an idle connection
  * keeps none.

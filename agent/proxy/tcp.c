@@ -131,15 +131,9 @@ static int pump(struct conn *c, int src, struct tls_link *src_tls, int dst,
 			if (n <= 0)
 				pipe_give(&c->px->pipes, h->pipe);	/* nothing went in */
 		} else {
-			/* A bulk transfer to or from TLS reads 64 KiB at a time:
-			 * a quarter of the system calls on the plaintext side,
-			 * and four records gathered per send() on the TLS side.
-			 */
-			bool bulk = c->fp_bulk && (src_tls || dst_tls);
-
-			if (!(bulk ? half_buf_bulk(c->px, h) : half_buf(c->px, h)))
+			if (!half_buf(c->px, h))
 				return -ENOMEM;
-			n = sock_recv(src, src_tls, h->buf, h->bulk ? CONN_BUF_BULK : CONN_BUF_SIZE);
+			n = sock_recv(src, src_tls, h->buf, CONN_BUF_SIZE);
 			if (h->copy && n >= 0)
 				observe_bytes(c, h, h->buf, (size_t)n);
 			if (n <= 0)

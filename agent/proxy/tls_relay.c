@@ -834,8 +834,6 @@ ssize_t tls_recv(struct tls_link *l, void *buf, size_t len)
 		len = INT32_MAX;
 	r = SSL_read(l->ssl, buf, (int)len);
 	if (r > 0) {
-		size_t got = (size_t)r;
-
 		l->t_data = true;
 		l->rd_starved = false;
 		if (r == SSL3_RT_MAX_PLAIN_LENGTH && !l->rd_bulk) {
@@ -844,25 +842,7 @@ ssize_t tls_recv(struct tls_link *l, void *buf, size_t len)
 			l->rd_bulk = true;
 			mark_bulk(l);
 		}
-		/* SSL_read() returns one record at most: with a larger buffer
-		 * (a bulk transfer's), take the records already read ahead
-		 * too, so the relay passes them on in one send(). Only what
-		 * the SSL holds: no read() that would find the socket empty.
-		 */
-		while (got < len && (SSL_pending(l->ssl) > 0 || SSL_has_pending(l->ssl))) {
-			r = SSL_read(l->ssl, (char *)buf + got, (int)(len - got));
-			if (r <= 0) {
-				/* Part of a record, or an alert or close_notify:
-				 * the next call sees it.
-				 */
-				if (SSL_get_error(l->ssl, r) == SSL_ERROR_WANT_READ)
-					l->rd_starved = true;
-				ERR_clear_error();
-				break;
-			}
-			got += (size_t)r;
-		}
-		return (ssize_t)got;
+		return r;
 	}
 	if (SSL_get_error(l->ssl, r) == SSL_ERROR_ZERO_RETURN)
 		return 0;
