@@ -145,7 +145,6 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 static SSL_TICKET_RETURN on_ticket(SSL *ssl, SSL_SESSION *sess, const unsigned char *keyname,
 				   size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
 {
-	(void)ssl;
 	(void)keyname;
 	(void)keyname_len;
 	(void)arg;
@@ -154,8 +153,13 @@ static SSL_TICKET_RETURN on_ticket(SSL *ssl, SSL_SESSION *sess, const unsigned c
 	case SSL_TICKET_SUCCESS_RENEW:
 		if (!peer_valid(sess) || time(NULL) >= SSL_SESSION_get_time(sess) + SVID_SESSION_TTL)
 			return SSL_TICKET_RETURN_IGNORE_RENEW;
-		return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE
-						    : SSL_TICKET_RETURN_USE_RENEW;
+		/* No new ticket for a resumed session: the client keeps the
+		 * one it has (reusable until SVID_SESSION_TTL after the full
+		 * handshake), which saves sealing one per connection here and
+		 * copying it there.
+		 */
+		(void)SSL_set_num_tickets(ssl, 0);
+		return SSL_TICKET_RETURN_USE;
 	default:
 		/* No ticket, one of another context's keys, a damaged one. */
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
