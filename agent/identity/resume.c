@@ -185,8 +185,10 @@ int svid_resumption_setup(SSL_CTX *ctx, const char *sid_ctx)
 	/* Resuming with client certificates requires a session id context;
 	 * the tail of the SVID's URI (at most 32 bytes) names the context.
 	 */
-	if (n > sizeof(sid))
-		sid_ctx += n - sizeof(sid), n = sizeof(sid);
+	if (n > sizeof(sid)) {
+		sid_ctx += n - sizeof(sid);
+		n = sizeof(sid);
+	}
 	memcpy(sid, sid_ctx, n);
 	if (!SSL_CTX_set_session_id_context(ctx, sid, (unsigned)n) ||
 	    !SSL_CTX_set_num_tickets(ctx, 1) ||
