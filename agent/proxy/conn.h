@@ -701,10 +701,12 @@ typedef void (*tls_deliver_fn)(struct proxy *px, struct px_pod *pod, int fd,
 			       const struct addr *peer);
 
 /* Client side: TCP socket @tcp_fd of @pod, connecting to a meshed pod's mTLS
- * port, becomes an mTLS connection presenting @pod's SVID, expecting the
+ * port @ep, becomes an mTLS connection presenting @pod's SVID, expecting the
  * server to be @expect and carrying @dst_port: *@link, for the upstream,
- * which keeps @tcp_fd. The handshake runs once the connect is done, from
- * tls_service() and the relay's calls. 0 or -errno (@tcp_fd closed, counted).
+ * which keeps @tcp_fd. It offers the TLS session last made with @ep and
+ * @expect, if any (resume.c). The handshake runs once the connect is done,
+ * from tls_service() and the relay's calls. 0 or -errno (@tcp_fd closed,
+ * counted).
  */
 int tls_dial(struct px_pod *pod, int tcp_fd, const struct addr *ep, const struct spiffe_id *expect,
 	     uint16_t dst_port, struct tls_link **link);
