@@ -4,8 +4,12 @@
  * given, then client+server handshake pairs over socketpairs in this
  * process, made as tls_relay.c makes them (the SVIDs' contexts, the same
  * modes, the server's identity checked during verification, both peers'
- * identities read afterwards). Prints CPU per pair and the heap an idle
- * SSL keeps after one 450-byte exchange each way.
+ * identities read afterwards), each followed by one byte from the server
+ * to the client (which carries the session ticket to the client). Prints
+ * CPU per pair with full handshakes (every client a new destination, so
+ * nothing is resumed) and with resumed ones (one destination: the session
+ * of the pair before is offered and taken, as between two agents, resume.c),
+ * and the heap an idle SSL keeps after one 450-byte exchange each way.
  *
  *   weft-bench-mtls-handshake CA_CERT CA_KEY [PAIRS]
  *
@@ -13,6 +17,7 @@
  * instructions where CPU time on a busy machine is noisy.
  */
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +45,11 @@ static int verify_server(int ok, X509_STORE_CTX *x)
 	       !strcmp(got.ns, expected.ns) && !strcmp(got.sa, expected.sa);
 }
 
-/* Both ends of one connection, handshaken; 0 or -1. */
-static int connect_pair(const struct svid *c, const struct svid *s, SSL **cli, SSL **srv,
-			int fds[2])
+/* Both ends of one connection, handshaken, the client going to destination
+ * @key (its cached session offered, if any); 0, or -1.
+ */
+static int connect_pair(const struct svid *c, const struct svid *s, const char *key, SSL **cli,
+			SSL **srv, int fds[2])
 {
 	struct spiffe_id a, b;
 	int cdone = 0, sdone = 0;
@@ -60,6 +67,7 @@ static int connect_pair(const struct svid *c, const struct svid *s, SSL **cli, S
 	SSL_set_connect_state(*cli);
 	SSL_set_accept_state(*srv);
 	SSL_set_verify(*cli, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_server);
+	(void)svid_session_offer(*cli, key);
 	for (int i = 0; i < 100 && !(cdone && sdone); i++) {
 		int r;
 
@@ -97,20 +105,30 @@ static double cpu_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-__attribute__((noinline)) static int run_pairs(const struct svid *c, const struct svid *s, int n)
+/* @n pairs; @resume: all to one destination (each resumes the session of
+ * the one before), else each to a new one. The number resumed, or -1.
+ */
+__attribute__((noinline)) static int run_pairs(const struct svid *c, const struct svid *s, int n,
+					       bool resume)
 {
+	int resumed = 0;
+
 	for (int i = 0; i < n; i++) {
 		SSL *cli = NULL, *srv = NULL;
+		char key[32], b;
 		int fds[2];
 
-		if (connect_pair(c, s, &cli, &srv, fds)) {
+		snprintf(key, sizeof(key), "dest-%d", resume ? 0 : i);
+		if (connect_pair(c, s, key, &cli, &srv, fds) || SSL_write(srv, "y", 1) != 1 ||
+		    SSL_read(cli, &b, 1) != 1) {
 			fprintf(stderr, "mtls-handshake: handshake %d failed\n", i + 1);
 			ERR_print_errors_fp(stderr);
 			return -1;
 		}
+		resumed += SSL_session_reused(cli);
 		close_pair(cli, srv, fds);
 	}
-	return 0;
+	return resumed;
 }
 
 /* Heap per idle SSL after one 450-byte exchange each way, in KiB. */
@@ -126,7 +144,7 @@ static double idle_kib(const struct svid *c, const struct svid *s, int n)
 	for (; ssl && fds && held < n; held++) {
 		SSL **p = ssl + 2 * held;
 
-		if (connect_pair(c, s, &p[0], &p[1], fds[held]) ||
+		if (connect_pair(c, s, "idle", &p[0], &p[1], fds[held]) ||
 		    SSL_write(p[0], buf, sizeof(buf)) != sizeof(buf) ||
 		    SSL_read(p[1], buf, sizeof(buf)) != sizeof(buf) ||
 		    SSL_write(p[1], buf, sizeof(buf)) != sizeof(buf) ||
@@ -148,7 +166,8 @@ int main(int argc, char **argv)
 	struct trust *t = NULL;
 	struct svid *c = NULL, *s = NULL;
 	int n = argc > 3 ? atoi(argv[3]) : 300, ret = 1;
-	double t0;
+	double t0, full;
+	int resumed;
 
 	if (argc < 3 || n <= 0) {
 		fprintf(stderr, "usage: %s CA_CERT CA_KEY [PAIRS]\n", argv[0]);
@@ -162,10 +181,16 @@ int main(int argc, char **argv)
 	}
 	expected = s->id;
 	t0 = cpu_s();
-	if (run_pairs(c, s, n))
+	if (run_pairs(c, s, n, false) < 0)
 		goto out;
-	printf("client+server handshake pairs: %d, CPU per pair: %.0f us\n", n,
-	       (cpu_s() - t0) * 1e6 / n);
+	full = (cpu_s() - t0) * 1e6 / n;
+	(void)run_pairs(c, s, 1, true);	/* the session the next pairs resume */
+	t0 = cpu_s();
+	resumed = run_pairs(c, s, n, true);
+	if (resumed < 0)
+		goto out;
+	printf("client+server handshake pairs: %d, CPU per pair: %.0f us (full), %.0f us "
+	       "(resumed; %d of %d resumed)\n", n, full, (cpu_s() - t0) * 1e6 / n, resumed, n);
 	printf("heap per idle SSL after one 450-byte exchange each way: %.1f KiB\n",
 	       idle_kib(c, s, n < 200 ? n : 200));
 	ret = 0;

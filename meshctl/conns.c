@@ -20,7 +20,8 @@ static const char *const conn_headers[] = {
 #define N_CONN_COLS (sizeof(conn_headers) / sizeof(conn_headers[0]))
 
 /* "to ID" (this side dialled a meshed pod), "from ID" (another meshed pod
- * dialled this one), "-" (plaintext).
+ * dialled this one), "-" (plaintext); " (resumed)" when its handshake
+ * resumed a session.
  */
 static const char *mtls_cell(struct json_object *c, char *buf, size_t len)
 {
@@ -28,14 +29,14 @@ static const char *mtls_cell(struct json_object *c, char *buf, size_t len)
 
 	if (!side || !side[0])
 		return "-";
-	snprintf(buf, len, "%s %s", strcmp(side, "server") ? "to" : "from",
-		 peer && peer[0] ? peer : "?");
+	snprintf(buf, len, "%s %s%s", strcmp(side, "server") ? "to" : "from",
+		 peer && peer[0] ? peer : "?", out_bool(c, "mtls_resumed") ? " (resumed)" : "");
 	return buf;
 }
 
 static int conn_row(struct out_table *t, struct json_object *c, void *ctx)
 {
-	char age[24], o[24], in[24], m[SPIFFE_ID_MAX + 8];
+	char age[24], o[24], in[24], m[SPIFFE_ID_MAX + 24];
 
 	(void)ctx;
 	return out_table_add(

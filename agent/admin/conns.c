@@ -73,6 +73,8 @@ static int add_conn(const struct proxy_conn_info *ci, void *ctx)
 	json_object_object_add(o, "mtls", ci->mtls ? json_object_new_string(ci->mtls) : NULL);
 	json_object_object_add(o, "peer_identity",
 			       ci->mtls ? json_object_new_string(ci->mtls_peer) : NULL);
+	json_object_object_add(o, "mtls_resumed",
+			       ci->mtls ? json_object_new_boolean(ci->mtls_resumed) : NULL);
 	json_object_object_add(o, "handed_over", json_object_new_boolean(ci->handed_over));
 	json_object_array_add(w->arr, o);
 	return 0;

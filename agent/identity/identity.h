@@ -157,6 +157,28 @@ void svid_unref(struct svid *s);
  */
 int svid_peer(SSL *ssl, const char *td, struct spiffe_id *out);
 
+/* ---- resume.c: TLS 1.3 session resumption between agents */
+
+/* Sessions are resumed for at most this long after their full handshake. */
+#define SVID_SESSION_TTL 3600
+#define SVID_SESSION_KEY_MAX 384	/* a destination: address and expected identity */
+
+/* Turn resumption on in SVID context @ctx (svid.c): one ticket per full
+ * handshake for a client whose certificate was verified, a client-side
+ * cache of one session per destination, both living as long as @ctx, and
+ * @sid_ctx (the SVID's URI) as the session id context. 0 or -ENOMEM.
+ */
+int svid_resumption_setup(SSL_CTX *ctx, const char *sid_ctx);
+
+/* Client SSL @ssl (of a context set up as above) goes to destination @key
+ * (borrowed: it must outlive @ssl's handshake and first reads, where a
+ * ticket arrives): offer the session cached for @key, if any is still
+ * usable (its server certificate valid, younger than SVID_SESSION_TTL),
+ * and keep the ticket the server sends. Whether a session was offered;
+ * the handshake tells whether it was taken (SSL_session_reused()).
+ */
+bool svid_session_offer(SSL *ssl, const char *key);
+
 /* ---- idset.c */
 
 /* The SVIDs of the identities that have a meshed pod on this node, kept

@@ -17,9 +17,9 @@
 #include "identity/identity.h"
 
 /* The TLS context of @s: TLS 1.3 only, its certificate and key, peers must
- * present a certificate that chains to @t. No session resumption: every
- * connection shows and checks certificates (a resumed one would carry the
- * identity of a certificate that may since have been renewed away).
+ * present a certificate that chains to @t. Sessions resume within this
+ * context only (resume.c): its ticket keys and its client cache go with
+ * it, so a renewed SVID or a new bundle starts with full handshakes.
  */
 static SSL_CTX *make_ctx(const struct svid *s, const struct trust *t)
 {
@@ -29,7 +29,7 @@ static SSL_CTX *make_ctx(const struct svid *s, const struct trust *t)
 		return NULL;
 	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
 	    !SSL_CTX_use_certificate(ctx, s->cert) || !SSL_CTX_use_PrivateKey(ctx, s->key) ||
-	    !SSL_CTX_check_private_key(ctx) || !SSL_CTX_set_num_tickets(ctx, 0)) {
+	    !SSL_CTX_check_private_key(ctx)) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -59,9 +59,11 @@ static SSL_CTX *make_ctx(const struct svid *s, const struct trust *t)
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
-	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	if (svid_resumption_setup(ctx, s->uri)) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	return ctx;
 }
 

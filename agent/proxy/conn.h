@@ -701,13 +701,15 @@ typedef void (*tls_deliver_fn)(struct proxy *px, struct px_pod *pod, int fd,
 			       const struct addr *peer);
 
 /* Client side: TCP socket @tcp_fd of @pod, connecting to a meshed pod's mTLS
- * port, becomes an mTLS connection presenting @pod's SVID, expecting the
+ * port @ep, becomes an mTLS connection presenting @pod's SVID, expecting the
  * server to be @expect and carrying @dst_port: *@link, for the upstream,
- * which keeps @tcp_fd. The handshake runs once the connect is done, from
- * tls_service() and the relay's calls. 0 or -errno (@tcp_fd closed, counted).
+ * which keeps @tcp_fd. It offers the TLS session last made with @ep and
+ * @expect, if any (resume.c). The handshake runs once the connect is done,
+ * from tls_service() and the relay's calls. 0 or -errno (@tcp_fd closed,
+ * counted).
  */
-int tls_dial(struct px_pod *pod, int tcp_fd, const struct spiffe_id *expect, uint16_t dst_port,
-	     struct tls_link **link);
+int tls_dial(struct px_pod *pod, int tcp_fd, const struct addr *ep, const struct spiffe_id *expect,
+	     uint16_t dst_port, struct tls_link **link);
 
 /* Server side: accepted socket @cfd of @pod came to its mTLS port at @dst
  * from @peer. Handshake, preamble and authorization run on the loop; then
@@ -750,6 +752,8 @@ void tls_free(struct tls_link *l);
  */
 const char *tls_link_peer(const struct tls_link *l, char *buf, size_t len);
 bool tls_link_server(const struct tls_link *l);
+/* Whether open link @l's handshake resumed a session (a ticket). */
+bool tls_link_resumed(const struct tls_link *l);
 
 /* A relay's socket I/O: plain, or through TLS when @tls is set. */
 static inline ssize_t sock_recv(int fd, struct tls_link *tls, void *buf, size_t len)

@@ -44,6 +44,7 @@ static void conn_info(const struct px_pod *pod, const struct conn *c,
 	if (l) {
 		ci->mtls = tls_link_server(l) ? "server" : "client";
 		tls_link_peer(l, ci->mtls_peer, sizeof(ci->mtls_peer));
+		ci->mtls_resumed = tls_link_resumed(l);
 	}
 	ci->svc = c->svc;
 	ci->dst = c->svc ? c->svc->vip : c->target;

@@ -141,6 +141,8 @@ struct proxy_stats {
 	/* Mutual TLS (docs/mtls.md), tls_relay.c. */
 	uint64_t mtls_out;		/* client handshakes completed, server identity right */
 	uint64_t mtls_in;		/* server handshakes completed, client certificate good */
+	uint64_t mtls_resumed_out;	/* client handshakes that resumed a session */
+	uint64_t mtls_resumed_in;	/* server handshakes that resumed one (before allow-from) */
 	uint64_t mtls_active;		/* mTLS connections open, both sides */
 	uint64_t mtls_fail_connect;	/* client: the destination's mTLS port refused or timed out */
 	uint64_t mtls_fail_handshake;	/* TLS failed: a certificate not from the bundle, expired... */
@@ -235,6 +237,7 @@ struct proxy_conn_info {
 	 */
 	const char *mtls;
 	char mtls_peer[SPIFFE_ID_MAX];
+	bool mtls_resumed;		/* its handshake resumed a session */
 	bool handed_over;		/* relayed by the previous agent before a hand-over */
 };
 

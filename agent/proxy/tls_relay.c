@@ -98,10 +98,15 @@ struct tls_link {
 	bool rd_starved;		/* the last read needs more bytes from the socket */
 	bool rd_bulk;			/* full records came: a read buffer of TLS_READ_BUF */
 	bool bulk;			/* full records passed: buffers kept within an event */
+	bool resumed;			/* the handshake resumed a session (resume.c) */
 	uint16_t port;			/* the application's port */
 	size_t pre_len, pre_off;	/* preamble: server, bytes read; client, to write */
 	uint8_t pre[MTLS_PREAMBLE_LEN];
 	struct spiffe_id peer;		/* client: expected, then verified; server: the client */
+	/* Client: the destination's key in the SVID's session cache, the
+	 * endpoint's address and the identity it must present.
+	 */
+	char sess_key[SVID_SESSION_KEY_MAX];
 	struct addr dst, from;		/* server: for delivery */
 	tls_deliver_fn deliver;
 	struct loop_timer t_hs;
@@ -523,16 +528,28 @@ static bool handshake_done(struct tls_link *l)
 {
 	struct spiffe_id got;
 
+	/* A resumed session carries the peer's certificate as verified in
+	 * its full handshake (resume.c): the identity comes from it alike,
+	 * and goes through the same checks.
+	 */
 	if (svid_peer(l->ssl, l->px->mtls->td, &got)) {
 		l->px->stats.mtls_fail_handshake++;
 		return false;
 	}
+	l->resumed = SSL_session_reused(l->ssl);
+	if (l->resumed) {
+		if (l->server)
+			l->px->stats.mtls_resumed_in++;
+		else
+			l->px->stats.mtls_resumed_out++;
+	}
 	if (l->server) {
 		l->peer = got;
-		return true;	/* the preamble comes next */
+		return true;	/* the preamble, then allow-from, come next */
 	}
-	/* verify_server() refused any other identity in the handshake; checked
-	 * again so that no path opens a link to the wrong pod.
+	/* verify_server() refused any other identity in a full handshake (a
+	 * resumption runs no verification); checked here in every case so
+	 * that no path opens a link to the wrong pod.
 	 */
 	if (strcmp(got.ns, l->peer.ns) || strcmp(got.sa, l->peer.sa)) {
 		l->px->stats.mtls_fail_identity++;
@@ -953,10 +970,11 @@ void tls_free(struct tls_link *l)
 		link_free(l, false, false);
 }
 
-int tls_dial(struct px_pod *pod, int tcp_fd, const struct spiffe_id *expect, uint16_t dst_port,
-	     struct tls_link **link)
+int tls_dial(struct px_pod *pod, int tcp_fd, const struct addr *ep, const struct spiffe_id *expect,
+	     uint16_t dst_port, struct tls_link **link)
 {
 	struct tls_link *l = link_new(pod, tcp_fd, false);
+	char ip[ADDR_STRLEN];
 
 	if (!l) {
 		close(tcp_fd);
@@ -964,6 +982,11 @@ int tls_dial(struct px_pod *pod, int tcp_fd, const struct spiffe_id *expect, uin
 	}
 	l->peer = *expect;
 	l->port = dst_port;
+	/* The same endpoint with the same identity: its agent's tickets. */
+	if (snprintf(l->sess_key, sizeof(l->sess_key), "%s ns/%.*s/sa/%.*s",
+		     addr_fmt_ip(ep, ip, sizeof(ip)), (int)sizeof(expect->ns), expect->ns,
+		     (int)sizeof(expect->sa), expect->sa) < (int)sizeof(l->sess_key))
+		(void)svid_session_offer(l->ssl, l->sess_key);
 	*link = l;
 	return 0;
 }
@@ -1000,4 +1023,9 @@ const char *tls_link_peer(const struct tls_link *l, char *buf, size_t len)
 bool tls_link_server(const struct tls_link *l)
 {
 	return l->server;
+}
+
+bool tls_link_resumed(const struct tls_link *l)
+{
+	return l->open && l->resumed;
 }

@@ -512,7 +512,7 @@ int up_connect(struct conn *c, struct ep_state *e, const struct addr *target)
 
 			memcpy(expect.ns, e->peer.ns, sizeof(expect.ns));
 			memcpy(expect.sa, e->peer.sa, sizeof(expect.sa));
-			err = tls_dial(c->pod, fd, &expect, target->port, &tls);
+			err = tls_dial(c->pod, fd, &tls_port, &expect, target->port, &tls);
 			if (err)
 				fd = err;
 		}

@@ -20,7 +20,10 @@
  * is refused: the client gets a failure, never plaintext; a peer presenting
  * a certificate of the right CA and identity but expired, or not valid yet,
  * is refused by agent B and counted by reason, where the same peer with a
- * current certificate gets through.
+ * current certificate gets through; a second connection resumes the TLS
+ * session of the first (counted on both sides, shown by meshctl conns)
+ * and still carries the client's identity: allow-from refuses a resumed
+ * session of an identity it does not admit.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -316,6 +319,85 @@ Test(mtls_nodes, allow_from_admits_one_identity_and_refuses_another)
 	cr_assert_str_eq(body, NODES_SERVER_NAME " " NODES_CLIENT_IP);
 	cr_expect_eq(nodes_denied(&nodes.b, ID_FRONTEND), 0);
 	/* A refusal after the handshake is no failed handshake on either side. */
+	cr_expect_eq(counter(&nodes.a, "mtls.fail_handshake"), 0);
+	cr_expect_eq(counter(&nodes.b, "mtls.fail_handshake"), 0);
+}
+
+Test(mtls_nodes, a_second_connection_resumes_the_session_and_is_still_authorized)
+{
+	const struct nodes_registry rule = {
+		.svc_annotations = "weft.io/allow-from: \"mesh/sa/frontend\"",
+	};
+	char body[256], echo[256];
+	long long out0, in0, denied0;
+	bool a_sees = false, b_sees = false;
+	ssize_t n;
+	int fd, err;
+
+	/* The first connection of client-a makes a full handshake; agent A
+	 * keeps the ticket B sends with it.
+	 */
+	cr_assert_eq(get_until("ca", NODES_VIP, body, sizeof(body), 10000), 0, "%s", body);
+	out0 = counter(&nodes.a, "mtls.resumed_out");
+	in0 = counter(&nodes.b, "mtls.resumed_in");
+	/* The next ones resume it, and still carry who is calling: the
+	 * server sees client-a's address, and B names client-a's identity.
+	 */
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(get("ca", NODES_VIP, body, sizeof(body)), 0, "%s", body);
+		cr_assert_str_eq(body, NODES_SERVER_NAME " " NODES_CLIENT_IP);
+	}
+	cr_assert_geq(counter(&nodes.a, "mtls.resumed_out"), out0 + 2,
+		      "agent A resumed no session");
+	cr_assert_geq(counter(&nodes.b, "mtls.resumed_in"), in0 + 2,
+		      "agent B resumed no session");
+	fd = tsock_connect("ca", NODES_VIP, 3000);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	cr_assert_eq(write(fd, "ECHO\n" REQ_MARKER, 5 + strlen(REQ_MARKER)),
+		     (ssize_t)(5 + strlen(REQ_MARKER)));
+	for (int i = 0; i < 40 && !(a_sees && b_sees); i++) {
+		a_sees = conn_shown(&nodes.a, "mesh/client-a", "client", ID_BACKEND, NULL);
+		b_sees = conn_shown(&nodes.b, "mesh/server-b", "server", ID_FRONTEND,
+				    NODES_CLIENT_IP ":");
+		if (!(a_sees && b_sees))
+			usleep(50000);
+	}
+	cr_expect(a_sees && b_sees, "the resumed connection is not shown with its peer");
+	cr_expect(meshctl_conns_show(&nodes.a, "to " ID_BACKEND " (resumed)"),
+		  "meshctl conns on A does not show a resumed connection");
+	cr_expect(meshctl_conns_show(&nodes.b, "from " ID_FRONTEND " (resumed)"),
+		  "meshctl conns on B does not show a resumed connection");
+	shutdown(fd, SHUT_WR);
+	n = tsock_request(fd, "", echo, sizeof(echo), 3000);
+	close(fd);
+	cr_assert_gt(n, 0, "the echo: %s", strerror((int)-n));
+
+	/* batch-a gets a session while no rule stands in its way... */
+	cr_assert_eq(get("cb", NODES_VIP, body, sizeof(body)), 0, "%s", body);
+	cr_assert_eq(get("cb", NODES_VIP, body, sizeof(body)), 0, "%s", body);
+	/* ...then allow-from admits frontend only: B refuses batch's resumed
+	 * session with the identity the session carries, as a full handshake.
+	 */
+	nodes_write_registry(&nodes.a, &rule);
+	nodes_write_registry(&nodes.b, &rule);
+	err = get_refused_within("cb", NODES_VIP, body, sizeof(body), 5000);
+	cr_assert_neq(err, 0, "mesh/sa/batch is not allowed, yet got through");
+	in0 = counter(&nodes.b, "mtls.resumed_in");
+	denied0 = counter(&nodes.b, "mtls.denied");
+	err = get("cb", NODES_VIP, body, sizeof(body));
+	cr_assert_neq(err, 0, "mesh/sa/batch got through on a resumed session");
+	cr_assert_null(strstr(body, NODES_SERVER_NAME), "%s", body);
+	cr_assert(counter_above(&nodes.b, "mtls.resumed_in", in0, 2000),
+		  "the refused connection did not resume a session");
+	cr_assert(counter_above(&nodes.b, "mtls.denied", denied0, 2000),
+		  "agent B did not count the refusal");
+	cr_assert_gt(nodes_denied(&nodes.b, ID_BATCH), 0, "no refusal counted for " ID_BATCH);
+	/* The allowed identity passes on its resumed session. */
+	in0 = counter(&nodes.b, "mtls.resumed_in");
+	cr_assert_eq(get("ca", NODES_VIP, body, sizeof(body)), 0, "%s", body);
+	cr_assert_str_eq(body, NODES_SERVER_NAME " " NODES_CLIENT_IP);
+	cr_assert_gt(counter(&nodes.b, "mtls.resumed_in"), in0);
+	cr_expect_eq(nodes_denied(&nodes.b, ID_FRONTEND), 0);
 	cr_expect_eq(counter(&nodes.a, "mtls.fail_handshake"), 0);
 	cr_expect_eq(counter(&nodes.b, "mtls.fail_handshake"), 0);
 }

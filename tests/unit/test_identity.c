@@ -3,14 +3,18 @@
  * makes here (a P-256 CA, a second unrelated CA, an Ed25519 CA), checked
  * against trust bundles; wrong CA, expired and wrong-domain certificates
  * refused; a TLS 1.3 handshake between two SVIDs over a socketpair with each
- * side reading the other's identity; the node's identity set issuing,
+ * side reading the other's identity, and resumed sessions (resume.c) that
+ * keep it, go with the SVID's context and end with the peer's certificate;
+ * the node's identity set issuing,
  * renewing at half-life (held SVIDs still usable) and dropping.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -302,6 +306,127 @@ Test(identity, tls13_handshake_both_sides_see_the_peer_identity)
 	trust_unref(t);
 	ca_free(ca1);
 	ca_free(ca2);
+}
+
+/* One connection from @c to @s, the client going to destination @key:
+ * handshake, then a byte each way (with the server's byte the client reads
+ * the ticket sent after the handshake). 1 when both sides resumed a
+ * session, 0 after a full handshake, -1 when the handshake failed; whether
+ * the client offered a session in *@offered, the identities each side
+ * read in @cli_saw and @srv_saw.
+ */
+static int connect_once(const struct svid *c, const struct svid *s, const char *key,
+			bool *offered, struct spiffe_id *cli_saw, struct spiffe_id *srv_saw)
+{
+	SSL *cli, *srv;
+	char b;
+	int fds[2], ret = -1;
+
+	pair(&cli, &srv, c, s, fds);
+	*offered = svid_session_offer(cli, key);
+	if (handshake(cli, srv)) {
+		cr_assert_eq(svid_peer(cli, "cluster.local", cli_saw), 0);
+		cr_assert_eq(svid_peer(srv, "cluster.local", srv_saw), 0);
+		cr_assert_eq(SSL_session_reused(cli), SSL_session_reused(srv));
+		cr_assert_eq(SSL_write(cli, "x", 1), 1);
+		cr_assert_eq(SSL_read(srv, &b, 1), 1);
+		cr_assert_eq(SSL_write(srv, "y", 1), 1);
+		cr_assert_eq(SSL_read(cli, &b, 1), 1);
+		ret = SSL_session_reused(cli);
+	}
+	SSL_free(cli);
+	SSL_free(srv);
+	close(fds[0]);
+	close(fds[1]);
+	ERR_clear_error();
+	return ret;
+}
+
+Test(identity, resumption_keeps_the_peer_identity_and_goes_with_the_context)
+{
+	struct ca *ca1 = ca_or_die("ca1");
+	struct trust *t = trust_or_die("ca1.pem", NULL), *t2 = trust_or_die("ca2.pem", NULL);
+	struct svid *client = issue_or_die(ca1, t, "shop", "frontend", 3600);
+	struct svid *server = issue_or_die(ca1, t, "shop", "cart", 3600);
+	struct svid *renewed = NULL, *distrusting = NULL;
+	struct spiffe_id c_saw, s_saw;
+	bool offered;
+
+	/* The first connection to a destination: a full handshake, and a ticket. */
+	cr_assert_eq(connect_once(client, server, "10.0.0.1 shop/cart", &offered, &c_saw, &s_saw),
+		     0);
+	cr_assert_not(offered);
+	/* The second resumes it, and each side still reads the other's
+	 * identity: from the certificate kept in the session.
+	 */
+	cr_assert_eq(connect_once(client, server, "10.0.0.1 shop/cart", &offered, &c_saw, &s_saw),
+		     1);
+	cr_assert(offered);
+	cr_assert_str_eq(c_saw.sa, "cart");
+	cr_assert_str_eq(s_saw.sa, "frontend");
+	cr_assert_str_eq(s_saw.ns, "shop");
+	/* Another destination has no session of its own yet. */
+	cr_assert_eq(connect_once(client, server, "10.0.0.2 shop/cart", &offered, &c_saw, &s_saw),
+		     0);
+	cr_assert_not(offered);
+
+	/* The server's SVID reissued (renewal, a new bundle): the old tickets
+	 * are another context's, so the client's offer is ignored and a full
+	 * handshake checks its certificate — refused once the new bundle no
+	 * longer trusts the client's CA.
+	 */
+	distrusting = issue_or_die(ca1, t2, "shop", "cart", 3600);
+	cr_assert_eq(connect_once(client, distrusting, "10.0.0.1 shop/cart", &offered, &c_saw,
+				  &s_saw),
+		     -1);
+	cr_assert(offered, "the client had a session for that destination");
+	renewed = issue_or_die(ca1, t, "shop", "cart", 3600);
+	cr_assert_eq(connect_once(client, renewed, "10.0.0.1 shop/cart", &offered, &c_saw, &s_saw),
+		     0);
+	cr_assert(offered);
+	cr_assert_eq(connect_once(client, renewed, "10.0.0.1 shop/cart", &offered, &c_saw, &s_saw),
+		     1);
+	/* The client's SVID renewed: its new context has no session at all. */
+	svid_unref(client);
+	client = issue_or_die(ca1, t, "shop", "frontend", 3600);
+	cr_assert_eq(connect_once(client, renewed, "10.0.0.1 shop/cart", &offered, &c_saw, &s_saw),
+		     0);
+	cr_assert_not(offered);
+
+	svid_unref(client);
+	svid_unref(server);
+	svid_unref(renewed);
+	svid_unref(distrusting);
+	trust_unref(t);
+	trust_unref(t2);
+	ca_free(ca1);
+}
+
+/* A session whose server certificate has expired is neither offered by the
+ * client nor, had it been, accepted by the server: the next connection
+ * shows certificates again.
+ */
+Test(identity, no_resumption_past_the_peer_certificate)
+{
+	struct ca *ca1 = ca_or_die("ca1");
+	struct trust *t = trust_or_die("ca1.pem", NULL);
+	struct svid *client = issue_or_die(ca1, t, "shop", "frontend", 3600);
+	struct svid *server = issue_or_die(ca1, t, "shop", "cart", 2);
+	struct spiffe_id c_saw, s_saw;
+	bool offered;
+
+	cr_assert_eq(connect_once(client, server, "k", &offered, &c_saw, &s_saw), 0);
+	cr_assert_eq(connect_once(client, server, "k", &offered, &c_saw, &s_saw), 1);
+	/* The server's certificate expires 2 s after issuance. */
+	while (time(NULL) <= server->not_after)
+		usleep(100000);
+	cr_assert_eq(connect_once(client, server, "k", &offered, &c_saw, &s_saw), -1,
+		     "the client accepted an expired server certificate");
+	cr_assert_not(offered, "a session with an expired server certificate was offered");
+	svid_unref(client);
+	svid_unref(server);
+	trust_unref(t);
+	ca_free(ca1);
 }
 
 Test(identity, idset_issues_renews_and_drops)
