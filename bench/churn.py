@@ -18,7 +18,8 @@ tool would. After each event the agent's admin API is polled every 50 ms
 until its catalogue generation moves (each /v1/status reading parks the
 workers for a moment, so not more often): one JSON line per event on
 stdout, with the time from the rename to the publish as the admin API saw
-it, to 50 ms.
+it, to 50 ms, and the workers' bind figures (catalogue_binds) read just
+before the next event, so a long bind can be told to one event.
 
 Addresses: VIPs in 198.19.64.0-198.19.103.255, endpoints in 198.18.128.0/17
 (reused past 32,768); no traffic is ever sent to any of them.
@@ -52,6 +53,10 @@ def admin_get(sock_path, path):
 
 def generation(sock_path):
     return admin_get(sock_path, "/v1/status")["catalogue_generation"]
+
+
+def binds(sock_path):
+    return admin_get(sock_path, "/v1/status").get("catalogue_binds", {})
 
 
 def services(n, eps, shift):
@@ -99,6 +104,7 @@ def main():
         k += 1
     events.append(("remove", base))
     start = time.monotonic()
+    last = None
     for i, (kind, text) in enumerate(events):
         due = start + (1.2 + i if kind != "remove" else t_last)
         time.sleep(max(0.0, due - time.monotonic()))
@@ -111,10 +117,13 @@ def main():
                 published = (time.monotonic() - t0) * 1000
                 break
             time.sleep(0.05)
-        print(json.dumps({"event": kind, "at_s": round(t0 - start, 3),
-                          "services": n if kind != "remove" else 0,
-                          "published_ms": None if published is None else round(published, 1)}),
-              flush=True)
+        if last:
+            print(json.dumps(dict(last, binds_after=binds(admin))), flush=True)
+        last = {"event": kind, "at_s": round(t0 - start, 3),
+                "services": n if kind != "remove" else 0,
+                "published_ms": None if published is None else round(published, 1)}
+    time.sleep(0.5)
+    print(json.dumps(dict(last, binds_after=binds(admin))), flush=True)
 
 
 if __name__ == "__main__":
