@@ -76,6 +76,18 @@ struct wake {
 /* Wait for a session event, a watch event, stop, resume(), @timeout_ms,
  * or — when @want_too and not held — new local endpoints to register.
  */
+/* zk_wait() attached to the predecessor's session in the middle of a call
+ * (-EAGAIN): what was listed or registered on our own session no longer
+ * stands; list and register again on the resumed one.
+ */
+static void forget_own_session(struct zk *z, bool *synced, bool *need_sync)
+{
+	zk_tree_forget(z);
+	zk_register_forget(z);
+	*synced = false;
+	*need_sync = true;
+}
+
 static void wait_for_work(struct zk *z, uint32_t timeout_ms, bool want_too, struct wake *w)
 {
 	struct timespec until;
@@ -205,11 +217,7 @@ static void *zk_main(void *arg)
 		if (err == -ECANCELED)
 			break;
 		if (err == -EAGAIN) {
-			/* zk_wait() attached to the predecessor's session. */
-			zk_tree_forget(z);
-			zk_register_forget(z);
-			synced = false;
-			need_sync = true;
+			forget_own_session(z, &synced, &need_sync);
 			continue;
 		}
 		if (err) {
@@ -226,10 +234,7 @@ static void *zk_main(void *arg)
 			if (err == -ECANCELED)
 				break;
 			if (err == -EAGAIN) {
-				zk_tree_forget(z);
-				zk_register_forget(z);
-				synced = false;
-				need_sync = true;
+				forget_own_session(z, &synced, &need_sync);
 				continue;
 			}
 			/* After a failure, verify every znode on the next try. */
