@@ -82,7 +82,8 @@ typedef void (*reg_sink_changed_fn)(void *ctx);
 /* A sink applying to @m on @loop; @changed runs on the loop after a drained
  * batch changed the model: at once, except while a source is listing, when
  * it is paced to take at most a quarter of the loop (a listing is drained
- * in many batches). NULL with errno set.
+ * in many batches), and a part at a time through the gate below. NULL with
+ * errno set.
  */
 struct reg_sink *reg_sink_new(struct loop *loop, struct model *m, reg_sink_changed_fn changed,
 			      void *ctx);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The registry sink: a mutex-protected queue filled by backend threads and
  * drained on the agent's loop (eventfd wake-up), where events become model
- * calls. One drain applies a whole batch and publishes once, so a relist of
- * ten thousand objects builds one catalogue, not ten thousand.
+ * calls. One drain applies a whole batch and publishes it in a few parts, so
+ * a relist of ten thousand objects builds a few dozen catalogues, not ten
+ * thousand, and no worker binds more than a part at once (the gate below).
  */
 #include <errno.h>
 #include <malloc.h>
