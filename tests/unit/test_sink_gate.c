@@ -188,6 +188,17 @@ static void run(struct gate_fix *f, bool (*done)(struct gate_fix *f), uint64_t m
 	loop_timer_del(f->loop, &r.t);
 }
 
+/* Only a test thread stalled past the bounded wait (50 ms) inside the
+ * loop lets a part go without its bind: nothing to tell then.
+ */
+static void skip_if_stalled(struct gate_fix *f)
+{
+	if (reg_sink_gate_stats(f->sink)->expired) {
+		stop(f);
+		cr_skip_test("the test thread stalled past the bounded wait");
+	}
+}
+
 Test(sink_gate, a_big_batch_is_published_one_part_per_bind)
 {
 	struct gate_fix f;
@@ -199,6 +210,7 @@ Test(sink_gate, a_big_batch_is_published_one_part_per_bind)
 	 * long the loop runs within the bounded wait.
 	 */
 	run(&f, NULL, GATE_WAIT_MS / 2);
+	skip_if_stalled(&f);
 	cr_assert_eq(f.publishes, 1);
 	cr_assert_eq(take_part(&f), PART);
 	cr_assert_eq(published(&f), PART);
@@ -278,6 +290,7 @@ Test(sink_gate, a_listing_that_removes_thousands_removes_them_one_part_per_bind)
 	cr_assert_eq(reg_sink_resync_begin(f.sink, SRC, kinds, 1), 0);
 	cr_assert_eq(reg_sink_resync_end(f.sink, SRC), 0);
 	run(&f, NULL, GATE_WAIT_MS / 2);
+	skip_if_stalled(&f);
 	cr_assert_eq(f.publishes, p0 + 1);
 	cr_assert_eq(published(&f), n - PART);
 	for (unsigned int k = 2; k <= 3; k++) {
