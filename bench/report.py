@@ -317,10 +317,16 @@ def publish_section(w, env, pub):
           + f" ({sum(1 for e in ev if e['published_ms'] is None)} not seen within 10 s).")
         w("")
     if binds:
-        last = binds[-1]
+        # One agent for every run, its counters since its start: the
+        # reading with the most binds is the last one.
+        last = max(binds, key=lambda b: b.get("binds", 0))
         w(f"The workers' binds over the whole run (`catalogue_binds`, /v1/status): "
           f"{last['binds']:,} binds, {last['avg_us']:,} µs average, longest "
-          f"{last['max_us']:,} µs wall and {last['max_cpu_us']:,} µs of CPU.")
+          f"{last['max_us']:,} µs wall and {last['max_cpu_us']:,} µs of CPU"
+          + (f"; at most {last['max_changes']:,} Services taken up by one bind, "
+             f"{last.get('publish_waits', 0):,} parts published once the workers had bound "
+             f"the one before, {last.get('publish_waits_expired', 0):,} after the bounded wait"
+             if "max_changes" in last else "") + ".")
         w("")
         summary["binds"] = last
     if "quiet" in summary and "churn" in summary:
