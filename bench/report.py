@@ -322,16 +322,22 @@ DNS_PROFILE_PARTS = (
     ("sendto (nft: the ctnetlink request)", ("__x64_sys_sendto",)),
     ("recvfrom (nft: the ctnetlink answer and ack)", ("__x64_sys_recvfrom",)),
     ("– of sendto: the conntrack lookup (ctnetlink_get_conntrack)", ("ctnetlink_get_conntrack",)),
+    ("– of all: netfilter hooks (nf_hook_slow: conntrack, NAT, nft chains)", ("nf_hook_slow",)),
     ("other system calls", ()),  # filled in below
     ("user space: the agent, libc, libldns (self)", ()),  # filled in below
 )
+
+
+DNS_SYSCALL_KINDS = ("all", "recvmmsg", "sendmmsg", "epoll_wait", "sendto", "recvfrom", "recvmsg",
+                     "sendmsg")
 
 
 def load_dns_profile(raw, row):
     """BENCH_PROFILE=1's perf reports of a DNS row's agent: CPU in ns
     (samples × period), queries completed, the share (0–1) of each kernel
     function with its callees and of each function by self time (user
-    space marked); None without them."""
+    space marked), and its system calls by kind (perf stat, when counted);
+    None without them."""
     base = os.path.join(raw, f"perf.dns-{row}")
     paths = [base + k for k in (".self.txt", ".sym.txt", ".dnsperf")]
     if not all(os.path.exists(p) for p in paths):
@@ -353,8 +359,18 @@ def load_dns_profile(raw, row):
         m2 = re.match(r"\s+([\d.]+)%\s+[\d.]+%\s+\[[k.]\]\s+(\S+)", line)
         if m2:
             children[m2.group(2)] = max(children.get(m2.group(2), 0), float(m2.group(1)) / 100)
+    syscalls = {}
+    try:
+        with open(base + ".syscalls") as f:
+            for line in f:
+                cells = line.strip().split(",")
+                if len(cells) > 2 and cells[0].isdigit():
+                    syscalls[cells[2].split(":sys_enter_")[-1].replace("raw_syscalls:sys_enter",
+                                                                        "all")] = int(cells[0])
+    except OSError:
+        pass
     return {"ns": int(m.group(1)), "queries": run["completed"], "self": self_,
-            "children": children}
+            "children": children, "syscalls": syscalls}
 
 
 def dns_profile_section(w, raw, rows):
@@ -393,6 +409,20 @@ def dns_profile_section(w, raw, rows):
     for name in ["all"] + [n for n, _ in DNS_PROFILE_PARTS]:
         w(f"| {name} | " + " | ".join(f"{out[r][name]:.1f}" for r in show) + " |")
     w("")
+    if any(profs[r]["syscalls"] for r in show):
+        w("The agent's system calls in the same runs (`perf stat -e 'syscalls:sys_enter_*' -G "
+          "<its cgroup>`), per query completed:")
+        w("")
+        w("| system calls per query | " + " | ".join(DNS_ROWS[r] for r in show) + " |")
+        w("| --- |" + " --- |" * len(show))
+        for name in DNS_SYSCALL_KINDS:
+            w(f"| {name} | " + " | ".join(
+                f"{profs[r]['syscalls'][name] / profs[r]['queries']:.2f}"
+                if name in profs[r]["syscalls"] else "–" for r in show) + " |")
+        w("")
+        for r in show:
+            out[r]["syscalls_per_query"] = {k: v / profs[r]["queries"]
+                                            for k, v in profs[r]["syscalls"].items()}
     for r in show:
         p = profs[r]
         per = p["ns"] / 1e3 / p["queries"]

@@ -1187,8 +1187,13 @@ fi
 # sampling the row's agent cgroup alone (its work and the kernel's on its
 # stacks: the system calls, nft mode's conntrack lookups over ctnetlink), so
 # the report can say where an answered or a forwarded query's time goes in
-# each capture mode. The agent has no frame pointers: the kernel's call
-# chains are whole, its own functions count by self time.
+# each capture mode, and counting its system calls by kind. The agent has
+# no frame pointers: the kernel's call chains are whole, its own functions
+# count by self time.
+DNS_SYSCALLS="raw_syscalls:sys_enter"
+for sc in recvmmsg sendmmsg epoll_wait sendto recvfrom recvmsg sendmsg; do
+	DNS_SYSCALLS="$DNS_SYSCALLS,syscalls:sys_enter_$sc"
+done
 if [ "$PROFILE" = 1 ] && [ "$DNS" = 1 ]; then
 	for row in $DNS_ROWS; do
 		read -r c file < <(dns_row "$row")
@@ -1199,13 +1204,18 @@ if [ "$PROFILE" = 1 ] && [ "$DNS" = 1 ]; then
 		 exec perf record -q -a -g -e cpu-clock -c "$PERIOD_NS" -G "${pcg#"$CG_ROOT"/}" \
 			-o "$RAW/perf.dns-$row.data" -- sleep "$DUR") >/dev/null 2>&1 &
 		ppid=$!
+		(echo "$BASHPID" > "$CG_HOME/cgroup.procs" 2>/dev/null
+		 exec perf stat -x, -a -e "$DNS_SYSCALLS" -G "${pcg#"$CG_ROOT"/}" \
+			-o "$RAW/perf.dns-$row.syscalls" -- sleep "$DUR") >/dev/null 2>&1 &
+		spid=$!
 		client "$c" timeout $((DUR + 30)) dnsperf -s "$DNS_SRV" -d "$file" -l "$DUR" -t 2 \
 			-c "$DNS_CLIENTS" -q "$DNS_CLIENTS" >"$RAW/perf.dns-$row.dnsperf" 2>&1 || true
 		wait "$ppid" || echo "bench: perf record failed for DNS $row" >&2
+		wait "$spid" || echo "bench: perf stat failed for DNS $row" >&2
 		# Self time per function, and kernel functions with what they call
 		# (a system call's entry holds all of it).
 		perf report -i "$RAW/perf.dns-$row.data" --stdio --no-children -g none \
-			--sort sym --percent-limit 0.5 > "$RAW/perf.dns-$row.self.txt" 2>/dev/null &&
+			--sort sym --percent-limit 0 > "$RAW/perf.dns-$row.self.txt" 2>/dev/null &&
 		perf report -i "$RAW/perf.dns-$row.data" --stdio --children -g none \
 			--sort sym --percent-limit 0.5 > "$RAW/perf.dns-$row.sym.txt" 2>/dev/null ||
 			echo "bench: perf report failed for DNS $row" >&2
