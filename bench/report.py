@@ -220,8 +220,9 @@ def dns_section(w, env, dns, failed, raw):
     w("## DNS (issue #15)")
     w("")
     w(f"dnsperf {env.get('dnsperf', '')} against dnsmasq {env.get('dnsmasq', '')} (its "
-      "configuration's answers, no upstream), from the meshed pod of each capture mode ("
-      + "; ".join(pods) + ") and from the direct client. *queries/s*: "
+      "configuration's answers, no upstream), from the meshed pod "
+      + ("of each capture mode " if len(pods) > 1 else "") + "(" + "; ".join(pods)
+      + ") and from the direct client. *queries/s*: "
       f"{env.get('dns_clients')} queries outstanding, a closed loop; *latency*: each answer at "
       f"a fixed {env.get('dns_rate')} queries/s. *agent CPU per query*: the row's agent's "
       "cgroup over the queries completed in the queries/s runs; *all CPU per query*: every "
