@@ -383,7 +383,7 @@ demo: deps ## build, then show the mesh working in network namespaces (root)
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)WEFT_BUILD=$(abspath $(O)) MODE=$(MODE) demo/demo.sh
 
-bench: ## measure direct vs weft vs HAProxy in namespaces, write bench/results/ (root, ~40 min; BENCH_ONLY=mtls: the mutual TLS rows alone, ~14 min; BENCH_ONLY=dns: the DNS rows, ~4 min)
+bench: ## measure direct vs weft vs HAProxy in namespaces, write bench/results/ (root, ~45 min; BENCH_ONLY=mtls: the mutual TLS rows alone, ~14 min; BENCH_ONLY=dns: the DNS rows, ~6 min)
 	$(Q)scripts/deps.sh bench
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)WEFT_BUILD=$(abspath $(O)) bench/run.sh
