@@ -146,11 +146,15 @@ static int ct_msg(const struct nlmsghdr *nlh, void *data)
 int nft_ct_orig_dst(int ct_fd, uint8_t proto, const struct sockaddr *local,
 		    const struct sockaddr *peer, struct sockaddr_storage *out)
 {
+	/* A sequence number per request, not per second: a reply to an
+	 * earlier request that timed out must not be taken for this one's.
+	 */
+	static _Atomic uint32_t next_seq;
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct ct_answer ans = { .out = out };
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct nfgenmsg *nfg;
-	uint32_t seq = (uint32_t)time(NULL);
+	uint32_t seq = ++next_seq ^ (uint32_t)time(NULL) << 20;
 	ssize_t n;
 	int ret;
 
@@ -158,7 +162,11 @@ int nft_ct_orig_dst(int ct_fd, uint8_t proto, const struct sockaddr *local,
 	    (local->sa_family != AF_INET && local->sa_family != AF_INET6))
 		return -EAFNOSUPPORT;
 	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	/* No NLM_F_ACK: the entry found is the answer, and a lookup that fails
+	 * is answered with an error message anyway; an acknowledgement after
+	 * the entry would cost a third system call per forwarded query.
+	 */
+	nlh->nlmsg_flags = NLM_F_REQUEST;
 	nlh->nlmsg_seq = seq;
 	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
 	nfg->nfgen_family = (uint8_t)local->sa_family;
@@ -172,8 +180,12 @@ int nft_ct_orig_dst(int ct_fd, uint8_t proto, const struct sockaddr *local,
 		n = recv(ct_fd, buf, sizeof(buf), 0);
 		if (n == -1)
 			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		errno = 0;
 		ret = mnl_cb_run(buf, (size_t)n, seq, 0, ct_msg, &ans);
-	} while (ret == MNL_CB_OK);
+		/* A late reply to an earlier, timed-out request: skip it. */
+		if (ret == MNL_CB_ERROR && errno == EPROTO)
+			ret = MNL_CB_OK;
+	} while (ret == MNL_CB_OK && !ans.found);
 	if (ret == MNL_CB_ERROR && !ans.found)
 		return errno ? -errno : -EIO;
 	return ans.found ? 0 : -ENOENT;
