@@ -36,7 +36,9 @@ CFLAGS   ?= -O2
 BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 SANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-AGENT_PKGS   := libbpf json-c yaml-0.1 libcurl libmnl libnftnl libseccomp ldns libssl libcrypto
+# libcurl is not linked: agent/curl_lazy.c loads it when an HTTP client
+# first needs it (its headers come with TEST_PKGS' flags).
+AGENT_PKGS   := libbpf json-c yaml-0.1 libmnl libnftnl libseccomp ldns libssl libcrypto
 CNI_PKGS     := json-c
 MESHCTL_PKGS := json-c libcurl libbpf
 TEST_PKGS    := criterion libbpf json-c yaml-0.1 libcurl libmnl libnftnl libseccomp ldns libssl libcrypto

@@ -20,10 +20,20 @@ mkdir -p "$root/usr/local/bin" "$root/usr/local/libexec/cni" "$root/etc" "$root/
 install -m 0755 "$build/weft-agent" "$build/meshctl" "$build/weft-cni-install" \
 	"$root/usr/local/bin/"
 install -m 0755 "$build/weft-cni" "$root/usr/local/libexec/cni/weft-cni"
-for bin in "$build/weft-agent" "$build/meshctl"; do
-	# "libx.so => /lib/.../libx.so (0x...)" and "/lib64/ld-linux-x86-64.so.2 (0x...)"
-	ldd "$bin" | awk '/=> \// { print $3 } /^\t\// { print $1 }'
-done | sort -u | while read -r lib; do
+# weft-agent opens libcurl with dlopen() when an HTTP client first needs it
+# (agent/curl_lazy.c), so ldd does not list it: it and what it needs are
+# bundled by name, from the folder of the agent's own libc (Debian's
+# multiarch folder of the build's architecture).
+libc=$(ldd "$build/weft-agent" | awk '$1 ~ /^libc\.so/ { print $3 }')
+curl=$(dirname "$libc")/libcurl.so.4
+[ -f "$curl" ] || { echo "build-image: $curl not found (Debian's libcurl4)" >&2; exit 1; }
+{
+	for bin in "$build/weft-agent" "$build/meshctl" "$curl"; do
+		# "libx.so => /lib/.../libx.so (0x...)" and "/lib64/ld-linux-x86-64.so.2 (0x...)"
+		ldd "$bin" | awk '/=> \// { print $3 } /^\t\// { print $1 }'
+	done
+	echo "$curl"
+} | sort -u | while read -r lib; do
 	mkdir -p "$root$(dirname "$lib")"
 	cp -L "$lib" "$root$lib"
 done

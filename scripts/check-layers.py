@@ -25,7 +25,7 @@ import sys
 MODULES = [
     (r"^lib/", "lib"),
     (r"^bpf/", "bpf"),
-    (r"^agent/(loop|netns|cgroup|srv)\.[ch]$", "runtime"),
+    (r"^agent/(loop|netns|cgroup|srv|curl_lazy)\.[ch]$", "runtime"),
     (r"^agent/model/", "model"),
     (r"^agent/registry/", "registry"),
     (r"^agent/datapath/", "datapath"),

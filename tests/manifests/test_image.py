@@ -131,6 +131,12 @@ def main(tar_path, ref):
         check(interp.lstrip("/") in rootfs and not missing,
               "/%s finds its loader %s and libraries in the image%s"
               % (path, interp, " (missing: %s)" % missing if missing else ""))
+    # weft-agent opens libcurl with dlopen() (agent/curl_lazy.c): no
+    # DT_NEEDED names it, the image must bundle it and what it needs.
+    curl = libs.get("libcurl.so.4")
+    missing = [n for n in needed(rootfs[curl][1]) if n not in libs] if curl else ["libcurl.so.4"]
+    check(not missing, "libcurl.so.4, which weft-agent loads when an HTTP client needs it, "
+          "and its libraries are in the image%s" % (" (missing: %s)" % missing if missing else ""))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
