@@ -795,6 +795,17 @@ int main(int argc, char **argv)
 	};
 	int err;
 
+	/* GnuTLS (which libcurl's LDAP and RTMP support link; libcurl is
+	 * loaded when an HTTP client first needs it, agent/curl_lazy.c)
+	 * initialises itself from a constructor as it is loaded unless this is
+	 * set: 0.6 MiB resident here, its random generator, FIPS check and
+	 * system priority file. weft speaks neither protocol and libcurl's own
+	 * TLS is OpenSSL; a library that does use GnuTLS calls
+	 * gnutls_global_init() itself, as both of those do. Set here, before
+	 * any thread exists (setenv() beside another thread's getenv() is a
+	 * race). The agent starts no other program, so nothing inherits it.
+	 */
+	(void)setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 0);
 	/* The same binary is weft-ca, the certificate issuer (docs/mtls.md). */
 	if (argc > 1 && !strcmp(argv[1], "--mode-ca"))
 		return ca_main(argc - 1, argv + 1);
