@@ -700,6 +700,13 @@ typedef void (*tls_deliver_fn)(struct proxy *px, struct px_pod *pod, int fd,
 			       struct tls_link *tls, const struct addr *dst,
 			       const struct addr *peer);
 
+/* Whether @pod has a certificate to dial with (counted and logged when not):
+ * asked before the upstream socket exists, so that a pod still waiting for
+ * its first certificate sends no SYN the server side would only see closed
+ * mid-handshake and count as a failed one.
+ */
+bool tls_pod_has_svid(struct px_pod *pod);
+
 /* Client side: TCP socket @tcp_fd of @pod, connecting to a meshed pod's mTLS
  * port @ep, becomes an mTLS connection presenting @pod's SVID, expecting the
  * server to be @expect and carrying @dst_port: *@link, for the upstream,

@@ -355,16 +355,24 @@ static int verify_server(int ok, X509_STORE_CTX *x)
 	return 0;
 }
 
+bool tls_pod_has_svid(struct px_pod *pod)
+{
+	const struct mtls_pod *mp = mtls_table_pod(pod->px->mtls, pod->id);
+
+	if (mp && mp->svid)
+		return true;
+	pod->px->stats.mtls_no_svid++;
+	log_debug("proxy: mTLS pod=%u: no certificate for this pod (yet)", pod->id);
+	return false;
+}
+
 static struct tls_link *link_new(struct px_pod *pod, int tfd, bool server)
 {
 	const struct mtls_pod *mp = mtls_table_pod(pod->px->mtls, pod->id);
 	struct tls_link *l;
 
-	if (!mp || !mp->svid) {
-		pod->px->stats.mtls_no_svid++;
-		log_debug("proxy: mTLS pod=%u: no certificate for this pod (yet)", pod->id);
+	if (!tls_pod_has_svid(pod))
 		return NULL;
-	}
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return NULL;

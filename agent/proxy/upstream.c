@@ -503,7 +503,7 @@ int up_connect(struct conn *c, struct ep_state *e, const struct addr *target)
 		struct addr tls_port = *target;
 
 		tls_port.port = MTLS_PORT;
-		fd = upstream_socket(px, c, &tls_port);
+		fd = tls_pod_has_svid(c->pod) ? upstream_socket(px, c, &tls_port) : -EKEYREJECTED;
 		if (fd >= 0)
 			fd = upstream_connect(fd, &tls_port);
 		if (fd >= 0) {
