@@ -337,12 +337,14 @@ static bool trust_two_anchors(void)
 
 Test(mtls_ca, a_ca_rotation_with_overlap_loses_no_request)
 {
-	long long fail_a = tenv_status_counter(&nodes.a, "mtls.fail_handshake");
-	long long fail_b = tenv_status_counter(&nodes.b, "mtls.fail_handshake");
+	long long fail_a, fail_b;
 	int failures = 0, requests = 0;
 	uint64_t t0;
 
 	cr_assert_eq(get_until("ca", 15000), 0, "no traffic before the rotation");
+	/* Counted from here: what the rotation costs, not the start. */
+	fail_a = tenv_status_counter(&nodes.a, "mtls.fail_handshake");
+	fail_b = tenv_status_counter(&nodes.b, "mtls.fail_handshake");
 	t0 = mono_ms();
 	/* 1. The next CA joins the bundle; weft-ca still signs with the old. */
 	nodes_weftca_files("ca", "next-ca");
@@ -411,7 +413,10 @@ Test(mtls_ca, without_the_api_server_nothing_is_signed)
 				       cert, sizeof(cert)), 503);
 	cr_expect_str_eq(reason, "api_error");
 	cr_expect_str_eq(cert, "");
-	cr_expect_eq(nodes_weftca_count("refused.api_error"), api + 1);
+	/* At least ours: an agent's renewal that arrives while the API server
+	 * is down is refused and counted the same way.
+	 */
+	cr_expect_geq(nodes_weftca_count("refused.api_error"), api + 1);
 	cr_assert_eq(kfake_control(&nodes.ca.kube, "down", "{\"down\": false}"), 0);
 	cr_expect_eq(nodes_weftca_sign("token-node-a", ID_FRONTEND, NULL, reason, sizeof(reason),
 				       cert, sizeof(cert)), 200, "%s", reason);
