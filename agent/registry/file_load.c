@@ -440,9 +440,10 @@ static int next_in_force(const struct load *l, struct file_entry **out, size_t *
 	return 0;
 }
 
-/* Send @l as one full listing (every item was decoded): what it does not
- * list (and does not keep) goes at its end. The sink takes the objects.
- * 0 or -errno.
+/* Send @l as one full listing: the objects decoded, and every other object
+ * in force (unchanged, or kept after a rejection) counted as listed without
+ * being sent again; what it does not list goes at its end. The sink takes
+ * the objects. 0 or -errno.
  */
 static int send_listing(struct load *l, struct reg_sink *sink, const char *source,
 			size_t *n_changes)
@@ -451,10 +452,16 @@ static int send_listing(struct load *l, struct reg_sink *sink, const char *sourc
 					sizeof(all_kinds) / sizeof(all_kinds[0]));
 
 	for (size_t i = 0; i < l->n_items && !err; i++) {
+		struct item *it = &l->items[i];
+
 		if (stopping(l, i + 1))
 			return -ECANCELED;
-		err = reg_sink_upsert(sink, source, l->items[i].obj);
-		l->items[i].obj = NULL;
+		if (!it->obj) {
+			err = reg_sink_keep(sink, source, it->key.kind, it->key.ns, it->key.name);
+			continue;
+		}
+		err = reg_sink_upsert(sink, source, it->obj);
+		it->obj = NULL;
 		(*n_changes)++;
 	}
 	for (size_t i = 0; i < l->n_rej && !err; i++) {
@@ -464,6 +471,41 @@ static int send_listing(struct load *l, struct reg_sink *sink, const char *sourc
 			err = reg_sink_keep(sink, source, rj->key.kind, rj->key.ns, rj->key.name);
 	}
 	return err ? err : reg_sink_resync_end(sink, source);
+}
+
+/* How many objects in force @next lacks (both sorted). */
+static size_t count_removed(const struct file_applied *a, const struct file_entry *next,
+			   size_t n_next)
+{
+	size_t j = 0, n = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		int c = 1;
+
+		while (j < n_next && (c = obj_key_cmp(&next[j].key, &a->in_force[i].key)) < 0)
+			j++;
+		if (j >= n_next || c != 0)
+			n++;
+	}
+	return n;
+}
+
+/* Whether to send @l as a full listing rather than as its changes: always
+ * when not in sync, and when most of what is in force changes (a new file,
+ * most of it removed). Changes one by one are published as they come, and
+ * removing objects one by one costs the model a move of its array each;
+ * a listing has its publishes paced by the sink and removes what it lacks
+ * in one pass at its end, for one event per unchanged object.
+ */
+static bool as_listing(const struct load *l, const struct file_entry *next, size_t n_next)
+{
+	size_t changes = count_removed(l->a, next, n_next);
+
+	if (l->full)
+		return true;
+	for (size_t i = 0; i < l->n_items; i++)
+		changes += l->items[i].obj != NULL;
+	return changes > 0 && 2 * changes > n_next;
 }
 
 /* Send what differs from what is in force: the objects decoded (new or
@@ -552,8 +594,9 @@ int file_load(struct file_applied *a, const char *path, const char *source, stru
 		/* From here on the model may be changed: a failure leaves it
 		 * out of step with @a until a full listing.
 		 */
-		ret = l.full ? send_listing(&l, sink, source, &n_changes)
-			     : send_changes(&l, sink, source, next, n_next, &n_changes);
+		ret = as_listing(&l, next, n_next)
+			      ? send_listing(&l, sink, source, &n_changes)
+			      : send_changes(&l, sink, source, next, n_next, &n_changes);
 		if (ret)
 			a->in_sync = false;
 	}

@@ -52,7 +52,7 @@ struct file_applied {
 /* What one load did (file_load() returned 1). */
 struct file_load_report {
 	size_t n_objs;		/* in force afterwards */
-	size_t n_changes;	/* upserts and deletes sent (every object on a full listing) */
+	size_t n_changes;	/* objects sent, and deletes unless sent as a full listing */
 	size_t n_rejected;	/* objects rejected, each logged with the file and where */
 	char first_rejection[FILE_REJECT_MSG_MAX];	/* "WHERE: message", "" if none */
 };

@@ -636,14 +636,22 @@ static uint64_t sink_events(const char *path)
 	return 0;
 }
 
-/* Three Services (name, VIP) in one file (service() keeps only two at once). */
-static void three_services(char *buf, size_t len, const char *n1, const char *ip1,
-			   const char *n2, const char *ip2, const char *n3, const char *ip3)
+/* Services s<from>..s<to - 1> into @buf, VIP 198.19.0.<10 + i>, but s<moved>
+ * at 198.19.1.<10 + moved> (-1: none).
+ */
+static void services(char *buf, size_t len, int from, int to, int moved)
 {
-	int at = snprintf(buf, len, "%s---\n", service(n1, ip1));
+	size_t at = 0;
 
-	at += snprintf(buf + at, len - (size_t)at, "%s---\n", service(n2, ip2));
-	snprintf(buf + at, len - (size_t)at, "%s", service(n3, ip3));
+	buf[0] = '\0';
+	for (int i = from; i < to; i++) {
+		char name[16], ip[32];
+
+		snprintf(name, sizeof(name), "s%d", i);
+		snprintf(ip, sizeof(ip), "198.19.%d.%d", i == moved, 10 + i);
+		at += (size_t)snprintf(buf + at, len - at, "---\n%s", service(name, ip));
+		cr_assert_lt(at, len);
+	}
 }
 
 Test(file_registry, reload_sends_only_what_changed)
@@ -652,29 +660,27 @@ Test(file_registry, reload_sends_only_what_changed)
 	const char *path = in_dir("registry.yaml");
 	struct reg_file_stats b;
 	struct reg_file *r;
-	char text[2048];
+	char text[8192];
 	uint64_t events;
 
-	three_services(text, sizeof(text), "a", "198.19.0.10", "b", "198.19.0.11", "c",
-		       "198.19.0.12");
+	services(text, sizeof(text), 0, 10, -1);
 	write_file(path, text);
 	r = file_new(path, m);
 	cr_assert_not_null(r);
 	events = sink_events(path);
-	cr_assert_eq(events, 3, "the first load sends everything");
+	cr_assert_eq(events, 10, "the first load sends everything");
 
-	/* a unchanged, b changed, c gone, d new: three events, not four. */
-	three_services(text, sizeof(text), "a", "198.19.0.10", "b", "198.19.0.21", "d",
-		       "198.19.0.13");
+	/* s0 gone, s4 moved, s10 new, the 8 others unchanged: three events. */
+	services(text, sizeof(text), 1, 11, 4);
 	b = stats_of(r);
 	write_atomic(path, text);
 	expect_change(r, &b);
 	cr_assert_eq(sink_events(path) - events, 3);
-	cr_assert(has_vip(m, "198.19.0.10:80"), "a, unchanged, stays");
-	cr_assert(has_vip(m, "198.19.0.21:80"));
-	cr_assert_not(has_vip(m, "198.19.0.11:80"));
-	cr_assert_not(has_vip(m, "198.19.0.12:80"), "c went with the file's");
-	cr_assert(has_vip(m, "198.19.0.13:80"));
+	cr_assert_not(has_vip(m, "198.19.0.10:80"), "s0 went with the file's");
+	cr_assert(has_vip(m, "198.19.0.11:80"), "s1, unchanged, stays");
+	cr_assert(has_vip(m, "198.19.1.14:80"));
+	cr_assert_not(has_vip(m, "198.19.0.14:80"));
+	cr_assert(has_vip(m, "198.19.0.20:80"));
 
 	/* Another file with the same objects (a comment added): a load, no event. */
 	events = sink_events(path);
@@ -684,6 +690,47 @@ Test(file_registry, reload_sends_only_what_changed)
 	expect_change(r, &b);
 	cr_assert_eq(sink_events(path), events, "nothing changed");
 	cr_assert_eq(stats_of(r).loads, 3);
+	reg_file_free(r);
+	model_free(m);
+}
+
+/* When most of the file changes, it goes as one listing: the unchanged
+ * objects stay without being sent, what it lacks goes at its end.
+ */
+Test(file_registry, mostly_new_file_is_one_listing)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file_stats b;
+	struct reg_file *r;
+	char text[8192];
+	uint64_t events;
+
+	services(text, sizeof(text), 0, 4, -1);
+	write_file(path, text);
+	r = file_new(path, m);
+	cr_assert_not_null(r);
+	events = sink_events(path);
+
+	/* s0-s2 gone, s3 unchanged, s4-s9 new: six sent, three removed at the end. */
+	services(text, sizeof(text), 3, 10, -1);
+	b = stats_of(r);
+	write_atomic(path, text);
+	expect_change(r, &b);
+	cr_assert_eq(sink_events(path) - events, 6, "the new ones only");
+	for (int i = 0; i < 10; i++) {
+		char vip[32];
+
+		snprintf(vip, sizeof(vip), "198.19.0.%d:80", 10 + i);
+		cr_assert_eq(has_vip(m, vip), i >= 3, "%s", vip);
+	}
+
+	/* All of it gone. */
+	b = stats_of(r);
+	write_atomic(path, "# nothing left\n");
+	expect_change(r, &b);
+	cr_assert_not(has_vip(m, "198.19.0.13:80"));
+	cr_assert_not(has_vip(m, "198.19.0.19:80"));
 	reg_file_free(r);
 	model_free(m);
 }
