@@ -321,7 +321,7 @@ test-proxy: $(PROXY_TEST_BIN) check-root ## the proxy's inbound side in-process,
 # upgrades (hand-over, drain, kill -9), fail-open and mutual TLS (one node, two nodes) run once per capture mode (the same tests: tests/helpers/env.h tenv_mode());
 # the rest (registries, meshctl, modes) do not depend on the mode, or switch
 # modes themselves, and run once.
-MODE_SUITES := @(capture|relay|resilience|fairness|http_strict|inbound|lifecycle|enrol|bypass|sandbox|upgrade|names|mtls_transport|mtls_nodes|failopen|dns)/*
+MODE_SUITES := @(capture|relay|resilience|fairness|http_strict|inbound|lifecycle|enrol|bypass|sandbox|upgrade|names|mtls_transport|mtls_nodes|failopen|dns|publish)/*
 # Hand-overs and kill -9 restarts per upgrade test: a few in `make test`, the
 # issue's 20 in `make test-upgrade-long` (docs/testing.md).
 UPGRADE_ROUNDS ?= 4
@@ -383,7 +383,7 @@ demo: deps ## build, then show the mesh working in network namespaces (root)
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)WEFT_BUILD=$(abspath $(O)) MODE=$(MODE) demo/demo.sh
 
-bench: ## measure direct vs weft vs HAProxy in namespaces, write bench/results/ (root, ~40 min; BENCH_ONLY=mtls: the mutual TLS rows alone, ~14 min; BENCH_ONLY=dns: the DNS rows, ~4 min)
+bench: ## measure direct vs weft vs HAProxy in namespaces, write bench/results/ (root, ~45 min; BENCH_ONLY=mtls: the mutual TLS rows alone, ~14 min; BENCH_ONLY=dns: the DNS rows, ~6 min)
 	$(Q)scripts/deps.sh bench
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)WEFT_BUILD=$(abspath $(O)) bench/run.sh

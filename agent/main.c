@@ -48,6 +48,24 @@ static void on_sink_changed(void *ctx)
 	(void)agent_publish(ctx);
 }
 
+/* The sink's gate: a big change is published in parts, each once every
+ * worker has bound the one before (registry/sink.c).
+ */
+static bool sink_busy(void *ctx)
+{
+	struct agent *a = ctx;
+
+	return a->workers && workers_binding(a->workers);
+}
+
+static void on_workers_bound(void *ctx)
+{
+	struct agent *a = ctx;
+
+	if (a->sink)
+		reg_sink_resume(a->sink);
+}
+
 /* Open every --registry source, in rank order, and self-registration. */
 static int start_registries(struct agent *a)
 {
@@ -628,6 +646,10 @@ static int start(struct agent *a)
 	if (!a->workers)
 		return log_errno(-errno, "start the proxy");
 	workers_set_catalogue(a->workers, a->cat);
+	err = workers_on_bound(a->workers, a->loop, on_workers_bound, a);
+	if (err)
+		return log_errno(err, "start the proxy");
+	reg_sink_set_gate(a->sink, sink_busy, a);
 	/* Before the pods: restoring them adopts what a predecessor passes. */
 	err = handover_begin(a);
 	if (err < 0)
@@ -749,6 +771,7 @@ static void stop(struct agent *a)
 	pods_free(a->pods);
 	dnsr_free(a->dnsr);
 	workers_free(a->workers);
+	a->workers = NULL;	/* the sink's gate asks it no more */
 	dp_fastpath_close(a->fastpath);
 	capture_close(a->capture);
 	stop_registries(a, true);

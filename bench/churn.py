@@ -108,6 +108,9 @@ def main():
     for i, (kind, text) in enumerate(events):
         due = start + (1.2 + i if kind != "remove" else t_last)
         time.sleep(max(0.0, due - time.monotonic()))
+        # The previous event's binds, read before this one is written.
+        if last:
+            print(json.dumps(dict(last, binds_after=binds(admin))), flush=True)
         g0 = generation(admin)
         t0 = time.monotonic()
         put(reg, text)
@@ -117,8 +120,6 @@ def main():
                 published = (time.monotonic() - t0) * 1000
                 break
             time.sleep(0.05)
-        if last:
-            print(json.dumps(dict(last, binds_after=binds(admin))), flush=True)
         last = {"event": kind, "at_s": round(t0 - start, 3),
                 "services": n if kind != "remove" else 0,
                 "published_ms": None if published is None else round(published, 1)}

@@ -151,12 +151,20 @@ def load(raw, env):
     return runs, failed, other
 
 
-# The DNS rows (issue #15): which client asks which names.
+# The DNS rows (issue #15): which client asks which names, in the report's
+# order (a path's two capture modes side by side). bench/run.sh's env.json
+# names the rows a run made (dns_rows); a run from before the nft rows made
+# the eBPF ones and direct.
 DNS_ROWS = {
-    "agent": "meshed pod, names the agent answers",
-    "forwarded": "meshed pod, external names forwarded by the agent",
+    "agent": "meshed pod, eBPF, names the agent answers",
+    "nft-agent": "meshed pod, nft, names the agent answers",
+    "forwarded": "meshed pod, eBPF, external names forwarded by the agent",
+    "nft-forwarded": "meshed pod, nft, external names forwarded by the agent",
     "direct": "direct client to dnsmasq, the same external names",
 }
+DNS_ROWS_BEFORE_NFT = ("agent", "forwarded", "direct")
+# nft mode's rows and the eBPF rows they compare with, per path.
+DNS_MODE_PAIRS = (("answered", "agent", "nft-agent"), ("forwarded", "forwarded", "nft-forwarded"))
 
 
 def parse_dnsperf(text):
@@ -199,18 +207,28 @@ def load_dns(raw):
     return runs, failed, other
 
 
-def dns_section(w, env, dns, failed):
-    """The DNS rows: queries/s, latency, the agent's CPU per query."""
+def dns_section(w, env, dns, failed, raw):
+    """The DNS rows: queries/s, latency, the agent's CPU per query, the two
+    capture modes compared, and where the agent's time goes when profiled."""
+    rows = [r for r in DNS_ROWS if r in env.get("dns_rows", DNS_ROWS_BEFORE_NFT)]
+    pods = []
+    if "agent" in rows or "forwarded" in rows:
+        pods.append("the eBPF agent's client pod, its queries steered by the cgroup programs")
+    if "nft-agent" in rows or "nft-forwarded" in rows:
+        pods.append("the nft-mode agent's client pod, its queries redirected by the pod's "
+                    "`inet weft` table")
     w("## DNS (issue #15)")
     w("")
     w(f"dnsperf {env.get('dnsperf', '')} against dnsmasq {env.get('dnsmasq', '')} (its "
-      "configuration's answers, no upstream), from the meshed pod (its queries captured by the "
-      "eBPF agent) and from the direct client. *queries/s*: "
+      "configuration's answers, no upstream), from the meshed pod "
+      + ("of each capture mode " if len(pods) > 1 else "") + "(" + "; ".join(pods)
+      + ") and from the direct client. *queries/s*: "
       f"{env.get('dns_clients')} queries outstanding, a closed loop; *latency*: each answer at "
-      f"a fixed {env.get('dns_rate')} queries/s. *agent CPU per query*: the agent's cgroup "
-      "over the queries completed in the queries/s runs; *all CPU per query*: every benchmark "
-      "cgroup (dnsperf, dnsmasq, agent). *agent answered / forwarded*: its counters over "
-      "the queries/s runs (medians), to show which path each row took.")
+      f"a fixed {env.get('dns_rate')} queries/s. *agent CPU per query*: the row's agent's "
+      "cgroup over the queries completed in the queries/s runs; *all CPU per query*: every "
+      "benchmark cgroup (dnsperf, dnsmasq, the agents). *agent answered / forwarded*: the "
+      "row's agent's counters over the queries/s runs (medians; for direct, every meshed "
+      "agent's), to show which path each row took.")
     w("")
     w("| row | queries/s | ÷ direct | p50 µs | p99 µs | p50 added vs direct | "
       "agent CPU per query | all CPU per query | agent answered / forwarded | lost |")
@@ -225,7 +243,8 @@ def dns_section(w, env, dns, failed):
         return med(v)
     base = med([r["qps"] for r in dns.get(("dnsqps", "direct"), [])])
     base_p50 = med([r["p50"] for r in dns.get(("dnslat", "direct"), []) if "p50" in r])
-    for row, title in DNS_ROWS.items():
+    for row in rows:
+        title = DNS_ROWS[row]
         q = dns.get(("dnsqps", row), [])
         lat = [r for r in dns.get(("dnslat", row), []) if "p50" in r]
         qps = [r["qps"] for r in q]
@@ -251,7 +270,170 @@ def dns_section(w, env, dns, failed):
                         "agent_cpu_us_per_query": agent, "all_cpu_us_per_query": allc,
                         "lost": lost}
     w("")
+    modes = dns_modes(w, dns, summary)
+    if modes:
+        summary["nft_vs_ebpf"] = modes
+    prof = dns_profile_section(w, raw, rows)
+    if prof:
+        summary["profile"] = prof
     return summary
+
+
+def dns_modes(w, dns, summary):
+    """One line: nft mode against eBPF mode, per path (answered, forwarded),
+    from the medians and from each round's pair of queries/s runs (the rows
+    of one round ran minutes apart at most, so their ratio drifts less)."""
+    parts, out = [], {}
+    for path, ebpf, nft in DNS_MODE_PAIRS:
+        a, b = summary.get(ebpf), summary.get(nft)
+        if not a or not b or a["qps"] is None or b["qps"] is None:
+            continue
+        by_round = {r["round"]: r["qps"] for r in dns.get(("dnsqps", ebpf), [])}
+        rounds = [r["qps"] / by_round[r["round"]] for r in dns.get(("dnsqps", nft), [])
+                  if by_round.get(r["round"])]
+        text = f"{path}: queries/s {ratio(b['qps'], a['qps'])}"
+        if rounds:
+            text += f" (per round {min(rounds):.2f}–{max(rounds):.2f}×)"
+        if a["p50_us"] is not None and b["p50_us"] is not None:
+            text += f", p50 {b['p50_us'] - a['p50_us']:+,.0f} µs"
+        if a["agent_cpu_us_per_query"] is not None and b["agent_cpu_us_per_query"] is not None:
+            text += (f", agent CPU per query {b['agent_cpu_us_per_query']:.1f} µs against "
+                     f"{a['agent_cpu_us_per_query']:.1f} µs")
+        parts.append(text)
+        out[path] = {"qps_ratio": b["qps"] / a["qps"] if a["qps"] else None,
+                     "qps_ratio_rounds": rounds,
+                     "p50_diff_us": (None if a["p50_us"] is None or b["p50_us"] is None
+                                     else b["p50_us"] - a["p50_us"]),
+                     "agent_cpu_us_per_query": [a["agent_cpu_us_per_query"],
+                                                b["agent_cpu_us_per_query"]]}
+    if parts:
+        w("**nft mode against eBPF mode** (nft ÷ eBPF, medians): " + "; ".join(parts) + ".")
+        w("")
+    return out
+
+
+# What a DNS profile's kernel functions (with their callees) stand for: the
+# system calls the agent's DNS work makes, by entry point (none calls
+# another, so their shares add up), and the conntrack lookup inside nft
+# mode's netlink request.
+DNS_PROFILE_PARTS = (
+    ("recvmmsg (queries, answers)", ("__x64_sys_recvmmsg",)),
+    ("sendmmsg (answers, forwarded queries)", ("__x64_sys_sendmmsg",)),
+    ("epoll_wait", ("__x64_sys_epoll_wait", "__x64_sys_epoll_pwait")),
+    ("sendto (nft: the ctnetlink request)", ("__x64_sys_sendto",)),
+    ("recvfrom (nft: the ctnetlink answer and ack)", ("__x64_sys_recvfrom",)),
+    ("– of sendto: the conntrack lookup (ctnetlink_get_conntrack)", ("ctnetlink_get_conntrack",)),
+    ("– of all: netfilter hooks (nf_hook_slow: conntrack, NAT, nft chains)", ("nf_hook_slow",)),
+    ("other system calls", ()),  # filled in below
+    ("user space: the agent, libc, libldns (self)", ()),  # filled in below
+)
+
+
+DNS_SYSCALL_KINDS = ("all", "recvmmsg", "sendmmsg", "epoll_wait", "sendto", "recvfrom", "recvmsg",
+                     "sendmsg")
+
+
+def load_dns_profile(raw, row):
+    """BENCH_PROFILE=1's perf reports of a DNS row's agent: CPU in ns
+    (samples × period), queries completed, the share (0–1) of each kernel
+    function with its callees and of each function by self time (user
+    space marked), and its system calls by kind (perf stat, when counted);
+    None without them."""
+    base = os.path.join(raw, f"perf.dns-{row}")
+    paths = [base + k for k in (".self.txt", ".sym.txt", ".dnsperf")]
+    if not all(os.path.exists(p) for p in paths):
+        return None
+    texts = []
+    for p in paths:
+        with open(p) as f:
+            texts.append(f.read())
+    m = re.search(r"Event count \(approx\.\): (\d+)", texts[0])
+    run = parse_dnsperf(texts[2])
+    if not m or not run or not run["completed"]:
+        return None
+    self_, children = {}, {}
+    for line in texts[0].splitlines():
+        m2 = re.match(r"\s+([\d.]+)%\s+\[([k.])\]\s+(\S+)", line)
+        if m2:
+            self_[(m2.group(3), m2.group(2) == ".")] = float(m2.group(1)) / 100
+    for line in texts[1].splitlines():
+        m2 = re.match(r"\s+([\d.]+)%\s+[\d.]+%\s+\[[k.]\]\s+(\S+)", line)
+        if m2:
+            children[m2.group(2)] = max(children.get(m2.group(2), 0), float(m2.group(1)) / 100)
+    syscalls = {}
+    try:
+        with open(base + ".syscalls") as f:
+            for line in f:
+                cells = line.strip().split(",")
+                if len(cells) > 2 and cells[0].isdigit():
+                    syscalls[cells[2].split(":sys_enter_")[-1].replace("raw_syscalls:sys_enter",
+                                                                        "all")] = int(cells[0])
+    except OSError:
+        pass
+    return {"ns": int(m.group(1)), "queries": run["completed"], "self": self_,
+            "children": children, "syscalls": syscalls}
+
+
+def dns_profile_section(w, raw, rows):
+    """Where a meshed row's agent spends its CPU per query (BENCH_PROFILE=1)."""
+    profs = {r: load_dns_profile(raw, r) for r in rows if r != "direct"}
+    profs = {r: p for r, p in profs.items() if p}
+    if not profs:
+        return {}
+    show = list(profs)
+    w("### Where the agent's CPU goes, per query")
+    w("")
+    w("One more queries/s run per meshed row after the measured ones, under `perf record -a -g "
+      "-G <the row's agent cgroup>` (a sample every 250 µs of the agent's CPU, the kernel's "
+      "work on its stacks included), in µs of the agent's CPU per query completed. System "
+      "calls are counted with everything they call; the agent's own functions by self time.")
+    w("")
+    w("| µs per query | " + " | ".join(DNS_ROWS[r] for r in show) + " |")
+    w("| --- |" + " --- |" * len(show))
+    out = {}
+    for r in show:
+        p = profs[r]
+        per = p["ns"] / 1e3 / p["queries"]
+        parts = {"all": per}
+        syscalls = p["children"].get("do_syscall_64", 0)
+        named = 0.0
+        for name, syms in DNS_PROFILE_PARTS:
+            if syms:
+                share = max((p["children"].get(s, 0) for s in syms), default=0)
+                parts[name] = share * per
+                if not name.startswith("–"):
+                    named += share
+        parts["other system calls"] = max(syscalls - named, 0) * per
+        parts["user space: the agent, libc, libldns (self)"] = sum(
+            v for (_, user), v in p["self"].items() if user) * per
+        out[r] = parts
+    for name in ["all"] + [n for n, _ in DNS_PROFILE_PARTS]:
+        w(f"| {name} | " + " | ".join(f"{out[r][name]:.1f}" for r in show) + " |")
+    w("")
+    if any(profs[r]["syscalls"] for r in show):
+        w("The agent's system calls in the same runs (`perf stat -e 'syscalls:sys_enter_*' -G "
+          "<its cgroup>`), per query completed:")
+        w("")
+        w("| system calls per query | " + " | ".join(DNS_ROWS[r] for r in show) + " |")
+        w("| --- |" + " --- |" * len(show))
+        for name in DNS_SYSCALL_KINDS:
+            w(f"| {name} | " + " | ".join(
+                f"{profs[r]['syscalls'][name] / profs[r]['queries']:.2f}"
+                if name in profs[r]["syscalls"] else "–" for r in show) + " |")
+        w("")
+        for r in show:
+            out[r]["syscalls_per_query"] = {k: v / profs[r]["queries"]
+                                            for k, v in profs[r]["syscalls"].items()}
+    for r in show:
+        p = profs[r]
+        per = p["ns"] / 1e3 / p["queries"]
+        top = sorted(p["self"].items(), key=lambda kv: -kv[1])[:8]
+        w(f"Heaviest functions by self time, {DNS_ROWS[r]}: " + ", ".join(
+            f"`{name}`{' (agent)' if user else ''} {v * per:.1f}" for (name, user), v in top)
+          + " µs per query.")
+        w("")
+        out[r]["top_self"] = [[name, v * per] for (name, _), v in top]
+    return out
 
 
 def load_publish(raw):
@@ -317,10 +499,16 @@ def publish_section(w, env, pub):
           + f" ({sum(1 for e in ev if e['published_ms'] is None)} not seen within 10 s).")
         w("")
     if binds:
-        last = binds[-1]
+        # One agent for every run, its counters since its start: the
+        # reading with the most binds is the last one.
+        last = max(binds, key=lambda b: b.get("binds", 0))
         w(f"The workers' binds over the whole run (`catalogue_binds`, /v1/status): "
           f"{last['binds']:,} binds, {last['avg_us']:,} µs average, longest "
-          f"{last['max_us']:,} µs wall and {last['max_cpu_us']:,} µs of CPU.")
+          f"{last['max_us']:,} µs wall and {last['max_cpu_us']:,} µs of CPU"
+          + (f"; at most {last['max_changes']:,} Services taken up by one bind, "
+             f"{last.get('publish_waits', 0):,} parts published once the workers had bound "
+             f"the one before, {last.get('publish_waits_expired', 0):,} after the bounded wait"
+             if "max_changes" in last else "") + ".")
         w("")
         summary["binds"] = last
     if "quiet" in summary and "churn" in summary:
@@ -927,7 +1115,7 @@ def main():
         w("")
 
     if env.get("only") == "dns":  # the DNS rows alone
-        summary["dns"] = dns_section(w, env, dns, dns_failed)
+        summary["dns"] = dns_section(w, env, dns, dns_failed, raw)
         write(out_md, out_json, L, env, summary, runs, failed, dns, dns_failed)
         return
     pub = load_publish(raw)
@@ -1053,7 +1241,7 @@ def main():
         w("")
 
     if env.get("dns"):
-        summary["dns"] = dns_section(w, env, dns, dns_failed)
+        summary["dns"] = dns_section(w, env, dns, dns_failed, raw)
     if env.get("publish"):
         summary["publish"] = publish_section(w, env, pub)
 

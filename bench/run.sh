@@ -9,8 +9,9 @@
 # meshed ("weft-in"), and between two meshed pods, both ends captured by one
 # agent, in plaintext ("weft-mesh") and over mutual TLS ("weft-mtls", issue
 # #16), in network namespaces on this machine only; and DNS (issue #15): the
-# meshed pod's queries answered or forwarded by the agent against the direct
-# client's to the same resolver (dnsmasq), with dnsperf. The server
+# meshed pods' queries (eBPF and nft capture) answered or forwarded by the
+# agent against the direct client's to the same resolver (dnsmasq), with
+# dnsperf. The server
 # is nginx (Debian's, its own configuration) or bench/httpd.c. Rounds are
 # interleaved: each round runs every configuration once per workload, in a
 # rotating order, so drift hits all alike. Every process the benchmark starts
@@ -28,13 +29,15 @@
 # weft-in weft-mesh weft-mtls", any subset), BENCH_ONLY (mtls: only the mutual
 # TLS comparison, i.e. BENCH_CONFIGS "direct weft weft-mesh weft-mtls", no
 # round-trip workload, BENCH_PROFILE 0, unless set; dns: only the DNS rows,
-# BENCH_CONFIGS "direct weft", no HTTP workload, no memory test, BENCH_PROFILE
-# 0; publish: only the "publishing under load" rows, BENCH_CONFIGS "weft"),
+# BENCH_CONFIGS "direct weft weft-nft", no HTTP workload, no memory test,
+# BENCH_PROFILE 0; publish: only the "publishing under load" rows, BENCH_CONFIGS "weft"),
 # BENCH_CHURN_SERVICES (10000, the Services a publish brings in those rows,
 # with 10 endpoints each), BENCH_DNS_CLIENTS (20, queries outstanding in the DNS queries/s test),
 # BENCH_DNS_RATE (1000 queries/s, the DNS latency test), BENCH_PROFILE (1: after the measurements,
 # one more connection-per-request run per configuration under `perf record`,
-# restricted to the benchmark's cgroup, to say where the CPU goes; 0: none),
+# restricted to the benchmark's cgroup, to say where the CPU goes, and with
+# the DNS rows one more queries/s run per meshed row, the agent's cgroup
+# alone; 0: none),
 # BENCH_WORKLOADS (a subset of the workloads BENCH_ONLY selects, e.g. "bulk"),
 # BENCH_KEEP_RAW (a folder to copy the raw outputs to, for report.py),
 # WEFT_WORKERS (the agent's --workers; unset: one per online CPU) reaches the
@@ -60,10 +63,10 @@ mtls)	# the mutual TLS rows alone (issue #16), in a few minutes
 	PROFILE=${BENCH_PROFILE:-0}
 	CONFIGS=${BENCH_CONFIGS:-direct weft weft-mesh weft-mtls}
 	WORKLOADS="keepalive close bulk latency handshake" ;;
-dns)	# the DNS rows alone (issue #15): the meshed pod (weft) and the direct
-	# client, no HTTP workload, no memory test
+dns)	# the DNS rows alone (issue #15): the meshed pods of both capture modes
+	# (weft, weft-nft) and the direct client, no HTTP workload, no memory test
 	PROFILE=${BENCH_PROFILE:-0}
-	CONFIGS=${BENCH_CONFIGS:-direct weft}
+	CONFIGS=${BENCH_CONFIGS:-direct weft weft-nft}
 	WORKLOADS="" ;;
 publish)	# the "publishing under load" rows alone (issue #15)
 	PROFILE=${BENCH_PROFILE:-0}
@@ -80,11 +83,16 @@ if [ -n "${BENCH_WORKLOADS:-}" ]; then
 	done
 	WORKLOADS=$BENCH_WORKLOADS
 fi
-# The DNS rows (issue #15) need the meshed pod and the direct client; they
-# run in every full run and in BENCH_ONLY=dns.
+# The DNS rows (issue #15) need the direct client and a meshed pod of either
+# capture mode (weft: eBPF, weft-nft: nft), each mode selected giving its own
+# rows; they run in every full run and in BENCH_ONLY=dns.
 DNS=0
-case ${BENCH_ONLY:-} in "" | dns) [[ " $CONFIGS " == *" direct "* && " $CONFIGS " == *" weft "* ]] && DNS=1 ;; esac
-[ "${BENCH_ONLY:-}" = dns ] && [ "$DNS" = 0 ] && { echo "bench: BENCH_ONLY=dns needs direct and weft in BENCH_CONFIGS" >&2; exit 1; }
+case ${BENCH_ONLY:-} in "" | dns)
+	[[ " $CONFIGS " == *" direct "* ]] &&
+		[[ " $CONFIGS " == *" weft "* || " $CONFIGS " == *" weft-nft "* ]] && DNS=1 ;;
+esac
+[ "${BENCH_ONLY:-}" = dns ] && [ "$DNS" = 0 ] &&
+	{ echo "bench: BENCH_ONLY=dns needs direct and weft or weft-nft in BENCH_CONFIGS" >&2; exit 1; }
 # Publishing under load (issue #15): requests at a fixed rate through weft
 # while its registry brings and changes thousands of Services; every full
 # run and BENCH_ONLY=publish, when weft is selected.
@@ -519,7 +527,7 @@ enrol() { # run-dir netns address/len pod-name: CNI ADD, as a container runtime 
 		CNI_PATH=/opt/cni/bin CNI_ARGS="K8S_POD_NAMESPACE=bench;K8S_POD_NAME=$4" \
 		"$BIN/weft-cni" >/dev/null || die "enrolling pod bench/$4 (ns $2) failed"
 }
-# The eBPF-mode agent serves weft, weft-in and the DNS rows; a run that
+# The eBPF-mode agent serves weft, weft-in and the eBPF DNS rows; a run that
 # selects none of them (BENCH_ONLY=mtls, say) starts no agent it would not
 # measure, so nothing idle competes for the CPU.
 if has weft || has weft-in; then
@@ -751,46 +759,73 @@ for c in $CONFIGS; do
 			"a connection to $SRV_IN:8080 did not pass the agent (pod $POD_IN inbound count $in0 → $in1)"
 	fi
 done
-# The agent's DNS counters, "answered forwarded" (meshctl status: dns), or
-# "none none" when this build has no DNS capture.
-dns_count() {
-	"$BIN/meshctl" --socket "$RUN/admin.sock" status -o json 2>/dev/null | python3 -c '
+# The DNS counters of the agents of configurations $@ (weft, weft-nft),
+# summed: "answered forwarded" (meshctl status: dns), or "none none" when
+# this build has no DNS capture.
+dns_count() { # config...
+	local c a f sa=0 sf=0 run
+	for c in "$@"; do
+		case $c in weft) run=$RUN ;; weft-nft) run=$RUN_NFT ;; esac
+		read -r a f < <("$BIN/meshctl" --socket "$run/admin.sock" status -o json 2>/dev/null |
+			python3 -c '
 import json, sys
 try:
     d = json.load(sys.stdin)["dns"]
     print(d["answered"], d["forwarded"])
 except (ValueError, KeyError, TypeError):
-    print("none none")'
+    print("none none")')
+		[ "$a" = none ] && { echo "none none"; return 0; }
+		sa=$((sa + a)) sf=$((sf + f))
+	done
+	echo "$sa $sf"
 }
-# A DNS row's client (the meshed pod or the direct client), its query file.
+# A DNS row's client (a meshed pod or the direct client), its query file.
+# The eBPF pod's rows are agent and forwarded, the nft pod's nft-agent and
+# nft-forwarded.
 dns_row() { # row: "config file"
 	case $1 in
 	agent) echo "weft $TMP/dns-agent.txt" ;;
 	forwarded) echo "weft $TMP/dns-external.txt" ;;
+	nft-agent) echo "weft-nft $TMP/dns-agent.txt" ;;
+	nft-forwarded) echo "weft-nft $TMP/dns-external.txt" ;;
 	direct) echo "direct $TMP/dns-external.txt" ;;
 	esac
 }
-DNS_ROWS="agent forwarded direct"
+# The agents a DNS row's counters and CPU are read from: the meshed pod's,
+# or for the direct client every meshed one (none of them may see it).
+dns_agents() { # config
+	if [ "$1" = direct ]; then echo "$DNS_MESHED"; else echo "$1"; fi
+}
+DNS_MESHED='' DNS_ROWS=''
 if [ "$DNS" = 1 ]; then
-	# The meshed pod's queries to dnsmasq's address must reach the agent:
+	has weft && DNS_MESHED="weft" DNS_ROWS="agent forwarded"
+	has weft-nft && DNS_MESHED="$DNS_MESHED weft-nft" DNS_ROWS="$DNS_ROWS nft-agent nft-forwarded"
+	DNS_MESHED=${DNS_MESHED# } DNS_ROWS="${DNS_ROWS# } direct"
+fi
+dns_check_row() { # row: every query answered NOERROR
+	local c file out
+	read -r c file < <(dns_row "$1")
+	out=$(client "$c" dnsperf -s "$DNS_SRV" -d "$file" -n 1 -t 2 2>&1) ||
+		{ echo "$out" >&2; die "dns: dnsperf failed for the $1 row"; }
+	grep -Eq 'Response codes: +NOERROR [0-9]+ \(100.00%\)' <<< "$out" ||
+		{ echo "$out" >&2; die "dns: not every query of the $1 row was answered NOERROR"; }
+}
+for c in $DNS_MESHED; do
+	# The meshed pod's queries to dnsmasq's address must reach its agent:
 	# its own name answered there (dnsmasq would say NXDOMAIN), an external
 	# one forwarded; the direct client's never pass it.
-	read -r a0 f0 <<< "$(dns_count)"
-	[ "$a0" = none ] && die "dns: this build's agent reports no DNS counters (no DNS capture)"
-	for row in $DNS_ROWS; do
-		read -r c file < <(dns_row "$row")
-		out=$(client "$c" dnsperf -s "$DNS_SRV" -d "$file" -n 1 -t 2 2>&1) ||
-			{ echo "$out" >&2; die "dns: dnsperf failed for the $row row"; }
-		grep -Eq 'Response codes: +NOERROR [0-9]+ \(100.00%\)' <<< "$out" ||
-			{ echo "$out" >&2; die "dns: not every query of the $row row was answered NOERROR"; }
-	done
-	read -r a1 f1 <<< "$(dns_count)"
+	read -r a0 f0 <<< "$(dns_count "$c")"
+	[ "$a0" = none ] && die "dns: this build's $c agent reports no DNS counters (no DNS capture)"
+	if [ "$c" = weft ]; then dns_check_row agent; dns_check_row forwarded
+	else dns_check_row nft-agent; dns_check_row nft-forwarded; fi
+	dns_check_row direct
+	read -r a1 f1 <<< "$(dns_count "$c")"
 	na=$(wc -l < "$TMP/dns-agent.txt") nf=$(wc -l < "$TMP/dns-external.txt")
 	if [ "$a1" -ne $((a0 + na)) ] || [ "$f1" -ne $((f0 + nf)) ]; then
-		die "dns: the agent answered $((a1 - a0)) and forwarded $((f1 - f0)) of the check's queries," \
-			"not $na and $nf (the direct client's must not reach it)"
+		die "dns: the $c agent answered $((a1 - a0)) and forwarded $((f1 - f0)) of the" \
+			"check's queries, not $na and $nf (the direct client's must not reach it)"
 	fi
-fi
+done
 if has weft-nft; then
 	ns n nft list table inet weft > "$RAW/nft-weft.txt" 2>&1 ||
 		die "weft-nft: no table inet weft in the client pod's netns"
@@ -940,31 +975,43 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 # ---------------------------------------------------------------- DNS
-# Three rows (issue #15): the meshed pod asking a name the agent answers
-# (agent), asking external names the agent forwards to dnsmasq (forwarded),
-# and the direct client asking dnsmasq the same names (direct: the
-# baseline). Two workloads: queries/s with DNS_CLIENTS queries outstanding
-# (dnsqps, a closed loop: the capacity), and each query's latency at a fixed
-# DNS_RATE queries/s (dnslat, dnsperf -v: one line per answer). Rounds are
+# Per meshed pod (eBPF: weft's pod, nft: weft-nft's) two rows (issue #15):
+# asking a name the agent answers (agent, nft-agent) and asking external
+# names the agent forwards to dnsmasq (forwarded, nft-forwarded); and the
+# direct client asking dnsmasq the same names (direct: the baseline). Two
+# workloads: queries/s with DNS_CLIENTS queries outstanding (dnsqps, a closed
+# loop: the capacity), and each query's latency at a fixed DNS_RATE
+# queries/s (dnslat, dnsperf -v: one line per answer). Rounds are
 # interleaved and rotated as above; the agent's CPU comes from its cgroup and
-# its DNS counters say how many queries it answered and forwarded meanwhile.
+# its DNS counters say how many queries it answered and forwarded meanwhile
+# (for the direct rows, every meshed agent's: none should move).
+dns_agent_usec() { # config...: µs of CPU of their agents' cgroups, summed
+	local c n=0
+	for c in "$@"; do n=$((n + $(cg_usec "$(proxy_cg "$c")"))); done
+	echo "$n"
+}
 run_dns() { # round workload row
 	local r=$1 w=$2 row=$3 out="$RAW/dns.$1.$2.$3" c file rc=0 h0 h1 u0 u1 w0 w1 p0 p1 other
-	local a0 f0 a1 f1 opts
+	local a0 f0 a1 f1 opts agents a
 	read -r c file < <(dns_row "$row")
+	agents=$(dns_agents "$c")
 	case $w in
 	dnsqps) opts="-c $DNS_CLIENTS -q $DNS_CLIENTS" ;;
 	dnslat) opts="-c 1 -q $DNS_CLIENTS -Q $DNS_RATE -v" ;;
 	esac
-	alive weft
-	read -r a0 f0 <<< "$(dns_count)"
-	p0=$(cg_usec "$CG_AGENT") h0=$(host_busy) u0=$(cg_usec) w0=$(date +%s%N)
+	for a in $agents; do alive "$a"; done
+	# shellcheck disable=SC2086 # agents are words
+	read -r a0 f0 <<< "$(dns_count $agents)"
+	# shellcheck disable=SC2086
+	p0=$(dns_agent_usec $agents) h0=$(host_busy) u0=$(cg_usec) w0=$(date +%s%N)
 	# shellcheck disable=SC2086 # opts are words
 	client "$c" timeout $((DUR + 30)) dnsperf -s "$DNS_SRV" -d "$file" -l "$DUR" -t 2 $opts \
 		>"$out.out" 2>&1 || rc=$?
-	h1=$(host_busy) u1=$(cg_usec) w1=$(date +%s%N) p1=$(cg_usec "$CG_AGENT")
-	read -r a1 f1 <<< "$(dns_count)"
-	alive weft
+	# shellcheck disable=SC2086
+	h1=$(host_busy) u1=$(cg_usec) w1=$(date +%s%N) p1=$(dns_agent_usec $agents)
+	# shellcheck disable=SC2086
+	read -r a1 f1 <<< "$(dns_count $agents)"
+	for a in $agents; do alive "$a"; done
 	other=$(awk -v h=$((h1 - h0)) -v u=$((u1 - u0)) -v w=$((w1 - w0)) -v hz="$HZ" \
 		'BEGIN {o = (h / hz - u / 1e6) / (w / 1e9); printf "%.2f", o < 0 ? 0 : o}')
 	echo "{\"rc\": $rc, \"other_cores\": $other, \"cg_usec\": $((u1 - u0))," \
@@ -1106,7 +1153,7 @@ T_END=$(date +%s)
 # is CPU time. The meshed pairs go to their opaque-TCP service, so each
 # connection is a new upstream (mTLS) connection: the handshake's profile.
 PERIOD_NS=250000
-if [ "$PROFILE" = 1 ]; then
+if [ "$PROFILE" = 1 ] && [ -n "$WORKLOADS" ]; then	# not in the DNS or publishing rows alone
 	for c in $CONFIGS; do
 		say "profile: connection per request, $c"
 		case $c in
@@ -1133,6 +1180,47 @@ if [ "$PROFILE" = 1 ]; then
 			echo "bench: perf report failed for $c" >&2
 		[ -n "${BENCH_KEEP_PERF:-}" ] && cp "$RAW/perf.$c.data" "$BENCH_KEEP_PERF.$c.data"
 		rm -f "$RAW/perf.$c.data"
+		sleep 1
+	done
+fi
+# The DNS rows' agents: one more queries/s run per meshed row, with perf
+# sampling the row's agent cgroup alone (its work and the kernel's on its
+# stacks: the system calls, nft mode's conntrack lookups over ctnetlink), so
+# the report can say where an answered or a forwarded query's time goes in
+# each capture mode, and counting its system calls by kind. The agent has
+# no frame pointers: the kernel's call chains are whole, its own functions
+# count by self time.
+DNS_SYSCALLS="raw_syscalls:sys_enter"
+for sc in recvmmsg sendmmsg epoll_wait sendto recvfrom recvmsg sendmsg; do
+	DNS_SYSCALLS="$DNS_SYSCALLS,syscalls:sys_enter_$sc"
+done
+if [ "$PROFILE" = 1 ] && [ "$DNS" = 1 ]; then
+	for row in $DNS_ROWS; do
+		read -r c file < <(dns_row "$row")
+		[ "$c" = direct ] && continue
+		say "profile: DNS queries/s, $row"
+		pcg=$(proxy_cg "$c")
+		(echo "$BASHPID" > "$CG_HOME/cgroup.procs" 2>/dev/null
+		 exec perf record -q -a -g -e cpu-clock -c "$PERIOD_NS" -G "${pcg#"$CG_ROOT"/}" \
+			-o "$RAW/perf.dns-$row.data" -- sleep "$DUR") >/dev/null 2>&1 &
+		ppid=$!
+		(echo "$BASHPID" > "$CG_HOME/cgroup.procs" 2>/dev/null
+		 exec perf stat -x, -a -e "$DNS_SYSCALLS" -G "${pcg#"$CG_ROOT"/}" \
+			-o "$RAW/perf.dns-$row.syscalls" -- sleep "$DUR") >/dev/null 2>&1 &
+		spid=$!
+		client "$c" timeout $((DUR + 30)) dnsperf -s "$DNS_SRV" -d "$file" -l "$DUR" -t 2 \
+			-c "$DNS_CLIENTS" -q "$DNS_CLIENTS" >"$RAW/perf.dns-$row.dnsperf" 2>&1 || true
+		wait "$ppid" || echo "bench: perf record failed for DNS $row" >&2
+		wait "$spid" || echo "bench: perf stat failed for DNS $row" >&2
+		# Self time per function, and kernel functions with what they call
+		# (a system call's entry holds all of it).
+		perf report -i "$RAW/perf.dns-$row.data" --stdio --no-children -g none \
+			--sort sym --percent-limit 0 > "$RAW/perf.dns-$row.self.txt" 2>/dev/null &&
+		perf report -i "$RAW/perf.dns-$row.data" --stdio --children -g none \
+			--sort sym --percent-limit 0.5 > "$RAW/perf.dns-$row.sym.txt" 2>/dev/null ||
+			echo "bench: perf report failed for DNS $row" >&2
+		[ -n "${BENCH_KEEP_PERF:-}" ] && cp "$RAW/perf.dns-$row.data" "$BENCH_KEEP_PERF.dns-$row.data"
+		rm -f "$RAW/perf.dns-$row.data"
 		sleep 1
 	done
 fi
@@ -1185,7 +1273,7 @@ json.dump({
     "pod_in_tcp_opens_start": $OPENS_START, "pod_in_tcp_opens_end": $OPENS_END,
     "profile": $PROFILE, "profile_period_ns": $PERIOD_NS,
     "publish": $PUBLISH, "churn_services": $CHURN_SERVICES,
-    "dns": $DNS, "dns_clients": $DNS_CLIENTS, "dns_rate": $DNS_RATE,
+    "dns": $DNS, "dns_clients": $DNS_CLIENTS, "dns_rate": $DNS_RATE, "dns_rows": "$DNS_ROWS".split(),
     "dnsperf": "$(if [ "$DNS" = 1 ]; then dnsperf -h 2>&1 | sed -n 's/^Version //p' | head -1; fi)",
     "dnsmasq": "$(if [ "$DNS" = 1 ]; then dnsmasq --version | head -1 | cut -d' ' -f3; fi)",
     "elapsed_s": $((T_END - T_START)),

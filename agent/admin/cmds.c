@@ -294,8 +294,9 @@ static json_object *dns_json(const struct agent *a)
  * worker binds each snapshot between two of its events, so the longest bind
  * is the longest any connection on it waited for a publish.
  */
-static json_object *binds_json(const struct workers_publish_stats *pub)
+static json_object *binds_json(const struct agent *a, const struct workers_publish_stats *pub)
 {
+	const struct reg_sink_gate_stats *gate = a->sink ? reg_sink_gate_stats(a->sink) : NULL;
 	json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "binds", json_object_new_uint64(pub->binds));
@@ -303,6 +304,13 @@ static json_object *binds_json(const struct workers_publish_stats *pub)
 			       json_object_new_uint64(pub->binds ? pub->total_us / pub->binds : 0));
 	json_object_object_add(o, "max_us", json_object_new_uint64(pub->max_us));
 	json_object_object_add(o, "max_cpu_us", json_object_new_uint64(pub->max_cpu_us));
+	json_object_object_add(o, "max_changes", json_object_new_uint64(pub->max_changes));
+	/* The registry's parts published once the workers had bound the one
+	 * before, and those that went without after the bounded wait.
+	 */
+	json_object_object_add(o, "publish_waits", json_object_new_uint64(gate ? gate->waits : 0));
+	json_object_object_add(o, "publish_waits_expired",
+			       json_object_new_uint64(gate ? gate->expired : 0));
 	return o;
 }
 
@@ -355,7 +363,7 @@ static int cmd_status(const struct http_request *req, struct http_response *resp
 	json_object_object_add(o, "dns", dns_json(a));
 	json_object_object_add(o, "catalogue_generation",
 			       json_object_new_uint64(catalogue_generation(a->cat)));
-	json_object_object_add(o, "catalogue_binds", binds_json(&pub));
+	json_object_object_add(o, "catalogue_binds", binds_json(a, &pub));
 	/* "connections", "http" and "resilience". */
 	admin_counters_json(o, &counters_proxy, &stats);
 	json_object_object_add(o, "registries", registry_json(a));

@@ -59,6 +59,7 @@ struct cat_builder {
 	struct cat_vip_stats vip_stats;
 	struct svc_entry **dirty;
 	size_t n_dirty, cap_dirty;
+	uint64_t changes;		/* dirty entries rebuilt so far: catalogue_changes() */
 };
 
 static char *key_pair(char *buf, const char *ns, const char *name, const char **ns_out,
@@ -740,6 +741,7 @@ static struct catalogue *assemble(struct cat_builder *b, uint64_t generation)
 	c = catalogue_assemble(generation, b->people, v, n, b->vip_stats, b->last);
 	free(v);
 	if (c) {
+		c->changes = b->changes;	/* not shared with anyone yet */
 		catalogue_unref(b->last);
 		b->last = catalogue_ref(c);
 	}
@@ -780,6 +782,7 @@ struct catalogue *cat_builder_build(struct cat_builder *b, const struct cat_look
 	if (!err)
 		err = rebuild_dirty(b, l, all, vip_ranges, n_ranges);
 	if (!err) {
+		b->changes += b->n_dirty;
 		sweep(b);
 		c = assemble(b, generation);
 		err = c ? 0 : -ENOMEM;

@@ -56,6 +56,11 @@ uint64_t catalogue_generation(const struct catalogue *c)
 	return c->generation;
 }
 
+uint64_t catalogue_changes(const struct catalogue *c)
+{
+	return c->changes;
+}
+
 struct cat_svc_port *catalogue_find_vip(const struct catalogue *c, const struct addr *dst)
 {
 	struct cat_svc_port *sp;

@@ -122,6 +122,13 @@ struct catalogue *catalogue_new_empty(void);
 /* Monotonic generation number of the snapshot (0 for the empty one). */
 uint64_t catalogue_generation(const struct catalogue *c);
 
+/* Services built, rebuilt or dropped by the builder up to and including
+ * this snapshot, since the agent started (0 for the empty one): between two
+ * snapshots, the difference is how many Services a worker going from the
+ * first to the second has to look at (proxy/workers.h counts it per bind).
+ */
+uint64_t catalogue_changes(const struct catalogue *c);
+
 /* The service port whose VIP and port equal @dst (IPv4-mapped IPv6 must be
  * unmapped by the caller), or NULL. O(1). Two Services claiming one VIP:port:
  * the first in (namespace, name) order has it.

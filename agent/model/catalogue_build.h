@@ -66,6 +66,7 @@ struct cat_svc_obj {
 struct catalogue {
 	atomic_uint refs;
 	uint64_t generation;
+	uint64_t changes;		/* catalogue_changes() */
 	struct cat_people *people;	/* never NULL */
 	struct cat_svc_obj **svcs;	/* sorted by namespace, name; a reference each */
 	size_t n_services;

@@ -43,6 +43,7 @@ struct worker {
 	 * published before that one (seq < bound_seq) any more.
 	 */
 	_Atomic uint64_t bound_seq;
+	uint64_t changes;	/* catalogue_changes() of the snapshot bound last */
 	struct workers_publish_stats pub;	/* written by the worker */
 	pthread_t thread;
 	bool started;
@@ -72,6 +73,15 @@ struct workers {
 		uint64_t seq;		/* its number */
 	} *retired;
 	size_t n_retired, cap_retired;
+	/* workers_on_bound(): the last worker to bind a snapshot writes
+	 * bound_efd, watched on bound_loop, if bound_wanted (armed by each
+	 * publish, taken by that worker so that one write tells it).
+	 */
+	int bound_efd;
+	struct loop *bound_loop;
+	workers_bound_fn bound_fn;
+	void *bound_ctx;
+	atomic_bool bound_wanted;
 	unsigned int ready;	/* workers through their start (sandbox entered), under mu */
 	int start_err;		/* the first worker's failure to start, under mu */
 	/* workers_service_at()'s view, until release: worker 0's own state
@@ -110,10 +120,17 @@ static uint64_t clock_us(clockid_t id)
 static void bind_timed(struct worker *w, struct catalogue *c)
 {
 	uint64_t t0 = clock_us(CLOCK_MONOTONIC), c0 = clock_us(CLOCK_THREAD_CPUTIME_ID), d, cpu;
+	uint64_t changes = catalogue_changes(c);
 
 	proxy_set_catalogue(w->px, c);
 	d = clock_us(CLOCK_MONOTONIC) - t0;
 	cpu = clock_us(CLOCK_THREAD_CPUTIME_ID) - c0;
+	/* The snapshots this bind skipped count too: it looked at their
+	 * changes. A snapshot from another builder (the empty one) counts 0.
+	 */
+	if (changes > w->changes && changes - w->changes > w->pub.max_changes)
+		w->pub.max_changes = changes - w->changes;
+	w->changes = changes;
 	w->pub.binds++;
 	w->pub.total_us += d;
 	if (d > w->pub.max_us)
@@ -122,17 +139,39 @@ static void bind_timed(struct worker *w, struct catalogue *c)
 		w->pub.max_cpu_us = cpu;
 }
 
+/* Whether every worker has bound snapshot @seq or a later one. Sequentially
+ * consistent with the stores of bound_seq: of two workers finishing at once,
+ * at least one sees the other's.
+ */
+static bool all_bound(struct workers *ws, uint64_t seq)
+{
+	for (unsigned int i = 0; i < ws->n; i++)
+		if (atomic_load(&ws->w[i].bound_seq) < seq)
+			return false;
+	return true;
+}
+
 static void take_catalogue(struct worker *w)
 {
+	struct workers *ws = w->ws;
 	/* Read before the swap: the snapshot taken is this one or a later one. */
-	uint64_t seq = atomic_load_explicit(&w->ws->pub_seq, memory_order_acquire);
+	uint64_t seq = atomic_load_explicit(&ws->pub_seq, memory_order_acquire), one = 1;
 	struct catalogue *c = atomic_exchange_explicit(&w->next_cat, NULL, memory_order_acquire);
 
-	if (!c)
+	if (c) {
+		bind_timed(w, c);
+		catalogue_unref(c);
+	} else if (atomic_load_explicit(&w->bound_seq, memory_order_relaxed) >= seq) {
 		return;
-	bind_timed(w, c);
-	catalogue_unref(c);
-	atomic_store_explicit(&w->bound_seq, seq, memory_order_release);
+	}
+	/* Nothing to take: snapshot seq was put here before pub_seq named it,
+	 * so this worker took and bound it at an earlier knock, when it read
+	 * an older pub_seq.
+	 */
+	atomic_store(&w->bound_seq, seq);
+	if (all_bound(ws, atomic_load(&ws->pub_seq)) &&
+	    atomic_exchange(&ws->bound_wanted, false))
+		(void)!write(ws->bound_efd, &one, sizeof(one));
 }
 
 static void on_knock(struct loop *loop, int fd, uint32_t events, void *ctx)
@@ -213,6 +252,7 @@ struct workers *workers_new(struct loop *main_loop, unsigned int n, const struct
 	if (!ws)
 		return NULL;
 	ws->n = n;
+	ws->bound_efd = -1;
 	/* The sandbox is per thread: the main thread keeps its capabilities,
 	 * so with it even one worker gets a thread of its own.
 	 */
@@ -371,6 +411,10 @@ void workers_free(struct workers *ws)
 	merged_free(ws);
 	retired_release(ws, true);
 	free(ws->retired);
+	if (ws->bound_efd != -1) {
+		(void)loop_del_fd(ws->bound_loop, ws->bound_efd);
+		close(ws->bound_efd);
+	}
 	for (unsigned int i = 0; i < ws->n; i++) {
 		struct worker *w = &ws->w[i];
 
@@ -455,11 +499,56 @@ void workers_set_catalogue(struct workers *ws, struct catalogue *c)
 
 		catalogue_unref(was);
 	}
-	atomic_store_explicit(&ws->pub_seq, seq, memory_order_release);
+	atomic_store(&ws->pub_seq, seq);
+	/* After pub_seq moves, so that no worker finishing an older snapshot
+	 * takes it. A worker may finish seq before this: the caller sees it in
+	 * workers_binding(), which it reads before waiting for the call; one
+	 * that finishes after this finds it set (both sequentially consistent).
+	 */
+	if (ws->bound_fn)
+		atomic_store(&ws->bound_wanted, true);
 	for (unsigned int i = 0; i < ws->n; i++)
 		knock(&ws->w[i]);
 	/* The workers have what is new: now the old may be freed. */
 	retired_release(ws, false);
+}
+
+bool workers_binding(struct workers *ws)
+{
+	return ws->threaded && !all_bound(ws, atomic_load(&ws->pub_seq));
+}
+
+static void on_bound(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct workers *ws = ctx;
+	uint64_t v;
+
+	(void)loop;
+	(void)events;
+	(void)!read(fd, &v, sizeof(v));
+	ws->bound_fn(ws->bound_ctx);
+}
+
+int workers_on_bound(struct workers *ws, struct loop *loop, workers_bound_fn fn, void *ctx)
+{
+	int err;
+
+	/* Without worker threads a publish is bound before it returns. */
+	if (!ws->threaded || ws->bound_efd != -1)
+		return ws->bound_efd != -1 ? -EBUSY : 0;
+	ws->bound_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ws->bound_efd == -1)
+		return -errno;
+	err = loop_add_fd(loop, ws->bound_efd, EPOLLIN, on_bound, ws);
+	if (err) {
+		close(ws->bound_efd);
+		ws->bound_efd = -1;
+		return err;
+	}
+	ws->bound_loop = loop;
+	ws->bound_ctx = ctx;
+	ws->bound_fn = fn;
+	return 0;
 }
 
 void workers_publish_stats_reset(struct workers *ws)
@@ -478,6 +567,8 @@ void workers_publish_stats(const struct workers *ws, struct workers_publish_stat
 			out->max_us = ws->w[i].pub.max_us;
 		if (ws->w[i].pub.max_cpu_us > out->max_cpu_us)
 			out->max_cpu_us = ws->w[i].pub.max_cpu_us;
+		if (ws->w[i].pub.max_changes > out->max_changes)
+			out->max_changes = ws->w[i].pub.max_changes;
 	}
 }
 

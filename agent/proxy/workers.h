@@ -82,7 +82,22 @@ struct workers_publish_stats {
 	uint64_t max_us;	/* the longest single bind */
 	uint64_t max_cpu_us;	/* the most CPU one bind used (the rest of a long
 				 * one was waiting for a core) */
+	uint64_t max_changes;	/* the most Services one bind took up
+				 * (catalogue_changes(), snapshots it skipped
+				 * included): what a bind's cost follows */
 };
+
+/* Whether a worker has not bound the snapshot published last yet (false
+ * without worker threads: a publish is bound when it returns). Main thread.
+ */
+bool workers_binding(struct workers *ws);
+
+/* Call @fn(@ctx) on @loop (the main thread's) each time the last worker
+ * binds a published snapshot: workers_binding() turned false. Once per
+ * workers; a no-op without worker threads. 0 or -errno.
+ */
+typedef void (*workers_bound_fn)(void *ctx);
+int workers_on_bound(struct workers *ws, struct loop *loop, workers_bound_fn fn, void *ctx);
 
 /* Under isolation (or with no worker thread); the reset starts them over. */
 void workers_publish_stats(const struct workers *ws, struct workers_publish_stats *out);

@@ -82,7 +82,8 @@ typedef void (*reg_sink_changed_fn)(void *ctx);
 /* A sink applying to @m on @loop; @changed runs on the loop after a drained
  * batch changed the model: at once, except while a source is listing, when
  * it is paced to take at most a quarter of the loop (a listing is drained
- * in many batches). NULL with errno set.
+ * in many batches), and a part at a time through the gate below. NULL with
+ * errno set.
  */
 struct reg_sink *reg_sink_new(struct loop *loop, struct model *m, reg_sink_changed_fn changed,
 			      void *ctx);
@@ -93,6 +94,27 @@ struct reg_sink *reg_sink_new(struct loop *loop, struct model *m, reg_sink_chang
  * what they loaded synchronously (the file backend).
  */
 void reg_sink_drain(struct reg_sink *s);
+
+/* Pacing publishes on their readers (the proxy's workers): @busy(@ctx)
+ * says whether the last publish is still being taken up. While it is, at
+ * most one part of a batch (a few hundred changes) is applied and held for
+ * publishing; the rest of the batch waits, and the loop goes on, until
+ * reg_sink_resume() or a bounded wait (then the next part goes anyway and
+ * gate_stats.expired counts it). NULL @busy (the default): no gate; what
+ * waits then goes at the next drain or timer. reg_sink_drain() ignores it.
+ */
+typedef bool (*reg_sink_busy_fn)(void *ctx);
+void reg_sink_set_gate(struct reg_sink *s, reg_sink_busy_fn busy, void *ctx);
+/* The last publish has been taken up: go on with what waits. On the loop's
+ * thread; a call with nothing waiting does nothing.
+ */
+void reg_sink_resume(struct reg_sink *s);
+
+struct reg_sink_gate_stats {
+	uint64_t waits;		/* publishes held back until the readers were done */
+	uint64_t expired;	/* publishes made after the bounded wait ran out */
+};
+const struct reg_sink_gate_stats *reg_sink_gate_stats(const struct reg_sink *s);
 
 /* Stop accepting events (later calls get -EPIPE), drop queued ones, free.
  * Backends must be stopped first. Accepts NULL.

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The registry sink: a mutex-protected queue filled by backend threads and
  * drained on the agent's loop (eventfd wake-up), where events become model
- * calls. One drain applies a whole batch and publishes once, so a relist of
- * ten thousand objects builds one catalogue, not ten thousand.
+ * calls. One drain applies a whole batch and publishes it in a few parts, so
+ * a relist of ten thousand objects builds a few dozen catalogues, not ten
+ * thousand, and no worker binds more than a part at once (the gate below).
  */
 #include <errno.h>
 #include <malloc.h>
@@ -42,6 +43,18 @@
  * the worker's requests (bench/registry.c measures it).
  */
 #define SINK_PUBLISH_MAX_CHANGES 512
+/* ... and a part is published only once the workers have bound the one
+ * before (reg_sink_set_gate()): a worker takes the newest snapshot when it
+ * wakes, so parts published back to back would reach it as one bind of all
+ * their changes. The rest of the batch waits, the loop serving everything
+ * else meanwhile, until the last worker's bind calls reg_sink_resume(), or
+ * this long after the publish: a worker that does not bind within it (stuck
+ * in a long event, or starved of a core) must not stop the catalogue, and
+ * it then binds two parts at once. A bind takes well under a millisecond of
+ * CPU and, on a loaded two-core machine, at worst a few ms of wall time; at
+ * 50 ms a stuck worker slows a 20,000-object reload (40 parts) by 2 s.
+ */
+#define SINK_GATE_WAIT_US 50000
 
 const uint64_t reg_lat_bounds_us[REG_LAT_BUCKETS] = {
 	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000, UINT64_MAX,
@@ -68,6 +81,7 @@ struct event {
  */
 struct resync {
 	bool active;
+	bool ending;		/* its end is being applied: keys sorted, removals in parts */
 	bool kinds[OBJ_POD + 1];
 	char *text;
 	size_t len, cap_text;
@@ -93,7 +107,11 @@ struct reg_sink {
 	struct event *head, **tail;	/* under lock */
 	size_t queued;			/* under lock */
 	bool closed;			/* under lock */
-	struct source_state sources[SINK_SOURCES_MAX];	/* loop thread only */
+	/* Events taken from the queue, not applied yet: the rest of a batch
+	 * waiting for the gate. Loop thread only, as everything below.
+	 */
+	struct event *held, **held_tail;
+	struct source_state sources[SINK_SOURCES_MAX];
 	size_t n_sources;
 	struct reg_latency lat;
 	bool first_sync;		/* a source synced for the first time in this batch */
@@ -104,7 +122,17 @@ struct reg_sink {
 	uint64_t next_publish_us;
 	uint64_t *pending_us;
 	size_t n_pending, cap_pending;
+	size_t n_removed;		/* and objects a listing's end removed */
 	struct loop_timer pace;
+	/* The gate (reg_sink_set_gate()): busy() says whether the last publish
+	 * is still being taken up; due: a publish held back until it is.
+	 */
+	reg_sink_busy_fn busy;
+	void *busy_ctx;
+	bool due;
+	uint64_t published_us;		/* when the last publish ended; 0: none */
+	struct loop_timer gate;
+	struct reg_sink_gate_stats gate_stats;
 	/* A listing ended: once it is published, hand the heap it left free back
 	 * to the system (maybe_trim()).
 	 */
@@ -287,9 +315,8 @@ static int offset_cmp(const void *a, const void *b, void *text)
 			  (const char *)text + *(const uint32_t *)b);
 }
 
-static bool listed(const struct obj *o, void *ctx)
+static bool listed(const struct obj *o, const struct resync *rs)
 {
-	const struct resync *rs = ctx;
 	char want[PACKED_KEY_MAX];
 	size_t lo = 0, hi = rs->n;
 
@@ -305,6 +332,24 @@ static bool listed(const struct obj *o, void *ctx)
 		else
 			hi = mid;
 	}
+	return false;
+}
+
+/* The keep function of a listing's end: listed objects stay, and at most
+ * @budget of the others go in this pass (the rest in the next parts).
+ */
+struct retain_pass {
+	const struct resync *rs;
+	size_t budget;
+};
+
+static bool listed_or_later(const struct obj *o, void *ctx)
+{
+	struct retain_pass *p = ctx;
+
+	if (!p->budget || listed(o, p->rs))
+		return true;
+	p->budget--;
 	return false;
 }
 
@@ -331,16 +376,22 @@ static void resync_free(struct resync *rs)
 	rs->n = rs->cap = rs->len = rs->cap_text = 0;
 }
 
-/* Apply one event; returns true if the model changed. */
-static bool apply(struct reg_sink *s, struct event *e)
+/* Apply one event; returns how many objects of the model it changed, at
+ * most @room for a listing's end (its removals, at least 1 room): *@done
+ * false when more are left to remove, the event to be applied again.
+ */
+static size_t apply(struct reg_sink *s, struct event *e, size_t room, bool *done)
 {
 	struct source_state *ss = source_get(s, e->source);
+	struct retain_pass pass = { .budget = room };
 	bool changed = false;
+	size_t removed = 0;
 	int err = 0, n;
 
+	*done = true;
 	if (!ss) {
 		log_warn("registry: too many sources, dropping an event of '%s', ignoring", e->source);
-		return false;
+		return 0;
 	}
 	switch (e->op) {
 	case EV_UPSERT: {
@@ -365,23 +416,35 @@ static bool apply(struct reg_sink *s, struct event *e)
 		break;
 	case EV_BEGIN:
 		ss->rs.active = true;
+		ss->rs.ending = false;
 		ss->rs.n = ss->rs.len = 0;
 		memcpy(ss->rs.kinds, e->kinds, sizeof(ss->rs.kinds));
 		break;
 	case EV_END:
 		if (!ss->rs.active)
 			break;
-		if (ss->rs.n)
+		if (!ss->rs.ending && ss->rs.n)
 			qsort_r(ss->rs.keys, ss->rs.n, sizeof(*ss->rs.keys), offset_cmp,
 				ss->rs.text);
+		ss->rs.ending = true;
+		/* What the listing no longer has goes in parts, as a batch's
+		 * changes do: a file emptied of 10,000 Services is one event.
+		 */
+		pass.rs = &ss->rs;
 		for (int k = 0; k <= OBJ_POD; k++) {
 			if (!ss->rs.kinds[k])
 				continue;
-			n = model_retain(s->model, e->source, (enum obj_kind)k, listed, &ss->rs);
+			n = model_retain(s->model, e->source, (enum obj_kind)k, listed_or_later,
+					 &pass);
 			if (n > 0)
-				changed = true;
+				removed += (size_t)n;
 		}
-		ss->rs.active = false;
+		changed = removed > 0;
+		if (!pass.budget) {
+			*done = false;	/* maybe more: the next pass tells */
+			break;
+		}
+		ss->rs.active = ss->rs.ending = false;
 		ss->st.resyncs++;
 		resync_free(&ss->rs);
 		s->trim_due = true;
@@ -408,7 +471,9 @@ static bool apply(struct reg_sink *s, struct event *e)
 		log_warn("registry: apply an event of '%s': %s, ignoring", e->source, strerror(-err));
 	if (changed)
 		ss->st.last_change_ms = now_us() / 1000;
-	return changed;
+	if (!changed)
+		return 0;
+	return e->op == EV_END ? removed : 1;
 }
 
 static void record_latency(struct reg_sink *s, uint64_t received_us, uint64_t done_us)
@@ -454,6 +519,31 @@ static void maybe_trim(struct reg_sink *s)
 		  (unsigned long long)(now_us() - t0));
 }
 
+static void on_gate(struct loop_timer *t, uint64_t now_ms);
+
+/* Whether the workers are still taking up the last publish, within
+ * SINK_GATE_WAIT_US of it: the next must wait (a timer bounds the wait).
+ */
+static bool gate_closed(struct reg_sink *s)
+{
+	uint64_t waited;
+
+	if (!s->busy || !s->published_us || !s->busy(s->busy_ctx))
+		return false;
+	waited = now_us() - s->published_us;
+	if (waited >= SINK_GATE_WAIT_US) {
+		s->gate_stats.expired++;
+		log_debug("registry: the workers have not bound the last publish after %llu us; "
+			  "publishing the next anyway", (unsigned long long)waited);
+		return false;
+	}
+	/* Cannot arm: publish now rather than sit on the changes. */
+	if (!loop_timer_armed(&s->gate) &&
+	    loop_timer_set(s->loop, &s->gate, (SINK_GATE_WAIT_US - waited + 999) / 1000, on_gate))
+		return false;
+	return true;
+}
+
 /* Call the changed callback for what is pending, timing it for pacing and
  * the latency histogram.
  */
@@ -463,18 +553,37 @@ static void publish(struct reg_sink *s)
 
 	if (loop_timer_armed(&s->pace))
 		loop_timer_del(s->loop, &s->pace);
+	if (loop_timer_armed(&s->gate))
+		loop_timer_del(s->loop, &s->gate);
 	s->pending = false;
+	if (s->due)
+		s->gate_stats.waits++;
+	s->due = false;
 	if (s->changed)
 		s->changed(s->ctx);
 	s->first_sync = false;
 	done = now_us();
+	s->published_us = done;
 	s->next_publish_us = done + (done - start) * SINK_PACE_FACTOR;
 	if (s->next_publish_us < done + SINK_PACE_MIN_US)
 		s->next_publish_us = done + SINK_PACE_MIN_US;
 	for (size_t i = 0; i < s->n_pending; i++)
 		record_latency(s, s->pending_us[i], done);
 	s->n_pending = 0;
+	s->n_removed = 0;
 	maybe_trim(s);
+}
+
+/* Publish now unless the gate holds it (then it is due: the gate's opening
+ * publishes it).
+ */
+static void publish_gated(struct reg_sink *s)
+{
+	s->pending = true;
+	if (gate_closed(s))
+		s->due = true;
+	else
+		publish(s);
 }
 
 static void on_pace(struct loop_timer *t, uint64_t now_ms)
@@ -483,17 +592,23 @@ static void on_pace(struct loop_timer *t, uint64_t now_ms)
 
 	(void)now_ms;
 	if (s->pending)
-		publish(s);
+		publish_gated(s);
 }
 
-/* Publish now, or when pacing allows (@force: now). */
-static void publish_paced(struct reg_sink *s, bool force)
+/* Publish when pacing allows, or now (@now); through the gate unless
+ * @force.
+ */
+static void publish_paced(struct reg_sink *s, bool now_wanted, bool force)
 {
 	uint64_t now = now_us(), wait_ms;
 
 	s->pending = true;
-	if (force || now >= s->next_publish_us) {
+	if (force) {
 		publish(s);
+		return;
+	}
+	if (now_wanted || now >= s->next_publish_us) {
+		publish_gated(s);
 		return;
 	}
 	if (loop_timer_armed(&s->pace))
@@ -517,9 +632,12 @@ static void note_pending(struct reg_sink *s, const struct event *e)
 	s->pending_us[s->n_pending++] = e->received_us;
 }
 
+/* Apply what is held and queued; @force: all of it, publishing without
+ * waiting for pacing or the gate.
+ */
 static void drain(struct reg_sink *s, bool force)
 {
-	struct event *batch, *e, *next;
+	struct event *batch, *e;
 	uint64_t v;
 	bool changed = false;
 
@@ -530,30 +648,87 @@ static void drain(struct reg_sink *s, bool force)
 	s->tail = &s->head;
 	s->queued = 0;
 	pthread_mutex_unlock(&s->lock);
-	for (e = batch; e; e = next) {
-		next = e->next;
-		if (apply(s, e)) {
+	if (batch) {
+		*s->held_tail = batch;
+		while (batch->next)
+			batch = batch->next;
+		s->held_tail = &batch->next;
+	}
+	/* A part held back by the gate goes first; while it waits, so does
+	 * the rest.
+	 */
+	if (s->due) {
+		if (!force && gate_closed(s))
+			return;
+		publish(s);
+	}
+	while ((e = s->held)) {
+		size_t part = s->n_pending + s->n_removed, n;
+		bool done;
+
+		n = apply(s, e, part < SINK_PUBLISH_MAX_CHANGES ? SINK_PUBLISH_MAX_CHANGES - part : 1,
+			  &done);
+		if (n) {
 			changed = true;
-			note_pending(s, e);
+			if (e->op == EV_END)
+				s->n_removed += n;
+			else
+				note_pending(s, e);
 		}
-		event_free(e);
+		if (done) {
+			s->held = e->next;
+			if (!s->held)
+				s->held_tail = &s->held;
+			event_free(e);
+		}
 		/* A batch (a listing drains thousands of objects at once) is
 		 * published in parts: a worker's bind costs in proportion to
 		 * the Services a publish changed.
 		 */
-		if (changed && s->n_pending >= SINK_PUBLISH_MAX_CHANGES) {
-			publish(s);
+		if (changed && s->n_pending + s->n_removed >= SINK_PUBLISH_MAX_CHANGES) {
 			changed = false;
+			if (force) {
+				publish(s);
+				continue;
+			}
+			publish_gated(s);
+			if (s->due)
+				return;
 		}
 	}
 	/* Publish while a relist is half done would be fine (nothing is removed
 	 * before its end), and keeps changes flowing during long listings.
 	 */
 	if (changed || s->first_sync)
-		publish_paced(s, force || !listing(s));
+		publish_paced(s, !listing(s), force);
 	else if (force && s->pending)
 		publish(s);
 	maybe_trim(s);
+}
+
+static void on_gate(struct loop_timer *t, uint64_t now_ms)
+{
+	struct reg_sink *s = (struct reg_sink *)((char *)t - offsetof(struct reg_sink, gate));
+
+	(void)now_ms;
+	drain(s, false);
+}
+
+void reg_sink_set_gate(struct reg_sink *s, reg_sink_busy_fn busy, void *ctx)
+{
+	s->busy = busy;
+	s->busy_ctx = ctx;
+}
+
+void reg_sink_resume(struct reg_sink *s)
+{
+	if (s->due || s->held)
+		drain(s, false);
+}
+
+const struct reg_sink_gate_stats *reg_sink_gate_stats(const struct reg_sink *s)
+{
+	return &s->gate_stats;
 }
 
 void reg_sink_drain(struct reg_sink *s)
@@ -582,6 +757,7 @@ struct reg_sink *reg_sink_new(struct loop *loop, struct model *m, reg_sink_chang
 	s->changed = changed;
 	s->ctx = ctx;
 	s->tail = &s->head;
+	s->held_tail = &s->held;
 	pthread_mutex_init(&s->lock, NULL);
 	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->efd == -1) {
@@ -616,8 +792,14 @@ void reg_sink_free(struct reg_sink *s)
 		next = e->next;
 		event_free(e);
 	}
+	for (e = s->held; e; e = next) {
+		next = e->next;
+		event_free(e);
+	}
 	if (loop_timer_armed(&s->pace))
 		loop_timer_del(s->loop, &s->pace);
+	if (loop_timer_armed(&s->gate))
+		loop_timer_del(s->loop, &s->gate);
 	free(s->pending_us);
 	(void)loop_del_fd(s->loop, s->efd);
 	close(s->efd);
