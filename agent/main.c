@@ -112,9 +112,7 @@ static int start_registries(struct agent *a)
 		if (err)
 			return err;
 		a->n_regs++;
-		err = r->ops->attach ? r->ops->attach(r->state, a->loop) : 0;
-		if (!err)
-			err = selfreg_add_backend(a->selfreg, r->ops, r->state);
+		err = selfreg_add_backend(a->selfreg, r->ops, r->state);
 		if (err)
 			return log_errno(err, "registry '%s'", spec);
 	}

@@ -49,7 +49,9 @@ static json_object *registry_json(const struct agent *a)
 
 	for (unsigned int i = 0; i < a->n_regs; i++) {
 		const struct agent_registry *reg = &a->regs[i];
-		const struct reg_file_stats *fs = reg_file_backend_stats(reg->ops, reg->state);
+		struct reg_file_stats fst;
+		const struct reg_file_stats *fs =
+			reg_file_backend_stats(reg->ops, reg->state, &fst) ? &fst : NULL;
 
 		r = json_object_new_object();
 		json_object_object_add(r, "name", json_object_new_string(reg->spec));

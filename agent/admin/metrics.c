@@ -471,7 +471,9 @@ static void registry_families(struct prom *p, const struct agent *a, uint64_t no
 		    "1 for the registry source's state (starting, synced, stale), else 0.");
 	for (unsigned int i = 0; i < a->n_regs; i++) {
 		const struct agent_registry *reg = &a->regs[i];
-		const struct reg_file_stats *fs = reg_file_backend_stats(reg->ops, reg->state);
+		struct reg_file_stats fst;
+		const struct reg_file_stats *fs =
+			reg_file_backend_stats(reg->ops, reg->state, &fst) ? &fst : NULL;
 		int h = -1;
 
 		if (fs)
@@ -499,8 +501,10 @@ static void registry_families(struct prom *p, const struct agent *a, uint64_t no
 	prom_family(p, "weft_registry_objects_rejected_total", "counter",
 		    "Objects the source sent that were rejected.");
 	for (unsigned int i = 0; i < a->n_regs; i++) {
+		const struct agent_registry *reg = &a->regs[i];
+		struct reg_file_stats fst;
 		const struct reg_file_stats *fs =
-			reg_file_backend_stats(a->regs[i].ops, a->regs[i].state);
+			reg_file_backend_stats(reg->ops, reg->state, &fst) ? &fst : NULL;
 		uint64_t v = fs ? fs->objects_rejected : 0;
 
 		for (size_t j = 0; j < n && !fs; j++)

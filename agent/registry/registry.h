@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* Registry backends, the table that names them, and the sink that carries
- * their changes to the agent's loop. The network backends (Kubernetes, etcd,
- * ZooKeeper) run on threads of their own; the file backend runs on the loop
- * (reg_backend_ops.attach). Either way they talk to the model only through a
- * sink, so the model stays single-threaded:
+ * their changes to the agent's loop. Every backend (file, Kubernetes, etcd,
+ * ZooKeeper, Consul) reads and decodes on threads of its own, so none holds
+ * up the loop, and talks to the model only through a sink, so the model
+ * stays single-threaded:
  *
  *   backend ──reg_sink_*()──► queue + eventfd ──► loop: model_* ──► publish
  *
@@ -262,11 +262,6 @@ struct reg_backend_ops {
 	 */
 	int (*start)(const char *source, const char *arg, const struct reg_opts *opts,
 		     struct reg_sink *sink, void **state);
-	/* Optional, for backends that run on the agent's loop rather than a
-	 * thread: watch what they need on @loop (called once, after start).
-	 * 0 or -errno.
-	 */
-	int (*attach)(void *state, struct loop *loop);
 	/* Stop threads, close connections, leave the loop, free. Deregisters
 	 * (etcd lease revoke, ZooKeeper session close) when @deregister.
 	 * Accepts NULL.

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Decode every document of a parsed manifest the way registry/file.c does,
+/* Decode every document of a parsed manifest the way registry/file_load.c does,
  * for the targets that parse manifests (fuzz_decode.c, fuzz_yaml.c).
  */
 #ifndef WEFT_FUZZ_DECODE_DOCS_H

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* The agent's life around the traffic: registry reloads, CNI DEL and CHECK,
- * stop (fail closed), restart (pods taken back), --cleanup (nothing left).
+/* The agent's life around the traffic: registry reloads (a big one with the
+ * admin API answering all along), CNI DEL and CHECK, stop (fail closed),
+ * restart (pods taken back), --cleanup (nothing left).
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "datapath/nft.h"
@@ -72,6 +75,158 @@ Test(lifecycle, a_broken_registry_file_keeps_the_previous_catalogue)
 	cr_assert_eq(tsock_ident("a", "198.19.0.10:80", out, sizeof(out)), 0,
 		     "service lost after a bad reload");
 	cr_assert(!strncmp(out, "web-", 4), "got '%s'", out);
+}
+
+/* The big registry: Services in namespace "bulk", each with a slice of two
+ * endpoints that nothing connects to; VIPs from 198.19.64.1, endpoints in
+ * 198.18.128.0/17. Big enough that reading it on the loop showed (about
+ * half a second there with the optimised build; the sanitizer build the
+ * suites run is slower still), small enough for a test of a few seconds.
+ */
+#define BULK_SERVICES 6000
+/* The longest the admin API may take to answer during a reload: a few tens
+ * of ms with the reload on its own thread, even on a 2-core machine loaded
+ * by other jobs (which can stretch any answer to 100 ms and more).
+ */
+#define ADMIN_SLOW_MS 250
+
+/* @base followed by BULK_SERVICES Services and their slices; the caller frees. */
+static char *registry_with_bulk(const char *base)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	cr_assert_not_null(f);
+	fprintf(f, "%s---\napiVersion: v1\nkind: Namespace\nmetadata: {name: bulk}\n", base);
+	for (unsigned int i = 0; i < BULK_SERVICES; i++) {
+		unsigned int ep = (i * 2) % 32768;
+
+		fprintf(f,
+			"---\napiVersion: v1\nkind: Service\n"
+			"metadata: {name: s%05u, namespace: bulk}\n"
+			"spec: {clusterIP: 198.19.%u.%u, ports: [{name: http, port: 80, "
+			"targetPort: 8080}]}\n"
+			"---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+			"metadata: {name: s%05u-1, namespace: bulk, "
+			"labels: {kubernetes.io/service-name: s%05u}}\n"
+			"addressType: IPv4\n"
+			"endpoints: [{addresses: [198.18.%u.%u]}, {addresses: [198.18.%u.%u]}]\n"
+			"ports: [{name: http, port: 8080}]\n",
+			i, 64 + i / 250, 1 + i % 250, i, i, 128 + ep / 256, ep % 256,
+			128 + (ep + 1) / 256, (ep + 1) % 256);
+	}
+	cr_assert_eq(fclose(f), 0);
+	return buf;
+}
+
+/* @text with its first @from replaced by @to; the caller frees. */
+static char *replaced(const char *text, const char *from, const char *to)
+{
+	const char *at = strstr(text, from);
+	char *out;
+
+	cr_assert(at != NULL, "'%s' not in the registry", from);
+	cr_assert_neq(asprintf(&out, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from)),
+		      -1);
+	return out;
+}
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* One /v1/status: how long it took, the file registry's loads, the
+ * catalogue's generation and Services (-1 each when it did not answer).
+ */
+struct status_poll {
+	double ms;
+	long long loads, generation, services;
+};
+
+static long long member_ll(json_object *o, const char *name)
+{
+	json_object *v;
+
+	return o && json_object_object_get_ex(o, name, &v) ? json_object_get_int64(v) : -1;
+}
+
+static struct status_poll status_poll(void)
+{
+	double t0 = mono_ms();
+	json_object *o = tenv_admin_get(&env, "/v1/status"), *regs;
+	struct status_poll p = { .ms = mono_ms() - t0, .loads = -1 };
+
+	p.generation = member_ll(o, "catalogue_generation");
+	p.services = member_ll(o, "services");
+	if (o && json_object_object_get_ex(o, "registries", &regs))
+		p.loads = member_ll(json_object_array_get_idx(regs, 0), "loads");
+	json_object_put(o);
+	return p;
+}
+
+/* Write @yaml as the registry and poll the admin API every 10 ms until the
+ * reload is applied (the file's loads counter moved, then the catalogue's
+ * generation, and it has @services Services), and 200 ms beyond; returns
+ * the longest answer in ms.
+ */
+static double admin_worst_during_reload(const char *yaml, long long services)
+{
+	struct status_poll before = status_poll(), p;
+	double worst = 0, start, done = 0;
+
+	cr_assert_geq(before.loads, 1, "no file registry in /v1/status");
+	cr_assert_eq(tenv_write_registry(&env, yaml), 0);
+	start = mono_ms();
+	for (;;) {
+		p = status_poll();
+		if (p.ms > worst)
+			worst = p.ms;
+		if (!done && p.loads > before.loads && p.generation != before.generation &&
+		    p.services == services)
+			done = mono_ms();
+		if (done && mono_ms() - done >= 200)
+			break;
+		cr_assert_lt(mono_ms() - start, 60000, "the reload was not applied in 60 s");
+		usleep(10000);
+	}
+	return worst;
+}
+
+/* Issue #15: the file is read and decoded on the registry's own thread, and
+ * only what changed reaches the loop, so the admin API (and with it the CNI
+ * server and the other registries, which share the loop) keeps answering
+ * while a big file is reloaded.
+ */
+Test(lifecycle, a_big_registry_reload_leaves_the_admin_api_answering)
+{
+	char *big = registry_with_bulk(TOPO_REGISTRY), *moved;
+	double worst;
+
+	/* The Services arrive (web, api and the bulk): every object is new,
+	 * and the loop applies them all.
+	 */
+	worst = admin_worst_during_reload(big, BULK_SERVICES + 2);
+	cr_log_info("%u Services added: the admin API's longest answer %.1f ms", BULK_SERVICES,
+		    worst);
+
+	/* The same file but web's endpoints: read whole again, one object sent. */
+	moved = replaced(big,
+			 "- addresses: [198.18.2.11]\n- addresses: [198.18.2.12]\n"
+			 "- addresses: [198.18.2.13]\n",
+			 "- addresses: [198.18.2.14]\n");
+	worst = admin_worst_during_reload(moved, BULK_SERVICES + 2);
+	cr_log_info("%u Services reloaded, one changed: the admin API's longest answer %.1f ms",
+		    BULK_SERVICES, worst);
+	cr_assert_lt(worst, ADMIN_SLOW_MS,
+		     "the admin API took %.1f ms to answer during the reload", worst);
+	cr_assert(fixture_web_answers_from("api-1"), "traffic did not follow the reload");
+	free(moved);
+	free(big);
 }
 
 Test(lifecycle, namespace_label_change_meshes_and_unmeshes_enrolled_pods)

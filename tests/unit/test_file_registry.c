@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* agent/registry/file.c with real files and real inotify in a temp folder,
- * feeding a model through a sink as in the agent:
+ * feeding a model through a sink as in the agent (the registry reloads on
+ * its own thread; the test waits for its counters, then drains the sink):
  * loading the YAML and JSON fixtures, reloads on write, atomic rename,
  * delete/recreate and a ConfigMap-style ..data symlink swap; a bad file
- * changing nothing; a bad object skipped while its previous version stays.
+ * changing nothing; a bad object skipped while its previous version stays;
+ * a reload sending only what changed.
  * Run from the top of the tree (fixtures in tests/fixtures/).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,51 +140,57 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-/* Feed inotify events to @r until it reports a model change (1) or until
- * @ms pass without one (0); also stops early once @stop returns true.
- */
-static int process_until(struct reg_file *r, int ms, bool (*stop)(struct reg_file *, uint64_t),
-			 uint64_t arg)
+static struct reg_file_stats stats_of(struct reg_file *r)
 {
-	struct pollfd p = { .fd = reg_file_fd(r), .events = POLLIN };
+	struct reg_file_stats st;
+
+	reg_file_stats(r, &st);
+	return st;
+}
+
+/* Wait up to @ms for the registry's thread to count, since @before, a
+ * reload (its events are then in the sink, and applied to the model on
+ * return) or, with @errors, a rejected one. Whether it did.
+ */
+static bool counted_within(struct reg_file *r, const struct reg_file_stats *before, bool errors,
+			   int ms)
+{
 	long long deadline = now_ms() + ms;
 
 	for (;;) {
-		long long left = deadline - now_ms();
-		int n, ret;
+		struct reg_file_stats st = stats_of(r);
 
-		if (left <= 0 || (stop && stop(r, arg)))
-			return 0;
-		n = poll(&p, 1, (int)left);
-		cr_assert_neq(n, -1, "poll: %s", strerror(errno));
-		if (n == 0)
-			return 0;
-		ret = reg_file_process(r);
-		cr_assert_geq(ret, 0, "reg_file_process: %s", strerror(-ret));
-		reg_sink_drain(sink);
-		if (ret == 1)
-			return 1;
+		if (errors ? st.load_errors > before->load_errors : st.loads > before->loads) {
+			reg_sink_drain(sink);
+			return true;
+		}
+		if (now_ms() >= deadline)
+			return false;
+		usleep(1000);
 	}
 }
 
-static bool load_errors_reached(struct reg_file *r, uint64_t n)
+/* Since @before, the file changed and its reload is applied (a rejected
+ * reload on the way, as between ln -sfn's unlink and symlink, is fine).
+ */
+static void expect_change(struct reg_file *r, const struct reg_file_stats *before)
 {
-	return reg_file_stats(r)->load_errors >= n;
+	cr_assert(counted_within(r, before, false, WAIT_MS), "no reload seen");
 }
 
-static void expect_change(struct reg_file *r)
+/* Since @before, a reload was rejected, and not reported as a change. */
+static void expect_load_error(struct reg_file *r, const struct reg_file_stats *before)
 {
-	cr_assert_eq(process_until(r, WAIT_MS, NULL, 0), 1, "no reload seen");
+	cr_assert(counted_within(r, before, true, WAIT_MS), "the bad file was not noticed");
+	cr_assert_eq(stats_of(r).load_errors, before->load_errors + 1);
+	cr_assert_eq(stats_of(r).loads, before->loads, "a rejected file was reported as a change");
 }
 
-/* Wait for a rejected reload: it must not be reported as a change. */
-static void expect_load_error(struct reg_file *r)
+/* Since @before, nothing happens for QUIET_MS. */
+static void expect_quiet(struct reg_file *r, const struct reg_file_stats *before)
 {
-	uint64_t want = reg_file_stats(r)->load_errors + 1;
-
-	cr_assert_eq(process_until(r, WAIT_MS, load_errors_reached, want), 0,
-		     "a rejected file was reported as a change");
-	cr_assert_eq(reg_file_stats(r)->load_errors, want, "the bad file was not noticed");
+	cr_assert_not(counted_within(r, before, false, QUIET_MS), "a reload where none was due");
+	cr_assert_eq(stats_of(r).load_errors, before->load_errors);
 }
 
 static struct cat_svc_port *vip(const struct catalogue *c, const char *ip_port)
@@ -231,9 +238,9 @@ Test(file_registry, loads_yaml_fixture)
 	r = file_new(path, m);
 	cr_assert_not_null(r, "%s", strerror(errno));
 	cr_assert_str_eq(reg_file_path(r), path);
-	cr_assert_eq(reg_file_stats(r)->loads, 1);
-	cr_assert_eq(reg_file_stats(r)->objects_rejected, 0);
-	cr_assert_str_eq(reg_file_stats(r)->last_error, "");
+	cr_assert_eq(stats_of(r).loads, 1);
+	cr_assert_eq(stats_of(r).objects_rejected, 0);
+	cr_assert_str_eq(stats_of(r).last_error, "");
 	c = model_build(m);
 	cr_assert(catalogue_ns_meshed(c, "shop"));
 	cr_assert_not(catalogue_ns_meshed(c, "legacy"));
@@ -321,6 +328,7 @@ Test(file_registry, reload_on_write_and_on_atomic_rename)
 {
 	struct model *m = model_new();
 	const char *path = in_dir("registry.yaml");
+	struct reg_file_stats b;
 	struct reg_file *r;
 
 	write_file(path, service("web", "198.19.0.10"));
@@ -328,21 +336,24 @@ Test(file_registry, reload_on_write_and_on_atomic_rename)
 	cr_assert_not_null(r);
 	cr_assert(has_vip(m, "198.19.0.10:80"));
 
+	b = stats_of(r);
 	write_file(path, service("web", "198.19.0.11"));
-	expect_change(r);
+	expect_change(r, &b);
 	cr_assert(has_vip(m, "198.19.0.11:80"));
 	cr_assert_not(has_vip(m, "198.19.0.10:80"));
 
+	b = stats_of(r);
 	write_atomic(path, service("web", "198.19.0.12"));
-	expect_change(r);
+	expect_change(r, &b);
 	cr_assert(has_vip(m, "198.19.0.12:80"));
 	cr_assert_not(has_vip(m, "198.19.0.11:80"));
-	cr_assert_eq(reg_file_stats(r)->loads, 3);
+	cr_assert_eq(stats_of(r).loads, 3);
 
 	/* Other files of the folder are none of our business. */
+	b = stats_of(r);
 	write_file(in_dir("other.yaml"), service("web", "198.19.0.13"));
-	cr_assert_eq(process_until(r, QUIET_MS, NULL, 0), 0);
-	cr_assert_eq(reg_file_stats(r)->loads, 3);
+	expect_quiet(r, &b);
+	cr_assert_eq(stats_of(r).loads, 3);
 	reg_file_free(r);
 	model_free(m);
 }
@@ -351,14 +362,16 @@ Test(file_registry, same_content_is_not_a_change)
 {
 	struct model *m = model_new();
 	const char *path = in_dir("registry.yaml");
+	struct reg_file_stats b;
 	struct reg_file *r;
 
 	write_file(path, service("web", "198.19.0.10"));
 	r = file_new(path, m);
 	cr_assert_not_null(r);
+	b = stats_of(r);
 	write_file(path, service("web", "198.19.0.10"));
-	cr_assert_eq(process_until(r, QUIET_MS, NULL, 0), 0);
-	cr_assert_eq(reg_file_stats(r)->loads, 1);
+	expect_quiet(r, &b);
+	cr_assert_eq(stats_of(r).loads, 1);
 	reg_file_free(r);
 	model_free(m);
 }
@@ -367,31 +380,35 @@ Test(file_registry, bad_file_keeps_previous_content)
 {
 	struct model *m = model_new();
 	const char *path = in_dir("registry.yaml");
-	const struct reg_file_stats *st;
+	struct reg_file_stats b, st;
 	struct reg_file *r;
 
 	copy_fixture(FIXTURES "registry.yaml", path);
 	r = file_new(path, m);
 	cr_assert_not_null(r);
-	st = reg_file_stats(r);
 
+	b = stats_of(r);
 	copy_fixture(FIXTURES "registry-bad-syntax.yaml", path);
-	expect_load_error(r);
-	cr_assert(strstr(st->last_error, path), "the error names the file: %s", st->last_error);
-	cr_assert(strstr(st->last_error, "line 11, column 6: "), "and the position: %s",
-		  st->last_error);
+	expect_load_error(r, &b);
+	st = stats_of(r);
+	cr_assert(strstr(st.last_error, path), "the error names the file: %s", st.last_error);
+	cr_assert(strstr(st.last_error, "line 11, column 6: "), "and the position: %s",
+		  st.last_error);
 	cr_assert(has_vip(m, "198.19.0.10:80"), "the previous content stays in force");
 	cr_assert(has_vip(m, "198.19.0.20:8080"));
-	cr_assert_eq(st->loads, 1);
+	cr_assert_eq(st.loads, 1);
 
 	/* Deleted: same thing, until it comes back. */
+	b = stats_of(r);
 	cr_assert_eq(unlink(path), 0);
-	expect_load_error(r);
-	cr_assert(strstr(st->last_error, "No such file"), "%s", st->last_error);
+	expect_load_error(r, &b);
+	st = stats_of(r);
+	cr_assert(strstr(st.last_error, "No such file"), "%s", st.last_error);
 	cr_assert(has_vip(m, "198.19.0.10:80"));
+	b = stats_of(r);
 	write_atomic(path, service("api", "198.19.0.21"));
-	expect_change(r);
-	cr_assert_str_eq(st->last_error, "");
+	expect_change(r, &b);
+	cr_assert_str_eq(stats_of(r).last_error, "");
 	cr_assert(has_vip(m, "198.19.0.21:80"));
 	cr_assert_not(has_vip(m, "198.19.0.10:80"));
 	reg_file_free(r);
@@ -402,7 +419,7 @@ Test(file_registry, bad_object_rejected_rest_applies_previous_version_stays)
 {
 	struct model *m = model_new();
 	const char *path = in_dir("registry.yaml");
-	const struct reg_file_stats *st;
+	struct reg_file_stats b;
 	struct cat_svc_port *sp;
 	struct reg_file *r;
 	struct catalogue *c;
@@ -410,15 +427,15 @@ Test(file_registry, bad_object_rejected_rest_applies_previous_version_stays)
 	copy_fixture(FIXTURES "registry.yaml", path);
 	r = file_new(path, m);
 	cr_assert_not_null(r);
-	st = reg_file_stats(r);
 
 	/* web gets a bad port, a Deployment and an FQDN slice come in, api
 	 * stays as it was, and everything else is gone from the file.
 	 */
+	b = stats_of(r);
 	copy_fixture(FIXTURES "registry-bad-objects.yaml", path);
-	expect_change(r);
-	cr_assert_eq(st->objects_rejected, 3);
-	cr_assert_str_eq(st->last_error,
+	expect_change(r, &b);
+	cr_assert_eq(stats_of(r).objects_rejected, 3);
+	cr_assert_str_eq(stats_of(r).last_error,
 			 "document 1: Service shop/web: spec.ports[1].port: must be an integer in "
 			 "1..65535, got \"http\"");
 	c = model_build(m);
@@ -438,19 +455,21 @@ Test(file_registry, bad_object_rejected_rest_applies_previous_version_stays)
 
 		cr_assert_neq(asprintf(&more, "%s---\n%s", text, service("extra", "198.19.0.40")),
 			      -1);
+		b = stats_of(r);
 		write_atomic(path, more);
 		free(more);
 		free(text);
 	}
-	expect_change(r);
-	cr_assert_eq(st->objects_rejected, 6);
+	expect_change(r, &b);
+	cr_assert_eq(stats_of(r).objects_rejected, 6);
 	cr_assert(has_vip(m, "198.19.0.10:80"), "web kept across a second bad reload");
 	cr_assert(has_vip(m, "198.19.0.40:80"));
 	/* ...and goes once the file no longer has it. */
+	b = stats_of(r);
 	write_atomic(path, "# nothing left\n");
-	expect_change(r);
+	expect_change(r, &b);
 	cr_assert_not(has_vip(m, "198.19.0.10:80"));
-	cr_assert_str_eq(st->last_error, "");
+	cr_assert_str_eq(stats_of(r).last_error, "");
 	reg_file_free(r);
 	model_free(m);
 }
@@ -464,7 +483,7 @@ Test(file_registry, bad_object_without_previous_version_is_skipped)
 	copy_fixture(FIXTURES "registry-bad-objects.yaml", path);
 	r = file_new(path, m);
 	cr_assert_not_null(r, "bad objects do not fail the file");
-	cr_assert_eq(reg_file_stats(r)->objects_rejected, 3);
+	cr_assert_eq(stats_of(r).objects_rejected, 3);
 	cr_assert_not(has_vip(m, "198.19.0.10:80"));
 	cr_assert(has_vip(m, "198.19.0.20:8080"));
 	reg_file_free(r);
@@ -483,8 +502,8 @@ Test(file_registry, duplicate_object_in_one_file)
 	write_file(path, text);
 	r = file_new(path, m);
 	cr_assert_not_null(r);
-	cr_assert_eq(reg_file_stats(r)->objects_rejected, 1);
-	cr_assert_str_eq(reg_file_stats(r)->last_error,
+	cr_assert_eq(stats_of(r).objects_rejected, 1);
+	cr_assert_str_eq(stats_of(r).last_error,
 			 "document 2: Service shop/web: already defined in document 1");
 	cr_assert(has_vip(m, "198.19.0.10:80"), "the first definition stays");
 	cr_assert_not(has_vip(m, "198.19.0.11:80"));
@@ -501,18 +520,21 @@ static void configmap_swap(struct reg_file *r, const char *from, const char *to,
 			   const char *text)
 {
 	char payload[PATH_MAX + 512];
+	struct reg_file_stats b;
 
 	cr_assert_eq(mkdir(in_dir(to), 0755), 0);
 	snprintf(payload, sizeof(payload), "%s/registry.yaml", in_dir(to));
 	write_file(payload, text);
+	b = stats_of(r);
 	cr_assert_eq(symlink(to, in_dir("..data_tmp")), 0);
 	cr_assert_eq(rename(in_dir("..data_tmp"), in_dir("..data")), 0);
-	expect_change(r);
+	expect_change(r, &b);
+	/* Removing the old payload is no change. */
+	b = stats_of(r);
 	snprintf(payload, sizeof(payload), "%s/registry.yaml", in_dir(from));
 	cr_assert_eq(unlink(payload), 0);
 	cr_assert_eq(rmdir(in_dir(from)), 0);
-	cr_assert_eq(process_until(r, QUIET_MS, NULL, 0), 0,
-		     "removing the old payload is no change");
+	expect_quiet(r, &b);
 }
 
 Test(file_registry, configmap_symlink_swap)
@@ -539,7 +561,7 @@ Test(file_registry, configmap_symlink_swap)
 	configmap_swap(r, "..2026_11_25_10_05_00.2", "..2026_11_25_10_10_00.3",
 		       service("web", "198.19.0.12"));
 	cr_assert(has_vip(m, "198.19.0.12:80"));
-	cr_assert_eq(reg_file_stats(r)->load_errors, 0, "no transient error during the swaps");
+	cr_assert_eq(stats_of(r).load_errors, 0, "no transient error during the swaps");
 	reg_file_free(r);
 	model_free(m);
 }
@@ -547,6 +569,7 @@ Test(file_registry, configmap_symlink_swap)
 Test(file_registry, retargeted_symlink)
 {
 	struct model *m = model_new();
+	struct reg_file_stats b;
 	struct reg_file *r;
 
 	cr_assert_eq(mkdir(in_dir("a"), 0755), 0);
@@ -557,19 +580,22 @@ Test(file_registry, retargeted_symlink)
 	r = file_new(in_dir("current.yaml"), m);
 	cr_assert_not_null(r);
 	/* A write to the target, in another folder than the link. */
+	b = stats_of(r);
 	write_file(in_dir("a/registry.yaml"), service("web", "198.19.0.12"));
-	expect_change(r);
+	expect_change(r, &b);
 	cr_assert(has_vip(m, "198.19.0.12:80"));
 	/* Point the link elsewhere (ln -sfn does unlink + symlink). */
+	b = stats_of(r);
 	cr_assert_eq(unlink(in_dir("current.yaml")), 0);
 	cr_assert_eq(symlink("b/registry.yaml", in_dir("current.yaml")), 0);
-	expect_change(r);
+	expect_change(r, &b);
 	cr_assert(has_vip(m, "198.19.0.11:80"));
 	/* The old target no longer matters, the new one does. */
+	b = stats_of(r);
 	write_file(in_dir("a/registry.yaml"), service("web", "198.19.0.13"));
-	cr_assert_eq(process_until(r, QUIET_MS, NULL, 0), 0);
+	expect_quiet(r, &b);
 	write_file(in_dir("b/registry.yaml"), service("web", "198.19.0.14"));
-	expect_change(r);
+	expect_change(r, &b);
 	cr_assert(has_vip(m, "198.19.0.14:80"));
 	reg_file_free(r);
 	model_free(m);
@@ -578,6 +604,7 @@ Test(file_registry, retargeted_symlink)
 Test(file_registry, relative_path)
 {
 	struct model *m = model_new();
+	struct reg_file_stats b;
 	struct reg_file *r;
 
 	/* Criterion runs each test in its own process: chdir is ours alone. */
@@ -586,9 +613,157 @@ Test(file_registry, relative_path)
 	r = file_new("registry.yaml", m);
 	cr_assert_not_null(r);
 	cr_assert_str_eq(reg_file_path(r), "registry.yaml");
+	b = stats_of(r);
 	write_atomic("registry.yaml", service("web", "198.19.0.11"));
-	expect_change(r);
+	expect_change(r, &b);
 	cr_assert(has_vip(m, "198.19.0.11:80"));
+	reg_file_free(r);
+	model_free(m);
+}
+
+/* The sink's count of applied upserts and deletes of the test's source. */
+static uint64_t sink_events(const char *path)
+{
+	struct reg_source_status st[4];
+	char source[PATH_MAX + 8];
+	size_t n = reg_sink_status(sink, st, 4);
+
+	snprintf(source, sizeof(source), "file:%s", path);
+	for (size_t i = 0; i < n && i < 4; i++)
+		if (!strcmp(st[i].source, source))
+			return st[i].events;
+	cr_assert_fail("no source '%s' in the sink", source);
+	return 0;
+}
+
+/* Services s<from>..s<to - 1> into @buf, VIP 198.19.0.<10 + i>, but s<moved>
+ * at 198.19.1.<10 + moved> (-1: none).
+ */
+static void services(char *buf, size_t len, int from, int to, int moved)
+{
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (int i = from; i < to; i++) {
+		char name[16], ip[32];
+
+		snprintf(name, sizeof(name), "s%d", i);
+		snprintf(ip, sizeof(ip), "198.19.%d.%d", i == moved, 10 + i);
+		at += (size_t)snprintf(buf + at, len - at, "---\n%s", service(name, ip));
+		cr_assert_lt(at, len);
+	}
+}
+
+Test(file_registry, reload_sends_only_what_changed)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file_stats b;
+	struct reg_file *r;
+	char text[8192];
+	uint64_t events;
+
+	services(text, sizeof(text), 0, 10, -1);
+	write_file(path, text);
+	r = file_new(path, m);
+	cr_assert_not_null(r);
+	events = sink_events(path);
+	cr_assert_eq(events, 10, "the first load sends everything");
+
+	/* s0 gone, s4 moved, s10 new, the 8 others unchanged: three events. */
+	services(text, sizeof(text), 1, 11, 4);
+	b = stats_of(r);
+	write_atomic(path, text);
+	expect_change(r, &b);
+	cr_assert_eq(sink_events(path) - events, 3);
+	cr_assert_not(has_vip(m, "198.19.0.10:80"), "s0 went with the file's");
+	cr_assert(has_vip(m, "198.19.0.11:80"), "s1, unchanged, stays");
+	cr_assert(has_vip(m, "198.19.1.14:80"));
+	cr_assert_not(has_vip(m, "198.19.0.14:80"));
+	cr_assert(has_vip(m, "198.19.0.20:80"));
+
+	/* Another file with the same objects (a comment added): a load, no event. */
+	events = sink_events(path);
+	snprintf(text + strlen(text), sizeof(text) - strlen(text), "# the same objects\n");
+	b = stats_of(r);
+	write_atomic(path, text);
+	expect_change(r, &b);
+	cr_assert_eq(sink_events(path), events, "nothing changed");
+	cr_assert_eq(stats_of(r).loads, 3);
+	reg_file_free(r);
+	model_free(m);
+}
+
+/* When most of the file changes, it goes as one listing: the unchanged
+ * objects stay without being sent, what it lacks goes at its end.
+ */
+Test(file_registry, mostly_new_file_is_one_listing)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file_stats b;
+	struct reg_file *r;
+	char text[8192];
+	uint64_t events;
+
+	services(text, sizeof(text), 0, 4, -1);
+	write_file(path, text);
+	r = file_new(path, m);
+	cr_assert_not_null(r);
+	events = sink_events(path);
+
+	/* s0-s2 gone, s3 unchanged, s4-s9 new: six sent, three removed at the end. */
+	services(text, sizeof(text), 3, 10, -1);
+	b = stats_of(r);
+	write_atomic(path, text);
+	expect_change(r, &b);
+	cr_assert_eq(sink_events(path) - events, 6, "the new ones only");
+	for (int i = 0; i < 10; i++) {
+		char vip[32];
+
+		snprintf(vip, sizeof(vip), "198.19.0.%d:80", 10 + i);
+		cr_assert_eq(has_vip(m, vip), i >= 3, "%s", vip);
+	}
+
+	/* All of it gone. */
+	b = stats_of(r);
+	write_atomic(path, "# nothing left\n");
+	expect_change(r, &b);
+	cr_assert_not(has_vip(m, "198.19.0.13:80"));
+	cr_assert_not(has_vip(m, "198.19.0.19:80"));
+	reg_file_free(r);
+	model_free(m);
+}
+
+/* A rejected object keeps its previous version; the file going back to that
+ * version's very manifest changes nothing, and the object is still there.
+ */
+Test(file_registry, kept_version_back_in_the_file_stays)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file_stats b;
+	struct reg_file *r;
+	uint64_t events;
+
+	copy_fixture(FIXTURES "registry.yaml", path);
+	r = file_new(path, m);
+	cr_assert_not_null(r);
+	b = stats_of(r);
+	copy_fixture(FIXTURES "registry-bad-objects.yaml", path);
+	expect_change(r, &b);
+	cr_assert(has_vip(m, "198.19.0.10:80"), "web's previous version kept");
+	events = sink_events(path);
+
+	b = stats_of(r);
+	copy_fixture(FIXTURES "registry.yaml", path);
+	expect_change(r, &b);
+	cr_assert_eq(stats_of(r).objects_rejected, 3, "nothing rejected this time");
+	cr_assert_str_eq(stats_of(r).last_error, "");
+	cr_assert(has_vip(m, "198.19.0.10:80"), "web stays: the model has that version");
+	cr_assert(has_vip(m, "198.19.0.30:80"), "legacy/old back");
+	/* The fixture's 12 objects but web, whose manifest is the kept one's. */
+	cr_assert_eq(sink_events(path) - events, 11);
 	reg_file_free(r);
 	model_free(m);
 }

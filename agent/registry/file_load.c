@@ -1,0 +1,638 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* One load of the file registry (file_load.h): the file read whole, parsed
+ * by registry/yaml.c, its objects decoded by registry/decode.c, then what
+ * differs from the loads before sent to the sink. Runs on the file
+ * registry's thread (registry/file.c); a bad object is skipped and its
+ * previous version kept, a file that cannot be read or parsed changes
+ * nothing. See docs/registry-format.md.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "array.h"
+#include "fs.h"
+#include "log.h"
+#include "registry/file_load.h"
+#include "registry/yaml.h"
+
+/* Far above any real registry, low enough that a wrong path (a disk image, a
+ * log) cannot make the agent allocate without bound.
+ */
+#define REG_FILE_SIZE_MAX (64u << 20)
+
+/* How many objects are decoded or sent between two looks at the stop flag:
+ * a stop waits for at most that many, not for a whole 10,000-object file.
+ */
+#define STOP_CHECK_EVERY 256
+
+#define FNV_OFFSET 14695981039346656037ull
+#define FNV_PRIME 1099511628211ull
+
+static const enum obj_kind all_kinds[] = { OBJ_NAMESPACE, OBJ_SERVICE, OBJ_ENDPOINTSLICE,
+					   OBJ_POD };
+
+/* An object of the load in progress that is accepted: decoded, or known
+ * unchanged since it was last applied (then not decoded again).
+ */
+struct item {
+	struct obj_key key;
+	uint64_t fp;
+	struct obj *obj;	/* owned; NULL: unchanged, the model has it already */
+	char where[FILE_WHERE_MAX];
+};
+
+/* A rejected object of the load in progress. */
+struct rejection {
+	char where[FILE_WHERE_MAX];
+	char msg[REG_DECODE_ERR_MAX];
+	struct obj_key key;
+	bool has_key;		/* the key could be told: a previous version may exist */
+	bool kept_previous;
+	uint64_t kept_fp;	/* the fingerprint of the version kept */
+};
+
+/* The decoding state of one load. */
+struct load {
+	const struct file_applied *a;
+	bool full;		/* decode and send everything (a full listing) */
+	const atomic_bool *stop;
+	struct item *items;
+	size_t n_items, cap_items;
+	struct rejection *rej;
+	size_t n_rej, cap_rej;
+};
+
+static uint64_t fnv_bytes(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * FNV_PRIME;
+	return h;
+}
+
+/* Fold @o's parsed tree into @h: every value with its type, every length
+ * before the bytes it counts, so two different trees never feed the same
+ * byte sequence. Members in file order: reordering a manifest's fields
+ * counts as a change (an upsert of the same object, harmless). The depth
+ * is bounded by the parsers (REG_DOC_DEPTH_MAX, json-c's 32).
+ */
+static uint64_t fp_value(uint64_t h, json_object *o)
+{
+	enum json_type t = json_object_get_type(o);	/* json_type_null for NULL */
+	unsigned char tag = (unsigned char)t;
+	size_t n;
+
+	h = fnv_bytes(h, &tag, 1);
+	switch (t) {
+	case json_type_null:
+		break;
+	case json_type_boolean:
+		tag = (unsigned char)json_object_get_boolean(o);
+		h = fnv_bytes(h, &tag, 1);
+		break;
+	case json_type_int: {
+		/* Both readings: each saturates where the other does not. */
+		int64_t i = json_object_get_int64(o);
+		uint64_t u = json_object_get_uint64(o);
+
+		h = fnv_bytes(h, &i, sizeof(i));
+		h = fnv_bytes(h, &u, sizeof(u));
+		break;
+	}
+	case json_type_double: {
+		double d = json_object_get_double(o);
+
+		h = fnv_bytes(h, &d, sizeof(d));
+		break;
+	}
+	case json_type_string:
+		n = (size_t)json_object_get_string_len(o);
+		h = fnv_bytes(h, &n, sizeof(n));
+		h = fnv_bytes(h, json_object_get_string(o), n);
+		break;
+	case json_type_array:
+		n = json_object_array_length(o);
+		h = fnv_bytes(h, &n, sizeof(n));
+		for (size_t i = 0; i < n; i++)
+			h = fp_value(h, json_object_array_get_idx(o, i));
+		break;
+	case json_type_object:
+		n = (size_t)json_object_object_length(o);
+		h = fnv_bytes(h, &n, sizeof(n));
+		json_object_object_foreach(o, k, v) {
+			size_t kl = strlen(k);
+
+			h = fnv_bytes(h, &kl, sizeof(kl));
+			h = fnv_bytes(h, k, kl);
+			h = fp_value(h, v);
+		}
+		break;
+	}
+	return h;
+}
+
+/* The fingerprint of what decoding @o (an item of @list, or NULL) depends
+ * on: the object, and the kind and version a typed list lends its items.
+ */
+static uint64_t fingerprint(json_object *list, json_object *o)
+{
+	uint64_t h = FNV_OFFSET;
+	unsigned char in_list = list != NULL;
+
+	h = fnv_bytes(h, &in_list, 1);
+	if (list) {
+		json_object *kind = NULL, *version = NULL;
+
+		(void)json_object_object_get_ex(list, "kind", &kind);
+		(void)json_object_object_get_ex(list, "apiVersion", &version);
+		h = fp_value(h, kind);
+		h = fp_value(h, version);
+	}
+	return fp_value(h, o);
+}
+
+static bool stopping(const struct load *l, size_t i)
+{
+	return i % STOP_CHECK_EVERY == 0 && atomic_load(l->stop);
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return obj_key_cmp(&((const struct file_entry *)a)->key,
+			   &((const struct file_entry *)b)->key);
+}
+
+/* bsearch() of a bare key among entries. */
+static int key_entry_cmp(const void *key, const void *e)
+{
+	return obj_key_cmp(key, &((const struct file_entry *)e)->key);
+}
+
+static const struct file_entry *find_in_force(const struct file_applied *a,
+					      const struct obj_key *k)
+{
+	return a->n ? bsearch(k, a->in_force, a->n, sizeof(*a->in_force), key_entry_cmp) : NULL;
+}
+
+/* Read all of @path (following symlinks) into a new NUL-terminated buffer,
+ * saying why not in @err.
+ */
+static int read_file(const char *path, char **out, size_t *out_len, char *err, size_t errlen)
+{
+	int ret = fs_read_file(path, REG_FILE_SIZE_MAX, out, out_len, NULL);
+
+	if (ret == -EINVAL || ret == -EISDIR)
+		snprintf(err, errlen, "not a regular file");
+	else if (ret == -EFBIG)
+		snprintf(err, errlen, "larger than %u MiB", REG_FILE_SIZE_MAX >> 20);
+	else if (ret == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	else if (ret)
+		snprintf(err, errlen, "cannot read: %s", strerror(-ret));
+	return ret;
+}
+
+static int add_item(struct load *l, const struct obj_key *key, uint64_t fp, struct obj *o,
+		    const char *where)
+{
+	struct item *it;
+
+	if (array_reserve(&l->items, &l->cap_items, l->n_items, sizeof(*l->items), 64))
+		return -ENOMEM;
+	it = &l->items[l->n_items++];
+	it->key = *key;
+	it->fp = fp;
+	it->obj = o;
+	snprintf(it->where, sizeof(it->where), "%s", where);
+	return 0;
+}
+
+static struct rejection *add_rejection(struct load *l, const char *where)
+{
+	struct rejection *r;
+
+	if (array_reserve(&l->rej, &l->cap_rej, l->n_rej, sizeof(*l->rej), 8))
+		return NULL;
+	r = &l->rej[l->n_rej++];
+	*r = (struct rejection){ 0 };
+	snprintf(r->where, sizeof(r->where), "%s", where);
+	return r;
+}
+
+/* Decode one object (@list non-NULL for an item of a List) and file it as
+ * accepted or rejected; an object whose manifest is the one of the version
+ * in force is accepted as it is, without decoding. Only -ENOMEM is
+ * returned: bad objects are data.
+ */
+static int decode_one(struct load *l, json_object *list, json_object *o, const char *where)
+{
+	uint64_t fp = fingerprint(list, o);
+	char msg[REG_DECODE_ERR_MAX];
+	const struct file_entry *prev;
+	struct rejection *r;
+	struct obj_key key;
+	struct obj *obj;
+	int err;
+
+	/* Same manifest, same object: decoding is a function of the manifest. */
+	if (!l->full && !reg_decode_key(list, o, &key) && (prev = find_in_force(l->a, &key)) &&
+	    prev->fp == fp)
+		return add_item(l, &prev->key, fp, NULL, where);
+	if (list)
+		err = reg_decode_list_item(list, o, &obj, msg, sizeof(msg));
+	else
+		err = reg_decode(o, &obj, msg, sizeof(msg));
+	if (!err) {
+		err = add_item(l, &obj->key, fp, obj, where);
+		if (err)
+			obj_free(obj);
+		return err;
+	}
+	if (err != -EINVAL)
+		return err;
+	r = add_rejection(l, where);
+	if (!r)
+		return -ENOMEM;
+	snprintf(r->msg, sizeof(r->msg), "%s", msg);
+	r->has_key = !reg_decode_key(list, o, &r->key);
+	return 0;
+}
+
+/* Decode every object of every document: a document is one object, a List
+ * (its items), or an array of objects; empty documents are skipped.
+ */
+static int decode_docs(struct load *l, json_object *docs)
+{
+	size_t n_docs = json_object_array_length(docs), seen = 0;
+	char where[FILE_WHERE_MAX];
+	int err = 0;
+
+	for (size_t d = 0; d < n_docs && !err; d++) {
+		json_object *doc = json_object_array_get_idx(docs, d);
+		json_object *items = NULL, *list = NULL;
+		char msg[REG_DECODE_ERR_MAX];
+		int is_list;
+
+		snprintf(where, sizeof(where), "document %zu", d + 1);
+		if (!doc)
+			continue;
+		if (stopping(l, ++seen))
+			return -ECANCELED;
+		if (json_object_is_type(doc, json_type_array)) {
+			items = doc;
+		} else {
+			is_list = reg_list_items(doc, &items, msg, sizeof(msg));
+			if (is_list < 0) {
+				struct rejection *r = add_rejection(l, where);
+
+				if (!r)
+					return -ENOMEM;
+				snprintf(r->msg, sizeof(r->msg), "%s", msg);
+				continue;
+			}
+			if (!is_list) {
+				err = decode_one(l, NULL, doc, where);
+				continue;
+			}
+			list = doc;
+		}
+		for (size_t i = 0; items && i < json_object_array_length(items) && !err; i++) {
+			if (stopping(l, ++seen))
+				return -ECANCELED;
+			snprintf(where, sizeof(where), "document %zu, item %zu", d + 1, i + 1);
+			err = decode_one(l, list, json_object_array_get_idx(items, i), where);
+		}
+	}
+	return err;
+}
+
+static int key_cmp_idx(const void *a, const void *b, void *arg)
+{
+	const struct item *items = arg;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = obj_key_cmp(&items[x].key, &items[y].key);
+
+	return c ? c : (x > y) - (x < y);
+}
+
+/* One file defining an object twice is a mistake: the first definition
+ * stays, the later ones are rejected. Returns 0 or -ENOMEM.
+ */
+static int reject_duplicates(struct load *l)
+{
+	struct item *items = l->items;
+	size_t n = l->n_items, w = 0;
+	size_t *idx, *first_of;
+	int err = 0;
+
+	if (n < 2)
+		return 0;
+	idx = calloc(n, sizeof(*idx));
+	first_of = calloc(n, sizeof(*first_of));
+	if (!idx || !first_of) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	for (size_t i = 0; i < n; i++)
+		idx[i] = first_of[i] = i;
+	/* Sorted by key then position, so each run starts with its first definition. */
+	qsort_r(idx, n, sizeof(*idx), key_cmp_idx, items);
+	for (size_t i = 1; i < n; i++)
+		if (!obj_key_cmp(&items[idx[i - 1]].key, &items[idx[i]].key))
+			first_of[idx[i]] = first_of[idx[i - 1]];
+	for (size_t i = 0; i < n; i++) {
+		char who[OBJ_NS_MAX + OBJ_NAME_MAX + 32];
+		struct rejection *r;
+
+		if (first_of[i] == i)
+			continue;
+		r = add_rejection(l, items[i].where);
+		if (!r) {
+			/* The items are still whole: load_done() frees them. */
+			err = -ENOMEM;
+			goto out_free;
+		}
+		/* Not has_key: the first definition is in force, nothing to keep. */
+		snprintf(r->msg, sizeof(r->msg), "%s: already defined in %s",
+			 obj_key_fmt(&items[i].key, who, sizeof(who)), items[first_of[i]].where);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (first_of[i] != i) {
+			obj_free(items[i].obj);
+			continue;
+		}
+		memmove(&items[w++], &items[i], sizeof(*items));
+	}
+	l->n_items = w;
+out_free:
+	free(idx);
+	free(first_of);
+	return err;
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+	return obj_key_cmp(&((const struct item *)a)->key, &((const struct item *)b)->key);
+}
+
+/* bsearch() of a bare key among items. */
+static int key_item_cmp(const void *key, const void *it)
+{
+	return obj_key_cmp(key, &((const struct item *)it)->key);
+}
+
+static bool accepted(const struct load *l, const struct obj_key *k)
+{
+	return l->n_items && bsearch(k, l->items, l->n_items, sizeof(*l->items), key_item_cmp);
+}
+
+static bool kept_before(const struct load *l, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (l->rej[j].kept_previous && !obj_key_cmp(&l->rej[j].key, &l->rej[i].key))
+			return true;
+	return false;
+}
+
+/* A rejected object whose previous version is in force keeps that version:
+ * a typo in one Service must not take it away. Needs the items sorted.
+ */
+static void keep_previous(struct load *l)
+{
+	for (size_t i = 0; i < l->n_rej; i++) {
+		struct rejection *rj = &l->rej[i];
+		const struct file_entry *prev;
+
+		if (!rj->has_key || accepted(l, &rj->key))
+			continue;
+		prev = find_in_force(l->a, &rj->key);
+		/* Kept once, even if the file has it wrong twice. */
+		if (!prev || kept_before(l, i))
+			continue;
+		rj->kept_previous = true;
+		rj->kept_fp = prev->fp;
+	}
+}
+
+/* What is in force once @l is applied: accepted and kept, sorted. */
+static int next_in_force(const struct load *l, struct file_entry **out, size_t *n_out)
+{
+	size_t n = 0, cap = l->n_items + l->n_rej;
+	struct file_entry *e = cap ? calloc(cap, sizeof(*e)) : NULL;
+
+	if (cap && !e)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->n_items; i++)
+		e[n++] = (struct file_entry){ .key = l->items[i].key, .fp = l->items[i].fp };
+	for (size_t i = 0; i < l->n_rej; i++) {
+		const struct rejection *rj = &l->rej[i];
+
+		if (rj->kept_previous)
+			e[n++] = (struct file_entry){ .key = rj->key, .fp = rj->kept_fp };
+	}
+	if (n)
+		qsort(e, n, sizeof(*e), entry_cmp);
+	*out = e;
+	*n_out = n;
+	return 0;
+}
+
+/* Send @l as one full listing: the objects decoded, and every other object
+ * in force (unchanged, or kept after a rejection) counted as listed without
+ * being sent again; what it does not list goes at its end. The sink takes
+ * the objects. 0 or -errno.
+ */
+static int send_listing(struct load *l, struct reg_sink *sink, const char *source,
+			size_t *n_changes)
+{
+	int err = reg_sink_resync_begin(sink, source, all_kinds,
+					sizeof(all_kinds) / sizeof(all_kinds[0]));
+
+	for (size_t i = 0; i < l->n_items && !err; i++) {
+		struct item *it = &l->items[i];
+
+		if (stopping(l, i + 1))
+			return -ECANCELED;
+		if (!it->obj) {
+			err = reg_sink_keep(sink, source, it->key.kind, it->key.ns, it->key.name);
+			continue;
+		}
+		err = reg_sink_upsert(sink, source, it->obj);
+		it->obj = NULL;
+		(*n_changes)++;
+	}
+	for (size_t i = 0; i < l->n_rej && !err; i++) {
+		const struct rejection *rj = &l->rej[i];
+
+		if (rj->kept_previous)
+			err = reg_sink_keep(sink, source, rj->key.kind, rj->key.ns, rj->key.name);
+	}
+	return err ? err : reg_sink_resync_end(sink, source);
+}
+
+/* How many objects in force @next lacks (both sorted). */
+static size_t count_removed(const struct file_applied *a, const struct file_entry *next,
+			   size_t n_next)
+{
+	size_t j = 0, n = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		int c = 1;
+
+		while (j < n_next && (c = obj_key_cmp(&next[j].key, &a->in_force[i].key)) < 0)
+			j++;
+		if (j >= n_next || c != 0)
+			n++;
+	}
+	return n;
+}
+
+/* Whether to send @l as a full listing rather than as its changes: always
+ * when not in sync, and when most of what is in force changes (a new file,
+ * most of it removed). Changes one by one are published as they come, and
+ * removing objects one by one costs the model a move of its array each;
+ * a listing has its publishes paced by the sink and removes what it lacks
+ * in one pass at its end, for one event per unchanged object.
+ */
+static bool as_listing(const struct load *l, const struct file_entry *next, size_t n_next)
+{
+	size_t changes = count_removed(l->a, next, n_next);
+
+	if (l->full)
+		return true;
+	for (size_t i = 0; i < l->n_items; i++)
+		changes += l->items[i].obj != NULL;
+	return changes > 0 && 2 * changes > n_next;
+}
+
+/* Send what differs from what is in force: the objects decoded (new or
+ * changed), then the objects in force that @next lacks (removed from the
+ * file), so nothing is removed before what replaces it is in. A kept
+ * object is in @next and stays. 0 or -errno.
+ */
+static int send_changes(struct load *l, struct reg_sink *sink, const char *source,
+			const struct file_entry *next, size_t n_next, size_t *n_changes)
+{
+	const struct file_applied *a = l->a;
+	size_t j = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < l->n_items && !err; i++) {
+		if (!l->items[i].obj)
+			continue;
+		if (stopping(l, ++*n_changes))
+			return -ECANCELED;
+		err = reg_sink_upsert(sink, source, l->items[i].obj);
+		l->items[i].obj = NULL;
+	}
+	/* Both sorted: one walk. */
+	for (size_t i = 0; i < a->n && !err; i++) {
+		const struct obj_key *k = &a->in_force[i].key;
+		int c = 1;
+
+		while (j < n_next && (c = obj_key_cmp(&next[j].key, k)) < 0)
+			j++;
+		if (j < n_next && c == 0)
+			continue;
+		if (stopping(l, ++*n_changes))
+			return -ECANCELED;
+		err = reg_sink_delete(sink, source, k->kind, k->ns, k->name);
+	}
+	return err;
+}
+
+static void load_done(struct load *l)
+{
+	for (size_t i = 0; i < l->n_items; i++)
+		obj_free(l->items[i].obj);
+	free(l->items);
+	free(l->rej);
+}
+
+static uint64_t content_hash(const char *buf, size_t len)
+{
+	return fnv_bytes(FNV_OFFSET, buf, len);
+}
+
+int file_load(struct file_applied *a, const char *path, const char *source, struct reg_sink *sink,
+	      const atomic_bool *stop, struct file_load_report *rep, char *err, size_t errlen)
+{
+	struct load l = { .a = a, .full = !a->in_sync, .stop = stop };
+	struct file_entry *next = NULL;
+	json_object *docs = NULL;
+	size_t len = 0, n_next = 0, n_changes = 0;
+	char *buf = NULL;
+	uint64_t hash;
+	int ret;
+
+	ret = read_file(path, &buf, &len, err, errlen);
+	if (ret)
+		return ret;
+	hash = content_hash(buf, len);
+	if (a->in_sync && hash == a->content_hash && len == a->content_len) {
+		free(buf);
+		return 0;
+	}
+	ret = atomic_load(stop) ? -ECANCELED : reg_docs_parse(buf, len, &docs, err, errlen);
+	free(buf);
+	if (ret)
+		return ret;
+	ret = decode_docs(&l, docs);
+	json_object_put(docs);
+	if (!ret)
+		ret = reject_duplicates(&l);
+	if (!ret) {
+		if (l.n_items)
+			qsort(l.items, l.n_items, sizeof(*l.items), item_cmp);
+		keep_previous(&l);
+		ret = next_in_force(&l, &next, &n_next);
+	}
+	if (!ret) {
+		/* From here on the model may be changed: a failure leaves it
+		 * out of step with @a until a full listing.
+		 */
+		ret = as_listing(&l, next, n_next)
+			      ? send_listing(&l, sink, source, &n_changes)
+			      : send_changes(&l, sink, source, next, n_next, &n_changes);
+		if (ret)
+			a->in_sync = false;
+	}
+	if (ret) {
+		if (ret != -ECANCELED)
+			snprintf(err, errlen, "%s", strerror(-ret));
+		free(next);
+		load_done(&l);
+		return ret;
+	}
+	/* Only a counter: what was sent is in the model either way. */
+	for (size_t i = 0; i < l.n_rej; i++)
+		(void)reg_sink_rejected(sink, source);
+	*rep = (struct file_load_report){ .n_objs = n_next, .n_changes = n_changes,
+					  .n_rejected = l.n_rej };
+	for (size_t i = 0; i < l.n_rej; i++) {
+		const struct rejection *rj = &l.rej[i];
+
+		log_warn("registry: '%s': %s: %s%s, ignoring", path, rj->where, rj->msg,
+			 rj->kept_previous ? " (its previous version stays in force)" : "");
+		if (i == 0)
+			snprintf(rep->first_rejection, sizeof(rep->first_rejection), "%s: %s",
+				 rj->where, rj->msg);
+	}
+	free(a->in_force);
+	a->in_force = next;
+	a->n = n_next;
+	a->in_sync = true;
+	a->content_hash = hash;
+	a->content_len = len;
+	load_done(&l);
+	return 1;
+}
+
+void file_applied_done(struct file_applied *a)
+{
+	free(a->in_force);
+	*a = (struct file_applied){ 0 };
+}
