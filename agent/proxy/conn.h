@@ -34,7 +34,8 @@
  *                  the relays read and write through its SSL (sock_*())
  *                  and it calls back up only through the delivery pointer
  *                  inbound.c gives it and the relay's watch callback;
- *                  mtls.c holds the table the main thread publishes
+ *                  mtls.c holds the table the main thread publishes,
+ *                  tls_bio.c the BIO under each link's SSL (its socket)
  *
  * Above them, listener.c (outbound listeners, accept, struct proxy) calls
  * conn.c and upstream.c and is the one place that names the relay tables, to

@@ -27,7 +27,6 @@
  * through SSL_read/SSL_write here (docs/mtls.md).
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,40 +41,21 @@
 #include "log.h"
 #include "proxy/conn.h"
 #include "proxy/mtls.h"
+#include "proxy/tls_bio.h"
 
 /* Connect, handshake and preamble must be done by then. */
 #define TLS_HANDSHAKE_MS 10000
-/* The SSL's read buffer with read-ahead once the peer sends full records
- * (a bulk transfer): one read() takes up to four of them, instead of two
- * reads (header, body) per record without read-ahead. Until then the
- * default, one record: many idle connections that only ever carried
- * requests keep their heap small.
+/* The SSL's read buffer once the peer sends full records (a bulk
+ * transfer): one read() takes up to four of them. Until then the default,
+ * one record: many idle connections that only ever carried requests keep
+ * their heap small.
  */
-#define TLS_READ_BUF (4 * (SSL3_RT_MAX_PLAIN_LENGTH + SSL3_RT_MAX_ENCRYPTED_OVERHEAD + \
-			   SSL3_RT_HEADER_LENGTH))
-/* Records written are gathered up to this many bytes (four full records)
- * and go out in one send(): a bulk transfer makes one system call per four
- * records instead of one per record.
- */
-#define TLS_WRITE_BUF TLS_READ_BUF
+#define TLS_READ_BUF (4 * TLS_IO_RECORD)
 
 /* One caller identity refused by allow-from, and how often. */
 struct mtls_denial {
 	char id[SPIFFE_ID_MAX];
 	uint64_t n;
-};
-
-/* The write side of a link's socket: a BIO that gathers the full records
- * the SSL writes and sends them in one send() when full, when the relay's
- * write was short (no more bytes behind it) or at the end of the relay's
- * event (tls_watch_ev()). Anything shorter than a full record, with
- * nothing gathered before it, goes straight to the socket. The buffer
- * exists only while bytes are in it.
- */
-struct wgather {
-	int fd;
-	uint8_t *buf;
-	size_t off, len;	/* bytes not sent yet: buf[off, off + len) */
 };
 
 struct tls_link {
@@ -85,7 +65,7 @@ struct tls_link {
 	int tfd;			/* TCP, TLS on it */
 	struct loop_watch tw;		/* while @owned */
 	SSL *ssl;
-	struct wgather *wg;		/* @ssl's write BIO's state */
+	struct tls_io io;		/* @ssl's BIO's state (tls_bio.h) */
 	bool server;
 	bool owned;			/* server: the link holds @tfd until delivery */
 	bool open;			/* handshake, identity and preamble done */
@@ -96,6 +76,7 @@ struct tls_link {
 	bool wrong_peer;		/* client: the server's certificate named another identity */
 	bool t_data;			/* application bytes came out of TLS */
 	bool rd_starved;		/* the last read needs more bytes from the socket */
+	bool rd_dry_used;		/* a read took "empty" from an earlier one (tls_recv()) */
 	bool rd_bulk;			/* full records came: a read buffer of TLS_READ_BUF */
 	bool bulk;			/* full records passed: buffers kept within an event */
 	bool resumed;			/* the handshake resumed a session (resume.c) */
@@ -123,121 +104,13 @@ struct tls_link {
 	void *kick_ctx;
 };
 
-/* Send what @g holds: 0 when all went, -EAGAIN when the socket is full,
- * -errno when it failed.
+/* A new operation on @l (a relay's call, a handshake step): nothing
+ * waited for yet, and the socket may be read again.
  */
-static int wg_flush(struct wgather *g)
+static void op_begin(struct tls_link *l)
 {
-	while (g->len) {
-		ssize_t n = send(g->fd, g->buf + g->off, g->len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN ? -EAGAIN : -errno;
-		}
-		g->off += (size_t)n;
-		g->len -= (size_t)n;
-	}
-	free(g->buf);
-	g->buf = NULL;
-	g->off = 0;
-	return 0;
-}
-
-static int wg_write(BIO *b, const char *data, int n)
-{
-	struct wgather *g = BIO_get_data(b);
-	int err;
-
-	BIO_clear_retry_flags(b);
-	if (n <= 0)
-		return 0;
-	if (!g->len && n < SSL3_RT_MAX_PLAIN_LENGTH) {
-		/* A request, an answer, a handshake flight: no gathering. */
-		ssize_t sent;
-
-		do
-			sent = send(g->fd, data, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		while (sent < 0 && errno == EINTR);
-		if (sent < 0 && errno == EAGAIN)
-			BIO_set_retry_write(b);
-		return sent < 0 ? -1 : (int)sent;
-	}
-	if (g->off + g->len + (size_t)n > TLS_WRITE_BUF) {
-		err = wg_flush(g);
-		if (err && err != -EAGAIN) {
-			errno = -err;
-			return -1;
-		}
-		if (g->len && g->off) {
-			/* Make room: what is left moves to the front. */
-			memmove(g->buf, g->buf + g->off, g->len);
-			g->off = 0;
-		}
-		if (g->len + (size_t)n > TLS_WRITE_BUF) {
-			BIO_set_retry_write(b);
-			return -1;
-		}
-	}
-	if (!g->buf) {
-		g->buf = malloc(TLS_WRITE_BUF);
-		if (!g->buf) {
-			errno = ENOMEM;
-			return -1;
-		}
-	}
-	memcpy(g->buf + g->off + g->len, data, (size_t)n);
-	g->len += (size_t)n;
-	return n;
-}
-
-static long wg_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-	struct wgather *g = BIO_get_data(b);
-	int err;
-
-	(void)num;
-	(void)ptr;
-	switch (cmd) {
-	case BIO_CTRL_FLUSH:
-		/* The handshake's flights, alerts: they go out now. */
-		BIO_clear_retry_flags(b);
-		err = wg_flush(g);
-		if (!err)
-			return 1;
-		if (err == -EAGAIN)
-			BIO_set_retry_write(b);
-		else
-			errno = -err;
-		return -1;
-	case BIO_CTRL_WPENDING:
-		return (long)g->len;
-	default:
-		return 0;
-	}
-}
-
-static BIO_METHOD *wg_method;
-
-static void wg_method_init(void)
-{
-	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "weft gather");
-
-	if (m && (!BIO_meth_set_write(m, wg_write) || !BIO_meth_set_ctrl(m, wg_ctrl))) {
-		BIO_meth_free(m);
-		m = NULL;
-	}
-	wg_method = m;
-}
-
-/* The BIO_METHOD, made once for the process (OpenSSL keeps no state in it). */
-static const BIO_METHOD *wg_meth(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	(void)pthread_once(&once, wg_method_init);
-	return wg_method;
+	l->want_tin = l->want_tout = false;
+	tls_io_begin(&l->io);
 }
 
 /* Close @fd so the peer gets a RST (conn.c has the same for the relays;
@@ -278,14 +151,11 @@ static void link_free(struct tls_link *l, bool reset, bool close_fd)
 		/* Best effort: tell the peer this is a close, not a truncation. */
 		(void)SSL_shutdown(l->ssl);
 	/* Best effort too: what the relay wrote last (a 503, say). */
-	if (l->wg && !reset && !l->abandoned)
-		(void)wg_flush(l->wg);
+	if (l->io.len && !reset && !l->abandoned)
+		(void)tls_io_flush(&l->io);
 	SSL_free(l->ssl);
 	ERR_clear_error();
-	if (l->wg) {
-		free(l->wg->buf);
-		free(l->wg);
-	}
+	tls_io_done(&l->io);
 	if (close_fd && l->tfd >= 0) {
 		if (l->tw.on)
 			loop_forget_fd(px->loop, l->tfd);
@@ -384,36 +254,25 @@ static struct tls_link *link_new(struct px_pod *pod, int tfd, bool server)
 	 * drops the SVID leaves this connection its certificate.
 	 */
 	l->ssl = SSL_new(mp->svid->ctx);
-	l->wg = calloc(1, sizeof(*l->wg));
-	if (!l->ssl || !l->wg || !wg_meth() || !SSL_set_fd(l->ssl, tfd)) {
-		SSL_free(l->ssl);
-		ERR_clear_error();
-		free(l->wg);
-		free(l);
-		return NULL;
-	}
-	l->wg->fd = tfd;
+	l->io.fd = tfd;
 	{
-		BIO *wb = BIO_new(wg_meth());
+		BIO *b = l->ssl ? tls_io_bio(&l->io) : NULL;
 
-		if (!wb) {
+		if (!b) {
 			SSL_free(l->ssl);
 			ERR_clear_error();
-			free(l->wg);
 			free(l);
 			return NULL;
 		}
-		BIO_set_data(wb, l->wg);
-		BIO_set_init(wb, 1);
-		SSL_set0_wbio(l->ssl, wb);	/* the SSL owns it; reads stay on the socket BIO */
+		SSL_set_bio(l->ssl, b, b);	/* one BIO both ways; the SSL owns it */
 	}
-	/* No read-ahead until full records pass (mark_bulk()): then one
-	 * read() takes what the socket holds, up to four records, instead of
-	 * two (header, body) per record; requests and answers keep the path
-	 * they had. What read-ahead takes beyond the record asked for waits
-	 * inside the SSL, where epoll cannot see it: tls_watch_ev() wakes the
-	 * relay for it. RELEASE_BUFFERS: the SSL's record buffers (two of
-	 * about 17 KiB) are freed whenever they are empty, so an idle
+	/* Read-ahead: one read() takes what the socket holds, up to the
+	 * read buffer's size, where without it OpenSSL reads each record with
+	 * two (its header, then its body); tls_recv() then takes every record
+	 * it holds. What read-ahead takes beyond what the relay asked for
+	 * waits inside the SSL, where epoll cannot see it: tls_watch_ev()
+	 * wakes the relay for it. RELEASE_BUFFERS: the SSL's record buffers
+	 * (two of about 17 KiB) are freed whenever they are empty, so an idle
 	 * connection holds none, and they are freed early enough in the
 	 * handshake for its later allocations to reuse them (held to the end
 	 * of an event instead, many connections opened at once leave about
@@ -423,6 +282,7 @@ static struct tls_link *link_new(struct px_pod *pod, int tfd, bool server)
 	 */
 	SSL_set_mode(l->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				     SSL_MODE_RELEASE_BUFFERS);
+	SSL_set_read_ahead(l->ssl, 1);
 	if (server) {
 		SSL_set_accept_state(l->ssl);
 	} else {
@@ -652,7 +512,7 @@ static void server_run(struct tls_link *l)
 {
 	int r;
 
-	l->want_tin = l->want_tout = false;
+	op_begin(l);
 	r = handshake_step(l);
 	if (r < 0) {
 		link_close(l, true);
@@ -743,7 +603,7 @@ static void kick(struct tls_link *l, uint32_t ev)
 static void on_flush(struct loop_timer *t, uint64_t now)
 {
 	struct tls_link *l = (struct tls_link *)((char *)t - offsetof(struct tls_link, t_flush));
-	int err = l->wg->len ? wg_flush(l->wg) : 0;
+	int err = l->io.len ? tls_io_flush(&l->io) : 0;
 
 	(void)now;
 	if (err == -EAGAIN) {
@@ -757,7 +617,7 @@ static void on_flush(struct loop_timer *t, uint64_t now)
 
 void tls_service(struct tls_link *l)
 {
-	l->want_tin = l->want_tout = false;
+	op_begin(l);
 	if (!l->server)
 		(void)client_service(l);
 }
@@ -769,8 +629,12 @@ uint32_t tls_watch_ev(struct tls_link *l, uint32_t ev, loop_fd_fn fn, void *ctx)
 
 	l->kick_fn = fn;
 	l->kick_ctx = ctx;
-	/* The end of the relay's event: the records it gathered go out. */
-	err = l->wg->len ? wg_flush(l->wg) : 0;
+	/* The end of the relay's event: the next one reads the socket again
+	 * (tls_recv()), and the records it gathered go out.
+	 */
+	tls_io_begin(&l->io);
+	l->rd_dry_used = false;
+	err = l->io.len ? tls_io_flush(&l->io) : 0;
 	if (!err)
 		px_timer_del(l->px, &l->t_flush);
 	if (err == -EAGAIN) {
@@ -794,15 +658,14 @@ uint32_t tls_watch_ev(struct tls_link *l, uint32_t ev, loop_fd_fn fn, void *ctx)
 	return ev | (l->want_tin ? EPOLLIN : 0) | (l->want_tout || unsent ? EPOLLOUT : 0);
 }
 
-/* Full records pass through @l: read ahead, and keep the record buffers
- * for the whole event (tls_watch_ev() frees them).
+/* Full records pass through @l: keep the record buffers for the whole
+ * event (tls_watch_ev() frees them).
  */
 static void mark_bulk(struct tls_link *l)
 {
 	if (l->bulk)
 		return;
 	SSL_clear_mode(l->ssl, SSL_MODE_RELEASE_BUFFERS);
-	SSL_set_read_ahead(l->ssl, 1);
 	l->bulk = true;
 }
 
@@ -822,11 +685,39 @@ static ssize_t link_failed(struct tls_link *l)
 	return -1;
 }
 
+/* @r bytes of plaintext came out of @l. A full record's worth means a bulk
+ * transfer: a larger read buffer from then on.
+ */
+static void note_read(struct tls_link *l, int r)
+{
+	l->t_data = true;
+	if (r == SSL3_RT_MAX_PLAIN_LENGTH && !l->rd_bulk) {
+		/* Taken when the buffer is next allocated, once freed. */
+		SSL_set_default_read_buffer_len(l->ssl, TLS_READ_BUF);
+		l->rd_bulk = true;
+		mark_bulk(l);
+	}
+}
+
 ssize_t tls_recv(struct tls_link *l, void *buf, size_t len)
 {
+	size_t got = 0;
 	int r;
 
 	l->want_tin = l->want_tout = false;
+	/* The socket the relay's last read found empty, in this same event
+	 * (tls_watch_ev() ends one), is still empty as far as it can tell:
+	 * the relay's next read, which would be a system call failing with
+	 * EAGAIN, makes none; level-triggered epoll reports what comes
+	 * later. Once only: a path that read without ending its event in
+	 * tls_watch_ev() costs a pass of the loop at most, never a stall.
+	 */
+	if (!l->io.dry || l->rd_dry_used) {
+		tls_io_begin(&l->io);
+		l->rd_dry_used = false;
+	} else {
+		l->rd_dry_used = true;
+	}
 	if (!l->server) {
 		r = client_service(l);
 		if (r) {
@@ -840,24 +731,56 @@ ssize_t tls_recv(struct tls_link *l, void *buf, size_t len)
 	}
 	if (len > INT32_MAX)
 		len = INT32_MAX;
-	r = SSL_read(l->ssl, buf, (int)len);
-	if (r > 0) {
-		l->t_data = true;
-		l->rd_starved = false;
-		if (r == SSL3_RT_MAX_PLAIN_LENGTH && !l->rd_bulk) {
-			/* Taken when the buffer is next allocated, once freed. */
-			SSL_set_default_read_buffer_len(l->ssl, TLS_READ_BUF);
-			l->rd_bulk = true;
-			mark_bulk(l);
-		}
-		return r;
-	}
-	if (SSL_get_error(l->ssl, r) == SSL_ERROR_ZERO_RETURN)
-		return 0;
-	if (!ssl_wait(l, r)) {
-		l->rd_starved = l->want_tin;
+	if (l->rd_dry_used && l->open && !SSL_has_pending(l->ssl) &&
+	    !(SSL_get_shutdown(l->ssl) & SSL_RECEIVED_SHUTDOWN)) {
+		/* Nothing inside the SSL either: what SSL_read() would say,
+		 * without its call and SSL_get_error()'s.
+		 */
+		l->want_tin = l->rd_starved = true;
 		errno = EAGAIN;
 		return -1;
+	}
+	/* SSL_read() gives one record at a time: take every record the SSL
+	 * holds already, up to @len, so that a request and its successor
+	 * read ahead together leave nothing behind that only a timer would
+	 * find. Stop when only the socket could give more and it was found
+	 * empty in this call (tls_bio.h: the next read would be a system
+	 * call failing with EAGAIN).
+	 */
+	for (;;) {
+		r = SSL_read(l->ssl, (char *)buf + got, (int)(len - got));
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		note_read(l, r);
+		if (got == len || (l->io.dry && !SSL_has_pending(l->ssl))) {
+			l->rd_starved = false;
+			return (ssize_t)got;
+		}
+	}
+	switch (SSL_get_error(l->ssl, r)) {
+	case SSL_ERROR_ZERO_RETURN:
+		/* close_notify: EOF, after the bytes before it (it stays so). */
+		return (ssize_t)got;
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		(void)ssl_wait(l, r);
+		l->rd_starved = l->want_tin;
+		if (got)
+			return (ssize_t)got;
+		errno = EAGAIN;
+		return -1;
+	default:
+		break;
+	}
+	if (got) {
+		/* The bytes before a failure are the relay's; the reset comes
+		 * on its next call. The error queue is the thread's: cleared,
+		 * or another link's next call would read this one's error.
+		 */
+		ERR_clear_error();
+		l->failed = true;
+		return (ssize_t)got;
 	}
 	/* A TCP FIN without close_notify is a truncation: a reset for the relay. */
 	return link_failed(l);
@@ -867,7 +790,7 @@ ssize_t tls_send(struct tls_link *l, const void *buf, size_t len)
 {
 	int r;
 
-	l->want_tin = l->want_tout = false;
+	op_begin(l);
 	if (!l->server) {
 		r = client_service(l);
 		if (r) {
@@ -888,7 +811,7 @@ ssize_t tls_send(struct tls_link *l, const void *buf, size_t len)
 		 * buffer is full or the relay's event ends (tls_watch_ev()).
 		 */
 		if ((size_t)r < SSL3_RT_MAX_PLAIN_LENGTH) {
-			int err = wg_flush(l->wg);
+			int err = tls_io_flush(&l->io);
 
 			if (err == -EAGAIN) {
 				l->want_tout = true;
@@ -898,7 +821,8 @@ ssize_t tls_send(struct tls_link *l, const void *buf, size_t len)
 			}
 		} else {
 			mark_bulk(l);
-			if (l->wg->len && px_timer_set(l->px, &l->t_flush, 0, on_flush)) {
+			if (l->io.len && !loop_timer_armed(&l->t_flush) &&
+			    px_timer_set(l->px, &l->t_flush, 0, on_flush)) {
 				l->failed = true;
 				errno = ECONNRESET;
 				return -1;
@@ -917,7 +841,7 @@ int tls_shut(struct tls_link *l)
 {
 	int r;
 
-	l->want_tin = l->want_tout = false;
+	op_begin(l);
 	if (!l->server) {
 		r = client_service(l);
 		if (r)
@@ -934,7 +858,7 @@ int tls_shut(struct tls_link *l)
 		l->t_shut = true;
 	}
 	/* Every record, close_notify last, before the FIN. */
-	r = wg_flush(l->wg);
+	r = tls_io_flush(&l->io);
 	if (r == -EAGAIN) {
 		l->want_tout = true;
 		return r;
@@ -964,6 +888,7 @@ void tls_abandon(struct tls_link *l)
 	if (l->server || !l->open || l->t_data || l->failed)
 		return;
 	ERR_clear_error();
+	tls_io_begin(&l->io);
 	if (SSL_read(l->ssl, &b, 1) <= 0 && refused_by_server(l)) {
 		l->px->stats.mtls_fail_handshake++;
 		log_debug("proxy: mTLS pod=%u: the server refused the handshake: %s", l->pod->id,

@@ -11,10 +11,16 @@
  * the handshake counters on both sides; strict mode refusing a plaintext
  * client (and counting it) while mTLS still passes; weft.io/allow-from
  * refusing a wrong identity and admitting the right one; a certificate
- * renewal under an open connection that loses nothing.
+ * renewal under an open connection that loses nothing; HTTP keep-alive
+ * requests, pipelined and one after the other, each answered at once; a
+ * burst of small writes and single bytes, and a bulk transfer both ways,
+ * arriving whole and in order.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,6 +43,10 @@
 static char cadir[] = "/tmp/weft-mtls-tr-XXXXXX";
 
 #define SECURE_VIP "198.19.0.30:80"
+/* The same Service's port to an HTTP/1.1 keep-alive server in pod s. */
+#define SECURE_HTTP "198.19.0.30:81"
+
+static pid_t keepalive_srv;
 
 static const char *pods_yaml =
 	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: backends, namespace: mesh}\n"
@@ -54,10 +64,11 @@ static void registry(const char *ns_annotations, const char *svc_annotations)
 		 "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: secure\n  namespace: mesh\n"
 		 "  annotations: {%s}\n"
 		 "spec:\n  clusterIP: 198.19.0.30\n  ports:\n  - {name: tcp, port: 80, targetPort: 8080}\n"
+		 "  - {name: http, port: 81, targetPort: 8081}\n"
 		 "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n"
 		 "  name: secure-1\n  namespace: mesh\n  labels: {kubernetes.io/service-name: secure}\n"
 		 "addressType: IPv4\nendpoints:\n- addresses: [198.18.2.11]\n"
-		 "ports:\n- {name: tcp, port: 8080}\n"
+		 "ports:\n- {name: tcp, port: 8080}\n- {name: http, port: 8081}\n"
 		 "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: mesh\n"
 		 "  labels: {weft.io/mesh: enabled}\n  annotations: {%s}\n",
 		 /* The topology without its mesh Namespace, which ours replaces
@@ -83,6 +94,8 @@ static void up(void)
 		 cadir, cadir);
 	fixture_up_with(args);
 	fixture_backends_start(false);
+	keepalive_srv = tsrv_start_http("s", "198.18.2.11", 8081, "keep-1", 200, 0);
+	cr_assert_gt(keepalive_srv, 0, "the keep-alive server did not start");
 	fixture_enroll("s", "mesh", "backends", "198.18.2.11");
 	registry("", "");
 }
@@ -91,6 +104,7 @@ static void down(void)
 {
 	char cmd[128];
 
+	tsrv_stop(keepalive_srv);
 	fixture_backends_stop();
 	fixture_down();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", cadir);
@@ -398,4 +412,158 @@ Test(mtls_transport, a_hand_over_leaves_mtls_streams_to_drain)
 	cr_assert_eq(waitpid(old, &status, 0), old);
 	cr_expect(WIFEXITED(status) && !WEXITSTATUS(status), "old agent: %#x, see %s", status,
 		  env.agent_log);
+}
+
+/* Read from @fd until @n whole responses of the keep-alive server (a head,
+ * then its Content-Length body) have come, for up to @ms. Each must be a
+ * 200 whose body names the server and pod a. Returns how many came.
+ */
+static int responses(int fd, int n, int ms)
+{
+	static char buf[65536];
+	size_t have = 0;
+	uint64_t end = mono_ms() + (uint64_t)ms;
+	int got = 0;
+
+	while (got < n) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		const char *head_end, *cl;
+		size_t head_len;
+		long clen;
+		ssize_t r;
+
+		buf[have] = '\0';
+		head_end = strstr(buf, "\r\n\r\n");
+		if (head_end) {
+			head_len = (size_t)(head_end - buf) + 4;
+			cl = strcasestr(buf, "\r\nContent-Length: ");
+			cr_assert(cl && cl < head_end, "no Content-Length: '%s'", buf);
+			clen = strtol(cl + 18, NULL, 10);
+			if (have >= head_len + (size_t)clen) {
+				cr_assert(!strncmp(buf, "HTTP/1.1 200 ", 13), "response %d: '%.*s'", got,
+					  (int)head_len, buf);
+				cr_assert(!strncmp(buf + head_len, "keep-1 198.18.1.2\n", (size_t)clen),
+					  "response %d's body: '%.*s'", got, (int)clen, buf + head_len);
+				memmove(buf, buf + head_len + clen, have - head_len - (size_t)clen);
+				have -= head_len + (size_t)clen;
+				got++;
+				continue;
+			}
+		}
+		if (mono_ms() >= end || poll(&p, 1, 50) < 0)
+			break;
+		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		cr_assert_lt(have, sizeof(buf) - 1, "responses overflow the buffer");
+		r = recv(fd, buf + have, sizeof(buf) - 1 - have, MSG_DONTWAIT);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+	}
+	return got;
+}
+
+/* HTTP keep-alive over mTLS (the upstream connection is pooled): two
+ * requests in one write, then one after the other on the same connection,
+ * each answered at once. The SSL reads ahead: a read() takes a record and
+ * whatever follows it, and one relay read takes every record that came
+ * with it; nothing may be left inside the SSL, where epoll does not see
+ * it, when the next request or answer is due.
+ */
+Test(mtls_transport, keep_alive_requests_pipelined_and_in_sequence_are_all_answered)
+{
+	static const char req[] = "GET /k HTTP/1.1\r\nHost: secure\r\n\r\n";
+	long long out0;
+	char two[2 * sizeof(req)];
+	char out[256];
+	int fd;
+
+	cr_assert_eq(ident_until("a", SECURE_VIP, out, sizeof(out), 10000), 0);
+	out0 = tenv_status_counter(&env, "mtls.out");
+	fd = tsock_connect("a", SECURE_HTTP, 3000);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	snprintf(two, sizeof(two), "%s%s", req, req);
+	cr_assert_eq(send(fd, two, strlen(two), MSG_NOSIGNAL), (ssize_t)strlen(two));
+	cr_assert_eq(responses(fd, 2, 3000), 2, "two pipelined requests, not two answers");
+	for (int i = 0; i < 300; i++) {
+		cr_assert_eq(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+		cr_assert_eq(responses(fd, 1, 2000), 1, "request %d of 300 not answered in 2 s", i);
+	}
+	close(fd);
+	/* They went over TLS: one pooled connection (more only if it was
+	 * replaced), not one per request.
+	 */
+	cr_expect_gt(tenv_status_counter(&env, "mtls.out"), out0);
+	cr_expect_lt(tenv_status_counter(&env, "mtls.out"), out0 + 10);
+}
+
+/* Many small writes in a burst over one ECHO stream through mTLS, then
+ * single bytes there and back: the burst's records reach the other side
+ * several per read(), the single bytes one record each; every byte comes
+ * back, in order, and none waits for the next one to be pushed out.
+ */
+Test(mtls_transport, a_burst_of_small_writes_then_single_bytes_all_come_back)
+{
+	enum { CHUNK = 25, CHUNKS = 400, PINGS = 50 };
+	static char sent[CHUNK * CHUNKS], back[CHUNK * CHUNKS];
+	char out[256];
+	size_t got = 0;
+	uint64_t end;
+	int fd, one = 1;
+
+	cr_assert_eq(ident_until("a", SECURE_VIP, out, sizeof(out), 10000), 0);
+	fd = tsock_connect("a", SECURE_VIP, 3000);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	cr_assert_eq(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
+	cr_assert_eq(send(fd, "ECHO\n", 5, 0), 5);
+	for (size_t i = 0; i < sizeof(sent); i++)
+		sent[i] = (char)tsrv_pattern(i);
+	for (int i = 0; i < CHUNKS; i++)
+		cr_assert_eq(send(fd, sent + i * CHUNK, CHUNK, 0), CHUNK);
+	end = mono_ms() + 5000;
+	while (got < sizeof(back) && mono_ms() < end) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 100) != 1)
+			continue;
+		n = recv(fd, back + got, sizeof(back) - got, 0);
+		cr_assert_gt(n, 0, "the stream ended after %zu bytes of the burst", got);
+		got += (size_t)n;
+	}
+	cr_assert_eq(got, sizeof(back), "%zu of %zu bytes of the burst came back in 5 s", got,
+		     sizeof(back));
+	cr_assert_eq(memcmp(sent, back, sizeof(back)), 0, "the burst came back changed");
+	for (int i = 0; i < PINGS; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		char c = (char)('a' + i % 26), r = 0;
+
+		cr_assert_eq(send(fd, &c, 1, 0), 1);
+		cr_assert_eq(poll(&p, 1, 2000), 1, "byte %d did not come back in 2 s", i);
+		cr_assert_eq(recv(fd, &r, 1, 0), 1);
+		cr_assert_eq(r, c, "byte %d came back as %d", i, r);
+	}
+	shutdown(fd, SHUT_WR);
+	cr_assert_gt(tsock_request(fd, "", out, sizeof(out), 3000), 0);
+	cr_assert_str_eq(out, "BYE 10050\n");
+	close(fd);
+}
+
+/* A bulk transfer both ways at once over mTLS: full records, gathered four
+ * to a send(), read ahead four to a read(); every byte arrives, in order.
+ */
+Test(mtls_transport, twenty_megabytes_arrive_byte_identical_both_ways)
+{
+	const size_t total = 20u << 20;
+	char tail[64], why[128];
+	int fd;
+
+	cr_assert_eq(ident_until("a", SECURE_VIP, tail, sizeof(tail), 10000), 0);
+	fd = tsock_connect("a", SECURE_VIP, 3000);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	cr_assert_eq(send(fd, "ECHO\n", 5, 0), 5);
+	cr_assert_eq(tsock_echo_stream(fd, total, why, sizeof(why)), 0, "%s", why);
+	cr_assert_gt(tsock_request(fd, "", tail, sizeof(tail), 5000), 0);
+	cr_assert_str_eq(tail, "BYE 20971520\n");
+	close(fd);
 }
