@@ -196,8 +196,10 @@ struct proxy {
  * L4 relay, @piped more in the pipe (zero-copy: splice(2) moves page
  * references from the source socket into the pipe and from the pipe to the
  * destination). Buffered bytes always go before piped ones. The L4 relay
- * borrows the pipe from px->pipes only while bytes are in it (pipes.h);
- * HTTP connections never have one.
+ * reads small messages into the buffer (one recv() and one send()) and
+ * borrows a pipe from px->pipes only while a stream fills it (@bulk), and
+ * only while bytes are in the pipe (pipes.h); HTTP connections never have
+ * one.
  */
 struct half {
 	size_t len, off;
@@ -207,6 +209,10 @@ struct half {
 	bool shut;		/* FIN passed on to the destination */
 	bool no_pipe;		/* pipe creation failed: copy through buf */
 	bool copy;		/* copy through buf and show the bytes to observe.c */
+	/* The L4 relay splices only while bytes stream: set when a read fills
+	 * the buffer, cleared when a splice moves less than SPLICE_MIN (tcp.c).
+	 */
+	bool bulk;
 	uint64_t bytes;		/* delivered to the destination, for the admin API */
 	char *buf;		/* CONN_BUF_SIZE bytes while it holds any; else NULL */
 };

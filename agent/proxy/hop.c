@@ -13,19 +13,36 @@
 #include "proxy/conn.h"
 #include "proxy/hop.h"
 
+/* A name and its length, so a field line's name is compared only with the
+ * names of its length.
+ */
+struct name {
+	const char *s;
+	size_t len;
+};
+
+#define NAME(lit) { (lit), sizeof(lit) - 1 }
+
 /* Fields that are hop-by-hop whatever Connection says (RFC 9110 7.6.1, and
  * Proxy-Connection, which clients still send). Transfer-Encoding is too, but
  * the relay passes bodies on as they are framed, so it stays.
  */
-static const char *const always[] = {
-	"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+static const struct name always[] = {
+	NAME("connection"),
+	NAME("keep-alive"),
+	NAME("proxy-connection"),
+	NAME("te"),
+	NAME("trailer"),
+	NAME("upgrade"),
 };
 
 /* Fields a Connection field cannot make hop-by-hop: dropping them would
  * change where the message ends for the next hop, or where it goes.
  */
-static const char *const kept[] = {
-	"content-length", "transfer-encoding", "host",
+static const struct name kept[] = {
+	NAME("content-length"),
+	NAME("transfer-encoding"),
+	NAME("host"),
 };
 
 static bool is_ows(char ch)
@@ -33,12 +50,29 @@ static bool is_ows(char ch)
 	return ch == ' ' || ch == '\t';
 }
 
-static bool in_list(const char *const *list, size_t n, const char *name, size_t len)
+static bool in_list(const struct name *list, size_t n, const char *name, size_t len)
 {
 	for (size_t i = 0; i < n; i++)
-		if (strlen(list[i]) == len && !strncasecmp(list[i], name, len))
+		if (list[i].len == len && !strncasecmp(list[i].s, name, len))
 			return true;
 	return false;
+}
+
+/* The first CRLF in @p..@end, or NULL: memchr() for the LF (a vectorised
+ * scan), where memmem() set up a two-byte search for every line.
+ */
+static const char *find_crlf(const char *p, const char *end)
+{
+	const char *lf;
+
+	for (const char *q = p; q < end; q = lf + 1) {
+		lf = memchr(q, '\n', (size_t)(end - q));
+		if (!lf)
+			return NULL;
+		if (lf > p && lf[-1] == '\r')
+			return lf - 1;
+	}
+	return NULL;
 }
 
 /* The next field line of the head after @p (the start of a line); NULL at
@@ -51,7 +85,7 @@ static const char *field_line(const char *p, const char *end, size_t *name_len,
 
 	if (end - p < 2 || (p[0] == '\r' && p[1] == '\n'))
 		return NULL;
-	crlf = memmem(p, (size_t)(end - p), "\r\n", 2);
+	crlf = find_crlf(p, end);
 	if (!crlf)
 		return NULL;
 	colon = memchr(p, ':', (size_t)(crlf - p));
@@ -60,75 +94,122 @@ static const char *field_line(const char *p, const char *end, size_t *name_len,
 	return p;
 }
 
-/* Whether the Connection fields of the head @fields..@end name @name. */
-static bool named_by_connection(const char *fields, const char *end, const char *name,
-				size_t len)
-{
-	size_t nl, ll;
+/* The Connection field lines of a head, found once per rewrite: each other
+ * line is judged by what they say. Past HOP_CONN_LINES of them (no real
+ * peer sends that many) every judgement scans the whole head again.
+ */
+#define HOP_CONN_LINES 4
 
-	for (const char *p = fields; field_line(p, end, &nl, &ll); p += ll) {
-		const char *v = p + nl + 1, *vend = p + ll - 2;
-
-		if (nl != 10 || strncasecmp(p, "connection", 10))
-			continue;
-		while (v < vend) {
-			const char *t;
-
-			while (v < vend && (is_ows(*v) || *v == ','))
-				v++;
-			t = v;
-			while (v < vend && *v != ',' && !is_ows(*v))
-				v++;
-			if ((size_t)(v - t) == len && !strncasecmp(t, name, len))
-				return true;
-		}
-	}
-	return false;
-}
-
-size_t hop_head_len(const char *buf, size_t len)
-{
-	const char *e = memmem(buf, len, "\r\n\r\n", 4);
-
-	return e ? (size_t)(e + 4 - buf) : 0;
-}
-
-/* Whether the field line at @p, name @nl bytes long, goes. */
-static bool dropped(const char *fields, const char *end, const char *p, size_t nl)
-{
-	if (in_list(kept, sizeof(kept) / sizeof(kept[0]), p, nl))
-		return false;
-	return in_list(always, sizeof(always) / sizeof(always[0]), p, nl) ||
-	       named_by_connection(fields, end, p, nl);
-}
+struct conn_lines {
+	const char *line[HOP_CONN_LINES];
+	size_t nl[HOP_CONN_LINES], ll[HOP_CONN_LINES];
+	size_t n;
+	bool many;		/* more than HOP_CONN_LINES: scan the head */
+};
 
 static bool is_connection(const char *p, size_t nl)
 {
 	return nl == 10 && !strncasecmp(p, "connection", 10);
 }
 
+/* Whether the Connection field line at @p (name @nl, line @ll bytes) names @name. */
+static bool line_names(const char *p, size_t nl, size_t ll, const char *name, size_t len)
+{
+	const char *v = p + nl + 1, *vend = p + ll - 2;
+
+	while (v < vend) {
+		const char *t;
+
+		while (v < vend && (is_ows(*v) || *v == ','))
+			v++;
+		t = v;
+		while (v < vend && *v != ',' && !is_ows(*v))
+			v++;
+		if ((size_t)(v - t) == len && !strncasecmp(t, name, len))
+			return true;
+	}
+	return false;
+}
+
+/* Whether the Connection fields of the head @fields..@end name @name. */
+static bool named_by_connection(const struct conn_lines *cl, const char *fields, const char *end,
+				const char *name, size_t len)
+{
+	size_t nl, ll;
+
+	if (!cl->many) {
+		for (size_t i = 0; i < cl->n; i++)
+			if (line_names(cl->line[i], cl->nl[i], cl->ll[i], name, len))
+				return true;
+		return false;
+	}
+	for (const char *p = fields; field_line(p, end, &nl, &ll); p += ll)
+		if (is_connection(p, nl) && line_names(p, nl, ll, name, len))
+			return true;
+	return false;
+}
+
+size_t hop_head_len(const char *buf, size_t len)
+{
+	const char *end = buf + len;
+
+	/* The first CRLF CRLF, found by its first LF. */
+	for (const char *p = buf, *lf; p < end; p = lf + 1) {
+		lf = memchr(p, '\n', (size_t)(end - p));
+		if (!lf || end - lf < 3)
+			return 0;
+		if (lf > buf && lf[-1] == '\r' && lf[1] == '\r' && lf[2] == '\n')
+			return (size_t)(lf + 3 - buf);
+	}
+	return 0;
+}
+
+/* Whether the field line at @p, name @nl bytes long, goes. */
+static bool dropped(const struct conn_lines *cl, const char *fields, const char *end,
+		    const char *p, size_t nl)
+{
+	if (in_list(kept, sizeof(kept) / sizeof(kept[0]), p, nl))
+		return false;
+	return in_list(always, sizeof(always) / sizeof(always[0]), p, nl) ||
+	       named_by_connection(cl, fields, end, p, nl);
+}
+
 int hop_rewrite(char *buf, size_t head_len, size_t *len, size_t cap, const char *add)
 {
 	const char *end = buf + head_len, *fields, *p;
 	size_t add_len = add ? strlen(add) : 0, drop = 0, nl, ll;
+	struct conn_lines cl = { .n = 0 };
 	char *w;
 
-	fields = memmem(buf, head_len, "\r\n", 2);
+	fields = find_crlf(buf, end);
 	if (!fields)
 		return 0;
 	fields += 2;
+	for (p = fields; field_line(p, end, &nl, &ll); p += ll) {
+		if (!is_connection(p, nl))
+			continue;
+		if (cl.n == HOP_CONN_LINES) {
+			cl.many = true;
+			break;
+		}
+		cl.line[cl.n] = p;
+		cl.nl[cl.n] = nl;
+		cl.ll[cl.n++] = ll;
+	}
 	/* Measure first: nothing moves unless the result fits. */
 	for (p = fields; field_line(p, end, &nl, &ll); p += ll)
-		if (dropped(fields, end, p, nl))
+		if (dropped(&cl, fields, end, p, nl))
 			drop += ll;
 	if (*len - drop + add_len > cap)
 		return -ENOSPC;
+	if (!drop && !add_len)
+		return 0;	/* nothing hop-by-hop (most requests): nothing moves */
 	/* Mark the lines to drop by their first byte (a NUL cannot start a
 	 * name framing.c accepted): the other lines first, the Connection
 	 * lines last, as the others are judged by what those say.
 	 */
 	for (p = fields; field_line(p, end, &nl, &ll); p += ll)
-		if (!is_connection(p, nl) && dropped(fields, end, p, nl))
+		if (!is_connection(p, nl) && dropped(&cl, fields, end, p, nl))
 			*(char *)p = '\0';
 	for (p = fields; field_line(p, end, &nl, &ll); p += ll)
 		if (is_connection(p, nl))

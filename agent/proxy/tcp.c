@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The opaque relay (struct relay_ops relay_tcp): bytes both ways between the
- * client and one upstream, zero-copy through a pipe per direction borrowed
- * from the worker's pool while bytes are in it, with half-close passed on. Serves L4 connections, HTTP ones after an upgrade
+ * client and one upstream, with half-close passed on: small messages
+ * through the direction's buffer (one recv(), one send()), streams
+ * zero-copy through a pipe per direction borrowed from the worker's pool
+ * while bytes are in it. Serves L4 connections, HTTP ones after an upgrade
  * or CONNECT, and inbound connections, whose bytes are copied instead while
  * observe.c looks at them (half.copy). Level-triggered epoll: each side is
  * watched for EPOLLIN only while its buffer toward the other side is empty,
@@ -30,6 +32,13 @@
  * pages). Less than that arrives when less is queued on the socket.
  */
 #define PIPE_CHUNK 65536
+/* A direction splices while it streams: from a read that fills the buffer
+ * (CONN_BUF_SIZE) until a splice moves less than this. Below it, a splice
+ * pair costs more than recv() and send() of the same bytes, and a small
+ * message (a request, a response, a ping) is read and written once each:
+ * splicing one took two splice() calls and a third that found nothing.
+ */
+#define SPLICE_MIN 4096
 
 /* A pipe for @h from the worker's pool, for the bytes about to be read.
  * False when the pool is at its bound (this read copies through the buffer)
@@ -63,6 +72,14 @@ static void on_fin_wait(struct loop_timer *n, uint64_t now);
 static int pump(struct conn *c, int src, struct tls_link *src_tls, int dst,
 		struct tls_link *dst_tls, struct half *h, bool dst_ready)
 {
+	/* A read into the buffer that came back short emptied the socket's
+	 * queue: reading again would find nothing (EAGAIN). Level-triggered
+	 * epoll reports what arrives after it, or a FIN that came with it.
+	 * Not over TLS (the SSL may hold more than the socket shows) nor on
+	 * the fast path (watched for the FIN only).
+	 */
+	bool drained = false;
+
 	for (int round = 0;; round++) {
 		bool piping;
 		ssize_t n;
@@ -119,17 +136,19 @@ static int pump(struct conn *c, int src, struct tls_link *src_tls, int dst,
 		/* Stop only with nothing pending and no EOF: then the source is
 		 * watched for EPOLLIN and level-triggered epoll brings us back.
 		 */
-		if (round == PUMP_ROUNDS)
+		if (round == PUMP_ROUNDS || drained)
 			return 0;
 		/* Bytes someone watches (observe.c), and bytes to or from TLS,
-		 * go through the buffer.
+		 * go through the buffer; so do small messages (SPLICE_MIN).
 		 */
-		piping = !h->copy && !src_tls && !dst_tls && half_pipe(c->px, h);
+		piping = h->bulk && !h->copy && !src_tls && !dst_tls && half_pipe(c->px, h);
 		if (piping) {
 			n = splice(src, NULL, h->pipe[1], NULL, PIPE_CHUNK,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n <= 0)
 				pipe_give(&c->px->pipes, h->pipe);	/* nothing went in */
+			if (n > 0 && n < SPLICE_MIN)
+				h->bulk = false;
 		} else {
 			if (!half_buf(c->px, h))
 				return -ENOMEM;
@@ -138,6 +157,10 @@ static int pump(struct conn *c, int src, struct tls_link *src_tls, int dst,
 				observe_bytes(c, h, h->buf, (size_t)n);
 			if (n <= 0)
 				half_buf_put(c->px, h);
+			if (n == CONN_BUF_SIZE)
+				h->bulk = true;
+			else if (n > 0 && !src_tls && !c->fast)
+				drained = true;
 		}
 		if (n == -1)
 			return errno == EAGAIN ? 0 : -errno;

@@ -86,3 +86,18 @@ Test(hop, an_incomplete_head_has_no_length)
 {
 	cr_assert_eq(hop_head_len("GET / HTTP/1.1\r\nHost: a\r\n", 25), 0);
 }
+
+Test(hop, many_connection_fields_are_all_read)
+{
+	/* More Connection fields than the rewrite notes aside (four): the
+	 * fields the fifth and sixth name go too, whichever line comes first.
+	 */
+	check("GET / HTTP/1.1\r\nX-E: 5\r\nConnection: x-a\r\nConnection: x-b\r\n"
+	      "Connection: x-c\r\nConnection: x-d\r\nConnection: x-e\r\nConnection: x-f\r\n"
+	      "X-A: 1\r\nX-B: 2\r\nX-C: 3\r\nX-D: 4\r\nX-F: 6\r\nX-G: 7\r\n\r\n",
+	      "", NULL, 1024, "GET / HTTP/1.1\r\nX-G: 7\r\n\r\n");
+	/* And the same head with only the noted ones. */
+	check("GET / HTTP/1.1\r\nX-D: 4\r\nConnection: x-a, x-b\r\nConnection: x-c\r\n"
+	      "Connection: x-d\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\nX-G: 7\r\n\r\n",
+	      "", NULL, 1024, "GET / HTTP/1.1\r\nX-G: 7\r\n\r\n");
+}
