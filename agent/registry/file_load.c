@@ -445,7 +445,7 @@ static int next_in_force(const struct load *l, struct file_entry **out, size_t *
  * being sent again; what it does not list goes at its end. The sink takes
  * the objects. 0 or -errno.
  */
-static int send_listing(struct load *l, struct reg_sink *sink, const char *source,
+static int send_listed(struct load *l, struct reg_sink *sink, const char *source,
 			size_t *n_changes)
 {
 	int err = reg_sink_resync_begin(sink, source, all_kinds,
@@ -471,6 +471,27 @@ static int send_listing(struct load *l, struct reg_sink *sink, const char *sourc
 			err = reg_sink_keep(sink, source, rj->key.kind, rj->key.ns, rj->key.name);
 	}
 	return err ? err : reg_sink_resync_end(sink, source);
+}
+
+/* A listing up to this size is taken by the loop whole (a batch), so a
+ * small file rewritten is never published half applied; a bigger one goes
+ * in the sink's paced parts, and the loop keeps taking other sources'
+ * events meanwhile.
+ */
+#define LISTING_BATCH_MAX 512
+
+static int send_listing(struct load *l, struct reg_sink *sink, const char *source,
+			size_t *n_changes)
+{
+	bool batch = l->n_items + l->n_rej <= LISTING_BATCH_MAX;
+	int err;
+
+	if (batch)
+		reg_sink_batch_begin(sink);
+	err = send_listed(l, sink, source, n_changes);
+	if (batch)
+		reg_sink_batch_end(sink);
+	return err;
 }
 
 /* How many objects in force @next lacks (both sorted). */
@@ -520,11 +541,15 @@ static int send_changes(struct load *l, struct reg_sink *sink, const char *sourc
 	size_t j = 0;
 	int err = 0;
 
+	/* One write of the file is one change: the loop applies it whole. */
+	reg_sink_batch_begin(sink);
 	for (size_t i = 0; i < l->n_items && !err; i++) {
 		if (!l->items[i].obj)
 			continue;
-		if (stopping(l, ++*n_changes))
-			return -ECANCELED;
+		if (stopping(l, ++*n_changes)) {
+			err = -ECANCELED;
+			break;
+		}
 		err = reg_sink_upsert(sink, source, l->items[i].obj);
 		l->items[i].obj = NULL;
 	}
@@ -537,10 +562,13 @@ static int send_changes(struct load *l, struct reg_sink *sink, const char *sourc
 			j++;
 		if (j < n_next && c == 0)
 			continue;
-		if (stopping(l, ++*n_changes))
-			return -ECANCELED;
+		if (stopping(l, ++*n_changes)) {
+			err = -ECANCELED;
+			break;
+		}
 		err = reg_sink_delete(sink, source, k->kind, k->ns, k->name);
 	}
+	reg_sink_batch_end(sink);
 	return err;
 }
 

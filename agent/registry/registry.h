@@ -37,6 +37,16 @@ int reg_sink_upsert(struct reg_sink *s, const char *source, struct obj *obj);
 int reg_sink_delete(struct reg_sink *s, const char *source, enum obj_kind kind, const char *ns,
 		    const char *name);
 
+/* The events sent between batch_begin and batch_end are taken by the loop
+ * together, after the end: a change made of several objects (a Service and
+ * its endpoints rewritten in one file write) is never published half
+ * applied. More than a publish's bound of changes still goes in parts. The
+ * loop takes no other source's events meanwhile: keep a batch to what one
+ * change needs. One batch at a time.
+ */
+void reg_sink_batch_begin(struct reg_sink *s);
+void reg_sink_batch_end(struct reg_sink *s);
+
 /* A full listing follows: the objects sent between begin and end replace every
  * object of @source of the listed @kinds at end, in one step (a relist after
  * 410 Gone, a reconnect, an etcd compaction). Objects upserted meanwhile count

@@ -107,6 +107,7 @@ struct reg_sink {
 	struct event *head, **tail;	/* under lock */
 	size_t queued;			/* under lock */
 	bool closed;			/* under lock */
+	bool batching;			/* under lock: reg_sink_batch_begin() */
 	/* Events taken from the queue, not applied yet: the rest of a batch
 	 * waiting for the gate. Loop thread only, as everything below.
 	 */
@@ -171,7 +172,7 @@ static int push(struct reg_sink *s, struct event *e)
 		 * (a listing pushes thousands; a write and a wake-up each cost
 		 * more than the push itself).
 		 */
-		wake = !s->head;
+		wake = !s->head && !s->batching;
 		*s->tail = e;
 		s->tail = &e->next;
 		s->queued++;
@@ -233,6 +234,26 @@ int reg_sink_keep(struct reg_sink *s, const char *source, enum obj_kind kind, co
 		  const char *name)
 {
 	return push_key(s, EV_KEEP, source, kind, ns, name);
+}
+
+void reg_sink_batch_begin(struct reg_sink *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->batching = true;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void reg_sink_batch_end(struct reg_sink *s)
+{
+	uint64_t one = 1;
+	bool wake;
+
+	pthread_mutex_lock(&s->lock);
+	s->batching = false;
+	wake = s->head != NULL;
+	pthread_mutex_unlock(&s->lock);
+	if (wake)
+		(void)!write(s->efd, &one, sizeof(one));
 }
 
 int reg_sink_resync_begin(struct reg_sink *s, const char *source, const enum obj_kind *kinds,
@@ -643,10 +664,15 @@ static void drain(struct reg_sink *s, bool force)
 
 	(void)!read(s->efd, &v, sizeof(v));
 	pthread_mutex_lock(&s->lock);
-	batch = s->head;
-	s->head = NULL;
-	s->tail = &s->head;
-	s->queued = 0;
+	/* A batch being sent is taken whole at its end (which wakes us), unless
+	 * everything must go now.
+	 */
+	batch = s->batching && !force ? NULL : s->head;
+	if (batch) {
+		s->head = NULL;
+		s->tail = &s->head;
+		s->queued = 0;
+	}
 	pthread_mutex_unlock(&s->lock);
 	if (batch) {
 		*s->held_tail = batch;

@@ -355,3 +355,30 @@ Test(sink_gate, workers_bind_each_part_of_a_big_batch_on_its_own)
 	}
 	stop(&f);
 }
+
+static bool published_once(struct gate_fix *f)
+{
+	return f->publishes > 0;
+}
+
+/* A file reload's change (a Service and its endpoints written together)
+ * is sent as a batch: the loop takes none of it before the end, then all
+ * of it in one publish.
+ */
+Test(sink_gate, a_batch_is_taken_whole_at_its_end)
+{
+	struct gate_fix f;
+
+	start(&f, 0);
+	reg_sink_batch_begin(f.sink);
+	push_services(&f, 3);
+	run(&f, published_once, 50);
+	cr_expect_eq(f.publishes, 0, "a batch half sent was published");
+	cr_expect(!applied(&f, 0), "a batch half sent was applied");
+	reg_sink_batch_end(f.sink);
+	run(&f, published_once, 2000);
+	cr_expect_eq(f.publishes, 1);
+	cr_expect_eq(published(&f), 3);
+	cr_expect_eq(take_part(&f), 3);
+	stop(&f);
+}
