@@ -122,7 +122,7 @@ static const struct opt_def cfg_tail[] = {
 	    "proxy worker threads, each with its own loop and listeners (SO_REUSEPORT); a connection stays on one; 0: one per online CPU"),
 	OPT("opaque-fastpath", "WEFT_OPAQUE_FASTPATH", OPT_STRING, opaque_fastpath, "splice", 0, 0,
 	    "KIND",
-	    "how opaque TCP bytes cross the proxy: splice (through a pipe, zero-copy) or sockmap (a BPF stream verdict moves them between the two sockets in the kernel, counted; see docs/datapath.md and docs/benchmarks.md for what it gains and costs)"),
+	    "how opaque TCP bytes cross the proxy: splice (through a pipe, zero-copy) or sockmap (a BPF stream verdict moves them between the two sockets in the kernel, counted; see docs/datapath.md and docs/benchmarks.md for what it gains and costs; experimental: not for production, docs/datapath.md \"Known defect\")"),
 	OPT("no-sandbox", NULL, OPT_FLAG, no_sandbox, NULL, 0, 0, NULL,
 	    "for debugging only: the proxy workers keep the agent's capabilities and run without their seccomp filter (by default they drop every capability and take their sockets from a privileged broker thread)"),
 	OPT("pod-wait", "WEFT_POD_WAIT_MS", OPT_U32, pod_wait_ms, "5000", 0, 9000, "MS",
