@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "admin/cmds.h"
 #include "admin/http.h"
 #include "admin/metrics.h"
@@ -785,6 +787,53 @@ static void stop(struct agent *a)
 		close(a->home_netns_fd);
 }
 
+/* Whether this agent loads libcurl for a registry (etcd, Consul) and
+ * speaks TLS nowhere: no mTLS (a CA, weft-ca or a bundle), no kubernetes
+ * registry (its API server is HTTPS), no https:// URL among the etcd and
+ * Consul registries and the Consul agent.
+ */
+static bool plaintext_http_registry(const struct agent_config *cfg)
+{
+	bool http = false;
+
+	if (cfg->ca_cert[0] || cfg->ca_url[0] || cfg->trust_bundle[0])
+		return false;
+	if (cfg->consul_agent && strcasestr(cfg->consul_agent, "https://"))
+		return false;
+	for (unsigned int i = 0; i < cfg->registries.n; i++) {
+		const char *r = cfg->registries.v[i];
+
+		if (!strncmp(r, "kubernetes", 10) || strcasestr(r, "https://"))
+			return false;
+		if (!strncmp(r, "etcd:", 5) || !strncmp(r, "consul:", 7))
+			http = true;
+	}
+	return http;
+}
+
+/* libcurl initialises OpenSSL as it starts (curl_global_init()) with
+ * OpenSSL's defaults: every cipher and digest registered under its legacy
+ * name, the error strings loaded, openssl.cnf read; 1.1 MiB resident
+ * (libcrypto's pages and heap). An agent whose HTTP registry is plaintext
+ * and that has no mTLS uses none of it: OpenSSL initialises each part
+ * once per process, so initialising it here first without those parts
+ * makes libcurl's request for them a no-op. Algorithms are still fetched
+ * from OpenSSL's providers; the name tables, strings and configuration
+ * serve TLS and key files, which this agent has none of. With no HTTP
+ * registry libcurl is not loaded (agent/curl_lazy.c) and this would only
+ * cost. docs/benchmarks.md ("Idle RSS") has the figures.
+ */
+static void openssl_init_lean(const struct agent_config *cfg)
+{
+	if (!plaintext_http_registry(cfg))
+		return;
+	if (!OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS |
+					 OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+					 OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+				 NULL))
+		log_warn("OpenSSL: cannot initialise it; the registry's HTTP client will fail as it starts");
+}
+
 int main(int argc, char **argv)
 {
 	struct agent_config cfg = { 0 };
@@ -822,6 +871,7 @@ int main(int argc, char **argv)
 	}
 	if (cfg.cleanup)
 		return cleanup(&cfg, a.cgroup) ? 1 : 0;
+	openssl_init_lean(&cfg);	/* before any thread, and before libcurl */
 	err = start(&a);
 	if (!err)
 		err = loop_run(a.loop);
