@@ -90,6 +90,8 @@ static int load(struct reg_file *r, char *err, size_t errlen)
 	if (ret == 1) {
 		r->stats.loads++;
 		r->stats.objects_rejected += rep.n_rejected;
+		r->stats.docs_parsed += rep.n_docs_parsed;
+		r->stats.docs_reused += rep.n_docs_reused;
 	}
 	pthread_mutex_unlock(&r->lock);
 	return ret;
