@@ -5,13 +5,16 @@
  * loading the YAML and JSON fixtures, reloads on write, atomic rename,
  * delete/recreate and a ConfigMap-style ..data symlink swap; a bad file
  * changing nothing; a bad object skipped while its previous version stays;
- * a reload sending only what changed.
+ * a reload sending only what changed; a reload parsing only the documents
+ * that changed; the reload thread in the idle scheduling class.
  * Run from the top of the tree (fixtures in tests/fixtures/).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1007,6 +1010,56 @@ Test(file_registry, syntax_error_in_one_document_names_its_line_in_the_file)
 	st = stats_of(r);
 	cr_assert(strstr(st.last_error, "line 18, column "), "%s", st.last_error);
 	cr_assert(has_vip(m, "198.19.1.3:80"));
+	reg_file_free(r);
+	model_free(m);
+}
+
+/* The policy of this process' thread named @comm, or -1 if none. */
+static int policy_of(const char *comm)
+{
+	char path[PATH_MAX], name[32];
+	int policy = -1;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) && policy < 0) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(name, sizeof(name), f) && !strncmp(name, comm, strlen(comm)) &&
+		    name[strlen(comm)] == '\n')
+			policy = sched_getscheduler(atoi(e->d_name));
+		fclose(f);
+	}
+	closedir(d);
+	return policy;
+}
+
+Test(file_registry, reloads_run_idle_class_the_caller_stays_normal)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file_stats b;
+	struct reg_file *r;
+	char text[4096];
+
+	docs_text(text, sizeof(text), 1, 2, 0);
+	write_file(path, text);
+	r = file_new(path, m);
+	cr_assert_not_null(r);
+	b = stats_of(r);
+	docs_text(text, sizeof(text), 1, 2, 1);
+	write_atomic(path, text);
+	expect_change(r, &b);
+	cr_assert_eq(policy_of("weft-file"), SCHED_IDLE, "the reload thread is background work");
+	cr_assert_eq(sched_getscheduler(0), SCHED_OTHER, "the caller's thread is left alone");
+	cr_assert(has_vip(m, "198.19.2.1:80"));
 	reg_file_free(r);
 	model_free(m);
 }
