@@ -23,7 +23,9 @@
  *     backend reading and decoding the event, the sink, the build and the
  *     hand-over to the workers, and the waits for a core on the way);
  *   - the proxy's side: every catalogue is published to BENCH_WORKERS proxy
- *     worker threads (default 2) as the agent does; each binds it between
+ *     worker threads (default 2) as the agent does, through the sink's gate
+ *     (a big change in parts, each once every worker bound the one before);
+ *     each worker binds a snapshot between
  *     two of its events, so the longest bind is the longest a request on a
  *     worker waited for a publish (during the sync, and during the changes);
  *     BENCH_WORKERS=0 leaves the proxy out.
@@ -124,6 +126,21 @@ static struct reg_source_status source_status(void)
 		if (!strcmp(st[i].source, SRC))
 			return st[i];
 	return (struct reg_source_status){ 0 };
+}
+
+/* The sink's gate, as the agent wires it (agent/main.c): a big change is
+ * published in parts, each once every worker has bound the one before.
+ */
+static bool sink_busy(void *ctx)
+{
+	(void)ctx;
+	return b.workers && workers_binding(b.workers);
+}
+
+static void on_workers_bound(void *ctx)
+{
+	(void)ctx;
+	reg_sink_resume(b.sink);
 }
 
 /* What the agent does after each batch: build and publish a catalogue. */
@@ -382,6 +399,11 @@ int main(int argc, char **argv)
 	b.workers = n_workers ? workers_new(b.loop, (unsigned int)n_workers, &po) : NULL;
 	if (!b.sink || (n_workers && !b.workers))
 		goto out;
+	if (b.workers) {
+		if (workers_on_bound(b.workers, b.loop, on_workers_bound, NULL))
+			goto out;
+		reg_sink_set_gate(b.sink, sink_busy, NULL);
+	}
 	b.want_services = services;
 	opts.kubeconfig = f.kubeconfig;
 	rss0 = rss_kib("VmRSS:");

@@ -11,11 +11,13 @@
 #include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -30,6 +32,17 @@
  * it changed: the model is out of step with the file until then.
  */
 #define RETRY_MS 1000
+
+/* The thread reloads at SCHED_IDLE (see background() below). A reload that
+ * took longer than STARVED_MS of wall time and more than STARVED_RATIO times
+ * its CPU time waited for a core most of it: the node's cores are all busy,
+ * and an idle-class thread gets almost nothing of them. The thread then
+ * reloads at the normal class for STARVED_HOLD_MS, so the catalogue never
+ * lags the file by much more than a reload's wait on a busy node.
+ */
+#define STARVED_MS 2000
+#define STARVED_RATIO 10
+#define STARVED_HOLD_MS 60000
 
 /* Room for "'PATH': reason". */
 #define LOAD_ERR_MAX (PATH_MAX + REG_PARSE_ERR_MAX)
@@ -47,6 +60,11 @@ struct reg_file {
 	int stop_fd;
 	pthread_t thread;
 	bool running;
+	/* The thread's: its scheduling class, and until when it stays normal
+	 * after a starved reload (CLOCK_MONOTONIC ms).
+	 */
+	bool idle, idle_refused, normal_refused;
+	uint64_t normal_until_ms;
 	pthread_mutex_t lock;
 	struct reg_file_stats stats;	/* under lock */
 };
@@ -90,9 +108,54 @@ static int load(struct reg_file *r, char *err, size_t errlen)
 	if (ret == 1) {
 		r->stats.loads++;
 		r->stats.objects_rejected += rep.n_rejected;
+		r->stats.docs_parsed += rep.n_docs_parsed;
+		r->stats.docs_reused += rep.n_docs_reused;
 	}
 	pthread_mutex_unlock(&r->lock);
 	return ret;
+}
+
+static uint64_t clock_ms(clockid_t c)
+{
+	struct timespec t;
+
+	clock_gettime(c, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* Put the calling thread (the reload thread) in the idle scheduling class,
+ * or back in the normal one. A reload is background work: at SCHED_IDLE a
+ * proxy worker, the agent's loop or anything else of the normal class
+ * that wakes takes the core from it at once, instead of waiting up to a
+ * scheduler slice (milliseconds) while it parses; it runs on what the rest
+ * leaves. Only this thread: the loop, which applies the changes and answers
+ * the admin API and the CNI plugin, stays normal. A kernel or a sandbox
+ * that refuses is logged once and changes nothing else.
+ */
+static void background(struct reg_file *r, bool idle)
+{
+	struct sched_param sp = { 0 };
+	int err;
+
+	if (r->idle == idle || (idle && r->idle_refused) || (!idle && r->normal_refused))
+		return;
+	err = pthread_setschedparam(pthread_self(), idle ? SCHED_IDLE : SCHED_OTHER, &sp);
+	if (!err) {
+		r->idle = idle;
+		return;
+	}
+	if (idle) {
+		r->idle_refused = true;
+		log_warn("registry: '%s': cannot reload at idle priority: %s; reloads compete "
+			 "with the proxy for the CPU, ignoring",
+			 r->path, strerror(err));
+	} else {
+		/* Back to normal needs CAP_SYS_NICE (or RLIMIT_NICE): stay idle. */
+		r->normal_refused = true;
+		log_warn("registry: '%s': reloads wait for idle CPU and cannot be given more: "
+			 "%s, ignoring",
+			 r->path, strerror(err));
+	}
 }
 
 /* Reload, and give the heap back after a parse (the sink does the same after
@@ -102,8 +165,22 @@ static int load(struct reg_file *r, char *err, size_t errlen)
  */
 static void reload(struct reg_file *r)
 {
+	uint64_t wall = clock_ms(CLOCK_MONOTONIC), cpu = clock_ms(CLOCK_THREAD_CPUTIME_ID);
 	char err[LOAD_ERR_MAX];
-	int ret = load(r, err, sizeof(err));
+	int ret;
+
+	background(r, wall >= r->normal_until_ms);
+	ret = load(r, err, sizeof(err));
+	cpu = clock_ms(CLOCK_THREAD_CPUTIME_ID) - cpu;
+	wall = clock_ms(CLOCK_MONOTONIC) - wall;
+	if (r->idle && wall > STARVED_MS && wall > STARVED_RATIO * cpu) {
+		log_warn("registry: '%s': a reload waited %llu ms for a core (%llu ms of CPU); "
+			 "reloading at normal priority for %u s",
+			 r->path, (unsigned long long)(wall - cpu), (unsigned long long)cpu,
+			 STARVED_HOLD_MS / 1000);
+		r->normal_until_ms = clock_ms(CLOCK_MONOTONIC) + STARVED_HOLD_MS;
+		background(r, false);
+	}
 
 	if (ret == -ECANCELED)
 		return;

@@ -20,6 +20,8 @@ struct reg_file_stats {
 	uint64_t loads;			/* successful (re)loads */
 	uint64_t load_errors;		/* whole-file failures (unreadable, syntax) */
 	uint64_t objects_rejected;	/* single objects rejected, summed over loads */
+	uint64_t docs_parsed;		/* YAML documents parsed, summed over loads */
+	uint64_t docs_reused;		/* documents not parsed: same bytes as one in force */
 	char last_error[512];		/* "" if the last load was clean */
 };
 

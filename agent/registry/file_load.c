@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* One load of the file registry (file_load.h): the file read whole, parsed
- * by registry/yaml.c, its objects decoded by registry/decode.c, then what
+/* One load of the file registry (file_load.h): the file read whole, cut
+ * into its YAML documents, those not already in force parsed by
+ * registry/yaml.c, their objects decoded by registry/decode.c, then what
  * differs from the loads before sent to the sink. Runs on the file
  * registry's thread (registry/file.c); a bad object is skipped and its
  * previous version kept, a file that cannot be read or parsed changes
@@ -40,11 +41,13 @@ struct item {
 	struct obj_key key;
 	uint64_t fp;
 	struct obj *obj;	/* owned; NULL: unchanged, the model has it already */
+	size_t doc, idx;	/* document from 1; item from 1, 0: the document itself */
 	char where[FILE_WHERE_MAX];
 };
 
 /* A rejected object of the load in progress. */
 struct rejection {
+	size_t doc, idx;
 	char where[FILE_WHERE_MAX];
 	char msg[REG_DECODE_ERR_MAX];
 	struct obj_key key;
@@ -62,6 +65,7 @@ struct load {
 	size_t n_items, cap_items;
 	struct rejection *rej;
 	size_t n_rej, cap_rej;
+	size_t n_docs_parsed, n_docs_reused;
 };
 
 static uint64_t fnv_bytes(uint64_t h, const void *p, size_t len)
@@ -195,8 +199,16 @@ static int read_file(const char *path, char **out, size_t *out_len, char *err, s
 	return ret;
 }
 
+static void fmt_where(char *where, size_t doc, size_t idx)
+{
+	if (idx)
+		snprintf(where, FILE_WHERE_MAX, "document %zu, item %zu", doc, idx);
+	else
+		snprintf(where, FILE_WHERE_MAX, "document %zu", doc);
+}
+
 static int add_item(struct load *l, const struct obj_key *key, uint64_t fp, struct obj *o,
-		    const char *where)
+		    size_t doc, size_t idx)
 {
 	struct item *it;
 
@@ -206,19 +218,21 @@ static int add_item(struct load *l, const struct obj_key *key, uint64_t fp, stru
 	it->key = *key;
 	it->fp = fp;
 	it->obj = o;
-	snprintf(it->where, sizeof(it->where), "%s", where);
+	it->doc = doc;
+	it->idx = idx;
+	fmt_where(it->where, doc, idx);
 	return 0;
 }
 
-static struct rejection *add_rejection(struct load *l, const char *where)
+static struct rejection *add_rejection(struct load *l, size_t doc, size_t idx)
 {
 	struct rejection *r;
 
 	if (array_reserve(&l->rej, &l->cap_rej, l->n_rej, sizeof(*l->rej), 8))
 		return NULL;
 	r = &l->rej[l->n_rej++];
-	*r = (struct rejection){ 0 };
-	snprintf(r->where, sizeof(r->where), "%s", where);
+	*r = (struct rejection){ .doc = doc, .idx = idx };
+	fmt_where(r->where, doc, idx);
 	return r;
 }
 
@@ -227,7 +241,7 @@ static struct rejection *add_rejection(struct load *l, const char *where)
  * in force is accepted as it is, without decoding. Only -ENOMEM is
  * returned: bad objects are data.
  */
-static int decode_one(struct load *l, json_object *list, json_object *o, const char *where)
+static int decode_one(struct load *l, json_object *list, json_object *o, size_t doc, size_t idx)
 {
 	uint64_t fp = fingerprint(list, o);
 	char msg[REG_DECODE_ERR_MAX];
@@ -240,20 +254,20 @@ static int decode_one(struct load *l, json_object *list, json_object *o, const c
 	/* Same manifest, same object: decoding is a function of the manifest. */
 	if (!l->full && !reg_decode_key(list, o, &key) && (prev = find_in_force(l->a, &key)) &&
 	    prev->fp == fp)
-		return add_item(l, &prev->key, fp, NULL, where);
+		return add_item(l, &prev->key, fp, NULL, doc, idx);
 	if (list)
 		err = reg_decode_list_item(list, o, &obj, msg, sizeof(msg));
 	else
 		err = reg_decode(o, &obj, msg, sizeof(msg));
 	if (!err) {
-		err = add_item(l, &obj->key, fp, obj, where);
+		err = add_item(l, &obj->key, fp, obj, doc, idx);
 		if (err)
 			obj_free(obj);
 		return err;
 	}
 	if (err != -EINVAL)
 		return err;
-	r = add_rejection(l, where);
+	r = add_rejection(l, doc, idx);
 	if (!r)
 		return -ENOMEM;
 	snprintf(r->msg, sizeof(r->msg), "%s", msg);
@@ -261,13 +275,13 @@ static int decode_one(struct load *l, json_object *list, json_object *o, const c
 	return 0;
 }
 
-/* Decode every object of every document: a document is one object, a List
- * (its items), or an array of objects; empty documents are skipped.
+/* Decode every object of every document, numbered from @base + 1: a
+ * document is one object, a List (its items), or an array of objects;
+ * empty documents are skipped.
  */
-static int decode_docs(struct load *l, json_object *docs)
+static int decode_docs(struct load *l, json_object *docs, size_t base)
 {
 	size_t n_docs = json_object_array_length(docs), seen = 0;
-	char where[FILE_WHERE_MAX];
 	int err = 0;
 
 	for (size_t d = 0; d < n_docs && !err; d++) {
@@ -276,7 +290,6 @@ static int decode_docs(struct load *l, json_object *docs)
 		char msg[REG_DECODE_ERR_MAX];
 		int is_list;
 
-		snprintf(where, sizeof(where), "document %zu", d + 1);
 		if (!doc)
 			continue;
 		if (stopping(l, ++seen))
@@ -286,7 +299,7 @@ static int decode_docs(struct load *l, json_object *docs)
 		} else {
 			is_list = reg_list_items(doc, &items, msg, sizeof(msg));
 			if (is_list < 0) {
-				struct rejection *r = add_rejection(l, where);
+				struct rejection *r = add_rejection(l, base + d + 1, 0);
 
 				if (!r)
 					return -ENOMEM;
@@ -294,7 +307,7 @@ static int decode_docs(struct load *l, json_object *docs)
 				continue;
 			}
 			if (!is_list) {
-				err = decode_one(l, NULL, doc, where);
+				err = decode_one(l, NULL, doc, base + d + 1, 0);
 				continue;
 			}
 			list = doc;
@@ -302,11 +315,244 @@ static int decode_docs(struct load *l, json_object *docs)
 		for (size_t i = 0; items && i < json_object_array_length(items) && !err; i++) {
 			if (stopping(l, ++seen))
 				return -ECANCELED;
-			snprintf(where, sizeof(where), "document %zu, item %zu", d + 1, i + 1);
-			err = decode_one(l, list, json_object_array_get_idx(items, i), where);
+			err = decode_one(l, list, json_object_array_get_idx(items, i), base + d + 1,
+					 i + 1);
 		}
 	}
 	return err;
+}
+
+/* ---- documents split on the raw bytes ---- */
+
+/* Whether a document starts at @off, the start of a line: `---` alone on
+ * it or followed by white space. YAML forbids that line inside a scalar or
+ * a flow collection (c-forbidden), so libyaml either starts a document
+ * there or rejects the stream, and it does so the same parsing the bytes
+ * from there on alone.
+ */
+static bool doc_start_at(const char *buf, size_t off, size_t len)
+{
+	if (len - off < 3 || memcmp(buf + off, "---", 3))
+		return false;
+	off += 3;
+	return off == len || buf[off] == ' ' || buf[off] == '\t' || buf[off] == '\r' ||
+	       buf[off] == '\n';
+}
+
+/* Where the document starting at @off ends: where the next one starts. */
+static size_t doc_end(const char *buf, size_t off, size_t len)
+{
+	const char *nl;
+
+	while ((nl = memchr(buf + off, '\n', len - off))) {
+		off = (size_t)(nl - buf) + 1;
+		if (doc_start_at(buf, off, len))
+			return off;
+	}
+	return len;
+}
+
+/* Whether the documents of @buf may be parsed one by one: YAML, and no
+ * line that may be a directive (`%YAML`, `%TAG`: they belong to the
+ * document after them; such a rare file is parsed whole, as JSON is).
+ */
+static bool splittable(const char *buf, size_t len)
+{
+	size_t off = len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3) ? 3 : 0;
+	const char *nl;
+
+	if (reg_docs_is_json(buf, len))
+		return false;
+	for (;;) {
+		if (off < len && buf[off] == '%')
+			return false;
+		nl = off < len ? memchr(buf + off, '\n', len - off) : NULL;
+		if (!nl)
+			return true;
+		off = (size_t)(nl - buf) + 1;
+	}
+}
+
+static int doc_cmp(const void *a, const void *b)
+{
+	const struct file_doc *x = a, *y = b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return (x->len > y->len) - (x->len < y->len);
+}
+
+static const struct file_doc *find_doc(const struct file_doc_cache *c, uint64_t hash,
+				       size_t len)
+{
+	struct file_doc k = { .hash = hash, .len = len };
+
+	return c->n ? bsearch(&k, c->docs, c->n, sizeof(*c->docs), doc_cmp) : NULL;
+}
+
+/* Whether what @d produced can stand without parsing it: every object it
+ * defined is in force as it defined it (not one rejected then as a
+ * duplicate that now has to be decoded and sent).
+ */
+static bool reusable(const struct load *l, const struct file_doc *d)
+{
+	const struct file_doc_cache *c = &l->a->cache;
+
+	for (size_t i = d->item0; i < d->item0 + d->n_items; i++) {
+		const struct file_entry *prev = find_in_force(l->a, &c->items[i].key);
+
+		if (!prev || prev->fp != c->items[i].fp)
+			return false;
+	}
+	return true;
+}
+
+/* File what @d produced again, its documents numbered from @base + 1. */
+static int reuse_doc(struct load *l, const struct file_doc *d, size_t base)
+{
+	const struct file_doc_cache *c = &l->a->cache;
+
+	for (size_t i = d->item0; i < d->item0 + d->n_items; i++) {
+		const struct file_doc_item *it = &c->items[i];
+
+		if (add_item(l, &it->key, it->fp, NULL, base + it->doc + 1, it->item))
+			return -ENOMEM;
+	}
+	for (size_t i = d->rej0; i < d->rej0 + d->n_rej; i++) {
+		const struct file_doc_rejection *cr = &c->rej[i];
+		struct rejection *r = add_rejection(l, base + cr->doc + 1, cr->item);
+
+		if (!r)
+			return -ENOMEM;
+		memcpy(r->msg, cr->msg, sizeof(r->msg));
+		r->key = cr->key;
+		r->has_key = cr->has_key;
+	}
+	l->n_docs_reused += d->n_docs;
+	return 0;
+}
+
+/* Parse and decode the @n bytes at @p, documents numbered from @base + 1.
+ * Returns 0 (@n_docs set), 1 when they do not parse (the whole file is
+ * then parsed for the error message, which names its line), or -errno.
+ */
+static int parse_doc(struct load *l, const char *p, size_t n, size_t base, size_t *n_docs)
+{
+	char err[REG_PARSE_ERR_MAX];
+	json_object *docs;
+	int ret = reg_yaml_parse(p, n, &docs, err, sizeof(err));
+
+	if (ret == -EINVAL)
+		return 1;
+	if (ret)
+		return ret;
+	*n_docs = json_object_array_length(docs);
+	l->n_docs_parsed += *n_docs;
+	ret = decode_docs(l, docs, base);
+	json_object_put(docs);
+	return ret;
+}
+
+void file_doc_cache_free(struct file_doc_cache *c)
+{
+	free(c->docs);
+	free(c->items);
+	free(c->rej);
+	*c = (struct file_doc_cache){ 0 };
+}
+
+/* What the documents @recs of @l produced, for the next load. The items
+ * and rejections are those decoded, in file order, before duplicates are
+ * told apart (that depends on the whole file and is done again).
+ */
+static int make_cache(const struct load *l, const struct file_doc *recs, size_t n,
+		      struct file_doc_cache *c)
+{
+	size_t base = 0;
+
+	c->docs = n ? calloc(n, sizeof(*c->docs)) : NULL;
+	c->items = l->n_items ? calloc(l->n_items, sizeof(*c->items)) : NULL;
+	c->rej = l->n_rej ? calloc(l->n_rej, sizeof(*c->rej)) : NULL;
+	if ((n && !c->docs) || (l->n_items && !c->items) || (l->n_rej && !c->rej)) {
+		file_doc_cache_free(c);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct file_doc *d = &recs[i];
+
+		c->docs[i] = *d;
+		for (size_t j = d->item0; j < d->item0 + d->n_items; j++)
+			c->items[j] = (struct file_doc_item){
+				.key = l->items[j].key, .fp = l->items[j].fp,
+				.doc = (uint32_t)(l->items[j].doc - 1 - base),
+				.item = (uint32_t)l->items[j].idx };
+		for (size_t j = d->rej0; j < d->rej0 + d->n_rej; j++) {
+			const struct rejection *r = &l->rej[j];
+			struct file_doc_rejection *cr = &c->rej[j];
+
+			memcpy(cr->msg, r->msg, sizeof(cr->msg));
+			cr->key = r->key;
+			cr->has_key = r->has_key;
+			cr->doc = (uint32_t)(r->doc - 1 - base);
+			cr->item = (uint32_t)r->idx;
+		}
+		base += d->n_docs;
+	}
+	c->n = n;
+	c->n_items = l->n_items;
+	c->n_rej = l->n_rej;
+	if (n)
+		qsort(c->docs, n, sizeof(*c->docs), doc_cmp);
+	return 0;
+}
+
+/* Decode @buf document by document, parsing only those whose bytes are not
+ * those of a document of the load in force (the rest produce what they did
+ * then), and fill @c with this load's documents. Returns 1 when done, 0
+ * when @buf is to be parsed whole instead (not splittable, or a document
+ * that does not parse; @l then holds part of it), or -errno.
+ */
+static int decode_split(struct load *l, const char *buf, size_t len, struct file_doc_cache *c)
+{
+	struct file_doc *recs = NULL;
+	size_t n_recs = 0, cap = 0, base = 0, end;
+	int ret = 0;
+
+	if (!splittable(buf, len))
+		return 0;
+	for (size_t off = 0; off < len && !ret; off = end) {
+		const struct file_doc *prev;
+		struct file_doc *d;
+
+		end = doc_end(buf, off, len);
+		if (stopping(l, n_recs + 1)) {
+			ret = -ECANCELED;
+			break;
+		}
+		if (array_reserve(&recs, &cap, n_recs, sizeof(*recs), 64)) {
+			ret = -ENOMEM;
+			break;
+		}
+		d = &recs[n_recs++];
+		*d = (struct file_doc){ .hash = fnv_bytes(FNV_OFFSET, buf + off, end - off),
+					.len = end - off, .item0 = l->n_items, .rej0 = l->n_rej };
+		prev = l->full ? NULL : find_doc(&l->a->cache, d->hash, d->len);
+		if (prev && reusable(l, prev)) {
+			d->n_docs = prev->n_docs;
+			ret = reuse_doc(l, prev, base);
+		} else {
+			ret = parse_doc(l, buf + off, end - off, base, &d->n_docs);
+		}
+		d->n_items = l->n_items - d->item0;
+		d->n_rej = l->n_rej - d->rej0;
+		base += d->n_docs;
+	}
+	if (!ret)
+		ret = make_cache(l, recs, n_recs, c);
+	free(recs);
+	if (ret == 1)
+		return 0;
+	return ret ? ret : 1;
 }
 
 static int key_cmp_idx(const void *a, const void *b, void *arg)
@@ -349,7 +595,7 @@ static int reject_duplicates(struct load *l)
 
 		if (first_of[i] == i)
 			continue;
-		r = add_rejection(l, items[i].where);
+		r = add_rejection(l, items[i].doc, items[i].idx);
 		if (!r) {
 			/* The items are still whole: load_done() frees them. */
 			err = -ENOMEM;
@@ -589,6 +835,7 @@ int file_load(struct file_applied *a, const char *path, const char *source, stru
 	      const atomic_bool *stop, struct file_load_report *rep, char *err, size_t errlen)
 {
 	struct load l = { .a = a, .full = !a->in_sync, .stop = stop };
+	struct file_doc_cache cache = { 0 };
 	struct file_entry *next = NULL;
 	json_object *docs = NULL;
 	size_t len = 0, n_next = 0, n_changes = 0;
@@ -604,12 +851,23 @@ int file_load(struct file_applied *a, const char *path, const char *source, stru
 		free(buf);
 		return 0;
 	}
-	ret = atomic_load(stop) ? -ECANCELED : reg_docs_parse(buf, len, &docs, err, errlen);
+	ret = atomic_load(stop) ? -ECANCELED : decode_split(&l, buf, len, &cache);
+	if (ret == 0) {
+		/* Parsed whole: nothing of the split is kept. */
+		load_done(&l);
+		l = (struct load){ .a = a, .full = !a->in_sync, .stop = stop };
+		ret = reg_docs_parse(buf, len, &docs, err, errlen);
+		if (ret) {
+			free(buf);
+			return ret;
+		}
+		l.n_docs_parsed = json_object_array_length(docs);
+		ret = decode_docs(&l, docs, 0);
+		json_object_put(docs);
+	} else if (ret == 1) {
+		ret = 0;
+	}
 	free(buf);
-	if (ret)
-		return ret;
-	ret = decode_docs(&l, docs);
-	json_object_put(docs);
 	if (!ret)
 		ret = reject_duplicates(&l);
 	if (!ret) {
@@ -632,6 +890,7 @@ int file_load(struct file_applied *a, const char *path, const char *source, stru
 		if (ret != -ECANCELED)
 			snprintf(err, errlen, "%s", strerror(-ret));
 		free(next);
+		file_doc_cache_free(&cache);
 		load_done(&l);
 		return ret;
 	}
@@ -639,7 +898,8 @@ int file_load(struct file_applied *a, const char *path, const char *source, stru
 	for (size_t i = 0; i < l.n_rej; i++)
 		(void)reg_sink_rejected(sink, source);
 	*rep = (struct file_load_report){ .n_objs = n_next, .n_changes = n_changes,
-					  .n_rejected = l.n_rej };
+					  .n_rejected = l.n_rej, .n_docs_parsed = l.n_docs_parsed,
+					  .n_docs_reused = l.n_docs_reused };
 	for (size_t i = 0; i < l.n_rej; i++) {
 		const struct rejection *rj = &l.rej[i];
 
@@ -655,6 +915,8 @@ int file_load(struct file_applied *a, const char *path, const char *source, stru
 	a->in_sync = true;
 	a->content_hash = hash;
 	a->content_len = len;
+	file_doc_cache_free(&a->cache);
+	a->cache = cache;
 	load_done(&l);
 	return 1;
 }
@@ -662,5 +924,6 @@ int file_load(struct file_applied *a, const char *path, const char *source, stru
 void file_applied_done(struct file_applied *a)
 {
 	free(a->in_force);
+	file_doc_cache_free(&a->cache);
 	*a = (struct file_applied){ 0 };
 }

@@ -490,11 +490,16 @@ out_put_arr:
 	return ret;
 }
 
-int reg_docs_parse(const char *buf, size_t len, json_object **docs, char *err, size_t errlen)
+bool reg_docs_is_json(const char *buf, size_t len)
 {
 	size_t off = skip_space(buf, skip_bom(buf, len), len);
 
-	if (off < len && (buf[off] == '{' || buf[off] == '['))
+	return off < len && (buf[off] == '{' || buf[off] == '[');
+}
+
+int reg_docs_parse(const char *buf, size_t len, json_object **docs, char *err, size_t errlen)
+{
+	if (reg_docs_is_json(buf, len))
 		return reg_json_parse(buf, len, docs, err, errlen);
 	return reg_yaml_parse(buf, len, docs, err, errlen);
 }

@@ -6,6 +6,7 @@
 #ifndef WEFT_REG_YAML_H
 #define WEFT_REG_YAML_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <json-c/json.h>
@@ -34,6 +35,9 @@ int reg_yaml_parse(const char *buf, size_t len, json_object **docs, char *err, s
  * each a document. Same returns and @docs as reg_yaml_parse().
  */
 int reg_json_parse(const char *buf, size_t len, json_object **docs, char *err, size_t errlen);
+
+/* Whether reg_docs_parse() reads @buf as JSON. */
+bool reg_docs_is_json(const char *buf, size_t len);
 
 /* Parse @buf as JSON if its first character after a UTF-8 BOM and white space
  * is '{' or '[', otherwise as YAML. Same returns as reg_yaml_parse().

@@ -5,13 +5,16 @@
  * loading the YAML and JSON fixtures, reloads on write, atomic rename,
  * delete/recreate and a ConfigMap-style ..data symlink swap; a bad file
  * changing nothing; a bad object skipped while its previous version stays;
- * a reload sending only what changed.
+ * a reload sending only what changed; a reload parsing only the documents
+ * that changed; the reload thread in the idle scheduling class.
  * Run from the top of the tree (fixtures in tests/fixtures/).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -764,6 +767,299 @@ Test(file_registry, kept_version_back_in_the_file_stays)
 	cr_assert(has_vip(m, "198.19.0.30:80"), "legacy/old back");
 	/* The fixture's 12 objects but web, whose manifest is the kept one's. */
 	cr_assert_eq(sink_events(path) - events, 11);
+	reg_file_free(r);
+	model_free(m);
+}
+
+/* Documents @from..@to (one Service each, "---" before each), Service
+ * svc-@changed's address moved.
+ */
+static void docs_text(char *buf, size_t len, int from, int to, int changed)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (int i = from; i <= to; i++) {
+		char name[32], ip[32];
+
+		snprintf(name, sizeof(name), "svc-%d", i);
+		snprintf(ip, sizeof(ip), "198.19.%d.%d", i == changed ? 2 : 1, i);
+		off += (size_t)snprintf(buf + off, len - off, "---\n%s", service(name, ip));
+		cr_assert_lt(off, len);
+	}
+}
+
+Test(file_registry, unchanged_document_is_not_parsed_again)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file_stats b, st;
+	struct reg_file *r;
+	char text[8192];
+
+	docs_text(text, sizeof(text), 1, 8, 0);
+	write_file(path, text);
+	r = file_new(path, m);
+	cr_assert_not_null(r);
+	st = stats_of(r);
+	cr_assert_eq(st.docs_parsed, 8);
+	cr_assert_eq(st.docs_reused, 0);
+
+	/* One Service changed: that document alone is parsed. */
+	b = st;
+	docs_text(text, sizeof(text), 1, 8, 5);
+	write_atomic(path, text);
+	expect_change(r, &b);
+	st = stats_of(r);
+	cr_assert_eq(st.docs_parsed - b.docs_parsed, 1);
+	cr_assert_eq(st.docs_reused - b.docs_reused, 7);
+	cr_assert(has_vip(m, "198.19.2.5:80"), "the changed one is applied");
+	cr_assert_not(has_vip(m, "198.19.1.5:80"));
+	cr_assert(has_vip(m, "198.19.1.4:80"), "the others stay");
+
+	/* Moved: the first one gone, the rest unchanged and not parsed. */
+	b = st;
+	docs_text(text, sizeof(text), 2, 8, 5);
+	write_atomic(path, text);
+	expect_change(r, &b);
+	st = stats_of(r);
+	cr_assert_eq(st.docs_parsed - b.docs_parsed, 0);
+	cr_assert_eq(st.docs_reused - b.docs_reused, 7);
+	cr_assert_not(has_vip(m, "198.19.1.1:80"));
+	cr_assert(has_vip(m, "198.19.2.5:80"));
+	reg_file_free(r);
+	model_free(m);
+}
+
+Test(file_registry, reused_document_rejection_names_where_it_is_now)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file_stats b, st;
+	struct reg_file *r;
+	char text[8192], bad[256];
+
+	snprintf(bad, sizeof(bad), "---\napiVersion: v1\nkind: Service\n"
+		 "metadata: {name: bad, namespace: shop}\nspec: {ports: [{port: x}]}\n");
+	docs_text(text, sizeof(text), 1, 3, 0);
+	strcat(text, bad);
+	write_file(path, text);
+	r = file_new(path, m);
+	cr_assert_not_null(r);
+	st = stats_of(r);
+	cr_assert_eq(st.objects_rejected, 1);
+	cr_assert(!strncmp(st.last_error, "document 4: ", 12), "%s", st.last_error);
+
+	/* Two documents before it gone: the same bytes, not parsed, now document 2. */
+	b = st;
+	docs_text(text, sizeof(text), 3, 3, 0);
+	strcat(text, bad);
+	write_atomic(path, text);
+	expect_change(r, &b);
+	st = stats_of(r);
+	cr_assert_eq(st.docs_parsed - b.docs_parsed, 0);
+	cr_assert_eq(st.objects_rejected, 2, "rejected again");
+	cr_assert(!strncmp(st.last_error, "document 2: ", 12), "%s", st.last_error);
+	reg_file_free(r);
+	model_free(m);
+}
+
+Test(file_registry, duplicate_that_becomes_the_only_definition_is_applied)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file_stats b;
+	struct reg_file *r;
+	char text[1024];
+
+	snprintf(text, sizeof(text), "---\n%s---\n%s", service("web", "198.19.0.10"),
+		 service("web", "198.19.0.11"));
+	write_file(path, text);
+	r = file_new(path, m);
+	cr_assert_not_null(r);
+	cr_assert(has_vip(m, "198.19.0.10:80"));
+
+	/* The second definition's bytes are those of the load in force, but
+	 * it was not what was applied: it is decoded and sent.
+	 */
+	b = stats_of(r);
+	snprintf(text, sizeof(text), "---\n%s", service("web", "198.19.0.11"));
+	write_atomic(path, text);
+	expect_change(r, &b);
+	cr_assert_eq(stats_of(r).docs_parsed - b.docs_parsed, 1);
+	cr_assert(has_vip(m, "198.19.0.11:80"));
+	cr_assert_not(has_vip(m, "198.19.0.10:80"));
+	reg_file_free(r);
+	model_free(m);
+}
+
+Test(file_registry, dashes_inside_a_block_scalar_are_not_a_document)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file_stats b, st;
+	struct reg_file *r;
+	char text[8192];
+	const char *annotated =
+		"---\napiVersion: v1\nkind: Service\nmetadata:\n  name: notes\n"
+		"  namespace: shop\n  annotations:\n    note: |\n      first\n      ---\n"
+		"      --- not a document\n      ...\n    other: \"a\n      --- b\"\n"
+		"spec: {clusterIP: 198.19.3.1, ports: [{port: 80}]}\n";
+
+	docs_text(text, sizeof(text), 1, 2, 0);
+	strcat(text, annotated);
+	write_file(path, text);
+	r = file_new(path, m);
+	cr_assert_not_null(r);
+	st = stats_of(r);
+	cr_assert_eq(st.objects_rejected, 0, "%s", st.last_error);
+	cr_assert_eq(st.docs_parsed, 3);
+	cr_assert(has_vip(m, "198.19.3.1:80"));
+
+	/* Split where YAML splits: a change elsewhere leaves it unparsed. */
+	b = st;
+	docs_text(text, sizeof(text), 1, 2, 1);
+	strcat(text, annotated);
+	write_atomic(path, text);
+	expect_change(r, &b);
+	st = stats_of(r);
+	cr_assert_eq(st.docs_parsed - b.docs_parsed, 1);
+	cr_assert_eq(st.docs_reused - b.docs_reused, 2);
+	cr_assert(has_vip(m, "198.19.3.1:80"));
+	cr_assert(has_vip(m, "198.19.2.1:80"));
+	reg_file_free(r);
+	model_free(m);
+}
+
+Test(file_registry, list_document_and_directives)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file_stats b, st;
+	struct reg_file *r;
+	char text[8192];
+
+	/* A first document without a marker, a BOM before it, a List. */
+	snprintf(text, sizeof(text),
+		 "\xef\xbb\xbf# services\n%s---\nkind: List\napiVersion: v1\nitems:\n"
+		 "- {apiVersion: v1, kind: Service, metadata: {name: a, namespace: shop},\n"
+		 "   spec: {clusterIP: 198.19.4.1, ports: [{port: 80}]}}\n"
+		 "- {apiVersion: v1, kind: Service, metadata: {name: b, namespace: shop},\n"
+		 "   spec: {clusterIP: 198.19.4.2, ports: [{port: x}]}}\n",
+		 service("first", "198.19.4.9"));
+	write_file(path, text);
+	r = file_new(path, m);
+	cr_assert_not_null(r);
+	st = stats_of(r);
+	cr_assert_eq(st.docs_parsed, 2);
+	cr_assert(has_vip(m, "198.19.4.9:80"));
+	cr_assert(has_vip(m, "198.19.4.1:80"));
+	cr_assert(!strncmp(st.last_error, "document 2, item 2: ", 20), "%s", st.last_error);
+
+	/* The first document changes; the List, one unit, is not parsed. */
+	b = st;
+	memcpy(strstr(text, "198.19.4.9"), "198.19.4.8", 10);
+	write_atomic(path, text);
+	expect_change(r, &b);
+	st = stats_of(r);
+	cr_assert_eq(st.docs_parsed - b.docs_parsed, 1);
+	cr_assert_eq(st.docs_reused - b.docs_reused, 1);
+	cr_assert(has_vip(m, "198.19.4.8:80"));
+	cr_assert(!strncmp(st.last_error, "document 2, item 2: ", 20), "%s", st.last_error);
+
+	/* A directive: the file is parsed whole, every time. */
+	b = st;
+	docs_text(text, sizeof(text), 1, 3, 0);
+	memmove(text + 10, text, strlen(text) + 1);
+	memcpy(text, "%YAML 1.1\n", 10);
+	write_atomic(path, text);
+	expect_change(r, &b);
+	b = stats_of(r);
+	docs_text(text, sizeof(text), 1, 3, 2);
+	memmove(text + 10, text, strlen(text) + 1);
+	memcpy(text, "%YAML 1.1\n", 10);
+	write_atomic(path, text);
+	expect_change(r, &b);
+	st = stats_of(r);
+	cr_assert_eq(st.docs_parsed - b.docs_parsed, 3);
+	cr_assert_eq(st.docs_reused - b.docs_reused, 0);
+	cr_assert(has_vip(m, "198.19.2.2:80"));
+	reg_file_free(r);
+	model_free(m);
+}
+
+Test(file_registry, syntax_error_in_one_document_names_its_line_in_the_file)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file_stats b, st;
+	struct reg_file *r;
+	char text[8192];
+
+	docs_text(text, sizeof(text), 1, 3, 0);
+	write_file(path, text);
+	r = file_new(path, m);
+	cr_assert_not_null(r);
+	b = stats_of(r);
+	/* Three documents of 5 lines, then from line 16 one the parser gives up
+	 * on at the end, line 18: counted in the file, not in the document.
+	 */
+	strcat(text, "---\nkind: [unclosed\n");
+	write_atomic(path, text);
+	expect_load_error(r, &b);
+	st = stats_of(r);
+	cr_assert(strstr(st.last_error, "line 18, column "), "%s", st.last_error);
+	cr_assert(has_vip(m, "198.19.1.3:80"));
+	reg_file_free(r);
+	model_free(m);
+}
+
+/* The policy of this process' thread named @comm, or -1 if none. */
+static int policy_of(const char *comm)
+{
+	char path[PATH_MAX], name[32];
+	int policy = -1;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) && policy < 0) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(name, sizeof(name), f) && !strncmp(name, comm, strlen(comm)) &&
+		    name[strlen(comm)] == '\n')
+			policy = sched_getscheduler(atoi(e->d_name));
+		fclose(f);
+	}
+	closedir(d);
+	return policy;
+}
+
+Test(file_registry, reloads_run_idle_class_the_caller_stays_normal)
+{
+	struct model *m = model_new();
+	const char *path = in_dir("registry.yaml");
+	struct reg_file_stats b;
+	struct reg_file *r;
+	char text[4096];
+
+	docs_text(text, sizeof(text), 1, 2, 0);
+	write_file(path, text);
+	r = file_new(path, m);
+	cr_assert_not_null(r);
+	b = stats_of(r);
+	docs_text(text, sizeof(text), 1, 2, 1);
+	write_atomic(path, text);
+	expect_change(r, &b);
+	cr_assert_eq(policy_of("weft-file"), SCHED_IDLE, "the reload thread is background work");
+	cr_assert_eq(sched_getscheduler(0), SCHED_OTHER, "the caller's thread is left alone");
+	cr_assert(has_vip(m, "198.19.2.1:80"));
 	reg_file_free(r);
 	model_free(m);
 }
