@@ -67,6 +67,19 @@ static int io_read(BIO *b, char *buf, int n)
 	return -1;
 }
 
+/* One send() of @data: what it took, or -1 (a retry when the socket is full). */
+static int send_now(BIO *b, struct tls_io *io, const char *data, int n)
+{
+	ssize_t sent;
+
+	do
+		sent = send(io->fd, data, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (sent < 0 && errno == EINTR);
+	if (sent < 0 && errno == EAGAIN)
+		BIO_set_retry_write(b);
+	return sent < 0 ? -1 : (int)sent;
+}
+
 static int io_write(BIO *b, const char *data, int n)
 {
 	struct tls_io *io = BIO_get_data(b);
@@ -75,17 +88,9 @@ static int io_write(BIO *b, const char *data, int n)
 	BIO_clear_retry_flags(b);
 	if (n <= 0)
 		return 0;
-	if (!io->len && n < SSL3_RT_MAX_PLAIN_LENGTH) {
+	if (!io->len && n < SSL3_RT_MAX_PLAIN_LENGTH)
 		/* A request, an answer, a handshake flight: no gathering. */
-		ssize_t sent;
-
-		do
-			sent = send(io->fd, data, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		while (sent < 0 && errno == EINTR);
-		if (sent < 0 && errno == EAGAIN)
-			BIO_set_retry_write(b);
-		return sent < 0 ? -1 : (int)sent;
-	}
+		return send_now(b, io, data, n);
 	if (io->off + io->len + (size_t)n > TLS_IO_GATHER) {
 		err = tls_io_flush(io);
 		if (err && err != -EAGAIN) {
@@ -98,6 +103,12 @@ static int io_write(BIO *b, const char *data, int n)
 			io->off = 0;
 		}
 		if (io->len + (size_t)n > TLS_IO_GATHER) {
+			/* More than the buffer holds (several records in one
+			 * write) goes as it is once nothing is gathered before
+			 * it: a "retry" with nothing pending would never end.
+			 */
+			if (!io->len)
+				return send_now(b, io, data, n);
 			BIO_set_retry_write(b);
 			return -1;
 		}

@@ -14,8 +14,8 @@
  *     go out in one send() (a bulk transfer makes a quarter of the
  *     system calls); anything shorter than a full record, with nothing
  *     gathered before it (a request, an answer, a handshake flight, an
- *     alert), goes out at once. The gathering buffer exists only while
- *     bytes are in it.
+ *     alert), goes out at once, as does a write bigger than the buffer.
+ *     The gathering buffer exists only while bytes are in it.
  */
 #ifndef WEFT_PROXY_TLS_BIO_H
 #define WEFT_PROXY_TLS_BIO_H

@@ -42,7 +42,8 @@ int reg_sink_delete(struct reg_sink *s, const char *source, enum obj_kind kind, 
  * its endpoints rewritten in one file write) is never published half
  * applied. More than a publish's bound of changes still goes in parts. The
  * loop takes no other source's events meanwhile: keep a batch to what one
- * change needs. One batch at a time.
+ * change needs. Batches of several threads may overlap: the loop takes
+ * what is queued once the last of them has ended.
  */
 void reg_sink_batch_begin(struct reg_sink *s);
 void reg_sink_batch_end(struct reg_sink *s);

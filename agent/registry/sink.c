@@ -107,7 +107,11 @@ struct reg_sink {
 	struct event *head, **tail;	/* under lock */
 	size_t queued;			/* under lock */
 	bool closed;			/* under lock */
-	bool batching;			/* under lock: reg_sink_batch_begin() */
+	/* Batches being sent (reg_sink_batch_begin()), under lock: a count,
+	 * as two file registries reload on threads of their own and one's
+	 * end must not hand the loop the other's half sent.
+	 */
+	unsigned int batching;
 	/* Events taken from the queue, not applied yet: the rest of a batch
 	 * waiting for the gate. Loop thread only, as everything below.
 	 */
@@ -239,7 +243,7 @@ int reg_sink_keep(struct reg_sink *s, const char *source, enum obj_kind kind, co
 void reg_sink_batch_begin(struct reg_sink *s)
 {
 	pthread_mutex_lock(&s->lock);
-	s->batching = true;
+	s->batching++;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -249,8 +253,9 @@ void reg_sink_batch_end(struct reg_sink *s)
 	bool wake;
 
 	pthread_mutex_lock(&s->lock);
-	s->batching = false;
-	wake = s->head != NULL;
+	if (s->batching)
+		s->batching--;
+	wake = !s->batching && s->head != NULL;
 	pthread_mutex_unlock(&s->lock);
 	if (wake)
 		(void)!write(s->efd, &one, sizeof(one));

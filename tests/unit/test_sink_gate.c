@@ -382,3 +382,26 @@ Test(sink_gate, a_batch_is_taken_whole_at_its_end)
 	cr_expect_eq(take_part(&f), 3);
 	stop(&f);
 }
+
+/* Two file registries reload on threads of their own: their batches may
+ * overlap, and the first to end must not let the loop take the other's
+ * half sent.
+ */
+Test(sink_gate, overlapping_batches_are_taken_once_both_ended)
+{
+	struct gate_fix f;
+
+	start(&f, 0);
+	reg_sink_batch_begin(f.sink);	/* one source's */
+	reg_sink_batch_begin(f.sink);	/* another's */
+	push_services(&f, 3);
+	reg_sink_batch_end(f.sink);	/* the first ends: the second is half sent */
+	run(&f, published_once, 50);
+	cr_expect_eq(f.publishes, 0, "a batch half sent was published");
+	cr_expect(!applied(&f, 0), "a batch half sent was applied");
+	reg_sink_batch_end(f.sink);
+	run(&f, published_once, 2000);
+	cr_expect_eq(f.publishes, 1);
+	cr_expect_eq(published(&f), 3);
+	stop(&f);
+}
