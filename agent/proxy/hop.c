@@ -2,11 +2,12 @@
 /* Implementation of agent/proxy/hop.h: dropping hop-by-hop field lines from
  * a head in place, and what the HTTP relay's request and response heads
  * become on their next hop. Heads are small (at most a buffer,
- * CONN_BUF_SIZE) and rewritten once per message, so the Connection fields
- * are looked up again for every line rather than copied aside.
+ * CONN_BUF_SIZE) and rewritten once per message; the tokens Connection
+ * names are gathered once per head and each line is judged against them.
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -94,17 +95,21 @@ static const char *field_line(const char *p, const char *end, size_t *name_len,
 	return p;
 }
 
-/* The Connection field lines of a head, found once per rewrite: each other
- * line is judged by what they say. Past HOP_CONN_LINES of them (no real
- * peer sends that many) every judgement scans the whole head again.
+/* The tokens the Connection fields of a head name, gathered once per
+ * rewrite and sorted (by length, then case-insensitively) so that each other
+ * line is judged by a binary search: a head of many Connection lines and
+ * many other lines costs n log n, where judging every line against every
+ * Connection line was quadratic (a 16 KiB head made of both held a worker
+ * for a few hundred milliseconds). Room for HOP_TOKENS_INLINE on the stack;
+ * a head that names more, which no real peer sends, takes them from the
+ * heap.
  */
-#define HOP_CONN_LINES 4
+#define HOP_TOKENS_INLINE 16
 
-struct conn_lines {
-	const char *line[HOP_CONN_LINES];
-	size_t nl[HOP_CONN_LINES], ll[HOP_CONN_LINES];
+struct conn_tokens {
+	struct name *v;
 	size_t n;
-	bool many;		/* more than HOP_CONN_LINES: scan the head */
+	struct name inline_v[HOP_TOKENS_INLINE];
 };
 
 static bool is_connection(const char *p, size_t nl)
@@ -112,10 +117,23 @@ static bool is_connection(const char *p, size_t nl)
 	return nl == 10 && !strncasecmp(p, "connection", 10);
 }
 
-/* Whether the Connection field line at @p (name @nl, line @ll bytes) names @name. */
-static bool line_names(const char *p, size_t nl, size_t ll, const char *name, size_t len)
+static int name_cmp(const void *a, const void *b)
+{
+	const struct name *x = a, *y = b;
+
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return strncasecmp(x->s, y->s, x->len);
+}
+
+/* The tokens of the Connection field line at @p (name @nl, line @ll bytes,
+ * CRLF included) into @out, as many as @room holds; returns how many
+ * there are.
+ */
+static size_t line_tokens(const char *p, size_t nl, size_t ll, struct name *out, size_t room)
 {
 	const char *v = p + nl + 1, *vend = p + ll - 2;
+	size_t n = 0;
 
 	while (v < vend) {
 		const char *t;
@@ -125,28 +143,53 @@ static bool line_names(const char *p, size_t nl, size_t ll, const char *name, si
 		t = v;
 		while (v < vend && *v != ',' && !is_ows(*v))
 			v++;
-		if ((size_t)(v - t) == len && !strncasecmp(t, name, len))
-			return true;
+		if (v == t)
+			continue;
+		if (n < room)
+			out[n] = (struct name){ t, (size_t)(v - t) };
+		n++;
 	}
-	return false;
+	return n;
 }
 
-/* Whether the Connection fields of the head @fields..@end name @name. */
-static bool named_by_connection(const struct conn_lines *cl, const char *fields, const char *end,
-				const char *name, size_t len)
+/* Gather the tokens of every Connection line of @fields..@end into @ct.
+ * -ENOMEM when there are more than the stack holds and no heap for them.
+ */
+static int conn_tokens_get(struct conn_tokens *ct, const char *fields, const char *end)
 {
-	size_t nl, ll;
+	size_t nl, ll, n = 0;
+	const char *p;
 
-	if (!cl->many) {
-		for (size_t i = 0; i < cl->n; i++)
-			if (line_names(cl->line[i], cl->nl[i], cl->ll[i], name, len))
-				return true;
-		return false;
+	ct->v = ct->inline_v;
+	for (p = fields; field_line(p, end, &nl, &ll); p += ll)
+		if (is_connection(p, nl))
+			n += line_tokens(p, nl, ll, NULL, 0);
+	if (n > HOP_TOKENS_INLINE) {
+		ct->v = malloc(n * sizeof(*ct->v));
+		if (!ct->v)
+			return -ENOMEM;
 	}
-	for (const char *p = fields; field_line(p, end, &nl, &ll); p += ll)
-		if (is_connection(p, nl) && line_names(p, nl, ll, name, len))
-			return true;
-	return false;
+	ct->n = 0;
+	for (p = fields; field_line(p, end, &nl, &ll); p += ll)
+		if (is_connection(p, nl))
+			ct->n += line_tokens(p, nl, ll, ct->v + ct->n, n - ct->n);
+	if (ct->n > 1)
+		qsort(ct->v, ct->n, sizeof(*ct->v), name_cmp);
+	return 0;
+}
+
+static void conn_tokens_put(struct conn_tokens *ct)
+{
+	if (ct->v != ct->inline_v)
+		free(ct->v);
+}
+
+/* Whether the Connection fields of the head name @name. */
+static bool named_by_connection(const struct conn_tokens *ct, const char *name, size_t len)
+{
+	struct name key = { name, len };
+
+	return ct->n && bsearch(&key, ct->v, ct->n, sizeof(*ct->v), name_cmp);
 }
 
 size_t hop_head_len(const char *buf, size_t len)
@@ -165,52 +208,46 @@ size_t hop_head_len(const char *buf, size_t len)
 }
 
 /* Whether the field line at @p, name @nl bytes long, goes. */
-static bool dropped(const struct conn_lines *cl, const char *fields, const char *end,
-		    const char *p, size_t nl)
+static bool dropped(const struct conn_tokens *ct, const char *p, size_t nl)
 {
 	if (in_list(kept, sizeof(kept) / sizeof(kept[0]), p, nl))
 		return false;
 	return in_list(always, sizeof(always) / sizeof(always[0]), p, nl) ||
-	       named_by_connection(cl, fields, end, p, nl);
+	       named_by_connection(ct, p, nl);
 }
 
 int hop_rewrite(char *buf, size_t head_len, size_t *len, size_t cap, const char *add)
 {
 	const char *end = buf + head_len, *fields, *p;
 	size_t add_len = add ? strlen(add) : 0, drop = 0, nl, ll;
-	struct conn_lines cl = { .n = 0 };
+	struct conn_tokens ct;
 	char *w;
+	int err;
 
 	fields = find_crlf(buf, end);
 	if (!fields)
 		return 0;
 	fields += 2;
-	for (p = fields; field_line(p, end, &nl, &ll); p += ll) {
-		if (!is_connection(p, nl))
-			continue;
-		if (cl.n == HOP_CONN_LINES) {
-			cl.many = true;
-			break;
-		}
-		cl.line[cl.n] = p;
-		cl.nl[cl.n] = nl;
-		cl.ll[cl.n++] = ll;
-	}
+	err = conn_tokens_get(&ct, fields, end);
+	if (err)
+		return err;
 	/* Measure first: nothing moves unless the result fits. */
 	for (p = fields; field_line(p, end, &nl, &ll); p += ll)
-		if (dropped(&cl, fields, end, p, nl))
+		if (dropped(&ct, p, nl))
 			drop += ll;
-	if (*len - drop + add_len > cap)
-		return -ENOSPC;
-	if (!drop && !add_len)
-		return 0;	/* nothing hop-by-hop (most requests): nothing moves */
+	if (*len - drop + add_len > cap || (!drop && !add_len)) {
+		/* Too big, or nothing hop-by-hop (most requests): nothing moves. */
+		conn_tokens_put(&ct);
+		return *len - drop + add_len > cap ? -ENOSPC : 0;
+	}
 	/* Mark the lines to drop by their first byte (a NUL cannot start a
-	 * name framing.c accepted): the other lines first, the Connection
-	 * lines last, as the others are judged by what those say.
+	 * name framing.c accepted). The tokens point into the Connection
+	 * lines: those are marked last, once every other line is judged.
 	 */
 	for (p = fields; field_line(p, end, &nl, &ll); p += ll)
-		if (!is_connection(p, nl) && dropped(&cl, fields, end, p, nl))
+		if (!is_connection(p, nl) && dropped(&ct, p, nl))
 			*(char *)p = '\0';
+	conn_tokens_put(&ct);
 	for (p = fields; field_line(p, end, &nl, &ll); p += ll)
 		if (is_connection(p, nl))
 			*(char *)p = '\0';

@@ -8,6 +8,7 @@
 
 #include <criterion/criterion.h>
 
+#include "proxy/conn.h"
 #include "proxy/hop.h"
 
 /* Rewrite @in (a head, then @tail) with @add into a buffer of @cap bytes;
@@ -16,7 +17,7 @@
 static void check(const char *in, const char *tail, const char *add, size_t cap,
 		  const char *want)
 {
-	char buf[1024];
+	static char buf[2 * CONN_BUF_SIZE];
 	size_t hl = strlen(in), len = hl + strlen(tail);
 
 	cr_assert_lt(len, sizeof(buf));
@@ -89,15 +90,40 @@ Test(hop, an_incomplete_head_has_no_length)
 
 Test(hop, many_connection_fields_are_all_read)
 {
-	/* More Connection fields than the rewrite notes aside (four): the
-	 * fields the fifth and sixth name go too, whichever line comes first.
+	/* Six Connection fields: what each names goes, whichever line comes
+	 * first.
 	 */
 	check("GET / HTTP/1.1\r\nX-E: 5\r\nConnection: x-a\r\nConnection: x-b\r\n"
 	      "Connection: x-c\r\nConnection: x-d\r\nConnection: x-e\r\nConnection: x-f\r\n"
 	      "X-A: 1\r\nX-B: 2\r\nX-C: 3\r\nX-D: 4\r\nX-F: 6\r\nX-G: 7\r\n\r\n",
 	      "", NULL, 1024, "GET / HTTP/1.1\r\nX-G: 7\r\n\r\n");
-	/* And the same head with only the noted ones. */
+	/* Several tokens per line. */
 	check("GET / HTTP/1.1\r\nX-D: 4\r\nConnection: x-a, x-b\r\nConnection: x-c\r\n"
 	      "Connection: x-d\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\nX-G: 7\r\n\r\n",
 	      "", NULL, 1024, "GET / HTTP/1.1\r\nX-G: 7\r\n\r\n");
+}
+
+Test(hop, a_head_naming_hundreds_of_fields_keeps_only_the_unnamed)
+{
+	/* More tokens than the rewrite keeps on its stack (they go to the
+	 * heap), spread over many Connection lines, in a head the size of the
+	 * relay's buffer: every named field goes, every other stays, in order.
+	 */
+	static char in[CONN_BUF_SIZE], want[CONN_BUF_SIZE];
+	size_t il = 0, wl = 0;
+
+	il += (size_t)snprintf(in + il, sizeof(in) - il, "GET / HTTP/1.1\r\n");
+	wl += (size_t)snprintf(want + wl, sizeof(want) - wl, "GET / HTTP/1.1\r\n");
+	for (int i = 0; i < 300; i++) {
+		il += (size_t)snprintf(in + il, sizeof(in) - il, "X-Kept-%d: k\r\nX-Gone-%d: g\r\n", i, i);
+		wl += (size_t)snprintf(want + wl, sizeof(want) - wl, "X-Kept-%d: k\r\n", i);
+		if (i % 3 == 2)
+			il += (size_t)snprintf(in + il, sizeof(in) - il,
+					       "Connection: x-gone-%d,X-GONE-%d , x-gone-%d\r\n", i - 2,
+					       i - 1, i);
+	}
+	il += (size_t)snprintf(in + il, sizeof(in) - il, "\r\n");
+	wl += (size_t)snprintf(want + wl, sizeof(want) - wl, "\r\n");
+	cr_assert_lt(il, sizeof(in) - 1, "the head fits the relay's buffer");
+	check(in, "", NULL, sizeof(in), want);
 }
