@@ -53,7 +53,8 @@ struct {
 /* Fails open to user space: an skb whose socket has no peer entry, or whose
  * peer is not in the map any more (closed), is passed to the socket's own
  * receive queue, where the proxy reads it like any other byte and relays or
- * drops it as the connection's state says. Nothing is ever dropped here.
+ * drops it as the connection's state says. No byte is ever dropped here;
+ * only the empty skb of a FIN is (below).
  */
 SEC("sk_skb/stream_verdict")
 int mesh_fp_verdict(struct __sk_buff *skb)
@@ -63,14 +64,18 @@ int mesh_fp_verdict(struct __sk_buff *skb)
 	struct mesh_fp_bytes *ctr;
 	__u32 slot, len = skb->len;
 
-	/* A FIN with no data comes here as an empty skb. Redirected, the
-	 * peer's sender would write zero bytes, which it takes for a broken
-	 * pipe (sk_psock_backlog(), Linux 6.18) and reports as EPIPE on the
-	 * peer socket. Passed, it is the EOF the proxy reads and passes on as
-	 * a shutdown once the bytes ahead of it are sent.
+	/* A FIN with no data comes here as an empty skb, and is dropped.
+	 * Redirected, the peer's sender would write zero bytes. Passed, it is
+	 * queued behind the bytes redirected to this socket that wait to be
+	 * sent (their queue is the same, psock->ingress_skb), and when the
+	 * kernel's sender reaches it, its zero bytes are taken for a broken
+	 * pipe too: sk_psock_backlog() (Linux 6.18) fails this socket with
+	 * EPIPE and stops sending, and every byte redirected to it later is
+	 * dropped. The FIN itself needs no skb: TCP has marked the socket
+	 * shut for reading, so the proxy still reads EOF.
 	 */
 	if (!len)
-		return SK_PASS;
+		return SK_DROP;
 	peer = bpf_map_lookup_elem(&mesh_fp_peers, &cookie);
 	if (!peer)
 		return SK_PASS;

@@ -244,6 +244,12 @@ bool fp_drained(struct conn *c, int dir, int dst)
 		c->fp_fin_written = written;
 	}
 	if (now - c->fp_fin_ms >= FP_FIN_WAIT_MS) {
+		log_warn("proxy: pod=%u: fast path: FIN sent %s with %llu of %llu bytes on the "
+			 "destination's TCP (%llu counted by the kernel)",
+			 c->pod->id, dir ? "to the client" : "upstream",
+			 (unsigned long long)(written - c->fp_wr_off[dir]),
+			 (unsigned long long)((dir ? c->u2c.bytes : c->c2u.bytes) + fp_bytes(c, dir)),
+			 (unsigned long long)fp_bytes(c, dir));
 		c->px->stats.fastpath_fin_late++;
 		return true;
 	}

@@ -219,8 +219,9 @@ Test(fastpath, an_eof_still_reaches_the_proxy, .timeout = 30)
 	cr_assert(p.revents & POLLRDHUP);
 	cr_assert_eq(recv(w.cfd, buf, sizeof(buf), MSG_DONTWAIT), 0,
 		     "the FIN does not read as EOF");
-	/* The FIN's empty skb stayed with the proxy: redirected, the peer's
-	 * sender would have written zero bytes and failed its socket (EPIPE).
+	/* The FIN's empty skb was dropped, not redirected: redirected, the
+	 * peer's sender would have written zero bytes and failed its socket
+	 * (EPIPE).
 	 */
 	{
 		int soerr = -1;

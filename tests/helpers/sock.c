@@ -126,6 +126,15 @@ static char stream_byte(size_t i)
 	return (char)((x >> 24) ^ (uint32_t)(i >> 13));
 }
 
+/* Whether @n bytes at @p differ from the stream's bytes at @at. */
+static int memcmp_stream(const char *p, size_t n, size_t at)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != stream_byte(at + i))
+			return 1;
+	return 0;
+}
+
 int tsock_echo_stream(int fd, size_t total, char *why, size_t why_len)
 {
 	static char wbuf[65536], rbuf[65536];
@@ -154,12 +163,31 @@ int tsock_echo_stream(int fd, size_t total, char *why, size_t why_len)
 			n = recv(fd, rbuf, total - got < sizeof(rbuf) ? total - got : sizeof(rbuf),
 				 MSG_DONTWAIT);
 			if (n <= 0) {
-				snprintf(why, why_len, "connection ended early at %zu bytes", got);
+				snprintf(why, why_len, "connection ended early at %zu bytes (sent %zu): %s", got,
+					 sent, n == 0 ? "EOF" : strerror(errno));
 				return -1;
 			}
 			for (ssize_t i = 0; i < n; i++) {
 				if (rbuf[i] != stream_byte(got + (size_t)i)) {
-					snprintf(why, why_len, "byte %zu differs", got + (size_t)i);
+					size_t at = got + (size_t)i;
+					size_t shift = (size_t)(n - i) >= 16 ? 0 : 4u << 20;
+
+					/* Where the bytes received there come from: a
+					 * lost or repeated run shows as a shift (16 bytes
+					 * or more needed to tell).
+					 */
+					while (shift < (4u << 20) &&
+					       memcmp_stream(rbuf + i, 16, at + shift) &&
+					       (shift > at || memcmp_stream(rbuf + i, 16, at - shift)))
+						shift++;
+					snprintf(why, why_len,
+						 "byte %zu differs (want %02x got %02x, sent %zu, "
+						 "read of %zd at %zu): %s %zu",
+						 at, (unsigned char)stream_byte(at), (unsigned char)rbuf[i],
+						 sent, n, got,
+						 shift >= (4u << 20) ? "not found in the stream within"
+						 : !memcmp_stream(rbuf + i, 16, at + shift) ? "bytes lost:"
+						 : "bytes repeated:", shift);
 					return -1;
 				}
 			}
