@@ -120,7 +120,7 @@ def main():
                 published = (time.monotonic() - t0) * 1000
                 break
             time.sleep(0.05)
-        last = {"event": kind, "at_s": round(t0 - start, 3),
+        last = {"event": kind, "at_s": round(t0 - start, 3), "at_monotonic": round(t0, 6),
                 "services": n if kind != "remove" else 0,
                 "published_ms": None if published is None else round(published, 1)}
     time.sleep(0.5)

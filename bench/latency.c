@@ -13,7 +13,11 @@
  *
  * usage: weft-bench-latency ADDR PORT RATE SECONDS [WARMUP_S]
  * prints one JSON object: n, late, p50/p90/p99/p999/max/mean in µs (from sent),
- * and co_p99/co_p999 (from due).
+ * and co_p99/co_p999 (from due). With BENCH_SLOW_LOG=PATH in the environment,
+ * each recorded request that took longer than 1 ms is also written to PATH as
+ * "SENT LATENCY_US", SENT in seconds of CLOCK_MONOTONIC, so a slow request can
+ * be set against what else happened at that moment (bench/churn.py's events
+ * carry the same clock).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -136,6 +140,8 @@ int main(int argc, char **argv)
 	long port, rate, secs, warm = 1;
 	uint64_t *lat, *co, interval, start, t_due, sum = 0;
 	size_t n = 0, cap, late = 0;
+	const char *slow_path = getenv("BENCH_SLOW_LOG");
+	FILE *slow = NULL;
 	int fd, one = 1, err;
 
 	if (argc < 5 || argc > 6 || inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1 ||
@@ -152,6 +158,10 @@ int main(int argc, char **argv)
 	co = calloc(cap, sizeof(*co));
 	if (!lat || !co) {
 		fprintf(stderr, "latency: out of memory\n");
+		return 1;
+	}
+	if (slow_path && *slow_path && !(slow = fopen(slow_path, "w"))) {
+		perror("latency: BENCH_SLOW_LOG");
 		return 1;
 	}
 	(void)prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
@@ -191,6 +201,9 @@ int main(int argc, char **argv)
 		if (!record || n == cap)
 			continue;
 		lat[n] = t_done - t_sent;
+		if (slow && lat[n] > 1000000)
+			fprintf(slow, "%.6f %.1f\n", (double)t_sent / 1e9,
+				(double)lat[n] / 1000.0);
 		co[n] = t_done - t_due;
 		sum += lat[n];
 		n++;
@@ -210,5 +223,7 @@ int main(int argc, char **argv)
 	       pct(co, n, 0.99), pct(co, n, 0.999));
 	free(lat);
 	free(co);
+	if (slow)
+		fclose(slow);
 	return 0;
 }

@@ -1055,8 +1055,8 @@ run_publish() { # round phase
 			"$CHURN_SERVICES" 10 "$DUR" >"$out.churn" 2>"$out.churn.err" &
 		cpid=$!
 	fi
-	client weft timeout $((DUR + 30)) "$BIN/weft-bench-latency" "$VIP" 80 "$RATE" "$DUR" 1 \
-		>"$out.out" 2>&1 || rc=$?
+	BENCH_SLOW_LOG="$out.slow" client weft timeout $((DUR + 30)) "$BIN/weft-bench-latency" \
+		"$VIP" 80 "$RATE" "$DUR" 1 >"$out.out" 2>&1 || rc=$?
 	if [ -n "$cpid" ]; then
 		wait "$cpid" || { echo "bench: churn failed in round $r, see below" >&2; cat "$out.churn.err" >&2; }
 		cp "$HERE/services.yaml" "$TMP/registry.yaml.next" && mv "$TMP/registry.yaml.next" "$TMP/registry.yaml"
