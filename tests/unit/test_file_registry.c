@@ -181,6 +181,22 @@ static void expect_change(struct reg_file *r, const struct reg_file_stats *befor
 	cr_assert(counted_within(r, before, false, WAIT_MS), "no reload seen");
 }
 
+/* Write @text over @path, wait for the reload, and check how many documents
+ * it parsed and how many it took as they were. The figures after it.
+ */
+static struct reg_file_stats reload_parsing(struct reg_file *r, const char *path,
+					    const char *text, uint64_t parsed, uint64_t reused)
+{
+	struct reg_file_stats b = stats_of(r), st;
+
+	write_atomic(path, text);
+	expect_change(r, &b);
+	st = stats_of(r);
+	cr_assert_eq(st.docs_parsed - b.docs_parsed, parsed);
+	cr_assert_eq(st.docs_reused - b.docs_reused, reused);
+	return st;
+}
+
 /* Since @before, a reload was rejected, and not reported as a change. */
 static void expect_load_error(struct reg_file *r, const struct reg_file_stats *before)
 {
@@ -793,7 +809,7 @@ Test(file_registry, unchanged_document_is_not_parsed_again)
 {
 	struct model *m = model_new();
 	const char *path = in_dir("registry.yaml");
-	struct reg_file_stats b, st;
+	struct reg_file_stats st;
 	struct reg_file *r;
 	char text[8192];
 
@@ -806,25 +822,15 @@ Test(file_registry, unchanged_document_is_not_parsed_again)
 	cr_assert_eq(st.docs_reused, 0);
 
 	/* One Service changed: that document alone is parsed. */
-	b = st;
 	docs_text(text, sizeof(text), 1, 8, 5);
-	write_atomic(path, text);
-	expect_change(r, &b);
-	st = stats_of(r);
-	cr_assert_eq(st.docs_parsed - b.docs_parsed, 1);
-	cr_assert_eq(st.docs_reused - b.docs_reused, 7);
+	st = reload_parsing(r, path, text, 1, 7);
 	cr_assert(has_vip(m, "198.19.2.5:80"), "the changed one is applied");
 	cr_assert_not(has_vip(m, "198.19.1.5:80"));
 	cr_assert(has_vip(m, "198.19.1.4:80"), "the others stay");
 
 	/* Moved: the first one gone, the rest unchanged and not parsed. */
-	b = st;
 	docs_text(text, sizeof(text), 2, 8, 5);
-	write_atomic(path, text);
-	expect_change(r, &b);
-	st = stats_of(r);
-	cr_assert_eq(st.docs_parsed - b.docs_parsed, 0);
-	cr_assert_eq(st.docs_reused - b.docs_reused, 7);
+	st = reload_parsing(r, path, text, 0, 7);
 	cr_assert_not(has_vip(m, "198.19.1.1:80"));
 	cr_assert(has_vip(m, "198.19.2.5:80"));
 	reg_file_free(r);
@@ -897,7 +903,7 @@ Test(file_registry, dashes_inside_a_block_scalar_are_not_a_document)
 {
 	struct model *m = model_new();
 	const char *path = in_dir("registry.yaml");
-	struct reg_file_stats b, st;
+	struct reg_file_stats st;
 	struct reg_file *r;
 	char text[8192];
 	const char *annotated =
@@ -917,14 +923,9 @@ Test(file_registry, dashes_inside_a_block_scalar_are_not_a_document)
 	cr_assert(has_vip(m, "198.19.3.1:80"));
 
 	/* Split where YAML splits: a change elsewhere leaves it unparsed. */
-	b = st;
 	docs_text(text, sizeof(text), 1, 2, 1);
 	strcat(text, annotated);
-	write_atomic(path, text);
-	expect_change(r, &b);
-	st = stats_of(r);
-	cr_assert_eq(st.docs_parsed - b.docs_parsed, 1);
-	cr_assert_eq(st.docs_reused - b.docs_reused, 2);
+	st = reload_parsing(r, path, text, 1, 2);
 	cr_assert(has_vip(m, "198.19.3.1:80"));
 	cr_assert(has_vip(m, "198.19.2.1:80"));
 	reg_file_free(r);
@@ -957,13 +958,8 @@ Test(file_registry, list_document_and_directives)
 	cr_assert(!strncmp(st.last_error, "document 2, item 2: ", 20), "%s", st.last_error);
 
 	/* The first document changes; the List, one unit, is not parsed. */
-	b = st;
 	memcpy(strstr(text, "198.19.4.9"), "198.19.4.8", 10);
-	write_atomic(path, text);
-	expect_change(r, &b);
-	st = stats_of(r);
-	cr_assert_eq(st.docs_parsed - b.docs_parsed, 1);
-	cr_assert_eq(st.docs_reused - b.docs_reused, 1);
+	st = reload_parsing(r, path, text, 1, 1);
 	cr_assert(has_vip(m, "198.19.4.8:80"));
 	cr_assert(!strncmp(st.last_error, "document 2, item 2: ", 20), "%s", st.last_error);
 
@@ -974,15 +970,10 @@ Test(file_registry, list_document_and_directives)
 	memcpy(text, "%YAML 1.1\n", 10);
 	write_atomic(path, text);
 	expect_change(r, &b);
-	b = stats_of(r);
 	docs_text(text, sizeof(text), 1, 3, 2);
 	memmove(text + 10, text, strlen(text) + 1);
 	memcpy(text, "%YAML 1.1\n", 10);
-	write_atomic(path, text);
-	expect_change(r, &b);
-	st = stats_of(r);
-	cr_assert_eq(st.docs_parsed - b.docs_parsed, 3);
-	cr_assert_eq(st.docs_reused - b.docs_reused, 0);
+	st = reload_parsing(r, path, text, 3, 0);
 	cr_assert(has_vip(m, "198.19.2.2:80"));
 	reg_file_free(r);
 	model_free(m);
