@@ -13,9 +13,17 @@ for cg in "$cg_root"/weft-test-* "$cg_root"/weft-demo-*; do
 	[ -d "$cg" ] || continue
 	pid=$(basename "$cg" | sed -E 's/^weft-(test|demo)-([0-9]+).*/\2/')
 	dead "$pid" || continue
-	for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-	for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
-	echo "sweep: removed stale cgroup $cg"
+	# The test's own cgroups under it (the agent's) first: a cgroup with a
+	# child cannot be removed. Deepest first.
+	for sub in $(find "$cg" -mindepth 1 -type d | sort -r) "$cg"; do
+		for p in $(cat "$sub/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+		for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$sub" 2>/dev/null && break; sleep 0.1; done
+	done
+	if [ -d "$cg" ]; then
+		echo "sweep: cannot remove stale cgroup $cg" >&2
+	else
+		echo "sweep: removed stale cgroup $cg"
+	fi
 done
 for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^w[td][0-9]+'); do
 	pid=$(echo "$ns" | sed -E 's/^w[td]([0-9]+).*/\1/')
