@@ -503,11 +503,21 @@ n=$(echo "$out" | grep '^backend-' | sort -u | wc -l)
 ctr_ task kill -s TERM weft-agent >/dev/null 2>&1
 if wait_for 100 stopped weft-agent; then
 	# The shim copies the output to the file after the fact, and deleting
-	# the task cuts that copy short: read the log first.
-	wait_for 30 grep -q "stopping" "$T/img-agent.log" &&
-		ok "the image's agent stops on SIGTERM within 10 s, saying so in its log" ||
-		bad "the image's agent stopped without its shutdown line: $(tail -n 3 "$T/img-agent.log")"
-	ctr_ task delete weft-agent >/dev/null 2>&1
+	# the task cuts that copy short: read the log first. The copy can also
+	# fail on its own as the process exits (containerd logs "error copying
+	# stderr"); then the exit status, which `ctr task delete` returns, is
+	# what says the stop was clean.
+	logged=0
+	wait_for 30 grep -q "stopping" "$T/img-agent.log" || logged=1
+	status=0
+	ctr_ task delete weft-agent >/dev/null 2>&1 || status=$?
+	if [ "$status" = 0 ] && [ "$logged" = 0 ]; then
+		ok "the image's agent stops on SIGTERM within 10 s with status 0, saying so in its log"
+	elif [ "$status" = 0 ] && grep -q "error copying stderr" "$T/containerd.log"; then
+		ok "the image's agent stops on SIGTERM within 10 s with status 0 (its last log lines lost by containerd's shim: \"error copying stderr\")"
+	else
+		bad "the image's agent stopped with status $status, its shutdown line $([ "$logged" = 0 ] && echo logged || echo missing): $(tail -n 3 "$T/img-agent.log")"
+	fi
 else
 	bad "the image's agent did not stop within 10 s of SIGTERM"
 	ctr_ task kill -s KILL weft-agent >/dev/null 2>&1
