@@ -181,6 +181,15 @@ static void expect_change(struct reg_file *r, const struct reg_file_stats *befor
 	cr_assert(counted_within(r, before, false, WAIT_MS), "no reload seen");
 }
 
+/* Write @text over @path and wait for the registry to reload it. */
+static void reload(struct reg_file *r, const char *path, const char *text)
+{
+	struct reg_file_stats b = stats_of(r);
+
+	write_atomic(path, text);
+	expect_change(r, &b);
+}
+
 /* Write @text over @path, wait for the reload, and check how many documents
  * it parsed and how many it took as they were. The figures after it.
  */
@@ -189,8 +198,7 @@ static struct reg_file_stats reload_parsing(struct reg_file *r, const char *path
 {
 	struct reg_file_stats b = stats_of(r), st;
 
-	write_atomic(path, text);
-	expect_change(r, &b);
+	reload(r, path, text);
 	st = stats_of(r);
 	cr_assert_eq(st.docs_parsed - b.docs_parsed, parsed);
 	cr_assert_eq(st.docs_reused - b.docs_reused, reused);
@@ -361,9 +369,7 @@ Test(file_registry, reload_on_write_and_on_atomic_rename)
 	cr_assert(has_vip(m, "198.19.0.11:80"));
 	cr_assert_not(has_vip(m, "198.19.0.10:80"));
 
-	b = stats_of(r);
-	write_atomic(path, service("web", "198.19.0.12"));
-	expect_change(r, &b);
+	reload(r, path, service("web", "198.19.0.12"));
 	cr_assert(has_vip(m, "198.19.0.12:80"));
 	cr_assert_not(has_vip(m, "198.19.0.11:80"));
 	cr_assert_eq(stats_of(r).loads, 3);
@@ -424,9 +430,7 @@ Test(file_registry, bad_file_keeps_previous_content)
 	st = stats_of(r);
 	cr_assert(strstr(st.last_error, "No such file"), "%s", st.last_error);
 	cr_assert(has_vip(m, "198.19.0.10:80"));
-	b = stats_of(r);
-	write_atomic(path, service("api", "198.19.0.21"));
-	expect_change(r, &b);
+	reload(r, path, service("api", "198.19.0.21"));
 	cr_assert_str_eq(stats_of(r).last_error, "");
 	cr_assert(has_vip(m, "198.19.0.21:80"));
 	cr_assert_not(has_vip(m, "198.19.0.10:80"));
@@ -484,9 +488,7 @@ Test(file_registry, bad_object_rejected_rest_applies_previous_version_stays)
 	cr_assert(has_vip(m, "198.19.0.10:80"), "web kept across a second bad reload");
 	cr_assert(has_vip(m, "198.19.0.40:80"));
 	/* ...and goes once the file no longer has it. */
-	b = stats_of(r);
-	write_atomic(path, "# nothing left\n");
-	expect_change(r, &b);
+	reload(r, path, "# nothing left\n");
 	cr_assert_not(has_vip(m, "198.19.0.10:80"));
 	cr_assert_str_eq(stats_of(r).last_error, "");
 	reg_file_free(r);
@@ -677,7 +679,6 @@ Test(file_registry, reload_sends_only_what_changed)
 {
 	struct model *m = model_new();
 	const char *path = in_dir("registry.yaml");
-	struct reg_file_stats b;
 	struct reg_file *r;
 	char text[8192];
 	uint64_t events;
@@ -691,9 +692,7 @@ Test(file_registry, reload_sends_only_what_changed)
 
 	/* s0 gone, s4 moved, s10 new, the 8 others unchanged: three events. */
 	services(text, sizeof(text), 1, 11, 4);
-	b = stats_of(r);
-	write_atomic(path, text);
-	expect_change(r, &b);
+	reload(r, path, text);
 	cr_assert_eq(sink_events(path) - events, 3);
 	cr_assert_not(has_vip(m, "198.19.0.10:80"), "s0 went with the file's");
 	cr_assert(has_vip(m, "198.19.0.11:80"), "s1, unchanged, stays");
@@ -704,9 +703,7 @@ Test(file_registry, reload_sends_only_what_changed)
 	/* Another file with the same objects (a comment added): a load, no event. */
 	events = sink_events(path);
 	snprintf(text + strlen(text), sizeof(text) - strlen(text), "# the same objects\n");
-	b = stats_of(r);
-	write_atomic(path, text);
-	expect_change(r, &b);
+	reload(r, path, text);
 	cr_assert_eq(sink_events(path), events, "nothing changed");
 	cr_assert_eq(stats_of(r).loads, 3);
 	reg_file_free(r);
@@ -720,7 +717,6 @@ Test(file_registry, mostly_new_file_is_one_listing)
 {
 	struct model *m = model_new();
 	const char *path = in_dir("registry.yaml");
-	struct reg_file_stats b;
 	struct reg_file *r;
 	char text[8192];
 	uint64_t events;
@@ -733,9 +729,7 @@ Test(file_registry, mostly_new_file_is_one_listing)
 
 	/* s0-s2 gone, s3 unchanged, s4-s9 new: six sent, three removed at the end. */
 	services(text, sizeof(text), 3, 10, -1);
-	b = stats_of(r);
-	write_atomic(path, text);
-	expect_change(r, &b);
+	reload(r, path, text);
 	cr_assert_eq(sink_events(path) - events, 6, "the new ones only");
 	for (int i = 0; i < 10; i++) {
 		char vip[32];
@@ -745,9 +739,7 @@ Test(file_registry, mostly_new_file_is_one_listing)
 	}
 
 	/* All of it gone. */
-	b = stats_of(r);
-	write_atomic(path, "# nothing left\n");
-	expect_change(r, &b);
+	reload(r, path, "# nothing left\n");
 	cr_assert_not(has_vip(m, "198.19.0.13:80"));
 	cr_assert_not(has_vip(m, "198.19.0.19:80"));
 	reg_file_free(r);
