@@ -361,6 +361,20 @@ static bool published_once(struct gate_fix *f)
 	return f->publishes > 0;
 }
 
+/* The loop takes nothing of an open batch: ending it publishes its @n
+ * Services at once.
+ */
+static void held_until_the_batch_ends(struct gate_fix *f, size_t n)
+{
+	run(f, published_once, 50);
+	cr_expect_eq(f->publishes, 0, "a batch half sent was published");
+	cr_expect(!applied(f, 0), "a batch half sent was applied");
+	reg_sink_batch_end(f->sink);
+	run(f, published_once, 2000);
+	cr_expect_eq(f->publishes, 1);
+	cr_expect_eq(published(f), n);
+}
+
 /* A file reload's change (a Service and its endpoints written together)
  * is sent as a batch: the loop takes none of it before the end, then all
  * of it in one publish.
@@ -372,13 +386,7 @@ Test(sink_gate, a_batch_is_taken_whole_at_its_end)
 	start(&f, 0);
 	reg_sink_batch_begin(f.sink);
 	push_services(&f, 3);
-	run(&f, published_once, 50);
-	cr_expect_eq(f.publishes, 0, "a batch half sent was published");
-	cr_expect(!applied(&f, 0), "a batch half sent was applied");
-	reg_sink_batch_end(f.sink);
-	run(&f, published_once, 2000);
-	cr_expect_eq(f.publishes, 1);
-	cr_expect_eq(published(&f), 3);
+	held_until_the_batch_ends(&f, 3);
 	cr_expect_eq(take_part(&f), 3);
 	stop(&f);
 }
@@ -396,12 +404,6 @@ Test(sink_gate, overlapping_batches_are_taken_once_both_ended)
 	reg_sink_batch_begin(f.sink);	/* another's */
 	push_services(&f, 3);
 	reg_sink_batch_end(f.sink);	/* the first ends: the second is half sent */
-	run(&f, published_once, 50);
-	cr_expect_eq(f.publishes, 0, "a batch half sent was published");
-	cr_expect(!applied(&f, 0), "a batch half sent was applied");
-	reg_sink_batch_end(f.sink);
-	run(&f, published_once, 2000);
-	cr_expect_eq(f.publishes, 1);
-	cr_expect_eq(published(&f), 3);
+	held_until_the_batch_ends(&f, 3);
 	stop(&f);
 }
