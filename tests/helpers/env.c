@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Implementation of tests/helpers/env.h. */
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <limits.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -392,4 +394,31 @@ long long tenv_status_counter(struct tenv *e, const char *dotted)
 		v = json_object_get_int64(cur);
 	json_object_put(root);
 	return v;
+}
+
+/* The agent's open descriptors; with @pipes, how many of them are pipes. */
+long tenv_agent_fds(struct tenv *e, long *pipes)
+{
+	char path[64], link[PATH_MAX], target[64];
+	struct dirent *d;
+	long n = 0;
+	DIR *dir;
+
+	*pipes = 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)e->agent);
+	dir = opendir(path);
+	cr_assert_not_null(dir, "%s: %m", path);
+	while ((d = readdir(dir))) {
+		ssize_t k;
+
+		if (d->d_name[0] == '.')
+			continue;
+		n++;
+		snprintf(link, sizeof(link), "%s/%s", path, d->d_name);
+		k = readlink(link, target, sizeof(target) - 1);
+		if (k > 0 && !strncmp(target, "pipe:", 5))
+			(*pipes)++;
+	}
+	closedir(dir);
+	return n;
 }

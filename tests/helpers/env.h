@@ -90,6 +90,8 @@ long long tenv_admin_pid(struct tenv *e);
 
 /* Read a counter at a dotted path ("connections.passthrough") of /v1/status. */
 long long tenv_status_counter(struct tenv *e, const char *dotted);
+/* The agent's open descriptors; with @pipes, how many of them are pipes. */
+long tenv_agent_fds(struct tenv *e, long *pipes);
 
 /* With $WEFT_TEST_PHASES set to a file: append "<monotonic ms> <suite>/<test>
  * @what" to it, so the time each phase of a test's set-up and tear-down takes

@@ -10,7 +10,6 @@
  * the optimised build rather than the sanitizer one.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -83,38 +82,11 @@ static void down(void)
 
 TestSuite(hold, .init = up, .fini = down, .timeout = 600);
 
-/* The agent's open descriptors; with @pipes, how many of them are pipes. */
-static long agent_fds_pipes(long *pipes)
-{
-	char path[64], link[PATH_MAX], target[64];
-	struct dirent *d;
-	long n = 0;
-	DIR *dir;
-
-	*pipes = 0;
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)env.agent);
-	dir = opendir(path);
-	cr_assert_not_null(dir, "%s: %m", path);
-	while ((d = readdir(dir))) {
-		ssize_t k;
-
-		if (d->d_name[0] == '.')
-			continue;
-		n++;
-		snprintf(link, sizeof(link), "%s/%s", path, d->d_name);
-		k = readlink(link, target, sizeof(target) - 1);
-		if (k > 0 && !strncmp(target, "pipe:", 5))
-			(*pipes)++;
-	}
-	closedir(dir);
-	return n;
-}
-
 static long agent_fds(void)
 {
 	long pipes;
 
-	return agent_fds_pipes(&pipes);
+	return tenv_agent_fds(&env, &pipes);
 }
 
 /* The agent's resident memory, KiB. */
@@ -181,7 +153,7 @@ Test(hold, idle_opaque_connections_hold_two_descriptors_each_and_no_pipe)
 	long fds0, fds1, fds2, rss0, rss1, pipes0, pipes1, pipes2;
 	int lfd = listen_in_s("198.18.2.14:9090");
 
-	fds0 = agent_fds_pipes(&pipes0);
+	fds0 = tenv_agent_fds(&env, &pipes0);
 	rss0 = agent_rss_kib();
 	for (int i = 0; i < N_TCP; i++) {
 		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
@@ -194,7 +166,7 @@ Test(hold, idle_opaque_connections_hold_two_descriptors_each_and_no_pipe)
 		cr_assert_geq(sfd[i], 0, "accept %d: %m", i);
 	}
 	usleep(200000);
-	fds1 = agent_fds_pipes(&pipes1);
+	fds1 = tenv_agent_fds(&env, &pipes1);
 	rss1 = agent_rss_kib();
 	all_quiet(cfd, N_TCP);
 	/* Bytes both ways on every one: a byte is copied through a buffer, never piped. */
@@ -205,7 +177,7 @@ Test(hold, idle_opaque_connections_hold_two_descriptors_each_and_no_pipe)
 		expect_byte(cfd[i], 'q', "client", i);
 	}
 	usleep(200000);
-	fds2 = agent_fds_pipes(&pipes2);
+	fds2 = tenv_agent_fds(&env, &pipes2);
 	cr_log_info("opaque: %d connections held: %.2f descriptors and %.2f KiB resident each "
 		    "(%ld -> %ld descriptors, %ld -> %ld KiB); %ld descriptors after a byte each way; "
 		    "pipes %ld, %ld idle, %ld after",

@@ -3,9 +3,7 @@
  * bytes it copies and which it splices.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -108,24 +106,10 @@ Test(relay, refused_endpoint_closes_the_client_promptly)
  */
 static long agent_pipes(void)
 {
-	char path[64], link[PATH_MAX], target[64];
-	struct dirent *d;
-	long n = 0;
-	DIR *dir;
+	long pipes;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)env.agent);
-	dir = opendir(path);
-	cr_assert_not_null(dir, "%s: %m", path);
-	while ((d = readdir(dir))) {
-		ssize_t k;
-
-		snprintf(link, sizeof(link), "%s/%s", path, d->d_name);
-		k = readlink(link, target, sizeof(target) - 1);
-		if (k > 0 && !strncmp(target, "pipe:", 5))
-			n++;
-	}
-	closedir(dir);
-	return n;
+	(void)tenv_agent_fds(&env, &pipes);
+	return pipes;
 }
 
 Test(relay, small_messages_are_copied_and_a_stream_is_spliced)
