@@ -141,9 +141,10 @@ static uint64_t clock_ms(clockid_t c)
  * many round trips over 1 ms as the same thread at nice 0 or 19. Nice is
  * honoured within the agent's group and leaves placement alone.
  *
- * Only this thread: the loop, which applies the changes and answers the
- * admin API and the CNI plugin, stays at nice 0. Refusals are logged once
- * and change nothing else.
+ * Only this thread (on Linux a nice value is a thread's own, and
+ * setpriority() with a thread id sets just that one): the loop, which
+ * applies the changes and answers the admin API and the CNI plugin, stays
+ * at nice 0. Refusals are logged once and change nothing else.
  */
 static void background(struct reg_file *r, bool niced)
 {
