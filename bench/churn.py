@@ -4,7 +4,7 @@
 its registry file, on a schedule, while bench/run.sh measures requests through
 the proxy (the "publishing under load" rows, issue 15).
 
-usage: churn.py BASE.yaml REGISTRY.yaml ADMIN.sock SERVICES ENDPOINTS SECONDS
+usage: churn.py BASE.yaml REGISTRY.yaml ADMIN.sock SERVICES ENDPOINTS SECONDS [unwatched]
 
 REGISTRY.yaml is the file the agent loads (`--registry file:...`); it starts
 as a copy of BASE.yaml. At 1.2 s the file gains SERVICES Services of
@@ -20,6 +20,12 @@ workers for a moment, so not more often): one JSON line per event on
 stdout, with the time from the rename to the publish as the admin API saw
 it, to 50 ms, and the workers' bind figures (catalogue_binds) read just
 before the next event, so a long bind can be told to one event.
+
+With "unwatched", REGISTRY.yaml is a file the agent does not load: the
+same files are built, written and renamed on the same schedule, and the
+admin API is read as often as a publishing run reads it (POLLS below), but
+nothing is published: the benchmark's own share of the disturbance (the
+"harness" phase of bench/run.sh), to set the publishing run against.
 
 Addresses: VIPs in 198.19.64.0-198.19.103.255, endpoints in 198.18.128.0/17
 (reused past 32,768); no traffic is ever sent to any of them.
@@ -79,6 +85,12 @@ def services(n, eps, shift):
     return "".join(out)
 
 
+# Readings of /v1/status after each event in an unwatched run: about as many
+# as a publishing run takes to see it (the sync about 400 ms, a change about
+# 130 ms, the removal under 50 ms, at one reading per 50 ms).
+POLLS = {"sync": 8, "change": 3, "remove": 1}
+
+
 def put(path, text):
     tmp = path + ".next"
     with open(tmp, "w") as f:
@@ -87,8 +99,9 @@ def put(path, text):
 
 
 def main():
-    if len(sys.argv) != 7:
+    if len(sys.argv) not in (7, 8) or sys.argv[7:] not in ([], ["unwatched"]):
         sys.exit(__doc__)
+    unwatched = sys.argv[7:] == ["unwatched"]
     base_path, reg, admin = sys.argv[1:4]
     n, eps, seconds = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
     if n < 1 or not 1 <= eps <= 100 or seconds < 3:
@@ -115,7 +128,10 @@ def main():
         t0 = time.monotonic()
         put(reg, text)
         published = None
-        while time.monotonic() - t0 < 10:
+        for _ in range(POLLS[kind] if unwatched else 0):
+            generation(admin)
+            time.sleep(0.05)
+        while not unwatched and time.monotonic() - t0 < 10:
             if generation(admin) != g0:
                 published = (time.monotonic() - t0) * 1000
                 break

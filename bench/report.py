@@ -447,7 +447,12 @@ def load_publish(raw):
             lat = parse_latency(f.read())
         if not lat:
             continue
-        rec = {"round": int(r), "lat": lat, "events": [], "binds": None}
+        rec = {"round": int(r), "lat": lat, "events": [], "binds": None, "slow": None}
+        try:  # requests over 1 ms, one line each (bench/latency.c, BENCH_SLOW_LOG)
+            with open(path[:-4] + ".slow") as f:
+                rec["slow"] = sum(1 for line in f if line.strip())
+        except OSError:
+            pass
         churn = path[:-4] + ".churn"
         if os.path.exists(churn):
             with open(churn) as f:
@@ -467,27 +472,35 @@ def publish_section(w, env, pub):
     w("## Publishing under load (issue #15)")
     w("")
     w(f"One request in flight at a fixed {env.get('rate')} req/s through weft (eBPF), "
-      f"{env['seconds']} s per run; in each round once *quiet* and once during *churn*: "
+      f"{env['seconds']} s per run; in each round once *quiet*, once during *churn*: "
       f"the agent's registry file gains {env.get('churn_services', 0):,} Services of 10 "
       "endpoints (the sync), a fifth of them change every second, then all are removed "
-      "(bench/churn.py). *late*: requests sent more than one interval after their due time; "
-      "*co p99.9*: from the due time (coordinated omission corrected).")
+      "(bench/churn.py), and once during *harness*: the same files written and renamed, and "
+      "the admin API read as often, but to a file the agent does not load (the benchmark's "
+      "own share). *late*: requests sent more than one interval after their due time; "
+      "*co p99.9*: from the due time (coordinated omission corrected); *> 1 ms*: requests "
+      "that took longer, all rounds.")
     w("")
-    w("| phase | p50 µs | p99 µs | p99.9 µs | max µs | co p99.9 µs | late |")
-    w("| --- | --- | --- | --- | --- | --- | --- |")
+    w("| phase | p50 µs | p99 µs | p99.9 µs | max µs | co p99.9 µs | late | > 1 ms |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- |")
     summary = {}
     us = lambda x: f"{x:,.0f}"  # noqa: E731
-    for phase in ("quiet", "churn"):
+    for phase in ("quiet", "harness", "churn"):
         rs = pub.get(phase, [])
         lat = [r["lat"] for r in rs]
         if not lat:
-            w(f"| {phase} | failed | | | | | |")
+            if phase != "harness":  # results from before the harness phase have none
+                w(f"| {phase} | failed | | | | | | |")
             continue
         cells = [spread([x[k] for x in lat if k in x], us)
                  for k in ("p50", "p99", "p999", "max", "co_p999")]
-        w(f"| {phase} | " + " | ".join(cells) + f" | {sum(x.get('late', 0) for x in lat)} |")
+        slow = [r["slow"] for r in rs if r["slow"] is not None]
+        w(f"| {phase} | " + " | ".join(cells) + f" | {sum(x.get('late', 0) for x in lat)} | "
+          + (f"{sum(slow):,}" if slow else "") + " |")
         summary[phase] = {k: med([x[k] for x in lat if k in x])
                           for k in ("p50", "p99", "p999", "max", "co_p999")}
+        if slow:
+            summary[phase]["over_1ms"] = sum(slow)
     w("")
     ev = [e for r in pub.get("churn", []) for e in r["events"]]
     binds = [r["binds"] for rs in pub.values() for r in rs if r["binds"]]

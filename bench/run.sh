@@ -1041,25 +1041,32 @@ fi
 # ---------------------------------------------------------------- publishing under load
 # Issue #15: "no request through the proxy delayed by more than 1 ms by a
 # publish". The latency workload through weft (one request in flight at
-# RATE req/s, as above), in each round once quiet and once while
-# bench/churn.py rewrites the agent's registry file: CHURN_SERVICES Services
-# new at once (the sync), a fifth of them changed every second, then all
-# removed. The quiet run is the baseline taken minutes apart at most; the
-# agent's own account of its workers' binds (catalogue_binds in /v1/status)
-# is read after each run.
+# RATE req/s, as above), in each round once quiet, once while
+# bench/churn.py rewrites the agent's registry file (churn: CHURN_SERVICES
+# Services new at once (the sync), a fifth of them changed every second,
+# then all removed), and once while churn.py does the same to a file the
+# agent does not load (harness: the benchmark's own writes and admin reads,
+# nothing published). The quiet run is the baseline taken minutes apart at
+# most; the agent's own account of its workers' binds (catalogue_binds in
+# /v1/status) is read after each run.
 run_publish() { # round phase
-	local r=$1 phase=$2 out="$RAW/publish.$1.$2" rc=0 cpid=
+	local r=$1 phase=$2 out="$RAW/publish.$1.$2" rc=0 cpid= reg="$TMP/registry.yaml" how=
 	alive weft
-	if [ "$phase" = churn ]; then
-		python3 "$HERE/churn.py" "$HERE/services.yaml" "$TMP/registry.yaml" "$RUN/admin.sock" \
-			"$CHURN_SERVICES" 10 "$DUR" >"$out.churn" 2>"$out.churn.err" &
+	if [ "$phase" = harness ]; then
+		mkdir -p "$TMP/unwatched"
+		reg="$TMP/unwatched/registry.yaml" how=unwatched
+		cp "$HERE/services.yaml" "$reg"
+	fi
+	if [ "$phase" != quiet ]; then
+		python3 "$HERE/churn.py" "$HERE/services.yaml" "$reg" "$RUN/admin.sock" \
+			"$CHURN_SERVICES" 10 "$DUR" $how >"$out.churn" 2>"$out.churn.err" &
 		cpid=$!
 	fi
 	BENCH_SLOW_LOG="$out.slow" client weft timeout $((DUR + 30)) "$BIN/weft-bench-latency" \
 		"$VIP" 80 "$RATE" "$DUR" 1 >"$out.out" 2>&1 || rc=$?
 	if [ -n "$cpid" ]; then
 		wait "$cpid" || { echo "bench: churn failed in round $r, see below" >&2; cat "$out.churn.err" >&2; }
-		cp "$HERE/services.yaml" "$TMP/registry.yaml.next" && mv "$TMP/registry.yaml.next" "$TMP/registry.yaml"
+		cp "$HERE/services.yaml" "$reg.next" && mv "$reg.next" "$reg"
 	fi
 	agent_status "$out.status.json"
 	alive weft
@@ -1068,8 +1075,12 @@ run_publish() { # round phase
 }
 if [ "$PUBLISH" = 1 ]; then
 	for r in $(seq "$ROUNDS"); do
-		# Rotated, so neither phase always comes first.
-		if [ $((r % 2)) = 1 ]; then phases="quiet churn"; else phases="churn quiet"; fi
+		# Rotated, so that no phase always comes first.
+		case $((r % 3)) in
+		1) phases="quiet churn harness" ;;
+		2) phases="churn harness quiet" ;;
+		0) phases="harness quiet churn" ;;
+		esac
 		for phase in $phases; do
 			say "round $r/$ROUNDS: publishing under load, $phase"
 			run_publish "$r" "$phase"

@@ -11,12 +11,13 @@
 #include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,12 +34,12 @@
  */
 #define RETRY_MS 1000
 
-/* The thread reloads at SCHED_IDLE (see background() below). A reload that
+/* The thread reloads at nice 19 (see background() below). A reload that
  * took longer than STARVED_MS of wall time and more than STARVED_RATIO times
- * its CPU time waited for a core most of it: the node's cores are all busy,
- * and an idle-class thread gets almost nothing of them. The thread then
- * reloads at the normal class for STARVED_HOLD_MS, so the catalogue never
- * lags the file by much more than a reload's wait on a busy node.
+ * its CPU time waited for a core most of it: the agent's cores are all busy,
+ * and a nice-19 thread gets little of its process' share of them. The thread
+ * then reloads at nice 0 for STARVED_HOLD_MS, so the catalogue never lags the
+ * file by much more than a reload's wait on a busy node.
  */
 #define STARVED_MS 2000
 #define STARVED_RATIO 10
@@ -60,10 +61,10 @@ struct reg_file {
 	int stop_fd;
 	pthread_t thread;
 	bool running;
-	/* The thread's: its scheduling class, and until when it stays normal
-	 * after a starved reload (CLOCK_MONOTONIC ms).
+	/* The thread's: whether it runs at nice 19, and until when it stays at
+	 * nice 0 after a starved reload (CLOCK_MONOTONIC ms).
 	 */
-	bool idle, idle_refused, normal_refused;
+	bool niced, nice_refused, unnice_refused;
 	uint64_t normal_until_ms;
 	pthread_mutex_t lock;
 	struct reg_file_stats stats;	/* under lock */
@@ -123,38 +124,49 @@ static uint64_t clock_ms(clockid_t c)
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
-/* Put the calling thread (the reload thread) in the idle scheduling class,
- * or back in the normal one. A reload is background work: at SCHED_IDLE a
- * proxy worker, the agent's loop or anything else of the normal class
- * that wakes takes the core from it at once, instead of waiting up to a
- * scheduler slice (milliseconds) while it parses; it runs on what the rest
- * leaves. Only this thread: the loop, which applies the changes and answers
- * the admin API and the CNI plugin, stays normal. A kernel or a sandbox
- * that refuses is logged once and changes nothing else.
+/* Run the calling thread (the reload thread) at nice 19, or back at 0. A
+ * reload is background work: among the agent's own threads a proxy worker
+ * that wakes takes the core from a nice-19 parse at once.
+ *
+ * Not SCHED_IDLE, which it was: the idle class is idle only among the
+ * threads of the agent's own scheduling group (its cgroup, or its session's
+ * autogroup). The kernel's wake-up placement counts a CPU that runs nothing
+ * but idle-class threads as idle, so it sent other processes' wake-ups (the
+ * application's server, its client) to the CPU the parse ran on, even with
+ * the other CPU idle; the wake-up preemption check then compares the two
+ * groups, not the threads, found the agent's group entitled to its slice,
+ * and the woken task waited for the next tick (4 ms at 250 Hz). Measured in
+ * docs/benchmarks.md ("Why a request waited while a vCPU was idle"): a busy
+ * idle-class thread gave another process' request/response ten times as
+ * many round trips over 1 ms as the same thread at nice 0 or 19. Nice is
+ * honoured within the agent's group and leaves placement alone.
+ *
+ * Only this thread (on Linux a nice value is a thread's own, and
+ * setpriority() with a thread id sets just that one): the loop, which
+ * applies the changes and answers the admin API and the CNI plugin, stays
+ * at nice 0. Refusals are logged once and change nothing else.
  */
-static void background(struct reg_file *r, bool idle)
+static void background(struct reg_file *r, bool niced)
 {
-	struct sched_param sp = { 0 };
-	int err;
+	pid_t tid = (pid_t)syscall(SYS_gettid);
 
-	if (r->idle == idle || (idle && r->idle_refused) || (!idle && r->normal_refused))
+	if (r->niced == niced || (niced && r->nice_refused) || (!niced && r->unnice_refused))
 		return;
-	err = pthread_setschedparam(pthread_self(), idle ? SCHED_IDLE : SCHED_OTHER, &sp);
-	if (!err) {
-		r->idle = idle;
+	if (!setpriority(PRIO_PROCESS, (id_t)tid, niced ? 19 : 0)) {
+		r->niced = niced;
 		return;
 	}
-	if (idle) {
-		r->idle_refused = true;
-		log_warn("registry: '%s': cannot reload at idle priority: %s; reloads compete "
-			 "with the proxy for the CPU, ignoring",
-			 r->path, strerror(err));
+	if (niced) {
+		r->nice_refused = true;
+		log_warn("registry: '%s': cannot reload at nice 19: %s; reloads compete with the "
+			 "proxy for the CPU, ignoring",
+			 r->path, strerror(errno));
 	} else {
-		/* Back to normal needs CAP_SYS_NICE (or RLIMIT_NICE): stay idle. */
-		r->normal_refused = true;
-		log_warn("registry: '%s': reloads wait for idle CPU and cannot be given more: "
-			 "%s, ignoring",
-			 r->path, strerror(err));
+		/* Back to nice 0 needs CAP_SYS_NICE (or RLIMIT_NICE): stay at 19. */
+		r->unnice_refused = true;
+		log_warn("registry: '%s': reloads run at nice 19 and cannot be given more: %s, "
+			 "ignoring",
+			 r->path, strerror(errno));
 	}
 }
 
@@ -173,9 +185,9 @@ static void reload(struct reg_file *r)
 	ret = load(r, err, sizeof(err));
 	cpu = clock_ms(CLOCK_THREAD_CPUTIME_ID) - cpu;
 	wall = clock_ms(CLOCK_MONOTONIC) - wall;
-	if (r->idle && wall > STARVED_MS && wall > STARVED_RATIO * cpu) {
+	if (r->niced && wall > STARVED_MS && wall > STARVED_RATIO * cpu) {
 		log_warn("registry: '%s': a reload waited %llu ms for a core (%llu ms of CPU); "
-			 "reloading at normal priority for %u s",
+			 "reloading at nice 0 for %u s",
 			 r->path, (unsigned long long)(wall - cpu), (unsigned long long)cpu,
 			 STARVED_HOLD_MS / 1000);
 		r->normal_until_ms = clock_ms(CLOCK_MONOTONIC) + STARVED_HOLD_MS;
