@@ -44,7 +44,7 @@ struct worker {
 	 */
 	_Atomic uint64_t bound_seq;
 	uint64_t changes;	/* catalogue_changes() of the snapshot bound last */
-	struct workers_publish_stats pub;	/* written by the worker */
+	struct workers_publish_stats pub;	/* written by the worker only (ctr_*()) */
 	pthread_t thread;
 	bool started;
 	uint64_t seen;		/* the last isolation round this worker joined */
@@ -128,15 +128,14 @@ static void bind_timed(struct worker *w, struct catalogue *c)
 	/* The snapshots this bind skipped count too: it looked at their
 	 * changes. A snapshot from another builder (the empty one) counts 0.
 	 */
-	if (changes > w->changes && changes - w->changes > w->pub.max_changes)
-		w->pub.max_changes = changes - w->changes;
+	if (changes > w->changes)
+		ctr_max(&w->pub.max_changes, changes - w->changes);
 	w->changes = changes;
-	w->pub.binds++;
-	w->pub.total_us += d;
-	if (d > w->pub.max_us)
-		w->pub.max_us = d;
-	if (cpu > w->pub.max_cpu_us)
-		w->pub.max_cpu_us = cpu;
+	/* Read by the main thread while this worker runs (workers_publish_stats()). */
+	ctr_inc(&w->pub.binds);
+	ctr_add(&w->pub.total_us, d);
+	ctr_max(&w->pub.max_us, d);
+	ctr_max(&w->pub.max_cpu_us, cpu);
 }
 
 /* Whether every worker has bound snapshot @seq or a later one. Sequentially
@@ -557,18 +556,23 @@ void workers_publish_stats_reset(struct workers *ws)
 		ws->w[i].pub = (struct workers_publish_stats){ 0 };
 }
 
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
 void workers_publish_stats(const struct workers *ws, struct workers_publish_stats *out)
 {
 	*out = (struct workers_publish_stats){ 0 };
+	/* Each field read whole while its worker may be binding: no parking. */
 	for (unsigned int i = 0; i < ws->n; i++) {
-		out->binds += ws->w[i].pub.binds;
-		out->total_us += ws->w[i].pub.total_us;
-		if (ws->w[i].pub.max_us > out->max_us)
-			out->max_us = ws->w[i].pub.max_us;
-		if (ws->w[i].pub.max_cpu_us > out->max_cpu_us)
-			out->max_cpu_us = ws->w[i].pub.max_cpu_us;
-		if (ws->w[i].pub.max_changes > out->max_changes)
-			out->max_changes = ws->w[i].pub.max_changes;
+		const struct workers_publish_stats *p = &ws->w[i].pub;
+
+		out->binds += ctr_read(&p->binds);
+		out->total_us += ctr_read(&p->total_us);
+		out->max_us = max_u64(out->max_us, ctr_read(&p->max_us));
+		out->max_cpu_us = max_u64(out->max_cpu_us, ctr_read(&p->max_cpu_us));
+		out->max_changes = max_u64(out->max_changes, ctr_read(&p->max_changes));
 	}
 }
 
@@ -877,6 +881,7 @@ static void add_u64s(uint64_t *dst, const uint64_t *src, size_t n)
 void workers_stats(const struct workers *ws, struct proxy_stats *out)
 {
 	memset(out, 0, sizeof(*out));
+	/* No parking: counters_add() reads each field whole (counter_get()). */
 	for (unsigned int i = 0; i < ws->n; i++)
 		counters_add(&counters_proxy, out, proxy_stats(ws->w[i].px));
 }
