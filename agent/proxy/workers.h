@@ -261,4 +261,19 @@ struct svc_state;
  */
 const struct svc_state *workers_service_at(struct workers *ws, size_t i);
 
+/* Under isolation: make workers_service_at()'s view of every service port
+ * and keep it past workers_release(), until workers_view_done(), so that a
+ * long reader (the /metrics text) parks the workers only while the ports
+ * they hold state for are merged. workers_service_at() then reads the kept
+ * view without isolation; a port no worker had used is made on demand from
+ * the snapshot the workers had bound (the view holds a reference on it).
+ * With worker threads the view is copies no worker touches; without, it is
+ * the proxy's own state, which runs on the caller's loop: call
+ * workers_view_done() before returning to it. No isolation may start
+ * before workers_view_done(). 0, or -ENOMEM with nothing kept.
+ */
+int workers_view_keep(struct workers *ws);
+/* Free a kept view (or none). Never blocks. */
+void workers_view_done(struct workers *ws);
+
 #endif /* WEFT_PROXY_WORKERS_H */
