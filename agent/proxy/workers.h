@@ -12,8 +12,9 @@
  * read and change any proxy as if it were that worker. Opening and closing a
  * pod's listeners, the hand-over and the admin reads of per-service,
  * per-endpoint, per-pod and per-connection state do so (/v1/services,
- * /v1/pods, /v1/conns, /v1/trace, /v1/identities' refusals, /metrics); the
- * hot path takes no lock at all.
+ * /v1/pods, /v1/conns, /v1/trace, /v1/identities' refusals, and /metrics
+ * while it copies those rows, not while it writes the text); the hot path
+ * takes no lock at all.
  *
  * Two reads do not park anyone: the node-wide counters (workers_stats():
  * /v1/status, the counter families of /metrics, the drain's count of open
