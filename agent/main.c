@@ -226,9 +226,7 @@ static void on_drain_tick(struct loop_timer *t, uint64_t now)
 	struct agent *a = (struct agent *)((char *)t - offsetof(struct agent, drain_timer));
 	struct proxy_stats st;
 
-	workers_isolate(a->workers);
-	workers_stats(a->workers, &st);
-	workers_release(a->workers);
+	workers_stats(a->workers, &st);	/* without parking the draining workers */
 	if (!st.active) {
 		log_info("agent: drained, every connection ended");
 		loop_stop(a->loop);

@@ -15,8 +15,9 @@ Services); the last event, one second
 before SECONDS, goes back to BASE.yaml (thousands of Services removed). Each
 file is written beside REGISTRY.yaml and renamed over it, as an operator's
 tool would. After each event the agent's admin API is polled every 50 ms
-until its catalogue generation moves (each /v1/status reading parks the
-workers for a moment, so not more often): one JSON line per event on
+until its catalogue generation moves (a /v1/status reading does not park
+the workers, but it is work for the agent's loop, so not more often; its
+bind figures may then lag a worker's bind in progress): one JSON line per event on
 stdout, with the time from the rename to the publish as the admin API saw
 it, to 50 ms, and the workers' bind figures (catalogue_binds) read just
 before the next event, so a long bind can be told to one event.

@@ -199,6 +199,8 @@ struct svc_row {
 	struct lat_hist lc, lr;
 };
 
+struct denials;
+
 struct ep_row {
 	char labels[LABELS_MAX];
 	const struct ep_state *e;
@@ -216,6 +218,9 @@ struct scrape {
 	struct proxy_stats stats; /* summed over the workers */
 	struct prom_inbound *ins;	/* pods' inbound ports, at most METRICS_MAX_INBOUND_PORTS */
 	size_t n_ins, ins_left_out;
+	struct px_pod_load *loads;	/* per captured pod, in pods_first() order */
+	size_t n_loads;
+	struct denials *denied;		/* allow-from refusals, merged over the workers */
 	struct dp_map_use maps[8];	/* eBPF mode: the datapath's map occupancy */
 	int n_maps;
 };
@@ -238,6 +243,9 @@ static void hist_add(struct lat_hist *into, const struct lat_hist *h)
 	into->n += h->n;
 }
 
+/* The service and endpoint rows, from the workers' merged view (kept past
+ * workers_release(): workers_view_keep()).
+ */
 static int build_rows(struct scrape *sc)
 {
 	const struct svc_state *s;
@@ -346,34 +354,53 @@ static int build_inbound_rows(struct scrape *sc)
 
 /* ---------------------------------------------------------------- per pod */
 
-#define POD_FAMILY(p, a, nm, type, help, field)                                                  \
+/* Each captured pod's load, in pods_first() order. Under isolation. */
+static int copy_pod_loads(struct scrape *sc)
+{
+	size_t n = 0;
+
+	for (const struct pod *pod = pods_first(sc->a->pods); pod; pod = pod->next)
+		n += pod->capture != NULL;
+	sc->loads = calloc(n ? n : 1, sizeof(*sc->loads));
+	if (!sc->loads)
+		return -ENOMEM;
+	for (const struct pod *pod = pods_first(sc->a->pods); pod; pod = pod->next)
+		if (pod->capture)
+			workers_capture_load(pod->capture, &sc->loads[sc->n_loads++]);
+	return 0;
+}
+
+#define POD_FAMILY(p, sc, nm, type, help, field)                                                 \
 	do {                                                                                       \
+		size_t k_ = 0;                                                                     \
+                                                                                                   \
 		prom_family(p, nm, type, help);                                                    \
-		for (const struct pod *pod_ = pods_first((a)->pods); pod_; pod_ = pod_->next) {    \
-			struct px_pod_load ld_;                                                    \
+		for (const struct pod *pod_ = pods_first((sc)->a->pods); pod_;                     \
+		     pod_ = pod_->next) {                                                          \
 			char l_[LABELS_MAX] = "";                                                  \
                                                                                                    \
-			if (!pod_->capture)                                                        \
+			if (!pod_->capture || k_ == (sc)->n_loads)                                 \
 				continue;                                                          \
-			workers_capture_load(pod_->capture, &ld_);                                 \
 			(void)prom_label(l_, sizeof(l_), "namespace", pod_->spec.ns);              \
 			(void)prom_label(l_, sizeof(l_), "pod", pod_->spec.name);                  \
-			prom_u64(p, nm, l_, ld_.field);                                            \
+			prom_u64(p, nm, l_, (sc)->loads[k_++].field);                              \
 		}                                                                                  \
 	} while (0)
 
-/* Each meshed pod's outbound connections against its limit. Under isolation. */
-static void pod_families(struct prom *p, const struct agent *a)
+/* Each meshed pod's outbound connections against its limit, as copied by
+ * copy_pod_loads().
+ */
+static void pod_families(struct prom *p, const struct scrape *sc)
 {
-	POD_FAMILY(p, a, "weft_pod_connections_active", "gauge",
+	POD_FAMILY(p, sc, "weft_pod_connections_active", "gauge",
 		   "Outbound client connections the pod holds open through the proxy.", conns_out);
-	POD_FAMILY(p, a, "weft_pod_connections_limit", "gauge",
+	POD_FAMILY(p, sc, "weft_pod_connections_limit", "gauge",
 		   "What the pod may hold at once (--pod-max-conns or its fair share of --max-conns), "
 		   "summed over the workers.",
 		   limit);
-	POD_FAMILY(p, a, "weft_pod_connections_refused_total", "counter",
+	POD_FAMILY(p, sc, "weft_pod_connections_refused_total", "counter",
 		   "The pod's outbound connections reset by its limit or by --max-conns.", refused);
-	POD_FAMILY(p, a, "weft_pod_local_errors_total", "counter",
+	POD_FAMILY(p, sc, "weft_pod_local_errors_total", "counter",
 		   "The pod's connections or requests failed for the agent's own resources.",
 		   local_errors);
 }
@@ -739,15 +766,16 @@ void prom_inbound_families(struct prom *p, const struct prom_inbound *rows, size
 		  connect_errors);
 }
 
-/* allow-from refusals by caller, merged over the workers (the caller has
- * them isolated): at most PROXY_DENIALS_MAX + 1 per worker.
+/* allow-from refusals by caller, merged over the workers: at most
+ * PROXY_DENIALS_MAX + 1 per worker. The identities are copied: a worker's
+ * table changes as soon as it runs again.
  */
 struct denials {
-	struct {
-		const char *id;	/* borrowed from a worker's table */
-		uint64_t n;
-	} *e;
 	size_t n, cap;
+	struct {
+		char id[SPIFFE_ID_MAX];
+		uint64_t n;
+	} e[];
 };
 
 static void merge_denial(const char *id, uint64_t n, void *ctx)
@@ -761,31 +789,41 @@ static void merge_denial(const char *id, uint64_t n, void *ctx)
 		}
 	}
 	if (d->n < d->cap) {
-		d->e[d->n].id = id;
+		snprintf(d->e[d->n].id, sizeof(d->e[d->n].id), "%s", id);
 		d->e[d->n++].n = n;
 	}
 }
 
-static void denial_family(struct prom *p, const struct agent *a)
+/* The workers' refusals into sc->denied (left NULL on ENOMEM: the family is
+ * shown empty, as before). Under isolation.
+ */
+static void copy_denials(struct scrape *sc)
 {
-	unsigned int nw = workers_count(a->workers);
-	struct denials d = { .cap = (size_t)nw * (PROXY_DENIALS_MAX + 1) };
+	unsigned int nw = workers_count(sc->a->workers);
+	size_t cap = (size_t)nw * (PROXY_DENIALS_MAX + 1);
+	struct denials *d = calloc(1, sizeof(*d) + cap * sizeof(d->e[0]));
+
+	if (!d)
+		return;
+	d->cap = cap;
+	for (unsigned int i = 0; i < nw; i++)
+		proxy_mtls_denials(workers_proxy(sc->a->workers, i), merge_denial, d);
+	sc->denied = d;
+}
+
+static void denial_family(struct prom *p, const struct scrape *sc)
+{
+	const struct denials *d = sc->denied;
 	char l[LABELS_MAX];
 
 	prom_family(p, "weft_mtls_denied_by_identity_total", "counter",
 		    "mTLS connections refused by weft.io/allow-from, by the caller's SPIFFE ID "
 		    "(\"other\" beyond 32 callers per worker).");
-	d.e = calloc(d.cap, sizeof(*d.e));
-	if (!d.e)
-		return;
-	for (unsigned int i = 0; i < nw; i++)
-		proxy_mtls_denials(workers_proxy(a->workers, i), merge_denial, &d);
-	for (size_t i = 0; i < d.n; i++) {
+	for (size_t i = 0; d && i < d->n; i++) {
 		l[0] = '\0';
-		if (!prom_label(l, sizeof(l), "identity", d.e[i].id))
-			prom_u64(p, "weft_mtls_denied_by_identity_total", l, d.e[i].n);
+		if (!prom_label(l, sizeof(l), "identity", d->e[i].id))
+			prom_u64(p, "weft_mtls_denied_by_identity_total", l, d->e[i].n);
 	}
-	free(d.e);
 }
 
 /* This node's workload certificates: how many, and when each expires (an
@@ -838,29 +876,44 @@ static int cmd_metrics(const struct http_request *req, struct http_response *res
 	if (admin_bad_query(req, resp, known))
 		return 0;
 	count_maps(&sc);
-	/* The rows point into the workers' merged state: valid until release. */
-	workers_isolate(a->workers);
+	/* Read while the workers run (proxy/counters.h). */
 	workers_stats(a->workers, &sc.stats);
-	err = build_rows(&sc);
+	/* The workers are parked only while what they own is copied: the
+	 * service ports they hold state for, merged (kept past the release),
+	 * the pods' inbound ports and loads, the allow-from refusals. The
+	 * other ports' blank rows, the labels and the text are made after the
+	 * release.
+	 */
+	workers_isolate(a->workers);
+	err = workers_view_keep(a->workers);
 	if (!err)
 		err = build_inbound_rows(&sc);
+	if (!err)
+		err = copy_pod_loads(&sc);
+	if (!err)
+		copy_denials(&sc);
+	workers_release(a->workers);
+	if (!err)
+		err = build_rows(&sc);
 	if (!err) {
 		agent_families(&p, a, &sc);
 		registry_families(&p, a, sc.now);
 		service_families(&p, &sc);
 		endpoint_families(&p, &sc);
 		prom_inbound_families(&p, sc.ins, sc.n_ins);
-		pod_families(&p, a);
+		pod_families(&p, &sc);
 		identity_families(&p, a);
-		denial_family(&p, a);
+		denial_family(&p, &sc);
 		err = p.err;
 	}
-	workers_release(a->workers);
+	workers_view_done(a->workers);
 	free(sc.svcs);
 	free(sc.eps);
 	free(sc.svc_ctrs);
 	free(sc.ep_ctrs);
 	free(sc.ins);
+	free(sc.loads);
+	free(sc.denied);
 	if (err) {
 		free(p.buf);
 		return err;

@@ -32,7 +32,7 @@ void ep_outcome(struct proxy *px, struct ep_state *e, bool ok)
 		return;
 	e->ctr.ejections++;
 	s->ctr.ejections++;
-	px->stats.ejections++;
+	ctr_inc(&px->stats.ejections);
 	/* Rare by construction (at most one per endpoint per ejection time) and
 	 * what an operator needs to see: info, not per-connection debug.
 	 */
@@ -50,24 +50,24 @@ void attempt_local_fail(struct conn *c, enum local_fail why)
 
 	switch (why) {
 	case LOCAL_NO_ENDPOINT:
-		px->stats.no_endpoint++;
+		ctr_inc(&px->stats.no_endpoint);
 		if (s)
 			s->ctr.no_endpoint++;
 		break;
 	case LOCAL_OVERFLOW_CONNECTIONS:
-		px->stats.overflow_connections++;
+		ctr_inc(&px->stats.overflow_connections);
 		s->ctr.overflow[OVF_CONNECTIONS]++;
 		break;
 	case LOCAL_OVERFLOW_PENDING:
-		px->stats.overflow_pending++;
+		ctr_inc(&px->stats.overflow_pending);
 		s->ctr.overflow[OVF_PENDING]++;
 		break;
 	case LOCAL_OVERFLOW_REQUESTS:
-		px->stats.overflow_requests++;
+		ctr_inc(&px->stats.overflow_requests);
 		s->ctr.overflow[OVF_REQUESTS]++;
 		break;
 	case LOCAL_ERROR:
-		px->stats.local_errors++;
+		ctr_inc(&px->stats.local_errors);
 		c->pod->local_errors++;
 		if (s)
 			s->ctr.local_errors++;
@@ -87,7 +87,7 @@ bool attempt_may_retry(struct conn *c, enum fail_kind kind)
 	if (!budget_take(&s->budget, loop_now_ms(c->px->loop), c->pol->retry_budget_pct,
 			 c->pol->retry_budget_min)) {
 		s->ctr.budget_exhausted++;
-		c->px->stats.retry_budget_exhausted++;
+		ctr_inc(&c->px->stats.retry_budget_exhausted);
 		return false;
 	}
 	return true;
@@ -107,7 +107,7 @@ void attempt_retry(struct conn *c)
 	uint32_t ms = retry_backoff_ms(c->pol->retry_backoff_ms, c->n_tried, &px->rng);
 
 	c->svc->ctr.retries++;
-	px->stats.retries++;
+	ctr_inc(&px->stats.retries);
 	if (px_timer_set(px, &c->t_retry, ms, on_retry)) {
 		conn_close(c, true);
 		return;
@@ -165,7 +165,7 @@ static void on_connect_timeout(struct loop_timer *n, uint64_t now)
 
 	(void)now;
 	log_debug("proxy: upstream connect timed out pod=%u", c->pod->id);
-	c->px->stats.connect_timeouts++;
+	ctr_inc(&c->px->stats.connect_timeouts);
 	if (c->svc)
 		c->svc->ctr.connect_timeouts++;
 	if (c->in)
@@ -204,7 +204,7 @@ void attempt_connected(struct conn *c, uint32_t events)
 	if (so_err) {
 		log_debug("proxy: upstream connect failed pod=%u: %s", c->pod->id,
 			  strerror(so_err));
-		c->px->stats.connect_errors++;
+		ctr_inc(&c->px->stats.connect_errors);
 		if (c->in)
 			c->in->ctr.connect_errors++;
 		if (u->tls)
@@ -260,7 +260,7 @@ static bool make_room(struct conn *c, struct svc_state *s)
 	log_debug("proxy: %s/%s at max-connections: pod=%u over its share %u, closing one of its "
 		  "connections for pod=%u", s->ns, s->name, hog->id, share, c->pod->id);
 	s->ctr.preempted++;
-	c->px->stats.preempted++;
+	ctr_inc(&c->px->stats.preempted);
 	conn_close(victim, true);
 	return true;
 }
@@ -284,7 +284,7 @@ void attempt_start(struct conn *c)
 			return;
 		}
 		if (err) {
-			px->stats.connect_errors++;
+			ctr_inc(&px->stats.connect_errors);
 			if (c->in)
 				c->in->ctr.connect_errors++;
 			conn_close(c, true);
@@ -300,7 +300,7 @@ void attempt_start(struct conn *c)
 	}
 	if (panic) {
 		s->ctr.panic++;
-		px->stats.panic++;
+		ctr_inc(&px->stats.panic);
 	}
 	if (c->n_tried < CONN_MAX_TRIES)
 		c->tried[c->n_tried++] = e;
@@ -308,7 +308,7 @@ void attempt_start(struct conn *c)
 		u = pool_take(c, e);
 		if (u) {
 			e->ctr.reused++;
-			px->stats.upstream_reused++;
+			ctr_inc(&px->stats.upstream_reused);
 			c->ops->ready(c);
 			return;
 		}
@@ -337,7 +337,7 @@ void attempt_start(struct conn *c)
 			attempt_local_fail(c, LOCAL_ERROR);
 			return;
 		}
-		px->stats.connect_errors++;
+		ctr_inc(&px->stats.connect_errors);
 		if (c->up) {
 			attempt_failed(c, FAIL_CONNECT);
 			return;

@@ -49,12 +49,12 @@ bool conn_admit(struct proxy *px, struct px_pod *pod)
 	 * and it is refused before the node's limit is in sight.
 	 */
 	if (pod->conns_out >= px_pod_limit(px)) {
-		px->stats.over_pod_limit++;
+		ctr_inc(&px->stats.over_pod_limit);
 		pod->refused++;
 		return false;
 	}
 	if (px->stats.active >= px->opts.max_conns) {
-		px->stats.over_limit++;
+		ctr_inc(&px->stats.over_limit);
 		pod->refused++;
 		return false;
 	}
@@ -181,7 +181,7 @@ void conn_close(struct conn *c, bool reset)
 	}
 	if (reset) {
 		sock_close_reset(c->cfd);
-		px->stats.resets++;
+		ctr_inc(&px->stats.resets);
 	} else {
 		close(c->cfd);
 	}
@@ -198,7 +198,7 @@ void conn_close(struct conn *c, bool reset)
 	pod->conns_active--;
 	if (!c->in)
 		pod->conns_out--;
-	px->stats.active--;
+	ctr_dec(&px->stats.active);
 	free(c);
 }
 
@@ -228,7 +228,7 @@ static void on_idle(struct loop_timer *n, uint64_t now)
 	}
 	log_debug("proxy: connection pod=%u idle for %llu ms, closing", c->pod->id,
 		  (unsigned long long)idle);
-	c->px->stats.idle_timeouts++;
+	ctr_inc(&c->px->stats.idle_timeouts);
 	conn_close(c, false);
 }
 
@@ -260,7 +260,7 @@ static void on_head_timeout(struct loop_timer *n, uint64_t now)
 	}
 	log_debug("proxy: connection pod=%u: request head not complete after %u ms, closing",
 		  c->pod->id, c->pol->header_timeout_ms);
-	c->px->stats.header_timeouts++;
+	ctr_inc(&c->px->stats.header_timeouts);
 	/* Nothing of a response is queued while a head is read: the 408 goes
 	 * out whole or not at all, best effort, and the connection closes.
 	 */
@@ -292,12 +292,12 @@ static void detect_done(struct conn *c, const struct relay_ops *ops)
 {
 	px_timer_del(c->px, &c->t_deadline);
 	if (ops->kind == RELAY_HTTP) {
-		c->px->stats.detected_http++;
+		ctr_inc(&c->px->stats.detected_http);
 		c->svc->ctr.detected_http++;
 		if (!head_watch(c))
 			return;
 	} else {
-		c->px->stats.detected_tcp++;
+		ctr_inc(&c->px->stats.detected_tcp);
 		if (c->svc)
 			c->svc->ctr.detected_tcp++;
 	}
@@ -310,7 +310,7 @@ static void on_detect_timeout(struct loop_timer *n, uint64_t now)
 
 	(void)now;
 	/* The client waits for the server to speak first (SMTP, MySQL...): opaque. */
-	c->px->stats.detect_timeouts++;
+	ctr_inc(&c->px->stats.detect_timeouts);
 	detect_done(c, c->px->relays[RELAY_TCP]);
 }
 
@@ -389,7 +389,7 @@ struct conn *conn_new(struct proxy *px, struct px_pod *pod, int cfd, struct svc_
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		sock_close_reset(cfd);
-		px->stats.resets++;
+		ctr_inc(&px->stats.resets);
 		return NULL;
 	}
 	c->c2u.pipe[0] = c->c2u.pipe[1] = -1;
@@ -414,7 +414,7 @@ struct conn *conn_new(struct proxy *px, struct px_pod *pod, int cfd, struct svc_
 	} else {
 		pod->conns_out++;
 	}
-	px->stats.active++;
+	ctr_inc(&px->stats.active);
 	if (svc) {
 		svc_ref(svc);
 		svc->clients++;
@@ -440,14 +440,14 @@ void conn_start(struct proxy *px, struct px_pod *pod, int cfd, struct svc_state 
 		c->target = *target;
 	if (!svc || c->pol->protocol == PROTO_TCP) {
 		if (svc) {
-			px->stats.detected_tcp++;
+			ctr_inc(&px->stats.detected_tcp);
 			svc->ctr.detected_tcp++;
 		}
 		conn_relay(c, px->relays[RELAY_TCP]);
 		return;
 	}
 	if (c->pol->protocol == PROTO_HTTP) {
-		px->stats.detected_http++;
+		ctr_inc(&px->stats.detected_http);
 		svc->ctr.detected_http++;
 		if (!head_watch(c))
 			return;

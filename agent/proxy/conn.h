@@ -61,6 +61,7 @@
 #include "loop.h"
 #include "proxy.h"
 #include "proxy/broker.h"
+#include "proxy/counters.h"
 #include "proxy/framing.h"
 #include "proxy/pass.h"
 #include "proxy/pipes.h"
@@ -189,6 +190,9 @@ struct proxy {
 	struct mtls_table *mtls;	/* a reference; NULL: mTLS off (no --ca-cert) */
 	struct mtls_denial *denials;	/* allow-from refusals by caller (tls_relay.c) */
 	size_t n_denials;
+	/* Written by this proxy's worker only, with ctr_inc() and kin: the
+	 * main thread reads it without parking the worker (workers_stats()).
+	 */
 	struct proxy_stats stats;
 };
 

@@ -120,7 +120,7 @@ int fp_try(struct conn *c)
 		return 0;
 	c->fp_tried = true;
 	if (!px->fp_n_free) {
-		px->stats.fastpath_full++;
+		ctr_inc(&px->stats.fastpath_full);
 		return 0;
 	}
 	if (tcp_written(u->fd, &c->fp_wr_off[0]) || tcp_written(c->cfd, &c->fp_wr_off[1]) ||
@@ -135,12 +135,12 @@ int fp_try(struct conn *c)
 		 * connection is run as if it had (reads, never splices), which
 		 * is right either way; the slot stays with it.
 		 */
-		px->stats.fastpath_errors++;
+		ctr_inc(&px->stats.fastpath_errors);
 		err = 0;
 	}
 	if (err) {
 		px->fp_free[px->fp_n_free++] = c->fp_slot;
-		px->stats.fastpath_errors++;
+		ctr_inc(&px->stats.fastpath_errors);
 		log_debug("proxy: pod=%u: fast path refused: %s", c->pod->id, strerror(-err));
 		return 0;
 	}
@@ -151,7 +151,7 @@ int fp_try(struct conn *c)
 	 * splice() does not see.
 	 */
 	c->c2u.no_pipe = c->u2c.no_pipe = true;
-	px->stats.fastpath++;
+	ctr_inc(&px->stats.fastpath);
 	/* Bytes that reached a socket before it went in wait on its receive
 	 * queue, and nothing wakes the verdict for them: a read does (the
 	 * relay watches for the FIN only from now on). The read itself must
@@ -186,12 +186,12 @@ void fp_adopt(struct conn *c)
 	if (cookies(c->cfd, c->up->fd, c->fp_cookie) ||
 	    fp->adopt(fp->ctx, c->cfd, c->up->fd, c->fp_slot, c->fp_wr_off)) {
 		px->fp_free[px->fp_n_free++] = c->fp_slot;
-		px->stats.fastpath_errors++;
+		ctr_inc(&px->stats.fastpath_errors);
 		return;
 	}
 	c->fast = true;
 	c->fp_seen = 0;
-	px->stats.fastpath++;
+	ctr_inc(&px->stats.fastpath);
 }
 
 uint64_t fp_bytes(const struct conn *c, int dir)
@@ -250,7 +250,7 @@ bool fp_drained(struct conn *c, int dir, int dst)
 			 (unsigned long long)(written - c->fp_wr_off[dir]),
 			 (unsigned long long)((dir ? c->u2c.bytes : c->c2u.bytes) + fp_bytes(c, dir)),
 			 (unsigned long long)fp_bytes(c, dir));
-		c->px->stats.fastpath_fin_late++;
+		ctr_inc(&c->px->stats.fastpath_fin_late);
 		return true;
 	}
 	return false;
@@ -271,7 +271,7 @@ void fp_release(struct conn *c)
 		if (px->brk_chan < 0)
 			(void)fp->forget(fp->ctx, c->fp_cookie[i]);
 		else if (broker_forget_fastpath(px->brk_chan, c->fp_cookie[i]))
-			px->stats.fastpath_errors++;
+			ctr_inc(&px->stats.fastpath_errors);
 	}
 }
 

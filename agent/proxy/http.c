@@ -170,7 +170,7 @@ static void count_status(struct conn *c, int status)
 	if (k < 0 || k >= STATUS_CLASSES)
 		return;
 	c->svc->ctr.cls[k]++;
-	c->px->stats.responses[k]++;
+	ctr_inc(&c->px->stats.responses[k]);
 	if (c->h.start_us)
 		lat_record(&c->svc->lat_request, lat_now_us() - c->h.start_us,
 			   loop_now_ms(c->px->loop));
@@ -231,7 +231,7 @@ static void http_reply(struct conn *c, int status, const char *header)
 	c->h.resp_hold = false;
 	c->h.resp_rewritten = true;
 	count_status(c, status);
-	c->px->stats.local_replies++;
+	ctr_inc(&c->px->stats.local_replies);
 	http_progress(c);
 }
 
@@ -283,7 +283,7 @@ static void on_request_timeout(struct loop_timer *n, uint64_t now)
 
 	(void)now;
 	c->svc->ctr.request_timeouts++;
-	c->px->stats.request_timeouts++;
+	ctr_inc(&c->px->stats.request_timeouts);
 	if (c->up && c->up->ep && !c->judged)
 		ep_outcome(c->px, c->up->ep, false);
 	if (c->h.resp_started) {
@@ -304,7 +304,7 @@ static void dispatch(struct conn *c, bool streaming)
 	h->start_us = lat_now_us();
 	h->streaming = streaming && !h->upgrade;
 	s->ctr.requests++;
-	px->stats.requests++;
+	ctr_inc(&px->stats.requests);
 	if (s->requests >= c->pol->max_requests) {
 		attempt_local_fail(c, LOCAL_OVERFLOW_REQUESTS);
 		return;
@@ -439,7 +439,7 @@ static void upstream_broken(struct conn *c)
  */
 static void upstream_invalid(struct conn *c)
 {
-	c->px->stats.invalid_responses++;
+	ctr_inc(&c->px->stats.invalid_responses);
 	if (c->judged && c->up->ep)
 		ep_outcome(c->px, c->up->ep, false);
 	attempt_failed(c, FAIL_INVALID);
@@ -687,12 +687,12 @@ static void http_progress(struct conn *c)
 				 * HTTP/1.x version: not HTTP, relay it untouched.
 				 * Once it has one, whatever is wrong is refused.
 				 */
-				c->px->stats.detected_tcp++;
+				ctr_inc(&c->px->stats.detected_tcp);
 				c->svc->ctr.detected_tcp++;
 				conn_relay(c, &relay_tcp);
 				return;
 			}
-			c->px->stats.invalid_requests++;
+			ctr_inc(&c->px->stats.invalid_requests);
 			if (h->dispatched) {
 				/* Part of a streamed body went out: the upstream
 				 * is closed with the client, never pooled.

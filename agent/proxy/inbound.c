@@ -93,7 +93,7 @@ static void inbound_deliver(struct proxy *px, struct px_pod *pod, int cfd, struc
 	    (px->mtls && dst->port == MTLS_PORT)) {
 		log_debug("proxy: inbound pod=%u: destination port %u is a listener's, refusing",
 			  pod->id, dst->port);
-		px->stats.inbound_loops++;
+		ctr_inc(&px->stats.inbound_loops);
 		if (tls)
 			tls_abandon(tls);
 		tls_free(tls);
@@ -106,7 +106,7 @@ static void inbound_deliver(struct proxy *px, struct px_pod *pod, int cfd, struc
 			tls_abandon(tls);
 		tls_free(tls);
 		sock_close_reset(cfd);
-		px->stats.resets++;
+		ctr_inc(&px->stats.resets);
 		return;
 	}
 	conn_start_inbound(px, pod, cfd, tls, ip, dst, peer);
@@ -122,14 +122,14 @@ static void inbound_one(struct proxy *px, struct px_pod *pod, int cfd, int famil
 	if (from_us(px, cfd)) {
 		log_debug("proxy: inbound pod=%u: a connection of the proxy's own came back, refusing",
 			  pod->id);
-		px->stats.inbound_loops++;
+		ctr_inc(&px->stats.inbound_loops);
 		sock_close_reset(cfd);
 		return;
 	}
 	err = inbound_dst(cfd, family, &dst);
 	if (err) {
 		log_debug("proxy: inbound pod=%u: no destination: %s", pod->id, strerror(-err));
-		px->stats.inbound_orig_dst_errors++;
+		ctr_inc(&px->stats.inbound_orig_dst_errors);
 		sock_close_reset(cfd);
 		return;
 	}
@@ -146,7 +146,7 @@ static void inbound_one(struct proxy *px, struct px_pod *pod, int cfd, int famil
 
 		log_debug("proxy: inbound pod=%u: plaintext from %s refused (mtls-mode strict)",
 			  pod->id, addr_fmt(peer, buf, sizeof(buf)));
-		px->stats.mtls_plaintext_refused++;
+		ctr_inc(&px->stats.mtls_plaintext_refused);
 		sock_close_reset(cfd);
 		return;
 	}
@@ -172,16 +172,16 @@ static void on_inbound_accept(struct loop *loop, int lfd, uint32_t events, void 
 				log_debug("proxy: inbound accept pod=%u: %m", pod->id);
 			return;
 		}
-		px->stats.total++;
-		px->stats.inbound_accepted++;
+		ctr_inc(&px->stats.total);
+		ctr_inc(&px->stats.inbound_accepted);
 		if (px->stats.active >= px->opts.max_conns) {
-			px->stats.over_limit++;
+			ctr_inc(&px->stats.over_limit);
 			sock_close_reset(cfd);
 			continue;
 		}
 		if (addr_from_sockaddr(&peer, (struct sockaddr *)&ss, len)) {
 			sock_close_reset(cfd);
-			px->stats.resets++;
+			ctr_inc(&px->stats.resets);
 			continue;
 		}
 		addr_unmap(&peer);

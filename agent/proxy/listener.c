@@ -169,14 +169,14 @@ static void accept_one(struct proxy *px, struct px_pod *pod, int cfd, int family
 		 * outside the cgroup mesh_getsockopt is attached to.
 		 */
 		log_debug("proxy: no original destination pod=%u: %s", pod->id, strerror(-err));
-		px->stats.orig_dst_errors++;
+		ctr_inc(&px->stats.orig_dst_errors);
 		sock_close_reset(cfd);
 		return;
 	}
 	addr_unmap(&dst);
 	sp = catalogue_find_vip(px->cat, &dst);
 	if (!sp) {
-		px->stats.passthrough++;
+		ctr_inc(&px->stats.passthrough);
 		conn_start(px, pod, cfd, NULL, &dst);
 		return;
 	}
@@ -184,13 +184,13 @@ static void accept_one(struct proxy *px, struct px_pod *pod, int cfd, int family
 	svc = state_svc_get(&px->st, px->cat, sp, &px->defaults);
 	if (!sp->n_ready || !svc) {
 		/* A service with no ready endpoint: refuse like a closed port would. */
-		px->stats.no_endpoint++;
+		ctr_inc(&px->stats.no_endpoint);
 		if (svc)
 			svc->ctr.no_endpoint++;
 		sock_close_reset(cfd);
 		return;
 	}
-	px->stats.to_service++;
+	ctr_inc(&px->stats.to_service);
 	conn_start(px, pod, cfd, svc, NULL);
 }
 
@@ -210,7 +210,7 @@ static void on_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)
 				log_debug("proxy: accept pod=%u: %m", pod->id);
 			return;
 		}
-		px->stats.total++;
+		ctr_inc(&px->stats.total);
 		if (!conn_admit(px, pod)) {
 			sock_close_reset(cfd);
 			continue;

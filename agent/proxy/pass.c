@@ -68,7 +68,7 @@ static void flush(struct pass_batch *b)
 		b->err = err;
 	} else {
 		for (size_t i = 0; i < b->n; i++) {
-			b->conns[i]->px->stats.conns_passed_out++;
+			ctr_inc(&b->conns[i]->px->stats.conns_passed_out);
 			fp_handed_over(b->conns[i]);
 			conn_forget(b->conns[i]);
 		}
@@ -286,7 +286,7 @@ int px_pod_adopt(struct px_pod *pod, const struct px_pass_rec *r, int *fds)
 	}
 	if (r->flags & PASS_F_FAST)
 		fp_adopt(c);
-	px->stats.conns_passed_in++;
+	ctr_inc(&px->stats.conns_passed_in);
 	/* Both directions at once: the bytes in flight go first, then what
 	 * waits on either socket, and a FIN that had not gone on yet goes now.
 	 * Level-triggered epoll takes over from there. May close @c.

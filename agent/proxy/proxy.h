@@ -175,6 +175,9 @@ struct mtls_table;
  */
 void proxy_set_mtls(struct proxy *px, struct mtls_table *t);
 
+/* @px's counters, which its worker keeps changing: read each field with
+ * ctr_read() or counter_get() (proxy/counters.h) from another thread.
+ */
 const struct proxy_stats *proxy_stats(const struct proxy *px);
 
 /* Called per caller identity the proxy refused by weft.io/allow-from, with

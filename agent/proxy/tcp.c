@@ -190,7 +190,7 @@ static bool tcp_update(struct conn *c)
 		return false;
 	}
 	if (fp_try(c)) {
-		c->px->stats.fastpath_races++;
+		ctr_inc(&c->px->stats.fastpath_races);
 		conn_close(c, true);
 		return false;
 	}

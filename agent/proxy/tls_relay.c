@@ -165,7 +165,7 @@ static void link_free(struct tls_link *l, bool reset, bool close_fd)
 			close(l->tfd);
 	}
 	if (l->open)
-		px->stats.mtls_active--;
+		ctr_dec(&px->stats.mtls_active);
 	link_unlist(l);
 	free(l);
 }
@@ -185,7 +185,7 @@ static void on_handshake_timeout(struct loop_timer *t, uint64_t now)
 	struct tls_link *l = (struct tls_link *)((char *)t - offsetof(struct tls_link, t_hs));
 
 	(void)now;
-	l->px->stats.mtls_fail_handshake++;
+	ctr_inc(&l->px->stats.mtls_fail_handshake);
 	log_debug("proxy: mTLS pod=%u: handshake not done in %d ms", l->pod->id,
 		  TLS_HANDSHAKE_MS);
 	if (l->owned) {
@@ -231,7 +231,7 @@ bool tls_pod_has_svid(struct px_pod *pod)
 
 	if (mp && mp->svid)
 		return true;
-	pod->px->stats.mtls_no_svid++;
+	ctr_inc(&pod->px->stats.mtls_no_svid);
 	log_debug("proxy: mTLS pod=%u: no certificate for this pod (yet)", pod->id);
 	return false;
 }
@@ -365,13 +365,13 @@ static bool server_deliver(struct tls_link *l)
 	char id[SPIFFE_ID_MAX];
 
 	if (mtls_preamble_get(l->pre, &l->port)) {
-		l->px->stats.mtls_bad_preamble++;
+		ctr_inc(&l->px->stats.mtls_bad_preamble);
 		link_close(l, true);
 		return false;
 	}
 	(void)spiffe_id_fmt(id, sizeof(id), l->px->mtls->td, l->peer.ns, l->peer.sa);
 	if (!mp || !mtls_allowed(mp, l->port, &l->peer)) {
-		l->px->stats.mtls_denied++;
+		ctr_inc(&l->px->stats.mtls_denied);
 		count_denial(l->px, id);
 		log_info("proxy: mTLS pod=%u: %s may not connect to port %u (weft.io/allow-from), "
 			 "refused", l->pod->id, id, l->port);
@@ -384,8 +384,8 @@ static bool server_deliver(struct tls_link *l)
 	link_unlist(l);
 	l->dst.port = l->port;
 	l->open = true;
-	l->px->stats.mtls_in++;
-	l->px->stats.mtls_active++;
+	ctr_inc(&l->px->stats.mtls_in);
+	ctr_inc(&l->px->stats.mtls_active);
 	px_timer_del(l->px, &l->t_hs);
 	l->deliver(l->px, l->pod, l->tfd, l, &l->dst, &l->from);
 	return true;
@@ -401,15 +401,15 @@ static bool handshake_done(struct tls_link *l)
 	 * and goes through the same checks.
 	 */
 	if (svid_peer(l->ssl, l->px->mtls->td, &got)) {
-		l->px->stats.mtls_fail_handshake++;
+		ctr_inc(&l->px->stats.mtls_fail_handshake);
 		return false;
 	}
 	l->resumed = SSL_session_reused(l->ssl);
 	if (l->resumed) {
 		if (l->server)
-			l->px->stats.mtls_resumed_in++;
+			ctr_inc(&l->px->stats.mtls_resumed_in);
 		else
-			l->px->stats.mtls_resumed_out++;
+			ctr_inc(&l->px->stats.mtls_resumed_out);
 	}
 	if (l->server) {
 		l->peer = got;
@@ -420,15 +420,15 @@ static bool handshake_done(struct tls_link *l)
 	 * that no path opens a link to the wrong pod.
 	 */
 	if (strcmp(got.ns, l->peer.ns) || strcmp(got.sa, l->peer.sa)) {
-		l->px->stats.mtls_fail_identity++;
+		ctr_inc(&l->px->stats.mtls_fail_identity);
 		return false;
 	}
 	mtls_preamble_put(l->pre, l->port);
 	l->pre_len = MTLS_PREAMBLE_LEN;
 	l->pre_off = 0;
 	l->open = true;
-	l->px->stats.mtls_out++;
-	l->px->stats.mtls_active++;
+	ctr_inc(&l->px->stats.mtls_out);
+	ctr_inc(&l->px->stats.mtls_active);
 	px_timer_del(l->px, &l->t_hs);
 	return true;
 }
@@ -479,7 +479,7 @@ static void count_cert_failure(struct tls_link *l)
 		why = MTLS_CERT_OTHER;
 		break;
 	}
-	l->px->stats.mtls_fail_cert[why]++;
+	ctr_inc(&l->px->stats.mtls_fail_cert[why]);
 	log_debug("proxy: mTLS pod=%u: the %s's certificate is refused: %s", l->pod->id,
 		 l->server ? "client" : "server", X509_verify_cert_error_string(v));
 }
@@ -497,9 +497,9 @@ static int handshake_step(struct tls_link *l)
 	if (!ssl_wait(l, r))
 		return 0;
 	if (l->wrong_peer) {
-		l->px->stats.mtls_fail_identity++;
+		ctr_inc(&l->px->stats.mtls_fail_identity);
 	} else {
-		l->px->stats.mtls_fail_handshake++;
+		ctr_inc(&l->px->stats.mtls_fail_handshake);
 		count_cert_failure(l);
 	}
 	log_debug("proxy: mTLS pod=%u: handshake failed: %s", l->pod->id,
@@ -524,7 +524,7 @@ static void server_run(struct tls_link *l)
 
 		if (n <= 0) {
 			if (ssl_wait(l, n)) {
-				l->px->stats.mtls_bad_preamble++;
+				ctr_inc(&l->px->stats.mtls_bad_preamble);
 				link_close(l, true);
 				return;
 			}
@@ -675,7 +675,7 @@ static void mark_bulk(struct tls_link *l)
 static ssize_t link_failed(struct tls_link *l)
 {
 	if (refused_by_server(l)) {
-		l->px->stats.mtls_fail_handshake++;
+		ctr_inc(&l->px->stats.mtls_fail_handshake);
 		log_debug("proxy: mTLS pod=%u: the server refused the handshake: %s", l->pod->id,
 			  ERR_reason_error_string(ERR_peek_error()) ?: "?");
 	}
@@ -872,7 +872,7 @@ int tls_shut(struct tls_link *l)
 
 void tls_connect_failed(struct tls_link *l)
 {
-	l->px->stats.mtls_fail_connect++;
+	ctr_inc(&l->px->stats.mtls_fail_connect);
 }
 
 void tls_abandon(struct tls_link *l)
@@ -890,7 +890,7 @@ void tls_abandon(struct tls_link *l)
 	ERR_clear_error();
 	tls_io_begin(&l->io);
 	if (SSL_read(l->ssl, &b, 1) <= 0 && refused_by_server(l)) {
-		l->px->stats.mtls_fail_handshake++;
+		ctr_inc(&l->px->stats.mtls_fail_handshake);
 		log_debug("proxy: mTLS pod=%u: the server refused the handshake: %s", l->pod->id,
 			  ERR_reason_error_string(ERR_peek_error()) ?: "?");
 	}

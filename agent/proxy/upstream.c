@@ -45,7 +45,7 @@ static void up_free(struct up *u)
 	u->w = (struct loop_watch){ 0 };
 	tls_free(u->tls);
 	close(u->fd);
-	px->stats.upstream_active--;
+	ctr_dec(&px->stats.upstream_active);
 	if (e) {
 		if (u->connecting)
 			e->svc->pending--;
@@ -322,7 +322,7 @@ static int pool_fill_sync(struct proxy *px, struct px_pod *pod, enum sock_kind k
 			return err;
 		sp->asked = true;
 	}
-	px->stats.broker_waits++;
+	ctr_inc(&px->stats.broker_waits);
 	for (;;) {
 		err = broker_recv(px->brk_chan, true, &r);
 		if (err) {
@@ -450,7 +450,7 @@ static int upstream_socket(struct proxy *px, const struct conn *c, const struct 
 		/* Cannot happen with IPV6_V6ONLY listeners; counted if it does. */
 		log_debug("proxy: inbound pod=%u: client and destination families differ, "
 			  "connecting from the pod's address", pod->id);
-		px->stats.inbound_transparent_fallbacks++;
+		ctr_inc(&px->stats.inbound_transparent_fallbacks);
 		return fd;
 	}
 	err = transparent_source(px, fd, &c->peer);
@@ -463,7 +463,7 @@ static int upstream_socket(struct proxy *px, const struct conn *c, const struct 
 		log_debug("proxy: inbound pod=%u: cannot connect from client %s (%s), "
 			  "connecting from the pod's address",
 			  pod->id, addr_fmt(&c->peer, buf, sizeof(buf)), strerror(-err));
-		px->stats.inbound_transparent_fallbacks++;
+		ctr_inc(&px->stats.inbound_transparent_fallbacks);
 	}
 	return fd;
 }
@@ -534,7 +534,7 @@ int up_connect(struct conn *c, struct ep_state *e, const struct addr *target)
 	u->ep = e;
 	u->connecting = true;
 	u->connect_us = lat_now_us();
-	px->stats.upstream_active++;
+	ctr_inc(&px->stats.upstream_active);
 	if (e) {
 		ep_ref(e);
 		e->conns++;
@@ -561,7 +561,7 @@ int up_adopt(struct conn *c, struct ep_state *e, int fd)
 	u->fd = fd;
 	u->pod = c->pod;
 	u->ep = e;
-	px->stats.upstream_active++;
+	ctr_inc(&px->stats.upstream_active);
 	if (e) {
 		ep_ref(e);
 		e->conns++;

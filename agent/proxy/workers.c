@@ -4,6 +4,7 @@
  * variable, touched only by control-plane operations), pod captures, and the
  * merged view of per-worker service state for the admin API.
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -44,7 +45,7 @@ struct worker {
 	 */
 	_Atomic uint64_t bound_seq;
 	uint64_t changes;	/* catalogue_changes() of the snapshot bound last */
-	struct workers_publish_stats pub;	/* written by the worker */
+	struct workers_publish_stats pub;	/* written by the worker only (ctr_*()) */
 	pthread_t thread;
 	bool started;
 	uint64_t seen;		/* the last isolation round this worker joined */
@@ -84,12 +85,18 @@ struct workers {
 	atomic_bool bound_wanted;
 	unsigned int ready;	/* workers through their start (sandbox entered), under mu */
 	int start_err;		/* the first worker's failure to start, under mu */
-	/* workers_service_at()'s view, until release: worker 0's own state
-	 * (one worker) or merged[i], a copy made for the view.
+	/* workers_service_at()'s view, until release (or workers_view_done()
+	 * when kept): worker 0's own state (one worker) or merged[i], a copy
+	 * made for the view.
 	 */
 	const struct svc_state **view;
 	struct svc_state **merged;
 	size_t n_merged;
+	bool view_kept;		/* workers_view_keep(): release leaves the view */
+	/* A kept view's snapshot (a reference): the ports no worker has used
+	 * yet are made from it on demand, after the release.
+	 */
+	struct catalogue *view_cat;
 	struct worker w[];
 };
 
@@ -128,15 +135,14 @@ static void bind_timed(struct worker *w, struct catalogue *c)
 	/* The snapshots this bind skipped count too: it looked at their
 	 * changes. A snapshot from another builder (the empty one) counts 0.
 	 */
-	if (changes > w->changes && changes - w->changes > w->pub.max_changes)
-		w->pub.max_changes = changes - w->changes;
+	if (changes > w->changes)
+		ctr_max(&w->pub.max_changes, changes - w->changes);
 	w->changes = changes;
-	w->pub.binds++;
-	w->pub.total_us += d;
-	if (d > w->pub.max_us)
-		w->pub.max_us = d;
-	if (cpu > w->pub.max_cpu_us)
-		w->pub.max_cpu_us = cpu;
+	/* Read by the main thread while this worker runs (workers_publish_stats()). */
+	ctr_inc(&w->pub.binds);
+	ctr_add(&w->pub.total_us, d);
+	ctr_max(&w->pub.max_us, d);
+	ctr_max(&w->pub.max_cpu_us, cpu);
 }
 
 /* Whether every worker has bound snapshot @seq or a later one. Sequentially
@@ -395,6 +401,8 @@ static void merged_free(struct workers *ws)
 	free(ws->merged);
 	ws->merged = NULL;
 	ws->n_merged = 0;
+	catalogue_unref(ws->view_cat);
+	ws->view_cat = NULL;
 }
 
 void workers_free(struct workers *ws)
@@ -450,6 +458,8 @@ struct proxy *workers_proxy(const struct workers *ws, unsigned int i)
 
 void workers_isolate(struct workers *ws)
 {
+	/* A kept view would be read as this round's. */
+	assert(!ws->view_kept);
 	if (!ws->threaded)
 		return;
 	pthread_mutex_lock(&ws->mu);
@@ -467,7 +477,8 @@ void workers_isolate(struct workers *ws)
 
 void workers_release(struct workers *ws)
 {
-	merged_free(ws);
+	if (!ws->view_kept)
+		merged_free(ws);
 	if (!ws->threaded)
 		return;
 	pthread_mutex_lock(&ws->mu);
@@ -557,18 +568,23 @@ void workers_publish_stats_reset(struct workers *ws)
 		ws->w[i].pub = (struct workers_publish_stats){ 0 };
 }
 
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
 void workers_publish_stats(const struct workers *ws, struct workers_publish_stats *out)
 {
 	*out = (struct workers_publish_stats){ 0 };
+	/* Each field read whole while its worker may be binding: no parking. */
 	for (unsigned int i = 0; i < ws->n; i++) {
-		out->binds += ws->w[i].pub.binds;
-		out->total_us += ws->w[i].pub.total_us;
-		if (ws->w[i].pub.max_us > out->max_us)
-			out->max_us = ws->w[i].pub.max_us;
-		if (ws->w[i].pub.max_cpu_us > out->max_cpu_us)
-			out->max_cpu_us = ws->w[i].pub.max_cpu_us;
-		if (ws->w[i].pub.max_changes > out->max_changes)
-			out->max_changes = ws->w[i].pub.max_changes;
+		const struct workers_publish_stats *p = &ws->w[i].pub;
+
+		out->binds += ctr_read(&p->binds);
+		out->total_us += ctr_read(&p->total_us);
+		out->max_us = max_u64(out->max_us, ctr_read(&p->max_us));
+		out->max_cpu_us = max_u64(out->max_cpu_us, ctr_read(&p->max_cpu_us));
+		out->max_changes = max_u64(out->max_changes, ctr_read(&p->max_changes));
 	}
 }
 
@@ -877,6 +893,7 @@ static void add_u64s(uint64_t *dst, const uint64_t *src, size_t n)
 void workers_stats(const struct workers *ws, struct proxy_stats *out)
 {
 	memset(out, 0, sizeof(*out));
+	/* No parking: counters_add() reads each field whole (counter_get()). */
 	for (unsigned int i = 0; i < ws->n; i++)
 		counters_add(&counters_proxy, out, proxy_stats(ws->w[i].px));
 }
@@ -970,19 +987,48 @@ fail:
 	return NULL;
 }
 
-const struct svc_state *workers_service_at(struct workers *ws, size_t i)
+/* The view's tables, one slot per service port of the bound snapshot. */
+static int view_alloc(struct workers *ws)
 {
 	size_t n = proxy_n_service_ports(ws->w[0].px);
 
-	if (!ws->view) {
-		ws->view = calloc(n ? n : 1, sizeof(*ws->view));
-		ws->merged = calloc(n ? n : 1, sizeof(*ws->merged));
-		if (!ws->view || !ws->merged) {
-			merged_free(ws);
-			return NULL;
-		}
-		ws->n_merged = n;
+	if (ws->view)
+		return 0;
+	ws->view = calloc(n ? n : 1, sizeof(*ws->view));
+	ws->merged = calloc(n ? n : 1, sizeof(*ws->merged));
+	if (!ws->view || !ws->merged) {
+		merged_free(ws);
+		return -ENOMEM;
 	}
+	ws->n_merged = n;
+	return 0;
+}
+
+/* A kept view's port @i that no worker had used: its blank state, made
+ * from the snapshot the view holds (the catalogue is immutable, the
+ * defaults never change after workers_new()): no worker is read.
+ */
+static const struct svc_state *view_blank(struct workers *ws, size_t i)
+{
+	const struct catalogue *c = ws->view_cat;
+
+	if (!c || i >= catalogue_n_svc_ports(c))
+		return NULL;
+	ws->merged[i] = state_blank(catalogue_svc_port_at(c, i), &ws->w[0].px->defaults);
+	ws->view[i] = ws->merged[i];
+	return ws->view[i];
+}
+
+const struct svc_state *workers_service_at(struct workers *ws, size_t i)
+{
+	/* Kept past the release: the workers run, nothing more is merged. */
+	if (ws->view_kept) {
+		if (!ws->view || i >= ws->n_merged)
+			return NULL;
+		return ws->view[i] ? ws->view[i] : view_blank(ws, i);
+	}
+	if (view_alloc(ws))
+		return NULL;
 	if (i >= ws->n_merged)
 		return NULL;
 	if (ws->view[i])
@@ -992,4 +1038,51 @@ const struct svc_state *workers_service_at(struct workers *ws, size_t i)
 	if (!ws->view[i])
 		ws->view[i] = ws->merged[i] = svc_merge(ws, i);
 	return ws->view[i];
+}
+
+/* Whether a worker holds state for port @i (a connection used it). A
+ * worker that holds none at all is not searched.
+ */
+static bool any_state(const struct workers *ws, size_t i)
+{
+	for (unsigned int k = 0; k < ws->n; k++)
+		if (ws->w[k].px->st.svcs && proxy_service_at(ws->w[k].px, i))
+			return true;
+	return false;
+}
+
+int workers_view_keep(struct workers *ws)
+{
+	bool used = false;
+	int err = view_alloc(ws);
+
+	/* States are made on first use: with no connection yet, nothing
+	 * needs the workers parked but the tables.
+	 */
+	for (unsigned int k = 0; k < ws->n; k++)
+		used = used || ws->w[k].px->st.svcs;
+	for (size_t i = 0; !err && used && i < ws->n_merged; i++) {
+		if (ws->view[i])
+			continue;
+		if (!ws->threaded) {
+			ws->view[i] = proxy_service_at(ws->w[0].px, i);
+		} else if (any_state(ws, i)) {
+			ws->view[i] = ws->merged[i] = svc_merge(ws, i);
+			if (!ws->view[i])
+				err = -ENOMEM;
+		}
+	}
+	if (err) {
+		merged_free(ws);
+		return err;
+	}
+	ws->view_cat = catalogue_ref(ws->w[0].px->cat);
+	ws->view_kept = true;
+	return 0;
+}
+
+void workers_view_done(struct workers *ws)
+{
+	ws->view_kept = false;
+	merged_free(ws);
 }

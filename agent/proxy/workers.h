@@ -10,8 +10,19 @@
  * (workers_isolate(), HAProxy's thread_isolate()): every worker is parked in
  * a callback of its own loop, between two events, so the main thread may
  * read and change any proxy as if it were that worker. Opening and closing a
- * pod's listeners and every admin read that looks at proxy state do so; the
- * hot path takes no lock at all.
+ * pod's listeners, the hand-over and the admin reads of per-service,
+ * per-endpoint, per-pod and per-connection state do so (/v1/services,
+ * /v1/pods, /v1/conns, /v1/trace, /v1/identities' refusals, and /metrics
+ * while it copies those rows, not while it writes the text); the hot path
+ * takes no lock at all.
+ *
+ * Two reads do not park anyone: the node-wide counters (workers_stats():
+ * /v1/status, the counter families of /metrics, the drain's count of open
+ * connections) and the publish figures (workers_publish_stats()). Each
+ * worker is the only writer of its own, through ctr_inc() and kin
+ * (proxy/counters.h): relaxed atomic stores, plain moves on x86-64 and
+ * arm64; the main thread reads each field whole, at some recent instant,
+ * not all of them at one instant.
  *
  * Publishing a catalogue does not isolate (read-copy-update): the main thread
  * leaves a reference to the new snapshot in each worker's slot and knocks;
@@ -99,8 +110,14 @@ bool workers_binding(struct workers *ws);
 typedef void (*workers_bound_fn)(void *ctx);
 int workers_on_bound(struct workers *ws, struct loop *loop, workers_bound_fn fn, void *ctx);
 
-/* Under isolation (or with no worker thread); the reset starts them over. */
+/* Summed over the workers (the maxima: the highest), read while they run:
+ * never parks them, never blocks. Each field is exact, the fields are not
+ * one snapshot.
+ */
 void workers_publish_stats(const struct workers *ws, struct workers_publish_stats *out);
+/* Start them over. Under isolation (or with no worker thread): it writes
+ * what the workers own.
+ */
 void workers_publish_stats_reset(struct workers *ws);
 
 struct mtls_table;
@@ -228,7 +245,11 @@ struct px_inbound_port {
  */
 size_t workers_capture_inbound(const struct px_capture *cap, struct px_inbound_port *out, size_t n);
 
-/* Under isolation: the stats of every worker, summed. */
+/* The stats of every worker, summed, read while they run: never parks
+ * them, never blocks. Each field is exact at some recent instant; two
+ * fields are not one snapshot (total may count a connection active does
+ * not yet).
+ */
 void workers_stats(const struct workers *ws, struct proxy_stats *out);
 
 struct svc_state;
@@ -240,5 +261,20 @@ struct svc_state;
  * worker, that worker's own state.
  */
 const struct svc_state *workers_service_at(struct workers *ws, size_t i);
+
+/* Under isolation: make workers_service_at()'s view of every service port
+ * and keep it past workers_release(), until workers_view_done(), so that a
+ * long reader (the /metrics text) parks the workers only while the ports
+ * they hold state for are merged. workers_service_at() then reads the kept
+ * view without isolation; a port no worker had used is made on demand from
+ * the snapshot the workers had bound (the view holds a reference on it).
+ * With worker threads the view is copies no worker touches; without, it is
+ * the proxy's own state, which runs on the caller's loop: call
+ * workers_view_done() before returning to it. No isolation may start
+ * before workers_view_done(). 0, or -ENOMEM with nothing kept.
+ */
+int workers_view_keep(struct workers *ws);
+/* Free a kept view (or none). Never blocks. */
+void workers_view_done(struct workers *ws);
 
 #endif /* WEFT_PROXY_WORKERS_H */
