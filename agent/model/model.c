@@ -348,17 +348,19 @@ int model_remove(struct model *m, const char *source, enum obj_kind kind, const 
 }
 
 int model_retain(struct model *m, const char *source, enum obj_kind kind, model_keep_fn keep,
-		 void *ctx)
+		 void *ctx, size_t max)
 {
 	struct source *s = find_source(m, source);
 	struct kind_objs *ko;
-	size_t w = 0, removed = 0;
+	size_t r = 0, w = 0, removed = 0;
 
 	if (!s || (unsigned int)kind >= OBJ_KIND_COUNT)
 		return 0;
 	ko = &s->kinds[kind];
-	/* Compaction keeps the array sorted. */
-	for (size_t r = 0; r < ko->n; r++) {
+	/* Compaction keeps the array sorted. A listing's end removes in parts:
+	 * past the part's last removal, the rest only moves up.
+	 */
+	for (; r < ko->n && removed < max; r++) {
 		struct obj *o = ko->v[r];
 
 		if (!keep(o, ctx)) {
@@ -370,7 +372,9 @@ int model_retain(struct model *m, const char *source, enum obj_kind kind, model_
 		}
 		ko->v[w++] = o;
 	}
-	ko->n = w;
+	if (r < ko->n)
+		memmove(&ko->v[w], &ko->v[r], (ko->n - r) * sizeof(*ko->v));
+	ko->n = w + (ko->n - r);
 	return (int)removed;
 }
 
