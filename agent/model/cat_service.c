@@ -375,6 +375,18 @@ struct cat_svc_obj *cat_svc_build(const struct obj *svc, const struct obj *const
 	b->ports = calloc(n_vips * n_tcp + 1, sizeof(*b->ports));
 	if (!b->ports)
 		return NULL;
+	/* Room for every endpoint once per VIP and port, the most there can
+	 * be: one allocation the size of the Service, where growing from 64
+	 * took a 5 KB block from malloc's bins for every Service built.
+	 */
+	for (size_t i = 0; i < n; i++)
+		b->cap_eps += slices[i]->slice.n_endpoints;
+	b->cap_eps *= n_vips * n_tcp;
+	b->eps = malloc((b->cap_eps ? b->cap_eps : 1) * sizeof(*b->eps));
+	if (!b->eps) {
+		free(b->ports);
+		return NULL;
+	}
 	for (size_t v = 0, k = 0; v < n_vips && !err; v++)
 		for (size_t i = 0; i < n_tcp && !err; i++, k++)
 			err = resolve_endpoints(b, slices, n, tcp[i], vips[v].family, &b->ports[k]);
