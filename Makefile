@@ -101,7 +101,7 @@ HTTP_DIFF_BIN := $(O)/tests/weft-http-frame
 # ---------------------------------------------------------------- targets
 .PHONY: all deps test test-unit test-bpf test-nft test-proxy test-integration test-hold soak test-containerd test-upgrade-long check-layers \
 	manifests check-manifests \
-	image check-image demo bench bench-registry bench-mtls-handshake readme install clean \
+	image check-image demo bench bench-registry bench-publish-cpu bench-mtls-handshake readme install clean \
 	vmlinux format help check-root fuzz fuzz-build test-fuzz fuzz-short test-http-diff
 
 all: $(BINS) ## build the agent, the CNI plugin, its installer and meshctl
@@ -415,6 +415,15 @@ $(BENCH_REG_BIN): $(call obj,bench/registry.c $(K8S_FAKE_SRCS) $(PROC_HELPERS) $
 
 bench-registry: $(BENCH_REG_BIN) ## the Kubernetes registry with 10,000 services / 100,000 endpoints: sync time, memory, propagation (no root)
 	$(Q)bench/registry.sh $(BENCH_REG_BIN)
+
+BENCH_PUB_BIN := $(O)/bench/weft-bench-publish-cpu
+$(BENCH_PUB_BIN): $(call obj,bench/publish_cpu.c $(AGENT_SRCS) $(LIB_SRCS))
+	$(call msg,LINK,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ $(AGENT_LIBS) -o $@
+
+bench-publish-cpu: $(BENCH_PUB_BIN) ## the loop's instructions for a 10,000-Service sync, change and removal, by callgrind (no root, ~1 min)
+	$(Q)bench/publish_cpu.sh $(BENCH_PUB_BIN)
 
 BENCH_TLS_BIN := $(O)/bench/weft-bench-mtls-handshake
 $(BENCH_TLS_BIN): $(call obj,bench/mtls_handshake.c $(filter agent/identity/%,$(AGENT_SRCS)) $(LIB_SRCS))

@@ -399,6 +399,21 @@ static enum cat_vip_source source_of(enum vip_outcome o)
 	return from[o];
 }
 
+/* Whether an entry wants a VIP from the ranges or holds what they gave.
+ * When none does, allocation gives nothing to anyone and nothing moves,
+ * whatever VIPs the registries hold: a cluster whose Services all have a
+ * cluster IP skips it (it went over every Service, allocating, for every
+ * part of a sync or a removal).
+ */
+static bool vips_in_play(const struct cat_builder *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->entries[i]->wants || b->entries[i]->n_alloc ||
+		    b->entries[i]->src != CAT_VIP_REGISTRY)
+			return true;
+	return false;
+}
+
 /* Allocate every wanting entry's VIPs from @ranges as a build from scratch
  * would (vip_alloc() over every Service in name order, every registry VIP
  * taken); entries whose result moved get dirty.
@@ -412,7 +427,7 @@ static int allocate_vips(struct cat_builder *b, const struct cidr *ranges, size_
 	int err = -ENOMEM;
 
 	b->vip_stats = (struct cat_vip_stats){ 0 };
-	if (!b->n)
+	if (!vips_in_play(b))
 		return 0;
 	taken = calloc(b->n * OBJ_SVC_IPS_MAX, sizeof(*taken));
 	reqs = calloc(b->n, sizeof(*reqs));
@@ -678,10 +693,12 @@ static int rebuild_dirty(struct cat_builder *b, const struct cat_lookup *l, bool
 	for (size_t i = 0; i < n_first && !err; i++) {
 		struct svc_entry *e = b->dirty[i];
 		const struct obj *svc = l->find(l->ctx, OBJ_SERVICE, e->ns, e->name);
-		const struct obj **sl;
-		size_t n_sl;
+		const struct obj **sl = NULL;
+		size_t n_sl = 0;
 
-		err = entry_slices(l, e, &sl, &n_sl);
+		/* Only the families of a Service wanting a VIP need its slices. */
+		if (n_ranges && wants_vip(svc))
+			err = entry_slices(l, e, &sl, &n_sl);
 		if (!err && take_inputs(e, svc, sl, n_sl, ranges, n_ranges))
 			realloc_vips = true;
 		free(sl);

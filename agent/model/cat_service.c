@@ -42,7 +42,10 @@ struct strs {
 struct svc_build {
 	struct ep_tmp *eps;
 	size_t n_eps, cap_eps;
-	struct port_tmp ports[OBJ_SVC_IPS_MAX * OBJ_SVC_PORTS_MAX];
+	/* One per VIP and TCP port: room for as many as a Service may have
+	 * was 4.8 KB to zero for every Service built, most having one or two.
+	 */
+	struct port_tmp *ports;
 	struct strs strs;
 	const struct cat_people *people;
 };
@@ -358,20 +361,32 @@ struct cat_svc_obj *cat_svc_build(const struct obj *svc, const struct obj *const
 				  struct cat_slots *slots)
 {
 	const struct obj_svc_port *tcp[OBJ_SVC_PORTS_MAX];
-	struct svc_build *b = calloc(1, sizeof(*b));
+	struct svc_build sb = { .people = people }, *b = &sb;
 	struct cat_svc_obj *o = NULL;
 	size_t n_tcp = 0;
 	int err = 0;
 
-	if (!b)
-		return NULL;
-	b->people = people;
 	assert(svc->svc.n_ports <= OBJ_SVC_PORTS_MAX && n_vips <= OBJ_SVC_IPS_MAX);
 	/* Only TCP is proxied; other ports stay in the registry for reporting. */
 	for (size_t i = 0; i < svc->svc.n_ports; i++)
 		if (svc->svc.ports[i].proto == OBJ_PROTO_TCP)
 			tcp[n_tcp++] = &svc->svc.ports[i];
 	qsort(tcp, n_tcp, sizeof(tcp[0]), svc_port_cmp);
+	b->ports = calloc(n_vips * n_tcp + 1, sizeof(*b->ports));
+	if (!b->ports)
+		return NULL;
+	/* Room for every endpoint once per VIP and port, the most there can
+	 * be: one allocation the size of the Service, where growing from 64
+	 * took a 5 KB block from malloc's bins for every Service built.
+	 */
+	for (size_t i = 0; i < n; i++)
+		b->cap_eps += slices[i]->slice.n_endpoints;
+	b->cap_eps *= n_vips * n_tcp;
+	b->eps = malloc((b->cap_eps ? b->cap_eps : 1) * sizeof(*b->eps));
+	if (!b->eps) {
+		free(b->ports);
+		return NULL;
+	}
 	for (size_t v = 0, k = 0; v < n_vips && !err; v++)
 		for (size_t i = 0; i < n_tcp && !err; i++, k++)
 			err = resolve_endpoints(b, slices, n, tcp[i], vips[v].family, &b->ports[k]);
@@ -387,7 +402,7 @@ struct cat_svc_obj *cat_svc_build(const struct obj *svc, const struct obj *const
 	}
 	free(b->strs.v);
 	free(b->eps);
-	free(b);
+	free(b->ports);
 	if (err)
 		errno = -err;
 	return o;

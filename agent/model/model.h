@@ -45,10 +45,12 @@ const struct obj *model_find(const struct model *m, const char *source, enum obj
 typedef bool (*model_keep_fn)(const struct obj *obj, void *ctx);
 
 /* Remove the objects of @source and @kind for which @keep returns false (the
- * end of a relist: what was not listed is gone). Returns the number removed.
+ * end of a relist: what was not listed is gone), at most @max of them, the
+ * first in key order: the rest are not asked about. Returns the number
+ * removed.
  */
 int model_retain(struct model *m, const char *source, enum obj_kind kind, model_keep_fn keep,
-		 void *ctx);
+		 void *ctx, size_t max);
 
 /* Build a fresh catalogue snapshot (refcount 1) from the current objects, with
  * generation = previous + 1. NULL with errno set on allocation failure.

@@ -2,6 +2,7 @@
 /* Registry objects: names, keys, allocation, deep copy and the owned list.
  * Filled by registry/decode.c, owned by the model afterwards.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -253,10 +254,9 @@ struct obj *obj_dup(const struct obj *o)
 	return c;
 }
 
-void obj_free(struct obj *o)
+/* Free what @o owns, not @o. */
+static void free_content(struct obj *o)
 {
-	if (!o)
-		return;
 	switch (o->key.kind) {
 	case OBJ_SERVICE:
 		free(o->svc.ports);
@@ -276,7 +276,22 @@ void obj_free(struct obj *o)
 	case OBJ_POD:
 		break;
 	}
+}
+
+void obj_free(struct obj *o)
+{
+	if (!o)
+		return;
+	free_content(o);
 	free(o);
+}
+
+void obj_move(struct obj *dst, struct obj *src)
+{
+	assert(dst->key.kind == src->key.kind);
+	free_content(dst);
+	memcpy(dst, src, obj_size(src->key.kind));
+	free(src);
 }
 
 void obj_list_init(struct obj_list *l)

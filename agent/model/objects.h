@@ -250,6 +250,13 @@ struct obj *obj_dup(const struct obj *o);
  * 0, or -ENOMEM with @s unchanged.
  */
 int obj_slice_pack(struct obj_slice *s);
+/* Give @dst (an object of @src's kind) @src's content, freeing what @dst
+ * owned and @src itself: @dst keeps its address, so a table holding it
+ * by pointer needs no update when a new version of an object comes. Takes
+ * ownership of @src.
+ */
+void obj_move(struct obj *dst, struct obj *src);
+
 /* Free @o and every array it owns. Accepts NULL and half-built objects. */
 void obj_free(struct obj *o);
 

@@ -74,19 +74,28 @@ struct event {
 	uint64_t received_us;
 };
 
-/* A relist in progress: the keys listed so far, sorted at the end. Each is
- * packed in @text as its kind + 1 in one byte, the namespace, NUL, the name,
- * NUL (about 20 bytes where a struct obj_key takes 324), @keys holding where
- * each starts.
+/* A key of a relist, found by its hash. */
+struct resync_slot {
+	uint32_t at;		/* where the key starts in text, + 1; 0: a free slot */
+	uint32_t hash;		/* packed_hash() of the key, compared first */
+};
+
+/* A relist in progress: the keys listed so far. Each is packed in @text as
+ * its kind + 1 in one byte, the namespace, NUL, the name, NUL (about 20
+ * bytes where a struct obj_key takes 324), and found through @slots, a set
+ * on the packed key's hash: the listing's end asks it about every object
+ * of the source, where sorting the keys and a binary search per object
+ * took a sixth of the loop's instructions for a 10,000-Service sync.
  */
 struct resync {
 	bool active;
-	bool ending;		/* its end is being applied: keys sorted, removals in parts */
 	bool kinds[OBJ_POD + 1];
 	char *text;
 	size_t len, cap_text;
-	uint32_t *keys;
-	size_t n, cap;
+	struct resync_slot *slots;	/* open addressing, linear probing, at most half
+					 * full; NULL until the first key */
+	size_t mask;			/* slots - 1 */
+	size_t n;			/* keys in the set */
 };
 
 /* The longest packed key: kind, namespace, name and their NULs. */
@@ -323,83 +332,112 @@ static size_t key_pack(const struct obj_key *k, char *buf)
 	return 1 + ns + name;
 }
 
-static int packed_cmp(const char *a, const char *b)
-{
-	int c;
-
-	if (a[0] != b[0])
-		return (unsigned char)a[0] < (unsigned char)b[0] ? -1 : 1;
-	c = strcmp(a + 1, b + 1);
-	if (c)
-		return c;
-	return strcmp(a + 2 + strlen(a + 1), b + 2 + strlen(b + 1));
-}
-
-static int offset_cmp(const void *a, const void *b, void *text)
-{
-	return packed_cmp((const char *)text + *(const uint32_t *)a,
-			  (const char *)text + *(const uint32_t *)b);
-}
-
-static bool listed(const struct obj *o, const struct resync *rs)
-{
-	char want[PACKED_KEY_MAX];
-	size_t lo = 0, hi = rs->n;
-
-	key_pack(&o->key, want);
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = packed_cmp(rs->text + rs->keys[mid], want);
-
-		if (!c)
-			return true;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
-/* The keep function of a listing's end: listed objects stay, and at most
- * @budget of the others go in this pass (the rest in the next parts).
+/* FNV-1a of the @len bytes of a packed key, its high half folded into the
+ * low one (FNV's low bits mix only the bytes' low bits).
  */
-struct retain_pass {
-	const struct resync *rs;
-	size_t budget;
-};
-
-static bool listed_or_later(const struct obj *o, void *ctx)
+static uint32_t packed_hash(const char *p, size_t len)
 {
-	struct retain_pass *p = ctx;
+	uint64_t h = 14695981039346656037ull;
 
-	if (!p->budget || listed(o, p->rs))
-		return true;
-	p->budget--;
-	return false;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
+	return (uint32_t)(h ^ h >> 32);
+}
+
+static bool packed_equal(const char *a, const char *b)
+{
+	size_t ns = strlen(a + 1) + 1;
+
+	return a[0] == b[0] && !strcmp(a + 1, b + 1) && !strcmp(a + 1 + ns, b + 1 + ns);
+}
+
+/* The slot of packed key @key: its own, or the free one it would take. */
+static struct resync_slot *resync_slot(const struct resync *rs, const char *key, uint32_t hash)
+{
+	size_t i = hash & rs->mask;
+
+	for (; rs->slots[i].at; i = (i + 1) & rs->mask)
+		if (rs->slots[i].hash == hash && packed_equal(rs->text + rs->slots[i].at - 1, key))
+			break;
+	return &rs->slots[i];
+}
+
+/* Room for one more key in the set. 0 or -ENOMEM. */
+static int resync_reserve(struct resync *rs)
+{
+	size_t old_size = rs->slots ? rs->mask + 1 : 0, size = old_size ? 2 * old_size : 1024;
+	struct resync_slot *old = rs->slots;
+
+	if (2 * (rs->n + 1) <= old_size)
+		return 0;
+	rs->slots = calloc(size, sizeof(*rs->slots));
+	if (!rs->slots) {
+		rs->slots = old;
+		return -ENOMEM;
+	}
+	rs->mask = size - 1;
+	for (size_t i = 0; i < old_size; i++) {
+		size_t j = old[i].hash & rs->mask;
+
+		if (!old[i].at)
+			continue;
+		while (rs->slots[j].at)
+			j = (j + 1) & rs->mask;
+		rs->slots[j] = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+/* The keep function of a listing's end (@ctx its resync): listed objects stay. */
+static bool listed(const struct obj *o, void *ctx)
+{
+	const struct resync *rs = ctx;
+	char want[PACKED_KEY_MAX];
+	size_t len = key_pack(&o->key, want);
+
+	return rs->slots && resync_slot(rs, want, packed_hash(want, len))->at;
 }
 
 static int resync_note(struct resync *rs, const struct obj_key *k)
 {
+	struct resync_slot *slot;
+	size_t len;
+	uint32_t h;
+
 	if (!rs->active || !rs->kinds[k->kind])
 		return 0;
 	if (rs->len + PACKED_KEY_MAX > UINT32_MAX ||
 	    array_reserve(&rs->text, &rs->cap_text, rs->len + PACKED_KEY_MAX, 1, 1 << 16) ||
-	    array_reserve(&rs->keys, &rs->cap, rs->n, sizeof(*rs->keys), 1024))
+	    resync_reserve(rs))
 		return -ENOMEM;
-	rs->keys[rs->n++] = (uint32_t)rs->len;
-	rs->len += key_pack(k, rs->text + rs->len);
+	len = key_pack(k, rs->text + rs->len);
+	h = packed_hash(rs->text + rs->len, len);
+	slot = resync_slot(rs, rs->text + rs->len, h);
+	if (slot->at)
+		return 0;	/* listed twice */
+	*slot = (struct resync_slot){ .at = (uint32_t)rs->len + 1, .hash = h };
+	rs->len += len;
+	rs->n++;
 	return 0;
+}
+
+/* A listing begins: nothing listed yet. */
+static void resync_clear(struct resync *rs)
+{
+	if (rs->slots)
+		memset(rs->slots, 0, (rs->mask + 1) * sizeof(*rs->slots));
+	rs->n = rs->len = 0;
 }
 
 /* A listing's keys are not worth keeping until the next one. */
 static void resync_free(struct resync *rs)
 {
-	free(rs->keys);
+	free(rs->slots);
 	free(rs->text);
-	rs->keys = NULL;
+	rs->slots = NULL;
 	rs->text = NULL;
-	rs->n = rs->cap = rs->len = rs->cap_text = 0;
+	rs->n = rs->mask = rs->len = rs->cap_text = 0;
 }
 
 /* Apply one event; returns how many objects of the model it changed, at
@@ -409,7 +447,6 @@ static void resync_free(struct resync *rs)
 static size_t apply(struct reg_sink *s, struct event *e, size_t room, bool *done)
 {
 	struct source_state *ss = source_get(s, e->source);
-	struct retain_pass pass = { .budget = room };
 	bool changed = false;
 	size_t removed = 0;
 	int err = 0, n;
@@ -442,35 +479,29 @@ static size_t apply(struct reg_sink *s, struct event *e, size_t room, bool *done
 		break;
 	case EV_BEGIN:
 		ss->rs.active = true;
-		ss->rs.ending = false;
-		ss->rs.n = ss->rs.len = 0;
+		resync_clear(&ss->rs);
 		memcpy(ss->rs.kinds, e->kinds, sizeof(ss->rs.kinds));
 		break;
 	case EV_END:
 		if (!ss->rs.active)
 			break;
-		if (!ss->rs.ending && ss->rs.n)
-			qsort_r(ss->rs.keys, ss->rs.n, sizeof(*ss->rs.keys), offset_cmp,
-				ss->rs.text);
-		ss->rs.ending = true;
 		/* What the listing no longer has goes in parts, as a batch's
 		 * changes do: a file emptied of 10,000 Services is one event.
 		 */
-		pass.rs = &ss->rs;
-		for (int k = 0; k <= OBJ_POD; k++) {
+		for (int k = 0; k <= OBJ_POD && removed < room; k++) {
 			if (!ss->rs.kinds[k])
 				continue;
-			n = model_retain(s->model, e->source, (enum obj_kind)k, listed_or_later,
-					 &pass);
+			n = model_retain(s->model, e->source, (enum obj_kind)k, listed, &ss->rs,
+					 room - removed);
 			if (n > 0)
 				removed += (size_t)n;
 		}
 		changed = removed > 0;
-		if (!pass.budget) {
+		if (removed == room) {
 			*done = false;	/* maybe more: the next pass tells */
 			break;
 		}
-		ss->rs.active = ss->rs.ending = false;
+		ss->rs.active = false;
 		ss->st.resyncs++;
 		resync_free(&ss->rs);
 		s->trim_due = true;

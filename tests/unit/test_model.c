@@ -511,3 +511,87 @@ Test(model, endpoints_carry_their_meshed_pod)
 	catalogue_unref(c);
 	model_free(m);
 }
+
+/* What the index test's objects are: i's kind, namespace and name. */
+static struct obj *indexed_obj(size_t i)
+{
+	static const enum obj_kind kinds[] = { OBJ_NAMESPACE, OBJ_SERVICE, OBJ_ENDPOINTSLICE };
+	struct obj *o = obj_new(kinds[i % 3]);
+
+	cr_assert_not_null(o);
+	if (o->key.kind != OBJ_NAMESPACE)
+		snprintf(o->key.ns, sizeof(o->key.ns), "ns-%zu", i % 7);
+	snprintf(o->key.name, sizeof(o->key.name), "o-%zu", i);
+	return o;
+}
+
+static size_t indexed_at(const struct obj *o)
+{
+	size_t i;
+
+	cr_assert_eq(sscanf(o->key.name, "o-%zu", &i), 1);
+	return i;
+}
+
+static bool keep_not_seven(const struct obj *o, void *ctx)
+{
+	(void)ctx;
+	return indexed_at(o) % 7 != 0;
+}
+
+Test(model, objects_found_through_inserts_replacements_and_removals)
+{
+	enum { N = 3000 };
+	struct model *m = model_new();
+	bool alive[N] = { false };
+	struct catalogue *c;
+	const char *prev = "";
+	size_t n_ns = 0;
+	int n;
+
+	/* Out of key order, kinds interleaved: 7919 is prime, so i * 7919 % N
+	 * visits every index once.
+	 */
+	for (size_t j = 0; j < N; j++) {
+		size_t i = j * 7919 % N;
+
+		cr_assert_eq(model_upsert(m, "test", indexed_obj(i)), 0);
+		alive[i] = true;
+	}
+	for (size_t i = 0; i < N; i += 4)	/* a new version of each */
+		cr_assert_eq(model_upsert(m, "test", indexed_obj(i)), 0);
+	for (size_t i = 0; i < N; i += 5) {
+		struct obj *o = indexed_obj(i);
+
+		cr_assert_eq(model_remove(m, "test", o->key.kind, o->key.ns, o->key.name), 0);
+		alive[i] = false;
+		obj_free(o);
+	}
+	/* A listing's end in parts of 10: Services whose index is a multiple of 7 go. */
+	do {
+		n = model_retain(m, "test", OBJ_SERVICE, keep_not_seven, NULL, 10);
+		cr_assert(n >= 0 && n <= 10);
+	} while (n == 10);
+	for (size_t i = 0; i < N; i++) {
+		struct obj *o = indexed_obj(i);
+
+		if (o->key.kind == OBJ_SERVICE && i % 7 == 0)
+			alive[i] = false;
+		cr_assert_eq(model_find(m, "test", o->key.kind, o->key.ns, o->key.name) != NULL,
+			     alive[i], "object %zu", i);
+		n_ns += o->key.kind == OBJ_NAMESPACE && alive[i];
+		obj_free(o);
+	}
+	/* The catalogue reads the namespaces in name order from the model. */
+	c = model_build(m);
+	cr_assert_eq(catalogue_n_namespaces(c), n_ns);
+	for (size_t i = 0; i < n_ns; i++) {
+		bool meshed;
+		const char *ns = catalogue_ns_at(c, i, &meshed);
+
+		cr_assert_gt(strcmp(ns, prev), 0, "'%s' after '%s'", ns, prev);
+		prev = ns;
+	}
+	catalogue_unref(c);
+	model_free(m);
+}
