@@ -686,6 +686,60 @@ static int next_in_force(const struct load *l, struct file_entry **out, size_t *
 	return 0;
 }
 
+/* The order a listing's objects go to the sink in: Namespaces first, then
+ * per namespace each Service followed by its EndpointSlices (by their
+ * kubernetes.io/service-name), then the rest by key. The items stay sorted
+ * by key for the diff; sent in that order, a new file's Services would all
+ * come before any slice, and the sink's parts of at most 512 changes would
+ * publish (and build) each Service twice: once without its endpoints, once
+ * with them.
+ */
+static const char *send_group(const struct item *it)
+{
+	if (it->obj && it->key.kind == OBJ_ENDPOINTSLICE)
+		return it->obj->slice.service;
+	return it->key.name;
+}
+
+static int send_rank(enum obj_kind kind)
+{
+	switch (kind) {
+	case OBJ_NAMESPACE:
+		return 0;
+	case OBJ_SERVICE:
+	case OBJ_ENDPOINTSLICE:
+		return 1;
+	default:
+		return 2;
+	}
+}
+
+static int send_cmp(const void *a, const void *b, void *arg)
+{
+	const struct item *items = arg;
+	const struct item *x = &items[*(const size_t *)a], *y = &items[*(const size_t *)b];
+	int c = send_rank(x->key.kind) - send_rank(y->key.kind);
+
+	if (!c)
+		c = strcmp(x->key.ns, y->key.ns);
+	if (!c && send_rank(x->key.kind) == 1)
+		c = strcmp(send_group(x), send_group(y));
+	return c ? c : obj_key_cmp(&x->key, &y->key);
+}
+
+/* Indices of @l's items in send order (send_cmp()), or NULL with errno set. */
+static size_t *send_order(const struct load *l)
+{
+	size_t *idx = malloc((l->n_items ? l->n_items : 1) * sizeof(*idx));
+
+	if (!idx)
+		return NULL;
+	for (size_t i = 0; i < l->n_items; i++)
+		idx[i] = i;
+	qsort_r(idx, l->n_items, sizeof(*idx), send_cmp, l->items);
+	return idx;
+}
+
 /* Send @l as one full listing: the objects decoded, and every other object
  * in force (unchanged, or kept after a rejection) counted as listed without
  * being sent again; what it does not list goes at its end. The sink takes
@@ -694,14 +748,20 @@ static int next_in_force(const struct load *l, struct file_entry **out, size_t *
 static int send_listed(struct load *l, struct reg_sink *sink, const char *source,
 			size_t *n_changes)
 {
-	int err = reg_sink_resync_begin(sink, source, all_kinds,
-					sizeof(all_kinds) / sizeof(all_kinds[0]));
+	size_t *order = send_order(l);
+	int err;
 
+	if (!order)
+		return -ENOMEM;
+	err = reg_sink_resync_begin(sink, source, all_kinds,
+				    sizeof(all_kinds) / sizeof(all_kinds[0]));
 	for (size_t i = 0; i < l->n_items && !err; i++) {
-		struct item *it = &l->items[i];
+		struct item *it = &l->items[order[i]];
 
-		if (stopping(l, i + 1))
+		if (stopping(l, i + 1)) {
+			free(order);
 			return -ECANCELED;
+		}
 		if (!it->obj) {
 			err = reg_sink_keep(sink, source, it->key.kind, it->key.ns, it->key.name);
 			continue;
@@ -710,6 +770,7 @@ static int send_listed(struct load *l, struct reg_sink *sink, const char *source
 		it->obj = NULL;
 		(*n_changes)++;
 	}
+	free(order);
 	for (size_t i = 0; i < l->n_rej && !err; i++) {
 		const struct rejection *rj = &l->rej[i];
 
@@ -784,21 +845,26 @@ static int send_changes(struct load *l, struct reg_sink *sink, const char *sourc
 			const struct file_entry *next, size_t n_next, size_t *n_changes)
 {
 	const struct file_applied *a = l->a;
-	size_t j = 0;
+	size_t j = 0, *order = send_order(l);
 	int err = 0;
 
+	if (!order)
+		return -ENOMEM;
 	/* One write of the file is one change: the loop applies it whole. */
 	reg_sink_batch_begin(sink);
 	for (size_t i = 0; i < l->n_items && !err; i++) {
-		if (!l->items[i].obj)
+		struct item *it = &l->items[order[i]];
+
+		if (!it->obj)
 			continue;
 		if (stopping(l, ++*n_changes)) {
 			err = -ECANCELED;
 			break;
 		}
-		err = reg_sink_upsert(sink, source, l->items[i].obj);
-		l->items[i].obj = NULL;
+		err = reg_sink_upsert(sink, source, it->obj);
+		it->obj = NULL;
 	}
+	free(order);
 	/* Both sorted: one walk. */
 	for (size_t i = 0; i < a->n && !err; i++) {
 		const struct obj_key *k = &a->in_force[i].key;

@@ -1062,3 +1062,87 @@ Test(file_registry, reloads_run_at_nice_19_the_caller_stays_normal)
 	reg_file_free(r);
 	model_free(m);
 }
+
+/* Service svc-NNNN (@i) with a VIP of its own. */
+static const char *service_named(int i)
+{
+	char name[32], ip[32];
+
+	snprintf(name, sizeof(name), "svc-%04d", i);
+	snprintf(ip, sizeof(ip), "198.19.%d.%d", 1 + i / 250, 1 + i % 250);
+	return service(name, ip);
+}
+
+/* What each publish of a listing showed: Services built without any
+ * endpoint, over every build.
+ */
+struct bare_count {
+	struct model *m;
+	size_t builds, bare;
+};
+
+static void count_bare(void *ctx)
+{
+	struct bare_count *b = ctx;
+	struct catalogue *c = model_build(b->m);
+	const struct cat_service *s;
+
+	cr_assert_not_null(c);
+	b->builds++;
+	for (size_t i = 0; (s = catalogue_service_at(c, i)); i++)
+		if (s->n_ports && !s->ports[0].n_endpoints)
+			b->bare++;
+	catalogue_unref(c);
+}
+
+/* A new file of many Services goes to the sink in parts of at most 512
+ * changes; each Service is sent with its EndpointSlice next to it, so no
+ * part publishes Services whose slices are still to come (each Service
+ * would be built twice, the first time with no endpoint).
+ */
+Test(file_registry, a_listing_sends_each_service_with_its_slices)
+{
+	enum { N = 600 };
+	struct bare_count b = { .m = model_new() };
+	const char *path = in_dir("registry.yaml");
+	size_t len = (size_t)N * 640, off = 0;
+	char *text = malloc(len);
+	struct reg_sink *own;
+	struct loop *own_loop;
+	struct reg_file *r;
+	char source[PATH_MAX + 8];
+
+	cr_assert_not_null(text);
+	for (int i = 0; i < N; i++) {
+		/* Slices named apart from their Service, so that key order
+		 * alone would not put them together.
+		 */
+		off += (size_t)snprintf(
+			text + off, len - off,
+			"---\n%s---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+			"metadata: {name: slice-%04d, namespace: shop, labels: "
+			"{kubernetes.io/service-name: svc-%04d}}\naddressType: IPv4\n"
+			"endpoints: [{addresses: [10.1.%d.%d]}]\nports: [{port: 80}]\n",
+			service_named(i), N - 1 - i, i, i / 250, 1 + i % 250);
+		cr_assert_lt(off, len);
+	}
+	write_file(path, text);
+	own_loop = loop_new();
+	cr_assert_not_null(own_loop);
+	own = reg_sink_new(own_loop, b.m, count_bare, &b);
+	cr_assert_not_null(own);
+	snprintf(source, sizeof(source), "file:%s", path);
+	r = reg_file_new(source, path, own);
+	cr_assert_not_null(r);
+	reg_sink_drain(own);
+	cr_assert_geq(b.builds, 2, "a listing of %d objects goes in parts", 2 * N);
+	/* A part may end between a Service and its slice: one each at most. */
+	cr_assert_leq(b.bare, b.builds, "%zu Services published without endpoints over %zu builds",
+		      b.bare, b.builds);
+	cr_assert(has_vip(b.m, "198.19.1.1:80"));
+	reg_file_free(r);
+	reg_sink_free(own);
+	loop_free(own_loop);
+	model_free(b.m);
+	free(text);
+}
