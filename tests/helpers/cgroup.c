@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +43,103 @@ int tcg_mount_point(char *buf, size_t len)
 	return err;
 }
 
+/* The guard: a shell of its own that outlives the test process and removes
+ * the test cgroups it was told of, if they are still there when that
+ * process is gone. Criterion ends a test whose .init fails an assertion
+ * without its .fini or exit()'s handlers ("crashed during its setup"), and
+ * ends one that times out; nothing in the process runs then. The guard
+ * reads "<inode> <path>" lines until the test process (the last holder of
+ * the socket's other end) is gone, then takes only folders that still
+ * carry the inode it was told (a later process that got the same pid and
+ * made the same name is not touched). It leaves the test's cgroup and
+ * session first, so neither the test's removal nor a kill of its process
+ * group ends it. An exec'd shell, not a forked copy of this process: the
+ * test process may have threads, and it is a sanitizer build.
+ */
+static const char guard_script[] =
+	"echo $$ > \"$1/cgroup.procs\" || exit 1\n"
+	"held=''\n"
+	"while read -r ino path; do held=\"$held $ino:$path\"; done\n"
+	"for h in $held; do\n"
+	"	ino=${h%%:*} path=${h#*:}\n"
+	"	case $path in \"$1/weft-test-$2-\"*) ;; *) continue ;; esac\n"
+	"	[ \"$(stat -c %i \"$path\" 2>/dev/null)\" = \"$ino\" ] || continue\n"
+	"	echo 1 > \"$path/cgroup.kill\"\n"
+	"	for i in $(seq 100); do\n"
+	"		grep -q '^populated 1' \"$path/cgroup.events\" 2>/dev/null || break\n"
+	"		sleep 0.1\n"
+	"	done\n"
+	"	for i in $(seq 20); do\n"
+	"		find \"$path\" -depth -type d -exec rmdir {} + 2>/dev/null\n"
+	"		[ -d \"$path\" ] || break\n"
+	"		sleep 0.1\n"
+	"	done\n"
+	"	why=\"test process $2 ended without its tear-down\"\n"
+	"	if [ -d \"$path\" ]; then\n"
+	"		echo \"tcg: cannot remove cgroup $path: $why\" >&2\n"
+	"	else\n"
+	"		echo \"tcg: removed cgroup $path: $why\" >&2\n"
+	"	fi\n"
+	"done\n";
+
+static int guard_fd = -1;
+static pid_t guard_owner;
+
+static int guard_start(const char *mnt)
+{
+	char owner[16];
+	char *argv[] = { "/bin/sh", "-c", (char *)guard_script, "tcg-guard", (char *)mnt,
+			 owner,	    NULL };
+	int sv[2];
+	pid_t pid;
+
+	snprintf(owner, sizeof(owner), "%d", (int)getpid());
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		return -errno;
+	pid = fork();
+	if (pid == -1) {
+		close(sv[0]);
+		close(sv[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		if (dup2(sv[1], STDIN_FILENO) == -1)
+			_exit(127);
+		close_range(STDERR_FILENO + 1, ~0U, 0);
+		setsid();
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(sv[1]);
+	if (guard_fd >= 0)
+		close(guard_fd);
+	guard_fd = sv[0];
+	guard_owner = getpid();
+	return 0;
+}
+
+/* Tell the guard (started on first use in this process) of @path. */
+static int guard_hold(const char *mnt, const char *path)
+{
+	char line[PATH_MAX + 32];
+	struct stat st;
+	int n, err;
+
+	if (guard_fd < 0 || guard_owner != getpid()) {
+		err = guard_start(mnt);
+		if (err)
+			return err;
+	}
+	if (stat(path, &st) == -1)
+		return -errno;
+	n = snprintf(line, sizeof(line), "%llu %s\n", (unsigned long long)st.st_ino, path);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -ENAMETOOLONG;
+	if (send(guard_fd, line, (size_t)n, MSG_NOSIGNAL) != n)
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
 int tcg_create(char *buf, size_t len)
 {
 	static unsigned int seq;
@@ -55,8 +153,12 @@ int tcg_create(char *buf, size_t len)
 		n = snprintf(buf, len, "%s/weft-test-%d-%u", mnt, (int)getpid(), seq++);
 		if (n < 0 || (size_t)n >= len)
 			return -ENAMETOOLONG;
-		if (mkdir(buf, 0755) == 0)
-			return 0;
+		if (mkdir(buf, 0755) == 0) {
+			err = guard_hold(mnt, buf);
+			if (err)
+				(void)rmdir(buf);
+			return err;
+		}
 		if (errno != EEXIST)
 			return -errno;
 	}

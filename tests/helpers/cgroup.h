@@ -15,7 +15,9 @@
 int tcg_mount_point(char *buf, size_t len);
 
 /* Create "<mount>/weft-test-<pid>-<n>" and copy its path into @buf. The path
- * is never the mount root itself. 0 or -errno.
+ * is never the mount root itself. The first call in a process also starts
+ * its guard, which removes the cgroups made here that are still there when
+ * the process is gone (one killed before its tear-down). 0 or -errno.
  */
 int tcg_create(char *buf, size_t len);
 

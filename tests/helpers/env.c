@@ -64,8 +64,12 @@ void tenv_exiting(void)
 	in_exit = true;
 }
 
-/* Criterion skips .fini when .init fails an assertion; the worker still exits
- * through exit(), so this removes what a half-done set-up made.
+/* For a worker that ends through exit() with its set-up half done. A failed
+ * assertion in .init is not such an end: Criterion 2.4.1 runs neither .fini
+ * nor exit()'s handlers then (the test "crashed during its setup"), and the
+ * test's cgroups go by tcg_create()'s guard (tests/helpers/cgroup.c); its
+ * namespaces, bpffs and temp dir stay until the next
+ * scripts/sweep-test-leftovers.sh.
  */
 static void teardown_at_exit(void)
 {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The fixture's tear-down leaves no cgroup behind: not with a process still
  * in the agent's cgroup that ignores SIGTERM (a predecessor a hand-over test
- * left draining), nor with a cgroup of the test's own below the test's. And
- * tcg_remove() touches nothing that is not this process' test cgroup.
+ * left draining), nor with a cgroup of the test's own below the test's, nor
+ * when the test process dies before its tear-down. And tcg_remove() touches
+ * nothing that is not this process' test cgroup.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -98,6 +99,46 @@ Test(teardown, removes_the_test_cgroups_with_processes_still_inside)
 	cr_expect(ended(in_pod, &status), "%d (in a cgroup below the test's) is still running",
 		  in_pod);
 	cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x", status);
+}
+
+/* A test process killed before its tear-down (what Criterion does to a
+ * test that times out; one whose .init fails an assertion ends as abruptly)
+ * leaves nothing either: the guard tcg_create() started takes its cgroup,
+ * and what still runs in it, once the process is gone.
+ */
+Test(teardown, a_test_process_killed_before_its_tear_down_leaves_no_cgroup)
+{
+	char cg[PATH_MAX];
+	int fds[2], status;
+	pid_t child;
+	ssize_t n;
+
+	cr_assert_eq(pipe(fds), 0);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		pid_t in_cg;
+
+		close(fds[0]);
+		if (tcg_create(cg, sizeof(cg)))
+			_exit(1);
+		in_cg = stubborn_in(cg);
+		if (in_cg <= 0 || !holds(cg, in_cg))
+			_exit(2);
+		if (write(fds[1], cg, strlen(cg) + 1) < 0)
+			_exit(3);
+		raise(SIGKILL);
+	}
+	close(fds[1]);
+	n = read(fds[0], cg, sizeof(cg));
+	close(fds[0]);
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert(n > 0 && WIFSIGNALED(status), "the child did not get as far (status %#x)",
+		  status);
+	for (int i = 0; i < 1000 && access(cg, F_OK) == 0; i++)
+		usleep(10000);
+	cr_expect_eq(access(cg, F_OK), -1, "%s is still there 10 s after its test process died",
+		     cg);
 }
 
 Test(teardown, tcg_remove_refuses_what_is_not_its_own)
