@@ -21,4 +21,10 @@ if sed '/Synthesis: Tested:/q' "$log" |
 	echo "run-tests: a sanitizer reported a problem above; failing" >&2
 	status=1
 fi
+# A test that could not remove its cgroups (tests/helpers/cgroup.c says so,
+# from its .fini or at exit) leaves them on the host: that fails the run too.
+if grep -q 'tcg: cannot remove cgroup' "$log"; then
+	echo "run-tests: a test left a cgroup behind (see 'tcg:' above); failing" >&2
+	status=1
+fi
 exit $status

@@ -34,6 +34,12 @@ static void path_join(char *out, size_t len, const char *a, const char *b)
 }
 
 static struct tenv *live_env;
+/* Set while teardown_at_exit() runs: Criterion's assertions belong to a
+ * test's body, .init or .fini, not to exit(). (One in .fini is printed with
+ * the test's output but does not change its verdict: what fails the run
+ * when a cgroup stays is tcg_remove()'s report, in scripts/run-tests.sh.)
+ */
+static bool in_exit;
 
 void tenv_phase(const char *what)
 {
@@ -53,11 +59,21 @@ void tenv_phase(const char *what)
 	fclose(f);
 }
 
-/* Criterion skips .fini when .init fails an assertion; the worker still exits
- * through exit(), so this removes what a half-done set-up made.
+void tenv_exiting(void)
+{
+	in_exit = true;
+}
+
+/* For a worker that ends through exit() with its set-up half done. A failed
+ * assertion in .init is not such an end: Criterion 2.4.1 runs neither .fini
+ * nor exit()'s handlers then (the test "crashed during its setup"), and the
+ * test's cgroups go by tcg_create()'s guard (tests/helpers/cgroup.c); its
+ * namespaces, bpffs and temp dir stay until the next
+ * scripts/sweep-test-leftovers.sh.
  */
 static void teardown_at_exit(void)
 {
+	tenv_exiting();
 	if (live_env)
 		tenv_teardown(live_env);
 }
@@ -136,17 +152,30 @@ static void env_agent_done(struct tenv *e)
 	tenv_phase("agent-stopped");
 }
 
-/* Unmount the bpffs, remove the cgroups and the temp dir, forget it all. */
+/* Unmount the bpffs, remove the cgroups and the temp dir, forget it all.
+ * The agent's cgroup first: what is still in it (a predecessor left by a
+ * hand-over test that failed half-way) is ended and waited for before the
+ * test's own cgroup goes. A cgroup that stays is reported with its path and
+ * error (tcg_remove() prints what is still inside), which fails the run.
+ */
 static void env_release(struct tenv *e)
 {
+	char left[sizeof(e->agent_cgroup)] = "";
+	int err = 0, err2 = 0;
+
 	if (e->bpffs_mnt[0])
 		(void)tbpffs_umount(e->bpffs_mnt);
-	if (e->agent_cgroup[0])
-		(void)tcg_remove(e->agent_cgroup);
-	if (e->cgroup[0])
-		(void)tcg_remove(e->cgroup);
+	if (e->agent_cgroup[0] && (err = tcg_remove(e->agent_cgroup)))
+		snprintf(left, sizeof(left), "%s", e->agent_cgroup);
+	if (e->cgroup[0] && (err2 = tcg_remove(e->cgroup)) && !err) {
+		err = err2;
+		snprintf(left, sizeof(left), "%s", e->cgroup);
+	}
 	tproc_rmtree(e->tmp);
 	memset(e, 0, sizeof(*e));
+	if (left[0] && !in_exit)
+		cr_expect_fail("the test's cgroup %s is left behind: %s (errno %d)", left,
+			       strerror(-err), -err);
 }
 
 void tenv_teardown(struct tenv *e)

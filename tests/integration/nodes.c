@@ -149,6 +149,7 @@ static void agent_wait(struct tenv *node)
 static void down_at_exit(void *obj)
 {
 	(void)obj;
+	tenv_exiting();
 	nodes_down();
 }
 
