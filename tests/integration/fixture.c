@@ -79,6 +79,18 @@ void fixture_down(void)
 	tenv_teardown(&env);
 }
 
+void fixture_up_two_workers(void)
+{
+	fixture_up_with("--workers 2");
+	fixture_backends_start(false);
+}
+
+void fixture_down_with_backends(void)
+{
+	fixture_backends_stop();
+	fixture_down();
+}
+
 void fixture_registry_until(const char *yaml, const char *expect)
 {
 	cr_assert_eq(tenv_write_registry(&env, yaml), 0);

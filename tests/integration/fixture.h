@@ -17,6 +17,12 @@ void fixture_up(void);
 /* fixture_up() with more weft-agent options (env.extra_args). */
 void fixture_up_with(const char *extra_args);
 void fixture_down(void);
+/* The same with "--workers 2" and the IPv4 backends started, and its
+ * tear-down: the suites that look at how the two workers serve (admin,
+ * publish, upgrade).
+ */
+void fixture_up_two_workers(void);
+void fixture_down_with_backends(void);
 
 /* Start the topology's backends in netns s: web-1, web-2, web-3 and api-1
  * on 198.18.2.11-14:8080 and, with @v6, web-v6 on [fd00:198:2::11]:8080.

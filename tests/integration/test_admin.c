@@ -25,19 +25,8 @@
 /* Well under tenv_admin_get()'s 3 s, well over a loaded sanitizer build's answer. */
 #define PROMPT_MS 1500
 
-static void up(void)
-{
-	fixture_up_with("--workers 2");
-	fixture_backends_start(false);
-}
-
-static void down(void)
-{
-	fixture_backends_stop();
-	fixture_down();
-}
-
-TestSuite(admin, .init = up, .fini = down, .timeout = 120);
+TestSuite(admin, .init = fixture_up_two_workers,
+	  .fini = fixture_down_with_backends, .timeout = 120);
 
 static double mono_ms(void)
 {

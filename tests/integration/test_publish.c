@@ -21,19 +21,8 @@
 /* The sink's bound on a publish (SINK_PUBLISH_MAX_CHANGES). */
 #define PART 512
 
-static void up(void)
-{
-	fixture_up_with("--workers 2");
-	fixture_backends_start(false);
-}
-
-static void down(void)
-{
-	fixture_backends_stop();
-	fixture_down();
-}
-
-TestSuite(publish, .init = up, .fini = down, .timeout = 120);
+TestSuite(publish, .init = fixture_up_two_workers,
+	  .fini = fixture_down_with_backends, .timeout = 120);
 
 /* TOPO_REGISTRY and @n Services more in namespace "big", each with a VIP in
  * 198.19.64.0/18 and no endpoints (no traffic goes to them).

@@ -53,22 +53,12 @@
 /* A failed connection must fail at once: refused, not left hanging. */
 #define FAIL_FAST_MS 1000
 
-static void up(void)
-{
-	/* --drain-seconds 5 (the tests' default) outlasts every stream. */
-	fixture_up_with("--workers 2");
-	fixture_backends_start(false);
-}
-
-static void down(void)
-{
-	fixture_backends_stop();
-	fixture_down();
-}
-
-TestSuite(upgrade, .init = up, .fini = down, .timeout = 600);
+/* --drain-seconds 5 (the tests' default) outlasts every stream. */
+TestSuite(upgrade, .init = fixture_up_two_workers,
+	  .fini = fixture_down_with_backends, .timeout = 600);
 /* Pinned maps exist in eBPF mode only: once, in the first (eBPF) pass. */
-TestSuite(maps_upgrade, .init = up, .fini = down, .timeout = 120);
+TestSuite(maps_upgrade, .init = fixture_up_two_workers,
+	  .fini = fixture_down_with_backends, .timeout = 120);
 
 static int rounds(void)
 {
