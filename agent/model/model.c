@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "array.h"
+#include "fnv.h"
 #include "model/catalogue_build.h"
 #include "model/model.h"
 
@@ -160,20 +161,14 @@ int model_declare_source(struct model *m, const char *source)
 /* FNV-1a over the kind, the namespace and the name (NUL between them). */
 static uint64_t key_hash(enum obj_kind kind, const char *ns, const char *name)
 {
-	uint64_t h = (14695981039346656037ull ^ (uint8_t)kind) * 1099511628211ull;
+	uint64_t h = fnv1a64_str(fnv1a64_byte(FNV1A64_OFFSET, (unsigned char)kind), ns);
 
-	for (const char *p = ns; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	h *= 1099511628211ull;
-	for (const char *p = name; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	return h;
+	return fnv1a64_str(fnv1a64_byte(h, '\0'), name);
 }
 
-/* FNV's low bits mix only the bytes' low bits: fold the high half in. */
 static size_t home_slot(const struct source *s, uint64_t h)
 {
-	return (size_t)(h ^ h >> 32) & s->index_mask;
+	return (size_t)fnv_fold(h) & s->index_mask;
 }
 
 static struct obj *index_find(const struct source *s, uint64_t h, enum obj_kind kind,

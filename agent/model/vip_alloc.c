@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fnv.h"
 #include "model/vip_alloc.h"
 
 /* The usable offsets of a range: first .. first + count - 1. */
@@ -27,14 +28,9 @@ struct offset_set {
 
 uint64_t vip_name_hash(const char *ns, const char *name)
 {
-	uint64_t h = 14695981039346656037ull;
+	uint64_t h = fnv1a64_str(FNV1A64_OFFSET, ns);
 
-	for (const char *p = ns; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	h = (h ^ '/') * 1099511628211ull;
-	for (const char *p = name; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	return h;
+	return fnv1a64_str(fnv1a64_byte(h, '/'), name);
 }
 
 static void span_init(struct span *s, const struct cidr *range)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "array.h"
+#include "fnv.h"
 #include "fs.h"
 #include "log.h"
 #include "registry/file_load.h"
@@ -27,9 +28,6 @@
  * a stop waits for at most that many, not for a whole 10,000-object file.
  */
 #define STOP_CHECK_EVERY 256
-
-#define FNV_OFFSET 14695981039346656037ull
-#define FNV_PRIME 1099511628211ull
 
 static const enum obj_kind all_kinds[] = { OBJ_NAMESPACE, OBJ_SERVICE, OBJ_ENDPOINTSLICE,
 					   OBJ_POD };
@@ -68,15 +66,6 @@ struct load {
 	size_t n_docs_parsed, n_docs_reused;
 };
 
-static uint64_t fnv_bytes(uint64_t h, const void *p, size_t len)
-{
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ b[i]) * FNV_PRIME;
-	return h;
-}
-
 /* Fold @o's parsed tree into @h: every value with its type, every length
  * before the bytes it counts, so two different trees never feed the same
  * byte sequence. Members in file order: reordering a manifest's fields
@@ -89,48 +78,48 @@ static uint64_t fp_value(uint64_t h, json_object *o)
 	unsigned char tag = (unsigned char)t;
 	size_t n;
 
-	h = fnv_bytes(h, &tag, 1);
+	h = fnv1a64(h, &tag, 1);
 	switch (t) {
 	case json_type_null:
 		break;
 	case json_type_boolean:
 		tag = (unsigned char)json_object_get_boolean(o);
-		h = fnv_bytes(h, &tag, 1);
+		h = fnv1a64(h, &tag, 1);
 		break;
 	case json_type_int: {
 		/* Both readings: each saturates where the other does not. */
 		int64_t i = json_object_get_int64(o);
 		uint64_t u = json_object_get_uint64(o);
 
-		h = fnv_bytes(h, &i, sizeof(i));
-		h = fnv_bytes(h, &u, sizeof(u));
+		h = fnv1a64(h, &i, sizeof(i));
+		h = fnv1a64(h, &u, sizeof(u));
 		break;
 	}
 	case json_type_double: {
 		double d = json_object_get_double(o);
 
-		h = fnv_bytes(h, &d, sizeof(d));
+		h = fnv1a64(h, &d, sizeof(d));
 		break;
 	}
 	case json_type_string:
 		n = (size_t)json_object_get_string_len(o);
-		h = fnv_bytes(h, &n, sizeof(n));
-		h = fnv_bytes(h, json_object_get_string(o), n);
+		h = fnv1a64(h, &n, sizeof(n));
+		h = fnv1a64(h, json_object_get_string(o), n);
 		break;
 	case json_type_array:
 		n = json_object_array_length(o);
-		h = fnv_bytes(h, &n, sizeof(n));
+		h = fnv1a64(h, &n, sizeof(n));
 		for (size_t i = 0; i < n; i++)
 			h = fp_value(h, json_object_array_get_idx(o, i));
 		break;
 	case json_type_object:
 		n = (size_t)json_object_object_length(o);
-		h = fnv_bytes(h, &n, sizeof(n));
+		h = fnv1a64(h, &n, sizeof(n));
 		json_object_object_foreach(o, k, v) {
 			size_t kl = strlen(k);
 
-			h = fnv_bytes(h, &kl, sizeof(kl));
-			h = fnv_bytes(h, k, kl);
+			h = fnv1a64(h, &kl, sizeof(kl));
+			h = fnv1a64(h, k, kl);
 			h = fp_value(h, v);
 		}
 		break;
@@ -143,10 +132,10 @@ static uint64_t fp_value(uint64_t h, json_object *o)
  */
 static uint64_t fingerprint(json_object *list, json_object *o)
 {
-	uint64_t h = FNV_OFFSET;
+	uint64_t h = FNV1A64_OFFSET;
 	unsigned char in_list = list != NULL;
 
-	h = fnv_bytes(h, &in_list, 1);
+	h = fnv1a64(h, &in_list, 1);
 	if (list) {
 		json_object *kind = NULL, *version = NULL;
 
@@ -534,7 +523,7 @@ static int decode_split(struct load *l, const char *buf, size_t len, struct file
 			break;
 		}
 		d = &recs[n_recs++];
-		*d = (struct file_doc){ .hash = fnv_bytes(FNV_OFFSET, buf + off, end - off),
+		*d = (struct file_doc){ .hash = fnv1a64(FNV1A64_OFFSET, buf + off, end - off),
 					.len = end - off, .item0 = l->n_items, .rej0 = l->n_rej };
 		prev = l->full ? NULL : find_doc(&l->a->cache, d->hash, d->len);
 		if (prev && reusable(l, prev)) {
@@ -894,7 +883,7 @@ static void load_done(struct load *l)
 
 static uint64_t content_hash(const char *buf, size_t len)
 {
-	return fnv_bytes(FNV_OFFSET, buf, len);
+	return fnv1a64(FNV1A64_OFFSET, buf, len);
 }
 
 int file_load(struct file_applied *a, const char *path, const char *source, struct reg_sink *sink,

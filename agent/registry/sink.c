@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "fnv.h"
 #include "log.h"
 #include "loop.h"
 #include "model/model.h"
@@ -332,16 +333,10 @@ static size_t key_pack(const struct obj_key *k, char *buf)
 	return 1 + ns + name;
 }
 
-/* FNV-1a of the @len bytes of a packed key, its high half folded into the
- * low one (FNV's low bits mix only the bytes' low bits).
- */
+/* The hash of the @len bytes of a packed key, folded for a slot. */
 static uint32_t packed_hash(const char *p, size_t len)
 {
-	uint64_t h = 14695981039346656037ull;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
-	return (uint32_t)(h ^ h >> 32);
+	return (uint32_t)fnv_fold(fnv1a64(FNV1A64_OFFSET, p, len));
 }
 
 static bool packed_equal(const char *a, const char *b)
